@@ -1,0 +1,67 @@
+"""Importers: one module per format, each ``load(root, annotations=, classes=) -> Imported``."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from lensvault.annotations._common import fail
+from lensvault.annotations.model import AnnotationSet
+from lensvault.annotations.validate import raise_if_strict, validate
+
+__all__ = ["FORMATS", "load"]
+
+# format name → module; imported lazily so `--format yolo` never loads pycocotools.
+FORMATS = {
+    "coco": "lensvault.annotations.importers.coco",
+    "yolo": "lensvault.annotations.importers.yolo",
+    "voc": "lensvault.annotations.importers.voc",
+    "labelme": "lensvault.annotations.importers.labelme",
+    "masks": "lensvault.annotations.importers.masks",
+}
+
+
+def load(src: Path, *, format: str = "auto", annotations: Path | None = None,
+         classes: Path | None = None, strict: bool = False) -> AnnotationSet:
+    """Read a dataset folder into the normalized model.
+
+    ``src`` is the dataset root (image paths in the model are relative to it);
+    ``annotations`` the annotation file or folder when it is not in the usual place;
+    ``classes`` a file fixing class order for formats without ids (one name per line,
+    or a YAML/JSON list). Findings are returned as warnings, or raised with ``strict``.
+    """
+    root = Path(src)
+    if not root.is_dir():
+        fail("dataset root is not a folder", root, fix="pass the folder that contains the images")
+    ann = Path(annotations) if annotations is not None else None
+    if ann is not None and not ann.is_absolute() and not ann.exists():
+        ann = root / ann
+    if ann is not None and not ann.exists():
+        fail("annotation path does not exist", ann, fix="check the --annotations path")
+    cls = Path(classes) if classes is not None else None
+    if cls is not None and not cls.is_file():
+        fail("class file does not exist", cls, fix="check the --classes path")
+    fmt = format.lower()
+    detected = ""
+    if fmt == "auto":
+        from lensvault.annotations.detect import detect
+
+        found = detect(root, annotations=ann)
+        fmt, detected = found.format, found.description
+    if fmt not in FORMATS:
+        fail(f"unknown annotation format {format!r}", root,
+             fix=f"use one of: auto, {', '.join(sorted(FORMATS))}")
+    module = importlib.import_module(FORMATS[fmt])
+    imported = module.load(root, annotations=ann, classes=cls)
+    aset = AnnotationSet(
+        images=imported.images.table(),
+        annotations=imported.annotations.table(),
+        classes=imported.classes,
+        findings=list(imported.findings),
+        source_format=fmt,
+        description=imported.description or detected,
+    )
+    aset.findings += validate(aset, origin=imported.origin or imported.annotations.origin,
+                              image_origin=imported.image_files.get)
+    raise_if_strict(aset.findings, strict=strict, source=str(root))
+    return aset

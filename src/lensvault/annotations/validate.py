@@ -1,0 +1,149 @@
+"""Checks that hold for every format, run on the normalized tables.
+
+Format-specific checks (a YOLO value outside [0, 1], an image file that is not on disk)
+happen in the importers, which know the line; these checks are vectorized over the
+tables and use the importer's origin record to point at the source file and position.
+
+Finding codes (all warnings — the data is kept as given, never clipped):
+
+    box-outside-image   a box extends past the image border
+    zero-area-box       a box, polygon or mask with zero width or height
+    unknown-class       a class id the class map does not name
+    missing-image       an annotated image that is not in the images table / not on disk
+    unannotated-image   an image with no annotations (kept: negatives are valid data)
+    duplicate-file-name the same file name in two folders (ambiguous when flattened)
+    exif-rotated        EXIF orientation 5-8: viewers swap width and height
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import PurePosixPath
+
+from lensvault.annotations.model import AnnotationSet, Finding
+from lensvault.errors import AnnotationError
+
+__all__ = ["raise_if_strict", "validate"]
+
+# Boxes computed from float polygons or written with rounding sit a hair outside the
+# border; a thousandth of a pixel is not a labelling mistake.
+_EPS = 1e-3
+
+Origin = Callable[[int], tuple[str, str]]
+
+
+def validate(aset: AnnotationSet, *, origin: Origin | None = None,
+             image_origin: Callable[[str], str] | None = None) -> list[Finding]:
+    """Return the generic findings for ``aset`` (it is not modified).
+
+    ``origin(row)`` gives (file, location) of annotation ``row``; ``image_origin(path)``
+    the file that declares an image. Without them, locations name the image and index.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    images, anns = aset.images, aset.annotations
+    paths = images.column("path")
+    image_of = anns.column("image")
+    idx_arr = pc.index_in(image_of, value_set=paths)
+    missing = idx_arr.is_null().to_numpy(zero_copy_only=False)
+    idx = idx_arr.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if len(paths) == 0:
+        idx = np.zeros(len(anns), dtype=np.int64)
+    width = images.column("width").to_numpy().astype(np.float64)
+    height = images.column("height").to_numpy().astype(np.float64)
+    iw = width[idx] if len(width) else np.zeros(len(anns))
+    ih = height[idx] if len(height) else np.zeros(len(anns))
+    x = anns.column("x").to_numpy()
+    y = anns.column("y").to_numpy()
+    w = anns.column("w").to_numpy()
+    h = anns.column("h").to_numpy()
+    kind = anns.column("kind")
+    attrs = anns.column("attributes")
+    # Points and open lines have no area by nature.
+    areal = pc.and_(pc.not_equal(kind, "keypoints"),
+                    pc.invert(pc.match_substring_regex(attrs, '"shape_type":"(line|linestrip|point|points)"')))
+    areal = areal.to_numpy(zero_copy_only=False)
+    known_size = (iw > 0) & (ih > 0) & ~missing
+    outside = known_size & ((x < -_EPS) | (y < -_EPS) | (x + w > iw + _EPS) | (y + h > ih + _EPS))
+    zero = areal & ((w <= 0) | (h <= 0))
+    class_ids = anns.column("class_id").to_numpy()
+    unknown = ~np.isin(class_ids, np.asarray(aset.classes.ids, dtype=class_ids.dtype))
+
+    image_list = image_of.to_pylist() if (outside.any() or zero.any() or unknown.any() or missing.any()) else []
+    index_list = anns.column("index").to_pylist() if image_list else []
+
+    def where(row: int) -> tuple[str, str]:
+        if origin is not None:
+            file, loc = origin(row)
+            if file:
+                return file, loc
+        return image_list[row], f"annotation {index_list[row]}"
+
+    findings: list[Finding] = []
+    for row in np.flatnonzero(missing):
+        file, loc = where(int(row))
+        findings.append(Finding("warning", "missing-image",
+                                f"annotation refers to image {image_list[row]!r}, which is not in the dataset",
+                                file, loc))
+    for row in np.flatnonzero(outside):
+        file, loc = where(int(row))
+        findings.append(Finding(
+            "warning", "box-outside-image",
+            f"box x={x[row]:g} y={y[row]:g} w={w[row]:g} h={h[row]:g} extends past the "
+            f"{iw[row]:g}x{ih[row]:g} image {image_list[row]!r}", file, loc))
+    for row in np.flatnonzero(zero):
+        file, loc = where(int(row))
+        findings.append(Finding(
+            "warning", "zero-area-box",
+            f"box has zero area (w={w[row]:g}, h={h[row]:g}) in image {image_list[row]!r}", file, loc))
+    for row in np.flatnonzero(unknown):
+        file, loc = where(int(row))
+        findings.append(Finding(
+            "warning", "unknown-class",
+            f"class id {int(class_ids[row])} is not in the class map {list(aset.classes.ids)}", file, loc))
+
+    path_list = paths.to_pylist()
+    annotated = set(pc.unique(image_of).to_pylist())
+    for path in path_list:
+        if path not in annotated:
+            findings.append(Finding("warning", "unannotated-image", f"image {path!r} has no annotations",
+                                    image_origin(path) if image_origin else path, "image"))
+
+    by_name: dict[str, list[str]] = {}
+    for path in path_list:
+        by_name.setdefault(PurePosixPath(path).name, []).append(path)
+    for name, same in by_name.items():
+        if len(same) > 1:
+            findings.append(Finding(
+                "warning", "duplicate-file-name",
+                f"file name {name!r} appears in {len(same)} folders: {', '.join(same[:5])}",
+                same[1], "image"))
+
+    orient = images.column("orientation").to_numpy()
+    for row in np.flatnonzero(orient >= 5):
+        path = path_list[row]
+        findings.append(Finding(
+            "warning", "exif-rotated",
+            f"EXIF orientation {int(orient[row])} rotates {path!r} by 90 degrees: viewers show it "
+            f"{int(height[row])}x{int(width[row])}, while boxes are in stored {int(width[row])}x"
+            f"{int(height[row])} pixels", path, "EXIF"))
+    return findings
+
+
+def raise_if_strict(findings: list[Finding], *, strict: bool, source: str) -> None:
+    """In strict mode every warning is an error: stop before anything is stored."""
+    if not strict:
+        return
+    bad = [f for f in findings if f.level in {"warning", "error"}]
+    if not bad:
+        return
+    first = bad[0]
+    codes = sorted({f.code for f in bad})
+    what = (f"{len(bad)} annotation problem(s) in strict mode ({', '.join(codes)}); "
+            f"first: {first.message}")
+    where = f"{first.file}, {first.location}" if first.location else first.file
+    raise AnnotationError(
+        what, where=where,
+        fix=f"fix the listed findings in {source}, or import without --strict to keep them as warnings",
+        findings=[f.to_dict() for f in bad])
