@@ -24,6 +24,7 @@ from lensvault.annotations.model import AnnotationColumns, ClassMap, Finding, Im
 SPLIT_KEYS = ("train", "val", "valid", "test")
 _IMAGE_DIRS = ("images", "Images", "JPEGImages")
 _LABEL_DIRS = ("labels", "Labels", "annotations", "Annotations")
+_CONFIG_KEYS = frozenset({"path", "names", "nc", "download", "kpt_shape", "flip_idx"})
 _NAME_FILES = ("obj.names", "classes.txt", "classes.names", "coco.names")
 
 
@@ -130,9 +131,11 @@ def _split_images(root, config, yaml_path, annotations, findings):
             base = p if p.is_absolute() else yaml_path.parent / p
             if not base.is_dir():
                 base = yaml_path.parent
-        for key in SPLIT_KEYS:
-            value = config.get(key)
-            if value:
+        for key, value in config.items():
+            # Beyond train/val/test, any other key naming an images/ folder is a split
+            # (our exporter writes e.g. `trainval: images/trainval`).
+            custom = isinstance(value, str) and value.startswith("images/") and key not in _CONFIG_KEYS
+            if value and (key in SPLIT_KEYS or custom) and isinstance(value, (str, list)):
                 listed.setdefault(normalize_split(key), []).extend(
                     [value] if isinstance(value, str) else [str(v) for v in value])
         source = rel(yaml_path, root)

@@ -1,0 +1,62 @@
+"""Selecting rows and placing image files, shared by the exporters."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
+
+from lensvault.annotations.model import AnnotationSet
+
+Link = Callable[[Path, Path], None]
+
+
+def select(aset: AnnotationSet, split: str | None) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Image rows (optionally one split) and their annotation rows grouped by image path."""
+    images = aset.images.to_pylist()
+    if split is not None:
+        images = [im for im in images if im["split"] == split]
+    wanted = {im["path"] for im in images}
+    by_image: dict[str, list[dict]] = {p: [] for p in wanted}
+    for row in aset.annotations.to_pylist():
+        if row["image"] in by_image:
+            by_image[row["image"]].append(row)
+    for rows in by_image.values():
+        rows.sort(key=lambda r: r["index"])
+    return images, by_image
+
+
+def place(key: str, dst: Path, image_files: Mapping[str, Path], link: Link | None) -> bool:
+    """Copy (or ``link``) the image behind ``key`` to ``dst``; False if we have no file."""
+    src = image_files.get(key)
+    if src is None:
+        return False
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() or dst.is_symlink():
+        dst.unlink()
+    if link is not None:
+        link(Path(src), dst)
+    else:
+        shutil.copyfile(src, dst)
+    return True
+
+
+def flat_names(paths: list[str]) -> dict[str, str]:
+    """Path → file name for formats with one image folder; a name used by two folders is
+    made unique from its folders (``train/a.jpg`` → ``train__a.jpg``)."""
+    counts: dict[str, int] = {}
+    for p in paths:
+        name = PurePosixPath(p).name
+        counts[name] = counts.get(name, 0) + 1
+    return {p: (PurePosixPath(p).name if counts[PurePosixPath(p).name] == 1 else p.replace("/", "__"))
+            for p in paths}
+
+
+def attrs(text: str) -> dict:
+    return json.loads(text) if text and text != "{}" else {}
+
+
+def num(value: float) -> str:
+    """Shortest exact text: ``12`` for whole numbers, ``repr`` otherwise (round-trips)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -1,0 +1,78 @@
+"""COCO export: ``annotations/instances_<split>.json`` (``instances_all.json`` for images
+without a split) and the images at their original relative paths, so ``file_name`` is that
+path and the importer finds it again. Category ids are written as they are in the model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from lensvault.annotations.exporters._files import Link, attrs, place, select
+from lensvault.annotations.model import AnnotationSet
+
+
+def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, split: str | None,
+           link: Link | None) -> Path:
+    from pycocotools import mask as mask_utils
+
+    images, by_image = select(aset, split)
+    categories = []
+    for cid, name in zip(aset.classes.ids, aset.classes.names):
+        cat = {"id": cid, "name": name, "supercategory": ""}
+        if cid in aset.classes.keypoints:
+            kp = aset.classes.keypoints[cid]
+            cat["keypoints"] = list(kp.get("names", []))
+            cat["skeleton"] = [list(e) for e in kp.get("skeleton", [])]
+        categories.append(cat)
+
+    groups: dict[str, list[dict]] = {}
+    for im in images:
+        groups.setdefault(split or im["split"] or "all", []).append(im)
+    if not groups:
+        groups[split or "all"] = []
+    (dest / "annotations").mkdir(parents=True, exist_ok=True)
+    image_id = ann_id = 0
+    for name, group in groups.items():
+        out_images, out_anns = [], []
+        for im in group:
+            image_id += 1
+            entry = {"id": image_id, "file_name": im["path"], "width": im["width"], "height": im["height"]}
+            tags = attrs(im["tags"])
+            if tags:
+                entry["tags"] = tags
+            out_images.append(entry)
+            place(im["path"], dest / im["path"], image_files, link)
+            for a in by_image[im["path"]]:
+                ann_id += 1
+                out_anns.append(_annotation(a, ann_id, image_id, im, mask_utils))
+        doc = {"info": {"description": "exported by LensVault"}, "licenses": [], "categories": categories,
+               "images": out_images, "annotations": out_anns}
+        with open(dest / "annotations" / f"instances_{name}.json", "w", encoding="utf-8") as f:
+            json.dump(doc, f, ensure_ascii=False)
+    return dest
+
+
+def _annotation(a: dict, ann_id: int, image_id: int, im: dict, mask_utils) -> dict:
+    bbox = [a["x"], a["y"], a["w"], a["h"]]
+    out = {"id": ann_id, "image_id": image_id, "category_id": a["class_id"], "bbox": bbox,
+           "iscrowd": int(a["iscrowd"])}
+    if a["rle"] is not None:
+        rle = json.loads(a["rle"])
+        out["segmentation"] = rle
+        out["area"] = float(mask_utils.area({"size": rle["size"], "counts": rle["counts"].encode("ascii")}))
+    elif a["polygon"] and im["width"] > 0 and im["height"] > 0 and all(len(p) >= 6 for p in a["polygon"]):
+        out["segmentation"] = a["polygon"]
+        rles = mask_utils.frPyObjects(a["polygon"], im["height"], im["width"])
+        out["area"] = float(mask_utils.area(mask_utils.merge(rles)))
+    else:
+        # Lines and points have no area; COCO wants a polygon list, so write the empty one.
+        out["segmentation"] = a["polygon"] if a["polygon"] else []
+        out["area"] = float(a["w"] * a["h"])
+    if a["keypoints"]:
+        out["keypoints"] = a["keypoints"]
+        out["num_keypoints"] = sum(1 for v in a["keypoints"][2::3] if v > 0)
+    extra = attrs(a["attributes"])
+    if extra:
+        out["attributes"] = extra
+    return out
