@@ -1,0 +1,30 @@
+# Both front-door targets build the virtual environment themselves, so a fresh
+# clone needs nothing but python3 (>= 3.11) on the PATH.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test venv bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo.py $(DEMO_DIR)
+
+# PostgreSQL is started here (a throwaway cluster) and stopped afterwards, so CI
+# on a clean machine tests both catalog backends without manual set-up.
+test: $(STAMP)
+	scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

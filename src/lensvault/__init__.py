@@ -1,0 +1,62 @@
+"""LensVault: versioned vision datasets, reproducible runs and a model registry.
+
+Importing this package stays light: the heavy parts (SQLAlchemy, pyarrow, Pillow)
+load on first use, so ``lensvault --help`` and ``import lensvault`` are fast.
+"""
+
+from __future__ import annotations
+
+from lensvault.errors import (
+    AlreadyExists,
+    AnnotationError,
+    CatalogError,
+    InputError,
+    IntegrityError,
+    InvalidRef,
+    LensVaultError,
+    NotFound,
+    ObjectMissing,
+    PreflightFailed,
+    StorageError,
+    UsageError,
+    VersionRuleError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyExists",
+    "AnnotationError",
+    "CatalogError",
+    "InputError",
+    "IntegrityError",
+    "InvalidRef",
+    "LensVaultError",
+    "NotFound",
+    "ObjectMissing",
+    "PreflightFailed",
+    "StorageError",
+    "UsageError",
+    "Vault",
+    "VersionRuleError",
+    "__version__",
+    "init",
+    "open",
+]
+
+_LAZY = {
+    "Vault": ("lensvault.vault", "Vault"),
+    "open": ("lensvault.vault", "open_vault"),
+    "init": ("lensvault.vault", "init_vault"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lensvault' has no attribute {name!r}")

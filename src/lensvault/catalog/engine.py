@@ -1,0 +1,67 @@
+"""Engines by URL scheme, drivers imported lazily, with SQLite tuned for many readers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lensvault.errors import CatalogError, UsageError
+
+__all__ = ["create_engine_for", "normalize_url"]
+
+
+def normalize_url(url: str, *, base: Path | None = None) -> str:
+    """Resolve relative SQLite paths against the vault; pick psycopg 3 for plain postgresql://."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url[len("sqlite:///") :]
+        if rel and rel != ":memory:" and base is not None and not Path(rel).is_absolute():
+            return "sqlite:///" + str((base / rel).absolute())
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def create_engine_for(url: str):
+    import sqlalchemy as sa
+
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            # pysqlite's own transaction handling defers BEGIN, which breaks
+            # SAVEPOINT and "BEGIN IMMEDIATE"; we issue BEGIN ourselves.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(conn):
+            # Writers take the lock up front (IMMEDIATE), so two writers queue on
+            # busy_timeout instead of one failing with "database is locked" when
+            # it upgrades a read lock. Readers take a plain BEGIN and, under WAL,
+            # never wait for a writer.
+            if conn.get_execution_options().get("lv_read"):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as e:
+            raise UsageError(
+                "PostgreSQL catalogs need the psycopg driver",
+                where=url.split("@")[-1],
+                fix="pip install 'lensvault[postgres]'",
+            ) from e
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    raise CatalogError(
+        f"unsupported catalog URL {url.split(':', 1)[0]!r}",
+        where=url,
+        fix="use sqlite:///PATH or postgresql://USER@HOST/DB",
+    )

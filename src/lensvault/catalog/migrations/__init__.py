@@ -1,0 +1,20 @@
+"""Schema migrations as named, recorded steps, applied in list order.
+
+A domain that needs tables adds a module here and one line to STEPS. A step
+runs once per catalog, inside a transaction that holds the write lock, so two
+processes opening a fresh catalog cannot both apply it.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+STEPS: list[str] = [
+    "m0001_core",
+]
+
+
+def load_steps():
+    for name in STEPS:
+        module = importlib.import_module(f"lensvault.catalog.migrations.{name}")
+        yield name, module.upgrade

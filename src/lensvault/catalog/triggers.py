@@ -1,0 +1,27 @@
+"""Write-once tables: the database itself refuses UPDATE and DELETE.
+
+Enforcing it in SQL rather than in Python means a script that talks to the
+catalog directly cannot rewrite history either.
+"""
+
+from __future__ import annotations
+
+
+def write_once(conn, table: str) -> None:
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        for op in ("UPDATE", "DELETE"):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} rows are write-once'); END"
+            )
+    elif dialect == "postgresql":
+        conn.exec_driver_sql(
+            "CREATE OR REPLACE FUNCTION lensvault_write_once() RETURNS trigger AS $$ "
+            "BEGIN RAISE EXCEPTION '% rows are write-once', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql"
+        )
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_write_once ON {table}")
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER {table}_write_once BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION lensvault_write_once()"
+        )

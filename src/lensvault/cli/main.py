@@ -1,0 +1,77 @@
+"""The ``lensvault`` command. Subcommands are imported only when invoked, so
+``lensvault --help`` does not pay for SQLAlchemy, pyarrow or rich."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from lensvault import __version__
+
+# name -> "module:attribute"; each module holds one command or group.
+COMMANDS = {
+    "init": "lensvault.cli.vault_cmds:init_cmd",
+    "status": "lensvault.cli.vault_cmds:status_cmd",
+    "verify": "lensvault.cli.vault_cmds:verify_cmd",
+    "gc": "lensvault.cli.vault_cmds:gc_cmd",
+    "events": "lensvault.cli.vault_cmds:events_cmd",
+    "dataset": "lensvault.cli.dataset:dataset",
+}
+
+# One-line help shown by `lensvault --help` without importing the command.
+SHORT_HELP = {
+    "init": "Create a vault (store, catalog, manifests folder).",
+    "status": "Show what in a folder differs from a dataset version.",
+    "verify": "Re-hash stored objects; name every missing or corrupt one.",
+    "gc": "Plan (and with --yes, delete) objects nothing references.",
+    "events": "Show the append-only audit log.",
+    "dataset": "Snapshot, list, show, diff and check out dataset versions.",
+}
+
+
+class LazyGroup(click.Group):
+    def __init__(self, *args, lazy: dict[str, str], short_help: dict[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+        self.short = short_help
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx, name):
+        if name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, self.short.get(name, "")) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    short_help=SHORT_HELP,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, prog_name="lensvault")
+@click.option("--vault", "vault_path", envvar="LENSVAULT_DIR", metavar="DIR", help="The vault to use (default: found by walking up from the current folder).")
+@click.pass_context
+def cli(ctx, vault_path):
+    """LensVault: versioned vision datasets, reproducible runs and a model registry."""
+    ctx.obj = {"vault_path": vault_path}
+
+
+def main(argv=None) -> None:
+    from lensvault.cli._errors import run_with_errors
+
+    sys.exit(run_with_errors(cli, argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Vault-wide commands: init, status, verify, gc, events."""
+
+from __future__ import annotations
+
+import click
+
+from lensvault.cli._common import console, echo_json, human_bytes, json_option, open_vault_from, progress_for
+
+
+@click.command("init")
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--store", metavar="PATH", help="Object store location (default: .lensvault/objects). May be shared by several vaults.")
+@click.option("--catalog", metavar="URL", help="Catalog URL (default: sqlite:///.lensvault/catalog.db; or postgresql://USER@HOST/DB).")
+@json_option
+def init_cmd(directory, store, catalog, as_json):
+    """Create a vault in DIRECTORY (default: the current folder)."""
+    import lensvault
+
+    vault = lensvault.init(directory, store=store, catalog=catalog)
+    info = {"root": str(vault.root), "store": vault.store.url, "catalog": vault.catalog.url.split("@")[-1],
+            "vault_id": vault.config.vault_id}
+    if as_json:
+        echo_json(info)
+    else:
+        click.echo(f"Initialized LensVault vault in {vault.root}")
+        click.echo(f"  store:   {info['store']}\n  catalog: {info['catalog']}\n  manifests: {vault.manifests_dir}")
+
+
+@click.command("status")
+@click.argument("ref", required=False)
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@json_option
+@click.pass_context
+def status_cmd(ctx, ref, directory, as_json):
+    """Show what in DIRECTORY (default: current folder) differs from dataset version REF.
+
+    REF may be omitted in a folder made by `lensvault dataset checkout`. Exit code 1 if anything differs.
+    """
+    if ref and directory is None and "@" not in ref:
+        ref, directory = None, ref  # `lensvault status some/folder`
+    vault = open_vault_from(ctx)
+    st = vault.status(ref, directory, progress=progress_for(as_json))
+    if as_json:
+        echo_json(st.to_dict())
+    else:
+        if st.clean:
+            click.echo(f"{st.folder} matches {st.ref} ({st.unchanged} files)")
+        else:
+            click.echo(f"{st.folder} differs from {st.ref}:")
+            for label, items, mark in (("added", st.added, "+"), ("removed", st.removed, "-"), ("modified", st.modified, "~")):
+                for p in items[:50]:
+                    click.echo(f"  {mark} {p}")
+                if len(items) > 50:
+                    click.echo(f"  … {len(items) - 50} more {label}")
+            click.echo(f"{len(st.added)} added, {len(st.removed)} removed, {len(st.modified)} modified, {st.unchanged} unchanged")
+    ctx.exit(0 if st.clean else 1)
+
+
+@click.command("verify")
+@click.argument("ref", required=False)
+@json_option
+@click.pass_context
+def verify_cmd(ctx, ref, as_json):
+    """Re-hash the objects of REF (default: the whole store) and report missing or corrupt ones."""
+    vault = open_vault_from(ctx)
+    report = vault.verify(ref, progress=progress_for(as_json))
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        for m in report.missing:
+            click.echo(f"MISSING  {m['oid']}  needed by {', '.join(m['needed_by']) or '-'}")
+        for c in report.corrupt:
+            click.echo(f"CORRUPT  {c['oid']}  needed by {', '.join(c['needed_by']) or '-'}  ({c['path']})")
+        for f in report.manifest_files:
+            click.echo(f"MANIFEST {f['problem'].upper()}  {f['path']}  — {f['fix']}")
+        verdict = "OK" if report.ok else "FAILED"
+        click.echo(f"{verdict}: {report.checked} objects checked, {len(report.missing)} missing, {len(report.corrupt)} corrupt")
+    ctx.exit(0 if report.ok else 1)
+
+
+@click.command("gc")
+@click.option("--yes", is_flag=True, help="Delete the planned objects (without it, only the plan is shown).")
+@click.option("--grace", default=3600.0, show_default=True, metavar="SECONDS", help="Keep objects younger than this (a snapshot may be in flight).")
+@json_option
+@click.pass_context
+def gc_cmd(ctx, yes, grace, as_json):
+    """Show the objects nothing references (no version, run or model); delete them with --yes."""
+    vault = open_vault_from(ctx)
+    plan = vault.gc(grace_seconds=grace)
+    result = plan.execute() if yes and plan.objects else None
+    if as_json:
+        echo_json({"plan": plan.to_dict(), "executed": result})
+        return
+    for note in plan.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"{len(plan.objects)} unreachable objects, {human_bytes(plan.bytes)}; {plan.kept} kept "
+               f"(vaults sharing the store: {len(plan.vaults)})")
+    if result:
+        click.echo(f"Deleted {result['deleted']} objects, freed {human_bytes(result['bytes'])}.")
+    elif plan.objects:
+        click.echo("Nothing deleted. Run `lensvault gc --yes` to delete them.")
+
+
+@click.command("events")
+@click.option("--subject", help="Only events about this subject (e.g. retail or retail@1.0.0).")
+@click.option("--action", help="Only this action (wildcards: dataset.*).")
+@click.option("--since", help="ISO time, e.g. 2026-11-01 or 2026-11-01T10:00.")
+@click.option("--until", help="ISO time.")
+@click.option("--limit", type=int, help="Only the last N events.")
+@json_option
+@click.pass_context
+def events_cmd(ctx, subject, action, since, until, limit, as_json):
+    """Show the append-only event log: who wrote what, when."""
+    vault = open_vault_from(ctx)
+    events = vault.events(subject=subject, action=action, since=since, until=until, limit=limit)
+    if as_json:
+        echo_json(events)
+        return
+    from rich.table import Table
+
+    t = Table(box=None)
+    for col in ("at", "actor", "action", "subject"):
+        t.add_column(col)
+    for e in events:
+        t.add_row(e["at"][:19].replace("T", " "), e["actor"], e["action"], e["subject"])
+    console().print(t)

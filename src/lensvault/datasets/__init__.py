@@ -1,0 +1,1 @@
+"""Dataset versions: snapshots of folders, their manifests, diffs, checkouts and status."""

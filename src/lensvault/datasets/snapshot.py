@@ -1,0 +1,188 @@
+"""Create a dataset version: ingest, describe, and bind ``NAME@X.Y.Z`` write-once.
+
+Order matters for crash safety. Objects first (harmless if orphaned: gc takes
+them), then the snapshot and manifest objects, then one catalog transaction
+that inserts the version row and writes the manifest file. Until that commit
+no version is visible; if it fails, the manifest file is removed again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lensvault.catalog.catalog import actor, utcnow
+from lensvault.progress import NO_PROGRESS
+from lensvault.refs import SemVer, validate_name
+from lensvault.store.base import LinkMode
+
+from lensvault.datasets import files_table
+from lensvault.datasets.ingest import ingest_folder
+from lensvault.datasets.manifest import Manifest, canonical_json, manifest_path, snapshot_document, write_manifest_file
+from lensvault.datasets.versions import DatasetVersion, get_version, latest_version, taken_error
+
+__all__ = ["commit_version", "snapshot_folder"]
+
+
+def snapshot_folder(
+    vault,
+    name: str,
+    src: Path,
+    *,
+    version: str,
+    notes: str = "",
+    link: LinkMode | str = LinkMode.AUTO,
+    parent: str | None = None,
+    progress=NO_PROGRESS,
+) -> DatasetVersion:
+    name = validate_name(name)
+    semver = SemVer.parse(version)
+    _refuse_taken(vault, name, str(semver))
+    table = ingest_folder(vault, Path(src), link=link, progress=progress)
+    return commit_version(
+        vault, name=name, version=str(semver), files=table, notes=notes, parent=parent,
+        source={"path": str(Path(src).absolute()), "link": LinkMode(link).value},
+    )
+
+
+def _refuse_taken(vault, name: str, version: str) -> None:
+    # Checked before any hashing so a typo costs nothing; the unique constraint
+    # at commit time is what actually decides a race.
+    with vault.catalog.read() as conn:
+        existing = get_version(conn, name, version)
+    if existing:
+        raise taken_error(existing)
+
+
+def commit_version(
+    vault,
+    *,
+    name: str,
+    version: str,
+    files,
+    notes: str = "",
+    parent: str | None = None,
+    sections: dict | None = None,
+    tables: dict | None = None,
+    manifest_fields: dict | None = None,
+    counts: dict | None = None,
+    bump: str | None = None,
+    forced: bool = False,
+    changelog: dict | None = None,
+    source: dict | None = None,
+) -> DatasetVersion:
+    """Bind NAME@VERSION to the snapshot made of ``files`` plus extra ``sections``/``tables``.
+
+    Domain layers (annotations, splits) pass their parts as ``sections``
+    (content digests that define the snapshot id), ``tables`` (Parquet objects
+    listed in the manifest) and ``manifest_fields`` (class_map, splits).
+    """
+    import sqlalchemy as sa
+
+    from lensvault.catalog import schema
+
+    semver = SemVer.parse(version)
+    store = vault.store
+    files_digest = files_table.canonical_digest(files)
+    total_bytes = int(sum(files["size"].to_pylist())) if files.num_rows else 0
+    files_oid = store.put_bytes(files_table.to_parquet_bytes(files))
+    all_sections = {"files": {"digest": files_digest, "count": files.num_rows, "bytes": total_bytes}, **(sections or {})}
+    snapshot_bytes = snapshot_document(all_sections)
+    snapshot_id = store.put_bytes(snapshot_bytes)
+    all_tables = {"files": {"oid": files_oid, "digest": files_digest, "rows": files.num_rows}, **(tables or {})}
+
+    media_types: dict[str, int] = {}
+    for mt in files["media_type"].to_pylist():
+        media_types[mt] = media_types.get(mt, 0) + 1
+    all_counts = {"files": files.num_rows, "bytes": total_bytes, "images": sum(v for k, v in media_types.items() if k.startswith("image/"))}
+    all_counts.update(counts or {})
+
+    with vault.catalog.read() as conn:
+        if parent is None:
+            prev = latest_version(conn, name, below=semver)
+            parent_version = prev.version if prev else None
+        else:
+            parent_version = parent.split("@", 1)[-1]
+    manifest = Manifest(
+        name=name,
+        version=str(semver),
+        snapshot_id=snapshot_id,
+        parent=f"{name}@{parent_version}" if parent_version else None,
+        created_at=utcnow(),
+        created_by=actor(),
+        notes=notes,
+        counts=all_counts,
+        tables=all_tables,
+        media_types=dict(sorted(media_types.items())),
+        bump=bump,
+        forced=forced,
+        changelog=changelog,
+        source=source,
+        **(manifest_fields or {}),
+    )
+    manifest_bytes = manifest.to_bytes()
+    manifest_oid = store.put_bytes(manifest_bytes)
+    path = manifest_path(vault.manifests_dir, name, str(semver))
+
+    written = False
+    try:
+        with vault.catalog.begin() as conn:
+            if conn.execute(
+                sa.select(schema.snapshots.c.snapshot_id).where(schema.snapshots.c.snapshot_id == snapshot_id)
+            ).first() is None:
+                conn.execute(
+                    schema.snapshots.insert().values(
+                        snapshot_id=snapshot_id,
+                        snapshot_oid=snapshot_id,
+                        files_oid=files_oid,
+                        file_count=files.num_rows,
+                        total_bytes=total_bytes,
+                        annotations_oid=(tables or {}).get("annotations", {}).get("oid"),
+                        images_oid=(tables or {}).get("images", {}).get("oid"),
+                        created_at=manifest.created_at,
+                    )
+                )
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        schema.dataset_versions.insert().values(
+                            name=name,
+                            version=str(semver),
+                            major=semver.major,
+                            minor=semver.minor,
+                            patch=semver.patch,
+                            prerelease=semver.prerelease,
+                            snapshot_id=snapshot_id,
+                            manifest_oid=manifest_oid,
+                            parent=parent_version,
+                            file_count=files.num_rows,
+                            total_bytes=total_bytes,
+                            notes=notes,
+                            bump=bump,
+                            forced=forced,
+                            changelog=None if changelog is None else canonical_json(changelog).decode(),
+                            created_at=manifest.created_at,
+                            created_by=manifest.created_by,
+                        )
+                    )
+            except sa.exc.IntegrityError:
+                existing = get_version(conn, name, str(semver))
+                if existing is None:
+                    raise
+                raise taken_error(existing) from None
+            vault.catalog.append_event(
+                conn, "dataset.version.create", "dataset_version", f"{name}@{semver}",
+                after={"snapshot_id": snapshot_id, "manifest_oid": manifest_oid, "files": files.num_rows,
+                       "bytes": total_bytes, "parent": manifest.parent, "bump": bump, "forced": forced},
+            )
+            write_manifest_file(path, manifest_bytes)
+            written = True
+    except BaseException:
+        # The version did not commit, so a manifest file we wrote names nothing.
+        if written:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+        raise
+    with vault.catalog.read() as conn:
+        return get_version(conn, name, str(semver))

@@ -1,0 +1,59 @@
+"""What in a folder differs from a dataset version (added, removed, modified)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lensvault.errors import UsageError
+from lensvault.progress import NO_PROGRESS
+
+from lensvault.datasets.checkout import MARKER
+from lensvault.datasets.ingest import hash_scanned
+from lensvault.datasets.scan import scan
+
+__all__ = ["FolderStatus", "folder_status"]
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    ref: str
+    folder: str
+    added: list[str]
+    removed: list[str]
+    modified: list[str]
+    unchanged: int
+
+    @property
+    def clean(self) -> bool:
+        return not (self.added or self.removed or self.modified)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["clean"] = self.clean
+        return d
+
+
+def folder_status(vault, ref: str | None, folder: Path, *, progress=NO_PROGRESS) -> FolderStatus:
+    folder = Path(folder).absolute()
+    if ref is None:
+        marker = folder / MARKER
+        if not marker.is_file():
+            raise UsageError(
+                "which dataset version should the folder be compared with?",
+                where=str(folder),
+                fix="pass NAME@VERSION (only folders made by `dataset checkout` remember their version)",
+            )
+        ref = json.loads(marker.read_text())["ref"]
+    dataset = vault.dataset(ref)
+    files = scan(folder, exclude_dirs=(vault.dir,))
+    oids, _ = hash_scanned(vault, files, progress=progress)
+    have = {f.rel: oid for f, oid in zip(files, oids)}
+    table = dataset.files()
+    want = dict(zip(table["path"].to_pylist(), table["sha256"].to_pylist()))
+    added = sorted(p for p in have if p not in want)
+    removed = sorted(p for p in want if p not in have)
+    modified = sorted(p for p, o in have.items() if p in want and want[p] != o)
+    unchanged = len(have) - len(added) - len(modified)
+    return FolderStatus(dataset.ref, str(folder), added, removed, modified, unchanged)

@@ -1,0 +1,39 @@
+"""The append-only audit log: every write to the vault leaves one event.
+
+Events are written by ``Catalog.append_event`` inside the same transaction as
+the write they describe, so a write and its event commit or fail together.
+"""
+
+from __future__ import annotations
+
+import json
+
+__all__ = ["list_events"]
+
+
+def list_events(vault, *, subject=None, action=None, since=None, until=None, limit=None) -> list[dict]:
+    import sqlalchemy as sa
+
+    from lensvault.catalog.schema import events
+
+    q = sa.select(events).order_by(events.c.id)
+    if subject:
+        # "detector" matches detector@1.0.0 and detector@production too.
+        q = q.where(sa.or_(events.c.subject == subject, events.c.subject.like(f"{subject}@%")))
+    if action:
+        q = q.where(events.c.action.like(action.replace("*", "%")))
+    if since:
+        q = q.where(events.c.at >= since)
+    if until:
+        q = q.where(events.c.at <= until)
+    with vault.catalog.read() as conn:
+        rows = conn.execute(q).all()
+    out = [
+        {
+            "id": r.id, "at": r.at, "actor": r.actor, "action": r.action, "subject_kind": r.subject_kind,
+            "subject": r.subject, "before": json.loads(r.before) if r.before else None,
+            "after": json.loads(r.after) if r.after else None,
+        }
+        for r in rows
+    ]
+    return out[-limit:] if limit else out

@@ -1,0 +1,30 @@
+"""Progress reporting without a dependency: the library reports, the CLI renders.
+
+Library functions take ``progress: Progress``; the default does nothing. The CLI
+passes a rich-backed implementation when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator, Protocol
+
+__all__ = ["NO_PROGRESS", "Progress"]
+
+
+class Progress(Protocol):
+    def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        """A context manager yielding ``advance(n)``."""
+
+
+class _NoProgress:
+    @contextmanager
+    def task(self, description, total):
+        yield _noop
+
+
+def _noop(n: int = 1) -> None:
+    pass
+
+
+NO_PROGRESS: Progress = _NoProgress()

@@ -1,0 +1,121 @@
+"""The stat cache: never re-hash a file whose (inode, size, mtime_ns, ctime_ns) is unchanged.
+
+It is machine-local (inodes mean nothing elsewhere), so it lives in a small SQLite
+file beside the vault config, not in the catalog, which may be a shared server.
+``StateNoop`` is the do-nothing twin used when caching must be bypassed.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["StatKey", "StateBase", "StateNoop", "SqliteState"]
+
+
+@dataclass(frozen=True, slots=True)
+class StatKey:
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> StatKey:
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class StateBase(ABC):
+    @abstractmethod
+    def lookup(self, keys: Iterable[StatKey]) -> dict[StatKey, str]:
+        """The cached oids of the keys that are unchanged."""
+
+    @abstractmethod
+    def save(self, entries: Iterable[tuple[StatKey, str]]) -> None: ...
+
+    @abstractmethod
+    def media(self, oids: Iterable[str]) -> dict[str, tuple[str, int | None, int | None]]:
+        """Cached (media_type, width, height) by content hash."""
+
+    @abstractmethod
+    def save_media(self, entries: Iterable[tuple[str, str, int | None, int | None]]) -> None: ...
+
+    def close(self) -> None:
+        pass
+
+
+class StateNoop(StateBase):
+    def lookup(self, keys):
+        return {}
+
+    def save(self, entries):
+        pass
+
+    def media(self, oids):
+        return {}
+
+    def save_media(self, entries):
+        pass
+
+
+_BATCH = 500
+
+
+class SqliteState(StateBase):
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS stat (
+                inode INTEGER PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, oid TEXT);
+            CREATE TABLE IF NOT EXISTS media (
+                oid TEXT PRIMARY KEY, media_type TEXT, width INTEGER, height INTEGER);
+            """
+        )
+
+    def lookup(self, keys):
+        keys = list(keys)
+        by_inode = {k.inode: k for k in keys}
+        found: dict[StatKey, str] = {}
+        inodes = list(by_inode)
+        for i in range(0, len(inodes), _BATCH):
+            chunk = inodes[i : i + _BATCH]
+            q = f"SELECT inode, size, mtime_ns, ctime_ns, oid FROM stat WHERE inode IN ({','.join('?' * len(chunk))})"
+            for inode, size, mtime, ctime, oid in self._db.execute(q, chunk):
+                k = by_inode[inode]
+                if (k.size, k.mtime_ns, k.ctime_ns) == (size, mtime, ctime):
+                    found[k] = oid
+        return found
+
+    def save(self, entries):
+        rows = [(k.inode, k.size, k.mtime_ns, k.ctime_ns, oid) for k, oid in entries]
+        if rows:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO stat VALUES (?,?,?,?,?)", rows)
+
+    def media(self, oids):
+        oids = list(set(oids))
+        out = {}
+        for i in range(0, len(oids), _BATCH):
+            chunk = oids[i : i + _BATCH]
+            q = f"SELECT oid, media_type, width, height FROM media WHERE oid IN ({','.join('?' * len(chunk))})"
+            for oid, mt, w, h in self._db.execute(q, chunk):
+                out[oid] = (mt, w, h)
+        return out
+
+    def save_media(self, entries):
+        rows = list(entries)
+        if rows:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO media VALUES (?,?,?,?)", rows)
+
+    def close(self):
+        self._db.close()

@@ -1,0 +1,36 @@
+"""Content-addressed object storage.
+
+``ObjectStore`` is the interface; ``LocalObjectStore`` keeps objects on a local
+filesystem. Backends are chosen by URL scheme so an S3 store can be added
+without touching callers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lensvault.errors import UsageError
+from lensvault.store.base import LinkMode, ObjectStore, is_oid
+from lensvault.store.local import LocalObjectStore
+
+__all__ = ["LinkMode", "LocalObjectStore", "ObjectStore", "is_oid", "open_store"]
+
+
+def open_store(url: str | os.PathLike, *, base: Path | None = None) -> ObjectStore:
+    text = os.fspath(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        path = Path(text).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        return LocalObjectStore(path)
+    if scheme == "file":
+        return LocalObjectStore(Path(rest))
+    if scheme == "s3":
+        raise UsageError(
+            "S3 stores are not supported yet",
+            where=text,
+            fix="use a local or network-mounted path for --store",
+        )
+    raise UsageError(f"unknown store URL scheme {scheme!r}", where=text, fix="use a filesystem path")

@@ -1,0 +1,308 @@
+"""Objects on a local filesystem: ``objects/ab/cdef…``, read-only once written.
+
+Writes go to ``tmp/`` inside the store (same filesystem, so rename is atomic),
+become durable, then are renamed into place: a reader never sees a partial
+object. A batch is made durable with one ``syncfs`` instead of an fsync per
+file — the same guarantee (no object is renamed into place before its bytes are
+on disk) at a fraction of the cost for 50,000 small files.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import json
+import os
+import stat
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from lensvault.errors import ObjectMissing, StorageError
+from lensvault.hashing import default_workers
+from lensvault.store.base import LinkMode, ObjectStore, is_oid
+from lensvault.store.linking import LinkStrategy, storage_error
+
+__all__ = ["LocalObjectStore"]
+
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+
+def _syncfs(fd: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(fd) == 0:
+            return
+    except (OSError, AttributeError):
+        pass
+    os.sync()
+
+
+class LocalObjectStore(ObjectStore):
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).absolute()
+        self.url = str(self.root)
+        self._tmp = self.root / "tmp"
+
+    # -- layout: the only two places that know it ------------------------------
+    def oid_to_path(self, oid: str) -> Path:
+        return self.root / oid[:2] / oid[2:]
+
+    def path_to_oid(self, path: Path) -> str:
+        return path.parent.name + path.name
+
+    # -- set-up ------------------------------------------------------------------
+    def create(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._tmp.mkdir(exist_ok=True)
+            (self.root / "vaults").mkdir(exist_ok=True)
+            for i in range(256):
+                (self.root / f"{i:02x}").mkdir(exist_ok=True)
+        except OSError as e:
+            raise storage_error(e, str(self.root)) from e
+
+    def exists(self) -> bool:
+        return self._tmp.is_dir()
+
+    def register_vault(self, vault_id: str, vault_path: Path) -> None:
+        """Record that a vault uses this store, so gc in any vault sees every user."""
+        p = self.root / "vaults" / f"{vault_id}.json"
+        p.write_text(json.dumps({"vault_id": vault_id, "path": str(vault_path)}))
+
+    def registered_vaults(self) -> list[dict]:
+        out = []
+        d = self.root / "vaults"
+        if d.is_dir():
+            for p in sorted(d.glob("*.json")):
+                try:
+                    out.append(json.loads(p.read_text()))
+                except (OSError, ValueError):
+                    continue
+        return out
+
+    # -- reading -------------------------------------------------------------------
+    def has(self, oid: str) -> bool:
+        return os.path.exists(self.oid_to_path(oid))
+
+    def missing(self, oids: list[str]) -> list[str]:
+        exists = os.path.exists
+        root = str(self.root)
+        return [o for o in oids if not exists(f"{root}/{o[:2]}/{o[2:]}")]
+
+    def open(self, oid: str):
+        try:
+            return open(self.oid_to_path(oid), "rb")
+        except FileNotFoundError:
+            raise self._missing(oid) from None
+
+    def size(self, oid: str) -> int:
+        try:
+            return os.stat(self.oid_to_path(oid)).st_size
+        except FileNotFoundError:
+            raise self._missing(oid) from None
+
+    def iter_oids(self) -> Iterator[str]:
+        for shard in sorted(os.scandir(self.root), key=lambda e: e.name):
+            if len(shard.name) != 2 or not shard.is_dir():
+                continue
+            for entry in os.scandir(shard.path):
+                oid = shard.name + entry.name
+                if is_oid(oid):
+                    yield oid
+
+    def check(self, oid: str) -> str:
+        path = self.oid_to_path(oid)
+        try:
+            with open(path, "rb") as f:
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+        except FileNotFoundError:
+            return "missing"
+        return "ok" if digest == oid else "corrupt"
+
+    def _missing(self, oid: str) -> ObjectMissing:
+        return ObjectMissing(
+            f"object {oid[:12]}… is missing from the store",
+            where=str(self.oid_to_path(oid)),
+            fix="restore it from a copy of the store, or re-snapshot the source; `lensvault verify` lists all missing objects",
+            oid=oid,
+        )
+
+    # -- writing -------------------------------------------------------------------
+    def _tmp_path(self) -> Path:
+        return self._tmp / f"{uuid.uuid4().hex}.tmp"
+
+    def _finish(self, tmp: Path, oid: str) -> None:
+        os.chmod(tmp, READ_ONLY)
+        # rename over an existing object is harmless: same name, same bytes.
+        os.replace(tmp, self.oid_to_path(oid))
+
+    def put_bytes(self, data: bytes) -> str:
+        oid = hashlib.sha256(data).hexdigest()
+        if self.has(oid):
+            return oid
+        tmp = self._tmp_path()
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            self._finish(tmp, oid)
+            self._fsync_dir(self.oid_to_path(oid).parent)
+        except OSError as e:
+            _unlink(tmp)
+            raise storage_error(e, str(self.root)) from e
+        except BaseException:
+            _unlink(tmp)
+            raise
+        return oid
+
+    def put_files(self, items, link, *, on_done=None) -> None:
+        link = LinkMode(link)
+        if link is LinkMode.SYMLINK:
+            # A store object that points back into the user's folder would not
+            # be content-addressed at all; ingest copies instead.
+            link = LinkMode.COPY
+        todo: dict[str, str] = {}
+        for src, oid in items:
+            if oid not in todo:
+                todo[oid] = src
+        pending = [(src, oid) for oid, src in todo.items() if not self.has(oid)]
+        skipped = len(items) - len(pending)
+        if on_done and skipped:
+            on_done(skipped)
+        if not pending:
+            return
+        strategy = LinkStrategy(link)
+        if link is LinkMode.HARDLINK:
+            self._put_hardlinks(pending, strategy, on_done)
+        else:
+            self._put_copies(pending, strategy, on_done)
+
+    def _put_hardlinks(self, pending, strategy, on_done):
+        # A hardlink is a directory entry, complete the moment it exists: no temp file needed.
+        try:
+            for src, oid in pending:
+                dst = self.oid_to_path(oid)
+                try:
+                    strategy.apply(src, str(dst))
+                except FileExistsError:
+                    pass
+                os.chmod(dst, READ_ONLY)
+                if on_done:
+                    on_done(1)
+        except OSError as e:
+            raise storage_error(e, str(self.root)) from e
+        self._sync()
+
+    def _put_copies(self, pending, strategy, on_done):
+        staged: list[tuple[Path, str]] = []
+
+        def stage(item):
+            src, oid = item
+            tmp = self._tmp_path()
+            staged.append((tmp, oid))  # list.append is atomic under the GIL
+            strategy.apply(src, str(tmp))
+            if on_done:
+                on_done(1)
+
+        try:
+            if len(pending) < 16:
+                for item in pending:
+                    stage(item)
+            else:
+                with ThreadPoolExecutor(default_workers(), thread_name_prefix="lv-put") as pool:
+                    for _ in pool.map(stage, pending, chunksize=16):
+                        pass
+            self._sync()
+            for tmp, oid in staged:
+                self._finish(tmp, oid)
+            self._sync()
+        except OSError as e:
+            for tmp, _ in staged:
+                _unlink(tmp)
+            raise storage_error(e, str(self.root)) from e
+        except BaseException:
+            for tmp, _ in staged:
+                _unlink(tmp)
+            raise
+
+    def _sync(self) -> None:
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            _syncfs(fd)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _fsync_dir(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def materialize(self, items, link, *, on_done=None) -> None:
+        strategy = LinkStrategy(link)
+        root = str(self.root)
+
+        def one(item):
+            oid, dest = item
+            src = f"{root}/{oid[:2]}/{oid[2:]}"
+            try:
+                used = strategy.apply(src, str(dest))
+            except FileNotFoundError:
+                if not os.path.exists(src):
+                    raise self._missing(oid) from None
+                raise
+            if used in (LinkMode.COPY, LinkMode.REFLINK):
+                # copies are the user's to edit; only shared bytes stay read-only
+                os.chmod(dest, 0o644)
+            if on_done:
+                on_done(1)
+
+        try:
+            if len(items) < 16 or strategy.mode in (LinkMode.HARDLINK, LinkMode.SYMLINK):
+                for item in items:
+                    one(item)
+            else:
+                with ThreadPoolExecutor(default_workers(), thread_name_prefix="lv-out") as pool:
+                    for _ in pool.map(one, items, chunksize=16):
+                        pass
+        except OSError as e:
+            if isinstance(e, StorageError):
+                raise
+            raise storage_error(e, str(items[0][1]) if items else root) from e
+
+    def delete(self, oid: str) -> None:
+        try:
+            os.unlink(self.oid_to_path(oid))
+        except FileNotFoundError:
+            pass
+
+    def clean_tmp(self, older_than_s: float = 3600) -> int:
+        """Remove temp files left by a killed writer (a live writer's are younger)."""
+        import time
+
+        n = 0
+        now = time.time()
+        for e in os.scandir(self._tmp):
+            try:
+                if now - e.stat().st_mtime > older_than_s:
+                    os.unlink(e.path)
+                    n += 1
+            except OSError:
+                continue
+        return n
+
+
+def _unlink(p: Path) -> None:
+    try:
+        os.unlink(p)
+    except OSError as e:
+        if e.errno != errno.ENOENT:
+            pass
+
+

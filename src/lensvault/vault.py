@@ -1,0 +1,187 @@
+"""The Vault: one project's store, catalog and stat cache, and the public API over them.
+
+    vault = lensvault.open()            # found by walking up from the cwd
+    v = vault.snapshot("retail", "data/raw", version="1.0.0")
+    vault.dataset("retail@1.0.0").checkout("/tmp/retail")
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from functools import cached_property
+from pathlib import Path
+
+from lensvault.config_file import VaultConfig
+from lensvault.errors import AlreadyExists, NotFound
+from lensvault.progress import NO_PROGRESS
+from lensvault.store.base import LinkMode
+
+__all__ = ["Vault", "find_vault_root", "init_vault", "open_vault"]
+
+VAULT_DIR = ".lensvault"
+
+
+def find_vault_root(start: Path | None = None) -> Path:
+    """``start`` if given, else LENSVAULT_DIR, else the nearest folder up from the cwd with a vault."""
+    if start is None:
+        env = os.environ.get("LENSVAULT_DIR")
+        if env:
+            start = Path(env)
+    if start is not None:
+        start = Path(start).absolute()
+        if start.name == VAULT_DIR:
+            start = start.parent
+        if (start / VAULT_DIR / "config.toml").is_file():
+            return start
+        raise NotFound(
+            f"no LensVault vault at {start}",
+            where=str(start),
+            fix=f"run `lensvault init {start}` or point --vault / LENSVAULT_DIR at an existing vault",
+        )
+    here = Path.cwd().absolute()
+    for d in (here, *here.parents):
+        if (d / VAULT_DIR / "config.toml").is_file():
+            return d
+    raise NotFound(
+        "not inside a LensVault vault",
+        where=str(here),
+        fix="run `lensvault init` here, cd into a vault, or pass --vault / set LENSVAULT_DIR",
+    )
+
+
+def init_vault(path: str | os.PathLike = ".", *, store: str | None = None, catalog: str | None = None) -> Vault:
+    from lensvault.catalog.catalog import utcnow
+
+    root = Path(path).absolute()
+    vdir = root / VAULT_DIR
+    if (vdir / "config.toml").exists():
+        raise AlreadyExists(f"a vault already exists at {root}", where=str(vdir), fix="use it, or choose another folder")
+    store_url = store or f"{VAULT_DIR}/objects"
+    catalog_url = catalog or f"sqlite:///{VAULT_DIR}/catalog.db"
+    vdir.mkdir(parents=True, exist_ok=True)
+    config = VaultConfig(vault_id=uuid.uuid4().hex, created_at=utcnow(), store_url=store_url, catalog_url=catalog_url)
+    vault = Vault(root, config)
+    vault.store.create()
+    vault.catalog.migrate()
+    # The config file is written last: a failed init leaves nothing that looks like a vault.
+    config.write(vdir / "config.toml")
+    vault.store.register_vault(config.vault_id, root)
+    (root / "data" / "manifests").mkdir(parents=True, exist_ok=True)
+    with vault.catalog.begin() as conn:
+        vault.catalog.append_event(conn, "vault.init", "vault", config.vault_id,
+                                   after={"path": str(root), "store": store_url, "catalog": vault.catalog.url.split("@")[-1]})
+    return vault
+
+
+def open_vault(path: str | os.PathLike | None = None) -> Vault:
+    root = find_vault_root(Path(path) if path is not None else None)
+    config = VaultConfig.read(root / VAULT_DIR / "config.toml")
+    vault = Vault(root, config)
+    vault.catalog.migrate()
+    return vault
+
+
+class Vault:
+    def __init__(self, root: Path, config: VaultConfig):
+        self.root = Path(root)
+        self.dir = self.root / VAULT_DIR
+        self.config = config
+        self.manifests_dir = self.root / "data" / "manifests"
+
+    def __repr__(self) -> str:
+        return f"<Vault {self.root}>"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        if "catalog" in self.__dict__:
+            self.catalog.close()
+        if "state" in self.__dict__:
+            self.state.close()
+
+    # -- parts, opened on first use ----------------------------------------------
+    @cached_property
+    def store(self):
+        from lensvault.store import open_store
+
+        return open_store(self.config.store_url, base=self.root)
+
+    @cached_property
+    def catalog(self):
+        from lensvault.catalog import Catalog
+        from lensvault.catalog.engine import normalize_url
+
+        return Catalog(normalize_url(self.config.catalog_url, base=self.root))
+
+    @cached_property
+    def state(self):
+        from lensvault.state import SqliteState
+
+        return SqliteState(self.dir / "state.db")
+
+    # -- datasets ------------------------------------------------------------------------
+    def snapshot(self, name: str, src, *, version: str, notes: str = "", link: LinkMode | str = LinkMode.AUTO,
+                 parent: str | None = None, progress=NO_PROGRESS):
+        from lensvault.datasets.snapshot import snapshot_folder
+
+        v = snapshot_folder(self, name, Path(src), version=version, notes=notes, link=link, parent=parent, progress=progress)
+        return self.dataset(v.ref)
+
+    def dataset(self, ref: str):
+        from lensvault.datasets.handle import Dataset
+        from lensvault.datasets.versions import resolve
+
+        with self.catalog.read() as conn:
+            return Dataset(self, resolve(conn, ref))
+
+    def datasets(self) -> list[dict]:
+        from lensvault.datasets.versions import list_datasets
+
+        with self.catalog.read() as conn:
+            return list_datasets(conn)
+
+    def versions(self, name: str) -> list:
+        from lensvault.datasets.versions import list_versions
+
+        with self.catalog.read() as conn:
+            found = list_versions(conn, name)
+        if not found:
+            raise NotFound(f"no dataset named {name!r}", where=name, fix="see `lensvault dataset list`")
+        return found
+
+    def diff(self, a: str, b: str):
+        return self.dataset(a).diff(b)
+
+    def checkout(self, ref: str, dest, *, link: LinkMode | str = LinkMode.AUTO, progress=NO_PROGRESS):
+        return self.dataset(ref).checkout(dest, link=link, progress=progress)
+
+    def status(self, ref: str | None = None, folder=None, *, progress=NO_PROGRESS):
+        from lensvault.datasets.status import folder_status
+
+        return folder_status(self, ref, Path(folder) if folder is not None else Path.cwd(), progress=progress)
+
+    # -- integrity -------------------------------------------------------------------------
+    def verify(self, ref: str | None = None, *, progress=NO_PROGRESS):
+        from lensvault.integrity import verify
+
+        return verify(self, ref, progress=progress)
+
+    def gc(self, *, grace_seconds: float = 3600):
+        """A plan of unreachable objects; nothing is deleted until ``plan.execute()``."""
+        from lensvault.integrity import plan_gc
+
+        return plan_gc(self, grace_seconds=grace_seconds)
+
+    # -- events ----------------------------------------------------------------------------
+    def events(self, *, subject: str | None = None, action: str | None = None, since: str | None = None,
+               until: str | None = None, limit: int | None = None) -> list[dict]:
+        from lensvault.events import list_events
+
+        return list_events(self, subject=subject, action=action, since=since, until=until, limit=limit)
+
+
