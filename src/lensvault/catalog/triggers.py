@@ -18,7 +18,7 @@ def write_once(conn, table: str) -> None:
     elif dialect == "postgresql":
         conn.exec_driver_sql(
             "CREATE OR REPLACE FUNCTION lensvault_write_once() RETURNS trigger AS $$ "
-            "BEGIN RAISE EXCEPTION '% rows are write-once', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql"
+            "BEGIN RAISE EXCEPTION '%% rows are write-once', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql"
         )
         conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_write_once ON {table}")
         conn.exec_driver_sql(
