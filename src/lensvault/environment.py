@@ -15,7 +15,14 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["RECORDED_ENV_VARS", "capture_environment", "diff_environments", "parse_nvidia_smi"]
+__all__ = [
+    "RECORDED_ENV_VARS",
+    "capture_environment",
+    "capture_gpus",
+    "diff_environments",
+    "installed_packages",
+    "parse_nvidia_smi",
+]
 
 # Variables that change numerical results or which devices a run sees. Never the whole
 # environment: it holds tokens and passwords that must not land in a run record.
