@@ -146,9 +146,10 @@ def image_info(path: Path, display: str | None = None) -> tuple[int, int, int]:
             if not 1 <= orientation <= 8:
                 orientation = 1
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        fail(f"unreadable image file: {e}", where,
+        kind = "truncated" if "runcated" in str(e) else "unreadable"
+        fail(f"{kind} image file: {e}", where,
              fix="re-copy or re-download the image, or remove it from the dataset",
-             code="unreadable-image")
+             code=f"{kind}-image")
     if not _complete(path, fmt):
         fail(f"truncated image file: the {fmt} data ends before its end marker", where,
              fix="re-copy or re-download the image, or remove it from the dataset",
