@@ -8,6 +8,7 @@ written in two formats or key orders are the same config.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -91,11 +92,40 @@ def _located(p: Path, line: int | None, column: int | None) -> str:
     return f"{p}:{line}" + (f":{column}" if column else "")
 
 
+@functools.cache
+def _strict_yaml_loader() -> type:
+    """SafeLoader that refuses duplicate keys (PyYAML keeps the last one without a word)."""
+    import yaml
+
+    class StrictSafeLoader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` then overriding a merged key is the point of merging
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue  # unhashable key: the base constructor reports it
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    StrictSafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return StrictSafeLoader
+
+
 def _parse_yaml(text: str, p: Path) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_strict_yaml_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -112,8 +142,21 @@ def _parse_yaml(text: str, p: Path) -> Any:
 
 
 def _parse_json(text: str, p: Path) -> Any:
+    def refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+        out: dict = {}
+        for key, value in pairs:
+            if key in out:
+                # json.loads would keep the last value silently; the hook gets no position.
+                raise InputError(
+                    f"malformed JSON: duplicate key {key!r}",
+                    where=str(p),
+                    fix=f"keep only one {key!r} in that object",
+                )
+            out[key] = value
+        return out
+
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=refuse_duplicates)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"malformed JSON: {exc.msg}",

@@ -256,7 +256,7 @@ def _sort_change(xy: bytes, name: str, staged: list[str], modified: list[str]) -
 def is_tracked(path: StrPath) -> bool:
     """True if git tracks ``path`` (for a directory: any file under it)."""
     root, rel = _rel_to_root(path)
-    out = _run(["ls-files", "-z", "--full-name", "--", rel if rel != "." else "."], root).stdout
+    out = _run(["ls-files", "-z", "--full-name", "--", rel], root).stdout
     return bool(out)
 
 
@@ -314,7 +314,8 @@ def commits_between(a: str, b: str, *, repo: StrPath = ".") -> list[dict]:
 
 
 def files_changed(a: str, b: str | None = None, *, repo: StrPath = ".") -> list[dict]:
-    """Files that differ between commits ``a`` and ``b`` (``b=None``: the working tree).
+    """Files that differ between commits ``a`` and ``b`` (``b=None``: the working tree,
+    tracked files only — see :func:`git_state` for untracked ones).
 
     Each entry: path, status (added/modified/deleted/renamed/...), additions, deletions
     (None for binary files), and old_path for renames and copies. Sorted by path.

@@ -186,13 +186,13 @@ configs = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(configs)
 def test_unflatten_inverts_flatten(cfg):
     assert unflatten(flatten(cfg)) == cfg
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(configs, configs)
 def test_diff_applied_to_a_gives_b(a, b):
     diff = diff_configs(a, b)
@@ -333,3 +333,20 @@ def test_next_config_id_never_collides(existing):
     new = next_config_id(existing)
     assert validate_config_id(new) == new
     assert new not in existing
+
+
+def test_duplicate_keys_are_refused(tmp_path):
+    (tmp_path / "d.yaml").write_text("training:\n  lr: 0.1\n  epochs: 3\n  lr: 0.2\n")
+    with pytest.raises(InputError, match="duplicate key 'lr'") as info:
+        load_config(tmp_path / "d.yaml")
+    assert info.value.details["line"] == 4
+    (tmp_path / "d.json").write_text('{"a": {"b": 1, "b": 2}}')
+    with pytest.raises(InputError, match="duplicate key 'b'"):
+        load_config(tmp_path / "d.json")
+
+
+def test_yaml_merge_keys_may_override(tmp_path):
+    (tmp_path / "m.yaml").write_text(
+        "base: &base\n  lr: 0.1\n  epochs: 3\nfinetune:\n  <<: *base\n  lr: 0.01\n"
+    )
+    assert load_config(tmp_path / "m.yaml")["finetune"] == {"lr": 0.01, "epochs": 3}
