@@ -142,8 +142,11 @@ def _dir_for(path: StrPath) -> Path:
 
 
 def _repo_root(path: StrPath) -> Path:
-    out = _run(["rev-parse", "--show-toplevel"], _dir_for(path)).stdout
-    return Path(os.fsdecode(out.rstrip(b"\n")))
+    proc = _run(["rev-parse", "--show-toplevel"], _dir_for(path), check=False)
+    if proc.returncode != 0:
+        # Name the path the caller gave, not the directory we happened to run git in.
+        _raise_for(proc, ["rev-parse"], path)
+    return Path(os.fsdecode(proc.stdout.rstrip(b"\n")))
 
 
 def _rel_to_root(path: StrPath) -> tuple[Path, str]:

@@ -142,6 +142,27 @@ def test_not_a_repo(tmp_path, monkeypatch):
     assert isinstance(info.value, KeyError)
 
 
+def test_every_function_reports_a_missing_repo(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    (tmp_path / "a.txt").write_text("")
+    calls = [
+        lambda: git_state(tmp_path / "a.txt"),
+        lambda: is_tracked(tmp_path / "a.txt"),
+        lambda: last_commit_touching(tmp_path / "a.txt"),
+        lambda: commit_exists("HEAD", repo=tmp_path),
+        lambda: file_at_commit("HEAD", "a.txt", repo=tmp_path),
+        lambda: commits_between("HEAD~1", "HEAD", repo=tmp_path),
+        lambda: files_changed("HEAD", repo=tmp_path),
+    ]
+    for call in calls:
+        with pytest.raises(NotFound, match="not a git repository"):
+            call()
+    with pytest.raises(NotFound, match="not a git repository"):
+        with worktree(tmp_path, "HEAD", tmp_path / "wt"):
+            pass
+    assert not (tmp_path / "wt").exists()
+
+
 def test_missing_path(tmp_path):
     with pytest.raises(NotFound, match="does not exist"):
         git_state(tmp_path / "nope" / "deeper")
