@@ -125,12 +125,45 @@ class Vault:
         return SqliteState(self.dir / "state.db")
 
     # -- datasets ------------------------------------------------------------------------
-    def snapshot(self, name: str, src, *, version: str, notes: str = "", link: LinkMode | str = LinkMode.AUTO,
-                 parent: str | None = None, progress=NO_PROGRESS):
-        from lensvault.datasets.snapshot import snapshot_folder
+    def snapshot(self, name: str, src, *, version: str | None = None, bump: str | None = None, notes: str = "",
+                 link: LinkMode | str = LinkMode.AUTO, parent: str | None = None, format: str | None = None,
+                 annotations=None, classes=None, strict: bool = False, split: str | None = None,
+                 seed: int | None = None, group_by: str | None = None, force: bool = False, progress=NO_PROGRESS):
+        """Snapshot a folder as NAME@VERSION (or the version ``bump`` derives).
 
-        v = snapshot_folder(self, name, Path(src), version=version, notes=notes, link=link, parent=parent, progress=progress)
-        return self.dataset(v.ref)
+        With ``format`` (auto, coco, yolo, voc, labelme, masks) the annotations are
+        imported too, and the version is checked against what changed.
+        """
+        if format is None and split is None:
+            from lensvault.datasets.snapshot import snapshot_folder
+
+            v = snapshot_folder(self, name, Path(src), version=version, bump=bump, notes=notes, link=link,
+                                parent=parent, progress=progress)
+            return self.dataset(v.ref)
+        from lensvault.datasets.vision import VisionInput, snapshot_vision
+
+        spec = VisionInput(format=format or "auto", annotations=annotations, classes=classes, strict=strict,
+                           split=split, seed=seed, group_by=group_by)
+        return snapshot_vision(self, name, Path(src), spec, version=version, bump=bump, notes=notes, link=link,
+                               parent=parent, force=force, progress=progress)
+
+    def fix(self, ref: str, corrected, *, format: str = "auto", version: str | None = None, notes: str = "",
+            progress=NO_PROGRESS):
+        """Apply corrected annotations to REF: the next PATCH version, with its changelog."""
+        from lensvault.datasets.fix import fix_annotations
+
+        return fix_annotations(self, ref, Path(corrected), format=format, version=version, notes=notes, progress=progress)
+
+    def export(self, ref: str, dest, *, format: str, split: str | None = None, link: LinkMode | str = LinkMode.AUTO):
+        from lensvault.datasets.export import export_version
+
+        return export_version(self.dataset(ref), Path(dest), format=format, split=split, link=LinkMode(link))
+
+    def check(self, ref: str, *, progress=NO_PROGRESS):
+        """Duplicates, near-duplicates and split leakage of a vision dataset version."""
+        from lensvault.datasets.check import check_version
+
+        return check_version(self.dataset(ref), progress=progress)
 
     def dataset(self, ref: str):
         from lensvault.datasets.handle import Dataset

@@ -15,24 +15,67 @@ def dataset():
 @dataset.command("snapshot")
 @click.argument("name")
 @click.argument("src", type=click.Path(file_okay=False))
-@click.option("--version", "version", required=True, metavar="X.Y.Z", help="The semantic version to create (write-once).")
+@click.option("--version", "version", metavar="X.Y.Z", help="The semantic version to create (write-once).")
+@click.option("--bump", type=click.Choice(["auto", "major", "minor", "patch"]),
+              help="Derive the version from the latest one; auto = from what changed.")
 @click.option("--notes", default="", help="Free text stored in the manifest.")
 @click.option("--parent", metavar="X.Y.Z", help="The version this one derives from (default: the highest lower version).")
+@click.option("--format", "fmt", type=click.Choice(["auto", "coco", "yolo", "voc", "labelme", "masks"]),
+              help="Import annotations in this format (auto detects and says what it found).")
+@click.option("--annotations", type=click.Path(exists=True), help="Annotation file or folder, when not in the usual place.")
+@click.option("--classes", type=click.Path(exists=True, dir_okay=False), help="Class names file fixing the class order.")
+@click.option("--strict", is_flag=True, help="Treat validation warnings as errors.")
+@click.option("--split", metavar="70/20/10", help="Assign train/val/test by hashing (overrides split files of the source).")
+@click.option("--seed", type=int, help="Seed of the split (required with --split).")
+@click.option("--group-by", metavar="REGEX", help="Keep images whose paths share this key in one split (first group).")
+@click.option("--force", is_flag=True, help="Accept a version lower than the change requires (recorded).")
 @link_option
 @json_option
 @click.pass_context
-def snapshot_cmd(ctx, name, src, version, notes, parent, link, as_json):
-    """Record every file under SRC as dataset NAME@VERSION."""
+def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations, classes, strict, split, seed, group_by,
+                 force, link, as_json):
+    """Record every file under SRC as dataset NAME@VERSION (with --format: annotations too)."""
+    if bool(version) == bool(bump):
+        raise click.UsageError("pass exactly one of --version X.Y.Z and --bump auto|major|minor|patch")
     vault = open_vault_from(ctx)
-    ds = vault.snapshot(name, src, version=version, notes=notes, link=link, parent=parent, progress=progress_for(as_json))
-    r = ds.record
+    ds = vault.snapshot(name, src, version=version, bump=bump, notes=notes, link=link, parent=parent, format=fmt,
+                        annotations=annotations, classes=classes, strict=strict, split=split, seed=seed,
+                        group_by=group_by, force=force, progress=progress_for(as_json))
+    info = ds.to_dict()
     if as_json:
-        echo_json({"name": r.name, "version": r.version, "ref": r.ref, "snapshot_id": r.snapshot_id, "parent": r.parent,
-                   "files": r.files, "bytes": r.bytes, "manifest": ds.to_dict()["manifest_path"]})
-    else:
-        click.echo(f"Created {r.ref}: {r.files} files, {human_bytes(r.bytes)}, snapshot {r.snapshot_id[:12]}"
-                   + (f" (parent {r.parent})" if r.parent else ""))
-        click.echo(f"  manifest: {ds.to_dict()['manifest_path']}")
+        echo_json({"name": ds.name, "version": ds.version, "ref": ds.ref, "snapshot_id": ds.snapshot_id,
+                   **{k: info[k] for k in ("parent", "files", "bytes", "bump", "forced", "changelog", "manifest_path")},
+                   **({k: info[k] for k in ("images", "annotations", "classes", "splits")} if ds.is_vision else {}),
+                   "findings": (info.get("source") or {}).get("findings", [])})
+        return
+    r = ds.record
+    click.echo(f"Created {r.ref}: {r.files} files, {human_bytes(r.bytes)}, snapshot {r.snapshot_id[:12]}"
+               + (f" (parent {r.parent}, {r.bump} bump)" if r.parent else ""))
+    if ds.is_vision:
+        src_info = info.get("source") or {}
+        if src_info.get("description"):
+            click.echo(f"  found: {src_info['description']}")
+        click.echo(f"  {info['images']} images, {info['annotations']} annotations, classes: {', '.join(info['classes'])}")
+        click.echo("  splits: " + ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
+        _echo_findings(src_info.get("findings", []), r.ref)
+    if r.changelog and r.changelog.get("summary"):
+        click.echo(f"  changes: {r.changelog['summary']}")
+    if r.forced:
+        click.echo(click.style(f"  forced: {r.changelog.get('forced') if r.changelog else 'version below the rule'}", fg="yellow"))
+    click.echo(f"  manifest: {info['manifest_path']}")
+
+
+def _echo_findings(findings, ref) -> None:
+    if not findings:
+        return
+    by_code: dict[str, int] = {}
+    for f in findings:
+        by_code[f["code"]] = by_code.get(f["code"], 0) + 1
+    click.echo(click.style(f"  {len(findings)} validation finding(s): " + ", ".join(f"{c} {n}" for c, n in sorted(by_code.items())), fg="yellow"))
+    for f in findings[:5]:
+        click.echo(f"    - {f['code']}: {f['message']} ({f['file']}{', ' + f['location'] if f.get('location') else ''})")
+    if len(findings) > 5:
+        click.echo(f"    … see `lensvault dataset show {ref} --json` (source.findings)")
 
 
 @dataset.command("list")
@@ -125,11 +168,17 @@ def show_cmd(ctx, ref, show_files, restore_manifest, as_json):
 @json_option
 @click.pass_context
 def diff_cmd(ctx, a, b, as_json):
-    """What changed from dataset version A to B (file level)."""
+    """What changed from dataset version A to B: files, and for annotated versions images, boxes, classes, splits."""
     vault = open_vault_from(ctx)
-    d = vault.diff(a, b)
+    da, db = vault.dataset(a), vault.dataset(b)
+    d = da.diff(db)
+    ad = da.diff_annotations(db) if da.is_vision and db.is_vision else None
     if as_json:
-        echo_json(d.to_dict())
+        out = d.to_dict()
+        out["files_summary"] = out.pop("summary")
+        if ad is not None:
+            out.update(ad.to_dict())
+        echo_json(out)
         return
     for p in d.added[:100]:
         click.echo(click.style(f"+ {p}", fg="green"))
@@ -140,6 +189,11 @@ def diff_cmd(ctx, a, b, as_json):
     for src, dst in d.renamed[:100]:
         click.echo(click.style(f"→ {src} -> {dst}", fg="cyan"))
     click.echo(d.summary() + f"; size {human_bytes(d.bytes['a'])} → {human_bytes(d.bytes['b'])}")
+    if ad is not None:
+        click.echo("")
+        click.echo(ad.summary())
+        if ad.suggested_bump:
+            click.echo(f"suggested bump: {ad.suggested_bump.upper()}")
 
 
 @dataset.command("checkout")
@@ -156,3 +210,58 @@ def checkout_cmd(ctx, ref, dest, link, as_json):
         echo_json(result.to_dict())
     else:
         click.echo(f"Checked out {result.ref} into {result.dest}: {result.files} files, {human_bytes(result.bytes)} ({result.link})")
+
+
+@dataset.command("export")
+@click.argument("ref")
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["coco", "yolo", "voc"]), required=True)
+@click.option("--split", help="Only this split (e.g. train).")
+@link_option
+@json_option
+@click.pass_context
+def export_cmd(ctx, ref, dest, fmt, split, link, as_json):
+    """Write an annotated version's images and labels to DEST in a training format."""
+    vault = open_vault_from(ctx)
+    result = vault.export(ref, dest, format=fmt, split=split, link=link)
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(f"Exported {result['ref']} ({result['images']} images{', split ' + split if split else ''}) as {fmt} into {result['dest']}")
+
+
+@dataset.command("fix")
+@click.argument("ref")
+@click.option("--annotations", "corrected", required=True, type=click.Path(exists=True),
+              help="Corrected annotation file or folder (same format as the dataset).")
+@click.option("--format", "fmt", default="auto", type=click.Choice(["auto", "coco", "yolo", "voc", "labelme", "masks"]))
+@click.option("--version", "version", metavar="X.Y.Z", help="Default: the next PATCH version.")
+@click.option("--notes", default="", help="Why the labels changed.")
+@json_option
+@click.pass_context
+def fix_cmd(ctx, ref, corrected, fmt, version, notes, as_json):
+    """Apply corrected labels to REF as the next PATCH version, with a changelog."""
+    vault = open_vault_from(ctx)
+    ds = vault.fix(ref, corrected, format=fmt, version=version, notes=notes, progress=progress_for(as_json))
+    r = ds.record
+    if as_json:
+        echo_json({"ref": r.ref, "parent": r.parent, "snapshot_id": r.snapshot_id, "bump": r.bump, "changelog": r.changelog})
+        return
+    click.echo(f"Created {r.ref} from {r.parent} ({r.bump} bump), snapshot {r.snapshot_id[:12]}")
+    if r.changelog and r.changelog.get("summary"):
+        click.echo(f"  changes: {r.changelog['summary']}")
+
+
+@dataset.command("check")
+@click.argument("ref")
+@json_option
+@click.pass_context
+def check_cmd(ctx, ref, as_json):
+    """Duplicates and near-duplicates within and across splits; split moves. Exit 1 if train and test share an image."""
+    vault = open_vault_from(ctx)
+    report = vault.check(ref, progress=progress_for(as_json))
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(report.summary() if hasattr(report, "summary") else str(report.to_dict()))
+    ctx.exit(1 if report.has_train_test_leak else 0)

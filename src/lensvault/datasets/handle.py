@@ -51,6 +51,45 @@ class Dataset:
             self._files = files_table.read(self.vault.store.read_bytes(oid))
         return self._files
 
+    def _table(self, part: str):
+        entry = self.manifest().tables.get(part)
+        if entry is None:
+            return None
+        from lensvault.datasets import files_table
+
+        return files_table.read(self.vault.store.read_bytes(entry["oid"]))
+
+    @property
+    def is_vision(self) -> bool:
+        """True when the version was snapshotted with annotations (``--format``)."""
+        return "annotations" in self.manifest().tables
+
+    def images(self):
+        """The images table (path, sha256, width, height, orientation, split, tags), or None."""
+        if "_images" not in self.__dict__:
+            self._images = self._table("images")
+        return self._images
+
+    def annotations(self):
+        """The annotations table (see lensvault.annotations.model.ANNOTATION_SCHEMA), or None."""
+        if "_annotations" not in self.__dict__:
+            self._annotations = self._table("annotations")
+        return self._annotations
+
+    def class_map(self):
+        """The ClassMap, or None for a version without annotations."""
+        cm = self.manifest().class_map
+        if cm is None:
+            return None
+        from lensvault.annotations.model import ClassMap
+
+        return ClassMap.from_dict(cm)
+
+    def vision_tables(self):
+        from lensvault.datasets.vision_tables import VisionTables
+
+        return VisionTables(self.ref, self.images(), self.annotations(), self.class_map())
+
     def object_ids(self) -> set[str]:
         """Every object this version needs: file contents, tables, snapshot, manifest."""
         m = self.manifest()
@@ -60,20 +99,68 @@ class Dataset:
         return oids
 
     def diff(self, other):
+        """File-level diff (added, removed, modified, renamed files)."""
         from lensvault.datasets.diff import diff_files
 
         other = other if isinstance(other, Dataset) else self.vault.dataset(other)
         return diff_files(self, other)
+
+    def diff_annotations(self, other):
+        """Annotation-level diff; both versions must have been snapshotted with annotations."""
+        from lensvault.datasets.annotation_diff import diff_vision
+        from lensvault.errors import UsageError
+
+        other = other if isinstance(other, Dataset) else self.vault.dataset(other)
+        for d in (self, other):
+            if not d.is_vision:
+                raise UsageError(f"{d.ref} has no annotations", where=d.ref,
+                                 fix="annotation diffs need versions snapshotted with --format")
+        return diff_vision(self.vision_tables(), other.vision_tables())
 
     def checkout(self, dest, *, link: LinkMode | str = LinkMode.AUTO, progress=NO_PROGRESS):
         from lensvault.datasets.checkout import checkout
 
         return checkout(self, Path(dest), link=LinkMode(link), progress=progress)
 
+    def vision_summary(self) -> dict:
+        """Counts a person asks for first: images, annotations, classes, splits, per class."""
+        import pyarrow.compute as pc
+
+        images, anns, cm = self.images(), self.annotations(), self.class_map()
+        split_of = dict(zip(images["path"].to_pylist(), images["split"].to_pylist()))
+        per_class: dict[str, dict[str, int]] = {n: {} for n in cm.names}
+        counts = anns.group_by(["image", "class_id"]).aggregate([("index", "count")])
+        for image, cid, n in zip(counts["image"].to_pylist(), counts["class_id"].to_pylist(), counts["index_count"].to_pylist()):
+            try:
+                cname = cm.name_of(cid)
+            except KeyError:
+                cname = f"<unknown {cid}>"
+            split = split_of.get(image) or "unassigned"
+            bucket = per_class.setdefault(cname, {})
+            bucket[split] = bucket.get(split, 0) + n
+        for cname, bucket in per_class.items():
+            bucket["total"] = sum(bucket.values())
+        splits: dict[str, int] = {}
+        for sp in images["split"].to_pylist():
+            splits[sp or "unassigned"] = splits.get(sp or "unassigned", 0) + 1
+        return {
+            "images": images.num_rows,
+            "annotations": anns.num_rows,
+            "classes": list(cm.names),
+            "class_ids": list(cm.ids),
+            "splits": dict(sorted(splits.items())),
+            "split_spec": {k: v for k, v in (self.manifest().splits or {}).items() if k != "counts"},
+            "per_class": per_class,
+            "kinds": sorted(set(pc.unique(anns["kind"]).to_pylist())) if anns.num_rows else [],
+        }
+
     def to_dict(self) -> dict:
         m = self.manifest()
         d = self.record.to_dict()
         d.update({"counts": m.counts, "media_types": m.media_types, "class_map": m.class_map,
-                  "splits": m.splits, "manifest_path": str(self.vault.manifests_dir / self.name / f"{self.version}.json")})
+                  "manifest_path": str(self.vault.manifests_dir / self.name / f"{self.version}.json"),
+                  "source": m.source})
+        if self.is_vision:
+            d.update(self.vision_summary())
         return d
 

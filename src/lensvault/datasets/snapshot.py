@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lensvault.catalog.catalog import actor, utcnow
+from lensvault.errors import UsageError
 from lensvault.progress import NO_PROGRESS
 from lensvault.refs import SemVer, validate_name
 from lensvault.store.base import LinkMode
@@ -28,20 +29,43 @@ def snapshot_folder(
     name: str,
     src: Path,
     *,
-    version: str,
+    version: str | None = None,
+    bump: str | None = None,
     notes: str = "",
     link: LinkMode | str = LinkMode.AUTO,
     parent: str | None = None,
     progress=NO_PROGRESS,
 ) -> DatasetVersion:
     name = validate_name(name)
-    semver = SemVer.parse(version)
-    _refuse_taken(vault, name, str(semver))
+    if version is not None:
+        version = str(SemVer.parse(version))
+        _refuse_taken(vault, name, version)
+    elif bump is None:
+        raise UsageError("say which version to create", fix="pass --version X.Y.Z or --bump auto|major|minor|patch")
     table = ingest_folder(vault, Path(src), link=link, progress=progress)
+    if version is None:
+        version = _next_file_version(vault, name, table, bump)
     return commit_version(
-        vault, name=name, version=str(semver), files=table, notes=notes, parent=parent,
+        vault, name=name, version=version, files=table, notes=notes, parent=parent,
         source={"path": str(Path(src).absolute()), "link": LinkMode(link).value},
     )
+
+
+def _next_file_version(vault, name: str, table, bump: str) -> str:
+    """For plain file datasets: added/removed/renamed files → MINOR, changed bytes only → PATCH."""
+    from lensvault.datasets.diff import diff_tables
+    from lensvault.datasets.handle import Dataset
+
+    with vault.catalog.read() as conn:
+        prev = latest_version(conn, name)
+    if prev is None:
+        return "1.0.0"
+    if bump in ("major", "minor", "patch"):
+        return str(prev.semver.bump(bump))
+    d = diff_tables(Dataset(vault, prev).files(), table, prev.ref, "new")
+    if not d.changed:
+        raise UsageError(f"nothing changed since {prev.ref}", where=prev.ref, fix="there is nothing to version")
+    return str(prev.semver.bump("minor" if (d.added or d.removed or d.renamed) else "patch"))
 
 
 def _refuse_taken(vault, name: str, version: str) -> None:

@@ -1,0 +1,22 @@
+"""``dataset check``: exact and near duplicates, split leakage, split moves since the parent."""
+
+from __future__ import annotations
+
+from lensvault.errors import UsageError
+from lensvault.progress import NO_PROGRESS
+
+__all__ = ["check_version"]
+
+
+def check_version(dataset, *, progress=NO_PROGRESS):
+    from lensvault.datasets.leakage import check_leakage
+
+    if not dataset.is_vision:
+        raise UsageError(f"{dataset.ref} has no images table", where=dataset.ref,
+                         fix="snapshot with --format to record images, annotations and splits")
+    parent_images = None
+    if dataset.parent:
+        parent = dataset.vault.dataset(dataset.parent)
+        if parent.is_vision:
+            parent_images = parent.images()
+    return check_leakage(dataset.images(), dataset.vault.store.open, parent_images=parent_images)

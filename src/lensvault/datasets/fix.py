@@ -1,0 +1,129 @@
+"""``dataset fix``: corrected annotations in, the next PATCH version out.
+
+The version is rebuilt in a scratch folder (files linked from the store, so it
+costs no copies) with the corrected annotation files laid over the originals,
+then snapshotted like any other folder — so the new version's files, tables
+and changelog are all consistent. A correction that adds images or changes
+the class map is refused: that is not a patch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from lensvault.errors import InputError, UsageError
+from lensvault.progress import NO_PROGRESS
+from lensvault.store.base import LinkMode
+
+__all__ = ["fix_annotations", "overlay_targets"]
+
+
+def overlay_targets(corrected: Path, dataset_paths: list[str]) -> list[tuple[Path, str]]:
+    """Where each corrected file goes: the dataset path with the longest matching path suffix.
+
+    ``fixes/instances.json`` replaces ``annotations/instances.json``; a folder of VOC
+    XMLs replaces ``Annotations/*.xml`` file by file. A file that matches nothing is
+    added beside the annotations it belongs with only if its name is unique; an
+    ambiguous match is refused, since guessing would silently fix the wrong file.
+    """
+    if corrected.is_file():
+        files = [(corrected, PurePosixPath(corrected.name))]
+    else:
+        files = [(p, PurePosixPath(p.relative_to(corrected).as_posix())) for p in sorted(corrected.rglob("*")) if p.is_file()]
+    if not files:
+        raise InputError("no corrected files found", where=str(corrected), fix="pass the corrected annotation file or folder")
+    by_name: dict[str, list[str]] = {}
+    for p in dataset_paths:
+        by_name.setdefault(PurePosixPath(p).name, []).append(p)
+    out = []
+    for src, rel in files:
+        candidates = by_name.get(rel.name, [])
+        best, best_len, tie = None, -1, False
+        for cand in candidates:
+            n = _common_suffix(PurePosixPath(cand).parts, rel.parts)
+            if n > best_len:
+                best, best_len, tie = cand, n, False
+            elif n == best_len:
+                tie = True
+        if best is None:
+            raise InputError(
+                f"corrected file {rel} matches no file in the dataset",
+                where=str(src),
+                fix="name corrected files like the originals (e.g. the same COCO JSON name, or one XML per image)",
+            )
+        if tie:
+            raise InputError(
+                f"corrected file {rel} matches several dataset files",
+                where=str(src),
+                fix="pass a folder that mirrors the dataset layout (e.g. labels/train/x.txt)",
+            )
+        out.append((src, best))
+    return out
+
+
+def _common_suffix(a: tuple, b: tuple) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return n
+
+
+def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", version: str | None = None,
+                    notes: str = "", progress=NO_PROGRESS):
+    import pyarrow as pa
+
+    from lensvault.annotations import load
+    from lensvault.datasets.ingest import ingest_folder
+    from lensvault.datasets.vision import commit_vision, with_hashes
+
+    ds = vault.dataset(ref)
+    if not ds.is_vision:
+        raise UsageError(f"{ds.ref} has no annotations to fix", where=ds.ref,
+                         fix="snapshot the dataset with --format first")
+    corrected = Path(corrected)
+    if not corrected.exists():
+        raise InputError("corrected annotations not found", where=str(corrected), fix="check the path")
+    targets = overlay_targets(corrected, ds.files()["path"].to_pylist())
+    m = ds.manifest()
+    source = m.source or {}
+    fmt = format if format != "auto" else source.get("format", "auto")
+    scratch = Path(tempfile.mkdtemp(prefix="fix-", dir=vault.dir))
+    try:
+        work = scratch / "data"
+        ds.checkout(work, link=_scratch_link(vault))
+        (work / ".lensvault-checkout.json").unlink(missing_ok=True)
+        for src, dst in targets:
+            target = work / dst
+            target.unlink(missing_ok=True)  # may be a read-only hardlink into the store
+            shutil.copyfile(src, target)
+        ann = source.get("annotations")
+        aset = load(work, format=fmt, annotations=(work / ann) if ann else None)
+        files = ingest_folder(vault, work, link=LinkMode.COPY, progress=progress)
+        images = with_hashes(aset.images, files)
+        # A fix never moves images between splits: keep the parent's membership exactly.
+        parent_images = ds.images()
+        split_of = dict(zip(parent_images["path"].to_pylist(), parent_images["split"].to_pylist()))
+        col = pa.array([split_of.get(p) for p in images["path"].to_pylist()], pa.string())
+        images = images.set_column(images.column_names.index("split"), "split", col)
+        return commit_vision(
+            vault, name=ds.name, version=version, bump=None, files=files, images=images,
+            annotations=aset.annotations, classes=aset.classes, split_info=dict(m.splits or {}),
+            findings=aset.findings, notes=notes or f"annotation fix of {ds.ref}", parent=ds.ref,
+            source={**source, "fix_of": ds.ref, "corrected": str(corrected.absolute())}, required_max="patch",
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _scratch_link(vault) -> LinkMode:
+    # Hardlinks from the store cost nothing when the scratch folder shares its
+    # filesystem; otherwise copies.
+    import os
+
+    try:
+        same_fs = os.stat(vault.dir).st_dev == os.stat(vault.store.url).st_dev
+    except (OSError, AttributeError):
+        same_fs = False
+    return LinkMode.HARDLINK if same_fs else LinkMode.COPY

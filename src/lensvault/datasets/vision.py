@@ -1,0 +1,223 @@
+"""Vision dataset versions: files + images + annotations + class map + splits.
+
+The annotation layer (``lensvault.annotations``) turns a folder into normalized
+tables; this module adds content hashes and splits, derives or checks the
+version from what changed since the parent, and commits it all as one snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lensvault.errors import UsageError
+from lensvault.progress import NO_PROGRESS
+from lensvault.refs import SemVer, validate_name
+from lensvault.store.base import LinkMode
+
+from lensvault.datasets.ingest import ingest_folder
+from lensvault.datasets.table_digest import table_digest
+
+__all__ = ["VisionInput", "commit_vision", "snapshot_vision", "with_hashes"]
+
+
+@dataclass
+class VisionInput:
+    """What ``dataset snapshot --format …`` was asked to do."""
+
+    format: str = "auto"
+    annotations: Path | None = None
+    classes: Path | None = None
+    strict: bool = False
+    split: str | None = None  # "70/20/10"
+    seed: int | None = None
+    group_by: str | None = None
+
+
+def snapshot_vision(
+    vault, name: str, src: Path, spec: VisionInput, *, version: str | None = None, bump: str | None = None,
+    notes: str = "", link: LinkMode | str = LinkMode.AUTO, parent: str | None = None, force: bool = False,
+    progress=NO_PROGRESS,
+):
+    from lensvault.annotations import load
+
+    name = validate_name(name)
+    if version is None and bump is None:
+        raise UsageError("say which version to create", fix="pass --version X.Y.Z or --bump auto")
+    if version is not None:
+        from lensvault.datasets.snapshot import _refuse_taken
+
+        _refuse_taken(vault, name, str(SemVer.parse(version)))
+    src = Path(src)
+    aset = load(src, format=spec.format, annotations=spec.annotations, classes=spec.classes, strict=spec.strict)
+    files = ingest_folder(vault, src, link=link, progress=progress)
+    images = with_hashes(aset.images, files)
+    images, split_info = _apply_splits(images, spec)
+    ann_rel = _relative(spec.annotations, src)
+    source = {"path": str(src.absolute()), "link": LinkMode(link).value, "format": aset.source_format,
+              "annotations": ann_rel, "description": aset.description}
+    return commit_vision(
+        vault, name=name, version=version, bump=bump, files=files, images=images, annotations=aset.annotations,
+        classes=aset.classes, split_info=split_info, findings=aset.findings, notes=notes, parent=parent,
+        force=force, source=source,
+    )
+
+
+def _relative(p: Path | None, root: Path) -> str | None:
+    if p is None:
+        return None
+    p = Path(p)
+    try:
+        return (p if p.is_absolute() else (root / p)).absolute().relative_to(root.absolute()).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def with_hashes(images, files):
+    """Add each image's sha256 (from the files table) to the images table."""
+    import pyarrow as pa
+
+    by_path = dict(zip(files["path"].to_pylist(), files["sha256"].to_pylist()))
+    shas = [by_path.get(p) for p in images["path"].to_pylist()]
+    if "sha256" in images.column_names:
+        images = images.drop_columns(["sha256"])
+    return images.append_column("sha256", pa.array(shas, pa.string()))
+
+
+def _apply_splits(images, spec: VisionInput):
+    import pyarrow as pa
+
+    from lensvault.datasets.splits import SplitSpec, assign, parse_ratios
+
+    if spec.split:
+        if spec.seed is None:
+            raise UsageError("a split needs a seed so that it can be reproduced", where="--split",
+                             fix="add --seed N (e.g. --seed 42)")
+        s = SplitSpec(parse_ratios(spec.split), spec.seed, spec.group_by)
+        col = pa.array(assign(images["path"].to_pylist(), s), pa.string())
+        images = images.set_column(images.column_names.index("split"), "split", col)
+        info = s.to_dict()
+    else:
+        has_any = images.num_rows and images["split"].null_count < images.num_rows
+        info = {"method": "source" if has_any else "none", "seed": spec.seed}
+    counts: dict[str, int] = {}
+    for sp in images["split"].to_pylist():
+        key = sp if sp is not None else "unassigned"
+        counts[key] = counts.get(key, 0) + 1
+    info["counts"] = dict(sorted(counts.items()))
+    return images, info
+
+
+def _vision_parent(vault, name: str, parent: str | None, semver: SemVer | None):
+    from lensvault.datasets.versions import latest_version, resolve
+
+    with vault.catalog.read() as conn:
+        if parent:
+            return resolve(conn, parent if "@" in parent else f"{name}@{parent}")
+        return latest_version(conn, name, below=semver)
+
+
+def commit_vision(
+    vault, *, name, version, bump, files, images, annotations, classes, split_info, findings=(), notes="",
+    parent=None, force=False, source=None, required_max: str | None = None,
+):
+    """Derive or check the version against the parent, then commit the snapshot.
+
+    ``required_max`` caps what the change may require (``dataset fix`` passes
+    "patch": a correction that adds images or changes classes is not a fix).
+    """
+    from lensvault.annotations.model import canonical_json
+    from lensvault.datasets import files_table
+    from lensvault.datasets.handle import Dataset
+    from lensvault.datasets.snapshot import commit_version
+    from lensvault.datasets.vision_tables import VisionTables
+
+    semver = SemVer.parse(version) if version else None
+    prev = _vision_parent(vault, name, parent, semver)
+    new_tables = VisionTables(f"{name}@{version or 'new'}", images, annotations, classes)
+    diff = changelog = None
+    required = None
+    if prev is not None:
+        prev_ds = Dataset(vault, prev)
+        if prev_ds.is_vision:
+            from lensvault.datasets.annotation_diff import diff_vision
+            from lensvault.datasets.bump import required_bump
+            from lensvault.datasets.changelog import changelog_from_diff
+
+            diff = diff_vision(prev_ds.vision_tables(), new_tables)
+            required = required_bump(diff)
+            changelog = changelog_from_diff(diff)
+        else:
+            required = "major"  # from plain files to annotated data: consumers see a new schema
+    if required_max is not None:
+        _refuse_beyond(required, required_max, diff, prev)
+    version, warning = _decide_version(name, prev, version, bump, required, force, diff)
+    if changelog is not None and warning:
+        changelog["forced"] = warning
+
+    images_oid = vault.store.put_bytes(files_table.to_parquet_bytes(images))
+    ann_oid = vault.store.put_bytes(files_table.to_parquet_bytes(annotations))
+    images_digest = table_digest(images, ["path"])
+    ann_digest = table_digest(annotations, ["image", "index"])
+    class_map = classes.to_dict()
+    sections = {
+        "images": {"digest": images_digest, "count": images.num_rows},
+        "annotations": {"digest": ann_digest, "count": annotations.num_rows},
+        "classes": class_map,
+        "splits": {k: v for k, v in split_info.items() if k != "counts"},
+    }
+    tables = {
+        "images": {"oid": images_oid, "digest": images_digest, "rows": images.num_rows},
+        "annotations": {"oid": ann_oid, "digest": ann_digest, "rows": annotations.num_rows},
+    }
+    findings = list(findings)
+    counts = {"annotations": annotations.num_rows, "annotated_images": images.num_rows,
+              "classes": len(classes), "findings": len(findings)}
+    v = commit_version(
+        vault, name=name, version=version, files=files, notes=notes,
+        parent=prev.ref if prev else None, sections=sections, tables=tables,
+        manifest_fields={"class_map": class_map, "splits": split_info,
+                         },
+        counts=counts, bump=(prev.semver.bump_kind_to(SemVer.parse(version)) if prev else None),
+        forced=bool(warning), changelog=changelog,
+        source={**(source or {}), "findings": [f.to_dict() for f in findings[:200]]},
+    )
+    return Dataset(vault, v)
+
+
+_ORDER = {None: 0, "patch": 1, "minor": 2, "major": 3}
+
+
+def _refuse_beyond(required, cap, diff, prev):
+    from lensvault.errors import VersionRuleError
+
+    if _ORDER[required] > _ORDER[cap]:
+        summary = diff.summary() if diff is not None else "the change"
+        raise VersionRuleError(
+            f"this correction is not a {cap}: it needs a {required.upper()} version ({summary})",
+            where=prev.ref if prev else None,
+            fix="a fix may only change annotations of existing images; snapshot a new version for added images or class changes",
+        )
+
+
+def _decide_version(name, prev, version, bump, required, force, diff):
+    prev_v = prev.version if prev else None
+    if version is None and prev is None:
+        return "1.0.0", None
+    if prev is None:
+        return str(SemVer.parse(version)), None
+    from lensvault.datasets.bump import check_explicit_version, next_version
+
+    if version is None:
+        kind = bump if bump in ("major", "minor", "patch") else required
+        if kind is None:
+            raise UsageError(
+                f"nothing changed since {prev.ref}",
+                where=prev.ref,
+                fix="there is nothing to version; check the source folder",
+            )
+        if bump in ("major", "minor", "patch") and _ORDER[bump] < _ORDER[required] and not force:
+            check_explicit_version(prev_v, next_version(prev_v, bump), required, force=False)
+        return next_version(prev_v, kind), None
+    warning = check_explicit_version(prev_v, version, required, force=force)
+    return str(SemVer.parse(version)), warning
