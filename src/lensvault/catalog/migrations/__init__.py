@@ -11,6 +11,8 @@ import importlib
 
 STEPS: list[str] = [
     "m0001_core",
+    "m0002_runs",
+    "m0003_registry",
 ]
 
 

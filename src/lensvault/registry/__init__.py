@@ -1,0 +1,1 @@
+"""The model registry: versions, bundles, release notes, aliases (promotion and rollback)."""
