@@ -114,7 +114,10 @@ class DirIndex:
         self._dirs: dict[str, frozenset[str]] = {}
 
     def exists(self, path: Path) -> bool:
-        parent = str(path.parent)
+        return self.exists_str(str(path))
+
+    def exists_str(self, path: str) -> bool:
+        parent, name = os.path.split(os.path.normpath(path))
         names = self._dirs.get(parent)
         if names is None:
             try:
@@ -122,7 +125,7 @@ class DirIndex:
             except OSError:
                 names = frozenset()
             self._dirs[parent] = names
-        return path.name in names
+        return name in names
 
 
 def image_info(path: Path, display: str | None = None) -> tuple[int, int, int]:

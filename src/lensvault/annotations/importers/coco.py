@@ -8,6 +8,7 @@ gaps included, because models and evaluation tools trained on the file use them.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -123,6 +124,8 @@ def _load_file(path, split, root, dirs, images, anns, findings, categories, keyp
                               "skeleton": [list(e) for e in cat.get("skeleton") or []]}
 
     ann_dir = path.parent
+    bases = _bases(root, ann_dir, split)
+    root_prefix = str(root) + os.sep
     id_to_path: dict = {}
     sizes: dict = {}
     for n, im in enumerate(data["images"]):
@@ -131,8 +134,13 @@ def _load_file(path, split, root, dirs, images, anns, findings, categories, keyp
         except (KeyError, TypeError):
             fail("image entry without \"id\" and \"file_name\"", shown, f"image {n}",
                  fix="give every image an \"id\" and a \"file_name\"")
-        found = _resolve(file_name, root, ann_dir, split, dirs)
-        key = rel(found, root) if found is not None else Path(file_name).as_posix()
+        found = _resolve(file_name, bases, dirs)
+        if found is None:
+            key = file_name.replace("\\", "/")
+        elif found.startswith(root_prefix):
+            key = found[len(root_prefix):].replace(os.sep, "/")
+        else:
+            key = rel(Path(found), root)
         if found is None:
             findings.append(Finding("warning", "missing-image",
                                     f"image file {file_name!r} is not on disk", shown, f"image id {image_id}"))
@@ -238,18 +246,31 @@ def _load_file(path, split, root, dirs, images, anns, findings, categories, keyp
     anns.origin_loc.extend([""] * added)
 
 
-def _resolve(file_name: str, root: Path, ann_dir: Path, split: str | None, dirs: DirIndex) -> Path | None:
-    name = Path(file_name)
-    if name.is_absolute():
-        return name if dirs.exists(name) else None
-    candidates = [ann_dir / name, root / name]
-    for folder in {split, *(_RAW_SPLITS.get(split, ()))} - {None}:
-        candidates += [root / "images" / folder / name, root / folder / name]
-    candidates += [root / "images" / name, ann_dir.parent / "images" / name]
-    for c in candidates:
-        if dirs.exists(c):
-            return c
+def _resolve(file_name: str, bases: list[str], dirs: DirIndex) -> str | None:
+    """The first existing ``base/file_name``; plain strings, as pathlib costs ~10 µs a join."""
+    if os.path.isabs(file_name):
+        return file_name if dirs.exists_str(file_name) else None
+    for i, base in enumerate(bases):
+        candidate = os.path.join(base, file_name)
+        if dirs.exists_str(candidate):
+            if i:  # images of one file share a folder: try this one first next time
+                bases.insert(0, bases.pop(i))
+            return candidate
     return None
+
+
+def _bases(root: Path, ann_dir: Path, split: str | None) -> list[str]:
+    """Folders a COCO ``file_name`` may be relative to, most specific first."""
+    bases = [ann_dir, root]
+    for folder in {split, *(_RAW_SPLITS.get(split, ()))} - {None}:
+        bases += [root / "images" / folder, root / folder]
+    bases += [root / "images", ann_dir.parent / "images"]
+    out: list[str] = []
+    for b in bases:
+        # A folder that does not exist cannot hold the image: drop it once, not per image.
+        if str(b) not in out and b.is_dir():
+            out.append(str(b))
+    return out
 
 
 # Folder names that normalize to a split name (we look for the image under both).
