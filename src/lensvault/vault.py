@@ -217,4 +217,9 @@ class Vault:
 
         return list_events(self, subject=subject, action=action, since=since, until=until, limit=limit)
 
+    # -- lineage -----------------------------------------------------------------------------
+    def lineage(self, ref: str, *, direction: str = "auto"):
+        """The lineage graph of a model version/alias, run id, dataset version or config id."""
+        from lensvault.lineage.graph import lineage
 
+        return lineage(self, ref, direction=direction)

@@ -18,6 +18,7 @@ COMMANDS = {
     "gc": "lensvault.cli.vault_cmds:gc_cmd",
     "events": "lensvault.cli.vault_cmds:events_cmd",
     "dataset": "lensvault.cli.dataset:dataset",
+    "lineage": "lensvault.cli.lineage_cmds:lineage_cmd",
 }
 
 # One-line help shown by `lensvault --help` without importing the command.
@@ -28,6 +29,7 @@ SHORT_HELP = {
     "gc": "Plan (and with --yes, delete) objects nothing references.",
     "events": "Show the append-only audit log.",
     "dataset": "Snapshot, list, show, diff and check out dataset versions.",
+    "lineage": "What produced a model, run or dataset version — or what depends on it.",
 }
 
 

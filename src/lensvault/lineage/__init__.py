@@ -1,0 +1,1 @@
+"""Lineage: the graph the catalog's records already imply, walked on demand."""

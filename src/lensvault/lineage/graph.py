@@ -1,0 +1,267 @@
+"""Walk lineage up (what made this) or down (what depends on this) with targeted queries.
+
+Nothing is loaded wholesale: each step asks the catalog for the neighbours of
+the nodes it has, so a model's lineage costs a handful of indexed lookups
+whatever the size of the catalog.
+
+Node ids are ``kind:key`` — ``model:detector@1.1.0``, ``run:2026-…``,
+``dataset:retail@1.1.0``, ``config:C-01``, ``commit:9f3a1c4…``, ``eval:E-…``,
+``alias:detector@production``. Edges point from input to output.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from lensvault.errors import InvalidRef, NotFound
+
+__all__ = ["Graph", "lineage"]
+
+
+@dataclass
+class Graph:
+    root: str
+    direction: str
+    nodes: dict[str, dict] = field(default_factory=dict)
+    edges: list[dict] = field(default_factory=list)
+
+    def node(self, nid: str, kind: str, label: str, **attrs) -> str:
+        if nid not in self.nodes:
+            self.nodes[nid] = {"id": nid, "type": kind, "label": label, "attrs": attrs}
+        return nid
+
+    def edge(self, src: str, dst: str, kind: str) -> None:
+        e = {"from": src, "to": dst, "type": kind}
+        if e not in self.edges:
+            self.edges.append(e)
+
+    def to_dict(self) -> dict:
+        return {"root": self.root, "direction": self.direction, "nodes": list(self.nodes.values()), "edges": self.edges}
+
+
+def _t():
+    from lensvault.catalog import registry_schema as r
+    from lensvault.catalog import runs_schema as s
+    from lensvault.catalog import schema as c
+
+    return c, s, r
+
+
+def lineage(vault, ref: str, *, direction: str = "auto") -> Graph:
+    """Lineage of a model version/alias, run id, dataset version or config id."""
+    kind, key = _classify(vault, ref)
+    if direction == "auto":
+        direction = "down" if kind in ("dataset", "config") else "up"
+    g = Graph(root="", direction=direction)
+    with vault.catalog.read() as conn:
+        if kind == "model":
+            row = key
+            g.root = _model_node(g, row)
+            if direction in ("up", "both"):
+                _model_up(conn, g, row)
+            if direction in ("down", "both"):
+                _model_down(conn, g, row)
+        elif kind == "run":
+            g.root = _run_node(g, key)
+            if direction in ("up", "both"):
+                _run_up(conn, g, key)
+            if direction in ("down", "both"):
+                _run_down(conn, g, key)
+        elif kind == "dataset":
+            g.root = _dataset_node(g, key)
+            if direction in ("up", "both"):
+                _dataset_chain(conn, g, key)
+            if direction in ("down", "both"):
+                _dataset_down(conn, g, key)
+        else:  # config
+            g.root = g.node(f"config:{key.config_id}", "config", key.config_id, path=key.repo_path, commit=key.commit)
+            if direction in ("down", "both"):
+                _config_down(conn, g, key)
+    return g
+
+
+def _classify(vault, ref: str):
+    import sqlalchemy as sa
+
+    c, s, r = _t()
+    with vault.catalog.read() as conn:
+        run = conn.execute(sa.select(s.runs).where(s.runs.c.run_id == ref)).first()
+        if run is not None:
+            return "run", run
+        cfg = conn.execute(sa.select(s.configs).where(s.configs.c.config_id == ref)).first()
+        if cfg is not None:
+            return "config", cfg
+        if "@" in ref or ref:
+            name = ref.split("@", 1)[0]
+            has_model = conn.execute(sa.select(r.model_versions.c.id).where(r.model_versions.c.name == name).limit(1)).first()
+            has_data = conn.execute(sa.select(c.dataset_versions.c.id).where(c.dataset_versions.c.name == name).limit(1)).first()
+            try:
+                if has_model:
+                    from lensvault.registry.resolve import resolve_model
+
+                    return "model", resolve_model(conn, ref)
+                if has_data:
+                    from lensvault.datasets.versions import resolve
+
+                    return "dataset", resolve(conn, ref)
+            except InvalidRef:
+                pass
+    raise NotFound(
+        f"{ref!r} is not a model version, run id, dataset version or config id",
+        where=ref,
+        fix="try `lensvault model list`, `lensvault runs list`, `lensvault dataset list` or `lensvault config list`",
+    )
+
+
+# -- nodes ----------------------------------------------------------------------------------
+
+
+def _model_node(g: Graph, m) -> str:
+    return g.node(f"model:{m.name}@{m.version}", "model", f"{m.name}@{m.version}", run_id=m.run_id, created_at=m.created_at,
+                  dirty=bool(m.dirty))
+
+
+def _run_node(g: Graph, run) -> str:
+    return g.node(f"run:{run.run_id}", "run", run.run_id, status=run.status, clean=bool(run.clean),
+                  started_at=run.started_at, kind=run.kind)
+
+
+def _dataset_node(g: Graph, v) -> str:
+    return g.node(f"dataset:{v.ref}", "dataset", v.ref, snapshot_id=v.snapshot_id, files=v.files,
+                  changelog=(v.changelog or {}).get("summary") if v.changelog else None, bump=v.bump)
+
+
+def _eval_node(g: Graph, e) -> str:
+    metrics = json.loads(e.metrics).get("overall", {}) if e.metrics else {}
+    return g.node(f"eval:{e.eval_id}", "evaluation", f"{e.eval_id} ({e.dataset}:{e.split or 'all'})",
+                  dataset=e.dataset, split=e.split, AP=metrics.get("AP"), AP50=metrics.get("AP50"))
+
+
+# -- walks ----------------------------------------------------------------------------------
+
+
+def _model_up(conn, g: Graph, m) -> None:
+    import sqlalchemy as sa
+
+    _, s, _ = _t()
+    mid = f"model:{m.name}@{m.version}"
+    run = conn.execute(sa.select(s.runs).where(s.runs.c.run_id == m.run_id)).first()
+    if run is not None:
+        rid = _run_node(g, run)
+        g.edge(rid, mid, "produced")
+        _run_up(conn, g, run)
+    for e in conn.execute(sa.select(s.evaluations).where(sa.or_(
+            sa.and_(s.evaluations.c.model_name == m.name, s.evaluations.c.model_version == m.version),
+            s.evaluations.c.run_id == m.run_id))).all():
+        g.edge(mid, _eval_node(g, e), "evaluated")
+    _aliases_of(conn, g, m)
+
+
+def _aliases_of(conn, g: Graph, m) -> None:
+    import sqlalchemy as sa
+
+    _, _, r = _t()
+    for a in conn.execute(sa.select(r.aliases).where(r.aliases.c.name == m.name, r.aliases.c.version == m.version)).all():
+        aid = g.node(f"alias:{a.name}@{a.alias}", "alias", f"{a.name}@{a.alias}", since=a.updated_at)
+        g.edge(f"model:{m.name}@{m.version}", aid, "alias")
+
+
+def _run_up(conn, g: Graph, run) -> None:
+    import sqlalchemy as sa
+
+    from lensvault.datasets.versions import resolve
+
+    _, s, _ = _t()
+    rid = f"run:{run.run_id}"
+    if run.code_commit:
+        cid = g.node(f"commit:{run.code_commit}", "commit", run.code_commit[:10], sha=run.code_commit, clean=bool(run.clean))
+        g.edge(cid, rid, "code")
+    if run.config_id:
+        cfg = conn.execute(sa.select(s.configs).where(s.configs.c.config_id == run.config_id)).first()
+        cfid = g.node(f"config:{run.config_id}", "config", run.config_id,
+                      path=cfg.repo_path if cfg else None, sha256=cfg.sha256 if cfg else None)
+        g.edge(cfid, rid, "config")
+    if run.dataset:
+        try:
+            v = resolve(conn, run.dataset)
+        except NotFound:
+            g.edge(g.node(f"dataset:{run.dataset}", "dataset", run.dataset, missing=True), rid, "data")
+        else:
+            g.edge(_dataset_node(g, v), rid, "data")
+            _dataset_chain(conn, g, v)
+
+
+def _dataset_chain(conn, g: Graph, v) -> None:
+    from lensvault.datasets.versions import resolve
+
+    seen = set()
+    while v.parent and v.parent not in seen:
+        seen.add(v.parent)
+        try:
+            p = resolve(conn, v.parent)
+        except NotFound:
+            break
+        g.edge(_dataset_node(g, p), f"dataset:{v.ref}", "derived")
+        v = p
+
+
+def _run_down(conn, g: Graph, run) -> None:
+    import sqlalchemy as sa
+
+    _, s, r = _t()
+    rid = f"run:{run.run_id}"
+    for m in conn.execute(sa.select(r.model_versions).where(r.model_versions.c.run_id == run.run_id)).all():
+        g.edge(rid, _model_node(g, m), "produced")
+        _model_down(conn, g, m)
+    for e in conn.execute(sa.select(s.evaluations).where(s.evaluations.c.run_id == run.run_id)).all():
+        g.edge(rid, _eval_node(g, e), "evaluated")
+
+
+def _model_down(conn, g: Graph, m) -> None:
+    import sqlalchemy as sa
+
+    _, s, _ = _t()
+    mid = f"model:{m.name}@{m.version}"
+    for e in conn.execute(sa.select(s.evaluations).where(
+            s.evaluations.c.model_name == m.name, s.evaluations.c.model_version == m.version)).all():
+        g.edge(mid, _eval_node(g, e), "evaluated")
+    _aliases_of(conn, g, m)
+    for rr in conn.execute(sa.select(s.runs).where(s.runs.c.reproduces == f"{m.name}@{m.version}")).all():
+        g.edge(mid, _run_node(g, rr), "reproduced_by")
+
+
+def _dataset_down(conn, g: Graph, v) -> None:
+    import sqlalchemy as sa
+
+    c, s, r = _t()
+    did = f"dataset:{v.ref}"
+    runs = conn.execute(sa.select(s.runs).where(s.runs.c.dataset == v.ref)).all()
+    by_run = {}
+    for run in runs:
+        by_run[run.run_id] = _run_node(g, run)
+        g.edge(did, by_run[run.run_id], "data")
+    if by_run:
+        ids = list(by_run)
+        for i in range(0, len(ids), 500):
+            for m in conn.execute(sa.select(r.model_versions).where(r.model_versions.c.run_id.in_(ids[i:i + 500]))).all():
+                g.edge(by_run[m.run_id], _model_node(g, m), "produced")
+                _aliases_of(conn, g, m)
+    for e in conn.execute(sa.select(s.evaluations).where(s.evaluations.c.dataset == v.ref)).all():
+        eid = _eval_node(g, e)
+        g.edge(did, eid, "evaluated_on")
+    children = conn.execute(sa.select(c.dataset_versions).where(
+        c.dataset_versions.c.name == v.name, c.dataset_versions.c.parent == v.version)).all()
+    from lensvault.datasets.versions import DatasetVersion
+
+    for ch in children:
+        g.edge(did, _dataset_node(g, DatasetVersion.from_row(ch)), "derived")
+
+
+def _config_down(conn, g: Graph, cfg) -> None:
+    import sqlalchemy as sa
+
+    _, s, _ = _t()
+    for run in conn.execute(sa.select(s.runs).where(s.runs.c.config_id == cfg.config_id)).all():
+        g.edge(f"config:{cfg.config_id}", _run_node(g, run), "config")
+        _run_down(conn, g, run)
