@@ -92,7 +92,7 @@ def _voc(root: Path) -> Detection | None:
             n_images = sum(1 for _ in images.iterdir()) if images.is_dir() else 0
             splits = sorted(p.stem for p in (base / "ImageSets" / "Main").glob("*.txt")
                             if p.stem in {"train", "val", "test", "trainval"})
-            return Detection("voc", f"Pascal VOC: {rel(base / 'Annotations', root)}/ ({len(xmls):,} XML files), "
+            return Detection("voc", f"Pascal VOC: {rel(base / 'Annotations', root)}/ ({len(xmls):,} XML file{'' if len(xmls) == 1 else 's'}), "
                                     f"{n_images:,} files in JPEGImages/, splits: {', '.join(splits) or 'none'}")
     dirs = voc.roboflow_split_dirs(root)
     xmls = [p for d in dirs for p in d.glob("*.xml")] or list(root.glob("*.xml"))
