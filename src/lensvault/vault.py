@@ -223,3 +223,9 @@ class Vault:
         from lensvault.lineage.graph import lineage
 
         return lineage(self, ref, direction=direction)
+
+    def why(self, a: str, b: str):
+        """What changed between two model versions (or runs), most likely cause of the metric change first."""
+        from lensvault.lineage.why import why
+
+        return why(self, a, b)

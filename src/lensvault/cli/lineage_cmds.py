@@ -35,3 +35,79 @@ def lineage_cmd(ctx, ref, direction, fmt, as_json):
         click.echo(render.to_dot(g))
     else:
         click.echo(render.to_text(g))
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+@click.command("why")
+@click.argument("a")
+@click.argument("b")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def why_cmd(ctx, a, b, as_json):
+    """Explain what changed from A to B (model versions, aliases or run ids), likeliest cause first.
+
+    \b
+    lensvault why detector@1.1.0 detector@production
+    """
+    vault = open_vault_from(ctx)
+    rep = vault.why(a, b)
+    if as_json:
+        echo_json(rep.to_dict())
+        return
+    from rich.table import Table
+
+    from lensvault.cli._common import console
+
+    out = console()
+    out.print(f"[bold]why {rep.a['ref']} → {rep.b['ref']}[/bold]")
+    for note in rep.notes:
+        out.print(f"[yellow]note:[/yellow] {note}")
+    m = rep.metrics
+    t = Table(title=f"metrics ({m['source']})", box=None)
+    for col in ("metric", rep.a["ref"], rep.b["ref"], "Δ"):
+        t.add_column(col, justify="right" if col != "metric" else "left")
+
+    def row(label, d):
+        delta = d["delta"]
+        style = "red" if delta is not None and delta < -0.005 else ("green" if delta is not None and delta > 0.005 else "")
+        t.add_row(label, _fmt(d["a"]), _fmt(d["b"]), f"[{style}]{delta:+.4f}[/{style}]" if delta is not None and style else _fmt(delta))
+
+    for k in ("AP", "AP50", "AP75"):
+        if k in m["overall"]:
+            row(k, m["overall"][k])
+    for part, label in (("per_class", "class"), ("per_slice", "slice")):
+        for name, d in m.get(part, {}).items():
+            key = "AP50" if "AP50" in d else next(iter(d), None)
+            if key:
+                row(f"{key} [{label} {name}]", d[key])
+    out.print(t)
+    out.print("\n[bold]what changed, likeliest cause first[/bold]")
+    for i, e in enumerate(rep.explanations, 1):
+        out.print(f" {i}. [bold]{e['factor']}[/bold] (score {e['score']:.2f})")
+        for r in e["reasons"]:
+            out.print(f"      - {r}")
+    c = rep.code
+    out.print(f"\ncode: {_fmt(c.get('a'))[:10]} → {_fmt(c.get('b'))[:10]}" + ("" if c.get("changed") else " (same commit)"))
+    for cm in (c.get("commits") or [])[:10]:
+        out.print(f"   {cm['sha'][:10]} {cm['subject']}")
+    d = rep.data
+    out.print(f"data: {d.get('a')} → {d.get('b')}" + (f": {d['summary']}" if d.get("summary") else " (same)"))
+    cf = rep.config
+    out.print(f"config: {cf.get('a')} → {cf.get('b')}" + ("" if cf.get("changed") else " (same values)"))
+    for k, v in cf.get("changed_keys", {}).items():
+        out.print(f"   {k}: {v['a']!r} → {v['b']!r}")
+    for k, v in cf.get("added", {}).items():
+        out.print(f"   + {k}: {v!r}")
+    for k, v in cf.get("removed", {}).items():
+        out.print(f"   - {k}: {v!r}")
+    env = rep.environment
+    out.print("environment: " + ("changed" if env.get("changed") else "same"))
+    if rep.rollback_command:
+        out.print(f"\n[red]{rep.b['ref']} holds '{rep.protected_alias}' and regressed.[/red] Roll back with:\n  {rep.rollback_command}")

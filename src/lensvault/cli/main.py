@@ -19,6 +19,7 @@ COMMANDS = {
     "events": "lensvault.cli.vault_cmds:events_cmd",
     "dataset": "lensvault.cli.dataset:dataset",
     "lineage": "lensvault.cli.lineage_cmds:lineage_cmd",
+    "why": "lensvault.cli.lineage_cmds:why_cmd",
 }
 
 # One-line help shown by `lensvault --help` without importing the command.
@@ -30,6 +31,7 @@ SHORT_HELP = {
     "events": "Show the append-only audit log.",
     "dataset": "Snapshot, list, show, diff and check out dataset versions.",
     "lineage": "What produced a model, run or dataset version — or what depends on it.",
+    "why": "Why two models (or runs) differ: code, data, config, environment, metrics.",
 }
 
 

@@ -1,0 +1,350 @@
+"""``lensvault why A B``: what changed between two models (or runs), ordered by how
+likely each change explains the metric change.
+
+Five factors are compared — code (git), data (the annotation-level diff),
+config (key-level), environment (packages) and metrics (overall, per class, per
+slice). The ranking is a transparent heuristic, printed with its reasons: a
+factor that is the only change scores highest; evidence that lines up with where
+the metrics moved (a slice such as ``time_of_day=night`` and config keys about
+brightness; classes whose boxes were fixed and whose AP moved) raises a score.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+from lensvault.errors import NotFound
+
+__all__ = ["WhyReport", "why"]
+
+PROTECTED_ALIASES = ("production", "prod")
+# A metric counts as regressed when it drops by more than this (absolute).
+REGRESSION = 0.005
+PRIMARY = ("AP50", "AP")
+# Config keys that are not hyperparameters: changing them should not explain much.
+_NOT_HYPER = re.compile(r"(^|\.)(notes?|description|name|output|log\w*|run_name)$")
+
+
+@dataclass
+class WhyReport:
+    a: dict
+    b: dict
+    same_name: bool
+    code: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    explanations: list[dict] = field(default_factory=list)
+    regressed: bool = False
+    protected_alias: str | None = None
+    rollback_command: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _subject(vault, conn, ref: str) -> dict:
+    """A model version/alias or a run id → the facts why needs."""
+    import sqlalchemy as sa
+
+    from lensvault.catalog import registry_schema as r
+    from lensvault.catalog import runs_schema as s
+
+    run = conn.execute(sa.select(s.runs).where(s.runs.c.run_id == ref)).first()
+    model = None
+    if run is None:
+        from lensvault.registry.resolve import resolve_model
+
+        model = resolve_model(conn, ref)
+        run = conn.execute(sa.select(s.runs).where(s.runs.c.run_id == model.run_id)).first()
+        if run is None:
+            raise NotFound(f"the run {model.run_id} of {ref} is not in the catalog", where=ref,
+                           fix="the catalog is incomplete; run `lensvault verify`")
+    cfg = None
+    if run.config_id:
+        cfg = conn.execute(sa.select(s.configs).where(s.configs.c.config_id == run.config_id)).first()
+    aliases = []
+    if model is not None:
+        aliases = [a.alias for a in conn.execute(sa.select(r.aliases).where(
+            r.aliases.c.name == model.name, r.aliases.c.version == model.version)).all()]
+    return {
+        "ref": f"{model.name}@{model.version}" if model is not None else run.run_id,
+        "model": model.name if model is not None else None,
+        "version": model.version if model is not None else None,
+        "run_id": run.run_id,
+        "code_commit": run.code_commit,
+        "clean": bool(run.clean),
+        "repo_root": run.repo_root,
+        "dataset": run.dataset,
+        "config_id": run.config_id,
+        "config": json.loads(cfg.content) if cfg is not None else None,
+        "environment_oid": run.environment_oid,
+        "aliases": aliases,
+    }
+
+
+def why(vault, a_ref: str, b_ref: str) -> WhyReport:
+    with vault.catalog.read() as conn:
+        a = _subject(vault, conn, a_ref)
+        b = _subject(vault, conn, b_ref)
+        metrics = _metrics(conn, a, b)
+    rep = WhyReport(
+        a={k: v for k, v in a.items() if k not in ("config",)},
+        b={k: v for k, v in b.items() if k not in ("config",)},
+        same_name=(a["model"] == b["model"]),
+        metrics=metrics,
+    )
+    if a["model"] and b["model"] and a["model"] != b["model"]:
+        rep.notes.append(f"comparing two different models ({a['model']} and {b['model']}): allowed, but "
+                         "differences in architecture and purpose may dominate")
+    rep.code = _code(a, b)
+    rep.data = _data(vault, a, b)
+    rep.config = _config(a, b)
+    rep.environment = _environment(vault, a, b)
+    rep.explanations = _rank(rep)
+    rep.regressed = _regressed(metrics)
+    protected = [x for x in b["aliases"] if x in PROTECTED_ALIASES]
+    if protected:
+        rep.protected_alias = protected[0]
+        if rep.regressed:
+            rep.rollback_command = f"lensvault model rollback {b['model']} {protected[0]}"
+    return rep
+
+
+# -- factors ----------------------------------------------------------------------------
+
+
+def _code(a: dict, b: dict) -> dict:
+    from lensvault import gitinfo
+
+    out = {"a": a["code_commit"], "b": b["code_commit"], "changed": a["code_commit"] != b["code_commit"],
+           "dirty": [x["ref"] for x in (a, b) if not x["clean"]], "commits": [], "files": []}
+    if not out["changed"] or not (a["code_commit"] and b["code_commit"]):
+        return out
+    repo = b["repo_root"] or a["repo_root"]
+    try:
+        out["commits"] = gitinfo.commits_between(a["code_commit"], b["code_commit"], repo=repo)
+        out["files"] = gitinfo.files_changed(a["code_commit"], b["code_commit"], repo=repo)
+    except Exception as e:  # the repo moved or the commit is gone: report, don't fail
+        out["error"] = f"git history unavailable: {e}"
+    return out
+
+
+def _data(vault, a: dict, b: dict) -> dict:
+    out = {"a": a["dataset"], "b": b["dataset"], "changed": a["dataset"] != b["dataset"]}
+    if not out["changed"] or not (a["dataset"] and b["dataset"]):
+        return out
+    try:
+        da, db = vault.dataset(a["dataset"]), vault.dataset(b["dataset"])
+    except NotFound as e:
+        out["error"] = str(e)
+        return out
+    if da.is_vision and db.is_vision:
+        d = da.diff_annotations(db)
+        dd = d.to_dict()
+        out.update({"summary": d.summary(), "suggested_bump": d.suggested_bump, "annotations": dd.get("annotations"),
+                    "classes": dd.get("classes"), "split_moves": dd.get("split_moves"), "per_class": dd.get("per_class"),
+                    "images": dd.get("images")})
+    else:
+        fd = da.diff(db)
+        out.update({"summary": fd.summary(), "files": {"added": len(fd.added), "removed": len(fd.removed),
+                                                       "modified": len(fd.modified)}})
+    return out
+
+
+def _config(a: dict, b: dict) -> dict:
+    from lensvault.configs import diff_configs, flatten
+
+    out = {"a": a["config_id"], "b": b["config_id"], "changed": False, "added": {}, "removed": {}, "changed_keys": {}}
+    if a["config"] is None or b["config"] is None:
+        out["changed"] = a["config_id"] != b["config_id"]
+        return out
+    d = diff_configs(flatten(a["config"]), flatten(b["config"]))
+    out.update({"added": d["added"], "removed": d["removed"],
+                "changed_keys": {k: {"a": v[0], "b": v[1]} for k, v in d["changed"].items()}})
+    out["changed"] = bool(d["added"] or d["removed"] or d["changed"])
+    return out
+
+
+def _environment(vault, a: dict, b: dict) -> dict:
+    from lensvault.environment import diff_environments
+
+    if not (a["environment_oid"] and b["environment_oid"]):
+        return {"changed": False, "note": "environment not recorded for both"}
+    if a["environment_oid"] == b["environment_oid"]:
+        return {"changed": False}
+    ea = json.loads(vault.store.read_bytes(a["environment_oid"]))
+    eb = json.loads(vault.store.read_bytes(b["environment_oid"]))
+    d = diff_environments(ea, eb)
+    pk = d.get("packages", {})
+    changed = bool(pk.get("added") or pk.get("removed") or pk.get("changed")) or not d.get("same", True)
+    return {"changed": changed, **d}
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+def _evals_for(conn, subj: dict) -> list[dict]:
+    import sqlalchemy as sa
+
+    from lensvault.catalog import runs_schema as s
+
+    e = s.evaluations
+    cond = e.c.run_id == subj["run_id"]
+    if subj["model"]:
+        cond = sa.or_(cond, sa.and_(e.c.model_name == subj["model"], e.c.model_version == subj["version"]))
+    rows = conn.execute(sa.select(e).where(cond).order_by(e.c.created_at)).all()
+    return [{"dataset": r.dataset, "split": r.split, "metrics": json.loads(r.metrics), "eval_id": r.eval_id} for r in rows]
+
+
+def _run_metrics(conn, run_id: str) -> dict:
+    import sqlalchemy as sa
+
+    from lensvault.catalog import runs_schema as s
+
+    m = s.run_metrics
+    out: dict = {"overall": {}, "per_class": {}, "per_slice": {}}
+    for row in conn.execute(sa.select(m).where(m.c.run_id == run_id).order_by(m.c.id)).all():
+        if row.class_name:
+            out["per_class"].setdefault(row.class_name, {})[row.key] = row.value
+        elif row.slice:
+            out["per_slice"].setdefault(row.slice, {})[row.key] = row.value
+        else:
+            out["overall"][row.key] = row.value  # the latest step wins
+    return out
+
+
+def _metrics(conn, a: dict, b: dict) -> dict:
+    ea, eb = _evals_for(conn, a), _evals_for(conn, b)
+    source = None
+    ma = mb = None
+    # Compare like with like: the latest evaluations of both on the same dataset split,
+    # preferring B's dataset (what B is judged on).
+    for wanted in [(x["dataset"], x["split"]) for x in reversed(eb)]:
+        hits = [x for x in ea if (x["dataset"], x["split"]) == wanted]
+        if hits:
+            ma, mb = hits[-1]["metrics"], [x for x in eb if (x["dataset"], x["split"]) == wanted][-1]["metrics"]
+            source = f"evaluations on {wanted[0]} split {wanted[1] or 'all'}"
+            break
+    if source is None and ea and eb:
+        ma, mb = ea[-1]["metrics"], eb[-1]["metrics"]
+        source = f"latest evaluations ({ea[-1]['dataset']} vs {eb[-1]['dataset']}: not the same data)"
+    if source is None:
+        ma, mb = _run_metrics(conn, a["run_id"]), _run_metrics(conn, b["run_id"])
+        source = "metrics logged by the runs"
+    return {"source": source, **_deltas(ma or {}, mb or {})}
+
+
+def _num(x):
+    return x if isinstance(x, (int, float)) and x == x else None
+
+
+def _pair(da: dict, db: dict) -> dict:
+    out = {}
+    for k in sorted(set(da) | set(db)):
+        va, vb = _num(da.get(k)), _num(db.get(k))
+        if va is None and vb is None:
+            continue
+        out[k] = {"a": va, "b": vb, "delta": (vb - va) if (va is not None and vb is not None) else None}
+    return out
+
+
+def _deltas(ma: dict, mb: dict) -> dict:
+    res = {"overall": _pair(ma.get("overall", {}), mb.get("overall", {})), "per_class": {}, "per_slice": {}}
+    for part in ("per_class", "per_slice"):
+        pa, pb = ma.get(part, {}) or {}, mb.get(part, {}) or {}
+        for k in sorted(set(pa) | set(pb)):
+            res[part][k] = _pair(pa.get(k) or {}, pb.get(k) or {})
+    return res
+
+
+def _primary_delta(d: dict) -> tuple[str, float] | None:
+    for key in PRIMARY:
+        if key in d and d[key]["delta"] is not None:
+            return key, d[key]["delta"]
+    return None
+
+
+def _regressed(metrics: dict) -> bool:
+    p = _primary_delta(metrics.get("overall", {}))
+    if p and p[1] < -REGRESSION:
+        return True
+    for d in metrics.get("per_slice", {}).values():
+        p = _primary_delta(d)
+        if p and p[1] < -4 * REGRESSION:
+            return True
+    return False
+
+
+# -- ranking ----------------------------------------------------------------------------
+
+
+def _rank(rep: WhyReport) -> list[dict]:
+    changed = {
+        "data": rep.data.get("changed", False),
+        "config": rep.config.get("changed", False),
+        "code": rep.code.get("changed", False) or bool(rep.code.get("dirty")),
+        "environment": rep.environment.get("changed", False),
+    }
+    n_changed = sum(changed.values())
+    slices = {k: _primary_delta(v) for k, v in rep.metrics.get("per_slice", {}).items()}
+    worst_slice = min(((k, v[1]) for k, v in slices.items() if v), key=lambda kv: kv[1], default=None)
+    overall = _primary_delta(rep.metrics.get("overall", {}))
+    out = []
+
+    if changed["config"]:
+        keys = {**rep.config["changed_keys"], **{k: {"a": None, "b": v} for k, v in rep.config["added"].items()},
+                **{k: {"a": v, "b": None} for k, v in rep.config["removed"].items()}}
+        hyper = [k for k in keys if not _NOT_HYPER.search(k)]
+        score = 0.45 + min(0.3, 0.1 * len(hyper))
+        reasons = [f"{len(hyper)} hyperparameter(s) changed: " + ", ".join(f"{k} {keys[k]['a']!r}→{keys[k]['b']!r}" for k in hyper[:6])]
+        if worst_slice and overall and worst_slice[1] < overall[1] - 0.02:
+            tokens = set(re.split(r"[=_\-.]", worst_slice[0].lower())) | {"bright", "brightness", "contrast", "gamma",
+                                                                          "exposure", "threshold", "augment", "preprocess"}
+            related = [k for k in hyper if any(t and t in k.lower() for t in tokens)]
+            if related:
+                score += 0.3
+                reasons.append(f"the drop concentrates on slice {worst_slice[0]} ({worst_slice[1]:+.3f}) and "
+                               f"{', '.join(related)} plausibly acts on it")
+        out.append({"factor": "config", "score": score, "reasons": reasons})
+    if changed["data"]:
+        ann = rep.data.get("annotations") or {}
+        counts = ann.get("counts", ann) if isinstance(ann, dict) else {}
+        changed_boxes = sum(v for k, v in counts.items() if isinstance(v, int) and k not in ("unchanged",)) if counts else 0
+        score = 0.45 + (0.15 if rep.data.get("suggested_bump") in ("minor", "major") else 0.0)
+        reasons = [rep.data.get("summary") or f"dataset {rep.data['a']} → {rep.data['b']}"]
+        moved_classes = [c for c, d in rep.metrics.get("per_class", {}).items() if (p := _primary_delta(d)) and abs(p[1]) > 0.02]
+        pc = rep.data.get("per_class") or {}
+        touched = [c for c in moved_classes if c in pc]
+        if changed_boxes and touched:
+            score += 0.2
+            reasons.append(f"AP moved for classes whose labels changed: {', '.join(touched[:5])}")
+        out.append({"factor": "data", "score": score, "reasons": reasons})
+    if changed["code"]:
+        files = rep.code.get("files") or []
+        src = [f["path"] for f in files if f["path"].endswith(".py")]
+        score = 0.3 + min(0.2, 0.05 * len(src))
+        reasons = [f"{len(rep.code.get('commits') or [])} commit(s), {len(files)} file(s) changed"
+                   + (f" ({', '.join(src[:5])})" if src else "")]
+        if rep.code.get("dirty"):
+            score += 0.1
+            reasons.append(f"uncommitted code in {', '.join(rep.code['dirty'])}: what ran is not fully known")
+        out.append({"factor": "code", "score": score, "reasons": reasons})
+    if changed["environment"]:
+        pk = rep.environment.get("packages", {})
+        n = len(pk.get("changed", {})) + len(pk.get("added", {})) + len(pk.get("removed", {}))
+        out.append({"factor": "environment", "score": 0.15 + min(0.15, 0.03 * n),
+                    "reasons": [f"{n} package(s) differ" + (": " + ", ".join(list(pk.get("changed", {}))[:5]) if pk.get("changed") else "")]})
+    if n_changed == 1 and out:
+        out[0]["score"] = 1.0
+        out[0]["reasons"].insert(0, "the only thing that changed")
+    if not out:
+        out.append({"factor": "none", "score": 0.0,
+                    "reasons": ["code, data, config and environment are identical: differences are noise or non-determinism"]})
+    for e in out:
+        e["score"] = round(min(e["score"], 1.0), 2)
+    return sorted(out, key=lambda e: -e["score"])
