@@ -1,0 +1,128 @@
+"""Helpers for the vault-core tests: real files, real subprocesses, no mocks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+LV = [sys.executable, "-m", "lensvault.cli.main"]
+
+
+def write_files(root: Path, files: dict[str, bytes | str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data.encode() if isinstance(data, str) else data)
+    return root
+
+
+def _env(extra: dict | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "LENSVAULT_DIR"}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["COLUMNS"] = "200"
+    if extra:
+        for k, v in extra.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+    return env
+
+
+def lv(*args, cwd=None, env: dict | None = None, timeout: float = 120, prefix=()) -> subprocess.CompletedProcess:
+    """Run the real ``lensvault`` CLI in a subprocess."""
+    return subprocess.run([*prefix, *LV, *map(str, args)], cwd=cwd, env=_env(env), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def lv_popen(*args, cwd=None, env: dict | None = None, prefix=()) -> subprocess.Popen:
+    return subprocess.Popen([*prefix, *LV, *map(str, args)], cwd=cwd, env=_env(env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def lv_many(calls: list[tuple], *, cwd=None, env=None, timeout: float = 120) -> list[subprocess.CompletedProcess]:
+    """Run several independent CLI commands at once (they only read) and collect the results."""
+    procs = [lv_popen(*c, cwd=cwd, env=env) for c in calls]
+    out = []
+    for c, p in zip(calls, procs):
+        so, se = p.communicate(timeout=timeout)
+        out.append(subprocess.CompletedProcess([*LV, *c], p.returncode, so, se))
+    return out
+
+
+def lv_json(*args, **kw):
+    r = lv(*args, "--json", **kw)
+    assert r.returncode == 0, r.stderr + r.stdout
+    return json.loads(r.stdout)
+
+
+def store_root(vault) -> Path:
+    return Path(vault.store.root)
+
+
+def object_files(vault) -> list[Path]:
+    root = store_root(vault)
+    return sorted(p for p in root.glob("??/*") if p.is_file())
+
+
+def tmp_leftovers(vault) -> list[str]:
+    return sorted(os.listdir(store_root(vault) / "tmp"))
+
+
+def version_refs(vault) -> list[str]:
+    out = []
+    for d in vault.datasets():
+        out += [v.ref for v in vault.versions(d["name"])]
+    return sorted(out)
+
+
+def make_writable(path: Path) -> None:
+    os.chmod(path, 0o644)
+
+
+def flip_byte(path: Path, offset: int = 0) -> None:
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0xFF]))
+    os.chmod(path, 0o444)
+
+
+def assert_nothing_half_written(vault, *, refs_before: list[str], objects_before: set[str] | None = None,
+                                manifests_before: list[str] | None = None) -> None:
+    """No new version, no temp files, a verify that passes, no stray manifest file."""
+    assert version_refs(vault) == refs_before
+    assert tmp_leftovers(vault) == []
+    report = vault.verify()
+    assert report.ok, report.to_dict()
+    if manifests_before is not None:
+        assert manifest_files(vault) == manifests_before
+    if objects_before is not None:
+        assert {p.parent.name + p.name for p in object_files(vault)} == objects_before
+
+
+def manifest_files(vault) -> list[str]:
+    d = Path(vault.manifests_dir)
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file())
+
+
+def oids_in_store(vault) -> set[str]:
+    return {p.parent.name + p.name for p in object_files(vault)}
+
+
+def rmtree_force(path: Path) -> None:
+    def onerror(func, p, exc):
+        try:
+            os.chmod(p, 0o777)
+            func(p)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=onerror)
