@@ -138,7 +138,7 @@ class Vault:
             from lensvault.datasets.snapshot import snapshot_folder
 
             v = snapshot_folder(self, name, Path(src), version=version, bump=bump, notes=notes, link=link,
-                                parent=parent, progress=progress)
+                                parent=parent, force=force, progress=progress)
             return self.dataset(v.ref)
         from lensvault.datasets.vision import VisionInput, snapshot_vision
 

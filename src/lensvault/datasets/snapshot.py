@@ -34,6 +34,7 @@ def snapshot_folder(
     notes: str = "",
     link: LinkMode | str = LinkMode.AUTO,
     parent: str | None = None,
+    force: bool = False,
     progress=NO_PROGRESS,
 ) -> DatasetVersion:
     name = validate_name(name)
@@ -47,7 +48,7 @@ def snapshot_folder(
         version = _next_file_version(vault, name, table, bump)
     return commit_version(
         vault, name=name, version=version, files=table, notes=notes, parent=parent,
-        source={"path": str(Path(src).absolute()), "link": LinkMode(link).value},
+        source={"path": str(Path(src).absolute()), "link": LinkMode(link).value}, allow_identical=force,
     )
 
 
@@ -93,6 +94,7 @@ def commit_version(
     forced: bool = False,
     changelog: dict | None = None,
     source: dict | None = None,
+    allow_identical: bool = False,
 ) -> DatasetVersion:
     """Bind NAME@VERSION to the snapshot made of ``files`` plus extra ``sections``/``tables``.
 
@@ -126,6 +128,14 @@ def commit_version(
             parent_version = prev.version if prev else None
         else:
             parent_version = parent.split("@", 1)[-1]
+        if parent_version and not allow_identical:
+            same = get_version(conn, name, parent_version)
+            if same is not None and same.snapshot_id == snapshot_id:
+                raise UsageError(
+                    f"nothing changed since {same.ref}: the content is identical (snapshot {snapshot_id[:12]})",
+                    where=f"{name}@{semver}",
+                    fix="there is nothing new to version; pass --force to record the same content under a new version",
+                )
     manifest = Manifest(
         name=name,
         version=str(semver),

@@ -179,7 +179,7 @@ def commit_vision(
         manifest_fields={"class_map": class_map, "splits": split_info,
                          },
         counts=counts, bump=(prev.semver.bump_kind_to(SemVer.parse(version)) if prev else None),
-        forced=bool(warning), changelog=changelog,
+        forced=bool(warning), changelog=changelog, allow_identical=force,
         source={**(source or {}), "findings": [f.to_dict() for f in findings[:200]]},
     )
     return Dataset(vault, v)
@@ -206,8 +206,9 @@ def _decide_version(name, prev, version, bump, required, force, diff):
         return "1.0.0", None
     if prev is None:
         return str(SemVer.parse(version)), None
-    from lensvault.datasets.bump import check_explicit_version, next_version
+    from lensvault.datasets.bump import bump_reasons, check_explicit_version, next_version
 
+    reasons = bump_reasons(diff) if diff is not None else ["turns a plain file dataset into an annotated one"]
     if version is None:
         kind = bump if bump in ("major", "minor", "patch") else required
         if kind is None:
@@ -217,7 +218,7 @@ def _decide_version(name, prev, version, bump, required, force, diff):
                 fix="there is nothing to version; check the source folder",
             )
         if bump in ("major", "minor", "patch") and _ORDER[bump] < _ORDER[required] and not force:
-            check_explicit_version(prev_v, next_version(prev_v, bump), required, force=False)
+            check_explicit_version(prev_v, next_version(prev_v, bump), required, force=False, name=name, reasons=reasons)
         return next_version(prev_v, kind), None
-    warning = check_explicit_version(prev_v, version, required, force=force)
+    warning = check_explicit_version(prev_v, version, required, force=force, name=name, reasons=reasons)
     return str(SemVer.parse(version)), warning
