@@ -210,6 +210,54 @@ class Vault:
 
         return plan_gc(self, grace_seconds=grace_seconds)
 
+    # -- registry ----------------------------------------------------------------------------
+    def register_model(self, name: str, *, run: str, weights, labelmap=None, preprocess=None, postprocess=None,
+                       thresholds=None, version: str | None = None, bump: str | None = None, caveats=(),
+                       force: bool = False, allow_dirty: bool = False):
+        """Bundle a run's weights with label map, settings, metrics and release notes as NAME@X.Y.Z."""
+        from lensvault.registry.register import RegisterRequest, register_model
+
+        if isinstance(weights, (str, os.PathLike)):
+            weights = [weights]
+        req = RegisterRequest(
+            name=name, run_id=run, weights=tuple(Path(w) for w in weights),
+            labelmap=Path(labelmap) if labelmap else None, preprocess=Path(preprocess) if preprocess else None,
+            postprocess=Path(postprocess) if postprocess else None, thresholds=thresholds or (),
+            version=version, bump=bump, caveats=tuple(caveats), force=force, allow_dirty=allow_dirty,
+        )
+        return register_model(self, req)
+
+    def model(self, ref: str):
+        """A model version: ``detector@1.2.0``, ``detector@production`` or ``detector`` (latest)."""
+        from lensvault.registry.query import get_model
+
+        return get_model(self, ref)
+
+    def models(self, name: str | None = None) -> list:
+        from lensvault.registry.query import list_models
+
+        return list_models(self, name)
+
+    def promote(self, ref: str, alias: str, *, reason: str | None = None):
+        from lensvault.registry.aliases import promote
+
+        return promote(self, ref, alias, reason=reason)
+
+    def rollback(self, name: str, alias: str, *, reason: str | None = None):
+        from lensvault.registry.aliases import rollback
+
+        return rollback(self, name, alias, reason=reason)
+
+    def model_history(self, name: str, alias: str | None = None) -> list:
+        from lensvault.registry.aliases import history
+
+        return history(self, name, alias)
+
+    def pull_model(self, ref: str, dest, *, link: LinkMode | str = LinkMode.COPY):
+        from lensvault.registry.pull import pull_model
+
+        return pull_model(self, self.model(ref), Path(dest), link=LinkMode(link))
+
     # -- events ----------------------------------------------------------------------------
     def events(self, *, subject: str | None = None, action: str | None = None, since: str | None = None,
                until: str | None = None, limit: int | None = None) -> list[dict]:

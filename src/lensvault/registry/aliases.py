@@ -1,0 +1,156 @@
+"""Aliases: movable names (``production``, ``staging``) on immutable versions.
+
+``aliases`` holds where each alias points now — the one mutable registry table — and
+every move is also a write-once ``alias_moves`` row plus an event, all in one
+transaction. Two promotions racing are serialized (see ``_locks.py``): both are
+recorded, in commit order, each with the version it actually moved the alias from,
+and the alias ends on whichever committed last.
+
+Rollback is "undo": replaying the moves of an alias as a stack — a promotion pushes
+its version, a rollback pops one — the alias's current version is the top, and
+``rollback`` moves it to the entry below. So promote 1.0.0, 1.1.0, 1.2.0 then rollback,
+rollback gives 1.1.0, then 1.0.0; a third rollback is refused (no earlier version).
+Re-promoting the version an alias already holds is recorded but pushes nothing, so it
+never becomes a rollback target of itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from lensvault.errors import NotFound, UsageError
+from lensvault.refs import Ref, validate_name
+
+__all__ = ["AliasMove", "alias_stack", "history", "promote", "rollback"]
+
+_ALIAS_RESERVED = ("latest",)
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    id: int
+    name: str
+    alias: str
+    from_version: str | None
+    to_version: str
+    action: str
+    reason: str | None
+    actor: str
+    at: str
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update({"from": self.from_version, "to": self.to_version, "who": self.actor, "when": self.at,
+                  "why": self.reason})
+        return d
+
+
+def _moves(conn, name: str, alias: str | None = None) -> list[AliasMove]:
+    import sqlalchemy as sa
+
+    from lensvault.catalog.registry_schema import alias_moves as am
+
+    q = sa.select(am).where(am.c.name == name).order_by(am.c.id)
+    if alias is not None:
+        q = q.where(am.c.alias == alias)
+    return [AliasMove(r.id, r.name, r.alias, r.from_version, r.to_version, r.action, r.reason, r.actor, r.at)
+            for r in conn.execute(q)]
+
+
+def alias_stack(moves: list[AliasMove]) -> list[str]:
+    """The versions an alias can roll back through, oldest first; the last is where it points."""
+    stack: list[str] = []
+    for m in moves:
+        if m.action == "rollback":
+            if stack:
+                stack.pop()
+            if not stack or stack[-1] != m.to_version:
+                stack.append(m.to_version)  # defensive: a history written by another tool
+        elif not stack or stack[-1] != m.to_version:
+            stack.append(m.to_version)
+    return stack
+
+
+def _move(vault, name: str, alias: str, to_version: str, action: str, reason: str | None, *, expect=None) -> AliasMove:
+    """Move ``alias`` inside one transaction; ``expect(conn, current, moves)`` picks or checks the target."""
+    import sqlalchemy as sa
+
+    from lensvault.catalog.catalog import actor, utcnow
+    from lensvault.catalog.registry_schema import alias_moves, aliases
+    from lensvault.registry._locks import lock_name
+
+    with vault.catalog.begin() as conn:
+        lock_name(conn, "alias", name, alias)
+        cur = conn.execute(sa.select(aliases).where(aliases.c.name == name, aliases.c.alias == alias)
+                           .with_for_update()).first()
+        current = cur.version if cur else None
+        if expect is not None:
+            to_version = expect(conn, current)
+        at, who = utcnow(), actor()
+        move_id = conn.execute(alias_moves.insert().values(
+            name=name, alias=alias, from_version=current, to_version=to_version, action=action, reason=reason,
+            actor=who, at=at,
+        ).returning(alias_moves.c.id)).scalar_one()
+        if cur is None:
+            conn.execute(aliases.insert().values(name=name, alias=alias, version=to_version, updated_at=at, move_id=move_id))
+        else:
+            conn.execute(aliases.update().where(aliases.c.name == name, aliases.c.alias == alias)
+                         .values(version=to_version, updated_at=at, move_id=move_id))
+        vault.catalog.append_event(conn, f"model.{action}", "model", f"{name}@{alias}",
+                                   before={"version": current} if current else None,
+                                   after={"version": to_version, "reason": reason, "move_id": move_id})
+    return AliasMove(move_id, name, alias, current, to_version, action, reason, who, at)
+
+
+def _check_alias(alias: str) -> str:
+    r = Ref.parse(f"x@{alias}", kind="model")
+    if r.alias is None or alias in _ALIAS_RESERVED:
+        raise UsageError(f"{alias!r} cannot be an alias",
+                         fix="an alias is a lower-case word (e.g. production, staging), not a version or 'latest'")
+    return alias
+
+
+def promote(vault, ref: str, alias: str, *, reason: str | None = None) -> AliasMove:
+    """Point ``alias`` at the version ``ref`` names (NAME@X.Y.Z, or another alias)."""
+    from lensvault.registry.resolve import resolve_model
+
+    alias = _check_alias(alias)
+    r = Ref.parse(ref, kind="model")
+    if r.version is None and r.alias is None:
+        raise UsageError(f"say which version of {r.name} to promote", where=ref, fix=f"write {r.name}@X.Y.Z")
+    with vault.catalog.read() as conn:
+        row = resolve_model(conn, r)  # NotFound for a version that does not exist
+    # Versions are never deleted, so the row read here still exists when the move commits.
+    return _move(vault, r.name, alias, row.version, "promote", reason)
+
+
+def rollback(vault, name: str, alias: str, *, reason: str | None = None) -> AliasMove:
+    """Move ``alias`` back to the version that held it before (see the module docstring)."""
+    validate_name(name, "model")
+    alias = _check_alias(alias)
+
+    def target(conn, current):
+        if current is None:
+            raise NotFound(f"{name} has no alias {alias!r}: nothing to roll back", where=f"{name}@{alias}",
+                           fix=f"see `lensvault model history {name}`")
+        stack = alias_stack(_moves(conn, name, alias))
+        if len(stack) < 2:
+            raise NotFound(f"{name}@{alias} has no earlier version to roll back to (it has only held {current})",
+                           where=f"{name}@{alias}", fix=f"promote another version: `lensvault model promote {name}@X.Y.Z {alias}`")
+        return stack[-2]
+
+    return _move(vault, name, alias, "", "rollback", reason, expect=target)
+
+
+def history(vault, name: str, alias: str | None = None) -> list[AliasMove]:
+    validate_name(name, "model")
+    with vault.catalog.read() as conn:
+        moves = _moves(conn, name, alias)
+        if not moves:
+            import sqlalchemy as sa
+
+            from lensvault.catalog.registry_schema import model_versions
+
+            if conn.execute(sa.select(model_versions.c.id).where(model_versions.c.name == name).limit(1)).first() is None:
+                raise NotFound(f"no model named {name!r}", where=name, fix="see `lensvault model list`")
+    return moves

@@ -1,0 +1,139 @@
+"""Release notes: generated from lineage, never typed by hand.
+
+Every model version gets them: the dataset version and what changed in the data since
+the previous model's dataset, the code commit, the config ID and the keys that changed,
+metrics with deltas against the previous version (overall, per class, per slice), and
+the caveats given at registration.
+"""
+
+from __future__ import annotations
+
+from lensvault.refs import Ref, SemVer
+
+__all__ = ["dataset_changelog", "metric_deltas", "render_notes"]
+
+
+def metric_deltas(prev: dict | None, new: dict) -> dict:
+    """``{"overall": {key: {"value", "previous", "delta"}}, "per_class": {cls: {...}}, "per_slice": ...}``."""
+    prev = prev or {}
+
+    def one(a: dict, b: dict) -> dict:
+        out = {}
+        for key in sorted(set(a) | set(b)):
+            value, previous = b.get(key), a.get(key)
+            delta = value - previous if isinstance(value, (int, float)) and isinstance(previous, (int, float)) else None
+            out[key] = {"value": value, "previous": previous, "delta": None if delta is None else round(delta, 10)}
+        return out
+
+    return {
+        "overall": one(prev.get("overall") or {}, new.get("overall") or {}),
+        **{
+            part: {
+                name: one((prev.get(part) or {}).get(name) or {}, (new.get(part) or {}).get(name) or {})
+                for name in sorted(set(prev.get(part) or {}) | set(new.get(part) or {}))
+            }
+            for part in ("per_class", "per_slice")
+        },
+    }
+
+
+def dataset_changelog(conn, previous: str | None, current: str | None) -> list[dict]:
+    """The dataset versions after ``previous`` up to ``current`` (same dataset), with their summaries.
+
+    Going back to an older version lists the versions being left out, marked ``reverted``.
+    """
+    from lensvault.datasets.versions import list_versions
+
+    if not current:
+        return []
+    cur = Ref.parse(current)
+    prev = Ref.parse(previous) if previous else None
+    if prev is not None and prev.name != cur.name:
+        return [{"ref": current, "summary": f"a different dataset (was {previous})", "reverted": False}]
+    lo = prev.version if prev is not None and prev.version else None
+    hi = cur.version
+    if lo is not None and hi is not None and hi < lo:
+        lo, hi, reverted = hi, lo, True
+    else:
+        reverted = False
+    out = []
+    for v in list_versions(conn, cur.name):
+        s = SemVer.parse(v.version)
+        if (lo is None or s > lo) and (hi is None or s <= hi):
+            summary = (v.changelog or {}).get("summary") if isinstance(v.changelog, dict) else None
+            out.append({"ref": v.ref, "summary": summary or v.notes or ("initial version" if not v.parent else "no changelog"),
+                        "bump": v.bump, "reverted": reverted})
+    return out
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.4f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.4g}"
+    return str(v)
+
+
+def _fmt_delta(d) -> str:
+    if d is None:
+        return ""
+    return ("+" if d > 0 else "") + _fmt(d) if d else "±0"
+
+
+def render_notes(m: dict) -> str:
+    """Markdown for a bundle manifest ``m`` (see register.py for its fields)."""
+    prev = m.get("previous_version")
+    lines = [f"# {m['name']} {m['version']}", ""]
+    bump = m.get("bump") or "initial"
+    decision = m.get("bump_decision") or {}
+    head = f"**{bump.upper()}**" + (f" from {prev}" if prev else " — first version")
+    if decision.get("reasons"):
+        why = "; ".join(r for k in ("major", "minor", "patch") for r in decision["reasons"].get(k, []))
+        head += f": {why}"
+    lines.append(head + ".")
+    if m.get("forced"):
+        lines += ["", f"> Forced: {m['forced_reason']}"]
+    if m.get("dirty"):
+        lines += ["", "> Registered from a run on uncommitted code (--allow-dirty): it cannot be rebuilt exactly."]
+    lines += ["", "## Lineage", "",
+              f"- Run: `{m['run_id']}`",
+              f"- Dataset: `{m.get('dataset') or 'none'}`" + (f" (previous model: `{m['previous_dataset']}`)"
+                                                                if prev and m.get("previous_dataset") != m.get("dataset") else ""),
+              f"- Code: `{m.get('code_commit') or 'unknown'}`" + (" (dirty)" if m.get("dirty") else " (clean)"),
+              f"- Config: `{m.get('config_id') or 'none'}`" + (f" (previous: `{m['previous_config_id']}`)"
+                                                                 if prev and m.get("previous_config_id") != m.get("config_id") else "")]
+    if m.get("architecture"):
+        lines.append(f"- Architecture: `{m['architecture']}`")
+    changes = decision.get("config_changes") or {}
+    if any(changes.get(k) for k in ("changed", "added", "removed")):
+        lines += ["", "## Config changes" + (f" since {prev}" if prev else ""), ""]
+        for k, v in (changes.get("changed") or {}).items():
+            lines.append(f"- `{k}`: {_fmt(v['from'])} → {_fmt(v['to'])}")
+        for k, v in (changes.get("added") or {}).items():
+            lines.append(f"- `{k}`: added ({_fmt(v)})")
+        for k, v in (changes.get("removed") or {}).items():
+            lines.append(f"- `{k}`: removed (was {_fmt(v)})")
+    log = m.get("dataset_changelog") or []
+    if log:
+        lines += ["", "## Dataset changes" + (f" since {m.get('previous_dataset')}" if prev else ""), ""]
+        for entry in log:
+            mark = " (left out: the model goes back to an older version)" if entry.get("reverted") else ""
+            lines.append(f"- `{entry['ref']}`: {entry['summary']}{mark}")
+    deltas = m.get("metric_deltas") or {}
+    if deltas.get("overall"):
+        lines += ["", "## Metrics", "", "| metric | value | Δ" + (f" vs {prev}" if prev else "") + " |", "|---|---|---|"]
+        for k, d in deltas["overall"].items():
+            lines.append(f"| {k} | {_fmt(d['value'])} | {_fmt_delta(d['delta'])} |")
+    for part, title in (("per_class", "Per class"), ("per_slice", "Per slice")):
+        if deltas.get(part):
+            lines += ["", f"### {title}", "", "| " + part[4:] + " | metric | value | Δ |", "|---|---|---|---|"]
+            for name, metrics in deltas[part].items():
+                for k, d in metrics.items():
+                    lines.append(f"| {name} | {k} | {_fmt(d['value'])} | {_fmt_delta(d['delta'])} |")
+    if m.get("thresholds"):
+        lines += ["", "## Thresholds", ""] + [f"- `{k}` = {_fmt(v)}" for k, v in m["thresholds"].items()]
+    caveats = list(m.get("caveats") or [])
+    if m.get("weights_unverified"):
+        caveats.append("weights not recorded by the run: " + ", ".join(m["weights_unverified"]) + " (hash not checked against the run)")
+    lines += ["", "## Known caveats", ""] + ([f"- {c}" for c in caveats] or ["- none recorded"])
+    return "\n".join(lines) + "\n"

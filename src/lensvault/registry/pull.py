@@ -1,0 +1,73 @@
+"""A model bundle back into a folder, all or nothing, every byte verified.
+
+Files are written into a hidden sibling folder, re-hashed there, and the folder is
+renamed to DEST only when every file matches its sha256 — the same all-or-nothing
+rule as a dataset checkout. ``bundle.json`` is the manifest object itself, so its
+own sha256 is the bundle id shown by ``model show``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lensvault.errors import InputError, IntegrityError, LensVaultError, ObjectMissing
+from lensvault.store.base import LinkMode
+from lensvault.store.linking import storage_error
+
+__all__ = ["PullResult", "pull_model"]
+
+
+@dataclass(frozen=True)
+class PullResult:
+    ref: str
+    dest: str
+    files: list[dict]
+    bundle_oid: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pull_model(vault, model, dest: Path, *, link: LinkMode = LinkMode.COPY) -> PullResult:
+    from lensvault.datasets.checkout import safe_relpath
+    from lensvault.hashing import hash_file
+
+    dest = Path(dest).absolute()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise InputError("the destination folder is not empty", where=str(dest),
+                         fix="choose a new or empty folder (pull never overwrites files)")
+    files = model.files
+    missing = vault.store.missing(sorted({f["sha256"] for f in files}))
+    if missing:
+        raise ObjectMissing(f"{len(missing)} file(s) of {model.ref} are missing from the store", where=vault.store.url,
+                            fix="run `lensvault verify` for the list; restore the store from a backup", missing=missing)
+    tmp = dest.parent / f".{dest.name}.lensvault-tmp-{os.getpid()}"
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        items = [(f["sha256"], tmp / safe_relpath(f["name"], model.ref)) for f in files]
+        for _, p in items:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        vault.store.materialize(items, LinkMode(link))
+        (tmp / "bundle.json").write_bytes(vault.store.read_bytes(model.bundle_oid))
+        for f in [*files, {"name": "bundle.json", "sha256": model.bundle_oid}]:
+            got = hash_file(tmp / f["name"]).oid
+            if got != f["sha256"]:
+                raise IntegrityError(f"{f['name']} of {model.ref} does not match its hash after writing",
+                                     where=f"{f['name']} (expected {f['sha256'][:12]}…, got {got[:12]}…)",
+                                     fix="the stored object is corrupt: run `lensvault verify`")
+        if dest.exists():
+            dest.rmdir()
+        os.rename(tmp, dest)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, LensVaultError):
+            raise
+        raise storage_error(e, str(dest)) from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return PullResult(model.ref, str(dest), [dict(f) for f in files], model.bundle_oid)
