@@ -18,6 +18,7 @@ COMMANDS = {
     "gc": "lensvault.cli.vault_cmds:gc_cmd",
     "events": "lensvault.cli.vault_cmds:events_cmd",
     "dataset": "lensvault.cli.dataset:dataset",
+    "model": "lensvault.cli.model_cmds:model",
     "lineage": "lensvault.cli.lineage_cmds:lineage_cmd",
     "why": "lensvault.cli.lineage_cmds:why_cmd",
 }
@@ -30,6 +31,7 @@ SHORT_HELP = {
     "gc": "Plan (and with --yes, delete) objects nothing references.",
     "events": "Show the append-only audit log.",
     "dataset": "Snapshot, list, show, diff and check out dataset versions.",
+    "model": "Register, show, promote, roll back and pull model versions.",
     "lineage": "What produced a model, run or dataset version — or what depends on it.",
     "why": "Why two models (or runs) differ: code, data, config, environment, metrics.",
 }
