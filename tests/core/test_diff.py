@@ -1,0 +1,87 @@
+"""File-level diff: properties over random trees (hypothesis) and versions in a vault."""
+
+from __future__ import annotations
+
+import hashlib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from _lvtest import write_files
+from lensvault.datasets import files_table
+from lensvault.datasets.diff import diff_tables
+
+paths = st.text("abcde/", min_size=1, max_size=5).map(lambda s: "p" + s)
+contents = st.sampled_from([b"", b"x", b"yy", b"zzz", b"hello", b"0123456789"])
+trees = st.dictionaries(paths, contents, max_size=10)
+
+
+def table(tree: dict[str, bytes]):
+    items = list(tree.items())
+    return files_table.build(
+        [p for p, _ in items], [len(c) for _, c in items], [hashlib.sha256(c).hexdigest() for _, c in items],
+        ["application/octet-stream"] * len(items), [None] * len(items), [None] * len(items),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(trees, trees)
+def test_diff_partitions_the_paths_and_the_bytes_add_up(a, b):
+    d = diff_tables(table(a), table(b), "a", "b")
+    only_a, only_b, both = set(a) - set(b), set(b) - set(a), set(a) & set(b)
+    assert set(d.removed) | {src for src, _ in d.renamed} == only_a
+    assert set(d.added) | {dst for _, dst in d.renamed} == only_b
+    assert not set(d.removed) & {src for src, _ in d.renamed}
+    assert not set(d.added) & {dst for _, dst in d.renamed}
+    assert len({dst for _, dst in d.renamed}) == len(d.renamed)  # one-to-one
+    for src, dst in d.renamed:
+        assert a[src] == b[dst]
+    # A removed path has no added twin with the same content left over (renames are found).
+    left_added = {b[p] for p in d.added}
+    assert not any(a[p] in left_added for p in d.removed)
+    assert d.modified == sorted(p for p in both if a[p] != b[p])
+    assert d.unchanged == sum(1 for p in both if a[p] == b[p])
+    assert d.added == sorted(d.added) and d.removed == sorted(d.removed)
+    by = d.bytes
+    assert by["a"] == sum(map(len, a.values())) and by["b"] == sum(map(len, b.values()))
+    assert by["delta"] == by["b"] - by["a"]
+    assert by["added"] == sum(len(b[p]) for p in d.added)
+    assert by["removed"] == sum(len(a[p]) for p in d.removed)
+    assert by["a"] - by["removed"] + by["added"] + by["modified_delta"] == by["b"]
+    assert d.changed == (a != b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(trees, trees)
+def test_diff_is_antisymmetric(a, b):
+    ab, ba = diff_tables(table(a), table(b)), diff_tables(table(b), table(a))
+    assert ab.modified == ba.modified and ab.unchanged == ba.unchanged
+    assert len(ab.renamed) == len(ba.renamed)
+    assert set(ab.added) | {t for _, t in ab.renamed} == set(ba.removed) | {s for s, _ in ba.renamed}
+    assert ab.bytes["delta"] == -ba.bytes["delta"]
+
+
+@given(trees)
+def test_a_version_has_no_diff_with_itself(a):
+    d = diff_tables(table(a), table(a))
+    assert not d.changed and d.unchanged == len(a)
+    assert d.summary().endswith("have the same files")
+
+
+def test_diff_between_versions_in_a_vault(vault, tmp_path):
+    src = write_files(tmp_path / "src", {"keep.txt": "k", "mod.txt": "old", "gone.txt": "bye", "mv/a.txt": "moving"})
+    vault.snapshot("ds", src, version="1.0.0")
+    (src / "mod.txt").write_text("newer!")
+    (src / "gone.txt").unlink()
+    (src / "mv" / "a.txt").rename(src / "moved.txt")
+    (src / "added.txt").write_text("hello")
+    vault.snapshot("ds", src, version="1.1.0")
+    d = vault.diff("ds@1.0.0", "ds@1.1.0")
+    assert (d.added, d.removed, d.modified, d.renamed) == (["added.txt"], ["gone.txt"], ["mod.txt"],
+                                                           [("mv/a.txt", "moved.txt")])
+    assert d.unchanged == 1
+    assert d.bytes == {"a": 1 + 3 + 3 + 6, "b": 1 + 6 + 6 + 5, "added": 5, "removed": 3, "modified_delta": 3,
+                       "delta": 5}
+    out = d.to_dict()
+    assert out["renamed"] == [{"from": "mv/a.txt", "to": "moved.txt"}]
+    assert out["summary"].startswith("ds@1.0.0 → ds@1.1.0: 1 added, 1 removed, 1 modified, 1 renamed")
