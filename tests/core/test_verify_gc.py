@@ -1,0 +1,173 @@
+"""Integrity: verify names every corrupt and missing object; gc plans, then deletes only the unreachable."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+import lensvault
+from _lvtest import flip_byte, lv, oids_in_store, write_files
+from lensvault.errors import LensVaultError
+
+
+@pytest.fixture
+def two_versions(sqlite_vault, tmp_path):
+    src = write_files(tmp_path / "src", {"a.txt": "alpha", "b.txt": "beta", "c/d.txt": "delta"})
+    v1 = sqlite_vault.snapshot("ds", src, version="1.0.0")
+    (src / "e.txt").write_text("epsilon")
+    v2 = sqlite_vault.snapshot("ds", src, version="1.1.0")
+    return sqlite_vault, v1, v2
+
+
+def _oid_of(ds, path):
+    return dict(zip(ds.files()["path"].to_pylist(), ds.files()["sha256"].to_pylist()))[path]
+
+
+def test_a_healthy_vault_verifies(two_versions):
+    vault, v1, v2 = two_versions
+    report = vault.verify()
+    assert report.ok and report.checked == len(oids_in_store(vault))
+    assert vault.verify("ds@1.0.0").ok
+
+
+def test_verify_names_every_corrupt_and_missing_object(two_versions, tmp_path):
+    vault, v1, v2 = two_versions
+    store = vault.store
+    corrupt = {_oid_of(v1, "a.txt"), v2.record.manifest_oid}
+    for oid in corrupt:
+        flip_byte(store.oid_to_path(oid))
+    missing = {_oid_of(v1, "c/d.txt"), v1.snapshot_id}
+    for oid in missing:
+        os.unlink(store.oid_to_path(oid))
+    report = vault.verify()
+    assert not report.ok
+    assert {c["oid"] for c in report.corrupt} == corrupt
+    assert {m["oid"] for m in report.missing} == missing
+    by_oid = {m["oid"]: m for m in report.missing}
+    assert "ds@1.0.0" in by_oid[_oid_of(v1, "c/d.txt")]["needed_by"]
+    for c in report.corrupt:
+        assert c["path"] == str(store.oid_to_path(c["oid"]))
+    # The CLI prints each one and exits non-zero.
+    r = lv("--vault", vault.root, "verify")
+    assert r.returncode != 0
+    for oid in corrupt:
+        assert f"CORRUPT  {oid}" in r.stdout
+    for oid in missing:
+        assert f"MISSING  {oid}" in r.stdout
+    assert "FAILED" in r.stdout
+
+
+@pytest.mark.xfail(reason="BUG: integrity._needed skips a version whose files table cannot be read, so a MISSING "
+                          "files-table object is never listed (verify says OK while checkout fails)", strict=True)
+def test_verify_reports_a_missing_files_table(two_versions):
+    vault, v1, v2 = two_versions
+    files_oid = v1.manifest().tables["files"]["oid"]
+    os.unlink(vault.store.oid_to_path(files_oid))
+    report = vault.verify()
+    assert [m["oid"] for m in report.missing] == [files_oid]
+
+
+def test_verify_of_one_version_checks_only_what_it_needs(two_versions):
+    vault, v1, v2 = two_versions
+    e_oid = _oid_of(v2, "e.txt")
+    flip_byte(vault.store.oid_to_path(e_oid))
+    assert vault.verify("ds@1.0.0").ok
+    bad = vault.verify("ds@1.1.0")
+    assert [c["oid"] for c in bad.corrupt] == [e_oid]
+
+
+def test_a_modified_or_missing_manifest_file_is_reported_and_restorable(two_versions):
+    vault, v1, v2 = two_versions
+    path = vault.manifests_dir / "ds" / "1.0.0.json"
+    os.chmod(path, 0o644)
+    doc = json.loads(path.read_text())
+    doc["notes"] = "rewritten history"
+    path.write_text(json.dumps(doc))
+    (vault.manifests_dir / "ds" / "1.1.0.json").unlink()
+    report = vault.verify()
+    assert not report.ok and not report.corrupt and not report.missing
+    problems = {(p["ref"], p["problem"]) for p in report.manifest_files}
+    assert problems == {("ds@1.0.0", "modified"), ("ds@1.1.0", "missing")}
+    assert all("--restore-manifest" in p["fix"] for p in report.manifest_files)
+    v1.restore_manifest()
+    v2.restore_manifest()
+    assert vault.verify().ok
+    assert json.loads(path.read_text())["notes"] == ""
+
+
+# -- gc -------------------------------------------------------------------------------------------
+
+
+def test_gc_plans_and_deletes_only_with_yes_never_a_needed_object(two_versions):
+    vault, v1, v2 = two_versions
+    needed = oids_in_store(vault)
+    orphans = {vault.store.put_bytes(f"orphan {i}".encode()) for i in range(3)}
+    # Fresh objects are protected by the grace period (a snapshot may be in flight).
+    assert vault.gc().objects == []
+    r = lv("--vault", vault.root, "gc", "--grace", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["plan"]["objects"] == 3 and out["executed"] is None
+    assert out["plan"]["bytes"] == sum(len(f"orphan {i}") for i in range(3))
+    assert oids_in_store(vault) == needed | orphans  # a plan deletes nothing
+    r = lv("--vault", vault.root, "gc", "--grace", "0", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert "Deleted 3 objects" in r.stdout
+    assert oids_in_store(vault) == needed
+    assert vault.verify().ok
+    assert vault.events(action="gc")[-1]["after"]["deleted"] == 3
+    # Nothing left to collect.
+    assert vault.gc(grace_seconds=0).objects == []
+
+
+def test_gc_execute_rechecks_reachability(two_versions, tmp_path):
+    """An object that became needed after the plan was made is not deleted."""
+    vault, v1, v2 = two_versions
+    oid = vault.store.put_bytes(b"soon needed")
+    plan = vault.gc(grace_seconds=0)
+    assert [o for o, _ in plan.objects] == [oid]
+    src = write_files(tmp_path / "later", {"x.txt": "soon needed"})
+    vault.snapshot("later", src, version="1.0.0")
+    assert plan.execute() == {"deleted": 0, "bytes": 0}
+    assert vault.store.has(oid) and vault.verify().ok
+
+
+def test_gc_in_one_vault_keeps_the_objects_of_another_sharing_the_store(tmp_path):
+    shared = tmp_path / "shared-objects"
+    a = lensvault.init(tmp_path / "a", store=str(shared))
+    b = lensvault.init(tmp_path / "b", store=str(shared))
+    try:
+        a.snapshot("ds", write_files(tmp_path / "sa", {"a.txt": "only in a"}), version="1.0.0")
+        b_ds = b.snapshot("ds", write_files(tmp_path / "sb", {"b.txt": "only in b"}), version="1.0.0")
+        b_needed = b_ds.object_ids()
+        orphan = a.store.put_bytes(b"nobody's")
+        plan = a.gc(grace_seconds=0)
+        assert [o for o, _ in plan.objects] == [orphan]
+        assert sorted(plan.vaults) == sorted([str(a.root), str(b.root)])
+        plan.execute()
+        assert b_needed <= oids_in_store(b)
+        assert a.verify().ok and b.verify().ok
+        # When the other vault is gone for good, its objects are no longer protected, and gc says so.
+        b.close()
+        shutil.rmtree(tmp_path / "b")
+        plan = a.gc(grace_seconds=0)
+        assert {o for o, _ in plan.objects} == b_needed
+        assert any(str(tmp_path / "b") in n for n in plan.notes)
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.xfail(reason="BUG: gc on a store whose files table is corrupt raises a raw pyarrow error "
+                          "(integrity.reachable_oids does not guard Dataset.object_ids)", strict=True)
+def test_gc_refuses_cleanly_when_a_needed_table_is_damaged(two_versions):
+    vault, v1, v2 = two_versions
+    files_oid = v1.manifest().tables["files"]["oid"]
+    flip_byte(vault.store.oid_to_path(files_oid), offset=4)
+    before = oids_in_store(vault)
+    with pytest.raises(LensVaultError):
+        vault.gc(grace_seconds=0)
+    assert oids_in_store(vault) == before
