@@ -41,13 +41,21 @@ __all__ = [
     "VersionRuleError",
     "__version__",
     "init",
+    "log_artifact",
+    "log_metrics",
+    "log_params",
     "open",
+    "start_run",
 ]
 
 _LAZY = {
     "Vault": ("lensvault.vault", "Vault"),
     "open": ("lensvault.vault", "open_vault"),
     "init": ("lensvault.vault", "init_vault"),
+    "log_artifact": ("lensvault.runs.tracking", "log_artifact"),
+    "log_metrics": ("lensvault.runs.tracking", "log_metrics"),
+    "log_params": ("lensvault.runs.tracking", "log_params"),
+    "start_run": ("lensvault.runs.tracking", "start_run"),
 }
 
 

@@ -258,6 +258,62 @@ class Vault:
 
         return pull_model(self, self.model(ref), Path(dest), link=LinkMode(link))
 
+    # -- runs ------------------------------------------------------------------------------
+    # Configs, the preflight gate, runs and evaluations: lensvault.runs (docs/runs.md).
+    def add_config(self, path, config_id: str | None = None):
+        """Register a YAML/JSON/TOML file under an ID such as C-23c (write-once)."""
+        from lensvault.runs.configs import add_config
+
+        return add_config(self, path, config_id)
+
+    def config(self, config_id: str):
+        from lensvault.runs.configs import get_config
+
+        with self.catalog.read() as conn:
+            return get_config(conn, config_id)
+
+    def configs(self) -> list:
+        from lensvault.runs.configs import list_configs
+
+        with self.catalog.read() as conn:
+            return list_configs(conn)
+
+    def preflight(self, *, dataset: str | None, config: str | None, model: str | None = None,
+                  version: str | None = None, seed: int | None = None, allow_dirty: bool = False):
+        """Every check a run must pass, as a report; nothing is reserved."""
+        from lensvault.runs.preflight import preflight
+
+        return preflight(self, dataset=dataset, config=config, model=model, version=version, seed=seed,
+                         allow_dirty=allow_dirty)
+
+    def run(self, command: list[str], *, dataset: str, config: str, **kw):
+        """Preflight, then run ``command`` as a recorded run (see lensvault.runs.launcher.run_command)."""
+        from lensvault.runs.launcher import run_command
+
+        return run_command(self, command, dataset=dataset, config=config, **kw)
+
+    def runs(self, *, dataset: str | None = None, status: str | None = None, limit: int | None = None) -> list[dict]:
+        from lensvault.runs.records import list_runs
+
+        return list_runs(self, dataset=dataset, status=status, limit=limit)
+
+    def get_run(self, run_id: str, *, points: bool = False) -> dict:
+        from lensvault.runs.records import get_run
+
+        return get_run(self, run_id, points=points)
+
+    def compare_runs(self, a: str, b: str) -> dict:
+        from lensvault.runs.records import compare_runs
+
+        return compare_runs(self, a, b)
+
+    def evaluate(self, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
+                 model: str | None = None) -> dict:
+        from lensvault.runs.evaluate import evaluate
+
+        return evaluate(self, dataset=dataset, predictions=predictions, split=split, run=run, model=model)
+    # -- end runs ----------------------------------------------------------------------------
+
     # -- events ----------------------------------------------------------------------------
     def events(self, *, subject: str | None = None, action: str | None = None, since: str | None = None,
                until: str | None = None, limit: int | None = None) -> list[dict]:

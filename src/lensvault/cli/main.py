@@ -21,6 +21,11 @@ COMMANDS = {
     "model": "lensvault.cli.model_cmds:model",
     "lineage": "lensvault.cli.lineage_cmds:lineage_cmd",
     "why": "lensvault.cli.lineage_cmds:why_cmd",
+    "config": "lensvault.cli.runs_cmds:config",
+    "preflight": "lensvault.cli.runs_cmds:preflight_cmd",
+    "run": "lensvault.cli.runs_cmds:run_cmd",
+    "runs": "lensvault.cli.runs_cmds:runs",
+    "eval": "lensvault.cli.runs_cmds:eval_cmd",
 }
 
 # One-line help shown by `lensvault --help` without importing the command.
@@ -34,6 +39,11 @@ SHORT_HELP = {
     "model": "Register, show, promote, roll back and pull model versions.",
     "lineage": "What produced a model, run or dataset version — or what depends on it.",
     "why": "Why two models (or runs) differ: code, data, config, environment, metrics.",
+    "config": "Register, list, show and diff config files (C-23c).",
+    "preflight": "Check that a run may start: clean code, data, config, seeds, model version.",
+    "run": "Run a training command as a recorded, reproducible run.",
+    "runs": "List, show and compare recorded runs.",
+    "eval": "Compute COCO metrics of predictions and record them.",
 }
 
 

@@ -13,6 +13,7 @@ STEPS: list[str] = [
     "m0001_core",
     "m0002_runs",
     "m0003_registry",
+    "m0004_runs_extra",
 ]
 
 

@@ -1,0 +1,147 @@
+"""Registered configs: a file's bytes, parsed values, repo path and commit under an ID such as C-23c.
+
+Registration is write-once (a trigger refuses updates). The commit recorded is the newest
+commit that touched the file *only if* the file's bytes at that commit are the bytes being
+registered; an uncommitted or modified file is registered with no commit, and the
+preflight then refuses it until it is committed and re-registered under a new ID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from lensvault.errors import AlreadyExists, NotFound, UsageError
+
+__all__ = ["ConfigRecord", "add_config", "diff_registered", "get_config", "list_configs"]
+
+
+@dataclass(frozen=True)
+class ConfigRecord:
+    config_id: str
+    sha256: str
+    canonical_sha256: str
+    repo_path: str
+    commit: str | None
+    format: str
+    values: dict
+    created_at: str
+    created_by: str
+
+    @classmethod
+    def from_row(cls, row) -> ConfigRecord:
+        return cls(config_id=row.config_id, sha256=row.sha256, canonical_sha256=row.canonical_sha256,
+                   repo_path=row.repo_path, commit=row.commit, format=row.format, values=json.loads(row.content),
+                   created_at=row.created_at, created_by=row.created_by)
+
+    def to_dict(self) -> dict:
+        return {"config_id": self.config_id, "sha256": self.sha256, "canonical_sha256": self.canonical_sha256,
+                "repo_path": self.repo_path, "commit": self.commit, "format": self.format, "values": self.values,
+                "created_at": self.created_at, "created_by": self.created_by}
+
+
+def _repo_relpath(vault, path: Path) -> tuple[Path, str]:
+    """(git root, path relative to it) of a config file in the vault's repository."""
+    from lensvault import gitinfo
+
+    state = gitinfo.git_state(vault.root)
+    root = Path(state.repo_root)
+    try:
+        rel = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise UsageError("the config file is outside the vault's git repository", where=str(path),
+                         fix=f"keep configs under {root} and commit them") from None
+    return root, rel
+
+
+def add_config(vault, path, config_id: str | None = None) -> ConfigRecord:
+    import sqlalchemy as sa
+
+    from lensvault import configs, gitinfo
+    from lensvault.catalog.catalog import actor, utcnow
+    from lensvault.catalog.runs_schema import configs as t
+
+    p = Path(path).absolute()
+    if not p.is_file():
+        raise NotFound("config file not found", where=str(path), fix="give the path of a YAML, JSON or TOML file")
+    values = configs.load_config(p)  # InputError for unsupported or malformed files
+    data = p.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    root, rel = _repo_relpath(vault, p)
+    commit = None
+    last = gitinfo.last_commit_touching(p)
+    if last is not None:
+        try:
+            if gitinfo.file_at_commit(last, rel, repo=root) == data:
+                commit = last
+        except NotFound:
+            commit = None  # deleted in its newest commit, re-created since: not committed
+    fmt = {".yml": "yaml"}.get(p.suffix.lower(), p.suffix.lower().lstrip("."))
+    oid = vault.store.put_bytes(data)
+    with vault.catalog.begin() as conn:
+        if config_id is None:
+            config_id = configs.next_config_id(r[0] for r in conn.execute(sa.select(t.c.config_id)))
+        configs.validate_config_id(config_id)
+        if conn.execute(sa.select(t.c.config_id).where(t.c.config_id == config_id)).first() is not None:
+            raise AlreadyExists(f"config {config_id} is already registered", where=config_id,
+                                fix="config IDs are write-once: register the changed file under a new ID")
+        row = {"config_id": config_id, "sha256": sha,
+               "canonical_sha256": hashlib.sha256(configs.canonical_bytes(values)).hexdigest(),
+               "repo_path": rel, "commit": commit, "format": fmt,
+               "content": configs.canonical_bytes(values).decode(), "created_at": utcnow(), "created_by": actor()}
+        conn.execute(t.insert().values(**row))
+        vault.catalog.add_object_refs(conn, "config", config_id, [oid])
+        vault.catalog.append_event(conn, "config.add", "config", config_id,
+                                   after={"path": rel, "sha256": sha, "commit": commit})
+    return ConfigRecord(**{**{k: v for k, v in row.items() if k != "content"}, "values": json.loads(row["content"])})
+
+
+def get_config(conn, config_id: str) -> ConfigRecord:
+    import sqlalchemy as sa
+
+    from lensvault.catalog.runs_schema import configs as t
+
+    row = conn.execute(sa.select(t).where(t.c.config_id == config_id)).first()
+    if row is None:
+        raise NotFound(f"config {config_id} is not registered", where=config_id,
+                       fix=f"register it: `lensvault config add PATH --id {config_id}` (see `lensvault config list`)")
+    return ConfigRecord.from_row(row)
+
+
+def list_configs(conn) -> list[ConfigRecord]:
+    import sqlalchemy as sa
+
+    from lensvault.catalog.runs_schema import configs as t
+
+    return [ConfigRecord.from_row(r) for r in conn.execute(sa.select(t).order_by(t.c.created_at, t.c.config_id))]
+
+
+def diff_registered(a: ConfigRecord, b: ConfigRecord) -> dict:
+    """Key-level diff: {"added": {k: v}, "removed": {k: v}, "changed": {k: [old, new]}}."""
+    from lensvault.configs import flatten
+
+    fa, fb = flatten(a.values), flatten(b.values)
+    return {
+        "a": a.config_id,
+        "b": b.config_id,
+        "added": {k: fb[k] for k in sorted(fb.keys() - fa.keys())},
+        "removed": {k: fa[k] for k in sorted(fa.keys() - fb.keys())},
+        "changed": {k: [fa[k], fb[k]] for k in sorted(fa.keys() & fb.keys()) if fa[k] != fb[k]},
+    }
+
+
+def config_file_state(vault, record: ConfigRecord) -> dict:
+    """Where the registered file stands now: exists, tracked, bytes unchanged, committed."""
+    from lensvault import gitinfo
+
+    root = Path(gitinfo.git_state(vault.root).repo_root)
+    p = root / record.repo_path
+    out = {"path": str(p), "exists": p.is_file(), "tracked": False, "unchanged": False}
+    if out["exists"]:
+        out["tracked"] = gitinfo.is_tracked(p)
+        out["unchanged"] = hashlib.sha256(p.read_bytes()).hexdigest() == record.sha256
+    out["committed"] = record.commit is not None
+    return out
+

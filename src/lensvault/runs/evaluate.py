@@ -1,0 +1,172 @@
+"""Evaluate detections against a dataset version's split and record the result.
+
+Predictions are a JSON list of COCO results (or ``{"annotations": [...]}``). Each names its
+image by ``image_id`` (the ids of :func:`lensvault.runs.datadir.coco_ground_truth`, which are
+also those of the ``annotations/instances.json`` that ``lensvault run`` hands the script) or
+by ``file_name`` (the image's path in the version; a bare file name works when it is unique),
+and its class by ``category_id`` or ``category_name``. Anything that does not resolve is an
+error naming the first offenders: a silent drop would inflate or deflate AP.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+
+from lensvault.errors import InputError, NotFound, UsageError
+
+__all__ = ["evaluate", "list_evaluations"]
+
+_SHOW = 5
+
+
+def _load_predictions(path: Path) -> tuple[list, bytes]:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise NotFound("predictions file not found", where=str(path), fix="give a COCO results JSON file") from e
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise InputError(f"predictions are not valid JSON: {e}", where=str(path),
+                         fix="write a JSON list of {image_id, category_id, bbox, score}") from e
+    if isinstance(data, dict) and isinstance(data.get("annotations"), list):
+        data = data["annotations"]
+    if not isinstance(data, list):
+        raise InputError("predictions must be a JSON list of detections", where=str(path),
+                         fix="write a JSON list of {image_id, category_id, bbox, score}")
+    return data, raw
+
+
+def _resolve_predictions(preds: list, gt: dict, split_label: str, all_ids: dict[str, int]) -> list[dict]:
+    in_split = {im["id"] for im in gt["images"]}
+    by_path = {im["file_name"]: im["id"] for im in gt["images"]}
+    by_base: dict[str, list[int]] = {}
+    for p, i in all_ids.items():
+        by_base.setdefault(p.rsplit("/", 1)[-1], []).append(i)
+    known_ids = set(all_ids.values())
+    cat_ids = {c["id"] for c in gt["categories"]}
+    cat_by_name = {c["name"]: c["id"] for c in gt["categories"]}
+    unknown_images, outside_split, unknown_classes, bad = [], [], [], []
+    out = []
+    for n, p in enumerate(preds):
+        if not isinstance(p, dict):
+            bad.append(f"#{n}: not an object")
+            continue
+        q = dict(p)
+        if "image_id" in q:
+            iid = q["image_id"]
+            if iid not in known_ids:
+                unknown_images.append(repr(iid))
+                continue
+        elif "file_name" in q:
+            fn = str(q.pop("file_name"))
+            iid = all_ids.get(fn)
+            if iid is None:
+                matches = by_base.get(fn.rsplit("/", 1)[-1], [])
+                iid = matches[0] if len(matches) == 1 else None
+            if iid is None:
+                unknown_images.append(repr(fn))
+                continue
+            q["image_id"] = iid
+        else:
+            bad.append(f"#{n}: no image_id or file_name")
+            continue
+        if q["image_id"] not in in_split:
+            outside_split.append(repr(p.get("image_id", p.get("file_name"))))
+            continue
+        if "category_id" not in q and "category_name" in q:
+            name = q.pop("category_name")
+            if name not in cat_by_name:
+                unknown_classes.append(repr(name))
+                continue
+            q["category_id"] = cat_by_name[name]
+        q.pop("category_name", None)
+        if q.get("category_id") not in cat_ids:
+            unknown_classes.append(repr(q.get("category_id")))
+            continue
+        out.append(q)
+    problems = []
+    if unknown_images:
+        problems.append(f"{len(unknown_images)} prediction(s) name images the dataset does not have: "
+                        + ", ".join(sorted(set(unknown_images))[:_SHOW]))
+    if outside_split:
+        problems.append(f"{len(outside_split)} prediction(s) are for images outside split {split_label}: "
+                        + ", ".join(sorted(set(outside_split))[:_SHOW]))
+    if unknown_classes:
+        known = ", ".join(f"{c['id']}={c['name']}" for c in gt["categories"])
+        problems.append(f"{len(unknown_classes)} prediction(s) name unknown classes: "
+                        + ", ".join(sorted(set(unknown_classes))[:_SHOW]) + f" (known: {known})")
+    if bad:
+        problems.append(f"{len(bad)} malformed prediction(s): " + "; ".join(bad[:_SHOW]))
+    if problems:
+        raise InputError("; ".join(problems), where=split_label,
+                         fix="predictions must use the image ids or file names and the class ids or names "
+                             "of the dataset version (see `lensvault dataset export NAME@VER DIR --format coco`)")
+    return out
+
+
+def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
+             model: str | None = None, slice_keys=None) -> dict:
+    from lensvault.catalog.catalog import actor, utcnow
+    from lensvault.catalog.runs_schema import evaluations
+    from lensvault.evaluation import evaluate_detections
+    from lensvault.runs.datadir import coco_ground_truth
+    from lensvault.runs.records import _resolve_run_id
+
+    if (run is None) == (model is None):
+        raise UsageError("evaluate a run or a model", where="--run/--model", fix="pass exactly one of --run ID and --model NAME@VER")
+    run_id = model_name = model_version = None
+    with vault.catalog.read() as conn:
+        if run is not None:
+            run_id = _resolve_run_id(conn, run)
+        else:
+            from lensvault.registry.resolve import resolve_model
+
+            row = resolve_model(conn, model)
+            model_name, model_version, run_id = row.name, row.version, row.run_id
+    ds = vault.dataset(dataset)
+    if not ds.is_vision:
+        raise UsageError(f"{ds.ref} has no annotations to evaluate against", where=ds.ref,
+                         fix="evaluate on a version snapshotted with --format")
+    full = coco_ground_truth(ds)
+    if split is not None and split not in full["splits"]:
+        raise UsageError(f"{ds.ref} has no split {split!r}", where="--split",
+                         fix=f"known splits: {', '.join(full['splits']) or 'none'}")
+    gt = coco_ground_truth(ds, split) if split is not None else full
+    gt.pop("splits", None)
+    preds, raw = _load_predictions(Path(predictions))
+    resolved = _resolve_predictions(preds, gt, f"{ds.ref}:{split or 'all'}",
+                                    {im["file_name"]: im["id"] for im in full["images"]})
+    tags = {im["id"]: im.get("tags", {}) for im in gt["images"]}
+    result = evaluate_detections(gt, resolved, image_tags=tags, slice_keys=slice_keys)
+    oid = vault.store.put_bytes(raw)
+    eval_id = "eval-" + datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ") + "-" + secrets.token_hex(2)
+    row = {"eval_id": eval_id, "run_id": run_id, "model_name": model_name, "model_version": model_version,
+           "dataset": ds.ref, "dataset_snapshot": ds.snapshot_id, "split": split,
+           "metrics": json.dumps(result, sort_keys=True), "predictions_oid": oid, "created_at": utcnow(),
+           "created_by": actor()}
+    with vault.catalog.begin() as conn:
+        conn.execute(evaluations.insert().values(**row))
+        vault.catalog.add_object_refs(conn, "evaluation", eval_id, [oid])
+        vault.catalog.append_event(conn, "evaluation.add", "evaluation", eval_id, after={
+            "run_id": run_id, "model": f"{model_name}@{model_version}" if model_name else None,
+            "dataset": ds.ref, "split": split, "AP": result["overall"]["AP"]})
+    return {"eval_id": eval_id, "run_id": run_id, "model": f"{model_name}@{model_version}" if model_name else None,
+            "dataset": ds.ref, "dataset_snapshot": ds.snapshot_id, "split": split, **result}
+
+
+def list_evaluations(vault, *, run: str | None = None) -> list[dict]:
+    import sqlalchemy as sa
+
+    from lensvault.catalog.runs_schema import evaluations as t
+
+    q = sa.select(t).order_by(t.c.created_at)
+    if run:
+        q = q.where(t.c.run_id == run)
+    with vault.catalog.read() as conn:
+        return [{"eval_id": r.eval_id, "run_id": r.run_id,
+                 "model": f"{r.model_name}@{r.model_version}" if r.model_name else None, "dataset": r.dataset,
+                 "split": r.split, "created_at": r.created_at, **json.loads(r.metrics)} for r in conn.execute(q)]

@@ -1,0 +1,217 @@
+"""``lensvault run``: preflight, data folder, the child process, its log, and the record.
+
+The child runs in its own process group with stdout and stderr merged into one pipe (one
+stream keeps the order of lines the user saw). We copy every chunk to our stdout and to a
+log file as it arrives, so a chatty child never blocks on a full pipe and nothing is held
+back until the end. Ctrl-C (or SIGTERM to us) is forwarded to the child's group as SIGINT;
+if the child has not ended after ``grace_seconds`` it gets SIGTERM, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lensvault.errors import LensVaultError, UsageError
+
+__all__ = ["RunResult", "run_command"]
+
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    status: str
+    exit_code: int | None
+    output_dir: str
+    clean: bool
+
+    @property
+    def cli_exit_code(self) -> int:
+        if self.status == "succeeded":
+            return 0
+        if self.status == "interrupted":
+            return EXIT_INTERRUPTED
+        return self.exit_code if self.exit_code and 0 < self.exit_code < 256 else 1
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.run_id, "status": self.status, "exit_code": self.exit_code,
+                "output_dir": self.output_dir, "clean": self.clean}
+
+
+def run_command(vault, command: list[str], *, dataset: str, config: str, model: str | None = None,
+                version: str | None = None, seed: int | None = None, allow_dirty: bool = False,
+                output_dir=None, link: str = "auto", cwd=None, stream=None, grace_seconds: float = 10.0) -> RunResult:
+    from lensvault.runs import records
+    from lensvault.runs.preflight import preflight
+
+    if not command:
+        raise UsageError("no command to run", fix="put it after `--`: lensvault run ... -- python train.py")
+    out = Path(output_dir).absolute() if output_dir else None
+    report = preflight(vault, dataset=dataset, config=config, model=model, version=version, seed=seed,
+                       allow_dirty=allow_dirty, output_dir=out)
+    report.raise_for_failures()
+    cwd = Path(cwd or os.getcwd()).absolute()
+    run_id = records.create_run(vault, report, kind="run", command=list(command), cwd=str(cwd))
+    out = out or vault.root / "runs" / run_id
+    work = vault.dir / "tmp" / f"run-{run_id}"
+    log_path = work / "log.txt"
+    work.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    stream = stream if stream is not None else sys.stdout.buffer
+    status, exit_code = "failed", None
+    log = open(log_path, "wb")
+    try:
+        try:
+            env = _child_env(vault, report, run_id, out, work, link)
+            _environment(vault, run_id)
+        except LensVaultError as e:
+            msg = f"lensvault: could not prepare the run: {e}\n".encode()
+            log.write(msg)
+            stream.write(msg)
+            raise
+        status, exit_code = _supervise(command, env, cwd, log, stream, grace_seconds)
+    finally:
+        log.close()
+        try:
+            # Also for a failed or interrupted run: what it wrote is evidence of how far it got.
+            records.record_output_dir(vault, run_id, out)
+            if (out / "metrics.json").is_file():
+                records.record_metrics_file(vault, run_id, out / "metrics.json")
+        finally:
+            log_oid = _store_log(vault, log_path)
+            records.finish_run(vault, run_id, status, exit_code=exit_code, log_oid=log_oid)
+            shutil.rmtree(work, ignore_errors=True)
+    return RunResult(run_id, status, exit_code, str(out), report.clean)
+
+
+def _child_env(vault, report, run_id: str, out: Path, work: Path, link: str) -> dict:
+    from lensvault.runs.datadir import materialize
+
+    data_dir = materialize(vault.dataset(report.dataset), work / "data", link=link)
+    env = dict(os.environ)
+    env.update({
+        "LENSVAULT_RUN_ID": run_id,
+        "LENSVAULT_DIR": str(vault.root),
+        "LENSVAULT_DATA_DIR": str(data_dir),
+        "LENSVAULT_DATASET": report.dataset,
+        "LENSVAULT_CONFIG": str(Path(report.repo_root) / _config_path(vault, report.config_id)),
+        "LENSVAULT_CONFIG_ID": report.config_id,
+        "LENSVAULT_OUTPUT_DIR": str(out),
+        # Children that print through Python flush each line, so the log and the terminal keep up.
+        "PYTHONUNBUFFERED": "1",
+    })
+    if report.seeds.get("train") is not None:
+        env["LENSVAULT_SEED"] = str(report.seeds["train"])
+    if report.seeds.get("split") is not None:
+        env["LENSVAULT_SPLIT_SEED"] = str(report.seeds["split"])
+    if report.model:
+        env["LENSVAULT_MODEL"] = f"{report.model[0]}@{report.model[1]}"
+    return env
+
+
+def _config_path(vault, config_id: str) -> str:
+    from lensvault.runs.configs import get_config
+
+    with vault.catalog.read() as conn:
+        return get_config(conn, config_id).repo_path
+
+
+def _environment(vault, run_id: str) -> None:
+    from lensvault.environment import capture_environment
+    from lensvault.runs.records import set_environment
+
+    set_environment(vault, run_id, capture_environment())
+
+
+def _store_log(vault, log_path: Path) -> str | None:
+    from lensvault.hashing import hash_file
+    from lensvault.store.base import LinkMode
+
+    if not log_path.is_file():
+        return None
+    oid = hash_file(log_path).oid
+    vault.store.put_files([(str(log_path), oid)], LinkMode.COPY)
+    return oid
+
+
+def _supervise(command, env, cwd: Path, log, stream, grace_seconds: float) -> tuple[str, int | None]:
+    try:
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 env=env, cwd=cwd, start_new_session=True)
+    except OSError as e:
+        msg = f"lensvault: could not start {command[0]!r}: {e.strerror or e}\n".encode()
+        log.write(msg)
+        stream.write(msg)
+        stream.flush()
+        return "failed", 127
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupted = False
+    fd = child.stdout.fileno()
+    try:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except KeyboardInterrupt:
+                if not interrupted:
+                    interrupted = True
+                    _signal_group(child, signal.SIGINT)
+                    _escalate_later(child, grace_seconds)
+                continue
+            if not chunk:
+                break
+            log.write(chunk)
+            log.flush()
+            try:
+                stream.write(chunk)
+                stream.flush()
+            except (BrokenPipeError, ValueError):
+                pass  # the terminal went away; the log still gets everything
+        while True:
+            try:
+                code = child.wait()
+                break
+            except KeyboardInterrupt:
+                interrupted = True
+                _signal_group(child, signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        child.stdout.close()
+    if interrupted:
+        return "interrupted", code
+    return ("succeeded" if code == 0 else "failed"), code
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _signal_group(child, sig) -> None:
+    try:
+        os.killpg(child.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _escalate_later(child, grace_seconds: float) -> None:
+    """SIGTERM, then SIGKILL, if the child ignores the SIGINT we forwarded."""
+    import threading
+
+    def escalate():
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            deadline = time.monotonic() + grace_seconds
+            while time.monotonic() < deadline:
+                if child.poll() is not None:
+                    return
+                time.sleep(0.05)
+            _signal_group(child, sig)
+
+    threading.Thread(target=escalate, daemon=True).start()
