@@ -189,26 +189,29 @@ def _close_pairs(values: list[int], threshold: int) -> list[tuple[int, int, int]
     if n < 2:
         return []
     h = np.array(values, dtype=np.uint64)
-    chunks = threshold + 1
-    bounds = np.linspace(0, _BITS, chunks + 1).astype(int)
-    found = []
+    bounds = np.linspace(0, _BITS, threshold + 2).astype(int)
+    found_i, found_j, found_d = [], [], []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         part = (h >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
         order = np.argsort(part, kind="stable")
-        sorted_part = part[order]
-        starts = np.flatnonzero(np.r_[True, sorted_part[1:] != sorted_part[:-1]])
-        sizes = np.diff(np.r_[starts, n])
-        for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
-            members = order[start:start + size]
-            ii, jj = np.triu_indices(size, 1)
-            found.append(np.stack([members[ii], members[jj]], axis=1))
-    if not found:
+        sp, sh = part[order], h[order]
+        # Members of one bucket are adjacent after sorting: compare each hash with the
+        # one k places on, for growing k, while any bucket is still that large.
+        for k in range(1, n):
+            same = sp[k:] == sp[:-k]
+            if not same.any():
+                break
+            d = _popcount(sh[k:][same] ^ sh[:-k][same])
+            close = d <= threshold
+            found_i.append(order[:-k][same][close])
+            found_j.append(order[k:][same][close])
+            found_d.append(d[close])
+    if not found_i:
         return []
-    pairs = np.sort(np.concatenate(found), axis=1)
-    pairs = np.unique(pairs, axis=0)
-    dist = _popcount(h[pairs[:, 0]] ^ h[pairs[:, 1]])
-    keep = dist <= threshold
-    return [(int(i), int(j), int(d)) for (i, j), d in zip(pairs[keep], dist[keep])]
+    i, j, d = np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_d)
+    lo_i, hi_i = np.minimum(i, j).astype(np.int64), np.maximum(i, j).astype(np.int64)
+    code, first = np.unique(lo_i * n + hi_i, return_index=True)  # a pair may share several chunks
+    return [(int(c // n), int(c % n), int(x)) for c, x in zip(code, d[first])]
 
 
 def _split_moves(paths, shas, splits, parent) -> list[dict]:
