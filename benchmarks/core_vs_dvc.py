@@ -188,20 +188,25 @@ class Bench:
         lv = [self.lv, "--vault", str(vault)]
         ws = lv_root / "data"
 
-        def snap(version):
-            return lambda: r.run(lv + ["dataset", "snapshot", "ds", str(ws), "--version", version, "--link", mode, "--json"], cwd=lv_root)
+        def snap(version, force=False):
+            # --force: an identical snapshot is refused without it (and a bump rule may want
+            # MINOR for a modified file); forcing makes LensVault do the whole job and record
+            # the version, the conservative choice for timing.
+            extra = ["--force"] if force else []
+            return lambda: r.run(lv + ["dataset", "snapshot", "ds", str(ws), "--version", version, "--link", mode, "--json"]
+                                 + extra, cwd=lv_root)
 
         dvc_add = lambda: r.run([self.dvc, "add", "data"], cwd=dvc_repo)
         self.pair(rep, f"add_{mode}", dvc_add, snap("1.0.0"))
         if mode == "hardlink" or self.a.full_copy:
-            self.pair(rep, f"add_again_{mode}", dvc_add, snap("1.0.1"))
+            self.pair(rep, f"add_again_{mode}", dvc_add, snap("1.0.1", force=True))
             self.pair(rep, f"status_{mode}",
                       lambda: r.run([self.dvc, "status"], cwd=dvc_repo),
                       lambda: r.run(lv + ["status", "ds@1.0.1", str(ws), "--json"], cwd=lv_root))
             rel = layout(self.a.files)[len(layout(self.a.files)) // 2]
             change_one_file(dvc_repo / "data", rel, seed=1000 + rep)
             change_one_file(ws, rel, seed=1000 + rep)
-            self.pair(rep, f"add_one_changed_{mode}", dvc_add, snap("1.0.2"))
+            self.pair(rep, f"add_one_changed_{mode}", dvc_add, snap("1.0.2", force=True))
             ref = "ds@1.0.2"
         else:
             ref = "ds@1.0.0"
