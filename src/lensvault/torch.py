@@ -1,0 +1,178 @@
+"""A PyTorch-style map dataset over a vision dataset version, read straight from the store.
+
+    from lensvault.torch import VisionDataset
+    train = VisionDataset("bccd@1.1.0", split="train")
+    image, target = train[0]      # PIL image, {"boxes", "labels", "image_id", "path", "tags", ...}
+
+Importing this module does not import torch: it is only tried when a target is built,
+so the class also works (with plain lists) where torch is not installed.
+
+Boxes are in stored pixels (the importers do not apply EXIF rotation), so images are
+returned as stored too: no ``exif_transpose``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["VisionDataset"]
+
+_NO_TORCH = object()
+_torch_module: Any = None
+
+
+def _torch():
+    """The torch module, or None; looked up once."""
+    global _torch_module
+    if _torch_module is None:
+        try:
+            import torch
+        except ImportError:
+            _torch_module = _NO_TORCH
+        else:
+            _torch_module = torch
+    return None if _torch_module is _NO_TORCH else _torch_module
+
+
+class VisionDataset:
+    """``len(ds)`` images of one version (optionally one split); ``ds[i]`` → ``(image, target)``.
+
+    ``target``: ``boxes`` (x1, y1, x2, y2 floats; an N×4 float32 tensor when torch is
+    installed), ``labels`` (class ids of the version's class map; int64 tensor with torch),
+    ``iscrowd``, ``image_id`` (the image's row in the version, stable across splits),
+    ``path``, ``sha256``, ``split``, ``size`` (width, height) and ``tags`` (dict).
+
+    ``transform(image)`` transforms the image alone; ``transforms(image, target)`` both,
+    for geometric augmentations that must move the boxes too.
+    """
+
+    def __init__(self, ref_or_dataset, split: str | None = None, *, vault=None,
+                 transform: Callable | None = None, transforms: Callable | None = None):
+        from lensvault.errors import UsageError
+
+        if isinstance(ref_or_dataset, str):
+            if vault is None:
+                import lensvault
+
+                vault = lensvault.open()
+            dataset = vault.dataset(ref_or_dataset)
+        else:
+            dataset = ref_or_dataset
+            vault = vault if vault is not None else dataset.vault
+        images = dataset.images()
+        ref = getattr(dataset, "ref", str(ref_or_dataset))
+        if images is None or dataset.annotations() is None:
+            raise UsageError(f"{ref} has no annotations", where=str(ref),
+                             fix="snapshot the folder with --format to read it as a vision dataset")
+        self.ref = str(ref)
+        self.store = vault.store
+        self.transform = transform
+        self.transforms = transforms
+        self.classes = dataset.class_map()
+        self.class_names = list(self.classes.names)
+        self.split = split
+        self._select(images, split, UsageError)
+        self._index_boxes(dataset.annotations())
+
+    def _select(self, images, split, usage_error) -> None:
+        paths = images.column("path").to_pylist()
+        splits = images.column("split").to_pylist() if "split" in images.column_names else [None] * len(paths)
+        rows = [i for i, s in enumerate(splits) if split is None or s == split]
+        if split is not None and not rows:
+            have = sorted({s for s in splits if s is not None})
+            raise usage_error(f"{self.ref} has no images in split {split!r}", where=self.ref,
+                              fix=f"use one of: {', '.join(have)}" if have else "the version has no splits")
+        shas = images.column("sha256").to_pylist()
+        widths, heights = images.column("width").to_pylist(), images.column("height").to_pylist()
+        tags = images.column("tags").to_pylist() if "tags" in images.column_names else ["{}"] * len(paths)
+        self._rows = rows
+        self._paths = [paths[r] for r in rows]
+        self._shas = [shas[r] for r in rows]
+        self._splits = [splits[r] for r in rows]
+        self._sizes = [(widths[r], heights[r]) for r in rows]
+        self._tags = [tags[r] for r in rows]
+
+    def _index_boxes(self, annotations) -> None:
+        """Boxes sorted by (image, index) as numpy columns, and each image's slice of them."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        wanted = pa.array(self._paths, pa.string())
+        ann = annotations.filter(pc.is_in(annotations.column("image"), value_set=wanted))
+        ann = ann.sort_by([("image", "ascending"), ("index", "ascending")])
+        self._x = ann.column("x").to_numpy()
+        self._y = ann.column("y").to_numpy()
+        self._w = ann.column("w").to_numpy()
+        self._h = ann.column("h").to_numpy()
+        self._labels = ann.column("class_id").to_numpy().astype(np.int64)
+        self._crowd = ann.column("iscrowd").to_numpy(zero_copy_only=False)
+        image_of = ann.column("image").to_pylist()
+        self._span: dict[str, tuple[int, int]] = {}
+        start = 0
+        for k in range(1, len(image_of) + 1):
+            if k == len(image_of) or image_of[k] != image_of[start]:
+                self._span[image_of[start]] = (start, k)
+                start = k
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __repr__(self) -> str:
+        where = f", split={self.split!r}" if self.split else ""
+        return f"<VisionDataset {self.ref}{where}: {len(self)} images, {len(self.class_names)} classes>"
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self._paths)
+
+    def load_image(self, i: int):
+        """The i-th image as a decoded RGB PIL image (bytes read from the store by sha256)."""
+        from PIL import Image
+
+        with self.store.open(self._shas[i]) as fp, Image.open(fp) as im:
+            return im.convert("RGB")  # convert() decodes, so the file may close afterwards
+
+    def target(self, i: int) -> dict:
+        import numpy as np
+
+        path = self._paths[i]
+        lo, hi = self._span.get(path, (0, 0))
+        x, y, w, h = self._x[lo:hi], self._y[lo:hi], self._w[lo:hi], self._h[lo:hi]
+        boxes = np.stack([x, y, x + w, y + h], axis=1) if hi > lo else np.zeros((0, 4))
+        labels, crowd = self._labels[lo:hi], self._crowd[lo:hi]
+        torch = _torch()
+        target: dict[str, Any] = {
+            "image_id": self._rows[i],
+            "path": path,
+            "sha256": self._shas[i],
+            "split": self._splits[i],
+            "size": self._sizes[i],
+            "tags": json.loads(self._tags[i] or "{}"),
+        }
+        if torch is not None:
+            target["boxes"] = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+            target["labels"] = torch.as_tensor(labels, dtype=torch.int64)
+            target["iscrowd"] = torch.as_tensor(crowd.astype(np.int64))
+        else:
+            target["boxes"] = boxes.astype(float).tolist()
+            target["labels"] = labels.tolist()
+            target["iscrowd"] = crowd.astype(int).tolist()
+        return target
+
+    def __getitem__(self, i: int):
+        if not isinstance(i, int):
+            i = int(i)  # numpy / torch integer indices from samplers
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"index {i} out of range for {n} images")
+        image, target = self.load_image(i), self.target(i)
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.transforms is not None:
+            image, target = self.transforms(image, target)
+        return image, target
