@@ -10,6 +10,7 @@ import pytest
 
 from lensvault.annotations.model import ClassMap
 from lensvault.datasets.annotation_diff import diff_vision
+from lensvault.datasets.bump import bump_reasons
 
 from .conftest import edit_rows, image_paths, rows_of_image, set_column, version
 
@@ -253,14 +254,18 @@ def test_tables_without_sha256_still_diff(bccd):
     assert not d.changed and d.images.reencoded == ()
 
 
-def test_changed_annotation_kind_is_major(bccd):
-    ann = edit_rows(bccd.annotations, "kind", [0], lambda k: "polygon")
-    ann = edit_rows(ann, "polygon", [0], lambda p: [[259.0, 176.0, 490.0, 176.0, 490.0, 375.0]])
+def test_replaced_annotation_kind_is_major_and_an_added_kind_minor(bccd):
+    poly = [[259.0, 176.0, 490.0, 176.0, 490.0, 375.0]]
+    ann = edit_rows(edit_rows(bccd.annotations, "kind", [0], lambda k: "polygon"), "polygon", [0], lambda p: poly)
     d = diff_vision(bccd, version(bccd, annotations=ann))
     assert (d.annotations.kinds_a, d.annotations.kinds_b) == (("bbox",), ("bbox", "polygon"))
-    assert d.suggested_bump == "major"
+    assert d.suggested_bump == "minor"
     (item,) = d.annotations.moved
     assert item.changed == ("kind", "polygon") and item.attributes == {"kind": ["bbox", "polygon"]}
+    every = set_column(bccd.annotations, "kind", ["polygon"] * bccd.annotations.num_rows)
+    d = diff_vision(bccd, version(bccd, annotations=every))
+    assert d.suggested_bump == "major" and len(d.annotations.moved) == 4888
+    assert ("major", "changes annotation types from bbox to polygon") in bump_reasons(d)
 
 
 def test_polygon_edit_is_a_move_found_by_the_list_comparison(bccd):
@@ -293,3 +298,17 @@ def test_summary_of_a_mixed_release(bccd):
     text = diff_vision(bccd, b).summary()
     assert text == ("3 boxes changed in 2 images (2 moved, 1 relabeled), 3 images added to train; "
                     "class map unchanged. Suggested bump: MINOR.")
+
+
+def test_from_an_empty_version(bccd):
+    empty = version(bccd, "bccd@0.1.0", images=bccd.images.slice(0, 0), annotations=bccd.annotations.slice(0, 0),
+                    classes=ClassMap((), ()))
+    d = diff_vision(empty, bccd)
+    assert len(d.images.added) == 364 and d.annotations.on_added_images == 4888
+    assert d.annotations.kinds_a == () and d.annotations.kinds_b == ("bbox",)
+    assert len(d.classes.added) == 3 and d.suggested_bump == "minor"  # nothing a consumer had is gone
+    assert ("minor", "adds annotation type bbox") in bump_reasons(d)
+    back = diff_vision(bccd, empty)
+    assert len(back.images.removed) == 364 and len(back.classes.removed) == 3
+    assert back.per_class["RBC"]["delta"] == -back.per_class["RBC"]["a"] < 0
+    assert back.suggested_bump == "major"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from lensvault.datasets.annotation_diff import diff_vision
 
-from .conftest import image_paths, set_column, version
+from .conftest import image_paths, version
 from .test_annotation_diff import renumber
 
 

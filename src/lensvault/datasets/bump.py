@@ -3,12 +3,13 @@
 Policy (see docs in ``bump_reasons``):
 
 MAJOR — consumers break: a class removed, renamed or moved to another id (a model's
-        label map now points at the wrong or a missing name), or the set of annotation
-        kinds changed (e.g. bbox → polygon: loaders and exporters expect other fields).
+        label map now points at the wrong or a missing name), or an annotation kind
+        that was there is gone (e.g. bbox → polygon: loaders expect other fields).
 MINOR — compatible, but results on the dataset are no longer comparable: images added
         or removed (a removed image breaks exact reproduction but no consumer's schema),
-        classes added, images moved between splits (evaluation sets change), images
-        resized.
+        classes added, a new annotation kind next to the old ones (every annotation
+        keeps its bbox, so bbox readers still work), images moved between splits
+        (evaluation sets change), images resized.
 PATCH — fixes on existing images: boxes moved, relabeled, added or removed, attribute
         changes, an image's bytes re-encoded under the same path, tags or EXIF
         orientation changed.
@@ -47,10 +48,14 @@ def bump_reasons(diff) -> list[tuple[str, str]]:
     out += [("major", f"removes class '{x['name']}' (id {x['id']})") for x in c.removed]
     out += [("major", f"renames class {x['id']} from '{x['old']}' to '{x['new']}'") for x in c.renamed]
     out += [("major", f"moves class '{x['name']}' from id {x['old_id']} to {x['new_id']}") for x in c.reindexed]
-    if ann.kinds_changed:
-        out.append(("major", f"changes annotation types from {', '.join(ann.kinds_a) or 'none'} "
+    gone = [k for k in ann.kinds_a if k not in ann.kinds_b]
+    new = [k for k in ann.kinds_b if k not in ann.kinds_a]
+    if gone:
+        out.append(("major", f"changes annotation types from {', '.join(ann.kinds_a)} "
                              f"to {', '.join(ann.kinds_b) or 'none'}"))
     out += [("minor", f"adds class '{x['name']}' (id {x['id']})") for x in c.added]
+    if new and not gone:
+        out.append(("minor", f"adds annotation type{'s' if len(new) > 1 else ''} {', '.join(new)}"))
     if im.added:
         out.append(("minor", f"adds {_n(len(im.added), 'image')}"))
     if im.removed:
