@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from lensvault.errors import NotFound, UsageError
+from lensvault.errors import InvalidRef, NotFound, UsageError
 from lensvault.refs import Ref, validate_name
 
 __all__ = ["AliasMove", "alias_stack", "history", "promote", "rollback"]
@@ -103,8 +103,11 @@ def _move(vault, name: str, alias: str, to_version: str, action: str, reason: st
 
 
 def _check_alias(alias: str) -> str:
-    r = Ref.parse(f"x@{alias}", kind="model")
-    if r.alias is None or alias in _ALIAS_RESERVED:
+    try:
+        r = Ref.parse(f"x@{alias}", kind="model")
+    except InvalidRef:
+        r = None
+    if r is None or r.alias is None or alias in _ALIAS_RESERVED:
         raise UsageError(f"{alias!r} cannot be an alias",
                          fix="an alias is a lower-case word (e.g. production, staging), not a version or 'latest'")
     return alias
