@@ -182,20 +182,27 @@ class LocalObjectStore(ObjectStore):
             self._put_copies(pending, strategy, on_done)
 
     def _put_hardlinks(self, pending, strategy, on_done):
-        # A hardlink is a directory entry, complete the moment it exists: no temp file needed.
+        # A hardlink is a directory entry, complete the moment it exists: no temp
+        # file needed. Only the directory entries must reach the disk, so the
+        # touched shard folders are fsynced — not the whole filesystem, whose
+        # dirty pages (often the very dataset just written) are not ours to flush.
+        root = str(self.root)
+        shards = set()
         try:
             for src, oid in pending:
-                dst = self.oid_to_path(oid)
+                dst = f"{root}/{oid[:2]}/{oid[2:]}"
                 try:
-                    strategy.apply(src, str(dst))
+                    strategy.apply(src, dst)
                 except FileExistsError:
                     pass
                 os.chmod(dst, READ_ONLY)
+                shards.add(oid[:2])
                 if on_done:
                     on_done(1)
+            for shard in shards:
+                self._fsync_dir(self.root / shard)
         except OSError as e:
             raise storage_error(e, str(self.root)) from e
-        self._sync()
 
     def _put_copies(self, pending, strategy, on_done):
         staged: list[tuple[Path, str]] = []
