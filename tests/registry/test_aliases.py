@@ -17,7 +17,7 @@ def models(rvault, tmp_path):
     for i, v in enumerate(VERSIONS):
         w = write(tmp_path / f"w{i}" / "model.pt", f"weights {i}".encode())
         insert_run(rvault, f"r{i}", config_id="C-01", code_commit=f"{i}" * 40, artifacts={"model.pt": w})
-        rvault.register_model("detector", run=f"r{i}", weights=w, version=v, force=True)
+        rvault.register_model("detector", run=f"r{i}", weights=w, version=v)
     return rvault
 
 

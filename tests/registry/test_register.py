@@ -245,3 +245,12 @@ def test_register_appends_its_event(rvault, tmp_path):
     ev = rvault.events(subject="detector", action="model.*")
     assert [(e["action"], e["subject"]) for e in ev] == [("model.register", "detector@1.0.0")]
     assert ev[0]["after"]["bundle_oid"] == m.bundle_oid and ev[0]["after"]["run_id"] == "r1"
+
+
+def test_identical_content_refused_unless_forced(rvault, tmp_path):
+    w = _run(rvault, tmp_path, "r1")
+    rvault.register_model("detector", run="r1", weights=w, version="1.0.0")
+    with pytest.raises(AlreadyExists, match="nothing changed since detector@1.0.0"):
+        rvault.register_model("detector", run="r1", weights=w, bump="auto")
+    m = rvault.register_model("detector", run="r1", weights=w, bump="auto", force=True)
+    assert (m.version, m.bump) == ("1.0.1", "patch")

@@ -41,7 +41,9 @@ def register_cmd(ctx, name, run_id, weights, labelmap, preprocess, postprocess, 
         echo_json(m.to_dict())
         return
     why = (m.bundle.get("bump_decision") or {}).get("reasons") or {}
-    click.echo(f"Registered {m.ref}" + (f" ({m.bump.upper()}: {'; '.join(why.get(m.bump, []))})" if m.bump else " (first version)"))
+    reasons = "; ".join(r for k in ("major", "minor", "patch") for r in why.get(k, [])) or "no change"
+    click.echo(f"Registered {m.ref}" + (f" ({m.bump.upper()} from {m.bundle['previous_version']}: {reasons})"
+                                        if m.bump else " (first version)"))
     click.echo(f"  run {m.run_id}, dataset {m.dataset}, config {m.config_id}, bundle {m.bundle_oid[:12]}")
     if m.forced:
         click.echo(f"  forced: {m.bundle.get('forced_reason')}", err=True)

@@ -224,6 +224,10 @@ def register_model(vault, req: RegisterRequest) -> ModelVersion:
         if base is not None:
             prev_bundle = load_bundle(vault.store, base.bundle_oid)
             decision = required_bump(_facts_of(conn, prev_bundle), new)
+        if decision is not None and not decision.reasons and not req.force:
+            raise AlreadyExists(
+                f"nothing changed since {name}@{base.version}: same weights, data, config, code and settings",
+                where=f"{name}@{base.version}", fix="use that version (or --force to register a copy anyway)")
         if version is None:  # --bump auto after an existing version: the change decides
             version = SemVer.parse(base.version).bump(decision.required)
         reserved = conn.execute(sa.select(model_reservations).where(
