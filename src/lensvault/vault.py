@@ -266,7 +266,8 @@ class Vault:
 
         return add_config(self, path, config_id)
 
-    def config(self, config_id: str):
+    # ``self.config`` is the vault's own settings (VaultConfig), hence ``get_config``.
+    def get_config(self, config_id: str):
         from lensvault.runs.configs import get_config
 
         with self.catalog.read() as conn:

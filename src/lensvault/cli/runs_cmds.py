@@ -75,7 +75,7 @@ def config_list(ctx, as_json):
 @click.pass_context
 def config_show(ctx, config_id, as_json):
     """Show a registered config: where it came from and its values."""
-    rec = open_vault_from(ctx).config(config_id)
+    rec = open_vault_from(ctx).get_config(config_id)
     if as_json:
         echo_json(rec.to_dict())
         return
@@ -98,7 +98,7 @@ def config_diff(ctx, a, b, as_json):
     from lensvault.runs.configs import diff_registered
 
     vault = open_vault_from(ctx)
-    d = diff_registered(vault.config(a), vault.config(b))
+    d = diff_registered(vault.get_config(a), vault.get_config(b))
     if as_json:
         echo_json(d)
         return

@@ -58,7 +58,8 @@ class PreflightReport:
     def raise_for_failures(self) -> None:
         if self.failures:
             n = len(self.failures)
-            raise PreflightFailed(f"preflight failed: {n} check{'s' if n > 1 else ''} did not pass",
+            names = ", ".join(c.check for c in self.failures)
+            raise PreflightFailed(f"preflight failed: {n} check{'s' if n > 1 else ''} did not pass ({names})",
                                   failures=[c.to_dict() for c in self.failures],
                                   fix="fix every item above, then run again")
 
