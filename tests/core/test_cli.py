@@ -103,25 +103,23 @@ def test_checkout_then_status_without_a_ref(populated, tmp_path):
 def test_vault_discovery(populated, tmp_path):
     outside = tmp_path / "nowhere"
     outside.mkdir()
-    by_flag, by_env, by_dotdir, flag_beats_env, not_a_vault, bad_flag = lv_many(
+    by_flag, by_dotdir, not_a_vault, bad_flag = lv_many(
         [("--vault", populated.root, "dataset", "list", "--json"),
-         ("dataset", "list", "--json"),
          ("--vault", populated.root / ".lensvault", "dataset", "list", "--json"),
-         ("--vault", populated.root, "dataset", "list", "--json"),
          ("dataset", "list"),
          ("--vault", outside, "dataset", "list")],
         cwd=outside, env={"LENSVAULT_DIR": None})
     assert by_flag.returncode == 0 and by_dotdir.returncode == 0
     assert json.loads(by_flag.stdout) == json.loads(by_dotdir.stdout)
+    assert [d["name"] for d in json.loads(by_flag.stdout)] == ["ds", "other"]
     assert not_a_vault.returncode == 3
     assert "not inside a LensVault vault" in not_a_vault.stderr and "lensvault init" in not_a_vault.stderr
     assert f"where: {outside}" in not_a_vault.stderr
     assert bad_flag.returncode == 3 and f"no LensVault vault at {outside}" in bad_flag.stderr
-    # LENSVAULT_DIR (these two ran without it; now with it)
-    env_ok, env_bad = lv_many([("dataset", "list", "--json")], cwd=outside,
-                              env={"LENSVAULT_DIR": str(populated.root)}) + \
-        lv_many([("--vault", populated.root, "dataset", "list", "--json")], cwd=outside,
-                env={"LENSVAULT_DIR": str(outside)})
+    # LENSVAULT_DIR is used when set, and --vault wins over it.
+    env_ok, = lv_many([("dataset", "list", "--json")], cwd=outside, env={"LENSVAULT_DIR": str(populated.root)})
+    env_bad, = lv_many([("--vault", populated.root, "dataset", "list", "--json")], cwd=outside,
+                       env={"LENSVAULT_DIR": str(outside)})
     assert env_ok.returncode == 0 and json.loads(env_ok.stdout) == json.loads(by_flag.stdout)
     assert env_bad.returncode == 0  # --vault wins over the environment
 

@@ -24,7 +24,7 @@ def table(tree: dict[str, bytes]):
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(trees, trees)
 def test_diff_partitions_the_paths_and_the_bytes_add_up(a, b):
     d = diff_tables(table(a), table(b), "a", "b")
@@ -51,7 +51,7 @@ def test_diff_partitions_the_paths_and_the_bytes_add_up(a, b):
     assert d.changed == (a != b)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(trees, trees)
 def test_diff_is_antisymmetric(a, b):
     ab, ba = diff_tables(table(a), table(b)), diff_tables(table(b), table(a))
@@ -61,6 +61,7 @@ def test_diff_is_antisymmetric(a, b):
     assert ab.bytes["delta"] == -ba.bytes["delta"]
 
 
+@settings(max_examples=30, deadline=None)
 @given(trees)
 def test_a_version_has_no_diff_with_itself(a):
     d = diff_tables(table(a), table(a))

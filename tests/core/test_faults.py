@@ -267,8 +267,6 @@ def test_ctrl_c_during_snapshot(sqlite_vault, big_src):
     # "Interrupted: ..." message is never shown; the exit code is what scripts rely on.
     assert "Traceback" not in err
     assert_nothing_half_written(vault, refs_before=[], manifests_before=[])
-    r = lv("--vault", vault.root, "verify")
-    assert r.returncode == 0 and r.stdout.startswith("OK"), r.stdout + r.stderr
 
 
 def test_ctrl_c_during_checkout(sqlite_vault, big_src, tmp_path):

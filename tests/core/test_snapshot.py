@@ -55,7 +55,7 @@ def test_same_content_gives_the_same_snapshot_id_whatever_the_order_and_mtimes(
         write_files(b, {rel: data})
         os.utime(b / rel, ns=(mtimes[i] * 10**9, mtimes[i] * 10**9))
     va = vault.snapshot("prop", a, version=f"{n + 1}.0.0")
-    vb = vault.snapshot("prop", b, version=f"{n + 2}.0.0")
+    vb = vault.snapshot("prop", b, version=f"{n + 2}.0.0", force=True)  # same content as its parent
     assert va.snapshot_id == vb.snapshot_id
     assert va.record.files == vb.record.files == len(files)
     # ...and one changed byte gives another id.
@@ -116,10 +116,10 @@ def test_non_images_have_no_size_and_a_media_type(sqlite_vault, tmp_path):
 def test_pre_release_versions_order_before_their_release(vault, tmp_path):
     src = write_files(tmp_path / "src", {"a.txt": "a"})
     vault.snapshot("ds", src, version="1.0.0-rc.2")
-    vault.snapshot("ds", src, version="1.0.0-rc.10")
+    vault.snapshot("ds", src, version="1.0.0-rc.10", force=True)
     vault.snapshot("ds", src, version="0.9.0")
     assert vault.dataset("ds").version == "1.0.0-rc.10"  # latest so far
-    final = vault.snapshot("ds", src, version="1.0.0")
+    final = vault.snapshot("ds", src, version="1.0.0", force=True)
     assert final.parent == "ds@1.0.0-rc.10"
     assert [v.version for v in vault.versions("ds")] == ["0.9.0", "1.0.0-rc.2", "1.0.0-rc.10", "1.0.0"]
     assert vault.dataset("ds").version == "1.0.0"
@@ -133,7 +133,7 @@ def test_parent_defaults_to_the_highest_lower_version_and_notes_are_kept(sqlite_
     sqlite_vault.snapshot("ds", src, version="2.0.0")
     v = sqlite_vault.snapshot("ds", src, version="1.5.0", notes="backport")
     assert v.parent is None  # nothing lower than 1.5.0
-    v3 = sqlite_vault.snapshot("ds", src, version="1.6.0", parent="2.0.0")
+    v3 = sqlite_vault.snapshot("ds", src, version="1.6.0", parent="2.0.0", force=True)
     assert v3.parent == "ds@2.0.0"
     assert sqlite_vault.dataset("ds@1.5.0").record.notes == "backport"
 
@@ -176,7 +176,7 @@ def test_resnapshot_with_nothing_changed_does_not_rehash(sqlite_vault, tmp_path,
     count = Counter(monkeypatch)
     a = sqlite_vault.snapshot("ds", src, version="1.0.0")
     assert len(count.paths) == 80
-    b = sqlite_vault.snapshot("ds", src, version="1.0.1")
+    b = sqlite_vault.snapshot("ds", src, version="1.0.1", force=True)
     assert len(count.paths) == 80  # nothing re-hashed
     assert a.snapshot_id == b.snapshot_id
     (src / "f007.txt").write_text("changed!")
@@ -199,7 +199,7 @@ def test_hardlink_snapshot_then_resnapshot_does_not_rehash(sqlite_vault, tmp_pat
     count = Counter(monkeypatch)
     sqlite_vault.snapshot("ds", src, version="1.0.0", link="hardlink")
     assert len(count.paths) == 20
-    sqlite_vault.snapshot("ds", src, version="1.0.1", link="hardlink")
+    sqlite_vault.snapshot("ds", src, version="1.0.1", link="hardlink", force=True)
     assert len(count.paths) == 20
     assert sqlite_vault.verify().ok
 
@@ -209,12 +209,26 @@ def test_touching_a_file_without_changing_it_rehashes_it_but_keeps_the_id(sqlite
     count = Counter(monkeypatch)
     a = sqlite_vault.snapshot("ds", src, version="1.0.0")
     os.utime(src / "a.txt", ns=(1, 1))
-    b = sqlite_vault.snapshot("ds", src, version="1.0.1")
+    b = sqlite_vault.snapshot("ds", src, version="1.0.1", force=True)
     assert count.paths[2:] == [str(src / "a.txt")]
     assert a.snapshot_id == b.snapshot_id
 
 
 # -- inputs the snapshot must refuse cleanly ---------------------------------------------------
+
+
+def test_identical_content_to_the_parent_needs_force(sqlite_vault, tmp_path):
+    from _lvtest import assert_nothing_half_written
+    from lensvault.errors import UsageError
+
+    src = write_files(tmp_path / "src", {"a.txt": "a"})
+    first = sqlite_vault.snapshot("ds", src, version="1.0.0")
+    with pytest.raises(UsageError) as ei:
+        sqlite_vault.snapshot("ds", src, version="1.0.1")
+    assert first.snapshot_id[:12] in ei.value.what and "--force" in ei.value.fix
+    assert_nothing_half_written(sqlite_vault, refs_before=["ds@1.0.0"], manifests_before=["ds/1.0.0.json"])
+    again = sqlite_vault.snapshot("ds", src, version="1.0.1", force=True)
+    assert again.snapshot_id == first.snapshot_id
 
 
 @pytest.mark.parametrize("name", ["Retail", "", "a b", "../x", "-x"])
