@@ -122,3 +122,15 @@ def test_unreachable_catalog_is_a_catalog_error(tmp_path):
     with pytest.raises((CatalogError, lensvault.UsageError)):
         lensvault.init(tmp_path / "v", catalog="postgresql://nobody@127.0.0.1:1/none")
     assert not (tmp_path / "v" / ".lensvault" / "config.toml").exists()
+
+
+def test_an_unreadable_vault_config_is_a_catalog_error_with_a_fix(tmp_path):
+    from lensvault.errors import CatalogError
+
+    v = lensvault.init(tmp_path / "v")
+    v.close()
+    cfg = tmp_path / "v" / ".lensvault" / "config.toml"
+    cfg.write_text('[vault]\nid = "x"\n')  # keys missing
+    with pytest.raises(CatalogError) as ei:
+        lensvault.open(tmp_path / "v")
+    assert ei.value.where == str(cfg) and "store.url" in ei.value.fix

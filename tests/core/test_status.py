@@ -57,3 +57,20 @@ def test_status_against_an_unknown_version_lists_the_known_ones(sqlite_vault, ch
     with pytest.raises(NotFound) as ei:
         sqlite_vault.status("ds@2.0.0", checked_out)
     assert "1.0.0" in ei.value.fix
+
+
+def test_status_of_a_fresh_checkout_does_not_rehash(sqlite_vault, tmp_path, monkeypatch):
+    """Checkout remembers the stats of what it wrote, so the first status is a stat walk."""
+    import lensvault.datasets.ingest as ingest
+
+    src = write_files(tmp_path / "src", {f"f{i}.txt": f"{i}" for i in range(30)})
+    sqlite_vault.snapshot("ds", src, version="1.0.0")
+    sqlite_vault.checkout("ds@1.0.0", tmp_path / "out", link="copy")
+    hashed = []
+    real = ingest._hash_one
+    monkeypatch.setattr(ingest, "_hash_one", lambda p: (hashed.append(p), real(p))[1])
+    assert sqlite_vault.status(None, tmp_path / "out").clean
+    assert hashed == []
+    (tmp_path / "out" / "f3.txt").write_text("changed")
+    assert sqlite_vault.status(None, tmp_path / "out").modified == ["f3.txt"]
+    assert hashed == [str(tmp_path / "out" / "f3.txt")]

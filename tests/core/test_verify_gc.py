@@ -171,3 +171,23 @@ def test_gc_refuses_cleanly_when_a_needed_table_is_damaged(two_versions):
     with pytest.raises(LensVaultError):
         vault.gc(grace_seconds=0)
     assert oids_in_store(vault) == before
+
+
+def test_gc_refuses_when_a_vault_sharing_the_store_cannot_be_read(tmp_path):
+    from lensvault.errors import CatalogError
+
+    shared = tmp_path / "shared-objects"
+    a = lensvault.init(tmp_path / "a", store=str(shared))
+    b = lensvault.init(tmp_path / "b", store=str(shared))
+    b.close()
+    try:
+        a.store.put_bytes(b"orphan")
+        cfg = tmp_path / "b" / ".lensvault" / "config.toml"
+        cfg.write_text("this is [ not toml")
+        before = oids_in_store(a)
+        with pytest.raises(CatalogError) as ei:
+            a.gc(grace_seconds=0)
+        assert ei.value.where == str(tmp_path / "b") and "vaults/" in ei.value.fix
+        assert oids_in_store(a) == before
+    finally:
+        a.close()
