@@ -30,6 +30,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -113,10 +114,14 @@ class Runner:
     def run(self, cmd: list[str], cwd: Path, ok=(0,), timed=True) -> float:
         if timed and self.can_drop:
             _try_drop_caches()
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         p = subprocess.run(cmd, cwd=cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         dt = time.perf_counter() - t0
-        self.log.write(f"{dt:8.3f}s rc={p.returncode} cwd={cwd} $ {' '.join(map(str, cmd))}\n")
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU seconds (user + system, all threads) of the command: robust to other load.
+        self.last_cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        self.log.write(f"{dt:8.3f}s cpu={self.last_cpu:7.3f}s rc={p.returncode} cwd={cwd} $ {' '.join(map(str, cmd))}\n")
         self.log.flush()
         if p.returncode not in ok:
             raise SystemExit(
@@ -163,6 +168,7 @@ class Bench:
             dt = fn()
             if dt is not None and rep >= 0:
                 self.add(op, tool, dt)
+                self.add(op, tool + "_cpu", self.r.last_cpu)
 
     # -- one repeat, hardlink cache -------------------------------------------------------
     def rep_link(self, rep: int, mode: str) -> None:
@@ -175,10 +181,13 @@ class Bench:
         r = self.r
         # Workspaces: a fresh copy of the data each (timed as the `cp -r` baseline).
         cp_dvc = r.run(["cp", "-r", str(self.data), str(dvc_repo / "data")], cwd=base)
+        cpu_dvc = r.last_cpu
         cp_lv = r.run(["cp", "-r", str(self.data), str(lv_root / "data")], cwd=base)
         if rep >= 0:
             self.add("cp_r", "cp", cp_dvc)
             self.add("cp_r", "cp", cp_lv)
+            self.add("cp_r", "cp_cpu", cpu_dvc)
+            self.add("cp_r", "cp_cpu", r.last_cpu)
         r.run(["git", "init", "-q"], cwd=dvc_repo, timed=False)
         r.run([self.dvc, "init", "-q"], cwd=dvc_repo, timed=False)
         r.run([self.dvc, "config", "core.analytics", "false"], cwd=dvc_repo, timed=False)
@@ -299,8 +308,13 @@ def summarize(samples: dict) -> list[dict]:
             continue
         row = {"key": key, "label": label, "lensvault_s": lv_t, "target": target, "kind": kind,
                "lensvault_samples": samples[lv_op]["lensvault"]}
+        lv_c = med(samples.get(lv_op, {}).get("lensvault_cpu", []))
+        row["lensvault_cpu_s"] = lv_c
         if base:
             b_t = med(samples.get(base[1], {}).get(base[0], []))
+            b_c = med(samples.get(base[1], {}).get(base[0] + "_cpu", []))
+            row["baseline_cpu_s"] = b_c
+            row["cpu_ratio"] = lv_c / b_c if (lv_c is not None and b_c) else None
             row.update(baseline=base[0] if base[0] == "cp" else "dvc", baseline_s=b_t,
                        baseline_samples=samples.get(base[1], {}).get(base[0], []),
                        ratio=lv_t / b_t if b_t else None)
@@ -317,13 +331,16 @@ def summarize(samples: dict) -> list[dict]:
         b_t = med(samples.get(base[1], {}).get(base[0], []))
         if lv_t is None or b_t is None:
             continue
+        lv_c = med(samples.get(lv_op, {}).get("lensvault_cpu", []))
+        b_c = med(samples.get(base[1], {}).get(base[0] + "_cpu", []))
         out.append({"key": key, "label": label, "lensvault_s": lv_t, "baseline": base[0], "baseline_s": b_t,
-                    "ratio": lv_t / b_t, "kind": "info", "target": None, "pass": None})
+                    "ratio": lv_t / b_t, "kind": "info", "target": None, "pass": None,
+                    "lensvault_cpu_s": lv_c, "baseline_cpu_s": b_c, "cpu_ratio": lv_c / b_c if (lv_c is not None and b_c) else None})
     return out
 
 
 def fmt_table(rows: list[dict], md: bool) -> str:
-    head = ["operation", "LensVault s", "baseline", "baseline s", "ratio", "target", "result"]
+    head = ["operation", "LensVault s", "baseline", "baseline s", "ratio", "target", "result", "CPU s LV / base (ratio)"]
     lines = []
     for r in rows:
         base = {"dvc": "DVC", "cp": "`cp -r`" if md else "cp -r"}.get(r.get("baseline"), "-")
@@ -342,7 +359,11 @@ def fmt_table(rows: list[dict], md: bool) -> str:
         if r.get("process_s") is not None:
             lv += f" ({r['process_s']:.2f} whole process)"
         label = r["label"] if md else r["label"].replace("`", "")
-        lines.append([label, lv, base, bs, ratio, tgt, res])
+        if r.get("lensvault_cpu_s") is not None and r.get("baseline_cpu_s"):
+            cpu = f"{r['lensvault_cpu_s']:.2f} / {r['baseline_cpu_s']:.2f} ({r['cpu_ratio']:.2f})"
+        else:
+            cpu = "-"
+        lines.append([label, lv, base, bs, ratio, tgt, res, cpu])
     if md:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(l) + " |" for l in lines]
