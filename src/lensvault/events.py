@@ -25,7 +25,8 @@ def list_events(vault, *, subject=None, action=None, since=None, until=None, lim
     if since:
         q = q.where(events.c.at >= since)
     if until:
-        q = q.where(events.c.at <= until)
+        # A bare date means "through the end of that day" (timestamps compare as text).
+        q = q.where(events.c.at <= (until + "T23:59:59.999999Z" if len(until) == 10 else until))
     with vault.catalog.read() as conn:
         rows = conn.execute(q).all()
     out = [
