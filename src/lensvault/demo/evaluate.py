@@ -44,7 +44,8 @@ def ap50(
     names = {int(c["id"]): str(c["name"]) for c in coco["categories"]}
     kept = [r for r in results if r["image_id"] in set(ids)]
     if not ids or not kept:
-        return {"ap50": 0.0, "per_class": {name: 0.0 for name in names.values()}, "images": len(ids)}
+        present = {a["category_id"] for a in coco["annotations"] if a["image_id"] in set(ids)}
+        return {"ap50": 0.0, "per_class": {names[c]: 0.0 for c in sorted(present)}, "images": len(ids)}
     # pycocotools prints progress unconditionally; it would drown the training log.
     with contextlib.redirect_stdout(io.StringIO()):
         truth = COCO()
@@ -63,6 +64,7 @@ def ap50(
     for column, category_id in enumerate(evaluator.params.catIds):
         values = precision[:, column]
         values = values[values > -1]
-        per_class[names[category_id]] = float(values.mean()) if values.size else 0.0
+        if values.size:  # -1 everywhere: no such object in these images, nothing to score
+            per_class[names[category_id]] = float(values.mean())
     return {"ap50": max(float(evaluator.stats[1]), 0.0), "per_class": per_class, "images": len(ids)}
 

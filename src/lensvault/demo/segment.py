@@ -71,7 +71,9 @@ def background_residual(image: np.ndarray, threshold: float, iterations: int = 3
     pixels = image.reshape(-1, 3)
     inliers = np.ones(len(pixels), dtype=bool)
     for _ in range(iterations):
-        coef, *_ = np.linalg.lstsq(design[inliers], pixels[inliers], rcond=None)
+        # Normal equations: a 6x6 solve instead of an SVD of the whole image.
+        weighted = design[inliers]
+        coef = np.linalg.solve(weighted.T @ weighted, weighted.T @ pixels[inliers])
         distance = np.sqrt(((pixels - design @ coef) ** 2).mean(axis=1))
         keep = distance < threshold
         if keep.sum() < design.shape[1] * 10:

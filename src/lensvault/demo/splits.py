@@ -1,28 +1,35 @@
-"""Deterministic train/val/test membership by seed, used when a dataset has no splits.json."""
+"""Deterministic train/val/test membership, used when a dataset ships no splits.json.
+
+Same rule as LensVault's own ``--split 70/20/10 --seed N`` (a hash of seed and path), so
+a script run outside the vault sees the split it would see inside it, and an image's
+split never depends on which other images exist.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable
 
-import numpy as np
+DEFAULT_RATIOS: dict[str, float] = {"train": 0.7, "val": 0.2, "test": 0.1}
 
-DEFAULT_RATIOS = (0.7, 0.2, 0.1)
+
+def split_of(path: str, seed: int, ratios: dict[str, float] = DEFAULT_RATIOS) -> str:
+    digest = hashlib.sha256(f"{int(seed)}\x00{path}".encode()).digest()
+    position = int.from_bytes(digest[:8], "big") / 2**64
+    total = sum(ratios.values())
+    cumulative = 0.0
+    for name, share in ratios.items():
+        cumulative += share / total
+        if position < cumulative:
+            return name
+    return list(ratios)[-1]
 
 
 def split_names(
-    file_names: Sequence[str], seed: int, ratios: tuple[float, float, float] = DEFAULT_RATIOS
+    paths: Iterable[str], seed: int, ratios: dict[str, float] = DEFAULT_RATIOS
 ) -> dict[str, list[str]]:
-    """Shuffle the sorted names with ``seed`` and cut them 70/20/10 (by default).
-
-    Sorting first makes the split independent of the order annotations list images in.
-    """
-    names = sorted(file_names)
-    order = np.random.default_rng(seed).permutation(len(names))
-    n_train = int(round(ratios[0] * len(names)))
-    n_val = int(round(ratios[1] * len(names)))
-    shuffled = [names[i] for i in order]
-    return {
-        "train": sorted(shuffled[:n_train]),
-        "val": sorted(shuffled[n_train : n_train + n_val]),
-        "test": sorted(shuffled[n_train + n_val :]),
-    }
+    """``{"train": [...], "val": [...], "test": [...]}`` with sorted paths."""
+    membership: dict[str, list[str]] = {name: [] for name in ratios}
+    for path in sorted(paths):
+        membership[split_of(path, seed, ratios)].append(path)
+    return membership
