@@ -334,3 +334,9 @@ class Vault:
         from lensvault.lineage.why import why
 
         return why(self, a, b)
+
+    def reproduce(self, ref: str, *, tolerance: float = 0.01, stream=None):
+        """Rebuild a run or model version from its recorded commit, data, config and seeds; compare."""
+        from lensvault.runs.reproduce import reproduce
+
+        return reproduce(self, ref, tolerance=tolerance, stream=stream)

@@ -111,3 +111,36 @@ def why_cmd(ctx, a, b, as_json):
     out.print("environment: " + ("changed" if env.get("changed") else "same"))
     if rep.rollback_command:
         out.print(f"\n[red]{rep.b['ref']} holds '{rep.protected_alias}' and regressed.[/red] Roll back with:\n  {rep.rollback_command}")
+
+
+@click.command("reproduce")
+@click.argument("ref")
+@click.option("--tolerance", default=0.01, show_default=True, type=float, help="Largest absolute metric difference accepted.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON (the rebuilt run's log goes to stderr).")
+@click.pass_context
+def reproduce_cmd(ctx, ref, tolerance, as_json):
+    """Rebuild REF (NAME@VER, NAME@ALIAS or a run id) in a clean worktree and verify it. Exit 1 on FAIL.
+
+    \b
+    lensvault reproduce detector@production --tolerance 0.01
+    """
+    import sys
+
+    vault = open_vault_from(ctx)
+    stream = sys.stderr.buffer if as_json else None
+    rep = vault.reproduce(ref, tolerance=tolerance, stream=stream)
+    if as_json:
+        echo_json(rep.to_dict())
+    else:
+        click.echo(f"\nreproduce {rep.target} (original run {rep.original_run}"
+                   + (f", rebuilt as {rep.new_run})" if rep.new_run else ")"))
+        for r in rep.reasons:
+            click.echo(click.style(f"  ✗ {r}", fg="red"))
+        for d in rep.differences:
+            delta = f" (Δ {d['delta']:+.4f} > {rep.tolerance})" if d.get("delta") is not None else ""
+            click.echo(click.style(f"  ✗ {d['kind']} {d['name']}: expected {d['expected']}, got {d['got']}{delta}", fg="red"))
+        for m in rep.matches:
+            extra = f" (Δ {m['delta']:+.4f})" if m.get("delta") is not None else ""
+            click.echo(f"  ✓ {m['kind']} {m['name']}{extra}")
+        click.echo(click.style(rep.verdict, fg="green" if rep.passed else "red", bold=True))
+    ctx.exit(0 if rep.passed else 1)

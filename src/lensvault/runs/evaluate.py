@@ -108,25 +108,15 @@ def _resolve_predictions(preds: list, gt: dict, split_label: str, all_ids: dict[
     return out
 
 
-def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
-             model: str | None = None, slice_keys=None) -> dict:
-    from lensvault.catalog.catalog import actor, utcnow
-    from lensvault.catalog.runs_schema import evaluations
+def compute_metrics(vault, *, dataset: str, split: str | None, predictions, slice_keys=None) -> dict:
+    """COCO metrics of a predictions file on a dataset version's split, without recording them."""
+    return _compute(vault, dataset=dataset, split=split, predictions=predictions, slice_keys=slice_keys)[1]
+
+
+def _compute(vault, *, dataset: str, split: str | None, predictions, slice_keys=None):
     from lensvault.evaluation import evaluate_detections
     from lensvault.runs.datadir import coco_ground_truth
-    from lensvault.runs.records import _resolve_run_id
 
-    if (run is None) == (model is None):
-        raise UsageError("evaluate a run or a model", where="--run/--model", fix="pass exactly one of --run ID and --model NAME@VER")
-    run_id = model_name = model_version = None
-    with vault.catalog.read() as conn:
-        if run is not None:
-            run_id = _resolve_run_id(conn, run)
-        else:
-            from lensvault.registry.resolve import resolve_model
-
-            row = resolve_model(conn, model)
-            model_name, model_version, run_id = row.name, row.version, row.run_id
     ds = vault.dataset(dataset)
     if not ds.is_vision:
         raise UsageError(f"{ds.ref} has no annotations to evaluate against", where=ds.ref,
@@ -141,7 +131,27 @@ def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", ru
     resolved = _resolve_predictions(preds, gt, f"{ds.ref}:{split or 'all'}",
                                     {im["file_name"]: im["id"] for im in full["images"]})
     tags = {im["id"]: im.get("tags", {}) for im in gt["images"]}
-    result = evaluate_detections(gt, resolved, image_tags=tags, slice_keys=slice_keys)
+    return ds, evaluate_detections(gt, resolved, image_tags=tags, slice_keys=slice_keys), raw
+
+
+def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
+             model: str | None = None, slice_keys=None) -> dict:
+    from lensvault.catalog.catalog import actor, utcnow
+    from lensvault.catalog.runs_schema import evaluations
+    from lensvault.runs.records import _resolve_run_id
+
+    if (run is None) == (model is None):
+        raise UsageError("evaluate a run or a model", where="--run/--model", fix="pass exactly one of --run ID and --model NAME@VER")
+    run_id = model_name = model_version = None
+    with vault.catalog.read() as conn:
+        if run is not None:
+            run_id = _resolve_run_id(conn, run)
+        else:
+            from lensvault.registry.resolve import resolve_model
+
+            row = resolve_model(conn, model)
+            model_name, model_version, run_id = row.name, row.version, row.run_id
+    ds, result, raw = _compute(vault, dataset=dataset, split=split, predictions=predictions, slice_keys=slice_keys)
     oid = vault.store.put_bytes(raw)
     eval_id = "eval-" + datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ") + "-" + secrets.token_hex(2)
     row = {"eval_id": eval_id, "run_id": run_id, "model_name": model_name, "model_version": model_version,

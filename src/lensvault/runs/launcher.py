@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lensvault.errors import LensVaultError, UsageError
 
-__all__ = ["RunResult", "run_command"]
+__all__ = ["RunResult", "execute", "run_command"]
 
 EXIT_INTERRUPTED = 130
 
@@ -49,7 +49,6 @@ class RunResult:
 def run_command(vault, command: list[str], *, dataset: str, config: str, model: str | None = None,
                 version: str | None = None, seed: int | None = None, allow_dirty: bool = False,
                 output_dir=None, link: str = "auto", cwd=None, stream=None, grace_seconds: float = 10.0) -> RunResult:
-    from lensvault.runs import records
     from lensvault.runs.preflight import preflight
 
     if not command:
@@ -58,8 +57,23 @@ def run_command(vault, command: list[str], *, dataset: str, config: str, model: 
     report = preflight(vault, dataset=dataset, config=config, model=model, version=version, seed=seed,
                        allow_dirty=allow_dirty, output_dir=out)
     report.raise_for_failures()
+    return execute(vault, report, command, output_dir=out, link=link, cwd=cwd, stream=stream,
+                   grace_seconds=grace_seconds)
+
+
+def execute(vault, report, command: list[str], *, kind: str = "run", reproduces: str | None = None,
+            output_dir=None, link: str = "auto", cwd=None, stream=None, grace_seconds: float = 10.0,
+            code_root: Path | None = None) -> RunResult:
+    """Run ``command`` as a recorded run whose pins (commit, data, config, seeds) are ``report``'s.
+
+    ``code_root`` is where the pinned code is checked out when it is not the vault's own
+    work tree (``reproduce`` runs in a temporary git worktree).
+    """
+    from lensvault.runs import records
+
+    out = Path(output_dir).absolute() if output_dir else None
     cwd = Path(cwd or os.getcwd()).absolute()
-    run_id = records.create_run(vault, report, kind="run", command=list(command), cwd=str(cwd))
+    run_id = records.create_run(vault, report, kind=kind, command=list(command), cwd=str(cwd), reproduces=reproduces)
     out = out or vault.root / "runs" / run_id
     work = vault.dir / "tmp" / f"run-{run_id}"
     log_path = work / "log.txt"
@@ -70,7 +84,7 @@ def run_command(vault, command: list[str], *, dataset: str, config: str, model: 
     log = open(log_path, "wb")
     try:
         try:
-            env = _child_env(vault, report, run_id, out, work, link)
+            env = _child_env(vault, report, run_id, out, work, link, code_root)
             _environment(vault, run_id)
         except LensVaultError as e:
             msg = f"lensvault: could not prepare the run: {e}\n".encode()
@@ -92,7 +106,7 @@ def run_command(vault, command: list[str], *, dataset: str, config: str, model: 
     return RunResult(run_id, status, exit_code, str(out), report.clean)
 
 
-def _child_env(vault, report, run_id: str, out: Path, work: Path, link: str) -> dict:
+def _child_env(vault, report, run_id: str, out: Path, work: Path, link: str, code_root: Path | None = None) -> dict:
     from lensvault.runs.datadir import materialize
 
     data_dir = materialize(vault.dataset(report.dataset), work / "data", link=link)
@@ -102,7 +116,7 @@ def _child_env(vault, report, run_id: str, out: Path, work: Path, link: str) -> 
         "LENSVAULT_DIR": str(vault.root),
         "LENSVAULT_DATA_DIR": str(data_dir),
         "LENSVAULT_DATASET": report.dataset,
-        "LENSVAULT_CONFIG": str(Path(report.repo_root) / _config_path(vault, report.config_id)),
+        "LENSVAULT_CONFIG": str(Path(code_root or report.repo_root) / _config_path(vault, report.config_id)),
         "LENSVAULT_CONFIG_ID": report.config_id,
         "LENSVAULT_OUTPUT_DIR": str(out),
         # Children that print through Python flush each line, so the log and the terminal keep up.

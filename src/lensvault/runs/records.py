@@ -27,7 +27,7 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 def create_run(vault, report, *, kind: str = "run", command: list[str] | None = None, cwd: str | None = None,
-               notes: str | None = None) -> str:
+               notes: str | None = None, reproduces: str | None = None) -> str:
     """Insert the run as ``running`` and reserve its model version; return the run id."""
     import sqlalchemy as sa
 
@@ -42,7 +42,7 @@ def create_run(vault, report, *, kind: str = "run", command: list[str] | None = 
                "seeds": json.dumps(report.seeds, sort_keys=True), "command": json.dumps(command) if command else None,
                "cwd": cwd, "model_name": report.model[0] if report.model else None,
                "model_version": report.model[1] if report.model else None, "started_at": utcnow(),
-               "created_by": actor(), "notes": notes}
+               "created_by": actor(), "notes": notes, "reproduces": reproduces}
         try:
             with vault.catalog.begin() as conn:
                 if conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is not None:
