@@ -86,7 +86,7 @@ def why_cmd(ctx, a, b, as_json):
         for name, d in m.get(part, {}).items():
             key = "AP50" if "AP50" in d else next(iter(d), None)
             if key:
-                row(f"{key} [{label} {name}]", d[key])
+                row(f"{key} ({label} {name})", d[key])
     out.print(t)
     out.print("\n[bold]what changed, likeliest cause first[/bold]")
     for i, e in enumerate(rep.explanations, 1):
@@ -139,8 +139,15 @@ def reproduce_cmd(ctx, ref, tolerance, as_json):
         for d in rep.differences:
             delta = f" (Δ {d['delta']:+.4f} > {rep.tolerance})" if d.get("delta") is not None else ""
             click.echo(click.style(f"  ✗ {d['kind']} {d['name']}: expected {d['expected']}, got {d['got']}{delta}", fg="red"))
+        by_kind: dict[str, list] = {}
         for m in rep.matches:
-            extra = f" (Δ {m['delta']:+.4f})" if m.get("delta") is not None else ""
-            click.echo(f"  ✓ {m['kind']} {m['name']}{extra}")
+            by_kind.setdefault(m["kind"], []).append(m)
+        labels = {"metric": "run metrics within ±{tol}", "evaluation": "evaluation metrics within ±{tol}",
+                  "artifact": "artifacts byte-identical", "bundle": "registered weights byte-identical"}
+        for kind, items in by_kind.items():
+            worst = max((abs(m["delta"]) for m in items if m.get("delta") is not None), default=None)
+            names = ", ".join(m["name"] for m in items[:6]) + (", …" if len(items) > 6 else "")
+            click.echo(f"  ✓ {len(items)} {labels.get(kind, kind).format(tol=rep.tolerance)}"
+                       + (f" (largest Δ {worst:.4g})" if worst is not None else "") + f": {names}")
         click.echo(click.style(rep.verdict, fg="green" if rep.passed else "red", bold=True))
     ctx.exit(0 if rep.passed else 1)

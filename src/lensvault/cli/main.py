@@ -13,6 +13,7 @@ from lensvault import __version__
 # name -> "module:attribute"; each module holds one command or group.
 COMMANDS = {
     "init": "lensvault.cli.vault_cmds:init_cmd",
+    "quickstart": "lensvault.cli.vault_cmds:quickstart_cmd",
     "status": "lensvault.cli.vault_cmds:status_cmd",
     "verify": "lensvault.cli.vault_cmds:verify_cmd",
     "gc": "lensvault.cli.vault_cmds:gc_cmd",
@@ -32,6 +33,7 @@ COMMANDS = {
 # One-line help shown by `lensvault --help` without importing the command.
 SHORT_HELP = {
     "init": "Create a vault (store, catalog, manifests folder).",
+    "quickstart": "The whole product in one guided run (dataset → models → why → rollback → reproduce).",
     "status": "Show what in a folder differs from a dataset version.",
     "verify": "Re-hash stored objects; name every missing or corrupt one.",
     "gc": "Plan (and with --yes, delete) objects nothing references.",

@@ -124,3 +124,21 @@ def events_cmd(ctx, subject, action, since, until, limit, as_json):
     for e in events:
         t.add_row(e["at"][:19].replace("T", " "), e["actor"], e["action"], e["subject"])
     console().print(t)
+
+
+@click.command("quickstart")
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+def quickstart_cmd(directory):
+    """Run the whole product story in DIRECTORY (default: a new temp folder), printing every command.
+
+    Generates a small vision dataset, snapshots it, trains and registers a detector, fixes
+    labels, retrains, ships a bad hotfix, explains it with `why`, rolls back, shows lineage
+    and reproduces the production model. No network; about a minute.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from lensvault.quickstart import run_quickstart
+
+    root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="lensvault-quickstart-"))
+    run_quickstart(root, echo=lambda s: click.echo(s))

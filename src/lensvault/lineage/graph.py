@@ -124,7 +124,7 @@ def _model_node(g: Graph, m) -> str:
 
 def _run_node(g: Graph, run) -> str:
     return g.node(f"run:{run.run_id}", "run", run.run_id, status=run.status, clean=bool(run.clean),
-                  started_at=run.started_at, kind=run.kind)
+                  started_at=run.started_at, run_kind=run.kind)
 
 
 def _dataset_node(g: Graph, v) -> str:

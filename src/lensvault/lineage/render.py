@@ -32,7 +32,9 @@ def to_text(g: dict) -> str:
     up = g["direction"] == "up"
     children: dict[str, list[tuple[str, str]]] = {}
     for e in g["edges"]:
-        parent, child = (e["to"], e["from"]) if up else (e["from"], e["to"])
+        # Evaluations and aliases hang under their model whichever way we walk.
+        forward = not up or e["type"] in ("evaluated", "alias", "reproduced_by")
+        parent, child = (e["from"], e["to"]) if forward else (e["to"], e["from"])
         children.setdefault(parent, []).append((child, e["type"]))
     lines = [_describe(nodes[g["root"]])]
     seen = {g["root"]}

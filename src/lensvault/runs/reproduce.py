@@ -137,14 +137,13 @@ def _compare(vault, rep: ReproduceReport, row, model, new_run: str, out_dir: Pat
 
     old, new = get_run(vault, row.run_id), get_run(vault, new_run)
     # Final metrics: overall, per class and per slice, within the tolerance.
-    for part, a, b in (("metric", old["metrics"], new["metrics"]),
-                       *((f"metric[{k}]", old["metrics_per_class"].get(k, {}), new["metrics_per_class"].get(k, {}))
+    for part, a, b in (("", old["metrics"], new["metrics"]),
+                       *((f"[{k}] ", old["metrics_per_class"].get(k, {}), new["metrics_per_class"].get(k, {}))
                          for k in old["metrics_per_class"]),
-                       *((f"metric[{k}]", old["metrics_per_slice"].get(k, {}), new["metrics_per_slice"].get(k, {}))
+                       *((f"[{k}] ", old["metrics_per_slice"].get(k, {}), new["metrics_per_slice"].get(k, {}))
                          for k in old["metrics_per_slice"])):
         for key, va in sorted(a.items()):
-            vb = b.get(key)
-            _within(rep, f"{part} {key}", va, vb)
+            _within(rep, f"{part}{key}", va, b.get(key))
     # Artifacts: byte-identical (path by path).
     new_art = {x["path"]: x["sha256"] for x in new["artifacts"]}
     for art in old["artifacts"]:
@@ -156,14 +155,14 @@ def _compare(vault, rep: ReproduceReport, row, model, new_run: str, out_dir: Pat
     _evaluations(vault, rep, row, model, out_dir, old["artifacts"])
 
 
-def _within(rep, name, va, vb) -> None:
+def _within(rep, name, va, vb, kind: str = "metric") -> None:
     num = (int, float)
     if isinstance(va, num) and isinstance(vb, num):
         ok = abs(vb - va) <= rep.tolerance
-        item = {"kind": "metric", "name": name, "expected": va, "got": vb, "delta": vb - va}
+        item = {"kind": kind, "name": name, "expected": va, "got": vb, "delta": vb - va}
     else:
         ok = va == vb
-        item = {"kind": "metric", "name": name, "expected": va, "got": vb}
+        item = {"kind": kind, "name": name, "expected": va, "got": vb}
     (rep.matches if ok else rep.differences).append(item)
 
 
@@ -205,4 +204,4 @@ def _evaluations(vault, rep, row, model, out_dir: Path, old_artifacts: list[dict
         new = compute_metrics(vault, dataset=e.dataset, split=e.split, predictions=out_dir / path)
         old = json.loads(e.metrics)
         for key, va in sorted((old.get("overall") or {}).items()):
-            _within(rep, f"eval {e.dataset}:{e.split} {key}", va, (new.get("overall") or {}).get(key))
+            _within(rep, f"{e.dataset}:{e.split} {key}", va, (new.get("overall") or {}).get(key), kind="evaluation")
