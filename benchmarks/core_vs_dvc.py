@@ -389,7 +389,7 @@ def machine_info(workdir: Path) -> dict:
                 mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     except OSError:
         pass
-    fs = subprocess.run(["df", "-T", "--output=fstype,source", str(workdir)], capture_output=True, text=True).stdout.split("\n")[1:2]
+    fs = subprocess.run(["df", "--output=fstype", str(workdir)], capture_output=True, text=True).stdout.split("\n")[1:2]
     return {
         "cpu": cpu, "cores": os.cpu_count(), "ram": mem, "filesystem": (fs[0].split() if fs else ["?"])[0],
         "kernel": platform.release(), "os": platform.platform(), "loadavg_start": os.getloadavg(),
@@ -410,7 +410,7 @@ def versions(bench: Bench) -> dict:
 def write_doc(result: dict) -> None:
     m, v = result["machine"], result["versions"]
     cfg = result["config"]
-    sec = [BEGIN, "", f"### Vault core vs DVC — {result['date']}", ""]
+    sec = [BEGIN, "", f"#### Latest run — {result['date']}", ""]
     sec.append(f"Command: `{result['command']}`  ")
     sec.append(f"Data: {cfg['files']:,} files of random bytes (10–50 KB, {result['data']['bytes'] / 1e9:.2f} GB) in "
                f"{min(50, cfg['files'])} folders; medians of {cfg['repeats']} interleaved repeats"
