@@ -59,13 +59,16 @@ def _needed(vault, ref: str | None) -> dict[str, list[str]]:
     needed: dict[str, list[str]] = {}
     records = [vault.dataset(ref).record] if ref else _all_versions(vault)
     for rec in records:
-        needed.setdefault(rec.manifest_oid, []).append(rec.ref)
-        if not vault.store.has(rec.manifest_oid):
-            continue  # reported as missing; its files cannot be listed
+        for oid in (rec.manifest_oid, rec.snapshot_id):
+            needed.setdefault(oid, []).append(rec.ref)
         ds = Dataset(vault, rec)
         try:
+            # The tables first: a missing files table must be reported even though
+            # the files it lists cannot be.
+            for t in ds.manifest().tables.values():
+                needed.setdefault(t["oid"], []).append(rec.ref)
             oids = ds.object_ids()
-        except Exception:  # a corrupt manifest or table: reported by its own hash check
+        except Exception:  # a missing or corrupt manifest or table: reported by its own check
             continue
         for oid in oids:
             needed.setdefault(oid, []).append(rec.ref)
@@ -118,11 +121,20 @@ def _check_manifest_files(vault, ref):
 def reachable_oids(vault) -> set[str]:
     from lensvault.datasets.handle import Dataset
 
+    from lensvault.errors import IntegrityError
+
     keep: set[str] = set()
     for rec in _all_versions(vault):
         keep.update((rec.manifest_oid, rec.snapshot_id))
-        if vault.store.has(rec.manifest_oid):
+        try:
             keep.update(Dataset(vault, rec).object_ids())
+        except Exception as e:
+            # Not knowing what a version needs means not knowing what is garbage.
+            raise IntegrityError(
+                f"cannot list the objects of {rec.ref} ({e})",
+                where=rec.ref,
+                fix=f"run `lensvault verify {rec.ref}` and restore the damaged object before gc",
+            ) from e
     keep.update(_object_refs(vault))
     return keep
 
@@ -162,7 +174,7 @@ class GcPlan:
 def plan_gc(vault, *, grace_seconds: float = 3600) -> GcPlan:
     from lensvault.vault import open_vault
 
-    keep = reachable_oids(vault)
+    keep = reachable_oids(vault) | vault.store.pinned(grace_seconds)
     vaults = [str(vault.root)]
     notes: list[str] = []
     # A shared store is used by other vaults too; what they need is kept.

@@ -19,6 +19,9 @@ _SEMVER = re.compile(
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
+# The catalog stores components as 32-bit integers and versions in 100 characters.
+_MAX_COMPONENT = 2**31 - 1
+_MAX_LEN = 100
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
@@ -49,7 +52,20 @@ class SemVer:
                 f"{text!r} is not a semantic version",
                 fix="write MAJOR.MINOR.PATCH, e.g. 1.2.0 or 2.0.0-rc.1",
             )
-        return cls(int(m[1]), int(m[2]), int(m[3]), m[4] or "", m[5] or "")
+        if m[5]:
+            # Build metadata does not order versions (semver.org §10): 1.0.0+fix would
+            # be a second, equal-ranking 1.0.0 — exactly what write-once forbids.
+            raise InvalidRef(
+                f"{text!r} carries build metadata (+{m[5]}), which versions here may not",
+                fix="express the change in the version: bump PATCH, or use a pre-release such as 1.0.1-rc.1",
+            )
+        major, minor, patch = int(m[1]), int(m[2]), int(m[3])
+        if max(major, minor, patch) >= _MAX_COMPONENT or len(text.strip()) > _MAX_LEN:
+            raise InvalidRef(
+                f"{text!r} is too large a version (components below {_MAX_COMPONENT}, at most {_MAX_LEN} characters)",
+                fix="use a smaller version number or a shorter pre-release tag",
+            )
+        return cls(major, minor, patch, m[4] or "", "")
 
     @staticmethod
     def is_valid(text: str) -> bool:

@@ -64,6 +64,20 @@ class StateNoop(StateBase):
 _BATCH = 500
 
 
+def _best_effort(fn):
+    """The cache is an optimization: a full or broken disk must not fail the command."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except sqlite3.Error:
+            return {} if fn.__name__ in ("lookup", "media") else None
+
+    return wrapper
+
+
 class SqliteState(StateBase):
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
@@ -79,6 +93,7 @@ class SqliteState(StateBase):
             """
         )
 
+    @_best_effort
     def lookup(self, keys):
         keys = list(keys)
         by_inode = {k.inode: k for k in keys}
@@ -93,6 +108,7 @@ class SqliteState(StateBase):
                     found[k] = oid
         return found
 
+    @_best_effort
     def save(self, entries):
         rows = [(k.inode, k.size, k.mtime_ns, k.ctime_ns, oid) for k, oid in entries]
         if rows:
@@ -100,6 +116,7 @@ class SqliteState(StateBase):
                 self._db.execute("BEGIN")
                 self._db.executemany("INSERT OR REPLACE INTO stat VALUES (?,?,?,?,?)", rows)
 
+    @_best_effort
     def media(self, oids):
         oids = list(set(oids))
         out = {}
@@ -110,6 +127,7 @@ class SqliteState(StateBase):
                 out[oid] = (mt, w, h)
         return out
 
+    @_best_effort
     def save_media(self, entries):
         rows = list(entries)
         if rows:

@@ -99,9 +99,6 @@ def test_a_missing_object_stops_the_checkout_before_anything_is_written(ds, sqli
     assert [p for p in os.listdir(tmp_path) if "lensvault-tmp" in p] == []
 
 
-@pytest.mark.xfail(reason="BUG: checkout stages into '.<DEST name>.lensvault-tmp-<pid>', which exceeds NAME_MAX "
-                          "for a valid DEST name over ~230 bytes; and _remove_tree's Path.exists() re-raises "
-                          "ENAMETOOLONG inside the except handler, so a raw OSError escapes", strict=True)
 def test_checkout_into_a_dest_with_a_long_name(ds, tmp_path):
     dest = tmp_path / ("d" * 250)
     ds.checkout(dest)

@@ -60,8 +60,6 @@ def test_verify_names_every_corrupt_and_missing_object(two_versions, tmp_path):
     assert "FAILED" in r.stdout
 
 
-@pytest.mark.xfail(reason="BUG: integrity._needed skips a version whose files table cannot be read, so a MISSING "
-                          "files-table object is never listed (verify says OK while checkout fails)", strict=True)
 def test_verify_reports_a_missing_files_table(two_versions):
     vault, v1, v2 = two_versions
     files_oid = v1.manifest().tables["files"]["oid"]
@@ -161,8 +159,6 @@ def test_gc_in_one_vault_keeps_the_objects_of_another_sharing_the_store(tmp_path
         b.close()
 
 
-@pytest.mark.xfail(reason="BUG: gc on a store whose files table is corrupt raises a raw pyarrow error "
-                          "(integrity.reachable_oids does not guard Dataset.object_ids)", strict=True)
 def test_gc_refuses_cleanly_when_a_needed_table_is_damaged(two_versions):
     vault, v1, v2 = two_versions
     files_oid = v1.manifest().tables["files"]["oid"]
@@ -193,9 +189,6 @@ def test_gc_refuses_when_a_vault_sharing_the_store_cannot_be_read(tmp_path):
         a.close()
 
 
-@pytest.mark.xfail(reason="BUG: an existing orphan object that an in-flight snapshot dedupes against is not "
-                          "freshened (LocalObjectStore.put_files skips it), so a gc that runs before the commit "
-                          "deletes it and the new version references a missing object", strict=True)
 def test_gc_between_ingest_and_commit_does_not_delete_deduped_objects(sqlite_vault, tmp_path):
     """The real steps of a snapshot, with a gc run in between (what a second process can do).
 

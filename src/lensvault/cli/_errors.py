@@ -26,11 +26,9 @@ def run_with_errors(cli, argv=None) -> int:
     except click.ClickException as e:
         e.show()
         return e.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        click.echo("Interrupted: nothing half-written was kept.", err=True)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        # click turns Ctrl-C into Abort; either way the command's own cleanup has run.
+        click.echo("\nInterrupted: nothing half-written was kept.", err=True)
         return EXIT_INTERRUPTED
     except LensVaultError as e:
         render_error(e, as_json=_wants_json(argv))

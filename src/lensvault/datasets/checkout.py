@@ -69,7 +69,8 @@ def checkout(dataset, dest: Path, *, link: LinkMode = LinkMode.AUTO, progress=NO
             fix="run `lensvault verify " + dataset.ref + "` for the full list; restore the store or re-snapshot the source",
             missing=missing[:100],
         )
-    tmp = dest.parent / f".{dest.name}.lensvault-tmp-{os.getpid()}"
+    # Short and fixed-length: DEST's own name may already be near NAME_MAX.
+    tmp = dest.parent / f".lensvault-checkout-{os.getpid()}-{os.urandom(4).hex()}"
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
@@ -109,5 +110,4 @@ def _remember_stats(vault, items) -> None:
 
 
 def _remove_tree(path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(path, ignore_errors=True)

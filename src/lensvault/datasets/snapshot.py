@@ -69,6 +69,35 @@ def _next_file_version(vault, name: str, table, bump: str) -> str:
     return str(prev.semver.bump("minor" if (d.added or d.removed or d.renamed) else "patch"))
 
 
+def _existing_parent(conn, name: str, parent: str) -> str:
+    """The version string of an explicit --parent, which must be a version of the same dataset."""
+    from lensvault.errors import NotFound
+
+    pname, _, pversion = parent.rpartition("@")
+    if pname and pname != name:
+        raise UsageError(f"the parent {parent} is a version of another dataset", where=parent,
+                         fix=f"a parent must be a version of {name}; use --parent X.Y.Z")
+    pversion = str(SemVer.parse(pversion))
+    if get_version(conn, name, pversion) is None:
+        raise NotFound(f"the parent {name}@{pversion} does not exist", where=parent,
+                       fix=f"see `lensvault dataset log {name}` for its versions")
+    return pversion
+
+
+def _insert_snapshot(conn, schema, row: dict) -> None:
+    """Insert the snapshot row unless it exists; two writers of the same content may race here."""
+    import sqlalchemy as sa
+
+    t = schema.snapshots
+    if conn.execute(sa.select(t.c.snapshot_id).where(t.c.snapshot_id == row["snapshot_id"])).first() is not None:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(t.insert().values(**row))
+    except sa.exc.IntegrityError:
+        pass  # the other writer inserted the same content-addressed row: same bytes, same meaning
+
+
 def _refuse_taken(vault, name: str, version: str) -> None:
     # Checked before any hashing so a typo costs nothing; the unique constraint
     # at commit time is what actually decides a race.
@@ -127,7 +156,7 @@ def commit_version(
             prev = latest_version(conn, name, below=semver)
             parent_version = prev.version if prev else None
         else:
-            parent_version = parent.split("@", 1)[-1]
+            parent_version = _existing_parent(conn, name, parent)
         if parent_version and not allow_identical:
             same = get_version(conn, name, parent_version)
             if same is not None and same.snapshot_id == snapshot_id:
@@ -160,21 +189,12 @@ def commit_version(
     written = False
     try:
         with vault.catalog.begin() as conn:
-            if conn.execute(
-                sa.select(schema.snapshots.c.snapshot_id).where(schema.snapshots.c.snapshot_id == snapshot_id)
-            ).first() is None:
-                conn.execute(
-                    schema.snapshots.insert().values(
-                        snapshot_id=snapshot_id,
-                        snapshot_oid=snapshot_id,
-                        files_oid=files_oid,
-                        file_count=files.num_rows,
-                        total_bytes=total_bytes,
-                        annotations_oid=(tables or {}).get("annotations", {}).get("oid"),
-                        images_oid=(tables or {}).get("images", {}).get("oid"),
-                        created_at=manifest.created_at,
-                    )
-                )
+            _insert_snapshot(conn, schema, {
+                "snapshot_id": snapshot_id, "snapshot_oid": snapshot_id, "files_oid": files_oid,
+                "file_count": files.num_rows, "total_bytes": total_bytes,
+                "annotations_oid": (tables or {}).get("annotations", {}).get("oid"),
+                "images_oid": (tables or {}).get("images", {}).get("oid"), "created_at": manifest.created_at,
+            })
             try:
                 with conn.begin_nested():
                     conn.execute(

@@ -74,3 +74,9 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def delete(self, oid: str) -> None: ...
+
+    def pin(self, oids) -> None:
+        """Protect objects an uncommitted write relies on from gc (see LocalObjectStore.pin)."""
+
+    def pinned(self, grace_seconds: float) -> set[str]:
+        return set()

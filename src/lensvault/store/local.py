@@ -59,6 +59,7 @@ class LocalObjectStore(ObjectStore):
             self.root.mkdir(parents=True, exist_ok=True)
             self._tmp.mkdir(exist_ok=True)
             (self.root / "vaults").mkdir(exist_ok=True)
+            (self.root / "pins").mkdir(exist_ok=True)
             for i in range(256):
                 (self.root / f"{i:02x}").mkdir(exist_ok=True)
         except OSError as e:
@@ -81,6 +82,47 @@ class LocalObjectStore(ObjectStore):
                     out.append(json.loads(p.read_text()))
                 except (OSError, ValueError):
                     continue
+        return out
+
+    # -- pins: objects a writer relies on before its commit ----------------------------
+    def pin(self, oids) -> None:
+        """Record that an uncommitted write relies on these objects (new or deduplicated).
+
+        gc keeps pinned objects for its grace period. Without this, a snapshot that
+        deduplicates against an old unreferenced object could lose it to a gc running
+        between the snapshot's ingest and its commit. One small file per batch; the
+        objects' own timestamps are not touched (hardlinked objects share their inode
+        with the user's files).
+        """
+        oids = list(oids)
+        if not oids:
+            return
+        d = self.root / "pins"
+        d.mkdir(exist_ok=True)
+        tmp = d / f".{uuid.uuid4().hex}.tmp"
+        tmp.write_text("\n".join(oids))
+        os.replace(tmp, d / f"{uuid.uuid4().hex}.pin")
+
+    def pinned(self, grace_seconds: float) -> set[str]:
+        """Oids pinned within the grace period; older pin files are removed."""
+        import time
+
+        out: set[str] = set()
+        d = self.root / "pins"
+        if not d.is_dir():
+            return out
+        now = time.time()
+        for e in os.scandir(d):
+            if not e.name.endswith(".pin"):
+                continue
+            try:
+                if now - e.stat().st_mtime > grace_seconds:
+                    os.unlink(e.path)
+                    continue
+                with open(e.path) as f:
+                    out.update(line for line in f.read().split("\n") if line)
+            except FileNotFoundError:
+                continue
         return out
 
     # -- reading -------------------------------------------------------------------
@@ -142,6 +184,7 @@ class LocalObjectStore(ObjectStore):
     def put_bytes(self, data: bytes) -> str:
         oid = hashlib.sha256(data).hexdigest()
         if self.has(oid):
+            self.pin([oid])
             return oid
         tmp = self._tmp_path()
         try:
@@ -169,6 +212,7 @@ class LocalObjectStore(ObjectStore):
         for src, oid in items:
             if oid not in todo:
                 todo[oid] = src
+        self.pin(todo)
         pending = [(src, oid) for oid, src in todo.items() if not self.has(oid)]
         skipped = len(items) - len(pending)
         if on_done and skipped:
