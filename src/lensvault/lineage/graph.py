@@ -151,11 +151,19 @@ def _model_up(conn, g: Graph, m) -> None:
         rid = _run_node(g, run)
         g.edge(rid, mid, "produced")
         _run_up(conn, g, run)
-    for e in conn.execute(sa.select(s.evaluations).where(sa.or_(
-            sa.and_(s.evaluations.c.model_name == m.name, s.evaluations.c.model_version == m.version),
-            s.evaluations.c.run_id == m.run_id))).all():
-        g.edge(mid, _eval_node(g, e), "evaluated")
+    _model_evals(conn, g, m)
     _aliases_of(conn, g, m)
+
+
+def _model_evals(conn, g: Graph, m) -> None:
+    """Evaluations of the model, and of its run's predictions (before it was registered)."""
+    import sqlalchemy as sa
+
+    _, s, _ = _t()
+    ev = s.evaluations
+    for e in conn.execute(sa.select(ev).where(sa.or_(
+            sa.and_(ev.c.model_name == m.name, ev.c.model_version == m.version), ev.c.run_id == m.run_id))).all():
+        g.edge(f"model:{m.name}@{m.version}", _eval_node(g, e), "evaluated")
 
 
 def _aliases_of(conn, g: Graph, m) -> None:
@@ -211,9 +219,12 @@ def _run_down(conn, g: Graph, run) -> None:
 
     _, s, r = _t()
     rid = f"run:{run.run_id}"
-    for m in conn.execute(sa.select(r.model_versions).where(r.model_versions.c.run_id == run.run_id)).all():
+    models = conn.execute(sa.select(r.model_versions).where(r.model_versions.c.run_id == run.run_id)).all()
+    for m in models:
         g.edge(rid, _model_node(g, m), "produced")
         _model_down(conn, g, m)
+    if models:
+        return  # the run's evaluations hang under the model it produced, not twice
     for e in conn.execute(sa.select(s.evaluations).where(s.evaluations.c.run_id == run.run_id)).all():
         g.edge(rid, _eval_node(g, e), "evaluated")
 
@@ -223,9 +234,7 @@ def _model_down(conn, g: Graph, m) -> None:
 
     _, s, _ = _t()
     mid = f"model:{m.name}@{m.version}"
-    for e in conn.execute(sa.select(s.evaluations).where(
-            s.evaluations.c.model_name == m.name, s.evaluations.c.model_version == m.version)).all():
-        g.edge(mid, _eval_node(g, e), "evaluated")
+    _model_evals(conn, g, m)
     _aliases_of(conn, g, m)
     for rr in conn.execute(sa.select(s.runs).where(s.runs.c.reproduces == f"{m.name}@{m.version}")).all():
         g.edge(mid, _run_node(g, rr), "reproduced_by")

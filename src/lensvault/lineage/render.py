@@ -26,18 +26,51 @@ def _describe(n: dict) -> str:
     return f"{_ICON.get(n['type'], '•')} {n['type']} {n['label']}{tail}"
 
 
+_HANGING = ("evaluated", "alias", "reproduced_by")  # hang under their model whichever way we walk
+
+
 def to_text(g: dict) -> str:
-    """A tree from the root: upstream lists inputs under each node, downstream lists outputs."""
+    """A tree from the root: upstream lists inputs under each node, downstream lists outputs.
+
+    With ``--both`` the root is printed once, then an ``upstream:`` tree and a ``downstream:`` tree.
+    """
     nodes = {n["id"]: n for n in g["nodes"]}
-    up = g["direction"] == "up"
-    children: dict[str, list[tuple[str, str]]] = {}
+    if g["direction"] != "both":
+        lines, seen = _tree(nodes, g["root"], g["edges"], up=g["direction"] == "up")
+        # Not reachable from the root (should not happen): listed rather than lost.
+        lines += [_describe(n) for n in g["nodes"] if n["id"] not in seen]
+        return "\n".join(lines)
+    # Upstream: the ancestors of the root (through input edges) and the edges between them.
+    into: dict[str, list[dict]] = {}
     for e in g["edges"]:
-        # Evaluations and aliases hang under their model whichever way we walk.
-        forward = not up or e["type"] in ("evaluated", "alias", "reproduced_by")
+        if e["type"] not in _HANGING:
+            into.setdefault(e["to"], []).append(e)
+    ancestors, todo = set(), [g["root"]]
+    while todo:
+        for e in into.get(todo.pop(), []):
+            if e["from"] not in ancestors:
+                ancestors.add(e["from"])
+                todo.append(e["from"])
+    up_edges = [e for e in g["edges"] if e["type"] not in _HANGING and e["from"] in ancestors]
+    down_edges = [e for e in g["edges"] if e not in up_edges]
+    up_lines, seen_up = _tree(nodes, g["root"], up_edges, up=True)
+    down_lines, seen_down = _tree(nodes, g["root"], down_edges, up=False)
+    lines = [up_lines[0], "upstream:" if len(up_lines) > 1 else "upstream: (nothing recorded)"]
+    lines += ["  " + ln for ln in up_lines[1:]]
+    lines.append("downstream:" if len(down_lines) > 1 else "downstream: (nothing depends on it)")
+    lines += ["  " + ln for ln in down_lines[1:]]
+    lines += [_describe(n) for n in g["nodes"] if n["id"] not in seen_up | seen_down]
+    return "\n".join(lines)
+
+
+def _tree(nodes: dict, root: str, edges: list[dict], *, up: bool) -> tuple[list[str], set]:
+    children: dict[str, list[tuple[str, str]]] = {}
+    for e in edges:
+        forward = not up or e["type"] in _HANGING
         parent, child = (e["from"], e["to"]) if forward else (e["to"], e["from"])
         children.setdefault(parent, []).append((child, e["type"]))
-    lines = [_describe(nodes[g["root"]])]
-    seen = {g["root"]}
+    lines = [_describe(nodes[root])]
+    seen = {root}
 
     def walk(nid: str, prefix: str) -> None:
         kids = children.get(nid, [])
@@ -48,11 +81,8 @@ def to_text(g: dict) -> str:
                 seen.add(kid)
                 walk(kid, prefix + ("   " if last else "│  "))
 
-    walk(g["root"], "")
-    others = [n for n in g["nodes"] if n["id"] not in seen]
-    for n in others:  # reached from the other direction with --both
-        lines.append(_describe(n))
-    return "\n".join(lines)
+    walk(root, "")
+    return lines, seen
 
 
 def _safe(nid: str) -> str:
