@@ -191,6 +191,8 @@ print("AP50", value)
 TRAIN_V1 = '''\
 import json, os
 out = os.environ["LENSVAULT_OUTPUT_DIR"]
+with open(os.path.join(out, "weights.bin"), "wb") as f:
+    f.write(b"v1" * 32)
 with open(os.path.join(out, "metrics.json"), "w") as f:
     json.dump({"AP50": 0.60}, f)
 '''
@@ -209,7 +211,7 @@ def _build_lab(root: Path) -> Project:
     (root / ".gitignore").write_text("/raw/\n/.lensvault/\n/runs/\n__pycache__/\n")
     (root / "configs").mkdir()
     (root / "configs" / "base.yaml").write_text("seed: 7\nlr: 0.1\n")
-    (root / "signal.py").write_text(SIGNAL_SCRIPT)
+    (root / "probe.py").write_text(SIGNAL_SCRIPT)
     (root / "train.py").write_text(TRAIN_V1)
     p = Project(root, None)
     p.commit_all("lab")

@@ -92,23 +92,42 @@ def why_cmd(ctx, a, b, as_json):
     for i, e in enumerate(rep.explanations, 1):
         out.print(f" {i}. [bold]{e['factor']}[/bold] (score {e['score']:.2f})")
         for r in e["reasons"]:
-            out.print(f"      - {r}")
+            out.print(f"      - {r}", markup=False)
     c = rep.code
     out.print(f"\ncode: {_fmt(c.get('a'))[:10]} → {_fmt(c.get('b'))[:10]}" + ("" if c.get("changed") else " (same commit)"))
     for cm in (c.get("commits") or [])[:10]:
-        out.print(f"   {cm['sha'][:10]} {cm['subject']}")
+        out.print(f"   {cm['sha'][:10]} {cm['subject']}", markup=False)
+    files = c.get("files") or []
+    for f in files[:10]:
+        counts = f"+{f['additions']} -{f['deletions']}" if f.get("additions") is not None else "binary"
+        out.print(f"   {f['status']:<9} {f['path']} ({counts})", markup=False)
+    if len(files) > 10:
+        out.print(f"   … and {len(files) - 10} more file(s)")
+    if c.get("note"):
+        out.print(f"   ({c['note']})", markup=False)
+    if c.get("error"):
+        out.print(f"   ({c['error']})", markup=False)
     d = rep.data
-    out.print(f"data: {d.get('a')} → {d.get('b')}" + (f": {d['summary']}" if d.get("summary") else " (same)"))
+    out.print(f"data: {d.get('a')} → {d.get('b')}" + (f": {d['summary']}" if d.get("summary") else
+                                                      (f" ({d['error']})" if d.get("error") else
+                                                       ("" if d.get("changed") else " (same)"))), markup=False)
     cf = rep.config
     out.print(f"config: {cf.get('a')} → {cf.get('b')}" + ("" if cf.get("changed") else " (same values)"))
     for k, v in cf.get("changed_keys", {}).items():
-        out.print(f"   {k}: {v['a']!r} → {v['b']!r}")
+        out.print(f"   {k}: {v['a']!r} → {v['b']!r}", markup=False)
     for k, v in cf.get("added", {}).items():
-        out.print(f"   + {k}: {v!r}")
+        out.print(f"   + {k}: {v!r}", markup=False)
     for k, v in cf.get("removed", {}).items():
-        out.print(f"   - {k}: {v!r}")
+        out.print(f"   - {k}: {v!r}", markup=False)
     env = rep.environment
-    out.print("environment: " + ("changed" if env.get("changed") else "same"))
+    out.print("environment: " + ("changed" if env.get("changed") else ("same" if "note" not in env else env["note"])))
+    pk = env.get("packages") or {}
+    for k, v in (pk.get("changed") or {}).items():
+        out.print(f"   {k}: {v[0]} → {v[1]}", markup=False)
+    for k, v in (pk.get("added") or {}).items():
+        out.print(f"   + {k} {v}", markup=False)
+    for k, v in (pk.get("removed") or {}).items():
+        out.print(f"   - {k} {v}", markup=False)
     if rep.rollback_command:
         out.print(f"\n[red]{rep.b['ref']} holds '{rep.protected_alias}' and regressed.[/red] Roll back with:\n  {rep.rollback_command}")
 

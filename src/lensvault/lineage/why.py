@@ -23,6 +23,8 @@ PROTECTED_ALIASES = ("production", "prod")
 # A metric counts as regressed when it drops by more than this (absolute).
 REGRESSION = 0.005
 PRIMARY = ("AP50", "AP")
+# Changed boxes listed as examples in ``why --json`` (per kind of change); counts cover all.
+EXAMPLES = 10
 # Config keys that are not hyperparameters: changing them should not explain much.
 _NOT_HYPER = re.compile(r"(^|\.)(notes?|description|name|output|log\w*|run_name)$")
 
@@ -101,7 +103,7 @@ def why(vault, a_ref: str, b_ref: str) -> WhyReport:
     if a["model"] and b["model"] and a["model"] != b["model"]:
         rep.notes.append(f"comparing two different models ({a['model']} and {b['model']}): allowed, but "
                          "differences in architecture and purpose may dominate")
-    rep.code = _code(a, b)
+    rep.code = _code(a, b, manifests=vault.manifests_dir)
     rep.data = _data(vault, a, b)
     rep.config = _config(a, b)
     rep.environment = _environment(vault, a, b)
@@ -118,11 +120,19 @@ def why(vault, a_ref: str, b_ref: str) -> WhyReport:
 # -- factors ----------------------------------------------------------------------------
 
 
-def _code(a: dict, b: dict) -> dict:
+def _code(a: dict, b: dict, *, manifests=None) -> dict:
+    """Commits and files between the two runs' commits.
+
+    ``code_changed`` is False when the only files that differ are dataset manifests (committing
+    the manifest of a new dataset version is part of changing the data, not the code).
+    """
+    import os
+
     from lensvault import gitinfo
 
     out = {"a": a["code_commit"], "b": b["code_commit"], "changed": a["code_commit"] != b["code_commit"],
            "dirty": [x["ref"] for x in (a, b) if not x["clean"]], "commits": [], "files": []}
+    out["code_changed"] = out["changed"]
     if not out["changed"] or not (a["code_commit"] and b["code_commit"]):
         return out
     repo = b["repo_root"] or a["repo_root"]
@@ -131,6 +141,15 @@ def _code(a: dict, b: dict) -> dict:
         out["files"] = gitinfo.files_changed(a["code_commit"], b["code_commit"], repo=repo)
     except Exception as e:  # the repo moved or the commit is gone: report, don't fail
         out["error"] = f"git history unavailable: {e}"
+        return out
+    prefix = None
+    if manifests is not None and repo:
+        rel = os.path.relpath(os.path.abspath(manifests), os.path.abspath(repo)).replace(os.sep, "/")
+        prefix = None if rel.startswith("..") else rel.rstrip("/") + "/"
+    code_files = [f for f in out["files"] if not (prefix and f["path"].startswith(prefix))]
+    out["code_changed"] = bool(code_files)
+    if out["files"] and not code_files:
+        out["note"] = "only dataset manifests changed between the commits: counted as the data change"
     return out
 
 
@@ -146,9 +165,18 @@ def _data(vault, a: dict, b: dict) -> dict:
     if da.is_vision and db.is_vision:
         d = da.diff_annotations(db)
         dd = d.to_dict()
-        out.update({"summary": d.summary(), "suggested_bump": d.suggested_bump, "annotations": dd.get("annotations"),
-                    "classes": dd.get("classes"), "split_moves": dd.get("split_moves"), "per_class": dd.get("per_class"),
-                    "images": dd.get("images")})
+        # Counts and a few examples, not every changed box: a report, not a dump.
+        ann = dd.get("annotations") or {}
+        examples = {c: ann[c][:EXAMPLES] for c in ("moved", "relabeled", "added", "removed", "attributes_changed")
+                    if ann.get(c)}
+        im = dd.get("images") or {}
+        out.update({"summary": d.summary(), "suggested_bump": d.suggested_bump,
+                    "annotations": {"counts": ann.get("counts", {}), "kinds": ann.get("kinds"), "examples": examples},
+                    "classes": dd.get("classes"),
+                    "split_moves": {k: v for k, v in (dd.get("split_moves") or {}).items() if k != "items"},
+                    "per_class": dd.get("per_class"),
+                    "images": {k: im.get(k) for k in ("count_a", "count_b", "counts", "added_by_split",
+                                                      "removed_by_split")}})
     else:
         fd = da.diff(db)
         out.update({"summary": fd.summary(), "files": {"added": len(fd.added), "removed": len(fd.removed),
@@ -287,7 +315,7 @@ def _rank(rep: WhyReport) -> list[dict]:
     changed = {
         "data": rep.data.get("changed", False),
         "config": rep.config.get("changed", False),
-        "code": rep.code.get("changed", False) or bool(rep.code.get("dirty")),
+        "code": rep.code.get("code_changed", rep.code.get("changed", False)) or bool(rep.code.get("dirty")),
         "environment": rep.environment.get("changed", False),
     }
     n_changed = sum(changed.values())
@@ -313,8 +341,8 @@ def _rank(rep: WhyReport) -> list[dict]:
         out.append({"factor": "config", "score": score, "reasons": reasons})
     if changed["data"]:
         ann = rep.data.get("annotations") or {}
-        counts = ann.get("counts", ann) if isinstance(ann, dict) else {}
-        changed_boxes = sum(v for k, v in counts.items() if isinstance(v, int) and k not in ("unchanged",)) if counts else 0
+        counts = ann.get("counts") or {}
+        changed_boxes = sum(counts.get(k, 0) for k in ("moved", "relabeled", "added", "removed", "attributes_changed"))
         score = 0.45 + (0.15 if rep.data.get("suggested_bump") in ("minor", "major") else 0.0)
         reasons = [rep.data.get("summary") or f"dataset {rep.data['a']} → {rep.data['b']}"]
         moved_classes = [c for c, d in rep.metrics.get("per_class", {}).items() if (p := _primary_delta(d)) and abs(p[1]) > 0.02]
