@@ -69,8 +69,16 @@ def hash_files(
                 on_done(1)
             yield p, r
         return
+    # Thread pools ignore map()'s chunksize: one future per file costs more than
+    # hashing a small file. Each future takes a batch instead.
+    batch = max(16, min(256, len(paths) // (workers * 4) or 16))
+    chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
+
+    def run(chunk):
+        return [fn(p) for p in chunk]
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lv-hash") as pool:
-        for p, r in zip(paths, pool.map(fn, paths, chunksize=32)):
+        for chunk, results in zip(chunks, pool.map(run, chunks)):
             if on_done:
-                on_done(1)
-            yield p, r
+                on_done(len(chunk))
+            yield from zip(chunk, results)

@@ -11,13 +11,13 @@ import os
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["StatKey", "StateBase", "StateNoop", "SqliteState"]
 
 
-@dataclass(frozen=True, slots=True)
-class StatKey:
+class StatKey(NamedTuple):
+    # A tuple, not a dataclass: tens of thousands are hashed per command.
     inode: int
     size: int
     mtime_ns: int
@@ -43,6 +43,13 @@ class StateBase(ABC):
     @abstractmethod
     def save_media(self, entries: Iterable[tuple[str, str, int | None, int | None]]) -> None: ...
 
+    def listing(self, snapshot_id: str) -> list[tuple[str, str, int]] | None:
+        """A snapshot's (path, sha256, size) rows, if cached; None otherwise."""
+        return None
+
+    def save_listing(self, snapshot_id: str, rows: list[tuple[str, str, int]]) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -62,6 +69,7 @@ class StateNoop(StateBase):
 
 
 _BATCH = 500
+LISTING_MAX_ROWS = 300_000
 
 
 def _best_effort(fn):
@@ -90,6 +98,10 @@ class SqliteState(StateBase):
                 inode INTEGER PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, oid TEXT);
             CREATE TABLE IF NOT EXISTS media (
                 oid TEXT PRIMARY KEY, media_type TEXT, width INTEGER, height INTEGER);
+            CREATE TABLE IF NOT EXISTS listing (
+                snapshot_id TEXT, path TEXT, sha256 TEXT, size INTEGER, PRIMARY KEY (snapshot_id, path))
+                WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS listed (snapshot_id TEXT PRIMARY KEY, rows INTEGER);
             """
         )
 
@@ -134,6 +146,30 @@ class SqliteState(StateBase):
             with self._db:
                 self._db.execute("BEGIN")
                 self._db.executemany("INSERT OR REPLACE INTO media VALUES (?,?,?,?)", rows)
+
+    @_best_effort
+    def listing(self, snapshot_id):
+        row = self._db.execute("SELECT rows FROM listed WHERE snapshot_id = ?", (snapshot_id,)).fetchone()
+        if row is None:
+            return None
+        rows = self._db.execute(
+            "SELECT path, sha256, size FROM listing WHERE snapshot_id = ? ORDER BY path", (snapshot_id,)
+        ).fetchall()
+        return rows if len(rows) == row[0] else None
+
+    @_best_effort
+    def save_listing(self, snapshot_id, rows):
+        # A cache of the files table for commands that should not import pyarrow
+        # (status, checkout). Very large snapshots are left to Parquet.
+        if len(rows) > LISTING_MAX_ROWS:
+            return
+        with self._db:
+            self._db.execute("BEGIN")
+            if self._db.execute("SELECT 1 FROM listed WHERE snapshot_id = ?", (snapshot_id,)).fetchone():
+                return
+            self._db.executemany("INSERT OR REPLACE INTO listing VALUES (?,?,?,?)",
+                                 ((snapshot_id, p, o, n) for p, o, n in rows))
+            self._db.execute("INSERT INTO listed VALUES (?, ?)", (snapshot_id, len(rows)))
 
     def close(self):
         self._db.close()

@@ -77,9 +77,9 @@ def init_vault(path: str | os.PathLike = ".", *, store: str | None = None, catal
 def open_vault(path: str | os.PathLike | None = None) -> Vault:
     root = find_vault_root(Path(path) if path is not None else None)
     config = VaultConfig.read(root / VAULT_DIR / "config.toml")
-    vault = Vault(root, config)
-    vault.catalog.migrate()
-    return vault
+    # The catalog (and SQLAlchemy) is opened, and migrated, on first use: commands
+    # that can answer from the manifests and the stat cache never pay for it.
+    return Vault(root, config)
 
 
 class Vault:
@@ -116,7 +116,9 @@ class Vault:
         from lensvault.catalog import Catalog
         from lensvault.catalog.engine import normalize_url
 
-        return Catalog(normalize_url(self.config.catalog_url, base=self.root))
+        catalog = Catalog(normalize_url(self.config.catalog_url, base=self.root))
+        catalog.migrate()
+        return catalog
 
     @cached_property
     def state(self):
@@ -191,7 +193,12 @@ class Vault:
         return self.dataset(a).diff(b)
 
     def checkout(self, ref: str, dest, *, link: LinkMode | str = LinkMode.AUTO, progress=NO_PROGRESS):
-        return self.dataset(ref).checkout(dest, link=link, progress=progress)
+        from lensvault.datasets.checkout import checkout_rows
+        from lensvault.datasets.listing import manifest_for, rows_for
+
+        ref, manifest = manifest_for(self, ref)
+        return checkout_rows(self, ref, manifest.snapshot_id, rows_for(self, manifest), Path(dest),
+                             link=LinkMode(link), progress=progress)
 
     def status(self, ref: str | None = None, folder=None, *, progress=NO_PROGRESS):
         from lensvault.datasets.status import folder_status

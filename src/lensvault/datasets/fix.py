@@ -100,7 +100,8 @@ def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", v
             shutil.copyfile(src, target)
         ann = source.get("annotations")
         aset = load(work, format=fmt, annotations=(work / ann) if ann else None)
-        files = ingest_folder(vault, work, link=LinkMode.COPY, progress=progress)
+        files = ingest_folder(vault, work, link=LinkMode.COPY, progress=progress,
+                              known=frozenset(ds.files()["sha256"].to_pylist()))
         images = with_hashes(aset.images, files)
         # A fix never moves images between splits: keep the parent's membership exactly.
         parent_images = ds.images()

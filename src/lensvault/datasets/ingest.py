@@ -33,16 +33,23 @@ def _hash_one(path: str):
     return fh.oid, fh.size, sniff(path, fh.head)
 
 
-def hash_scanned(vault, files: list[ScannedFile], *, progress=NO_PROGRESS):
+def hash_scanned(vault, files: list[ScannedFile], *, progress=NO_PROGRESS, media: bool = True,
+                 hashed: list[int] | None = None):
     """(oids, media) for scanned files, hashing only what the stat cache lacks.
 
-    Returns oids in input order and a dict oid -> (media_type, width, height).
+    Returns oids in input order and a dict oid -> (media_type, width, height)
+    (empty when ``media`` is False). Indices of the files actually read are
+    appended to ``hashed``.
     """
+    want_media = media
     keys = [StatKey.of(f.st) for f in files]
     cached = vault.state.lookup(keys)
     oids: list[str | None] = [cached.get(k) for k in keys]
     todo = [i for i, o in enumerate(oids) if o is None]
-    media: dict[str, tuple] = vault.state.media({o for o in oids if o}) if len(todo) < len(files) else {}
+    if hashed is not None:
+        hashed.extend(todo)
+    media: dict[str, tuple] = (vault.state.media({o for o in oids if o})
+                               if want_media and len(todo) < len(files) else {})
     fresh_stat = []
     fresh_media = []
     if todo:
@@ -57,7 +64,7 @@ def hash_scanned(vault, files: list[ScannedFile], *, progress=NO_PROGRESS):
                 fresh_stat.append((keys[i], oid))
     # A cached hash with no cached media (an old cache) is sniffed once here.
     for i, oid in enumerate(oids):
-        if oid not in media:
+        if want_media and oid not in media:
             with open(files[i].path, "rb") as fh:
                 media[oid] = sniff(files[i].path, fh.read(64 * 1024))
             fresh_media.append((oid, *media[oid]))
@@ -74,13 +81,23 @@ def _changed(f: ScannedFile) -> InputError:
     )
 
 
-def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, progress=NO_PROGRESS):
+def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, progress=NO_PROGRESS,
+                  known: set[str] | frozenset = frozenset()):
+    """The files table of ``src``, with every byte in the store.
+
+    ``known`` holds oids an existing version already references (so they are in
+    the store): those files are neither stored again nor re-checked.
+    """
     files = scan(src, exclude_dirs=(vault.dir, vault.manifests_dir))
-    oids, media = hash_scanned(vault, files, progress=progress)
-    items = [(f.path, oid) for f, oid in zip(files, oids)]
+    hashed: list[int] = []
+    oids, media = hash_scanned(vault, files, progress=progress, hashed=hashed)
+    put = [i for i, oid in enumerate(oids) if oid not in known]
+    items = [(files[i].path, oids[i]) for i in put]
     with progress.task("Storing", len(items)) as advance:
         vault.store.put_files(items, LinkMode(link), on_done=advance)
-    _recheck(vault, files, oids)
+    # Files read or stored since the scan must not have changed meanwhile.
+    check = sorted(set(hashed) | set(put))
+    _recheck(vault, [files[i] for i in check], [oids[i] for i in check])
     table = files_table.build(
         [f.rel for f in files],
         [f.st.st_size for f in files],

@@ -43,7 +43,7 @@ def snapshot_folder(
         _refuse_taken(vault, name, version)
     elif bump is None:
         raise UsageError("say which version to create", fix="pass --version X.Y.Z or --bump auto|major|minor|patch")
-    table = ingest_folder(vault, Path(src), link=link, progress=progress)
+    table = ingest_folder(vault, Path(src), link=link, progress=progress, known=known_oids(vault, name))
     if version is None:
         version = _next_file_version(vault, name, table, bump)
     return commit_version(
@@ -98,6 +98,22 @@ def _insert_snapshot(conn, schema, row: dict) -> None:
         pass  # the other writer inserted the same content-addressed row: same bytes, same meaning
 
 
+def known_oids(vault, name: str) -> frozenset:
+    """Content oids of the latest version of NAME (in the store, by construction)."""
+    from lensvault.datasets.listing import rows_for
+
+    with vault.catalog.read() as conn:
+        prev = latest_version(conn, name)
+    if prev is None:
+        return frozenset()
+    from lensvault.datasets.handle import Dataset
+
+    try:
+        return frozenset(sha for _, sha, _ in rows_for(vault, Dataset(vault, prev).manifest()))
+    except Exception:  # a damaged previous version must not block a new one: just check everything
+        return frozenset()
+
+
 def _refuse_taken(vault, name: str, version: str) -> None:
     # Checked before any hashing so a typo costs nothing; the unique constraint
     # at commit time is what actually decides a race.
@@ -137,9 +153,10 @@ def commit_version(
 
     semver = SemVer.parse(version)
     store = vault.store
-    files_digest = files_table.canonical_digest(files)
-    total_bytes = int(sum(files["size"].to_pylist())) if files.num_rows else 0
-    files_oid = store.put_bytes(files_table.to_parquet_bytes(files))
+    paths, shas, sizes = files["path"].to_pylist(), files["sha256"].to_pylist(), files["size"].to_pylist()
+    files_digest = files_table.rows_digest(paths, shas, sizes)
+    total_bytes = int(sum(sizes))
+    files_oid = _same_files_as_latest(vault, name, files_digest) or store.put_bytes(files_table.to_parquet_bytes(files))
     all_sections = {"files": {"digest": files_digest, "count": files.num_rows, "bytes": total_bytes}, **(sections or {})}
     snapshot_bytes = snapshot_document(all_sections)
     snapshot_id = store.put_bytes(snapshot_bytes)
@@ -238,5 +255,21 @@ def commit_version(
             except OSError:
                 pass
         raise
+    vault.state.save_listing(snapshot_id, list(zip(paths, shas, sizes)))
     with vault.catalog.read() as conn:
         return get_version(conn, name, str(semver))
+
+
+def _same_files_as_latest(vault, name: str, digest: str) -> str | None:
+    """The latest version's files-table object, if its rows are exactly these (no rewrite needed)."""
+    from lensvault.datasets.handle import Dataset
+
+    with vault.catalog.read() as conn:
+        prev = latest_version(conn, name)
+    if prev is None:
+        return None
+    try:
+        entry = Dataset(vault, prev).manifest().tables["files"]
+    except Exception:
+        return None
+    return entry["oid"] if entry.get("digest") == digest and vault.store.has(entry["oid"]) else None

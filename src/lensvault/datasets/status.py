@@ -11,6 +11,7 @@ from lensvault.progress import NO_PROGRESS
 
 from lensvault.datasets.checkout import MARKER
 from lensvault.datasets.ingest import hash_scanned
+from lensvault.datasets.listing import manifest_for, rows_for
 from lensvault.datasets.scan import scan
 
 __all__ = ["FolderStatus", "folder_status"]
@@ -46,14 +47,13 @@ def folder_status(vault, ref: str | None, folder: Path, *, progress=NO_PROGRESS)
                 fix="pass NAME@VERSION (only folders made by `dataset checkout` remember their version)",
             )
         ref = json.loads(marker.read_text())["ref"]
-    dataset = vault.dataset(ref)
+    ref, manifest = manifest_for(vault, ref)
     files = scan(folder, exclude_dirs=(vault.dir,))
-    oids, _ = hash_scanned(vault, files, progress=progress)
+    oids, _ = hash_scanned(vault, files, progress=progress, media=False)
     have = {f.rel: oid for f, oid in zip(files, oids)}
-    table = dataset.files()
-    want = dict(zip(table["path"].to_pylist(), table["sha256"].to_pylist()))
+    want = {path: sha for path, sha, _ in rows_for(vault, manifest)}
     added = sorted(p for p in have if p not in want)
     removed = sorted(p for p in want if p not in have)
     modified = sorted(p for p, o in have.items() if p in want and want[p] != o)
     unchanged = len(have) - len(added) - len(modified)
-    return FolderStatus(dataset.ref, str(folder), added, removed, modified, unchanged)
+    return FolderStatus(ref, str(folder), added, removed, modified, unchanged)

@@ -50,7 +50,9 @@ def snapshot_vision(
         _refuse_taken(vault, name, str(SemVer.parse(version)))
     src = Path(src)
     aset = load(src, format=spec.format, annotations=spec.annotations, classes=spec.classes, strict=spec.strict)
-    files = ingest_folder(vault, src, link=link, progress=progress)
+    from lensvault.datasets.snapshot import known_oids
+
+    files = ingest_folder(vault, src, link=link, progress=progress, known=known_oids(vault, name))
     images = with_hashes(aset.images, files)
     images, split_info = _apply_splits(images, spec)
     ann_rel = _relative(spec.annotations, src)

@@ -127,7 +127,7 @@ class LocalObjectStore(ObjectStore):
 
     # -- reading -------------------------------------------------------------------
     def has(self, oid: str) -> bool:
-        return os.path.exists(self.oid_to_path(oid))
+        return os.path.exists(f"{self.root}/{oid[:2]}/{oid[2:]}")
 
     def missing(self, oids: list[str]) -> list[str]:
         exists = os.path.exists
@@ -176,10 +176,10 @@ class LocalObjectStore(ObjectStore):
     def _tmp_path(self) -> Path:
         return self._tmp / f"{uuid.uuid4().hex}.tmp"
 
-    def _finish(self, tmp: Path, oid: str) -> None:
+    def _finish(self, tmp, oid: str) -> None:
         os.chmod(tmp, READ_ONLY)
         # rename over an existing object is harmless: same name, same bytes.
-        os.replace(tmp, self.oid_to_path(oid))
+        os.replace(tmp, f"{self.root}/{oid[:2]}/{oid[2:]}")
 
     def put_bytes(self, data: bytes) -> str:
         oid = hashlib.sha256(data).hexdigest()
@@ -251,22 +251,18 @@ class LocalObjectStore(ObjectStore):
     def _put_copies(self, pending, strategy, on_done):
         staged: list[tuple[Path, str]] = []
 
+        tmpdir = str(self._tmp)
+
         def stage(item):
             src, oid = item
-            tmp = self._tmp_path()
+            tmp = f"{tmpdir}/{uuid.uuid4().hex}.tmp"
             staged.append((tmp, oid))  # list.append is atomic under the GIL
-            strategy.apply(src, str(tmp))
+            strategy.apply(src, tmp)
             if on_done:
                 on_done(1)
 
         try:
-            if len(pending) < 16:
-                for item in pending:
-                    stage(item)
-            else:
-                with ThreadPoolExecutor(default_workers(), thread_name_prefix="lv-put") as pool:
-                    for _ in pool.map(stage, pending, chunksize=16):
-                        pass
+            _parallel(stage, pending)
             self._sync()
             for tmp, oid in staged:
                 self._finish(tmp, oid)
@@ -315,13 +311,11 @@ class LocalObjectStore(ObjectStore):
                 on_done(1)
 
         try:
-            if len(items) < 16 or strategy.mode in (LinkMode.HARDLINK, LinkMode.SYMLINK):
-                for item in items:
+            if strategy.mode in (LinkMode.HARDLINK, LinkMode.SYMLINK):
+                for item in items:  # metadata only: threads would add nothing but overhead
                     one(item)
             else:
-                with ThreadPoolExecutor(default_workers(), thread_name_prefix="lv-out") as pool:
-                    for _ in pool.map(one, items, chunksize=16):
-                        pass
+                _parallel(one, items)
         except OSError as e:
             if isinstance(e, StorageError):
                 raise
@@ -349,7 +343,24 @@ class LocalObjectStore(ObjectStore):
         return n
 
 
-def _unlink(p: Path) -> None:
+def _parallel(fn, items, batch: int = 128) -> None:
+    """Apply fn to every item on a thread pool, a batch per task (pools ignore map's chunksize)."""
+    if len(items) < 32:
+        for item in items:
+            fn(item)
+        return
+
+    def run(chunk):
+        for item in chunk:
+            fn(item)
+
+    chunks = [items[i : i + batch] for i in range(0, len(items), batch)]
+    with ThreadPoolExecutor(default_workers(), thread_name_prefix="lv-io") as pool:
+        for _ in pool.map(run, chunks):
+            pass
+
+
+def _unlink(p) -> None:
     try:
         os.unlink(p)
     except OSError as e:

@@ -1,0 +1,52 @@
+"""Fast reads of a version's file list, without the catalog or pyarrow when possible.
+
+``status`` and ``checkout`` are the commands people run most, on the biggest
+folders. Their cost used to be dominated by imports (SQLAlchemy for the catalog,
+pyarrow for the files table), not by work. Two facts make both optional:
+
+- the manifest file in ``data/manifests/`` names the snapshot; it is trusted only
+  if its sha256 names a manifest object in the store (a tampered file does not);
+- the stat-cache database keeps each snapshot's (path, sha256, size) rows, a
+  cache of the Parquet files table (rebuilt from it on a miss).
+"""
+
+from __future__ import annotations
+
+from lensvault.datasets.manifest import Manifest, manifest_path
+from lensvault.hashing import hash_bytes
+from lensvault.refs import Ref
+
+__all__ = ["manifest_for", "rows_for"]
+
+
+def manifest_for(vault, ref: str) -> tuple[str, Manifest]:
+    """(``name@version``, manifest) from the repository's manifest file, else from the catalog."""
+    r = Ref.parse(ref)
+    if r.version is not None:
+        path = manifest_path(vault.manifests_dir, r.name, str(r.version))
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = None
+        if data is not None and vault.store.has(hash_bytes(data)):
+            try:
+                m = Manifest.from_bytes(data)
+            except Exception:  # not ours after all; the catalog decides
+                m = None
+            if m is not None and m.name == r.name and m.version == str(r.version):
+                return f"{m.name}@{m.version}", m
+    ds = vault.dataset(ref)
+    return ds.ref, ds.manifest()
+
+
+def rows_for(vault, manifest: Manifest) -> list[tuple[str, str, int]]:
+    """(path, sha256, size) sorted by path, from the stat cache or the Parquet table."""
+    rows = vault.state.listing(manifest.snapshot_id)
+    if rows is not None:
+        return rows
+    from lensvault.datasets import files_table
+
+    t = files_table.read(vault.store.read_bytes(manifest.tables["files"]["oid"]))
+    rows = list(zip(t["path"].to_pylist(), t["sha256"].to_pylist(), t["size"].to_pylist()))
+    vault.state.save_listing(manifest.snapshot_id, rows)
+    return rows
