@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The quickstart: the whole product story, every step printed as the command a
+# user would type. DEMO_DIR=path keeps the result somewhere you choose.
 demo: $(STAMP)
-	$(PY) examples/demo.py $(DEMO_DIR)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/lensvault quickstart $(DEMO_DIR)
 
 # PostgreSQL is started here (a throwaway cluster) and stopped afterwards, so CI
 # on a clean machine tests both catalog backends without manual set-up.
@@ -24,7 +26,8 @@ test: $(STAMP)
 	scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) benchmarks/run.py
+	benchmarks/setup.sh
+	.venv-bench/bin/python benchmarks/core_vs_dvc.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -50,7 +50,7 @@ def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations,
         return
     r = ds.record
     click.echo(f"Created {r.ref}: {r.files} files, {human_bytes(r.bytes)}, snapshot {r.snapshot_id[:12]}"
-               + (f" (parent {r.parent}, {r.bump} bump)" if r.parent else ""))
+               + (f" (parent {r.parent}" + (f", {r.bump} bump)" if r.bump else ")") if r.parent else ""))
     if ds.is_vision:
         src_info = info.get("source") or {}
         if src_info.get("description"):

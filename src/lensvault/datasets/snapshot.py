@@ -182,6 +182,8 @@ def commit_version(
                     where=f"{name}@{semver}",
                     fix="there is nothing new to version; pass --force to record the same content under a new version",
                 )
+    if bump is None and parent_version:
+        bump = SemVer.parse(parent_version).bump_kind_to(semver)
     manifest = Manifest(
         name=name,
         version=str(semver),
