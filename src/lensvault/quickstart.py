@@ -23,6 +23,8 @@ from lensvault.errors import InputError, LensVaultError
 __all__ = ["Quickstart", "run_quickstart"]
 
 EXAMPLES = Path(__file__).resolve().parent / "demo" / "files"
+# Enough images that the 10% test split holds several night-time frames.
+QUICKSTART_IMAGES = 200
 
 
 class QuickstartFailed(LensVaultError):
@@ -111,7 +113,7 @@ def run_quickstart(root: Path, *, echo=print) -> dict:
     for name in ("detector.yaml", "detector-hotfix.yaml"):
         shutil.copy(EXAMPLES / name, root / "configs" / name)
     (root / ".gitignore").write_text("/.lensvault/\n/data/raw/\n/runs/\n/labels-fixed/\n__pycache__/\n")
-    summary = generate_shapes(root / "data" / "raw", n_images=120, seed=42)
+    summary = generate_shapes(root / "data" / "raw", n_images=QUICKSTART_IMAGES, seed=42)
     fixed = root / "labels-fixed"
     fixed.mkdir()
     shutil.move(str(root / "data" / "raw" / "corrections" / "instances.json"), fixed / "instances.json")
