@@ -25,6 +25,7 @@ class Graph:
     direction: str
     nodes: dict[str, dict] = field(default_factory=dict)
     edges: list[dict] = field(default_factory=list)
+    _seen: set = field(default_factory=set, repr=False)  # edge keys: a list scan per edge was O(E²)
 
     def node(self, nid: str, kind: str, label: str, **attrs) -> str:
         if nid not in self.nodes:
@@ -32,9 +33,10 @@ class Graph:
         return nid
 
     def edge(self, src: str, dst: str, kind: str) -> None:
-        e = {"from": src, "to": dst, "type": kind}
-        if e not in self.edges:
-            self.edges.append(e)
+        key = (src, dst, kind)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.edges.append({"from": src, "to": dst, "type": kind})
 
     def to_dict(self) -> dict:
         return {"root": self.root, "direction": self.direction, "nodes": list(self.nodes.values()), "edges": self.edges}
@@ -175,6 +177,21 @@ def _aliases_of(conn, g: Graph, m) -> None:
         g.edge(f"model:{m.name}@{m.version}", aid, "alias")
 
 
+def _aliases_of_many(conn, g: Graph, models) -> None:
+    """Aliases of many model versions in one query (one per model cost 1 ms each)."""
+    import sqlalchemy as sa
+
+    _, _, r = _t()
+    wanted = {(m.name, m.version) for m in models}
+    if not wanted:
+        return
+    names = sorted({n for n, _ in wanted})
+    for a in conn.execute(sa.select(r.aliases).where(r.aliases.c.name.in_(names))).all():
+        if (a.name, a.version) in wanted:
+            aid = g.node(f"alias:{a.name}@{a.alias}", "alias", f"{a.name}@{a.alias}", since=a.updated_at)
+            g.edge(f"model:{a.name}@{a.version}", aid, "alias")
+
+
 def _run_up(conn, g: Graph, run) -> None:
     import sqlalchemy as sa
 
@@ -214,30 +231,69 @@ def _dataset_chain(conn, g: Graph, v) -> None:
         v = p
 
 
+def _chunks(xs: list, n: int = 500):
+    for i in range(0, len(xs), n):
+        yield xs[i:i + n]
+
+
 def _run_down(conn, g: Graph, run) -> None:
+    _runs_down(conn, g, [run])
+
+
+def _runs_down(conn, g: Graph, runs) -> None:
+    """Models the runs produced (and what depends on them); evaluations of runs without a model.
+
+    Batched: a config used by thousands of runs costs a few queries, not a few per run.
+    """
     import sqlalchemy as sa
 
     _, s, r = _t()
-    rid = f"run:{run.run_id}"
-    models = conn.execute(sa.select(r.model_versions).where(r.model_versions.c.run_id == run.run_id)).all()
+    ids = [run.run_id for run in runs]
+    models = []
+    for chunk in _chunks(ids):
+        models += conn.execute(sa.select(r.model_versions).where(r.model_versions.c.run_id.in_(chunk))).all()
     for m in models:
-        g.edge(rid, _model_node(g, m), "produced")
-        _model_down(conn, g, m)
-    if models:
-        return  # the run's evaluations hang under the model it produced, not twice
-    for e in conn.execute(sa.select(s.evaluations).where(s.evaluations.c.run_id == run.run_id)).all():
-        g.edge(rid, _eval_node(g, e), "evaluated")
+        g.edge(f"run:{m.run_id}", _model_node(g, m), "produced")
+    _models_down(conn, g, models)
+    # A run's evaluations hang under the model it produced (not twice); else under the run.
+    bare = sorted(set(ids) - {m.run_id for m in models})
+    for chunk in _chunks(bare):
+        for e in conn.execute(sa.select(s.evaluations).where(s.evaluations.c.run_id.in_(chunk))).all():
+            g.edge(f"run:{e.run_id}", _eval_node(g, e), "evaluated")
 
 
 def _model_down(conn, g: Graph, m) -> None:
+    _models_down(conn, g, [m])
+
+
+def _models_down(conn, g: Graph, models) -> None:
+    """Evaluations, aliases and reproductions of many model versions, in a few queries."""
     import sqlalchemy as sa
 
     _, s, _ = _t()
-    mid = f"model:{m.name}@{m.version}"
-    _model_evals(conn, g, m)
-    _aliases_of(conn, g, m)
-    for rr in conn.execute(sa.select(s.runs).where(s.runs.c.reproduces == f"{m.name}@{m.version}")).all():
-        g.edge(mid, _run_node(g, rr), "reproduced_by")
+    if not models:
+        return
+    by_run: dict[str, list[str]] = {}
+    refs = {}
+    for m in models:
+        ref = f"{m.name}@{m.version}"
+        refs[(m.name, m.version)] = f"model:{ref}"
+        by_run.setdefault(m.run_id, []).append(f"model:{ref}")
+    ev = s.evaluations
+    names = sorted({n for n, _ in refs})
+    rows = conn.execute(sa.select(ev).where(ev.c.model_name.in_(names))).all()  # model names: few
+    for chunk in _chunks(sorted(by_run)):
+        rows += conn.execute(sa.select(ev).where(ev.c.run_id.in_(chunk))).all()
+    for e in rows:
+        targets = by_run.get(e.run_id, [])
+        if (e.model_name, e.model_version) in refs:
+            targets = [refs[(e.model_name, e.model_version)]]
+        for mid in targets:
+            g.edge(mid, _eval_node(g, e), "evaluated")
+    _aliases_of_many(conn, g, models)
+    for chunk in _chunks([x.split(":", 1)[1] for x in refs.values()]):
+        for rr in conn.execute(sa.select(s.runs).where(s.runs.c.reproduces.in_(chunk))).all():
+            g.edge(f"model:{rr.reproduces}", _run_node(g, rr), "reproduced_by")
 
 
 def _dataset_down(conn, g: Graph, v) -> None:
@@ -253,9 +309,10 @@ def _dataset_down(conn, g: Graph, v) -> None:
     if by_run:
         ids = list(by_run)
         for i in range(0, len(ids), 500):
-            for m in conn.execute(sa.select(r.model_versions).where(r.model_versions.c.run_id.in_(ids[i:i + 500]))).all():
+            models = conn.execute(sa.select(r.model_versions).where(r.model_versions.c.run_id.in_(ids[i:i + 500]))).all()
+            for m in models:
                 g.edge(by_run[m.run_id], _model_node(g, m), "produced")
-                _aliases_of(conn, g, m)
+            _aliases_of_many(conn, g, models)
     for e in conn.execute(sa.select(s.evaluations).where(s.evaluations.c.dataset == v.ref)).all():
         eid = _eval_node(g, e)
         g.edge(did, eid, "evaluated_on")
@@ -271,6 +328,7 @@ def _config_down(conn, g: Graph, cfg) -> None:
     import sqlalchemy as sa
 
     _, s, _ = _t()
-    for run in conn.execute(sa.select(s.runs).where(s.runs.c.config_id == cfg.config_id)).all():
+    runs = conn.execute(sa.select(s.runs).where(s.runs.c.config_id == cfg.config_id)).all()
+    for run in runs:
         g.edge(f"config:{cfg.config_id}", _run_node(g, run), "config")
-        _run_down(conn, g, run)
+    _runs_down(conn, g, runs)
