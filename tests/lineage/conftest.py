@@ -174,7 +174,6 @@ def story(tmp_path_factory) -> Project:
 # as long as the file exists, and its metric follows the file's content.
 SIGNAL_SCRIPT = '''\
 import json, os, sys
-import lensvault
 signal = os.environ.get("LAB_SIGNAL")
 if signal and not os.path.exists(signal):
     print("missing input", signal, file=sys.stderr)
