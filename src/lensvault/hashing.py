@@ -40,7 +40,8 @@ def hash_file(path: str | os.PathLike, head_size: int = 64 * 1024) -> FileHash:
     with open(path, "rb", buffering=0) as f:
         data = f.read(SMALL_FILE)
         if len(data) < SMALL_FILE:
-            return FileHash(hashlib.sha256(data).hexdigest(), len(data), data[:head_size])
+            # The whole file serves as the head: slicing it would copy it again.
+            return FileHash(hashlib.sha256(data).hexdigest(), len(data), data)
         h = hashlib.sha256(data)
         size = len(data)
         head = data[:head_size]
@@ -77,8 +78,14 @@ def hash_files(
     def run(chunk):
         return [fn(p) for p in chunk]
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lv-hash") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lv-hash")
+    try:
         for chunk, results in zip(chunks, pool.map(run, chunks)):
             if on_done:
                 on_done(len(chunk))
             yield from zip(chunk, results)
+    finally:
+        # On an error or Ctrl-C (or the caller closing us) queued batches are
+        # dropped and running ones finish before we return: no worker outlives
+        # the caller's cleanup.
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -68,7 +68,7 @@ def test_status_of_a_fresh_checkout_does_not_rehash(sqlite_vault, tmp_path, monk
     sqlite_vault.checkout("ds@1.0.0", tmp_path / "out", link="copy")
     hashed = []
     real = ingest._hash_one
-    monkeypatch.setattr(ingest, "_hash_one", lambda p: (hashed.append(p), real(p))[1])
+    monkeypatch.setattr(ingest, "_hash_one", lambda p, *rest: (hashed.append(p), real(p, *rest))[1])
     assert sqlite_vault.status(None, tmp_path / "out").clean
     assert hashed == []
     (tmp_path / "out" / "f3.txt").write_text("changed")

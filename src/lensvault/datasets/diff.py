@@ -1,7 +1,8 @@
 """File-level diff of two dataset versions: added, removed, modified, renamed.
 
-Done as one hash join in Arrow, so two million-file versions diff in about a
-second; a rename is a removed path and an added path with the same content.
+Files tables are sorted by path, so the diff is one merge pass over the two
+(no hashing of a million paths); a rename is a removed path and an added path
+with the same content.
 """
 
 from __future__ import annotations
@@ -43,45 +44,56 @@ class FileDiff:
 
 
 def diff_tables(a_table, b_table, a_ref: str = "a", b_ref: str = "b") -> FileDiff:
-    import pyarrow.compute as pc
-
-    a = a_table.select(["path", "sha256", "size"]).rename_columns(["path", "sha_a", "size_a"])
-    b = b_table.select(["path", "sha256", "size"]).rename_columns(["path", "sha_b", "size_b"])
-    j = a.join(b, "path", join_type="full outer")
-    sha_a, sha_b = j["sha_a"], j["sha_b"]
-    added_t = j.filter(pc.is_null(sha_a))
-    removed_t = j.filter(pc.is_null(sha_b))
-    both = j.filter(pc.and_(pc.is_valid(sha_a), pc.is_valid(sha_b)))
-    modified_t = both.filter(pc.not_equal(both["sha_a"], both["sha_b"]))
-    unchanged = both.num_rows - modified_t.num_rows
+    """One merge pass over two path-sorted tables (files tables are always sorted by path)."""
+    la, sa, za = (a_table[c].to_pylist() for c in ("path", "sha256", "size"))
+    lb, sb, zb = (b_table[c].to_pylist() for c in ("path", "sha256", "size"))
+    removed_i: list[int] = []
+    added_j: list[int] = []
+    modified: list[str] = []
+    mod_delta = 0
+    i = j = 0
+    na, nb = len(la), len(lb)
+    while i < na and j < nb:
+        pa, pb = la[i], lb[j]
+        if pa == pb:
+            if sa[i] != sb[j]:
+                modified.append(pa)
+                mod_delta += zb[j] - za[i]
+            i += 1
+            j += 1
+        elif pa < pb:
+            removed_i.append(i)
+            i += 1
+        else:
+            added_j.append(j)
+            j += 1
+    removed_i.extend(range(i, na))
+    added_j.extend(range(j, nb))
+    unchanged = na - len(removed_i) - len(modified)
 
     # Renames: pair removed and added paths with the same content, one to one.
     added_by_sha: dict[str, list[str]] = {}
-    for path, sha in sorted(zip(added_t["path"].to_pylist(), added_t["sha_b"].to_pylist())):
-        added_by_sha.setdefault(sha, []).append(path)
+    for k in added_j:
+        added_by_sha.setdefault(sb[k], []).append(lb[k])
     renamed: list[tuple[str, str]] = []
     renamed_to: set[str] = set()
     removed: list[str] = []
     removed_bytes = 0
-    for path, sha, size in sorted(zip(removed_t["path"].to_pylist(), removed_t["sha_a"].to_pylist(), removed_t["size_a"].to_pylist())):
-        targets = added_by_sha.get(sha)
+    for k in removed_i:
+        targets = added_by_sha.get(sa[k])
         if targets:
             to = targets.pop(0)
-            renamed.append((path, to))
+            renamed.append((la[k], to))
             renamed_to.add(to)
         else:
-            removed.append(path)
-            removed_bytes += size
-    added = []
-    added_bytes = 0
-    for path, size in sorted(zip(added_t["path"].to_pylist(), added_t["size_b"].to_pylist())):
-        if path not in renamed_to:
-            added.append(path)
-            added_bytes += size
-    modified = sorted(modified_t["path"].to_pylist())
-    total_a = pc.sum(a["size_a"]).as_py() or 0
-    total_b = pc.sum(b["size_b"]).as_py() or 0
-    mod_delta = (pc.sum(modified_t["size_b"]).as_py() or 0) - (pc.sum(modified_t["size_a"]).as_py() or 0)
+            removed.append(la[k])
+            removed_bytes += za[k]
+    added, added_bytes = [], 0
+    for k in added_j:
+        if lb[k] not in renamed_to:
+            added.append(lb[k])
+            added_bytes += zb[k]
+    total_a, total_b = sum(za), sum(zb)
     return FileDiff(
         a=a_ref, b=b_ref, added=added, removed=removed, modified=modified, renamed=renamed, unchanged=unchanged,
         bytes={"a": total_a, "b": total_b, "added": added_bytes, "removed": removed_bytes, "modified_delta": mod_delta,
@@ -90,4 +102,5 @@ def diff_tables(a_table, b_table, a_ref: str = "a", b_ref: str = "b") -> FileDif
 
 
 def diff_files(a, b) -> FileDiff:
-    return diff_tables(a.files(), b.files(), a.ref, b.ref)
+    cols = ["path", "sha256", "size"]
+    return diff_tables(a.files(cols), b.files(cols), a.ref, b.ref)

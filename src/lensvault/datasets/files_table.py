@@ -71,16 +71,22 @@ def rows_digest(paths, oids, sizes) -> str:
     return h.hexdigest()
 
 
+# Dictionary-encode only columns with few distinct values: for unique columns
+# (paths, hashes) a dictionary is built, abandoned and then costs ~3x on read.
+_REPETITIVE = ("media_type", "split", "kind", "tags", "attributes", "image")
+
+
 def to_parquet_bytes(table) -> bytes:
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", write_statistics=False)
+    pq.write_table(table, buf, compression="zstd", write_statistics=False,
+                   use_dictionary=[c for c in _REPETITIVE if c in table.column_names])
     return buf.getvalue()
 
 
-def read(data: bytes):
+def read(data: bytes, columns: list[str] | None = None):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.read_table(pa.BufferReader(data))
+    return pq.read_table(pa.BufferReader(data), columns=columns)

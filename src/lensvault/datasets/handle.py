@@ -42,14 +42,17 @@ class Dataset:
         write_manifest_file(path, self.vault.store.read_bytes(self.record.manifest_oid))
         return str(path)
 
-    def files(self):
-        """The files table (pyarrow): path, size, sha256, media_type, width, height."""
-        if self._files is None:
-            from lensvault.datasets import files_table
+    def files(self, columns: list[str] | None = None):
+        """The files table (pyarrow): path, size, sha256, media_type, width, height (or ``columns``)."""
+        if self._files is not None:
+            return self._files if columns is None else self._files.select(columns)
+        from lensvault.datasets import files_table
 
-            oid = self.manifest().tables["files"]["oid"]
-            self._files = files_table.read(self.vault.store.read_bytes(oid))
-        return self._files
+        oid = self.manifest().tables["files"]["oid"]
+        table = files_table.read(self.vault.store.read_bytes(oid), columns=columns)
+        if columns is None:
+            self._files = table
+        return table
 
     def _table(self, part: str):
         entry = self.manifest().tables.get(part)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lensvault.errors import InputError
+from lensvault.errors import InputError, StorageError
 from lensvault.hashing import hash_file, hash_files
 from lensvault.media import sniff
 from lensvault.progress import NO_PROGRESS
@@ -23,9 +23,11 @@ from lensvault.datasets.scan import ScannedFile, scan
 __all__ = ["hash_scanned", "ingest_folder"]
 
 
-def _hash_one(path: str):
+def _hash_one(path: str, hasher=hash_file):
     try:
-        fh = hash_file(path)
+        fh = hasher(path)
+    except StorageError:
+        raise  # writing the staged copy failed (a full disk): not the source file's fault
     except PermissionError as e:
         raise InputError("a file cannot be read (permission denied)", where=path, fix="chmod u+r the file, or remove it") from e
     except OSError as e:
@@ -34,7 +36,7 @@ def _hash_one(path: str):
 
 
 def hash_scanned(vault, files: list[ScannedFile], *, progress=NO_PROGRESS, media: bool = True,
-                 hashed: list[int] | None = None):
+                 hashed: list[int] | None = None, hasher=hash_file):
     """(oids, media) for scanned files, hashing only what the stat cache lacks.
 
     Returns oids in input order and a dict oid -> (media_type, width, height)
@@ -53,15 +55,20 @@ def hash_scanned(vault, files: list[ScannedFile], *, progress=NO_PROGRESS, media
     fresh_stat = []
     fresh_media = []
     if todo:
+        fn = _hash_one if hasher is hash_file else (lambda p: _hash_one(p, hasher))
         with progress.task("Hashing", len(todo)) as advance:
-            for i, (_, (oid, size, m)) in zip(todo, hash_files([files[i].path for i in todo], fn=_hash_one, on_done=advance)):
-                if size != files[i].st.st_size:
-                    raise _changed(files[i])
-                oids[i] = oid
-                if oid not in media:
-                    media[oid] = m
-                    fresh_media.append((oid, *m))
-                fresh_stat.append((keys[i], oid))
+            results = hash_files([files[i].path for i in todo], fn=fn, on_done=advance)
+            try:
+                for i, (_, (oid, size, m)) in zip(todo, results):
+                    if size != files[i].st.st_size:
+                        raise _changed(files[i])
+                    oids[i] = oid
+                    if oid not in media:
+                        media[oid] = m
+                        fresh_media.append((oid, *m))
+                    fresh_stat.append((keys[i], oid))
+            finally:
+                results.close()  # waits for the workers before any cleanup runs
     # A cached hash with no cached media (an old cache) is sniffed once here.
     for i, oid in enumerate(oids):
         if want_media and oid not in media:
@@ -90,11 +97,23 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
     """
     files = scan(src, exclude_dirs=(vault.dir, vault.manifests_dir))
     hashed: list[int] = []
-    oids, media = hash_scanned(vault, files, progress=progress, hashed=hashed)
-    put = [i for i, oid in enumerate(oids) if oid not in known]
+    link = LinkMode(link)
+    store = vault.store
+    single_pass = hasattr(store, "stager") and (
+        link is LinkMode.COPY or (link is LinkMode.AUTO and not store.supports_reflink()))
+    if single_pass:
+        # Copying anyway: hash and stage new content in the same read.
+        with store.stager() as stager:
+            oids, media = hash_scanned(vault, files, progress=progress, hashed=hashed, hasher=stager.hash_file)
+            stager.commit()
+        done = set(hashed)
+        put = [i for i, oid in enumerate(oids) if oid not in known and i not in done]
+    else:
+        oids, media = hash_scanned(vault, files, progress=progress, hashed=hashed)
+        put = [i for i, oid in enumerate(oids) if oid not in known]
     items = [(files[i].path, oids[i]) for i in put]
     with progress.task("Storing", len(items)) as advance:
-        vault.store.put_files(items, LinkMode(link), on_done=advance)
+        store.put_files(items, link, on_done=advance)
     # Files read or stored since the scan must not have changed meanwhile.
     check = sorted(set(hashed) | set(put))
     _recheck(vault, [files[i] for i in check], [oids[i] for i in check])
