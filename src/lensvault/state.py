@@ -89,7 +89,7 @@ def _best_effort(fn):
 class SqliteState(StateBase):
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(

@@ -122,9 +122,15 @@ class Vault:
 
     @cached_property
     def state(self):
-        from lensvault.state import SqliteState
+        import sqlite3
 
-        return SqliteState(self.dir / "state.db")
+        from lensvault.state import SqliteState, StateNoop
+
+        try:
+            return SqliteState(self.dir / "state.db")
+        except sqlite3.Error:
+            # The stat cache only saves work; a locked or unwritable one must not stop a command.
+            return StateNoop()
 
     # -- datasets ------------------------------------------------------------------------
     def snapshot(self, name: str, src, *, version: str | None = None, bump: str | None = None, notes: str = "",
@@ -168,9 +174,17 @@ class Vault:
         return check_version(self.dataset(ref), progress=progress)
 
     def dataset(self, ref: str):
+        """A dataset version (``name@X.Y.Z``, or ``name`` / ``name@latest``) as a ``Dataset`` handle."""
         from lensvault.datasets.handle import Dataset
-        from lensvault.datasets.versions import resolve
+        from lensvault.datasets.listing import repo_manifest
+        from lensvault.datasets.versions import DatasetVersion, resolve
 
+        # An exact version whose manifest file is in the repository (and whose bytes
+        # are a stored manifest object) needs no catalog: no SQLAlchemy import.
+        found = repo_manifest(self, ref)
+        if found is not None:
+            oid, manifest = found
+            return Dataset(self, DatasetVersion.from_manifest(manifest, oid), manifest)
         with self.catalog.read() as conn:
             return Dataset(self, resolve(conn, ref))
 

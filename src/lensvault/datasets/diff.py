@@ -45,8 +45,11 @@ class FileDiff:
 
 def diff_tables(a_table, b_table, a_ref: str = "a", b_ref: str = "b") -> FileDiff:
     """One merge pass over two path-sorted tables (files tables are always sorted by path)."""
-    la, sa, za = (a_table[c].to_pylist() for c in ("path", "sha256", "size"))
-    lb, sb, zb = (b_table[c].to_pylist() for c in ("path", "sha256", "size"))
+    la, sa = (a_table[c].to_pylist() for c in ("path", "sha256"))
+    lb, sb = (b_table[c].to_pylist() for c in ("path", "sha256"))
+    # Sizes are looked up only for the few changed rows: numpy views, not Python lists.
+    za = a_table["size"].to_numpy()
+    zb = b_table["size"].to_numpy()
     removed_i: list[int] = []
     added_j: list[int] = []
     modified: list[str] = []
@@ -58,7 +61,7 @@ def diff_tables(a_table, b_table, a_ref: str = "a", b_ref: str = "b") -> FileDif
         if pa == pb:
             if sa[i] != sb[j]:
                 modified.append(pa)
-                mod_delta += zb[j] - za[i]
+                mod_delta += int(zb[j]) - int(za[i])
             i += 1
             j += 1
         elif pa < pb:
@@ -87,13 +90,13 @@ def diff_tables(a_table, b_table, a_ref: str = "a", b_ref: str = "b") -> FileDif
             renamed_to.add(to)
         else:
             removed.append(la[k])
-            removed_bytes += za[k]
+            removed_bytes += int(za[k])
     added, added_bytes = [], 0
     for k in added_j:
         if lb[k] not in renamed_to:
             added.append(lb[k])
-            added_bytes += zb[k]
-    total_a, total_b = sum(za), sum(zb)
+            added_bytes += int(zb[k])
+    total_a, total_b = int(za.sum()), int(zb.sum())
     return FileDiff(
         a=a_ref, b=b_ref, added=added, removed=removed, modified=modified, renamed=renamed, unchanged=unchanged,
         bytes={"a": total_a, "b": total_b, "added": added_bytes, "removed": removed_bytes, "modified_delta": mod_delta,

@@ -14,10 +14,10 @@ __all__ = ["Dataset"]
 
 
 class Dataset:
-    def __init__(self, vault, record: DatasetVersion):
+    def __init__(self, vault, record: DatasetVersion, manifest: Manifest | None = None):
         self.vault = vault
         self.record = record
-        self._manifest: Manifest | None = None
+        self._manifest: Manifest | None = manifest
         self._files = None
 
     def __repr__(self) -> str:

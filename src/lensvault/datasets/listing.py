@@ -16,25 +16,33 @@ from lensvault.datasets.manifest import Manifest, manifest_path
 from lensvault.hashing import hash_bytes
 from lensvault.refs import Ref
 
-__all__ = ["manifest_for", "rows_for"]
+__all__ = ["manifest_for", "repo_manifest", "rows_for"]
+
+
+def repo_manifest(vault, ref: str) -> tuple[str, Manifest] | None:
+    """(manifest oid, manifest) from data/manifests/ for an exact ``name@X.Y.Z``, if trustworthy."""
+    r = Ref.parse(ref)
+    if r.version is None:
+        return None
+    path = manifest_path(vault.manifests_dir, r.name, str(r.version))
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    oid = hash_bytes(data)
+    if not vault.store.has(oid):
+        return None  # edited, or not written by a vault using this store: the catalog decides
+    try:
+        m = Manifest.from_bytes(data)
+    except Exception:
+        return None
+    if m.name != r.name or m.version != str(r.version):
+        return None
+    return oid, m
 
 
 def manifest_for(vault, ref: str) -> tuple[str, Manifest]:
     """(``name@version``, manifest) from the repository's manifest file, else from the catalog."""
-    r = Ref.parse(ref)
-    if r.version is not None:
-        path = manifest_path(vault.manifests_dir, r.name, str(r.version))
-        try:
-            data = path.read_bytes()
-        except OSError:
-            data = None
-        if data is not None and vault.store.has(hash_bytes(data)):
-            try:
-                m = Manifest.from_bytes(data)
-            except Exception:  # not ours after all; the catalog decides
-                m = None
-            if m is not None and m.name == r.name and m.version == str(r.version):
-                return f"{m.name}@{m.version}", m
     ds = vault.dataset(ref)
     return ds.ref, ds.manifest()
 

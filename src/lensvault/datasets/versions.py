@@ -45,6 +45,16 @@ class DatasetVersion:
         return d
 
     @classmethod
+    def from_manifest(cls, m, manifest_oid: str) -> DatasetVersion:
+        """The same record, read from a (verified) manifest instead of the catalog."""
+        return cls(
+            name=m.name, version=m.version, snapshot_id=m.snapshot_id, manifest_oid=manifest_oid, parent=m.parent,
+            files=int(m.counts.get("files", 0)), bytes=int(m.counts.get("bytes", 0)), notes=m.notes or "",
+            bump=m.bump, forced=bool(m.forced), changelog=m.changelog, created_at=m.created_at,
+            created_by=m.created_by,
+        )
+
+    @classmethod
     def from_row(cls, row) -> DatasetVersion:
         m = row._mapping
         return cls(

@@ -334,6 +334,7 @@ def _run_dict(row, *, latest: dict | None = None) -> dict:
         "model": f"{row.model_name}@{row.model_version}" if row.model_name else None,
         "exit_code": row.exit_code, "started_at": row.started_at, "ended_at": row.ended_at,
         "created_by": row.created_by, "log_oid": row.log_oid, "environment_oid": row.environment_oid,
+        "reproduces": getattr(row, "reproduces", None),
         **({"metrics": latest} if latest is not None else {}),
     }
 

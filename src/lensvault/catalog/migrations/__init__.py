@@ -14,6 +14,7 @@ STEPS: list[str] = [
     "m0002_runs",
     "m0003_registry",
     "m0004_runs_extra",
+    "m0005_indexes",
 ]
 
 
