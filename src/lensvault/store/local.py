@@ -235,7 +235,12 @@ class LocalObjectStore(ObjectStore):
             if oid not in todo:
                 todo[oid] = src
         self.pin(todo)
-        pending = [(src, oid) for oid, src in todo.items() if not self.has(oid)]
+        if link is LinkMode.HARDLINK:
+            # Linking onto an existing object fails with EEXIST, which _put_hardlinks
+            # ignores: no need to stat every object first.
+            pending = [(src, oid) for oid, src in todo.items()]
+        else:
+            pending = [(src, oid) for oid, src in todo.items() if not self.has(oid)]
         skipped = len(items) - len(pending)
         if on_done and skipped:
             on_done(skipped)
