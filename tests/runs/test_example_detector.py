@@ -1,5 +1,5 @@
 """The repo's example training script under `lensvault run`: refused dirty or with an unregistered
-config, recorded in full when clean. Skipped until examples/train_detector.py exists."""
+config, recorded in full when clean."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "train_detector.py"
 
 
-@pytest.mark.skipif(not EXAMPLE.is_file(), reason="examples/train_detector.py is not in the repo yet")
 def test_example_detector_end_to_end(sqlite_project):
     p = sqlite_project
     shutil.copy(EXAMPLE, p.root / "train_detector.py")
