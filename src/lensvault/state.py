@@ -110,14 +110,19 @@ class SqliteState(StateBase):
         keys = list(keys)
         by_inode = {k.inode: k for k in keys}
         found: dict[StatKey, str] = {}
-        inodes = list(by_inode)
-        for i in range(0, len(inodes), _BATCH):
-            chunk = inodes[i : i + _BATCH]
-            q = f"SELECT inode, size, mtime_ns, ctime_ns, oid FROM stat WHERE inode IN ({','.join('?' * len(chunk))})"
-            for inode, size, mtime, ctime, oid in self._db.execute(q, chunk):
-                k = by_inode[inode]
-                if (k.size, k.mtime_ns, k.ctime_ns) == (size, mtime, ctime):
-                    found[k] = oid
+        if len(keys) > 5000:
+            # For a big folder one pass over the table beats hundreds of IN (...) queries.
+            rows = self._db.execute("SELECT inode, size, mtime_ns, ctime_ns, oid FROM stat")
+        else:
+            inodes = list(by_inode)
+            rows = (row for i in range(0, len(inodes), _BATCH) for row in self._db.execute(
+                f"SELECT inode, size, mtime_ns, ctime_ns, oid FROM stat WHERE inode IN ({','.join('?' * len(inodes[i:i + _BATCH]))})",
+                inodes[i : i + _BATCH]))
+        get = by_inode.get
+        for inode, size, mtime, ctime, oid in rows:
+            k = get(inode)
+            if k is not None and k.size == size and k.mtime_ns == mtime and k.ctime_ns == ctime:
+                found[k] = oid
         return found
 
     @_best_effort

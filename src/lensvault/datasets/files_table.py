@@ -89,4 +89,5 @@ def read(data: bytes, columns: list[str] | None = None):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.read_table(pa.BufferReader(data), columns=columns)
+    # ParquetFile.read, not pq.read_table: the latter imports pyarrow.dataset (~0.4 s).
+    return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns)

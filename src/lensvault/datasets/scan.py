@@ -50,7 +50,8 @@ def scan(src: Path, *, exclude_dirs: tuple[Path, ...] = ()) -> list[ScannedFile]
             name = entry.name
             if name in IGNORED_NAMES:
                 continue
-            _check_name(src, rel_dir, name)
+            if not name.isascii():  # the common case skips the encode check entirely
+                _check_name(src, rel_dir, name)
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if entry.is_symlink():
                 target = os.path.realpath(entry.path)
@@ -72,12 +73,12 @@ def scan(src: Path, *, exclude_dirs: tuple[Path, ...] = ()) -> list[ScannedFile]
                         stack.append((target, rel))
                     continue
                 path = target
+            elif entry.is_dir(follow_symlinks=False):  # from the directory entry: no stat call
+                if entry.path not in excluded:
+                    stack.append((entry.path, rel))
+                continue
             else:
                 st = entry.stat(follow_symlinks=False)
-                if stat.S_ISDIR(st.st_mode):
-                    if entry.path not in excluded:
-                        stack.append((entry.path, rel))
-                    continue
                 path = entry.path
             if not stat.S_ISREG(st.st_mode):
                 raise InputError(
