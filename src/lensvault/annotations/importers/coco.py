@@ -160,6 +160,8 @@ def _load_file(path, split, root, dirs, images, anns, findings, categories, keyp
         sizes[image_id] = (im.get("height") or 0, im.get("width") or 0)
 
     fid = anns.file_id(shown)
+    if _load_plain_boxes(data.get("annotations") or [], id_to_path, anns, ann_ids, ann_file, fid):
+        return
     next_index = anns._next_index
     # One pass with bound appends: at 200,000 annotations attribute lookups dominate.
     a_image, a_index, a_cls = anns.image.append, anns.index.append, anns.class_id.append
@@ -244,6 +246,58 @@ def _load_file(path, split, root, dirs, images, anns, findings, categories, keyp
     anns.occluded.extend(false)
     anns.origin_file.extend([fid] * added)
     anns.origin_loc.extend([""] * added)
+
+
+# Keys of an annotation that is a plain box: the fast path handles exactly these.
+_PLAIN_KEYS = frozenset({"id", "image_id", "category_id", "segmentation", "area", "bbox", "iscrowd"})
+
+
+def _load_plain_boxes(raw: list, id_to_path: dict, anns: AnnotationColumns, ann_ids: list, ann_file: list,
+                      fid: int) -> bool:
+    """Column-wise import when every annotation is a plain box (no mask, polygon, keypoints
+    or extra attributes): a few comprehensions and numpy instead of a Python loop with a
+    dozen appends per box. Returns False — having changed nothing — whenever anything is
+    unusual, so the row-by-row path can report it with its location.
+    """
+    import numpy as np
+
+    if not raw:
+        return False
+    try:
+        if not all(a.keys() <= _PLAIN_KEYS and not a.get("segmentation") for a in raw):
+            return False
+        keys = [id_to_path[a["image_id"]] for a in raw]
+        cls = np.asarray([a["category_id"] for a in raw])
+        boxes = np.asarray([a["bbox"] for a in raw], dtype=np.float64)
+        crowd = [bool(a.get("iscrowd", 0)) for a in raw]
+        ids = [a.get("id", n) for n, a in enumerate(raw)]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    n = len(raw)
+    if cls.dtype.kind not in "iu" or boxes.shape != (n, 4) or not np.isfinite(boxes).all():
+        return False
+    # Position of each box within its image, in source order, continuing from earlier files.
+    next_index = anns._next_index
+    index = []
+    for key in keys:
+        i = next_index.get(key, 0)
+        next_index[key] = i + 1
+        index.append(i)
+    anns.image.extend(keys)
+    anns.index.extend(index)
+    anns.class_id.extend(cls.astype(np.int64).tolist())
+    anns.x.extend(boxes[:, 0].tolist())
+    anns.y.extend(boxes[:, 1].tolist())
+    anns.w.extend(boxes[:, 2].tolist())
+    anns.h.extend(boxes[:, 3].tolist())
+    for column, value in ((anns.kind, "bbox"), (anns.polygon, None), (anns.rle, None), (anns.keypoints, None),
+                          (anns.difficult, False), (anns.truncated, False), (anns.occluded, False),
+                          (anns.attributes, "{}"), (anns.origin_file, fid), (anns.origin_loc, "")):
+        column.extend([value] * n)
+    anns.iscrowd.extend(crowd)
+    ann_ids.extend(ids)
+    ann_file.extend([fid] * n)
+    return True
 
 
 def _resolve(file_name: str, bases: list[str], dirs: DirIndex) -> str | None:
