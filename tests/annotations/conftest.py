@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the repo
 SAMPLES = DATA / "format-samples"
 BCCD = DATA / "bccd"
 

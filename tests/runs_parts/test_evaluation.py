@@ -15,7 +15,7 @@ import pytest
 from lensvault.errors import InputError
 from lensvault.evaluation import OVERALL_KEYS, evaluate_detections
 
-BCCD = Path("/work/shared/data/bccd/BCCD")
+BCCD = Path(__file__).resolve().parents[3] / "shared" / "data" / "bccd" / "BCCD"  # ../shared beside the repo
 CLASSES = {"RBC": 1, "WBC": 2, "Platelets": 3}
 NO_GT_CLASS = {"id": 4, "name": "Neutrophil"}  # in the label map, never annotated
 

@@ -10,7 +10,7 @@ import pytest
 
 from lensvault.datasets.vision_tables import VisionTables
 
-BCCD = Path("/work/shared/data/bccd/BCCD")
+BCCD = Path(__file__).resolve().parents[3] / "shared" / "data" / "bccd" / "BCCD"  # ../shared beside the repo
 
 
 def sha256_file(path: Path) -> str:
