@@ -16,7 +16,7 @@ if [[ -f "$STAMP" && "$STAMP" -nt pyproject.toml && "$STAMP" -nt benchmarks/setu
 fi
 [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet 'dvc>=3,<4' 'pyinstrument>=4.6'
+"$VENV/bin/python" -m pip install --quiet 'dvc>=3,<4' 'mlflow>=3' 'pyinstrument>=4.6'  # the peers: DVC (core), MLflow (tracking)
 "$VENV/bin/python" -m pip install --quiet -e .
 touch "$STAMP"
 echo "benchmark venv ready: $VENV ($("$VENV/bin/dvc" --version 2>/dev/null | head -1) dvc)"
