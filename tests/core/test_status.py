@@ -74,3 +74,20 @@ def test_status_of_a_fresh_checkout_does_not_rehash(sqlite_vault, tmp_path, monk
     (tmp_path / "out" / "f3.txt").write_text("changed")
     assert sqlite_vault.status(None, tmp_path / "out").modified == ["f3.txt"]
     assert hashed == [str(tmp_path / "out" / "f3.txt")]
+
+
+def test_a_snapshotted_folder_that_holds_the_manifests_is_clean(tmp_path):
+    """`lensvault init` at the repo root and `snapshot ... data`: data/manifests/ is LensVault's own."""
+    import lensvault
+
+    root = tmp_path / "repo"
+    data = write_files(root / "data", {"raw/a.txt": "a", "raw/b.txt": "b"})
+    vault = lensvault.init(root)
+    try:
+        vault.snapshot("ds", data, version="1.0.0")
+        assert (vault.manifests_dir / "ds" / "1.0.0.json").is_file()  # inside data/
+        st = vault.status("ds@1.0.0", data)
+        assert st.clean, st.to_dict()
+        assert vault.dataset("ds@1.0.0").files()["path"].to_pylist() == ["raw/a.txt", "raw/b.txt"]
+    finally:
+        vault.close()

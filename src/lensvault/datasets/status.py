@@ -48,7 +48,7 @@ def folder_status(vault, ref: str | None, folder: Path, *, progress=NO_PROGRESS)
             )
         ref = json.loads(marker.read_text())["ref"]
     ref, manifest = manifest_for(vault, ref)
-    files = scan(folder, exclude_dirs=(vault.dir,))
+    files = scan(folder, exclude_dirs=(vault.dir, vault.manifests_dir))
     oids, _ = hash_scanned(vault, files, progress=progress, media=False)
     have = {f.rel: oid for f, oid in zip(files, oids)}
     want = {path: sha for path, sha, _ in rows_for(vault, manifest)}
