@@ -18,7 +18,6 @@ Finding codes (all warnings — the data is kept as given, never clipped):
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import PurePosixPath
 
 from lensvault.annotations.model import AnnotationSet, Finding
 from lensvault.errors import AnnotationError
@@ -112,7 +111,7 @@ def validate(aset: AnnotationSet, *, origin: Origin | None = None,
 
     by_name: dict[str, list[str]] = {}
     for path in path_list:
-        by_name.setdefault(PurePosixPath(path).name, []).append(path)
+        by_name.setdefault(path.rpartition("/")[2], []).append(path)  # not PurePosixPath: ~40 µs each
     for name, same in by_name.items():
         if len(same) > 1:
             findings.append(Finding(
