@@ -187,13 +187,12 @@ def commit_vision(
     return Dataset(vault, v)
 
 
-_ORDER = {None: 0, "patch": 1, "minor": 2, "major": 3}
-
-
 def _refuse_beyond(required, cap, diff, prev):
     from lensvault.errors import VersionRuleError
 
-    if _ORDER[required] > _ORDER[cap]:
+    from lensvault.datasets.bump import bump_rank
+
+    if bump_rank(required) > bump_rank(cap):
         summary = diff.summary() if diff is not None else "the change"
         raise VersionRuleError(
             f"this correction is not a {cap}: it needs a {required.upper()} version ({summary})",
@@ -208,7 +207,7 @@ def _decide_version(name, prev, version, bump, required, force, diff):
         return "1.0.0", None
     if prev is None:
         return str(SemVer.parse(version)), None
-    from lensvault.datasets.bump import bump_reasons, check_explicit_version, next_version
+    from lensvault.datasets.bump import bump_rank, bump_reasons, check_explicit_version, next_version
 
     reasons = bump_reasons(diff) if diff is not None else ["turns a plain file dataset into an annotated one"]
     if version is None:
@@ -219,7 +218,7 @@ def _decide_version(name, prev, version, bump, required, force, diff):
                 where=prev.ref,
                 fix="there is nothing to version; check the source folder",
             )
-        if bump in ("major", "minor", "patch") and _ORDER[bump] < _ORDER[required] and not force:
+        if bump in ("major", "minor", "patch") and bump_rank(bump) < bump_rank(required) and not force:
             check_explicit_version(prev_v, next_version(prev_v, bump), required, force=False, name=name, reasons=reasons)
         return next_version(prev_v, kind), None
     warning = check_explicit_version(prev_v, version, required, force=force, name=name, reasons=reasons)

@@ -56,30 +56,13 @@ def lineage(vault, ref: str, *, direction: str = "auto") -> Graph:
     if direction == "auto":
         direction = "down" if kind in ("dataset", "config") else "up"
     g = Graph(root="", direction=direction)
+    root_node, walk_up, walk_down = _WALKS[kind]
     with vault.catalog.read() as conn:
-        if kind == "model":
-            row = key
-            g.root = _model_node(g, row)
-            if direction in ("up", "both"):
-                _model_up(conn, g, row)
-            if direction in ("down", "both"):
-                _model_down(conn, g, row)
-        elif kind == "run":
-            g.root = _run_node(g, key)
-            if direction in ("up", "both"):
-                _run_up(conn, g, key)
-            if direction in ("down", "both"):
-                _run_down(conn, g, key)
-        elif kind == "dataset":
-            g.root = _dataset_node(g, key)
-            if direction in ("up", "both"):
-                _dataset_chain(conn, g, key)
-            if direction in ("down", "both"):
-                _dataset_down(conn, g, key)
-        else:  # config
-            g.root = g.node(f"config:{key.config_id}", "config", key.config_id, path=key.repo_path, commit=key.commit)
-            if direction in ("down", "both"):
-                _config_down(conn, g, key)
+        g.root = root_node(g, key)
+        if direction in ("up", "both") and walk_up is not None:
+            walk_up(conn, g, key)
+        if direction in ("down", "both"):
+            walk_down(conn, g, key)
     return g
 
 
@@ -117,6 +100,10 @@ def _classify(vault, ref: str):
 
 
 # -- nodes ----------------------------------------------------------------------------------
+
+
+def _config_node(g: Graph, cfg) -> str:
+    return g.node(f"config:{cfg.config_id}", "config", cfg.config_id, path=cfg.repo_path, commit=cfg.commit)
 
 
 def _model_node(g: Graph, m) -> str:
@@ -332,3 +319,12 @@ def _config_down(conn, g: Graph, cfg) -> None:
     for run in runs:
         g.edge(f"config:{cfg.config_id}", _run_node(g, run), "config")
     _runs_down(conn, g, runs)
+
+
+# kind -> (root node, walk up, walk down); a config has nothing upstream of it.
+_WALKS = {
+    "model": (_model_node, _model_up, _model_down),
+    "run": (_run_node, _run_up, _run_down),
+    "dataset": (_dataset_node, _dataset_chain, _dataset_down),
+    "config": (_config_node, None, _config_down),
+}
