@@ -1,7 +1,7 @@
 """sha256 of files, in parallel, never twice for an unchanged file.
 
-hashlib releases the GIL while it digests, so a thread pool scales over cores
-without the start-up cost of processes. Unchanged files (same inode, size,
+Big batches are spread over worker processes (``lensvault.parallel`` says why
+not threads); each worker reads small files into one reused buffer. Unchanged files (same inode, size,
 mtime_ns and ctime_ns) take their hash from the stat cache in ``state.py``.
 """
 
@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-__all__ = ["FileHash", "hash_bytes", "hash_file", "hash_files", "default_workers"]
+__all__ = ["FileHash", "hash_bytes", "hash_file", "hash_files", "read_small", "default_workers"]
 
-# Files up to this size are read in one call so the header parser (image
-# dimensions) and the hash share one read.
+# Files up to this size are read in one call into a reused buffer, so the header
+# parser (image dimensions), the hash and a copy into the store share one read.
 SMALL_FILE = 8 * 1024 * 1024
 CHUNK = 1024 * 1024
+HEAD = 64 * 1024
+
+_local = threading.local()
 
 
 def default_workers() -> int:
@@ -36,56 +39,69 @@ class FileHash:
     head: bytes  # the first bytes of the file, for media sniffing
 
 
-def hash_file(path: str | os.PathLike, head_size: int = 64 * 1024) -> FileHash:
+def _buffer() -> memoryview:
+    # One buffer per thread, reused: a fresh bytes object per file costs an
+    # mmap/munmap pair for anything over 128 KB and page faults for the rest,
+    # more than reading a small file does.
+    mv = getattr(_local, "mv", None)
+    if mv is None:
+        mv = _local.mv = memoryview(bytearray(SMALL_FILE))
+    return mv
+
+
+def read_small(f) -> memoryview | None:
+    """The whole content of an open binary file if it is under SMALL_FILE, else None.
+
+    The view is into this thread's reused buffer: valid until the next call.
+    """
+    mv = _buffer()
+    n = f.readinto(mv)
+    while 0 < n < SMALL_FILE:  # a short read is not necessarily the end
+        more = f.readinto(mv[n:])
+        if not more:
+            return mv[:n]
+        n += more
+    return None if n else mv[:0]
+
+
+def hash_file(path: str | os.PathLike, head_size: int = HEAD) -> FileHash:
     with open(path, "rb", buffering=0) as f:
-        data = f.read(SMALL_FILE)
-        if len(data) < SMALL_FILE:
-            # The whole file serves as the head: slicing it would copy it again.
-            return FileHash(hashlib.sha256(data).hexdigest(), len(data), data)
-        h = hashlib.sha256(data)
-        size = len(data)
-        head = data[:head_size]
+        data = read_small(f)
+        if data is not None:
+            return FileHash(hashlib.sha256(data).hexdigest(), len(data), bytes(data[:head_size]))
+        f.seek(0)
+        h = hashlib.sha256()
+        size = 0
+        head = b""
         while chunk := f.read(CHUNK):
+            if not head:
+                head = chunk[:head_size]
             h.update(chunk)
             size += len(chunk)
         return FileHash(h.hexdigest(), size, head)
 
 
+def _apply(fn, part):
+    return [fn(p) for p in part]
+
+
 def hash_files(
     paths: Iterable[str],
     *,
-    workers: int | None = None,
     on_done: Callable[[int], None] | None = None,
     fn: Callable[[str], object] = hash_file,
 ) -> Iterator[tuple[str, object]]:
-    """Yield (path, fn(path)) in input order; exceptions propagate from the first failure."""
+    """Yield (path, fn(path)) in input order, over worker processes for big batches.
+
+    ``fn`` must be picklable by reference (see ``lensvault.parallel``);
+    exceptions propagate from the first failure.
+    """
+    from functools import partial
+
+    from lensvault.parallel import map_chunks
+
     paths = list(paths)
-    if not paths:
-        return
-    workers = workers or default_workers()
-    if len(paths) < 64 or workers == 1:
-        for p in paths:
-            r = fn(p)
-            if on_done:
-                on_done(1)
-            yield p, r
-        return
-    # Thread pools ignore map()'s chunksize: one future per file costs more than
-    # hashing a small file. Each future takes a batch instead.
-    batch = max(16, min(256, len(paths) // (workers * 4) or 16))
-    chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
-
-    def run(chunk):
-        return [fn(p) for p in chunk]
-
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lv-hash")
-    try:
-        for chunk, results in zip(chunks, pool.map(run, chunks)):
-            if on_done:
-                on_done(len(chunk))
-            yield from zip(chunk, results)
-    finally:
-        # On an error or Ctrl-C (or the caller closing us) queued batches are
-        # dropped and running ones finish before we return: no worker outlives
-        # the caller's cleanup.
-        pool.shutdown(wait=True, cancel_futures=True)
+    part = 0
+    for results in map_chunks(partial(_apply, fn), paths, on_done=on_done):
+        yield from zip(paths[part : part + len(results)], results)
+        part += len(results)

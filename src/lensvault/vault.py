@@ -122,15 +122,9 @@ class Vault:
 
     @cached_property
     def state(self):
-        import sqlite3
+        from lensvault.state import FileState
 
-        from lensvault.state import SqliteState, StateNoop
-
-        try:
-            return SqliteState(self.dir / "state.db")
-        except sqlite3.Error:
-            # The stat cache only saves work; a locked or unwritable one must not stop a command.
-            return StateNoop()
+        return FileState(self.dir / "cache")
 
     # -- datasets ------------------------------------------------------------------------
     def snapshot(self, name: str, src, *, version: str | None = None, bump: str | None = None, notes: str = "",

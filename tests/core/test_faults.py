@@ -207,12 +207,10 @@ def test_a_full_vault_disk_is_a_storage_error(tmp_path, small_tmpfs):
                            catalog=f"sqlite:///{tmp_path / 'catalog.db'}")
     try:
         src = write_files(tmp_path / "src", {f"f{i:04}.txt": f"{i}" * 50 for i in range(3000)})
-        vault.state  # open the stat cache before the disk fills
-        with open(disk / "filler", "wb") as f:
+        with open(disk / "filler", "wb", buffering=0) as f:  # unbuffered: close has nothing left to flush
             try:
                 while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
+                    f.write(b"\0" * 4096)
             except OSError:
                 pass
         with pytest.raises(StorageError):

@@ -183,14 +183,12 @@ def test_resnapshot_with_nothing_changed_does_not_rehash(sqlite_vault, tmp_path,
     c = sqlite_vault.snapshot("ds", src, version="1.0.2")
     assert count.paths[80:] == [str(src / "f007.txt")]
     assert c.snapshot_id != a.snapshot_id
-    # The cache rows are keyed by inode and hold the right hash.
-    import sqlite3
+    # The folder's cache record holds the file's stat key and its right hash.
+    from lensvault.state import stat_key
 
-    db = sqlite3.connect(sqlite_vault.dir / "state.db")
-    ino = (src / "f007.txt").stat().st_ino
-    (oid,) = db.execute("SELECT oid FROM stat WHERE inode = ?", (ino,)).fetchone()
-    db.close()
-    assert oid == dict(zip(*[c.files()[k].to_pylist() for k in ("path", "sha256")]))["f007.txt"]
+    entry = sqlite_vault.state.index(os.path.realpath(src))["f007.txt"]
+    assert entry[:4] == stat_key((src / "f007.txt").stat())
+    assert entry[4] == dict(zip(*[c.files()[k].to_pylist() for k in ("path", "sha256")]))["f007.txt"]
 
 
 def test_hardlink_snapshot_then_resnapshot_does_not_rehash(sqlite_vault, tmp_path, monkeypatch):

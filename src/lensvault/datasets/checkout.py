@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lensvault.errors import InputError, IntegrityError, LensVaultError, ObjectMissing
 from lensvault.progress import NO_PROGRESS
-from lensvault.state import StatKey
+from lensvault.state import stat_key
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import storage_error
 
@@ -57,9 +57,9 @@ def checkout(dataset, dest: Path, *, link: LinkMode = LinkMode.AUTO, progress=NO
                          link=link, progress=progress)
 
 
-def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple[str, str, int]], dest: Path, *,
+def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Path, *,
                   link: LinkMode = LinkMode.AUTO, progress=NO_PROGRESS) -> CheckoutResult:
-    """Materialize (path, sha256, size) rows into DEST, all or nothing."""
+    """Materialize files-table rows (path, sha256, size, media_type, width, height) into DEST, all or nothing."""
     link = LinkMode(link)
     dest = Path(dest).absolute()
     if dest.exists():
@@ -69,8 +69,8 @@ def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple[str, str, 
                 where=str(dest),
                 fix="choose a new or empty folder (checkout never overwrites files)",
             )
-    paths = [safe_relpath(p, ref) for p, _, _ in rows]
-    oids = [o for _, o, _ in rows]
+    paths = [safe_relpath(r[0], ref) for r in rows]
+    oids = [r[1] for r in rows]
     missing = vault.store.missing(sorted(set(oids)))
     if missing:
         raise ObjectMissing(
@@ -104,20 +104,20 @@ def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple[str, str, 
         _remove_tree(tmp)
         raise
     sdest = str(dest)
-    _remember_stats(vault, [(f"{sdest}/{p}", oid) for p, oid in zip(paths, oids)])
-    return CheckoutResult(ref, sdest, len(paths), int(sum(n for _, _, n in rows)), link.value)
+    _remember_stats(vault, sdest, rows)
+    return CheckoutResult(ref, sdest, len(paths), int(sum(r[2] for r in rows)), link.value)
 
 
-def _remember_stats(vault, items) -> None:
-    # We know every file's hash already; caching it makes the first `status`
-    # of a fresh checkout a stat walk instead of a full re-hash.
-    entries = []
-    for path, oid in items:
+def _remember_stats(vault, dest: str, rows) -> None:
+    # We know every file's hash and media already; caching them makes the first
+    # `status` or snapshot of a fresh checkout a stat walk instead of a full re-hash.
+    entries = {}
+    for path, oid, _, mt, w, h in rows:
         try:
-            entries.append((StatKey.of(os.stat(path)), oid))
+            entries[path] = (*stat_key(os.stat(f"{dest}/{path}")), oid, mt, w, h)
         except OSError:
             continue
-    vault.state.save(entries)
+    vault.state.save_index(os.path.realpath(dest), entries)
 
 
 def _remove_tree(path: Path) -> None:

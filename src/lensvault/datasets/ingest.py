@@ -1,83 +1,140 @@
 """Turn a folder into a files table whose every byte is in the store.
 
-Hash what the stat cache does not know (in parallel), sniff media types and
-image sizes from the same read, store new content by the chosen link mode, and
-make sure no file changed between being hashed and being stored.
+Hash what the stat cache does not know, sniff media types and image sizes from
+the same read, store new content by the chosen link mode, and make sure no file
+changed between being scanned and being stored. The per-file work runs in
+worker processes (``lensvault.parallel``); with a hardlink or copy store each
+worker also stores the file right after reading it (``store/staging.py``), so
+every file is read once and walked once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from functools import partial
 from pathlib import Path
 
-from lensvault.errors import InputError, StorageError
-from lensvault.hashing import hash_file, hash_files
+from lensvault.errors import InputError, LensVaultError
+from lensvault.hashing import HEAD, read_small
 from lensvault.media import sniff
+from lensvault.parallel import map_chunks
 from lensvault.progress import NO_PROGRESS
-from lensvault.state import StatKey
+from lensvault.state import stat_key
 from lensvault.store.base import LinkMode
 
 from lensvault.datasets import files_table
-from lensvault.datasets.scan import ScannedFile, scan
+from lensvault.datasets.scan import ScannedFile, scan_against
 
-__all__ = ["hash_scanned", "ingest_folder"]
+__all__ = ["folder_oids", "ingest_folder"]
 
 
-def _hash_one(path: str, hasher=hash_file):
+# -- in a worker process ------------------------------------------------------------------
+
+
+def _read_error(path: str, e: OSError) -> InputError:
+    if isinstance(e, PermissionError):
+        return InputError("a file cannot be read (permission denied)", where=path, fix="chmod u+r the file, or remove it")
+    return InputError(f"a file cannot be read ({e.strerror})", where=path, fix="check the file and the disk")
+
+
+def _hash_one(path: str, batch, want_media: bool):
+    """(oid, size, media or None, staged temp path or None) of one file, read once."""
+    tmp = None
     try:
-        fh = hasher(path)
-    except StorageError:
+        with open(path, "rb", buffering=0) as f:
+            data = read_small(f)
+            if data is not None:
+                oid = hashlib.sha256(data).hexdigest()
+                size = len(data)
+                head = bytes(data[:HEAD]) if want_media else b""
+                if batch is not None and batch.link is LinkMode.COPY:
+                    tmp = batch.stage_bytes(oid, data)
+            elif batch is not None and batch.link is LinkMode.COPY:
+                f.seek(0)
+                oid, size, head, tmp = batch.stage_stream(f)
+            else:
+                f.seek(0)
+                h = hashlib.sha256()
+                size = 0
+                head = b""
+                while chunk := f.read(1 << 20):
+                    head = head or chunk[:HEAD]
+                    h.update(chunk)
+                    size += len(chunk)
+                oid = h.hexdigest()
+    except LensVaultError:
         raise  # writing the staged copy failed (a full disk): not the source file's fault
-    except PermissionError as e:
-        raise InputError("a file cannot be read (permission denied)", where=path, fix="chmod u+r the file, or remove it") from e
     except OSError as e:
-        raise InputError(f"a file cannot be read ({e.strerror})", where=path, fix="check the file and the disk") from e
-    return fh.oid, fh.size, sniff(path, fh.head)
+        raise _read_error(path, e) from e
+    return oid, size, (sniff(path, head) if want_media else None), tmp
 
 
-def hash_scanned(vault, files: list[ScannedFile], *, progress=NO_PROGRESS, media: bool = True,
-                 hashed: list[int] | None = None, hasher=hash_file):
-    """(oids, media) for scanned files, hashing only what the stat cache lacks.
+def _ingest_part(batch, want_media: bool, part: list[tuple[str, str | None]]) -> list[tuple]:
+    """Worker: for each (path, oid known from the stat cache or None) →
+    (oid, size or None, media or None, stat after storing or None, temp path or None)."""
+    out = []
+    for path, oid in part:
+        if oid is None:
+            out.append(list(_hash_one(path, batch, want_media)))
+        else:
+            out.append([oid, None, None, None])  # to be linked only
+    if batch is None:
+        return [(o, n, m, None, t) for o, n, m, t in out]
+    if batch.link is LinkMode.HARDLINK:
+        # Pinned before linking: an old unreferenced object we link onto must
+        # not be taken by a gc running before our version commits.
+        batch.pin({r[0] for r in out})
+        for (path, _), r in zip(part, out):
+            batch.link_in(path, r[0])
+    results = []
+    for (path, _), (oid, size, media, tmp) in zip(part, out):
+        try:
+            st = os.stat(path)
+            after = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        except FileNotFoundError:
+            after = None
+        results.append((oid, size, media, after, tmp))
+    return results
 
-    Returns oids in input order and a dict oid -> (media_type, width, height)
-    (empty when ``media`` is False). Indices of the files actually read are
-    appended to ``hashed``.
+
+# -- in the caller --------------------------------------------------------------------------
+
+
+def _run(files: list[ScannedFile], jobs: list[tuple[int, str | None]], batch, want_media: bool, progress, title: str):
+    """Yield (job, result) for jobs (index into files, cached oid or None), part by part as workers finish."""
+    work = [(files[i].path, oid) for i, oid in jobs]
+    done = 0
+    with progress.task(title, len(work)) as advance:
+        for part in map_chunks(partial(_ingest_part, batch, want_media), work, on_done=advance):
+            yield zip(jobs[done : done + len(part)], part)
+            done += len(part)
+
+
+def folder_oids(vault, folder: Path, *, progress=NO_PROGRESS) -> dict[str, str]:
+    """The sha256 of every file under ``folder`` by relative path, reading only what the stat cache lacks.
+
+    Nothing is stored; the folder's cache record is updated if anything was read.
     """
-    want_media = media
-    keys = [StatKey.of(f.st) for f in files]
-    cached = vault.state.lookup(keys)
-    oids: list[str | None] = [cached.get(k) for k in keys]
-    todo = [i for i, o in enumerate(oids) if o is None]
-    if hashed is not None:
-        hashed.extend(todo)
-    media: dict[str, tuple] = (vault.state.media({o for o in oids if o})
-                               if want_media and len(todo) < len(files) else {})
-    fresh_stat = []
-    fresh_media = []
-    if todo:
-        fn = _hash_one if hasher is hash_file else (lambda p: _hash_one(p, hasher))
-        with progress.task("Hashing", len(todo)) as advance:
-            results = hash_files([files[i].path for i in todo], fn=fn, on_done=advance)
-            try:
-                for i, (_, (oid, size, m)) in zip(todo, results):
-                    if size != files[i].st.st_size:
-                        raise _changed(files[i])
-                    oids[i] = oid
-                    if oid not in media:
-                        media[oid] = m
-                        fresh_media.append((oid, *m))
-                    fresh_stat.append((keys[i], oid))
-            finally:
-                results.close()  # waits for the workers before any cleanup runs
-    # A cached hash with no cached media (an old cache) is sniffed once here.
-    for i, oid in enumerate(oids):
-        if want_media and oid not in media:
-            with open(files[i].path, "rb") as fh:
-                media[oid] = sniff(files[i].path, fh.read(64 * 1024))
-            fresh_media.append((oid, *media[oid]))
-    vault.state.save(fresh_stat)
-    vault.state.save_media(fresh_media)
-    return oids, media
+    real = os.path.realpath(folder)
+    index = vault.state.index(real)
+    changed, same = scan_against(folder, index, exclude_dirs=(vault.dir, vault.manifests_dir))
+    oids = {rel: index[rel][4] for rel in same}
+    if not changed and len(same) == len(index):
+        return oids
+    jobs = [(i, None) for i in range(len(changed))]
+    for part in _run(changed, jobs, None, False, progress, "Hashing"):
+        for (i, _), (oid, size, _, _, _) in part:
+            f = changed[i]
+            if size != f.st.st_size:
+                raise _changed(f)
+            oids[f.rel] = oid
+            e = index.get(f.rel)
+            # Keep what is known of the media if the content did not change.
+            media = e[5:] if e is not None and e[4] == oid else (None, None, None)
+            index[f.rel] = (*f.key, oid, *media)
+    vault.state.save_index(real, {rel: index[rel] for rel in sorted(oids)})
+    return oids
 
 
 def _changed(f: ScannedFile) -> InputError:
@@ -88,64 +145,123 @@ def _changed(f: ScannedFile) -> InputError:
     )
 
 
+def _gone(path: str) -> InputError:
+    return InputError(
+        "a file disappeared while it was being snapshotted",
+        where=path,
+        fix="run the command again when the folder is not being changed",
+    )
+
+
 def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, progress=NO_PROGRESS,
-                  known: set[str] | frozenset = frozenset()):
-    """The files table of ``src``, with every byte in the store.
+                  known=frozenset()) -> files_table.FileRows:
+    """The files table of ``src`` (as ``FileRows``), with every byte in the store.
 
     ``known`` holds oids an existing version already references (so they are in
-    the store): those files are neither stored again nor re-checked.
+    the store): those files are neither stored again nor re-checked. It may be a
+    function returning them, called once the folder has been scanned.
     """
-    files = scan(src, exclude_dirs=(vault.dir, vault.manifests_dir))
-    hashed: list[int] = []
+    folder = os.path.realpath(src)
     link = LinkMode(link)
     store = vault.store
-    single_pass = hasattr(store, "stager") and (
-        link is LinkMode.COPY or (link is LinkMode.AUTO and not store.supports_reflink()))
-    if single_pass:
-        # Copying anyway: hash and stage new content in the same read.
-        with store.stager() as stager:
-            oids, media = hash_scanned(vault, files, progress=progress, hashed=hashed, hasher=stager.hash_file)
-            stager.commit()
-        done = set(hashed)
-        put = [i for i, oid in enumerate(oids) if oid not in known and i not in done]
-    else:
-        oids, media = hash_scanned(vault, files, progress=progress, hashed=hashed)
-        put = [i for i, oid in enumerate(oids) if oid not in known]
-    items = [(files[i].path, oids[i]) for i in put]
-    with progress.task("Storing", len(items)) as advance:
-        store.put_files(items, link, on_done=advance)
-    # Files read or stored since the scan must not have changed meanwhile.
-    check = sorted(set(hashed) | set(put))
-    _recheck(vault, [files[i] for i in check], [oids[i] for i in check])
-    table = files_table.build(
-        [f.rel for f in files],
-        [f.st.st_size for f in files],
-        oids,
-        [media[o][0] for o in oids],
-        [media[o][1] for o in oids],
-        [media[o][2] for o in oids],
-    )
-    return table
-
-
-def _recheck(vault, files: list[ScannedFile], oids: list[str]) -> None:
-    """Refuse if a file changed after hashing; refresh cache keys whose ctime moved.
-
-    Hardlinking and chmod change ctime, so without the refresh the next
-    snapshot would re-hash everything.
-    """
-    refreshed = []
-    for f, oid in zip(files, oids):
+    state = vault.state
+    cached = state.index(folder)
+    files, same = scan_against(src, cached, exclude_dirs=(vault.dir, vault.manifests_dir), need_media=True)
+    if callable(known):
+        known = known()
+    batch = store.ingest_batch(link)
+    hardlink = batch is not None and batch.link is LinkMode.HARDLINK
+    # Read: what the cache does not know (``files``) and, when copying, what must
+    # be stored anyway. Hardlink mode links a cached-but-unstored file without reading it.
+    jobs: list[tuple[int, str | None]] = [(i, None) for i in range(len(files))]
+    put: list[int] = []  # no batch: stored after hashing, by put_files
+    for rel in same:
+        oid = cached[rel][4]
+        if oid in known:
+            continue
+        path = f"{folder}/{rel}"
         try:
-            st = os.stat(f.path)
+            files.append(ScannedFile(rel, path, os.lstat(path)))
         except FileNotFoundError:
-            raise InputError(
-                "a file disappeared while it was being snapshotted",
-                where=f.path,
-                fix="run the command again when the folder is not being changed",
-            ) from None
-        if st.st_size != f.st.st_size or st.st_mtime_ns != f.st.st_mtime_ns or st.st_ino != f.st.st_ino:
-            raise _changed(f)
-        if st.st_ctime_ns != f.st.st_ctime_ns:
-            refreshed.append((StatKey.of(st), oid))
-    vault.state.save(refreshed)
+            raise _gone(path) from None
+        i = len(files) - 1
+        if hardlink:
+            jobs.append((i, oid))
+        elif batch is not None:
+            jobs.append((i, None))
+        else:
+            put.append(i)
+    n = len(files)
+    oids: list = [None] * n
+    media: list = [None] * n
+    keys: list = [f.key for f in files]  # refreshed below where storing moved a ctime
+    for i in range(n):
+        e = cached.get(files[i].rel)
+        if e is not None and e[:4] == files[i].key and e[5] is not None:
+            oids[i], media[i] = e[4], e[5:]
+    staged = []
+    try:
+        title = "Hashing" if batch is None else "Hashing and storing"
+        for part in _run(files, jobs, batch, True, progress, title):
+            # Handled as each part arrives: the workers keep going meanwhile.
+            for (i, _), (oid, size, m, after, tmp) in part:
+                f = files[i]
+                if size is not None and size != f.st.st_size:
+                    raise _changed(f)
+                if tmp:
+                    staged.append((tmp, oid))
+                oids[i] = oid
+                if m is not None:
+                    media[i] = m
+                if batch is None:
+                    if oid not in known:
+                        put.append(i)
+                    continue
+                # Re-stat after storing: the file must be the one scanned; hardlinking
+                # and chmod move ctime, so the cache key is refreshed (else the next
+                # snapshot would re-hash everything).
+                if after is None:
+                    raise _gone(f.path)
+                if after[0] != f.st.st_ino or after[1] != f.st.st_size or after[2] != f.st.st_mtime_ns:
+                    raise _changed(f)
+                keys[i] = after
+        if batch is not None:
+            batch.commit([oids[i] for i, _ in jobs], staged)
+    except BaseException:
+        if batch is not None:
+            batch.abort()
+        raise
+    if batch is None and put:
+        put = sorted(set(put))
+        with progress.task("Storing", len(put)) as advance:
+            store.put_files([(files[i].path, oids[i]) for i in put], link, on_done=advance)
+        for i in put:
+            keys[i] = _recheck(files[i])
+    # The folder's new cache record; unchanged files keep theirs.
+    index = {rel: cached[rel] for rel in same}
+    for f, k, o, m in zip(files, keys, oids, media):
+        index[f.rel] = (*k, o, *m)
+    rels = sorted(index)
+    index = {rel: index[rel] for rel in rels}
+    if index != cached:
+        state.save_index(folder, index)
+    entries = list(index.values())
+    return files_table.FileRows(
+        rels,
+        [e[1] for e in entries],
+        [e[4] for e in entries],
+        [e[5] for e in entries],
+        [e[6] for e in entries],
+        [e[7] for e in entries],
+    )
+
+
+def _recheck(f: ScannedFile) -> tuple:
+    """The stat key of a stored file, refusing if it changed after the scan (links and chmod move ctime only)."""
+    try:
+        st = os.stat(f.path)
+    except FileNotFoundError:
+        raise _gone(f.path) from None
+    if st.st_size != f.st.st_size or st.st_mtime_ns != f.st.st_mtime_ns or st.st_ino != f.st.st_ino:
+        raise _changed(f)
+    return stat_key(st)

@@ -6,7 +6,7 @@ pyarrow for the files table), not by work. Two facts make both optional:
 
 - the manifest file in ``data/manifests/`` names the snapshot; it is trusted only
   if its sha256 names a manifest object in the store (a tampered file does not);
-- the stat-cache database keeps each snapshot's (path, sha256, size) rows, a
+- the stat-cache database keeps each snapshot's files-table rows, a
   cache of the Parquet files table (rebuilt from it on a miss).
 """
 
@@ -47,14 +47,14 @@ def manifest_for(vault, ref: str) -> tuple[str, Manifest]:
     return ds.ref, ds.manifest()
 
 
-def rows_for(vault, manifest: Manifest) -> list[tuple[str, str, int]]:
-    """(path, sha256, size) sorted by path, from the stat cache or the Parquet table."""
+def rows_for(vault, manifest: Manifest) -> list[tuple]:
+    """(path, sha256, size, media_type, width, height) sorted by path, from the stat cache or the Parquet table."""
     rows = vault.state.listing(manifest.snapshot_id)
     if rows is not None:
         return rows
     from lensvault.datasets import files_table
 
     t = files_table.read(vault.store.read_bytes(manifest.tables["files"]["oid"]))
-    rows = list(zip(t["path"].to_pylist(), t["sha256"].to_pylist(), t["size"].to_pylist()))
+    rows = list(zip(*(t[c].to_pylist() for c in ("path", "sha256", "size", "media_type", "width", "height"))))
     vault.state.save_listing(manifest.snapshot_id, rows)
     return rows

@@ -9,25 +9,44 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 from pathlib import Path
 
 from lensvault.errors import InputError
 
-__all__ = ["ScannedFile", "scan", "IGNORED_NAMES"]
+__all__ = ["ScannedFile", "scan", "scan_against", "IGNORED_NAMES"]
 
 # Version-control and LensVault's own bookkeeping, at any depth.
 IGNORED_NAMES = frozenset({".lensvault", ".git", ".dvc", ".lensvault-checkout.json", "__pycache__"})
 
 
-@dataclass(frozen=True, slots=True)
 class ScannedFile:
-    rel: str  # POSIX path relative to the source folder
-    path: str  # absolute path to read (symlinks resolved)
-    st: os.stat_result
+    __slots__ = ("rel", "path", "st", "key")
+
+    def __init__(self, rel: str, path: str, st: os.stat_result):
+        self.rel = rel  # POSIX path relative to the source folder
+        self.path = path  # absolute path to read (symlinks resolved)
+        self.st = st
+        # The stat-cache key (inode, size, mtime_ns, ctime_ns), made once here.
+        self.key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def __repr__(self) -> str:
+        return f"ScannedFile({self.rel!r}, {self.path!r})"
 
 
 def scan(src: Path, *, exclude_dirs: tuple[Path, ...] = ()) -> list[ScannedFile]:
+    """Every file under ``src``, sorted by relative path."""
+    return scan_against(src, {}, exclude_dirs=exclude_dirs)[0]
+
+
+def scan_against(src: Path, index: dict, *, exclude_dirs: tuple[Path, ...] = (),
+                 need_media: bool = False) -> tuple[list[ScannedFile], list[str]]:
+    """(changed, unchanged): files whose stat differs from ``index`` (folder index entries by
+    relative path, see ``state.py``), sorted; and the relative paths of the others, unsorted.
+
+    An unchanged file costs one ``lstat`` and a tuple comparison; no object is made
+    for it. With ``need_media`` an entry without media counts as changed.
+    """
     src = Path(src)
     if not src.exists():
         raise InputError(f"folder {src} does not exist", where=str(src), fix="check the path")
@@ -36,6 +55,8 @@ def scan(src: Path, *, exclude_dirs: tuple[Path, ...] = ()) -> list[ScannedFile]
     root = os.path.realpath(src)
     excluded = {os.path.realpath(p) for p in exclude_dirs}
     out: list[ScannedFile] = []
+    same: list[str] = []
+    get = index.get
     visited = {root}
     stack: list[tuple[str, str]] = [(root, "")]
     while stack:
@@ -46,14 +67,32 @@ def scan(src: Path, *, exclude_dirs: tuple[Path, ...] = ()) -> list[ScannedFile]
             raise InputError(
                 "a folder cannot be read", where=_shown(src, rel_dir), fix="give read permission (chmod u+rx) or remove it"
             ) from e
+        prefix = f"{rel_dir}/" if rel_dir else ""
         for entry in entries:
             name = entry.name
             if name in IGNORED_NAMES:
                 continue
             if not name.isascii():  # the common case skips the encode check entirely
                 _check_name(src, rel_dir, name)
-            rel = f"{rel_dir}/{name}" if rel_dir else name
-            if entry.is_symlink():
+            # One lstat per entry (d_type is not trusted on every filesystem), and
+            # its mode answers file / folder / link without further calls.
+            st = entry.stat(follow_symlinks=False)
+            mode = st.st_mode
+            if S_ISREG(mode):
+                rel = prefix + name
+                e = get(rel)
+                if (e is not None and e[0] == st.st_ino and e[1] == st.st_size and e[2] == st.st_mtime_ns
+                        and e[3] == st.st_ctime_ns and (e[5] is not None or not need_media)):
+                    same.append(rel)
+                else:
+                    out.append(ScannedFile(rel, entry.path, st))
+                continue
+            rel = prefix + name
+            if S_ISDIR(mode):
+                if entry.path not in excluded:
+                    stack.append((entry.path, rel))
+                continue
+            if S_ISLNK(mode):
                 target = os.path.realpath(entry.path)
                 if not _inside(target, root):
                     raise InputError(
@@ -72,23 +111,16 @@ def scan(src: Path, *, exclude_dirs: tuple[Path, ...] = ()) -> list[ScannedFile]
                         visited.add(target)
                         stack.append((target, rel))
                     continue
-                path = target
-            elif entry.is_dir(follow_symlinks=False):  # from the directory entry: no stat call
-                if entry.path not in excluded:
-                    stack.append((entry.path, rel))
-                continue
-            else:
-                st = entry.stat(follow_symlinks=False)
-                path = entry.path
-            if not stat.S_ISREG(st.st_mode):
-                raise InputError(
-                    "not a regular file (a pipe, socket or device)",
-                    where=_shown(src, rel),
-                    fix="remove it from the dataset folder",
-                )
-            out.append(ScannedFile(rel, path, st))
+                if stat.S_ISREG(st.st_mode):
+                    out.append(ScannedFile(rel, target, st))  # always re-checked: the key is the target's
+                    continue
+            raise InputError(
+                "not a regular file (a pipe, socket or device)",
+                where=_shown(src, rel),
+                fix="remove it from the dataset folder",
+            )
     out.sort(key=lambda f: f.rel)
-    return out
+    return out, same
 
 
 def _inside(target: str, root: str) -> bool:

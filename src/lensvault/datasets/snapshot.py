@@ -37,13 +37,21 @@ def snapshot_folder(
     force: bool = False,
     progress=NO_PROGRESS,
 ) -> DatasetVersion:
+    from concurrent.futures import ThreadPoolExecutor
+
     name = validate_name(name)
     if version is not None:
         version = str(SemVer.parse(version))
-        _refuse_taken(vault, name, version)
+        if manifest_path(vault.manifests_dir, name, version).exists():
+            _refuse_taken(vault, name, version)  # the usual way a version is known to be taken: fail at once
     elif bump is None:
         raise UsageError("say which version to create", fix="pass --version X.Y.Z or --bump auto|major|minor|patch")
-    table = ingest_folder(vault, Path(src), link=link, progress=progress, known=known_oids(vault, name))
+    # Opening the catalog (the SQLAlchemy import alone is ~0.25 s) overlaps the
+    # folder scan; its answers are needed only after it.
+    with ThreadPoolExecutor(1, thread_name_prefix="lv-catalog") as pool:
+        latest = pool.submit(_catalog_checks, vault, name, version)
+        table = ingest_folder(vault, Path(src), link=link, progress=progress,
+                              known=lambda: _known_of(vault, latest.result()))
     if version is None:
         version = _next_file_version(vault, name, table, bump)
     return commit_version(
@@ -63,7 +71,7 @@ def _next_file_version(vault, name: str, table, bump: str) -> str:
         return "1.0.0"
     if bump in ("major", "minor", "patch"):
         return str(prev.semver.bump(bump))
-    d = diff_tables(Dataset(vault, prev).files(), table, prev.ref, "new")
+    d = diff_tables(Dataset(vault, prev).files(), table.table(), prev.ref, "new")
     if not d.changed:
         raise UsageError(f"nothing changed since {prev.ref}", where=prev.ref, fix="there is nothing to version")
     return str(prev.semver.bump("minor" if (d.added or d.removed or d.renamed) else "patch"))
@@ -98,18 +106,30 @@ def _insert_snapshot(conn, schema, row: dict) -> None:
         pass  # the other writer inserted the same content-addressed row: same bytes, same meaning
 
 
+def _catalog_checks(vault, name: str, version: str | None):
+    """The latest version of NAME, after refusing a taken VERSION (run beside the scan)."""
+    if version is not None:
+        _refuse_taken(vault, name, version)
+    with vault.catalog.read() as conn:
+        return latest_version(conn, name)
+
+
 def known_oids(vault, name: str) -> frozenset:
     """Content oids of the latest version of NAME (in the store, by construction)."""
-    from lensvault.datasets.listing import rows_for
-
     with vault.catalog.read() as conn:
         prev = latest_version(conn, name)
+    return _known_of(vault, prev)
+
+
+def _known_of(vault, prev) -> frozenset:
+    from lensvault.datasets.listing import rows_for
+
     if prev is None:
         return frozenset()
     from lensvault.datasets.handle import Dataset
 
     try:
-        return frozenset(sha for _, sha, _ in rows_for(vault, Dataset(vault, prev).manifest()))
+        return frozenset(r[1] for r in rows_for(vault, Dataset(vault, prev).manifest()))
     except Exception:  # a damaged previous version must not block a new one: just check everything
         return frozenset()
 
@@ -153,17 +173,21 @@ def commit_version(
 
     semver = SemVer.parse(version)
     store = vault.store
-    paths, shas, sizes = files["path"].to_pylist(), files["sha256"].to_pylist(), files["size"].to_pylist()
-    files_digest = files_table.rows_digest(paths, shas, sizes)
-    total_bytes = int(sum(sizes))
-    files_oid = _same_files_as_latest(vault, name, files_digest) or store.put_bytes(files_table.to_parquet_bytes(files))
+    if not isinstance(files, files_table.FileRows):
+        files = files_table.FileRows.from_table(files)
+    files_digest = files.digest()
+    total_bytes = int(sum(files.sizes))
+    # The same rows as the latest version: its Parquet object is reused, and
+    # pyarrow is never imported (an unchanged re-snapshot is a stat walk).
+    files_oid = (_same_files_as_latest(vault, name, files_digest)
+                 or store.put_bytes(files_table.to_parquet_bytes(files.table())))
     all_sections = {"files": {"digest": files_digest, "count": files.num_rows, "bytes": total_bytes}, **(sections or {})}
     snapshot_bytes = snapshot_document(all_sections)
     snapshot_id = store.put_bytes(snapshot_bytes)
     all_tables = {"files": {"oid": files_oid, "digest": files_digest, "rows": files.num_rows}, **(tables or {})}
 
     media_types: dict[str, int] = {}
-    for mt in files["media_type"].to_pylist():
+    for mt in files.media_types:
         media_types[mt] = media_types.get(mt, 0) + 1
     all_counts = {"files": files.num_rows, "bytes": total_bytes, "images": sum(v for k, v in media_types.items() if k.startswith("image/"))}
     all_counts.update(counts or {})
@@ -257,7 +281,7 @@ def commit_version(
             except OSError:
                 pass
         raise
-    vault.state.save_listing(snapshot_id, list(zip(paths, shas, sizes)))
+    vault.state.save_listing(snapshot_id, files.listing())
     with vault.catalog.read() as conn:
         return get_version(conn, name, str(semver))
 

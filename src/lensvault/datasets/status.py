@@ -10,9 +10,8 @@ from lensvault.errors import UsageError
 from lensvault.progress import NO_PROGRESS
 
 from lensvault.datasets.checkout import MARKER
-from lensvault.datasets.ingest import hash_scanned
+from lensvault.datasets.ingest import folder_oids
 from lensvault.datasets.listing import manifest_for, rows_for
-from lensvault.datasets.scan import scan
 
 __all__ = ["FolderStatus", "folder_status"]
 
@@ -48,12 +47,13 @@ def folder_status(vault, ref: str | None, folder: Path, *, progress=NO_PROGRESS)
             )
         ref = json.loads(marker.read_text())["ref"]
     ref, manifest = manifest_for(vault, ref)
-    files = scan(folder, exclude_dirs=(vault.dir, vault.manifests_dir))
-    oids, _ = hash_scanned(vault, files, progress=progress, media=False)
-    have = {f.rel: oid for f, oid in zip(files, oids)}
-    want = {path: sha for path, sha, _ in rows_for(vault, manifest)}
-    added = sorted(p for p in have if p not in want)
-    removed = sorted(p for p in want if p not in have)
-    modified = sorted(p for p, o in have.items() if p in want and want[p] != o)
+    have = folder_oids(vault, folder, progress=progress)
+    want = {r[0]: r[1] for r in rows_for(vault, manifest)}
+    if have == want:  # the common answer, decided in one C-level comparison
+        added, removed, modified = [], [], []
+    else:
+        added = sorted(p for p in have if p not in want)
+        removed = sorted(p for p in want if p not in have)
+        modified = sorted(p for p, o in have.items() if p in want and want[p] != o)
     unchanged = len(have) - len(added) - len(modified)
     return FolderStatus(ref, str(folder), added, removed, modified, unchanged)

@@ -79,7 +79,7 @@ def with_hashes(images, files):
     """Add each image's sha256 (from the files table) to the images table."""
     import pyarrow as pa
 
-    by_path = dict(zip(files["path"].to_pylist(), files["sha256"].to_pylist()))
+    by_path = dict(zip(files.paths, files.oids))
     shas = [by_path.get(p) for p in images["path"].to_pylist()]
     if "sha256" in images.column_names:
         images = images.drop_columns(["sha256"])

@@ -75,6 +75,10 @@ class ObjectStore(ABC):
     @abstractmethod
     def delete(self, oid: str) -> None: ...
 
+    def ingest_batch(self, link: LinkMode):
+        """A batch that stores files while workers hash them, or None (then: hash, then put_files)."""
+        return None
+
     def pin(self, oids) -> None:
         """Protect objects an uncommitted write relies on from gc (see LocalObjectStore.pin)."""
 

@@ -203,11 +203,16 @@ class LocalObjectStore(ObjectStore):
             raise
         return oid
 
-    def stager(self):
-        """A single-read hash-and-stage batch for copy-mode ingest (see store/staging.py)."""
-        from lensvault.store.staging import Stager
+    def ingest_batch(self, link: LinkMode):
+        """Store files while they are hashed, from worker processes (see store/staging.py)."""
+        from lensvault.store.staging import IngestBatch
 
-        return Stager(self)
+        link = LinkMode(link)
+        if link is LinkMode.AUTO and not self.supports_reflink():
+            link = LinkMode.COPY
+        if link not in (LinkMode.HARDLINK, LinkMode.COPY):
+            return None  # reflinks: hashed first, then put_files
+        return IngestBatch(self, link)
 
     def supports_reflink(self) -> bool:
         """Whether the store's filesystem can reflink (probed once, in its temp folder)."""

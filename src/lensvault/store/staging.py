@@ -1,118 +1,168 @@
-"""Hash files and stage new content in one read: copy-mode ingest for a LocalObjectStore."""
+"""Store files while they are being hashed: hardlink- and copy-mode ingest for a LocalObjectStore.
+
+Hashing first and storing afterwards reads every byte twice (copy mode) or walks
+every file twice (hardlink mode). An ``IngestBatch`` is handed to the workers
+that hash (``lensvault.parallel``: it is pickled, so it holds only paths and
+names) and stores each file right after its read:
+
+- hardlink: the file is linked into place and made read-only. A link is complete
+  the moment it exists; only the shard directories must reach the disk, which
+  ``commit`` does once for the whole batch.
+- copy: a small file's bytes, already in memory for hashing, are written to a
+  temp file named after the batch (a large one is streamed while it is hashed).
+  ``commit`` makes them durable with one ``syncfs`` and renames them into place,
+  so no object ever appears before its bytes are on disk.
+
+Every temp file starts with the batch's token, so ``abort`` finds the ones a
+worker wrote even if the worker never reported them.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
 import uuid
 
-from lensvault.store.linking import storage_error
-from lensvault.store.local import _unlink
+from lensvault.store.base import LinkMode
+from lensvault.store.linking import LinkStrategy, storage_error
 
-__all__ = ["Stager"]
+__all__ = ["IngestBatch"]
 
-
-class _Aborted(Exception):
-    """The batch was abandoned (an error or Ctrl-C elsewhere): stop staging."""
-
-
-class _WriteFailed(Exception):
-    """Marks an error writing the staged copy, as opposed to reading the source."""
+READ_ONLY = 0o444
+_COUNTER = itertools.count()
 
 
-class Stager:
-    """Hash files and stage new content in one read (copy-mode ingest).
-
-    Hashing and then copying reads every byte twice; here a small file is read
-    once into memory, hashed, and written to the store's temp folder only if its
-    object is missing; a large one is streamed to a temp file while it is
-    hashed. ``commit`` makes the batch durable and renames it into place;
-    leaving the ``with`` block on an error removes every staged file.
-    """
-
-    def __init__(self, store):
+class IngestBatch:
+    def __init__(self, store, link: LinkMode):
+        if link not in (LinkMode.HARDLINK, LinkMode.COPY):
+            raise ValueError(f"an ingest batch links or copies, not {link.value}")
         self.store = store
-        self.staged: list[tuple[str, str]] = []
-        self.seen: list[str] = []  # every oid hashed, staged or already stored: all get pinned
-        self.aborted = False
-        self._tmp = str(store._tmp)
+        self.link = link
+        self.root = str(store.root)
+        self.tmp = str(store._tmp)
+        self.token = uuid.uuid4().hex[:16]
 
-    def __enter__(self):
-        return self
+    # -- in a worker ------------------------------------------------------------------
+    def _tmp_name(self) -> str:
+        # The batch is unpickled afresh for every part a worker runs, so the
+        # counter is the process's, and the pid keeps workers apart.
+        return f"{self.tmp}/{self.token}-{os.getpid()}-{next(_COUNTER)}.tmp"
 
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self.abort()
+    def pin(self, oids) -> None:
+        self.store.pin(oids)
 
-    def hash_file(self, path: str):
+    def link_in(self, path: str, oid: str) -> None:
+        """Hardlink mode: make ``path`` the object ``oid`` (already there: nothing to do)."""
+        dst = f"{self.root}/{oid[:2]}/{oid[2:]}"
         try:
-            return self._hash_file(path)
-        except _WriteFailed as e:
-            raise storage_error(e.__cause__, str(self.store.root)) from e.__cause__
+            LinkStrategy(LinkMode.HARDLINK).apply(path, dst)
+        except FileExistsError:
+            return
+        except OSError as e:
+            if hasattr(e, "what"):  # a UsageError from the strategy (cross-device, ...)
+                raise
+            raise storage_error(e, self.root) from e
+        try:
+            os.chmod(dst, READ_ONLY)
+        except OSError as e:
+            raise storage_error(e, self.root) from e
 
-    def _hash_file(self, path: str):
-        from lensvault.hashing import CHUNK, SMALL_FILE, FileHash
-
-        with open(path, "rb", buffering=0) as f:
-            data = f.read(SMALL_FILE)
-            if self.aborted:
-                raise _Aborted()
-            if len(data) < SMALL_FILE:
-                oid = hashlib.sha256(data).hexdigest()
-                self.seen.append(oid)
-                if not self.store.has(oid):
-                    tmp = f"{self._tmp}/{uuid.uuid4().hex}.tmp"
-                    self.staged.append((tmp, oid))  # before writing: abort() must find it
-                    try:
-                        with open(tmp, "wb") as out:
-                            out.write(data)
-                    except OSError as e:
-                        raise _WriteFailed() from e
-                return FileHash(oid, len(data), data)
-            tmp = f"{self._tmp}/{uuid.uuid4().hex}.tmp"
-            self.staged.append((tmp, ""))
-            h = hashlib.sha256(data)
-            size = len(data)
-            head = data[: 64 * 1024]
+    def stage_bytes(self, oid: str, data) -> str | None:
+        """Copy mode: write bytes already hashed to a temp file unless the object exists."""
+        if os.path.exists(f"{self.root}/{oid[:2]}/{oid[2:]}"):
+            return None
+        tmp = self._tmp_name()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
+        except OSError as e:
+            raise storage_error(e, self.root) from e
+        try:
             try:
-                out = open(tmp, "wb")
-                out.write(data)
-            except OSError as e:
-                raise _WriteFailed() from e
-            with out:
-                while chunk := f.read(CHUNK):
-                    h.update(chunk)
-                    try:
-                        out.write(chunk)
-                    except OSError as e:
-                        raise _WriteFailed() from e
-                    size += len(chunk)
-            oid = h.hexdigest()
-            self.seen.append(oid)
-            self.staged.append((tmp, oid))
-            return FileHash(oid, size, head)
+                self._write_all(fd, data)
+            finally:
+                os.close(fd)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        return tmp
 
-    def commit(self) -> None:
-        store = self.store
-        done = {}
-        for tmp, oid in self.staged:
-            if oid:
-                done[tmp] = oid
-        store.pin(set(self.seen))
+    def _write_all(self, fd: int, data) -> None:
+        view = memoryview(data)
         try:
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as e:
+            raise storage_error(e, self.root) from e
+
+    def stage_stream(self, f, first: bytes = b"", chunk: int = 1 << 20):
+        """Copy mode, large file: stream ``f`` to a temp file while hashing it.
+
+        Returns (oid, size, head, tmp); tmp is None (and removed) if the object exists.
+        """
+        tmp = self._tmp_name()
+        h = hashlib.sha256()
+        size = 0
+        head = b""
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
+        except OSError as e:
+            raise storage_error(e, self.root) from e
+        try:
+            try:
+                while data := (first or f.read(chunk)):  # a read error is the source's: it propagates
+                    first = b""
+                    if not head:
+                        head = bytes(data[: 64 * 1024])
+                    h.update(data)
+                    self._write_all(fd, data)
+                    size += len(data)
+            finally:
+                os.close(fd)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        oid = h.hexdigest()
+        if os.path.exists(f"{self.root}/{oid[:2]}/{oid[2:]}"):
+            _unlink(tmp)
+            tmp = None
+        return oid, size, head, tmp
+
+    # -- in the caller ------------------------------------------------------------------
+    def commit(self, oids, staged: list[tuple[str, str]]) -> None:
+        """Make the batch durable and visible: ``staged`` is (temp path, oid) from the workers."""
+        store = self.store
+        try:
+            if self.link is LinkMode.HARDLINK:
+                for shard in sorted({o[:2] for o in oids}):
+                    store._fsync_dir(store.root / shard)
+                return
+            store.pin(set(oids))
+            if not staged:
+                return
             store._sync()
-            for tmp, oid in done.items():
-                if store.has(oid):
-                    _unlink(tmp)
-                else:
-                    store._finish(tmp, oid)
+            for tmp, oid in staged:
+                # rename over an existing object is harmless: same name, same bytes
+                os.replace(tmp, f"{self.root}/{oid[:2]}/{oid[2:]}")
             store._sync()
         except OSError as e:
             self.abort()
-            raise storage_error(e, str(store.root)) from e
-        self.staged = []
+            raise storage_error(e, self.root) from e
 
     def abort(self) -> None:
-        self.aborted = True  # workers still running stop before writing anything new
-        for tmp, _ in self.staged:
-            _unlink(tmp)
-        self.staged = []
+        """Remove every temp file of this batch (call after the workers have stopped)."""
+        prefix = f"{self.token}-"
+        try:
+            entries = list(os.scandir(self.tmp))
+        except OSError:
+            return
+        for e in entries:
+            if e.name.startswith(prefix):
+                _unlink(e.path)
+
+
+def _unlink(p) -> None:
+    try:
+        os.unlink(p)
+    except OSError:
+        pass
