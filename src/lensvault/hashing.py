@@ -50,13 +50,21 @@ def _buffer() -> memoryview:
 
 
 def read_small(f) -> memoryview | None:
-    """The whole content of an open binary file if it is under SMALL_FILE, else None.
+    """The whole content of an open binary file (or file descriptor) if it is under SMALL_FILE, else None.
 
     The view is into this thread's reused buffer: valid until the next call.
     """
     mv = _buffer()
+    if isinstance(f, int):  # a raw descriptor: no file object, no extra fstat
+        n = os.readv(f, [mv])
+        while 0 < n < SMALL_FILE:  # a short read is not necessarily the end
+            more = os.readv(f, [mv[n:]])
+            if not more:
+                return mv[:n]
+            n += more
+        return None if n else mv[:0]
     n = f.readinto(mv)
-    while 0 < n < SMALL_FILE:  # a short read is not necessarily the end
+    while 0 < n < SMALL_FILE:
         more = f.readinto(mv[n:])
         if not more:
             return mv[:n]

@@ -19,7 +19,7 @@ import signal
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 
-__all__ = ["map_chunks", "worker_count"]
+__all__ = ["ChunkMapper", "map_chunks", "worker_count"]
 
 # Below this many items the fork and the result pickling cost more than they save.
 MIN_ITEMS = 1500
@@ -47,6 +47,95 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+class ChunkMapper:
+    """Apply ``fn`` to parts of a stream of items, in worker processes once the stream is big enough.
+
+    ``feed`` items as they are found (a folder scan, say); parts are submitted
+    while the caller keeps going, so scanning and hashing overlap. ``results``
+    then yields ``fn(part)`` part by part, in feeding order. Use as a context
+    manager: leaving it stops the workers (queued parts are cancelled, running
+    ones finish) before any cleanup of the caller's runs.
+
+    ``fn`` must be picklable by reference (a module-level function or a
+    ``functools.partial`` of one with picklable arguments) and return one
+    result per item of its part. The first exception raised by any part
+    propagates unchanged.
+    """
+
+    def __init__(self, fn: Callable[[list], list], *, chunk: int = CHUNK, min_items: int = MIN_ITEMS):
+        self.fn = fn
+        self.chunk = chunk
+        self.min_items = min_items
+        self._buf: list = []
+        self._parts: list[tuple[int, object]] = []  # (size, future or the part itself)
+        self._pool = None
+        self._fed = 0
+        self._workers = worker_count()
+        self._can_pool = self._workers >= 2 and _can_fork()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def feed(self, items) -> None:
+        self._buf.extend(items)
+        self._fed += len(items)
+        if self._pool is None and self._can_pool and self._fed >= self.min_items:
+            self._start()
+        if self._pool is not None:
+            while len(self._buf) >= self.chunk:
+                self._submit(self._buf[: self.chunk])
+                del self._buf[: self.chunk]
+
+    def _start(self) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns about fork() in a process with threads (a progress
+            # bar's refresher, the catalog opener): workers only run ``fn``, never
+            # a lock those threads hold.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
+                                             initializer=_ignore_sigint)
+
+    def _submit(self, part: list) -> None:
+        self._parts.append((len(part), self._pool.submit(self.fn, part)))
+
+    def results(self, on_done: Callable[[int], None] | None = None) -> Iterator[list]:
+        """Yield each part's results in order (call once, after the last ``feed``)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        buf, self._buf = self._buf, []
+        if self._pool is not None:
+            for i in range(0, len(buf), self.chunk):
+                self._submit(buf[i : i + self.chunk])
+            for size, future in self._parts:
+                try:
+                    result = future.result()
+                except BrokenProcessPool as e:
+                    from lensvault.errors import LensVaultError
+
+                    raise LensVaultError("a worker process died (killed, or out of memory)", where=f"pid {os.getpid()}",
+                                         fix="run the command again; if it keeps failing, set LENSVAULT_WORKERS=1") from e
+                if on_done:
+                    on_done(size)
+                yield result
+            return
+        for i in range(0, len(buf), self.chunk):
+            part = buf[i : i + self.chunk]
+            result = self.fn(part)
+            if on_done:
+                on_done(len(part))
+            yield result
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def map_chunks(
     fn: Callable[[list], list],
     items: Sequence,
@@ -55,50 +144,7 @@ def map_chunks(
     chunk: int = CHUNK,
     min_items: int = MIN_ITEMS,
 ) -> Iterator[list]:
-    """Yield ``fn(part)`` for consecutive parts of ``items``, in order.
-
-    ``fn`` must be picklable by reference (a module-level function or a
-    ``functools.partial`` of one with picklable arguments) and return one
-    result per item of its part. The first exception raised by any part
-    propagates, unchanged, after the pool has stopped.
-    """
-    parts = [list(items[i : i + chunk]) for i in range(0, len(items), chunk)]
-    workers = min(worker_count(), len(parts))
-    if workers < 2 or len(items) < min_items or not _can_fork():
-        for part in parts:
-            result = fn(part)
-            if on_done:
-                on_done(len(part))
-            yield result
-        return
-
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with warnings.catch_warnings():
-        # Python >= 3.12 warns about fork() in a process with threads (a progress
-        # bar's refresher): workers only run ``fn``, never a lock those threads hold.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_ignore_sigint)
-        try:
-            futures = [pool.submit(fn, part) for part in parts]
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    from concurrent.futures.process import BrokenProcessPool
-
-    try:
-        for part, future in zip(parts, futures):
-            try:
-                result = future.result()
-            except BrokenProcessPool as e:
-                from lensvault.errors import LensVaultError
-
-                raise LensVaultError("a worker process died (killed, or out of memory)", where=f"pid {os.getpid()}",
-                                     fix="run the command again; if it keeps failing, set LENSVAULT_WORKERS=1") from e
-            if on_done:
-                on_done(len(part))
-            yield result
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """Yield ``fn(part)`` for consecutive parts of ``items``, in order (see ``ChunkMapper``)."""
+    with ChunkMapper(fn, chunk=chunk, min_items=min_items) as mapper:
+        mapper.feed(items)
+        yield from mapper.results(on_done)

@@ -40,9 +40,18 @@ def rel(path: Path, root: Path) -> str:
 
 
 def read_json(path: Path) -> Any:
+    import orjson
+
     try:
         with open(path, "rb") as f:
-            return json.load(f)
+            data = f.read()
+        try:
+            # orjson parses a 27 MB COCO file in about half json's time. Anything it
+            # refuses (UTF-16, NaN, huge integers, bad syntax) goes to json, which
+            # accepts what it always did and locates the error by line and column.
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data)
     except json.JSONDecodeError as e:
         fail(f"invalid JSON: {e.msg}", path, f"line {e.lineno} column {e.colno}",
              fix="repair the JSON syntax at that position (a truncated download or a stray comma?)",

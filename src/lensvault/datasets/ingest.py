@@ -18,13 +18,13 @@ from pathlib import Path
 from lensvault.errors import InputError, LensVaultError
 from lensvault.hashing import HEAD, read_small
 from lensvault.media import sniff
-from lensvault.parallel import map_chunks
+from lensvault.parallel import ChunkMapper, map_chunks
 from lensvault.progress import NO_PROGRESS
 from lensvault.state import stat_key
 from lensvault.store.base import LinkMode
 
 from lensvault.datasets import files_table
-from lensvault.datasets.scan import ScannedFile, scan_against
+from lensvault.datasets.scan import ScannedFile, scan_against, scan_iter
 
 __all__ = ["folder_oids", "ingest_folder"]
 
@@ -42,27 +42,31 @@ def _hash_one(path: str, batch, want_media: bool):
     """(oid, size, media or None, staged temp path or None) of one file, read once."""
     tmp = None
     try:
-        with open(path, "rb", buffering=0) as f:
-            data = read_small(f)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            data = read_small(fd)
             if data is not None:
                 oid = hashlib.sha256(data).hexdigest()
                 size = len(data)
                 head = bytes(data[:HEAD]) if want_media else b""
                 if batch is not None and batch.link is LinkMode.COPY:
                     tmp = batch.stage_bytes(oid, data)
-            elif batch is not None and batch.link is LinkMode.COPY:
-                f.seek(0)
-                oid, size, head, tmp = batch.stage_stream(f)
             else:
-                f.seek(0)
-                h = hashlib.sha256()
-                size = 0
-                head = b""
-                while chunk := f.read(1 << 20):
-                    head = head or chunk[:HEAD]
-                    h.update(chunk)
-                    size += len(chunk)
-                oid = h.hexdigest()
+                os.lseek(fd, 0, os.SEEK_SET)
+                with open(fd, "rb", buffering=0, closefd=False) as f:
+                    if batch is not None and batch.link is LinkMode.COPY:
+                        oid, size, head, tmp = batch.stage_stream(f)
+                    else:
+                        h = hashlib.sha256()
+                        size = 0
+                        head = b""
+                        while chunk := f.read(1 << 20):
+                            head = head or chunk[:HEAD]
+                            h.update(chunk)
+                            size += len(chunk)
+                        oid = h.hexdigest()
+        finally:
+            os.close(fd)
     except LensVaultError:
         raise  # writing the staged copy failed (a full disk): not the source file's fault
     except OSError as e:
@@ -166,70 +170,82 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
     store = vault.store
     state = vault.state
     cached = state.index(folder)
-    files, same = scan_against(src, cached, exclude_dirs=(vault.dir, vault.manifests_dir), need_media=True)
-    if callable(known):
-        known = known()
     batch = store.ingest_batch(link)
     hardlink = batch is not None and batch.link is LinkMode.HARDLINK
-    # Read: what the cache does not know (``files``) and, when copying, what must
-    # be stored anyway. Hardlink mode links a cached-but-unstored file without reading it.
-    jobs: list[tuple[int, str | None]] = [(i, None) for i in range(len(files))]
+    files: list[ScannedFile] = []
+    same: list[str] = []
+    # Read: what the cache does not know and, when copying, what must be stored
+    # anyway. Hardlink mode links a cached-but-unstored file without reading it.
+    jobs: list[tuple[int, str | None]] = []
     put: list[int] = []  # no batch: stored after hashing, by put_files
-    for rel in same:
-        oid = cached[rel][4]
-        if oid in known:
-            continue
-        path = f"{folder}/{rel}"
-        try:
-            files.append(ScannedFile(rel, path, os.lstat(path)))
-        except FileNotFoundError:
-            raise _gone(path) from None
-        i = len(files) - 1
-        if hardlink:
-            jobs.append((i, oid))
-        elif batch is not None:
-            jobs.append((i, None))
-        else:
-            put.append(i)
-    n = len(files)
-    oids: list = [None] * n
-    media: list = [None] * n
-    keys: list = [f.key for f in files]  # refreshed below where storing moved a ctime
-    for i in range(n):
-        e = cached.get(files[i].rel)
-        if e is not None and e[:4] == files[i].key and e[5] is not None:
-            oids[i], media[i] = e[4], e[5:]
     staged = []
     try:
-        title = "Hashing" if batch is None else "Hashing and storing"
-        for part in _run(files, jobs, batch, True, progress, title):
-            # Handled as each part arrives: the workers keep going meanwhile.
-            for (i, _), (oid, size, m, after, tmp) in part:
-                f = files[i]
-                if size is not None and size != f.st.st_size:
-                    raise _changed(f)
-                if tmp:
-                    staged.append((tmp, oid))
-                oids[i] = oid
-                if m is not None:
-                    media[i] = m
-                if batch is None:
-                    if oid not in known:
-                        put.append(i)
+        with ChunkMapper(partial(_ingest_part, batch, True)) as mapper:
+            # Workers start on the first folders while the walk goes on.
+            for found in scan_iter(src, cached, same, exclude_dirs=(vault.dir, vault.manifests_dir), need_media=True):
+                jobs.extend((len(files) + j, None) for j in range(len(found)))
+                files.extend(found)
+                mapper.feed([(f.path, None) for f in found])
+            if callable(known):
+                known = known()
+            extra = []
+            for rel in same:
+                oid = cached[rel][4]
+                if oid in known:
                     continue
-                # Re-stat after storing: the file must be the one scanned; hardlinking
-                # and chmod move ctime, so the cache key is refreshed (else the next
-                # snapshot would re-hash everything).
-                if after is None:
-                    raise _gone(f.path)
-                if after[0] != f.st.st_ino or after[1] != f.st.st_size or after[2] != f.st.st_mtime_ns:
-                    raise _changed(f)
-                keys[i] = after
+                path = f"{folder}/{rel}"
+                try:
+                    files.append(ScannedFile(rel, path, os.lstat(path)))
+                except FileNotFoundError:
+                    raise _gone(path) from None
+                i = len(files) - 1
+                if hardlink:
+                    extra.append((i, oid))
+                elif batch is not None:
+                    extra.append((i, None))
+                else:
+                    put.append(i)
+            jobs.extend(extra)
+            mapper.feed([(files[i].path, oid) for i, oid in extra])
+            n = len(files)
+            oids: list = [None] * n
+            media: list = [None] * n
+            keys: list = [f.key for f in files]  # refreshed below where storing moved a ctime
+            for i in range(n):
+                e = cached.get(files[i].rel)
+                if e is not None and e[:4] == files[i].key and e[5] is not None:
+                    oids[i], media[i] = e[4], e[5:]
+            title = "Hashing" if batch is None else "Hashing and storing"
+            done = 0
+            with progress.task(title, len(jobs)) as advance:
+                for part in mapper.results(advance):
+                    for (i, _), (oid, size, m, after, tmp) in zip(jobs[done : done + len(part)], part):
+                        f = files[i]
+                        if size is not None and size != f.st.st_size:
+                            raise _changed(f)
+                        if tmp:
+                            staged.append((tmp, oid))
+                        oids[i] = oid
+                        if m is not None:
+                            media[i] = m
+                        if batch is None:
+                            if oid not in known:
+                                put.append(i)
+                            continue
+                        # Re-stat after storing: the file must be the one scanned; hardlinking
+                        # and chmod move ctime, so the cache key is refreshed (else the next
+                        # snapshot would re-hash everything).
+                        if after is None:
+                            raise _gone(f.path)
+                        if after[0] != f.st.st_ino or after[1] != f.st.st_size or after[2] != f.st.st_mtime_ns:
+                            raise _changed(f)
+                        keys[i] = after
+                    done += len(part)
         if batch is not None:
             batch.commit([oids[i] for i, _ in jobs], staged)
     except BaseException:
         if batch is not None:
-            batch.abort()
+            batch.abort()  # after the workers have stopped (the mapper's exit waits for them)
         raise
     if batch is None and put:
         put = sorted(set(put))

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import stat
 from stat import S_ISDIR, S_ISLNK, S_ISREG
+from collections.abc import Iterator
 from pathlib import Path
 
 from lensvault.errors import InputError
 
-__all__ = ["ScannedFile", "scan", "scan_against", "IGNORED_NAMES"]
+__all__ = ["ScannedFile", "scan", "scan_against", "scan_iter", "IGNORED_NAMES"]
 
 # Version-control and LensVault's own bookkeeping, at any depth.
 IGNORED_NAMES = frozenset({".lensvault", ".git", ".dvc", ".lensvault-checkout.json", "__pycache__"})
@@ -43,9 +44,21 @@ def scan_against(src: Path, index: dict, *, exclude_dirs: tuple[Path, ...] = (),
                  need_media: bool = False) -> tuple[list[ScannedFile], list[str]]:
     """(changed, unchanged): files whose stat differs from ``index`` (folder index entries by
     relative path, see ``state.py``), sorted; and the relative paths of the others, unsorted.
+    """
+    same: list[str] = []
+    out = [f for found in scan_iter(src, index, same, exclude_dirs=exclude_dirs, need_media=need_media) for f in found]
+    out.sort(key=lambda f: f.rel)
+    return out, same
+
+
+def scan_iter(src: Path, index: dict, same: list[str], *, exclude_dirs: tuple[Path, ...] = (),
+              need_media: bool = False) -> Iterator[list[ScannedFile]]:
+    """Yield, folder by folder, the files whose stat differs from ``index``; append the
+    relative paths of the others to ``same``.
 
     An unchanged file costs one ``lstat`` and a tuple comparison; no object is made
-    for it. With ``need_media`` an entry without media counts as changed.
+    for it. With ``need_media`` an entry without media counts as changed. Yielding
+    per folder lets the caller start reading files while the walk goes on.
     """
     src = Path(src)
     if not src.exists():
@@ -54,8 +67,6 @@ def scan_against(src: Path, index: dict, *, exclude_dirs: tuple[Path, ...] = (),
         raise InputError(f"{src} is not a folder", where=str(src), fix="give the folder that holds the dataset")
     root = os.path.realpath(src)
     excluded = {os.path.realpath(p) for p in exclude_dirs}
-    out: list[ScannedFile] = []
-    same: list[str] = []
     get = index.get
     visited = {root}
     stack: list[tuple[str, str]] = [(root, "")]
@@ -68,6 +79,7 @@ def scan_against(src: Path, index: dict, *, exclude_dirs: tuple[Path, ...] = (),
                 "a folder cannot be read", where=_shown(src, rel_dir), fix="give read permission (chmod u+rx) or remove it"
             ) from e
         prefix = f"{rel_dir}/" if rel_dir else ""
+        out: list[ScannedFile] = []
         for entry in entries:
             name = entry.name
             if name in IGNORED_NAMES:
@@ -119,8 +131,8 @@ def scan_against(src: Path, index: dict, *, exclude_dirs: tuple[Path, ...] = (),
                 where=_shown(src, rel),
                 fix="remove it from the dataset folder",
             )
-    out.sort(key=lambda f: f.rel)
-    return out, same
+        if out:
+            yield out
 
 
 def _inside(target: str, root: str) -> bool:

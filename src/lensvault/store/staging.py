@@ -56,13 +56,19 @@ class IngestBatch:
         """Hardlink mode: make ``path`` the object ``oid`` (already there: nothing to do)."""
         dst = f"{self.root}/{oid[:2]}/{oid[2:]}"
         try:
-            LinkStrategy(LinkMode.HARDLINK).apply(path, dst)
+            os.link(path, dst)
         except FileExistsError:
             return
-        except OSError as e:
-            if hasattr(e, "what"):  # a UsageError from the strategy (cross-device, ...)
-                raise
-            raise storage_error(e, self.root) from e
+        except OSError:
+            # Not the common case: let the strategy name the problem (cross-device, ...).
+            try:
+                LinkStrategy(LinkMode.HARDLINK).apply(path, dst)
+            except FileExistsError:
+                return
+            except OSError as e:
+                if hasattr(e, "what"):
+                    raise
+                raise storage_error(e, self.root) from e
         try:
             os.chmod(dst, READ_ONLY)
         except OSError as e:
