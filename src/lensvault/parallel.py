@@ -19,7 +19,7 @@ import signal
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 
-__all__ = ["ChunkMapper", "map_chunks", "worker_count"]
+__all__ = ["ChunkMapper", "ForkedCall", "map_chunks", "worker_count"]
 
 # Below this many items the fork and the result pickling cost more than they save.
 MIN_ITEMS = 1500
@@ -42,9 +42,7 @@ def _ignore_sigint() -> None:
 
 
 def _can_fork() -> bool:
-    import multiprocessing
-
-    return "fork" in multiprocessing.get_all_start_methods()
+    return hasattr(os, "fork") and hasattr(os, "register_at_fork")  # POSIX; not Windows
 
 
 class ChunkMapper:
@@ -148,3 +146,87 @@ def map_chunks(
     with ChunkMapper(fn, chunk=chunk, min_items=min_items) as mapper:
         mapper.feed(items)
         yield from mapper.results(on_done)
+
+
+class ForkedCall:
+    """Run ``fn(*args, **kwargs)`` in a forked child while this process does something else.
+
+    The child sees this process's memory as it was at the fork (nothing is
+    pickled on the way in); its result or exception comes back pickled. For
+    work that holds the GIL, such as a folder walk, while the caller imports
+    and opens the catalog: a thread would take turns with it, a child runs
+    beside it. Use as a context manager; leaving early kills the child. Where
+    fork is unavailable the call simply runs in-process on ``result()``.
+    """
+
+    def __init__(self, fn: Callable, *args, **kwargs):
+        self._call = (fn, args, kwargs)
+        self._pid = None
+        self._fd = None
+        if worker_count() < 2 or not _can_fork():
+            return
+        r, w = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, Python >= 3.12
+            pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = 0
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                os.close(r)
+                try:
+                    payload = ("ok", fn(*args, **kwargs))
+                except BaseException as e:  # noqa: BLE001 - sent to the parent as is
+                    payload = ("err", e)
+                import pickle
+
+                try:
+                    data = pickle.dumps(payload, protocol=5)
+                except Exception as e:
+                    data = pickle.dumps(("err", RuntimeError(f"{type(e).__name__}: {e}")), protocol=5)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(w, view):]
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(w)
+        self._pid, self._fd = pid, r
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def result(self):
+        if self._pid is None:
+            fn, args, kwargs = self._call
+            return fn(*args, **kwargs)
+        import pickle
+
+        chunks = []
+        while chunk := os.read(self._fd, 1 << 20):
+            chunks.append(chunk)
+        self.close()
+        if not chunks:
+            from lensvault.errors import LensVaultError
+
+            raise LensVaultError("a worker process died (killed, or out of memory)", where=f"pid {os.getpid()}",
+                                 fix="run the command again; if it keeps failing, set LENSVAULT_WORKERS=1")
+        kind, value = pickle.loads(b"".join(chunks))
+        if kind == "err":
+            raise value
+        return value
+
+    def close(self) -> None:
+        if self._pid is None:
+            return
+        pid, self._pid = self._pid, None
+        try:
+            os.kill(pid, signal.SIGKILL)  # a no-op for a child that is done
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        os.close(self._fd)

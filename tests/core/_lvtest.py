@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 LV = [sys.executable, "-m", "lensvault.cli.main"]
 
 
@@ -126,3 +128,14 @@ def rmtree_force(path: Path) -> None:
             pass
 
     shutil.rmtree(path, onerror=onerror)
+
+
+def without_dac_override() -> list[str]:
+    """A prefix that runs a command as root minus the capabilities that bypass file permissions."""
+    if os.geteuid() != 0:
+        return []  # an ordinary user is already subject to chmod
+    probe = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", "true"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("cannot drop CAP_DAC_OVERRIDE here (setpriv missing or not permitted)")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]

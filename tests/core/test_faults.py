@@ -19,7 +19,7 @@ import pytest
 
 import lensvault
 from _lvtest import (LV, _env, assert_nothing_half_written, lv, lv_popen, manifest_files, oids_in_store,
-                     tmp_leftovers, version_refs, write_files)
+                     tmp_leftovers, version_refs, without_dac_override, write_files)
 from lensvault.errors import InputError, IntegrityError, StorageError
 
 
@@ -129,21 +129,10 @@ def test_src_that_is_not_a_folder_is_refused(sqlite_vault, tmp_path, kind):
     assert e.where == str(src)
 
 
-def _without_dac_override() -> list[str]:
-    """A prefix that runs a command as root minus the capabilities that bypass file permissions."""
-    if os.geteuid() != 0:
-        return []  # an ordinary user is already subject to chmod
-    probe = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", "true"],
-                           capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("cannot drop CAP_DAC_OVERRIDE here (setpriv missing or not permitted)")
-    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
-
-
 def test_unreadable_file_and_folder_are_clear_errors(sqlite_vault, tmp_path):
     """Run the CLI without the capabilities that let root read anything (runuser -u nobody cannot
     reach this interpreter, which lives under /root), so chmod 000 really denies the read."""
-    prefix = _without_dac_override()
+    prefix = without_dac_override()
     files = {f"f{i:03}.txt": f"file {i}" for i in range(100)}  # enough to hash on the thread pool
     src_file = write_files(tmp_path / "src1", files)
     os.chmod(src_file / "f050.txt", 0)

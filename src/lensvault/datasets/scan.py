@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lensvault.errors import InputError
 
-__all__ = ["ScannedFile", "scan", "scan_against", "scan_iter", "IGNORED_NAMES"]
+__all__ = ["PartialScanRefused", "ScannedFile", "scan", "scan_against", "scan_iter", "IGNORED_NAMES"]
 
 # Version-control and LensVault's own bookkeeping, at any depth.
 IGNORED_NAMES = frozenset({".lensvault", ".git", ".dvc", ".lensvault-checkout.json", "__pycache__"})
@@ -40,19 +40,27 @@ def scan(src: Path, *, exclude_dirs: tuple[Path, ...] = ()) -> list[ScannedFile]
     return scan_against(src, {}, exclude_dirs=exclude_dirs)[0]
 
 
+class PartialScanRefused(Exception):
+    """A partial walk met a symlinked folder, which only a whole walk can follow consistently."""
+
+
 def scan_against(src: Path, index: dict, *, exclude_dirs: tuple[Path, ...] = (),
-                 need_media: bool = False) -> tuple[list[ScannedFile], list[str]]:
+                 need_media: bool = False, part: tuple[int, int] | None = None) -> tuple[list[ScannedFile], list[str]]:
     """(changed, unchanged): files whose stat differs from ``index`` (folder index entries by
     relative path, see ``state.py``), sorted; and the relative paths of the others, unsorted.
+
+    ``part=(k, n)`` walks only the k-th of n shares of the top-level folders (files at the
+    top level belong to share 0), so n processes can walk one folder together.
     """
     same: list[str] = []
-    out = [f for found in scan_iter(src, index, same, exclude_dirs=exclude_dirs, need_media=need_media) for f in found]
+    out = [f for found in scan_iter(src, index, same, exclude_dirs=exclude_dirs, need_media=need_media, part=part)
+           for f in found]
     out.sort(key=lambda f: f.rel)
     return out, same
 
 
 def scan_iter(src: Path, index: dict, same: list[str], *, exclude_dirs: tuple[Path, ...] = (),
-              need_media: bool = False) -> Iterator[list[ScannedFile]]:
+              need_media: bool = False, part: tuple[int, int] | None = None) -> Iterator[list[ScannedFile]]:
     """Yield, folder by folder, the files whose stat differs from ``index``; append the
     relative paths of the others to ``same``.
 
@@ -80,6 +88,8 @@ def scan_iter(src: Path, index: dict, same: list[str], *, exclude_dirs: tuple[Pa
             ) from e
         prefix = f"{rel_dir}/" if rel_dir else ""
         out: list[ScannedFile] = []
+        if part is not None and not rel_dir:
+            entries = _share(entries, part)
         for entry in entries:
             name = entry.name
             if name in IGNORED_NAMES:
@@ -106,6 +116,8 @@ def scan_iter(src: Path, index: dict, same: list[str], *, exclude_dirs: tuple[Pa
                 continue
             if S_ISLNK(mode):
                 target = os.path.realpath(entry.path)
+                if part is not None and os.path.isdir(target):
+                    raise PartialScanRefused(rel)
                 if not _inside(target, root):
                     raise InputError(
                         f"symlink leads outside the dataset folder (to {target})",
@@ -133,6 +145,16 @@ def scan_iter(src: Path, index: dict, same: list[str], *, exclude_dirs: tuple[Pa
             )
         if out:
             yield out
+
+
+def _share(entries: list, part: tuple[int, int]) -> list:
+    """The k-th of n shares of a folder's entries: sub-folders dealt out in name order; other entries to share 0."""
+    k, n = part
+    dirs = sorted((e for e in entries if e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
+    mine = [e for i, e in enumerate(dirs) if i % n == k]
+    if k == 0:
+        mine += [e for e in entries if not e.is_dir(follow_symlinks=False)]
+    return mine
 
 
 def _inside(target: str, root: str) -> bool:

@@ -37,8 +37,6 @@ def snapshot_folder(
     force: bool = False,
     progress=NO_PROGRESS,
 ) -> DatasetVersion:
-    from concurrent.futures import ThreadPoolExecutor
-
     name = validate_name(name)
     if version is not None:
         version = str(SemVer.parse(version))
@@ -47,11 +45,10 @@ def snapshot_folder(
     elif bump is None:
         raise UsageError("say which version to create", fix="pass --version X.Y.Z or --bump auto|major|minor|patch")
     # Opening the catalog (the SQLAlchemy import alone is ~0.25 s) overlaps the
-    # folder scan; its answers are needed only after it.
-    with ThreadPoolExecutor(1, thread_name_prefix="lv-catalog") as pool:
-        latest = pool.submit(_catalog_checks, vault, name, version)
-        table = ingest_folder(vault, Path(src), link=link, progress=progress,
-                              known=lambda: _known_of(vault, latest.result()))
+    # folder walk: ingest calls this while the walk runs in a child process (or
+    # while workers hash a new folder).
+    table = ingest_folder(vault, Path(src), link=link, progress=progress,
+                          known=lambda: _known_of(vault, _catalog_checks(vault, name, version)))
     if version is None:
         version = _next_file_version(vault, name, table, bump)
     return commit_version(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def folder_status(vault, ref: str | None, folder: Path, *, progress=NO_PROGRESS)
         ref = json.loads(marker.read_text())["ref"]
     ref, manifest = manifest_for(vault, ref)
     have = folder_oids(vault, folder, progress=progress)
-    want = {r[0]: r[1] for r in rows_for(vault, manifest)}
+    rows = rows_for(vault, manifest)
+    want = dict(zip(map(itemgetter(0), rows), map(itemgetter(1), rows)))
     if have == want:  # the common answer, decided in one C-level comparison
         added, removed, modified = [], [], []
     else:
