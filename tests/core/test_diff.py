@@ -86,3 +86,28 @@ def test_diff_between_versions_in_a_vault(vault, tmp_path):
     out = d.to_dict()
     assert out["renamed"] == [{"from": "mv/a.txt", "to": "moved.txt"}]
     assert out["summary"].startswith("ds@1.0.0 → ds@1.1.0: 1 added, 1 removed, 1 modified, 1 renamed")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.integers(0, 300), st.integers(0, 5), max_size=120),
+       st.lists(st.tuples(st.sampled_from("arm"), st.integers(0, 300), st.integers(0, 5)), max_size=40))
+def test_merge_diff_matches_set_arithmetic_on_long_tables(a_map, edits):
+    """The merge skips equal blocks of 16 rows; long tables with scattered edits exercise the block edges."""
+    a = {f"p{k:04d}": f"{v:064d}" for k, v in a_map.items()}
+    b = dict(a)
+    for op, k, v in edits:
+        p = f"p{k:04d}"
+        if op == "r":
+            b.pop(p, None)
+        else:
+            b[p] = f"{v:064d}"
+
+    def build(d):
+        ps = sorted(d)
+        return files_table.build(ps, [1] * len(ps), [d[p] for p in ps], ["x"] * len(ps), [None] * len(ps), [None] * len(ps))
+
+    d = diff_tables(build(a), build(b))
+    assert sorted(d.added + [t for _, t in d.renamed]) == sorted(set(b) - set(a))
+    assert sorted(d.removed + [f for f, _ in d.renamed]) == sorted(set(a) - set(b))
+    assert sorted(d.modified) == sorted(p for p in a if p in b and a[p] != b[p])
+    assert d.unchanged == sum(1 for p in a if p in b and a[p] == b[p])

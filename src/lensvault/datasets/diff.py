@@ -56,20 +56,31 @@ def diff_tables(a_table, b_table, a_ref: str = "a", b_ref: str = "b") -> FileDif
     mod_delta = 0
     i = j = 0
     na, nb = len(la), len(lb)
+    block = 16
     while i < na and j < nb:
-        pa, pb = la[i], lb[j]
-        if pa == pb:
-            if sa[i] != sb[j]:
-                modified.append(pa)
-                mod_delta += int(zb[j]) - int(za[i])
-            i += 1
-            j += 1
-        elif pa < pb:
-            removed_i.append(i)
-            i += 1
-        else:
-            added_j.append(j)
-            j += 1
+        # Unchanged stretches are skipped a block at a time by C-level list
+        # comparisons; only blocks with a difference are merged row by row.
+        if la[i : i + block] == lb[j : j + block] and sa[i : i + block] == sb[j : j + block]:
+            i += block
+            j += block
+            continue
+        for _ in range(block):
+            if i >= na or j >= nb:
+                break
+            pa, pb = la[i], lb[j]
+            if pa == pb:
+                if sa[i] != sb[j]:
+                    modified.append(pa)
+                    mod_delta += int(zb[j]) - int(za[i])
+                i += 1
+                j += 1
+            elif pa < pb:
+                removed_i.append(i)
+                i += 1
+            else:
+                added_j.append(j)
+                j += 1
+    i, j = min(i, na), min(j, nb)
     removed_i.extend(range(i, na))
     added_j.extend(range(j, nb))
     unchanged = na - len(removed_i) - len(modified)

@@ -299,17 +299,24 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
         entries = list(cached.values())
         return files_table.FileRows(list(cached), [e[1] for e in entries], [e[4] for e in entries],
                                     [e[5] for e in entries], [e[6] for e in entries], [e[7] for e in entries])
-    # The folder's new cache record; unchanged files keep theirs.
-    index = {rel: cached[rel] for rel in same}
+    # The folder's new cache record: the old one (sorted), updated in place, so
+    # that only added paths make it re-sort and only removed ones make it filter.
+    index = dict(cached)
+    added = False
     for f, k, o, m in zip(files, keys, oids, media):
+        if not added and f.rel not in index:
+            added = True
         index[f.rel] = (*k, o, *m)
-    rels = sorted(index)
-    index = {rel: index[rel] for rel in rels}
-    if index != cached:
-        state.save_index(folder, index)
+    present = set(same)
+    present.update(f.rel for f in files)
+    if len(present) != len(index):
+        index = {rel: e for rel, e in index.items() if rel in present}
+    if added:
+        index = dict(sorted(index.items()))
+    state.save_index(folder, index)
     entries = list(index.values())
     return files_table.FileRows(
-        rels,
+        list(index),
         [e[1] for e in entries],
         [e[4] for e in entries],
         [e[5] for e in entries],
