@@ -12,8 +12,8 @@ re-snapshot the pyarrow import.
 It is machine-local (inodes mean nothing elsewhere), so it lives in the vault's
 ``.lensvault/cache/``, not in the catalog, which may be a shared server.
 Everything here is best-effort: an unreadable, damaged or foreign record is a
-miss, never an error. ``StateNoop`` is the do-nothing twin used when caching
-must be bypassed.
+miss, never an error. ``StateBase`` is the interface the vault uses and
+``FileState`` its implementation.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import threading
 import zlib
 from abc import ABC, abstractmethod
 
-__all__ = ["StatKey", "StateBase", "StateNoop", "FileState", "stat_key"]
+__all__ = ["StatKey", "StateBase", "FileState", "stat_key"]
 
 # (inode, size, mtime_ns, ctime_ns)
 StatKey = tuple
@@ -59,14 +59,6 @@ class StateBase(ABC):
         pass
 
     def close(self) -> None:
-        pass
-
-
-class StateNoop(StateBase):
-    def index(self, folder):
-        return {}
-
-    def save_index(self, folder, entries):
         pass
 
 
