@@ -208,3 +208,18 @@ def test_a_symlinked_folder_sends_the_walk_back_to_one_process(sqlite_vault, tmp
     oids = folder_oids(sqlite_vault, src)
     assert oids["link-to-d3/f00003.bin"] == oids["d3/f00003.bin"] == hashlib.sha256(b"00003").hexdigest()
     assert sqlite_vault.status("ds@1.0.0", src).clean
+
+
+@pytest.mark.parametrize("link", ["copy", "hardlink"])
+def test_a_file_bigger_than_the_read_buffer_is_streamed(sqlite_vault, tmp_path, link):
+    """Files over hashing.SMALL_FILE are hashed (and, copying, staged) chunk by chunk."""
+    from lensvault.hashing import SMALL_FILE
+
+    big = os.urandom(SMALL_FILE + 123_457)
+    src = write_files(tmp_path / "src", {"big.bin": big, "twin.bin": big, "small.txt": "s"})
+    v = sqlite_vault.snapshot("ds", src, version="1.0.0", link=link)
+    got = dict(zip(*[v.files()[c].to_pylist() for c in ("path", "sha256")]))
+    oid = hashlib.sha256(big).hexdigest()
+    assert got["big.bin"] == got["twin.bin"] == oid
+    assert sqlite_vault.store.oid_to_path(oid).read_bytes() == big
+    assert tmp_leftovers(sqlite_vault) == [] and sqlite_vault.verify().ok

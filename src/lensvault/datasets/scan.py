@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lensvault.errors import InputError
 
-__all__ = ["PartialScanRefused", "ScannedFile", "scan", "scan_against", "scan_iter", "IGNORED_NAMES"]
+__all__ = ["PartialScanRefused", "ScannedFile", "scan_against", "scan_iter", "IGNORED_NAMES"]
 
 # Version-control and LensVault's own bookkeeping, at any depth.
 IGNORED_NAMES = frozenset({".lensvault", ".git", ".dvc", ".lensvault-checkout.json", "__pycache__"})
@@ -33,11 +33,6 @@ class ScannedFile:
 
     def __repr__(self) -> str:
         return f"ScannedFile({self.rel!r}, {self.path!r})"
-
-
-def scan(src: Path, *, exclude_dirs: tuple[Path, ...] = ()) -> list[ScannedFile]:
-    """Every file under ``src``, sorted by relative path."""
-    return scan_against(src, {}, exclude_dirs=exclude_dirs)[0]
 
 
 class PartialScanRefused(Exception):

@@ -23,6 +23,7 @@ import hashlib
 import itertools
 import os
 import uuid
+from contextlib import contextmanager
 
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import LinkStrategy, storage_error
@@ -74,10 +75,9 @@ class IngestBatch:
         except OSError as e:
             raise storage_error(e, self.root) from e
 
-    def stage_bytes(self, oid: str, data) -> str | None:
-        """Copy mode: write bytes already hashed to a temp file unless the object exists."""
-        if os.path.exists(f"{self.root}/{oid[:2]}/{oid[2:]}"):
-            return None
+    @contextmanager
+    def _temp_file(self):
+        """(path, fd) of a new read-only temp file; closed on exit, removed if the block fails."""
         tmp = self._tmp_name()
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
@@ -85,13 +85,12 @@ class IngestBatch:
             raise storage_error(e, self.root) from e
         try:
             try:
-                self._write_all(fd, data)
+                yield tmp, fd
             finally:
                 os.close(fd)
         except BaseException:
             _unlink(tmp)
             raise
-        return tmp
 
     def _write_all(self, fd: int, data) -> None:
         view = memoryview(data)
@@ -101,33 +100,29 @@ class IngestBatch:
         except OSError as e:
             raise storage_error(e, self.root) from e
 
-    def stage_stream(self, f, first: bytes = b"", chunk: int = 1 << 20):
+    def stage_bytes(self, oid: str, data) -> str | None:
+        """Copy mode: write bytes already hashed to a temp file unless the object exists."""
+        if os.path.exists(f"{self.root}/{oid[:2]}/{oid[2:]}"):
+            return None
+        with self._temp_file() as (tmp, fd):
+            self._write_all(fd, data)
+        return tmp
+
+    def stage_stream(self, f, chunk: int = 1 << 20):
         """Copy mode, large file: stream ``f`` to a temp file while hashing it.
 
         Returns (oid, size, head, tmp); tmp is None (and removed) if the object exists.
         """
-        tmp = self._tmp_name()
         h = hashlib.sha256()
         size = 0
         head = b""
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
-        except OSError as e:
-            raise storage_error(e, self.root) from e
-        try:
-            try:
-                while data := (first or f.read(chunk)):  # a read error is the source's: it propagates
-                    first = b""
-                    if not head:
-                        head = bytes(data[: 64 * 1024])
-                    h.update(data)
-                    self._write_all(fd, data)
-                    size += len(data)
-            finally:
-                os.close(fd)
-        except BaseException:
-            _unlink(tmp)
-            raise
+        with self._temp_file() as (tmp, fd):
+            while data := f.read(chunk):  # a read error is the source's: it propagates
+                if not head:
+                    head = bytes(data[: 64 * 1024])
+                h.update(data)
+                self._write_all(fd, data)
+                size += len(data)
         oid = h.hexdigest()
         if os.path.exists(f"{self.root}/{oid[:2]}/{oid[2:]}"):
             _unlink(tmp)
