@@ -18,8 +18,9 @@ import os
 import signal
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
-__all__ = ["ChunkMapper", "ForkedCall", "map_chunks", "worker_count"]
+__all__ = ["ChunkMapper", "ForkedCall", "map_chunks", "sigint_held", "worker_count"]
 
 # Below this many items the fork and the result pickling cost more than they save.
 MIN_ITEMS = 1500
@@ -39,6 +40,28 @@ def worker_count() -> int:
 
 def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def sigint_held():
+    """Hold Ctrl-C back while threads or processes are started and work is queued.
+
+    A KeyboardInterrupt raised inside ``Thread.start()`` or a pool's ``submit``
+    leaves a thread running that the pool never recorded: ``shutdown`` does not
+    wait for it, and it goes on writing after the caller's cleanup (a checkout's
+    staging folder survived Ctrl-C that way, 1 run in 40). With SIGINT blocked,
+    the signal stays pending and is delivered when the block ends, at a point
+    where the pool knows every worker it has. Threads and forked children
+    started inside inherit the block, so the main thread is the one that gets it.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: nothing to hold
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _can_fork() -> bool:
@@ -100,7 +123,8 @@ class ChunkMapper:
                                              initializer=_ignore_sigint)
 
     def _submit(self, part: list) -> None:
-        self._parts.append((len(part), self._pool.submit(self.fn, part)))
+        with sigint_held():  # submit may start the workers and the pool's manager thread
+            self._parts.append((len(part), self._pool.submit(self.fn, part)))
 
     def results(self, on_done: Callable[[int], None] | None = None) -> Iterator[list]:
         """Yield each part's results in order (call once, after the last ``feed``)."""
@@ -131,7 +155,8 @@ class ChunkMapper:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            with sigint_held():  # a second Ctrl-C must not cut the wait for running parts short
+                self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def map_chunks(
@@ -166,13 +191,18 @@ class ForkedCall:
         if worker_count() < 2 or not _can_fork():
             return
         r, w = os.pipe()
-        with warnings.catch_warnings():
+        with sigint_held(), warnings.catch_warnings():
+            # held so that Ctrl-C cannot land between the fork and recording the pid
             warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, Python >= 3.12
             pid = os.fork()
+            if pid:
+                os.close(w)
+                self._pid, self._fd = pid, r
+            else:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # before the block ends: Ctrl-C is the parent's
         if pid == 0:  # the child: never returns
             code = 0
             try:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
                 os.close(r)
                 try:
                     payload = ("ok", fn(*args, **kwargs))
@@ -191,8 +221,6 @@ class ForkedCall:
                 code = 1
             finally:
                 os._exit(code)
-        os.close(w)
-        self._pid, self._fd = pid, r
 
     def __enter__(self):
         return self

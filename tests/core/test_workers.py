@@ -76,6 +76,65 @@ def test_lensvault_workers_1_means_in_process(monkeypatch):
         assert m._pool is None
 
 
+def _run_python(code: str) -> str:
+    import subprocess
+    import sys
+    import textwrap
+
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_ctrl_c_is_held_until_workers_are_known_then_delivered():
+    # In a child interpreter: a KeyboardInterrupt escaping here would end the pytest session.
+    out = _run_python("""
+        import os, signal, time
+        from lensvault.parallel import sigint_held
+        steps = []
+        try:
+            with sigint_held():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # unheld, the interrupt would land here
+                steps.append("finished the held part")
+            steps.append("after")  # never reached: the held interrupt arrives first
+        except KeyboardInterrupt:
+            steps.append("interrupted")
+        print(steps)
+    """)
+    assert out == "['finished the held part', 'interrupted']"
+
+
+def test_ctrl_c_during_a_threaded_copy_stops_every_thread_before_cleanup():
+    # The checkout leak: Ctrl-C while the pool started a thread left that thread copying
+    # after the staging folder was removed. Interrupt the pool from inside the first
+    # item, then make sure nothing runs once the caller has the KeyboardInterrupt.
+    out = _run_python("""
+        import os, signal, threading, time
+        from lensvault.store.local import _parallel
+        calls = []
+        lock = threading.Lock()
+        def fn(item):
+            with lock:
+                calls.append(item)
+                first = len(calls) == 1
+            if first:
+                os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.001)
+        try:
+            _parallel(fn, list(range(20_000)), batch=16)
+            print("not interrupted")
+        except KeyboardInterrupt:
+            at_cleanup = len(calls)
+            time.sleep(0.3)
+            print(at_cleanup, len(calls), threading.active_count())
+    """)
+    at_cleanup, later, threads = map(int, out.split())
+    assert at_cleanup == later  # no thread ran an item after the caller's cleanup began
+    assert later < 20_000  # queued batches were dropped, not run
+    assert threads == 1
+
+
 # -- snapshots through the workers ---------------------------------------------------------------------
 
 

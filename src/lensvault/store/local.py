@@ -391,10 +391,20 @@ def _parallel(fn, items, batch: int = 128) -> None:
 
     from concurrent.futures import ThreadPoolExecutor  # not at import: it pulls in logging (~12 ms of CLI start)
 
-    chunks = [items[i : i + batch] for i in range(0, len(items), batch)]
-    with ThreadPoolExecutor(default_workers(), thread_name_prefix="lv-io") as pool:
-        for _ in pool.map(run, chunks):
-            pass
+    from lensvault.parallel import sigint_held
+
+    pool = ThreadPoolExecutor(default_workers(), thread_name_prefix="lv-io")
+    try:
+        # Ctrl-C while submit starts a thread would leave one the pool cannot wait for
+        with sigint_held():
+            futures = [pool.submit(run, items[i : i + batch]) for i in range(0, len(items), batch)]
+        for future in futures:
+            future.result()
+    finally:
+        # Queued batches are dropped and running ones finish before the caller cleans up,
+        # even if Ctrl-C is pressed again meanwhile.
+        with sigint_held():
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _unlink(p) -> None:
