@@ -20,6 +20,7 @@ from _lvtest import (assert_nothing_half_written, lv, manifest_files, tmp_leftov
                      without_dac_override, write_files)
 from lensvault import parallel
 from lensvault.errors import InputError, LensVaultError, StorageError
+from lensvault import state as state_mod
 from lensvault.state import FileState, stat_key
 
 N = parallel.MIN_ITEMS + 500  # enough files for the process pool
@@ -217,7 +218,7 @@ def test_a_cache_record_from_another_interpreter_is_a_miss(tmp_path):
     p = state._path("listing", "s1")
     raw = open(p, "rb").read()
     with open(p, "wb") as f:
-        f.write(raw.replace(b"lensvault-state-1-", b"lensvault-state-1-pypy-", 1))
+        f.write(raw.replace(state_mod._TAG, state_mod._TAG + b"-pypy", 1))
     assert state.listing("s1") is None
 
 

@@ -21,7 +21,11 @@ link_option = click.option(
 def open_vault_from(ctx: click.Context):
     import lensvault
 
-    return lensvault.open(ctx.find_root().obj.get("vault_path"))
+    vault = lensvault.open(ctx.find_root().obj.get("vault_path"))
+    # Closed when the command ends, not left to interpreter teardown (main freezes the
+    # garbage collector on the way out, so nothing may depend on a final collection).
+    ctx.call_on_close(vault.close)
+    return vault
 
 
 def echo_json(data) -> None:

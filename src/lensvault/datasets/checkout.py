@@ -54,12 +54,15 @@ def checkout(dataset, dest: Path, *, link: LinkMode = LinkMode.AUTO, progress=NO
 
     m = dataset.manifest()
     return checkout_rows(dataset.vault, dataset.ref, m.snapshot_id, rows_for(dataset.vault, m), dest,
-                         link=link, progress=progress)
+                         link=link, progress=progress, files_digest=m.tables.get("files", {}).get("digest"))
 
 
 def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Path, *,
-                  link: LinkMode = LinkMode.AUTO, progress=NO_PROGRESS) -> CheckoutResult:
-    """Materialize files-table rows (path, sha256, size, media_type, width, height) into DEST, all or nothing."""
+                  link: LinkMode = LinkMode.AUTO, progress=NO_PROGRESS, files_digest: str | None = None) -> CheckoutResult:
+    """Materialize files-table rows (path, sha256, size, media_type, width, height) into DEST, all or nothing.
+
+    ``files_digest``: the rows' digest (from the manifest), kept with DEST's stat-cache record.
+    """
     link = LinkMode(link)
     dest = Path(dest).absolute()
     if dest.exists():
@@ -104,11 +107,11 @@ def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Pa
         _remove_tree(tmp)
         raise
     sdest = str(dest)
-    _remember_stats(vault, sdest, rows)
+    _remember_stats(vault, sdest, rows, files_digest)
     return CheckoutResult(ref, sdest, len(paths), int(sum(r[2] for r in rows)), link.value)
 
 
-def _remember_stats(vault, dest: str, rows) -> None:
+def _remember_stats(vault, dest: str, rows, files_digest: str | None) -> None:
     # We know every file's hash and media already; caching them makes the first
     # `status` or snapshot of a fresh checkout a stat walk instead of a full re-hash.
     entries = {}
@@ -117,7 +120,8 @@ def _remember_stats(vault, dest: str, rows) -> None:
             entries[path] = (*stat_key(os.stat(f"{dest}/{path}")), oid, mt, w, h)
         except OSError:
             continue
-    vault.state.save_index(os.path.realpath(dest), entries)
+    vault.state.save_index(os.path.realpath(dest), entries,
+                           digest=files_digest if len(entries) == len(rows) else None)
 
 
 def _remove_tree(path: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from lensvault.errors import InputError, LensVaultError
 from lensvault.hashing import HEAD, read_small
 from lensvault.media import sniff
-from lensvault.parallel import ChunkMapper, ForkedCall, map_chunks
+from lensvault.parallel import MIN_ITEMS, ChunkMapper, ForkedCall, map_chunks
 from lensvault.progress import NO_PROGRESS
 from lensvault.state import stat_key
 from lensvault.store.base import LinkMode
@@ -116,18 +116,24 @@ def _run(files: list[ScannedFile], jobs: list[tuple[int, str | None]], batch, wa
             done += len(part)
 
 
-def folder_oids(vault, folder: Path, *, progress=NO_PROGRESS) -> dict[str, str]:
+def folder_oids(vault, folder: Path, *, progress=NO_PROGRESS, same_as: str | None = None) -> dict[str, str] | None:
     """The sha256 of every file under ``folder`` by relative path, reading only what the stat cache lacks.
 
+    None if nothing changed since the folder's cache record and the record's
+    files-table digest is ``same_as``: the folder holds exactly that table.
     Nothing is stored; the folder's cache record is updated if anything was read.
     """
     real = os.path.realpath(folder)
     index = vault.state.index(real)
     changed, same = _walk_in_two(folder, index, (vault.dir, vault.manifests_dir))
+    unchanged = not changed and len(same) == len(index)
+    if unchanged and same_as is not None and vault.state.index_digest(real) == same_as:
+        return None
     oids = dict(zip(same, map(_OID, map(index.__getitem__, same))))  # C loops: ~3x a comprehension
-    if not changed and len(same) == len(index):
+    if unchanged:
         return oids
     jobs = [(i, None) for i in range(len(changed))]
+    added = False
     for part in _run(changed, jobs, None, False, progress, "Hashing"):
         for (i, _), (oid, size, _, _, _) in part:
             f = changed[i]
@@ -135,10 +141,15 @@ def folder_oids(vault, folder: Path, *, progress=NO_PROGRESS) -> dict[str, str]:
                 raise _changed(f)
             oids[f.rel] = oid
             e = index.get(f.rel)
+            added = added or e is None
             # Keep what is known of the media if the content did not change.
             media = e[5:] if e is not None and e[4] == oid else (None, None, None)
             index[f.rel] = (*f.key, oid, *media)
-    vault.state.save_index(real, {rel: index[rel] for rel in sorted(oids)})
+    gone = [rel for rel in index if rel not in oids] if len(index) != len(oids) else []
+    for rel in gone:
+        del index[rel]
+    vault.state.save_index(real, dict(sorted(index.items())) if added else index,
+                           changed=[f.rel for f in changed] + gone)
     return oids
 
 
@@ -181,19 +192,54 @@ def _gone(path: str) -> InputError:
     )
 
 
+class KnownContent:
+    """Content a committed version references, so it is in the store: that version's
+    files-table digest, and its set of oids, made only when the digest cannot answer
+    (reading a 50,000-file listing and checking every unchanged file against it is ~0.1 s)."""
+
+    def __init__(self, digest: str | None = None, oids=None, load=None):
+        self.digest = digest
+        self._oids = None if oids is None else frozenset(oids)
+        self._load = load
+
+    def oids(self) -> frozenset:
+        if self._oids is None:
+            self._oids = frozenset(self._load()) if self._load else frozenset()
+        return self._oids
+
+
+def _known(known) -> KnownContent:
+    if callable(known):
+        known = known()
+    return known if isinstance(known, KnownContent) else KnownContent(oids=known)
+
+
+def _unstored(same: list[str], cached: dict, cached_digest: str | None, known: KnownContent) -> list[str]:
+    """The unchanged files whose content no committed version is known to reference."""
+    if not same or (cached_digest is not None and cached_digest == known.digest):
+        # The folder's record is exactly the latest version's files table: all of it is stored.
+        return []
+    oids = known.oids()
+    if oids.issuperset(map(_OID, map(cached.__getitem__, same))):  # one C-level pass
+        return []
+    return [rel for rel in same if cached[rel][4] not in oids]
+
+
 def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, progress=NO_PROGRESS,
                   known=frozenset()) -> files_table.FileRows:
     """The files table of ``src`` (as ``FileRows``), with every byte in the store.
 
-    ``known`` holds oids an existing version already references (so they are in
-    the store): those files are neither stored again nor re-checked. It may be a
-    function returning them, called once the folder has been scanned.
+    ``known`` is content an existing version already references (so it is in the
+    store): a ``KnownContent`` or a set of oids, or a function returning either,
+    called while the folder is scanned. Those files are neither stored again nor
+    re-checked.
     """
     folder = os.path.realpath(src)
     link = LinkMode(link)
     store = vault.store
     state = vault.state
     cached = state.index(folder)
+    cached_digest = state.index_digest(folder)
     batch = store.ingest_batch(link)
     hardlink = batch is not None and batch.link is LinkMode.HARDLINK
     files: list[ScannedFile] = []
@@ -211,11 +257,13 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
                 # in a child process while this one answers ``known`` (opening the catalog
                 # holds the GIL for ~0.3 s: a thread would only take turns with the walk).
                 with ForkedCall(scan_against, src, cached, exclude_dirs=exclude, need_media=True) as walk:
-                    if callable(known):
-                        known = known()
+                    known = _known(known)
                     found, same = walk.result()
-                if found:
-                    files_table.prefetch()  # a new files table will be needed: import pyarrow meanwhile
+                if len(found) >= MIN_ITEMS:
+                    # Worker processes will hash for a while: import pyarrow for the new
+                    # files table meanwhile. For a few changed files the table is written
+                    # by a forked child instead (see the end), which needs no thread here.
+                    files_table.prefetch()
                 jobs.extend((j, None) for j in range(len(found)))
                 files.extend(found)
                 mapper.feed([(f.path, None) for f in found])
@@ -227,13 +275,10 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
                     jobs.extend((len(files) + j, None) for j in range(len(found)))
                     files.extend(found)
                     mapper.feed([(f.path, None) for f in found])
-                if callable(known):
-                    known = known()  # the catalog opens while the workers still hash
+                known = _known(known)  # the catalog opens while the workers still hash
             extra = []
-            for rel in same:
+            for rel in _unstored(same, cached, cached_digest, known):
                 oid = cached[rel][4]
-                if oid in known:
-                    continue
                 path = f"{folder}/{rel}"
                 try:
                     files.append(ScannedFile(rel, path, os.lstat(path)))
@@ -270,7 +315,7 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
                         if m is not None:
                             media[i] = m
                         if batch is None:
-                            if oid not in known:
+                            if oid not in known.oids():
                                 put.append(i)
                             continue
                         # Re-stat after storing: the file must be the one scanned; hardlinking
@@ -298,7 +343,8 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
         # Nothing changed, nothing added or removed: the record is the table (saved sorted).
         entries = list(cached.values())
         return files_table.FileRows(list(cached), [e[1] for e in entries], [e[4] for e in entries],
-                                    [e[5] for e in entries], [e[6] for e in entries], [e[7] for e in entries])
+                                    [e[5] for e in entries], [e[6] for e in entries], [e[7] for e in entries],
+                                    digest=cached_digest)
     # The folder's new cache record: the old one (sorted), updated in place, so
     # that only added paths make it re-sort and only removed ones make it filter.
     index = dict(cached)
@@ -307,15 +353,16 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
         if not added and f.rel not in index:
             added = True
         index[f.rel] = (*k, o, *m)
-    present = set(same)
-    present.update(f.rel for f in files)
-    if len(present) != len(index):
+    changed = {f.rel for f in files}
+    if len(same) + len(changed) != len(index):  # some cached paths are gone
+        present = set(same)
+        present.update(changed)
+        changed.update(rel for rel in index if rel not in present)
         index = {rel: e for rel, e in index.items() if rel in present}
     if added:
         index = dict(sorted(index.items()))
-    state.save_index(folder, index)
     entries = list(index.values())
-    return files_table.FileRows(
+    rows = files_table.FileRows(
         list(index),
         [e[1] for e in entries],
         [e[4] for e in entries],
@@ -323,6 +370,11 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
         [e[6] for e in entries],
         [e[7] for e in entries],
     )
+    # The new files table goes to the store from a child while this process saves
+    # the cache record and the caller describes the version (see FileRows).
+    rows.store_in_background(store)
+    state.save_index(folder, index, changed=changed, digest=rows.digest())
+    return rows
 
 
 def _recheck(f: ScannedFile) -> tuple:

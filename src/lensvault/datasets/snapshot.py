@@ -111,24 +111,32 @@ def _catalog_checks(vault, name: str, version: str | None):
         return latest_version(conn, name)
 
 
-def known_oids(vault, name: str) -> frozenset:
-    """Content oids of the latest version of NAME (in the store, by construction)."""
+def known_oids(vault, name: str):
+    """The content of the latest version of NAME (in the store, by construction), for ingest."""
     with vault.catalog.read() as conn:
         prev = latest_version(conn, name)
     return _known_of(vault, prev)
 
 
-def _known_of(vault, prev) -> frozenset:
+def _known_of(vault, prev):
+    from lensvault.datasets.handle import Dataset
+    from lensvault.datasets.ingest import KnownContent
     from lensvault.datasets.listing import rows_for
 
     if prev is None:
-        return frozenset()
-    from lensvault.datasets.handle import Dataset
-
+        return KnownContent()
     try:
-        return frozenset(r[1] for r in rows_for(vault, Dataset(vault, prev).manifest()))
+        manifest = Dataset(vault, prev).manifest()
     except Exception:  # a damaged previous version must not block a new one: just check everything
-        return frozenset()
+        return KnownContent()
+
+    def oids():
+        try:
+            return [r[1] for r in rows_for(vault, manifest)]
+        except Exception:
+            return []
+
+    return KnownContent(digest=manifest.tables.get("files", {}).get("digest"), load=oids)
 
 
 def _refuse_taken(vault, name: str, version: str) -> None:
@@ -169,40 +177,19 @@ def commit_version(
     from lensvault.catalog import schema
 
     semver = SemVer.parse(version)
-    store = vault.store
     if not isinstance(files, files_table.FileRows):
         files = files_table.FileRows.from_table(files)
+    try:
+        snapshot_id, files_oid, parent_version, media_types = _describe(vault, name, semver, files, parent,
+                                                                         sections, allow_identical)
+    except BaseException:
+        files.abandon_store()
+        raise
     files_digest = files.digest()
     total_bytes = int(sum(files.sizes))
-    # The same rows as the latest version: its Parquet object is reused, and
-    # pyarrow is never imported (an unchanged re-snapshot is a stat walk).
-    files_oid = (_same_files_as_latest(vault, name, files_digest)
-                 or store.put_bytes(files_table.to_parquet_bytes(files.table())))
-    all_sections = {"files": {"digest": files_digest, "count": files.num_rows, "bytes": total_bytes}, **(sections or {})}
-    snapshot_bytes = snapshot_document(all_sections)
-    snapshot_id = store.put_bytes(snapshot_bytes)
     all_tables = {"files": {"oid": files_oid, "digest": files_digest, "rows": files.num_rows}, **(tables or {})}
-
-    media_types: dict[str, int] = {}
-    for mt in files.media_types:
-        media_types[mt] = media_types.get(mt, 0) + 1
     all_counts = {"files": files.num_rows, "bytes": total_bytes, "images": sum(v for k, v in media_types.items() if k.startswith("image/"))}
     all_counts.update(counts or {})
-
-    with vault.catalog.read() as conn:
-        if parent is None:
-            prev = latest_version(conn, name, below=semver)
-            parent_version = prev.version if prev else None
-        else:
-            parent_version = _existing_parent(conn, name, parent)
-        if parent_version and not allow_identical:
-            same = get_version(conn, name, parent_version)
-            if same is not None and same.snapshot_id == snapshot_id:
-                raise UsageError(
-                    f"nothing changed since {same.ref}: the content is identical (snapshot {snapshot_id[:12]})",
-                    where=f"{name}@{semver}",
-                    fix="there is nothing new to version; pass --force to record the same content under a new version",
-                )
     if bump is None and parent_version:
         bump = SemVer.parse(parent_version).bump_kind_to(semver)
     manifest = Manifest(
@@ -215,7 +202,7 @@ def commit_version(
         notes=notes,
         counts=all_counts,
         tables=all_tables,
-        media_types=dict(sorted(media_types.items())),
+        media_types=media_types,
         bump=bump,
         forced=forced,
         changelog=changelog,
@@ -223,7 +210,7 @@ def commit_version(
         **(manifest_fields or {}),
     )
     manifest_bytes = manifest.to_bytes()
-    manifest_oid = store.put_bytes(manifest_bytes)
+    manifest_oid = vault.store.put_bytes(manifest_bytes)
     path = manifest_path(vault.manifests_dir, name, str(semver))
 
     written = False
@@ -278,9 +265,45 @@ def commit_version(
             except OSError:
                 pass
         raise
-    vault.state.save_listing(snapshot_id, files.listing())
     with vault.catalog.read() as conn:
         return get_version(conn, name, str(semver))
+
+
+def _describe(vault, name, semver, files, parent, sections, allow_identical):
+    """(snapshot id, files-table oid, parent version, media-type counts) of a version about to be
+    committed, refusing one identical to its parent. The files table's Parquet object may be
+    under way in a background writer (``FileRows.store_in_background``): everything that does
+    not need its oid is done before waiting for it."""
+    store = vault.store
+    files_digest = files.digest()
+    # The same rows as the latest version: its Parquet object is reused, and
+    # pyarrow is never imported (an unchanged re-snapshot is a stat walk).
+    files_oid = None if files.storing else _same_files_as_latest(vault, name, files_digest)
+    all_sections = {"files": {"digest": files_digest, "count": files.num_rows, "bytes": int(sum(files.sizes))},
+                    **(sections or {})}
+    snapshot_id = store.put_bytes(snapshot_document(all_sections))
+    # The listing is true of the snapshot id whether or not this version commits.
+    vault.state.save_listing(snapshot_id, files.listing())
+    media_types: dict[str, int] = {}
+    for mt in files.media_types:
+        media_types[mt] = media_types.get(mt, 0) + 1
+    with vault.catalog.read() as conn:
+        if parent is None:
+            prev = latest_version(conn, name, below=semver)
+            parent_version = prev.version if prev else None
+        else:
+            parent_version = _existing_parent(conn, name, parent)
+        if parent_version and not allow_identical:
+            same = get_version(conn, name, parent_version)
+            if same is not None and same.snapshot_id == snapshot_id:
+                raise UsageError(
+                    f"nothing changed since {same.ref}: the content is identical (snapshot {snapshot_id[:12]})",
+                    where=f"{name}@{semver}",
+                    fix="there is nothing new to version; pass --force to record the same content under a new version",
+                )
+    if files_oid is None:
+        files_oid = files.stored_oid(store)
+    return snapshot_id, files_oid, parent_version, dict(sorted(media_types.items()))
 
 
 def _same_files_as_latest(vault, name: str, digest: str) -> str | None:

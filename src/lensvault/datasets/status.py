@@ -48,7 +48,10 @@ def folder_status(vault, ref: str | None, folder: Path, *, progress=NO_PROGRESS)
             )
         ref = json.loads(marker.read_text())["ref"]
     ref, manifest = manifest_for(vault, ref)
-    have = folder_oids(vault, folder, progress=progress)
+    files = manifest.tables.get("files", {})
+    have = folder_oids(vault, folder, progress=progress, same_as=files.get("digest"))
+    if have is None:  # unchanged since its stat-cache record, which is exactly this version's table
+        return FolderStatus(ref, str(folder), [], [], [], int(files["rows"]))
     rows = rows_for(vault, manifest)
     want = dict(zip(map(itemgetter(0), rows), map(itemgetter(1), rows)))
     if have == want:  # the common answer, decided in one C-level comparison

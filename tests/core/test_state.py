@@ -1,0 +1,190 @@
+"""The stat cache's folder records (base + delta), and the files-table writer that runs beside them.
+
+Everything here works on real files: records under a real cache folder, real
+snapshots of real folders, a real forked writer process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from _lvtest import tmp_leftovers, write_files
+from lensvault.datasets import files_table
+from lensvault.datasets.ingest import ingest_folder
+from lensvault.errors import UsageError
+from lensvault.state import FileState
+
+
+def _entry(i: int, oid: str | None = None) -> tuple:
+    return (1000 + i, 10 + i, 5_000 + i, 6_000 + i, oid or f"{i:064x}", "text/plain", None, None)
+
+
+def _records(state: FileState, kind: str) -> list[str]:
+    d = os.path.join(state.root, kind)
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+# -- base and delta records ----------------------------------------------------------------------------
+
+
+def test_a_small_change_is_saved_as_a_delta_and_read_back_merged(tmp_path):
+    state = FileState(tmp_path / "cache")
+    entries = {f"d/{i:04}": _entry(i) for i in range(1000)}
+    state.save_index("/data", entries, digest="d1")
+    base = open(state._path("index", "/data"), "rb").read()
+
+    got = state.index("/data")
+    assert got == entries and state.index_digest("/data") == "d1"
+    got["d/0007"] = _entry(7, "a" * 64)  # modified
+    got["d/0500a"] = _entry(2000)  # added
+    del got["d/0999"]  # removed
+    state.save_index("/data", got, changed=["d/0007", "d/0500a", "d/0999"], digest="d2")
+
+    assert open(state._path("index", "/data"), "rb").read() == base  # the 1,000-entry base is untouched
+    assert _records(state, "delta")
+    fresh = FileState(tmp_path / "cache")  # another process
+    merged = fresh.index("/data")
+    assert merged == got
+    assert list(merged) == sorted(merged)  # in path order, the added path in its place
+    assert fresh.index_digest("/data") == "d2"
+
+
+def test_deltas_accumulate_until_the_base_is_rewritten(tmp_path):
+    state = FileState(tmp_path / "cache")
+    entries = {f"{i:05}": _entry(i) for i in range(5000)}
+    state.save_index("/data", entries)
+    for i in range(0, 150, 10):  # 15 saves of 10 changes: 150 changed entries, under 5000 / 50
+        cur = state.index("/data")
+        for j in range(i, i + 10):
+            cur[f"{j:05}"] = _entry(j, "b" * 64)
+        state.save_index("/data", cur, changed=[f"{j:05}" for j in range(i, i + 10)])
+    assert _records(state, "delta")
+    assert FileState(tmp_path / "cache").index("/data") == cur
+
+    cur = state.index("/data")
+    many = [f"{j:05}" for j in range(1000, 1200)]  # the delta would now hold 350 > 100 entries
+    for rel in many:
+        cur[rel] = _entry(int(rel), "c" * 64)
+    state.save_index("/data", cur, changed=many)
+    assert _records(state, "delta") == []  # folded into a new base
+    assert FileState(tmp_path / "cache").index("/data") == cur
+
+
+def test_a_delta_for_a_base_that_was_rewritten_since_is_ignored(tmp_path):
+    a, b = FileState(tmp_path / "cache"), FileState(tmp_path / "cache")
+    a.save_index("/data", {"x": _entry(1), "y": _entry(2)})
+    seen_by_a = a.index("/data")
+    b.index("/data")
+    b.save_index("/data", {"x": _entry(1), "y": _entry(2), "z": _entry(3)})  # another process rewrites the base
+    seen_by_a["x"] = _entry(1, "f" * 64)
+    a.save_index("/data", seen_by_a, changed=["x"])  # a delta against the old base
+    assert FileState(tmp_path / "cache").index("/data") == {"x": _entry(1), "y": _entry(2), "z": _entry(3)}
+
+
+def test_a_damaged_delta_is_a_miss_of_the_delta_only(tmp_path):
+    state = FileState(tmp_path / "cache")
+    state.save_index("/data", {"x": _entry(1)})
+    cur = state.index("/data")
+    cur["x"] = _entry(1, "e" * 64)
+    state.save_index("/data", cur, changed=["x"])
+    path = state._path("delta", "/data")
+    data = bytearray(open(path, "rb").read())
+    data[-3] ^= 0xFF
+    open(path, "wb").write(bytes(data))
+    assert FileState(tmp_path / "cache").index("/data") == {"x": _entry(1)}  # the base, as before the delta
+
+
+# -- through snapshots ------------------------------------------------------------------------------
+
+
+def test_resnapshot_with_one_change_writes_a_delta_and_the_next_one_reads_it(sqlite_vault, tmp_path):
+    vault = sqlite_vault
+    src = write_files(tmp_path / "src", {f"d{i % 5}/f{i:04}.txt": f"file {i}" for i in range(300)})
+    vault.snapshot("ds", src, version="1.0.0")
+    folder = os.path.realpath(src)
+    assert vault.state.index_digest(folder) is not None
+    base = open(vault.state._path("index", folder), "rb").read()
+
+    (src / "d1/f0001.txt").write_text("changed")
+    (src / "d2/new.txt").write_text("new")
+    v2 = vault.snapshot("ds", src, version="1.1.0")
+    assert open(vault.state._path("index", folder), "rb").read() == base
+    assert _records(vault.state, "delta")
+
+    fresh = FileState(vault.state.root)
+    entries = fresh.index(folder)
+    assert len(entries) == 301 and entries["d2/new.txt"][4] == v2.files()["sha256"][
+        v2.files()["path"].to_pylist().index("d2/new.txt")].as_py()
+    assert fresh.index_digest(folder) == v2.manifest().tables["files"]["digest"]
+    assert vault.status("ds@1.1.0", src).clean
+
+
+def test_the_files_table_written_in_the_background_is_the_one_written_in_process(sqlite_vault, tmp_path):
+    vault = sqlite_vault
+    src = write_files(tmp_path / "src", {f"f{i:03}.txt": f"file {i}" for i in range(50)})
+    vault.snapshot("ds", src, version="1.0.0")
+    (src / "f007.txt").write_text("changed")
+    rows = ingest_folder(vault, src, link="copy")
+    if os.name == "posix" and rows.storing is False:
+        pytest.skip("another thread runs in this test process, so the writer stays in-process")
+    assert rows.storing
+    oid = rows.stored_oid(vault.store)
+    assert not rows.storing
+    in_process = files_table.to_parquet_bytes(rows.table())
+    assert vault.store.read_bytes(oid) == in_process  # same bytes, with or without NumPy in the writer
+    assert files_table.read(in_process).equals(rows.table())
+
+
+def test_a_refused_version_waits_for_its_background_writer(sqlite_vault, tmp_path):
+    vault = sqlite_vault
+    src = write_files(tmp_path / "src", {f"f{i:03}.txt": f"file {i}" for i in range(50)})
+    vault.snapshot("ds", src, version="1.0.0")
+    p = src / "f003.txt"
+    os.utime(p, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new stat, the same content
+    with pytest.raises(UsageError, match="nothing changed"):
+        vault.snapshot("ds", src, version="1.0.1")
+    assert tmp_leftovers(vault) == []
+    assert _children() == []  # the writer was waited for, not left running or unreaped
+
+
+def _children() -> list[str]:
+    """This process's children (running or zombie), from /proc."""
+    me, out = os.getpid(), []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == me:
+            out.append(f"{pid} {fields[0]}")
+    return out
+
+
+def test_reading_a_files_table_starts_no_arrow_threads():
+    # Arrow's CPU pool threads still alive at interpreter exit abort the process now
+    # and then ("terminate called without an active exception", exit -6).
+    code = textwrap.dedent("""
+        import os
+        from lensvault.datasets import files_table as ft
+        n = 20000
+        rows = ft.FileRows([f"d/{i:06}" for i in range(n)], list(range(n)), [f"{i:064x}" for i in range(n)],
+                           ["image/png"] * n, [10] * n, [None] * n)
+        data = ft.to_parquet_bytes(rows.table())
+        before = len(os.listdir("/proc/self/task"))
+        ft.read(data)
+        ft.read(data, columns=["path", "sha256"])
+        print(before, len(os.listdir("/proc/self/task")))
+    """)
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("needs Linux /proc")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    before, after = map(int, r.stdout.split())
+    assert after == before
