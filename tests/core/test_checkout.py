@@ -89,14 +89,18 @@ def test_a_manifest_path_escaping_dest_is_an_integrity_error(sqlite_vault, tmp_p
     assert not (tmp_path / "evil.txt").exists()
 
 
-def test_a_missing_object_stops_the_checkout_before_anything_is_written(ds, sqlite_vault, tmp_path):
-    oid = ds.files()["sha256"].to_pylist()[0]
-    os.unlink(sqlite_vault.store.oid_to_path(oid))
+@pytest.mark.parametrize("link", ["copy", "hardlink"])
+def test_missing_objects_stop_the_checkout_and_leave_nothing_behind(ds, sqlite_vault, tmp_path, link):
+    oids = sorted(set(ds.files()["sha256"].to_pylist()))[:2]
+    for oid in oids:
+        os.unlink(sqlite_vault.store.oid_to_path(oid))
+    work = tmp_path / "work"
+    work.mkdir()
     with pytest.raises(ObjectMissing) as ei:
-        ds.checkout(tmp_path / "out")
-    assert ei.value.details["missing"] == [oid] and "verify" in ei.value.fix
-    assert not (tmp_path / "out").exists()
-    assert [p for p in os.listdir(tmp_path) if "lensvault-tmp" in p] == []
+        ds.checkout(work / "out", link=link)
+    assert ei.value.details["missing"] == oids and "verify" in ei.value.fix  # every one, not just the first met
+    assert "2 object(s)" in ei.value.what
+    assert os.listdir(work) == []  # neither DEST nor the staging folder
 
 
 def test_checkout_into_a_dest_with_a_long_name(ds, tmp_path):

@@ -74,14 +74,6 @@ def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Pa
             )
     paths = [safe_relpath(r[0], ref) for r in rows]
     oids = [r[1] for r in rows]
-    missing = vault.store.missing(sorted(set(oids)))
-    if missing:
-        raise ObjectMissing(
-            f"{len(missing)} object(s) of {ref} are missing from the store (first: {missing[0][:12]}…)",
-            where=vault.store.url,
-            fix="run `lensvault verify " + ref + "` for the full list; restore the store or re-snapshot the source",
-            missing=missing[:100],
-        )
     # Short and fixed-length: DEST's own name may already be near NAME_MAX.
     tmp = dest.parent / f".lensvault-checkout-{os.getpid()}-{os.urandom(4).hex()}"
     stmp = str(tmp)
@@ -98,6 +90,11 @@ def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Pa
         if dest.exists():
             dest.rmdir()
         os.rename(tmp, dest)
+    except ObjectMissing:
+        # Materializing fails on the first missing object; no object is checked in advance
+        # (a stat per file, ~0.15 s for 50,000). The error lists every missing one.
+        _remove_tree(tmp)
+        raise _missing_error(vault, ref, oids) from None
     except OSError as e:
         _remove_tree(tmp)
         if isinstance(e, LensVaultError):
@@ -111,17 +108,36 @@ def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Pa
     return CheckoutResult(ref, sdest, len(paths), int(sum(r[2] for r in rows)), link.value)
 
 
+def _missing_error(vault, ref: str, oids: list[str]) -> ObjectMissing:
+    missing = vault.store.missing(sorted(set(oids)))
+    return ObjectMissing(
+        f"{len(missing)} object(s) of {ref} are missing from the store"
+        + (f" (first: {missing[0][:12]}…)" if missing else " (one vanished during the checkout)"),
+        where=vault.store.url,
+        fix="run `lensvault verify " + ref + "` for the full list; restore the store or re-snapshot the source",
+        missing=missing[:100],
+    )
+
+
 def _remember_stats(vault, dest: str, rows, files_digest: str | None) -> None:
     # We know every file's hash and media already; caching them makes the first
     # `status` or snapshot of a fresh checkout a stat walk instead of a full re-hash.
-    entries = {}
-    for path, oid, _, mt, w, h in rows:
-        try:
-            entries[path] = (*stat_key(os.stat(f"{dest}/{path}")), oid, mt, w, h)
-        except OSError:
-            continue
+    # (In one process: split over two, the stats were slower, their results pickled back.)
+    keys = _stat_keys([f"{dest}/{r[0]}" for r in rows])
+    entries = {path: (*key, oid, mt, w, h) for (path, oid, _, mt, w, h), key in zip(rows, keys) if key is not None}
     vault.state.save_index(os.path.realpath(dest), entries,
                            digest=files_digest if len(entries) == len(rows) else None)
+
+
+def _stat_keys(paths: list[str]) -> list:
+    """Stat keys of files just written; None for one that cannot be read."""
+    out = []
+    for p in paths:
+        try:
+            out.append(stat_key(os.stat(p)))
+        except OSError:
+            out.append(None)
+    return out
 
 
 def _remove_tree(path: Path) -> None:
