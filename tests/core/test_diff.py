@@ -111,3 +111,18 @@ def test_merge_diff_matches_set_arithmetic_on_long_tables(a_map, edits):
     assert sorted(d.removed + [f for f, _ in d.renamed]) == sorted(set(a) - set(b))
     assert sorted(d.modified) == sorted(p for p in a if p in b and a[p] != b[p])
     assert d.unchanged == sum(1 for p in a if p in b and a[p] == b[p])
+
+
+unicode_paths = st.text("aZé/ß€😀_", min_size=1, max_size=4).map(lambda s: "p" + s)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(unicode_paths, contents, max_size=40), st.dictionaries(unicode_paths, contents, max_size=40))
+def test_diff_of_non_ascii_paths_follows_the_tables_order(a, b):
+    # The merge compares UTF-8 bytes; the tables are sorted by code point: the same order.
+    d = diff_tables(table(a), table(b))
+    moved = {src for src, _ in d.renamed}, {dst for _, dst in d.renamed}
+    assert set(d.removed) | moved[0] == set(a) - set(b)
+    assert set(d.added) | moved[1] == set(b) - set(a)
+    assert sorted(d.modified) == sorted(p for p in set(a) & set(b) if a[p] != b[p])
+    assert d.unchanged == sum(1 for p in set(a) & set(b) if a[p] == b[p])
