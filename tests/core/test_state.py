@@ -141,14 +141,16 @@ def test_the_files_table_written_in_the_background_is_the_one_written_in_process
     assert files_table.read(in_process).equals(rows.table())
 
 
-def test_a_refused_version_waits_for_its_background_writer(sqlite_vault, tmp_path):
+@pytest.mark.parametrize("how", [{"version": "1.0.1"}, {"bump": "auto"}])
+def test_a_refused_version_waits_for_its_background_writer(sqlite_vault, tmp_path, how):
+    # Refused in the commit (an explicit version) or before it (the bump finds no change).
     vault = sqlite_vault
     src = write_files(tmp_path / "src", {f"f{i:03}.txt": f"file {i}" for i in range(50)})
     vault.snapshot("ds", src, version="1.0.0")
     p = src / "f003.txt"
     os.utime(p, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new stat, the same content
     with pytest.raises(UsageError, match="nothing changed"):
-        vault.snapshot("ds", src, version="1.0.1")
+        vault.snapshot("ds", src, **how)
     assert tmp_leftovers(vault) == []
     assert _children() == []  # the writer was waited for, not left running or unreaped
 

@@ -75,7 +75,7 @@ def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", v
     import pyarrow as pa
 
     from lensvault.annotations import load
-    from lensvault.datasets.ingest import ingest_folder
+    from lensvault.datasets.ingest import ingested
     from lensvault.datasets.vision import commit_vision, with_hashes
 
     ds = vault.dataset(ref)
@@ -100,20 +100,20 @@ def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", v
             shutil.copyfile(src, target)
         ann = source.get("annotations")
         aset = load(work, format=fmt, annotations=(work / ann) if ann else None)
-        files = ingest_folder(vault, work, link=LinkMode.COPY, progress=progress,
-                              known=frozenset(ds.files()["sha256"].to_pylist()))
-        images = with_hashes(aset.images, files)
-        # A fix never moves images between splits: keep the parent's membership exactly.
-        parent_images = ds.images()
-        split_of = dict(zip(parent_images["path"].to_pylist(), parent_images["split"].to_pylist()))
-        col = pa.array([split_of.get(p) for p in images["path"].to_pylist()], pa.string())
-        images = images.set_column(images.column_names.index("split"), "split", col)
-        return commit_vision(
-            vault, name=ds.name, version=version, bump=None, files=files, images=images,
-            annotations=aset.annotations, classes=aset.classes, split_info=dict(m.splits or {}),
-            findings=aset.findings, notes=notes or f"annotation fix of {ds.ref}", parent=ds.ref,
-            source={**source, "fix_of": ds.ref, "corrected": str(corrected.absolute())}, required_max="patch",
-        )
+        with ingested(vault, work, link=LinkMode.COPY, progress=progress,
+                      known=frozenset(ds.files()["sha256"].to_pylist())) as files:
+            images = with_hashes(aset.images, files)
+            # A fix never moves images between splits: keep the parent's membership exactly.
+            parent_images = ds.images()
+            split_of = dict(zip(parent_images["path"].to_pylist(), parent_images["split"].to_pylist()))
+            col = pa.array([split_of.get(p) for p in images["path"].to_pylist()], pa.string())
+            images = images.set_column(images.column_names.index("split"), "split", col)
+            return commit_vision(
+                vault, name=ds.name, version=version, bump=None, files=files, images=images,
+                annotations=aset.annotations, classes=aset.classes, split_info=dict(m.splits or {}),
+                findings=aset.findings, notes=notes or f"annotation fix of {ds.ref}", parent=ds.ref,
+                source={**source, "fix_of": ds.ref, "corrected": str(corrected.absolute())}, required_max="patch",
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
@@ -27,7 +29,7 @@ from lensvault.store.base import LinkMode
 from lensvault.datasets import files_table
 from lensvault.datasets.scan import PartialScanRefused, ScannedFile, scan_against, scan_iter
 
-__all__ = ["folder_oids", "ingest_folder"]
+__all__ = ["KnownContent", "folder_oids", "ingest_folder", "ingested"]
 
 
 # -- in a worker process ------------------------------------------------------------------
@@ -223,6 +225,18 @@ def _unstored(same: list[str], cached: dict, cached_digest: str | None, known: K
     if oids.issuperset(map(_OID, map(cached.__getitem__, same))):  # one C-level pass
         return []
     return [rel for rel in same if cached[rel][4] not in oids]
+
+
+@contextmanager
+def ingested(vault, src: Path, **kwargs) -> Iterator[files_table.FileRows]:
+    """``ingest_folder`` for a caller that goes on to commit a version: a background writer
+    of the files table that the commit never collected (a refused version, an error) is
+    waited for on the way out, so no child process outlives the call."""
+    rows = ingest_folder(vault, src, **kwargs)
+    try:
+        yield rows
+    finally:
+        rows.abandon_store()  # a no-op once the commit has collected the writer
 
 
 def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, progress=NO_PROGRESS,

@@ -17,7 +17,7 @@ from lensvault.refs import SemVer, validate_name
 from lensvault.store.base import LinkMode
 
 from lensvault.datasets import files_table
-from lensvault.datasets.ingest import ingest_folder
+from lensvault.datasets.ingest import ingested
 from lensvault.datasets.manifest import Manifest, canonical_json, manifest_path, snapshot_document, write_manifest_file
 from lensvault.datasets.versions import DatasetVersion, get_version, latest_version, taken_error
 
@@ -47,14 +47,14 @@ def snapshot_folder(
     # Opening the catalog (the SQLAlchemy import alone is ~0.25 s) overlaps the
     # folder walk: ingest calls this while the walk runs in a child process (or
     # while workers hash a new folder).
-    table = ingest_folder(vault, Path(src), link=link, progress=progress,
-                          known=lambda: _known_of(vault, _catalog_checks(vault, name, version)))
-    if version is None:
-        version = _next_file_version(vault, name, table, bump)
-    return commit_version(
-        vault, name=name, version=version, files=table, notes=notes, parent=parent,
-        source={"path": str(Path(src).absolute()), "link": LinkMode(link).value}, allow_identical=force,
-    )
+    with ingested(vault, Path(src), link=link, progress=progress,
+                  known=lambda: _known_of(vault, _catalog_checks(vault, name, version))) as table:
+        if version is None:
+            version = _next_file_version(vault, name, table, bump)
+        return commit_version(
+            vault, name=name, version=version, files=table, notes=notes, parent=parent,
+            source={"path": str(Path(src).absolute()), "link": LinkMode(link).value}, allow_identical=force,
+        )
 
 
 def _next_file_version(vault, name: str, table, bump: str) -> str:
@@ -179,12 +179,10 @@ def commit_version(
     semver = SemVer.parse(version)
     if not isinstance(files, files_table.FileRows):
         files = files_table.FileRows.from_table(files)
-    try:
-        snapshot_id, files_oid, parent_version, media_types = _describe(vault, name, semver, files, parent,
-                                                                         sections, allow_identical)
-    except BaseException:
-        files.abandon_store()
-        raise
+    # (A background writer of the files table that this never collects, because the
+    # version is refused, is waited for by ``ingest.ingested``, which every caller uses.)
+    snapshot_id, files_oid, parent_version, media_types = _describe(vault, name, semver, files, parent,
+                                                                     sections, allow_identical)
     files_digest = files.digest()
     total_bytes = int(sum(files.sizes))
     all_tables = {"files": {"oid": files_oid, "digest": files_digest, "rows": files.num_rows}, **(tables or {})}

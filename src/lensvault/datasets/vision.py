@@ -15,7 +15,7 @@ from lensvault.progress import NO_PROGRESS
 from lensvault.refs import SemVer, validate_name
 from lensvault.store.base import LinkMode
 
-from lensvault.datasets.ingest import ingest_folder
+from lensvault.datasets.ingest import ingested
 from lensvault.datasets.table_digest import table_digest
 
 __all__ = ["VisionInput", "commit_vision", "snapshot_vision", "with_hashes"]
@@ -52,17 +52,17 @@ def snapshot_vision(
     aset = load(src, format=spec.format, annotations=spec.annotations, classes=spec.classes, strict=spec.strict)
     from lensvault.datasets.snapshot import known_oids
 
-    files = ingest_folder(vault, src, link=link, progress=progress, known=known_oids(vault, name))
-    images = with_hashes(aset.images, files)
-    images, split_info = _apply_splits(images, spec)
-    ann_rel = _relative(spec.annotations, src)
-    source = {"path": str(src.absolute()), "link": LinkMode(link).value, "format": aset.source_format,
-              "annotations": ann_rel, "description": aset.description}
-    return commit_vision(
-        vault, name=name, version=version, bump=bump, files=files, images=images, annotations=aset.annotations,
-        classes=aset.classes, split_info=split_info, findings=aset.findings, notes=notes, parent=parent,
-        force=force, source=source,
-    )
+    with ingested(vault, src, link=link, progress=progress, known=known_oids(vault, name)) as files:
+        images = with_hashes(aset.images, files)
+        images, split_info = _apply_splits(images, spec)
+        ann_rel = _relative(spec.annotations, src)
+        source = {"path": str(src.absolute()), "link": LinkMode(link).value, "format": aset.source_format,
+                  "annotations": ann_rel, "description": aset.description}
+        return commit_vision(
+            vault, name=name, version=version, bump=bump, files=files, images=images, annotations=aset.annotations,
+            classes=aset.classes, split_info=split_info, findings=aset.findings, notes=notes, parent=parent,
+            force=force, source=source,
+        )
 
 
 def _relative(p: Path | None, root: Path) -> str | None:
