@@ -110,10 +110,11 @@ class FileState(StateBase):
 
     A folder's index record is ``(digest, {rel: entry})``. After small changes a
     delta record follows it: ``(the base it applies to, by checksum and length,
-    {rel: entry or None}, digest after it)``. Re-snapshotting
-    a 50,000-file folder in which one file changed then writes a few hundred bytes
-    instead of 6.6 MB (~0.1 s). A delta whose base has since been rewritten (by
-    another process, or a save that outgrew the delta) is ignored.
+    {rel: entry or None}, digest after it)``. Re-snapshotting a 50,000-file folder
+    in which one file changed then writes a few hundred bytes instead of 6.6 MB
+    (~0.1 s). A delta whose base has since been rewritten (by another process, or
+    a save that outgrew the delta) is ignored; two processes saving deltas at once
+    lose one's changes, which are then only misses.
     """
 
     # A delta grows with every save until it holds this share of the folder; then the base is rewritten.
@@ -122,7 +123,7 @@ class FileState(StateBase):
     def __init__(self, root: str | os.PathLike):
         self.root = os.fspath(root)
         # folder → (base token, delta applied, digest) as last read or written
-        self._bases: dict[str, tuple[int, dict, str | None]] = {}
+        self._bases: dict[str, tuple[tuple, dict, str | None]] = {}
 
     def _path(self, kind: str, key: str) -> str:
         return f"{self.root}/{kind}/{hashlib.sha256(key.encode()).hexdigest()[:40]}"
