@@ -190,3 +190,26 @@ def test_reading_a_files_table_starts_no_arrow_threads():
     assert r.returncode == 0, r.stderr
     before, after = map(int, r.stdout.split())
     assert after == before
+
+
+def test_vision_counts_start_no_arrow_threads(tmp_path):
+    # The same risk as above, for the per-class counts of `dataset show` (Arrow's group_by).
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("needs Linux /proc")
+    shared = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "bccd")
+    if not os.path.isdir(shared):
+        pytest.skip("../shared/data/bccd is not beside the repository")
+    code = textwrap.dedent(f"""
+        import os
+        import lensvault
+        vault = lensvault.init({str(tmp_path / "vault")!r})
+        ds = vault.snapshot("bccd", {os.path.abspath(shared)!r}, version="1.0.0", format="voc", link="copy")
+        ds.images(), ds.annotations()
+        before = len(os.listdir("/proc/self/task"))
+        summary = ds.vision_summary()
+        print(before, len(os.listdir("/proc/self/task")), summary["annotations"])
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    before, after, annotations = map(int, r.stdout.split())
+    assert annotations == 4888 and after == before

@@ -685,7 +685,9 @@ def _class_split_counts(t) -> dict[tuple[str, str], int]:
     row = pc.index_in(ann.column("image"), value_set=t.images.column("path"))
     split = pc.take(t.images.column("split"), row) if "split" in t.images.column_names else None
     split = pc.fill_null(split, NO_SPLIT) if split is not None else pa.array([NO_SPLIT] * ann.num_rows)
-    grouped = pa.table({"c": ann.column("class_id"), "s": split}).group_by(["c", "s"]).aggregate([("c", "count")])
+    # No Arrow thread pool: its threads, alive at exit, can abort the process (files_table.read).
+    grouped = (pa.table({"c": ann.column("class_id"), "s": split})
+               .group_by(["c", "s"], use_threads=False).aggregate([("c", "count")]))
     out: dict[tuple[str, str], int] = {}
     for c, s, n in zip(grouped["c"].to_pylist(), grouped["s"].to_pylist(), grouped["c_count"].to_pylist()):
         key = (_class_name(t.classes, c), s)

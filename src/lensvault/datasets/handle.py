@@ -132,7 +132,8 @@ class Dataset:
         images, anns, cm = self.images(), self.annotations(), self.class_map()
         split_of = dict(zip(images["path"].to_pylist(), images["split"].to_pylist()))
         per_class: dict[str, dict[str, int]] = {n: {} for n in cm.names}
-        counts = anns.group_by(["image", "class_id"]).aggregate([("index", "count")])
+        # No Arrow thread pool: its threads, alive at exit, can abort the process (files_table.read).
+        counts = anns.group_by(["image", "class_id"], use_threads=False).aggregate([("index", "count")])
         for image, cid, n in zip(counts["image"].to_pylist(), counts["class_id"].to_pylist(), counts["index_count"].to_pylist()):
             try:
                 cname = cm.name_of(cid)
