@@ -86,6 +86,14 @@ class FileRows:
                    table=table)
 
     @classmethod
+    def from_index(cls, index: dict, *, digest: str | None = None) -> FileRows:
+        """From a folder's stat-cache entries ({path: (ino, size, mtime, ctime, sha256, media, w, h)})."""
+        from operator import itemgetter
+
+        entries = list(index.values())
+        return cls(list(index), *(list(map(itemgetter(k), entries)) for k in (1, 4, 5, 6, 7)), digest=digest)
+
+    @classmethod
     def from_listing(cls, rows) -> FileRows:
         """From (path, sha256, size, media_type, width, height) rows (the stat cache's listing)."""
         if not rows:

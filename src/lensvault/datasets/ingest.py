@@ -355,10 +355,7 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
             keys[i] = _recheck(files[i])
     if not files and len(same) == len(cached):
         # Nothing changed, nothing added or removed: the record is the table (saved sorted).
-        entries = list(cached.values())
-        return files_table.FileRows(list(cached), [e[1] for e in entries], [e[4] for e in entries],
-                                    [e[5] for e in entries], [e[6] for e in entries], [e[7] for e in entries],
-                                    digest=cached_digest)
+        return files_table.FileRows.from_index(cached, digest=cached_digest)
     # The folder's new cache record: the old one (sorted), updated in place, so
     # that only added paths make it re-sort and only removed ones make it filter.
     index = dict(cached)
@@ -375,15 +372,7 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
         index = {rel: e for rel, e in index.items() if rel in present}
     if added:
         index = dict(sorted(index.items()))
-    entries = list(index.values())
-    rows = files_table.FileRows(
-        list(index),
-        [e[1] for e in entries],
-        [e[4] for e in entries],
-        [e[5] for e in entries],
-        [e[6] for e in entries],
-        [e[7] for e in entries],
-    )
+    rows = files_table.FileRows.from_index(index)
     # The new files table goes to the store from a child while this process saves
     # the cache record and the caller describes the version (see FileRows).
     rows.store_in_background(store)

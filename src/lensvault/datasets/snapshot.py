@@ -111,7 +111,7 @@ def _catalog_checks(vault, name: str, version: str | None):
         return latest_version(conn, name)
 
 
-def known_oids(vault, name: str):
+def known_content(vault, name: str):
     """The content of the latest version of NAME (in the store, by construction), for ingest."""
     with vault.catalog.read() as conn:
         prev = latest_version(conn, name)

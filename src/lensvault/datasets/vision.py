@@ -50,9 +50,9 @@ def snapshot_vision(
         _refuse_taken(vault, name, str(SemVer.parse(version)))
     src = Path(src)
     aset = load(src, format=spec.format, annotations=spec.annotations, classes=spec.classes, strict=spec.strict)
-    from lensvault.datasets.snapshot import known_oids
+    from lensvault.datasets.snapshot import known_content
 
-    with ingested(vault, src, link=link, progress=progress, known=known_oids(vault, name)) as files:
+    with ingested(vault, src, link=link, progress=progress, known=known_content(vault, name)) as files:
         images = with_hashes(aset.images, files)
         images, split_info = _apply_splits(images, spec)
         ann_rel = _relative(spec.annotations, src)
