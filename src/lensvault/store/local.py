@@ -329,17 +329,10 @@ class LocalObjectStore(ObjectStore):
 
     def materialize(self, items, link, *, on_done=None) -> None:
         strategy = LinkStrategy(link)
-        root = str(self.root)
 
         def one(item):
             oid, dest = item
-            src = f"{root}/{oid[:2]}/{oid[2:]}"
-            try:
-                used = strategy.apply(src, str(dest))
-            except FileNotFoundError:
-                if not os.path.exists(src):
-                    raise self._missing(oid) from None
-                raise
+            used = _place(self, strategy, oid, dest)
             if used in (LinkMode.COPY, LinkMode.REFLINK):
                 # copies are the user's to edit; only shared bytes stay read-only
                 os.chmod(dest, 0o644)
@@ -360,7 +353,7 @@ class LocalObjectStore(ObjectStore):
         except OSError as e:
             if isinstance(e, StorageError):
                 raise
-            raise storage_error(e, str(items[0][1]) if items else root) from e
+            raise storage_error(e, str(items[0][1]) if items else str(self.root)) from e
 
     def delete(self, oid: str) -> None:
         try:
@@ -408,19 +401,22 @@ def _spread_by_folder(items: list, chunk: int) -> list:
 
 def _link_part(store: LocalObjectStore, strategy: LinkStrategy, part: list) -> list:
     """In a worker (or in-process for small jobs): hard- or symlink objects to their destinations."""
-    root = str(store.root)
-    symlink = strategy.mode is LinkMode.SYMLINK
     for oid, dest in part:
-        src = f"{root}/{oid[:2]}/{oid[2:]}"
-        if symlink and not os.path.exists(src):  # a symlink to nothing would be made without complaint
-            raise store._missing(oid)
-        try:
-            strategy.apply(src, str(dest))
-        except FileNotFoundError:
-            if not os.path.exists(src):
-                raise store._missing(oid) from None
-            raise
+        _place(store, strategy, oid, dest)
     return []
+
+
+def _place(store: LocalObjectStore, strategy: LinkStrategy, oid: str, dest) -> LinkMode:
+    """Put object ``oid`` at ``dest`` by ``strategy``; ObjectMissing if the store lacks it."""
+    src = f"{store.root}/{oid[:2]}/{oid[2:]}"
+    if strategy.mode is LinkMode.SYMLINK and not os.path.exists(src):
+        raise store._missing(oid)  # a symlink to nothing would be made without complaint
+    try:
+        return strategy.apply(src, str(dest))
+    except FileNotFoundError:
+        if not os.path.exists(src):
+            raise store._missing(oid) from None
+        raise
 
 
 def _parallel(fn, items, batch: int = 128) -> None:
