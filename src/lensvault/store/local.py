@@ -403,7 +403,7 @@ def _link_part(store: LocalObjectStore, strategy: LinkStrategy, part: list) -> l
     """In a worker (or in-process for small jobs): hard- or symlink objects to their destinations."""
     for oid, dest in part:
         _place(store, strategy, oid, dest)
-    return []
+    return [None] * len(part)  # the mapper's contract: one result per item
 
 
 def _place(store: LocalObjectStore, strategy: LinkStrategy, oid: str, dest) -> LinkMode:
