@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the repo
+DATA = Path(__file__).resolve().parents[1] / "data"  # tests/data (licensed samples)
 SAMPLES = DATA / "format-samples"
 BCCD = DATA / "bccd"
 

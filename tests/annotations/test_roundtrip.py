@@ -125,7 +125,7 @@ def test_export_one_split_and_link_callback(tmp_path):
 
     dest = export(original, _files(BCCD, original), tmp_path / "val", format="yolo", split="val", link=link)
     again = load(dest)
-    assert again.images.num_rows == 87 == len(linked)
+    assert again.images.num_rows == 10 == len(linked)
     assert set(again.images.column("split").to_pylist()) == {"val"}
     assert all(p.is_symlink() for p in linked)
     config = (dest / "data.yaml").read_text()

@@ -19,10 +19,10 @@ def _codes(aset):
 def test_bccd_counts_splits_and_its_two_zero_area_boxes():
     aset = load(BCCD)
     assert aset.source_format == "voc"
-    assert aset.images.num_rows == 364
-    assert aset.annotations.num_rows == 4888
+    assert aset.images.num_rows == 47
+    assert aset.annotations.num_rows == 898
     assert aset.classes.names == ("Platelets", "RBC", "WBC")  # sorted names → ids 0..2
-    assert {k: len(v) for k, v in aset.splits.items()} == {"train": 205, "val": 87, "test": 72}
+    assert {k: len(v) for k, v in aset.splits.items()} == {"train": 27, "val": 10, "test": 10}
     train = set((BCCD / "BCCD/ImageSets/Main/train.txt").read_text().split())
     assert {p.rsplit("/", 1)[1][:-4] for p in aset.splits["train"]} == train
     assert [(f.code, f.file, f.location) for f in aset.findings] == [
@@ -30,7 +30,7 @@ def test_bccd_counts_splits_and_its_two_zero_area_boxes():
         ("zero-area-box", "BCCD/Annotations/BloodImage_00343.xml", "object 4"),
     ]
     assert all(f.level == "warning" for f in aset.findings)
-    assert "364 images" in aset.description and "4,888 boxes" in aset.description
+    assert "47 images" in aset.description and "898 boxes" in aset.description
 
 
 def _yolo(root, make_image, lines: str, *, size=(20, 10), orientation=None, names=("a", "b")):

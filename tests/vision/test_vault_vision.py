@@ -53,12 +53,12 @@ def test_bccd_snapshots_with_its_images_boxes_classes_and_splits(vault, bccd_req
     r = lv(vault, "dataset", "snapshot", "bccd", BCCD, "--format", "auto", "--version", "1.0.0", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert (out["images"], out["annotations"], out["classes"]) == (364, 4888, ["Platelets", "RBC", "WBC"])
-    assert out["splits"] == {"test": 72, "train": 205, "val": 87}
+    assert (out["images"], out["annotations"], out["classes"]) == (47, 898, ["Platelets", "RBC", "WBC"])
+    assert out["splits"] == {"test": 10, "train": 27, "val": 10}
     assert sorted(f["code"] for f in out["findings"]) == ["zero-area-box", "zero-area-box"]
     show = json.loads(lv(vault, "dataset", "show", "bccd@1.0.0", "--json").stdout)
     assert {"images", "annotations", "classes", "splits", "per_class"} <= show.keys()
-    assert sum(c["total"] for c in show["per_class"].values()) == 4888
+    assert sum(c["total"] for c in show["per_class"].values()) == 898
     assert show["per_class"]["WBC"]["test"] + show["per_class"]["WBC"]["train"] + show["per_class"]["WBC"]["val"] == \
         show["per_class"]["WBC"]["total"]
     assert show["split_spec"]["method"] == "source"
