@@ -94,12 +94,6 @@ def test_seeds_must_be_fixed(project):
     assert "holds no seed" in f["seed"].what and "--seed" in f["seed"].fix
     r = project.vault.preflight(dataset="shapes@1.0.0", config="C-noseed", seed=5)
     assert r.ok and r.seeds["train"] == 5
-    # a plain-files dataset has no split, so no split seed
-    (root / "plain").mkdir()
-    (root / "plain" / "a.txt").write_text("a")
-    project.vault.snapshot("plain", root / "plain", version="1.0.0")
-    f = failed(project.vault.preflight(dataset="plain@1.0.0", config="C-01", allow_dirty=True))
-    assert "split seed" in f["split_seed"].what
 
 
 def test_missing_objects_fail_the_dataset_check(project):

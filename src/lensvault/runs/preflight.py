@@ -228,17 +228,23 @@ def _check_seeds(report: PreflightReport, ds, cfg, seed: int | None) -> None:
                    "add `seed: <int>` to the config (and register it under a new ID), or pass --seed N")
     if ds is None:
         return
+    # What pins the data is the recorded membership — or its absence: then the run gets the
+    # whole version. A seed matters only where LensVault assigned the splits by hashing.
     splits = ds.manifest().splits or {}
     method = splits.get("method")
-    if splits.get("seed") is not None and method != "source":
+    if method == "hash" and splits.get("seed") is not None:
         report.seeds["split"] = splits["seed"]
-        report.add("split_seed", True, f"{ds.ref} splits made with seed {splits['seed']}")
+        report.add("split_seed", True,
+                   f"{ds.ref} splits made with seed {splits['seed']}, membership recorded in the manifest")
     elif method == "source":
         report.seeds["split"] = None
         report.add("split_seed", True, f"{ds.ref} splits are the source's own, membership recorded in the manifest")
+    elif method in (None, "none"):
+        report.seeds["split"] = None
+        report.add("split_seed", True, f"{ds.ref} has no splits: the run uses the whole version")
     else:
-        report.add("split_seed", False, f"{ds.ref} records no split seed (no train/val/test split)",
-                   f"snapshot a new version with `--split 70/20/10 --seed N` (or with split files in the source)")
+        report.add("split_seed", False, f"{ds.ref} records hashed splits ({method}) without the seed that made them",
+                   "snapshot a new version with `--split 70/20/10 --seed N`, or with split files in the source")
 
 
 def _check_model(conn, report: PreflightReport, name: str, version: str) -> None:
