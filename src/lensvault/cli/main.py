@@ -66,11 +66,33 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader of our output went away (`… | head`). What the command did is done —
+            # a snapshot is committed by then — so the exit code must not say it failed
+            # (click would exit 1: a non-zero exit promises that no version was created).
+            _silence_stdout()
+            raise click.exceptions.Exit(0) from None
+
     def format_commands(self, ctx, formatter):
         rows = [(name, self.short.get(name, "")) for name in self.list_commands(ctx)]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the final flush at exit does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 @click.group(

@@ -260,6 +260,7 @@ def commit_version(
         if written:
             try:
                 path.unlink()
+                path.parent.rmdir()  # the folder of a first version; kept when other versions are in it
             except OSError:
                 pass
         raise
