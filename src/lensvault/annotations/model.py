@@ -169,6 +169,7 @@ class AnnotationSet:
     findings: list[Finding] = field(default_factory=list)
     source_format: str = ""
     description: str = ""
+    ids_from_names: bool = False  # the importer numbered the classes (see importers._base.Imported)
 
     @property
     def splits(self) -> dict[str, list[str]]:

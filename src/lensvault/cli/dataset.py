@@ -22,13 +22,17 @@ def dataset():
 @click.option("--parent", metavar="X.Y.Z", help="The version this one derives from (default: the highest lower version).")
 @click.option("--format", "fmt", type=click.Choice(["auto", "coco", "yolo", "voc", "labelme", "masks"]),
               help="Import annotations in this format (auto detects and says what it found).")
-@click.option("--annotations", type=click.Path(exists=True), help="Annotation file or folder, when not in the usual place.")
+@click.option("--annotations", type=click.Path(),
+              help="Annotation file or folder, when not in the usual place (relative to the working folder or to SRC).")
 @click.option("--classes", type=click.Path(exists=True, dir_okay=False), help="Class names file fixing the class order.")
 @click.option("--strict", is_flag=True, help="Treat validation warnings as errors.")
-@click.option("--split", metavar="70/20/10", help="Assign train/val/test by hashing (overrides split files of the source).")
+@click.option("--split", metavar="70/20/10|none",
+              help="Assign train/val/test by hashing (overrides split files of the source); none: no splits. "
+                   "Default: the parent's rule, else the source's splits.")
 @click.option("--seed", type=int, help="Seed of the split (required with --split).")
 @click.option("--group-by", metavar="REGEX", help="Keep images whose paths share this key in one split (first group).")
-@click.option("--force", is_flag=True, help="Accept a version lower than the change requires (recorded).")
+@click.option("--force", is_flag=True, help="Record anyway: a version lower than the change requires, identical "
+                                            "content, or an import that found no annotations (recorded).")
 @link_option
 @json_option
 @click.pass_context

@@ -17,7 +17,7 @@ from lensvault.errors import InputError, UsageError
 from lensvault.progress import NO_PROGRESS
 from lensvault.store.base import LinkMode
 
-__all__ = ["fix_annotations", "overlay_targets"]
+__all__ = ["annotations_in_version", "fix_annotations", "overlay_targets"]
 
 
 def overlay_targets(corrected: Path, dataset_paths: list[str]) -> list[tuple[Path, str]]:
@@ -76,7 +76,8 @@ def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", v
 
     from lensvault.annotations import load
     from lensvault.datasets.ingest import ingested
-    from lensvault.datasets.vision import commit_vision, with_hashes
+    from lensvault.datasets.vision import (VisionInput, commit_vision, inherit_class_ids, refuse_empty_import,
+                                           with_hashes)
 
     ds = vault.dataset(ref)
     if not ds.is_vision:
@@ -85,9 +86,11 @@ def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", v
     corrected = Path(corrected)
     if not corrected.exists():
         raise InputError("corrected annotations not found", where=str(corrected), fix="check the path")
-    targets = overlay_targets(corrected, ds.files()["path"].to_pylist())
     m = ds.manifest()
     source = m.source or {}
+    dataset_paths = ds.files()["path"].to_pylist()
+    ann = annotations_in_version(ds, source, dataset_paths)
+    targets = overlay_targets(corrected, dataset_paths)
     fmt = format if format != "auto" else source.get("format", "auto")
     scratch = Path(tempfile.mkdtemp(prefix="fix-", dir=vault.dir))
     try:
@@ -98,8 +101,14 @@ def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", v
             target = work / dst
             target.unlink(missing_ok=True)  # may be a read-only hardlink into the store
             shutil.copyfile(src, target)
-        ann = source.get("annotations")
-        aset = load(work, format=fmt, annotations=(work / ann) if ann else None)
+        classes = None
+        if source.get("classes"):  # the --classes the version was snapshotted with
+            classes = scratch / "classes.txt"
+            classes.write_text("".join(f"{n}\n" for n in source["classes"]), encoding="utf-8")
+        aset = load(work, format=fmt, annotations=(work / ann) if ann else None, classes=classes)
+        class_map, annotations = inherit_class_ids(aset, ds)
+        refuse_empty_import(aset, ds, corrected, VisionInput(format=fmt), force=False,
+                            fix="pass the corrected annotation files, in the dataset's format")
         with ingested(vault, work, link=LinkMode.COPY, progress=progress,
                       known=frozenset(ds.files()["sha256"].to_pylist())) as files:
             images = with_hashes(aset.images, files)
@@ -110,12 +119,55 @@ def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", v
             images = images.set_column(images.column_names.index("split"), "split", col)
             return commit_vision(
                 vault, name=ds.name, version=version, bump=None, files=files, images=images,
-                annotations=aset.annotations, classes=aset.classes, split_info=dict(m.splits or {}),
+                annotations=annotations, classes=class_map, split_info=dict(m.splits or {}),
                 findings=aset.findings, notes=notes or f"annotation fix of {ds.ref}", parent=ds.ref,
                 source={**source, "fix_of": ds.ref, "corrected": str(corrected.absolute())}, required_max="patch",
             )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def annotations_in_version(ds, source: dict, dataset_paths: list[str]) -> str | None:
+    """The version's annotation file or folder, relative to its root (None: found by the format's layout).
+
+    Versions record it relative to the dataset root. Earlier ones recorded what was typed
+    — relative to the folder the snapshot ran in, or absolute — so that is mapped into the
+    version too: the longest tail of the recorded path that names a file or folder in it.
+    """
+    recorded = source.get("annotations")
+    if not recorded:
+        return None
+    folders = {str(PurePosixPath(p).parent) for p in dataset_paths}
+    for p in list(folders):
+        folders.update(str(a) for a in PurePosixPath(p).parents)
+    present = set(dataset_paths) | folders
+
+    def inside(rel: str) -> bool:
+        return rel in present
+
+    path = PurePosixPath(recorded)
+    if not path.is_absolute() and inside(path.as_posix()):
+        return path.as_posix()
+    if path.is_absolute() and source.get("path"):
+        try:
+            rel = Path(recorded).relative_to(source["path"]).as_posix()
+        except ValueError:
+            rel = None
+        if rel and inside(rel):
+            return rel
+    parts = [x for x in path.parts if x not in ("/", "..", ".")]
+    for i in range(len(parts)):
+        tail = PurePosixPath(*parts[i:]).as_posix()
+        if inside(tail):
+            return tail
+    raise UsageError(
+        f"{ds.ref} read its annotations from outside its folder ({recorded}), so it holds no "
+        "annotation file to correct",
+        where=ds.ref,
+        fix=f"snapshot the corrected annotations as a new version: `lensvault dataset snapshot {ds.name} "
+            f"{source.get('path') or 'SRC'} --format {source.get('format') or 'auto'} --annotations CORRECTED "
+            "--bump auto`",
+    )
 
 
 def _scratch_link(vault) -> LinkMode:

@@ -18,7 +18,8 @@ from lensvault.store.base import LinkMode
 from lensvault.datasets.ingest import ingested
 from lensvault.datasets.table_digest import table_digest
 
-__all__ = ["VisionInput", "commit_vision", "snapshot_vision", "with_hashes"]
+__all__ = ["VisionInput", "annotations_location", "annotations_path", "commit_vision", "inherit_class_ids",
+           "refuse_empty_import", "snapshot_vision", "with_hashes"]
 
 
 @dataclass
@@ -39,7 +40,14 @@ def snapshot_vision(
     notes: str = "", link: LinkMode | str = LinkMode.AUTO, parent: str | None = None, force: bool = False,
     progress=NO_PROGRESS,
 ):
+    """Import SRC's annotations and commit them with its files as NAME@VERSION.
+
+    What can be refused without the files' hashes is refused before ingest (a taken
+    version, a bad --split, an import error, an import that found nothing); the rest
+    before the commit. Either way no version, manifest or event is left behind.
+    """
     from lensvault.annotations import load
+    from lensvault.datasets.splits import SplitRequest
 
     name = validate_name(name)
     if version is None and bump is None:
@@ -48,31 +56,100 @@ def snapshot_vision(
         from lensvault.datasets.snapshot import _refuse_taken
 
         _refuse_taken(vault, name, str(SemVer.parse(version)))
+    rule = SplitRequest(spec.split, spec.seed, spec.group_by).rule()
     src = Path(src)
-    aset = load(src, format=spec.format, annotations=spec.annotations, classes=spec.classes, strict=spec.strict)
+    ann = annotations_path(src, spec.annotations)
+    aset = load(src, format=spec.format, annotations=ann, classes=spec.classes, strict=spec.strict)
+    base = _base_of(vault, name, parent, version)
+    classes, annotations = inherit_class_ids(aset, base)
+    empty = refuse_empty_import(aset, base, src, spec, force=force)
     from lensvault.datasets.snapshot import known_content
 
     with ingested(vault, src, link=link, progress=progress, known=known_content(vault, name)) as files:
         images = with_hashes(aset.images, files)
-        images, split_info = _apply_splits(images, spec)
-        ann_rel = _relative(spec.annotations, src)
+        images, split_info = _apply_splits(images, rule, base)
         source = {"path": str(src.absolute()), "link": LinkMode(link).value, "format": aset.source_format,
-                  "annotations": ann_rel, "description": aset.description}
+                  "annotations": annotations_location(ann, src), "description": aset.description}
+        if spec.classes is not None:
+            source["classes"] = list(classes.names)  # `dataset fix` numbers the classes the same way
+        if empty:
+            source["forced_empty_import"] = empty
         return commit_vision(
-            vault, name=name, version=version, bump=bump, files=files, images=images, annotations=aset.annotations,
-            classes=aset.classes, split_info=split_info, findings=aset.findings, notes=notes, parent=parent,
+            vault, name=name, version=version, bump=bump, files=files, images=images, annotations=annotations,
+            classes=classes, split_info=split_info, findings=aset.findings, notes=notes, parent=parent,
             force=force, source=source,
         )
 
 
-def _relative(p: Path | None, root: Path) -> str | None:
-    if p is None:
+def annotations_path(src: Path, annotations) -> Path | None:
+    """``--annotations`` as the importer reads it: relative to the working directory when it
+    exists there, else to SRC."""
+    if annotations is None:
         return None
-    p = Path(p)
+    p = Path(annotations)
+    if not p.is_absolute() and not p.exists():
+        p = Path(src) / p
+    return p
+
+
+def annotations_location(annotations: Path | None, src: Path) -> str | None:
+    """Where the annotations are, as the manifest records it: relative to the dataset root,
+    so that `dataset fix` finds them in the version whatever folder the snapshot was taken
+    from; the absolute path when they lie outside it (the version holds no annotation file)."""
+    if annotations is None:
+        return None
+    p = Path(annotations).resolve()
     try:
-        return (p if p.is_absolute() else (root / p)).absolute().relative_to(root.absolute()).as_posix()
+        return p.relative_to(Path(src).resolve()).as_posix()
     except ValueError:
         return str(p)
+
+
+def _base_of(vault, name: str, parent: str | None, version: str | None):
+    """The version this one is compared with (as ``commit_vision`` finds it) as a ``Dataset``, or None."""
+    from lensvault.datasets.handle import Dataset
+
+    prev = _vision_parent(vault, name, parent, SemVer.parse(version) if version else None)
+    return Dataset(vault, prev) if prev is not None and prev.name == name else None
+
+
+def inherit_class_ids(aset, base):
+    """The import's class map and annotations, numbered from the parent's class map when
+    the importer numbered the classes itself (see ``lensvault.datasets.class_map``)."""
+    if not aset.ids_from_names or base is None or not base.is_vision:
+        return aset.classes, aset.annotations
+    from lensvault.datasets.class_map import align_to_parent
+
+    return align_to_parent(aset.classes, aset.annotations, base.class_map())
+
+
+def refuse_empty_import(aset, base, src: Path, spec: VisionInput, *, force: bool,
+                        fix: str | None = None) -> str | None:
+    """Refuse, before anything is stored, an import that found no annotation at all.
+
+    A wrong ``--format`` or ``--annotations`` reads most folders as images without
+    labels; committed, that is a write-once version claiming every box and class was
+    removed. With ``force`` the problem is returned instead, for the manifest to record.
+    """
+    from lensvault.errors import InputError
+
+    if aset.annotations.num_rows > 0:
+        return None
+    had = base.ref if base is not None and base.is_vision else None
+    had_n = int((base.manifest().counts or {}).get("annotations", 0)) if had else 0
+    n = aset.images.num_rows
+    what = (f"the import found no annotations in {n} image{'s' if n != 1 else ''}"
+            + (f", but {had} has {had_n:,}" if had_n else "")
+            + f" (read as {aset.description or aset.source_format})")
+    if force:
+        return what
+    given = f"--annotations {spec.annotations}" if spec.annotations is not None else "none given"
+    raise InputError(
+        what, where=str(src),
+        fix=fix or (f"check --format (it was {spec.format}) and --annotations ({given}); "
+                    "pass --force to record a version without annotations"),
+        format=aset.source_format, annotations=None if spec.annotations is None else str(spec.annotations),
+    )
 
 
 def with_hashes(images, files):
@@ -86,24 +163,25 @@ def with_hashes(images, files):
     return images.append_column("sha256", pa.array(shas, pa.string()))
 
 
-def _apply_splits(images, spec: VisionInput):
+def _apply_splits(images, rule, base):
+    """The images table with each image's split, and the manifest's ``splits`` section
+    (which membership a version gets: ``lensvault.datasets.splits``)."""
     import pyarrow as pa
 
-    from lensvault.datasets.splits import SplitSpec, assign, parse_ratios
+    from lensvault.datasets.splits import plan_splits
 
-    if spec.split:
-        if spec.seed is None:
-            raise UsageError("a split needs a seed so that it can be reproduced", where="--split",
-                             fix="add --seed N (e.g. --seed 42)")
-        s = SplitSpec(parse_ratios(spec.split), spec.seed, spec.group_by)
-        col = pa.array(assign(images["path"].to_pylist(), s), pa.string())
-        images = images.set_column(images.column_names.index("split"), "split", col)
-        info = s.to_dict()
-    else:
-        has_any = images.num_rows and images["split"].null_count < images.num_rows
-        info = {"method": "source" if has_any else "none", "seed": spec.seed}
+    parent_rule = (base.manifest().splits or {}) if base is not None and base.is_vision else None
+
+    def parent_membership() -> dict:
+        t = base.images()
+        return dict(zip(t["path"].to_pylist(), t["split"].to_pylist()))
+
+    plan = plan_splits(images["path"].to_pylist(), images["sha256"].to_pylist(), images["split"].to_pylist(),
+                       rule, parent_rule, parent_membership)
+    images = images.set_column(images.column_names.index("split"), "split", pa.array(plan.splits, pa.string()))
+    info = dict(plan.info)
     counts: dict[str, int] = {}
-    for sp in images["split"].to_pylist():
+    for sp in plan.splits:
         key = sp if sp is not None else "unassigned"
         counts[key] = counts.get(key, 0) + 1
     info["counts"] = dict(sorted(counts.items()))

@@ -60,6 +60,7 @@ def load(src: Path, *, format: str = "auto", annotations: Path | None = None,
         findings=list(imported.findings),
         source_format=fmt,
         description=imported.description or detected,
+        ids_from_names=imported.ids_from_names,
     )
     aset.findings += validate(aset, origin=imported.origin or imported.annotations.origin,
                               image_origin=imported.image_files.get)

@@ -19,6 +19,9 @@ class Imported:
     image_files: dict[str, str] = field(default_factory=dict)
     # (file, location) of annotation row i; defaults to the columns' own origin record.
     origin: Callable[[int], tuple[str, str]] | None = None
+    # True when the importer numbered the classes itself (names only, no --classes): a new
+    # version then keeps its parent's ids for the same names (lensvault.datasets.class_map).
+    ids_from_names: bool = False
 
 
 def plural(n: int, word: str) -> str:

@@ -94,7 +94,8 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
 
     description = (f"labelme: {plural(len(files), 'JSON file')}, {plural(len(images), 'image')}, "
                    f"{plural(len(ordered), 'class').replace('classs', 'classes')}, {plural(n_shapes, 'shape')}")
-    return Imported(images, anns, ClassMap.from_names(ordered), description, findings, image_files)
+    return Imported(images, anns, ClassMap.from_names(ordered), description, findings, image_files,
+                    ids_from_names=classes is None)
 
 
 def _image_for(path: Path, data: dict, dirs: DirIndex) -> Path | None:

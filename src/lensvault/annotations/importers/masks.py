@@ -84,7 +84,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     description = (f"segmentation masks: {rel(masks_root, root)}/ ({plural(len(mask_list), 'mask')}), "
                    f"{plural(len(images), 'image')}, {plural(len(names), 'class').replace('classs', 'classes')} "
                    f"from {meta_file}, {plural(len(anns), 'class region')}")
-    return Imported(images, anns, classmap, description, findings, image_files)
+    return Imported(images, anns, classmap, description, findings, image_files, ids_from_names=classes is None)
 
 
 def _class_map(root: Path, classes: Path | None) -> tuple[list[str], list[tuple[int, int, int]] | None, str]:

@@ -136,7 +136,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     description = (f"Pascal VOC: {source} ({plural(len(xml_files), 'file')}), {plural(len(images), 'image')} "
                    f"({split_text}), {plural(len(classmap), 'class').replace('classs', 'classes')}, "
                    f"{plural(n_boxes, 'box').replace('boxs', 'boxes')}")
-    return Imported(images, anns, classmap, description, findings, image_files)
+    return Imported(images, anns, classmap, description, findings, image_files, ids_from_names=classes is None)
 
 
 def _class_order(root: Path, base: Path | None, classes: Path | None) -> list[str] | None:
