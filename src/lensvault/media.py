@@ -1,16 +1,22 @@
-"""Media type and image size from a file's first bytes.
+"""Media type and image size from a file's first bytes; whether decoders can read an image.
 
 Snapshots record width and height for every image. Opening 50,000 files with
 Pillow costs more than hashing them, so the common formats are read from the
 header bytes the hasher already has; anything else falls back to Pillow.
+
+``inspect_image`` is what the annotation importers ask before they record an image:
+decoders, not guesses, say whether it is readable (see its docstring for the one shortcut).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import struct
+import warnings
+from dataclasses import dataclass
 
-__all__ = ["sniff"]
+__all__ = ["ImageReport", "inspect_image", "sniff"]
 
 _BY_EXT = {
     ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
@@ -83,8 +89,11 @@ def _pillow_size(path: str):
     try:
         from PIL import Image
 
-        with Image.open(path) as im:
-            return im.size
+        with warnings.catch_warnings():
+            # A huge image is still a file we version; the importers report it.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return im.size
     except Exception:
         # An unreadable image is still a file we version; validation of image
         # content belongs to the annotation importers.
@@ -111,3 +120,126 @@ def sniff(path: str, head: bytes) -> tuple[str, int | None, int | None]:
     if size is None:
         return mt, None, None
     return mt, int(size[0]), int(size[1])
+
+
+# -- is this image readable? ---------------------------------------------------------------
+
+# What a complete file ends with. Entropy-coded JPEG data cannot contain FF D9 (an FF in
+# it is always followed by 00 or a restart marker), and a PNG's IEND chunk is always
+# the same 12 bytes, so a file that ends with its end marker was not cut short.
+_END_MARKERS = {"JPEG": (b"\xff\xd9",), "PNG": (b"\x00\x00\x00\x00IEND\xaeB`\x82",), "GIF": (b";",)}
+
+
+@dataclass(frozen=True)
+class ImageReport:
+    """What decoders make of one image. ``problem`` is None for a good image, else one of
+
+    ``unreadable-image`` (no decoder recognises the header: size unknown),
+    ``truncated-image`` (the header is fine, the decoder ran out of data),
+    ``damaged-image`` (the header is fine, the decoder failed on the data),
+    ``image-too-large`` (more pixels than the decode limit: never decoded; a decompression bomb
+    or a very large scan), with ``detail`` saying what the decoder said.
+    """
+
+    format: str | None
+    width: int | None
+    height: int | None
+    orientation: int = 1
+    problem: str | None = None
+    detail: str = ""
+
+
+def inspect_image(source: str | os.PathLike | bytes) -> ImageReport:
+    """Size, EXIF orientation and readability of an image file (or its bytes).
+
+    Decoders judge: an image is decoded unless the file ends with its format's end
+    marker (JPEG EOI, PNG IEND, GIF trailer), which proves it was not cut short —
+    decoding every 12-megapixel photo would cost ~50 ms each where the header costs
+    ~0.1 ms. So a JPEG with bytes after its end marker is decoded, and is fine; one with
+    its last bytes missing is decoded, and is reported as the decoder read it only partly.
+    JPEGs are decoded at 1/8 scale (``draft``), which still reads all of their data.
+    Images over Pillow's ``MAX_IMAGE_PIXELS`` are never decoded (bounded work on hostile
+    files). Never raises for bad bytes; an unreadable file (permissions) is reported too.
+    """
+    from PIL import Image
+
+    data = source if isinstance(source, (bytes, bytearray, memoryview)) else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data) if data is not None else source)
+    except Image.DecompressionBombError as e:
+        size = _declared_size(source, data)
+        return ImageReport(None, *(size or (None, None)), problem="image-too-large", detail=str(e))
+    except Image.UnidentifiedImageError:
+        return ImageReport(None, None, None, problem="unreadable-image",
+                           detail="no image decoder recognises this file's header")
+    except Exception as e:  # noqa: BLE001 - hostile bytes reach plugin code that raises anything
+        return ImageReport(None, None, None, problem="unreadable-image", detail=_message(e))
+    with im:
+        fmt = im.format
+        width, height = im.size
+        orientation = _orientation(im)
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit and width * height > limit:
+            return ImageReport(fmt, width, height, orientation, "image-too-large",
+                               f"{width}x{height} = {width * height:,} pixels is more than the decode limit "
+                               f"of {limit:,} (PIL.Image.MAX_IMAGE_PIXELS)")
+        if _ends_with_marker(fmt, source, data):
+            return ImageReport(fmt, width, height, orientation)
+        try:
+            if fmt == "JPEG":
+                im.draft(im.mode, (max(1, width // 8), max(1, height // 8)))
+            im.load()
+        except Exception as e:  # noqa: BLE001 - as above
+            text = _message(e)
+            code = "truncated-image" if "truncated" in text or isinstance(e, EOFError) else "damaged-image"
+            return ImageReport(fmt, width, height, orientation, code, f"{fmt} decoder: {text}")
+    return ImageReport(fmt, width, height, orientation)
+
+
+def _message(e: BaseException) -> str:
+    return str(e) or type(e).__name__
+
+
+def _orientation(im) -> int:
+    try:
+        value = int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block should not hide a usable image
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _ends_with_marker(fmt: str | None, source, data) -> bool:
+    markers = _END_MARKERS.get(fmt or "")
+    if not markers:
+        return False
+    if data is not None:
+        tail = bytes(data[-16:])
+    else:
+        try:
+            with open(source, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 16))
+                tail = f.read()
+        except OSError:
+            return False
+    return tail.endswith(markers)
+
+
+def _declared_size(source, data) -> tuple[int, int] | None:
+    """Width and height from the header bytes, for an image Pillow refuses to open."""
+    try:
+        if data is not None:
+            head = bytes(data[:65536])
+        else:
+            with open(source, "rb") as f:
+                head = f.read(65536)
+    except OSError:
+        return None
+    mt = _media_type(str(source) if data is None else "", head)
+    sizer = _SIZERS.get(mt)
+    try:
+        return sizer(head) if sizer else None
+    except struct.error:
+        return None

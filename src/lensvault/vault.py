@@ -130,13 +130,15 @@ class Vault:
     def snapshot(self, name: str, src, *, version: str | None = None, bump: str | None = None, notes: str = "",
                  link: LinkMode | str = LinkMode.AUTO, parent: str | None = None, format: str | None = None,
                  annotations=None, classes=None, strict: bool = False, split: str | None = None,
-                 seed: int | None = None, group_by: str | None = None, force: bool = False, progress=NO_PROGRESS):
+                 seed: int | None = None, group_by: str | None = None, force: bool = False,
+                 on_bad_image: str | None = None, progress=NO_PROGRESS):
         """Snapshot a folder as NAME@VERSION (or the version ``bump`` derives).
 
         With ``format`` (auto, coco, yolo, voc, labelme, masks) the annotations are
-        imported too, and the version is checked against what changed.
+        imported too, and the version is checked against what changed. ``on_bad_image``
+        (warn, fail, skip) says what to do with images decoders read only partly or not at all.
         """
-        if format is None and split is None:
+        if format is None and split is None and on_bad_image is None:
             from lensvault.datasets.snapshot import snapshot_folder
 
             v = snapshot_folder(self, name, Path(src), version=version, bump=bump, notes=notes, link=link,
@@ -145,7 +147,7 @@ class Vault:
         from lensvault.datasets.vision import VisionInput, snapshot_vision
 
         spec = VisionInput(format=format or "auto", annotations=annotations, classes=classes, strict=strict,
-                           split=split, seed=seed, group_by=group_by)
+                           split=split, seed=seed, group_by=group_by, on_bad_image=on_bad_image)
         return snapshot_vision(self, name, Path(src), spec, version=version, bump=bump, notes=notes, link=link,
                                parent=parent, force=force, progress=progress)
 

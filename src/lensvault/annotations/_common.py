@@ -31,6 +31,11 @@ def fail(what: str, file: str | os.PathLike, location: str = "", *, fix: str,
     raise AnnotationError(what, where=where, fix=fix, findings=[finding.to_dict()])
 
 
+def fail_all(what: str, where: str, findings: list[Finding], *, fix: str) -> NoReturn:
+    """One error carrying several located findings (every bad image of an import)."""
+    raise AnnotationError(what, where=where, fix=fix, findings=[f.to_dict() for f in findings])
+
+
 def rel(path: Path, root: Path) -> str:
     """POSIX path of ``path`` relative to the dataset root (the model's image key)."""
     try:
@@ -137,53 +142,29 @@ class DirIndex:
         return name in names
 
 
-def image_info(path: Path, display: str | None = None) -> tuple[int, int, int]:
-    """(width, height, EXIF orientation) from the header only; Pillow's ``open`` is lazy.
+def image_info(path: Path | bytes, display: str | None = None) -> tuple[int, int, int]:
+    """(width, height, EXIF orientation) of an image, judged by decoders (``media.inspect_image``).
 
-    A file whose header is fine but whose data stops early is found by its missing end
-    marker (JPEG EOI, PNG IEND) — cheaper than decoding pixels.
+    While ``bad_images.collecting()`` is active (every ``importers.load``), a bad image is
+    recorded there and the import goes on, so all bad images are reported together; the
+    size returned is the header's, or (0, 0) when no decoder can read even that. Outside
+    it, a bad image raises the located error at once.
     """
-    from PIL import Image, UnidentifiedImageError
+    from lensvault.annotations.bad_images import current, finding_for
+    from lensvault.media import inspect_image
 
     where = display or str(path)
-    try:
-        with Image.open(path) as im:
-            width, height = im.size
-            fmt = im.format
-            orientation = 1
-            try:
-                orientation = int(im.getexif().get(0x0112, 1) or 1)
-            except Exception:  # a broken EXIF block should not hide a usable image
-                orientation = 1
-            if not 1 <= orientation <= 8:
-                orientation = 1
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        kind = "truncated" if "runcated" in str(e) else "unreadable"
-        fail(f"{kind} image file: {e}", where,
-             fix="re-copy or re-download the image, or remove it from the dataset",
-             code=f"{kind}-image")
-    if not _complete(path, fmt):
-        fail(f"truncated image file: the {fmt} data ends before its end marker", where,
-             fix="re-copy or re-download the image, or remove it from the dataset",
-             code="truncated-image")
-    return width, height, orientation
-
-
-def _complete(path: Path, fmt: str | None) -> bool:
-    if fmt not in {"JPEG", "PNG"}:
-        return True
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 1024))
-            tail = f.read()
-    except OSError:
-        return False
-    if fmt == "PNG":
-        return b"IEND" in tail[-64:]
-    # Some cameras pad after EOI, so look for the marker near the end, not only at it.
-    return b"\xff\xd9" in tail
+    report = inspect_image(path)
+    if report.problem is None:
+        return report.width, report.height, report.orientation
+    collector = current()
+    if collector is None:
+        finding = finding_for(where, report, "error")
+        fail(finding.message, where, fix="re-copy or re-download the image, or remove it from the dataset",
+             code=finding.code)
+    size_known = bool(report.width and report.height)
+    collector.add(where, finding_for(where, report), size_known=size_known)
+    return (report.width, report.height, report.orientation) if size_known else (0, 0, 1)
 
 
 def find_images(folder: Path) -> list[Path]:

@@ -20,6 +20,7 @@ __all__ = [
     "AnnotationColumns",
     "AnnotationSet",
     "ClassMap",
+    "EmbeddedImage",
     "Finding",
     "ImageColumns",
     "canonical_json",
@@ -159,6 +160,25 @@ class ClassMap:
         return cls(tuple(r["id"] for r in rows), tuple(r["name"] for r in rows), kp)
 
 
+@dataclass(frozen=True)
+class EmbeddedImage:
+    """An image that exists only inside an annotation file (labelme's base64 ``imageData``).
+
+    A snapshot stores its decoded bytes as a file of the version at the image's key (see
+    docs/formats.md); ``read()`` decodes them again from ``source`` and checks ``sha256``, so
+    the import never holds every embedded image in memory.
+    """
+
+    source: str  # absolute path of the annotation file
+    sha256: str
+    size: int
+
+    def read(self) -> bytes:
+        from lensvault.annotations.importers.labelme import embedded_bytes
+
+        return embedded_bytes(self)
+
+
 @dataclass
 class AnnotationSet:
     """A whole dataset's annotations in normalized form (see docs/formats.md)."""
@@ -170,6 +190,10 @@ class AnnotationSet:
     source_format: str = ""
     description: str = ""
     ids_from_names: bool = False  # the importer numbered the classes (see importers._base.Imported)
+    # Images left out by ``on_bad_image="skip"``: {"path", "code", "reason"}.
+    skipped: list[dict] = field(default_factory=list)
+    # Images stored inside annotation files, by image path (see ``EmbeddedImage``).
+    embedded: dict[str, EmbeddedImage] = field(default_factory=dict)
 
     @property
     def splits(self) -> dict[str, list[str]]:

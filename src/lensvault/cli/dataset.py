@@ -26,6 +26,8 @@ def dataset():
               help="Annotation file or folder, when not in the usual place (relative to the working folder or to SRC).")
 @click.option("--classes", type=click.Path(exists=True, dir_okay=False), help="Class names file fixing the class order.")
 @click.option("--strict", is_flag=True, help="Treat validation warnings as errors.")
+@click.option("--on-bad-image", type=click.Choice(["warn", "fail", "skip"]),
+              help="Images decoders read only partly: keep with a warning (default), fail, or leave out.")
 @click.option("--split", metavar="70/20/10|none",
               help="Assign train/val/test by hashing (overrides split files of the source); none: no splits. "
                    "Default: the parent's rule, else the source's splits.")
@@ -36,15 +38,15 @@ def dataset():
 @link_option
 @json_option
 @click.pass_context
-def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations, classes, strict, split, seed, group_by,
-                 force, link, as_json):
+def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations, classes, strict, on_bad_image, split,
+                 seed, group_by, force, link, as_json):
     """Record every file under SRC as dataset NAME@VERSION (with --format: annotations too)."""
     if bool(version) == bool(bump):
         raise click.UsageError("pass exactly one of --version X.Y.Z and --bump auto|major|minor|patch")
     vault = open_vault_from(ctx)
     ds = vault.snapshot(name, src, version=version, bump=bump, notes=notes, link=link, parent=parent, format=fmt,
                         annotations=annotations, classes=classes, strict=strict, split=split, seed=seed,
-                        group_by=group_by, force=force, progress=progress_for(as_json))
+                        group_by=group_by, force=force, on_bad_image=on_bad_image, progress=progress_for(as_json))
     info = ds.to_dict()
     if as_json:
         echo_json({"name": ds.name, "version": ds.version, "ref": ds.ref, "snapshot_id": ds.snapshot_id,

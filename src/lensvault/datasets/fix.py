@@ -105,7 +105,9 @@ def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", v
         if source.get("classes"):  # the --classes the version was snapshotted with
             classes = scratch / "classes.txt"
             classes.write_text("".join(f"{n}\n" for n in source["classes"]), encoding="utf-8")
-        aset = load(work, format=fmt, annotations=(work / ann) if ann else None, classes=classes)
+        # The parent's bad-image mode, so images it left out stay out (the checkout has their files).
+        aset = load(work, format=fmt, annotations=(work / ann) if ann else None, classes=classes,
+                    on_bad_image=source.get("on_bad_image"))
         class_map, annotations = inherit_class_ids(aset, ds)
         refuse_empty_import(aset, ds, corrected, VisionInput(format=fmt), force=False,
                             fix="pass the corrected annotation files, in the dataset's format")

@@ -33,6 +33,7 @@ class VisionInput:
     split: str | None = None  # "70/20/10"
     seed: int | None = None
     group_by: str | None = None
+    on_bad_image: str | None = None  # warn | fail | skip (default: warn, fail with strict)
 
 
 def snapshot_vision(
@@ -59,17 +60,22 @@ def snapshot_vision(
     rule = SplitRequest(spec.split, spec.seed, spec.group_by).rule()
     src = Path(src)
     ann = annotations_path(src, spec.annotations)
-    aset = load(src, format=spec.format, annotations=ann, classes=spec.classes, strict=spec.strict)
+    aset = load(src, format=spec.format, annotations=ann, classes=spec.classes, strict=spec.strict,
+                on_bad_image=spec.on_bad_image)
     base = _base_of(vault, name, parent, version)
     classes, annotations = inherit_class_ids(aset, base)
     empty = refuse_empty_import(aset, base, src, spec, force=force)
+    from lensvault.datasets.embedded import with_embedded
     from lensvault.datasets.snapshot import known_content
 
     with ingested(vault, src, link=link, progress=progress, known=known_content(vault, name)) as files:
+        files = with_embedded(vault.store, files, aset.embedded)
         images = with_hashes(aset.images, files)
         images, split_info = _apply_splits(images, rule, base)
         source = {"path": str(src.absolute()), "link": LinkMode(link).value, "format": aset.source_format,
-                  "annotations": annotations_location(ann, src), "description": aset.description}
+                  "annotations": annotations_location(ann, src), "description": aset.description,
+                  "on_bad_image": spec.on_bad_image or ("fail" if spec.strict else "warn"),
+                  "skipped_images": aset.skipped, "embedded_images": sorted(aset.embedded)}
         if spec.classes is not None:
             source["classes"] = list(classes.names)  # `dataset fix` numbers the classes the same way
         if empty:

@@ -22,14 +22,18 @@ FORMATS = {
 
 
 def load(src: Path, *, format: str = "auto", annotations: Path | None = None,
-         classes: Path | None = None, strict: bool = False) -> AnnotationSet:
+         classes: Path | None = None, strict: bool = False, on_bad_image: str | None = None) -> AnnotationSet:
     """Read a dataset folder into the normalized model.
 
     ``src`` is the dataset root (image paths in the model are relative to it);
     ``annotations`` the annotation file or folder when it is not in the usual place;
     ``classes`` a file fixing class order for formats without ids (one name per line,
     or a YAML/JSON list). Findings are returned as warnings, or raised with ``strict``.
+    ``on_bad_image`` (warn, fail, skip; ``strict`` makes the default fail) says what
+    happens to images decoders cannot read whole: see ``annotations.bad_images``.
     """
+    from lensvault.annotations.bad_images import collecting, settle
+
     root = Path(src)
     if not root.is_dir():
         fail("dataset root is not a folder", root, fix="pass the folder that contains the images")
@@ -41,28 +45,41 @@ def load(src: Path, *, format: str = "auto", annotations: Path | None = None,
     cls = Path(classes) if classes is not None else None
     if cls is not None and not cls.is_file():
         fail("class file does not exist", cls, fix="check the --classes path")
+    mode = on_bad_image or ("fail" if strict else "warn")
     fmt = format.lower()
-    detected = ""
-    if fmt == "auto":
-        from lensvault.annotations.detect import detect
-
-        found = detect(root, annotations=ann)
-        fmt, detected = found.format, found.description
-    if fmt not in FORMATS:
+    if fmt not in FORMATS and fmt != "auto":
         fail(f"unknown annotation format {format!r}", root,
              fix=f"use one of: auto, {', '.join(sorted(FORMATS))}")
+    detected = ""
+    from lensvault.annotations.detect import detect
+
+    if fmt == "auto":
+        found = detect(root, annotations=ann)
+        fmt, detected = found.format, found.description
+        ann = ann or found.annotations
+    elif ann is None and fmt == "coco":
+        # --format coco alone: a COCO file of any name, found by content like auto does.
+        ann = detect(root, format=fmt).annotations
     module = importlib.import_module(FORMATS[fmt])
-    imported = module.load(root, annotations=ann, classes=cls)
+    with collecting() as bad:
+        imported = module.load(root, annotations=ann, classes=cls)
+    origin = imported.origin or imported.annotations.origin
+    images, annotations_table, origin, bad_findings, skipped = settle(
+        bad, mode, imported.images.table(), imported.annotations.table(), origin, source=str(root))
+    description = imported.description or detected
+    if detected and " — chosen over: " in detected:
+        description += " — chosen over: " + detected.split(" — chosen over: ", 1)[1]
     aset = AnnotationSet(
-        images=imported.images.table(),
-        annotations=imported.annotations.table(),
+        images=images,
+        annotations=annotations_table,
         classes=imported.classes,
-        findings=list(imported.findings),
+        findings=bad_findings + list(imported.findings),
         source_format=fmt,
-        description=imported.description or detected,
+        description=description,
         ids_from_names=imported.ids_from_names,
+        skipped=skipped,
+        embedded={k: v for k, v in imported.embedded.items() if k not in {s["path"] for s in skipped}},
     )
-    aset.findings += validate(aset, origin=imported.origin or imported.annotations.origin,
-                              image_origin=imported.image_files.get)
+    aset.findings += validate(aset, origin=origin, image_origin=imported.image_files.get)
     raise_if_strict(aset.findings, strict=strict, source=str(root))
     return aset

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lensvault.annotations.model import AnnotationColumns, ClassMap, Finding, ImageColumns
+from lensvault.annotations.model import AnnotationColumns, ClassMap, EmbeddedImage, Finding, ImageColumns
 
 
 @dataclass
@@ -22,6 +22,8 @@ class Imported:
     # True when the importer numbered the classes itself (names only, no --classes): a new
     # version then keeps its parent's ids for the same names (lensvault.datasets.class_map).
     ids_from_names: bool = False
+    # Images that exist only inside an annotation file (labelme imageData), by image key.
+    embedded: dict[str, EmbeddedImage] = field(default_factory=dict)
 
 
 def plural(n: int, word: str) -> str:

@@ -1,4 +1,4 @@
-"""Pascal VOC XML (one ``Annotations/<id>.xml`` per image).
+"""Pascal VOC XML (one XML file per image, root element ``<annotation>``).
 
 Coordinates: the VOC devkit numbers pixels from 1 and writes inclusive corner pixels.
 We keep the *extent* as written (``w = xmax - xmin``, as Ultralytics' VOC converter and
@@ -8,75 +8,123 @@ most tools do) and move the origin to 0 (``x = xmin - 1``), so a box from ``xmin
 ``xmax = x + w + 1``, so VOC → model → VOC is exact. Files written 0-based (Roboflow,
 CVAT) come out shifted by one pixel; a box at ``xmin=0`` is reported as outside the image.
 
-Layouts: ``Annotations/`` + ``JPEGImages/`` + ``ImageSets/Main/{train,val,test,trainval}.txt``
-at the root or one folder below it (``BCCD/``), or Roboflow's ``<split>/`` folders with
-each XML beside its image. Class ids: ``--classes`` order, else ``labelmap.txt`` order,
-else names sorted.
+Where the XML files are is decided by content, not folder names: every folder whose XML
+files have the root element ``<annotation>`` with VOC content (``<bndbox>``/``<size>``; MIT
+LabelMe XML has polygons) — ``Annotations/``, Kaggle's ``annotations/`` + ``images/``,
+``annots/``, ``xml/``, ``labels/``, XML beside the images, Roboflow's ``<split>/`` folders,
+``VOCdevkit/VOC2012/Annotations``. Splits: a ``train``/``val``/``test`` folder on the XML's
+path, else ``ImageSets/Main/{train,val,test,trainval}.txt`` beside the XML folder.
+
+The image of an XML (``_image_for``): ``<filename>`` in ``JPEGImages/`` beside the XML folder,
+beside the XML, in the ``<folder>`` tag's folder, in an ``images/`` folder beside the XML
+folder, then by unique file name anywhere under the root; a name matching several images
+is an error naming them. If ``<filename>`` is nowhere, an image named like the XML file is
+used, with a ``filename-mismatch`` warning. Class ids: ``--classes`` order, else
+``labelmap.txt`` order, else names sorted.
 """
 
 from __future__ import annotations
 
+import math
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from lensvault.annotations._common import (IMAGE_SUFFIXES, DirIndex, fail, find_images, image_info,
-                                           normalize_split, read_class_names, read_xml, rel)
+from lensvault.annotations._common import (IMAGE_SUFFIXES, fail, find_images, image_info, normalize_split,
+                                           read_class_names, read_xml, rel)
+from lensvault.annotations.image_lookup import ImageLookup, clean_name
 from lensvault.annotations.importers._base import Imported, plural
 from lensvault.annotations.model import AnnotationColumns, ClassMap, Finding, ImageColumns, canonical_json
+from lensvault.annotations.survey import Survey, inside, sniff_xml
 
 SPLIT_FILES = ("train", "val", "test")
+SPLITS = frozenset(SPLIT_FILES)
+# A VOC file is a few KB; anything this big is not one, and is refused before parsing.
+MAX_XML_BYTES = 64 * 1024 * 1024
+_IMAGE_DIRS = ("JPEGImages", "images", "Images", "imgs", "img", "image")
 
 
-def voc_root(root: Path) -> Path | None:
-    """The folder holding ``Annotations/``: the root itself or one child (``BCCD/``)."""
-    if (root / "Annotations").is_dir():
-        return root
-    children = [c for c in sorted(root.iterdir()) if c.is_dir() and (c / "Annotations").is_dir()]
-    return children[0] if len(children) == 1 else None
+@dataclass
+class VocFiles:
+    """The VOC XML files of a dataset and where splits come from."""
+
+    xmls: list[Path]
+    folders: list[Path]
+    split_files: dict[Path, dict[str, str]] = field(default_factory=dict)  # XML folder → stem → split
+    source: str = ""
 
 
-def roboflow_split_dirs(root: Path) -> list[Path]:
-    return [c for c in sorted(root.iterdir())
-            if c.is_dir() and normalize_split(c.name) in {"train", "val", "test"} and any(c.glob("*.xml"))]
+def find_voc(root: Path, survey: Survey | None = None) -> VocFiles | None:
+    """Every folder under ``root`` whose XML files are Pascal VOC, by content."""
+    survey = survey or Survey.of(root)
+    folders = survey.where("xml", sniff_xml, "voc")
+    if not folders:
+        return None
+    chosen = {f.path for f in folders}
+    for link in survey.outside:
+        if link.suffix.lower() == ".xml" and link.parent in chosen:
+            fail(f"annotation file is a symlink to {os.path.realpath(link)}, outside the dataset folder",
+                 rel(link, root), fix="copy the file into the dataset folder, or remove the link",
+                 code="outside-root")
+    xmls = [p for f in folders for p in f.xml]
+    split_files = {f.path: _split_files(f.path.parent / "ImageSets" / "Main") for f in folders}
+    return VocFiles(xmls, [f.path for f in folders], split_files, _folders_text([f.path for f in folders], root))
+
+
+def _folders_text(folders: list[Path], root: Path) -> str:
+    names = [f"{rel(f, root)}/" if f != root else "the root folder" for f in folders]
+    return ", ".join(names[:5]) + (f" … and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def folder_split(path: Path, root: Path) -> str | None:
+    """train/val/test from the nearest folder so named on ``path`` (below the root)."""
+    try:
+        parts = path.relative_to(root).parts[:-1]
+    except ValueError:
+        return None
+    for part in reversed(parts):
+        split = normalize_split(part)
+        if split in SPLITS:
+            return split
+    return None
 
 
 def load(root: Path, *, annotations: Path | None = None, classes: Path | None = None) -> Imported:
-    base = voc_root(root)
-    xml_files: list[tuple[Path, str | None]] = []
-    split_of: dict[str, str] = {}
+    survey = Survey.of(root)
     if annotations is not None:
         xmls = [annotations] if annotations.is_file() else sorted(annotations.rglob("*.xml"))
-        xml_files = [(p, None) for p in xmls]
-        source = rel(annotations, root)
-    elif base is not None:
-        xml_files = [(p, None) for p in sorted((base / "Annotations").rglob("*.xml"))]
-        split_of = _split_files(base / "ImageSets" / "Main")
-        source = rel(base / "Annotations", root)
+        allowed = {os.path.realpath(root), os.path.realpath(annotations if annotations.is_dir() else annotations.parent)}
+        for p in xmls:
+            if not any(inside(a, os.path.realpath(p)) for a in allowed):
+                fail(f"annotation file is a symlink to {os.path.realpath(p)}, outside the annotation folder",
+                     str(p), fix="copy the file in, or remove the link", code="outside-root")
+        folders = sorted({p.parent for p in xmls})
+        found = VocFiles(xmls, folders, {f: _split_files(f.parent / "ImageSets" / "Main") for f in folders},
+                         rel(annotations, root))
     else:
-        dirs = roboflow_split_dirs(root)
-        for d in dirs:
-            xml_files += [(p, normalize_split(d.name)) for p in sorted(d.glob("*.xml"))]
-        if not xml_files:
-            xml_files = [(p, None) for p in sorted(root.glob("*.xml"))]
-        source = ", ".join(f"{rel(d, root)}/" for d in dirs) or "*.xml"
-    if not xml_files:
+        found = find_voc(root, survey)
+    if found is None or not found.xmls:
         fail("no Pascal VOC XML files found", root,
-             fix="expected Annotations/*.xml; pass --annotations to point at the XML folder")
+             fix="expected XML files with an <annotation> root element (Annotations/, annotations/, "
+                 "or beside the images); pass --annotations to point at the XML folder")
 
-    fixed = _class_order(root, base, classes)
+    fixed = _class_order(root, found.folders, classes)
     names_seen: dict[str, None] = {}
     parsed = []
-    dirs = DirIndex()
-    for xml_path, folder_split in xml_files:
+    lookup = ImageLookup(root, survey)
+    findings: list[Finding] = []
+    for xml_path in found.xmls:
         shown = rel(xml_path, root)
         record = _parse(xml_path, shown)
-        image = _find_image(record["filename"], xml_path, base or root, root, record["folder"], dirs)
-        stem = xml_path.stem
-        split = folder_split or split_of.get(stem) or split_of.get(Path(record["filename"]).stem)
+        image = _image_for(record, xml_path, root, lookup, shown, findings)
+        split = (folder_split(xml_path, root)
+                 or found.split_files.get(xml_path.parent, {}).get(xml_path.stem)
+                 or found.split_files.get(xml_path.parent, {}).get(Path(record["filename"]).stem)
+                 or (folder_split(image, root) if image is not None else None))
         parsed.append((shown, record, image, split))
         for obj in record["objects"]:
             names_seen.setdefault(obj["name"])
 
-    findings: list[Finding] = []
     if fixed is not None:
         ordered = list(fixed) + [n for n in names_seen if n not in fixed]
         for n in names_seen:
@@ -92,20 +140,32 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     images = ImageColumns()
     anns = AnnotationColumns()
     image_files: dict[str, str] = {}
+    # Folder → list it recursively (JPEGImages/) or not. JPEGImages/ beside an XML folder
+    # always counts, even when no XML names one of its images.
+    image_dirs: dict[Path, bool] = {f.parent / "JPEGImages": True for f in found.folders
+                                    if (f.parent / "JPEGImages").is_dir()}
     n_boxes = 0
     for shown, record, image, split in parsed:
         if image is not None:
             key = rel(image, root)
             width, height, orientation = image_info(image, key)
-            if record["width"] > 0 and record["height"] > 0 and (width, height) != (record["width"], record["height"]):
+            if width == 0 or height == 0:  # unreadable: reported with every other bad image
+                width, height = record["width"], record["height"]
+            elif record["width"] > 0 and record["height"] > 0 and (width, height) != (record["width"], record["height"]):
                 findings.append(Finding("warning", "size-mismatch",
                                         f"<size> says {record['width']}x{record['height']} but the image is "
                                         f"{width}x{height}; using the image's size", shown, "size"))
+            jpeg_images = next((p for p in image.parents if p.name == "JPEGImages"), None)
+            if jpeg_images is not None and inside(str(root), str(jpeg_images)):
+                image_dirs[jpeg_images] = True
+            else:
+                image_dirs.setdefault(image.parent, False)
         else:
-            key = rel((base or root) / "JPEGImages" / record["filename"], root)
+            key = _missing_key(record["filename"], Path(shown).parent, root)
             width, height, orientation = record["width"], record["height"], 1
             findings.append(Finding("warning", "missing-image",
-                                    f"image {record['filename']!r} is not on disk", shown, "filename"))
+                                    f"image {record['filename']!r} is not under the dataset folder", shown,
+                                    "filename"))
         if key in image_files:
             fail(f"image {key!r} is annotated by two XML files ({image_files[key]} and {shown})", shown,
                  "filename", fix="merge the two files or correct <filename>")
@@ -119,35 +179,116 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
                      attributes=obj["attributes"], origin=(fid, f"object {obj['ordinal']}"))
             n_boxes += 1
 
-    # Images that have no XML are still part of the dataset (negatives).
-    if base is not None and annotations is None and (base / "JPEGImages").is_dir():
-        stem_split = split_of
-        for image in find_images(base / "JPEGImages"):
-            key = rel(image, root)
-            if key not in image_files:
-                width, height, orientation = image_info(image, key)
-                images.add(key, width, height, orientation=orientation, split=stem_split.get(image.stem))
-                image_files[key] = key
+    # Images without an XML in the folders the annotated images live in (JPEGImages/ and
+    # below it, or the one folder) are still part of the dataset: negatives.
+    if annotations is None or annotations.is_dir():
+        for folder, recursive in sorted(image_dirs.items()):
+            listed = find_images(folder) if recursive else sorted(
+                p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+            for image in listed:
+                key = rel(image, root)
+                if key not in image_files:
+                    width, height, orientation = image_info(image, key)
+                    split = (folder_split(image, root)
+                             or next((s.get(image.stem) for s in found.split_files.values() if s.get(image.stem)),
+                                     None))
+                    images.add(key, width, height, orientation=orientation, split=split)
+                    image_files[key] = key
 
     counts: dict[str | None, int] = {}
     for s in images.split:
         counts[s] = counts.get(s, 0) + 1
     split_text = ", ".join(f"{s} {n}" for s, n in counts.items() if s) or "no splits"
-    description = (f"Pascal VOC: {source} ({plural(len(xml_files), 'file')}), {plural(len(images), 'image')} "
-                   f"({split_text}), {plural(len(classmap), 'class').replace('classs', 'classes')}, "
+    description = (f"Pascal VOC: {found.source} ({plural(len(found.xmls), 'XML file')}), "
+                   f"{plural(len(images), 'image')} ({split_text}), "
+                   f"{plural(len(classmap), 'class').replace('classs', 'classes')}, "
                    f"{plural(n_boxes, 'box').replace('boxs', 'boxes')}")
     return Imported(images, anns, classmap, description, findings, image_files, ids_from_names=classes is None)
 
 
-def _class_order(root: Path, base: Path | None, classes: Path | None) -> list[str] | None:
+def _missing_key(filename: str, xml_dir: Path, root: Path) -> str:
+    """Where a missing image is recorded: JPEGImages/ beside an Annotations folder, else beside the XML."""
+    _, base = clean_name(filename)
+    folder = root / xml_dir
+    if folder.name == "Annotations" or (folder.parent / "JPEGImages").is_dir():
+        return rel(folder.parent / "JPEGImages" / base, root)
+    return rel(folder / base, root)
+
+
+def _candidates(record: dict, xml_path: Path, root: Path, path, base: str):
+    """Where ``<filename>`` may be, in order (lazily, as strings: 20,000 XML files try up to ten
+    places each, and pathlib objects cost more than the look-ups)."""
+    join = os.path.join
+    folder = str(xml_path.parent)
+    parent = os.path.dirname(folder)
+    names = [base] if os.path.splitext(base)[1].lower() in IMAGE_SUFFIXES else [base] + [
+        base + s for s in sorted(IMAGE_SUFFIXES)]
+    for n in names:
+        yield join(parent, "JPEGImages", n)
+    for n in names:
+        yield join(folder, n)
+    if path is not None and len(path.parts) > 1:
+        for b in (folder, parent, str(root)):
+            yield join(b, str(path))
+    tag_path, _ = clean_name(record["folder"]) if record["folder"] else (None, "")
+    if tag_path is not None:
+        for b in (parent, str(root)):
+            for n in names:
+                yield join(b, str(tag_path), n)
+    for d in _IMAGE_DIRS[1:]:
+        for n in names:
+            yield join(parent, d, n)
+
+
+def _image_for(record: dict, xml_path: Path, root: Path, lookup: ImageLookup, shown: str,
+               findings: list[Finding]) -> Path | None:
+    path, base = clean_name(record["filename"])
+    found = lookup.first(_candidates(record, xml_path, root, path, base), shown, "filename") if base else None
+    if found is not None:
+        return found
+    if base:
+        found = (lookup.anywhere(base, shown, "filename", what="<filename>")
+                 if Path(base).suffix.lower() in IMAGE_SUFFIXES else
+                 lookup.by_stem(base, shown, "filename", what="<filename>"))
+        if found is not None:
+            return found
+    folder = xml_path.parent
+    for stem in dict.fromkeys((Path(base).stem, xml_path.stem)):
+        if not stem:
+            continue
+        found = lookup.first([folder / (stem + s) for s in sorted(IMAGE_SUFFIXES)], shown, "filename") \
+            or lookup.by_stem(stem, shown, "filename", what="an image named")
+        if found is not None:
+            findings.append(Finding("warning", "filename-mismatch",
+                                    f"<filename> {record['filename']!r} is not under the dataset folder; using "
+                                    f"{rel(found, root)!r}, which has the same name as the XML file"
+                                    if stem == xml_path.stem else
+                                    f"<filename> {record['filename']!r} is not under the dataset folder; using "
+                                    f"{rel(found, root)!r} (same name, other extension)",
+                                    shown, "filename"))
+            return found
+    return None
+
+
+def _class_order(root: Path, folders: list[Path], classes: Path | None) -> list[str] | None:
     if classes is not None:
         return read_class_names(classes)
-    for folder in {root, base} - {None}:
+    for folder in dict.fromkeys([root, *(f.parent for f in folders)]):
         labelmap = folder / "labelmap.txt"
         if labelmap.is_file():
-            return [line.split(":")[0].strip() for line in labelmap.read_text(encoding="utf-8").splitlines()
+            return [line.split(":")[0].strip() for line in _read_lines(labelmap, rel(labelmap, root))
                     if line.strip() and not line.startswith("#")]
     return None
+
+
+def _read_lines(path: Path, shown: str) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        fail(f"not UTF-8 text: {e.reason}", shown, f"byte {e.start}", fix="save the file as UTF-8")
+    except OSError as e:
+        fail(f"cannot read the file: {e.strerror}", shown, fix="check the path and permissions",
+             code="unreadable-file")
 
 
 def _split_files(main: Path) -> dict[str, str]:
@@ -157,7 +298,7 @@ def _split_files(main: Path) -> dict[str, str]:
         path = main / f"{name}.txt"
         if not path.is_file():
             continue
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in _read_lines(path, str(path)):
             parts = line.split()
             if parts:
                 out.setdefault(parts[0], name)
@@ -174,7 +315,41 @@ def _flag(el, tag: str) -> bool:
     return _text(el, tag).lower() in {"1", "true", "yes"}
 
 
+def _number(el, tag: str, shown: str, where: str) -> float:
+    text = _text(el, tag)
+    try:
+        value = float(text)
+    except ValueError:
+        fail(f"<{tag}> is {text!r}, not a number" if text else f"<{tag}> is missing or empty", shown, where,
+             fix=f"write a numeric <{tag}>")
+    if not math.isfinite(value):
+        fail(f"<{tag}> is {text!r}, not a finite number", shown, where, fix=f"write a finite numeric <{tag}>")
+    return value
+
+
+def _size(size, tag: str, shown: str) -> int:
+    text = _text(size, tag)
+    if not text:
+        return 0
+    try:
+        value = float(text)
+    except ValueError:
+        fail(f"<size> <{tag}> is {text!r}, not a number", shown, "size", fix="write integer pixel sizes")
+    if not math.isfinite(value) or value < 0 or value != int(value) or value > 2**31 - 1:
+        fail(f"<size> <{tag}> is {text!r}, not a pixel count", shown, "size",
+             fix="write a whole, non-negative number of pixels")
+    return int(value)
+
+
 def _parse(path: Path, shown: str) -> dict:
+    try:
+        too_big = path.stat().st_size > MAX_XML_BYTES
+    except OSError as e:
+        fail(f"cannot read annotation file: {e.strerror}", shown, fix="check the path and permissions",
+             code="unreadable-file")
+    if too_big:
+        fail(f"the file is larger than {MAX_XML_BYTES >> 20} MB, which no Pascal VOC file is", shown,
+             fix="point the import at the per-image VOC XML files", code="bad-xml")
     root = read_xml(path)
     if root.tag != "annotation":
         fail(f"root element is <{root.tag}>, not <annotation>", shown, "line 1",
@@ -183,28 +358,21 @@ def _parse(path: Path, shown: str) -> dict:
     size = root.find("size")
     width = height = 0
     if size is not None:
-        try:
-            width = int(float(_text(size, "width") or 0))
-            height = int(float(_text(size, "height") or 0))
-        except ValueError:
-            fail("<size> width/height are not numbers", shown, "size", fix="write integer pixel sizes")
+        width, height = _size(size, "width", shown), _size(size, "height", shown)
     objects = []
     for ordinal, obj in enumerate(root.findall("object"), 1):
+        where = f"object {ordinal}"
         name = _text(obj, "name")
         if not name:
-            fail("object without a <name>", shown, f"object {ordinal}", fix="give every <object> a class <name>")
+            fail("object without a <name>", shown, where, fix="give every <object> a class <name>")
         box = obj.find("bndbox")
         if box is None:
-            fail("object without a <bndbox>", shown, f"object {ordinal}",
+            fail("object without a <bndbox>", shown, where,
                  fix="add <bndbox> with xmin/ymin/xmax/ymax (polygons belong in a LabelMe or COCO file)")
-        try:
-            xmin, ymin, xmax, ymax = (float(_text(box, k)) for k in ("xmin", "ymin", "xmax", "ymax"))
-        except ValueError:
-            fail("bndbox corner missing or not a number", shown, f"object {ordinal}",
-                 fix="write numeric <xmin>, <ymin>, <xmax>, <ymax>")
+        xmin, ymin, xmax, ymax = (_number(box, k, shown, f"{where} ({name})") for k in ("xmin", "ymin", "xmax", "ymax"))
         if xmax < xmin or ymax < ymin:
             fail(f"box corners are swapped: xmin={xmin:g} xmax={xmax:g} ymin={ymin:g} ymax={ymax:g}",
-                 shown, f"object {ordinal} ({name})",
+                 shown, f"{where} ({name})",
                  fix="swap the corners so xmin <= xmax and ymin <= ymax")
         attrs: dict = {}
         pose = _text(obj, "pose")
@@ -213,9 +381,13 @@ def _parse(path: Path, shown: str) -> dict:
         actions = obj.find("actions")
         if actions is not None:
             attrs["actions"] = {a.tag: _text(actions, a.tag) == "1" for a in actions}
-        parts = [{"name": _text(p, "name"),
-                  "bbox": [float(_text(p.find("bndbox"), k) or 0) for k in ("xmin", "ymin", "xmax", "ymax")]}
-                 for p in obj.findall("part") if p.find("bndbox") is not None]
+        parts = []
+        for n, part in enumerate(obj.findall("part"), 1):
+            part_box = part.find("bndbox")
+            if part_box is not None:
+                part_where = f"{where} part {n}"
+                parts.append({"name": _text(part, "name"),
+                              "bbox": [_number(part_box, k, shown, part_where) for k in ("xmin", "ymin", "xmax", "ymax")]})
         if parts:
             attrs["parts"] = parts
         extra = obj.find("attributes")
@@ -229,16 +401,3 @@ def _parse(path: Path, shown: str) -> dict:
         })
     return {"filename": filename, "folder": _text(root, "folder"), "width": width, "height": height,
             "objects": objects}
-
-
-def _find_image(filename: str, xml_path: Path, base: Path, root: Path, folder: str, dirs: DirIndex) -> Path | None:
-    name = Path(filename)
-    candidates = [base / "JPEGImages" / name, xml_path.parent / name, root / name]
-    if folder:
-        candidates += [base / folder / name, root / folder / name]
-    if not name.suffix:
-        candidates += [base / "JPEGImages" / (filename + s) for s in sorted(IMAGE_SUFFIXES)]
-    for c in candidates:
-        if dirs.exists(c):
-            return c
-    return None

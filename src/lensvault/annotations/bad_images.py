@@ -1,0 +1,131 @@
+"""Bad images: every one an import meets is collected, then one policy decides for all.
+
+Importers record images through ``_common.image_info``; while ``collecting()`` is active
+(``importers.load`` sets it up) a bad image is noted here instead of stopping the import,
+so one run reports every bad image together, whatever the mode:
+
+    warn (default)  partly readable images (truncated, damaged, too large to decode) are
+                    kept with a located warning; an image no decoder can open is an error
+    fail            every bad image is an error (``--strict`` implies it)
+    skip            bad images and their annotations are left out of the images table and
+                    listed in the manifest (``source.skipped_images``) with the reason
+
+A skipped image's file stays in the version's files, as every file under SRC does: the
+version records the folder; the images table records what the dataset is made of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from lensvault.annotations.model import Finding
+
+__all__ = ["BAD_IMAGE_MODES", "BadImages", "collecting", "current", "finding_for"]
+
+BAD_IMAGE_MODES = ("warn", "fail", "skip")
+
+# Readable enough to keep in "warn" mode: the header gave the size, so boxes can be checked.
+_KEEPABLE = frozenset({"truncated-image", "damaged-image", "image-too-large"})
+
+_WHAT = {
+    "unreadable-image": "no decoder can read this image",
+    "truncated-image": "decoders read this image only partly",
+    "damaged-image": "decoders fail on this image's data",
+    "image-too-large": "this image is too large to decode safely (possible decompression bomb)",
+}
+
+
+def finding_for(key: str, report, level: str = "warning") -> Finding:
+    """The located finding for a bad image (``report`` is a ``media.ImageReport``)."""
+    return Finding(level, report.problem, f"{_WHAT.get(report.problem, report.problem)}: {report.detail}",
+                   key, "image data")
+
+
+@dataclass
+class BadImages:
+    """The bad images of one import, by image key (path relative to the dataset root)."""
+
+    found: dict[str, Finding] = field(default_factory=dict)
+    sized: set[str] = field(default_factory=set)  # keys whose width and height are known
+
+    def add(self, key: str, finding: Finding, *, size_known: bool) -> None:
+        self.found.setdefault(key, finding)
+        if size_known:
+            self.sized.add(key)
+
+    def __bool__(self) -> bool:
+        return bool(self.found)
+
+    def keepable(self, key: str) -> bool:
+        return key in self.sized and self.found[key].code in _KEEPABLE
+
+
+_current: ContextVar[BadImages | None] = ContextVar("lensvault_bad_images", default=None)
+
+
+@contextmanager
+def collecting() -> Iterator[BadImages]:
+    bad = BadImages()
+    token = _current.set(bad)
+    try:
+        yield bad
+    finally:
+        _current.reset(token)
+
+
+def current() -> BadImages | None:
+    return _current.get()
+
+
+def settle(bad: BadImages, mode: str, images, annotations, origin, *, source: str):
+    """Apply ``mode`` to the bad images of one import, all at once.
+
+    ``images``/``annotations`` are the Arrow tables, ``origin(row)`` locates annotation
+    rows. Returns (images, annotations, origin, findings, skipped); raises one
+    ``AnnotationError`` naming every bad image when the mode says they are errors.
+    """
+    from lensvault.annotations._common import fail_all
+
+    if mode not in BAD_IMAGE_MODES:
+        fail_all(f"unknown --on-bad-image mode {mode!r}", source, [],
+                 fix=f"use one of: {', '.join(BAD_IMAGE_MODES)}")
+    if not bad:
+        return images, annotations, origin, [], []
+    keys = sorted(bad.found)
+    if mode == "skip":
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        drop = pa.array(keys, pa.string())
+        images = images.filter(pc.invert(pc.is_in(images["path"], value_set=drop)))
+        gone = pc.is_in(annotations["image"], value_set=drop).to_numpy(zero_copy_only=False)
+        kept_rows = np.flatnonzero(~gone)
+        annotations = annotations.take(pa.array(kept_rows, pa.int64()))
+        inner = origin
+
+        def origin(row: int) -> tuple[str, str]:
+            return inner(int(kept_rows[row]))
+
+        skipped = [{"path": k, "code": bad.found[k].code, "reason": bad.found[k].message} for k in keys]
+        findings = [Finding("info", f.code, f"{f.message} — left out (--on-bad-image skip)", f.file, f.location)
+                    for f in (bad.found[k] for k in keys)]
+        return images, annotations, origin, findings, skipped
+    errors = [k for k in keys if mode == "fail" or not bad.keepable(k)]
+    if errors:
+        listed = [Finding("error" if k in errors else "warning", bad.found[k].code, bad.found[k].message,
+                          k, bad.found[k].location) for k in keys]
+        counts: dict[str, int] = {}
+        for f in listed:
+            counts[f.code] = counts.get(f.code, 0) + 1
+        summary = ", ".join(f"{n} {code}" for code, n in sorted(counts.items()))
+        first = bad.found[errors[0]]
+        keep_hint = "" if mode == "fail" else " (partly readable ones are kept with a warning by default)"
+        fail_all(f"{len(keys)} bad image(s) in {source} ({summary}); first: {errors[0]}: {first.message}",
+                 f"{errors[0]}, image data", listed,
+                 fix="re-copy or re-download the images listed in details.findings, or pass "
+                     f"--on-bad-image skip to leave them out{keep_hint}")
+    return images, annotations, origin, [bad.found[k] for k in keys], []

@@ -1,0 +1,44 @@
+"""Images that exist only inside annotation files become real files of the version.
+
+labelme can store an image as base64 ``imageData`` in its JSON, with no image file beside
+it. A version must still have the image as an object the files table names — that is what
+checkout writes, export links, ``VisionDataset`` reads, ``verify`` checks and ``gc`` keeps —
+so the decoded bytes are stored and a files-table row is added at the image's key (the
+path the JSON names, see ``importers/labelme.py``). The rest of the snapshot cannot tell
+it from an image that was on disk: a checkout of the version has the file, and snapshotting
+that checkout gives the same files table. The source folder itself is never written to.
+"""
+
+from __future__ import annotations
+
+from lensvault.errors import InputError
+from lensvault.hashing import HEAD
+from lensvault.media import sniff
+
+from lensvault.datasets.files_table import FileRows
+
+__all__ = ["with_embedded"]
+
+
+def with_embedded(store, files: FileRows, embedded: dict) -> FileRows:
+    """``files`` plus one row per embedded image (``{key: EmbeddedImage}``), its bytes stored."""
+    if not embedded:
+        return files
+    taken = set(files.paths)
+    paths, sizes, oids = list(files.paths), list(files.sizes), list(files.oids)
+    media, widths, heights = list(files.media_types), list(files.widths), list(files.heights)
+    for key in sorted(embedded):
+        image = embedded[key]
+        if key in taken:
+            raise InputError("a file appeared where an image embedded in a labelme file is stored",
+                             where=key, fix="run the command again (the folder changed during the snapshot)")
+        data = image.read()
+        oid = store.put_bytes(data)
+        mt, w, h = sniff(key, data[:HEAD])
+        paths.append(key)
+        sizes.append(len(data))
+        oids.append(oid)
+        media.append(mt)
+        widths.append(w)
+        heights.append(h)
+    return FileRows(paths, sizes, oids, media, widths, heights)
