@@ -84,8 +84,9 @@ def test_strict_or_fail_makes_it_an_error_and_skip_leaves_it_out(tmp_path):
     assert aset.skipped == [{"path": "JPEGImages/BloodImage_00001.jpg", "code": "truncated-image",
                              "reason": aset.skipped[0]["reason"]}]
     assert "only partly" in aset.skipped[0]["reason"]
-    # skipping is not a warning under --strict: the image is out, nothing else is wrong
-    load(root, on_bad_image="skip", strict=False)
+    # an explicit skip wins over --strict: the image is out (an "info" finding), nothing else is wrong
+    strict_skip = load(root, on_bad_image="skip", strict=True)
+    assert [(f.level, f.code) for f in strict_skip.findings] == [("info", "truncated-image")]
 
 
 def test_annotation_findings_still_point_at_their_rows_after_a_skip(tmp_path):
