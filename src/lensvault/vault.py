@@ -327,9 +327,18 @@ class Vault:
 
     def evaluate(self, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
                  model: str | None = None) -> dict:
+        """Score ``predictions`` on a dataset version's split and record it (for a run, a model, or
+        neither: ad-hoc); the result names its source (eval id, dataset@version, split)."""
         from lensvault.runs.evaluate import evaluate
 
         return evaluate(self, dataset=dataset, predictions=predictions, split=split, run=run, model=model)
+
+    def evaluations(self, *, run: str | None = None, model: str | None = None, dataset: str | None = None,
+                    ad_hoc: bool = False) -> list[dict]:
+        """Recorded evaluations, oldest first, each with its ``source``."""
+        from lensvault.runs.evaluate import list_evaluations
+
+        return list_evaluations(self, run=run, model=model, dataset=dataset, ad_hoc=ad_hoc)
     # -- end runs ----------------------------------------------------------------------------
 
     # -- events ----------------------------------------------------------------------------

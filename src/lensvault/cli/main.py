@@ -28,6 +28,7 @@ COMMANDS = {
     "run": "lensvault.cli.runs_cmds:run_cmd",
     "runs": "lensvault.cli.runs_cmds:runs",
     "eval": "lensvault.cli.runs_cmds:eval_cmd",
+    "evals": "lensvault.cli.runs_cmds:evals_cmd",
 }
 
 # One-line help shown by `lensvault --help` without importing the command.
@@ -48,6 +49,7 @@ SHORT_HELP = {
     "run": "Run a training command as a recorded, reproducible run.",
     "runs": "List, show and compare recorded runs.",
     "eval": "Compute COCO metrics of predictions and record them.",
+    "evals": "List recorded evaluations with their data and what they belong to.",
 }
 
 

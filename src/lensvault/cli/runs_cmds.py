@@ -243,7 +243,7 @@ def runs_show(ctx, run_id, points, as_json):
     click.echo(f"started={r['started_at']}  ended={r['ended_at'] or '-'}")
     if r["params"]:
         click.echo("params: " + ", ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items()))
-    click.echo("metrics: " + (", ".join(f"{k}={_fmt(v)}" for k, v in r["metrics"].items()) or "-"))
+    click.echo("metrics logged by the run: " + (", ".join(f"{k}={_fmt(v)}" for k, v in r["metrics"].items()) or "-"))
     for cls, ms in r["metrics_per_class"].items():
         click.echo(f"  class {cls}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in ms.items()))
     for sl, ms in r["metrics_per_slice"].items():
@@ -306,7 +306,7 @@ def runs_compare(ctx, a, b, as_json):
 
     rows("run", d["run"])
     rows("config", d["config"])
-    rows("metrics", d["metrics"])
+    rows("metrics logged by the runs", d["metrics"])
     for cls, items in d["metrics_per_class"].items():
         rows(f"class {cls}", items)
     if d["params"]:
@@ -344,17 +344,51 @@ def runs_compare(ctx, a, b, as_json):
 @json_option
 @click.pass_context
 def eval_cmd(ctx, run_id, model, dataset, split, predictions, as_json):
-    """Compute COCO metrics (AP, AP50, AP75, per class, per slice) and record them."""
+    """Compute COCO metrics (AP, AP50, AP75, per class, per slice) and record them.
+
+    Without --run or --model the evaluation is ad hoc: recorded, attached to no run.
+    """
     res = open_vault_from(ctx).evaluate(dataset=dataset, predictions=predictions,
                                         split=None if split == "all" else split, run=run_id, model=model)
     if as_json:
         echo_json(res)
         return
     ov = res["overall"]
-    click.echo(f"Evaluation {res['eval_id']}: {res['dataset']} split={res['split'] or 'all'} "
-               f"({'run ' + res['run_id'] if res['run_id'] else ''}{' model ' + res['model'] if res['model'] else ''})")
+    of = ", ".join(x for x in ((f"run {res['run_id']}" if res["run_id"] else ""),
+                                (f"model {res['model']}" if res["model"] else "")) if x) or "ad hoc, not attached to a run"
+    click.echo(f"Evaluation {res['eval_id']}: {res['dataset']} split={res['split'] or 'all'} ({of})")
     click.echo(f"  AP={_fmt(ov['AP'])}  AP50={_fmt(ov['AP50'])}  AP75={_fmt(ov['AP75'])}")
     for cls, m in res["per_class"].items():
         click.echo(f"  class {cls}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in m.items()))
     for sl, m in res["per_slice"].items():
         click.echo(f"  slice {sl}: AP={_fmt(m['AP'])} AP50={_fmt(m['AP50'])} ({m['images']} images)")
+
+
+@click.command("evals")
+@click.option("--run", "run_id", metavar="RUN", help="Only evaluations of this run.")
+@click.option("--model", metavar="NAME@VER", help="Only evaluations of this model version (or of its run).")
+@click.option("--dataset", metavar="NAME@X.Y.Z", help="Only evaluations on this dataset version.")
+@click.option("--ad-hoc", is_flag=True, help="Only evaluations attached to no run or model.")
+@json_option
+@click.pass_context
+def evals_cmd(ctx, run_id, model, dataset, ad_hoc, as_json):
+    """List recorded evaluations, oldest first: id, data (dataset@version, split), AP, what they belong to."""
+    rows = open_vault_from(ctx).evaluations(run=run_id, model=model, dataset=dataset, ad_hoc=ad_hoc)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No evaluations recorded. Record one with "
+                   "`lensvault eval --dataset NAME@VER --split test --predictions preds.json`.")
+        return
+    from rich.table import Table
+
+    t = Table(box=None)
+    # The eval id holds its creation time; "of" (what it belongs to) may wrap, nothing else is cut.
+    for col in ("evaluation", "dataset", "split", "AP", "AP50", "of"):
+        t.add_column(col, no_wrap=col != "of")
+    for r in rows:
+        ov = r.get("overall") or {}
+        of = r["model"] or (f"run {r['run_id']}" if r["run_id"] else "ad hoc")
+        t.add_row(r["eval_id"], r["dataset"], r["split"] or "all", _fmt(ov.get("AP")), _fmt(ov.get("AP50")), of)
+    console().print(t)

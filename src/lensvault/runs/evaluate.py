@@ -1,11 +1,16 @@
 """Evaluate detections against a dataset version's split and record the result.
 
 Predictions are a JSON list of COCO results (or ``{"annotations": [...]}``). Each names its
-image by ``image_id`` (the ids of :func:`lensvault.runs.datadir.coco_ground_truth`, which are
-also those of the ``annotations/instances.json`` that ``lensvault run`` hands the script) or
-by ``file_name`` (the image's path in the version; a bare file name works when it is unique),
-and its class by ``category_id`` or ``category_name``. Anything that does not resolve is an
-error naming the first offenders: a silent drop would inflate or deflate AP.
+image by ``image_id`` (the version's image ids, lensvault.annotations.image_ids: the same in
+``dataset export --format coco``, the ``annotations/instances.json`` that ``lensvault run``
+hands the script and ``VisionDataset``) or by ``file_name`` (the image's path in the version; a
+bare file name works when it is unique), and its class by ``category_id`` or ``category_name``.
+Anything that does not resolve is an error naming the first offenders: a silent drop would
+inflate or deflate AP.
+
+An evaluation is attached to a run, to a registered model, or to neither (ad-hoc scoring of a
+predictions file); whichever it is, it records where its numbers come from: its id, the
+dataset version and the split (lensvault.runs.metric_sources).
 """
 
 from __future__ import annotations
@@ -138,15 +143,17 @@ def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", ru
              model: str | None = None, slice_keys=None) -> dict:
     from lensvault.catalog.catalog import actor, utcnow
     from lensvault.catalog.runs_schema import evaluations
+    from lensvault.runs.metric_sources import EVALUATION, MetricSource
     from lensvault.runs.records import _resolve_run_id
 
-    if (run is None) == (model is None):
-        raise UsageError("evaluate a run or a model", where="--run/--model", fix="pass exactly one of --run ID and --model NAME@VER")
+    if run is not None and model is not None:
+        raise UsageError("an evaluation belongs to a run or to a model, not to both", where="--run/--model",
+                         fix="pass one of --run ID and --model NAME@VER (or neither, for ad-hoc scoring)")
     run_id = model_name = model_version = None
     with vault.catalog.read() as conn:
         if run is not None:
             run_id = _resolve_run_id(conn, run)
-        else:
+        elif model is not None:
             from lensvault.registry.resolve import resolve_model
 
             row = resolve_model(conn, model)
@@ -158,25 +165,50 @@ def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", ru
            "dataset": ds.ref, "dataset_snapshot": ds.snapshot_id, "split": split,
            "metrics": json.dumps(result, sort_keys=True), "predictions_oid": oid, "created_at": utcnow(),
            "created_by": actor()}
+    model_ref = f"{model_name}@{model_version}" if model_name else None
+    source = MetricSource(EVALUATION, eval_id=eval_id, dataset=ds.ref, split=split, run_id=run_id, model=model_ref)
     with vault.catalog.begin() as conn:
         conn.execute(evaluations.insert().values(**row))
         vault.catalog.add_object_refs(conn, "evaluation", eval_id, [oid])
         vault.catalog.append_event(conn, "evaluation.add", "evaluation", eval_id, after={
-            "run_id": run_id, "model": f"{model_name}@{model_version}" if model_name else None,
+            "run_id": run_id, "model": model_ref, "ad_hoc": run_id is None and model_ref is None,
             "dataset": ds.ref, "split": split, "AP": result["overall"]["AP"]})
-    return {"eval_id": eval_id, "run_id": run_id, "model": f"{model_name}@{model_version}" if model_name else None,
-            "dataset": ds.ref, "dataset_snapshot": ds.snapshot_id, "split": split, **result}
+    return {"eval_id": eval_id, "run_id": run_id, "model": model_ref, "ad_hoc": run_id is None and model_ref is None,
+            "dataset": ds.ref, "dataset_snapshot": ds.snapshot_id, "split": split, "source": source.to_dict(),
+            **result}
 
 
-def list_evaluations(vault, *, run: str | None = None) -> list[dict]:
+def list_evaluations(vault, *, run: str | None = None, model: str | None = None, dataset: str | None = None,
+                     ad_hoc: bool = False) -> list[dict]:
+    """Recorded evaluations, oldest first, each with its ``source``; filtered by the run, model
+    version or dataset version they belong to, or (``ad_hoc``) only those attached to neither."""
     import sqlalchemy as sa
 
     from lensvault.catalog.runs_schema import evaluations as t
+    from lensvault.runs.metric_sources import evaluation_group
 
-    q = sa.select(t).order_by(t.c.created_at)
-    if run:
-        q = q.where(t.c.run_id == run)
+    q = sa.select(t).order_by(t.c.created_at, t.c.eval_id)
+    if dataset:
+        q = q.where(t.c.dataset == vault.dataset(dataset).ref)
     with vault.catalog.read() as conn:
-        return [{"eval_id": r.eval_id, "run_id": r.run_id,
-                 "model": f"{r.model_name}@{r.model_version}" if r.model_name else None, "dataset": r.dataset,
-                 "split": r.split, "created_at": r.created_at, **json.loads(r.metrics)} for r in conn.execute(q)]
+        if run:
+            from lensvault.runs.records import _resolve_run_id
+
+            q = q.where(t.c.run_id == _resolve_run_id(conn, run))
+        if model:
+            from lensvault.registry.resolve import resolve_model
+
+            row = resolve_model(conn, model)
+            q = q.where(sa.or_(sa.and_(t.c.model_name == row.name, t.c.model_version == row.version),
+                               t.c.run_id == row.run_id))
+        if ad_hoc:
+            q = q.where(t.c.run_id.is_(None), t.c.model_name.is_(None))
+        rows = conn.execute(q).all()
+    out = []
+    for r in rows:
+        group = evaluation_group(r)
+        out.append({"eval_id": r.eval_id, "run_id": r.run_id, "model": group["source"]["model"],
+                    "ad_hoc": r.run_id is None and r.model_name is None, "dataset": r.dataset, "split": r.split,
+                    "created_at": r.created_at, "created_by": r.created_by, "source": group["source"],
+                    **json.loads(r.metrics)})
+    return out
