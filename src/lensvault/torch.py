@@ -41,7 +41,8 @@ class VisionDataset:
 
     ``target``: ``boxes`` (x1, y1, x2, y2 floats; an N×4 float32 tensor when torch is
     installed), ``labels`` (class ids of the version's class map; int64 tensor with torch),
-    ``iscrowd``, ``image_id`` (the image's row in the version, stable across splits),
+    ``iscrowd``, ``image_id`` (the version's image id: the same as in COCO exports, the run's
+    ``annotations/instances.json`` and ``eval``; see lensvault.annotations.image_ids),
     ``path``, ``sha256``, ``split``, ``size`` (width, height) and ``tags`` (dict).
 
     ``transform(image)`` transforms the image alone; ``transforms(image, target)`` both,
@@ -84,10 +85,13 @@ class VisionDataset:
             have = sorted({s for s in splits if s is not None})
             raise usage_error(f"{self.ref} has no images in split {split!r}", where=self.ref,
                               fix=f"use one of: {', '.join(have)}" if have else "the version has no splits")
+        from lensvault.annotations.image_ids import image_ids
+
+        ids = image_ids(images)
         shas = images.column("sha256").to_pylist()
         widths, heights = images.column("width").to_pylist(), images.column("height").to_pylist()
         tags = images.column("tags").to_pylist() if "tags" in images.column_names else ["{}"] * len(paths)
-        self._rows = rows
+        self._ids = [ids[r] for r in rows]
         self._paths = [paths[r] for r in rows]
         self._shas = [shas[r] for r in rows]
         self._splits = [splits[r] for r in rows]
@@ -145,7 +149,7 @@ class VisionDataset:
         labels, crowd = self._labels[lo:hi], self._crowd[lo:hi]
         torch = _torch()
         target: dict[str, Any] = {
-            "image_id": self._rows[i],
+            "image_id": self._ids[i],
             "path": path,
             "sha256": self._shas[i],
             "split": self._splits[i],

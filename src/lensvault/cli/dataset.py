@@ -145,7 +145,7 @@ def show_cmd(ctx, ref, show_files, restore_manifest, as_json):
         ds.restore_manifest()
     info = ds.to_dict()
     if show_files:
-        info["file_list"] = ds.files().to_pylist()
+        info["file_list"] = ds.file_list()
     if as_json:
         echo_json(info)
         return
@@ -160,12 +160,18 @@ def show_cmd(ctx, ref, show_files, restore_manifest, as_json):
         from rich.table import Table
 
         t = Table(box=None)
-        for col in ("path", "size", "sha256", "media type", "w×h"):
+        ids = ds.is_vision  # the image id every export, run file and evaluation uses
+        for col in ("path", "size", "sha256", "media type", "w×h", *(("image id",) if ids else ())):
             t.add_column(col)
         for f in info["file_list"]:
             wh = f"{f['width']}×{f['height']}" if f["width"] else ""
-            t.add_row(f["path"], human_bytes(f["size"]), f["sha256"][:12], f["media_type"], wh)
+            t.add_row(f["path"], human_bytes(f["size"]), f["sha256"][:12], f["media_type"], wh,
+                      *((_or_dash(f["image_id"]),) if ids else ()))
         console().print(t)
+
+
+def _or_dash(v) -> str:
+    return "-" if v is None else str(v)
 
 
 @dataset.command("diff")

@@ -54,6 +54,19 @@ class Dataset:
             self._files = table
         return table
 
+    def file_list(self) -> list[dict]:
+        """Every file as a dict (the files table's columns); in a vision version each also
+        carries its ``image_id`` (None for a file that is not one of the version's images)."""
+        rows = self.files().to_pylist()
+        images = self.images()
+        if images is not None:
+            from lensvault.annotations.image_ids import image_ids
+
+            id_of = dict(zip(images.column("path").to_pylist(), image_ids(images)))
+            for row in rows:
+                row["image_id"] = id_of.get(row["path"])
+        return rows
+
     def _table(self, part: str):
         entry = self.manifest().tables.get(part)
         if entry is None:
@@ -68,9 +81,19 @@ class Dataset:
         return "annotations" in self.manifest().tables
 
     def images(self):
-        """The images table (path, sha256, width, height, orientation, split, tags), or None."""
+        """The images table (path, width, height, orientation, split, tags, sha256, image_id), or None.
+
+        ``image_id`` is the id every export, run file, evaluation and ``VisionDataset`` uses
+        (lensvault.annotations.image_ids); versions written before it was stored get the
+        rule's fallback, 1 + rank by path.
+        """
         if "_images" not in self.__dict__:
-            self._images = self._table("images")
+            table = self._table("images")
+            if table is not None:
+                from lensvault.annotations.image_ids import with_image_ids
+
+                table = with_image_ids(table)
+            self._images = table
         return self._images
 
     def annotations(self):

@@ -212,6 +212,7 @@ def commit_vision(
     ``required_max`` caps what the change may require (``dataset fix`` passes
     "patch": a correction that adds images or changes classes is not a fix).
     """
+    from lensvault.annotations.image_ids import assign_image_ids
     from lensvault.annotations.model import canonical_json
     from lensvault.datasets import files_table
     from lensvault.datasets.handle import Dataset
@@ -241,6 +242,8 @@ def commit_vision(
     if changelog is not None and warning:
         changelog["forced"] = warning
 
+    # Image ids follow the parent's (docs/formats.md, "Image ids"); assigned last, on the final table.
+    images = assign_image_ids(images, prev_ds.images() if prev is not None else None)
     images_oid = vault.store.put_bytes(files_table.to_parquet_bytes(images))
     ann_oid = vault.store.put_bytes(files_table.to_parquet_bytes(annotations))
     images_digest = table_digest(images, ["path"])

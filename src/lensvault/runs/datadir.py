@@ -10,7 +10,8 @@ annotations LensVault also writes, from the version's own annotation tables:
 
 Writing them from the tables (instead of trusting a source file of the same name) means the
 script sees exactly the annotations and splits the version records, also after a
-``dataset fix``. Image ids are stable: 1 + the image's rank in the version sorted by path.
+``dataset fix``. Image ids are the version's own (lensvault.annotations.image_ids), the same
+as in ``dataset export --format coco`` and ``VisionDataset``.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ _COCO_IMAGE_KEYS = {"id", "file_name", "width", "height", "tags", "license", "co
 
 def coco_ground_truth(ds, split: str | None = None) -> dict:
     """The COCO dict of a vision version (or of one split), with ``splits`` membership added."""
+    from lensvault.annotations.image_ids import image_ids
+
     images = ds.images()
     anns = ds.annotations()
     cm = ds.class_map()
     rows = sorted(images.select(["path", "width", "height", "split", "tags"]).to_pylist(), key=lambda r: r["path"])
-    id_of = {r["path"]: i + 1 for i, r in enumerate(rows)}
+    id_of = dict(zip(images.column("path").to_pylist(), image_ids(images)))
     out_images, splits = [], {}
     for r in rows:
         if split is not None and r["split"] != split:

@@ -1,6 +1,8 @@
 """COCO export: ``annotations/instances_<split>.json`` (``instances_all.json`` for images
 without a split) and the images at their original relative paths, so ``file_name`` is that
-path and the importer finds it again. Category ids are written as they are in the model."""
+path and the importer finds it again. Category ids are written as they are in the model, and
+image ids are the version's own (lensvault.annotations.image_ids) whatever ``split`` is chosen:
+predictions made on an export evaluate against the version with the same ids."""
 
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, 
            link: Link | None) -> Path:
     from pycocotools import mask as mask_utils
 
+    from lensvault.annotations.image_ids import image_ids
+
+    id_of = dict(zip(aset.images.column("path").to_pylist(), image_ids(aset.images)))
     images, by_image = select(aset, split)
     categories = []
     for cid, name in zip(aset.classes.ids, aset.classes.names):
@@ -32,11 +37,11 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, 
     if not groups:
         groups[split or "all"] = []
     (dest / "annotations").mkdir(parents=True, exist_ok=True)
-    image_id = ann_id = 0
+    ann_id = 0
     for name, group in groups.items():
         out_images, out_anns = [], []
         for im in group:
-            image_id += 1
+            image_id = id_of[im["path"]]
             entry = {"id": image_id, "file_name": im["path"], "width": im["width"], "height": im["height"]}
             tags = attrs(im["tags"])
             if tags:
