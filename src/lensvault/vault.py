@@ -355,11 +355,15 @@ class Vault:
 
         return lineage(self, ref, direction=direction)
 
-    def why(self, a: str, b: str):
-        """What changed between two model versions (or runs), most likely cause of the metric change first."""
+    def why(self, a: str, b: str, *, allow_different_data: bool = False):
+        """What changed between two model versions (or runs), most likely cause of the metric change first.
+
+        Metrics are compared only from evaluations on the same dataset version and split (or what
+        both runs logged, trained on the same data); ``allow_different_data`` compares others, labelled.
+        """
         from lensvault.lineage.why import why
 
-        return why(self, a, b)
+        return why(self, a, b, allow_different_data=allow_different_data)
 
     def reproduce(self, ref: str, *, tolerance: float = 0.01, stream=None):
         """Rebuild a run or model version from its recorded commit, data, config and seeds; compare."""

@@ -88,7 +88,12 @@ def test_why_json_keys(story):
         assert {"ref", "model", "version", "run_id", "code_commit", "clean", "dataset", "config_id",
                 "environment_oid", "aliases"} <= set(d[side])
     assert d["b"]["ref"] == "detector@1.2.0" and d["b"]["aliases"] == ["production"]
-    assert set(d["metrics"]) == {"source", "overall", "per_class", "per_slice"}
+    assert set(d["metrics"]) == {"source", "same_data", "a_source", "b_source", "overall", "per_class", "per_slice"}
+    assert d["metrics"]["same_data"] is True
+    for side in ("a_source", "b_source"):
+        src = d["metrics"][side]
+        assert src["kind"] == "evaluation" and src["eval_id"].startswith("eval-")
+        assert (src["dataset"], src["split"]) == ("demo@1.0.1", "test") and src["label"].startswith("eval eval-")
     assert {"a", "b", "delta"} == set(d["metrics"]["overall"]["AP50"])
     for e in d["explanations"]:
         assert set(e) == {"factor", "score", "reasons"} and 0 <= e["score"] <= 1 and e["reasons"]
@@ -162,7 +167,7 @@ def test_code_change_shows_commits_and_files(lab, lab_models):
     assert rep.code["commits"][0]["sha"] == lab_models["v2"]
     assert [(f["path"], f["status"]) for f in rep.code["files"]] == [("train.py", "modified")]
     assert rep.code["code_changed"] and "train.py" in top["reasons"][1]
-    assert rep.metrics["source"] == "metrics logged by the runs"
+    assert rep.metrics["source"] == "metrics logged by the runs (both trained on lab@1.0.0)"
     assert rep.metrics["overall"]["AP50"]["delta"] == pytest.approx(0.05)
     # B holds production but improved: no rollback offered.
     assert rep.protected_alias == "production" and not rep.regressed and rep.rollback_command is None

@@ -72,12 +72,18 @@ def test_end_to_end_through_the_cli(rvault, tmp_path):
     show = lv_json("model", "show", "detector@1.1.0", cwd=root)
     assert show["dataset"] == "retail@1.1.0" and show["config"] == "C-01" and show["run_id"] == "run-2"
     assert show["code_commit"] == "a" * 40
-    assert show["metrics"]["overall"]["AP50"] == 0.66
-    assert show["changes"]["metric_deltas"]["per_class"]["person"]["AP50"]["delta"] == pytest.approx(0.08)
+    [logged] = show["metrics"]  # the runs have no evaluations: one group, what the run logged
+    assert logged["source"]["label"] == "logged by the run run-2 (trained on retail@1.1.0)"
+    assert logged["overall"]["AP50"] == 0.66
+    [delta] = show["changes"]["metric_deltas"]
+    assert delta["per_class"]["person"]["AP50"]["delta"] == pytest.approx(0.08)
+    assert delta["compared_with"]["run_id"] == "run-1" and delta["same_data"] is False
     assert {"name": "model.pt", "role": "weights", "sha256": sha256(w2), "size": 5000} in show["files"]
     assert "## Dataset changes since retail@1.0.0" in show["release_notes"]
     text = lv("model", "show", "detector@1.1.0", cwd=root).stdout
     assert "# detector 1.1.0" in text and "sha256:" + sha256(w2) in text
+    assert "### Logged by the run run-2 (trained on retail@1.1.0)" in text
+    assert "Δ against 1.0.0: logged by the run run-1 (trained on retail@1.0.0) (not the same data)." in text
 
     r = lv("model", "register", "detector", "--run", "run-2", "--weights", w2, "--version", "1.1.1", cwd=root)
     assert r.returncode == 8 and "requires MINOR: thresholds changed" in r.stderr  # no --threshold this time

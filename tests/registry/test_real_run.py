@@ -54,7 +54,9 @@ def test_real_runs_become_1_0_0_and_1_1_0(tmp_path):
     assert (m1["run_id"], m2["run_id"]) == tuple(run_ids)
     assert m2["changes"]["bump"] == "minor"
     assert m2["changes"]["decision"]["reasons"]["minor"] == ["dataset changed: retail@1.0.0 → retail@1.1.0"]
-    assert abs(m2["changes"]["metric_deltas"]["overall"]["AP50"]["delta"] - 0.1) < 1e-9
+    [delta] = m2["changes"]["metric_deltas"]  # what the runs logged, compared with each other
+    assert delta["source"]["kind"] == delta["compared_with"]["kind"] == "run"
+    assert abs(delta["overall"]["AP50"]["delta"] - 0.1) < 1e-9
     assert m2["code_commit"] and m2["config"] == "C-01"
 
     for v in ("1.0.0", "1.1.0"):

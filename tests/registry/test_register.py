@@ -38,10 +38,13 @@ def test_two_runs_on_two_dataset_versions_become_1_0_0_and_1_1_0(rvault, tmp_pat
     assert "major" not in m2.bundle["bump_decision"]["reasons"]
     # label map came from the dataset version
     assert [c["name"] for c in m2.label_map["classes"]] == ["person", "cart", "shelf"]
-    # metrics: the last step wins, per class kept apart
-    assert m1.metrics["overall"] == {"AP50": 0.70, "AP75": 0.50}
-    assert m1.metrics["per_class"]["person"] == {"AP50": 0.60}
-    d = m2.bundle["metric_deltas"]
+    # metrics: the last step wins, per class kept apart; one group, named after its source
+    [logged] = m1.metrics
+    assert logged["source"]["kind"] == "run" and logged["source"]["run_id"] == "r1"
+    assert logged["overall"] == {"AP50": 0.70, "AP75": 0.50}
+    assert logged["per_class"]["person"] == {"AP50": 0.60}
+    [d] = m2.bundle["metric_deltas"]
+    assert d["source"]["run_id"] == "r2" and d["compared_with"]["run_id"] == "r1"
     assert d["overall"]["AP50"]["delta"] == pytest.approx(0.05)
     assert d["per_class"]["cart"]["AP50"]["delta"] == pytest.approx(-0.02)
     notes = m2.release_notes

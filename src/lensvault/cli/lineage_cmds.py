@@ -48,16 +48,21 @@ def _fmt(v) -> str:
 @click.command("why")
 @click.argument("a")
 @click.argument("b")
+@click.option("--allow-different-data", is_flag=True,
+              help="Compare metrics even if A and B were not evaluated on the same dataset version and split.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.pass_context
-def why_cmd(ctx, a, b, as_json):
+def why_cmd(ctx, a, b, allow_different_data, as_json):
     """Explain what changed from A to B (model versions, aliases or run ids), likeliest cause first.
+
+    Metrics come from evaluations of both on the same dataset version and split (named in the
+    output); without such a pair the command refuses unless --allow-different-data.
 
     \b
     lensvault why detector@1.1.0 detector@production
     """
     vault = open_vault_from(ctx)
-    rep = vault.why(a, b)
+    rep = vault.why(a, b, allow_different_data=allow_different_data)
     if as_json:
         echo_json(rep.to_dict())
         return
@@ -70,6 +75,9 @@ def why_cmd(ctx, a, b, as_json):
     for note in rep.notes:
         out.print(f"[yellow]note:[/yellow] {note}")
     m = rep.metrics
+    for side, ref in (("a_source", rep.a["ref"]), ("b_source", rep.b["ref"])):
+        if m.get(side):
+            out.print(f"metrics of {ref}: {m[side]['label']}", markup=False)
     t = Table(title=f"metrics ({m['source']})", box=None)
     for col in ("metric", rep.a["ref"], rep.b["ref"], "Δ"):
         t.add_column(col, justify="right" if col != "metric" else "left")

@@ -63,10 +63,26 @@ def show_cmd(ctx, ref, as_json):
         echo_json(m.to_dict())
         return
     click.echo(m.release_notes.rstrip())
+    _echo_metric_sources(m)
     click.echo("\n## Files\n")
     for f in m.files:
         click.echo(f"- {f['name']} ({f['role']}, {human_bytes(f['size'])}) sha256:{f['sha256']}")
     click.echo(f"\nbundle sha256:{m.bundle_oid}" + (f"   aliases: {', '.join(m.aliases)}" if m.aliases else ""))
+
+
+def _echo_metric_sources(m) -> None:
+    """Evaluations of the version or its run (also those recorded after registration), each with its
+    source; and a warning when the release notes predate recorded sources."""
+    if any(g["source"]["kind"] == "unrecorded" for g in m.metrics):
+        click.echo("\n> The metrics above were recorded before LensVault recorded metric sources: they merge values "
+                   "logged by the run with its evaluations. The evaluations, each with its data, follow.")
+    click.echo("\n## Evaluations\n")
+    for e in m.evaluations:
+        ov = e["overall"]
+        click.echo(f"- {e['source']['label']}: " + ", ".join(f"{k}={ov[k]:.4f}" for k in ("AP", "AP50", "AP75")
+                                                            if isinstance(ov.get(k), (int, float))))
+    if not m.evaluations:
+        click.echo(f"- none recorded (lensvault eval --model {m.ref} --dataset NAME@VER --split test --predictions FILE)")
 
 
 @model.command("list")

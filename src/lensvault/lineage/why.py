@@ -89,17 +89,22 @@ def _subject(vault, conn, ref: str) -> dict:
     }
 
 
-def why(vault, a_ref: str, b_ref: str) -> WhyReport:
+def why(vault, a_ref: str, b_ref: str, *, allow_different_data: bool = False) -> WhyReport:
+    """``allow_different_data``: compare metrics even when no evaluations (or logged metrics) of
+    A and B share a dataset version and split; the report then labels them as different data."""
     with vault.catalog.read() as conn:
         a = _subject(vault, conn, a_ref)
         b = _subject(vault, conn, b_ref)
-        metrics = _metrics(conn, a, b)
+        metrics = _metrics(conn, a, b, allow_different_data=allow_different_data)
     rep = WhyReport(
         a={k: v for k, v in a.items() if k not in ("config",)},
         b={k: v for k, v in b.items() if k not in ("config",)},
         same_name=(a["model"] == b["model"]),
         metrics=metrics,
     )
+    if metrics["same_data"] is False:
+        rep.notes.append("the metrics compare different data (--allow-different-data): a difference may come "
+                         "from the data rather than from the model")
     if a["model"] and b["model"] and a["model"] != b["model"]:
         rep.notes.append(f"comparing two different models ({a['model']} and {b['model']}): allowed, but "
                          "differences in architecture and purpose may dominate")
@@ -216,55 +221,79 @@ def _environment(vault, a: dict, b: dict) -> dict:
 # -- metrics ------------------------------------------------------------------------------
 
 
-def _evals_for(conn, subj: dict) -> list[dict]:
-    import sqlalchemy as sa
+def _groups(conn, subj: dict) -> tuple[list[dict], dict | None]:
+    """A subject's evaluations (of its run, and of the model version) and what its run logged."""
+    from lensvault.runs.metric_sources import evaluation_groups, logged_group
 
-    from lensvault.catalog import runs_schema as s
-
-    e = s.evaluations
-    cond = e.c.run_id == subj["run_id"]
-    if subj["model"]:
-        cond = sa.or_(cond, sa.and_(e.c.model_name == subj["model"], e.c.model_version == subj["version"]))
-    rows = conn.execute(sa.select(e).where(cond).order_by(e.c.created_at)).all()
-    return [{"dataset": r.dataset, "split": r.split, "metrics": json.loads(r.metrics), "eval_id": r.eval_id} for r in rows]
+    model = (subj["model"], subj["version"]) if subj["model"] else None
+    return evaluation_groups(conn, run_id=subj["run_id"], model=model), logged_group(conn, subj["run_id"])
 
 
-def _run_metrics(conn, run_id: str) -> dict:
-    import sqlalchemy as sa
+def _metrics(conn, a: dict, b: dict, *, allow_different_data: bool = False) -> dict:
+    """Metrics of A and B from comparable sources, each side's source named.
 
-    from lensvault.catalog import runs_schema as s
+    Like with like: the latest evaluations of both on the same dataset version and split
+    (B's data first: what B is judged on); else what both runs logged, when they trained on the
+    same dataset version. Anything else compares different data: refused unless
+    ``allow_different_data``, and then labelled so.
+    """
+    from lensvault.errors import UsageError
+    from lensvault.runs.metric_sources import MetricSource
 
-    m = s.run_metrics
-    out: dict = {"overall": {}, "per_class": {}, "per_slice": {}}
-    for row in conn.execute(sa.select(m).where(m.c.run_id == run_id).order_by(m.c.id)).all():
-        if row.class_name:
-            out["per_class"].setdefault(row.class_name, {})[row.key] = row.value
-        elif row.slice:
-            out["per_slice"].setdefault(row.slice, {})[row.key] = row.value
-        else:
-            out["overall"][row.key] = row.value  # the latest step wins
-    return out
-
-
-def _metrics(conn, a: dict, b: dict) -> dict:
-    ea, eb = _evals_for(conn, a), _evals_for(conn, b)
-    source = None
-    ma = mb = None
-    # Compare like with like: the latest evaluations of both on the same dataset split,
-    # preferring B's dataset (what B is judged on).
-    for wanted in [(x["dataset"], x["split"]) for x in reversed(eb)]:
-        hits = [x for x in ea if (x["dataset"], x["split"]) == wanted]
+    (ea, la), (eb, lb) = _groups(conn, a), _groups(conn, b)
+    pair = None
+    for gb in reversed(eb):
+        hits = [ga for ga in ea if MetricSource.from_dict(ga["source"]).same_data(MetricSource.from_dict(gb["source"]))]
         if hits:
-            ma, mb = hits[-1]["metrics"], [x for x in eb if (x["dataset"], x["split"]) == wanted][-1]["metrics"]
-            source = f"evaluations on {wanted[0]} split {wanted[1] or 'all'}"
+            pair = (hits[-1], gb)
             break
-    if source is None and ea and eb:
-        ma, mb = ea[-1]["metrics"], eb[-1]["metrics"]
-        source = f"latest evaluations ({ea[-1]['dataset']} vs {eb[-1]['dataset']}: not the same data)"
-    if source is None:
-        ma, mb = _run_metrics(conn, a["run_id"]), _run_metrics(conn, b["run_id"])
-        source = "metrics logged by the runs"
-    return {"source": source, **_deltas(ma or {}, mb or {})}
+    if pair is None and la and lb and MetricSource.from_dict(la["source"]).same_data(MetricSource.from_dict(lb["source"])):
+        pair = (la, lb)
+    same = pair is not None
+    if pair is None:
+        side_a, side_b = (ea[-1] if ea else la), (eb[-1] if eb else lb)
+        if side_a is None or side_b is None:
+            missing = " and ".join(x["ref"] for x, side in ((a, side_a), (b, side_b)) if side is None)
+            return {"source": f"no metrics recorded for {missing}", "same_data": None, "a_source": _src(side_a),
+                    "b_source": _src(side_b), **_deltas({}, {})}
+        if not allow_different_data:
+            raise UsageError(
+                f"{a['ref']} and {b['ref']} have no metrics on the same data: {a['ref']} has "
+                f"{_have(ea, la)}; {b['ref']} has {_have(eb, lb)}",
+                where=f"{a['ref']} → {b['ref']}",
+                fix=f"evaluate both on the same dataset version and split, e.g. `{_eval_hint(a, side_b)}`, "
+                    "or pass --allow-different-data to compare them anyway (the report labels them)")
+        pair = (side_a, side_b)
+    ga, gb = pair
+    if same:
+        sa_ = ga["source"]
+        what = (f"evaluations on {sa_['dataset']} split {sa_['split'] or 'all'}" if sa_["kind"] == "evaluation"
+                else f"metrics logged by the runs (both trained on {sa_['dataset']})")
+    else:
+        what = "different data (--allow-different-data)"
+    return {"source": what, "same_data": same, "a_source": ga["source"], "b_source": gb["source"],
+            **_deltas(ga, gb)}
+
+
+def _src(group: dict | None) -> dict | None:
+    return group["source"] if group else None
+
+
+def _have(evals: list[dict], logged: dict | None) -> str:
+    parts = [g["source"]["label"] for g in evals[-3:]]
+    if len(evals) > 3:
+        parts.insert(0, f"… {len(evals) - 3} older evaluation(s)")
+    if logged:
+        parts.append(logged["source"]["label"])
+    return ", ".join(parts) or "no metrics"
+
+
+def _eval_hint(a: dict, b_side: dict) -> str:
+    src = b_side["source"]
+    data = src["dataset"] if src["kind"] == "evaluation" else (src["dataset"] or "NAME@VER")
+    split = (src["split"] or "all") if src["kind"] == "evaluation" else "test"
+    target = f"--model {a['ref']}" if a["model"] else f"--run {a['run_id']}"
+    return f"lensvault eval {target} --dataset {data} --split {split} --predictions PREDICTIONS.json"
 
 
 def _num(x):

@@ -42,6 +42,9 @@ class ModelVersion:
     created_by: str
     aliases: tuple[str, ...] = ()
     bundle: dict = field(default_factory=dict, compare=False, repr=False)
+    # Every evaluation of this version or of its run, recorded before or after registration:
+    # metric groups whose source names the eval id, dataset@version and split.
+    evaluations: tuple[dict, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def ref(self) -> str:
@@ -56,20 +59,26 @@ class ModelVersion:
         return self.bundle["label_map"]
 
     @property
-    def metrics(self) -> dict:
-        return self.bundle.get("metrics", {})
+    def metrics(self) -> list[dict]:
+        """The metrics recorded at registration, one group per source (lensvault.runs.metric_sources):
+        ``[{"source": {"kind", "label", "eval_id", "dataset", "split", ...}, "overall", "per_class",
+        "per_slice"}]``. A bundle written before sources were recorded gives one group whose
+        source kind is "unrecorded"."""
+        from lensvault.runs.metric_sources import groups_of
+
+        return groups_of(self.bundle.get("metrics"))
 
     @property
     def release_notes(self) -> str:
         return self.bundle.get("release_notes", "")
 
     @classmethod
-    def from_row(cls, row, store, aliases=()) -> ModelVersion:
+    def from_row(cls, row, store, aliases=(), evaluations=()) -> ModelVersion:
         return cls(
             name=row.name, version=row.version, run_id=row.run_id, bundle_oid=row.bundle_oid, dataset=row.dataset,
             config_id=row.config_id, code_commit=row.code_commit, bump=row.bump, forced=bool(row.forced),
             dirty=bool(row.dirty), created_at=row.created_at, created_by=row.created_by,
-            aliases=tuple(sorted(aliases)), bundle=load_bundle(store, row.bundle_oid),
+            aliases=tuple(sorted(aliases)), bundle=load_bundle(store, row.bundle_oid), evaluations=tuple(evaluations),
         )
 
     def summary(self) -> dict:
@@ -85,7 +94,7 @@ class ModelVersion:
             "name": self.name, "version": self.version, "ref": self.ref, "run_id": self.run_id,
             "dataset": self.dataset, "config": self.config_id, "config_id": self.config_id,
             "code_commit": self.code_commit, "architecture": b.get("architecture"),
-            "metrics": b.get("metrics", {}),
+            "metrics": self.metrics, "evaluations": list(self.evaluations),
             "files": [{"name": f["name"], "role": f["role"], "sha256": f["sha256"], "size": f["size"]} for f in self.files],
             "label_map": b.get("label_map"), "thresholds": b.get("thresholds", {}),
             "preprocess": b.get("preprocess"), "postprocess": b.get("postprocess"),

@@ -2,8 +2,9 @@
 
 Every model version gets them: the dataset version and what changed in the data since
 the previous model's dataset, the code commit, the config ID and the keys that changed,
-metrics with deltas against the previous version (overall, per class, per slice), and
-the caveats given at registration.
+metrics — one table per source (an evaluation: its id, dataset@version and split; or what
+the run logged), with deltas against the previous version's metrics from a comparable
+source (overall, per class, per slice) — and the caveats given at registration.
 """
 
 from __future__ import annotations
@@ -13,9 +14,18 @@ from lensvault.refs import Ref, SemVer
 __all__ = ["dataset_changelog", "metric_deltas", "render_notes"]
 
 
-def metric_deltas(prev: dict | None, new: dict) -> dict:
-    """``{"overall": {key: {"value", "previous", "delta"}}, "per_class": {cls: {...}}, "per_slice": ...}``."""
-    prev = prev or {}
+def metric_deltas(prev, new) -> list[dict]:
+    """Each metric group of the new version (one per source: an evaluation, or what the run
+    logged) with deltas against the previous version's comparable group.
+
+    ``[{"source", "compared_with" (a source or None), "same_data", "overall": {key: {"value",
+    "previous", "delta"}}, "per_class": {cls: {...}}, "per_slice": {...}}]``. Groups pair as
+    lensvault.runs.metric_sources.comparable says: an evaluation with one on the same dataset
+    and split, what a run logged with what the previous run logged; never across sources.
+    """
+    from lensvault.runs.metric_sources import comparable, groups_of
+
+    previous_groups = groups_of(prev) if prev else []
 
     def one(a: dict, b: dict) -> dict:
         out = {}
@@ -25,16 +35,18 @@ def metric_deltas(prev: dict | None, new: dict) -> dict:
             out[key] = {"value": value, "previous": previous, "delta": None if delta is None else round(delta, 10)}
         return out
 
-    return {
-        "overall": one(prev.get("overall") or {}, new.get("overall") or {}),
-        **{
-            part: {
-                name: one((prev.get(part) or {}).get(name) or {}, (new.get(part) or {}).get(name) or {})
-                for name in sorted(set(prev.get(part) or {}) | set(new.get(part) or {}))
-            }
-            for part in ("per_class", "per_slice")
-        },
-    }
+    out = []
+    for group in groups_of(new):
+        match = comparable(group, previous_groups)
+        old = match[0] if match else {}
+        entry = {"source": group["source"], "compared_with": old.get("source"),
+                 "same_data": match[1] if match else None,
+                 "overall": one(old.get("overall") or {}, group.get("overall") or {})}
+        for part in ("per_class", "per_slice"):
+            a, b = old.get(part) or {}, group.get(part) or {}
+            entry[part] = {name: one(a.get(name) or {}, b.get(name) or {}) for name in sorted(set(a) | set(b))}
+        out.append(entry)
+    return out
 
 
 def dataset_changelog(conn, previous: str | None, current: str | None) -> list[dict]:
@@ -80,6 +92,34 @@ def _fmt_delta(d) -> str:
     return ("+" if d > 0 else "") + _fmt(d) if d else "±0"
 
 
+def _metrics_section(groups: list[dict], prev: str | None) -> list[str]:
+    """One table per source of metrics, each titled with that source; deltas only against the
+    previous version's group from a comparable source, named under the table."""
+    if not groups:
+        return []
+    lines = ["", "## Metrics", "", "Each table says where its numbers come from."]
+    for g in groups:
+        lines += ["", f"### {_cap(g['source']['label'])}", "",
+                  "| metric | value | Δ" + (f" vs {prev}" if prev else "") + " |", "|---|---|---|"]
+        lines += [f"| {k} | {_fmt(d['value'])} | {_fmt_delta(d['delta'])} |" for k, d in g["overall"].items()]
+        if prev:
+            old = g.get("compared_with")
+            if old is None:
+                lines += ["", f"Δ: {prev} recorded no metrics from a comparable source."]
+            else:
+                lines += ["", f"Δ against {prev}: {old['label']}" + ("." if g.get("same_data") else " (not the same data).")]
+        for part, title in (("per_class", "Per class"), ("per_slice", "Per slice")):
+            if g.get(part):
+                lines += ["", f"#### {title}", "", "| " + part[4:] + " | metric | value | Δ |", "|---|---|---|---|"]
+                for name, metrics in g[part].items():
+                    lines += [f"| {name} | {k} | {_fmt(d['value'])} | {_fmt_delta(d['delta'])} |" for k, d in metrics.items()]
+    return lines
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def render_notes(m: dict) -> str:
     """Markdown for a bundle manifest ``m`` (see register.py for its fields)."""
     prev = m.get("previous_version")
@@ -119,17 +159,7 @@ def render_notes(m: dict) -> str:
         for entry in log:
             mark = " (left out: the model goes back to an older version)" if entry.get("reverted") else ""
             lines.append(f"- `{entry['ref']}`: {entry['summary']}{mark}")
-    deltas = m.get("metric_deltas") or {}
-    if deltas.get("overall"):
-        lines += ["", "## Metrics", "", "| metric | value | Δ" + (f" vs {prev}" if prev else "") + " |", "|---|---|---|"]
-        for k, d in deltas["overall"].items():
-            lines.append(f"| {k} | {_fmt(d['value'])} | {_fmt_delta(d['delta'])} |")
-    for part, title in (("per_class", "Per class"), ("per_slice", "Per slice")):
-        if deltas.get(part):
-            lines += ["", f"### {title}", "", "| " + part[4:] + " | metric | value | Δ |", "|---|---|---|---|"]
-            for name, metrics in deltas[part].items():
-                for k, d in metrics.items():
-                    lines.append(f"| {name} | {k} | {_fmt(d['value'])} | {_fmt_delta(d['delta'])} |")
+    lines += _metrics_section(m.get("metric_deltas") or [], prev)
     if m.get("thresholds"):
         lines += ["", "## Thresholds", ""] + [f"- `{k}` = {_fmt(v)}" for k, v in m["thresholds"].items()]
     caveats = list(m.get("caveats") or [])

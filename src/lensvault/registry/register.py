@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lensvault.errors import AlreadyExists, InputError, IntegrityError, UsageError, VersionRuleError
 from lensvault.refs import SemVer, validate_name
-from lensvault.registry.lineage import RunInfo, load_run, run_metrics
+from lensvault.registry.lineage import RunInfo, load_run
 from lensvault.registry.model import BUNDLE_FORMAT, ModelVersion, load_bundle
 from lensvault.registry.rules import ORDER, Facts, architecture_of, required_bump
 
@@ -125,6 +125,7 @@ def _canonical(obj) -> bytes:
 def register_model(vault, req: RegisterRequest) -> ModelVersion:
     from lensvault.catalog.catalog import actor, utcnow
     from lensvault.hashing import hash_file
+    from lensvault.runs.metric_sources import run_groups
     from lensvault.store.base import LinkMode
 
     name = validate_name(req.name, "model")
@@ -137,7 +138,8 @@ def register_model(vault, req: RegisterRequest) -> ModelVersion:
 
     with vault.catalog.read() as conn:
         run = load_run(conn, req.run_id)
-        metrics = run_metrics(conn, req.run_id)
+        # One group per source (each evaluation of the run, what the run logged): never merged.
+        metrics = run_groups(conn, req.run_id)
     _check_run(run, req.allow_dirty)
 
     # -- files: weights first, verified against what the run recorded
@@ -268,7 +270,7 @@ def register_model(vault, req: RegisterRequest) -> ModelVersion:
             "forced": forced_reason is not None, "forced_reason": forced_reason, "dirty": not run.clean,
             "dataset_changelog": dataset_changelog(conn, prev_bundle.get("dataset") if prev_bundle else None, run.dataset)
             if prev_bundle else [],
-            "metric_deltas": metric_deltas(prev_bundle.get("metrics") if prev_bundle else None, metrics),
+            "metric_deltas": metric_deltas(_previous_metrics(conn, base, prev_bundle), metrics),
             "created_at": utcnow(), "created_by": actor(),
         }
         notes = render_notes(manifest)
@@ -297,10 +299,27 @@ def register_model(vault, req: RegisterRequest) -> ModelVersion:
             "run_id": run.run_id, "bundle_oid": bundle_oid, "dataset": run.dataset, "config_id": run.config_id,
             "code_commit": run.code_commit, "bump": bump_kind, "forced": forced_reason is not None,
             "dirty": not run.clean, "previous_version": manifest["previous_version"]})
+    from lensvault.registry.query import model_evaluations
+
     with vault.catalog.read() as conn:
         row = conn.execute(sa.select(model_versions).where(model_versions.c.name == name,
                                                            model_versions.c.version == str(version))).first()
-    return ModelVersion.from_row(row, vault.store)
+        evals = model_evaluations(conn, [row])[(row.name, row.version)]
+    return ModelVersion.from_row(row, vault.store, evaluations=evals)
+
+
+def _previous_metrics(conn, base, prev_bundle) -> list[dict] | None:
+    """What the previous version's metrics are compared with: those in its bundle, plus every
+    evaluation of it recorded since (e.g. on the new version's data: a like-for-like delta)."""
+    if base is None:
+        return None
+    from lensvault.registry.query import model_evaluations
+    from lensvault.runs.metric_sources import groups_of
+
+    groups = groups_of(prev_bundle.get("metrics"))
+    known = {g["source"].get("eval_id") for g in groups}
+    return groups + [g for g in model_evaluations(conn, [base])[(base.name, base.version)]
+                     if g["source"]["eval_id"] not in known]
 
 
 def _check_run(run: RunInfo, allow_dirty: bool) -> None:
