@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from lensvault.bounded import MAX_DEPTH, too_deep
 from lensvault.errors import InputError, NotFound, UsageError
 
 __all__ = [
@@ -69,11 +70,14 @@ def load_config(path: str | os.PathLike[str]) -> dict:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
         raise InputError(
-            f"config is not UTF-8 text (bad byte at offset {exc.start})",
+            "config is UTF-16 text, not UTF-8" if utf16 else f"config is not UTF-8 text (bad byte at offset {exc.start})",
             where=str(p),
             fix="save the file as UTF-8",
         ) from exc
+    if kind == "json" and not text.strip():
+        raise InputError("config file is empty", where=str(p), fix="write a JSON object, e.g. {\"seed\": 42}")
     data = {"yaml": _parse_yaml, "json": _parse_json, "toml": _parse_toml}[kind](text, p)
     if data is None and kind == "yaml":
         return {}
@@ -82,6 +86,14 @@ def load_config(path: str | os.PathLike[str]) -> dict:
             f"config must be a mapping at the top level, got {type(data).__name__}",
             where=str(p),
             fix="put the settings under keys, e.g. `model: {architecture: yolov8n}`",
+        )
+    deep = too_deep(data)
+    if deep is not None:
+        # Flattening, hashing and diffing walk the config recursively.
+        raise InputError(
+            f"config nests more than {MAX_DEPTH} levels deep",
+            where=f"{p}: {deep}",
+            fix="flatten the structure; no real setting needs that depth",
         )
     return data
 
@@ -94,10 +106,13 @@ def _located(p: Path, line: int | None, column: int | None) -> str:
 
 @functools.cache
 def _strict_yaml_loader() -> type:
-    """SafeLoader that refuses duplicate keys (PyYAML keeps the last one without a word)."""
+    """The bounded SafeLoader (no alias bombs, no runaway nesting) that also refuses
+    duplicate keys (PyYAML keeps the last one without a word)."""
     import yaml
 
-    class StrictSafeLoader(yaml.SafeLoader):
+    from lensvault.bounded import yaml_loader
+
+    class StrictSafeLoader(yaml_loader()):
         pass
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -139,6 +154,9 @@ def _parse_yaml(text: str, p: Path) -> Any:
         ) from exc
     except yaml.YAMLError as exc:
         raise InputError(f"malformed YAML: {exc}", where=str(p), fix="fix the YAML syntax") from exc
+    except RecursionError as exc:  # the loader stops at MAX_DEPTH first; this is a last resort
+        raise InputError(f"YAML nests more than {MAX_DEPTH} levels deep", where=str(p),
+                         fix="flatten the structure") from exc
 
 
 def _parse_json(text: str, p: Path) -> Any:
@@ -165,6 +183,11 @@ def _parse_json(text: str, p: Path) -> Any:
             line=exc.lineno,
             column=exc.colno,
         ) from exc
+    except RecursionError as exc:
+        raise InputError(f"JSON nests more than {MAX_DEPTH} levels deep", where=str(p),
+                         fix="flatten the structure") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise InputError(f"malformed JSON: {exc}", where=str(p), fix="write numbers of a sensible size") from exc
 
 
 _TOML_POS_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -187,6 +210,11 @@ def _parse_toml(text: str, p: Path) -> Any:
             line=line,
             column=column,
         ) from exc
+    except RecursionError as exc:
+        raise InputError(f"TOML nests more than {MAX_DEPTH} levels deep", where=str(p),
+                         fix="flatten the structure") from exc
+    except ValueError as exc:  # tomllib lets int()'s 4,300-digit limit escape
+        raise InputError(f"malformed TOML: {exc}", where=str(p), fix="write numbers of a sensible size") from exc
 
 
 # --------------------------------------------------------------------------- flatten / diff

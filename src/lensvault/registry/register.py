@@ -70,19 +70,27 @@ def read_label_map(path: Path) -> dict:
     a list of names (ids from 0), a mapping ``{id: name}``, YOLO's ``names:`` (list or
     mapping) in YAML/JSON/TOML, or a text file with one name per line.
     """
+    from lensvault.bounded import MAX_DEPTH, too_deep
     from lensvault.configs import load_config
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"label map {path} is not a file", where=str(path))
     if path.suffix.lower() in (".txt", ".names", ""):
-        names = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        try:
+            names = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except UnicodeDecodeError as e:
+            raise InputError(f"label map {path.name} is not UTF-8 text", where=str(path), fix="save it as UTF-8") from e
         return _classes(list(enumerate(names)), path)
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise InputError(f"label map {path.name} is not valid JSON: {e}", where=str(path)) from e
+        deep = too_deep(data)
+        if deep is not None:
+            raise InputError(f"label map {path.name} nests more than {MAX_DEPTH} levels deep", where=f"{path}: {deep}",
+                             fix="write a list of names or {\"classes\": [{\"id\", \"name\"}]}")
     else:
         data = load_config(path)
     if isinstance(data, dict):
@@ -106,7 +114,7 @@ def read_label_map(path: Path) -> dict:
 def _classes(pairs, path) -> dict:
     try:
         rows = sorted(((int(i), str(n)) for i, n in pairs), key=lambda r: r[0])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"label map {path.name}: class ids must be integers", where=str(path)) from None
     if not rows:
         raise InputError(f"label map {path.name} holds no classes", where=str(path))
