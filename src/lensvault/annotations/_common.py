@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any, NoReturn
 
+from lensvault.bounded import MAX_DEPTH
 from lensvault.errors import AnnotationError
 from lensvault.annotations.model import Finding
 
@@ -44,12 +46,46 @@ def rel(path: Path, root: Path) -> str:
         return Path(os.path.relpath(path, root)).as_posix()
 
 
-def read_json(path: Path) -> Any:
+def read_head(path: Path, size: int = 1 << 16) -> bytes:
+    """The first ``size`` bytes of a regular file, b"" for anything else.
+
+    Format sniffing reads no more than this: a 10 GB file costs the same as a small one,
+    and a pipe named ``x.json`` (whose ``open`` would wait forever) is never opened.
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return b""
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
+def _read_bytes(path: Path, shown: str) -> bytes:
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            fail("not a regular file (a folder, pipe or device)", shown,
+                 fix="point at the annotation file itself", code="unreadable-file")
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        fail(f"cannot read annotation file: {e.strerror}", shown, fix="check the path and permissions",
+             code="unreadable-file")
+
+
+def read_json(path: Path, shown: str | None = None) -> Any:
+    """Parse an annotation JSON file; every failure is a located AnnotationError.
+
+    ``shown`` is how the file is named in errors (its path relative to the dataset root).
+    """
     import orjson
 
+    shown = shown or str(path)
+    data = _read_bytes(path, shown)
+    if not data or data.isspace():  # isspace stops at the first other byte; strip() could copy 1 GB
+        fail("the annotation file is empty", shown, fix="re-export or re-download it (a failed write?)",
+             code="bad-json")
     try:
-        with open(path, "rb") as f:
-            data = f.read()
         try:
             # orjson parses a 27 MB COCO file in about half json's time. Anything it
             # refuses (UTF-16, NaN, huge integers, bad syntax) goes to json, which
@@ -58,30 +94,42 @@ def read_json(path: Path) -> Any:
         except orjson.JSONDecodeError:
             return json.loads(data)
     except json.JSONDecodeError as e:
-        fail(f"invalid JSON: {e.msg}", path, f"line {e.lineno} column {e.colno}",
+        fail(f"invalid JSON: {e.msg}", shown, f"line {e.lineno} column {e.colno}",
              fix="repair the JSON syntax at that position (a truncated download or a stray comma?)",
              code="bad-json")
     except UnicodeDecodeError as e:
-        fail(f"not UTF-8 text: {e.reason}", path, f"byte {e.start}",
+        fail(f"not UTF-8 text: {e.reason}", shown, f"byte {e.start}",
              fix="save the file as UTF-8", code="bad-json")
-    except OSError as e:
-        fail(f"cannot read annotation file: {e.strerror}", path, fix="check the path and permissions",
-             code="unreadable-file")
+    except RecursionError:
+        # orjson stops at 1,024 levels and json at Python's recursion limit.
+        fail(f"JSON nested more than {MAX_DEPTH} levels deep", shown,
+             fix="no annotation format nests like this: check the file is what you meant", code="too-deep")
+    except ValueError:  # Python refuses to convert an integer of more than 4,300 digits
+        fail("invalid JSON: a number has more than 4,300 digits", shown, fix="write numbers of a sensible size",
+             code="bad-json")
 
 
-def read_yaml(path: Path) -> Any:
+def read_yaml(path: Path, shown: str | None = None) -> Any:
+    """Parse a YAML annotation file (data.yaml) with the bounded loader: aliases that expand
+    past a million values, and nesting past ``MAX_DEPTH``, are errors with line and column."""
     import yaml
 
+    from lensvault.bounded import yaml_loader
+
+    shown = shown or str(path)
+    data = _read_bytes(path, shown)
     try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
+        return yaml.load(data, Loader=yaml_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         loc = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        fail(f"invalid YAML: {e.problem}", path, loc, fix="repair the YAML syntax at that position",
+        fail(f"invalid YAML: {e.problem}", shown, loc, fix="repair the YAML syntax at that position",
              code="bad-yaml")
     except yaml.YAMLError as e:
-        fail(f"invalid YAML: {e}", path, fix="repair the YAML syntax", code="bad-yaml")
+        fail(f"invalid YAML: {e}", shown, fix="repair the YAML syntax", code="bad-yaml")
+    except RecursionError:
+        fail(f"YAML nested more than {MAX_DEPTH} levels deep", shown, fix="flatten the structure",
+             code="too-deep")
 
 
 def read_xml(path: Path):
@@ -95,26 +143,82 @@ def read_xml(path: Path):
              fix="repair the XML at that position (unclosed tag or truncated file?)", code="bad-xml")
 
 
-def read_class_names(path: Path) -> list[str]:
+def read_class_names(path: Path, shown: str | None = None) -> list[str]:
     """Class names in id order from a ``--classes`` file: one per line, or a YAML/JSON list
     (a YAML/JSON mapping id → name, or a ``names:`` key as in data.yaml, also works)."""
+    shown = shown or str(path)
     if path.suffix.lower() in {".yaml", ".yml", ".json"}:
-        data = read_json(path) if path.suffix.lower() == ".json" else read_yaml(path)
+        data = read_json(path, shown) if path.suffix.lower() == ".json" else read_yaml(path, shown)
         if isinstance(data, dict) and "names" in data:
             data = data["names"]
-        if isinstance(data, dict):
-            try:
-                return [str(data[k]) for k in sorted(data, key=int)]
-            except ValueError:
-                fail("class mapping keys must be integer ids", path, fix="use `0: name` entries or a list")
-        if isinstance(data, list):
-            return [str(n) for n in data]
-        fail("expected a list of class names", path, fix="write one class name per list item")
+        # Names-only formats (VOC, labelme, masks) take the order; ids need not start at 0.
+        return class_names(data, shown, "names", contiguous=False)
+    data = _read_bytes(path, shown)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        fail(f"cannot read class file: {e.strerror}", path, fix="check the --classes path")
+        lines = data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        fail(f"class file is not UTF-8 text: {e.reason}", shown, f"byte {e.start}", fix="save the file as UTF-8",
+             code="bad-value")
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def class_names(data: Any, file: str, location: str = "names", *, contiguous: bool = True) -> list[str]:
+    """Names in id order from a list, or from an ``{id: name}`` mapping (whose ids must be
+    0..n-1 with ``contiguous``, as YOLO's are).
+
+    A name is text (a number is taken as its text: YAML reads ``- 1`` as 1); a list, mapping,
+    null or boolean where a name belongs is an error, not its ``str()``.
+    """
+    fix = "write `names: [cat, dog]` or `names: {0: cat, 1: dog}`"
+    if isinstance(data, dict):
+        keys = list(data)
+        if not all(type(k) is int or (type(k) is str and k.strip().isdecimal()) for k in keys):
+            bad = next(k for k in keys if not (type(k) is int or (type(k) is str and k.strip().isdecimal())))
+            fail(f"class id {bad!r} is not an integer", file, f"{location}.{bad}" if location else str(bad), fix=fix,
+                 code="bad-value")
+        order = sorted(keys, key=int)
+        if contiguous and [int(k) for k in order] != list(range(len(order))):
+            fail(f"class ids must be 0..{len(order) - 1} without gaps, got {[int(k) for k in order][:10]}", file,
+                 location, fix="number classes from 0 without gaps")
+        items = [(f"{location}.{k}" if location else str(k), data[k]) for k in order]
+    elif isinstance(data, list):
+        items = [(f"{location}[{i}]", v) for i, v in enumerate(data)]
+    else:
+        fail(f"expected a list of class names, got {describe(data)}", file, location, fix=fix, code="bad-value")
+    return [class_name(name, file, where, fix=fix) for where, name in items]
+
+
+def class_name(value: Any, file: str, location: str, *, fix: str) -> str:
+    """A class name is text; a number is taken as its text (YAML reads ``- 1`` as 1)."""
+    if type(value) is str:
+        return value
+    if type(value) is int or (type(value) is float and value == value):
+        return str(value)
+    fail(f"a class name is {describe(value)}, not text", file, location, fix=fix, code="bad-value")
+
+
+def describe(value: Any) -> str:
+    """A value's JSON/YAML kind for messages: 'text "abc"', 'NaN', 'a list', 'null'."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, int) and value.bit_length() > 64:
+        return "an integer of more than 64 bits"
+    if isinstance(value, (int, float)):
+        text = repr(value)
+        return f"the number {text if len(text) <= 24 else text[:20] + '…'}"
+    if isinstance(value, str):
+        return f"text {value[:40]!r}" + ("…" if len(value) > 40 else "")
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 class DirIndex:

@@ -13,6 +13,10 @@ Finding codes (all warnings — the data is kept as given, never clipped):
     unannotated-image   an image with no annotations (kept: negatives are valid data)
     duplicate-file-name the same file name in two folders (ambiguous when flattened)
     exif-rotated        EXIF orientation 5-8: viewers swap width and height
+
+and one error, whatever the importer (each importer should catch it first, at its line):
+
+    bad-value           a coordinate, polygon or keypoint value that is NaN or infinite
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Callable
 from lensvault.annotations.model import AnnotationSet, Finding
 from lensvault.errors import AnnotationError
 
-__all__ = ["raise_if_strict", "validate"]
+__all__ = ["raise_errors", "raise_if_strict", "validate"]
 
 # Boxes computed from float polygons or written with rounding sit a hair outside the
 # border; a thousandth of a pixel is not a labelling mistake.
@@ -69,7 +73,11 @@ def validate(aset: AnnotationSet, *, origin: Origin | None = None,
     class_ids = anns.column("class_id").to_numpy()
     unknown = ~np.isin(class_ids, np.asarray(aset.classes.ids, dtype=class_ids.dtype))
 
-    image_list = image_of.to_pylist() if (outside.any() or zero.any() or unknown.any() or missing.any()) else []
+    nonfinite = _non_finite(anns)
+    outside &= ~nonfinite  # reported as bad-value instead
+    zero &= ~nonfinite
+    image_list = image_of.to_pylist() if (outside.any() or zero.any() or unknown.any() or missing.any()
+                                          or nonfinite.any()) else []
     index_list = anns.column("index").to_pylist() if image_list else []
 
     def where(row: int) -> tuple[str, str]:
@@ -80,6 +88,12 @@ def validate(aset: AnnotationSet, *, origin: Origin | None = None,
         return image_list[row], f"annotation {index_list[row]}"
 
     findings: list[Finding] = []
+    for row in np.flatnonzero(nonfinite):
+        file, loc = where(int(row))
+        findings.append(Finding(
+            "error", "bad-value",
+            f"a coordinate of this {anns.column('kind')[int(row)].as_py()} is NaN or infinite "
+            f"(box x={x[row]:g} y={y[row]:g} w={w[row]:g} h={h[row]:g})", file, loc))
     for row in np.flatnonzero(missing):
         file, loc = where(int(row))
         findings.append(Finding("warning", "missing-image",
@@ -128,6 +142,46 @@ def validate(aset: AnnotationSet, *, origin: Origin | None = None,
             f"{int(height[row])}x{int(width[row])}, while boxes are in stored {int(width[row])}x"
             f"{int(height[row])} pixels", path, "EXIF"))
     return findings
+
+
+def _non_finite(anns):
+    """Rows whose box, polygon or keypoints hold NaN or ±Infinity (no comparison catches NaN:
+    a NaN box is never "outside" nor "zero-area")."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    bad = np.zeros(len(anns), dtype=bool)
+    for name in ("x", "y", "w", "h"):
+        bad |= ~np.isfinite(anns.column(name).to_numpy())
+    for name, levels in (("polygon", 2), ("keypoints", 1)):
+        col = anns.column(name)
+        if col.null_count == len(col):
+            continue
+        values = col
+        for _ in range(levels):
+            values = pc.list_flatten(values)
+        if pc.all(pc.is_finite(values)).as_py() in (True, None):
+            continue
+        # Rare: find the rows (a list_parent_indices per level maps values back to rows).
+        parents = pc.list_parent_indices(col)
+        if levels == 2:
+            inner = pc.list_flatten(col)
+            parents = pc.take(parents, pc.list_parent_indices(inner))
+        rows = pc.filter(parents, pc.invert(pc.is_finite(values)))
+        bad[np.unique(rows.to_numpy(zero_copy_only=False))] = True
+    return bad
+
+
+def raise_errors(findings: list[Finding], *, source: str) -> None:
+    """Error-level findings stop an import in any mode: the value cannot be stored."""
+    bad = [f for f in findings if f.level == "error"]
+    if not bad:
+        return
+    first = bad[0]
+    where = f"{first.file}, {first.location}" if first.location else first.file
+    raise AnnotationError(
+        f"{len(bad)} annotation error(s) ({', '.join(sorted({f.code for f in bad}))}); first: {first.message}",
+        where=where, fix=f"correct the listed values in {source}", findings=[f.to_dict() for f in bad])
 
 
 def raise_if_strict(findings: list[Finding], *, strict: bool, source: str) -> None:

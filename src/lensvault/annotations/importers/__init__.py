@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from lensvault.annotations._common import fail
+from lensvault.annotations._common import fail, rel
 from lensvault.annotations.model import AnnotationSet
-from lensvault.annotations.validate import raise_if_strict, validate
+from lensvault.annotations.validate import raise_errors, raise_if_strict, validate
 
 __all__ = ["FORMATS", "load"]
 
@@ -60,6 +60,12 @@ def load(src: Path, *, format: str = "auto", annotations: Path | None = None,
     elif ann is None and fmt == "coco":
         # --format coco alone: a COCO file of any name, found by content like auto does.
         ann = detect(root, format=fmt).annotations
+    if annotations is None and ann is not None:
+        # Found, not given: it is held to SRC like any file an importer finds itself (the
+        # importers trust a path they are handed, as they trust the user's --annotations).
+        from lensvault.annotations.confine import SourceFolder
+
+        SourceFolder(root).check_readable(ann, rel(ann, root))
     module = importlib.import_module(FORMATS[fmt])
     with collecting() as bad:
         imported = module.load(root, annotations=ann, classes=cls)
@@ -81,5 +87,6 @@ def load(src: Path, *, format: str = "auto", annotations: Path | None = None,
         embedded={k: v for k, v in imported.embedded.items() if k not in {s["path"] for s in skipped}},
     )
     aset.findings += validate(aset, origin=origin, image_origin=imported.image_files.get)
+    raise_errors(aset.findings, source=str(root))
     raise_if_strict(aset.findings, strict=strict, source=str(root))
     return aset

@@ -9,10 +9,15 @@ gaps included, because models and evaluation tools trained on the file use them.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
+from itertools import chain
 from pathlib import Path
 
-from lensvault.annotations._common import DirIndex, fail, normalize_split, read_json, rel
+from lensvault.annotations._common import (DirIndex, class_name, describe, fail, normalize_split, read_head,
+                                           read_json, rel)
+from lensvault.annotations.confine import FIX_NAME, SourceFolder
+from lensvault.annotations.fields import INT32_MAX, check_depth, finite_numbers, identifier, integer
 from lensvault.annotations.importers._base import Imported, plural
 from lensvault.annotations.model import AnnotationColumns, ClassMap, Finding, ImageColumns, canonical_json
 
@@ -64,15 +69,12 @@ def split_of(path: Path) -> str | None:
 
 def looks_like_coco(path: Path) -> bool:
     """Cheap sniff: COCO files name their top-level lists early; do not parse 1 GB to know."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 16)
-    except OSError:
-        return False
+    head = read_head(path)
     return b'"images"' in head or (b'"categories"' in head and b'"annotations"' in head)
 
 
 def load(root: Path, *, annotations: Path | None = None, classes: Path | None = None) -> Imported:
+    source = SourceFolder(root, annotations)
     files = find_files(root, annotations)
     if not files:
         fail("no COCO annotation file found", root,
@@ -83,12 +85,28 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     categories: dict[int, str] = {}
     keypoints: dict[int, dict] = {}
     image_files: dict[str, str] = {}
-    ann_ids: list[int] = []
+    ann_ids: list = []
     ann_file: list[int] = []
     dirs = DirIndex()
     for path, split in files:
-        _load_file(path, split, root, dirs, images, anns, findings, categories, keypoints,
-                   image_files, ann_ids, ann_file)
+        shown = rel(path, root)
+        source.check_readable(path, shown)
+        data = read_json(path, shown)
+        if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+            fail("not a COCO file: no top-level \"images\" list", shown,
+                 fix="point --annotations at a COCO instances JSON, or pick the right --format")
+        _read_categories(data.get("categories"), shown, categories, keypoints)
+        id_to_size = _read_images(data["images"], shown, split, source, path.parent, dirs, images, findings,
+                                  image_files)
+        raw = data.get("annotations")
+        if raw is None:
+            raw = []
+        elif type(raw) is not list:
+            fail(f"\"annotations\" is {describe(raw)}, not a list", shown, "annotations",
+                 fix="write \"annotations\" as a list of objects", code="bad-value")
+        fid = anns.file_id(shown)
+        if not _load_plain_boxes(raw, id_to_size, anns, ann_ids, ann_file, fid):
+            _load_rows(raw, shown, id_to_size, anns, findings, ann_ids, ann_file, fid)
 
     ids = tuple(sorted(categories))
     classmap = ClassMap(ids, tuple(categories[i] for i in ids), keypoints)
@@ -103,44 +121,96 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     return Imported(images, anns, classmap, description, findings, image_files, origin)
 
 
-def _load_file(path, split, root, dirs, images, anns, findings, categories, keypoints,
-               image_files, ann_ids, ann_file):
-    data = read_json(path)
-    shown = rel(path, root)
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        fail("not a COCO file: no top-level \"images\" list", shown,
-             fix="point --annotations at a COCO instances JSON, or pick the right --format")
-    for n, cat in enumerate(data.get("categories") or []):
-        try:
-            cid, name = int(cat["id"]), str(cat["name"])
-        except (KeyError, TypeError, ValueError):
-            fail("category without an integer id and a name", shown, f"category {n}",
-                 fix="give every category an \"id\" and a \"name\"")
+def _read_categories(cats, shown: str, categories: dict, keypoints: dict) -> None:
+    if cats is None:
+        return
+    if type(cats) is not list:
+        fail(f"\"categories\" is {describe(cats)}, not a list", shown, "categories",
+             fix="write \"categories\" as a list of {\"id\", \"name\"} objects", code="bad-value")
+    fix = "give every category an integer \"id\" and a text \"name\""
+    for n, cat in enumerate(cats):
+        loc = f"categories[{n}]"
+        if type(cat) is not dict or "id" not in cat or "name" not in cat:
+            fail("category without an integer id and a name", shown, loc, fix=fix)
+        cid = integer(cat["id"], shown, f"{loc}.id", what="category id", fix=fix)
+        name = class_name(cat["name"], shown, f"{loc}.name", fix=fix)
         if categories.setdefault(cid, name) != name:
             fail(f"category id {cid} is {categories[cid]!r} in one file and {name!r} in this one", shown,
                  f"category id {cid}", fix="use the same categories in every split's file")
-        if cat.get("keypoints") or cat.get("skeleton"):
-            keypoints[cid] = {"names": list(cat.get("keypoints") or []),
-                              "skeleton": [list(e) for e in cat.get("skeleton") or []]}
+        kp_names, skeleton = cat.get("keypoints"), cat.get("skeleton")
+        if kp_names or skeleton:
+            keypoints[cid] = {"names": _keypoint_names(kp_names, shown, f"{loc}.keypoints"),
+                              "skeleton": _skeleton(skeleton, shown, f"{loc}.skeleton")}
 
-    ann_dir = path.parent
-    bases = _bases(root, ann_dir, split)
-    root_prefix = str(root) + os.sep
-    id_to_path: dict = {}
-    sizes: dict = {}
-    for n, im in enumerate(data["images"]):
-        try:
-            image_id, file_name = im["id"], im["file_name"]
-        except (KeyError, TypeError):
-            fail("image entry without \"id\" and \"file_name\"", shown, f"image {n}",
+
+def _keypoint_names(names, shown: str, loc: str) -> list[str]:
+    if names is None:
+        return []
+    if type(names) is not list or not all(type(n) is str for n in names):
+        bad = names if type(names) is not list else next(n for n in names if type(n) is not str)
+        fail(f"keypoint names hold {describe(bad)}, not text", shown, loc,
+             fix="write \"keypoints\" as a list of names", code="bad-value")
+    return list(names)
+
+
+def _skeleton(edges, shown: str, loc: str) -> list[list[int]]:
+    if edges is None:
+        return []
+    fix = "write \"skeleton\" as a list of [a, b] keypoint-number pairs"
+    if type(edges) is not list:
+        fail(f"skeleton is {describe(edges)}, not a list of pairs", shown, loc, fix=fix, code="bad-value")
+    out = []
+    for i, edge in enumerate(edges):
+        if type(edge) is not list or len(edge) != 2:
+            fail(f"skeleton edge is {describe(edge)}, not a pair [a, b]", shown, f"{loc}[{i}]", fix=fix,
+                 code="bad-value")
+        out.append([integer(v, shown, f"{loc}[{i}][{j}]", what="skeleton keypoint number", fix=fix, lo=0)
+                    for j, v in enumerate(edge)])
+    return out
+
+
+def _read_images(raw: list, shown: str, split, source: SourceFolder, ann_dir: Path, dirs: DirIndex,
+                 images: ImageColumns, findings: list, image_files: dict) -> dict:
+    """Add the file's images; return image id -> (path key, height, width)."""
+    bases = _bases(Path(source.root), ann_dir, split, source)
+    root_prefix = source.root.rstrip(os.sep) + os.sep
+    id_to_size: dict = {}
+    outside: list[tuple[int, str]] = []
+    size_fix = "write width and height as whole numbers of pixels"
+    for n, im in enumerate(raw):
+        loc = f"images[{n}]"
+        if type(im) is not dict or "id" not in im or "file_name" not in im:
+            fail("image entry without \"id\" and \"file_name\"", shown, loc,
                  fix="give every image an \"id\" and a \"file_name\"")
-        found = _resolve(file_name, bases, dirs)
+        image_id = im["id"]
+        if type(image_id) is not int:
+            image_id = identifier(image_id, shown, f"{loc}.id", what="image id",
+                                  fix="give every image an integer \"id\"")
+        file_name = im["file_name"]
+        if type(file_name) is not str or not file_name.strip() or "\0" in file_name:
+            fail(f"file_name is {describe(file_name)}, not a file path", shown, f"{loc}.file_name",
+                 fix="write file_name as the image's path relative to the dataset folder", code="bad-value")
+        width, height = im.get("width"), im.get("height")
+        # The common case inline: at 20,000 images a call per field shows.
+        if not (type(width) is int and 0 <= width <= INT32_MAX):
+            width = 0 if width is None else integer(width, shown, f"{loc}.width", what="image width",
+                                                    fix=size_fix, lo=0)
+        if not (type(height) is int and 0 <= height <= INT32_MAX):
+            height = 0 if height is None else integer(height, shown, f"{loc}.height", what="image height",
+                                                      fix=size_fix, lo=0)
+        found = _resolve(file_name, bases, dirs, source)
+        if found is _OUTSIDE:
+            outside.append((n, file_name))
+            continue
         if found is None:
-            key = file_name.replace("\\", "/")
+            key = _missing_key(file_name, bases, source)
+            if key is None:
+                outside.append((n, file_name))
+                continue
         elif found.startswith(root_prefix):
             key = found[len(root_prefix):].replace(os.sep, "/")
         else:
-            key = rel(Path(found), root)
+            key = rel(Path(found), Path(source.root))
         if found is None:
             findings.append(Finding("warning", "missing-image",
                                     f"image file {file_name!r} is not on disk", shown, f"image id {image_id}"))
@@ -153,15 +223,26 @@ def _load_file(path, split, root, dirs, images, anns, findings, categories, keyp
             for extra in ("attributes", "tags"):
                 if isinstance(im.get(extra), dict):
                     tags.update(im[extra])
-            images.add(key, im.get("width") or 0, im.get("height") or 0, split=split,
-                       tags=canonical_json(tags) if tags else "{}")
+            if tags and any(type(v) in (dict, list) for v in tags.values()):
+                check_depth(tags, shown, loc)
+            images.add(key, width, height, split=split, tags=canonical_json(tags) if tags else "{}")
             image_files[key] = shown
-        id_to_path[image_id] = key
-        sizes[image_id] = (im.get("height") or 0, im.get("width") or 0)
+        known = id_to_size.get(image_id)
+        if known is not None and known[0] != key:
+            fail(f"image id {image_id!r} names two files, {known[0]!r} and {key!r}", shown, f"{loc}.id",
+                 fix="give every image its own id (annotations would go to the wrong image)")
+        id_to_size[image_id] = (key, height, width)
+    if outside:
+        n, name = outside[0]
+        more = f" (and {len(outside) - 1:,} more images)" if len(outside) > 1 else ""
+        fail(f"image file_name {name!r} leads outside the dataset folder{more}; it is not read", shown,
+             f"images[{n}].file_name", fix=FIX_NAME, code="path-outside-root")
+    return id_to_size
 
-    fid = anns.file_id(shown)
-    if _load_plain_boxes(data.get("annotations") or [], id_to_path, anns, ann_ids, ann_file, fid):
-        return
+
+def _load_rows(raw: list, shown: str, id_to_size: dict, anns: AnnotationColumns, findings: list,
+               ann_ids: list, ann_file: list, fid: int) -> None:
+    """Row-by-row import with a type check of every field (the plain-box path declined)."""
     next_index = anns._next_index
     # One pass with bound appends: at 200,000 annotations attribute lookups dominate.
     a_image, a_index, a_cls = anns.image.append, anns.index.append, anns.class_id.append
@@ -170,74 +251,104 @@ def _load_file(path, split, root, dirs, images, anns, findings, categories, keyp
     a_crowd, a_attr = anns.iscrowd.append, anns.attributes.append
     a_id, a_file = ann_ids.append, ann_file.append
     n_before = len(anns.image)
-    for n, a in enumerate(data.get("annotations") or []):
-        try:
-            key = id_to_path[a["image_id"]]
-        except KeyError:
-            fail(f"annotation refers to image id {a.get('image_id')!r}, which is not in \"images\"",
-                 shown, f"annotation id {a.get('id', n)}",
+    for n, a in enumerate(raw):
+        loc = f"annotations[{n}]"
+        if type(a) is not dict:
+            fail(f"annotation is {describe(a)}, not an object", shown, loc, fix="write annotations as JSON objects")
+        ann_id = a.get("id", n)
+        if type(ann_id) is not int:
+            ann_id = identifier(ann_id, shown, f"{loc}.id", what="annotation id",
+                                fix="give every annotation an integer \"id\"")
+        image_id = a.get("image_id")
+        if type(image_id) is not int:
+            image_id = identifier(image_id, shown, f"{loc}.image_id", what="image_id",
+                                  fix="set \"image_id\" to the id of an entry in \"images\"")
+        target = id_to_size.get(image_id)
+        if target is None:
+            fail(f"annotation refers to image id {image_id!r}, which is not in \"images\"",
+                 shown, f"annotation id {ann_id}",
                  fix="add the image to \"images\" or delete the annotation")
-        except TypeError:
-            fail("annotation is not an object", shown, f"annotation {n}", fix="write annotations as JSON objects")
-        seg = a.get("segmentation")
-        bbox = a.get("bbox")
-        kp = a.get("keypoints")
+        key, height, width = target
+        cls = integer(a.get("category_id"), shown, f"{loc}.category_id", what="category_id",
+                      fix="set \"category_id\" to one of the categories' ids")
+        seg, bbox, kp = a.get("segmentation"), a.get("bbox"), a.get("keypoints")
         polygon = rle = None
-        if isinstance(seg, dict):
-            rle, rle_bbox = _rle(seg, sizes[a["image_id"]], shown, a.get("id", n))
+        derived = None
+        if seg is None or seg == []:
+            kind = "keypoints" if kp else "bbox"
+        elif type(seg) is dict:
+            rle, derived, size = _rle(seg, (height, width), shown, f"{loc}.segmentation")
             kind = "rle"
-            if not bbox:
-                bbox = rle_bbox
-        elif seg:
-            polygon = seg if isinstance(seg[0], list) else [seg]
+            if height and width and size != [height, width]:
+                findings.append(Finding("warning", "size-mismatch",
+                                        f"RLE mask size {size} differs from the image's [height, width] "
+                                        f"{[height, width]}", shown, f"{loc}.segmentation.size"))
+        elif type(seg) is list:
+            polygon = _polygon(seg, shown, f"{loc}.segmentation")
+            derived = _poly_bbox(polygon)
             kind = "polygon"
-            if not bbox:
-                bbox = _poly_bbox(polygon)
-        elif kp:
-            kind = "keypoints"
         else:
-            kind = "bbox"
-        if not kp:
+            fail(f"segmentation is {describe(seg)}, not polygons or an RLE object", shown, f"{loc}.segmentation",
+                 fix="write segmentation as [[x1, y1, x2, y2, ...]] or {\"size\": [h, w], \"counts\": ...}",
+                 code="bad-value")
+        if kp is None or kp == []:
             kp = None
-        elif not bbox:
-            bbox = _kp_bbox(kp)
-        if not bbox or len(bbox) != 4:
-            fail(f"annotation has no usable bbox (got {bbox!r})", shown, f"annotation id {a.get('id', n)}",
-                 fix="give it \"bbox\": [x, y, width, height], a segmentation, or keypoints; "
-                     "caption and image-label files are not instance annotations")
-        try:
-            cls = int(a["category_id"])
-        except (KeyError, TypeError, ValueError):
-            fail("annotation without an integer category_id", shown, f"annotation id {a.get('id', n)}",
-                 fix="set \"category_id\" to one of the categories' ids")
+        else:
+            kp = finite_numbers(kp, shown, f"{loc}.keypoints", what="keypoints",
+                                fix="write keypoints as x, y, visibility triples of numbers")
+            if len(kp) % 3:
+                fail(f"keypoints has {len(kp)} values, not x, y, visibility triples", shown, f"{loc}.keypoints",
+                     fix="write keypoints as x, y, visibility triples of numbers", code="bad-value")
+            if derived is None:
+                derived = _kp_bbox(kp)
+        if bbox is None or bbox == []:
+            bbox = derived
+            if not bbox:
+                fail(f"annotation has no usable bbox (got {a.get('bbox')!r})", shown, f"annotation id {ann_id}",
+                     fix="give it \"bbox\": [x, y, width, height], a segmentation, or keypoints; "
+                         "caption and image-label files are not instance annotations")
+        else:
+            bbox = finite_numbers(bbox, shown, f"{loc}.bbox", what="bbox",
+                                  fix="write bbox as four numbers [x, y, width, height]")
+            if len(bbox) != 4:
+                fail(f"bbox has {len(bbox)} values, not four [x, y, width, height]", shown, f"{loc}.bbox",
+                     fix="write bbox as four numbers [x, y, width, height]", code="bad-value")
+        crowd = a.get("iscrowd", 0)
+        if crowd not in (0, 1) or type(crowd) not in (int, bool):
+            fail(f"iscrowd is {describe(crowd)}, not 0 or 1", shown, f"{loc}.iscrowd",
+                 fix="write iscrowd as 0 or 1", code="bad-value")
+        extra = a.keys() - _ANN_KEYS
+        attrs = a.get("attributes")
+        if attrs is not None and type(attrs) is not dict:
+            fail(f"attributes is {describe(attrs)}, not an object", shown, f"{loc}.attributes",
+                 fix="write attributes as an object of name: value", code="bad-value")
+        if polygon is not None:
+            finding = _short_ring(polygon, a, attrs, shown, loc)
+            if finding is not None:
+                findings.append(finding)
         i = next_index.get(key, 0)
         next_index[key] = i + 1
         a_image(key)
         a_index(i)
         a_cls(cls)
-        try:
-            a_x(float(bbox[0]))
-            a_y(float(bbox[1]))
-            a_w(float(bbox[2]))
-            a_h(float(bbox[3]))
-        except (TypeError, ValueError):
-            fail(f"bbox values are not numbers: {bbox!r}", shown, f"annotation id {a.get('id', n)}",
-                 fix="write bbox as four numbers [x, y, width, height]")
+        a_x(bbox[0])
+        a_y(bbox[1])
+        a_w(bbox[2])
+        a_h(bbox[3])
         a_kind(kind)
         a_poly(polygon)
         a_rle(rle)
         a_kp(kp)
-        a_crowd(bool(a.get("iscrowd", 0)))
-        extra = a.keys() - _ANN_KEYS
-        attrs = a.get("attributes")
+        a_crowd(bool(crowd))
         if extra or attrs:
             merged = {k: a[k] for k in extra}
-            if isinstance(attrs, dict):
+            if attrs:
                 merged.update(attrs)
+            check_depth(merged, shown, loc)
             a_attr(canonical_json(merged))
         else:
             a_attr("{}")
-        a_id(a.get("id", n))
+        a_id(ann_id)
         a_file(fid)
     added = len(anns.image) - n_before
     false = [False] * added
@@ -252,29 +363,40 @@ def _load_file(path, split, root, dirs, images, anns, findings, categories, keyp
 _PLAIN_KEYS = frozenset({"id", "image_id", "category_id", "segmentation", "area", "bbox", "iscrowd"})
 
 
-def _load_plain_boxes(raw: list, id_to_path: dict, anns: AnnotationColumns, ann_ids: list, ann_file: list,
+def _load_plain_boxes(raw: list, id_to_size: dict, anns: AnnotationColumns, ann_ids: list, ann_file: list,
                       fid: int) -> bool:
     """Column-wise import when every annotation is a plain box (no mask, polygon, keypoints
     or extra attributes): a few comprehensions and numpy instead of a Python loop with a
     dozen appends per box. Returns False — having changed nothing — whenever anything is
     unusual, so the row-by-row path can report it with its location.
+
+    The type checks are whole-column (``set(map(type, ...))``): numpy alone would turn
+    ``"1.5"`` and ``true`` into numbers.
     """
     import numpy as np
 
     if not raw:
         return False
     try:
-        if not all(a.keys() <= _PLAIN_KEYS and not a.get("segmentation") for a in raw):
+        if not all(a.keys() <= _PLAIN_KEYS and a.get("segmentation") in _NO_SEGMENTATION for a in raw):
             return False
-        keys = [id_to_path[a["image_id"]] for a in raw]
-        cls = np.asarray([a["category_id"] for a in raw])
-        boxes = np.asarray([a["bbox"] for a in raw], dtype=np.float64)
-        crowd = [bool(a.get("iscrowd", 0)) for a in raw]
+        image_ids = [a["image_id"] for a in raw]
+        class_ids = [a["category_id"] for a in raw]
+        bboxes = [a["bbox"] for a in raw]
+        crowd = [a.get("iscrowd", 0) for a in raw]
         ids = [a.get("id", n) for n, a in enumerate(raw)]
-    except (KeyError, TypeError, ValueError, AttributeError):
+        if not (set(map(type, image_ids)) <= _ID_TYPES and set(map(type, ids)) <= _ID_TYPES
+                and set(map(type, class_ids)) <= {int} and set(map(type, crowd)) <= {int, bool}
+                and set(crowd) <= {0, 1} and set(map(type, chain.from_iterable(bboxes))) <= _NUMBER_TYPES):
+            return False
+        keys = [id_to_size[i][0] for i in image_ids]
+        cls = np.asarray(class_ids)
+        boxes = np.asarray(bboxes, dtype=np.float64)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         return False
     n = len(raw)
-    if cls.dtype.kind not in "iu" or boxes.shape != (n, 4) or not np.isfinite(boxes).all():
+    if (cls.dtype.kind not in "iu" or cls.min() < -INT32_MAX - 1 or cls.max() > INT32_MAX
+            or boxes.shape != (n, 4) or not np.isfinite(boxes).all()):
         return False
     # Position of each box within its image, in source order, continuing from earlier files.
     next_index = anns._next_index
@@ -294,18 +416,34 @@ def _load_plain_boxes(raw: list, id_to_path: dict, anns: AnnotationColumns, ann_
                           (anns.difficult, False), (anns.truncated, False), (anns.occluded, False),
                           (anns.attributes, "{}"), (anns.origin_file, fid), (anns.origin_loc, "")):
         column.extend([value] * n)
-    anns.iscrowd.extend(crowd)
+    anns.iscrowd.extend(bool(c) for c in crowd)
     ann_ids.extend(ids)
     ann_file.extend([fid] * n)
     return True
 
 
-def _resolve(file_name: str, bases: list[str], dirs: DirIndex) -> str | None:
-    """The first existing ``base/file_name``; plain strings, as pathlib costs ~10 µs a join."""
+_NO_SEGMENTATION = (None, [])
+_ID_TYPES = frozenset({int, str})
+_NUMBER_TYPES = frozenset({int, float})
+_OUTSIDE = object()  # _resolve's answer for a name that leaves the dataset folder
+
+
+def _resolve(file_name: str, bases: list[str], dirs: DirIndex, source: SourceFolder):
+    """The first existing ``base/file_name``, None, or _OUTSIDE when every reading of the name
+    leaves the dataset folder (nothing outside is looked up). Plain strings, as pathlib costs
+    ~10 µs a join; names without ``..`` skip normalizing (bases are inside the folder)."""
     if os.path.isabs(file_name):
-        return file_name if dirs.exists_str(file_name) else None
+        candidate = os.path.normpath(file_name)
+        if not source.contains(candidate):
+            return _OUTSIDE
+        return candidate if dirs.exists_str(candidate) else None
+    climbs = ".." in file_name
     for i, base in enumerate(bases):
         candidate = os.path.join(base, file_name)
+        if climbs:
+            candidate = os.path.normpath(candidate)
+            if not source.contains(candidate):
+                continue
         if dirs.exists_str(candidate):
             if i:  # images of one file share a folder: try this one first next time
                 bases.insert(0, bases.pop(i))
@@ -313,43 +451,159 @@ def _resolve(file_name: str, bases: list[str], dirs: DirIndex) -> str | None:
     return None
 
 
-def _bases(root: Path, ann_dir: Path, split: str | None) -> list[str]:
-    """Folders a COCO ``file_name`` may be relative to, most specific first."""
+def _missing_key(file_name: str, bases: list[str], source: SourceFolder) -> str | None:
+    """The path a missing image is recorded under: its name, normalized, when that stays in
+    the folder; else where the first folder that keeps it inside puts it; None if none does.
+    Backslashes count as separators here (a Windows-made file), so ``..\\x`` cannot escape."""
+    posix = posixpath.normpath(file_name.replace("\\", "/"))
+    if not posix.startswith("/") and posix != ".." and not posix.startswith("../"):
+        return posix
+    for base in bases:
+        candidate = os.path.normpath(os.path.join(base, posix))
+        if source.contains(candidate):
+            return Path(os.path.relpath(candidate, source.root)).as_posix()
+    return None
+
+
+def _bases(root: Path, ann_dir: Path, split: str | None, source: SourceFolder) -> list[str]:
+    """Folders a COCO ``file_name`` may be relative to, most specific first; only folders
+    inside the dataset folder (an ``--annotations`` file elsewhere brings no images)."""
     bases = [ann_dir, root]
     for folder in {split, *(_RAW_SPLITS.get(split, ()))} - {None}:
         bases += [root / "images" / folder, root / folder]
     bases += [root / "images", ann_dir.parent / "images"]
     out: list[str] = []
     for b in bases:
+        b = os.path.normpath(os.path.abspath(b))
         # A folder that does not exist cannot hold the image: drop it once, not per image.
-        if str(b) not in out and b.is_dir():
-            out.append(str(b))
+        if b not in out and source.contains(b) and os.path.isdir(b):
+            out.append(b)
     return out
 
 
 # Folder names that normalize to a split name (we look for the image under both).
 _RAW_SPLITS = {"val": ("valid", "validation"), "train": ("training",), "test": ("testing",)}
 
+_RLE_FIX = ("write RLE as {\"size\": [height, width], \"counts\": ...} with counts (a list of run lengths, "
+            "or pycocotools' compressed string) summing to height*width")
 
-def _rle(seg: dict, size_hw, file: str, ann_id) -> tuple[str, list[float]]:
-    """Compressed RLE as canonical JSON, and its bbox. Uncompressed counts are encoded."""
+
+def _rle(seg: dict, size_hw: tuple[int, int], file: str, loc: str) -> tuple[str, list[float], list[int]]:
+    """Compressed RLE as canonical JSON, its bbox and its [h, w]. Uncompressed counts are encoded.
+
+    pycocotools checks nothing: counts that do not sum to h*w decode to whatever memory
+    follows, so the sum is checked here, for compressed strings too.
+    """
     from pycocotools import mask as mask_utils
 
+    size = seg.get("size")
+    if size is None:
+        size = list(size_hw)
+    elif type(size) is not list or len(size) != 2:
+        fail(f"RLE size is {describe(size)}, not [height, width]", file, f"{loc}.size", fix=_RLE_FIX, code="bad-rle")
+    h, w = (integer(v, file, f"{loc}.size[{i}]", what="RLE size", fix=_RLE_FIX, lo=0, code="bad-rle")
+            for i, v in enumerate(size))
+    counts = seg.get("counts")
+    if type(counts) is list:
+        if not (set(map(type, counts)) <= {int} and all(0 <= c <= _UINT32_MAX for c in counts)):
+            bad = next(i for i, c in enumerate(counts) if type(c) is not int or not 0 <= c <= _UINT32_MAX)
+            fail(f"RLE counts hold {describe(counts[bad])}, not a run length", file, f"{loc}.counts[{bad}]",
+                 fix=_RLE_FIX, code="bad-rle")
+        runs = counts
+    elif type(counts) is str:
+        runs = _decode_counts(counts)
+        if runs is None:
+            fail("RLE counts is not a valid compressed string", file, f"{loc}.counts", fix=_RLE_FIX, code="bad-rle")
+    else:
+        fail(f"RLE counts is {describe(counts)}, not a list of run lengths or a compressed string", file,
+             f"{loc}.counts", fix=_RLE_FIX, code="bad-rle")
+    if sum(runs) != h * w:
+        fail(f"RLE counts cover {sum(runs):,} pixels, but size {h}x{w} has {h * w:,}", file, f"{loc}.counts",
+             fix=_RLE_FIX, code="bad-rle")
     try:
-        h, w = (int(v) for v in seg.get("size") or size_hw)
-        counts = seg["counts"]
-        if isinstance(counts, list):
+        if type(counts) is list:
             encoded = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
         else:
-            encoded = {"size": [h, w], "counts": counts.encode() if isinstance(counts, str) else counts}
+            encoded = {"size": [h, w], "counts": counts.encode()}
         bbox = mask_utils.toBbox(encoded).tolist()
-    except Exception as e:  # pycocotools raises bare exceptions for malformed counts
-        fail(f"invalid RLE segmentation: {e}", file, f"annotation id {ann_id}",
-             fix="write RLE as {\"size\": [height, width], \"counts\": ...} with counts summing to height*width")
+    except Exception as e:  # pycocotools raises bare exceptions; the checks above should leave none
+        fail(f"invalid RLE segmentation: {e}", file, loc, fix=_RLE_FIX, code="bad-rle")
     counts_out = encoded["counts"]
     if isinstance(counts_out, bytes):
         counts_out = counts_out.decode("ascii")
-    return canonical_json({"counts": counts_out, "size": [h, w]}), bbox
+    return canonical_json({"counts": counts_out, "size": [h, w]}), bbox, [h, w]
+
+
+_UINT32_MAX = 2**32 - 1
+
+
+def _decode_counts(text: str) -> list[int] | None:
+    """Run lengths of pycocotools' compressed RLE string (``rleFrString`` in maskApi.c), or
+    None when it is not one: characters outside '0'..'o', a number cut off at the end, a
+    negative or over-long run."""
+    runs: list[int] = []
+    p, n = 0, len(text)
+    while p < n:
+        x = k = 0
+        more = True
+        while more:
+            if p >= n or k > 7:
+                return None
+            c = ord(text[p]) - 48
+            if not 0 <= c < 64:
+                return None
+            x |= (c & 0x1F) << (5 * k)
+            more = c & 0x20
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        if not 0 <= x <= _UINT32_MAX:
+            return None
+        runs.append(x)
+    return runs
+
+
+def _polygon(seg: list, file: str, loc: str) -> list[list[float]]:
+    """Rings as lists of floats. A flat list of numbers is one ring (some tools drop the
+    outer list). An odd number of values, or none, is an error."""
+    fix = "write segmentation as [[x1, y1, x2, y2, x3, y3, ...], ...]: rings of at least 3 x, y points"
+    flat = type(seg[0]) is not list
+    rings = [seg] if flat else seg
+    out = []
+    for j, ring in enumerate(rings):
+        where = loc if flat else f"{loc}[{j}]"
+        if type(ring) is not list:
+            fail(f"polygon ring is {describe(ring)}, not a list of numbers", file, where, fix=fix,
+                 code="bad-polygon")
+        values = finite_numbers(ring, file, where, what="polygon", fix=fix, code="bad-polygon")
+        if len(values) % 2:
+            fail(f"polygon has an odd number of values ({len(values)}), not x, y pairs", file, where, fix=fix,
+                 code="bad-polygon")
+        if not values:
+            fail("polygon ring is empty", file, where, fix=fix, code="bad-polygon")
+        out.append(values)
+    return out
+
+
+# Open shapes our exporter writes as short rings (labelme lines and points): not degenerate.
+_OPEN_SHAPES = frozenset({"line", "linestrip", "point", "points"})
+
+
+def _short_ring(polygon: list[list[float]], a: dict, attrs, shown: str, loc: str) -> Finding | None:
+    """A ring of fewer than 3 points is kept as given, with a finding: pycocotools reads a
+    4-value ring as a box and fails on shorter ones, so tools downstream may choke on it."""
+    short = next((j for j, ring in enumerate(polygon) if len(ring) < 6), None)
+    if short is None:
+        return None
+    shape = (attrs or {}).get("shape_type", a.get("shape_type"))
+    if isinstance(shape, str) and shape in _OPEN_SHAPES:
+        return None
+    return Finding("warning", "degenerate-polygon",
+                   f"polygon ring has {len(polygon[short]) // 2} point(s); an area needs at least 3", shown,
+                   f"{loc}.segmentation[{short}]")
 
 
 def _poly_bbox(polygon) -> list[float]:

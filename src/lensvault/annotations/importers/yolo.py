@@ -14,10 +14,15 @@ The label of ``.../images/x.jpg`` is ``.../labels/x.txt`` (the Ultralytics rule)
 
 from __future__ import annotations
 
+import math
+import os
+import stat
 from pathlib import Path
 
-from lensvault.annotations._common import (IMAGE_SUFFIXES, fail, find_images, image_info,
-                                           normalize_split, read_class_names, read_yaml, rel)
+from lensvault.annotations._common import (IMAGE_SUFFIXES, class_names, describe, fail, find_images, image_info,
+                                           normalize_split, read_class_names, read_head, read_yaml, rel)
+from lensvault.annotations.confine import FIX_NAME, SourceFolder
+from lensvault.annotations.fields import INT32_MAX, integer, is_finite_numbers
 from lensvault.annotations.importers._base import Imported, plural
 from lensvault.annotations.model import AnnotationColumns, ClassMap, Finding, ImageColumns
 
@@ -33,28 +38,31 @@ def find_yaml(root: Path) -> Path | None:
         if (root / name).is_file():
             return root / name
     for p in sorted(root.glob("*.y*ml")):
-        try:
-            head = p.read_text(encoding="utf-8", errors="replace")[:65536]
-        except OSError:
-            continue
-        if "names" in head:
+        if b"names" in read_head(p):
             return p
     return None
 
 
 def load(root: Path, *, annotations: Path | None = None, classes: Path | None = None) -> Imported:
     findings: list[Finding] = []
+    source = SourceFolder(root, annotations)
     yaml_path = annotations if annotations is not None and annotations.suffix in {".yaml", ".yml"} else None
     if yaml_path is None and annotations is None:
         yaml_path = find_yaml(root)
     config: dict = {}
+    shown_yaml = ""
     if yaml_path is not None:
-        config = read_yaml(yaml_path) or {}
+        shown_yaml = rel(yaml_path, root)
+        source.check_readable(yaml_path, shown_yaml)
+        config = read_yaml(yaml_path, shown_yaml)
+        if config is None:
+            config = {}
         if not isinstance(config, dict):
-            fail("data.yaml is not a mapping", rel(yaml_path, root), fix="write `names:` and `train:` keys")
-    names = _names(root, config, yaml_path, classes)
-    kpt_shape = config.get("kpt_shape")
-    split_images, source = _split_images(root, config, yaml_path, annotations, findings)
+            fail(f"data.yaml is {describe(config)}, not a mapping", shown_yaml,
+                 fix="write `names:` and `train:` keys", code="bad-value")
+    names = _names(root, config, shown_yaml, classes, source)
+    kpt_shape = _kpt_shape(config.get("kpt_shape"), shown_yaml)
+    split_images, described = _split_images(root, config, yaml_path, annotations, findings, source)
 
     images = ImageColumns()
     anns = AnnotationColumns()
@@ -66,12 +74,15 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
         if key in seen:
             continue
         seen.add(key)
+        _check_image_file(image, key)
         width, height, orientation = image_info(image, key)
         images.add(key, width, height, orientation=orientation, split=split)
         label = label_path(image, annotations if annotations is not None and annotations.is_dir() else None)
         image_files[key] = rel(label, root) if label else key
         if label is not None:
-            _read_label(label, rel(label, root), key, width, height, kpt_shape, anns, findings, counts)
+            shown = rel(label, root)
+            source.check_readable(label, shown)
+            _read_label(label, shown, key, width, height, kpt_shape, anns, findings, counts)
 
     if names is None:
         ids = sorted(set(anns.class_id))
@@ -82,7 +93,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     for s in images.split:
         splits[s] = splits.get(s, 0) + 1
     split_text = ", ".join(f"{s} {n}" for s, n in splits.items() if s) or "no splits"
-    description = (f"YOLO: {source}, {plural(len(images), 'image')} ({split_text}), "
+    description = (f"YOLO: {described}, {plural(len(images), 'image')} ({split_text}), "
                    f"{plural(len(classmap), 'class').replace('classs', 'classes')}, "
                    f"{plural(counts['bbox'], 'box').replace('boxs', 'boxes')}, "
                    f"{plural(counts['polygon'], 'polygon')}"
@@ -90,80 +101,114 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     return Imported(images, anns, classmap, description, findings, image_files)
 
 
-def _names(root: Path, config: dict, yaml_path: Path | None, classes: Path | None) -> list[str] | None:
+def _check_image_file(image: Path, key: str) -> None:
+    """Before its header is read: a regular file (opening a pipe named x.jpg would wait
+    forever). A symlinked image is read where it points, as any image viewer would: only
+    its size is taken, and a snapshot's folder walk refuses links leading outside SRC."""
+    try:
+        regular = stat.S_ISREG(os.stat(image).st_mode)
+    except OSError as e:
+        fail(f"unreadable image file: {e.strerror}", key, fix="re-copy the image, or remove it from the dataset",
+             code="unreadable-image")
+    if not regular:
+        fail("not a regular file (a pipe, socket or device) with an image name", key,
+             fix="remove it from the dataset folder", code="unreadable-image")
+
+
+def _kpt_shape(value, shown: str) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    fix = "write `kpt_shape: [number of keypoints, 2 or 3]`"
+    if type(value) is not list or len(value) != 2:
+        fail(f"kpt_shape is {describe(value)}, not [keypoints, dimensions]", shown, "kpt_shape", fix=fix,
+             code="bad-value")
+    n = integer(value[0], shown, "kpt_shape[0]", what="number of keypoints", fix=fix, lo=1, hi=10_000)
+    dim = integer(value[1], shown, "kpt_shape[1]", what="keypoint dimensions", fix=fix, lo=2, hi=3)
+    return n, dim
+
+
+# More classes than any real label map; `nc: 10**12` must not build a trillion names.
+_MAX_CLASSES = 1_000_000
+
+
+def _names(root: Path, config: dict, shown_yaml: str, classes: Path | None,
+           source: SourceFolder) -> list[str] | None:
     if classes is not None:
         return read_class_names(classes)
     names = config.get("names")
-    if isinstance(names, dict):
-        try:
-            order = sorted(names, key=int)
-        except (TypeError, ValueError):
-            fail("`names` keys must be integer class ids", rel(yaml_path, root), fix="write `names: {0: cat, 1: dog}`")
-        if [int(k) for k in order] != list(range(len(order))):
-            fail(f"`names` ids must be 0..{len(order) - 1} without gaps, got {order}", rel(yaml_path, root),
-                 fix="number YOLO classes from 0 without gaps")
-        return [str(names[k]) for k in order]
-    if isinstance(names, list):
-        return [str(n) for n in names]
+    if isinstance(names, (dict, list)):
+        return class_names(names, shown_yaml, "names")
     if names is not None:
-        fail("`names` must be a list or an id → name mapping", rel(yaml_path, root),
-             fix="write `names: [cat, dog]`")
-    for name in _NAME_FILES:
-        if (root / name).is_file():
-            return read_class_names(root / name)
-    found = sorted(root.glob("*.names"))
+        fail(f"`names` is {describe(names)}, not a list or an id → name mapping", shown_yaml, "names",
+             fix="write `names: [cat, dog]`", code="bad-value")
+    found = [root / name for name in _NAME_FILES if (root / name).is_file()] or sorted(root.glob("*.names"))
     if found:
-        return read_class_names(found[0])
-    if isinstance(config.get("nc"), int):
-        return [str(i) for i in range(config["nc"])]
+        shown = rel(found[0], root)
+        source.check_readable(found[0], shown)
+        return read_class_names(found[0], shown)
+    nc = config.get("nc")
+    if nc is not None:
+        nc = integer(nc, shown_yaml, "nc", what="nc (number of classes)", lo=0, hi=_MAX_CLASSES,
+                     fix="write `nc:` as the number of classes, or list them in `names:`")
+        return [str(i) for i in range(nc)]
     return None
 
 
-def _split_images(root, config, yaml_path, annotations, findings):
+def _split_images(root, config, yaml_path, annotations, findings, source: SourceFolder):
     """[(image path, split)] and a note on where splits came from."""
     if annotations is not None and annotations.is_dir():
         return [(p, None) for p in find_images(root)], rel(annotations, root)
-    listed: dict[str, list[str]] = {}
+    listed: dict[str, list[tuple[str, str]]] = {}
     if yaml_path is not None:
-        base = yaml_path.parent
-        if config.get("path"):
-            p = Path(str(config["path"]))
-            base = p if p.is_absolute() else yaml_path.parent / p
-            if not base.is_dir():
-                base = yaml_path.parent
+        shown = rel(yaml_path, root)
+        base = _yaml_base(config, yaml_path, shown, findings, source)
         for key, value in config.items():
             # Beyond train/val/test, any other key naming an images/ folder is a split
             # (our exporter writes e.g. `trainval: images/trainval`).
             custom = isinstance(value, str) and value.startswith("images/") and key not in _CONFIG_KEYS
-            if value and (key in SPLIT_KEYS or custom) and isinstance(value, (str, list)):
-                listed.setdefault(normalize_split(key), []).extend(
-                    [value] if isinstance(value, str) else [str(v) for v in value])
-        source = rel(yaml_path, root)
+            if not (key in SPLIT_KEYS or custom) or value is None or value == "":
+                continue
+            entries = [value] if isinstance(value, str) else value
+            if type(entries) is not list:
+                fail(f"`{key}` is {describe(value)}, not a path or a list of paths", shown, f"key {key}",
+                     fix=f"write `{key}: images/{key}` (a folder or a .txt list of images)", code="bad-value")
+            for i, entry in enumerate(entries):
+                if type(entry) is not str:
+                    fail(f"`{key}` entry is {describe(entry)}, not a path", shown, f"key {key}[{i}]",
+                         fix=f"write `{key}: images/{key}` (a folder or a .txt list of images)", code="bad-value")
+                listed.setdefault(normalize_split(key), []).append((entry, shown))
+        described = shown
     else:
-        base, source = root, ""
+        base, described = root, ""
         obj_data = root / "obj.data"
         if obj_data.is_file():
-            source = "obj.data"
-            for line in obj_data.read_text(encoding="utf-8").splitlines():
+            described = "obj.data"
+            source.check_readable(obj_data, "obj.data")
+            for line in _read_text(obj_data, "obj.data").splitlines():
                 k, _, v = line.partition("=")
                 if k.strip() in SPLIT_KEYS and v.strip():
-                    listed.setdefault(normalize_split(k.strip()), []).append(v.strip())
+                    listed.setdefault(normalize_split(k.strip()), []).append((v.strip(), "obj.data"))
 
     resolved: dict[str, list[Path]] = {}
     for split, entries in listed.items():
-        for entry in entries:
-            target = _resolve(entry, base, root)
+        for entry, shown in entries:
+            target = _resolve(entry, base, root, source)
+            if target is _OUTSIDE:
+                findings.append(Finding("warning", "path-outside-root",
+                                        f"{split} path {entry!r} leads outside the dataset folder; it is not read "
+                                        "(looking for the usual layout instead)", shown, f"key {split}"))
+                continue
             if target is None:
                 findings.append(Finding("warning", "split-path-missing",
                                         f"{split} path {entry!r} does not exist; looking for the usual layout",
-                                        source, f"key {split}"))
+                                        shown, f"key {split}"))
                 continue
             resolved.setdefault(split, []).append(target)
     if not resolved:
         resolved = _layout_splits(root)
-        source = source or ("images/<split>/" if resolved else "")
+        described = described or ("images/<split>/" if resolved else "")
     if not resolved:
-        return [(p, None) for p in find_images(root)], source or "images below the root"
+        return [(p, None) for p in find_images(root)], described or "images below the root"
 
     # A folder listed under two splits (our unsplit export writes train and val to the
     # same folder, as Ultralytics needs both keys) says nothing about split membership.
@@ -174,9 +219,31 @@ def _split_images(root, config, yaml_path, annotations, findings):
     out: list[tuple[Path, str | None]] = []
     for target in owners:
         split = next(iter(owners[target])) if len(owners[target]) == 1 else None
-        images = _list_file(target, root) if target.is_file() else find_images(target)
+        images = _list_file(target, root, source) if target.is_file() else find_images(target)
         out += [(p, split) for p in images]
-    return out, source
+    return out, described
+
+
+def _yaml_base(config: dict, yaml_path: Path, shown: str, findings: list, source: SourceFolder) -> Path:
+    """The folder split paths are relative to: data.yaml's ``path:`` when it stays inside the
+    dataset folder, else data.yaml's own folder. Ultralytics files often carry a ``path:`` from
+    the machine that wrote them (``../datasets/coco128``, ``/content/...``): that is reported
+    and never looked at."""
+    base = yaml_path.parent
+    value = config.get("path")
+    if value is None or value == "":
+        return base
+    if type(value) is not str:
+        fail(f"`path` is {describe(value)}, not a folder path", shown, "key path",
+             fix="write `path:` as the dataset folder (or remove it)", code="bad-value")
+    p = Path(value)
+    candidate = Path(os.path.normpath(p if p.is_absolute() else base / p))
+    if not source.contains(candidate):
+        findings.append(Finding("warning", "path-outside-root",
+                                f"`path: {value}` leads outside the dataset folder; it is not read, and split "
+                                "paths are taken relative to data.yaml instead", shown, "key path"))
+        return base
+    return candidate if candidate.is_dir() else base
 
 
 def _layout_splits(root: Path) -> dict[str, list[Path]]:
@@ -194,33 +261,58 @@ def _layout_splits(root: Path) -> dict[str, list[Path]]:
     return out
 
 
-def _resolve(entry: str, base: Path, root: Path) -> Path | None:
+_OUTSIDE = object()  # _resolve's answer for an entry whose every reading leaves the folder
+
+
+def _resolve(entry: str, base: Path, root: Path, source: SourceFolder):
+    """The existing path ``entry`` names, None, or _OUTSIDE. Paths that leave the dataset
+    folder are never tried (nor their existence checked); the rest are normalized first so
+    the file system sees the same path the check saw."""
     p = Path(entry)
     if p.is_absolute():
-        return p if p.exists() else None
-    tries = [base / p, root / p]
-    stripped = Path(*[part for part in p.parts if part not in {"..", "."}]) if p.parts else p
-    tries += [base / stripped, root / stripped]
-    if stripped.parts and stripped.parts[0] == "data":  # darknet paths start at its cwd
-        tries.append(root / Path(*stripped.parts[1:]))
-    raw_alias = {"valid": "val", "val": "valid"}
-    if stripped.parts and stripped.parts[0] in raw_alias:
-        tries.append(root / raw_alias[stripped.parts[0]] / Path(*stripped.parts[1:]))
-    for t in tries:
+        tries = [p]
+    else:
+        tries = [base / p, root / p]
+        stripped = Path(*[part for part in p.parts if part not in {"..", "."}]) if p.parts else p
+        tries += [base / stripped, root / stripped]
+        if stripped.parts and stripped.parts[0] == "data":  # darknet paths start at its cwd
+            tries.append(root / Path(*stripped.parts[1:]))
+        raw_alias = {"valid": "val", "val": "valid"}
+        if stripped.parts and stripped.parts[0] in raw_alias:
+            tries.append(root / raw_alias[stripped.parts[0]] / Path(*stripped.parts[1:]))
+    inside = [Path(os.path.normpath(t)) for t in tries if source.contains(t)]
+    if not inside:
+        return _OUTSIDE
+    for t in inside:
         if t.exists():
-            return t.resolve() if not t.is_relative_to(root) else t
+            return t
     return None
 
 
-def _list_file(path: Path, root: Path) -> list[Path]:
+def _read_text(path: Path, shown: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        fail(f"not UTF-8 text: {e.reason}", shown, f"byte {e.start}", fix="save the file as UTF-8",
+             code="bad-value")
+    except OSError as e:
+        fail(f"cannot read file: {e.strerror}", shown, fix="check the file is readable", code="unreadable-file")
+
+
+def _list_file(path: Path, root: Path, source: SourceFolder) -> list[Path]:
+    shown = rel(path, root)
+    source.check_readable(path, shown)
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(_read_text(path, shown).splitlines(), 1):
         entry = line.strip()
         if not entry or entry.startswith("#"):
             continue
-        target = _resolve(entry, path.parent, root)
+        target = _resolve(entry, path.parent, root, source) if "\0" not in entry else None
+        if target is _OUTSIDE:
+            fail(f"listed image {entry!r} leads outside the dataset folder; it is not read", shown, f"line {n}",
+                 fix=FIX_NAME, code="path-outside-root")
         if target is None or target.suffix.lower() not in IMAGE_SUFFIXES:
-            fail(f"listed image {entry!r} does not exist", rel(path, root), f"line {n}",
+            fail(f"listed image {entry!r} does not exist", shown, f"line {n}",
                  fix="correct the path (relative to the list file or the dataset root) or remove the line")
         out.append(target)
     return out
@@ -249,8 +341,8 @@ def _read_label(path: Path, shown: str, key: str, width: int, height: int, kpt_s
     except (OSError, UnicodeDecodeError) as e:
         fail(f"cannot read label file: {e}", shown, fix="check the file is readable UTF-8 text")
     fid = anns.file_id(shown)
-    n_pose = 5 + int(kpt_shape[0]) * int(kpt_shape[1]) if kpt_shape else None
-    kdim = int(kpt_shape[1]) if kpt_shape else 0
+    n_pose = 5 + kpt_shape[0] * kpt_shape[1] if kpt_shape else None
+    kdim = kpt_shape[1] if kpt_shape else 0
     for lineno, line in enumerate(text.splitlines(), 1):
         parts = line.split()
         if not parts:
@@ -265,8 +357,15 @@ def _read_label(path: Path, shown: str, key: str, width: int, height: int, kpt_s
             cls = int(parts[0])
             values = [float(v) for v in parts[1:]]
         except ValueError:
-            fail(f"a YOLO line has non-numeric values: {line.strip()!r}", shown, f"line {lineno}",
+            fail(f"a YOLO line has non-numeric values: {line.strip()[:200]!r}", shown, f"line {lineno}",
                  fix="the first value is an integer class id, the rest are numbers")
+        if not -INT32_MAX - 1 <= cls <= INT32_MAX:
+            fail(f"class id {parts[0][:30]} is out of range", shown, f"line {lineno}",
+                 fix="class ids are 0..n-1", code="bad-value")
+        if not is_finite_numbers(values):
+            bad = next(v for v in parts[1:] if not math.isfinite(float(v)))
+            fail(f"a YOLO line has the value {bad!r}, not a finite number", shown, f"line {lineno}",
+                 fix="write coordinates as numbers between 0 and 1", code="bad-value")
         geometry = values if n != n_pose else values[:4] + [v for i, v in enumerate(values[4:]) if i % kdim != 2]
         bad = [v for v in geometry if not 0.0 <= v <= 1.0]
         if bad:
