@@ -125,6 +125,11 @@ def scan_iter(src: Path, index: dict, same: list[str], *, exclude_dirs: tuple[Pa
                     raise InputError(
                         "symlink points to a file that does not exist", where=_shown(src, rel), fix="fix or remove the link"
                     ) from None
+                except OSError as e:  # ELOOP: a link that leads back to itself
+                    raise InputError(
+                        f"symlink cannot be followed ({e.strerror}; a link loop?)", where=_shown(src, rel),
+                        fix="fix or remove the link",
+                    ) from None
                 if stat.S_ISDIR(st.st_mode):
                     if target not in visited and target not in excluded:
                         visited.add(target)
