@@ -37,12 +37,53 @@ def _load_predictions(path: Path) -> tuple[list, bytes]:
     except ValueError as e:
         raise InputError(f"predictions are not valid JSON: {e}", where=str(path),
                          fix="write a JSON list of {image_id, category_id, bbox, score}") from e
+    except RecursionError as e:
+        raise InputError("predictions are nested too deeply to be detections", where=str(path),
+                         fix="write a JSON list of {image_id, category_id, bbox, score}") from e
+    prefix = ""
     if isinstance(data, dict) and isinstance(data.get("annotations"), list):
-        data = data["annotations"]
+        data, prefix = data["annotations"], "annotations"
     if not isinstance(data, list):
         raise InputError("predictions must be a JSON list of detections", where=str(path),
                          fix="write a JSON list of {image_id, category_id, bbox, score}")
+    _check_prediction_fields(data, f"{path}, {prefix}")
     return data, raw
+
+
+def _check_prediction_fields(preds: list, where: str) -> None:
+    """Each field that is present has its type; bbox and score are finite numbers. Located
+    (``preds.json, [17].bbox[2]``): json reads NaN and Infinity, and a list where an id
+    belongs would otherwise fail as a traceback while resolving."""
+    import math
+
+    def bad(kind, value) -> bool:
+        if kind == "id":
+            return type(value) not in (int, str)
+        if kind == "text":
+            return type(value) is not str
+        return type(value) not in (int, float) or not math.isfinite(value)
+
+    problems = []
+    for n, p in enumerate(preds):
+        if not isinstance(p, dict):
+            continue  # reported with the others by _resolve_predictions
+        for key, kind in (("image_id", "id"), ("file_name", "text"), ("category_id", "id"),
+                          ("category_name", "text"), ("score", "number")):
+            if key in p and bad(kind, p[key]):
+                problems.append((f"[{n}].{key}", p[key]))
+        if "bbox" in p:
+            box = p["bbox"]
+            if type(box) is not list or len(box) != 4:
+                problems.append((f"[{n}].bbox", box))
+            else:
+                problems += [(f"[{n}].bbox[{i}]", v) for i, v in enumerate(box) if bad("number", v)]
+    if problems:
+        pos, value = problems[0]
+        shown = {list: "a list", dict: "an object"}.get(type(value)) or json.dumps(value)[:60]
+        raise InputError(f"{len(problems)} prediction field(s) have the wrong type or are not finite; "
+                         f"the first, {pos}, is {shown}", where=f"{where}{pos}",
+                         fix="ids are integers (or file names / category names text), bbox is four finite "
+                             "numbers [x, y, width, height], score a finite number")
 
 
 def _resolve_predictions(preds: list, gt: dict, split_label: str, all_ids: dict[str, int]) -> list[dict]:
