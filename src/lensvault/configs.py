@@ -372,7 +372,8 @@ def _as_seed(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer() and math.isfinite(value):
         return int(value)
-    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+    # A "seed" of thousands of digits is no seed (and int() refuses more than 4,300 digits).
+    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]{1,100}", value.strip()):
         return int(value)
     return None
 

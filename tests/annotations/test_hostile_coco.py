@@ -3,10 +3,7 @@ folder, bounded work — a located AnnotationError or a valid import, never a tr
 
 from __future__ import annotations
 
-import copy
 import json
-import math
-import os
 import subprocess
 import sys
 from pathlib import Path

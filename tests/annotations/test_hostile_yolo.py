@@ -3,7 +3,6 @@ dataset folder, YAML work is bounded, every value is type-checked and located.""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -263,3 +262,13 @@ def test_a_pipe_named_like_an_image_is_not_opened(yolo):
     r = subprocess.run([sys.executable, "-c", PIPE, str(yolo())], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "images/train/3.png | unreadable-image"
+
+
+def test_names_too_long_for_the_file_system_are_missing_not_a_traceback(yolo):
+    """Found by the fuzzer: Path.is_dir() raises ENAMETOOLONG instead of answering False."""
+    long = "a" * 300
+    aset = load(yolo(f"path: {long}\ntrain: {long}/images\nval: images/val\nnames: [cat, dog]\n"), format="yolo")
+    assert [f.code for f in aset.findings] == ["split-path-missing"]
+    root = yolo("train: train.txt\nnames: [cat, dog]\n")
+    (root / "train.txt").write_text(f"{long}.png\n")
+    located(root, code="malformed", where="train.txt, line 1")

@@ -157,3 +157,75 @@ def test_config_add_cli_refuses_a_bomb_with_exit_code_6(tmp_path):
     assert r.returncode == 6 and "Traceback" not in r.stderr
     err = json.loads(r.stdout)
     assert err["error"] == "InputError" and err["where"].startswith(f"{path}:") and "aliases expand" in err["what"]
+
+
+# ---------------------------------------------------------------- fuzz
+
+from datetime import timedelta  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
+                     st.text(max_size=12), st.sampled_from(["2024-13-45", "1" * 5000, "seed", "<<", "~", "..",
+                                                            "/etc/passwd", "Infinity"]))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=5), st.dictionaries(st.one_of(st.text(max_size=8), st.sampled_from(["seed", "a.b"])),
+                                                 inner, max_size=4)), max_leaves=15)
+_DEEP = st.sampled_from([60, 99, 100, 101, 150, 2000, 20000])
+_SNIPPETS = st.one_of(
+    st.just(BOMB), st.sampled_from(["a: &a [*a]\n", "a: &a {b: *a}\n", "a: !!python/object:os.system [ls]\n",
+                                    "a: !!binary '@@'\n", "? [1, 2]\n: x\n", "a: 1\na: 2\n", "<<: 5\n", "---\na: 1\n---\nb: 2\n",
+                                    "a: *nope\n", "\t- x\n", "a: [1\n", '{"a": NaN}', '{"a": 1, "a": 2}', "[a]\nb = 1\n[a]\n",
+                                    "a = 1979-05-27T07:32:00Z\n", "\ufeffa: 1\n", "a: 0x_\n"]),
+    _DEEP.map(lambda n: "a: " + "[" * n + "]" * n + "\n"),
+    _DEEP.map(lambda n: '{"a": ' + "[" * n + "]" * n + "}"),
+    _DEEP.map(lambda n: "a = " + "[" * n + "]" * n + "\n"),
+    st.sampled_from([60, 99, 100, 101, 150]).map(  # block style: text grows with the square of the depth
+        lambda n: "".join("  " * i + f"k{i}:\n" for i in range(n)) + "  " * n + "v: 1\n"),
+    st.text(max_size=60),
+)
+
+
+@st.composite
+def _config_files(draw) -> tuple[str, str]:
+    import tomli_w
+    import yaml
+
+    suffix = draw(st.sampled_from([".yaml", ".json", ".toml"]))
+    if draw(st.booleans()):
+        return suffix, draw(_SNIPPETS)
+    value = draw(st.dictionaries(st.text(max_size=8), _VALUES, max_size=5))
+    try:
+        text = {".yaml": lambda: yaml.safe_dump(value, allow_unicode=True),
+                ".json": lambda: json.dumps(value), ".toml": lambda: tomli_w.dumps(value)}[suffix]()
+    except (TypeError, ValueError, yaml.YAMLError):
+        text = json.dumps(value) if suffix == ".json" else "a: 1\n"
+    return suffix, text
+
+
+@settings(max_examples=250, deadline=timedelta(seconds=20), derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=_config_files())
+def test_config_loader_fuzz(tmp_path, case):
+    """A located InputError or a config that flattens, hashes, diffs and yields its seed."""
+    from lensvault.configs import diff_configs
+    from lensvault.errors import LensVaultError
+
+    suffix, text = case
+    path = tmp_path / f"c{suffix}"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        values = load_config(path)
+        canonical_bytes(values)
+        flatten(values)
+        find_seed(values)
+        diff_configs(values, values)
+    except LensVaultError as e:
+        assert e.where and e.what, e
+
+
+def test_a_seed_of_thousands_of_digits_is_no_seed():
+    """Found by the fuzzer: int() refuses more than 4,300 digits (a ValueError traceback)."""
+    assert find_seed({"seed": "1" * 5000}) is None
+    assert find_seed({"seed": "-" + "7" * 100}) == -int("7" * 100)

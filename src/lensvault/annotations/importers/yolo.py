@@ -219,7 +219,7 @@ def _split_images(root, config, yaml_path, annotations, findings, source: Source
     out: list[tuple[Path, str | None]] = []
     for target in owners:
         split = next(iter(owners[target])) if len(owners[target]) == 1 else None
-        images = _list_file(target, root, source) if target.is_file() else find_images(target)
+        images = _list_file(target, root, source) if os.path.isfile(target) else find_images(target)
         out += [(p, split) for p in images]
     return out, described
 
@@ -243,7 +243,7 @@ def _yaml_base(config: dict, yaml_path: Path, shown: str, findings: list, source
                                 f"`path: {value}` leads outside the dataset folder; it is not read, and split "
                                 "paths are taken relative to data.yaml instead", shown, "key path"))
         return base
-    return candidate if candidate.is_dir() else base
+    return candidate if os.path.isdir(candidate) else base  # os.path: False, not OSError, on a 300-char name
 
 
 def _layout_splits(root: Path) -> dict[str, list[Path]]:
@@ -284,7 +284,7 @@ def _resolve(entry: str, base: Path, root: Path, source: SourceFolder):
     if not inside:
         return _OUTSIDE
     for t in inside:
-        if t.exists():
+        if os.path.exists(t):  # os.path: False, not OSError, on a name too long or with a NUL byte
             return t
     return None
 
