@@ -284,7 +284,7 @@ def test_file_names_leaving_the_dataset_folder_are_refused(coco, tmp_path, make_
     make_image(tmp_path / "outside.png")  # exists: the old code found it and recorded "../outside.png"
     doc = base_doc()
     doc["images"][1]["file_name"] = name
-    err = located(coco(doc), code="path-outside-root", where="annotations/instances_train.json, images[1].file_name")
+    err = located(coco(doc), code="outside-root", where="annotations/instances_train.json, images[1].file_name")
     assert "not read" in err.what
 
 
@@ -292,7 +292,7 @@ def test_every_outside_name_is_counted(coco):
     doc = base_doc()
     for im in doc["images"]:
         im["file_name"] = "/elsewhere/" + im["file_name"]
-    err = located(coco(doc), code="path-outside-root", where="annotations/instances_train.json, images[0].file_name")
+    err = located(coco(doc), code="outside-root", where="annotations/instances_train.json, images[0].file_name")
     assert "(and 1 more images)" in err.what
 
 
@@ -321,7 +321,7 @@ def test_a_symlinked_annotation_file_leading_outside_is_not_read(coco, tmp_path)
     target = root / "annotations" / "instances_train.json"
     target.unlink()
     target.symlink_to(secret)
-    located(root, code="path-outside-root", where="annotations/instances_train.json")
+    located(root, code="outside-root", where="annotations/instances_train.json")
     # Passing the file itself with --annotations is the user's choice, and works.
     assert load(root, format="coco", annotations=secret).annotations.num_rows == 2
 

@@ -70,11 +70,11 @@ def test_data_yaml_path_pointing_elsewhere_is_reported_and_not_read(yolo, outsid
     aset = load(root, format="yolo")
     paths = aset.images.column("path").to_pylist()
     assert not any(p.startswith("..") or "9.png" in p for p in paths), paths
-    [f] = [f for f in aset.findings if f.code == "path-outside-root"]
+    [f] = [f for f in aset.findings if f.code == "outside-root"]
     assert (f.file, f.location, f.level) == ("data.yaml", "key path", "warning")
     with pytest.raises(AnnotationError) as info:
         load(root, format="yolo", strict=True)
-    assert "path-outside-root" in info.value.what
+    assert "outside-root" in info.value.what
 
 
 def test_data_yaml_path_inside_the_folder_is_used(yolo):
@@ -88,7 +88,7 @@ def test_split_paths_outside_the_folder_are_reported_and_not_read(yolo, outside)
     root = yolo(f"train: {outside / 'images'}\nval: images/val\nnames: [cat, dog]\n")
     aset = load(root, format="yolo")
     assert "9.png" not in " ".join(aset.images.column("path").to_pylist())
-    [f] = [f for f in aset.findings if f.code == "path-outside-root"]
+    [f] = [f for f in aset.findings if f.code == "outside-root"]
     assert (f.file, f.location) == ("data.yaml", "key train") and str(outside) in f.message
 
 
@@ -102,7 +102,7 @@ def test_roboflow_relative_paths_still_resolve_inside(yolo):
 def test_list_file_lines_outside_the_folder_are_refused(yolo, outside):
     root = yolo("train: train.txt\nnames: [cat, dog]\n")
     (root / "train.txt").write_text(f"images/train/1.png\n{outside / 'images' / '9.png'}\n")
-    err = located(root, code="path-outside-root", where="train.txt, line 2")
+    err = located(root, code="outside-root", where="train.txt, line 2")
     assert "not read" in err.what
     (root / "train.txt").write_text(f"{root.absolute() / 'images/train/1.png'}\n")
     assert load(root, format="yolo").images.column("path").to_pylist() == ["images/train/1.png"]
@@ -113,7 +113,7 @@ def test_symlinked_annotation_files_leading_outside_are_not_read(yolo, outside, 
     label = root / "labels" / "train" / "1.txt"
     label.unlink()
     label.symlink_to(outside / "labels" / "9.txt")
-    located(root, code="path-outside-root", where="labels/train/1.txt")
+    located(root, code="outside-root", where="labels/train/1.txt")
 
     root = yolo()
     label.unlink()
@@ -122,7 +122,7 @@ def test_symlinked_annotation_files_leading_outside_are_not_read(yolo, outside, 
     secret.write_text(DATA_YAML)
     (root / "data.yaml").unlink()
     (root / "data.yaml").symlink_to(secret)
-    located(root, code="path-outside-root", where="data.yaml")
+    located(root, code="outside-root", where="data.yaml")
     # Named on the command line (--annotations), the file is the user's choice and is read.
     assert load(root, format="yolo", annotations=secret).images.num_rows == 2
 
@@ -130,7 +130,7 @@ def test_symlinked_annotation_files_leading_outside_are_not_read(yolo, outside, 
     (root / "train.txt").symlink_to(tmp_path / "list.txt")
     (tmp_path / "list.txt").write_text("images/train/1.png\n")
     yolo("train: train.txt\nnames: [cat, dog]\n")
-    located(root, code="path-outside-root", where="train.txt")
+    located(root, code="outside-root", where="train.txt")
 
 
 def test_a_symlinked_class_names_file_leading_outside_is_not_read(tmp_path, make_image):
@@ -140,7 +140,7 @@ def test_a_symlinked_class_names_file_leading_outside_is_not_read(tmp_path, make
     (root / "labels" / "train" / "1.txt").write_text("0 0.5 0.5 0.2 0.2\n")
     (tmp_path / "names.txt").write_text("cat\n")
     (root / "obj.names").symlink_to(tmp_path / "names.txt")
-    located(root, code="path-outside-root", where="obj.names")
+    located(root, code="outside-root", where="obj.names")
 
 
 # ---------------------------------------------------------------- bounded YAML, typed values

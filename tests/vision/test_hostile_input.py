@@ -67,7 +67,7 @@ def test_snapshot_refuses_file_names_outside_src(sqlite_vault, tmp_path):
     assert r.returncode == 6
     err = json.loads(r.stdout)
     assert err["where"] == "annotations/instances.json, images[0].file_name"
-    assert err["findings"][0]["code"] == "path-outside-root"
+    assert err["findings"][0]["code"] == "outside-root"
     assert sqlite_vault.datasets() == []
 
 
@@ -79,11 +79,11 @@ def test_yolo_data_yaml_path_elsewhere_is_a_recorded_finding_and_strict_refuses(
     (src / "data.yaml").write_text("path: /content/datasets/cells\ntrain: images/train\nnames: [cell]\n")
     r = lv(sqlite_vault, "dataset", "snapshot", "cells", src, "--format", "yolo", "--version", "1.0.0",
            "--strict")
-    assert r.returncode == 6 and "path-outside-root" in r.stderr and "data.yaml, key path" in r.stderr
+    assert r.returncode == 6 and "outside-root" in r.stderr and "data.yaml, key path" in r.stderr
     r = lv(sqlite_vault, "dataset", "snapshot", "cells", src, "--format", "yolo", "--version", "1.0.0", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert [(f["code"], f["location"]) for f in out["findings"]] == [("path-outside-root", "key path")]
+    assert [(f["code"], f["location"]) for f in out["findings"]] == [("outside-root", "key path")]
     assert out["images"] == 1
 
 
@@ -127,7 +127,7 @@ def test_dataset_fix_checks_the_corrected_annotations_like_a_snapshot(sqlite_vau
     (fixed / "instances.json").write_text(json.dumps(doc))
     with pytest.raises(AnnotationError) as info:
         sqlite_vault.fix("cells@1.0.0", fixed)
-    assert info.value.details["findings"][0]["code"] == "path-outside-root"
+    assert info.value.details["findings"][0]["code"] == "outside-root"
     assert [v.version for v in sqlite_vault.versions("cells")] == ["1.0.0"]
     # The same file with a good box is a patch.
     doc["images"][1]["file_name"] = "b.png"

@@ -49,7 +49,7 @@ class SourceFolder:
         """Refuse to open ``path`` when a symlink (or ``..``) takes it outside SRC."""
         if not self.readable(path):
             fail("this file leads outside the dataset folder (through a symlink or ..); it is not read",
-                 shown, location, code="path-outside-root",
+                 shown, location, code="outside-root",
                  fix="copy the file into the dataset folder instead of linking to it")
 
 

@@ -236,7 +236,7 @@ def _read_images(raw: list, shown: str, split, source: SourceFolder, ann_dir: Pa
         n, name = outside[0]
         more = f" (and {len(outside) - 1:,} more images)" if len(outside) > 1 else ""
         fail(f"image file_name {name!r} leads outside the dataset folder{more}; it is not read", shown,
-             f"images[{n}].file_name", fix=FIX_NAME, code="path-outside-root")
+             f"images[{n}].file_name", fix=FIX_NAME, code="outside-root")
     return id_to_size
 
 

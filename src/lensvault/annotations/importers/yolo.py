@@ -194,7 +194,7 @@ def _split_images(root, config, yaml_path, annotations, findings, source: Source
         for entry, shown in entries:
             target = _resolve(entry, base, root, source)
             if target is _OUTSIDE:
-                findings.append(Finding("warning", "path-outside-root",
+                findings.append(Finding("warning", "outside-root",
                                         f"{split} path {entry!r} leads outside the dataset folder; it is not read "
                                         "(looking for the usual layout instead)", shown, f"key {split}"))
                 continue
@@ -239,7 +239,7 @@ def _yaml_base(config: dict, yaml_path: Path, shown: str, findings: list, source
     p = Path(value)
     candidate = Path(os.path.normpath(p if p.is_absolute() else base / p))
     if not source.contains(candidate):
-        findings.append(Finding("warning", "path-outside-root",
+        findings.append(Finding("warning", "outside-root",
                                 f"`path: {value}` leads outside the dataset folder; it is not read, and split "
                                 "paths are taken relative to data.yaml instead", shown, "key path"))
         return base
@@ -310,7 +310,7 @@ def _list_file(path: Path, root: Path, source: SourceFolder) -> list[Path]:
         target = _resolve(entry, path.parent, root, source) if "\0" not in entry else None
         if target is _OUTSIDE:
             fail(f"listed image {entry!r} leads outside the dataset folder; it is not read", shown, f"line {n}",
-                 fix=FIX_NAME, code="path-outside-root")
+                 fix=FIX_NAME, code="outside-root")
         if target is None or target.suffix.lower() not in IMAGE_SUFFIXES:
             fail(f"listed image {entry!r} does not exist", shown, f"line {n}",
                  fix="correct the path (relative to the list file or the dataset root) or remove the line")
