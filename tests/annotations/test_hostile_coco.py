@@ -247,16 +247,25 @@ def test_the_compressed_rle_decoder_agrees_with_pycocotools():
         assert flat.sum() == sum(runs[1::2])
 
 
-def test_non_finite_coordinates_from_any_importer_stop_the_import(copy_sample):
-    """A safety net behind the importers: VOC reads <xmax>nan</xmax> as NaN, and a NaN box is
-    never "outside" nor "zero-area", so only this check catches it."""
-    root = copy_sample("voc_dataset/voc_dataset1")
-    xml = root / "Annotations" / "2007_000001.xml"
-    xml.write_text(xml.read_text().replace("<xmax>6</xmax>", "<xmax>nan</xmax>", 1))
+def test_error_findings_from_validation_stop_any_import(coco):
+    """The safety net behind every importer: a NaN box is never "outside" nor "zero-area",
+    so validation flags it as an error, and load() raises on error findings in any mode."""
+    import pyarrow as pa
+
+    from lensvault.annotations import validate
+    from lensvault.annotations.model import AnnotationSet
+    from lensvault.annotations.validate import raise_errors
+
+    aset = load(coco(), format="coco")
+    anns = aset.annotations.to_pylist()
+    anns[1]["w"] = float("nan")
+    bad = AnnotationSet(aset.images, pa.Table.from_pylist(anns, schema=aset.annotations.schema), aset.classes)
+    findings = validate(bad)
+    assert [(f.level, f.code, f.file) for f in findings] == [("error", "bad-value", "images/b.png")]
     with pytest.raises(AnnotationError) as info:
-        load(root)
-    [f] = info.value.details["findings"]
-    assert (f["code"], f["file"], f["location"]) == ("bad-value", "Annotations/2007_000001.xml", "object 2")
+        raise_errors(findings, source="ds")
+    assert info.value.where == "images/b.png, annotation 0" and "bad-value" in info.value.what
+    raise_errors([f for f in aset.findings], source="ds")  # warnings alone pass
 
 
 def test_validate_flags_non_finite_polygons_and_keypoints(coco):
@@ -347,7 +356,7 @@ def test_an_annotations_file_outside_src_brings_no_images_from_beside_it(tmp_pat
     (b"", "empty"), (b"  \n", "empty"), (b"[]", "not a COCO file"), (b'""', "not a COCO file"),
     (b"null", "not a COCO file"), (b"42", "not a COCO file"), (b'{"images": {}}', "not a COCO file"),
     (b"\xff\xfe{\x00", "invalid JSON"), (b"\x80abc", "not UTF-8"),
-    (b"[" * 100_000 + b"]" * 100_000, "nested more than"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     (b'{"images": [], "x": ' + b"9" * 5000 + b"}", "4,300 digits"),
 ])
 def test_empty_and_non_object_files(coco, raw, what):

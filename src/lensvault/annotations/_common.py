@@ -102,7 +102,7 @@ def read_json(path: Path, shown: str | None = None) -> Any:
              fix="save the file as UTF-8", code="bad-json")
     except RecursionError:
         # orjson stops at 1,024 levels and json at Python's recursion limit.
-        fail(f"JSON nested more than {MAX_DEPTH} levels deep", shown,
+        fail("the JSON is nested too deeply to read (past about 1,000 levels)", shown,
              fix="no annotation format nests like this: check the file is what you meant", code="too-deep")
     except ValueError:  # Python refuses to convert an integer of more than 4,300 digits
         fail("invalid JSON: a number has more than 4,300 digits", shown, fix="write numbers of a sensible size",
@@ -128,7 +128,7 @@ def read_yaml(path: Path, shown: str | None = None) -> Any:
     except yaml.YAMLError as e:
         fail(f"invalid YAML: {e}", shown, fix="repair the YAML syntax", code="bad-yaml")
     except RecursionError:
-        fail(f"YAML nested more than {MAX_DEPTH} levels deep", shown, fix="flatten the structure",
+        fail(f"the YAML is nested too deeply (more than {MAX_DEPTH} levels)", shown, fix="flatten the structure",
              code="too-deep")
 
 
@@ -258,6 +258,15 @@ def image_info(path: Path | bytes, display: str | None = None) -> tuple[int, int
     from lensvault.media import inspect_image
 
     where = display or str(path)
+    if not isinstance(path, bytes):
+        # Opening a pipe named x.jpg waits for a writer forever: not an image, and not read.
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except OSError:
+            regular = True  # missing or unreadable: the decoder says which
+        if not regular:
+            fail("not a regular file (a pipe, socket or device) with an image name", where,
+                 fix="remove it from the dataset folder", code="unreadable-image")
     report = inspect_image(path)
     if report.problem is None:
         return report.width, report.height, report.orientation

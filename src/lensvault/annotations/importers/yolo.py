@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 from pathlib import Path
 
 from lensvault.annotations._common import (IMAGE_SUFFIXES, class_names, describe, fail, find_images, image_info,
@@ -74,7 +73,6 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
         if key in seen:
             continue
         seen.add(key)
-        _check_image_file(image, key)
         width, height, orientation = image_info(image, key)
         images.add(key, width, height, orientation=orientation, split=split)
         label = label_path(image, annotations if annotations is not None and annotations.is_dir() else None)
@@ -99,20 +97,6 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
                    f"{plural(counts['polygon'], 'polygon')}"
                    + (f", {counts['keypoints']:,} poses" if counts["keypoints"] else ""))
     return Imported(images, anns, classmap, description, findings, image_files)
-
-
-def _check_image_file(image: Path, key: str) -> None:
-    """Before its header is read: a regular file (opening a pipe named x.jpg would wait
-    forever). A symlinked image is read where it points, as any image viewer would: only
-    its size is taken, and a snapshot's folder walk refuses links leading outside SRC."""
-    try:
-        regular = stat.S_ISREG(os.stat(image).st_mode)
-    except OSError as e:
-        fail(f"unreadable image file: {e.strerror}", key, fix="re-copy the image, or remove it from the dataset",
-             code="unreadable-image")
-    if not regular:
-        fail("not a regular file (a pipe, socket or device) with an image name", key,
-             fix="remove it from the dataset folder", code="unreadable-image")
 
 
 def _kpt_shape(value, shown: str) -> tuple[int, int] | None:
