@@ -234,14 +234,14 @@ def test_rle_compressed_and_uncompressed_are_read_and_a_size_mismatch_is_a_findi
 def test_the_compressed_rle_decoder_agrees_with_pycocotools():
     from pycocotools import mask as mask_utils
 
-    from lensvault.annotations.importers.coco import _decode_counts
+    from lensvault.annotations.importers.coco_segmentation import decode_counts
 
     rng = np.random.default_rng(3)
     for _ in range(50):
         h, w = rng.integers(1, 40, 2)
         mask = np.asfortranarray((rng.random((h, w)) < rng.random()).astype(np.uint8))
         rle = mask_utils.encode(mask)
-        runs = _decode_counts(rle["counts"].decode())
+        runs = decode_counts(rle["counts"].decode())
         assert sum(runs) == h * w
         flat = mask.flatten(order="F")
         assert flat.sum() == sum(runs[1::2])
