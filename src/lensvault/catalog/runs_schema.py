@@ -20,8 +20,9 @@ configs = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
 )
 
-# Status moves reserved/running → succeeded | failed | interrupted, once; a
-# finished run is frozen (a trigger refuses updates to it).
+# Status moves reserved/running → succeeded | failed | interrupted, once (or to crashed /
+# abandoned when its owner process is gone); a finished run is frozen (a trigger refuses
+# updates to it).
 runs = sa.Table(
     "runs",
     metadata,
@@ -47,6 +48,11 @@ runs = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("reproduces", sa.String(200)),  # run id or model ref this run tries to reproduce
     sa.Column("notes", sa.Text),
+    # The process that created the run and must finish it (m0006; lensvault/runs/owner.py).
+    sa.Column("owner_host", sa.String(255)),
+    sa.Column("owner_pid", sa.Integer),
+    sa.Column("owner_started", sa.String(100)),
+    sa.Column("end_reason", sa.Text),  # why a run ended without its owner: crashed, abandoned
     sa.Index("ix_runs_dataset", "dataset"),
     sa.Index("ix_runs_started", "started_at"),
 )

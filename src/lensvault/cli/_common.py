@@ -38,6 +38,17 @@ def console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
+def table(*columns: str, title: str | None = None, right: tuple[str, ...] = ()):
+    """A borderless rich table whose cells fold instead of being cut: a name or ref that
+    does not fit the terminal goes on over the next line, never ends in '…'."""
+    from rich.table import Table
+
+    t = Table(box=None, title=title)
+    for col in columns:
+        t.add_column(col, overflow="fold", justify="right" if col in right else "left")
+    return t
+
+
 class RichProgress:
     """Progress bars on stderr, shown only for work that outlasts a moment."""
 

@@ -155,26 +155,38 @@ def preflight_cmd(ctx, dataset, config_id, model, model_version, seed, allow_dir
 @_with_run_options
 @click.option("--output", type=click.Path(file_okay=False), help="Output folder (default: runs/<run-id>/).")
 @link_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON summary on stdout at the end (the command's output then goes to stderr).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 @click.pass_context
-def run_cmd(ctx, dataset, config_id, model, model_version, seed, allow_dirty, output, link, command):
+def run_cmd(ctx, dataset, config_id, model, model_version, seed, allow_dirty, output, link, as_json, command):
     """Run COMMAND (after `--`) as a recorded run, once the preflight passes.
 
     \b
     The command gets LENSVAULT_RUN_ID, LENSVAULT_DIR, LENSVAULT_DATA_DIR, LENSVAULT_CONFIG,
     LENSVAULT_SEED and LENSVAULT_OUTPUT_DIR. Its output is shown and recorded; every file it
     writes to the output folder becomes an artifact. Exit code: the command's (130 if interrupted).
+    With --json its output streams to stderr, so stdout holds only the JSON summary.
     """
+    import sys
+
     command = list(command)
     if command and command[0] == "--":
         command = command[1:]
     vault = open_vault_from(ctx)
     result = vault.run(command, dataset=dataset, config=config_id, model=model, version=model_version, seed=seed,
-                       allow_dirty=allow_dirty, output_dir=output, link=link)
-    style = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}[result.status]
+                       allow_dirty=allow_dirty, output_dir=output, link=link,
+                       stream=sys.stderr.buffer if as_json else None)
+    if as_json:
+        echo_json(result.to_dict())
+        ctx.exit(result.cli_exit_code)
+    style = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(result.status, "red")
     tail = "" if result.clean else " " + click.style(DIRTY, fg="yellow")
     click.echo(click.style(f"Run {result.run_id} {result.status}", fg=style)
                + (f" (exit code {result.exit_code})" if result.exit_code not in (0, None) else "") + tail, err=True)
+    if result.status == "abandoned":
+        click.echo("  the run was abandoned while it ran (`lensvault runs abandon --force`): its end, log and "
+                   "outputs were not recorded", err=True)
     click.echo(f"  outputs: {result.output_dir}\n  see: lensvault runs show {result.run_id}", err=True)
     ctx.exit(result.cli_exit_code)
 
@@ -184,17 +196,25 @@ def run_cmd(ctx, dataset, config_id, model, model_version, seed, allow_dirty, ou
 
 @click.group("runs")
 def runs():
-    """List, show and compare recorded runs."""
+    """List, show, compare and abandon recorded runs."""
+
+
+_STATUS_STYLE = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "crashed": "red", "abandoned": "yellow"}
+_METRIC_COLUMNS = 6
 
 
 @runs.command("list")
 @click.option("--dataset", metavar="NAME@X.Y.Z", help="Only runs on this dataset version.")
-@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "interrupted"]))
+@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "interrupted", "crashed", "abandoned"]))
 @click.option("--limit", type=int, help="At most this many (newest first).")
 @json_option
 @click.pass_context
 def runs_list(ctx, dataset, status, limit, as_json):
     """Runs, newest first, with their latest metrics."""
+    from collections import Counter
+
+    from lensvault.cli._common import table
+
     rows = open_vault_from(ctx).runs(dataset=dataset, status=status, limit=limit)
     if as_json:
         echo_json(rows)
@@ -202,19 +222,22 @@ def runs_list(ctx, dataset, status, limit, as_json):
     if not rows:
         click.echo("No runs yet. Start one with `lensvault run --dataset NAME@VER --config ID -- CMD`.")
         return
-    from rich.table import Table
-
-    keys = sorted({k for r in rows[:200] for k in r["metrics"]})[:6]
-    t = Table(box=None)
-    t.add_column("run", no_wrap=True, min_width=25)
-    for col in ("status", "code", "dataset", "config", *keys):
-        t.add_column(col)
+    # The metrics most runs have get a column; the others are named below the table.
+    seen = Counter(k for r in rows for k in r["metrics"])
+    keys = sorted(sorted(seen), key=lambda k: -seen[k])[:_METRIC_COLUMNS]
+    t = table("run", "status", "model", "code", "dataset", "config", *sorted(keys))
     for r in rows:
         code = (r["code_commit"] or "-")[:9] + ("" if r["clean"] else f" [yellow]{DIRTY}[/]")
-        st = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(r["status"], "white")
-        t.add_row(r["run_id"], f"[{st}]{r['status']}[/]", code, r["dataset"] or "-", r["config"] or "-",
-                  *[_fmt(r["metrics"].get(k)) for k in keys])
+        st = _STATUS_STYLE.get(r["status"], "white")
+        t.add_row(r["run_id"], f"[{st}]{r['status']}[/]", r["model"] or "-", code, r["dataset"] or "-",
+                  r["config"] or "-", *[_fmt(r["metrics"].get(k)) for k in sorted(keys)])
     console().print(t)
+    hidden = sorted(set(seen) - set(keys))
+    if hidden:
+        click.echo(f"{len(rows)} run(s); {len(hidden)} more metric(s) not shown as columns: {', '.join(hidden)} "
+                   "(see `lensvault runs show RUN` or --json)")
+    else:
+        click.echo(f"{len(rows)} run(s)")
 
 
 @runs.command("show")
@@ -230,6 +253,10 @@ def runs_show(ctx, run_id, points, as_json):
         return
     dirty = "" if r["clean"] else "  " + click.style(f"{DIRTY} (uncommitted changes were allowed)", fg="yellow")
     click.echo(f"run_id={r['run_id']}  status={r['status']}" + (f"  exit={r['exit_code']}" if r["exit_code"] is not None else ""))
+    if r.get("end_reason"):
+        click.echo(f"  {r['status']}: {r['end_reason']}")
+    if r["status"] == "running" and r.get("owner"):
+        click.echo(f"  owner: pid {r['owner']['pid']} on {r['owner']['host']}")
     click.echo(f"code={r['code_commit'] or '-'}" + (" (clean commit)" if r["clean"] else "") + dirty)
     seeds = r["seeds"]
     click.echo(f"data={r['dataset']}" + (f" (split seed {seeds.get('split')})" if seeds.get("split") is not None else ""))
@@ -267,12 +294,42 @@ def runs_show(ctx, run_id, points, as_json):
 
 @runs.command("log")
 @click.argument("run_id")
+@json_option
 @click.pass_context
-def runs_log(ctx, run_id):
-    """Print the recorded output of RUN."""
+def runs_log(ctx, run_id, as_json):
+    """Print the recorded output of RUN (an id, a unique prefix, or `latest`)."""
     from lensvault.runs.records import run_log
 
-    click.echo(run_log(open_vault_from(ctx), run_id).decode("utf-8", "replace"), nl=False)
+    found, data = run_log(open_vault_from(ctx), run_id)
+    text = data.decode("utf-8", "replace")
+    if as_json:
+        echo_json({"run_id": found, "log": text})
+        return
+    click.echo(text, nl=False)
+
+
+@runs.command("abandon")
+@click.argument("run_id")
+@click.option("--reason", help="Why (recorded with the run and in the event log).")
+@click.option("--force", is_flag=True, help="Also when its owner process is alive, or cannot be checked from here.")
+@json_option
+@click.pass_context
+def runs_abandon(ctx, run_id, reason, force, as_json):
+    """End a run that is stuck as running: mark it abandoned and release its model version.
+
+    A run whose owner died on this host is marked crashed by any `runs` command on its own;
+    abandon is for the rest (an owner on another host, or one you want to give up on).
+    """
+    from lensvault.runs.crashes import abandon_run
+
+    ended = abandon_run(open_vault_from(ctx), run_id, reason=reason, force=force)
+    if as_json:
+        echo_json(ended.to_dict())
+        return
+    click.echo(f"Run {ended.run_id} {ended.status}: {ended.reason}")
+    click.echo(f"  model version released: {ended.released}" if ended.released else "  no model version was reserved")
+    if ended.log_oid:
+        click.echo(f"  its output so far is kept: lensvault runs log {ended.run_id}")
 
 
 @runs.command("compare")

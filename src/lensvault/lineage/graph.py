@@ -71,9 +71,11 @@ def _classify(vault, ref: str):
 
     c, s, r = _t()
     with vault.catalog.read() as conn:
-        run = conn.execute(sa.select(s.runs).where(s.runs.c.run_id == ref)).first()
-        if run is not None:
-            return "run", run
+        from lensvault.runs.records import find_run_id
+
+        run_id = find_run_id(conn, ref)  # an id, a unique prefix, or latest
+        if run_id is not None:
+            return "run", conn.execute(sa.select(s.runs).where(s.runs.c.run_id == run_id)).one()
         cfg = conn.execute(sa.select(s.configs).where(s.configs.c.config_id == ref)).first()
         if cfg is not None:
             return "config", cfg

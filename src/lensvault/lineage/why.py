@@ -56,7 +56,10 @@ def _subject(vault, conn, ref: str) -> dict:
     from lensvault.catalog import registry_schema as r
     from lensvault.catalog import runs_schema as s
 
-    run = conn.execute(sa.select(s.runs).where(s.runs.c.run_id == ref)).first()
+    from lensvault.runs.records import find_run_id
+
+    run_id = find_run_id(conn, ref)  # an id, a unique prefix, or latest
+    run = conn.execute(sa.select(s.runs).where(s.runs.c.run_id == run_id)).first() if run_id else None
     model = None
     if run is None:
         from lensvault.registry.resolve import resolve_model

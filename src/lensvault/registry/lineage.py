@@ -36,7 +36,7 @@ def load_run(conn, run_id: str) -> RunInfo:
 
     row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
     if row is None:
-        raise NotFound(f"no run {run_id!r}", where=run_id, fix="see `lensvault run list` for the run ids")
+        raise NotFound(f"no run {run_id!r}", where=run_id, fix="see `lensvault runs list` for the run ids")
     config = None
     if row.config_id:
         c = conn.execute(sa.select(configs.c.content).where(configs.c.config_id == row.config_id)).first()

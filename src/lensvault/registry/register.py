@@ -144,10 +144,15 @@ def register_model(vault, req: RegisterRequest) -> ModelVersion:
     if not req.weights:
         raise UsageError("no weights given", fix="pass --weights PATH")
 
+    from lensvault.runs.crashes import reap_dead_runs
+    from lensvault.runs.records import resolve_run_id
+
+    reap_dead_runs(vault)  # a crashed run's reservation must not hold on to its version
     with vault.catalog.read() as conn:
-        run = load_run(conn, req.run_id)
+        run_id = resolve_run_id(conn, req.run_id)  # an id, a unique prefix, or latest
+        run = load_run(conn, run_id)
         # One group per source (each evaluation of the run, what the run logged): never merged.
-        metrics = run_groups(conn, req.run_id)
+        metrics = run_groups(conn, run_id)
     _check_run(run, req.allow_dirty)
 
     # -- files: weights first, verified against what the run recorded

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lensvault.errors import LensVaultError, UsageError
 
-__all__ = ["RunResult", "execute", "run_command"]
+__all__ = ["RunResult", "execute", "run_command", "run_work_dir", "store_log"]
 
 EXIT_INTERRUPTED = 130
 
@@ -75,7 +75,7 @@ def execute(vault, report, command: list[str], *, kind: str = "run", reproduces:
     cwd = Path(cwd or os.getcwd()).absolute()
     run_id = records.create_run(vault, report, kind=kind, command=list(command), cwd=str(cwd), reproduces=reproduces)
     out = out or vault.root / "runs" / run_id
-    work = vault.dir / "tmp" / f"run-{run_id}"
+    work = run_work_dir(vault, run_id)
     log_path = work / "log.txt"
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -100,10 +100,16 @@ def execute(vault, report, command: list[str], *, kind: str = "run", reproduces:
             if (out / "metrics.json").is_file():
                 records.record_metrics_file(vault, run_id, out / "metrics.json")
         finally:
-            log_oid = _store_log(vault, log_path)
-            records.finish_run(vault, run_id, status, exit_code=exit_code, log_oid=log_oid)
+            log_oid = store_log(vault, log_path)
+            # "abandoned" when someone ended the run by hand while it ran (runs abandon --force).
+            status = records.finish_run(vault, run_id, status, exit_code=exit_code, log_oid=log_oid)
             shutil.rmtree(work, ignore_errors=True)
     return RunResult(run_id, status, exit_code, str(out), report.clean)
+
+
+def run_work_dir(vault, run_id: str) -> Path:
+    """The run's scratch folder: its data folder and the log being written."""
+    return vault.dir / "tmp" / f"run-{run_id}"
 
 
 def _child_env(vault, report, run_id: str, out: Path, work: Path, link: str, code_root: Path | None = None) -> dict:
@@ -145,7 +151,7 @@ def _environment(vault, run_id: str) -> None:
     set_environment(vault, run_id, capture_environment())
 
 
-def _store_log(vault, log_path: Path) -> str | None:
+def store_log(vault, log_path: Path) -> str | None:
     from lensvault.hashing import hash_file
     from lensvault.store.base import LinkMode
 

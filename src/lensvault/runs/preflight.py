@@ -99,6 +99,9 @@ def preflight(vault, *, dataset: str | None, config: str | None, model: str | No
     ensure_ignored(vault.dir)
     ensure_ignored(vault.root / "runs")
     repo_ok = _check_code(vault, report, allow_dirty)
+    from lensvault.runs.crashes import reap_dead_runs
+
+    reap_dead_runs(vault)  # a crashed run's model reservation must not refuse this one
     with vault.catalog.read() as conn:
         ds = _check_dataset(vault, report, dataset)
         cfg = _check_config(vault, conn, report, config, repo_ok)

@@ -3,7 +3,9 @@
 A run row is created as ``running`` in the same transaction that reserves its model version
 and appends the ``run.start`` event, so two runs racing for one version cannot both start.
 It moves once to ``succeeded``, ``failed`` or ``interrupted``; after that a trigger freezes it.
-A failed or interrupted run gives its model version back.
+A failed or interrupted run gives its model version back. The row names its owner process
+(host, pid, start time); a run whose owner died without finishing it is ended as
+``crashed`` by the next command that looks (lensvault/runs/crashes.py).
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ from pathlib import Path
 
 from lensvault.errors import InputError, NotFound, PreflightFailed, UsageError
 
-__all__ = ["RunRecorder", "compare_runs", "create_run", "finish_run", "get_run", "list_runs", "new_run_id"]
+__all__ = ["RunRecorder", "compare_runs", "create_run", "find_run_id", "finish_run", "get_run", "list_runs",
+           "new_run_id", "resolve_run_id"]
 
 FINAL_STATES = ("succeeded", "failed", "interrupted")
+# Ended by someone other than the owner: the owner died (crashed) or a person gave up on it (abandoned).
+ORPHAN_STATES = ("crashed", "abandoned")
+OPEN_STATES = ("reserved", "running")
+STATES = ("running", *FINAL_STATES, *ORPHAN_STATES)
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -33,7 +40,9 @@ def create_run(vault, report, *, kind: str = "run", command: list[str] | None = 
 
     from lensvault.catalog.catalog import actor, utcnow
     from lensvault.catalog.runs_schema import model_reservations, runs
+    from lensvault.runs.owner import this_process
 
+    owner = this_process()
     for _attempt in range(5):
         run_id = new_run_id()
         row = {"run_id": run_id, "status": "running", "kind": kind, "code_commit": report.code_commit,
@@ -42,7 +51,8 @@ def create_run(vault, report, *, kind: str = "run", command: list[str] | None = 
                "seeds": json.dumps(report.seeds, sort_keys=True), "command": json.dumps(command) if command else None,
                "cwd": cwd, "model_name": report.model[0] if report.model else None,
                "model_version": report.model[1] if report.model else None, "started_at": utcnow(),
-               "created_by": actor(), "notes": notes, "reproduces": reproduces}
+               "created_by": actor(), "notes": notes, "reproduces": reproduces,
+               "owner_host": owner.host, "owner_pid": owner.pid, "owner_started": owner.started}
         try:
             with vault.catalog.begin() as conn:
                 if conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is not None:
@@ -64,7 +74,12 @@ def create_run(vault, report, *, kind: str = "run", command: list[str] | None = 
 
 
 def finish_run(vault, run_id: str, status: str, *, exit_code: int | None = None, log_oid: str | None = None,
-               environment_oid: str | None = None) -> None:
+               environment_oid: str | None = None) -> str:
+    """End a running run as ``status``; return the status it ends with.
+
+    A run that was abandoned meanwhile (``lensvault runs abandon --force`` while its owner
+    still ran) keeps that status: the row is frozen, and the owner learns it from the result.
+    """
     import sqlalchemy as sa
 
     from lensvault.catalog.catalog import utcnow
@@ -77,14 +92,18 @@ def finish_run(vault, run_id: str, status: str, *, exit_code: int | None = None,
             values["log_oid"] = log_oid
         if environment_oid:
             values["environment_oid"] = environment_oid
-        updated = conn.execute(runs.update().where(runs.c.run_id == run_id, runs.c.status.in_(("reserved", "running")))
+        updated = conn.execute(runs.update().where(runs.c.run_id == run_id, runs.c.status.in_(OPEN_STATES))
                                .values(**values)).rowcount
         if not updated:
+            now = conn.execute(sa.select(runs.c.status).where(runs.c.run_id == run_id)).scalar()
+            if now in ORPHAN_STATES:
+                return now
             raise UsageError(f"run {run_id} is already finished", where=run_id)
         if status != "succeeded":
             conn.execute(model_reservations.delete().where(model_reservations.c.run_id == run_id))
         vault.catalog.add_object_refs(conn, "run", run_id, [o for o in (log_oid, environment_oid) if o])
         vault.catalog.append_event(conn, "run.finish", "run", run_id, after={"status": status, "exit_code": exit_code})
+    return status
 
 
 def set_environment(vault, run_id: str, environment: dict) -> str:
@@ -335,6 +354,8 @@ def _run_dict(row, *, latest: dict | None = None) -> dict:
         "exit_code": row.exit_code, "started_at": row.started_at, "ended_at": row.ended_at,
         "created_by": row.created_by, "log_oid": row.log_oid, "environment_oid": row.environment_oid,
         "reproduces": getattr(row, "reproduces", None),
+        "owner": {"host": row.owner_host, "pid": row.owner_pid} if row.owner_pid is not None else None,
+        "end_reason": row.end_reason,
         **({"metrics": latest} if latest is not None else {}),
     }
 
@@ -355,6 +376,7 @@ def list_runs(vault, *, dataset: str | None = None, status: str | None = None, l
     from lensvault.catalog.runs_schema import runs
     from lensvault.runs.tables import run_latest_metrics as lm
 
+    reap_dead_runs(vault)
     q = sa.select(*[runs.c[c] for c in _LIST_COLUMNS]).order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
     if dataset:
         q = q.where(runs.c.dataset == dataset)
@@ -382,6 +404,12 @@ def list_runs(vault, *, dataset: str | None = None, status: str | None = None, l
     return out
 
 
+def reap_dead_runs(vault) -> list[dict]:
+    from lensvault.runs.crashes import reap_dead_runs as reap
+
+    return reap(vault)
+
+
 def _fetch_raw(conn, query) -> list[tuple]:
     """All rows as plain tuples straight from the DB-API cursor (no per-row Row objects).
 
@@ -397,23 +425,47 @@ def _fetch_raw(conn, query) -> list[tuple]:
         cur.close()
 
 
-def _resolve_run_id(conn, ref: str) -> str:
+_SHOW_CANDIDATES = 10
+
+
+def find_run_id(conn, ref: str) -> str | None:
+    """The run ``ref`` names — an id, a unique prefix of one (6+ characters), or ``latest``
+    (``last``) for the newest run — or None when it names no run. An ambiguous prefix is an
+    error naming the candidates."""
     import sqlalchemy as sa
 
     from lensvault.catalog.runs_schema import runs
 
     if ref in ("latest", "last"):
-        row = conn.execute(sa.select(runs.c.run_id).order_by(runs.c.started_at.desc(), runs.c.run_id.desc())).first()
-    else:
-        row = conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == ref)).first()
-        if row is None and len(ref) >= 6:
-            found = conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id.startswith(ref, autoescape=True))).all()
-            if len(found) > 1:
-                raise UsageError(f"{ref!r} matches {len(found)} runs", where=ref, fix="give more of the run id")
-            row = found[0] if found else None
-    if row is None:
-        raise NotFound(f"no run {ref!r}", where=ref, fix="see `lensvault runs list`")
-    return row.run_id
+        return conn.execute(sa.select(runs.c.run_id).order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
+                            .limit(1)).scalar()
+    if conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == ref)).first() is not None:
+        return ref
+    if len(ref) < 6 or "@" in ref:
+        return None
+    found = [r[0] for r in conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id.startswith(ref, autoescape=True))
+                                        .order_by(runs.c.run_id))]
+    if len(found) > 1:
+        shown = ", ".join(found[:_SHOW_CANDIDATES])
+        more = f" … and {len(found) - _SHOW_CANDIDATES} more" if len(found) > _SHOW_CANDIDATES else ""
+        raise UsageError(f"run id prefix {ref!r} is ambiguous: it matches {len(found)} runs: {shown}{more}",
+                         where=ref, fix="give more of the run id (one of the candidates above)",
+                         candidates=found)
+    return found[0] if found else None
+
+
+def resolve_run_id(conn, ref: str) -> str:
+    """Like :func:`find_run_id`, but a ref that names no run is NotFound."""
+    run_id = find_run_id(conn, ref)
+    if run_id is None:
+        if ref in ("latest", "last"):
+            raise NotFound("there are no runs yet", where=ref,
+                           fix="start one with `lensvault run --dataset NAME@X.Y.Z --config ID -- CMD`")
+        raise NotFound(f"no run {ref!r}", where=ref, fix="see `lensvault runs list` for the run ids")
+    return run_id
+
+
+_resolve_run_id = resolve_run_id  # the name other modules imported first
 
 
 def get_run(vault, ref: str, *, points: bool = False) -> dict:
@@ -423,8 +475,9 @@ def get_run(vault, ref: str, *, points: bool = False) -> dict:
     from lensvault.catalog.runs_schema import evaluations, run_artifacts, run_metrics, run_params, runs
     from lensvault.runs.tables import run_latest_metrics as lm
 
+    reap_dead_runs(vault)
     with vault.catalog.read() as conn:
-        run_id = _resolve_run_id(conn, ref)
+        run_id = resolve_run_id(conn, ref)
         row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one()
         latest = {r.key: r.value for r in conn.execute(
             sa.select(lm.c.key, lm.c.value).where(lm.c.run_id == run_id).order_by(lm.c.key))}
@@ -454,12 +507,22 @@ def get_run(vault, ref: str, *, points: bool = False) -> dict:
     return out
 
 
-def run_log(vault, ref: str) -> bytes:
-    run = get_run(vault, ref)
-    if not run["log_oid"]:
-        raise NotFound(f"run {run['run_id']} has no recorded log", where=run["run_id"],
-                       fix="logs are recorded by `lensvault run`; standalone runs have none")
-    return vault.store.read_bytes(run["log_oid"])
+def run_log(vault, ref: str) -> tuple[str, bytes]:
+    """(run id, the output the run recorded)."""
+    import sqlalchemy as sa
+
+    from lensvault.catalog.runs_schema import runs
+
+    reap_dead_runs(vault)  # a crashed run's partial log is kept as its log
+    with vault.catalog.read() as conn:
+        run_id = resolve_run_id(conn, ref)
+        row = conn.execute(sa.select(runs.c.status, runs.c.log_oid).where(runs.c.run_id == run_id)).one()
+    if not row.log_oid:
+        why = ("wait until it ends: its output is shown where it runs and recorded when it ends"
+               if row.status == "running" else
+               "logs are recorded by `lensvault run`; standalone runs have none")
+        raise NotFound(f"run {run_id} has no recorded log", where=run_id, fix=why)
+    return run_id, vault.store.read_bytes(row.log_oid)
 
 
 def compare_runs(vault, a: str, b: str) -> dict:

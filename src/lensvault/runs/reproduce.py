@@ -51,9 +51,11 @@ def _original(vault, ref: str):
     from lensvault.catalog.runs_schema import runs
 
     with vault.catalog.read() as conn:
-        row = conn.execute(sa.select(runs).where(runs.c.run_id == ref)).first()
-        if row is not None:
-            return row, None
+        from lensvault.runs.records import find_run_id
+
+        run_id = find_run_id(conn, ref)  # an id, a unique prefix, or latest
+        if run_id is not None:
+            return conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one(), None
         from lensvault.registry.resolve import resolve_model
 
         model = resolve_model(conn, ref)

@@ -15,6 +15,7 @@ STEPS: list[str] = [
     "m0003_registry",
     "m0004_runs_extra",
     "m0005_indexes",
+    "m0006_run_owner",
 ]
 
 

@@ -1,0 +1,139 @@
+"""Runs whose owner is gone: ended as ``crashed`` (found) or ``abandoned`` (by hand).
+
+``lensvault run`` killed with SIGKILL, a machine that lost power, or a script that called
+``start_run`` and was killed, leave their run ``running`` and its model version reserved:
+nothing is left to finish them. Every command that touches runs (``runs list``/``show``,
+``run``, ``preflight``, ``model register``) first looks for running runs owned by this host
+whose owner process is dead (pid gone, or reused by a later process: see owner.py) and ends
+them as ``crashed``, in one transaction that also releases the model version and appends a
+``run.crash`` event. The log the run had written so far is kept as its log. Runs owned by
+another host are left alone: only that host can tell whether they still run.
+
+``lensvault runs abandon RUN`` ends a run by hand as ``abandoned`` (event ``run.abandon``).
+It refuses a run whose owner is alive on this host, or cannot be checked from here, unless
+``--force``. Either way the row moves once, from ``running`` to its final state — the
+transition the runs table's trigger allows — and is frozen from then on.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass
+
+from lensvault.errors import UsageError
+from lensvault.runs.owner import ALIVE, DEAD, UNKNOWN, Owner, owner_state, this_host
+
+__all__ = ["EndedRun", "abandon_run", "reap_dead_runs"]
+
+
+@dataclass(frozen=True)
+class EndedRun:
+    run_id: str
+    status: str                 # crashed | abandoned
+    reason: str
+    owner: dict | None          # {host, pid} as recorded
+    owner_state: str            # alive | dead | unknown, when it was ended
+    released: str | None        # NAME@X.Y.Z whose reservation was given back
+    log_oid: str | None         # the output recorded so far, when this host still had it
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _owner(row) -> Owner:
+    return Owner(row.owner_host, row.owner_pid, row.owner_started)
+
+
+def reap_dead_runs(vault) -> list[EndedRun]:
+    """End every running run whose owner process on this host is dead; return what was ended."""
+    import sqlalchemy as sa
+
+    from lensvault.catalog.runs_schema import runs
+    from lensvault.runs.records import OPEN_STATES
+
+    with vault.catalog.read() as conn:
+        rows = conn.execute(sa.select(runs.c.run_id, runs.c.owner_host, runs.c.owner_pid, runs.c.owner_started)
+                            .where(runs.c.status.in_(OPEN_STATES), runs.c.owner_host == this_host())).all()
+    ended = []
+    for row in rows:
+        owner = _owner(row)
+        if owner_state(owner) != DEAD:
+            continue
+        done = _end(vault, row.run_id, "crashed", DEAD,
+                    f"its owner process ({owner.describe()}) ended without finishing it")
+        if done is not None:
+            ended.append(done)
+    return ended
+
+
+def abandon_run(vault, ref: str, *, reason: str | None = None, force: bool = False) -> EndedRun:
+    """End a running run by hand as ``abandoned`` and release its model version."""
+    import sqlalchemy as sa
+
+    from lensvault.catalog.catalog import actor
+    from lensvault.catalog.runs_schema import runs
+    from lensvault.runs.records import OPEN_STATES, resolve_run_id
+
+    with vault.catalog.read() as conn:
+        run_id = resolve_run_id(conn, ref)
+        row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one()
+    if row.status not in OPEN_STATES:
+        raise UsageError(f"run {run_id} is not running: it ended as {row.status}", where=run_id,
+                         fix=f"nothing to abandon; see `lensvault runs show {run_id}`")
+    owner = _owner(row)
+    state = owner_state(owner)
+    if state == ALIVE and not force:
+        raise UsageError(f"run {run_id} is still running: its owner, {owner.describe()}, is alive", where=run_id,
+                         fix=f"stop it (Ctrl-C in its terminal, or `kill {owner.pid}`), or pass --force to "
+                             "abandon it while it runs (what it records afterwards is not kept)")
+    if state == UNKNOWN and not force:
+        where_ = (f"its owner is {owner.describe()}, not this host ({this_host()})" if owner.pid is not None
+                  else "it was started before LensVault recorded run owners")
+        raise UsageError(f"run {run_id} cannot be checked from here: {where_}", where=run_id,
+                         fix="make sure it no longer runs, then pass --force")
+    why = f"abandoned by {actor()}" + (f": {reason}" if reason else "")
+    why += {ALIVE: f" (its owner, {owner.describe()}, was still alive)",
+            DEAD: f" (its owner, {owner.describe()}, had ended)",
+            UNKNOWN: " (its owner could not be checked)"}[state]
+    done = _end(vault, run_id, "abandoned", state, why)
+    if done is None:
+        raise UsageError(f"run {run_id} ended meanwhile", where=run_id, fix=f"see `lensvault runs show {run_id}`")
+    return done
+
+
+def _end(vault, run_id: str, status: str, state: str, reason: str) -> EndedRun | None:
+    """Move one running run to ``status``; None if it ended meanwhile (another command won)."""
+    import sqlalchemy as sa
+
+    from lensvault.catalog.catalog import utcnow
+    from lensvault.catalog.runs_schema import model_reservations, runs
+    from lensvault.runs.launcher import run_work_dir, store_log
+    from lensvault.runs.records import OPEN_STATES
+
+    work = run_work_dir(vault, run_id)
+    log_oid = store_log(vault, work / "log.txt")
+    with vault.catalog.begin() as conn:
+        row = conn.execute(sa.select(runs.c.owner_host, runs.c.owner_pid, runs.c.log_oid)
+                           .where(runs.c.run_id == run_id)).one()
+        values = {"status": status, "ended_at": utcnow(), "end_reason": reason}
+        if log_oid and not row.log_oid:
+            values["log_oid"] = log_oid
+        updated = conn.execute(runs.update().where(runs.c.run_id == run_id, runs.c.status.in_(OPEN_STATES))
+                               .values(**values)).rowcount
+        if not updated:
+            return None
+        held = conn.execute(sa.select(model_reservations.c.name, model_reservations.c.version)
+                            .where(model_reservations.c.run_id == run_id)).first()
+        conn.execute(model_reservations.delete().where(model_reservations.c.run_id == run_id))
+        if "log_oid" in values:
+            vault.catalog.add_object_refs(conn, "run", run_id, [log_oid])
+        released = f"{held.name}@{held.version}" if held else None
+        owner = {"host": row.owner_host, "pid": row.owner_pid} if row.owner_pid is not None else None
+        vault.catalog.append_event(conn, "run.crash" if status == "crashed" else "run.abandon", "run", run_id,
+                                   before={"status": "running"},
+                                   after={"status": status, "reason": reason, "owner": owner,
+                                          "owner_state": state, "released": released})
+    if state == DEAD:
+        # Its data folder and partial log; a live owner still uses them.
+        shutil.rmtree(work, ignore_errors=True)
+    return EndedRun(run_id, status, reason, owner, state, released, values.get("log_oid"))

@@ -1,0 +1,233 @@
+"""A run whose owner is gone: `lensvault run` killed with SIGKILL is found dead by the next
+command that touches runs, marked crashed, and its model version released; `runs abandon`
+does it by hand. Real subprocesses, real signals, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.runs.conftest import GIT_ENV
+
+RUN = ["run", "--dataset", "shapes@1.0.0", "--config", "C-01"]
+
+# Prints its pid, then waits for a "stop" file in its output folder (or to be killed).
+SLEEPER = """\
+import os, sys, time, pathlib
+print("ready", os.getpid(), flush=True)
+stop = pathlib.Path(os.environ["LENSVAULT_OUTPUT_DIR"]) / "stop"
+while not stop.exists():
+    time.sleep(0.05)
+print("stopping", flush=True)
+"""
+
+
+def start_run(project, *extra) -> tuple[subprocess.Popen, int]:
+    """`lensvault run … -- python sleeper.py` in the background; returns it once the child runs."""
+    proc = subprocess.Popen([sys.executable, "-m", "lensvault.cli.main", *RUN, *extra, "--", sys.executable, "sleeper.py"],
+                            cwd=project.root, env={**os.environ, **GIT_ENV, "LENSVAULT_DIR": str(project.root)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("ready"):
+            return proc, int(line.split()[1])
+    proc.wait()
+    raise AssertionError(f"the run did not start: {proc.stderr.read()}")
+
+
+def kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)  # the training child runs in its own session
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture
+def sleeper_project(project):
+    (project.root / "sleeper.py").write_text(SLEEPER)
+    project.commit_all("sleeper")
+    return project
+
+
+def lv_json(project, *args) -> dict | list:
+    r = project.lensvault(*args, "--json")
+    assert r.returncode == 0, r.stderr + r.stdout
+    return json.loads(r.stdout)
+
+
+def only_running_run(project) -> str:
+    rows = lv_json(project, "runs", "list", "--status", "running")
+    assert len(rows) == 1, rows
+    return rows[0]["run_id"]
+
+
+def test_killed_run_is_marked_crashed_and_its_version_released(sleeper_project):
+    p = sleeper_project
+    proc, child = start_run(p, "--model", "det", "--version", "1.0.0")
+    try:
+        run_id = only_running_run(p)  # alive: listing it does not end it
+        work = p.root / ".lensvault" / "tmp" / f"run-{run_id}"
+        assert work.is_dir()
+        proc.send_signal(signal.SIGKILL)
+        # Not collected: the killed owner stays a zombie until its parent (this test) reaps it.
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        pre = p.lensvault("preflight", "--dataset", "shapes@1.0.0", "--config", "C-01", "--model", "det",
+                          "--version", "1.0.0")
+        assert pre.returncode == 0, pre.stderr  # the preflight found the owner dead: the version is free
+        proc.wait()
+    finally:
+        proc.kill()
+        proc.wait()
+        kill_group(child)
+    s = lv_json(p, "runs", "show", run_id)
+    assert s["status"] == "crashed" and s["ended_at"]
+    assert f"pid {s['owner']['pid']}" in s["end_reason"] and s["owner"]["pid"] == proc.pid
+    assert "ready" in p.lensvault("runs", "log", run_id).stdout  # the output so far is kept
+    assert not work.exists()  # its data folder and partial log are cleaned up
+    text = p.lensvault("runs", "show", run_id).stdout
+    assert "status=crashed" in text and s["end_reason"] in text
+    crash = [e for e in lv_json(p, "events", "--action", "run.crash") if e["subject"] == run_id]
+    assert len(crash) == 1 and crash[0]["after"]["released"] == "det@1.0.0"
+    assert crash[0]["after"]["owner_state"] == "dead"
+    # ended once: nothing reaps it again, and the frozen row refuses a second end
+    assert lv_json(p, "events", "--action", "run.crash") == crash
+    r = p.lensvault("runs", "abandon", run_id)
+    assert r.returncode == 2 and "not running: it ended as crashed" in r.stderr
+
+
+def test_register_releases_a_crashed_runs_reservation(sleeper_project):
+    p = sleeper_project
+    ok = p.lensvault(*RUN, "--", sys.executable, "train.py", env={"STEPS": "2"})
+    assert ok.returncode == 0, ok.stderr
+    good = lv_json(p, "runs", "show", "latest")["run_id"]
+    proc, child = start_run(p, "--model", "det", "--version", "1.0.0")
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        kill_group(child)
+    # Nothing touched the runs since the kill: register itself finds the dead owner.
+    r = p.lensvault("model", "register", "det", "--run", good, "--weights", f"runs/{good}/model.npz",
+                    "--version", "1.0.0")
+    assert r.returncode == 0, r.stderr
+    crashed = lv_json(p, "runs", "list", "--status", "crashed")
+    assert len(crashed) == 1 and crashed[0]["model"] == "det@1.0.0"
+
+
+def test_a_live_run_is_abandoned_only_with_force(sleeper_project):
+    p = sleeper_project
+    proc, child = start_run(p, "--model", "det", "--version", "1.0.0")
+    try:
+        run_id = only_running_run(p)
+        r = p.lensvault("runs", "abandon", run_id)
+        assert r.returncode == 2 and f"its owner, pid {proc.pid}" in r.stderr and "is alive" in r.stderr
+        assert f"kill {proc.pid}" in r.stderr  # the fix names the process to stop
+        out = lv_json(p, "runs", "abandon", run_id, "--force", "--reason", "stuck on a dead GPU")
+        assert out["status"] == "abandoned" and out["released"] == "det@1.0.0" and out["owner_state"] == "alive"
+        assert "stuck on a dead GPU" in out["reason"]
+        # the version is free for another run while the abandoned one still runs
+        assert p.lensvault("preflight", "--dataset", "shapes@1.0.0", "--config", "C-01", "--model", "det",
+                           "--version", "1.0.0").returncode == 0
+        (p.root / "runs" / run_id / "stop").write_text("")
+        _, err = proc.communicate(timeout=120)
+    finally:
+        kill_group(child)
+        proc.kill()
+    # the owner learns its run was abandoned; the row keeps that status
+    assert proc.returncode != 0 and f"Run {run_id} abandoned" in err and "Traceback" not in err
+    s = lv_json(p, "runs", "show", run_id)
+    assert s["status"] == "abandoned" and "stuck on a dead GPU" in s["end_reason"]
+
+
+def _running_run(vault) -> str:
+    from lensvault.runs.preflight import PreflightReport
+    from lensvault.runs.records import create_run
+
+    report = PreflightReport()
+    report.dataset, report.config_id, report.clean, report.model = "shapes@1.0.0", "C-01", True, ("det", "9.9.9")
+    return create_run(vault, report, command=["train"])
+
+
+def _set_owner(vault, run_id, **values) -> None:
+    from lensvault.catalog.runs_schema import runs
+
+    with vault.catalog.begin() as conn:
+        conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
+
+
+def test_a_reused_pid_is_not_mistaken_for_the_owner(vault):
+    from lensvault.runs.crashes import reap_dead_runs
+    from lensvault.runs.owner import this_host
+
+    run_id = _running_run(vault)  # owned by this test process, which is alive
+    assert reap_dead_runs(vault) == []
+    assert vault.get_run(run_id)["status"] == "running"
+    # The same pid, but started at another time: a later process took the dead owner's pid.
+    _set_owner(vault, run_id, owner_started="boot/1")
+    ended = reap_dead_runs(vault)
+    assert [e.run_id for e in ended] == [run_id] and ended[0].released == "det@9.9.9"
+    assert vault.get_run(run_id)["status"] == "crashed"
+    assert reap_dead_runs(vault) == []
+
+    # A pid that no longer exists at all
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    other = _running_run(vault)
+    _set_owner(vault, other, owner_pid=gone.pid)
+    assert [r["status"] for r in vault.runs() if r["run_id"] == other] == ["crashed"]
+
+    # Another host: only that host can tell; it is left running, and abandon needs --force.
+    remote = _running_run(vault)
+    _set_owner(vault, remote, owner_host=this_host() + "-elsewhere", owner_pid=1)
+    assert reap_dead_runs(vault) == []
+    from lensvault.errors import UsageError
+    from lensvault.runs.crashes import abandon_run
+
+    with pytest.raises(UsageError, match="cannot be checked from here"):
+        abandon_run(vault, remote)
+    done = abandon_run(vault, remote, force=True, reason="host decommissioned")
+    assert done.status == "abandoned" and done.owner_state == "unknown" and done.released == "det@9.9.9"
+
+
+def test_two_reapers_end_a_run_once(vault):
+    """Two commands finding the same dead owner at once: one ends the run, one event."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lensvault.runs.crashes import reap_dead_runs
+
+    run_id = _running_run(vault)
+    _set_owner(vault, run_id, owner_started="boot/1")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: reap_dead_runs(vault), range(4)))
+    assert sorted(e.run_id for r in results for e in r) == [run_id]
+    events = vault.events(action="run.crash")
+    assert [e["subject"] for e in events] == [run_id]
+
+
+def test_owner_of_this_process_is_alive():
+    from lensvault.runs.owner import ALIVE, DEAD, Owner, owner_state, this_process
+
+    me = this_process()
+    assert me.pid == os.getpid() and me.started
+    assert owner_state(me) == ALIVE
+    assert owner_state(Owner(me.host, me.pid, me.started + "x")) == DEAD
+    if Path("/proc/self/stat").exists():
+        # A command name with spaces and ')' does not confuse the /proc parser.
+        weird = Path(os.environ.get("TMPDIR", "/tmp")) / f"a b) c{os.getpid()}"
+        weird.symlink_to(sys.executable)
+        try:
+            proc = subprocess.Popen([str(weird), "-c", "import time; time.sleep(30)"])
+            try:
+                from lensvault.runs.owner import process_started
+
+                assert process_started(proc.pid) and owner_state(Owner(me.host, proc.pid, process_started(proc.pid))) == ALIVE
+            finally:
+                proc.kill()
+                proc.wait()
+        finally:
+            weird.unlink()
