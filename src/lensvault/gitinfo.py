@@ -19,13 +19,16 @@ from lensvault.errors import InputError, NotFound, StorageError, UsageError
 
 __all__ = [
     "GitState",
+    "add_command",
     "commit_exists",
     "commits_between",
     "file_at_commit",
     "files_changed",
     "git_state",
+    "ignore_in_repo",
     "is_tracked",
     "last_commit_touching",
+    "repo_root_of",
     "worktree",
 ]
 
@@ -251,6 +254,57 @@ def _sort_change(xy: bytes, name: str, staged: list[str], modified: list[str]) -
         staged.append(name)
     if tree_state != b".":
         modified.append(name)
+
+
+# --------------------------------------------------------------------------- hints and ignores
+
+
+def repo_root_of(path: StrPath) -> Path | None:
+    """The work tree holding ``path``; None outside any git repository or without git."""
+    try:
+        return _repo_root(path)
+    except (NotFound, InputError):
+        return None
+
+
+def ignore_in_repo(folder: StrPath) -> Path | None:
+    """Make git ignore ``folder`` when it lies in a work tree: append ``/NAME/`` to the
+    ``.gitignore`` beside it (creating it), unless a pattern already ignores it.
+
+    Returns the ``.gitignore`` written, or None (no repository, or already ignored).
+    """
+    folder = Path(folder).absolute()
+    root = repo_root_of(folder.parent)
+    if root is None:
+        return None
+    try:
+        rel = folder.relative_to(root).as_posix()
+    except ValueError:
+        rel = folder.resolve().relative_to(root.resolve()).as_posix()
+    # --no-index: judge the patterns alone, so a second call never appends twice.
+    if _run(["check-ignore", "-q", "--no-index", "--", rel + "/"], root, check=False).returncode == 0:
+        return None
+    gi = folder.parent / ".gitignore"
+    text = gi.read_text(encoding="utf-8") if gi.exists() else ""
+    line = f"/{folder.name}/"
+    gi.write_text(text + ("" if not text or text.endswith("\n") else "\n") + line + "\n", encoding="utf-8")
+    return gi
+
+
+def add_command(path: StrPath, *, cwd: StrPath | None = None) -> str | None:
+    """The ``git add …`` that stages ``path``, typed from ``cwd``; None outside a repository."""
+    import shlex
+
+    path = Path(path).absolute()
+    root = repo_root_of(path.parent)
+    if root is None:
+        return None
+    here = Path(cwd or os.getcwd()).absolute()
+    inside = here == root or root in here.parents or root.resolve() in here.resolve().parents \
+        or here.resolve() == root.resolve()
+    if inside:
+        return "git add " + shlex.quote(os.path.relpath(path, here))
+    return f"git -C {shlex.quote(str(root))} add " + shlex.quote(os.path.relpath(path, root))
 
 
 # --------------------------------------------------------------------------- single paths

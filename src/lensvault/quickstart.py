@@ -144,7 +144,7 @@ def run_quickstart(root: Path, *, echo=print) -> dict:
     q.say("Register the weights as a model version, with label map, metrics and release notes")
     q.lv("model", "register", "detector", "--run", run1, "--weights", f"runs/{run1}/model.npz", "--version", "1.0.0",
          "--threshold", "score=0.5")
-    q.lv("model", "promote", "detector@1.0.0", "production", "--reason", "first model")
+    q.lv("model", "promote", "detector@1.0.0", "production", "--new", "--reason", "first model")
 
     # 4. fix labels → PATCH dataset, retrain → MINOR model -------------------------------------------
     q.say("Some labels were wrong. Fix them: a PATCH dataset version with a changelog")

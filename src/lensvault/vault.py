@@ -51,6 +51,10 @@ def find_vault_root(start: Path | None = None) -> Path:
 
 
 def init_vault(path: str | os.PathLike = ".", *, store: str | None = None, catalog: str | None = None) -> Vault:
+    """Create a vault in ``path``. In a git work tree, ``.lensvault/`` is added to the
+    ``.gitignore`` beside it unless already ignored (``vault.gitignore_added`` names the
+    file written, else None): the store and catalog never belong in git."""
+    from lensvault import gitinfo
     from lensvault.catalog.catalog import utcnow
 
     root = Path(path).absolute()
@@ -68,6 +72,7 @@ def init_vault(path: str | os.PathLike = ".", *, store: str | None = None, catal
     config.write(vdir / "config.toml")
     vault.store.register_vault(config.vault_id, root)
     (root / "data" / "manifests").mkdir(parents=True, exist_ok=True)
+    vault.gitignore_added = gitinfo.ignore_in_repo(vdir)
     with vault.catalog.begin() as conn:
         vault.catalog.append_event(conn, "vault.init", "vault", config.vault_id,
                                    after={"path": str(root), "store": store_url, "catalog": vault.catalog.url.split("@")[-1]})
@@ -88,6 +93,7 @@ class Vault:
         self.dir = self.root / VAULT_DIR
         self.config = config
         self.manifests_dir = self.root / "data" / "manifests"
+        self.gitignore_added: Path | None = None  # set by init_vault
 
     def __repr__(self) -> str:
         return f"<Vault {self.root}>"
@@ -255,10 +261,11 @@ class Vault:
 
         return list_models(self, name)
 
-    def promote(self, ref: str, alias: str, *, reason: str | None = None):
+    def promote(self, ref: str, alias: str, *, reason: str | None = None, new: bool = False):
+        """Point ``alias`` at REF's version; an alias the model never had needs ``new=True``."""
         from lensvault.registry.aliases import promote
 
-        return promote(self, ref, alias, reason=reason)
+        return promote(self, ref, alias, reason=reason, new=new)
 
     def rollback(self, name: str, alias: str, *, reason: str | None = None):
         from lensvault.registry.aliases import rollback

@@ -139,7 +139,7 @@ def _build_story(root: Path) -> Project:
     vault.evaluate(run=run1, dataset="demo@1.0.0", split="test", predictions=root / "runs" / run1 / "predictions.json")
     vault.register_model("detector", run=run1, weights=root / "runs" / run1 / "model.npz", version="1.0.0",
                          thresholds=["score=0.5"])
-    vault.promote("detector@1.0.0", "production", reason="first model")
+    vault.promote("detector@1.0.0", "production", reason="first model", new=True)
 
     vault.fix("demo@1.0.0", root / "labels-fixed" / "instances.json", notes="relabelled mislabeled shapes")
     p.commit_all("Dataset demo@1.0.1 (label fixes)")

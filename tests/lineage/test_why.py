@@ -149,7 +149,7 @@ def lab_models(lab, monkeypatch_module):
     v = lab.vault
     for run, name, ver in ((a, "labnet", "1.0.0"), (b, "labnet", "1.1.0"), (c, "segnet", "1.0.0")):
         v.register_model(name, run=run, weights=lab.root / "runs" / run / "weights.bin", version=ver)
-    v.promote("labnet@1.1.0", "production", reason="better")
+    v.promote("labnet@1.1.0", "production", reason="better", new=True)
     return {"a": a, "b": b, "c": c, "v2": v2}
 
 

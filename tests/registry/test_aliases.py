@@ -26,18 +26,18 @@ def _where(vault, alias="production"):
 
 
 def test_promote_and_resolve_alias(models):
-    move = models.promote("detector@1.0.0", "production", reason="first release")
+    move = models.promote("detector@1.0.0", "production", reason="first release", new=True)
     assert (move.from_version, move.to_version, move.action) == (None, "1.0.0", "promote")
     assert _where(models) == "1.0.0"
     assert models.model("detector@1.0.0").aliases == ("production",)
-    models.promote("detector@production", "staging")  # an alias resolves wherever a version does
+    models.promote("detector@production", "staging", new=True)  # an alias resolves wherever a version does
     assert _where(models, "staging") == "1.0.0"
     assert models.model("detector").version == "1.2.0"  # no alias: latest
 
 
 def test_rollback_walks_back_through_promotions(models):
     for v in VERSIONS:
-        models.promote(f"detector@{v}", "production", reason=f"ship {v}")
+        models.promote(f"detector@{v}", "production", reason=f"ship {v}", new=v == VERSIONS[0])
     assert models.rollback("detector", "production", reason="regressed at night").to_version == "1.1.0"
     assert models.rollback("detector", "production").to_version == "1.0.0"
     with pytest.raises(NotFound, match="no earlier version"):
@@ -58,7 +58,7 @@ def test_rollback_walks_back_through_promotions(models):
 
 
 def test_repromoting_the_same_version_is_recorded_but_not_a_rollback_target(models):
-    models.promote("detector@1.0.0", "production")
+    models.promote("detector@1.0.0", "production", new=True)
     models.promote("detector@1.1.0", "production")
     models.promote("detector@1.1.0", "production", reason="re-affirmed")
     assert len(models.model_history("detector")) == 3
@@ -72,12 +72,12 @@ def test_alias_errors(models):
         models.promote("nosuch@1.0.0", "production")
     with pytest.raises(NotFound, match="no alias 'production'"):
         models.rollback("detector", "production")  # never promoted: no history
-    models.promote("detector@1.0.0", "production")
+    models.promote("detector@1.0.0", "production", new=True)
     with pytest.raises(NotFound, match="no earlier version"):
         models.rollback("detector", "production")  # one move: nothing before it
     for bad in ("latest", "1.1.0", "Prod!"):
         with pytest.raises(UsageError, match="cannot be an alias"):
-            models.promote("detector@1.0.0", bad)
+            models.promote("detector@1.0.0", bad, new=True)
     with pytest.raises(InvalidRef):
         models.promote("detector@1.x", "production")
     with pytest.raises(UsageError):
@@ -90,7 +90,7 @@ def test_alias_errors(models):
 def test_alias_moves_are_write_once(models):
     from lensvault.catalog.registry_schema import alias_moves
 
-    models.promote("detector@1.0.0", "production")
+    models.promote("detector@1.0.0", "production", new=True)
     with pytest.raises(Exception, match="write-once"):
         with models.catalog.begin() as conn:
             conn.execute(alias_moves.delete())
@@ -108,7 +108,7 @@ def test_racing_promotions_are_all_recorded_in_order(models):
     env = {k: v for k, v in os.environ.items() if k != "LENSVAULT_DIR"}
     env["LENSVAULT_DIR"] = str(models.root)
     procs = [subprocess.Popen([*LV, "model", "promote", f"detector@{VERSIONS[i % 3]}", "production",
-                               "--reason", f"p{i}"], env={**env, "LENSVAULT_USER": f"user{i}"},
+                               "--reason", f"p{i}", "--new"], env={**env, "LENSVAULT_USER": f"user{i}"},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(n)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * n, outs
@@ -132,7 +132,7 @@ def test_cli_promote_rollback_history(models):
     assert r.returncode == 3 and "no alias 'production'" in r.stderr
     r = lv("model", "promote", "detector@2.0.0", "production", cwd=root)
     assert r.returncode == 3 and "does not exist" in r.stderr
-    assert lv("model", "promote", "detector@1.0.0", "production", "--reason", "go", cwd=root).returncode == 0
+    assert lv("model", "promote", "detector@1.0.0", "production", "--reason", "go", "--new", cwd=root).returncode == 0
     r = lv("model", "promote", "detector@1.1.0", "production", cwd=root)
     assert r.returncode == 0 and "1.0.0 → 1.1.0" in r.stdout
     r = lv("model", "rollback", "detector", "production", "--reason", "bad", cwd=root)

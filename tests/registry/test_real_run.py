@@ -60,7 +60,8 @@ def test_real_runs_become_1_0_0_and_1_1_0(tmp_path):
     assert m2["code_commit"] and m2["config"] == "C-01"
 
     for v in ("1.0.0", "1.1.0"):
-        assert lv("model", "promote", f"detector@{v}", "production", cwd=repo).returncode == 0
+        assert lv("model", "promote", f"detector@{v}", "production", *(["--new"] if v == "1.0.0" else []),
+                  cwd=repo).returncode == 0
     assert lv("model", "rollback", "detector", "production", cwd=repo).returncode == 0
     hist = lv_json("model", "history", "detector", cwd=repo)
     assert [(h["from"], h["to"], h["action"]) for h in hist] == [

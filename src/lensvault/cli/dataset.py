@@ -48,11 +48,12 @@ def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations,
                         annotations=annotations, classes=classes, strict=strict, split=split, seed=seed,
                         group_by=group_by, force=force, on_bad_image=on_bad_image, progress=progress_for(as_json))
     info = ds.to_dict()
+    git_add = _git_add(info["manifest_path"])
     if as_json:
         echo_json({"name": ds.name, "version": ds.version, "ref": ds.ref, "snapshot_id": ds.snapshot_id,
                    **{k: info[k] for k in ("parent", "files", "bytes", "bump", "forced", "changelog", "manifest_path")},
                    **({k: info[k] for k in ("images", "annotations", "classes", "splits")} if ds.is_vision else {}),
-                   "findings": (info.get("source") or {}).get("findings", [])})
+                   "findings": (info.get("source") or {}).get("findings", []), "git_add": git_add})
         return
     r = ds.record
     click.echo(f"Created {r.ref}: {r.files} files, {human_bytes(r.bytes)}, snapshot {r.snapshot_id[:12]}"
@@ -69,6 +70,18 @@ def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations,
     if r.forced:
         click.echo(click.style(f"  forced: {r.changelog.get('forced') if r.changelog else 'version below the rule'}", fg="yellow"))
     click.echo(f"  manifest: {info['manifest_path']}")
+    _echo_git_add(git_add)
+
+
+def _git_add(manifest_path: str) -> str | None:
+    from lensvault.gitinfo import add_command
+
+    return add_command(manifest_path)
+
+
+def _echo_git_add(command: str | None) -> None:
+    if command:
+        click.echo(f"  commit the manifest with your code: {command}")
 
 
 def _echo_findings(findings, ref) -> None:
@@ -256,12 +269,17 @@ def fix_cmd(ctx, ref, corrected, fmt, version, notes, as_json):
     vault = open_vault_from(ctx)
     ds = vault.fix(ref, corrected, format=fmt, version=version, notes=notes, progress=progress_for(as_json))
     r = ds.record
+    manifest = str(vault.manifests_dir / ds.name / f"{ds.version}.json")
+    git_add = _git_add(manifest)
     if as_json:
-        echo_json({"ref": r.ref, "parent": r.parent, "snapshot_id": r.snapshot_id, "bump": r.bump, "changelog": r.changelog})
+        echo_json({"ref": r.ref, "parent": r.parent, "snapshot_id": r.snapshot_id, "bump": r.bump, "changelog": r.changelog,
+                   "manifest_path": manifest, "git_add": git_add})
         return
     click.echo(f"Created {r.ref} from {r.parent} ({r.bump} bump), snapshot {r.snapshot_id[:12]}")
     if r.changelog and r.changelog.get("summary"):
         click.echo(f"  changes: {r.changelog['summary']}")
+    click.echo(f"  manifest: {manifest}")
+    _echo_git_add(git_add)
 
 
 @dataset.command("check")

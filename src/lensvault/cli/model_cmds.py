@@ -115,12 +115,13 @@ def list_cmd(ctx, name, as_json):
 @click.argument("ref")
 @click.argument("alias")
 @click.option("--reason", help="Why (recorded in the history).")
+@click.option("--new", is_flag=True, help="Create ALIAS: the model has never had it (guards against typos).")
 @json_option
 @click.pass_context
-def promote_cmd(ctx, ref, alias, reason, as_json):
+def promote_cmd(ctx, ref, alias, reason, new, as_json):
     """Point ALIAS (e.g. production) at the version REF names."""
     vault = open_vault_from(ctx)
-    move = vault.promote(ref, alias, reason=reason)
+    move = vault.promote(ref, alias, reason=reason, new=new)
     if as_json:
         echo_json(move.to_dict())
         return
@@ -141,6 +142,9 @@ def rollback_cmd(ctx, name, alias, reason, as_json):
         echo_json(move.to_dict())
         return
     click.echo(f"{move.name}@{alias}: rolled back {move.from_version} → {move.to_version}")
+    click.echo(f"  {alias} has held: {', '.join(move.held)} (oldest first)")
+    click.echo(f"  a further rollback would go to {move.next_rollback}" if move.next_rollback
+               else "  no earlier version left to roll back to")
 
 
 @model.command("history")

@@ -185,9 +185,9 @@ def run_cmd(ctx, dataset, config_id, model, model_version, seed, allow_dirty, ou
     click.echo(click.style(f"Run {result.run_id} {result.status}", fg=style)
                + (f" (exit code {result.exit_code})" if result.exit_code not in (0, None) else "") + tail, err=True)
     if result.status == "abandoned":
-        click.echo("  the run was abandoned while it ran (`lensvault runs abandon --force`): its end, log and "
+        click.echo("  someone abandoned the run while it ran (runs abandon --force): its end, log and "
                    "outputs were not recorded", err=True)
-    click.echo(f"  outputs: {result.output_dir}\n  see: lensvault runs show {result.run_id}", err=True)
+    click.echo(f"  outputs: {result.output_dir}\n  see: `lensvault runs show {result.run_id}`", err=True)
     ctx.exit(result.cli_exit_code)
 
 
@@ -289,7 +289,7 @@ def runs_show(ctx, run_id, points, as_json):
         click.echo(f"environment: Python {py}, {osn.get('system', '')} {osn.get('release', '')}, "
                    f"{env.get('cpu', {}).get('count', '?')} CPUs, {len(gpus)} GPU(s), {len(env.get('packages', {}))} packages")
     if r["log_oid"]:
-        click.echo(f"log: {r['log_oid'][:16]}… (lensvault runs log {r['run_id']})")
+        click.echo(f"log: {r['log_oid'][:16]}… (`lensvault runs log {r['run_id']}`)")
 
 
 @runs.command("log")

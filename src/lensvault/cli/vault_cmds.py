@@ -18,12 +18,16 @@ def init_cmd(directory, store, catalog, as_json):
 
     vault = lensvault.init(directory, store=store, catalog=catalog)
     info = {"root": str(vault.root), "store": vault.store.url, "catalog": vault.catalog.url.split("@")[-1],
-            "vault_id": vault.config.vault_id}
+            "vault_id": vault.config.vault_id, "manifests": str(vault.manifests_dir),
+            "gitignore_added": str(vault.gitignore_added) if vault.gitignore_added else None}
     if as_json:
         echo_json(info)
     else:
         click.echo(f"Initialized LensVault vault in {vault.root}")
         click.echo(f"  store:   {info['store']}\n  catalog: {info['catalog']}\n  manifests: {vault.manifests_dir}")
+        click.echo(f"  vault id: {info['vault_id']}")
+        if vault.gitignore_added:
+            click.echo(f"  added /.lensvault/ to {vault.gitignore_added} (the store and catalog stay out of git)")
 
 
 @click.command("status")
@@ -78,9 +82,12 @@ def verify_cmd(ctx, ref, as_json):
     ctx.exit(0 if report.ok else 1)
 
 
+GC_GRACE = 3600.0
+
+
 @click.command("gc")
 @click.option("--yes", is_flag=True, help="Delete the planned objects (without it, only the plan is shown).")
-@click.option("--grace", default=3600.0, show_default=True, metavar="SECONDS", help="Keep objects younger than this (a snapshot may be in flight).")
+@click.option("--grace", default=GC_GRACE, show_default=True, metavar="SECONDS", help="Keep objects younger than this (a snapshot may be in flight).")
 @json_option
 @click.pass_context
 def gc_cmd(ctx, yes, grace, as_json):
@@ -98,7 +105,8 @@ def gc_cmd(ctx, yes, grace, as_json):
     if result:
         click.echo(f"Deleted {result['deleted']} objects, freed {human_bytes(result['bytes'])}.")
     elif plan.objects:
-        click.echo("Nothing deleted. Run `lensvault gc --yes` to delete them.")
+        again = "lensvault gc --yes" + (f" --grace {grace:g}" if grace != GC_GRACE else "")
+        click.echo(f"Nothing deleted. Run `{again}` to delete them.")
 
 
 @click.command("events")

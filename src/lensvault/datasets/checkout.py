@@ -114,7 +114,7 @@ def _missing_error(vault, ref: str, oids: list[str]) -> ObjectMissing:
         f"{len(missing)} object(s) of {ref} are missing from the store"
         + (f" (first: {missing[0][:12]}…)" if missing else " (one vanished during the checkout)"),
         where=vault.store.url,
-        fix="run `lensvault verify " + ref + "` for the full list; restore the store or re-snapshot the source",
+        fix=f"run `lensvault verify {ref}` for the full list; restore the store or re-snapshot the source",
         missing=missing[:100],
     )
 

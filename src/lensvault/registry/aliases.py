@@ -16,7 +16,7 @@ never becomes a rollback target of itself.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from lensvault.errors import InvalidRef, NotFound, UsageError
 from lensvault.refs import Ref, validate_name
@@ -37,11 +37,19 @@ class AliasMove:
     reason: str | None
     actor: str
     at: str
+    # Filled by rollback: every version the alias has held (oldest first), and where the
+    # next rollback would take it (None: this was the last step back).
+    held: tuple[str, ...] = ()
+    next_rollback: str | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d.update({"from": self.from_version, "to": self.to_version, "who": self.actor, "when": self.at,
                   "why": self.reason})
+        if self.action != "rollback":
+            del d["held"], d["next_rollback"]
+        else:
+            d["held"] = list(self.held)
         return d
 
 
@@ -113,8 +121,12 @@ def _check_alias(alias: str) -> str:
     return alias
 
 
-def promote(vault, ref: str, alias: str, *, reason: str | None = None) -> AliasMove:
-    """Point ``alias`` at the version ``ref`` names (NAME@X.Y.Z, or another alias)."""
+def promote(vault, ref: str, alias: str, *, reason: str | None = None, new: bool = False) -> AliasMove:
+    """Point ``alias`` at the version ``ref`` names (NAME@X.Y.Z, or another alias).
+
+    An alias the model has never had needs ``new=True`` (``--new``): a typo such as ``prod``
+    beside ``production`` would otherwise create a second alias nobody deploys from.
+    """
     from lensvault.registry.resolve import resolve_model
 
     alias = _check_alias(alias)
@@ -123,8 +135,31 @@ def promote(vault, ref: str, alias: str, *, reason: str | None = None) -> AliasM
         raise UsageError(f"say which version of {r.name} to promote", where=ref, fix=f"write {r.name}@X.Y.Z")
     with vault.catalog.read() as conn:
         row = resolve_model(conn, r)  # NotFound for a version that does not exist
+        if not new:
+            _check_known_alias(conn, r.name, alias, ref)
     # Versions are never deleted, so the row read here still exists when the move commits.
     return _move(vault, r.name, alias, row.version, "promote", reason)
+
+
+def _check_known_alias(conn, name: str, alias: str, ref: str) -> None:
+    import difflib
+
+    import sqlalchemy as sa
+
+    from lensvault.catalog.registry_schema import alias_moves as am
+
+    used = sorted({r[0] for r in conn.execute(sa.select(am.c.alias).where(am.c.name == name).distinct())})
+    if alias in used:
+        return
+    close = [a for a in used if a.startswith(alias) or alias.startswith(a)]
+    close += [a for a in difflib.get_close_matches(alias, used, n=3, cutoff=0.6) if a not in close]
+    if close:
+        raise UsageError(f"{name} has never had an alias {alias!r}; did you mean {' or '.join(map(repr, close))}?",
+                         where=f"{name}@{alias}",
+                         fix=f"`lensvault model promote {ref} {close[0]}`, or pass --new to create {alias!r}")
+    known = f" (its aliases: {', '.join(used)})" if used else ""
+    raise UsageError(f"{name} has no alias {alias!r} yet{known}", where=f"{name}@{alias}",
+                     fix=f"pass --new to create it: `lensvault model promote {ref} {alias} --new`")
 
 
 def rollback(vault, name: str, alias: str, *, reason: str | None = None) -> AliasMove:
@@ -132,17 +167,23 @@ def rollback(vault, name: str, alias: str, *, reason: str | None = None) -> Alia
     validate_name(name, "model")
     alias = _check_alias(alias)
 
+    seen: dict = {}
+
     def target(conn, current):
         if current is None:
             raise NotFound(f"{name} has no alias {alias!r}: nothing to roll back", where=f"{name}@{alias}",
                            fix=f"see `lensvault model history {name}`")
-        stack = alias_stack(_moves(conn, name, alias))
+        moves = _moves(conn, name, alias)
+        stack = alias_stack(moves)
         if len(stack) < 2:
             raise NotFound(f"{name}@{alias} has no earlier version to roll back to (it has only held {current})",
                            where=f"{name}@{alias}", fix=f"promote another version: `lensvault model promote {name}@X.Y.Z {alias}`")
+        seen["held"] = tuple(dict.fromkeys(m.to_version for m in moves))
+        seen["next"] = stack[-3] if len(stack) >= 3 else None
         return stack[-2]
 
-    return _move(vault, name, alias, "", "rollback", reason, expect=target)
+    move = _move(vault, name, alias, "", "rollback", reason, expect=target)
+    return replace(move, held=seen["held"], next_rollback=seen["next"])
 
 
 def history(vault, name: str, alias: str | None = None) -> list[AliasMove]:

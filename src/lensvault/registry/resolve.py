@@ -29,5 +29,5 @@ def resolve_model(conn, ref: str | Ref):
     a = conn.execute(sa.select(aliases).where(aliases.c.name == r.name, aliases.c.alias == r.alias)).first()
     if a is None:
         raise NotFound(f"{r.name} has no alias {r.alias!r}", where=str(r),
-                       fix=f"promote a version first: `lensvault model promote {r.name}@X.Y.Z {r.alias}`")
+                       fix=f"promote a version first: `lensvault model promote {r.name}@X.Y.Z {r.alias} --new`")
     return next(x for x in rows if x.version == a.version)

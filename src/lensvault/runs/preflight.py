@@ -128,7 +128,8 @@ def _check_code(vault, report: PreflightReport, allow_dirty: bool) -> bool:
         return False
     report.repo_root, report.code_commit, report.branch = state.repo_root, state.commit, state.branch
     if state.commit is None:
-        report.add("git", False, "the repository has no commits yet", "commit your code: `git add -A && git commit`")
+        report.add("git", False, "the repository has no commits yet",
+                   "commit your code: `git add -A && git commit -m 'Training code'`")
         return False
     report.add("git", True, f"repository {state.repo_root} at {state.commit[:12]}"
                + (f" on {state.branch}" if state.branch else " (detached)"))
@@ -141,10 +142,11 @@ def _check_code(vault, report: PreflightReport, allow_dirty: bool) -> bool:
         what = "the work tree has uncommitted changes — " + "; ".join(parts)
         fix = ("commit or stash them (`git status`), add generated files to .gitignore, "
                "or pass --allow-dirty to record a run marked dirty")
-        own = [f for f in (*state.modified, *state.staged) if f.split("/", 1)[0] in (".lensvault", "runs")]
+        own = sorted({f.split("/", 1)[0] for f in (*state.modified, *state.staged)} & {".lensvault", "runs"})
         if own:
-            fix = ("LensVault's own files are tracked by git: `git rm -r --cached .lensvault runs && git commit` "
-                   "(they are ignored from then on); " + fix)
+            # Only the folders git tracks: `git rm` of an untracked path fails the whole command.
+            fix = (f"LensVault's own files are tracked by git: `git rm -r -q --cached {' '.join(own)} && git commit "
+                   "-m 'Stop tracking LensVault files'` (they are ignored from then on); " + fix)
         if allow_dirty:
             report.add("clean", True, what + " (allowed by --allow-dirty; the run is marked dirty)")
         else:
@@ -162,7 +164,8 @@ def _check_dataset(vault, report: PreflightReport, ref: str | None):
         Ref.parse(ref, require_version=True)
         ds = vault.dataset(ref)
     except LensVaultError as e:
-        report.add("dataset", False, f"dataset {ref}: {e.what}", e.fix or "see `lensvault dataset list`")
+        report.add("dataset", False, e.what if ref in e.what else f"dataset {ref}: {e.what}",
+                   e.fix or "see `lensvault dataset list`")
         return None
     report.dataset, report.dataset_snapshot = ds.ref, ds.snapshot_id
     try:
@@ -203,11 +206,13 @@ def _check_config(vault, conn, report: PreflightReport, config_id: str | None, r
     else:
         if not st["tracked"]:
             problems.append(f"{cfg.repo_path} is not tracked by git")
-            fixes.append(f"`git add {cfg.repo_path} && git commit`, then register it under a new ID")
+            fixes.append(f"`git add {cfg.repo_path} && git commit -m 'Add {cfg.repo_path}'`, then register it "
+                         f"under a new ID: `lensvault config add {cfg.repo_path}`")
         if not st["unchanged"]:
             problems.append(f"{cfg.repo_path} changed since it was registered as {cfg.config_id}")
             fixes.append(f"restore it (`git checkout {cfg.commit or 'HEAD'} -- {cfg.repo_path}`) "
-                         "or register the new content under a new ID (`lensvault config add`)")
+                         f"or register the new content under a new ID (commit it, then `lensvault config add "
+                         f"{cfg.repo_path}`)")
         elif not st["committed"]:
             problems.append(f"{cfg.config_id} was registered before {cfg.repo_path} was committed")
             fixes.append(f"commit it, then register it under a new ID: `lensvault config add {cfg.repo_path}`")
