@@ -96,10 +96,10 @@ def _git_env() -> dict[str, str]:
     return env
 
 
-def _run(args: Sequence[str], cwd: StrPath, *, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+def _run(args: Sequence[str], cwd: StrPath, *, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess[bytes]:
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=os.fspath(cwd), env=_git_env(), capture_output=True, check=False
+            ["git", *args], cwd=os.fspath(cwd), env={**_git_env(), **(env or {})}, capture_output=True, check=False
         )
     except FileNotFoundError as exc:
         if not Path(cwd).is_dir():
@@ -282,7 +282,9 @@ def ignore_in_repo(folder: StrPath) -> Path | None:
     except ValueError:
         rel = folder.resolve().relative_to(root.resolve()).as_posix()
     # --no-index: judge the patterns alone, so a second call never appends twice.
-    if _run(["check-ignore", "-q", "--no-index", "--", rel + "/"], root, check=False).returncode == 0:
+    # (check-ignore refuses literal pathspecs; the folder name holds no glob characters we did not choose.)
+    if _run(["check-ignore", "-q", "--no-index", "--", rel + "/"], root, check=False,
+            env={"GIT_LITERAL_PATHSPECS": "0"}).returncode == 0:
         return None
     gi = folder.parent / ".gitignore"
     text = gi.read_text(encoding="utf-8") if gi.exists() else ""

@@ -90,9 +90,9 @@ def verify(vault, ref: str | None = None, *, progress=NO_PROGRESS) -> VerifyRepo
     with progress.task("Verifying", len(oids)) as advance:
         for oid, result in hash_files(oids, fn=vault.store.check, on_done=advance):
             if result == "missing":
-                report.missing.append({"oid": oid, "needed_by": sorted(set(needed.get(oid, [])))[:5]})
+                report.missing.append({"oid": oid, "needed_by": sorted(set(needed.get(oid, [])))})
             elif result == "corrupt":
-                report.corrupt.append({"oid": oid, "needed_by": sorted(set(needed.get(oid, [])))[:5],
+                report.corrupt.append({"oid": oid, "needed_by": sorted(set(needed.get(oid, []))),
                                        "path": str(vault.store.oid_to_path(oid)) if hasattr(vault.store, "oid_to_path") else None})
     report.manifest_files = _check_manifest_files(vault, ref)
     return report

@@ -36,6 +36,7 @@ class Quickstart:
     root: Path
     echo: callable = print
     env: dict = field(default_factory=dict)
+    out: object = None  # where the commands' output goes (None: our stdout)
     steps: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -55,7 +56,7 @@ class Quickstart:
         """Run a shell-level command (git, python) in the quickstart folder."""
         self.echo("$ " + " ".join(shlex.quote(a) for a in args))
         r = subprocess.run(args, cwd=self.root, env=self.env, text=True,
-                           stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None)
+                           stdout=subprocess.PIPE if capture else self.out, stderr=subprocess.STDOUT if capture else None)
         if r.returncode not in ok:
             raise QuickstartFailed(f"step failed with exit code {r.returncode}: {' '.join(args)}",
                                    where=str(self.root), fix="read the output above; the folder is left for inspection")
@@ -72,7 +73,7 @@ class Quickstart:
         if json_out:
             r = subprocess.run(cmd, cwd=self.root, env=self.env, text=True, capture_output=True)
         else:
-            r = subprocess.run(cmd, cwd=self.root, env=self.env, text=True)
+            r = subprocess.run(cmd, cwd=self.root, env=self.env, text=True, stdout=self.out)
         if r.returncode not in ok:
             if json_out:
                 self.echo(r.stdout + r.stderr)
@@ -90,7 +91,9 @@ def _prepare_folder(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
 
 
-def run_quickstart(root: Path, *, echo=print) -> dict:
+def run_quickstart(root: Path, *, echo=print, out=None) -> dict:
+    """Run the story in ``root``; ``echo`` prints its narration, ``out`` receives the commands'
+    output (None: this process's stdout). Returns a summary (root, steps, seconds, runs, ...)."""
     from lensvault.demo.shapes import generate_shapes
 
     root = Path(root).absolute()
@@ -101,7 +104,7 @@ def run_quickstart(root: Path, *, echo=print) -> dict:
                 "GIT_COMMITTER_EMAIL": "quickstart@example.com", "PYTHONUNBUFFERED": "1",
                 # `python` in the printed commands is this interpreter (the one with LensVault installed).
                 "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])})
-    q = Quickstart(root, echo=echo, env=env)
+    q = Quickstart(root, echo=echo, env=env, out=out)
     echo(f"LensVault quickstart in {root}")
 
     # 1. a vision repo -----------------------------------------------------------------------
@@ -187,7 +190,15 @@ def run_quickstart(root: Path, *, echo=print) -> dict:
     q.lv("dataset", "check", "demo@1.0.1", ok=(0, 1))
     q.lv("verify")
     q.lv("events", "--limit", "12")
-    elapsed = round(time.monotonic() - q.started, 1)
-    echo(f"\nQuickstart finished in {elapsed} s. Everything above can be typed by hand in {root}"
-         " (with this virtual environment's bin/ on PATH).")
-    return {"root": str(root), "steps": q.steps, "seconds": round(time.monotonic() - q.started, 1)}
+    from lensvault.vault import open_vault
+
+    with open_vault(root) as vault:  # what the story left behind, as recorded
+        summary = {"root": str(root), "steps": q.steps, "seconds": round(time.monotonic() - q.started, 1),
+                   "datasets": [v.ref for v in vault.versions("demo")], "runs": [run1, run2, run3],
+                   "models": [m.ref for m in vault.models("detector")],
+                   "production": vault.model("detector@production").ref}
+    echo(f"\nQuickstart finished: {summary['steps']} commands in {summary['seconds']} s. Everything above can be "
+         f"typed by hand in {root} (with this virtual environment's bin/ on PATH).")
+    echo(f"  datasets {', '.join(summary['datasets'])}; runs {', '.join(summary['runs'])}; "
+         f"models {', '.join(summary['models'])}; production is {summary['production']}")
+    return summary

@@ -26,7 +26,8 @@ def _env() -> dict:
 @pytest.fixture(scope="module")
 def story(tmp_path_factory):
     root = tmp_path_factory.mktemp("qs") / "demo"
-    r = subprocess.run([sys.executable, "-m", "lensvault.cli.main", "quickstart", str(root)], env=_env(),
+    # --json: the story (what `make demo` prints on stdout) goes to stderr, the summary to stdout.
+    r = subprocess.run([sys.executable, "-m", "lensvault.cli.main", "quickstart", str(root), "--json"], env=_env(),
                        capture_output=True, text=True, timeout=600)
     return root, r
 
@@ -34,7 +35,7 @@ def story(tmp_path_factory):
 def test_quickstart_runs_the_whole_story(story):
     root, r = story
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    out = r.stdout
+    out = r.stderr
     for expected in (
         "Created demo@1.0.0", "Preflight passed.", "Registered detector@1.0.0",
         "Created demo@1.0.1 from demo@1.0.0 (patch bump)", "Registered detector@1.1.0 (MINOR",
@@ -45,6 +46,20 @@ def test_quickstart_runs_the_whole_story(story):
     assert (root / "data" / "manifests" / "demo" / "1.0.1.json").is_file()
     clean = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True)
     assert clean.stdout == "", "the quickstart leaves the repository clean"
+
+
+def test_quickstart_json_summary_says_what_the_story_printed(story):
+    root, r = story
+    import json
+
+    summary = json.loads(r.stdout)
+    assert summary["root"] == str(root) and summary["steps"] == r.stderr.count("\n$ lensvault ")
+    assert summary["datasets"] == ["demo@1.0.0", "demo@1.0.1"]
+    assert summary["models"] == ["detector@1.0.0", "detector@1.1.0", "detector@1.2.0"]
+    assert summary["production"] == "detector@1.1.0" and len(summary["runs"]) == 3
+    last = r.stderr.rstrip().splitlines()
+    assert f"Quickstart finished: {summary['steps']} commands" in r.stderr
+    assert all(run in last[-1] for run in summary["runs"]) and "production is detector@1.1.0" in last[-1]
 
 
 def test_the_fixed_labels_give_a_better_model(story):
@@ -62,7 +77,7 @@ def test_the_fixed_labels_give_a_better_model(story):
 
 def test_printed_read_only_commands_work_when_typed_by_hand(story):
     root, r = story
-    typed = [line[2:] for line in r.stdout.splitlines() if line.startswith("$ lensvault ")]
+    typed = [line[2:] for line in r.stderr.splitlines() if line.startswith("$ lensvault ")]
     again = [c for c in typed if any(c.startswith(f"lensvault {p}") for p in READ_ONLY)]
     assert len(again) >= 8
     for cmd in again:

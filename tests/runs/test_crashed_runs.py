@@ -144,12 +144,12 @@ def test_a_live_run_is_abandoned_only_with_force(sleeper_project):
     assert s["status"] == "abandoned" and "stuck on a dead GPU" in s["end_reason"]
 
 
-def _running_run(vault) -> str:
+def _running_run(vault, version: str = "9.9.9") -> str:
     from lensvault.runs.preflight import PreflightReport
     from lensvault.runs.records import create_run
 
     report = PreflightReport()
-    report.dataset, report.config_id, report.clean, report.model = "shapes@1.0.0", "C-01", True, ("det", "9.9.9")
+    report.dataset, report.config_id, report.clean, report.model = "shapes@1.0.0", "C-01", True, ("det", version)
     return create_run(vault, report, command=["train"])
 
 

@@ -43,10 +43,19 @@ def table(*columns: str, title: str | None = None, right: tuple[str, ...] = ()):
     does not fit the terminal goes on over the next line, never ends in '…'."""
     from rich.table import Table
 
-    t = Table(box=None, title=title)
+    t = Table(box=None, title=title, pad_edge=False)
     for col in columns:
         t.add_column(col, overflow="fold", justify="right" if col in right else "left")
     return t
+
+
+def print_table(t, indent: int = 0) -> None:
+    """Print a table, indented under the lines above it."""
+    if indent:
+        from rich.padding import Padding
+
+        t = Padding(t, (0, 0, 0, indent), expand=False)
+    console().print(t)
 
 
 class RichProgress:

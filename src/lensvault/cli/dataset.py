@@ -64,7 +64,9 @@ def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations,
             click.echo(f"  found: {src_info['description']}")
         click.echo(f"  {info['images']} images, {info['annotations']} annotations, classes: {', '.join(info['classes'])}")
         click.echo("  splits: " + ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
-        _echo_findings(src_info.get("findings", []), r.ref)
+        from lensvault.cli import dataset_render
+
+        dataset_render.findings(src_info.get("findings", []), r.ref, total=(info.get("counts") or {}).get("findings"))
     if r.changelog and r.changelog.get("summary"):
         click.echo(f"  changes: {r.changelog['summary']}")
     if r.forced:
@@ -81,20 +83,7 @@ def _git_add(manifest_path: str) -> str | None:
 
 def _echo_git_add(command: str | None) -> None:
     if command:
-        click.echo(f"  commit the manifest with your code: {command}")
-
-
-def _echo_findings(findings, ref) -> None:
-    if not findings:
-        return
-    by_code: dict[str, int] = {}
-    for f in findings:
-        by_code[f["code"]] = by_code.get(f["code"], 0) + 1
-    click.echo(click.style(f"  {len(findings)} validation finding(s): " + ", ".join(f"{c} {n}" for c, n in sorted(by_code.items())), fg="yellow"))
-    for f in findings[:5]:
-        click.echo(f"    - {f['code']}: {f['message']} ({f['file']}{', ' + f['location'] if f.get('location') else ''})")
-    if len(findings) > 5:
-        click.echo(f"    … see `lensvault dataset show {ref} --json` (source.findings)")
+        click.echo(f"  commit the manifest with your code: `{command}`")
 
 
 @dataset.command("list")
@@ -110,11 +99,9 @@ def list_cmd(ctx, as_json):
     if not rows:
         click.echo("No datasets yet. Create one with `lensvault dataset snapshot NAME SRC --version 1.0.0`.")
         return
-    from rich.table import Table
+    from lensvault.cli._common import table
 
-    t = Table(box=None)
-    for col in ("name", "latest", "versions", "files", "size", "updated"):
-        t.add_column(col)
+    t = table("name", "latest", "versions", "files", "size", "updated", right=("versions", "files", "size"))
     for r in rows:
         t.add_row(r["name"], r["latest"], str(r["versions"]), str(r["files"]), human_bytes(r["bytes"]), r["updated_at"][:19].replace("T", " "))
     console().print(t)
@@ -162,20 +149,15 @@ def show_cmd(ctx, ref, show_files, restore_manifest, as_json):
     if as_json:
         echo_json(info)
         return
-    click.echo(click.style(ds.ref, bold=True) + f"  snapshot {ds.snapshot_id}")
-    click.echo(f"  files: {info['files']}  size: {human_bytes(info['bytes'])}  images: {info['counts'].get('images', 0)}")
-    click.echo(f"  parent: {info['parent'] or '-'}  created: {info['created_at'][:19].replace('T', ' ')} by {info['created_by']}")
-    if info["notes"]:
-        click.echo(f"  notes: {info['notes']}")
-    click.echo("  media: " + ", ".join(f"{k} {v}" for k, v in info["media_types"].items()))
-    click.echo(f"  manifest: {info['manifest_path']}")
-    if show_files:
-        from rich.table import Table
+    from lensvault.cli import dataset_render
 
-        t = Table(box=None)
+    dataset_render.show(info)
+    if show_files:
+        from lensvault.cli._common import table
+
         ids = ds.is_vision  # the image id every export, run file and evaluation uses
-        for col in ("path", "size", "sha256", "media type", "w×h", *(("image id",) if ids else ())):
-            t.add_column(col)
+        t = table("path", "size", "sha256", "media type", "w×h", *(("image id",) if ids else ()),
+                  right=("size", "image id"))
         for f in info["file_list"]:
             wh = f"{f['width']}×{f['height']}" if f["width"] else ""
             t.add_row(f["path"], human_bytes(f["size"]), f["sha256"][:12], f["media_type"], wh,
@@ -205,20 +187,11 @@ def diff_cmd(ctx, a, b, as_json):
             out.update(ad.to_dict())
         echo_json(out)
         return
-    for p in d.added[:100]:
-        click.echo(click.style(f"+ {p}", fg="green"))
-    for p in d.removed[:100]:
-        click.echo(click.style(f"- {p}", fg="red"))
-    for p in d.modified[:100]:
-        click.echo(click.style(f"~ {p}", fg="yellow"))
-    for src, dst in d.renamed[:100]:
-        click.echo(click.style(f"→ {src} -> {dst}", fg="cyan"))
-    click.echo(d.summary() + f"; size {human_bytes(d.bytes['a'])} → {human_bytes(d.bytes['b'])}")
+    from lensvault.cli import dataset_render
+
+    dataset_render.file_diff(d)
     if ad is not None:
-        click.echo("")
-        click.echo(ad.summary())
-        if ad.suggested_bump:
-            click.echo(f"suggested bump: {ad.suggested_bump.upper()}")
+        dataset_render.annotation_diff(ad)  # its summary ends with the suggested bump
 
 
 @dataset.command("checkout")
@@ -293,5 +266,7 @@ def check_cmd(ctx, ref, as_json):
     if as_json:
         echo_json(report.to_dict())
     else:
-        click.echo(report.summary() if hasattr(report, "summary") else str(report.to_dict()))
+        from lensvault.cli import dataset_render
+
+        dataset_render.check(report)
     ctx.exit(1 if report.has_train_test_leak else 0)

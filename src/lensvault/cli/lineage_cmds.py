@@ -66,9 +66,7 @@ def why_cmd(ctx, a, b, allow_different_data, as_json):
     if as_json:
         echo_json(rep.to_dict())
         return
-    from rich.table import Table
-
-    from lensvault.cli._common import console
+    from lensvault.cli._common import console, table
 
     out = console()
     out.print(f"[bold]why {rep.a['ref']} → {rep.b['ref']}[/bold]")
@@ -78,9 +76,8 @@ def why_cmd(ctx, a, b, allow_different_data, as_json):
     for side, ref in (("a_source", rep.a["ref"]), ("b_source", rep.b["ref"])):
         if m.get(side):
             out.print(f"metrics of {ref}: {m[side]['label']}", markup=False)
-    t = Table(title=f"metrics ({m['source']})", box=None)
-    for col in ("metric", rep.a["ref"], rep.b["ref"], "Δ"):
-        t.add_column(col, justify="right" if col != "metric" else "left")
+    t = table("metric", rep.a["ref"], rep.b["ref"], "Δ", title=f"metrics ({m['source']})",
+              right=(rep.a["ref"], rep.b["ref"], "Δ"))
 
     def row(label, d):
         delta = d["delta"]
@@ -103,8 +100,11 @@ def why_cmd(ctx, a, b, allow_different_data, as_json):
             out.print(f"      - {r}", markup=False)
     c = rep.code
     out.print(f"\ncode: {_fmt(c.get('a'))[:10]} → {_fmt(c.get('b'))[:10]}" + ("" if c.get("changed") else " (same commit)"))
-    for cm in (c.get("commits") or [])[:10]:
+    commits = c.get("commits") or []
+    for cm in commits[:10]:
         out.print(f"   {cm['sha'][:10]} {cm['subject']}", markup=False)
+    if len(commits) > 10:
+        out.print(f"   … and {len(commits) - 10} more commit(s)")
     files = c.get("files") or []
     for f in files[:10]:
         counts = f"+{f['additions']} -{f['deletions']}" if f.get("additions") is not None else "binary"
@@ -173,7 +173,7 @@ def reproduce_cmd(ctx, ref, tolerance, as_json):
                   "artifact": "artifacts byte-identical", "bundle": "registered weights byte-identical"}
         for kind, items in by_kind.items():
             worst = max((abs(m["delta"]) for m in items if m.get("delta") is not None), default=None)
-            names = ", ".join(m["name"] for m in items[:6]) + (", …" if len(items) > 6 else "")
+            names = ", ".join(m["name"] for m in items[:6]) + (f" … and {len(items) - 6} more" if len(items) > 6 else "")
             click.echo(f"  ✓ {len(items)} {labels.get(kind, kind).format(tol=rep.tolerance)}"
                        + (f" (largest Δ {worst:.4g})" if worst is not None else "") + f": {names}")
         click.echo(click.style(rep.verdict, fg="green" if rep.passed else "red", bold=True))

@@ -45,6 +45,13 @@ def register_cmd(ctx, name, run_id, weights, labelmap, preprocess, postprocess, 
     click.echo(f"Registered {m.ref}" + (f" ({m.bump.upper()} from {m.bundle['previous_version']}: {reasons})"
                                         if m.bump else " (first version)"))
     click.echo(f"  run {m.run_id}, dataset {m.dataset}, config {m.config_id}, bundle {m.bundle_oid[:12]}")
+    for f in m.files:
+        click.echo(f"  {f['role']}: {f['name']} ({human_bytes(f['size'])})")
+    thresholds = m.bundle.get("thresholds") or {}
+    if thresholds:
+        click.echo("  thresholds: " + ", ".join(f"{k}={v}" for k, v in thresholds.items()))
+    for c in m.bundle.get("caveats") or []:
+        click.echo(f"  caveat: {c}")
     if m.forced:
         click.echo(f"  forced: {m.bundle.get('forced_reason')}", err=True)
     if m.dirty:
@@ -99,11 +106,9 @@ def list_cmd(ctx, name, as_json):
     if not rows:
         click.echo("No models registered yet.")
         return
-    from rich.table import Table
+    from lensvault.cli._common import table
 
-    t = Table(box=None)
-    for col in ("model", "run", "dataset", "config", "aliases", "created"):
-        t.add_column(col)
+    t = table("model", "run", "dataset", "config", "aliases", "created")
     for r in rows:
         flags = " (forced)" * r["forced"] + " (dirty)" * r["dirty"]
         t.add_row(r["ref"] + flags, r["run_id"], r["dataset"] or "-", r["config_id"] or "-", ", ".join(r["aliases"]),
@@ -125,7 +130,8 @@ def promote_cmd(ctx, ref, alias, reason, new, as_json):
     if as_json:
         echo_json(move.to_dict())
         return
-    click.echo(f"{move.name}@{alias}: {move.from_version or '(new)'} → {move.to_version}")
+    click.echo(f"{move.name}@{alias}: {move.from_version or '(new)'} → {move.to_version}"
+               + (f"  ({move.reason})" if move.reason else ""))
 
 
 @model.command("rollback")
@@ -141,7 +147,8 @@ def rollback_cmd(ctx, name, alias, reason, as_json):
     if as_json:
         echo_json(move.to_dict())
         return
-    click.echo(f"{move.name}@{alias}: rolled back {move.from_version} → {move.to_version}")
+    click.echo(f"{move.name}@{alias}: rolled back {move.from_version} → {move.to_version}"
+               + (f"  ({move.reason})" if move.reason else ""))
     click.echo(f"  {alias} has held: {', '.join(move.held)} (oldest first)")
     click.echo(f"  a further rollback would go to {move.next_rollback}" if move.next_rollback
                else "  no earlier version left to roll back to")
@@ -162,11 +169,9 @@ def history_cmd(ctx, name, alias, as_json):
     if not moves:
         click.echo(f"No alias of {name} has been moved yet.")
         return
-    from rich.table import Table
+    from lensvault.cli._common import table
 
-    t = Table(box=None)
-    for col in ("when", "alias", "action", "from", "to", "who", "why"):
-        t.add_column(col)
+    t = table("when", "alias", "action", "from", "to", "who", "why")
     for m in moves:
         t.add_row(m.at[:19].replace("T", " "), m.alias, m.action, m.from_version or "-", m.to_version, m.actor,
                   m.reason or "")
@@ -187,3 +192,5 @@ def pull_cmd(ctx, ref, dest, link, as_json):
         echo_json(result.to_dict())
         return
     click.echo(f"Pulled {result.ref} into {result.dest}: {len(result.files)} files + bundle.json, all hashes verified")
+    for f in result.files:
+        click.echo(f"  {f}")

@@ -59,11 +59,9 @@ def config_list(ctx, as_json):
     if not recs:
         click.echo("No configs registered. Register one with `lensvault config add PATH --id C-01`.")
         return
-    from rich.table import Table
+    from lensvault.cli._common import table
 
-    t = Table(box=None)
-    for col in ("id", "path", "commit", "sha256", "registered"):
-        t.add_column(col)
+    t = table("id", "path", "commit", "sha256", "registered")
     for r in recs:
         t.add_row(r.config_id, r.repo_path, (r.commit or "uncommitted")[:12], r.sha256[:12], r.created_at[:19])
     console().print(t)
@@ -267,10 +265,12 @@ def runs_show(ctx, run_id, points, as_json):
         import shlex
 
         click.echo(f"command: {shlex.join(r['command'])}")
-    click.echo(f"started={r['started_at']}  ended={r['ended_at'] or '-'}")
+    click.echo(f"started={r['started_at']}  ended={r['ended_at'] or '-'}  by={r['created_by']}  kind={r['kind']}"
+               + (f"  reproduces={r['reproduces']}" if r.get("reproduces") else ""))
     if r["params"]:
         click.echo("params: " + ", ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items()))
-    click.echo("metrics logged by the run: " + (", ".join(f"{k}={_fmt(v)}" for k, v in r["metrics"].items()) or "-"))
+    click.echo(f"metrics logged by the run ({r['metric_points']} points): "
+               + (", ".join(f"{k}={_fmt(v)}" for k, v in r["metrics"].items()) or "-"))
     for cls, ms in r["metrics_per_class"].items():
         click.echo(f"  class {cls}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in ms.items()))
     for sl, ms in r["metrics_per_slice"].items():
@@ -343,12 +343,9 @@ def runs_compare(ctx, a, b, as_json):
     if as_json:
         echo_json(d)
         return
-    from rich.table import Table
+    from lensvault.cli._common import table
 
-    t = Table(box=None, title=f"{d['a']}  vs  {d['b']}")
-    t.add_column("")
-    t.add_column("A")
-    t.add_column("B")
+    t = table("", "A", "B", title=f"{d['a']}  vs  {d['b']}")
 
     def rows(section, items):
         t.add_row(f"[bold]{section}[/]", "", "")

@@ -55,7 +55,7 @@ def status_cmd(ctx, ref, directory, as_json):
                 for p in items[:50]:
                     click.echo(f"  {mark} {p}")
                 if len(items) > 50:
-                    click.echo(f"  … {len(items) - 50} more {label}")
+                    click.echo(f"  … and {len(items) - 50} more {label} (all of them: --json)")
             click.echo(f"{len(st.added)} added, {len(st.removed)} removed, {len(st.modified)} modified, {st.unchanged} unchanged")
     ctx.exit(0 if st.clean else 1)
 
@@ -72,9 +72,9 @@ def verify_cmd(ctx, ref, as_json):
         echo_json(report.to_dict())
     else:
         for m in report.missing:
-            click.echo(f"MISSING  {m['oid']}  needed by {', '.join(m['needed_by']) or '-'}")
+            click.echo(f"MISSING  {m['oid']}  needed by {_some(m['needed_by'])}")
         for c in report.corrupt:
-            click.echo(f"CORRUPT  {c['oid']}  needed by {', '.join(c['needed_by']) or '-'}  ({c['path']})")
+            click.echo(f"CORRUPT  {c['oid']}  needed by {_some(c['needed_by'])}  ({c['path']})")
         for f in report.manifest_files:
             click.echo(f"MANIFEST {f['problem'].upper()}  {f['path']}  — {f['fix']}")
         verdict = "OK" if report.ok else "FAILED"
@@ -83,6 +83,12 @@ def verify_cmd(ctx, ref, as_json):
 
 
 GC_GRACE = 3600.0
+
+
+def _some(names: list[str], n: int = 5) -> str:
+    if not names:
+        return "-"
+    return ", ".join(names[:n]) + (f" … and {len(names) - n} more" if len(names) > n else "")
 
 
 @click.command("gc")
@@ -101,7 +107,7 @@ def gc_cmd(ctx, yes, grace, as_json):
     for note in plan.notes:
         click.echo(f"note: {note}")
     click.echo(f"{len(plan.objects)} unreachable objects, {human_bytes(plan.bytes)}; {plan.kept} kept "
-               f"(vaults sharing the store: {len(plan.vaults)})")
+               f"(vaults sharing the store: {len(plan.vaults)}: {', '.join(plan.vaults)}; grace {plan.grace_seconds:g} s)")
     if result:
         click.echo(f"Deleted {result['deleted']} objects, freed {human_bytes(result['bytes'])}.")
     elif plan.objects:
@@ -124,29 +130,46 @@ def events_cmd(ctx, subject, action, since, until, limit, as_json):
     if as_json:
         echo_json(events)
         return
-    from rich.table import Table
+    from lensvault.cli._common import table
 
-    t = Table(box=None)
-    for col in ("at", "actor", "action", "subject"):
-        t.add_column(col)
+    t = table("at", "actor", "action", "subject", "details")
     for e in events:
-        t.add_row(e["at"][:19].replace("T", " "), e["actor"], e["action"], e["subject"])
+        t.add_row(e["at"][:19].replace("T", " "), e["actor"], e["action"], e["subject"], _details(e))
     console().print(t)
+
+
+def _details(event: dict) -> str:
+    """The event's before/after as `key=value`, values that are lists or objects as compact JSON."""
+    import json
+
+    def flat(d) -> str:
+        if not isinstance(d, dict):
+            return json.dumps(d, default=str, ensure_ascii=False)
+        return " ".join(f"{k}={v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v, default=str, ensure_ascii=False)}"
+                        for k, v in d.items())
+
+    before, after = event.get("before"), event.get("after")
+    return (f"{flat(before)} → " if before else "") + (flat(after) if after else "")
 
 
 @click.command("quickstart")
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
-def quickstart_cmd(directory):
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON summary on stdout at the end (the story then goes to stderr).")
+def quickstart_cmd(directory, as_json):
     """Run the whole product story in DIRECTORY (default: a new temp folder), printing every command.
 
     Generates a small vision dataset, snapshots it, trains and registers a detector, fixes
     labels, retrains, ships a bad hotfix, explains it with `why`, rolls back, shows lineage
     and reproduces the production model. No network; about a minute.
     """
+    import sys
     import tempfile
     from pathlib import Path
 
     from lensvault.quickstart import run_quickstart
 
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="lensvault-quickstart-"))
-    run_quickstart(root, echo=lambda s: click.echo(s))
+    summary = run_quickstart(root, echo=lambda s: click.echo(s, err=as_json), out=sys.stderr if as_json else None)
+    if as_json:
+        echo_json(summary)

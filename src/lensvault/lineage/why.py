@@ -361,7 +361,7 @@ def _rank(rep: WhyReport) -> list[dict]:
                 **{k: {"a": v, "b": None} for k, v in rep.config["removed"].items()}}
         hyper = [k for k in keys if not _NOT_HYPER.search(k)]
         score = 0.45 + min(0.3, 0.1 * len(hyper))
-        reasons = [f"{len(hyper)} hyperparameter(s) changed: " + ", ".join(f"{k} {keys[k]['a']!r}→{keys[k]['b']!r}" for k in hyper[:6])]
+        reasons = [f"{len(hyper)} hyperparameter(s) changed: " + _listed([f"{k} {keys[k]['a']!r}→{keys[k]['b']!r}" for k in hyper], 6)]
         if worst_slice and overall and worst_slice[1] < overall[1] - 0.02:
             tokens = set(re.split(r"[=_\-.]", worst_slice[0].lower())) | {"bright", "brightness", "contrast", "gamma",
                                                                           "exposure", "threshold", "augment", "preprocess"}
@@ -382,14 +382,14 @@ def _rank(rep: WhyReport) -> list[dict]:
         touched = [c for c in moved_classes if c in pc]
         if changed_boxes and touched:
             score += 0.2
-            reasons.append(f"AP moved for classes whose labels changed: {', '.join(touched[:5])}")
+            reasons.append(f"AP moved for classes whose labels changed: {_listed(touched)}")
         out.append({"factor": "data", "score": score, "reasons": reasons})
     if changed["code"]:
         files = rep.code.get("files") or []
         src = [f["path"] for f in files if f["path"].endswith(".py")]
         score = 0.3 + min(0.2, 0.05 * len(src))
         reasons = [f"{len(rep.code.get('commits') or [])} commit(s), {len(files)} file(s) changed"
-                   + (f" ({', '.join(src[:5])})" if src else "")]
+                   + (f" ({_listed(src)})" if src else "")]
         if rep.code.get("dirty"):
             score += 0.1
             reasons.append(f"uncommitted code in {', '.join(rep.code['dirty'])}: what ran is not fully known")
@@ -398,7 +398,7 @@ def _rank(rep: WhyReport) -> list[dict]:
         pk = rep.environment.get("packages", {})
         n = len(pk.get("changed", {})) + len(pk.get("added", {})) + len(pk.get("removed", {}))
         out.append({"factor": "environment", "score": 0.15 + min(0.15, 0.03 * n),
-                    "reasons": [f"{n} package(s) differ" + (": " + ", ".join(list(pk.get("changed", {}))[:5]) if pk.get("changed") else "")]})
+                    "reasons": [f"{n} package(s) differ" + (": " + _listed(list(pk.get("changed", {}))) if pk.get("changed") else "")]})
     if n_changed == 1 and out:
         out[0]["score"] = 1.0
         out[0]["reasons"].insert(0, "the only thing that changed")
@@ -408,3 +408,8 @@ def _rank(rep: WhyReport) -> list[dict]:
     for e in out:
         e["score"] = round(min(e["score"], 1.0), 2)
     return sorted(out, key=lambda e: -e["score"])
+
+
+def _listed(items: list[str], n: int = 5) -> str:
+    """The first ``n`` items, then how many more (a reason never drops names silently)."""
+    return ", ".join(items[:n]) + (f" … and {len(items) - n} more" if len(items) > n else "")
