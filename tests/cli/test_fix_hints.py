@@ -453,7 +453,7 @@ def test_findings_hint(tmp_path):
 
     from tests.registry._helpers import make_coco
 
-    images, ann = make_coco(tmp_path / "src", 8)
+    images, ann = make_coco(tmp_path / "src", 25)
     data = json.loads(ann.read_text())
     for a in data["annotations"]:
         a["bbox"] = [2, 2, 0, 0]  # zero-area: a finding each
@@ -461,9 +461,9 @@ def test_findings_hint(tmp_path):
     lensvault.init(tmp_path / "v").close()
     r = lv("dataset", "snapshot", "retail", images, "--format", "coco", "--annotations", ann, "--version", "1.0.0",
            cwd=tmp_path / "v")
-    assert r.returncode == 0 and "8 validation finding(s)" in r.stdout
+    assert r.returncode == 0 and "25 validation finding(s)" in r.stdout and "… and 5 more" in r.stdout
     out = ok(hint(r.stdout, "lensvault dataset show"), tmp_path / "v")
-    assert len(json.loads(out.stdout)["source"]["findings"]) == 8
+    assert len(json.loads(out.stdout)["source"]["findings"]) == 25
 
 
 def test_eval_hint(proj, tmp_path):

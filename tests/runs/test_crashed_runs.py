@@ -100,6 +100,26 @@ def test_killed_run_is_marked_crashed_and_its_version_released(sleeper_project):
     assert r.returncode == 2 and "not running: it ended as crashed" in r.stderr
 
 
+def test_a_killed_standalone_run_is_marked_crashed(project):
+    """start_run in a script: the script is the owner; killed, its run is found dead too."""
+    p = project
+    script = p.root / "standalone.py"
+    script.write_text(
+        "import os, signal, lensvault\n"
+        "run = lensvault.start_run(dataset='shapes@1.0.0', config='C-01', model='det', version='3.0.0')\n"
+        "lensvault.log_metrics({'loss': 1.0}, step=0)\n"
+        "run.flush()\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n")
+    p.commit_all("standalone script")
+    r = subprocess.run([sys.executable, str(script)], cwd=p.root, env={**os.environ, **GIT_ENV,
+                                                                       "LENSVAULT_DIR": str(p.root)})
+    assert r.returncode == -signal.SIGKILL
+    (row,) = lv_json(p, "runs", "list")
+    assert row["status"] == "crashed" and row["model"] == "det@3.0.0" and row["metrics"] == {"loss": 1.0}
+    s = lv_json(p, "runs", "show", row["run_id"])
+    assert s["kind"] == "standalone" and "model=det@3.0.0 (released)" in p.lensvault("runs", "show", "latest").stdout
+
+
 def test_register_releases_a_crashed_runs_reservation(sleeper_project):
     p = sleeper_project
     ok = p.lensvault(*RUN, "--", sys.executable, "train.py", env={"STEPS": "2"})

@@ -59,13 +59,14 @@ def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations,
     click.echo(f"Created {r.ref}: {r.files} files, {human_bytes(r.bytes)}, snapshot {r.snapshot_id[:12]}"
                + (f" (parent {r.parent}" + (f", {r.bump} bump)" if r.bump else ")") if r.parent else ""))
     if ds.is_vision:
+        from lensvault.cli import dataset_render
+
         src_info = info.get("source") or {}
         if src_info.get("description"):
             click.echo(f"  found: {src_info['description']}")
         click.echo(f"  {info['images']} images, {info['annotations']} annotations, classes: {', '.join(info['classes'])}")
-        click.echo("  splits: " + ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
-        from lensvault.cli import dataset_render
-
+        splits = info["splits"]
+        click.echo("  splits: " + (", ".join(f"{k} {splits[k]}" for k in dataset_render.split_names(splits)) or "none"))
         dataset_render.findings(src_info.get("findings", []), r.ref, total=(info.get("counts") or {}).get("findings"))
     if r.changelog and r.changelog.get("summary"):
         click.echo(f"  changes: {r.changelog['summary']}")

@@ -20,7 +20,7 @@ def more(n_total: int, n_shown: int, what: str, indent: str = "  ") -> None:
         click.echo(f"{indent}… and {n_total - n_shown} more {what} (all of them: --json)")
 
 
-def _split_names(names) -> list[str]:
+def split_names(names) -> list[str]:
     rank = {s: i for i, s in enumerate(_SPLIT_ORDER)}
     return sorted(names, key=lambda s: (rank.get(s, len(rank)), s == "unassigned", s))
 
@@ -88,10 +88,10 @@ def _vision(info: dict, counts: dict) -> None:
         how.append(f"seed {spec['seed']}")
     if spec.get("ratios"):
         ratios = spec["ratios"]
-        how.append(", ".join(f"{s} {ratios[s] * 100:g}%" for s in _split_names(ratios)))
+        how.append(", ".join(f"{s} {ratios[s] * 100:g}%" for s in split_names(ratios)))
     if spec.get("group_by"):
         how.append(f"grouped by {spec['group_by']}")
-    order = _split_names(splits)
+    order = split_names(splits)
     click.echo("  splits: " + (", ".join(f"{s} {splits[s]}" for s in order) or "none")
                + (f"  ({', '.join(how)})" if how else ""))
     per_class = info["per_class"]

@@ -47,7 +47,7 @@ SHORT_HELP = {
     "config": "Register, list, show and diff config files (C-23c).",
     "preflight": "Check that a run may start: clean code, data, config, seeds, model version.",
     "run": "Run a training command as a recorded, reproducible run.",
-    "runs": "List, show and compare recorded runs.",
+    "runs": "List, show, compare and abandon recorded runs.",
     "eval": "Compute COCO metrics of predictions and record them.",
     "evals": "List recorded evaluations with their data and what they belong to.",
 }

@@ -260,7 +260,8 @@ def runs_show(ctx, run_id, points, as_json):
     click.echo(f"data={r['dataset']}" + (f" (split seed {seeds.get('split')})" if seeds.get("split") is not None else ""))
     click.echo(f"config={r['config']}" + (f" (seed={seeds.get('train')})" if seeds.get("train") is not None else ""))
     if r["model"]:
-        click.echo(f"model={r['model']} (reserved)")
+        # A run that did not succeed gave its model version back.
+        click.echo(f"model={r['model']} ({'reserved' if r['status'] in ('running', 'succeeded') else 'released'})")
     if r["command"]:
         import shlex
 

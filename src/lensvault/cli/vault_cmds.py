@@ -27,7 +27,8 @@ def init_cmd(directory, store, catalog, as_json):
         click.echo(f"  store:   {info['store']}\n  catalog: {info['catalog']}\n  manifests: {vault.manifests_dir}")
         click.echo(f"  vault id: {info['vault_id']}")
         if vault.gitignore_added:
-            click.echo(f"  added /.lensvault/ to {vault.gitignore_added} (the store and catalog stay out of git)")
+            click.echo(f"  added /.lensvault/ to {vault.gitignore_added}: commit it, so the store and catalog "
+                       "stay out of git")
 
 
 @click.command("status")
