@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,6 +70,9 @@ TESTED = {
     "lensvault runs show RUN": "test_run_hints",
     "kill {owner.pid}": "test_run_hints",
     "lensvault dataset show {ref} --json": "test_findings_hint",
+    "lensvault dataset show {r.ref}": "test_skipped_images_hint",
+    "lensvault dataset snapshot {ds.name} {source.get('path') or 'SRC'} --format {source.get('format') or 'auto'} "
+    "--annotations CORRECTED --bump auto": "test_fix_of_annotations_from_outside_hint",
     "lensvault dataset export NAME@VER DIR --format coco": "test_eval_hint",
     "git log": "test_git_hints",
     "git fetch": "test_git_hints",
@@ -464,6 +468,47 @@ def test_findings_hint(tmp_path):
     assert r.returncode == 0 and "25 validation finding(s)" in r.stdout and "… and 5 more" in r.stdout
     out = ok(hint(r.stdout, "lensvault dataset show"), tmp_path / "v")
     assert len(json.loads(out.stdout)["source"]["findings"]) == 25
+
+
+def test_skipped_images_hint(tmp_path):
+    import lensvault
+
+    from tests.conftest import DATA
+
+    src = tmp_path / "voc"
+    for sub in ("Annotations", "JPEGImages"):
+        (src / sub).mkdir(parents=True)
+    for p in sorted((DATA / "bccd" / "BCCD" / "Annotations").iterdir())[:4]:
+        shutil.copy(p, src / "Annotations" / p.name)
+        shutil.copy(DATA / "bccd" / "BCCD" / "JPEGImages" / f"{p.stem}.jpg", src / "JPEGImages" / f"{p.stem}.jpg")
+    cut = sorted((src / "JPEGImages").iterdir())[0]
+    cut.write_bytes(cut.read_bytes()[:-40])  # decoders read it only partly
+    lensvault.init(tmp_path / "v").close()
+    r = lv("dataset", "snapshot", "bccd", src, "--format", "voc", "--on-bad-image", "skip", "--version", "1.0.0",
+           cwd=tmp_path / "v")
+    assert r.returncode == 0, r.stderr
+    assert "skipped images: 1" in r.stdout
+    out = ok(hint(r.stdout, "lensvault dataset show"), tmp_path / "v")
+    assert cut.name in out.stdout and "skipped images: 1" in out.stdout
+
+
+def test_fix_of_annotations_from_outside_hint(tmp_path):
+    import lensvault
+
+    from tests.registry._helpers import make_coco
+
+    images, ann = make_coco(tmp_path / "src", 4)  # the COCO file lies beside the images folder, not in it
+    lensvault.init(tmp_path / "v").close()
+    assert lv("dataset", "snapshot", "retail", images, "--format", "coco", "--annotations", ann, "--version", "1.0.0",
+              cwd=tmp_path / "v").returncode == 0
+    corrected = tmp_path / "corrected.json"
+    data = json.loads(ann.read_text())
+    data["annotations"][0]["bbox"] = [2, 2, 11, 11]
+    corrected.write_text(json.dumps(data))
+    r = lv("dataset", "fix", "retail@1.0.0", "--annotations", corrected, cwd=tmp_path / "v")
+    assert r.returncode == 2
+    out = ok(hint(r.stderr, "lensvault dataset snapshot", {"CORRECTED": quoted(corrected)}), tmp_path / "v")
+    assert "Created retail@1.0.1" in out.stdout and "1 moved" in out.stdout, out.stdout
 
 
 def test_eval_hint(proj, tmp_path):

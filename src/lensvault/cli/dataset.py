@@ -68,6 +68,8 @@ def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations,
         splits = info["splits"]
         click.echo("  splits: " + (", ".join(f"{k} {splits[k]}" for k in dataset_render.split_names(splits)) or "none"))
         dataset_render.findings(src_info.get("findings", []), r.ref, total=(info.get("counts") or {}).get("findings"))
+        if src_info.get("skipped_images"):
+            click.echo(f"  skipped images: {len(src_info['skipped_images'])} (`lensvault dataset show {r.ref}` lists them)")
     if r.changelog and r.changelog.get("summary"):
         click.echo(f"  changes: {r.changelog['summary']}")
     if r.forced:

@@ -104,6 +104,18 @@ def _vision(info: dict, counts: dict) -> None:
         t.add_row(str(ids.get(name, "?")), name, *[str(c.get(s, 0)) for s in cols], str(c.get("total", 0)))
     print_table(t, indent=4)
     findings(source.get("findings") or [], info["ref"], total=counts.get("findings"))
+    skipped = source.get("skipped_images") or []
+    if skipped:
+        click.echo(f"  skipped images: {len(skipped)} (--on-bad-image skip; their files are kept, not as images)")
+        for x in skipped[:SHOW]:
+            click.echo(f"    {x['path']}: {x['reason']}")
+        more(len(skipped), SHOW, "skipped image(s)", indent="    ")
+    embedded = source.get("embedded_images") or []
+    if embedded:
+        click.echo(f"  images stored from inside labelme files (imageData): {len(embedded)}")
+        for p in embedded[:SHOW]:
+            click.echo(f"    {p}")
+        more(len(embedded), SHOW, "embedded image(s)", indent="    ")
 
 
 # --------------------------------------------------------------------------- diff
