@@ -162,6 +162,7 @@ def test_a_live_run_is_abandoned_only_with_force(sleeper_project):
     assert proc.returncode != 0 and f"Run {run_id} abandoned" in err and "Traceback" not in err
     s = lv_json(p, "runs", "show", run_id)
     assert s["status"] == "abandoned" and "stuck on a dead GPU" in s["end_reason"]
+    assert s["artifacts"] == [] and s["log_oid"] == out["log_oid"]  # its record ended when it was abandoned
 
 
 def _running_run(vault, version: str = "9.9.9") -> str:

@@ -96,9 +96,11 @@ def execute(vault, report, command: list[str], *, kind: str = "run", reproduces:
         log.close()
         try:
             # Also for a failed or interrupted run: what it wrote is evidence of how far it got.
-            records.record_output_dir(vault, run_id, out)
-            if (out / "metrics.json").is_file():
-                records.record_metrics_file(vault, run_id, out / "metrics.json")
+            # Not for a run someone abandoned meanwhile: its record ended there.
+            if records.run_status(vault, run_id) in records.OPEN_STATES:
+                records.record_output_dir(vault, run_id, out)
+                if (out / "metrics.json").is_file():
+                    records.record_metrics_file(vault, run_id, out / "metrics.json")
         finally:
             log_oid = store_log(vault, log_path)
             # "abandoned" when someone ended the run by hand while it ran (runs abandon --force).

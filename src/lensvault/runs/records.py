@@ -18,7 +18,7 @@ from pathlib import Path
 from lensvault.errors import InputError, NotFound, PreflightFailed, UsageError
 
 __all__ = ["RunRecorder", "compare_runs", "create_run", "find_run_id", "finish_run", "get_run", "list_runs",
-           "new_run_id", "resolve_run_id"]
+           "new_run_id", "resolve_run_id", "run_status"]
 
 FINAL_STATES = ("succeeded", "failed", "interrupted")
 # Ended by someone other than the owner: the owner died (crashed) or a person gave up on it (abandoned).
@@ -104,6 +104,15 @@ def finish_run(vault, run_id: str, status: str, *, exit_code: int | None = None,
         vault.catalog.add_object_refs(conn, "run", run_id, [o for o in (log_oid, environment_oid) if o])
         vault.catalog.append_event(conn, "run.finish", "run", run_id, after={"status": status, "exit_code": exit_code})
     return status
+
+
+def run_status(vault, run_id: str) -> str | None:
+    import sqlalchemy as sa
+
+    from lensvault.catalog.runs_schema import runs
+
+    with vault.catalog.read() as conn:
+        return conn.execute(sa.select(runs.c.status).where(runs.c.run_id == run_id)).scalar()
 
 
 def set_environment(vault, run_id: str, environment: dict) -> str:
