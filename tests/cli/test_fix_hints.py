@@ -74,6 +74,7 @@ TESTED = {
     "lensvault dataset snapshot {ds.name} {source.get('path') or 'SRC'} --format {source.get('format') or 'auto'} "
     "--annotations CORRECTED --bump auto": "test_fix_of_annotations_from_outside_hint",
     "lensvault dataset export NAME@VER DIR --format coco": "test_eval_hint",
+    "lensvault eval --dataset NAME@VER --split test --predictions preds.json": "test_eval_hint",
     "git log": "test_git_hints",
     "git fetch": "test_git_hints",
     "git ls-tree -r --name-only {sha[:12]}": "test_git_hints",
@@ -513,6 +514,17 @@ def test_fix_of_annotations_from_outside_hint(tmp_path):
 
 def test_eval_hint(proj, tmp_path):
     root = proj.root
+    r = lv("evals", cwd=root)
+    gt = json.loads((root / "raw" / "annotations" / "instances.json").read_text())
+    images = proj.vault.dataset("shapes@1.0.0").images()
+    test = {p.rsplit("/", 1)[-1] for p, sp in zip(images["path"].to_pylist(), images["split"].to_pylist()) if sp == "test"}
+    name_of = {i["id"]: i["file_name"] for i in gt["images"]}
+    (tmp_path / "preds.json").write_text(json.dumps([
+        {"file_name": name_of[a["image_id"]], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+        for a in gt["annotations"] if name_of[a["image_id"]].rsplit("/", 1)[-1] in test]))
+    out = ok(hint(r.stdout, "lensvault eval", {"NAME@VER": "shapes@1.0.0", "preds.json": quoted(tmp_path / "preds.json")}),
+             root)
+    assert "shapes@1.0.0" in out.stdout and "shapes@1.0.0" in lv("evals", cwd=root).stdout
     preds = tmp_path / "preds.json"
     preds.write_text(json.dumps([{"image_id": 99999, "category_id": 77, "bbox": [0, 0, 1, 1], "score": 0.5}]))
     r = lv("run", "--dataset", "shapes@1.0.0", "--config", "C-01", "--", sys.executable, "train.py", cwd=root,

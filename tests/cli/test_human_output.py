@@ -345,6 +345,15 @@ def test_runs_and_models_reading_commands(world, runs):
     assert_same_facts(world, ["model", "history", "det"], lambda d: [x for m in d for x in (
         m["alias"], m["action"], m["to"], m["who"], m["why"] or m["to"])])
     assert_same_facts(world, ["lineage", "det@production"], lambda d: [n["label"] for n in d["nodes"]])
+    preds = world / "out" / "preds.json"
+    preds.parent.mkdir(exist_ok=True)
+    gt = json.loads((world / "raw" / "annotations" / "instances.json").read_text())
+    name_of = {i["id"]: i["file_name"] for i in gt["images"]}
+    preds.write_text(json.dumps([{"file_name": name_of[a["image_id"]], "category_id": a["category_id"],
+                                  "bbox": a["bbox"], "score": 1.0} for a in gt["annotations"]]))
+    assert lv("eval", "--run", first, "--dataset", "shapes@1.0.0", "--split", "all", "--predictions", preds,
+              cwd=world).returncode == 0
+    assert_same_facts(world, ["evals"], lambda d: [x for e in d for x in (e["eval_id"], e["dataset"], e["split"] or "all")])
     assert_same_facts(world, ["config", "list"], lambda d: [x for c in d for x in (c["config_id"], c["repo_path"])])
     assert_same_facts(world, ["config", "show", "C-02"], lambda d: [d["config_id"], d["repo_path"], d["commit"], d["sha256"],
                                                                     "model.depth = 5", "lr = 0.0100"])

@@ -436,12 +436,9 @@ def evals_cmd(ctx, run_id, model, dataset, ad_hoc, as_json):
         click.echo("No evaluations recorded. Record one with "
                    "`lensvault eval --dataset NAME@VER --split test --predictions preds.json`.")
         return
-    from rich.table import Table
+    from lensvault.cli._common import table
 
-    t = Table(box=None)
-    # The eval id holds its creation time; "of" (what it belongs to) may wrap, nothing else is cut.
-    for col in ("evaluation", "dataset", "split", "AP", "AP50", "of"):
-        t.add_column(col, no_wrap=col != "of")
+    t = table("evaluation", "dataset", "split", "AP", "AP50", "of", right=("AP", "AP50"))  # folds, never cuts
     for r in rows:
         ov = r.get("overall") or {}
         of = r["model"] or (f"run {r['run_id']}" if r["run_id"] else "ad hoc")

@@ -137,16 +137,16 @@ def _resolve_predictions(preds: list, gt: dict, split_label: str, all_ids: dict[
     problems = []
     if unknown_images:
         problems.append(f"{len(unknown_images)} prediction(s) name images the dataset does not have: "
-                        + ", ".join(sorted(set(unknown_images))[:_SHOW]))
+                        + _first(sorted(set(unknown_images))))
     if outside_split:
         problems.append(f"{len(outside_split)} prediction(s) are for images outside split {split_label}: "
-                        + ", ".join(sorted(set(outside_split))[:_SHOW]))
+                        + _first(sorted(set(outside_split))))
     if unknown_classes:
         known = ", ".join(f"{c['id']}={c['name']}" for c in gt["categories"])
         problems.append(f"{len(unknown_classes)} prediction(s) name unknown classes: "
-                        + ", ".join(sorted(set(unknown_classes))[:_SHOW]) + f" (known: {known})")
+                        + _first(sorted(set(unknown_classes))) + f" (known: {known})")
     if bad:
-        problems.append(f"{len(bad)} malformed prediction(s): " + "; ".join(bad[:_SHOW]))
+        problems.append(f"{len(bad)} malformed prediction(s): " + _first(bad, "; "))
     if problems:
         raise InputError("; ".join(problems), where=split_label,
                          fix="predictions must use the image ids or file names and the class ids or names "
@@ -253,3 +253,8 @@ def list_evaluations(vault, *, run: str | None = None, model: str | None = None,
                     "created_at": r.created_at, "created_by": r.created_by, "source": group["source"],
                     **json.loads(r.metrics)})
     return out
+
+
+def _first(values: list[str], sep: str = ", ") -> str:
+    """The first few values, then how many more there are (an error never drops them silently)."""
+    return sep.join(values[:_SHOW]) + (f" … and {len(values) - _SHOW} more" if len(values) > _SHOW else "")
