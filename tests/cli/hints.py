@@ -8,6 +8,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "lensvault"
 COMMAND = re.compile(r"(?<!`)`((?:lensvault|git|kill) [^`]+)`(?!`)")
+# A whole string that is a command (returned by a function and printed elsewhere).
+WHOLE = re.compile(r"^((?:lensvault|git) [^`\n]*)$")
 
 
 def _render(node) -> str:
@@ -45,7 +47,8 @@ def source_hints() -> dict[str, list[str]]:
             if id(node) in skip or id(node) in nested:
                 continue
             if isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str)):
-                for cmd in COMMAND.findall(_render(node)):
+                text = _render(node)
+                for cmd in COMMAND.findall(text) + WHOLE.findall(text):
                     found.setdefault(cmd, []).append(str(path.relative_to(SRC)))
     return found
 

@@ -23,8 +23,9 @@ import pytest
 from tests.cli.conftest import lv, lv_json, quoted, sh
 from tests.cli.hints import printed_hints, source_hints
 
-# Names of commands in running text, not hints to run.
-MENTIONS = {"lensvault run"}
+# Names of commands in running text, and messages that begin with "git", not hints to run.
+MENTIONS = {"lensvault run", "git could not read the repository: {e.what}", "git history unavailable: {e}",
+            "git is not installed", "git {args[0]} failed: {stderr or 'exit code ' + str(proc.returncode)}"}
 
 # hint template (as in the source, f-string fields as {expr}) -> the test here that runs it
 TESTED = {
@@ -79,8 +80,15 @@ TESTED = {
     "git fetch": "test_git_hints",
     "git ls-tree -r --name-only {sha[:12]}": "test_git_hints",
     "git worktree list": "test_git_hints",
-    # Runs the whole product (about a minute): tests/quickstart/test_quickstart.py does exactly this.
+    "lensvault eval {target} --dataset {data} --split {split} --predictions PREDICTIONS.json": "test_why_hints",
+    "lensvault model rollback {b['model']} {protected[0]}": "test_why_hints",
+    # Runs the whole product (about a minute): tests/quickstart/test_quickstart.py does exactly this,
+    # and types the commands it printed ("lensvault " + the arguments) again.
     "lensvault quickstart DIR": "tests/quickstart/test_quickstart.py",
+    "lensvault ": "tests/quickstart/test_quickstart.py",
+    # The `git add` that snapshot and fix end with, from the repository or from outside it.
+    "git add ": "tests/cli/test_git_hints_and_run_refs.py",
+    "git -C {shlex.quote(str(root))} add ": "tests/cli/test_git_hints_and_run_refs.py",
 }
 
 
@@ -535,6 +543,61 @@ def test_eval_hint(proj, tmp_path):
     out = tmp_path / "exported"
     ok(hint(r.stderr, "lensvault dataset export", {"NAME@VER": "shapes@1.0.0", "DIR": quoted(out)}), root)
     assert (out / "annotations").is_dir() or any(out.iterdir())
+
+
+SCORE = """\
+import json, os
+out = os.environ["LENSVAULT_OUTPUT_DIR"]
+ap50 = float(os.environ["AP50"])
+open(os.path.join(out, "model.npz"), "wb").write(b"weights %f" % ap50)
+json.dump({"AP50": ap50, "AP": ap50 / 2}, open(os.path.join(out, "metrics.json"), "w"))
+"""
+
+
+def test_why_hints(proj, tmp_path):
+    root = proj.root
+    (root / "score.py").write_text(SCORE)
+    proj.commit_all("score")
+
+    def run(ds, ap50) -> str:
+        r = lv("run", "--dataset", ds, "--config", "C-01", "--json", "--", sys.executable, "score.py", cwd=root,
+               env={"AP50": str(ap50)})
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["run_id"]
+
+    good, bad = run("shapes@1.0.0", 0.8), run("shapes@1.0.0", 0.5)
+    for run_id, v in ((good, "1.0.0"), (bad, "1.1.0")):
+        assert lv("model", "register", "det", "--run", run_id, "--weights", f"runs/{run_id}/model.npz", "--version", v,
+                  "--force", cwd=root).returncode == 0
+    assert lv("model", "promote", "det@1.0.0", "production", "--new", cwd=root).returncode == 0
+    assert lv("model", "promote", "det@1.1.0", "production", cwd=root).returncode == 0
+    r = lv("why", "det@1.0.0", "det@production", cwd=root)
+    assert r.returncode == 0 and "regressed" in r.stdout
+    ok(r.stdout.strip().splitlines()[-1].strip(), root)  # the last line: the rollback command
+    assert lv_json("model", "show", "det@production", cwd=root)["version"] == "1.0.0"
+    # Runs on different data: the refusal says how to evaluate them on the same data
+    proj.vault.snapshot("shapes", root / "raw", version="1.1.0", format="coco", split="70/20/10", seed=42, force=True)
+    proj.vault.close()
+    ok("git add data/manifests && git commit -qm 'shapes@1.1.0'", root)
+    other = run("shapes@1.1.0", 0.7)
+    r = lv("why", good, other, cwd=root)
+    assert r.returncode == 2 and "have no metrics on the same data" in r.stderr
+    cmd = hint(r.stderr, "lensvault eval")
+    gt = json.loads((root / "raw" / "annotations" / "instances.json").read_text())
+    dataset, split = cmd.split("--dataset ")[1].split()[0], cmd.split("--split ")[1].split()[0]
+    import lensvault
+
+    with lensvault.open(root) as vault:
+        images = vault.dataset(dataset).images()
+        chosen = {p.rsplit("/", 1)[-1] for p, sp in zip(images["path"].to_pylist(), images["split"].to_pylist())
+                  if split == "all" or sp == split}
+    name_of = {i["id"]: i["file_name"] for i in gt["images"]}
+    preds = tmp_path / "preds.json"
+    preds.write_text(json.dumps([{"file_name": name_of[a["image_id"]], "category_id": a["category_id"],
+                                  "bbox": a["bbox"], "score": 1.0}
+                                 for a in gt["annotations"] if name_of[a["image_id"]].rsplit("/", 1)[-1] in chosen]))
+    ok(cmd.replace("PREDICTIONS.json", quoted(preds)), root)
+    assert lv("why", good, other, "--allow-different-data", cwd=root).returncode == 0
 
 
 def test_git_hints(proj, tmp_path):

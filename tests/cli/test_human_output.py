@@ -360,7 +360,7 @@ def test_runs_and_models_reading_commands(world, runs):
     assert_same_facts(world, ["config", "diff", "C-01", "C-02"], lambda d: [*d["changed"]])
     assert_same_facts(world, ["preflight", "--dataset", "shapes@1.0.1", "--config", "C-01"],
                       lambda d: [c["what"] for c in d["checks"]])
-    assert_same_facts(world, ["why", first, second], lambda d: [
+    assert_same_facts(world, ["why", first, second, "--allow-different-data"], lambda d: [
         d["a"]["ref"], d["b"]["ref"], *[e["factor"] for e in d["explanations"]],
         *[r for e in d["explanations"] for r in e["reasons"]]])
 
