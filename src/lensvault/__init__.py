@@ -9,7 +9,9 @@ from __future__ import annotations
 from lensvault.errors import (
     AlreadyExists,
     AnnotationError,
+    CatalogDamaged,
     CatalogError,
+    CatalogMissing,
     InputError,
     IntegrityError,
     InvalidRef,
@@ -27,7 +29,9 @@ __version__ = "0.1.0"
 __all__ = [
     "AlreadyExists",
     "AnnotationError",
+    "CatalogDamaged",
     "CatalogError",
+    "CatalogMissing",
     "InputError",
     "IntegrityError",
     "InvalidRef",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +18,20 @@ class VaultConfig:
     created_at: str
     store_url: str
     catalog_url: str
+    # The identity of the catalog this vault writes to (several vaults may share one on
+    # PostgreSQL). It names the catalog's ledger in the store, and it is what lets a vault
+    # tell "my catalog is gone" from "this is a different catalog". None: a vault made
+    # before catalogs had ids; it is filled in the first time the catalog is opened.
+    catalog_id: str | None = None
 
     def to_dict(self) -> dict:
+        catalog = {"url": self.catalog_url}
+        if self.catalog_id:
+            catalog["id"] = self.catalog_id
         return {
             "vault": {"id": self.vault_id, "created_at": self.created_at},
             "store": {"url": self.store_url},
-            "catalog": {"url": self.catalog_url},
+            "catalog": catalog,
         }
 
     @classmethod
@@ -32,6 +41,7 @@ class VaultConfig:
             created_at=d["vault"]["created_at"],
             store_url=d["store"]["url"],
             catalog_url=d["catalog"]["url"],
+            catalog_id=d["catalog"].get("id"),
         )
 
     @classmethod
@@ -49,5 +59,8 @@ class VaultConfig:
         import tomli_w
 
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(tomli_w.dumps(self.to_dict()), encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(tomli_w.dumps(self.to_dict()))
+            f.flush()
+            os.fsync(f.fileno())
         tmp.replace(path)

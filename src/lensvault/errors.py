@@ -14,6 +14,8 @@
     ├── VersionRuleError                a version lower than the change requires (exit 8)
     ├── StorageError (OSError)          disk full, permissions, interrupted I/O (exit 9)
     └── CatalogError                    the metadata database cannot be used (exit 10)
+        ├── CatalogMissing              missing or empty where a catalog must be: rebuild it
+        └── CatalogDamaged              corrupt, truncated or missing tables: rebuild --force
 
 Every error carries three fields the CLI renders the same way: ``what`` went wrong,
 ``where`` (a path, ref, line) and ``fix`` (what the user should do). Translating to
@@ -25,7 +27,9 @@ from __future__ import annotations
 __all__ = [
     "AlreadyExists",
     "AnnotationError",
+    "CatalogDamaged",
     "CatalogError",
+    "CatalogMissing",
     "InputError",
     "IntegrityError",
     "InvalidRef",
@@ -126,3 +130,11 @@ class StorageError(LensVaultError, OSError):
 
 class CatalogError(LensVaultError):
     exit_code = 10
+
+
+class CatalogMissing(CatalogError):
+    """The catalog is missing or empty while the vault says it has one (``catalog rebuild`` restores it)."""
+
+
+class CatalogDamaged(CatalogError):
+    """The catalog exists but cannot be trusted: not a database, truncated, tables gone."""

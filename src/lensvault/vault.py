@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def init_vault(path: str | os.PathLike = ".", *, store: str | None = None, catal
     ``.gitignore`` beside it unless already ignored (``vault.gitignore_added`` names the
     file written, else None): the store and catalog never belong in git."""
     from lensvault import gitinfo
+    from lensvault.catalog import Catalog
     from lensvault.catalog.catalog import utcnow
+    from lensvault.catalog.engine import normalize_url
 
     root = Path(path).absolute()
     vdir = root / VAULT_DIR
@@ -67,7 +70,16 @@ def init_vault(path: str | os.PathLike = ".", *, store: str | None = None, catal
     config = VaultConfig(vault_id=uuid.uuid4().hex, created_at=utcnow(), store_url=store_url, catalog_url=catalog_url)
     vault = Vault(root, config)
     vault.store.create()
-    vault.catalog.migrate()
+    # The one place (with `catalog rebuild`) where a catalog is created; a catalog that
+    # already exists (a team's PostgreSQL database) is joined, and its id adopted.
+    new = Catalog(normalize_url(catalog_url, base=root), create=True)
+    try:
+        new.migrate()
+        catalog_id = new.open_existing()
+    finally:
+        new.close()
+    config = replace(config, catalog_id=catalog_id)
+    vault.config = config
     # The config file is written last: a failed init leaves nothing that looks like a vault.
     config.write(vdir / "config.toml")
     vault.store.register_vault(config.vault_id, root)
@@ -119,12 +131,40 @@ class Vault:
 
     @cached_property
     def catalog(self):
+        """The catalog, checked on open: a missing, empty, damaged or foreign catalog is an
+        error with its fix (``catalog rebuild``), never silently a new, empty one."""
         from lensvault.catalog import Catalog
         from lensvault.catalog.engine import normalize_url
+        from lensvault.errors import CatalogMissing
 
         catalog = Catalog(normalize_url(self.config.catalog_url, base=self.root))
-        catalog.migrate()
+        try:
+            catalog.catalog_id = catalog.open_existing(self.config.catalog_id)
+        except CatalogMissing as e:
+            catalog.close()
+            from lensvault.store_facts import evidence
+
+            e.what += evidence(self)
+            raise
+        except BaseException:
+            catalog.close()
+            raise
+        if self.config.catalog_id is None:
+            # A vault made before catalogs had ids: remember the id the catalog now has.
+            self.config = replace(self.config, catalog_id=catalog.catalog_id)
+            self.config.write(self.dir / "config.toml")
+        from functools import partial
+
+        from lensvault.ledger import record_events
+
+        catalog.before_commit = partial(record_events, self)
         return catalog
+
+    def rebuild_catalog(self, *, force: bool = False, progress=NO_PROGRESS):
+        """Recreate the catalog from the store's ledger and the manifests (see lensvault.rebuild)."""
+        from lensvault.rebuild import rebuild_catalog
+
+        return rebuild_catalog(self, force=force, progress=progress)
 
     @cached_property
     def state(self):
@@ -222,10 +262,11 @@ class Vault:
         return folder_status(self, ref, Path(folder) if folder is not None else Path.cwd(), progress=progress)
 
     # -- integrity -------------------------------------------------------------------------
-    def verify(self, ref: str | None = None, *, progress=NO_PROGRESS):
+    def verify(self, ref: str | None = None, *, progress=NO_PROGRESS, use_catalog: bool = True):
+        """Re-hash objects; without a usable catalog (or ``use_catalog=False``), the store alone."""
         from lensvault.integrity import verify
 
-        return verify(self, ref, progress=progress)
+        return verify(self, ref, progress=progress, use_catalog=use_catalog)
 
     def gc(self, *, grace_seconds: float = 3600):
         """A plan of unreachable objects; nothing is deleted until ``plan.execute()``."""

@@ -12,7 +12,7 @@ import lensvault.errors as errors
 
 # Adding a public name is a decision: add it here too, in the same change.
 CORE = {
-    "AlreadyExists", "AnnotationError", "CatalogError", "InputError", "IntegrityError", "InvalidRef",
+    "AlreadyExists", "AnnotationError", "CatalogDamaged", "CatalogError", "CatalogMissing", "InputError", "IntegrityError", "InvalidRef",
     "LensVaultError", "NotFound", "ObjectMissing", "PreflightFailed", "StorageError", "UsageError",
     "Vault", "VersionRuleError", "__version__", "init", "open",
 }

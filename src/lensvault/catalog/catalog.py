@@ -28,12 +28,46 @@ def actor() -> str:
         return f"uid:{os.getuid()}"
 
 
+class Transaction:
+    """What one write transaction did besides SQL: events to record, and how to undo files it wrote.
+
+    The ledger (``lensvault.ledger``) writes a transaction's record object, journal entry
+    and refs in the store before COMMIT; if the transaction does not commit, ``undo``
+    removes them again, so the store never proves a write the catalog refused.
+    """
+
+    def __init__(self):
+        self.events: list[dict] = []
+        self._undo: list = []
+
+    def on_undo(self, fn) -> None:
+        self._undo.append(fn)
+
+    def take_events(self) -> list[dict]:
+        events, self.events = self.events, []
+        return events
+
+    def undo(self) -> None:
+        while self._undo:
+            try:
+                self._undo.pop()()
+            except OSError:
+                pass  # best effort: an entry left behind names a record rebuild reports as unproven
+
+
+_TXN = "lensvault.txn"
+
+
 class Catalog:
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, create: bool = False):
         from lensvault.catalog.engine import create_engine_for
 
         self.url = url
-        self.engine = create_engine_for(url)
+        self.engine = create_engine_for(url, create=create)
+        self.catalog_id: str | None = None  # set once opened (open_existing)
+        # Set by the vault: called before COMMIT when a transaction appended events that no
+        # write path recorded in the store's ledger, so every event is in the store.
+        self.before_commit = None
 
     @property
     def dialect(self) -> str:
@@ -42,20 +76,34 @@ class Catalog:
     def close(self) -> None:
         self.engine.dispose()
 
+    @staticmethod
+    def transaction(conn) -> Transaction | None:
+        """The ``Transaction`` of a connection inside ``begin()`` (None outside one)."""
+        return conn.info.get(_TXN)
+
     @contextmanager
     def begin(self):
         """A write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: READ COMMITTED)."""
         import sqlalchemy as sa
 
+        txn = Transaction()
         try:
             with self.engine.begin() as conn:
-                yield conn
-        except sa.exc.OperationalError as e:
-            raise CatalogError(
-                f"the catalog could not be written: {e.orig}",
-                where=self._where(),
-                fix="check that the database is reachable and not locked by a crashed process",
-            ) from e
+                conn.info[_TXN] = txn
+                try:
+                    yield conn
+                    if txn.events and self.before_commit is not None:
+                        self.before_commit(conn, txn)
+                finally:
+                    conn.info.pop(_TXN, None)
+        except BaseException as e:
+            txn.undo()
+            if isinstance(e, sa.exc.DBAPIError) and not isinstance(e, sa.exc.IntegrityError):
+                err = self._translated(e, "the catalog could not be written",
+                                       "check that the database is reachable and not locked by a crashed process")
+                if err is not e:
+                    raise err from e
+            raise
 
     @contextmanager
     def read(self):
@@ -64,66 +112,128 @@ class Catalog:
         try:
             with self.engine.connect().execution_options(lv_read=True) as conn:
                 yield conn
-        except sa.exc.OperationalError as e:
-            raise CatalogError(
-                f"the catalog could not be read: {e.orig}",
-                where=self._where(),
-                fix="check that the database is reachable",
-            ) from e
+        except sa.exc.DBAPIError as e:
+            err = e if isinstance(e, sa.exc.IntegrityError) else self._translated(
+                e, "the catalog could not be read", "check that the database is reachable")
+            if err is e:
+                raise
+            raise err from e
+
+    def _translated(self, e, what: str, fix: str):
+        import sqlalchemy as sa
+
+        from lensvault.catalog.health import translate
+
+        found = translate(e, self._where())
+        if found is not None:
+            return found
+        if isinstance(e, sa.exc.OperationalError):
+            return CatalogError(f"{what}: {e.orig}", where=self._where(), fix=fix)
+        return e
 
     def _where(self) -> str:
+        from lensvault.catalog.health import sqlite_path
+
+        path = sqlite_path(self.url)
+        if path is not None:
+            return str(path)
         return self.url.split("@")[-1] if "@" in self.url else self.url
 
-    # -- migrations -----------------------------------------------------------------
-    def migrate(self) -> list[str]:
+    # -- creating and opening ----------------------------------------------------------
+    def migrate(self, *, catalog_id: str | None = None) -> list[str]:
+        """Apply the steps not applied yet. On a new catalog this creates it, with ``catalog_id``
+        (or a new id): only ``init`` and ``catalog rebuild`` do that; opening a vault goes
+        through :meth:`open_existing`, which refuses a missing or empty catalog."""
+        from lensvault.catalog.migrations import STEPS
+
+        try:
+            if self.dialect != "postgresql" and self._inspect().applied >= set(STEPS):
+                return []
+        except CatalogError:
+            pass  # a new SQLite file: created below
+        with self.begin() as conn:
+            return self.migrate_in(conn, catalog_id=catalog_id)
+
+    def migrate_in(self, conn, *, catalog_id: str | None = None) -> list[str]:
+        """``migrate`` inside the caller's transaction (rebuild builds a catalog in one)."""
+        import uuid
+
         import sqlalchemy as sa
 
         from lensvault.catalog import schema
         from lensvault.catalog.migrations import load_steps
 
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7428001)")
+        schema.schema_migrations.create(conn, checkfirst=True)
+        done = {r[0] for r in conn.execute(sa.select(schema.schema_migrations.c.name))}
         applied_now = []
-        steps = list(load_steps())
-        if self._applied() >= {name for name, _ in steps}:
-            return applied_now
-        with self.begin() as conn:
-            if self.dialect == "postgresql":
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7428001)")
-            schema.schema_migrations.create(conn, checkfirst=True)
-            done = {r[0] for r in conn.execute(sa.select(schema.schema_migrations.c.name))}
-            for name, upgrade in steps:
-                if name in done:
-                    continue
-                upgrade(conn)
-                conn.execute(schema.schema_migrations.insert().values(name=name, applied_at=utcnow()))
-                applied_now.append(name)
+        for name, upgrade in load_steps():
+            if name in done:
+                continue
+            upgrade(conn)
+            conn.execute(schema.schema_migrations.insert().values(name=name, applied_at=utcnow()))
+            applied_now.append(name)
+        if "m0007_catalog_info" in applied_now:
+            # A new catalog gets its id here; an old one (made before ids) gets a new one.
+            conn.execute(schema.catalog_info.insert().values(catalog_id=catalog_id or uuid.uuid4().hex,
+                                                             created_at=utcnow()))
         return applied_now
 
-    def _applied(self) -> set[str]:
-        import sqlalchemy as sa
+    def open_existing(self, expected_id: str | None = None) -> str:
+        """Check that this is a whole catalog (and the expected one), apply pending steps; its id.
 
-        from lensvault.catalog import schema
+        Raises CatalogMissing (missing or empty), CatalogDamaged (not a database, truncated,
+        tables or identity gone) or CatalogError (another catalog than the vault's).
+        """
+        from lensvault.catalog.health import check_sqlite_file, problems, sqlite_path
+        from lensvault.catalog.migrations import STEPS
 
-        try:
-            with self.read() as conn:
-                return {r[0] for r in conn.execute(sa.select(schema.schema_migrations.c.name))}
-        except (sa.exc.SQLAlchemyError, CatalogError):
-            return set()
+        path = sqlite_path(self.url)
+        if path is not None:
+            check_sqlite_file(path)
+        found = self._inspect()
+        problem = problems(found, self._where())
+        if problem is not None:
+            raise problem
+        if not found.applied >= set(STEPS):
+            self.migrate(catalog_id=expected_id)
+            found = self._inspect()
+        if expected_id is not None and found.catalog_id != expected_id:
+            raise CatalogError(
+                f"the catalog at {self._where()} is not this vault's catalog "
+                f"(its id is {found.catalog_id}, the vault's is {expected_id})",
+                where=self._where(),
+                fix="point catalog.url in .lensvault/config.toml at the vault's own catalog, or run "
+                    "`lensvault catalog rebuild --force` to rebuild the vault's catalog there",
+            )
+        return found.catalog_id
+
+    def _inspect(self):
+        from lensvault.catalog.health import inspect
+
+        with self.read() as conn:
+            return inspect(conn)
 
     # -- events -------------------------------------------------------------------------
-    def append_event(self, conn, action: str, subject_kind: str, subject: str, *, before=None, after=None) -> None:
+    def append_event(self, conn, action: str, subject_kind: str, subject: str, *, before=None, after=None) -> dict:
+        """Append an event; the row as written (with its id), which the ledger also records."""
         from lensvault.catalog import schema
 
-        conn.execute(
-            schema.events.insert().values(
-                at=utcnow(),
-                actor=actor(),
-                action=action,
-                subject_kind=subject_kind,
-                subject=subject,
-                before=None if before is None else json.dumps(before, sort_keys=True, default=str),
-                after=None if after is None else json.dumps(after, sort_keys=True, default=str),
-            )
-        )
+        row = {
+            "at": utcnow(),
+            "actor": actor(),
+            "action": action,
+            "subject_kind": subject_kind,
+            "subject": subject,
+            "before": None if before is None else json.dumps(before, sort_keys=True, default=str),
+            "after": None if after is None else json.dumps(after, sort_keys=True, default=str),
+        }
+        row["id"] = conn.execute(schema.events.insert().values(**row).returning(schema.events.c.id)).scalar_one()
+        txn = self.transaction(conn)
+        if txn is not None:
+            txn.events.append(row)
+        return row
 
     def add_object_refs(self, conn, owner_kind: str, owner_id: str, oids) -> None:
         from lensvault.catalog import schema

@@ -20,11 +20,25 @@ def normalize_url(url: str, *, base: Path | None = None) -> str:
     return url
 
 
-def create_engine_for(url: str):
+def create_engine_for(url: str, *, create: bool = False):
+    """An engine for ``url``. Without ``create`` a SQLite file is opened read-write but never
+    created: a vault's catalog that has gone missing must stay missing, not come back empty."""
     import sqlalchemy as sa
 
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        from lensvault.catalog.health import sqlite_path
+
+        path = sqlite_path(url)
+        if path is not None and not create:
+            import sqlite3
+            from urllib.parse import quote
+
+            uri = f"file:{quote(str(path))}?mode=rw"
+            # The URL still picks the pool (a file database's); the creator opens the file.
+            engine = sa.create_engine(url, creator=lambda: sqlite3.connect(
+                uri, uri=True, timeout=60, check_same_thread=False))
+        else:
+            engine = sa.create_engine(url, connect_args={"timeout": 60})
 
         @sa.event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):

@@ -79,5 +79,15 @@ events = sa.Table(
     sa.Index("ix_events_at", "at"),
 )
 
+# The catalog's identity: one row, written when the catalog is created (by `init`, or by
+# `catalog rebuild`, which keeps the id). Its ledger in the store is named by it, and a
+# vault checks it on open, so a missing, emptied or foreign catalog is never taken for its own.
+catalog_info = sa.Table(
+    "catalog_info",
+    metadata,
+    sa.Column("catalog_id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
 # Tables whose rows are never updated or deleted once written (triggers enforce it).
 APPEND_ONLY = ("dataset_versions", "events", "snapshots")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+TABLES = ("run_latest_metrics",)
+
 
 def upgrade(conn) -> None:
     from lensvault.runs.tables import run_latest_metrics

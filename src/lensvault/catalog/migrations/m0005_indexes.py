@@ -3,6 +3,8 @@ by run and by model (found missing at 10,000 runs by the lineage benchmark)."""
 
 from __future__ import annotations
 
+TABLES = ()
+
 
 def upgrade(conn) -> None:
     for name, table, cols in (
