@@ -119,6 +119,13 @@ def oids_in_store(vault) -> set[str]:
     return {p.parent.name + p.name for p in object_files(vault)}
 
 
+def ledger_oids(vault, catalog_id: str | None = None) -> set[str]:
+    """The record objects a catalog's ledger in the store lists (every write leaves one)."""
+    from lensvault.ledger import entries
+
+    return {e.oid for e in entries(vault.store, catalog_id or vault.config.catalog_id)}
+
+
 def rmtree_force(path: Path) -> None:
     def onerror(func, p, exc):
         try:

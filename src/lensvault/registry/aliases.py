@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from lensvault import ledger
 from lensvault.errors import InvalidRef, NotFound, UsageError
 from lensvault.refs import Ref, validate_name
 
@@ -107,6 +108,9 @@ def _move(vault, name: str, alias: str, to_version: str, action: str, reason: st
         vault.catalog.append_event(conn, f"model.{action}", "model", f"{name}@{alias}",
                                    before={"version": current} if current else None,
                                    after={"version": to_version, "reason": reason, "move_id": move_id})
+        ledger.record(vault, conn, "alias.move", {"move": {
+            "id": move_id, "name": name, "alias": alias, "from_version": current, "to_version": to_version,
+            "action": action, "reason": reason, "actor": who, "at": at}}, move=f"aliases/{name}/{alias}")
     return AliasMove(move_id, name, alias, current, to_version, action, reason, who, at)
 
 

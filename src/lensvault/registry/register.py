@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from lensvault import ledger
 from lensvault.errors import AlreadyExists, InputError, IntegrityError, UsageError, VersionRuleError
 from lensvault.refs import SemVer, validate_name
 from lensvault.registry.lineage import RunInfo, load_run
@@ -294,24 +295,28 @@ def register_model(vault, req: RegisterRequest) -> ModelVersion:
         manifest["files"].sort(key=lambda f: f["name"])
         bundle_oid = vault.store.put_bytes(_canonical(manifest))
 
+        row = dict(
+            name=name, version=str(version), major=version.major, minor=version.minor, patch=version.patch,
+            prerelease=version.prerelease, run_id=run.run_id, bundle_oid=bundle_oid, dataset=run.dataset,
+            config_id=run.config_id, code_commit=run.code_commit, metrics=json.dumps(metrics, sort_keys=True),
+            release_notes=notes, bump=bump_kind, forced=forced_reason is not None, dirty=not run.clean,
+            created_at=manifest["created_at"], created_by=manifest["created_by"],
+        )
+        file_rows = [{"name": name, "version": str(version), "file": f["name"], "role": f["role"],
+                      "sha256": f["sha256"], "size": f["size"]} for f in manifest["files"]]
         try:
-            conn.execute(model_versions.insert().values(
-                name=name, version=str(version), major=version.major, minor=version.minor, patch=version.patch,
-                prerelease=version.prerelease, run_id=run.run_id, bundle_oid=bundle_oid, dataset=run.dataset,
-                config_id=run.config_id, code_commit=run.code_commit, metrics=json.dumps(metrics, sort_keys=True),
-                release_notes=notes, bump=bump_kind, forced=forced_reason is not None, dirty=not run.clean,
-                created_at=manifest["created_at"], created_by=manifest["created_by"],
-            ))
+            conn.execute(model_versions.insert().values(**row))
         except sa.exc.IntegrityError as e:
             raise AlreadyExists(f"{ref} already exists", where=ref, fix="model versions are write-once; choose another version") from e
-        conn.execute(model_files.insert(), [
-            {"name": name, "version": str(version), "file": f["name"], "role": f["role"], "sha256": f["sha256"],
-             "size": f["size"]} for f in manifest["files"]])
-        vault.catalog.add_object_refs(conn, "model", ref, [bundle_oid, *(f["sha256"] for f in manifest["files"])])
+        conn.execute(model_files.insert(), file_rows)
+        kept = [bundle_oid, *(f["sha256"] for f in manifest["files"])]
+        vault.catalog.add_object_refs(conn, "model", ref, kept)
         vault.catalog.append_event(conn, "model.register", "model", ref, after={
             "run_id": run.run_id, "bundle_oid": bundle_oid, "dataset": run.dataset, "config_id": run.config_id,
             "code_commit": run.code_commit, "bump": bump_kind, "forced": forced_reason is not None,
             "dirty": not run.clean, "previous_version": manifest["previous_version"]})
+        ledger.record(vault, conn, "model.version", {"row": row, "files": file_rows}, objects=kept,
+                      ref=f"models/{name}/{version}")
     from lensvault.registry.query import model_evaluations
 
     with vault.catalog.read() as conn:

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from lensvault import ledger
 from lensvault.errors import AlreadyExists, NotFound, UsageError
 
 __all__ = ["ConfigRecord", "add_config", "diff_registered", "get_config", "list_configs"]
@@ -95,6 +96,7 @@ def add_config(vault, path, config_id: str | None = None) -> ConfigRecord:
         vault.catalog.add_object_refs(conn, "config", config_id, [oid])
         vault.catalog.append_event(conn, "config.add", "config", config_id,
                                    after={"path": rel, "sha256": sha, "commit": commit})
+        ledger.record(vault, conn, "config", {"row": row, "oid": oid}, objects=[oid], ref=f"configs/{config_id}")
     return ConfigRecord(**{**{k: v for k, v in row.items() if k != "content"}, "values": json.loads(row["content"])})
 
 

@@ -214,6 +214,9 @@ def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", ru
         vault.catalog.append_event(conn, "evaluation.add", "evaluation", eval_id, after={
             "run_id": run_id, "model": model_ref, "ad_hoc": run_id is None and model_ref is None,
             "dataset": ds.ref, "split": split, "AP": result["overall"]["AP"]})
+        from lensvault import ledger  # the store's record of it (catalog rebuild); run_id may be None
+
+        ledger.record(vault, conn, "evaluation", {"row": row}, objects=[oid])
     return {"eval_id": eval_id, "run_id": run_id, "model": model_ref, "ad_hoc": run_id is None and model_ref is None,
             "dataset": ds.ref, "dataset_snapshot": ds.snapshot_id, "split": split, "source": source.to_dict(),
             **result}

@@ -15,6 +15,7 @@ import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
+from lensvault import ledger
 from lensvault.errors import InputError, NotFound, PreflightFailed, UsageError
 
 __all__ = ["RunRecorder", "compare_runs", "create_run", "find_run_id", "finish_run", "get_run", "list_runs",
@@ -58,11 +59,14 @@ def create_run(vault, report, *, kind: str = "run", command: list[str] | None = 
                 if conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is not None:
                     continue
                 conn.execute(runs.insert().values(**row))
+                reservation = None
                 if report.model:
-                    conn.execute(model_reservations.insert().values(
-                        name=report.model[0], version=report.model[1], run_id=run_id, created_at=row["started_at"]))
+                    reservation = dict(name=report.model[0], version=report.model[1], run_id=run_id,
+                                       created_at=row["started_at"])
+                    conn.execute(model_reservations.insert().values(**reservation))
                 vault.catalog.append_event(conn, "run.start", "run", run_id, after={
                     k: row[k] for k in ("dataset", "config_id", "code_commit", "clean", "model_name", "model_version")})
+                ledger.record(vault, conn, "run.start", {"row": row, "reservation": reservation})
             return run_id
         except sa.exc.IntegrityError:
             if report.model:
@@ -103,6 +107,10 @@ def finish_run(vault, run_id: str, status: str, *, exit_code: int | None = None,
             conn.execute(model_reservations.delete().where(model_reservations.c.run_id == run_id))
         vault.catalog.add_object_refs(conn, "run", run_id, [o for o in (log_oid, environment_oid) if o])
         vault.catalog.append_event(conn, "run.finish", "run", run_id, after={"status": status, "exit_code": exit_code})
+        # A separate record from run.start: a run's status changes once, after it started.
+        ledger.record(vault, conn, "run.finish", {"run_id": run_id, "values": values,
+                                                  "release_reservation": status != "succeeded"},
+                      objects=[log_oid, environment_oid])
     return status
 
 
@@ -122,6 +130,7 @@ def set_environment(vault, run_id: str, environment: dict) -> str:
     with vault.catalog.begin() as conn:
         conn.execute(runs.update().where(runs.c.run_id == run_id).values(environment_oid=oid))
         vault.catalog.add_object_refs(conn, "run", run_id, [oid])
+        ledger.record(vault, conn, "run.environment", {"run_id": run_id, "environment_oid": oid}, objects=[oid])
     return oid
 
 
@@ -174,6 +183,7 @@ class RunRecorder:
             new = [r for r in rows if r["key"] not in have]
             if new:
                 conn.execute(run_params.insert(), new)
+                ledger.record(self.vault, conn, "run.params", {"run_id": self.run_id, "params": new})
 
     # -- metrics
     def log_metrics(self, metrics: dict, step: int | None = None, *, class_name: str | None = None,
@@ -234,6 +244,7 @@ def write_metric_points(vault, pts: list[tuple]) -> None:
         if p[4] is None and p[5] is None:
             latest[(p[0], p[1])] = p
     with vault.catalog.begin() as conn:
+        ledger.record(vault, conn, "run.metrics", {"points": [list(p) for p in pts]})
         if conn.dialect.name == "sqlite":
             # The DB-API executemany is several times faster than SQLAlchemy's for 10^5 rows.
             raw = conn.connection.driver_connection
@@ -285,6 +296,8 @@ def record_artifacts(vault, run_id: str, items: list[tuple[str, Path]], *, skip_
         if new:
             conn.execute(run_artifacts.insert(), new)
             vault.catalog.add_object_refs(conn, "run", run_id, [r["sha256"] for r in new])
+            ledger.record(vault, conn, "run.artifacts", {"run_id": run_id, "artifacts": new},
+                          objects=[r["sha256"] for r in new])
     return rows
 
 

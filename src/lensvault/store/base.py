@@ -84,3 +84,16 @@ class ObjectStore(ABC):
 
     def pinned(self, grace_seconds: float) -> set[str]:
         return set()
+
+    # -- refs: named, non-content-addressed files beside the objects (store/refs.py) ----------
+    def put_ref(self, name: str, data: bytes, *, exclusive: bool = False) -> bool:
+        raise NotImplementedError
+
+    def get_ref(self, name: str) -> bytes | None:
+        raise NotImplementedError
+
+    def delete_ref(self, name: str) -> None:
+        raise NotImplementedError
+
+    def list_refs(self, prefix: str) -> list[str]:
+        raise NotImplementedError

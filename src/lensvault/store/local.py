@@ -23,6 +23,7 @@ from lensvault.errors import ObjectMissing, StorageError
 from lensvault.hashing import default_workers
 from lensvault.store.base import LinkMode, ObjectStore, is_oid
 from lensvault.store.linking import LinkStrategy, storage_error
+from lensvault.store.refs import LocalRefs
 
 __all__ = ["LocalObjectStore"]
 
@@ -41,7 +42,7 @@ def _syncfs(fd: int) -> None:
     os.sync()
 
 
-class LocalObjectStore(ObjectStore):
+class LocalObjectStore(LocalRefs, ObjectStore):
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).absolute()
         self.url = str(self.root)
