@@ -35,11 +35,23 @@ class Dataset:
         return self._manifest
 
     def restore_manifest(self) -> str:
-        """Rewrite data/manifests/NAME/VERSION.json from the stored manifest object."""
-        from lensvault.datasets.manifest import manifest_path, write_manifest_file
+        """Rewrite data/manifests/NAME/VERSION.json from the stored manifest object.
+
+        Only a missing or damaged file is replaced: one whose bytes are themselves a stored
+        manifest (another record of this version) is a conflict for a person to settle.
+        """
+        from lensvault.datasets.manifest import frozen_manifest_error, manifest_path, write_manifest_file
+        from lensvault.hashing import hash_bytes
 
         path = manifest_path(self.vault.manifests_dir, self.name, self.version)
-        write_manifest_file(path, self.vault.store.read_bytes(self.record.manifest_oid))
+        data = self.vault.store.read_bytes(self.record.manifest_oid)
+        try:
+            current = path.read_bytes()
+        except FileNotFoundError:
+            current = None
+        if current is not None and current != data and self.vault.store.has(hash_bytes(current)):
+            raise frozen_manifest_error(path)
+        write_manifest_file(path, data, replace=current is not None)
         return str(path)
 
     def files(self, columns: list[str] | None = None):

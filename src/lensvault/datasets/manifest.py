@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lensvault.errors import IntegrityError
 
-__all__ = ["Manifest", "canonical_json", "snapshot_document", "write_manifest_file"]
+__all__ = ["Manifest", "canonical_json", "frozen_manifest_error", "snapshot_document", "write_manifest_file"]
 
 SNAPSHOT_FORMAT = "lensvault.snapshot/1"
 MANIFEST_FORMAT = "lensvault.manifest/1"
@@ -98,8 +98,15 @@ def manifest_path(manifests_dir: Path, name: str, version: str) -> Path:
     return manifests_dir / name / f"{version}.json"
 
 
-def write_manifest_file(path: Path, data: bytes) -> None:
-    """Atomically write a read-only manifest file (replacing an orphan of a crashed write)."""
+def write_manifest_file(path: Path, data: bytes, *, replace: bool = False) -> bool:
+    """Atomically write a read-only manifest file; True if written, False if it was already there.
+
+    A manifest is frozen once written (and usually committed to Git): an existing file with
+    other bytes is refused, never replaced — whatever the catalog says about the version.
+    Only ``replace`` (restoring a damaged file from its stored object) overwrites.
+    """
+    import errno
+
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,20 +115,51 @@ def write_manifest_file(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o444)
-        os.replace(tmp, path)
-    except OSError as e:
+        if replace:
+            os.replace(tmp, path)
+            return True
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+            os.link(tmp, path)  # create-if-absent, atomically: no check-then-write race
+        except FileExistsError:
+            if path.read_bytes() == data:
+                return False
+            raise frozen_manifest_error(path) from None
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+            # A filesystem without hard links: check, then rename (a tiny race, as before).
+            if path.exists():
+                if path.read_bytes() == data:
+                    return False
+                raise frozen_manifest_error(path) from None
+            os.replace(tmp, path)
+        return True
+    except OSError as e:
         from lensvault.store.linking import storage_error
 
         raise storage_error(e, str(path)) from e
-    except BaseException:
+    finally:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise
 
 
+def frozen_manifest_error(path: Path):
+    """The error for a NAME@VERSION whose manifest file exists with other content."""
+    from lensvault.errors import AlreadyExists
+
+    detail = ""
+    try:
+        m = Manifest.from_bytes(path.read_bytes())
+        detail = f" (snapshot {m.snapshot_id[:12]}, created {m.created_at} by {m.created_by})"
+    except Exception:
+        pass
+    return AlreadyExists(
+        f"the manifest {path.parent.name}@{path.stem} already exists{detail}: manifests are frozen, "
+        "and this one is not replaced by another snapshot",
+        where=str(path),
+        fix="choose another version. If the catalog does not list this version, it has lost it: run "
+            "`lensvault catalog rebuild` (or `--force`); if the file is left over from a failed write "
+            "and was never committed, delete it",
+    )

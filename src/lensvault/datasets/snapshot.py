@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lensvault import ledger
 from lensvault.catalog.catalog import actor, utcnow
 from lensvault.errors import UsageError
 from lensvault.progress import NO_PROGRESS
@@ -18,7 +19,8 @@ from lensvault.store.base import LinkMode
 
 from lensvault.datasets import files_table
 from lensvault.datasets.ingest import ingested
-from lensvault.datasets.manifest import Manifest, canonical_json, manifest_path, snapshot_document, write_manifest_file
+from lensvault.datasets.manifest import (Manifest, canonical_json, frozen_manifest_error, manifest_path, snapshot_document,
+                                         write_manifest_file)
 from lensvault.datasets.versions import DatasetVersion, get_version, latest_version, taken_error
 
 __all__ = ["commit_version", "snapshot_folder"]
@@ -146,6 +148,11 @@ def _refuse_taken(vault, name: str, version: str) -> None:
         existing = get_version(conn, name, version)
     if existing:
         raise taken_error(existing)
+    path = manifest_path(vault.manifests_dir, name, version)
+    if path.exists():
+        # A frozen manifest the catalog does not know (a catalog that lost versions, or a
+        # file left by a failed write): never replaced by another snapshot.
+        raise frozen_manifest_error(path)
 
 
 def commit_version(
@@ -211,38 +218,27 @@ def commit_version(
     manifest_oid = vault.store.put_bytes(manifest_bytes)
     path = manifest_path(vault.manifests_dir, name, str(semver))
 
+    snapshot_row = {
+        "snapshot_id": snapshot_id, "snapshot_oid": snapshot_id, "files_oid": files_oid,
+        "file_count": files.num_rows, "total_bytes": total_bytes,
+        "annotations_oid": (tables or {}).get("annotations", {}).get("oid"),
+        "images_oid": (tables or {}).get("images", {}).get("oid"), "created_at": manifest.created_at,
+    }
+    version_row = {
+        "name": name, "version": str(semver), "major": semver.major, "minor": semver.minor, "patch": semver.patch,
+        "prerelease": semver.prerelease, "snapshot_id": snapshot_id, "manifest_oid": manifest_oid,
+        "parent": parent_version, "file_count": files.num_rows, "total_bytes": total_bytes, "notes": notes,
+        "bump": bump, "forced": forced, "changelog": None if changelog is None else canonical_json(changelog).decode(),
+        "created_at": manifest.created_at, "created_by": manifest.created_by,
+    }
+
     written = False
     try:
         with vault.catalog.begin() as conn:
-            _insert_snapshot(conn, schema, {
-                "snapshot_id": snapshot_id, "snapshot_oid": snapshot_id, "files_oid": files_oid,
-                "file_count": files.num_rows, "total_bytes": total_bytes,
-                "annotations_oid": (tables or {}).get("annotations", {}).get("oid"),
-                "images_oid": (tables or {}).get("images", {}).get("oid"), "created_at": manifest.created_at,
-            })
+            _insert_snapshot(conn, schema, snapshot_row)
             try:
                 with conn.begin_nested():
-                    conn.execute(
-                        schema.dataset_versions.insert().values(
-                            name=name,
-                            version=str(semver),
-                            major=semver.major,
-                            minor=semver.minor,
-                            patch=semver.patch,
-                            prerelease=semver.prerelease,
-                            snapshot_id=snapshot_id,
-                            manifest_oid=manifest_oid,
-                            parent=parent_version,
-                            file_count=files.num_rows,
-                            total_bytes=total_bytes,
-                            notes=notes,
-                            bump=bump,
-                            forced=forced,
-                            changelog=None if changelog is None else canonical_json(changelog).decode(),
-                            created_at=manifest.created_at,
-                            created_by=manifest.created_by,
-                        )
-                    )
+                    conn.execute(schema.dataset_versions.insert().values(**version_row))
             except sa.exc.IntegrityError:
                 existing = get_version(conn, name, str(semver))
                 if existing is None:
@@ -253,8 +249,12 @@ def commit_version(
                 after={"snapshot_id": snapshot_id, "manifest_oid": manifest_oid, "files": files.num_rows,
                        "bytes": total_bytes, "parent": manifest.parent, "bump": bump, "forced": forced},
             )
-            write_manifest_file(path, manifest_bytes)
-            written = True
+            # The store's own record of the version (catalog rebuild reads it back); its
+            # write-once ref refuses a second NAME@VERSION the catalog failed to know about.
+            ledger.record(vault, conn, "dataset.version", {"row": version_row, "snapshot": snapshot_row},
+                          objects=[manifest_oid, snapshot_id, *(t["oid"] for t in all_tables.values())],
+                          ref=f"datasets/{name}/{semver}")
+            written = write_manifest_file(path, manifest_bytes)
     except BaseException:
         # The version did not commit, so a manifest file we wrote names nothing.
         if written:
