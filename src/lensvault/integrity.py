@@ -19,14 +19,21 @@ class VerifyReport:
     missing: list[dict] = field(default_factory=list)
     corrupt: list[dict] = field(default_factory=list)
     manifest_files: list[dict] = field(default_factory=list)
+    # Without a usable catalog: why, and what only the catalog could have told.
+    catalog_problem: str | None = None
+    catalog_skipped: list[str] = field(default_factory=list)
+    unproven: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.corrupt or self.manifest_files)
+        return not (self.missing or self.corrupt or self.manifest_files or self.catalog_problem)
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "checked": self.checked, "missing": self.missing, "corrupt": self.corrupt,
-                "manifest_files": self.manifest_files}
+                "manifest_files": self.manifest_files,
+                "catalog": {"used": not self.catalog_skipped, "problem": self.catalog_problem,
+                            "skipped": self.catalog_skipped},
+                "unproven": self.unproven}
 
 
 def _all_versions(vault):
@@ -78,15 +85,41 @@ def _needed(vault, ref: str | None) -> dict[str, list[str]]:
     return needed
 
 
-def verify(vault, ref: str | None = None, *, progress=NO_PROGRESS) -> VerifyReport:
-    needed = _needed(vault, ref)
+CATALOG_ONLY = [
+    "objects only the catalog names (what was written before the store kept a ledger)",
+    "whether each catalog version still has its manifest file in data/manifests/",
+]
+
+
+def verify(vault, ref: str | None = None, *, progress=NO_PROGRESS, use_catalog: bool = True) -> VerifyReport:
+    """Re-hash objects. Without a usable catalog (or with ``use_catalog=False``) the store is
+    checked alone: every object, and everything the ledger and the stored manifests need."""
+    from lensvault.store_facts import store_needs
+
+    problem = None
+    facts = None
+    if use_catalog or ref is not None:
+        try:
+            needed = _needed(vault, ref)
+        except CatalogError as e:
+            if ref is not None:
+                raise
+            problem, needed = f"{e.what} — {e.fix}" if e.fix else e.what, None
+    else:
+        needed = None
+    if ref is None:
+        catalog_manifests = set(needed or ())  # versions the catalog listed: their files are known
+        more, facts = store_needs(vault, skip_manifests=catalog_manifests, strict=False)
+        needed = needed or {}
+        for oid, owners in more.items():
+            needed.setdefault(oid, []).extend(owners)
     oids = sorted(needed)
     if ref is None:
         # Objects nobody references are still checked: a corrupt one would
         # poison the next snapshot that dedupes against it.
         seen = set(oids)
         oids += [o for o in vault.store.iter_oids() if o not in seen]
-    report = VerifyReport(checked=len(oids))
+    report = VerifyReport(checked=len(oids), catalog_problem=problem)
     with progress.task("Verifying", len(oids)) as advance:
         for oid, result in hash_files(oids, fn=vault.store.check, on_done=advance):
             if result == "missing":
@@ -94,7 +127,14 @@ def verify(vault, ref: str | None = None, *, progress=NO_PROGRESS) -> VerifyRepo
             elif result == "corrupt":
                 report.corrupt.append({"oid": oid, "needed_by": sorted(set(needed.get(oid, []))),
                                        "path": str(vault.store.oid_to_path(oid)) if hasattr(vault.store, "oid_to_path") else None})
-    report.manifest_files = _check_manifest_files(vault, ref)
+    if ref is None and (problem or not use_catalog):
+        report.catalog_skipped = list(CATALOG_ONLY)
+        report.unproven = facts.unproven
+        report.manifest_files = [{"ref": u["where"], "path": str(vault.root / u["where"]), "problem": "unproven",
+                                  "fix": "restore the file from Git, or remove it if it is not a version of this vault"}
+                                 for u in facts.unproven if u["what"] == "manifest file"]
+    else:
+        report.manifest_files = _check_manifest_files(vault, ref)
     return report
 
 
@@ -124,7 +164,9 @@ def reachable_oids(vault) -> set[str]:
     from lensvault.errors import IntegrityError
 
     keep: set[str] = set()
+    catalog_manifests = set()
     for rec in _all_versions(vault):
+        catalog_manifests.add(rec.manifest_oid)
         keep.update((rec.manifest_oid, rec.snapshot_id))
         try:
             keep.update(Dataset(vault, rec).object_ids())
@@ -136,6 +178,12 @@ def reachable_oids(vault) -> set[str]:
                 fix=f"run `lensvault verify {rec.ref}` and restore the damaged object before gc",
             ) from e
     keep.update(_object_refs(vault))
+    # The store's own proof is a root too, whatever the catalog says: every ledger record and
+    # what it keeps, every version the ledger or data/manifests/ proves (and what a manifest
+    # file there names). A wrong or partial catalog cannot make gc delete a version's objects.
+    from lensvault.store_facts import store_needs
+
+    keep.update(store_needs(vault, skip_manifests=catalog_manifests)[0])
     return keep
 
 

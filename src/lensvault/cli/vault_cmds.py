@@ -63,15 +63,25 @@ def status_cmd(ctx, ref, directory, as_json):
 
 @click.command("verify")
 @click.argument("ref", required=False)
+@click.option("--no-catalog", is_flag=True,
+              help="Check the store alone (every object; what the ledger and the stored manifests need).")
 @json_option
 @click.pass_context
-def verify_cmd(ctx, ref, as_json):
-    """Re-hash the objects of REF (default: the whole store) and report missing or corrupt ones."""
+def verify_cmd(ctx, ref, no_catalog, as_json):
+    """Re-hash the objects of REF (default: the whole store) and report missing or corrupt ones.
+
+    Without a usable catalog the store is still checked, and the catalog problem is reported.
+    """
     vault = open_vault_from(ctx)
-    report = vault.verify(ref, progress=progress_for(as_json))
+    report = vault.verify(ref, progress=progress_for(as_json), use_catalog=not no_catalog)
     if as_json:
         echo_json(report.to_dict())
     else:
+        if report.catalog_problem:
+            click.echo(f"CATALOG  {report.catalog_problem}")
+        if report.catalog_skipped:
+            click.echo("note: the store was checked without the catalog; not checked: "
+                       + "; ".join(report.catalog_skipped))
         for m in report.missing:
             click.echo(f"MISSING  {m['oid']}  needed by {_some(m['needed_by'])}")
         for c in report.corrupt:
