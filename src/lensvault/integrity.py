@@ -127,6 +127,8 @@ def verify(vault, ref: str | None = None, *, progress=NO_PROGRESS, use_catalog: 
             elif result == "corrupt":
                 report.corrupt.append({"oid": oid, "needed_by": sorted(set(needed.get(oid, []))),
                                        "path": str(vault.store.oid_to_path(oid)) if hasattr(vault.store, "oid_to_path") else None})
+    if ref is None and use_catalog and not problem:
+        report.catalog_problem = _catalog_gaps(vault, facts)
     if ref is None and (problem or not use_catalog):
         report.catalog_skipped = list(CATALOG_ONLY)
         report.unproven = facts.unproven
@@ -136,6 +138,29 @@ def verify(vault, ref: str | None = None, *, progress=NO_PROGRESS, use_catalog: 
     else:
         report.manifest_files = _check_manifest_files(vault, ref)
     return report
+
+
+def _catalog_gaps(vault, facts) -> str | None:
+    """Versions the store proves that the catalog does not list (a catalog restored from an older
+    copy, or rows removed behind its triggers' back, as TRUNCATE on PostgreSQL does)."""
+    import sqlalchemy as sa
+
+    from lensvault.catalog.registry_schema import model_versions
+
+    with vault.catalog.read() as conn:
+        models = {(r.name, r.version) for r in conn.execute(sa.select(model_versions.c.name, model_versions.c.version))}
+    datasets = {(v.name, v.version) for v in _all_versions(vault)}
+    lost = [f"{n}@{v}" for n, v in sorted(set(facts.versions) - datasets)]
+    for _entry, rec in facts.records:
+        if rec.get("kind") == "model.version":
+            row = rec["data"]["row"]
+            if (row["name"], row["version"]) not in models:
+                lost.append(f"{row['name']}@{row['version']}")
+    if not lost:
+        return None
+    shown = ", ".join(lost[:10]) + (f" … and {len(lost) - 10} more" if len(lost) > 10 else "")
+    return (f"the catalog lacks {len(lost)} version(s) the store proves: {shown} — "
+            "`lensvault catalog rebuild --force` brings them back")
 
 
 def _check_manifest_files(vault, ref):

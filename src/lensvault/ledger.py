@@ -44,8 +44,15 @@ def ledger_prefix(catalog_id: str) -> str:
 
 
 def _canonical(obj) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                      default=str).encode("utf-8")
+    """Sorted keys, no whitespace, UTF-8. orjson writes it ~10x faster than json (a metric batch
+    of 20,000 points is one record); json takes what orjson refuses (integers over 64 bits)."""
+    import orjson
+
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                          default=str).encode("utf-8")
 
 
 @dataclass(frozen=True)

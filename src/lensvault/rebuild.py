@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lensvault.errors import AlreadyExists, CatalogDamaged, CatalogError, CatalogMissing
+from lensvault.errors import AlreadyExists, CatalogDamaged, CatalogError, CatalogMissing, StorageError
 from lensvault.progress import NO_PROGRESS
 
 __all__ = ["RebuildReport", "rebuild_catalog"]
@@ -76,7 +76,14 @@ def rebuild_catalog(vault, *, force: bool = False, progress=NO_PROGRESS) -> Rebu
                                     "manifest_files": sum("data/manifests" in v.sources for v in facts.versions.values())})
     path = sqlite_path(url)
     if path is not None:
-        report.kept_previous = _rebuild_sqlite(path, cid, facts, report, progress)
+        try:
+            report.kept_previous = _rebuild_sqlite(path, cid, facts, report, progress)
+        except OSError as e:
+            if isinstance(e, StorageError):
+                raise
+            from lensvault.store.linking import storage_error
+
+            raise storage_error(e, str(path)) from e
     else:
         report.kept_previous = _rebuild_postgres(url, cid, facts, report, progress)
     if vault.config.catalog_id is None:
@@ -120,9 +127,14 @@ def _state(vault, url: str) -> tuple[str, str]:
 # -- building --------------------------------------------------------------------------------
 
 
-def _rebuild_sqlite(path: Path, cid: str, facts, report: RebuildReport, progress) -> str | None:
-    import time
+def _stamp() -> str:
+    """A name part for the kept catalog: UTC time to the microsecond (two rebuilds never share one)."""
+    from datetime import datetime, timezone
 
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _rebuild_sqlite(path: Path, cid: str, facts, report: RebuildReport, progress) -> str | None:
     from lensvault.catalog import Catalog
 
     tmp = path.with_name(f".{path.name}.rebuild-{os.getpid()}")
@@ -144,7 +156,7 @@ def _rebuild_sqlite(path: Path, cid: str, facts, report: RebuildReport, progress
             os.fsync(f.fileno())
         kept = None
         if path.exists() and path.stat().st_size > 0:
-            kept = path.with_name(f"{path.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
+            kept = path.with_name(f"{path.name}.replaced-{_stamp()}")
             os.link(path, kept)  # the old catalog stays whole under the new name
             for suffix in ("-wal", "-shm"):
                 side = Path(f"{path}{suffix}")
@@ -171,8 +183,6 @@ def _rebuild_sqlite(path: Path, cid: str, facts, report: RebuildReport, progress
 
 
 def _rebuild_postgres(url: str, cid: str, facts, report: RebuildReport, progress) -> str | None:
-    import time
-
     from lensvault.catalog import Catalog
     from lensvault.catalog.migrations import STEPS, tables_of
 
@@ -186,7 +196,7 @@ def _rebuild_postgres(url: str, cid: str, facts, report: RebuildReport, progress
             kept = None
             if present:
                 # DDL is transactional here: other sessions see the old catalog or the new one.
-                kept = f"lensvault_replaced_{time.strftime('%Y%m%d%H%M%S')}"
+                kept = f"lensvault_replaced_{_stamp().lower()}"
                 conn.exec_driver_sql(f'CREATE SCHEMA "{kept}"')
                 for t in sorted(present):
                     conn.exec_driver_sql(f'ALTER TABLE "{t}" SET SCHEMA "{kept}"')

@@ -114,6 +114,14 @@ def problems(found: Inspection, where: str) -> LensVaultError | None:
     return None
 
 
+def _disk_full(where: str) -> bool:
+    try:
+        st = os.statvfs(Path(where).parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
 def translate(exc, where: str) -> LensVaultError | None:
     """A clear error for a database failure that means the catalog is gone, damaged or full.
 
@@ -126,8 +134,12 @@ def translate(exc, where: str) -> LensVaultError | None:
     if "database or disk is full" in low or state == "53100":
         return StorageError(f"the disk holding the catalog is full ({msg})", where=where,
                             fix="free space on that disk and run the command again; nothing was recorded")
+    if "disk i/o error" in low or "unable to open database file" in low:
+        if _disk_full(where):  # SQLite cannot even make its -wal/-shm files on a full disk
+            return StorageError(f"the disk holding the catalog is full ({msg})", where=where,
+                                fix="free space on that disk and run the command again; nothing was recorded")
     if "disk i/o error" in low:
-        return StorageError(f"the catalog could not be read or written: disk I/O error", where=where,
+        return StorageError("the catalog could not be read or written: disk I/O error", where=where,
                             fix="check the disk (dmesg); then `lensvault verify`")
     if ("file is not a database" in low or "malformed" in low or state in ("XX001", "XX002")):
         return CatalogDamaged(f"the catalog {where} is damaged ({msg})", where=where, fix=REBUILD_FORCE)
