@@ -58,7 +58,7 @@ class VaultConfig:
     def write(self, path: Path) -> None:
         import tomli_w
 
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # two writers never share a temp file
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(tomli_w.dumps(self.to_dict()))
             f.flush()

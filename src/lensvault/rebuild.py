@@ -113,11 +113,11 @@ def _state(vault, url: str) -> tuple[str, str]:
                       for t in ("dataset_versions", "runs", "model_versions", "events")}
         return "whole", ", ".join(f"{n} {t}" for t, n in counts.items())
     except CatalogMissing as e:
-        return ("empty" if "empty" in e.what else "missing"), e.what
+        return e.details.get("state", "missing"), e.what
     except CatalogDamaged as e:
         return "damaged", e.what
     except CatalogError as e:
-        if "not this vault's catalog" in e.what:
+        if "foreign_id" in e.details:
             return "foreign", e.what
         raise
     finally:

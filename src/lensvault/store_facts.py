@@ -76,8 +76,8 @@ def evidence(vault) -> str:
     return f" (the store's ledger holds {n_records} record(s) and data/manifests/ {n_files} manifest file(s))"
 
 
-def read_facts(vault, *, kinds=None, progress=None) -> StoreFacts:
-    """Every proven dataset version and every readable record (of ``kinds``, default all)."""
+def read_facts(vault, *, skip_kinds=(), progress=None) -> StoreFacts:
+    """Every proven dataset version and every readable record (but those of ``skip_kinds``)."""
     from lensvault.errors import NotFound
     from lensvault.ledger import entries, read_record, ref_target
 
@@ -86,7 +86,7 @@ def read_facts(vault, *, kinds=None, progress=None) -> StoreFacts:
     store = vault.store
     if cid:
         facts.entries = entries(store, cid)
-    todo = [e for e in facts.entries if kinds is None or e.kind in kinds or e.kind == "dataset.version"]
+    todo = [e for e in facts.entries if e.kind not in skip_kinds]
     with (progress or NO_PROGRESS).task("Reading the ledger", len(todo)) as advance:
         for e in todo:
             try:
@@ -168,8 +168,7 @@ def store_needs(vault, *, skip_manifests=frozenset(), strict: bool = True) -> tu
     from lensvault.datasets.handle import Dataset
     from lensvault.datasets.versions import DatasetVersion
 
-    kinds = None if not strict else {e for e in _ALL_KINDS if e not in _NO_OBJECTS}
-    facts = read_facts(vault, kinds=kinds)
+    facts = read_facts(vault, skip_kinds=_NO_OBJECTS if strict else ())
     needs: dict[str, list[str]] = {}
 
     def need(oid, who):
@@ -199,11 +198,6 @@ def store_needs(vault, *, skip_manifests=frozenset(), strict: bool = True) -> tu
     for path in manifest_files(vault):
         _unstored_manifest_needs(vault, path, need)
     return needs, facts
-
-
-# Every kind the write paths record (rebuild.py has a handler for each).
-_ALL_KINDS = ("dataset.version", "config", "run.start", "run.environment", "run.params", "run.metrics",
-              "run.artifacts", "run.finish", "evaluation", "model.version", "alias.move", "events")
 
 
 def _subject(rec: dict) -> str | None:

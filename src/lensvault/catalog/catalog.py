@@ -206,6 +206,7 @@ class Catalog:
                 where=self._where(),
                 fix="point catalog.url in .lensvault/config.toml at the vault's own catalog, or run "
                     "`lensvault catalog rebuild --force` to rebuild the vault's catalog there",
+                foreign_id=found.catalog_id,
             )
         return found.catalog_id
 

@@ -44,12 +44,12 @@ def check_sqlite_file(path: Path) -> None:
     try:
         size = os.stat(path).st_size
     except FileNotFoundError:
-        raise CatalogMissing(f"the catalog {path} is missing", where=str(path), fix=REBUILD) from None
+        raise CatalogMissing(f"the catalog {path} is missing", where=str(path), fix=REBUILD, state="missing") from None
     except OSError as e:
         raise CatalogError(f"the catalog {path} cannot be read ({e.strerror})", where=str(path),
                            fix="check the file's permissions") from e
     if size == 0:
-        raise CatalogMissing(f"the catalog {path} is empty (0 bytes)", where=str(path), fix=REBUILD)
+        raise CatalogMissing(f"the catalog {path} is empty (0 bytes)", where=str(path), fix=REBUILD, state="empty")
     try:
         with open(path, "rb") as f:
             header = f.read(100)
@@ -59,15 +59,28 @@ def check_sqlite_file(path: Path) -> None:
     if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
         raise CatalogDamaged(f"the catalog {path} is not a SQLite database (overwritten or damaged)",
                              where=str(path), fix=REBUILD_FORCE)
+    expected = _expected_size(header)
+    if expected and size < expected:
+        # A checkpoint of another process writes page 1 (the new size) before the pages that
+        # grow the file: with a WAL beside the file, or for a moment, a shorter file is normal.
+        import time
+
+        time.sleep(0.05)
+        size = os.stat(path).st_size
+        wal = Path(f"{path}-wal")
+        if size < expected and not (wal.exists() and wal.stat().st_size > 0):
+            raise CatalogDamaged(f"the catalog {path} is truncated ({size:,} of {expected:,} bytes)",
+                                 where=str(path), fix=REBUILD_FORCE)
+
+
+def _expected_size(header: bytes) -> int:
+    """The file size the header promises, or 0 when it promises nothing."""
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
-    # The page count in the header is valid when its "version-valid-for" equals the change
-    # counter (SQLite 3.7.0+ writes both); the file can never be shorter than that.
-    if header[24:28] == header[92:96] and pages and size < pages * page_size:
-        raise CatalogDamaged(
-            f"the catalog {path} is truncated ({size:,} of {pages * page_size:,} bytes)",
-            where=str(path), fix=REBUILD_FORCE)
+    # The page count is valid when its "version-valid-for" equals the change counter (SQLite
+    # 3.7.0+ writes both); a whole file is never shorter than that.
+    return pages * page_size if header[24:28] == header[92:96] else 0
 
 
 @dataclass(frozen=True)
@@ -100,7 +113,8 @@ def problems(found: Inspection, where: str) -> LensVaultError | None:
 
     ours = found.tables - {"sqlite_sequence"}
     if not ours:
-        return CatalogMissing(f"the catalog {where} is empty (it has no tables)", where=where, fix=REBUILD)
+        return CatalogMissing(f"the catalog {where} is empty (it has no tables)", where=where, fix=REBUILD,
+                              state="empty")
     if "schema_migrations" not in ours or not found.applied:
         return CatalogDamaged(f"the catalog {where} has lost its migration records (table schema_migrations)",
                               where=where, fix=REBUILD_FORCE)
@@ -147,7 +161,7 @@ def translate(exc, where: str) -> LensVaultError | None:
         return CatalogDamaged(f"the catalog {where} is missing a table ({msg})", where=where, fix=REBUILD_FORCE)
     if state == "3D000" or ("database" in low and "does not exist" in low):
         return CatalogMissing(f"the catalog database does not exist ({msg})", where=where,
-                              fix="create the database (e.g. `createdb NAME`), then " + REBUILD)
+                              fix="create the database (e.g. `createdb NAME`), then " + REBUILD, state="missing")
     if "readonly database" in low or "read-only" in low:
         return StorageError(f"the catalog is read-only ({msg})", where=where,
                             fix="make the catalog file and its folder writable for this user")

@@ -28,7 +28,9 @@ def rebuild_cmd(ctx, force, as_json):
 
     Restores dataset versions, configs, runs (params, metrics, artifacts), evaluations, model
     versions, alias moves and events — whatever the store proves — and names what it could not.
-    A missing or empty catalog is rebuilt as is; a damaged or whole one only with --force.
+    A missing or empty catalog is rebuilt as is; a damaged or whole one only with --force (it is
+    kept beside the new one). Stop other LensVault commands of this vault first: one still writing
+    to the old catalog writes into the kept copy (its ledger records stay, a second rebuild adds them).
     """
     import lensvault
 

@@ -45,11 +45,20 @@ class LocalRefs:
         from lensvault.store.linking import storage_error
 
         path = self._ref_path(name)
-        tmp = self.root / "tmp" / f"ref-{uuid.uuid4().hex}.tmp"
+        # Beside the ref, hidden (list_refs skips it): the store's tmp/ is for objects only.
+        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
         try:
             if not path.parent.is_dir():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 _fsync_dir(path.parent.parent)  # the new folder's own entry must be durable too
+            if exclusive and not data:
+                # An empty ref (a journal entry) is whole the moment it exists: no temp file.
+                try:
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444))
+                except FileExistsError:
+                    return False
+                _fsync_dir(path.parent)
+                return True
             with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()
