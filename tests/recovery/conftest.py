@@ -216,7 +216,32 @@ def _db_url(name: str) -> str:
     return _pg_admin().rsplit("/", 1)[0] + "/" + name
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "by_backend: the test pairs each catalog backend with its own cases")
+
+
+def pytest_generate_tests(metafunc):
+    """Every test runs on both backends, unless it pairs backends with cases itself
+    (``@by_backend``)."""
+    if "built" in metafunc.fixturenames and metafunc.definition.get_closest_marker("by_backend") is None:
+        metafunc.parametrize("built", BACKENDS, indirect=True, scope="session")
+
+
+def by_backend(argname: str, cases: dict[str, list]):
+    """Parametrize ``argname`` with each backend's own cases (no skipped pairs)."""
+    pairs = [(backend, case) for backend in BACKENDS for case in cases.get(backend, [])]
+
+    def mark(fn):
+        fn = pytest.mark.parametrize(f"built,{argname}", pairs, indirect=["built"], scope="session")(fn)
+        return pytest.mark.by_backend(fn)
+
+    return mark
+
+
+@pytest.fixture(scope="session")
 def built(request, tmp_path_factory):
     """The original project (never damaged), per backend."""
     if request.param == "sqlite":

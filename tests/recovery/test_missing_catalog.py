@@ -9,8 +9,7 @@ no object deleted. Commands that read the manifests only (checkout, status) stil
 
 from __future__ import annotations
 
-import pytest
-
+from .conftest import by_backend
 from .damage import damage, pg_tables
 
 # Every command that writes or deletes, and a few that only read the catalog.
@@ -54,11 +53,8 @@ def _tables_or_none(url):
         return {"<no database>"}
 
 
-@pytest.mark.parametrize("how", ["deleted", "garbage", "schema_emptied", "database_dropped"])
+@by_backend("how", {"sqlite": ["deleted", "garbage"], "postgresql": ["schema_emptied", "database_dropped"]})
 def test_every_command_stops_with_the_fix_and_writes_nothing(project, how, pg_exec):
-    sqlite = project.catalog_url is None
-    if sqlite != (how in ("deleted", "garbage")):
-        pytest.skip("a damage of the other backend")
     state = damage(project, how, pg_exec)
     before = _state(project)
     for cmd in COMMANDS:
@@ -75,10 +71,8 @@ def test_every_command_stops_with_the_fix_and_writes_nothing(project, how, pg_ex
     assert project.lv("runs", "list", "--json").returncode == 10
 
 
-@pytest.mark.parametrize("how", ["deleted", "database_dropped"])
+@by_backend("how", {"sqlite": ["deleted"], "postgresql": ["database_dropped"]})
 def test_reading_a_version_from_its_manifest_needs_no_catalog(project, how, pg_exec, tmp_path):
-    if (project.catalog_url is None) != (how == "deleted"):
-        pytest.skip("a damage of the other backend")
     damage(project, how, pg_exec)
     r = project.lv("dataset", "checkout", "plain@1.1.0", tmp_path / "co")
     assert r.returncode == 0, r.stderr
@@ -91,7 +85,7 @@ def test_a_catalog_of_another_vault_is_refused(project, tmp_path):
     """Pointing a vault at another vault's catalog (a wrong URL, a copied file) is not "its" catalog."""
     import lensvault
 
-    other = lensvault.init(tmp_path / "other", catalog=None if project.catalog_url is None else None)
+    other = lensvault.init(tmp_path / "other")
     other.close()
     cfg = project.root / ".lensvault" / "config.toml"
     text = cfg.read_text()

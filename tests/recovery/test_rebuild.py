@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
+from .conftest import by_backend
 from .damage import PG_DAMAGE, SQLITE_DAMAGE, damage, pg_tables
 
 
@@ -40,14 +39,8 @@ def _without_rebuild_events(listings: dict) -> dict:
     return out
 
 
-def _all_damage(project):
-    return SQLITE_DAMAGE if project.catalog_url is None else PG_DAMAGE
-
-
-@pytest.mark.parametrize("how", sorted(set(SQLITE_DAMAGE) | set(PG_DAMAGE)))
+@by_backend("how", {"sqlite": SQLITE_DAMAGE, "postgresql": PG_DAMAGE})
 def test_every_listing_is_the_same_after_damage_and_rebuild(project, how, pg_exec):
-    if how not in _all_damage(project):
-        pytest.skip(f"{how} is a {'PostgreSQL' if project.catalog_url is None else 'SQLite'} damage")
     listings_before = project.listings()
     manifests, journal = project.manifests(), project.journal()
     state = damage(project, how, pg_exec)
