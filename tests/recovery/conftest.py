@@ -2,8 +2,8 @@
 
 The project has what a catalog indexes: two datasets (a vision one with a label-fix version, a
 plain one with two versions), two configs, three real `lensvault run`s of a tiny script in a
-git repository (one failed, which gives its reserved model version back), evaluations of a run
-and of a model, two model versions, and alias moves (promote, promote, rollback, promote).
+git repository (one failed, which gives its reserved model version back), evaluations of a run,
+of a model and ad hoc, two model versions, and alias moves (promote, promote, rollback, promote).
 
 Each test gets its own copy (the folder, and for PostgreSQL a database cloned from the
 original), so it may damage the catalog as it likes.
@@ -53,7 +53,7 @@ LISTINGS = [
     ("runs", "list"), ("runs", "show", "{run1}"), ("runs", "show", "{failed}"), ("runs", "show", "{run2}"),
     ("runs", "compare", "{run1}", "{run2}"), ("model", "list"), ("model", "show", "detector@production"),
     ("model", "show", "detector@staging"), ("model", "history", "detector"), ("lineage", "detector@production"),
-    ("lineage", "shapes@1.0.0", "--down"), ("why", "detector@1.0.0", "detector@1.1.0"), ("events",),
+    ("lineage", "shapes@1.0.0", "--down"), ("why", "detector@1.0.0", "detector@1.1.0"), ("evals",), ("evals", "--ad-hoc"), ("events",),
 ]
 
 
@@ -186,6 +186,8 @@ def _build(root: Path, catalog_url: str | None) -> Project:
         assert r2.status == "succeeded", outputs[r2.run_id]
         vault.evaluate(model="detector@1.0.0", dataset="shapes@1.0.1", split="test",
                        predictions=predictions("shapes@1.0.1"))
+        vault.evaluate(run=r2.run_id, dataset="shapes@1.0.1", split="test", predictions=predictions("shapes@1.0.1"))
+        vault.evaluate(dataset="shapes@1.0.1", split="test", predictions=predictions("shapes@1.0.1"))  # ad hoc
         vault.register_model("detector", run=r2.run_id, weights=root / "runs" / r2.run_id / "model.npz",
                              bump="auto", thresholds=["score=0.5"], caveats=["daytime only"])
         vault.promote("detector@1.1.0", "production", reason="better data")

@@ -62,7 +62,7 @@ def test_every_listing_is_the_same_after_damage_and_rebuild(project, how, pg_exe
     assert report["unproven"] == []
     assert report["restored"]["dataset_versions"] == 4 and report["restored"]["runs"] == 3
     assert report["restored"]["model_versions"] == 2 and report["restored"]["alias_moves"] == 4
-    assert report["restored"]["evaluations"] == 2 and report["restored"]["configs"] == 2
+    assert report["restored"]["evaluations"] == 4 and report["restored"]["configs"] == 2
     if state == "damaged":
         assert report["kept_previous"]  # the damaged catalog is kept, not destroyed
 
