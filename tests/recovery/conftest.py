@@ -2,7 +2,8 @@
 
 The project has what a catalog indexes: two datasets (a vision one with a label-fix version, a
 plain one with two versions), two configs, three real `lensvault run`s of a tiny script in a
-git repository (one failed, which gives its reserved model version back), evaluations of a run,
+git repository (one failed, which gives its reserved model version back) and a standalone run
+killed with SIGKILL (ended as crashed), evaluations of a run,
 of a model and ad hoc, two model versions, and alias moves (promote, promote, rollback, promote).
 
 Each test gets its own copy (the folder, and for PostgreSQL a database cloned from the
@@ -51,6 +52,7 @@ LISTINGS = [
     ("dataset", "list"), ("dataset", "log", "shapes"), ("dataset", "log", "plain"),
     ("dataset", "show", "shapes@1.0.1"), ("config", "list"), ("config", "show", "C-01"),
     ("runs", "list"), ("runs", "show", "{run1}"), ("runs", "show", "{failed}"), ("runs", "show", "{run2}"),
+    ("runs", "show", "{crashed}"),
     ("runs", "compare", "{run1}", "{run2}"), ("model", "list"), ("model", "show", "detector@production"),
     ("model", "show", "detector@staging"), ("model", "history", "detector"), ("lineage", "detector@production"),
     ("lineage", "shapes@1.0.0", "--down"), ("why", "detector@1.0.0", "detector@1.1.0"), ("evals",), ("evals", "--ad-hoc"), ("events",),
@@ -178,7 +180,7 @@ def _build(root: Path, catalog_url: str | None) -> Project:
         vault.evaluate(run=r1.run_id, dataset="shapes@1.0.0", split="test", predictions=predictions("shapes@1.0.0"))
         vault.register_model("detector", run=r1.run_id, weights=root / "runs" / r1.run_id / "model.npz",
                              version="1.0.0", thresholds=["score=0.5"])
-        vault.promote("detector@1.0.0", "production", reason="first model")
+        vault.promote("detector@1.0.0", "production", reason="first model", new=True)
         vault.fix("shapes@1.0.0", root / "labels-fixed" / "instances.json", notes="label fixes")
         git("add", "-A", cwd=root)
         git("commit", "-qm", "label fixes", cwd=root)
@@ -190,13 +192,32 @@ def _build(root: Path, catalog_url: str | None) -> Project:
         vault.evaluate(dataset="shapes@1.0.1", split="test", predictions=predictions("shapes@1.0.1"))  # ad hoc
         vault.register_model("detector", run=r2.run_id, weights=root / "runs" / r2.run_id / "model.npz",
                              bump="auto", thresholds=["score=0.5"], caveats=["daytime only"])
+        crashed = _crashed_run(root)  # killed with SIGKILL; the next runs command ends it as crashed
+        assert {r["run_id"]: r["status"] for r in vault.runs()}[crashed] == "crashed"
         vault.promote("detector@1.1.0", "production", reason="better data")
         vault.rollback("detector", "production", reason="night regression")
-        vault.promote("detector@1.1.0", "staging")
-        p.ids.update(run1=r1.run_id, run2=r2.run_id, failed=failed.run_id)
+        vault.promote("detector@1.1.0", "staging", new=True)
+        p.ids.update(run1=r1.run_id, run2=r2.run_id, failed=failed.run_id, crashed=crashed)
     finally:
         vault.close()
     return p
+
+
+CRASH = """\
+import os, lensvault
+run = lensvault.start_run(dataset="shapes@1.0.1", config="C-01", model="detector", version="5.0.0")
+lensvault.log_metrics({"loss": 0.9}, step=0)
+run.flush()
+print(run.run_id, flush=True)
+os.kill(os.getpid(), 9)
+"""
+
+
+def _crashed_run(root: Path) -> str:
+    r = subprocess.run([sys.executable, "-c", CRASH], cwd=root, env=_env(LENSVAULT_DIR=str(root)),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == -9, r.stderr
+    return r.stdout.split()[0]
 
 
 def _pg_admin() -> str | None:

@@ -60,7 +60,7 @@ def test_every_listing_is_the_same_after_damage_and_rebuild(project, how, pg_exe
     report = json.loads(r.stdout)
     assert report["previous"] in (("missing", "empty") if state == "missing" else ("damaged",))
     assert report["unproven"] == []
-    assert report["restored"]["dataset_versions"] == 4 and report["restored"]["runs"] == 3
+    assert report["restored"]["dataset_versions"] == 4 and report["restored"]["runs"] == 4
     assert report["restored"]["model_versions"] == 2 and report["restored"]["alias_moves"] == 4
     assert report["restored"]["evaluations"] == 4 and report["restored"]["configs"] == 2
     if state == "damaged":

@@ -133,6 +133,10 @@ def _end(vault, run_id: str, status: str, state: str, reason: str) -> EndedRun |
                                    before={"status": "running"},
                                    after={"status": status, "reason": reason, "owner": owner,
                                           "owner_state": state, "released": released})
+        from lensvault import ledger  # the status change, in the store too (catalog rebuild replays it)
+
+        ledger.record(vault, conn, "run.finish", {"run_id": run_id, "values": values, "release_reservation": True},
+                      objects=[values.get("log_oid")])
     if state == DEAD:
         # Its data folder and partial log; a live owner still uses them.
         shutil.rmtree(work, ignore_errors=True)
