@@ -63,6 +63,9 @@ TESTED = {
     "lensvault verify {ref}": "test_store_damage_hints",
     "lensvault verify {row.dataset}": "test_reproduce_hints",
     "lensvault dataset show {rec.ref} --restore-manifest": "test_manifest_file_hints",
+    "lensvault catalog rebuild": "test_catalog_recovery_hints",
+    "lensvault catalog rebuild --force": "test_catalog_recovery_hints",
+    "lensvault verify {v.ref}": "test_catalog_recovery_hints",
     "lensvault gc --yes": "test_gc_hint_repeats_the_options",
     "lensvault runs log {result.run_id}": "test_reproduce_hints",
     "lensvault runs show {run_id}": "test_run_hints",
@@ -387,6 +390,43 @@ def test_manifest_file_hints(proj):
     assert r.returncode == 1 and "MANIFEST MODIFIED" in r.stdout
     ok(hint(r.stdout, "lensvault dataset show"), root)
     assert path.read_bytes() == original and lv("verify", cwd=root).returncode == 0
+
+
+def test_catalog_recovery_hints(proj):
+    root, vault = proj.root, proj.vault
+    vault.close()
+    catalog = root / ".lensvault" / "catalog.db"
+    catalog.unlink()
+    r = lv("dataset", "list", cwd=root)
+    assert r.returncode == 10 and not catalog.exists()
+    ok(hint(r.stderr, "lensvault catalog rebuild"), root)
+    assert [d["name"] for d in lv_json("dataset", "list", cwd=root)] == ["shapes"]
+    catalog.write_bytes(b"not a database, not any more" * 200)
+    r = lv("runs", "list", cwd=root)
+    assert r.returncode == 10
+    ok(hint(r.stderr, "lensvault catalog rebuild --force"), root)
+    assert lv_json("config", "list", cwd=root)[0]["config_id"] == "C-01"
+    # A version only the store proves (the catalog lost it) whose files table is gone: gc cannot
+    # tell what is garbage, and says which version to check.
+    import sqlite3
+
+    with lensvault_open(root) as v:
+        files_oid = v.dataset("shapes@1.0.0").manifest().tables["files"]["oid"]
+    con = sqlite3.connect(catalog, isolation_level=None)
+    con.execute("DROP TRIGGER dataset_versions_no_delete")
+    con.execute("DELETE FROM dataset_versions")
+    con.close()
+    (root / ".lensvault" / "cache").rename(root / ".lensvault" / "cache-gone")  # no cached listing either
+    _lose(vault, files_oid)
+    r = lv("gc", cwd=root)
+    assert r.returncode == 5
+    assert files_oid in ok(hint(r.stderr, "lensvault verify"), root, codes=(1,)).stdout
+
+
+def lensvault_open(root):
+    import lensvault
+
+    return lensvault.open(root)
 
 
 def test_gc_hint_repeats_the_options(proj):
