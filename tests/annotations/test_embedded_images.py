@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from lensvault.annotations import load
+from lensvault.annotations.importers.labelme import embedded_bytes
 from lensvault.errors import AnnotationError
 
 from .conftest import BCCD
@@ -58,7 +59,7 @@ def test_embedded_images_import_at_the_path_labelme_would_use(tmp_path):
                                                               for k, v in expected.items()}
     assert "2 stored in their JSON as imageData" in aset.description
     assert not [f for f in aset.findings if f.code == "missing-image"]
-    assert aset.embedded["data_annotated/2011_000003.png"].read() == expected["data_annotated/2011_000003.png"]
+    assert embedded_bytes(aset.embedded["data_annotated/2011_000003.png"]) == expected["data_annotated/2011_000003.png"]
 
 
 def test_a_real_image_file_wins_over_imagedata(tmp_path):
@@ -124,5 +125,5 @@ def test_a_changed_file_between_import_and_store_is_refused(tmp_path):
     from lensvault.errors import InputError
 
     with pytest.raises(InputError) as info:
-        aset.embedded["data_annotated/2011_000003.png"].read()
+        embedded_bytes(aset.embedded["data_annotated/2011_000003.png"])
     assert "changed while it was being snapshotted" in info.value.what

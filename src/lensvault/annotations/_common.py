@@ -132,14 +132,17 @@ def read_yaml(path: Path, shown: str | None = None) -> Any:
              code="too-deep")
 
 
-def read_xml(path: Path):
+def read_xml(path: Path, shown: str | None = None):
+    """Parse an XML annotation file (regular files only, like every reader here)."""
     import xml.etree.ElementTree as ET
 
+    shown = shown or str(path)
+    data = _read_bytes(path, shown)
     try:
-        return ET.parse(path).getroot()
+        return ET.fromstring(data)
     except ET.ParseError as e:
         line, col = e.position
-        fail(f"invalid XML: {e.msg if hasattr(e, 'msg') else e}", path, f"line {line} column {col + 1}",
+        fail(f"invalid XML: {e.msg if hasattr(e, 'msg') else e}", shown, f"line {line} column {col + 1}",
              fix="repair the XML at that position (unclosed tag or truncated file?)", code="bad-xml")
 
 
@@ -244,40 +247,6 @@ class DirIndex:
                 names = frozenset()
             self._dirs[parent] = names
         return name in names
-
-
-def image_info(path: Path | bytes, display: str | None = None) -> tuple[int, int, int]:
-    """(width, height, EXIF orientation) of an image, judged by decoders (``media.inspect_image``).
-
-    While ``bad_images.collecting()`` is active (every ``importers.load``), a bad image is
-    recorded there and the import goes on, so all bad images are reported together; the
-    size returned is the header's, or (0, 0) when no decoder can read even that. Outside
-    it, a bad image raises the located error at once.
-    """
-    from lensvault.annotations.bad_images import current, finding_for
-    from lensvault.media import inspect_image
-
-    where = display or str(path)
-    if not isinstance(path, bytes):
-        # Opening a pipe named x.jpg waits for a writer forever: not an image, and not read.
-        try:
-            regular = stat.S_ISREG(os.stat(path).st_mode)
-        except OSError:
-            regular = True  # missing or unreadable: the decoder says which
-        if not regular:
-            fail("not a regular file (a pipe, socket or device) with an image name", where,
-                 fix="remove it from the dataset folder", code="unreadable-image")
-    report = inspect_image(path)
-    if report.problem is None:
-        return report.width, report.height, report.orientation
-    collector = current()
-    if collector is None:
-        finding = finding_for(where, report, "error")
-        fail(finding.message, where, fix="re-copy or re-download the image, or remove it from the dataset",
-             code=finding.code)
-    size_known = bool(report.width and report.height)
-    collector.add(where, finding_for(where, report), size_known=size_known)
-    return (report.width, report.height, report.orientation) if size_known else (0, 0, 1)
 
 
 def find_images(folder: Path) -> list[Path]:

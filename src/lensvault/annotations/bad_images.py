@@ -1,6 +1,6 @@
 """Bad images: every one an import meets is collected, then one policy decides for all.
 
-Importers record images through ``_common.image_info``; while ``collecting()`` is active
+Importers record images through :func:`image_info`; while ``collecting()`` is active
 (``importers.load`` sets it up) a bad image is noted here instead of stopping the import,
 so one run reports every bad image together, whatever the mode:
 
@@ -16,14 +16,18 @@ version records the folder; the images table records what the dataset is made of
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from lensvault.annotations._common import fail, fail_all
 from lensvault.annotations.model import Finding
 
-__all__ = ["BAD_IMAGE_MODES", "BadImages", "collecting", "current", "finding_for"]
+__all__ = ["BAD_IMAGE_MODES", "BadImages", "collecting", "current", "finding_for", "image_info"]
 
 BAD_IMAGE_MODES = ("warn", "fail", "skip")
 
@@ -80,6 +84,39 @@ def current() -> BadImages | None:
     return _current.get()
 
 
+def image_info(path: Path | bytes, display: str | None = None) -> tuple[int, int, int]:
+    """(width, height, EXIF orientation) of an image, judged by decoders (``media.inspect_image``).
+
+    While ``bad_images.collecting()`` is active (every ``importers.load``), a bad image is
+    recorded there and the import goes on, so all bad images are reported together; the
+    size returned is the header's, or (0, 0) when no decoder can read even that. Outside
+    it, a bad image raises the located error at once.
+    """
+    from lensvault.media import inspect_image
+
+    where = display or str(path)
+    if not isinstance(path, bytes):
+        # Opening a pipe named x.jpg waits for a writer forever: not an image, and not read.
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except OSError:
+            regular = True  # missing or unreadable: the decoder says which
+        if not regular:
+            fail("not a regular file (a pipe, socket or device) with an image name", where,
+                 fix="remove it from the dataset folder", code="unreadable-image")
+    report = inspect_image(path)
+    if report.problem is None:
+        return report.width, report.height, report.orientation
+    collector = current()
+    if collector is None:
+        finding = finding_for(where, report, "error")
+        fail(finding.message, where, fix="re-copy or re-download the image, or remove it from the dataset",
+             code=finding.code)
+    size_known = bool(report.width and report.height)
+    collector.add(where, finding_for(where, report), size_known=size_known)
+    return (report.width, report.height, report.orientation) if size_known else (0, 0, 1)
+
+
 def settle(bad: BadImages, mode: str, images, annotations, origin, *, source: str):
     """Apply ``mode`` to the bad images of one import, all at once.
 
@@ -87,8 +124,6 @@ def settle(bad: BadImages, mode: str, images, annotations, origin, *, source: st
     rows. Returns (images, annotations, origin, findings, skipped); raises one
     ``AnnotationError`` naming every bad image when the mode says they are errors.
     """
-    from lensvault.annotations._common import fail_all
-
     if mode not in BAD_IMAGE_MODES:
         fail_all(f"unknown --on-bad-image mode {mode!r}", source, [],
                  fix=f"use one of: {', '.join(BAD_IMAGE_MODES)}")

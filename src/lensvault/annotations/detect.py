@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lensvault.annotations._common import fail, rel
+from lensvault.annotations._common import fail, read_head, rel
 from lensvault.annotations.survey import Survey, sniff_json, sniff_xml
 
 __all__ = ["Candidate", "Detection", "detect"]
@@ -210,11 +210,7 @@ def _has_yolo_lines(folder: Path) -> bool:
     A few broken files still make a YOLO folder (the importer reports them by line)."""
     votes = {True: 0, False: 0}
     for p in sorted(folder.rglob("*.txt"))[:20]:
-        try:
-            with open(p, "rb") as f:
-                head = f.read(4096)
-        except OSError:
-            continue
+        head = read_head(p, 4096)  # regular files only: a pipe named x.txt would block
         first = next((line.split() for line in head.decode("utf-8", "replace").splitlines() if line.strip()), None)
         if first is None:
             continue

@@ -165,18 +165,14 @@ class EmbeddedImage:
     """An image that exists only inside an annotation file (labelme's base64 ``imageData``).
 
     A snapshot stores its decoded bytes as a file of the version at the image's key (see
-    docs/formats.md); ``read()`` decodes them again from ``source`` and checks ``sha256``, so
-    the import never holds every embedded image in memory.
+    docs/formats.md); ``importers.labelme.embedded_bytes`` decodes them again from ``source``
+    and checks ``sha256``, so the import never holds every embedded image in memory. (A plain
+    value: this module is the bottom of the annotation layer and imports no importer.)
     """
 
     source: str  # absolute path of the annotation file
     sha256: str
     size: int
-
-    def read(self) -> bytes:
-        from lensvault.annotations.importers.labelme import embedded_bytes
-
-        return embedded_bytes(self)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lensvault.annotations._common import IMAGE_SUFFIXES
+from lensvault.annotations._common import IMAGE_SUFFIXES, read_head
 
 __all__ = ["Folder", "Survey", "inside", "sniff_json", "sniff_xml"]
 
@@ -119,14 +119,6 @@ def inside(real_root: str, real_path: str) -> bool:
     return real_path == real_root or real_path.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
-def _head(path: Path, n: int) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(n)
-    except OSError:
-        return b""
-
-
 _XML_PROLOG = re.compile(rb"^(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*", re.S)
 _XML_ROOT = re.compile(rb"<([A-Za-z_][\w.\-]*)")
 
@@ -134,7 +126,7 @@ _XML_ROOT = re.compile(rb"<([A-Za-z_][\w.\-]*)")
 def sniff_xml(path: Path) -> str | None:
     """"voc", "labelme-xml" (MIT LabelMe: also <annotation>, but polygons), "other", or None
     (empty, or cannot tell from the head)."""
-    head = _head(path, _XML_HEAD)
+    head = read_head(path, _XML_HEAD)  # regular files only: a pipe would block
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     if not head.strip():
@@ -159,7 +151,7 @@ _LABELME = re.compile(rb'"shapes"\s*:\s*\[')
 
 def sniff_json(path: Path) -> str | None:
     """"coco", "labelme", "createml", "other" or None (empty), from the first 64 KB only."""
-    head = _head(path, _JSON_HEAD).lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = read_head(path, _JSON_HEAD).lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head:
         return None
     if head[:1] == b"[":

@@ -24,6 +24,8 @@ def with_embedded(store, files: FileRows, embedded: dict) -> FileRows:
     """``files`` plus one row per embedded image (``{key: EmbeddedImage}``), its bytes stored."""
     if not embedded:
         return files
+    from lensvault.annotations.importers.labelme import embedded_bytes  # the one format that embeds images
+
     taken = set(files.paths)
     paths, sizes, oids = list(files.paths), list(files.sizes), list(files.oids)
     media, widths, heights = list(files.media_types), list(files.widths), list(files.heights)
@@ -32,7 +34,7 @@ def with_embedded(store, files: FileRows, embedded: dict) -> FileRows:
         if key in taken:
             raise InputError("a file appeared where an image embedded in a labelme file is stored",
                              where=key, fix="run the command again (the folder changed during the snapshot)")
-        data = image.read()
+        data = embedded_bytes(image)
         oid = store.put_bytes(data)
         mt, w, h = sniff(key, data[:HEAD])
         paths.append(key)

@@ -18,7 +18,8 @@ import os
 import warnings
 from pathlib import Path
 
-from lensvault.annotations._common import IMAGE_SUFFIXES, fail, image_info, read_class_names, read_json, rel
+from lensvault.annotations._common import IMAGE_SUFFIXES, fail, read_class_names, read_json, rel
+from lensvault.annotations.bad_images import image_info
 from lensvault.annotations.image_lookup import ImageLookup, clean_name
 from lensvault.annotations.importers._base import Imported, plural
 from lensvault.annotations.model import (AnnotationColumns, ClassMap, EmbeddedImage, Finding, ImageColumns,
@@ -52,7 +53,7 @@ def find_files(root: Path, annotations: Path | None, survey: Survey | None = Non
 
 def read_labelme(path: Path, shown: str) -> dict:
     """A labelme file as a dict, with bounded work: size checked before reading, nesting
-    depth bounded by the parser (a located error, not a RecursionError)."""
+    depth bounded by the parser (``read_json`` locates that error)."""
     try:
         size = path.stat().st_size
     except OSError as e:
@@ -61,11 +62,7 @@ def read_labelme(path: Path, shown: str) -> dict:
     if size > MAX_JSON_BYTES:
         fail(f"the file is {size:,} bytes, more than any labelme file ({MAX_JSON_BYTES >> 20} MB)", shown,
              fix="check the file; labelme writes one small JSON per image", code="bad-json")
-    try:
-        data = read_json(path)
-    except RecursionError:
-        fail("the JSON is nested too deeply for a labelme file", shown,
-             fix="check the file; labelme files nest a few levels only", code="bad-json")
+    data = read_json(path, shown)  # nesting too deep to parse is its located too-deep error
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         fail("not a labelme file: no \"shapes\" list", shown, fix="pick the right --format")
     return data

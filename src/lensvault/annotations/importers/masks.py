@@ -25,8 +25,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from lensvault.annotations._common import (fail, find_images, image_info, normalize_split, read_class_names,
+from lensvault.annotations._common import (fail, find_images, normalize_split, read_class_names,
                                            read_json, rel)
+from lensvault.annotations.bad_images import current, image_info
 from lensvault.annotations.importers._base import Imported, plural
 from lensvault.annotations.model import AnnotationColumns, ClassMap, Finding, ImageColumns, canonical_json
 
@@ -152,8 +153,6 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
 
 
 def _decodable(key: str, width: int, height: int) -> bool:
-    from lensvault.annotations.bad_images import current
-
     bad = current()
     return width > 0 and height > 0 and (bad is None or key not in bad.found)
 
@@ -234,11 +233,7 @@ def _colour(values, shown: str, where: str, fix: str) -> tuple[int, int, int]:
 def _dataset_meta(meta: Path) -> _ClassMapSource:
     shown = "dataset_meta.json"
     _bounded(meta, shown, meta.parent)
-    try:
-        data = read_json(meta)
-    except RecursionError:
-        fail("the JSON is nested too deeply", shown, fix="a dataset_meta.json is a flat object; check the file",
-             code="bad-json")
+    data = read_json(meta, shown)
     if not isinstance(data, dict):
         fail("dataset_meta.json is not a JSON object", shown, fix='write {"label_map": {"0": "background", ...}}')
     label_map = data.get("label_map") or {}

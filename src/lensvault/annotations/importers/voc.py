@@ -30,8 +30,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lensvault.annotations._common import (IMAGE_SUFFIXES, fail, find_images, image_info, normalize_split,
+from lensvault.annotations._common import (IMAGE_SUFFIXES, fail, find_images, normalize_split,
                                            read_class_names, read_xml, rel)
+from lensvault.annotations.bad_images import image_info
 from lensvault.annotations.image_lookup import ImageLookup, clean_name
 from lensvault.annotations.importers._base import Imported, plural
 from lensvault.annotations.model import AnnotationColumns, ClassMap, Finding, ImageColumns, canonical_json
@@ -350,7 +351,7 @@ def _parse(path: Path, shown: str) -> dict:
     if too_big:
         fail(f"the file is larger than {MAX_XML_BYTES >> 20} MB, which no Pascal VOC file is", shown,
              fix="point the import at the per-image VOC XML files", code="bad-xml")
-    root = read_xml(path)
+    root = read_xml(path, shown)
     if root.tag != "annotation":
         fail(f"root element is <{root.tag}>, not <annotation>", shown, "line 1",
              fix="this is not a Pascal VOC file; pick the right --format")

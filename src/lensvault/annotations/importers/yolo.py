@@ -18,8 +18,9 @@ import math
 import os
 from pathlib import Path
 
-from lensvault.annotations._common import (IMAGE_SUFFIXES, class_names, describe, fail, find_images, image_info,
+from lensvault.annotations._common import (IMAGE_SUFFIXES, class_names, describe, fail, find_images,
                                            normalize_split, read_class_names, read_head, read_yaml, rel)
+from lensvault.annotations.bad_images import image_info
 from lensvault.annotations.confine import FIX_NAME, SourceFolder
 from lensvault.annotations.fields import INT32_MAX, integer, is_finite_numbers
 from lensvault.annotations.importers._base import Imported, plural
