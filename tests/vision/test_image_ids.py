@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from lensvault.annotations.image_ids import assign_image_ids, image_ids
+from lensvault.annotations.image_ids import assign_image_ids, image_ids, issued_through
 
 from .conftest import BCCD
 
@@ -173,7 +173,7 @@ def test_a_version_written_before_ids_were_stored_reads_with_the_fallback(sqlite
     names = bccd_names()
     src = subset(tmp_path / "src", names[:6])
     with monkeypatch.context() as m:
-        m.setattr(image_ids_module, "assign_image_ids", lambda images, parent_images=None: images)
+        m.setattr(image_ids_module, "assign_image_ids", lambda images, parent_images=None, **_: images)
         old = v.snapshot("cells", src, format="voc", version="1.0.0")
     from lensvault.datasets import files_table
 
@@ -216,3 +216,54 @@ def test_assignment_rule():
     assert image_ids(fourth) == [1, 2]
     # without a stored column: 1 + rank by path
     assert image_ids(_table([("z", None), ("m", None), ("a", None)])) == [3, 2, 1]
+    # new images are numbered above the dataset's high-water mark, not above the parent's ids
+    fifth = assign_image_ids(_table([("a", "changed"), ("b2", "2"), ("f", "6")]), fourth, issued=9)
+    assert image_ids(fifth) == [1, 2, 10]
+    assert issued_through(fifth, 9) == 10 and issued_through(fourth, 9) == 9 and issued_through(fourth) == 2
+
+
+def _ids(ds) -> dict[str, int]:
+    return dict(zip(ds.images()["path"].to_pylist(), ds.images()["image_id"].to_pylist()))
+
+
+def test_an_id_is_never_handed_out_twice_in_a_datasets_history(vault, tmp_path):
+    """Remove the images holding the highest ids (1.1.0), fix a box (1.1.1, `dataset fix`), add new
+    images (1.2.0): they get ids above every id ever issued, not the removed ones. A version made
+    from an older parent (1.3.0 from 1.1.1, after 1.2.0) numbers above 1.2.0's ids too."""
+    names = bccd_names()
+    src = subset(tmp_path / "src", names[:10])
+    first = vault.snapshot("cells", src, format="voc", version="1.0.0")
+    ids1 = _ids(first)
+    assert sorted(ids1.values()) == list(range(1, 11))
+    assert first.manifest().tables["images"]["ids_issued"] == 10
+    top = sorted(ids1, key=ids1.get)[-2:]  # the images holding ids 9 and 10
+    for path in top:
+        (src / path).unlink()
+        (src / "Annotations" / (Path(path).stem + ".xml")).unlink()
+    second = vault.snapshot("cells", src, format="voc", bump="auto")
+    assert second.version == "1.1.0" and max(_ids(second).values()) == 8
+    assert second.manifest().tables["images"]["ids_issued"] == 10
+
+    fixed = tmp_path / "fixed"
+    fixed.mkdir()
+    xml = src / "Annotations" / f"{names[0]}.xml"
+    text = xml.read_text()
+    i, j = text.index("<xmin>") + len("<xmin>"), text.index("</xmin>")
+    (fixed / xml.name).write_text(text[:i] + str(int(text[i:j]) + 2) + text[j:])
+    r = lv(vault, "dataset", "fix", "cells@1.1.0", "--annotations", fixed)
+    assert r.returncode == 0, r.stderr
+    third = vault.dataset("cells@1.1.1")
+    assert _ids(third) == _ids(second) and third.manifest().tables["images"]["ids_issued"] == 10
+
+    subset(src, names[10:12])
+    fourth = vault.snapshot("cells", src, format="voc", bump="auto")
+    assert fourth.version == "1.2.0"
+    added = {p: i for p, i in _ids(fourth).items() if p not in ids1}
+    assert sorted(added.values()) == [11, 12]  # not 9, 10: those meant other images
+    assert fourth.manifest().tables["images"]["ids_issued"] == 12
+
+    # From the older 1.1.1, after 1.2.0 exists: 11 and 12 are taken in the dataset's history.
+    branch = subset(tmp_path / "branch", [n for n in names[:10] if f"JPEGImages/{n}.jpg" not in top] + [names[12]])
+    fifth = vault.snapshot("cells", branch, format="voc", version="1.3.0", parent="1.1.1")
+    assert _ids(fifth)[f"JPEGImages/{names[12]}.jpg"] == 13
+    assert {p: i for p, i in _ids(fifth).items() if p != f"JPEGImages/{names[12]}.jpg"} == _ids(third)

@@ -7,7 +7,9 @@ The rule (docs/formats.md, "Image ids"):
 - An image keeps the id it had in the parent version: the same path keeps its id, and so
   does a renamed image (the same sha256, held by one image in each version, whose old path
   is gone).
-- New images get max(parent ids) + 1, + 2, … in path order; a first version numbers its
+- New images get ids above every id the dataset has ever handed out (in any version: the
+  high-water mark each version records, ``ids_issued``), + 1, + 2, … in path order; so an id
+  removed by one version never comes back for another image. A first version numbers its
   images 1..N in path order.
 - A version written before the column existed reads as 1 + the image's rank by path: the
   ids its evaluations and run files used then, so what was recorded stays consistent.
@@ -20,7 +22,7 @@ name the same images on 1.1.0.
 
 from __future__ import annotations
 
-__all__ = ["COLUMN", "assign_image_ids", "image_ids", "with_image_ids"]
+__all__ = ["COLUMN", "assign_image_ids", "image_ids", "issued_through", "with_image_ids"]
 
 COLUMN = "image_id"
 
@@ -45,19 +47,28 @@ def with_image_ids(images):
     return _set_ids(images, image_ids(images))
 
 
-def assign_image_ids(images, parent_images=None):
+def issued_through(images, issued: int = 0) -> int:
+    """The high-water mark of image ids after a version with ``images``: the highest id it
+    holds, or ``issued`` (the mark before it) if that is higher."""
+    if images is None or not images.num_rows:
+        return issued
+    return max(issued, max(image_ids(images)))
+
+
+def assign_image_ids(images, parent_images=None, *, issued: int = 0):
     """``images`` (a new version's images table, with ``sha256``) with the ids the rule gives it.
 
     ``parent_images`` is the parent version's images table (None for a first version or a
-    parent without annotations).
+    parent without annotations); ``issued`` the highest id the dataset has handed out so far
+    (any version's), which new images are numbered above.
     """
     paths = images.column("path").to_pylist()
     ids: dict[str, int] = {}
-    top = 0
+    top = issued
     if parent_images is not None and parent_images.num_rows:
         old_paths = parent_images.column("path").to_pylist()
         old_ids = image_ids(parent_images)
-        top = max(old_ids)
+        top = max(top, max(old_ids))
         before = dict(zip(old_paths, old_ids))
         ids = {p: before[p] for p in paths if p in before}
         ids.update(_renamed(images, parent_images, before, set(paths)))

@@ -53,7 +53,8 @@ def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations,
         echo_json({"name": ds.name, "version": ds.version, "ref": ds.ref, "snapshot_id": ds.snapshot_id,
                    **{k: info[k] for k in ("parent", "files", "bytes", "bump", "forced", "changelog", "manifest_path")},
                    **({k: info[k] for k in ("images", "annotations", "classes", "splits")} if ds.is_vision else {}),
-                   "findings": (info.get("source") or {}).get("findings", []), "git_add": git_add})
+                   **dataset_render.findings_facts(info.get("source") or {}, info.get("counts") or {}),
+                   "git_add": git_add})
         return
     r = ds.record
     click.echo(f"Created {r.ref}: {r.files} files, {human_bytes(r.bytes)}, snapshot {r.snapshot_id[:12]}"
@@ -67,7 +68,8 @@ def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations,
         click.echo(f"  {info['images']} images, {info['annotations']} annotations, classes: {', '.join(info['classes'])}")
         splits = info["splits"]
         click.echo("  splits: " + (", ".join(f"{k} {splits[k]}" for k in dataset_render.split_names(splits)) or "none"))
-        dataset_render.findings(src_info.get("findings", []), r.ref, total=(info.get("counts") or {}).get("findings"))
+        dataset_render.findings(src_info.get("findings", []), r.ref, total=(info.get("counts") or {}).get("findings"),
+                                by_code=src_info.get("findings_by_code"))
         if src_info.get("skipped_images"):
             click.echo(f"  skipped images: {len(src_info['skipped_images'])} (`lensvault dataset show {r.ref}` lists them)")
     if r.changelog and r.changelog.get("summary"):

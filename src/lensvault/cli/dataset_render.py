@@ -32,14 +32,29 @@ def _fmt_box(b) -> str:
 # --------------------------------------------------------------------------- findings
 
 
-def findings(items: list[dict], ref: str, *, total: int | None = None, indent: str = "  ") -> None:
-    """Validation findings: counts by code, then the first SHOW with file and place."""
-    total = len(items) if total is None else total
-    if not total:
-        return
+def findings_facts(source: dict, counts: dict) -> dict:
+    """The findings a manifest keeps, how many there are in all and per code (versions written
+    before the counts per code were recorded count the ones they kept)."""
+    items = source.get("findings") or []
+    return {"findings": items, "findings_total": source.get("findings_total", counts.get("findings", len(items))),
+            "findings_by_code": source.get("findings_by_code") or _by_code(items)}
+
+
+def _by_code(items: list[dict]) -> dict[str, int]:
     by_code: dict[str, int] = {}
     for f in items:
         by_code[f["code"]] = by_code.get(f["code"], 0) + 1
+    return dict(sorted(by_code.items()))
+
+
+def findings(items: list[dict], ref: str, *, total: int | None = None, by_code: dict | None = None,
+             indent: str = "  ") -> None:
+    """Validation findings: counts by code (``by_code``: of all of them, as the manifest records),
+    then the first SHOW with file and place."""
+    total = len(items) if total is None else total
+    if not total:
+        return
+    by_code = by_code or _by_code(items)
     click.echo(click.style(f"{indent}{total} validation finding(s): "
                            + ", ".join(f"{c} {n}" for c, n in sorted(by_code.items())), fg="yellow"))
     for f in items[:SHOW]:
@@ -103,7 +118,8 @@ def _vision(info: dict, counts: dict) -> None:
         c = per_class.get(name, {})
         t.add_row(str(ids.get(name, "?")), name, *[str(c.get(s, 0)) for s in cols], str(c.get("total", 0)))
     print_table(t, indent=4)
-    findings(source.get("findings") or [], info["ref"], total=counts.get("findings"))
+    findings(source.get("findings") or [], info["ref"], total=counts.get("findings"),
+             by_code=source.get("findings_by_code"))
     skipped = source.get("skipped_images") or []
     if skipped:
         click.echo(f"  skipped images: {len(skipped)} (--on-bad-image skip; their files are kept, not as images)")

@@ -212,8 +212,7 @@ def commit_vision(
     ``required_max`` caps what the change may require (``dataset fix`` passes
     "patch": a correction that adds images or changes classes is not a fix).
     """
-    from lensvault.annotations.image_ids import assign_image_ids
-    from lensvault.annotations.model import canonical_json
+    from lensvault.annotations.image_ids import assign_image_ids, issued_through
     from lensvault.datasets import files_table
     from lensvault.datasets.handle import Dataset
     from lensvault.datasets.snapshot import commit_version
@@ -242,8 +241,11 @@ def commit_vision(
     if changelog is not None and warning:
         changelog["forced"] = warning
 
-    # Image ids follow the parent's (docs/formats.md, "Image ids"); assigned last, on the final table.
-    images = assign_image_ids(images, prev_ds.images() if prev is not None else None)
+    # Image ids follow the parent's (docs/formats.md, "Image ids"); assigned last, on the final table,
+    # above every id any version of the dataset has handed out.
+    issued = ids_issued(vault, name)
+    images = assign_image_ids(images, prev_ds.images() if prev is not None and prev_ds.is_vision else None,
+                              issued=issued)
     images_oid = vault.store.put_bytes(files_table.to_parquet_bytes(images))
     ann_oid = vault.store.put_bytes(files_table.to_parquet_bytes(annotations))
     images_digest = table_digest(images, ["path"])
@@ -256,7 +258,8 @@ def commit_vision(
         "splits": {k: v for k, v in split_info.items() if k != "counts"},
     }
     tables = {
-        "images": {"oid": images_oid, "digest": images_digest, "rows": images.num_rows},
+        "images": {"oid": images_oid, "digest": images_digest, "rows": images.num_rows,
+                   "ids_issued": issued_through(images, issued)},
         "annotations": {"oid": ann_oid, "digest": ann_digest, "rows": annotations.num_rows},
     }
     findings = list(findings)
@@ -269,9 +272,47 @@ def commit_vision(
                          },
         counts=counts, bump=(prev.semver.bump_kind_to(SemVer.parse(version)) if prev else None),
         forced=bool(warning), changelog=changelog, allow_identical=force,
-        source={**(source or {}), "findings": [f.to_dict() for f in findings[:200]]},
+        source={**(source or {}), **findings_record(findings)},
     )
     return Dataset(vault, v)
+
+
+MAX_FINDINGS = 200  # kept in the manifest; the total and the count per code are always recorded
+
+
+def findings_record(findings) -> dict:
+    """The manifest's findings: the first ``MAX_FINDINGS`` in full, and how many there are in all
+    (per code too), so a reader can say "… and N more" instead of cutting the list silently."""
+    by_code: dict[str, int] = {}
+    for f in findings:
+        by_code[f.code] = by_code.get(f.code, 0) + 1
+    return {"findings": [f.to_dict() for f in findings[:MAX_FINDINGS]], "findings_total": len(findings),
+            "findings_by_code": dict(sorted(by_code.items()))}
+
+
+def ids_issued(vault, name: str) -> int:
+    """The highest image id any version of ``name`` has handed out (0 for a new dataset).
+
+    Each vision version records it (``tables.images.ids_issued``); a version written before
+    that counts as the highest id of its images table. Every version counts, not only the
+    parent: a version branched from an older one (1.1.0 made after 2.0.0) must not hand out
+    an id that 2.0.0 gave to another image.
+    """
+    from lensvault.annotations.image_ids import issued_through
+    from lensvault.datasets.handle import Dataset
+    from lensvault.datasets.versions import list_versions
+
+    with vault.catalog.read() as conn:
+        versions = list_versions(conn, name)
+    top = 0
+    for record in versions:
+        ds = Dataset(vault, record)
+        entry = ds.manifest().tables.get("images")
+        if entry is None:
+            continue
+        mark = entry.get("ids_issued")
+        top = max(top, int(mark) if mark is not None else issued_through(ds.images()))
+    return top
 
 
 def _refuse_beyond(required, cap, diff, prev):
