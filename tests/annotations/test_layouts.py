@@ -242,3 +242,37 @@ def test_mit_labelme_xml_is_still_named_as_unsupported():
     assert "MIT LabelMe XML" in info.value.what
     with pytest.raises(AnnotationError):
         load(SAMPLES / "labelme_dataset", format="voc")
+
+
+def _split_by_name(aset) -> dict[str, str | None]:
+    return {p.rsplit("/", 1)[-1]: s for p, s in zip(aset.images.column("path").to_pylist(),
+                                                     aset.images.column("split").to_pylist())}
+
+
+@pytest.mark.parametrize("where", ["outside", "inside-elsewhere", "single-file"])
+def test_voc_with_annotations_keeps_the_split_files_of_the_images_voc_root(tmp_path, where):
+    """--annotations naming XML that is not beside ImageSets/Main (a corrected copy outside SRC, a
+    folder elsewhere in SRC, one file) still gets each image's split from its VOC root's split files,
+    as the default mode does; a VOCdevkit two levels down included."""
+    root = tmp_path / "src"
+    shutil.copytree(BCCD_ROOT, root / "VOCdevkit" / "VOC2007")
+    expected = _split_by_name(load(root, format="voc"))
+    assert set(expected.values()) == {"train", "val", "test"}
+    if where == "outside":
+        ann = tmp_path / "corrected"
+    elif where == "inside-elsewhere":
+        ann = root / "fixes" / "xml"
+    else:
+        ann = tmp_path / "one" / "BloodImage_00003.xml"
+    if where == "single-file":
+        ann.parent.mkdir()
+        shutil.copyfile(root / "VOCdevkit" / "VOC2007" / "Annotations" / ann.name, ann)
+    else:
+        shutil.copytree(root / "VOCdevkit" / "VOC2007" / "Annotations", ann)
+    aset = load(root, format="voc", annotations=ann)
+    got = _split_by_name(aset)
+    if where == "single-file":
+        assert got == {"BloodImage_00003.jpg": expected["BloodImage_00003.jpg"]}
+    else:
+        assert got == expected
+    _assert_paths_exist(root, aset)

@@ -109,6 +109,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
              fix="expected XML files with an <annotation> root element (Annotations/, annotations/, "
                  "or beside the images); pass --annotations to point at the XML folder")
 
+    image_splits = _VocRootSplits(root)
     fixed = _class_order(root, found.folders, classes)
     names_seen: dict[str, None] = {}
     parsed = []
@@ -118,10 +119,10 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
         shown = rel(xml_path, root)
         record = _parse(xml_path, shown)
         image = _image_for(record, xml_path, root, lookup, shown, findings)
+        beside = found.split_files.get(xml_path.parent, {})
         split = (folder_split(xml_path, root)
-                 or found.split_files.get(xml_path.parent, {}).get(xml_path.stem)
-                 or found.split_files.get(xml_path.parent, {}).get(Path(record["filename"]).stem)
-                 or (folder_split(image, root) if image is not None else None))
+                 or beside.get(xml_path.stem) or beside.get(Path(record["filename"]).stem)
+                 or (image_splits(image).get(image.stem) or folder_split(image, root) if image is not None else None))
         parsed.append((shown, record, image, split))
         for obj in record["objects"]:
             names_seen.setdefault(obj["name"])
@@ -192,7 +193,8 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
                     width, height, orientation = image_info(image, key)
                     split = (folder_split(image, root)
                              or next((s.get(image.stem) for s in found.split_files.values() if s.get(image.stem)),
-                                     None))
+                                     None)
+                             or image_splits(image).get(image.stem))
                     images.add(key, width, height, orientation=orientation, split=split)
                     image_files[key] = key
 
@@ -290,6 +292,39 @@ def _read_lines(path: Path, shown: str) -> list[str]:
     except OSError as e:
         fail(f"cannot read the file: {e.strerror}", shown, fix="check the path and permissions",
              code="unreadable-file")
+
+
+class _VocRootSplits:
+    """The ``ImageSets/Main`` split files of an image's VOC root: the nearest folder above the
+    image, inside the dataset root, that has them. For XML files that are not beside the split
+    files — ``--annotations`` pointing at corrected XML elsewhere, or an XML folder in another
+    part of SRC — the split still comes from the dataset the images belong to."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(os.path.abspath(root))
+        self._by_folder: dict[Path, dict[str, str]] = {}
+
+    def __call__(self, image: Path) -> dict[str, str]:
+        folder = Path(os.path.abspath(image)).parent
+        walked = []
+        while inside(str(self.root), str(folder)):
+            if folder in self._by_folder:
+                found = self._by_folder[folder]
+                break
+            walked.append(folder)
+            main = folder / "ImageSets" / "Main"
+            if main.is_dir():
+                found = _split_files(main)
+                break
+            if folder == self.root:
+                found = {}
+                break
+            folder = folder.parent
+        else:
+            found = {}
+        for f in walked:
+            self._by_folder[f] = found
+        return found
 
 
 def _split_files(main: Path) -> dict[str, str]:
