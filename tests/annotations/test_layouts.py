@@ -276,3 +276,52 @@ def test_voc_with_annotations_keeps_the_split_files_of_the_images_voc_root(tmp_p
     else:
         assert got == expected
     _assert_paths_exist(root, aset)
+
+
+COCO_SPLIT_LAYOUTS = {
+    # name: [(JSON path, image folder, the split it stands for)]; each JSON describes two images
+    "split-named-files-at-the-root": [("train.json", "", "train"), ("val.json", "", "val"),
+                                      ("test.json", "", "test")],
+    "split-named-files-in-annotations": [("annotations/train.json", "images", "train"),
+                                         ("annotations/valid.json", "images", "val")],
+    "roboflow": [("train/_annotations.coco.json", "train", "train"), ("valid/_annotations.coco.json", "valid", "val"),
+                 ("test/_annotations.coco.json", "test", "test")],
+    "roboflow-one-level-down": [("export/train/_annotations.coco.json", "export/train", "train"),
+                                ("export/valid/_annotations.coco.json", "export/valid", "val")],
+    "split-folders-any-name": [("train/labels.json", "train", "train"), ("val/labels.json", "val", "val")],
+    "task-files": [("annotations/instances_train.json", "images/train", "train"),
+                   ("annotations/instances_val.json", "images/val", "val")],
+}
+
+
+def _coco_split_layout(root: Path, layout) -> dict[str, str]:
+    """Write the layout; return image file name → the split its JSON stands for."""
+    from PIL import Image
+
+    expected = {}
+    for jp, folder, split in layout:
+        images, anns = [], []
+        for k in range(2):
+            name = f"{split}_{k}.png"
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (20, 10), (len(expected), 0, 0)).save(root / folder / name)
+            images.append({"id": k + 1, "file_name": name, "width": 20, "height": 10})
+            anns.append({"id": k + 1, "image_id": k + 1, "category_id": 1, "bbox": [1, 1, 5, 5], "iscrowd": 0})
+            expected[name] = split
+        (root / jp).parent.mkdir(parents=True, exist_ok=True)
+        (root / jp).write_text(json.dumps({"images": images, "annotations": anns,
+                                           "categories": [{"id": 1, "name": "a"}]}))
+    return expected
+
+
+@pytest.mark.parametrize("layout", sorted(COCO_SPLIT_LAYOUTS))
+@pytest.mark.parametrize("fmt", ["auto", "coco"])
+def test_coco_files_named_or_placed_for_their_split_give_that_split(tmp_path, layout, fmt):
+    """train.json / valid.json / test.json, Roboflow's <split>/_annotations.coco.json (also one
+    folder down), any COCO JSON in a split folder: every split is imported, each with its name."""
+    root = tmp_path / "src"
+    expected = _coco_split_layout(root, COCO_SPLIT_LAYOUTS[layout])
+    aset = load(root, format=fmt)
+    assert aset.source_format == "coco"
+    assert _split_by_name(aset) == expected
+    _assert_paths_exist(root, aset)

@@ -151,6 +151,11 @@ def _coco(root: Path, survey: Survey) -> Candidate | None:
         parents = sorted({p.parent for p in files})
         mine = [p for p in files if p.parent == parents[0]]
         annotations = rel(mine[0], root) if len(mine) == 1 else rel(parents[0], root)
+        # Split folders side by side (``export/train/``, ``export/valid/``): one dataset, every split.
+        together = coco.split_folder_files(parents[0].parent) if parents[0] != root else []
+        if len(together) > 1 and parents[0] in {p.parent for p in together}:
+            mine = together
+            annotations = rel(parents[0].parent, root)
         elsewhere = [p for p in files if p.parent != parents[0]]
         files = mine
     else:

@@ -41,13 +41,15 @@ def find_files(root: Path, annotations: Path | None = None) -> list[tuple[Path, 
         if annotations.is_file():
             return [(annotations, split_of(annotations))]
         candidates = sorted(annotations.glob("*.json"))
+        if not candidates:
+            candidates = split_folder_files(annotations)
     else:
         candidates = sorted((root / "annotations").glob("*.json")) if (root / "annotations").is_dir() else []
         roboflow = sorted(root.glob("*/_annotations.coco.json")) + sorted(root.glob("_annotations.coco.json"))
         if roboflow:
             return [(p, split_of(p)) for p in roboflow]
         if not candidates:
-            candidates = [p for p in sorted(root.glob("*.json")) if looks_like_coco(p)]
+            candidates = [p for p in sorted(root.glob("*.json")) if looks_like_coco(p)] or split_folder_files(root)
     by_task: dict[str, list[Path]] = {}
     for p in candidates:
         m = _TASK_FILE.match(p.name)
@@ -59,13 +61,35 @@ def find_files(root: Path, annotations: Path | None = None) -> list[tuple[Path, 
     return [(p, split_of(p)) for p in untyped]
 
 
+_SPLIT_NAMES = frozenset({"train", "val", "test"})
+
+
 def split_of(path: Path) -> str | None:
+    """The split a COCO file stands for: Roboflow's ``<split>/_annotations.coco.json`` by its
+    folder; ``<task>_<split>.json`` (``instances_val2017.json``); a file named for its split
+    (``train.json``, ``valid.json``); else a file in a split folder (``val/labels.json``)."""
     if path.name == "_annotations.coco.json":
         return normalize_split(path.parent.name)
     m = _TASK_FILE.match(path.name)
-    if m and m.group("split") not in {"all", "default"}:
-        return normalize_split(m.group("split"))
+    if m:
+        return normalize_split(m.group("split")) if m.group("split") not in {"all", "default"} else None
+    for name in (path.stem, path.parent.name):
+        split = normalize_split(name.lower())
+        if split in _SPLIT_NAMES:
+            return split
     return None
+
+
+def split_folder_files(base: Path) -> list[Path]:
+    """COCO files in split folders below ``base`` (``train/``, ``valid/``, ``test/``): Roboflow's
+    ``_annotations.coco.json`` where there is one, else the JSON files that look like COCO."""
+    out: list[Path] = []
+    for folder in sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []:
+        if normalize_split(folder.name.lower()) not in _SPLIT_NAMES:
+            continue
+        roboflow = folder / "_annotations.coco.json"
+        out += [roboflow] if roboflow.is_file() else [p for p in sorted(folder.glob("*.json")) if looks_like_coco(p)]
+    return out
 
 
 def looks_like_coco(path: Path) -> bool:
