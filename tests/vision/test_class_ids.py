@@ -10,6 +10,8 @@ import re
 import shutil
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from .test_vault_vision import lv, subset
 
 SAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "format-samples"
@@ -128,15 +130,20 @@ def test_coco_ids_are_the_sources_so_a_real_reindex_stays_major(vault, tmp_path)
         {n for n, i in class_ids(first).items() if i in (1, 2)}
 
 
-def test_classes_given_at_snapshot_are_remembered_by_fix(vault, tmp_path):
+@pytest.mark.parametrize(("name", "text", "ids"), [
+    ("classes.txt", "WBC\nRBC\nPlatelets\n", {"WBC": 0, "RBC": 1, "Platelets": 2}),
+    ("classes.yaml", "names: {1: WBC, 4: RBC, 7: Platelets}\n", {"WBC": 1, "RBC": 4, "Platelets": 7}),  # gapped
+])
+def test_classes_given_at_snapshot_are_remembered_by_fix(vault, tmp_path, name, text, ids):
     src = subset(tmp_path / "ds", 8)
-    classes = tmp_path / "classes.txt"
-    classes.write_text("WBC\nRBC\nPlatelets\n")
+    classes = tmp_path / name
+    classes.write_text(text)
     r = lv(vault, "dataset", "snapshot", "cells", src, "--format", "voc", "--classes", classes, "--version", "1.0.0")
     assert r.returncode == 0, r.stderr
     first = vault.dataset("cells@1.0.0")
-    assert class_ids(first) == {"WBC": 0, "RBC": 1, "Platelets": 2}
+    assert class_ids(first) == ids
     assert first.manifest().source["classes"] == ["WBC", "RBC", "Platelets"]
+    assert first.manifest().source["class_ids"] == list(ids.values())
     classes.unlink()  # remembered by the version, not by its path
     fixed = tmp_path / "fixed"
     fixed.mkdir()

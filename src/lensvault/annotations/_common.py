@@ -146,28 +146,50 @@ def read_xml(path: Path, shown: str | None = None):
              fix="repair the XML at that position (unclosed tag or truncated file?)", code="bad-xml")
 
 
-def read_class_names(path: Path, shown: str | None = None) -> list[str]:
-    """Class names in id order from a ``--classes`` file: one per line, or a YAML/JSON list
-    (a YAML/JSON mapping id → name, or a ``names:`` key as in data.yaml, also works)."""
+IGNORE_LABEL = "__ignore__"  # labelme's "not a class" label (id -1 in its labels.txt)
+
+
+def read_class_list(path: Path, shown: str | None = None, *, labelme_ignore: bool = True) -> tuple[list[int], list[str]]:
+    """(ids, names) from a ``--classes`` file: one name per line or a YAML/JSON list (ids 0..n-1
+    in order), or a YAML/JSON mapping id → name (or a ``names:`` key as in data.yaml), whose ids
+    are kept as given, gaps included (``{0: cat, 5: dog}``).
+
+    With ``labelme_ignore``, labelme's ``__ignore__`` — first in its labels.txt, as id -1 — is
+    not a class: it is left out, and the names after it are numbered from 0 as labelme numbers
+    them (``__ignore__, _background_, dog`` gives ``_background_`` 0, ``dog`` 1).
+    """
     shown = shown or str(path)
     if path.suffix.lower() in {".yaml", ".yml", ".json"}:
         data = read_json(path, shown) if path.suffix.lower() == ".json" else read_yaml(path, shown)
         if isinstance(data, dict) and "names" in data:
             data = data["names"]
         # Names-only formats (VOC, labelme, masks) take the order; ids need not start at 0.
-        return class_names(data, shown, "names", contiguous=False)
-    data = _read_bytes(path, shown)
-    try:
-        lines = data.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as e:
-        fail(f"class file is not UTF-8 text: {e.reason}", shown, f"byte {e.start}", fix="save the file as UTF-8",
-             code="bad-value")
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        items = class_items(data, shown, "names", contiguous=False)
+    else:
+        data = _read_bytes(path, shown)
+        try:
+            lines = data.decode("utf-8-sig").splitlines()
+        except UnicodeDecodeError as e:
+            fail(f"class file is not UTF-8 text: {e.reason}", shown, f"byte {e.start}", fix="save the file as UTF-8",
+                 code="bad-value")
+        items = list(enumerate(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")))
+    if labelme_ignore and any(name == IGNORE_LABEL for _, name in items):
+        listed = isinstance(data, (list, bytes))
+        items = [(i, name) for i, name in items if name != IGNORE_LABEL]
+        if listed:  # positions, not ids: number what is left as labelme does
+            items = list(enumerate(name for _, name in items))
+    return [i for i, _ in items], [name for _, name in items]
 
 
 def class_names(data: Any, file: str, location: str = "names", *, contiguous: bool = True) -> list[str]:
     """Names in id order from a list, or from an ``{id: name}`` mapping (whose ids must be
-    0..n-1 with ``contiguous``, as YOLO's are).
+    0..n-1 with ``contiguous``, as YOLO's are). See :func:`class_items`."""
+    return [name for _, name in class_items(data, file, location, contiguous=contiguous)]
+
+
+def class_items(data: Any, file: str, location: str = "names", *, contiguous: bool = True) -> list[tuple[int, str]]:
+    """(id, name) pairs in id order from a list (ids 0..n-1), or from an ``{id: name}`` mapping
+    (whose ids must be 0..n-1 with ``contiguous``, as YOLO's are).
 
     A name is text (a number is taken as its text: YAML reads ``- 1`` as 1); a list, mapping,
     null or boolean where a name belongs is an error, not its ``str()``.
@@ -175,20 +197,31 @@ def class_names(data: Any, file: str, location: str = "names", *, contiguous: bo
     fix = "write `names: [cat, dog]` or `names: {0: cat, 1: dog}`"
     if isinstance(data, dict):
         keys = list(data)
-        if not all(type(k) is int or (type(k) is str and k.strip().isdecimal()) for k in keys):
-            bad = next(k for k in keys if not (type(k) is int or (type(k) is str and k.strip().isdecimal())))
+        bad = next((k for k in keys if not (type(k) is int or (type(k) is str and _is_integer_text(k)))), None)
+        if bad is not None:
             fail(f"class id {bad!r} is not an integer", file, f"{location}.{bad}" if location else str(bad), fix=fix,
                  code="bad-value")
         order = sorted(keys, key=int)
+        big = next((k for k in order if not -2**31 <= int(k) < 2**31), None)
+        if big is not None:
+            fail(f"class id {str(big)[:30]} is out of range", file, f"{location}.{str(big)[:30]}" if location else "",
+                 fix="class ids are 32-bit integers", code="bad-value")
         if contiguous and [int(k) for k in order] != list(range(len(order))):
             fail(f"class ids must be 0..{len(order) - 1} without gaps, got {[int(k) for k in order][:10]}", file,
                  location, fix="number classes from 0 without gaps")
-        items = [(f"{location}.{k}" if location else str(k), data[k]) for k in order]
+        if len({int(k) for k in order}) != len(order):
+            fail(f"class ids repeat: {[int(k) for k in order][:10]}", file, location, fix=fix, code="bad-value")
+        items = [(int(k), f"{location}.{k}" if location else str(k), data[k]) for k in order]
     elif isinstance(data, list):
-        items = [(f"{location}[{i}]", v) for i, v in enumerate(data)]
+        items = [(i, f"{location}[{i}]", v) for i, v in enumerate(data)]
     else:
         fail(f"expected a list of class names, got {describe(data)}", file, location, fix=fix, code="bad-value")
-    return [class_name(name, file, where, fix=fix) for where, name in items]
+    return [(i, class_name(name, file, where, fix=fix)) for i, where, name in items]
+
+
+def _is_integer_text(text: str) -> bool:
+    t = text.strip()
+    return (t[1:] if t[:1] == "-" else t).isdecimal()
 
 
 def class_name(value: Any, file: str, location: str, *, fix: str) -> str:

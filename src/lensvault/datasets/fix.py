@@ -102,9 +102,13 @@ def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", v
             target.unlink(missing_ok=True)  # may be a read-only hardlink into the store
             shutil.copyfile(src, target)
         classes = None
-        if source.get("classes"):  # the --classes the version was snapshotted with
-            classes = scratch / "classes.txt"
-            classes.write_text("".join(f"{n}\n" for n in source["classes"]), encoding="utf-8")
+        if source.get("classes"):  # the --classes the version was snapshotted with, ids as given
+            import json
+
+            ids = source.get("class_ids") or list(range(len(source["classes"])))
+            classes = scratch / "classes.json"
+            classes.write_text(json.dumps({"names": {str(i): n for i, n in zip(ids, source["classes"])}}),
+                               encoding="utf-8")
         # The parent's bad-image mode, so images it left out stay out (the checkout has their files).
         aset = load(work, format=fmt, annotations=(work / ann) if ann else None, classes=classes,
                     on_bad_image=source.get("on_bad_image"))

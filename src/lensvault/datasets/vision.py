@@ -76,8 +76,9 @@ def snapshot_vision(
                   "annotations": annotations_location(ann, src), "description": aset.description,
                   "on_bad_image": spec.on_bad_image or ("fail" if spec.strict else "warn"),
                   "skipped_images": aset.skipped, "embedded_images": sorted(aset.embedded)}
-        if spec.classes is not None:
-            source["classes"] = list(classes.names)  # `dataset fix` numbers the classes the same way
+        if spec.classes is not None:  # `dataset fix` numbers the classes the same way
+            source["classes"] = list(classes.names)
+            source["class_ids"] = list(classes.ids)
         if empty:
             source["forced_empty_import"] = empty
         return commit_vision(

@@ -28,3 +28,24 @@ class Imported:
 
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def named_classes(given: tuple[list[int], list[str]] | None, seen, source: str) -> tuple[ClassMap, list[Finding]]:
+    """The class map of a names-only import (VOC, labelme): the given ``(ids, names)`` —
+    ``--classes`` or a labelmap, ids kept as given, gaps included — plus names the files use
+    that the list lacks (ids after the highest, with an ``unknown-class`` warning); without
+    a list, the names seen, sorted, numbered from 0."""
+    if given is None:
+        return ClassMap.from_names(sorted(seen)), []
+    ids, names = list(given[0]), list(given[1])
+    findings = []
+    next_id = max(ids, default=-1) + 1
+    for name in seen:
+        if name not in names:
+            findings.append(Finding("warning", "unknown-class",
+                                    f"class {name!r} is not in the class list; given id {next_id}", source,
+                                    "class list"))
+            ids.append(next_id)
+            names.append(name)
+            next_id += 1
+    return ClassMap(tuple(ids), tuple(names)), findings

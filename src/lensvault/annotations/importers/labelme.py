@@ -5,7 +5,9 @@ Shapes map to the model as: polygon → ``polygon``; rectangle → ``bbox``; cir
 line / linestrip → ``polygon`` with ``shape_type`` kept so nobody fills it as an area;
 point / points → ``keypoints``; mask → ``mask`` (RLE of the full-size mask).
 ``group_id``, ``description`` and shape ``flags`` become attributes; file-level ``flags``
-become image tags. Class ids: ``--classes`` order, else names sorted.
+become image tags. Class ids: ``--classes`` (its ids when it maps id → name), else names
+sorted. Shapes labelled ``__ignore__`` (labelme2voc's "ignore this region") are not objects:
+they give no annotation and no class.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import os
 import warnings
 from pathlib import Path
 
-from lensvault.annotations._common import IMAGE_SUFFIXES, fail, read_class_names, read_json, rel
+from lensvault.annotations._common import IGNORE_LABEL, IMAGE_SUFFIXES, fail, read_class_list, read_json, rel
 from lensvault.annotations.bad_images import image_info
 from lensvault.annotations.image_lookup import ImageLookup, clean_name
-from lensvault.annotations.importers._base import Imported, plural
-from lensvault.annotations.model import (AnnotationColumns, ClassMap, EmbeddedImage, Finding, ImageColumns,
+from lensvault.annotations.importers._base import Imported, named_classes, plural
+from lensvault.annotations.model import (AnnotationColumns, EmbeddedImage, Finding, ImageColumns,
                                          canonical_json)
 from lensvault.annotations.survey import Survey, inside, sniff_json
 
@@ -84,27 +86,20 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
         data = read_labelme(path, shown)
         _check_fields(data, shown)
         for n, shape in enumerate(data["shapes"]):
-            names_seen.setdefault(shape["label"])
+            if shape["label"] != IGNORE_LABEL:
+                names_seen.setdefault(shape["label"])
         docs.append((path, shown, data))
 
-    findings: list[Finding] = []
-    if classes is not None:
-        fixed = read_class_names(classes)
-        ordered = fixed + [n for n in names_seen if n not in fixed]
-        for n in names_seen:
-            if n not in fixed:
-                findings.append(Finding("warning", "unknown-class", f"class {n!r} is not in the class list",
-                                        str(classes), "class list"))
-    else:
-        ordered = sorted(names_seen)
-    class_ids = {n: i for i, n in enumerate(ordered)}
+    classmap, findings = named_classes(read_class_list(classes) if classes is not None else None, names_seen,
+                                       str(classes))
+    class_ids = dict(zip(classmap.names, classmap.ids))
 
     images = ImageColumns()
     anns = AnnotationColumns()
     image_files: dict[str, str] = {}
     embedded: dict[str, EmbeddedImage] = {}
     lookup = ImageLookup(root, survey)
-    n_shapes = 0
+    n_shapes = n_ignored = 0
     for path, shown, data in docs:
         json_w, json_h = int(data.get("imageWidth") or 0), int(data.get("imageHeight") or 0)
         image_path = _image_for(path, data, lookup, shown, findings, root)
@@ -129,13 +124,18 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
         image_files[key] = shown
         fid = anns.file_id(shown)
         for n, shape in enumerate(data["shapes"]):
+            if shape["label"] == IGNORE_LABEL:  # a region to ignore, not an object (labelme2voc paints it 255)
+                n_ignored += 1
+                continue
             _add_shape(shape, n, key, class_ids[shape["label"]], width, height, shown, fid, anns)
             n_shapes += 1
 
     description = (f"labelme: {plural(len(files), 'JSON file')}, {plural(len(images), 'image')}"
                    + (f" ({len(embedded):,} stored in their JSON as imageData)" if embedded else "")
-                   + f", {plural(len(ordered), 'class').replace('classs', 'classes')}, {plural(n_shapes, 'shape')}")
-    return Imported(images, anns, ClassMap.from_names(ordered), description, findings, image_files,
+                   + f", {plural(len(classmap), 'class').replace('classs', 'classes')}, {plural(n_shapes, 'shape')}"
+                   + (f" ({n_ignored:,} {IGNORE_LABEL} shape{'s' if n_ignored != 1 else ''} not imported: "
+                      "regions to ignore, not objects)" if n_ignored else ""))
+    return Imported(images, anns, classmap, description, findings, image_files,
                     ids_from_names=classes is None, embedded=embedded)
 
 

@@ -25,7 +25,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from lensvault.annotations._common import (fail, find_images, normalize_split, read_class_names,
+from lensvault.annotations._common import (fail, find_images, normalize_split, read_class_list,
                                            read_json, rel)
 from lensvault.annotations.bad_images import current, image_info
 from lensvault.annotations.importers._base import Imported, plural
@@ -95,8 +95,16 @@ class _ClassMapSource:
     names: list[str]
     colours: list[tuple[int, int, int]] | None  # None: pixel values are class ids
     source: str
-    background: frozenset[int]
+    background: frozenset[int]  # class ids
     index_is_id: bool = False  # palette PNGs hold class ids (labelme), whatever their palette
+    ids: list[int] | None = None  # class ids of ``names`` (None: 0..n-1); pixel values are ids
+
+    @property
+    def class_ids(self) -> list[int]:
+        return list(range(len(self.names))) if self.ids is None else self.ids
+
+    def name_of(self, class_id: int) -> str:
+        return self.names[self.class_ids.index(class_id)]
 
 
 def load(root: Path, *, annotations: Path | None = None, classes: Path | None = None) -> Imported:
@@ -140,12 +148,12 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
         codes = _class_codes(mask, rel(mask, root), width, height, colour_to_id, cmap) if mask else None
         n_instances += _add_regions(root, key, mask, codes, obj, width, height, cmap, anns, findings)
 
-    classmap = ClassMap.from_names(cmap.names)
+    classmap = ClassMap(tuple(cmap.class_ids), tuple(cmap.names))
     where = ", ".join(f"{rel(d, root)}/" for d in mask_dirs)
     description = (f"segmentation masks: {where} ({plural(len(class_masks) + len(object_masks), 'mask')}), "
                    f"{plural(len(images), 'image')}, {plural(len(cmap.names), 'class').replace('classs', 'classes')} "
                    f"from {cmap.source}"
-                   + (f", background {', '.join(repr(cmap.names[i]) for i in sorted(cmap.background))}"
+                   + (f", background {', '.join(repr(cmap.name_of(i)) for i in sorted(cmap.background))}"
                       if cmap.background else "")
                    + f", {plural(len(anns) - n_instances, 'class region')}"
                    + (f", {plural(n_instances, 'instance')}" if object_dir else ""))
@@ -163,8 +171,8 @@ def _decodable(key: str, width: int, height: int) -> bool:
 def _class_map(root: Path, classes: Path | None) -> _ClassMapSource:
     """Names in id order, their colours (None: masks hold ids), where they came from, background ids."""
     if classes is not None:
-        names = read_class_names(classes)
-        return _ClassMapSource(names, None, str(classes), _background_by_name(names))
+        ids, names = read_class_list(classes)  # ids as given (`{0: background, 5: cat}`: pixel value 5 is cat)
+        return _ClassMapSource(names, None, str(classes), _background_by_name(names, ids), ids=ids)
     meta = root / "dataset_meta.json"
     if meta.is_file():
         return _dataset_meta(meta)
@@ -189,8 +197,9 @@ def _class_map(root: Path, classes: Path | None) -> _ClassMapSource:
     return _ClassMapSource(names, voc_palette(len(names)), "the Pascal VOC palette", _background_by_name(names))
 
 
-def _background_by_name(names: list[str]) -> frozenset[int]:
-    return frozenset(i for i, n in enumerate(names) if n.strip().lower() in BACKGROUND_NAMES)
+def _background_by_name(names: list[str], ids: list[int] | None = None) -> frozenset[int]:
+    ids = list(range(len(names))) if ids is None else ids
+    return frozenset(i for i, n in zip(ids, names) if n.strip().lower() in BACKGROUND_NAMES)
 
 
 def _lines(path: Path, shown: str, root: Path) -> list[str]:
@@ -353,7 +362,6 @@ def _class_codes(mask: Path, shown: str, width: int, height: int, colour_to_id, 
     import numpy as np
 
     arr, mode, palette = _read_png(mask, shown, width, height)
-    n_classes = len(cmap.names)
     if arr.ndim == 3:
         arr = arr[..., :3].astype(np.uint32)
         codes = (arr[..., 0] << 16) | (arr[..., 1] << 8) | arr[..., 2]
@@ -373,7 +381,7 @@ def _class_codes(mask: Path, shown: str, width: int, height: int, colour_to_id, 
         coloured = True
     else:
         codes = arr.astype(np.int64)
-        lookup = {i: i for i in range(n_classes)}
+        lookup = {i: i for i in cmap.class_ids}
         lookup[_IGNORE_INDEX] = -1
         coloured = False
     values = np.unique(codes)

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lensvault.annotations._common import (IMAGE_SUFFIXES, fail, find_images, normalize_split,
-                                           read_class_names, read_xml, rel)
+                                           read_class_list, read_xml, rel)
 from lensvault.annotations.bad_images import image_info
 from lensvault.annotations.image_lookup import ImageLookup, clean_name
-from lensvault.annotations.importers._base import Imported, plural
-from lensvault.annotations.model import AnnotationColumns, ClassMap, Finding, ImageColumns, canonical_json
+from lensvault.annotations.importers._base import Imported, named_classes, plural
+from lensvault.annotations.model import AnnotationColumns, Finding, ImageColumns, canonical_json
 from lensvault.annotations.survey import Survey, inside, sniff_xml
 
 SPLIT_FILES = ("train", "val", "test")
@@ -127,17 +127,9 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
         for obj in record["objects"]:
             names_seen.setdefault(obj["name"])
 
-    if fixed is not None:
-        ordered = list(fixed) + [n for n in names_seen if n not in fixed]
-        for n in names_seen:
-            if n not in fixed:
-                findings.append(Finding("warning", "unknown-class",
-                                        f"class {n!r} is not in the class list; given id {ordered.index(n)}",
-                                        str(classes or "labelmap.txt"), "class list"))
-    else:
-        ordered = sorted(names_seen)
-    classmap = ClassMap.from_names(ordered)
-    class_ids = {n: i for i, n in enumerate(ordered)}
+    classmap, unknown = named_classes(fixed, names_seen, str(classes or "labelmap.txt"))
+    findings += unknown
+    class_ids = dict(zip(classmap.names, classmap.ids))
 
     images = ImageColumns()
     anns = AnnotationColumns()
@@ -273,14 +265,15 @@ def _image_for(record: dict, xml_path: Path, root: Path, lookup: ImageLookup, sh
     return None
 
 
-def _class_order(root: Path, folders: list[Path], classes: Path | None) -> list[str] | None:
+def _class_order(root: Path, folders: list[Path], classes: Path | None) -> tuple[list[int], list[str]] | None:
     if classes is not None:
-        return read_class_names(classes)
+        return read_class_list(classes)
     for folder in dict.fromkeys([root, *(f.parent for f in folders)]):
         labelmap = folder / "labelmap.txt"
         if labelmap.is_file():
-            return [line.split(":")[0].strip() for line in _read_lines(labelmap, rel(labelmap, root))
-                    if line.strip() and not line.startswith("#")]
+            names = [line.split(":")[0].strip() for line in _read_lines(labelmap, rel(labelmap, root))
+                     if line.strip() and not line.startswith("#")]
+            return list(range(len(names))), names
     return None
 
 

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from lensvault.annotations._common import (IMAGE_SUFFIXES, class_names, describe, fail, find_images,
-                                           normalize_split, read_class_names, read_head, read_yaml, rel)
+                                           normalize_split, read_class_list, read_head, read_yaml, rel)
 from lensvault.annotations.bad_images import image_info
 from lensvault.annotations.confine import FIX_NAME, SourceFolder
 from lensvault.annotations.fields import INT32_MAX, integer, is_finite_numbers
@@ -87,7 +87,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
         ids = sorted(set(anns.class_id))
         classmap = ClassMap(tuple(ids), tuple(str(i) for i in ids))
     else:
-        classmap = ClassMap.from_names(names)
+        classmap = ClassMap(tuple(names[0]), tuple(names[1]))
     splits = {}
     for s in images.split:
         splits[s] = splits.get(s, 0) + 1
@@ -117,12 +117,14 @@ _MAX_CLASSES = 1_000_000
 
 
 def _names(root: Path, config: dict, shown_yaml: str, classes: Path | None,
-           source: SourceFolder) -> list[str] | None:
+           source: SourceFolder) -> tuple[list[int], list[str]] | None:
+    """(ids, names): ``--classes`` (ids as given: a label line's first number is its class id),
+    data.yaml's ``names`` (0..n-1), a names file, or ``nc``."""
     if classes is not None:
-        return read_class_names(classes)
+        return read_class_list(classes, labelme_ignore=False)
     names = config.get("names")
     if isinstance(names, (dict, list)):
-        return class_names(names, shown_yaml, "names")
+        return _numbered(class_names(names, shown_yaml, "names"))
     if names is not None:
         fail(f"`names` is {describe(names)}, not a list or an id → name mapping", shown_yaml, "names",
              fix="write `names: [cat, dog]`", code="bad-value")
@@ -130,13 +132,17 @@ def _names(root: Path, config: dict, shown_yaml: str, classes: Path | None,
     if found:
         shown = rel(found[0], root)
         source.check_readable(found[0], shown)
-        return read_class_names(found[0], shown)
+        return _numbered(read_class_list(found[0], shown, labelme_ignore=False)[1])
     nc = config.get("nc")
     if nc is not None:
         nc = integer(nc, shown_yaml, "nc", what="nc (number of classes)", lo=0, hi=_MAX_CLASSES,
                      fix="write `nc:` as the number of classes, or list them in `names:`")
-        return [str(i) for i in range(nc)]
+        return _numbered([str(i) for i in range(nc)])
     return None
+
+
+def _numbered(names: list[str]) -> tuple[list[int], list[str]]:
+    return list(range(len(names))), names
 
 
 def _split_images(root, config, yaml_path, annotations, findings, source: SourceFolder):
