@@ -121,6 +121,13 @@ TYPE_CASES = [
     ("categories.1.skeleton", [1, 2], "bad-value", "categories[1].skeleton[0]"),
     ("categories.1.skeleton", [[1, "tail"]], "bad-value", "categories[1].skeleton[0][1]"),
     ("categories", 5, "bad-value", "categories"),
+    # Extra fields are kept as attributes/tags: JSON cannot hold NaN or Infinity there either.
+    ("annotations.0.score", NAN, "bad-value", "annotations[0].score"),
+    ("annotations.1.score", -INF, "bad-value", "annotations[1].score"),  # the row-by-row path
+    ("annotations.0.attributes", {"occluded": False, "conf": [0.5, NAN]}, "bad-value",
+     "annotations[0].attributes.conf[1]"),
+    ("images.0.brightness", NAN, "bad-value", "images[0].brightness"),
+    ("images.1.attributes", {"sensor": {"gain": INF}}, "bad-value", "images[1].attributes.sensor.gain"),
 ]
 
 
@@ -378,7 +385,7 @@ def test_deeply_nested_attributes_and_tags_are_refused(coco):
         deep = [deep]
     doc = base_doc()
     doc["annotations"][1]["attributes"] = {"a": deep}
-    located(coco(doc), code="too-deep", where="annotations/instances_train.json, annotations[1].a[0][0][0][0][0]…")
+    located(coco(doc), code="too-deep", where="annotations/instances_train.json, annotations[1].attributes.a[0][0][0][0][0]…")
     doc = base_doc()
     doc["images"][0]["meta"] = {"b": deep}
     err = located(coco(doc), code="too-deep",

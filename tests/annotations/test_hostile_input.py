@@ -126,6 +126,8 @@ def _labelme(tmp_path: Path, **changes) -> Path:
     ({"imageHeight": -1}, "a.json, imageHeight", "not a pixel count"),
     ({"imageData": 5}, "a.json, imageData", "not a base64 string"),
     ({"flags": [1]}, "a.json, flags", "not an object"),
+    ({"flags": {"night": float("nan")}}, "a.json, flags.night", "JSON cannot hold"),  # kept as image tags
+    ({"shape_flags": {"score": [1.0, float("-inf")]}}, "a.json, shape 0 flags.score[1]", "JSON cannot hold"),
 ])
 def test_labelme_fields_are_type_checked(tmp_path, changes, where, what):
     _raises(_labelme(tmp_path, **changes), where, what, format="labelme")

@@ -107,3 +107,16 @@ def test_import_lensvault_does_not_load_the_annotation_layer():
     code = "import sys, lensvault; print('lensvault.annotations' in sys.modules, 'pyarrow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_canonical_json_is_standard_json_only():
+    """NaN/Infinity would be written as the non-standard NaN (and NaN != NaN): refused; the
+    importers report such values located before they get here."""
+    import math
+
+    from lensvault.annotations.model import canonical_json
+
+    assert canonical_json({"b": 1.5, "a": [None, "x"]}) == '{"a":[null,"x"],"b":1.5}'
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ValueError):
+            canonical_json({"a": [bad]})

@@ -13,7 +13,8 @@ from typing import Any
 from lensvault.annotations._common import describe, fail
 from lensvault.bounded import MAX_DEPTH, too_deep
 
-__all__ = ["INT32_MAX", "check_depth", "finite_numbers", "identifier", "integer", "is_finite_numbers"]
+__all__ = ["INT32_MAX", "check_depth", "check_json_value", "finite_numbers", "identifier", "integer",
+           "is_finite_numbers"]
 
 INT32_MAX = 2**31 - 1  # the model's id and size columns are int32
 _NUMBER = frozenset({int, float})
@@ -82,3 +83,23 @@ def check_depth(value: Any, file: str, location: str) -> None:
     if deep is not None:
         fail(f"value nested more than {MAX_DEPTH} levels deep", file, f"{location}.{deep}",
              fix="flatten the attribute; no annotation needs that depth", code="too-deep")
+
+
+def check_json_value(value: Any, file: str, location: str) -> None:
+    """A free-form value we keep (attributes, tags) must be storable as standard JSON: nested at
+    most ``MAX_DEPTH`` levels, and without NaN or Infinity, which JSON cannot hold (Python
+    writes them as ``NaN``, which other readers refuse, and NaN != NaN would make two equal
+    versions differ). The first one is an error at its position, e.g. ``images[3].score``."""
+    check_depth(value, file, location)
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if type(item) is float:
+            if not math.isfinite(item):
+                fail(f"the value at {path.lstrip('.') or 'this field'} is {describe(item)}, which JSON cannot hold",
+                     file, f"{location}{path}", code="bad-value",
+                     fix="write null for a missing value, or a finite number")
+        elif isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}") for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(item))))

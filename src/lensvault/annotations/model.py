@@ -62,8 +62,12 @@ ANNOTATION_SCHEMA = pa.schema(
 
 
 def canonical_json(value: Any) -> str:
-    """Sorted keys, no whitespace: equal values give equal strings (and equal hashes)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Sorted keys, no whitespace: equal values give equal strings (and equal hashes).
+
+    Standard JSON only: NaN and Infinity raise ValueError (importers check values read from
+    files first and report them located: ``fields.check_json_value``).
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 EMPTY_JSON = "{}"

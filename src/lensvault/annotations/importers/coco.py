@@ -17,7 +17,7 @@ from pathlib import Path
 from lensvault.annotations._common import (DirIndex, class_name, describe, fail, normalize_split, read_head,
                                            read_json, rel)
 from lensvault.annotations.confine import FIX_NAME, SourceFolder
-from lensvault.annotations.fields import INT32_MAX, check_depth, finite_numbers, identifier, integer
+from lensvault.annotations.fields import INT32_MAX, check_json_value, finite_numbers, identifier, integer
 from lensvault.annotations.importers import coco_segmentation as segmentation
 from lensvault.annotations.importers._base import Imported, plural
 from lensvault.annotations.model import AnnotationColumns, ClassMap, Finding, ImageColumns, canonical_json
@@ -245,11 +245,12 @@ def _read_images(raw: list, shown: str, split, source: SourceFolder, ann_dir: Pa
                                     "its annotations are merged", shown, f"image id {image_id}"))
         else:
             tags = {k: v for k, v in im.items() if k not in _IMAGE_KEYS}
+            if tags and any(type(v) in (dict, list, float) for v in tags.values()):
+                check_json_value(tags, shown, loc)
             for extra in ("attributes", "tags"):
                 if isinstance(im.get(extra), dict):
+                    check_json_value(im[extra], shown, f"{loc}.{extra}")
                     tags.update(im[extra])
-            if tags and any(type(v) in (dict, list) for v in tags.values()):
-                check_depth(tags, shown, loc)
             images.add(key, width, height, split=split, tags=canonical_json(tags) if tags else "{}")
             image_files[key] = shown
         known = id_to_size.get(image_id)
@@ -367,9 +368,10 @@ def _load_rows(raw: list, shown: str, id_to_size: dict, anns: AnnotationColumns,
         a_crowd(bool(crowd))
         if extra or attrs:
             merged = {k: a[k] for k in extra}
+            check_json_value(merged, shown, loc)
             if attrs:
+                check_json_value(attrs, shown, f"{loc}.attributes")
                 merged.update(attrs)
-            check_depth(merged, shown, loc)
             a_attr(canonical_json(merged))
         else:
             a_attr("{}")

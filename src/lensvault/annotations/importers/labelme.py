@@ -22,6 +22,7 @@ from pathlib import Path
 
 from lensvault.annotations._common import IGNORE_LABEL, IMAGE_SUFFIXES, fail, read_class_list, read_json, rel
 from lensvault.annotations.bad_images import image_info
+from lensvault.annotations.fields import check_json_value
 from lensvault.annotations.image_lookup import ImageLookup, clean_name
 from lensvault.annotations.importers._base import Imported, named_classes, plural
 from lensvault.annotations.model import (AnnotationColumns, EmbeddedImage, Finding, ImageColumns,
@@ -154,8 +155,12 @@ def _check_fields(data: dict, shown: str) -> None:
         v = data.get(field)
         if v is not None and not (_is_number(v) and 0 <= v < 2**31 and v == int(v)):
             fail(f"{field} is {v!r}, not a pixel count", shown, field, fix=f"write {field} as a whole number")
+    if data.get("flags"):
+        check_json_value(data["flags"], shown, "flags")
     for n, shape in enumerate(data["shapes"]):
         where = f"shape {n}"
+        if isinstance(shape, dict) and isinstance(shape.get("flags"), dict) and shape["flags"]:
+            check_json_value(shape["flags"], shown, f"{where} flags")
         if not isinstance(shape, dict):
             fail("shape is not an object", shown, where, fix="each entry of \"shapes\" is an object with a label")
         if not isinstance(shape.get("label"), str):
