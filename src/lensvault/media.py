@@ -185,7 +185,7 @@ def inspect_image(source: str | os.PathLike | bytes) -> ImageReport:
             return ImageReport(fmt, width, height, orientation, "image-too-large",
                                f"{width}x{height} = {width * height:,} pixels is more than the decode limit "
                                f"of {limit:,} (PIL.Image.MAX_IMAGE_PIXELS)")
-        if _ends_with_marker(fmt, source, data):
+        if _ends_with_marker(fmt, im.fp if data is None else None, data):
             return ImageReport(fmt, width, height, orientation)
         try:
             if fmt == "JPEG":
@@ -210,7 +210,9 @@ def _orientation(im) -> int:
     return value if 1 <= value <= 8 else 1
 
 
-def _ends_with_marker(fmt: str | None, source, data) -> bool:
+def _ends_with_marker(fmt: str | None, fp, data) -> bool:
+    """The image ends with its format's end marker. ``fp`` is the file Pillow opened (its last
+    16 bytes are read; its position is restored for the decoder), or ``data`` the bytes."""
     markers = _END_MARKERS.get(fmt or "")
     if not markers:
         return False
@@ -218,11 +220,12 @@ def _ends_with_marker(fmt: str | None, source, data) -> bool:
         tail = bytes(data[-16:])
     else:
         try:
-            with open(source, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 16))
-                tail = f.read()
-        except OSError:
+            where = fp.tell()
+            size = fp.seek(0, os.SEEK_END)
+            fp.seek(max(0, size - 16))
+            tail = fp.read(16)
+            fp.seek(where)
+        except (OSError, AttributeError, ValueError):
             return False
     return tail.endswith(markers)
 

@@ -109,6 +109,7 @@ def _bad_everywhere(root: Path, images: list[str]) -> None:
                     "JPEGImages/BloodImage_00002.jpg"]),
     ("yolo", "yolo", ["images/a.jpg", "images/b.jpg", "images/c.jpg"]),
     ("labelme", "labelme", ["a.jpg", "b.jpg", "c.jpg"]),
+    ("coco", "coco", ["images/a.jpg", "images/b.jpg", "images/c.jpg"]),
 ])
 def test_every_bad_image_is_reported_together_in_one_run(tmp_path, sample, fmt, images):
     if sample == "voc":
@@ -118,6 +119,8 @@ def test_every_bad_image_is_reported_together_in_one_run(tmp_path, sample, fmt, 
         for name in images:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(JPEG, root / name)
+            if sample == "coco":
+                continue
             if sample == "yolo":
                 label = root / "labels" / f"{Path(name).stem}.txt"
                 label.parent.mkdir(exist_ok=True)
@@ -129,6 +132,15 @@ def test_every_bad_image_is_reported_together_in_one_run(tmp_path, sample, fmt, 
                     "shapes": [{"label": "cell", "points": [[1, 1], [20, 20]], "shape_type": "rectangle"}]}))
         if sample == "yolo":
             (root / "classes.txt").write_text("cell\n")
+    if sample == "coco":
+        # The JSON gives every size: only the image bytes can tell (COCO used to never look at them).
+        (root / "annotations").mkdir()
+        (root / "annotations" / "instances_train.json").write_text(json.dumps({
+            "images": [{"id": n, "file_name": Path(name).name, "width": 640, "height": 480}
+                       for n, name in enumerate(images, 1)],
+            "categories": [{"id": 1, "name": "cell"}],
+            "annotations": [{"id": n, "image_id": n, "category_id": 1, "bbox": [1, 1, 20, 20], "iscrowd": 0}
+                            for n in range(1, len(images) + 1)]}))
     _bad_everywhere(root, images)
     with pytest.raises(AnnotationError) as info:
         load(root, format=fmt)
@@ -244,3 +256,53 @@ def test_the_judge_never_raises_on_hostile_bytes(tmp_path):
                 data[int(i) % len(data)] = int(rng.integers(0, 256))
         report = inspect_image(bytes(data))
         assert report.problem in {None, "unreadable-image", "truncated-image", "damaged-image", "image-too-large"}
+
+
+def test_coco_snapshots_judge_images_like_every_format(sqlite_vault, tmp_path):
+    """COCO through the vault: a truncated image is a located warning (kept), --strict refuses the
+    snapshot, --on-bad-image skip leaves it and its annotations out and lists it in the manifest."""
+    root = tmp_path / "coco"
+    (root / "images").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        _noisy(root / "images" / name, "JPEG", (64, 48))
+    _cut(root / "images" / "b.jpg", 3)
+    (root / "annotations").mkdir()
+    (root / "annotations" / "instances_val.json").write_text(json.dumps({
+        "images": [{"id": n, "file_name": f"images/{c}.jpg", "width": 64, "height": 48} for n, c in enumerate("abc", 1)],
+        "categories": [{"id": 3, "name": "cell"}],
+        "annotations": [{"id": n, "image_id": n, "category_id": 3, "bbox": [1, 1, 9, 9], "iscrowd": 0}
+                        for n in (1, 2, 3)]}))
+    r = lv(sqlite_vault.root, "dataset", "snapshot", "c", root, "--format", "coco", "--version", "1.0.0", "--strict")
+    assert r.returncode == 6 and "images/b.jpg" in r.stderr and "truncated-image" in r.stderr
+    assert not sqlite_vault.datasets()
+    warned = sqlite_vault.snapshot("c", root, format="coco", version="1.0.0")
+    assert [(f["code"], f["file"]) for f in warned.manifest().source["findings"]] == [
+        ("truncated-image", "images/b.jpg")]
+    assert warned.images().num_rows == 3
+    skipped = sqlite_vault.snapshot("c", root, format="coco", version="1.1.0", on_bad_image="skip")
+    assert [s["path"] for s in skipped.manifest().source["skipped_images"]] == ["images/b.jpg"]
+    assert skipped.images()["path"].to_pylist() == ["images/a.jpg", "images/c.jpg"]
+    assert skipped.annotations()["image"].to_pylist() == ["images/a.jpg", "images/c.jpg"]
+
+
+def test_coco_sizes_the_json_leaves_out_come_from_the_header_and_special_files_are_refused(tmp_path):
+    root = tmp_path / "coco"
+    (root / "images").mkdir(parents=True)
+    names = [f"{i}.jpg" for i in range(3)]
+    for name in names:
+        _noisy(root / "images" / name, "JPEG", (64, 48))
+    doc = {"images": [{"id": n, "file_name": name} for n, name in enumerate(names, 1)],
+           "categories": [{"id": 1, "name": "cell"}], "annotations": []}
+    (root / "annotations").mkdir()
+    (root / "annotations" / "instances_train.json").write_text(json.dumps(doc))
+    aset = load(root, format="coco")
+    assert {(r["path"], r["width"], r["height"]) for r in aset.images.to_pylist()} == {
+        (f"images/{n}", 64, 48) for n in names}
+    import os
+
+    os.mkfifo(root / "images" / "fifo.jpg")  # never opened (it would wait for a writer forever)
+    doc["images"].append({"id": 9, "file_name": "fifo.jpg"})
+    (root / "annotations" / "instances_train.json").write_text(json.dumps(doc))
+    with pytest.raises(AnnotationError) as info:
+        load(root, format="coco", on_bad_image="skip")
+    assert info.value.details["findings"][0]["code"] == "unreadable-image" and "fifo.jpg" in info.value.where

@@ -9,7 +9,7 @@ import pytest
 
 from lensvault.annotations import export, load
 from lensvault.annotations.exporters._files import flat_names
-from lensvault.errors import InputError
+from lensvault.errors import AnnotationError, InputError
 
 from .conftest import BCCD, SAMPLES
 from .test_samples import EXPECTED
@@ -124,7 +124,12 @@ def test_export_one_split_and_link_callback(tmp_path):
         dst.symlink_to(src)
 
     dest = export(original, _files(BCCD, original), tmp_path / "val", format="yolo", split="val", link=link)
-    again = load(dest)
+    # The export's images are links to BCCD, outside it: read only where the caller trusts the
+    # target (as the vault trusts its own store for a `checkout --link symlink` folder).
+    with pytest.raises(AnnotationError) as info:
+        load(dest)
+    assert info.value.details["findings"][0]["code"] == "outside-root"
+    again = load(dest, trusted=[BCCD])
     assert again.images.num_rows == 10 == len(linked)
     assert set(again.images.column("split").to_pylist()) == {"val"}
     assert all(p.is_symlink() for p in linked)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lensvault.annotations._common import fail, fail_all
+from lensvault.annotations.confine import check_image
 from lensvault.annotations.model import Finding
 
 __all__ = ["BAD_IMAGE_MODES", "BadImages", "collecting", "current", "finding_for", "image_info"]
@@ -96,14 +97,7 @@ def image_info(path: Path | bytes, display: str | None = None) -> tuple[int, int
 
     where = display or str(path)
     if not isinstance(path, bytes):
-        # Opening a pipe named x.jpg waits for a writer forever: not an image, and not read.
-        try:
-            regular = stat.S_ISREG(os.stat(path).st_mode)
-        except OSError:
-            regular = True  # missing or unreadable: the decoder says which
-        if not regular:
-            fail("not a regular file (a pipe, socket or device) with an image name", where,
-                 fix="remove it from the dataset folder", code="unreadable-image")
+        _admit(path, where)
     report = inspect_image(path)
     if report.problem is None:
         return report.width, report.height, report.orientation
@@ -115,6 +109,22 @@ def image_info(path: Path | bytes, display: str | None = None) -> tuple[int, int
     size_known = bool(report.width and report.height)
     collector.add(where, finding_for(where, report), size_known=size_known)
     return (report.width, report.height, report.orientation) if size_known else (0, 0, 1)
+
+
+def _admit(path, where: str) -> None:
+    """Refuse, before any byte is read, an image path that leads outside SRC or is no regular file."""
+    try:
+        st = os.lstat(path)
+        link = stat.S_ISLNK(st.st_mode)
+        check_image(path, where, is_link=link)  # a symlink out of SRC is not read, whatever the format
+        if link:
+            st = os.stat(path)
+    except OSError:
+        return  # missing or unreadable: the decoder says which
+    # Opening a pipe named x.jpg waits for a writer forever: not an image, and not read.
+    if not stat.S_ISREG(st.st_mode):
+        fail("not a regular file (a pipe, socket or device) with an image name", where,
+             fix="remove it from the dataset folder", code="unreadable-image")
 
 
 def settle(bad: BadImages, mode: str, images, annotations, origin, *, source: str):

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from lensvault.annotations._common import IMAGE_SUFFIXES, DirIndex, fail, rel
-from lensvault.annotations.survey import Survey, inside
+from lensvault.annotations.confine import reachable
+from lensvault.annotations.survey import Survey
 
 __all__ = ["ImageLookup", "clean_name"]
 
@@ -54,7 +55,7 @@ class ImageLookup:
             if os.path.splitext(c)[1].lower() in _NOT_IMAGES or not self.dirs.exists_str(c):
                 continue
             real = os.path.realpath(c)
-            if not inside(self.real_root, real):
+            if not reachable(real, self.real_root):
                 fail(f"the image {rel(Path(c), self.root)} is a symlink to {real}, outside the dataset folder", shown,
                      where, fix="copy the image into the dataset folder, or remove the link", code="outside-root")
             if os.path.isfile(real):

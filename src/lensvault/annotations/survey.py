@@ -3,7 +3,8 @@
 Detection and the importers that find their files by content (VOC XML, labelme JSON,
 COCO JSON of any name) share it. Nothing here reads a whole file: a head of a few KB
 says what a file is, and only a sample of each folder's files is looked at.
-Symlinks whose target is outside the root are listed apart and never opened.
+Symlinks whose target is outside the root (and the folders the caller trusts, see
+``confine.trusting``) are listed apart and never opened.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lensvault.annotations._common import IMAGE_SUFFIXES, read_head
+from lensvault.annotations.confine import reachable
 
 __all__ = ["Folder", "Survey", "inside", "sniff_json", "sniff_xml"]
 
@@ -71,7 +73,7 @@ class Survey:
                 if link:
                     # Followed like the snapshot's walk does: only inside the root, once.
                     target = os.path.realpath(path)
-                    if not inside(real_root, target):
+                    if not reachable(target, real_root):
                         outside.append(path)
                         continue
                     if os.path.isdir(target):

@@ -127,7 +127,7 @@ def folder_oids(vault, folder: Path, *, progress=NO_PROGRESS, same_as: str | Non
     """
     real = os.path.realpath(folder)
     index = vault.state.index(real)
-    changed, same = _walk_in_two(folder, index, (vault.dir, vault.manifests_dir))
+    changed, same = _walk_in_two(folder, index, (vault.dir, vault.manifests_dir), trusted_roots(vault))
     unchanged = not changed and len(same) == len(index)
     if unchanged and same_as is not None and vault.state.index_digest(real) == same_as:
         return None
@@ -158,7 +158,14 @@ def folder_oids(vault, folder: Path, *, progress=NO_PROGRESS, same_as: str | Non
 _OID = itemgetter(4)
 
 
-def _walk_in_two(folder, index: dict, exclude) -> tuple[list[ScannedFile], list[str]]:
+def trusted_roots(vault) -> tuple[str, ...]:
+    """Folders a source folder's symlinks may lead into: the vault's own object store (a
+    `checkout --link symlink` is all links there), whose objects are this vault's bytes."""
+    root = getattr(vault.store, "root", None)
+    return (os.path.realpath(root),) if root is not None else ()
+
+
+def _walk_in_two(folder, index: dict, exclude, trusted: tuple[str, ...] = ()) -> tuple[list[ScannedFile], list[str]]:
     """``scan_against`` of a big folder by this process and a forked child, half the sub-folders each.
 
     The walk is a stat per file plus Python per entry, all under the GIL: two
@@ -166,13 +173,13 @@ def _walk_in_two(folder, index: dict, exclude) -> tuple[list[ScannedFile], list[
     other half follow) sends it back to one whole walk.
     """
     if len(index) < 5000:
-        return scan_against(folder, index, exclude_dirs=exclude)
+        return scan_against(folder, index, exclude_dirs=exclude, trusted=trusted)
     try:
-        with ForkedCall(scan_against, folder, index, exclude_dirs=exclude, part=(1, 2)) as other:
-            changed, same = scan_against(folder, index, exclude_dirs=exclude, part=(0, 2))
+        with ForkedCall(scan_against, folder, index, exclude_dirs=exclude, part=(1, 2), trusted=trusted) as other:
+            changed, same = scan_against(folder, index, exclude_dirs=exclude, part=(0, 2), trusted=trusted)
             changed2, same2 = other.result()
     except PartialScanRefused:
-        return scan_against(folder, index, exclude_dirs=exclude)
+        return scan_against(folder, index, exclude_dirs=exclude, trusted=trusted)
     changed += changed2
     changed.sort(key=lambda f: f.rel)
     return changed, same + same2
@@ -264,13 +271,15 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
     put: list[int] = []  # no batch: stored after hashing, by put_files
     staged = []
     exclude = (vault.dir, vault.manifests_dir)
+    trusted = trusted_roots(vault)
     try:
         with ChunkMapper(partial(_ingest_part, batch, True)) as mapper:
             if cached:
                 # A folder seen before: mostly unchanged, so the walk is the work. It runs
                 # in a child process while this one answers ``known`` (opening the catalog
                 # holds the GIL for ~0.3 s: a thread would only take turns with the walk).
-                with ForkedCall(scan_against, src, cached, exclude_dirs=exclude, need_media=True) as walk:
+                with ForkedCall(scan_against, src, cached, exclude_dirs=exclude, need_media=True,
+                                trusted=trusted) as walk:
                     known = _known(known)
                     found, same = walk.result()
                 if len(found) >= MIN_ITEMS:
@@ -283,7 +292,7 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
                 mapper.feed([(f.path, None) for f in found])
             else:
                 # A new folder: workers start on the first sub-folders while the walk goes on.
-                for found in scan_iter(src, cached, same, exclude_dirs=exclude, need_media=True):
+                for found in scan_iter(src, cached, same, exclude_dirs=exclude, need_media=True, trusted=trusted):
                     if not files:
                         files_table.prefetch()
                     jobs.extend((len(files) + j, None) for j in range(len(found)))

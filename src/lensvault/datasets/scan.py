@@ -40,7 +40,8 @@ class PartialScanRefused(Exception):
 
 
 def scan_against(src: Path, index: dict, *, exclude_dirs: tuple[Path, ...] = (),
-                 need_media: bool = False, part: tuple[int, int] | None = None) -> tuple[list[ScannedFile], list[str]]:
+                 need_media: bool = False, part: tuple[int, int] | None = None,
+                 trusted: tuple[str, ...] = ()) -> tuple[list[ScannedFile], list[str]]:
     """(changed, unchanged): files whose stat differs from ``index`` (folder index entries by
     relative path, see ``state.py``), sorted; and the relative paths of the others, unsorted.
 
@@ -48,14 +49,16 @@ def scan_against(src: Path, index: dict, *, exclude_dirs: tuple[Path, ...] = (),
     top level belong to share 0), so n processes can walk one folder together.
     """
     same: list[str] = []
-    out = [f for found in scan_iter(src, index, same, exclude_dirs=exclude_dirs, need_media=need_media, part=part)
+    out = [f for found in scan_iter(src, index, same, exclude_dirs=exclude_dirs, need_media=need_media, part=part,
+                                    trusted=trusted)
            for f in found]
     out.sort(key=lambda f: f.rel)
     return out, same
 
 
 def scan_iter(src: Path, index: dict, same: list[str], *, exclude_dirs: tuple[Path, ...] = (),
-              need_media: bool = False, part: tuple[int, int] | None = None) -> Iterator[list[ScannedFile]]:
+              need_media: bool = False, part: tuple[int, int] | None = None,
+              trusted: tuple[str, ...] = ()) -> Iterator[list[ScannedFile]]:
     """Yield, folder by folder, the files whose stat differs from ``index``; append the
     relative paths of the others to ``same``.
 
@@ -113,7 +116,8 @@ def scan_iter(src: Path, index: dict, same: list[str], *, exclude_dirs: tuple[Pa
                 target = os.path.realpath(entry.path)
                 if part is not None and os.path.isdir(target):
                     raise PartialScanRefused(rel)
-                if not _inside(target, root):
+                # ``trusted``: the vault's own store, which a `checkout --link symlink` links into.
+                if not _inside(target, root) and not any(_inside(target, t) for t in trusted):
                     raise InputError(
                         f"symlink leads outside the dataset folder (to {target})",
                         where=_shown(src, rel),

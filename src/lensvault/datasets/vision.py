@@ -15,7 +15,7 @@ from lensvault.progress import NO_PROGRESS
 from lensvault.refs import SemVer, validate_name
 from lensvault.store.base import LinkMode
 
-from lensvault.datasets.ingest import ingested
+from lensvault.datasets.ingest import ingested, trusted_roots
 from lensvault.datasets.table_digest import table_digest
 
 __all__ = ["VisionInput", "annotations_location", "annotations_path", "commit_vision", "inherit_class_ids",
@@ -61,7 +61,7 @@ def snapshot_vision(
     src = Path(src)
     ann = annotations_path(src, spec.annotations)
     aset = load(src, format=spec.format, annotations=ann, classes=spec.classes, strict=spec.strict,
-                on_bad_image=spec.on_bad_image)
+                on_bad_image=spec.on_bad_image, trusted=trusted_roots(vault))
     base = _base_of(vault, name, parent, version)
     classes, annotations = inherit_class_ids(aset, base)
     empty = refuse_empty_import(aset, base, src, spec, force=force)

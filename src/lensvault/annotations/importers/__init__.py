@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from lensvault.annotations._common import fail, rel
+from lensvault.annotations.confine import trusting
 from lensvault.annotations.model import AnnotationSet
 from lensvault.annotations.validate import raise_errors, raise_if_strict, validate
 
@@ -22,7 +25,8 @@ FORMATS = {
 
 
 def load(src: Path, *, format: str = "auto", annotations: Path | None = None,
-         classes: Path | None = None, strict: bool = False, on_bad_image: str | None = None) -> AnnotationSet:
+         classes: Path | None = None, strict: bool = False, on_bad_image: str | None = None,
+         trusted: Iterable[str | os.PathLike] = ()) -> AnnotationSet:
     """Read a dataset folder into the normalized model.
 
     ``src`` is the dataset root (image paths in the model are relative to it);
@@ -31,7 +35,16 @@ def load(src: Path, *, format: str = "auto", annotations: Path | None = None,
     or a YAML/JSON list). Findings are returned as warnings, or raised with ``strict``.
     ``on_bad_image`` (warn, fail, skip; ``strict`` makes the default fail) says what
     happens to images decoders cannot read whole: see ``annotations.bad_images``.
+    Nothing is read through a symlink that leads outside ``src``, except into ``trusted``
+    folders (the vault passes its object store, which a ``checkout --link symlink`` links to).
     """
+    with trusting(src, trusted):
+        return _load(src, format=format, annotations=annotations, classes=classes, strict=strict,
+                     on_bad_image=on_bad_image)
+
+
+def _load(src: Path, *, format: str, annotations: Path | None, classes: Path | None, strict: bool,
+          on_bad_image: str | None) -> AnnotationSet:
     from lensvault.annotations.bad_images import collecting, settle
 
     root = Path(src)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lensvault.annotations._common import (DirIndex, class_name, describe, fail, normalize_split, read_head,
                                            read_json, rel)
+from lensvault.annotations.bad_images import image_info
 from lensvault.annotations.confine import FIX_NAME, SourceFolder
 from lensvault.annotations.fields import INT32_MAX, check_json_value, finite_numbers, identifier, integer
 from lensvault.annotations.importers import coco_segmentation as segmentation
@@ -244,6 +245,12 @@ def _read_images(raw: list, shown: str, split, source: SourceFolder, ann_dir: Pa
                                     f"image {key!r} is listed again (first in {image_files[key]}); "
                                     "its annotations are merged", shown, f"image id {image_id}"))
         else:
+            if found is not None:
+                # Judged by decoders like every format's images (a bad one is collected and
+                # settled by --on-bad-image). The JSON's size is the annotations' frame and is
+                # kept; the header's fills in a size the JSON leaves out.
+                w, h, _ = image_info(found, key)
+                width, height = width or w, height or h
             tags = {k: v for k, v in im.items() if k not in _IMAGE_KEYS}
             if tags and any(type(v) in (dict, list, float) for v in tags.values()):
                 check_json_value(tags, shown, loc)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from lensvault.annotations._common import IGNORE_LABEL, IMAGE_SUFFIXES, fail, read_class_list, read_json, rel
 from lensvault.annotations.bad_images import image_info
+from lensvault.annotations.confine import reachable
 from lensvault.annotations.fields import check_json_value
 from lensvault.annotations.image_lookup import ImageLookup, clean_name
 from lensvault.annotations.importers._base import Imported, named_classes, plural
@@ -81,7 +82,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     real_root = os.path.realpath(root)
     for path in files:
         shown = rel(path, root)
-        if annotations is None and not inside(real_root, os.path.realpath(path)):
+        if annotations is None and not reachable(os.path.realpath(path), real_root):
             fail(f"annotation file is a symlink to {os.path.realpath(path)}, outside the dataset folder", shown,
                  fix="copy the file into the dataset folder, or remove the link", code="outside-root")
         data = read_labelme(path, shown)

@@ -28,6 +28,7 @@ from pathlib import Path
 from lensvault.annotations._common import (fail, find_images, normalize_split, read_class_list,
                                            read_json, rel)
 from lensvault.annotations.bad_images import current, image_info
+from lensvault.annotations.confine import reachable
 from lensvault.annotations.importers._base import Imported, plural
 from lensvault.annotations.model import AnnotationColumns, ClassMap, Finding, ImageColumns, canonical_json
 
@@ -214,10 +215,8 @@ def _lines(path: Path, shown: str, root: Path) -> list[str]:
 
 def _bounded(path: Path, shown: str, root: Path) -> None:
     """A class map is read whole: refuse one that is huge, or a symlink out of its dataset."""
-    from lensvault.annotations.survey import inside
-
     real = os.path.realpath(path)
-    if not inside(os.path.realpath(root), real):
+    if not reachable(real, os.path.realpath(root)):
         fail(f"the file is a symlink to {real}, outside the dataset folder", shown,
              fix="copy the file into the dataset folder, or remove the link", code="outside-root")
     try:

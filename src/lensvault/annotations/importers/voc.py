@@ -33,6 +33,7 @@ from pathlib import Path
 from lensvault.annotations._common import (IMAGE_SUFFIXES, fail, find_images, normalize_split,
                                            read_class_list, read_xml, rel)
 from lensvault.annotations.bad_images import image_info
+from lensvault.annotations.confine import reachable
 from lensvault.annotations.image_lookup import ImageLookup, clean_name
 from lensvault.annotations.importers._base import Imported, named_classes, plural
 from lensvault.annotations.model import AnnotationColumns, Finding, ImageColumns, canonical_json
@@ -96,7 +97,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
         xmls = [annotations] if annotations.is_file() else sorted(annotations.rglob("*.xml"))
         allowed = {os.path.realpath(root), os.path.realpath(annotations if annotations.is_dir() else annotations.parent)}
         for p in xmls:
-            if not any(inside(a, os.path.realpath(p)) for a in allowed):
+            if not any(reachable(os.path.realpath(p), a) for a in allowed):
                 fail(f"annotation file is a symlink to {os.path.realpath(p)}, outside the annotation folder",
                      str(p), fix="copy the file in, or remove the link", code="outside-root")
         folders = sorted({p.parent for p in xmls})
