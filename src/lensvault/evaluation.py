@@ -40,13 +40,23 @@ def evaluate_detections(
     evaluate one split.
 
     Metrics that are undefined (no ground truth to measure against) are None, not -1/NaN.
+
+    Boxes of zero width or height are not scored, on either side: COCO's IoU of such a box with
+    anything is 0, so a zero-area ground-truth box could never be found (every detector would
+    lose recall on it) and a zero-area prediction could never be right. They are left out of
+    the ground truth and the predictions alike — a COCO export of a version, used as its own
+    predictions, scores AP 1 — and counted (``counts.zero_area_ground_truth`` /
+    ``counts.zero_area_predictions``). Crowd regions (``iscrowd``) are kept, as COCO keeps them:
+    a detection on one is ignored, neither right nor wrong.
     """
     _check_gt(gt)
     image_ids = [img["id"] for img in gt["images"]]
     category_ids = {cat["id"] for cat in gt["categories"]}
     _check_predictions(predictions, set(image_ids), category_ids)
 
-    coco_gt, coco_dt = _load(gt, predictions)
+    scored_gt = [a for a in gt["annotations"] if _has_area(a["bbox"])]
+    scored_predictions = [p for p in predictions if _has_area(p["bbox"])]
+    coco_gt, coco_dt = _load({**gt, "annotations": scored_gt}, scored_predictions)
     overall_eval = _run_cocoeval(coco_gt, coco_dt, image_ids=None)
     result: dict[str, Any] = {
         "overall": _overall(overall_eval),
@@ -58,6 +68,8 @@ def evaluate_detections(
             "predictions": len(predictions),
             "categories": len(category_ids),
             "images_with_predictions": len({p["image_id"] for p in predictions}),
+            "zero_area_ground_truth": len(gt["annotations"]) - len(scored_gt),
+            "zero_area_predictions": len(predictions) - len(scored_predictions),
         },
     }
     for name, ids in _slices(image_tags, slice_keys, image_ids).items():
@@ -124,6 +136,15 @@ def _prediction_problem(pred: Any, image_ids: set, category_ids: set) -> str | N
     if not _finite(pred["score"]):
         return f"has score {pred['score']!r}, not a finite number"
     return None
+
+
+def _has_area(bbox) -> bool:
+    """Width and height both above zero (types were checked: ground truth by _check_gt's caller,
+    predictions by _check_predictions)."""
+    try:
+        return float(bbox[2]) > 0 and float(bbox[3]) > 0
+    except (TypeError, ValueError, IndexError):
+        return True  # not ours to judge here: pycocotools reports it as it always did
 
 
 def _member(value: Any, ids: set) -> bool:

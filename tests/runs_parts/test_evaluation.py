@@ -200,6 +200,8 @@ def test_counts(gt, preds, result):
         "predictions": len(preds),
         "categories": 4,
         "images_with_predictions": len({p["image_id"] for p in preds}),
+        "zero_area_ground_truth": 0,
+        "zero_area_predictions": 0,
     }
 
 
@@ -208,6 +210,32 @@ def test_perfect_predictions_score_one(gt):
     out = evaluate_detections(gt, perfect)
     assert out["overall"]["AP"] == pytest.approx(1.0)
     assert all(out["per_class"][n]["AP"] == pytest.approx(1.0) for n in CLASSES)
+
+
+def test_zero_area_boxes_are_not_scored_on_either_side(gt, preds):
+    """COCO's IoU with a zero-area box is 0: such a ground-truth box could never be found and such a
+    prediction never be right. Both are left out and counted, so the ground truth used as its own
+    predictions scores 1, and the rest scores exactly as pycocotools scores it without them."""
+    with_zero = copy.deepcopy(gt)
+    first, second = with_zero["images"][0]["id"], with_zero["images"][1]["id"]
+    with_zero["annotations"] += [
+        {"id": 10_001, "image_id": first, "category_id": 1, "bbox": [10, 10, 0, 7], "iscrowd": 0},
+        {"id": 10_002, "image_id": second, "category_id": 3, "bbox": [5, 5, 4, 0], "iscrowd": 0},
+    ]
+    itself = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+              for a in with_zero["annotations"]]
+    out = evaluate_detections(with_zero, itself)
+    assert out["overall"]["AP"] == pytest.approx(1.0) and out["overall"]["AR100"] == pytest.approx(1.0)
+    assert (out["counts"]["zero_area_ground_truth"], out["counts"]["zero_area_predictions"]) == (2, 2)
+    assert out["counts"]["annotations"] == len(with_zero["annotations"])
+
+    # A zero-area prediction with the top score, on an image with boxes, changes nothing either.
+    stray = [{"image_id": first, "category_id": 1, "bbox": [50, 50, 0, 0], "score": 1.0}]
+    result = evaluate_detections(with_zero, stray + preds)
+    reference = reference_cocoeval(gt, preds)
+    for key, value in zip(OVERALL_KEYS, reference):
+        assert result["overall"][key] == (None if value < 0 else pytest.approx(value)), key
+    assert result["counts"]["zero_area_predictions"] == 1
 
 
 def test_empty_predictions_are_zeros(gt, tags):

@@ -56,10 +56,14 @@ def exported(dest: Path) -> dict:
 
 
 def perfect_predictions(anns: list[dict]) -> list[dict]:
-    # What a perfect detector would output: every box a detector can hit. A zero-area box (BCCD has
-    # two) overlaps nothing and a crowd region is not an object, so COCO scores neither.
+    # The export's ground truth itself, every annotation: BCCD's two zero-area boxes (not scored, on
+    # either side) and the COCO sample's crowd region (a detection on it is ignored) included.
     return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
-            for a in anns if a["bbox"][2] > 0 and a["bbox"][3] > 0 and not a.get("iscrowd")]
+            for a in anns]
+
+
+def zero_area(anns: list[dict]) -> int:
+    return sum(1 for a in anns if not (a["bbox"][2] > 0 and a["bbox"][3] > 0))
 
 
 @pytest.mark.parametrize("sample", ["bccd", "coco"])
@@ -71,6 +75,7 @@ def test_predictions_built_from_an_export_score_ap_1_on_every_split(vault, tmp_p
         src, args, splits = SAMPLES / "coco_dataset" / "coco_instances", ["--format", "coco"], ["train", "val", "all"]
     r = lv(vault, "dataset", "snapshot", "ds", src, *args, "--version", "1.0.0")
     assert r.returncode == 0, r.stderr
+    zero_seen = crowd_seen = 0
     for split in splits:
         dest = tmp_path / f"export-{split}"
         r = lv(vault, "dataset", "export", "ds@1.0.0", dest, "--format", "coco",
@@ -85,6 +90,11 @@ def test_predictions_built_from_an_export_score_ap_1_on_every_split(vault, tmp_p
         for key in ("AP", "AP50", "AP75"):
             assert res["overall"][key] == pytest.approx(1.0, abs=1e-12), (split, key)
         assert res["counts"]["predictions"] == len(preds)
+        assert res["counts"]["zero_area_predictions"] == res["counts"]["zero_area_ground_truth"] == zero_area(preds)
+        zero_seen += zero_area(preds) if split != "all" else 0
+        crowd_seen += sum(1 for a in exported(dest)["annotations"] if a["iscrowd"]) if split != "all" else 0
+    # The rule was tried: BCCD's two zero-area boxes (train and val), the COCO sample's crowd region.
+    assert (zero_seen, crowd_seen) == ((2, 0) if sample == "bccd" else (0, 1))
 
 
 def test_every_reader_gives_an_image_the_same_id(sqlite_vault, tmp_path):

@@ -51,7 +51,9 @@ def coco_ground_truth(ds, split: str | None = None) -> dict:
     out_anns = []
     cols = anns.select(["image", "class_id", "x", "y", "w", "h", "iscrowd"]).to_pylist()
     for a in sorted(cols, key=lambda a: (id_of.get(a["image"], 0), a["class_id"], a["x"], a["y"])):
-        if a["image"] not in keep or not (a["w"] > 0 and a["h"] > 0):
+        # Every annotation of the version, zero-area boxes included, as `dataset export --format coco`
+        # writes them; scoring leaves those out on both sides (evaluation.evaluate_detections).
+        if a["image"] not in keep:
             continue
         out_anns.append({"id": len(out_anns) + 1, "image_id": id_of[a["image"]], "category_id": a["class_id"],
                          "bbox": [a["x"], a["y"], a["w"], a["h"]], "area": a["w"] * a["h"],
