@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from lensvault.annotations._common import IMAGE_SUFFIXES, DirIndex, fail, rel
+from lensvault.annotations._common import DirIndex, fail, rel
 from lensvault.annotations.confine import reachable
 from lensvault.annotations.survey import Survey
 
