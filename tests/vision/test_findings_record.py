@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from lensvault.cli.dataset_render import SHOW
 from lensvault.datasets.vision import MAX_FINDINGS
 
 
@@ -53,16 +54,16 @@ def test_the_manifest_counts_every_finding_beyond_the_ones_it_keeps(sqlite_vault
     r = lv(sqlite_vault, "dataset", "snapshot", "other", src2, "--format", "coco", "--version", "1.0.0")
     assert r.returncode == 0, r.stderr
     assert "270 validation finding(s): box-outside-image 40, zero-area-box 230" in r.stdout
-    assert f"… and 265 more ({MAX_FINDINGS} kept in the manifest)" in r.stdout
+    assert f"… and {270 - SHOW} more ({MAX_FINDINGS} kept in the manifest)" in r.stdout
     shown = lv(sqlite_vault, "dataset", "show", "other@1.0.0").stdout
     assert "270 validation finding(s): box-outside-image 40, zero-area-box 230" in shown
 
 
 def test_a_short_list_is_whole_and_says_so(sqlite_vault, tmp_path):
-    src = many_findings(tmp_path / "src", zero_area=7, outside=0)
+    src = many_findings(tmp_path / "src", zero_area=SHOW + 5, outside=0)
     r = lv(sqlite_vault, "dataset", "snapshot", "ds", src, "--format", "coco", "--version", "1.0.0")
     assert r.returncode == 0, r.stderr
-    assert "7 validation finding(s): zero-area-box 7" in r.stdout
-    assert "… and 2 more: `lensvault dataset show ds@1.0.0 --json`" in r.stdout
+    assert f"{SHOW + 5} validation finding(s): zero-area-box {SHOW + 5}" in r.stdout
+    assert "… and 5 more: `lensvault dataset show ds@1.0.0 --json`" in r.stdout
     source = sqlite_vault.dataset("ds@1.0.0").manifest().source
-    assert (len(source["findings"]), source["findings_total"]) == (7, 7)
+    assert (len(source["findings"]), source["findings_total"]) == (SHOW + 5, SHOW + 5)

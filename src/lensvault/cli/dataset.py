@@ -47,6 +47,8 @@ def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations,
     ds = vault.snapshot(name, src, version=version, bump=bump, notes=notes, link=link, parent=parent, format=fmt,
                         annotations=annotations, classes=classes, strict=strict, split=split, seed=seed,
                         group_by=group_by, force=force, on_bad_image=on_bad_image, progress=progress_for(as_json))
+    from lensvault.cli import dataset_render
+
     info = ds.to_dict()
     git_add = _git_add(info["manifest_path"])
     if as_json:
@@ -60,8 +62,6 @@ def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations,
     click.echo(f"Created {r.ref}: {r.files} files, {human_bytes(r.bytes)}, snapshot {r.snapshot_id[:12]}"
                + (f" (parent {r.parent}" + (f", {r.bump} bump)" if r.bump else ")") if r.parent else ""))
     if ds.is_vision:
-        from lensvault.cli import dataset_render
-
         src_info = info.get("source") or {}
         if src_info.get("description"):
             click.echo(f"  found: {src_info['description']}")
