@@ -23,9 +23,11 @@ import json
 import os
 import shutil
 import statistics
+import struct
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 
@@ -54,8 +56,11 @@ def generate(root: Path, n_images: int, n_boxes: int, seed: int = 0, jpeg: bool 
             Image.fromarray(pixels).save(root / "images" / name, format="JPEG", quality=90)
         else:
             name = f"img_{i:06d}.png"
-            # PNG readers ignore bytes after IEND: a unique tail makes every file distinct content.
-            (root / "images" / name).write_bytes(png + i.to_bytes(8, "big"))
+            # A unique tEXt chunk before IEND makes every file distinct content and keeps it a
+            # complete PNG (bytes after IEND would make every image look cut short, and decoded).
+            text = b"tEXt" + b"n\x00" + str(i).encode()
+            chunk = struct.pack(">I", len(text) - 4) + text + struct.pack(">I", zlib.crc32(text))
+            (root / "images" / name).write_bytes(png[:-12] + chunk + png[-12:])
         images.append({"id": i + 1, "file_name": name, "width": 640, "height": 480,
                        "time_of_day": "night" if i % 3 == 0 else "day"})
     img = rng.integers(1, n_images + 1, n_boxes)

@@ -179,14 +179,13 @@ def inspect_image(source: str | os.PathLike | bytes) -> ImageReport:
     with im:
         fmt = im.format
         width, height = im.size
-        orientation = _orientation(im)
         limit = Image.MAX_IMAGE_PIXELS
         if limit and width * height > limit:
-            return ImageReport(fmt, width, height, orientation, "image-too-large",
+            return ImageReport(fmt, width, height, _orientation(im, data), "image-too-large",
                                f"{width}x{height} = {width * height:,} pixels is more than the decode limit "
                                f"of {limit:,} (PIL.Image.MAX_IMAGE_PIXELS)")
         if _ends_with_marker(fmt, im.fp if data is None else None, data):
-            return ImageReport(fmt, width, height, orientation)
+            return ImageReport(fmt, width, height, _orientation(im, data))
         try:
             if fmt == "JPEG":
                 im.draft(im.mode, (max(1, width // 8), max(1, height // 8)))
@@ -194,20 +193,51 @@ def inspect_image(source: str | os.PathLike | bytes) -> ImageReport:
         except Exception as e:  # noqa: BLE001 - as above
             text = _message(e)
             code = "truncated-image" if "truncated" in text or isinstance(e, EOFError) else "damaged-image"
-            return ImageReport(fmt, width, height, orientation, code, f"{fmt} decoder: {text}")
-    return ImageReport(fmt, width, height, orientation)
+            return ImageReport(fmt, width, height, _orientation(im, data), code, f"{fmt} decoder: {text}")
+        return ImageReport(fmt, width, height, _orientation(im, data, decoded=True))
 
 
 def _message(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-def _orientation(im) -> int:
+def _orientation(im, data, *, decoded: bool = False) -> int:
+    """EXIF orientation (1–8), 1 when absent or unreadable."""
+    from PIL import Image
+
     try:
-        value = int(im.getexif().get(0x0112, 1) or 1)
+        if im.format == "PNG" and "exif" not in im.info and not decoded:
+            # Pillow's PNG getexif() decodes the whole image to reach an eXIf chunk after
+            # the pixels; walking the chunk headers finds it for the cost of a few reads.
+            raw = _png_exif_chunk(im.fp if data is None else io.BytesIO(data))
+            exif = Image.Exif()
+            if raw:
+                exif.load(raw)
+        else:
+            exif = im.getexif()
+        value = int(exif.get(0x0112, 1) or 1)
     except Exception:  # noqa: BLE001 - a broken EXIF block should not hide a usable image
         return 1
     return value if 1 <= value <= 8 else 1
+
+
+def _png_exif_chunk(fp) -> bytes | None:
+    """The data of a PNG's eXIf chunk, found by reading only chunk headers (8 bytes each)."""
+    where = fp.tell()
+    try:
+        fp.seek(8)
+        while True:
+            head = fp.read(8)
+            if len(head) < 8:
+                return None
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"eXIf":
+                return fp.read(length)
+            if kind == b"IEND":
+                return None
+            fp.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+    finally:
+        fp.seek(where)
 
 
 def _ends_with_marker(fmt: str | None, fp, data) -> bool:

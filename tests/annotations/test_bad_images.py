@@ -306,3 +306,80 @@ def test_coco_sizes_the_json_leaves_out_come_from_the_header_and_special_files_a
     with pytest.raises(AnnotationError) as info:
         load(root, format="coco", on_bad_image="skip")
     assert info.value.details["findings"][0]["code"] == "unreadable-image" and "fifo.jpg" in info.value.where
+
+
+def _png_with_exif_after_pixels(orientation: int) -> bytes:
+    """A PNG whose eXIf chunk comes after IDAT (allowed by the PNG spec; Pillow writes it before)."""
+    import io
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    Image.new("RGB", (30, 20), (9, 8, 7)).save(buf, format="PNG")
+    png = buf.getvalue()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    body = b"eXIf" + exif.tobytes()[6:] if exif.tobytes().startswith(b"Exif\x00\x00") else b"eXIf" + exif.tobytes()
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    assert png.index(b"IDAT") < len(png) - 12
+    return png[:-12] + chunk + png[-12:]
+
+
+@pytest.mark.parametrize("orientation", [1, 6, 8])
+def test_a_png_orientation_after_its_pixels_is_read_without_decoding(tmp_path, orientation, monkeypatch):
+    data = _png_with_exif_after_pixels(orientation)
+    path = tmp_path / "late.png"
+    path.write_bytes(data)
+    with Image.open(path) as im:  # the reference: Pillow's own reading, which decodes
+        assert im.getexif().get(0x0112, 1) == orientation
+    from PIL import ImageFile
+
+    decoded = []
+    real = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(1) or real(self))
+    for source in (path, data):
+        report = inspect_image(source)
+        assert (report.width, report.height, report.orientation, report.problem) == (30, 20, orientation, None)
+    assert decoded == []  # a complete PNG (ends with IEND) is judged by its header and end marker
+
+
+def test_many_images_are_judged_in_worker_processes_with_the_same_verdicts(tmp_path, monkeypatch):
+    """Past the size where the judging is spread over processes (parallel.MIN_ITEMS), the
+    verdicts, sizes filled in from headers and findings are those of one image at a time."""
+    from lensvault import parallel
+
+    root = tmp_path / "coco"
+    (root / "images").mkdir(parents=True)
+    images = []
+    n = parallel.MIN_ITEMS + 300
+    for i in range(n):
+        name = f"{i:05d}.png"
+        Image.new("RGB", (10 + i % 7, 20), (i % 251, 3, 4)).save(root / "images" / name)
+        entry = {"id": i + 1, "file_name": name}
+        if i % 2:
+            entry.update(width=10 + i % 7, height=20)
+        images.append(entry)
+    bad = (17, 900, n - 1)  # near the start, in the middle and in the last part
+    for i in bad:
+        path = root / "images" / f"{i:05d}.png"
+        _noisy(path, "PNG", size=(10 + i % 7, 20))
+        _cut(path, 100)  # into the pixel data
+    (root / "annotations").mkdir()
+    (root / "annotations" / "instances.json").write_text(json.dumps(
+        {"images": images, "annotations": [], "categories": [{"id": 1, "name": "a"}]}))
+    monkeypatch.setenv("LENSVAULT_WORKERS", "2")
+    forked = []
+    real = parallel.ChunkMapper._start
+    monkeypatch.setattr(parallel.ChunkMapper, "_start", lambda self: forked.append(1) or real(self))
+    aset = load(root, format="coco")
+    assert forked, "the judging did not use worker processes"
+    rows = {r["path"]: r for r in aset.images.to_pylist()}
+    for i in range(n):
+        row = rows[f"images/{i:05d}.png"]
+        assert (row["width"], row["height"]) == (10 + i % 7, 20), i
+    bad_found = sorted(f.file for f in aset.findings if f.code in ("truncated-image", "damaged-image"))
+    assert bad_found == sorted(f"images/{i:05d}.png" for i in bad)
+    monkeypatch.setenv("LENSVAULT_WORKERS", "1")
+    one = load(root, format="coco")
+    assert one.images.to_pylist() == aset.images.to_pylist()
+    assert [f.to_dict() for f in one.findings] == [f.to_dict() for f in aset.findings]

@@ -28,7 +28,7 @@ from lensvault.annotations._common import fail, fail_all
 from lensvault.annotations.confine import check_image
 from lensvault.annotations.model import Finding
 
-__all__ = ["BAD_IMAGE_MODES", "BadImages", "collecting", "current", "finding_for", "image_info"]
+__all__ = ["BAD_IMAGE_MODES", "BadImages", "collecting", "current", "finding_for", "image_info", "image_infos"]
 
 BAD_IMAGE_MODES = ("warn", "fail", "skip")
 
@@ -98,7 +98,32 @@ def image_info(path: Path | bytes, display: str | None = None) -> tuple[int, int
     where = display or str(path)
     if not isinstance(path, bytes):
         _admit(path, where)
-    report = inspect_image(path)
+    return _judged(inspect_image(path), where)
+
+
+def image_infos(items: list[tuple[str, str]]) -> list[tuple[int, int, int]]:
+    """``image_info`` for many (path, display) pairs at once, the decoders run in worker processes.
+
+    Opening an image costs ~50 µs of Python in Pillow, one core's worth at 20,000 images;
+    the paths are admitted here first (nothing outside SRC or that is no regular file is
+    opened by any process), and the reports are settled here in order, exactly as one
+    ``image_info`` call each would.
+    """
+    from lensvault.parallel import map_chunks
+
+    for path, where in items:
+        _admit(path, where)
+    reports = [r for part in map_chunks(_inspect_part, [path for path, _ in items]) for r in part]
+    return [_judged(report, where) for report, (_, where) in zip(reports, items)]
+
+
+def _inspect_part(paths: list[str]) -> list:
+    from lensvault.media import inspect_image
+
+    return [inspect_image(p) for p in paths]
+
+
+def _judged(report, where: str) -> tuple[int, int, int]:
     if report.problem is None:
         return report.width, report.height, report.orientation
     collector = current()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lensvault.annotations._common import (DirIndex, class_name, describe, fail, normalize_split, read_head,
                                            read_json, rel)
-from lensvault.annotations.bad_images import image_info
+from lensvault.annotations.bad_images import image_infos
 from lensvault.annotations.confine import FIX_NAME, SourceFolder
 from lensvault.annotations.fields import INT32_MAX, check_json_value, finite_numbers, identifier, integer
 from lensvault.annotations.importers import coco_segmentation as segmentation
@@ -202,6 +202,7 @@ def _read_images(raw: list, shown: str, split, source: SourceFolder, ann_dir: Pa
     root_prefix = source.root.rstrip(os.sep) + os.sep
     id_to_size: dict = {}
     outside: list[tuple[int, str]] = []
+    to_judge: list[tuple[str, str, int, object]] = []  # (file, key, images row, image id)
     size_fix = "write width and height as whole numbers of pixels"
     for n, im in enumerate(raw):
         loc = f"images[{n}]"
@@ -246,11 +247,8 @@ def _read_images(raw: list, shown: str, split, source: SourceFolder, ann_dir: Pa
                                     "its annotations are merged", shown, f"image id {image_id}"))
         else:
             if found is not None:
-                # Judged by decoders like every format's images (a bad one is collected and
-                # settled by --on-bad-image). The JSON's size is the annotations' frame and is
-                # kept; the header's fills in a size the JSON leaves out.
-                w, h, _ = image_info(found, key)
-                width, height = width or w, height or h
+                # Judged by decoders like every format's images, all together after this loop.
+                to_judge.append((found, key, len(images), image_id))
             tags = {k: v for k, v in im.items() if k not in _IMAGE_KEYS}
             if tags and any(type(v) in (dict, list, float) for v in tags.values()):
                 check_json_value(tags, shown, loc)
@@ -270,7 +268,22 @@ def _read_images(raw: list, shown: str, split, source: SourceFolder, ann_dir: Pa
         more = f" (and {len(outside) - 1:,} more images)" if len(outside) > 1 else ""
         fail(f"image file_name {name!r} leads outside the dataset folder{more}; it is not read", shown,
              f"images[{n}].file_name", fix=FIX_NAME, code="outside-root")
+    _judge(to_judge, images, id_to_size)
     return id_to_size
+
+
+def _judge(to_judge: list, images: ImageColumns, id_to_size: dict) -> None:
+    """Judge the listed images by decoders (a bad one is collected and settled by
+    --on-bad-image). The JSON's size is the annotations' frame and is kept; the header's
+    fills in a size the JSON leaves out."""
+    sizes = image_infos([(found, key) for found, key, _, _ in to_judge])
+    for (_, key, row, image_id), (w, h, _) in zip(to_judge, sizes):
+        if images.width[row] and images.height[row]:
+            continue
+        images.width[row] = width = images.width[row] or w
+        images.height[row] = height = images.height[row] or h
+        if id_to_size.get(image_id, (None,))[0] == key:
+            id_to_size[image_id] = (key, height, width)
 
 
 def _load_rows(raw: list, shown: str, id_to_size: dict, anns: AnnotationColumns, findings: list,
