@@ -13,6 +13,7 @@
     ├── PreflightFailed                 a run may not start; carries every failure (exit 7)
     ├── VersionRuleError                a version lower than the change requires (exit 8)
     ├── StorageError (OSError)          disk full, permissions, interrupted I/O (exit 9)
+    │   └── ObjectsVanished             objects a write relies on left the store before its commit
     └── CatalogError                    the metadata database cannot be used (exit 10)
         ├── CatalogMissing              missing or empty where a catalog must be: rebuild it
         └── CatalogDamaged              corrupt, truncated or missing tables: rebuild --force
@@ -36,6 +37,7 @@ __all__ = [
     "LensVaultError",
     "NotFound",
     "ObjectMissing",
+    "ObjectsVanished",
     "PreflightFailed",
     "StorageError",
     "UsageError",
@@ -126,6 +128,10 @@ class StorageError(LensVaultError, OSError):
     exit_code = 9
 
     __str__ = LensVaultError.__str__
+
+
+class ObjectsVanished(StorageError):
+    """Checked under the gc lock at commit: the write is refused (and may simply be retried)."""
 
 
 class CatalogError(LensVaultError):

@@ -38,8 +38,35 @@ def worker_count() -> int:
     return max(1, min(8, cpus))
 
 
-def _ignore_sigint() -> None:
+_PRCTL = None  # libc's prctl, looked up in the parent: a worker must import nothing (see _worker_init)
+
+
+def _prctl():
+    global _PRCTL
+    if _PRCTL is None:
+        try:
+            import ctypes
+
+            _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            _PRCTL = False
+    return _PRCTL
+
+
+def _worker_init(parent: int) -> None:
+    """In a worker: Ctrl-C is the parent's to handle; and the worker dies with its parent.
+
+    A pool worker waits for work on a pipe whose write end every worker also holds (fork
+    copies it), so a parent killed with SIGKILL never sends it EOF: without this, orphaned
+    workers lived on forever, holding the terminal and whatever they had half-written.
+    Nothing is imported here: a thread of the parent (the pyarrow prefetch) may have held
+    an import lock at the fork, and the worker would wait for it forever.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _PRCTL:
+        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+        if os.getppid() != parent:  # the parent died before the prctl took effect
+            os._exit(1)
 
 
 @contextmanager
@@ -114,13 +141,15 @@ class ChunkMapper:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        _prctl()
+
         with warnings.catch_warnings():
             # Python >= 3.12 warns about fork() in a process with threads (a progress
             # bar's refresher, the catalog opener): workers only run ``fn``, never
             # a lock those threads hold.
             warnings.simplefilter("ignore", DeprecationWarning)
             self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
-                                             initializer=_ignore_sigint)
+                                             initializer=_worker_init, initargs=(os.getpid(),))
 
     def _submit(self, part: list) -> None:
         with sigint_held():  # submit may start the workers and the pool's manager thread

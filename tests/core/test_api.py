@@ -13,7 +13,7 @@ import lensvault.errors as errors
 # Adding a public name is a decision: add it here too, in the same change.
 CORE = {
     "AlreadyExists", "AnnotationError", "CatalogDamaged", "CatalogError", "CatalogMissing", "InputError", "IntegrityError", "InvalidRef",
-    "LensVaultError", "NotFound", "ObjectMissing", "PreflightFailed", "StorageError", "UsageError",
+    "LensVaultError", "NotFound", "ObjectMissing", "ObjectsVanished", "PreflightFailed", "StorageError", "UsageError",
     "Vault", "VersionRuleError", "__version__", "init", "open",
 }
 TRACKING = {"log_artifact", "log_metrics", "log_params", "start_run"}  # lensvault.runs.tracking

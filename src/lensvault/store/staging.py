@@ -13,8 +13,12 @@ names) and stores each file right after its read:
   ``commit`` makes them durable with one ``syncfs`` and renames them into place,
   so no object ever appears before its bytes are on disk.
 
-Every temp file starts with the batch's token, so ``abort`` finds the ones a
-worker wrote even if the worker never reported them.
+Every temp file starts with the writer's owner token (``store/owner.py``: gc removes
+the files of a writer that is gone) and the batch's token, so ``abort`` finds the
+ones a worker wrote even if the worker never reported them.
+
+An object that exists with another size than the file being stored (truncated,
+emptied) is replaced, so storing a file again repairs it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from contextlib import contextmanager
 
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import LinkStrategy, storage_error
+from lensvault.store.owner import current as current_owner
 
 __all__ = ["IngestBatch"]
 
@@ -42,24 +47,57 @@ class IngestBatch:
         self.link = link
         self.root = str(store.root)
         self.tmp = str(store._tmp)
+        # The process that commits the batch owns its pins and temp files, not the workers.
+        self.owner = current_owner()
         self.token = uuid.uuid4().hex[:16]
 
     # -- in a worker ------------------------------------------------------------------
     def _tmp_name(self) -> str:
         # The batch is unpickled afresh for every part a worker runs, so the
         # counter is the process's, and the pid keeps workers apart.
-        return f"{self.tmp}/{self.token}-{os.getpid()}-{next(_COUNTER)}.tmp"
+        return f"{self.tmp}/{self.owner}-{self.token}-{os.getpid()}-{next(_COUNTER)}.tmp"
 
     def pin(self, oids) -> None:
-        self.store.pin(oids)
+        """Pin for gc (see LocalObjectStore.pin), appending to one pin file per worker and batch:
+        a pin file per part made a 50,000-file snapshot write (and later remove) ~200 files.
+        gc reads pin files whole; a line being appended meanwhile is at worst a partial oid,
+        which names no object."""
+        data = "".join(f"{o}\n" for o in oids).encode()
+        if not data:
+            return
+        path = f"{self.root}/pins/{self.owner}-{self.token}-{os.getpid()}.pin"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                self._write_all(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise storage_error(e, path) from e
 
-    def link_in(self, path: str, oid: str) -> None:
-        """Hardlink mode: make ``path`` the object ``oid`` (already there: nothing to do)."""
+    def link_in(self, path: str, oid: str, size: int | None = None) -> None:
+        """Hardlink mode: make ``path`` the object ``oid`` (already there and intact: nothing to do).
+
+        ``size``: the file's size when it was hashed (None: its size now)."""
         dst = f"{self.root}/{oid[:2]}/{oid[2:]}"
         try:
             os.link(path, dst)
         except FileExistsError:
-            return
+            try:
+                if size is None:
+                    size = os.stat(path).st_size
+            except OSError as e:
+                raise storage_error(e, path) from e
+            if _size_is(dst, size):
+                return
+            # A damaged object (truncated, emptied): this file, just hashed, replaces it.
+            tmp = self._tmp_name()
+            try:
+                os.link(path, tmp)
+                os.replace(tmp, dst)
+            except OSError as e:
+                _unlink(tmp)
+                raise storage_error(e, self.root) from e
         except OSError:
             # Not the common case: let the strategy name the problem (cross-device, ...).
             try:
@@ -100,18 +138,23 @@ class IngestBatch:
         except OSError as e:
             raise storage_error(e, self.root) from e
 
-    def stage_bytes(self, oid: str, data) -> str | None:
-        """Copy mode: write bytes already hashed to a temp file unless the object exists."""
-        if os.path.exists(f"{self.root}/{oid[:2]}/{oid[2:]}"):
+    def stage_bytes(self, oid: str, data) -> tuple[str, tuple] | None:
+        """Copy mode: write bytes already hashed to a temp file unless the object exists intact.
+
+        Returns (temp path, its (inode, size, mtime_ns)): the object's key once renamed into
+        place, verified by construction (store/verified.py)."""
+        if _size_is(f"{self.root}/{oid[:2]}/{oid[2:]}", len(data)):
             return None
         with self._temp_file() as (tmp, fd):
             self._write_all(fd, data)
-        return tmp
+            st = os.fstat(fd)
+        return tmp, (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def stage_stream(self, f, chunk: int = 1 << 20):
         """Copy mode, large file: stream ``f`` to a temp file while hashing it.
 
-        Returns (oid, size, head, tmp); tmp is None (and removed) if the object exists.
+        Returns (oid, size, head, staged); staged is (temp path, its key) as from
+        ``stage_bytes``, or None (and the temp file removed) if the object exists intact.
         """
         h = hashlib.sha256()
         size = 0
@@ -123,11 +166,12 @@ class IngestBatch:
                 h.update(data)
                 self._write_all(fd, data)
                 size += len(data)
+            st = os.fstat(fd)
         oid = h.hexdigest()
-        if os.path.exists(f"{self.root}/{oid[:2]}/{oid[2:]}"):
+        if _size_is(f"{self.root}/{oid[:2]}/{oid[2:]}", size):
             _unlink(tmp)
-            tmp = None
-        return oid, size, head, tmp
+            return oid, size, head, None
+        return oid, size, head, (tmp, (st.st_ino, st.st_size, st.st_mtime_ns))
 
     # -- in the caller ------------------------------------------------------------------
     def commit(self, oids, staged: list[tuple[str, str]]) -> None:
@@ -138,7 +182,7 @@ class IngestBatch:
                 for shard in sorted({o[:2] for o in oids}):
                     store._fsync_dir(store.root / shard)
                 return
-            store.pin(set(oids))
+            self.pin(set(oids))
             if not staged:
                 return
             store._sync()
@@ -152,7 +196,7 @@ class IngestBatch:
 
     def abort(self) -> None:
         """Remove every temp file of this batch (call after the workers have stopped)."""
-        prefix = f"{self.token}-"
+        prefix = f"{self.owner}-{self.token}-"
         try:
             entries = list(os.scandir(self.tmp))
         except OSError:
@@ -160,6 +204,13 @@ class IngestBatch:
         for e in entries:
             if e.name.startswith(prefix):
                 _unlink(e.path)
+
+
+def _size_is(path: str, size: int) -> bool:
+    try:
+        return os.stat(path).st_size == size
+    except FileNotFoundError:
+        return False
 
 
 def _unlink(p) -> None:
