@@ -9,6 +9,16 @@ the write, WAL then checkpoint). The same goes for each snapshot's files-table
 rows (the "listing"), which spare ``status``, ``checkout`` and an unchanged
 re-snapshot the pyarrow import.
 
+An entry is trusted only when its file cannot have changed unseen since it was
+read: like git's "racy git" rule, a key whose mtime or ctime is not safely older
+than the moment the file was stat'ed (``racy``) is cached as *unsure*
+(``unsure``: an mtime that never matches), so the next scan reads the file again.
+"Safely older" is one timestamp tick: a rewrite within the same tick leaves the key
+unchanged. A timestamp that is a whole millisecond (a filesystem with 1 s or 2 s
+timestamps: ext4 with 128-byte inodes, vfat, exFAT, HFS+) gets a 2 s margin; one
+with nanoseconds gets 20 ms (the kernel's coarse clock advances once per tick,
+at most 10 ms).
+
 It is machine-local (inodes mean nothing elsewhere), so it lives in the vault's
 ``.lensvault/cache/``, not in the catalog, which may be a shared server.
 Everything here is best-effort: an unreadable, damaged or foreign record is a
@@ -27,7 +37,7 @@ import threading
 import zlib
 from abc import ABC, abstractmethod
 
-__all__ = ["StatKey", "StateBase", "FileState", "stat_key"]
+__all__ = ["StatKey", "StateBase", "FileState", "racy", "racy_many", "settles_at", "stat_key", "unsure"]
 
 # (inode, size, mtime_ns, ctime_ns)
 StatKey = tuple
@@ -40,6 +50,52 @@ FileRow = tuple
 
 def stat_key(st: os.stat_result) -> StatKey:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+# mtime of an unsure entry: no file has it, so the entry never matches a scan.
+UNSURE = -1
+_COARSE_TICK = 2_000_000_000  # vfat keeps mtime in 2 s steps
+_FINE_TICK = 20_000_000
+
+
+def _tick(t_ns: int) -> int:
+    return _COARSE_TICK if t_ns % 1_000_000 == 0 else _FINE_TICK
+
+
+def racy(key: StatKey, seen_ns: int, *, ctime: bool = True) -> bool:
+    """Whether a file with this key, stat'ed no earlier than ``seen_ns`` (wall clock), may have
+    changed within the same timestamp tick afterwards, unseen by the key.
+
+    ``ctime=False`` when the ctime is our own doing (hardlinking a file into the store or
+    out to a checkout moves it): only the mtime then tells a change by someone else.
+    """
+    m, c = key[2], key[3]
+    return m + _tick(m) > seen_ns or (ctime and c + _tick(c) > seen_ns)
+
+
+def racy_many(keys: list, seen_ns: int, *, ctime: bool = True) -> list[int]:
+    """Indexes of the keys (None skipped) that ``racy`` would flag, in one pass (a checkout's 50,000)."""
+    fine, coarse = seen_ns - _FINE_TICK, seen_ns - _COARSE_TICK
+    out = []
+    for i, k in enumerate(keys):
+        if k is None:
+            continue
+        m, c = k[2], k[3]
+        if (m > coarse and (m > fine or m % 1_000_000 == 0)) or (
+                ctime and c > coarse and (c > fine or c % 1_000_000 == 0)):
+            out.append(i)
+    return out
+
+
+def settles_at(key: StatKey, *, ctime: bool = True) -> int:
+    """The wall-clock time (ns) from which a stat showing ``key`` is no longer racy."""
+    m, c = key[2], key[3]
+    return max(m + _tick(m), c + _tick(c) if ctime else 0)
+
+
+def unsure(key: StatKey) -> StatKey:
+    """``key`` as cached for a racy file: it never matches, so the file is read again next time."""
+    return (key[0], key[1], UNSURE, key[3])
 
 
 class StateBase(ABC):

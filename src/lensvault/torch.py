@@ -133,11 +133,27 @@ class VisionDataset:
         return list(self._paths)
 
     def load_image(self, i: int):
-        """The i-th image as a decoded RGB PIL image (bytes read from the store by sha256)."""
+        """The i-th image as a decoded RGB PIL image (bytes read from the store by sha256, and hashed:
+        an image whose bytes are not its sha256's is an IntegrityError, never a silently wrong sample)."""
+        import hashlib
+        import io
+
         from PIL import Image
 
-        with self.store.open(self._shas[i]) as fp, Image.open(fp) as im:
-            return im.convert("RGB")  # convert() decodes, so the file may close afterwards
+        oid = self._shas[i]
+        with self.store.open(oid) as fp:
+            data = fp.read()
+        if hashlib.sha256(data).hexdigest() != oid:
+            from lensvault.errors import IntegrityError
+
+            raise IntegrityError(
+                f"image {self._paths[i]} of {self.ref} is corrupt in the store (object {oid[:12]}…)",
+                where=str(self.store.oid_to_path(oid)) if hasattr(self.store, "oid_to_path") else oid,
+                fix="run `lensvault verify --repair` (add --from DIR for a folder that holds the original images)",
+                corrupt=[oid],
+            )
+        with Image.open(io.BytesIO(data)) as im:
+            return im.convert("RGB")  # convert() decodes
 
     def target(self, i: int) -> dict:
         import numpy as np

@@ -61,10 +61,21 @@ def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Pa
                   link: LinkMode = LinkMode.AUTO, progress=NO_PROGRESS, files_digest: str | None = None) -> CheckoutResult:
     """Materialize files-table rows (path, sha256, size, media_type, width, height) into DEST, all or nothing.
 
-    ``files_digest``: the rows' digest (from the manifest), kept with DEST's stat-cache record.
+    No corrupt byte is checked out: a copy is hashed as it is made; a linked object is
+    trusted only if verified since it last changed (store/verified.py), else hashed
+    first. ``files_digest``: the rows' digest (from the manifest), kept with DEST's
+    stat-cache record.
     """
+    from lensvault.store.leftovers import staging_folder
+
     link = LinkMode(link)
     dest = Path(dest).absolute()
+    if dest.is_symlink():
+        raise InputError(
+            "the destination is a symbolic link",
+            where=str(dest),
+            fix=f"check out into the folder it points to ({os.path.realpath(dest)}), or into a new folder",
+        )
     if dest.exists():
         if not dest.is_dir() or any(dest.iterdir()):
             raise InputError(
@@ -74,38 +85,89 @@ def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Pa
             )
     paths = [safe_relpath(r[0], ref) for r in rows]
     oids = [r[1] for r in rows]
-    # Short and fixed-length: DEST's own name may already be near NAME_MAX.
-    tmp = dest.parent / f".lensvault-checkout-{os.getpid()}-{os.urandom(4).hex()}"
-    stmp = str(tmp)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp.mkdir()
-        for d in sorted({p.rpartition("/")[0] for p in paths} - {""}):
-            os.makedirs(f"{stmp}/{d}", exist_ok=True)
-        items = [(oid, f"{stmp}/{p}") for oid, p in zip(oids, paths)]
-        with progress.task("Checking out", len(items)) as advance:
-            vault.store.materialize(items, link, on_done=advance)
-        marker = {"ref": ref, "snapshot_id": snapshot_id, "link": link.value}
-        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-        if dest.exists():
-            dest.rmdir()
-        os.rename(tmp, dest)
-    except ObjectMissing:
-        # Materializing fails on the first missing object; no object is checked in advance
-        # (a stat per file, ~0.15 s for 50,000). The error lists every missing one.
-        _remove_tree(tmp)
-        raise _missing_error(vault, ref, oids) from None
     except OSError as e:
-        _remove_tree(tmp)
-        if isinstance(e, LensVaultError):
+        raise storage_error(e, str(dest.parent)) from e
+    with staging_folder(vault.dir / "staging", dest.parent) as tmp:
+        stmp = str(tmp)
+        try:
+            tmp.mkdir()
+            for d in sorted({p.rpartition("/")[0] for p in paths} - {""}):
+                os.makedirs(f"{stmp}/{d}", exist_ok=True)
+            items = [(oid, f"{stmp}/{p}") for oid, p in zip(oids, paths)]
+            with progress.task("Checking out", len(items)) as advance:
+                used = vault.store.materialize(items, link, on_done=advance)
+            # Stat'ed here, before DEST exists under its name: nobody else writes into the
+            # staging folder, so every key is of a file exactly as we wrote it.
+            keys = _settled_keys([p for _, p in items], own_ctime=LinkMode.HARDLINK in used)
+            if used - {LinkMode.COPY}:
+                _check_linked(vault, ref, oids, paths, keys, used, progress)
+            marker = {"ref": ref, "snapshot_id": snapshot_id, "link": link.value}
+            (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+            if dest.exists():
+                dest.rmdir()
+            os.rename(tmp, dest)
+        except ObjectMissing:
+            # Materializing fails on the first missing object; no object is checked in advance
+            # (a stat per file, ~0.15 s for 50,000). The error lists every missing one.
+            _remove_tree(tmp)
+            raise _missing_error(vault, ref, oids) from None
+        except IntegrityError as e:
+            _remove_tree(tmp)
+            if "corrupt" in e.details:
+                raise _corrupt_error(vault, ref, e.details["corrupt"]) from None
             raise
-        raise storage_error(e, str(dest)) from e
-    except BaseException:
-        _remove_tree(tmp)
-        raise
+        except OSError as e:
+            _remove_tree(tmp)
+            if isinstance(e, LensVaultError):
+                raise
+            raise storage_error(e, str(dest)) from e
+        except BaseException:
+            _remove_tree(tmp)
+            raise
     sdest = str(dest)
-    _remember_stats(vault, sdest, rows, files_digest)
+    _remember_stats(vault, sdest, rows, keys, files_digest)
     return CheckoutResult(ref, sdest, len(paths), int(sum(r[2] for r in rows)), link.value)
+
+
+def _check_linked(vault, ref, oids, paths, keys, used, progress) -> None:
+    """Objects shared by link (hardlink, symlink, reflink) must be verified since they last changed."""
+    from lensvault.store.verified import object_key, untrusted
+
+    if LinkMode.REFLINK in used:
+        # A reflink is a new inode: the object's own key is needed.
+        obj_keys = []
+        for oid in oids:
+            try:
+                obj_keys.append(object_key(os.stat(vault.store.oid_to_path(oid))))
+            except OSError:
+                obj_keys.append(None)
+    else:
+        # A hardlink is the object; a symlink's stat is the object's.
+        obj_keys = [k[:3] if k is not None else None for k in keys]
+    bad = untrusted(vault.store, zip(oids, obj_keys), vault.verified.load(), record=vault.verified,
+                    progress=progress)
+    if bad:
+        corrupt = sorted(o for o, r in bad.items() if r == "corrupt")
+        if corrupt:
+            raise IntegrityError("corrupt", corrupt=corrupt)
+        raise ObjectMissing("missing", oid=next(iter(bad)))
+
+
+def _corrupt_error(vault, ref: str, corrupt: list[str]) -> IntegrityError:
+    from lensvault.integrity import versions_needing
+
+    needed = versions_needing(vault, corrupt)
+    first = corrupt[0]
+    others = sorted(set().union(*needed.values())) if needed else [ref]
+    return IntegrityError(
+        f"{len(corrupt)} object(s) of {ref} are corrupt in the store (first: {first[:12]}…); nothing was checked out",
+        where=str(vault.store.oid_to_path(first)) if hasattr(vault.store, "oid_to_path") else vault.store.url,
+        fix=f"run `lensvault verify --repair` (add --from DIR for a folder that holds the original files); "
+            f"versions that need them: {', '.join(others[:10])}" + (f" … and {len(others) - 10} more" if len(others) > 10 else ""),
+        corrupt=corrupt[:100], needed_by={o: sorted(v)[:20] for o, v in needed.items()},
+    )
 
 
 def _missing_error(vault, ref: str, oids: list[str]) -> ObjectMissing:
@@ -114,16 +176,46 @@ def _missing_error(vault, ref: str, oids: list[str]) -> ObjectMissing:
         f"{len(missing)} object(s) of {ref} are missing from the store"
         + (f" (first: {missing[0][:12]}…)" if missing else " (one vanished during the checkout)"),
         where=vault.store.url,
-        fix=f"run `lensvault verify {ref}` for the full list; restore the store or re-snapshot the source",
+        fix=f"run `lensvault verify {ref}` for the full list; `lensvault verify --repair --from DIR` "
+            "restores them from a folder that holds the files",
         missing=missing[:100],
     )
 
 
-def _remember_stats(vault, dest: str, rows, files_digest: str | None) -> None:
+# A checkout waits this long at most for the files it just wrote to become "settled" (their
+# timestamps a tick in the past, see state.racy) rather than cache them as unsure.
+_SETTLE_WAIT_NS = 50_000_000
+
+
+def _settled_keys(paths: list[str], *, own_ctime: bool) -> list:
+    """Stat keys of files just written, cacheable as sure (state.racy); None for one that cannot
+    be read. Files written within the last timestamp tick are stat'ed again once it has passed,
+    if that is a short wait (sub-second timestamps); otherwise they are cached as unsure."""
+    import time
+
+    from lensvault.state import racy_many, settles_at, unsure
+
+    seen = time.time_ns()
+    keys = _stat_keys(paths)
+    late = racy_many(keys, seen, ctime=not own_ctime)
+    if not late:
+        return keys
+    wait = max(settles_at(keys[i], ctime=not own_ctime) for i in late) - seen + 1_000_000
+    if wait <= _SETTLE_WAIT_NS:
+        time.sleep(wait / 1e9)
+        seen = time.time_ns()
+        for i, k in zip(late, _stat_keys([paths[i] for i in late])):
+            keys[i] = k
+        late = [late[j] for j in racy_many([keys[i] for i in late], seen, ctime=not own_ctime)]
+    for i in late:
+        keys[i] = unsure(keys[i])
+    return keys
+
+
+def _remember_stats(vault, dest: str, rows, keys, files_digest: str | None) -> None:
     # We know every file's hash and media already; caching them makes the first
     # `status` or snapshot of a fresh checkout a stat walk instead of a full re-hash.
     # (In one process: split over two, the stats were slower, their results pickled back.)
-    keys = _stat_keys([f"{dest}/{r[0]}" for r in rows])
     entries = {path: (*key, oid, mt, w, h) for (path, oid, _, mt, w, h), key in zip(rows, keys) if key is not None}
     vault.state.save_index(os.path.realpath(dest), entries,
                            digest=files_digest if len(entries) == len(rows) else None)

@@ -43,4 +43,8 @@ def with_embedded(store, files: FileRows, embedded: dict) -> FileRows:
         media.append(mt)
         widths.append(w)
         heights.append(h)
-    return FileRows(paths, sizes, oids, media, widths, heights)
+    out = FileRows(paths, sizes, oids, media, widths, heights)
+    # What the ingest found, carried over: the commit checks the fresh objects, warnings stay.
+    out.fresh = None if files.fresh is None else files.fresh.union(oids[len(files.oids):])
+    out.damaged = files.damaged
+    return out

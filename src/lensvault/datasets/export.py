@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lensvault.errors import InputError, UsageError
+from lensvault.errors import InputError, IntegrityError, UsageError
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import LinkStrategy
 
@@ -42,12 +42,57 @@ def export_version(dataset, dest: Path, *, format: str, split: str | None = None
     store = dataset.vault.store
     image_files = {p: store.oid_to_path(sha) for p, sha in zip(images["path"].to_pylist(), images["sha256"].to_pylist()) if sha}
     strategy = LinkStrategy(link)
+    if strategy.mode in (LinkMode.HARDLINK, LinkMode.SYMLINK, LinkMode.REFLINK) or (
+            strategy.mode is LinkMode.AUTO and store.supports_reflink()):
+        _check_shared(dataset, sorted({store.path_to_oid(p) for p in image_files.values()}))
 
     def place(src: Path, dst: Path) -> None:
-        strategy.apply(str(src), str(dst))
-        if strategy.effective in (LinkMode.COPY, LinkMode.REFLINK):
+        # A copy is hashed as it is made (store.local.copy_checked); links were checked above.
+        from lensvault.store.local import _place
+
+        if _place(store, strategy, store.path_to_oid(Path(src)), dst) is LinkMode.REFLINK:
             os.chmod(dst, 0o644)
 
-    export(aset, image_files, dest, format=format, split=split, link=place)
+    created = not dest.exists()
+    try:
+        export(aset, image_files, dest, format=format, split=split, link=place)
+    except BaseException as e:
+        # Nothing half-exported is left: the folder was new (or empty) when we started.
+        import shutil
+
+        shutil.rmtree(dest, ignore_errors=True) if created else _empty(dest)
+        if isinstance(e, IntegrityError) and "corrupt" in e.details:
+            from lensvault.datasets.checkout import _corrupt_error
+
+            raise _corrupt_error(dataset.vault, dataset.ref, e.details["corrupt"]) from None
+        raise
     n = images.num_rows if split is None else sum(1 for s in images["split"].to_pylist() if s == split)
     return {"ref": dataset.ref, "dest": str(dest), "format": format, "split": split, "images": n}
+
+
+def _check_shared(dataset, oids: list[str]) -> None:
+    """Objects an export will link must be verified since they last changed (store/verified.py)."""
+    from lensvault.store.verified import object_key, untrusted
+
+    vault = dataset.vault
+    keys = []
+    for oid in oids:
+        try:
+            keys.append((oid, object_key(os.stat(vault.store.oid_to_path(oid)))))
+        except OSError:
+            keys.append((oid, None))
+    bad = untrusted(vault.store, keys, vault.verified.load(), record=vault.verified)
+    corrupt = sorted(o for o, r in bad.items() if r == "corrupt")
+    if corrupt:
+        from lensvault.datasets.checkout import _corrupt_error
+
+        raise _corrupt_error(vault, dataset.ref, corrupt)
+    if bad:
+        raise vault.store._missing(next(iter(sorted(bad))))
+
+
+def _empty(folder: Path) -> None:
+    import shutil
+
+    for p in folder.iterdir():
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)

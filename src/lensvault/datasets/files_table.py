@@ -65,7 +65,8 @@ class FileRows:
     it never imports pyarrow (~0.3 s) or builds 50,000-row arrays.
     """
 
-    __slots__ = ("paths", "sizes", "oids", "media_types", "widths", "heights", "_table", "_digest", "_writer")
+    __slots__ = ("paths", "sizes", "oids", "media_types", "widths", "heights", "_table", "_digest", "_writer",
+                 "fresh", "damaged")
 
     def __init__(self, paths, sizes, oids, media_types, widths, heights, *, table=None, digest=None):
         """``digest``: ``rows_digest`` of these rows, if the caller has it (the stat cache keeps it)."""
@@ -79,6 +80,11 @@ class FileRows:
         self._table = table
         self._digest = digest
         self._writer = None
+        # Set by ingest: the oids it stored or found in the store itself, rather than knew from a
+        # committed version (None: not known, so all of them), which the commit checks; and the
+        # objects it found damaged through hardlinks (ingest._damaged_through_links).
+        self.fresh: frozenset | None = None
+        self.damaged: list[dict] = []
 
     @classmethod
     def from_table(cls, table) -> FileRows:
@@ -242,9 +248,20 @@ def to_parquet_bytes(table) -> bytes:
     return buf.getvalue()
 
 
-def read(data: bytes, columns: list[str] | None = None):
+def read(data: bytes, columns: list[str] | None = None, *, where: str | None = None):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    # ParquetFile.read, not pq.read_table: the latter imports pyarrow.dataset (~0.4 s).
-    return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns, use_threads=False)
+    try:
+        # ParquetFile.read, not pq.read_table: the latter imports pyarrow.dataset (~0.4 s).
+        return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns, use_threads=False)
+    except (pa.ArrowException, OSError, ValueError) as e:
+        from lensvault.errors import IntegrityError
+
+        raise IntegrityError(f"a table in the store cannot be read as Parquet ({e})", where=where,
+                             fix="run `lensvault verify --repair`; if it says all is well, report this as a bug") from e
+
+
+def read_object(store, oid: str, columns: list[str] | None = None):
+    """The Parquet table stored as ``oid`` (its bytes hashed first: see ObjectStore.read_bytes)."""
+    return read(store.read_bytes(oid), columns, where=str(store.oid_to_path(oid)) if hasattr(store, "oid_to_path") else oid)

@@ -72,13 +72,6 @@ def _common_suffix(a: tuple, b: tuple) -> int:
 
 def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", version: str | None = None,
                     notes: str = "", progress=NO_PROGRESS):
-    import pyarrow as pa
-
-    from lensvault.annotations import load
-    from lensvault.datasets.ingest import ingested
-    from lensvault.datasets.vision import (VisionInput, commit_vision, inherit_class_ids, refuse_empty_import,
-                                           with_hashes)
-
     ds = vault.dataset(ref)
     if not ds.is_vision:
         raise UsageError(f"{ds.ref} has no annotations to fix", where=ds.ref,
@@ -86,13 +79,29 @@ def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", v
     corrected = Path(corrected)
     if not corrected.exists():
         raise InputError("corrected annotations not found", where=str(corrected), fix="check the path")
-    m = ds.manifest()
-    source = m.source or {}
+    source = ds.manifest().source or {}
     dataset_paths = ds.files()["path"].to_pylist()
     ann = annotations_in_version(ds, source, dataset_paths)
     targets = overlay_targets(corrected, dataset_paths)
     fmt = format if format != "auto" else source.get("format", "auto")
-    scratch = Path(tempfile.mkdtemp(prefix="fix-", dir=vault.dir))
+    from lensvault.datasets.snapshot import with_retries
+
+    return with_retries(lambda: _fix_in_scratch(vault, ds, targets, source, ann, fmt, corrected, version, notes,
+                                                progress))
+
+
+def _fix_in_scratch(vault, ds, targets, source, ann, fmt, corrected, version, notes, progress):
+    import pyarrow as pa
+
+    from lensvault.annotations import load
+    from lensvault.datasets.ingest import ingested
+    from lensvault.datasets.vision import (VisionInput, commit_vision, inherit_class_ids, refuse_empty_import,
+                                           with_hashes)
+    from lensvault.store.owner import current
+
+    m = ds.manifest()
+    # Named after this process: gc removes the folder if the process is killed (store/leftovers.py).
+    scratch = Path(tempfile.mkdtemp(prefix=f"fix-{current()}-", dir=vault.dir))
     try:
         work = scratch / "data"
         ds.checkout(work, link=_scratch_link(vault))

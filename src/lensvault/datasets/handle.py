@@ -19,6 +19,8 @@ class Dataset:
         self.record = record
         self._manifest: Manifest | None = manifest
         self._files = None
+        # What the write that made this version found damaged (see integrity.damage_warnings).
+        self.warnings: list[dict] = []
 
     def __repr__(self) -> str:
         return f"<Dataset {self.ref} snapshot={self.snapshot_id[:12]} files={self.record.files}>"
@@ -31,7 +33,14 @@ class Dataset:
 
     def manifest(self) -> Manifest:
         if self._manifest is None:
-            self._manifest = Manifest.from_bytes(self.vault.store.read_bytes(self.record.manifest_oid))
+            data = self.vault.store.read_bytes(self.record.manifest_oid)  # hashed: a damaged one raises
+            try:
+                self._manifest = Manifest.from_bytes(data)
+            except (ValueError, TypeError) as e:
+                from lensvault.errors import IntegrityError
+
+                raise IntegrityError(f"the manifest of {self.ref} cannot be read ({e})", where=self.record.manifest_oid,
+                                     fix="report this as a bug: its bytes are the ones written") from e
         return self._manifest
 
     def restore_manifest(self) -> str:
@@ -61,7 +70,7 @@ class Dataset:
         from lensvault.datasets import files_table
 
         oid = self.manifest().tables["files"]["oid"]
-        table = files_table.read(self.vault.store.read_bytes(oid), columns=columns)
+        table = files_table.read_object(self.vault.store, oid, columns=columns)
         if columns is None:
             self._files = table
         return table
@@ -85,7 +94,7 @@ class Dataset:
             return None
         from lensvault.datasets import files_table
 
-        return files_table.read(self.vault.store.read_bytes(entry["oid"]))
+        return files_table.read_object(self.vault.store, entry["oid"])
 
     @property
     def is_vision(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -23,7 +24,7 @@ from lensvault.hashing import HEAD, read_small
 from lensvault.media import sniff
 from lensvault.parallel import MIN_ITEMS, ChunkMapper, ForkedCall, map_chunks
 from lensvault.progress import NO_PROGRESS
-from lensvault.state import stat_key
+from lensvault.state import racy, stat_key, unsure
 from lensvault.store.base import LinkMode
 
 from lensvault.datasets import files_table
@@ -42,8 +43,18 @@ def _read_error(path: str, e: OSError) -> InputError:
 
 
 def _hash_one(path: str, batch, want_media: bool):
-    """(oid, size, media or None, staged temp path or None) of one file, read once."""
+    """(oid, size, media or None, staged or None, stat key once read or None) of one file, read once.
+
+    ``staged`` (copy mode, new content): (temp path, the new object's key for store/verified.py).
+
+    The key once read is taken in hardlink mode only: linking moves the ctime, so the
+    stat after storing cannot tell a rewrite during the read (mtime restored, as
+    ``cp -p`` or ``rsync --inplace`` do) from our own link; a stat of the open file
+    right after the read can.
+    """
     tmp = None
+    read_key = None
+    copy = batch is not None and batch.link is LinkMode.COPY
     try:
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -52,12 +63,12 @@ def _hash_one(path: str, batch, want_media: bool):
                 oid = hashlib.sha256(data).hexdigest()
                 size = len(data)
                 head = bytes(data[:HEAD]) if want_media else b""
-                if batch is not None and batch.link is LinkMode.COPY:
-                    tmp = batch.stage_bytes(oid, data)
+                if copy:
+                    tmp = batch.stage_bytes(oid, data)  # (path, key) or None
             else:
                 os.lseek(fd, 0, os.SEEK_SET)
                 with open(fd, "rb", buffering=0, closefd=False) as f:
-                    if batch is not None and batch.link is LinkMode.COPY:
+                    if copy:
                         oid, size, head, tmp = batch.stage_stream(f)
                     else:
                         h = hashlib.sha256()
@@ -68,40 +79,46 @@ def _hash_one(path: str, batch, want_media: bool):
                             h.update(chunk)
                             size += len(chunk)
                         oid = h.hexdigest()
+            if batch is not None and not copy:  # hardlink
+                st = os.fstat(fd)
+                read_key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         finally:
             os.close(fd)
     except LensVaultError:
         raise  # writing the staged copy failed (a full disk): not the source file's fault
     except OSError as e:
         raise _read_error(path, e) from e
-    return oid, size, (sniff(path, head) if want_media else None), tmp
+    return oid, size, (sniff(path, head) if want_media else None), tmp, read_key
 
 
 def _ingest_part(batch, want_media: bool, part: list[tuple[str, str | None]]) -> list[tuple]:
     """Worker: for each (path, oid known from the stat cache or None) →
-    (oid, size or None, media or None, stat after storing or None, temp path or None)."""
+    (oid, size or None, media or None, stat after storing or None, stored, stat once read or None).
+
+    ``stored``: (temp path, key) for a new object staged by copy, else None.
+    """
     out = []
     for path, oid in part:
         if oid is None:
-            out.append(list(_hash_one(path, batch, want_media)))
+            out.append(_hash_one(path, batch, want_media))
         else:
-            out.append([oid, None, None, None])  # to be linked only
+            out.append((oid, None, None, None, None))  # to be linked only
     if batch is None:
-        return [(o, n, m, None, t) for o, n, m, t in out]
+        return [(o, n, m, None, t, k) for o, n, m, t, k in out]
     if batch.link is LinkMode.HARDLINK:
         # Pinned before linking: an old unreferenced object we link onto must
         # not be taken by a gc running before our version commits.
         batch.pin({r[0] for r in out})
         for (path, _), r in zip(part, out):
-            batch.link_in(path, r[0])
+            batch.link_in(path, r[0], r[1])
     results = []
-    for (path, _), (oid, size, media, tmp) in zip(part, out):
+    for (path, _), (oid, size, media, tmp, read_key) in zip(part, out):
         try:
             st = os.stat(path)
             after = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         except FileNotFoundError:
             after = None
-        results.append((oid, size, media, after, tmp))
+        results.append((oid, size, media, after, tmp, read_key))
     return results
 
 
@@ -127,6 +144,7 @@ def folder_oids(vault, folder: Path, *, progress=NO_PROGRESS, same_as: str | Non
     """
     real = os.path.realpath(folder)
     index = vault.state.index(real)
+    seen = time.time_ns()  # before any stat of the walk: the moment the racy rule measures from
     changed, same = _walk_in_two(folder, index, (vault.dir, vault.manifests_dir), trusted_roots(vault))
     unchanged = not changed and len(same) == len(index)
     if unchanged and same_as is not None and vault.state.index_digest(real) == same_as:
@@ -137,7 +155,7 @@ def folder_oids(vault, folder: Path, *, progress=NO_PROGRESS, same_as: str | Non
     jobs = [(i, None) for i in range(len(changed))]
     added = False
     for part in _run(changed, jobs, None, False, progress, "Hashing"):
-        for (i, _), (oid, size, _, _, _) in part:
+        for (i, _), (oid, size, _, _, _, _) in part:
             f = changed[i]
             if size != f.st.st_size:
                 raise _changed(f)
@@ -146,7 +164,8 @@ def folder_oids(vault, folder: Path, *, progress=NO_PROGRESS, same_as: str | Non
             added = added or e is None
             # Keep what is known of the media if the content did not change.
             media = e[5:] if e is not None and e[4] == oid else (None, None, None)
-            index[f.rel] = (*f.key, oid, *media)
+            key = unsure(f.key) if racy(f.key, seen) else f.key
+            index[f.rel] = (*key, oid, *media)
     gone = [rel for rel in index if rel not in oids] if len(index) != len(oids) else []
     for rel in gone:
         del index[rel]
@@ -223,15 +242,44 @@ def _known(known) -> KnownContent:
     return known if isinstance(known, KnownContent) else KnownContent(oids=known)
 
 
-def _unstored(same: list[str], cached: dict, cached_digest: str | None, known: KnownContent) -> list[str]:
+def _to_store(same: list[str], cached: dict, cached_digest: str | None, known: KnownContent) -> list[str]:
     """The unchanged files whose content no committed version is known to reference."""
     if not same or (cached_digest is not None and cached_digest == known.digest):
-        # The folder's record is exactly the latest version's files table: all of it is stored.
+        # The folder's record is exactly the latest version's files table: all of it is referenced.
         return []
     oids = known.oids()
     if oids.issuperset(map(_OID, map(cached.__getitem__, same))):  # one C-level pass
         return []
     return [rel for rel in same if cached[rel][4] not in oids]
+
+
+def _restore_lost(store, folder: str, cached: dict, lost: list[str], storing: set) -> list[str]:
+    """Store the unchanged files whose object the store lost (or holds with another size) again,
+    from the folder, hash-checked (``store.restore``); those about to be stored anyway are left
+    to that. Returns the ones whose bytes no longer hash to their cached oid."""
+    changed = []
+    for rel in lost:
+        if rel in storing:
+            continue
+        if not store.restore(cached[rel][4], f"{folder}/{rel}"):
+            changed.append(rel)
+    return changed
+
+
+def _scan_checked(src, cached: dict, store, exclude, hardlink: bool,
+                  trusted: tuple[str, ...]) -> tuple[list[ScannedFile], list[str], list[str]]:
+    """In the walk's child: ``scan_against``, and the unchanged files whose object the store
+    lacks or holds with another size. The stat cache says what a file's content is; only
+    the store can say it holds it (an object may have been lost since)."""
+    found, same = scan_against(src, cached, exclude_dirs=exclude, need_media=True, trusted=trusted)
+    entries = list(map(cached.__getitem__, same))
+    bad = store.absent_or_damaged(list(map(_OID, entries)), list(map(_SIZE, entries)),
+                                  list(map(_INO, entries)) if hardlink else None)
+    return found, same, [same[i] for i in bad]
+
+
+_SIZE = itemgetter(1)
+_INO = itemgetter(0)
 
 
 @contextmanager
@@ -252,8 +300,9 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
 
     ``known`` is content an existing version already references (so it is in the
     store): a ``KnownContent`` or a set of oids, or a function returning either,
-    called while the folder is scanned. Those files are neither stored again nor
-    re-checked.
+    called while the folder is scanned. Those files are not stored again; the store
+    is still asked whether it holds them (existence and size), and what it lacks is
+    stored again from the folder.
     """
     folder = os.path.realpath(src)
     link = LinkMode(link)
@@ -265,23 +314,26 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
     hardlink = batch is not None and batch.link is LinkMode.HARDLINK
     files: list[ScannedFile] = []
     same: list[str] = []
+    lost: list[str] = []
     # Read: what the cache does not know and, when copying, what must be stored
     # anyway. Hardlink mode links a cached-but-unstored file without reading it.
     jobs: list[tuple[int, str | None]] = []
     put: list[int] = []  # no batch: stored after hashing, by put_files
     staged = []
+    learned: dict = {}  # oid → key of objects whose bytes this ingest hashed (store/verified.py)
     exclude = (vault.dir, vault.manifests_dir)
     trusted = trusted_roots(vault)
+    seen = time.time_ns()  # before any stat of the walk: the moment the racy rule measures from
+    settled = seen - 2_000_000_000  # timestamps up to this are never racy (state.racy's largest tick)
     try:
         with ChunkMapper(partial(_ingest_part, batch, True)) as mapper:
             if cached:
                 # A folder seen before: mostly unchanged, so the walk is the work. It runs
                 # in a child process while this one answers ``known`` (opening the catalog
                 # holds the GIL for ~0.3 s: a thread would only take turns with the walk).
-                with ForkedCall(scan_against, src, cached, exclude_dirs=exclude, need_media=True,
-                                trusted=trusted) as walk:
+                with ForkedCall(_scan_checked, src, cached, store, exclude, hardlink, trusted) as walk:
                     known = _known(known)
-                    found, same = walk.result()
+                    found, same, lost = walk.result()
                 if len(found) >= MIN_ITEMS:
                     # Worker processes will hash for a while: import pyarrow for the new
                     # files table meanwhile. For a few changed files the table is written
@@ -300,7 +352,17 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
                     mapper.feed([(f.path, None) for f in found])
                 known = _known(known)  # the catalog opens while the workers still hash
             extra = []
-            for rel in _unstored(same, cached, cached_digest, known):
+            to_store = _to_store(same, cached, cached_digest, known)
+            for rel in _restore_lost(store, folder, cached, lost, set(to_store)):
+                # Its bytes are not what the cache says any more: read it like a changed file.
+                path = f"{folder}/{rel}"
+                try:
+                    files.append(ScannedFile(rel, path, os.lstat(path)))
+                except FileNotFoundError:
+                    raise _gone(path) from None
+                jobs.append((len(files) - 1, None))
+                mapper.feed([(path, None)])
+            for rel in to_store:
                 oid = cached[rel][4]
                 path = f"{folder}/{rel}"
                 try:
@@ -328,30 +390,39 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
             done = 0
             with progress.task(title, len(jobs)) as advance:
                 for part in mapper.results(advance):
-                    for (i, _), (oid, size, m, after, tmp) in zip(jobs[done : done + len(part)], part):
+                    for (i, _), (oid, size, m, after, stored, read_key) in zip(jobs[done : done + len(part)], part):
                         f = files[i]
                         if size is not None and size != f.st.st_size:
                             raise _changed(f)
-                        if tmp:
-                            staged.append((tmp, oid))
+                        if stored is not None:
+                            staged.append((stored[0], oid))
+                            learned[oid] = stored[1]
                         oids[i] = oid
                         if m is not None:
                             media[i] = m
                         if batch is None:
-                            if oid not in known.oids():
-                                put.append(i)
+                            put.append(i)  # put_files skips what the store holds intact
                             continue
-                        # Re-stat after storing: the file must be the one scanned; hardlinking
-                        # and chmod move ctime, so the cache key is refreshed (else the next
-                        # snapshot would re-hash everything).
+                        # The file must be the one scanned. Copy mode leaves the source alone,
+                        # so the whole key must match (a rewrite that restored the mtime still
+                        # moved the ctime); hardlinking and chmod move the ctime, so there the
+                        # key taken right after the read is compared whole, and the cache key
+                        # is refreshed (else the next snapshot would re-hash everything).
                         if after is None:
                             raise _gone(f.path)
-                        if after[0] != f.st.st_ino or after[1] != f.st.st_size or after[2] != f.st.st_mtime_ns:
+                        key = f.key
+                        if read_key is not None and read_key != key:
+                            raise _changed(f)
+                        if (after[0] != key[0] or after[1] != key[1] or after[2] != key[2]
+                                or (not hardlink and after[3] != key[3])):
                             raise _changed(f)
                         keys[i] = after
+                        if hardlink and size is not None and (after[2] <= settled or not racy(after, seen, ctime=False)):
+                            learned[oid] = (after[0], after[1], after[2])  # read and hashed just now; the file is the object
                     done += len(part)
         if batch is not None:
             batch.commit([oids[i] for i, _ in jobs], staged)
+            vault.verified.add(learned)
     except BaseException:
         if batch is not None:
             batch.abort()  # after the workers have stopped (the mapper's exit waits for them)
@@ -362,9 +433,12 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
             store.put_files([(files[i].path, oids[i]) for i in put], link, on_done=advance)
         for i in put:
             keys[i] = _recheck(files[i])
+    damaged = _damaged_through_links(store, files, oids, cached)
     if not files and len(same) == len(cached):
         # Nothing changed, nothing added or removed: the record is the table (saved sorted).
-        return files_table.FileRows.from_index(cached, digest=cached_digest)
+        rows = files_table.FileRows.from_index(cached, digest=cached_digest)
+        rows.fresh = frozenset()  # (what ``restore`` stored again it pinned first)
+        return rows
     # The folder's new cache record: the old one (sorted), updated in place, so
     # that only added paths make it re-sort and only removed ones make it filter.
     index = dict(cached)
@@ -372,6 +446,8 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
     for f, k, o, m in zip(files, keys, oids, media):
         if not added and f.rel not in index:
             added = True
+        if (k[2] > settled or (not hardlink and k[3] > settled)) and racy(k, seen, ctime=not hardlink):
+            k = unsure(k)
         index[f.rel] = (*k, o, *m)
     changed = {f.rel for f in files}
     if len(same) + len(changed) != len(index):  # some cached paths are gone
@@ -382,6 +458,10 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
     if added:
         index = dict(sorted(index.items()))
     rows = files_table.FileRows.from_index(index)
+    # What this ingest stored or found in the store, as opposed to what a committed version
+    # references: the commit checks that these are still there (under the gc lock).
+    rows.fresh = frozenset(oids)
+    rows.damaged = damaged
     # The new files table goes to the store from a child while this process saves
     # the cache record and the caller describes the version (see FileRows).
     rows.store_in_background(store)
@@ -389,12 +469,33 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
     return rows
 
 
+def _damaged_through_links(store, files: list[ScannedFile], oids: list, cached: dict) -> list[dict]:
+    """Files that changed in place while hardlinked into the store, which changed their object too.
+
+    A changed file whose cached content (object O) differs from what it holds now, and
+    whose inode is O's: O no longer holds O's bytes. Its store entry is removed (the
+    bytes it names are gone; a missing object is reported and repaired like any other),
+    and the caller says which versions needed it. One stat per changed file.
+    """
+    out = []
+    for f, oid in zip(files, oids):
+        e = cached.get(f.rel)
+        if e is None or e[4] == oid or oid is None:
+            continue
+        old = e[4]
+        if store.shares_inode(old, f.st.st_ino):
+            store.drop_damaged(old, f.st.st_ino)
+            out.append({"path": f.path, "rel": f.rel, "oid": old, "now": oid})
+    return out
+
+
 def _recheck(f: ScannedFile) -> tuple:
-    """The stat key of a stored file, refusing if it changed after the scan (links and chmod move ctime only)."""
+    """The stat key of a file stored by copy or reflink, refusing if it changed after the scan
+    (its whole key: those modes leave the source alone, so even its ctime must not move)."""
     try:
         st = os.stat(f.path)
     except FileNotFoundError:
         raise _gone(f.path) from None
-    if st.st_size != f.st.st_size or st.st_mtime_ns != f.st.st_mtime_ns or st.st_ino != f.st.st_ino:
+    if stat_key(st) != f.key:
         raise _changed(f)
-    return stat_key(st)
+    return f.key

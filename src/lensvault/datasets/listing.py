@@ -54,7 +54,7 @@ def rows_for(vault, manifest: Manifest) -> list[tuple]:
         return rows
     from lensvault.datasets import files_table
 
-    t = files_table.read(vault.store.read_bytes(manifest.tables["files"]["oid"]))
+    t = files_table.read_object(vault.store, manifest.tables["files"]["oid"])
     rows = list(zip(*(t[c].to_pylist() for c in ("path", "sha256", "size", "media_type", "width", "height"))))
     vault.state.save_listing(manifest.snapshot_id, rows)
     return rows

@@ -23,7 +23,22 @@ from lensvault.datasets.manifest import (Manifest, canonical_json, frozen_manife
                                          write_manifest_file)
 from lensvault.datasets.versions import DatasetVersion, get_version, latest_version, taken_error
 
-__all__ = ["commit_version", "snapshot_folder"]
+__all__ = ["commit_version", "snapshot_folder", "with_retries", "with_warnings"]
+
+
+def with_retries(write, *, attempts: int = 3):
+    """``write()``, again if its commit found objects gone from the store (a gc racing it).
+
+    Each attempt ingests again, which stores whatever is missing once more.
+    """
+    from lensvault.errors import ObjectsVanished
+
+    for attempt in range(attempts):
+        try:
+            return write()
+        except ObjectsVanished:
+            if attempt == attempts - 1:
+                raise
 
 
 def snapshot_folder(
@@ -38,7 +53,7 @@ def snapshot_folder(
     parent: str | None = None,
     force: bool = False,
     progress=NO_PROGRESS,
-) -> DatasetVersion:
+) -> Dataset:
     name = validate_name(name)
     if version is not None:
         version = str(SemVer.parse(version))
@@ -46,17 +61,34 @@ def snapshot_folder(
             _refuse_taken(vault, name, version)  # the usual way a version is known to be taken: fail at once
     elif bump is None:
         raise UsageError("say which version to create", fix="pass --version X.Y.Z or --bump auto|major|minor|patch")
-    # Opening the catalog (the SQLAlchemy import alone is ~0.25 s) overlaps the
-    # folder walk: ingest calls this while the walk runs in a child process (or
-    # while workers hash a new folder).
-    with ingested(vault, Path(src), link=link, progress=progress,
-                  known=lambda: _known_of(vault, _catalog_checks(vault, name, version))) as table:
-        if version is None:
-            version = _next_file_version(vault, name, table, bump)
-        return commit_version(
-            vault, name=name, version=version, files=table, notes=notes, parent=parent,
-            source={"path": str(Path(src).absolute()), "link": LinkMode(link).value}, allow_identical=force,
-        )
+
+    def write():
+        # Opening the catalog (the SQLAlchemy import alone is ~0.25 s) overlaps the
+        # folder walk: ingest calls this while the walk runs in a child process (or
+        # while workers hash a new folder).
+        with ingested(vault, Path(src), link=link, progress=progress,
+                      known=lambda: _known_of(vault, _catalog_checks(vault, name, version))) as table:
+            v = version if version is not None else _next_file_version(vault, name, table, bump)
+            record = commit_version(
+                vault, name=name, version=v, files=table, notes=notes, parent=parent,
+                source={"path": str(Path(src).absolute()), "link": LinkMode(link).value}, allow_identical=force,
+            )
+            return with_warnings(vault, record, table)
+
+    return with_retries(write)
+
+
+def with_warnings(vault, record, files):
+    """The new version as a ``Dataset``, carrying what the snapshot found damaged on the way
+    (``Dataset.warnings``: objects changed in place through hardlinks, see ingest)."""
+    from lensvault.datasets.handle import Dataset
+
+    ds = Dataset(vault, record)
+    if files.damaged:
+        from lensvault.integrity import damage_warnings
+
+        ds.warnings = damage_warnings(vault, files.damaged)
+    return ds
 
 
 def _next_file_version(vault, name: str, table, bump: str) -> str:
@@ -232,9 +264,15 @@ def commit_version(
         "created_at": manifest.created_at, "created_by": manifest.created_by,
     }
 
+    # Under the gc lock, every object this version needs that no committed version already
+    # references must still be in the store: a gc either finished before (and what it took
+    # is found missing: ObjectsVanished, and the caller stores it again) or starts after
+    # the commit (and sees the new references).
+    fresh = files.fresh if files.fresh is not None else files.oids
+    needed = {snapshot_id, manifest_oid, *(t["oid"] for t in all_tables.values()), *fresh}
     written = False
     try:
-        with vault.catalog.begin() as conn:
+        with vault.store.committing(needed), vault.catalog.begin() as conn:
             _insert_snapshot(conn, schema, snapshot_row)
             try:
                 with conn.begin_nested():

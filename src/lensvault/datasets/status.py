@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from operator import itemgetter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lensvault.errors import UsageError
@@ -25,6 +25,9 @@ class FolderStatus:
     removed: list[str]
     modified: list[str]
     unchanged: int
+    # Files changed in place while hardlinked into the store: their objects changed too
+    # (integrity.damage_warnings: path, oid, needed_by, what, fix).
+    damaged: list[dict] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -61,4 +64,27 @@ def folder_status(vault, ref: str | None, folder: Path, *, progress=NO_PROGRESS)
         removed = sorted(p for p in want if p not in have)
         modified = sorted(p for p, o in have.items() if p in want and want[p] != o)
     unchanged = len(have) - len(added) - len(modified)
-    return FolderStatus(ref, str(folder), added, removed, modified, unchanged)
+    return FolderStatus(ref, str(folder), added, removed, modified, unchanged,
+                        _damaged(vault, folder, modified, want))
+
+
+def _damaged(vault, folder: Path, modified: list[str], want: dict) -> list[dict]:
+    """Modified files that are still the version's object (hardlinked): the object changed with them.
+
+    One stat per modified file and its object. Said every time until repaired: the store
+    still serves those bytes under the old name (``verify --repair`` sets them aside).
+    """
+    found = []
+    for rel in modified:
+        path = folder / rel
+        try:
+            ino = path.stat().st_ino
+        except OSError:
+            continue
+        if vault.store.shares_inode(want[rel], ino):
+            found.append({"path": str(path), "rel": rel, "oid": want[rel]})
+    if not found:
+        return []
+    from lensvault.integrity import damage_warnings
+
+    return damage_warnings(vault, found)

@@ -66,26 +66,29 @@ def snapshot_vision(
     classes, annotations = inherit_class_ids(aset, base)
     empty = refuse_empty_import(aset, base, src, spec, force=force)
     from lensvault.datasets.embedded import with_embedded
-    from lensvault.datasets.snapshot import known_content
+    from lensvault.datasets.snapshot import known_content, with_retries
 
-    with ingested(vault, src, link=link, progress=progress, known=known_content(vault, name)) as files:
-        files = with_embedded(vault.store, files, aset.embedded)
-        images = with_hashes(aset.images, files)
-        images, split_info = _apply_splits(images, rule, base)
-        source = {"path": str(src.absolute()), "link": LinkMode(link).value, "format": aset.source_format,
-                  "annotations": annotations_location(ann, src), "description": aset.description,
-                  "on_bad_image": spec.on_bad_image or ("fail" if spec.strict else "warn"),
-                  "skipped_images": aset.skipped, "embedded_images": sorted(aset.embedded)}
-        if spec.classes is not None:  # `dataset fix` numbers the classes the same way
-            source["classes"] = list(classes.names)
-            source["class_ids"] = list(classes.ids)
-        if empty:
-            source["forced_empty_import"] = empty
-        return commit_vision(
-            vault, name=name, version=version, bump=bump, files=files, images=images, annotations=annotations,
-            classes=classes, split_info=split_info, findings=aset.findings, notes=notes, parent=parent,
-            force=force, source=source,
-        )
+    def write():
+        with ingested(vault, src, link=link, progress=progress, known=known_content(vault, name)) as files:
+            files = with_embedded(vault.store, files, aset.embedded)
+            images = with_hashes(aset.images, files)
+            images, split_info = _apply_splits(images, rule, base)
+            source = {"path": str(src.absolute()), "link": LinkMode(link).value, "format": aset.source_format,
+                      "annotations": annotations_location(ann, src), "description": aset.description,
+                      "on_bad_image": spec.on_bad_image or ("fail" if spec.strict else "warn"),
+                      "skipped_images": aset.skipped, "embedded_images": sorted(aset.embedded)}
+            if spec.classes is not None:  # `dataset fix` numbers the classes the same way
+                source["classes"] = list(classes.names)
+                source["class_ids"] = list(classes.ids)
+            if empty:
+                source["forced_empty_import"] = empty
+            return commit_vision(
+                vault, name=name, version=version, bump=bump, files=files, images=images, annotations=annotations,
+                classes=classes, split_info=split_info, findings=aset.findings, notes=notes, parent=parent,
+                force=force, source=source,
+            )
+
+    return with_retries(write)
 
 
 def annotations_path(src: Path, annotations) -> Path | None:
@@ -275,7 +278,9 @@ def commit_vision(
         forced=bool(warning), changelog=changelog, allow_identical=force,
         source={**(source or {}), **findings_record(findings)},
     )
-    return Dataset(vault, v)
+    from lensvault.datasets.snapshot import with_warnings
+
+    return with_warnings(vault, v, files)
 
 
 MAX_FINDINGS = 200  # kept in the manifest; the total and the count per code are always recorded
