@@ -10,7 +10,7 @@ from lensvault.errors import CatalogError
 from lensvault.hashing import hash_files
 from lensvault.progress import NO_PROGRESS
 
-__all__ = ["GcPlan", "VerifyReport", "plan_gc", "reachable_oids", "verify"]
+__all__ = ["GcPlan", "VerifyReport", "damage_warnings", "plan_gc", "reachable_oids", "verify", "versions_needing"]
 
 
 @dataclass
@@ -23,17 +23,48 @@ class VerifyReport:
     catalog_problem: str | None = None
     catalog_skipped: list[str] = field(default_factory=list)
     unproven: list[dict] = field(default_factory=list)
+    repaired: list[dict] | None = None  # with repair: what got good bytes back, and from where
+    checked_oids: list[str] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
         return not (self.missing or self.corrupt or self.manifest_files or self.catalog_problem)
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "checked": self.checked, "missing": self.missing, "corrupt": self.corrupt,
-                "manifest_files": self.manifest_files,
-                "catalog": {"used": not self.catalog_skipped, "problem": self.catalog_problem,
-                            "skipped": self.catalog_skipped},
-                "unproven": self.unproven}
+        d = {"ok": self.ok, "checked": self.checked, "missing": self.missing, "corrupt": self.corrupt,
+             "manifest_files": self.manifest_files,
+             "catalog": {"used": not self.catalog_skipped, "problem": self.catalog_problem,
+                         "skipped": self.catalog_skipped},
+             "unproven": self.unproven}
+        if self.repaired is not None:
+            d["repaired"] = self.repaired
+        return d
+
+    def apply(self, result) -> None:
+        """Take a repair's result in: what was repaired leaves the lists; a corrupt object that
+        was set aside is now missing (with where its bytes went and the fix)."""
+        done = {r["oid"] for r in result.repaired}
+        failed = {f["oid"]: f for f in result.failed}
+        self.repaired = result.repaired
+        self.missing = [dict(m, **_hint(failed.get(m["oid"]))) for m in self.missing if m["oid"] not in done]
+        still = []
+        for c in self.corrupt:
+            f = failed.get(c["oid"])
+            if c["oid"] in done:
+                continue
+            if f and f.get("quarantined"):
+                self.missing.append({"oid": c["oid"], "needed_by": c["needed_by"], **_hint(f)})
+            else:
+                still.append(dict(c, **_hint(f)))
+        self.corrupt = still
+
+
+def _hint(failure: dict | None) -> dict:
+    if not failure:
+        return {}
+    return {k: failure[k] for k in ("fix", "quarantined", "paths") if failure.get(k)}
+
+
 
 
 def _all_versions(vault):
@@ -85,15 +116,76 @@ def _needed(vault, ref: str | None) -> dict[str, list[str]]:
     return needed
 
 
+def versions_needing(vault, oids) -> dict[str, set[str]]:
+    """oid → the versions, runs, models… that need it (reads every version: for error paths)."""
+    want = set(oids)
+    out: dict[str, set[str]] = {o: set() for o in want}
+    try:
+        needed = _needed(vault, None)
+    except Exception:  # a catalog that cannot be read: the message names the object alone
+        return out
+    for o in want:
+        out[o].update(needed.get(o, []))
+    return out
+
+
+def damage_warnings(vault, damaged: list[dict]) -> list[dict]:
+    """What a write found damaged through hardlinks (ingest._damaged_through_links), said for people."""
+    vault.verified.forget(d["oid"] for d in damaged)
+    needed = versions_needing(vault, [d["oid"] for d in damaged])
+    out = []
+    for d in damaged:
+        refs = sorted(needed.get(d["oid"], ()))
+        out.append({
+            "path": d["path"], "oid": d["oid"], "needed_by": refs,
+            "what": (f"{d['path']} was changed in place while hardlinked into the store, which changed the "
+                     f"stored object {d['oid'][:12]}… too: " + (", ".join(refs[:10]) or "no version")
+                     + (f" … and {len(refs) - 10} more" if len(refs) > 10 else "") + " lost that file's original bytes"),
+            "fix": "restore them from a copy that holds the original file: `lensvault verify --repair --from DIR`; "
+                   "use --link copy (or reflink) for folders you edit in place",
+        })
+    return out
+
+
 CATALOG_ONLY = [
     "objects only the catalog names (what was written before the store kept a ledger)",
     "whether each catalog version still has its manifest file in data/manifests/",
 ]
 
 
-def verify(vault, ref: str | None = None, *, progress=NO_PROGRESS, use_catalog: bool = True) -> VerifyReport:
+def verify(vault, ref: str | None = None, *, repair: bool = False, sources=(), progress=NO_PROGRESS,
+           use_catalog: bool = True) -> VerifyReport:
     """Re-hash objects. Without a usable catalog (or with ``use_catalog=False``) the store is
-    checked alone: every object, and everything the ledger and the stored manifests need."""
+    checked alone: every object, and everything the ledger and the stored manifests need.
+    With ``repair``, what is missing or corrupt is restored from ``sources`` (folders, vaults,
+    stores) and the recorded sources (lensvault.repair)."""
+    report = _verify(vault, ref, progress, use_catalog)
+    if not repair:
+        return report
+    from lensvault.repair import repair as run_repair
+
+    report.repaired = []
+    checked = set(report.checked_oids)
+    pending = report
+    for round_ in range(4):
+        if round_ < 3 and (pending.missing or pending.corrupt):
+            pending.apply(run_repair(vault, pending, sources=sources, progress=progress))
+        if pending is not report:
+            report.repaired += pending.repaired or []
+            report.missing += pending.missing
+            report.corrupt += pending.corrupt
+        if round_ == 3 or not pending.repaired:
+            break
+        # A manifest or table put back names objects nobody could list before: check those too.
+        pending = _verify(vault, ref, progress, use_catalog, skip=checked)
+        checked.update(pending.checked_oids)
+        report.checked += pending.checked
+    if not report.catalog_skipped:
+        report.manifest_files = _check_manifest_files(vault, ref)
+    return report
+
+
+def _verify(vault, ref: str | None, progress, use_catalog: bool, skip=frozenset()) -> VerifyReport:
     from lensvault.store_facts import store_needs
 
     problem = None
@@ -113,20 +205,28 @@ def verify(vault, ref: str | None = None, *, progress=NO_PROGRESS, use_catalog: 
         needed = needed or {}
         for oid, owners in more.items():
             needed.setdefault(oid, []).extend(owners)
-    oids = sorted(needed)
+    oids = sorted(o for o in needed if o not in skip)
     if ref is None:
         # Objects nobody references are still checked: a corrupt one would
         # poison the next snapshot that dedupes against it.
-        seen = set(oids)
+        seen = set(oids) | skip
         oids += [o for o in vault.store.iter_oids() if o not in seen]
     report = VerifyReport(checked=len(oids), catalog_problem=problem)
+    report.checked_oids = oids
+    learned: dict = {}
+    check = getattr(vault.store, "check_keyed", None) or (lambda o: (vault.store.check(o), None))
     with progress.task("Verifying", len(oids)) as advance:
-        for oid, result in hash_files(oids, fn=vault.store.check, on_done=advance):
+        for oid, (result, key) in hash_files(oids, fn=check, on_done=advance):
             if result == "missing":
                 report.missing.append({"oid": oid, "needed_by": sorted(set(needed.get(oid, [])))})
             elif result == "corrupt":
                 report.corrupt.append({"oid": oid, "needed_by": sorted(set(needed.get(oid, []))),
                                        "path": str(vault.store.oid_to_path(oid)) if hasattr(vault.store, "oid_to_path") else None})
+            elif key is not None:
+                learned[oid] = key
+    # What hashed right is trusted by link checkouts until it changes (store/verified.py).
+    vault.verified.add(learned)
+    vault.verified.forget(c["oid"] for c in report.corrupt)
     if ref is None and use_catalog and not problem:
         report.catalog_problem = _catalog_gaps(vault, facts)
     if ref is None and (problem or not use_catalog):
@@ -212,6 +312,12 @@ def reachable_oids(vault) -> set[str]:
     return keep
 
 
+# Below this grace period gc needs ``force``: pins and temp files of writers on another
+# host sharing the store (whose liveness cannot be checked from here) are protected only
+# by the grace period, and 10 minutes is longer than any single commit takes.
+SAFE_GRACE_SECONDS = 600
+
+
 @dataclass
 class GcPlan:
     vault: object
@@ -221,33 +327,54 @@ class GcPlan:
     grace_seconds: float
     vaults: list[str]
     notes: list[str]
+    leftovers: list = field(default_factory=list)  # store.leftovers.Leftover: what killed writers left
 
     def to_dict(self) -> dict:
         return {"objects": len(self.objects), "bytes": self.bytes, "kept": self.kept, "vaults": self.vaults,
-                "grace_seconds": self.grace_seconds, "notes": self.notes}
+                "grace_seconds": self.grace_seconds, "notes": self.notes,
+                "leftovers": [x.to_dict() for x in self.leftovers],
+                "leftover_bytes": sum(x.bytes for x in self.leftovers)}
 
     def execute(self) -> dict:
-        """Delete the planned objects that are still unreachable now."""
-        # Reachability is recomputed: a snapshot committed since the plan was
-        # made may have started to use one of them.
-        fresh = plan_gc(self.vault, grace_seconds=self.grace_seconds)
-        still = {o for o, _ in fresh.objects}
+        """Delete the planned objects that are still unreachable now, and the leftovers."""
+        from lensvault.store.leftovers import remove
+
+        store = self.vault.store
         deleted, freed = 0, 0
-        for oid, size in self.objects:
-            if oid in still:
-                self.vault.store.delete(oid)
-                deleted += 1
-                freed += size
+        # Under the gc lock no write commits: reachability and pins are read afresh (a snapshot
+        # committed since the plan was made may have started to use one of the objects), and
+        # whatever is deleted here is found missing by a commit that comes after.
+        with store.gc_lock():
+            fresh = plan_gc(self.vault, grace_seconds=self.grace_seconds, force=True)
+            still = {o for o, _ in fresh.objects}
+            for oid, size in self.objects:
+                if oid in still:
+                    store.delete(oid)
+                    deleted += 1
+                    freed += size
+        planned = {x.path for x in self.leftovers}
+        removed, removed_bytes = remove([x for x in fresh.leftovers if x.path in planned])
+        # The event is appended after the lock is released: a writer waiting on the lock may
+        # hold the catalog's write lock (SQLite), and gc must never wait on it while holding ours.
         with self.vault.catalog.begin() as conn:
-            self.vault.catalog.append_event(conn, "gc", "store", self.vault.store.url,
-                                            after={"deleted": deleted, "bytes": freed, "vaults": self.vaults})
-        return {"deleted": deleted, "bytes": freed}
+            self.vault.catalog.append_event(conn, "gc", "store", store.url,
+                                            after={"deleted": deleted, "bytes": freed, "vaults": self.vaults,
+                                                   "leftovers": removed, "leftover_bytes": removed_bytes})
+        return {"deleted": deleted, "bytes": freed, "leftovers": removed, "leftover_bytes": removed_bytes}
 
 
-def plan_gc(vault, *, grace_seconds: float = 3600) -> GcPlan:
+def plan_gc(vault, *, grace_seconds: float = 3600, force: bool = False) -> GcPlan:
+    from lensvault.errors import UsageError
     from lensvault.vault import open_vault
 
-    keep = reachable_oids(vault) | vault.store.pinned(grace_seconds)
+    if grace_seconds < SAFE_GRACE_SECONDS and not force:
+        raise UsageError(
+            f"a grace period under {SAFE_GRACE_SECONDS} s can delete what a writer on another machine "
+            "sharing the store has not committed yet",
+            where=f"--grace {grace_seconds:g}",
+            fix=f"use --grace {SAFE_GRACE_SECONDS} or more, or add --force if no other machine writes to this store",
+        )
+    keep = reachable_oids(vault)
     vaults = [str(vault.root)]
     notes: list[str] = []
     # A shared store is used by other vaults too; what they need is kept.
@@ -283,5 +410,35 @@ def plan_gc(vault, *, grace_seconds: float = 3600) -> GcPlan:
             kept += 1  # possibly written by a snapshot that has not committed yet
             continue
         candidates.append((oid, st.st_size))
-        total += st.st_size
-    return GcPlan(vault, candidates, total, kept, grace_seconds, vaults, notes)
+    # Pins are read after the objects are listed: a writer pins an object before renaming
+    # it into place, so every object listed above that a writer relies on is pinned by now.
+    pinned = vault.store.pinned(grace_seconds)
+    out = []
+    for oid, size in candidates:
+        if oid in pinned:
+            kept += 1
+        else:
+            out.append((oid, size))
+            total += size
+    return GcPlan(vault, out, total, kept, grace_seconds, vaults, notes, _leftovers(vault, grace_seconds))
+
+
+def _leftovers(vault, grace_seconds: float) -> list:
+    """Temp files and staging folders of writers that are gone (see store/leftovers.py)."""
+    from lensvault.store.leftovers import scan_files, staging_leftovers
+
+    found = list(vault.store.leftovers(grace_seconds))
+    found += staging_leftovers(vault.dir / "staging", grace_seconds)
+    found += scan_files(vault.dir, "scratch folder", grace_seconds, match=lambda n: n.startswith("fix-"))
+    found += scan_files(vault.dir / "cache", "cache temp file", grace_seconds, match=lambda n: n.endswith(".tmp"))
+    for sub in ("index", "delta", "listing"):
+        found += scan_files(vault.dir / "cache" / sub, "cache temp file", grace_seconds,
+                            match=lambda n: n.endswith(".tmp"))
+    try:
+        folders = [e.path for e in os.scandir(vault.manifests_dir) if e.is_dir()]
+    except OSError:
+        folders = []
+    for d in folders:
+        found += scan_files(d, "manifest temp file", grace_seconds,
+                            match=lambda n: n.startswith(".") and n.endswith(".tmp"))
+    return found

@@ -172,6 +172,13 @@ class Vault:
 
         return FileState(self.dir / "cache")
 
+    @cached_property
+    def verified(self):
+        """Which store objects were hashed since they last changed (store/verified.py; machine-local)."""
+        from lensvault.store.verified import VerifiedObjects
+
+        return VerifiedObjects(self.dir / "cache" / "verified")
+
     # -- datasets ------------------------------------------------------------------------
     def snapshot(self, name: str, src, *, version: str | None = None, bump: str | None = None, notes: str = "",
                  link: LinkMode | str = LinkMode.AUTO, parent: str | None = None, format: str | None = None,
@@ -187,9 +194,8 @@ class Vault:
         if format is None and split is None and on_bad_image is None:
             from lensvault.datasets.snapshot import snapshot_folder
 
-            v = snapshot_folder(self, name, Path(src), version=version, bump=bump, notes=notes, link=link,
-                                parent=parent, force=force, progress=progress)
-            return self.dataset(v.ref)
+            return snapshot_folder(self, name, Path(src), version=version, bump=bump, notes=notes, link=link,
+                                   parent=parent, force=force, progress=progress)
         from lensvault.datasets.vision import VisionInput, snapshot_vision
 
         spec = VisionInput(format=format or "auto", annotations=annotations, classes=classes, strict=strict,
@@ -262,17 +268,24 @@ class Vault:
         return folder_status(self, ref, Path(folder) if folder is not None else Path.cwd(), progress=progress)
 
     # -- integrity -------------------------------------------------------------------------
-    def verify(self, ref: str | None = None, *, progress=NO_PROGRESS, use_catalog: bool = True):
-        """Re-hash objects; without a usable catalog (or ``use_catalog=False``), the store alone."""
+    def verify(self, ref: str | None = None, *, repair: bool = False, sources=(), progress=NO_PROGRESS,
+               use_catalog: bool = True):
+        """Re-hash the objects of REF (default: the whole store); without a usable catalog (or
+        ``use_catalog=False``), the store alone. With ``repair``, missing and corrupt objects get
+        good bytes back from ``sources`` (folders, vaults or stores) or from the folders the
+        versions were snapshotted from (see lensvault.repair)."""
         from lensvault.integrity import verify
 
-        return verify(self, ref, progress=progress, use_catalog=use_catalog)
+        return verify(self, ref, repair=repair, sources=[Path(s) for s in sources], progress=progress,
+                      use_catalog=use_catalog)
 
-    def gc(self, *, grace_seconds: float = 3600):
-        """A plan of unreachable objects; nothing is deleted until ``plan.execute()``."""
+    def gc(self, *, grace_seconds: float = 3600, force: bool = False):
+        """A plan of unreachable objects and of what killed writers left (temp files, staging
+        folders); nothing is deleted until ``plan.execute()``. A grace period under
+        ``integrity.SAFE_GRACE_SECONDS`` needs ``force`` (see there)."""
         from lensvault.integrity import plan_gc
 
-        return plan_gc(self, grace_seconds=grace_seconds)
+        return plan_gc(self, grace_seconds=grace_seconds, force=force)
 
     # -- registry ----------------------------------------------------------------------------
     def register_model(self, name: str, *, run: str, weights, labelmap=None, preprocess=None, postprocess=None,

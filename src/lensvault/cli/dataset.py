@@ -56,7 +56,7 @@ def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations,
                    **{k: info[k] for k in ("parent", "files", "bytes", "bump", "forced", "changelog", "manifest_path")},
                    **({k: info[k] for k in ("images", "annotations", "classes", "splits")} if ds.is_vision else {}),
                    **dataset_render.findings_facts(info.get("source") or {}, info.get("counts") or {}),
-                   "git_add": git_add})
+                   "git_add": git_add, "warnings": ds.warnings})
         return
     r = ds.record
     click.echo(f"Created {r.ref}: {r.files} files, {human_bytes(r.bytes)}, snapshot {r.snapshot_id[:12]}"
@@ -78,6 +78,13 @@ def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations,
         click.echo(click.style(f"  forced: {r.changelog.get('forced') if r.changelog else 'version below the rule'}", fg="yellow"))
     click.echo(f"  manifest: {info['manifest_path']}")
     _echo_git_add(git_add)
+    _echo_warnings(ds.warnings)
+
+
+def _echo_warnings(warnings) -> None:
+    """What the write found damaged on the way (integrity.damage_warnings), on stderr."""
+    for w in warnings:
+        click.echo(click.style(f"warning: {w['what']}", fg="yellow") + f"\n  fix: {w['fix']}", err=True)
 
 
 def _git_add(manifest_path: str) -> str | None:

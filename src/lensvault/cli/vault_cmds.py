@@ -58,6 +58,8 @@ def status_cmd(ctx, ref, directory, as_json):
                 if len(items) > 50:
                     click.echo(f"  … and {len(items) - 50} more {label} (all of them: --json)")
             click.echo(f"{len(st.added)} added, {len(st.removed)} removed, {len(st.modified)} modified, {st.unchanged} unchanged")
+        for d in st.damaged:
+            click.echo(f"DAMAGED  {d['what']}\n         fix: {d['fix']}")
     ctx.exit(0 if st.clean else 1)
 
 
@@ -65,15 +67,25 @@ def status_cmd(ctx, ref, directory, as_json):
 @click.argument("ref", required=False)
 @click.option("--no-catalog", is_flag=True,
               help="Check the store alone (every object; what the ledger and the stored manifests need).")
+@click.option("--repair", is_flag=True, help="Give missing or corrupt objects good bytes back from any source that hashes right.")
+@click.option("--from", "sources", multiple=True, type=click.Path(exists=True, file_okay=False), metavar="DIR",
+              help="With --repair: a folder (or vault, or object store) that may hold the original files. Repeatable.")
 @json_option
 @click.pass_context
-def verify_cmd(ctx, ref, no_catalog, as_json):
+def verify_cmd(ctx, ref, no_catalog, repair, sources, as_json):
     """Re-hash the objects of REF (default: the whole store) and report missing or corrupt ones.
 
     Without a usable catalog the store is still checked, and the catalog problem is reported.
+    With --repair, each missing or corrupt object is restored from the --from folders, the
+    folders the versions were snapshotted from, or another vault sharing the store — whatever
+    holds bytes that hash right. A corrupt object nothing can restore is moved to the store's
+    quarantine/ folder.
     """
+    if sources and not repair:
+        raise click.UsageError("--from goes with --repair")
     vault = open_vault_from(ctx)
-    report = vault.verify(ref, progress=progress_for(as_json), use_catalog=not no_catalog)
+    report = vault.verify(ref, repair=repair, sources=sources, progress=progress_for(as_json),
+                          use_catalog=not no_catalog)
     if as_json:
         echo_json(report.to_dict())
     else:
@@ -82,14 +94,25 @@ def verify_cmd(ctx, ref, no_catalog, as_json):
         if report.catalog_skipped:
             click.echo("note: the store was checked without the catalog; not checked: "
                        + "; ".join(report.catalog_skipped))
+        for r in report.repaired or []:
+            click.echo(f"REPAIRED {r['oid']}  ({r['problem']}) from {r['from']}")
         for m in report.missing:
-            click.echo(f"MISSING  {m['oid']}  needed by {_some(m['needed_by'])}")
+            click.echo(f"MISSING  {m['oid']}  needed by {_some(m['needed_by'])}"
+                       + (f"  (damaged bytes moved to {m['quarantined']})" if m.get("quarantined") else ""))
+            if m.get("fix"):
+                click.echo(f"         fix: {m['fix']}")
         for c in report.corrupt:
             click.echo(f"CORRUPT  {c['oid']}  needed by {_some(c['needed_by'])}  ({c['path']})")
+            if c.get("fix"):
+                click.echo(f"         fix: {c['fix']}")
         for f in report.manifest_files:
             click.echo(f"MANIFEST {f['problem'].upper()}  {f['path']}  — {f['fix']}")
         verdict = "OK" if report.ok else "FAILED"
-        click.echo(f"{verdict}: {report.checked} objects checked, {len(report.missing)} missing, {len(report.corrupt)} corrupt")
+        repaired = f", {len(report.repaired)} repaired" if report.repaired else ""
+        click.echo(f"{verdict}: {report.checked} objects checked{repaired}, {len(report.missing)} missing, "
+                   f"{len(report.corrupt)} corrupt")
+        if not report.ok and not repair and (report.missing or report.corrupt):
+            click.echo("Run `lensvault verify --repair` (with --from DIR for a folder that holds the files) to restore them.")
     ctx.exit(0 if report.ok else 1)
 
 
@@ -105,13 +128,15 @@ def _some(names: list[str], n: int = 5) -> str:
 @click.command("gc")
 @click.option("--yes", is_flag=True, help="Delete the planned objects (without it, only the plan is shown).")
 @click.option("--grace", default=GC_GRACE, show_default=True, metavar="SECONDS", help="Keep objects younger than this (a snapshot may be in flight).")
+@click.option("--force", is_flag=True, help="Allow a grace period under 600 s (only if no other machine writes to the store).")
 @json_option
 @click.pass_context
-def gc_cmd(ctx, yes, grace, as_json):
-    """Show the objects nothing references (no version, run or model); delete them with --yes."""
+def gc_cmd(ctx, yes, grace, force, as_json):
+    """Show the objects nothing references (no version, run or model) and what killed commands
+    left behind (temp files, staging folders); delete them with --yes."""
     vault = open_vault_from(ctx)
-    plan = vault.gc(grace_seconds=grace)
-    result = plan.execute() if yes and plan.objects else None
+    plan = vault.gc(grace_seconds=grace, force=force)
+    result = plan.execute() if yes and (plan.objects or plan.leftovers) else None
     if as_json:
         echo_json({"plan": plan.to_dict(), "executed": result})
         return
@@ -119,10 +144,18 @@ def gc_cmd(ctx, yes, grace, as_json):
         click.echo(f"note: {note}")
     click.echo(f"{len(plan.objects)} unreachable objects, {human_bytes(plan.bytes)}; {plan.kept} kept "
                f"(vaults sharing the store: {len(plan.vaults)}: {', '.join(plan.vaults)}; grace {plan.grace_seconds:g} s)")
+    if plan.leftovers:
+        click.echo(f"{len(plan.leftovers)} left behind by interrupted commands, "
+                   f"{human_bytes(sum(x.bytes for x in plan.leftovers))}:")
+        for x in plan.leftovers[:20]:
+            click.echo(f"  {x.kind}  {x.path}")
+        if len(plan.leftovers) > 20:
+            click.echo(f"  … and {len(plan.leftovers) - 20} more (all of them: --json)")
     if result:
-        click.echo(f"Deleted {result['deleted']} objects, freed {human_bytes(result['bytes'])}.")
-    elif plan.objects:
-        again = "lensvault gc --yes" + (f" --grace {grace:g}" if grace != GC_GRACE else "")
+        click.echo(f"Deleted {result['deleted']} objects, freed {human_bytes(result['bytes'])}; "
+                   f"removed {result['leftovers']} leftovers ({human_bytes(result['leftover_bytes'])}).")
+    elif plan.objects or plan.leftovers:
+        again = "lensvault gc --yes" + (f" --grace {grace:g}" if grace != GC_GRACE else "") + (" --force" if force else "")
         click.echo(f"Nothing deleted. Run `{again}` to delete them.")
 
 

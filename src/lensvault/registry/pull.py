@@ -51,7 +51,13 @@ def pull_model(vault, model, dest: Path, *, link: LinkMode = LinkMode.COPY) -> P
         items = [(f["sha256"], tmp / safe_relpath(f["name"], model.ref)) for f in files]
         for _, p in items:
             p.parent.mkdir(parents=True, exist_ok=True)
-        vault.store.materialize(items, LinkMode(link))
+        try:
+            vault.store.materialize(items, LinkMode(link))
+        except IntegrityError as e:  # a copy hashes what it copies: name the bundle file
+            bad = (e.details.get("corrupt") or [None])[0]
+            name = next((f["name"] for f in files if f["sha256"] == bad), bad)
+            raise IntegrityError(f"{name} of {model.ref} is corrupt in the store", where=e.where,
+                                 fix=e.fix, corrupt=e.details.get("corrupt")) from None
         (tmp / "bundle.json").write_bytes(vault.store.read_bytes(model.bundle_oid))
         for f in [*files, {"name": "bundle.json", "sha256": model.bundle_oid}]:
             got = hash_file(tmp / f["name"]).oid

@@ -210,13 +210,16 @@ def register_model(vault, req: RegisterRequest) -> ModelVersion:
         if "data" in f:
             f["sha256"] = vault.store.put_bytes(f["data"])
             f["size"] = len(f["data"])
-    # Objects written before the catalog commit are safe from gc by its grace period.
+    # Objects written before the catalog commit are pinned (gc keeps them); the commit
+    # checks that they are still there.
     vault.store.put_files([(f["source"], f["sha256"]) for f in files if "source" in f], LinkMode.COPY)
     for f in files:
         if "source" in f and vault.store.check(f["sha256"]) != "ok":
-            # the file changed between hashing and copying: what we stored is not what we checked
-            raise IntegrityError(f"weights file {f['source']} changed while it was being registered",
-                                 where=f["source"], fix="wait for the writer to finish and register again")
+            # A stored object that is not the bytes we hashed: damaged in the store (the file
+            # still hashes right: its bytes replace the object), or the file changed meanwhile.
+            if not vault.store.restore(f["sha256"], f["source"]):
+                raise IntegrityError(f"weights file {f['source']} changed while it was being registered",
+                                     where=f["source"], fix="wait for the writer to finish and register again")
 
     new = Facts(
         dataset=run.dataset, config_id=run.config_id, config=run.config, code_commit=run.code_commit,
@@ -231,7 +234,7 @@ def register_model(vault, req: RegisterRequest) -> ModelVersion:
 
     import sqlalchemy as sa
 
-    with vault.catalog.begin() as conn:
+    with vault.store.committing() as check_stored, vault.catalog.begin() as conn:
         lock_name(conn, "model", name)
         rows = conn.execute(sa.select(model_versions).where(model_versions.c.name == name)).all()
         existing = {SemVer.parse(r.version): r for r in rows}
@@ -294,6 +297,7 @@ def register_model(vault, req: RegisterRequest) -> ModelVersion:
             manifest["files"].append({"name": fname, "role": role, "sha256": vault.store.put_bytes(data), "size": len(data)})
         manifest["files"].sort(key=lambda f: f["name"])
         bundle_oid = vault.store.put_bytes(_canonical(manifest))
+        check_stored([bundle_oid, *(f["sha256"] for f in manifest["files"])])
 
         row = dict(
             name=name, version=str(version), major=version.major, minor=version.minor, patch=version.patch,

@@ -81,7 +81,7 @@ def add_config(vault, path, config_id: str | None = None) -> ConfigRecord:
             commit = None  # deleted in its newest commit, re-created since: not committed
     fmt = {".yml": "yaml"}.get(p.suffix.lower(), p.suffix.lower().lstrip("."))
     oid = vault.store.put_bytes(data)
-    with vault.catalog.begin() as conn:
+    with vault.store.committing([oid]), vault.catalog.begin() as conn:
         if config_id is None:
             config_id = configs.next_config_id(r[0] for r in conn.execute(sa.select(t.c.config_id)))
         configs.validate_config_id(config_id)

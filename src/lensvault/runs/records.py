@@ -90,7 +90,8 @@ def finish_run(vault, run_id: str, status: str, *, exit_code: int | None = None,
     from lensvault.catalog.runs_schema import model_reservations, runs
 
     assert status in FINAL_STATES, status
-    with vault.catalog.begin() as conn:
+    # (The store's commit check: the objects it refers to are still there, gc held off meanwhile.)
+    with vault.store.committing([o for o in (log_oid, environment_oid) if o]), vault.catalog.begin() as conn:
         values = {"status": status, "exit_code": exit_code, "ended_at": utcnow()}
         if log_oid:
             values["log_oid"] = log_oid
@@ -127,7 +128,7 @@ def set_environment(vault, run_id: str, environment: dict) -> str:
     from lensvault.catalog.runs_schema import runs
 
     oid = vault.store.put_bytes(json.dumps(environment, sort_keys=True, default=str).encode())
-    with vault.catalog.begin() as conn:
+    with vault.store.committing([oid]), vault.catalog.begin() as conn:
         conn.execute(runs.update().where(runs.c.run_id == run_id).values(environment_oid=oid))
         vault.catalog.add_object_refs(conn, "run", run_id, [oid])
         ledger.record(vault, conn, "run.environment", {"run_id": run_id, "environment_oid": oid}, objects=[oid])
@@ -282,7 +283,7 @@ def record_artifacts(vault, run_id: str, items: list[tuple[str, Path]], *, skip_
     # Copies, not links: the run's output folder stays the user's to change or delete.
     vault.store.put_files([(str(p), oid) for _, p, oid, _ in hashed], LinkMode.COPY)
     rows = [{"run_id": run_id, "path": name, "sha256": oid, "size": size} for name, _, oid, size in hashed]
-    with vault.catalog.begin() as conn:
+    with vault.store.committing([r["sha256"] for r in rows]), vault.catalog.begin() as conn:
         have = {r.path: r.sha256 for r in conn.execute(
             sa.select(run_artifacts.c.path, run_artifacts.c.sha256).where(run_artifacts.c.run_id == run_id))}
         new = []
