@@ -23,6 +23,15 @@ def write_files(root: Path, files: dict[str, bytes | str]) -> Path:
     return root
 
 
+def settle() -> None:
+    """Let files just written age past one timestamp tick (20 ms on a filesystem with nanosecond
+    timestamps), so the stat cache trusts them: a file stat'ed within the tick it was last
+    changed in is cached as unsure and read again next time (state.racy)."""
+    import time
+
+    time.sleep(0.03)
+
+
 def _env(extra: dict | None) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "LENSVAULT_DIR"}
     env["PYTHONDONTWRITEBYTECODE"] = "1"

@@ -36,6 +36,33 @@ def small_tmpfs(tmp_path):
 
 
 @pytest.fixture
+def coarse_fs(tmp_path):
+    """A folder on a filesystem with 1-second timestamps (ext4 with 128-byte inodes, loop-mounted).
+
+    Skipped where loop mounts are not allowed; the racy-stat-cache rule is then only tested
+    with sub-second timestamps.
+    """
+    img = tmp_path / "coarse.img"
+    mnt = tmp_path / "coarse"
+    mnt.mkdir()
+    with open(img, "wb") as f:
+        f.truncate(64 << 20)
+    made = subprocess.run(["mkfs.ext4", "-q", "-F", "-I", "128", str(img)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make an ext4 image here ({made.stderr.strip() or made.returncode})")
+    r = subprocess.run(["mount", "-o", "loop", str(img), str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot loop-mount a filesystem here ({r.stderr.strip() or r.returncode}); "
+                    "the 1-second-timestamp case is untested in this environment")
+    probe = mnt / "probe"
+    probe.write_bytes(b"x")
+    assert os.stat(probe).st_mtime_ns % 1_000_000_000 == 0, "expected whole-second timestamps"
+    probe.unlink()
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.fixture
 def bccd_jpegs(bccd_dir, tmp_path) -> Path:
     """A few real BCCD JPEGs copied into a fresh source folder."""
     import shutil

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lensvault.datasets.ingest as ingest
-from _lvtest import lv, manifest_files, oids_in_store, version_refs, write_files
+from _lvtest import lv, manifest_files, oids_in_store, settle, version_refs, write_files
 from lensvault.errors import InvalidRef, LensVaultError, NotFound
 
 
@@ -173,6 +173,7 @@ def test_vault_bookkeeping_and_vcs_folders_are_not_snapshotted(sqlite_vault, tmp
 
 def test_resnapshot_with_nothing_changed_does_not_rehash(sqlite_vault, tmp_path, monkeypatch):
     src = write_files(tmp_path / "src", {f"f{i:03}.txt": f"content {i}" for i in range(80)})
+    settle()
     count = Counter(monkeypatch)
     a = sqlite_vault.snapshot("ds", src, version="1.0.0")
     assert len(count.paths) == 80
@@ -180,6 +181,7 @@ def test_resnapshot_with_nothing_changed_does_not_rehash(sqlite_vault, tmp_path,
     assert len(count.paths) == 80  # nothing re-hashed
     assert a.snapshot_id == b.snapshot_id
     (src / "f007.txt").write_text("changed!")
+    settle()
     c = sqlite_vault.snapshot("ds", src, version="1.0.2")
     assert count.paths[80:] == [str(src / "f007.txt")]
     assert c.snapshot_id != a.snapshot_id
@@ -194,6 +196,7 @@ def test_resnapshot_with_nothing_changed_does_not_rehash(sqlite_vault, tmp_path,
 def test_hardlink_snapshot_then_resnapshot_does_not_rehash(sqlite_vault, tmp_path, monkeypatch):
     """Hardlinking changes ctime; the cache keys are refreshed so the next run is a stat walk."""
     src = write_files(tmp_path / "src", {f"f{i}.bin": os.urandom(100) for i in range(20)})
+    settle()
     count = Counter(monkeypatch)
     sqlite_vault.snapshot("ds", src, version="1.0.0", link="hardlink")
     assert len(count.paths) == 20
@@ -204,6 +207,7 @@ def test_hardlink_snapshot_then_resnapshot_does_not_rehash(sqlite_vault, tmp_pat
 
 def test_touching_a_file_without_changing_it_rehashes_it_but_keeps_the_id(sqlite_vault, tmp_path, monkeypatch):
     src = write_files(tmp_path / "src", {"a.txt": "a", "b.txt": "b"})
+    settle()
     count = Counter(monkeypatch)
     a = sqlite_vault.snapshot("ds", src, version="1.0.0")
     os.utime(src / "a.txt", ns=(1, 1))

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from _lvtest import tmp_leftovers, write_files
+from _lvtest import settle, tmp_leftovers, write_files
 from lensvault.datasets import files_table
 from lensvault.datasets.ingest import ingest_folder
 from lensvault.errors import UsageError
@@ -106,6 +106,7 @@ def test_a_damaged_delta_is_a_miss_of_the_delta_only(tmp_path):
 def test_resnapshot_with_one_change_writes_a_delta_and_the_next_one_reads_it(sqlite_vault, tmp_path):
     vault = sqlite_vault
     src = write_files(tmp_path / "src", {f"d{i % 5}/f{i:04}.txt": f"file {i}" for i in range(300)})
+    settle()
     vault.snapshot("ds", src, version="1.0.0")
     folder = os.path.realpath(src)
     assert vault.state.index_digest(folder) is not None
@@ -113,6 +114,7 @@ def test_resnapshot_with_one_change_writes_a_delta_and_the_next_one_reads_it(sql
 
     (src / "d1/f0001.txt").write_text("changed")
     (src / "d2/new.txt").write_text("new")
+    settle()
     v2 = vault.snapshot("ds", src, version="1.1.0")
     assert open(vault.state._path("index", folder), "rb").read() == base
     assert _records(vault.state, "delta")

@@ -103,33 +103,35 @@ def test_gc_plans_and_deletes_only_with_yes_never_a_needed_object(two_versions):
     vault, v1, v2 = two_versions
     needed = oids_in_store(vault)
     orphans = {vault.store.put_bytes(f"orphan {i}".encode()) for i in range(3)}
+    vault.store.release_pins()  # as a write that failed and ended does: nothing relies on them any more
     # Fresh objects are protected by the grace period (a snapshot may be in flight).
     assert vault.gc().objects == []
-    r = lv("--vault", vault.root, "gc", "--grace", "0", "--json")
+    r = lv("--vault", vault.root, "gc", "--grace", "0", "--force", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["plan"]["objects"] == 3 and out["executed"] is None
     assert out["plan"]["bytes"] == sum(len(f"orphan {i}") for i in range(3))
     assert oids_in_store(vault) == needed | orphans  # a plan deletes nothing
-    r = lv("--vault", vault.root, "gc", "--grace", "0", "--yes")
+    r = lv("--vault", vault.root, "gc", "--grace", "0", "--force", "--yes")
     assert r.returncode == 0, r.stderr
     assert "Deleted 3 objects" in r.stdout
     assert oids_in_store(vault) == needed | ledger_oids(vault)  # + the record of the gc itself
     assert vault.verify().ok
     assert vault.events(action="gc")[-1]["after"]["deleted"] == 3
     # Nothing left to collect.
-    assert vault.gc(grace_seconds=0).objects == []
+    assert vault.gc(grace_seconds=0, force=True).objects == []
 
 
 def test_gc_execute_rechecks_reachability(two_versions, tmp_path):
     """An object that became needed after the plan was made is not deleted."""
     vault, v1, v2 = two_versions
     oid = vault.store.put_bytes(b"soon needed")
-    plan = vault.gc(grace_seconds=0)
+    vault.store.release_pins()
+    plan = vault.gc(grace_seconds=0, force=True)
     assert [o for o, _ in plan.objects] == [oid]
     src = write_files(tmp_path / "later", {"x.txt": "soon needed"})
     vault.snapshot("later", src, version="1.0.0")
-    assert plan.execute() == {"deleted": 0, "bytes": 0}
+    assert plan.execute() == {"deleted": 0, "bytes": 0, "leftovers": 0, "leftover_bytes": 0}
     assert vault.store.has(oid) and vault.verify().ok
 
 
@@ -142,7 +144,8 @@ def test_gc_in_one_vault_keeps_the_objects_of_another_sharing_the_store(tmp_path
         b_ds = b.snapshot("ds", write_files(tmp_path / "sb", {"b.txt": "only in b"}), version="1.0.0")
         b_needed = b_ds.object_ids()
         orphan = a.store.put_bytes(b"nobody's")
-        plan = a.gc(grace_seconds=0)
+        a.store.release_pins()
+        plan = a.gc(grace_seconds=0, force=True)
         assert [o for o, _ in plan.objects] == [orphan]
         assert sorted(plan.vaults) == sorted([str(a.root), str(b.root)])
         plan.execute()
@@ -151,7 +154,7 @@ def test_gc_in_one_vault_keeps_the_objects_of_another_sharing_the_store(tmp_path
         # When the other vault is gone for good, its objects are no longer protected, and gc says so.
         b.close()
         shutil.rmtree(tmp_path / "b")
-        plan = a.gc(grace_seconds=0)
+        plan = a.gc(grace_seconds=0, force=True)
         assert {o for o, _ in plan.objects} == b_needed | ledger_oids(a, b.config.catalog_id)
         assert any(str(tmp_path / "b") in n for n in plan.notes)
     finally:
@@ -165,7 +168,7 @@ def test_gc_refuses_cleanly_when_a_needed_table_is_damaged(two_versions):
     flip_byte(vault.store.oid_to_path(files_oid), offset=4)
     before = oids_in_store(vault)
     with pytest.raises(LensVaultError):
-        vault.gc(grace_seconds=0)
+        vault.gc(grace_seconds=0, force=True)
     assert oids_in_store(vault) == before
 
 
@@ -182,7 +185,7 @@ def test_gc_refuses_when_a_vault_sharing_the_store_cannot_be_read(tmp_path):
         cfg.write_text("this is [ not toml")
         before = oids_in_store(a)
         with pytest.raises(CatalogError) as ei:
-            a.gc(grace_seconds=0)
+            a.gc(grace_seconds=0, force=True)
         assert ei.value.where == str(tmp_path / "b") and "vaults/" in ei.value.fix
         assert oids_in_store(a) == before
     finally:
@@ -202,10 +205,11 @@ def test_gc_between_ingest_and_commit_does_not_delete_deduped_objects(sqlite_vau
 
     vault = sqlite_vault
     old = vault.store.put_bytes(b"left over from a deleted experiment")
+    vault.store.release_pins()
     time.sleep(1.5)
     src = write_files(tmp_path / "src", {"a.txt": "left over from a deleted experiment", "b.txt": "brand new"})
     table = ingest_folder(vault, src)  # dedupes a.txt against `old`, writes b.txt
-    vault.gc(grace_seconds=1.0).execute()  # another process collects garbage meanwhile
+    vault.gc(grace_seconds=1.0, force=True).execute()  # another process collects garbage meanwhile
     commit_version(vault, name="ds", version="1.0.0", files=table)
     assert vault.store.has(old)
     assert vault.verify().ok

@@ -16,7 +16,7 @@ from functools import partial
 import pytest
 
 import lensvault
-from _lvtest import (assert_nothing_half_written, lv, manifest_files, tmp_leftovers, version_refs,
+from _lvtest import (assert_nothing_half_written, lv, manifest_files, settle, tmp_leftovers, version_refs,
                      without_dac_override, write_files)
 from lensvault import parallel
 from lensvault.errors import InputError, LensVaultError, ObjectMissing, StorageError
@@ -28,7 +28,9 @@ N = parallel.MIN_ITEMS + 500  # enough files for the process pool
 
 def _many(root, n=N, size=300):
     files = {f"d{i % 7}/f{i:05}.bin": (b"%06d" % i) * (size // 6) for i in range(n)}
-    return write_files(root, files), files
+    root = write_files(root, files)
+    settle()  # older than one timestamp tick: the stat cache may trust them
+    return root, files
 
 
 # -- the mapper ---------------------------------------------------------------------------------------

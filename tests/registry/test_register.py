@@ -236,7 +236,7 @@ def test_bundle_rows_are_write_once_and_kept_by_gc(rvault, tmp_path):
         with pytest.raises(Exception, match="write-once"):
             with rvault.catalog.begin() as conn:
                 conn.execute(stmt)
-    plan = rvault.gc(grace_seconds=0)
+    plan = rvault.gc(grace_seconds=0, force=True)
     doomed = {oid for oid, _ in plan.objects}
     assert m.bundle_oid not in doomed
     assert not doomed & {f["sha256"] for f in m.files}
@@ -257,3 +257,19 @@ def test_identical_content_refused_unless_forced(rvault, tmp_path):
         rvault.register_model("detector", run="r1", weights=w, bump="auto")
     m = rvault.register_model("detector", run="r1", weights=w, bump="auto", force=True)
     assert (m.version, m.bump) == ("1.0.1", "patch")
+
+
+def test_registering_again_repairs_a_damaged_weights_object(rvault, tmp_path):
+    """The store decides: a weights object damaged in the store is replaced by the run's file,
+    which still hashes right; a file that changed is refused."""
+    import os
+
+    w = _run(rvault, tmp_path, "r1", dataset="retail@1.0.0")
+    rvault.register_model("detector", run="r1", weights=w, version="1.0.0")
+    obj = rvault.store.oid_to_path(sha256(w))
+    os.chmod(obj, 0o644)
+    obj.write_bytes(b"X" * len(w.read_bytes()))
+    assert rvault.store.check(sha256(w)) == "corrupt"
+    m = rvault.register_model("detector", run="r1", weights=w, version="1.0.1", force=True)
+    assert rvault.store.check(sha256(w)) == "ok" and rvault.verify().ok
+    assert m.version == "1.0.1"
