@@ -67,6 +67,8 @@ TESTED = {
     "lensvault catalog rebuild --force": "test_catalog_recovery_hints",
     "lensvault verify {v.ref}": "test_catalog_recovery_hints",
     "lensvault gc --yes": "test_gc_hint_repeats_the_options",
+    "lensvault verify --repair": "test_repair_hints",
+    "lensvault verify --repair --from DIR": "test_repair_hints",
     "lensvault runs log {result.run_id}": "test_reproduce_hints",
     "lensvault runs show {run_id}": "test_run_hints",
     "lensvault runs show {result.run_id}": "test_run_hints",
@@ -429,10 +431,35 @@ def lensvault_open(root):
     return lensvault.open(root)
 
 
+def test_repair_hints(proj):
+    """Damaged objects name the repair; it works as printed, from the recorded source or a backup."""
+    root, vault = proj.root, proj.vault
+    ds = vault.dataset("shapes@1.0.0")
+    rows = ds.files().to_pylist()
+    bad = rows[0]["sha256"]
+    p = Path(vault.store.root) / bad[:2] / bad[2:]
+    p.chmod(0o644)
+    with open(p, "r+b") as f:
+        f.write(b"X")  # same size: only hashing tells
+    r = lv("dataset", "checkout", "shapes@1.0.0", root.parent / "co", "--link", "copy", cwd=root)
+    assert r.returncode == 5
+    out = ok(hint(r.stderr, "lensvault verify --repair"), root)  # the source folder is still there
+    assert f"REPAIRED {bad}" in out.stdout
+    # Lost, and the folder it was snapshotted from moved away: the hint asks for a folder that has it.
+    lost = rows[1]["sha256"]
+    _lose(vault, lost)
+    shutil.move(root / "raw", root.parent / "backup")
+    r = lv("dataset", "checkout", "shapes@1.0.0", root.parent / "co", "--link", "copy", cwd=root)
+    assert r.returncode == 3
+    out = ok(hint(r.stderr, "lensvault verify --repair --from DIR", {"DIR": quoted(root.parent / "backup")}), root)
+    assert f"REPAIRED {lost}" in out.stdout and lv("verify", cwd=root).returncode == 0
+
+
 def test_gc_hint_repeats_the_options(proj):
     root = proj.root
     orphan = proj.vault.store.put_bytes(b"nothing refers to me")
-    r = lv("gc", "--grace", "0", cwd=root)
+    proj.vault.store.release_pins()  # (this process is alive: gc would keep what it pinned)
+    r = lv("gc", "--grace", "0", "--force", cwd=root)
     assert r.returncode == 0 and "1 unreachable objects" in r.stdout
     out = ok(hint(r.stdout, "lensvault gc --yes"), root)
     assert "Deleted 1 objects" in out.stdout and not proj.vault.store.has(orphan)
