@@ -141,7 +141,10 @@ class ChunkMapper:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        _prctl()
+        with sigint_held():
+            # An import interrupted by Ctrl-C can leave the import lock held while another thread
+            # (the pyarrow prefetch) waits for it: both threads then wait for ever.
+            _prctl()
 
         with warnings.catch_warnings():
             # Python >= 3.12 warns about fork() in a process with threads (a progress

@@ -367,7 +367,8 @@ def test_runs_and_models_reading_commands(world, runs):
 
 def test_vault_commands(world, runs):
     assert_same_facts(world, ["verify"], lambda d: [d["checked"], "OK"])
-    assert_same_facts(world, ["gc", "--grace", "0"], lambda d: [d["plan"]["objects"], d["plan"]["kept"], *d["plan"]["vaults"]])
+    assert_same_facts(world, ["gc", "--grace", "0", "--force"],
+                      lambda d: [d["plan"]["objects"], d["plan"]["kept"], *d["plan"]["vaults"]])
     assert_same_facts(world, ["events", "--limit", "15"], lambda d: [x for e in d for x in (e["action"], e["subject"], e["actor"])])
     co = world / "out" / "co"
     assert lv("dataset", "checkout", "files@1.0.0", co, "--link", "copy", cwd=world).returncode == 0
