@@ -434,6 +434,9 @@ def _leftovers(vault, grace_seconds: float) -> list:
     for sub in ("index", "delta", "listing", "verified"):
         found += scan_files(vault.dir / "cache" / sub, "cache temp file", grace_seconds,
                             match=lambda n: n.endswith(".tmp"))
+    # A ref (store/refs.py) is written through a hidden temp file beside it.
+    for d, _dirs, _files in os.walk(vault.store.root / "ledgers") if hasattr(vault.store, "root") else ():
+        found += scan_files(d, "ledger temp file", grace_seconds, match=lambda n: n.startswith(".") and n.endswith(".tmp"))
     try:
         folders = [e.path for e in os.scandir(vault.manifests_dir) if e.is_dir()]
     except OSError:

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lensvault.errors import CatalogError
 from lensvault.progress import NO_PROGRESS
 
 __all__ = ["Need", "RepairReport", "repair"]
@@ -209,7 +210,10 @@ def repair(vault, report, *, sources=(), progress=NO_PROGRESS) -> RepairReport:
             others.append(path)
     # Manifests first: once one is back, its version's tables and files can be described.
     for _ in range(2):
-        _describe(vault, needs)
+        try:
+            _describe(vault, needs)
+        except CatalogError:
+            pass  # without a catalog: only the --from folders (by size) and stores can help
         for path in others:
             try:
                 with open_vault(path) as other:

@@ -145,6 +145,21 @@ def test_leftovers_of_another_host_go_only_after_the_grace_period(sqlite_vault):
     assert os.listdir(tmp) == [young.name]
 
 
+def test_a_ref_temp_file_left_in_the_ledger_goes_after_the_grace_period(sqlite_vault, tmp_path):
+    sqlite_vault.snapshot("ds", write_files(tmp_path / "src", {"a.txt": "a"}), version="1.0.0")
+    ledgers = Path(sqlite_vault.store.root) / "ledgers"
+    folder = next(Path(d) for d, _, files in os.walk(ledgers) if files)
+    stray = folder / ".entry.0123.tmp"
+    stray.write_bytes(b"half a ref")
+    assert not [x for x in sqlite_vault.gc().leftovers if x.path == str(stray)]  # young, owner unknown
+    hour_ago = time.time() - 7200
+    os.utime(stray, (hour_ago, hour_ago))
+    plan = sqlite_vault.gc()
+    assert [(x.kind, x.path) for x in plan.leftovers] == [("ledger temp file", str(stray))]
+    plan.execute()
+    assert not stray.exists() and sqlite_vault.verify().ok
+
+
 def test_a_scratch_folder_of_a_killed_fix_is_removed(sqlite_vault):
     dead = "deadbeef"  # not this host: the grace period decides
     scratch = sqlite_vault.dir / f"fix-{dead}.1.1-abcd"

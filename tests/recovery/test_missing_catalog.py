@@ -26,7 +26,7 @@ COMMANDS = [
     ("model", "register", "detector", "--run", "{run2}", "--weights", "runs/{run2}/model.npz", "--version", "3.0.0"),
     ("model", "promote", "detector@1.0.0", "canary"),
     ("model", "rollback", "detector", "staging"),
-    ("gc", "--yes", "--grace", "0"),
+    ("gc", "--yes", "--grace", "0", "--force"),
     ("dataset", "list"), ("dataset", "log", "shapes"), ("runs", "list"), ("model", "list"), ("events",),
     ("lineage", "detector@production"), ("why", "detector@1.0.0", "detector@1.1.0"),
     ("reproduce", "detector@1.0.0"),
@@ -94,7 +94,7 @@ def test_a_catalog_of_another_vault_is_refused(project, tmp_path):
     cfg.write_text(text.replace(old_url, url))
     r = project.lv("dataset", "log", "shapes")
     assert r.returncode == 10 and "not this vault's catalog" in r.stderr and "Traceback" not in r.stderr
-    r = project.lv("gc", "--yes", "--grace", "0")
+    r = project.lv("gc", "--yes", "--grace", "0", "--force")
     assert r.returncode == 10
     r = project.lv("catalog", "rebuild")
     assert r.returncode == 4 and "--force" in r.stderr

@@ -111,7 +111,7 @@ def test_gc_keeps_what_the_store_proves_whatever_the_catalog_says(project, proof
             p = project.root / "data" / "manifests" / name
             p.chmod(0o644)
             p.write_text(p.read_text().replace('"notes": "', '"notes": "edited: ', 1))
-    r = project.lv("gc", "--yes", "--grace", "0", "--json")
+    r = project.lv("gc", "--yes", "--grace", "0", "--force", "--json")
     assert r.returncode == 0, r.stderr
     if proof == "an edited manifest file only":
         # The edited file still names the snapshot, its tables and every file; only the original
