@@ -6,11 +6,14 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from lensvault.datasets.needs import all_versions as _all_versions
+from lensvault.datasets.needs import needed as _needed
+from lensvault.datasets.needs import object_refs as _object_refs
 from lensvault.errors import CatalogError
 from lensvault.hashing import hash_files
 from lensvault.progress import NO_PROGRESS
 
-__all__ = ["GcPlan", "VerifyReport", "damage_warnings", "plan_gc", "reachable_oids", "verify", "versions_needing"]
+__all__ = ["GcPlan", "VerifyReport", "plan_gc", "reachable_oids", "verify"]
 
 
 @dataclass
@@ -65,86 +68,6 @@ def _hint(failure: dict | None) -> dict:
     return {k: failure[k] for k in ("fix", "quarantined", "paths") if failure.get(k)}
 
 
-
-
-def _all_versions(vault):
-    from lensvault.datasets.versions import DatasetVersion
-
-    import sqlalchemy as sa
-
-    from lensvault.catalog.schema import dataset_versions
-
-    with vault.catalog.read() as conn:
-        return [DatasetVersion.from_row(r) for r in conn.execute(sa.select(dataset_versions)).all()]
-
-
-def _object_refs(vault) -> dict[str, list[str]]:
-    import sqlalchemy as sa
-
-    from lensvault.catalog.schema import object_refs
-
-    out: dict[str, list[str]] = {}
-    with vault.catalog.read() as conn:
-        for kind, owner, oid in conn.execute(sa.select(object_refs.c.owner_kind, object_refs.c.owner_id, object_refs.c.oid)):
-            out.setdefault(oid, []).append(f"{kind}:{owner}")
-    return out
-
-
-def _needed(vault, ref: str | None) -> dict[str, list[str]]:
-    """oid -> the things that need it."""
-    from lensvault.datasets.handle import Dataset
-
-    needed: dict[str, list[str]] = {}
-    records = [vault.dataset(ref).record] if ref else _all_versions(vault)
-    for rec in records:
-        for oid in (rec.manifest_oid, rec.snapshot_id):
-            needed.setdefault(oid, []).append(rec.ref)
-        ds = Dataset(vault, rec)
-        try:
-            # The tables first: a missing files table must be reported even though
-            # the files it lists cannot be.
-            for t in ds.manifest().tables.values():
-                needed.setdefault(t["oid"], []).append(rec.ref)
-            oids = ds.object_ids()
-        except Exception:  # a missing or corrupt manifest or table: reported by its own check
-            continue
-        for oid in oids:
-            needed.setdefault(oid, []).append(rec.ref)
-    if ref is None:
-        for oid, owners in _object_refs(vault).items():
-            needed.setdefault(oid, []).extend(owners)
-    return needed
-
-
-def versions_needing(vault, oids) -> dict[str, set[str]]:
-    """oid → the versions, runs, models… that need it (reads every version: for error paths)."""
-    want = set(oids)
-    out: dict[str, set[str]] = {o: set() for o in want}
-    try:
-        needed = _needed(vault, None)
-    except Exception:  # a catalog that cannot be read: the message names the object alone
-        return out
-    for o in want:
-        out[o].update(needed.get(o, []))
-    return out
-
-
-def damage_warnings(vault, damaged: list[dict]) -> list[dict]:
-    """What a write found damaged through hardlinks (ingest._damaged_through_links), said for people."""
-    vault.verified.forget(d["oid"] for d in damaged)
-    needed = versions_needing(vault, [d["oid"] for d in damaged])
-    out = []
-    for d in damaged:
-        refs = sorted(needed.get(d["oid"], ()))
-        out.append({
-            "path": d["path"], "oid": d["oid"], "needed_by": refs,
-            "what": (f"{d['path']} was changed in place while hardlinked into the store, which changed the "
-                     f"stored object {d['oid'][:12]}… too: " + (", ".join(refs[:10]) or "no version")
-                     + (f" … and {len(refs) - 10} more" if len(refs) > 10 else "") + " lost that file's original bytes"),
-            "fix": "restore them from a copy that holds the original file: `lensvault verify --repair --from DIR`; "
-                   "use --link copy (or reflink) for folders you edit in place",
-        })
-    return out
 
 
 CATALOG_ONLY = [

@@ -135,7 +135,7 @@ def _describe(vault, needs: dict[str, Need]) -> None:
     from lensvault.datasets.handle import Dataset
     from lensvault.datasets.listing import rows_for
     from lensvault.datasets.manifest import manifest_path
-    from lensvault.integrity import _all_versions
+    from lensvault.datasets.needs import all_versions as _all_versions
 
     for rec in _all_versions(vault):
         mfile = manifest_path(vault.manifests_dir, rec.name, rec.version)

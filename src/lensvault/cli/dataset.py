@@ -82,7 +82,7 @@ def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations,
 
 
 def _echo_warnings(warnings) -> None:
-    """What the write found damaged on the way (integrity.damage_warnings), on stderr."""
+    """What the write found damaged on the way (datasets.needs.damage_warnings), on stderr."""
     for w in warnings:
         click.echo(click.style(f"warning: {w['what']}", fg="yellow") + f"\n  fix: {w['fix']}", err=True)
 

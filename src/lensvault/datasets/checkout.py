@@ -156,7 +156,7 @@ def _check_linked(vault, ref, oids, paths, keys, used, progress) -> None:
 
 
 def _corrupt_error(vault, ref: str, corrupt: list[str]) -> IntegrityError:
-    from lensvault.integrity import versions_needing
+    from lensvault.datasets.needs import versions_needing
 
     needed = versions_needing(vault, corrupt)
     first = corrupt[0]

@@ -19,7 +19,7 @@ class Dataset:
         self.record = record
         self._manifest: Manifest | None = manifest
         self._files = None
-        # What the write that made this version found damaged (see integrity.damage_warnings).
+        # What the write that made this version found damaged (see datasets.needs.damage_warnings).
         self.warnings: list[dict] = []
 
     def __repr__(self) -> str:

@@ -85,7 +85,7 @@ def with_warnings(vault, record, files):
 
     ds = Dataset(vault, record)
     if files.damaged:
-        from lensvault.integrity import damage_warnings
+        from lensvault.datasets.needs import damage_warnings
 
         ds.warnings = damage_warnings(vault, files.damaged)
     return ds

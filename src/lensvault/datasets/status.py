@@ -26,7 +26,7 @@ class FolderStatus:
     modified: list[str]
     unchanged: int
     # Files changed in place while hardlinked into the store: their objects changed too
-    # (integrity.damage_warnings: path, oid, needed_by, what, fix).
+    # (datasets.needs.damage_warnings: path, oid, needed_by, what, fix).
     damaged: list[dict] = field(default_factory=list)
 
     @property
@@ -85,6 +85,6 @@ def _damaged(vault, folder: Path, modified: list[str], want: dict) -> list[dict]
             found.append({"path": str(path), "rel": rel, "oid": want[rel]})
     if not found:
         return []
-    from lensvault.integrity import damage_warnings
+    from lensvault.datasets.needs import damage_warnings
 
     return damage_warnings(vault, found)
