@@ -116,6 +116,7 @@ def cli(ctx, vault_path):
 def main(argv=None) -> None:
     import gc
 
+    from lensvault import interrupts
     from lensvault.cli._errors import run_with_errors
 
     # A command is short-lived and builds tens of thousands of small tuples (one
@@ -123,6 +124,7 @@ def main(argv=None) -> None:
     # live object dozens of times (~10% of a 50,000-file status). Our data has
     # no cycles to speak of; collections just happen less often.
     gc.set_threshold(100_000, 20, 20)
+    interrupts.install()
     code = run_with_errors(cli, argv)
     # Interpreter teardown runs a full collection over everything still alive
     # (SQLAlchemy, pyarrow, the modules): ~0.15 s of a 1 s command. The command's

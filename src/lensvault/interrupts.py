@@ -1,0 +1,53 @@
+"""Ctrl-C that never lands inside Python's import system.
+
+A KeyboardInterrupt raised while the main thread runs import machinery can leave an
+import lock held for good: CPython's module-lock weakref callback swallows it ("Exception
+ignored in ... _get_module_lock.<locals>.cb") between taking the global import lock and
+releasing it. The next import from another thread — the pyarrow prefetch, a worker being
+forked — then waits forever, and so does the command the user asked to stop (1 Ctrl-C in
+~60 during a snapshot hung that way). The CLI's handler therefore defers the interrupt
+while the interrupted frame is inside importlib and raises it a few milliseconds later,
+once the import is done; everywhere else it behaves like Python's default handler.
+"""
+
+from __future__ import annotations
+
+import signal
+
+__all__ = ["install"]
+
+_IMPORT_SYSTEM = frozenset({"<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>"})
+_RETRY_S = 0.005
+
+
+def _in_import_system(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename in _IMPORT_SYSTEM:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_interrupt(signum, frame) -> None:
+    if _in_import_system(frame):
+        # Come back when the import has (most likely) finished: the timer's SIGALRM sends
+        # SIGINT again, so the retry obeys whatever holds SIGINT back (parallel.sigint_held)
+        # instead of landing in a fork's at-fork callbacks, where an exception is ignored.
+        signal.setitimer(signal.ITIMER_REAL, _RETRY_S)
+        return
+    raise KeyboardInterrupt
+
+
+def _again(signum, frame) -> None:
+    signal.raise_signal(signal.SIGINT)
+
+
+def install() -> None:
+    """Install the import-safe Ctrl-C handler (main thread of a command-line process only:
+    the library never changes a host program's signal handlers)."""
+    if not hasattr(signal, "setitimer"):  # not POSIX: keep Python's default
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return  # someone (a test harness, an embedding program) chose their own
+    signal.signal(signal.SIGALRM, _again)
+    signal.signal(signal.SIGINT, _on_interrupt)

@@ -1,0 +1,74 @@
+"""Ctrl-C is never raised inside Python's import system (lensvault.interrupts): there it is
+deferred and sent again once the import is done; everywhere else it interrupts at once."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import pytest
+
+from lensvault import interrupts
+
+IMPORT_FILE = "<frozen importlib._bootstrap>"
+
+
+def _call_from(filename: str):
+    """Call the handler from a frame whose code claims to be ``filename``."""
+    code = compile("handler(signal.SIGINT, sys._getframe())", filename, "eval")
+    return eval(code, {"handler": interrupts._on_interrupt, "signal": signal, "sys": sys})  # noqa: S307
+
+
+@pytest.fixture
+def no_timer():
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def test_outside_the_import_system_ctrl_c_interrupts_at_once(no_timer):
+    with pytest.raises(KeyboardInterrupt):
+        _call_from("/some/module.py")
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("filename", [IMPORT_FILE, "<frozen importlib._bootstrap_external>"])
+def test_inside_the_import_system_it_is_deferred_and_sent_again(filename, no_timer):
+    previous = signal.signal(signal.SIGALRM, signal.SIG_IGN)  # keep the retry from firing here
+    try:
+        assert _call_from(filename) is None  # no KeyboardInterrupt
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 0 < remaining <= interrupts._RETRY_S
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_frame_called_from_an_import_counts_as_inside_it(no_timer):
+    """Module code runs below importlib's frames: a Ctrl-C there waits for the import to end."""
+    inner = compile("handler(signal.SIGINT, sys._getframe())", "/site-packages/heavy/__init__.py", "eval")
+    outer = compile("run()", IMPORT_FILE, "eval")
+    env = {"handler": interrupts._on_interrupt, "signal": signal, "sys": sys}
+    previous = signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    try:
+        assert eval(outer, {"run": lambda: eval(inner, env)}) is None  # noqa: S307
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_the_retry_sends_sigint_again_so_a_held_sigint_stays_held():
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda *a: received.append(a[0]))
+    try:
+        interrupts._again(signal.SIGALRM, None)
+        assert received == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_install_leaves_a_handler_someone_else_chose_alone():
+    mine = lambda *a: None  # noqa: E731
+    previous = signal.signal(signal.SIGINT, mine)
+    try:
+        interrupts.install()
+        assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, previous)
