@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["list_events"]
+from lensvault.results import ListResult
+
+__all__ = ["EventList", "list_events"]
 
 
-def list_events(vault, *, subject=None, action=None, since=None, until=None, limit=None) -> list[dict]:
+class EventList(ListResult):
+    """``events``: event dicts {id, at, actor, action, subject_kind, subject, before, after}, oldest first."""
+
+
+def list_events(vault, *, subject=None, action=None, since=None, until=None, limit=None) -> EventList:
     import sqlalchemy as sa
 
     from lensvault.catalog.schema import events
@@ -37,4 +43,4 @@ def list_events(vault, *, subject=None, action=None, since=None, until=None, lim
         }
         for r in rows
     ]
-    return out[-limit:] if limit else out
+    return EventList(out[-limit:] if limit else out)

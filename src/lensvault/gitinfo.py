@@ -22,6 +22,7 @@ __all__ = [
     "add_command",
     "commit_exists",
     "commits_between",
+    "configured_identity",
     "file_at_commit",
     "files_changed",
     "git_state",
@@ -257,6 +258,20 @@ def _sort_change(xy: bytes, name: str, staged: list[str], modified: list[str]) -
 
 
 # --------------------------------------------------------------------------- hints and ignores
+
+
+def configured_identity(cwd: StrPath) -> str | None:
+    """git's ``user.email`` (else ``user.name``) as configured for ``cwd`` — the repository's
+    own config first, then the user's — or None (no git, nothing configured)."""
+    for key in ("user.email", "user.name"):
+        try:
+            proc = _run(["config", "--get", key], cwd if Path(cwd).is_dir() else Path.cwd(), check=False)
+        except (NotFound, OSError):
+            return None
+        value = proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else ""
+        if value:
+            return value
+    return None
 
 
 def repo_root_of(path: StrPath) -> Path | None:

@@ -13,7 +13,7 @@ from lensvault.errors import CatalogError
 from lensvault.hashing import hash_files
 from lensvault.progress import NO_PROGRESS
 
-__all__ = ["GcPlan", "VerifyReport", "plan_gc", "reachable_oids", "verify"]
+__all__ = ["GcPlan", "GcResult", "VerifyReport", "collect_garbage", "plan_gc", "reachable_oids", "verify"]
 
 
 @dataclass
@@ -284,6 +284,25 @@ class GcPlan:
                                             after={"deleted": deleted, "bytes": freed, "vaults": self.vaults,
                                                    "leftovers": removed, "leftover_bytes": removed_bytes})
         return {"deleted": deleted, "bytes": freed, "leftovers": removed, "leftover_bytes": removed_bytes}
+
+
+@dataclass(frozen=True)
+class GcResult:
+    """``gc``: the plan, and what executing it deleted (None when it was not executed);
+    ``force`` (not part of the JSON): the plan was made with ``--force``, which a rerun needs too."""
+
+    plan: GcPlan
+    executed: dict | None = None
+    force: bool = False
+
+    def to_dict(self) -> dict:
+        return {"plan": self.plan.to_dict(), "executed": self.executed}
+
+
+def collect_garbage(vault, *, grace_seconds: float = 3600, force: bool = False, delete: bool = False) -> GcResult:
+    plan = plan_gc(vault, grace_seconds=grace_seconds, force=force)
+    done = plan.execute() if delete and (plan.objects or plan.leftovers) else None
+    return GcResult(plan, done, force)
 
 
 def plan_gc(vault, *, grace_seconds: float = 3600, force: bool = False) -> GcPlan:

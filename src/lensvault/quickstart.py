@@ -15,12 +15,12 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lensvault.errors import InputError, LensVaultError
 
-__all__ = ["Quickstart", "run_quickstart"]
+__all__ = ["Quickstart", "QuickstartSummary", "run_quickstart"]
 
 EXAMPLES = Path(__file__).resolve().parent / "demo" / "files"
 # Enough images that the 10% test split holds several night-time frames.
@@ -29,6 +29,22 @@ QUICKSTART_IMAGES = 200
 
 class QuickstartFailed(LensVaultError):
     exit_code = 1
+
+
+@dataclass(frozen=True)
+class QuickstartSummary:
+    """``quickstart --json``: what the story left behind, as recorded."""
+
+    root: str
+    steps: int
+    seconds: float
+    datasets: list[str]
+    runs: list[str]
+    models: list[str]
+    production: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -91,7 +107,7 @@ def _prepare_folder(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
 
 
-def run_quickstart(root: Path, *, echo=print, out=None) -> dict:
+def run_quickstart(root: Path, *, echo=print, out=None) -> QuickstartSummary:
     """Run the story in ``root``; ``echo`` prints its narration, ``out`` receives the commands'
     output (None: this process's stdout). Returns a summary (root, steps, seconds, runs, ...)."""
     from lensvault.demo.shapes import generate_shapes
@@ -193,12 +209,12 @@ def run_quickstart(root: Path, *, echo=print, out=None) -> dict:
     from lensvault.vault import open_vault
 
     with open_vault(root) as vault:  # what the story left behind, as recorded
-        summary = {"root": str(root), "steps": q.steps, "seconds": round(time.monotonic() - q.started, 1),
-                   "datasets": [v.ref for v in vault.versions("demo")], "runs": [run1, run2, run3],
-                   "models": [m.ref for m in vault.models("detector")],
-                   "production": vault.model("detector@production").ref}
-    echo(f"\nQuickstart finished: {summary['steps']} commands in {summary['seconds']} s. Everything above can be "
+        summary = QuickstartSummary(
+            root=str(root), steps=q.steps, seconds=round(time.monotonic() - q.started, 1),
+            datasets=[v.ref for v in vault.versions("demo")], runs=[run1, run2, run3],
+            models=[m.ref for m in vault.models("detector")], production=vault.model("detector@production").ref)
+    echo(f"\nQuickstart finished: {summary.steps} commands in {summary.seconds} s. Everything above can be "
          f"typed by hand in {root} (with this virtual environment's bin/ on PATH).")
-    echo(f"  datasets {', '.join(summary['datasets'])}; runs {', '.join(summary['runs'])}; "
-         f"models {', '.join(summary['models'])}; production is {summary['production']}")
+    echo(f"  datasets {', '.join(summary.datasets)}; runs {', '.join(summary.runs)}; "
+         f"models {', '.join(summary.models)}; production is {summary.production}")
     return summary

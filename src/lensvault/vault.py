@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from lensvault.errors import AlreadyExists, NotFound
 from lensvault.progress import NO_PROGRESS
 from lensvault.store.base import LinkMode
 
-__all__ = ["Vault", "find_vault_root", "init_vault", "open_vault"]
+__all__ = ["Vault", "VaultInfo", "find_vault_root", "init_vault", "open_vault"]
 
 VAULT_DIR = ".lensvault"
 
@@ -51,10 +51,12 @@ def find_vault_root(start: Path | None = None) -> Path:
     )
 
 
-def init_vault(path: str | os.PathLike = ".", *, store: str | None = None, catalog: str | None = None) -> Vault:
+def init_vault(path: str | os.PathLike = ".", *, store: str | None = None, catalog: str | None = None,
+               actor: str | None = None) -> Vault:
     """Create a vault in ``path``. In a git work tree, ``.lensvault/`` is added to the
     ``.gitignore`` beside it unless already ignored (``vault.gitignore_added`` names the
-    file written, else None): the store and catalog never belong in git."""
+    file written, else None): the store and catalog never belong in git. ``actor`` as
+    for :func:`open_vault`."""
     from lensvault import gitinfo
     from lensvault.catalog import Catalog
     from lensvault.catalog.catalog import utcnow
@@ -68,7 +70,7 @@ def init_vault(path: str | os.PathLike = ".", *, store: str | None = None, catal
     catalog_url = catalog or f"sqlite:///{VAULT_DIR}/catalog.db"
     vdir.mkdir(parents=True, exist_ok=True)
     config = VaultConfig(vault_id=uuid.uuid4().hex, created_at=utcnow(), store_url=store_url, catalog_url=catalog_url)
-    vault = Vault(root, config)
+    vault = Vault(root, config, actor=actor)
     vault.store.create()
     # The one place (with `catalog rebuild`) where a catalog is created; a catalog that
     # already exists (a team's PostgreSQL database) is joined, and its id adopted.
@@ -91,16 +93,37 @@ def init_vault(path: str | os.PathLike = ".", *, store: str | None = None, catal
     return vault
 
 
-def open_vault(path: str | os.PathLike | None = None) -> Vault:
+def open_vault(path: str | os.PathLike | None = None, *, actor: str | None = None) -> Vault:
+    """The vault at ``path`` (default: found from the cwd). Its writes are recorded as done
+    by ``actor``; by default LENSVAULT_USER, else git's user.email (or user.name), else the
+    OS user (lensvault.identity), looked up once, when the vault first needs it."""
     root = find_vault_root(Path(path) if path is not None else None)
     config = VaultConfig.read(root / VAULT_DIR / "config.toml")
     # The catalog (and SQLAlchemy) is opened, and migrated, on first use: commands
     # that can answer from the manifests and the stat cache never pay for it.
-    return Vault(root, config)
+    return Vault(root, config, actor=actor)
+
+
+@dataclass(frozen=True)
+class VaultInfo:
+    """``init``: where the vault's parts are (``gitignore_added``: the .gitignore init wrote, if any)."""
+
+    root: str
+    store: str
+    catalog: str
+    vault_id: str
+    manifests: str
+    gitignore_added: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 class Vault:
-    def __init__(self, root: Path, config: VaultConfig):
+    def __init__(self, root: Path, config: VaultConfig, *, actor: str | None = None):
+        from lensvault.identity import check_actor
+
+        self._actor = None if actor is None else check_actor(actor)
         self.root = Path(root)
         self.dir = self.root / VAULT_DIR
         self.config = config
@@ -116,6 +139,11 @@ class Vault:
     def __exit__(self, *exc):
         self.close()
 
+    def info(self) -> VaultInfo:
+        return VaultInfo(root=str(self.root), store=self.store.url, catalog=self.catalog.url.split("@")[-1],
+                         vault_id=self.config.vault_id, manifests=str(self.manifests_dir),
+                         gitignore_added=str(self.gitignore_added) if self.gitignore_added else None)
+
     def close(self) -> None:
         if "catalog" in self.__dict__:
             self.catalog.close()
@@ -123,6 +151,13 @@ class Vault:
             self.state.close()
 
     # -- parts, opened on first use ----------------------------------------------
+    @cached_property
+    def actor(self) -> str:
+        """Who this vault's writes are recorded as (events, created_by, alias moves, runs)."""
+        from lensvault.identity import default_actor
+
+        return self._actor or default_actor(self.root)
+
     @cached_property
     def store(self):
         from lensvault.store import open_store
@@ -137,7 +172,7 @@ class Vault:
         from lensvault.catalog.engine import normalize_url
         from lensvault.errors import CatalogMissing
 
-        catalog = Catalog(normalize_url(self.config.catalog_url, base=self.root))
+        catalog = Catalog(normalize_url(self.config.catalog_url, base=self.root), actor=self.actor)
         try:
             catalog.catalog_id = catalog.open_existing(self.config.catalog_id)
         except CatalogMissing as e:
@@ -190,30 +225,39 @@ class Vault:
         With ``format`` (auto, coco, yolo, voc, labelme, masks) the annotations are
         imported too, and the version is checked against what changed. ``on_bad_image``
         (warn, fail, skip) says what to do with images decoders read only partly or not at all.
+
+        Returns the new version's ``Dataset`` handle (a ``SnapshotResult``).
         """
+        from lensvault.datasets.results import SnapshotResult
+
         if format is None and split is None and on_bad_image is None:
             from lensvault.datasets.snapshot import snapshot_folder
 
-            return snapshot_folder(self, name, Path(src), version=version, bump=bump, notes=notes, link=link,
-                                   parent=parent, force=force, progress=progress)
+            return SnapshotResult.of(snapshot_folder(self, name, Path(src), version=version, bump=bump, notes=notes,
+                                                     link=link, parent=parent, force=force, progress=progress))
         from lensvault.datasets.vision import VisionInput, snapshot_vision
 
         spec = VisionInput(format=format or "auto", annotations=annotations, classes=classes, strict=strict,
                            split=split, seed=seed, group_by=group_by, on_bad_image=on_bad_image)
-        return snapshot_vision(self, name, Path(src), spec, version=version, bump=bump, notes=notes, link=link,
-                               parent=parent, force=force, progress=progress)
+        return SnapshotResult.of(snapshot_vision(self, name, Path(src), spec, version=version, bump=bump,
+                                                 notes=notes, link=link, parent=parent, force=force, progress=progress))
 
     def fix(self, ref: str, corrected, *, format: str = "auto", version: str | None = None, notes: str = "",
             progress=NO_PROGRESS):
-        """Apply corrected annotations to REF: the next PATCH version, with its changelog."""
+        """Apply corrected annotations to REF: the next PATCH version, with its changelog
+        (its ``Dataset`` handle, a ``FixResult``)."""
         from lensvault.datasets.fix import fix_annotations
+        from lensvault.datasets.results import FixResult
 
-        return fix_annotations(self, ref, Path(corrected), format=format, version=version, notes=notes, progress=progress)
+        return FixResult.of(fix_annotations(self, ref, Path(corrected), format=format, version=version, notes=notes,
+                                            progress=progress))
 
     def export(self, ref: str, dest, *, format: str, split: str | None = None, link: LinkMode | str = LinkMode.AUTO):
         from lensvault.datasets.export import export_version
+        from lensvault.datasets.results import ExportResult
 
-        return export_version(self.dataset(ref), Path(dest), format=format, split=split, link=LinkMode(link))
+        return ExportResult(export_version(self.dataset(ref), Path(dest), format=format, split=split,
+                                           link=LinkMode(link)))
 
     def check(self, ref: str, *, progress=NO_PROGRESS):
         """Duplicates, near-duplicates and split leakage of a vision dataset version."""
@@ -236,11 +280,22 @@ class Vault:
         with self.catalog.read() as conn:
             return Dataset(self, resolve(conn, ref))
 
+    def dataset_details(self, ref: str, *, files: bool = False, restore_manifest: bool = False):
+        """What ``dataset show`` says about REF (with ``files``: every file); ``restore_manifest``
+        first rewrites its manifest file in the repository from the store."""
+        from lensvault.datasets.results import DatasetDetails
+
+        ds = self.dataset(ref)
+        if restore_manifest:
+            ds.restore_manifest()
+        return DatasetDetails(ds.to_dict(), ds.file_list() if files else None)
+
     def datasets(self) -> list[dict]:
+        from lensvault.datasets.results import DatasetList
         from lensvault.datasets.versions import list_datasets
 
         with self.catalog.read() as conn:
-            return list_datasets(conn)
+            return DatasetList(list_datasets(conn))
 
     def versions(self, name: str) -> list:
         from lensvault.datasets.versions import list_versions
@@ -251,8 +306,23 @@ class Vault:
             raise NotFound(f"no dataset named {name!r}", where=name, fix="see `lensvault dataset list`")
         return found
 
+    def dataset_log(self, name: str):
+        """Every version of dataset NAME, newest first (``dataset log``)."""
+        from lensvault.datasets.results import DatasetLog
+
+        return DatasetLog(reversed(self.versions(name)))
+
     def diff(self, a: str, b: str):
+        """The file-level diff of two versions (``compare_datasets`` adds the annotation diff)."""
         return self.dataset(a).diff(b)
+
+    def compare_datasets(self, a: str, b: str):
+        """``dataset diff``: files, and for two annotated versions images, boxes, classes and splits."""
+        from lensvault.datasets.results import DatasetComparison
+
+        da, db = self.dataset(a), self.dataset(b)
+        files = da.diff(db)
+        return DatasetComparison(files, da.diff_annotations(db) if da.is_vision and db.is_vision else None)
 
     def checkout(self, ref: str, dest, *, link: LinkMode | str = LinkMode.AUTO, progress=NO_PROGRESS):
         from lensvault.datasets.checkout import checkout_rows
@@ -287,6 +357,12 @@ class Vault:
 
         return plan_gc(self, grace_seconds=grace_seconds, force=force)
 
+    def collect_garbage(self, *, grace_seconds: float = 3600, force: bool = False, delete: bool = False):
+        """``gc``: the plan, executed when ``delete`` (a ``GcResult``)."""
+        from lensvault.integrity import collect_garbage
+
+        return collect_garbage(self, grace_seconds=grace_seconds, force=force, delete=delete)
+
     # -- registry ----------------------------------------------------------------------------
     def register_model(self, name: str, *, run: str, weights, labelmap=None, preprocess=None, postprocess=None,
                        thresholds=None, version: str | None = None, bump: str | None = None, caveats=(),
@@ -312,8 +388,9 @@ class Vault:
 
     def models(self, name: str | None = None) -> list:
         from lensvault.registry.query import list_models
+        from lensvault.registry.results import ModelList
 
-        return list_models(self, name)
+        return ModelList(list_models(self, name))
 
     def promote(self, ref: str, alias: str, *, reason: str | None = None, new: bool = False):
         """Point ``alias`` at REF's version; an alias the model never had needs ``new=True``."""
@@ -328,8 +405,9 @@ class Vault:
 
     def model_history(self, name: str, alias: str | None = None) -> list:
         from lensvault.registry.aliases import history
+        from lensvault.registry.results import AliasHistory
 
-        return history(self, name, alias)
+        return AliasHistory(history(self, name, alias), name=name, alias=alias)
 
     def pull_model(self, ref: str, dest, *, link: LinkMode | str = LinkMode.COPY):
         from lensvault.registry.pull import pull_model
@@ -353,9 +431,17 @@ class Vault:
 
     def configs(self) -> list:
         from lensvault.runs.configs import list_configs
+        from lensvault.runs.results import ConfigList
 
         with self.catalog.read() as conn:
-            return list_configs(conn)
+            return ConfigList(list_configs(conn))
+
+    def diff_configs(self, a: str, b: str):
+        """Key-level differences between configs A and B (``config diff``)."""
+        from lensvault.runs.configs import diff_registered
+        from lensvault.runs.results import ConfigDiff
+
+        return ConfigDiff(diff_registered(self.get_config(a), self.get_config(b)))
 
     def preflight(self, *, dataset: str | None, config: str | None, model: str | None = None,
                   version: str | None = None, seed: int | None = None, allow_dirty: bool = False):
@@ -373,33 +459,51 @@ class Vault:
 
     def runs(self, *, dataset: str | None = None, status: str | None = None, limit: int | None = None) -> list[dict]:
         from lensvault.runs.records import list_runs
+        from lensvault.runs.results import RunList
 
-        return list_runs(self, dataset=dataset, status=status, limit=limit)
+        return RunList(list_runs(self, dataset=dataset, status=status, limit=limit))
 
     def get_run(self, run_id: str, *, points: bool = False) -> dict:
         from lensvault.runs.records import get_run
+        from lensvault.runs.results import RunDetails
 
-        return get_run(self, run_id, points=points)
+        return RunDetails(get_run(self, run_id, points=points))
+
+    def run_log(self, run_id: str):
+        """The output run RUN_ID (an id, a unique prefix, or ``latest``) recorded."""
+        from lensvault.runs.records import run_log
+        from lensvault.runs.results import RunLog
+
+        return RunLog(*run_log(self, run_id))
+
+    def abandon_run(self, run_id: str, *, reason: str | None = None, force: bool = False):
+        """End a run stuck as running: ``abandoned``, its model version released (an ``EndedRun``)."""
+        from lensvault.runs.crashes import abandon_run
+
+        return abandon_run(self, run_id, reason=reason, force=force)
 
     def compare_runs(self, a: str, b: str) -> dict:
         from lensvault.runs.records import compare_runs
+        from lensvault.runs.results import RunComparison
 
-        return compare_runs(self, a, b)
+        return RunComparison(compare_runs(self, a, b))
 
     def evaluate(self, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
                  model: str | None = None) -> dict:
         """Score ``predictions`` on a dataset version's split and record it (for a run, a model, or
         neither: ad-hoc); the result names its source (eval id, dataset@version, split)."""
         from lensvault.runs.evaluate import evaluate
+        from lensvault.runs.results import Evaluation
 
-        return evaluate(self, dataset=dataset, predictions=predictions, split=split, run=run, model=model)
+        return Evaluation(evaluate(self, dataset=dataset, predictions=predictions, split=split, run=run, model=model))
 
     def evaluations(self, *, run: str | None = None, model: str | None = None, dataset: str | None = None,
                     ad_hoc: bool = False) -> list[dict]:
         """Recorded evaluations, oldest first, each with its ``source``."""
         from lensvault.runs.evaluate import list_evaluations
+        from lensvault.runs.results import EvaluationList
 
-        return list_evaluations(self, run=run, model=model, dataset=dataset, ad_hoc=ad_hoc)
+        return EvaluationList(list_evaluations(self, run=run, model=model, dataset=dataset, ad_hoc=ad_hoc))
     # -- end runs ----------------------------------------------------------------------------
 
     # -- events ----------------------------------------------------------------------------

@@ -76,7 +76,7 @@ TESTED = {
     "lensvault runs show RUN": "test_run_hints",
     "kill {owner.pid}": "test_run_hints",
     "lensvault dataset show {ref} --json": "test_findings_hint",
-    "lensvault dataset show {r.ref}": "test_skipped_images_hint",
+    "lensvault dataset show {d['ref']}": "test_skipped_images_hint",
     "lensvault dataset snapshot {ds.name} {source.get('path') or 'SRC'} --format {source.get('format') or 'auto'} "
     "--annotations CORRECTED --bump auto": "test_fix_of_annotations_from_outside_hint",
     "lensvault dataset export NAME@VER DIR --format coco": "test_eval_hint",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from lensvault.cli.dataset_render import SHOW
+from lensvault.render.datasets import SHOW
 from lensvault.datasets.vision import MAX_FINDINGS
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
@@ -18,14 +16,14 @@ def utcnow() -> str:
 
 
 def actor() -> str:
-    """Who is writing: LENSVAULT_USER if set, else the OS user (read at call time)."""
-    user = os.environ.get("LENSVAULT_USER")
-    if user:
-        return user
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid:{os.getuid()}"
+    """The default acting user (LENSVAULT_USER, git's user.email, the OS user).
+
+    Kept only for code not yet passed its vault's actor: write paths record ``vault.actor``
+    (lensvault.identity), and the catalog records the actor it was opened with.
+    """
+    from lensvault.identity import default_actor
+
+    return default_actor()
 
 
 class Transaction:
@@ -59,7 +57,7 @@ _TXN = "lensvault.txn"
 
 
 class Catalog:
-    def __init__(self, url: str, *, create: bool = False):
+    def __init__(self, url: str, *, create: bool = False, actor: str | None = None):
         from lensvault.catalog.engine import create_engine_for
 
         self.url = url
@@ -68,6 +66,9 @@ class Catalog:
         # Set by the vault: called before COMMIT when a transaction appended events that no
         # write path recorded in the store's ledger, so every event is in the store.
         self.before_commit = None
+        # Who the events of this connection are recorded as: given by whoever opened it
+        # (the vault: lensvault.identity). A catalog opened without one can read, not write events.
+        self.actor = actor
 
     @property
     def dialect(self) -> str:
@@ -221,9 +222,12 @@ class Catalog:
         """Append an event; the row as written (with its id), which the ledger also records."""
         from lensvault.catalog import schema
 
+        if not self.actor:
+            raise CatalogError("the catalog was opened without an acting user, so it cannot record events",
+                               where=self._where(), fix="open it through lensvault.open(path, actor=...)")
         row = {
             "at": utcnow(),
-            "actor": actor(),
+            "actor": self.actor,
             "action": action,
             "subject_kind": subject_kind,
             "subject": subject,

@@ -1,4 +1,4 @@
-"""Shared options, the vault opener, and output helpers (JSON or rich) for commands."""
+"""Shared options, the vault opener, and printing a result (its JSON, or its renderer) for commands."""
 
 from __future__ import annotations
 
@@ -32,30 +32,25 @@ def echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False))
 
 
+def emit(result, as_json: bool, render, *, stderr: bool = False, err: bool = False, **options) -> None:
+    """Print what a command's one library call returned: with --json its ``to_dict()`` (the one
+    place that shape is built), else ``render(result, console, **options)`` from lensvault.render
+    (on stderr with ``stderr``; ``err``: the renderer also gets the stderr console as ``err``;
+    ``render`` None: the command printed its human output as it went)."""
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    if render is None:
+        return
+    if err:
+        options["err"] = console(stderr=True)
+    render(result, console(stderr=stderr), **options)
+
+
 def console(stderr: bool = False):
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
-
-
-def table(*columns: str, title: str | None = None, right: tuple[str, ...] = ()):
-    """A borderless rich table whose cells fold instead of being cut: a name or ref that
-    does not fit the terminal goes on over the next line, never ends in '…'."""
-    from rich.table import Table
-
-    t = Table(box=None, title=title, pad_edge=False)
-    for col in columns:
-        t.add_column(col, overflow="fold", justify="right" if col in right else "left")
-    return t
-
-
-def print_table(t, indent: int = 0) -> None:
-    """Print a table, indented under the lines above it."""
-    if indent:
-        from rich.padding import Padding
-
-        t = Padding(t, (0, 0, 0, indent), expand=False)
-    console().print(t)
 
 
 class RichProgress:
@@ -82,14 +77,3 @@ def progress_for(as_json: bool):
     if as_json or not sys.stderr.isatty():
         return NO_PROGRESS
     return RichProgress()
-
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    x = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if x < 1024 or unit == "TB":
-            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
-        x /= 1024
-    return f"{n} B"

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import click
 
-from lensvault.cli._common import echo_json, json_option, progress_for
-
-_LABELS = {
-    "dataset_versions": "dataset versions", "dataset_versions_from_manifest_files": "of them from manifest files only",
-    "snapshots": "snapshots", "configs": "configs", "runs": "runs", "run_params": "run params",
-    "run_metric_points": "metric points", "run_artifacts": "run artifacts", "evaluations": "evaluations",
-    "model_versions": "model versions", "alias_moves": "alias moves", "events": "events",
-}
+from lensvault.cli._common import emit, json_option, progress_for
+from lensvault.render import vault as render
 
 
 @click.group("catalog")
@@ -36,21 +30,4 @@ def rebuild_cmd(ctx, force, as_json):
 
     vault = lensvault.open(ctx.find_root().obj.get("vault_path"))
     ctx.call_on_close(vault.close)
-    report = vault.rebuild_catalog(force=force, progress=progress_for(as_json))
-    if as_json:
-        echo_json(report.to_dict())
-        return
-    click.echo(f"Rebuilt the catalog {report.catalog} (was {report.previous}) from "
-               f"{report.sources['ledger_records']} ledger record(s) and "
-               f"{report.sources['manifest_files']} manifest file(s):")
-    for key, label in _LABELS.items():
-        if report.restored.get(key):
-            click.echo(f"  {report.restored[key]:>8,}  {label}")
-    if report.kept_previous:
-        click.echo(f"The previous catalog is kept at {report.kept_previous}.")
-    if report.unproven:
-        click.echo(f"Could not prove {len(report.unproven)} item(s) (not restored):", err=True)
-        for u in report.unproven[:50]:
-            click.echo(f"  - {u['what']} ({u['where']}): {u['problem']}", err=True)
-        if len(report.unproven) > 50:
-            click.echo(f"  … and {len(report.unproven) - 50} more (see --json)", err=True)
+    emit(vault.rebuild_catalog(force=force, progress=progress_for(as_json)), as_json, render.rebuilt, err=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lensvault import ledger
-from lensvault.catalog.catalog import actor, utcnow
+from lensvault.catalog.catalog import utcnow
 from lensvault.errors import UsageError
 from lensvault.progress import NO_PROGRESS
 from lensvault.refs import SemVer, validate_name
@@ -235,7 +235,7 @@ def commit_version(
         snapshot_id=snapshot_id,
         parent=f"{name}@{parent_version}" if parent_version else None,
         created_at=utcnow(),
-        created_by=actor(),
+        created_by=vault.actor,
         notes=notes,
         counts=all_counts,
         tables=all_tables,

@@ -84,7 +84,7 @@ def _move(vault, name: str, alias: str, to_version: str, action: str, reason: st
     """Move ``alias`` inside one transaction; ``expect(conn, current, moves)`` picks or checks the target."""
     import sqlalchemy as sa
 
-    from lensvault.catalog.catalog import actor, utcnow
+    from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.registry_schema import alias_moves, aliases
     from lensvault.registry._locks import lock_name
 
@@ -95,7 +95,7 @@ def _move(vault, name: str, alias: str, to_version: str, action: str, reason: st
         current = cur.version if cur else None
         if expect is not None:
             to_version = expect(conn, current)
-        at, who = utcnow(), actor()
+        at, who = utcnow(), vault.actor
         move_id = conn.execute(alias_moves.insert().values(
             name=name, alias=alias, from_version=current, to_version=to_version, action=action, reason=reason,
             actor=who, at=at,

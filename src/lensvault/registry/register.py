@@ -132,7 +132,7 @@ def _canonical(obj) -> bytes:
 
 
 def register_model(vault, req: RegisterRequest) -> ModelVersion:
-    from lensvault.catalog.catalog import actor, utcnow
+    from lensvault.catalog.catalog import utcnow
     from lensvault.hashing import hash_file
     from lensvault.runs.metric_sources import run_groups
     from lensvault.store.base import LinkMode
@@ -288,7 +288,7 @@ def register_model(vault, req: RegisterRequest) -> ModelVersion:
             "dataset_changelog": dataset_changelog(conn, prev_bundle.get("dataset") if prev_bundle else None, run.dataset)
             if prev_bundle else [],
             "metric_deltas": metric_deltas(_previous_metrics(conn, base, prev_bundle), metrics),
-            "created_at": utcnow(), "created_by": actor(),
+            "created_at": utcnow(), "created_by": vault.actor,
         }
         notes = render_notes(manifest)
         manifest["release_notes"] = notes

@@ -61,7 +61,7 @@ def add_config(vault, path, config_id: str | None = None) -> ConfigRecord:
     import sqlalchemy as sa
 
     from lensvault import configs, gitinfo
-    from lensvault.catalog.catalog import actor, utcnow
+    from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.runs_schema import configs as t
 
     p = Path(path).absolute()
@@ -91,7 +91,7 @@ def add_config(vault, path, config_id: str | None = None) -> ConfigRecord:
         row = {"config_id": config_id, "sha256": sha,
                "canonical_sha256": hashlib.sha256(configs.canonical_bytes(values)).hexdigest(),
                "repo_path": rel, "commit": commit, "format": fmt,
-               "content": configs.canonical_bytes(values).decode(), "created_at": utcnow(), "created_by": actor()}
+               "content": configs.canonical_bytes(values).decode(), "created_at": utcnow(), "created_by": vault.actor}
         conn.execute(t.insert().values(**row))
         vault.catalog.add_object_refs(conn, "config", config_id, [oid])
         vault.catalog.append_event(conn, "config.add", "config", config_id,

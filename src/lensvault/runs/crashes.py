@@ -70,7 +70,6 @@ def abandon_run(vault, ref: str, *, reason: str | None = None, force: bool = Fal
     """End a running run by hand as ``abandoned`` and release its model version."""
     import sqlalchemy as sa
 
-    from lensvault.catalog.catalog import actor
     from lensvault.catalog.runs_schema import runs
     from lensvault.runs.records import OPEN_STATES, resolve_run_id
 
@@ -91,7 +90,7 @@ def abandon_run(vault, ref: str, *, reason: str | None = None, force: bool = Fal
                   else "it was started before LensVault recorded run owners")
         raise UsageError(f"run {run_id} cannot be checked from here: {where_}", where=run_id,
                          fix="make sure it no longer runs, then pass --force")
-    why = f"abandoned by {actor()}" + (f": {reason}" if reason else "")
+    why = f"abandoned by {vault.actor}" + (f": {reason}" if reason else "")
     why += {ALIVE: f" (its owner, {owner.describe()}, was still alive)",
             DEAD: f" (its owner, {owner.describe()}, had ended)",
             UNKNOWN: " (its owner could not be checked)"}[state]

@@ -182,7 +182,7 @@ def _compute(vault, *, dataset: str, split: str | None, predictions, slice_keys=
 
 def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
              model: str | None = None, slice_keys=None) -> dict:
-    from lensvault.catalog.catalog import actor, utcnow
+    from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.runs_schema import evaluations
     from lensvault.runs.metric_sources import EVALUATION, MetricSource
     from lensvault.runs.records import _resolve_run_id
@@ -205,7 +205,7 @@ def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", ru
     row = {"eval_id": eval_id, "run_id": run_id, "model_name": model_name, "model_version": model_version,
            "dataset": ds.ref, "dataset_snapshot": ds.snapshot_id, "split": split,
            "metrics": json.dumps(result, sort_keys=True), "predictions_oid": oid, "created_at": utcnow(),
-           "created_by": actor()}
+           "created_by": vault.actor}
     model_ref = f"{model_name}@{model_version}" if model_name else None
     source = MetricSource(EVALUATION, eval_id=eval_id, dataset=ds.ref, split=split, run_id=run_id, model=model_ref)
     with vault.store.committing([oid]), vault.catalog.begin() as conn:

@@ -127,6 +127,8 @@ def _child_env(vault, report, run_id: str, out: Path, work: Path, link: str, cod
         "LENSVAULT_CONFIG": str(Path(code_root or report.repo_root) / _config_path(vault, report.config_id)),
         "LENSVAULT_CONFIG_ID": report.config_id,
         "LENSVAULT_OUTPUT_DIR": str(out),
+        # What the command records (log_metrics, start_run) is recorded as done by whoever ran it.
+        "LENSVAULT_USER": vault.actor,
         # Children that print through Python flush each line, so the log and the terminal keep up.
         "PYTHONUNBUFFERED": "1",
     })

@@ -39,7 +39,7 @@ def create_run(vault, report, *, kind: str = "run", command: list[str] | None = 
     """Insert the run as ``running`` and reserve its model version; return the run id."""
     import sqlalchemy as sa
 
-    from lensvault.catalog.catalog import actor, utcnow
+    from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.runs_schema import model_reservations, runs
     from lensvault.runs.owner import this_process
 
@@ -52,7 +52,7 @@ def create_run(vault, report, *, kind: str = "run", command: list[str] | None = 
                "seeds": json.dumps(report.seeds, sort_keys=True), "command": json.dumps(command) if command else None,
                "cwd": cwd, "model_name": report.model[0] if report.model else None,
                "model_version": report.model[1] if report.model else None, "started_at": utcnow(),
-               "created_by": actor(), "notes": notes, "reproduces": reproduces,
+               "created_by": vault.actor, "notes": notes, "reproduces": reproduces,
                "owner_host": owner.host, "owner_pid": owner.pid, "owner_started": owner.started}
         try:
             with vault.catalog.begin() as conn:
