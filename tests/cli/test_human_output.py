@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.cli.conftest import lv, lv_json
-from tests.runs.conftest import GIT_ENV, TRAIN_SCRIPT, git
+from tests.cli.conftest import lv
 
 WIDTHS = (200, 60)
 
@@ -63,63 +59,6 @@ def assert_same_facts(cwd, args, facts, codes=(0,)):
     return data
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """A git repo with a vault: shapes@1.0.0 → 1.0.1 (label fix), files@1.0.0 → 1.1.0 (file
-    changes), config C-01, runs on both shapes versions, det@1.0.0 and det@1.1.0 promoted."""
-    import lensvault
-    from lensvault.demo.shapes import generate_shapes
-
-    root = tmp_path_factory.mktemp("world") / "repo"
-    vault = lensvault.init(root)
-    git("init", "-q", ".", cwd=root)
-    generate_shapes(root / "raw", n_images=16, seed=3)
-    (root / "raw" / "corrections").rename(root / "fixed")
-    (root / ".gitignore").write_text("/raw/\n/fixed/\n/files/\n/out/\n/.lensvault/\n/runs/\n")
-    vault.snapshot("shapes", root / "raw", version="1.0.0", format="coco", split="70/20/10", seed=42)
-    files = root / "files"
-    for i in range(30):
-        (files / f"part-{i // 10}").mkdir(parents=True, exist_ok=True)
-        (files / f"part-{i // 10}" / f"file-with-a-long-name-{i:03d}.txt").write_text(f"content {i}\n")
-    vault.snapshot("files", files, version="1.0.0")
-    (files / "part-0" / "file-with-a-long-name-000.txt").write_text("changed\n")
-    (files / "part-1" / "file-with-a-long-name-010.txt").unlink()
-    (files / "part-2" / "file-with-a-long-name-020.txt").rename(files / "part-2" / "renamed-020.txt")
-    for i in range(25):
-        (files / "new" / f"added-{i:02d}.txt").parent.mkdir(exist_ok=True)
-        (files / "new" / f"added-{i:02d}.txt").write_text(f"added {i}\n")
-    vault.snapshot("files", files, version="1.1.0")
-    (root / "configs").mkdir()
-    (root / "configs" / "base.yaml").write_text("lr: 0.01\nseed: 2024\nmodel:\n  depth: 3\n")
-    (root / "configs" / "deeper.yaml").write_text("lr: 0.01\nseed: 2024\nmodel:\n  depth: 5\n")
-    (root / "train.py").write_text(TRAIN_SCRIPT)
-    git("add", "-A", cwd=root)
-    subprocess.run(["git", "commit", "-qm", "init"], cwd=root, env={**__import__("os").environ, **GIT_ENV}, check=True)
-    vault.add_config(root / "configs" / "base.yaml", "C-01")
-    vault.add_config(root / "configs" / "deeper.yaml", "C-02")
-    vault.fix("shapes@1.0.0", root / "fixed" / "instances.json")
-    vault.close()
-    return root
-
-
-@pytest.fixture(scope="module")
-def runs(world):
-    subprocess.run("git add -A && git commit -qm 'manifests and configs'", shell=True, cwd=world,
-                   env={**__import__("os").environ, **GIT_ENV}, check=True)
-    ids = []
-    for ds, cfg, model in (("shapes@1.0.0", "C-01", ("det", "1.0.0")), ("shapes@1.0.1", "C-02", None)):
-        r = lv("run", "--dataset", ds, "--config", cfg, *(["--model", model[0], "--version", model[1]] if model else []),
-               "--json", "--", sys.executable, "train.py", cwd=world, env={"STEPS": "3"})
-        assert r.returncode == 0, r.stderr
-        ids.append(json.loads(r.stdout)["run_id"])
-    for run, v in zip(ids, ("1.0.0", "1.1.0")):
-        assert lv("model", "register", "det", "--run", run, "--weights", f"runs/{run}/model.npz", "--version", v,
-                  "--threshold", "score=0.5", "--caveat", "tiny test model", cwd=world).returncode == 0
-    assert lv("model", "promote", "det@1.0.0", "production", "--new", cwd=world).returncode == 0
-    assert lv("model", "promote", "det@1.1.0", "production", "--reason", "label fixes", cwd=world).returncode == 0
-    return ids
-
-
 # --------------------------------------------------------------------------- datasets
 
 
@@ -142,6 +81,38 @@ def test_dataset_reading_commands(world):
     assert_same_facts(world, ["dataset", "show", "shapes@1.0.1"], show_facts)
     assert_same_facts(world, ["dataset", "show", "files@1.1.0", "--files"],
                       lambda d: [d["ref"], d["files"], *[f["path"] for f in d["file_list"]]])
+
+
+def test_snapshot_json_has_what_the_human_output_says(tmp_path):
+    """What the import found, how many findings in all, and the images it left out: in both."""
+    import lensvault
+
+    from tests.conftest import DATA
+
+    src = tmp_path / "voc"
+    for sub in ("Annotations", "JPEGImages"):
+        (src / sub).mkdir(parents=True)
+    for p in sorted((DATA / "bccd" / "BCCD" / "Annotations").iterdir())[:4]:
+        shutil.copy(p, src / "Annotations" / p.name)
+        shutil.copy(DATA / "bccd" / "BCCD" / "JPEGImages" / f"{p.stem}.jpg", src / "JPEGImages" / f"{p.stem}.jpg")
+    cut = sorted((src / "JPEGImages").iterdir())[0]
+    cut.write_bytes(cut.read_bytes()[:-40])  # decoders read it only partly
+    lensvault.init(tmp_path / "v").close()
+
+    def snap(name, *extra):
+        r = lv("dataset", "snapshot", name, src, "--format", "voc", "--on-bad-image", "skip", "--version", "1.0.0",
+               *extra, cwd=tmp_path / "v")
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    human, d = snap("twin-a"), json.loads(snap("twin-b", "--json"))
+    assert d["source_description"] and d["findings_total"] == len(d["findings"]) > 0
+    assert [x["path"] for x in d["skipped_images"]] == [f"JPEGImages/{cut.name}"]
+    check_facts(human, [f"found: {d['source_description']}", f"{d['findings_total']} validation finding(s)",
+                        f"skipped images: {len(d['skipped_images'])}"], "dataset snapshot")
+    shown = json.loads(lv("dataset", "show", "twin-b@1.0.0", "--json", cwd=tmp_path / "v").stdout)
+    assert (d["source_description"], d["findings_total"], d["skipped_images"]) == (
+        shown["source"]["description"], shown["counts"]["findings"], shown["source"]["skipped_images"])
 
 
 def test_dataset_diff_lists_what_changed(world):
@@ -304,8 +275,9 @@ def test_run_and_registry_writes(world, runs, tmp_path):
     pa, pb = tmp_path / "pull-a", tmp_path / "pull-b"
     ph = lv("model", "pull", "det@production", pa, cwd=world)
     d = json.loads(lv("model", "pull", "det@production", pb, "--json", cwd=world).stdout.replace("pull-b", "pull-a"))
-    check_facts(ph.stdout, [d["ref"], d["dest"], *d["files"]] if isinstance(d["files"][0], str) else
-                [d["ref"], d["dest"], *[f["name"] for f in d["files"]]], "model pull")
+    check_facts(ph.stdout, [d["ref"], d["dest"], *[x for f in d["files"] for x in (f["name"], f["role"], f["sha256"])]],
+                "model pull")
+    assert "{'" not in ph.stdout  # each file as a person reads it, not a Python dict
 
 
 def test_abandon_on_twins(world):
