@@ -329,7 +329,7 @@ def plan_gc(vault, *, grace_seconds: float = 3600, force: bool = False) -> GcPla
             notes.append(f"vault {path} is registered with the store but gone; its objects are not protected")
             continue
         try:
-            with open_vault(path) as other:
+            with open_vault(path, actor=vault.actor) as other:
                 keep |= reachable_oids(other)
             vaults.append(path)
         except Exception as e:
