@@ -275,8 +275,8 @@ def test_run_and_registry_writes(world, runs, tmp_path):
     pa, pb = tmp_path / "pull-a", tmp_path / "pull-b"
     ph = lv("model", "pull", "det@production", pa, cwd=world)
     d = json.loads(lv("model", "pull", "det@production", pb, "--json", cwd=world).stdout.replace("pull-b", "pull-a"))
-    check_facts(ph.stdout, [d["ref"], d["dest"], *[x for f in d["files"] for x in (f["name"], f["role"], f["sha256"])]],
-                "model pull")
+    check_facts(ph.stdout, [d["ref"], d["dest"], d["bundle_oid"],
+                            *[x for f in d["files"] for x in (f["name"], f["role"], f["sha256"])]], "model pull")
     assert "{'" not in ph.stdout  # each file as a person reads it, not a Python dict
 
 

@@ -91,3 +91,4 @@ def pulled(result, out) -> None:
     line(out, f"Pulled {result.ref} into {result.dest}: {len(result.files)} files + bundle.json, all hashes verified")
     for f in result.files:
         line(out, f"  {f['name']} ({f['role']}, {human_bytes(f['size'])}) sha256:{f['sha256']}")
+    line(out, f"  bundle.json sha256:{result.bundle_oid}")
