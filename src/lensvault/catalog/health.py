@@ -51,8 +51,7 @@ def check_sqlite_file(path: Path) -> None:
     if size == 0:
         raise CatalogMissing(f"the catalog {path} is empty (0 bytes)", where=str(path), fix=REBUILD, state="empty")
     try:
-        with open(path, "rb") as f:
-            header = f.read(100)
+        header = _read_header(path)
     except OSError as e:
         raise CatalogError(f"the catalog {path} cannot be read ({e.strerror})", where=str(path),
                            fix="check the file's permissions") from e
@@ -71,6 +70,26 @@ def check_sqlite_file(path: Path) -> None:
         if size < expected and not (wal.exists() and wal.stat().st_size > 0):
             raise CatalogDamaged(f"the catalog {path} is truncated ({size:,} of {expected:,} bytes)",
                                  where=str(path), fix=REBUILD_FORCE)
+
+
+# (device, inode) → a descriptor kept open for the life of the process; see _read_header.
+_HEADER_FDS: dict[tuple[int, int], int] = {}
+
+
+def _read_header(path: Path) -> bytes:
+    """The first 100 bytes of a catalog file, through a descriptor that is never closed.
+
+    Closing any descriptor of a file drops every POSIX lock the process holds on it — the
+    locks SQLite's connections to that file rely on. A second vault opened on the same
+    catalog in one process (a server, ``lensvault.open`` twice) would otherwise pull the locks
+    from under the first one's connections, whose next query fails with "disk I/O error".
+    """
+    st = os.stat(path)
+    fd = _HEADER_FDS.get((st.st_dev, st.st_ino))
+    if fd is None:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        _HEADER_FDS[(st.st_dev, st.st_ino)] = fd
+    return os.pread(fd, 100, 0)
 
 
 def _expected_size(header: bytes) -> int:
