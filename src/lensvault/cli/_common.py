@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from lensvault.results import Result
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 link_option = click.option(
@@ -32,7 +36,7 @@ def echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False))
 
 
-def emit(result, as_json: bool, render, *, stderr: bool = False, err: bool = False, **options) -> None:
+def emit(result: Result, as_json: bool, render, *, stderr: bool = False, err: bool = False, **options) -> None:
     """Print what a command's one library call returned: with --json its ``to_dict()`` (the one
     place that shape is built), else ``render(result, console, **options)`` from lensvault.render
     (on stderr with ``stderr``; ``err``: the renderer also gets the stderr console as ``err``;
