@@ -135,6 +135,7 @@ def _api_calls(world, first, second):
 
 
 def test_reading_commands_print_what_the_api_returns(world, runs, monkeypatch):
+    """… and ``to_dict()`` is JSON as it is (no ``default=str``): what a route can return unchanged."""
     import lensvault
 
     first, second = runs
@@ -144,7 +145,7 @@ def test_reading_commands_print_what_the_api_returns(world, runs, monkeypatch):
         for command, (args, api) in calls.items():
             r = lv(*args, "--json", cwd=world)
             assert r.returncode in (0, 1), f"{command}: {r.stderr}"
-            expected = json.loads(json.dumps(api(vault).to_dict(), default=str))
+            expected = json.loads(json.dumps(api(vault).to_dict()))
             assert json.loads(r.stdout) == expected, command
 
 
@@ -177,7 +178,7 @@ def test_writing_commands_print_what_the_api_returns(world, twin, monkeypatch):
     r = lv(*cli(names[0]), "--json", cwd=world)
     assert r.returncode == 0, r.stderr
     with lensvault.open(world) as vault:
-        made = json.loads(json.dumps(api(vault, names[1]).to_dict(), default=str))
+        made = json.loads(json.dumps(api(vault, names[1]).to_dict()))
     printed = json.loads(r.stdout.replace(names[0], names[1]))
     for key in ("snapshot_id",):  # the same content: the same snapshot
         assert printed[key] == made[key]
