@@ -125,6 +125,19 @@ def test_the_package_has_no_import_cycle_beyond_the_known_ones():
     assert not stale, f"these known cycles are gone: remove them from KNOWN_CYCLES: {stale}"
 
 
+def test_the_output_layers_sit_on_top():
+    """cli → render → the library: a renderer never reaches for a command, the library for either
+    (a server renders the same results without the CLI; the library prints nothing itself)."""
+    src = Path(lensvault.__file__).resolve().parents[1]
+    edges = import_edges(modules(src, "lensvault"))
+
+    def layer(m: str) -> int:
+        return 2 if m.startswith("lensvault.cli") else 1 if m.startswith("lensvault.render") else 0
+
+    upward = sorted(f"{a} -> {b}" for a, targets in edges.items() for b in targets if layer(b) > layer(a))
+    assert upward == []
+
+
 def test_the_annotation_layer_has_model_at_the_bottom():
     src = Path(lensvault.__file__).resolve().parents[1]
     edges = import_edges(modules(src, "lensvault"))
