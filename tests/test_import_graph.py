@@ -1,6 +1,7 @@
 """Imports point down: no module of the package imports, directly or through others, a module
 that imports it back — counting imports inside functions, which hide a cycle from Python
-(it only fails when the function runs) but not from a reader.
+(it only fails when the function runs) but not from a reader. Imports under ``if TYPE_CHECKING:``
+do not count: they never run (annotations name ``Vault`` that way from below it).
 
 A cycle that is known and being fixed elsewhere is listed in KNOWN_CYCLES; the test also
 fails when a listed cycle is gone, so the list never outlives the problem.
@@ -39,12 +40,13 @@ def import_edges(mods: dict[str, Path]) -> dict[str, set[str]]:
 
     ``from a.b import c`` is an edge to ``a.b.c`` when that is a module, else to ``a.b``. The
     implicit import of a parent package's ``__init__`` is not an edge (every package would
-    otherwise be a cycle with the modules its ``__init__`` re-exports).
+    otherwise be a cycle with the modules its ``__init__`` re-exports). Nor is an import under
+    ``if TYPE_CHECKING:``: it never runs, and names a type for annotations only.
     """
     edges: dict[str, set[str]] = {m: set() for m in mods}
     for name, path in mods.items():
         is_package = path.name == "__init__.py"
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        for node in run_time_nodes(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             if isinstance(node, ast.Import):
                 edges[name].update(a.name for a in node.names if a.name in mods)
             elif isinstance(node, ast.ImportFrom):
@@ -61,6 +63,26 @@ def import_edges(mods: dict[str, Path]) -> dict[str, set[str]]:
                     elif target in mods:
                         edges[name].add(target)
     return edges
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    """``TYPE_CHECKING`` or ``typing.TYPE_CHECKING`` (any module's attribute of that name)."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def run_time_nodes(tree: ast.AST):
+    """Every node of the tree except those only a type checker reads: the body of an
+    ``if TYPE_CHECKING:`` (its ``else:`` runs, and is kept)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.append(node.test)
+            todo.extend(node.orelse)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
 
 
 def cycles(edges: dict[str, set[str]]) -> list[frozenset[str]]:
@@ -167,6 +189,34 @@ def test_the_checker_sees_cycles_through_function_bodies_and_relative_imports(tm
     assert frozenset({"pkg.e"}) in found
     assert len(found) == 2
     assert "pkg.sub.b -> pkg.c" in describe(frozenset({"pkg.a", "pkg.sub.b", "pkg.c"}), edges)
+
+
+def test_the_checker_skips_imports_only_a_type_checker_reads(tmp_path):
+    edges = _package(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/top.py": "from pkg.low import base\n",
+        "pkg/low.py": (
+            "import typing\n"
+            "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n"
+            "    from pkg.top import Top\n"
+            "if typing.TYPE_CHECKING:\n"
+            "    import pkg.top\n"
+            "else:\n"
+            "    from pkg import other\n"  # runs: an edge
+            "def f():\n"
+            "    if TYPE_CHECKING:\n"
+            "        from pkg.top import Top\n"
+            "    return 1\n"
+            "base = 0\n"
+        ),
+        "pkg/other.py": "",
+    })
+    assert edges["pkg.low"] == {"pkg.other"}
+    assert cycles(edges) == []
+    # The same import outside the guard is an upward arrow and closes a cycle.
+    edges = _package(tmp_path, {"pkg/low.py": "if True:\n    from pkg.top import Top\nbase = 0\n"})
+    assert cycles(edges) == [frozenset({"pkg.low", "pkg.top"})]
 
 
 def test_the_checker_passes_a_package_whose_imports_point_down(tmp_path):
