@@ -19,7 +19,11 @@ them into their own located errors like any other YAML syntax error.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from yaml.nodes import Node
 
 __all__ = ["MAX_DEPTH", "MAX_YAML_NODES", "too_deep", "yaml_loader"]
 
@@ -40,14 +44,15 @@ def yaml_loader() -> type:
     from yaml.events import AliasEvent
     from yaml.nodes import MappingNode, SequenceNode
 
-    def children(node) -> list:
+    def children(node: Node) -> list[Node]:
         if isinstance(node, SequenceNode):
-            return node.value
+            items: list[Node] = node.value
+            return items
         if isinstance(node, MappingNode):
             return [n for pair in node.value for n in pair]
         return []
 
-    def check_expansion(root) -> None:
+    def check_expansion(root: Node) -> None:
         """Expanded size of the node graph, each shared node counted once per use.
 
         Iterative post-order walk with memoized sizes: linear in the distinct nodes,
@@ -55,7 +60,7 @@ def yaml_loader() -> type:
         """
         sizes: dict[int, int] = {}
         open_nodes: set[int] = set()
-        stack: list[tuple[Any, bool]] = [(root, False)]
+        stack: list[tuple[Node, bool]] = [(root, False)]
         while stack:
             node, closing = stack.pop()
             key = id(node)
@@ -79,32 +84,33 @@ def yaml_loader() -> type:
             stack.extend((c, False) for c in children(node) if id(c) not in sizes)
 
     class BoundedSafeLoader(yaml.SafeLoader):
-        def __init__(self, stream) -> None:
+        def __init__(self, stream: str | bytes) -> None:
             super().__init__(stream)
             self._depth = 0
             self._aliases = 0
 
-        def compose_node(self, parent, index):
+        def compose_node(self, parent: Node | None, index: int) -> Node | None:
             if self.check_event(AliasEvent):
                 self._aliases += 1
                 return super().compose_node(parent, index)
             if self._depth >= MAX_DEPTH:
-                raise ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep",
-                                    self.peek_event().start_mark)
+                # (types-PyYAML leaves Parser.peek_event unannotated.)
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
             self._depth += 1
             try:
                 return super().compose_node(parent, index)
             finally:
                 self._depth -= 1
 
-        def compose_document(self):
+        def compose_document(self) -> Node | None:
             node = super().compose_document()
-            if self._aliases:
+            if self._aliases and node is not None:
                 check_expansion(node)
                 self._aliases = 0
             return node
 
-        def construct_object(self, node, deep=False):
+        def construct_object(self, node: Node, deep: bool = False) -> Any:
             try:
                 return super().construct_object(node, deep=deep)
             except (ValueError, OverflowError) as e:
@@ -115,12 +121,17 @@ def yaml_loader() -> type:
     return BoundedSafeLoader
 
 
+# A path as a linked list, (parent path, key), built without copying; () is the top level.
+_Path = tuple[()] | tuple["_Path", Any]
+
+
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
     """Where ``value`` (parsed JSON/YAML/TOML) nests lists/mappings more than ``limit`` deep,
     as a path like ``model.layers[0][0]…``, or None. Iterative: safe on any depth."""
-    stack: list[tuple[Any, int, tuple]] = [(value, 0, ())]
+    stack: list[tuple[Any, int, _Path]] = [(value, 0, ())]
     while stack:
         item, depth, path = stack.pop()
+        entries: Iterable[tuple[Any, Any]]
         if isinstance(item, dict):
             entries = item.items()
         elif isinstance(item, (list, tuple)):
@@ -135,7 +146,7 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
     return None
 
 
-def _path_text(linked: tuple) -> str:
+def _path_text(linked: _Path) -> str:
     keys = []
     while linked:
         linked, key = linked

@@ -25,6 +25,8 @@ messages and exit codes happens once, in ``lensvault.cli._errors``.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AlreadyExists",
     "AnnotationError",
@@ -48,7 +50,7 @@ __all__ = [
 class LensVaultError(Exception):
     exit_code = 1
 
-    def __init__(self, what: str, *, where: str | None = None, fix: str | None = None, **details):
+    def __init__(self, what: str, *, where: str | None = None, fix: str | None = None, **details: Any) -> None:
         self.what = what
         self.where = where
         self.fix = fix
@@ -63,7 +65,7 @@ class LensVaultError(Exception):
             parts.append(f"— {self.fix}")
         return " ".join(parts)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "error": type(self).__name__,
             "what": self.what,
@@ -73,7 +75,7 @@ class LensVaultError(Exception):
         }
 
 
-def _jsonable(value) -> bool:
+def _jsonable(value: object) -> bool:
     return isinstance(value, (str, int, float, bool, list, dict, type(None)))
 
 
@@ -115,7 +117,7 @@ class AnnotationError(InputError):
 class PreflightFailed(LensVaultError):
     exit_code = 7
 
-    def __init__(self, what: str, *, failures: list[dict], **kw):
+    def __init__(self, what: str, *, failures: list[dict[str, Any]], **kw: Any) -> None:
         super().__init__(what, failures=failures, **kw)
         self.failures = failures
 

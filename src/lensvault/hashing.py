@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol, TypeVar, overload
 
 __all__ = ["FileHash", "hash_bytes", "hash_file", "hash_files", "read_small", "default_workers"]
 
@@ -22,6 +23,7 @@ CHUNK = 1024 * 1024
 HEAD = 64 * 1024
 
 _local = threading.local()
+_T = TypeVar("_T")
 
 
 def default_workers() -> int:
@@ -49,7 +51,13 @@ def _buffer() -> memoryview:
     return mv
 
 
-def read_small(f) -> memoryview | None:
+class Readable(Protocol):
+    """An unbuffered binary file (``open(path, "rb", buffering=0)``)."""
+
+    def readinto(self, buffer: memoryview, /) -> int: ...
+
+
+def read_small(f: Readable | int) -> memoryview | None:
     """The whole content of an open binary file (or file descriptor) if it is under SMALL_FILE, else None.
 
     The view is into this thread's reused buffer: valid until the next call.
@@ -72,7 +80,7 @@ def read_small(f) -> memoryview | None:
     return None if n else mv[:0]
 
 
-def hash_file(path: str | os.PathLike, head_size: int = HEAD) -> FileHash:
+def hash_file(path: str | os.PathLike[str], head_size: int = HEAD) -> FileHash:
     with open(path, "rb", buffering=0) as f:
         data = read_small(f)
         if data is not None:
@@ -89,10 +97,16 @@ def hash_file(path: str | os.PathLike, head_size: int = HEAD) -> FileHash:
         return FileHash(h.hexdigest(), size, head)
 
 
-def _apply(fn, part):
+def _apply(fn: Callable[[str], _T], part: list[str]) -> list[_T]:
     return [fn(p) for p in part]
 
 
+@overload
+def hash_files(paths: Iterable[str], *, on_done: Callable[[int], None] | None = None
+               ) -> Iterator[tuple[str, FileHash]]: ...
+@overload
+def hash_files(paths: Iterable[str], *, on_done: Callable[[int], None] | None = None, fn: Callable[[str], _T]
+               ) -> Iterator[tuple[str, _T]]: ...
 def hash_files(
     paths: Iterable[str],
     *,

@@ -14,7 +14,12 @@ import io
 import os
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL.ImageFile import ImageFile
 
 __all__ = ["ImageReport", "inspect_image", "sniff"]
 
@@ -47,13 +52,18 @@ def _media_type(path: str, head: bytes) -> str:
     return "application/octet-stream"
 
 
-def _png_size(head: bytes):
+_Size = tuple[int, int]
+_Bytes = bytes | bytearray | memoryview
+
+
+def _png_size(head: bytes) -> _Size | None:
     if len(head) >= 24 and head[12:16] == b"IHDR":
-        return struct.unpack(">II", head[16:24])
+        w, h = struct.unpack(">II", head[16:24])
+        return w, h
     return None
 
 
-def _jpeg_size(head: bytes):
+def _jpeg_size(head: bytes) -> _Size | None:
     # Walk the marker segments to the first start-of-frame; EXIF blocks before it
     # can be large, so a miss falls back to Pillow.
     i = 2
@@ -74,18 +84,21 @@ def _jpeg_size(head: bytes):
     return None
 
 
-def _gif_size(head: bytes):
-    return struct.unpack("<HH", head[6:10]) if len(head) >= 10 else None
+def _gif_size(head: bytes) -> _Size | None:
+    if len(head) < 10:
+        return None
+    w, h = struct.unpack("<HH", head[6:10])
+    return w, h
 
 
-def _bmp_size(head: bytes):
+def _bmp_size(head: bytes) -> _Size | None:
     if len(head) < 26:
         return None
     w, h = struct.unpack("<ii", head[18:26])
     return w, abs(h)
 
 
-def _pillow_size(path: str):
+def _pillow_size(path: str) -> _Size | None:
     try:
         from PIL import Image
 
@@ -94,13 +107,13 @@ def _pillow_size(path: str):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 return im.size
-    except Exception:
+    except Exception:  # noqa: BLE001 - any decoder error: see below
         # An unreadable image is still a file we version; validation of image
         # content belongs to the annotation importers.
         return None
 
 
-_SIZERS = {"image/png": _png_size, "image/jpeg": _jpeg_size, "image/gif": _gif_size, "image/bmp": _bmp_size}
+_SIZERS: dict[str, Callable[[bytes], _Size | None]] = {"image/png": _png_size, "image/jpeg": _jpeg_size, "image/gif": _gif_size, "image/bmp": _bmp_size}
 
 
 def sniff(path: str, head: bytes) -> tuple[str, int | None, int | None]:
@@ -108,7 +121,7 @@ def sniff(path: str, head: bytes) -> tuple[str, int | None, int | None]:
     mt = _media_type(path, head)
     if not mt.startswith("image/"):
         return mt, None, None
-    size = None
+    size: _Size | None = None
     sizer = _SIZERS.get(mt)
     if sizer:
         try:
@@ -149,7 +162,7 @@ class ImageReport:
     detail: str = ""
 
 
-def inspect_image(source: str | os.PathLike | bytes) -> ImageReport:
+def inspect_image(source: str | os.PathLike[str] | _Bytes) -> ImageReport:
     """Size, EXIF orientation and readability of an image file (or its bytes).
 
     Decoders judge: an image is decoded unless the file ends with its format's end
@@ -163,14 +176,19 @@ def inspect_image(source: str | os.PathLike | bytes) -> ImageReport:
     """
     from PIL import Image
 
-    data = source if isinstance(source, (bytes, bytearray, memoryview)) else None
+    data: _Bytes | None
+    target: str | os.PathLike[str] | IO[bytes]
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, target = source, io.BytesIO(source)
+    else:
+        data, target = None, source
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data) if data is not None else source)
+            im = Image.open(target)
     except Image.DecompressionBombError as e:
-        size = _declared_size(source, data)
-        return ImageReport(None, *(size or (None, None)), problem="image-too-large", detail=str(e))
+        width, height = _declared_size(source) or (None, None)
+        return ImageReport(None, width, height, problem="image-too-large", detail=str(e))
     except Image.UnidentifiedImageError:
         return ImageReport(None, None, None, problem="unreadable-image",
                            detail="no image decoder recognises this file's header")
@@ -201,7 +219,7 @@ def _message(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-def _orientation(im, data, *, decoded: bool = False) -> int:
+def _orientation(im: ImageFile, data: _Bytes | None, *, decoded: bool = False) -> int:
     """EXIF orientation (1–8), 1 when absent or unreadable."""
     from PIL import Image
 
@@ -209,7 +227,8 @@ def _orientation(im, data, *, decoded: bool = False) -> int:
         if im.format == "PNG" and "exif" not in im.info and not decoded:
             # Pillow's PNG getexif() decodes the whole image to reach an eXIf chunk after
             # the pixels; walking the chunk headers finds it for the cost of a few reads.
-            raw = _png_exif_chunk(im.fp if data is None else io.BytesIO(data))
+            fp = im.fp if data is None else io.BytesIO(data)
+            raw = _png_exif_chunk(fp) if fp is not None else None  # no file: no eXIf, orientation 1
             exif = Image.Exif()
             if raw:
                 exif.load(raw)
@@ -221,7 +240,7 @@ def _orientation(im, data, *, decoded: bool = False) -> int:
     return value if 1 <= value <= 8 else 1
 
 
-def _png_exif_chunk(fp) -> bytes | None:
+def _png_exif_chunk(fp: IO[bytes]) -> bytes | None:
     """The data of a PNG's eXIf chunk, found by reading only chunk headers (8 bytes each)."""
     where = fp.tell()
     try:
@@ -240,7 +259,7 @@ def _png_exif_chunk(fp) -> bytes | None:
         fp.seek(where)
 
 
-def _ends_with_marker(fmt: str | None, fp, data) -> bool:
+def _ends_with_marker(fmt: str | None, fp: IO[bytes] | None, data: _Bytes | None) -> bool:
     """The image ends with its format's end marker. ``fp`` is the file Pillow opened (its last
     16 bytes are read; its position is restored for the decoder), or ``data`` the bytes."""
     markers = _END_MARKERS.get(fmt or "")
@@ -248,6 +267,8 @@ def _ends_with_marker(fmt: str | None, fp, data) -> bool:
         return False
     if data is not None:
         tail = bytes(data[-16:])
+    elif fp is None:
+        return False
     else:
         try:
             where = fp.tell()
@@ -260,17 +281,18 @@ def _ends_with_marker(fmt: str | None, fp, data) -> bool:
     return tail.endswith(markers)
 
 
-def _declared_size(source, data) -> tuple[int, int] | None:
+def _declared_size(source: str | os.PathLike[str] | _Bytes) -> _Size | None:
     """Width and height from the header bytes, for an image Pillow refuses to open."""
+    in_memory = isinstance(source, (bytes, bytearray, memoryview))
     try:
-        if data is not None:
-            head = bytes(data[:65536])
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            head = bytes(source[:65536])
         else:
             with open(source, "rb") as f:
                 head = f.read(65536)
     except OSError:
         return None
-    mt = _media_type(str(source) if data is None else "", head)
+    mt = _media_type("" if in_memory else str(source), head)
     sizer = _SIZERS.get(mt)
     try:
         return sizer(head) if sizer else None

@@ -19,12 +19,20 @@ import signal
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Generic, Literal, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 __all__ = ["ChunkMapper", "ForkedCall", "map_chunks", "sigint_held", "worker_count"]
 
 # Below this many items the fork and the result pickling cost more than they save.
 MIN_ITEMS = 1500
 CHUNK = 256
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+_Params = ParamSpec("_Params")
 
 
 def worker_count() -> int:
@@ -38,10 +46,12 @@ def worker_count() -> int:
     return max(1, min(8, cpus))
 
 
-_PRCTL = None  # libc's prctl, looked up in the parent: a worker must import nothing (see _worker_init)
+# libc's prctl, looked up in the parent: a worker must import nothing (see _worker_init).
+# None: not looked up yet; False: there is none.
+_PRCTL: Callable[..., int] | Literal[False] | None = None
 
 
-def _prctl():
+def _prctl() -> Callable[..., int] | Literal[False]:
     global _PRCTL
     if _PRCTL is None:
         try:
@@ -70,7 +80,7 @@ def _worker_init(parent: int) -> None:
 
 
 @contextmanager
-def sigint_held():
+def sigint_held() -> Iterator[None]:
     """Hold Ctrl-C back while threads or processes are started and work is queued.
 
     A KeyboardInterrupt raised inside ``Thread.start()`` or a pool's ``submit``
@@ -95,7 +105,7 @@ def _can_fork() -> bool:
     return hasattr(os, "fork") and hasattr(os, "register_at_fork")  # POSIX; not Windows
 
 
-class ChunkMapper:
+class ChunkMapper(Generic[_Item, _Result]):
     """Apply ``fn`` to parts of a stream of items, in worker processes once the stream is big enough.
 
     ``feed`` items as they are found (a folder scan, say); parts are submitted
@@ -110,24 +120,25 @@ class ChunkMapper:
     propagates unchanged.
     """
 
-    def __init__(self, fn: Callable[[list], list], *, chunk: int = CHUNK, min_items: int = MIN_ITEMS):
+    def __init__(self, fn: Callable[[list[_Item]], list[_Result]], *, chunk: int = CHUNK,
+                 min_items: int = MIN_ITEMS) -> None:
         self.fn = fn
         self.chunk = chunk
         self.min_items = min_items
-        self._buf: list = []
-        self._parts: list[tuple[int, object]] = []  # (size, future or the part itself)
-        self._pool = None
+        self._buf: list[_Item] = []
+        self._parts: list[tuple[int, Future[list[_Result]]]] = []  # (size, its future)
+        self._pool: ProcessPoolExecutor | None = None
         self._fed = 0
         self._workers = worker_count()
         self._can_pool = self._workers >= 2 and _can_fork()
 
-    def __enter__(self):
+    def __enter__(self) -> ChunkMapper[_Item, _Result]:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def feed(self, items) -> None:
+    def feed(self, items: Sequence[_Item]) -> None:
         self._buf.extend(items)
         self._fed += len(items)
         if self._pool is None and self._can_pool and self._fed >= self.min_items:
@@ -154,11 +165,13 @@ class ChunkMapper:
             self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
                                              initializer=_worker_init, initargs=(os.getpid(),))
 
-    def _submit(self, part: list) -> None:
+    def _submit(self, part: list[_Item]) -> None:
+        pool = self._pool
+        assert pool is not None  # parts are submitted only once _start made the pool
         with sigint_held():  # submit may start the workers and the pool's manager thread
-            self._parts.append((len(part), self._pool.submit(self.fn, part)))
+            self._parts.append((len(part), pool.submit(self.fn, part)))
 
-    def results(self, on_done: Callable[[int], None] | None = None) -> Iterator[list]:
+    def results(self, on_done: Callable[[int], None] | None = None) -> Iterator[list[_Result]]:
         """Yield each part's results in order (call once, after the last ``feed``)."""
         from concurrent.futures.process import BrokenProcessPool
 
@@ -192,20 +205,20 @@ class ChunkMapper:
 
 
 def map_chunks(
-    fn: Callable[[list], list],
-    items: Sequence,
+    fn: Callable[[list[_Item]], list[_Result]],
+    items: Sequence[_Item],
     *,
     on_done: Callable[[int], None] | None = None,
     chunk: int = CHUNK,
     min_items: int = MIN_ITEMS,
-) -> Iterator[list]:
+) -> Iterator[list[_Result]]:
     """Yield ``fn(part)`` for consecutive parts of ``items``, in order (see ``ChunkMapper``)."""
     with ChunkMapper(fn, chunk=chunk, min_items=min_items) as mapper:
         mapper.feed(items)
         yield from mapper.results(on_done)
 
 
-class ForkedCall:
+class ForkedCall(Generic[_Result]):
     """Run ``fn(*args, **kwargs)`` in a forked child while this process does something else.
 
     The child sees this process's memory as it was at the fork (nothing is
@@ -216,10 +229,10 @@ class ForkedCall:
     fork is unavailable the call simply runs in-process on ``result()``.
     """
 
-    def __init__(self, fn: Callable, *args, **kwargs):
+    def __init__(self, fn: Callable[_Params, _Result], *args: _Params.args, **kwargs: _Params.kwargs) -> None:
         self._call = (fn, args, kwargs)
-        self._pid = None
-        self._fd = None
+        self._pid: int | None = None
+        self._fd: int | None = None
         if worker_count() < 2 or not _can_fork():
             return
         r, w = os.pipe()
@@ -237,37 +250,39 @@ class ForkedCall:
             try:
                 os.close(r)
                 try:
-                    payload = ("ok", fn(*args, **kwargs))
+                    payload: tuple[str, object] = ("ok", fn(*args, **kwargs))
                 except BaseException as e:  # noqa: BLE001 - sent to the parent as is
                     payload = ("err", e)
                 import pickle
 
                 try:
                     data = pickle.dumps(payload, protocol=5)
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 - an unpicklable result goes back as its text
                     data = pickle.dumps(("err", RuntimeError(f"{type(e).__name__}: {e}")), protocol=5)
                 view = memoryview(data)
                 while view:
                     view = view[os.write(w, view):]
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - the child exits, whatever happened; the parent reports it
                 code = 1
             finally:
                 os._exit(code)
 
-    def __enter__(self):
+    def __enter__(self) -> ForkedCall[_Result]:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def result(self):
+    def result(self) -> _Result:
         if self._pid is None:
             fn, args, kwargs = self._call
             return fn(*args, **kwargs)
         import pickle
 
+        fd = self._fd
+        assert fd is not None  # a child was forked: its pipe is open until close()
         chunks = []
-        while chunk := os.read(self._fd, 1 << 20):
+        while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
         self.close()
         if not chunks:
@@ -278,7 +293,8 @@ class ForkedCall:
         kind, value = pickle.loads(b"".join(chunks))
         if kind == "err":
             raise value
-        return value
+        result: _Result = value  # what fn returned, in the child
+        return result
 
     def close(self) -> None:
         if self._pid is None:
@@ -289,4 +305,5 @@ class ForkedCall:
         except ProcessLookupError:
             pass
         os.waitpid(pid, 0)
-        os.close(self._fd)
+        if self._fd is not None:
+            os.close(self._fd)

@@ -6,20 +6,21 @@ passes a rich-backed implementation when stderr is a terminal.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Callable, Iterator, Protocol
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
 
 __all__ = ["NO_PROGRESS", "Progress"]
 
 
 class Progress(Protocol):
-    def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    def task(self, description: str, total: int | None) -> AbstractContextManager[Callable[[int], None]]:
         """A context manager yielding ``advance(n)``."""
 
 
 class _NoProgress:
     @contextmanager
-    def task(self, description, total):
+    def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
         yield _noop
 
 
