@@ -6,11 +6,14 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from lensvault.annotations.model import Finding
 from lensvault.bounded import MAX_DEPTH
 from lensvault.errors import AnnotationError
-from lensvault.annotations.model import Finding
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 SPLIT_ALIASES = {"valid": "val", "validation": "val", "training": "train", "testing": "test"}
 IMAGE_SUFFIXES = frozenset(
@@ -26,7 +29,7 @@ def normalize_split(name: str | None) -> str | None:
     return SPLIT_ALIASES.get(name.lower(), name) if name else None
 
 
-def fail(what: str, file: str | os.PathLike, location: str = "", *, fix: str,
+def fail(what: str, file: str | os.PathLike[str], location: str = "", *, fix: str,
          code: str = "malformed") -> NoReturn:
     finding = Finding("error", code, what, str(file), location)
     where = f"{file}, {location}" if location else str(file)
@@ -132,7 +135,7 @@ def read_yaml(path: Path, shown: str | None = None) -> Any:
              code="too-deep")
 
 
-def read_xml(path: Path, shown: str | None = None):
+def read_xml(path: Path, shown: str | None = None) -> Element:
     """Parse an XML annotation file (regular files only, like every reader here)."""
     import xml.etree.ElementTree as ET
 
@@ -284,11 +287,10 @@ class DirIndex:
 
 def find_images(folder: Path) -> list[Path]:
     """Image files below ``folder`` in sorted order (stable across file systems)."""
-    out = []
+    out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith("."):
-                out.append(Path(dirpath) / name)
+        out.extend(Path(dirpath) / name for name in filenames
+                   if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith("."))
     out.sort()
     return out

@@ -23,10 +23,17 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lensvault.annotations._common import fail, fail_all
 from lensvault.annotations.confine import check_image
-from lensvault.annotations.model import Finding
+from lensvault.annotations.model import Finding, SkippedImage
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lensvault.annotations.validate import Origin
+    from lensvault.media import ImageReport
 
 __all__ = ["BAD_IMAGE_MODES", "BadImages", "collecting", "current", "finding_for", "image_info", "image_infos"]
 
@@ -43,10 +50,11 @@ _WHAT = {
 }
 
 
-def finding_for(key: str, report, level: str = "warning") -> Finding:
+def finding_for(key: str, report: ImageReport, level: str = "warning") -> Finding:
     """The located finding for a bad image (``report`` is a ``media.ImageReport``)."""
-    return Finding(level, report.problem, f"{_WHAT.get(report.problem, report.problem)}: {report.detail}",
-                   key, "image data")
+    problem = report.problem
+    assert problem is not None, "a finding is for a bad image"
+    return Finding(level, problem, f"{_WHAT.get(problem, problem)}: {report.detail}", key, "image data")
 
 
 @dataclass
@@ -117,14 +125,15 @@ def image_infos(items: list[tuple[str, str]]) -> list[tuple[int, int, int]]:
     return [_judged(report, where) for report, (_, where) in zip(reports, items)]
 
 
-def _inspect_part(paths: list[str]) -> list:
+def _inspect_part(paths: list[str]) -> list[ImageReport]:
     from lensvault.media import inspect_image
 
     return [inspect_image(p) for p in paths]
 
 
-def _judged(report, where: str) -> tuple[int, int, int]:
+def _judged(report: ImageReport, where: str) -> tuple[int, int, int]:
     if report.problem is None:
+        assert report.width is not None and report.height is not None, "a decoded image has a size"
         return report.width, report.height, report.orientation
     collector = current()
     if collector is None:
@@ -133,10 +142,12 @@ def _judged(report, where: str) -> tuple[int, int, int]:
              code=finding.code)
     size_known = bool(report.width and report.height)
     collector.add(where, finding_for(where, report), size_known=size_known)
-    return (report.width, report.height, report.orientation) if size_known else (0, 0, 1)
+    if report.width and report.height:  # size_known
+        return report.width, report.height, report.orientation
+    return 0, 0, 1
 
 
-def _admit(path, where: str) -> None:
+def _admit(path: str | os.PathLike[str], where: str) -> None:
     """Refuse, before any byte is read, an image path that leads outside SRC or is no regular file."""
     try:
         st = os.lstat(path)
@@ -152,7 +163,8 @@ def _admit(path, where: str) -> None:
              fix="remove it from the dataset folder", code="unreadable-image")
 
 
-def settle(bad: BadImages, mode: str, images, annotations, origin, *, source: str):
+def settle(bad: BadImages, mode: str, images: pa.Table, annotations: pa.Table, origin: Origin, *, source: str
+           ) -> tuple[pa.Table, pa.Table, Origin, list[Finding], list[SkippedImage]]:
     """Apply ``mode`` to the bad images of one import, all at once.
 
     ``images``/``annotations`` are the Arrow tables, ``origin(row)`` locates annotation
@@ -177,13 +189,13 @@ def settle(bad: BadImages, mode: str, images, annotations, origin, *, source: st
         annotations = annotations.take(pa.array(kept_rows, pa.int64()))
         inner = origin
 
-        def origin(row: int) -> tuple[str, str]:
+        def kept_origin(row: int) -> tuple[str, str]:
             return inner(int(kept_rows[row]))
 
-        skipped = [{"path": k, "code": bad.found[k].code, "reason": bad.found[k].message} for k in keys]
+        skipped: list[SkippedImage] = [{"path": k, "code": bad.found[k].code, "reason": bad.found[k].message} for k in keys]
         findings = [Finding("info", f.code, f"{f.message} — left out (--on-bad-image skip)", f.file, f.location)
                     for f in (bad.found[k] for k in keys)]
-        return images, annotations, origin, findings, skipped
+        return images, annotations, kept_origin, findings, skipped
     errors = [k for k in keys if mode == "fail" or not bad.keepable(k)]
     if errors:
         listed = [Finding("error" if k in errors else "warning", bad.found[k].code, bad.found[k].message,

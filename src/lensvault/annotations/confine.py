@@ -23,6 +23,7 @@ that store — content-addressed, read-only bytes of this vault — and snapshot
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -31,16 +32,23 @@ from pathlib import Path
 
 from lensvault.annotations._common import fail
 
-__all__ = ["SourceFolder", "check_image", "reachable", "trusting"]
+__all__ = ["Outside", "SourceFolder", "check_image", "reachable", "trusting"]
+
+
+class Outside(enum.Enum):
+    """The answer of a lookup whose every reading of a name leaves the dataset folder (nothing
+    outside is looked up). An enum, not ``object()``, so a type checker tells it from a path."""
+
+    OUTSIDE = "outside"
 
 # (real root of the import, real paths of trusted folders, folder → its real path); set by
 # ``importers.load``.
-_scope: ContextVar[tuple[str | None, tuple[str, ...], dict]] = ContextVar("lensvault_import_scope",
+_scope: ContextVar[tuple[str | None, tuple[str, ...], dict[str, str]]] = ContextVar("lensvault_import_scope",
                                                                            default=(None, (), {}))
 
 
 @contextmanager
-def trusting(root: str | os.PathLike | None, trusted: Iterable[str | os.PathLike] = ()) -> Iterator[None]:
+def trusting(root: str | os.PathLike[str] | None, trusted: Iterable[str | os.PathLike[str]] = ()) -> Iterator[None]:
     """Within this block, the import of ``root`` may follow symlinks into ``trusted`` folders."""
     token = _scope.set((None if root is None else os.path.realpath(root),
                         tuple(os.path.realpath(t) for t in trusted), {}))
@@ -55,7 +63,7 @@ def reachable(real_path: str, real_root: str) -> bool:
     return _inside(real_path, real_root) or any(_inside(real_path, t) for t in _scope.get()[1])
 
 
-def check_image(path: str | os.PathLike, shown: str, *, is_link: bool = True) -> None:
+def check_image(path: str | os.PathLike[str], shown: str, *, is_link: bool = True) -> None:
     """Refuse to read an image whose symlinks lead outside the import's root (and the trusted
     folders). Outside ``trusting`` (an importer called directly) there is no root to hold it to.
 
@@ -87,16 +95,16 @@ class SourceFolder:
         if annotations is not None:
             self._real_roots.append(os.path.realpath(annotations))
 
-    def contains(self, path: str | os.PathLike) -> bool:
+    def contains(self, path: str | os.PathLike[str]) -> bool:
         """``path`` (absolute, or relative to the working directory) is lexically inside SRC."""
         return _inside(os.path.normpath(os.path.abspath(path)), self.root)
 
-    def readable(self, path: str | os.PathLike) -> bool:
+    def readable(self, path: str | os.PathLike[str]) -> bool:
         """After resolving symlinks, ``path`` is inside SRC (or the given ``--annotations``)."""
         real = os.path.realpath(path)
         return any(reachable(real, r) for r in self._real_roots)
 
-    def check_readable(self, path: str | os.PathLike, shown: str, location: str = "") -> None:
+    def check_readable(self, path: str | os.PathLike[str], shown: str, location: str = "") -> None:
         """Refuse to open ``path`` when a symlink (or ``..``) takes it outside SRC."""
         if not self.readable(path):
             fail("this file leads outside the dataset folder (through a symlink or ..); it is not read",

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from lensvault.annotations._common import fail, read_head, rel
 from lensvault.annotations.survey import Survey, sniff_json, sniff_xml
@@ -33,6 +34,22 @@ from lensvault.annotations.survey import Survey, sniff_json, sniff_xml
 __all__ = ["Candidate", "Detection", "detect"]
 
 ORDER = ("coco", "voc", "yolo", "masks", "labelme")
+
+
+class CandidateDict(TypedDict):
+    format: str
+    description: str
+    files: int
+    annotations: str | None
+
+
+class DetectionDict(TypedDict):
+    """``Detection.to_dict()``: the ``--json`` shape of a detection."""
+
+    format: str
+    description: str
+    annotations: str | None
+    found: list[CandidateDict]
 
 
 @dataclass(frozen=True)
@@ -48,7 +65,7 @@ class Candidate:
     def hint(self) -> str:
         return f"--format {self.format}" + (f" --annotations {self.annotations}" if self.annotations else "")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> CandidateDict:
         return {"format": self.format, "description": self.description, "files": self.files,
                 "annotations": self.annotations}
 
@@ -60,7 +77,7 @@ class Detection:
     annotations: Path | None = None  # where the chosen importer should read, if not its own layout
     found: tuple[Candidate, ...] = field(default=())
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> DetectionDict:
         return {"format": self.format, "description": self.description,
                 "annotations": None if self.annotations is None else str(self.annotations),
                 "found": [c.to_dict() for c in self.found]}

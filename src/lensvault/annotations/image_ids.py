@@ -22,32 +22,38 @@ name the same images on 1.1.0.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 __all__ = ["COLUMN", "assign_image_ids", "image_ids", "issued_through", "with_image_ids"]
 
 COLUMN = "image_id"
 
 
-def image_ids(images) -> list[int]:
+def image_ids(images: pa.Table) -> list[int]:
     """The id of each row of the images table ``images``, in row order.
 
     The stored column when there is one; otherwise (a version written before ids were
     stored, or a table straight from an importer) 1 + the image's rank by path.
     """
     if COLUMN in images.column_names:
-        return images.column(COLUMN).to_pylist()
+        stored: list[int] = images.column(COLUMN).to_pylist()
+        return stored
     paths = images.column("path").to_pylist()
     rank = {p: n for n, p in enumerate(sorted(set(paths)), start=1)}
     return [rank[p] for p in paths]
 
 
-def with_image_ids(images):
+def with_image_ids(images: pa.Table) -> pa.Table:
     """``images`` with its ``image_id`` column: the stored one, or the fallback of :func:`image_ids`."""
     if COLUMN in images.column_names:
         return images
     return _set_ids(images, image_ids(images))
 
 
-def issued_through(images, issued: int = 0) -> int:
+def issued_through(images: pa.Table | None, issued: int = 0) -> int:
     """The high-water mark of image ids after a version with ``images``: the highest id it
     holds, or ``issued`` (the mark before it) if that is higher."""
     if images is None or not images.num_rows:
@@ -55,7 +61,7 @@ def issued_through(images, issued: int = 0) -> int:
     return max(issued, max(image_ids(images)))
 
 
-def assign_image_ids(images, parent_images=None, *, issued: int = 0):
+def assign_image_ids(images: pa.Table, parent_images: pa.Table | None = None, *, issued: int = 0) -> pa.Table:
     """``images`` (a new version's images table, with ``sha256``) with the ids the rule gives it.
 
     ``parent_images`` is the parent version's images table (None for a first version or a
@@ -78,7 +84,7 @@ def assign_image_ids(images, parent_images=None, *, issued: int = 0):
     return _set_ids(images, [ids[p] for p in paths])
 
 
-def _renamed(images, parent_images, before: dict[str, int], now: set[str]) -> dict[str, int]:
+def _renamed(images: pa.Table, parent_images: pa.Table, before: dict[str, int], now: set[str]) -> dict[str, int]:
     """New path → the parent's id, for images whose bytes moved to a new path.
 
     Only when the content is held by exactly one image in each version and the old path
@@ -88,7 +94,7 @@ def _renamed(images, parent_images, before: dict[str, int], now: set[str]) -> di
         return {}
     new_by_sha = _unique_by_sha(images)
     old_by_sha = _unique_by_sha(parent_images)
-    out = {}
+    out: dict[str, int] = {}
     for sha, new_path in new_by_sha.items():
         old_path = old_by_sha.get(sha)
         if old_path is not None and new_path not in before and old_path not in now:
@@ -96,7 +102,7 @@ def _renamed(images, parent_images, before: dict[str, int], now: set[str]) -> di
     return out
 
 
-def _unique_by_sha(images) -> dict[str, str]:
+def _unique_by_sha(images: pa.Table) -> dict[str, str]:
     seen: dict[str, str | None] = {}
     for path, sha in zip(images.column("path").to_pylist(), images.column("sha256").to_pylist()):
         if sha is not None:
@@ -104,7 +110,7 @@ def _unique_by_sha(images) -> dict[str, str]:
     return {sha: path for sha, path in seen.items() if path is not None}
 
 
-def _set_ids(images, ids: list[int]):
+def _set_ids(images: pa.Table, ids: list[int]) -> pa.Table:
     import pyarrow as pa
 
     if COLUMN in images.column_names:

@@ -65,8 +65,8 @@ class ImageLookup:
     def anywhere(self, name: str, shown: str, where: str, *, what: str) -> Path | None:
         """The one image under the root called ``name`` (exact, else ignoring case); an
         ambiguous name is a located error naming the candidates."""
-        self._index()
-        found = self._names.get(name) or self._lower.get(name.lower()) or []
+        names = self._index()
+        found = names.get(name) or self._lower.get(name.lower()) or []
         return self._one(found, shown, where, f"{what} {name!r}")
 
     def by_stem(self, stem: str, shown: str, where: str, *, what: str) -> Path | None:
@@ -83,12 +83,15 @@ class ImageLookup:
                      "is unique", code="ambiguous-image")
         return found[0] if found else None
 
-    def _index(self) -> None:
+    def _index(self) -> dict[str, list[Path]]:
+        """Image file name → its paths (and ``_lower``, ``_stems``), built on first use."""
         if self._names is not None:
-            return
-        self._names = {}
+            return self._names
+        names: dict[str, list[Path]] = {}
         for folder in self.survey.folders:
             for p in folder.images:
-                self._names.setdefault(p.name, []).append(p)
+                names.setdefault(p.name, []).append(p)
                 self._lower.setdefault(p.name.lower(), []).append(p)
                 self._stems.setdefault(p.stem, []).append(p)
+        self._names = names
+        return names

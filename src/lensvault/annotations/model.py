@@ -8,8 +8,9 @@ times more at 200,000 boxes than appending to a dozen Python lists.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pyarrow as pa
 
@@ -18,11 +19,17 @@ __all__ = [
     "IMAGE_SCHEMA",
     "KINDS",
     "AnnotationColumns",
+    "AnnotationRow",
     "AnnotationSet",
     "ClassMap",
+    "ClassMapDict",
     "EmbeddedImage",
     "Finding",
+    "FindingDict",
     "ImageColumns",
+    "ImageRow",
+    "KeypointSchema",
+    "SkippedImage",
     "canonical_json",
 ]
 
@@ -61,6 +68,39 @@ ANNOTATION_SCHEMA = pa.schema(
 )
 
 
+class ImageRow(TypedDict):
+    """One row of ``IMAGE_SCHEMA`` as ``Table.to_pylist()`` gives it (a stored version's table
+    has more columns, e.g. ``image_id`` and ``sha256``)."""
+
+    path: str
+    width: int
+    height: int
+    orientation: int
+    split: str | None
+    tags: str  # canonical JSON of an object
+
+
+class AnnotationRow(TypedDict):
+    """One row of ``ANNOTATION_SCHEMA`` as ``Table.to_pylist()`` gives it."""
+
+    image: str
+    index: int
+    class_id: int
+    x: float
+    y: float
+    w: float
+    h: float
+    kind: str
+    polygon: list[list[float]] | None
+    rle: str | None  # canonical JSON of a COCO RLE object
+    keypoints: list[float] | None
+    iscrowd: bool
+    difficult: bool
+    truncated: bool
+    occluded: bool
+    attributes: str  # canonical JSON of an object
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace: equal values give equal strings (and equal hashes).
 
@@ -73,6 +113,43 @@ def canonical_json(value: Any) -> str:
 EMPTY_JSON = "{}"
 
 
+class FindingDict(TypedDict):
+    """``Finding.to_dict()``: how a finding is stored (import reports) and shown (``--json``)."""
+
+    level: str
+    code: str
+    message: str
+    file: str
+    location: str
+
+
+class KeypointSchema(TypedDict):
+    """A keypoint class's point names and the edges between them (indices into ``names``)."""
+
+    names: list[str]
+    skeleton: list[list[int]]
+
+
+class _ClassEntry(TypedDict):
+    id: int
+    name: str
+
+
+class ClassMapDict(TypedDict):
+    """``ClassMap.to_dict()``, as manifests store it (keypoint class ids as text: JSON keys)."""
+
+    classes: list[_ClassEntry]
+    keypoints: NotRequired[dict[str, KeypointSchema]]
+
+
+class SkippedImage(TypedDict):
+    """An image ``on_bad_image="skip"`` left out, and why (``bad_images`` codes)."""
+
+    path: str
+    code: str
+    reason: str
+
+
 @dataclass(frozen=True)
 class Finding:
     """One located problem in the input. ``level`` is "warning" or "error"."""
@@ -83,7 +160,7 @@ class Finding:
     file: str
     location: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> FindingDict:
         return {
             "level": self.level,
             "code": self.code,
@@ -93,7 +170,7 @@ class Finding:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> Finding:
+    def from_dict(cls, data: FindingDict) -> Finding:
         return cls(
             level=data["level"],
             code=data["code"],
@@ -116,7 +193,7 @@ class ClassMap:
 
     ids: tuple[int, ...]
     names: tuple[str, ...]
-    keypoints: dict[int, dict] = field(default_factory=dict, compare=True, hash=False)
+    keypoints: dict[int, KeypointSchema] = field(default_factory=dict, compare=True, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ids", tuple(int(i) for i in self.ids))
@@ -127,9 +204,9 @@ class ClassMap:
             raise ValueError(f"ClassMap ids repeat: {self.ids}")
 
     @classmethod
-    def from_names(cls, names, start: int = 0) -> ClassMap:
-        names = tuple(names)
-        return cls(tuple(range(start, start + len(names))), names)
+    def from_names(cls, names: Iterable[str], start: int = 0) -> ClassMap:
+        given = tuple(names)
+        return cls(tuple(range(start, start + len(given))), given)
 
     def name_of(self, class_id: int) -> str:
         try:
@@ -149,8 +226,8 @@ class ClassMap:
     def __contains__(self, class_id: object) -> bool:
         return class_id in self.ids
 
-    def to_dict(self) -> dict:
-        out: dict[str, Any] = {
+    def to_dict(self) -> ClassMapDict:
+        out: ClassMapDict = {
             "classes": [{"id": i, "name": n} for i, n in zip(self.ids, self.names)]
         }
         if self.keypoints:
@@ -158,7 +235,7 @@ class ClassMap:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> ClassMap:
+    def from_dict(cls, data: ClassMapDict) -> ClassMap:
         rows = data["classes"]
         kp = {int(k): v for k, v in data.get("keypoints", {}).items()}
         return cls(tuple(r["id"] for r in rows), tuple(r["name"] for r in rows), kp)
@@ -191,7 +268,7 @@ class AnnotationSet:
     description: str = ""
     ids_from_names: bool = False  # the importer numbered the classes (see importers._base.Imported)
     # Images left out by ``on_bad_image="skip"``: {"path", "code", "reason"}.
-    skipped: list[dict] = field(default_factory=list)
+    skipped: list[SkippedImage] = field(default_factory=list)
     # Images stored inside annotation files, by image path (see ``EmbeddedImage``).
     embedded: dict[str, EmbeddedImage] = field(default_factory=dict)
 
@@ -225,7 +302,7 @@ class ImageColumns:
         self.tags: list[str] = []
 
     def add(self, path: str, width: int, height: int, *, orientation: int = 1,
-            split: str | None = None, tags: str | dict = EMPTY_JSON) -> None:
+            split: str | None = None, tags: str | dict[str, Any] = EMPTY_JSON) -> None:
         self.path.append(path)
         self.width.append(int(width))
         self.height.append(int(height))
@@ -290,9 +367,10 @@ class AnnotationColumns:
         return fid
 
     def add(self, image: str, class_id: int, x: float, y: float, w: float, h: float, *,
-            kind: str = "bbox", polygon=None, rle: str | None = None, keypoints=None,
+            kind: str = "bbox", polygon: list[list[float]] | None = None, rle: str | None = None,
+            keypoints: list[float] | None = None,
             iscrowd: bool = False, difficult: bool = False, truncated: bool = False,
-            occluded: bool = False, attributes: str | dict = EMPTY_JSON,
+            occluded: bool = False, attributes: str | dict[str, Any] = EMPTY_JSON,
             origin: tuple[int, str] = (-1, "")) -> None:
         n = self._next_index.get(image, 0)
         self._next_index[image] = n + 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,9 @@ __all__ = ["Folder", "Survey", "inside", "sniff_json", "sniff_xml"]
 SAMPLE = 20
 _XML_HEAD = 8192
 _JSON_HEAD = 65536
+
+# What a file is, from its head (``sniff_xml``, ``sniff_json``); None: cannot tell.
+Sniff = Callable[[Path], str | None]
 
 
 @dataclass
@@ -40,7 +44,7 @@ class Survey:
     root: Path
     folders: list[Folder]
     outside: list[Path]  # symlinks leading out of the root: never read
-    _seen: dict = field(default_factory=dict, repr=False)  # (sniff, path) → what it said
+    _seen: dict[tuple[Sniff, Path], str | None] = field(default_factory=dict, repr=False)  # what each sniff said
 
     @classmethod
     def of(cls, root: Path) -> Survey:
@@ -97,11 +101,11 @@ class Survey:
         folders.sort(key=lambda f: f.path.as_posix())
         return cls(root, folders, outside)
 
-    def where(self, kind: str, sniff, wanted: str) -> list[Folder]:
+    def where(self, kind: str, sniff: Sniff, wanted: str) -> list[Folder]:
         """Folders whose sampled ``kind`` files (xml/json) are mostly ``wanted`` by ``sniff``."""
         out = []
         for f in self.folders:
-            files = getattr(f, kind)
+            files: list[Path] = getattr(f, kind)
             if not files:
                 continue
             votes: dict[str, int] = {}
@@ -121,7 +125,7 @@ def inside(real_root: str, real_path: str) -> bool:
     return real_path == real_root or real_path.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
-_XML_PROLOG = re.compile(rb"^(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*", re.S)
+_XML_PROLOG = re.compile(rb"^(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*", re.DOTALL)
 _XML_ROOT = re.compile(rb"<([A-Za-z_][\w.\-]*)")
 
 
@@ -133,7 +137,8 @@ def sniff_xml(path: Path) -> str | None:
         head = head[3:]
     if not head.strip():
         return None
-    m = _XML_ROOT.match(head, _XML_PROLOG.match(head).end())
+    prolog = _XML_PROLOG.match(head)  # matches always (perhaps nothing)
+    m = _XML_ROOT.match(head, prolog.end() if prolog else 0)
     if m is None:
         return "other"
     if m.group(1) != b"annotation":

@@ -22,9 +22,15 @@ and one error, whatever the importer (each importer should catch it first, at it
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from lensvault.annotations.model import AnnotationSet, Finding
 from lensvault.errors import AnnotationError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pyarrow as pa
 
 __all__ = ["raise_errors", "raise_if_strict", "validate"]
 
@@ -118,10 +124,9 @@ def validate(aset: AnnotationSet, *, origin: Origin | None = None,
 
     path_list = paths.to_pylist()
     annotated = set(pc.unique(image_of).to_pylist())
-    for path in path_list:
-        if path not in annotated:
-            findings.append(Finding("warning", "unannotated-image", f"image {path!r} has no annotations",
-                                    image_origin(path) if image_origin else path, "image"))
+    findings.extend(Finding("warning", "unannotated-image", f"image {path!r} has no annotations",
+                            image_origin(path) if image_origin else path, "image")
+                    for path in path_list if path not in annotated)
 
     by_name: dict[str, list[str]] = {}
     for path in path_list:
@@ -144,7 +149,7 @@ def validate(aset: AnnotationSet, *, origin: Origin | None = None,
     return findings
 
 
-def _non_finite(anns):
+def _non_finite(anns: pa.Table) -> npt.NDArray[np.bool_]:
     """Rows whose box, polygon or keypoints hold NaN or ±Infinity (no comparison catches NaN:
     a NaN box is never "outside" nor "zero-area")."""
     import numpy as np

@@ -33,4 +33,5 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, 
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     module = importlib.import_module(EXPORT_FORMATS[fmt])
-    return module.export(aset, image_files, dest, split=split, link=link)
+    written: Path = module.export(aset, image_files, dest, split=split, link=link)
+    return written

@@ -6,24 +6,26 @@ import json
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from lensvault.annotations.model import AnnotationSet
+from lensvault.annotations.model import AnnotationRow, AnnotationSet, ImageRow
 
 Link = Callable[[Path, Path], None]
 
 
-def select(aset: AnnotationSet, split: str | None) -> tuple[list[dict], dict[str, list[dict]]]:
+def select(aset: AnnotationSet, split: str | None) -> tuple[list[ImageRow], dict[str, list[AnnotationRow]]]:
     """Image rows (optionally one split) and their annotation rows grouped by image path."""
-    images = aset.images.to_pylist()
+    images: list[ImageRow] = aset.images.to_pylist()
     if split is not None:
         images = [im for im in images if im["split"] == split]
     wanted = {im["path"] for im in images}
-    by_image: dict[str, list[dict]] = {p: [] for p in wanted}
-    for row in aset.annotations.to_pylist():
+    by_image: dict[str, list[AnnotationRow]] = {p: [] for p in wanted}
+    rows: list[AnnotationRow] = aset.annotations.to_pylist()
+    for row in rows:
         if row["image"] in by_image:
             by_image[row["image"]].append(row)
-    for rows in by_image.values():
-        rows.sort(key=lambda r: r["index"])
+    for image_rows in by_image.values():
+        image_rows.sort(key=lambda r: r["index"])
     return images, by_image
 
 
@@ -53,8 +55,10 @@ def flat_names(paths: list[str]) -> dict[str, str]:
             for p in paths}
 
 
-def attrs(text: str) -> dict:
-    return json.loads(text) if text and text != "{}" else {}
+def attrs(text: str) -> dict[str, Any]:
+    """An ``attributes``/``tags`` cell: a JSON object of whatever the source wrote."""
+    value: dict[str, Any] = json.loads(text) if text and text != "{}" else {}
+    return value
 
 
 def num(value: float) -> str:

@@ -9,9 +9,41 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
+from typing import Any, NotRequired, TypedDict
 
 from lensvault.annotations.exporters._files import Link, attrs, place, select
-from lensvault.annotations.model import AnnotationSet
+from lensvault.annotations.model import AnnotationRow, AnnotationSet, ImageRow
+
+
+# The entries of the COCO file written (in the order their keys are written).
+class _Category(TypedDict):
+    id: int
+    name: str
+    supercategory: str
+    keypoints: NotRequired[list[str]]
+    skeleton: NotRequired[list[list[int]]]
+
+
+class _Image(TypedDict):
+    id: int
+    file_name: str
+    width: int
+    height: int
+    tags: NotRequired[dict[str, Any]]
+
+
+class _Annotation(TypedDict):
+    id: int
+    image_id: int
+    category_id: int
+    bbox: list[float]
+    iscrowd: int
+    segmentation: NotRequired[list[list[float]] | dict[str, Any]]  # polygons, or an RLE object
+    area: NotRequired[float]
+    keypoints: NotRequired[list[float]]
+    num_keypoints: NotRequired[int]
+    attributes: NotRequired[dict[str, Any]]
 
 
 def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, split: str | None,
@@ -22,16 +54,16 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, 
 
     id_of = dict(zip(aset.images.column("path").to_pylist(), image_ids(aset.images)))
     images, by_image = select(aset, split)
-    categories = []
+    categories: list[_Category] = []
     for cid, name in zip(aset.classes.ids, aset.classes.names):
-        cat = {"id": cid, "name": name, "supercategory": ""}
+        cat: _Category = {"id": cid, "name": name, "supercategory": ""}
         if cid in aset.classes.keypoints:
             kp = aset.classes.keypoints[cid]
             cat["keypoints"] = list(kp.get("names", []))
             cat["skeleton"] = [list(e) for e in kp.get("skeleton", [])]
         categories.append(cat)
 
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[ImageRow]] = {}
     for im in images:
         groups.setdefault(split or im["split"] or "all", []).append(im)
     if not groups:
@@ -39,10 +71,11 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, 
     (dest / "annotations").mkdir(parents=True, exist_ok=True)
     ann_id = 0
     for name, group in groups.items():
-        out_images, out_anns = [], []
+        out_images: list[_Image] = []
+        out_anns: list[_Annotation] = []
         for im in group:
             image_id = id_of[im["path"]]
-            entry = {"id": image_id, "file_name": im["path"], "width": im["width"], "height": im["height"]}
+            entry: _Image = {"id": image_id, "file_name": im["path"], "width": im["width"], "height": im["height"]}
             tags = attrs(im["tags"])
             if tags:
                 entry["tags"] = tags
@@ -58,9 +91,9 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, 
     return dest
 
 
-def _annotation(a: dict, ann_id: int, image_id: int, im: dict, mask_utils) -> dict:
+def _annotation(a: AnnotationRow, ann_id: int, image_id: int, im: ImageRow, mask_utils: ModuleType) -> _Annotation:
     bbox = [a["x"], a["y"], a["w"], a["h"]]
-    out = {"id": ann_id, "image_id": image_id, "category_id": a["class_id"], "bbox": bbox,
+    out: _Annotation = {"id": ann_id, "image_id": image_id, "category_id": a["class_id"], "bbox": bbox,
            "iscrowd": int(a["iscrowd"])}
     if a["rle"] is not None:
         rle = json.loads(a["rle"])
@@ -72,7 +105,7 @@ def _annotation(a: dict, ann_id: int, image_id: int, im: dict, mask_utils) -> di
         out["area"] = float(mask_utils.area(mask_utils.merge(rles)))
     else:
         # Lines and points have no area; COCO wants a polygon list, so write the empty one.
-        out["segmentation"] = a["polygon"] if a["polygon"] else []
+        out["segmentation"] = a["polygon"] or []
         out["area"] = float(a["w"] * a["h"])
     if a["keypoints"]:
         out["keypoints"] = a["keypoints"]

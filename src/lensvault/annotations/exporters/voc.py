@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from xml.sax.saxutils import escape
 
 from lensvault.annotations.exporters._files import Link, attrs, flat_names, num, place, select
-from lensvault.annotations.model import AnnotationSet
+from lensvault.annotations.model import AnnotationRow, AnnotationSet
 
 
 def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, split: str | None,
@@ -45,7 +45,7 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, 
     return dest
 
 
-def _object(a: dict, names: dict[int, str]) -> str:
+def _object(a: AnnotationRow, names: dict[int, str]) -> str:
     extra = attrs(a["attributes"])
     name = names.get(a["class_id"], f"class_{a['class_id']}")
     pose = extra.get("pose", "Unspecified")

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from lensvault.annotations.exporters._files import Link, attrs, flat_names, place, select
-from lensvault.annotations.model import AnnotationSet
+from lensvault.annotations.model import AnnotationRow, AnnotationSet
 from lensvault.errors import InputError
 
 
@@ -37,7 +37,7 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, 
         label = dest / "labels" / sub / PurePosixPath(name).with_suffix(".txt").name
         label.parent.mkdir(parents=True, exist_ok=True)
         label.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    config: dict = {"path": "."}
+    config: dict[str, str | dict[int, str]] = {"path": "."}
     if splits:
         for s in splits:
             config[s] = f"images/{s}"
@@ -50,7 +50,7 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, 
     return dest
 
 
-def _line(a: dict, cls: int, width: int, height: int) -> str:
+def _line(a: AnnotationRow, cls: int, width: int, height: int) -> str:
     shape = attrs(a["attributes"]).get("shape_type")
     if a["kind"] == "polygon" and a["polygon"] and shape not in {"line", "linestrip"}:
         coords = [v for ring in a["polygon"] for v in ring]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lensvault.annotations._common import fail, rel
 from lensvault.annotations.confine import trusting
+from lensvault.annotations.importers._base import Imported
 from lensvault.annotations.model import AnnotationSet
 from lensvault.annotations.validate import raise_errors, raise_if_strict, validate
 
@@ -26,7 +27,7 @@ FORMATS = {
 
 def load(src: Path, *, format: str = "auto", annotations: Path | None = None,
          classes: Path | None = None, strict: bool = False, on_bad_image: str | None = None,
-         trusted: Iterable[str | os.PathLike] = ()) -> AnnotationSet:
+         trusted: Iterable[str | os.PathLike[str]] = ()) -> AnnotationSet:
     """Read a dataset folder into the normalized model.
 
     ``src`` is the dataset root (image paths in the model are relative to it);
@@ -81,7 +82,7 @@ def _load(src: Path, *, format: str, annotations: Path | None, classes: Path | N
         SourceFolder(root).check_readable(ann, rel(ann, root))
     module = importlib.import_module(FORMATS[fmt])
     with collecting() as bad:
-        imported = module.load(root, annotations=ann, classes=cls)
+        imported: Imported = module.load(root, annotations=ann, classes=cls)
     origin = imported.origin or imported.annotations.origin
     images, annotations_table, origin, bad_findings, skipped = settle(
         bad, mode, imported.images.table(), imported.annotations.table(), origin, source=str(root))
@@ -99,7 +100,12 @@ def _load(src: Path, *, format: str, annotations: Path | None, classes: Path | N
         skipped=skipped,
         embedded={k: v for k, v in imported.embedded.items() if k not in {s["path"] for s in skipped}},
     )
-    aset.findings += validate(aset, origin=origin, image_origin=imported.image_files.get)
+    image_files = imported.image_files  # every importer names the file that declared each image
+
+    def image_origin(key: str) -> str:
+        return image_files.get(key, key)
+
+    aset.findings += validate(aset, origin=origin, image_origin=image_origin)
     raise_errors(aset.findings, source=str(root))
     raise_if_strict(aset.findings, strict=strict, source=str(root))
     return aset

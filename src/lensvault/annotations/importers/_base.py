@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from lensvault.annotations.model import AnnotationColumns, ClassMap, EmbeddedImage, Finding, ImageColumns
@@ -30,7 +30,7 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def named_classes(given: tuple[list[int], list[str]] | None, seen, source: str) -> tuple[ClassMap, list[Finding]]:
+def named_classes(given: tuple[list[int], list[str]] | None, seen: Iterable[str], source: str) -> tuple[ClassMap, list[Finding]]:
     """The class map of a names-only import (VOC, labelme): the given ``(ids, names)`` —
     ``--classes`` or a labelmap, ids kept as given, gaps included — plus names the files use
     that the list lacks (ids after the highest, with an ``unknown-class`` warning); without

@@ -8,6 +8,8 @@ So each segmentation is checked here, at its position in the file, before pycoco
 
 from __future__ import annotations
 
+from typing import Any
+
 from lensvault.annotations._common import describe, fail
 from lensvault.annotations.fields import finite_numbers, integer
 from lensvault.annotations.model import Finding, canonical_json
@@ -19,7 +21,7 @@ _RLE_FIX = ("write RLE as {\"size\": [height, width], \"counts\": ...} with coun
             "or pycocotools' compressed string) summing to height*width")
 
 
-def rle(seg: dict, size_hw: tuple[int, int], file: str, loc: str) -> tuple[str, list[float], list[int]]:
+def rle(seg: dict[str, Any], size_hw: tuple[int, int], file: str, loc: str) -> tuple[str, list[float], list[int]]:
     """Compressed RLE as canonical JSON, its bbox and its [h, w]. Uncompressed counts are encoded.
 
     pycocotools checks nothing: counts that do not sum to h*w decode to whatever memory
@@ -35,6 +37,7 @@ def rle(seg: dict, size_hw: tuple[int, int], file: str, loc: str) -> tuple[str, 
     h, w = (integer(v, file, f"{loc}.size[{i}]", what="RLE size", fix=_RLE_FIX, lo=0, code="bad-rle")
             for i, v in enumerate(size))
     counts = seg.get("counts")
+    runs: list[int]
     if type(counts) is list:
         if not (set(map(type, counts)) <= {int} and all(0 <= c <= _UINT32_MAX for c in counts)):
             bad = next(i for i, c in enumerate(counts) if type(c) is not int or not 0 <= c <= _UINT32_MAX)
@@ -42,22 +45,24 @@ def rle(seg: dict, size_hw: tuple[int, int], file: str, loc: str) -> tuple[str, 
                  fix=_RLE_FIX, code="bad-rle")
         runs = counts
     elif type(counts) is str:
-        runs = decode_counts(counts)
-        if runs is None:
+        decoded = decode_counts(counts)
+        if decoded is None:
             fail("RLE counts is not a valid compressed string", file, f"{loc}.counts", fix=_RLE_FIX, code="bad-rle")
+        runs = decoded
     else:
         fail(f"RLE counts is {describe(counts)}, not a list of run lengths or a compressed string", file,
              f"{loc}.counts", fix=_RLE_FIX, code="bad-rle")
     if sum(runs) != h * w:
         fail(f"RLE counts cover {sum(runs):,} pixels, but size {h}x{w} has {h * w:,}", file, f"{loc}.counts",
              fix=_RLE_FIX, code="bad-rle")
+    encoded: dict[str, Any]  # pycocotools' RLE object: {"size": [h, w], "counts": bytes}
     try:
-        if type(counts) is list:
-            encoded = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
-        else:
+        if type(counts) is str:
             encoded = {"size": [h, w], "counts": counts.encode()}
+        else:  # a list of run lengths
+            encoded = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
         bbox = mask_utils.toBbox(encoded).tolist()
-    except Exception as e:  # pycocotools raises bare exceptions; the checks above should leave none
+    except Exception as e:  # noqa: BLE001 - pycocotools raises bare exceptions; the checks above should leave none
         fail(f"invalid RLE segmentation: {e}", file, loc, fix=_RLE_FIX, code="bad-rle")
     counts_out = encoded["counts"]
     if isinstance(counts_out, bytes):
@@ -74,7 +79,7 @@ def decode_counts(text: str) -> list[int] | None:
     p, n = 0, len(text)
     while p < n:
         x = k = 0
-        more = True
+        more = 1  # the continuation bit of the last character
         while more:
             if p >= n or k > 7:
                 return None
@@ -95,13 +100,13 @@ def decode_counts(text: str) -> list[int] | None:
     return runs
 
 
-def polygon(seg: list, file: str, loc: str) -> list[list[float]]:
+def polygon(seg: list[Any], file: str, loc: str) -> list[list[float]]:
     """Rings as lists of floats. A flat list of numbers is one ring (some tools drop the
     outer list). An odd number of values, or none, is an error."""
     fix = "write segmentation as [[x1, y1, x2, y2, x3, y3, ...], ...]: rings of at least 3 x, y points"
     flat = type(seg[0]) is not list
     rings = [seg] if flat else seg
-    out = []
+    out: list[list[float]] = []
     for j, ring in enumerate(rings):
         where = loc if flat else f"{loc}[{j}]"
         if type(ring) is not list:
@@ -121,7 +126,8 @@ def polygon(seg: list, file: str, loc: str) -> list[list[float]]:
 _OPEN_SHAPES = frozenset({"line", "linestrip", "point", "points"})
 
 
-def short_ring(polygon: list[list[float]], a: dict, attrs, shown: str, loc: str) -> Finding | None:
+def short_ring(polygon: list[list[float]], a: dict[str, Any], attrs: dict[str, Any] | None, shown: str, loc: str
+               ) -> Finding | None:
     """A ring of fewer than 3 points is kept as given, with a finding: pycocotools reads a
     4-value ring as a box and fails on shorter ones, so tools downstream may choke on it."""
     short = next((j for j, ring in enumerate(polygon) if len(ring) < 6), None)
@@ -135,13 +141,13 @@ def short_ring(polygon: list[list[float]], a: dict, attrs, shown: str, loc: str)
                    f"{loc}.segmentation[{short}]")
 
 
-def poly_bbox(polygon) -> list[float]:
+def poly_bbox(polygon: list[list[float]]) -> list[float]:
     xs = [v for p in polygon for v in p[0::2]]
     ys = [v for p in polygon for v in p[1::2]]
     return [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)] if xs else []
 
 
-def kp_bbox(kp) -> list[float]:
+def kp_bbox(kp: list[float]) -> list[float]:
     pts = [(kp[i], kp[i + 1]) for i in range(0, len(kp) - 2, 3) if kp[i + 2] > 0]
     if not pts:
         return [0.0, 0.0, 0.0, 0.0]

@@ -19,6 +19,7 @@ import math
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 from lensvault.annotations._common import IGNORE_LABEL, IMAGE_SUFFIXES, fail, read_class_list, read_json, rel
 from lensvault.annotations.bad_images import image_info
@@ -26,13 +27,14 @@ from lensvault.annotations.confine import reachable
 from lensvault.annotations.fields import check_json_value
 from lensvault.annotations.image_lookup import ImageLookup, clean_name
 from lensvault.annotations.importers._base import Imported, named_classes, plural
-from lensvault.annotations.model import (AnnotationColumns, EmbeddedImage, Finding, ImageColumns,
-                                         canonical_json)
+from lensvault.annotations.model import AnnotationColumns, EmbeddedImage, Finding, ImageColumns, canonical_json
 from lensvault.annotations.survey import Survey, inside, sniff_json
 
 _CIRCLE_VERTICES = 64
 # A labelme file with its image embedded is a few MB; a file this big is refused unread.
 MAX_JSON_BYTES = 256 * 1024 * 1024
+# A labelme file as read: JSON whose fields ``_check_fields`` checks before anything uses them.
+LabelmeDoc = dict[str, Any]
 _SUFFIX_OF_FORMAT = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}
 
 
@@ -55,7 +57,7 @@ def find_files(root: Path, annotations: Path | None, survey: Survey | None = Non
     return [p for f in folders for p in f.json if is_labelme(p)]
 
 
-def read_labelme(path: Path, shown: str) -> dict:
+def read_labelme(path: Path, shown: str) -> LabelmeDoc:
     """A labelme file as a dict, with bounded work: size checked before reading, nesting
     depth bounded by the parser (``read_json`` locates that error)."""
     try:
@@ -69,7 +71,8 @@ def read_labelme(path: Path, shown: str) -> dict:
     data = read_json(path, shown)  # nesting too deep to parse is its located too-deep error
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         fail("not a labelme file: no \"shapes\" list", shown, fix="pick the right --format")
-    return data
+    doc: LabelmeDoc = data
+    return doc
 
 
 def load(root: Path, *, annotations: Path | None = None, classes: Path | None = None) -> Imported:
@@ -77,7 +80,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     files = find_files(root, annotations, survey)
     if not files:
         fail("no labelme JSON files found", root, fix="pass --annotations to the folder of labelme .json files")
-    docs = []
+    docs: list[tuple[Path, str, LabelmeDoc]] = []
     names_seen: dict[str, None] = {}
     real_root = os.path.realpath(root)
     for path in files:
@@ -87,7 +90,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
                  fix="copy the file into the dataset folder, or remove the link", code="outside-root")
         data = read_labelme(path, shown)
         _check_fields(data, shown)
-        for n, shape in enumerate(data["shapes"]):
+        for shape in data["shapes"]:
             if shape["label"] != IGNORE_LABEL:
                 names_seen.setdefault(shape["label"])
         docs.append((path, shown, data))
@@ -141,12 +144,13 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
                     ids_from_names=classes is None, embedded=embedded)
 
 
-def _is_number(v) -> bool:
+def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _check_fields(data: dict, shown: str) -> None:
+def _check_fields(data: LabelmeDoc, shown: str) -> None:
     """Every field the importer uses has the type labelme writes; else a located error."""
+    kinds: tuple[type, ...]
     for field, kinds, text in (("imagePath", (str,), "a string"), ("imageData", (str,), "a base64 string"),
                                ("flags", (dict,), "an object"), ("version", (str,), "a string")):
         if data.get(field) is not None and not isinstance(data[field], kinds):
@@ -184,13 +188,13 @@ def _check_fields(data: dict, shown: str) -> None:
                      fix="correct the \"points\" list")
 
 
-def _image_for(path: Path, data: dict, lookup: ImageLookup, shown: str, findings: list[Finding],
+def _image_for(path: Path, data: LabelmeDoc, lookup: ImageLookup, shown: str, findings: list[Finding],
                root: Path) -> Path | None:
     """The image file of a labelme JSON: ``imagePath`` beside the JSON, its last part beside
     the JSON, the JSON's name with an image suffix, then the name anywhere under the root."""
     name = data.get("imagePath") or ""
     relative, base = clean_name(name) if name else (None, "")
-    candidates = []
+    candidates: list[Path] = []
     if relative is not None:
         candidates.append(path.parent / relative)
     if base:
@@ -208,12 +212,12 @@ def _image_for(path: Path, data: dict, lookup: ImageLookup, shown: str, findings
     return found
 
 
-def _missing_key(path: Path, data: dict, root: Path) -> str:
+def _missing_key(path: Path, data: LabelmeDoc, root: Path) -> str:
     _, base = clean_name(data.get("imagePath") or "")
     return rel(path.parent / (base or path.with_suffix(".jpg").name), root)
 
 
-def _decode(data: dict, shown: str) -> bytes:
+def _decode(data: LabelmeDoc, shown: str) -> bytes:
     try:
         raw = base64.b64decode(data["imageData"], validate=False)
     except (binascii.Error, ValueError) as e:
@@ -223,7 +227,8 @@ def _decode(data: dict, shown: str) -> bytes:
     return raw
 
 
-def _embedded(path: Path, data: dict, shown: str, root: Path, real_root: str):
+def _embedded(path: Path, data: LabelmeDoc, shown: str, root: Path, real_root: str
+              ) -> tuple[str, int, int, int, EmbeddedImage]:
     """(key, width, height, orientation, EmbeddedImage) of an image stored only as imageData.
 
     Its key is where labelme would look for it: ``imagePath`` beside the JSON if that is
@@ -265,12 +270,12 @@ def embedded_bytes(image: EmbeddedImage) -> bytes:
     return raw
 
 
-def _add_shape(shape: dict, n: int, key: str, class_id: int, width: int, height: int, shown: str,
+def _add_shape(shape: dict[str, Any], n: int, key: str, class_id: int, width: int, height: int, shown: str,
                fid: int, anns: AnnotationColumns) -> None:
     where = f"shape {n}"
     stype = shape.get("shape_type") or "polygon"
     points = [(float(p[0]), float(p[1])) for p in shape.get("points") or []]  # types checked on load
-    attrs: dict = {}
+    attrs: dict[str, Any] = {}  # group_id, description, the shape's flags (any JSON): its attributes
     if shape.get("group_id") is not None:
         attrs["group_id"] = shape["group_id"]
     if shape.get("description"):
@@ -289,7 +294,7 @@ def _add_shape(shape: dict, n: int, key: str, class_id: int, width: int, height:
         attrs["shape_type"] = stype
     attributes = canonical_json(attrs) if attrs else "{}"
 
-    def add(x: float, y: float, w: float, h: float, **kw) -> None:
+    def add(x: float, y: float, w: float, h: float, **kw: Any) -> None:
         # Finite points can still make an infinite extent (1e308 - -1e308): not storable.
         if not all(math.isfinite(v) for v in (x, y, w, h)):
             fail("shape coordinates are too large to give a finite box", shown, where,
@@ -303,7 +308,7 @@ def _add_shape(shape: dict, n: int, key: str, class_id: int, width: int, height:
         (cx, cy), (px, py) = points[0], points[1]
         r = math.hypot(px - cx, py - cy)
         attrs.update(center=[cx, cy], radius=r)
-        flat = []
+        flat: list[float] = []
         for i in range(_CIRCLE_VERTICES):
             a = 2 * math.pi * i / _CIRCLE_VERTICES
             flat += [cx + r * math.cos(a), cy + r * math.sin(a)]
@@ -324,7 +329,8 @@ def _add_shape(shape: dict, n: int, key: str, class_id: int, width: int, height:
             attributes=attributes)
 
 
-def _mask_rle(encoded: str | None, points, width: int, height: int, shown: str, where: str):
+def _mask_rle(encoded: str | None, points: list[tuple[float, float]], width: int, height: int, shown: str,
+              where: str) -> tuple[str, list[float]]:
     """labelme stores a PNG of the box region (base64); place it in a full-size mask."""
     import io
 
@@ -347,13 +353,13 @@ def _mask_rle(encoded: str | None, points, width: int, height: int, shown: str, 
                 fail(f"the mask is {im.size[0]}x{im.size[1]}, larger than its {width}x{height} image", shown, where,
                      fix="re-save the mask in labelme")
             small = np.array(im.convert("L")) > 0
-    except Exception as e:  # noqa: BLE001 - base64 or PNG damage; hostile bytes reach any plugin
+    except Exception as e:  # base64 or PNG damage; hostile bytes reach any plugin
         from lensvault.errors import LensVaultError
 
         if isinstance(e, LensVaultError):
             raise
         fail(f"mask data cannot be decoded: {e}", shown, where, fix="re-save the mask in labelme")
-    x0, y0 = int(round(min(p[0] for p in points))), int(round(min(p[1] for p in points)))
+    x0, y0 = round(min(p[0] for p in points)), round(min(p[1] for p in points))
     full = np.zeros((height, width), dtype=np.uint8, order="F")
     h, w = small.shape
     # The part of the mask that falls on the image (a mask may start left of or above it).

@@ -22,15 +22,26 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from lensvault.annotations._common import (fail, find_images, normalize_split, read_class_list,
-                                           read_json, rel)
+from lensvault.annotations._common import fail, find_images, normalize_split, read_class_list, read_json, rel
 from lensvault.annotations.bad_images import current, image_info
 from lensvault.annotations.confine import reachable
 from lensvault.annotations.importers._base import Imported, plural
 from lensvault.annotations.model import AnnotationColumns, ClassMap, Finding, ImageColumns, canonical_json
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    # Per-pixel values of one mask, height x width (x 3 for an RGB mask as read).
+    _Pixels = npt.NDArray[Any]
+    _Ids = npt.NDArray[np.int64]
+
+_RGB = tuple[int, int, int]
 
 _IGNORE_INDEX = 255
 _VOC_BORDER = (224, 224, 192)
@@ -46,7 +57,7 @@ _CLASS_FILES = ("dataset_meta.json", "labelmap.txt", "class_names.txt")
 _MAX_MAP_BYTES = 16 * 1024 * 1024
 
 
-def voc_palette(n: int = 256) -> list[tuple[int, int, int]]:
+def voc_palette(n: int = 256) -> list[_RGB]:
     """The VOC devkit's bit-interleaved colour map (labelme's label colormap too)."""
     out = []
     for i in range(n):
@@ -67,7 +78,7 @@ class MaskLayout:
     object_dir: Path | None
 
 
-def _png_dir(root: Path, names) -> Path | None:
+def _png_dir(root: Path, names: Iterable[str]) -> Path | None:
     for name in names:
         if (root / name).is_dir() and any((root / name).rglob("*.png")):
             return root / name
@@ -143,7 +154,8 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
                                              normalize_split(sub[0]) in {"train", "val", "test"} else None)
         images.add(key, width, height, orientation=orientation, split=split)
         obj = objects.get(image)
-        image_files[key] = rel(mask or obj, root) if (mask or obj) else key
+        declared_by = mask or obj
+        image_files[key] = rel(declared_by, root) if declared_by else key
         if not _decodable(key, width, height) or (mask is None and obj is None):
             continue  # a bad image is reported with the others; its masks are not decoded
         codes = _class_codes(mask, rel(mask, root), width, height, colour_to_id, cmap) if mask else None
@@ -228,7 +240,7 @@ def _bounded(path: Path, shown: str, root: Path) -> None:
              fix="a class map lists one entry per class; check the file", code="malformed")
 
 
-def _colour(values, shown: str, where: str, fix: str) -> tuple[int, int, int]:
+def _colour(values: Sequence[Any], shown: str, where: str, fix: str) -> _RGB:
     try:
         rgb = tuple(int(v) for v in values)
     except (TypeError, ValueError):
@@ -289,7 +301,8 @@ def _dataset_meta(meta: Path) -> _ClassMapSource:
 # -- pairing ------------------------------------------------------------------------------------
 
 
-def _pair(images: list[Path], masks: list[Path], images_root: Path, masks_root: Path):
+def _pair(images: list[Path], masks: list[Path], images_root: Path, masks_root: Path
+          ) -> list[tuple[Path, Path | None]]:
     """Match by relative path without suffix; datumaro's non-standard layout prefixes names
     (``image_0001.png`` ↔ ``gt_0001.png``), so fall back to names minus a shared prefix."""
     def key(p: Path, base: Path) -> str:
@@ -305,7 +318,7 @@ def _pair(images: list[Path], masks: list[Path], images_root: Path, masks_root: 
 
 
 def _common_prefix(names: list[str]) -> str:
-    prefix = os.path.commonprefix(names)
+    prefix = os.path.commonprefix(names)  # noqa: RUF071 - of file stems, character by character on purpose
     # Keep the distinguishing part: never swallow a whole name, cut at a separator.
     for sep in ("_", "-", "."):
         if sep in prefix:
@@ -327,7 +340,7 @@ def _split_files(folder: Path) -> dict[str, str]:
 # -- reading masks ---------------------------------------------------------------------------
 
 
-def _read_png(mask: Path, shown: str, width: int, height: int):
+def _read_png(mask: Path, shown: str, width: int, height: int) -> tuple[_Pixels, str, list[int] | None]:
     """(array, mode, palette) of a mask, refused before decoding if its size is not the image's."""
     import numpy as np
     from PIL import Image
@@ -347,7 +360,7 @@ def _read_png(mask: Path, shown: str, width: int, height: int):
     except Image.DecompressionBombError as e:
         fail(f"the mask is too large to decode safely (possible decompression bomb): {e}", shown,
              fix="masks must have the same size as their images; re-export the mask")
-    except Exception as e:  # noqa: BLE001 - hostile bytes reach plugin code that raises anything
+    except Exception as e:  # hostile bytes reach plugin code that raises anything
         from lensvault.errors import LensVaultError
 
         if isinstance(e, LensVaultError):
@@ -356,7 +369,8 @@ def _read_png(mask: Path, shown: str, width: int, height: int):
     return arr, mode, palette
 
 
-def _class_codes(mask: Path, shown: str, width: int, height: int, colour_to_id, cmap: _ClassMapSource):
+def _class_codes(mask: Path, shown: str, width: int, height: int, colour_to_id: dict[_RGB, int] | None,
+                 cmap: _ClassMapSource) -> _Ids:
     """Per-pixel class ids (-1 = ignore) of a class mask."""
     import numpy as np
 
@@ -396,12 +410,12 @@ def _class_codes(mask: Path, shown: str, width: int, height: int, colour_to_id, 
     return out
 
 
-def _instance_ids(mask: Path, shown: str, width: int, height: int):
+def _instance_ids(mask: Path, shown: str, width: int, height: int) -> _Ids:
     """Per-pixel instance numbers (0 none, 255 ignore) of an instance mask: palette/grey
     values, or RGB colours of the VOC palette."""
     import numpy as np
 
-    arr, mode, _ = _read_png(mask, shown, width, height)
+    arr, _, _ = _read_png(mask, shown, width, height)
     if arr.ndim == 2:
         return arr.astype(np.int64)
     arr = arr[..., :3].astype(np.uint32)
@@ -417,7 +431,7 @@ def _instance_ids(mask: Path, shown: str, width: int, height: int):
     return out
 
 
-def _add_regions(root: Path, key: str, mask: Path | None, codes, obj: Path | None, width: int, height: int,
+def _add_regions(root: Path, key: str, mask: Path | None, codes: _Ids | None, obj: Path | None, width: int, height: int,
                  cmap: _ClassMapSource, anns: AnnotationColumns, findings: list[Finding]) -> int:
     """Add instance and class-region annotations of one image; returns the number of instances."""
     import numpy as np
@@ -448,6 +462,7 @@ def _add_regions(root: Path, key: str, mask: Path | None, codes, obj: Path | Non
             _add_mask(anns, key, cid, region, width, height, (fid, f"instance {v}"), {"instance": v})
             n_instances += 1
     if codes is not None:
+        assert mask is not None, "class codes are read from the class mask"
         shown = rel(mask, root)
         fid = anns.file_id(shown)
         for cid in np.unique(codes[~covered]):
@@ -458,7 +473,8 @@ def _add_regions(root: Path, key: str, mask: Path | None, codes, obj: Path | Non
     return n_instances
 
 
-def _add_mask(anns: AnnotationColumns, key: str, cid: int, region, width: int, height: int, origin, attrs) -> None:
+def _add_mask(anns: AnnotationColumns, key: str, cid: int, region: npt.NDArray[np.bool_], width: int, height: int,
+              origin: tuple[int, str], attrs: dict[str, int] | None) -> None:
     import numpy as np
     from pycocotools import mask as mask_utils
 

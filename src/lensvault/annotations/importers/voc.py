@@ -27,11 +27,20 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, TypedDict
 
-from lensvault.annotations._common import (IMAGE_SUFFIXES, fail, find_images, normalize_split,
-                                           read_class_list, read_xml, rel)
+from lensvault.annotations._common import (
+    IMAGE_SUFFIXES,
+    fail,
+    find_images,
+    normalize_split,
+    read_class_list,
+    read_xml,
+    rel,
+)
 from lensvault.annotations.bad_images import image_info
 from lensvault.annotations.confine import reachable
 from lensvault.annotations.image_lookup import ImageLookup, clean_name
@@ -39,11 +48,39 @@ from lensvault.annotations.importers._base import Imported, named_classes, plura
 from lensvault.annotations.model import AnnotationColumns, Finding, ImageColumns, canonical_json
 from lensvault.annotations.survey import Survey, inside, sniff_xml
 
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
+
 SPLIT_FILES = ("train", "val", "test")
 SPLITS = frozenset(SPLIT_FILES)
 # A VOC file is a few KB; anything this big is not one, and is refused before parsing.
 MAX_XML_BYTES = 64 * 1024 * 1024
 _IMAGE_DIRS = ("JPEGImages", "images", "Images", "imgs", "img", "image")
+
+
+class _VocObject(TypedDict):
+    ordinal: int  # 1-based position among the file's <object>s
+    name: str
+    box: tuple[float, float, float, float]  # xmin, ymin, xmax, ymax as written
+    difficult: bool
+    truncated: bool
+    occluded: bool
+    attributes: str  # canonical JSON
+
+
+# An object's extras, kept as its attributes: pose, actions (name → done), parts, <attributes>.
+_Part = dict[str, str | list[float]]  # {"name", "bbox": [xmin, ymin, xmax, ymax]}
+_Attribute = str | dict[str, bool] | list[_Part]
+
+
+class _VocRecord(TypedDict):
+    """One XML file, parsed."""
+
+    filename: str
+    folder: str
+    width: int
+    height: int
+    objects: list[_VocObject]
 
 
 @dataclass
@@ -93,6 +130,7 @@ def folder_split(path: Path, root: Path) -> str | None:
 
 def load(root: Path, *, annotations: Path | None = None, classes: Path | None = None) -> Imported:
     survey = Survey.of(root)
+    found: VocFiles | None
     if annotations is not None:
         xmls = [annotations] if annotations.is_file() else sorted(annotations.rglob("*.xml"))
         allowed = {os.path.realpath(root), os.path.realpath(annotations if annotations.is_dir() else annotations.parent)}
@@ -113,7 +151,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     image_splits = _VocRootSplits(root)
     fixed = _class_order(root, found.folders, classes)
     names_seen: dict[str, None] = {}
-    parsed = []
+    parsed: list[tuple[str, _VocRecord, Path | None, str | None]] = []
     lookup = ImageLookup(root, survey)
     findings: list[Finding] = []
     for xml_path in found.xmls:
@@ -211,7 +249,8 @@ def _missing_key(filename: str, xml_dir: Path, root: Path) -> str:
     return rel(folder / base, root)
 
 
-def _candidates(record: dict, xml_path: Path, root: Path, path, base: str):
+def _candidates(record: _VocRecord, xml_path: Path, root: Path, path: PurePosixPath | None, base: str
+                ) -> Iterator[str]:
     """Where ``<filename>`` may be, in order (lazily, as strings: 20,000 XML files try up to ten
     places each, and pathlib objects cost more than the look-ups)."""
     join = os.path.join
@@ -236,7 +275,7 @@ def _candidates(record: dict, xml_path: Path, root: Path, path, base: str):
             yield join(parent, d, n)
 
 
-def _image_for(record: dict, xml_path: Path, root: Path, lookup: ImageLookup, shown: str,
+def _image_for(record: _VocRecord, xml_path: Path, root: Path, lookup: ImageLookup, shown: str,
                findings: list[Finding]) -> Path | None:
     path, base = clean_name(record["filename"])
     found = lookup.first(_candidates(record, xml_path, root, path, base), shown, "filename") if base else None
@@ -335,17 +374,17 @@ def _split_files(main: Path) -> dict[str, str]:
     return out
 
 
-def _text(el, tag: str) -> str:
+def _text(el: Element, tag: str) -> str:
     child = el.find(tag)
     return (child.text or "").strip() if child is not None and child.text else ""
 
 
-def _flag(el, tag: str) -> bool:
+def _flag(el: Element, tag: str) -> bool:
     # Missing and empty tags both mean "no"; labelImg writes "0"/"1", others "true".
     return _text(el, tag).lower() in {"1", "true", "yes"}
 
 
-def _number(el, tag: str, shown: str, where: str) -> float:
+def _number(el: Element, tag: str, shown: str, where: str) -> float:
     text = _text(el, tag)
     try:
         value = float(text)
@@ -357,7 +396,7 @@ def _number(el, tag: str, shown: str, where: str) -> float:
     return value
 
 
-def _size(size, tag: str, shown: str) -> int:
+def _size(size: Element, tag: str, shown: str) -> int:
     text = _text(size, tag)
     if not text:
         return 0
@@ -371,7 +410,7 @@ def _size(size, tag: str, shown: str) -> int:
     return int(value)
 
 
-def _parse(path: Path, shown: str) -> dict:
+def _parse(path: Path, shown: str) -> _VocRecord:
     try:
         too_big = path.stat().st_size > MAX_XML_BYTES
     except OSError as e:
@@ -389,7 +428,7 @@ def _parse(path: Path, shown: str) -> dict:
     width = height = 0
     if size is not None:
         width, height = _size(size, "width", shown), _size(size, "height", shown)
-    objects = []
+    objects: list[_VocObject] = []
     for ordinal, obj in enumerate(root.findall("object"), 1):
         where = f"object {ordinal}"
         name = _text(obj, "name")
@@ -404,14 +443,14 @@ def _parse(path: Path, shown: str) -> dict:
             fail(f"box corners are swapped: xmin={xmin:g} xmax={xmax:g} ymin={ymin:g} ymax={ymax:g}",
                  shown, f"{where} ({name})",
                  fix="swap the corners so xmin <= xmax and ymin <= ymax")
-        attrs: dict = {}
+        attrs: dict[str, _Attribute] = {}
         pose = _text(obj, "pose")
         if pose and pose != "Unspecified":
             attrs["pose"] = pose
         actions = obj.find("actions")
         if actions is not None:
             attrs["actions"] = {a.tag: _text(actions, a.tag) == "1" for a in actions}
-        parts = []
+        parts: list[_Part] = []
         for n, part in enumerate(obj.findall("part"), 1):
             part_box = part.find("bndbox")
             if part_box is not None:

@@ -17,11 +17,22 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any, Final
 
-from lensvault.annotations._common import (IMAGE_SUFFIXES, class_names, describe, fail, find_images,
-                                           normalize_split, read_class_list, read_head, read_yaml, rel)
+from lensvault.annotations._common import (
+    IMAGE_SUFFIXES,
+    class_names,
+    describe,
+    fail,
+    find_images,
+    normalize_split,
+    read_class_list,
+    read_head,
+    read_yaml,
+    rel,
+)
 from lensvault.annotations.bad_images import image_info
-from lensvault.annotations.confine import FIX_NAME, SourceFolder
+from lensvault.annotations.confine import FIX_NAME, Outside, SourceFolder
 from lensvault.annotations.fields import INT32_MAX, integer, is_finite_numbers
 from lensvault.annotations.importers._base import Imported, plural
 from lensvault.annotations.model import AnnotationColumns, ClassMap, Finding, ImageColumns
@@ -49,7 +60,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     yaml_path = annotations if annotations is not None and annotations.suffix in {".yaml", ".yml"} else None
     if yaml_path is None and annotations is None:
         yaml_path = find_yaml(root)
-    config: dict = {}
+    config: dict[str, Any] = {}  # data.yaml
     shown_yaml = ""
     if yaml_path is not None:
         shown_yaml = rel(yaml_path, root)
@@ -88,7 +99,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
         classmap = ClassMap(tuple(ids), tuple(str(i) for i in ids))
     else:
         classmap = ClassMap(tuple(names[0]), tuple(names[1]))
-    splits = {}
+    splits: dict[str | None, int] = {}
     for s in images.split:
         splits[s] = splits.get(s, 0) + 1
     split_text = ", ".join(f"{s} {n}" for s, n in splits.items() if s) or "no splits"
@@ -100,7 +111,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     return Imported(images, anns, classmap, description, findings, image_files)
 
 
-def _kpt_shape(value, shown: str) -> tuple[int, int] | None:
+def _kpt_shape(value: Any, shown: str) -> tuple[int, int] | None:
     if value is None:
         return None
     fix = "write `kpt_shape: [number of keypoints, 2 or 3]`"
@@ -116,7 +127,7 @@ def _kpt_shape(value, shown: str) -> tuple[int, int] | None:
 _MAX_CLASSES = 1_000_000
 
 
-def _names(root: Path, config: dict, shown_yaml: str, classes: Path | None,
+def _names(root: Path, config: dict[str, Any], shown_yaml: str, classes: Path | None,
            source: SourceFolder) -> tuple[list[int], list[str]] | None:
     """(ids, names): ``--classes`` (ids as given: a label line's first number is its class id),
     data.yaml's ``names`` (0..n-1), a names file, or ``nc``."""
@@ -145,11 +156,13 @@ def _numbered(names: list[str]) -> tuple[list[int], list[str]]:
     return list(range(len(names))), names
 
 
-def _split_images(root, config, yaml_path, annotations, findings, source: SourceFolder):
+def _split_images(root: Path, config: dict[str, Any], yaml_path: Path | None, annotations: Path | None,
+                  findings: list[Finding], source: SourceFolder) -> tuple[list[tuple[Path, str | None]], str]:
     """[(image path, split)] and a note on where splits came from."""
     if annotations is not None and annotations.is_dir():
         return [(p, None) for p in find_images(root)], rel(annotations, root)
-    listed: dict[str, list[tuple[str, str]]] = {}
+    # split → [(entry, the file naming it)]; a split key of only spaces normalizes to None.
+    listed: dict[str | None, list[tuple[str, str]]] = {}
     if yaml_path is not None:
         shown = rel(yaml_path, root)
         base = _yaml_base(config, yaml_path, shown, findings, source)
@@ -180,7 +193,7 @@ def _split_images(root, config, yaml_path, annotations, findings, source: Source
                 if k.strip() in SPLIT_KEYS and v.strip():
                     listed.setdefault(normalize_split(k.strip()), []).append((v.strip(), "obj.data"))
 
-    resolved: dict[str, list[Path]] = {}
+    resolved: dict[str | None, list[Path]] = {}
     for split, entries in listed.items():
         for entry, shown in entries:
             target = _resolve(entry, base, root, source)
@@ -203,7 +216,7 @@ def _split_images(root, config, yaml_path, annotations, findings, source: Source
 
     # A folder listed under two splits (our unsplit export writes train and val to the
     # same folder, as Ultralytics needs both keys) says nothing about split membership.
-    owners: dict[Path, set[str]] = {}
+    owners: dict[Path, set[str | None]] = {}
     for split, targets in resolved.items():
         for t in targets:
             owners.setdefault(t, set()).add(split)
@@ -215,7 +228,7 @@ def _split_images(root, config, yaml_path, annotations, findings, source: Source
     return out, described
 
 
-def _yaml_base(config: dict, yaml_path: Path, shown: str, findings: list, source: SourceFolder) -> Path:
+def _yaml_base(config: dict[str, Any], yaml_path: Path, shown: str, findings: list[Finding], source: SourceFolder) -> Path:
     """The folder split paths are relative to: data.yaml's ``path:`` when it stays inside the
     dataset folder, else data.yaml's own folder. Ultralytics files often carry a ``path:`` from
     the machine that wrote them (``../datasets/coco128``, ``/content/...``): that is reported
@@ -237,8 +250,8 @@ def _yaml_base(config: dict, yaml_path: Path, shown: str, findings: list, source
     return candidate if os.path.isdir(candidate) else base  # os.path: False, not OSError, on a 300-char name
 
 
-def _layout_splits(root: Path) -> dict[str, list[Path]]:
-    out: dict[str, list[Path]] = {}
+def _layout_splits(root: Path) -> dict[str | None, list[Path]]:
+    out: dict[str | None, list[Path]] = {}
     for base in (root / "images", root):
         if not base.is_dir():
             continue
@@ -252,10 +265,10 @@ def _layout_splits(root: Path) -> dict[str, list[Path]]:
     return out
 
 
-_OUTSIDE = object()  # _resolve's answer for an entry whose every reading leaves the folder
+_OUTSIDE: Final = Outside.OUTSIDE  # _resolve's answer for an entry whose every reading leaves the folder
 
 
-def _resolve(entry: str, base: Path, root: Path, source: SourceFolder):
+def _resolve(entry: str, base: Path, root: Path, source: SourceFolder) -> Path | Outside | None:
     """The existing path ``entry`` names, None, or _OUTSIDE. Paths that leave the dataset
     folder are never tried (nor their existence checked); the rest are normalized first so
     the file system sees the same path the check saw."""
@@ -293,7 +306,7 @@ def _read_text(path: Path, shown: str) -> str:
 def _list_file(path: Path, root: Path, source: SourceFolder) -> list[Path]:
     shown = rel(path, root)
     source.check_readable(path, shown)
-    out = []
+    out: list[Path] = []
     for n, line in enumerate(_read_text(path, shown).splitlines(), 1):
         entry = line.strip()
         if not entry or entry.startswith("#"):
@@ -325,8 +338,8 @@ def label_path(image: Path, label_dir: Path | None = None) -> Path | None:
     return beside if beside.is_file() else None
 
 
-def _read_label(path: Path, shown: str, key: str, width: int, height: int, kpt_shape,
-                anns: AnnotationColumns, findings: list[Finding], counts: dict) -> None:
+def _read_label(path: Path, shown: str, key: str, width: int, height: int, kpt_shape: tuple[int, int] | None,
+                anns: AnnotationColumns, findings: list[Finding], counts: dict[str, int]) -> None:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -354,8 +367,8 @@ def _read_label(path: Path, shown: str, key: str, width: int, height: int, kpt_s
             fail(f"class id {parts[0][:30]} is out of range", shown, f"line {lineno}",
                  fix="class ids are 0..n-1", code="bad-value")
         if not is_finite_numbers(values):
-            bad = next(v for v in parts[1:] if not math.isfinite(float(v)))
-            fail(f"a YOLO line has the value {bad!r}, not a finite number", shown, f"line {lineno}",
+            bad_text = next(v for v in parts[1:] if not math.isfinite(float(v)))
+            fail(f"a YOLO line has the value {bad_text!r}, not a finite number", shown, f"line {lineno}",
                  fix="write coordinates as numbers between 0 and 1", code="bad-value")
         geometry = values if n != n_pose else values[:4] + [v for i, v in enumerate(values[4:]) if i % kdim != 2]
         bad = [v for v in geometry if not 0.0 <= v <= 1.0]
@@ -371,7 +384,7 @@ def _read_label(path: Path, shown: str, key: str, width: int, height: int, kpt_s
                 anns.add(key, cls, x, y, w, h, origin=origin)
                 counts["bbox"] += 1
             else:
-                kp = []
+                kp: list[float] = []
                 for i in range(4, len(values), kdim):
                     kp += [values[i] * width, values[i + 1] * height, values[i + 2] if kdim == 3 else 2.0]
                 anns.add(key, cls, x, y, w, h, kind="keypoints", keypoints=kp, origin=origin)
