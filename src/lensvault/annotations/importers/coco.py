@@ -13,15 +13,36 @@ import posixpath
 import re
 from itertools import chain
 from pathlib import Path
+from typing import Any, Final
 
-from lensvault.annotations._common import (DirIndex, class_name, describe, fail, normalize_split, read_head,
-                                           read_json, rel)
+from lensvault.annotations._common import (
+    DirIndex,
+    class_name,
+    describe,
+    fail,
+    normalize_split,
+    read_head,
+    read_json,
+    rel,
+)
 from lensvault.annotations.bad_images import image_infos
-from lensvault.annotations.confine import FIX_NAME, SourceFolder
+from lensvault.annotations.confine import FIX_NAME, Outside, SourceFolder
 from lensvault.annotations.fields import INT32_MAX, check_json_value, finite_numbers, identifier, integer
 from lensvault.annotations.importers import coco_segmentation as segmentation
 from lensvault.annotations.importers._base import Imported, plural
-from lensvault.annotations.model import AnnotationColumns, ClassMap, Finding, ImageColumns, canonical_json
+from lensvault.annotations.model import (
+    AnnotationColumns,
+    ClassMap,
+    Finding,
+    ImageColumns,
+    KeypointSchema,
+    canonical_json,
+)
+
+# An image's or annotation's id as the file gives it (``fields.identifier``).
+_Id = int | str
+# Image id → (image key, height, width), per file: what its annotations refer to.
+_IdToSize = dict[_Id, tuple[str, int, int]]
 
 # Preferred first: a folder from the COCO release holds several task files per split
 # describing the same images, and merging them would duplicate every box.
@@ -109,9 +130,9 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     anns = AnnotationColumns()
     findings: list[Finding] = []
     categories: dict[int, str] = {}
-    keypoints: dict[int, dict] = {}
+    keypoints: dict[int, KeypointSchema] = {}
     image_files: dict[str, str] = {}
-    ann_ids: list = []
+    ann_ids: list[_Id] = []
     ann_file: list[int] = []
     dirs = DirIndex()
     for path, split in files:
@@ -147,7 +168,8 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     return Imported(images, anns, classmap, description, findings, image_files, origin)
 
 
-def _read_categories(cats, shown: str, categories: dict, keypoints: dict) -> None:
+def _read_categories(cats: Any, shown: str, categories: dict[int, str], keypoints: dict[int, KeypointSchema]
+                     ) -> None:
     if cats is None:
         return
     if type(cats) is not list:
@@ -169,7 +191,7 @@ def _read_categories(cats, shown: str, categories: dict, keypoints: dict) -> Non
                               "skeleton": _skeleton(skeleton, shown, f"{loc}.skeleton")}
 
 
-def _keypoint_names(names, shown: str, loc: str) -> list[str]:
+def _keypoint_names(names: Any, shown: str, loc: str) -> list[str]:
     if names is None:
         return []
     if type(names) is not list or not all(type(n) is str for n in names):
@@ -179,13 +201,13 @@ def _keypoint_names(names, shown: str, loc: str) -> list[str]:
     return list(names)
 
 
-def _skeleton(edges, shown: str, loc: str) -> list[list[int]]:
+def _skeleton(edges: Any, shown: str, loc: str) -> list[list[int]]:
     if edges is None:
         return []
     fix = "write \"skeleton\" as a list of [a, b] keypoint-number pairs"
     if type(edges) is not list:
         fail(f"skeleton is {describe(edges)}, not a list of pairs", shown, loc, fix=fix, code="bad-value")
-    out = []
+    out: list[list[int]] = []
     for i, edge in enumerate(edges):
         if type(edge) is not list or len(edge) != 2:
             fail(f"skeleton edge is {describe(edge)}, not a pair [a, b]", shown, f"{loc}[{i}]", fix=fix,
@@ -195,14 +217,14 @@ def _skeleton(edges, shown: str, loc: str) -> list[list[int]]:
     return out
 
 
-def _read_images(raw: list, shown: str, split, source: SourceFolder, ann_dir: Path, dirs: DirIndex,
-                 images: ImageColumns, findings: list, image_files: dict) -> dict:
+def _read_images(raw: list[Any], shown: str, split: str | None, source: SourceFolder, ann_dir: Path, dirs: DirIndex,
+                 images: ImageColumns, findings: list[Finding], image_files: dict[str, str]) -> _IdToSize:
     """Add the file's images; return image id -> (path key, height, width)."""
     bases = _bases(Path(source.root), ann_dir, split, source)
     root_prefix = source.root.rstrip(os.sep) + os.sep
-    id_to_size: dict = {}
+    id_to_size: _IdToSize = {}
     outside: list[tuple[int, str]] = []
-    to_judge: list[tuple[str, str, int, object]] = []  # (file, key, images row, image id)
+    to_judge: list[tuple[str, str, int, _Id]] = []  # (file, key, images row, image id)
     size_fix = "write width and height as whole numbers of pixels"
     for n, im in enumerate(raw):
         loc = f"images[{n}]"
@@ -272,7 +294,7 @@ def _read_images(raw: list, shown: str, split, source: SourceFolder, ann_dir: Pa
     return id_to_size
 
 
-def _judge(to_judge: list, images: ImageColumns, id_to_size: dict) -> None:
+def _judge(to_judge: list[tuple[str, str, int, _Id]], images: ImageColumns, id_to_size: _IdToSize) -> None:
     """Judge the listed images by decoders (a bad one is collected and settled by
     --on-bad-image). The JSON's size is the annotations' frame and is kept; the header's
     fills in a size the JSON leaves out."""
@@ -286,8 +308,8 @@ def _judge(to_judge: list, images: ImageColumns, id_to_size: dict) -> None:
             id_to_size[image_id] = (key, height, width)
 
 
-def _load_rows(raw: list, shown: str, id_to_size: dict, anns: AnnotationColumns, findings: list,
-               ann_ids: list, ann_file: list, fid: int) -> None:
+def _load_rows(raw: list[Any], shown: str, id_to_size: _IdToSize, anns: AnnotationColumns, findings: list[Finding],
+               ann_ids: list[_Id], ann_file: list[int], fid: int) -> None:
     """Row-by-row import with a type check of every field (the plain-box path declined)."""
     next_index = anns._next_index
     # One pass with bound appends: at 200,000 annotations attribute lookups dominate.
@@ -410,8 +432,8 @@ def _load_rows(raw: list, shown: str, id_to_size: dict, anns: AnnotationColumns,
 _PLAIN_KEYS = frozenset({"id", "image_id", "category_id", "segmentation", "area", "bbox", "iscrowd"})
 
 
-def _load_plain_boxes(raw: list, id_to_size: dict, anns: AnnotationColumns, ann_ids: list, ann_file: list,
-                      fid: int) -> bool:
+def _load_plain_boxes(raw: list[Any], id_to_size: _IdToSize, anns: AnnotationColumns, ann_ids: list[_Id],
+                      ann_file: list[int], fid: int) -> bool:
     """Column-wise import when every annotation is a plain box (no mask, polygon, keypoints
     or extra attributes): a few comprehensions and numpy instead of a Python loop with a
     dozen appends per box. Returns False — having changed nothing — whenever anything is
@@ -459,9 +481,10 @@ def _load_plain_boxes(raw: list, id_to_size: dict, anns: AnnotationColumns, ann_
     anns.y.extend(boxes[:, 1].tolist())
     anns.w.extend(boxes[:, 2].tolist())
     anns.h.extend(boxes[:, 3].tolist())
-    for column, value in ((anns.kind, "bbox"), (anns.polygon, None), (anns.rle, None), (anns.keypoints, None),
+    fill: tuple[tuple[list[Any], object], ...] = ((anns.kind, "bbox"), (anns.polygon, None), (anns.rle, None), (anns.keypoints, None),
                           (anns.difficult, False), (anns.truncated, False), (anns.occluded, False),
-                          (anns.attributes, "{}"), (anns.origin_file, fid), (anns.origin_loc, "")):
+                          (anns.attributes, "{}"), (anns.origin_file, fid), (anns.origin_loc, ""))
+    for column, value in fill:
         column.extend([value] * n)
     anns.iscrowd.extend(bool(c) for c in crowd)
     ann_ids.extend(ids)
@@ -469,13 +492,13 @@ def _load_plain_boxes(raw: list, id_to_size: dict, anns: AnnotationColumns, ann_
     return True
 
 
-_NO_SEGMENTATION = (None, [])
+_NO_SEGMENTATION: tuple[None, list[Any]] = (None, [])
 _ID_TYPES = frozenset({int, str})
 _NUMBER_TYPES = frozenset({int, float})
-_OUTSIDE = object()  # _resolve's answer for a name that leaves the dataset folder
+_OUTSIDE: Final = Outside.OUTSIDE  # _resolve's answer for a name that leaves the dataset folder
 
 
-def _resolve(file_name: str, bases: list[str], dirs: DirIndex, source: SourceFolder):
+def _resolve(file_name: str, bases: list[str], dirs: DirIndex, source: SourceFolder) -> str | Outside | None:
     """The first existing ``base/file_name``, None, or _OUTSIDE when every reading of the name
     leaves the dataset folder (nothing outside is looked up). Plain strings, as pathlib costs
     ~10 µs a join; names without ``..`` skip normalizing (bases are inside the folder)."""
@@ -516,12 +539,12 @@ def _bases(root: Path, ann_dir: Path, split: str | None, source: SourceFolder) -
     """Folders a COCO ``file_name`` may be relative to, most specific first; only folders
     inside the dataset folder (an ``--annotations`` file elsewhere brings no images)."""
     bases = [ann_dir, root]
-    for folder in {split, *(_RAW_SPLITS.get(split, ()))} - {None}:
+    for folder in {split, *_RAW_SPLITS.get(split, ())} if split is not None else ():
         bases += [root / "images" / folder, root / folder]
     bases += [root / "images", ann_dir.parent / "images"]
     out: list[str] = []
-    for b in bases:
-        b = os.path.normpath(os.path.abspath(b))
+    for base in bases:
+        b = os.path.normpath(os.path.abspath(base))
         # A folder that does not exist cannot hold the image: drop it once, not per image.
         if b not in out and source.contains(b) and os.path.isdir(b):
             out.append(b)
