@@ -13,6 +13,7 @@ once the import is done; everywhere else it behaves like Python's default handle
 from __future__ import annotations
 
 import signal
+from types import FrameType
 
 __all__ = ["install"]
 
@@ -20,7 +21,7 @@ _IMPORT_SYSTEM = frozenset({"<frozen importlib._bootstrap>", "<frozen importlib.
 _RETRY_S = 0.005
 
 
-def _in_import_system(frame) -> bool:
+def _in_import_system(frame: FrameType | None) -> bool:
     while frame is not None:
         if frame.f_code.co_filename in _IMPORT_SYSTEM:
             return True
@@ -28,7 +29,7 @@ def _in_import_system(frame) -> bool:
     return False
 
 
-def _on_interrupt(signum, frame) -> None:
+def _on_interrupt(signum: int, frame: FrameType | None) -> None:
     if _in_import_system(frame):
         # Come back when the import has (most likely) finished: the timer's SIGALRM sends
         # SIGINT again, so the retry obeys whatever holds SIGINT back (parallel.sigint_held)
@@ -38,7 +39,7 @@ def _on_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _again(signum, frame) -> None:
+def _again(signum: int, frame: FrameType | None) -> None:
     signal.raise_signal(signal.SIGINT)
 
 
