@@ -100,6 +100,15 @@ class Quickstart:
         return r
 
 
+def _one_stored_image(root: Path, ref: str) -> str:
+    """The store path (relative to ``root``) of one image object of ``ref``."""
+    from lensvault.vault import open_vault
+
+    with open_vault(root) as vault:
+        row = next(f for f in vault.dataset(ref).file_list() if f["path"].endswith(".png"))
+        return os.path.relpath(vault.store.oid_to_path(row["sha256"]), root)
+
+
 def _prepare_folder(root: Path) -> None:
     if root.exists() and any(root.iterdir()):
         raise InputError("the quickstart folder is not empty", where=str(root),
@@ -206,6 +215,18 @@ def run_quickstart(root: Path, *, echo=print, out=None) -> QuickstartSummary:
     q.lv("dataset", "check", "demo@1.0.1", ok=(0, 1))
     q.lv("verify")
     q.lv("events", "--limit", "12")
+
+    # 7. nothing lost: a lost object, a lost catalog --------------------------------------------------
+    q.say("A disk loses one stored image: verify names it and what needs it, --repair puts it back")
+    q.sh("rm", _one_stored_image(root, "demo@1.0.1"))
+    q.lv("verify", ok=(1,))
+    q.lv("verify", "--repair")
+    q.say("The catalog is lost: every command stops (nothing is taken for a new vault), and the store rebuilds it")
+    q.sh("mv", ".lensvault/catalog.db", ".lensvault/catalog.db.lost")
+    q.lv("model", "show", "detector@production", ok=(10,))
+    q.lv("catalog", "rebuild")
+    q.lv("lineage", "detector@production")
+    q.sh("rm", ".lensvault/catalog.db.lost")
     from lensvault.vault import open_vault
 
     with open_vault(root) as vault:  # what the story left behind, as recorded

@@ -40,7 +40,10 @@ def test_quickstart_runs_the_whole_story(story):
         "Created demo@1.0.0", "Preflight passed.", "Registered detector@1.0.0",
         "Created demo@1.0.1 from demo@1.0.0 (patch bump)", "Registered detector@1.1.0 (MINOR",
         "Registered detector@1.2.0", "lensvault model rollback detector production",
-        "rolled back 1.2.0 → 1.1.0", "PASS", "Quickstart finished",
+        "rolled back 1.2.0 → 1.1.0", "PASS",
+        "1 missing, 0 corrupt", "REPAIRED", "1 repaired, 0 missing, 0 corrupt",
+        "catalog rebuild` recreates it", "Rebuilt the catalog", "3  model versions", "[alias] @ alias detector@production",
+        "Quickstart finished",
     ):
         assert expected in out, expected
     assert (root / "data" / "manifests" / "demo" / "1.0.1.json").is_file()
