@@ -30,11 +30,17 @@ def prefetch() -> None:
     finds a changed file; the later import then finds the modules ready (or waits
     on the import lock for the rest). An unchanged re-snapshot never calls it.
     """
+    import atexit
     import sys
     import threading
 
     if "pyarrow.parquet" not in sys.modules:
-        threading.Thread(target=_import_parquet, name="lv-prefetch", daemon=True).start()
+        thread = threading.Thread(target=_import_parquet, name="lv-prefetch", daemon=True)
+        thread.start()
+        # A daemon thread still inside a C extension's import when the interpreter shuts down
+        # (a command interrupted early) can crash the exit (SIGSEGV, 1 Ctrl-C in ~200): the
+        # exit waits for the import to end first (bounded, should the import ever hang).
+        atexit.register(thread.join, 10)
 
 
 def _import_parquet() -> None:
