@@ -8,17 +8,43 @@ forked — then waits forever, and so does the command the user asked to stop (1
 ~60 during a snapshot hung that way). The CLI's handler therefore defers the interrupt
 while the interrupted frame is inside importlib and raises it a few milliseconds later,
 once the import is done; everywhere else it behaves like Python's default handler.
+
+``held()`` marks a section where Ctrl-C must wait (a fork, starting workers, taking a lock:
+see ``parallel.sigint_held``). Blocking SIGINT with ``pthread_sigmask`` there is not enough:
+the kernel then delivers it to another thread (the pyarrow prefetch, a progress bar's
+refresher), and Python runs the handler in the main thread anyway — inside a fork's at-fork
+callbacks, say, where the KeyboardInterrupt is swallowed and the command goes on as if
+Ctrl-C had never been pressed. The handler notes it instead and it is raised when the
+outermost held section ends.
 """
 
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["install"]
+__all__ = ["held", "install"]
 
 _IMPORT_SYSTEM = frozenset({"<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>"})
 _RETRY_S = 0.005
+_held = 0  # depth of held() sections (the handler runs in the main thread)
+_pending = False  # a Ctrl-C arrived while held
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Ctrl-C that arrives inside is raised when the outermost held section ends."""
+    global _held, _pending
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+        if _held == 0 and _pending:
+            _pending = False
+            signal.raise_signal(signal.SIGINT)
 
 
 def _in_import_system(frame: FrameType | None) -> bool:
@@ -30,6 +56,10 @@ def _in_import_system(frame: FrameType | None) -> bool:
 
 
 def _on_interrupt(signum: int, frame: FrameType | None) -> None:
+    global _pending
+    if _held:
+        _pending = True
+        return
     if _in_import_system(frame):
         # Come back when the import has (most likely) finished: the timer's SIGALRM sends
         # SIGINT again, so the retry obeys whatever holds SIGINT back (parallel.sigint_held)

@@ -91,14 +91,18 @@ def sigint_held() -> Iterator[None]:
     where the pool knows every worker it has. Threads and forked children
     started inside inherit the block, so the main thread is the one that gets it.
     """
-    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: nothing to hold
-        yield
+    from lensvault.interrupts import held
+
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: nothing to block
+        with held():
+            yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    with held():  # the handler's side: a SIGINT another thread received waits too (see interrupts)
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _can_fork() -> bool:

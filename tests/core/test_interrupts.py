@@ -72,3 +72,52 @@ def test_install_leaves_a_handler_someone_else_chose_alone():
         assert signal.getsignal(signal.SIGINT) is mine
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_inside_a_held_section_is_raised_when_it_ends():
+    """Whichever thread the kernel gave SIGINT to, the handler (main thread) waits for the section."""
+    previous = signal.signal(signal.SIGINT, interrupts._on_interrupt)
+    done = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.held():
+                with interrupts.held():
+                    signal.raise_signal(signal.SIGINT)
+                    done.append("inner")
+                done.append("outer")  # the inner section's end is not the outermost one
+        assert done == ["inner", "outer"]
+        assert interrupts._held == 0 and not interrupts._pending
+        with interrupts.held():  # nothing pending: leaving raises nothing
+            pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_another_thread_receives_during_a_fork_is_not_lost(tmp_path):
+    """parallel.sigint_held around a fork: a SIGINT delivered while held is raised after it."""
+    import os
+    import threading
+
+    from lensvault.parallel import sigint_held
+
+    previous = signal.signal(signal.SIGINT, interrupts._on_interrupt)
+    try:
+        ready = threading.Event()
+        stop = threading.Event()
+        helper = threading.Thread(target=lambda: (ready.set(), stop.wait(5)))
+        helper.start()  # a thread with SIGINT unblocked, as the pyarrow prefetch has
+        ready.wait()
+        after = []
+        with pytest.raises(KeyboardInterrupt):
+            with sigint_held():
+                os.kill(os.getpid(), signal.SIGINT)  # the main thread blocks it: the helper thread gets it
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(0)
+                os.waitpid(pid, 0)
+                after.append("forked")
+        assert after == ["forked"]
+    finally:
+        stop.set()
+        helper.join()
+        signal.signal(signal.SIGINT, previous)
