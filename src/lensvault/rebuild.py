@@ -250,7 +250,7 @@ class _Skip(Exception):
 class _Replay:
     def __init__(self, conn, report: RebuildReport):
         from lensvault.catalog import registry_schema, runs_schema, schema
-        from lensvault.runs.tables import run_latest_metrics
+        from lensvault.catalog.runs_schema import run_latest_metrics
 
         self.conn = conn
         self.report = report

@@ -162,11 +162,11 @@ class Catalog:
         import sqlalchemy as sa
 
         from lensvault.catalog import schema
-        from lensvault.catalog.migrations import load_steps
+        from lensvault.catalog.migrations import create_record_table, load_steps
 
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7428001)")
-        schema.schema_migrations.create(conn, checkfirst=True)
+        create_record_table(conn)
         done = {r[0] for r in conn.execute(sa.select(schema.schema_migrations.c.name))}
         applied_now = []
         for name, upgrade in load_steps():

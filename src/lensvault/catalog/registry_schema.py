@@ -1,4 +1,8 @@
-"""Tables of the model registry: versions, their files, aliases and alias moves."""
+"""Tables of the model registry: versions, their files, aliases and alias moves.
+
+The live definitions, which queries use (``catalog/repos/``); the migrations create them
+from their own frozen copies (``catalog/migrations/``).
+"""
 
 from __future__ import annotations
 
@@ -70,5 +74,3 @@ alias_moves = sa.Table(
     sa.Column("at", sa.String(32), nullable=False),
     sa.Index("ix_alias_moves_name", "name", "alias"),
 )
-
-WRITE_ONCE = ("model_versions", "model_files", "alias_moves")

@@ -1,4 +1,8 @@
-"""Tables of configs, runs (params, metrics, artifacts), reservations and evaluations."""
+"""Tables of configs, runs (params, metrics, artifacts), reservations and evaluations.
+
+The live definitions, which queries use (``catalog/repos/``); the migrations create them
+from their own frozen copies (``catalog/migrations/``).
+"""
 
 from __future__ import annotations
 
@@ -55,6 +59,9 @@ runs = sa.Table(
     sa.Column("end_reason", sa.Text),  # why a run ended without its owner: crashed, abandoned
     sa.Index("ix_runs_dataset", "dataset"),
     sa.Index("ix_runs_started", "started_at"),
+    sa.Index("ix_runs_config", "config_id"),  # m0005
+    sa.Index("ix_runs_reproduces", "reproduces"),  # m0005
+    sa.Index("ix_runs_status", "status"),  # m0006
 )
 
 run_params = sa.Table(
@@ -113,6 +120,18 @@ evaluations = sa.Table(
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Index("ix_evaluations_dataset", "dataset"),
+    sa.Index("ix_evaluations_run", "run_id"),  # m0005
+    sa.Index("ix_evaluations_model", "model_name", "model_version"),  # m0005
 )
 
-WRITE_ONCE = ("configs", "run_params", "run_metrics", "run_artifacts", "evaluations")
+# The latest overall value of each metric of each run, kept as metrics are flushed, so
+# listing 10,000 runs with their metrics reads 10,000 x keys rows instead of every point (m0004).
+run_latest_metrics = sa.Table(
+    "run_latest_metrics",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("step", sa.BigInteger),
+    sa.Column("at", sa.String(32), nullable=False),
+)

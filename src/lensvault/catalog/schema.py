@@ -1,5 +1,9 @@
 """Core tables. Each domain that adds tables declares them on the same ``metadata``.
 
+These are the live definitions, which queries use (``catalog/repos/``): together they are
+what a fully migrated catalog has. The migrations create tables from their own frozen
+copies (``catalog/migrations/``), so changing a table here changes no migration: add a step.
+
 Timestamps are ISO-8601 UTC strings with microseconds: they sort as text and
 mean the same on SQLite and PostgreSQL.
 """
@@ -88,6 +92,3 @@ catalog_info = sa.Table(
     sa.Column("catalog_id", sa.String(64), primary_key=True),
     sa.Column("created_at", sa.String(32), nullable=False),
 )
-
-# Tables whose rows are never updated or deleted once written (triggers enforce it).
-APPEND_ONLY = ("dataset_versions", "events", "snapshots")

@@ -237,7 +237,7 @@ class RunRecorder:
 def write_metric_points(vault, pts: list[tuple]) -> None:
     """Insert points (run_id, key, value, step, class_name, slice, at) and update the latest values."""
     from lensvault.catalog.runs_schema import run_metrics
-    from lensvault.runs.tables import run_latest_metrics
+    from lensvault.catalog.runs_schema import run_latest_metrics
 
     cols = ("run_id", "key", "value", "step", "class_name", "slice", "at")
     latest: dict[tuple, tuple] = {}
@@ -397,7 +397,7 @@ def list_runs(vault, *, dataset: str | None = None, status: str | None = None, l
     import sqlalchemy as sa
 
     from lensvault.catalog.runs_schema import runs
-    from lensvault.runs.tables import run_latest_metrics as lm
+    from lensvault.catalog.runs_schema import run_latest_metrics as lm
 
     reap_dead_runs(vault)
     q = sa.select(*[runs.c[c] for c in _LIST_COLUMNS]).order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
@@ -496,7 +496,7 @@ def get_run(vault, ref: str, *, points: bool = False) -> dict:
     import sqlalchemy as sa
 
     from lensvault.catalog.runs_schema import evaluations, run_artifacts, run_metrics, run_params, runs
-    from lensvault.runs.tables import run_latest_metrics as lm
+    from lensvault.catalog.runs_schema import run_latest_metrics as lm
 
     reap_dead_runs(vault)
     with vault.catalog.read() as conn:

@@ -4,6 +4,11 @@ A domain that needs tables adds a module here and one line to STEPS; its
 ``TABLES`` names the tables it creates (opening a catalog checks they all exist). A step
 runs once per catalog, inside a transaction that holds the write lock, so two
 processes opening a fresh catalog cannot both apply it.
+
+A step writes out the tables it creates instead of importing the live definitions
+(``catalog/schema.py``, ``runs_schema.py``, ``registry_schema.py``): what a step does must
+not change when a live table does. A change to a table is a new step, plus the same change
+in the live definition (``tests/core/test_schema.py`` compares the two on both databases).
 """
 
 from __future__ import annotations
@@ -19,6 +24,17 @@ STEPS: list[str] = [
     "m0006_run_owner",
     "m0007_catalog_info",
 ]
+
+
+def create_record_table(conn) -> None:
+    """``schema_migrations``, where the applied steps are recorded (before the first step runs)."""
+    import sqlalchemy as sa
+
+    sa.Table(
+        "schema_migrations", sa.MetaData(),
+        sa.Column("name", sa.String(200), primary_key=True),
+        sa.Column("applied_at", sa.String(32), nullable=False),
+    ).create(conn, checkfirst=True)
 
 
 def load_steps():

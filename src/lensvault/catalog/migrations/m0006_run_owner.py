@@ -10,7 +10,7 @@ COLUMNS = (("owner_host", "VARCHAR(255)"), ("owner_pid", "INTEGER"), ("owner_sta
 def upgrade(conn) -> None:
     import sqlalchemy as sa
 
-    # A catalog created by this version got the columns from runs_schema in m0002.
+    # A catalog created after this step was written got the columns in m0002.
     have = {c["name"] for c in sa.inspect(conn).get_columns("runs")}
     for name, sql_type in COLUMNS:
         if name not in have:
