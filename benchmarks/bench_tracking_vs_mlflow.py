@@ -112,7 +112,7 @@ def bench_listing(base: Path, n_runs: int, repeats: int = 7) -> tuple[float, int
     import lensvault
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.runs_schema import runs
-    from lensvault.runs.records import write_metric_points
+    from lensvault.runs.recorder import write_metric_points
 
     vault = lensvault.init(base / "listing")
     now = utcnow()

@@ -19,8 +19,7 @@ KNOWN_CYCLES = [
     # verify/gc/repair open the vaults sharing the store (lensvault.vault.open_vault) from below.
     frozenset({"lensvault.vault", "lensvault.integrity", "lensvault.repair"}),
     # Crashed-run detection (owner records) calls into the launcher and the preflight, which call back.
-    frozenset({"lensvault.runs.crashes", "lensvault.runs.launcher", "lensvault.runs.preflight",
-               "lensvault.runs.records"}),
+    frozenset({"lensvault.runs.crashes", "lensvault.runs.launcher", "lensvault.runs.preflight"}),
 ]
 
 

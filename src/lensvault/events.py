@@ -18,23 +18,13 @@ class EventList(ListResult):
 
 
 def list_events(vault, *, subject=None, action=None, since=None, until=None, limit=None) -> EventList:
-    import sqlalchemy as sa
+    from lensvault.catalog.repos.events import EventRepo
 
-    from lensvault.catalog.schema import events
-
-    q = sa.select(events).order_by(events.c.id)
-    if subject:
-        # "detector" matches detector@1.0.0 and detector@production too.
-        q = q.where(sa.or_(events.c.subject == subject, events.c.subject.like(f"{subject}@%")))
-    if action:
-        q = q.where(events.c.action.like(action.replace("*", "%")))
-    if since:
-        q = q.where(events.c.at >= since)
-    if until:
-        # A bare date means "through the end of that day" (timestamps compare as text).
-        q = q.where(events.c.at <= (until + "T23:59:59.999999Z" if len(until) == 10 else until))
+    # A bare date means "through the end of that day" (timestamps compare as text).
+    if until and len(until) == 10:
+        until += "T23:59:59.999999Z"
     with vault.catalog.read() as conn:
-        rows = conn.execute(q).all()
+        rows = EventRepo(conn).find(subject=subject, action=action, since=since, until=until)
     out = [
         {
             "id": r.id, "at": r.at, "actor": r.actor, "action": r.action, "subject_kind": r.subject_kind,

@@ -166,12 +166,10 @@ def _verify(vault, ref: str | None, progress, use_catalog: bool, skip=frozenset(
 def _catalog_gaps(vault, facts) -> str | None:
     """Versions the store proves that the catalog does not list (a catalog restored from an older
     copy, or rows removed behind its triggers' back, as TRUNCATE on PostgreSQL does)."""
-    import sqlalchemy as sa
-
-    from lensvault.catalog.registry_schema import model_versions
+    from lensvault.catalog.repos.models import ModelRepo
 
     with vault.catalog.read() as conn:
-        models = {(r.name, r.version) for r in conn.execute(sa.select(model_versions.c.name, model_versions.c.version))}
+        models = ModelRepo(conn).refs()
     datasets = {(v.name, v.version) for v in _all_versions(vault)}
     lost = [f"{n}@{v}" for n, v in sorted(set(facts.versions) - datasets)]
     for _entry, rec in facts.records:

@@ -101,6 +101,7 @@ def rebuild_catalog(vault, *, force: bool = False, progress=NO_PROGRESS) -> Rebu
 def _state(vault, url: str) -> tuple[str, str]:
     """What is there now: missing | empty | damaged | foreign | whole, and a few words on it."""
     from lensvault.catalog import Catalog
+    from lensvault.catalog.replace import row_counts
 
     try:
         cat = Catalog(url)
@@ -109,8 +110,7 @@ def _state(vault, url: str) -> tuple[str, str]:
     try:
         cat.open_existing(vault.config.catalog_id)
         with cat.read() as conn:
-            counts = {t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()
-                      for t in ("dataset_versions", "runs", "model_versions", "events")}
+            counts = row_counts(conn, ("dataset_versions", "runs", "model_versions", "events"))
         return "whole", ", ".join(f"{n} {t}" for t, n in counts.items())
     except CatalogMissing as e:
         return e.details.get("state", "missing"), e.what
@@ -136,6 +136,7 @@ def _stamp() -> str:
 
 def _rebuild_sqlite(path: Path, cid: str, facts, report: RebuildReport, progress) -> str | None:
     from lensvault.catalog import Catalog
+    from lensvault.catalog.replace import checkpoint_sqlite
 
     tmp = path.with_name(f".{path.name}.rebuild-{os.getpid()}")
     for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
@@ -146,11 +147,7 @@ def _rebuild_sqlite(path: Path, cid: str, facts, report: RebuildReport, progress
             new.migrate_in(conn, catalog_id=cid)
             _replay(conn, facts, report, progress)
         # One self-contained file: no WAL beside it when it is renamed into place.
-        raw = new.engine.raw_connection()
-        try:
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            raw.close()
+        checkpoint_sqlite(new.engine)
         new.close()
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
@@ -184,28 +181,21 @@ def _rebuild_sqlite(path: Path, cid: str, facts, report: RebuildReport, progress
 
 def _rebuild_postgres(url: str, cid: str, facts, report: RebuildReport, progress) -> str | None:
     from lensvault.catalog import Catalog
+    from lensvault.catalog.locks import lock_migrations
     from lensvault.catalog.migrations import STEPS, tables_of
+    from lensvault.catalog.replace import move_tables_aside, restart_id_sequences
 
     cat = Catalog(url)
     try:
         with cat.begin() as conn:
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7428001)")
-            ours = tables_of(STEPS) | {"schema_migrations"}
-            present = {r[0] for r in conn.exec_driver_sql(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")} & ours
-            kept = None
-            if present:
-                # DDL is transactional here: other sessions see the old catalog or the new one.
-                kept = f"lensvault_replaced_{_stamp().lower()}"
-                conn.exec_driver_sql(f'CREATE SCHEMA "{kept}"')
-                for t in sorted(present):
-                    conn.exec_driver_sql(f'ALTER TABLE "{t}" SET SCHEMA "{kept}"')
+            lock_migrations(conn)
+            # DDL is transactional here: other sessions see the old catalog or the new one.
+            kept = f"lensvault_replaced_{_stamp().lower()}"
+            if not move_tables_aside(conn, tables_of(STEPS) | {"schema_migrations"}, kept):
+                kept = None
             cat.migrate_in(conn, catalog_id=cid)
             _replay(conn, facts, report, progress)
-            for table in ("events", "alias_moves"):
-                conn.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)")
+            restart_id_sequences(conn, ("events", "alias_moves"))
         return f"schema {kept}" if kept else None
     finally:
         cat.close()
@@ -216,7 +206,7 @@ def _rebuild_postgres(url: str, cid: str, facts, report: RebuildReport, progress
 
 def _replay(conn, facts, report: RebuildReport, progress) -> None:
     """Insert everything the facts prove, in journal order."""
-    import sqlalchemy as sa
+    from lensvault.catalog.repos import Conflict, savepoint
 
     r = _Replay(conn, report)
     ledger_versions = {id(v.record) for v in facts.versions.values() if v.record is not None}
@@ -232,13 +222,13 @@ def _replay(conn, facts, report: RebuildReport, progress) -> None:
                 report.note(f"{kind} record", entry.name, "a kind of record this version of LensVault does not know")
             else:
                 try:
-                    with conn.begin_nested():
+                    with savepoint(conn):
                         handler(rec["data"], entry)
                         r.events.extend(rec.get("events", []))
                 except _Skip as s:
                     report.note(f"{kind} record", entry.name, str(s))
-                except sa.exc.IntegrityError as e:
-                    report.note(f"{kind} record", entry.name, f"conflicts with an earlier record ({e.orig})")
+                except Conflict as e:
+                    report.note(f"{kind} record", entry.name, f"conflicts with an earlier record ({e})")
             advance(1)
     r.finish()
 
@@ -248,45 +238,33 @@ class _Skip(Exception):
 
 
 class _Replay:
-    def __init__(self, conn, report: RebuildReport):
-        from lensvault.catalog import registry_schema, runs_schema, schema
-        from lensvault.catalog.runs_schema import run_latest_metrics
+    """Each record's rows, inserted through the same repositories the original write used."""
 
-        self.conn = conn
+    def __init__(self, conn, report: RebuildReport):
+        from lensvault import catalog
+
+        repos = catalog.repos
+        self.datasets, self.configs, self.runs = repos.DatasetRepo(conn), repos.ConfigRepo(conn), repos.RunRepo(conn)
+        self.evaluations, self.models = repos.EvaluationRepo(conn), repos.ModelRepo(conn)
+        self.aliases, self.event_log, self.refs = repos.AliasRepo(conn), repos.EventRepo(conn), repos.ObjectRefRepo(conn)
         self.report = report
-        self.s, self.rs, self.gs, self.latest_t = schema, runs_schema, registry_schema, run_latest_metrics
         self.events: list[dict] = []
         self.synthetic: list[dict] = []
-        self.runs: set[str] = set()
+        self.run_ids: set[str] = set()
         self.snapshots: set[str] = set()
         self.latest: dict[tuple[str, str], tuple] = {}
         self.alias_at: dict[tuple[str, str], dict] = {}
-
-    def _insert(self, table, rows) -> None:
-        rows = rows if isinstance(rows, list) else [rows]
-        if rows:
-            self.conn.execute(table.insert(), rows)
-
-    def _object_refs(self, kind: str, owner: str, oids) -> None:
-        import sqlalchemy as sa
-
-        t = self.s.object_refs
-        for oid in sorted({o for o in oids if o}):
-            exists = self.conn.execute(sa.select(t.c.oid).where(t.c.owner_kind == kind, t.c.owner_id == owner,
-                                                                t.c.oid == oid)).first()
-            if exists is None:
-                self._insert(t, {"owner_kind": kind, "owner_id": owner, "oid": oid})
 
     # -- datasets
     def _snapshot(self, row: dict) -> None:
         if row["snapshot_id"] not in self.snapshots:
             self.snapshots.add(row["snapshot_id"])
-            self._insert(self.s.snapshots, row)
+            self.datasets.add_snapshot(row)
             self.report.count("snapshots")
 
     def on_dataset_version(self, data: dict, entry) -> None:
         self._snapshot(data["snapshot"])
-        self._insert(self.s.dataset_versions, data["row"])
+        self.datasets.add_version(data["row"])
         self.report.count("dataset_versions")
 
     def version_from_manifest(self, v) -> None:
@@ -304,7 +282,7 @@ class _Replay:
                         "total_bytes": int(counts.get("bytes", 0)),
                         "annotations_oid": tables.get("annotations", {}).get("oid"),
                         "images_oid": tables.get("images", {}).get("oid"), "created_at": m.created_at})
-        self._insert(self.s.dataset_versions, {
+        self.datasets.add_version({
             "name": m.name, "version": m.version, "major": sv.major, "minor": sv.minor, "patch": sv.patch,
             "prerelease": sv.prerelease, "snapshot_id": m.snapshot_id, "manifest_oid": v.manifest_oid,
             "parent": parent, "file_count": int(counts.get("files", 0)), "total_bytes": int(counts.get("bytes", 0)),
@@ -324,39 +302,40 @@ class _Replay:
     # -- configs and runs
     def on_config(self, data: dict, entry) -> None:
         row = data["row"]
-        self._insert(self.rs.configs, row)
-        self._object_refs("config", row["config_id"], [data.get("oid")])
+        self.configs.add(row)
+        self.refs.add_missing("config", row["config_id"], [data.get("oid")])
         self.report.count("configs")
 
     def on_run_start(self, data: dict, entry) -> None:
         row = data["row"]
-        self._insert(self.rs.runs, row)
+        self.runs.add(row)
         if data.get("reservation"):
-            self._insert(self.rs.model_reservations, data["reservation"])
-        self.runs.add(row["run_id"])
+            self.runs.reserve(data["reservation"])
+        self.run_ids.add(row["run_id"])
         self.report.count("runs")
 
     def _known_run(self, run_id: str) -> None:
-        if run_id not in self.runs:
+        if run_id not in self.run_ids:
             raise _Skip(f"names run {run_id}, whose start record is missing")
 
     def on_run_environment(self, data: dict, entry) -> None:
         self._known_run(data["run_id"])
-        t = self.rs.runs
-        self.conn.execute(t.update().where(t.c.run_id == data["run_id"]).values(environment_oid=data["environment_oid"]))
-        self._object_refs("run", data["run_id"], [data["environment_oid"]])
+        self.runs.set_environment(data["run_id"], data["environment_oid"])
+        self.refs.add_missing("run", data["run_id"], [data["environment_oid"]])
 
     def on_run_params(self, data: dict, entry) -> None:
         self._known_run(data["run_id"])
-        self._insert(self.rs.run_params, data["params"])
+        if data["params"]:
+            self.runs.add_params(data["params"])
         self.report.count("run_params", len(data["params"]))
 
     def on_run_metrics(self, data: dict, entry) -> None:
-        cols = ("run_id", "key", "value", "step", "class_name", "slice", "at")
         points = [tuple(p) for p in data["points"]]
         for run_id in {p[0] for p in points}:
             self._known_run(run_id)
-        self._insert(self.rs.run_metrics, [dict(zip(cols, p)) for p in points])
+        if points:
+            # The latest values are written once, at the end (finish), from the last overall points.
+            self.runs.add_metric_points(points, keep_latest=False)
         for p in points:
             if p[4] is None and p[5] is None:
                 self.latest[(p[0], p[1])] = p  # the last overall value, as write_metric_points keeps it
@@ -364,41 +343,37 @@ class _Replay:
 
     def on_run_artifacts(self, data: dict, entry) -> None:
         self._known_run(data["run_id"])
-        self._insert(self.rs.run_artifacts, data["artifacts"])
-        self._object_refs("run", data["run_id"], [a["sha256"] for a in data["artifacts"]])
+        if data["artifacts"]:
+            self.runs.add_artifacts(data["artifacts"])
+        self.refs.add_missing("run", data["run_id"], [a["sha256"] for a in data["artifacts"]])
         self.report.count("run_artifacts", len(data["artifacts"]))
 
     def on_run_finish(self, data: dict, entry) -> None:
         self._known_run(data["run_id"])
-        t = self.rs.runs
         values = data["values"]
-        done = self.conn.execute(t.update().where(t.c.run_id == data["run_id"], t.c.status.in_(_OPEN_STATES))
-                                 .values(**values)).rowcount
-        if not done:
+        if not self.runs.end(data["run_id"], values, open_states=_OPEN_STATES):
             raise _Skip(f"run {data['run_id']} was already finished by an earlier record")
         if data.get("release_reservation"):
-            r = self.rs.model_reservations
-            self.conn.execute(r.delete().where(r.c.run_id == data["run_id"]))
-        self._object_refs("run", data["run_id"], [values.get("log_oid"), values.get("environment_oid")])
+            self.runs.release(data["run_id"])
+        self.refs.add_missing("run", data["run_id"], [values.get("log_oid"), values.get("environment_oid")])
 
     def on_evaluation(self, data: dict, entry) -> None:
         row = data["row"]
-        self._insert(self.rs.evaluations, row)
-        self._object_refs("evaluation", row["eval_id"], [row.get("predictions_oid")])
+        self.evaluations.add(row)
+        self.refs.add_missing("evaluation", row["eval_id"], [row.get("predictions_oid")])
         self.report.count("evaluations")
 
     # -- registry
     def on_model_version(self, data: dict, entry) -> None:
         row = data["row"]
-        self._insert(self.gs.model_versions, row)
-        self._insert(self.gs.model_files, data["files"])
-        self._object_refs("model", f"{row['name']}@{row['version']}",
-                          [row["bundle_oid"], *(f["sha256"] for f in data["files"])])
+        self.models.add(row, data["files"])
+        self.refs.add_missing("model", f"{row['name']}@{row['version']}",
+                              [row["bundle_oid"], *(f["sha256"] for f in data["files"])])
         self.report.count("model_versions")
 
     def on_alias_move(self, data: dict, entry) -> None:
         move = data["move"]
-        self._insert(self.gs.alias_moves, move)
+        self.aliases.add_move(move)
         key = (move["name"], move["alias"])
         if key not in self.alias_at or self.alias_at[key]["id"] < move["id"]:
             self.alias_at[key] = move
@@ -410,11 +385,8 @@ class _Replay:
     # -- at the end
     def finish(self) -> None:
         for (name, alias), move in sorted(self.alias_at.items()):
-            self._insert(self.gs.aliases, {"name": name, "alias": alias, "version": move["to_version"],
-                                           "updated_at": move["at"], "move_id": move["id"]})
-        if self.latest:
-            self._insert(self.latest_t, [{"run_id": p[0], "key": p[1], "value": p[2], "step": p[3], "at": p[6]}
-                                         for p in self.latest.values()])
+            self.aliases.point(name, alias, move["to_version"], at=move["at"], move_id=move["id"], exists=False)
+        self.runs.add_latest_metrics(list(self.latest.values()))
         seen: set[int] = set()
         events = []
         for ev in sorted(self.events, key=lambda e: e["id"]):
@@ -426,7 +398,5 @@ class _Replay:
         top = max(seen, default=0)
         for i, ev in enumerate(sorted(self.synthetic, key=lambda e: e["at"]), start=1):
             events.append({**ev, "id": top + i})
-        cols = ("id", "at", "actor", "action", "subject_kind", "subject", "before", "after")
-        for i in range(0, len(events), 1000):
-            self.conn.execute(self.s.events.insert(), [{c: e.get(c) for c in cols} for e in events[i:i + 1000]])
+        self.event_log.add_with_ids(events)
         self.report.count("events", len(events))

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
-from lensvault.config_file import VaultConfig
+from lensvault.vault_config import VaultConfig
 from lensvault.errors import AlreadyExists, NotFound
 from lensvault.progress import NO_PROGRESS
 from lensvault.store.base import LinkMode
@@ -418,19 +418,19 @@ class Vault:
     # Configs, the preflight gate, runs and evaluations: lensvault.runs (docs/runs.md).
     def add_config(self, path, config_id: str | None = None):
         """Register a YAML/JSON/TOML file under an ID such as C-23c (write-once)."""
-        from lensvault.runs.configs import add_config
+        from lensvault.configs.registered import add_config
 
         return add_config(self, path, config_id)
 
     # ``self.config`` is the vault's own settings (VaultConfig), hence ``get_config``.
     def get_config(self, config_id: str):
-        from lensvault.runs.configs import get_config
+        from lensvault.configs.registered import get_config
 
         with self.catalog.read() as conn:
             return get_config(conn, config_id)
 
     def configs(self) -> list:
-        from lensvault.runs.configs import list_configs
+        from lensvault.configs.registered import list_configs
         from lensvault.runs.results import ConfigList
 
         with self.catalog.read() as conn:
@@ -438,7 +438,7 @@ class Vault:
 
     def diff_configs(self, a: str, b: str):
         """Key-level differences between configs A and B (``config diff``)."""
-        from lensvault.runs.configs import diff_registered
+        from lensvault.configs.registered import diff_registered
         from lensvault.runs.results import ConfigDiff
 
         return ConfigDiff(diff_registered(self.get_config(a), self.get_config(b)))
@@ -458,20 +458,20 @@ class Vault:
         return run_command(self, command, dataset=dataset, config=config, **kw)
 
     def runs(self, *, dataset: str | None = None, status: str | None = None, limit: int | None = None) -> list[dict]:
-        from lensvault.runs.records import list_runs
+        from lensvault.runs.read import list_runs
         from lensvault.runs.results import RunList
 
         return RunList(list_runs(self, dataset=dataset, status=status, limit=limit))
 
     def get_run(self, run_id: str, *, points: bool = False) -> dict:
-        from lensvault.runs.records import get_run
+        from lensvault.runs.read import get_run
         from lensvault.runs.results import RunDetails
 
         return RunDetails(get_run(self, run_id, points=points))
 
     def run_log(self, run_id: str):
         """The output run RUN_ID (an id, a unique prefix, or ``latest``) recorded."""
-        from lensvault.runs.records import run_log
+        from lensvault.runs.read import run_log
         from lensvault.runs.results import RunLog
 
         return RunLog(*run_log(self, run_id))
@@ -483,7 +483,7 @@ class Vault:
         return abandon_run(self, run_id, reason=reason, force=force)
 
     def compare_runs(self, a: str, b: str) -> dict:
-        from lensvault.runs.records import compare_runs
+        from lensvault.runs.compare import compare_runs
         from lensvault.runs.results import RunComparison
 
         return RunComparison(compare_runs(self, a, b))
@@ -492,7 +492,7 @@ class Vault:
                  model: str | None = None) -> dict:
         """Score ``predictions`` on a dataset version's split and record it (for a run, a model, or
         neither: ad-hoc); the result names its source (eval id, dataset@version, split)."""
-        from lensvault.runs.evaluate import evaluate
+        from lensvault.evaluations.recorded import evaluate
         from lensvault.runs.results import Evaluation
 
         return Evaluation(evaluate(self, dataset=dataset, predictions=predictions, split=split, run=run, model=model))
@@ -500,7 +500,7 @@ class Vault:
     def evaluations(self, *, run: str | None = None, model: str | None = None, dataset: str | None = None,
                     ad_hoc: bool = False) -> list[dict]:
         """Recorded evaluations, oldest first, each with its ``source``."""
-        from lensvault.runs.evaluate import list_evaluations
+        from lensvault.evaluations.recorded import list_evaluations
         from lensvault.runs.results import EvaluationList
 
         return EvaluationList(list_evaluations(self, run=run, model=model, dataset=dataset, ad_hoc=ad_hoc))

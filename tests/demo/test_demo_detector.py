@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lensvault.demo.detector import Model, resolve_params, train
-from lensvault.demo.evaluate import ap50, predict_results
+from lensvault.demo.scoring import ap50, predict_results
 from lensvault.demo.segment import label_components
 from lensvault.demo.splits import split_names
 

@@ -66,7 +66,7 @@ def sha256(path: Path) -> str:
 def insert_config(vault, config_id: str, values: dict) -> str:
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.runs_schema import configs
-    from lensvault.configs import canonical_bytes
+    from lensvault.configs.values import canonical_bytes
 
     raw = json.dumps(values).encode()
     with vault.catalog.begin() as conn:

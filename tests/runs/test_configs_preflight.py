@@ -21,7 +21,7 @@ def test_config_add_show_list_diff(project):
     rec_b = v.add_config(root / "configs" / "b.toml")
     assert rec_b.config_id == "C-02" and rec_b.format == "toml"
     assert [c.config_id for c in v.configs()] == ["C-01", "C-02"]
-    from lensvault.runs.configs import diff_registered
+    from lensvault.configs.registered import diff_registered
 
     d = diff_registered(v.get_config("C-01"), v.get_config("C-02"))
     assert d["changed"] == {"lr": [0.01, 0.02]}
@@ -105,7 +105,7 @@ def test_missing_objects_fail_the_dataset_check(project):
 
 
 def test_model_version_reserved_then_refused_and_freed_on_failure(project):
-    from lensvault.runs.records import create_run, finish_run
+    from lensvault.runs.lifecycle import create_run, finish_run
 
     r = project.vault.preflight(dataset="shapes@1.0.0", config="C-01", model="det", version="1.0.0")
     run_id = create_run(project.vault, r)

@@ -51,7 +51,7 @@ def test_bad_prediction_fields_are_located_in_the_file(setup, tmp_path, field, v
         project.vault.evaluate(dataset="shapes@1.0.0", predictions=pf, split="train", run=run_id)
     assert info.value.where == f"{pf}, {pos}", info.value.where
     assert info.value.fix
-    from lensvault.runs.evaluate import list_evaluations
+    from lensvault.evaluations.recorded import list_evaluations
 
     assert list_evaluations(project.vault) == []
 

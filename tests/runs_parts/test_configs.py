@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lensvault.errors import InputError, NotFound, UsageError
-from lensvault.configs import (
+from lensvault.configs.values import (
     canonical_bytes,
     diff_configs,
     find_seed,

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from lensvault.configs import canonical_bytes, find_seed, flatten, load_config
+from lensvault.configs.values import canonical_bytes, find_seed, flatten, load_config
 from lensvault.errors import InputError
 
 BOMB = "".join(
@@ -21,7 +21,7 @@ BOMB = "".join(
 BOUNDED = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-from lensvault.configs import canonical_bytes, flatten, load_config
+from lensvault.configs.values import canonical_bytes, flatten, load_config
 from lensvault.errors import InputError
 try:
     values = load_config(sys.argv[1])
@@ -209,7 +209,7 @@ def _config_files(draw) -> tuple[str, str]:
 @given(case=_config_files())
 def test_config_loader_fuzz(tmp_path, case):
     """A located InputError or a config that flattens, hashes, diffs and yields its seed."""
-    from lensvault.configs import diff_configs
+    from lensvault.configs.values import diff_configs
     from lensvault.errors import LensVaultError
 
     suffix, text = case

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lensvault.errors import InputError
-from lensvault.evaluation import OVERALL_KEYS, evaluate_detections
+from lensvault.evaluations.coco_metrics import OVERALL_KEYS, evaluate_detections
 
 BCCD = Path(__file__).resolve().parents[1] / "data" / "bccd" / "BCCD"  # a licensed subset in tests/data
 CLASSES = {"RBC": 1, "WBC": 2, "Platelets": 3}

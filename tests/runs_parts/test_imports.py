@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-MODULES = ["lensvault.gitinfo", "lensvault.environment", "lensvault.configs", "lensvault.evaluation"]
+MODULES = ["lensvault.gitinfo", "lensvault.environment", "lensvault.configs.values", "lensvault.evaluations.coco_metrics"]
 HEAVY = ["numpy", "yaml", "pycocotools"]
 
 

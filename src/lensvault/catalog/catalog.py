@@ -162,10 +162,10 @@ class Catalog:
         import sqlalchemy as sa
 
         from lensvault.catalog import schema
+        from lensvault.catalog.locks import lock_migrations
         from lensvault.catalog.migrations import create_record_table, load_steps
 
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7428001)")
+        lock_migrations(conn)
         create_record_table(conn)
         done = {r[0] for r in conn.execute(sa.select(schema.schema_migrations.c.name))}
         applied_now = []
@@ -220,7 +220,7 @@ class Catalog:
     # -- events -------------------------------------------------------------------------
     def append_event(self, conn, action: str, subject_kind: str, subject: str, *, before=None, after=None) -> dict:
         """Append an event; the row as written (with its id), which the ledger also records."""
-        from lensvault.catalog import schema
+        from lensvault.catalog.repos.events import EventRepo
 
         if not self.actor:
             raise CatalogError("the catalog was opened without an acting user, so it cannot record events",
@@ -234,15 +234,13 @@ class Catalog:
             "before": None if before is None else json.dumps(before, sort_keys=True, default=str),
             "after": None if after is None else json.dumps(after, sort_keys=True, default=str),
         }
-        row["id"] = conn.execute(schema.events.insert().values(**row).returning(schema.events.c.id)).scalar_one()
+        row["id"] = EventRepo(conn).add(row)
         txn = self.transaction(conn)
         if txn is not None:
             txn.events.append(row)
         return row
 
     def add_object_refs(self, conn, owner_kind: str, owner_id: str, oids) -> None:
-        from lensvault.catalog import schema
+        from lensvault.catalog.repos.object_refs import ObjectRefRepo
 
-        rows = [{"owner_kind": owner_kind, "owner_id": owner_id, "oid": o} for o in sorted(set(oids))]
-        if rows:
-            conn.execute(schema.object_refs.insert(), rows)
+        ObjectRefRepo(conn).add(owner_kind, owner_id, oids)

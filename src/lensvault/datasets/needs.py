@@ -8,24 +8,19 @@ __all__ = ["all_versions", "damage_warnings", "needed", "object_refs", "versions
 
 def all_versions(vault) -> list:
     """Every dataset version the catalog records."""
-    import sqlalchemy as sa
-
-    from lensvault.catalog.schema import dataset_versions
-    from lensvault.datasets.versions import DatasetVersion
+    from lensvault.datasets.versions import all_versions as every_version
 
     with vault.catalog.read() as conn:
-        return [DatasetVersion.from_row(r) for r in conn.execute(sa.select(dataset_versions)).all()]
+        return every_version(conn)
 
 
 def object_refs(vault) -> dict[str, list[str]]:
     """oid → the runs, configs, evaluations and models that recorded it (``kind:id``)."""
-    import sqlalchemy as sa
-
-    from lensvault.catalog.schema import object_refs as refs
+    from lensvault.catalog.repos.object_refs import ObjectRefRepo
 
     out: dict[str, list[str]] = {}
     with vault.catalog.read() as conn:
-        for kind, owner, oid in conn.execute(sa.select(refs.c.owner_kind, refs.c.owner_id, refs.c.oid)):
+        for kind, owner, oid in ObjectRefRepo(conn).all():
             out.setdefault(oid, []).append(f"{kind}:{owner}")
     return out
 

@@ -123,20 +123,6 @@ def _existing_parent(conn, name: str, parent: str) -> str:
     return pversion
 
 
-def _insert_snapshot(conn, schema, row: dict) -> None:
-    """Insert the snapshot row unless it exists; two writers of the same content may race here."""
-    import sqlalchemy as sa
-
-    t = schema.snapshots
-    if conn.execute(sa.select(t.c.snapshot_id).where(t.c.snapshot_id == row["snapshot_id"])).first() is not None:
-        return
-    try:
-        with conn.begin_nested():
-            conn.execute(t.insert().values(**row))
-    except sa.exc.IntegrityError:
-        pass  # the other writer inserted the same content-addressed row: same bytes, same meaning
-
-
 def _catalog_checks(vault, name: str, version: str | None):
     """The latest version of NAME, after refusing a taken VERSION (run beside the scan)."""
     if version is not None:
@@ -211,9 +197,7 @@ def commit_version(
     (content digests that define the snapshot id), ``tables`` (Parquet objects
     listed in the manifest) and ``manifest_fields`` (class_map, splits).
     """
-    import sqlalchemy as sa
-
-    from lensvault.catalog import schema
+    from lensvault.catalog.repos import Conflict, DatasetRepo
 
     semver = SemVer.parse(version)
     if not isinstance(files, files_table.FileRows):
@@ -273,15 +257,12 @@ def commit_version(
     written = False
     try:
         with vault.store.committing(needed), vault.catalog.begin() as conn:
-            _insert_snapshot(conn, schema, snapshot_row)
+            versions = DatasetRepo(conn)
+            versions.add_snapshot(snapshot_row)
             try:
-                with conn.begin_nested():
-                    conn.execute(schema.dataset_versions.insert().values(**version_row))
-            except sa.exc.IntegrityError:
-                existing = get_version(conn, name, str(semver))
-                if existing is None:
-                    raise
-                raise taken_error(existing) from None
+                versions.add_version(version_row)
+            except Conflict as taken:
+                raise taken_error(DatasetVersion.from_row(taken.existing)) from None
             vault.catalog.append_event(
                 conn, "dataset.version.create", "dataset_version", f"{name}@{semver}",
                 after={"snapshot_id": snapshot_id, "manifest_oid": manifest_oid, "files": files.num_rows,

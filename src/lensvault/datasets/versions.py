@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from lensvault.errors import AlreadyExists, NotFound
 from lensvault.refs import Ref, SemVer
 
-__all__ = ["DatasetVersion", "get_version", "latest_version", "list_datasets", "list_versions", "resolve"]
+__all__ = ["DatasetVersion", "all_versions", "get_version", "latest_version", "list_datasets", "list_versions", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -74,26 +74,24 @@ class DatasetVersion:
         )
 
 
-def _versions_table():
-    from lensvault.catalog.schema import dataset_versions
+def _repo(conn):
+    from lensvault.catalog.repos.datasets import DatasetRepo
 
-    return dataset_versions
+    return DatasetRepo(conn)
 
 
 def get_version(conn, name: str, version: str) -> DatasetVersion | None:
-    import sqlalchemy as sa
-
-    t = _versions_table()
-    row = conn.execute(sa.select(t).where(t.c.name == name, t.c.version == version)).first()
+    row = _repo(conn).get(name, version)
     return DatasetVersion.from_row(row) if row else None
 
 
 def list_versions(conn, name: str) -> list[DatasetVersion]:
-    import sqlalchemy as sa
+    return sorted((DatasetVersion.from_row(r) for r in _repo(conn).of_name(name)), key=lambda v: v.semver)
 
-    t = _versions_table()
-    rows = conn.execute(sa.select(t).where(t.c.name == name)).all()
-    return sorted((DatasetVersion.from_row(r) for r in rows), key=lambda v: v.semver)
+
+def all_versions(conn) -> list[DatasetVersion]:
+    """Every version of every dataset, in no particular order."""
+    return [DatasetVersion.from_row(r) for r in _repo(conn).all()]
 
 
 def latest_version(conn, name: str, *, below: SemVer | None = None) -> DatasetVersion | None:
@@ -104,16 +102,8 @@ def latest_version(conn, name: str, *, below: SemVer | None = None) -> DatasetVe
 
 
 def list_datasets(conn) -> list[dict]:
-    import sqlalchemy as sa
-
-    t = _versions_table()
-    rows = conn.execute(
-        sa.select(t.c.name, sa.func.count().label("versions"), sa.func.max(t.c.created_at).label("updated_at")).group_by(
-            t.c.name
-        )
-    ).all()
     out = []
-    for r in sorted(rows, key=lambda r: r.name):
+    for r in sorted(_repo(conn).summaries(), key=lambda r: r.name):
         latest = latest_version(conn, r.name)
         out.append(
             {

@@ -42,12 +42,11 @@ class Graph:
         return {"root": self.root, "direction": self.direction, "nodes": list(self.nodes.values()), "edges": self.edges}
 
 
-def _t():
-    from lensvault.catalog import registry_schema as r
-    from lensvault.catalog import runs_schema as s
-    from lensvault.catalog import schema as c
+def _repos():
+    """The repositories (imported on first use: SQLAlchemy stays off start-up)."""
+    from lensvault.catalog import repos
 
-    return c, s, r
+    return repos
 
 
 def lineage(vault, ref: str, *, direction: str = "auto") -> Graph:
@@ -67,22 +66,21 @@ def lineage(vault, ref: str, *, direction: str = "auto") -> Graph:
 
 
 def _classify(vault, ref: str):
-    import sqlalchemy as sa
+    from lensvault.catalog.repos import ConfigRepo, DatasetRepo, ModelRepo, RunRepo
 
-    c, s, r = _t()
     with vault.catalog.read() as conn:
-        from lensvault.runs.records import find_run_id
+        from lensvault.runs.resolve import find_run_id
 
         run_id = find_run_id(conn, ref)  # an id, a unique prefix, or latest
         if run_id is not None:
-            return "run", conn.execute(sa.select(s.runs).where(s.runs.c.run_id == run_id)).one()
-        cfg = conn.execute(sa.select(s.configs).where(s.configs.c.config_id == ref)).first()
+            return "run", RunRepo(conn).get(run_id)
+        cfg = ConfigRepo(conn).get(ref)
         if cfg is not None:
             return "config", cfg
         if "@" in ref or ref:
             name = ref.split("@", 1)[0]
-            has_model = conn.execute(sa.select(r.model_versions.c.id).where(r.model_versions.c.name == name).limit(1)).first()
-            has_data = conn.execute(sa.select(c.dataset_versions.c.id).where(c.dataset_versions.c.name == name).limit(1)).first()
+            has_model = ModelRepo(conn).exists(name)
+            has_data = DatasetRepo(conn).exists(name)
             try:
                 if has_model:
                     from lensvault.registry.resolve import resolve_model
@@ -133,11 +131,8 @@ def _eval_node(g: Graph, e) -> str:
 
 
 def _model_up(conn, g: Graph, m) -> None:
-    import sqlalchemy as sa
-
-    _, s, _ = _t()
     mid = f"model:{m.name}@{m.version}"
-    run = conn.execute(sa.select(s.runs).where(s.runs.c.run_id == m.run_id)).first()
+    run = _repos().RunRepo(conn).get(m.run_id)
     if run is not None:
         rid = _run_node(g, run)
         g.edge(rid, mid, "produced")
@@ -148,51 +143,36 @@ def _model_up(conn, g: Graph, m) -> None:
 
 def _model_evals(conn, g: Graph, m) -> None:
     """Evaluations of the model, and of its run's predictions (before it was registered)."""
-    import sqlalchemy as sa
-
-    _, s, _ = _t()
-    ev = s.evaluations
-    for e in conn.execute(sa.select(ev).where(sa.or_(
-            sa.and_(ev.c.model_name == m.name, ev.c.model_version == m.version), ev.c.run_id == m.run_id))).all():
+    for e in _repos().EvaluationRepo(conn).of(run_id=m.run_id, model=(m.name, m.version), ordered=False):
         g.edge(f"model:{m.name}@{m.version}", _eval_node(g, e), "evaluated")
 
 
 def _aliases_of(conn, g: Graph, m) -> None:
-    import sqlalchemy as sa
-
-    _, _, r = _t()
-    for a in conn.execute(sa.select(r.aliases).where(r.aliases.c.name == m.name, r.aliases.c.version == m.version)).all():
+    for a in _repos().AliasRepo(conn).pointing_at(m.name, m.version):
         aid = g.node(f"alias:{a.name}@{a.alias}", "alias", f"{a.name}@{a.alias}", since=a.updated_at)
         g.edge(f"model:{m.name}@{m.version}", aid, "alias")
 
 
 def _aliases_of_many(conn, g: Graph, models) -> None:
     """Aliases of many model versions in one query (one per model cost 1 ms each)."""
-    import sqlalchemy as sa
-
-    _, _, r = _t()
     wanted = {(m.name, m.version) for m in models}
     if not wanted:
         return
-    names = sorted({n for n, _ in wanted})
-    for a in conn.execute(sa.select(r.aliases).where(r.aliases.c.name.in_(names))).all():
+    for a in _repos().AliasRepo(conn).of_models({n for n, _ in wanted}):
         if (a.name, a.version) in wanted:
             aid = g.node(f"alias:{a.name}@{a.alias}", "alias", f"{a.name}@{a.alias}", since=a.updated_at)
             g.edge(f"model:{a.name}@{a.version}", aid, "alias")
 
 
 def _run_up(conn, g: Graph, run) -> None:
-    import sqlalchemy as sa
-
     from lensvault.datasets.versions import resolve
 
-    _, s, _ = _t()
     rid = f"run:{run.run_id}"
     if run.code_commit:
         cid = g.node(f"commit:{run.code_commit}", "commit", run.code_commit[:10], sha=run.code_commit, clean=bool(run.clean))
         g.edge(cid, rid, "code")
     if run.config_id:
-        cfg = conn.execute(sa.select(s.configs).where(s.configs.c.config_id == run.config_id)).first()
+        cfg = _repos().ConfigRepo(conn).get(run.config_id)
         cfid = g.node(f"config:{run.config_id}", "config", run.config_id,
                       path=cfg.repo_path if cfg else None, sha256=cfg.sha256 if cfg else None)
         g.edge(cfid, rid, "config")
@@ -220,11 +200,6 @@ def _dataset_chain(conn, g: Graph, v) -> None:
         v = p
 
 
-def _chunks(xs: list, n: int = 500):
-    for i in range(0, len(xs), n):
-        yield xs[i:i + n]
-
-
 def _run_down(conn, g: Graph, run) -> None:
     _runs_down(conn, g, [run])
 
@@ -234,21 +209,16 @@ def _runs_down(conn, g: Graph, runs) -> None:
 
     Batched: a config used by thousands of runs costs a few queries, not a few per run.
     """
-    import sqlalchemy as sa
-
-    _, s, r = _t()
+    repos = _repos()
     ids = [run.run_id for run in runs]
-    models = []
-    for chunk in _chunks(ids):
-        models += conn.execute(sa.select(r.model_versions).where(r.model_versions.c.run_id.in_(chunk))).all()
+    models = repos.ModelRepo(conn).from_runs(ids)
     for m in models:
         g.edge(f"run:{m.run_id}", _model_node(g, m), "produced")
     _models_down(conn, g, models)
     # A run's evaluations hang under the model it produced (not twice); else under the run.
     bare = sorted(set(ids) - {m.run_id for m in models})
-    for chunk in _chunks(bare):
-        for e in conn.execute(sa.select(s.evaluations).where(s.evaluations.c.run_id.in_(chunk))).all():
-            g.edge(f"run:{e.run_id}", _eval_node(g, e), "evaluated")
+    for e in repos.EvaluationRepo(conn).of_runs(bare):
+        g.edge(f"run:{e.run_id}", _eval_node(g, e), "evaluated")
 
 
 def _model_down(conn, g: Graph, m) -> None:
@@ -257,22 +227,18 @@ def _model_down(conn, g: Graph, m) -> None:
 
 def _models_down(conn, g: Graph, models) -> None:
     """Evaluations, aliases and reproductions of many model versions, in a few queries."""
-    import sqlalchemy as sa
-
-    _, s, _ = _t()
     if not models:
         return
+    repos = _repos()
     by_run: dict[str, list[str]] = {}
     refs = {}
     for m in models:
         ref = f"{m.name}@{m.version}"
         refs[(m.name, m.version)] = f"model:{ref}"
         by_run.setdefault(m.run_id, []).append(f"model:{ref}")
-    ev = s.evaluations
-    names = sorted({n for n, _ in refs})
-    rows = conn.execute(sa.select(ev).where(ev.c.model_name.in_(names))).all()  # model names: few
-    for chunk in _chunks(sorted(by_run)):
-        rows += conn.execute(sa.select(ev).where(ev.c.run_id.in_(chunk))).all()
+    evaluations = repos.EvaluationRepo(conn)
+    rows = evaluations.of_model_names(sorted({n for n, _ in refs}))  # model names: few
+    rows += evaluations.of_runs(sorted(by_run))
     for e in rows:
         targets = by_run.get(e.run_id, [])
         if (e.model_name, e.model_version) in refs:
@@ -280,33 +246,27 @@ def _models_down(conn, g: Graph, models) -> None:
         for mid in targets:
             g.edge(mid, _eval_node(g, e), "evaluated")
     _aliases_of_many(conn, g, models)
-    for chunk in _chunks([x.split(":", 1)[1] for x in refs.values()]):
-        for rr in conn.execute(sa.select(s.runs).where(s.runs.c.reproduces.in_(chunk))).all():
-            g.edge(f"model:{rr.reproduces}", _run_node(g, rr), "reproduced_by")
+    for rr in repos.RunRepo(conn).reproducing([x.split(":", 1)[1] for x in refs.values()]):
+        g.edge(f"model:{rr.reproduces}", _run_node(g, rr), "reproduced_by")
 
 
 def _dataset_down(conn, g: Graph, v) -> None:
-    import sqlalchemy as sa
-
-    c, s, r = _t()
+    repos = _repos()
     did = f"dataset:{v.ref}"
-    runs = conn.execute(sa.select(s.runs).where(s.runs.c.dataset == v.ref)).all()
+    runs = repos.RunRepo(conn).using_dataset(v.ref)
     by_run = {}
     for run in runs:
         by_run[run.run_id] = _run_node(g, run)
         g.edge(did, by_run[run.run_id], "data")
     if by_run:
-        ids = list(by_run)
-        for i in range(0, len(ids), 500):
-            models = conn.execute(sa.select(r.model_versions).where(r.model_versions.c.run_id.in_(ids[i:i + 500]))).all()
+        for models in repos.ModelRepo(conn).from_runs_by_batch(list(by_run)):
             for m in models:
                 g.edge(by_run[m.run_id], _model_node(g, m), "produced")
             _aliases_of_many(conn, g, models)
-    for e in conn.execute(sa.select(s.evaluations).where(s.evaluations.c.dataset == v.ref)).all():
+    for e in repos.EvaluationRepo(conn).on_dataset(v.ref):
         eid = _eval_node(g, e)
         g.edge(did, eid, "evaluated_on")
-    children = conn.execute(sa.select(c.dataset_versions).where(
-        c.dataset_versions.c.name == v.name, c.dataset_versions.c.parent == v.version)).all()
+    children = repos.DatasetRepo(conn).children(v.name, v.version)
     from lensvault.datasets.versions import DatasetVersion
 
     for ch in children:
@@ -314,10 +274,7 @@ def _dataset_down(conn, g: Graph, v) -> None:
 
 
 def _config_down(conn, g: Graph, cfg) -> None:
-    import sqlalchemy as sa
-
-    _, s, _ = _t()
-    runs = conn.execute(sa.select(s.runs).where(s.runs.c.config_id == cfg.config_id)).all()
+    runs = _repos().RunRepo(conn).using_config(cfg.config_id)
     for run in runs:
         g.edge(f"config:{cfg.config_id}", _run_node(g, run), "config")
     _runs_down(conn, g, runs)

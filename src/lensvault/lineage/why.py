@@ -51,31 +51,27 @@ class WhyReport:
 
 def _subject(vault, conn, ref: str) -> dict:
     """A model version/alias or a run id → the facts why needs."""
-    import sqlalchemy as sa
+    from lensvault.catalog.repos import AliasRepo, ConfigRepo, RunRepo
+    from lensvault.runs.resolve import find_run_id
 
-    from lensvault.catalog import registry_schema as r
-    from lensvault.catalog import runs_schema as s
-
-    from lensvault.runs.records import find_run_id
-
+    runs = RunRepo(conn)
     run_id = find_run_id(conn, ref)  # an id, a unique prefix, or latest
-    run = conn.execute(sa.select(s.runs).where(s.runs.c.run_id == run_id)).first() if run_id else None
+    run = runs.get(run_id) if run_id else None
     model = None
     if run is None:
         from lensvault.registry.resolve import resolve_model
 
         model = resolve_model(conn, ref)
-        run = conn.execute(sa.select(s.runs).where(s.runs.c.run_id == model.run_id)).first()
+        run = runs.get(model.run_id)
         if run is None:
             raise NotFound(f"the run {model.run_id} of {ref} is not in the catalog", where=ref,
                            fix="the catalog is incomplete; run `lensvault verify`")
     cfg = None
     if run.config_id:
-        cfg = conn.execute(sa.select(s.configs).where(s.configs.c.config_id == run.config_id)).first()
+        cfg = ConfigRepo(conn).get(run.config_id)
     aliases = []
     if model is not None:
-        aliases = [a.alias for a in conn.execute(sa.select(r.aliases).where(
-            r.aliases.c.name == model.name, r.aliases.c.version == model.version)).all()]
+        aliases = [a.alias for a in AliasRepo(conn).pointing_at(model.name, model.version)]
     return {
         "ref": f"{model.name}@{model.version}" if model is not None else run.run_id,
         "model": model.name if model is not None else None,
@@ -193,7 +189,7 @@ def _data(vault, a: dict, b: dict) -> dict:
 
 
 def _config(a: dict, b: dict) -> dict:
-    from lensvault.configs import diff_configs, flatten
+    from lensvault.configs.values import diff_configs, flatten
 
     out = {"a": a["config_id"], "b": b["config_id"], "changed": False, "added": {}, "removed": {}, "changed_keys": {}}
     if a["config"] is None or b["config"] is None:

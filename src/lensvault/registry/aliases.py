@@ -2,7 +2,7 @@
 
 ``aliases`` holds where each alias points now — the one mutable registry table — and
 every move is also a write-once ``alias_moves`` row plus an event, all in one
-transaction. Two promotions racing are serialized (see ``_locks.py``): both are
+transaction. Two promotions racing are serialized (see ``catalog/locks.py``): both are
 recorded, in commit order, each with the version it actually moved the alias from,
 and the alias ends on whichever committed last.
 
@@ -55,15 +55,10 @@ class AliasMove:
 
 
 def _moves(conn, name: str, alias: str | None = None) -> list[AliasMove]:
-    import sqlalchemy as sa
+    from lensvault.catalog.repos.aliases import AliasRepo
 
-    from lensvault.catalog.registry_schema import alias_moves as am
-
-    q = sa.select(am).where(am.c.name == name).order_by(am.c.id)
-    if alias is not None:
-        q = q.where(am.c.alias == alias)
     return [AliasMove(r.id, r.name, r.alias, r.from_version, r.to_version, r.action, r.reason, r.actor, r.at)
-            for r in conn.execute(q)]
+            for r in AliasRepo(conn).moves(name, alias)]
 
 
 def alias_stack(moves: list[AliasMove]) -> list[str]:
@@ -82,29 +77,21 @@ def alias_stack(moves: list[AliasMove]) -> list[str]:
 
 def _move(vault, name: str, alias: str, to_version: str, action: str, reason: str | None, *, expect=None) -> AliasMove:
     """Move ``alias`` inside one transaction; ``expect(conn, current, moves)`` picks or checks the target."""
-    import sqlalchemy as sa
-
     from lensvault.catalog.catalog import utcnow
-    from lensvault.catalog.registry_schema import alias_moves, aliases
-    from lensvault.registry._locks import lock_name
+    from lensvault.catalog.locks import lock_name
+    from lensvault.catalog.repos.aliases import AliasRepo
 
     with vault.catalog.begin() as conn:
         lock_name(conn, "alias", name, alias)
-        cur = conn.execute(sa.select(aliases).where(aliases.c.name == name, aliases.c.alias == alias)
-                           .with_for_update()).first()
+        repo = AliasRepo(conn)
+        cur = repo.get(name, alias, for_update=True)
         current = cur.version if cur else None
         if expect is not None:
             to_version = expect(conn, current)
         at, who = utcnow(), vault.actor
-        move_id = conn.execute(alias_moves.insert().values(
-            name=name, alias=alias, from_version=current, to_version=to_version, action=action, reason=reason,
-            actor=who, at=at,
-        ).returning(alias_moves.c.id)).scalar_one()
-        if cur is None:
-            conn.execute(aliases.insert().values(name=name, alias=alias, version=to_version, updated_at=at, move_id=move_id))
-        else:
-            conn.execute(aliases.update().where(aliases.c.name == name, aliases.c.alias == alias)
-                         .values(version=to_version, updated_at=at, move_id=move_id))
+        move_id = repo.add_move({"name": name, "alias": alias, "from_version": current, "to_version": to_version,
+                                 "action": action, "reason": reason, "actor": who, "at": at})
+        repo.point(name, alias, to_version, at=at, move_id=move_id, exists=cur is not None)
         vault.catalog.append_event(conn, f"model.{action}", "model", f"{name}@{alias}",
                                    before={"version": current} if current else None,
                                    after={"version": to_version, "reason": reason, "move_id": move_id})
@@ -148,11 +135,9 @@ def promote(vault, ref: str, alias: str, *, reason: str | None = None, new: bool
 def _check_known_alias(conn, name: str, alias: str, ref: str) -> None:
     import difflib
 
-    import sqlalchemy as sa
+    from lensvault.catalog.repos.aliases import AliasRepo
 
-    from lensvault.catalog.registry_schema import alias_moves as am
-
-    used = sorted({r[0] for r in conn.execute(sa.select(am.c.alias).where(am.c.name == name).distinct())})
+    used = AliasRepo(conn).names_used(name)
     if alias in used:
         return
     close = [a for a in used if a.startswith(alias) or alias.startswith(a)]
@@ -195,10 +180,8 @@ def history(vault, name: str, alias: str | None = None) -> list[AliasMove]:
     with vault.catalog.read() as conn:
         moves = _moves(conn, name, alias)
         if not moves:
-            import sqlalchemy as sa
+            from lensvault.catalog.repos.models import ModelRepo
 
-            from lensvault.catalog.registry_schema import model_versions
-
-            if conn.execute(sa.select(model_versions.c.id).where(model_versions.c.name == name).limit(1)).first() is None:
+            if not ModelRepo(conn).exists(name):
                 raise NotFound(f"no model named {name!r}", where=name, fix="see `lensvault model list`")
     return moves

@@ -8,24 +8,17 @@ __all__ = ["get_model", "list_models", "model_evaluations"]
 
 
 def _aliases(conn, name: str | None = None) -> dict[tuple[str, str], list[str]]:
-    import sqlalchemy as sa
+    from lensvault.catalog.repos.aliases import AliasRepo
 
-    from lensvault.catalog.registry_schema import aliases
-
-    q = sa.select(aliases)
-    if name is not None:
-        q = q.where(aliases.c.name == name)
     out: dict[tuple[str, str], list[str]] = {}
-    for a in conn.execute(q):
+    for a in AliasRepo(conn).of_model(name):
         out.setdefault((a.name, a.version), []).append(a.alias)
     return out
 
 
 def model_evaluations(conn, rows) -> dict[tuple[str, str], list[dict]]:
     """(name, version) → the evaluations of that model version or of its run, oldest first."""
-    import sqlalchemy as sa
-
-    from lensvault.catalog.runs_schema import evaluations as e
+    from lensvault.catalog.repos.evaluations import EvaluationRepo
     from lensvault.runs.metric_sources import evaluation_group
 
     rows = list(rows)
@@ -36,13 +29,12 @@ def model_evaluations(conn, rows) -> dict[tuple[str, str], list[dict]]:
     for r in rows:
         by_run.setdefault(r.run_id, []).append((r.name, r.version))
     names = sorted({r.name for r in rows})
+    repo = EvaluationRepo(conn)
     found = {}
-    for ev in conn.execute(sa.select(e).where(e.c.model_name.in_(names))):
+    for ev in repo.of_model_names(names):
         found[ev.eval_id] = ev
-    runs = sorted(by_run)
-    for i in range(0, len(runs), 500):
-        for ev in conn.execute(sa.select(e).where(e.c.run_id.in_(runs[i:i + 500]))):
-            found[ev.eval_id] = ev
+    for ev in repo.of_runs(sorted(by_run)):
+        found[ev.eval_id] = ev
     for ev in sorted(found.values(), key=lambda ev: (ev.created_at, ev.eval_id)):
         # An evaluation of a model version belongs to that version alone; one of a run, to the
         # versions registered from the run.
@@ -66,16 +58,11 @@ def get_model(vault, ref) -> ModelVersion:
 
 
 def list_models(vault, name: str | None = None) -> list[ModelVersion]:
-    import sqlalchemy as sa
-
-    from lensvault.catalog.registry_schema import model_versions as mv
+    from lensvault.catalog.repos.models import ModelRepo
     from lensvault.refs import SemVer
 
-    q = sa.select(mv)
-    if name is not None:
-        q = q.where(mv.c.name == name)
     with vault.catalog.read() as conn:
-        rows = conn.execute(q).all()
+        rows = ModelRepo(conn).of_name(name)
         al = _aliases(conn, name)
         evals = model_evaluations(conn, rows)
     rows.sort(key=lambda r: (r.name, SemVer.parse(r.version)))

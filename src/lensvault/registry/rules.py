@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lensvault.configs import canonical_bytes, diff_configs, flatten
+from lensvault.configs.values import canonical_bytes, diff_configs, flatten
 
 __all__ = ["ARCHITECTURE_KEYS", "BumpDecision", "Facts", "architecture_of", "required_bump", "ORDER"]
 

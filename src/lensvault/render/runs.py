@@ -48,7 +48,7 @@ def config_list(recs, out) -> None:
 
 
 def config_show(rec, out) -> None:
-    from lensvault.configs import flatten
+    from lensvault.configs.values import flatten
 
     line(out, f"{rec.config_id}  {rec.repo_path} ({rec.format})")
     line(out, f"  commit:  {rec.commit or 'uncommitted'}\n  sha256:  {rec.sha256}\n"

@@ -46,14 +46,11 @@ def _owner(row) -> Owner:
 
 def reap_dead_runs(vault) -> list[EndedRun]:
     """End every running run whose owner process on this host is dead; return what was ended."""
-    import sqlalchemy as sa
-
-    from lensvault.catalog.runs_schema import runs
-    from lensvault.runs.records import OPEN_STATES
+    from lensvault.catalog.repos.runs import RunRepo
+    from lensvault.runs.lifecycle import OPEN_STATES
 
     with vault.catalog.read() as conn:
-        rows = conn.execute(sa.select(runs.c.run_id, runs.c.owner_host, runs.c.owner_pid, runs.c.owner_started)
-                            .where(runs.c.status.in_(OPEN_STATES), runs.c.owner_host == this_host())).all()
+        rows = RunRepo(conn).open_on_host(this_host(), OPEN_STATES)
     ended = []
     for row in rows:
         owner = _owner(row)
@@ -68,14 +65,13 @@ def reap_dead_runs(vault) -> list[EndedRun]:
 
 def abandon_run(vault, ref: str, *, reason: str | None = None, force: bool = False) -> EndedRun:
     """End a running run by hand as ``abandoned`` and release its model version."""
-    import sqlalchemy as sa
-
-    from lensvault.catalog.runs_schema import runs
-    from lensvault.runs.records import OPEN_STATES, resolve_run_id
+    from lensvault.catalog.repos.runs import RunRepo
+    from lensvault.runs.lifecycle import OPEN_STATES
+    from lensvault.runs.resolve import resolve_run_id
 
     with vault.catalog.read() as conn:
         run_id = resolve_run_id(conn, ref)
-        row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one()
+        row = RunRepo(conn).get(run_id)
     if row.status not in OPEN_STATES:
         raise UsageError(f"run {run_id} is not running: it ended as {row.status}", where=run_id,
                          fix=f"nothing to abandon; see `lensvault runs show {run_id}`")
@@ -102,28 +98,23 @@ def abandon_run(vault, ref: str, *, reason: str | None = None, force: bool = Fal
 
 def _end(vault, run_id: str, status: str, state: str, reason: str) -> EndedRun | None:
     """Move one running run to ``status``; None if it ended meanwhile (another command won)."""
-    import sqlalchemy as sa
-
     from lensvault.catalog.catalog import utcnow
-    from lensvault.catalog.runs_schema import model_reservations, runs
+    from lensvault.catalog.repos.runs import RunRepo
     from lensvault.runs.launcher import run_work_dir, store_log
-    from lensvault.runs.records import OPEN_STATES
+    from lensvault.runs.lifecycle import OPEN_STATES
 
     work = run_work_dir(vault, run_id)
     log_oid = store_log(vault, work / "log.txt")
     with vault.catalog.begin() as conn:
-        row = conn.execute(sa.select(runs.c.owner_host, runs.c.owner_pid, runs.c.log_oid)
-                           .where(runs.c.run_id == run_id)).one()
+        runs = RunRepo(conn)
+        row = runs.get(run_id)
         values = {"status": status, "ended_at": utcnow(), "end_reason": reason}
         if log_oid and not row.log_oid:
             values["log_oid"] = log_oid
-        updated = conn.execute(runs.update().where(runs.c.run_id == run_id, runs.c.status.in_(OPEN_STATES))
-                               .values(**values)).rowcount
-        if not updated:
+        if not runs.end(run_id, values, open_states=OPEN_STATES):
             return None
-        held = conn.execute(sa.select(model_reservations.c.name, model_reservations.c.version)
-                            .where(model_reservations.c.run_id == run_id)).first()
-        conn.execute(model_reservations.delete().where(model_reservations.c.run_id == run_id))
+        held = runs.reservation_of(run_id)
+        runs.release(run_id)
         if "log_oid" in values:
             vault.catalog.add_object_refs(conn, "run", run_id, [log_oid])
         released = f"{held.name}@{held.version}" if held else None

@@ -69,11 +69,11 @@ def execute(vault, report, command: list[str], *, kind: str = "run", reproduces:
     ``code_root`` is where the pinned code is checked out when it is not the vault's own
     work tree (``reproduce`` runs in a temporary git worktree).
     """
-    from lensvault.runs import records
+    from lensvault.runs import lifecycle, recorder
 
     out = Path(output_dir).absolute() if output_dir else None
     cwd = Path(cwd or os.getcwd()).absolute()
-    run_id = records.create_run(vault, report, kind=kind, command=list(command), cwd=str(cwd), reproduces=reproduces)
+    run_id = lifecycle.create_run(vault, report, kind=kind, command=list(command), cwd=str(cwd), reproduces=reproduces)
     out = out or vault.root / "runs" / run_id
     work = run_work_dir(vault, run_id)
     log_path = work / "log.txt"
@@ -97,14 +97,14 @@ def execute(vault, report, command: list[str], *, kind: str = "run", reproduces:
         try:
             # Also for a failed or interrupted run: what it wrote is evidence of how far it got.
             # Not for a run someone abandoned meanwhile: its record ended there.
-            if records.run_status(vault, run_id) in records.OPEN_STATES:
-                records.record_output_dir(vault, run_id, out)
+            if lifecycle.run_status(vault, run_id) in lifecycle.OPEN_STATES:
+                recorder.record_output_dir(vault, run_id, out)
                 if (out / "metrics.json").is_file():
-                    records.record_metrics_file(vault, run_id, out / "metrics.json")
+                    recorder.record_metrics_file(vault, run_id, out / "metrics.json")
         finally:
             log_oid = store_log(vault, log_path)
             # "abandoned" when someone ended the run by hand while it ran (runs abandon --force).
-            status = records.finish_run(vault, run_id, status, exit_code=exit_code, log_oid=log_oid)
+            status = lifecycle.finish_run(vault, run_id, status, exit_code=exit_code, log_oid=log_oid)
             shutil.rmtree(work, ignore_errors=True)
     return RunResult(run_id, status, exit_code, str(out), report.clean)
 
@@ -142,7 +142,7 @@ def _child_env(vault, report, run_id: str, out: Path, work: Path, link: str, cod
 
 
 def _config_path(vault, config_id: str) -> str:
-    from lensvault.runs.configs import get_config
+    from lensvault.configs.registered import get_config
 
     with vault.catalog.read() as conn:
         return get_config(conn, config_id).repo_path
@@ -150,7 +150,7 @@ def _config_path(vault, config_id: str) -> str:
 
 def _environment(vault, run_id: str) -> None:
     from lensvault.environment import capture_environment
-    from lensvault.runs.records import set_environment
+    from lensvault.runs.lifecycle import set_environment
 
     set_environment(vault, run_id, capture_environment())
 

@@ -87,19 +87,9 @@ def evaluation_group(row) -> dict:
 
 def evaluation_groups(conn, *, run_id: str | None = None, model: tuple[str, str] | None = None) -> list[dict]:
     """Evaluations attached to the run ``run_id`` or to the model version ``(name, version)``, oldest first."""
-    import sqlalchemy as sa
+    from lensvault.catalog.repos.evaluations import EvaluationRepo
 
-    from lensvault.catalog.runs_schema import evaluations as e
-
-    conds = []
-    if run_id is not None:
-        conds.append(e.c.run_id == run_id)
-    if model is not None:
-        conds.append(sa.and_(e.c.model_name == model[0], e.c.model_version == model[1]))
-    if not conds:
-        return []
-    rows = conn.execute(sa.select(e).where(sa.or_(*conds)).order_by(e.c.created_at, e.c.eval_id)).all()
-    return [evaluation_group(r) for r in rows]
+    return [evaluation_group(r) for r in EvaluationRepo(conn).of(run_id=run_id, model=model)]
 
 
 def logged_group(conn, run_id: str) -> dict | None:
@@ -108,12 +98,11 @@ def logged_group(conn, run_id: str) -> dict | None:
     A metric logged at several steps counts at its last step (then its last write): the final
     value is the one the weights were saved with.
     """
-    import sqlalchemy as sa
+    from lensvault.catalog.repos.runs import RunRepo
 
-    from lensvault.catalog.runs_schema import run_metrics as rm, runs
-
+    runs = RunRepo(conn)
     best: dict[tuple, tuple] = {}
-    for r in conn.execute(sa.select(rm).where(rm.c.run_id == run_id).order_by(rm.c.id)):
+    for r in runs.metric_points(run_id):
         key = (r.key, r.class_name, r.slice)
         rank = (r.step if r.step is not None else -1, r.id)
         if key not in best or rank >= best[key][0]:
@@ -128,7 +117,8 @@ def logged_group(conn, run_id: str) -> dict | None:
             out["per_slice"].setdefault(sl, {})[key] = value
         else:
             out["overall"][key] = value
-    dataset = conn.execute(sa.select(runs.c.dataset).where(runs.c.run_id == run_id)).scalar()
+    run = runs.get(run_id)
+    dataset = run.dataset if run is not None else None
     return _group(MetricSource(RUN, run_id=run_id, dataset=dataset), out)
 
 

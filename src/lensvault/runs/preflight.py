@@ -183,7 +183,7 @@ def _check_dataset(vault, report: PreflightReport, ref: str | None):
 
 
 def _check_config(vault, conn, report: PreflightReport, config_id: str | None, repo_ok: bool):
-    from lensvault.runs.configs import config_file_state, get_config
+    from lensvault.configs.registered import config_file_state, get_config
 
     if not config_id:
         report.add("config", False, "no config selected", "register one with `lensvault config add PATH` and pass --config ID")
@@ -224,7 +224,7 @@ def _check_config(vault, conn, report: PreflightReport, config_id: str | None, r
 
 
 def _check_seeds(report: PreflightReport, ds, cfg, seed: int | None) -> None:
-    from lensvault.configs import find_seed
+    from lensvault.configs.values import find_seed
 
     train_seed = seed if seed is not None else (find_seed(cfg.values) if cfg is not None else None)
     if train_seed is not None:
@@ -256,10 +256,7 @@ def _check_seeds(report: PreflightReport, ds, cfg, seed: int | None) -> None:
 
 
 def _check_model(conn, report: PreflightReport, name: str, version: str) -> None:
-    import sqlalchemy as sa
-
-    from lensvault.catalog.registry_schema import model_versions as mv
-    from lensvault.catalog.runs_schema import model_reservations as mr
+    from lensvault.catalog.repos import ModelRepo, RunRepo
     from lensvault.refs import SemVer, validate_name
 
     try:
@@ -269,11 +266,11 @@ def _check_model(conn, report: PreflightReport, name: str, version: str) -> None
         report.add("model_version", False, f"{name}@{version}: {e.what}", e.fix or "use NAME and X.Y.Z")
         return
     version = str(SemVer.parse(version))
-    if conn.execute(sa.select(mv.c.version).where(mv.c.name == name, mv.c.version == version)).first() is not None:
+    if ModelRepo(conn).exists(name, version):
         report.add("model_version", False, f"model {name}@{version} is already registered",
                    f"pick a free version (see `lensvault model list {name}`)")
         return
-    held = conn.execute(sa.select(mr.c.run_id).where(mr.c.name == name, mr.c.version == version)).first()
+    held = RunRepo(conn).reservation(name, version)
     if held is not None:
         report.add("model_version", False, f"model {name}@{version} is reserved by run {held.run_id}",
                    "pick another version, or wait for that run to finish")

@@ -46,20 +46,18 @@ class ReproduceReport:
 
 
 def _original(vault, ref: str):
-    import sqlalchemy as sa
-
-    from lensvault.catalog.runs_schema import runs
+    from lensvault.catalog.repos.runs import RunRepo
 
     with vault.catalog.read() as conn:
-        from lensvault.runs.records import find_run_id
+        from lensvault.runs.resolve import find_run_id
 
         run_id = find_run_id(conn, ref)  # an id, a unique prefix, or latest
         if run_id is not None:
-            return conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one(), None
+            return RunRepo(conn).get(run_id), None
         from lensvault.registry.resolve import resolve_model
 
         model = resolve_model(conn, ref)
-        row = conn.execute(sa.select(runs).where(runs.c.run_id == model.run_id)).first()
+        row = RunRepo(conn).get(model.run_id)
         if row is None:
             raise NotFound(f"the run {model.run_id} of {ref} is not in the catalog", where=ref,
                            fix="the catalog is incomplete; run `lensvault verify`")
@@ -139,7 +137,7 @@ def reproduce(vault, ref: str, *, tolerance: float = 0.01, stream=None) -> Repro
 
 
 def _compare(vault, rep: ReproduceReport, row, model, new_run: str, out_dir: Path) -> None:
-    from lensvault.runs.records import get_run
+    from lensvault.runs.read import get_run
 
     old, new = get_run(vault, row.run_id), get_run(vault, new_run)
     # Final metrics: overall, per class and per slice, within the tolerance.
@@ -179,13 +177,10 @@ def _within(rep, name, va, vb, kind: str = "metric") -> None:
 
 def _bundle_files(vault, rep, model, new_art: dict) -> None:
     """The registered weights must be what the rebuilt run produced."""
-    import sqlalchemy as sa
-
-    from lensvault.catalog.registry_schema import model_files
+    from lensvault.catalog.repos.models import ModelRepo
 
     with vault.catalog.read() as conn:
-        files = conn.execute(sa.select(model_files).where(model_files.c.name == model.name,
-                                                          model_files.c.version == model.version)).all()
+        files = ModelRepo(conn).files(model.name, model.version)
     produced = set(new_art.values())
     for f in files:
         if f.role != "weights":
@@ -196,17 +191,13 @@ def _bundle_files(vault, rep, model, new_art: dict) -> None:
 
 def _evaluations(vault, rep, row, model, out_dir: Path, old_artifacts: list[dict]) -> None:
     """Re-evaluate the rebuilt predictions wherever the original's were evaluated."""
-    import sqlalchemy as sa
-
-    from lensvault.catalog.runs_schema import evaluations
+    from lensvault.catalog.repos.evaluations import EvaluationRepo
 
     by_sha = {a["sha256"]: a["path"] for a in old_artifacts}
-    cond = evaluations.c.run_id == row.run_id
-    if model is not None:
-        cond = sa.or_(cond, sa.and_(evaluations.c.model_name == model.name, evaluations.c.model_version == model.version))
     with vault.catalog.read() as conn:
-        evs = conn.execute(sa.select(evaluations).where(cond)).all()
-    from lensvault.runs.evaluate import compute_metrics
+        evs = EvaluationRepo(conn).of(run_id=row.run_id, model=(model.name, model.version) if model is not None else None,
+                                      ordered=False)
+    from lensvault.evaluations.recorded import compute_metrics
 
     for e in evs:
         path = by_sha.get(e.predictions_oid or "")

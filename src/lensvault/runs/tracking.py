@@ -33,7 +33,7 @@ class ActiveRun:
 
     def __init__(self, vault, run_id: str, *, output_dir: Path | None, seed: int | None = None,
                  dataset: str | None = None, config_path: str | None = None, own_vault: bool = False):
-        from lensvault.runs.records import RunRecorder
+        from lensvault.runs.recorder import RunRecorder
 
         self.vault = vault
         self.run_id = run_id
@@ -76,13 +76,13 @@ class ActiveRun:
         try:
             self.flush()
             if self.output_dir is not None and self.output_dir.is_dir():
-                from lensvault.runs.records import record_metrics_file, record_output_dir
+                from lensvault.runs.recorder import record_metrics_file, record_output_dir
 
                 record_output_dir(self.vault, self.run_id, self.output_dir)
                 if (self.output_dir / "metrics.json").is_file():
                     record_metrics_file(self.vault, self.run_id, self.output_dir / "metrics.json")
         finally:
-            from lensvault.runs.records import finish_run
+            from lensvault.runs.lifecycle import finish_run
 
             finish_run(self.vault, self.run_id, status, exit_code=None if exc_type is None else 1)
             self.status = status
@@ -101,7 +101,7 @@ def start_run(*, dataset: str, config: str, model: str | None = None, version: s
     artifacts at the end, like ``lensvault run`` does.
     """
     global _active
-    from lensvault.runs import records
+    from lensvault.runs import lifecycle
     from lensvault.runs.preflight import preflight
     from lensvault.vault import open_vault
 
@@ -115,15 +115,15 @@ def start_run(*, dataset: str, config: str, model: str | None = None, version: s
     report = preflight(v, dataset=dataset, config=config, model=model, version=version, seed=seed,
                        allow_dirty=allow_dirty, output_dir=out)
     report.raise_for_failures()
-    run_id = records.create_run(v, report, kind="standalone", command=None, cwd=os.getcwd())
+    run_id = lifecycle.create_run(v, report, kind="standalone", command=None, cwd=os.getcwd())
     from lensvault.environment import capture_environment
 
-    records.set_environment(v, run_id, capture_environment())
+    lifecycle.set_environment(v, run_id, capture_environment())
     out = out or v.root / "runs" / run_id
     out.mkdir(parents=True, exist_ok=True)
     config_path = None
     if report.repo_root:
-        from lensvault.runs.configs import get_config
+        from lensvault.configs.registered import get_config
 
         with v.catalog.read() as conn:
             config_path = str(Path(report.repo_root) / get_config(conn, report.config_id).repo_path)

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from lensvault.demo.detector import Model, resolve_params, train
-from lensvault.demo.evaluate import ap50, predict_results
+from lensvault.demo.scoring import ap50, predict_results
 from lensvault.demo.splits import split_names
 
 DEFAULT_SEED = 42

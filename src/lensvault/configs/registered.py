@@ -58,11 +58,10 @@ def _repo_relpath(vault, path: Path) -> tuple[Path, str]:
 
 
 def add_config(vault, path, config_id: str | None = None) -> ConfigRecord:
-    import sqlalchemy as sa
-
-    from lensvault import configs, gitinfo
+    from lensvault import gitinfo
     from lensvault.catalog.catalog import utcnow
-    from lensvault.catalog.runs_schema import configs as t
+    from lensvault.catalog.repos.configs import ConfigRepo
+    from lensvault.configs import values as configs
 
     p = Path(path).absolute()
     if not p.is_file():
@@ -82,17 +81,18 @@ def add_config(vault, path, config_id: str | None = None) -> ConfigRecord:
     fmt = {".yml": "yaml"}.get(p.suffix.lower(), p.suffix.lower().lstrip("."))
     oid = vault.store.put_bytes(data)
     with vault.store.committing([oid]), vault.catalog.begin() as conn:
+        repo = ConfigRepo(conn)
         if config_id is None:
-            config_id = configs.next_config_id(r[0] for r in conn.execute(sa.select(t.c.config_id)))
+            config_id = configs.next_config_id(repo.ids())
         configs.validate_config_id(config_id)
-        if conn.execute(sa.select(t.c.config_id).where(t.c.config_id == config_id)).first() is not None:
+        if repo.exists(config_id):
             raise AlreadyExists(f"config {config_id} is already registered", where=config_id,
                                 fix="config IDs are write-once: register the changed file under a new ID")
         row = {"config_id": config_id, "sha256": sha,
                "canonical_sha256": hashlib.sha256(configs.canonical_bytes(values)).hexdigest(),
                "repo_path": rel, "commit": commit, "format": fmt,
                "content": configs.canonical_bytes(values).decode(), "created_at": utcnow(), "created_by": vault.actor}
-        conn.execute(t.insert().values(**row))
+        repo.add(row)
         vault.catalog.add_object_refs(conn, "config", config_id, [oid])
         vault.catalog.append_event(conn, "config.add", "config", config_id,
                                    after={"path": rel, "sha256": sha, "commit": commit})
@@ -101,11 +101,9 @@ def add_config(vault, path, config_id: str | None = None) -> ConfigRecord:
 
 
 def get_config(conn, config_id: str) -> ConfigRecord:
-    import sqlalchemy as sa
+    from lensvault.catalog.repos.configs import ConfigRepo
 
-    from lensvault.catalog.runs_schema import configs as t
-
-    row = conn.execute(sa.select(t).where(t.c.config_id == config_id)).first()
+    row = ConfigRepo(conn).get(config_id)
     if row is None:
         raise NotFound(f"config {config_id} is not registered", where=config_id,
                        fix=f"register it: `lensvault config add PATH --id {config_id}` (see `lensvault config list`)")
@@ -113,16 +111,14 @@ def get_config(conn, config_id: str) -> ConfigRecord:
 
 
 def list_configs(conn) -> list[ConfigRecord]:
-    import sqlalchemy as sa
+    from lensvault.catalog.repos.configs import ConfigRepo
 
-    from lensvault.catalog.runs_schema import configs as t
-
-    return [ConfigRecord.from_row(r) for r in conn.execute(sa.select(t).order_by(t.c.created_at, t.c.config_id))]
+    return [ConfigRecord.from_row(r) for r in ConfigRepo(conn).all()]
 
 
 def diff_registered(a: ConfigRecord, b: ConfigRecord) -> dict:
     """Key-level diff: {"added": {k: v}, "removed": {k: v}, "changed": {k: [old, new]}}."""
-    from lensvault.configs import flatten
+    from lensvault.configs.values import flatten
 
     fa, fb = flatten(a.values), flatten(b.values)
     return {

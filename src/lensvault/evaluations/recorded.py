@@ -160,7 +160,7 @@ def compute_metrics(vault, *, dataset: str, split: str | None, predictions, slic
 
 
 def _compute(vault, *, dataset: str, split: str | None, predictions, slice_keys=None):
-    from lensvault.evaluation import evaluate_detections
+    from lensvault.evaluations.coco_metrics import evaluate_detections
     from lensvault.runs.datadir import coco_ground_truth
 
     ds = vault.dataset(dataset)
@@ -183,9 +183,9 @@ def _compute(vault, *, dataset: str, split: str | None, predictions, slice_keys=
 def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
              model: str | None = None, slice_keys=None) -> dict:
     from lensvault.catalog.catalog import utcnow
-    from lensvault.catalog.runs_schema import evaluations
+    from lensvault.catalog.repos.evaluations import EvaluationRepo
     from lensvault.runs.metric_sources import EVALUATION, MetricSource
-    from lensvault.runs.records import _resolve_run_id
+    from lensvault.runs.resolve import resolve_run_id
 
     if run is not None and model is not None:
         raise UsageError("an evaluation belongs to a run or to a model, not to both", where="--run/--model",
@@ -193,7 +193,7 @@ def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", ru
     run_id = model_name = model_version = None
     with vault.catalog.read() as conn:
         if run is not None:
-            run_id = _resolve_run_id(conn, run)
+            run_id = resolve_run_id(conn, run)
         elif model is not None:
             from lensvault.registry.resolve import resolve_model
 
@@ -209,7 +209,7 @@ def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", ru
     model_ref = f"{model_name}@{model_version}" if model_name else None
     source = MetricSource(EVALUATION, eval_id=eval_id, dataset=ds.ref, split=split, run_id=run_id, model=model_ref)
     with vault.store.committing([oid]), vault.catalog.begin() as conn:
-        conn.execute(evaluations.insert().values(**row))
+        EvaluationRepo(conn).add(row)
         vault.catalog.add_object_refs(conn, "evaluation", eval_id, [oid])
         vault.catalog.append_event(conn, "evaluation.add", "evaluation", eval_id, after={
             "run_id": run_id, "model": model_ref, "ad_hoc": run_id is None and model_ref is None,
@@ -226,28 +226,22 @@ def list_evaluations(vault, *, run: str | None = None, model: str | None = None,
                      ad_hoc: bool = False) -> list[dict]:
     """Recorded evaluations, oldest first, each with its ``source``; filtered by the run, model
     version or dataset version they belong to, or (``ad_hoc``) only those attached to neither."""
-    import sqlalchemy as sa
-
-    from lensvault.catalog.runs_schema import evaluations as t
+    from lensvault.catalog.repos.evaluations import EvaluationRepo
     from lensvault.runs.metric_sources import evaluation_group
 
-    q = sa.select(t).order_by(t.c.created_at, t.c.eval_id)
-    if dataset:
-        q = q.where(t.c.dataset == vault.dataset(dataset).ref)
+    dataset_ref = vault.dataset(dataset).ref if dataset else None
+    run_id = model_key = None
     with vault.catalog.read() as conn:
         if run:
-            from lensvault.runs.records import _resolve_run_id
+            from lensvault.runs.resolve import resolve_run_id
 
-            q = q.where(t.c.run_id == _resolve_run_id(conn, run))
+            run_id = resolve_run_id(conn, run)
         if model:
             from lensvault.registry.resolve import resolve_model
 
             row = resolve_model(conn, model)
-            q = q.where(sa.or_(sa.and_(t.c.model_name == row.name, t.c.model_version == row.version),
-                               t.c.run_id == row.run_id))
-        if ad_hoc:
-            q = q.where(t.c.run_id.is_(None), t.c.model_name.is_(None))
-        rows = conn.execute(q).all()
+            model_key = (row.name, row.version, row.run_id)
+        rows = EvaluationRepo(conn).find(dataset=dataset_ref, run_id=run_id, model=model_key, ad_hoc=ad_hoc)
     out = []
     for r in rows:
         group = evaluation_group(r)

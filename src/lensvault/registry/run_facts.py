@@ -1,7 +1,6 @@
-"""What the registry reads about a run: its row, config and artifacts (its metrics: lensvault.runs.metric_sources).
-
-The runs tables (``catalog/runs_schema.py``) are the contract with ``lensvault run``;
-nothing here writes to them.
+"""The facts about a run that registering its model needs: status, code, data, config and
+artifacts (its metrics: lensvault.runs.metric_sources). Read only: runs are written by
+``lensvault run`` (lensvault.runs).
 """
 
 from __future__ import annotations
@@ -11,11 +10,11 @@ from dataclasses import dataclass, field
 
 from lensvault.errors import NotFound
 
-__all__ = ["RunInfo", "load_run"]
+__all__ = ["RunFacts", "load_run_facts"]
 
 
 @dataclass(frozen=True)
-class RunInfo:
+class RunFacts:
     run_id: str
     status: str
     clean: bool
@@ -29,24 +28,20 @@ class RunInfo:
     artifacts: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> (sha256, size)
 
 
-def load_run(conn, run_id: str) -> RunInfo:
-    import sqlalchemy as sa
+def load_run_facts(conn, run_id: str) -> RunFacts:
+    from lensvault.catalog.repos import ConfigRepo, RunRepo
 
-    from lensvault.catalog.runs_schema import configs, run_artifacts, runs
-
-    row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+    runs = RunRepo(conn)
+    row = runs.get(run_id)
     if row is None:
         raise NotFound(f"no run {run_id!r}", where=run_id, fix="see `lensvault runs list` for the run ids")
     config = None
     if row.config_id:
-        c = conn.execute(sa.select(configs.c.content).where(configs.c.config_id == row.config_id)).first()
-        if c is not None:
-            config = json.loads(c.content)
-    arts = {
-        a.path: (a.sha256, int(a.size))
-        for a in conn.execute(sa.select(run_artifacts).where(run_artifacts.c.run_id == run_id))
-    }
-    return RunInfo(
+        content = ConfigRepo(conn).content(row.config_id)
+        if content is not None:
+            config = json.loads(content)
+    arts = {a.path: (a.sha256, int(a.size)) for a in runs.artifacts(run_id)}
+    return RunFacts(
         run_id=row.run_id, status=row.status, clean=bool(row.clean), code_commit=row.code_commit,
         dataset=row.dataset, config_id=row.config_id, config=config,
         seeds=json.loads(row.seeds) if row.seeds else None,

@@ -1,0 +1,63 @@
+"""Evaluations (write-once): metrics of predictions on a dataset version's split, attached to
+a run, a model version, or neither."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from lensvault.catalog.repos._base import Repo, chunks
+from lensvault.catalog.runs_schema import evaluations as e
+
+__all__ = ["EvaluationRepo"]
+
+
+class EvaluationRepo(Repo):
+    def add(self, row: dict) -> None:
+        self.conn.execute(e.insert().values(**row))
+
+    def of(self, *, run_id: str | None = None, model: tuple[str, str] | None = None, ordered: bool = True) -> list:
+        """Evaluations of a run or of a model version (name, version), or of either; oldest first
+        unless ``ordered`` is False."""
+        conds = []
+        if run_id is not None:
+            conds.append(e.c.run_id == run_id)
+        if model is not None:
+            conds.append(sa.and_(e.c.model_name == model[0], e.c.model_version == model[1]))
+        if not conds:
+            return []
+        q = sa.select(e).where(sa.or_(*conds))
+        if ordered:
+            q = q.order_by(e.c.created_at, e.c.eval_id)
+        return self._all(q)
+
+    def of_run(self, run_id: str) -> list:
+        """Oldest first."""
+        return self._all(sa.select(e).where(e.c.run_id == run_id).order_by(e.c.created_at))
+
+    def of_model_names(self, names) -> list:
+        """Evaluations of any version of these models (model names are few)."""
+        return self._all(sa.select(e).where(e.c.model_name.in_(list(names))))
+
+    def of_runs(self, run_ids) -> list:
+        out: list = []
+        for chunk in chunks(run_ids):
+            out += self._all(sa.select(e).where(e.c.run_id.in_(chunk)))
+        return out
+
+    def on_dataset(self, ref: str) -> list:
+        return self._all(sa.select(e).where(e.c.dataset == ref))
+
+    def find(self, *, dataset: str | None = None, run_id: str | None = None, model: tuple[str, str, str] | None = None,
+             ad_hoc: bool = False) -> list:
+        """Oldest first; ``model`` is (name, version, run id): its evaluations and its run's."""
+        q = sa.select(e).order_by(e.c.created_at, e.c.eval_id)
+        if dataset:
+            q = q.where(e.c.dataset == dataset)
+        if run_id:
+            q = q.where(e.c.run_id == run_id)
+        if model:
+            q = q.where(sa.or_(sa.and_(e.c.model_name == model[0], e.c.model_version == model[1]),
+                               e.c.run_id == model[2]))
+        if ad_hoc:
+            q = q.where(e.c.run_id.is_(None), e.c.model_name.is_(None))
+        return self._all(q)
