@@ -127,7 +127,7 @@ def test_utf16_configs_say_so(tmp_path):
 
 
 def test_label_maps_are_bounded_too(tmp_path):
-    from lensvault.registry.register import read_label_map
+    from lensvault.registry.label_map import read_label_map
 
     bomb = tmp_path / "labels.yaml"
     bomb.write_text(BOMB.replace("i:", "names:"))

@@ -19,17 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lensvault import ledger
-from lensvault.errors import AlreadyExists, InputError, IntegrityError, UsageError, VersionRuleError
+from lensvault.errors import AlreadyExists, InputError, UsageError, VersionRuleError
 from lensvault.refs import SemVer, validate_name
-from lensvault.registry.label_map import read_label_map
-from lensvault.registry.run_facts import RunFacts, load_run_facts
+from lensvault.registry import bundle_inputs
+from lensvault.registry.bundle_inputs import BundleInputs, canonical
 from lensvault.registry.model import BUNDLE_FORMAT, ModelVersion, load_bundle
 from lensvault.registry.rules import ORDER, Facts, architecture_of, required_bump
+from lensvault.registry.run_facts import RunFacts, load_run_facts
 
-__all__ = ["RegisterRequest", "parse_thresholds", "register_model"]
-
-RESERVED_NAMES = ("bundle.json", "metrics.json", "RELEASE_NOTES.md")
-
+__all__ = ["RegisterRequest", "register_model"]
 
 @dataclass(frozen=True)
 class RegisterRequest:
@@ -47,50 +45,7 @@ class RegisterRequest:
     allow_dirty: bool = False
 
 
-def parse_thresholds(items) -> dict[str, float]:
-    """``["score=0.5", "nms_iou=0.6"]`` (or a mapping) -> ``{"nms_iou": 0.6, "score": 0.5}``."""
-    if isinstance(items, dict):
-        items = [f"{k}={v}" for k, v in items.items()]
-    out: dict[str, float] = {}
-    for item in items or ():
-        key, sep, value = str(item).partition("=")
-        key = key.strip()
-        try:
-            if not sep or not key:
-                raise ValueError
-            out[key] = float(value)
-        except ValueError:
-            raise InputError(f"threshold {item!r} is not KEY=NUMBER", where=str(item),
-                             fix="write e.g. --threshold score=0.5 --threshold nms_iou=0.6") from None
-    return dict(sorted(out.items()))
-
-
-def _canonical(obj) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode()
-
-
 # -- register -------------------------------------------------------------------------------
-
-
-@dataclass
-class BundleInputs:
-    """What the bundle holds besides what registration generates (metrics, notes, the manifest)."""
-
-    files: list[dict]  # name, role, sha256, size, and source (a path) or data (bytes)
-    unverified: list[str]  # weights files the run did not record
-    label_map: dict
-    label_map_source: str
-    settings: dict  # preprocess / postprocess: the parsed file, or None
-    thresholds: dict
-
-    def facts(self, run: RunFacts) -> Facts:
-        """What decides the version bump (registry/rules.py)."""
-        return Facts(
-            dataset=run.dataset, config_id=run.config_id, config=run.config, code_commit=run.code_commit,
-            label_map=self.label_map, preprocess=self.settings["preprocess"], postprocess=self.settings["postprocess"],
-            thresholds=self.thresholds,
-            weights=tuple(sorted(f["sha256"] for f in self.files if f["role"] == "weights")),
-        )
 
 
 @dataclass(frozen=True)
@@ -113,8 +68,9 @@ def register_model(vault, req: RegisterRequest) -> ModelVersion:
     name = _checked_request(req)
     run, metrics = _read_run(vault, req.run_id)
     _check_run(run, req.allow_dirty)
-    inputs = _bundle_inputs(vault, req, run)
-    _store_files(vault, inputs.files)
+    inputs = bundle_inputs.collect(vault, run, weights=req.weights, labelmap=req.labelmap, preprocess=req.preprocess,
+                                   postprocess=req.postprocess, thresholds=req.thresholds)
+    bundle_inputs.store(vault, inputs.files)
     new = inputs.facts(run)
     with vault.store.committing() as check_stored, vault.catalog.begin() as conn:
         lock_name(conn, "model", name)
@@ -149,81 +105,6 @@ def _read_run(vault, ref: str) -> tuple[RunFacts, list[dict]]:
     with vault.catalog.read() as conn:
         run_id = resolve_run_id(conn, ref)  # an id, a unique prefix, or latest
         return load_run_facts(conn, run_id), run_groups(conn, run_id)
-
-
-def _bundle_inputs(vault, req: RegisterRequest, run: RunFacts) -> BundleInputs:
-    """Weights (verified against what the run recorded), the label map, the settings files
-    and the thresholds; nothing is stored yet."""
-    from lensvault.configs.values import load_config
-    from lensvault.hashing import hash_file
-
-    files: list[dict] = []
-    unverified: list[str] = []
-    for w in req.weights:
-        p = Path(w)
-        if not p.is_file():
-            raise InputError(f"weights file {p} does not exist", where=str(p), fix="pass the path of the trained weights")
-        fh = hash_file(p)
-        if not _verify_weights(run, p, fh.oid):
-            unverified.append(p.name)
-        files.append({"name": p.name, "role": "weights", "sha256": fh.oid, "size": fh.size, "source": str(p)})
-
-    label_map, label_map_source = _label_map(vault, req, run, files)
-
-    settings = {}
-    for role, path in (("preprocess", req.preprocess), ("postprocess", req.postprocess)):
-        if path is None:
-            settings[role] = None
-            continue
-        path = Path(path)
-        settings[role] = load_config(path)
-        files.append({"name": role + path.suffix, "role": role, "data": path.read_bytes()})
-    thresholds = parse_thresholds(req.thresholds)
-
-    names = [f["name"] for f in files]
-    clash = sorted({n for n in names if names.count(n) > 1 or n in RESERVED_NAMES})
-    if clash:
-        raise InputError(f"bundle file name(s) {', '.join(clash)} used twice or reserved", where=", ".join(clash),
-                         fix="rename the weights file(s): bundle.json, metrics.json and RELEASE_NOTES.md are the bundle's own")
-    return BundleInputs(files, unverified, label_map, label_map_source, settings, thresholds)
-
-
-def _label_map(vault, req: RegisterRequest, run: RunFacts, files: list[dict]) -> tuple[dict, str]:
-    """The label map given, or the class map of the run's dataset version (its file is added to ``files``)."""
-    if req.labelmap is not None:
-        label_map = read_label_map(Path(req.labelmap))
-        lm_path = Path(req.labelmap)
-        files.append({"name": "labelmap" + (lm_path.suffix or ".txt"), "role": "labelmap", "data": lm_path.read_bytes()})
-        return label_map, f"file {lm_path.name}"
-    label_map = _dataset_label_map(vault, run)
-    if label_map is None:
-        raise InputError(
-            "weights without a label map are refused",
-            where=run.dataset or run.run_id,
-            fix="pass --labelmap PATH (the run's dataset version has no class map)"
-            if run.dataset else "pass --labelmap PATH (the run used no dataset version)",
-        )
-    files.append({"name": "labelmap.json", "role": "labelmap", "data": _canonical(label_map)})
-    return label_map, f"dataset {run.dataset}"
-
-
-def _store_files(vault, files: list[dict]) -> None:
-    """Store the bundle's files (pinned: gc keeps them until the commit, which checks they
-    are still there); a weights object that does not hash right is replaced from its file."""
-    from lensvault.store.base import LinkMode
-
-    for f in files:
-        if "data" in f:
-            f["sha256"] = vault.store.put_bytes(f["data"])
-            f["size"] = len(f["data"])
-    vault.store.put_files([(f["source"], f["sha256"]) for f in files if "source" in f], LinkMode.COPY)
-    for f in files:
-        if "source" in f and vault.store.check(f["sha256"]) != "ok":
-            # A stored object that is not the bytes we hashed: damaged in the store (the file
-            # still hashes right: its bytes replace the object), or the file changed meanwhile.
-            if not vault.store.restore(f["sha256"], f["source"]):
-                raise IntegrityError(f"weights file {f['source']} changed while it was being registered",
-                                     where=f["source"], fix="wait for the writer to finish and register again")
 
 
 def _choose(vault, conn, name: str, req: RegisterRequest, run: RunFacts, new: Facts) -> VersionChoice:
@@ -297,12 +178,12 @@ def _manifest(conn, name: str, run: RunFacts, inputs: BundleInputs, metrics: lis
 
 def _store_bundle(vault, manifest: dict, metrics: list[dict]) -> str:
     """Store metrics.json, RELEASE_NOTES.md (added to the manifest's files) and the manifest; its oid."""
-    extra = [("metrics.json", "metrics", _canonical(metrics)),
+    extra = [("metrics.json", "metrics", canonical(metrics)),
              ("RELEASE_NOTES.md", "notes", manifest["release_notes"].encode())]
     for fname, role, data in extra:
         manifest["files"].append({"name": fname, "role": role, "sha256": vault.store.put_bytes(data), "size": len(data)})
     manifest["files"].sort(key=lambda f: f["name"])
-    return vault.store.put_bytes(_canonical(manifest))
+    return vault.store.put_bytes(canonical(manifest))
 
 
 def _record(vault, conn, name: str, run: RunFacts, manifest: dict, bundle_oid: str, choice: VersionChoice) -> None:
@@ -374,33 +255,6 @@ def _check_run(run: RunFacts, allow_dirty: bool) -> None:
             where=run.run_id,
             fix="commit and re-run, or pass --allow-dirty to register it marked as dirty",
         )
-
-
-def _verify_weights(run: RunFacts, path: Path, oid: str) -> bool:
-    """True if the run recorded these bytes; IntegrityError if it recorded this path with other bytes."""
-    if any(sha == oid for sha, _ in run.artifacts.values()):
-        return True
-    posix = path.absolute().as_posix()
-    matches = [a for a in run.artifacts if posix == a or posix.endswith("/" + a.lstrip("./"))]
-    if matches:
-        art = max(matches, key=len)
-        raise IntegrityError(
-            f"weights {path.name} changed after run {run.run_id} recorded them "
-            f"(run: {run.artifacts[art][0][:12]}…, file now: {oid[:12]}…)",
-            where=str(path),
-            fix="register the file the run produced (restore it), or re-run training",
-            expected=run.artifacts[art][0], actual=oid,
-        )
-    return False
-
-
-def _dataset_label_map(vault, run: RunFacts) -> dict | None:
-    if not run.dataset:
-        return None
-    cm = vault.dataset(run.dataset).class_map()
-    if cm is None:
-        return None
-    return {"classes": [{"id": int(i), "name": str(n)} for i, n in zip(cm.ids, cm.names)]}
 
 
 def _choose_version(name, req: RegisterRequest, run: RunFacts, existing: dict):
