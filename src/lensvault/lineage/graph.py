@@ -143,7 +143,7 @@ def _model_up(conn, g: Graph, m) -> None:
 
 def _model_evals(conn, g: Graph, m) -> None:
     """Evaluations of the model, and of its run's predictions (before it was registered)."""
-    for e in _repos().EvaluationRepo(conn).of(run_id=m.run_id, model=(m.name, m.version), ordered=False):
+    for e in _repos().EvaluationRepo(conn).of_model_or_its_run(m.name, m.version, m.run_id):
         g.edge(f"model:{m.name}@{m.version}", _eval_node(g, e), "evaluated")
 
 

@@ -30,6 +30,12 @@ class EvaluationRepo(Repo):
             q = q.order_by(e.c.created_at, e.c.eval_id)
         return self._all(q)
 
+    def of_model_or_its_run(self, name: str, version: str, run_id: str) -> list:
+        """Evaluations of a model version and of the run that produced it, in the database's
+        order for this query (lineage shows them in it)."""
+        return self._all(sa.select(e).where(sa.or_(sa.and_(e.c.model_name == name, e.c.model_version == version),
+                                                   e.c.run_id == run_id)))
+
     def of_run(self, run_id: str) -> list:
         """Oldest first."""
         return self._all(sa.select(e).where(e.c.run_id == run_id).order_by(e.c.created_at))
