@@ -190,7 +190,7 @@ def _rebuild_postgres(url: str, cid: str, facts, report: RebuildReport, progress
         with cat.begin() as conn:
             lock_migrations(conn)
             # DDL is transactional here: other sessions see the old catalog or the new one.
-            kept = f"lensvault_replaced_{_stamp().lower()}"
+            kept: str | None = f"lensvault_replaced_{_stamp().lower()}"
             if not move_tables_aside(conn, tables_of(STEPS) | {"schema_migrations"}, kept):
                 kept = None
             cat.migrate_in(conn, catalog_id=cid)

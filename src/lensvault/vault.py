@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
-from lensvault.vault_config import VaultConfig
 from lensvault.errors import AlreadyExists, NotFound
 from lensvault.progress import NO_PROGRESS
 from lensvault.store.base import LinkMode
+from lensvault.vault_config import VaultConfig
 
 __all__ = ["Vault", "VaultInfo", "find_vault_root", "init_vault", "open_vault"]
 

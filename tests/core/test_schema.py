@@ -10,8 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 import lensvault.catalog.migrations as migrations
-from lensvault.catalog import Catalog
-from lensvault.catalog import registry_schema, runs_schema, schema  # noqa: F401 - all live tables on metadata
+from lensvault.catalog import Catalog, registry_schema, runs_schema, schema
 
 _MIGRATIONS = Path(migrations.__file__).parent
 

@@ -10,6 +10,10 @@ lock on the name instead; it is released at COMMIT or ROLLBACK.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 __all__ = ["lock_migrations", "lock_name"]
 
@@ -17,7 +21,7 @@ __all__ = ["lock_migrations", "lock_name"]
 _MIGRATIONS = 7428001
 
 
-def lock_name(conn, *parts: str) -> None:
+def lock_name(conn: Connection, *parts: str) -> None:
     """Hold a lock on ``parts`` (e.g. ``"model", name``) until the transaction ends."""
     if conn.dialect.name != "postgresql":
         return
@@ -26,7 +30,7 @@ def lock_name(conn, *parts: str) -> None:
     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
 
 
-def lock_migrations(conn) -> None:
+def lock_migrations(conn: Connection) -> None:
     """PostgreSQL: hold the migration lock until the transaction ends, so two processes
     cannot create or replace the catalog's tables at once (SQLite: BEGIN IMMEDIATE does)."""
     if conn.dialect.name == "postgresql":

@@ -4,14 +4,21 @@ SQLite file made self-contained before it is renamed into place (lensvault/rebui
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy.engine import Connection, Engine
+
 __all__ = ["checkpoint_sqlite", "move_tables_aside", "restart_id_sequences", "row_counts"]
 
 
-def row_counts(conn, tables) -> dict[str, int]:
-    return {t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in tables}
+def row_counts(conn: Connection, tables: Iterable[str]) -> dict[str, int]:
+    return {t: int(conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() or 0) for t in tables}
 
 
-def move_tables_aside(conn, tables: set[str], schema: str) -> list[str]:
+def move_tables_aside(conn: Connection, tables: Iterable[str], schema: str) -> list[str]:
     """PostgreSQL: move those of ``tables`` that exist into a new schema ``schema``, inside the
     caller's transaction (DDL is transactional there: other sessions see the old catalog or
     the new one); the tables moved, sorted."""
@@ -24,7 +31,7 @@ def move_tables_aside(conn, tables: set[str], schema: str) -> list[str]:
     return sorted(present)
 
 
-def restart_id_sequences(conn, tables) -> None:
+def restart_id_sequences(conn: Connection, tables: Iterable[str]) -> None:
     """PostgreSQL: the next id of each table's ``id`` column follows the highest id inserted
     (rows were replayed with their ids)."""
     for table in tables:
@@ -33,10 +40,12 @@ def restart_id_sequences(conn, tables) -> None:
             f"COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)")
 
 
-def checkpoint_sqlite(engine) -> None:
+def checkpoint_sqlite(engine: Engine) -> None:
     """Fold the write-ahead log into the database file (one self-contained file)."""
     raw = engine.raw_connection()
     try:
-        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        driver = raw.driver_connection
+        assert driver is not None
+        driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         raw.close()

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from lensvault.errors import AlreadyExists, NotFound
 from lensvault.refs import Ref, SemVer
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from lensvault.catalog.repos.datasets import DatasetRepo
 
 __all__ = ["DatasetVersion", "all_versions", "get_version", "latest_version", "list_datasets", "list_versions", "resolve"]
 
@@ -74,7 +80,7 @@ class DatasetVersion:
         )
 
 
-def _repo(conn):
+def _repo(conn: Connection) -> DatasetRepo:
     from lensvault.catalog.repos.datasets import DatasetRepo
 
     return DatasetRepo(conn)
@@ -89,7 +95,7 @@ def list_versions(conn, name: str) -> list[DatasetVersion]:
     return sorted((DatasetVersion.from_row(r) for r in _repo(conn).of_name(name)), key=lambda v: v.semver)
 
 
-def all_versions(conn) -> list[DatasetVersion]:
+def all_versions(conn: Connection) -> list[DatasetVersion]:
     """Every version of every dataset, in no particular order."""
     return [DatasetVersion.from_row(r) for r in _repo(conn).all()]
 

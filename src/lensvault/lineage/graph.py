@@ -73,7 +73,7 @@ def _classify(vault, ref: str):
 
         run_id = find_run_id(conn, ref)  # an id, a unique prefix, or latest
         if run_id is not None:
-            return "run", RunRepo(conn).get(run_id)
+            return "run", RunRepo(conn).one(run_id)
         cfg = ConfigRepo(conn).get(ref)
         if cfg is not None:
             return "config", cfg

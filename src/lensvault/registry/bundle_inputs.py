@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lensvault.errors import InputError, IntegrityError
 from lensvault.registry.label_map import read_label_map
@@ -83,7 +84,7 @@ def collect(vault, run: RunFacts, *, weights, labelmap=None, preprocess=None, po
 
     label_map, label_map_source = _label_map(vault, labelmap, run, files)
 
-    settings = {}
+    settings: dict[str, Any] = {}
     for role, path in (("preprocess", preprocess), ("postprocess", postprocess)):
         if path is None:
             settings[role] = None
@@ -131,11 +132,11 @@ def store(vault, files: list[dict]) -> None:
             f["size"] = len(f["data"])
     vault.store.put_files([(f["source"], f["sha256"]) for f in files if "source" in f], LinkMode.COPY)
     for f in files:
-        if "source" in f and vault.store.check(f["sha256"]) != "ok":
-            # A stored object that is not the bytes we hashed: damaged in the store (the file
-            # still hashes right: its bytes replace the object), or the file changed meanwhile.
-            if not vault.store.restore(f["sha256"], f["source"]):
-                raise IntegrityError(f"weights file {f['source']} changed while it was being registered",
+        # A stored object that is not the bytes we hashed: damaged in the store (the file still
+        # hashes right: its bytes replace the object), or the file changed meanwhile.
+        if ("source" in f and vault.store.check(f["sha256"]) != "ok"
+                and not vault.store.restore(f["sha256"], f["source"])):
+            raise IntegrityError(f"weights file {f['source']} changed while it was being registered",
                                      where=f["source"], fix="wait for the writer to finish and register again")
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lensvault import ledger
 from lensvault.errors import AlreadyExists, InputError, UsageError, VersionRuleError
@@ -24,7 +25,7 @@ from lensvault.refs import SemVer, validate_name
 from lensvault.registry import bundle_inputs
 from lensvault.registry.bundle_inputs import BundleInputs, canonical
 from lensvault.registry.model import BUNDLE_FORMAT, ModelVersion, load_bundle
-from lensvault.registry.rules import ORDER, Facts, architecture_of, required_bump
+from lensvault.registry.rules import ORDER, BumpDecision, Facts, architecture_of, required_bump
 from lensvault.registry.run_facts import RunFacts, load_run_facts
 
 __all__ = ["RegisterRequest", "register_model"]
@@ -53,9 +54,9 @@ class VersionChoice:
     """The version to create, what it is compared with, and how the change judged it."""
 
     version: SemVer
-    base: object | None  # the model_versions row compared with (None: the first version)
+    base: Any  # the model_versions row compared with (None: the first version)
     prev_bundle: dict | None
-    decision: object | None  # rules.BumpDecision
+    decision: BumpDecision | None
     bump: str | None  # major | minor | patch, from base to version
     forced_reason: str | None
 
@@ -193,13 +194,14 @@ def _record(vault, conn, name: str, run: RunFacts, manifest: dict, bundle_oid: s
     version = choice.version
     ref = f"{name}@{version}"
     forced = choice.forced_reason is not None
-    row = dict(
-        name=name, version=str(version), major=version.major, minor=version.minor, patch=version.patch,
-        prerelease=version.prerelease, run_id=run.run_id, bundle_oid=bundle_oid, dataset=run.dataset,
-        config_id=run.config_id, code_commit=run.code_commit, metrics=json.dumps(manifest["metrics"], sort_keys=True),
-        release_notes=manifest["release_notes"], bump=choice.bump, forced=forced, dirty=not run.clean,
-        created_at=manifest["created_at"], created_by=manifest["created_by"],
-    )
+    row = {
+        "name": name, "version": str(version), "major": version.major, "minor": version.minor,
+        "patch": version.patch, "prerelease": version.prerelease, "run_id": run.run_id, "bundle_oid": bundle_oid,
+        "dataset": run.dataset, "config_id": run.config_id, "code_commit": run.code_commit,
+        "metrics": json.dumps(manifest["metrics"], sort_keys=True), "release_notes": manifest["release_notes"],
+        "bump": choice.bump, "forced": forced, "dirty": not run.clean, "created_at": manifest["created_at"],
+        "created_by": manifest["created_by"],
+    }
     file_rows = [{"name": name, "version": str(version), "file": f["name"], "role": f["role"],
                   "sha256": f["sha256"], "size": f["size"]} for f in manifest["files"]]
     try:

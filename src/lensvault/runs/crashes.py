@@ -71,7 +71,7 @@ def abandon_run(vault, ref: str, *, reason: str | None = None, force: bool = Fal
 
     with vault.catalog.read() as conn:
         run_id = resolve_run_id(conn, ref)
-        row = RunRepo(conn).get(run_id)
+        row = RunRepo(conn).one(run_id)
     if row.status not in OPEN_STATES:
         raise UsageError(f"run {run_id} is not running: it ended as {row.status}", where=run_id,
                          fix=f"nothing to abandon; see `lensvault runs show {run_id}`")
@@ -107,7 +107,7 @@ def _end(vault, run_id: str, status: str, state: str, reason: str) -> EndedRun |
     log_oid = store_log(vault, work / "log.txt")
     with vault.catalog.begin() as conn:
         runs = RunRepo(conn)
-        row = runs.get(run_id)
+        row = runs.one(run_id)
         values = {"status": status, "ended_at": utcnow(), "end_reason": reason}
         if log_oid and not row.log_oid:
             values["log_oid"] = log_oid

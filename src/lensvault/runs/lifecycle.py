@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lensvault import ledger
 from lensvault.errors import PreflightFailed, UsageError
@@ -32,7 +32,7 @@ STATES = ("running", *FINAL_STATES, *ORPHAN_STATES)
 
 def new_run_id(now: datetime | None = None) -> str:
     """Time-sortable and unique: ``2026-11-26T10-30-05Z-3f9a`` (UTC, then 4 random hex digits)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return now.strftime("%Y-%m-%dT%H-%M-%SZ") + "-" + secrets.token_hex(2)
 
 
@@ -62,8 +62,8 @@ def create_run(vault, report, *, kind: str = "run", command: list[str] | None = 
                 runs.add(row)
                 reservation = None
                 if report.model:
-                    reservation = dict(name=report.model[0], version=report.model[1], run_id=run_id,
-                                       created_at=row["started_at"])
+                    reservation = {"name": report.model[0], "version": report.model[1], "run_id": run_id,
+                                   "created_at": row["started_at"]}
                     runs.reserve(reservation)
                 vault.catalog.append_event(conn, "run.start", "run", run_id, after={
                     k: row[k] for k in ("dataset", "config_id", "code_commit", "clean", "model_name", "model_version")})

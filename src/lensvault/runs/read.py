@@ -71,7 +71,7 @@ def get_run(vault, ref: str, *, points: bool = False) -> dict:
     with vault.catalog.read() as conn:
         runs = RunRepo(conn)
         run_id = resolve_run_id(conn, ref)
-        row = runs.get(run_id)
+        row = runs.one(run_id)
         latest = {r.key: r.value for r in runs.latest_metrics(run_id)}
         # Per class and per slice: the last value logged for each (key, class, slice).
         breakdown: dict[str, dict] = {"per_class": {}, "per_slice": {}}
@@ -103,7 +103,7 @@ def run_log(vault, ref: str) -> tuple[str, bytes]:
     reap_dead_runs(vault)  # a crashed run's partial log is kept as its log
     with vault.catalog.read() as conn:
         run_id = resolve_run_id(conn, ref)
-        row = RunRepo(conn).get(run_id)
+        row = RunRepo(conn).one(run_id)
     if not row.log_oid:
         why = ("wait until it ends: its output is shown where it runs and recorded when it ends"
                if row.status == "running" else

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lensvault import ledger
@@ -65,7 +65,7 @@ class RunRecorder:
     def log_metrics(self, metrics: dict, step: int | None = None, *, class_name: str | None = None,
                     slice: str | None = None, at: str | None = None) -> None:
         if at is None:
-            at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         rid, pts = self.run_id, self._points
         for key, value in metrics.items():
             if value is None:

@@ -53,7 +53,7 @@ def _original(vault, ref: str):
 
         run_id = find_run_id(conn, ref)  # an id, a unique prefix, or latest
         if run_id is not None:
-            return RunRepo(conn).get(run_id), None
+            return RunRepo(conn).one(run_id), None
         from lensvault.registry.resolve import resolve_model
 
         model = resolve_model(conn, ref)

@@ -14,6 +14,12 @@ in the live definition (``tests/core/test_schema.py`` compares the two on both d
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterator
+
+    from sqlalchemy.engine import Connection
 
 STEPS: list[str] = [
     "m0001_core",
@@ -26,7 +32,7 @@ STEPS: list[str] = [
 ]
 
 
-def create_record_table(conn) -> None:
+def create_record_table(conn: Connection) -> None:
     """``schema_migrations``, where the applied steps are recorded (before the first step runs)."""
     import sqlalchemy as sa
 
@@ -37,13 +43,13 @@ def create_record_table(conn) -> None:
     ).create(conn, checkfirst=True)
 
 
-def load_steps():
+def load_steps() -> Iterator[tuple[str, Callable[[Connection], None]]]:
     for name in STEPS:
         module = importlib.import_module(f"lensvault.catalog.migrations.{name}")
         yield name, module.upgrade
 
 
-def tables_of(applied) -> set[str]:
+def tables_of(applied: Collection[str]) -> set[str]:
     """The tables a catalog with these steps applied must have."""
     out: set[str] = set()
     for name in STEPS:

@@ -8,13 +8,19 @@ still make what the live definitions describe.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lensvault.catalog.triggers import write_once
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
 
 TABLES = ("snapshots", "dataset_versions", "object_refs", "events")
 APPEND_ONLY = ("dataset_versions", "events", "snapshots")
 
 
-def _tables():
+def _tables() -> tuple[sa.Table, ...]:
     import sqlalchemy as sa
 
     md = sa.MetaData()
@@ -73,7 +79,7 @@ def _tables():
     return snapshots, dataset_versions, object_refs, events
 
 
-def upgrade(conn) -> None:
+def upgrade(conn: Connection) -> None:
     for table in _tables():
         table.create(conn, checkfirst=True)
     for name in APPEND_ONLY:

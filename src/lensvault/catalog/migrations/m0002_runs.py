@@ -6,13 +6,19 @@ since m0006 was written; m0006 adds them to catalogs this step made before that.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lensvault.catalog.triggers import frozen_when_finished, write_once
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
 
 TABLES = ("configs", "runs", "run_params", "run_metrics", "run_artifacts", "model_reservations", "evaluations")
 WRITE_ONCE = ("configs", "run_params", "run_metrics", "run_artifacts", "evaluations")
 
 
-def _tables():
+def _tables() -> tuple[sa.Table, ...]:
     import sqlalchemy as sa
 
     md = sa.MetaData()
@@ -109,7 +115,7 @@ def _tables():
     return configs, runs, run_params, run_metrics, run_artifacts, model_reservations, evaluations
 
 
-def upgrade(conn) -> None:
+def upgrade(conn: Connection) -> None:
     for table in _tables():
         table.create(conn, checkfirst=True)
     for name in WRITE_ONCE:

@@ -5,13 +5,19 @@ Written out as this step creates them (see m0001_core).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lensvault.catalog.triggers import write_once
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
 
 TABLES = ("model_versions", "model_files", "aliases", "alias_moves")
 WRITE_ONCE = ("model_versions", "model_files", "alias_moves")
 
 
-def _tables():
+def _tables() -> tuple[sa.Table, ...]:
     import sqlalchemy as sa
 
     md = sa.MetaData()
@@ -73,7 +79,7 @@ def _tables():
     return model_versions, model_files, aliases, alias_moves
 
 
-def upgrade(conn) -> None:
+def upgrade(conn: Connection) -> None:
     for table in _tables():
         table.create(conn, checkfirst=True)
     for name in WRITE_ONCE:

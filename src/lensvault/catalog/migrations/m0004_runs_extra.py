@@ -5,10 +5,15 @@ Written out as this step creates it (see m0001_core).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
 TABLES = ("run_latest_metrics",)
 
 
-def upgrade(conn) -> None:
+def upgrade(conn: Connection) -> None:
     import sqlalchemy as sa
 
     md = sa.MetaData()

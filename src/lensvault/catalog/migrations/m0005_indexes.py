@@ -3,10 +3,15 @@ by run and by model (found missing at 10,000 runs by the lineage benchmark)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
 TABLES = ()
 
 
-def upgrade(conn) -> None:
+def upgrade(conn: Connection) -> None:
     for name, table, cols in (
         ("ix_runs_config", "runs", "config_id"),
         ("ix_runs_reproduces", "runs", "reproduces"),

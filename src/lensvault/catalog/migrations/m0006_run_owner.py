@@ -3,11 +3,16 @@ owner did not end it (crashed, abandoned). See lensvault/runs/owner.py."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
 COLUMNS = (("owner_host", "VARCHAR(255)"), ("owner_pid", "INTEGER"), ("owner_started", "VARCHAR(100)"),
            ("end_reason", "TEXT"))
 
 
-def upgrade(conn) -> None:
+def upgrade(conn: Connection) -> None:
     import sqlalchemy as sa
 
     # A catalog created after this step was written got the columns in m0002.

@@ -5,12 +5,17 @@ Written out as this step creates it (see m0001_core).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lensvault.catalog.triggers import write_once
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 TABLES = ("catalog_info",)
 
 
-def upgrade(conn) -> None:
+def upgrade(conn: Connection) -> None:
     import sqlalchemy as sa
 
     catalog_info = sa.Table(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeAlias, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.sql import Executable
 
-__all__ = ["CHUNK", "Conflict", "Repo", "chunks", "savepoint"]
+__all__ = ["CHUNK", "Conflict", "Repo", "RowT", "chunks", "savepoint"]
+
+RowT: TypeAlias = Row[Any]  # a row: read-only, columns as attributes
+T = TypeVar("T")
 
 # Ids per IN (...) list: far below SQLite's and PostgreSQL's limits on bound parameters.
 CHUNK = 500
@@ -18,30 +24,30 @@ class Conflict(Exception):
     reservation): the constraint decided, so a racing writer that won is found here too.
     ``existing`` is the row holding the key, when the repository could read it."""
 
-    def __init__(self, message: str = "", existing=None):
+    def __init__(self, message: str = "", existing: RowT | None = None):
         super().__init__(message)
         self.existing = existing
 
 
 class Repo:
-    def __init__(self, conn):
+    def __init__(self, conn: Connection):
         self.conn = conn
 
-    def _all(self, query) -> list:
-        return self.conn.execute(query).all()
+    def _all(self, query: Executable) -> list[RowT]:
+        return list(self.conn.execute(query).all())
 
-    def _first(self, query):
+    def _first(self, query: Executable) -> RowT | None:
         return self.conn.execute(query).first()
 
 
-def chunks(values, n: int = CHUNK) -> Iterator[list]:
-    values = list(values)
-    for i in range(0, len(values), n):
-        yield values[i:i + n]
+def chunks(values: Iterable[T], n: int = CHUNK) -> Iterator[list[T]]:
+    items = list(values)
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
 
 
 @contextmanager
-def savepoint(conn):
+def savepoint(conn: Connection) -> Iterator[None]:
     """A nested transaction: a refused write inside it is rolled back alone and raised as
     :class:`Conflict` (with the database's message), and the outer transaction goes on."""
     try:

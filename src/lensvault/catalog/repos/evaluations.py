@@ -3,19 +3,23 @@ a run, a model version, or neither."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import sqlalchemy as sa
 
-from lensvault.catalog.repos._base import Repo, chunks
+from lensvault.catalog.repos._base import Repo, RowT, chunks
 from lensvault.catalog.runs_schema import evaluations as e
 
 __all__ = ["EvaluationRepo"]
 
 
 class EvaluationRepo(Repo):
-    def add(self, row: dict) -> None:
+    def add(self, row: dict[str, Any]) -> None:
         self.conn.execute(e.insert().values(**row))
 
-    def of(self, *, run_id: str | None = None, model: tuple[str, str] | None = None, ordered: bool = True) -> list:
+    def of(self, *, run_id: str | None = None, model: tuple[str, str] | None = None,
+           ordered: bool = True) -> list[RowT]:
         """Evaluations of a run or of a model version (name, version), or of either; oldest first
         unless ``ordered`` is False."""
         conds = []
@@ -30,31 +34,31 @@ class EvaluationRepo(Repo):
             q = q.order_by(e.c.created_at, e.c.eval_id)
         return self._all(q)
 
-    def of_model_or_its_run(self, name: str, version: str, run_id: str) -> list:
+    def of_model_or_its_run(self, name: str, version: str, run_id: str) -> list[RowT]:
         """Evaluations of a model version and of the run that produced it, in the database's
         order for this query (lineage shows them in it)."""
         return self._all(sa.select(e).where(sa.or_(sa.and_(e.c.model_name == name, e.c.model_version == version),
                                                    e.c.run_id == run_id)))
 
-    def of_run(self, run_id: str) -> list:
+    def of_run(self, run_id: str) -> list[RowT]:
         """Oldest first."""
         return self._all(sa.select(e).where(e.c.run_id == run_id).order_by(e.c.created_at))
 
-    def of_model_names(self, names) -> list:
+    def of_model_names(self, names: Iterable[str]) -> list[RowT]:
         """Evaluations of any version of these models (model names are few)."""
         return self._all(sa.select(e).where(e.c.model_name.in_(list(names))))
 
-    def of_runs(self, run_ids) -> list:
-        out: list = []
+    def of_runs(self, run_ids: Iterable[str]) -> list[RowT]:
+        out: list[RowT] = []
         for chunk in chunks(run_ids):
             out += self._all(sa.select(e).where(e.c.run_id.in_(chunk)))
         return out
 
-    def on_dataset(self, ref: str) -> list:
+    def on_dataset(self, ref: str) -> list[RowT]:
         return self._all(sa.select(e).where(e.c.dataset == ref))
 
     def find(self, *, dataset: str | None = None, run_id: str | None = None, model: tuple[str, str, str] | None = None,
-             ad_hoc: bool = False) -> list:
+             ad_hoc: bool = False) -> list[RowT]:
         """Oldest first; ``model`` is (name, version, run id): its evaluations and its run's."""
         q = sa.select(e).order_by(e.c.created_at, e.c.eval_id)
         if dataset:

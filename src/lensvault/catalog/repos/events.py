@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
-from lensvault.catalog.repos._base import Repo
+from lensvault.catalog.repos._base import Repo, RowT
 from lensvault.catalog.schema import events
 
 __all__ = ["EventRepo"]
@@ -13,17 +15,17 @@ _COLUMNS = ("id", "at", "actor", "action", "subject_kind", "subject", "before", 
 
 
 class EventRepo(Repo):
-    def add(self, row: dict) -> int:
+    def add(self, row: dict[str, Any]) -> int:
         """Append one event; its id."""
-        return self.conn.execute(events.insert().values(**row).returning(events.c.id)).scalar_one()
+        return int(self.conn.execute(events.insert().values(**row).returning(events.c.id)).scalar_one())
 
-    def add_with_ids(self, rows: list[dict]) -> None:
+    def add_with_ids(self, rows: list[dict[str, Any]]) -> None:
         """Events that already have their ids (catalog rebuild), in batches of 1,000."""
         for i in range(0, len(rows), 1000):
             self.conn.execute(events.insert(), [{c: e.get(c) for c in _COLUMNS} for e in rows[i:i + 1000]])
 
     def find(self, *, subject: str | None = None, action: str | None = None, since: str | None = None,
-             until: str | None = None) -> list:
+             until: str | None = None) -> list[RowT]:
         """Oldest first. ``subject`` also matches ``subject@…``; ``action`` may use ``*``;
         ``since``/``until`` compare as text (timestamps are ISO-8601 UTC)."""
         q = sa.select(events).order_by(events.c.id)

@@ -3,6 +3,8 @@ bundles, configs, predictions): gc unions them with every version's files."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 
 from lensvault.catalog.repos._base import Repo
@@ -12,12 +14,12 @@ __all__ = ["ObjectRefRepo"]
 
 
 class ObjectRefRepo(Repo):
-    def add(self, owner_kind: str, owner_id: str, oids) -> None:
+    def add(self, owner_kind: str, owner_id: str, oids: Iterable[str]) -> None:
         rows = [{"owner_kind": owner_kind, "owner_id": owner_id, "oid": o} for o in sorted(set(oids))]
         if rows:
             self.conn.execute(refs.insert(), rows)
 
-    def add_missing(self, owner_kind: str, owner_id: str, oids) -> None:
+    def add_missing(self, owner_kind: str, owner_id: str, oids: Iterable[str | None]) -> None:
         """Like :meth:`add`, skipping refs already there (catalog rebuild replays overlapping records)."""
         for oid in sorted({o for o in oids if o}):
             exists = self._first(sa.select(refs.c.oid).where(refs.c.owner_kind == owner_kind,
@@ -27,4 +29,5 @@ class ObjectRefRepo(Repo):
 
     def all(self) -> list[tuple[str, str, str]]:
         """(owner kind, owner id, oid) of every ref."""
-        return [tuple(r) for r in self.conn.execute(sa.select(refs.c.owner_kind, refs.c.owner_id, refs.c.oid))]
+        return [(str(k), str(o), str(oid)) for k, o, oid in self.conn.execute(
+            sa.select(refs.c.owner_kind, refs.c.owner_id, refs.c.oid))]

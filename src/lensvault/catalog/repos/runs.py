@@ -3,17 +3,16 @@ versions they reserve. A run row changes only while open (the trigger of m0002 f
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from collections.abc import Iterable
+from typing import Any
 
-from lensvault.catalog.repos._base import Conflict, Repo, chunks
-from lensvault.catalog.runs_schema import (
-    model_reservations as mr,
-    run_artifacts,
-    run_latest_metrics as lm,
-    run_metrics,
-    run_params,
-    runs,
-)
+import sqlalchemy as sa
+from sqlalchemy.sql import Select
+
+from lensvault.catalog.repos._base import Conflict, Repo, RowT, chunks
+from lensvault.catalog.runs_schema import model_reservations as mr
+from lensvault.catalog.runs_schema import run_artifacts, run_metrics, run_params, runs
+from lensvault.catalog.runs_schema import run_latest_metrics as lm
 
 __all__ = ["METRIC_COLUMNS", "RunRepo"]
 
@@ -26,43 +25,49 @@ LIST_COLUMNS = ("run_id", "status", "kind", "code_commit", "clean", "dataset", "
 
 class RunRepo(Repo):
     # -- the run row
-    def get(self, run_id: str):
+    def get(self, run_id: str) -> RowT | None:
         return self._first(sa.select(runs).where(runs.c.run_id == run_id))
+
+    def one(self, run_id: str) -> RowT:
+        """The row of a run known to exist (a resolved id); an error from the database otherwise."""
+        return self.conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one()
 
     def exists(self, run_id: str) -> bool:
         return self._first(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)) is not None
 
     def status(self, run_id: str) -> str | None:
-        return self.conn.execute(sa.select(runs.c.status).where(runs.c.run_id == run_id)).scalar()
+        status = self.conn.execute(sa.select(runs.c.status).where(runs.c.run_id == run_id)).scalar()
+        return None if status is None else str(status)
 
     def newest_id(self) -> str | None:
-        return self.conn.execute(sa.select(runs.c.run_id).order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
-                                 .limit(1)).scalar()
+        run_id = self.conn.execute(sa.select(runs.c.run_id).order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
+                                   .limit(1)).scalar()
+        return None if run_id is None else str(run_id)
 
     def ids_starting_with(self, prefix: str) -> list[str]:
-        return [r[0] for r in self.conn.execute(
+        return [str(r[0]) for r in self.conn.execute(
             sa.select(runs.c.run_id).where(runs.c.run_id.startswith(prefix, autoescape=True)).order_by(runs.c.run_id))]
 
-    def open_on_host(self, host: str, open_states) -> list:
+    def open_on_host(self, host: str, open_states: Iterable[str]) -> list[RowT]:
         """``run_id`` and owner (``owner_host``, ``owner_pid``, ``owner_started``) of the open runs a host owns."""
         return self._all(sa.select(runs.c.run_id, runs.c.owner_host, runs.c.owner_pid, runs.c.owner_started)
                          .where(runs.c.status.in_(open_states), runs.c.owner_host == host))
 
-    def using_dataset(self, ref: str) -> list:
+    def using_dataset(self, ref: str) -> list[RowT]:
         return self._all(sa.select(runs).where(runs.c.dataset == ref))
 
-    def using_config(self, config_id: str) -> list:
+    def using_config(self, config_id: str) -> list[RowT]:
         return self._all(sa.select(runs).where(runs.c.config_id == config_id))
 
-    def reproducing(self, refs) -> list:
+    def reproducing(self, refs: Iterable[str]) -> list[RowT]:
         """Runs that reproduce any of ``refs`` (model refs or run ids)."""
-        out: list = []
+        out: list[RowT] = []
         for chunk in chunks(refs):
             out += self._all(sa.select(runs).where(runs.c.reproduces.in_(chunk)))
         return out
 
     def listing(self, *, dataset: str | None = None, status: str | None = None,
-                limit: int | None = None) -> list[tuple]:
+                limit: int | None = None) -> list[tuple[Any, ...]]:
         """Plain tuples of :data:`LIST_COLUMNS`, newest first (see :meth:`_fetch_raw`)."""
         q = sa.select(*[runs.c[c] for c in LIST_COLUMNS]).order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
         if dataset:
@@ -73,14 +78,14 @@ class RunRepo(Repo):
             q = q.limit(limit)
         return self._fetch_raw(q)
 
-    def add(self, row: dict) -> None:
+    def add(self, row: dict[str, Any]) -> None:
         """Insert a run; :class:`Conflict` when its id is taken."""
         try:
             self.conn.execute(runs.insert().values(**row))
         except sa.exc.IntegrityError as e:
             raise Conflict(str(e.orig)) from e
 
-    def end(self, run_id: str, values: dict, *, open_states) -> bool:
+    def end(self, run_id: str, values: dict[str, Any], *, open_states: Iterable[str]) -> bool:
         """Set ``values`` on the run if it is still open; False when it had ended already."""
         return bool(self.conn.execute(runs.update().where(runs.c.run_id == run_id, runs.c.status.in_(open_states))
                                       .values(**values)).rowcount)
@@ -89,18 +94,18 @@ class RunRepo(Repo):
         self.conn.execute(runs.update().where(runs.c.run_id == run_id).values(environment_oid=oid))
 
     # -- model reservations
-    def reserve(self, reservation: dict) -> None:
+    def reserve(self, reservation: dict[str, Any]) -> None:
         """Reserve NAME@VERSION for a run; :class:`Conflict` when another run holds it."""
         try:
             self.conn.execute(mr.insert().values(**reservation))
         except sa.exc.IntegrityError as e:
             raise Conflict(str(e.orig)) from e
 
-    def reservation_of(self, run_id: str):
+    def reservation_of(self, run_id: str) -> RowT | None:
         """The reservation a run holds (``name``, ``version``), or None."""
         return self._first(sa.select(mr.c.name, mr.c.version).where(mr.c.run_id == run_id))
 
-    def reservation(self, name: str, version: str):
+    def reservation(self, name: str, version: str) -> RowT | None:
         """Who holds NAME@VERSION (the row: ``run_id``, ``created_at``), or None."""
         return self._first(sa.select(mr).where(mr.c.name == name, mr.c.version == version))
 
@@ -108,25 +113,25 @@ class RunRepo(Repo):
         self.conn.execute(mr.delete().where(mr.c.run_id == run_id))
 
     # -- params
-    def params(self, run_id: str) -> list:
+    def params(self, run_id: str) -> list[RowT]:
         """``key``, ``value`` (JSON), by key."""
         return self._all(sa.select(run_params).where(run_params.c.run_id == run_id).order_by(run_params.c.key))
 
-    def add_params(self, rows: list[dict]) -> None:
+    def add_params(self, rows: list[dict[str, Any]]) -> None:
         self.conn.execute(run_params.insert(), rows)
 
     # -- metrics
-    def add_metric_points(self, points: list[tuple], *, keep_latest: bool = True) -> None:
+    def add_metric_points(self, points: list[tuple[Any, ...]], *, keep_latest: bool = True) -> None:
         """Insert points (tuples in :data:`METRIC_COLUMNS` order) and, with ``keep_latest``, make
         the last overall point (no class, no slice) of each key its run's latest value."""
-        latest: dict[tuple, tuple] = {}
+        latest: dict[tuple[str, str], tuple[Any, ...]] = {}
         if keep_latest:
             for p in points:
                 if p[4] is None and p[5] is None:
                     latest[(p[0], p[1])] = p
         if self.conn.dialect.name == "sqlite":
             # The DB-API executemany is several times faster than SQLAlchemy's for 10^5 rows.
-            raw = self.conn.connection.driver_connection
+            raw = self._driver()
             raw.executemany("INSERT INTO run_metrics (run_id, key, value, step, class_name, slice, at) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?)", points)
             raw.executemany("INSERT INTO run_latest_metrics (run_id, key, value, step, at) VALUES (?, ?, ?, ?, ?) "
@@ -143,27 +148,27 @@ class RunRepo(Repo):
             self.conn.execute(stmt, [{"run_id": p[0], "key": p[1], "value": p[2], "step": p[3], "at": p[6]}
                                      for p in latest.values()])
 
-    def add_latest_metrics(self, points: list[tuple]) -> None:
+    def add_latest_metrics(self, points: list[tuple[Any, ...]]) -> None:
         """Latest values from points (catalog rebuild, which replays every point first)."""
         if points:
             self.conn.execute(lm.insert(), [{"run_id": p[0], "key": p[1], "value": p[2], "step": p[3], "at": p[6]}
                                             for p in points])
 
-    def metric_points(self, run_id: str) -> list:
+    def metric_points(self, run_id: str) -> list[RowT]:
         """Every point of a run, in the order it was logged."""
         return self._all(sa.select(run_metrics).where(run_metrics.c.run_id == run_id).order_by(run_metrics.c.id))
 
-    def metric_keys(self, run_id: str) -> set[tuple]:
+    def metric_keys(self, run_id: str) -> set[tuple[str, str | None, str | None]]:
         """(key, class_name, slice) of every metric the run logged."""
         return {(r.key, r.class_name, r.slice) for r in self.conn.execute(
             sa.select(run_metrics.c.key, run_metrics.c.class_name, run_metrics.c.slice)
             .where(run_metrics.c.run_id == run_id).distinct())}
 
-    def latest_metrics(self, run_id: str) -> list:
+    def latest_metrics(self, run_id: str) -> list[RowT]:
         """``key``, ``value`` of a run's latest overall metrics, by key."""
         return self._all(sa.select(lm.c.key, lm.c.value).where(lm.c.run_id == run_id).order_by(lm.c.key))
 
-    def latest_metrics_of(self, run_ids: list[str] | None) -> list[tuple]:
+    def latest_metrics_of(self, run_ids: list[str] | None) -> list[tuple[Any, ...]]:
         """(run_id, key, value) of the listed runs (None: every run), as plain tuples."""
         q = sa.select(lm.c.run_id, lm.c.key, lm.c.value)
         if run_ids is not None:
@@ -171,16 +176,16 @@ class RunRepo(Repo):
         return self._fetch_raw(q)
 
     # -- artifacts
-    def artifacts(self, run_id: str) -> list:
+    def artifacts(self, run_id: str) -> list[RowT]:
         """``path``, ``sha256``, ``size``, by path."""
         return self._all(sa.select(run_artifacts).where(run_artifacts.c.run_id == run_id)
                          .order_by(run_artifacts.c.path))
 
-    def add_artifacts(self, rows: list[dict]) -> None:
+    def add_artifacts(self, rows: list[dict[str, Any]]) -> None:
         self.conn.execute(run_artifacts.insert(), rows)
 
     # --
-    def _fetch_raw(self, query) -> list[tuple]:
+    def _fetch_raw(self, query: Select[Any]) -> list[tuple[Any, ...]]:
         """All rows as plain tuples straight from the DB-API cursor (no per-row Row objects):
         listing 10,000 runs must take well under 200 ms, and per-row attribute access alone
         would cost more than that.
@@ -189,9 +194,16 @@ class RunRepo(Repo):
         which quotes them for the dialect.
         """
         sql = str(query.compile(dialect=self.conn.dialect, compile_kwargs={"literal_binds": True}))
-        cur = self.conn.connection.driver_connection.cursor()
+        cur = self._driver().cursor()
         try:
             cur.execute(sql)
-            return cur.fetchall()
+            rows: list[tuple[Any, ...]] = cur.fetchall()
+            return rows
         finally:
             cur.close()
+
+    def _driver(self) -> Any:
+        """The DB-API connection under this one (there while the connection is open)."""
+        raw = self.conn.connection.driver_connection
+        assert raw is not None
+        return raw
