@@ -37,6 +37,7 @@ lint: $(STAMP)
 # The parts already clean under ruff and mypy (strict, per pyproject.toml) stay clean: `make test`
 # runs this first. A part joins the list once `make lint` narrowed to it passes.
 LINT_CLEAN := src/lensvault/annotations $(addprefix src/lensvault/,hashing.py media.py bounded.py errors.py parallel.py progress.py interrupts.py)
+LINT_CLEAN += $(addprefix src/lensvault/catalog/,repos migrations locks.py replace.py)
 lint-clean: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_CLEAN)
 	$(VENV)/bin/mypy --follow-imports=silent $(LINT_CLEAN)
