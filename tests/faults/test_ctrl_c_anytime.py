@@ -59,8 +59,11 @@ def test_ctrl_c_at_any_moment_of_a_snapshot(tmp_path):
             proc.communicate()
             pytest.fail(f"seed {seed + trial}: the snapshot did not end within 60 s of Ctrl-C (hung)")
         where = f"seed {seed + trial} (LENSVAULT_FAULT_SEED={seed + trial} LENSVAULT_FAULT_TRIALS=1 replays it)"
-        assert proc.returncode in (0, 130), f"{where}: exit {proc.returncode}\n{err}"
-        assert "Traceback" not in err, f"{where}\n{err}"
+        # -SIGINT: the Ctrl-C came while the interpreter was still starting (a loaded machine can
+        # stretch that past 0.3 s), before LensVault's handler exists: Python's own, nothing written.
+        assert proc.returncode in (0, 130, -signal.SIGINT), f"{where}: exit {proc.returncode}\n{err}"
+        if proc.returncode != -signal.SIGINT:
+            assert "Traceback" not in err, f"{where}\n{err}"
         listed = lv("--vault", vault, "dataset", "list", "--json")
         assert listed.returncode == 0, listed.stderr
         # Nothing half-visible: the version is there whole (the Ctrl-C came after its commit, while
