@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from lensvault.datasets.needs import all_versions as _all_versions
 from lensvault.datasets.needs import needed as _needed
 from lensvault.datasets.needs import object_refs as _object_refs
-from lensvault.errors import CatalogError
+from lensvault.errors import CatalogError, StorageError
 from lensvault.hashing import hash_files
 from lensvault.progress import NO_PROGRESS
 
@@ -322,6 +322,14 @@ def plan_gc(vault, *, grace_seconds: float = 3600, force: bool = False) -> GcPla
     for info in registered:
         if info.get("vault_id") == vault.config.vault_id:
             continue
+        if info.get("unreadable"):
+            # Another vault's needs are unknown: deleting now could take its versions' objects.
+            raise StorageError(
+                "a vault sharing this store is registered in a file that cannot be read, so what it needs is unknown",
+                where=info["unreadable"],
+                fix='write {"vault_id": "<its id>", "path": "<its folder>"} into that file, or delete the file if '
+                    "that vault is gone for good; then run gc again",
+            )
         path = info.get("path", "")
         if not os.path.isdir(os.path.join(path, ".lensvault")):
             notes.append(f"vault {path} is registered with the store but gone; its objects are not protected")

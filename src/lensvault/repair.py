@@ -205,8 +205,8 @@ def repair(vault, report, *, sources=(), progress=NO_PROGRESS) -> RepairReport:
     given = [source_for(Path(s)) for s in sources]
     others = []
     for info in getattr(store, "registered_vaults", lambda: [])():
-        path = info.get("path", "")
-        if info.get("vault_id") != vault.config.vault_id and os.path.isdir(os.path.join(path, ".lensvault")):
+        path = info.get("path") or ""
+        if path and info.get("vault_id") != vault.config.vault_id and os.path.isdir(os.path.join(path, ".lensvault")):
             others.append(path)
     # Manifests first: once one is back, its version's tables and files can be described.
     for _ in range(2):

@@ -164,3 +164,35 @@ def test_restoring_a_manifest_never_replaces_another_stored_manifest(project):
     r = project.lv("dataset", "show", "plain@1.0.0", "--restore-manifest")
     assert r.returncode == 0, r.stderr
     assert project.lv("verify").returncode == 0
+
+
+@pytest.mark.parametrize("tamper", ["version row lost", "rows planted"])
+def test_register_beside_stray_model_rows_is_a_located_error(project, tamper):
+    """Rows of a model version whose version row is gone (deleted behind the triggers' back), or
+    rows planted for a version never registered: register stops with the fix, writes nothing,
+    and after `catalog rebuild --force` the catalog holds what the store proves."""
+    run2 = project.ids["run2"]
+    register = ("model", "register", "detector", "--run", run2, "--weights", f"runs/{run2}/model.npz", "--force")
+    if tamper == "version row lost":
+        version = "1.1.0"
+        lose_rows(project, "model_versions", "version = '1.1.0'")  # model_files, object_refs stay
+    else:
+        version = "7.0.0"
+        with project.open() as vault, vault.catalog.begin() as conn:
+            from lensvault.catalog.registry_schema import model_files
+
+            conn.execute(model_files.insert().values(name="detector", version=version, file="model.npz",
+                                                     role="weights", sha256="0" * 64, size=1))
+    journal = project.journal()
+    r = project.lv(*register, "--version", version)
+    assert r.returncode == 10 and "Traceback" not in r.stderr, r.stderr
+    assert f"detector@{version}" in r.stderr and "catalog rebuild --force" in r.stderr, r.stderr
+    assert project.journal() == journal  # nothing recorded
+    assert project.lv("catalog", "rebuild", "--force").returncode == 0
+    r = project.lv(*register, "--version", version)
+    if tamper == "version row lost":  # the store proved it: it is back, whole, and stays write-once
+        assert r.returncode == 4 and "already exists" in r.stderr, r.stderr
+        assert project.cli_json("model", "show", "detector@1.1.0")["bundle_oid"]
+    else:  # nothing proved the planted rows: gone, and the version is free
+        assert r.returncode == 0, r.stderr
+    assert project.lv("verify").returncode == 0

@@ -110,3 +110,15 @@ def test_end_to_end_through_the_cli(rvault, tmp_path):
     failed = lv("model", "register", "detector", "--run", "run-2", "--weights", w2, "--version", "1.0.0", cwd=root)
     assert failed.returncode == 4
     assert len(lv_json("events", "--subject", "detector", cwd=root)) == 5  # a refused write leaves no event
+
+
+def test_pull_into_a_symlink_is_refused(rvault, tmp_path):
+    w = write(tmp_path / "out" / "model.pt", b"the weights")
+    insert_run(rvault, "r1", config_id="C-01", artifacts={"model.pt": w})
+    rvault.register_model("detector", run="r1", weights=w, version="1.0.0")
+    (tmp_path / "real").mkdir()
+    for name, target in (("to-folder", tmp_path / "real"), ("dangling", tmp_path / "nowhere")):
+        (tmp_path / name).symlink_to(target)
+        with pytest.raises(InputError, match="symbolic link"):
+            rvault.pull_model("detector@1.0.0", tmp_path / name)
+    assert os.listdir(tmp_path / "real") == [] and not (tmp_path / "nowhere").exists()

@@ -277,3 +277,59 @@ def test_an_id_is_never_handed_out_twice_in_a_datasets_history(vault, tmp_path):
     fifth = vault.snapshot("cells", branch, format="voc", version="1.3.0", parent="1.1.1")
     assert _ids(fifth)[f"JPEGImages/{names[12]}.jpg"] == 13
     assert {p: i for p, i in _ids(fifth).items() if p != f"JPEGImages/{names[12]}.jpg"} == _ids(third)
+
+
+def _waiting_on(path: Path) -> int:
+    """How many lock requests on ``path`` wait in the kernel (/proc/locks lists waiters as "->")."""
+    import os
+
+    st = os.stat(path)
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    with open("/proc/locks") as f:
+        return sum(1 for line in f if "->" in line and line.split()[-3] == dev)
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux /proc/locks to see the writers wait")
+def test_two_snapshots_committing_at_once_never_hand_out_the_same_id(vault, tmp_path):
+    """Two snapshots of one dataset (1.1.0 and 1.2.0, both from 1.0.0, each adding an image) choose
+    their ids, then wait for the gc lock this test holds, so both commit with the same view of
+    the history; the second to commit must notice the ids the first handed out, and number above."""
+    import fcntl
+    import os
+    import time
+
+    names = bccd_names()
+    vault.snapshot("cells", subset(tmp_path / "base", names[:6]), format="voc", version="1.0.0")
+    srcs = {"1.1.0": subset(tmp_path / "a", names[:6] + [names[6]]),
+            "1.2.0": subset(tmp_path / "b", names[:6] + [names[7]])}
+    lock = Path(vault.store.root) / "gc.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # what gc holds while it deletes; commits wait for it
+    procs = []
+    try:
+        for version, src in srcs.items():
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "lensvault.cli.main", "--vault", str(vault.root), "dataset", "snapshot",
+                 "cells", str(src), "--format", "voc", "--version", version],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        deadline = time.monotonic() + 120
+        while _waiting_on(lock) < 2:  # both have chosen their ids and wait to commit
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            assert time.monotonic() < deadline, "the snapshots never reached their commit"
+            time.sleep(0.01)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    a, b = vault.dataset("cells@1.1.0"), vault.dataset("cells@1.2.0")
+    assert {i for p, i in _ids(a).items() if p != f"JPEGImages/{names[6]}.jpg"} == set(range(1, 7))
+    new = {_ids(a)[f"JPEGImages/{names[6]}.jpg"], _ids(b)[f"JPEGImages/{names[7]}.jpg"]}
+    assert new == {7, 8}  # one each, never the same id for two images
+    marks = {a.manifest().tables["images"]["ids_issued"], b.manifest().tables["images"]["ids_issued"]}
+    assert marks == {7, 8}
+    # The next version numbers above both.
+    c = vault.snapshot("cells", subset(tmp_path / "c", names[:6] + [names[8]]), format="voc", version="1.3.0",
+                       parent="1.0.0")
+    assert _ids(c)[f"JPEGImages/{names[8]}.jpg"] == 9

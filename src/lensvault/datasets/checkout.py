@@ -20,7 +20,7 @@ from lensvault.state import stat_key
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import storage_error
 
-__all__ = ["CheckoutResult", "checkout", "MARKER", "safe_relpath"]
+__all__ = ["CheckoutResult", "MARKER", "check_destination", "checkout", "safe_relpath"]
 
 MARKER = ".lensvault-checkout.json"
 
@@ -57,6 +57,29 @@ def checkout(dataset, dest: Path, *, link: LinkMode = LinkMode.AUTO, progress=NO
                          link=link, progress=progress, files_digest=m.tables.get("files", {}).get("digest"))
 
 
+def check_destination(dest, verb: str) -> Path:
+    """DEST as an absolute path, if a checkout or export may create it: not a symbolic link
+    (a link, a dangling one or a loop, would send the files elsewhere), not a file, and
+    new or empty. Raises a located error otherwise."""
+    dest = Path(dest).absolute()
+    if dest.is_symlink():
+        raise InputError(
+            "the destination is a symbolic link",
+            where=str(dest),
+            fix=f"{verb} into the folder it points to ({os.path.realpath(dest)}), or into a new folder",
+        )
+    try:
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise InputError(
+                "the destination folder is not empty" if dest.is_dir() else "the destination is a file",
+                where=str(dest),
+                fix=f"choose a new or empty folder ({verb} never overwrites files)",
+            )
+    except OSError as e:
+        raise storage_error(e, str(dest)) from e
+    return dest
+
+
 def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Path, *,
                   link: LinkMode = LinkMode.AUTO, progress=NO_PROGRESS, files_digest: str | None = None) -> CheckoutResult:
     """Materialize files-table rows (path, sha256, size, media_type, width, height) into DEST, all or nothing.
@@ -69,20 +92,7 @@ def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Pa
     from lensvault.store.leftovers import staging_folder
 
     link = LinkMode(link)
-    dest = Path(dest).absolute()
-    if dest.is_symlink():
-        raise InputError(
-            "the destination is a symbolic link",
-            where=str(dest),
-            fix=f"check out into the folder it points to ({os.path.realpath(dest)}), or into a new folder",
-        )
-    if dest.exists():
-        if not dest.is_dir() or any(dest.iterdir()):
-            raise InputError(
-                "the destination folder is not empty",
-                where=str(dest),
-                fix="choose a new or empty folder (checkout never overwrites files)",
-            )
+    dest = check_destination(dest, "check out")
     paths = [safe_relpath(r[0], ref) for r in rows]
     oids = [r[1] for r in rows]
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lensvault.errors import InputError, IntegrityError, UsageError
+from lensvault.errors import IntegrityError, LensVaultError, UsageError
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import LinkStrategy
 
@@ -29,9 +29,9 @@ def annotation_set(dataset):
 def export_version(dataset, dest: Path, *, format: str, split: str | None = None, link: LinkMode = LinkMode.AUTO) -> dict:
     from lensvault.annotations import export
 
-    dest = Path(dest).absolute()
-    if dest.exists() and any(dest.iterdir()):
-        raise InputError("the destination folder is not empty", where=str(dest), fix="choose a new or empty folder")
+    from lensvault.datasets.checkout import check_destination
+
+    dest = check_destination(dest, "export")
     aset = annotation_set(dataset)
     images = dataset.images()
     if split is not None:
@@ -65,6 +65,10 @@ def export_version(dataset, dest: Path, *, format: str, split: str | None = None
             from lensvault.datasets.checkout import _corrupt_error
 
             raise _corrupt_error(dataset.vault, dataset.ref, e.details["corrupt"]) from None
+        if isinstance(e, OSError) and not isinstance(e, LensVaultError):  # a full disk, a read-only folder
+            from lensvault.store.linking import storage_error
+
+            raise storage_error(e, e.filename2 or e.filename or str(dest)) from e
         raise
     n = images.num_rows if split is None else sum(1 for s in images["split"].to_pylist() if s == split)
     return {"ref": dataset.ref, "dest": str(dest), "format": format, "split": split, "images": n}

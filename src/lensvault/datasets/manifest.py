@@ -107,7 +107,10 @@ def write_manifest_file(path: Path, data: bytes, *, replace: bool = False) -> bo
     """
     import errno
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    from lensvault.store.owner import current
+
+    # Named after its writer: gc removes it at once if the writer was killed (store/leftovers.py).
+    tmp = path.with_name(f".{current()}-{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:

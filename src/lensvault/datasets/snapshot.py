@@ -190,12 +190,14 @@ def commit_version(
     changelog: dict | None = None,
     source: dict | None = None,
     allow_identical: bool = False,
+    in_commit=None,
 ) -> DatasetVersion:
     """Bind NAME@VERSION to the snapshot made of ``files`` plus extra ``sections``/``tables``.
 
     Domain layers (annotations, splits) pass their parts as ``sections``
     (content digests that define the snapshot id), ``tables`` (Parquet objects
     listed in the manifest) and ``manifest_fields`` (class_map, splits).
+    ``in_commit(conn)`` runs first inside the commit's transaction (a check that may refuse it).
     """
     from lensvault.catalog.repos import Conflict, DatasetRepo
 
@@ -257,6 +259,8 @@ def commit_version(
     written = False
     try:
         with vault.store.committing(needed), vault.catalog.begin() as conn:
+            if in_commit is not None:
+                in_commit(conn)
             versions = DatasetRepo(conn)
             versions.add_snapshot(snapshot_row)
             try:

@@ -7,7 +7,7 @@ from operator import itemgetter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lensvault.errors import UsageError
+from lensvault.errors import InputError, UsageError
 from lensvault.progress import NO_PROGRESS
 
 from lensvault.datasets.checkout import MARKER
@@ -39,6 +39,22 @@ class FolderStatus:
         return d
 
 
+def _marker_ref(marker: Path) -> str:
+    """The NAME@VERSION a checkout's marker file names; a damaged marker is a located error."""
+    try:
+        data = json.loads(marker.read_bytes())
+    except (OSError, ValueError, RecursionError) as e:
+        problem = f"cannot be read ({e})"
+    else:
+        ref = data.get("ref") if isinstance(data, dict) else None
+        if isinstance(ref, str) and ref:
+            return ref
+        problem = "does not name a version (no \"ref\": \"NAME@VERSION\")"
+    raise InputError(f"the checkout marker {problem}", where=str(marker),
+                     fix="say which version to compare with: lensvault status NAME@VERSION FOLDER "
+                         "(a new checkout writes the marker again)")
+
+
 def folder_status(vault, ref: str | None, folder: Path, *, progress=NO_PROGRESS) -> FolderStatus:
     folder = Path(folder).absolute()
     if ref is None:
@@ -49,7 +65,7 @@ def folder_status(vault, ref: str | None, folder: Path, *, progress=NO_PROGRESS)
                 where=str(folder),
                 fix="pass NAME@VERSION (only folders made by `dataset checkout` remember their version)",
             )
-        ref = json.loads(marker.read_text())["ref"]
+        ref = _marker_ref(marker)
     ref, manifest = manifest_for(vault, ref)
     files = manifest.tables.get("files", {})
     have = folder_oids(vault, folder, progress=progress, same_as=files.get("digest"))

@@ -245,39 +245,48 @@ def commit_vision(
     if changelog is not None and warning:
         changelog["forced"] = warning
 
-    # Image ids follow the parent's (docs/formats.md, "Image ids"); assigned last, on the final table,
-    # above every id any version of the dataset has handed out.
-    issued = ids_issued(vault, name)
-    images = assign_image_ids(images, prev_ds.images() if prev is not None and prev_ds.is_vision else None,
-                              issued=issued)
-    images_oid = vault.store.put_bytes(files_table.to_parquet_bytes(images))
     ann_oid = vault.store.put_bytes(files_table.to_parquet_bytes(annotations))
-    images_digest = table_digest(images, ["path"])
     ann_digest = table_digest(annotations, ["image", "index"])
     class_map = classes.to_dict()
-    sections = {
-        "images": {"digest": images_digest, "count": images.num_rows},
-        "annotations": {"digest": ann_digest, "count": annotations.num_rows},
-        "classes": class_map,
-        "splits": {k: v for k, v in split_info.items() if k != "counts"},
-    }
-    tables = {
-        "images": {"oid": images_oid, "digest": images_digest, "rows": images.num_rows,
-                   "ids_issued": issued_through(images, issued)},
-        "annotations": {"oid": ann_oid, "digest": ann_digest, "rows": annotations.num_rows},
-    }
     findings = list(findings)
     counts = {"annotations": annotations.num_rows, "annotated_images": images.num_rows,
               "classes": len(classes), "findings": len(findings)}
-    v = commit_version(
-        vault, name=name, version=version, files=files, notes=notes,
-        parent=prev.ref if prev else None, sections=sections, tables=tables,
-        manifest_fields={"class_map": class_map, "splits": split_info,
-                         },
-        counts=counts, bump=(prev.semver.bump_kind_to(SemVer.parse(version)) if prev else None),
-        forced=bool(warning), changelog=changelog, allow_identical=force,
-        source={**(source or {}), **findings_record(findings)},
-    )
+    parent_images = prev_ds.images() if prev is not None and prev_ds.is_vision else None
+    unnumbered = images
+    for attempt in range(_ID_ATTEMPTS):
+        # Image ids follow the parent's (docs/formats.md, "Image ids"); assigned last, on the final
+        # table, above every id any version of the dataset has handed out — checked again in the
+        # commit's transaction, where another snapshot of NAME may have handed out the same ids.
+        seen, issued = ids_issued_by(vault, name)
+        images = assign_image_ids(unnumbered, parent_images, issued=issued)
+        images_oid = vault.store.put_bytes(files_table.to_parquet_bytes(images))
+        images_digest = table_digest(images, ["path"])
+        sections = {
+            "images": {"digest": images_digest, "count": images.num_rows},
+            "annotations": {"digest": ann_digest, "count": annotations.num_rows},
+            "classes": class_map,
+            "splits": {k: v for k, v in split_info.items() if k != "counts"},
+        }
+        high = issued_through(images, issued)
+        tables = {
+            "images": {"oid": images_oid, "digest": images_digest, "rows": images.num_rows, "ids_issued": high},
+            "annotations": {"oid": ann_oid, "digest": ann_digest, "rows": annotations.num_rows},
+        }
+        try:
+            v = commit_version(
+                vault, name=name, version=version, files=files, notes=notes,
+                parent=prev.ref if prev else None, sections=sections, tables=tables,
+                manifest_fields={"class_map": class_map, "splits": split_info},
+                counts=counts, bump=(prev.semver.bump_kind_to(SemVer.parse(version)) if prev else None),
+                forced=bool(warning), changelog=changelog, allow_identical=force,
+                source={**(source or {}), **findings_record(findings)},
+                in_commit=None if high == issued else _ids_still_free(vault, name, seen, issued),
+            )
+            break
+        except _IdsHandedOut:
+            if attempt == _ID_ATTEMPTS - 1:
+                raise UsageError(f"other snapshots of {name} kept handing out image ids while this one committed",
+                                 where=name, fix="run the command again") from None
     from lensvault.datasets.snapshot import with_warnings
 
     return with_warnings(vault, v, files)
@@ -296,29 +305,61 @@ def findings_record(findings) -> dict:
             "findings_by_code": dict(sorted(by_code.items()))}
 
 
-def ids_issued(vault, name: str) -> int:
-    """The highest image id any version of ``name`` has handed out (0 for a new dataset).
+_ID_ATTEMPTS = 5
 
-    Each vision version records it (``tables.images.ids_issued``); a version written before
-    that counts as the highest id of its images table. Every version counts, not only the
-    parent: a version branched from an older one (1.1.0 made after 2.0.0) must not hand out
-    an id that 2.0.0 gave to another image.
+
+class _IdsHandedOut(Exception):
+    """Another version of the dataset handed out image ids after this one chose its own."""
+
+
+def _ids_still_free(vault, name: str, seen: frozenset, issued: int):
+    """A check run inside the commit's transaction: no version committed since ids were chosen
+    has handed out ids above ``issued`` (else ``_IdsHandedOut``: choose them again).
+
+    SQLite runs write transactions one at a time (BEGIN IMMEDIATE); PostgreSQL takes a lock
+    on the dataset's name, held to COMMIT, so two snapshots of NAME check one after the other.
     """
+
+    def check(conn) -> None:
+        from lensvault.registry._locks import lock_name
+
+        lock_name(conn, "dataset image ids", name)
+        _, now = ids_issued_by(vault, name, conn=conn, skip=seen, issued=issued)
+        if now > issued:
+            raise _IdsHandedOut()
+
+    return check
+
+
+def ids_issued_by(vault, name: str, *, conn=None, skip: frozenset = frozenset(), issued: int = 0):
+    """(the versions of ``name``, the highest image id any of them has handed out — 0 for a new
+    dataset, at least ``issued``); versions in ``skip`` are not read again; ``conn``: read
+    within that transaction.
+
+    Each vision version records its mark (``tables.images.ids_issued``); a version written
+    before that counts as the highest id of its images table. Every version counts, not only
+    the parent: a version branched from an older one (1.1.0 made after 2.0.0) must not hand
+    out an id that 2.0.0 gave to another image.
+    """
+    from contextlib import nullcontext
+
     from lensvault.annotations.image_ids import issued_through
     from lensvault.datasets.handle import Dataset
     from lensvault.datasets.versions import list_versions
 
-    with vault.catalog.read() as conn:
-        versions = list_versions(conn, name)
-    top = 0
+    with (nullcontext(conn) if conn is not None else vault.catalog.read()) as c:
+        versions = list_versions(c, name)
+    top = issued
     for record in versions:
+        if record.version in skip:
+            continue
         ds = Dataset(vault, record)
         entry = ds.manifest().tables.get("images")
         if entry is None:
             continue
         mark = entry.get("ids_issued")
         top = max(top, int(mark) if mark is not None else issued_through(ds.images()))
-    return top
+    return frozenset(v.version for v in versions), top
 
 
 def _refuse_beyond(required, cap, diff, prev):

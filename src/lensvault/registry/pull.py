@@ -13,7 +13,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lensvault.errors import InputError, IntegrityError, LensVaultError, ObjectMissing
+from lensvault.errors import IntegrityError, LensVaultError, ObjectMissing
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import storage_error
 
@@ -32,13 +32,10 @@ class PullResult:
 
 
 def pull_model(vault, model, dest: Path, *, link: LinkMode = LinkMode.COPY) -> PullResult:
-    from lensvault.datasets.checkout import safe_relpath
+    from lensvault.datasets.checkout import check_destination, safe_relpath
     from lensvault.hashing import hash_file
 
-    dest = Path(dest).absolute()
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise InputError("the destination folder is not empty", where=str(dest),
-                         fix="choose a new or empty folder (pull never overwrites files)")
+    dest = check_destination(dest, "pull")
     files = model.files
     missing = vault.store.missing(sorted({f["sha256"] for f in files}))
     if missing:

@@ -189,7 +189,7 @@ def _store_bundle(vault, manifest: dict, metrics: list[dict]) -> str:
 
 def _record(vault, conn, name: str, run: RunFacts, manifest: dict, bundle_oid: str, choice: VersionChoice) -> None:
     """The version's rows, object refs, event and ledger record, in the registering transaction."""
-    from lensvault.catalog.repos import Conflict, ModelRepo
+    from lensvault.catalog.repos import Conflict, ModelRepo, savepoint
 
     version = choice.version
     ref = f"{name}@{version}"
@@ -204,12 +204,16 @@ def _record(vault, conn, name: str, run: RunFacts, manifest: dict, bundle_oid: s
     }
     file_rows = [{"name": name, "version": str(version), "file": f["name"], "role": f["role"],
                   "sha256": f["sha256"], "size": f["size"]} for f in manifest["files"]]
-    try:
-        ModelRepo(conn).add(row, file_rows)
-    except Conflict as e:
-        raise AlreadyExists(f"{ref} already exists", where=ref, fix="model versions are write-once; choose another version") from e
     kept = [bundle_oid, *(f["sha256"] for f in manifest["files"])]
-    vault.catalog.add_object_refs(conn, "model", ref, kept)
+    try:
+        with savepoint(conn):
+            ModelRepo(conn).add(row, file_rows)
+            vault.catalog.add_object_refs(conn, "model", ref, kept)
+    except Conflict as e:
+        if ModelRepo(conn).exists(name, str(version)):
+            raise AlreadyExists(f"{ref} already exists", where=ref,
+                                fix="model versions are write-once; choose another version") from e
+        raise _stray_rows(ref) from e
     vault.catalog.append_event(conn, "model.register", "model", ref, after={
         "run_id": run.run_id, "bundle_oid": bundle_oid, "dataset": run.dataset, "config_id": run.config_id,
         "code_commit": run.code_commit, "bump": choice.bump, "forced": forced,
@@ -227,6 +231,18 @@ def _registered(vault, name: str, version: str) -> ModelVersion:
         row = ModelRepo(conn).get(name, version)
         evals = model_evaluations(conn, [row])[(row.name, row.version)]
     return ModelVersion.from_row(row, vault.store, evaluations=evals)
+
+
+def _stray_rows(ref: str):
+    """Rows of NAME@VERSION without the version row: a catalog changed outside LensVault."""
+    from lensvault.errors import CatalogDamaged
+
+    return CatalogDamaged(
+        f"the catalog already holds files or object references of {ref}, but not the version itself",
+        where=f"catalog tables model_files / object_refs ({ref})",
+        fix="the catalog was changed outside LensVault: `lensvault verify` names what it lacks, and "
+            "`lensvault catalog rebuild --force` recreates it from the store; then register again",
+    )
 
 
 def _previous_metrics(conn, base, prev_bundle) -> list[dict] | None:

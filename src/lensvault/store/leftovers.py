@@ -152,15 +152,25 @@ def staging_folder(records_dir: Path, parent: Path):
     # Short and fixed-length: the destination's own name may already be near NAME_MAX.
     path = Path(parent) / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     record = records_dir / f"{current()}-{path.name}.json"
-    records_dir.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"path": str(path)}))
+    try:
+        records_dir.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"path": str(path)}))
+    except OSError as e:
+        from lensvault.store.linking import storage_error
+
+        _unlink_quietly(record)
+        raise storage_error(e, str(record)) from e
     try:
         yield path
     finally:
-        try:
-            record.unlink()
-        except OSError:
-            pass
+        _unlink_quietly(record)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
 
 
 def staging_leftovers(records_dir: Path, grace_seconds: float) -> list[Leftover]:

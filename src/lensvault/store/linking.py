@@ -86,6 +86,9 @@ def storage_error(e: OSError, where: str) -> StorageError:
         return StorageError("the disk is full", where=where, fix="free some space (or `lensvault gc --yes`) and run the command again")
     if e.errno == errno.EDQUOT:
         return StorageError("disk quota exceeded", where=where, fix="free some space and run the command again")
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if e.errno == errno.EROFS:
+        return StorageError("the file system is mounted read-only", where=where,
+                            fix="remount it read-write, or run the command where it can write")
+    if e.errno in (errno.EACCES, errno.EPERM):
         return StorageError(f"permission denied ({e.strerror})", where=where, fix="check the folder's permissions")
     return StorageError(f"{e.strerror or e}", where=where, fix="check the disk and run the command again")

@@ -82,7 +82,9 @@ class LocalObjectStore(LocalRefs, ObjectStore):
     def register_vault(self, vault_id: str, vault_path: Path) -> None:
         """Record that a vault uses this store, so gc in any vault sees every user."""
         p = self.root / "vaults" / f"{vault_id}.json"
-        p.write_text(json.dumps({"vault_id": vault_id, "path": str(vault_path)}))
+        tmp = p.with_name(f".{current_owner()}-{p.name}.tmp")  # whole or absent: gc refuses one it cannot read
+        tmp.write_text(json.dumps({"vault_id": vault_id, "path": str(vault_path)}))
+        os.replace(tmp, p)
 
     def registered_vaults(self) -> list[dict]:
         out = []
@@ -90,9 +92,15 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         if d.is_dir():
             for p in sorted(d.glob("*.json")):
                 try:
-                    out.append(json.loads(p.read_text()))
-                except (OSError, ValueError):
+                    info = json.loads(p.read_text())
+                except FileNotFoundError:
                     continue
+                except (OSError, ValueError):
+                    info = None
+                if not isinstance(info, dict) or not isinstance(info.get("path"), str):
+                    # Named after its vault; which folder it is in is lost (``unreadable``: the file).
+                    info = {"vault_id": p.stem, "path": None, "unreadable": str(p)}
+                out.append(info)
         return out
 
     # -- pins: objects a writer relies on before its commit ----------------------------
@@ -146,7 +154,9 @@ class LocalObjectStore(LocalRefs, ObjectStore):
                 out.update(_pin_lines(e.path))
             except FileNotFoundError:
                 continue
-            except PermissionError:
+            except OSError as err:
+                if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    raise storage_error(err, e.path) from err
                 # a read-only store: the pins cannot be cleared, but they still count
                 out.update(_pin_lines(e.path))
         return out
@@ -651,7 +661,9 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         from lensvault.store.leftovers import scan_files
 
         return (scan_files(self._tmp, "store temp file", grace_seconds)
-                + scan_files(self.root / "pins", "pin temp file", grace_seconds, match=lambda n: n.endswith(".tmp")))
+                + scan_files(self.root / "pins", "pin temp file", grace_seconds, match=lambda n: n.endswith(".tmp"))
+                + scan_files(self.root / "vaults", "vault record temp file", grace_seconds,
+                             match=lambda n: n.endswith(".tmp")))
 
 
 def _spread_by_folder(items: list, chunk: int) -> list:

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from lensvault.errors import UsageError
+from lensvault.store.owner import current as current_owner
 
 __all__ = ["LocalRefs", "check_ref_name"]
 
@@ -45,8 +46,9 @@ class LocalRefs:
         from lensvault.store.linking import storage_error
 
         path = self._ref_path(name)
-        # Beside the ref, hidden (list_refs skips it): the store's tmp/ is for objects only.
-        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+        # Beside the ref, hidden (list_refs skips it): the store's tmp/ is for objects only. Named
+        # after its writer, so gc removes it at once if the writer was killed (store/leftovers.py).
+        tmp = path.parent / f".{current_owner()}-{uuid.uuid4().hex[:8]}-{path.name}.tmp"
         try:
             if not path.parent.is_dir():
                 path.parent.mkdir(parents=True, exist_ok=True)
