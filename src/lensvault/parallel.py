@@ -14,6 +14,7 @@ cleans up, so no worker writes after the caller's cleanup has run.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import warnings
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Generic, Literal, ParamSpec, TypeVar
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
-__all__ = ["ChunkMapper", "ForkedCall", "map_chunks", "sigint_held", "worker_count"]
+__all__ = ["ChunkMapper", "ForkedCall", "dies_with_this_process", "map_chunks", "sigint_held", "worker_count"]
 
 # Below this many items the fork and the result pickling cost more than they save.
 MIN_ITEMS = 1500
@@ -73,10 +74,22 @@ def _worker_init(parent: int) -> None:
     an import lock at the fork, and the worker would wait for it forever.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
     if _PRCTL:
         _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
         if os.getppid() != parent:  # the parent died before the prctl took effect
             os._exit(1)
+
+
+def dies_with_this_process() -> Callable[[], None]:
+    """A ``preexec_fn`` for ``subprocess.Popen``: the child gets SIGKILL when this process dies
+    (Linux; elsewhere it does nothing). Between fork and exec the child imports nothing: the
+    function it calls is looked up here, in the parent."""
+    _prctl()
+    return functools.partial(_die_with, os.getpid())
 
 
 @contextmanager

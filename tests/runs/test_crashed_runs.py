@@ -20,7 +20,7 @@ RUN = ["run", "--dataset", "shapes@1.0.0", "--config", "C-01"]
 # Prints its pid, then waits for a "stop" file in its output folder (or to be killed).
 SLEEPER = """\
 import os, sys, time, pathlib
-print("ready", os.getpid(), flush=True)
+print("ready", os.getpid(), os.getppid(), flush=True)
 stop = pathlib.Path(os.environ["LENSVAULT_OUTPUT_DIR"]) / "stop"
 while not stop.exists():
     time.sleep(0.05)
@@ -252,3 +252,50 @@ def test_owner_of_this_process_is_alive():
                 proc.wait()
         finally:
             weird.unlink()
+
+
+def _gone(pid: int) -> bool:
+    """Dead (or a zombie its new parent has not collected yet)."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except FileNotFoundError:
+        return True
+    return data[data.rfind(b")") + 2:][:1] in (b"Z", b"X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="PR_SET_PDEATHSIG and /proc are Linux's")
+@pytest.mark.parametrize("killed", ["the lensvault process", "its process group"])
+@pytest.mark.parametrize("training", ["python", "a shell script running python"])
+def test_a_killed_run_takes_its_training_with_it(sleeper_project, killed, training):
+    """kill -9 of `lensvault run` (alone, as `kill -9 PID` does, or with its whole process group,
+    as a closed terminal or a machine's OOM killer may do): the training it started, and what
+    that started in turn, must not go on running unrecorded."""
+    import time
+
+    p = sleeper_project
+    cmd = [sys.executable, "sleeper.py"]
+    if training != "python":
+        cmd = ["sh", "-c", f"'{sys.executable}' sleeper.py; echo after"]  # python is the shell's child
+    proc = subprocess.Popen([sys.executable, "-m", "lensvault.cli.main", *RUN, "--", *cmd], cwd=p.root,
+                            env={**os.environ, **GIT_ENV, "LENSVAULT_DIR": str(p.root)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    pids = []
+    try:
+        for line in proc.stdout:
+            if line.startswith("ready"):
+                pids = [int(x) for x in line.split()[1:3]]  # the python process, and its parent
+                break
+        assert pids, proc.communicate()
+        if training != "python":
+            assert pids[1] != proc.pid  # the shell stands between
+        (os.killpg if killed != "the lensvault process" else os.kill)(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 60
+        while not all(_gone(x) for x in pids):
+            assert time.monotonic() < deadline, f"still running after the kill: {[x for x in pids if not _gone(x)]}"
+            time.sleep(0.02)
+    finally:
+        for x in pids:
+            kill_group(x)
+    (run,) = lv_json(p, "runs", "list")
+    assert run["status"] == "crashed"

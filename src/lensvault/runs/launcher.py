@@ -5,6 +5,13 @@ stream keeps the order of lines the user saw). We copy every chunk to our stdout
 log file as it arrives, so a chatty child never blocks on a full pipe and nothing is held
 back until the end. Ctrl-C (or SIGTERM to us) is forwarded to the child's group as SIGINT;
 if the child has not ended after ``grace_seconds`` it gets SIGTERM, then SIGKILL.
+
+The training dies with us. Killed with SIGKILL (or by a machine's OOM killer), we finish
+nothing: the run is ended as crashed by the next command, and whatever the training went on
+computing would be recorded nowhere while it held the GPU. So the child asks the kernel for
+SIGKILL when we die (``PR_SET_PDEATHSIG``, Linux), and a small watchdog process in a session
+of its own kills the child's whole process group (a shell script's children, a launcher's
+workers) when the pipe it reads from us closes without our all-clear.
 """
 
 from __future__ import annotations
@@ -167,15 +174,27 @@ def store_log(vault, log_path: Path) -> str | None:
 
 
 def _supervise(command, env, cwd: Path, log, stream, grace_seconds: float) -> tuple[str, int | None]:
+    from lensvault.parallel import dies_with_this_process
+
     try:
+        # (The thread that starts the child is its "parent" for PR_SET_PDEATHSIG: it is this
+        # one, which supervises the child until it ends.)
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 env=env, cwd=cwd, start_new_session=True)
+                                 env=env, cwd=cwd, start_new_session=True, preexec_fn=dies_with_this_process())
     except OSError as e:
         msg = f"lensvault: could not start {command[0]!r}: {e.strerror or e}\n".encode()
         log.write(msg)
         stream.write(msg)
         stream.flush()
         return "failed", 127
+    watchdog = _Watchdog(child.pid)
+    try:
+        return _follow(child, log, stream, grace_seconds)
+    finally:
+        watchdog.stand_down()
+
+
+def _follow(child, log, stream, grace_seconds: float) -> tuple[str, int | None]:
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     interrupted = False
@@ -212,6 +231,70 @@ def _supervise(command, env, cwd: Path, log, stream, grace_seconds: float) -> tu
     if interrupted:
         return "interrupted", code
     return ("succeeded" if code == 0 else "failed"), code
+
+
+# Reads stdin until it closes; no all-clear byte before that means the supervisor died.
+_WATCHDOG = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+got = b""
+while True:
+    try:
+        chunk = os.read(0, 64)
+    except InterruptedError:
+        continue
+    except OSError:
+        break
+    if not chunk:
+        break
+    got += chunk
+if not got:
+    try:
+        os.killpg(int(sys.argv[1]), signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class _Watchdog:
+    """Kills the child's process group if this process dies before ``stand_down``.
+
+    A separate interpreter in its own session (a kill of our process group or session, or a
+    closed terminal, does not reach it), reading a pipe only we hold the write end of: the
+    kernel closes it when we die, however we die. Without one (it could not start), the child
+    itself still dies with us (PR_SET_PDEATHSIG); its own children may not.
+    """
+
+    def __init__(self, pgid: int):
+        self.proc = self.fd = None
+        try:
+            r, self.fd = os.pipe()  # not inherited by anything we exec later
+            try:
+                self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHDOG, str(pgid)], stdin=r,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                             start_new_session=True)
+            finally:
+                os.close(r)
+        except OSError:
+            self.stand_down()
+
+    def stand_down(self) -> None:
+        """The child has ended under our watch: the watchdog leaves its group alone and exits."""
+        if self.fd is not None:
+            try:
+                os.write(self.fd, b"done")
+            except OSError:
+                pass
+            os.close(self.fd)
+            self.fd = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
 
 
 def _raise_interrupt(signum, frame):
