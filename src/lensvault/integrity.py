@@ -165,14 +165,22 @@ def _verify(vault, ref: str | None, progress, use_catalog: bool, skip=frozenset(
 
 def _catalog_gaps(vault, facts) -> str | None:
     """Versions the store proves that the catalog does not list (a catalog restored from an older
-    copy, or rows removed behind its triggers' back, as TRUNCATE on PostgreSQL does)."""
+    copy, or rows removed behind its triggers' back, as TRUNCATE on PostgreSQL does). Not those
+    of a write killed before its COMMIT: gc removes what it left (lensvault.unfinished)."""
     from lensvault.catalog.repos.models import ModelRepo
+    from lensvault.unfinished import find
 
+    killed = {i["oid"] for u in find(vault) for i in u.undone}
     with vault.catalog.read() as conn:
         models = ModelRepo(conn).refs()
     datasets = {(v.name, v.version) for v in _all_versions(vault)}
-    lost = [f"{n}@{v}" for n, v in sorted(set(facts.versions) - datasets)]
+    killed_manifests = {rec["data"]["row"]["manifest_oid"] for e, rec in facts.records
+                        if e.oid in killed and rec.get("kind") == "dataset.version"}
+    lost = [f"{n}@{v}" for (n, v), pv in sorted(facts.versions.items())
+            if (n, v) not in datasets and pv.manifest_oid not in killed_manifests]
     for _entry, rec in facts.records:
+        if _entry.oid in killed:
+            continue
         if rec.get("kind") == "model.version":
             row = rec["data"]["row"]
             if (row["name"], row["version"]) not in models:
@@ -238,6 +246,8 @@ def reachable_oids(vault) -> set[str]:
 # by the grace period, and 10 minutes is longer than any single commit takes.
 SAFE_GRACE_SECONDS = 600
 
+UNFINISHED = "unfinished catalog write"
+
 
 @dataclass
 class GcPlan:
@@ -274,6 +284,14 @@ class GcPlan:
                     deleted += 1
                     freed += size
         planned = {x.path for x in self.leftovers}
+        if any(x.kind == "run data folder" for x in self.leftovers):
+            from lensvault.runs.crashes import reap_dead_runs
+
+            reap_dead_runs(self.vault)  # a crashed run's partial log is kept as its log first
+        if any(x.kind == UNFINISHED for x in self.leftovers):
+            from lensvault import unfinished
+
+            unfinished.finish(self.vault, unfinished.find(self.vault, grace_seconds=self.grace_seconds))
         removed, removed_bytes = remove([x for x in fresh.leftovers if x.path in planned])
         # The event is appended after the lock is released: a writer waiting on the lock may
         # hold the catalog's write lock (SQLite), and gc must never wait on it while holding ours.
@@ -375,7 +393,15 @@ def _leftovers(vault, grace_seconds: float) -> list:
     """Temp files and staging folders of writers that are gone (see store/leftovers.py)."""
     from lensvault.store.leftovers import scan_files, staging_leftovers
 
+    from lensvault.runs.crashes import leftover_work_dirs
+    from lensvault.store.leftovers import Leftover
+    from lensvault.unfinished import find
+
     found = list(vault.store.leftovers(grace_seconds))
+    found += leftover_work_dirs(vault, grace_seconds)
+    # Writes killed before their catalog COMMIT: what they left in the ledger is undone.
+    found += [Leftover(str(vault.store._ref_path(u.name)), UNFINISHED, 0, u.age_seconds)
+              for u in find(vault, grace_seconds=grace_seconds)]
     found += staging_leftovers(vault.dir / "staging", grace_seconds)
     found += scan_files(vault.dir, "scratch folder", grace_seconds, match=lambda n: n.startswith("fix-"))
     found += scan_files(vault.dir / "cache", "cache temp file", grace_seconds, match=lambda n: n.endswith(".tmp"))

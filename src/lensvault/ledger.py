@@ -21,9 +21,9 @@ Order, as for a push: objects first (the caller stored them), then the record ob
 then its journal entry and refs — all inside the catalog transaction, before COMMIT. If
 the transaction does not commit, they are removed again (``Catalog.Transaction.undo``).
 A write-once ref that already exists means the store holds a version the catalog does
-not know (a catalog restored from an older copy, or a write killed between its store
-entries and its COMMIT): the write is refused rather than recording a second, different
-``NAME@VERSION``.
+not know (a catalog restored from an older copy): the write is refused rather than
+recording a second, different ``NAME@VERSION``. A write killed between its store entries
+and its COMMIT left an intent naming them; the next write finishes it (``lensvault.unfinished``).
 """
 
 from __future__ import annotations
@@ -102,18 +102,28 @@ def record(vault, conn, kind: str, data: dict, *, objects=(), ref: str | None = 
            "events": txn.take_events(), "objects": sorted({o for o in objects if o})}
     oid = store.put_bytes(_canonical(doc))
     entry = _entry_name(cid, at, kind, oid)
+    ref_name = f"{ledger_prefix(cid)}/refs/{ref}" if ref is not None else None
+    move_name = f"{ledger_prefix(cid)}/refs/{move}" if move is not None else None
+    before = store.get_ref(move_name) if move_name else None
+    if ref_name or move_name:
+        # What a kill before COMMIT would leave, named before it exists (lensvault.unfinished).
+        from lensvault.unfinished import note_intent
+
+        note_intent(vault, txn, {"entry": entry, "oid": oid, "kind": kind, "ref": ref_name, "move": move_name,
+                                 "before": before.decode() if before else None})
     store.put_ref(entry, b"", exclusive=True)
     txn.on_undo(lambda: store.delete_ref(entry))
-    if ref is not None:
-        name = f"{ledger_prefix(cid)}/refs/{ref}"
-        if not store.put_ref(name, oid.encode(), exclusive=True):
-            raise _recorded_elsewhere(vault, ref, name)
-        txn.on_undo(lambda: store.delete_ref(name))
-    if move is not None:
-        name = f"{ledger_prefix(cid)}/refs/{move}"
-        before = store.get_ref(name)
-        store.put_ref(name, oid.encode())
-        txn.on_undo(lambda: store.delete_ref(name) if before is None else store.put_ref(name, before))
+    if ref_name is not None:
+        if not store.put_ref(ref_name, oid.encode(), exclusive=True):
+            # A write killed before its COMMIT may have left the ref: finished (undone), it is free.
+            from lensvault.unfinished import finish
+
+            if not (finish(vault) and store.put_ref(ref_name, oid.encode(), exclusive=True)):
+                raise _recorded_elsewhere(vault, ref, ref_name)
+        txn.on_undo(lambda: store.delete_ref(ref_name))
+    if move_name is not None:
+        store.put_ref(move_name, oid.encode())
+        txn.on_undo(lambda: store.delete_ref(move_name) if before is None else store.put_ref(move_name, before))
     return oid
 
 

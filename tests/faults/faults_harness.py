@@ -6,8 +6,8 @@ after the kill (``check``) and the command that must then succeed (``retry``). `
 runs N of them with seeds ``base_seed + i`` and returns a ``Tally`` (trials, faults injected,
 losses); every trial that breaks an invariant is a loss, named by its seed. The seed decides
 everything random about a trial (the scenario's variant, the kill moment as a share of the
-command's duration, what is killed), so one seed replays one trial. To add a kind (fix,
-register, run…), write a Scenario and call ``run_trials``.
+command's duration, what is killed), so one seed replays one trial. To add a kind, write a
+Scenario and call ``run_trials``; ``invariants.py`` holds the checks every kind shares.
 
 The kill moment is drawn uniformly over the command's own duration (the shorter of two
 uninterrupted runs). Half of the seeds kill the whole process group (as a machine losing
@@ -37,9 +37,9 @@ def env(extra: dict | None = None) -> dict:
     return e
 
 
-def lv(*args, timeout: float = 120, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+def lv(*args, timeout: float = 120, extra_env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([*LV, *map(str, args)], env=env(extra_env), capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, cwd=cwd)
 
 
 @dataclass
@@ -52,9 +52,10 @@ class Outcome:
     stderr: str = ""
 
 
-def run_killed(argv: list, *, delay: float, group: bool, seed: int, extra_env: dict | None = None) -> Outcome:
+def run_killed(argv: list, *, delay: float, group: bool, seed: int, extra_env: dict | None = None,
+               cwd=None) -> Outcome:
     proc = subprocess.Popen([*LV, *map(str, argv)], env=env(extra_env), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=cwd)
     deadline = time.monotonic() + delay
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.002)
@@ -85,11 +86,14 @@ def _wait_for_group(pgid: int, timeout: float = 30) -> None:
 class Tally:
     name: str
     trials: int = 0
-    faults: int = 0  # trials where the kill landed before the command finished
+    faults: int = 0  # trials where the kill landed before the command ended
     losses: list[str] = field(default_factory=list)
+    command_s: float = 0.0  # the uninterrupted command's duration (the kill moments are drawn over it)
+    elapsed_s: float = 0.0  # the trials, calibration included
 
     def line(self) -> str:
-        return f"faults: {self.name}: {self.trials} trials, {self.faults} faults injected, {len(self.losses)} losses"
+        return (f"faults: {self.name}: {self.trials} trials, {self.faults} faults injected, {len(self.losses)} losses "
+                f"(command {self.command_s:.2f} s, {self.elapsed_s:.0f} s in all)")
 
 
 class Scenario:
@@ -114,13 +118,14 @@ def run_trials(scenario: Scenario, root: Path, *, trials: int, base_seed: int, b
     """``trials`` seeded trials of ``scenario`` (fewer if ``budget_s`` runs out: the tally says how many)."""
     tally = Tally(scenario.name)
     durations = []
+    began = time.monotonic()
     for k in range(2):  # the shorter of two runs: the first may pay for cold caches
         calib = scenario.prepare(root / f"calibrate-{k}", base_seed + k)
         t = time.monotonic()
-        done = lv(*scenario.command(calib), timeout=300)
+        done = lv(*scenario.command(calib), timeout=300, extra_env=calib.get("env"), cwd=calib.get("cwd"))
         durations.append(time.monotonic() - t)
         assert done.returncode == 0, f"{scenario.name}: the uninterrupted command failed: {done.stderr}"
-    duration = min(durations)
+    duration = tally.command_s = min(durations)
     started = time.monotonic()
     for i in range(trials):
         if time.monotonic() - started > budget_s:
@@ -129,7 +134,8 @@ def run_trials(scenario: Scenario, root: Path, *, trials: int, base_seed: int, b
         rng = random.Random(seed)
         state = scenario.prepare(root / f"trial-{i}", seed)
         outcome = run_killed(scenario.command(state), delay=rng.uniform(0.05, 0.9) * duration,
-                             group=(seed // 2 % 2 == 0), seed=seed, extra_env=state.get("env"))
+                             group=(seed // 2 % 2 == 0), seed=seed, extra_env=state.get("env"),
+                             cwd=state.get("cwd"))
         tally.trials += 1
         tally.faults += outcome.killed
         try:
@@ -140,5 +146,6 @@ def run_trials(scenario: Scenario, root: Path, *, trials: int, base_seed: int, b
             text = str(e)
             text = text if len(text) < 600 else text[:600] + " …"
             tally.losses.append(f"seed {seed} (kill at {outcome.delay:.3f} s, group={outcome.group}): {text}")
+    tally.elapsed_s = time.monotonic() - began
     print(tally.line())
     return tally

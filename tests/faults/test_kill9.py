@@ -14,66 +14,13 @@ from pathlib import Path
 import pytest
 
 import lensvault
-from faults_harness import Outcome, Scenario, lv, run_trials
+from faults_harness import Scenario, lv, run_trials
+from invariants import after_kill, files
 
 pytestmark = pytest.mark.faults
 
 TRIALS = 20
 BUDGET_S = 240  # per scenario: the suite must stay well under 30 minutes on 2 cores
-
-
-def _files(root: Path, n: int, salt: str = "") -> Path:
-    """``n`` small distinct files in 8 folders: above the size that starts worker processes.
-
-    An existing file is replaced, not written in place: in a folder snapshotted with hardlinks
-    the file is the stored object (writing through it is the documented hardlink-mode risk)."""
-    for i in range(n):
-        p = root / f"d{i % 8}" / f"f{i:05}.bin"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.unlink(missing_ok=True)
-        p.write_bytes((f"{salt}{i:06}|" * 60).encode())
-    return root
-
-
-def _refs(vault) -> list[str]:
-    out = []
-    for d in vault.datasets():
-        out += [v.ref for v in vault.versions(d["name"])]
-    return sorted(out)
-
-
-def _left_behind(vault) -> list[str]:
-    """What a killed command may leave, after gc: must be nothing."""
-    store = Path(vault.store.root)
-    out = [f"store tmp: {n}" for n in os.listdir(store / "tmp")]
-    from lensvault.store.owner import alive
-
-    for n in os.listdir(store / "pins"):
-        if alive(n.partition("-")[0]) is False or n.endswith(".tmp"):
-            out.append(f"pin of a dead writer: {n}")
-    staging = vault.dir / "staging"
-    if staging.is_dir():
-        out += [f"staging record: {n}" for n in os.listdir(staging)]
-    out += [f"scratch: {n}" for n in os.listdir(vault.dir) if n.startswith("fix-")]
-    return out
-
-
-def _after_kill(root: Path, refs_before: list[str], new_ref: str | None, outcome: Outcome) -> list[str]:
-    """The common invariants; returns the refs now visible."""
-    with lensvault.open(root) as vault:
-        refs = _refs(vault)
-        allowed = [refs_before] + ([sorted(refs_before + [new_ref])] if new_ref else [])
-        assert refs in allowed, f"half-visible or unexpected versions: {refs}"
-        for ref in refs:
-            assert (vault.manifests_dir / ref.replace("@", "/")).with_suffix(".json").is_file() or \
-                (vault.manifests_dir / ref.split("@")[0] / f"{ref.split('@')[1]}.json").is_file(), f"{ref} has no manifest file"
-        report = vault.verify()
-        assert report.ok, f"verify after the kill: {report.to_dict()}"
-        plan = vault.gc()  # the default grace period: a dead writer's leftovers go at once
-        plan.execute()
-        left = _left_behind(vault)
-        assert not left, f"left behind after gc: {left}"
-        return refs
 
 
 class SnapshotScenario(Scenario):
@@ -82,12 +29,12 @@ class SnapshotScenario(Scenario):
 
     def prepare(self, root, seed):
         vault = lensvault.init(root / "vault")
-        src = _files(root / "src", 1600)
+        src = files(root / "src", 1600)
         before = []
         if seed % 2:  # a re-snapshot with changes: the cache, the delta record, the background writer
             vault.snapshot("ds", src, version="1.0.0", link=self.links[seed % 3])
             before = ["ds@1.0.0"]
-            _files(root / "src", 200, salt="changed")
+            files(root / "src", 200, salt="changed")
         vault.close()
         return {"root": root / "vault", "src": src, "before": before, "version": "1.1.0" if seed % 2 else "1.0.0",
                 "link": self.links[seed % 3]}
@@ -97,7 +44,7 @@ class SnapshotScenario(Scenario):
                 "--link", s["link"]]
 
     def check(self, s, outcome):
-        s["refs"] = _after_kill(s["root"], s["before"], f"ds@{s['version']}", outcome)
+        s["refs"] = after_kill(s["root"], s["before"], f"ds@{s['version']}")
 
     def retry(self, s, outcome):
         r = lv(*self.command(s))
@@ -114,7 +61,7 @@ class CheckoutScenario(Scenario):
 
     def prepare(self, root, seed):
         vault = lensvault.init(root / "vault")
-        vault.snapshot("ds", _files(root / "src", 1600), version="1.0.0", link="copy")
+        vault.snapshot("ds", files(root / "src", 1600), version="1.0.0", link="copy")
         vault.close()
         (root / "out").mkdir()
         return {"root": root / "vault", "out": root / "out", "dest": root / "out" / "co", "link": self.links[seed % 3]}
@@ -123,7 +70,7 @@ class CheckoutScenario(Scenario):
         return ["--vault", s["root"], "dataset", "checkout", "ds@1.0.0", s["dest"], "--link", s["link"]]
 
     def check(self, s, outcome):
-        _after_kill(s["root"], ["ds@1.0.0"], None, outcome)
+        after_kill(s["root"], ["ds@1.0.0"], None)
         names = os.listdir(s["out"])
         assert names in ([], ["co"]), f"beside DEST after gc: {names}"
         if names:  # renamed into place before the kill: whole
@@ -144,10 +91,10 @@ class GcScenario(Scenario):
 
     def prepare(self, root, seed):
         vault = lensvault.init(root / "vault")
-        vault.snapshot("ds", _files(root / "src", 800), version="1.0.0")
-        orphans = _files(root / "orphans", 2500, salt="orphan")
+        vault.snapshot("ds", files(root / "src", 800), version="1.0.0")
+        orphans = files(root / "orphans", 2500, salt="orphan")
         items = [(str(p), _sha(p)) for p in sorted(orphans.rglob("*.bin"))]
-        vault.store.put_files(items, "copy")
+        vault.store.putfiles(items, "copy")
         vault.store.release_pins()  # a write that failed and ended: nothing relies on these
         vault.close()
         return {"root": root / "vault", "orphans": {o for _, o in items}}
@@ -156,7 +103,7 @@ class GcScenario(Scenario):
         return ["--vault", s["root"], "gc", "--grace", "0", "--force", "--yes"]
 
     def check(self, s, outcome):
-        _after_kill(s["root"], ["ds@1.0.0"], None, outcome)
+        after_kill(s["root"], ["ds@1.0.0"], None)
 
     def retry(self, s, outcome):
         r = lv(*self.command(s))

@@ -299,3 +299,34 @@ def test_a_killed_run_takes_its_training_with_it(sleeper_project, killed, traini
             kill_group(x)
     (run,) = lv_json(p, "runs", "list")
     assert run["status"] == "crashed"
+
+
+def test_gc_removes_the_data_folder_of_a_killed_run_and_keeps_its_log(sleeper_project):
+    """A run killed with SIGKILL leaves its data folder (a checkout of the dataset) and its partial
+    log under .lensvault/tmp/: gc lists them and removes them, once the run is ended as crashed with
+    that log; a live run's folder is never touched."""
+    p = sleeper_project
+    live, live_child = start_run(p)
+    dead, dead_child = start_run(p)
+    try:
+        runs = {r["run_id"] for r in lv_json(p, "runs", "list", "--status", "running")}
+        os.kill(dead.pid, signal.SIGKILL)
+        dead.wait()
+        work = {r: p.root / ".lensvault" / "tmp" / f"run-{r}" for r in runs}
+        assert all(w.is_dir() for w in work.values())
+        # gc before any command that touches runs: it finds the dead owner itself.
+        plan = lv_json(p, "gc")["plan"]
+        listed = [x["path"] for x in plan["leftovers"] if x["kind"] == "run data folder"]
+        assert len(listed) == 1, plan
+        (dead_id,) = [r for r in runs if str(work[r]) == listed[0]]
+        r = p.lensvault("gc", "--yes")
+        assert r.returncode == 0 and "run data folder" in r.stdout, r.stdout + r.stderr
+        assert not work[dead_id].exists() and all(w.is_dir() for r, w in work.items() if r != dead_id)
+        s = lv_json(p, "runs", "show", dead_id)
+        assert s["status"] == "crashed" and s["log_oid"]
+        assert "ready" in p.lensvault("runs", "log", dead_id).stdout
+    finally:
+        for proc, child in ((live, live_child), (dead, dead_child)):
+            proc.kill()
+            proc.wait()
+            kill_group(child)

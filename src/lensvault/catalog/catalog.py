@@ -37,9 +37,22 @@ class Transaction:
     def __init__(self):
         self.events: list[dict] = []
         self._undo: list = []
+        self._commit: list = []
 
     def on_undo(self, fn) -> None:
         self._undo.append(fn)
+
+    def on_commit(self, fn) -> None:
+        """``fn()`` after COMMIT (best effort: what it tidies is found again if it fails)."""
+        self._commit.append(fn)
+
+    def committed(self) -> None:
+        self._undo.clear()
+        while self._commit:
+            try:
+                self._commit.pop()()
+            except OSError:
+                pass
 
     def take_events(self) -> list[dict]:
         events, self.events = self.events, []
@@ -97,6 +110,7 @@ class Catalog:
                         self.before_commit(conn, txn)
                 finally:
                     conn.info.pop(_TXN, None)
+            txn.committed()
         except BaseException as e:
             txn.undo()
             if isinstance(e, sa.exc.DBAPIError) and not isinstance(e, sa.exc.IntegrityError):

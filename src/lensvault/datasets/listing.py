@@ -21,9 +21,11 @@ __all__ = ["manifest_for", "repo_manifest", "rows_for"]
 
 def repo_manifest(vault, ref: str) -> tuple[str, Manifest] | None:
     """(manifest oid, manifest) from data/manifests/ for an exact ``name@X.Y.Z``, if trustworthy."""
+    from lensvault.unfinished import writes_in_flight
+
     r = Ref.parse(ref)
-    if r.version is None:
-        return None
+    if r.version is None or writes_in_flight(vault):
+        return None  # (a write killed before its COMMIT may have left the file: the catalog decides)
     path = manifest_path(vault.manifests_dir, r.name, str(r.version))
     try:
         data = path.read_bytes()

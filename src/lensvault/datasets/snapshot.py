@@ -167,10 +167,17 @@ def _refuse_taken(vault, name: str, version: str) -> None:
     if existing:
         raise taken_error(existing)
     path = manifest_path(vault.manifests_dir, name, version)
-    if path.exists():
+    if path.exists() and not _left_by_a_killed_write(vault, path):
         # A frozen manifest the catalog does not know (a catalog that lost versions, or a
         # file left by a failed write): never replaced by another snapshot.
         raise frozen_manifest_error(path)
+
+
+def _left_by_a_killed_write(vault, path) -> bool:
+    """Whether the manifest file was left by a write killed before its COMMIT (and is now gone)."""
+    from lensvault.unfinished import finish
+
+    return bool(finish(vault)) and not path.exists()
 
 
 def commit_version(
@@ -235,6 +242,8 @@ def commit_version(
     manifest_bytes = manifest.to_bytes()
     manifest_oid = vault.store.put_bytes(manifest_bytes)
     path = manifest_path(vault.manifests_dir, name, str(semver))
+    if path.exists():
+        _left_by_a_killed_write(vault, path)  # (else write_manifest_file refuses it)
 
     snapshot_row = {
         "snapshot_id": snapshot_id, "snapshot_oid": snapshot_id, "files_oid": files_oid,

@@ -17,13 +17,14 @@ transition the runs table's trigger allows — and is frozen from then on.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict, dataclass
 
 from lensvault.errors import UsageError
 from lensvault.runs.owner import ALIVE, DEAD, UNKNOWN, Owner, owner_state, this_host
 
-__all__ = ["EndedRun", "abandon_run", "reap_dead_runs"]
+__all__ = ["EndedRun", "abandon_run", "leftover_work_dirs", "reap_dead_runs"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,34 @@ def reap_dead_runs(vault) -> list[EndedRun]:
         if done is not None:
             ended.append(done)
     return ended
+
+
+def leftover_work_dirs(vault, grace_seconds: float) -> list:
+    """Data folders and partial logs (``.lensvault/tmp/run-ID``) that no live process will use:
+    of runs that ended, or whose owner on this host is dead (``reap_dead_runs`` first keeps the
+    partial log as the run's log), or — unknown to the catalog — older than the grace period."""
+    import sqlalchemy as sa
+
+    from lensvault.catalog.runs_schema import runs
+    from lensvault.runs.launcher import run_work_dir
+    from lensvault.runs.records import OPEN_STATES
+    from lensvault.store.leftovers import scan_files
+
+    root = run_work_dir(vault, "x").parent
+    try:
+        ids = [e.name[4:] for e in os.scandir(root) if e.name.startswith("run-")]
+    except OSError:
+        return []
+    if not ids:
+        return []
+    with vault.catalog.read() as conn:
+        rows = conn.execute(sa.select(runs.c.run_id, runs.c.status, runs.c.owner_host, runs.c.owner_pid,
+                                      runs.c.owner_started).where(runs.c.run_id.in_(ids))).all()
+    over = {r.run_id for r in rows if r.status not in OPEN_STATES or owner_state(_owner(r)) == DEAD}
+    known = {r.run_id for r in rows}
+    kind = "run data folder"
+    return (scan_files(root, kind, -1, match=lambda n: n.startswith("run-") and n[4:] in over)
+            + scan_files(root, kind, grace_seconds, match=lambda n: n.startswith("run-") and n[4:] not in known))
 
 
 def abandon_run(vault, ref: str, *, reason: str | None = None, force: bool = False) -> EndedRun:

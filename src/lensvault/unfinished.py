@@ -1,0 +1,237 @@
+"""Writes killed between their ledger entries and their catalog COMMIT: found, and undone.
+
+A catalog write records itself in the store (``lensvault.ledger.record``: the journal
+entry, a write-once ref such as ``datasets/NAME/VERSION``, an alias's move ref) inside its
+transaction, before COMMIT; a dataset version also writes its manifest file there. Killed
+in between (kill -9, a machine losing power), the write leaves a store that proves a
+version the catalog never committed: ``verify`` said the catalog lacked it, and the same
+command run again was refused ("already recorded in the store", "manifests are frozen").
+
+So a write that names a ref first leaves an *intent* under
+``ledgers/<catalog-id>/pending/<owner>-<id>`` (owner: its writer's token, ``store/owner.py``)
+listing what it is about to create; it is removed after COMMIT, or when the transaction
+rolls back. An intent whose writer is gone is *unfinished*: the catalog decides whether its
+write committed (the row it recorded is there, with the same content). If it did, only the
+intent goes; if not, its journal entry and refs are removed (an alias ref points back where
+it pointed), and the manifest file it wrote, if it is still exactly that write's. Who
+finishes them: a write that meets a ref or manifest file such a write left (so running the
+command again just works), and ``gc`` (they are in its plan). ``verify`` does not count
+versions only an unfinished write proves as versions the catalog lacks, and a manifest file
+is not read without the catalog while any write is in flight (``writes_in_flight``).
+
+Intents of writers on other hosts cannot be judged from here; ``gc`` finishes them once
+they are older than its grace period. Without a catalog (lost, damaged) nothing is decided.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+import weakref
+from dataclasses import dataclass, field
+
+__all__ = ["Unfinished", "finish", "find", "note_intent", "writes_in_flight"]
+
+# The intent of each open transaction (catalog.Transaction → its ref name and items).
+_INTENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _prefix(catalog_id: str) -> str:
+    from lensvault.ledger import ledger_prefix
+
+    return f"{ledger_prefix(catalog_id)}/pending"
+
+
+def note_intent(vault, txn, item: dict) -> None:
+    """Record, before it happens, that ``txn`` is about to create ``item``'s entry and refs:
+    ``{"entry", "oid", "kind", "ref", "move", "before"}`` (full ref names; ``before``: what the
+    move ref named until now). Written durably; removed after COMMIT or on rollback."""
+    from lensvault.store.owner import current
+
+    store = vault.store
+    state = _INTENTS.get(txn)
+    if state is None:
+        name = f"{_prefix(vault.catalog.catalog_id)}/{current()}-{uuid.uuid4().hex[:12]}"
+        state = _INTENTS[txn] = {"name": name, "items": []}
+
+        def drop():
+            store.delete_ref(name)
+
+        txn.on_commit(drop)
+        txn.on_undo(drop)  # runs last: the entries and refs go first
+    state["items"].append(item)
+    store.put_ref(state["name"], json.dumps({"items": state["items"]}, sort_keys=True).encode())
+
+
+def writes_in_flight(vault) -> bool:
+    """Whether any write of this catalog is between its ledger entries and its COMMIT (or was
+    killed there): a manifest file alone then proves nothing, the catalog decides."""
+    cid = vault.config.catalog_id
+    store = vault.store
+    return bool(cid and hasattr(store, "list_refs") and store.list_refs(_prefix(cid)))
+
+
+@dataclass
+class Unfinished:
+    """An intent whose writer is gone (or, from another host, older than the grace period)."""
+
+    name: str  # the intent's ref name
+    owner: str
+    age_seconds: float
+    items: list[dict] = field(default_factory=list)
+    committed: list[bool] = field(default_factory=list)  # per item: the catalog holds its write
+
+    @property
+    def undone(self) -> list[dict]:
+        return [i for i, c in zip(self.items, self.committed) if not c]
+
+    def describe(self) -> str:
+        kinds = ", ".join(f"{i['kind']} {_label(i)}" for i in self.undone) or "nothing (it had committed)"
+        return f"a write killed before its catalog commit: {kinds}"
+
+
+def _label(item: dict) -> str:
+    ref = item.get("ref") or item.get("move") or ""
+    parts = ref.split("/refs/", 1)[-1].split("/")
+    if len(parts) == 3 and parts[0] in ("datasets", "models", "aliases"):
+        return f"{parts[1]}@{parts[2]}"
+    return parts[-1]
+
+
+def find(vault, *, grace_seconds: float | None = None) -> list[Unfinished]:
+    """Unfinished writes of this vault's catalog, each with what the catalog says of it.
+
+    Writers on this host that are gone are found at once; writers elsewhere only when
+    ``grace_seconds`` is given and their intent is older. A catalog that cannot be read
+    decides nothing: nothing is found."""
+    from lensvault.errors import CatalogError
+    from lensvault.store.owner import alive
+
+    cid = vault.config.catalog_id
+    store = vault.store
+    if not cid or not hasattr(store, "list_refs"):
+        return []
+    out = []
+    for name in store.list_refs(_prefix(cid)):
+        owner = name.rsplit("/", 1)[-1].rsplit("-", 1)[0]
+        age = _age(store, name)
+        live = alive(owner)
+        if live or (live is None and (grace_seconds is None or age <= grace_seconds)):
+            continue
+        try:
+            items = json.loads(store.get_ref(name) or b"{}").get("items", [])
+        except (ValueError, AttributeError):
+            items = []
+        out.append(Unfinished(name, owner, age, [i for i in items if isinstance(i, dict)]))
+    if not out:
+        return out
+    try:
+        with vault.catalog.read() as conn:
+            for u in out:
+                u.committed = [_committed(vault, conn, i) for i in u.items]
+    except CatalogError:
+        return []
+    return out
+
+
+def _age(store, name: str) -> float:
+    try:
+        return time.time() - os.stat(store._ref_path(name)).st_mtime
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def _record(vault, item: dict) -> dict | None:
+    from lensvault.errors import LensVaultError
+    from lensvault.ledger import read_record
+
+    try:
+        return read_record(vault.store, item["oid"])
+    except (LensVaultError, KeyError):
+        return None
+
+
+def _committed(vault, conn, item: dict) -> bool:
+    """Whether the catalog holds the write ``item`` recorded (the same row, not a later one that
+    reused its id). A kind this cannot check counts as committed: it is never undone."""
+    import sqlalchemy as sa
+
+    from lensvault.catalog import registry_schema as reg
+    from lensvault.catalog import schema
+    from lensvault.catalog.runs_schema import configs
+
+    rec = _record(vault, item)
+    if rec is None:
+        return False  # killed before its record was stored: nothing of it can have committed
+    data, kind = rec.get("data") or {}, rec.get("kind")
+    if kind == "dataset.version":
+        row, t = data["row"], schema.dataset_versions
+        got = conn.execute(sa.select(t.c.manifest_oid).where(t.c.name == row["name"],
+                                                             t.c.version == row["version"])).first()
+        return got is not None and got.manifest_oid == row["manifest_oid"]
+    if kind == "model.version":
+        row, t = data["row"], reg.model_versions
+        got = conn.execute(sa.select(t.c.bundle_oid).where(t.c.name == row["name"], t.c.version == row["version"])).first()
+        return got is not None and got.bundle_oid == row["bundle_oid"]
+    if kind == "config":
+        row = data["row"]
+        got = conn.execute(sa.select(configs.c.sha256, configs.c.created_at)
+                           .where(configs.c.config_id == row["config_id"])).first()
+        return got is not None and (got.sha256, got.created_at) == (row["sha256"], row["created_at"])
+    if kind == "alias.move":
+        move, t = data["move"], reg.alias_moves
+        got = conn.execute(sa.select(t.c.to_version, t.c.at).where(t.c.id == move["id"])).first()
+        return got is not None and (got.to_version, got.at) == (move["to_version"], move["at"])
+    return True
+
+
+def finish(vault, found: list[Unfinished] | None = None) -> list[Unfinished]:
+    """Undo what the unfinished writes left that never committed, and remove their intents."""
+    store = vault.store
+    found = find(vault) if found is None else found
+    for u in found:
+        for item in u.undone:
+            _undo(vault, item)
+        store.delete_ref(u.name)
+    return found
+
+
+def _undo(vault, item: dict) -> None:
+    store = vault.store
+    oid = item.get("oid", "")
+
+    def names_this(ref):
+        return ref and (store.get_ref(ref) or b"").decode().strip() == oid
+
+    if item.get("ref") and names_this(item["ref"]):
+        store.delete_ref(item["ref"])
+    if item.get("move") and names_this(item["move"]):
+        if item.get("before"):
+            store.put_ref(item["move"], item["before"].encode())
+        else:
+            store.delete_ref(item["move"])
+    if item.get("entry"):
+        store.delete_ref(item["entry"])
+    if item.get("kind") == "dataset.version":
+        _remove_manifest_file(vault, item)
+
+
+def _remove_manifest_file(vault, item: dict) -> None:
+    """The manifest file the write wrote, if it is still exactly that write's manifest."""
+    import hashlib
+
+    rec = _record(vault, item)
+    if rec is None:
+        return
+    row = rec["data"]["row"]
+    path = vault.manifests_dir / row["name"] / f"{row['version']}.json"
+    try:
+        if hashlib.sha256(path.read_bytes()).hexdigest() != row["manifest_oid"]:
+            return
+        os.chmod(path, 0o644)
+        path.unlink()
+        path.parent.rmdir()  # the folder of a first version; kept when other versions are in it
+    except OSError:
+        pass
