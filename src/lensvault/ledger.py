@@ -104,20 +104,22 @@ def record(vault, conn, kind: str, data: dict, *, objects=(), ref: str | None = 
     entry = _entry_name(cid, at, kind, oid)
     ref_name = f"{ledger_prefix(cid)}/refs/{ref}" if ref is not None else None
     move_name = f"{ledger_prefix(cid)}/refs/{move}" if move is not None else None
-    before = store.get_ref(move_name) if move_name else None
+    before = None
     if ref_name or move_name:
-        # What a kill before COMMIT would leave, named before it exists (lensvault.unfinished).
-        from lensvault.unfinished import note_intent
+        # What a kill before COMMIT would leave, named before it exists (lensvault.unfinished);
+        # what such a kill did leave is undone first (its alias ref, its write-once ref).
+        from lensvault.unfinished import finish, note_intent, writes_in_flight
 
+        if writes_in_flight(vault):
+            finish(vault)
+        before = store.get_ref(move_name) if move_name else None
         note_intent(vault, txn, {"entry": entry, "oid": oid, "kind": kind, "ref": ref_name, "move": move_name,
                                  "before": before.decode() if before else None})
     store.put_ref(entry, b"", exclusive=True)
     txn.on_undo(lambda: store.delete_ref(entry))
     if ref_name is not None:
         if not store.put_ref(ref_name, oid.encode(), exclusive=True):
-            # A write killed before its COMMIT may have left the ref: finished (undone), it is free.
-            from lensvault.unfinished import finish
-
+            # A write killed meanwhile may have left the ref: finished (undone), it is free.
             if not (finish(vault) and store.put_ref(ref_name, oid.encode(), exclusive=True)):
                 raise _recorded_elsewhere(vault, ref, ref_name)
         txn.on_undo(lambda: store.delete_ref(ref_name))

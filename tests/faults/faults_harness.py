@@ -10,9 +10,10 @@ command's duration, what is killed), so one seed replays one trial. To add a kin
 Scenario and call ``run_trials``; ``invariants.py`` holds the checks every kind shares.
 
 The kill moment is drawn uniformly over the command's own duration (the shorter of two
-uninterrupted runs). Half of the seeds kill the whole process group (as a machine losing
-power stops everything), the other half only the command's main process (as ``kill -9 PID``
-does): its worker processes must then die with it; the checks wait for them first.
+uninterrupted runs), to its very end, where commits happen. Half of the seeds kill the
+whole process group (as a machine losing power stops everything), the other half only the
+command's main process (as ``kill -9 PID`` does): its worker processes must then die with
+it; the checks wait for them first.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def run_trials(scenario: Scenario, root: Path, *, trials: int, base_seed: int, b
         seed = base_seed + i
         rng = random.Random(seed)
         state = scenario.prepare(root / f"trial-{i}", seed)
-        outcome = run_killed(scenario.command(state), delay=rng.uniform(0.05, 0.9) * duration,
+        outcome = run_killed(scenario.command(state), delay=rng.uniform(0.05, 1.0) * duration,
                              group=(seed // 2 % 2 == 0), seed=seed, extra_env=state.get("env"),
                              cwd=state.get("cwd"))
         tally.trials += 1

@@ -47,6 +47,7 @@ def left_behind(vault) -> list[str]:
     out += [f"ledger temp file: {p}" for p in _hidden_temp_files(store / "ledgers")]
     out += [f"vault record temp file: {p}" for p in _hidden_temp_files(store / "vaults")]
     out += [f"manifest temp file: {p}" for p in _hidden_temp_files(vault.manifests_dir)]
+    out += [f"unfinished catalog write: {p}" for p in (store / "ledgers").glob("*/pending/*")]
     staging = vault.dir / "staging"
     if staging.is_dir():
         out += [f"staging record: {n}" for n in os.listdir(staging)]

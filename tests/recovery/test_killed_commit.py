@@ -19,7 +19,7 @@ import sys
 import pytest
 
 from .conftest import _env
-from .test_rebuild import _assert_same, _without_rebuild_events
+from .compare import assert_same, without_rebuild_events
 
 # Each write, through the library in a process that kills itself at the chosen moment.
 WRITES = {
@@ -90,7 +90,7 @@ def test_a_write_killed_at_its_commit_is_whole_or_absent_and_the_retry_works(pro
     assert r.returncode == 0, r.stdout + r.stderr  # no version "the catalog lacks"
     now = project.listings()
     if moment != "after COMMIT":
-        _assert_same(now, before)  # nothing of it is visible
+        assert_same(now, before)  # nothing of it is visible
         stray = set(project.manifests()) - set(manifests)
         assert stray == ({f"{VERSIONS[write].replace('@', '/')}.json"} if moment == "after its manifest file" else set())
         if write in VERSIONS:  # not even through the manifest file it left (read without the catalog)
@@ -120,7 +120,7 @@ def test_a_write_killed_at_its_commit_is_whole_or_absent_and_the_retry_works(pro
     r = project.lv("catalog", "rebuild", "--force", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["unproven"] == []
-    _assert_same(_without_rebuild_events(project.listings()), _without_rebuild_events(after))
+    assert_same(without_rebuild_events(project.listings()), without_rebuild_events(after))
 
 
 def test_gc_finishes_a_killed_write_with_the_default_grace_period(project):

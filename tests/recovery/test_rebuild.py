@@ -10,33 +10,8 @@ from __future__ import annotations
 import json
 
 from .conftest import by_backend
+from .compare import assert_same, without_rebuild_events
 from .damage import PG_DAMAGE, SQLITE_DAMAGE, damage, pg_tables
-
-
-def _assert_same(after: dict, before: dict) -> None:
-    """Equal listings; on a difference, the command and the first differing paths."""
-    diffs = []
-
-    def walk(a, b, path):
-        if type(a) is not type(b) or (not isinstance(a, (dict, list)) and a != b):
-            diffs.append(f"{path}: {a!r} != {b!r}")
-        elif isinstance(a, dict):
-            for k in sorted(set(a) | set(b)):
-                walk(a.get(k, "<absent>"), b.get(k, "<absent>"), f"{path}.{k}")
-        elif isinstance(a, list):
-            if len(a) != len(b):
-                diffs.append(f"{path}: {len(a)} items != {len(b)} items")
-            for i, (x, y) in enumerate(zip(a, b)):
-                walk(x, y, f"{path}[{i}]")
-
-    walk(after, before, "")
-    assert not diffs, "\n".join(diffs[:30])
-
-
-def _without_rebuild_events(listings: dict) -> dict:
-    out = dict(listings)
-    out["events"] = [e for e in listings["events"] if e["action"] != "catalog.rebuild"]
-    return out
 
 
 @by_backend("how", {"sqlite": SQLITE_DAMAGE, "postgresql": PG_DAMAGE})
@@ -69,7 +44,7 @@ def test_every_listing_is_the_same_after_damage_and_rebuild(project, how, pg_exe
     after = project.listings()
     rebuilt = [e for e in after["events"] if e["action"] == "catalog.rebuild"]
     assert len(rebuilt) == 1 and rebuilt[0]["after"]["previous"] == report["previous"]
-    _assert_same(_without_rebuild_events(after), listings_before)
+    assert_same(without_rebuild_events(after), listings_before)
     # The store and the repository are untouched by the rebuild (the rebuild itself is recorded).
     assert project.manifests() == manifests
     assert set(journal) <= set(project.journal()) and len(project.journal()) == len(journal) + 1
@@ -86,7 +61,7 @@ def test_rebuild_is_idempotent_and_refuses_a_whole_catalog_without_force(project
         assert "4  dataset versions" in r.stdout and "kept at" in r.stdout
     after = project.listings()
     assert [e["action"] for e in after["events"]][-2:] == ["catalog.rebuild", "catalog.rebuild"]
-    _assert_same(_without_rebuild_events(after), listings_before)
+    assert_same(without_rebuild_events(after), listings_before)
     if project.catalog_url is not None:
         # The replaced tables are kept in a schema of their own, not dropped.
         assert "dataset_versions" in pg_tables(project.catalog_url)

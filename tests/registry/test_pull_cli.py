@@ -122,3 +122,27 @@ def test_pull_into_a_symlink_is_refused(rvault, tmp_path):
         with pytest.raises(InputError, match="symbolic link"):
             rvault.pull_model("detector@1.0.0", tmp_path / name)
     assert os.listdir(tmp_path / "real") == [] and not (tmp_path / "nowhere").exists()
+
+
+def test_a_pull_killed_before_its_rename_leaves_nothing_after_gc(rvault, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    w = write(tmp_path / "out" / "model.pt", b"the weights" * 1000)
+    insert_run(rvault, "r1", config_id="C-01", artifacts={"model.pt": w})
+    rvault.register_model("detector", run="r1", weights=w, version="1.0.0")
+    (tmp_path / "pulls").mkdir()
+    script = ("import os, signal, sys, lensvault\n"
+              "v = lensvault.open(sys.argv[1])\n"
+              "os.rename = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+              "v.pull_model('detector@1.0.0', sys.argv[2])\n")
+    r = subprocess.run([sys.executable, "-c", script, str(rvault.root), str(tmp_path / "pulls" / "dest")],
+                       capture_output=True, text=True)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    (left,) = os.listdir(tmp_path / "pulls")  # the half-made bundle folder, hidden beside DEST
+    plan = rvault.gc()
+    assert [(x.kind, Path(x.path).name) for x in plan.leftovers] == [("staging folder", left)]
+    plan.execute()
+    assert os.listdir(tmp_path / "pulls") == []
+    assert rvault.pull_model("detector@1.0.0", tmp_path / "pulls" / "dest").ref == "detector@1.0.0"

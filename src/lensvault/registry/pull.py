@@ -32,8 +32,7 @@ class PullResult:
 
 
 def pull_model(vault, model, dest: Path, *, link: LinkMode = LinkMode.COPY) -> PullResult:
-    from lensvault.datasets.checkout import check_destination, safe_relpath
-    from lensvault.hashing import hash_file
+    from lensvault.datasets.checkout import check_destination
 
     dest = check_destination(dest, "pull")
     files = model.files
@@ -41,9 +40,23 @@ def pull_model(vault, model, dest: Path, *, link: LinkMode = LinkMode.COPY) -> P
     if missing:
         raise ObjectMissing(f"{len(missing)} file(s) of {model.ref} are missing from the store", where=vault.store.url,
                             fix="run `lensvault verify` for the list; restore the store from a backup", missing=missing)
-    tmp = dest.parent / f".{dest.name}.lensvault-tmp-{os.getpid()}"
+    from lensvault.store.leftovers import staging_folder
+
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise storage_error(e, str(dest.parent)) from e
+    # Recorded under .lensvault/staging/ while it exists: gc removes it if this process is killed.
+    with staging_folder(vault.dir / "staging", dest.parent) as tmp:
+        _fill(vault, model, files, dest, tmp, link)
+    return PullResult(model.ref, str(dest), [dict(f) for f in files], model.bundle_oid)
+
+
+def _fill(vault, model, files, dest: Path, tmp: Path, link) -> None:
+    from lensvault.datasets.checkout import safe_relpath
+    from lensvault.hashing import hash_file
+
+    try:
         tmp.mkdir()
         items = [(f["sha256"], tmp / safe_relpath(f["name"], model.ref)) for f in files]
         for _, p in items:
@@ -73,4 +86,3 @@ def pull_model(vault, model, dest: Path, *, link: LinkMode = LinkMode.COPY) -> P
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return PullResult(model.ref, str(dest), [dict(f) for f in files], model.bundle_oid)
