@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,6 +82,14 @@ def _wait_for_group(pgid: int, timeout: float = 30) -> None:
             return
         time.sleep(0.01)
     os.killpg(pgid, signal.SIGKILL)
+
+
+def _remove(folder: Path) -> None:
+    def writable(func, path, _exc):
+        os.chmod(os.path.dirname(path), 0o755)
+        func(path)
+
+    shutil.rmtree(folder, onerror=writable)
 
 
 @dataclass
@@ -147,6 +156,8 @@ def run_trials(scenario: Scenario, root: Path, *, trials: int, base_seed: int, b
             text = str(e)
             text = text if len(text) < 600 else text[:600] + " …"
             tally.losses.append(f"seed {seed} (kill at {outcome.delay:.3f} s, group={outcome.group}): {text}")
+        else:  # a trial that held is not kept (thousands of files each); a loss's folder is, to look at
+            _remove(root / f"trial-{i}")
     tally.elapsed_s = time.monotonic() - began
     print(tally.line())
     return tally

@@ -216,5 +216,6 @@ def test_catalog_lost_at_random_points_then_rebuilt_and_the_history_goes_on(back
                 _pg_exec(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
         counts["trials"] += 1
         counts["catalogs lost"] += 2
+        shutil.rmtree(h.root)  # (a trial that held is not kept)
     print(f"faults: catalog loss ({backend or 'sqlite'}): {counts['trials']} trials, "
           f"{counts['catalogs lost']} catalogs lost and rebuilt, 0 losses")

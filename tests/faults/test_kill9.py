@@ -91,8 +91,8 @@ class GcScenario(Scenario):
 
     def prepare(self, root, seed):
         vault = lensvault.init(root / "vault")
-        vault.snapshot("ds", files(root / "src", 800), version="1.0.0")
-        orphans = files(root / "orphans", 2500, salt="orphan")
+        vault.snapshot("ds", files(root / "src", 300), version="1.0.0")
+        orphans = files(root / "orphans", 1500, salt="orphan")
         items = [(str(p), _sha(p)) for p in sorted(orphans.rglob("*.bin"))]
         vault.store.put_files(items, "copy")
         vault.store.release_pins()  # a write that failed and ended: nothing relies on these

@@ -90,8 +90,18 @@ class _FromTemplate(Scenario):
         if self.template is None:
             self.template = root.parent / f"template-{self.name}"
             self.build(self.template)
-        shutil.copytree(self.template, root / "repo", symlinks=True)
+        shutil.copytree(self.template, root / "repo", symlinks=True, copy_function=_link_objects)
         return root / "repo"
+
+
+def _link_objects(src: str, dst: str) -> None:
+    """Stored objects are linked (read-only, replaced by rename, never written in place: the
+    trial cannot change the template's); everything else, the catalog first, is copied."""
+    parts = Path(src).parts
+    if len(parts) > 3 and parts[-4:-2] == (".lensvault", "objects") and len(parts[-2]) == 2:
+        os.link(src, dst)
+    else:
+        shutil.copy2(src, dst)
 
 
 def _project(root: Path, n_images: int) -> lensvault.Vault:
