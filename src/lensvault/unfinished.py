@@ -31,20 +31,28 @@ import time
 import uuid
 import weakref
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lensvault.catalog.catalog import Transaction
+    from lensvault.vault import Vault
+
+# One item: what one ledger record is about to create ("entry", "oid", "kind", full "ref" and
+# "move" names or None, "before": what the move ref named until now).
+Item = dict[str, Any]
 
 __all__ = ["Unfinished", "finish", "find", "note_intent", "writes_in_flight"]
 
 # The intent of each open transaction (catalog.Transaction → its ref name and items).
-_INTENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_INTENTS: weakref.WeakKeyDictionary[Transaction, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def _prefix(catalog_id: str) -> str:
-    from lensvault.ledger import ledger_prefix
+    # Beside the journal and refs of lensvault.ledger (which calls this module: no import back).
+    return f"ledgers/{catalog_id}/pending"
 
-    return f"{ledger_prefix(catalog_id)}/pending"
 
-
-def note_intent(vault, txn, item: dict) -> None:
+def note_intent(vault: Vault, txn: Transaction, item: Item) -> None:
     """Record, before it happens, that ``txn`` is about to create ``item``'s entry and refs:
     ``{"entry", "oid", "kind", "ref", "move", "before"}`` (full ref names; ``before``: what the
     move ref named until now). Written durably; removed after COMMIT or on rollback."""
@@ -56,7 +64,7 @@ def note_intent(vault, txn, item: dict) -> None:
         name = f"{_prefix(vault.catalog.catalog_id)}/{current()}-{uuid.uuid4().hex[:12]}"
         state = _INTENTS[txn] = {"name": name, "items": []}
 
-        def drop():
+        def drop() -> None:
             store.delete_ref(name)
 
         txn.on_commit(drop)
@@ -65,7 +73,7 @@ def note_intent(vault, txn, item: dict) -> None:
     store.put_ref(state["name"], json.dumps({"items": state["items"]}, sort_keys=True).encode())
 
 
-def writes_in_flight(vault) -> bool:
+def writes_in_flight(vault: Vault) -> bool:
     """Whether any write of this catalog is between its ledger entries and its COMMIT (or was
     killed there): a manifest file alone then proves nothing, the catalog decides."""
     cid = vault.config.catalog_id
@@ -80,11 +88,11 @@ class Unfinished:
     name: str  # the intent's ref name
     owner: str
     age_seconds: float
-    items: list[dict] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
     committed: list[bool] = field(default_factory=list)  # per item: the catalog holds its write
 
     @property
-    def undone(self) -> list[dict]:
+    def undone(self) -> list[Item]:
         return [i for i, c in zip(self.items, self.committed) if not c]
 
     def describe(self) -> str:
@@ -92,7 +100,7 @@ class Unfinished:
         return f"a write killed before its catalog commit: {kinds}"
 
 
-def _label(item: dict) -> str:
+def _label(item: Item) -> str:
     ref = item.get("ref") or item.get("move") or ""
     parts = ref.split("/refs/", 1)[-1].split("/")
     if len(parts) == 3 and parts[0] in ("datasets", "models", "aliases"):
@@ -100,7 +108,7 @@ def _label(item: dict) -> str:
     return parts[-1]
 
 
-def find(vault, *, grace_seconds: float | None = None) -> list[Unfinished]:
+def find(vault: Vault, *, grace_seconds: float | None = None) -> list[Unfinished]:
     """Unfinished writes of this vault's catalog, each with what the catalog says of it.
 
     Writers on this host that are gone are found at once; writers elsewhere only when
@@ -136,24 +144,28 @@ def find(vault, *, grace_seconds: float | None = None) -> list[Unfinished]:
     return out
 
 
-def _age(store, name: str) -> float:
+def _age(store: Any, name: str) -> float:
     try:
         return time.time() - os.stat(store._ref_path(name)).st_mtime
     except (AttributeError, OSError):
         return 0.0
 
 
-def _record(vault, item: dict) -> dict | None:
+def _record(vault: Vault, item: Item) -> dict[str, Any] | None:
+    """The record object the item names, if it is whole (its bytes hash to its name)."""
+    import hashlib
+
     from lensvault.errors import LensVaultError
-    from lensvault.ledger import read_record
 
     try:
-        return read_record(vault.store, item["oid"])
-    except (LensVaultError, KeyError):
+        data = vault.store.read_bytes(item["oid"])
+        doc = json.loads(data) if hashlib.sha256(data).hexdigest() == item["oid"] else None
+    except (LensVaultError, KeyError, OSError, ValueError):
         return None
+    return doc if isinstance(doc, dict) else None
 
 
-def _committed(vault, conn, item: dict) -> bool:
+def _committed(vault: Vault, conn: Any, item: Item) -> bool:
     """Whether the catalog holds the write ``item`` recorded (the same row, not a later one that
     reused its id). A kind this cannot check counts as committed: it is never undone."""
     import sqlalchemy as sa
@@ -187,7 +199,7 @@ def _committed(vault, conn, item: dict) -> bool:
     return True
 
 
-def finish(vault, found: list[Unfinished] | None = None) -> list[Unfinished]:
+def finish(vault: Vault, found: list[Unfinished] | None = None) -> list[Unfinished]:
     """Undo what the unfinished writes left that never committed, and remove their intents."""
     store = vault.store
     found = find(vault) if found is None else found
@@ -198,12 +210,12 @@ def finish(vault, found: list[Unfinished] | None = None) -> list[Unfinished]:
     return found
 
 
-def _undo(vault, item: dict) -> None:
+def _undo(vault: Vault, item: Item) -> None:
     store = vault.store
     oid = item.get("oid", "")
 
-    def names_this(ref):
-        return ref and (store.get_ref(ref) or b"").decode().strip() == oid
+    def names_this(ref: str | None) -> bool:
+        return bool(ref) and (store.get_ref(ref) or b"").decode().strip() == oid
 
     if item.get("ref") and names_this(item["ref"]):
         store.delete_ref(item["ref"])
@@ -218,7 +230,7 @@ def _undo(vault, item: dict) -> None:
         _remove_manifest_file(vault, item)
 
 
-def _remove_manifest_file(vault, item: dict) -> None:
+def _remove_manifest_file(vault: Vault, item: Item) -> None:
     """The manifest file the write wrote, if it is still exactly that write's manifest."""
     import hashlib
 

@@ -15,7 +15,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from _lvtest import lv, settle, write_files
 
 NOT_A_MARKER = ["", "[]", '"x"', "null", "{", "1", "{}", '{"ref": 3}', '{"ref": ["a"]}']

@@ -41,9 +41,8 @@ def left_behind(vault) -> list[str]:
     out = [f"store tmp: {n}" for n in os.listdir(store / "tmp")]
     from lensvault.store.owner import alive
 
-    for n in os.listdir(store / "pins"):
-        if alive(n.partition("-")[0]) is False or n.endswith(".tmp"):
-            out.append(f"pin of a dead writer: {n}")
+    out += [f"pin of a dead writer: {n}" for n in os.listdir(store / "pins")
+            if alive(n.partition("-")[0]) is False or n.endswith(".tmp")]
     out += [f"ledger temp file: {p}" for p in _hidden_temp_files(store / "ledgers")]
     out += [f"vault record temp file: {p}" for p in _hidden_temp_files(store / "vaults")]
     out += [f"manifest temp file: {p}" for p in _hidden_temp_files(vault.manifests_dir)]
@@ -62,7 +61,7 @@ def whole_or_absent(vault, refs_before: list[str], new_ref: str | None) -> list[
     """The dataset versions visible are those before, plus at most ``new_ref``, each with its
     manifest file; returns them."""
     now = refs(vault)
-    allowed = [refs_before] + ([sorted(refs_before + [new_ref])] if new_ref else [])
+    allowed = [refs_before] + ([sorted([*refs_before, new_ref])] if new_ref else [])
     assert now in allowed, f"half-visible or unexpected versions: {now}"
     for ref in now:
         name, _, version = ref.partition("@")

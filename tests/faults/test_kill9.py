@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 
 import pytest
-
-import lensvault
 from faults_harness import Scenario, lv, run_trials
 from invariants import after_kill, files
+
+import lensvault
 
 pytestmark = pytest.mark.faults
 

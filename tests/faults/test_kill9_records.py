@@ -10,6 +10,7 @@ repository) into the trial's folder, so a trial costs the command and the checks
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -19,10 +20,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-import lensvault
 from faults_harness import Scenario, lv, run_trials
 from invariants import after_kill, verified_and_collected, whole_or_absent
+
+import lensvault
 
 pytestmark = pytest.mark.faults
 
@@ -174,7 +175,7 @@ class RegisterScenario(_FromTemplate):
             runs = []
             for config in ("C-01", "C-02"):
                 res = vault.run([sys.executable, "train.py"], dataset="ds@1.0.0", config=config, cwd=root,
-                                stream=open(os.devnull, "wb"))
+                                stream=io.BytesIO())
                 assert res.status == "succeeded", res
                 runs.append(res.run_id)
         finally:

@@ -18,8 +18,8 @@ import sys
 
 import pytest
 
-from .conftest import _env
 from .compare import assert_same, without_rebuild_events
+from .conftest import _env
 
 # Each write, through the library in a process that kills itself at the chosen moment.
 WRITES = {
@@ -28,8 +28,8 @@ WRITES = {
     "fix": ("vault.fix('shapes@1.0.0', 'labels-fixed/instances.json', version='1.0.2')",
             ("dataset", "fix", "shapes@1.0.0", "--annotations", "labels-fixed/instances.json", "--version", "1.0.2")),
     "config add": ("vault.add_config('configs/base.yaml', 'C-09')", ("config", "add", "configs/base.yaml", "--id", "C-09")),
-    "model register": ("vault.register_model('detector', run='{run2}', weights='runs/{run2}/model.npz', "
-                       "version='3.0.0', force=True)",
+    "model register": (("vault.register_model('detector', run='{run2}', weights='runs/{run2}/model.npz', "
+                        "version='3.0.0', force=True)"),
                        ("model", "register", "detector", "--run", "{run2}", "--weights", "runs/{run2}/model.npz",
                         "--version", "3.0.0", "--force")),
     "promote": ("vault.promote('detector@1.1.0', 'production', reason='again')",
