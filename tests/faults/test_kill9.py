@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from faults_harness import Scenario, lv, run_trials
 from invariants import after_kill, files
+from templates import FromTemplate
 
 import lensvault
 
@@ -55,16 +56,19 @@ class SnapshotScenario(Scenario):
             assert vault.status(f"ds@{s['version']}", s["src"]).clean
 
 
-class CheckoutScenario(Scenario):
+class CheckoutScenario(FromTemplate):
     name = "checkout"
     links = ("copy", "hardlink", "symlink")
 
-    def prepare(self, root, seed):
+    def build(self, root):
         vault = lensvault.init(root / "vault")
         vault.snapshot("ds", files(root / "src", 1600), version="1.0.0", link="copy")
         vault.close()
+
+    def prepare(self, root, seed):
+        repo = self.copy(root)
         (root / "out").mkdir()
-        return {"root": root / "vault", "out": root / "out", "dest": root / "out" / "co", "link": self.links[seed % 3]}
+        return {"root": repo / "vault", "out": root / "out", "dest": root / "out" / "co", "link": self.links[seed % 3]}
 
     def command(self, s):
         return ["--vault", s["root"], "dataset", "checkout", "ds@1.0.0", s["dest"], "--link", s["link"]]
@@ -86,10 +90,10 @@ class CheckoutScenario(Scenario):
                 assert vault.status(None, s["dest"]).clean
 
 
-class GcScenario(Scenario):
+class GcScenario(FromTemplate):
     name = "gc"
 
-    def prepare(self, root, seed):
+    def build(self, root):
         vault = lensvault.init(root / "vault")
         vault.snapshot("ds", files(root / "src", 300), version="1.0.0")
         orphans = files(root / "orphans", 1500, salt="orphan")
@@ -97,7 +101,11 @@ class GcScenario(Scenario):
         vault.store.put_files(items, "copy")
         vault.store.release_pins()  # a write that failed and ended: nothing relies on these
         vault.close()
-        return {"root": root / "vault", "orphans": {o for _, o in items}}
+        self.orphans = {o for _, o in items}
+
+    def prepare(self, root, seed):
+        repo = self.copy(root)
+        return {"root": repo / "vault", "orphans": self.orphans}
 
     def command(self, s):
         return ["--vault", s["root"], "gc", "--grace", "0", "--force", "--yes"]

@@ -13,15 +13,15 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from faults_harness import Scenario, lv, run_trials
+from faults_harness import lv, run_trials
 from invariants import after_kill, verified_and_collected, whole_or_absent
+from templates import FromTemplate
 
 import lensvault
 
@@ -78,33 +78,6 @@ def _coco(root: Path, n: int, *, relabel_every: int = 0) -> Path:
     return root
 
 
-class _FromTemplate(Scenario):
-    """A project built once (``build``) and copied for every trial."""
-
-    def __init__(self):
-        self.template: Path | None = None
-
-    def build(self, root: Path) -> None:
-        raise NotImplementedError
-
-    def copy(self, root: Path) -> Path:
-        if self.template is None:
-            self.template = root.parent / f"template-{self.name}"
-            self.build(self.template)
-        shutil.copytree(self.template, root / "repo", symlinks=True, copy_function=_link_objects)
-        return root / "repo"
-
-
-def _link_objects(src: str, dst: str) -> None:
-    """Stored objects are linked (read-only, replaced by rename, never written in place: the
-    trial cannot change the template's); everything else, the catalog first, is copied."""
-    parts = Path(src).parts
-    if len(parts) > 3 and parts[-4:-2] == (".lensvault", "objects") and len(parts[-2]) == 2:
-        os.link(src, dst)
-    else:
-        shutil.copy2(src, dst)
-
-
 def _project(root: Path, n_images: int) -> lensvault.Vault:
     """A git repository holding a vault (ds@1.0.0: ``n_images`` images), config C-01 and train.py."""
     root.mkdir(parents=True)
@@ -129,7 +102,7 @@ def _project(root: Path, n_images: int) -> lensvault.Vault:
 # -- dataset fix --------------------------------------------------------------------------
 
 
-class FixScenario(_FromTemplate):
+class FixScenario(FromTemplate):
     name = "fix"
 
     def build(self, root):
@@ -166,7 +139,7 @@ class FixScenario(_FromTemplate):
 # -- model register -----------------------------------------------------------------------
 
 
-class RegisterScenario(_FromTemplate):
+class RegisterScenario(FromTemplate):
     name = "register"
 
     def build(self, root):
@@ -242,7 +215,7 @@ def _trainings(vault_root: Path) -> list[int]:
     return out
 
 
-class RunScenario(_FromTemplate):
+class RunScenario(FromTemplate):
     name = "run"
     links = ("auto", "copy")
 
