@@ -168,34 +168,28 @@ def _record(vault: Vault, item: Item) -> dict[str, Any] | None:
 def _committed(vault: Vault, conn: Any, item: Item) -> bool:
     """Whether the catalog holds the write ``item`` recorded (the same row, not a later one that
     reused its id). A kind this cannot check counts as committed: it is never undone."""
-    import sqlalchemy as sa
-
-    from lensvault.catalog import registry_schema as reg
-    from lensvault.catalog import schema
-    from lensvault.catalog.runs_schema import configs
+    from lensvault.catalog.repos import AliasRepo, ConfigRepo, DatasetRepo, ModelRepo
 
     rec = _record(vault, item)
     if rec is None:
         return False  # killed before its record was stored: nothing of it can have committed
     data, kind = rec.get("data") or {}, rec.get("kind")
     if kind == "dataset.version":
-        row, t = data["row"], schema.dataset_versions
-        got = conn.execute(sa.select(t.c.manifest_oid).where(t.c.name == row["name"],
-                                                             t.c.version == row["version"])).first()
+        row = data["row"]
+        got = DatasetRepo(conn).get(row["name"], row["version"])
         return got is not None and got.manifest_oid == row["manifest_oid"]
     if kind == "model.version":
-        row, t = data["row"], reg.model_versions
-        got = conn.execute(sa.select(t.c.bundle_oid).where(t.c.name == row["name"], t.c.version == row["version"])).first()
+        row = data["row"]
+        got = ModelRepo(conn).get(row["name"], row["version"])
         return got is not None and got.bundle_oid == row["bundle_oid"]
     if kind == "config":
         row = data["row"]
-        got = conn.execute(sa.select(configs.c.sha256, configs.c.created_at)
-                           .where(configs.c.config_id == row["config_id"])).first()
+        got = ConfigRepo(conn).get(row["config_id"])
         return got is not None and (got.sha256, got.created_at) == (row["sha256"], row["created_at"])
     if kind == "alias.move":
-        move, t = data["move"], reg.alias_moves
-        got = conn.execute(sa.select(t.c.to_version, t.c.at).where(t.c.id == move["id"])).first()
-        return got is not None and (got.to_version, got.at) == (move["to_version"], move["at"])
+        move = data["move"]
+        return any((m.id, m.to_version, m.at) == (move["id"], move["to_version"], move["at"])
+                   for m in AliasRepo(conn).moves(move["name"], move["alias"]))
     return True
 
 

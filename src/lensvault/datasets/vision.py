@@ -321,7 +321,7 @@ def _ids_still_free(vault, name: str, seen: frozenset, issued: int):
     """
 
     def check(conn) -> None:
-        from lensvault.registry._locks import lock_name
+        from lensvault.catalog.locks import lock_name
 
         lock_name(conn, "dataset image ids", name)
         _, now = ids_issued_by(vault, name, conn=conn, skip=seen, issued=issued)

@@ -68,11 +68,9 @@ def leftover_work_dirs(vault, grace_seconds: float) -> list:
     """Data folders and partial logs (``.lensvault/tmp/run-ID``) that no live process will use:
     of runs that ended, or whose owner on this host is dead (``reap_dead_runs`` first keeps the
     partial log as the run's log), or — unknown to the catalog — older than the grace period."""
-    import sqlalchemy as sa
-
-    from lensvault.catalog.runs_schema import runs
+    from lensvault.catalog.repos.runs import RunRepo
     from lensvault.runs.launcher import run_work_dir
-    from lensvault.runs.records import OPEN_STATES
+    from lensvault.runs.lifecycle import OPEN_STATES
     from lensvault.store.leftovers import scan_files
 
     root = run_work_dir(vault, "x").parent
@@ -83,8 +81,8 @@ def leftover_work_dirs(vault, grace_seconds: float) -> list:
     if not ids:
         return []
     with vault.catalog.read() as conn:
-        rows = conn.execute(sa.select(runs.c.run_id, runs.c.status, runs.c.owner_host, runs.c.owner_pid,
-                                      runs.c.owner_started).where(runs.c.run_id.in_(ids))).all()
+        repo = RunRepo(conn)
+        rows = [r for r in map(repo.get, ids) if r is not None]
     over = {r.run_id for r in rows if r.status not in OPEN_STATES or owner_state(_owner(r)) == DEAD}
     known = {r.run_id for r in rows}
     kind = "run data folder"
