@@ -16,8 +16,6 @@ import lensvault
 
 # Each entry: the exact set of modules of one known cycle (a strongly connected component).
 KNOWN_CYCLES = [
-    # verify/gc/repair open the vaults sharing the store (lensvault.vault.open_vault) from below.
-    frozenset({"lensvault.vault", "lensvault.integrity", "lensvault.repair"}),
     # Crashed-run detection (owner records) calls into the launcher and the preflight, which call back.
     frozenset({"lensvault.runs.crashes", "lensvault.runs.launcher", "lensvault.runs.preflight"}),
 ]

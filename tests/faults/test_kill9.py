@@ -147,7 +147,7 @@ class GcScenario(Scenario):
         vault.snapshot("ds", _files(root / "src", 800), version="1.0.0")
         orphans = _files(root / "orphans", 2500, salt="orphan")
         items = [(str(p), _sha(p)) for p in sorted(orphans.rglob("*.bin"))]
-        vault.store.put_files(items, "copy")
+        vault.store.put_files(items)
         vault.store.release_pins()  # a write that failed and ended: nothing relies on these
         vault.close()
         return {"root": root / "vault", "orphans": {o for _, o in items}}

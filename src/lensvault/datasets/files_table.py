@@ -148,7 +148,9 @@ class FileRows:
 
         from lensvault.parallel import ForkedCall
 
-        if self._writer is None and threading.active_count() == 1:
+        # Only into a store with local files: a child's write into another store (memory,
+        # or a network client's connections copied by the fork) is not the parent's.
+        if self._writer is None and threading.active_count() == 1 and store.local() is not None:
             self._writer = ForkedCall(_put_from_child, self, store, os.getpid())
 
     @property
@@ -270,4 +272,4 @@ def read(data: bytes, columns: list[str] | None = None, *, where: str | None = N
 
 def read_object(store, oid: str, columns: list[str] | None = None):
     """The Parquet table stored as ``oid`` (its bytes hashed first: see ObjectStore.read_bytes)."""
-    return read(store.read_bytes(oid), columns, where=str(store.oid_to_path(oid)) if hasattr(store, "oid_to_path") else oid)
+    return read(store.read_bytes(oid), columns, where=store.location(oid))

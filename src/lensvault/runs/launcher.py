@@ -157,12 +157,11 @@ def _environment(vault, run_id: str) -> None:
 
 def store_log(vault, log_path: Path) -> str | None:
     from lensvault.hashing import hash_file
-    from lensvault.store.base import LinkMode
 
     if not log_path.is_file():
         return None
     oid = hash_file(log_path).oid
-    vault.store.put_files([(str(log_path), oid)], LinkMode.COPY)
+    vault.store.put_files([(str(log_path), oid)])
     return oid
 
 
