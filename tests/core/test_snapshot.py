@@ -280,3 +280,24 @@ def test_versions_that_do_not_fit_the_catalog_are_refused_cleanly(vault, tmp_pat
     assert manifest_files(vault) == ([] if not version_refs(vault) else [f"ds/{version}.json"])
     assert vault.verify().ok
 
+
+def test_a_symlink_snapshot_is_refused_before_any_work(sqlite_vault, tmp_path, monkeypatch):
+    """`--link symlink` used to copy silently (and record "symlink" in the manifest): refused now,
+    from the library and the CLI, plain and vision snapshots alike, before a file is read."""
+    from lensvault.errors import UsageError
+
+    src = write_files(tmp_path / "src", {"a.txt": "a", "img.jpg": b"\xff\xd8\xff"})
+    count = Counter(monkeypatch)
+    before = oids_in_store(sqlite_vault)
+    for kwargs in ({}, {"format": "auto"}):
+        with pytest.raises(UsageError) as ei:
+            sqlite_vault.snapshot("ds", src, version="1.0.0", link="symlink", **kwargs)
+        assert ei.value.where == "--link symlink" and "--link hardlink" in ei.value.fix
+    assert count.paths == [] and oids_in_store(sqlite_vault) == before and version_refs(sqlite_vault) == []
+    r = lv("--vault", sqlite_vault.root, "dataset", "snapshot", "ds", src, "--version", "1.0.0", "--link", "symlink")
+    assert r.returncode == 2 and "symlink" in r.stderr and "--link hardlink" in r.stderr
+    assert manifest_files(sqlite_vault) == []
+    # Checkouts still symlink.
+    sqlite_vault.snapshot("ds", src, version="1.0.0")
+    sqlite_vault.checkout("ds@1.0.0", tmp_path / "out", link="symlink")
+    assert (tmp_path / "out" / "a.txt").is_symlink()

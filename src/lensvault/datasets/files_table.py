@@ -14,7 +14,7 @@ import io
 import os
 import sys
 
-__all__ = ["FileRows", "build", "canonical_digest", "read", "to_parquet_bytes"]
+__all__ = ["FileRows", "build", "read", "to_parquet_bytes"]
 
 
 def _pa():
@@ -104,14 +104,6 @@ class FileRows:
 
         entries = list(index.values())
         return cls(list(index), *(list(map(itemgetter(k), entries)) for k in (1, 4, 5, 6, 7)), digest=digest)
-
-    @classmethod
-    def from_listing(cls, rows) -> FileRows:
-        """From (path, sha256, size, media_type, width, height) rows (the stat cache's listing)."""
-        if not rows:
-            return cls([], [], [], [], [], [])
-        paths, oids, sizes, mts, ws, hs = zip(*rows)
-        return cls(paths, sizes, oids, mts, ws, hs)
 
     @property
     def num_rows(self) -> int:
@@ -227,10 +219,6 @@ def build(paths, sizes, oids, media_types, widths, heights):
     # Sorted above in Python (same order as Arrow's for UTF-8): Table.sort_by would
     # import pyarrow.compute, which costs more than the sort.
     return table
-
-
-def canonical_digest(table) -> str:
-    return rows_digest(table["path"].to_pylist(), table["sha256"].to_pylist(), table["size"].to_pylist())
 
 
 def rows_digest(paths, oids, sizes) -> str:

@@ -184,6 +184,22 @@ def trusted_roots(vault) -> tuple[str, ...]:
     return local_links.trusted_roots(vault.store)
 
 
+def ingest_link(link: LinkMode | str) -> LinkMode:
+    """How a snapshot stores files: every mode but symlink, which is refused (a store object that
+    points back into the user's folder would change with it, and would not be content-addressed)."""
+    link = LinkMode(link)
+    if link is LinkMode.SYMLINK:
+        from lensvault.errors import UsageError
+
+        raise UsageError(
+            "a snapshot cannot store files as symlinks (the stored object would be the folder's file "
+            "itself, and change with it)",
+            where="--link symlink",
+            fix="use --link hardlink to share the bytes without a copy, or auto, reflink or copy; "
+                "`--link symlink` is for checkouts",
+        )
+    return link
+
 
 def _walk_in_two(folder, index: dict, exclude, trusted: tuple[str, ...] = ()) -> tuple[list[ScannedFile], list[str]]:
     """``scan_against`` of a big folder by this process and a forked child, half the sub-folders each.
@@ -314,7 +330,7 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
     stored again from the folder.
     """
     folder = os.path.realpath(src)
-    link = LinkMode(link)
+    link = ingest_link(link)
     store = vault.store
     state = vault.state
     cached = state.index(folder)
