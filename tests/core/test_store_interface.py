@@ -11,8 +11,8 @@ import time
 import uuid
 
 import pytest
-
 from _lvtest import write_files
+
 from lensvault.errors import ObjectMissing, ObjectsVanished, StorageError, UsageError
 from lensvault.store import LinkMode, LocalObjectStore, ObjectStore, open_store
 from lensvault.store.memory import MemoryObjectStore
@@ -128,9 +128,8 @@ def test_pins_protect_until_released_and_commits_check_presence(store):
         check([other])
     assert store.pinned(0) == set()  # a commit releases the process's pins
     store.delete(oid)
-    with pytest.raises(ObjectsVanished) as ei:
-        with store.committing([oid]):
-            pass
+    with pytest.raises(ObjectsVanished) as ei, store.committing([oid]):
+        pass
     assert ei.value.details["missing"] == [oid]
     with store.gc_lock():
         pass

@@ -19,7 +19,7 @@ from lensvault.store.local import LocalObjectStore
 __all__ = ["LinkMode", "LocalObjectStore", "ObjectStore", "is_oid", "open_store"]
 
 
-def open_store(url: str | os.PathLike, *, base: Path | None = None) -> ObjectStore:
+def open_store(url: str | os.PathLike[str], *, base: Path | None = None) -> ObjectStore:
     text = os.fspath(url)
     scheme, sep, rest = text.partition("://")
     if not sep:

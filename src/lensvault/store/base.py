@@ -18,9 +18,10 @@ files.
 
 from __future__ import annotations
 
+import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -28,9 +29,17 @@ from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
     from lensvault.errors import ObjectMissing
+    from lensvault.store.leftovers import Leftover
     from lensvault.store.local_files import LocalFiles
 
-__all__ = ["LinkMode", "ObjectStat", "ObjectStore", "is_oid"]
+# How many items of a batch are done (progress bars): called with a count, repeatedly.
+OnDone = Callable[[int], None]
+# (inode, size, mtime_ns) of a local object (store/verified.py); None where it cannot be trusted.
+ObjectKey = tuple[int, int, int]
+# What ``committing`` yields: check that more objects (made inside the block) are all there.
+CommitCheck = Callable[[Iterable[str]], None]
+
+__all__ = ["CommitCheck", "LinkMode", "ObjectKey", "ObjectStat", "ObjectStore", "OnDone", "is_oid", "missing_object"]
 
 _OID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -167,11 +176,12 @@ class ObjectStore(ABC):
     def check(self, oid: str) -> str:
         """'ok', 'missing' or 'corrupt' after re-hashing the stored bytes."""
 
-    def check_keyed(self, oid: str) -> tuple[str, tuple | None]:
+    def check_keyed(self, oid: str) -> tuple[str, ObjectKey | None]:
         """``check``, and the key under which a local object was verified (store/verified.py), or None."""
         return self.check(oid), None
 
-    def check_many(self, oids, *, on_done=None) -> Iterator[tuple[str, tuple[str, tuple | None]]]:
+    def check_many(self, oids: Sequence[str], *,
+                   on_done: OnDone | None = None) -> Iterator[tuple[str, tuple[str, ObjectKey | None]]]:
         """``(oid, check_keyed(oid))`` for each oid, in order: verify's bulk re-hash. A backend
         spreads the work as suits it (local: forked workers; object storage: concurrent reads)."""
         for oid in oids:
@@ -186,13 +196,13 @@ class ObjectStore(ABC):
         """Store ``data`` (pinned for this process, see ``pin``); its oid."""
 
     @abstractmethod
-    def put_files(self, items: list[tuple[str, str]], *, on_done=None) -> None:
+    def put_files(self, items: Sequence[tuple[str, str]], *, on_done: OnDone | None = None) -> None:
         """Copy files already hashed into the store: items are (source path, oid). An object that
         is there intact is skipped; one there with another size is replaced. Pinned like ``put_bytes``.
         (Hard- and reflinking files in: store/local_links.py.)"""
 
     @abstractmethod
-    def restore(self, oid: str, src) -> bool:
+    def restore(self, oid: str, src: str | os.PathLike[str]) -> bool:
         """Store the file ``src`` as object ``oid`` if its bytes hash to it, replacing a missing or
         damaged object (a damaged one is never kept); False, and nothing changed, if they do not."""
 
@@ -209,21 +219,23 @@ class ObjectStore(ABC):
         return None
 
     # -- gc: pins, the lock, leftovers -----------------------------------------------------------
-    def pin(self, oids, *, owner: str | None = None) -> None:
+    @abstractmethod
+    def pin(self, oids: Iterable[str], *, owner: str | None = None) -> None:
         """Protect objects an uncommitted write relies on from gc (see LocalObjectStore.pin)."""
 
+    @abstractmethod
     def pinned(self, grace_seconds: float) -> set[str]:
         """Oids pinned by live writers (or, for writers whose liveness cannot be told, within the grace period)."""
-        return set()
 
+    @abstractmethod
     def release_pins(self) -> None:
         """Drop this process's pins: its writes have committed or failed."""
 
     @contextmanager
-    def committing(self, oids=()):
+    def committing(self, oids: Iterable[str] = ()) -> Iterator[CommitCheck]:
         """Hold gc off while a write that needs ``oids`` commits; ObjectsVanished if one is missing.
         Yields ``check(more_oids)`` for objects made inside the block."""
-        def check(more) -> None:
+        def check(more: Iterable[str]) -> None:
             gone = self.missing(sorted(set(more)))
             if gone:
                 from lensvault.errors import ObjectsVanished
@@ -235,21 +247,21 @@ class ObjectStore(ABC):
         yield check
 
     @contextmanager
-    def gc_lock(self):
+    def gc_lock(self) -> Iterator[None]:
         """Held by gc while it decides what to delete and deletes it."""
         yield
 
-    def leftovers(self, grace_seconds: float) -> list:
+    def leftovers(self, grace_seconds: float) -> list[Leftover]:
         """What writers that are gone left in the store (``store.leftovers.Leftover``), for gc to remove."""
         return []
 
     # -- the vaults sharing the store ----------------------------------------------------------
     @abstractmethod
-    def register_vault(self, vault_id: str, vault_path) -> None:
+    def register_vault(self, vault_id: str, vault_path: str | os.PathLike[str]) -> None:
         """Record that a vault uses this store, so gc in any vault sees every user."""
 
     @abstractmethod
-    def vaults(self) -> list[dict]:
+    def vaults(self) -> list[dict[str, str]]:
         """Every vault registered with the store: ``{"vault_id", "path"}``, sorted by id."""
 
     # -- refs: named, non-content-addressed entries beside the objects (store/refs.py) ------------

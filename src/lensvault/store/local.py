@@ -14,20 +14,24 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 # (Module-level imports: these functions also run in forked workers, which must import nothing.)
 from lensvault.errors import ObjectsVanished, StorageError
 from lensvault.hashing import CHUNK
-from lensvault.store.base import ObjectStat, ObjectStore, is_oid
+from lensvault.store.base import CommitCheck, ObjectKey, ObjectStat, ObjectStore, OnDone, is_oid
 from lensvault.store.linking import LinkStrategy, storage_error
 from lensvault.store.local_files import LocalFiles, size_of, stage_in, unlink_quietly
 from lensvault.store.owner import alive as owner_alive
 from lensvault.store.owner import current as current_owner
 from lensvault.store.refs import LocalRefs
 from lensvault.store.verified import object_key
+
+if TYPE_CHECKING:
+    from lensvault.store.leftovers import Leftover
 
 __all__ = ["LocalObjectStore"]
 
@@ -36,7 +40,7 @@ _LIST_SHARDS_FROM = 2048
 
 
 class LocalObjectStore(LocalRefs, ObjectStore):
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root).absolute()
         self.url = str(self.root)
         self.files = LocalFiles(str(self.root))
@@ -47,7 +51,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
     def oid_to_path(self, oid: str) -> Path:
         return Path(self.files.path(oid))
 
-    def path_to_oid(self, path) -> str:
+    def path_to_oid(self, path: str | os.PathLike[str]) -> str:
         return self.files.oid_of(path)
 
     # -- set-up ------------------------------------------------------------------
@@ -65,12 +69,12 @@ class LocalObjectStore(LocalRefs, ObjectStore):
     def exists(self) -> bool:
         return os.path.isdir(self.files.tmp)
 
-    def register_vault(self, vault_id: str, vault_path) -> None:
+    def register_vault(self, vault_id: str, vault_path: str | os.PathLike[str]) -> None:
         """Record that a vault uses this store, so gc in any vault sees every user."""
         p = self.root / "vaults" / f"{vault_id}.json"
         p.write_text(json.dumps({"vault_id": vault_id, "path": str(vault_path)}))
 
-    def vaults(self) -> list[dict]:
+    def vaults(self) -> list[dict[str, str]]:
         out = []
         d = self.root / "vaults"
         if d.is_dir():
@@ -82,7 +86,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         return out
 
     # -- pins: objects a writer relies on before its commit ----------------------------
-    def pin(self, oids, *, owner: str | None = None) -> None:
+    def pin(self, oids: Iterable[str], *, owner: str | None = None) -> None:
         """Record that an uncommitted write relies on these objects (new or deduplicated).
 
         gc never deletes an object pinned by a live writer, whatever its grace period;
@@ -94,8 +98,8 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         with the user's files). Pins are an economy, not the guarantee: the commit checks
         its objects under the gc lock (``committing``).
         """
-        oids = list(oids)
-        if not oids:
+        listed = list(oids)
+        if not listed:
             return
         owner = owner or current_owner()
         d = self.root / "pins"
@@ -103,7 +107,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         tmp = d / f".{name}.tmp"
         try:
             d.mkdir(exist_ok=True)
-            tmp.write_text("\n".join(oids))
+            tmp.write_text("\n".join(listed))
             os.replace(tmp, d / f"{name}.pin")
         except OSError as e:
             unlink_quietly(tmp)
@@ -150,7 +154,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
 
     # -- the gc lock: a commit and gc's delete phase never overlap -----------------------
     @contextmanager
-    def _lock(self, kind: int):
+    def _lock(self, kind: int) -> Iterator[None]:
         import fcntl
 
         path = self.root / "gc.lock"
@@ -171,7 +175,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
             os.close(fd)  # closing the last descriptor releases the lock
 
     @contextmanager
-    def committing(self, oids=()):
+    def committing(self, oids: Iterable[str] = ()) -> Iterator[CommitCheck]:
         """Hold gc's delete phase off while a write that needs ``oids`` commits.
 
         Checks, under the lock, that every object is in the store: gc either ran before
@@ -188,7 +192,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         finally:
             self.release_pins()
 
-    def _all_present(self, oids) -> None:
+    def _all_present(self, oids: Iterable[str]) -> None:
         gone = self.missing(sorted(set(oids)))
         if gone:
             raise ObjectsVanished(
@@ -200,7 +204,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
             )
 
     @contextmanager
-    def gc_lock(self):
+    def gc_lock(self) -> Iterator[None]:
         """Exclusive: no write commits while gc decides what to delete and deletes it."""
         import fcntl
 
@@ -227,18 +231,18 @@ class LocalObjectStore(LocalRefs, ObjectStore):
                 present = {first: names}
                 out = []
                 for o in oids:
-                    names = present.get(o[:2])
-                    if names is None:
+                    shard = present.get(o[:2])
+                    if shard is None:
                         try:
-                            names = present[o[:2]] = set(os.listdir(f"{root}/{o[:2]}"))
+                            shard = present[o[:2]] = set(os.listdir(f"{root}/{o[:2]}"))
                         except FileNotFoundError:
-                            names = present[o[:2]] = set()
-                    if o[2:] not in names:
+                            shard = present[o[:2]] = set()
+                    if o[2:] not in shard:
                         out.append(o)
                 return out
         return [o for o in oids if not exists(f"{root}/{o[:2]}/{o[2:]}")]
 
-    def open(self, oid: str):
+    def open(self, oid: str) -> BinaryIO:
         try:
             return open(self.files.path(oid), "rb")
         except FileNotFoundError:
@@ -267,7 +271,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         """
         root = str(self.root)
         st = os.stat
-        ino_of: dict[str, dict] = {}
+        ino_of: dict[str, dict[str, int]] = {}
         if inodes is not None and len(oids) >= _LIST_SHARDS_FROM:
             first = oids[0][:2]
             try:
@@ -311,12 +315,13 @@ class LocalObjectStore(LocalRefs, ObjectStore):
     def check(self, oid: str) -> str:
         return self.check_keyed(oid)[0]
 
-    def check_keyed(self, oid: str) -> tuple[str, tuple | None]:
+    def check_keyed(self, oid: str) -> tuple[str, ObjectKey | None]:
         """('ok' | 'missing' | 'corrupt', the object's (inode, size, mtime_ns) if it hashed right and
         kept that key while it was read — what ``store.verified`` records)."""
         return _check_keyed(self.files, oid)
 
-    def check_many(self, oids, *, on_done=None):
+    def check_many(self, oids: Sequence[str], *,
+                   on_done: OnDone | None = None) -> Iterator[tuple[str, tuple[str, ObjectKey | None]]]:
         """``check_keyed`` of each object, hashed in forked workers for a big batch (they get the
         store's LocalFiles, not the store)."""
         from functools import partial
@@ -350,7 +355,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
             raise
         return oid
 
-    def put_files(self, items, *, on_done=None) -> None:
+    def put_files(self, items: Sequence[tuple[str, str]], *, on_done: OnDone | None = None) -> None:
         """Copy files already hashed in (see ObjectStore.put_files): staged in parallel, one syncfs."""
         todo: dict[str, str] = {}
         for src, oid in items:
@@ -372,7 +377,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
                 raise
             raise storage_error(e, str(self.root)) from e
 
-    def restore(self, oid: str, src: str | os.PathLike) -> bool:
+    def restore(self, oid: str, src: str | os.PathLike[str]) -> bool:
         """Store ``src``'s bytes as object ``oid`` if they hash to it, replacing a missing or damaged
         object (a damaged one is never kept); False, and nothing changed, if they do not.
 
@@ -442,7 +447,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         except OSError as e:
             raise storage_error(e, self.location(oid)) from e
 
-    def leftovers(self, grace_seconds: float) -> list:
+    def leftovers(self, grace_seconds: float) -> list[Leftover]:
         """Temp files of writers that are gone (see store/leftovers.py), for gc to remove."""
         from lensvault.store.leftovers import scan_files
 
@@ -455,7 +460,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         return found
 
 
-def _check_keyed(files: LocalFiles, oid: str) -> tuple[str, tuple | None]:
+def _check_keyed(files: LocalFiles, oid: str) -> tuple[str, ObjectKey | None]:
     path = files.path(oid)
     try:
         with open(path, "rb") as f:

@@ -18,10 +18,18 @@ import errno
 import os
 import stat
 import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 from lensvault.hashing import default_workers
 from lensvault.store.owner import current as current_owner
+
+if TYPE_CHECKING:
+    from lensvault.store.base import OnDone
+    from lensvault.store.linking import LinkStrategy
+
+T = TypeVar("T")
 
 __all__ = ["LocalFiles", "READ_ONLY"]
 
@@ -49,9 +57,8 @@ class LocalFiles:
         return f"{self.root}/{oid[:2]}/{oid[2:]}"
 
     @staticmethod
-    def oid_of(path) -> str:
-        path = os.fspath(path)
-        head, name = os.path.split(path)
+    def oid_of(path: str | os.PathLike[str]) -> str:
+        head, name = os.path.split(os.fspath(path))
         return os.path.basename(head) + name
 
     @property
@@ -67,7 +74,7 @@ class LocalFiles:
         # Named after the writer, so gc removes it once the writer is gone (and never before).
         return f"{self.tmp}/{current_owner()}-{uuid.uuid4().hex}.tmp"
 
-    def finish(self, tmp, oid: str) -> None:
+    def finish(self, tmp: str | os.PathLike[str], oid: str) -> None:
         """Rename a durable temp file into place as object ``oid``, read-only."""
         os.chmod(tmp, READ_ONLY)
         dst = self.path(oid)
@@ -103,19 +110,19 @@ class LocalFiles:
         finally:
             os.close(fd)
 
-    def fsync_dir(self, path) -> None:
+    def fsync_dir(self, path: str | os.PathLike[str]) -> None:
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
 
-    def fsync_shards(self, oids) -> None:
+    def fsync_shards(self, oids: Iterable[str]) -> None:
         """Make the directory entries of these objects durable (a hardlink is complete once its entry is)."""
         for shard in sorted({o[:2] for o in oids}):
             self.fsync_dir(f"{self.root}/{shard}")
 
-    def append_pins(self, name: str, oids) -> None:
+    def append_pins(self, name: str, oids: Iterable[str]) -> None:
         """Append oids to pin file ``name`` (see LocalObjectStore.pin), one line each; OSError as raised."""
         data = "".join(f"{o}\n" for o in oids).encode()
         if not data:
@@ -127,13 +134,14 @@ class LocalFiles:
             os.close(fd)
 
 
-def write_all(fd: int, data) -> None:
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def stage_in(files: LocalFiles, pending: list[tuple[str, str]], strategy, on_done=None) -> None:
+def stage_in(files: LocalFiles, pending: Sequence[tuple[str, str]], strategy: LinkStrategy,
+             on_done: OnDone | None = None) -> None:
     """Store (source path, oid) pairs by copying or reflinking (``strategy``) each to a temp file,
     then one syncfs, the renames, and another syncfs. Temp files are removed on any failure.
 
@@ -142,7 +150,7 @@ def stage_in(files: LocalFiles, pending: list[tuple[str, str]], strategy, on_don
     tmpdir = files.tmp
     owner = current_owner()
 
-    def stage(item):
+    def stage(item: tuple[str, str]) -> None:
         src, oid = item
         tmp = f"{tmpdir}/{owner}-{uuid.uuid4().hex}.tmp"
         staged.append((tmp, oid))  # list.append is atomic under the GIL
@@ -162,14 +170,14 @@ def stage_in(files: LocalFiles, pending: list[tuple[str, str]], strategy, on_don
         raise
 
 
-def parallel(fn, items, batch: int = 128) -> None:
+def parallel(fn: Callable[[T], object], items: Sequence[T], batch: int = 128) -> None:
     """Apply fn to every item on a thread pool, a batch per task (pools ignore map's chunksize)."""
     if len(items) < 32:
         for item in items:
             fn(item)
         return
 
-    def run(chunk):
+    def run(chunk: Sequence[T]) -> None:
         for item in chunk:
             fn(item)
 
@@ -198,7 +206,7 @@ def size_of(path: str) -> int:
         return -1  # the copy will report what is wrong with the source
 
 
-def unlink_quietly(p) -> None:
+def unlink_quietly(p: str | os.PathLike[str]) -> None:
     try:
         os.unlink(p)
     except OSError as e:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable, Sequence
 from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 # (Module-level imports: these functions also run in forked workers, which must import nothing.)
 from lensvault.errors import IntegrityError, StorageError, UsageError
@@ -31,6 +33,14 @@ from lensvault.hashing import CHUNK, read_small
 from lensvault.store.base import LinkMode, ObjectStore, missing_object
 from lensvault.store.linking import LinkStrategy, storage_error
 from lensvault.store.local_files import READ_ONLY, LocalFiles, parallel, size_of, stage_in, write_all
+
+if TYPE_CHECKING:
+    from lensvault.store.base import ObjectKey, OnDone
+    from lensvault.store.staging import IngestBatch
+
+# (oid, destination): an object to put at a path.
+Placement = tuple[str, "str | os.PathLike[str]"]
+T = TypeVar("T", bound=tuple[object, "str | os.PathLike[str]"])
 
 __all__ = ["check_link", "drop_if_linked", "ingest_batch", "materialize", "object_keys", "place", "put_files",
            "same_filesystem", "shares_inode", "supports_reflink", "trusted_roots"]
@@ -49,16 +59,17 @@ def check_link(store: ObjectStore, link: LinkMode) -> None:
 # -- store → folders ----------------------------------------------------------------------------
 
 
-def materialize(store: ObjectStore, items, link: LinkMode | str, *, on_done=None) -> set:
+def materialize(store: ObjectStore, items: Sequence[Placement], link: LinkMode | str, *,
+                on_done: OnDone | None = None) -> set[LinkMode]:
     """Write objects to destinations (items: (oid, dest path)); the modes used (a copy was hashed
     as it was made; linked or reflinked objects are the caller's to check, see store/verified.py)."""
     link = LinkMode(link)
     check_link(store, link)
     files = store.local()
     strategy = LinkStrategy(link if files is not None else LinkMode.COPY)
-    used: set = set()
+    used: set[LinkMode] = set()
 
-    def one(item):
+    def one(item: Placement) -> None:
         oid, dest = item
         mode = place(store, strategy, oid, dest, files=files)
         used.add(mode)
@@ -66,11 +77,12 @@ def materialize(store: ObjectStore, items, link: LinkMode | str, *, on_done=None
             on_done(1)
 
     try:
-        if strategy.mode in (LinkMode.HARDLINK, LinkMode.SYMLINK):
+        if files is not None and strategy.mode in (LinkMode.HARDLINK, LinkMode.SYMLINK):
             # Metadata only: threads would add nothing but GIL hand-offs; forked
             # workers (for big jobs) halve the Python around each link. They get the
             # store's LocalFiles (paths), never the store.
-            from lensvault.parallel import CHUNK as PART, map_chunks
+            from lensvault.parallel import CHUNK as PART
+            from lensvault.parallel import map_chunks
 
             for _ in map_chunks(partial(_link_part, files, strategy), _spread_by_folder(items, PART),
                                 on_done=on_done):
@@ -85,20 +97,20 @@ def materialize(store: ObjectStore, items, link: LinkMode | str, *, on_done=None
     return used
 
 
-def _spread_by_folder(items: list, chunk: int) -> list:
+def _spread_by_folder(items: Sequence[T], chunk: int) -> list[T]:
     """``items`` reordered so that consecutive chunks go to different destination folders.
 
     Two workers linking into one folder queue on its lock (ext4 serializes entry
     inserts per directory): on 50,000 files in 50 folders, two workers in path
     order were barely faster than one (0.94 s vs 1.0 s); dealt out folder by folder, 0.73 s.
     """
-    groups: dict[str, list] = {}
+    groups: dict[str, list[T]] = {}
     for item in items:
         groups.setdefault(str(item[1]).rpartition("/")[0], []).append(item)
     if len(groups) < 2:
-        return items
-    queues = [g for g in groups.values()]
-    out: list = []
+        return list(items)
+    queues = list(groups.values())
+    out: list[T] = []
     while queues:
         for q in queues:
             out.extend(q[:chunk])
@@ -107,14 +119,15 @@ def _spread_by_folder(items: list, chunk: int) -> list:
     return out
 
 
-def _link_part(files: LocalFiles, strategy: LinkStrategy, part: list) -> list:
+def _link_part(files: LocalFiles, strategy: LinkStrategy, part: list[Placement]) -> list[None]:
     """In a worker (or in-process for small jobs): hard- or symlink objects to their destinations."""
     for oid, dest in part:
         _place_local(files, strategy, oid, dest)
     return [None] * len(part)  # the mapper's contract: one result per item
 
 
-def place(store: ObjectStore, strategy: LinkStrategy, oid: str, dest, *, files: LocalFiles | None = None) -> LinkMode:
+def place(store: ObjectStore, strategy: LinkStrategy, oid: str, dest: str | os.PathLike[str], *,
+          files: LocalFiles | None = None) -> LinkMode:
     """Put object ``oid`` at the new file ``dest`` by ``strategy``; the mode used. ObjectMissing if
     the store lacks it; IntegrityError if a copy finds its bytes are not ``oid``'s.
 
@@ -130,7 +143,7 @@ def place(store: ObjectStore, strategy: LinkStrategy, oid: str, dest, *, files: 
     return mode
 
 
-def _place_local(files: LocalFiles, strategy: LinkStrategy, oid: str, dest) -> LinkMode:
+def _place_local(files: LocalFiles, strategy: LinkStrategy, oid: str, dest: str | os.PathLike[str]) -> LinkMode:
     src = files.path(oid)
     mode = strategy.effective
     if mode is LinkMode.COPY:
@@ -208,12 +221,12 @@ def _copy_from_store(store: ObjectStore, oid: str, dest: str) -> None:
         raise _corrupt(oid, store.location(oid))
 
 
-def object_keys(store: ObjectStore, oids) -> list:
+def object_keys(store: ObjectStore, oids: Iterable[str]) -> list[ObjectKey | None]:
     """The ``(inode, size, mtime_ns)`` of each local object (store/verified.py), None where it cannot be stat'ed."""
     from lensvault.store.verified import object_key
 
     files = store.local()
-    out = []
+    out: list[ObjectKey | None] = []
     for oid in oids:
         try:
             out.append(object_key(os.stat(files.path(oid))) if files is not None else None)
@@ -244,7 +257,8 @@ def drop_if_linked(store: ObjectStore, oid: str, ino: int) -> bool:
 # -- folders → store ----------------------------------------------------------------------------
 
 
-def put_files(store: ObjectStore, items, link: LinkMode | str, *, on_done=None) -> None:
+def put_files(store: ObjectStore, items: Sequence[tuple[str, str]], link: LinkMode | str, *,
+              on_done: OnDone | None = None) -> None:
     """Store files already hashed (items: (source path, oid)) by ``link``: a hardlink or reflink
     into a store with local files, else a copy (``store.put_files``). An object already there
     intact is kept; one there with another size is replaced by the file."""
@@ -286,7 +300,8 @@ def put_files(store: ObjectStore, items, link: LinkMode | str, *, on_done=None) 
         raise storage_error(e, files.root) from e
 
 
-def _link_in(files: LocalFiles, pending, strategy: LinkStrategy, on_done) -> None:
+def _link_in(files: LocalFiles, pending: Sequence[tuple[str, str]], strategy: LinkStrategy,
+             on_done: OnDone | None) -> None:
     # A hardlink is a directory entry, complete the moment it exists: no temp
     # file needed. Only the directory entries must reach the disk, so the
     # touched shard folders are fsynced — not the whole filesystem, whose
@@ -306,7 +321,7 @@ def _link_in(files: LocalFiles, pending, strategy: LinkStrategy, on_done) -> Non
     files.fsync_shards(oid for _, oid in pending)
 
 
-def ingest_batch(store: ObjectStore, link: LinkMode | str):
+def ingest_batch(store: ObjectStore, link: LinkMode | str) -> IngestBatch | None:
     """A batch that stores files while worker processes hash them (store/staging.py), or None:
     then hash first and ``put_files`` afterwards (reflinks; a store without local files)."""
     link = LinkMode(link)
@@ -361,7 +376,7 @@ def shares_bytes_by(store: ObjectStore, link: LinkMode | str) -> bool:
         link is LinkMode.AUTO and supports_reflink(files))
 
 
-def same_filesystem(store: ObjectStore, path) -> bool:
+def same_filesystem(store: ObjectStore, path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is on the filesystem of the store's local files (hardlinks are possible)."""
     files = store.local()
     if files is None:

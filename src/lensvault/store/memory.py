@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import BinaryIO
 
-from lensvault.store.base import ObjectStat, ObjectStore
+from lensvault.store.base import CommitCheck, ObjectStat, ObjectStore, OnDone
 from lensvault.store.owner import alive as owner_alive
 from lensvault.store.owner import current as current_owner
 from lensvault.store.refs import check_ref_name
@@ -42,7 +44,7 @@ class MemoryObjectStore(ObjectStore):
         self._objects: dict[str, tuple[bytes, float]] = {}  # oid → (bytes, stored_at)
         self._quarantine: dict[str, bytes] = {}
         self._pins: dict[str, list[tuple[float, set[str]]]] = {}  # owner → [(pinned at, oids)]
-        self._vaults: dict[str, dict] = {}
+        self._vaults: dict[str, dict[str, str]] = {}
         self._refs: dict[str, bytes] = {}
         self._lock = threading.RLock()
         self._gc = threading.RLock()
@@ -68,7 +70,7 @@ class MemoryObjectStore(ObjectStore):
             raise self.missing_error(oid) from None
         return ObjectStat(len(data), at)
 
-    def open(self, oid: str):
+    def open(self, oid: str) -> BinaryIO:
         try:
             return io.BytesIO(self._objects[oid][0])
         except KeyError:
@@ -96,7 +98,7 @@ class MemoryObjectStore(ObjectStore):
         self._put(oid, data)
         return oid
 
-    def put_files(self, items, *, on_done=None) -> None:
+    def put_files(self, items: Sequence[tuple[str, str]], *, on_done: OnDone | None = None) -> None:
         from lensvault.store.linking import storage_error
 
         self.pin({oid for _, oid in items})
@@ -111,7 +113,7 @@ class MemoryObjectStore(ObjectStore):
             if on_done:
                 on_done(1)
 
-    def restore(self, oid: str, src) -> bool:
+    def restore(self, oid: str, src: str | os.PathLike[str]) -> bool:
         try:
             with open(src, "rb") as f:
                 data = f.read()
@@ -145,11 +147,11 @@ class MemoryObjectStore(ObjectStore):
             self._objects[oid] = (bytes(data), self._objects[oid][1] if oid in self._objects else time.time())
 
     # -- gc -------------------------------------------------------------------------------------
-    def pin(self, oids, *, owner: str | None = None) -> None:
-        oids = set(oids)
-        if oids:
+    def pin(self, oids: Iterable[str], *, owner: str | None = None) -> None:
+        pinned = set(oids)
+        if pinned:
             with self._lock:
-                self._pins.setdefault(owner or current_owner(), []).append((time.time(), oids))
+                self._pins.setdefault(owner or current_owner(), []).append((time.time(), pinned))
 
     def pinned(self, grace_seconds: float) -> set[str]:
         out: set[str] = set()
@@ -172,7 +174,7 @@ class MemoryObjectStore(ObjectStore):
             self._pins.pop(current_owner(), None)
 
     @contextmanager
-    def committing(self, oids=()):
+    def committing(self, oids: Iterable[str] = ()) -> Iterator[CommitCheck]:
         try:
             with self._gc, super().committing(oids) as check:
                 yield check
@@ -180,15 +182,15 @@ class MemoryObjectStore(ObjectStore):
             self.release_pins()
 
     @contextmanager
-    def gc_lock(self):
+    def gc_lock(self) -> Iterator[None]:
         with self._gc:
             yield
 
     # -- the vaults sharing it -------------------------------------------------------------------
-    def register_vault(self, vault_id: str, vault_path) -> None:
+    def register_vault(self, vault_id: str, vault_path: str | os.PathLike[str]) -> None:
         self._vaults[vault_id] = {"vault_id": vault_id, "path": str(vault_path)}
 
-    def vaults(self) -> list[dict]:
+    def vaults(self) -> list[dict[str, str]]:
         return [self._vaults[k] for k in sorted(self._vaults)]
 
     # -- refs -------------------------------------------------------------------------------------
@@ -213,8 +215,6 @@ class MemoryObjectStore(ObjectStore):
 
 
 def _size(path: str) -> int:
-    import os
-
     try:
         return os.stat(path).st_size
     except OSError:

@@ -29,12 +29,21 @@ import hashlib
 import itertools
 import os
 import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, BinaryIO
 
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import LinkStrategy, storage_error
 from lensvault.store.local_files import READ_ONLY, LocalFiles, write_all
 from lensvault.store.owner import current as current_owner
+
+if TYPE_CHECKING:
+    from lensvault.store.base import ObjectKey
+
+Buffer = bytes | bytearray | memoryview
+# What a copy-mode worker staged: (temp path, the new object's key for store/verified.py).
+Staged = tuple[str, "ObjectKey"]
 
 __all__ = ["IngestBatch"]
 
@@ -59,7 +68,7 @@ class IngestBatch:
         # counter is the process's, and the pid keeps workers apart.
         return f"{self.tmp}/{self.owner}-{self.token}-{os.getpid()}-{next(_COUNTER)}.tmp"
 
-    def pin(self, oids) -> None:
+    def pin(self, oids: Iterable[str]) -> None:
         """Pin for gc (see LocalObjectStore.pin), appending to one pin file per worker and batch:
         a pin file per part made a 50,000-file snapshot write (and later remove) ~200 files.
         gc reads pin files whole; a line being appended meanwhile is at worst a partial oid,
@@ -109,7 +118,7 @@ class IngestBatch:
             raise storage_error(e, self.root) from e
 
     @contextmanager
-    def _temp_file(self):
+    def _temp_file(self) -> Iterator[tuple[str, int]]:
         """(path, fd) of a new read-only temp file; closed on exit, removed if the block fails."""
         tmp = self._tmp_name()
         try:
@@ -125,13 +134,13 @@ class IngestBatch:
             _unlink(tmp)
             raise
 
-    def _write_all(self, fd: int, data) -> None:
+    def _write_all(self, fd: int, data: Buffer) -> None:
         try:
             write_all(fd, data)
         except OSError as e:
             raise storage_error(e, self.root) from e
 
-    def stage_bytes(self, oid: str, data) -> tuple[str, tuple] | None:
+    def stage_bytes(self, oid: str, data: Buffer) -> Staged | None:
         """Copy mode: write bytes already hashed to a temp file unless the object exists intact.
 
         Returns (temp path, its (inode, size, mtime_ns)): the object's key once renamed into
@@ -143,7 +152,7 @@ class IngestBatch:
             st = os.fstat(fd)
         return tmp, (st.st_ino, st.st_size, st.st_mtime_ns)
 
-    def stage_stream(self, f, chunk: int = 1 << 20):
+    def stage_stream(self, f: BinaryIO, chunk: int = 1 << 20) -> tuple[str, int, bytes, Staged | None]:
         """Copy mode, large file: stream ``f`` to a temp file while hashing it.
 
         Returns (oid, size, head, staged); staged is (temp path, its key) as from
@@ -167,7 +176,7 @@ class IngestBatch:
         return oid, size, head, (tmp, (st.st_ino, st.st_size, st.st_mtime_ns))
 
     # -- in the caller ------------------------------------------------------------------
-    def commit(self, oids, staged: list[tuple[str, str]]) -> None:
+    def commit(self, oids: Iterable[str], staged: list[tuple[str, str]]) -> None:
         """Make the batch durable and visible: ``staged`` is (temp path, oid) from the workers."""
         files = self.files
         try:
@@ -205,7 +214,7 @@ def _size_is(path: str, size: int) -> bool:
         return False
 
 
-def _unlink(p) -> None:
+def _unlink(p: str) -> None:
     try:
         os.unlink(p)
     except OSError:

@@ -35,10 +35,9 @@ import os
 import uuid
 import zlib
 
-__all__ = ["VerifiedObjects", "object_key", "untrusted"]
+from lensvault.store.base import ObjectKey  # (inode, size, mtime_ns)
 
-# (inode, size, mtime_ns)
-ObjectKey = tuple
+__all__ = ["VerifiedObjects", "object_key", "untrusted"]
 
 _TAG = b"lensvault-verified-1\n"
 _FOLD_AT = 32  # deltas merged into the base once there are this many
