@@ -170,7 +170,9 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def iter_oids(self) -> Iterator[str]:
-        """Every object in the store (names only: a listing, no stat or read per object)."""
+        """Every object in the store (names only: a listing, no stat or read per object). With
+        ``stat`` of the objects that matter it is a listing with ages (gc); an object-storage
+        backend answers those ``stat`` calls from the listing it just made."""
 
     @abstractmethod
     def check(self, oid: str) -> str:
