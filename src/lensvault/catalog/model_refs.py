@@ -1,4 +1,8 @@
-"""Resolve ``detector@1.2.0``, ``detector@production`` or ``detector`` (latest) to a model version row."""
+"""Resolve ``detector@1.2.0``, ``detector@production`` or ``detector`` (latest) to a model version row.
+
+A catalog lookup, below runs, evaluations and the registry alike: evaluations and reproductions
+of a model version need it as much as the registry does (it lived in ``registry/`` once, which
+made ``runs`` and ``evaluations`` import from a layer above them)."""
 
 from __future__ import annotations
 
