@@ -69,6 +69,26 @@ def vault(tmp_path, catalog_url):
     v.close()
 
 
+@pytest.fixture(params=["local", "memory"])
+def store_url(request, tmp_path):
+    """Parametrizes a test over both object store implementations: the local folder (the
+    default) and the in-memory store, which has no files to link to. What passes on both
+    relies on the store interface alone (lensvault/store/base.py)."""
+    if request.param == "local":
+        return None
+    return f"memory://{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def store_vault(tmp_path, store_url):
+    """A SQLite vault on each object store implementation (see ``store_url``)."""
+    import lensvault
+
+    v = lensvault.init(tmp_path / "vault", store=store_url)
+    yield v
+    v.close()
+
+
 @pytest.fixture
 def sqlite_vault(tmp_path):
     import lensvault

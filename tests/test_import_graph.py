@@ -15,12 +15,7 @@ from pathlib import Path
 import lensvault
 
 # Each entry: the exact set of modules of one known cycle (a strongly connected component).
-KNOWN_CYCLES = [
-    # verify/gc/repair open the vaults sharing the store (lensvault.vault.open_vault) from below.
-    frozenset({"lensvault.vault", "lensvault.integrity", "lensvault.repair"}),
-    # Crashed-run detection (owner records) calls into the launcher and the preflight, which call back.
-    frozenset({"lensvault.runs.crashes", "lensvault.runs.launcher", "lensvault.runs.preflight"}),
-]
+KNOWN_CYCLES: list[frozenset[str]] = []
 
 
 def modules(src: Path, package: str) -> dict[str, Path]:
@@ -157,6 +152,33 @@ def test_the_output_layers_sit_on_top():
 
     upward = sorted(f"{a} -> {b}" for a, targets in edges.items() for b in targets if layer(b) > layer(a))
     assert upward == []
+
+
+# The entry points above the Vault (the package's lazy names, the CLI, the tracking API for
+# training code, the quickstart): only they open one; anything below gets it passed in.
+ENTRY_POINTS = ("lensvault.cli", "lensvault.tracking", "lensvault.quickstart")
+
+
+def _entry_point(module: str) -> bool:
+    return module == "lensvault" or any(module == e or module.startswith(e + ".") for e in ENTRY_POINTS)
+
+
+def test_only_the_entry_points_import_the_vault():
+    src = Path(lensvault.__file__).resolve().parents[1]
+    edges = import_edges(modules(src, "lensvault"))
+    up = sorted(m for m, targets in edges.items() if "lensvault.vault" in targets and not _entry_point(m))
+    assert not up, f"modules below the Vault importing it (pass the vault down instead): {up}"
+
+
+def test_runs_and_evaluations_import_neither_the_registry_nor_lineage():
+    """Runs and their evaluations are below the registry (which registers a run's weights with its
+    metrics) and lineage (which reads all of them)."""
+    src = Path(lensvault.__file__).resolve().parents[1]
+    edges = import_edges(modules(src, "lensvault"))
+    up = sorted(f"{m} -> {t}" for m, targets in edges.items()
+                if m.startswith(("lensvault.runs", "lensvault.evaluations"))
+                for t in targets if t.startswith(("lensvault.registry", "lensvault.lineage")))
+    assert not up, up
 
 
 def test_the_annotation_layer_has_model_at_the_bottom():

@@ -58,10 +58,10 @@ _LAZY = {
     "Vault": ("lensvault.vault", "Vault"),
     "open": ("lensvault.vault", "open_vault"),
     "init": ("lensvault.vault", "init_vault"),
-    "log_artifact": ("lensvault.runs.tracking", "log_artifact"),
-    "log_metrics": ("lensvault.runs.tracking", "log_metrics"),
-    "log_params": ("lensvault.runs.tracking", "log_params"),
-    "start_run": ("lensvault.runs.tracking", "start_run"),
+    "log_artifact": ("lensvault.tracking", "log_artifact"),
+    "log_metrics": ("lensvault.tracking", "log_metrics"),
+    "log_params": ("lensvault.tracking", "log_params"),
+    "start_run": ("lensvault.tracking", "start_run"),
 }
 
 

@@ -10,7 +10,6 @@ from lensvault.datasets.needs import all_versions as _all_versions
 from lensvault.datasets.needs import needed as _needed
 from lensvault.datasets.needs import object_refs as _object_refs
 from lensvault.errors import CatalogError, StorageError
-from lensvault.hashing import hash_files
 from lensvault.progress import NO_PROGRESS
 
 __all__ = ["GcPlan", "GcResult", "VerifyReport", "collect_garbage", "plan_gc", "reachable_oids", "verify"]
@@ -137,14 +136,13 @@ def _verify(vault, ref: str | None, progress, use_catalog: bool, skip=frozenset(
     report = VerifyReport(checked=len(oids), catalog_problem=problem)
     report.checked_oids = oids
     learned: dict = {}
-    check = getattr(vault.store, "check_keyed", None) or (lambda o: (vault.store.check(o), None))
     with progress.task("Verifying", len(oids)) as advance:
-        for oid, (result, key) in hash_files(oids, fn=check, on_done=advance):
+        for oid, (result, key) in vault.store.check_many(oids, on_done=advance):
             if result == "missing":
                 report.missing.append({"oid": oid, "needed_by": sorted(set(needed.get(oid, [])))})
             elif result == "corrupt":
                 report.corrupt.append({"oid": oid, "needed_by": sorted(set(needed.get(oid, []))),
-                                       "path": str(vault.store.oid_to_path(oid)) if hasattr(vault.store, "oid_to_path") else None})
+                                       "path": vault.store.local_path(oid)})
             elif key is not None:
                 learned[oid] = key
     # What hashed right is trusted by link checkouts until it changes (store/verified.py).
@@ -322,8 +320,7 @@ def collect_garbage(vault, *, grace_seconds: float = 3600, force: bool = False, 
 
 
 def plan_gc(vault, *, grace_seconds: float = 3600, force: bool = False) -> GcPlan:
-    from lensvault.errors import UsageError
-    from lensvault.vault import open_vault
+    from lensvault.errors import ObjectMissing, UsageError
 
     if grace_seconds < SAFE_GRACE_SECONDS and not force:
         raise UsageError(
@@ -336,7 +333,7 @@ def plan_gc(vault, *, grace_seconds: float = 3600, force: bool = False) -> GcPla
     vaults = [str(vault.root)]
     notes: list[str] = []
     # A shared store is used by other vaults too; what they need is kept.
-    registered = getattr(vault.store, "registered_vaults", lambda: [])()
+    registered = vault.store.vaults()
     for info in registered:
         if info.get("vault_id") == vault.config.vault_id:
             continue
@@ -353,7 +350,7 @@ def plan_gc(vault, *, grace_seconds: float = 3600, force: bool = False) -> GcPla
             notes.append(f"vault {path} is registered with the store but gone; its objects are not protected")
             continue
         try:
-            with open_vault(path, actor=vault.actor) as other:
+            with vault.open_other(path) as other:  # as the same actor
                 keep |= reachable_oids(other)
             vaults.append(path)
         except Exception as e:
@@ -369,13 +366,13 @@ def plan_gc(vault, *, grace_seconds: float = 3600, force: bool = False) -> GcPla
             kept += 1
             continue
         try:
-            st = os.stat(vault.store.oid_to_path(oid))
-        except FileNotFoundError:
+            st = vault.store.stat(oid)
+        except ObjectMissing:
             continue
-        if now - st.st_ctime < grace_seconds:
+        if now - st.stored_at < grace_seconds:
             kept += 1  # possibly written by a snapshot that has not committed yet
             continue
-        candidates.append((oid, st.st_size))
+        candidates.append((oid, st.size))
     # Pins are read after the objects are listed: a writer pins an object before renaming
     # it into place, so every object listed above that a writer relies on is pinned by now.
     pinned = vault.store.pinned(grace_seconds)
@@ -408,9 +405,6 @@ def _leftovers(vault, grace_seconds: float) -> list:
     for sub in ("index", "delta", "listing", "verified"):
         found += scan_files(vault.dir / "cache" / sub, "cache temp file", grace_seconds,
                             match=lambda n: n.endswith(".tmp"))
-    # A ref (store/refs.py) is written through a hidden temp file beside it.
-    for d, _dirs, _files in os.walk(vault.store.root / "ledgers") if hasattr(vault.store, "root") else ():
-        found += scan_files(d, "ledger temp file", grace_seconds, match=lambda n: n.startswith(".") and n.endswith(".tmp"))
     try:
         folders = [e.path for e in os.scandir(vault.manifests_dir) if e.is_dir()]
     except OSError:

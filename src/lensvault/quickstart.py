@@ -106,7 +106,7 @@ def _one_stored_image(root: Path, ref: str) -> str:
 
     with open_vault(root) as vault:
         row = next(f for f in vault.dataset(ref).file_list() if f["path"].endswith(".png"))
-        return os.path.relpath(vault.store.oid_to_path(row["sha256"]), root)
+        return os.path.relpath(vault.store.location(row["sha256"]), root)  # a file: the store is local
 
 
 def _prepare_folder(root: Path) -> None:

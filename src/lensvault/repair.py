@@ -14,8 +14,9 @@ matches). Sources are tried in this order:
    hashed: Parquet output is deterministic for one pyarrow version);
 4. the same for every other vault registered with the store.
 
-A source is anything with ``candidates(need)`` yielding paths; a remote can be one
-(download to a temp file, yield it). A corrupt object nothing could repair is moved
+A source is anything with ``candidates(need)`` yielding paths and ``origin(path)`` naming where
+a path's bytes came from; a store without local files is one (its object spooled to a temp
+file), and so will a remote be. A corrupt object nothing could repair is moved
 to ``quarantine/`` in the store: its bytes are kept for inspection, no checkout or
 link shares them, and a later snapshot of a folder that holds the good bytes stores
 them again (a missing object is stored again, see ingest).
@@ -85,18 +86,41 @@ class FolderSource:
                         continue
         return self._by_size
 
+    def origin(self, path: str) -> str:
+        return path
+
     def __str__(self) -> str:
         return str(self.root)
 
 
 class StoreSource:
-    """Another object store (or a vault's): its object of the same name."""
+    """Another object store (or a vault's): its object of the same name — its file where the
+    store keeps local files, else its bytes spooled to a temp file (a remote is one more source)."""
 
     def __init__(self, store):
         self.store = store
+        self._spooled: dict[str, str] = {}
 
     def candidates(self, need: Need) -> Iterator[str]:
-        yield str(self.store.oid_to_path(need.oid))
+        path = self.store.local_path(need.oid)
+        if path is not None:
+            yield path
+            return
+        if not self.store.has(need.oid):
+            return
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="lensvault-repair-") as d:
+            spooled = os.path.join(d, need.oid)
+            with self.store.open(need.oid) as f, open(spooled, "wb") as out:
+                shutil.copyfileobj(f, out)
+            self._spooled[spooled] = self.store.location(need.oid)
+            yield spooled
+
+    def origin(self, path: str) -> str:
+        """Where a candidate's bytes came from (a spooled copy names the object's location)."""
+        return self._spooled.get(path, path)
 
     def __str__(self) -> str:
         return f"store {self.store.url}"
@@ -108,22 +132,23 @@ class RecordedSource:
     def candidates(self, need: Need) -> Iterator[str]:
         yield from need.paths
 
+    def origin(self, path: str) -> str:
+        return path
+
     def __str__(self) -> str:
         return "recorded sources"
 
 
-def source_for(path: Path):
+def source_for(vault, path: Path):
     """A ``--from`` argument as a source: a vault, an object store, or a plain folder."""
-    from lensvault.store.local import LocalObjectStore
+    from lensvault.store import open_store
 
     path = Path(path)
     if (path / ".lensvault" / "config.toml").is_file():
-        from lensvault.vault import open_vault
-
-        with open_vault(path) as v:
+        with vault.open_other(path) as v:
             return StoreSource(v.store)
     if (path / "tmp").is_dir() and any(len(p.name) == 2 for p in path.iterdir() if p.is_dir()):
-        return StoreSource(LocalObjectStore(path))
+        return StoreSource(open_store(path))
     return FolderSource(path)
 
 
@@ -194,20 +219,14 @@ def _rebuilt_table(vault, need: Need) -> bytes | None:
 def repair(vault, report, *, sources=(), progress=NO_PROGRESS) -> RepairReport:
     """Restore the missing and corrupt objects of a ``VerifyReport`` from ``sources`` (paths) and
     from what the vault (and the vaults sharing its store) recorded."""
-    from lensvault.vault import open_vault
-
     store = vault.store
     needs = {m["oid"]: Need(m["oid"], "missing") for m in report.missing}
     needs.update({c["oid"]: Need(c["oid"], "corrupt") for c in report.corrupt})
     out = RepairReport()
     if not needs:
         return out
-    given = [source_for(Path(s)) for s in sources]
-    others = []
-    for info in getattr(store, "registered_vaults", lambda: [])():
-        path = info.get("path") or ""
-        if path and info.get("vault_id") != vault.config.vault_id and os.path.isdir(os.path.join(path, ".lensvault")):
-            others.append(path)
+    given = [source_for(vault, Path(s)) for s in sources]
+    others = [p for p in vault.vaults_sharing_store() if os.path.isdir(os.path.join(p, ".lensvault"))]
     # Manifests first: once one is back, its version's tables and files can be described.
     for _ in range(2):
         try:
@@ -216,7 +235,7 @@ def repair(vault, report, *, sources=(), progress=NO_PROGRESS) -> RepairReport:
             pass  # without a catalog: only the --from folders (by size) and stores can help
         for path in others:
             try:
-                with open_vault(path) as other:
+                with vault.open_other(path) as other:
                     _describe(other, needs)
             except Exception:
                 continue
@@ -243,10 +262,11 @@ def _try(store, need: Need, sources, out: RepairReport) -> bool:
             if path in seen or not os.path.isfile(path):
                 continue
             seen.add(path)
-            if os.path.realpath(path) == os.path.realpath(store.oid_to_path(need.oid)):
+            own = store.local_path(need.oid)
+            if own is not None and os.path.realpath(path) == os.path.realpath(own):
                 continue  # the damaged object itself
             if store.restore(need.oid, path):
-                out.repaired.append({"oid": need.oid, "problem": need.problem, "from": path,
+                out.repaired.append({"oid": need.oid, "problem": need.problem, "from": src.origin(path),
                                      "needed_by": sorted(need.needed_by)[:20]})
                 return True
     return False

@@ -148,7 +148,7 @@ class VisionDataset:
 
             raise IntegrityError(
                 f"image {self._paths[i]} of {self.ref} is corrupt in the store (object {oid[:12]}…)",
-                where=str(self.store.oid_to_path(oid)) if hasattr(self.store, "oid_to_path") else oid,
+                where=self.store.location(oid),
                 fix="run `lensvault verify --repair` (add --from DIR for a folder that holds the original images)",
                 corrupt=[oid],
             )

@@ -338,6 +338,18 @@ class Vault:
         return folder_status(self, ref, Path(folder) if folder is not None else Path.cwd(), progress=progress)
 
     # -- integrity -------------------------------------------------------------------------
+    def vaults_sharing_store(self) -> list[str]:
+        """The folders of the other vaults registered with this vault's store (gone ones too):
+        gc keeps what they need, and repair takes good bytes from what they recorded. A record
+        that cannot be read names no folder and is left out (gc refuses to run beside one)."""
+        return [info["path"] for info in self.store.vaults()
+                if info.get("vault_id") != self.config.vault_id and info.get("path")]
+
+    def open_other(self, path) -> Vault:
+        """Another vault (one sharing the store, or a ``verify --repair --from`` source), opened
+        here, as the same actor, so that the modules below the Vault never import it."""
+        return open_vault(path, actor=self.actor)
+
     def verify(self, ref: str | None = None, *, repair: bool = False, sources=(), progress=NO_PROGRESS,
                use_catalog: bool = True):
         """Re-hash the objects of REF (default: the whole store); without a usable catalog (or

@@ -82,7 +82,25 @@ def object_files(vault) -> list[Path]:
 
 
 def tmp_leftovers(vault) -> list[str]:
+    if vault.store.local() is None:
+        return []  # a store without local files has no temp files
     return sorted(os.listdir(store_root(vault) / "tmp"))
+
+
+def lose_object(vault, oid: str) -> None:
+    """What a lost file or a racing gc does to an object, on any store."""
+    vault.store.delete(oid)
+
+
+def damage_object(vault, oid: str, offset: int = 0) -> None:
+    """Flip one byte of a stored object in place (bit rot, an edit through a hardlink), on any store."""
+    path = vault.store.local_path(oid)
+    if path is not None:
+        flip_byte(Path(path), offset)
+        return
+    data = bytearray(vault.store.open(oid).read())
+    data[offset] ^= 0xFF
+    vault.store.damage(oid, bytes(data))  # MemoryObjectStore
 
 
 def version_refs(vault) -> list[str]:
@@ -125,6 +143,8 @@ def manifest_files(vault) -> list[str]:
 
 
 def oids_in_store(vault) -> set[str]:
+    if vault.store.local() is None:
+        return set(vault.store.iter_oids())
     return {p.parent.name + p.name for p in object_files(vault)}
 
 

@@ -16,7 +16,7 @@ CORE = {
     "LensVaultError", "NotFound", "ObjectMissing", "ObjectsVanished", "PreflightFailed", "StorageError", "UsageError",
     "Vault", "VersionRuleError", "__version__", "init", "open",
 }
-TRACKING = {"log_artifact", "log_metrics", "log_params", "start_run"}  # lensvault.runs.tracking
+TRACKING = {"log_artifact", "log_metrics", "log_params", "start_run"}  # lensvault.tracking
 EXPECTED = CORE | TRACKING
 
 

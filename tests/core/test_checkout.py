@@ -1,4 +1,6 @@
-"""Checkout: all or nothing, never outside DEST, never over existing files."""
+"""Checkout: all or nothing, never outside DEST, never over existing files.
+
+``ds`` is a version on each object store (``store_vault``); link tests need local files."""
 
 from __future__ import annotations
 
@@ -8,14 +10,20 @@ import stat
 
 import pytest
 
-from _lvtest import write_files
-from lensvault.errors import InputError, IntegrityError, ObjectMissing
+from _lvtest import damage_object, lose_object, write_files
+from lensvault.errors import InputError, IntegrityError, ObjectMissing, UsageError
 
 FILES = {"a.txt": "alpha", "img/b.jpg": b"\xff\xd8\xff" + b"\x00" * 100, "img/deep/c.bin": os.urandom(300)}
 
 
 @pytest.fixture
-def ds(sqlite_vault, tmp_path):
+def ds(store_vault, tmp_path):
+    src = write_files(tmp_path / "src", FILES)
+    return store_vault.snapshot("ds", src, version="1.0.0")
+
+
+@pytest.fixture
+def local_ds(sqlite_vault, tmp_path):
     src = write_files(tmp_path / "src", FILES)
     return sqlite_vault.snapshot("ds", src, version="1.0.0")
 
@@ -44,7 +52,8 @@ def test_checkout_into_an_existing_empty_folder(ds, tmp_path):
     assert (tmp_path / "empty" / "a.txt").read_text() == "alpha"
 
 
-def test_hardlink_checkout_shares_read_only_objects(ds, sqlite_vault, tmp_path):
+def test_hardlink_checkout_shares_read_only_objects(local_ds, sqlite_vault, tmp_path):
+    ds = local_ds
     ds.checkout(tmp_path / "out", link="hardlink")
     p = tmp_path / "out" / "a.txt"
     oid = dict(zip(ds.files()["path"].to_pylist(), ds.files()["sha256"].to_pylist()))["a.txt"]
@@ -70,9 +79,11 @@ def test_a_non_empty_dest_is_refused_and_left_alone(ds, tmp_path, content):
 
 
 @pytest.mark.parametrize("evil", ["../evil.txt", "a/../../evil.txt", "/tmp/lensvault-evil.txt", "./x", "a//b"])
-def test_a_manifest_path_escaping_dest_is_an_integrity_error(sqlite_vault, tmp_path, evil):
+def test_a_manifest_path_escaping_dest_is_an_integrity_error(store_vault, tmp_path, evil):
     from lensvault.datasets import files_table
     from lensvault.datasets.snapshot import commit_version
+
+    sqlite_vault = store_vault
 
     oid = sqlite_vault.store.put_bytes(b"owned")
     ok_oid = sqlite_vault.store.put_bytes(b"fine")
@@ -90,10 +101,18 @@ def test_a_manifest_path_escaping_dest_is_an_integrity_error(sqlite_vault, tmp_p
 
 
 @pytest.mark.parametrize("link", ["copy", "hardlink"])
-def test_missing_objects_stop_the_checkout_and_leave_nothing_behind(ds, sqlite_vault, tmp_path, link):
+def test_missing_objects_stop_the_checkout_and_leave_nothing_behind(local_ds, sqlite_vault, tmp_path, link):
+    _missing_objects_stop_the_checkout(local_ds, sqlite_vault, tmp_path, link)
+
+
+def test_missing_objects_stop_a_copy_from_any_store(ds, store_vault, tmp_path):
+    _missing_objects_stop_the_checkout(ds, store_vault, tmp_path, "auto")
+
+
+def _missing_objects_stop_the_checkout(ds, vault, tmp_path, link):
     oids = sorted(set(ds.files()["sha256"].to_pylist()))[:2]
     for oid in oids:
-        os.unlink(sqlite_vault.store.oid_to_path(oid))
+        lose_object(vault, oid)
     work = tmp_path / "work"
     work.mkdir()
     with pytest.raises(ObjectMissing) as ei:
@@ -107,3 +126,34 @@ def test_checkout_into_a_dest_with_a_long_name(ds, tmp_path):
     dest = tmp_path / ("d" * 250)
     ds.checkout(dest)
     assert (dest / "a.txt").read_text() == "alpha"
+
+
+def test_a_corrupt_object_stops_the_checkout_on_any_store(ds, store_vault, tmp_path):
+    oid = dict(zip(ds.files()["path"].to_pylist(), ds.files()["sha256"].to_pylist()))["img/deep/c.bin"]
+    damage_object(store_vault, oid, offset=7)
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(IntegrityError) as ei:
+        ds.checkout(work / "out", link="copy")
+    assert ei.value.details["corrupt"] == [oid] and ei.value.where == store_vault.store.location(oid)
+    assert os.listdir(work) == []
+
+
+def test_links_into_a_store_without_local_files_are_refused_before_anything_is_written(tmp_path):
+    import uuid
+
+    import lensvault
+
+    vault = lensvault.init(tmp_path / "vault", store=f"memory://{uuid.uuid4().hex}")
+    try:
+        ds = vault.snapshot("ds", write_files(tmp_path / "src", FILES), version="1.0.0")
+        for link in ("hardlink", "symlink", "reflink"):
+            with pytest.raises(UsageError) as ei:
+                ds.checkout(tmp_path / link, link=link)
+            assert ei.value.where == f"--link {link}" and "--link copy" in ei.value.fix
+            assert not (tmp_path / link).exists()
+            with pytest.raises(UsageError):
+                vault.snapshot("other", tmp_path / "src", version="1.0.0", link=link)
+        assert [d["name"] for d in vault.datasets()] == ["ds"]
+    finally:
+        vault.close()

@@ -112,7 +112,7 @@ def test_restore_replaces_a_damaged_object_only_with_bytes_that_hash_right(sqlit
     weights = write_files(tmp_path / "out", {"model.pt": b"w" * 4000}) / "model.pt"
     oid = _oid(weights.read_bytes())
     store = sqlite_vault.store
-    store.put_files([(str(weights), oid)], "copy")
+    store.put_files([(str(weights), oid)])
     p = store.oid_to_path(oid)
     os.chmod(p, 0o644)
     with open(p, "r+b") as f:
@@ -125,18 +125,21 @@ def test_restore_replaces_a_damaged_object_only_with_bytes_that_hash_right(sqlit
 
 
 def test_storing_a_file_again_replaces_a_lost_or_truncated_object(sqlite_vault, tmp_path):
-    """put_files (run artifacts, logs, model weights) skips only an object that is there intact."""
+    """put_files (run artifacts, logs, model weights; hardlinked in by local_links.put_files) skips only
+    an object that is there intact."""
+    from lensvault.store.local_links import put_files
+
     art = write_files(tmp_path / "out", {"metrics.json": json.dumps({"ap": 0.5})}) / "metrics.json"
     oid = _oid(art.read_bytes())
     store = sqlite_vault.store
     for link in ("copy", "hardlink"):
-        store.put_files([(str(art), oid)], link)
+        put_files(store, [(str(art), oid)], link)
         _lose(sqlite_vault, oid)
-        store.put_files([(str(art), oid)], link)
+        put_files(store, [(str(art), oid)], link)
         assert store.check(oid) == "ok"
         if link == "copy":  # (a hardlinked object is the file itself)
             _truncate(sqlite_vault, oid)
-            store.put_files([(str(art), oid)], link)
+            put_files(store, [(str(art), oid)], link)
             assert store.check(oid) == "ok", link
         _lose(sqlite_vault, oid)
 

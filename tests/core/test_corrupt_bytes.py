@@ -16,7 +16,7 @@ import shutil
 import pytest
 
 import lensvault
-from _lvtest import flip_byte, lv, oids_in_store, settle, write_files
+from _lvtest import damage_object, flip_byte, lose_object, lv, oids_in_store, settle, write_files
 from lensvault.errors import IntegrityError, ObjectMissing
 
 
@@ -27,16 +27,26 @@ def _oid(data: bytes) -> str:
 FILES = {"a.txt": "alpha " * 100, "sub/b.txt": "beta " * 100, "c.bin": "gamma " * 100}
 
 
+def _two(vault, tmp_path):
+    src = write_files(tmp_path / "src", FILES)
+    settle()
+    vault.snapshot("ds", src, version="1.0.0", link="copy")
+    (src / "d.txt").write_text("delta")
+    settle()
+    vault.snapshot("ds", src, version="1.1.0", link="copy")
+    return vault, src
+
+
 @pytest.fixture
 def two(sqlite_vault, tmp_path):
     """ds@1.0.0 and ds@1.1.0 sharing a.txt, snapshotted by copy from tmp_path/src."""
-    src = write_files(tmp_path / "src", FILES)
-    settle()
-    sqlite_vault.snapshot("ds", src, version="1.0.0", link="copy")
-    (src / "d.txt").write_text("delta")
-    settle()
-    sqlite_vault.snapshot("ds", src, version="1.1.0", link="copy")
-    return sqlite_vault, src
+    return _two(sqlite_vault, tmp_path)
+
+
+@pytest.fixture
+def two_any(store_vault, tmp_path):
+    """``two`` on each object store implementation (the local folder, the in-memory store)."""
+    return _two(store_vault, tmp_path)
 
 
 def _corrupt(vault, data: str, *, keep_mtime=False) -> str:
@@ -176,11 +186,12 @@ def test_snapshot_through_the_cli_warns_of_damage(sqlite_vault, tmp_path):
 # -- repair ---------------------------------------------------------------------------------------
 
 
-def test_verify_repair_restores_from_the_recorded_source_folder(two):
-    vault, src = two
-    bad = _corrupt(vault, FILES["a.txt"])
+def test_verify_repair_restores_from_the_recorded_source_folder(two_any):
+    vault, src = two_any
+    bad = _oid(FILES["a.txt"].encode())
+    damage_object(vault, bad, offset=3)
     lost = _oid(FILES["sub/b.txt"].encode())
-    os.unlink(vault.store.oid_to_path(lost))
+    lose_object(vault, lost)
     report = vault.verify(repair=True)
     assert {r["oid"] for r in report.repaired} == {bad, lost}
     assert {r["from"] for r in report.repaired} == {str(src / "a.txt"), str(src / "sub/b.txt")}
@@ -229,13 +240,13 @@ def test_a_snapshot_of_the_good_bytes_repairs_a_quarantined_object(two, tmp_path
     assert vault.store.check(bad) == "ok" and vault.verify().ok
 
 
-def test_verify_repair_restores_a_manifest_and_a_files_table(two):
-    vault, _ = two
+def test_verify_repair_restores_a_manifest_and_a_files_table(two_any):
+    vault, _ = two_any
     ds = vault.dataset("ds@1.0.0")
     manifest_oid = ds.record.manifest_oid
     table_oid = ds.manifest().tables["files"]["oid"]
-    os.unlink(vault.store.oid_to_path(manifest_oid))  # its bytes are data/manifests/ds/1.0.0.json
-    os.unlink(vault.store.oid_to_path(table_oid))  # rebuilt from the rows the stat cache keeps
+    lose_object(vault, manifest_oid)  # its bytes are data/manifests/ds/1.0.0.json
+    lose_object(vault, table_oid)  # rebuilt from the rows the stat cache keeps
     report = vault.verify(repair=True)
     assert {r["oid"] for r in report.repaired} == {manifest_oid, table_oid}
     assert vault.verify().ok
@@ -248,10 +259,30 @@ def test_verify_from_needs_repair_and_a_folder(sqlite_vault, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
-def test_checkout_missing_object_message_names_the_repair(two, tmp_path):
-    vault, _ = two
-    os.unlink(vault.store.oid_to_path(_oid(FILES["a.txt"].encode())))
+def test_checkout_missing_object_message_names_the_repair(two_any, tmp_path):
+    vault, _ = two_any
+    lose_object(vault, _oid(FILES["a.txt"].encode()))
     with pytest.raises(ObjectMissing) as ei:
         vault.checkout("ds@1.0.0", tmp_path / "co", link="copy")
     assert "verify --repair --from DIR" in ei.value.fix
     assert oids_in_store(vault)
+
+
+def test_verify_repair_takes_an_object_from_another_vaults_store_of_any_kind(two_any, tmp_path, store_url):
+    """A store without local files is a repair source too: its object is spooled to a temp file,
+    hashed, and the repair names the object's location, not the temp file."""
+    import uuid
+
+    vault, src = two_any
+    shutil.rmtree(src)  # the recorded source is gone
+    lost = _oid(FILES["c.bin"].encode())
+    lose_object(vault, lost)
+    other = lensvault.init(tmp_path / "other", store=store_url and f"memory://{uuid.uuid4().hex}")
+    try:
+        other.snapshot("copy", write_files(tmp_path / "osrc", {"c.bin": FILES["c.bin"]}), version="1.0.0")
+        shutil.rmtree(tmp_path / "osrc")
+        report = vault.verify(repair=True, sources=[other.root])
+        assert [(r["oid"], r["from"]) for r in report.repaired] == [(lost, other.store.location(lost))]
+        assert report.ok and vault.verify().ok
+    finally:
+        other.close()

@@ -111,7 +111,7 @@ def test_a_live_writers_temp_files_and_pins_survive_gc_with_no_grace(sqlite_vaul
     # Objects of an earlier, abandoned write that this snapshot will deduplicate against.
     from lensvault.hashing import hash_file
 
-    sqlite_vault.store.put_files([(str(p), hash_file(p).oid) for p in orphans.iterdir()], "copy")
+    sqlite_vault.store.put_files([(str(p), hash_file(p).oid) for p in orphans.iterdir()])
     sqlite_vault.store.release_pins()
     proc = _start("--vault", sqlite_vault.root, "dataset", "snapshot", "ds", src, "--version", "1.0.0", "--link", "copy",
                   env={"LENSVAULT_WORKERS": "1"})

@@ -44,8 +44,8 @@ file_trees = st.dictionaries(
 @given(files=file_trees, order_seed=st.randoms(use_true_random=False),
        mtimes=st.lists(st.integers(0, 2_000_000_000), min_size=8, max_size=8))
 def test_same_content_gives_the_same_snapshot_id_whatever_the_order_and_mtimes(
-        sqlite_vault, tmp_path_factory, files, order_seed, mtimes):
-    vault = sqlite_vault
+        store_vault, tmp_path_factory, files, order_seed, mtimes):
+    vault = store_vault
     n = len(vault.datasets() and vault.versions("prop"))
     a = write_files(tmp_path_factory.mktemp("a"), files)
     items = list(files.items())
@@ -65,14 +65,14 @@ def test_same_content_gives_the_same_snapshot_id_whatever_the_order_and_mtimes(
     assert vc.snapshot_id != va.snapshot_id
 
 
-def test_snapshot_id_ignores_notes_names_and_time(sqlite_vault, tmp_path):
+def test_snapshot_id_ignores_notes_names_and_time(store_vault, tmp_path):
     src = write_files(tmp_path / "src", {"x/1.txt": "1", "2.txt": "2"})
-    a = sqlite_vault.snapshot("one", src, version="1.0.0", notes="first")
-    b = sqlite_vault.snapshot("two", src, version="3.1.4", notes="other words")
+    a = store_vault.snapshot("one", src, version="1.0.0", notes="first")
+    b = store_vault.snapshot("two", src, version="3.1.4", notes="other words")
     assert a.snapshot_id == b.snapshot_id
     assert a.record.manifest_oid != b.record.manifest_oid
     # The snapshot id names real bytes in the store.
-    assert sqlite_vault.store.check(a.snapshot_id) == "ok"
+    assert store_vault.store.check(a.snapshot_id) == "ok"
 
 
 # -- metadata --------------------------------------------------------------------------------
@@ -89,10 +89,10 @@ def test_snapshot_json_output(sqlite_vault, tmp_path):
     assert len(out["snapshot_id"]) == 64
 
 
-def test_width_and_height_are_recorded_for_real_jpegs(sqlite_vault, bccd_jpegs):
+def test_width_and_height_are_recorded_for_real_jpegs(store_vault, bccd_jpegs):
     from PIL import Image
 
-    ds = sqlite_vault.snapshot("bccd", bccd_jpegs, version="1.0.0")
+    ds = store_vault.snapshot("bccd", bccd_jpegs, version="1.0.0")
     rows = ds.files().to_pylist()
     assert len(rows) == 4
     for row in rows:
@@ -128,34 +128,34 @@ def test_pre_release_versions_order_before_their_release(vault, tmp_path):
     assert (vault.manifests_dir / "ds" / "1.0.0-rc.2.json").is_file()
 
 
-def test_parent_defaults_to_the_highest_lower_version_and_notes_are_kept(sqlite_vault, tmp_path):
+def test_parent_defaults_to_the_highest_lower_version_and_notes_are_kept(store_vault, tmp_path):
     src = write_files(tmp_path / "src", {"a.txt": "a"})
-    sqlite_vault.snapshot("ds", src, version="2.0.0")
-    v = sqlite_vault.snapshot("ds", src, version="1.5.0", notes="backport")
+    store_vault.snapshot("ds", src, version="2.0.0")
+    v = store_vault.snapshot("ds", src, version="1.5.0", notes="backport")
     assert v.parent is None  # nothing lower than 1.5.0
-    v3 = sqlite_vault.snapshot("ds", src, version="1.6.0", parent="2.0.0", force=True)
+    v3 = store_vault.snapshot("ds", src, version="1.6.0", parent="2.0.0", force=True)
     assert v3.parent == "ds@2.0.0"
-    assert sqlite_vault.dataset("ds@1.5.0").record.notes == "backport"
+    assert store_vault.dataset("ds@1.5.0").record.notes == "backport"
 
 
-def test_an_empty_folder_is_a_valid_snapshot(sqlite_vault, tmp_path):
+def test_an_empty_folder_is_a_valid_snapshot(store_vault, tmp_path):
     (tmp_path / "empty").mkdir()
-    ds = sqlite_vault.snapshot("empty", tmp_path / "empty", version="1.0.0")
+    ds = store_vault.snapshot("empty", tmp_path / "empty", version="1.0.0")
     assert (ds.record.files, ds.record.bytes) == (0, 0)
     res = ds.checkout(tmp_path / "out")
     assert res.files == 0 and sorted(os.listdir(tmp_path / "out")) == [".lensvault-checkout.json"]
-    assert sqlite_vault.status(None, tmp_path / "out").clean
+    assert store_vault.status(None, tmp_path / "out").clean
 
 
-def test_manifest_file_is_read_only_and_equal_to_the_stored_object(sqlite_vault, tmp_path):
+def test_manifest_file_is_read_only_and_equal_to_the_stored_object(store_vault, tmp_path):
     src = write_files(tmp_path / "src", {"a.txt": "a"})
-    ds = sqlite_vault.snapshot("ds", src, version="1.0.0", notes="héllo")
-    path = sqlite_vault.manifests_dir / "ds" / "1.0.0.json"
+    ds = store_vault.snapshot("ds", src, version="1.0.0", notes="héllo")
+    path = store_vault.manifests_dir / "ds" / "1.0.0.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
-    assert path.read_bytes() == sqlite_vault.store.read_bytes(ds.record.manifest_oid)
+    assert path.read_bytes() == store_vault.store.read_bytes(ds.record.manifest_oid)
     doc = json.loads(path.read_text(encoding="utf-8"))
     assert doc["snapshot_id"] == ds.snapshot_id and doc["notes"] == "héllo"
-    assert doc["tables"]["files"]["oid"] in oids_in_store(sqlite_vault)
+    assert doc["tables"]["files"]["oid"] in oids_in_store(store_vault)
     assert [p.name for p in path.parent.iterdir()] == ["1.0.0.json"]  # no temp files
 
 
@@ -171,24 +171,24 @@ def test_vault_bookkeeping_and_vcs_folders_are_not_snapshotted(sqlite_vault, tmp
 # -- the stat cache --------------------------------------------------------------------------
 
 
-def test_resnapshot_with_nothing_changed_does_not_rehash(sqlite_vault, tmp_path, monkeypatch):
+def test_resnapshot_with_nothing_changed_does_not_rehash(store_vault, tmp_path, monkeypatch):
     src = write_files(tmp_path / "src", {f"f{i:03}.txt": f"content {i}" for i in range(80)})
     settle()
     count = Counter(monkeypatch)
-    a = sqlite_vault.snapshot("ds", src, version="1.0.0")
+    a = store_vault.snapshot("ds", src, version="1.0.0")
     assert len(count.paths) == 80
-    b = sqlite_vault.snapshot("ds", src, version="1.0.1", force=True)
+    b = store_vault.snapshot("ds", src, version="1.0.1", force=True)
     assert len(count.paths) == 80  # nothing re-hashed
     assert a.snapshot_id == b.snapshot_id
     (src / "f007.txt").write_text("changed!")
     settle()
-    c = sqlite_vault.snapshot("ds", src, version="1.0.2")
+    c = store_vault.snapshot("ds", src, version="1.0.2")
     assert count.paths[80:] == [str(src / "f007.txt")]
     assert c.snapshot_id != a.snapshot_id
     # The folder's cache record holds the file's stat key and its right hash.
     from lensvault.state import stat_key
 
-    entry = sqlite_vault.state.index(os.path.realpath(src))["f007.txt"]
+    entry = store_vault.state.index(os.path.realpath(src))["f007.txt"]
     assert entry[:4] == stat_key((src / "f007.txt").stat())
     assert entry[4] == dict(zip(*[c.files()[k].to_pylist() for k in ("path", "sha256")]))["f007.txt"]
 
@@ -205,13 +205,13 @@ def test_hardlink_snapshot_then_resnapshot_does_not_rehash(sqlite_vault, tmp_pat
     assert sqlite_vault.verify().ok
 
 
-def test_touching_a_file_without_changing_it_rehashes_it_but_keeps_the_id(sqlite_vault, tmp_path, monkeypatch):
+def test_touching_a_file_without_changing_it_rehashes_it_but_keeps_the_id(store_vault, tmp_path, monkeypatch):
     src = write_files(tmp_path / "src", {"a.txt": "a", "b.txt": "b"})
     settle()
     count = Counter(monkeypatch)
-    a = sqlite_vault.snapshot("ds", src, version="1.0.0")
+    a = store_vault.snapshot("ds", src, version="1.0.0")
     os.utime(src / "a.txt", ns=(1, 1))
-    b = sqlite_vault.snapshot("ds", src, version="1.0.1", force=True)
+    b = store_vault.snapshot("ds", src, version="1.0.1", force=True)
     assert count.paths[2:] == [str(src / "a.txt")]
     assert a.snapshot_id == b.snapshot_id
 
@@ -219,17 +219,17 @@ def test_touching_a_file_without_changing_it_rehashes_it_but_keeps_the_id(sqlite
 # -- inputs the snapshot must refuse cleanly ---------------------------------------------------
 
 
-def test_identical_content_to_the_parent_needs_force(sqlite_vault, tmp_path):
+def test_identical_content_to_the_parent_needs_force(store_vault, tmp_path):
     from _lvtest import assert_nothing_half_written
     from lensvault.errors import UsageError
 
     src = write_files(tmp_path / "src", {"a.txt": "a"})
-    first = sqlite_vault.snapshot("ds", src, version="1.0.0")
+    first = store_vault.snapshot("ds", src, version="1.0.0")
     with pytest.raises(UsageError) as ei:
-        sqlite_vault.snapshot("ds", src, version="1.0.1")
+        store_vault.snapshot("ds", src, version="1.0.1")
     assert first.snapshot_id[:12] in ei.value.what and "--force" in ei.value.fix
-    assert_nothing_half_written(sqlite_vault, refs_before=["ds@1.0.0"], manifests_before=["ds/1.0.0.json"])
-    again = sqlite_vault.snapshot("ds", src, version="1.0.1", force=True)
+    assert_nothing_half_written(store_vault, refs_before=["ds@1.0.0"], manifests_before=["ds/1.0.0.json"])
+    again = store_vault.snapshot("ds", src, version="1.0.1", force=True)
     assert again.snapshot_id == first.snapshot_id
 
 
@@ -242,12 +242,12 @@ def test_bad_dataset_names_are_refused_before_any_work(sqlite_vault, tmp_path, n
     assert oids_in_store(sqlite_vault) == before
 
 
-def test_bad_version_is_refused_before_any_work(sqlite_vault, tmp_path):
+def test_bad_version_is_refused_before_any_work(store_vault, tmp_path):
     src = write_files(tmp_path / "src", {"a.txt": "a"})
-    before = oids_in_store(sqlite_vault)  # the vault's own init record
+    before = oids_in_store(store_vault)  # the vault's own init record
     with pytest.raises(InvalidRef):
-        sqlite_vault.snapshot("ds", src, version="1.0")
-    assert oids_in_store(sqlite_vault) == before
+        store_vault.snapshot("ds", src, version="1.0")
+    assert oids_in_store(store_vault) == before
 
 
 def test_a_parent_that_does_not_exist_is_refused(sqlite_vault, tmp_path):
@@ -279,3 +279,25 @@ def test_versions_that_do_not_fit_the_catalog_are_refused_cleanly(vault, tmp_pat
         assert version_refs(vault) == [f"ds@{version}"]
     assert manifest_files(vault) == ([] if not version_refs(vault) else [f"ds/{version}.json"])
     assert vault.verify().ok
+
+
+def test_a_symlink_snapshot_is_refused_before_any_work(sqlite_vault, tmp_path, monkeypatch):
+    """`--link symlink` used to copy silently (and record "symlink" in the manifest): refused now,
+    from the library and the CLI, plain and vision snapshots alike, before a file is read."""
+    from lensvault.errors import UsageError
+
+    src = write_files(tmp_path / "src", {"a.txt": "a", "img.jpg": b"\xff\xd8\xff"})
+    count = Counter(monkeypatch)
+    before = oids_in_store(sqlite_vault)
+    for kwargs in ({}, {"format": "auto"}):
+        with pytest.raises(UsageError) as ei:
+            sqlite_vault.snapshot("ds", src, version="1.0.0", link="symlink", **kwargs)
+        assert ei.value.where == "--link symlink" and "--link hardlink" in ei.value.fix
+    assert count.paths == [] and oids_in_store(sqlite_vault) == before and version_refs(sqlite_vault) == []
+    r = lv("--vault", sqlite_vault.root, "dataset", "snapshot", "ds", src, "--version", "1.0.0", "--link", "symlink")
+    assert r.returncode == 2 and "symlink" in r.stderr and "--link hardlink" in r.stderr
+    assert manifest_files(sqlite_vault) == []
+    # Checkouts still symlink.
+    sqlite_vault.snapshot("ds", src, version="1.0.0")
+    sqlite_vault.checkout("ds@1.0.0", tmp_path / "out", link="symlink")
+    assert (tmp_path / "out" / "a.txt").is_symlink()

@@ -1,4 +1,6 @@
-"""The content-addressed object store: layout, atomic read-only writes, dedup, missing objects."""
+"""The local object store: layout, atomic read-only writes, dedup, missing objects.
+
+(The interface's contract, on every implementation: test_store_interface.py.)"""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from _lvtest import ledger_oids, object_files, oids_in_store, tmp_leftovers, write_files
+from _lvtest import ledger_oids, oids_in_store, tmp_leftovers, write_files
 from lensvault.errors import ObjectMissing, StorageError
 from lensvault.store import LinkMode, LocalObjectStore, open_store
+from lensvault.store.local_links import materialize
 from lensvault.store.base import is_oid
 
 
@@ -41,7 +44,7 @@ def test_put_files_are_atomic_read_only_and_stored_once(store, tmp_path):
     src = write_files(tmp_path / "src", files)
     items = [(str(src / rel), hashlib.sha256(data).hexdigest()) for rel, data in files.items()]
     done = []
-    store.put_files(items, LinkMode.COPY, on_done=done.append)
+    store.put_files(items, on_done=done.append)
     assert sum(done) == 40
     stored = sorted(store.iter_oids())
     assert stored == sorted({oid for _, oid in items})
@@ -53,24 +56,24 @@ def test_put_files_are_atomic_read_only_and_stored_once(store, tmp_path):
     assert os.listdir(store.root / "tmp") == []
     # A second put of the same content writes nothing new.
     before = {o: store.oid_to_path(o).stat().st_ino for o in stored}
-    store.put_files(items, LinkMode.COPY)
+    store.put_files(items)
     assert {o: store.oid_to_path(o).stat().st_ino for o in stored} == before
 
 
-def test_identical_content_is_stored_once_across_versions(sqlite_vault, tmp_path):
+def test_identical_content_is_stored_once_across_versions(store_vault, tmp_path):
     big = os.urandom(50_000)
     src = write_files(tmp_path / "src", {"a.bin": big, "copy/a.bin": big, "b.txt": "b"})
-    sqlite_vault.snapshot("ds", src, version="1.0.0")
-    n1 = len(oids_in_store(sqlite_vault) - ledger_oids(sqlite_vault))
+    store_vault.snapshot("ds", src, version="1.0.0")
+    n1 = len(oids_in_store(store_vault) - ledger_oids(store_vault))
     # 2 distinct contents + files table + snapshot + manifest (+ the ledger's records of the writes)
     assert n1 == 5
     (src / "c.txt").write_text("c")
-    sqlite_vault.snapshot("ds", src, version="1.1.0")
-    oids = oids_in_store(sqlite_vault) - ledger_oids(sqlite_vault)
+    store_vault.snapshot("ds", src, version="1.1.0")
+    oids = oids_in_store(store_vault) - ledger_oids(store_vault)
     # one new content, new files table, new snapshot, new manifest; big stored once
     assert len(oids) == n1 + 4
     assert hashlib.sha256(big).hexdigest() in oids
-    sizes = [p.stat().st_size for p in object_files(sqlite_vault)]
+    sizes = [store_vault.store.stat(o).size for o in oids_in_store(store_vault)]
     assert sizes.count(len(big)) == 1
 
 
@@ -86,7 +89,7 @@ def test_open_of_a_missing_object_raises_object_missing_with_a_fix(store):
     with pytest.raises(ObjectMissing):
         store.size(oid)
     with pytest.raises(ObjectMissing):
-        store.materialize([(oid, store.root.parent / "out.bin")], LinkMode.COPY)
+        materialize(store, [(oid, store.root.parent / "out.bin")], LinkMode.COPY)
     assert store.check(oid) == "missing"
     assert store.missing([oid]) == [oid]
 
@@ -104,7 +107,7 @@ def test_put_files_with_a_vanished_source_leaves_no_temp_files(store, tmp_path):
     items = [(str(src / f"{i}.txt"), hashlib.sha256(f"x{i}".encode()).hexdigest()) for i in range(20)]
     items.append((str(src / "gone.txt"), "f" * 64))
     with pytest.raises(StorageError):
-        store.put_files(items, LinkMode.COPY)
+        store.put_files(items)
     assert os.listdir(store.root / "tmp") == []
     # Nothing is renamed into place before the whole batch is staged.
     assert list(store.iter_oids()) == []
@@ -114,10 +117,10 @@ def test_materialize_copies_are_writable_and_hardlinks_share_the_object(store, t
     oid = store.put_bytes(b"pixels")
     out = tmp_path / "out"
     out.mkdir()
-    store.materialize([(oid, out / "copy.bin")], LinkMode.COPY)
+    materialize(store, [(oid, out / "copy.bin")], LinkMode.COPY)
     assert (out / "copy.bin").read_bytes() == b"pixels"
     assert stat.S_IMODE((out / "copy.bin").stat().st_mode) == 0o644
-    store.materialize([(oid, out / "hard.bin")], LinkMode.HARDLINK)
+    materialize(store, [(oid, out / "hard.bin")], LinkMode.HARDLINK)
     assert (out / "hard.bin").stat().st_ino == store.oid_to_path(oid).stat().st_ino
     assert stat.S_IMODE((out / "hard.bin").stat().st_mode) == 0o444
 

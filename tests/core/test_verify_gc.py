@@ -1,4 +1,7 @@
-"""Integrity: verify names every corrupt and missing object; gc plans, then deletes only the unreachable."""
+"""Integrity: verify names every corrupt and missing object; gc plans, then deletes only the unreachable.
+
+The API tests run on both object stores (``store_vault``: the local folder and the in-memory
+store); the CLI runs in a subprocess, so its tests use a local store."""
 
 from __future__ import annotations
 
@@ -9,17 +12,26 @@ import shutil
 import pytest
 
 import lensvault
-from _lvtest import flip_byte, ledger_oids, lv, oids_in_store, write_files
+from _lvtest import damage_object, ledger_oids, lose_object, lv, oids_in_store, write_files
 from lensvault.errors import LensVaultError
 
 
-@pytest.fixture
-def two_versions(sqlite_vault, tmp_path):
+def _two_versions(vault, tmp_path):
     src = write_files(tmp_path / "src", {"a.txt": "alpha", "b.txt": "beta", "c/d.txt": "delta"})
-    v1 = sqlite_vault.snapshot("ds", src, version="1.0.0")
+    v1 = vault.snapshot("ds", src, version="1.0.0")
     (src / "e.txt").write_text("epsilon")
-    v2 = sqlite_vault.snapshot("ds", src, version="1.1.0")
-    return sqlite_vault, v1, v2
+    v2 = vault.snapshot("ds", src, version="1.1.0")
+    return vault, v1, v2
+
+
+@pytest.fixture
+def two_versions(store_vault, tmp_path):
+    return _two_versions(store_vault, tmp_path)
+
+
+@pytest.fixture
+def two_local_versions(sqlite_vault, tmp_path):
+    return _two_versions(sqlite_vault, tmp_path)
 
 
 def _oid_of(ds, path):
@@ -33,15 +45,19 @@ def test_a_healthy_vault_verifies(two_versions):
     assert vault.verify("ds@1.0.0").ok
 
 
-def test_verify_names_every_corrupt_and_missing_object(two_versions, tmp_path):
-    vault, v1, v2 = two_versions
-    store = vault.store
+def _corrupt_and_lose(vault, v1, v2) -> tuple[set, set]:
     corrupt = {_oid_of(v1, "a.txt"), v2.record.manifest_oid}
     for oid in corrupt:
-        flip_byte(store.oid_to_path(oid))
+        damage_object(vault, oid)
     missing = {_oid_of(v1, "c/d.txt"), v1.snapshot_id}
     for oid in missing:
-        os.unlink(store.oid_to_path(oid))
+        lose_object(vault, oid)
+    return corrupt, missing
+
+
+def test_verify_names_every_corrupt_and_missing_object(two_versions):
+    vault, v1, v2 = two_versions
+    corrupt, missing = _corrupt_and_lose(vault, v1, v2)
     report = vault.verify()
     assert not report.ok
     assert {c["oid"] for c in report.corrupt} == corrupt
@@ -49,7 +65,14 @@ def test_verify_names_every_corrupt_and_missing_object(two_versions, tmp_path):
     by_oid = {m["oid"]: m for m in report.missing}
     assert "ds@1.0.0" in by_oid[_oid_of(v1, "c/d.txt")]["needed_by"]
     for c in report.corrupt:
-        assert c["path"] == str(store.oid_to_path(c["oid"]))
+        assert c["path"] == vault.store.local_path(c["oid"])  # the file, where the store keeps files
+
+
+def test_the_verify_command_prints_every_corrupt_and_missing_object(two_local_versions):
+    vault, v1, v2 = two_local_versions
+    corrupt, missing = _corrupt_and_lose(vault, v1, v2)
+    for c in vault.verify().corrupt:
+        assert c["path"] == str(vault.store.oid_to_path(c["oid"]))
     # The CLI prints each one and exits non-zero.
     r = lv("--vault", vault.root, "verify")
     assert r.returncode != 0
@@ -63,7 +86,7 @@ def test_verify_names_every_corrupt_and_missing_object(two_versions, tmp_path):
 def test_verify_reports_a_missing_files_table(two_versions):
     vault, v1, v2 = two_versions
     files_oid = v1.manifest().tables["files"]["oid"]
-    os.unlink(vault.store.oid_to_path(files_oid))
+    lose_object(vault, files_oid)
     report = vault.verify()
     assert [m["oid"] for m in report.missing] == [files_oid]
 
@@ -71,7 +94,7 @@ def test_verify_reports_a_missing_files_table(two_versions):
 def test_verify_of_one_version_checks_only_what_it_needs(two_versions):
     vault, v1, v2 = two_versions
     e_oid = _oid_of(v2, "e.txt")
-    flip_byte(vault.store.oid_to_path(e_oid))
+    damage_object(vault, e_oid)
     assert vault.verify("ds@1.0.0").ok
     bad = vault.verify("ds@1.1.0")
     assert [c["oid"] for c in bad.corrupt] == [e_oid]
@@ -99,8 +122,23 @@ def test_a_modified_or_missing_manifest_file_is_reported_and_restorable(two_vers
 # -- gc -------------------------------------------------------------------------------------------
 
 
-def test_gc_plans_and_deletes_only_with_yes_never_a_needed_object(two_versions):
+def test_gc_plans_and_deletes_only_what_nothing_needs(two_versions):
     vault, v1, v2 = two_versions
+    needed = oids_in_store(vault)
+    orphans = {vault.store.put_bytes(f"orphan {i}".encode()) for i in range(3)}
+    assert vault.gc(grace_seconds=0, force=True).objects == []  # pinned by this live process
+    vault.store.release_pins()  # as a write that failed and ended does: nothing relies on them any more
+    assert vault.gc().objects == []  # fresh objects are protected by the grace period
+    plan = vault.gc(grace_seconds=0, force=True)
+    assert {o for o, _ in plan.objects} == orphans and plan.bytes == sum(len(f"orphan {i}") for i in range(3))
+    assert oids_in_store(vault) == needed | orphans  # a plan deletes nothing
+    assert plan.execute()["deleted"] == 3
+    assert oids_in_store(vault) == needed | ledger_oids(vault)  # + the record of the gc itself
+    assert vault.verify().ok
+
+
+def test_gc_plans_and_deletes_only_with_yes_never_a_needed_object(two_local_versions):
+    vault, v1, v2 = two_local_versions
     needed = oids_in_store(vault)
     orphans = {vault.store.put_bytes(f"orphan {i}".encode()) for i in range(3)}
     vault.store.release_pins()  # as a write that failed and ended does: nothing relies on them any more
@@ -135,10 +173,10 @@ def test_gc_execute_rechecks_reachability(two_versions, tmp_path):
     assert vault.store.has(oid) and vault.verify().ok
 
 
-def test_gc_in_one_vault_keeps_the_objects_of_another_sharing_the_store(tmp_path):
-    shared = tmp_path / "shared-objects"
-    a = lensvault.init(tmp_path / "a", store=str(shared))
-    b = lensvault.init(tmp_path / "b", store=str(shared))
+def test_gc_in_one_vault_keeps_the_objects_of_another_sharing_the_store(tmp_path, store_url):
+    shared = store_url or str(tmp_path / "shared-objects")
+    a = lensvault.init(tmp_path / "a", store=shared)
+    b = lensvault.init(tmp_path / "b", store=shared)
     try:
         a.snapshot("ds", write_files(tmp_path / "sa", {"a.txt": "only in a"}), version="1.0.0")
         b_ds = b.snapshot("ds", write_files(tmp_path / "sb", {"b.txt": "only in b"}), version="1.0.0")
@@ -165,7 +203,7 @@ def test_gc_in_one_vault_keeps_the_objects_of_another_sharing_the_store(tmp_path
 def test_gc_refuses_cleanly_when_a_needed_table_is_damaged(two_versions):
     vault, v1, v2 = two_versions
     files_oid = v1.manifest().tables["files"]["oid"]
-    flip_byte(vault.store.oid_to_path(files_oid), offset=4)
+    damage_object(vault, files_oid, offset=4)
     before = oids_in_store(vault)
     with pytest.raises(LensVaultError):
         vault.gc(grace_seconds=0, force=True)
@@ -192,7 +230,7 @@ def test_gc_refuses_when_a_vault_sharing_the_store_cannot_be_read(tmp_path):
         a.close()
 
 
-def test_gc_between_ingest_and_commit_does_not_delete_deduped_objects(sqlite_vault, tmp_path):
+def test_gc_between_ingest_and_commit_does_not_delete_deduped_objects(store_vault, tmp_path):
     """The real steps of a snapshot, with a gc run in between (what a second process can do).
 
     A 1 s grace period with a 1.5 s old orphan stands in for the default hour: the
@@ -203,7 +241,7 @@ def test_gc_between_ingest_and_commit_does_not_delete_deduped_objects(sqlite_vau
     from lensvault.datasets.ingest import ingest_folder
     from lensvault.datasets.snapshot import commit_version
 
-    vault = sqlite_vault
+    vault = store_vault
     old = vault.store.put_bytes(b"left over from a deleted experiment")
     vault.store.release_pins()
     time.sleep(1.5)

@@ -114,7 +114,7 @@ def test_ctrl_c_during_a_threaded_copy_stops_every_thread_before_cleanup():
     # item, then make sure nothing runs once the caller has the KeyboardInterrupt.
     out = _run_python("""
         import os, signal, threading, time
-        from lensvault.store.local import _parallel
+        from lensvault.store.local_files import parallel as _parallel
         calls = []
         lock = threading.Lock()
         def fn(item):

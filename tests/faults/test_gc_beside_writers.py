@@ -72,7 +72,7 @@ def test_gc_with_no_grace_loops_beside_snapshots(vault, tmp_path, order):
     orphans = _folder(tmp_path / "orphans", 1200, "v2")
     from lensvault.hashing import hash_file
 
-    vault.store.put_files([(str(p), hash_file(p).oid) for p in orphans.rglob("*.bin")], "copy")
+    vault.store.put_files([(str(p), hash_file(p).oid) for p in orphans.rglob("*.bin")])
     vault.store.release_pins()
     writes = [("ds", "1.0.0", "copy", "v1"), ("ds", "1.1.0", "hardlink", "v2"), ("ds", "1.2.0", "copy", "v3"),
               ("other", "1.0.0", "auto", "v2")]

@@ -98,7 +98,7 @@ class GcScenario(FromTemplate):
         vault.snapshot("ds", files(root / "src", 300), version="1.0.0")
         orphans = files(root / "orphans", 1500, salt="orphan")
         items = [(str(p), _sha(p)) for p in sorted(orphans.rglob("*.bin"))]
-        vault.store.put_files(items, "copy")
+        vault.store.put_files(items)
         vault.store.release_pins()  # a write that failed and ended: nothing relies on these
         vault.close()
         self.orphans = {o for _, o in items}

@@ -12,7 +12,7 @@ from ._helpers import lv, lv_json, make_coco
 TRAIN = '''import os, pathlib
 out = pathlib.Path(os.environ["LENSVAULT_OUTPUT_DIR"]); out.mkdir(parents=True, exist_ok=True)
 (out / "model.pt").write_bytes(b"weights of " + os.environ["LENSVAULT_RUN_ID"].encode())
-from lensvault.runs.tracking import log_metrics
+from lensvault.tracking import log_metrics
 log_metrics({"AP50": float(os.environ.get("AP", "0.5"))})
 '''
 

@@ -78,7 +78,7 @@ def test_two_vaults_on_one_folder_record_their_own_actor(project):
 def test_a_command_run_records_what_it_logs_as_the_actor_who_ran_it(sqlite_project, tmp_path):
     """The training script opens its own vault (lensvault.log_metrics); it gets the run's actor."""
     root = sqlite_project.root
-    (root / "who.py").write_text("import lensvault\nfrom lensvault.runs.tracking import active_run\n"
+    (root / "who.py").write_text("import lensvault\nfrom lensvault.tracking import active_run\n"
                                  "print('actor=' + active_run().vault.actor)\n")
     sqlite_project.commit_all("who")
     with lensvault.open(root, actor="carol") as carol:

@@ -139,6 +139,30 @@ def test_export_round_trips(sqlite_vault, tmp_path, fmt, bccd_required):
     assert r.returncode == 6 and "not empty" in r.stderr
 
 
+def test_export_copies_from_any_store_and_links_only_from_local_files(store_vault, tmp_path, bccd_required):
+    """Export through the store interface: each image is the store object, copied (and hashed) from a
+    store without local files too; a link is refused there before anything is written."""
+    from lensvault.annotations import load
+
+    v = store_vault
+    src = subset(tmp_path / "ds", 6)
+    ds = v.snapshot("cells", src, format="voc", version="1.0.0")
+    v.export("cells@1.0.0", tmp_path / "out", format="coco")
+    back = load(tmp_path / "out", format="coco")
+    assert back.images.num_rows == ds.images().num_rows == 6
+    for jpg in (src / "JPEGImages").glob("*.jpg"):
+        [copy] = (tmp_path / "out").rglob(jpg.name)
+        assert copy.read_bytes() == jpg.read_bytes() and os.access(copy, os.W_OK)
+    if v.store.local() is None:
+        with pytest.raises(UsageError) as ei:
+            v.export("cells@1.0.0", tmp_path / "linked", format="coco", link="hardlink")
+        assert ei.value.where == "--link hardlink" and not (tmp_path / "linked").exists()
+    else:
+        v.export("cells@1.0.0", tmp_path / "linked", format="coco", link="hardlink")
+        [linked] = (tmp_path / "linked").rglob(next((src / "JPEGImages").glob("*.jpg")).name)
+        assert linked.stat().st_nlink > 1
+
+
 def test_check_finds_an_image_shared_by_train_and_test(sqlite_vault, tmp_path, bccd_required):
     v = sqlite_vault
     src = subset(tmp_path / "ds", 12)

@@ -422,11 +422,3 @@ class AnnotationColumns:
             ],
             schema=ANNOTATION_SCHEMA,
         )
-
-
-def empty_images() -> pa.Table:
-    return IMAGE_SCHEMA.empty_table()
-
-
-def empty_annotations() -> pa.Table:
-    return ANNOTATION_SCHEMA.empty_table()

@@ -115,6 +115,7 @@ def cli(ctx, vault_path):
 
 def main(argv=None) -> None:
     import gc
+    import logging
 
     from lensvault import interrupts
     from lensvault.cli._errors import run_with_errors
@@ -125,6 +126,10 @@ def main(argv=None) -> None:
     # no cycles to speak of; collections just happen less often.
     gc.set_threshold(100_000, 20, 20)
     interrupts.install()
+    # SQLAlchemy's pool logs (with a traceback, through logging's last-resort handler) any
+    # exception raised while it closes a connection — a Ctrl-C landing there included —
+    # and then re-raises it; the command's own error handling already tells the user.
+    logging.getLogger("sqlalchemy.pool").addHandler(logging.NullHandler())
     code = run_with_errors(cli, argv)
     # Interpreter teardown runs a full collection over everything still alive
     # (SQLAlchemy, pyarrow, the modules): ~0.15 s of a 1 s command. The command's

@@ -17,6 +17,7 @@ from pathlib import Path
 from lensvault.errors import InputError, IntegrityError, LensVaultError, ObjectMissing
 from lensvault.progress import NO_PROGRESS
 from lensvault.state import stat_key
+from lensvault.store import local_links
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import storage_error
 
@@ -107,7 +108,7 @@ def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Pa
                 os.makedirs(f"{stmp}/{d}", exist_ok=True)
             items = [(oid, f"{stmp}/{p}") for oid, p in zip(oids, paths)]
             with progress.task("Checking out", len(items)) as advance:
-                used = vault.store.materialize(items, link, on_done=advance)
+                used = local_links.materialize(vault.store, items, link, on_done=advance)
             # Stat'ed here, before DEST exists under its name: nobody else writes into the
             # staging folder, so every key is of a file exactly as we wrote it.
             keys = _settled_keys([p for _, p in items], own_ctime=LinkMode.HARDLINK in used)
@@ -143,16 +144,11 @@ def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Pa
 
 def _check_linked(vault, ref, oids, paths, keys, used, progress) -> None:
     """Objects shared by link (hardlink, symlink, reflink) must be verified since they last changed."""
-    from lensvault.store.verified import object_key, untrusted
+    from lensvault.store.verified import untrusted
 
     if LinkMode.REFLINK in used:
         # A reflink is a new inode: the object's own key is needed.
-        obj_keys = []
-        for oid in oids:
-            try:
-                obj_keys.append(object_key(os.stat(vault.store.oid_to_path(oid))))
-            except OSError:
-                obj_keys.append(None)
+        obj_keys = local_links.object_keys(vault.store, oids)
     else:
         # A hardlink is the object; a symlink's stat is the object's.
         obj_keys = [k[:3] if k is not None else None for k in keys]
@@ -173,7 +169,7 @@ def _corrupt_error(vault, ref: str, corrupt: list[str]) -> IntegrityError:
     others = sorted(set().union(*needed.values())) if needed else [ref]
     return IntegrityError(
         f"{len(corrupt)} object(s) of {ref} are corrupt in the store (first: {first[:12]}…); nothing was checked out",
-        where=str(vault.store.oid_to_path(first)) if hasattr(vault.store, "oid_to_path") else vault.store.url,
+        where=vault.store.location(first),
         fix=f"run `lensvault verify --repair` (add --from DIR for a folder that holds the original files); "
             f"versions that need them: {', '.join(others[:10])}" + (f" … and {len(others) - 10} more" if len(others) > 10 else ""),
         corrupt=corrupt[:100], needed_by={o: sorted(v)[:20] for o, v in needed.items()},

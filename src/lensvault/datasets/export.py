@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from lensvault.errors import IntegrityError, LensVaultError, UsageError
+from lensvault.store import local_links
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import LinkStrategy
 
@@ -40,18 +40,16 @@ def export_version(dataset, dest: Path, *, format: str, split: str | None = None
             raise UsageError(f"{dataset.ref} has no split {split!r}", where="--split",
                              fix=f"known splits: {', '.join(sorted(known)) or 'none'}")
     store = dataset.vault.store
-    image_files = {p: store.oid_to_path(sha) for p, sha in zip(images["path"].to_pylist(), images["sha256"].to_pylist()) if sha}
-    strategy = LinkStrategy(link)
-    if strategy.mode in (LinkMode.HARDLINK, LinkMode.SYMLINK, LinkMode.REFLINK) or (
-            strategy.mode is LinkMode.AUTO and store.supports_reflink()):
-        _check_shared(dataset, sorted({store.path_to_oid(p) for p in image_files.values()}))
+    # The exporters name an image's bytes by its oid; ``place`` puts that object at the destination.
+    image_files = {p: sha for p, sha in zip(images["path"].to_pylist(), images["sha256"].to_pylist()) if sha}
+    local_links.check_link(store, link)  # a link the store cannot make is refused before any work
+    if local_links.shares_bytes_by(store, link):
+        _check_shared(dataset, sorted(set(image_files.values())))
+    strategy = LinkStrategy(link if store.local() is not None else LinkMode.COPY)
 
-    def place(src: Path, dst: Path) -> None:
-        # A copy is hashed as it is made (store.local.copy_checked); links were checked above.
-        from lensvault.store.local import _place
-
-        if _place(store, strategy, store.path_to_oid(Path(src)), dst) is LinkMode.REFLINK:
-            os.chmod(dst, 0o644)
+    def place(oid: str, dst: Path) -> None:
+        # A copy is hashed as it is made (local_links.copy_checked); links were checked above.
+        local_links.place(store, strategy, oid, dst)
 
     created = not dest.exists()
     try:
@@ -76,15 +74,10 @@ def export_version(dataset, dest: Path, *, format: str, split: str | None = None
 
 def _check_shared(dataset, oids: list[str]) -> None:
     """Objects an export will link must be verified since they last changed (store/verified.py)."""
-    from lensvault.store.verified import object_key, untrusted
+    from lensvault.store.verified import untrusted
 
     vault = dataset.vault
-    keys = []
-    for oid in oids:
-        try:
-            keys.append((oid, object_key(os.stat(vault.store.oid_to_path(oid)))))
-        except OSError:
-            keys.append((oid, None))
+    keys = list(zip(oids, local_links.object_keys(vault.store, oids)))
     bad = untrusted(vault.store, keys, vault.verified.load(), record=vault.verified)
     corrupt = sorted(o for o, r in bad.items() if r == "corrupt")
     if corrupt:
@@ -92,7 +85,7 @@ def _check_shared(dataset, oids: list[str]) -> None:
 
         raise _corrupt_error(vault, dataset.ref, corrupt)
     if bad:
-        raise vault.store._missing(next(iter(sorted(bad))))
+        raise vault.store.missing_error(next(iter(sorted(bad))))
 
 
 def _empty(folder: Path) -> None:

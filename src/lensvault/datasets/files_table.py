@@ -14,7 +14,7 @@ import io
 import os
 import sys
 
-__all__ = ["FileRows", "build", "canonical_digest", "read", "to_parquet_bytes"]
+__all__ = ["FileRows", "build", "read", "to_parquet_bytes"]
 
 
 def _pa():
@@ -105,14 +105,6 @@ class FileRows:
         entries = list(index.values())
         return cls(list(index), *(list(map(itemgetter(k), entries)) for k in (1, 4, 5, 6, 7)), digest=digest)
 
-    @classmethod
-    def from_listing(cls, rows) -> FileRows:
-        """From (path, sha256, size, media_type, width, height) rows (the stat cache's listing)."""
-        if not rows:
-            return cls([], [], [], [], [], [])
-        paths, oids, sizes, mts, ws, hs = zip(*rows)
-        return cls(paths, sizes, oids, mts, ws, hs)
-
     @property
     def num_rows(self) -> int:
         return len(self.paths)
@@ -148,7 +140,9 @@ class FileRows:
 
         from lensvault.parallel import ForkedCall
 
-        if self._writer is None and threading.active_count() == 1:
+        # Only into a store with local files: a child's write into another store (memory,
+        # or a network client's connections copied by the fork) is not the parent's.
+        if self._writer is None and threading.active_count() == 1 and store.local() is not None:
             self._writer = ForkedCall(_put_from_child, self, store, os.getpid())
 
     @property
@@ -227,10 +221,6 @@ def build(paths, sizes, oids, media_types, widths, heights):
     return table
 
 
-def canonical_digest(table) -> str:
-    return rows_digest(table["path"].to_pylist(), table["sha256"].to_pylist(), table["size"].to_pylist())
-
-
 def rows_digest(paths, oids, sizes) -> str:
     """The canonical digest of rows already sorted by path."""
     h = hashlib.sha256()
@@ -270,4 +260,4 @@ def read(data: bytes, columns: list[str] | None = None, *, where: str | None = N
 
 def read_object(store, oid: str, columns: list[str] | None = None):
     """The Parquet table stored as ``oid`` (its bytes hashed first: see ObjectStore.read_bytes)."""
-    return read(store.read_bytes(oid), columns, where=str(store.oid_to_path(oid)) if hasattr(store, "oid_to_path") else oid)
+    return read(store.read_bytes(oid), columns, where=store.location(oid))

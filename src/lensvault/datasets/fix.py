@@ -188,10 +188,6 @@ def annotations_in_version(ds, source: dict, dataset_paths: list[str]) -> str | 
 def _scratch_link(vault) -> LinkMode:
     # Hardlinks from the store cost nothing when the scratch folder shares its
     # filesystem; otherwise copies.
-    import os
+    from lensvault.store.local_links import same_filesystem
 
-    try:
-        same_fs = os.stat(vault.dir).st_dev == os.stat(vault.store.url).st_dev
-    except (OSError, AttributeError):
-        same_fs = False
-    return LinkMode.HARDLINK if same_fs else LinkMode.COPY
+    return LinkMode.HARDLINK if same_filesystem(vault.store, vault.dir) else LinkMode.COPY

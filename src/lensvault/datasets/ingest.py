@@ -25,6 +25,7 @@ from lensvault.media import sniff
 from lensvault.parallel import MIN_ITEMS, ChunkMapper, ForkedCall, map_chunks
 from lensvault.progress import NO_PROGRESS
 from lensvault.state import racy, stat_key, unsure
+from lensvault.store import local_links
 from lensvault.store.base import LinkMode
 
 from lensvault.datasets import files_table
@@ -180,8 +181,24 @@ _OID = itemgetter(4)
 def trusted_roots(vault) -> tuple[str, ...]:
     """Folders a source folder's symlinks may lead into: the vault's own object store (a
     `checkout --link symlink` is all links there), whose objects are this vault's bytes."""
-    root = getattr(vault.store, "root", None)
-    return (os.path.realpath(root),) if root is not None else ()
+    return local_links.trusted_roots(vault.store)
+
+
+def ingest_link(link: LinkMode | str) -> LinkMode:
+    """How a snapshot stores files: every mode but symlink, which is refused (a store object that
+    points back into the user's folder would change with it, and would not be content-addressed)."""
+    link = LinkMode(link)
+    if link is LinkMode.SYMLINK:
+        from lensvault.errors import UsageError
+
+        raise UsageError(
+            "a snapshot cannot store files as symlinks (the stored object would be the folder's file "
+            "itself, and change with it)",
+            where="--link symlink",
+            fix="use --link hardlink to share the bytes without a copy, or auto, reflink or copy; "
+                "`--link symlink` is for checkouts",
+        )
+    return link
 
 
 def _walk_in_two(folder, index: dict, exclude, trusted: tuple[str, ...] = ()) -> tuple[list[ScannedFile], list[str]]:
@@ -267,15 +284,23 @@ def _restore_lost(store, folder: str, cached: dict, lost: list[str], storing: se
 
 
 def _scan_checked(src, cached: dict, store, exclude, hardlink: bool,
-                  trusted: tuple[str, ...]) -> tuple[list[ScannedFile], list[str], list[str]]:
+                  trusted: tuple[str, ...]) -> tuple[list[ScannedFile], list[str], list[str] | None]:
     """In the walk's child: ``scan_against``, and the unchanged files whose object the store
     lacks or holds with another size. The stat cache says what a file's content is; only
-    the store can say it holds it (an object may have been lost since)."""
+    the store can say it holds it (an object may have been lost since). A store without
+    local files is asked by the caller instead (None): a forked child is no place for its
+    connections."""
     found, same = scan_against(src, cached, exclude_dirs=exclude, need_media=True, trusted=trusted)
+    if store is None:
+        return found, same, None
+    return found, same, _lost(store, cached, same, hardlink)
+
+
+def _lost(store, cached: dict, same: list[str], hardlink: bool) -> list[str]:
     entries = list(map(cached.__getitem__, same))
     bad = store.absent_or_damaged(list(map(_OID, entries)), list(map(_SIZE, entries)),
                                   list(map(_INO, entries)) if hardlink else None)
-    return found, same, [same[i] for i in bad]
+    return [same[i] for i in bad]
 
 
 _SIZE = itemgetter(1)
@@ -305,12 +330,12 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
     stored again from the folder.
     """
     folder = os.path.realpath(src)
-    link = LinkMode(link)
+    link = ingest_link(link)
     store = vault.store
     state = vault.state
     cached = state.index(folder)
     cached_digest = state.index_digest(folder)
-    batch = store.ingest_batch(link)
+    batch = local_links.ingest_batch(store, link)
     hardlink = batch is not None and batch.link is LinkMode.HARDLINK
     files: list[ScannedFile] = []
     same: list[str] = []
@@ -331,9 +356,13 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
                 # A folder seen before: mostly unchanged, so the walk is the work. It runs
                 # in a child process while this one answers ``known`` (opening the catalog
                 # holds the GIL for ~0.3 s: a thread would only take turns with the walk).
-                with ForkedCall(_scan_checked, src, cached, store, exclude, hardlink, trusted) as walk:
+                local = store.local() is not None
+                with ForkedCall(_scan_checked, src, cached, store if local else None, exclude, hardlink,
+                                trusted) as walk:
                     known = _known(known)
                     found, same, lost = walk.result()
+                if lost is None:
+                    lost = _lost(store, cached, same, hardlink)
                 if len(found) >= MIN_ITEMS:
                     # Worker processes will hash for a while: import pyarrow for the new
                     # files table meanwhile. For a few changed files the table is written
@@ -430,7 +459,7 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
     if batch is None and put:
         put = sorted(set(put))
         with progress.task("Storing", len(put)) as advance:
-            store.put_files([(files[i].path, oids[i]) for i in put], link, on_done=advance)
+            local_links.put_files(store, [(files[i].path, oids[i]) for i in put], link, on_done=advance)
         for i in put:
             keys[i] = _recheck(files[i])
     damaged = _damaged_through_links(store, files, oids, cached)
@@ -483,8 +512,7 @@ def _damaged_through_links(store, files: list[ScannedFile], oids: list, cached: 
         if e is None or e[4] == oid or oid is None:
             continue
         old = e[4]
-        if store.shares_inode(old, f.st.st_ino):
-            store.drop_damaged(old, f.st.st_ino)
+        if local_links.drop_if_linked(store, old, f.st.st_ino):
             out.append({"path": f.path, "rel": f.rel, "oid": old, "now": oid})
     return out
 

@@ -18,7 +18,7 @@ from lensvault.refs import SemVer, validate_name
 from lensvault.store.base import LinkMode
 
 from lensvault.datasets import files_table
-from lensvault.datasets.ingest import ingested
+from lensvault.datasets.ingest import ingest_link, ingested
 from lensvault.datasets.manifest import (Manifest, canonical_json, frozen_manifest_error, manifest_path, snapshot_document,
                                          write_manifest_file)
 from lensvault.datasets.versions import DatasetVersion, get_version, latest_version, taken_error
@@ -55,6 +55,7 @@ def snapshot_folder(
     progress=NO_PROGRESS,
 ) -> Dataset:
     name = validate_name(name)
+    link = ingest_link(link)  # before any work: a snapshot never symlinks
     if version is not None:
         version = str(SemVer.parse(version))
         if manifest_path(vault.manifests_dir, name, version).exists():

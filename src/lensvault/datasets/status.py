@@ -90,6 +90,8 @@ def _damaged(vault, folder: Path, modified: list[str], want: dict) -> list[dict]
     One stat per modified file and its object. Said every time until repaired: the store
     still serves those bytes under the old name (``verify --repair`` sets them aside).
     """
+    from lensvault.store.local_links import shares_inode
+
     found = []
     for rel in modified:
         path = folder / rel
@@ -97,7 +99,7 @@ def _damaged(vault, folder: Path, modified: list[str], want: dict) -> list[dict]
             ino = path.stat().st_ino
         except OSError:
             continue
-        if vault.store.shares_inode(want[rel], ino):
+        if shares_inode(vault.store, want[rel], ino):
             found.append({"path": str(path), "rel": rel, "oid": want[rel]})
     if not found:
         return []

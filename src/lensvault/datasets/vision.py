@@ -15,7 +15,7 @@ from lensvault.progress import NO_PROGRESS
 from lensvault.refs import SemVer, validate_name
 from lensvault.store.base import LinkMode
 
-from lensvault.datasets.ingest import ingested, trusted_roots
+from lensvault.datasets.ingest import ingest_link, ingested, trusted_roots
 from lensvault.datasets.table_digest import table_digest
 
 __all__ = ["VisionInput", "annotations_location", "annotations_path", "commit_vision", "inherit_class_ids",
@@ -51,6 +51,7 @@ def snapshot_vision(
     from lensvault.datasets.splits import SplitRequest
 
     name = validate_name(name)
+    link = ingest_link(link)  # before any work: a snapshot never symlinks
     if version is None and bump is None:
         raise UsageError("say which version to create", fix="pass --version X.Y.Z or --bump auto")
     if version is not None:

@@ -195,7 +195,7 @@ def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", ru
         if run is not None:
             run_id = resolve_run_id(conn, run)
         elif model is not None:
-            from lensvault.registry.resolve import resolve_model
+            from lensvault.catalog.model_refs import resolve_model
 
             row = resolve_model(conn, model)
             model_name, model_version, run_id = row.name, row.version, row.run_id
@@ -237,7 +237,7 @@ def list_evaluations(vault, *, run: str | None = None, model: str | None = None,
 
             run_id = resolve_run_id(conn, run)
         if model:
-            from lensvault.registry.resolve import resolve_model
+            from lensvault.catalog.model_refs import resolve_model
 
             row = resolve_model(conn, model)
             model_key = (row.name, row.version, row.run_id)

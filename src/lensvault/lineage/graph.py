@@ -83,7 +83,7 @@ def _classify(vault, ref: str):
             has_data = DatasetRepo(conn).exists(name)
             try:
                 if has_model:
-                    from lensvault.registry.resolve import resolve_model
+                    from lensvault.catalog.model_refs import resolve_model
 
                     return "model", resolve_model(conn, ref)
                 if has_data:

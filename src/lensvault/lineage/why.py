@@ -59,7 +59,7 @@ def _subject(vault, conn, ref: str) -> dict:
     run = runs.get(run_id) if run_id else None
     model = None
     if run is None:
-        from lensvault.registry.resolve import resolve_model
+        from lensvault.catalog.model_refs import resolve_model
 
         model = resolve_model(conn, ref)
         run = runs.get(model.run_id)

@@ -118,7 +118,7 @@ def promote(vault, ref: str, alias: str, *, reason: str | None = None, new: bool
     An alias the model has never had needs ``new=True`` (``--new``): a typo such as ``prod``
     beside ``production`` would otherwise create a second alias nobody deploys from.
     """
-    from lensvault.registry.resolve import resolve_model
+    from lensvault.catalog.model_refs import resolve_model
 
     alias = _check_alias(alias)
     r = Ref.parse(ref, kind="model")

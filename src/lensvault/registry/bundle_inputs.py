@@ -124,13 +124,11 @@ def _label_map(vault, labelmap, run: RunFacts, files: list[dict]) -> tuple[dict,
 def store(vault, files: list[dict]) -> None:
     """Store the bundle's files (pinned: gc keeps them until the commit, which checks they
     are still there); a weights object that does not hash right is replaced from its file."""
-    from lensvault.store.base import LinkMode
-
     for f in files:
         if "data" in f:
             f["sha256"] = vault.store.put_bytes(f["data"])
             f["size"] = len(f["data"])
-    vault.store.put_files([(f["source"], f["sha256"]) for f in files if "source" in f], LinkMode.COPY)
+    vault.store.put_files([(f["source"], f["sha256"]) for f in files if "source" in f])
     for f in files:
         # A stored object that is not the bytes we hashed: damaged in the store (the file still
         # hashes right: its bytes replace the object), or the file changed meanwhile.

@@ -16,6 +16,7 @@ from pathlib import Path
 from lensvault.errors import IntegrityError, LensVaultError, ObjectMissing
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import storage_error
+from lensvault.store.local_links import materialize
 
 __all__ = ["PullResult", "pull_model"]
 
@@ -62,7 +63,7 @@ def _fill(vault, model, files, dest: Path, tmp: Path, link) -> None:
         for _, p in items:
             p.parent.mkdir(parents=True, exist_ok=True)
         try:
-            vault.store.materialize(items, LinkMode(link))
+            materialize(vault.store, items, LinkMode(link))
         except IntegrityError as e:  # a copy hashes what it copies: name the bundle file
             bad = (e.details.get("corrupt") or [None])[0]
             name = next((f["name"] for f in files if f["sha256"] == bad), bad)

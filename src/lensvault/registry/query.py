@@ -48,7 +48,7 @@ def model_evaluations(conn, rows) -> dict[tuple[str, str], list[dict]]:
 
 
 def get_model(vault, ref) -> ModelVersion:
-    from lensvault.registry.resolve import resolve_model
+    from lensvault.catalog.model_refs import resolve_model
 
     with vault.catalog.read() as conn:
         row = resolve_model(conn, ref)

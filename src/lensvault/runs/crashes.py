@@ -127,8 +127,8 @@ def _end(vault, run_id: str, status: str, state: str, reason: str) -> EndedRun |
     """Move one running run to ``status``; None if it ended meanwhile (another command won)."""
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.repos.runs import RunRepo
-    from lensvault.runs.launcher import run_work_dir, store_log
     from lensvault.runs.lifecycle import OPEN_STATES
+    from lensvault.runs.runfiles import run_work_dir, store_log
 
     work = run_work_dir(vault, run_id)
     log_oid = store_log(vault, work / "log.txt")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lensvault.errors import LensVaultError, UsageError
+from lensvault.runs.runfiles import run_work_dir, store_log
 
 __all__ = ["RunResult", "execute", "run_command", "run_work_dir", "store_log"]
 
@@ -116,11 +117,6 @@ def execute(vault, report, command: list[str], *, kind: str = "run", reproduces:
     return RunResult(run_id, status, exit_code, str(out), report.clean)
 
 
-def run_work_dir(vault, run_id: str) -> Path:
-    """The run's scratch folder: its data folder and the log being written."""
-    return vault.dir / "tmp" / f"run-{run_id}"
-
-
 def _child_env(vault, report, run_id: str, out: Path, work: Path, link: str, code_root: Path | None = None) -> dict:
     from lensvault.runs.datadir import materialize
 
@@ -160,17 +156,6 @@ def _environment(vault, run_id: str) -> None:
     from lensvault.runs.lifecycle import set_environment
 
     set_environment(vault, run_id, capture_environment())
-
-
-def store_log(vault, log_path: Path) -> str | None:
-    from lensvault.hashing import hash_file
-    from lensvault.store.base import LinkMode
-
-    if not log_path.is_file():
-        return None
-    oid = hash_file(log_path).oid
-    vault.store.put_files([(str(log_path), oid)], LinkMode.COPY)
-    return oid
 
 
 def _supervise(command, env, cwd: Path, log, stream, grace_seconds: float) -> tuple[str, int | None]:

@@ -120,7 +120,6 @@ def record_artifacts(vault, run_id: str, items: list[tuple[str, Path]], *, skip_
     """Store files as the run's artifacts: (name relative to the output dir, path) → rows."""
     from lensvault.catalog.repos.runs import RunRepo
     from lensvault.hashing import hash_file
-    from lensvault.store.base import LinkMode
 
     hashed = []
     for name, p in items:
@@ -129,7 +128,7 @@ def record_artifacts(vault, run_id: str, items: list[tuple[str, Path]], *, skip_
     if not hashed:
         return []
     # Copies, not links: the run's output folder stays the user's to change or delete.
-    vault.store.put_files([(str(p), oid) for _, p, oid, _ in hashed], LinkMode.COPY)
+    vault.store.put_files([(str(p), oid) for _, p, oid, _ in hashed])
     rows = [{"run_id": run_id, "path": name, "sha256": oid, "size": size} for name, _, oid, size in hashed]
     with vault.store.committing([r["sha256"] for r in rows]), vault.catalog.begin() as conn:
         runs = RunRepo(conn)

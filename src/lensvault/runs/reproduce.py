@@ -54,7 +54,7 @@ def _original(vault, ref: str):
         run_id = find_run_id(conn, ref)  # an id, a unique prefix, or latest
         if run_id is not None:
             return RunRepo(conn).one(run_id), None
-        from lensvault.registry.resolve import resolve_model
+        from lensvault.catalog.model_refs import resolve_model
 
         model = resolve_model(conn, ref)
         row = RunRepo(conn).get(model.run_id)

@@ -1,8 +1,10 @@
 """Content-addressed object storage.
 
-``ObjectStore`` is the interface; ``LocalObjectStore`` keeps objects on a local
-filesystem. Backends are chosen by URL scheme so an S3 store can be added
-without touching callers.
+``ObjectStore`` (store/base.py) is the interface and the only way to the bytes;
+``LocalObjectStore`` keeps objects on a local filesystem, ``MemoryObjectStore`` in
+this process (tests). Backends are chosen by URL scheme, so an object-storage
+backend is one more class and one more branch of ``open_store``, without touching
+callers. Linking files in and out of a store with local files: store/local_links.py.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from lensvault.store.local import LocalObjectStore
 __all__ = ["LinkMode", "LocalObjectStore", "ObjectStore", "is_oid", "open_store"]
 
 
-def open_store(url: str | os.PathLike, *, base: Path | None = None) -> ObjectStore:
+def open_store(url: str | os.PathLike[str], *, base: Path | None = None) -> ObjectStore:
     text = os.fspath(url)
     scheme, sep, rest = text.partition("://")
     if not sep:
@@ -27,6 +29,10 @@ def open_store(url: str | os.PathLike, *, base: Path | None = None) -> ObjectSto
         return LocalObjectStore(path)
     if scheme == "file":
         return LocalObjectStore(Path(rest))
+    if scheme == "memory":
+        from lensvault.store.memory import open_memory_store
+
+        return open_memory_store(rest)
     if scheme == "s3":
         raise UsageError(
             "S3 stores are not supported yet",

@@ -1,16 +1,45 @@
-"""The object store interface: has / put / open / materialize / iterate / delete."""
+"""The object store interface: the only way to the bytes.
+
+Everything above ``store/`` reaches objects through ``ObjectStore``: read (``has``,
+``missing``, ``stat``, ``open``, ``read_bytes``, ``check``, ``iter_oids``), write
+(``put_bytes``, ``put_files``, ``restore``), remove (``delete``, ``quarantine``), keep
+gc off what writers rely on (``pin``, ``committing``, ``gc_lock``), name the vaults
+sharing the store (``register_vault``, ``vaults``), report what killed writers left
+(``leftovers``), and keep refs (``put_ref`` …). A backend implements these and nothing
+else; ``LocalObjectStore`` (a folder on this machine), ``MemoryObjectStore`` (tests)
+and, later, object storage.
+
+Linking is not part of it. A store whose objects are files on this machine says
+where they are (``local()``: a ``LocalFiles``, paths only, so worker processes get it
+instead of the store); ``store/local_links.py`` hard-, sym- or reflinks through it,
+and falls back to copying through ``open``/``put_files`` for a store without local
+files.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-__all__ = ["LinkMode", "ObjectStore", "is_oid"]
+if TYPE_CHECKING:
+    from lensvault.errors import ObjectMissing
+    from lensvault.store.leftovers import Leftover
+    from lensvault.store.local_files import LocalFiles
+
+# How many items of a batch are done (progress bars): called with a count, repeatedly.
+OnDone = Callable[[int], None]
+# (inode, size, mtime_ns) of a local object (store/verified.py); None where it cannot be trusted.
+ObjectKey = tuple[int, int, int]
+# What ``committing`` yields: check that more objects (made inside the block) are all there.
+CommitCheck = Callable[[Iterable[str]], None]
+
+__all__ = ["CommitCheck", "LinkMode", "ObjectKey", "ObjectStat", "ObjectStore", "OnDone", "is_oid", "missing_object"]
 
 _OID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -19,13 +48,25 @@ def is_oid(text: str) -> bool:
     return bool(_OID.match(text))
 
 
+def missing_object(oid: str, where: str) -> ObjectMissing:
+    from lensvault.errors import ObjectMissing
+
+    return ObjectMissing(
+        f"object {oid[:12]}… is missing from the store",
+        where=where,
+        fix="restore it from a copy of the store, or re-snapshot the source; `lensvault verify` lists all missing objects",
+        oid=oid,
+    )
+
+
 class LinkMode(str, Enum):
     """How bytes move between a working folder and the store.
 
     AUTO tries a reflink (copy-on-write, safe and instant) and falls back to a
     copy. HARDLINK and SYMLINK are opt-in: they share bytes with the store, and an
     in-place edit of a linked file would change a stored object (objects are
-    read-only to make that hard, and ``verify`` catches it).
+    read-only to make that hard, and ``verify`` catches it). Only a store with
+    local files can link (``ObjectStore.local``; see store/local_links.py).
     """
 
     AUTO = "auto"
@@ -35,9 +76,45 @@ class LinkMode(str, Enum):
     COPY = "copy"
 
 
+@dataclass(frozen=True)
+class ObjectStat:
+    """What a store knows of an object without reading it."""
+
+    size: int
+    # When the object was last written into the store, in seconds since the epoch: what
+    # gc's grace period is measured against. A local file's ctime (a hardlinked object keeps
+    # the user's mtime, but linking it moved the ctime), object storage's LastModified.
+    stored_at: float
+
+
 class ObjectStore(ABC):
     url: str
 
+    # -- set-up ------------------------------------------------------------------------------
+    @abstractmethod
+    def create(self) -> None:
+        """Make the store ready for use (idempotent)."""
+
+    @abstractmethod
+    def exists(self) -> bool: ...
+
+    def local(self) -> LocalFiles | None:
+        """Where the objects are as files on this machine, or None (then nothing can link to them)."""
+        return None
+
+    def local_path(self, oid: str) -> str | None:
+        """The file that holds object ``oid`` on this machine, if the store keeps local files."""
+        files = self.local()
+        return files.path(oid) if files is not None else None
+
+    def location(self, oid: str) -> str:
+        """Where object ``oid`` is, for messages: its file, or its URL."""
+        return self.local_path(oid) or f"{self.url}/{oid}"
+
+    def missing_error(self, oid: str) -> ObjectMissing:
+        return missing_object(oid, self.location(oid))
+
+    # -- reading -----------------------------------------------------------------------------
     @abstractmethod
     def has(self, oid: str) -> bool: ...
 
@@ -45,33 +122,32 @@ class ObjectStore(ABC):
     def missing(self, oids: list[str]) -> list[str]:
         """The oids the store does not have, in input order."""
 
+    @abstractmethod
+    def stat(self, oid: str) -> ObjectStat:
+        """Size and storage time of an object; ObjectMissing if the store lacks it."""
+
+    def size(self, oid: str) -> int:
+        return self.stat(oid).size
+
     def absent_or_damaged(self, oids: list[str], sizes: list[int], inodes: list[int] | None = None) -> list[int]:
-        """Indexes of the objects missing from the store or not of the given size."""
+        """Indexes of the objects missing from the store or not of the given size.
+
+        ``inodes``: the inodes of local files the objects were hardlinked from, a hint a
+        store with local files may use to answer without a stat; others ignore it."""
+        from lensvault.errors import ObjectMissing
+
         out = []
         for i, (o, n) in enumerate(zip(oids, sizes)):
             try:
-                if self.size(o) != n:
+                if self.stat(o).size != n:
                     out.append(i)
-            except KeyError:  # ObjectMissing
+            except ObjectMissing:
                 out.append(i)
         return out
 
-    def shares_inode(self, oid: str, ino: int) -> bool:
-        """Whether object ``oid`` is the local file with inode ``ino`` (a store that links files in)."""
-        return False
-
-    def drop_damaged(self, oid: str, ino: int) -> bool:
-        return False
-
     @abstractmethod
-    def put_bytes(self, data: bytes) -> str: ...
-
-    @abstractmethod
-    def put_files(self, items: list[tuple[str, str]], link: LinkMode, *, on_done=None) -> None:
-        """Store files already hashed: items are (source path, oid)."""
-
-    @abstractmethod
-    def open(self, oid: str) -> BinaryIO: ...
+    def open(self, oid: str) -> BinaryIO:
+        """A binary file object reading the object's bytes; ObjectMissing if it is not there."""
 
     def read_bytes(self, oid: str) -> bytes:
         """The object's bytes, hashed: a damaged manifest, table or bundle is an IntegrityError,
@@ -85,7 +161,7 @@ class ObjectStore(ABC):
 
             raise IntegrityError(
                 f"object {oid[:12]}… is corrupt: its bytes no longer hash to its name",
-                where=str(self.oid_to_path(oid)) if hasattr(self, "oid_to_path") else oid,
+                where=self.location(oid),
                 fix="run `lensvault verify --repair` (it restores manifests and tables from the repository "
                     "and the stat cache; add --from DIR for files)",
                 oid=oid, corrupt=[oid],
@@ -93,52 +169,75 @@ class ObjectStore(ABC):
         return data
 
     @abstractmethod
-    def materialize(self, items: list[tuple[str, Path]], link: LinkMode, *, on_done=None) -> None:
-        """Write objects to destination paths: items are (oid, dest)."""
-
-    @abstractmethod
-    def iter_oids(self) -> Iterator[str]: ...
-
-    @abstractmethod
-    def size(self, oid: str) -> int: ...
+    def iter_oids(self) -> Iterator[str]:
+        """Every object in the store (names only: a listing, no stat or read per object). With
+        ``stat`` of the objects that matter it is a listing with ages (gc); an object-storage
+        backend answers those ``stat`` calls from the listing it just made."""
 
     @abstractmethod
     def check(self, oid: str) -> str:
         """'ok', 'missing' or 'corrupt' after re-hashing the stored bytes."""
 
+    def check_keyed(self, oid: str) -> tuple[str, ObjectKey | None]:
+        """``check``, and the key under which a local object was verified (store/verified.py), or None."""
+        return self.check(oid), None
+
+    def check_many(self, oids: Sequence[str], *,
+                   on_done: OnDone | None = None) -> Iterator[tuple[str, tuple[str, ObjectKey | None]]]:
+        """``(oid, check_keyed(oid))`` for each oid, in order: verify's bulk re-hash. A backend
+        spreads the work as suits it (local: forked workers; object storage: concurrent reads)."""
+        for oid in oids:
+            result = self.check_keyed(oid)
+            if on_done:
+                on_done(1)
+            yield oid, result
+
+    # -- writing -----------------------------------------------------------------------------
     @abstractmethod
-    def delete(self, oid: str) -> None: ...
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data`` (pinned for this process, see ``pin``); its oid."""
 
-    def restore(self, oid: str, src) -> bool:
+    @abstractmethod
+    def put_files(self, items: Sequence[tuple[str, str]], *, on_done: OnDone | None = None) -> None:
+        """Copy files already hashed into the store: items are (source path, oid). An object that
+        is there intact is skipped; one there with another size is replaced. Pinned like ``put_bytes``.
+        (Hard- and reflinking files in: store/local_links.py.)"""
+
+    @abstractmethod
+    def restore(self, oid: str, src: str | os.PathLike[str]) -> bool:
         """Store the file ``src`` as object ``oid`` if its bytes hash to it, replacing a missing or
-        damaged object; False if they do not (see LocalObjectStore.restore)."""
-        raise NotImplementedError
+        damaged object (a damaged one is never kept); False, and nothing changed, if they do not."""
 
+    @abstractmethod
     def restore_bytes(self, oid: str, data: bytes) -> bool:
-        raise NotImplementedError
+        """``restore`` from bytes in memory."""
+
+    @abstractmethod
+    def delete(self, oid: str) -> None:
+        """Remove an object (gc, and an object known to be damaged); no error if it is gone."""
 
     def quarantine(self, oid: str) -> str | None:
         """Set a corrupt object aside so that it is no longer served; where it went, or None."""
         return None
 
-    def ingest_batch(self, link: LinkMode):
-        """A batch that stores files while workers hash them, or None (then: hash, then put_files)."""
-        return None
-
-    def pin(self, oids, *, owner: str | None = None) -> None:
+    # -- gc: pins, the lock, leftovers -----------------------------------------------------------
+    @abstractmethod
+    def pin(self, oids: Iterable[str], *, owner: str | None = None) -> None:
         """Protect objects an uncommitted write relies on from gc (see LocalObjectStore.pin)."""
 
+    @abstractmethod
     def pinned(self, grace_seconds: float) -> set[str]:
-        return set()
+        """Oids pinned by live writers (or, for writers whose liveness cannot be told, within the grace period)."""
 
+    @abstractmethod
     def release_pins(self) -> None:
         """Drop this process's pins: its writes have committed or failed."""
 
     @contextmanager
-    def committing(self, oids=()):
+    def committing(self, oids: Iterable[str] = ()) -> Iterator[CommitCheck]:
         """Hold gc off while a write that needs ``oids`` commits; ObjectsVanished if one is missing.
         Yields ``check(more_oids)`` for objects made inside the block."""
-        def check(more) -> None:
+        def check(more: Iterable[str]) -> None:
             gone = self.missing(sorted(set(more)))
             if gone:
                 from lensvault.errors import ObjectsVanished
@@ -150,23 +249,34 @@ class ObjectStore(ABC):
         yield check
 
     @contextmanager
-    def gc_lock(self):
+    def gc_lock(self) -> Iterator[None]:
         """Held by gc while it decides what to delete and deletes it."""
         yield
 
-    def leftovers(self, grace_seconds: float) -> list:
-        """Temp files of writers that are gone (``store.leftovers.Leftover``)."""
+    def leftovers(self, grace_seconds: float) -> list[Leftover]:
+        """What writers that are gone left in the store (``store.leftovers.Leftover``), for gc to remove."""
         return []
 
-    # -- refs: named, non-content-addressed files beside the objects (store/refs.py) ----------
+    # -- the vaults sharing the store ----------------------------------------------------------
+    @abstractmethod
+    def register_vault(self, vault_id: str, vault_path: str | os.PathLike[str]) -> None:
+        """Record that a vault uses this store, so gc in any vault sees every user."""
+
+    @abstractmethod
+    def vaults(self) -> list[dict[str, str]]:
+        """Every vault registered with the store: ``{"vault_id", "path"}``, sorted by id."""
+
+    # -- refs: named, non-content-addressed entries beside the objects (store/refs.py) ------------
+    @abstractmethod
     def put_ref(self, name: str, data: bytes, *, exclusive: bool = False) -> bool:
-        raise NotImplementedError
+        """Write ref ``name``, durably. With ``exclusive``, only if it does not exist yet (else False)."""
 
-    def get_ref(self, name: str) -> bytes | None:
-        raise NotImplementedError
+    @abstractmethod
+    def get_ref(self, name: str) -> bytes | None: ...
 
-    def delete_ref(self, name: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def delete_ref(self, name: str) -> None: ...
 
+    @abstractmethod
     def list_refs(self, prefix: str) -> list[str]:
-        raise NotImplementedError
+        """Every ref under folder ``prefix``, sorted by name."""

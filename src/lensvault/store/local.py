@@ -1,10 +1,10 @@
 """Objects on a local filesystem: ``objects/ab/cdef…``, read-only once written.
 
-Writes go to ``tmp/`` inside the store (same filesystem, so rename is atomic),
-become durable, then are renamed into place: a reader never sees a partial
-object. A batch is made durable with one ``syncfs`` instead of an fsync per
-file — the same guarantee (no object is renamed into place before its bytes are
-on disk) at a fraction of the cost for 50,000 small files.
+The layout and the write protocol (temp file, durable, renamed into place) are
+``LocalFiles``'s (store/local_files.py); this is the ``ObjectStore`` over it, plus
+what only a shared folder needs: pin files named after their writers, an ``flock``
+between gc and committing writers, and the vaults registered with the store.
+Linking files in and out is store/local_links.py's.
 """
 
 from __future__ import annotations
@@ -13,62 +13,52 @@ import errno
 import hashlib
 import json
 import os
-import stat
 import uuid
-from collections.abc import Iterator
-from functools import partial
-from pathlib import Path
-
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 # (Module-level imports: these functions also run in forked workers, which must import nothing.)
-from lensvault.errors import IntegrityError, ObjectMissing, ObjectsVanished, StorageError
-from lensvault.hashing import CHUNK, default_workers, read_small
-from lensvault.store.base import LinkMode, ObjectStore, is_oid
+from lensvault.errors import ObjectsVanished, StorageError
+from lensvault.hashing import CHUNK
+from lensvault.store.base import CommitCheck, ObjectKey, ObjectStat, ObjectStore, OnDone, is_oid
 from lensvault.store.linking import LinkStrategy, storage_error
+from lensvault.store.local_files import LocalFiles, size_of, stage_in, unlink_quietly
 from lensvault.store.owner import alive as owner_alive
 from lensvault.store.owner import current as current_owner
-from lensvault.store.verified import object_key
 from lensvault.store.refs import LocalRefs
+from lensvault.store.verified import object_key
+
+if TYPE_CHECKING:
+    from lensvault.store.leftovers import Leftover
 
 __all__ = ["LocalObjectStore"]
 
-READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 # From this many oids, ``missing`` lists the shard folders instead of a stat per object.
 _LIST_SHARDS_FROM = 2048
 
 
-def _syncfs(fd: int) -> None:
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.syncfs(fd) == 0:
-            return
-    except (OSError, AttributeError):
-        pass
-    os.sync()
-
-
 class LocalObjectStore(LocalRefs, ObjectStore):
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root).absolute()
         self.url = str(self.root)
-        self._tmp = self.root / "tmp"
-        self._reflink: bool | None = None
+        self.files = LocalFiles(str(self.root))
 
-    # -- layout: the only two places that know it ------------------------------
+    def local(self) -> LocalFiles:
+        return self.files
+
     def oid_to_path(self, oid: str) -> Path:
-        return self.root / oid[:2] / oid[2:]
+        return Path(self.files.path(oid))
 
-    def path_to_oid(self, path: Path) -> str:
-        return path.parent.name + path.name
+    def path_to_oid(self, path: str | os.PathLike[str]) -> str:
+        return self.files.oid_of(path)
 
     # -- set-up ------------------------------------------------------------------
     def create(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            self._tmp.mkdir(exist_ok=True)
+            (self.root / "tmp").mkdir(exist_ok=True)
             (self.root / "vaults").mkdir(exist_ok=True)
             (self.root / "pins").mkdir(exist_ok=True)
             for i in range(256):
@@ -77,16 +67,16 @@ class LocalObjectStore(LocalRefs, ObjectStore):
             raise storage_error(e, str(self.root)) from e
 
     def exists(self) -> bool:
-        return self._tmp.is_dir()
+        return os.path.isdir(self.files.tmp)
 
-    def register_vault(self, vault_id: str, vault_path: Path) -> None:
+    def register_vault(self, vault_id: str, vault_path: str | os.PathLike[str]) -> None:
         """Record that a vault uses this store, so gc in any vault sees every user."""
         p = self.root / "vaults" / f"{vault_id}.json"
         tmp = p.with_name(f".{current_owner()}-{p.name}.tmp")  # whole or absent: gc refuses one it cannot read
         tmp.write_text(json.dumps({"vault_id": vault_id, "path": str(vault_path)}))
         os.replace(tmp, p)
 
-    def registered_vaults(self) -> list[dict]:
+    def vaults(self) -> list[dict[str, str]]:
         out = []
         d = self.root / "vaults"
         if d.is_dir():
@@ -104,7 +94,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         return out
 
     # -- pins: objects a writer relies on before its commit ----------------------------
-    def pin(self, oids, *, owner: str | None = None) -> None:
+    def pin(self, oids: Iterable[str], *, owner: str | None = None) -> None:
         """Record that an uncommitted write relies on these objects (new or deduplicated).
 
         gc never deletes an object pinned by a live writer, whatever its grace period;
@@ -116,8 +106,8 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         with the user's files). Pins are an economy, not the guarantee: the commit checks
         its objects under the gc lock (``committing``).
         """
-        oids = list(oids)
-        if not oids:
+        listed = list(oids)
+        if not listed:
             return
         owner = owner or current_owner()
         d = self.root / "pins"
@@ -125,10 +115,10 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         tmp = d / f".{name}.tmp"
         try:
             d.mkdir(exist_ok=True)
-            tmp.write_text("\n".join(oids))
+            tmp.write_text("\n".join(listed))
             os.replace(tmp, d / f"{name}.pin")
         except OSError as e:
-            _unlink(tmp)
+            unlink_quietly(tmp)
             raise storage_error(e, str(d)) from e
 
     def pinned(self, grace_seconds: float) -> set[str]:
@@ -170,11 +160,11 @@ class LocalObjectStore(LocalRefs, ObjectStore):
             return
         for e in entries:
             if e.name.startswith(prefix) and e.name.endswith(".pin"):
-                _unlink(e.path)
+                unlink_quietly(e.path)
 
     # -- the gc lock: a commit and gc's delete phase never overlap -----------------------
     @contextmanager
-    def _lock(self, kind: int):
+    def _lock(self, kind: int) -> Iterator[None]:
         import fcntl
 
         path = self.root / "gc.lock"
@@ -195,7 +185,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
             os.close(fd)  # closing the last descriptor releases the lock
 
     @contextmanager
-    def committing(self, oids=()):
+    def committing(self, oids: Iterable[str] = ()) -> Iterator[CommitCheck]:
         """Hold gc's delete phase off while a write that needs ``oids`` commits.
 
         Checks, under the lock, that every object is in the store: gc either ran before
@@ -212,7 +202,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         finally:
             self.release_pins()
 
-    def _all_present(self, oids) -> None:
+    def _all_present(self, oids: Iterable[str]) -> None:
         gone = self.missing(sorted(set(oids)))
         if gone:
             raise ObjectsVanished(
@@ -224,7 +214,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
             )
 
     @contextmanager
-    def gc_lock(self):
+    def gc_lock(self) -> Iterator[None]:
         """Exclusive: no write commits while gc decides what to delete and deletes it."""
         import fcntl
 
@@ -251,28 +241,35 @@ class LocalObjectStore(LocalRefs, ObjectStore):
                 present = {first: names}
                 out = []
                 for o in oids:
-                    names = present.get(o[:2])
-                    if names is None:
+                    shard = present.get(o[:2])
+                    if shard is None:
                         try:
-                            names = present[o[:2]] = set(os.listdir(f"{root}/{o[:2]}"))
+                            shard = present[o[:2]] = set(os.listdir(f"{root}/{o[:2]}"))
                         except FileNotFoundError:
-                            names = present[o[:2]] = set()
-                    if o[2:] not in names:
+                            shard = present[o[:2]] = set()
+                    if o[2:] not in shard:
                         out.append(o)
                 return out
         return [o for o in oids if not exists(f"{root}/{o[:2]}/{o[2:]}")]
 
-    def open(self, oid: str):
+    def open(self, oid: str) -> BinaryIO:
         try:
-            return open(self.oid_to_path(oid), "rb")
+            return open(self.files.path(oid), "rb")
         except FileNotFoundError:
-            raise self._missing(oid) from None
+            raise self.missing_error(oid) from None
+
+    def stat(self, oid: str) -> ObjectStat:
+        try:
+            st = os.stat(self.files.path(oid))
+        except FileNotFoundError:
+            raise self.missing_error(oid) from None
+        return ObjectStat(st.st_size, st.st_ctime)
 
     def size(self, oid: str) -> int:
         try:
-            return os.stat(self.oid_to_path(oid)).st_size
+            return os.stat(self.files.path(oid)).st_size
         except FileNotFoundError:
-            raise self._missing(oid) from None
+            raise self.missing_error(oid) from None
 
     def absent_or_damaged(self, oids: list[str], sizes: list[int], inodes: list[int] | None = None) -> list[int]:
         """Indexes of the objects missing from the store or not of the given size.
@@ -284,7 +281,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         """
         root = str(self.root)
         st = os.stat
-        ino_of: dict[str, dict] = {}
+        ino_of: dict[str, dict[str, int]] = {}
         if inodes is not None and len(oids) >= _LIST_SHARDS_FROM:
             first = oids[0][:2]
             try:
@@ -316,32 +313,6 @@ class LocalObjectStore(LocalRefs, ObjectStore):
                 out.append(i)
         return out
 
-    def shares_inode(self, oid: str, ino: int) -> bool:
-        """Whether object ``oid`` is the file with inode ``ino`` (hardlinked into the store)."""
-        try:
-            return os.stat(self.oid_to_path(oid)).st_ino == ino
-        except OSError:
-            return False
-
-    def drop_damaged(self, oid: str, ino: int) -> bool:
-        """Remove object ``oid`` if it is still the inode ``ino`` whose bytes are known not to be ``oid``'s."""
-        if not self.shares_inode(oid, ino):
-            return False
-        try:
-            os.unlink(self.oid_to_path(oid))
-        except FileNotFoundError:
-            return False
-        except OSError as e:
-            raise storage_error(e, str(self.oid_to_path(oid))) from e
-        return True
-
-    def _intact(self, oid: str, size: int) -> bool:
-        """The object exists with the expected size (a truncated or emptied one is written again)."""
-        try:
-            return os.stat(f"{self.root}/{oid[:2]}/{oid[2:]}").st_size == size
-        except FileNotFoundError:
-            return False
-
     def iter_oids(self) -> Iterator[str]:
         for shard in sorted(os.scandir(self.root), key=lambda e: e.name):
             if len(shard.name) != 2 or not shard.is_dir():
@@ -354,72 +325,69 @@ class LocalObjectStore(LocalRefs, ObjectStore):
     def check(self, oid: str) -> str:
         return self.check_keyed(oid)[0]
 
-    def check_keyed(self, oid: str) -> tuple[str, tuple | None]:
+    def check_keyed(self, oid: str) -> tuple[str, ObjectKey | None]:
         """('ok' | 'missing' | 'corrupt', the object's (inode, size, mtime_ns) if it hashed right and
         kept that key while it was read — what ``store.verified`` records)."""
-        path = self.oid_to_path(oid)
-        try:
-            with open(path, "rb") as f:
-                before = object_key(os.fstat(f.fileno()))
-                digest = hashlib.file_digest(f, "sha256").hexdigest()
-                after = object_key(os.fstat(f.fileno()))
-        except FileNotFoundError:
-            return "missing", None
-        except IsADirectoryError:
-            return "corrupt", None  # something else sits where the object should be
-        except PermissionError as e:
-            raise StorageError("an object cannot be read (permission denied)", where=str(path),
-                               fix="give read permission to the store's objects (chmod -R a+r on the store folder)") from e
-        if digest != oid:
-            return "corrupt", None
-        return "ok", (before if before == after else None)
+        return _check_keyed(self.files, oid)
 
-    def _missing(self, oid: str) -> ObjectMissing:
-        return ObjectMissing(
-            f"object {oid[:12]}… is missing from the store",
-            where=str(self.oid_to_path(oid)),
-            fix="restore it from a copy of the store, or re-snapshot the source; `lensvault verify` lists all missing objects",
-            oid=oid,
-        )
+    def check_many(self, oids: Sequence[str], *,
+                   on_done: OnDone | None = None) -> Iterator[tuple[str, tuple[str, ObjectKey | None]]]:
+        """``check_keyed`` of each object, hashed in forked workers for a big batch (they get the
+        store's LocalFiles, not the store)."""
+        from functools import partial
+
+        from lensvault.hashing import hash_files
+
+        return hash_files(oids, fn=partial(_check_keyed, self.files), on_done=on_done)
 
     # -- writing -------------------------------------------------------------------
-    def _tmp_path(self) -> Path:
-        # Named after the writer, so gc removes it once the writer is gone (and never before).
-        return self._tmp / f"{current_owner()}-{uuid.uuid4().hex}.tmp"
-
-    def _finish(self, tmp, oid: str) -> None:
-        os.chmod(tmp, READ_ONLY)
-        # rename over an existing object is harmless: same name, same bytes.
-        try:
-            os.replace(tmp, f"{self.root}/{oid[:2]}/{oid[2:]}")
-        except IsADirectoryError:  # something else sat where the object belongs: set it aside
-            self.quarantine(oid)
-            os.replace(tmp, f"{self.root}/{oid[:2]}/{oid[2:]}")
-
     def put_bytes(self, data: bytes) -> str:
         oid = hashlib.sha256(data).hexdigest()
         # Pinned before it is looked at or renamed into place: a gc that lists it after
         # this sees the pin (gc reads the pins after listing the objects).
         self.pin([oid])
-        if self._intact(oid, len(data)):
+        files = self.files
+        if files.intact(oid, len(data)):
             return oid
-        tmp = self._tmp_path()
+        tmp = files.temp_path()
         try:
             with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            self._finish(tmp, oid)
-            self._fsync_dir(self.oid_to_path(oid).parent)
+            files.finish(tmp, oid)
+            files.fsync_dir(os.path.dirname(files.path(oid)))
         except OSError as e:
-            _unlink(tmp)
+            unlink_quietly(tmp)
             raise storage_error(e, str(self.root)) from e
         except BaseException:
-            _unlink(tmp)
+            unlink_quietly(tmp)
             raise
         return oid
 
-    def restore(self, oid: str, src: str | os.PathLike) -> bool:
+    def put_files(self, items: Sequence[tuple[str, str]], *, on_done: OnDone | None = None) -> None:
+        """Copy files already hashed in (see ObjectStore.put_files): staged in parallel, one syncfs."""
+        todo: dict[str, str] = {}
+        for src, oid in items:
+            if oid not in todo:
+                todo[oid] = src
+        self.pin(todo)
+        pending = [(src, oid) for oid, src in todo.items() if not self.files.intact(oid, size_of(src))]
+        skipped = len(items) - len(pending)
+        if on_done and skipped:
+            on_done(skipped)
+        if not pending:
+            return
+        from lensvault.store.base import LinkMode
+
+        try:
+            stage_in(self.files, pending, LinkStrategy(LinkMode.COPY), on_done)
+        except OSError as e:
+            if isinstance(e, StorageError):
+                raise
+            raise storage_error(e, str(self.root)) from e
+
+    def restore(self, oid: str, src: str | os.PathLike[str]) -> bool:
         """Store ``src``'s bytes as object ``oid`` if they hash to it, replacing a missing or damaged
         object (a damaged one is never kept); False, and nothing changed, if they do not.
 
@@ -427,7 +395,7 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         which is made durable and renamed over the object only if the hash matches.
         """
         self.pin([oid])
-        tmp = self._tmp_path()
+        tmp = self.files.temp_path()
         try:
             with open(src, "rb") as f, open(tmp, "wb") as out:
                 h = hashlib.sha256()
@@ -437,18 +405,18 @@ class LocalObjectStore(LocalRefs, ObjectStore):
                 out.flush()
                 os.fsync(out.fileno())
             if h.hexdigest() != oid:
-                _unlink(tmp)
+                unlink_quietly(tmp)
                 return False
-            self._finish(tmp, oid)
-            self._fsync_dir(self.oid_to_path(oid).parent)
+            self.files.finish(tmp, oid)
+            self.files.fsync_dir(os.path.dirname(self.files.path(oid)))
         except FileNotFoundError:
-            _unlink(tmp)
+            unlink_quietly(tmp)
             return False
         except OSError as e:
-            _unlink(tmp)
+            unlink_quietly(tmp)
             raise storage_error(e, str(self.root)) from e
         except BaseException:
-            _unlink(tmp)
+            unlink_quietly(tmp)
             raise
         return True
 
@@ -457,359 +425,72 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         if hashlib.sha256(data).hexdigest() != oid:
             return False
         self.pin([oid])
-        tmp = self._tmp_path()
+        tmp = self.files.temp_path()
         try:
             with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            self._finish(tmp, oid)
-            self._fsync_dir(self.oid_to_path(oid).parent)
+            self.files.finish(tmp, oid)
+            self.files.fsync_dir(os.path.dirname(self.files.path(oid)))
         except OSError as e:
-            _unlink(tmp)
+            unlink_quietly(tmp)
             raise storage_error(e, str(self.root)) from e
         except BaseException:
-            _unlink(tmp)
+            unlink_quietly(tmp)
             raise
         return True
 
     def quarantine(self, oid: str) -> str | None:
         """Move a corrupt object aside (``quarantine/OID``): its bytes are kept for inspection, and
         the store no longer serves them (the object is missing until good bytes are restored)."""
-        d = self.root / "quarantine"
         try:
-            d.mkdir(exist_ok=True)
-            os.replace(self.oid_to_path(oid), d / oid)
-        except FileNotFoundError:
-            return None
+            return self.files.set_aside(oid)
         except OSError as e:
-            raise storage_error(e, str(self.oid_to_path(oid))) from e
-        return str(d / oid)
-
-    def ingest_batch(self, link: LinkMode):
-        """Store files while they are hashed, from worker processes (see store/staging.py)."""
-        from lensvault.store.staging import IngestBatch
-
-        link = LinkMode(link)
-        if link is LinkMode.AUTO and not self.supports_reflink():
-            link = LinkMode.COPY
-        if link not in (LinkMode.HARDLINK, LinkMode.COPY):
-            return None  # reflinks: hashed first, then put_files
-        return IngestBatch(self, link)
-
-    def supports_reflink(self) -> bool:
-        """Whether the store's filesystem can reflink (probed once, in its temp folder)."""
-        if self._reflink is None:
-            from lensvault.store.linking import reflink
-
-            a, b = (f"{self._tmp}/{current_owner()}-{uuid.uuid4().hex}.probe" for _ in range(2))
-            try:
-                with open(a, "wb") as f:
-                    f.write(b"probe")
-                reflink(a, b)
-                self._reflink = True
-            except OSError:
-                self._reflink = False
-            finally:
-                _unlink(a)
-                _unlink(b)
-        return self._reflink
-
-    def put_files(self, items, link, *, on_done=None) -> None:
-        link = LinkMode(link)
-        if link is LinkMode.SYMLINK:
-            # A store object that points back into the user's folder would not
-            # be content-addressed at all; ingest copies instead.
-            link = LinkMode.COPY
-        todo: dict[str, str] = {}
-        for src, oid in items:
-            if oid not in todo:
-                todo[oid] = src
-        self.pin(todo)
-        if link is LinkMode.HARDLINK:
-            # Linking onto an existing object fails with EEXIST, which _put_hardlinks
-            # checks then: no need to stat every object first.
-            pending = [(src, oid) for oid, src in todo.items()]
-        else:
-            pending = [(src, oid) for oid, src in todo.items() if not self._intact(oid, _size_of(src))]
-        skipped = len(items) - len(pending)
-        if on_done and skipped:
-            on_done(skipped)
-        if not pending:
-            return
-        strategy = LinkStrategy(link)
-        if link is LinkMode.HARDLINK:
-            self._put_hardlinks(pending, strategy, on_done)
-        else:
-            self._put_copies(pending, strategy, on_done)
-
-    def _put_hardlinks(self, pending, strategy, on_done):
-        # A hardlink is a directory entry, complete the moment it exists: no temp
-        # file needed. Only the directory entries must reach the disk, so the
-        # touched shard folders are fsynced — not the whole filesystem, whose
-        # dirty pages (often the very dataset just written) are not ours to flush.
-        root = str(self.root)
-        shards = set()
-        try:
-            for src, oid in pending:
-                dst = f"{root}/{oid[:2]}/{oid[2:]}"
-                try:
-                    strategy.apply(src, dst)
-                except FileExistsError:
-                    if not self._intact(oid, _size_of(src)):
-                        tmp = self._tmp_path()  # a damaged object: the file replaces it
-                        strategy.apply(src, str(tmp))
-                        os.replace(tmp, dst)
-                os.chmod(dst, READ_ONLY)
-                shards.add(oid[:2])
-                if on_done:
-                    on_done(1)
-            for shard in shards:
-                self._fsync_dir(self.root / shard)
-        except OSError as e:
-            raise storage_error(e, str(self.root)) from e
-
-    def _put_copies(self, pending, strategy, on_done):
-        staged: list[tuple[Path, str]] = []
-
-        tmpdir = str(self._tmp)
-
-        owner = current_owner()
-
-        def stage(item):
-            src, oid = item
-            tmp = f"{tmpdir}/{owner}-{uuid.uuid4().hex}.tmp"
-            staged.append((tmp, oid))  # list.append is atomic under the GIL
-            strategy.apply(src, tmp)
-            if on_done:
-                on_done(1)
-
-        try:
-            _parallel(stage, pending)
-            self._sync()
-            for tmp, oid in staged:
-                self._finish(tmp, oid)
-            self._sync()
-        except OSError as e:
-            for tmp, _ in staged:
-                _unlink(tmp)
-            raise storage_error(e, str(self.root)) from e
-        except BaseException:
-            for tmp, _ in staged:
-                _unlink(tmp)
-            raise
-
-    def _sync(self) -> None:
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            _syncfs(fd)
-        finally:
-            os.close(fd)
-
-    @staticmethod
-    def _fsync_dir(path: Path) -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def materialize(self, items, link, *, on_done=None) -> set:
-        """Write objects to destinations; the modes used (a copy was hashed as it was made;
-        linked or reflinked objects are the caller's to check, see store/verified.py)."""
-        strategy = LinkStrategy(link)
-        used: set = set()
-
-        def one(item):
-            oid, dest = item
-            mode = _place(self, strategy, oid, dest)
-            if mode is LinkMode.REFLINK:
-                # copies are the user's to edit; only shared bytes stay read-only
-                os.chmod(dest, 0o644)
-            used.add(mode)
-            if on_done:
-                on_done(1)
-
-        try:
-            if strategy.mode in (LinkMode.HARDLINK, LinkMode.SYMLINK):
-                # Metadata only: threads would add nothing but GIL hand-offs; forked
-                # workers (for big jobs) halve the Python around each link.
-                from lensvault.parallel import CHUNK, map_chunks
-
-                for _ in map_chunks(partial(_link_part, self, strategy), _spread_by_folder(items, CHUNK),
-                                    on_done=on_done):
-                    pass
-                used.add(strategy.mode)
-            else:
-                _parallel(one, items)
-        except OSError as e:
-            if isinstance(e, StorageError):
-                raise
-            raise storage_error(e, str(items[0][1]) if items else str(self.root)) from e
-        return used
+            raise storage_error(e, self.location(oid)) from e
 
     def delete(self, oid: str) -> None:
         try:
-            os.unlink(self.oid_to_path(oid))
+            os.unlink(self.files.path(oid))
         except FileNotFoundError:
             pass
         except OSError as e:
-            raise storage_error(e, str(self.oid_to_path(oid))) from e
+            raise storage_error(e, self.location(oid)) from e
 
-    def leftovers(self, grace_seconds: float) -> list:
+    def leftovers(self, grace_seconds: float) -> list[Leftover]:
         """Temp files of writers that are gone (see store/leftovers.py), for gc to remove."""
         from lensvault.store.leftovers import scan_files
 
-        return (scan_files(self._tmp, "store temp file", grace_seconds)
-                + scan_files(self.root / "pins", "pin temp file", grace_seconds, match=lambda n: n.endswith(".tmp"))
-                + scan_files(self.root / "vaults", "vault record temp file", grace_seconds,
-                             match=lambda n: n.endswith(".tmp")))
+        found = (scan_files(self.files.tmp, "store temp file", grace_seconds)
+                 + scan_files(self.files.pins, "pin temp file", grace_seconds, match=lambda n: n.endswith(".tmp")))
+        # A ref (store/refs.py) is written through a hidden temp file beside it.
+        for d, _dirs, _files in os.walk(self.root / "ledgers"):
+            found += scan_files(d, "ledger temp file", grace_seconds,
+                                match=lambda n: n.startswith(".") and n.endswith(".tmp"))
+        return found + scan_files(self.root / "vaults", "vault record temp file", grace_seconds,
+                                  match=lambda n: n.endswith(".tmp"))
 
 
-def _spread_by_folder(items: list, chunk: int) -> list:
-    """``items`` reordered so that consecutive chunks go to different destination folders.
-
-    Two workers linking into one folder queue on its lock (ext4 serializes entry
-    inserts per directory): on 50,000 files in 50 folders, two workers in path
-    order were barely faster than one (0.94 s vs 1.0 s); dealt out folder by folder, 0.73 s.
-    """
-    groups: dict[str, list] = {}
-    for item in items:
-        groups.setdefault(str(item[1]).rpartition("/")[0], []).append(item)
-    if len(groups) < 2:
-        return items
-    queues = [g for g in groups.values()]
-    out: list = []
-    while queues:
-        for q in queues:
-            out.extend(q[:chunk])
-            del q[:chunk]
-        queues = [q for q in queues if q]
-    return out
-
-
-def _link_part(store: LocalObjectStore, strategy: LinkStrategy, part: list) -> list:
-    """In a worker (or in-process for small jobs): hard- or symlink objects to their destinations."""
-    for oid, dest in part:
-        _place(store, strategy, oid, dest)
-    return [None] * len(part)  # the mapper's contract: one result per item
-
-
-def _place(store: LocalObjectStore, strategy: LinkStrategy, oid: str, dest) -> LinkMode:
-    """Put object ``oid`` at ``dest`` by ``strategy``; ObjectMissing if the store lacks it.
-
-    A copy hashes what it copies (``copy_checked``): corrupt bytes never leave the store
-    silently. Links share the object's bytes; the caller checks those (store/verified.py).
-    """
-    src = f"{store.root}/{oid[:2]}/{oid[2:]}"
-    mode = strategy.effective
-    if mode is LinkMode.COPY:
-        copy_checked(store, oid, src, str(dest))
-        return mode
-    if mode is LinkMode.SYMLINK and not os.path.exists(src):
-        raise store._missing(oid)  # a symlink to nothing would be made without complaint
+def _check_keyed(files: LocalFiles, oid: str) -> tuple[str, ObjectKey | None]:
+    path = files.path(oid)
     try:
-        used = strategy.apply(src, str(dest))
+        with open(path, "rb") as f:
+            before = object_key(os.fstat(f.fileno()))
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+            after = object_key(os.fstat(f.fileno()))
     except FileNotFoundError:
-        if not os.path.exists(src):
-            raise store._missing(oid) from None
-        raise
-    if used is LinkMode.COPY:  # AUTO found no reflinks: do this one again, checked
-        os.unlink(dest)
-        copy_checked(store, oid, src, str(dest))
-    return used
-
-
-def copy_checked(store: LocalObjectStore, oid: str, src: str, dest: str) -> None:
-    """Copy an object to a new file, hashing what is read; IntegrityError if it is not ``oid``'s bytes.
-
-    One read of a small object into this thread's reused buffer, then one write: the hash
-    costs a fraction of the copy (sha256 runs at ~1.5 GB/s and releases the GIL).
-    """
-    try:
-        fd = os.open(src, os.O_RDONLY)
-    except FileNotFoundError:
-        raise store._missing(oid) from None
-    try:
-        out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            h = hashlib.sha256()
-            data = read_small(fd)
-            if data is not None:
-                h.update(data)
-                _write_all(out, data)
-            else:
-                os.lseek(fd, 0, os.SEEK_SET)
-                while chunk := os.read(fd, CHUNK):
-                    h.update(chunk)
-                    _write_all(out, chunk)
-            os.fchmod(out, 0o644)  # copies are the user's to edit, whatever the umask
-        finally:
-            os.close(out)
-    finally:
-        os.close(fd)
-    if h.hexdigest() != oid:
-        raise IntegrityError(
-            f"object {oid[:12]}… is corrupt: its bytes no longer hash to its name",
-            where=src,
-            fix="run `lensvault verify --repair` (give a folder that holds the original file with --from DIR)",
-            oid=oid, corrupt=[oid],
-        )
-
-
-def _write_all(fd: int, data) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _parallel(fn, items, batch: int = 128) -> None:
-    """Apply fn to every item on a thread pool, a batch per task (pools ignore map's chunksize)."""
-    if len(items) < 32:
-        for item in items:
-            fn(item)
-        return
-
-    def run(chunk):
-        for item in chunk:
-            fn(item)
-
-    from concurrent.futures import ThreadPoolExecutor  # not at import: it pulls in logging (~12 ms of CLI start)
-
-    from lensvault.parallel import sigint_held
-
-    pool = ThreadPoolExecutor(default_workers(), thread_name_prefix="lv-io")
-    try:
-        # Ctrl-C while submit starts a thread would leave one the pool cannot wait for
-        with sigint_held():
-            futures = [pool.submit(run, items[i : i + batch]) for i in range(0, len(items), batch)]
-        for future in futures:
-            future.result()
-    finally:
-        # Queued batches are dropped and running ones finish before the caller cleans up,
-        # even if Ctrl-C is pressed again meanwhile.
-        with sigint_held():
-            pool.shutdown(wait=True, cancel_futures=True)
+        return "missing", None
+    except IsADirectoryError:
+        return "corrupt", None  # something else sits where the object should be
+    except PermissionError as e:
+        raise StorageError("an object cannot be read (permission denied)", where=path,
+                           fix="give read permission to the store's objects (chmod -R a+r on the store folder)") from e
+    if digest != oid:
+        return "corrupt", None
+    return "ok", (before if before == after else None)
 
 
 def _pin_lines(path: str) -> list[str]:
     # Bytes, not text: a damaged pin file must not stop gc (a garbage line names no object).
     with open(path, "rb") as f:
         return [line.decode("ascii", "replace") for line in f.read().split(b"\n") if line]
-
-
-def _size_of(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return -1  # the copy will report what is wrong with the source
-
-
-def _unlink(p) -> None:
-    try:
-        os.unlink(p)
-    except OSError as e:
-        if e.errno != errno.ENOENT:
-            pass
-
-

@@ -98,7 +98,7 @@ class LocalRefs:
     def list_refs(self, prefix: str) -> list[str]:
         """Every ref under folder ``prefix``, sorted by name."""
         base = self._ref_path(prefix)
-        out = []
+        out: list[str] = []
         for dirpath, _dirs, files in os.walk(base):
             rel = Path(dirpath).relative_to(self.root).as_posix()
             out.extend(f"{rel}/{f}" for f in files if not f.startswith("."))

@@ -1,9 +1,11 @@
-"""Store files while they are being hashed: hardlink- and copy-mode ingest for a LocalObjectStore.
+"""Store files while they are being hashed: hardlink- and copy-mode ingest into a store's local files.
 
 Hashing first and storing afterwards reads every byte twice (copy mode) or walks
-every file twice (hardlink mode). An ``IngestBatch`` is handed to the workers
-that hash (``lensvault.parallel``: it is pickled, so it holds only paths and
-names) and stores each file right after its read:
+every file twice (hardlink mode). An ``IngestBatch`` (made by
+``local_links.ingest_batch`` for a store with local files) is handed to the workers
+that hash (``lensvault.parallel``: it is pickled, so it holds the store's
+``LocalFiles`` — paths — and names, never the store) and stores each file right
+after its read:
 
 - hardlink: the file is linked into place and made read-only. A link is complete
   the moment it exists; only the shard directories must reach the disk, which
@@ -27,26 +29,35 @@ import hashlib
 import itertools
 import os
 import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, BinaryIO
 
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import LinkStrategy, storage_error
+from lensvault.store.local_files import READ_ONLY, LocalFiles, write_all
 from lensvault.store.owner import current as current_owner
+
+if TYPE_CHECKING:
+    from lensvault.store.base import ObjectKey
+
+Buffer = bytes | bytearray | memoryview
+# What a copy-mode worker staged: (temp path, the new object's key for store/verified.py).
+Staged = tuple[str, "ObjectKey"]
 
 __all__ = ["IngestBatch"]
 
-READ_ONLY = 0o444
 _COUNTER = itertools.count()
 
 
 class IngestBatch:
-    def __init__(self, store, link: LinkMode):
+    def __init__(self, files: LocalFiles, link: LinkMode):
         if link not in (LinkMode.HARDLINK, LinkMode.COPY):
             raise ValueError(f"an ingest batch links or copies, not {link.value}")
-        self.store = store
+        self.files = files
         self.link = link
-        self.root = str(store.root)
-        self.tmp = str(store._tmp)
+        self.root = files.root
+        self.tmp = files.tmp
         # The process that commits the batch owns its pins and temp files, not the workers.
         self.owner = current_owner()
         self.token = uuid.uuid4().hex[:16]
@@ -57,29 +68,22 @@ class IngestBatch:
         # counter is the process's, and the pid keeps workers apart.
         return f"{self.tmp}/{self.owner}-{self.token}-{os.getpid()}-{next(_COUNTER)}.tmp"
 
-    def pin(self, oids) -> None:
+    def pin(self, oids: Iterable[str]) -> None:
         """Pin for gc (see LocalObjectStore.pin), appending to one pin file per worker and batch:
         a pin file per part made a 50,000-file snapshot write (and later remove) ~200 files.
         gc reads pin files whole; a line being appended meanwhile is at worst a partial oid,
         which names no object."""
-        data = "".join(f"{o}\n" for o in oids).encode()
-        if not data:
-            return
-        path = f"{self.root}/pins/{self.owner}-{self.token}-{os.getpid()}.pin"
+        name = f"{self.owner}-{self.token}-{os.getpid()}"
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                self._write_all(fd, data)
-            finally:
-                os.close(fd)
+            self.files.append_pins(name, oids)
         except OSError as e:
-            raise storage_error(e, path) from e
+            raise storage_error(e, f"{self.files.pins}/{name}.pin") from e
 
     def link_in(self, path: str, oid: str, size: int | None = None) -> None:
         """Hardlink mode: make ``path`` the object ``oid`` (already there and intact: nothing to do).
 
         ``size``: the file's size when it was hashed (None: its size now)."""
-        dst = f"{self.root}/{oid[:2]}/{oid[2:]}"
+        dst = self.files.path(oid)
         try:
             os.link(path, dst)
         except FileExistsError:
@@ -114,7 +118,7 @@ class IngestBatch:
             raise storage_error(e, self.root) from e
 
     @contextmanager
-    def _temp_file(self):
+    def _temp_file(self) -> Iterator[tuple[str, int]]:
         """(path, fd) of a new read-only temp file; closed on exit, removed if the block fails."""
         tmp = self._tmp_name()
         try:
@@ -130,27 +134,25 @@ class IngestBatch:
             _unlink(tmp)
             raise
 
-    def _write_all(self, fd: int, data) -> None:
-        view = memoryview(data)
+    def _write_all(self, fd: int, data: Buffer) -> None:
         try:
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
         except OSError as e:
             raise storage_error(e, self.root) from e
 
-    def stage_bytes(self, oid: str, data) -> tuple[str, tuple] | None:
+    def stage_bytes(self, oid: str, data: Buffer) -> Staged | None:
         """Copy mode: write bytes already hashed to a temp file unless the object exists intact.
 
         Returns (temp path, its (inode, size, mtime_ns)): the object's key once renamed into
         place, verified by construction (store/verified.py)."""
-        if _size_is(f"{self.root}/{oid[:2]}/{oid[2:]}", len(data)):
+        if _size_is(self.files.path(oid), len(data)):
             return None
         with self._temp_file() as (tmp, fd):
             self._write_all(fd, data)
             st = os.fstat(fd)
         return tmp, (st.st_ino, st.st_size, st.st_mtime_ns)
 
-    def stage_stream(self, f, chunk: int = 1 << 20):
+    def stage_stream(self, f: BinaryIO, chunk: int = 1 << 20) -> tuple[str, int, bytes, Staged | None]:
         """Copy mode, large file: stream ``f`` to a temp file while hashing it.
 
         Returns (oid, size, head, staged); staged is (temp path, its key) as from
@@ -168,28 +170,27 @@ class IngestBatch:
                 size += len(data)
             st = os.fstat(fd)
         oid = h.hexdigest()
-        if _size_is(f"{self.root}/{oid[:2]}/{oid[2:]}", size):
+        if _size_is(self.files.path(oid), size):
             _unlink(tmp)
             return oid, size, head, None
         return oid, size, head, (tmp, (st.st_ino, st.st_size, st.st_mtime_ns))
 
     # -- in the caller ------------------------------------------------------------------
-    def commit(self, oids, staged: list[tuple[str, str]]) -> None:
+    def commit(self, oids: Iterable[str], staged: list[tuple[str, str]]) -> None:
         """Make the batch durable and visible: ``staged`` is (temp path, oid) from the workers."""
-        store = self.store
+        files = self.files
         try:
             if self.link is LinkMode.HARDLINK:
-                for shard in sorted({o[:2] for o in oids}):
-                    store._fsync_dir(store.root / shard)
+                files.fsync_shards(oids)
                 return
             self.pin(set(oids))
             if not staged:
                 return
-            store._sync()
+            files.sync()
             for tmp, oid in staged:
                 # rename over an existing object is harmless: same name, same bytes
-                os.replace(tmp, f"{self.root}/{oid[:2]}/{oid[2:]}")
-            store._sync()
+                os.replace(tmp, files.path(oid))
+            files.sync()
         except OSError as e:
             self.abort()
             raise storage_error(e, self.root) from e
@@ -213,7 +214,7 @@ def _size_is(path: str, size: int) -> bool:
         return False
 
 
-def _unlink(p) -> None:
+def _unlink(p: str) -> None:
     try:
         os.unlink(p)
     except OSError:

@@ -35,10 +35,9 @@ import os
 import uuid
 import zlib
 
-__all__ = ["VerifiedObjects", "object_key", "untrusted"]
+from lensvault.store.base import ObjectKey  # (inode, size, mtime_ns)
 
-# (inode, size, mtime_ns)
-ObjectKey = tuple
+__all__ = ["VerifiedObjects", "object_key", "untrusted"]
 
 _TAG = b"lensvault-verified-1\n"
 _FOLD_AT = 32  # deltas merged into the base once there are this many
@@ -130,7 +129,6 @@ def untrusted(store, items, keys: dict[str, ObjectKey], *, record: VerifiedObjec
               progress=None) -> dict[str, str]:
     """Of ``items`` (oid, the object's key now), those not verified under that key are hashed;
     returns {oid: 'corrupt' | 'missing'} for the ones that fail. The ones that pass are recorded."""
-    from lensvault.hashing import hash_files
     from lensvault.progress import NO_PROGRESS
 
     todo = sorted({oid for oid, key in items if keys.get(oid) != key})
@@ -139,7 +137,7 @@ def untrusted(store, items, keys: dict[str, ObjectKey], *, record: VerifiedObjec
     bad: dict[str, str] = {}
     learned: dict[str, ObjectKey] = {}
     with (progress or NO_PROGRESS).task("Verifying objects", len(todo)) as advance:
-        for oid, (result, key) in hash_files(todo, fn=store.check_keyed, on_done=advance):
+        for oid, (result, key) in store.check_many(todo, on_done=advance):
             if result != "ok":
                 bad[oid] = result
             elif key is not None:

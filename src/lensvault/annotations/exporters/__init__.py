@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from lensvault.annotations.model import AnnotationSet
 from lensvault.errors import UsageError
@@ -18,13 +19,13 @@ EXPORT_FORMATS = {
 }
 
 
-def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, format: str,
-           split: str | None = None, link: Callable[[Path, Path], None] | None = None) -> Path:
+def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, format: str,
+           split: str | None = None, link: Callable[[Any, Path], None] | None = None) -> Path:
     """Write ``aset`` (or one ``split`` of it) to ``dest`` in ``format``; return ``dest``.
 
-    ``image_files`` maps each model image path to a real file to copy; ``link(src, dst)``
-    replaces the copy (reflink, hardlink, symlink). Images missing from the mapping get
-    annotations but no file.
+    ``image_files`` maps each model image path to a real file to copy, or, with ``link``,
+    to whatever ``link(source, dst)`` places (a dataset export: the image's store object,
+    copied or linked). Images missing from the mapping get annotations but no file.
     """
     fmt = format.lower()
     if fmt not in EXPORT_FORMATS:

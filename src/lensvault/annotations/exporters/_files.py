@@ -10,7 +10,7 @@ from typing import Any
 
 from lensvault.annotations.model import AnnotationRow, AnnotationSet, ImageRow
 
-Link = Callable[[Path, Path], None]
+Link = Callable[[Any, Path], None]
 
 
 def select(aset: AnnotationSet, split: str | None) -> tuple[list[ImageRow], dict[str, list[AnnotationRow]]]:
@@ -29,8 +29,10 @@ def select(aset: AnnotationSet, split: str | None) -> tuple[list[ImageRow], dict
     return images, by_image
 
 
-def place(key: str, dst: Path, image_files: Mapping[str, Path], link: Link | None) -> bool:
-    """Copy (or ``link``) the image behind ``key`` to ``dst``; False if we have no file."""
+def place(key: str, dst: Path, image_files: Mapping[str, Any], link: Link | None) -> bool:
+    """Copy (or ``link``) the image behind ``key`` to ``dst``; False if we have no file.
+
+    ``link`` gets the mapping's value as it is (a dataset export maps to store objects)."""
     src = image_files.get(key)
     if src is None:
         return False
@@ -38,7 +40,7 @@ def place(key: str, dst: Path, image_files: Mapping[str, Path], link: Link | Non
     if dst.exists() or dst.is_symlink():
         dst.unlink()
     if link is not None:
-        link(Path(src), dst)
+        link(src, dst)
     else:
         shutil.copyfile(src, dst)
     return True

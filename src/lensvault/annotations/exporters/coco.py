@@ -46,7 +46,7 @@ class _Annotation(TypedDict):
     attributes: NotRequired[dict[str, Any]]
 
 
-def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, split: str | None,
+def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, split: str | None,
            link: Link | None) -> Path:
     from pycocotools import mask as mask_utils
 

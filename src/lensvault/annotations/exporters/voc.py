@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
+from typing import Any
 from xml.sax.saxutils import escape
 
 from lensvault.annotations.exporters._files import Link, attrs, flat_names, num, place, select
 from lensvault.annotations.model import AnnotationRow, AnnotationSet
 
 
-def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, split: str | None,
+def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, split: str | None,
            link: Link | None) -> Path:
     from lensvault.annotations.importers.masks import voc_palette
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from lensvault.annotations.exporters._files import Link, attrs, flat_names, place, select
 from lensvault.annotations.model import AnnotationRow, AnnotationSet
 from lensvault.errors import InputError
 
 
-def export(aset: AnnotationSet, image_files: Mapping[str, Path], dest: Path, *, split: str | None,
+def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, split: str | None,
            link: Link | None) -> Path:
     import yaml
 

@@ -1,14 +1,25 @@
-"""Resolve ``detector@1.2.0``, ``detector@production`` or ``detector`` (latest) to a model version row."""
+"""Resolve ``detector@1.2.0``, ``detector@production`` or ``detector`` (latest) to a model version row.
+
+A catalog lookup, below runs, evaluations and the registry alike: evaluations and reproductions
+of a model version need it as much as the registry does (it lived in ``registry/`` once, which
+made ``runs`` and ``evaluations`` import from a layer above them)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from lensvault.errors import NotFound
 from lensvault.refs import Ref, SemVer
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from lensvault.catalog.repos._base import RowT
+
 __all__ = ["resolve_model"]
 
 
-def resolve_model(conn, ref: str | Ref):
+def resolve_model(conn: Connection, ref: str | Ref) -> RowT:
     """The ``model_versions`` row for a version, an alias, or the latest version."""
     from lensvault.catalog.repos import AliasRepo, ModelRepo
 

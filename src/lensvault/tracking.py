@@ -6,6 +6,9 @@ plain script, ``with lensvault.start_run(dataset=..., config=...) as run:`` pass
 preflight and makes its run the active one. With no run at all the functions warn once and
 record nothing, so a script written for LensVault still runs on its own.
 
+A public entry point like ``lensvault.open``, so it sits beside ``vault.py``, above the
+domain modules it uses (``runs.lifecycle``, ``runs.recorder``, ``runs.preflight``).
+
 Metric points are buffered and written in batches (see ``RunRecorder``): every 20,000
 points, every 5 seconds, at the end of ``start_run`` and when the process exits normally
 (atexit, which also covers Ctrl-C). Points buffered when a process is killed with SIGKILL
