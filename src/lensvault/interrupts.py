@@ -16,6 +16,11 @@ refresher), and Python runs the handler in the main thread anyway — inside a f
 callbacks, say, where the KeyboardInterrupt is swallowed and the command goes on as if
 Ctrl-C had never been pressed. The handler notes it instead and it is raised when the
 outermost held section ends.
+
+``commit(label)`` is the moment a write becomes true (the catalog's COMMIT): a Ctrl-C
+there waits for the outcome, and once the write is committed it is noted (``kept()``), so
+the CLI can say that the version exists instead of "nothing was kept", and end a command
+whose one write committed with exit 0 (a non-zero exit means nothing was written).
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["held", "install"]
+__all__ = ["commit", "held", "install", "kept", "several_writes", "writes_expected_after"]
 
 _IMPORT_SYSTEM = frozenset({"<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>"})
 _RETRY_S = 0.005
 _held = 0  # depth of held() sections (the handler runs in the main thread)
 _pending = False  # a Ctrl-C arrived while held
+_kept: list[str] = []  # writes this process committed (labels such as NAME@VERSION)
+_several = False  # the command makes several writes (the quickstart): a Ctrl-C still stops it
 
 
 @contextmanager
@@ -45,6 +52,33 @@ def held() -> Iterator[None]:
         if _held == 0 and _pending:
             _pending = False
             signal.raise_signal(signal.SIGINT)
+
+
+@contextmanager
+def commit(label: str) -> Iterator[list[str]]:
+    """A write's commit: Ctrl-C inside waits for its outcome; once the body has returned (the
+    write committed), its labels (``label`` and any the body appends to the yielded list) are
+    recorded for ``kept()`` before a waiting Ctrl-C is raised."""
+    labels = [label] if label else []
+    with held():
+        yield labels
+        _kept.extend(labels)
+
+
+def kept() -> list[str]:
+    """The writes this process committed, in order."""
+    return list(_kept)
+
+
+def several_writes() -> None:
+    """Declare that the command makes several writes, so a Ctrl-C after one of them still
+    stops it (exit 130) rather than counting as coming after the command's write."""
+    global _several
+    _several = True
+
+
+def writes_expected_after() -> bool:
+    return _several
 
 
 def _in_import_system(frame: FrameType | None) -> bool:

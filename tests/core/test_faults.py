@@ -239,12 +239,23 @@ def big_src(tmp_path_factory):
     return _many_files(tmp_path_factory.mktemp("big") / "src", 2500)
 
 
+def _finished(proc: subprocess.Popen, timeout: float = 120) -> tuple[str, str]:
+    """The command's output once it has ended; killed (and the test failed) if it hangs, so
+    that no stray process outlives the test."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"the command did not end within {timeout} s of Ctrl-C (hung)")
+
+
 def test_ctrl_c_during_snapshot(sqlite_vault, big_src):
     vault = sqlite_vault
     tmp_dir = vault.store.root / "tmp"
     proc = lv_popen("--vault", vault.root, "dataset", "snapshot", "ds", big_src, "--version", "1.0.0")
     sent = _interrupt_when(proc, lambda: any(os.scandir(tmp_dir)))
-    out, err = proc.communicate(timeout=120)
+    out, err = _finished(proc)
     if not sent:
         pytest.fail(f"the snapshot finished before it could be interrupted (rc={proc.returncode}); use more files")
     assert proc.returncode == 130, err
@@ -271,7 +282,7 @@ def test_ctrl_c_during_checkout(sqlite_vault, big_src, tmp_path):
             return False
 
     sent = _interrupt_when(proc, started)
-    out, err = proc.communicate(timeout=120)
+    out, err = _finished(proc)
     if not sent:
         pytest.fail(f"the checkout finished before it could be interrupted (rc={proc.returncode})")
     assert proc.returncode == 130, err

@@ -121,3 +121,56 @@ def test_a_ctrl_c_another_thread_receives_during_a_fork_is_not_lost(tmp_path):
         stop.set()
         helper.join()
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def handler_installed(monkeypatch):
+    monkeypatch.setattr(interrupts, "_kept", [])
+    monkeypatch.setattr(interrupts, "_several", False)
+    previous = signal.signal(signal.SIGINT, interrupts._on_interrupt)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_inside_a_commit_waits_for_it_and_the_write_is_noted_as_kept(handler_installed):
+    steps = []
+    with pytest.raises(KeyboardInterrupt), interrupts.commit("ds@1.0.0") as labels:
+        signal.raise_signal(signal.SIGINT)  # lands in the middle of the commit
+        steps.append("committed")  # ... which goes on to its end
+        labels.append("ds@1.0.0 (manifest)")
+    assert steps == ["committed"]
+    assert interrupts.kept() == ["ds@1.0.0", "ds@1.0.0 (manifest)"]
+
+
+def test_a_commit_that_fails_is_not_noted(handler_installed):
+    with pytest.raises(RuntimeError), interrupts.commit("ds@1.0.0"):
+        raise RuntimeError("refused")
+    assert interrupts.kept() == []
+
+
+def test_the_cli_says_a_write_was_kept_and_succeeds_only_if_it_was_the_commands_write(handler_installed):
+    import click
+
+    from lensvault.cli._errors import run_with_errors
+
+    @click.command()
+    def one_write():
+        with interrupts.commit("ds@1.0.0"):
+            pass
+        raise KeyboardInterrupt  # Ctrl-C while the result is printed
+
+    assert run_with_errors(one_write, []) == 0
+    interrupts.several_writes()  # a command of many writes (the quickstart) is still stopped
+    assert run_with_errors(one_write, []) == 130
+
+
+def test_without_a_commit_ctrl_c_is_an_interruption(handler_installed):
+    import click
+
+    from lensvault.cli._errors import run_with_errors
+
+    @click.command()
+    def nothing_written():
+        raise KeyboardInterrupt
+
+    assert run_with_errors(nothing_written, []) == 130

@@ -79,10 +79,14 @@ def test_ctrl_c_at_any_moment_of_a_snapshot(tmp_path):
             assert "Traceback" not in err, f"{where}\n{err}"
         listed = lv("--vault", vault, "dataset", "list", "--json")
         assert listed.returncode == 0, listed.stderr
-        # Nothing half-visible: the version is there whole (the Ctrl-C came after its commit, while
-        # the result was printed: exit 130 all the same) or not at all.
+        # Nothing half-visible: the version is there whole (the Ctrl-C came after its commit: the
+        # command says so and succeeds) or not at all (exit 130).
         manifests = vault / "data" / "manifests" / "ds"
-        if '"ds"' in listed.stdout:
+        exists = '"ds"' in listed.stdout
+        if proc.returncode != -signal.SIGINT:
+            assert exists == (proc.returncode == 0), f"{where}: exit {proc.returncode} but the version "\
+                f"{'exists' if exists else 'does not exist'}\n{err}"
+        if exists:
             assert (manifests / "1.0.0.json").is_file(), f"{where}: a version without its manifest file"
             shown = lv("--vault", vault, "dataset", "show", "ds@1.0.0", "--json")
             assert shown.returncode == 0 and json.loads(shown.stdout)["files"] == 2500, f"{where}: {shown.stderr}"

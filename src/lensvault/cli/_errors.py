@@ -28,7 +28,19 @@ def run_with_errors(cli, argv=None) -> int:
         return e.exit_code
     except (KeyboardInterrupt, click.exceptions.Abort):
         # click turns Ctrl-C into Abort; either way the command's own cleanup has run.
-        click.echo("\nInterrupted: nothing half-written was kept.", err=True)
+        from lensvault import interrupts
+
+        written = interrupts.kept()
+        if written and not interrupts.writes_expected_after():
+            # The Ctrl-C came once the command's write had committed: it is whole and it stays,
+            # so the command succeeded (a non-zero exit promises that nothing was written).
+            click.echo(f"\nCtrl-C came after {', '.join(written)} was committed: it is kept, whole.", err=True)
+            return 0
+        if written:
+            click.echo(f"\nInterrupted: {', '.join(written)} committed before the Ctrl-C and kept whole; "
+                       "nothing half-written was kept.", err=True)
+        else:
+            click.echo("\nInterrupted: nothing half-written was kept.", err=True)
         return EXIT_INTERRUPTED
     except LensVaultError as e:
         render_error(e, as_json=_wants_json(argv))

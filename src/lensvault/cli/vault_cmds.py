@@ -106,8 +106,10 @@ def quickstart_cmd(directory, as_json):
     import tempfile
     from pathlib import Path
 
+    from lensvault import interrupts
     from lensvault.quickstart import run_quickstart
 
+    interrupts.several_writes()  # a story of many writes: Ctrl-C stops it wherever it is
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="lensvault-quickstart-"))
     summary = run_quickstart(root, echo=lambda s: click.echo(s, err=as_json), out=sys.stderr if as_json else None)
     emit(summary, as_json, None)  # the human output is the story, printed as it ran

@@ -123,6 +123,20 @@ def _ingest_part(batch, want_media: bool, part: list[tuple[str, str | None]]) ->
     return results
 
 
+def _media_of(f: ScannedFile) -> tuple[str, int | None, int | None]:
+    """The media of a file stored without being read here (its object known from the stat
+    cache) whose cache entry no longer vouches for its media: its stat moved since (a hard
+    link made to the same inode by this very ingest moves the ctime) or it never had any.
+    A file's media is a function of its bytes, so the first bytes decide, as for any file."""
+    try:
+        with open(f.path, "rb") as fh:
+            return sniff(f.path, fh.read(HEAD))
+    except FileNotFoundError:
+        raise _gone(f.path) from None
+    except OSError as e:
+        raise _read_error(f.path, e) from e
+
+
 # -- in the caller --------------------------------------------------------------------------
 
 
@@ -472,6 +486,9 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
     # that only added paths make it re-sort and only removed ones make it filter.
     index = dict(cached)
     added = False
+    for i in range(len(files)):
+        if media[i] is None:
+            media[i] = _media_of(files[i])
     for f, k, o, m in zip(files, keys, oids, media):
         if not added and f.rel not in index:
             added = True

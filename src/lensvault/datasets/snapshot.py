@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lensvault import ledger
 from lensvault.catalog.catalog import utcnow
+from lensvault import interrupts
 from lensvault.errors import UsageError
 from lensvault.progress import NO_PROGRESS
 from lensvault.refs import SemVer, validate_name
@@ -268,7 +269,8 @@ def commit_version(
     needed = {snapshot_id, manifest_oid, *(t["oid"] for t in all_tables.values()), *fresh}
     written = False
     try:
-        with vault.store.committing(needed), vault.catalog.begin() as conn:
+        with (vault.store.committing(needed), interrupts.commit(f"{name}@{semver}"),
+              vault.catalog.begin() as conn):
             if in_commit is not None:
                 in_commit(conn)
             versions = DatasetRepo(conn)

@@ -208,7 +208,9 @@ def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", ru
            "created_by": vault.actor}
     model_ref = f"{model_name}@{model_version}" if model_name else None
     source = MetricSource(EVALUATION, eval_id=eval_id, dataset=ds.ref, split=split, run_id=run_id, model=model_ref)
-    with vault.store.committing([oid]), vault.catalog.begin() as conn:
+    from lensvault import interrupts
+
+    with vault.store.committing([oid]), interrupts.commit(eval_id), vault.catalog.begin() as conn:
         EvaluationRepo(conn).add(row)
         vault.catalog.add_object_refs(conn, "evaluation", eval_id, [oid])
         vault.catalog.append_event(conn, "evaluation.add", "evaluation", eval_id, after={

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lensvault import ledger
+from lensvault import interrupts
 from lensvault.errors import AlreadyExists, InputError, UsageError, VersionRuleError
 from lensvault.refs import SemVer, validate_name
 from lensvault.registry import bundle_inputs
@@ -73,9 +74,11 @@ def register_model(vault, req: RegisterRequest) -> ModelVersion:
                                    postprocess=req.postprocess, thresholds=req.thresholds)
     bundle_inputs.store(vault, inputs.files)
     new = inputs.facts(run)
-    with vault.store.committing() as check_stored, vault.catalog.begin() as conn:
+    with (vault.store.committing() as check_stored, interrupts.commit("") as kept,
+          vault.catalog.begin() as conn):
         lock_name(conn, "model", name)
         choice = _choose(vault, conn, name, req, run, new)
+        kept.append(f"{name}@{choice.version}")
         manifest = _manifest(conn, name, run, inputs, metrics, choice, req.caveats, vault.actor)
         bundle_oid = _store_bundle(vault, manifest, metrics)
         check_stored([bundle_oid, *(f["sha256"] for f in manifest["files"])])
