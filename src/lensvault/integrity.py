@@ -290,7 +290,10 @@ class GcPlan:
             from lensvault import unfinished
 
             unfinished.finish(self.vault, unfinished.find(self.vault, grace_seconds=self.grace_seconds))
-        removed, removed_bytes = remove([x for x in fresh.leftovers if x.path in planned])
+        # (An unfinished write's intent is a ref, removed by ``finish`` through the store.)
+        gone = [x for x in fresh.leftovers if x.path in planned]
+        removed, removed_bytes = remove([x for x in gone if x.kind != UNFINISHED])
+        removed += sum(1 for x in gone if x.kind == UNFINISHED)
         # The event is appended after the lock is released: a writer waiting on the lock may
         # hold the catalog's write lock (SQLite), and gc must never wait on it while holding ours.
         with self.vault.catalog.begin() as conn:
@@ -397,7 +400,7 @@ def _leftovers(vault, grace_seconds: float) -> list:
     found = list(vault.store.leftovers(grace_seconds))
     found += leftover_work_dirs(vault, grace_seconds)
     # Writes killed before their catalog COMMIT: what they left in the ledger is undone.
-    found += [Leftover(str(vault.store._ref_path(u.name)), UNFINISHED, 0, u.age_seconds)
+    found += [Leftover(vault.store.ref_location(u.name), UNFINISHED, 0, u.age_seconds)
               for u in find(vault, grace_seconds=grace_seconds)]
     found += staging_leftovers(vault.dir / "staging", grace_seconds)
     found += scan_files(vault.dir, "scratch folder", grace_seconds, match=lambda n: n.startswith("fix-"))

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 import weakref
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lensvault.catalog.catalog import Transaction
+    from lensvault.store.base import ObjectStore
     from lensvault.vault import Vault
 
 # One item: what one ledger record is about to create ("entry", "oid", "kind", full "ref" and
@@ -78,7 +78,7 @@ def writes_in_flight(vault: Vault) -> bool:
     killed there): a manifest file alone then proves nothing, the catalog decides."""
     cid = vault.config.catalog_id
     store = vault.store
-    return bool(cid and hasattr(store, "list_refs") and store.list_refs(_prefix(cid)))
+    return bool(cid and store.list_refs(_prefix(cid)))
 
 
 @dataclass
@@ -119,7 +119,7 @@ def find(vault: Vault, *, grace_seconds: float | None = None) -> list[Unfinished
 
     cid = vault.config.catalog_id
     store = vault.store
-    if not cid or not hasattr(store, "list_refs"):
+    if not cid:
         return []
     out = []
     for name in store.list_refs(_prefix(cid)):
@@ -144,11 +144,9 @@ def find(vault: Vault, *, grace_seconds: float | None = None) -> list[Unfinished
     return out
 
 
-def _age(store: Any, name: str) -> float:
-    try:
-        return time.time() - os.stat(store._ref_path(name)).st_mtime
-    except (AttributeError, OSError):
-        return 0.0
+def _age(store: ObjectStore, name: str) -> float:
+    age = store.ref_age(name)
+    return 0.0 if age is None else age
 
 
 def _record(vault: Vault, item: Item) -> dict[str, Any] | None:

@@ -280,3 +280,11 @@ class ObjectStore(ABC):
     @abstractmethod
     def list_refs(self, prefix: str) -> list[str]:
         """Every ref under folder ``prefix``, sorted by name."""
+
+    @abstractmethod
+    def ref_age(self, name: str) -> float | None:
+        """Seconds since ref ``name`` was last written; None if there is no such ref."""
+
+    def ref_location(self, name: str) -> str:
+        """Where ref ``name`` is, for messages (a path, a URL)."""
+        return name

@@ -46,6 +46,7 @@ class MemoryObjectStore(ObjectStore):
         self._pins: dict[str, list[tuple[float, set[str]]]] = {}  # owner → [(pinned at, oids)]
         self._vaults: dict[str, dict[str, str]] = {}
         self._refs: dict[str, bytes] = {}
+        self._ref_written: dict[str, float] = {}
         self._lock = threading.RLock()
         self._gc = threading.RLock()
 
@@ -200,6 +201,7 @@ class MemoryObjectStore(ObjectStore):
             if exclusive and name in self._refs:
                 return False
             self._refs[name] = bytes(data)
+            self._ref_written[name] = time.time()
         return True
 
     def get_ref(self, name: str) -> bytes | None:
@@ -208,6 +210,10 @@ class MemoryObjectStore(ObjectStore):
     def delete_ref(self, name: str) -> None:
         with self._lock:
             self._refs.pop(check_ref_name(name), None)
+
+    def ref_age(self, name: str) -> float | None:
+        written = self._ref_written.get(check_ref_name(name))
+        return None if written is None or name not in self._refs else max(0.0, time.time() - written)
 
     def list_refs(self, prefix: str) -> list[str]:
         base = check_ref_name(prefix).rstrip("/") + "/"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -39,6 +40,15 @@ class LocalRefs:
 
     def _ref_path(self, name: str) -> Path:
         return self.root / check_ref_name(name)
+
+    def ref_age(self, name: str) -> float | None:
+        try:
+            return max(0.0, time.time() - os.stat(self._ref_path(name)).st_mtime)
+        except FileNotFoundError:
+            return None
+
+    def ref_location(self, name: str) -> str:
+        return str(self._ref_path(name))
 
     def put_ref(self, name: str, data: bytes, *, exclusive: bool = False) -> bool:
         """Write ref ``name``, durably. With ``exclusive``, only if it does not exist yet:
