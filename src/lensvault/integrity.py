@@ -10,6 +10,7 @@ from lensvault.datasets.needs import all_versions as _all_versions
 from lensvault.datasets.needs import needed as _needed
 from lensvault.datasets.needs import object_refs as _object_refs
 from lensvault.errors import CatalogError, StorageError
+from lensvault.grace import DEFAULT_GRACE_SECONDS, SAFE_GRACE_SECONDS
 from lensvault.progress import NO_PROGRESS
 
 __all__ = ["GcPlan", "GcResult", "VerifyReport", "collect_garbage", "plan_gc", "reachable_oids", "verify"]
@@ -239,11 +240,6 @@ def reachable_oids(vault) -> set[str]:
     return keep
 
 
-# Below this grace period gc needs ``force``: pins and temp files of writers on another
-# host sharing the store (whose liveness cannot be checked from here) are protected only
-# by the grace period, and 10 minutes is longer than any single commit takes.
-SAFE_GRACE_SECONDS = 600
-
 UNFINISHED = "unfinished catalog write"
 
 
@@ -316,13 +312,13 @@ class GcResult:
         return {"plan": self.plan.to_dict(), "executed": self.executed}
 
 
-def collect_garbage(vault, *, grace_seconds: float = 3600, force: bool = False, delete: bool = False) -> GcResult:
+def collect_garbage(vault, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, force: bool = False, delete: bool = False) -> GcResult:
     plan = plan_gc(vault, grace_seconds=grace_seconds, force=force)
     done = plan.execute() if delete and (plan.objects or plan.leftovers) else None
     return GcResult(plan, done, force)
 
 
-def plan_gc(vault, *, grace_seconds: float = 3600, force: bool = False) -> GcPlan:
+def plan_gc(vault, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, force: bool = False) -> GcPlan:
     from lensvault.errors import ObjectMissing, UsageError
 
     if grace_seconds < SAFE_GRACE_SECONDS and not force:

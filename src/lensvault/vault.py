@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from lensvault.errors import AlreadyExists, NotFound
+from lensvault.grace import DEFAULT_GRACE_SECONDS
 from lensvault.progress import NO_PROGRESS
 from lensvault.store.base import LinkMode
 from lensvault.vault_config import VaultConfig
@@ -361,15 +362,15 @@ class Vault:
         return verify(self, ref, repair=repair, sources=[Path(s) for s in sources], progress=progress,
                       use_catalog=use_catalog)
 
-    def gc(self, *, grace_seconds: float = 3600, force: bool = False):
+    def gc(self, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, force: bool = False):
         """A plan of unreachable objects and of what killed writers left (temp files, staging
         folders); nothing is deleted until ``plan.execute()``. A grace period under
-        ``integrity.SAFE_GRACE_SECONDS`` needs ``force`` (see there)."""
+        ``grace.SAFE_GRACE_SECONDS`` needs ``force`` (see there)."""
         from lensvault.integrity import plan_gc
 
         return plan_gc(self, grace_seconds=grace_seconds, force=force)
 
-    def collect_garbage(self, *, grace_seconds: float = 3600, force: bool = False, delete: bool = False):
+    def collect_garbage(self, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, force: bool = False, delete: bool = False):
         """``gc``: the plan, executed when ``delete`` (a ``GcResult``)."""
         from lensvault.integrity import collect_garbage
 

@@ -135,3 +135,27 @@ def test_an_unreadable_vault_config_is_a_catalog_error_with_a_fix(tmp_path):
     with pytest.raises(CatalogError) as ei:
         lensvault.open(tmp_path / "v")
     assert ei.value.where == str(cfg) and "store.url" in ei.value.fix
+
+
+def _driver_error(vault, kind: str, message: str) -> Exception:
+    """An error of the driver's own class (sqlite3 / psycopg), as a raw DB-API call raises it."""
+    dbapi = vault.catalog.engine.dialect.loaded_dbapi
+    return getattr(dbapi, kind)(message)
+
+
+@pytest.mark.parametrize("where", ["write", "read"])
+def test_a_database_error_raised_by_the_driver_itself_is_translated_like_one_through_sqlalchemy(vault, where):
+    # Bulk metric points go through the driver's executemany: a full disk there must be the
+    # same clear error as anywhere else, not a traceback.
+    from lensvault.errors import CatalogError, StorageError
+
+    opened = vault.catalog.begin if where == "write" else vault.catalog.read
+    with pytest.raises(StorageError, match="disk holding the catalog is full"), opened():
+        raise _driver_error(vault, "OperationalError", "database or disk is full")
+    with pytest.raises(CatalogError, match="could not be"), opened():
+        raise _driver_error(vault, "OperationalError", "something else went wrong")
+    # A constraint violation stays the caller's to handle, as do errors that are not the database's.
+    with pytest.raises(_driver_error(vault, "IntegrityError", "x").__class__), opened():
+        raise _driver_error(vault, "IntegrityError", "UNIQUE constraint failed")
+    with pytest.raises(ValueError), opened():
+        raise ValueError("not the database")

@@ -141,9 +141,6 @@ def test_a_catalog_opened_without_an_actor_writes_no_events(sqlite_vault):
 
 # The edge: where the acting user may be looked up. Everything else gets it from its vault.
 EDGE = {"identity.py", "vault.py", "quickstart.py", "cli/_common.py", "runs/launcher.py"}
-# catalog.actor(): the old default, kept callable (and called by nothing) for branches not yet
-# passing their vault's actor; importing it anywhere is flagged below.
-SHIM = "catalog/catalog.py"
 
 
 def test_nothing_below_the_vault_looks_up_the_user():
@@ -161,6 +158,6 @@ def test_nothing_below_the_vault_looks_up_the_user():
                 if node.__class__ is ast.ImportFrom and node.module == "lensvault.catalog.catalog" and "actor" in names:
                     found.append(f"{rel}:{node.lineno} imports the catalog's default actor()")
             if isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("default_actor", "configured_identity") \
-                    and rel not in EDGE | {SHIM}:
+                    and rel not in EDGE:
                 found.append(f"{rel}:{node.lineno} looks the user up itself")
     assert found == []

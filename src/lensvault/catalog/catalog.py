@@ -8,22 +8,11 @@ from datetime import datetime, timezone
 
 from lensvault.errors import CatalogError
 
-__all__ = ["Catalog", "actor", "utcnow"]
+__all__ = ["Catalog", "utcnow"]
 
 
 def utcnow() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def actor() -> str:
-    """The default acting user (LENSVAULT_USER, git's user.email, the OS user).
-
-    Kept only for code not yet passed its vault's actor: write paths record ``vault.actor``
-    (lensvault.identity), and the catalog records the actor it was opened with.
-    """
-    from lensvault.identity import default_actor
-
-    return default_actor()
 
 
 class Transaction:
@@ -113,7 +102,7 @@ class Catalog:
             txn.committed()
         except BaseException as e:
             txn.undo()
-            if isinstance(e, sa.exc.DBAPIError) and not isinstance(e, sa.exc.IntegrityError):
+            if self._database_error(e):
                 err = self._translated(e, "the catalog could not be written",
                                        "check that the database is reachable and not locked by a crashed process")
                 if err is not e:
@@ -127,12 +116,25 @@ class Catalog:
         try:
             with self.engine.connect().execution_options(lv_read=True) as conn:
                 yield conn
-        except sa.exc.DBAPIError as e:
-            err = e if isinstance(e, sa.exc.IntegrityError) else self._translated(
-                e, "the catalog could not be read", "check that the database is reachable")
+        except Exception as e:
+            if not self._database_error(e):
+                raise
+            err = self._translated(e, "the catalog could not be read", "check that the database is reachable")
             if err is e:
                 raise
             raise err from e
+
+    def _database_error(self, e: BaseException) -> bool:
+        """Whether ``e`` is the database failing (not a constraint violation), raised through
+        SQLAlchemy or straight from the driver (the bulk metric writes use the driver's own
+        executemany)."""
+        import sqlalchemy as sa
+
+        if isinstance(e, sa.exc.DBAPIError):
+            return not isinstance(e, sa.exc.IntegrityError)
+        dbapi = getattr(self.engine.dialect, "loaded_dbapi", None) or getattr(self.engine.dialect, "dbapi", None)
+        return (dbapi is not None and isinstance(e, dbapi.Error)
+                and not isinstance(e, dbapi.IntegrityError))
 
     def _translated(self, e, what: str, fix: str):
         import sqlalchemy as sa
@@ -142,8 +144,9 @@ class Catalog:
         found = translate(e, self._where())
         if found is not None:
             return found
-        if isinstance(e, sa.exc.OperationalError):
-            return CatalogError(f"{what}: {e.orig}", where=self._where(), fix=fix)
+        dbapi = getattr(self.engine.dialect, "loaded_dbapi", None)
+        if isinstance(e, sa.exc.OperationalError) or (dbapi is not None and isinstance(e, dbapi.OperationalError)):
+            return CatalogError(f"{what}: {getattr(e, 'orig', e)}", where=self._where(), fix=fix)
         return e
 
     def _where(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from lensvault.cli._common import emit, json_option, open_vault_from, progress_for
+from lensvault.grace import DEFAULT_GRACE_SECONDS
 from lensvault.render import datasets as render_datasets
 from lensvault.render import vault as render
 
@@ -67,7 +68,7 @@ def verify_cmd(ctx, ref, no_catalog, repair, sources, as_json):
 
 @click.command("gc")
 @click.option("--yes", is_flag=True, help="Delete the planned objects (without it, only the plan is shown).")
-@click.option("--grace", default=render.GC_GRACE, show_default=True, metavar="SECONDS", help="Keep objects younger than this (a snapshot may be in flight).")
+@click.option("--grace", default=DEFAULT_GRACE_SECONDS, show_default=True, metavar="SECONDS", help="Keep objects younger than this (a snapshot may be in flight).")
 @click.option("--force", is_flag=True, help="Allow a grace period under 600 s (only if no other machine writes to the store).")
 @json_option
 @click.pass_context

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
+from lensvault.grace import DEFAULT_GRACE_SECONDS
 from lensvault.render._text import human_bytes, line, table
 
 __all__ = ["events", "gc", "init", "rebuilt", "verify"]
 
-GC_GRACE = 3600.0  # gc's default grace period: the rerun hint names --grace only when it differs
 
 
 def init(info, out) -> None:
@@ -71,7 +71,7 @@ def gc(result, out) -> None:
                   f"removed {done['leftovers']} leftovers ({human_bytes(done['leftover_bytes'])}).")
     elif plan.objects or plan.leftovers:
         grace = plan.grace_seconds
-        again = ("lensvault gc --yes" + (f" --grace {grace:g}" if grace != GC_GRACE else "")
+        again = ("lensvault gc --yes" + (f" --grace {grace:g}" if grace != DEFAULT_GRACE_SECONDS else "")
                  + (" --force" if result.force else ""))
         line(out, f"Nothing deleted. Run `{again}` to delete them.")
 
