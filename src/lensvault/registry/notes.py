@@ -123,47 +123,77 @@ def _cap(text: str) -> str:
 def render_notes(m: dict) -> str:
     """Markdown for a bundle manifest ``m`` (see register.py for its fields)."""
     prev = m.get("previous_version")
-    lines = [f"# {m['name']} {m['version']}", ""]
+    lines = _heading(m, prev) + _lineage(m, prev) + _config_changes(m, prev) + _dataset_changes(m, prev)
+    lines += _metrics_section(m.get("metric_deltas") or [], prev)
+    lines += _thresholds(m) + _caveats(m)
+    return "\n".join(lines) + "\n"
+
+
+def _heading(m: dict, prev: str | None) -> list[str]:
+    """Title, the bump with the reasons it was chosen, and the warnings registration gave."""
     bump = m.get("bump") or "initial"
     decision = m.get("bump_decision") or {}
     head = f"**{bump.upper()}**" + (f" from {prev}" if prev else " — first version")
     if decision.get("reasons"):
         why = "; ".join(r for k in ("major", "minor", "patch") for r in decision["reasons"].get(k, []))
         head += f": {why}"
-    lines.append(head + ".")
+    lines = [f"# {m['name']} {m['version']}", "", head + "."]
     if m.get("forced"):
         lines += ["", f"> Forced: {m['forced_reason']}"]
     if m.get("dirty"):
         lines += ["", "> Registered from a run on uncommitted code (--allow-dirty): it cannot be rebuilt exactly."]
-    lines += ["", "## Lineage", "",
-              f"- Run: `{m['run_id']}`",
-              f"- Dataset: `{m.get('dataset') or 'none'}`" + (f" (previous model: `{m['previous_dataset']}`)"
-                                                                if prev and m.get("previous_dataset") != m.get("dataset") else ""),
-              f"- Code: `{m.get('code_commit') or 'unknown'}`" + (" (dirty)" if m.get("dirty") else " (clean)"),
-              f"- Config: `{m.get('config_id') or 'none'}`" + (f" (previous: `{m['previous_config_id']}`)"
-                                                                 if prev and m.get("previous_config_id") != m.get("config_id") else "")]
+    return lines
+
+
+def _lineage(m: dict, prev: str | None) -> list[str]:
+    """Run, dataset, code and config, each with the previous model's where it differs."""
+    dataset = f"- Dataset: `{m.get('dataset') or 'none'}`"
+    if prev and m.get("previous_dataset") != m.get("dataset"):
+        dataset += f" (previous model: `{m['previous_dataset']}`)"
+    config = f"- Config: `{m.get('config_id') or 'none'}`"
+    if prev and m.get("previous_config_id") != m.get("config_id"):
+        config += f" (previous: `{m['previous_config_id']}`)"
+    code = f"- Code: `{m.get('code_commit') or 'unknown'}`" + (" (dirty)" if m.get("dirty") else " (clean)")
+    lines = ["", "## Lineage", "", f"- Run: `{m['run_id']}`", dataset, code, config]
     if m.get("architecture"):
         lines.append(f"- Architecture: `{m['architecture']}`")
-    changes = decision.get("config_changes") or {}
-    if any(changes.get(k) for k in ("changed", "added", "removed")):
-        lines += ["", "## Config changes" + (f" since {prev}" if prev else ""), ""]
-        for k, v in (changes.get("changed") or {}).items():
-            lines.append(f"- `{k}`: {_fmt(v['from'])} → {_fmt(v['to'])}")
-        for k, v in (changes.get("added") or {}).items():
-            lines.append(f"- `{k}`: added ({_fmt(v)})")
-        for k, v in (changes.get("removed") or {}).items():
-            lines.append(f"- `{k}`: removed (was {_fmt(v)})")
+    return lines
+
+
+def _config_changes(m: dict, prev: str | None) -> list[str]:
+    """The config keys changed, added and removed since the previous version (none: no section)."""
+    changes = (m.get("bump_decision") or {}).get("config_changes") or {}
+    if not any(changes.get(k) for k in ("changed", "added", "removed")):
+        return []
+    lines = ["", "## Config changes" + (f" since {prev}" if prev else ""), ""]
+    lines += [f"- `{k}`: {_fmt(v['from'])} → {_fmt(v['to'])}" for k, v in (changes.get("changed") or {}).items()]
+    lines += [f"- `{k}`: added ({_fmt(v)})" for k, v in (changes.get("added") or {}).items()]
+    lines += [f"- `{k}`: removed (was {_fmt(v)})" for k, v in (changes.get("removed") or {}).items()]
+    return lines
+
+
+def _dataset_changes(m: dict, prev: str | None) -> list[str]:
+    """The dataset versions between the previous model's data and this one's (none: no section)."""
     log = m.get("dataset_changelog") or []
-    if log:
-        lines += ["", "## Dataset changes" + (f" since {m.get('previous_dataset')}" if prev else ""), ""]
-        for entry in log:
-            mark = " (left out: the model goes back to an older version)" if entry.get("reverted") else ""
-            lines.append(f"- `{entry['ref']}`: {entry['summary']}{mark}")
-    lines += _metrics_section(m.get("metric_deltas") or [], prev)
-    if m.get("thresholds"):
-        lines += ["", "## Thresholds", ""] + [f"- `{k}` = {_fmt(v)}" for k, v in m["thresholds"].items()]
+    if not log:
+        return []
+    lines = ["", "## Dataset changes" + (f" since {m.get('previous_dataset')}" if prev else ""), ""]
+    for entry in log:
+        mark = " (left out: the model goes back to an older version)" if entry.get("reverted") else ""
+        lines.append(f"- `{entry['ref']}`: {entry['summary']}{mark}")
+    return lines
+
+
+def _thresholds(m: dict) -> list[str]:
+    if not m.get("thresholds"):
+        return []
+    return ["", "## Thresholds", ""] + [f"- `{k}` = {_fmt(v)}" for k, v in m["thresholds"].items()]
+
+
+def _caveats(m: dict) -> list[str]:
+    """The caveats given at registration, and weights the run did not record (always a section)."""
     caveats = list(m.get("caveats") or [])
     if m.get("weights_unverified"):
-        caveats.append("weights not recorded by the run: " + ", ".join(m["weights_unverified"]) + " (hash not checked against the run)")
-    lines += ["", "## Known caveats", ""] + ([f"- {c}" for c in caveats] or ["- none recorded"])
-    return "\n".join(lines) + "\n"
+        caveats.append("weights not recorded by the run: " + ", ".join(m["weights_unverified"])
+                       + " (hash not checked against the run)")
+    return ["", "## Known caveats", ""] + ([f"- {c}" for c in caveats] or ["- none recorded"])
