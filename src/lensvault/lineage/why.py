@@ -340,62 +340,19 @@ def _regressed(metrics: dict) -> bool:
 
 
 def _rank(rep: WhyReport) -> list[dict]:
+    """Every factor that changed, scored by how likely it explains the metric change, likeliest
+    first; the only factor that changed scores 1.0; nothing changed: the factor "none"."""
     changed = {
-        "data": rep.data.get("changed", False),
         "config": rep.config.get("changed", False),
+        "data": rep.data.get("changed", False),
         "code": rep.code.get("code_changed", rep.code.get("changed", False)) or bool(rep.code.get("dirty")),
         "environment": rep.environment.get("changed", False),
     }
-    n_changed = sum(changed.values())
-    slices = {k: _primary_delta(v) for k, v in rep.metrics.get("per_slice", {}).items()}
-    worst_slice = min(((k, v[1]) for k, v in slices.items() if v), key=lambda kv: kv[1], default=None)
-    overall = _primary_delta(rep.metrics.get("overall", {}))
-    out = []
-
-    if changed["config"]:
-        keys = {**rep.config["changed_keys"], **{k: {"a": None, "b": v} for k, v in rep.config["added"].items()},
-                **{k: {"a": v, "b": None} for k, v in rep.config["removed"].items()}}
-        hyper = [k for k in keys if not _NOT_HYPER.search(k)]
-        score = 0.45 + min(0.3, 0.1 * len(hyper))
-        reasons = [f"{len(hyper)} hyperparameter(s) changed: " + _listed([f"{k} {keys[k]['a']!r}→{keys[k]['b']!r}" for k in hyper], 6)]
-        if worst_slice and overall and worst_slice[1] < overall[1] - 0.02:
-            tokens = set(re.split(r"[=_\-.]", worst_slice[0].lower())) | {"bright", "brightness", "contrast", "gamma",
-                                                                          "exposure", "threshold", "augment", "preprocess"}
-            related = [k for k in hyper if any(t and t in k.lower() for t in tokens)]
-            if related:
-                score += 0.3
-                reasons.append(f"the drop concentrates on slice {worst_slice[0]} ({worst_slice[1]:+.3f}) and "
-                               f"{', '.join(related)} plausibly acts on it")
-        out.append({"factor": "config", "score": score, "reasons": reasons})
-    if changed["data"]:
-        ann = rep.data.get("annotations") or {}
-        counts = ann.get("counts") or {}
-        changed_boxes = sum(counts.get(k, 0) for k in ("moved", "relabeled", "added", "removed", "attributes_changed"))
-        score = 0.45 + (0.15 if rep.data.get("suggested_bump") in ("minor", "major") else 0.0)
-        reasons = [rep.data.get("summary") or f"dataset {rep.data['a']} → {rep.data['b']}"]
-        moved_classes = [c for c, d in rep.metrics.get("per_class", {}).items() if (p := _primary_delta(d)) and abs(p[1]) > 0.02]
-        pc = rep.data.get("per_class") or {}
-        touched = [c for c in moved_classes if c in pc]
-        if changed_boxes and touched:
-            score += 0.2
-            reasons.append(f"AP moved for classes whose labels changed: {_listed(touched)}")
-        out.append({"factor": "data", "score": score, "reasons": reasons})
-    if changed["code"]:
-        files = rep.code.get("files") or []
-        src = [f["path"] for f in files if f["path"].endswith(".py")]
-        score = 0.3 + min(0.2, 0.05 * len(src))
-        reasons = [f"{len(rep.code.get('commits') or [])} commit(s), {len(files)} file(s) changed"
-                   + (f" ({_listed(src)})" if src else "")]
-        if rep.code.get("dirty"):
-            score += 0.1
-            reasons.append(f"uncommitted code in {', '.join(rep.code['dirty'])}: what ran is not fully known")
-        out.append({"factor": "code", "score": score, "reasons": reasons})
-    if changed["environment"]:
-        pk = rep.environment.get("packages", {})
-        n = len(pk.get("changed", {})) + len(pk.get("added", {})) + len(pk.get("removed", {}))
-        out.append({"factor": "environment", "score": 0.15 + min(0.15, 0.03 * n),
-                    "reasons": [f"{n} package(s) differ" + (": " + _listed(list(pk.get("changed", {}))) if pk.get("changed") else "")]})
-    if n_changed == 1 and out:
+    # In this order, so equal scores list config before data, code and environment.
+    out = [explain(rep) for factor, explain in (("config", _explain_config), ("data", _explain_data),
+                                                ("code", _explain_code), ("environment", _explain_environment))
+           if changed[factor]]
+    if sum(changed.values()) == 1 and out:
         out[0]["score"] = 1.0
         out[0]["reasons"].insert(0, "the only thing that changed")
     if not out:
@@ -404,6 +361,77 @@ def _rank(rep: WhyReport) -> list[dict]:
     for e in out:
         e["score"] = round(min(e["score"], 1.0), 2)
     return sorted(out, key=lambda e: -e["score"])
+
+
+def _explain_config(rep: WhyReport) -> dict:
+    """More changed hyperparameters score higher; keys that plausibly act on the slice where the
+    metrics dropped most score higher still."""
+    cfg = rep.config
+    keys = {**cfg["changed_keys"], **{k: {"a": None, "b": v} for k, v in cfg["added"].items()},
+            **{k: {"a": v, "b": None} for k, v in cfg["removed"].items()}}
+    hyper = [k for k in keys if not _NOT_HYPER.search(k)]
+    score = 0.45 + min(0.3, 0.1 * len(hyper))
+    reasons = [f"{len(hyper)} hyperparameter(s) changed: " + _listed([f"{k} {keys[k]['a']!r}→{keys[k]['b']!r}" for k in hyper], 6)]
+    slice_reason = _acting_on_worst_slice(hyper, rep.metrics)
+    if slice_reason:
+        score += 0.3
+        reasons.append(slice_reason)
+    return {"factor": "config", "score": score, "reasons": reasons}
+
+
+def _acting_on_worst_slice(hyper: list[str], metrics: dict) -> str | None:
+    """A reason when the drop concentrates on one slice (2 points below overall) and a changed
+    key's name shares a word with that slice or is about brightness, augmentation and the like."""
+    slices = {k: _primary_delta(v) for k, v in metrics.get("per_slice", {}).items()}
+    worst_slice = min(((k, v[1]) for k, v in slices.items() if v), key=lambda kv: kv[1], default=None)
+    overall = _primary_delta(metrics.get("overall", {}))
+    if not (worst_slice and overall and worst_slice[1] < overall[1] - 0.02):
+        return None
+    tokens = set(re.split(r"[=_\-.]", worst_slice[0].lower())) | {"bright", "brightness", "contrast", "gamma",
+                                                                  "exposure", "threshold", "augment", "preprocess"}
+    related = [k for k in hyper if any(t and t in k.lower() for t in tokens)]
+    if not related:
+        return None
+    return (f"the drop concentrates on slice {worst_slice[0]} ({worst_slice[1]:+.3f}) and "
+            f"{', '.join(related)} plausibly acts on it")
+
+
+def _explain_data(rep: WhyReport) -> dict:
+    """A diff that asks for a minor or major bump scores higher; boxes changed in classes whose
+    AP moved by more than 2 points score higher still."""
+    ann = rep.data.get("annotations") or {}
+    counts = ann.get("counts") or {}
+    changed_boxes = sum(counts.get(k, 0) for k in ("moved", "relabeled", "added", "removed", "attributes_changed"))
+    score = 0.45 + (0.15 if rep.data.get("suggested_bump") in ("minor", "major") else 0.0)
+    reasons = [rep.data.get("summary") or f"dataset {rep.data['a']} → {rep.data['b']}"]
+    moved_classes = [c for c, d in rep.metrics.get("per_class", {}).items() if (p := _primary_delta(d)) and abs(p[1]) > 0.02]
+    pc = rep.data.get("per_class") or {}
+    touched = [c for c in moved_classes if c in pc]
+    if changed_boxes and touched:
+        score += 0.2
+        reasons.append(f"AP moved for classes whose labels changed: {_listed(touched)}")
+    return {"factor": "data", "score": score, "reasons": reasons}
+
+
+def _explain_code(rep: WhyReport) -> dict:
+    """More changed Python files score higher; uncommitted code higher still (what ran is unknown)."""
+    files = rep.code.get("files") or []
+    src = [f["path"] for f in files if f["path"].endswith(".py")]
+    score = 0.3 + min(0.2, 0.05 * len(src))
+    reasons = [f"{len(rep.code.get('commits') or [])} commit(s), {len(files)} file(s) changed"
+               + (f" ({_listed(src)})" if src else "")]
+    if rep.code.get("dirty"):
+        score += 0.1
+        reasons.append(f"uncommitted code in {', '.join(rep.code['dirty'])}: what ran is not fully known")
+    return {"factor": "code", "score": score, "reasons": reasons}
+
+
+def _explain_environment(rep: WhyReport) -> dict:
+    """Scores low (packages rarely explain a metric change), a little higher per package that differs."""
+    pk = rep.environment.get("packages", {})
+    n = len(pk.get("changed", {})) + len(pk.get("added", {})) + len(pk.get("removed", {}))
+    return {"factor": "environment", "score": 0.15 + min(0.15, 0.03 * n),
+            "reasons": [f"{n} package(s) differ" + (": " + _listed(list(pk.get("changed", {}))) if pk.get("changed") else "")]}
 
 
 def _listed(items: list[str], n: int = 5) -> str:
