@@ -248,6 +248,56 @@ def test_reencoded_is_patch_and_resized_is_minor(bccd):
     assert d.suggested_bump == "minor"
 
 
+def test_reoriented_and_retagged_images_are_listed_and_summarized(bccd):
+    images = edit_rows(bccd.images, "orientation", [2, 3], lambda o: 6)
+    images = edit_rows(images, "tags", [3, 4], lambda t: '{"night":true}')
+    d = diff_vision(bccd, version(bccd, images=images))
+    paths = bccd.images.column("path").to_pylist()
+    assert d.images.reoriented == (paths[2], paths[3]) and d.images.retagged == (paths[3], paths[4])
+    assert d.images.to_dict()["counts"] == {"added": 0, "removed": 0, "reencoded": 0, "resized": 0,
+                                            "reoriented": 2, "retagged": 2}
+    assert d.summary().startswith("2 images re-oriented, 2 images re-tagged; class map unchanged.")
+    # A side without the columns (an older version) compares nothing: no image is called changed.
+    older = version(bccd, "a", images=bccd.images.drop_columns(["tags", "orientation"]))
+    d = diff_vision(older, version(bccd, images=images))
+    assert d.images.reoriented == d.images.retagged == ()
+
+
+def test_images_added_to_several_splits_and_to_none_are_counted_per_split(bccd):
+    b, _ = _with_new_images(bccd, image_paths(bccd, "val")[:2], "train")
+    c, _ = _with_new_images(bccd, image_paths(bccd, "val")[2:3], "val")
+    n = bccd.images.num_rows
+    images = pa.concat_tables([b.images, set_column(c.images.slice(n, 1), "path", ["JPEGImages/extra_val.jpg"])])
+    images = edit_rows(images, "split", [n + 1], lambda s: None)
+    d = diff_vision(bccd, version(bccd, images=images))
+    assert d.images.added_by_split == {"(none)": 1, "train": 1, "val": 1}
+    assert "3 images added ((none) 1, train 1, val 1)" in d.summary()
+    only_unsplit = edit_rows(b.images, "split", [n, n + 1], lambda s: None)
+    d = diff_vision(bccd, version(bccd, images=only_unsplit))
+    assert d.images.added_by_split == {"(none)": 2}
+    assert d.summary().startswith("2 images added; class map unchanged.")
+
+
+def test_an_overlapping_box_of_the_same_class_is_preferred_to_a_better_overlap_of_another(bccd):
+    path = "JPEGImages/BloodImage_00000.jpg"
+    rows = rows_of_image(bccd, path)
+    ann = bccd.annotations
+    # Two boxes on one image: class 1 at x=100 and class 2 at x=120, both 100 wide.
+    for r, (x, cls) in zip(rows[:2], ((100.0, 1), (120.0, 2))):
+        ann = edit_rows(edit_rows(edit_rows(ann, "x", [r], lambda v, x=x: x), "w", [r], lambda v: 100.0),
+                        "class_id", [r], lambda v, cls=cls: cls)
+        ann = edit_rows(edit_rows(ann, "y", [r], lambda v: 50.0), "h", [r], lambda v: 100.0)
+    a = version(bccd, "a", annotations=ann)
+    # In b the class-1 box moves right onto the class-2 box and the class-2 box leaves.
+    b_ann = edit_rows(edit_rows(ann, "x", [rows[0]], lambda v: 118.0), "x", [rows[1]], lambda v: 700.0)
+    d = diff_vision(a, version(a, "b", annotations=b_ann))
+    (moved,) = d.annotations.moved
+    assert (moved.old_index, moved.new_index, moved.old_class, moved.new_class) == (0, 0, "RBC", "RBC")
+    assert not d.annotations.relabeled
+    assert [(c.change, c.old_index, c.new_index) for c in d.annotations.removed + d.annotations.added] == [
+        ("removed", 1, None), ("added", None, 1)]
+
+
 def test_tables_without_sha256_still_diff(bccd):
     a = version(bccd, "a", images=bccd.images.drop_columns(["sha256"]))
     d = diff_vision(a, version(a, "b"))
@@ -312,3 +362,13 @@ def test_from_an_empty_version(bccd):
     assert len(back.images.removed) == 47 and len(back.classes.removed) == 3
     assert back.per_class["RBC"]["delta"] == -back.per_class["RBC"]["a"] < 0
     assert back.suggested_bump == "major"
+
+
+def test_the_package_exports_the_result_types_and_diff_vision():
+    import lensvault.datasets.annotation_diff as ad
+
+    assert ad.__all__ == sorted(ad.__all__) == ["AnnotationChanges", "AnnotationDiff", "BoxChange", "ClassChanges",
+                                                "ImageChanges", "SplitMove", "diff_vision"]
+    for name in ad.__all__:
+        assert getattr(ad, name).__module__.startswith("lensvault.datasets.annotation_diff")
+    assert ad.NO_SPLIT == "(none)"  # the split key of images without one, in JSON as in text
