@@ -439,3 +439,66 @@ def test_format_sniffing_reads_only_the_head_of_a_huge_file(tmp_path):
     r = subprocess.run([sys.executable, "-c", SNIFF, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["True", "huge.yaml"]
+
+
+# -- a file is read in steps: its categories, then its images, then its annotations ------------
+
+
+def test_a_files_first_error_is_in_step_order_categories_images_annotations(coco):
+    """Whatever else is wrong later in the file, the error reported is the first step's."""
+    doc = base_doc()
+    doc["annotations"] = {"not": "a list"}
+    doc["images"][1]["width"] = "wide"
+    doc["categories"][0]["id"] = "one"
+    located(coco(doc), code="bad-value", where="annotations/instances_train.json, categories[0].id")
+    del doc["categories"]
+    located(coco(doc), code="bad-value", where="annotations/instances_train.json, images[1].width")
+    doc["images"][1]["width"] = 20
+    located(coco(doc), code="bad-value", where="annotations/instances_train.json, annotations")
+    # Within the images, the entry comes first; a name leading outside is refused after every entry.
+    doc["annotations"] = []
+    doc["images"][0]["file_name"] = "../../outside.png"
+    doc["images"][1]["height"] = -3
+    located(coco(doc), code="bad-value", where="annotations/instances_train.json, images[1].height")
+
+
+def test_a_size_the_json_leaves_out_comes_from_the_image_header(coco):
+    doc = base_doc()
+    del doc["images"][0]["width"]
+    doc["images"][0]["height"] = None
+    aset = load(coco(doc), format="coco")
+    assert aset.images.column("width").to_pylist()[0] > 0 and aset.images.column("height").to_pylist()[0] > 0
+
+
+def test_an_image_listed_twice_is_recorded_once_with_the_boxes_of_both_entries(coco):
+    doc = base_doc()
+    doc["images"].append({"id": 3, "file_name": "images/a.png", "width": 20, "height": 10, "time_of_day": "day"})
+    doc["annotations"].append({"id": 9, "image_id": 3, "category_id": 1, "bbox": [3, 3, 2, 2]})
+    aset = load(coco(doc), format="coco")
+    assert aset.images.column("path").to_pylist() == ["images/a.png", "images/b.png"]
+    assert aset.images.column("tags").to_pylist() == ["{}", "{}"]  # the first entry's
+    assert [f.code for f in aset.findings] == ["duplicate-image"]
+    assert aset.findings[0].location == "image id 3" and "its annotations are merged" in aset.findings[0].message
+    boxes = aset.annotations.select(["image", "index", "x"]).to_pylist()
+    assert [(b["image"], b["index"]) for b in boxes] == [("images/a.png", 0), ("images/b.png", 0), ("images/a.png", 1)]
+
+
+def test_attributes_and_tags_objects_of_an_image_join_its_extra_keys(coco):
+    doc = base_doc()
+    doc["images"][0].update(time_of_day="night", attributes={"camera": "c1"}, tags={"weather": "rain"})
+    doc["images"][1].update(attributes="not an object", tags=[1])  # known keys, not objects: nothing to keep
+    aset = load(coco(doc), format="coco")
+    assert aset.images.column("tags").to_pylist() == ['{"camera":"c1","time_of_day":"night","weather":"rain"}', "{}"]
+
+
+def test_a_missing_bbox_comes_from_the_segmentation_or_the_keypoints(coco):
+    doc = base_doc()
+    del doc["annotations"][1]["bbox"]
+    doc["annotations"].append({"id": 9, "image_id": 1, "category_id": 2, "keypoints": [4, 6, 2, 9, 1, 1, 0, 0, 0]})
+    aset = load(coco(doc), format="coco")
+    boxes = aset.annotations.select(["kind", "x", "y", "w", "h"]).to_pylist()
+    assert boxes[1] == {"kind": "polygon", "x": 2.0, "y": 2.0, "w": 4.0, "h": 4.0}
+    assert boxes[2] == {"kind": "keypoints", "x": 4.0, "y": 1.0, "w": 5.0, "h": 5.0}  # visible points only
+    doc["annotations"][0]["bbox"] = []
+    err = located(coco(doc), code="malformed", where="annotations/instances_train.json, annotation id 7")
+    assert "no usable bbox" in err.what

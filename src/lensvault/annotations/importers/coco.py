@@ -13,7 +13,7 @@ import posixpath
 import re
 from itertools import chain
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from lensvault.annotations._common import (
     DirIndex,
@@ -26,7 +26,7 @@ from lensvault.annotations._common import (
     rel,
 )
 from lensvault.annotations.bad_images import image_infos
-from lensvault.annotations.confine import FIX_NAME, Outside, SourceFolder
+from lensvault.annotations.confine import FIX_NAME, SourceFolder
 from lensvault.annotations.fields import INT32_MAX, check_json_value, finite_numbers, identifier, integer
 from lensvault.annotations.importers import coco_segmentation as segmentation
 from lensvault.annotations.importers._base import Imported, plural
@@ -120,52 +120,57 @@ def looks_like_coco(path: Path) -> bool:
     return b'"images"' in head or (b'"categories"' in head and b'"annotations"' in head)
 
 
+class _Collected:
+    """What the files of one import add up to: the splits' files share images, classes and findings."""
+
+    def __init__(self) -> None:
+        self.images = ImageColumns()
+        self.anns = AnnotationColumns()
+        self.findings: list[Finding] = []
+        self.categories: dict[int, str] = {}
+        self.keypoints: dict[int, KeypointSchema] = {}
+        self.image_files: dict[str, str] = {}  # image key -> the file that listed it first
+        self.ann_ids: list[_Id] = []  # per annotation row: its id in its file (for findings)
+        self.ann_file: list[int] = []  # per annotation row: its file, as ``anns.file_id`` numbers it
+        self.dirs = DirIndex()
+
+
 def load(root: Path, *, annotations: Path | None = None, classes: Path | None = None) -> Imported:
     source = SourceFolder(root, annotations)
     files = find_files(root, annotations)
     if not files:
         fail("no COCO annotation file found", root,
              fix="pass --annotations path/to/instances_<split>.json")
-    images = ImageColumns()
-    anns = AnnotationColumns()
-    findings: list[Finding] = []
-    categories: dict[int, str] = {}
-    keypoints: dict[int, KeypointSchema] = {}
-    image_files: dict[str, str] = {}
-    ann_ids: list[_Id] = []
-    ann_file: list[int] = []
-    dirs = DirIndex()
+    c = _Collected()
     for path, split in files:
         shown = rel(path, root)
-        source.check_readable(path, shown)
-        data = read_json(path, shown)
-        if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-            fail("not a COCO file: no top-level \"images\" list", shown,
-                 fix="point --annotations at a COCO instances JSON, or pick the right --format")
-        _read_categories(data.get("categories"), shown, categories, keypoints)
-        id_to_size = _read_images(data["images"], shown, split, source, path.parent, dirs, images, findings,
-                                  image_files)
-        raw = data.get("annotations")
-        if raw is None:
-            raw = []
-        elif type(raw) is not list:
-            fail(f"\"annotations\" is {describe(raw)}, not a list", shown, "annotations",
-                 fix="write \"annotations\" as a list of objects", code="bad-value")
-        fid = anns.file_id(shown)
-        if not _load_plain_boxes(raw, id_to_size, anns, ann_ids, ann_file, fid):
-            _load_rows(raw, shown, id_to_size, anns, findings, ann_ids, ann_file, fid)
+        data = _read_file(path, shown, source)
+        _read_categories(data.get("categories"), shown, c.categories, c.keypoints)
+        id_to_size = _read_images(data["images"], shown, split, source, path.parent, c)
+        _read_annotations(data.get("annotations"), shown, id_to_size, c)
 
-    ids = tuple(sorted(categories))
-    classmap = ClassMap(ids, tuple(categories[i] for i in ids), keypoints)
+    ids = tuple(sorted(c.categories))
+    classmap = ClassMap(ids, tuple(c.categories[i] for i in ids), c.keypoints)
+    anns, ann_ids, ann_file = c.anns, c.ann_ids, c.ann_file
 
     def origin(row: int) -> tuple[str, str]:
         return anns.files[ann_file[row]], f"annotation id {ann_ids[row]}"
 
     names = ", ".join(rel(p, root) for p, _ in files)
-    description = (f"COCO: {names}, {plural(len(images), 'image')}, "
+    description = (f"COCO: {names}, {plural(len(c.images), 'image')}, "
                    f"{plural(len(classmap), 'category').replace('categorys', 'categories')}, "
                    f"{plural(len(anns), 'annotation')}")
-    return Imported(images, anns, classmap, description, findings, image_files, origin)
+    return Imported(c.images, anns, classmap, description, c.findings, c.image_files, origin)
+
+
+def _read_file(path: Path, shown: str, source: SourceFolder) -> dict[str, Any]:
+    """The file's JSON, once it is known to be a COCO file: an object with an ``images`` list."""
+    source.check_readable(path, shown)
+    data = read_json(path, shown)
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        fail("not a COCO file: no top-level \"images\" list", shown,
+             fix="point --annotations at a COCO instances JSON, or pick the right --format")
+    return data
 
 
 def _read_categories(cats: Any, shown: str, categories: dict[int, str], keypoints: dict[int, KeypointSchema]
@@ -217,49 +222,42 @@ def _skeleton(edges: Any, shown: str, loc: str) -> list[list[int]]:
     return out
 
 
-def _read_images(raw: list[Any], shown: str, split: str | None, source: SourceFolder, ann_dir: Path, dirs: DirIndex,
-                 images: ImageColumns, findings: list[Finding], image_files: dict[str, str]) -> _IdToSize:
-    """Add the file's images; return image id -> (path key, height, width)."""
+def _read_images(raw: list[Any], shown: str, split: str | None, source: SourceFolder, ann_dir: Path,
+                 c: _Collected) -> _IdToSize:
+    """Add the file's images; return image id -> (path key, height, width).
+
+    Each entry is checked, its file located, and the image recorded (listed again: its
+    annotations are merged); the files found are judged by decoders at the end, all together.
+    The common case is inline: at 20,000 images a call per field shows.
+    """
     bases = _bases(Path(source.root), ann_dir, split, source)
     root_prefix = source.root.rstrip(os.sep) + os.sep
+    dirs, images, findings, image_files = c.dirs, c.images, c.findings, c.image_files
     id_to_size: _IdToSize = {}
     outside: list[tuple[int, str]] = []
     to_judge: list[tuple[str, str, int, _Id]] = []  # (file, key, images row, image id)
-    size_fix = "write width and height as whole numbers of pixels"
     for n, im in enumerate(raw):
-        loc = f"images[{n}]"
         if type(im) is not dict or "id" not in im or "file_name" not in im:
-            fail("image entry without \"id\" and \"file_name\"", shown, loc,
+            fail("image entry without \"id\" and \"file_name\"", shown, f"images[{n}]",
                  fix="give every image an \"id\" and a \"file_name\"")
         image_id = im["id"]
         if type(image_id) is not int:
-            image_id = identifier(image_id, shown, f"{loc}.id", what="image id",
+            image_id = identifier(image_id, shown, f"images[{n}].id", what="image id",
                                   fix="give every image an integer \"id\"")
         file_name = im["file_name"]
         if type(file_name) is not str or not file_name.strip() or "\0" in file_name:
-            fail(f"file_name is {describe(file_name)}, not a file path", shown, f"{loc}.file_name",
+            fail(f"file_name is {describe(file_name)}, not a file path", shown, f"images[{n}].file_name",
                  fix="write file_name as the image's path relative to the dataset folder", code="bad-value")
         width, height = im.get("width"), im.get("height")
-        # The common case inline: at 20,000 images a call per field shows.
         if not (type(width) is int and 0 <= width <= INT32_MAX):
-            width = 0 if width is None else integer(width, shown, f"{loc}.width", what="image width",
-                                                    fix=size_fix, lo=0)
+            width = _image_size(width, shown, n, "width")
         if not (type(height) is int and 0 <= height <= INT32_MAX):
-            height = 0 if height is None else integer(height, shown, f"{loc}.height", what="image height",
-                                                      fix=size_fix, lo=0)
-        found = _resolve(file_name, bases, dirs, source)
-        if found is _OUTSIDE:
+            height = _image_size(height, shown, n, "height")
+
+        found, key = _locate(file_name, bases, dirs, source, root_prefix)
+        if key is None:
             outside.append((n, file_name))
             continue
-        if found is None:
-            key = _missing_key(file_name, bases, source)
-            if key is None:
-                outside.append((n, file_name))
-                continue
-        elif found.startswith(root_prefix):
-            key = found[len(root_prefix):].replace(os.sep, "/")
-        else:
-            key = rel(Path(found), Path(source.root))
         if found is None:
             findings.append(Finding("warning", "missing-image",
                                     f"image file {file_name!r} is not on disk", shown, f"image id {image_id}"))
@@ -269,29 +267,48 @@ def _read_images(raw: list[Any], shown: str, split: str | None, source: SourceFo
                                     "its annotations are merged", shown, f"image id {image_id}"))
         else:
             if found is not None:
-                # Judged by decoders like every format's images, all together after this loop.
                 to_judge.append((found, key, len(images), image_id))
             tags = {k: v for k, v in im.items() if k not in _IMAGE_KEYS}
             if tags and any(type(v) in (dict, list, float) for v in tags.values()):
-                check_json_value(tags, shown, loc)
-            for extra in ("attributes", "tags"):
-                if isinstance(im.get(extra), dict):
-                    check_json_value(im[extra], shown, f"{loc}.{extra}")
-                    tags.update(im[extra])
+                check_json_value(tags, shown, f"images[{n}]")
+            if "attributes" in im or "tags" in im:
+                _merge_tag_objects(im, tags, shown, f"images[{n}]")
             images.add(key, width, height, split=split, tags=canonical_json(tags) if tags else "{}")
             image_files[key] = shown
         known = id_to_size.get(image_id)
         if known is not None and known[0] != key:
-            fail(f"image id {image_id!r} names two files, {known[0]!r} and {key!r}", shown, f"{loc}.id",
+            fail(f"image id {image_id!r} names two files, {known[0]!r} and {key!r}", shown, f"images[{n}].id",
                  fix="give every image its own id (annotations would go to the wrong image)")
         id_to_size[image_id] = (key, height, width)
     if outside:
-        n, name = outside[0]
-        more = f" (and {len(outside) - 1:,} more images)" if len(outside) > 1 else ""
-        fail(f"image file_name {name!r} leads outside the dataset folder{more}; it is not read", shown,
-             f"images[{n}].file_name", fix=FIX_NAME, code="outside-root")
+        _fail_outside(outside, shown)
     _judge(to_judge, images, id_to_size)
     return id_to_size
+
+
+def _image_size(value: Any, shown: str, n: int, side: str) -> int:
+    """An image's width or height that is not a plain int: 0 when missing (the image header
+    fills it in), else a whole number of pixels."""
+    if value is None:
+        return 0
+    return integer(value, shown, f"images[{n}].{side}", what=f"image {side}",
+                   fix="write width and height as whole numbers of pixels", lo=0)
+
+
+def _merge_tag_objects(im: dict[str, Any], tags: dict[str, Any], shown: str, loc: str) -> None:
+    """An image's ``attributes`` and ``tags`` objects (CVAT, Datumaro) join its other extra keys."""
+    for extra in ("attributes", "tags"):
+        if isinstance(im.get(extra), dict):
+            check_json_value(im[extra], shown, f"{loc}.{extra}")
+            tags.update(im[extra])
+
+
+def _fail_outside(outside: list[tuple[int, str]], shown: str) -> None:
+    """Refuse the file for its first image outside the dataset folder, counting the others."""
+    n, name = outside[0]
+    more = f" (and {len(outside) - 1:,} more images)" if len(outside) > 1 else ""
+    fail(f"image file_name {name!r} leads outside the dataset folder{more}; it is not read", shown,
+         f"images[{n}].file_name", fix=FIX_NAME, code="outside-root")
 
 
 def _judge(to_judge: list[tuple[str, str, int, _Id]], images: ImageColumns, id_to_size: _IdToSize) -> None:
@@ -308,16 +325,28 @@ def _judge(to_judge: list[tuple[str, str, int, _Id]], images: ImageColumns, id_t
             id_to_size[image_id] = (key, height, width)
 
 
-def _load_rows(raw: list[Any], shown: str, id_to_size: _IdToSize, anns: AnnotationColumns, findings: list[Finding],
-               ann_ids: list[_Id], ann_file: list[int], fid: int) -> None:
+def _read_annotations(raw: Any, shown: str, id_to_size: _IdToSize, c: _Collected) -> None:
+    """Add the file's annotations: column-wise when all are plain boxes, else row by row."""
+    if raw is None:
+        raw = []
+    elif type(raw) is not list:
+        fail(f"\"annotations\" is {describe(raw)}, not a list", shown, "annotations",
+             fix="write \"annotations\" as a list of objects", code="bad-value")
+    fid = c.anns.file_id(shown)
+    if not _load_plain_boxes(raw, id_to_size, c, fid):
+        _load_rows(raw, shown, id_to_size, c, fid)
+
+
+def _load_rows(raw: list[Any], shown: str, id_to_size: _IdToSize, c: _Collected, fid: int) -> None:
     """Row-by-row import with a type check of every field (the plain-box path declined)."""
+    anns, findings = c.anns, c.findings
     next_index = anns._next_index
     # One pass with bound appends: at 200,000 annotations attribute lookups dominate.
     a_image, a_index, a_cls = anns.image.append, anns.index.append, anns.class_id.append
     a_x, a_y, a_w, a_h = anns.x.append, anns.y.append, anns.w.append, anns.h.append
     a_kind, a_poly, a_rle, a_kp = anns.kind.append, anns.polygon.append, anns.rle.append, anns.keypoints.append
     a_crowd, a_attr = anns.iscrowd.append, anns.attributes.append
-    a_id, a_file = ann_ids.append, ann_file.append
+    a_id, a_file = c.ann_ids.append, c.ann_file.append
     n_before = len(anns.image)
     for n, a in enumerate(raw):
         loc = f"annotations[{n}]"
@@ -345,12 +374,8 @@ def _load_rows(raw: list[Any], shown: str, id_to_size: _IdToSize, anns: Annotati
         if seg is None or seg == []:
             kind = "keypoints" if kp else "bbox"
         elif type(seg) is dict:
-            rle, derived, size = segmentation.rle(seg, (height, width), shown, f"{loc}.segmentation")
+            rle, derived = _rle_mask(seg, height, width, shown, loc, findings)
             kind = "rle"
-            if height and width and size != [height, width]:
-                findings.append(Finding("warning", "size-mismatch",
-                                        f"RLE mask size {size} differs from the image's [height, width] "
-                                        f"{[height, width]}", shown, f"{loc}.segmentation.size"))
         elif type(seg) is list:
             polygon = segmentation.polygon(seg, shown, f"{loc}.segmentation")
             derived = segmentation.poly_bbox(polygon)
@@ -370,11 +395,7 @@ def _load_rows(raw: list[Any], shown: str, id_to_size: _IdToSize, anns: Annotati
             if derived is None:
                 derived = segmentation.kp_bbox(kp)
         if bbox is None or bbox == []:
-            bbox = derived
-            if not bbox:
-                fail(f"annotation has no usable bbox (got {a.get('bbox')!r})", shown, f"annotation id {ann_id}",
-                     fix="give it \"bbox\": [x, y, width, height], a segmentation, or keypoints; "
-                         "caption and image-label files are not instance annotations")
+            bbox = _derived_bbox(derived, a, ann_id, shown)
         else:
             bbox = finite_numbers(bbox, shown, f"{loc}.bbox", what="bbox",
                                   fix="write bbox as four numbers [x, y, width, height]")
@@ -428,45 +449,43 @@ def _load_rows(raw: list[Any], shown: str, id_to_size: _IdToSize, anns: Annotati
     anns.origin_loc.extend([""] * added)
 
 
+def _rle_mask(seg: dict[str, Any], height: int, width: int, shown: str, loc: str, findings: list[Finding]
+              ) -> tuple[str, list[float]]:
+    """An RLE mask as stored, and its bbox; a mask sized unlike its image is kept, with a finding."""
+    rle, derived, size = segmentation.rle(seg, (height, width), shown, f"{loc}.segmentation")
+    if height and width and size != [height, width]:
+        findings.append(Finding("warning", "size-mismatch",
+                                f"RLE mask size {size} differs from the image's [height, width] "
+                                f"{[height, width]}", shown, f"{loc}.segmentation.size"))
+    return rle, derived
+
+
+def _derived_bbox(derived: list[float] | None, a: dict[str, Any], ann_id: _Id, shown: str) -> list[float]:
+    """The bbox of an annotation that gives none: the one its mask or keypoints imply."""
+    if not derived:
+        fail(f"annotation has no usable bbox (got {a.get('bbox')!r})", shown, f"annotation id {ann_id}",
+             fix="give it \"bbox\": [x, y, width, height], a segmentation, or keypoints; "
+                 "caption and image-label files are not instance annotations")
+    return derived
+
+
 # Keys of an annotation that is a plain box: the fast path handles exactly these.
 _PLAIN_KEYS = frozenset({"id", "image_id", "category_id", "segmentation", "area", "bbox", "iscrowd"})
 
 
-def _load_plain_boxes(raw: list[Any], id_to_size: _IdToSize, anns: AnnotationColumns, ann_ids: list[_Id],
-                      ann_file: list[int], fid: int) -> bool:
+def _load_plain_boxes(raw: list[Any], id_to_size: _IdToSize, c: _Collected, fid: int) -> bool:
     """Column-wise import when every annotation is a plain box (no mask, polygon, keypoints
     or extra attributes): a few comprehensions and numpy instead of a Python loop with a
     dozen appends per box. Returns False — having changed nothing — whenever anything is
     unusual, so the row-by-row path can report it with its location.
-
-    The type checks are whole-column (``set(map(type, ...))``): numpy alone would turn
-    ``"1.5"`` and ``true`` into numbers.
     """
     import numpy as np
 
-    if not raw:
+    columns = _plain_box_columns(raw, id_to_size)
+    if columns is None:
         return False
-    try:
-        if not all(a.keys() <= _PLAIN_KEYS and a.get("segmentation") in _NO_SEGMENTATION for a in raw):
-            return False
-        image_ids = [a["image_id"] for a in raw]
-        class_ids = [a["category_id"] for a in raw]
-        bboxes = [a["bbox"] for a in raw]
-        crowd = [a.get("iscrowd", 0) for a in raw]
-        ids = [a.get("id", n) for n, a in enumerate(raw)]
-        if not (set(map(type, image_ids)) <= _ID_TYPES and set(map(type, ids)) <= _ID_TYPES
-                and set(map(type, class_ids)) <= {int} and set(map(type, crowd)) <= {int, bool}
-                and set(crowd) <= {0, 1} and set(map(type, chain.from_iterable(bboxes))) <= _NUMBER_TYPES):
-            return False
-        keys = [id_to_size[i][0] for i in image_ids]
-        cls = np.asarray(class_ids)
-        boxes = np.asarray(bboxes, dtype=np.float64)
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
-        return False
-    n = len(raw)
-    if (cls.dtype.kind not in "iu" or cls.min() < -INT32_MAX - 1 or cls.max() > INT32_MAX
-            or boxes.shape != (n, 4) or not np.isfinite(boxes).all()):
-        return False
+    keys, cls, boxes, crowd, ids = columns
+    anns, n = c.anns, len(raw)
     # Position of each box within its image, in source order, continuing from earlier files.
     next_index = anns._next_index
     index = []
@@ -481,44 +500,89 @@ def _load_plain_boxes(raw: list[Any], id_to_size: _IdToSize, anns: AnnotationCol
     anns.y.extend(boxes[:, 1].tolist())
     anns.w.extend(boxes[:, 2].tolist())
     anns.h.extend(boxes[:, 3].tolist())
-    fill: tuple[tuple[list[Any], object], ...] = ((anns.kind, "bbox"), (anns.polygon, None), (anns.rle, None), (anns.keypoints, None),
-                          (anns.difficult, False), (anns.truncated, False), (anns.occluded, False),
-                          (anns.attributes, "{}"), (anns.origin_file, fid), (anns.origin_loc, ""))
+    fill: tuple[tuple[list[Any], object], ...] = (
+        (anns.kind, "bbox"), (anns.polygon, None), (anns.rle, None), (anns.keypoints, None),
+        (anns.difficult, False), (anns.truncated, False), (anns.occluded, False),
+        (anns.attributes, "{}"), (anns.origin_file, fid), (anns.origin_loc, ""))
     for column, value in fill:
         column.extend([value] * n)
     anns.iscrowd.extend(bool(c) for c in crowd)
-    ann_ids.extend(ids)
-    ann_file.extend([fid] * n)
+    c.ann_ids.extend(ids)
+    c.ann_file.extend([fid] * n)
     return True
+
+
+def _plain_box_columns(raw: list[Any], id_to_size: _IdToSize
+                       ) -> tuple[list[str], Any, Any, list[Any], list[_Id]] | None:
+    """``(image keys, class ids, boxes as an (n, 4) array, iscrowd, annotation ids)`` when every
+    annotation is a plain box with well-typed fields on a listed image; else None.
+
+    The type checks are whole-column (``set(map(type, ...))``): numpy alone would turn
+    ``"1.5"`` and ``true`` into numbers.
+    """
+    import numpy as np
+
+    if not raw:
+        return None
+    try:
+        if not all(a.keys() <= _PLAIN_KEYS and a.get("segmentation") in _NO_SEGMENTATION for a in raw):
+            return None
+        image_ids = [a["image_id"] for a in raw]
+        class_ids = [a["category_id"] for a in raw]
+        bboxes = [a["bbox"] for a in raw]
+        crowd = [a.get("iscrowd", 0) for a in raw]
+        ids = [a.get("id", n) for n, a in enumerate(raw)]
+        if not (set(map(type, image_ids)) <= _ID_TYPES and set(map(type, ids)) <= _ID_TYPES
+                and set(map(type, class_ids)) <= {int} and set(map(type, crowd)) <= {int, bool}
+                and set(crowd) <= {0, 1} and set(map(type, chain.from_iterable(bboxes))) <= _NUMBER_TYPES):
+            return None
+        keys = [id_to_size[i][0] for i in image_ids]
+        cls = np.asarray(class_ids)
+        boxes = np.asarray(bboxes, dtype=np.float64)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+        return None
+    if (cls.dtype.kind not in "iu" or cls.min() < -INT32_MAX - 1 or cls.max() > INT32_MAX
+            or boxes.shape != (len(raw), 4) or not np.isfinite(boxes).all()):
+        return None
+    return keys, cls, boxes, crowd, ids
 
 
 _NO_SEGMENTATION: tuple[None, list[Any]] = (None, [])
 _ID_TYPES = frozenset({int, str})
 _NUMBER_TYPES = frozenset({int, float})
-_OUTSIDE: Final = Outside.OUTSIDE  # _resolve's answer for a name that leaves the dataset folder
 
 
-def _resolve(file_name: str, bases: list[str], dirs: DirIndex, source: SourceFolder) -> str | Outside | None:
-    """The first existing ``base/file_name``, None, or _OUTSIDE when every reading of the name
+def _locate(file_name: str, bases: list[str], dirs: DirIndex, source: SourceFolder,
+            root_prefix: str) -> tuple[str | None, str | None]:
+    """Where an image is: the first existing ``base/file_name`` (None when it is not on disk)
+    and the path key it is recorded under; the key is None when every reading of the name
     leaves the dataset folder (nothing outside is looked up). Plain strings, as pathlib costs
     ~10 µs a join; names without ``..`` skip normalizing (bases are inside the folder)."""
+    found = None
     if os.path.isabs(file_name):
         candidate = os.path.normpath(file_name)
         if not source.contains(candidate):
-            return _OUTSIDE
-        return candidate if dirs.exists_str(candidate) else None
-    climbs = ".." in file_name
-    for i, base in enumerate(bases):
-        candidate = os.path.join(base, file_name)
-        if climbs:
-            candidate = os.path.normpath(candidate)
-            if not source.contains(candidate):
-                continue
+            return None, None
         if dirs.exists_str(candidate):
-            if i:  # images of one file share a folder: try this one first next time
-                bases.insert(0, bases.pop(i))
-            return candidate
-    return None
+            found = candidate
+    else:
+        climbs = ".." in file_name
+        for i, base in enumerate(bases):
+            candidate = os.path.join(base, file_name)
+            if climbs:
+                candidate = os.path.normpath(candidate)
+                if not source.contains(candidate):
+                    continue
+            if dirs.exists_str(candidate):
+                if i:  # images of one file share a folder: try this one first next time
+                    bases.insert(0, bases.pop(i))
+                found = candidate
+                break
+    if found is None:
+        return None, _missing_key(file_name, bases, source)
+    if found.startswith(root_prefix):
+        return found, found[len(root_prefix):].replace(os.sep, "/")
+    return found, rel(Path(found), Path(source.root))
 
 
 def _missing_key(file_name: str, bases: list[str], source: SourceFolder) -> str | None:
