@@ -18,8 +18,14 @@ from __future__ import annotations
 
 from lensvault.datasets.annotation_diff.alignment import compare_annotations
 from lensvault.datasets.annotation_diff.changes import NO_SPLIT as NO_SPLIT  # importable here, as before the split
-from lensvault.datasets.annotation_diff.changes import (AnnotationChanges, AnnotationDiff, BoxChange, ClassChanges,
-                                                        ImageChanges, SplitMove)
+from lensvault.datasets.annotation_diff.changes import (
+    AnnotationChanges,
+    AnnotationDiff,
+    BoxChange,
+    ClassChanges,
+    ImageChanges,
+    SplitMove,
+)
 from lensvault.datasets.annotation_diff.class_counts import per_class_counts
 from lensvault.datasets.annotation_diff.classes import compare_classes
 from lensvault.datasets.annotation_diff.images import compare_images

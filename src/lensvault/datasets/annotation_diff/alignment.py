@@ -14,7 +14,7 @@ from typing import NamedTuple
 from lensvault.datasets.annotation_diff.changes import AnnotationChanges
 from lensvault.datasets.annotation_diff.matching import ATTRIBUTE_FIELDS, boxes_of, match_image
 
-_COMPARED = ("x", "y", "w", "h", "kind", "polygon", "rle", "keypoints") + ATTRIBUTE_FIELDS
+_COMPARED = ("x", "y", "w", "h", "kind", "polygon", "rle", "keypoints", *ATTRIBUTE_FIELDS)
 
 
 def compare_annotations(a, b, common: list[str], code_of_a, code_of_b, thr: float) -> AnnotationChanges:
@@ -179,8 +179,8 @@ def _pair_identical(ta, tb, rows_a, rows_b, img_a, img_b, code_a, code_b):
     if not n_a or not n_b:
         return rows_a[:0], rows_b[:0]
     columns = [np.r_[img_a[rows_a], img_b[rows_b]], np.r_[code_a[rows_a], code_b[rows_b]]]
-    for name in ("x", "y", "w", "h", "iscrowd", "difficult", "truncated", "occluded"):
-        columns.append(np.r_[ta.column(name).to_numpy()[rows_a], tb.column(name).to_numpy()[rows_b]])
+    columns.extend(np.r_[ta.column(name).to_numpy()[rows_a], tb.column(name).to_numpy()[rows_b]]
+                   for name in ("x", "y", "w", "h", "iscrowd", "difficult", "truncated", "occluded"))
     for name in ("kind", "rle", "attributes"):
         both = pa.chunked_array(ta.column(name).take(rows_a).chunks + tb.column(name).take(rows_b).chunks)
         codes = pc.dictionary_encode(both, null_encoding="encode").combine_chunks().indices

@@ -39,7 +39,7 @@ def boxes_of(table, rows, img, code) -> dict[int, list[_Box]]:
         return out
     sub = table.take(rows)
     col = {name: sub.column(name).to_pylist() for name in
-           ("index", "class_id", "x", "y", "w", "h") + SHAPE_FIELDS + ATTRIBUTE_FIELDS}
+           ("index", "class_id", "x", "y", "w", "h", *SHAPE_FIELDS, *ATTRIBUTE_FIELDS)}
     for name in BULKY_FIELDS:  # lists are not hashable; exact matching hashes shapes
         if any(v is not None for v in col[name]):
             col[name] = [_freeze(v) for v in col[name]]
