@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, overload
 
-__all__ = ["FileHash", "hash_bytes", "hash_file", "hash_files", "read_small", "default_workers"]
+__all__ = ["FileHash", "default_workers", "hash_bytes", "hash_file", "hash_files", "hash_stream", "read_small"]
 
 # Files up to this size are read in one call into a reused buffer, so the header
 # parser (image dimensions), the hash and a copy into the store share one read.
@@ -49,6 +49,12 @@ def _buffer() -> memoryview:
     if mv is None:
         mv = _local.mv = memoryview(bytearray(SMALL_FILE))
     return mv
+
+
+class BinaryReader(Protocol):
+    """A binary file read in chunks."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class Readable(Protocol):
@@ -86,15 +92,21 @@ def hash_file(path: str | os.PathLike[str], head_size: int = HEAD) -> FileHash:
         if data is not None:
             return FileHash(hashlib.sha256(data).hexdigest(), len(data), bytes(data[:head_size]))
         f.seek(0)
-        h = hashlib.sha256()
-        size = 0
-        head = b""
-        while chunk := f.read(CHUNK):
-            if not head:
-                head = chunk[:head_size]
-            h.update(chunk)
-            size += len(chunk)
-        return FileHash(h.hexdigest(), size, head)
+        return hash_stream(f, head_size)
+
+
+def hash_stream(f: BinaryReader, head_size: int = HEAD) -> FileHash:
+    """The hash of what is left to read in ``f``, read in chunks (the loop for files too big
+    for ``read_small``; every reader of a big file hashes through it)."""
+    h = hashlib.sha256()
+    size = 0
+    head = b""
+    while chunk := f.read(CHUNK):
+        if not head:
+            head = chunk[:head_size]
+        h.update(chunk)
+        size += len(chunk)
+    return FileHash(h.hexdigest(), size, head)
 
 
 def _apply(fn: Callable[[str], _T], part: list[str]) -> list[_T]:

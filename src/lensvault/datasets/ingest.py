@@ -20,7 +20,7 @@ from operator import itemgetter
 from pathlib import Path
 
 from lensvault.errors import InputError, LensVaultError
-from lensvault.hashing import HEAD, read_small
+from lensvault.hashing import HEAD, hash_stream, read_small
 from lensvault.media import sniff
 from lensvault.parallel import MIN_ITEMS, ChunkMapper, ForkedCall, map_chunks
 from lensvault.progress import NO_PROGRESS
@@ -72,14 +72,8 @@ def _hash_one(path: str, batch, want_media: bool):
                     if copy:
                         oid, size, head, tmp = batch.stage_stream(f)
                     else:
-                        h = hashlib.sha256()
-                        size = 0
-                        head = b""
-                        while chunk := f.read(1 << 20):
-                            head = head or chunk[:HEAD]
-                            h.update(chunk)
-                            size += len(chunk)
-                        oid = h.hexdigest()
+                        read = hash_stream(f)
+                        oid, size, head = read.oid, read.size, read.head
             if batch is not None and not copy:  # hardlink
                 st = os.fstat(fd)
                 read_key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -343,176 +337,241 @@ def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, pro
     is still asked whether it holds them (existence and size), and what it lacks is
     stored again from the folder.
     """
-    folder = os.path.realpath(src)
-    link = ingest_link(link)
-    store = vault.store
-    state = vault.state
-    cached = state.index(folder)
-    cached_digest = state.index_digest(folder)
-    batch = local_links.ingest_batch(store, link)
-    hardlink = batch is not None and batch.link is LinkMode.HARDLINK
-    files: list[ScannedFile] = []
-    same: list[str] = []
-    lost: list[str] = []
-    # Read: what the cache does not know and, when copying, what must be stored
-    # anyway. Hardlink mode links a cached-but-unstored file without reading it.
-    jobs: list[tuple[int, str | None]] = []
-    put: list[int] = []  # no batch: stored after hashing, by put_files
-    staged = []
-    learned: dict = {}  # oid → key of objects whose bytes this ingest hashed (store/verified.py)
-    exclude = (vault.dir, vault.manifests_dir)
-    trusted = trusted_roots(vault)
-    seen = time.time_ns()  # before any stat of the walk: the moment the racy rule measures from
-    settled = seen - 2_000_000_000  # timestamps up to this are never racy (state.racy's largest tick)
-    try:
-        with ChunkMapper(partial(_ingest_part, batch, True)) as mapper:
-            if cached:
-                # A folder seen before: mostly unchanged, so the walk is the work. It runs
-                # in a child process while this one answers ``known`` (opening the catalog
-                # holds the GIL for ~0.3 s: a thread would only take turns with the walk).
-                local = store.local() is not None
-                with ForkedCall(_scan_checked, src, cached, store if local else None, exclude, hardlink,
-                                trusted) as walk:
-                    known = _known(known)
-                    found, same, lost = walk.result()
-                if lost is None:
-                    lost = _lost(store, cached, same, hardlink)
-                if len(found) >= MIN_ITEMS:
-                    # Worker processes will hash for a while: import pyarrow for the new
-                    # files table meanwhile. For a few changed files the table is written
-                    # by a forked child instead (see the end), which needs no thread here.
-                    files_table.prefetch()
-                jobs.extend((j, None) for j in range(len(found)))
-                files.extend(found)
-                mapper.feed([(f.path, None) for f in found])
+    return _FolderIngest(vault, src, ingest_link(link), progress).run(known)
+
+
+class _FolderIngest:
+    """One folder's ingest, in its steps: **plan** what to read (the walk: changed files; the
+    unchanged ones whose object the store lost; those no version references yet), fed to
+    worker processes as it is found; **execute** (the workers hash, and store or link, each
+    file; their results are checked against the walk); **reconcile** (what was not stored by
+    the workers is stored; media the cache cannot vouch for is read); **record** (the
+    folder's new stat-cache record and the files table).
+
+    ``files[i]`` is a file read or stored by this ingest and ``jobs`` the workers' tasks
+    (index into ``files``, the oid already known from the cache or None); ``oids``,
+    ``media`` and ``keys`` are per file of ``files``.
+    """
+
+    def __init__(self, vault, src: Path, link: LinkMode, progress) -> None:
+        self.vault, self.src, self.progress = vault, src, progress
+        self.folder = os.path.realpath(src)
+        self.link = link
+        self.store = vault.store
+        self.cached = vault.state.index(self.folder)
+        self.cached_digest = vault.state.index_digest(self.folder)
+        self.batch = local_links.ingest_batch(self.store, link)
+        self.hardlink = self.batch is not None and self.batch.link is LinkMode.HARDLINK
+        self.files: list[ScannedFile] = []
+        self.same: list[str] = []  # unchanged paths (the cache knows their content)
+        self.lost: list[str] = []  # unchanged paths whose object the store lacks (or holds damaged)
+        # Read: what the cache does not know and, when copying, what must be stored
+        # anyway. Hardlink mode links a cached-but-unstored file without reading it.
+        self.jobs: list[tuple[int, str | None]] = []
+        self.put: list[int] = []  # no batch: stored after hashing, by put_files
+        self.staged: list = []
+        self.learned: dict = {}  # oid → key of objects whose bytes this ingest hashed (store/verified.py)
+        self.oids: list = []
+        self.media: list = []
+        self.keys: list = []
+        self.seen = time.time_ns()  # before any stat of the walk: the moment the racy rule measures from
+        self.settled = self.seen - 2_000_000_000  # timestamps up to this are never racy (state.racy's largest tick)
+
+    def run(self, known) -> files_table.FileRows:
+        batch = self.batch
+        try:
+            with ChunkMapper(partial(_ingest_part, batch, True)) as mapper:
+                known = self._walk(mapper, known)
+                self._plan_unchanged(mapper, known)
+                self._execute(mapper)
+            if batch is not None:
+                batch.commit([self.oids[i] for i, _ in self.jobs], self.staged)
+                self.vault.verified.add(self.learned)
+        except BaseException:
+            if batch is not None:
+                batch.abort()  # after the workers have stopped (the mapper's exit waits for them)
+            raise
+        self._store_the_rest()
+        return self._record()
+
+    # -- plan -------------------------------------------------------------------------------------
+    def _walk(self, mapper: ChunkMapper, known) -> KnownContent:
+        """Find the changed and new files and hand them to the workers; ``known`` answered meanwhile."""
+        cached, store = self.cached, self.store
+        exclude = (self.vault.dir, self.vault.manifests_dir)
+        trusted = trusted_roots(self.vault)
+        if cached:
+            # A folder seen before: mostly unchanged, so the walk is the work. It runs
+            # in a child process while this one answers ``known`` (opening the catalog
+            # holds the GIL for ~0.3 s: a thread would only take turns with the walk).
+            local = store.local() is not None
+            with ForkedCall(_scan_checked, self.src, cached, store if local else None, exclude, self.hardlink,
+                            trusted) as walk:
+                known = _known(known)
+                found, self.same, lost = walk.result()
+            self.lost = _lost(store, cached, self.same, self.hardlink) if lost is None else lost
+            if len(found) >= MIN_ITEMS:
+                # Worker processes will hash for a while: import pyarrow for the new
+                # files table meanwhile. For a few changed files the table is written
+                # by a forked child instead (see the end), which needs no thread here.
+                files_table.prefetch()
+            self._read(mapper, found)
+            return known
+        # A new folder: workers start on the first sub-folders while the walk goes on.
+        for found in scan_iter(self.src, cached, self.same, exclude_dirs=exclude, need_media=True,
+                               trusted=trusted):
+            if not self.files:
+                files_table.prefetch()
+            self._read(mapper, found)
+        return _known(known)  # the catalog opens while the workers still hash
+
+    def _read(self, mapper: ChunkMapper, found: list[ScannedFile]) -> None:
+        """Give the workers ``found`` to read (hash, and store or link)."""
+        self.jobs.extend((len(self.files) + j, None) for j in range(len(found)))
+        self.files.extend(found)
+        mapper.feed([(f.path, None) for f in found])
+
+    def _plan_unchanged(self, mapper: ChunkMapper, known: KnownContent) -> None:
+        """The unchanged files that must be stored after all: those whose object the store
+        lost (stored again from the folder, or read again if their bytes changed) and those
+        no committed version references yet."""
+        cached, folder = self.cached, self.folder
+        to_store = _to_store(self.same, cached, self.cached_digest, known)
+        for rel in _restore_lost(self.store, folder, cached, self.lost, set(to_store)):
+            # Its bytes are not what the cache says any more: read it like a changed file.
+            self._read(mapper, [_rescan(folder, rel)])
+        extra = []
+        for rel in to_store:
+            self.files.append(_rescan(folder, rel))
+            i = len(self.files) - 1
+            if self.hardlink:
+                extra.append((i, cached[rel][4]))
+            elif self.batch is not None:
+                extra.append((i, None))
             else:
-                # A new folder: workers start on the first sub-folders while the walk goes on.
-                for found in scan_iter(src, cached, same, exclude_dirs=exclude, need_media=True, trusted=trusted):
-                    if not files:
-                        files_table.prefetch()
-                    jobs.extend((len(files) + j, None) for j in range(len(found)))
-                    files.extend(found)
-                    mapper.feed([(f.path, None) for f in found])
-                known = _known(known)  # the catalog opens while the workers still hash
-            extra = []
-            to_store = _to_store(same, cached, cached_digest, known)
-            for rel in _restore_lost(store, folder, cached, lost, set(to_store)):
-                # Its bytes are not what the cache says any more: read it like a changed file.
-                path = f"{folder}/{rel}"
-                try:
-                    files.append(ScannedFile(rel, path, os.lstat(path)))
-                except FileNotFoundError:
-                    raise _gone(path) from None
-                jobs.append((len(files) - 1, None))
-                mapper.feed([(path, None)])
-            for rel in to_store:
-                oid = cached[rel][4]
-                path = f"{folder}/{rel}"
-                try:
-                    files.append(ScannedFile(rel, path, os.lstat(path)))
-                except FileNotFoundError:
-                    raise _gone(path) from None
-                i = len(files) - 1
-                if hardlink:
-                    extra.append((i, oid))
-                elif batch is not None:
-                    extra.append((i, None))
-                else:
-                    put.append(i)
-            jobs.extend(extra)
-            mapper.feed([(files[i].path, oid) for i, oid in extra])
-            n = len(files)
-            oids: list = [None] * n
-            media: list = [None] * n
-            keys: list = [f.key for f in files]  # refreshed below where storing moved a ctime
-            for i in range(n):
-                e = cached.get(files[i].rel)
-                if e is not None and e[:4] == files[i].key and e[5] is not None:
-                    oids[i], media[i] = e[4], e[5:]
-            title = "Hashing" if batch is None else "Hashing and storing"
-            done = 0
-            with progress.task(title, len(jobs)) as advance:
-                for part in mapper.results(advance):
-                    for (i, _), (oid, size, m, after, stored, read_key) in zip(jobs[done : done + len(part)], part):
-                        f = files[i]
-                        if size is not None and size != f.st.st_size:
-                            raise _changed(f)
-                        if stored is not None:
-                            staged.append((stored[0], oid))
-                            learned[oid] = stored[1]
-                        oids[i] = oid
-                        if m is not None:
-                            media[i] = m
-                        if batch is None:
-                            put.append(i)  # put_files skips what the store holds intact
-                            continue
-                        # The file must be the one scanned. Copy mode leaves the source alone,
-                        # so the whole key must match (a rewrite that restored the mtime still
-                        # moved the ctime); hardlinking and chmod move the ctime, so there the
-                        # key taken right after the read is compared whole, and the cache key
-                        # is refreshed (else the next snapshot would re-hash everything).
-                        if after is None:
-                            raise _gone(f.path)
-                        key = f.key
-                        if read_key is not None and read_key != key:
-                            raise _changed(f)
-                        if (after[0] != key[0] or after[1] != key[1] or after[2] != key[2]
-                                or (not hardlink and after[3] != key[3])):
-                            raise _changed(f)
-                        keys[i] = after
-                        if hardlink and size is not None and (after[2] <= settled or not racy(after, seen, ctime=False)):
-                            learned[oid] = (after[0], after[1], after[2])  # read and hashed just now; the file is the object
-                    done += len(part)
-        if batch is not None:
-            batch.commit([oids[i] for i, _ in jobs], staged)
-            vault.verified.add(learned)
-    except BaseException:
-        if batch is not None:
-            batch.abort()  # after the workers have stopped (the mapper's exit waits for them)
-        raise
-    if batch is None and put:
-        put = sorted(set(put))
-        with progress.task("Storing", len(put)) as advance:
-            local_links.put_files(store, [(files[i].path, oids[i]) for i in put], link, on_done=advance)
+                self.put.append(i)
+        self.jobs.extend(extra)
+        mapper.feed([(self.files[i].path, oid) for i, oid in extra])
+
+    # -- execute ----------------------------------------------------------------------------------
+    def _execute(self, mapper: ChunkMapper) -> None:
+        """Collect the workers' results, checking each against the walk."""
+        files, cached, jobs = self.files, self.cached, self.jobs
+        n = len(files)
+        oids: list = [None] * n
+        media: list = [None] * n
+        keys: list = [f.key for f in files]  # refreshed below where storing moved a ctime
+        for i in range(n):
+            e = cached.get(files[i].rel)
+            if e is not None and e[:4] == files[i].key and e[5] is not None:
+                oids[i], media[i] = e[4], e[5:]
+        self.oids, self.media, self.keys = oids, media, keys
+        batch, hardlink, seen, settled = self.batch, self.hardlink, self.seen, self.settled
+        staged, learned, put = self.staged, self.learned, self.put
+        title = "Hashing" if batch is None else "Hashing and storing"
+        done = 0
+        with self.progress.task(title, len(jobs)) as advance:
+            for part in mapper.results(advance):
+                for (i, _), (oid, size, m, after, stored, read_key) in zip(jobs[done : done + len(part)], part):
+                    f = files[i]
+                    if size is not None and size != f.st.st_size:
+                        raise _changed(f)
+                    if stored is not None:
+                        staged.append((stored[0], oid))
+                        learned[oid] = stored[1]
+                    oids[i] = oid
+                    if m is not None:
+                        media[i] = m
+                    if batch is None:
+                        put.append(i)  # put_files skips what the store holds intact
+                        continue
+                    # The file must be the one scanned. Copy mode leaves the source alone,
+                    # so the whole key must match (a rewrite that restored the mtime still
+                    # moved the ctime); hardlinking and chmod move the ctime, so there the
+                    # key taken right after the read is compared whole, and the cache key
+                    # is refreshed (else the next snapshot would re-hash everything).
+                    if after is None:
+                        raise _gone(f.path)
+                    key = f.key
+                    if read_key is not None and read_key != key:
+                        raise _changed(f)
+                    if (after[0] != key[0] or after[1] != key[1] or after[2] != key[2]
+                            or (not hardlink and after[3] != key[3])):
+                        raise _changed(f)
+                    keys[i] = after
+                    if hardlink and size is not None and (after[2] <= settled or not racy(after, seen, ctime=False)):
+                        learned[oid] = (after[0], after[1], after[2])  # read and hashed just now; the file is the object
+                done += len(part)
+
+    # -- reconcile --------------------------------------------------------------------------------
+    def _store_the_rest(self) -> None:
+        """Without a batch (a store that is not local files), store what was hashed, then take
+        each file's key again (storing may have moved its ctime)."""
+        if self.batch is not None or not self.put:
+            return
+        files, put = self.files, sorted(set(self.put))
+        with self.progress.task("Storing", len(put)) as advance:
+            local_links.put_files(self.store, [(files[i].path, self.oids[i]) for i in put], self.link,
+                                  on_done=advance)
         for i in put:
-            keys[i] = _recheck(files[i])
-    damaged = _damaged_through_links(store, files, oids, cached)
-    if not files and len(same) == len(cached):
-        # Nothing changed, nothing added or removed: the record is the table (saved sorted).
-        rows = files_table.FileRows.from_index(cached, digest=cached_digest)
-        rows.fresh = frozenset()  # (what ``restore`` stored again it pinned first)
+            self.keys[i] = _recheck(files[i])
+
+    # -- record -----------------------------------------------------------------------------------
+    def _record(self) -> files_table.FileRows:
+        """The files table, and the folder's new cache record (saved)."""
+        files, cached, same = self.files, self.cached, self.same
+        damaged = _damaged_through_links(self.store, files, self.oids, cached)
+        if not files and len(same) == len(cached):
+            # Nothing changed, nothing added or removed: the record is the table (saved sorted).
+            rows = files_table.FileRows.from_index(cached, digest=self.cached_digest)
+            rows.fresh = frozenset()  # (what ``restore`` stored again it pinned first)
+            return rows
+        index, changed = self._new_index()
+        rows = files_table.FileRows.from_index(index)
+        # What this ingest stored or found in the store, as opposed to what a committed version
+        # references: the commit checks that these are still there (under the gc lock).
+        rows.fresh = frozenset(self.oids)
+        rows.damaged = damaged
+        # The new files table goes to the store from a child while this process saves
+        # the cache record and the caller describes the version (see FileRows).
+        rows.store_in_background(self.store)
+        self.vault.state.save_index(self.folder, index, changed=changed, digest=rows.digest())
         return rows
-    # The folder's new cache record: the old one (sorted), updated in place, so
-    # that only added paths make it re-sort and only removed ones make it filter.
-    index = dict(cached)
-    added = False
-    for i in range(len(files)):
-        if media[i] is None:
-            media[i] = _media_of(files[i])
-    for f, k, o, m in zip(files, keys, oids, media):
-        if not added and f.rel not in index:
-            added = True
-        if (k[2] > settled or (not hardlink and k[3] > settled)) and racy(k, seen, ctime=not hardlink):
-            k = unsure(k)
-        index[f.rel] = (*k, o, *m)
-    changed = {f.rel for f in files}
-    if len(same) + len(changed) != len(index):  # some cached paths are gone
-        present = set(same)
-        present.update(changed)
-        changed.update(rel for rel in index if rel not in present)
-        index = {rel: e for rel, e in index.items() if rel in present}
-    if added:
-        index = dict(sorted(index.items()))
-    rows = files_table.FileRows.from_index(index)
-    # What this ingest stored or found in the store, as opposed to what a committed version
-    # references: the commit checks that these are still there (under the gc lock).
-    rows.fresh = frozenset(oids)
-    rows.damaged = damaged
-    # The new files table goes to the store from a child while this process saves
-    # the cache record and the caller describes the version (see FileRows).
-    rows.store_in_background(store)
-    state.save_index(folder, index, changed=changed, digest=rows.digest())
-    return rows
+
+    def _new_index(self) -> tuple[dict, set[str]]:
+        """The folder's new cache record and the paths that changed in it: the old record
+        (sorted), updated in place, so that only added paths make it re-sort and only removed
+        ones make it filter."""
+        files, media, hardlink, seen, settled = self.files, self.media, self.hardlink, self.seen, self.settled
+        for i in range(len(files)):
+            if media[i] is None:
+                media[i] = _media_of(files[i])
+        index = dict(self.cached)
+        added = False
+        for f, k, o, m in zip(files, self.keys, self.oids, media):
+            if not added and f.rel not in index:
+                added = True
+            if (k[2] > settled or (not hardlink and k[3] > settled)) and racy(k, seen, ctime=not hardlink):
+                k = unsure(k)
+            index[f.rel] = (*k, o, *m)
+        changed = {f.rel for f in files}
+        if len(self.same) + len(changed) != len(index):  # some cached paths are gone
+            present = set(self.same)
+            present.update(changed)
+            changed.update(rel for rel in index if rel not in present)
+            index = {rel: e for rel, e in index.items() if rel in present}
+        if added:
+            index = dict(sorted(index.items()))
+        return index, changed
+
+
+def _rescan(folder: str, rel: str) -> ScannedFile:
+    """An unchanged file looked at again, to be stored: its stat now."""
+    path = f"{folder}/{rel}"
+    try:
+        return ScannedFile(rel, path, os.lstat(path))
+    except FileNotFoundError:
+        raise _gone(path) from None
 
 
 def _damaged_through_links(store, files: list[ScannedFile], oids: list, cached: dict) -> list[dict]:
