@@ -325,6 +325,25 @@ class Vault:
         files = da.diff(db)
         return DatasetComparison(files, da.diff_annotations(db) if da.is_vision and db.is_vision else None)
 
+    def images(self, ref: str, *, split: str | None = None, class_name: str | None = None, tag: str | None = None,
+               after: int = 0, limit: int = 48):
+        """A page of REF's images with their annotations (keyset-paged by image id: ``after``)."""
+        from lensvault.datasets.image_pages import image_page
+
+        return image_page(self.dataset(ref), split=split, class_name=class_name, tag=tag, after=after, limit=limit)
+
+    def image(self, ref: str, image_id: int):
+        """One image of REF with every annotation and its attributes."""
+        from lensvault.datasets.image_pages import image_details
+
+        return image_details(self.dataset(ref), image_id)
+
+    def images_at(self, ref: str, paths):
+        """REF's images at ``paths`` with their annotations (an ``ImageSet``)."""
+        from lensvault.datasets.image_pages import images_at
+
+        return images_at(self.dataset(ref), list(paths))
+
     def checkout(self, ref: str, dest, *, link: LinkMode | str = LinkMode.AUTO, progress=NO_PROGRESS):
         from lensvault.datasets.checkout import checkout_rows
         from lensvault.datasets.listing import manifest_for, rows_for
@@ -518,6 +537,29 @@ class Vault:
 
         return EvaluationList(list_evaluations(self, run=run, model=model, dataset=dataset, ad_hoc=ad_hoc))
     # -- end runs ----------------------------------------------------------------------------
+
+    # -- API tokens (lensvault serve) --------------------------------------------------------
+    def create_token(self, name: str, *, role: str, user: str | None = None):
+        """A token for ``lensvault serve`` acting as ``user`` (default NAME); its secret is shown once."""
+        from lensvault.auth.tokens import create_token
+
+        return create_token(self, name, role=role, user=user)
+
+    def tokens(self):
+        from lensvault.auth.tokens import list_tokens
+
+        return list_tokens(self)
+
+    def revoke_token(self, name: str):
+        from lensvault.auth.tokens import revoke_token
+
+        return revoke_token(self, name)
+
+    def authenticate(self, token: str):
+        """The ``Principal`` (user, role) a token names, or None if it is not a valid, live token."""
+        from lensvault.auth.tokens import authenticate
+
+        return authenticate(self, token)
 
     # -- events ----------------------------------------------------------------------------
     def events(self, *, subject: str | None = None, action: str | None = None, since: str | None = None,

@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 import lensvault.catalog.migrations as migrations
-from lensvault.catalog import Catalog, registry_schema, runs_schema, schema
+from lensvault.catalog import Catalog, auth_schema, registry_schema, runs_schema, schema
 
 _MIGRATIONS = Path(migrations.__file__).parent
 
@@ -106,7 +106,7 @@ def test_migrations_make_what_the_live_definitions_describe_postgresql(pg_url):
 def test_a_step_keeps_its_own_tables_when_a_live_table_changes(tmp_path, monkeypatch):
     """A column added to the live definitions (without a step) reaches no new catalog."""
     copies = sa.MetaData()
-    for module in (schema, runs_schema, registry_schema):
+    for module in (schema, runs_schema, registry_schema, auth_schema):
         for attr, table in list(vars(module).items()):
             if isinstance(table, sa.Table):
                 changed = table.to_metadata(copies)

@@ -30,6 +30,8 @@ COMMANDS = {
     "runs": "lensvault.cli.runs_cmds:runs",
     "eval": "lensvault.cli.runs_cmds:eval_cmd",
     "evals": "lensvault.cli.runs_cmds:evals_cmd",
+    "serve": "lensvault.cli.serve_cmds:serve_cmd",
+    "token": "lensvault.cli.token_cmds:token",
 }
 
 # One-line help shown by `lensvault --help` without importing the command.
@@ -52,6 +54,8 @@ SHORT_HELP = {
     "runs": "List, show, compare and abandon recorded runs.",
     "eval": "Compute COCO metrics of predictions and record them.",
     "evals": "List recorded evaluations with their data and what they belong to.",
+    "serve": "Serve the REST API and the web UI (versions, diffs, runs, models, lineage).",
+    "token": "Create, list and revoke API tokens for `lensvault serve`.",
 }
 
 

@@ -29,6 +29,7 @@ STEPS: list[str] = [
     "m0005_indexes",
     "m0006_run_owner",
     "m0007_catalog_info",
+    "m0008_api_tokens",
 ]
 
 

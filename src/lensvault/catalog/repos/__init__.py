@@ -21,6 +21,7 @@ ModelRepo              model_versions, model_files                         repos
 AliasRepo              aliases, alias_moves                                repos/aliases.py
 EventRepo              events                                              repos/events.py
 ObjectRefRepo          object_refs                                         repos/object_refs.py
+TokenRepo              api_tokens                                          repos/tokens.py
 =====================  ==================================================  ==========================
 
 A new query goes into the repository of the aggregate it reads or writes (a new aggregate
@@ -39,6 +40,7 @@ from lensvault.catalog.repos.events import EventRepo
 from lensvault.catalog.repos.models import ModelRepo
 from lensvault.catalog.repos.object_refs import ObjectRefRepo
 from lensvault.catalog.repos.runs import RunRepo
+from lensvault.catalog.repos.tokens import TokenRepo
 
 __all__ = ["AliasRepo", "ConfigRepo", "Conflict", "DatasetRepo", "EvaluationRepo", "EventRepo", "ModelRepo",
-           "ObjectRefRepo", "RunRepo", "savepoint"]
+           "ObjectRefRepo", "RunRepo", "TokenRepo", "savepoint"]

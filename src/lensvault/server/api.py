@@ -1,0 +1,232 @@
+"""``/api/v1``: every route is one ``Vault`` call answered with the result's ``to_dict()`` —
+the JSON ``lensvault … --json`` prints for the same question."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse
+
+from lensvault.server.auth import check_csrf, principal_of, require
+from lensvault.server.state import exact_ref
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1")
+
+
+def _json(result) -> JSONResponse:
+    return JSONResponse(result.to_dict())
+
+
+def _reader(request: Request):
+    principal_of(request)
+    return request.app.state.lv
+
+
+def _ref(name: str, version: str) -> str:
+    return f"{name}@{version}"
+
+
+@router.get("/whoami", tags=["auth"])
+def whoami(request: Request):
+    """The user and role this request acts as."""
+    return JSONResponse(principal_of(request).to_dict())
+
+
+# -- datasets ---------------------------------------------------------------------------------
+@router.get("/datasets", tags=["datasets"])
+def datasets(request: Request):
+    """``dataset list``."""
+    return _json(_reader(request).vault.datasets())
+
+
+@router.get("/datasets/{name}/versions", tags=["datasets"])
+def dataset_versions(request: Request, name: str):
+    """``dataset log NAME``: every version, newest first."""
+    return _json(_reader(request).vault.dataset_log(name))
+
+
+@router.get("/datasets/{name}/versions/{version}", tags=["datasets"])
+def dataset_version(request: Request, name: str, version: str, files: bool = False):
+    """``dataset show NAME@VERSION`` (``files``: every file too)."""
+    st, ref = _reader(request), _ref(name, version)
+    return _json(st.cached(("details", ref, files), lambda: st.vault.dataset_details(ref, files=files),
+                           keep=exact_ref(ref)))
+
+
+@router.get("/datasets/{name}/versions/{version}/images", tags=["datasets"])
+def dataset_images(request: Request, name: str, version: str, split: str | None = None,
+                   class_name: Annotated[str | None, Query(alias="class")] = None, tag: str | None = None,
+                   after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 48):
+    """A page of images with their annotations; filter by split, class, tag (``key`` or ``key=value``);
+    the next page is ``?after=<next>``."""
+    st, ref = _reader(request), _ref(name, version)
+    key = ("images", ref, split, class_name, tag, after, limit)
+    return _json(st.cached(key, lambda: st.vault.images(ref, split=split, class_name=class_name, tag=tag,
+                                                        after=after, limit=limit), keep=exact_ref(ref)))
+
+
+@router.get("/datasets/{name}/versions/{version}/images/{image_id}", tags=["datasets"])
+def dataset_image(request: Request, name: str, version: str, image_id: int):
+    """One image and every annotation of it, with attributes."""
+    return _json(_reader(request).vault.image(_ref(name, version), image_id))
+
+
+@router.get("/datasets/{name}/versions/{version}/check", tags=["datasets"])
+def dataset_check(request: Request, name: str, version: str):
+    """``dataset check``: duplicates, near-duplicates and split leakage."""
+    st, ref = _reader(request), _ref(name, version)
+    return _json(st.cached(("check", ref), lambda: st.vault.check(ref), keep=exact_ref(ref)))
+
+
+@router.get("/datasets/{name}/diff/{a}/{b}", tags=["datasets"])
+def dataset_diff(request: Request, name: str, a: str, b: str):
+    """``dataset diff NAME@A NAME@B``: files, and for annotated versions images, boxes, classes, splits."""
+    st = _reader(request)
+    ra, rb = _ref(name, a), _ref(name, b)
+    return _json(st.cached(("diff", ra, rb), lambda: st.vault.compare_datasets(ra, rb),
+                           keep=exact_ref(ra) and exact_ref(rb)))
+
+
+# -- objects ----------------------------------------------------------------------------------
+@router.get("/objects/{oid}", tags=["objects"])
+def object_bytes(request: Request, oid: str):
+    """A stored object's bytes: ETag is the sha256, immutable, byte ranges (``Range: bytes=…``)."""
+    from lensvault.server.objects import object_response
+
+    return object_response(request, _reader(request).vault.store, oid)
+
+
+@router.get("/objects/{oid}/thumbnail", tags=["objects"])
+def object_thumbnail(request: Request, oid: str, size: int = 256):
+    """A JPEG thumbnail of an image object (128, 256 or 512 px), made once and kept."""
+    from lensvault.server.objects import thumbnail_response
+
+    return thumbnail_response(request, _reader(request), oid, size)
+
+
+# -- configs, runs, evaluations ---------------------------------------------------------------
+@router.get("/configs", tags=["runs"])
+def configs(request: Request):
+    return _json(_reader(request).vault.configs())
+
+
+@router.get("/configs/{config_id}", tags=["runs"])
+def config(request: Request, config_id: str):
+    return _json(_reader(request).vault.get_config(config_id))
+
+
+@router.get("/configs/{a}/diff/{b}", tags=["runs"])
+def config_diff(request: Request, a: str, b: str):
+    return _json(_reader(request).vault.diff_configs(a, b))
+
+
+@router.get("/runs", tags=["runs"])
+def runs(request: Request, dataset: str | None = None, status: str | None = None,
+         limit: Annotated[int | None, Query(ge=1)] = None):
+    """``runs list``, newest first."""
+    return _json(_reader(request).vault.runs(dataset=dataset, status=status, limit=limit))
+
+
+@router.get("/runs/compare/{a}/{b}", tags=["runs"])
+def runs_compare(request: Request, a: str, b: str):
+    """``runs compare A B``."""
+    return _json(_reader(request).vault.compare_runs(a, b))
+
+
+@router.get("/runs/{run_id}", tags=["runs"])
+def run(request: Request, run_id: str, points: bool = False):
+    """``runs show`` (``points``: every logged metric point)."""
+    return _json(_reader(request).vault.get_run(run_id, points=points))
+
+
+@router.get("/runs/{run_id}/metrics", tags=["runs"])
+def run_metrics(request: Request, run_id: str):
+    """``runs show --points``: the run with every metric point per step."""
+    return _json(_reader(request).vault.get_run(run_id, points=True))
+
+
+@router.get("/runs/{run_id}/log", tags=["runs"])
+def run_log(request: Request, run_id: str):
+    return _json(_reader(request).vault.run_log(run_id))
+
+
+@router.get("/evaluations", tags=["runs"])
+def evaluations(request: Request, run: str | None = None, model: str | None = None, dataset: str | None = None,
+                ad_hoc: bool = False):
+    """``evals``: recorded evaluations, oldest first, each with its source."""
+    return _json(_reader(request).vault.evaluations(run=run, model=model, dataset=dataset, ad_hoc=ad_hoc))
+
+
+# -- models -----------------------------------------------------------------------------------
+@router.get("/models", tags=["models"])
+def models(request: Request, name: str | None = None):
+    """``model list``."""
+    return _json(_reader(request).vault.models(name))
+
+
+@router.get("/models/{ref}", tags=["models"])
+def model(request: Request, ref: str):
+    """``model show NAME@VERSION`` or ``NAME@ALIAS``: files, lineage, release notes."""
+    return _json(_reader(request).vault.model(ref))
+
+
+@router.get("/models/{name}/history", tags=["models"])
+def model_history(request: Request, name: str, alias: str | None = None):
+    """``model history``: every alias move, oldest first."""
+    return _json(_reader(request).vault.model_history(name, alias))
+
+
+@router.post("/models/{name}/aliases/{alias}/promote", tags=["models"])
+def promote(request: Request, name: str, alias: str, version: Annotated[str, Body(embed=True)],
+            reason: Annotated[str | None, Body(embed=True)] = None, new: Annotated[bool, Body(embed=True)] = False):
+    """``model promote NAME@VERSION ALIAS`` as the token's user (write role)."""
+    principal = _writer(request, "write")
+    with request.app.state.lv.acting(principal.user) as vault:
+        return _json(vault.promote(_ref(name, version), alias, reason=reason, new=new))
+
+
+@router.post("/models/{name}/aliases/{alias}/rollback", tags=["models"])
+def rollback(request: Request, name: str, alias: str, reason: Annotated[str | None, Body(embed=True)] = None):
+    """``model rollback NAME ALIAS`` as the token's user (write role)."""
+    principal = _writer(request, "write")
+    with request.app.state.lv.acting(principal.user) as vault:
+        return _json(vault.rollback(name, alias, reason=reason))
+
+
+def _writer(request: Request, role: str):
+    principal = require(request, role)
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    return principal
+
+
+# -- lineage, why, events, gc -----------------------------------------------------------------
+@router.get("/lineage/{ref}", tags=["lineage"])
+def lineage(request: Request, ref: str, direction: str = "auto"):
+    """``lineage REF``: the graph (nodes, edges) of a model, run, dataset version or config."""
+    return _json(_reader(request).vault.lineage(ref, direction=direction))
+
+
+@router.get("/why/{a}/{b}", tags=["lineage"])
+def why(request: Request, a: str, b: str, allow_different_data: bool = False):
+    """``why A B``: what changed between two model versions (or runs), most likely cause first."""
+    return _json(_reader(request).vault.why(a, b, allow_different_data=allow_different_data))
+
+
+@router.get("/events", tags=["events"])
+def events(request: Request, subject: str | None = None, action: str | None = None, since: str | None = None,
+           until: str | None = None, limit: Annotated[int | None, Query(ge=1)] = None):
+    """``events``: the audit log, oldest first (``limit``: the last N)."""
+    return _json(_reader(request).vault.events(subject=subject, action=action, since=since, until=until,
+                                               limit=limit))
+
+
+@router.post("/gc", tags=["admin"])
+def gc(request: Request, delete: Annotated[bool, Body(embed=True)] = False,
+       grace_seconds: Annotated[float, Body(embed=True)] = 3600):
+    """``gc``: the plan of unreachable objects; with ``delete``, carried out (admin role)."""
+    principal = _writer(request, "admin")
+    with request.app.state.lv.acting(principal.user) as vault:
+        return _json(vault.collect_garbage(grace_seconds=grace_seconds, delete=delete))

@@ -1,0 +1,92 @@
+"""The ASGI app: the API router, the pages, and the one edge where errors become statuses."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from lensvault.errors import LensVaultError
+from lensvault.server.errors import HTTPProblem, status_of
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("lensvault.server")
+
+
+def _wants_html(request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def _problem(request, status: int, body: dict, headers: dict | None = None):
+    from starlette.responses import JSONResponse, RedirectResponse
+
+    if _wants_html(request):
+        if status == 401:
+            from urllib.parse import quote
+
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        from lensvault.server.pages import error_page
+
+        return error_page(request, status, body)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_app(vault_path, *, public_read: bool = False):
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from lensvault.server import api, pages
+    from lensvault.server.state import ServerState
+    from lensvault.vault import find_vault_root
+
+    state = ServerState(find_vault_root(Path(vault_path) if vault_path is not None else None),
+                        public_read=public_read)
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        state.close()
+
+    app = FastAPI(lifespan=lifespan, title="LensVault", version="1", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
+                  redoc_url=None,
+                  description="Dataset versions, runs, evaluations, models and lineage of one vault. Every "
+                              "answer is the JSON `lensvault … --json` prints for the same question.")
+    app.state.lv = state
+
+    @app.exception_handler(LensVaultError)
+    async def lensvault_error(request, exc: LensVaultError):
+        status = exc.status if isinstance(exc, HTTPProblem) else status_of(exc)
+        body = exc.to_dict()
+        if isinstance(exc, HTTPProblem):
+            body["error"] = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 422: "UsageError"}.get(status, "BadRequest")
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return _problem(request, status, body, headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, exc: StarletteHTTPException):
+        what = exc.detail if isinstance(exc.detail, str) else "the request was refused"
+        return _problem(request, exc.status_code,
+                        {"error": "NotFound" if exc.status_code == 404 else "HTTPError", "what": what,
+                         "where": request.url.path, "fix": "see /api/v1/docs for the routes"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, exc: RequestValidationError):
+        problems = [{"where": ".".join(str(p) for p in e.get("loc", ())), "what": e.get("msg", "")}
+                    for e in exc.errors()]
+        return _problem(request, 422, {"error": "UsageError",
+                                       "what": "; ".join(f"{p['where']}: {p['what']}" for p in problems),
+                                       "where": request.url.path, "fix": "see /api/v1/docs", "problems": problems})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request, exc: Exception):
+        # Logged with its traceback on the server; the client gets no internals.
+        log.exception("unexpected error on %s", request.url.path)
+        return _problem(request, 500, {"error": "InternalError", "what": "the server failed to answer",
+                                       "where": request.url.path,
+                                       "fix": "see the server's log; report it if it persists"})
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    return app

@@ -1,0 +1,77 @@
+"""Who a request acts as: a bearer token, or the browser's session cookie, or (with
+``--public-read``) an anonymous reader.
+
+The session cookie holds the token itself (HttpOnly, SameSite=Strict): any server process
+checks it against the catalog on every request, so a revoke takes effect at once and no
+process keeps sessions. Forms carry a CSRF value derived from the token (an HMAC), which
+every process can check without shared state; JSON writes authenticated by the cookie need
+it in ``X-CSRF-Token`` (a bearer token is not sent by a browser on its own, so it needs none).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from lensvault.auth.tokens import Principal
+from lensvault.server.errors import HTTPProblem
+
+__all__ = ["ANONYMOUS", "COOKIE", "csrf_of", "principal_of", "require"]
+
+COOKIE = "lensvault_session"
+ANONYMOUS = Principal(user="anonymous", role="read")
+
+
+def csrf_of(token: str) -> str:
+    return hmac.new(hashlib.sha256(token.encode()).digest(), b"lensvault-csrf", hashlib.sha256).hexdigest()[:32]
+
+
+def principal_of(request) -> Principal:
+    """The principal of ``request``, stored on ``request.state`` (401 if it needs a token it lacks)."""
+    found = getattr(request.state, "principal", None)
+    if found is not None:
+        return found
+    state = request.app.state.lv
+    header = request.headers.get("authorization")
+    token, via = None, None
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise HTTPProblem(401, "the Authorization header is not `Bearer TOKEN`", where="Authorization",
+                              fix="send `Authorization: Bearer lvt_…` (see `lensvault token create`)")
+        token, via = value.strip(), "bearer"
+    elif request.cookies.get(COOKIE):
+        token, via = request.cookies[COOKIE], "cookie"
+    if token is not None:
+        principal = state.vault.authenticate(token)
+        if principal is None:
+            raise HTTPProblem(401, "the token is not valid (unknown, wrong or revoked)", where=via,
+                              fix="ask an admin for a token (`lensvault token create NAME --role read`)")
+        request.state.token, request.state.via = token, via
+    elif state.public_read:
+        principal = ANONYMOUS
+        request.state.token, request.state.via = None, None
+    else:
+        raise HTTPProblem(401, "this server needs a token", where="Authorization",
+                          fix="send `Authorization: Bearer TOKEN`, or log in at /login")
+    request.state.principal = principal
+    return principal
+
+
+def require(request, role: str) -> Principal:
+    """The principal, if its role allows ``role`` (else 403); for cookie sessions on a write,
+    the CSRF value must match too."""
+    principal = principal_of(request)
+    if not principal.may(role):
+        raise HTTPProblem(403, f"{principal.user} ({principal.role}) may not do this: it needs the {role} role",
+                          where=request.url.path, fix=f"use a token with the {role} role")
+    return principal
+
+
+def check_csrf(request, presented: str | None) -> None:
+    token = getattr(request.state, "token", None)
+    if getattr(request.state, "via", None) != "cookie":
+        return
+    if not presented or not hmac.compare_digest(presented, csrf_of(token)):
+        raise HTTPProblem(403, "the form's CSRF value is missing or wrong", where=request.url.path,
+                          fix="reload the page and submit the form again")

@@ -1,0 +1,123 @@
+"""Stored objects by sha256: the bytes (ETag = the hash, cached for a year, byte ranges) and
+thumbnails (made once with Pillow, kept in the vault's machine-local cache).
+
+Only a well-formed hash reaches the store (422 otherwise), and only through the store's
+interface (``has``, ``stat``, ``open``): no path is ever built from the request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+
+from lensvault.server.errors import HTTPProblem
+
+__all__ = ["object_response", "thumbnail_response"]
+
+_OID = re.compile(r"^[0-9a-f]{64}$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+IMMUTABLE = "public, max-age=31536000, immutable"
+CHUNK = 256 * 1024
+THUMB_SIZES = (128, 256, 512)
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"),
+          (b"GIF89a", "image/gif"), (b"BM", "image/bmp"), (b"II*\x00", "image/tiff"), (b"MM\x00*", "image/tiff"))
+
+
+def _checked(store, oid: str) -> int:
+    if not _OID.match(oid):
+        raise HTTPProblem(422, f"{oid[:80]!r} is not a sha256 (64 lowercase hex digits)", where="oid",
+                          fix="use the sha256 a version's file or image lists")
+    if not store.has(oid):
+        raise HTTPProblem(404, f"no object {oid} in the store", where=oid, fix="check the hash")
+    return store.stat(oid).size
+
+
+def _media_type(data_head: bytes) -> str:
+    # Image types by their magic bytes, else octet-stream: a stored file is never served as HTML.
+    for magic, media in _MAGIC:
+        if data_head.startswith(magic):
+            return media
+    if data_head[:4] == b"RIFF" and data_head[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
+def _iter(store, oid: str, start: int, length: int):
+    with store.open(oid) as f:
+        f.seek(start)
+        left = length
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+
+
+def object_response(request, store, oid: str):
+    from starlette.responses import Response, StreamingResponse
+
+    size = _checked(store, oid)
+    etag = f'"{oid}"'
+    with store.open(oid) as f:
+        head = f.read(512)
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "Accept-Ranges": "bytes",
+               "X-Content-Type-Options": "nosniff"}
+    media = _media_type(head)
+    if request.headers.get("if-none-match") in (etag, oid, "*"):
+        return Response(status_code=304, headers=headers)
+    spec = request.headers.get("range")
+    if spec:
+        found = _RANGE.match(spec.strip())
+        if not found or found.groups() == ("", ""):
+            return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+        first, last = found.groups()
+        if first == "":  # the last N bytes
+            start, end = max(0, size - int(last)), size - 1
+        else:
+            start, end = int(first), min(int(last), size - 1) if last else size - 1
+        if start >= size or start > end:
+            return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+        length = end - start + 1
+        return StreamingResponse(_iter(store, oid, start, length), status_code=206, media_type=media,
+                                 headers={**headers, "Content-Range": f"bytes {start}-{end}/{size}",
+                                          "Content-Length": str(length)})
+    return StreamingResponse(_iter(store, oid, 0, size), media_type=media,
+                             headers={**headers, "Content-Length": str(size)})
+
+
+def thumbnail_response(request, state, oid: str, size: int):
+    from starlette.responses import FileResponse
+
+    if size not in THUMB_SIZES:
+        raise HTTPProblem(422, f"thumbnail size {size} is not offered", where="size",
+                          fix=f"ask for one of {', '.join(map(str, THUMB_SIZES))}")
+    _checked(state.vault.store, oid)
+    path = state.thumbnails / oid[:2] / f"{oid}-{size}.jpg"
+    if not path.exists():
+        _make_thumbnail(state.vault.store, oid, size, path)
+    return FileResponse(path, media_type="image/jpeg",
+                        headers={"ETag": f'"{oid}-{size}"', "Cache-Control": IMMUTABLE})
+
+
+def _make_thumbnail(store, oid: str, size: int, path) -> None:
+    """Written to a temp file and renamed: two processes making the same one both end with a whole file."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with store.open(oid) as f, Image.open(f) as im:
+            im = ImageOps.exif_transpose(im)
+            im.thumbnail((size, size))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".jpg")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    im.convert("RGB").save(out, "JPEG", quality=85)
+                os.replace(tmp, path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+    except (UnidentifiedImageError, OSError) as e:
+        raise HTTPProblem(422, f"object {oid} is not an image Pillow can read ({e})", where=oid,
+                          fix="thumbnails are made of images only") from e

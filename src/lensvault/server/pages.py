@@ -1,0 +1,291 @@
+"""The web UI: server-rendered pages, each drawn from the same ``Vault`` result its API twin
+returns (the page's data is one ``/api/v1/…`` away), with SVG for images, charts and graphs."""
+
+from __future__ import annotations
+
+from functools import cache
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from lensvault.server import svg
+from lensvault.server.auth import COOKIE, check_csrf, csrf_of, principal_of, require
+from lensvault.server.errors import HTTPProblem
+from lensvault.server.state import exact_ref
+
+__all__ = ["error_page", "router"]
+
+router = APIRouter(include_in_schema=False)
+DIFF_PAGE = 12  # changed images per page of the diff
+
+
+@cache
+def _env():
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("lensvault.server", "templates"), autoescape=select_autoescape(),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(svg=svg, colours=svg.CHANGE_COLOURS, urlencode=urlencode)
+    env.filters["num"] = _num
+    return env
+
+
+def _num(value) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+def _page(request: Request, template: str, http_status: int = 200, **context) -> HTMLResponse:
+    from markupsafe import Markup
+
+    principal = getattr(request.state, "principal", None)
+    token = getattr(request.state, "token", None)
+    context.update(request=request, principal=principal, csrf=csrf_of(token) if token else "",
+                   writer=bool(principal and principal.may("write") and token), Markup=Markup)
+    return HTMLResponse(_env().get_template(template).render(**context), status_code=http_status)
+
+
+def error_page(request: Request, status: int, body: dict) -> HTMLResponse:
+    return _page(request, "error.html", http_status=status, status_code=status, error=body)
+
+
+def _thumb(sha: str, size: int = 256) -> str:
+    return f"/api/v1/objects/{sha}/thumbnail?size={size}"
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", "replace")
+    return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+# -- session ----------------------------------------------------------------------------------
+@router.get("/login")
+def login_form(request: Request, next: str = "/"):
+    return _page(request, "login.html", next=_local(next), failed=False)
+
+
+def _local(target: str) -> str:
+    """Only paths on this server ('/x', not '//host' or 'http://…'): no open redirect."""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+
+
+@router.post("/login")
+async def login(request: Request):
+    form = await _form(request)
+    token, target = form.get("token", "").strip(), _local(form.get("next", "/"))
+    if request.app.state.lv.vault.authenticate(token) is None:
+        return _page(request, "login.html", http_status=401, next=target, failed=True)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
+                        path="/")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request):
+    principal_of(request)
+    check_csrf(request, (await _form(request)).get("csrf"))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+# -- home -------------------------------------------------------------------------------------
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request):
+    principal_of(request)
+    v = request.app.state.lv.vault
+    return _page(request, "home.html", datasets=v.datasets().to_dict(), models=v.models().to_dict(),
+                 runs=v.runs(limit=10).to_dict(), events=list(reversed(v.events(limit=15).to_dict())))
+
+
+# -- datasets ---------------------------------------------------------------------------------
+@router.get("/datasets/{name}", response_class=HTMLResponse)
+def dataset(request: Request, name: str):
+    principal_of(request)
+    return _page(request, "dataset.html", name=name, versions=request.app.state.lv.vault.dataset_log(name).to_dict())
+
+
+@router.get("/datasets/{name}/{version}", response_class=HTMLResponse)
+def version(request: Request, name: str, version: str, split: str | None = None, class_name: str | None = None,
+            tag: str | None = None, after: int = 0):
+    principal_of(request)
+    st, ref = request.app.state.lv, f"{name}@{version}"
+    details = st.cached(("details", ref, False), lambda: st.vault.dataset_details(ref), keep=exact_ref(ref)).to_dict()
+    page = None
+    if "images" in details:
+        page = st.cached(("images", ref, split or None, class_name or None, tag or None, after, 48),
+                         lambda: st.vault.images(ref, split=split or None, class_name=class_name or None,
+                                                 tag=tag or None, after=after, limit=48),
+                         keep=exact_ref(ref)).to_dict()
+    filters = {k: v for k, v in (("split", split), ("class_name", class_name), ("tag", tag)) if v}
+    class_bars = split_bars = ""
+    if page is not None:
+        ids = dict(zip(details["classes"], details["class_ids"]))
+        per_class = [(c, counts.get("total", 0)) for c, counts in details["per_class"].items()]
+        class_bars = svg.bars(per_class, colour_of=lambda i, c: svg.class_colour(ids.get(c, i)))
+        split_bars = svg.bars(list(details["splits"].items()))
+    return _page(request, "version.html", name=name, version=version, d=details, page=page, filters=filters,
+                 thumb=_thumb, class_bars=class_bars, split_bars=split_bars)
+
+
+@router.get("/datasets/{name}/{version}/images/{image_id}", response_class=HTMLResponse)
+def image(request: Request, name: str, version: str, image_id: int):
+    principal_of(request)
+    img = request.app.state.lv.vault.image(f"{name}@{version}", image_id).to_dict()
+    return _page(request, "image.html", name=name, version=version, img=img)
+
+
+@router.get("/datasets/{name}/diff/{a}/{b}", response_class=HTMLResponse)
+def diff(request: Request, name: str, a: str, b: str, page: int = 0):
+    principal_of(request)
+    st = request.app.state.lv
+    ra, rb = f"{name}@{a}", f"{name}@{b}"
+    d = st.cached(("diff", ra, rb), lambda: st.vault.compare_datasets(ra, rb),
+                  keep=exact_ref(ra) and exact_ref(rb)).to_dict()
+    changed, total = [], 0
+    if "annotations" in d:
+        changed, total = _changed_images(st, ra, rb, d, page)
+    return _page(request, "diff.html", name=name, a=a, b=b, d=d, changed=changed, total=total, page=page,
+                 per_page=DIFF_PAGE, thumb=_thumb)
+
+
+def _changed_images(st, ra: str, rb: str, d: dict, page: int) -> tuple[list[dict], int]:
+    """The changed images of one page, each with its before and after overlay marks."""
+    by_image: dict[str, list[dict]] = {}
+    for category in ("moved", "relabeled", "added", "removed", "attributes_changed"):
+        for c in d["annotations"][category]:
+            by_image.setdefault(c["image"], []).append(c)
+    paths = sorted(by_image)
+    total = len(paths)
+    paths = paths[page * DIFF_PAGE:(page + 1) * DIFF_PAGE]
+    before = st.vault.images_at(ra, paths).items
+    after = st.vault.images_at(rb, paths).items
+    out = []
+    for p in paths:
+        marks_a, marks_b = [], []
+        for c in by_image[p]:
+            kind = c["change"]
+            old = f'{c["old_class"]}' if c["old_class"] else ""
+            new = f'{c["new_class"]}' if c["new_class"] else ""
+            if kind == "added":
+                marks_b.append({"bbox": c["new_bbox"], "change": kind, "label": f"{new} (added)", "index": c["new_index"]})
+            elif kind == "removed":
+                marks_a.append({"bbox": c["old_bbox"], "change": kind, "label": f"{old} (removed)", "index": c["old_index"]})
+            else:
+                label = {"moved": f"{new} (moved, IoU {c.get('iou', '')})", "relabeled": f"{old} → {new} (relabeled)",
+                         "attributes_changed": f"{new} ({', '.join(c.get('changed') or ['attributes'])} changed)"}[kind]
+                marks_a.append({"bbox": c["old_bbox"], "change": kind, "label": label, "index": c["old_index"]})
+                marks_b.append({"bbox": c["new_bbox"], "change": kind, "label": label, "index": c["new_index"]})
+                if kind == "moved":  # where it was, dashed, on the after side too
+                    marks_b.append({"bbox": c["old_bbox"], "change": kind, "label": f"{new} (was here)", "ghost": True})
+        out.append({"path": p, "before": before.get(p), "after": after.get(p), "marks_a": marks_a,
+                    "marks_b": marks_b, "changes": by_image[p]})
+    return out, total
+
+
+# -- runs -------------------------------------------------------------------------------------
+@router.get("/runs", response_class=HTMLResponse)
+def runs(request: Request, dataset: str | None = None, status: str | None = None):
+    principal_of(request)
+    items = request.app.state.lv.vault.runs(dataset=dataset or None, status=status or None).to_dict()
+    return _page(request, "runs.html", runs=items, dataset=dataset or "", status=status or "")
+
+
+@router.get("/runs/compare", response_class=HTMLResponse)
+def runs_compare(request: Request):
+    principal_of(request)
+    ids = [i for i in request.query_params.getlist("run") if i]
+    if not 2 <= len(ids) <= 5:
+        raise HTTPProblem(422, f"compare takes 2 to 5 runs, got {len(ids)}", where="run",
+                          fix="tick 2 to 5 runs on the runs page")
+    v = request.app.state.lv.vault
+    details = [v.get_run(i, points=True).to_dict() for i in ids]
+    comparisons = [v.compare_runs(details[0]["run_id"], d["run_id"]).to_dict() for d in details[1:]]
+    curves: dict[str, dict[str, list]] = {}
+    for d in details:
+        for p in d.get("points") or []:
+            if p["class"] is None and p["slice"] is None and p["step"] is not None:
+                curves.setdefault(p["key"], {}).setdefault(d["run_id"], []).append((p["step"], p["value"]))
+    return _page(request, "runs_compare.html", runs=details, comparisons=comparisons, curves=curves)
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run(request: Request, run_id: str):
+    principal_of(request)
+    d = request.app.state.lv.vault.get_run(run_id, points=True).to_dict()
+    curves: dict[str, dict[str, list]] = {}
+    for p in d.get("points") or []:
+        if p["class"] is None and p["slice"] is None and p["step"] is not None:
+            curves.setdefault(p["key"], {}).setdefault(d["run_id"], []).append((p["step"], p["value"]))
+    return _page(request, "run.html", r=d, curves=curves)
+
+
+# -- models -----------------------------------------------------------------------------------
+@router.get("/models/{name}", response_class=HTMLResponse)
+def model(request: Request, name: str):
+    principal_of(request)
+    v = request.app.state.lv.vault
+    versions = v.models(name).to_dict()
+    if not versions:
+        raise HTTPProblem(404, f"no model named {name!r}", where=name, fix="see the home page for models")
+    aliases = sorted({a for m in versions for a in m["aliases"]})
+    history = v.model_history(name).to_dict()
+    latest = v.model(f"{name}@{versions[-1]['version']}").to_dict() if versions else None
+    return _page(request, "model.html", name=name, versions=versions, aliases=aliases, history=history,
+                 latest=latest)
+
+
+@router.get("/models/{name}/{version}", response_class=HTMLResponse)
+def model_version(request: Request, name: str, version: str):
+    principal_of(request)
+    m = request.app.state.lv.vault.model(f"{name}@{version}").to_dict()
+    return _page(request, "model_version.html", name=name, m=m)
+
+
+@router.post("/models/{name}/promote")
+async def promote(request: Request, name: str):
+    principal = require(request, "write")
+    form = await _form(request)
+    check_csrf(request, form.get("csrf"))
+    with request.app.state.lv.acting(principal.user) as vault:
+        vault.promote(f"{name}@{form.get('version', '')}", form.get("alias", ""), reason=form.get("reason") or None)
+    return RedirectResponse(f"/models/{name}", status_code=303)
+
+
+@router.post("/models/{name}/rollback")
+async def rollback(request: Request, name: str):
+    principal = require(request, "write")
+    form = await _form(request)
+    check_csrf(request, form.get("csrf"))
+    with request.app.state.lv.acting(principal.user) as vault:
+        vault.rollback(name, form.get("alias", ""), reason=form.get("reason") or None)
+    return RedirectResponse(f"/models/{name}", status_code=303)
+
+
+# -- lineage, why -----------------------------------------------------------------------------
+def _link_of(node: dict) -> str | None:
+    kind, label = node["type"], node["label"]
+    if kind == "model" and "@" in label:
+        n, ver = label.split("@", 1)
+        return f"/models/{n}/{ver}"
+    if kind == "dataset" and "@" in label:
+        n, ver = label.split("@", 1)
+        return f"/datasets/{n}/{ver}"
+    if kind == "run":
+        return f"/runs/{label}"
+    return f"/lineage/{node['id'].split(':', 1)[1]}" if kind == "config" else None
+
+
+@router.get("/lineage/{ref}", response_class=HTMLResponse)
+def lineage(request: Request, ref: str, direction: str = "auto"):
+    principal_of(request)
+    g = request.app.state.lv.vault.lineage(ref, direction=direction).to_dict()
+    return _page(request, "lineage.html", ref=ref, g=g, drawn=svg.lineage_graph(g, _link_of), direction=direction)
+
+
+@router.get("/why/{a}/{b}", response_class=HTMLResponse)
+def why(request: Request, a: str, b: str):
+    principal_of(request)
+    rep = request.app.state.lv.vault.why(a, b, allow_different_data=True).to_dict()
+    return _page(request, "why.html", a=a, b=b, rep=rep)
