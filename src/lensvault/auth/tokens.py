@@ -27,7 +27,7 @@ __all__ = ["ROLES", "Principal", "TokenCreated", "TokenInfo", "TokenList", "Toke
 ROLES = ("read", "write", "admin")
 PREFIX = "lvt_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
-_TOKEN = re.compile(r"^lvt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+_TOKEN = re.compile(r"lvt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 
 
 def role_allows(role: str, needed: str) -> bool:
@@ -179,7 +179,7 @@ def authenticate(vault, token: str) -> Principal | None:
     (the caller answers 401 to all alike: which one it was is nobody's business)."""
     from lensvault.catalog.repos import TokenRepo
 
-    found = _TOKEN.match(token or "")
+    found = _TOKEN.fullmatch(token) if isinstance(token, str) else None
     if not found:
         return None
     token_id, secret = found.groups()
