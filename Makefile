@@ -20,10 +20,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/lensvault quickstart $(DEMO_DIR)
 
-# PostgreSQL is started here (a throwaway cluster) and stopped afterwards, so CI
-# on a clean machine tests both catalog backends without manual set-up.
+# PostgreSQL is started here (a throwaway cluster) and stopped afterwards, and Debian's
+# Chromium installed if missing (the browser tests), so CI on a clean machine tests both
+# catalog backends and the web UI without manual set-up.
 test: $(STAMP) lint-clean
-	scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
+	scripts/with-chromium.sh scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 # Ruff over all Python in the repository; mypy over the package (the files and the strictness
 # per package are in pyproject.toml). Narrow it while a part is being cleaned, e.g.

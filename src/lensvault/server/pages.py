@@ -169,14 +169,19 @@ def _changed_images(st, ra: str, rb: str, d: dict, page: int) -> tuple[list[dict
             old = f'{c["old_class"]}' if c["old_class"] else ""
             new = f'{c["new_class"]}' if c["new_class"] else ""
             if kind == "added":
-                marks_b.append({"bbox": c["new_bbox"], "change": kind, "label": f"{new} (added)", "index": c["new_index"]})
+                marks_b.append({"bbox": c["new_bbox"], "change": kind, "label": f"{new} (added)", "short": f"+{new}",
+                                "index": c["new_index"]})
             elif kind == "removed":
-                marks_a.append({"bbox": c["old_bbox"], "change": kind, "label": f"{old} (removed)", "index": c["old_index"]})
+                marks_a.append({"bbox": c["old_bbox"], "change": kind, "label": f"{old} (removed)", "short": f"−{old}",
+                                "index": c["old_index"]})
             else:
                 label = {"moved": f"{new} (moved, IoU {c.get('iou', '')})", "relabeled": f"{old} → {new} (relabeled)",
                          "attributes_changed": f"{new} ({', '.join(c.get('changed') or ['attributes'])} changed)"}[kind]
-                marks_a.append({"bbox": c["old_bbox"], "change": kind, "label": label, "index": c["old_index"]})
-                marks_b.append({"bbox": c["new_bbox"], "change": kind, "label": label, "index": c["new_index"]})
+                short = {"moved": f"{new} moved", "relabeled": f"{old}→{new}", "attributes_changed": f"{new} *"}[kind]
+                marks_a.append({"bbox": c["old_bbox"], "change": kind, "label": label, "short": short,
+                                "index": c["old_index"]})
+                marks_b.append({"bbox": c["new_bbox"], "change": kind, "label": label, "short": short,
+                                "index": c["new_index"]})
                 if kind == "moved":  # where it was, dashed, on the after side too
                     marks_b.append({"bbox": c["old_bbox"], "change": kind, "label": f"{new} (was here)", "ghost": True})
         out.append({"path": p, "before": before.get(p), "after": after.get(p), "marks_a": marks_a,

@@ -61,10 +61,16 @@ def diff_overlay(image: dict, src: str, marks: list[dict], *, side: str, width: 
     for a in image["annotations"]:
         if a["index"] not in marked:
             out.append(_shape(a, "box box-unchanged", CHANGE_COLOURS["unchanged"], f'{a["class"]} (unchanged)'))
+    size = max(int(image["width"]), int(image["height"])) / 28
     for m in marks:
         out.append(_shape({"bbox": m["bbox"], "class": m["label"], "index": m.get("index")},
                           f"box box-{m['change']}" + (" ghost" if m.get("ghost") else ""),
                           CHANGE_COLOURS[m["change"]], m["label"], dashed=bool(m.get("ghost"))))
+        if not m.get("ghost"):  # the change named on the picture, not only in a tooltip
+            x, y = m["bbox"][0], m["bbox"][1]
+            out.append(f'<text class="mark" x="{_num(x)}" y="{_num(max(size, y - size / 3))}" '
+                       f'font-size="{_num(size)}" fill="{CHANGE_COLOURS[m["change"]]}" stroke="#000" '
+                       f'stroke-width="{_num(size / 14)}" paint-order="stroke">{escape(m["short"])}</text>')
     out.append("</svg>")
     return "".join(out)
 
