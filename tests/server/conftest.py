@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from tests.cli.conftest import runs, shell_env, world  # noqa: F401 (fixtures, one instance for this package)
 
 pytest.importorskip("fastapi", reason="the server extra is not installed (pip install -e '.[dev]')")
@@ -30,7 +29,7 @@ class Tokens:
 
 
 @pytest.fixture(scope="package")
-def moved(world):
+def moved(world):  # noqa: F811
     """shapes@1.0.2: one box of shapes@1.0.1 shifted 3 px right (a moved box: it still overlaps
     its old place with IoU > 0.5), as ``dataset fix`` makes it."""
     import lensvault
@@ -49,7 +48,7 @@ def moved(world):
 
 
 @pytest.fixture(scope="package")
-def tokens(world):
+def tokens(world):  # noqa: F811
     import lensvault
 
     with lensvault.open(world, actor="admin@example.com") as vault:

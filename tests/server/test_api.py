@@ -8,7 +8,6 @@ import io
 import json
 
 import pytest
-
 from tests.cli.conftest import lv
 from tests.server.conftest import bearer
 

@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from tests.server.conftest import bearer
 
 CHROMIUM = os.environ.get("LENSVAULT_TEST_CHROMIUM", "/usr/bin/chromium")

@@ -3,10 +3,10 @@ balancer): promotes racing through both make one history, and no write is lost."
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
-
 from tests.registry._helpers import insert_config, insert_run, snapshot, write
 from tests.server.conftest import Server, bearer
 
@@ -62,7 +62,7 @@ def test_two_servers_racing_promotes_keep_one_history(team_vault):
     # Every accepted promote is one move; each starts where the one before it ended.
     assert len(history) == 1 + len(results)
     assert {m["id"] for m in history[1:]} == {b["id"] for _, b in results}
-    for before, after in zip(history, history[1:]):
+    for before, after in itertools.pairwise(history):
         assert after["from"] == before["to"], (before, after)
     assert now["version"] == history[-1]["to"]
     assert {m["who"] for m in history[1:]} == {"deployer@example.com"}

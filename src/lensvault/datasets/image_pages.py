@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import NotFound, UsageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lensvault.annotations.model import ClassMap
+    from lensvault.datasets.handle import Dataset
 
 __all__ = ["ImageDetails", "ImagePage", "ImageSet", "image_details", "image_page", "images_at"]
 
@@ -26,14 +32,14 @@ class ImagePage:
 
     ref: str
     total: int
-    items: list[dict]
+    items: list[dict[str, Any]]
     after: int
     limit: int
     next: int | None
-    filters: dict = field(default_factory=dict)
+    filters: dict[str, str] = field(default_factory=dict)
     classes: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"ref": self.ref, "filters": self.filters, "total": self.total, "after": self.after,
                 "limit": self.limit, "next": self.next, "truncated": self.next is not None,
                 "classes": self.classes, "items": self.items}
@@ -44,9 +50,9 @@ class ImageDetails:
     """``GET …/images/{id}``: one image and every annotation of it, attributes included."""
 
     ref: str
-    image: dict
+    image: dict[str, Any]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"ref": self.ref, **self.image}
 
 
@@ -55,14 +61,14 @@ class ImageSet:
     """Images of a version by path (the diff page's overlays); ``missing``: paths it lacks."""
 
     ref: str
-    items: dict[str, dict]
+    items: dict[str, dict[str, Any]]
     missing: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"ref": self.ref, "items": list(self.items.values()), "missing": self.missing}
 
 
-def _vision(ds) -> tuple[Any, Any, Any]:
+def _vision(ds: Dataset) -> tuple[pa.Table, pa.Table, ClassMap]:
     images, anns, cm = ds.images(), ds.annotations(), ds.class_map()
     if images is None or anns is None or cm is None:
         raise UsageError(f"{ds.ref} has no annotations", where=ds.ref,
@@ -70,18 +76,19 @@ def _vision(ds) -> tuple[Any, Any, Any]:
     return images, anns, cm
 
 
-def _class_name(cm, cid: int) -> str:
+def _class_name(cm: ClassMap, cid: int) -> str:
     try:
         return str(cm.name_of(cid))
     except KeyError:
         return f"<unknown {cid}>"
 
 
-def _annotations_by_image(anns, paths: list[str], cm, *, full: bool) -> dict[str, list[dict]]:
+def _annotations_by_image(anns: pa.Table, paths: list[str], cm: ClassMap, *,
+                          full: bool) -> dict[str, list[dict[str, Any]]]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    out: dict[str, list[dict]] = {p: [] for p in paths}
+    out: dict[str, list[dict[str, Any]]] = {p: [] for p in paths}
     if not paths or not anns.num_rows:
         return out
     rows = anns.filter(pc.is_in(anns["image"], value_set=pa.array(paths, pa.string()))).to_pylist()
@@ -101,13 +108,13 @@ def _annotations_by_image(anns, paths: list[str], cm, *, full: bool) -> dict[str
     return out
 
 
-def _image_dict(row: dict, annotations: list[dict]) -> dict:
+def _image_dict(row: dict[str, Any], annotations: list[dict[str, Any]]) -> dict[str, Any]:
     return {"image_id": row["image_id"], "path": row["path"], "sha256": row.get("sha256"),
             "width": row["width"], "height": row["height"], "orientation": row["orientation"],
             "split": row["split"], "tags": json.loads(row["tags"] or "{}"), "annotations": annotations}
 
 
-def _tag_mask(images, tag: str):
+def _tag_mask(images: pa.Table, tag: str) -> pa.Array:
     """``key`` (the image has the tag) or ``key=value``; tags are a canonical JSON object."""
     import pyarrow as pa
 
@@ -119,7 +126,7 @@ def _tag_mask(images, tag: str):
     return pa.array(keep, pa.bool_())
 
 
-def image_page(ds, *, split: str | None = None, class_name: str | None = None, tag: str | None = None,
+def image_page(ds: Dataset, *, split: str | None = None, class_name: str | None = None, tag: str | None = None,
                after: int = 0, limit: int = 48) -> ImagePage:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -151,7 +158,7 @@ def image_page(ds, *, split: str | None = None, class_name: str | None = None, t
                      filters, list(cm.names))
 
 
-def image_details(ds, image_id: int) -> ImageDetails:
+def image_details(ds: Dataset, image_id: int) -> ImageDetails:
     import pyarrow.compute as pc
 
     images, anns, cm = _vision(ds)
@@ -163,7 +170,7 @@ def image_details(ds, image_id: int) -> ImageDetails:
     return ImageDetails(ds.ref, _image_dict(row, _annotations_by_image(anns, [row["path"]], cm, full=True)[row["path"]]))
 
 
-def images_at(ds, paths: list[str]) -> ImageSet:
+def images_at(ds: Dataset, paths: list[str]) -> ImageSet:
     import pyarrow as pa
     import pyarrow.compute as pc
 

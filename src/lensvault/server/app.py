@@ -81,7 +81,7 @@ def create_app(vault_path, *, public_read: bool = False):
     @app.exception_handler(Exception)
     async def unexpected(request, exc: Exception):
         # Logged with its traceback on the server; the client gets no internals.
-        log.exception("unexpected error on %s", request.url.path)
+        log.error("unexpected error on %s", request.url.path, exc_info=exc)
         return _problem(request, 500, {"error": "InternalError", "what": "the server failed to answer",
                                        "where": request.url.path,
                                        "fix": "see the server's log; report it if it persists"})

@@ -72,6 +72,6 @@ def check_csrf(request, presented: str | None) -> None:
     token = getattr(request.state, "token", None)
     if getattr(request.state, "via", None) != "cookie":
         return
-    if not presented or not hmac.compare_digest(presented, csrf_of(token)):
+    if not presented or not token or not hmac.compare_digest(presented, csrf_of(token)):
         raise HTTPProblem(403, "the form's CSRF value is missing or wrong", where=request.url.path,
                           fix="reload the page and submit the form again")

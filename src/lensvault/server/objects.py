@@ -106,8 +106,8 @@ def _make_thumbnail(store, oid: str, size: int, path) -> None:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with store.open(oid) as f, Image.open(f) as im:
-            im = ImageOps.exif_transpose(im)
+        with store.open(oid) as f, Image.open(f) as opened:
+            im = ImageOps.exif_transpose(opened)
             im.thumbnail((size, size))
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".jpg")

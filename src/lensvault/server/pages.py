@@ -123,7 +123,7 @@ def version(request: Request, name: str, version: str, split: str | None = None,
     if page is not None:
         ids = dict(zip(details["classes"], details["class_ids"]))
         per_class = [(c, counts.get("total", 0)) for c, counts in details["per_class"].items()]
-        class_bars = svg.bars(per_class, colour_of=lambda i, c: svg.class_colour(ids.get(c, i)))
+        class_bars = svg.bars(per_class, colour_of=lambda i, c: svg.class_colour(ids.get(c, i) or 0))
         split_bars = svg.bars(list(details["splits"].items()))
     return _page(request, "version.html", name=name, version=version, d=details, page=page, filters=filters,
                  thumb=_thumb, class_bars=class_bars, split_bars=split_bars)
@@ -143,7 +143,8 @@ def diff(request: Request, name: str, a: str, b: str, page: int = 0):
     ra, rb = f"{name}@{a}", f"{name}@{b}"
     d = st.cached(("diff", ra, rb), lambda: st.vault.compare_datasets(ra, rb),
                   keep=exact_ref(ra) and exact_ref(rb)).to_dict()
-    changed, total = [], 0
+    changed: list[dict] = []
+    total = 0
     if "annotations" in d:
         changed, total = _changed_images(st, ra, rb, d, page)
     return _page(request, "diff.html", name=name, a=a, b=b, d=d, changed=changed, total=total, page=page,

@@ -47,8 +47,8 @@ def _shape(a: dict, cls: str, colour: str, label: str, *, dashed: bool = False) 
 def image_overlay(image: dict, src: str, width: int = 220) -> str:
     """The image with every annotation drawn in its class's colour (``rect.box`` / ``polygon.box``)."""
     out = [_frame(image, src, width)]
-    for a in image["annotations"]:
-        out.append(_shape(a, "box", class_colour(a["class_id"]), f'{a["class"]} #{a["index"]}'))
+    out.extend(_shape(a, "box", class_colour(a["class_id"]), f'{a["class"]} #{a["index"]}')
+               for a in image["annotations"])
     out.append("</svg>")
     return "".join(out)
 
@@ -58,9 +58,8 @@ def diff_overlay(image: dict, src: str, marks: list[dict], *, side: str, width: 
     colour. ``marks``: {bbox, change, label, index} on this side (``side``: before or after)."""
     out = [_frame(image, src, width, f"diff-{side}")]
     marked = {m["index"] for m in marks if m.get("index") is not None}
-    for a in image["annotations"]:
-        if a["index"] not in marked:
-            out.append(_shape(a, "box box-unchanged", CHANGE_COLOURS["unchanged"], f'{a["class"]} (unchanged)'))
+    out.extend(_shape(a, "box box-unchanged", CHANGE_COLOURS["unchanged"], f'{a["class"]} (unchanged)')
+               for a in image["annotations"] if a["index"] not in marked)
     size = max(int(image["width"]), int(image["height"])) / 28
     for m in marks:
         out.append(_shape({"bbox": m["bbox"], "class": m["label"], "index": m.get("index")},
@@ -111,8 +110,8 @@ def lines(series: dict[str, list[tuple[float, float]]], *, title: str = "", widt
     def sy(y):
         return height - bottom - (height - top - bottom) * (y - y0) / (y1 - y0)
 
-    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-           f'data-metric="{escape(title)}"><text x="{left}" y="14" class="title">{escape(title)}</text>',
+    out = [(f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+            f'data-metric="{escape(title)}"><text x="{left}" y="14" class="title">{escape(title)}</text>'),
            f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" class="axis"/>',
            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" class="axis"/>',
            f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">{y1:.3g}</text>',
@@ -160,8 +159,8 @@ def lineage_graph(graph: dict, link_of) -> str:
     width = 40 + (max(columns) + 1) * (bw + gx) if columns else 200
     height = 40 + max((len(v) for v in columns.values()), default=1) * (bh + gy)
     out = [f'<svg class="lineage" viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#777"/></marker></defs>']
+           ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+            'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#777"/></marker></defs>')]
     for e in graph["edges"]:
         if e["from"] in pos and e["to"] in pos:
             (x1, y1), (x2, y2) = pos[e["from"]], pos[e["to"]]
