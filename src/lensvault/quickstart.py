@@ -234,6 +234,8 @@ def run_quickstart(root: Path, *, echo=print, out=None) -> QuickstartSummary:
             root=str(root), steps=q.steps, seconds=round(time.monotonic() - q.started, 1),
             datasets=[v.ref for v in vault.versions("demo")], runs=[run1, run2, run3],
             models=[m.ref for m in vault.models("detector")], production=vault.model("detector@production").ref)
+    echo("\nSee it in a browser (versions, the label-fix diff with its boxes, runs, models, lineage):\n"
+         f"  lensvault serve --vault {shlex.quote(str(root))} --public-read     # then open http://127.0.0.1:8470")
     echo(f"\nQuickstart finished: {summary.steps} commands in {summary.seconds} s. Everything above can be "
          f"typed by hand in {root} (with this virtual environment's bin/ on PATH).")
     echo(f"  datasets {', '.join(summary.datasets)}; runs {', '.join(summary.runs)}; "

@@ -94,3 +94,29 @@ def test_quickstart_refuses_a_folder_that_is_not_empty(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 6
     assert "not empty" in r.stderr and "fix:" in r.stderr
+
+
+def test_the_printed_serve_command_opens_the_story_in_a_browser(story):
+    """The command the quickstart prints serves its vault (on a free port here, not 8470)."""
+    pytest.importorskip("fastapi")
+    import json
+    import signal
+    import urllib.request
+
+    root, r = story
+    line = next(x for x in r.stderr.splitlines() if x.strip().startswith("lensvault serve --vault"))
+    args = shlex.split(line.split("#")[0])
+    assert args[:3] == ["lensvault", "serve", "--vault"] and args[3] == str(root) and "--public-read" in args
+    proc = subprocess.Popen([sys.executable, "-m", "lensvault.cli.main", *args[1:], "--port", "0"], env=_env(),
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        url = proc.stderr.readline().split()[1]
+        with urllib.request.urlopen(f"{url}/api/v1/datasets/demo/diff/1.0.0/1.0.1", timeout=60) as resp:
+            diff = json.loads(resp.read())
+        with urllib.request.urlopen(f"{url}/datasets/demo/diff/1.0.0/1.0.1", timeout=60) as resp:
+            page = resp.read().decode()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert diff["annotations"]["counts"]["relabeled"] > 0
+    assert page.count('class="box box-relabeled') >= 1

@@ -178,7 +178,7 @@ def _changed_images(st, ra: str, rb: str, d: dict, page: int) -> tuple[list[dict
             else:
                 label = {"moved": f"{new} (moved, IoU {c.get('iou', '')})", "relabeled": f"{old} → {new} (relabeled)",
                          "attributes_changed": f"{new} ({', '.join(c.get('changed') or ['attributes'])} changed)"}[kind]
-                short = {"moved": f"{new} moved", "relabeled": f"{old}→{new}", "attributes_changed": f"{new} *"}[kind]
+                short = {"moved": "moved", "relabeled": f"{old}→{new}", "attributes_changed": f"{new} *"}[kind]
                 marks_a.append({"bbox": c["old_bbox"], "change": kind, "label": label, "short": short,
                                 "index": c["old_index"]})
                 marks_b.append({"bbox": c["new_bbox"], "change": kind, "label": label, "short": short,

@@ -60,14 +60,18 @@ def diff_overlay(image: dict, src: str, marks: list[dict], *, side: str, width: 
     marked = {m["index"] for m in marks if m.get("index") is not None}
     out.extend(_shape(a, "box box-unchanged", CHANGE_COLOURS["unchanged"], f'{a["class"]} (unchanged)')
                for a in image["annotations"] if a["index"] not in marked)
-    size = max(int(image["width"]), int(image["height"])) / 28
+    iw = int(image["width"])
+    size = max(iw, int(image["height"])) / 22
     for m in marks:
         out.append(_shape({"bbox": m["bbox"], "class": m["label"], "index": m.get("index")},
                           f"box box-{m['change']}" + (" ghost" if m.get("ghost") else ""),
                           CHANGE_COLOURS[m["change"]], m["label"], dashed=bool(m.get("ghost"))))
         if not m.get("ghost"):  # the change named on the picture, not only in a tooltip
             x, y = m["bbox"][0], m["bbox"][1]
-            out.append(f'<text class="mark" x="{_num(x)}" y="{_num(max(size, y - size / 3))}" '
+            # Right-aligned on the right half, so the label stays on the picture.
+            anchor = ' text-anchor="end"' if x > iw * 0.5 else ""
+            x = x + m["bbox"][2] if anchor else x
+            out.append(f'<text class="mark" x="{_num(x)}" y="{_num(max(size, y - size / 3))}"{anchor} '
                        f'font-size="{_num(size)}" fill="{CHANGE_COLOURS[m["change"]]}" stroke="#000" '
                        f'stroke-width="{_num(size / 14)}" paint-order="stroke">{escape(m["short"])}</text>')
     out.append("</svg>")
