@@ -266,8 +266,37 @@ class Vault:
 
         return check_version(self.dataset(ref), progress=progress)
 
+    def keep_versions(self, size: int = 16) -> None:
+        """Keep the handles of the last ``size`` exact versions (``name@X.Y.Z``) ``dataset()`` gave,
+        with the tables they have read: a long-lived process (``lensvault serve``) asks about the
+        same versions again and again, and a written version never changes."""
+        import threading
+        from collections import OrderedDict
+
+        self._kept = (OrderedDict(), size, threading.Lock())
+
     def dataset(self, ref: str):
         """A dataset version (``name@X.Y.Z``, or ``name`` / ``name@latest``) as a ``Dataset`` handle."""
+        kept = self.__dict__.get("_kept")
+        if kept is None:
+            return self._dataset(ref)
+        import re
+
+        handles, size, lock = kept
+        if not re.fullmatch(r"[^@]+@\d+\.\d+\.\d+", ref):
+            return self._dataset(ref)
+        with lock:
+            if ref in handles:
+                handles.move_to_end(ref)
+                return handles[ref]
+        ds = self._dataset(ref)
+        with lock:
+            handles[ref] = ds
+            while len(handles) > size:
+                handles.popitem(last=False)
+        return ds
+
+    def _dataset(self, ref: str):
         from lensvault.datasets.handle import Dataset
         from lensvault.datasets.listing import repo_manifest
         from lensvault.datasets.versions import DatasetVersion, resolve

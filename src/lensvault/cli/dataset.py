@@ -83,11 +83,20 @@ def show_cmd(ctx, ref, show_files, restore_manifest, as_json):
 @dataset.command("diff")
 @click.argument("a")
 @click.argument("b")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, writable=True), metavar="PATH",
+              help="Also write a self-contained HTML report with before/after overlays of the changed images.")
 @json_option
 @click.pass_context
-def diff_cmd(ctx, a, b, as_json):
+def diff_cmd(ctx, a, b, html_path, as_json):
     """What changed from dataset version A to B: files, and for annotated versions images, boxes, classes, splits."""
-    emit(open_vault_from(ctx).compare_datasets(a, b), as_json, render.diff)
+    vault = open_vault_from(ctx)
+    result = vault.compare_datasets(a, b)
+    report = None
+    if html_path:
+        from lensvault.server.report import write_diff_report
+
+        report = write_diff_report(vault, result, html_path)
+    emit(result, as_json, render.diff, report=report)
 
 
 @dataset.command("checkout")

@@ -245,10 +245,13 @@ def status(st, out) -> None:
 # --------------------------------------------------------------------------- diff
 
 
-def diff(comparison, out) -> None:
+def diff(comparison, out, report=None) -> None:
     _file_diff(out, comparison.files)
     if comparison.annotations is not None:
         _annotation_diff(out, comparison.annotations)  # its summary ends with the suggested bump
+    if report is not None:
+        more = f" (the first {report.images} of {report.total} changed images)" if report.total > report.images else ""
+        line(out, f"HTML report: {report.path}{more}")
 
 
 def _file_diff(out, d) -> None:

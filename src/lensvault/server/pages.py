@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from lensvault.server import svg
 from lensvault.server.auth import COOKIE, check_csrf, csrf_of, principal_of, require
+from lensvault.server.diff_view import changed_images
 from lensvault.server.errors import HTTPProblem
 from lensvault.server.state import exact_ref
 
@@ -146,48 +147,9 @@ def diff(request: Request, name: str, a: str, b: str, page: int = 0):
     changed: list[dict] = []
     total = 0
     if "annotations" in d:
-        changed, total = _changed_images(st, ra, rb, d, page)
+        changed, total = changed_images(st.vault, ra, rb, d, page * DIFF_PAGE, (page + 1) * DIFF_PAGE)
     return _page(request, "diff.html", name=name, a=a, b=b, d=d, changed=changed, total=total, page=page,
                  per_page=DIFF_PAGE, thumb=_thumb)
-
-
-def _changed_images(st, ra: str, rb: str, d: dict, page: int) -> tuple[list[dict], int]:
-    """The changed images of one page, each with its before and after overlay marks."""
-    by_image: dict[str, list[dict]] = {}
-    for category in ("moved", "relabeled", "added", "removed", "attributes_changed"):
-        for c in d["annotations"][category]:
-            by_image.setdefault(c["image"], []).append(c)
-    paths = sorted(by_image)
-    total = len(paths)
-    paths = paths[page * DIFF_PAGE:(page + 1) * DIFF_PAGE]
-    before = st.vault.images_at(ra, paths).items
-    after = st.vault.images_at(rb, paths).items
-    out = []
-    for p in paths:
-        marks_a, marks_b = [], []
-        for c in by_image[p]:
-            kind = c["change"]
-            old = f'{c["old_class"]}' if c["old_class"] else ""
-            new = f'{c["new_class"]}' if c["new_class"] else ""
-            if kind == "added":
-                marks_b.append({"bbox": c["new_bbox"], "change": kind, "label": f"{new} (added)", "short": f"+{new}",
-                                "index": c["new_index"]})
-            elif kind == "removed":
-                marks_a.append({"bbox": c["old_bbox"], "change": kind, "label": f"{old} (removed)", "short": f"−{old}",
-                                "index": c["old_index"]})
-            else:
-                label = {"moved": f"{new} (moved, IoU {c.get('iou', '')})", "relabeled": f"{old} → {new} (relabeled)",
-                         "attributes_changed": f"{new} ({', '.join(c.get('changed') or ['attributes'])} changed)"}[kind]
-                short = {"moved": "moved", "relabeled": f"{old}→{new}", "attributes_changed": f"{new} *"}[kind]
-                marks_a.append({"bbox": c["old_bbox"], "change": kind, "label": label, "short": short,
-                                "index": c["old_index"]})
-                marks_b.append({"bbox": c["new_bbox"], "change": kind, "label": label, "short": short,
-                                "index": c["new_index"]})
-                if kind == "moved":  # where it was, dashed, on the after side too
-                    marks_b.append({"bbox": c["old_bbox"], "change": kind, "label": f"{new} (was here)", "ghost": True})
-        out.append({"path": p, "before": before.get(p), "after": after.get(p), "marks_a": marks_a,
-                    "marks_b": marks_b, "changes": by_image[p]})
-    return out, total
 
 
 # -- runs -------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ class ServerState:
         # The vault every read goes through. Its actor is whoever runs the server: reads
         # record nothing, except that listing runs marks runs whose process died as crashed.
         self.vault = lensvault.open(self.root)
+        self.vault.keep_versions(16)
         self.vault.catalog  # opened (and checked) now, not racing on the first requests  # noqa: B018
         self.vault.store  # noqa: B018
         self.thumbnails = self.vault.dir / "cache" / "thumbnails"
