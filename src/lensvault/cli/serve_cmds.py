@@ -26,6 +26,6 @@ def serve_cmd(ctx, host, port, vault_dir, public_read, as_json):
 
     result = run_server(vault_dir or ctx.find_root().obj.get("vault_path"), host=host, port=port,
                         public_read=public_read,
-                        on_ready=lambda url: click.echo(f"Serving {url}  (API: {url}/api/v1/docs; Ctrl-C stops)",
+                        on_ready=lambda url: click.echo(f"Serving {url}  (API: {url}/api/v1/openapi.json; Ctrl-C stops)",
                                                         err=True))
     emit(result, as_json, render.served)

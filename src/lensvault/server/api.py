@@ -52,8 +52,9 @@ def dataset_versions(request: Request, name: str):
 def dataset_version(request: Request, name: str, version: str, files: bool = False):
     """``dataset show NAME@VERSION`` (``files``: every file too)."""
     st, ref = _reader(request), _ref(name, version)
+    # Every file of a big version is a big answer: kept only without them.
     return _json(st.cached(("details", ref, files), lambda: st.vault.dataset_details(ref, files=files),
-                           keep=exact_ref(ref)))
+                           keep=exact_ref(ref) and not files))
 
 
 @router.get("/datasets/{name}/versions/{version}/images", tags=["datasets"])

@@ -48,8 +48,9 @@ def create_app(vault_path, *, public_read: bool = False):
         yield
         state.close()
 
-    app = FastAPI(lifespan=lifespan, title="LensVault", version="1", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
-                  redoc_url=None,
+    app = FastAPI(lifespan=lifespan, title="LensVault", version="1", openapi_url="/api/v1/openapi.json",
+                  # No Swagger page: it loads its scripts from a CDN, and nothing here reaches the network.
+                  docs_url=None, redoc_url=None,
                   description="Dataset versions, runs, evaluations, models and lineage of one vault. Every "
                               "answer is the JSON `lensvault … --json` prints for the same question.")
     app.state.lv = state
@@ -68,7 +69,7 @@ def create_app(vault_path, *, public_read: bool = False):
         what = exc.detail if isinstance(exc.detail, str) else "the request was refused"
         return _problem(request, exc.status_code,
                         {"error": "NotFound" if exc.status_code == 404 else "HTTPError", "what": what,
-                         "where": request.url.path, "fix": "see /api/v1/docs for the routes"})
+                         "where": request.url.path, "fix": "see /api/v1/openapi.json for the routes"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc: RequestValidationError):
@@ -76,7 +77,8 @@ def create_app(vault_path, *, public_read: bool = False):
                     for e in exc.errors()]
         return _problem(request, 422, {"error": "UsageError",
                                        "what": "; ".join(f"{p['where']}: {p['what']}" for p in problems),
-                                       "where": request.url.path, "fix": "see /api/v1/docs", "problems": problems})
+                                       "where": request.url.path, "fix": "see /api/v1/openapi.json",
+                                       "problems": problems})
 
     @app.exception_handler(Exception)
     async def unexpected(request, exc: Exception):
