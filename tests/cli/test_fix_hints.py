@@ -90,6 +90,10 @@ TESTED = {
     # Runs the whole product (about a minute): tests/quickstart/test_quickstart.py does exactly this,
     # and types the commands it printed ("lensvault " + the arguments) again.
     "lensvault quickstart DIR": "tests/quickstart/test_quickstart.py",
+    "lensvault token list": "tests/server/test_tokens.py",
+    "lensvault token revoke {name}": "tests/server/test_tokens.py",
+    "lensvault token create NAME --role read|write|admin": "tests/server/test_tokens.py",
+    "lensvault token create NAME --role read": "tests/server/test_api.py",
     "lensvault ": "tests/quickstart/test_quickstart.py",
     # The `git add` that snapshot and fix end with, from the repository or from outside it.
     "git add ": "tests/cli/test_git_hints_and_run_refs.py",

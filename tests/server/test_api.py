@@ -170,7 +170,7 @@ def test_bad_paths_are_statuses_not_tracebacks(server, client, tokens, path, sta
     assert "root:" not in r.text  # never bytes from outside the store
 
 
-def test_tokens_and_roles(server, client, tokens):
+def test_tokens_and_roles(server, client, tokens, world):
     url = server + "/api/v1/datasets"
     assert client.get(url).status_code == 401
     assert client.get(url).headers["www-authenticate"] == "Bearer"
@@ -181,6 +181,14 @@ def test_tokens_and_roles(server, client, tokens):
         assert r.status_code == 401, header
         assert r.json()["error"] == "Unauthorized"
     assert client.get(url, headers=bearer(tokens.reader)).status_code == 200
+    # The fix every 401 gives works as printed, and its token opens the door.
+    from tests.cli.conftest import sh
+    from tests.cli.hints import printed_hints
+
+    hint = printed_hints(client.get(url).json()["fix"])[0]
+    made = sh(hint.replace("NAME", "from-hint") + " --json", world)
+    assert made.returncode == 0, made.stderr
+    assert client.get(url, headers=bearer(json.loads(made.stdout)["token"])).status_code == 200
     assert client.get(server + "/api/v1/whoami", headers=bearer(tokens.writer)).json() == {
         "user": "writer@example.com", "role": "write", "token_id": tokens.writer.split("_")[1],
         "token_name": "ci-writer"}

@@ -71,3 +71,25 @@ def test_token_commands(sqlite_vault):
     revoked = lv("token", "revoke", "alice", "--json", cwd=root)
     assert json.loads(revoked.stdout)["active"] is False
     assert "was revoked already" in lv("token", "revoke", "alice", cwd=root).stdout
+
+
+def test_token_hints_work_as_printed(sqlite_vault):
+    from tests.cli.conftest import sh
+    from tests.cli.hints import printed_hints
+
+    root = sqlite_vault.root
+    empty = lv("token", "list", cwd=root)
+    made = next(h for h in printed_hints(empty.stdout) if h.startswith("lensvault token create"))
+    r = sh(made.replace("NAME", "first").replace("read|write|admin", "read"), root)
+    assert r.returncode == 0 and "lvt_" in r.stdout, r.stderr
+
+    missing = lv("token", "revoke", "nobody", cwd=root)
+    assert missing.returncode == 3
+    listed = sh(next(h for h in printed_hints(missing.stderr) if h.startswith("lensvault token list")), root)
+    assert listed.returncode == 0 and "first" in listed.stdout
+
+    taken = lv("token", "create", "first", "--role", "write", cwd=root)
+    assert taken.returncode == 4
+    retire = next(h for h in printed_hints(taken.stderr) if h.startswith("lensvault token revoke"))
+    assert sh(retire, root).returncode == 0
+    assert json.loads(lv("token", "list", "--json", cwd=root).stdout)[0]["active"] is False

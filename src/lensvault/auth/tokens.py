@@ -137,9 +137,9 @@ def create_token(vault, name: str, *, role: str, user: str | None = None) -> Tok
         try:
             TokenRepo(conn).add(row)
         except Conflict as e:
-            raise AlreadyExists(f"a token named {name!r} exists already", where=name,
-                                fix="choose another name, or `lensvault token revoke` the old one and name "
-                                    "the new one differently") from e
+            raise AlreadyExists(f"a token named {name!r} exists already (names stay taken, revoked or not)",
+                                where=name, fix="choose another name; to retire the old token: "
+                                                f"`lensvault token revoke {name}`") from e
         vault.catalog.append_event(conn, "token.create", "token", name,
                                    after={"token_id": token_id, "user": user, "role": role})
     return TokenCreated(TokenInfo.from_row(_Row(row)), f"{PREFIX}{token_id}_{secret}")

@@ -55,7 +55,7 @@ SHORT_HELP = {
     "eval": "Compute COCO metrics of predictions and record them.",
     "evals": "List recorded evaluations with their data and what they belong to.",
     "serve": "Serve the REST API and the web UI (versions, diffs, runs, models, lineage).",
-    "token": "Create, list and revoke API tokens for `lensvault serve`.",
+    "token": "Create, list and revoke API tokens for the server (lensvault serve).",
 }
 
 

@@ -52,7 +52,7 @@ def create_app(vault_path, *, public_read: bool = False):
                   # No Swagger page: it loads its scripts from a CDN, and nothing here reaches the network.
                   docs_url=None, redoc_url=None,
                   description="Dataset versions, runs, evaluations, models and lineage of one vault. Every "
-                              "answer is the JSON `lensvault … --json` prints for the same question.")
+                              "answer is the JSON the command line prints with --json for the same question.")
     app.state.lv = state
 
     @app.exception_handler(LensVaultError)

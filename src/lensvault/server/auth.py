@@ -19,6 +19,8 @@ from lensvault.server.errors import HTTPProblem
 __all__ = ["ANONYMOUS", "COOKIE", "csrf_of", "principal_of", "require"]
 
 COOKIE = "lensvault_session"
+_FIX = ("make a token in the vault's folder with `lensvault token create NAME --role read` and send "
+        "'Authorization: Bearer TOKEN', or log in with it at /login")
 ANONYMOUS = Principal(user="anonymous", role="read")
 
 
@@ -37,23 +39,21 @@ def principal_of(request) -> Principal:
     if header is not None:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
-            raise HTTPProblem(401, "the Authorization header is not `Bearer TOKEN`", where="Authorization",
-                              fix="send `Authorization: Bearer lvt_…` (see `lensvault token create`)")
+            raise HTTPProblem(401, "the Authorization header is not 'Bearer TOKEN'", where="Authorization",
+                              fix=_FIX)
         token, via = value.strip(), "bearer"
     elif request.cookies.get(COOKIE):
         token, via = request.cookies[COOKIE], "cookie"
     if token is not None:
         principal = state.vault.authenticate(token)
         if principal is None:
-            raise HTTPProblem(401, "the token is not valid (unknown, wrong or revoked)", where=via,
-                              fix="ask an admin for a token (`lensvault token create NAME --role read`)")
+            raise HTTPProblem(401, "the token is not valid (unknown, wrong or revoked)", where=via, fix=_FIX)
         request.state.token, request.state.via = token, via
     elif state.public_read:
         principal = ANONYMOUS
         request.state.token, request.state.via = None, None
     else:
-        raise HTTPProblem(401, "this server needs a token", where="Authorization",
-                          fix="send `Authorization: Bearer TOKEN`, or log in at /login")
+        raise HTTPProblem(401, "this server needs a token", where="Authorization", fix=_FIX)
     request.state.principal = principal
     return principal
 

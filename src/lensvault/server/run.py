@@ -22,8 +22,8 @@ class ServeResult:
 def _missing_server_extra(e: ImportError):
     from lensvault.errors import UsageError
 
-    return UsageError(f"`lensvault serve` needs the server extra ({e.name} is not installed)",
-                      where="lensvault serve", fix="pip install 'lensvault[server]'")
+    return UsageError(f"the server needs the server extra ({e.name} is not installed)",
+                      where="serve", fix="pip install 'lensvault[server]'")
 
 
 def run_server(vault_path, *, host: str = "127.0.0.1", port: int = 8470, public_read: bool = False,
