@@ -26,6 +26,26 @@ def _missing_server_extra(e: ImportError):
                       where="serve", fix="pip install 'lensvault[server]'")
 
 
+def _listen(host: str, port: int):
+    """The listening socket, bound here so that a taken port or an unknown host is an error
+    with its fix (uvicorn would log it and exit)."""
+    import socket
+
+    from lensvault.errors import UsageError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as e:
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}", where=f"{host}:{port}",
+                         fix="choose another --port (0: any free port) or --host") from e
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
 def run_server(vault_path, *, host: str = "127.0.0.1", port: int = 8470, public_read: bool = False,
                on_ready=None, log_level: str = "warning") -> ServeResult:
     """Serve the vault at ``vault_path`` until interrupted; ``on_ready(url)`` once it listens
@@ -53,5 +73,5 @@ def run_server(vault_path, *, host: str = "127.0.0.1", port: int = 8470, public_
 
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
                             server_header=False, lifespan="on")
-    Server(config).run()
+    Server(config).run(sockets=[_listen(host, port)])
     return ServeResult(urls[0] if urls else f"http://{host}:{port}", root, public_read)
