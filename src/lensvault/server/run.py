@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from dataclasses import dataclass
 
 __all__ = ["ServeResult", "run_server"]
@@ -70,6 +73,20 @@ def run_server(vault_path, *, host: str = "127.0.0.1", port: int = 8470, public_
                     urls.append(f"http://{'[' + h + ']' if ':' in h else h}:{p}")
             if on_ready is not None and urls:
                 on_ready(urls[0])
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            # Ctrl-C or SIGTERM is how a server ends: shut down gracefully, then return (uvicorn
+            # would raise the signal again afterwards, and the process would die by it).
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            before = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in before.items():
+                    signal.signal(sig, handler)
 
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
                             server_header=False, lifespan="on")
