@@ -264,3 +264,27 @@ def test_browser_session_cookie_and_csrf(server, client, tokens):
     client.cookies.clear()
     page = client.get(server + "/datasets/shapes/1.0.1", headers={"Accept": "text/html"})
     assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")
+
+
+def test_every_page_renders_for_every_kind_of_subject(server, client, tokens, runs):
+    """Each page once, on versions with and without annotations, runs, models, configs: HTML, 200."""
+    first, second = runs
+    session = {"Cookie": f"lensvault_session={tokens.reader}", "Accept": "text/html"}
+    pages = {
+        "/": "Recent events", "/datasets/shapes": "diff with 1.0.0", "/datasets/files/1.1.0": "files only",
+        "/datasets/shapes/1.0.1?split=train&class_name=circle": "image-grid",
+        "/datasets/shapes/1.0.1/images/1": "annotations", "/datasets/files/diff/1.0.0/1.1.0": "renamed-020.txt",
+        "/datasets/shapes/diff/1.0.0/1.0.1?page=1": "Images with changed boxes", "/runs": "compare-form",
+        "/runs?status=succeeded&dataset=shapes@1.0.1": second, f"/runs/{first}": "Metric curves",
+        f"/runs/compare?run={first}&run={second}": "Config differences", "/models/det": "History",
+        "/models/det/1.1.0": "Release notes", "/lineage/C-01": "Lineage of C-01",
+        f"/lineage/{first}?direction=down": "det@1.0.0", "/why/det@1.0.0/det@1.1.0": "Likeliest causes first",
+    }
+    for path, expected in pages.items():
+        r = client.get(server + path, headers=session)
+        assert r.status_code == 200, (path, r.text[-2000:])
+        assert r.headers["content-type"].startswith("text/html") and expected in r.text, path
+    for path, status in (("/runs/compare?run=" + first, 422), ("/models/nothing", 404),
+                         ("/datasets/shapes/9.9.9", 404), ("/datasets/shapes/1.0.1/images/999999", 404)):
+        r = client.get(server + path, headers=session)
+        assert r.status_code == status and "Traceback" not in r.text and 'id="error-what"' in r.text, path
