@@ -288,3 +288,31 @@ def test_every_page_renders_for_every_kind_of_subject(server, client, tokens, ru
                          ("/datasets/shapes/9.9.9", 404), ("/datasets/shapes/1.0.1/images/999999", 404)):
         r = client.get(server + path, headers=session)
         assert r.status_code == status and "Traceback" not in r.text and 'id="error-what"' in r.text, path
+
+
+def test_check_page_shows_duplicates_side_by_side(sqlite_vault, tmp_path, client):
+    import shutil
+
+    from tests.registry._helpers import make_coco
+    from tests.server.conftest import Server
+
+    images, ann = make_coco(tmp_path / "src", 6)
+    shutil.copy(images / "im000.png", images / "im000-copy.png")
+    coco = json.loads(ann.read_text())
+    coco["images"].append({"id": 7, "file_name": "im000-copy.png", "width": 32, "height": 32})
+    coco["annotations"].append({"id": 7, "image_id": 7, "category_id": 1, "bbox": [2, 2, 10, 10], "area": 100,
+                                "iscrowd": 0})
+    ann.write_text(json.dumps(coco))
+    sqlite_vault.snapshot("dup", images, version="1.0.0", format="coco", annotations=ann)
+    s = Server(sqlite_vault.root, "--public-read")
+    try:
+        page = client.get(s.url + "/datasets/dup/1.0.0/check", headers={"Accept": "text/html"})
+        api = client.get(s.url + "/api/v1/datasets/dup/versions/1.0.0/check").json()
+    finally:
+        log = s.stop()
+    assert "Traceback" not in log
+    assert api["counts"]["exact_groups"] == 1 and sorted(api["exact"][0]["paths"]) == ["im000-copy.png", "im000.png"]
+    assert page.status_code == 200 and api["summary"] in page.text
+    sha = api["exact"][0]["sha256"]
+    exact = page.text[page.text.index('id="exact"'):page.text.index('id="near"')]
+    assert exact.count(f"/api/v1/objects/{sha}/thumbnail?size=128") == 2  # side by side

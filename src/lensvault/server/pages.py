@@ -19,6 +19,7 @@ __all__ = ["error_page", "router"]
 
 router = APIRouter(include_in_schema=False)
 DIFF_PAGE = 12  # changed images per page of the diff
+CHECK_ITEMS = 60  # duplicate groups and near pairs shown by the check page (the rest counted)
 
 
 @cache
@@ -128,6 +129,20 @@ def version(request: Request, name: str, version: str, split: str | None = None,
         split_bars = svg.bars(list(details["splits"].items()))
     return _page(request, "version.html", name=name, version=version, d=details, page=page, filters=filters,
                  thumb=_thumb, class_bars=class_bars, split_bars=split_bars)
+
+
+@router.get("/datasets/{name}/{version}/check", response_class=HTMLResponse)
+def check(request: Request, name: str, version: str):
+    """``dataset check``: exact and near duplicates side by side, those across splits first."""
+    principal_of(request)
+    st, ref = request.app.state.lv, f"{name}@{version}"
+    rep = st.cached(("check", ref), lambda: st.vault.check(ref), keep=exact_ref(ref)).to_dict()
+    exact = sorted(rep["exact"], key=lambda g: len(set(g["splits"])) == 1)[:CHECK_ITEMS]
+    near = sorted(rep["near"], key=lambda n: n["split_a"] == n["split_b"])[:CHECK_ITEMS]
+    paths = [p for g in exact for p in g["paths"]] + [p for n in near for p in (n["a"], n["b"])]
+    shas = {p: i["sha256"] for p, i in st.vault.images_at(ref, paths).items.items()} if paths else {}
+    return _page(request, "check.html", name=name, version=version, rep=rep, exact=exact, near=near, shas=shas,
+                 thumb=_thumb)
 
 
 @router.get("/datasets/{name}/{version}/images/{image_id}", response_class=HTMLResponse)
