@@ -108,7 +108,7 @@ def test_diff_page_shows_the_moved_box(browser, server, tokens, moved, client, t
     _shot(page, tmp_path, "diff-relabeled")
 
 
-def test_runs_compare_draws_curves(browser, server, tokens, runs, tmp_path):
+def test_runs_compare_draws_curves(browser, server, tokens, runs, client, tmp_path):
     page = _login(browser, server, tokens.reader)
     page.goto(f"{server}/runs")
     for run_id in runs:
@@ -121,6 +121,14 @@ def test_runs_compare_draws_curves(browser, server, tokens, runs, tmp_path):
     assert curves.count() >= 1
     assert curves.first.locator("polyline.series").count() == len(runs)
     assert page.locator("table.config-diff tr.differs").count() >= 1  # C-01 and C-02 differ in model.depth
+    # Per-class bars: one bar per run and class for each per-class metric the runs logged.
+    details = [client.get(f"{server}/api/v1/runs/{r}", headers=bearer(tokens.reader)).json() for r in runs]
+    per_class = {(cls, key): [d["metrics_per_class"].get(cls, {}).get(key) for d in details]
+                 for d in details for cls, metrics in d["metrics_per_class"].items() for key in metrics}
+    drawn = page.locator("#breakdowns svg.grouped-bars rect.bar")
+    expected = sum(1 for values in per_class.values() for v in values if v is not None)
+    per_slice = sum(1 for d in details for metrics in d["metrics_per_slice"].values() for _ in metrics)
+    assert drawn.count() == expected + per_slice
 
 
 def test_a_writer_promotes_and_rolls_back(browser, server, tokens, client, tmp_path):

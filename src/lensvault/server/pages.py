@@ -190,7 +190,21 @@ def runs_compare(request: Request):
         for p in d.get("points") or []:
             if p["class"] is None and p["slice"] is None and p["step"] is not None:
                 curves.setdefault(p["key"], {}).setdefault(d["run_id"], []).append((p["step"], p["value"]))
-    return _page(request, "runs_compare.html", runs=details, comparisons=comparisons, curves=curves)
+    return _page(request, "runs_compare.html", runs=details, comparisons=comparisons, curves=curves,
+                 breakdowns=_breakdowns(details))
+
+
+def _breakdowns(details: list[dict]) -> list[tuple[str, str]]:
+    """Per-class and per-slice bars of each metric the runs logged that way: (title, svg)."""
+    out = []
+    names = [d["run_id"] for d in details]
+    for field, what in (("metrics_per_class", "class"), ("metrics_per_slice", "slice")):
+        keys = sorted({k for d in details for per in (d.get(field) or {}).values() for k in per})
+        for key in keys:
+            labels = sorted({label for d in details for label in (d.get(field) or {})})
+            rows = [(label, [((d.get(field) or {}).get(label) or {}).get(key) for d in details]) for label in labels]
+            out.append((f"{key} per {what}", svg.grouped_bars(rows, names)))
+    return out
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)

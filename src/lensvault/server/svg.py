@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from html import escape
 
-__all__ = ["CHANGE_COLOURS", "bars", "class_colour", "diff_overlay", "image_overlay", "lineage_graph", "lines"]
+__all__ = ["CHANGE_COLOURS", "bars", "class_colour", "diff_overlay", "grouped_bars", "image_overlay", "lineage_graph",
+           "lines"]
 
 PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
            "#fabed4", "#469990", "#dcbeff", "#9a6324", "#800000", "#aaffc3", "#808000", "#000075")
@@ -98,6 +99,35 @@ def bars(items: list[tuple[str, float]], *, width: int = 420, colour_of=None, un
     return "".join(out)
 
 
+def grouped_bars(rows: list[tuple[str, list[float | None]]], names: list[str], *, width: int = 520) -> str:
+    """One group of horizontal bars per row label (a class, a slice), one bar per series (a run)."""
+    values = [v for _, vs in rows for v in vs if isinstance(v, (int, float))]
+    if not values:
+        return '<p class="muted">nothing to chart</p>'
+    top = max(values) or 1
+    bar, label_w = 12, 140
+    group = bar * len(names) + 8
+    h = group * len(rows) + 18 * len(names) + 8
+    out = [f'<svg class="grouped-bars" viewBox="0 0 {width} {h}" width="{width}" height="{h}">']
+    for i, (label, vs) in enumerate(rows):
+        y0 = i * group + 4
+        out.append(f'<text x="{label_w - 6}" y="{y0 + group / 2 + 2:.0f}" text-anchor="end">{escape(str(label))}</text>')
+        for k, v in enumerate(vs):
+            if not isinstance(v, (int, float)):
+                continue
+            w = max(1.0, (width - label_w - 60) * v / top)
+            out.append(f'<rect class="bar" data-series="{escape(names[k])}" x="{label_w}" y="{y0 + k * bar}" '
+                       f'width="{_num(w)}" height="{bar - 2}" fill="{PALETTE[k % len(PALETTE)]}">'
+                       f'<title>{escape(names[k])}: {v:.4g}</title></rect>'
+                       f'<text x="{label_w + w + 4:.1f}" y="{y0 + k * bar + bar - 3}" font-size="10">{v:.3g}</text>')
+    for k, name in enumerate(names):
+        y = group * len(rows) + 14 + 18 * k
+        out.append(f'<rect x="{label_w}" y="{y - 9}" width="10" height="10" fill="{PALETTE[k % len(PALETTE)]}"/>'
+                   f'<text x="{label_w + 16}" y="{y}">{escape(name)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
 def lines(series: dict[str, list[tuple[float, float]]], *, title: str = "", width: int = 520, height: int = 240) -> str:
     """One polyline per series over shared axes (step → value), with a legend."""
     pts = [p for s in series.values() for p in s]
@@ -106,29 +136,32 @@ def lines(series: dict[str, list[tuple[float, float]]], *, title: str = "", widt
     x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
     y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
     x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
-    left, right, top, bottom = 50, 10, 24, 28
+    left, right, top, bottom = 56, 10, 24, 28
+    plot_height = height
+    height = plot_height + 16 * len(series)  # the legend goes under the plot
 
     def sx(x):
         return left + (width - left - right) * (x - x0) / (x1 - x0)
 
     def sy(y):
-        return height - bottom - (height - top - bottom) * (y - y0) / (y1 - y0)
+        return plot_height - bottom - (plot_height - top - bottom) * (y - y0) / (y1 - y0)
 
     out = [(f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
             f'data-metric="{escape(title)}"><text x="{left}" y="14" class="title">{escape(title)}</text>'),
-           f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" class="axis"/>',
-           f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" class="axis"/>',
+           f'<line x1="{left}" y1="{plot_height - bottom}" x2="{width - right}" y2="{plot_height - bottom}" '
+           f'class="axis"/>',
+           f'<line x1="{left}" y1="{top}" x2="{left}" y2="{plot_height - bottom}" class="axis"/>',
            f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">{y1:.3g}</text>',
-           f'<text x="{left - 4}" y="{height - bottom}" text-anchor="end">{y0:.3g}</text>',
-           f'<text x="{left}" y="{height - 8}">{x0:g}</text>',
-           f'<text x="{width - right}" y="{height - 8}" text-anchor="end">step {x1:g}</text>']
+           f'<text x="{left - 4}" y="{plot_height - bottom}" text-anchor="end">{y0:.3g}</text>',
+           f'<text x="{left}" y="{plot_height - 8}">{x0:g}</text>',
+           f'<text x="{width - right}" y="{plot_height - 8}" text-anchor="end">step {x1:g}</text>']
     for i, (name, s) in enumerate(series.items()):
         colour = PALETTE[i % len(PALETTE)]
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in sorted(s))
         out.append(f'<polyline class="series" data-series="{escape(name)}" points="{path}" fill="none" '
                    f'stroke="{colour}" stroke-width="2"><title>{escape(name)}</title></polyline>')
-        out.append(f'<text x="{width - right - 4}" y="{top + 14 * (i + 1)}" text-anchor="end" fill="{colour}">'
-                   f'{escape(name)}</text>')
+        out.append(f'<rect x="{left}" y="{plot_height + 16 * i}" width="10" height="10" fill="{colour}"/>'
+                   f'<text x="{left + 16}" y="{plot_height + 16 * i + 10}">{escape(name)}</text>')
     out.append("</svg>")
     return "".join(out)
 
