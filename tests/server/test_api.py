@@ -240,11 +240,21 @@ def test_public_read_opens_reads_only(public_server, client, tokens):
 
 
 def test_browser_session_cookie_and_csrf(server, client, tokens):
+    import re
+
     from lensvault.server.auth import csrf_of
 
-    refused = client.post(server + "/login", data={"token": tokens.revoked, "next": "/"})
+    forged = client.post(server + "/login", data={"token": tokens.writer, "next": "/"})
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers  # not from our form
+    form = client.get(server + "/login")
+    login_csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    assert "HttpOnly" in form.headers["set-cookie"]
+    wrong = client.post(server + "/login", data={"token": tokens.writer, "csrf": login_csrf + "x"})
+    assert wrong.status_code == 403
+    refused = client.post(server + "/login", data={"token": tokens.revoked, "next": "/", "csrf": login_csrf})
     assert refused.status_code == 401 and "set-cookie" not in refused.headers
-    r = client.post(server + "/login", data={"token": tokens.writer, "next": "https://evil.example/"})
+    r = client.post(server + "/login", data={"token": tokens.writer, "next": "https://evil.example/",
+                                             "csrf": login_csrf})
     assert r.status_code == 303 and r.headers["location"] == "/"  # no open redirect
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")

@@ -61,9 +61,20 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 # -- session ----------------------------------------------------------------------------------
+LOGIN_COOKIE = "lensvault_login"
+
+
 @router.get("/login")
 def login_form(request: Request, next: str = "/"):
-    return _page(request, "login.html", next=_local(next), failed=False)
+    """The form carries a random value also set as a cookie (double submit): a page elsewhere
+    cannot log a browser in with a token of its choosing."""
+    import secrets
+
+    value = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    response = _page(request, "login.html", next=_local(next), failed=False, login_csrf=value)
+    response.set_cookie(LOGIN_COOKIE, value, httponly=True, samesite="strict", path="/login",
+                        secure=request.url.scheme == "https")
+    return response
 
 
 def _local(target: str) -> str:
@@ -73,10 +84,16 @@ def _local(target: str) -> str:
 
 @router.post("/login")
 async def login(request: Request):
+    import hmac
+
     form = await _form(request)
     token, target = form.get("token", "").strip(), _local(form.get("next", "/"))
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, form.get("csrf", "")):
+        raise HTTPProblem(403, "the login form's CSRF value is missing or wrong", where="/login",
+                          fix="open /login and submit the form from there")
     if request.app.state.lv.vault.authenticate(token) is None:
-        return _page(request, "login.html", http_status=401, next=target, failed=True)
+        return _page(request, "login.html", http_status=401, next=target, failed=True, login_csrf=expected)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
                         path="/")

@@ -148,8 +148,8 @@ def lines(series: dict[str, list[tuple[float, float]]], *, title: str = "", widt
 
     out = [(f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
             f'data-metric="{escape(title)}"><text x="{left}" y="14" class="title">{escape(title)}</text>'),
-           f'<line x1="{left}" y1="{plot_height - bottom}" x2="{width - right}" y2="{plot_height - bottom}" '
-           f'class="axis"/>',
+           (f'<line x1="{left}" y1="{plot_height - bottom}" x2="{width - right}" y2="{plot_height - bottom}" '
+            f'class="axis"/>'),
            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{plot_height - bottom}" class="axis"/>',
            f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">{y1:.3g}</text>',
            f'<text x="{left - 4}" y="{plot_height - bottom}" text-anchor="end">{y0:.3g}</text>',
