@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from lensvault.server import svg
 from lensvault.server.auth import COOKIE, check_csrf, csrf_of, principal_of, require
@@ -92,7 +93,7 @@ async def login(request: Request):
     if not expected or not hmac.compare_digest(expected, form.get("csrf", "")):
         raise HTTPProblem(403, "the login form's CSRF value is missing or wrong", where="/login",
                           fix="open /login and submit the form from there")
-    if request.app.state.lv.vault.authenticate(token) is None:
+    if await run_in_threadpool(request.app.state.lv.vault.authenticate, token) is None:
         return _page(request, "login.html", http_status=401, next=target, failed=True, login_csrf=expected)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
@@ -102,8 +103,9 @@ async def login(request: Request):
 
 @router.post("/logout")
 async def logout(request: Request):
-    principal_of(request)
-    check_csrf(request, (await _form(request)).get("csrf"))
+    form = await _form(request)
+    await run_in_threadpool(principal_of, request)
+    check_csrf(request, form.get("csrf"))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -259,21 +261,30 @@ def model_version(request: Request, name: str, version: str):
 
 @router.post("/models/{name}/promote")
 async def promote(request: Request, name: str):
-    principal = require(request, "write")
-    form = await _form(request)
-    check_csrf(request, form.get("csrf"))
-    with request.app.state.lv.acting(principal.user) as vault:
-        vault.promote(f"{name}@{form.get('version', '')}", form.get("alias", ""), reason=form.get("reason") or None)
+    form = await _form(request)  # read here; the catalog is written in a worker thread, not the event loop
+
+    def write():
+        principal = require(request, "write")
+        check_csrf(request, form.get("csrf"))
+        with request.app.state.lv.acting(principal.user) as vault:
+            vault.promote(f"{name}@{form.get('version', '')}", form.get("alias", ""),
+                          reason=form.get("reason") or None)
+
+    await run_in_threadpool(write)
     return RedirectResponse(f"/models/{name}", status_code=303)
 
 
 @router.post("/models/{name}/rollback")
 async def rollback(request: Request, name: str):
-    principal = require(request, "write")
     form = await _form(request)
-    check_csrf(request, form.get("csrf"))
-    with request.app.state.lv.acting(principal.user) as vault:
-        vault.rollback(name, form.get("alias", ""), reason=form.get("reason") or None)
+
+    def write():
+        principal = require(request, "write")
+        check_csrf(request, form.get("csrf"))
+        with request.app.state.lv.acting(principal.user) as vault:
+            vault.rollback(name, form.get("alias", ""), reason=form.get("reason") or None)
+
+    await run_in_threadpool(write)
     return RedirectResponse(f"/models/{name}", status_code=303)
 
 
