@@ -26,7 +26,6 @@ def _oid(i: int, salt: str = "") -> str:
 
 
 def build(vault_dir: str, n: int) -> None:
-    import lensvault
     from lensvault.datasets import files_table
     from lensvault.datasets.snapshot import commit_version
     from lensvault.vault import init_vault

@@ -437,7 +437,7 @@ def write_doc(result: dict) -> None:
     block = "\n".join(sec)
     text = DOC.read_text() if DOC.exists() else ""
     if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text, flags=re.DOTALL)
     else:
         text = text.rstrip() + "\n\n" + block + "\n" if text else block + "\n"
     DOC.parent.mkdir(parents=True, exist_ok=True)

@@ -14,12 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import lensvault
 from lensvault.annotations import load
 from lensvault.errors import AnnotationError
 from lensvault.media import inspect_image
 
-from .conftest import BCCD, SAMPLES
+from .conftest import BCCD
 
 JPEG = BCCD / "BCCD" / "JPEGImages" / "BloodImage_00000.jpg"
 

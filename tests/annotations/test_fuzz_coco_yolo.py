@@ -111,8 +111,8 @@ def coco_documents(draw):
                 node = node[p]
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation replaced the parent
-        if not (isinstance(node, dict) and isinstance(last, str)
-                or isinstance(node, list) and isinstance(last, int) and last < len(node)):
+        if not ((isinstance(node, dict) and isinstance(last, str))
+                or (isinstance(node, list) and isinstance(last, int) and last < len(node))):
             continue
         if isinstance(node, dict) and draw(st.integers(0, 9)) == 0:
             node.pop(last, None)

@@ -5,8 +5,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lensvault.annotations import (ANNOTATION_SCHEMA, IMAGE_SCHEMA, AnnotationColumns, ClassMap, Finding,
-                                   ImageColumns, canonical_json)
+from lensvault.annotations import (
+    ANNOTATION_SCHEMA,
+    IMAGE_SCHEMA,
+    AnnotationColumns,
+    ClassMap,
+    Finding,
+    ImageColumns,
+    canonical_json,
+)
 
 
 def test_classmap_keeps_non_contiguous_ids_and_round_trips_through_dict():

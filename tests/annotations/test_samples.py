@@ -82,8 +82,9 @@ def test_coco_keeps_non_contiguous_ids_polygons_rle_crowd_and_attributes():
     assert poly["kind"] == "polygon" and poly["polygon"] == [[0.0, 0.0, 1.0, 0.0, 1.0, 2.0, 0.0, 2.0]]
     assert poly["attributes"] == '{"x":1,"y":"hello"}'
     # Uncompressed counts [0, 20, 30] become compressed RLE, decodable by pycocotools.
-    from pycocotools import mask as mask_utils
     import json
+
+    from pycocotools import mask as mask_utils
     rle = json.loads(crowd["rle"])
     assert crowd["kind"] == "rle" and crowd["iscrowd"] is True
     assert isinstance(rle["counts"], str) and rle["size"] == [10, 5]

@@ -534,7 +534,6 @@ def test_reproduce_hints(proj):
 
 def test_findings_hint(tmp_path):
     import lensvault
-
     from tests.registry._helpers import make_coco
 
     images, ann = make_coco(tmp_path / "src", 25)
@@ -552,7 +551,6 @@ def test_findings_hint(tmp_path):
 
 def test_skipped_images_hint(tmp_path):
     import lensvault
-
     from tests.conftest import DATA
 
     src = tmp_path / "voc"
@@ -574,7 +572,6 @@ def test_skipped_images_hint(tmp_path):
 
 def test_fix_of_annotations_from_outside_hint(tmp_path):
     import lensvault
-
     from tests.registry._helpers import make_coco
 
     images, ann = make_coco(tmp_path / "src", 4)  # the COCO file lies beside the images folder, not in it
@@ -686,7 +683,6 @@ def test_git_hints(proj, tmp_path):
     ok(hint(e.value.fix, "git fetch"), root)
     under_a_file = tmp_path / "a-file"
     under_a_file.write_text("not a folder")
-    with pytest.raises(LensVaultError) as e:
-        with gitinfo.worktree(root, head, under_a_file / "wt"):
-            pass
+    with pytest.raises(LensVaultError) as e, gitinfo.worktree(root, head, under_a_file / "wt"):
+        pass
     ok(hint(e.value.fix, "git worktree list"), root)

@@ -86,7 +86,6 @@ def test_dataset_reading_commands(world):
 def test_snapshot_json_has_what_the_human_output_says(tmp_path):
     """What the import found, how many findings in all, and the images it left out: in both."""
     import lensvault
-
     from tests.conftest import DATA
 
     src = tmp_path / "voc"
@@ -138,8 +137,9 @@ def test_dataset_diff_lists_what_changed(world):
 
 
 def test_dataset_check_names_the_pairs(world, tmp_path):
-    import lensvault
     from PIL import Image
+
+    import lensvault
 
     # Duplicates across splits: the same bytes under several names, and a resized copy.
     src = tmp_path / "dups"
@@ -283,7 +283,6 @@ def test_run_and_registry_writes(world, runs, tmp_path):
 def test_abandon_on_twins(world):
     import lensvault
     from lensvault.catalog.runs_schema import runs as runs_table
-
     from tests.runs.test_crashed_runs import _running_run
 
     vault = lensvault.open(world)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from _lvtest import version_refs, write_files
 
 import lensvault
-from _lvtest import version_refs, write_files
 from lensvault.catalog import schema
 from lensvault.catalog.migrations import STEPS
 from lensvault.errors import AlreadyExists
@@ -51,9 +51,8 @@ def _write_once_holds(vault, table: str, seed: bool = False):
         vault.snapshot("seed", src_root, version="1.0.0")
     for stmt in (f"UPDATE {table} SET created_at = 'x'" if table != "events" else f"UPDATE {table} SET at = 'x'",
                  f"DELETE FROM {table}"):
-        with pytest.raises(sa.exc.DBAPIError) as ei:
-            with vault.catalog.engine.begin() as conn:
-                conn.exec_driver_sql(stmt)
+        with pytest.raises(sa.exc.DBAPIError) as ei, vault.catalog.engine.begin() as conn:
+            conn.exec_driver_sql(stmt)
         assert "write-once" in str(ei.value.orig), ei.value.orig
 
 

@@ -9,8 +9,8 @@ import os
 import stat
 
 import pytest
-
 from _lvtest import damage_object, lose_object, write_files
+
 from lensvault.errors import InputError, IntegrityError, ObjectMissing, UsageError
 
 FILES = {"a.txt": "alpha", "img/b.jpg": b"\xff\xd8\xff" + b"\x00" * 100, "img/deep/c.bin": os.urandom(300)}

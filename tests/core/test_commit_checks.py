@@ -13,8 +13,8 @@ import json
 import os
 
 import pytest
-
 from _lvtest import lv, oids_in_store, settle, version_refs, write_files
+
 from lensvault.errors import ObjectsVanished
 
 
@@ -162,8 +162,9 @@ def test_dataset_fix_never_builds_on_a_damaged_parent_and_works_once_repaired(sq
     import re
     import shutil
 
-    from lensvault.errors import IntegrityError, ObjectMissing
     from _lvtest import flip_byte
+
+    from lensvault.errors import IntegrityError, ObjectMissing
 
     src = tmp_path / "bccd"
     shutil.copytree(bccd_dir / "BCCD", src)

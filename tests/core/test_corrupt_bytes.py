@@ -14,9 +14,9 @@ import os
 import shutil
 
 import pytest
+from _lvtest import damage_object, flip_byte, lose_object, lv, oids_in_store, settle, write_files
 
 import lensvault
-from _lvtest import damage_object, flip_byte, lose_object, lv, oids_in_store, settle, write_files
 from lensvault.errors import IntegrityError, ObjectMissing
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
+from _lvtest import write_files
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _lvtest import write_files
 from lensvault.datasets import files_table
 from lensvault.datasets.diff import diff_tables
 

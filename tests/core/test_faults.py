@@ -11,16 +11,23 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from _lvtest import (
+    assert_nothing_half_written,
+    lv_popen,
+    manifest_files,
+    oids_in_store,
+    tmp_leftovers,
+    version_refs,
+    without_dac_override,
+    write_files,
+)
 
 import lensvault
-from _lvtest import (LV, _env, assert_nothing_half_written, lv, lv_popen, manifest_files, oids_in_store,
-                     tmp_leftovers, version_refs, without_dac_override, write_files)
-from lensvault.errors import InputError, IntegrityError, StorageError
+from lensvault.errors import InputError, StorageError
 
 
 def _refused(vault, src, exc=InputError, **kw):

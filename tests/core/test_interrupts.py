@@ -16,7 +16,7 @@ IMPORT_FILE = "<frozen importlib._bootstrap>"
 def _call_from(filename: str):
     """Call the handler from a frame whose code claims to be ``filename``."""
     code = compile("handler(signal.SIGINT, sys._getframe())", filename, "eval")
-    return eval(code, {"handler": interrupts._on_interrupt, "signal": signal, "sys": sys})  # noqa: S307
+    return eval(code, {"handler": interrupts._on_interrupt, "signal": signal, "sys": sys})
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_a_frame_called_from_an_import_counts_as_inside_it(no_timer):
     env = {"handler": interrupts._on_interrupt, "signal": signal, "sys": sys}
     previous = signal.signal(signal.SIGALRM, signal.SIG_IGN)
     try:
-        assert eval(outer, {"run": lambda: eval(inner, env)}) is None  # noqa: S307
+        assert eval(outer, {"run": lambda: eval(inner, env)}) is None
     finally:
         signal.signal(signal.SIGALRM, previous)
 
@@ -79,12 +79,11 @@ def test_a_ctrl_c_inside_a_held_section_is_raised_when_it_ends():
     previous = signal.signal(signal.SIGINT, interrupts._on_interrupt)
     done = []
     try:
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt), interrupts.held():
             with interrupts.held():
-                with interrupts.held():
-                    signal.raise_signal(signal.SIGINT)
-                    done.append("inner")
-                done.append("outer")  # the inner section's end is not the outermost one
+                signal.raise_signal(signal.SIGINT)
+                done.append("inner")
+            done.append("outer")  # the inner section's end is not the outermost one
         assert done == ["inner", "outer"]
         assert interrupts._held == 0 and not interrupts._pending
         with interrupts.held():  # nothing pending: leaving raises nothing
@@ -108,14 +107,13 @@ def test_a_ctrl_c_another_thread_receives_during_a_fork_is_not_lost(tmp_path):
         helper.start()  # a thread with SIGINT unblocked, as the pyarrow prefetch has
         ready.wait()
         after = []
-        with pytest.raises(KeyboardInterrupt):
-            with sigint_held():
-                os.kill(os.getpid(), signal.SIGINT)  # the main thread blocks it: the helper thread gets it
-                pid = os.fork()
-                if pid == 0:
-                    os._exit(0)
-                os.waitpid(pid, 0)
-                after.append("forked")
+        with pytest.raises(KeyboardInterrupt), sigint_held():
+            os.kill(os.getpid(), signal.SIGINT)  # the main thread blocks it: the helper thread gets it
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+            after.append("forked")
         assert after == ["forked"]
     finally:
         stop.set()

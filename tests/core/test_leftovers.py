@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from _lvtest import LV, _env, lv, settle, tmp_leftovers, version_refs, write_files
 
 

@@ -15,9 +15,9 @@ import sys
 import time
 
 import pytest
+from _lvtest import LV, _env, settle, version_refs, write_files
 
 import lensvault
-from _lvtest import LV, _env, lv, settle, version_refs, write_files
 from lensvault.state import UNSURE, racy, racy_many, stat_key
 
 
@@ -121,8 +121,7 @@ def test_a_file_rewritten_while_it_is_hashed_is_refused(sqlite_vault, tmp_path, 
     src.mkdir()
     big = src / "big.bin"
     with open(big, "wb") as f:
-        for i in range(96):
-            f.write(os.urandom(1 << 20))
+        f.writelines(os.urandom(1 << 20) for i in range(96))
     (src / "small.txt").write_text("small")
     settle()
     proc = subprocess.Popen([*LV, "--vault", str(sqlite_vault.root), "dataset", "snapshot", "ds", str(src),

@@ -29,7 +29,7 @@ def test_a_colour_terminal_gets_the_styles():
     out, buf = _console(force_terminal=True, color_system="standard", width=200)
     line(out, styled(("ok", "green"), " plain [not markup]"))
     text = buf.getvalue()
-    assert "\x1b[32mok\x1b[0m plain [not markup]\n" == text
+    assert text == "\x1b[32mok\x1b[0m plain [not markup]\n"
 
 
 def test_commands_and_renderers_import_nothing_heavy_until_they_print():

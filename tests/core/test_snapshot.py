@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-from pathlib import Path
 
 import pytest
+from _lvtest import lv, manifest_files, oids_in_store, settle, version_refs, write_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lensvault.datasets.ingest as ingest
-from _lvtest import lv, manifest_files, oids_in_store, settle, version_refs, write_files
 from lensvault.errors import InvalidRef, LensVaultError, NotFound
 
 
@@ -221,6 +220,7 @@ def test_touching_a_file_without_changing_it_rehashes_it_but_keeps_the_id(store_
 
 def test_identical_content_to_the_parent_needs_force(store_vault, tmp_path):
     from _lvtest import assert_nothing_half_written
+
     from lensvault.errors import UsageError
 
     src = write_files(tmp_path / "src", {"a.txt": "a"})

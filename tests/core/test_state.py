@@ -13,8 +13,8 @@ import textwrap
 import time
 
 import pytest
-
 from _lvtest import settle, tmp_leftovers, write_files
+
 from lensvault.datasets import files_table
 from lensvault.datasets.ingest import ingest_folder
 from lensvault.errors import UsageError

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from _lvtest import write_files
+
 from lensvault.errors import NotFound, UsageError
 
 

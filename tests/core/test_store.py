@@ -7,15 +7,14 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from pathlib import Path
 
 import pytest
+from _lvtest import ledger_oids, oids_in_store, write_files
 
-from _lvtest import ledger_oids, oids_in_store, tmp_leftovers, write_files
 from lensvault.errors import ObjectMissing, StorageError
 from lensvault.store import LinkMode, LocalObjectStore, open_store
-from lensvault.store.local_links import materialize
 from lensvault.store.base import is_oid
+from lensvault.store.local_links import materialize
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from _lvtest import lv, settle, without_dac_override, write_files
+
 from lensvault.errors import IntegrityError
 
 

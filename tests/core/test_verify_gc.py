@@ -10,9 +10,9 @@ import os
 import shutil
 
 import pytest
+from _lvtest import damage_object, ledger_oids, lose_object, lv, oids_in_store, write_files
 
 import lensvault
-from _lvtest import damage_object, ledger_oids, lose_object, lv, oids_in_store, write_files
 from lensvault.errors import LensVaultError
 
 

@@ -14,13 +14,21 @@ import stat
 from functools import partial
 
 import pytest
+from _lvtest import (
+    assert_nothing_half_written,
+    lv,
+    manifest_files,
+    settle,
+    tmp_leftovers,
+    version_refs,
+    without_dac_override,
+    write_files,
+)
 
 import lensvault
-from _lvtest import (assert_nothing_half_written, lv, manifest_files, settle, tmp_leftovers, version_refs,
-                     without_dac_override, write_files)
 from lensvault import parallel
-from lensvault.errors import InputError, LensVaultError, ObjectMissing, StorageError
 from lensvault import state as state_mod
+from lensvault.errors import InputError, LensVaultError, ObjectMissing, StorageError
 from lensvault.state import FileState, stat_key
 
 N = parallel.MIN_ITEMS + 500  # enough files for the process pool

@@ -27,11 +27,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+import lensvault
 from tests.recovery.compare import assert_same, without_rebuild_events
 from tests.recovery.conftest import TRAIN, _env, _pg_exec, git
 from tests.recovery.damage import PG_DAMAGE, SQLITE_DAMAGE, damage
-
-import lensvault
 
 pytestmark = pytest.mark.faults
 

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from faults_harness import LV, env, lv
 
 pytestmark = pytest.mark.faults

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from faults_harness import env, lv
 
 pytestmark = pytest.mark.faults

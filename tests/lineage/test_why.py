@@ -8,7 +8,6 @@ import pytest
 
 from .conftest import TRAIN_V2
 
-
 # -- the story: config-only, data-only, a production regression --------------------------------
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from .conftest import by_backend
 from .compare import assert_same, without_rebuild_events
+from .conftest import by_backend
 from .damage import PG_DAMAGE, SQLITE_DAMAGE, damage, pg_tables
 
 

@@ -91,18 +91,18 @@ def test_alias_moves_are_write_once(models):
     from lensvault.catalog.registry_schema import alias_moves
 
     models.promote("detector@1.0.0", "production", new=True)
-    with pytest.raises(Exception, match="write-once"):
-        with models.catalog.begin() as conn:
-            conn.execute(alias_moves.delete())
+    with pytest.raises(Exception, match="write-once"), models.catalog.begin() as conn:
+        conn.execute(alias_moves.delete())
 
 
 def test_racing_promotions_are_all_recorded_in_order(models):
     """Many processes promote at once: every move recorded, the chain unbroken, the alias on the last."""
+    import os
+    import subprocess
+
     from lensvault.catalog.registry_schema import aliases
 
     from ._helpers import LV
-    import os
-    import subprocess
 
     n = 12
     env = {k: v for k, v in os.environ.items() if k != "LENSVAULT_DIR"}

@@ -158,9 +158,8 @@ def test_ad_hoc_evaluation_is_recorded_with_its_source(rvault, tmp_path):
 
     from lensvault.catalog.runs_schema import evaluations
 
-    with pytest.raises(sa.exc.DBAPIError) as ei:
-        with rvault.catalog.begin() as conn:
-            conn.execute(sa.update(evaluations).where(evaluations.c.eval_id == res["eval_id"]).values(split="test"))
+    with pytest.raises(sa.exc.DBAPIError) as ei, rvault.catalog.begin() as conn:
+        conn.execute(sa.update(evaluations).where(evaluations.c.eval_id == res["eval_id"]).values(split="test"))
     assert "write-once" in str(ei.value.orig)
     r = lv("eval", "--run", "x", "--model", "detector@1.0.0", "--dataset", "retail@1.0.0", "--predictions", preds,
            cwd=root)

@@ -233,9 +233,8 @@ def test_bundle_rows_are_write_once_and_kept_by_gc(rvault, tmp_path):
     m = rvault.register_model("detector", run="r1", weights=_run(rvault, tmp_path, "r1"), version="1.0.0",
                               thresholds={"score": 0.4})
     for stmt in (model_versions.update().values(release_notes="rewritten"), model_files.delete()):
-        with pytest.raises(Exception, match="write-once"):
-            with rvault.catalog.begin() as conn:
-                conn.execute(stmt)
+        with pytest.raises(Exception, match="write-once"), rvault.catalog.begin() as conn:
+            conn.execute(stmt)
     plan = rvault.gc(grace_seconds=0, force=True)
     doomed = {oid for oid, _ in plan.objects}
     assert m.bundle_oid not in doomed

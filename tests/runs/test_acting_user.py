@@ -18,7 +18,6 @@ import pytest
 
 import lensvault
 from lensvault.errors import UsageError
-
 from tests.runs.conftest import GIT_ENV, git
 
 SRC = Path(lensvault.__file__).parent

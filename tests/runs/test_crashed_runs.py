@@ -166,8 +166,8 @@ def test_a_live_run_is_abandoned_only_with_force(sleeper_project):
 
 
 def _running_run(vault, version: str = "9.9.9") -> str:
-    from lensvault.runs.preflight import PreflightReport
     from lensvault.runs.lifecycle import create_run
+    from lensvault.runs.preflight import PreflightReport
 
     report = PreflightReport()
     report.dataset, report.config_id, report.clean, report.model = "shapes@1.0.0", "C-01", True, ("det", version)

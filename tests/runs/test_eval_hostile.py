@@ -18,7 +18,6 @@ def _good(gt) -> list[dict]:
 @pytest.fixture
 def setup(sqlite_project):
     import lensvault
-
     from lensvault.runs.datadir import coco_ground_truth
 
     with lensvault.start_run(dataset="shapes@1.0.0", config="C-01", vault=sqlite_project.vault) as run:

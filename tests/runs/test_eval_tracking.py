@@ -127,9 +127,8 @@ def test_finished_runs_are_frozen(project):
     from lensvault.catalog.runs_schema import runs
 
     run = _standalone_run(project)
-    with pytest.raises(Exception):
-        with project.vault.catalog.begin() as conn:
-            conn.execute(runs.update().where(runs.c.run_id == run.run_id).values(status="running"))
+    with pytest.raises(Exception), project.vault.catalog.begin() as conn:
+        conn.execute(runs.update().where(runs.c.run_id == run.run_id).values(status="running"))
     with project.vault.catalog.read() as conn:
         assert conn.execute(sa.select(runs.c.status).where(runs.c.run_id == run.run_id)).scalar() == "succeeded"
 

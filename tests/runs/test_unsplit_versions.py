@@ -9,7 +9,6 @@ import shutil
 import sys
 from pathlib import Path
 
-
 BCCD = Path(__file__).resolve().parents[1] / "data" / "bccd" / "BCCD"
 
 WHOLE_SCRIPT = '''\

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lensvault.errors import InputError, NotFound, UsageError
 from lensvault.configs.values import (
     canonical_bytes,
     diff_configs,
@@ -22,6 +21,7 @@ from lensvault.configs.values import (
     unflatten,
     validate_config_id,
 )
+from lensvault.errors import InputError, NotFound, UsageError
 
 EXPECTED = {
     "model": {"architecture": "yolov8n", "pretrained": True, "anchors": [[10, 13], [16, 30]]},

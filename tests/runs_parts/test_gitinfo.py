@@ -157,9 +157,8 @@ def test_every_function_reports_a_missing_repo(tmp_path, monkeypatch):
     for call in calls:
         with pytest.raises(NotFound, match="not a git repository"):
             call()
-    with pytest.raises(NotFound, match="not a git repository"):
-        with worktree(tmp_path, "HEAD", tmp_path / "wt"):
-            pass
+    with pytest.raises(NotFound, match="not a git repository"), worktree(tmp_path, "HEAD", tmp_path / "wt"):
+        pass
     assert not (tmp_path / "wt").exists()
 
 
@@ -353,10 +352,9 @@ def test_worktree_checks_out_old_commit_and_leaves_main_tree_alone(repo, tmp_pat
 def test_worktree_removed_even_if_body_raises(repo, tmp_path):
     before = _snapshot(repo)
     dest = tmp_path / "wt"
-    with pytest.raises(RuntimeError, match="boom"):
-        with worktree(repo, "HEAD", dest):
-            (dest / "train.py").write_text("half-done\n")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), worktree(repo, "HEAD", dest):
+        (dest / "train.py").write_text("half-done\n")
+        raise RuntimeError("boom")
     assert not dest.exists()
     assert _snapshot(repo) == before
     assert len(_registered_worktrees(repo)) == 1
@@ -376,13 +374,11 @@ def test_worktree_refuses_non_empty_destination_and_unknown_commit(repo, tmp_pat
     dest = tmp_path / "busy"
     dest.mkdir()
     (dest / "keep.txt").write_text("mine")
-    with pytest.raises(UsageError, match="not empty"):
-        with worktree(repo, "HEAD", dest):
-            pass
+    with pytest.raises(UsageError, match="not empty"), worktree(repo, "HEAD", dest):
+        pass
     assert (dest / "keep.txt").read_text() == "mine"
-    with pytest.raises(NotFound):
-        with worktree(repo, "1234567890abcdef", tmp_path / "new"):
-            pass
+    with pytest.raises(NotFound), worktree(repo, "1234567890abcdef", tmp_path / "new"):
+        pass
     assert not (tmp_path / "new").exists()
 
 

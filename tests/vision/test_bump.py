@@ -8,7 +8,13 @@ import pytest
 from lensvault.annotations.model import ClassMap
 from lensvault.datasets.annotation_diff import diff_vision
 from lensvault.datasets.bump import (
-    BUMP_ORDER, bump_rank, bump_reasons, check_explicit_version, next_version, required_bump)
+    BUMP_ORDER,
+    bump_rank,
+    bump_reasons,
+    check_explicit_version,
+    next_version,
+    required_bump,
+)
 from lensvault.errors import InvalidRef, VersionRuleError
 
 from .conftest import edit_rows, version

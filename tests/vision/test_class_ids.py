@@ -30,7 +30,7 @@ def boxes_by_name(ds) -> list[tuple]:
 
 def add_voc_object(xml_path, name: str) -> None:
     text = xml_path.read_text()
-    obj = re.search(r"<object>.*?</object>", text, re.S).group(0)
+    obj = re.search(r"<object>.*?</object>", text, re.DOTALL).group(0)
     xml_path.write_text(text.replace("</annotation>", re.sub(r"<name>\w+</name>", f"<name>{name}</name>", obj)
                                      + "\n</annotation>"))
 
@@ -53,7 +53,7 @@ def test_voc_adding_a_class_that_sorts_first_keeps_every_id(vault, tmp_path):
     assert diff["suggested_bump"] == "minor" == second.record.bump  # the diff and the version rule agree
     # Removing a class is still MAJOR: a consumer's id now names nothing.
     for x in (src / "Annotations").glob("*.xml"):
-        x.write_text(re.sub(r"<object>\s*<name>Platelets</name>.*?</object>", "", x.read_text(), flags=re.S))
+        x.write_text(re.sub(r"<object>\s*<name>Platelets</name>.*?</object>", "", x.read_text(), flags=re.DOTALL))
     third = vault.snapshot("cells", src, format="voc", bump="auto")
     assert third.version == "2.0.0" and class_ids(third) == {"RBC": 1, "WBC": 2, "Basophil": 3}
 

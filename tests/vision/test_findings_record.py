@@ -10,8 +10,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from lensvault.render.datasets import SHOW
 from lensvault.datasets.vision import MAX_FINDINGS
+from lensvault.render.datasets import SHOW
 
 
 def lv(vault, *args):

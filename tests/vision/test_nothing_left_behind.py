@@ -124,7 +124,7 @@ def test_a_refused_fix_leaves_nothing(vault, cells, tmp_path):
     # Corrected annotations that hold no box at all (every object deleted).
     (fixed / "unknown.xml").unlink()
     for x in (src / "Annotations").glob("*.xml"):
-        (fixed / x.name).write_text(re.sub(r"<object>.*?</object>", "", x.read_text(), flags=re.S))
+        (fixed / x.name).write_text(re.sub(r"<object>.*?</object>", "", x.read_text(), flags=re.DOTALL))
     assert_refused(vault, lv(vault, "dataset", "fix", "cells@1.0.0", "--annotations", fixed), 6, before,
                    "no annotations")
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-import lensvault
 from lensvault.errors import AnnotationError, UsageError, VersionRuleError
 
 from .conftest import BCCD
