@@ -213,7 +213,6 @@ def _check_manifest_files(vault, ref):
 
 def reachable_oids(vault) -> set[str]:
     from lensvault.datasets.handle import Dataset
-
     from lensvault.errors import IntegrityError
 
     keep: set[str] = set()
@@ -387,10 +386,8 @@ def plan_gc(vault, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, force: bool 
 
 def _leftovers(vault, grace_seconds: float) -> list:
     """Temp files and staging folders of writers that are gone (see store/leftovers.py)."""
-    from lensvault.store.leftovers import scan_files, staging_leftovers
-
     from lensvault.runs.crashes import leftover_work_dirs
-    from lensvault.store.leftovers import Leftover
+    from lensvault.store.leftovers import Leftover, scan_files, staging_leftovers
     from lensvault.unfinished import find
 
     found = list(vault.store.leftovers(grace_seconds))

@@ -129,9 +129,9 @@ def _state(vault, url: str) -> tuple[str, str]:
 
 def _stamp() -> str:
     """A name part for the kept catalog: UTC time to the microsecond (two rebuilds never share one)."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def _rebuild_sqlite(path: Path, cid: str, facts, report: RebuildReport, progress) -> str | None:

@@ -7,7 +7,6 @@ import click
 from lensvault.cli._common import emit, json_option, link_option, open_vault_from
 from lensvault.render import runs as render
 
-
 # --------------------------------------------------------------------------- config
 
 

@@ -11,11 +11,10 @@ that checkout gives the same files table. The source folder itself is never writ
 
 from __future__ import annotations
 
+from lensvault.datasets.files_table import FileRows
 from lensvault.errors import InputError
 from lensvault.hashing import HEAD
 from lensvault.media import sniff
-
-from lensvault.datasets.files_table import FileRows
 
 __all__ = ["with_embedded"]
 

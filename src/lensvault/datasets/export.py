@@ -28,7 +28,6 @@ def annotation_set(dataset):
 
 def export_version(dataset, dest: Path, *, format: str, split: str | None = None, link: LinkMode = LinkMode.AUTO) -> dict:
     from lensvault.annotations import export
-
     from lensvault.datasets.checkout import check_destination
 
     dest = check_destination(dest, "export")

@@ -71,8 +71,8 @@ class FileRows:
     it never imports pyarrow (~0.3 s) or builds 50,000-row arrays.
     """
 
-    __slots__ = ("paths", "sizes", "oids", "media_types", "widths", "heights", "_table", "_digest", "_writer",
-                 "fresh", "damaged")
+    __slots__ = ("_digest", "_table", "_writer", "damaged", "fresh", "heights", "media_types", "oids", "paths", "sizes",
+                 "widths")
 
     def __init__(self, paths, sizes, oids, media_types, widths, heights, *, table=None, digest=None):
         """``digest``: ``rows_digest`` of these rows, if the caller has it (the stat cache keeps it)."""

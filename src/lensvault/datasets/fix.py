@@ -95,8 +95,13 @@ def _fix_in_scratch(vault, ds, targets, source, ann, fmt, corrected, version, no
 
     from lensvault.annotations import load
     from lensvault.datasets.ingest import ingested
-    from lensvault.datasets.vision import (VisionInput, commit_vision, inherit_class_ids, refuse_empty_import,
-                                           with_hashes)
+    from lensvault.datasets.vision import (
+        VisionInput,
+        commit_vision,
+        inherit_class_ids,
+        refuse_empty_import,
+        with_hashes,
+    )
     from lensvault.store.owner import current
 
     m = ds.manifest()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lensvault.progress import NO_PROGRESS
-from lensvault.store.base import LinkMode
-
 from lensvault.datasets.manifest import Manifest
 from lensvault.datasets.versions import DatasetVersion
+from lensvault.progress import NO_PROGRESS
+from lensvault.store.base import LinkMode
 
 __all__ = ["Dataset"]
 

@@ -19,6 +19,8 @@ from functools import partial
 from operator import itemgetter
 from pathlib import Path
 
+from lensvault.datasets import files_table
+from lensvault.datasets.scan import PartialScanRefused, ScannedFile, scan_against, scan_iter
 from lensvault.errors import InputError, LensVaultError
 from lensvault.hashing import HEAD, hash_stream, read_small
 from lensvault.media import sniff
@@ -27,9 +29,6 @@ from lensvault.progress import NO_PROGRESS
 from lensvault.state import racy, stat_key, unsure
 from lensvault.store import local_links
 from lensvault.store.base import LinkMode
-
-from lensvault.datasets import files_table
-from lensvault.datasets.scan import PartialScanRefused, ScannedFile, scan_against, scan_iter
 
 __all__ = ["KnownContent", "folder_oids", "ingest_folder", "ingested"]
 

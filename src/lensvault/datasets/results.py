@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from lensvault.results import DictResult, ListResult
-
 from lensvault.datasets.handle import Dataset
+from lensvault.results import DictResult, ListResult
 
 if TYPE_CHECKING:  # both import pyarrow-backed code; the diff is made before this is
     from lensvault.datasets.annotation_diff import AnnotationDiff

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import stat
-from stat import S_ISDIR, S_ISLNK, S_ISREG
 from collections.abc import Iterator
 from pathlib import Path
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 
 from lensvault.errors import InputError
 
@@ -22,7 +22,7 @@ IGNORED_NAMES = frozenset({".lensvault", ".git", ".dvc", ".lensvault-checkout.js
 
 
 class ScannedFile:
-    __slots__ = ("rel", "path", "st", "key")
+    __slots__ = ("key", "path", "rel", "st")
 
     def __init__(self, rel: str, path: str, st: os.stat_result):
         self.rel = rel  # POSIX path relative to the source folder

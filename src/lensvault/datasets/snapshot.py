@@ -10,19 +10,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lensvault import ledger
+from lensvault import interrupts, ledger
 from lensvault.catalog.catalog import utcnow
-from lensvault import interrupts
+from lensvault.datasets import files_table
+from lensvault.datasets.ingest import ingest_link, ingested
+from lensvault.datasets.manifest import (
+    Manifest,
+    canonical_json,
+    frozen_manifest_error,
+    manifest_path,
+    snapshot_document,
+    write_manifest_file,
+)
+from lensvault.datasets.versions import DatasetVersion, get_version, latest_version, taken_error
 from lensvault.errors import UsageError
 from lensvault.progress import NO_PROGRESS
 from lensvault.refs import SemVer, validate_name
 from lensvault.store.base import LinkMode
-
-from lensvault.datasets import files_table
-from lensvault.datasets.ingest import ingest_link, ingested
-from lensvault.datasets.manifest import (Manifest, canonical_json, frozen_manifest_error, manifest_path, snapshot_document,
-                                         write_manifest_file)
-from lensvault.datasets.versions import DatasetVersion, get_version, latest_version, taken_error
 
 __all__ = ["commit_version", "snapshot_folder", "with_retries", "with_warnings"]
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from operator import itemgetter
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from pathlib import Path
-
-from lensvault.errors import InputError, UsageError
-from lensvault.progress import NO_PROGRESS
 
 from lensvault.datasets.checkout import MARKER
 from lensvault.datasets.ingest import folder_oids
 from lensvault.datasets.listing import manifest_for, rows_for
+from lensvault.errors import InputError, UsageError
+from lensvault.progress import NO_PROGRESS
 
 __all__ = ["FolderStatus", "folder_status"]
 

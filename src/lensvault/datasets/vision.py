@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lensvault.datasets.ingest import ingest_link, ingested, trusted_roots
+from lensvault.datasets.table_digest import table_digest
 from lensvault.errors import UsageError
 from lensvault.progress import NO_PROGRESS
 from lensvault.refs import SemVer, validate_name
 from lensvault.store.base import LinkMode
-
-from lensvault.datasets.ingest import ingest_link, ingested, trusted_roots
-from lensvault.datasets.table_digest import table_digest
 
 __all__ = ["VisionInput", "annotations_location", "annotations_path", "commit_vision", "inherit_class_ids",
            "refuse_empty_import", "snapshot_vision", "with_hashes"]
@@ -364,9 +363,8 @@ def ids_issued_by(vault, name: str, *, conn=None, skip: frozenset = frozenset(),
 
 
 def _refuse_beyond(required, cap, diff, prev):
-    from lensvault.errors import VersionRuleError
-
     from lensvault.datasets.bump import bump_rank
+    from lensvault.errors import VersionRuleError
 
     if bump_rank(required) > bump_rank(cap):
         summary = diff.summary() if diff is not None else "the change"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lensvault.errors import InputError, NotFound, UsageError
@@ -201,7 +201,7 @@ def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", ru
             model_name, model_version, run_id = row.name, row.version, row.run_id
     ds, result, raw = _compute(vault, dataset=dataset, split=split, predictions=predictions, slice_keys=slice_keys)
     oid = vault.store.put_bytes(raw)
-    eval_id = "eval-" + datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ") + "-" + secrets.token_hex(2)
+    eval_id = "eval-" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ") + "-" + secrets.token_hex(2)
     row = {"eval_id": eval_id, "run_id": run_id, "model_name": model_name, "model_version": model_version,
            "dataset": ds.ref, "dataset_snapshot": ds.snapshot_id, "split": split,
            "metrics": json.dumps(result, sort_keys=True), "predictions_oid": oid, "created_at": utcnow(),
