@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import CatalogError
 
 __all__ = ["Catalog", "utcnow"]
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from lensvault.catalog.health import Inspection
+__all__ = ["Catalog", "actor", "utcnow"]
 
 
 def utcnow() -> str:
@@ -23,15 +30,15 @@ class Transaction:
     removes them again, so the store never proves a write the catalog refused.
     """
 
-    def __init__(self):
-        self.events: list[dict] = []
-        self._undo: list = []
-        self._commit: list = []
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._undo: list[Callable[[], object]] = []
+        self._commit: list[Callable[[], object]] = []
 
-    def on_undo(self, fn) -> None:
+    def on_undo(self, fn: Callable[[], object]) -> None:
         self._undo.append(fn)
 
-    def on_commit(self, fn) -> None:
+    def on_commit(self, fn: Callable[[], object]) -> None:
         """``fn()`` after COMMIT (best effort: what it tidies is found again if it fails)."""
         self._commit.append(fn)
 
@@ -43,7 +50,7 @@ class Transaction:
             except OSError:
                 pass
 
-    def take_events(self) -> list[dict]:
+    def take_events(self) -> list[dict[str, Any]]:
         events, self.events = self.events, []
         return events
 
@@ -59,7 +66,7 @@ _TXN = "lensvault.txn"
 
 
 class Catalog:
-    def __init__(self, url: str, *, create: bool = False, actor: str | None = None):
+    def __init__(self, url: str, *, create: bool = False, actor: str | None = None) -> None:
         from lensvault.catalog.engine import create_engine_for
 
         self.url = url
@@ -67,7 +74,7 @@ class Catalog:
         self.catalog_id: str | None = None  # set once opened (open_existing)
         # Set by the vault: called before COMMIT when a transaction appended events that no
         # write path recorded in the store's ledger, so every event is in the store.
-        self.before_commit = None
+        self.before_commit: Callable[[Connection, Transaction], None] | None = None
         # Who the events of this connection are recorded as: given by whoever opened it
         # (the vault: lensvault.identity). A catalog opened without one can read, not write events.
         self.actor = actor
@@ -80,12 +87,13 @@ class Catalog:
         self.engine.dispose()
 
     @staticmethod
-    def transaction(conn) -> Transaction | None:
+    def transaction(conn: Connection) -> Transaction | None:
         """The ``Transaction`` of a connection inside ``begin()`` (None outside one)."""
-        return conn.info.get(_TXN)
+        txn: Transaction | None = conn.info.get(_TXN)
+        return txn
 
     @contextmanager
-    def begin(self):
+    def begin(self) -> Iterator[Connection]:
         """A write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: READ COMMITTED)."""
         import sqlalchemy as sa
 
@@ -110,7 +118,7 @@ class Catalog:
             raise
 
     @contextmanager
-    def read(self):
+    def read(self) -> Iterator[Connection]:
         import sqlalchemy as sa
 
         try:
@@ -137,6 +145,7 @@ class Catalog:
                 and not isinstance(e, dbapi.IntegrityError))
 
     def _translated(self, e, what: str, fix: str):
+    def _translated(self, e: Exception, what: str, fix: str) -> Exception:
         import sqlalchemy as sa
 
         from lensvault.catalog.health import translate
@@ -172,7 +181,7 @@ class Catalog:
         with self.begin() as conn:
             return self.migrate_in(conn, catalog_id=catalog_id)
 
-    def migrate_in(self, conn, *, catalog_id: str | None = None) -> list[str]:
+    def migrate_in(self, conn: Connection, *, catalog_id: str | None = None) -> list[str]:
         """``migrate`` inside the caller's transaction (rebuild builds a catalog in one)."""
         import uuid
 
@@ -226,23 +235,25 @@ class Catalog:
                     "`lensvault catalog rebuild --force` to rebuild the vault's catalog there",
                 foreign_id=found.catalog_id,
             )
+        assert found.catalog_id is not None  # problems() refuses a catalog that lost its id; migrate gives one
         return found.catalog_id
 
-    def _inspect(self):
+    def _inspect(self) -> Inspection:
         from lensvault.catalog.health import inspect
 
         with self.read() as conn:
             return inspect(conn)
 
     # -- events -------------------------------------------------------------------------
-    def append_event(self, conn, action: str, subject_kind: str, subject: str, *, before=None, after=None) -> dict:
+    def append_event(self, conn: Connection, action: str, subject_kind: str, subject: str, *, before: object = None,
+                     after: object = None) -> dict[str, Any]:
         """Append an event; the row as written (with its id), which the ledger also records."""
         from lensvault.catalog.repos.events import EventRepo
 
         if not self.actor:
             raise CatalogError("the catalog was opened without an acting user, so it cannot record events",
                                where=self._where(), fix="open it through lensvault.open(path, actor=...)")
-        row = {
+        row: dict[str, Any] = {
             "at": utcnow(),
             "actor": self.actor,
             "action": action,
@@ -257,7 +268,7 @@ class Catalog:
             txn.events.append(row)
         return row
 
-    def add_object_refs(self, conn, owner_kind: str, owner_id: str, oids) -> None:
+    def add_object_refs(self, conn: Connection, owner_kind: str, owner_id: str, oids: Iterable[str]) -> None:
         from lensvault.catalog.repos.object_refs import ObjectRefRepo
 
         ObjectRefRepo(conn).add(owner_kind, owner_id, oids)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import CatalogError, UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["create_engine_for", "normalize_url"]
 
@@ -20,7 +24,7 @@ def normalize_url(url: str, *, base: Path | None = None) -> str:
     return url
 
 
-def create_engine_for(url: str, *, create: bool = False):
+def create_engine_for(url: str, *, create: bool = False) -> Engine:
     """An engine for ``url``. Without ``create`` a SQLite file is opened read-write but never
     created: a vault's catalog that has gone missing must stay missing, not come back empty."""
     import sqlalchemy as sa
@@ -41,7 +45,7 @@ def create_engine_for(url: str, *, create: bool = False):
             engine = sa.create_engine(url, connect_args={"timeout": 60})
 
         @sa.event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record):
+        def _on_connect(dbapi_conn: Any, _record: object) -> None:  # a DB-API connection (sqlite3)
             # pysqlite's own transaction handling defers BEGIN, which breaks
             # SAVEPOINT and "BEGIN IMMEDIATE"; we issue BEGIN ourselves.
             dbapi_conn.isolation_level = None
@@ -53,7 +57,7 @@ def create_engine_for(url: str, *, create: bool = False):
             cur.close()
 
         @sa.event.listens_for(engine, "begin")
-        def _on_begin(conn):
+        def _on_begin(conn: Connection) -> None:
             # Writers take the lock up front (IMMEDIATE), so two writers queue on
             # busy_timeout instead of one failing with "database is locked" when
             # it upgrades a read lock. Readers take a plain BEGIN and, under WAL,

@@ -14,8 +14,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lensvault.errors import CatalogDamaged, CatalogError, CatalogMissing, LensVaultError, StorageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 __all__ = ["Inspection", "check_sqlite_file", "inspect", "sqlite_path", "translate"]
 
@@ -109,7 +113,7 @@ class Inspection:
     catalog_id: str | None
 
 
-def inspect(conn) -> Inspection:
+def inspect(conn: Connection) -> Inspection:
     """Tables, applied migrations and identity, in three small queries."""
     if conn.dialect.name == "sqlite":
         tables = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -155,7 +159,7 @@ def _disk_full(where: str) -> bool:
     return st.f_bavail * st.f_frsize < 64 * 1024
 
 
-def translate(exc, where: str) -> LensVaultError | None:
+def translate(exc: BaseException, where: str) -> LensVaultError | None:
     """A clear error for a database failure that means the catalog is gone, damaged or full.
 
     None for everything else (constraint violations and the like are the caller's to handle).
@@ -167,10 +171,10 @@ def translate(exc, where: str) -> LensVaultError | None:
     if "database or disk is full" in low or state == "53100":
         return StorageError(f"the disk holding the catalog is full ({msg})", where=where,
                             fix="free space on that disk and run the command again; nothing was recorded")
-    if "disk i/o error" in low or "unable to open database file" in low:
-        if _disk_full(where):  # SQLite cannot even make its -wal/-shm files on a full disk
-            return StorageError(f"the disk holding the catalog is full ({msg})", where=where,
-                                fix="free space on that disk and run the command again; nothing was recorded")
+    # SQLite cannot even make its -wal/-shm files on a full disk
+    if ("disk i/o error" in low or "unable to open database file" in low) and _disk_full(where):
+        return StorageError(f"the disk holding the catalog is full ({msg})", where=where,
+                            fix="free space on that disk and run the command again; nothing was recorded")
     if "disk i/o error" in low:
         return StorageError("the catalog could not be read or written: disk I/O error", where=where,
                             fix="check the disk (dmesg); then `lensvault verify`")

@@ -6,8 +6,13 @@ catalog directly cannot rewrite history either.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def write_once(conn, table: str) -> None:
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+
+def write_once(conn: Connection, table: str) -> None:
     dialect = conn.dialect.name
     if dialect == "sqlite":
         for op in ("UPDATE", "DELETE"):
@@ -27,7 +32,7 @@ def write_once(conn, table: str) -> None:
         )
 
 
-def frozen_when_finished(conn, table: str, *, status_column: str, open_states: tuple[str, ...]) -> None:
+def frozen_when_finished(conn: Connection, table: str, *, status_column: str, open_states: tuple[str, ...]) -> None:
     """Rows may change while open (a running run), never after; and never be deleted."""
     states = ", ".join(f"'{s}'" for s in open_states)
     dialect = conn.dialect.name
