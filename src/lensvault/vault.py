@@ -12,12 +12,19 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lensvault.errors import AlreadyExists, NotFound
 from lensvault.grace import DEFAULT_GRACE_SECONDS
 from lensvault.progress import NO_PROGRESS
 from lensvault.store.base import LinkMode
 from lensvault.vault_config import VaultConfig
+
+if TYPE_CHECKING:
+    from lensvault.catalog import Catalog
+    from lensvault.state import FileState
+    from lensvault.store.base import ObjectStore
+    from lensvault.store.verified import VerifiedObjects
 
 __all__ = ["Vault", "VaultInfo", "find_vault_root", "init_vault", "open_vault"]
 
@@ -160,13 +167,13 @@ class Vault:
         return self._actor or default_actor(self.root)
 
     @cached_property
-    def store(self):
+    def store(self) -> ObjectStore:
         from lensvault.store import open_store
 
         return open_store(self.config.store_url, base=self.root)
 
     @cached_property
-    def catalog(self):
+    def catalog(self) -> Catalog:
         """The catalog, checked on open: a missing, empty, damaged or foreign catalog is an
         error with its fix (``catalog rebuild``), never silently a new, empty one."""
         from lensvault.catalog import Catalog
@@ -203,13 +210,13 @@ class Vault:
         return rebuild_catalog(self, force=force, progress=progress)
 
     @cached_property
-    def state(self):
+    def state(self) -> FileState:
         from lensvault.state import FileState
 
         return FileState(self.dir / "cache")
 
     @cached_property
-    def verified(self):
+    def verified(self) -> VerifiedObjects:
         """Which store objects were hashed since they last changed (store/verified.py; machine-local)."""
         from lensvault.store.verified import VerifiedObjects
 
