@@ -59,7 +59,7 @@ def missing_object(oid: str, where: str) -> ObjectMissing:
     )
 
 
-class LinkMode(str, Enum):
+class LinkMode(str, Enum):  # noqa: UP042 - a StrEnum's str() differs, and messages print it
     """How bytes move between a working folder and the store.
 
     AUTO tries a reflink (copy-on-write, safe and instant) and falls back to a

@@ -18,11 +18,14 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from lensvault.store.owner import alive, current
 
@@ -39,7 +42,7 @@ class Leftover:
     age_seconds: float
     record: str | None = None  # the file that recorded it (removed with it)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["age_seconds"] = round(self.age_seconds, 1)
         d.pop("record")
@@ -80,12 +83,13 @@ def _size(path: str) -> int:
     return total
 
 
-def scan_files(folder: str | os.PathLike, kind: str, grace_seconds: float, *, match=None) -> list[Leftover]:
+def scan_files(folder: str | os.PathLike[str], kind: str, grace_seconds: float, *,
+               match: Callable[[str], bool] | None = None) -> list[Leftover]:
     """Entries of ``folder`` (not recursive) left by writers that are gone (see ``decide``).
 
     ``match(name)`` selects the entries that are writers' leftovers at all.
     """
-    out = []
+    out: list[Leftover] = []
     now = time.time()
     try:
         entries = list(os.scandir(folder))
@@ -130,22 +134,22 @@ def remove(items: list[Leftover]) -> tuple[int, int]:
 
 
 def _rmtree_writable(path: str) -> None:
-    def again(func, p, exc):
+    def again(func: Callable[[str], object], p: str, exc: object) -> None:
         # Read-only files (hardlinked objects keep 0o444) in a read-only folder: open the folder up.
         os.chmod(os.path.dirname(p), 0o755)
         func(p)
 
-    shutil.rmtree(path, onexc=again) if _HAS_ONEXC else shutil.rmtree(path, onerror=again)
-
-
-_HAS_ONEXC = "onexc" in shutil.rmtree.__code__.co_varnames
+    if sys.version_info >= (3, 12):  # onerror is deprecated there
+        shutil.rmtree(path, onexc=again)
+    else:
+        shutil.rmtree(path, onerror=again)
 
 
 # -- checkout staging folders -----------------------------------------------------------------
 
 
 @contextmanager
-def staging_folder(records_dir: Path, parent: Path):
+def staging_folder(records_dir: Path, parent: Path) -> Iterator[Path]:
     """A new hidden folder in ``parent`` for a checkout to fill, recorded in ``records_dir``
     while it exists. Yields its path; the caller renames it into place or removes it."""
     records_dir = Path(records_dir)
@@ -175,7 +179,7 @@ def _unlink_quietly(path: Path) -> None:
 
 def staging_leftovers(records_dir: Path, grace_seconds: float) -> list[Leftover]:
     """Staging folders of checkouts whose process is gone (or, from another host, older than the grace period)."""
-    out = []
+    out: list[Leftover] = []
     now = time.time()
     try:
         entries = list(os.scandir(records_dir))

@@ -65,7 +65,7 @@ def alive(token: str) -> bool | None:
     p = parse(token)
     if p is None or p[0] != _host_id():
         return None
-    host, pid, start = p
+    _host, pid, start = p
     if os.path.isdir("/proc/self"):
         now = _start_time(pid)
         if now is None:

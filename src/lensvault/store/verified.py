@@ -34,8 +34,17 @@ import marshal
 import os
 import uuid
 import zlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from lensvault.store.base import ObjectKey  # (inode, size, mtime_ns)
+
+# oid → its key, or None: no longer trusted (a delta's ``forget``)
+_Payload: TypeAlias = dict[str, ObjectKey] | dict[str, ObjectKey | None]
+
+if TYPE_CHECKING:
+    from lensvault.progress import Progress
+    from lensvault.store.base import ObjectStore
 
 __all__ = ["VerifiedObjects", "object_key", "untrusted"]
 
@@ -43,12 +52,12 @@ _TAG = b"lensvault-verified-1\n"
 _FOLD_AT = 32  # deltas merged into the base once there are this many
 
 
-def _encode(payload) -> bytes:
+def _encode(payload: _Payload) -> bytes:
     data = marshal.dumps(payload, marshal.version)
     return _TAG + zlib.crc32(data).to_bytes(4, "big") + data
 
 
-def _decode(blob: bytes):
+def _decode(blob: bytes) -> dict[str, Any] | None:  # a file's payload, not checked beyond being a dict
     if not blob.startswith(_TAG):
         return None
     head = len(_TAG)
@@ -57,7 +66,7 @@ def _decode(blob: bytes):
         return None
     try:
         payload = marshal.loads(data)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any undecodable file is a miss (see the module's doc)
         return None
     return payload if isinstance(payload, dict) else None
 
@@ -67,17 +76,17 @@ def object_key(st: os.stat_result) -> ObjectKey:
 
 
 class VerifiedObjects:
-    def __init__(self, folder: str | os.PathLike):
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = os.fspath(folder)
 
-    def _read(self, path: str) -> dict | None:
+    def _read(self, path: str) -> dict[str, Any] | None:
         try:
             with open(path, "rb") as f:
                 return _decode(f.read())
         except OSError:
             return None
 
-    def _write(self, name: str, payload: dict) -> None:
+    def _write(self, name: str, payload: _Payload) -> None:
         path = f"{self.folder}/{name}"
         tmp = f"{self.folder}/.{name}.{uuid.uuid4().hex}.tmp"
         try:
@@ -93,7 +102,7 @@ class VerifiedObjects:
 
     def load(self) -> dict[str, ObjectKey]:
         """oid → key of every object verified so far (deltas merged, oldest first)."""
-        keys = self._read(f"{self.folder}/base") or {}
+        keys: dict[str, ObjectKey] = self._read(f"{self.folder}/base") or {}
         try:
             deltas = sorted((e for e in os.scandir(self.folder) if e.name.startswith("delta-")),
                             key=lambda e: (e.stat().st_mtime_ns, e.name))
@@ -118,15 +127,15 @@ class VerifiedObjects:
         if keys:
             self._write(f"delta-{uuid.uuid4().hex}", dict(keys))
 
-    def forget(self, oids) -> None:
+    def forget(self, oids: Iterable[str]) -> None:
         """Objects found damaged (or replaced): never trusted on their old key again."""
         oids = list(oids)
         if oids:
             self._write(f"delta-{uuid.uuid4().hex}", dict.fromkeys(oids))
 
 
-def untrusted(store, items, keys: dict[str, ObjectKey], *, record: VerifiedObjects | None = None,
-              progress=None) -> dict[str, str]:
+def untrusted(store: ObjectStore, items: Iterable[tuple[str, ObjectKey | None]], keys: dict[str, ObjectKey], *,
+              record: VerifiedObjects | None = None, progress: Progress | None = None) -> dict[str, str]:
     """Of ``items`` (oid, the object's key now), those not verified under that key are hashed;
     returns {oid: 'corrupt' | 'missing'} for the ones that fail. The ones that pass are recorded."""
     from lensvault.progress import NO_PROGRESS
