@@ -36,16 +36,18 @@ import sys
 import threading
 import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any, TypeAlias
 
 __all__ = ["StatKey", "StateBase", "FileState", "racy", "racy_many", "settles_at", "stat_key", "unsure"]
 
 # (inode, size, mtime_ns, ctime_ns)
-StatKey = tuple
+StatKey: TypeAlias = tuple[int, int, int, int]
 # Index entry: (inode, size, mtime_ns, ctime_ns, sha256, media_type, width, height); media_type
 # is None when only the hash is known (e.g. after `status`).
-Entry = tuple
+Entry: TypeAlias = tuple[int, int, int, int, str, str | None, int | None, int | None]
 # A files-table row: (path, sha256, size, media_type, width, height).
-FileRow = tuple
+FileRow: TypeAlias = tuple[str, str, int, str, int | None, int | None]
 
 
 def stat_key(st: os.stat_result) -> StatKey:
@@ -104,7 +106,8 @@ class StateBase(ABC):
         """The cached entries of a folder (absolute, resolved path), by relative path."""
 
     @abstractmethod
-    def save_index(self, folder: str, entries: dict[str, Entry], *, changed=None, digest: str | None = None) -> None:
+    def save_index(self, folder: str, entries: dict[str, Entry], *, changed: Iterable[str] | None = None,
+                   digest: str | None = None) -> None:
         """Replace a folder's entries (files no longer there are simply left out).
 
         ``changed``: the relative paths whose entries differ from what ``index``
@@ -122,10 +125,10 @@ class StateBase(ABC):
         """A snapshot's files-table rows sorted by path, if cached; None otherwise."""
         return None
 
-    def save_listing(self, snapshot_id: str, rows: list[FileRow]) -> None:
+    def save_listing(self, snapshot_id: str, rows: list[FileRow]) -> None:  # noqa: B027 - optional: keeping none is allowed
         pass
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most states hold nothing open
         pass
 
 
@@ -140,7 +143,7 @@ def _encode(payload) -> bytes:
     return _TAG + b"\n" + _HEADER.pack(zlib.crc32(data)) + data
 
 
-def _decode(blob: bytes, kind: type):
+def _decode(blob: bytes, kind: type) -> tuple[Any, tuple[int, int] | None]:
     """(payload, its token) of a record, or (None, None) if damaged, foreign or not a ``kind``."""
     head = len(_TAG) + 1
     if blob[:head] != _TAG + b"\n":
@@ -151,7 +154,7 @@ def _decode(blob: bytes, kind: type):
         return None, None
     try:
         payload = marshal.loads(data)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any undecodable record is a miss (see the module's doc)
         return None, None
     # (crc, length) names this exact record: a delta records the base it applies to by it.
     return (payload, (crc, len(data))) if isinstance(payload, kind) else (None, None)
@@ -179,19 +182,19 @@ class FileState(StateBase):
     def __init__(self, root: str | os.PathLike):
         self.root = os.fspath(root)
         # folder → (base token, delta applied, digest) as last read or written
-        self._bases: dict[str, tuple[tuple, dict, str | None]] = {}
+        self._bases: dict[str, tuple[tuple[int, int] | None, dict[str, Entry | None], str | None]] = {}
 
     def _path(self, kind: str, key: str) -> str:
         return f"{self.root}/{kind}/{hashlib.sha256(key.encode()).hexdigest()[:40]}"
 
-    def _read(self, kind: str, key: str, type_: type):
+    def _read(self, kind: str, key: str, type_: type) -> tuple[Any, tuple[int, int] | None]:
         try:
             with open(self._path(kind, key), "rb") as f:
                 return _decode(f.read(), type_)
         except OSError:
             return None, None
 
-    def _write(self, kind: str, key: str, payload) -> tuple | None:
+    def _write(self, kind: str, key: str, payload: object) -> tuple[int, int] | None:
         """Write a record; its token (see ``_decode``), or None if it could not be written."""
         path = self._path(kind, key)
         tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
@@ -210,7 +213,7 @@ class FileState(StateBase):
         head = len(_TAG) + 1 + _HEADER.size
         return _HEADER.unpack_from(blob, len(_TAG) + 1)[0], len(blob) - head
 
-    def index(self, folder):
+    def index(self, folder: str) -> dict[str, Entry]:
         base, token = self._read("index", folder, tuple)
         if base is None or len(base) != 2 or not isinstance(base[1], dict):
             self._bases.pop(folder, None)
@@ -232,11 +235,12 @@ class FileState(StateBase):
         self._bases[folder] = (token, changes, digest)
         return entries
 
-    def index_digest(self, folder):
+    def index_digest(self, folder: str) -> str | None:
         known = self._bases.get(folder)
         return known[2] if known else None
 
-    def save_index(self, folder, entries, *, changed=None, digest=None):
+    def save_index(self, folder: str, entries: dict[str, Entry], *, changed: Iterable[str] | None = None,
+                   digest: str | None = None) -> None:
         known = self._bases.get(folder)
         if changed is not None and known is not None:
             token, changes, _ = known
@@ -260,10 +264,10 @@ class FileState(StateBase):
         else:
             self._bases[folder] = (token, {}, digest)
 
-    def listing(self, snapshot_id):
+    def listing(self, snapshot_id: str) -> list[FileRow] | None:
         return self._read("listing", snapshot_id, list)[0]
 
-    def save_listing(self, snapshot_id, rows):
+    def save_listing(self, snapshot_id: str, rows: list[FileRow]) -> None:
         # Very large snapshots are left to Parquet (the record would be hundreds of MB).
         if len(rows) > LISTING_MAX_ROWS or os.path.exists(self._path("listing", snapshot_id)):
             return  # content-addressed: an existing record is the same
