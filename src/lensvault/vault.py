@@ -22,6 +22,7 @@ from lensvault.vault_config import VaultConfig
 
 if TYPE_CHECKING:
     from lensvault.catalog import Catalog
+    from lensvault.datasets.handle import Dataset
     from lensvault.state import FileState
     from lensvault.store.base import ObjectStore
     from lensvault.store.verified import VerifiedObjects
@@ -283,6 +284,7 @@ class Vault:
         self._kept = (OrderedDict(), size, threading.Lock())
 
     def dataset(self, ref: str):
+    def dataset(self, ref: str) -> Dataset:
         """A dataset version (``name@X.Y.Z``, or ``name`` / ``name@latest``) as a ``Dataset`` handle."""
         kept = self.__dict__.get("_kept")
         if kept is None:
