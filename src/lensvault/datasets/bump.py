@@ -18,8 +18,14 @@ None  — nothing changed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from lensvault.errors import VersionRuleError
 from lensvault.refs import SemVer
+
+if TYPE_CHECKING:
+    from lensvault.datasets.annotation_diff import AnnotationDiff
 
 __all__ = ["BUMP_ORDER", "bump_rank", "bump_reasons", "check_explicit_version", "next_version",
            "required_bump"]
@@ -41,7 +47,7 @@ def _n(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "es" if word.endswith("x") else "s")
 
 
-def bump_reasons(diff) -> list[tuple[str, str]]:
+def bump_reasons(diff: AnnotationDiff) -> list[tuple[str, str]]:
     """(kind, reason) for every change in an ``AnnotationDiff``, most severe first."""
     out: list[tuple[str, str]] = []
     c, im, ann = diff.classes, diff.images, diff.annotations
@@ -51,8 +57,8 @@ def bump_reasons(diff) -> list[tuple[str, str]]:
     gone = [k for k in ann.kinds_a if k not in ann.kinds_b]
     new = [k for k in ann.kinds_b if k not in ann.kinds_a]
     if gone:
-        out.append(("major", f"changes annotation types from {', '.join(ann.kinds_a)} "
-                             f"to {', '.join(ann.kinds_b) or 'none'}"))
+        out.append(("major", (f"changes annotation types from {', '.join(ann.kinds_a)} "
+                              f"to {', '.join(ann.kinds_b) or 'none'}")))
     out += [("minor", f"adds class '{x['name']}' (id {x['id']})") for x in c.added]
     if new and not gone:
         out.append(("minor", f"adds annotation type{'s' if len(new) > 1 else ''} {', '.join(new)}"))
@@ -74,7 +80,7 @@ def bump_reasons(diff) -> list[tuple[str, str]]:
     return out
 
 
-def required_bump(diff) -> str | None:
+def required_bump(diff: AnnotationDiff) -> str | None:
     """The smallest bump that honestly describes ``diff`` (None when nothing changed)."""
     reasons = bump_reasons(diff)
     return max((k for k, _ in reasons), key=bump_rank, default=None)
@@ -93,7 +99,7 @@ def next_version(prev: str | None, kind: str | None) -> str:
 
 
 def check_explicit_version(prev: str | None, new: str, required: str | None, *, force: bool,
-                           name: str | None = None, reasons=()) -> str | None:
+                           name: str | None = None, reasons: Iterable[tuple[str, str] | str] = ()) -> str | None:
     """Refuse an explicit ``new`` version that is not after ``prev`` or under-states the change.
 
     Returns None when ``new`` is fine, or (with ``force``) a warning the caller records with the
@@ -113,7 +119,7 @@ def check_explicit_version(prev: str | None, new: str, required: str | None, *, 
             where=where,
             fix=f"use a version after {prev}, e.g. --version {next_version(prev, required or 'patch')}, "
                 f"or --bump auto")
-    if bump_rank(given) >= bump_rank(required):
+    if required is None or bump_rank(given) >= bump_rank(required):  # (rank 0: None)
         return None
     needed = next_version(prev, required)
     texts = [r[1] if isinstance(r, tuple) else r for r in reasons

@@ -6,10 +6,15 @@ counts, the class-map changes (always complete: they decide MAJOR bumps) and a f
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lensvault.datasets.annotation_diff import AnnotationDiff
+
 __all__ = ["changelog_from_diff", "changelog_lines"]
 
 
-def changelog_from_diff(diff, *, examples: int = 5) -> dict:
+def changelog_from_diff(diff: AnnotationDiff, *, examples: int = 5) -> dict[str, Any]:
     from lensvault.datasets.bump import bump_reasons, required_bump
 
     im, ann = diff.images, diff.annotations
@@ -59,7 +64,7 @@ def changelog_from_diff(diff, *, examples: int = 5) -> dict:
     }
 
 
-def changelog_lines(changelog: dict) -> list[str]:
+def changelog_lines(changelog: dict[str, Any]) -> list[str]:
     """Human-readable lines for ``dataset log``: summary, then per-class deltas."""
     lines = [changelog["summary"]]
     deltas = [f"{name} {c['delta']:+d}" for name, c in changelog.get("per_class", {}).items() if c["delta"]]

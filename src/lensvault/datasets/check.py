@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lensvault.errors import UsageError
 from lensvault.progress import NO_PROGRESS
+
+if TYPE_CHECKING:
+    from lensvault.datasets.handle import Dataset
+    from lensvault.datasets.leakage import LeakageReport
+    from lensvault.progress import Progress
 
 __all__ = ["check_version"]
 
 
-def check_version(dataset, *, progress=NO_PROGRESS):
+def check_version(dataset: Dataset, *, progress: Progress = NO_PROGRESS) -> LeakageReport:
     from lensvault.datasets.leakage import check_leakage
 
     if not dataset.is_vision:

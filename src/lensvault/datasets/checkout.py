@@ -13,6 +13,7 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import InputError, IntegrityError, LensVaultError, ObjectMissing
 from lensvault.progress import NO_PROGRESS
@@ -20,6 +21,14 @@ from lensvault.state import stat_key
 from lensvault.store import local_links
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import storage_error
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from lensvault.datasets.handle import Dataset
+    from lensvault.progress import Progress
+    from lensvault.state import Entry, FileRow, StatKey
+    from lensvault.vault import Vault
 
 __all__ = ["CheckoutResult", "MARKER", "check_destination", "checkout", "safe_relpath"]
 
@@ -34,7 +43,7 @@ class CheckoutResult:
     bytes: int
     link: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -50,7 +59,8 @@ def safe_relpath(rel: str, where: str) -> str:
     return rel
 
 
-def checkout(dataset, dest: Path, *, link: LinkMode = LinkMode.AUTO, progress=NO_PROGRESS) -> CheckoutResult:
+def checkout(dataset: Dataset, dest: Path, *, link: LinkMode = LinkMode.AUTO, progress: Progress = NO_PROGRESS
+             ) -> CheckoutResult:
     from lensvault.datasets.listing import rows_for
 
     m = dataset.manifest()
@@ -58,7 +68,7 @@ def checkout(dataset, dest: Path, *, link: LinkMode = LinkMode.AUTO, progress=NO
                          link=link, progress=progress, files_digest=m.tables.get("files", {}).get("digest"))
 
 
-def check_destination(dest, verb: str) -> Path:
+def check_destination(dest: str | Path, verb: str) -> Path:
     """DEST as an absolute path, if a checkout or export may create it: not a symbolic link
     (a link, a dangling one or a loop, would send the files elsewhere), not a file, and
     new or empty. Raises a located error otherwise."""
@@ -81,8 +91,8 @@ def check_destination(dest, verb: str) -> Path:
     return dest
 
 
-def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Path, *,
-                  link: LinkMode = LinkMode.AUTO, progress=NO_PROGRESS, files_digest: str | None = None) -> CheckoutResult:
+def checkout_rows(vault: Vault, ref: str, snapshot_id: str, rows: Sequence[FileRow], dest: Path, *,
+                  link: LinkMode = LinkMode.AUTO, progress: Progress = NO_PROGRESS, files_digest: str | None = None) -> CheckoutResult:
     """Materialize files-table rows (path, sha256, size, media_type, width, height) into DEST, all or nothing.
 
     No corrupt byte is checked out: a copy is hashed as it is made; a linked object is
@@ -142,7 +152,8 @@ def checkout_rows(vault, ref: str, snapshot_id: str, rows: list[tuple], dest: Pa
     return CheckoutResult(ref, sdest, len(paths), int(sum(r[2] for r in rows)), link.value)
 
 
-def _check_linked(vault, ref, oids, paths, keys, used, progress) -> None:
+def _check_linked(vault: Vault, ref: str, oids: list[str], paths: list[str], keys: list[StatKey | None],
+                  used: set[LinkMode], progress: Progress) -> None:
     """Objects shared by link (hardlink, symlink, reflink) must be verified since they last changed."""
     from lensvault.store.verified import untrusted
 
@@ -161,7 +172,7 @@ def _check_linked(vault, ref, oids, paths, keys, used, progress) -> None:
         raise ObjectMissing("missing", oid=next(iter(bad)))
 
 
-def _corrupt_error(vault, ref: str, corrupt: list[str]) -> IntegrityError:
+def _corrupt_error(vault: Vault, ref: str, corrupt: list[str]) -> IntegrityError:
     from lensvault.datasets.needs import versions_needing
 
     needed = versions_needing(vault, corrupt)
@@ -176,7 +187,7 @@ def _corrupt_error(vault, ref: str, corrupt: list[str]) -> IntegrityError:
     )
 
 
-def _missing_error(vault, ref: str, oids: list[str]) -> ObjectMissing:
+def _missing_error(vault: Vault, ref: str, oids: list[str]) -> ObjectMissing:
     missing = vault.store.missing(sorted(set(oids)))
     return ObjectMissing(
         f"{len(missing)} object(s) of {ref} are missing from the store"
@@ -193,7 +204,7 @@ def _missing_error(vault, ref: str, oids: list[str]) -> ObjectMissing:
 _SETTLE_WAIT_NS = 50_000_000
 
 
-def _settled_keys(paths: list[str], *, own_ctime: bool) -> list:
+def _settled_keys(paths: list[str], *, own_ctime: bool) -> list[StatKey | None]:
     """Stat keys of files just written, cacheable as sure (state.racy); None for one that cannot
     be read. Files written within the last timestamp tick are stat'ed again once it has passed,
     if that is a short wait (sub-second timestamps); otherwise they are cached as unsure."""
@@ -206,7 +217,7 @@ def _settled_keys(paths: list[str], *, own_ctime: bool) -> list:
     late = racy_many(keys, seen, ctime=not own_ctime)
     if not late:
         return keys
-    wait = max(settles_at(keys[i], ctime=not own_ctime) for i in late) - seen + 1_000_000
+    wait = max(settles_at(k, ctime=not own_ctime) for i in late if (k := keys[i]) is not None) - seen + 1_000_000
     if wait <= _SETTLE_WAIT_NS:
         time.sleep(wait / 1e9)
         seen = time.time_ns()
@@ -214,22 +225,23 @@ def _settled_keys(paths: list[str], *, own_ctime: bool) -> list:
             keys[i] = k
         late = [late[j] for j in racy_many([keys[i] for i in late], seen, ctime=not own_ctime)]
     for i in late:
-        keys[i] = unsure(keys[i])
+        if (k := keys[i]) is not None:  # (racy_many skips a None)
+            keys[i] = unsure(k)
     return keys
 
 
-def _remember_stats(vault, dest: str, rows, keys, files_digest: str | None) -> None:
+def _remember_stats(vault: Vault, dest: str, rows: Sequence[FileRow], keys: list[StatKey | None], files_digest: str | None) -> None:
     # We know every file's hash and media already; caching them makes the first
     # `status` or snapshot of a fresh checkout a stat walk instead of a full re-hash.
     # (In one process: split over two, the stats were slower, their results pickled back.)
-    entries = {path: (*key, oid, mt, w, h) for (path, oid, _, mt, w, h), key in zip(rows, keys) if key is not None}
+    entries: dict[str, Entry] = {path: (*key, oid, mt, w, h) for (path, oid, _, mt, w, h), key in zip(rows, keys) if key is not None}
     vault.state.save_index(os.path.realpath(dest), entries,
                            digest=files_digest if len(entries) == len(rows) else None)
 
 
-def _stat_keys(paths: list[str]) -> list:
+def _stat_keys(paths: list[str]) -> list[StatKey | None]:
     """Stat keys of files just written; None for one that cannot be read."""
-    out = []
+    out: list[StatKey | None] = []
     for p in paths:
         try:
             out.append(stat_key(os.stat(p)))

@@ -13,10 +13,18 @@ given: a re-index there is real.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lensvault.annotations.model import ClassMap
+
 __all__ = ["align_to_parent"]
 
 
-def align_to_parent(classes, annotations, parent_classes):
+def align_to_parent(classes: ClassMap, annotations: pa.Table, parent_classes: ClassMap | None
+                    ) -> tuple[ClassMap, pa.Table]:
     """``(classes, annotations)`` with ids taken from ``parent_classes`` where names match.
 
     ``classes`` is the import's ``ClassMap``, ``annotations`` its table (``class_id``
@@ -44,7 +52,7 @@ def align_to_parent(classes, annotations, parent_classes):
     return aligned, _remap(annotations, new_id)
 
 
-def _remap(annotations, new_id: dict[int, int]):
+def _remap(annotations: pa.Table, new_id: dict[int, int]) -> pa.Table:
     import pyarrow as pa
 
     col = annotations.column_names.index("class_id")

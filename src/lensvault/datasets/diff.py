@@ -8,6 +8,14 @@ with the same content.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pyarrow as pa
+
+    from lensvault.datasets.handle import Dataset
 
 __all__ = ["FileDiff", "diff_files"]
 
@@ -21,7 +29,7 @@ class FileDiff:
     modified: list[str]
     renamed: list[tuple[str, str]]
     unchanged: int
-    bytes: dict = field(default_factory=dict)
+    bytes: dict[str, int] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -36,14 +44,14 @@ class FileDiff:
                 parts.append(f"{len(items)} {label}")
         return f"{self.a} → {self.b}: " + ", ".join(parts) + f"; {self.unchanged} unchanged"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["renamed"] = [{"from": a, "to": b} for a, b in self.renamed]
         d["summary"] = self.summary()
         return d
 
 
-def _numpy(column):
+def _numpy(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
     """A chunked int64 column as one numpy array, read from the Arrow buffers.
 
     Not ``to_numpy()``: with pandas installed, pyarrow imports it there (~0.3 s),
@@ -67,7 +75,7 @@ class _Column:
     ``bytes``, so a million-row diff makes Python strings only for the rows that differ
     (``to_pylist`` of the paths and hashes of two million-row tables took ~0.7 s)."""
 
-    def __init__(self, chunked):
+    def __init__(self, chunked: pa.ChunkedArray) -> None:
         import numpy as np
         import pyarrow as pa
 
@@ -84,8 +92,9 @@ class _Column:
         # Hashes all have the same width: a row's bytes are found by arithmetic, no offsets list.
         self.width = int(lens[0]) if n and bool((lens == lens[0]).all()) else None
         self.base = int(off[0])
-        self.off = None if self.width is not None else off.tolist()
-        self.lens = None if self.width is not None else lens.tolist()
+        # Offsets and lengths per row only when widths vary (else unused: empty).
+        self.off: list[int] = [] if self.width is not None else off.tolist()
+        self.lens: list[int] = [] if self.width is not None else lens.tolist()
 
     def row(self, i: int) -> bytes:
         if self.width is not None:
@@ -109,7 +118,7 @@ class _Column:
         return [self.width] * k if self.width is not None else self.lens[i : i + k]
 
 
-def diff_tables(a_table, b_table, a_ref: str = "a", b_ref: str = "b") -> FileDiff:
+def diff_tables(a_table: pa.Table, b_table: pa.Table, a_ref: str = "a", b_ref: str = "b") -> FileDiff:
     """One merge pass over two path-sorted tables (files tables are always sorted by path)."""
     pa_, sa = _Column(a_table["path"]), _Column(a_table["sha256"])
     pb_, sb = _Column(b_table["path"]), _Column(b_table["sha256"])
@@ -182,6 +191,6 @@ def diff_tables(a_table, b_table, a_ref: str = "a", b_ref: str = "b") -> FileDif
     )
 
 
-def diff_files(a, b) -> FileDiff:
+def diff_files(a: Dataset, b: Dataset) -> FileDiff:
     cols = ["path", "sha256", "size"]
     return diff_tables(a.files(cols), b.files(cols), a.ref, b.ref)

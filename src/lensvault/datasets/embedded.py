@@ -11,15 +11,21 @@ that checkout gives the same files table. The source folder itself is never writ
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lensvault.datasets.files_table import FileRows
 from lensvault.errors import InputError
 from lensvault.hashing import HEAD
 from lensvault.media import sniff
 
+if TYPE_CHECKING:
+    from lensvault.annotations.model import EmbeddedImage
+    from lensvault.store.base import ObjectStore
+
 __all__ = ["with_embedded"]
 
 
-def with_embedded(store, files: FileRows, embedded: dict) -> FileRows:
+def with_embedded(store: ObjectStore, files: FileRows, embedded: dict[str, EmbeddedImage]) -> FileRows:
     """``files`` plus one row per embedded image (``{key: EmbeddedImage}``), its bytes stored."""
     if not embedded:
         return files

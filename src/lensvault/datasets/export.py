@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import IntegrityError, LensVaultError, UsageError
 from lensvault.store import local_links
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import LinkStrategy
 
+if TYPE_CHECKING:
+    from lensvault.annotations.model import AnnotationSet
+    from lensvault.datasets.handle import Dataset
+
 __all__ = ["export_version", "annotation_set"]
 
 
-def annotation_set(dataset):
+def annotation_set(dataset: Dataset) -> AnnotationSet:
     from lensvault.annotations.model import AnnotationSet
 
     if not dataset.is_vision:
@@ -21,20 +26,22 @@ def annotation_set(dataset):
             where=dataset.ref,
             fix="snapshot the folder with --format auto|coco|yolo|voc|labelme|masks to record annotations",
         )
-    images = dataset.images()
-    return AnnotationSet(images=images.drop_columns(["sha256"]), annotations=dataset.annotations(),
-                         classes=dataset.class_map(), source_format=dataset.manifest().source.get("format", ""))
+    t = dataset.vision_tables()
+    return AnnotationSet(images=t.images.drop_columns(["sha256"]), annotations=t.annotations, classes=t.classes,
+                         source_format=(dataset.manifest().source or {}).get("format", ""))
 
 
-def export_version(dataset, dest: Path, *, format: str, split: str | None = None, link: LinkMode = LinkMode.AUTO) -> dict:
+def export_version(dataset: Dataset, dest: Path, *, format: str, split: str | None = None,
+                   link: LinkMode = LinkMode.AUTO) -> dict[str, Any]:
     from lensvault.annotations import export
     from lensvault.datasets.checkout import check_destination
 
     dest = check_destination(dest, "export")
     aset = annotation_set(dataset)
     images = dataset.images()
+    assert images is not None  # annotation_set refused a version without images
     if split is not None:
-        known = set(x for x in images["split"].to_pylist() if x)
+        known = {x for x in images["split"].to_pylist() if x}
         if split not in known:
             raise UsageError(f"{dataset.ref} has no split {split!r}", where="--split",
                              fix=f"known splits: {', '.join(sorted(known)) or 'none'}")
@@ -71,7 +78,7 @@ def export_version(dataset, dest: Path, *, format: str, split: str | None = None
     return {"ref": dataset.ref, "dest": str(dest), "format": format, "split": split, "images": n}
 
 
-def _check_shared(dataset, oids: list[str]) -> None:
+def _check_shared(dataset: Dataset, oids: list[str]) -> None:
     """Objects an export will link must be verified since they last changed (store/verified.py)."""
     from lensvault.store.verified import untrusted
 

@@ -13,11 +13,34 @@ import hashlib
 import io
 import os
 import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, TypeVar
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lensvault.parallel import ForkedCall
+    from lensvault.store.base import ObjectStore
 
 __all__ = ["FileRows", "build", "read", "to_parquet_bytes"]
 
+_T = TypeVar("_T")
 
-def _pa():
+
+class DamagedFile(TypedDict):
+    """A file changed in place while hardlinked into the store (see ingest._damaged_through_links)."""
+
+    path: str
+    rel: str
+    oid: str  # the object it was, whose bytes changed with it
+    now: NotRequired[str]  # what it holds now (when a snapshot found it)
+
+
+def _pick(column: Sequence[_T], order: list[int]) -> list[_T]:
+    return [column[i] for i in order]
+
+
+def _pa() -> Any:  # the module (untyped)
     import pyarrow as pa
 
     return pa
@@ -46,11 +69,11 @@ def prefetch() -> None:
 def _import_parquet() -> None:
     try:
         import pyarrow.parquet  # noqa: F401
-    except Exception:
-        pass  # the real import, later, reports it
+    except Exception:  # noqa: BLE001 - the real import, later, reports it
+        pass
 
 
-def schema():
+def schema() -> pa.Schema:
     pa = _pa()
     return pa.schema(
         [
@@ -74,31 +97,34 @@ class FileRows:
     __slots__ = ("_digest", "_table", "_writer", "damaged", "fresh", "heights", "media_types", "oids", "paths", "sizes",
                  "widths")
 
-    def __init__(self, paths, sizes, oids, media_types, widths, heights, *, table=None, digest=None):
+    def __init__(self, paths: Sequence[str], sizes: Sequence[int], oids: Sequence[str], media_types: Sequence[str],
+                 widths: Sequence[int | None], heights: Sequence[int | None], *, table: pa.Table | None = None,
+                 digest: str | None = None) -> None:
         """``digest``: ``rows_digest`` of these rows, if the caller has it (the stat cache keeps it)."""
         if any(paths[i] > paths[i + 1] for i in range(len(paths) - 1)):
             order = sorted(range(len(paths)), key=paths.__getitem__)
             paths, sizes, oids, media_types, widths, heights = (
-                [col[i] for i in order] for col in (paths, sizes, oids, media_types, widths, heights))
+                _pick(paths, order), _pick(sizes, order), _pick(oids, order), _pick(media_types, order),
+                _pick(widths, order), _pick(heights, order))
             table = None
         self.paths, self.sizes, self.oids = list(paths), list(sizes), list(oids)
         self.media_types, self.widths, self.heights = list(media_types), list(widths), list(heights)
         self._table = table
         self._digest = digest
-        self._writer = None
+        self._writer: ForkedCall[str] | None = None
         # Set by ingest: the oids it stored or found in the store itself, rather than knew from a
         # committed version (None: not known, so all of them), which the commit checks; and the
         # objects it found damaged through hardlinks (ingest._damaged_through_links).
-        self.fresh: frozenset | None = None
-        self.damaged: list[dict] = []
+        self.fresh: frozenset[str] | None = None
+        self.damaged: list[DamagedFile] = []
 
     @classmethod
-    def from_table(cls, table) -> FileRows:
+    def from_table(cls, table: pa.Table) -> FileRows:
         return cls(*(table[c].to_pylist() for c in ("path", "size", "sha256", "media_type", "width", "height")),
                    table=table)
 
     @classmethod
-    def from_index(cls, index: dict, *, digest: str | None = None) -> FileRows:
+    def from_index(cls, index: Mapping[str, Sequence[Any]], *, digest: str | None = None) -> FileRows:
         """From a folder's stat-cache entries ({path: (ino, size, mtime, ctime, sha256, media, w, h)})."""
         from operator import itemgetter
 
@@ -117,16 +143,16 @@ class FileRows:
             self._digest = rows_digest(self.paths, self.oids, self.sizes)
         return self._digest
 
-    def listing(self) -> list[tuple]:
+    def listing(self) -> list[tuple[str, str, int, str, int | None, int | None]]:
         return list(zip(self.paths, self.oids, self.sizes, self.media_types, self.widths, self.heights))
 
-    def table(self):
+    def table(self) -> pa.Table:
         if self._table is None:
             self._table = build(self.paths, self.sizes, self.oids, self.media_types, self.widths, self.heights)
         return self._table
 
     # -- the Parquet object ---------------------------------------------------------------
-    def store_in_background(self, store) -> None:
+    def store_in_background(self, store: ObjectStore) -> None:
         """Start writing this table's Parquet object into ``store`` in a forked child.
 
         Importing pyarrow (~0.15 s), building the table and writing Parquet are the
@@ -149,7 +175,7 @@ class FileRows:
     def storing(self) -> bool:
         return self._writer is not None
 
-    def stored_oid(self, store) -> str:
+    def stored_oid(self, store: ObjectStore) -> str:
         """The oid of this table's Parquet object, written to ``store`` (or by the background writer)."""
         if self._writer is not None:
             writer, self._writer = self._writer, None
@@ -166,14 +192,14 @@ class FileRows:
         with writer:
             try:
                 writer.result()
-            except Exception:
+            except Exception:  # noqa: BLE001 - nobody needs its object: any failure of it is moot
                 pass
 
-    def _put_parquet(self, store) -> str:
+    def _put_parquet(self, store: ObjectStore) -> str:
         return store.put_bytes(to_parquet_bytes(self.table()))
 
 
-def _put_from_child(rows: FileRows, store, parent_pid: int) -> str:
+def _put_from_child(rows: FileRows, store: ObjectStore, parent_pid: int) -> str:
     if os.getpid() != parent_pid and "pyarrow" not in sys.modules and "numpy" not in sys.modules:
         _import_pyarrow_without_numpy()
     return rows._put_parquet(store)
@@ -188,7 +214,7 @@ def _import_pyarrow_without_numpy() -> None:
     writing, so nothing else ever sees this pyarrow. Should a pyarrow ever insist
     on NumPy, the block is lifted and the import done the ordinary way.
     """
-    sys.modules["numpy"] = None  # makes `import numpy` raise ImportError
+    sys.modules["numpy"] = None  # type: ignore[assignment]  # makes `import numpy` raise ImportError
     try:
         import pyarrow.parquet  # noqa: F401
     except ImportError:
@@ -198,13 +224,15 @@ def _import_pyarrow_without_numpy() -> None:
         del sys.modules["numpy"]
 
 
-def build(paths, sizes, oids, media_types, widths, heights):
+def build(paths: Sequence[str], sizes: Sequence[int], oids: Sequence[str], media_types: Sequence[str],
+          widths: Sequence[int | None], heights: Sequence[int | None]) -> pa.Table:
     """A table sorted by path (the caller passes rows in any order)."""
     pa = _pa()
     if any(paths[i] > paths[i + 1] for i in range(len(paths) - 1)):
         order = sorted(range(len(paths)), key=paths.__getitem__)
         paths, sizes, oids, media_types, widths, heights = (
-            [col[i] for i in order] for col in (paths, sizes, oids, media_types, widths, heights))
+            _pick(paths, order), _pick(sizes, order), _pick(oids, order), _pick(media_types, order),
+            _pick(widths, order), _pick(heights, order))
     table = pa.table(
         {
             "path": pa.array(paths, pa.string()),
@@ -221,7 +249,7 @@ def build(paths, sizes, oids, media_types, widths, heights):
     return table
 
 
-def rows_digest(paths, oids, sizes) -> str:
+def rows_digest(paths: Sequence[str], oids: Sequence[str], sizes: Sequence[int]) -> str:
     """The canonical digest of rows already sorted by path."""
     h = hashlib.sha256()
     for i in range(0, len(paths), 4096):
@@ -235,7 +263,7 @@ def rows_digest(paths, oids, sizes) -> str:
 _REPETITIVE = ("media_type", "split", "kind", "tags", "attributes", "image")
 
 
-def to_parquet_bytes(table) -> bytes:
+def to_parquet_bytes(table: pa.Table) -> bytes:
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()
@@ -244,7 +272,7 @@ def to_parquet_bytes(table) -> bytes:
     return buf.getvalue()
 
 
-def read(data: bytes, columns: list[str] | None = None, *, where: str | None = None):
+def read(data: bytes, columns: list[str] | None = None, *, where: str | None = None) -> pa.Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -258,6 +286,6 @@ def read(data: bytes, columns: list[str] | None = None, *, where: str | None = N
                              fix="run `lensvault verify --repair`; if it says all is well, report this as a bug") from e
 
 
-def read_object(store, oid: str, columns: list[str] | None = None):
+def read_object(store: ObjectStore, oid: str, columns: list[str] | None = None) -> pa.Table:
     """The Parquet table stored as ``oid`` (its bytes hashed first: see ObjectStore.read_bytes)."""
     return read(store.read_bytes(oid), columns, where=store.location(oid))

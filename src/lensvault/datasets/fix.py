@@ -12,10 +12,16 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import InputError, UsageError
 from lensvault.progress import NO_PROGRESS
 from lensvault.store.base import LinkMode
+
+if TYPE_CHECKING:
+    from lensvault.datasets.handle import Dataset
+    from lensvault.progress import Progress
+    from lensvault.vault import Vault
 
 __all__ = ["annotations_in_version", "fix_annotations", "overlay_targets"]
 
@@ -63,15 +69,15 @@ def overlay_targets(corrected: Path, dataset_paths: list[str]) -> list[tuple[Pat
     return out
 
 
-def _common_suffix(a: tuple, b: tuple) -> int:
+def _common_suffix(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     n = 0
     while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
         n += 1
     return n
 
 
-def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", version: str | None = None,
-                    notes: str = "", progress=NO_PROGRESS):
+def fix_annotations(vault: Vault, ref: str, corrected: Path, *, format: str = "auto", version: str | None = None,
+                    notes: str = "", progress: Progress = NO_PROGRESS) -> Dataset:
     ds = vault.dataset(ref)
     if not ds.is_vision:
         raise UsageError(f"{ds.ref} has no annotations to fix", where=ds.ref,
@@ -90,7 +96,8 @@ def fix_annotations(vault, ref: str, corrected: Path, *, format: str = "auto", v
                                                 progress))
 
 
-def _fix_in_scratch(vault, ds, targets, source, ann, fmt, corrected, version, notes, progress):
+def _fix_in_scratch(vault: Vault, ds: Dataset, targets: list[tuple[Path, str]], source: dict[str, Any], ann: str | None,
+                    fmt: str, corrected: Path, version: str | None, notes: str, progress: Progress) -> Dataset:
     import pyarrow as pa
 
     from lensvault.annotations import load
@@ -134,6 +141,7 @@ def _fix_in_scratch(vault, ds, targets, source, ann, fmt, corrected, version, no
             images = with_hashes(aset.images, files)
             # A fix never moves images between splits: keep the parent's membership exactly.
             parent_images = ds.images()
+            assert parent_images is not None  # a vision version (fix_annotations checked)
             split_of = dict(zip(parent_images["path"].to_pylist(), parent_images["split"].to_pylist()))
             col = pa.array([split_of.get(p) for p in images["path"].to_pylist()], pa.string())
             images = images.set_column(images.column_names.index("split"), "split", col)
@@ -147,7 +155,7 @@ def _fix_in_scratch(vault, ds, targets, source, ann, fmt, corrected, version, no
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def annotations_in_version(ds, source: dict, dataset_paths: list[str]) -> str | None:
+def annotations_in_version(ds: Dataset, source: dict[str, Any], dataset_paths: list[str]) -> str | None:
     """The version's annotation file or folder, relative to its root (None: found by the format's layout).
 
     Versions record it relative to the dataset root. Earlier ones recorded what was typed
@@ -190,7 +198,7 @@ def annotations_in_version(ds, source: dict, dataset_paths: list[str]) -> str | 
     )
 
 
-def _scratch_link(vault) -> LinkMode:
+def _scratch_link(vault: Vault) -> LinkMode:
     # Hardlinks from the store cost nothing when the scratch folder shares its
     # filesystem; otherwise copies.
     from lensvault.store.local_links import same_filesystem

@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lensvault.datasets.manifest import Manifest
 from lensvault.datasets.versions import DatasetVersion
 from lensvault.progress import NO_PROGRESS
 from lensvault.store.base import LinkMode
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lensvault.annotations.model import ClassMap
+    from lensvault.datasets.annotation_diff import AnnotationDiff
+    from lensvault.datasets.checkout import CheckoutResult
+    from lensvault.datasets.diff import FileDiff
+    from lensvault.datasets.needs import DamageWarning
+    from lensvault.datasets.vision_tables import VisionTables
+    from lensvault.progress import Progress
+    from lensvault.vault import Vault
+
 __all__ = ["Dataset"]
 
 
 class Dataset:
-    def __init__(self, vault, record: DatasetVersion, manifest: Manifest | None = None):
+    def __init__(self, vault: Vault, record: DatasetVersion, manifest: Manifest | None = None) -> None:
         self.vault = vault
         self.record = record
         self._manifest: Manifest | None = manifest
-        self._files = None
+        self._files: pa.Table | None = None
         # What the write that made this version found damaged (see datasets.needs.damage_warnings).
-        self.warnings: list[dict] = []
+        self.warnings: list[DamageWarning] = []
 
     def __repr__(self) -> str:
         return f"<Dataset {self.ref} snapshot={self.snapshot_id[:12]} files={self.record.files}>"
@@ -62,7 +75,7 @@ class Dataset:
         write_manifest_file(path, data, replace=current is not None)
         return str(path)
 
-    def files(self, columns: list[str] | None = None):
+    def files(self, columns: list[str] | None = None) -> pa.Table:
         """The files table (pyarrow): path, size, sha256, media_type, width, height (or ``columns``)."""
         if self._files is not None:
             return self._files if columns is None else self._files.select(columns)
@@ -74,10 +87,10 @@ class Dataset:
             self._files = table
         return table
 
-    def file_list(self) -> list[dict]:
+    def file_list(self) -> list[dict[str, Any]]:
         """Every file as a dict (the files table's columns); in a vision version each also
         carries its ``image_id`` (None for a file that is not one of the version's images)."""
-        rows = self.files().to_pylist()
+        rows: list[dict[str, Any]] = self.files().to_pylist()
         images = self.images()
         if images is not None:
             from lensvault.annotations.image_ids import image_ids
@@ -87,7 +100,7 @@ class Dataset:
                 row["image_id"] = id_of.get(row["path"])
         return rows
 
-    def _table(self, part: str):
+    def _table(self, part: str) -> pa.Table | None:
         entry = self.manifest().tables.get(part)
         if entry is None:
             return None
@@ -100,7 +113,7 @@ class Dataset:
         """True when the version was snapshotted with annotations (``--format``)."""
         return "annotations" in self.manifest().tables
 
-    def images(self):
+    def images(self) -> pa.Table | None:
         """The images table (path, width, height, orientation, split, tags, sha256, image_id), or None.
 
         ``image_id`` is the id every export, run file, evaluation and ``VisionDataset`` uses
@@ -116,13 +129,13 @@ class Dataset:
             self._images = table
         return self._images
 
-    def annotations(self):
+    def annotations(self) -> pa.Table | None:
         """The annotations table (see lensvault.annotations.model.ANNOTATION_SCHEMA), or None."""
         if "_annotations" not in self.__dict__:
             self._annotations = self._table("annotations")
         return self._annotations
 
-    def class_map(self):
+    def class_map(self) -> ClassMap | None:
         """The ClassMap, or None for a version without annotations."""
         cm = self.manifest().class_map
         if cm is None:
@@ -131,10 +144,12 @@ class Dataset:
 
         return ClassMap.from_dict(cm)
 
-    def vision_tables(self):
+    def vision_tables(self) -> VisionTables:
         from lensvault.datasets.vision_tables import VisionTables
 
-        return VisionTables(self.ref, self.images(), self.annotations(), self.class_map())
+        images, anns, cm = self.images(), self.annotations(), self.class_map()
+        assert images is not None and anns is not None and cm is not None, f"{self.ref} is not a vision version"
+        return VisionTables(self.ref, images, anns, cm)
 
     def object_ids(self) -> set[str]:
         """Every object this version needs: file contents, tables, snapshot, manifest."""
@@ -144,14 +159,14 @@ class Dataset:
         oids.update((self.record.manifest_oid, self.record.snapshot_id))
         return oids
 
-    def diff(self, other):
+    def diff(self, other: Dataset | str) -> FileDiff:
         """File-level diff (added, removed, modified, renamed files)."""
         from lensvault.datasets.diff import diff_files
 
         other = other if isinstance(other, Dataset) else self.vault.dataset(other)
         return diff_files(self, other)
 
-    def diff_annotations(self, other):
+    def diff_annotations(self, other: Dataset | str) -> AnnotationDiff:
         """Annotation-level diff; both versions must have been snapshotted with annotations."""
         from lensvault.datasets.annotation_diff import diff_vision
         from lensvault.errors import UsageError
@@ -163,16 +178,18 @@ class Dataset:
                                  fix="annotation diffs need versions snapshotted with --format")
         return diff_vision(self.vision_tables(), other.vision_tables())
 
-    def checkout(self, dest, *, link: LinkMode | str = LinkMode.AUTO, progress=NO_PROGRESS):
+    def checkout(self, dest: str | Path, *, link: LinkMode | str = LinkMode.AUTO,
+                 progress: Progress = NO_PROGRESS) -> CheckoutResult:
         from lensvault.datasets.checkout import checkout
 
         return checkout(self, Path(dest), link=LinkMode(link), progress=progress)
 
-    def vision_summary(self) -> dict:
+    def vision_summary(self) -> dict[str, Any]:
         """Counts a person asks for first: images, annotations, classes, splits, per class."""
         import pyarrow.compute as pc
 
         images, anns, cm = self.images(), self.annotations(), self.class_map()
+        assert images is not None and anns is not None and cm is not None, f"{self.ref} is not a vision version"
         split_of = dict(zip(images["path"].to_pylist(), images["split"].to_pylist()))
         per_class: dict[str, dict[str, int]] = {n: {} for n in cm.names}
         # No Arrow thread pool: its threads, alive at exit, can abort the process (files_table.read).
@@ -185,7 +202,7 @@ class Dataset:
             split = split_of.get(image) or "unassigned"
             bucket = per_class.setdefault(cname, {})
             bucket[split] = bucket.get(split, 0) + n
-        for cname, bucket in per_class.items():
+        for bucket in per_class.values():
             bucket["total"] = sum(bucket.values())
         splits: dict[str, int] = {}
         for sp in images["split"].to_pylist():
@@ -201,7 +218,7 @@ class Dataset:
             "kinds": sorted(set(pc.unique(anns["kind"]).to_pylist())) if anns.num_rows else [],
         }
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         m = self.manifest()
         d = self.record.to_dict()
         d.update({"counts": m.counts, "media_types": m.media_types, "class_map": m.class_map,

@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from lensvault.datasets import files_table
 from lensvault.datasets.scan import PartialScanRefused, ScannedFile, scan_against, scan_iter
@@ -29,6 +30,22 @@ from lensvault.progress import NO_PROGRESS
 from lensvault.state import racy, stat_key, unsure
 from lensvault.store import local_links
 from lensvault.store.base import LinkMode
+
+if TYPE_CHECKING:
+    from lensvault.progress import Progress
+    from lensvault.state import Entry, StatKey
+    from lensvault.store.base import ObjectKey, ObjectStore
+    from lensvault.store.staging import IngestBatch, Staged
+    from lensvault.vault import Vault
+
+# (media type, width, height) of a file, as media.sniff tells it (a stat-cache entry that knows only
+# the hash has None for all three)
+_Media: TypeAlias = tuple[str | None, int | None, int | None]
+# A worker's answer for one file: (oid, size or None, media or None, stat after storing or None,
+# staged copy or None, stat once read or None); see _ingest_part.
+_Ingested: TypeAlias = tuple[str, int | None, "_Media | None", "StatKey | None", "Staged | None", "StatKey | None"]
+# What ``known`` may be (see ingest_folder).
+_Known: TypeAlias = "KnownContent | Iterable[str] | Callable[[], KnownContent | Iterable[str]]"
 
 __all__ = ["KnownContent", "folder_oids", "ingest_folder", "ingested"]
 
@@ -42,7 +59,8 @@ def _read_error(path: str, e: OSError) -> InputError:
     return InputError(f"a file cannot be read ({e.strerror})", where=path, fix="check the file and the disk")
 
 
-def _hash_one(path: str, batch, want_media: bool):
+def _hash_one(path: str, batch: IngestBatch | None, want_media: bool
+              ) -> tuple[str, int, _Media | None, Staged | None, StatKey | None]:
     """(oid, size, media or None, staged or None, stat key once read or None) of one file, read once.
 
     ``staged`` (copy mode, new content): (temp path, the new object's key for store/verified.py).
@@ -52,8 +70,8 @@ def _hash_one(path: str, batch, want_media: bool):
     ``cp -p`` or ``rsync --inplace`` do) from our own link; a stat of the open file
     right after the read can.
     """
-    tmp = None
-    read_key = None
+    tmp: Staged | None = None
+    read_key: StatKey | None = None
     copy = batch is not None and batch.link is LinkMode.COPY
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -63,12 +81,12 @@ def _hash_one(path: str, batch, want_media: bool):
                 oid = hashlib.sha256(data).hexdigest()
                 size = len(data)
                 head = bytes(data[:HEAD]) if want_media else b""
-                if copy:
+                if batch is not None and copy:
                     tmp = batch.stage_bytes(oid, data)  # (path, key) or None
             else:
                 os.lseek(fd, 0, os.SEEK_SET)
                 with open(fd, "rb", buffering=0, closefd=False) as f:
-                    if copy:
+                    if batch is not None and copy:
                         oid, size, head, tmp = batch.stage_stream(f)
                     else:
                         read = hash_stream(f)
@@ -85,13 +103,13 @@ def _hash_one(path: str, batch, want_media: bool):
     return oid, size, (sniff(path, head) if want_media else None), tmp, read_key
 
 
-def _ingest_part(batch, want_media: bool, part: list[tuple[str, str | None]]) -> list[tuple]:
+def _ingest_part(batch: IngestBatch | None, want_media: bool, part: list[tuple[str, str | None]]) -> list[_Ingested]:
     """Worker: for each (path, oid known from the stat cache or None) →
     (oid, size or None, media or None, stat after storing or None, stored, stat once read or None).
 
     ``stored``: (temp path, key) for a new object staged by copy, else None.
     """
-    out = []
+    out: list[tuple[str, int | None, _Media | None, Staged | None, StatKey | None]] = []
     for path, oid in part:
         if oid is None:
             out.append(_hash_one(path, batch, want_media))
@@ -105,11 +123,11 @@ def _ingest_part(batch, want_media: bool, part: list[tuple[str, str | None]]) ->
         batch.pin({r[0] for r in out})
         for (path, _), r in zip(part, out):
             batch.link_in(path, r[0], r[1])
-    results = []
+    results: list[_Ingested] = []
     for (path, _), (oid, size, media, tmp, read_key) in zip(part, out):
         try:
             st = os.stat(path)
-            after = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            after: StatKey | None = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         except FileNotFoundError:
             after = None
         results.append((oid, size, media, after, tmp, read_key))
@@ -133,7 +151,8 @@ def _media_of(f: ScannedFile) -> tuple[str, int | None, int | None]:
 # -- in the caller --------------------------------------------------------------------------
 
 
-def _run(files: list[ScannedFile], jobs: list[tuple[int, str | None]], batch, want_media: bool, progress, title: str):
+def _run(files: list[ScannedFile], jobs: list[tuple[int, str | None]], batch: IngestBatch | None, want_media: bool,
+         progress: Progress, title: str) -> Iterator[Iterator[tuple[tuple[int, str | None], _Ingested]]]:
     """Yield (job, result) for jobs (index into files, cached oid or None), part by part as workers finish."""
     work = [(files[i].path, oid) for i, oid in jobs]
     done = 0
@@ -143,7 +162,7 @@ def _run(files: list[ScannedFile], jobs: list[tuple[int, str | None]], batch, wa
             done += len(part)
 
 
-def folder_oids(vault, folder: Path, *, progress=NO_PROGRESS, same_as: str | None = None) -> dict[str, str] | None:
+def folder_oids(vault: Vault, folder: Path, *, progress: Progress = NO_PROGRESS, same_as: str | None = None) -> dict[str, str] | None:
     """The sha256 of every file under ``folder`` by relative path, reading only what the stat cache lacks.
 
     None if nothing changed since the folder's cache record and the record's
@@ -160,7 +179,7 @@ def folder_oids(vault, folder: Path, *, progress=NO_PROGRESS, same_as: str | Non
     oids = dict(zip(same, map(_OID, map(index.__getitem__, same))))  # C loops: ~3x a comprehension
     if unchanged:
         return oids
-    jobs = [(i, None) for i in range(len(changed))]
+    jobs: list[tuple[int, str | None]] = [(i, None) for i in range(len(changed))]
     added = False
     for part in _run(changed, jobs, None, False, progress, "Hashing"):
         for (i, _), (oid, size, _, _, _, _) in part:
@@ -185,7 +204,7 @@ def folder_oids(vault, folder: Path, *, progress=NO_PROGRESS, same_as: str | Non
 _OID = itemgetter(4)
 
 
-def trusted_roots(vault) -> tuple[str, ...]:
+def trusted_roots(vault: Vault) -> tuple[str, ...]:
     """Folders a source folder's symlinks may lead into: the vault's own object store (a
     `checkout --link symlink` is all links there), whose objects are this vault's bytes."""
     return local_links.trusted_roots(vault.store)
@@ -208,7 +227,7 @@ def ingest_link(link: LinkMode | str) -> LinkMode:
     return link
 
 
-def _walk_in_two(folder, index: dict, exclude, trusted: tuple[str, ...] = ()) -> tuple[list[ScannedFile], list[str]]:
+def _walk_in_two(folder: Path, index: dict[str, Entry], exclude: tuple[Path, ...], trusted: tuple[str, ...] = ()) -> tuple[list[ScannedFile], list[str]]:
     """``scan_against`` of a big folder by this process and a forked child, half the sub-folders each.
 
     The walk is a stat per file plus Python per entry, all under the GIL: two
@@ -249,24 +268,25 @@ class KnownContent:
     files-table digest, and its set of oids, made only when the digest cannot answer
     (reading a 50,000-file listing and checking every unchanged file against it is ~0.1 s)."""
 
-    def __init__(self, digest: str | None = None, oids=None, load=None):
+    def __init__(self, digest: str | None = None, oids: Iterable[str] | None = None,
+                 load: Callable[[], Iterable[str]] | None = None) -> None:
         self.digest = digest
         self._oids = None if oids is None else frozenset(oids)
         self._load = load
 
-    def oids(self) -> frozenset:
+    def oids(self) -> frozenset[str]:
         if self._oids is None:
             self._oids = frozenset(self._load()) if self._load else frozenset()
         return self._oids
 
 
-def _known(known) -> KnownContent:
+def _known(known: _Known) -> KnownContent:
     if callable(known):
         known = known()
     return known if isinstance(known, KnownContent) else KnownContent(oids=known)
 
 
-def _to_store(same: list[str], cached: dict, cached_digest: str | None, known: KnownContent) -> list[str]:
+def _to_store(same: list[str], cached: dict[str, Entry], cached_digest: str | None, known: KnownContent) -> list[str]:
     """The unchanged files whose content no committed version is known to reference."""
     if not same or (cached_digest is not None and cached_digest == known.digest):
         # The folder's record is exactly the latest version's files table: all of it is referenced.
@@ -277,7 +297,8 @@ def _to_store(same: list[str], cached: dict, cached_digest: str | None, known: K
     return [rel for rel in same if cached[rel][4] not in oids]
 
 
-def _restore_lost(store, folder: str, cached: dict, lost: list[str], storing: set) -> list[str]:
+def _restore_lost(store: ObjectStore, folder: str, cached: dict[str, Entry], lost: list[str], storing: set[str]
+                  ) -> list[str]:
     """Store the unchanged files whose object the store lost (or holds with another size) again,
     from the folder, hash-checked (``store.restore``); those about to be stored anyway are left
     to that. Returns the ones whose bytes no longer hash to their cached oid."""
@@ -290,7 +311,7 @@ def _restore_lost(store, folder: str, cached: dict, lost: list[str], storing: se
     return changed
 
 
-def _scan_checked(src, cached: dict, store, exclude, hardlink: bool,
+def _scan_checked(src: Path, cached: dict[str, Entry], store: ObjectStore | None, exclude: tuple[Path, ...], hardlink: bool,
                   trusted: tuple[str, ...]) -> tuple[list[ScannedFile], list[str], list[str] | None]:
     """In the walk's child: ``scan_against``, and the unchanged files whose object the store
     lacks or holds with another size. The stat cache says what a file's content is; only
@@ -303,7 +324,7 @@ def _scan_checked(src, cached: dict, store, exclude, hardlink: bool,
     return found, same, _lost(store, cached, same, hardlink)
 
 
-def _lost(store, cached: dict, same: list[str], hardlink: bool) -> list[str]:
+def _lost(store: ObjectStore, cached: dict[str, Entry], same: list[str], hardlink: bool) -> list[str]:
     entries = list(map(cached.__getitem__, same))
     bad = store.absent_or_damaged(list(map(_OID, entries)), list(map(_SIZE, entries)),
                                   list(map(_INO, entries)) if hardlink else None)
@@ -315,7 +336,7 @@ _INO = itemgetter(0)
 
 
 @contextmanager
-def ingested(vault, src: Path, **kwargs) -> Iterator[files_table.FileRows]:
+def ingested(vault: Vault, src: Path, **kwargs: Any) -> Iterator[files_table.FileRows]:
     """``ingest_folder`` for a caller that goes on to commit a version: a background writer
     of the files table that the commit never collected (a refused version, an error) is
     waited for on the way out, so no child process outlives the call."""
@@ -326,8 +347,8 @@ def ingested(vault, src: Path, **kwargs) -> Iterator[files_table.FileRows]:
         rows.abandon_store()  # a no-op once the commit has collected the writer
 
 
-def ingest_folder(vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, progress=NO_PROGRESS,
-                  known=frozenset()) -> files_table.FileRows:
+def ingest_folder(vault: Vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, progress: Progress = NO_PROGRESS,
+                  known: _Known = frozenset()) -> files_table.FileRows:
     """The files table of ``src`` (as ``FileRows``), with every byte in the store.
 
     ``known`` is content an existing version already references (so it is in the
@@ -511,6 +532,127 @@ class _FolderIngest:
         files, put = self.files, sorted(set(self.put))
         with self.progress.task("Storing", len(put)) as advance:
             local_links.put_files(self.store, [(files[i].path, self.oids[i]) for i in put], self.link,
+    folder = os.path.realpath(src)
+    link = ingest_link(link)
+    store = vault.store
+    state = vault.state
+    cached = state.index(folder)
+    cached_digest = state.index_digest(folder)
+    batch = local_links.ingest_batch(store, link)
+    hardlink = batch is not None and batch.link is LinkMode.HARDLINK
+    files: list[ScannedFile] = []
+    same: list[str] = []
+    lost: list[str] = []
+    # Read: what the cache does not know and, when copying, what must be stored
+    # anyway. Hardlink mode links a cached-but-unstored file without reading it.
+    jobs: list[tuple[int, str | None]] = []
+    put: list[int] = []  # no batch: stored after hashing, by put_files
+    staged: list[tuple[str, str]] = []
+    learned: dict[str, ObjectKey] = {}  # oid → key of objects whose bytes this ingest hashed (store/verified.py)
+    exclude = (vault.dir, vault.manifests_dir)
+    trusted = trusted_roots(vault)
+    seen = time.time_ns()  # before any stat of the walk: the moment the racy rule measures from
+    settled = seen - 2_000_000_000  # timestamps up to this are never racy (state.racy's largest tick)
+    try:
+        with ChunkMapper(partial(_ingest_part, batch, True)) as mapper:
+            if cached:
+                # A folder seen before: mostly unchanged, so the walk is the work. It runs
+                # in a child process while this one answers ``known`` (opening the catalog
+                # holds the GIL for ~0.3 s: a thread would only take turns with the walk).
+                local = store.local() is not None
+                with ForkedCall(_scan_checked, src, cached, store if local else None, exclude, hardlink,
+                                trusted) as walk:
+                    known = _known(known)
+                    found, same, lost_in_child = walk.result()
+                lost = _lost(store, cached, same, hardlink) if lost_in_child is None else lost_in_child
+                if len(found) >= MIN_ITEMS:
+                    # Worker processes will hash for a while: import pyarrow for the new
+                    # files table meanwhile. For a few changed files the table is written
+                    # by a forked child instead (see the end), which needs no thread here.
+                    files_table.prefetch()
+                jobs.extend((j, None) for j in range(len(found)))
+                files.extend(found)
+                mapper.feed([(f.path, None) for f in found])
+                # A new folder: workers start on the first sub-folders while the walk goes on.
+                for found in scan_iter(src, cached, same, exclude_dirs=exclude, need_media=True, trusted=trusted):
+                    if not files:
+                        files_table.prefetch()
+                    jobs.extend((len(files) + j, None) for j in range(len(found)))
+                    files.extend(found)
+                    mapper.feed([(f.path, None) for f in found])
+                known = _known(known)  # the catalog opens while the workers still hash
+            extra: list[tuple[int, str | None]] = []
+            to_store = _to_store(same, cached, cached_digest, known)
+            for rel in _restore_lost(store, folder, cached, lost, set(to_store)):
+                # Its bytes are not what the cache says any more: read it like a changed file.
+                path = f"{folder}/{rel}"
+                try:
+                    files.append(ScannedFile(rel, path, os.lstat(path)))
+                except FileNotFoundError:
+                    raise _gone(path) from None
+                jobs.append((len(files) - 1, None))
+                mapper.feed([(path, None)])
+            for rel in to_store:
+                oid = cached[rel][4]
+                i = len(files) - 1
+                if hardlink:
+                    extra.append((i, oid))
+                elif batch is not None:
+                    extra.append((i, None))
+                else:
+                    put.append(i)
+            jobs.extend(extra)
+            mapper.feed([(files[i].path, oid) for i, oid in extra])
+            n = len(files)
+            oids: list[str | None] = [None] * n
+            media: list[_Media | None] = [None] * n  # (both filled for every file by the end)
+            keys: list[StatKey] = [f.key for f in files]  # refreshed below where storing moved a ctime
+            for i in range(n):
+                e = cached.get(files[i].rel)
+                if e is not None and e[:4] == files[i].key and e[5] is not None:
+                    oids[i], media[i] = e[4], e[5:]
+            title = "Hashing" if batch is None else "Hashing and storing"
+            done = 0
+            with progress.task(title, len(jobs)) as advance:
+                for part in mapper.results(advance):
+                    for (i, _), (oid, size, m, after, stored, read_key) in zip(jobs[done : done + len(part)], part):
+                        f = files[i]
+                        if size is not None and size != f.st.st_size:
+                            raise _changed(f)
+                        if stored is not None:
+                            staged.append((stored[0], oid))
+                            learned[oid] = stored[1]
+                        oids[i] = oid
+                        if m is not None:
+                            media[i] = m
+                        if batch is None:
+                            put.append(i)  # put_files skips what the store holds intact
+                            continue
+                        # The file must be the one scanned. Copy mode leaves the source alone,
+                        # so the whole key must match (a rewrite that restored the mtime still
+                        # moved the ctime); hardlinking and chmod move the ctime, so there the
+                        # key taken right after the read is compared whole, and the cache key
+                        # is refreshed (else the next snapshot would re-hash everything).
+                        if after is None:
+                            raise _gone(f.path)
+                        key = f.key
+                        if read_key is not None and read_key != key:
+                        if (after[0] != key[0] or after[1] != key[1] or after[2] != key[2]
+                                or (not hardlink and after[3] != key[3])):
+                        keys[i] = after
+                        if hardlink and size is not None and (after[2] <= settled or not racy(after, seen, ctime=False)):
+                            learned[oid] = (after[0], after[1], after[2])  # read and hashed just now; the file is the object
+                    done += len(part)
+        if batch is not None:
+            batch.commit(cast("list[str]", [oids[i] for i, _ in jobs]), staged)
+            vault.verified.add(learned)
+    except BaseException:
+            batch.abort()  # after the workers have stopped (the mapper's exit waits for them)
+        raise
+    if batch is None and put:
+        put = sorted(set(put))
+        with progress.task("Storing", len(put)) as advance:
+            local_links.put_files(store, cast("list[tuple[str, str]]", [(files[i].path, oids[i]) for i in put]), link,
                                   on_done=advance)
         for i in put:
             self.keys[i] = _recheck(files[i])
@@ -571,9 +713,38 @@ def _rescan(folder: str, rel: str) -> ScannedFile:
         return ScannedFile(rel, path, os.lstat(path))
     except FileNotFoundError:
         raise _gone(path) from None
+    # The folder's new cache record: the old one (sorted), updated in place, so
+    # that only added paths make it re-sort and only removed ones make it filter.
+    index = dict(cached)
+    added = False
+    for f, k, o, m in zip(files, keys, cast("list[str]", oids), cast("list[_Media]", media)):
+        if not added and f.rel not in index:
+            added = True
+        if (k[2] > settled or (not hardlink and k[3] > settled)) and racy(k, seen, ctime=not hardlink):
+            k = unsure(k)
+        index[f.rel] = (*k, o, *m)
+    changed = {f.rel for f in files}
+    if len(same) + len(changed) != len(index):  # some cached paths are gone
+        present = set(same)
+        present.update(changed)
+        changed.update(rel for rel in index if rel not in present)
+        index = {rel: e for rel, e in index.items() if rel in present}
+    if added:
+        index = dict(sorted(index.items()))
+    rows = files_table.FileRows.from_index(index)
+    # What this ingest stored or found in the store, as opposed to what a committed version
+    # references: the commit checks that these are still there (under the gc lock).
+    rows.fresh = frozenset(cast("list[str]", oids))
+    rows.damaged = damaged
+    # The new files table goes to the store from a child while this process saves
+    # the cache record and the caller describes the version (see FileRows).
+    rows.store_in_background(store)
+    state.save_index(folder, index, changed=changed, digest=rows.digest())
+    return rows
 
 
-def _damaged_through_links(store, files: list[ScannedFile], oids: list, cached: dict) -> list[dict]:
+def _damaged_through_links(store: ObjectStore, files: list[ScannedFile], oids: list[str | None], cached: dict[str, Entry]
+                           ) -> list[files_table.DamagedFile]:
     """Files that changed in place while hardlinked into the store, which changed their object too.
 
     A changed file whose cached content (object O) differs from what it holds now, and
@@ -581,7 +752,7 @@ def _damaged_through_links(store, files: list[ScannedFile], oids: list, cached: 
     bytes it names are gone; a missing object is reported and repaired like any other),
     and the caller says which versions needed it. One stat per changed file.
     """
-    out = []
+    out: list[files_table.DamagedFile] = []
     for f, oid in zip(files, oids):
         e = cached.get(f.rel)
         if e is None or e[4] == oid or oid is None:
@@ -592,7 +763,7 @@ def _damaged_through_links(store, files: list[ScannedFile], oids: list, cached: 
     return out
 
 
-def _recheck(f: ScannedFile) -> tuple:
+def _recheck(f: ScannedFile) -> StatKey:
     """The stat key of a file stored by copy or reflink, refusing if it changed after the scan
     (its whole key: those modes leave the source alone, so even its ctime must not move)."""
     try:

@@ -12,7 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypedDict
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pyarrow as pa
 
 __all__ = ["HASH_METHOD", "LeakageReport", "NearDuplicate", "check_leakage", "perceptual_hash"]
 
@@ -33,6 +38,26 @@ def perceptual_hash(fp: BinaryIO) -> int:
         return int(str(imagehash.phash(im)), 16)
 
 
+class ExactGroup(TypedDict):
+    """Content stored more than once: its sha256, and each copy's path and split."""
+
+    sha256: str
+    paths: list[str]
+    splits: list[str | None]
+
+
+# An image whose split differs from the parent's, matched by path or by content ("by").
+SplitMove = TypedDict("SplitMove", {"path": str, "from": str | None, "to": str | None, "by": str})
+
+
+class Unreadable(TypedDict):
+    """An image that could not be hashed."""
+
+    path: str
+    sha256: str
+    error: str
+
+
 @dataclass(frozen=True)
 class NearDuplicate:
     a: str
@@ -41,22 +66,22 @@ class NearDuplicate:
     split_b: str | None
     distance: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b, "split_a": self.split_a, "split_b": self.split_b,
                 "distance": self.distance}
 
 
 @dataclass(frozen=True)
 class LeakageReport:
-    exact: tuple[dict, ...]          # {sha256, paths, splits} for content stored more than once
+    exact: tuple[ExactGroup, ...]    # content stored more than once
     near: tuple[NearDuplicate, ...]  # pairs of different content within the threshold
-    split_moves: tuple[dict, ...]    # {path, from, to, by: "path" | "content"} since the parent
-    unreadable: tuple[dict, ...]     # {path, sha256, error}: could not be hashed
+    split_moves: tuple[SplitMove, ...]  # since the parent
+    unreadable: tuple[Unreadable, ...]  # could not be hashed
     images: int
     near_threshold: int
 
     @property
-    def cross_split_exact(self) -> tuple[dict, ...]:
+    def cross_split_exact(self) -> tuple[ExactGroup, ...]:
         return tuple(g for g in self.exact if len(set(g["splits"])) > 1)
 
     @property
@@ -85,7 +110,7 @@ class LeakageReport:
         verdict = "train/test leak found" if self.has_train_test_leak else "no train/test leak"
         return f"{verdict}: " + ", ".join(parts) + f" (of {self.images} images)."
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "images": self.images,
             "near_threshold": self.near_threshold,
@@ -102,7 +127,7 @@ class LeakageReport:
         }
 
 
-def check_leakage(images, open_image: Callable[[str], BinaryIO], *, parent_images=None,
+def check_leakage(images: pa.Table, open_image: Callable[[str], BinaryIO], *, parent_images: pa.Table | None = None,
                   near_threshold: int = 6, cache: dict[str, str] | None = None,
                   workers: int | None = None) -> LeakageReport:
     """Find duplicate and near-duplicate images across splits.
@@ -122,11 +147,11 @@ def check_leakage(images, open_image: Callable[[str], BinaryIO], *, parent_image
     for row, sha in enumerate(shas):
         by_sha.setdefault(sha, []).append(row)
     exact = tuple(
-        {"sha256": sha, "paths": [paths[r] for r in rows], "splits": [splits[r] for r in rows]}
+        ExactGroup({"sha256": sha, "paths": [paths[r] for r in rows], "splits": [splits[r] for r in rows]})
         for sha, rows in sorted(by_sha.items()) if len(rows) > 1)
 
     near: list[NearDuplicate] = []
-    unreadable: list[dict] = []
+    unreadable: list[Unreadable] = []
     if near_threshold > 0:
         hashes, unreadable = _hash_all(list(by_sha), open_image, cache, workers, {s: paths[r[0]] for s, r in by_sha.items()})
         hashed = sorted(hashes)
@@ -137,15 +162,16 @@ def check_leakage(images, open_image: Callable[[str], BinaryIO], *, parent_image
                     near.append(NearDuplicate(paths[a], paths[b], splits[a], splits[b], dist))
         near.sort(key=lambda n: (n.distance, n.a, n.b))
 
-    moves = _split_moves(paths, shas, splits, parent_images) if parent_images is not None else ()
+    moves = _split_moves(paths, shas, splits, parent_images) if parent_images is not None else []
     return LeakageReport(exact, tuple(near), tuple(moves), tuple(unreadable), len(paths), near_threshold)
 
 
-def _hash_all(shas, open_image, cache, workers, path_of) -> tuple[dict[str, int], list[dict]]:
+def _hash_all(shas: list[str], open_image: Callable[[str], BinaryIO], cache: dict[str, str] | None, workers: int | None,
+              path_of: dict[str, str]) -> tuple[dict[str, int], list[Unreadable]]:
     from concurrent.futures import ThreadPoolExecutor
 
     hashes: dict[str, int] = {}
-    todo = []
+    todo: list[str] = []
     for sha in shas:
         known = cache.get(sha) if cache is not None else None
         if known is not None:
@@ -153,19 +179,19 @@ def _hash_all(shas, open_image, cache, workers, path_of) -> tuple[dict[str, int]
         else:
             todo.append(sha)
 
-    def one(sha):
+    def one(sha: str) -> tuple[str, int | None, str | None]:
         try:
             with open_image(sha) as fp:
                 return sha, perceptual_hash(fp), None
-        except Exception as e:  # one bad image must not hide the leaks among the rest
+        except Exception as e:  # noqa: BLE001 - one bad image must not hide the leaks among the rest
             return sha, None, f"{type(e).__name__}: {e}"
 
-    unreadable = []
+    unreadable: list[Unreadable] = []
     # Decoding and resizing release the GIL, so threads use every core without pickling.
     with ThreadPoolExecutor(max_workers=workers or min(16, 2 * (os.cpu_count() or 1))) as pool:
         for sha, value, error in pool.map(one, todo):
-            if error is not None:
-                unreadable.append({"path": path_of[sha], "sha256": sha, "error": error})
+            if error is not None or value is None:
+                unreadable.append({"path": path_of[sha], "sha256": sha, "error": error or ""})
                 continue
             hashes[sha] = value
             if cache is not None:
@@ -173,16 +199,19 @@ def _hash_all(shas, open_image, cache, workers, path_of) -> tuple[dict[str, int]
     return hashes, unreadable
 
 
-def _popcount(x):
+def _popcount(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
     import numpy as np
 
     if hasattr(np, "bitwise_count"):
         return np.bitwise_count(x).astype(np.int64)
-    return np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1).astype(np.int64)
+    counts: npt.NDArray[np.int64] = np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1).astype(np.int64)
+    return counts
 
 
 def _close_pairs(values: list[int], threshold: int) -> list[tuple[int, int, int]]:
     """(i, j, distance) with i < j for every pair within ``threshold`` bits."""
+    from itertools import pairwise
+
     import numpy as np
 
     n = len(values)
@@ -191,7 +220,7 @@ def _close_pairs(values: list[int], threshold: int) -> list[tuple[int, int, int]
     h = np.array(values, dtype=np.uint64)
     bounds = np.linspace(0, _BITS, threshold + 2).astype(int)
     found_i, found_j, found_d = [], [], []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in pairwise(bounds):
         part = (h >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
         order = np.argsort(part, kind="stable")
         sp, sh = part[order], h[order]
@@ -214,17 +243,17 @@ def _close_pairs(values: list[int], threshold: int) -> list[tuple[int, int, int]
     return [(int(c // n), int(c % n), int(x)) for c, x in zip(code, d[first])]
 
 
-def _split_moves(paths, shas, splits, parent) -> list[dict]:
+def _split_moves(paths: list[str], shas: list[str], splits: list[str | None], parent: pa.Table) -> list[SplitMove]:
     """Images whose split differs from the parent's, matched by path, else by content."""
     p_paths = parent.column("path").to_pylist()
     p_splits = parent.column("split").to_pylist() if "split" in parent.column_names else [None] * len(p_paths)
     p_shas = parent.column("sha256").to_pylist() if "sha256" in parent.column_names else [None] * len(p_paths)
     split_of_path = dict(zip(p_paths, p_splits))
-    splits_of_sha: dict[str, set] = {}
+    splits_of_sha: dict[str, set[str | None]] = {}
     for sha, split in zip(p_shas, p_splits):
         if sha is not None:
             splits_of_sha.setdefault(sha, set()).add(split)
-    moves = []
+    moves: list[SplitMove] = []
     for path, sha, split in zip(paths, shas, splits):
         if path in split_of_path:
             if split_of_path[path] != split:

@@ -12,14 +12,20 @@ pyarrow for the files table), not by work. Two facts make both optional:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lensvault.datasets.manifest import Manifest, manifest_path
 from lensvault.hashing import hash_bytes
 from lensvault.refs import Ref
 
+if TYPE_CHECKING:
+    from lensvault.state import FileRow
+    from lensvault.vault import Vault
+
 __all__ = ["manifest_for", "repo_manifest", "rows_for"]
 
 
-def repo_manifest(vault, ref: str) -> tuple[str, Manifest] | None:
+def repo_manifest(vault: Vault, ref: str) -> tuple[str, Manifest] | None:
     """(manifest oid, manifest) from data/manifests/ for an exact ``name@X.Y.Z``, if trustworthy."""
     from lensvault.unfinished import writes_in_flight
 
@@ -36,20 +42,20 @@ def repo_manifest(vault, ref: str) -> tuple[str, Manifest] | None:
         return None  # edited, or not written by a vault using this store: the catalog decides
     try:
         m = Manifest.from_bytes(data)
-    except Exception:
+    except Exception:  # noqa: BLE001 - an unreadable file is not trusted: the catalog decides
         return None
     if m.name != r.name or m.version != str(r.version):
         return None
     return oid, m
 
 
-def manifest_for(vault, ref: str) -> tuple[str, Manifest]:
+def manifest_for(vault: Vault, ref: str) -> tuple[str, Manifest]:
     """(``name@version``, manifest) from the repository's manifest file, else from the catalog."""
     ds = vault.dataset(ref)
     return ds.ref, ds.manifest()
 
 
-def rows_for(vault, manifest: Manifest) -> list[tuple]:
+def rows_for(vault: Vault, manifest: Manifest) -> list[FileRow]:
     """(path, sha256, size, media_type, width, height) sorted by path, from the stat cache or the Parquet table."""
     rows = vault.state.listing(manifest.snapshot_id)
     if rows is not None:

@@ -13,8 +13,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from lensvault.errors import IntegrityError
+from lensvault.errors import AlreadyExists, IntegrityError
+
+if TYPE_CHECKING:
+    from lensvault.annotations.model import ClassMapDict
 
 __all__ = ["Manifest", "canonical_json", "frozen_manifest_error", "snapshot_document", "write_manifest_file"]
 
@@ -22,11 +26,11 @@ SNAPSHOT_FORMAT = "lensvault.snapshot/1"
 MANIFEST_FORMAT = "lensvault.manifest/1"
 
 
-def canonical_json(obj) -> bytes:
+def canonical_json(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def snapshot_document(sections: dict) -> bytes:
+def snapshot_document(sections: dict[str, Any]) -> bytes:
     """Canonical bytes of a snapshot. ``sections`` maps a part name to its digest record.
 
     Only content goes in (digests, counts, class map, split spec): the same
@@ -44,17 +48,17 @@ class Manifest:
     created_at: str
     created_by: str
     notes: str
-    counts: dict
-    tables: dict  # part -> {"oid": parquet object, "digest": canonical digest, "rows": n}
-    media_types: dict = field(default_factory=dict)
-    class_map: dict | None = None
-    splits: dict | None = None
+    counts: dict[str, Any]
+    tables: dict[str, dict[str, Any]]  # part -> {"oid": parquet object, "digest": canonical digest, "rows": n}
+    media_types: dict[str, int] = field(default_factory=dict)
+    class_map: ClassMapDict | None = None
+    splits: dict[str, Any] | None = None
     bump: str | None = None
     forced: bool = False
-    changelog: dict | None = None
-    source: dict | None = None
+    changelog: dict[str, Any] | None = None
+    source: dict[str, Any] | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "format": MANIFEST_FORMAT,
             "name": self.name,
@@ -76,7 +80,7 @@ class Manifest:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> Manifest:
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
         if d.get("format") != MANIFEST_FORMAT:
             raise IntegrityError(
                 f"not a LensVault manifest (format {d.get('format')!r})",
@@ -148,15 +152,13 @@ def write_manifest_file(path: Path, data: bytes, *, replace: bool = False) -> bo
             pass
 
 
-def frozen_manifest_error(path: Path):
+def frozen_manifest_error(path: Path) -> AlreadyExists:
     """The error for a NAME@VERSION whose manifest file exists with other content."""
-    from lensvault.errors import AlreadyExists
-
     detail = ""
     try:
         m = Manifest.from_bytes(path.read_bytes())
         detail = f" (snapshot {m.snapshot_id[:12]}, created {m.created_at} by {m.created_by})"
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever the file holds, the error is raised; only its detail is lost
         pass
     return AlreadyExists(
         f"the manifest {path.parent.name}@{path.stem} already exists{detail}: manifests are frozen, "

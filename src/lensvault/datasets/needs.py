@@ -3,10 +3,28 @@ that name what a missing or damaged object breaks)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from lensvault.datasets.files_table import DamagedFile
+    from lensvault.datasets.versions import DatasetVersion
+    from lensvault.vault import Vault
+
 __all__ = ["all_versions", "damage_warnings", "needed", "object_refs", "versions_needing"]
 
 
-def all_versions(vault) -> list:
+class DamageWarning(TypedDict):
+    """A ``Dataset.warnings`` entry (and its ``--json`` shape): a file damaged through a hardlink."""
+
+    path: str
+    oid: str
+    needed_by: list[str]
+    what: str
+    fix: str
+
+
+def all_versions(vault: Vault) -> list[DatasetVersion]:
     """Every dataset version the catalog records."""
     from lensvault.datasets.versions import all_versions as every_version
 
@@ -14,7 +32,7 @@ def all_versions(vault) -> list:
         return every_version(conn)
 
 
-def object_refs(vault) -> dict[str, list[str]]:
+def object_refs(vault: Vault) -> dict[str, list[str]]:
     """oid → the runs, configs, evaluations and models that recorded it (``kind:id``)."""
     from lensvault.catalog.repos.object_refs import ObjectRefRepo
 
@@ -25,7 +43,7 @@ def object_refs(vault) -> dict[str, list[str]]:
     return out
 
 
-def needed(vault, ref: str | None) -> dict[str, list[str]]:
+def needed(vault: Vault, ref: str | None) -> dict[str, list[str]]:
     """oid -> the things that need it."""
     from lensvault.datasets import files_table
     from lensvault.datasets.manifest import Manifest
@@ -43,7 +61,7 @@ def needed(vault, ref: str | None) -> dict[str, list[str]]:
                 needed.setdefault(t["oid"], []).append(rec.ref)
             oids = set(files_table.read_object(vault.store, tables["files"]["oid"], columns=["sha256"])
                        .column("sha256").to_pylist())
-        except Exception:  # a missing or corrupt manifest or table: reported by its own check
+        except Exception:  # noqa: BLE001 - a missing or corrupt manifest or table: reported by its own check
             continue
         for oid in oids:
             needed.setdefault(oid, []).append(rec.ref)
@@ -53,24 +71,24 @@ def needed(vault, ref: str | None) -> dict[str, list[str]]:
     return needed
 
 
-def versions_needing(vault, oids) -> dict[str, set[str]]:
+def versions_needing(vault: Vault, oids: Iterable[str]) -> dict[str, set[str]]:
     """oid → the versions, runs, models… that need it (reads every version: for error paths)."""
     want = set(oids)
     out: dict[str, set[str]] = {o: set() for o in want}
     try:
         by_oid = needed(vault, None)
-    except Exception:  # a catalog that cannot be read: the message names the object alone
+    except Exception:  # noqa: BLE001 - a catalog that cannot be read: the message names the object alone
         return out
     for o in want:
         out[o].update(by_oid.get(o, []))
     return out
 
 
-def damage_warnings(vault, damaged: list[dict]) -> list[dict]:
+def damage_warnings(vault: Vault, damaged: list[DamagedFile]) -> list[DamageWarning]:
     """What a write found damaged through hardlinks (ingest._damaged_through_links), said for people."""
     vault.verified.forget(d["oid"] for d in damaged)
     needed = versions_needing(vault, [d["oid"] for d in damaged])
-    out = []
+    out: list[DamageWarning] = []
     for d in damaged:
         refs = sorted(needed.get(d["oid"], ()))
         out.append({

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Self
 
 from lensvault.datasets.handle import Dataset
 from lensvault.results import DictResult, ListResult
@@ -20,7 +20,7 @@ __all__ = ["DatasetComparison", "DatasetDetails", "DatasetList", "DatasetLog", "
            "SnapshotResult", "findings_by_code", "findings_facts"]
 
 
-def findings_facts(source: dict, counts: dict) -> dict:
+def findings_facts(source: dict[str, Any], counts: dict[str, Any]) -> dict[str, Any]:
     """The findings a manifest keeps, how many there are in all and per code (versions written
     before the counts per code were recorded count the ones they kept)."""
     items = source.get("findings") or []
@@ -28,7 +28,7 @@ def findings_facts(source: dict, counts: dict) -> dict:
             "findings_by_code": source.get("findings_by_code") or findings_by_code(items)}
 
 
-def findings_by_code(items: list[dict]) -> dict[str, int]:
+def findings_by_code(items: list[dict[str, Any]]) -> dict[str, int]:
     by_code: dict[str, int] = {}
     for f in items:
         by_code[f["code"]] = by_code.get(f["code"], 0) + 1
@@ -40,7 +40,7 @@ class _Created(Dataset):
     the operation's own view of it: ``to_dict()`` is what its command prints, not ``show``'s."""
 
     @classmethod
-    def of(cls, ds: Dataset):
+    def of(cls, ds: Dataset) -> Self:
         made = cls.__new__(cls)
         made.__dict__.update(ds.__dict__)  # keeps what the handle has read already
         return made
@@ -57,7 +57,7 @@ class _Created(Dataset):
         return add_command(self.manifest_path)
 
     @cached_property
-    def details(self) -> dict:
+    def details(self) -> dict[str, Any]:
         """``dataset show``'s view of the version (``Dataset.to_dict``)."""
         return Dataset.to_dict(self)
 
@@ -65,7 +65,7 @@ class _Created(Dataset):
 class SnapshotResult(_Created):
     """What ``vault.snapshot`` made: ``dataset snapshot --json``."""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         info = self.details
         out = {"name": self.name, "version": self.version, "ref": self.ref, "snapshot_id": self.snapshot_id,
                **{k: info[k] for k in ("parent", "files", "bytes", "bump", "forced", "changelog", "manifest_path")}}
@@ -84,7 +84,7 @@ class SnapshotResult(_Created):
 class FixResult(_Created):
     """The PATCH version ``vault.fix`` made: ``dataset fix --json``."""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         r = self.record
         return {"ref": r.ref, "parent": r.parent, "snapshot_id": r.snapshot_id, "bump": r.bump,
                 "changelog": r.changelog, "manifest_path": self.manifest_path, "git_add": self.git_add}
@@ -102,18 +102,19 @@ class DatasetLog(ListResult):
 class DatasetDetails:
     """``dataset show``: the version (``Dataset.to_dict``), and with ``files`` every file."""
 
-    info: dict
-    file_list: list[dict] | None = None
+    info: dict[str, Any]
+    file_list: list[dict[str, Any]] | None = None
 
     @property
     def ref(self) -> str:
-        return self.info["ref"]
+        ref: str = self.info["ref"]
+        return ref
 
     @property
     def is_vision(self) -> bool:
         return "images" in self.info
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return self.info if self.file_list is None else {**self.info, "file_list": self.file_list}
 
 
@@ -124,7 +125,7 @@ class DatasetComparison:
     files: FileDiff
     annotations: AnnotationDiff | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         out = self.files.to_dict()
         out["files_summary"] = out.pop("summary")
         if self.annotations is not None:

@@ -12,8 +12,12 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 from stat import S_ISDIR, S_ISLNK, S_ISREG
+from typing import TYPE_CHECKING
 
 from lensvault.errors import InputError
+
+if TYPE_CHECKING:
+    from lensvault.state import Entry
 
 __all__ = ["PartialScanRefused", "ScannedFile", "scan_against", "scan_iter", "IGNORED_NAMES"]
 
@@ -39,7 +43,7 @@ class PartialScanRefused(Exception):
     """A partial walk met a symlinked folder, which only a whole walk can follow consistently."""
 
 
-def scan_against(src: Path, index: dict, *, exclude_dirs: tuple[Path, ...] = (),
+def scan_against(src: Path, index: dict[str, Entry], *, exclude_dirs: tuple[Path, ...] = (),
                  need_media: bool = False, part: tuple[int, int] | None = None,
                  trusted: tuple[str, ...] = ()) -> tuple[list[ScannedFile], list[str]]:
     """(changed, unchanged): files whose stat differs from ``index`` (folder index entries by
@@ -56,7 +60,7 @@ def scan_against(src: Path, index: dict, *, exclude_dirs: tuple[Path, ...] = (),
     return out, same
 
 
-def scan_iter(src: Path, index: dict, same: list[str], *, exclude_dirs: tuple[Path, ...] = (),
+def scan_iter(src: Path, index: dict[str, Entry], same: list[str], *, exclude_dirs: tuple[Path, ...] = (),
               need_media: bool = False, part: tuple[int, int] | None = None,
               trusted: tuple[str, ...] = ()) -> Iterator[list[ScannedFile]]:
     """Yield, folder by folder, the files whose stat differs from ``index``; append the
@@ -100,9 +104,9 @@ def scan_iter(src: Path, index: dict, same: list[str], *, exclude_dirs: tuple[Pa
             mode = st.st_mode
             if S_ISREG(mode):
                 rel = prefix + name
-                e = get(rel)
-                if (e is not None and e[0] == st.st_ino and e[1] == st.st_size and e[2] == st.st_mtime_ns
-                        and e[3] == st.st_ctime_ns and (e[5] is not None or not need_media)):
+                c = get(rel)
+                if (c is not None and c[0] == st.st_ino and c[1] == st.st_size and c[2] == st.st_mtime_ns
+                        and c[3] == st.st_ctime_ns and (c[5] is not None or not need_media)):
                     same.append(rel)
                 else:
                     out.append(ScannedFile(rel, entry.path, st))
@@ -151,7 +155,7 @@ def scan_iter(src: Path, index: dict, same: list[str], *, exclude_dirs: tuple[Pa
             yield out
 
 
-def _share(entries: list, part: tuple[int, int]) -> list:
+def _share(entries: list[os.DirEntry[str]], part: tuple[int, int]) -> list[os.DirEntry[str]]:
     """The k-th of n shares of a folder's entries: sub-folders dealt out in name order; other entries to share 0."""
     k, n = part
     dirs = sorted((e for e in entries if e.is_dir(follow_symlinks=False)), key=lambda e: e.name)

@@ -8,7 +8,9 @@ no version is visible; if it fails, the manifest file is removed again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lensvault import interrupts, ledger
 from lensvault.catalog.catalog import utcnow
@@ -28,10 +30,21 @@ from lensvault.progress import NO_PROGRESS
 from lensvault.refs import SemVer, validate_name
 from lensvault.store.base import LinkMode
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from sqlalchemy.engine import Connection
+
+    from lensvault.datasets.handle import Dataset
+    from lensvault.datasets.ingest import KnownContent
+    from lensvault.progress import Progress
+    from lensvault.vault import Vault
+
 __all__ = ["commit_version", "snapshot_folder", "with_retries", "with_warnings"]
 
+_T = TypeVar("_T")
 
-def with_retries(write, *, attempts: int = 3):
+
+def with_retries(write: Callable[[], _T], *, attempts: int = 3) -> _T:
     """``write()``, again if its commit found objects gone from the store (a gc racing it).
 
     Each attempt ingests again, which stores whatever is missing once more.
@@ -44,10 +57,11 @@ def with_retries(write, *, attempts: int = 3):
         except ObjectsVanished:
             if attempt == attempts - 1:
                 raise
+    raise ValueError(f"attempts must be at least 1, not {attempts}")
 
 
 def snapshot_folder(
-    vault,
+    vault: Vault,
     name: str,
     src: Path,
     *,
@@ -57,7 +71,7 @@ def snapshot_folder(
     link: LinkMode | str = LinkMode.AUTO,
     parent: str | None = None,
     force: bool = False,
-    progress=NO_PROGRESS,
+    progress: Progress = NO_PROGRESS,
 ) -> Dataset:
     name = validate_name(name)
     link = ingest_link(link)  # before any work: a snapshot never symlinks
@@ -68,7 +82,7 @@ def snapshot_folder(
     elif bump is None:
         raise UsageError("say which version to create", fix="pass --version X.Y.Z or --bump auto|major|minor|patch")
 
-    def write():
+    def write() -> Dataset:
         # Opening the catalog (the SQLAlchemy import alone is ~0.25 s) overlaps the
         # folder walk: ingest calls this while the walk runs in a child process (or
         # while workers hash a new folder).
@@ -84,7 +98,7 @@ def snapshot_folder(
     return with_retries(write)
 
 
-def with_warnings(vault, record, files):
+def with_warnings(vault: Vault, record: DatasetVersion, files: files_table.FileRows) -> Dataset:
     """The new version as a ``Dataset``, carrying what the snapshot found damaged on the way
     (``Dataset.warnings``: objects changed in place through hardlinks, see ingest)."""
     from lensvault.datasets.handle import Dataset
@@ -97,7 +111,7 @@ def with_warnings(vault, record, files):
     return ds
 
 
-def _next_file_version(vault, name: str, table, bump: str) -> str:
+def _next_file_version(vault: Vault, name: str, table: files_table.FileRows, bump: str | None) -> str:
     """For plain file datasets: added/removed/renamed files → MINOR, changed bytes only → PATCH."""
     from lensvault.datasets.diff import diff_tables
     from lensvault.datasets.handle import Dataset
@@ -114,7 +128,7 @@ def _next_file_version(vault, name: str, table, bump: str) -> str:
     return str(prev.semver.bump("minor" if (d.added or d.removed or d.renamed) else "patch"))
 
 
-def _existing_parent(conn, name: str, parent: str) -> str:
+def _existing_parent(conn: Connection, name: str, parent: str) -> str:
     """The version string of an explicit --parent, which must be a version of the same dataset."""
     from lensvault.errors import NotFound
 
@@ -129,7 +143,7 @@ def _existing_parent(conn, name: str, parent: str) -> str:
     return pversion
 
 
-def _catalog_checks(vault, name: str, version: str | None):
+def _catalog_checks(vault: Vault, name: str, version: str | None) -> DatasetVersion | None:
     """The latest version of NAME, after refusing a taken VERSION (run beside the scan)."""
     if version is not None:
         _refuse_taken(vault, name, version)
@@ -137,14 +151,14 @@ def _catalog_checks(vault, name: str, version: str | None):
         return latest_version(conn, name)
 
 
-def known_content(vault, name: str):
+def known_content(vault: Vault, name: str) -> KnownContent:
     """The content of the latest version of NAME (in the store, by construction), for ingest."""
     with vault.catalog.read() as conn:
         prev = latest_version(conn, name)
     return _known_of(vault, prev)
 
 
-def _known_of(vault, prev):
+def _known_of(vault: Vault, prev: DatasetVersion | None) -> KnownContent:
     from lensvault.datasets.handle import Dataset
     from lensvault.datasets.ingest import KnownContent
     from lensvault.datasets.listing import rows_for
@@ -153,19 +167,19 @@ def _known_of(vault, prev):
         return KnownContent()
     try:
         manifest = Dataset(vault, prev).manifest()
-    except Exception:  # a damaged previous version must not block a new one: just check everything
+    except Exception:  # noqa: BLE001 - a damaged previous version must not block a new one: just check everything
         return KnownContent()
 
-    def oids():
+    def oids() -> list[str]:
         try:
             return [r[1] for r in rows_for(vault, manifest)]
-        except Exception:
+        except Exception:  # noqa: BLE001 - as above: a listing that cannot be read only costs checks
             return []
 
     return KnownContent(digest=manifest.tables.get("files", {}).get("digest"), load=oids)
 
 
-def _refuse_taken(vault, name: str, version: str) -> None:
+def _refuse_taken(vault: Vault, name: str, version: str) -> None:
     # Checked before any hashing so a typo costs nothing; the unique constraint
     # at commit time is what actually decides a race.
     with vault.catalog.read() as conn:
@@ -179,7 +193,7 @@ def _refuse_taken(vault, name: str, version: str) -> None:
         raise frozen_manifest_error(path)
 
 
-def _left_by_a_killed_write(vault, path) -> bool:
+def _left_by_a_killed_write(vault: Vault, path: Path) -> bool:
     """Whether the manifest file was left by a write killed before its COMMIT (and is now gone)."""
     from lensvault.unfinished import finish
 
@@ -187,23 +201,23 @@ def _left_by_a_killed_write(vault, path) -> bool:
 
 
 def commit_version(
-    vault,
+    vault: Vault,
     *,
     name: str,
     version: str,
-    files,
+    files: files_table.FileRows | pa.Table,
     notes: str = "",
     parent: str | None = None,
-    sections: dict | None = None,
-    tables: dict | None = None,
-    manifest_fields: dict | None = None,
-    counts: dict | None = None,
+    sections: dict[str, Any] | None = None,
+    tables: dict[str, dict[str, Any]] | None = None,
+    manifest_fields: dict[str, Any] | None = None,
+    counts: dict[str, int] | None = None,
     bump: str | None = None,
     forced: bool = False,
-    changelog: dict | None = None,
-    source: dict | None = None,
+    changelog: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
     allow_identical: bool = False,
-    in_commit=None,
+    in_commit: Callable[[Connection], object] | None = None,
 ) -> DatasetVersion:
     """Bind NAME@VERSION to the snapshot made of ``files`` plus extra ``sections``/``tables``.
 
@@ -282,6 +296,7 @@ def commit_version(
             try:
                 versions.add_version(version_row)
             except Conflict as taken:
+                assert taken.existing is not None  # add_version's Conflict carries the row
                 raise taken_error(DatasetVersion.from_row(taken.existing)) from None
             vault.catalog.append_event(
                 conn, "dataset.version.create", "dataset_version", f"{name}@{semver}",
@@ -304,10 +319,13 @@ def commit_version(
                 pass
         raise
     with vault.catalog.read() as conn:
-        return get_version(conn, name, str(semver))
+        committed = get_version(conn, name, str(semver))
+    assert committed is not None  # just committed, and a version is never deleted
+    return committed
 
 
-def _describe(vault, name, semver, files, parent, sections, allow_identical):
+def _describe(vault: Vault, name: str, semver: SemVer, files: files_table.FileRows, parent: str | None,
+              sections: dict[str, Any] | None, allow_identical: bool) -> tuple[str, str, str | None, dict[str, int]]:
     """(snapshot id, files-table oid, parent version, media-type counts) of a version about to be
     committed, refusing one identical to its parent. The files table's Parquet object may be
     under way in a background writer (``FileRows.store_in_background``): everything that does
@@ -344,7 +362,7 @@ def _describe(vault, name, semver, files, parent, sections, allow_identical):
     return snapshot_id, files_oid, parent_version, dict(sorted(media_types.items()))
 
 
-def _same_files_as_latest(vault, name: str, digest: str) -> str | None:
+def _same_files_as_latest(vault: Vault, name: str, digest: str) -> str | None:
     """The latest version's files-table object, if its rows are exactly these (no rewrite needed)."""
     from lensvault.datasets.handle import Dataset
 
@@ -354,6 +372,6 @@ def _same_files_as_latest(vault, name: str, digest: str) -> str | None:
         return None
     try:
         entry = Dataset(vault, prev).manifest().tables["files"]
-    except Exception:
+    except Exception:  # noqa: BLE001 - an unreadable manifest only means the table is written again
         return None
     return entry["oid"] if entry.get("digest") == digest and vault.store.has(entry["oid"]) else None

@@ -26,8 +26,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from lensvault.errors import UsageError
 
@@ -102,11 +103,11 @@ class SplitSpec:
             raise UsageError(f"--group-by is not a valid regular expression ({e})", where=group_by,
                              fix=r"e.g. --group-by '^(video_\d+)/'") from None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"method": "hash", "ratios": self.ratios, "seed": self.seed, "group_by": self.group_by}
 
     @classmethod
-    def from_dict(cls, d: dict) -> SplitSpec:
+    def from_dict(cls, d: dict[str, Any]) -> SplitSpec:
         # Manifests are written with sorted keys, so the ratios come back as test, train, val;
         # the rule walks them in train, val, test order (the order --split gives them).
         names = sorted(d["ratios"], key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
@@ -138,8 +139,8 @@ class SplitSpec:
 
 
 def assign(paths: list[str], spec: SplitSpec, *, shas: list[str | None] | None = None,
-           kept: dict[str, str] | None = None) -> list[str]:
-    """The split of each path: ``kept[path]`` if given, else the rule's — except that a copy of
+           kept: Mapping[str, str | None] | None = None) -> list[str]:
+    """The split of each path: ``kept[path]`` if given (and not None), else the rule's — except that a copy of
     content that already has a split (``shas`` equal) takes that split (see the module doc)."""
     kept = kept or {}
     shas = shas if shas is not None else [None] * len(paths)
@@ -147,16 +148,17 @@ def assign(paths: list[str], spec: SplitSpec, *, shas: list[str | None] | None =
     order = sorted(range(len(paths)), key=paths.__getitem__)
     split_of_content: dict[str, str] = {}
     for i in order:  # kept images claim their content first
-        if out[i] is not None and shas[i] is not None:
-            split_of_content.setdefault(shas[i], out[i])
+        if (kept_split := out[i]) is not None and (sha := shas[i]) is not None:
+            split_of_content.setdefault(sha, kept_split)
     for i in order:
         if out[i] is not None:
             continue
-        split = split_of_content.get(shas[i]) if shas[i] is not None else None
+        sha = shas[i]
+        split = split_of_content.get(sha) if sha is not None else None
         if split is None:
             split = spec.split_of(paths[i])
-            if shas[i] is not None:
-                split_of_content[shas[i]] = split
+            if sha is not None:
+                split_of_content[sha] = split
         out[i] = split
     return out  # type: ignore[return-value]
 
@@ -191,12 +193,12 @@ class SplitRequest:
 
 @dataclass(frozen=True)
 class SplitPlan:
-    splits: list[str | None]  # one per image, in the images table's order
-    info: dict  # the manifest's ``splits`` section (without counts)
+    splits: Sequence[str | None]  # one per image, in the images table's order
+    info: dict[str, Any]  # the manifest's ``splits`` section (without counts)
 
 
 def plan_splits(paths: list[str], shas: list[str | None], source_splits: list[str | None],
-                rule: SplitSpec | str | None, parent_rule: dict | None,
+                rule: SplitSpec | str | None, parent_rule: dict[str, Any] | None,
                 parent_membership: Callable[[], dict[str, str | None]]) -> SplitPlan:
     """Decide the new version's membership (see the module doc).
 

@@ -6,12 +6,19 @@ import json
 from dataclasses import asdict, dataclass, field
 from operator import itemgetter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lensvault.datasets.checkout import MARKER
 from lensvault.datasets.ingest import folder_oids
 from lensvault.datasets.listing import manifest_for, rows_for
 from lensvault.errors import InputError, UsageError
 from lensvault.progress import NO_PROGRESS
+
+if TYPE_CHECKING:
+    from lensvault.datasets.files_table import DamagedFile
+    from lensvault.datasets.needs import DamageWarning
+    from lensvault.progress import Progress
+    from lensvault.vault import Vault
 
 __all__ = ["FolderStatus", "folder_status"]
 
@@ -26,13 +33,13 @@ class FolderStatus:
     unchanged: int
     # Files changed in place while hardlinked into the store: their objects changed too
     # (datasets.needs.damage_warnings: path, oid, needed_by, what, fix).
-    damaged: list[dict] = field(default_factory=list)
+    damaged: list[DamageWarning] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
         return not (self.added or self.removed or self.modified)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["clean"] = self.clean
         return d
@@ -54,7 +61,7 @@ def _marker_ref(marker: Path) -> str:
                          "(a new checkout writes the marker again)")
 
 
-def folder_status(vault, ref: str | None, folder: Path, *, progress=NO_PROGRESS) -> FolderStatus:
+def folder_status(vault: Vault, ref: str | None, folder: Path, *, progress: Progress = NO_PROGRESS) -> FolderStatus:
     folder = Path(folder).absolute()
     if ref is None:
         marker = folder / MARKER
@@ -83,7 +90,7 @@ def folder_status(vault, ref: str | None, folder: Path, *, progress=NO_PROGRESS)
                         _damaged(vault, folder, modified, want))
 
 
-def _damaged(vault, folder: Path, modified: list[str], want: dict) -> list[dict]:
+def _damaged(vault: Vault, folder: Path, modified: list[str], want: dict[str, str]) -> list[DamageWarning]:
     """Modified files that are still the version's object (hardlinked): the object changed with them.
 
     One stat per modified file and its object. Said every time until repaired: the store
@@ -91,7 +98,7 @@ def _damaged(vault, folder: Path, modified: list[str], want: dict) -> list[dict]
     """
     from lensvault.store.local_links import shares_inode
 
-    found = []
+    found: list[DamagedFile] = []
     for rel in modified:
         path = folder / rel
         try:

@@ -10,13 +10,17 @@ lengths + their flattened child (recursively). All vectorized: no per-row Python
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["table_digest"]
 
 FORMAT = b"lensvault.table/1\x00"
 
 
-def table_digest(table, sort_by: list[str]) -> str:
+def table_digest(table: pa.Table, sort_by: list[str]) -> str:
     h = hashlib.sha256(FORMAT)
     h.update(str(table.num_rows).encode() + b"\x00")
     if table.num_rows:
@@ -28,7 +32,7 @@ def table_digest(table, sort_by: list[str]) -> str:
     return h.hexdigest()
 
 
-def _column(h, col) -> None:
+def _column(h: hashlib._Hash, col: Any) -> None:  # col: a pyarrow Array (untyped)
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc

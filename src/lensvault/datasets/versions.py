@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import AlreadyExists, NotFound
 from lensvault.refs import Ref, SemVer
@@ -16,7 +16,9 @@ from lensvault.refs import Ref, SemVer
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from lensvault.catalog.repos._base import RowT
     from lensvault.catalog.repos.datasets import DatasetRepo
+    from lensvault.datasets.manifest import Manifest
 
 __all__ = ["DatasetVersion", "all_versions", "get_version", "latest_version", "list_datasets", "list_versions", "resolve"]
 
@@ -33,7 +35,7 @@ class DatasetVersion:
     notes: str
     bump: str | None
     forced: bool
-    changelog: dict | None
+    changelog: dict[str, Any] | None
     created_at: str
     created_by: str
 
@@ -45,13 +47,13 @@ class DatasetVersion:
     def semver(self) -> SemVer:
         return SemVer.parse(self.version)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["ref"] = self.ref
         return d
 
     @classmethod
-    def from_manifest(cls, m, manifest_oid: str) -> DatasetVersion:
+    def from_manifest(cls, m: Manifest, manifest_oid: str) -> DatasetVersion:
         """The same record, read from a (verified) manifest instead of the catalog."""
         return cls(
             name=m.name, version=m.version, snapshot_id=m.snapshot_id, manifest_oid=manifest_oid, parent=m.parent,
@@ -61,7 +63,7 @@ class DatasetVersion:
         )
 
     @classmethod
-    def from_row(cls, row) -> DatasetVersion:
+    def from_row(cls, row: RowT) -> DatasetVersion:
         m = row._mapping
         return cls(
             name=m["name"],
@@ -86,12 +88,12 @@ def _repo(conn: Connection) -> DatasetRepo:
     return DatasetRepo(conn)
 
 
-def get_version(conn, name: str, version: str) -> DatasetVersion | None:
+def get_version(conn: Connection, name: str, version: str) -> DatasetVersion | None:
     row = _repo(conn).get(name, version)
     return DatasetVersion.from_row(row) if row else None
 
 
-def list_versions(conn, name: str) -> list[DatasetVersion]:
+def list_versions(conn: Connection, name: str) -> list[DatasetVersion]:
     return sorted((DatasetVersion.from_row(r) for r in _repo(conn).of_name(name)), key=lambda v: v.semver)
 
 
@@ -100,14 +102,14 @@ def all_versions(conn: Connection) -> list[DatasetVersion]:
     return [DatasetVersion.from_row(r) for r in _repo(conn).all()]
 
 
-def latest_version(conn, name: str, *, below: SemVer | None = None) -> DatasetVersion | None:
+def latest_version(conn: Connection, name: str, *, below: SemVer | None = None) -> DatasetVersion | None:
     versions = list_versions(conn, name)
     if below is not None:
         versions = [v for v in versions if v.semver < below]
     return versions[-1] if versions else None
 
 
-def list_datasets(conn) -> list[dict]:
+def list_datasets(conn: Connection) -> list[dict[str, Any]]:
     out = []
     for r in sorted(_repo(conn).summaries(), key=lambda r: r.name):
         latest = latest_version(conn, r.name)
@@ -124,7 +126,7 @@ def list_datasets(conn) -> list[dict]:
     return out
 
 
-def resolve(conn, ref: str | Ref) -> DatasetVersion:
+def resolve(conn: Connection, ref: str | Ref) -> DatasetVersion:
     """``name@X.Y.Z`` exactly, or ``name`` / ``name@latest`` for the highest version."""
     r = ref if isinstance(ref, Ref) else Ref.parse(ref)
     if r.version is not None:

@@ -7,8 +7,10 @@ version from what changed since the parent, and commits it all as one snapshot.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lensvault.datasets.ingest import ingest_link, ingested, trusted_roots
 from lensvault.datasets.table_digest import table_digest
@@ -16,6 +18,19 @@ from lensvault.errors import UsageError
 from lensvault.progress import NO_PROGRESS
 from lensvault.refs import SemVer, validate_name
 from lensvault.store.base import LinkMode
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from sqlalchemy.engine import Connection
+
+    from lensvault.annotations.model import AnnotationSet, ClassMap, Finding
+    from lensvault.datasets.annotation_diff import AnnotationDiff
+    from lensvault.datasets.files_table import FileRows
+    from lensvault.datasets.handle import Dataset
+    from lensvault.datasets.splits import SplitSpec
+    from lensvault.datasets.versions import DatasetVersion
+    from lensvault.progress import Progress
+    from lensvault.vault import Vault
 
 __all__ = ["VisionInput", "annotations_location", "annotations_path", "commit_vision", "inherit_class_ids",
            "refuse_empty_import", "snapshot_vision", "with_hashes"]
@@ -36,10 +51,10 @@ class VisionInput:
 
 
 def snapshot_vision(
-    vault, name: str, src: Path, spec: VisionInput, *, version: str | None = None, bump: str | None = None,
+    vault: Vault, name: str, src: Path, spec: VisionInput, *, version: str | None = None, bump: str | None = None,
     notes: str = "", link: LinkMode | str = LinkMode.AUTO, parent: str | None = None, force: bool = False,
-    progress=NO_PROGRESS,
-):
+    progress: Progress = NO_PROGRESS,
+) -> Dataset:
     """Import SRC's annotations and commit them with its files as NAME@VERSION.
 
     What can be refused without the files' hashes is refused before ingest (a taken
@@ -68,12 +83,12 @@ def snapshot_vision(
     from lensvault.datasets.embedded import with_embedded
     from lensvault.datasets.snapshot import known_content, with_retries
 
-    def write():
+    def write() -> Dataset:
         with ingested(vault, src, link=link, progress=progress, known=known_content(vault, name)) as files:
             files = with_embedded(vault.store, files, aset.embedded)
             images = with_hashes(aset.images, files)
             images, split_info = _apply_splits(images, rule, base)
-            source = {"path": str(src.absolute()), "link": LinkMode(link).value, "format": aset.source_format,
+            source: dict[str, Any] = {"path": str(src.absolute()), "link": LinkMode(link).value, "format": aset.source_format,
                       "annotations": annotations_location(ann, src), "description": aset.description,
                       "on_bad_image": spec.on_bad_image or ("fail" if spec.strict else "warn"),
                       "skipped_images": aset.skipped, "embedded_images": sorted(aset.embedded)}
@@ -91,7 +106,7 @@ def snapshot_vision(
     return with_retries(write)
 
 
-def annotations_path(src: Path, annotations) -> Path | None:
+def annotations_path(src: Path, annotations: str | Path | None) -> Path | None:
     """``--annotations`` as the importer reads it: relative to the working directory when it
     exists there, else to SRC."""
     if annotations is None:
@@ -115,7 +130,7 @@ def annotations_location(annotations: Path | None, src: Path) -> str | None:
         return str(p)
 
 
-def _base_of(vault, name: str, parent: str | None, version: str | None):
+def _base_of(vault: Vault, name: str, parent: str | None, version: str | None) -> Dataset | None:
     """The version this one is compared with (as ``commit_vision`` finds it) as a ``Dataset``, or None."""
     from lensvault.datasets.handle import Dataset
 
@@ -123,7 +138,7 @@ def _base_of(vault, name: str, parent: str | None, version: str | None):
     return Dataset(vault, prev) if prev is not None and prev.name == name else None
 
 
-def inherit_class_ids(aset, base):
+def inherit_class_ids(aset: AnnotationSet, base: Dataset | None) -> tuple[ClassMap, pa.Table]:
     """The import's class map and annotations, numbered from the parent's class map when
     the importer numbered the classes itself (see ``lensvault.datasets.class_map``)."""
     if not aset.ids_from_names or base is None or not base.is_vision:
@@ -133,7 +148,7 @@ def inherit_class_ids(aset, base):
     return align_to_parent(aset.classes, aset.annotations, base.class_map())
 
 
-def refuse_empty_import(aset, base, src: Path, spec: VisionInput, *, force: bool,
+def refuse_empty_import(aset: AnnotationSet, base: Dataset | None, src: Path, spec: VisionInput, *, force: bool,
                         fix: str | None = None) -> str | None:
     """Refuse, before anything is stored, an import that found no annotation at all.
 
@@ -146,7 +161,7 @@ def refuse_empty_import(aset, base, src: Path, spec: VisionInput, *, force: bool
     if aset.annotations.num_rows > 0:
         return None
     had = base.ref if base is not None and base.is_vision else None
-    had_n = int((base.manifest().counts or {}).get("annotations", 0)) if had else 0
+    had_n = int((base.manifest().counts or {}).get("annotations", 0)) if had and base is not None else 0
     n = aset.images.num_rows
     what = (f"the import found no annotations in {n} image{'s' if n != 1 else ''}"
             + (f", but {had} has {had_n:,}" if had_n else "")
@@ -162,7 +177,7 @@ def refuse_empty_import(aset, base, src: Path, spec: VisionInput, *, force: bool
     )
 
 
-def with_hashes(images, files):
+def with_hashes(images: pa.Table, files: FileRows) -> pa.Table:
     """Add each image's sha256 (from the files table) to the images table."""
     import pyarrow as pa
 
@@ -173,7 +188,8 @@ def with_hashes(images, files):
     return images.append_column("sha256", pa.array(shas, pa.string()))
 
 
-def _apply_splits(images, rule, base):
+def _apply_splits(images: pa.Table, rule: SplitSpec | str | None, base: Dataset | None
+                  ) -> tuple[pa.Table, dict[str, Any]]:
     """The images table with each image's split, and the manifest's ``splits`` section
     (which membership a version gets: ``lensvault.datasets.splits``)."""
     import pyarrow as pa
@@ -182,8 +198,10 @@ def _apply_splits(images, rule, base):
 
     parent_rule = (base.manifest().splits or {}) if base is not None and base.is_vision else None
 
-    def parent_membership() -> dict:
+    def parent_membership() -> dict[str, str | None]:
+        assert base is not None  # only asked with a vision parent (parent_rule)
         t = base.images()
+        assert t is not None
         return dict(zip(t["path"].to_pylist(), t["split"].to_pylist()))
 
     plan = plan_splits(images["path"].to_pylist(), images["sha256"].to_pylist(), images["split"].to_pylist(),
@@ -198,7 +216,7 @@ def _apply_splits(images, rule, base):
     return images, info
 
 
-def _vision_parent(vault, name: str, parent: str | None, semver: SemVer | None):
+def _vision_parent(vault: Vault, name: str, parent: str | None, semver: SemVer | None) -> DatasetVersion | None:
     from lensvault.datasets.versions import latest_version, resolve
 
     with vault.catalog.read() as conn:
@@ -208,9 +226,11 @@ def _vision_parent(vault, name: str, parent: str | None, semver: SemVer | None):
 
 
 def commit_vision(
-    vault, *, name, version, bump, files, images, annotations, classes, split_info, findings=(), notes="",
-    parent=None, force=False, source=None, required_max: str | None = None,
-):
+    vault: Vault, *, name: str, version: str | None, bump: str | None, files: FileRows, images: pa.Table,
+    annotations: pa.Table, classes: ClassMap, split_info: dict[str, Any], findings: Sequence[Finding] = (),
+    notes: str = "", parent: str | None = None, force: bool = False, source: dict[str, Any] | None = None,
+    required_max: str | None = None,
+) -> Dataset:
     """Derive or check the version against the parent, then commit the snapshot.
 
     ``required_max`` caps what the change may require (``dataset fix`` passes
@@ -225,8 +245,9 @@ def commit_vision(
     semver = SemVer.parse(version) if version else None
     prev = _vision_parent(vault, name, parent, semver)
     new_tables = VisionTables(f"{name}@{version or 'new'}", images, annotations, classes)
-    diff = changelog = None
-    required = None
+    diff: AnnotationDiff | None = None
+    changelog: dict[str, Any] | None = None
+    required: str | None = None
     if prev is not None:
         prev_ds = Dataset(vault, prev)
         if prev_ds.is_vision:
@@ -295,7 +316,7 @@ def commit_vision(
 MAX_FINDINGS = 200  # kept in the manifest; the total and the count per code are always recorded
 
 
-def findings_record(findings) -> dict:
+def findings_record(findings: Sequence[Finding]) -> dict[str, Any]:
     """The manifest's findings: the first ``MAX_FINDINGS`` in full, and how many there are in all
     (per code too), so a reader can say "… and N more" instead of cutting the list silently."""
     by_code: dict[str, int] = {}
@@ -312,7 +333,7 @@ class _IdsHandedOut(Exception):
     """Another version of the dataset handed out image ids after this one chose its own."""
 
 
-def _ids_still_free(vault, name: str, seen: frozenset, issued: int):
+def _ids_still_free(vault: Vault, name: str, seen: frozenset[str], issued: int) -> Callable[[Connection], None]:
     """A check run inside the commit's transaction: no version committed since ids were chosen
     has handed out ids above ``issued`` (else ``_IdsHandedOut``: choose them again).
 
@@ -320,7 +341,7 @@ def _ids_still_free(vault, name: str, seen: frozenset, issued: int):
     on the dataset's name, held to COMMIT, so two snapshots of NAME check one after the other.
     """
 
-    def check(conn) -> None:
+    def check(conn: Connection) -> None:
         from lensvault.catalog.locks import lock_name
 
         lock_name(conn, "dataset image ids", name)
@@ -331,7 +352,8 @@ def _ids_still_free(vault, name: str, seen: frozenset, issued: int):
     return check
 
 
-def ids_issued_by(vault, name: str, *, conn=None, skip: frozenset = frozenset(), issued: int = 0):
+def ids_issued_by(vault: Vault, name: str, *, conn: Connection | None = None, skip: frozenset[str] = frozenset(),
+                  issued: int = 0) -> tuple[frozenset[str], int]:
     """(the versions of ``name``, the highest image id any of them has handed out — 0 for a new
     dataset, at least ``issued``); versions in ``skip`` are not read again; ``conn``: read
     within that transaction.
@@ -362,11 +384,11 @@ def ids_issued_by(vault, name: str, *, conn=None, skip: frozenset = frozenset(),
     return frozenset(v.version for v in versions), top
 
 
-def _refuse_beyond(required, cap, diff, prev):
+def _refuse_beyond(required: str | None, cap: str, diff: AnnotationDiff | None, prev: DatasetVersion | None) -> None:
     from lensvault.datasets.bump import bump_rank
     from lensvault.errors import VersionRuleError
 
-    if bump_rank(required) > bump_rank(cap):
+    if required is not None and bump_rank(required) > bump_rank(cap):  # (rank 0: None)
         summary = diff.summary() if diff is not None else "the change"
         raise VersionRuleError(
             f"this correction is not a {cap}: it needs a {required.upper()} version ({summary})",
@@ -375,12 +397,11 @@ def _refuse_beyond(required, cap, diff, prev):
         )
 
 
-def _decide_version(name, prev, version, bump, required, force, diff):
+def _decide_version(name: str, prev: DatasetVersion | None, version: str | None, bump: str | None,
+                    required: str | None, force: bool, diff: AnnotationDiff | None) -> tuple[str, str | None]:
     prev_v = prev.version if prev else None
-    if version is None and prev is None:
-        return "1.0.0", None
     if prev is None:
-        return str(SemVer.parse(version)), None
+        return ("1.0.0", None) if version is None else (str(SemVer.parse(version)), None)
     from lensvault.datasets.bump import bump_rank, bump_reasons, check_explicit_version, next_version
 
     reasons = bump_reasons(diff) if diff is not None else ["turns a plain file dataset into an annotated one"]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lensvault.annotations.model import ClassMap
 
 
 class VisionTables(NamedTuple):
     ref: str
-    images: object  # pyarrow.Table: IMAGE_SCHEMA + sha256
-    annotations: object  # pyarrow.Table: ANNOTATION_SCHEMA
-    classes: object  # lensvault.annotations.model.ClassMap
+    images: pa.Table  # IMAGE_SCHEMA + sha256
+    annotations: pa.Table  # ANNOTATION_SCHEMA
+    classes: ClassMap

@@ -16,6 +16,8 @@ One step per module, in the order ``diff_vision`` runs them:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lensvault.datasets.annotation_diff.alignment import compare_annotations
 from lensvault.datasets.annotation_diff.changes import NO_SPLIT as NO_SPLIT  # importable here, as before the split
 from lensvault.datasets.annotation_diff.changes import (
@@ -30,6 +32,9 @@ from lensvault.datasets.annotation_diff.class_counts import per_class_counts
 from lensvault.datasets.annotation_diff.classes import compare_classes
 from lensvault.datasets.annotation_diff.images import compare_images
 
+if TYPE_CHECKING:
+    from lensvault.datasets.vision_tables import VisionTables
+
 __all__ = [
     "AnnotationChanges",
     "AnnotationDiff",
@@ -41,7 +46,7 @@ __all__ = [
 ]
 
 
-def diff_vision(a, b, *, iou_threshold: float = 0.5) -> AnnotationDiff:
+def diff_vision(a: VisionTables, b: VisionTables, *, iou_threshold: float = 0.5) -> AnnotationDiff:
     """Compare two ``VisionTables`` (ref, images, annotations, classes)."""
     if not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")

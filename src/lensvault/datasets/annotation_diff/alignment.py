@@ -9,15 +9,30 @@ than reading them.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lensvault.datasets.annotation_diff.changes import AnnotationChanges
 from lensvault.datasets.annotation_diff.matching import ATTRIBUTE_FIELDS, boxes_of, match_image
 
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pyarrow as pa
+
+    from lensvault.datasets.annotation_diff.changes import BoxChange
+    from lensvault.datasets.annotation_diff.classes import ClassCode
+    from lensvault.datasets.vision_tables import VisionTables
+
+    _Ints = npt.NDArray[np.int64]
+    _Bools = npt.NDArray[np.bool_]
+    _CodeOf = Callable[[int], ClassCode]
+
 _COMPARED = ("x", "y", "w", "h", "kind", "polygon", "rle", "keypoints", *ATTRIBUTE_FIELDS)
 
 
-def compare_annotations(a, b, common: list[str], code_of_a, code_of_b, thr: float) -> AnnotationChanges:
+def compare_annotations(a: VisionTables, b: VisionTables, common: list[str], code_of_a: _CodeOf, code_of_b: _CodeOf,
+                        thr: float) -> AnnotationChanges:
     """The box changes between two ``VisionTables``; ``common``: the image paths in both."""
     import numpy as np
     import pyarrow.compute as pc
@@ -27,7 +42,7 @@ def compare_annotations(a, b, common: list[str], code_of_a, code_of_b, thr: floa
     kinds_b = tuple(sorted(pc.unique(tb.column("kind")).to_pylist())) if tb.num_rows else ()
     al = _align(ta, tb, common, code_of_a, code_of_b)
     unchanged = al.unchanged
-    items: dict[str, list] = {c: [] for c in AnnotationChanges.CATEGORIES}
+    items: dict[str, list[BoxChange]] = {c: [] for c in AnnotationChanges.CATEGORIES}
     images_changed = 0
     boxes_a = boxes_of(ta, np.flatnonzero(al.left_a), al.img_a, al.code_a)
     boxes_b = boxes_of(tb, np.flatnonzero(al.left_b), al.img_b, al.code_b)
@@ -47,16 +62,16 @@ def compare_annotations(a, b, common: list[str], code_of_a, code_of_b, thr: floa
 
 
 class _Alignment(NamedTuple):
-    img_a: object    # per row: position of the row's image among the common paths, -1 if not common
-    img_b: object
-    code_a: object   # per row: the class as a code shared by both sides
-    code_b: object
-    left_a: object   # per row: True while the row is still unpaired (a box to match in Python)
-    left_b: object
+    img_a: _Ints     # per row: position of the row's image among the common paths, -1 if not common
+    img_b: _Ints
+    code_a: _Ints    # per row: the class as a code shared by both sides
+    code_b: _Ints
+    left_a: _Bools   # per row: True while the row is still unpaired (a box to match in Python)
+    left_b: _Bools
     unchanged: int   # rows paired with an identical row
 
 
-def _align(ta, tb, common: list[str], code_of_a, code_of_b) -> _Alignment:
+def _align(ta: pa.Table, tb: pa.Table, common: list[str], code_of_a: _CodeOf, code_of_b: _CodeOf) -> _Alignment:
     """Pair identical rows of the common images in bulk: first at the same (image, index), then
     by content."""
     import numpy as np
@@ -67,7 +82,7 @@ def _align(ta, tb, common: list[str], code_of_a, code_of_b) -> _Alignment:
     img_b = _position_in(tb.column("image"), common_arr)
     valid_a, valid_b = img_a >= 0, img_b >= 0
 
-    registry: dict = {}
+    registry: dict[ClassCode, int] = {}
     code_a = _codes(ta.column("class_id").to_numpy(), code_of_a, registry)
     code_b = _codes(tb.column("class_id").to_numpy(), code_of_b, registry)
     idx_a = ta.column("index").to_numpy().astype(np.int64)
@@ -105,7 +120,7 @@ def _align(ta, tb, common: list[str], code_of_a, code_of_b) -> _Alignment:
     return _Alignment(img_a, img_b, code_a, code_b, left_a, left_b, unchanged)
 
 
-def _codes(class_ids, code_of, registry: dict):
+def _codes(class_ids: npt.NDArray[Any], code_of: _CodeOf, registry: dict[ClassCode, int]) -> _Ints:
     """Map class ids to small ints shared by both sides (via ``registry``)."""
     import numpy as np
 
@@ -114,7 +129,7 @@ def _codes(class_ids, code_of, registry: dict):
     return lut[inverse] if len(uniq) else np.zeros(0, dtype=np.int64)
 
 
-def _values_equal(x, y):
+def _values_equal(x: Any, y: Any) -> _Bools:  # x, y: pyarrow arrays (untyped)
     """Row-wise equality of two equal-length Arrow arrays, null == null, lists compared deeply."""
     import numpy as np
     import pyarrow as pa
@@ -125,14 +140,14 @@ def _values_equal(x, y):
     n = len(x)
     if x.null_count == n and y.null_count == n:
         return np.ones(n, dtype=bool)
-    null_x = x.is_null().to_numpy(zero_copy_only=False)
-    null_y = y.is_null().to_numpy(zero_copy_only=False)
+    null_x: _Bools = x.is_null().to_numpy(zero_copy_only=False)
+    null_y: _Bools = y.is_null().to_numpy(zero_copy_only=False)
     if not pa.types.is_list(x.type):
-        eq = pc.fill_null(pc.equal(x, y), False).to_numpy(zero_copy_only=False)
-        return eq | (null_x & null_y)
+        same: _Bools = pc.fill_null(pc.equal(x, y), False).to_numpy(zero_copy_only=False)
+        return same | (null_x & null_y)
     len_x = pc.fill_null(pc.list_value_length(x), -1).to_numpy(zero_copy_only=False)
     len_y = pc.fill_null(pc.list_value_length(y), -1).to_numpy(zero_copy_only=False)
-    eq = (null_x == null_y) & (len_x == len_y)
+    eq: _Bools = (null_x == null_y) & (len_x == len_y)
     both = eq & ~null_x
     if not both.any():
         return eq
@@ -147,7 +162,7 @@ def _values_equal(x, y):
     return eq
 
 
-def _position_in(values, value_set):
+def _position_in(values: pa.ChunkedArray, value_set: pa.Array) -> _Ints:
     import numpy as np
     import pyarrow.compute as pc
 
@@ -155,7 +170,8 @@ def _position_in(values, value_set):
     return pos.to_numpy().astype(np.int64) if len(values) else np.zeros(0, dtype=np.int64)
 
 
-def _pair_identical(ta, tb, rows_a, rows_b, img_a, img_b, code_a, code_b):
+def _pair_identical(ta: pa.Table, tb: pa.Table, rows_a: _Ints, rows_b: _Ints, img_a: _Ints, img_b: _Ints,
+                    code_a: _Ints, code_b: _Ints) -> tuple[_Ints, _Ints]:
     """Rows of a and b (by table position) paired one to one when every field is equal.
 
     Rows are sorted by a numeric key of all scalar fields; within each run of equal keys
@@ -166,7 +182,7 @@ def _pair_identical(ta, tb, rows_a, rows_b, img_a, img_b, code_a, code_b):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    def plain(t, rows):
+    def plain(t: pa.Table, rows: _Ints) -> _Ints:
         keep = np.ones(len(rows), dtype=bool)
         for name in ("polygon", "keypoints"):
             col = t.column(name)

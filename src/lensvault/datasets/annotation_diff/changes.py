@@ -4,10 +4,33 @@ result with its ``to_dict`` (the ``--json`` shape) and the one-sentence summary 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 # The split of images that have none, in counts by split and in the summary.
 NO_SPLIT = "(none)"
+
+
+class ResizedImage(TypedDict):
+    path: str
+    old: list[int]  # [w, h]
+    new: list[int]
+
+
+class ClassEntry(TypedDict):
+    id: int
+    name: str
+
+
+class ClassRename(TypedDict):
+    id: int
+    old: str
+    new: str
+
+
+class ClassReindex(TypedDict):
+    name: str
+    old_id: int
+    new_id: int
 
 
 @dataclass(frozen=True)
@@ -29,9 +52,9 @@ class BoxChange:
     old_index: int | None = None
     new_index: int | None = None
     changed: tuple[str, ...] = ()
-    attributes: dict[str, list] = field(default_factory=dict)
+    attributes: dict[str, list[Any]] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"image": self.image, "change": self.change,
                              "old_class": self.old_class, "new_class": self.new_class,
                              "old_bbox": list(self.old_bbox) if self.old_bbox else None,
@@ -52,7 +75,7 @@ class SplitMove:
     from_split: str | None
     to_split: str | None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "from": self.from_split, "to": self.to_split}
 
 
@@ -63,7 +86,7 @@ class ImageChanges:
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     reencoded: tuple[str, ...] = ()          # same path, different sha256
-    resized: tuple[dict, ...] = ()           # {path, old: [w, h], new: [w, h]}
+    resized: tuple[ResizedImage, ...] = ()
     reoriented: tuple[str, ...] = ()         # EXIF orientation changed
     retagged: tuple[str, ...] = ()           # image tags JSON changed
     added_by_split: dict[str, int] = field(default_factory=dict)
@@ -74,7 +97,7 @@ class ImageChanges:
         return bool(self.added or self.removed or self.reencoded or self.resized
                     or self.reoriented or self.retagged)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "count_a": self.count_a, "count_b": self.count_b,
             "added": list(self.added), "removed": list(self.removed),
@@ -117,7 +140,7 @@ class AnnotationChanges:
                    on_added_images=self.on_added_images, on_removed_images=self.on_removed_images)
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {c: [x.to_dict() for x in getattr(self, c)] for c in self.CATEGORIES}
         d["counts"] = self.counts()
         d["kinds"] = {"a": list(self.kinds_a), "b": list(self.kinds_b)}
@@ -126,10 +149,10 @@ class AnnotationChanges:
 
 @dataclass(frozen=True)
 class ClassChanges:
-    added: tuple[dict, ...] = ()             # {id, name}
-    removed: tuple[dict, ...] = ()           # {id, name}
-    renamed: tuple[dict, ...] = ()           # {id, old, new}
-    reindexed: tuple[dict, ...] = ()         # {name, old_id, new_id}
+    added: tuple[ClassEntry, ...] = ()
+    removed: tuple[ClassEntry, ...] = ()
+    renamed: tuple[ClassRename, ...] = ()
+    reindexed: tuple[ClassReindex, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -140,7 +163,7 @@ class ClassChanges:
         """True when a consumer's id → name lookup would now give a wrong or missing name."""
         return bool(self.removed or self.renamed or self.reindexed)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"added": list(self.added), "removed": list(self.removed),
                 "renamed": list(self.renamed), "reindexed": list(self.reindexed),
                 "unchanged": not self.changed}
@@ -154,7 +177,7 @@ class AnnotationDiff:
     annotations: AnnotationChanges
     classes: ClassChanges
     split_moves: tuple[SplitMove, ...]
-    per_class: dict[str, dict]
+    per_class: dict[str, dict[str, Any]]  # see class_counts.per_class_counts
     iou_threshold: float = 0.5
 
     @property
@@ -179,7 +202,7 @@ class AnnotationDiff:
     def summary(self) -> str:
         return _summary(self)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "a": self.a,
             "b": self.b,

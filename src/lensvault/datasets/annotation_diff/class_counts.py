@@ -3,13 +3,18 @@ checks first (did the rare class lose boxes? did the test split gain some?)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from lensvault.datasets.annotation_diff.changes import NO_SPLIT
 from lensvault.datasets.annotation_diff.classes import class_name
 
+if TYPE_CHECKING:
+    from lensvault.datasets.vision_tables import VisionTables
 
-def per_class_counts(a, b) -> dict[str, dict]:
+
+def per_class_counts(a: VisionTables, b: VisionTables) -> dict[str, dict[str, Any]]:
     """``{class: {a, b, delta, splits: {split: {a, b, delta}}}}``, every class of either class map listed."""
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for side, t in (("a", a), ("b", b)):
         for (name, split), n in _class_split_counts(t).items():
             entry = out.setdefault(name, {"a": 0, "b": 0, "delta": 0, "splits": {}})
@@ -26,7 +31,7 @@ def per_class_counts(a, b) -> dict[str, dict]:
     return dict(sorted(out.items()))
 
 
-def _class_split_counts(t) -> dict[tuple[str, str], int]:
+def _class_split_counts(t: VisionTables) -> dict[tuple[str, str], int]:
     import pyarrow as pa
     import pyarrow.compute as pc
 

@@ -4,10 +4,20 @@ reported once and not as thousands of relabeled boxes."""
 
 from __future__ import annotations
 
-from lensvault.datasets.annotation_diff.changes import ClassChanges
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeAlias
+
+from lensvault.datasets.annotation_diff.changes import ClassChanges, ClassEntry, ClassReindex, ClassRename
+
+if TYPE_CHECKING:
+    from lensvault.annotations.model import ClassMap
+
+# A class as both sides know it: ("class", id in b), ("gone", id in a) or ("unknown", raw id).
+ClassCode: TypeAlias = tuple[str, int]
 
 
-def compare_classes(ca, cb):
+def compare_classes(ca: ClassMap | None, cb: ClassMap | None
+                    ) -> tuple[ClassChanges, Callable[[int], ClassCode], Callable[[int], ClassCode]]:
     """ClassChanges plus two functions mapping each side's class id to a shared code."""
     a_pairs = list(zip(ca.ids, ca.names)) if ca is not None else []
     b_pairs = list(zip(cb.ids, cb.names)) if cb is not None else []
@@ -15,9 +25,12 @@ def compare_classes(ca, cb):
     b_names = {n: i for i, n in b_pairs}
     b_ids = dict(b_pairs)
 
-    renamed, reindexed, removed, added = [], [], [], []
-    a_code: dict[int, object] = {}
-    b_code: dict[int, object] = {i: ("class", i) for i, _ in b_pairs}
+    renamed: list[ClassRename] = []
+    reindexed: list[ClassReindex] = []
+    removed: list[ClassEntry] = []
+    added: list[ClassEntry] = []
+    a_code: dict[int, ClassCode] = {}
+    b_code: dict[int, ClassCode] = {i: ("class", i) for i, _ in b_pairs}
     claimed: set[int] = set()
     for i, name in a_pairs:
         if name in b_names:
@@ -41,17 +54,19 @@ def compare_classes(ca, cb):
             added.append({"id": i, "name": name})
 
     # Ids missing from a class map still need stable codes; equal raw ids match.
-    def code_a(i: int):
+    def code_a(i: int) -> ClassCode:
         return a_code.get(i, ("unknown", i))
 
-    def code_b(i: int):
+    def code_b(i: int) -> ClassCode:
         return b_code.get(i, ("unknown", i))
 
     changes = ClassChanges(tuple(added), tuple(removed), tuple(renamed), tuple(reindexed))
     return changes, code_a, code_b
 
 
-def class_name(classes, class_id: int) -> str:
+def class_name(classes: ClassMap | None, class_id: int) -> str:
+    if classes is None:
+        return f"#{class_id}"
     try:
         return classes.name_of(class_id)
     except (KeyError, AttributeError):

@@ -3,10 +3,15 @@ versions what changed about the file itself: bytes, size, EXIF orientation, tags
 
 from __future__ import annotations
 
-from lensvault.datasets.annotation_diff.changes import NO_SPLIT, ImageChanges, SplitMove
+from typing import TYPE_CHECKING, Any
+
+from lensvault.datasets.annotation_diff.changes import NO_SPLIT, ImageChanges, ResizedImage, SplitMove
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
-def compare_images(ia, ib) -> tuple[ImageChanges, list[str], list[SplitMove]]:
+def compare_images(ia: pa.Table, ib: pa.Table) -> tuple[ImageChanges, list[str], list[SplitMove]]:
     """The changes, the paths in both versions (in a's order) and the images that changed split."""
     pa_ = ia.column("path").to_pylist()
     pb_ = ib.column("path").to_pylist()
@@ -18,7 +23,7 @@ def compare_images(ia, ib) -> tuple[ImageChanges, list[str], list[SplitMove]]:
     removed = [p for p in pa_ if p not in pos_b]
     common = [pa_[i] for i in common_a]
 
-    def differing(name: str, fill=None) -> list[tuple[str, object, object]]:
+    def differing(name: str, fill: str | None = None) -> list[tuple[str, Any, Any]]:
         return _differing(ia, ib, name, common, common_a, common_b, fill)
 
     split_moves = [SplitMove(p, x, y) for p, x, y in differing("split")]
@@ -34,15 +39,15 @@ def compare_images(ia, ib) -> tuple[ImageChanges, list[str], list[SplitMove]]:
     return changes, common, split_moves
 
 
-def _differing(ia, ib, name: str, common: list[str], common_a: list[int], common_b: list[int],
-               fill=None) -> list[tuple[str, object, object]]:
+def _differing(ia: pa.Table, ib: pa.Table, name: str, common: list[str], common_a: list[int], common_b: list[int],
+               fill: str | None = None) -> list[tuple[str, Any, Any]]:  # values: any column's
     """``(path, value in a, value in b)`` for the common images whose ``name`` differs (None read
     as ``fill``); none when either side has no such column."""
     xs, ys = _column(ia, name, common_a, fill), _column(ib, name, common_b, fill)
     return [(p, x, y) for p, x, y in zip(common, xs or [], ys or []) if x != y]
 
 
-def _column(table, name: str, rows: list[int], fill=None) -> list | None:
+def _column(table: pa.Table, name: str, rows: list[int], fill: str | None = None) -> list[Any] | None:
     """The column's values at ``rows`` (None read as ``fill``); None when the table has no such column."""
     if name not in table.column_names:
         return None
@@ -50,7 +55,8 @@ def _column(table, name: str, rows: list[int], fill=None) -> list | None:
     return [values[r] if values[r] is not None else fill for r in rows]
 
 
-def _resized(ia, ib, common: list[str], common_a: list[int], common_b: list[int]) -> list[dict]:
+def _resized(ia: pa.Table, ib: pa.Table, common: list[str], common_a: list[int], common_b: list[int]
+             ) -> list[ResizedImage]:
     """``{path, old: [w, h], new: [w, h]}`` for each common image whose size changed."""
     import numpy as np
 
@@ -61,7 +67,7 @@ def _resized(ia, ib, common: list[str], common_a: list[int], common_b: list[int]
             for k in np.flatnonzero((wa != wb) | (ha != hb))]
 
 
-def _count_by_split(table, paths: list[str]) -> dict[str, int]:
+def _count_by_split(table: pa.Table, paths: list[str]) -> dict[str, int]:
     """How many of ``paths`` each split of ``table`` holds, by split name."""
     wanted = set(paths)
     counts: dict[str, int] = {}

@@ -7,10 +7,18 @@ boxes of another class ("relabeled"); what is left was removed or added.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lensvault.datasets.annotation_diff.changes import BoxChange
 from lensvault.datasets.annotation_diff.classes import class_name
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pyarrow as pa
+
+    from lensvault.annotations.model import ClassMap
 
 ATTRIBUTE_FIELDS = ("iscrowd", "difficult", "truncated", "occluded", "attributes")
 SHAPE_FIELDS = ("kind", "polygon", "rle", "keypoints")
@@ -18,21 +26,22 @@ BULKY_FIELDS = ("polygon", "rle", "keypoints")  # named when changed, values not
 
 
 class _Box(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # the box's index field, shadowing tuple.index (never called)
     code: int
     class_id: int
     bbox: tuple[float, float, float, float]
-    shape: tuple          # kind, polygon, rle, keypoints (hashable)
-    attrs: tuple          # ATTRIBUTE_FIELDS values
+    shape: tuple[Any, ...]  # kind, polygon, rle, keypoints (hashable)
+    attrs: tuple[Any, ...]  # ATTRIBUTE_FIELDS values
 
 
-def _freeze(value):
+def _freeze(value: Any) -> Any:  # a column's value, lists made tuples
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
     return value
 
 
-def boxes_of(table, rows, img, code) -> dict[int, list[_Box]]:
+def boxes_of(table: pa.Table, rows: npt.NDArray[np.int64], img: npt.NDArray[np.int64], code: npt.NDArray[np.int64]
+             ) -> dict[int, list[_Box]]:
     """The boxes at table positions ``rows``, by image (its position among the common paths)."""
     out: dict[int, list[_Box]] = {}
     if not len(rows):
@@ -52,7 +61,7 @@ def boxes_of(table, rows, img, code) -> dict[int, list[_Box]]:
     return out
 
 
-def _iou(p, q) -> float:
+def _iou(p: tuple[float, float, float, float], q: tuple[float, float, float, float]) -> float:
     ax, ay, aw, ah = p
     bx, by, bw, bh = q
     iw = min(ax + aw, bx + bw) - max(ax, bx)
@@ -75,7 +84,7 @@ def _iou_pairs(left_a: list[_Box], left_b: list[_Box], thr: float) -> list[tuple
     return pairs
 
 
-def _iou_pairs_numpy(left_a, left_b, thr):
+def _iou_pairs_numpy(left_a: list[_Box], left_b: list[_Box], thr: float) -> list[tuple[float, int, int]]:
     import numpy as np
 
     A = np.array([p.bbox for p in left_a], dtype=np.float64)
@@ -95,13 +104,15 @@ def _iou_pairs_numpy(left_a, left_b, thr):
     return [(float(iou[i, j]), int(i), int(j)) for i, j in zip(ii, jj)]
 
 
-def match_image(boxes_a, boxes_b, thr, path, classes_a, classes_b) -> tuple[list[BoxChange], int]:
+def match_image(boxes_a: list[_Box], boxes_b: list[_Box], thr: float, path: str, classes_a: ClassMap | None,
+                classes_b: ClassMap | None) -> tuple[list[BoxChange], int]:
     """Box changes in one image, and how many boxes are unchanged (reordering is not a change)."""
     free_a = list(range(len(boxes_a)))
     free_b = set(range(len(boxes_b)))
     unchanged, free_a = _pair_by(_everything, boxes_a, boxes_b, free_a, free_b)
     same_shape, free_a = _pair_by(_all_but_attributes, boxes_a, boxes_b, free_a, free_b)
-    matched = [("attributes_changed", i, j, 1.0) for i, j in same_shape]
+    matched: list[tuple[str, int | None, int | None, float | None]] = [
+        ("attributes_changed", i, j, 1.0) for i, j in same_shape]
     if free_a and free_b:
         overlapping, free_a = _pair_by_overlap(boxes_a, boxes_b, free_a, free_b, thr)
         matched += overlapping
@@ -112,21 +123,22 @@ def match_image(boxes_a, boxes_b, thr, path, classes_a, classes_b) -> tuple[list
     return changes, len(unchanged)
 
 
-def _everything(box: _Box) -> tuple:
+def _everything(box: _Box) -> tuple[Any, ...]:
     return box.code, box.bbox, box.shape, box.attrs
 
 
-def _all_but_attributes(box: _Box) -> tuple:
+def _all_but_attributes(box: _Box) -> tuple[Any, ...]:
     return box.code, box.bbox, box.shape
 
 
-def _pair_by(key, boxes_a, boxes_b, free_a: list[int], free_b: set[int]) -> tuple[list[tuple[int, int]], list[int]]:
+def _pair_by(key: Callable[[_Box], Hashable], boxes_a: list[_Box], boxes_b: list[_Box], free_a: list[int], free_b: set[int]) -> tuple[list[tuple[int, int]], list[int]]:
     """Pairs of free boxes with equal ``key`` (each b-box once, lowest index first), and the
     a-boxes left unpaired; paired b-boxes leave ``free_b``."""
-    index: dict = {}
+    index: dict[Hashable, list[int]] = {}
     for j in sorted(free_b):
         index.setdefault(key(boxes_b[j]), []).append(j)
-    left, pairs = [], []
+    left: list[int] = []
+    pairs: list[tuple[int, int]] = []
     for i in free_a:
         bucket = index.get(key(boxes_a[i]))
         if bucket:
@@ -138,13 +150,14 @@ def _pair_by(key, boxes_a, boxes_b, free_a: list[int], free_b: set[int]) -> tupl
     return pairs, left
 
 
-def _pair_by_overlap(boxes_a, boxes_b, free_a: list[int], free_b: set[int], thr: float):
+def _pair_by_overlap(boxes_a: list[_Box], boxes_b: list[_Box], free_a: list[int], free_b: set[int], thr: float
+                     ) -> tuple[list[tuple[str, int | None, int | None, float | None]], list[int]]:
     """``("moved" | "relabeled", i, j, iou)`` for free boxes overlapping at IoU >= ``thr``, best
     first, and the a-boxes left unpaired; paired b-boxes leave ``free_b``."""
     left_a, left_b = list(free_a), sorted(free_b)
     pairs = _iou_pairs([boxes_a[i] for i in left_a], [boxes_b[j] for j in left_b], thr)
     used_a: set[int] = set()
-    matched = []
+    matched: list[tuple[str, int | None, int | None, float | None]] = []
     # Same class first, so a box is "relabeled" only when no same-class box overlaps it.
     for same_class in (True, False):
         for v, i, j in pairs:
@@ -159,9 +172,11 @@ def _pair_by_overlap(boxes_a, boxes_b, free_a: list[int], free_b: set[int], thr:
     return matched, [i for i in free_a if i not in used_a]
 
 
-def _box_change(path: str, kind: str, p: _Box | None, q: _Box | None, iou, classes_a, classes_b) -> BoxChange:
+def _box_change(path: str, kind: str, p: _Box | None, q: _Box | None, iou: float | None, classes_a: ClassMap | None,
+                classes_b: ClassMap | None) -> BoxChange:
     """The change of box ``p`` (a) into ``q`` (b); either is None for a removed or added box."""
-    changed, attrs = [], {}
+    changed: list[str] = []
+    attrs: dict[str, list[Any]] = {}
     if p and q:
         if p.code != q.code:
             changed.append("class")
