@@ -103,7 +103,7 @@ def _cpu() -> dict[str, Any]:
         pass
     count = os.cpu_count()
     try:
-        usable = len(os.sched_getaffinity(0))
+        usable: int | None = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = count
     return {"model": model or platform.processor() or None, "count": count, "usable": usable}

@@ -7,8 +7,12 @@ the write they describe, so a write and its event commit or fail together.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from lensvault.results import ListResult
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["EventList", "list_events"]
 
@@ -17,7 +21,7 @@ class EventList(ListResult):
     """``events``: event dicts {id, at, actor, action, subject_kind, subject, before, after}, oldest first."""
 
 
-def list_events(vault, *, subject=None, action=None, since=None, until=None, limit=None) -> EventList:
+def list_events(vault: Vault, *, subject=None, action=None, since=None, until=None, limit=None) -> EventList:
     from lensvault.catalog.repos.events import EventRepo
 
     # A bare date means "through the end of that day" (timestamps compare as text).

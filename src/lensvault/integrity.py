@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lensvault.datasets.needs import all_versions as _all_versions
 from lensvault.datasets.needs import needed as _needed
@@ -12,6 +13,9 @@ from lensvault.datasets.needs import object_refs as _object_refs
 from lensvault.errors import CatalogError, StorageError
 from lensvault.grace import DEFAULT_GRACE_SECONDS, SAFE_GRACE_SECONDS
 from lensvault.progress import NO_PROGRESS
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["GcPlan", "GcResult", "VerifyReport", "collect_garbage", "plan_gc", "reachable_oids", "verify"]
 
@@ -76,7 +80,7 @@ CATALOG_ONLY = [
 ]
 
 
-def verify(vault, ref: str | None = None, *, repair: bool = False, sources=(), progress=NO_PROGRESS,
+def verify(vault: Vault, ref: str | None = None, *, repair: bool = False, sources=(), progress=NO_PROGRESS,
            use_catalog: bool = True) -> VerifyReport:
     """Re-hash objects. Without a usable catalog (or with ``use_catalog=False``) the store is
     checked alone: every object, and everything the ledger and the stored manifests need.
@@ -108,7 +112,7 @@ def verify(vault, ref: str | None = None, *, repair: bool = False, sources=(), p
     return report
 
 
-def _verify(vault, ref: str | None, progress, use_catalog: bool, skip=frozenset()) -> VerifyReport:
+def _verify(vault: Vault, ref: str | None, progress, use_catalog: bool, skip=frozenset()) -> VerifyReport:
     from lensvault.store_facts import store_needs
 
     problem = None
@@ -128,6 +132,7 @@ def _verify(vault, ref: str | None, progress, use_catalog: bool, skip=frozenset(
         needed = needed or {}
         for oid, owners in more.items():
             needed.setdefault(oid, []).extend(owners)
+    assert needed is not None  # with a ref the catalog lists its needs (or the error was raised)
     oids = sorted(o for o in needed if o not in skip)
     if ref is None:
         # Objects nobody references are still checked: a corrupt one would
@@ -153,6 +158,7 @@ def _verify(vault, ref: str | None, progress, use_catalog: bool, skip=frozenset(
         report.catalog_problem = _catalog_gaps(vault, facts)
     if ref is None and (problem or not use_catalog):
         report.catalog_skipped = list(CATALOG_ONLY)
+        assert facts is not None  # read above: ref is None
         report.unproven = facts.unproven
         report.manifest_files = [{"ref": u["where"], "path": str(vault.root / u["where"]), "problem": "unproven",
                                   "fix": "restore the file from Git, or remove it if it is not a version of this vault"}
@@ -162,7 +168,7 @@ def _verify(vault, ref: str | None, progress, use_catalog: bool, skip=frozenset(
     return report
 
 
-def _catalog_gaps(vault, facts) -> str | None:
+def _catalog_gaps(vault: Vault, facts) -> str | None:
     """Versions the store proves that the catalog does not list (a catalog restored from an older
     copy, or rows removed behind its triggers' back, as TRUNCATE on PostgreSQL does). Not those
     of a write killed before its COMMIT: gc removes what it left (lensvault.unfinished)."""
@@ -191,7 +197,7 @@ def _catalog_gaps(vault, facts) -> str | None:
             "`lensvault catalog rebuild --force` brings them back")
 
 
-def _check_manifest_files(vault, ref):
+def _check_manifest_files(vault: Vault, ref):
     """A manifest file in the repo must be byte-identical to its stored object."""
     from lensvault.hashing import hash_file
 
@@ -211,7 +217,7 @@ def _check_manifest_files(vault, ref):
 # -- gc -----------------------------------------------------------------------------------
 
 
-def reachable_oids(vault) -> set[str]:
+def reachable_oids(vault: Vault) -> set[str]:
     from lensvault.datasets.handle import Dataset
     from lensvault.errors import IntegrityError
 
@@ -244,7 +250,7 @@ UNFINISHED = "unfinished catalog write"
 
 @dataclass
 class GcPlan:
-    vault: object
+    vault: Vault
     objects: list[tuple[str, int]]
     bytes: int
     kept: int
@@ -312,12 +318,14 @@ class GcResult:
 
 
 def collect_garbage(vault, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, force: bool = False, delete: bool = False) -> GcResult:
+def collect_garbage(vault: Vault, *, grace_seconds: float = 3600, force: bool = False, delete: bool = False) -> GcResult:
     plan = plan_gc(vault, grace_seconds=grace_seconds, force=force)
     done = plan.execute() if delete and (plan.objects or plan.leftovers) else None
     return GcResult(plan, done, force)
 
 
 def plan_gc(vault, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, force: bool = False) -> GcPlan:
+def plan_gc(vault: Vault, *, grace_seconds: float = 3600, force: bool = False) -> GcPlan:
     from lensvault.errors import ObjectMissing, UsageError
 
     if grace_seconds < SAFE_GRACE_SECONDS and not force:
@@ -384,7 +392,7 @@ def plan_gc(vault, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, force: bool 
     return GcPlan(vault, out, total, kept, grace_seconds, vaults, notes, _leftovers(vault, grace_seconds))
 
 
-def _leftovers(vault, grace_seconds: float) -> list:
+def _leftovers(vault: Vault, grace_seconds: float) -> list:
     """Temp files and staging folders of writers that are gone (see store/leftovers.py)."""
     from lensvault.runs.crashes import leftover_work_dirs
     from lensvault.store.leftovers import Leftover, scan_files, staging_leftovers
@@ -394,6 +402,8 @@ def _leftovers(vault, grace_seconds: float) -> list:
     found += leftover_work_dirs(vault, grace_seconds)
     # Writes killed before their catalog COMMIT: what they left in the ledger is undone.
     found += [Leftover(vault.store.ref_location(u.name), UNFINISHED, 0, u.age_seconds)
+    # (Reaches past ObjectStore, as tests/test_store_seam.py reports: the interface has no ref location yet.)
+    found += [Leftover(str(vault.store._ref_path(u.name)), UNFINISHED, 0, u.age_seconds)  # type: ignore[attr-defined]
               for u in find(vault, grace_seconds=grace_seconds)]
     found += staging_leftovers(vault.dir / "staging", grace_seconds)
     found += scan_files(vault.dir, "scratch folder", grace_seconds, match=lambda n: n.startswith("fix-"))

@@ -31,8 +31,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lensvault.errors import AlreadyExists, IntegrityError
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["FORMAT", "Entry", "entries", "ledger_prefix", "read_record", "record", "record_events"]
 
@@ -80,7 +84,7 @@ def _parse_entry(name: str) -> Entry | None:
     return Entry(name, stamp, kind, oid)
 
 
-def record(vault, conn, kind: str, data: dict, *, objects=(), ref: str | None = None,
+def record(vault: Vault, conn, kind: str, data: dict, *, objects=(), ref: str | None = None,
            move: str | None = None) -> str:
     """Record one catalog write in the store, inside its transaction ``conn``; the record's oid.
 
@@ -96,6 +100,7 @@ def record(vault, conn, kind: str, data: dict, *, objects=(), ref: str | None = 
     if txn is None:
         raise RuntimeError("ledger.record must be called inside vault.catalog.begin()")
     cid = catalog.catalog_id
+    assert cid is not None  # set when the vault opened its catalog
     store = vault.store
     at = utcnow()
     doc = {"format": FORMAT, "kind": kind, "catalog_id": cid, "at": at, "data": data,
@@ -118,10 +123,11 @@ def record(vault, conn, kind: str, data: dict, *, objects=(), ref: str | None = 
     store.put_ref(entry, b"", exclusive=True)
     txn.on_undo(lambda: store.delete_ref(entry))
     if ref_name is not None:
-        if not store.put_ref(ref_name, oid.encode(), exclusive=True):
-            # A write killed meanwhile may have left the ref: finished (undone), it is free.
-            if not (finish(vault) and store.put_ref(ref_name, oid.encode(), exclusive=True)):
-                raise _recorded_elsewhere(vault, ref, ref_name)
+        # A write killed meanwhile may have left the ref: finished (undone), it is free.
+        if not store.put_ref(ref_name, oid.encode(), exclusive=True) and not (
+                finish(vault) and store.put_ref(ref_name, oid.encode(), exclusive=True)):
+            assert ref is not None  # ref_name is made of it
+            raise _recorded_elsewhere(vault, ref, ref_name)
         txn.on_undo(lambda: store.delete_ref(ref_name))
     if move_name is not None:
         store.put_ref(move_name, oid.encode())
@@ -129,22 +135,22 @@ def record(vault, conn, kind: str, data: dict, *, objects=(), ref: str | None = 
     return oid
 
 
-def record_events(vault, conn, txn) -> None:
+def record_events(vault: Vault, conn, txn) -> None:
     """Record events no write path recorded (``Catalog.before_commit``): every event is in the store."""
     if txn.events:
         record(vault, conn, "events", {})
 
 
-def _recorded_elsewhere(vault, ref: str, name: str) -> AlreadyExists:
+def _recorded_elsewhere(vault: Vault, ref: str, name: str) -> AlreadyExists:
     what_kind, _, key = ref.partition("/")
     label = key.replace("/", "@", 1) if what_kind in ("datasets", "models") else key
     detail = ""
     try:
-        rec = read_record(vault.store, vault.store.get_ref(name).decode().strip())
+        rec = read_record(vault.store, (vault.store.get_ref(name) or b"").decode().strip())
         detail = f" (recorded {rec['at']}"
         who = next((e["actor"] for e in rec.get("events", [])), None)
         detail += f" by {who})" if who else ")"
-    except Exception:  # the explanation is best effort; the refusal is what matters
+    except Exception:  # noqa: BLE001 - the explanation is best effort; the refusal is what matters
         pass
     return AlreadyExists(
         f"{label} is already recorded in the store{detail}, but this catalog does not have it",

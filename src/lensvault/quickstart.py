@@ -15,8 +15,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from lensvault.errors import InputError, LensVaultError
 
@@ -50,9 +52,9 @@ class QuickstartSummary:
 @dataclass
 class Quickstart:
     root: Path
-    echo: callable = print
-    env: dict = field(default_factory=dict)
-    out: object = None  # where the commands' output goes (None: our stdout)
+    echo: Callable[[str], object] = print
+    env: dict[str, str] = field(default_factory=dict)
+    out: IO[str] | None = None  # where the commands' output goes (None: our stdout)
     steps: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -68,7 +70,7 @@ class Quickstart:
     def say(self, text: str) -> None:
         self.echo(f"\n# {text}")
 
-    def sh(self, *args: str, ok=(0,), capture=False) -> subprocess.CompletedProcess:
+    def sh(self, *args: str, ok: tuple[int, ...] = (0,), capture: bool = False) -> subprocess.CompletedProcess[str]:
         """Run a shell-level command (git, python) in the quickstart folder."""
         self.echo("$ " + " ".join(shlex.quote(a) for a in args))
         r = subprocess.run(args, cwd=self.root, env=self.env, text=True,
@@ -80,7 +82,7 @@ class Quickstart:
             self.echo(r.stdout.rstrip("\n"))
         return r
 
-    def lv(self, *args: str, ok=(0,), json_out=False):
+    def lv(self, *args: str, ok: tuple[int, ...] = (0,), json_out: bool = False) -> Any:  # the JSON, or the process
         """Run ``lensvault ARGS`` exactly as a user would type it."""
         self.steps += 1
         shown = "lensvault " + " ".join(shlex.quote(a) for a in args)
@@ -141,13 +143,13 @@ def run_quickstart(root: Path, *, echo=print, out=None) -> QuickstartSummary:
     for name in ("detector.yaml", "detector-hotfix.yaml"):
         shutil.copy(EXAMPLES / name, root / "configs" / name)
     (root / ".gitignore").write_text("/.lensvault/\n/data/raw/\n/runs/\n/labels-fixed/\n__pycache__/\n")
-    summary = generate_shapes(root / "data" / "raw", n_images=QUICKSTART_IMAGES, seed=42)
+    shapes = generate_shapes(root / "data" / "raw", n_images=QUICKSTART_IMAGES, seed=42)
     fixed = root / "labels-fixed"
     fixed.mkdir()
     shutil.move(str(root / "data" / "raw" / "corrections" / "instances.json"), fixed / "instances.json")
     (root / "data" / "raw" / "corrections").rmdir()
-    echo(f"generated {summary['images']} images, {summary['boxes']} boxes, {summary['wrong_labels']} of them "
-         f"deliberately mislabeled, {summary['night_images']} night-time images")
+    echo(f"generated {shapes['images']} images, {shapes['boxes']} boxes, {shapes['wrong_labels']} of them "
+         f"deliberately mislabeled, {shapes['night_images']} night-time images")
     q.sh("git", "add", "-A")
     q.sh("git", "commit", "-qm", "Detector training code and configs")
     q.lv("init")

@@ -20,9 +20,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lensvault.errors import AlreadyExists, CatalogDamaged, CatalogError, CatalogMissing, StorageError
 from lensvault.progress import NO_PROGRESS
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["RebuildReport", "rebuild_catalog"]
 
@@ -51,7 +55,7 @@ class RebuildReport:
                 "unproven": self.unproven, "kept_previous": self.kept_previous}
 
 
-def rebuild_catalog(vault, *, force: bool = False, progress=NO_PROGRESS) -> RebuildReport:
+def rebuild_catalog(vault: Vault, *, force: bool = False, progress=NO_PROGRESS) -> RebuildReport:
     import uuid
 
     from lensvault.catalog.engine import normalize_url
@@ -98,7 +102,7 @@ def rebuild_catalog(vault, *, force: bool = False, progress=NO_PROGRESS) -> Rebu
     return report
 
 
-def _state(vault, url: str) -> tuple[str, str]:
+def _state(vault: Vault, url: str) -> tuple[str, str]:
     """What is there now: missing | empty | damaged | foreign | whole, and a few words on it."""
     from lensvault.catalog import Catalog
     from lensvault.catalog.replace import row_counts
@@ -190,9 +194,9 @@ def _rebuild_postgres(url: str, cid: str, facts, report: RebuildReport, progress
         with cat.begin() as conn:
             lock_migrations(conn)
             # DDL is transactional here: other sessions see the old catalog or the new one.
-            kept: str | None = f"lensvault_replaced_{_stamp().lower()}"
-            if not move_tables_aside(conn, tables_of(STEPS) | {"schema_migrations"}, kept):
-                kept = None
+            schema = f"lensvault_replaced_{_stamp().lower()}"
+            moved = move_tables_aside(conn, tables_of(STEPS) | {"schema_migrations"}, schema)
+            kept = schema if moved else None
             cat.migrate_in(conn, catalog_id=cid)
             _replay(conn, facts, report, progress)
             restart_id_sequences(conn, ("events", "alias_moves"))

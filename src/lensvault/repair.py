@@ -28,9 +28,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lensvault.errors import CatalogError
 from lensvault.progress import NO_PROGRESS
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["Need", "RepairReport", "repair"]
 
@@ -139,7 +143,7 @@ class RecordedSource:
         return "recorded sources"
 
 
-def source_for(vault, path: Path):
+def source_for(vault: Vault, path: Path):
     """A ``--from`` argument as a source: a vault, an object store, or a plain folder."""
     from lensvault.store import open_store
 
@@ -155,7 +159,7 @@ def source_for(vault, path: Path):
 # -- what is needed ------------------------------------------------------------------------------
 
 
-def _describe(vault, needs: dict[str, Need]) -> None:
+def _describe(vault: Vault, needs: dict[str, Need]) -> None:
     """Fill in what ``vault``'s versions know of each needed object."""
     from lensvault.datasets.handle import Dataset
     from lensvault.datasets.listing import rows_for
@@ -169,7 +173,7 @@ def _describe(vault, needs: dict[str, Need]) -> None:
             needs[rec.manifest_oid].needed_by.add(rec.ref)
         try:
             manifest = Dataset(vault, rec).manifest()
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure: the reason is on the next line
             continue  # its manifest is one of the needs: repaired first, then read on the next pass
         if rec.snapshot_id in needs:
             needs[rec.snapshot_id].needed_by.add(rec.ref)
@@ -181,7 +185,7 @@ def _describe(vault, needs: dict[str, Need]) -> None:
             needs[files_oid].listings.append(manifest.snapshot_id)
         try:
             rows = rows_for(vault, manifest)
-        except Exception:
+        except Exception:  # noqa: BLE001 - its files table is one of the needs: repaired first, read on the next pass
             continue
         source = (manifest.source or {}).get("path")
         for path, oid, size, *_ in rows:
@@ -195,7 +199,7 @@ def _describe(vault, needs: dict[str, Need]) -> None:
                 need.paths.append(os.path.join(source, path))
 
 
-def _rebuilt_table(vault, need: Need) -> bytes | None:
+def _rebuilt_table(vault: Vault, need: Need) -> bytes | None:
     """A files table's Parquet bytes rebuilt from the rows the stat cache keeps, if they hash right."""
     import hashlib
 
@@ -216,7 +220,7 @@ def _rebuilt_table(vault, need: Need) -> bytes | None:
 # -- the repair ------------------------------------------------------------------------------------
 
 
-def repair(vault, report, *, sources=(), progress=NO_PROGRESS) -> RepairReport:
+def repair(vault: Vault, report, *, sources=(), progress=NO_PROGRESS) -> RepairReport:
     """Restore the missing and corrupt objects of a ``VerifyReport`` from ``sources`` (paths) and
     from what the vault (and the vaults sharing its store) recorded."""
     store = vault.store
@@ -237,7 +241,7 @@ def repair(vault, report, *, sources=(), progress=NO_PROGRESS) -> RepairReport:
             try:
                 with vault.open_other(path) as other:
                     _describe(other, needs)
-            except Exception:
+            except Exception:  # noqa: BLE001 - another vault that cannot be read only offers no copies
                 continue
         for need in list(needs.values()):
             if need.paths and not need.rels and _try(store, need, [RecordedSource()], out):

@@ -17,9 +17,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lensvault.errors import IntegrityError, LensVaultError
 from lensvault.progress import NO_PROGRESS
+
+if TYPE_CHECKING:
+    from lensvault.datasets.manifest import Manifest
+    from lensvault.vault import Vault
 
 __all__ = ["ProvenVersion", "StoreFacts", "evidence", "manifest_files", "read_facts", "store_needs"]
 
@@ -32,7 +37,7 @@ class ProvenVersion:
     name: str
     version: str
     manifest_oid: str
-    manifest: object  # datasets.manifest.Manifest
+    manifest: Manifest
     sources: list[str] = field(default_factory=list)  # "ledger", "data/manifests"
     record: dict | None = None  # the dataset.version ledger record, when there is one
 
@@ -53,14 +58,14 @@ class StoreFacts:
         self.unproven.append({"what": what, "where": where, "problem": problem})
 
 
-def manifest_files(vault) -> list[Path]:
+def manifest_files(vault: Vault) -> list[Path]:
     d = Path(vault.manifests_dir)
     if not d.is_dir():
         return []
     return sorted(p for p in d.glob("*/*.json") if p.is_file() and not p.name.startswith("."))
 
 
-def evidence(vault) -> str:
+def evidence(vault: Vault) -> str:
     """A short clause saying what the store and the manifests still hold (for error messages)."""
     from lensvault.ledger import ledger_prefix
 
@@ -76,7 +81,7 @@ def evidence(vault) -> str:
     return f" (the store's ledger holds {n_records} record(s) and data/manifests/ {n_files} manifest file(s))"
 
 
-def read_facts(vault, *, skip_kinds=(), progress=None) -> StoreFacts:
+def read_facts(vault: Vault, *, skip_kinds=(), progress=None) -> StoreFacts:
     """Every proven dataset version and every readable record (but those of ``skip_kinds``)."""
     from lensvault.errors import NotFound
     from lensvault.ledger import entries, read_record, ref_target
@@ -101,6 +106,7 @@ def read_facts(vault, *, skip_kinds=(), progress=None) -> StoreFacts:
         row = rec["data"]["row"]
         key = (row["name"], row["version"])
         ref = f"{key[0]}@{key[1]}"
+        assert cid is not None  # records are read only with a catalog id
         winner = ref_target(store, cid, f"datasets/{key[0]}/{key[1]}")
         if winner is not None and winner != e.oid:
             facts.note(f"dataset version {ref}", e.name,
@@ -140,7 +146,7 @@ def read_facts(vault, *, skip_kinds=(), progress=None) -> StoreFacts:
     return facts
 
 
-def _stored_manifest(vault, facts: StoreFacts, oid: str, label: str, where: str):
+def _stored_manifest(vault: Vault, facts: StoreFacts, oid: str, label: str, where: str):
     from lensvault.datasets.manifest import Manifest
     from lensvault.errors import NotFound
 
@@ -156,7 +162,7 @@ def _stored_manifest(vault, facts: StoreFacts, oid: str, label: str, where: str)
     return None
 
 
-def store_needs(vault, *, skip_manifests=frozenset(), strict: bool = True) -> tuple[dict[str, list[str]], StoreFacts]:
+def store_needs(vault: Vault, *, skip_manifests=frozenset(), strict: bool = True) -> tuple[dict[str, list[str]], StoreFacts]:
     """oid -> what needs it, for everything the store proves (gc roots; verify without a catalog).
 
     Record objects are needed by their ledger; a record's ``objects`` by what it records; a
@@ -207,7 +213,7 @@ def _subject(rec: dict) -> str | None:
     return data.get("run_id")
 
 
-def _unstored_manifest_needs(vault, path: Path, need) -> None:
+def _unstored_manifest_needs(vault: Vault, path: Path, need) -> None:
     """A manifest file that is not a stored object but parses (say, from a `git pull`): keep what
     it names, as far as it can be read. It proves nothing, so nothing here is an error."""
     from lensvault.datasets.handle import Dataset
@@ -220,7 +226,7 @@ def _unstored_manifest_needs(vault, path: Path, need) -> None:
         if vault.store.has(oid):
             return  # a proven version: handled above
         m = Manifest.from_bytes(data)
-    except Exception:
+    except Exception:  # noqa: BLE001 - an unreadable file proves nothing: it needs no objects
         return
     label = f"data/manifests/{path.parent.name}/{path.name}"
     need(m.snapshot_id, label)
@@ -229,5 +235,5 @@ def _unstored_manifest_needs(vault, path: Path, need) -> None:
     try:
         for o in Dataset(vault, DatasetVersion.from_manifest(m, oid), m).object_ids() - {oid}:
             need(o, label)  # (the file's own sha256 names no stored object)
-    except Exception:
+    except Exception:  # noqa: BLE001 - what cannot be listed is kept by the objects named above
         pass

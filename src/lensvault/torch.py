@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["VisionDataset"]
 
@@ -49,7 +52,7 @@ class VisionDataset:
     for geometric augmentations that must move the boxes too.
     """
 
-    def __init__(self, ref_or_dataset, split: str | None = None, *, vault=None,
+    def __init__(self, ref_or_dataset, split: str | None = None, *, vault: Vault | None = None,
                  transform: Callable | None = None, transforms: Callable | None = None):
         from lensvault.errors import UsageError
 
@@ -72,6 +75,7 @@ class VisionDataset:
         self.transform = transform
         self.transforms = transforms
         self.classes = dataset.class_map()
+        assert self.classes is not None  # a version with annotations has its class map
         self.class_names = list(self.classes.names)
         self.split = split
         self._select(images, split, UsageError)

@@ -22,6 +22,10 @@ import os
 import threading
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["ActiveRun", "active_run", "log_artifact", "log_metrics", "log_params", "start_run"]
 
@@ -34,7 +38,7 @@ _warned = False
 class ActiveRun:
     """A run that training code is logging to (from ``start_run`` or from ``lensvault run``)."""
 
-    def __init__(self, vault, run_id: str, *, output_dir: Path | None, seed: int | None = None,
+    def __init__(self, vault: Vault, run_id: str, *, output_dir: Path | None, seed: int | None = None,
                  dataset: str | None = None, config_path: str | None = None, own_vault: bool = False):
         from lensvault.runs.recorder import RunRecorder
 
@@ -96,7 +100,7 @@ class ActiveRun:
 
 
 def start_run(*, dataset: str, config: str, model: str | None = None, version: str | None = None,
-              seed: int | None = None, allow_dirty: bool = False, output_dir=None, vault=None) -> ActiveRun:
+              seed: int | None = None, allow_dirty: bool = False, output_dir=None, vault: Vault | None = None) -> ActiveRun:
     """Pass the preflight, record a standalone run, and make it the active run.
 
     Use as a context manager; the run ends ``succeeded``, ``failed`` (an exception) or
@@ -113,7 +117,7 @@ def start_run(*, dataset: str, config: str, model: str | None = None, version: s
 
         raise UsageError(f"run {_active.run_id} is still active", fix="end it before starting another")
     own = vault is None
-    v = open_vault() if own else vault
+    v = open_vault() if vault is None else vault
     out = Path(output_dir).absolute() if output_dir else None
     report = preflight(v, dataset=dataset, config=config, model=model, version=version, seed=seed,
                        allow_dirty=allow_dirty, output_dir=out)
@@ -129,6 +133,7 @@ def start_run(*, dataset: str, config: str, model: str | None = None, version: s
         from lensvault.configs.registered import get_config
 
         with v.catalog.read() as conn:
+            assert report.config_id is not None  # the preflight passed, so it named the config
             config_path = str(Path(report.repo_root) / get_config(conn, report.config_id).repo_path)
     _active = ActiveRun(v, run_id, output_dir=out, seed=report.seeds.get("train"), dataset=report.dataset,
                         config_path=config_path, own_vault=own)

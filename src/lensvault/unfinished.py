@@ -61,7 +61,9 @@ def note_intent(vault: Vault, txn: Transaction, item: Item) -> None:
     store = vault.store
     state = _INTENTS.get(txn)
     if state is None:
-        name = f"{_prefix(vault.catalog.catalog_id)}/{current()}-{uuid.uuid4().hex[:12]}"
+        cid = vault.catalog.catalog_id
+        assert cid is not None  # set when the vault opened its catalog
+        name = f"{_prefix(cid)}/{current()}-{uuid.uuid4().hex[:12]}"
         state = _INTENTS[txn] = {"name": name, "items": []}
 
         def drop() -> None:
@@ -207,7 +209,7 @@ def _undo(vault: Vault, item: Item) -> None:
     oid = item.get("oid", "")
 
     def names_this(ref: str | None) -> bool:
-        return bool(ref) and (store.get_ref(ref) or b"").decode().strip() == oid
+        return bool(ref and (store.get_ref(ref) or b"").decode().strip() == oid)
 
     if item.get("ref") and names_this(item["ref"]):
         store.delete_ref(item["ref"])

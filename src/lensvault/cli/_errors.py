@@ -56,8 +56,8 @@ def render_error(e: LensVaultError, *, as_json: bool) -> None:
     if e.where:
         lines.append(f"  where: {e.where}")
     failures = e.details.get("failures") or []
-    for f in failures:
-        lines.append(f"  ✗ {f.get('check', '')}: {f.get('what', '')}" + (f"\n      fix: {f['fix']}" if f.get("fix") else ""))
+    lines.extend(f"  ✗ {f.get('check', '')}: {f.get('what', '')}" + (f"\n      fix: {f['fix']}" if f.get("fix") else "")
+                 for f in failures)
     findings = e.details.get("findings") or []
     for f in findings[:20]:
         loc = ", ".join(x for x in (f.get("file"), f.get("location")) if x)

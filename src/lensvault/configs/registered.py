@@ -12,9 +12,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lensvault import ledger
 from lensvault.errors import AlreadyExists, NotFound, UsageError
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["ConfigRecord", "add_config", "diff_registered", "get_config", "list_configs"]
 
@@ -43,7 +47,7 @@ class ConfigRecord:
                 "created_at": self.created_at, "created_by": self.created_by}
 
 
-def _repo_relpath(vault, path: Path) -> tuple[Path, str]:
+def _repo_relpath(vault: Vault, path: Path) -> tuple[Path, str]:
     """(git root, path relative to it) of a config file in the vault's repository."""
     from lensvault import gitinfo
 
@@ -57,7 +61,7 @@ def _repo_relpath(vault, path: Path) -> tuple[Path, str]:
     return root, rel
 
 
-def add_config(vault, path, config_id: str | None = None) -> ConfigRecord:
+def add_config(vault: Vault, path, config_id: str | None = None) -> ConfigRecord:
     from lensvault import gitinfo
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.repos.configs import ConfigRepo
@@ -88,7 +92,7 @@ def add_config(vault, path, config_id: str | None = None) -> ConfigRecord:
         if repo.exists(config_id):
             raise AlreadyExists(f"config {config_id} is already registered", where=config_id,
                                 fix="config IDs are write-once: register the changed file under a new ID")
-        row = {"config_id": config_id, "sha256": sha,
+        row: dict[str, Any] = {"config_id": config_id, "sha256": sha,
                "canonical_sha256": hashlib.sha256(configs.canonical_bytes(values)).hexdigest(),
                "repo_path": rel, "commit": commit, "format": fmt,
                "content": configs.canonical_bytes(values).decode(), "created_at": utcnow(), "created_by": vault.actor}
@@ -130,7 +134,7 @@ def diff_registered(a: ConfigRecord, b: ConfigRecord) -> dict:
     }
 
 
-def config_file_state(vault, record: ConfigRecord) -> dict:
+def config_file_state(vault: Vault, record: ConfigRecord) -> dict:
     """Where the registered file stands now: exists, tracked, bytes unchanged, committed."""
     from lensvault import gitinfo
 

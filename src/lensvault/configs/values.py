@@ -112,7 +112,7 @@ def _strict_yaml_loader() -> type:
 
     from lensvault.bounded import yaml_loader
 
-    class StrictSafeLoader(yaml_loader()):
+    class StrictSafeLoader(yaml_loader()):  # type: ignore[misc]  # the base is chosen at run time (C or Python)
         pass
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:

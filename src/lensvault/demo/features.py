@@ -34,7 +34,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 def blob_features(blob: Blob, image: np.ndarray, residual: np.ndarray) -> np.ndarray:
     mask = blob.mask
-    x, y, w, h = blob.bbox
+    _x, _y, w, h = blob.bbox
     area = float(mask.sum())
     boundary = mask & ~erode(mask)
     ys, xs = np.nonzero(mask)

@@ -123,13 +123,13 @@ def generate_shapes(
 
 def _pick_night_images(n_images: int, seed: int) -> set[int]:
     rng = np.random.default_rng([seed, 0x4E49])  # separate stream from the images
-    count = int(round(NIGHT_FRACTION * n_images))
+    count = round(NIGHT_FRACTION * n_images)
     return {int(i) for i in rng.permutation(n_images)[:count]}
 
 
 def _pick_wrong_annotations(areas: list[float], fraction: float, seed: int) -> set[int]:
     """Annotation ids (1-based) to mislabel: almost all among the smallest objects."""
-    count = int(round(fraction * len(areas)))
+    count = round(fraction * len(areas))
     if count == 0:
         return set()
     rng = np.random.default_rng([seed, 0x57524F])

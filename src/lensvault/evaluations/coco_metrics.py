@@ -310,9 +310,9 @@ def _slices(
     for key in keys:
         values: dict[str, list] = {}
         for image_id in image_ids:
-            image_tag = tags.get(image_id)
-            if image_tag is not None and key in image_tag:
-                values.setdefault(str(image_tag[key]), []).append(image_id)
+            tag = tags.get(image_id)
+            if tag is not None and key in tag:
+                values.setdefault(str(tag[key]), []).append(image_id)
         for value in sorted(values):
             members[f"{key}={value}"] = values[value]
     return members

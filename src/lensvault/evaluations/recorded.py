@@ -19,8 +19,12 @@ import json
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lensvault.errors import InputError, NotFound, UsageError
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["evaluate", "list_evaluations"]
 
@@ -79,7 +83,8 @@ def _check_prediction_fields(preds: list, where: str) -> None:
                 problems += [(f"[{n}].bbox[{i}]", v) for i, v in enumerate(box) if bad("number", v)]
     if problems:
         pos, value = problems[0]
-        shown = {list: "a list", dict: "an object"}.get(type(value)) or json.dumps(value)[:60]
+        kinds: dict[type, str] = {list: "a list", dict: "an object"}
+        shown = kinds.get(type(value)) or json.dumps(value)[:60]
         raise InputError(f"{len(problems)} prediction field(s) have the wrong type or are not finite; "
                          f"the first, {pos}, is {shown}", where=f"{where}{pos}",
                          fix="ids are integers (or file names / category names text), bbox is four finite "
@@ -88,7 +93,6 @@ def _check_prediction_fields(preds: list, where: str) -> None:
 
 def _resolve_predictions(preds: list, gt: dict, split_label: str, all_ids: dict[str, int]) -> list[dict]:
     in_split = {im["id"] for im in gt["images"]}
-    by_path = {im["file_name"]: im["id"] for im in gt["images"]}
     by_base: dict[str, list[int]] = {}
     for p, i in all_ids.items():
         by_base.setdefault(p.rsplit("/", 1)[-1], []).append(i)
@@ -154,12 +158,12 @@ def _resolve_predictions(preds: list, gt: dict, split_label: str, all_ids: dict[
     return out
 
 
-def compute_metrics(vault, *, dataset: str, split: str | None, predictions, slice_keys=None) -> dict:
+def compute_metrics(vault: Vault, *, dataset: str, split: str | None, predictions, slice_keys=None) -> dict:
     """COCO metrics of a predictions file on a dataset version's split, without recording them."""
     return _compute(vault, dataset=dataset, split=split, predictions=predictions, slice_keys=slice_keys)[1]
 
 
-def _compute(vault, *, dataset: str, split: str | None, predictions, slice_keys=None):
+def _compute(vault: Vault, *, dataset: str, split: str | None, predictions, slice_keys=None):
     from lensvault.evaluations.coco_metrics import evaluate_detections
     from lensvault.runs.datadir import coco_ground_truth
 
@@ -180,7 +184,7 @@ def _compute(vault, *, dataset: str, split: str | None, predictions, slice_keys=
     return ds, evaluate_detections(gt, resolved, image_tags=tags, slice_keys=slice_keys), raw
 
 
-def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
+def evaluate(vault: Vault, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
              model: str | None = None, slice_keys=None) -> dict:
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.repos.evaluations import EvaluationRepo
@@ -197,8 +201,8 @@ def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", ru
         elif model is not None:
             from lensvault.catalog.model_refs import resolve_model
 
-            row = resolve_model(conn, model)
-            model_name, model_version, run_id = row.name, row.version, row.run_id
+            found = resolve_model(conn, model)
+            model_name, model_version, run_id = found.name, found.version, found.run_id
     ds, result, raw = _compute(vault, dataset=dataset, split=split, predictions=predictions, slice_keys=slice_keys)
     oid = vault.store.put_bytes(raw)
     eval_id = "eval-" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ") + "-" + secrets.token_hex(2)
@@ -224,7 +228,7 @@ def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", ru
             **result}
 
 
-def list_evaluations(vault, *, run: str | None = None, model: str | None = None, dataset: str | None = None,
+def list_evaluations(vault: Vault, *, run: str | None = None, model: str | None = None, dataset: str | None = None,
                      ad_hoc: bool = False) -> list[dict]:
     """Recorded evaluations, oldest first, each with its ``source``; filtered by the run, model
     version or dataset version they belong to, or (``ad_hoc``) only those attached to neither."""

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lensvault.errors import InvalidRef, NotFound
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["Graph", "lineage"]
 
@@ -49,7 +53,7 @@ def _repos():
     return repos
 
 
-def lineage(vault, ref: str, *, direction: str = "auto") -> Graph:
+def lineage(vault: Vault, ref: str, *, direction: str = "auto") -> Graph:
     """Lineage of a model version/alias, run id, dataset version or config id."""
     kind, key = _classify(vault, ref)
     if direction == "auto":
@@ -65,7 +69,7 @@ def lineage(vault, ref: str, *, direction: str = "auto") -> Graph:
     return g
 
 
-def _classify(vault, ref: str):
+def _classify(vault: Vault, ref: str):
     from lensvault.catalog.repos import ConfigRepo, DatasetRepo, ModelRepo, RunRepo
 
     with vault.catalog.read() as conn:

@@ -14,8 +14,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from lensvault.errors import NotFound
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["WhyReport", "why"]
 
@@ -49,7 +53,7 @@ class WhyReport:
         return asdict(self)
 
 
-def _subject(vault, conn, ref: str) -> dict:
+def _subject(vault: Vault, conn, ref: str) -> dict:
     """A model version/alias or a run id → the facts why needs."""
     from lensvault.catalog.repos import AliasRepo, ConfigRepo, RunRepo
     from lensvault.runs.resolve import find_run_id
@@ -88,7 +92,7 @@ def _subject(vault, conn, ref: str) -> dict:
     }
 
 
-def why(vault, a_ref: str, b_ref: str, *, allow_different_data: bool = False) -> WhyReport:
+def why(vault: Vault, a_ref: str, b_ref: str, *, allow_different_data: bool = False) -> WhyReport:
     """``allow_different_data``: compare metrics even when no evaluations (or logged metrics) of
     A and B share a dataset version and split; the report then labels them as different data."""
     with vault.catalog.read() as conn:
@@ -96,8 +100,8 @@ def why(vault, a_ref: str, b_ref: str, *, allow_different_data: bool = False) ->
         b = _subject(vault, conn, b_ref)
         metrics = _metrics(conn, a, b, allow_different_data=allow_different_data)
     rep = WhyReport(
-        a={k: v for k, v in a.items() if k not in ("config",)},
-        b={k: v for k, v in b.items() if k not in ("config",)},
+        a={k: v for k, v in a.items() if k != "config"},
+        b={k: v for k, v in b.items() if k != "config"},
         same_name=(a["model"] == b["model"]),
         metrics=metrics,
     )
@@ -143,7 +147,7 @@ def _code(a: dict, b: dict, *, manifests=None) -> dict:
     try:
         out["commits"] = gitinfo.commits_between(a["code_commit"], b["code_commit"], repo=repo)
         out["files"] = gitinfo.files_changed(a["code_commit"], b["code_commit"], repo=repo)
-    except Exception as e:  # the repo moved or the commit is gone: report, don't fail
+    except Exception as e:  # noqa: BLE001 - the repo moved or the commit is gone: report, don't fail
         out["error"] = f"git history unavailable: {e}"
         return out
     prefix = None
@@ -157,7 +161,7 @@ def _code(a: dict, b: dict, *, manifests=None) -> dict:
     return out
 
 
-def _data(vault, a: dict, b: dict) -> dict:
+def _data(vault: Vault, a: dict, b: dict) -> dict:
     out = {"a": a["dataset"], "b": b["dataset"], "changed": a["dataset"] != b["dataset"]}
     if not out["changed"] or not (a["dataset"] and b["dataset"]):
         return out
@@ -202,7 +206,7 @@ def _config(a: dict, b: dict) -> dict:
     return out
 
 
-def _environment(vault, a: dict, b: dict) -> dict:
+def _environment(vault: Vault, a: dict, b: dict) -> dict:
     from lensvault.environment import diff_environments
 
     if not (a["environment_oid"] and b["environment_oid"]):

@@ -17,10 +17,14 @@ never becomes a rollback target of itself.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
 
 from lensvault import ledger
 from lensvault.errors import InvalidRef, NotFound, UsageError
 from lensvault.refs import Ref, validate_name
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["AliasMove", "alias_stack", "history", "promote", "rollback"]
 
@@ -75,7 +79,7 @@ def alias_stack(moves: list[AliasMove]) -> list[str]:
     return stack
 
 
-def _move(vault, name: str, alias: str, to_version: str, action: str, reason: str | None, *, expect=None) -> AliasMove:
+def _move(vault: Vault, name: str, alias: str, to_version: str, action: str, reason: str | None, *, expect=None) -> AliasMove:
     """Move ``alias`` inside one transaction; ``expect(conn, current, moves)`` picks or checks the target."""
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.locks import lock_name
@@ -112,7 +116,7 @@ def _check_alias(alias: str) -> str:
     return alias
 
 
-def promote(vault, ref: str, alias: str, *, reason: str | None = None, new: bool = False) -> AliasMove:
+def promote(vault: Vault, ref: str, alias: str, *, reason: str | None = None, new: bool = False) -> AliasMove:
     """Point ``alias`` at the version ``ref`` names (NAME@X.Y.Z, or another alias).
 
     An alias the model has never had needs ``new=True`` (``--new``): a typo such as ``prod``
@@ -151,7 +155,7 @@ def _check_known_alias(conn, name: str, alias: str, ref: str) -> None:
                      fix=f"pass --new to create it: `lensvault model promote {ref} {alias} --new`")
 
 
-def rollback(vault, name: str, alias: str, *, reason: str | None = None) -> AliasMove:
+def rollback(vault: Vault, name: str, alias: str, *, reason: str | None = None) -> AliasMove:
     """Move ``alias`` back to the version that held it before (see the module docstring)."""
     validate_name(name, "model")
     alias = _check_alias(alias)
@@ -175,7 +179,7 @@ def rollback(vault, name: str, alias: str, *, reason: str | None = None) -> Alia
     return replace(move, held=seen["held"], next_rollback=seen["next"])
 
 
-def history(vault, name: str, alias: str | None = None) -> list[AliasMove]:
+def history(vault: Vault, name: str, alias: str | None = None) -> list[AliasMove]:
     validate_name(name, "model")
     with vault.catalog.read() as conn:
         moves = _moves(conn, name, alias)

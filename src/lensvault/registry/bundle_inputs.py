@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import InputError, IntegrityError
 from lensvault.registry.label_map import read_label_map
 from lensvault.registry.rules import Facts
 from lensvault.registry.run_facts import RunFacts
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["RESERVED_NAMES", "BundleInputs", "canonical", "collect", "parse_thresholds", "store"]
 
@@ -64,7 +67,7 @@ class BundleInputs:
         )
 
 
-def collect(vault, run: RunFacts, *, weights, labelmap=None, preprocess=None, postprocess=None,
+def collect(vault: Vault, run: RunFacts, *, weights, labelmap=None, preprocess=None, postprocess=None,
             thresholds=()) -> BundleInputs:
     """Weights (verified against what the run recorded), the label map, the settings files
     and the thresholds; nothing is stored yet (:func:`store`)."""
@@ -102,13 +105,13 @@ def collect(vault, run: RunFacts, *, weights, labelmap=None, preprocess=None, po
     return BundleInputs(files, unverified, label_map, label_map_source, settings, thresholds)
 
 
-def _label_map(vault, labelmap, run: RunFacts, files: list[dict]) -> tuple[dict, str]:
+def _label_map(vault: Vault, labelmap, run: RunFacts, files: list[dict]) -> tuple[dict, str]:
     """The label map given, or the class map of the run's dataset version (its file is added to ``files``)."""
     if labelmap is not None:
-        label_map = read_label_map(Path(labelmap))
+        given = read_label_map(Path(labelmap))
         lm_path = Path(labelmap)
         files.append({"name": "labelmap" + (lm_path.suffix or ".txt"), "role": "labelmap", "data": lm_path.read_bytes()})
-        return label_map, f"file {lm_path.name}"
+        return given, f"file {lm_path.name}"
     label_map = _dataset_label_map(vault, run)
     if label_map is None:
         raise InputError(
@@ -121,7 +124,7 @@ def _label_map(vault, labelmap, run: RunFacts, files: list[dict]) -> tuple[dict,
     return label_map, f"dataset {run.dataset}"
 
 
-def store(vault, files: list[dict]) -> None:
+def store(vault: Vault, files: list[dict]) -> None:
     """Store the bundle's files (pinned: gc keeps them until the commit, which checks they
     are still there); a weights object that does not hash right is replaced from its file."""
     for f in files:
@@ -156,7 +159,7 @@ def _verify_weights(run: RunFacts, path: Path, oid: str) -> bool:
     return False
 
 
-def _dataset_label_map(vault, run: RunFacts) -> dict | None:
+def _dataset_label_map(vault: Vault, run: RunFacts) -> dict | None:
     if not run.dataset:
         return None
     cm = vault.dataset(run.dataset).class_map()

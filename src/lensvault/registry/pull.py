@@ -12,11 +12,15 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lensvault.errors import IntegrityError, LensVaultError, ObjectMissing
 from lensvault.store.base import LinkMode
 from lensvault.store.linking import storage_error
 from lensvault.store.local_links import materialize
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["PullResult", "pull_model"]
 
@@ -32,7 +36,7 @@ class PullResult:
         return asdict(self)
 
 
-def pull_model(vault, model, dest: Path, *, link: LinkMode = LinkMode.COPY) -> PullResult:
+def pull_model(vault: Vault, model, dest: Path, *, link: LinkMode = LinkMode.COPY) -> PullResult:
     from lensvault.datasets.checkout import check_destination
 
     dest = check_destination(dest, "pull")
@@ -53,7 +57,7 @@ def pull_model(vault, model, dest: Path, *, link: LinkMode = LinkMode.COPY) -> P
     return PullResult(model.ref, str(dest), [dict(f) for f in files], model.bundle_oid)
 
 
-def _fill(vault, model, files, dest: Path, tmp: Path, link) -> None:
+def _fill(vault: Vault, model, files, dest: Path, tmp: Path, link) -> None:
     from lensvault.datasets.checkout import safe_relpath
     from lensvault.hashing import hash_file
 

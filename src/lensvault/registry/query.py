@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lensvault.registry.model import ModelVersion
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["get_model", "list_models", "model_evaluations"]
 
@@ -47,7 +52,7 @@ def model_evaluations(conn, rows) -> dict[tuple[str, str], list[dict]]:
     return out
 
 
-def get_model(vault, ref) -> ModelVersion:
+def get_model(vault: Vault, ref) -> ModelVersion:
     from lensvault.catalog.model_refs import resolve_model
 
     with vault.catalog.read() as conn:
@@ -57,7 +62,7 @@ def get_model(vault, ref) -> ModelVersion:
     return ModelVersion.from_row(row, vault.store, names, evals)
 
 
-def list_models(vault, name: str | None = None) -> list[ModelVersion]:
+def list_models(vault: Vault, name: str | None = None) -> list[ModelVersion]:
     from lensvault.catalog.repos.models import ModelRepo
     from lensvault.refs import SemVer
 

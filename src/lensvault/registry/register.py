@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lensvault import ledger
 from lensvault import interrupts
@@ -28,6 +28,9 @@ from lensvault.registry.bundle_inputs import BundleInputs, canonical
 from lensvault.registry.model import BUNDLE_FORMAT, ModelVersion, load_bundle
 from lensvault.registry.rules import ORDER, BumpDecision, Facts, architecture_of, required_bump
 from lensvault.registry.run_facts import RunFacts, load_run_facts
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["RegisterRequest", "register_model"]
 
@@ -62,7 +65,7 @@ class VersionChoice:
     forced_reason: str | None
 
 
-def register_model(vault, req: RegisterRequest) -> ModelVersion:
+def register_model(vault: Vault, req: RegisterRequest) -> ModelVersion:
     """Check the request and the run, store the bundle's files, then — in one transaction
     holding the model's lock — choose the version, write the bundle and record it."""
     from lensvault.catalog.locks import lock_name
@@ -98,7 +101,7 @@ def _checked_request(req: RegisterRequest) -> str:
     return name
 
 
-def _read_run(vault, ref: str) -> tuple[RunFacts, list[dict]]:
+def _read_run(vault: Vault, ref: str) -> tuple[RunFacts, list[dict]]:
     """The run's facts, and its metrics: one group per source (each evaluation of the run,
     what the run logged), never merged."""
     from lensvault.runs.crashes import reap_dead_runs
@@ -111,7 +114,7 @@ def _read_run(vault, ref: str) -> tuple[RunFacts, list[dict]]:
         return load_run_facts(conn, run_id), run_groups(conn, run_id)
 
 
-def _choose(vault, conn, name: str, req: RegisterRequest, run: RunFacts, new: Facts) -> VersionChoice:
+def _choose(vault: Vault, conn, name: str, req: RegisterRequest, run: RunFacts, new: Facts) -> VersionChoice:
     """The version to create, inside the registering transaction: taken, unchanged, reserved
     by another run and under-stated versions are refused (the last unless ``force``)."""
     from lensvault.catalog.repos import ModelRepo, RunRepo
@@ -127,6 +130,7 @@ def _choose(vault, conn, name: str, req: RegisterRequest, run: RunFacts, new: Fa
             f"nothing changed since {name}@{base.version}: same weights, data, config, code and settings",
             where=f"{name}@{base.version}", fix="use that version (or --force to register a copy anyway)")
     if version is None:  # --bump auto after an existing version: the change decides
+        assert base is not None and decision is not None  # (an existing version, so its decision)
         version = SemVer.parse(base.version).bump(decision.required)
     reserved = RunRepo(conn).reservation(name, str(version))
     if reserved is not None and reserved.run_id != run.run_id:
@@ -134,7 +138,9 @@ def _choose(vault, conn, name: str, req: RegisterRequest, run: RunFacts, new: Fa
                             fix="register that run's weights, or choose another version")
     if base is None:
         return VersionChoice(version, None, None, None, None, None)
+    assert decision is not None  # made for every base
     bump_kind = SemVer.parse(base.version).bump_kind_to(version)
+    assert bump_kind is not None  # the base is the highest version below this one
     forced_reason = None
     if ORDER[bump_kind] < ORDER[decision.required]:
         msg = (f"{name}@{version} is a {bump_kind.upper()} step from {base.version}, but the change "
@@ -180,7 +186,7 @@ def _manifest(conn, name: str, run: RunFacts, inputs: BundleInputs, metrics: lis
     return manifest
 
 
-def _store_bundle(vault, manifest: dict, metrics: list[dict]) -> str:
+def _store_bundle(vault: Vault, manifest: dict, metrics: list[dict]) -> str:
     """Store metrics.json, RELEASE_NOTES.md (added to the manifest's files) and the manifest; its oid."""
     extra = [("metrics.json", "metrics", canonical(metrics)),
              ("RELEASE_NOTES.md", "notes", manifest["release_notes"].encode())]
@@ -190,7 +196,7 @@ def _store_bundle(vault, manifest: dict, metrics: list[dict]) -> str:
     return vault.store.put_bytes(canonical(manifest))
 
 
-def _record(vault, conn, name: str, run: RunFacts, manifest: dict, bundle_oid: str, choice: VersionChoice) -> None:
+def _record(vault: Vault, conn, name: str, run: RunFacts, manifest: dict, bundle_oid: str, choice: VersionChoice) -> None:
     """The version's rows, object refs, event and ledger record, in the registering transaction."""
     from lensvault.catalog.repos import Conflict, ModelRepo, savepoint
 
@@ -225,13 +231,14 @@ def _record(vault, conn, name: str, run: RunFacts, manifest: dict, bundle_oid: s
                   ref=f"models/{name}/{version}")
 
 
-def _registered(vault, name: str, version: str) -> ModelVersion:
+def _registered(vault: Vault, name: str, version: str) -> ModelVersion:
     """The version as the catalog now has it, with its evaluations."""
     from lensvault.catalog.repos.models import ModelRepo
     from lensvault.registry.query import model_evaluations
 
     with vault.catalog.read() as conn:
         row = ModelRepo(conn).get(name, version)
+        assert row is not None  # just registered; versions are never deleted
         evals = model_evaluations(conn, [row])[(row.name, row.version)]
     return ModelVersion.from_row(row, vault.store, evaluations=evals)
 

@@ -104,8 +104,7 @@ def to_mermaid(g: dict) -> str:
     for n in g["nodes"]:
         label = f"{n['type']}: {n['label']}".replace('"', "'")
         out.append(f'  {_safe(n["id"])}["{label}"]')
-    for e in g["edges"]:
-        out.append(f"  {_safe(e['from'])} -->|{e['type']}| {_safe(e['to'])}")
+    out.extend(f"  {_safe(e['from'])} -->|{e['type']}| {_safe(e['to'])}" for e in g["edges"])
     return "\n".join(out)
 
 
@@ -116,8 +115,7 @@ def to_dot(g: dict) -> str:
     for n in g["nodes"]:
         label = f"{n['type']}\\n{n['label']}".replace('"', "'")
         out.append(f'  "{n["id"]}" [label="{label}", shape={shapes.get(n["type"], "ellipse")}];')
-    for e in g["edges"]:
-        out.append(f'  "{e["from"]}" -> "{e["to"]}" [label="{e["type"]}"];')
+    out.extend(f'  "{e["from"]}" -> "{e["to"]}" [label="{e["type"]}"];' for e in g["edges"])
     out.append("}")
     return "\n".join(out)
 
@@ -177,7 +175,7 @@ def why(rep, out) -> None:
     for k, v in cf.get("removed", {}).items():
         out.print(f"   - {k}: {v!r}", markup=False)
     env = rep.environment
-    out.print("environment: " + ("changed" if env.get("changed") else ("same" if "note" not in env else env["note"])))
+    out.print("environment: " + ("changed" if env.get("changed") else env.get("note", "same")))
     pk = env.get("packages") or {}
     for k, v in (pk.get("changed") or {}).items():
         out.print(f"   {k}: {v[0]} → {v[1]}", markup=False)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lensvault.errors import NotFound
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["compare_runs"]
 
 
-def compare_runs(vault, a: str, b: str) -> dict:
+def compare_runs(vault: Vault, a: str, b: str) -> dict:
     """Config keys, data version, code commit, environment and metrics of two runs, side by side."""
     from lensvault.configs.registered import get_config
     from lensvault.configs.values import flatten

@@ -20,9 +20,13 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from lensvault.errors import UsageError
 from lensvault.runs.owner import ALIVE, DEAD, UNKNOWN, Owner, owner_state, this_host
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["EndedRun", "abandon_run", "leftover_work_dirs", "reap_dead_runs"]
 
@@ -45,7 +49,7 @@ def _owner(row) -> Owner:
     return Owner(row.owner_host, row.owner_pid, row.owner_started)
 
 
-def reap_dead_runs(vault) -> list[EndedRun]:
+def reap_dead_runs(vault: Vault) -> list[EndedRun]:
     """End every running run whose owner process on this host is dead; return what was ended."""
     from lensvault.catalog.repos.runs import RunRepo
     from lensvault.runs.lifecycle import OPEN_STATES
@@ -64,7 +68,7 @@ def reap_dead_runs(vault) -> list[EndedRun]:
     return ended
 
 
-def leftover_work_dirs(vault, grace_seconds: float) -> list:
+def leftover_work_dirs(vault: Vault, grace_seconds: float) -> list:
     """Data folders and partial logs (``.lensvault/tmp/run-ID``) that no live process will use:
     of runs that ended, or whose owner on this host is dead (``reap_dead_runs`` first keeps the
     partial log as the run's log), or — unknown to the catalog — older than the grace period."""
@@ -90,7 +94,7 @@ def leftover_work_dirs(vault, grace_seconds: float) -> list:
             + scan_files(root, kind, grace_seconds, match=lambda n: n.startswith("run-") and n[4:] not in known))
 
 
-def abandon_run(vault, ref: str, *, reason: str | None = None, force: bool = False) -> EndedRun:
+def abandon_run(vault: Vault, ref: str, *, reason: str | None = None, force: bool = False) -> EndedRun:
     """End a running run by hand as ``abandoned`` and release its model version."""
     from lensvault.catalog.repos.runs import RunRepo
     from lensvault.runs.lifecycle import OPEN_STATES
@@ -123,7 +127,7 @@ def abandon_run(vault, ref: str, *, reason: str | None = None, force: bool = Fal
     return done
 
 
-def _end(vault, run_id: str, status: str, state: str, reason: str) -> EndedRun | None:
+def _end(vault: Vault, run_id: str, status: str, state: str, reason: str) -> EndedRun | None:
     """Move one running run to ``status``; None if it ended meanwhile (another command won)."""
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.repos.runs import RunRepo
@@ -142,7 +146,7 @@ def _end(vault, run_id: str, status: str, state: str, reason: str) -> EndedRun |
             return None
         held = runs.reservation_of(run_id)
         runs.release(run_id)
-        if "log_oid" in values:
+        if "log_oid" in values and log_oid:  # (set above only for one)
             vault.catalog.add_object_refs(conn, "run", run_id, [log_oid])
         released = f"{held.name}@{held.version}" if held else None
         owner = {"host": row.owner_host, "pid": row.owner_pid} if row.owner_pid is not None else None

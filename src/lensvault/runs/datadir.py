@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 __all__ = ["coco_ground_truth", "materialize"]
 
@@ -34,21 +35,20 @@ def coco_ground_truth(ds, split: str | None = None) -> dict:
     cm = ds.class_map()
     rows = sorted(images.select(["path", "width", "height", "split", "tags"]).to_pylist(), key=lambda r: r["path"])
     id_of = dict(zip(images.column("path").to_pylist(), image_ids(images)))
-    out_images, splits = [], {}
+    out_images: list[dict[str, Any]] = []
+    splits: dict[str, list[str]] = {}
     for r in rows:
         if split is not None and r["split"] != split:
             continue
         tags = json.loads(r["tags"]) if r["tags"] else {}
         entry = {"id": id_of[r["path"]], "file_name": r["path"], "width": r["width"], "height": r["height"]}
-        for k, v in tags.items():
-            if k not in _COCO_IMAGE_KEYS:
-                entry[k] = v
+        entry.update({k: v for k, v in tags.items() if k not in _COCO_IMAGE_KEYS})
         if tags:
             entry["tags"] = tags
         out_images.append(entry)
         splits.setdefault(r["split"] or "unassigned", []).append(r["path"])
     keep = {e["file_name"] for e in out_images}
-    out_anns = []
+    out_anns: list[dict[str, Any]] = []
     cols = anns.select(["image", "class_id", "x", "y", "w", "h", "iscrowd"]).to_pylist()
     for a in sorted(cols, key=lambda a: (id_of.get(a["image"], 0), a["class_id"], a["x"], a["y"])):
         # Every annotation of the version, zero-area boxes included, as `dataset export --format coco`

@@ -24,9 +24,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lensvault.errors import LensVaultError, UsageError
 from lensvault.runs.runfiles import run_work_dir, store_log
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["RunResult", "execute", "run_command", "run_work_dir", "store_log"]
 
@@ -54,7 +58,7 @@ class RunResult:
                 "output_dir": self.output_dir, "clean": self.clean}
 
 
-def run_command(vault, command: list[str], *, dataset: str, config: str, model: str | None = None,
+def run_command(vault: Vault, command: list[str], *, dataset: str, config: str, model: str | None = None,
                 version: str | None = None, seed: int | None = None, allow_dirty: bool = False,
                 output_dir=None, link: str = "auto", cwd=None, stream=None, grace_seconds: float = 10.0) -> RunResult:
     from lensvault.runs.preflight import preflight
@@ -69,7 +73,7 @@ def run_command(vault, command: list[str], *, dataset: str, config: str, model: 
                    grace_seconds=grace_seconds)
 
 
-def execute(vault, report, command: list[str], *, kind: str = "run", reproduces: str | None = None,
+def execute(vault: Vault, report, command: list[str], *, kind: str = "run", reproduces: str | None = None,
             output_dir=None, link: str = "auto", cwd=None, stream=None, grace_seconds: float = 10.0,
             code_root: Path | None = None) -> RunResult:
     """Run ``command`` as a recorded run whose pins (commit, data, config, seeds) are ``report``'s.
@@ -89,7 +93,7 @@ def execute(vault, report, command: list[str], *, kind: str = "run", reproduces:
     out.mkdir(parents=True, exist_ok=True)
     stream = stream if stream is not None else sys.stdout.buffer
     status, exit_code = "failed", None
-    log = open(log_path, "wb")
+    log = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below, after the child and its pump
     try:
         try:
             env = _child_env(vault, report, run_id, out, work, link, code_root)
@@ -117,7 +121,7 @@ def execute(vault, report, command: list[str], *, kind: str = "run", reproduces:
     return RunResult(run_id, status, exit_code, str(out), report.clean)
 
 
-def _child_env(vault, report, run_id: str, out: Path, work: Path, link: str, code_root: Path | None = None) -> dict:
+def _child_env(vault: Vault, report, run_id: str, out: Path, work: Path, link: str, code_root: Path | None = None) -> dict:
     from lensvault.runs.datadir import materialize
 
     data_dir = materialize(vault.dataset(report.dataset), work / "data", link=link)
@@ -144,14 +148,14 @@ def _child_env(vault, report, run_id: str, out: Path, work: Path, link: str, cod
     return env
 
 
-def _config_path(vault, config_id: str) -> str:
+def _config_path(vault: Vault, config_id: str) -> str:
     from lensvault.configs.registered import get_config
 
     with vault.catalog.read() as conn:
         return get_config(conn, config_id).repo_path
 
 
-def _environment(vault, run_id: str) -> None:
+def _environment(vault: Vault, run_id: str) -> None:
     from lensvault.environment import capture_environment
     from lensvault.runs.lifecycle import set_environment
 

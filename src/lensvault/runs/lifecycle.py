@@ -16,9 +16,13 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from lensvault import ledger
 from lensvault.errors import PreflightFailed, UsageError
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["FINAL_STATES", "OPEN_STATES", "ORPHAN_STATES", "STATES", "create_run", "finish_run", "new_run_id",
            "run_status", "set_environment"]
@@ -36,7 +40,7 @@ def new_run_id(now: datetime | None = None) -> str:
     return now.strftime("%Y-%m-%dT%H-%M-%SZ") + "-" + secrets.token_hex(2)
 
 
-def create_run(vault, report, *, kind: str = "run", command: list[str] | None = None, cwd: str | None = None,
+def create_run(vault: Vault, report, *, kind: str = "run", command: list[str] | None = None, cwd: str | None = None,
                notes: str | None = None, reproduces: str | None = None) -> str:
     """Insert the run as ``running`` and reserve its model version; return the run id."""
     from lensvault.catalog.catalog import utcnow
@@ -78,7 +82,7 @@ def create_run(vault, report, *, kind: str = "run", command: list[str] | None = 
     raise UsageError("could not allocate a run id", fix="try again")  # pragma: no cover - 5 collisions in one second
 
 
-def finish_run(vault, run_id: str, status: str, *, exit_code: int | None = None, log_oid: str | None = None,
+def finish_run(vault: Vault, run_id: str, status: str, *, exit_code: int | None = None, log_oid: str | None = None,
                environment_oid: str | None = None) -> str:
     """End a running run as ``status``; return the status it ends with.
 
@@ -113,14 +117,14 @@ def finish_run(vault, run_id: str, status: str, *, exit_code: int | None = None,
     return status
 
 
-def run_status(vault, run_id: str) -> str | None:
+def run_status(vault: Vault, run_id: str) -> str | None:
     from lensvault.catalog.repos.runs import RunRepo
 
     with vault.catalog.read() as conn:
         return RunRepo(conn).status(run_id)
 
 
-def set_environment(vault, run_id: str, environment: dict) -> str:
+def set_environment(vault: Vault, run_id: str, environment: dict) -> str:
     from lensvault.catalog.repos.runs import RunRepo
 
     oid = vault.store.put_bytes(json.dumps(environment, sort_keys=True, default=str).encode())

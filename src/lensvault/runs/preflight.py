@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lensvault.errors import LensVaultError, NotFound, PreflightFailed, UsageError
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["Check", "PreflightReport", "ensure_ignored", "preflight"]
 
@@ -88,7 +92,7 @@ def _listing(paths) -> str:
     return shown + (f" … and {len(paths) - _SHOW_FILES} more" if len(paths) > _SHOW_FILES else "")
 
 
-def preflight(vault, *, dataset: str | None, config: str | None, model: str | None = None,
+def preflight(vault: Vault, *, dataset: str | None, config: str | None, model: str | None = None,
               version: str | None = None, seed: int | None = None, allow_dirty: bool = False,
               output_dir: Path | None = None) -> PreflightReport:
     """Run every check; return the report (see :meth:`PreflightReport.raise_for_failures`)."""
@@ -106,7 +110,7 @@ def preflight(vault, *, dataset: str | None, config: str | None, model: str | No
         ds = _check_dataset(vault, report, dataset)
         cfg = _check_config(vault, conn, report, config, repo_ok)
         _check_seeds(report, ds, cfg, seed)
-        if model is not None:
+        if model is not None and version is not None:  # (both or neither: checked above)
             _check_model(conn, report, model, version)
     if output_dir is not None and output_dir.exists() and any(output_dir.iterdir()):
         report.add("output", False, f"the output folder {output_dir} is not empty",
@@ -114,7 +118,7 @@ def preflight(vault, *, dataset: str | None, config: str | None, model: str | No
     return report
 
 
-def _check_code(vault, report: PreflightReport, allow_dirty: bool) -> bool:
+def _check_code(vault: Vault, report: PreflightReport, allow_dirty: bool) -> bool:
     from lensvault import gitinfo
 
     try:
@@ -154,7 +158,7 @@ def _check_code(vault, report: PreflightReport, allow_dirty: bool) -> bool:
     return True
 
 
-def _check_dataset(vault, report: PreflightReport, ref: str | None):
+def _check_dataset(vault: Vault, report: PreflightReport, ref: str | None):
     if not ref:
         report.add("dataset", False, "no dataset version selected", "pass --dataset NAME@X.Y.Z")
         return None
@@ -182,7 +186,7 @@ def _check_dataset(vault, report: PreflightReport, ref: str | None):
     return ds
 
 
-def _check_config(vault, conn, report: PreflightReport, config_id: str | None, repo_ok: bool):
+def _check_config(vault: Vault, conn, report: PreflightReport, config_id: str | None, repo_ok: bool):
     from lensvault.configs.registered import config_file_state, get_config
 
     if not config_id:
@@ -219,7 +223,7 @@ def _check_config(vault, conn, report: PreflightReport, config_id: str | None, r
     if problems:
         report.add("config", False, f"{cfg.config_id}: " + "; ".join(problems), "; ".join(fixes))
     else:
-        report.add("config", True, f"{cfg.config_id} = {cfg.repo_path} at {cfg.commit[:12]}, unchanged")
+        report.add("config", True, f"{cfg.config_id} = {cfg.repo_path} at {(cfg.commit or '')[:12]}, unchanged")
     return cfg
 
 

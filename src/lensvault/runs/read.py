@@ -4,19 +4,23 @@ and its log. Each first ends the runs whose owner died (lensvault/runs/crashes.p
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from lensvault.errors import NotFound
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["get_run", "list_runs", "reap_dead_runs", "run_log"]
 
 
-def reap_dead_runs(vault) -> list:
+def reap_dead_runs(vault: Vault) -> list:
     from lensvault.runs.crashes import reap_dead_runs as reap
 
     return reap(vault)
 
 
-def list_runs(vault, *, dataset: str | None = None, status: str | None = None, limit: int | None = None) -> list[dict]:
+def list_runs(vault: Vault, *, dataset: str | None = None, status: str | None = None, limit: int | None = None) -> list[dict]:
     """Runs, newest first, each with its latest overall metrics ({key: value}); seeds, command and
     environment are in :func:`get_run`.
 
@@ -62,7 +66,7 @@ def _run_dict(row, *, latest: dict | None = None) -> dict:
     }
 
 
-def get_run(vault, ref: str, *, points: bool = False) -> dict:
+def get_run(vault: Vault, ref: str, *, points: bool = False) -> dict:
     """Everything recorded about a run: the row, params, metrics, artifacts, environment, evaluations."""
     from lensvault.catalog.repos import EvaluationRepo, RunRepo
     from lensvault.runs.resolve import resolve_run_id
@@ -95,7 +99,7 @@ def get_run(vault, ref: str, *, points: bool = False) -> dict:
     return out
 
 
-def run_log(vault, ref: str) -> tuple[str, bytes]:
+def run_log(vault: Vault, ref: str) -> tuple[str, bytes]:
     """(run id, the output the run recorded)."""
     from lensvault.catalog.repos.runs import RunRepo
     from lensvault.runs.resolve import resolve_run_id

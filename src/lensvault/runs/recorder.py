@@ -7,9 +7,13 @@ import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lensvault import ledger
 from lensvault.errors import InputError, NotFound, UsageError
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["RunRecorder", "metrics_file_points", "record_artifacts", "record_metrics_file", "record_output_dir",
            "write_metric_points"]
@@ -24,7 +28,7 @@ class RunRecorder:
     catalog's write lock instead of losing points.
     """
 
-    def __init__(self, vault, run_id: str, *, output_dir: Path | None = None, flush_every: int = 20_000,
+    def __init__(self, vault: Vault, run_id: str, *, output_dir: Path | None = None, flush_every: int = 20_000,
                  flush_seconds: float = 5.0):
         import time
 
@@ -107,7 +111,7 @@ class RunRecorder:
         self.flush()
 
 
-def write_metric_points(vault, pts: list[tuple]) -> None:
+def write_metric_points(vault: Vault, pts: list[tuple]) -> None:
     """Insert points (run_id, key, value, step, class_name, slice, at) and update the latest values."""
     from lensvault.catalog.repos.runs import RunRepo
 
@@ -116,7 +120,7 @@ def write_metric_points(vault, pts: list[tuple]) -> None:
         RunRepo(conn).add_metric_points(pts)
 
 
-def record_artifacts(vault, run_id: str, items: list[tuple[str, Path]], *, skip_existing: bool = False) -> list[dict]:
+def record_artifacts(vault: Vault, run_id: str, items: list[tuple[str, Path]], *, skip_existing: bool = False) -> list[dict]:
     """Store files as the run's artifacts: (name relative to the output dir, path) → rows."""
     from lensvault.catalog.repos.runs import RunRepo
     from lensvault.hashing import hash_file
@@ -129,7 +133,8 @@ def record_artifacts(vault, run_id: str, items: list[tuple[str, Path]], *, skip_
         return []
     # Copies, not links: the run's output folder stays the user's to change or delete.
     vault.store.put_files([(str(p), oid) for _, p, oid, _ in hashed])
-    rows = [{"run_id": run_id, "path": name, "sha256": oid, "size": size} for name, _, oid, size in hashed]
+    rows: list[dict[str, Any]] = [{"run_id": run_id, "path": name, "sha256": oid, "size": size}
+                                  for name, _, oid, size in hashed]
     with vault.store.committing([r["sha256"] for r in rows]), vault.catalog.begin() as conn:
         runs = RunRepo(conn)
         have = {a.path: a.sha256 for a in runs.artifacts(run_id)}
@@ -149,14 +154,14 @@ def record_artifacts(vault, run_id: str, items: list[tuple[str, Path]], *, skip_
     return rows
 
 
-def record_output_dir(vault, run_id: str, output_dir: Path) -> list[dict]:
+def record_output_dir(vault: Vault, run_id: str, output_dir: Path) -> list[dict]:
     """Every file in the output folder becomes an artifact (those logged already are kept)."""
     files = sorted(p for p in Path(output_dir).rglob("*") if p.is_file() and not p.is_symlink())
     items = [(p.relative_to(output_dir).as_posix(), p) for p in files if p.name != ".gitignore"]
     return record_artifacts(vault, run_id, items, skip_existing=True)
 
 
-def record_metrics_file(vault, run_id: str, path: Path) -> int:
+def record_metrics_file(vault: Vault, run_id: str, path: Path) -> int:
     """A ``metrics.json`` the script wrote becomes the run's final metrics (step None); the
     number of points recorded. Keys the script already logged through
     ``lensvault.log_metrics`` are not logged twice."""

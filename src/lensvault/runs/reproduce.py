@@ -16,8 +16,12 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lensvault.errors import LensVaultError, NotFound
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["ReproduceReport", "reproduce"]
 
@@ -45,7 +49,7 @@ class ReproduceReport:
         return d
 
 
-def _original(vault, ref: str):
+def _original(vault: Vault, ref: str):
     from lensvault.catalog.repos.runs import RunRepo
 
     with vault.catalog.read() as conn:
@@ -74,7 +78,7 @@ def _pins(row):
     return r
 
 
-def _blockers(vault, row) -> list[str]:
+def _blockers(vault: Vault, row) -> list[str]:
     """Reasons the original cannot be rebuilt at all (each a FAIL reason)."""
     from lensvault import gitinfo
 
@@ -97,12 +101,12 @@ def _blockers(vault, row) -> list[str]:
                                f"(first {missing[0][:12]}); `lensvault verify {row.dataset}` lists them")
         except NotFound as e:
             reasons.append(f"dataset {row.dataset} cannot be read: {e.what}")
-        except Exception as e:  # a missing manifest object surfaces as ObjectMissing from the store
+        except Exception as e:  # noqa: BLE001 - any unreadable dataset is a reason; a missing manifest object surfaces as ObjectMissing
             reasons.append(f"dataset {row.dataset} cannot be read: {e}")
     return reasons
 
 
-def reproduce(vault, ref: str, *, tolerance: float = 0.01, stream=None) -> ReproduceReport:
+def reproduce(vault: Vault, ref: str, *, tolerance: float = 0.01, stream=None) -> ReproduceReport:
     from lensvault import gitinfo
     from lensvault.runs.launcher import execute
 
@@ -136,7 +140,7 @@ def reproduce(vault, ref: str, *, tolerance: float = 0.01, stream=None) -> Repro
     return rep
 
 
-def _compare(vault, rep: ReproduceReport, row, model, new_run: str, out_dir: Path) -> None:
+def _compare(vault: Vault, rep: ReproduceReport, row, model, new_run: str, out_dir: Path) -> None:
     from lensvault.runs.read import get_run
 
     old, new = get_run(vault, row.run_id), get_run(vault, new_run)
@@ -175,7 +179,7 @@ def _within(rep, name, va, vb, kind: str = "metric") -> None:
     (rep.matches if ok else rep.differences).append(item)
 
 
-def _bundle_files(vault, rep, model, new_art: dict) -> None:
+def _bundle_files(vault: Vault, rep, model, new_art: dict) -> None:
     """The registered weights must be what the rebuilt run produced."""
     from lensvault.catalog.repos.models import ModelRepo
 
@@ -189,7 +193,7 @@ def _bundle_files(vault, rep, model, new_art: dict) -> None:
         (rep.matches if f.sha256 in produced else rep.differences).append(item)
 
 
-def _evaluations(vault, rep, row, model, out_dir: Path, old_artifacts: list[dict]) -> None:
+def _evaluations(vault: Vault, rep, row, model, out_dir: Path, old_artifacts: list[dict]) -> None:
     """Re-evaluate the rebuilt predictions wherever the original's were evaluated."""
     from lensvault.catalog.repos.evaluations import EvaluationRepo
 

@@ -8,16 +8,20 @@ from the preflight, which the launcher calls, so ``crashes`` may not import the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["run_work_dir", "store_log"]
 
 
-def run_work_dir(vault, run_id: str) -> Path:
+def run_work_dir(vault: Vault, run_id: str) -> Path:
     """The run's scratch folder: its data folder and the log being written."""
     return vault.dir / "tmp" / f"run-{run_id}"
 
 
-def store_log(vault, log_path: Path) -> str | None:
+def store_log(vault: Vault, log_path: Path) -> str | None:
     from lensvault.hashing import hash_file
 
     if not log_path.is_file():
