@@ -183,10 +183,10 @@ def test_coco_fuzz_raw_bytes(coco_root, raw):
 YAML_SNIPPETS = st.sampled_from([
     "", "names: &n [a, *n]\n", "names: " + "[" * 300 + "]" * 300 + "\n", "date: 2024-13-45\nnames: [a]\n",
     "names: !!python/object:os.system [ls]\n", "names: !!binary '@@@'\n", "? [a]\n: b\nnames: [a]\n",
-    "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+    ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
-    "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nnames: [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n",
+    "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nnames: [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n"),
     "\t- bad indent\n", "names: [a\n", "- a\n- b\n", "0\n", "names: {0: a, 2: b}\n", "names: {-1: a}\n",
 ])
 

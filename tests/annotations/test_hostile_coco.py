@@ -272,7 +272,7 @@ def test_error_findings_from_validation_stop_any_import(coco):
     with pytest.raises(AnnotationError) as info:
         raise_errors(findings, source="ds")
     assert info.value.where == "images/b.png, annotation 0" and "bad-value" in info.value.what
-    raise_errors([f for f in aset.findings], source="ds")  # warnings alone pass
+    raise_errors(list(aset.findings), source="ds")  # warnings alone pass
 
 
 def test_validate_flags_non_finite_polygons_and_keypoints(coco):

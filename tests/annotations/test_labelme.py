@@ -45,7 +45,7 @@ def test_every_labelme_shape_type(labelme_root):
     rows = aset.annotations.to_pylist()
     kinds = [r["kind"] for r in rows]
     assert kinds == ["polygon", "bbox", "polygon", "polygon", "polygon", "keypoints", "mask"]
-    poly, rect, circle, line, strip, point, mask = rows
+    poly, rect, circle, line, _strip, point, mask = rows
     assert json.loads(poly["attributes"]) == {"group_id": 3, "parked": True}
     assert (rect["x"], rect["y"], rect["w"], rect["h"]) == (2, 10, 10, 10)
     assert (circle["x"], circle["w"]) == (17, 6) and len(circle["polygon"][0]) == 128

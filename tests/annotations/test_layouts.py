@@ -143,7 +143,7 @@ def test_names_never_lead_outside_the_root(tmp_path):
         xml.replace("<filename>BloodImage_00000.jpg", "<filename>../../elsewhere/secret.jpg")
            .replace("<folder>JPEGImages", f"<folder>{outside}"))
     aset = load(root, format="voc")
-    (finding,) = [f for f in aset.findings if f.code == "missing-image"]
+    (_finding,) = [f for f in aset.findings if f.code == "missing-image"]
     assert aset.images.column("path").to_pylist() == ["annotations/secret.jpg"]
     # a symlinked image that leads out is refused, not read
     (root / "images").mkdir()

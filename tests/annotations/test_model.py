@@ -29,9 +29,9 @@ def test_classmap_keeps_non_contiguous_ids_and_round_trips_through_dict():
 
 
 def test_classmap_rejects_repeated_ids_and_length_mismatch():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ids repeat"):
         ClassMap((1, 1), ("a", "b"))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="one name per id"):
         ClassMap((1,), ("a", "b"))
 
 
@@ -125,5 +125,5 @@ def test_canonical_json_is_standard_json_only():
 
     assert canonical_json({"b": 1.5, "a": [None, "x"]}) == '{"a":[null,"x"],"b":1.5}'
     for bad in (math.nan, math.inf, -math.inf):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not JSON compliant"):
             canonical_json({"a": [bad]})

@@ -80,10 +80,10 @@ def test_detection_and_snapshot_never_open_a_pipe(tmp_path, make, pipe, expected
     assert r.stdout.strip() == expected
 
     lv = [sys.executable, "-m", "lensvault.cli.main", "--vault", str(tmp_path / "vault")]
-    subprocess.run(lv[:3] + ["init", str(tmp_path / "vault")], capture_output=True, check=True, timeout=120)
-    r = subprocess.run(lv + ["dataset", "snapshot", "ds", str(root), "--format", "auto", "--version", "1.0.0"],
+    subprocess.run([*lv[:3], "init", str(tmp_path / "vault")], capture_output=True, check=True, timeout=120)
+    r = subprocess.run([*lv, "dataset", "snapshot", "ds", str(root), "--format", "auto", "--version", "1.0.0"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0
     assert Path(pipe).name in r.stdout + r.stderr and "not a regular file" in r.stdout + r.stderr
-    listed = subprocess.run(lv + ["dataset", "list", "--json"], capture_output=True, text=True, timeout=120)
+    listed = subprocess.run([*lv, "dataset", "list", "--json"], capture_output=True, text=True, timeout=120)
     assert json.loads(listed.stdout) == []  # nothing was recorded

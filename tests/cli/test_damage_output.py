@@ -108,7 +108,7 @@ def test_gc_lists_what_killed_commands_left_and_what_it_removed(sqlite_vault, tm
     assert len(found) == 25 and d["executed"] is None
     _check(outs, [f"{len(found)} left behind by interrupted commands", *{x["kind"] for x in found},
                   f"… and {len(found) - 20} more", "lensvault gc --yes"], "gc")
-    for w, text in outs.items():  # the first 20, each once
+    for text in outs.values():  # the first 20, each once
         assert sum(x["path"] in text for x in found) == 20, text
 
     outs, d = _runs(vault, "gc", "--yes", codes=(0,), setup=leftovers)

@@ -100,7 +100,7 @@ def test_no_git_add_hint_outside_a_repository(tmp_path):
 
 def _runs(proj, n: int) -> list[str]:
     ids = []
-    for i in range(n):
+    for _i in range(n):
         r = lv("run", "--dataset", "shapes@1.0.0", "--config", "C-01", "--json", "--", sys.executable, "train.py",
                cwd=proj.root, env={"STEPS": "2"})
         assert r.returncode == 0, r.stderr

@@ -73,7 +73,7 @@ def test_dataset_reading_commands(world):
                  *d["classes"], *[str(i) for i in d["class_ids"]], *d["kinds"], d["source"]["description"],
                  d["counts"]["annotated_images"], d["split_spec"]["seed"], d["changelog"]["summary"], d["parent"], d["bump"]]
         facts += [f"{s} {n}" for s, n in d["splits"].items()]
-        facts += [k for k in d["media_types"]] + [f"{k} {v}" for k, v in d["media_types"].items()]
+        facts += list(d["media_types"]) + [f"{k} {v}" for k, v in d["media_types"].items()]
         for name, c in d["per_class"].items():
             facts += [name, *[str(n) for n in c.values()]]
         return facts
@@ -94,7 +94,7 @@ def test_snapshot_json_has_what_the_human_output_says(tmp_path):
     for p in sorted((DATA / "bccd" / "BCCD" / "Annotations").iterdir())[:4]:
         shutil.copy(p, src / "Annotations" / p.name)
         shutil.copy(DATA / "bccd" / "BCCD" / "JPEGImages" / f"{p.stem}.jpg", src / "JPEGImages" / f"{p.stem}.jpg")
-    cut = sorted((src / "JPEGImages").iterdir())[0]
+    cut = min((src / "JPEGImages").iterdir())
     cut.write_bytes(cut.read_bytes()[:-40])  # decoders read it only partly
     lensvault.init(tmp_path / "v").close()
 

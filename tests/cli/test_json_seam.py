@@ -88,7 +88,7 @@ def test_the_check_catches_json_built_in_a_command():
     def printed(ctx, as_json):
         rows = open_vault_from(ctx).runs()  # noqa: F821
         if as_json:
-            echo_json([r for r in rows])  # noqa: F821
+            echo_json(list(rows))  # noqa: F821
         emit(rows, as_json, None)  # noqa: F821
 
     def built_then_emitted(ctx, as_json):

@@ -177,8 +177,8 @@ def test_a_scratch_folder_of_a_killed_fix_is_removed(sqlite_vault):
 def test_pins_of_a_dead_writer_are_dropped_and_a_live_ones_kept_whatever_the_grace(sqlite_vault, tmp_path):
     store = sqlite_vault.store
     live = store.put_bytes(b"pinned by this live process")
-    r = subprocess.run([*LV[:1], "-c", "import lensvault, sys; v = lensvault.open(sys.argv[1]); "
-                        "print(v.store.put_bytes(b'pinned by a process that is gone'))", sqlite_vault.root],
+    r = subprocess.run([*LV[:1], "-c", ("import lensvault, sys; v = lensvault.open(sys.argv[1]); "
+                        "print(v.store.put_bytes(b'pinned by a process that is gone'))"), sqlite_vault.root],
                        capture_output=True, text=True, env=_env(None))
     dead = r.stdout.strip()
     assert store.has(dead), r.stderr

@@ -130,7 +130,7 @@ def test_a_file_rewritten_while_it_is_hashed_is_refused(sqlite_vault, tmp_path, 
                             text=True)
     rewriter = subprocess.run([sys.executable, "-c", _REWRITER, str(proc.pid), os.path.realpath(big)],
                               capture_output=True, text=True, timeout=120)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert "rewrote" in rewriter.stdout, rewriter.stderr
     if proc.returncode == 0:
         # The read finished before the rewrite: the old bytes were recorded, and the file's

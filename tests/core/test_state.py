@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from _lvtest import settle, tmp_leftovers, write_files
@@ -37,7 +38,7 @@ def test_a_small_change_is_saved_as_a_delta_and_read_back_merged(tmp_path):
     state = FileState(tmp_path / "cache")
     entries = {f"d/{i:04}": _entry(i) for i in range(1000)}
     state.save_index("/data", entries, digest="d1")
-    base = open(state._path("index", "/data"), "rb").read()
+    base = Path(state._path("index", "/data")).read_bytes()
 
     got = state.index("/data")
     assert got == entries and state.index_digest("/data") == "d1"
@@ -46,7 +47,7 @@ def test_a_small_change_is_saved_as_a_delta_and_read_back_merged(tmp_path):
     del got["d/0999"]  # removed
     state.save_index("/data", got, changed=["d/0007", "d/0500a", "d/0999"], digest="d2")
 
-    assert open(state._path("index", "/data"), "rb").read() == base  # the 1,000-entry base is untouched
+    assert Path(state._path("index", "/data")).read_bytes() == base  # the 1,000-entry base is untouched
     assert _records(state, "delta")
     fresh = FileState(tmp_path / "cache")  # another process
     merged = fresh.index("/data")
@@ -94,9 +95,9 @@ def test_a_damaged_delta_is_a_miss_of_the_delta_only(tmp_path):
     cur["x"] = _entry(1, "e" * 64)
     state.save_index("/data", cur, changed=["x"])
     path = state._path("delta", "/data")
-    data = bytearray(open(path, "rb").read())
+    data = bytearray(Path(path).read_bytes())
     data[-3] ^= 0xFF
-    open(path, "wb").write(bytes(data))
+    Path(path).write_bytes(bytes(data))
     assert FileState(tmp_path / "cache").index("/data") == {"x": _entry(1)}  # the base, as before the delta
 
 
@@ -110,13 +111,13 @@ def test_resnapshot_with_one_change_writes_a_delta_and_the_next_one_reads_it(sql
     vault.snapshot("ds", src, version="1.0.0")
     folder = os.path.realpath(src)
     assert vault.state.index_digest(folder) is not None
-    base = open(vault.state._path("index", folder), "rb").read()
+    base = Path(vault.state._path("index", folder)).read_bytes()
 
     (src / "d1/f0001.txt").write_text("changed")
     (src / "d2/new.txt").write_text("new")
     settle()
     v2 = vault.snapshot("ds", src, version="1.1.0")
-    assert open(vault.state._path("index", folder), "rb").read() == base
+    assert Path(vault.state._path("index", folder)).read_bytes() == base
     assert _records(vault.state, "delta")
 
     fresh = FileState(vault.state.root)
@@ -162,7 +163,7 @@ def _children() -> list[str]:
     me, out = os.getpid(), []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            stat = open(f"/proc/{pid}/stat").read()
+            stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()

@@ -39,7 +39,7 @@ def _oid_of(ds, path):
 
 
 def test_a_healthy_vault_verifies(two_versions):
-    vault, v1, v2 = two_versions
+    vault, _v1, _v2 = two_versions
     report = vault.verify()
     assert report.ok and report.checked == len(oids_in_store(vault))
     assert vault.verify("ds@1.0.0").ok
@@ -84,7 +84,7 @@ def test_the_verify_command_prints_every_corrupt_and_missing_object(two_local_ve
 
 
 def test_verify_reports_a_missing_files_table(two_versions):
-    vault, v1, v2 = two_versions
+    vault, v1, _v2 = two_versions
     files_oid = v1.manifest().tables["files"]["oid"]
     lose_object(vault, files_oid)
     report = vault.verify()
@@ -92,7 +92,7 @@ def test_verify_reports_a_missing_files_table(two_versions):
 
 
 def test_verify_of_one_version_checks_only_what_it_needs(two_versions):
-    vault, v1, v2 = two_versions
+    vault, _v1, v2 = two_versions
     e_oid = _oid_of(v2, "e.txt")
     damage_object(vault, e_oid)
     assert vault.verify("ds@1.0.0").ok
@@ -123,7 +123,7 @@ def test_a_modified_or_missing_manifest_file_is_reported_and_restorable(two_vers
 
 
 def test_gc_plans_and_deletes_only_what_nothing_needs(two_versions):
-    vault, v1, v2 = two_versions
+    vault, _v1, _v2 = two_versions
     needed = oids_in_store(vault)
     orphans = {vault.store.put_bytes(f"orphan {i}".encode()) for i in range(3)}
     assert vault.gc(grace_seconds=0, force=True).objects == []  # pinned by this live process
@@ -138,7 +138,7 @@ def test_gc_plans_and_deletes_only_what_nothing_needs(two_versions):
 
 
 def test_gc_plans_and_deletes_only_with_yes_never_a_needed_object(two_local_versions):
-    vault, v1, v2 = two_local_versions
+    vault, _v1, _v2 = two_local_versions
     needed = oids_in_store(vault)
     orphans = {vault.store.put_bytes(f"orphan {i}".encode()) for i in range(3)}
     vault.store.release_pins()  # as a write that failed and ended does: nothing relies on them any more
@@ -162,7 +162,7 @@ def test_gc_plans_and_deletes_only_with_yes_never_a_needed_object(two_local_vers
 
 def test_gc_execute_rechecks_reachability(two_versions, tmp_path):
     """An object that became needed after the plan was made is not deleted."""
-    vault, v1, v2 = two_versions
+    vault, _v1, _v2 = two_versions
     oid = vault.store.put_bytes(b"soon needed")
     vault.store.release_pins()
     plan = vault.gc(grace_seconds=0, force=True)
@@ -201,7 +201,7 @@ def test_gc_in_one_vault_keeps_the_objects_of_another_sharing_the_store(tmp_path
 
 
 def test_gc_refuses_cleanly_when_a_needed_table_is_damaged(two_versions):
-    vault, v1, v2 = two_versions
+    vault, v1, _v2 = two_versions
     files_oid = v1.manifest().tables["files"]["oid"]
     damage_object(vault, files_oid, offset=4)
     before = oids_in_store(vault)

@@ -12,6 +12,7 @@ import hashlib
 import os
 import stat
 from functools import partial
+from pathlib import Path
 
 import pytest
 from _lvtest import (
@@ -235,7 +236,7 @@ def test_a_damaged_cache_record_is_a_miss_not_a_wrong_hash(sqlite_vault, tmp_pat
     first = sqlite_vault.snapshot("ds", src, version="1.0.0")
     state: FileState = sqlite_vault.state
     path = state._path("index", os.path.realpath(src))
-    data = bytearray(open(path, "rb").read())
+    data = bytearray(Path(path).read_bytes())
     # Point a.txt's cached hash at b.txt's content, keeping the record decodable.
     good = hashlib.sha256(b"a").hexdigest().encode()
     evil = hashlib.sha256(b"b").hexdigest().encode()
@@ -252,7 +253,7 @@ def test_a_cache_record_from_another_interpreter_is_a_miss(tmp_path):
     state = FileState(tmp_path / "cache")
     state.save_listing("s1", [("a", "0" * 64, 1, "text/plain", None, None)])
     p = state._path("listing", "s1")
-    raw = open(p, "rb").read()
+    raw = Path(p).read_bytes()
     with open(p, "wb") as f:
         f.write(raw.replace(state_mod._TAG, state_mod._TAG + b"-pypy", 1))
     assert state.listing("s1") is None

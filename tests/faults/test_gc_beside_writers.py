@@ -88,9 +88,9 @@ def test_gc_with_no_grace_loops_beside_snapshots(vault, tmp_path, order):
                                       env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             if gc is None:
                 pins = Path(vault.store.root) / "pins"
-                _wait(lambda: writer.poll() is not None or any(os.scandir(pins)))
+                _wait(lambda: writer.poll() is not None or any(os.scandir(pins)))  # noqa: B023 - called here, in this iteration
                 gc, stop, out = _gc_loop(vault, tmp_path)
-            so, se = writer.communicate(timeout=300)
+            _so, se = writer.communicate(timeout=300)
             assert writer.returncode == 0, f"{name}@{version}: {se}"
     finally:
         if stop is not None:

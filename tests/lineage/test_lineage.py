@@ -143,7 +143,7 @@ def test_config_down(story):
     assert models == {"detector@1.0.0", "detector@1.1.0"}
     # An evaluation of a model is attached to the model, not a second time to its run.
     by_target: dict[str, int] = {}
-    for a, t, b in e:
+    for _a, t, b in e:
         if t == "evaluated":
             by_target[b] = by_target.get(b, 0) + 1
     assert set(by_target.values()) == {1}, by_target

@@ -130,7 +130,7 @@ def test_commit_no_longer_reachable(lab):
     lab.git("gc", "-q", "--prune=now")
     assert subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=lab.root).returncode != 0
 
-    rep, r = _fail(lab, run)
+    rep, _r = _fail(lab, run)
     assert rep["new_run"] is None and not rep["differences"]
     assert len(rep["reasons"]) == 1
     assert f"commit {sha[:12]} is no longer reachable" in rep["reasons"][0]
@@ -142,7 +142,7 @@ def test_commit_no_longer_reachable(lab):
 def test_dataset_objects_missing(lab):
     run = _probe_run(lab)
     ds = lab.vault.dataset("lab@1.0.0")
-    oid = sorted(ds.files()["sha256"].to_pylist())[0]
+    oid = min(ds.files()["sha256"].to_pylist())
     path = lab.vault.store.oid_to_path(oid)
     aside = path.with_name(path.name + ".aside")
     os.rename(path, aside)  # objects are read-only files; moving them needs only the folder

@@ -66,7 +66,7 @@ def test_quickstart_json_summary_says_what_the_story_printed(story):
 
 
 def test_the_fixed_labels_give_a_better_model(story):
-    root, r = story
+    root, _r = story
     import json
 
     env = _env()

@@ -49,7 +49,7 @@ def _state(project) -> dict:
 def _tables_or_none(url):
     try:
         return pg_tables(url)
-    except Exception:  # the database itself is gone
+    except Exception:  # noqa: BLE001 - the database itself is gone
         return {"<no database>"}
 
 

@@ -97,7 +97,7 @@ def insert_run(vault, run_id: str, *, dataset: str | None = "retail@1.0.0", conf
             data = Path(path).read_bytes()
             conn.execute(run_artifacts.insert().values(run_id=run_id, path=rel,
                                                        sha256=hashlib.sha256(data).hexdigest(), size=len(data)))
-        for i, m in enumerate(metrics or []):
+        for _i, m in enumerate(metrics or []):
             conn.execute(run_metrics.insert().values(run_id=run_id, key=m["key"], value=m["value"],
                                                      step=m.get("step"), class_name=m.get("class_name"),
                                                      slice=m.get("slice"), at=utcnow()))

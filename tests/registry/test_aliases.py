@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import sqlalchemy as sa
 
@@ -117,7 +119,7 @@ def test_racing_promotions_are_all_recorded_in_order(models):
     assert sorted(m.reason for m in hist) == sorted(f"p{i}" for i in range(n))
     assert [m.id for m in hist] == sorted(m.id for m in hist)
     assert hist[0].from_version is None
-    for before, after in zip(hist, hist[1:]):
+    for before, after in itertools.pairwise(hist):
         assert after.from_version == before.to_version  # nobody moved it from a stale version
         assert after.at >= before.at
     with models.catalog.read() as conn:

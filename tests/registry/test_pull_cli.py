@@ -46,7 +46,7 @@ def test_pull_refuses_a_non_empty_destination_and_corrupt_objects(rvault, tmp_pa
     obj = rvault.store.oid_to_path(sha256(w))
     os.chmod(obj, 0o644)
     obj.write_bytes(b"bit rot")
-    with pytest.raises(IntegrityError, match="model.pt"):
+    with pytest.raises(IntegrityError, match=r"model\.pt"):
         rvault.pull_model("detector@1.0.0", tmp_path / "dest")
     assert not (tmp_path / "dest").exists()
     assert not [p for p in tmp_path.iterdir() if "lensvault-tmp" in p.name]

@@ -252,7 +252,7 @@ def test_register_appends_its_event(rvault, tmp_path):
 def test_identical_content_refused_unless_forced(rvault, tmp_path):
     w = _run(rvault, tmp_path, "r1")
     rvault.register_model("detector", run="r1", weights=w, version="1.0.0")
-    with pytest.raises(AlreadyExists, match="nothing changed since detector@1.0.0"):
+    with pytest.raises(AlreadyExists, match=r"nothing changed since detector@1\.0\.0"):
         rvault.register_model("detector", run="r1", weights=w, bump="auto")
     m = rvault.register_model("detector", run="r1", weights=w, bump="auto", force=True)
     assert (m.version, m.bump) == ("1.0.1", "patch")

@@ -98,7 +98,7 @@ def test_seeds_must_be_fixed(project):
 
 def test_missing_objects_fail_the_dataset_check(project):
     ds = project.vault.dataset("shapes@1.0.0")
-    victim = sorted(ds.files()["sha256"].to_pylist())[0]
+    victim = min(ds.files()["sha256"].to_pylist())
     project.vault.store.delete(victim)
     f = failed(project.vault.preflight(dataset="shapes@1.0.0", config="C-01"))
     assert "missing from the store" in f["dataset"].what

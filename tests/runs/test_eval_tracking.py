@@ -109,10 +109,10 @@ def test_start_run_standalone_records_and_refuses(project):
     run = _standalone_run(project)
     s = project.vault.get_run(run.run_id)
     assert s["status"] == "succeeded" and s["kind"] == "standalone" and s["metrics"] == {"loss": 0.3}
-    with pytest.raises(RuntimeError):
-        with lensvault.start_run(dataset="shapes@1.0.0", config="C-01", vault=project.vault) as failing:
-            lensvault.log_metrics({"loss": 0.9}, step=0)
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), \
+            lensvault.start_run(dataset="shapes@1.0.0", config="C-01", vault=project.vault) as failing:
+        lensvault.log_metrics({"loss": 0.9}, step=0)
+        raise RuntimeError("boom")
     f = project.vault.get_run(failing.run_id)
     assert f["status"] == "failed" and f["metrics"] == {"loss": 0.9}
     (project.root / "dirty.txt").write_text("x")
@@ -127,7 +127,7 @@ def test_finished_runs_are_frozen(project):
     from lensvault.catalog.runs_schema import runs
 
     run = _standalone_run(project)
-    with pytest.raises(Exception), project.vault.catalog.begin() as conn:
+    with pytest.raises(Exception, match="rows are frozen"), project.vault.catalog.begin() as conn:  # (each database's error)
         conn.execute(runs.update().where(runs.c.run_id == run.run_id).values(status="running"))
     with project.vault.catalog.read() as conn:
         assert conn.execute(sa.select(runs.c.status).where(runs.c.run_id == run.run_id)).scalar() == "succeeded"
@@ -150,6 +150,6 @@ def test_public_api_and_light_import():
     assert lensvault.__all__ == sorted(lensvault.__all__)
     for name in ("log_artifact", "log_metrics", "log_params", "start_run"):
         assert name in lensvault.__all__ and callable(getattr(lensvault, name))
-    out = subprocess.run([sys.executable, "-c", "import sys, lensvault; lensvault.log_metrics; "
-                          "print('sqlalchemy' in sys.modules)"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", ("import sys, lensvault; lensvault.log_metrics; "
+                          "print('sqlalchemy' in sys.modules)")], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr

@@ -130,7 +130,7 @@ def test_ctrl_c_stops_the_child_and_records_interrupted(sqlite_project, tmp_path
         time.sleep(0.1)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     child = int(pidfile.read_text())
     with pytest.raises(ProcessLookupError):

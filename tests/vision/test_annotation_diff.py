@@ -85,7 +85,7 @@ def test_iou_threshold_decides_moved_versus_replaced(bccd):
     b = version(bccd, annotations=ann)
     assert len(diff_vision(bccd, b, iou_threshold=0.4).annotations.moved) == 1
     assert len(diff_vision(bccd, b, iou_threshold=0.5).annotations.moved) == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="iou_threshold must be in"):
         diff_vision(bccd, b, iou_threshold=0)
 
 

@@ -33,7 +33,7 @@ def test_fix_from_another_folder_after_the_source_moved(vault, tmp_path, given):
            "--version", "1.0.0", cwd=work)
     assert r.returncode == 0, r.stderr
     assert vault.dataset("cells@1.0.0").manifest().source["annotations"] == "Annotations"
-    fixed = corrected_xml(src, tmp_path / "fixed")
+    corrected_xml(src, tmp_path / "fixed")
     shutil.move(src, tmp_path / "moved")  # the fix reads the version, not the source folder
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

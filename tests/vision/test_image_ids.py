@@ -300,8 +300,8 @@ def test_two_snapshots_committing_at_once_never_hand_out_the_same_id(vault, tmp_
 
     names = bccd_names()
     vault.snapshot("cells", subset(tmp_path / "base", names[:6]), format="voc", version="1.0.0")
-    srcs = {"1.1.0": subset(tmp_path / "a", names[:6] + [names[6]]),
-            "1.2.0": subset(tmp_path / "b", names[:6] + [names[7]])}
+    srcs = {"1.1.0": subset(tmp_path / "a", [*names[:6], names[6]]),
+            "1.2.0": subset(tmp_path / "b", [*names[:6], names[7]])}
     lock = Path(vault.store.root) / "gc.lock"
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX)  # what gc holds while it deletes; commits wait for it
@@ -321,7 +321,7 @@ def test_two_snapshots_committing_at_once_never_hand_out_the_same_id(vault, tmp_
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
     for p in procs:
-        out, err = p.communicate(timeout=120)
+        _out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     a, b = vault.dataset("cells@1.1.0"), vault.dataset("cells@1.2.0")
     assert {i for p, i in _ids(a).items() if p != f"JPEGImages/{names[6]}.jpg"} == set(range(1, 7))
@@ -330,6 +330,6 @@ def test_two_snapshots_committing_at_once_never_hand_out_the_same_id(vault, tmp_
     marks = {a.manifest().tables["images"]["ids_issued"], b.manifest().tables["images"]["ids_issued"]}
     assert marks == {7, 8}
     # The next version numbers above both.
-    c = vault.snapshot("cells", subset(tmp_path / "c", names[:6] + [names[8]]), format="voc", version="1.3.0",
+    c = vault.snapshot("cells", subset(tmp_path / "c", [*names[:6], names[8]]), format="voc", version="1.3.0",
                        parent="1.0.0")
     assert _ids(c)[f"JPEGImages/{names[8]}.jpg"] == 9

@@ -68,7 +68,7 @@ def test_wrong_annotations_create_no_version(vault, cells):
 
 
 def test_an_empty_import_is_recorded_with_force_and_says_so(vault, cells):
-    src, before = cells
+    src, _before = cells
     r = lv(vault, "dataset", "snapshot", "cells", src, "--format", "yolo", "--bump", "auto", "--force", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["version"] == "2.0.0"  # every class removed: MAJOR, as the rule says
@@ -113,7 +113,7 @@ def test_a_refused_fix_leaves_nothing(vault, cells, tmp_path):
     src, before = cells
     fixed = tmp_path / "fixed"
     fixed.mkdir()
-    xml = sorted((src / "Annotations").glob("*.xml"))[0]
+    xml = min((src / "Annotations").glob("*.xml"))
     # A new class is not a fix (MINOR).
     (fixed / xml.name).write_text(re.sub(r"<name>\w+</name>", "<name>Neutrophil</name>", xml.read_text(), count=1))
     assert_refused(vault, lv(vault, "dataset", "fix", "cells@1.0.0", "--annotations", fixed), 8, before, "not a patch")
@@ -133,13 +133,13 @@ def _refuse_in_catalog(v) -> None:
     """A real database failure inside the commit transaction: on PostgreSQL at COMMIT (a deferred
     constraint trigger — after the manifest file was written), on SQLite at the event insert."""
     if v.catalog.dialect == "postgresql":
-        ddl = ["CREATE FUNCTION lv_test_refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; "
-               "END $$ LANGUAGE plpgsql",
-               "CREATE CONSTRAINT TRIGGER lv_test_refuse AFTER INSERT ON dataset_versions DEFERRABLE INITIALLY DEFERRED "
-               "FOR EACH ROW EXECUTE FUNCTION lv_test_refuse()"]
+        ddl = [("CREATE FUNCTION lv_test_refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; "
+               "END $$ LANGUAGE plpgsql"),
+               ("CREATE CONSTRAINT TRIGGER lv_test_refuse AFTER INSERT ON dataset_versions DEFERRABLE INITIALLY DEFERRED "
+               "FOR EACH ROW EXECUTE FUNCTION lv_test_refuse()")]
     else:
-        ddl = ["CREATE TRIGGER lv_test_refuse BEFORE INSERT ON events WHEN NEW.action = 'dataset.version.create' "
-               "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"]
+        ddl = [("CREATE TRIGGER lv_test_refuse BEFORE INSERT ON events WHEN NEW.action = 'dataset.version.create' "
+               "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")]
     with v.catalog.begin() as conn:
         for stmt in ddl:
             conn.exec_driver_sql(stmt)
@@ -164,7 +164,7 @@ def test_a_failure_inside_the_commit_leaves_nothing(vault, cells, tmp_path):
 
 
 def test_output_that_cannot_be_written_does_not_turn_a_created_version_into_a_failure(vault, cells):
-    src, before = cells
+    src, _before = cells
     nudge_a_box(src)
     # `lensvault dataset snapshot … | head -1`: the reader is gone before the report is printed.
     read_end, write_end = os.pipe()
@@ -175,7 +175,7 @@ def test_output_that_cannot_be_written_does_not_turn_a_created_version_into_a_fa
                            stdout=write_end, stderr=subprocess.PIPE, text=True)
     finally:
         os.close(write_end)
-    versions, manifests, events = state(vault, "cells")
+    versions, manifests, _events = state(vault, "cells")
     assert versions == ["1.0.1", "1.0.0"] and manifests == ["1.0.0.json", "1.0.1.json"]
     assert r.returncode == 0, r.stderr  # created: the exit code says so (click's EPIPE handling said 1)
     assert "Traceback" not in r.stderr

@@ -173,7 +173,7 @@ def test_check_finds_an_image_shared_by_train_and_test(sqlite_vault, tmp_path, b
     shutil.copyfile(src / "JPEGImages" / f"{train[0]}.jpg", src / "JPEGImages" / f"{dup}.jpg")
     xml = (src / "Annotations" / f"{train[0]}.xml").read_text().replace(train[0], dup)  # its own <filename>
     (src / "Annotations" / f"{dup}.xml").write_text(xml)
-    (src / "ImageSets/Main/test.txt").write_text("\n".join(test_ids + [dup]) + "\n")
+    (src / "ImageSets/Main/test.txt").write_text("\n".join([*test_ids, dup]) + "\n")
     v.snapshot("cells", src, format="voc", version="1.0.0")
     r = lv(v, "dataset", "check", "cells@1.0.0", "--json")
     assert r.returncode == 1, r.stdout + r.stderr
