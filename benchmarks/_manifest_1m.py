@@ -48,14 +48,20 @@ def build(vault_dir: str, n: int) -> None:
     for i in range(n):
         r = i % (step * 10)
         if r in (0, 250, 500, 750):  # modified
-            b_paths.append(paths[i]); b_sizes.append(sizes[i] + 1); b_oids.append(_oid(i, "mod"))
+            b_paths.append(paths[i])
+            b_sizes.append(sizes[i] + 1)
+            b_oids.append(_oid(i, "mod"))
         elif r in (100, 400, 700):  # removed
             continue
         else:
-            b_paths.append(paths[i]); b_sizes.append(sizes[i]); b_oids.append(oids[i])
+            b_paths.append(paths[i])
+            b_sizes.append(sizes[i])
+            b_oids.append(oids[i])
     added = n * 3 // 1000
     for j in range(added):
-        b_paths.append(f"images/new/img_{j:08d}.jpg"); b_sizes.append(20_000 + j); b_oids.append(_oid(j, "new"))
+        b_paths.append(f"images/new/img_{j:08d}.jpg")
+        b_sizes.append(20_000 + j)
+        b_oids.append(_oid(j, "new"))
     m = len(b_paths)
     b = files_table.build(b_paths, b_sizes, b_oids, ["image/jpeg"] * m, [640] * m, [480] * m)
     commit_version(vault, name="big", version="1.1.0", files=b)

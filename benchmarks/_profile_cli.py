@@ -11,6 +11,7 @@ import io
 import pstats
 import sys
 import time
+from pathlib import Path
 
 out, args = sys.argv[1], sys.argv[2:]
 sys.argv = ["lensvault", *args]
@@ -31,5 +32,5 @@ s.write(f"lensvault {' '.join(args)}\nwall {wall:.2f} s, CPU {cpu:.2f} s (after 
 st = pstats.Stats(prof, stream=s).strip_dirs()
 st.sort_stats("cumulative").print_stats(45)
 st.sort_stats("tottime").print_stats(25)
-open(out + ".txt", "w").write(s.getvalue())
+Path(out + ".txt").write_text(s.getvalue())
 print(f"{out}: wall {wall:.2f} s CPU {cpu:.2f} s", file=sys.stderr)

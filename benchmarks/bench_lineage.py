@@ -46,7 +46,7 @@ def fill(vault, *, n_runs: int, n_models: int, n_datasets: int, seed: int = 0) -
 
     rnd = random.Random(seed)
     now = "2026-01-01T00:00:00.000000Z"
-    hexid = lambda: "%064x" % rnd.getrandbits(256)  # noqa: E731
+    hexid = lambda: f"{rnd.getrandbits(256):064x}"  # noqa: E731
     names = [f"ds{i:02d}" for i in range(20)]
     per = max(1, n_datasets // len(names))
     snaps, versions, dsrefs = [], [], []

@@ -140,7 +140,7 @@ def main() -> None:
     time_pycocotools(ann)  # warm-up: page cache, imports
     time_lensvault(data, work / "vault", "0.0.1")
     coco, hashing, imports, lv = [], [], [], []
-    for i in range(args.repeats):
+    for _i in range(args.repeats):
         coco.append(time_pycocotools(ann))
         hashing.append(time_hashing(data))
         imports.append(time_import(data))

@@ -55,10 +55,7 @@ ISSUE_DVC = {"add_hardlink": 15.1, "add_copy": 22.0, "add_again": 4.2, "status":
 def layout(n_files: int, n_folders: int = 50) -> list[str]:
     n_folders = max(1, min(n_folders, n_files))
     per = -(-n_files // n_folders)
-    rels = []
-    for i in range(n_files):
-        rels.append(f"f{i // per:03d}/img_{i % per:05d}.bin")
-    return rels
+    return [f"f{i // per:03d}/img_{i % per:05d}.bin" for i in range(n_files)]
 
 
 def generate(data: Path, n_files: int, seed: int) -> dict:
@@ -109,14 +106,14 @@ class Runner:
         })
         self.env.pop("DVC_NOSCM")
         self.can_drop = args.drop_caches and _try_drop_caches()
-        self.log = open(args.workdir / "commands.log", "a")
+        self.log = open(args.workdir / "commands.log", "a")  # noqa: SIM115 - open for the whole benchmark
 
     def run(self, cmd: list[str], cwd: Path, ok=(0,), timed=True) -> float:
         if timed and self.can_drop:
             _try_drop_caches()
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        p = subprocess.run(cmd, cwd=cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p = subprocess.run(cmd, cwd=cwd, env=self.env, capture_output=True)
         dt = time.perf_counter() - t0
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         # CPU seconds (user + system, all threads) of the command: robust to other load.
@@ -202,16 +199,17 @@ class Bench:
             # MINOR for a modified file); forcing makes LensVault do the whole job and record
             # the version, the conservative choice for timing.
             extra = ["--force"] if force else []
-            return lambda: r.run(lv + ["dataset", "snapshot", "ds", str(ws), "--version", version, "--link", mode, "--json"]
-                                 + extra, cwd=lv_root)
+            return lambda: r.run([*lv, "dataset", "snapshot", "ds", str(ws), "--version", version, "--link", mode, "--json", *extra], cwd=lv_root)
 
-        dvc_add = lambda: r.run([self.dvc, "add", "data"], cwd=dvc_repo)
+        def dvc_add() -> float:
+            return r.run([self.dvc, "add", "data"], cwd=dvc_repo)
+
         self.pair(rep, f"add_{mode}", dvc_add, snap("1.0.0"))
         if mode == "hardlink" or self.a.full_copy:
             self.pair(rep, f"add_again_{mode}", dvc_add, snap("1.0.1", force=True))
             self.pair(rep, f"status_{mode}",
                       lambda: r.run([self.dvc, "status"], cwd=dvc_repo),
-                      lambda: r.run(lv + ["status", "ds@1.0.1", str(ws), "--json"], cwd=lv_root))
+                      lambda: r.run([*lv, "status", "ds@1.0.1", str(ws), "--json"], cwd=lv_root))
             rel = layout(self.a.files)[len(layout(self.a.files)) // 2]
             change_one_file(dvc_repo / "data", rel, seed=1000 + rep)
             change_one_file(ws, rel, seed=1000 + rep)
@@ -225,12 +223,12 @@ class Bench:
             return r.run([self.dvc, "checkout"], cwd=dvc_repo)
 
         def lv_checkout():
-            return r.run(lv + ["dataset", "checkout", ref, str(lv_root / "out"), "--link", mode, "--json"], cwd=lv_root)
+            return r.run([*lv, "dataset", "checkout", ref, str(lv_root / "out"), "--link", mode, "--json"], cwd=lv_root)
 
         self.pair(rep, f"checkout_{mode}", dvc_checkout, lv_checkout)
         # Sanity: the checked-out folders match the versions (not timed).
         if rep == 0 or rep == -1:
-            rc = subprocess.run(lv + ["status", ref, str(lv_root / "out")], env=r.env, stdout=subprocess.DEVNULL,
+            rc = subprocess.run([*lv, "status", ref, str(lv_root / "out")], env=r.env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL).returncode
             if rc != 0:
                 raise SystemExit(f"lensvault checkout of {ref} does not match its version (status rc={rc})")
@@ -370,17 +368,17 @@ def fmt_table(rows: list[dict], md: bool) -> str:
         lines.append([label, lv, base, bs, ratio, tgt, res, cpu])
     if md:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        out += ["| " + " | ".join(l) + " |" for l in lines]
+        out += ["| " + " | ".join(row) + " |" for row in lines]
         return "\n".join(out)
-    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(head)]
+    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(head)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*head), fmt.format(*["-" * w for w in widths])] + [fmt.format(*l) for l in lines])
+    return "\n".join([fmt.format(*head), fmt.format(*["-" * w for w in widths])] + [fmt.format(*row) for row in lines])
 
 
 def machine_info(workdir: Path) -> dict:
     cpu = "unknown"
     try:
-        for line in open("/proc/cpuinfo"):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
@@ -388,7 +386,7 @@ def machine_info(workdir: Path) -> dict:
         pass
     mem = "unknown"
     try:
-        for line in open("/proc/meminfo"):
+        for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
                 mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     except OSError:
