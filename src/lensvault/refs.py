@@ -79,11 +79,11 @@ class SemVer:
             s += f"+{self.build}"
         return s
 
-    def _key(self):
+    def _key(self) -> tuple[int, int, int, tuple[tuple[int, ...] | tuple[int, int, str], ...]]:
         # A release sorts after all of its pre-releases; numeric identifiers sort
         # numerically and before alphanumeric ones (semver.org §11).
         if not self.prerelease:
-            pre: tuple = ((2,),)
+            pre: tuple[tuple[int, ...] | tuple[int, int, str], ...] = ((2,),)
         else:
             pre = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in self.prerelease.split("."))
         return (self.major, self.minor, self.patch, pre)

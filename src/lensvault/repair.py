@@ -34,6 +34,7 @@ from lensvault.errors import CatalogError
 from lensvault.progress import NO_PROGRESS
 
 if TYPE_CHECKING:
+    from lensvault.store.base import ObjectStore
     from lensvault.vault import Vault
 
 __all__ = ["Need", "RepairReport", "repair"]
@@ -101,7 +102,7 @@ class StoreSource:
     """Another object store (or a vault's): its object of the same name — its file where the
     store keeps local files, else its bytes spooled to a temp file (a remote is one more source)."""
 
-    def __init__(self, store):
+    def __init__(self, store: ObjectStore) -> None:
         self.store = store
         self._spooled: dict[str, str] = {}
 
