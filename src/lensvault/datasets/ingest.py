@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeAlias, cast
 
 from lensvault.datasets import files_table
 from lensvault.datasets.scan import PartialScanRefused, ScannedFile, scan_against, scan_iter
@@ -35,15 +35,32 @@ if TYPE_CHECKING:
     from lensvault.progress import Progress
     from lensvault.state import Entry, StatKey
     from lensvault.store.base import ObjectKey, ObjectStore
-    from lensvault.store.staging import IngestBatch, Staged
     from lensvault.vault import Vault
+
+# A staged copy: (temp path, the new object's key for store/verified.py).
+_Staged: TypeAlias = "tuple[str, ObjectKey]"
+
+
+class _Batch(Protocol):
+    """What ingest uses of the batch ``local_links.ingest_batch`` returns (a store backend's own
+    class, so named here by what it does)."""
+
+    @property
+    def link(self) -> LinkMode: ...
+    def pin(self, oids: Iterable[str]) -> None: ...
+    def link_in(self, path: str, oid: str, size: int | None = None) -> None: ...
+    def stage_bytes(self, oid: str, data: bytes | bytearray | memoryview) -> _Staged | None: ...
+    def stage_stream(self, f: BinaryIO, chunk: int = ...) -> tuple[str, int, bytes, _Staged | None]: ...
+    def commit(self, oids: Iterable[str], staged: list[tuple[str, str]]) -> None: ...
+    def abort(self) -> None: ...
+
 
 # (media type, width, height) of a file, as media.sniff tells it (a stat-cache entry that knows only
 # the hash has None for all three)
 _Media: TypeAlias = tuple[str | None, int | None, int | None]
 # A worker's answer for one file: (oid, size or None, media or None, stat after storing or None,
 # staged copy or None, stat once read or None); see _ingest_part.
-_Ingested: TypeAlias = tuple[str, int | None, "_Media | None", "StatKey | None", "Staged | None", "StatKey | None"]
+_Ingested: TypeAlias = tuple[str, int | None, "_Media | None", "StatKey | None", "_Staged | None", "StatKey | None"]
 # What ``known`` may be (see ingest_folder).
 _Known: TypeAlias = "KnownContent | Iterable[str] | Callable[[], KnownContent | Iterable[str]]"
 
@@ -59,8 +76,8 @@ def _read_error(path: str, e: OSError) -> InputError:
     return InputError(f"a file cannot be read ({e.strerror})", where=path, fix="check the file and the disk")
 
 
-def _hash_one(path: str, batch: IngestBatch | None, want_media: bool
-              ) -> tuple[str, int, _Media | None, Staged | None, StatKey | None]:
+def _hash_one(path: str, batch: _Batch | None, want_media: bool
+              ) -> tuple[str, int, _Media | None, _Staged | None, StatKey | None]:
     """(oid, size, media or None, staged or None, stat key once read or None) of one file, read once.
 
     ``staged`` (copy mode, new content): (temp path, the new object's key for store/verified.py).
@@ -70,7 +87,7 @@ def _hash_one(path: str, batch: IngestBatch | None, want_media: bool
     ``cp -p`` or ``rsync --inplace`` do) from our own link; a stat of the open file
     right after the read can.
     """
-    tmp: Staged | None = None
+    tmp: _Staged | None = None
     read_key: StatKey | None = None
     copy = batch is not None and batch.link is LinkMode.COPY
     try:
@@ -103,13 +120,13 @@ def _hash_one(path: str, batch: IngestBatch | None, want_media: bool
     return oid, size, (sniff(path, head) if want_media else None), tmp, read_key
 
 
-def _ingest_part(batch: IngestBatch | None, want_media: bool, part: list[tuple[str, str | None]]) -> list[_Ingested]:
+def _ingest_part(batch: _Batch | None, want_media: bool, part: list[tuple[str, str | None]]) -> list[_Ingested]:
     """Worker: for each (path, oid known from the stat cache or None) →
     (oid, size or None, media or None, stat after storing or None, stored, stat once read or None).
 
     ``stored``: (temp path, key) for a new object staged by copy, else None.
     """
-    out: list[tuple[str, int | None, _Media | None, Staged | None, StatKey | None]] = []
+    out: list[tuple[str, int | None, _Media | None, _Staged | None, StatKey | None]] = []
     for path, oid in part:
         if oid is None:
             out.append(_hash_one(path, batch, want_media))
@@ -151,7 +168,7 @@ def _media_of(f: ScannedFile) -> tuple[str, int | None, int | None]:
 # -- in the caller --------------------------------------------------------------------------
 
 
-def _run(files: list[ScannedFile], jobs: list[tuple[int, str | None]], batch: IngestBatch | None, want_media: bool,
+def _run(files: list[ScannedFile], jobs: list[tuple[int, str | None]], batch: _Batch | None, want_media: bool,
          progress: Progress, title: str) -> Iterator[Iterator[tuple[tuple[int, str | None], _Ingested]]]:
     """Yield (job, result) for jobs (index into files, cached oid or None), part by part as workers finish."""
     work = [(files[i].path, oid) for i, oid in jobs]
