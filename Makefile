@@ -23,13 +23,8 @@ demo: $(STAMP)
 # PostgreSQL is started here (a throwaway cluster) and stopped afterwards, and Debian's
 # Chromium installed if missing (the browser tests), so CI on a clean machine tests both
 # catalog backends and the web UI without manual set-up.
-test: $(STAMP) lint-clean
-	scripts/with-chromium.sh scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
-# PostgreSQL is started here (a throwaway cluster) and stopped afterwards, so CI
-# on a clean machine tests both catalog backends without manual set-up.
-# Lint first (seconds); the suite after it.
 test: $(STAMP) lint
-	scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
+	scripts/with-chromium.sh scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 # Ruff over all Python in the repository; mypy over the package (the files and the strictness
 # per package are in pyproject.toml). Both must be clean: `make test` runs this first. Narrow it

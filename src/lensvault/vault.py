@@ -281,9 +281,8 @@ class Vault:
         import threading
         from collections import OrderedDict
 
-        self._kept = (OrderedDict(), size, threading.Lock())
+        self._kept: tuple[OrderedDict[str, Dataset], int, threading.Lock] = (OrderedDict(), size, threading.Lock())
 
-    def dataset(self, ref: str):
     def dataset(self, ref: str) -> Dataset:
         """A dataset version (``name@X.Y.Z``, or ``name`` / ``name@latest``) as a ``Dataset`` handle."""
         kept = self.__dict__.get("_kept")

@@ -156,5 +156,5 @@ def test_a_database_error_raised_by_the_driver_itself_is_translated_like_one_thr
     # A constraint violation stays the caller's to handle, as do errors that are not the database's.
     with pytest.raises(_driver_error(vault, "IntegrityError", "x").__class__), opened():
         raise _driver_error(vault, "IntegrityError", "UNIQUE constraint failed")
-    with pytest.raises(ValueError), opened():
+    with pytest.raises(ValueError, match="not the database"), opened():
         raise ValueError("not the database")

@@ -83,8 +83,8 @@ def test_ctrl_c_at_any_moment_of_a_snapshot(tmp_path):
         manifests = vault / "data" / "manifests" / "ds"
         exists = '"ds"' in listed.stdout
         if proc.returncode != -signal.SIGINT:
-            assert exists == (proc.returncode == 0), f"{where}: exit {proc.returncode} but the version "\
-                f"{'exists' if exists else 'does not exist'}\n{err}"
+            state = "exists" if exists else "does not exist"
+            assert exists == (proc.returncode == 0), f"{where}: exit {proc.returncode} but the version {state}\n{err}"
         if exists:
             assert (manifests / "1.0.0.json").is_file(), f"{where}: a version without its manifest file"
             shown = lv("--vault", vault, "dataset", "show", "ds@1.0.0", "--json")

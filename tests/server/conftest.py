@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from tests.cli.conftest import runs, shell_env, world  # noqa: F401 (fixtures, one instance for this package)
 
 pytest.importorskip("fastapi", reason="the server extra is not installed (pip install -e '.[dev]')")

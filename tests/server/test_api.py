@@ -8,6 +8,7 @@ import io
 import json
 
 import pytest
+
 from tests.cli.conftest import lv
 from tests.server.conftest import bearer
 

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from tests.server.conftest import bearer
 
 CHROMIUM = os.environ.get("LENSVAULT_TEST_CHROMIUM", "/usr/bin/chromium")

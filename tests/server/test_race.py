@@ -7,6 +7,7 @@ import itertools
 import threading
 
 import pytest
+
 from tests.registry._helpers import insert_config, insert_run, snapshot, write
 from tests.server.conftest import Server, bearer
 

@@ -6,9 +6,9 @@ import hashlib
 import json
 
 import pytest
-from tests.cli.conftest import lv
 
 from lensvault.errors import AlreadyExists, NotFound, UsageError
+from tests.cli.conftest import lv
 
 
 def test_a_token_is_stored_hashed_and_names_its_user(vault):

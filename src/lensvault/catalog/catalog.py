@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import CatalogError
 
-__all__ = ["Catalog", "utcnow"]
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from lensvault.catalog.health import Inspection
-__all__ = ["Catalog", "actor", "utcnow"]
+
+__all__ = ["Catalog", "utcnow"]
 
 
 def utcnow() -> str:
@@ -95,7 +95,6 @@ class Catalog:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: READ COMMITTED)."""
-        import sqlalchemy as sa
 
         txn = Transaction()
         try:
@@ -119,7 +118,6 @@ class Catalog:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        import sqlalchemy as sa
 
         try:
             with self.engine.connect().execution_options(lv_read=True) as conn:
@@ -144,8 +142,7 @@ class Catalog:
         return (dbapi is not None and isinstance(e, dbapi.Error)
                 and not isinstance(e, dbapi.IntegrityError))
 
-    def _translated(self, e, what: str, fix: str):
-    def _translated(self, e: Exception, what: str, fix: str) -> Exception:
+    def _translated(self, e: BaseException, what: str, fix: str) -> BaseException:
         import sqlalchemy as sa
 
         from lensvault.catalog.health import translate

@@ -62,6 +62,7 @@ _Media: TypeAlias = tuple[str | None, int | None, int | None]
 # staged copy or None, stat once read or None); see _ingest_part.
 _Ingested: TypeAlias = tuple[str, int | None, "_Media | None", "StatKey | None", "_Staged | None", "StatKey | None"]
 # What ``known`` may be (see ingest_folder).
+_Mapper: TypeAlias = "ChunkMapper[tuple[str, str | None], _Ingested]"
 _Known: TypeAlias = "KnownContent | Iterable[str] | Callable[[], KnownContent | Iterable[str]]"
 
 __all__ = ["KnownContent", "folder_oids", "ingest_folder", "ingested"]
@@ -390,7 +391,7 @@ class _FolderIngest:
     ``media`` and ``keys`` are per file of ``files``.
     """
 
-    def __init__(self, vault, src: Path, link: LinkMode, progress) -> None:
+    def __init__(self, vault: Vault, src: Path, link: LinkMode, progress: Progress) -> None:
         self.vault, self.src, self.progress = vault, src, progress
         self.folder = os.path.realpath(src)
         self.link = link
@@ -406,15 +407,15 @@ class _FolderIngest:
         # anyway. Hardlink mode links a cached-but-unstored file without reading it.
         self.jobs: list[tuple[int, str | None]] = []
         self.put: list[int] = []  # no batch: stored after hashing, by put_files
-        self.staged: list = []
-        self.learned: dict = {}  # oid → key of objects whose bytes this ingest hashed (store/verified.py)
-        self.oids: list = []
-        self.media: list = []
-        self.keys: list = []
+        self.staged: list[tuple[str, str]] = []  # (temp path, oid) of objects staged by copy
+        self.learned: dict[str, ObjectKey] = {}  # oid → key of objects whose bytes this ingest hashed (store/verified.py)
+        self.oids: list[str | None] = []  # (both filled for every file by the end)
+        self.media: list[_Media | None] = []
+        self.keys: list[StatKey] = []
         self.seen = time.time_ns()  # before any stat of the walk: the moment the racy rule measures from
         self.settled = self.seen - 2_000_000_000  # timestamps up to this are never racy (state.racy's largest tick)
 
-    def run(self, known) -> files_table.FileRows:
+    def run(self, known: _Known) -> files_table.FileRows:
         batch = self.batch
         try:
             with ChunkMapper(partial(_ingest_part, batch, True)) as mapper:
@@ -422,7 +423,7 @@ class _FolderIngest:
                 self._plan_unchanged(mapper, known)
                 self._execute(mapper)
             if batch is not None:
-                batch.commit([self.oids[i] for i, _ in self.jobs], self.staged)
+                batch.commit(cast("list[str]", [self.oids[i] for i, _ in self.jobs]), self.staged)
                 self.vault.verified.add(self.learned)
         except BaseException:
             if batch is not None:
@@ -432,7 +433,7 @@ class _FolderIngest:
         return self._record()
 
     # -- plan -------------------------------------------------------------------------------------
-    def _walk(self, mapper: ChunkMapper, known) -> KnownContent:
+    def _walk(self, mapper: _Mapper, known: _Known) -> KnownContent:
         """Find the changed and new files and hand them to the workers; ``known`` answered meanwhile."""
         cached, store = self.cached, self.store
         exclude = (self.vault.dir, self.vault.manifests_dir)
@@ -444,7 +445,7 @@ class _FolderIngest:
             local = store.local() is not None
             with ForkedCall(_scan_checked, self.src, cached, store if local else None, exclude, self.hardlink,
                             trusted) as walk:
-                known = _known(known)
+                answered = _known(known)
                 found, self.same, lost = walk.result()
             self.lost = _lost(store, cached, self.same, self.hardlink) if lost is None else lost
             if len(found) >= MIN_ITEMS:
@@ -453,7 +454,7 @@ class _FolderIngest:
                 # by a forked child instead (see the end), which needs no thread here.
                 files_table.prefetch()
             self._read(mapper, found)
-            return known
+            return answered
         # A new folder: workers start on the first sub-folders while the walk goes on.
         for found in scan_iter(self.src, cached, self.same, exclude_dirs=exclude, need_media=True,
                                trusted=trusted):
@@ -462,13 +463,13 @@ class _FolderIngest:
             self._read(mapper, found)
         return _known(known)  # the catalog opens while the workers still hash
 
-    def _read(self, mapper: ChunkMapper, found: list[ScannedFile]) -> None:
+    def _read(self, mapper: _Mapper, found: list[ScannedFile]) -> None:
         """Give the workers ``found`` to read (hash, and store or link)."""
         self.jobs.extend((len(self.files) + j, None) for j in range(len(found)))
         self.files.extend(found)
         mapper.feed([(f.path, None) for f in found])
 
-    def _plan_unchanged(self, mapper: ChunkMapper, known: KnownContent) -> None:
+    def _plan_unchanged(self, mapper: _Mapper, known: KnownContent) -> None:
         """The unchanged files that must be stored after all: those whose object the store
         lost (stored again from the folder, or read again if their bytes changed) and those
         no committed version references yet."""
@@ -477,7 +478,7 @@ class _FolderIngest:
         for rel in _restore_lost(self.store, folder, cached, self.lost, set(to_store)):
             # Its bytes are not what the cache says any more: read it like a changed file.
             self._read(mapper, [_rescan(folder, rel)])
-        extra = []
+        extra: list[tuple[int, str | None]] = []
         for rel in to_store:
             self.files.append(_rescan(folder, rel))
             i = len(self.files) - 1
@@ -491,13 +492,13 @@ class _FolderIngest:
         mapper.feed([(self.files[i].path, oid) for i, oid in extra])
 
     # -- execute ----------------------------------------------------------------------------------
-    def _execute(self, mapper: ChunkMapper) -> None:
+    def _execute(self, mapper: _Mapper) -> None:
         """Collect the workers' results, checking each against the walk."""
         files, cached, jobs = self.files, self.cached, self.jobs
         n = len(files)
-        oids: list = [None] * n
-        media: list = [None] * n
-        keys: list = [f.key for f in files]  # refreshed below where storing moved a ctime
+        oids: list[str | None] = [None] * n
+        media: list[_Media | None] = [None] * n
+        keys: list[StatKey] = [f.key for f in files]  # refreshed below where storing moved a ctime
         for i in range(n):
             e = cached.get(files[i].rel)
             if e is not None and e[:4] == files[i].key and e[5] is not None:
@@ -548,128 +549,8 @@ class _FolderIngest:
             return
         files, put = self.files, sorted(set(self.put))
         with self.progress.task("Storing", len(put)) as advance:
-            local_links.put_files(self.store, [(files[i].path, self.oids[i]) for i in put], self.link,
-    folder = os.path.realpath(src)
-    link = ingest_link(link)
-    store = vault.store
-    state = vault.state
-    cached = state.index(folder)
-    cached_digest = state.index_digest(folder)
-    batch = local_links.ingest_batch(store, link)
-    hardlink = batch is not None and batch.link is LinkMode.HARDLINK
-    files: list[ScannedFile] = []
-    same: list[str] = []
-    lost: list[str] = []
-    # Read: what the cache does not know and, when copying, what must be stored
-    # anyway. Hardlink mode links a cached-but-unstored file without reading it.
-    jobs: list[tuple[int, str | None]] = []
-    put: list[int] = []  # no batch: stored after hashing, by put_files
-    staged: list[tuple[str, str]] = []
-    learned: dict[str, ObjectKey] = {}  # oid → key of objects whose bytes this ingest hashed (store/verified.py)
-    exclude = (vault.dir, vault.manifests_dir)
-    trusted = trusted_roots(vault)
-    seen = time.time_ns()  # before any stat of the walk: the moment the racy rule measures from
-    settled = seen - 2_000_000_000  # timestamps up to this are never racy (state.racy's largest tick)
-    try:
-        with ChunkMapper(partial(_ingest_part, batch, True)) as mapper:
-            if cached:
-                # A folder seen before: mostly unchanged, so the walk is the work. It runs
-                # in a child process while this one answers ``known`` (opening the catalog
-                # holds the GIL for ~0.3 s: a thread would only take turns with the walk).
-                local = store.local() is not None
-                with ForkedCall(_scan_checked, src, cached, store if local else None, exclude, hardlink,
-                                trusted) as walk:
-                    known = _known(known)
-                    found, same, lost_in_child = walk.result()
-                lost = _lost(store, cached, same, hardlink) if lost_in_child is None else lost_in_child
-                if len(found) >= MIN_ITEMS:
-                    # Worker processes will hash for a while: import pyarrow for the new
-                    # files table meanwhile. For a few changed files the table is written
-                    # by a forked child instead (see the end), which needs no thread here.
-                    files_table.prefetch()
-                jobs.extend((j, None) for j in range(len(found)))
-                files.extend(found)
-                mapper.feed([(f.path, None) for f in found])
-                # A new folder: workers start on the first sub-folders while the walk goes on.
-                for found in scan_iter(src, cached, same, exclude_dirs=exclude, need_media=True, trusted=trusted):
-                    if not files:
-                        files_table.prefetch()
-                    jobs.extend((len(files) + j, None) for j in range(len(found)))
-                    files.extend(found)
-                    mapper.feed([(f.path, None) for f in found])
-                known = _known(known)  # the catalog opens while the workers still hash
-            extra: list[tuple[int, str | None]] = []
-            to_store = _to_store(same, cached, cached_digest, known)
-            for rel in _restore_lost(store, folder, cached, lost, set(to_store)):
-                # Its bytes are not what the cache says any more: read it like a changed file.
-                path = f"{folder}/{rel}"
-                try:
-                    files.append(ScannedFile(rel, path, os.lstat(path)))
-                except FileNotFoundError:
-                    raise _gone(path) from None
-                jobs.append((len(files) - 1, None))
-                mapper.feed([(path, None)])
-            for rel in to_store:
-                oid = cached[rel][4]
-                i = len(files) - 1
-                if hardlink:
-                    extra.append((i, oid))
-                elif batch is not None:
-                    extra.append((i, None))
-                else:
-                    put.append(i)
-            jobs.extend(extra)
-            mapper.feed([(files[i].path, oid) for i, oid in extra])
-            n = len(files)
-            oids: list[str | None] = [None] * n
-            media: list[_Media | None] = [None] * n  # (both filled for every file by the end)
-            keys: list[StatKey] = [f.key for f in files]  # refreshed below where storing moved a ctime
-            for i in range(n):
-                e = cached.get(files[i].rel)
-                if e is not None and e[:4] == files[i].key and e[5] is not None:
-                    oids[i], media[i] = e[4], e[5:]
-            title = "Hashing" if batch is None else "Hashing and storing"
-            done = 0
-            with progress.task(title, len(jobs)) as advance:
-                for part in mapper.results(advance):
-                    for (i, _), (oid, size, m, after, stored, read_key) in zip(jobs[done : done + len(part)], part):
-                        f = files[i]
-                        if size is not None and size != f.st.st_size:
-                            raise _changed(f)
-                        if stored is not None:
-                            staged.append((stored[0], oid))
-                            learned[oid] = stored[1]
-                        oids[i] = oid
-                        if m is not None:
-                            media[i] = m
-                        if batch is None:
-                            put.append(i)  # put_files skips what the store holds intact
-                            continue
-                        # The file must be the one scanned. Copy mode leaves the source alone,
-                        # so the whole key must match (a rewrite that restored the mtime still
-                        # moved the ctime); hardlinking and chmod move the ctime, so there the
-                        # key taken right after the read is compared whole, and the cache key
-                        # is refreshed (else the next snapshot would re-hash everything).
-                        if after is None:
-                            raise _gone(f.path)
-                        key = f.key
-                        if read_key is not None and read_key != key:
-                        if (after[0] != key[0] or after[1] != key[1] or after[2] != key[2]
-                                or (not hardlink and after[3] != key[3])):
-                        keys[i] = after
-                        if hardlink and size is not None and (after[2] <= settled or not racy(after, seen, ctime=False)):
-                            learned[oid] = (after[0], after[1], after[2])  # read and hashed just now; the file is the object
-                    done += len(part)
-        if batch is not None:
-            batch.commit(cast("list[str]", [oids[i] for i, _ in jobs]), staged)
-            vault.verified.add(learned)
-    except BaseException:
-            batch.abort()  # after the workers have stopped (the mapper's exit waits for them)
-        raise
-    if batch is None and put:
-        put = sorted(set(put))
-        with progress.task("Storing", len(put)) as advance:
-            local_links.put_files(store, cast("list[tuple[str, str]]", [(files[i].path, oids[i]) for i in put]), link,
+            local_links.put_files(self.store, cast("list[tuple[str, str]]", [(files[i].path, self.oids[i]) for i in put]),
+                                  self.link,
                                   on_done=advance)
         for i in put:
             self.keys[i] = _recheck(files[i])
@@ -688,7 +569,7 @@ class _FolderIngest:
         rows = files_table.FileRows.from_index(index)
         # What this ingest stored or found in the store, as opposed to what a committed version
         # references: the commit checks that these are still there (under the gc lock).
-        rows.fresh = frozenset(self.oids)
+        rows.fresh = frozenset(cast("list[str]", self.oids))
         rows.damaged = damaged
         # The new files table goes to the store from a child while this process saves
         # the cache record and the caller describes the version (see FileRows).
@@ -696,7 +577,7 @@ class _FolderIngest:
         self.vault.state.save_index(self.folder, index, changed=changed, digest=rows.digest())
         return rows
 
-    def _new_index(self) -> tuple[dict, set[str]]:
+    def _new_index(self) -> tuple[dict[str, Entry], set[str]]:
         """The folder's new cache record and the paths that changed in it: the old record
         (sorted), updated in place, so that only added paths make it re-sort and only removed
         ones make it filter."""
@@ -706,7 +587,7 @@ class _FolderIngest:
                 media[i] = _media_of(files[i])
         index = dict(self.cached)
         added = False
-        for f, k, o, m in zip(files, self.keys, self.oids, media):
+        for f, k, o, m in zip(files, self.keys, cast("list[str]", self.oids), cast("list[_Media]", media)):
             if not added and f.rel not in index:
                 added = True
             if (k[2] > settled or (not hardlink and k[3] > settled)) and racy(k, seen, ctime=not hardlink):
@@ -730,34 +611,6 @@ def _rescan(folder: str, rel: str) -> ScannedFile:
         return ScannedFile(rel, path, os.lstat(path))
     except FileNotFoundError:
         raise _gone(path) from None
-    # The folder's new cache record: the old one (sorted), updated in place, so
-    # that only added paths make it re-sort and only removed ones make it filter.
-    index = dict(cached)
-    added = False
-    for f, k, o, m in zip(files, keys, cast("list[str]", oids), cast("list[_Media]", media)):
-        if not added and f.rel not in index:
-            added = True
-        if (k[2] > settled or (not hardlink and k[3] > settled)) and racy(k, seen, ctime=not hardlink):
-            k = unsure(k)
-        index[f.rel] = (*k, o, *m)
-    changed = {f.rel for f in files}
-    if len(same) + len(changed) != len(index):  # some cached paths are gone
-        present = set(same)
-        present.update(changed)
-        changed.update(rel for rel in index if rel not in present)
-        index = {rel: e for rel, e in index.items() if rel in present}
-    if added:
-        index = dict(sorted(index.items()))
-    rows = files_table.FileRows.from_index(index)
-    # What this ingest stored or found in the store, as opposed to what a committed version
-    # references: the commit checks that these are still there (under the gc lock).
-    rows.fresh = frozenset(cast("list[str]", oids))
-    rows.damaged = damaged
-    # The new files table goes to the store from a child while this process saves
-    # the cache record and the caller describes the version (see FileRows).
-    rows.store_in_background(store)
-    state.save_index(folder, index, changed=changed, digest=rows.digest())
-    return rows
 
 
 def _damaged_through_links(store: ObjectStore, files: list[ScannedFile], oids: list[str | None], cached: dict[str, Entry]

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lensvault import ledger
-from lensvault import interrupts
+from lensvault import interrupts, ledger
 from lensvault.errors import AlreadyExists, InputError, UsageError, VersionRuleError
 from lensvault.refs import SemVer, validate_name
 from lensvault.registry import bundle_inputs

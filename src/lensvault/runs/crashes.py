@@ -73,8 +73,8 @@ def leftover_work_dirs(vault: Vault, grace_seconds: float) -> list:
     of runs that ended, or whose owner on this host is dead (``reap_dead_runs`` first keeps the
     partial log as the run's log), or — unknown to the catalog — older than the grace period."""
     from lensvault.catalog.repos.runs import RunRepo
-    from lensvault.runs.runfiles import run_work_dir
     from lensvault.runs.lifecycle import OPEN_STATES
+    from lensvault.runs.runfiles import run_work_dir
     from lensvault.store.leftovers import scan_files
 
     root = run_work_dir(vault, "x").parent
