@@ -6,6 +6,7 @@
     ├── NotFound (KeyError)             a vault, version, object, config, run ... (exit 3)
     │   └── ObjectMissing               the catalog names an object the store lacks
     ├── AlreadyExists                   write-once: the name is taken (exit 4)
+    │   └── RemoteConflict              a remote holds other content under the name, or an alias moved there
     ├── IntegrityError                  bytes whose hash is not their name (exit 5)
     ├── InputError (ValueError)         user data we refuse: paths escaping, unreadable files,
     │   │                               malformed annotations (exit 6)
@@ -13,7 +14,8 @@
     ├── PreflightFailed                 a run may not start; carries every failure (exit 7)
     ├── VersionRuleError                a version lower than the change requires (exit 8)
     ├── StorageError (OSError)          disk full, permissions, interrupted I/O (exit 9)
-    │   └── ObjectsVanished             objects a write relies on left the store before its commit
+    │   ├── ObjectsVanished             objects a write relies on left the store before its commit
+    │   └── RemoteError                 a remote cannot be reached, refuses us, or lacks its bucket
     └── CatalogError                    the metadata database cannot be used (exit 10)
         ├── CatalogMissing              missing or empty where a catalog must be: rebuild it
         └── CatalogDamaged              corrupt, truncated or missing tables: rebuild --force
@@ -41,6 +43,8 @@ __all__ = [
     "ObjectMissing",
     "ObjectsVanished",
     "PreflightFailed",
+    "RemoteConflict",
+    "RemoteError",
     "StorageError",
     "UsageError",
     "VersionRuleError",
@@ -102,6 +106,10 @@ class AlreadyExists(LensVaultError):
     exit_code = 4
 
 
+class RemoteConflict(AlreadyExists):
+    """A remote already holds different content under a write-once name, or an alias moved there first."""
+
+
 class IntegrityError(LensVaultError):
     exit_code = 5
 
@@ -146,3 +154,7 @@ class CatalogMissing(CatalogError):
 
 class CatalogDamaged(CatalogError):
     """The catalog exists but cannot be trusted: not a database, truncated, tables gone."""
+
+
+class RemoteError(StorageError):
+    """A remote could not be used: unreachable, credentials refused, bucket missing, a request failed."""

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from lensvault.store.base import ObjectStore
     from lensvault.store.verified import VerifiedObjects
 
-__all__ = ["Vault", "VaultInfo", "find_vault_root", "init_vault", "open_vault"]
+__all__ = ["Vault", "VaultInfo", "clone_vault", "find_vault_root", "init_vault", "open_vault"]
 
 VAULT_DIR = ".lensvault"
 
@@ -111,6 +111,16 @@ def open_vault(path: str | os.PathLike | None = None, *, actor: str | None = Non
     # The catalog (and SQLAlchemy) is opened, and migrated, on first use: commands
     # that can answer from the manifests and the stat cache never pay for it.
     return Vault(root, config, actor=actor)
+
+
+def clone_vault(url: str, dest: str | os.PathLike, *, name: str = "origin", endpoint_url: str | None = None,
+                region: str | None = None, jobs: int = 32, actor: str | None = None, progress=NO_PROGRESS):
+    """A new vault in ``dest`` from the remote at ``url`` (lensvault.remotes.fetch.clone): its objects
+    hash-checked, its catalog rebuilt from the remote's records, ``url`` its default remote ``name``."""
+    from lensvault.remotes.fetch import clone
+
+    return clone(url, dest, make_vault=lambda root, config: Vault(root, config, actor=actor), vault_dir=VAULT_DIR,
+                 name=name, endpoint_url=endpoint_url, region=region, jobs=jobs, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -627,3 +637,32 @@ class Vault:
         from lensvault.runs.reproduce import reproduce
 
         return reproduce(self, ref, tolerance=tolerance, stream=stream)
+
+    # -- remotes (lensvault.remotes) ---------------------------------------------------------
+    def add_remote(self, name: str, url: str, *, endpoint_url: str | None = None, region: str | None = None,
+                   default: bool = False):
+        from lensvault.remotes.config import add_remote
+
+        return add_remote(self, name, url, endpoint_url=endpoint_url, region=region, default=default)
+
+    def remove_remote(self, name: str):
+        from lensvault.remotes.config import remove_remote
+
+        return remove_remote(self, name)
+
+    def remotes(self):
+        from lensvault.remotes.config import remote_list
+
+        return remote_list(self)
+
+    def push(self, refs=(), *, all: bool = False, remote: str | None = None, jobs: int = 32, progress=NO_PROGRESS):
+        """Upload what ``refs`` need (or everything) to a remote: objects, records, then refs."""
+        from lensvault.remotes.push import push
+
+        return push(self, list(refs), everything=all, remote=remote, jobs=jobs, progress=progress)
+
+    def pull(self, ref: str, *, remote: str | None = None, jobs: int = 32, progress=NO_PROGRESS):
+        """Bring ``ref`` (and what it needs) from a remote into this vault, hash-checked."""
+        from lensvault.remotes.fetch import pull
+
+        return pull(self, ref, remote=remote, jobs=jobs, progress=progress)

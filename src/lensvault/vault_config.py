@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from lensvault.errors import CatalogError
@@ -23,16 +24,22 @@ class VaultConfig:
     # tell "my catalog is gone" from "this is a different catalog". None: a vault made
     # before catalogs had ids; it is filled in the first time the catalog is opened.
     catalog_id: str | None = None
+    # Named remotes (lensvault.remotes.config): NAME -> {"url", "endpoint_url", "region", "default"}.
+    # Where the bytes are, never credentials: those come from each cloud's usual places.
+    remotes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         catalog = {"url": self.catalog_url}
         if self.catalog_id:
             catalog["id"] = self.catalog_id
-        return {
+        out: dict[str, Any] = {
             "vault": {"id": self.vault_id, "created_at": self.created_at},
             "store": {"url": self.store_url},
             "catalog": catalog,
         }
+        if self.remotes:
+            out["remotes"] = {k: {f: v for f, v in r.items() if v is not None} for k, r in sorted(self.remotes.items())}
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> VaultConfig:
@@ -42,6 +49,7 @@ class VaultConfig:
             store_url=d["store"]["url"],
             catalog_url=d["catalog"]["url"],
             catalog_id=d["catalog"].get("id"),
+            remotes=dict(d.get("remotes", {})),
         )
 
     @classmethod

@@ -17,7 +17,8 @@ CORE = {
     "Vault", "VersionRuleError", "__version__", "init", "open",
 }
 TRACKING = {"log_artifact", "log_metrics", "log_params", "start_run"}  # lensvault.tracking
-EXPECTED = CORE | TRACKING
+REMOTES = {"RemoteConflict", "RemoteError", "clone"}  # lensvault.remotes
+EXPECTED = CORE | TRACKING | REMOTES
 
 
 def test_all_is_sorted_and_is_what_we_mean():

@@ -32,6 +32,10 @@ COMMANDS = {
     "evals": "lensvault.cli.runs_cmds:evals_cmd",
     "serve": "lensvault.cli.serve_cmds:serve_cmd",
     "token": "lensvault.cli.token_cmds:token",
+    "remote": "lensvault.cli.remote_cmds:remote",
+    "push": "lensvault.cli.remote_cmds:push_cmd",
+    "pull": "lensvault.cli.remote_cmds:pull_cmd",
+    "clone": "lensvault.cli.remote_cmds:clone_cmd",
 }
 
 # One-line help shown by `lensvault --help` without importing the command.
@@ -56,6 +60,10 @@ SHORT_HELP = {
     "evals": "List recorded evaluations with their data and what they belong to.",
     "serve": "Serve the REST API and the web UI (versions, diffs, runs, models, lineage).",
     "token": "Create, list and revoke API tokens for the server (lensvault serve).",
+    "remote": "Add, list and remove remotes (s3://, gs://, az://, file://).",
+    "push": "Upload versions, runs and models (and what they need) to a remote.",
+    "pull": "Bring a version, run or model from a remote into this vault.",
+    "clone": "Make a new vault from a remote.",
 }
 
 

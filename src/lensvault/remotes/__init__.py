@@ -1,0 +1,14 @@
+"""Remotes: share dataset versions, runs and models between machines through object storage.
+
+A remote is a store plus a few refs (store/remote.py has its layout): ``push`` uploads what
+the remote lacks — objects, then record objects, then refs and journal entries — so that no
+ref ever names something incomplete; ``clone`` makes a new vault from a remote (its catalog
+rebuilt from the records, as ``catalog rebuild`` does); ``pull`` brings one version, run or
+model into an existing vault. Every byte that comes in is hashed before it enters the store.
+
+    config.py    named remotes in the vault's config (never credentials)
+    closure.py   which records and objects a ref needs
+    push.py      upload
+    fetch.py     download: pull and clone
+    results.py   what the commands return
+"""

@@ -1,0 +1,250 @@
+"""``lensvault pull`` and ``lensvault clone``: records and objects from a remote into a vault.
+
+Every byte that comes in is hashed before it enters the local store: records and small
+objects in memory, large ones while they stream to a temp file. A remote object that does
+not hash to its name is named in the error and never stored.
+
+``clone`` makes a new vault whose catalog is rebuilt from the remote's records exactly as
+``catalog rebuild`` rebuilds a lost one (the records are copied into the new vault's own
+ledger first). ``pull REF`` adds what REF needs to an existing vault: the records'
+rows go into the catalog through the same replay, in one transaction with their ledger
+entries. Pull does not move this vault's aliases (its own promotions are its own); ``clone``
+brings the remote's aliases as they are.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+from lensvault.errors import AlreadyExists, IntegrityError, NotFound, RemoteConflict
+from lensvault.progress import NO_PROGRESS
+from lensvault.remotes.closure import LedgerRecord, select
+from lensvault.remotes.ledgers import manifest_meta_objects, record_objects, remote_ledger
+from lensvault.remotes.results import CloneResult, PullResult
+
+__all__ = ["clone", "pull"]
+
+
+def _require_remote(rs) -> None:
+    if not rs.exists():
+        raise NotFound("this location is not a LensVault remote (nothing was pushed there yet, or the bucket "
+                       "does not exist)", where=rs.url,
+                       fix="check the URL (and --endpoint-url), or push to it first with `lensvault push --all`")
+
+
+def download(store, rs, oids: list[str], progress, label: str) -> tuple[int, int]:
+    """Fetch the objects ``store`` lacks, hash-checked; (objects fetched, bytes fetched)."""
+    todo = store.missing(sorted(set(oids)))
+    sizes: dict[str, int] = {}
+
+    def one(oid: str) -> None:
+        size = rs.fetch_into(oid, store)
+        if size is None:
+            raise _corrupt(rs, oid)
+        sizes[oid] = size
+
+    with progress.task(label, len(todo)) as advance:
+        rs.run_many(one, todo, on_done=advance)
+    return len(sizes), sum(sizes.values())
+
+
+def _corrupt(rs, oid: str) -> IntegrityError:
+    return IntegrityError(f"object {oid[:12]}… on the remote is corrupt: its bytes do not hash to its name; "
+                          "it was not stored", where=rs.location(oid),
+                          fix="push it again from a vault that has it intact (`lensvault push --all` there), "
+                              "then run this again", oid=oid, corrupt=[oid])
+
+
+def _objects_of(vault, rs, chosen: list[LedgerRecord], raw: dict[str, bytes], progress) -> list[str]:
+    """Every object the chosen records need; versions' metadata objects are fetched first to list their files."""
+    from lensvault.datasets.manifest import Manifest
+    from lensvault.remotes.ledgers import version_objects
+
+    store = vault.store
+    for rec in chosen:
+        if not store.has(rec.oid):
+            store.restore_bytes(rec.oid, raw[rec.oid])
+    versions = [r for r in chosen if r.kind == "dataset.version"]
+    meta: set[str] = set()
+    for rec in versions:
+        moid = rec.data["row"]["manifest_oid"]
+        download(store, rs, [moid], NO_PROGRESS, "")
+        meta |= manifest_meta_objects(Manifest.from_bytes(store.read_bytes(moid)), moid)
+    download(store, rs, sorted(meta), progress, "Fetching dataset tables")
+    out: set[str] = set()
+    for rec in chosen:
+        out |= record_objects(rec)
+        if rec.kind == "dataset.version":
+            out |= version_objects(vault, rec)
+    return sorted(out)
+
+
+def _write_manifest_files(vault, chosen: list[LedgerRecord]) -> None:
+    from lensvault.datasets.manifest import write_manifest_file
+
+    for rec in chosen:
+        if rec.kind != "dataset.version":
+            continue
+        row = rec.data["row"]
+        path = Path(vault.manifests_dir) / row["name"] / f"{row['version']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            write_manifest_file(path, vault.store.read_bytes(row["manifest_oid"]))
+        except AlreadyExists:
+            pass  # another file there: the catalog's record decides; `verify` names the difference
+
+
+# -- clone -------------------------------------------------------------------------------------
+
+
+def clone(url: str, dest, *, make_vault, vault_dir: str = ".lensvault", name: str = "origin",
+          endpoint_url: str | None = None, region: str | None = None, jobs: int = 32,
+          progress=NO_PROGRESS) -> CloneResult:
+    """A new vault in ``dest`` (an empty folder, or a checkout of the project's git repository).
+    ``make_vault(root, config)``: the vault object (``lensvault.vault.clone_vault`` passes ``Vault``)."""
+    from lensvault import gitinfo
+    from lensvault.catalog.catalog import utcnow
+    from lensvault.ledger import ledger_prefix
+    from lensvault.rebuild import rebuild_catalog
+    from lensvault.remotes.config import Remote, normalize_url
+    from lensvault.vault_config import VaultConfig
+
+    url = normalize_url(url)
+    root = Path(dest).absolute()
+    vdir = root / vault_dir
+    if vdir.exists():
+        raise AlreadyExists(f"{root} already has a vault (or a .lensvault folder)", where=str(vdir),
+                            fix="clone into another folder; to bring versions into an existing vault use `lensvault pull`")
+    spec = Remote(name, url, endpoint_url, region, True)
+    rs = spec.store(jobs=jobs)
+    _require_remote(rs)
+    ledger, raw = remote_ledger(rs, progress=progress)
+    made_root = not root.exists()
+    try:
+        vdir.mkdir(parents=True)
+        cid = uuid.uuid4().hex
+        config = VaultConfig(vault_id=uuid.uuid4().hex, created_at=utcnow(), store_url=f"{vault_dir}/objects",
+                             catalog_url=f"sqlite:///{vault_dir}/catalog.db", catalog_id=cid,
+                             remotes={name: {k: v for k, v in spec.to_dict().items() if k != "name" and v}})
+        vault = make_vault(root, config)
+        vault.store.create()
+        result = CloneResult(str(root), name, url, records=len(ledger.records))
+        oids = _objects_of(vault, rs, ledger.records, raw, progress)
+        result.objects_fetched, result.bytes_fetched = download(vault.store, rs, oids, progress, "Fetching objects")
+        prefix = ledger_prefix(cid) + "/"
+        for rec in ledger.records:
+            vault.store.put_ref(prefix + rec.journal, b"", exclusive=True)
+        for ref, oid in ledger.refs.items():
+            vault.store.put_ref(prefix + ref, oid.encode(), exclusive=True)
+        vault.store.release_pins()
+        (root / "data" / "manifests").mkdir(parents=True, exist_ok=True)
+        _write_manifest_files(vault, ledger.records)
+        config.write(vdir / "config.toml")
+        vault.store.register_vault(config.vault_id, root)
+        report = rebuild_catalog(vault, progress=progress)
+        result.restored, result.unproven = report.restored, report.unproven
+        gitinfo.ignore_in_repo(vdir)
+        vault.close()
+        return result
+    except BaseException:
+        # A failed clone leaves nothing that looks like a vault.
+        shutil.rmtree(root if made_root else vdir, ignore_errors=True)
+        raise
+
+
+# -- pull --------------------------------------------------------------------------------------
+
+
+def pull(vault, ref: str, *, remote: str | None = None, jobs: int = 32, progress=NO_PROGRESS) -> PullResult:
+    from lensvault.remotes.config import open_remote
+    from lensvault.remotes.ledgers import local_ledger
+
+    spec, rs = open_remote(vault, remote, jobs=jobs)
+    _require_remote(rs)
+    theirs, raw = remote_ledger(rs, progress=progress)
+    chosen = select(theirs, [ref], everything=False, where=f"the remote {spec.name} ({rs.url})")
+    ours = local_ledger(vault)
+    have = {r.oid for r in ours.records}
+    result = PullResult(spec.name, rs.url, [ref])
+    new: list[LedgerRecord] = []
+    for rec in chosen:
+        if rec.oid in have or rec.kind in ("alias.move", "events"):
+            continue
+        key = rec.ref()
+        mine = ours.refs.get(key) if key else None
+        if mine is not None and mine != rec.oid:
+            if _same_version(vault, rec, mine):
+                result.same_content.append(key)
+                continue
+            raise RemoteConflict(f"{key.split('/', 1)[1]} here is other content than on the remote", where=key,
+                                 fix="a version is written once: this vault made its own under that name; "
+                                     "pull another version, or clone the remote into a new folder")
+        new.append(rec)
+    oids = _objects_of(vault, rs, chosen, raw, progress)
+    present = len(oids)
+    result.objects_fetched, result.bytes_fetched = download(vault.store, rs, oids, progress, "Fetching objects")
+    result.objects_present = present - result.objects_fetched
+    result.records = len(new)
+    if new:
+        _write_manifest_files(vault, new)
+        result.added = _replay(vault, new, ref, spec.name)
+    vault.store.release_pins()
+    return result
+
+
+def _same_version(vault, rec: LedgerRecord, mine: str) -> bool:
+    from lensvault.ledger import read_record
+
+    if rec.kind != "dataset.version":
+        return False
+    row = read_record(vault.store, mine)["data"]["row"]
+    return bool(row["snapshot_id"] == rec.data["row"]["snapshot_id"])
+
+
+def _replay(vault, new: list[LedgerRecord], ref: str, remote: str) -> dict[str, int]:
+    """The new records' rows into the catalog, and their entries into this vault's ledger, in one transaction."""
+    from lensvault.ledger import ledger_prefix
+    from lensvault.rebuild import RebuildReport, _Replay
+
+    catalog = vault.catalog
+    store = vault.store
+    prefix = ledger_prefix(catalog.catalog_id) + "/"
+    report = RebuildReport(catalog="", catalog_id=catalog.catalog_id, previous="whole")
+    with catalog.begin() as conn:
+        txn = catalog.transaction(conn)
+        r = _Replay(conn, report)
+        r.run_ids |= {rid for rec in new if rec.kind == "run.start" for rid in rec.run_ids()}
+        r.run_ids |= _known_runs(vault, new)
+        for rec in new:
+            handler = getattr(r, "on_" + rec.kind.replace(".", "_"), None)
+            if handler is None:
+                continue
+            handler(rec.data, rec)
+            name = prefix + rec.journal
+            if store.put_ref(name, b"", exclusive=True):
+                txn.on_undo(lambda n=name: store.delete_ref(n))
+            key = rec.ref()
+            if key is not None:
+                rname = prefix + key
+                if store.put_ref(rname, rec.oid.encode(), exclusive=True):
+                    txn.on_undo(lambda n=rname: store.delete_ref(n))
+        r.runs.add_latest_metrics(list(r.latest.values()))
+        catalog.append_event(conn, "remote.pull", "remote", remote,
+                             after={"ref": ref, "records": [rec.oid for rec in new],
+                                    "restored": dict(sorted(report.restored.items()))})
+    return dict(sorted(report.restored.items()))
+
+
+def _known_runs(vault, new: list[LedgerRecord]) -> set[str]:
+    """Runs the new records name that this vault already has (their later records come now)."""
+    out: set[str] = set()
+    for rec in new:
+        for rid in rec.run_ids():
+            try:
+                vault.get_run(rid)
+                out.add(rid)
+            except NotFound:
+                pass
+    return out

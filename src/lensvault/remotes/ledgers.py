@@ -1,0 +1,124 @@
+"""Reading a ledger — this vault's (``ledgers/<catalog-id>/…`` in its store) or a remote's (``journal/``,
+``refs/`` at its top) — into the same shape (closure.Ledger), every record checked by hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from lensvault.errors import IntegrityError
+from lensvault.progress import NO_PROGRESS
+from lensvault.remotes.closure import Ledger, LedgerRecord, parse_journal
+
+__all__ = ["local_ledger", "record_objects", "remote_ledger", "version_objects"]
+
+
+def _prefix(vault) -> str:
+    from lensvault.ledger import ledger_prefix
+
+    cid = vault.catalog.catalog_id
+    return ledger_prefix(cid) + "/"
+
+
+def local_ledger(vault) -> Ledger:
+    from lensvault.ledger import read_record
+
+    prefix = _prefix(vault)
+    store = vault.store
+    out = Ledger()
+    for name in store.list_refs(prefix + "journal"):
+        rec = parse_journal(name[len(prefix):])
+        if rec is None:
+            continue
+        rec.doc = read_record(store, rec.oid)
+        out.records.append(rec)
+    out.records.sort(key=lambda r: (r.stamp, r.journal))
+    for name in store.list_refs(prefix + "refs"):
+        data = store.get_ref(name)
+        if data:
+            out.refs[name[len(prefix):]] = data.decode().strip()
+    return out
+
+
+def parse_record(data: bytes, oid: str, where: str) -> dict[str, Any]:
+    from lensvault.ledger import FORMAT
+
+    if hashlib.sha256(data).hexdigest() != oid:
+        raise IntegrityError(f"record {oid[:12]}… on the remote is corrupt: its bytes do not hash to its name",
+                             where=where, fix="push it again from a vault that has it intact (it is not stored here)",
+                             oid=oid, corrupt=[oid])
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise IntegrityError(f"object {oid[:12]}… on the remote is not a ledger record", where=where,
+                             fix="the remote's journal names the wrong object: remove that journal entry")
+    return doc
+
+
+def remote_ledger(rs, *, progress=NO_PROGRESS) -> tuple[Ledger, dict[str, bytes]]:
+    """The remote's ledger, every record read (``jobs`` at a time) and checked; and the records' bytes."""
+    out = Ledger()
+    for name in rs.list_refs("journal"):
+        rec = parse_journal(name)
+        if rec is not None:
+            out.records.append(rec)
+    out.records.sort(key=lambda r: (r.stamp, r.journal))
+    raw: dict[str, bytes] = {}
+
+    def read(rec: LedgerRecord) -> None:
+        data = rs.get_raw(rec.oid)
+        rec.doc = parse_record(data, rec.oid, rs.location(rec.oid))
+        raw[rec.oid] = data
+
+    with progress.task("Reading the remote's records", len(out.records)) as advance:
+        rs.run_many(read, out.records, on_done=advance)
+    for name in rs.list_refs("refs"):
+        data = rs.get_ref(name)
+        if data:
+            out.refs[name] = data.decode().strip()
+    return out, raw
+
+
+def record_objects(rec: LedgerRecord) -> set[str]:
+    """The objects a record keeps alive (its ``objects``), and the record itself."""
+    assert rec.doc is not None
+    out = {o for o in rec.doc.get("objects", []) if o}
+    d = rec.data
+    row = d.get("row") or {}
+    # What rebuild keeps referenced, in case an older record's ``objects`` left one out.
+    for key in ("bundle_oid", "predictions_oid", "environment_oid", "log_oid", "manifest_oid"):
+        if row.get(key):
+            out.add(row[key])
+    for key in ("environment_oid", "oid"):
+        if isinstance(d.get(key), str) and len(d[key]) == 64:
+            out.add(d[key])
+    for f in d.get("files", []) or []:
+        if isinstance(f, dict) and f.get("sha256"):
+            out.add(f["sha256"])
+    for a in d.get("artifacts", []) or []:
+        if isinstance(a, dict) and a.get("sha256"):
+            out.add(a["sha256"])
+    values = d.get("values") or {}
+    for key in ("log_oid", "environment_oid"):
+        if values.get(key):
+            out.add(values[key])
+    return out
+
+
+def version_objects(vault, rec: LedgerRecord) -> set[str]:
+    """Everything a dataset version needs (files, tables, snapshot, manifest), from this vault's store."""
+    from lensvault.datasets.handle import Dataset
+    from lensvault.datasets.manifest import Manifest
+    from lensvault.datasets.versions import DatasetVersion
+
+    moid = rec.data["row"]["manifest_oid"]
+    manifest = Manifest.from_bytes(vault.store.read_bytes(moid))
+    return set(Dataset(vault, DatasetVersion.from_manifest(manifest, moid), manifest).object_ids())
+
+
+def manifest_meta_objects(manifest, moid: str) -> set[str]:
+    """The objects to fetch before a version's files can be listed: manifest, snapshot, tables."""
+    return {moid, manifest.snapshot_id, *(t["oid"] for t in manifest.tables.values() if t.get("oid"))}

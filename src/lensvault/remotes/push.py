@@ -1,0 +1,211 @@
+"""``lensvault push``: objects first, then record objects, then refs and journal entries.
+
+What the remote already has is known without asking per object: a record whose journal
+entry is on the remote was pushed complete (entries are written last), so its objects —
+for a dataset version, everything its manifest names — are there. Pushing 1.0.1 after
+1.0.0 therefore sends the difference of their manifests. Whatever is left is checked by
+listing the remote's objects once (LIST, 1,000 names a request) when there is much of it,
+never by one HEAD per object; a few are just sent with ``If-None-Match: *``.
+
+Refs: dataset/model/config refs are created with ``If-None-Match: *``; a ref that names
+another record is fine when it is the same snapshot (two vaults made the same version),
+refused otherwise with both snapshot ids named. Aliases move by compare-and-swap on the
+remote alias ref's ETag: of two machines promoting at once exactly one wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from lensvault.errors import IntegrityError, RemoteConflict
+from lensvault.progress import NO_PROGRESS
+from lensvault.remotes.closure import Ledger, LedgerRecord, select
+from lensvault.remotes.config import open_remote
+from lensvault.remotes.ledgers import local_ledger, record_objects, version_objects
+from lensvault.remotes.results import PushResult
+
+__all__ = ["push"]
+
+# Above this many objects of unknown state, one listing of the remote is cheaper than sending blind.
+LIST_ABOVE = 64
+
+
+def push(vault, refs: list[str], *, everything: bool = False, remote: str | None = None, jobs: int = 32,
+         progress=NO_PROGRESS) -> PushResult:
+    from lensvault.errors import UsageError
+
+    if not refs and not everything:
+        raise UsageError("nothing to push", where="lensvault push",
+                         fix="name what to push (NAME@X.Y.Z, NAME@ALIAS, a run id, a config id) or pass --all")
+    spec, rs = open_remote(vault, remote, jobs=jobs)
+    result = PushResult(spec.name, rs.url)
+    local = local_ledger(vault)
+    chosen = select(local, refs, everything=everything, where="this vault")
+    rs.create()  # marks the location as a remote; fails clearly on a missing bucket or bad credentials
+    on_remote = set(rs.list_refs("journal"))
+    new = [r for r in chosen if r.journal not in on_remote]
+    _refuse_conflicts(rs, new, result)
+
+    # -- objects: what the chosen records need, minus what complete records on the remote imply
+    needed: dict[str, None] = {}
+    for rec in chosen:
+        for oid in _objects(vault, rec):
+            needed.setdefault(oid)
+    present: set[str] = set()
+    for rec in local.records:
+        if rec.journal in on_remote:
+            present |= _objects(vault, rec)
+            present.add(rec.oid)
+    records = {r.oid for r in new}
+    todo = [o for o in needed if o not in present and o not in records]
+    if len(todo) > LIST_ABOVE:
+        listing = rs.listing()
+        result.listed = True
+        todo = [o for o in todo if o not in listing]
+    result.objects_present = len(needed) - len(todo)
+    _upload(vault, rs, todo, result, progress, "Uploading objects")
+    _upload(vault, rs, sorted(records), result, progress, "Uploading records", count_as_records=True)
+
+    # -- refs, then journal entries (the journal is what clone and pull list: last)
+    moves: dict[tuple[str, str], list[LedgerRecord]] = {}
+    with progress.task("Writing refs", len(new)) as advance:
+        for rec in new:
+            key = rec.alias_key()
+            if key is not None:
+                moves.setdefault(key, []).append(rec)
+                advance(1)
+                continue
+            if _create_ref(rs, rec, result):
+                rs.put_ref(rec.journal, b"", exclusive=True)
+            advance(1)
+    for key, recs in sorted(moves.items()):
+        _move_alias(rs, local, key, recs, result)
+    return result
+
+
+def _objects(vault, rec: LedgerRecord) -> set[str]:
+    out = record_objects(rec)
+    if rec.kind == "dataset.version":
+        out |= version_objects(vault, rec)
+    out.discard(rec.oid)
+    return out
+
+
+def _refuse_conflicts(rs, new: list[LedgerRecord], result: PushResult) -> None:
+    """Before anything is sent: a write-once ref on the remote that names other content."""
+    for rec in new:
+        ref = rec.ref()
+        if ref is None:
+            continue
+        there = rs.get_ref(ref)
+        if there is not None:
+            _check_same(rs, rec, ref, there.decode().strip())
+
+
+def _check_same(rs, rec: LedgerRecord, ref: str, there: str) -> bool:
+    """True if the remote's ``ref`` names this record or (a dataset version) the same snapshot."""
+    if there == rec.oid:
+        return True
+    parts = ref.split("/")
+    label = f"{parts[2]}@{parts[3]}" if len(parts) == 4 else parts[-1]
+    if rec.kind == "dataset.version":
+        from lensvault.remotes.ledgers import parse_record
+
+        theirs = parse_record(rs.get_raw(there), there, rs.location(there))["data"]["row"]["snapshot_id"]
+        ours = rec.data["row"]["snapshot_id"]
+        if theirs == ours:
+            return False
+        raise RemoteConflict(
+            f"{label} on the remote is other content: snapshot {theirs[:12]}… there, {ours[:12]}… here",
+            where=f"{rs.url}/{ref}", fix="a version is written once: snapshot yours as a new version "
+                                       "(`lensvault dataset snapshot … --bump patch`) and push that",
+            ours=ours, theirs=theirs)
+    raise RemoteConflict(f"{label} on the remote is another record ({there[:12]}…) than here ({rec.oid[:12]}…)",
+                         where=f"{rs.url}/{ref}",
+                         fix="a version is written once: register yours under a new version and push that",
+                         ours=rec.oid, theirs=there)
+
+
+def _create_ref(rs, rec: LedgerRecord, result: PushResult) -> bool:
+    """Create the record's write-once ref; whether its journal entry should follow."""
+    ref = rec.ref()
+    if ref is None:
+        return True
+    if rs.put_ref(ref, rec.oid.encode(), exclusive=True):
+        result.refs_created.append(ref)
+        return True
+    there = (rs.get_ref(ref) or b"").decode().strip()
+    if _check_same(rs, rec, ref, there):
+        result.refs_present.append(ref)
+        return True
+    result.same_content.append(ref)
+    return False  # the first vault's record stands; ours would be a second record of one version
+
+
+def _move_alias(rs, local: Ledger, key: tuple[str, str], recs: list[LedgerRecord], result: PushResult) -> None:
+    name, alias = key
+    ref = f"refs/aliases/{name}/{alias}"
+    ours = local.refs.get(ref)
+    if ours is None:
+        return
+    found = rs.get_ref_tagged(ref)
+    history = [r.oid for r in local.records if r.alias_key() == key]
+    if found is not None:
+        there, etag = found[0].decode().strip(), found[1]
+        if there == ours:
+            expected = None
+        elif there in history:
+            expected = etag
+        else:
+            raise RemoteConflict(
+                f"{name}@{alias} was moved on the remote by someone else (its latest move is {there[:12]}…, "
+                f"which this vault has not seen)", where=f"{rs.url}/{ref}",
+                fix=f"pull it (`lensvault pull {name}@{alias}`), decide again, promote, and push again")
+        if there != ours:
+            rs.swap_ref(ref, ours.encode(), expected)
+            result.aliases_moved.append(f"{name}@{alias}")
+    else:
+        rs.swap_ref(ref, ours.encode(), None)
+        result.aliases_moved.append(f"{name}@{alias}")
+    for rec in recs:
+        rs.put_ref(rec.journal, b"", exclusive=True)
+
+
+def _upload(vault, rs, oids: list[str], result: PushResult, progress, label: str, *,
+            count_as_records: bool = False) -> None:
+    """Send objects with ``If-None-Match: *``, each hashed on the way out: a damaged local object
+    is named and never becomes a remote object."""
+    from lensvault.store.remote import LARGE
+
+    store = vault.store
+    sizes: dict[str, int] = {}
+
+    def one(oid: str) -> None:
+        path = store.local_path(oid)
+        size = store.stat(oid).size
+        if path is not None and size > LARGE:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            body: bytes | str = path
+            ok = h.hexdigest() == oid
+        else:
+            with store.open(oid) as f:
+                body = f.read()
+            ok = hashlib.sha256(body).hexdigest() == oid
+        if not ok:
+            raise IntegrityError(f"object {oid[:12]}… is corrupt in this vault's store; it was not pushed",
+                                 where=store.location(oid),
+                                 fix="run `lensvault verify --repair` (add --from DIR with the original files), "
+                                     "then push again", oid=oid, corrupt=[oid])
+        if rs.put_object(oid, body):
+            sizes[oid] = size
+
+    with progress.task(label, len(oids)) as advance:
+        rs.run_many(one, oids, on_done=advance)
+    if count_as_records:
+        result.records_sent += len(sizes)
+    else:
+        result.objects_sent += len(sizes)
+    result.bytes_sent += sum(sizes.values())

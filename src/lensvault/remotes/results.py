@@ -1,0 +1,57 @@
+"""What push, pull and clone return: the facts ``--json`` prints and the renderer shows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["CloneResult", "PullResult", "PushResult"]
+
+
+@dataclass
+class PushResult:
+    remote: str
+    url: str
+    objects_sent: int = 0
+    objects_present: int = 0  # needed, and already on the remote (by its refs, or by the listing)
+    bytes_sent: int = 0
+    records_sent: int = 0
+    listed: bool = False  # whether the remote's objects were listed (the fallback)
+    refs_created: list[str] = field(default_factory=list)
+    refs_present: list[str] = field(default_factory=list)
+    same_content: list[str] = field(default_factory=list)  # another vault pushed the same snapshot first
+    aliases_moved: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PullResult:
+    remote: str
+    url: str
+    refs: list[str]
+    records: int = 0  # records new to this vault
+    objects_fetched: int = 0
+    objects_present: int = 0
+    bytes_fetched: int = 0
+    added: dict[str, int] = field(default_factory=dict)  # kind -> rows added to the catalog
+    same_content: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CloneResult:
+    root: str
+    remote: str
+    url: str
+    records: int = 0
+    objects_fetched: int = 0
+    bytes_fetched: int = 0
+    restored: dict[str, int] = field(default_factory=dict)
+    unproven: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
