@@ -205,6 +205,7 @@ def _same_version(vault, rec: LedgerRecord, mine: str) -> bool:
 
 def _replay(vault, new: list[LedgerRecord], ref: str, remote: str) -> dict[str, int]:
     """The new records' rows into the catalog, and their entries into this vault's ledger, in one transaction."""
+    import lensvault.catalog.repos  # noqa: F401 - _Replay reaches the repositories through the package
     from lensvault.ledger import ledger_prefix
     from lensvault.rebuild import RebuildReport, _Replay
 
