@@ -1,0 +1,222 @@
+"""Faults on the way to and from a remote: each a clear error (what, where, fix), nothing lost,
+no ref on the remote naming something incomplete, and the same command run again finishes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import lensvault
+from lensvault.errors import RemoteConflict
+from lensvault.store.remote import RemoteStore
+
+from .conftest import CREDENTIALS, lv, lv_json, remote_args, s3_client
+
+
+def _many_files(root: Path, n: int, size: int = 2048) -> Path:
+    root.mkdir(parents=True)
+    for i in range(n):
+        (root / f"img_{i:05d}.bin").write_bytes(os.urandom(size))
+    return root
+
+
+def _remote_keys(url: str, endpoint: str | None, prefix: str) -> list[str]:
+    if endpoint is None:
+        base = Path(url[len("file://"):]) / prefix
+        return [str(p) for p in base.rglob("*") if p.is_file()] if base.exists() else []
+    bucket, _, path = url[len("s3://"):].partition("/")
+    out, token = [], None
+    while True:
+        kw = {"Bucket": bucket, "Prefix": f"{path}/{prefix}"}
+        if token:
+            kw["ContinuationToken"] = token
+        page = s3_client(endpoint).list_objects_v2(**kw)
+        out += [o["Key"] for o in page.get("Contents", [])]
+        token = page.get("NextContinuationToken")
+        if not token:
+            return out
+
+
+def test_killed_push_leaves_no_ref_and_pushing_again_completes(tmp_path, remote_url):
+    url, endpoint = remote_url
+    src = _many_files(tmp_path / "src", 2500)
+    v = lensvault.init(tmp_path / "a")
+    v.snapshot("frames", src, version="1.0.0")
+    needed = len(v.dataset("frames@1.0.0").object_ids())
+    lv_json("remote", "add", "origin", *remote_args(url, endpoint), cwd=v.root)
+    env = {k: val for k, val in os.environ.items() if not k.startswith("LENSVAULT_")} | CREDENTIALS
+    proc = subprocess.Popen([sys.executable, "-m", "lensvault.cli.main", "push", "--all", "--jobs", "1"],
+                            cwd=v.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(_remote_keys(url, endpoint, "objects/")) < 100:
+        assert proc.poll() is None, "the push ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    sent_before = len(_remote_keys(url, endpoint, "objects/"))
+    assert 100 <= sent_before < needed
+    # Nothing names the half-sent version: no ref, no journal entry.
+    assert _remote_keys(url, endpoint, "refs/") == [] and _remote_keys(url, endpoint, "journal/") == []
+    r = lv("clone", *remote_args(url, endpoint), str(tmp_path / "early"), cwd=tmp_path)
+    assert r.returncode == 0 and json.loads(lv("dataset", "list", "--json", cwd=tmp_path / "early").stdout) == []
+
+    again = lv_json("push", "--all", cwd=v.root)
+    assert again["listed"] and again["objects_present"] >= sent_before - 1
+    assert again["objects_sent"] <= needed - sent_before + 1  # only what was missing (one may have been in flight)
+    assert again["refs_created"] == ["refs/datasets/frames/1.0.0"]
+    lv_json("clone", *remote_args(url, endpoint), str(tmp_path / "b"), cwd=tmp_path)
+    r = lv("verify", cwd=tmp_path / "b")
+    assert r.returncode == 0 and f"OK: {needed}" in r.stdout or "0 missing, 0 corrupt" in r.stdout, r.stdout
+    v.close()
+
+
+def _two_vaults_same_name(tmp_path, bccd_dir, *, same: bool):
+    import shutil
+
+    out = []
+    for name in ("a", "c"):
+        src = tmp_path / f"src-{name}"
+        shutil.copytree(bccd_dir / "BCCD", src)
+        if not same:
+            (src / "whose.txt").write_text(name)
+        v = lensvault.init(tmp_path / name)
+        v.snapshot("bccd", src, version="1.0.0")
+        out.append(v)
+    return out
+
+
+def test_the_same_version_pushed_from_two_vaults(tmp_path, remote_url, bccd_dir):
+    url, endpoint = remote_url
+    a, c = _two_vaults_same_name(tmp_path / "same", bccd_dir, same=True)
+    for v in (a, c):
+        lv_json("remote", "add", "origin", *remote_args(url, endpoint), cwd=v.root)
+    assert lv_json("push", "--all", cwd=a.root)["refs_created"] == ["refs/datasets/bccd/1.0.0"]
+    second = lv_json("push", "--all", cwd=c.root)  # identical content: fine, and said so
+    assert second["same_content"] == ["refs/datasets/bccd/1.0.0"] and second["refs_created"] == []
+
+    url2 = url + "-other" if endpoint else f"file://{tmp_path / 'remote-other'}"
+    a2, c2 = _two_vaults_same_name(tmp_path / "diff", bccd_dir, same=False)
+    for v in (a2, c2):
+        lv_json("remote", "add", "origin", *remote_args(url2, endpoint), cwd=v.root)
+    lv_json("push", "--all", cwd=a2.root)
+    r = lv("push", "--all", cwd=c2.root)
+    theirs, ours = a2.dataset("bccd@1.0.0").record.snapshot_id, c2.dataset("bccd@1.0.0").record.snapshot_id
+    assert r.returncode == 4 and "bccd@1.0.0 on the remote is other content" in r.stderr
+    assert theirs[:12] in r.stderr and ours[:12] in r.stderr and "fix:" in r.stderr
+    for v in (a, c, a2, c2):
+        v.close()
+
+
+def test_racing_pushes_of_different_content_one_wins_the_other_is_told(tmp_path, remote_url, bccd_dir):
+    url, endpoint = remote_url
+    a, c = _two_vaults_same_name(tmp_path, bccd_dir, same=False)
+    for v in (a, c):
+        lv_json("remote", "add", "origin", *remote_args(url, endpoint), cwd=v.root)
+    env = {k: val for k, val in os.environ.items() if not k.startswith("LENSVAULT_")} | CREDENTIALS
+    procs = [subprocess.Popen([sys.executable, "-m", "lensvault.cli.main", "push", "--all"], cwd=v.root, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for v in (a, c)]
+    results = [(p.wait(), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 4], results
+    loser = next(err for code, err in results if code == 4)
+    assert "other content" in loser or "moved on the remote" in loser
+    # The remote's ref names the winner's record, whole: a clone reads it back.
+    lv_json("clone", *remote_args(url, endpoint), str(tmp_path / "b"), cwd=tmp_path)
+    assert lv("verify", cwd=tmp_path / "b").returncode == 0
+    for v in (a, c):
+        v.close()
+
+
+def test_alias_compare_and_swap_has_exactly_one_winner(tmp_path, remote_url):
+    url, endpoint = remote_url
+    rs = RemoteStore(url, endpoint_url=endpoint)
+    rs.create()
+    rs.swap_ref("refs/aliases/detector/production", b"a" * 64, None)
+    _, etag = rs.get_ref_tagged("refs/aliases/detector/production")
+    wins, losses = [], []
+    barrier = threading.Barrier(8)
+
+    def promote(i: int) -> None:
+        barrier.wait()
+        try:
+            rs.swap_ref("refs/aliases/detector/production", str(i).encode() * 64, etag)
+            wins.append(i)
+        except RemoteConflict as e:
+            losses.append(e)
+
+    threads = [threading.Thread(target=promote, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1 and len(losses) == 7
+    assert rs.get_ref("refs/aliases/detector/production") == str(wins[0]).encode() * 64
+    assert "fetch" in losses[0].fix or "pull" in losses[0].fix
+    with pytest.raises(RemoteConflict):  # create-if-absent on a ref that exists
+        rs.swap_ref("refs/aliases/detector/production", b"b" * 64, None)
+
+
+def test_unreachable_server_missing_bucket_and_corrupt_objects_are_clear(tmp_path, s3_server, bucket, bccd_dir):
+    v = lensvault.init(tmp_path / "a")
+    v.snapshot("bccd", bccd_dir / "BCCD", version="1.0.0")
+    lv_json("remote", "add", "down", "s3://b/p", "--endpoint-url", "http://127.0.0.1:9", cwd=v.root)
+    lv_json("remote", "add", "nobucket", f"s3://no-such-bucket-{bucket}/p", "--endpoint-url", s3_server, cwd=v.root)
+    lv_json("remote", "add", "origin", f"s3://{bucket}/p", "--endpoint-url", s3_server, "--default", cwd=v.root)
+    r = lv("push", "--all", "--remote", "down", cwd=v.root)
+    assert r.returncode == 9 and "cannot be reached" in r.stderr and "Traceback" not in r.stderr
+    r = lv("push", "--all", "--remote", "nobucket", cwd=v.root)
+    assert r.returncode == 9 and "bucket does not exist" in r.stderr and "Traceback" not in r.stderr
+    r = lv("clone", f"s3://no-such-bucket-{bucket}/p", str(tmp_path / "x"), "--endpoint-url", s3_server, cwd=tmp_path)
+    assert r.returncode == 3 and "not a LensVault remote" in r.stderr and not (tmp_path / "x").exists()
+
+    lv_json("push", "--all", cwd=v.root)
+    files = v.dataset("bccd@1.0.0").files()
+    victim = files["sha256"].to_pylist()[0]
+    key = f"p/objects/{victim[:2]}/{victim[2:]}"
+    s3_client(s3_server).put_object(Bucket=bucket, Key=key, Body=b"rotten bytes")
+    r = lv("clone", f"s3://{bucket}/p", str(tmp_path / "b"), "--endpoint-url", s3_server, cwd=tmp_path)
+    assert r.returncode == 5 and victim[:12] in r.stderr and "corrupt" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "b").exists()  # a failed clone leaves nothing
+    s3_client(s3_server).delete_object(Bucket=bucket, Key=key)  # a ref now names a missing object
+    r = lv("clone", f"s3://{bucket}/p", str(tmp_path / "b"), "--endpoint-url", s3_server, cwd=tmp_path)
+    assert r.returncode == 3 and victim[:12] in r.stderr and "missing" in r.stderr and "Traceback" not in r.stderr
+    # Pull into an existing vault: the corrupt object is named and never stored.
+    s3_client(s3_server).put_object(Bucket=bucket, Key=key, Body=b"rotten bytes")
+    c = lensvault.init(tmp_path / "c")
+    lv_json("remote", "add", "origin", f"s3://{bucket}/p", "--endpoint-url", s3_server, cwd=c.root)
+    r = lv("pull", "bccd@1.0.0", cwd=c.root)
+    assert r.returncode == 5 and victim[:12] in r.stderr and not c.store.has(victim)
+    assert lv_json("dataset", "list", cwd=c.root) == []
+    # Pushing again repairs the remote (the object is there with other bytes: restored from intact ones).
+    v.close()
+    c.close()
+
+
+def test_wrong_credentials_are_named(tmp_path, s3_server, bucket, bccd_dir):
+    import urllib.request
+
+    v = lensvault.init(tmp_path / "a")
+    v.snapshot("bccd", bccd_dir / "BCCD", version="1.0.0")
+    lv_json("remote", "add", "origin", f"s3://{bucket}/p", "--endpoint-url", s3_server, cwd=v.root)
+    # From here on the server checks signatures against its IAM users (none has these keys).
+    req = urllib.request.Request(f"{s3_server}/moto-api/reset-auth", data=b"0", method="POST",
+                                 headers={"Content-Type": "text/plain"})
+    urllib.request.urlopen(req).read()
+    try:
+        r = lv("push", "--all", cwd=v.root, env={"AWS_ACCESS_KEY_ID": "AKIAWRONGWRONGWRONG", "AWS_SECRET_ACCESS_KEY": "x"})
+    finally:
+        req = urllib.request.Request(f"{s3_server}/moto-api/reset-auth", data=b"inf", method="POST",
+                                     headers={"Content-Type": "text/plain"})
+        urllib.request.urlopen(req).read()
+    assert r.returncode == 9 and "refused our credentials" in r.stderr and "AWS_ACCESS_KEY_ID" in r.stderr, r.stderr
+    v.close()
