@@ -122,3 +122,41 @@ def test_pull_a_version_into_another_vault_brings_its_parent_and_checks_out(tmp_
     assert lv("verify", cwd=b.root).returncode == 0
     a.close()
     b.close()
+
+
+def test_two_machines_promote_at_once_one_wins_the_other_pulls_and_decides_again(tmp_path, s3_server, bucket):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import CREDENTIALS
+
+    url, endpoint = f"s3://{bucket}/models", s3_server
+    story = _story(tmp_path / "a")
+    lv_json("remote", "add", "origin", *remote_args(url, endpoint), cwd=story.root)
+    lv_json("push", "--all", cwd=story.root)
+    b, c = tmp_path / "b", tmp_path / "c"
+    for d in (b, c):
+        lv_json("clone", *remote_args(url, endpoint), str(d), cwd=tmp_path)
+    lv_json("model", "promote", "detector@1.1.0", "production", "--reason", "b prefers 1.1", cwd=b)
+    lv_json("model", "promote", "detector@1.0.0", "production", "--reason", "c prefers 1.0", cwd=c)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LENSVAULT_")} | CREDENTIALS
+    procs = {d: subprocess.Popen([sys.executable, "-m", "lensvault.cli.main", "push", "--all", "--json"], cwd=d,
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for d in (b, c)}
+    done = {d: (p.wait(), p.stdout.read(), p.stderr.read()) for d, p in procs.items()}
+    assert sorted(code for code, _, _ in done.values()) == [0, 4], done
+    winner = next(d for d, (code, _, _) in done.items() if code == 0)
+    loser = c if winner == b else b
+    assert json.loads(done[winner][1])["aliases_moved"] == ["detector@production"]
+    assert "moved on the remote by someone else" in done[loser][2] and "lensvault pull detector@production" in done[loser][2]
+    won_version = "1.1.0" if winner == b else "1.0.0"
+    # The loser fetches, sees the winner's choice, decides again; then its push moves the alias.
+    pulled = lv_json("pull", "detector@production", cwd=loser)
+    assert pulled["aliases_moved"] == ["detector@production"]
+    assert lv_json("model", "show", "detector@production", cwd=loser)["version"] == won_version
+    lv_json("model", "promote", "detector@1.2.0", "production", "--reason", "decided again", cwd=loser)
+    assert lv_json("push", "--all", cwd=loser)["aliases_moved"] == ["detector@production"]
+    fresh = tmp_path / "d"
+    lv_json("clone", *remote_args(url, endpoint), str(fresh), cwd=tmp_path)
+    assert lv_json("model", "show", "detector@production", cwd=fresh)["version"] == "1.2.0"
+    story.vault.close()

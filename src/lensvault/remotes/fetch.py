@@ -191,7 +191,31 @@ def pull(vault, ref: str, *, remote: str | None = None, jobs: int = 32, progress
         _write_manifest_files(vault, new)
         result.added = _replay(vault, new, ref, spec.name)
     vault.store.release_pins()
+    _adopt_alias(vault, rs, theirs, ref, spec.name, result)
     return result
+
+
+def _adopt_alias(vault, rs, theirs, ref: str, remote: str, result: PullResult) -> None:
+    """``pull NAME@ALIAS``: point this vault's alias where the remote's is (a move of this vault,
+    with the reason saying so), and remember the remote's move as seen, so that a later push may
+    move it by compare-and-swap once this vault decided again."""
+    from lensvault.registry.aliases import promote
+    from lensvault.remotes.seen import mark_seen
+
+    name, at, alias = ref.partition("@")
+    there = theirs.refs.get(f"refs/aliases/{name}/{alias}") if at else None
+    move = theirs.by_oid().get(there) if there else None
+    if move is None:
+        return
+    version = move.data["move"]["to_version"]
+    try:
+        current = vault.model(f"{name}@{alias}").version
+    except NotFound:
+        current = None
+    if current != version:
+        promote(vault, f"{name}@{version}", alias, reason=f"pulled from remote {remote}", new=current is None)
+        result.aliases_moved.append(f"{name}@{alias}")
+    mark_seen(vault, rs.url, name, alias, move.oid)
 
 
 def _same_version(vault, rec: LedgerRecord, mine: str) -> bool:

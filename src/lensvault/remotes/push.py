@@ -79,7 +79,7 @@ def push(vault, refs: list[str], *, everything: bool = False, remote: str | None
                 rs.put_ref(rec.journal, b"", exclusive=True)
             advance(1)
     for key, recs in sorted(moves.items()):
-        _move_alias(rs, local, key, recs, result)
+        _move_alias(vault, rs, local, key, recs, result)
     return result
 
 
@@ -142,33 +142,43 @@ def _create_ref(rs, rec: LedgerRecord, result: PushResult) -> bool:
     return False  # the first vault's record stands; ours would be a second record of one version
 
 
-def _move_alias(rs, local: Ledger, key: tuple[str, str], recs: list[LedgerRecord], result: PushResult) -> None:
+def _move_alias(vault, rs, local: Ledger, key: tuple[str, str], recs: list[LedgerRecord],
+                result: PushResult) -> None:
+    """Compare-and-swap the remote alias from the state this vault decided on to its latest move."""
+    from lensvault.remotes.seen import seen_at
+
     name, alias = key
     ref = f"refs/aliases/{name}/{alias}"
     ours = local.refs.get(ref)
     if ours is None:
         return
     found = rs.get_ref_tagged(ref)
-    history = [r.oid for r in local.records if r.alias_key() == key]
-    if found is not None:
-        there, etag = found[0].decode().strip(), found[1]
-        if there == ours:
-            expected = None
-        elif there in history:
-            expected = etag
-        else:
-            raise RemoteConflict(
-                f"{name}@{alias} was moved on the remote by someone else (its latest move is {there[:12]}…, "
-                f"which this vault has not seen)", where=f"{rs.url}/{ref}",
-                fix=f"pull it (`lensvault pull {name}@{alias}`), decide again, promote, and push again")
-        if there != ours:
-            rs.swap_ref(ref, ours.encode(), expected)
-            result.aliases_moved.append(f"{name}@{alias}")
-    else:
+    if found is None:
         rs.swap_ref(ref, ours.encode(), None)
         result.aliases_moved.append(f"{name}@{alias}")
+    else:
+        there, etag = found[0].decode().strip(), found[1]
+        if there != ours:
+            if not _decided_after(vault, rs, local, key, there, ours, seen_at):
+                raise RemoteConflict(
+                    f"{name}@{alias} was moved on the remote by someone else (to move record {there[:12]}…, "
+                    f"which this vault had not seen when it last moved the alias)", where=f"{rs.url}/{ref}",
+                    fix=f"fetch it (`lensvault pull {name}@{alias}`), decide again (`lensvault model promote …`), "
+                        "and push again")
+            rs.swap_ref(ref, ours.encode(), etag)
+            result.aliases_moved.append(f"{name}@{alias}")
     for rec in recs:
         rs.put_ref(rec.journal, b"", exclusive=True)
+
+
+def _decided_after(vault, rs, local: Ledger, key, there: str, ours: str, seen_at) -> bool:
+    """Whether this vault's latest move of the alias came after the remote's current one."""
+    order = {r.oid: i for i, r in enumerate(local.records) if r.alias_key() == key}
+    if there in order:
+        return order[there] < order.get(ours, -1)
+    when = seen_at(vault, rs.url, key[0], key[1], there)
+    mine = next((r for r in local.records if r.oid == ours), None)
+    return bool(when and mine and mine.doc and mine.doc.get("at", "") > when)
 
 
 def _upload(vault, rs, oids: list[str], result: PushResult, progress, label: str, *,

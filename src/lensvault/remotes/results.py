@@ -37,6 +37,7 @@ class PullResult:
     bytes_fetched: int = 0
     added: dict[str, int] = field(default_factory=dict)  # kind -> rows added to the catalog
     same_content: list[str] = field(default_factory=list)
+    aliases_moved: list[str] = field(default_factory=list)  # NAME@ALIAS moved here to where the remote's points
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

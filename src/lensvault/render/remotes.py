@@ -53,6 +53,8 @@ def pulled(res, out) -> None:
               f"{res.objects_present} already here")
     if res.same_content:
         line(out, f"  already here with the same content: {_some(res.same_content)}")
+    if res.aliases_moved:
+        line(out, f"  moved here to where the remote's points: {_some(res.aliases_moved)}")
 
 
 def cloned(res, out) -> None:
