@@ -142,7 +142,15 @@ def run_quickstart(root: Path, *, echo=print, out=None) -> QuickstartSummary:
     shutil.copy(EXAMPLES / "train_detector.py", root / "src" / "train.py")
     for name in ("detector.yaml", "detector-hotfix.yaml"):
         shutil.copy(EXAMPLES / name, root / "configs" / name)
-    (root / ".gitignore").write_text("/.lensvault/\n/data/raw/\n/runs/\n/labels-fixed/\n__pycache__/\n")
+    (root / ".gitignore").write_text("/.lensvault/
+/data/raw/
+/runs/
+/labels-fixed/
+__pycache__/
+"
+                                     "/team-remote/
+/teammate/
+")
     shapes = generate_shapes(root / "data" / "raw", n_images=QUICKSTART_IMAGES, seed=42)
     fixed = root / "labels-fixed"
     fixed.mkdir()
@@ -229,6 +237,16 @@ def run_quickstart(root: Path, *, echo=print, out=None) -> QuickstartSummary:
     q.lv("catalog", "rebuild")
     q.lv("lineage", "detector@production")
     q.sh("rm", ".lensvault/catalog.db.lost")
+
+    # 8. share with your team ---------------------------------------------------------------------
+    q.say("Share with your team: push to a remote (a folder here; s3://BUCKET/PREFIX works the same way) "
+          "and a teammate clones it: the code by git, the data, runs and models by LensVault")
+    remote = f"file://{root / 'team-remote'}"
+    q.lv("remote", "add", "origin", remote)
+    q.lv("push", "--all")
+    q.sh("git", "clone", "-q", ".", "teammate")
+    q.lv("clone", remote, "teammate")
+    q.lv("--vault", "teammate", "model", "show", "detector@production")
     from lensvault.vault import open_vault
 
     with open_vault(root) as vault:  # what the story left behind, as recorded

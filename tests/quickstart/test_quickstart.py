@@ -43,6 +43,8 @@ def test_quickstart_runs_the_whole_story(story):
         "rolled back 1.2.0 → 1.1.0", "PASS",
         "1 missing, 0 corrupt", "REPAIRED", "1 repaired, 0 missing, 0 corrupt",
         "catalog rebuild` recreates it", "Rebuilt the catalog", "3  model versions", "[alias] @ alias detector@production",
+        "Pushed to origin (file://", "created: refs/datasets/demo/1.0.0", "moved: detector@production",
+        f"Cloned file://{root}/team-remote into {root}/teammate", "2 dataset_versions",
         "Quickstart finished",
     ):
         assert expected in out, expected

@@ -79,7 +79,7 @@ def test_push_sends_the_difference_of_manifests_then_nothing(tmp_path, remote_ur
     lv_json("remote", "add", "origin", *remote_args(url, endpoint), cwd=v.root)
     first = lv_json("push", "bccd@1.0.0", cwd=v.root)
     assert first["objects_sent"] == len(v.dataset("bccd@1.0.0").object_ids())
-    img = sorted((src / "JPEGImages").iterdir())[0]
+    img = min((src / "JPEGImages").iterdir())
     img.write_bytes(img.read_bytes() + b"\0changed")
     v.snapshot("bccd", src, version="1.0.1")
     second = lv_json("push", "bccd@1.0.1", cwd=v.root)

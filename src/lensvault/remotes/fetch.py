@@ -174,7 +174,7 @@ def pull(vault, ref: str, *, remote: str | None = None, jobs: int = 32, progress
             continue
         key = rec.ref()
         mine = ours.refs.get(key) if key else None
-        if mine is not None and mine != rec.oid:
+        if key is not None and mine is not None and mine != rec.oid:
             if _same_version(vault, rec, mine):
                 result.same_content.append(key)
                 continue

@@ -202,8 +202,9 @@ def _upload(vault, rs, oids: list[str], result: PushResult, progress, label: str
             ok = h.hexdigest() == oid
         else:
             with store.open(oid) as f:
-                body = f.read()
-            ok = hashlib.sha256(body).hexdigest() == oid
+                data = f.read()
+            body = data
+            ok = hashlib.sha256(data).hexdigest() == oid
         if not ok:
             raise IntegrityError(f"object {oid[:12]}… is corrupt in this vault's store; it was not pushed",
                                  where=store.location(oid),

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import threading
@@ -125,7 +126,7 @@ class RemoteStore(ObjectStore):
                                                   "max_backoff": timedelta(seconds=5), "base": 2.0}}
             try:
                 self._store = from_url(self.url, **kw)
-            except Exception as e:  # noqa: BLE001 - obstore raises its own tree; each becomes a RemoteError
+            except Exception as e:
                 raise remote_error(e, self.url, "the remote cannot be opened") from e
         return self._store
 
@@ -138,7 +139,7 @@ class RemoteStore(ObjectStore):
             raise
         except LensVaultError:
             raise
-        except Exception as e:  # noqa: BLE001 - see remote_error
+        except Exception as e:
             if type(e).__name__ in ("AlreadyExistsError", "PreconditionError"):
                 raise
             raise remote_error(e, self.url, what) from e
@@ -155,10 +156,10 @@ class RemoteStore(ObjectStore):
         """Mark the location as a LensVault remote (idempotent; the bucket itself must exist)."""
         import obstore
 
-        body = ('{"format":"%s"}\n' % FORMAT).encode()
+        body = json.dumps({"format": FORMAT}).encode() + b"\n"
         try:
             self._call("the remote cannot be written", obstore.put, HEADER, body, mode="create")
-        except Exception as e:  # noqa: BLE001 - AlreadyExists: marked already
+        except Exception as e:
             if type(e).__name__ != "AlreadyExistsError":
                 raise
 
@@ -192,7 +193,7 @@ class RemoteStore(ObjectStore):
                     parts = meta["path"].split("/")
                     if len(parts) == 3 and len(parts[1]) == 2:
                         out[parts[1] + parts[2]] = (int(meta["size"]), meta["last_modified"].timestamp())
-        except Exception as e:  # noqa: BLE001 - see remote_error
+        except Exception as e:
             raise remote_error(e, self.url, "the remote's objects cannot be listed") from e
         return out
 
@@ -256,7 +257,7 @@ class RemoteStore(ObjectStore):
                 os.unlink(tmp)
         except LensVaultError:
             raise
-        except Exception as e:  # noqa: BLE001 - a dropped connection mid-body: see remote_error
+        except Exception as e:
             raise remote_error(e, self.url, f"object {oid[:12]}… could not be downloaded") from e
 
     def iter_oids(self) -> Iterator[str]:
@@ -466,6 +467,6 @@ class RemoteStore(ObjectStore):
                 out.extend(m["path"] for m in page if not m["path"].rsplit("/", 1)[-1].startswith("."))
         except FileNotFoundError:
             return []
-        except Exception as e:  # noqa: BLE001 - see remote_error
+        except Exception as e:
             raise remote_error(e, self.url, f"the remote's {prefix} cannot be listed") from e
         return sorted(out)
