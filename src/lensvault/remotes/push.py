@@ -153,20 +153,23 @@ def _move_alias(vault, rs, local: Ledger, key: tuple[str, str], recs: list[Ledge
     if ours is None:
         return
     found = rs.get_ref_tagged(ref)
-    if found is None:
-        rs.swap_ref(ref, ours.encode(), None)
-        result.aliases_moved.append(f"{name}@{alias}")
-    else:
-        there, etag = found[0].decode().strip(), found[1]
-        if there != ours:
-            if not _decided_after(vault, rs, local, key, there, ours, seen_at):
-                raise RemoteConflict(
-                    f"{name}@{alias} was moved on the remote by someone else (to move record {there[:12]}…, "
-                    f"which this vault had not seen when it last moved the alias)", where=f"{rs.url}/{ref}",
-                    fix=f"fetch it (`lensvault pull {name}@{alias}`), decide again (`lensvault model promote …`), "
-                        "and push again")
-            rs.swap_ref(ref, ours.encode(), etag)
+    try:
+        if found is None:
+            rs.swap_ref(ref, ours.encode(), None)
             result.aliases_moved.append(f"{name}@{alias}")
+        else:
+            there, etag = found[0].decode().strip(), found[1]
+            if there != ours:
+                if not _decided_after(vault, rs, local, key, there, ours, seen_at):
+                    raise RemoteConflict("")
+                rs.swap_ref(ref, ours.encode(), etag)  # If-Match: exactly one of two racing pushes wins
+                result.aliases_moved.append(f"{name}@{alias}")
+    except RemoteConflict:
+        raise RemoteConflict(
+            f"{name}@{alias} was moved on the remote by someone else (a move this vault had not seen when it "
+            "last moved the alias)", where=f"{rs.url}/{ref}",
+            fix=f"fetch it (`lensvault pull {name}@{alias}`), decide again (`lensvault model promote …`), "
+                "and push again") from None
     for rec in recs:
         rs.put_ref(rec.journal, b"", exclusive=True)
 
