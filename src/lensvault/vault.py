@@ -655,11 +655,13 @@ class Vault:
 
         return remote_list(self)
 
-    def push(self, refs=(), *, all: bool = False, remote: str | None = None, jobs: int = 32, progress=NO_PROGRESS):
+    def push(self, refs=(), *, all: bool = False, remote: str | None = None, jobs: int = 32,
+             check_remote: bool = False, progress=NO_PROGRESS):
         """Upload what ``refs`` need (or everything) to a remote: objects, records, then refs."""
         from lensvault.remotes.push import push
 
-        return push(self, list(refs), everything=all, remote=remote, jobs=jobs, progress=progress)
+        return push(self, list(refs), everything=all, remote=remote, jobs=jobs, check_remote=check_remote,
+                    progress=progress)
 
     def pull(self, ref: str, *, remote: str | None = None, jobs: int = 32, progress=NO_PROGRESS):
         """Bring ``ref`` (and what it needs) from a remote into this vault, hash-checked."""

@@ -29,6 +29,14 @@ MENTIONS = {"lensvault run", "git could not read the repository: {e.what}", "git
 
 # hint template (as in the source, f-string fields as {expr}) -> the test here that runs it
 TESTED = {
+    "lensvault remote add origin s3://BUCKET/PREFIX --default": "tests/remotes/test_hints.py::test_remote_config_hints",
+    "lensvault remote add {name} URL": "tests/remotes/test_hints.py::test_remote_config_hints",
+    "lensvault remote remove {name}": "tests/remotes/test_hints.py::test_remote_config_hints",
+    "lensvault push --all": "tests/remotes/test_hints.py::test_clone_of_an_empty_location_says_to_push_first",
+    "lensvault push --all --check-remote":
+        "tests/remotes/test_hints.py::test_damaged_and_lost_remote_objects_are_replaced_by_check_remote",
+    "lensvault pull {name}@{alias}": "tests/remotes/test_share.py::test_two_machines_promote_at_once_one_wins_the_other_pulls_and_decides_again",
+    "lensvault model promote …": "tests/remotes/test_share.py::test_two_machines_promote_at_once_one_wins_the_other_pulls_and_decides_again",
     "lensvault init": "test_no_vault_hints",
     "lensvault init {start}": "test_no_vault_hints",
     "lensvault dataset list": "test_not_found_hints_name_what_exists",

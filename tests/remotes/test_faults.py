@@ -220,3 +220,34 @@ def test_wrong_credentials_are_named(tmp_path, s3_server, bucket, bccd_dir):
         urllib.request.urlopen(req).read()
     assert r.returncode == 9 and "refused our credentials" in r.stderr and "AWS_ACCESS_KEY_ID" in r.stderr, r.stderr
     v.close()
+
+
+def test_uploads_carry_their_sha256_for_the_server_to_check(tmp_path):
+    """What goes over the wire, read by a plain socket server: the body's sha256 in x-amz-checksum-sha256
+    (a server that checks it refuses bytes damaged in transit) and If-None-Match: * (write-once)."""
+    import base64
+    import hashlib
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    got: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        got.append(conn.recv(65536))
+        conn.sendall(b'HTTP/1.1 200 OK\r\nETag: "x"\r\nContent-Length: 0\r\n\r\n')
+        conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    rs = RemoteStore("s3://bucket-x/p", endpoint_url=f"http://127.0.0.1:{srv.getsockname()[1]}")
+    oid = rs.put_bytes(b"an image's bytes")
+    t.join(10)
+    srv.close()
+    headers = {k.strip().lower(): v.strip() for k, _, v in
+               (line.decode().partition(":") for line in got[0].split(b"\r\n\r\n")[0].split(b"\r\n")[1:])}
+    assert got[0].startswith(f"PUT /bucket-x/p/objects/{oid[:2]}/{oid[2:]} ".encode())
+    assert headers["x-amz-checksum-sha256"] == base64.b64encode(hashlib.sha256(b"an image's bytes").digest()).decode()
+    assert headers["if-none-match"] == "*"

@@ -150,11 +150,14 @@ def test_two_machines_promote_at_once_one_wins_the_other_pulls_and_decides_again
     assert json.loads(done[winner][1])["aliases_moved"] == ["detector@production"]
     assert "moved on the remote by someone else" in done[loser][2] and "lensvault pull detector@production" in done[loser][2]
     won_version = "1.1.0" if winner == b else "1.0.0"
-    # The loser fetches, sees the winner's choice, decides again; then its push moves the alias.
-    pulled = lv_json("pull", "detector@production", cwd=loser)
-    assert pulled["aliases_moved"] == ["detector@production"]
+    # The loser runs the printed hints: fetch (sees the winner's choice), decide again, push again.
+    from .test_hints import hint, sh
+
+    pulled = sh(hint(done[loser][2], "lensvault pull") + " --json", loser)
+    assert pulled.returncode == 0 and json.loads(pulled.stdout)["aliases_moved"] == ["detector@production"]
     assert lv_json("model", "show", "detector@production", cwd=loser)["version"] == won_version
-    lv_json("model", "promote", "detector@1.2.0", "production", "--reason", "decided again", cwd=loser)
+    promoted = sh(hint(done[loser][2], "lensvault model promote", {"…": "detector@1.2.0 production"}), loser)
+    assert promoted.returncode == 0, promoted.stderr
     assert lv_json("push", "--all", cwd=loser)["aliases_moved"] == ["detector@production"]
     fresh = tmp_path / "d"
     lv_json("clone", *remote_args(url, endpoint), str(fresh), cwd=tmp_path)

@@ -54,15 +54,17 @@ def remove_cmd(ctx, name, as_json):
 @click.argument("refs", nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Push every record of this vault (and what it needs).")
 @remote_option
+@click.option("--check-remote", is_flag=True,
+              help="Trust no ref there: list the remote's objects, send what is missing, replace what is damaged.")
 @jobs_option
 @json_option
 @click.pass_context
-def push_cmd(ctx, refs, everything, remote, jobs, as_json):
+def push_cmd(ctx, refs, everything, remote, check_remote, jobs, as_json):
     """Upload REFs (NAME@X.Y.Z, NAME@ALIAS, run ids, config ids) and what they need.
 
     Objects first, then records, then refs: no ref on the remote ever names something incomplete.
     Only what the remote lacks is sent; run it again after an interruption to finish."""
-    emit(open_vault_from(ctx).push(list(refs), all=everything, remote=remote, jobs=jobs,
+    emit(open_vault_from(ctx).push(list(refs), all=everything, remote=remote, jobs=jobs, check_remote=check_remote,
                                    progress=progress_for(as_json)), as_json, render.pushed)
 
 

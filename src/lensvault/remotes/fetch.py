@@ -53,12 +53,13 @@ def download(store, rs, oids: list[str], progress, label: str) -> tuple[int, int
 def _corrupt(rs, oid: str) -> IntegrityError:
     return IntegrityError(f"object {oid[:12]}… on the remote is corrupt: its bytes do not hash to its name; "
                           "it was not stored", where=rs.location(oid),
-                          fix="push it again from a vault that has it intact (`lensvault push --all` there), "
-                              "then run this again", oid=oid, corrupt=[oid])
+                          fix="in a vault that has it intact, run `lensvault push --all --check-remote` (it replaces "
+                              "damaged and missing objects), then run this again", oid=oid, corrupt=[oid])
 
 
-def _objects_of(vault, rs, chosen: list[LedgerRecord], raw: dict[str, bytes], progress) -> list[str]:
-    """Every object the chosen records need; versions' metadata objects are fetched first to list their files."""
+def _objects_of(vault, rs, chosen: list[LedgerRecord], raw: dict[str, bytes], progress) -> tuple[list[str], int, int]:
+    """Every object the chosen records need (versions' metadata objects are fetched first, to list
+    their files), and how many objects and bytes that first fetch brought."""
     from lensvault.datasets.manifest import Manifest
     from lensvault.remotes.ledgers import version_objects
 
@@ -68,17 +69,20 @@ def _objects_of(vault, rs, chosen: list[LedgerRecord], raw: dict[str, bytes], pr
             store.restore_bytes(rec.oid, raw[rec.oid])
     versions = [r for r in chosen if r.kind == "dataset.version"]
     meta: set[str] = set()
+    n, size = 0, 0
     for rec in versions:
         moid = rec.data["row"]["manifest_oid"]
-        download(store, rs, [moid], NO_PROGRESS, "")
+        got = download(store, rs, [moid], NO_PROGRESS, "")
+        n, size = n + got[0], size + got[1]
         meta |= manifest_meta_objects(Manifest.from_bytes(store.read_bytes(moid)), moid)
-    download(store, rs, sorted(meta), progress, "Fetching dataset tables")
+    got = download(store, rs, sorted(meta), progress, "Fetching dataset tables")
+    n, size = n + got[0], size + got[1]
     out: set[str] = set()
     for rec in chosen:
         out |= record_objects(rec)
         if rec.kind == "dataset.version":
             out |= version_objects(vault, rec)
-    return sorted(out)
+    return sorted(out), n, size
 
 
 def _write_manifest_files(vault, chosen: list[LedgerRecord]) -> None:
@@ -116,7 +120,7 @@ def clone(url: str, dest, *, make_vault, vault_dir: str = ".lensvault", name: st
     vdir = root / vault_dir
     if vdir.exists():
         raise AlreadyExists(f"{root} already has a vault (or a .lensvault folder)", where=str(vdir),
-                            fix="clone into another folder; to bring versions into an existing vault use `lensvault pull`")
+                            fix="clone into another folder (to bring a version into this vault, pull it)")
     spec = Remote(name, url, endpoint_url, region, True)
     rs = spec.store(jobs=jobs)
     _require_remote(rs)
@@ -131,8 +135,9 @@ def clone(url: str, dest, *, make_vault, vault_dir: str = ".lensvault", name: st
         vault = make_vault(root, config)
         vault.store.create()
         result = CloneResult(str(root), name, url, records=len(ledger.records))
-        oids = _objects_of(vault, rs, ledger.records, raw, progress)
-        result.objects_fetched, result.bytes_fetched = download(vault.store, rs, oids, progress, "Fetching objects")
+        oids, n, size = _objects_of(vault, rs, ledger.records, raw, progress)
+        got = download(vault.store, rs, oids, progress, "Fetching objects")
+        result.objects_fetched, result.bytes_fetched = n + got[0], size + got[1]
         prefix = ledger_prefix(cid) + "/"
         for rec in ledger.records:
             vault.store.put_ref(prefix + rec.journal, b"", exclusive=True)
@@ -182,10 +187,10 @@ def pull(vault, ref: str, *, remote: str | None = None, jobs: int = 32, progress
                                  fix="a version is written once: this vault made its own under that name; "
                                      "pull another version, or clone the remote into a new folder")
         new.append(rec)
-    oids = _objects_of(vault, rs, chosen, raw, progress)
-    present = len(oids)
-    result.objects_fetched, result.bytes_fetched = download(vault.store, rs, oids, progress, "Fetching objects")
-    result.objects_present = present - result.objects_fetched
+    oids, n, size = _objects_of(vault, rs, chosen, raw, progress)
+    got = download(vault.store, rs, oids, progress, "Fetching objects")
+    result.objects_fetched, result.bytes_fetched = n + got[0], size + got[1]
+    result.objects_present = len(oids) - result.objects_fetched
     result.records = len(new)
     if new:
         _write_manifest_files(vault, new)

@@ -31,11 +31,13 @@ LIST_ABOVE = 64
 
 
 def push(vault, refs: list[str], *, everything: bool = False, remote: str | None = None, jobs: int = 32,
-         progress=NO_PROGRESS) -> PushResult:
+         check_remote: bool = False, progress=NO_PROGRESS) -> PushResult:
+    """``check_remote``: trust no ref on the remote — list its objects, send what is missing and
+    replace what has the wrong size (after objects were lost or damaged there)."""
     from lensvault.errors import UsageError
 
     if not refs and not everything:
-        raise UsageError("nothing to push", where="lensvault push",
+        raise UsageError("nothing to push", where="push",
                          fix="name what to push (NAME@X.Y.Z, NAME@ALIAS, a run id, a config id) or pass --all")
     spec, rs = open_remote(vault, remote, jobs=jobs)
     result = PushResult(spec.name, rs.url)
@@ -52,19 +54,23 @@ def push(vault, refs: list[str], *, everything: bool = False, remote: str | None
         for oid in _objects(vault, rec):
             needed.setdefault(oid)
     present: set[str] = set()
-    for rec in local.records:
+    for rec in ([] if check_remote else local.records):
         if rec.journal in on_remote:
             present |= _objects(vault, rec)
             present.add(rec.oid)
-    records = {r.oid for r in new}
+    records = {r.oid for r in (chosen if check_remote else new)}
     todo = [o for o in needed if o not in present and o not in records]
-    if len(todo) > LIST_ABOVE:
+    damaged: set[str] = set()
+    if len(todo) > LIST_ABOVE or check_remote:
         listing = rs.listing()
         result.listed = True
-        todo = [o for o in todo if o not in listing]
+        if check_remote:
+            damaged = {o for o in [*todo, *records] if o in listing and listing[o][0] != vault.store.stat(o).size}
+        todo = [o for o in todo if o not in listing or o in damaged]
     result.objects_present = len(needed) - len(todo)
-    _upload(vault, rs, todo, result, progress, "Uploading objects")
-    _upload(vault, rs, sorted(records), result, progress, "Uploading records", count_as_records=True)
+    result.objects_replaced = len(damaged)
+    _upload(vault, rs, todo, result, progress, "Uploading objects", replace=damaged)
+    _upload(vault, rs, sorted(records), result, progress, "Uploading records", count_as_records=True, replace=damaged)
 
     # -- refs, then journal entries (the journal is what clone and pull list: last)
     moves: dict[tuple[str, str], list[LedgerRecord]] = {}
@@ -117,8 +123,9 @@ def _check_same(rs, rec: LedgerRecord, ref: str, there: str) -> bool:
             return False
         raise RemoteConflict(
             f"{label} on the remote is other content: snapshot {theirs[:12]}… there, {ours[:12]}… here",
-            where=f"{rs.url}/{ref}", fix="a version is written once: snapshot yours as a new version "
-                                       "(`lensvault dataset snapshot … --bump patch`) and push that",
+            where=f"{rs.url}/{ref}", fix="a version is written once, here and there: push this vault to another "
+                                       "remote, or clone this remote into a new folder and snapshot your data "
+                                       "there as a new version",
             ours=ours, theirs=theirs)
     raise RemoteConflict(f"{label} on the remote is another record ({there[:12]}…) than here ({rec.oid[:12]}…)",
                          where=f"{rs.url}/{ref}",
@@ -185,7 +192,7 @@ def _decided_after(vault, rs, local: Ledger, key, there: str, ours: str, seen_at
 
 
 def _upload(vault, rs, oids: list[str], result: PushResult, progress, label: str, *,
-            count_as_records: bool = False) -> None:
+            count_as_records: bool = False, replace: frozenset[str] | set[str] = frozenset()) -> None:
     """Send objects with ``If-None-Match: *``, each hashed on the way out: a damaged local object
     is named and never becomes a remote object."""
     from lensvault.store.remote import LARGE
@@ -213,7 +220,7 @@ def _upload(vault, rs, oids: list[str], result: PushResult, progress, label: str
                                  where=store.location(oid),
                                  fix="run `lensvault verify --repair` (add --from DIR with the original files), "
                                      "then push again", oid=oid, corrupt=[oid])
-        if rs.put_object(oid, body):
+        if rs.put_object(oid, body, replace=oid in replace):
             sizes[oid] = size
 
     with progress.task(label, len(oids)) as advance:

@@ -17,6 +17,7 @@ class PushResult:
     bytes_sent: int = 0
     records_sent: int = 0
     listed: bool = False  # whether the remote's objects were listed (the fallback)
+    objects_replaced: int = 0  # --check-remote: objects there with the wrong size, sent again
     refs_created: list[str] = field(default_factory=list)
     refs_present: list[str] = field(default_factory=list)
     same_content: list[str] = field(default_factory=list)  # another vault pushed the same snapshot first

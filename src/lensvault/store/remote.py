@@ -32,10 +32,13 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lensvault.errors import LensVaultError, RemoteConflict, RemoteError, UsageError
 from lensvault.store.base import ObjectStat, ObjectStore, OnDone
+
+if TYPE_CHECKING:
+    from lensvault.errors import ObjectMissing
 
 __all__ = ["HEADER", "RemoteStore", "check_remote_ref", "open_remote_store", "remote_error"]
 
@@ -71,7 +74,7 @@ def remote_error(e: BaseException, url: str, what: str) -> LensVaultError:
     name = type(e).__name__
     if "NoSuchBucket" in text or "bucket does not exist" in text.lower():
         return RemoteError(f"{what}: the bucket does not exist", where=url,
-                           fix="create the bucket, or fix the URL with `lensvault remote remove` and `remote add`")
+                           fix="create the bucket, or point the remote at one that exists (remove the remote and add it again)")
     if name in ("UnauthenticatedError", "PermissionDeniedError") or any(
             k in text for k in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403 Forbidden")):
         return RemoteError(f"{what}: the server refused our credentials ({first[:200]})", where=url,
@@ -120,6 +123,10 @@ class RemoteStore(ObjectStore):
                         options["allow_http"] = True
                 if self.region:
                     kw["region"] = self.region
+                if self.url.startswith("s3://"):
+                    # x-amz-checksum-sha256 on every upload: a server that checks it refuses bytes
+                    # damaged in transit (S3 does; the object's name is its sha256 anyway).
+                    kw["checksum_algorithm"] = "sha256"
                 kw["client_options"] = options
                 kw["retry_config"] = {"max_retries": 4, "retry_timeout": timedelta(seconds=60),
                                       "backoff": {"init_backoff": timedelta(milliseconds=100),
@@ -150,6 +157,14 @@ class RemoteStore(ObjectStore):
 
     def location(self, oid: str) -> str:
         return f"{self.url}/{self.key(oid)}"
+
+    def missing_error(self, oid: str) -> ObjectMissing:
+        from lensvault.errors import ObjectMissing
+
+        return ObjectMissing(
+            f"object {oid[:12]}… is missing from the remote, though a ref there needs it", where=self.location(oid),
+            fix="in a vault that has it intact, run `lensvault push --all --check-remote` (it replaces damaged "
+                "and missing objects), then run this again", oid=oid)
 
     # -- set-up --------------------------------------------------------------------------------
     def create(self) -> None:
@@ -273,19 +288,21 @@ class RemoteStore(ObjectStore):
         return "ok" if hashlib.sha256(data).hexdigest() == oid else "corrupt"
 
     # -- writing -------------------------------------------------------------------------------
-    def put_object(self, oid: str, body: bytes | str) -> bool:
+    def put_object(self, oid: str, body: bytes | str, *, replace: bool = False) -> bool:
         """Create object ``oid`` from bytes or a file path, only if absent (``If-None-Match: *``):
-        True if this call created it, False if it was there (same name, same bytes)."""
+        True if this call created it, False if it was there (same name, same bytes). ``replace``:
+        overwrite a damaged one (the caller hashed ``body``: it is the object's true bytes)."""
         import obstore
 
+        mode = "overwrite" if replace else "create"
         try:
             if isinstance(body, str):
                 with open(body, "rb") as f:
                     self._call(f"object {oid[:12]}… could not be uploaded", obstore.put, self.key(oid), f,
-                               mode="create", chunk_size=8 * 1024 * 1024, max_concurrency=4)
+                               mode=mode, chunk_size=8 * 1024 * 1024, max_concurrency=4)
             else:
                 self._call(f"object {oid[:12]}… could not be uploaded", obstore.put, self.key(oid), body,
-                           mode="create")
+                           mode=mode)
             return True
         except Exception as e:
             if type(e).__name__ == "AlreadyExistsError":
@@ -414,7 +431,7 @@ class RemoteStore(ObjectStore):
 
         check_remote_ref(name)
         lost = RemoteConflict(f"{name} was moved on the remote by someone else meanwhile", where=f"{self.url}/{name}",
-                              fix="fetch what changed (`lensvault pull`), decide again, and push again")
+                              fix="read the ref again, decide again, and retry")
         if expected is None:
             if not self.put_ref(name, data, exclusive=True):
                 raise lost
