@@ -6,8 +6,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import lensvault
 from tests.cli.hints import printed_hints
+
+import lensvault
 
 from .conftest import CREDENTIALS, lv, lv_json, s3_client
 
