@@ -14,6 +14,7 @@ brings the remote's aliases as they are.
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -34,20 +35,40 @@ def _require_remote(rs) -> None:
                        fix="check the URL (and --endpoint-url), or push to it first with `lensvault push --all`")
 
 
+# Objects are staged (hash-checked) in batches and then stored with one durability barrier per
+# batch (``put_files``), not two fsyncs per object: 3,000 small images are 6,000 fsyncs otherwise.
+BATCH = 512
+
+
 def download(store, rs, oids: list[str], progress, label: str) -> tuple[int, int]:
-    """Fetch the objects ``store`` lacks, hash-checked; (objects fetched, bytes fetched)."""
+    """Fetch the objects ``store`` lacks, each hashed before it is stored; (objects, bytes) fetched."""
+    import tempfile
+
     todo = store.missing(sorted(set(oids)))
-    sizes: dict[str, int] = {}
+    fetched, total = 0, 0
+    with progress.task(label, len(todo)) as advance, tempfile.TemporaryDirectory(prefix=".lensvault-fetch-") as stage:
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start:start + BATCH]
+            sizes: dict[str, int] = {}
 
-    def one(oid: str) -> None:
-        size = rs.fetch_into(oid, store)
-        if size is None:
-            raise _corrupt(rs, oid)
-        sizes[oid] = size
+            def one(oid: str, sizes: dict[str, int] = sizes) -> None:
+                size = rs.fetch_to(oid, os.path.join(stage, oid))
+                if size is None:
+                    raise _corrupt(rs, oid)
+                sizes[oid] = size
 
-    with progress.task(label, len(todo)) as advance:
-        rs.run_many(one, todo, on_done=advance)
-    return len(sizes), sum(sizes.values())
+            try:
+                rs.run_many(one, batch, on_done=advance)
+                store.put_files([(os.path.join(stage, oid), oid) for oid in batch])
+            finally:
+                for oid in batch:
+                    try:
+                        os.unlink(os.path.join(stage, oid))
+                    except FileNotFoundError:
+                        pass
+            fetched += len(sizes)
+            total += sum(sizes.values())
+    return fetched, total
 
 
 def _corrupt(rs, oid: str) -> IntegrityError:

@@ -237,43 +237,37 @@ class RemoteStore(ObjectStore):
         except FileNotFoundError:
             raise self.missing_error(oid) from None
 
-    def fetch_into(self, oid: str, store: ObjectStore) -> int | None:
-        """Copy object ``oid`` into ``store`` if its bytes hash to its name: its size, or None (corrupt:
-        nothing stored). Small objects come in memory, large ones stream through a temp file."""
-        import tempfile
-
+    def fetch_to(self, oid: str, path: str) -> int | None:
+        """Stream object ``oid`` into the file ``path`` (bounded memory), hashing it on the way: its
+        size, or None if the bytes do not hash to its name (then ``path`` is removed)."""
         import obstore
 
         try:
             result = self._call("the remote cannot be read", obstore.get, self.key(oid))
         except FileNotFoundError:
             raise self.missing_error(oid) from None
+        h = hashlib.sha256()
+        size = 0
         try:
-            if int(result.meta["size"]) <= LARGE:
-                data = bytes(result.bytes())
-                if hashlib.sha256(data).hexdigest() != oid:
-                    return None
-                store.restore_bytes(oid, data)
-                return len(data)
-            h = hashlib.sha256()
-            fd, tmp = tempfile.mkstemp(prefix=".lensvault-fetch-")
-            try:
-                size = 0
-                with os.fdopen(fd, "wb") as f:
-                    for chunk in result:
-                        h.update(chunk)
-                        f.write(chunk)
-                        size += len(chunk)
-                if h.hexdigest() != oid:
-                    return None
-                store.restore(oid, tmp)
-                return size
-            finally:
-                os.unlink(tmp)
+            with open(path, "wb") as f:
+                for chunk in result:
+                    h.update(chunk)
+                    f.write(chunk)
+                    size += len(chunk)
         except LensVaultError:
             raise
-        except Exception as e:
+        except OSError as e:
+            if type(e).__module__.startswith("obstore"):
+                raise remote_error(e, self.url, f"object {oid[:12]}… could not be downloaded") from e
+            from lensvault.store.linking import storage_error
+
+            raise storage_error(e, path) from e
+        except Exception as e:  # a dropped connection mid-body: see remote_error
             raise remote_error(e, self.url, f"object {oid[:12]}… could not be downloaded") from e
+        if h.hexdigest() != oid:
+            os.unlink(path)
+            return None
+        return size
 
     def iter_oids(self) -> Iterator[str]:
         yield from sorted(self.listing())
