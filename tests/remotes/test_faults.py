@@ -80,6 +80,32 @@ def test_killed_push_leaves_no_ref_and_pushing_again_completes(tmp_path, remote_
     v.close()
 
 
+def test_ctrl_c_stops_a_push_at_once_and_pushing_again_completes(tmp_path, remote_url):
+    url, endpoint = remote_url
+    src = _many_files(tmp_path / "src", 1500)
+    v = lensvault.init(tmp_path / "a")
+    v.snapshot("frames", src, version="1.0.0")
+    needed = len(v.dataset("frames@1.0.0").object_ids())
+    lv_json("remote", "add", "origin", *remote_args(url, endpoint), cwd=v.root)
+    env = {k: val for k, val in os.environ.items() if not k.startswith("LENSVAULT_")} | CREDENTIALS
+    proc = subprocess.Popen([sys.executable, "-m", "lensvault.cli.main", "push", "--all", "--jobs", "2"],
+                            cwd=v.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(_remote_keys(url, endpoint, "objects/")) < 50:
+        assert proc.poll() is None, "the push ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Interrupted" in err and "Traceback" not in err, err
+    sent = len(_remote_keys(url, endpoint, "objects/"))
+    assert sent < needed  # queued uploads were dropped, not sent after the Ctrl-C
+    assert _remote_keys(url, endpoint, "refs/") == [] and _remote_keys(url, endpoint, "journal/") == []
+    again = lv_json("push", "--all", cwd=v.root)
+    assert again["refs_created"] == ["refs/datasets/frames/1.0.0"] and again["objects_sent"] <= needed - sent + 2
+    v.close()
+
+
 def _two_vaults_same_name(tmp_path, bccd_dir, *, same: bool):
     import shutil
 

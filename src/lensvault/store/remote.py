@@ -356,15 +356,23 @@ class RemoteStore(ObjectStore):
             if on_done:
                 on_done(1)
 
-        with ThreadPoolExecutor(max_workers=min(self.jobs, len(items))) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(self.jobs, len(items)))
+        first: BaseException | None = None
+        try:
             futures = [pool.submit(guarded, it) for it in items]
-            first: BaseException | None = None
             for fut in futures:
                 try:
                     fut.result()
-                except BaseException as e:  # noqa: BLE001 - the first error is re-raised below
+                except Exception as e:  # noqa: BLE001 - the first error is re-raised below, after the others stop
                     if first is None:
                         first = e
+                        stop.set()
+        except BaseException:
+            # Ctrl-C: queued requests are dropped, running ones finish (their objects are whole or absent).
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         if first is not None:
             raise first
 
