@@ -58,8 +58,9 @@ class Server:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.log = workdir / f"moto-{self.port}.log"
-        self.proc = subprocess.Popen([PY, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+        with open(self.log, "w") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen([PY, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                         stdout=subprocess.DEVNULL, stderr=log)
         self.url = f"http://127.0.0.1:{self.port}"
         for _ in range(200):
             try:
@@ -69,8 +70,7 @@ class Server:
                 time.sleep(0.05)
         import boto3
 
-        boto3.client("s3", endpoint_url=self.url, **{"region_name": "us-east-1",
-                     "aws_access_key_id": "bench", "aws_secret_access_key": "bench"}).create_bucket(Bucket="bench")
+        boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench").create_bucket(Bucket="bench")
 
     def requests(self) -> int:
         text = _ANSI.sub("", self.log.read_text(errors="replace"))
@@ -121,7 +121,7 @@ def lensvault_run(work: Path, images: Path) -> dict[str, tuple[float, int]]:
 
 
 def dvc_run(dvc: str, work: Path, images: Path) -> dict[str, tuple[float, int]]:
-    env = {k: v for k, v in os.environ.items()} | CREDS
+    env = dict(os.environ) | CREDS
     server = Server(work)
     try:
         repo = work / "dvc-a"

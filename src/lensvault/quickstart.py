@@ -142,15 +142,8 @@ def run_quickstart(root: Path, *, echo=print, out=None) -> QuickstartSummary:
     shutil.copy(EXAMPLES / "train_detector.py", root / "src" / "train.py")
     for name in ("detector.yaml", "detector-hotfix.yaml"):
         shutil.copy(EXAMPLES / name, root / "configs" / name)
-    (root / ".gitignore").write_text("/.lensvault/
-/data/raw/
-/runs/
-/labels-fixed/
-__pycache__/
-"
-                                     "/team-remote/
-/teammate/
-")
+    (root / ".gitignore").write_text("/.lensvault/\n/data/raw/\n/runs/\n/labels-fixed/\n__pycache__/\n"
+                                     "/team-remote/\n/teammate/\n")
     shapes = generate_shapes(root / "data" / "raw", n_images=QUICKSTART_IMAGES, seed=42)
     fixed = root / "labels-fixed"
     fixed.mkdir()

@@ -277,3 +277,15 @@ def test_uploads_carry_their_sha256_for_the_server_to_check(tmp_path):
     assert got[0].startswith(f"PUT /bucket-x/p/objects/{oid[:2]}/{oid[2:]} ".encode())
     assert headers["x-amz-checksum-sha256"] == base64.b64encode(hashlib.sha256(b"an image's bytes").digest()).decode()
     assert headers["if-none-match"] == "*"
+
+
+def test_a_refs_age_and_place_come_from_the_remote(tmp_path, remote_url):
+    # gc asks the store (not a local path) how old an unfinished write's intent is.
+    url, endpoint = remote_url
+    rs = RemoteStore(url, endpoint_url=endpoint)
+    rs.create()
+    assert rs.ref_age("refs/aliases/detector/staging") is None
+    rs.swap_ref("refs/aliases/detector/staging", b"b" * 64, None)
+    age = rs.ref_age("refs/aliases/detector/staging")
+    assert age is not None and 0 <= age < 600
+    assert rs.ref_location("refs/aliases/detector/staging").startswith(url.rstrip("/"))

@@ -6,9 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.cli.hints import printed_hints
-
 import lensvault
+from tests.cli.hints import printed_hints
 
 from .conftest import CREDENTIALS, lv, lv_json, s3_client
 

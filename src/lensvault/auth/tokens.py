@@ -17,9 +17,13 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lensvault.errors import AlreadyExists, NotFound, UsageError
 from lensvault.results import ListResult
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["ROLES", "Principal", "TokenCreated", "TokenInfo", "TokenList", "TokenRevoked", "authenticate",
            "create_token", "list_tokens", "revoke_token", "role_allows"]
@@ -122,7 +126,7 @@ def _check_role(role: str) -> str:
     return role
 
 
-def create_token(vault, name: str, *, role: str, user: str | None = None) -> TokenCreated:
+def create_token(vault: Vault, name: str, *, role: str, user: str | None = None) -> TokenCreated:
     """Make a token NAME acting as ``user`` (default: NAME) with ``role``; recorded as an event."""
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.repos import Conflict, TokenRepo
@@ -150,14 +154,14 @@ class _Row:
         self.__dict__.update({"revoked_at": None, "revoked_by": None, **row})
 
 
-def list_tokens(vault) -> TokenList:
+def list_tokens(vault: Vault) -> TokenList:
     from lensvault.catalog.repos import TokenRepo
 
     with vault.catalog.read() as conn:
         return TokenList(TokenInfo.from_row(r) for r in TokenRepo(conn).all())
 
 
-def revoke_token(vault, name: str) -> TokenRevoked:
+def revoke_token(vault: Vault, name: str) -> TokenRevoked:
     """Revoke token NAME (its id works too); every later request with it gets 401."""
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.repos import TokenRepo
@@ -174,7 +178,7 @@ def revoke_token(vault, name: str) -> TokenRevoked:
         return TokenRevoked(TokenInfo.from_row(repo.get(row.token_id)))
 
 
-def authenticate(vault, token: str) -> Principal | None:
+def authenticate(vault: Vault, token: str) -> Principal | None:
     """The principal of a presented token; None when it is malformed, unknown, wrong or revoked
     (the caller answers 401 to all alike: which one it was is nobody's business)."""
     from lensvault.catalog.repos import TokenRepo

@@ -15,6 +15,7 @@ from lensvault.results import ListResult
 
 if TYPE_CHECKING:
     from lensvault.store.remote import RemoteStore
+    from lensvault.vault import Vault
 
 __all__ = ["Remote", "RemoteList", "add_remote", "open_remote", "remote_list", "remove_remote", "resolve_remote"]
 
@@ -67,19 +68,19 @@ def normalize_url(url: str) -> str:
     return text.rstrip("/")
 
 
-def _remotes(vault) -> dict[str, Remote]:
+def _remotes(vault: Vault) -> dict[str, Remote]:
     return {name: Remote(name, r["url"], r.get("endpoint_url"), r.get("region"), bool(r.get("default")))
             for name, r in vault.config.remotes.items()}
 
 
-def _write(vault, remotes: dict[str, Remote]) -> None:
+def _write(vault: Vault, remotes: dict[str, Remote]) -> None:
     table = {r.name: {k: v for k, v in r.to_dict().items() if k != "name" and v not in (None, False)}
              for r in remotes.values()}
     vault.config = replace(vault.config, remotes=table)
     vault.config.write(vault.dir / "config.toml")
 
 
-def add_remote(vault, name: str, url: str, *, endpoint_url: str | None = None, region: str | None = None,
+def add_remote(vault: Vault, name: str, url: str, *, endpoint_url: str | None = None, region: str | None = None,
                default: bool = False) -> Remote:
     if not _NAME.match(name):
         raise UsageError(f"{name!r} is not a valid remote name", where=name,
@@ -100,7 +101,7 @@ def add_remote(vault, name: str, url: str, *, endpoint_url: str | None = None, r
     return remotes[name]
 
 
-def remove_remote(vault, name: str) -> Remote:
+def remove_remote(vault: Vault, name: str) -> Remote:
     remotes = _remotes(vault)
     if name not in remotes:
         raise _unknown(vault, name)
@@ -112,11 +113,11 @@ def remove_remote(vault, name: str) -> Remote:
     return gone
 
 
-def remote_list(vault) -> RemoteList:
+def remote_list(vault: Vault) -> RemoteList:
     return RemoteList(sorted(_remotes(vault).values(), key=lambda r: r.name))
 
 
-def resolve_remote(vault, name: str | None) -> Remote:
+def resolve_remote(vault: Vault, name: str | None) -> Remote:
     """The remote ``name``, or the default one."""
     remotes = _remotes(vault)
     if name is not None:
@@ -130,12 +131,12 @@ def resolve_remote(vault, name: str | None) -> Remote:
                    fix="add one with `lensvault remote add origin s3://BUCKET/PREFIX --default`, or pass --remote NAME")
 
 
-def open_remote(vault, name: str | None, *, jobs: int = 32) -> tuple[Remote, RemoteStore]:
+def open_remote(vault: Vault, name: str | None, *, jobs: int = 32) -> tuple[Remote, RemoteStore]:
     remote = resolve_remote(vault, name)
     return remote, remote.store(jobs=jobs)
 
 
-def _unknown(vault, name: str) -> NotFound:
+def _unknown(vault: Vault, name: str) -> NotFound:
     known = ", ".join(sorted(vault.config.remotes)) or "none"
     return NotFound(f"no remote named {name!r} (known: {known})", where=str(vault.dir / "config.toml"),
                     fix=f"add it with `lensvault remote add {name} URL`")

@@ -18,12 +18,16 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lensvault.errors import AlreadyExists, IntegrityError, NotFound, RemoteConflict
 from lensvault.progress import NO_PROGRESS
 from lensvault.remotes.closure import LedgerRecord, select
 from lensvault.remotes.ledgers import manifest_meta_objects, record_objects, remote_ledger
 from lensvault.remotes.results import CloneResult, PullResult
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["clone", "pull"]
 
@@ -78,7 +82,7 @@ def _corrupt(rs, oid: str) -> IntegrityError:
                               "damaged and missing objects), then run this again", oid=oid, corrupt=[oid])
 
 
-def _objects_of(vault, rs, chosen: list[LedgerRecord], raw: dict[str, bytes], progress) -> tuple[list[str], int, int]:
+def _objects_of(vault: Vault, rs, chosen: list[LedgerRecord], raw: dict[str, bytes], progress) -> tuple[list[str], int, int]:
     """Every object the chosen records need (versions' metadata objects are fetched first, to list
     their files), and how many objects and bytes that first fetch brought."""
     from lensvault.datasets.manifest import Manifest
@@ -106,7 +110,7 @@ def _objects_of(vault, rs, chosen: list[LedgerRecord], raw: dict[str, bytes], pr
     return sorted(out), n, size
 
 
-def _write_manifest_files(vault, chosen: list[LedgerRecord]) -> None:
+def _write_manifest_files(vault: Vault, chosen: list[LedgerRecord]) -> None:
     from lensvault.datasets.manifest import write_manifest_file
 
     for rec in chosen:
@@ -183,7 +187,7 @@ def clone(url: str, dest, *, make_vault, vault_dir: str = ".lensvault", name: st
 # -- pull --------------------------------------------------------------------------------------
 
 
-def pull(vault, ref: str, *, remote: str | None = None, jobs: int = 32, progress=NO_PROGRESS) -> PullResult:
+def pull(vault: Vault, ref: str, *, remote: str | None = None, jobs: int = 32, progress=NO_PROGRESS) -> PullResult:
     from lensvault.remotes.config import open_remote
     from lensvault.remotes.ledgers import local_ledger
 
@@ -221,7 +225,7 @@ def pull(vault, ref: str, *, remote: str | None = None, jobs: int = 32, progress
     return result
 
 
-def _adopt_alias(vault, rs, theirs, ref: str, remote: str, result: PullResult) -> None:
+def _adopt_alias(vault: Vault, rs, theirs, ref: str, remote: str, result: PullResult) -> None:
     """``pull NAME@ALIAS``: point this vault's alias where the remote's is (a move of this vault,
     with the reason saying so), and remember the remote's move as seen, so that a later push may
     move it by compare-and-swap once this vault decided again."""
@@ -244,7 +248,7 @@ def _adopt_alias(vault, rs, theirs, ref: str, remote: str, result: PullResult) -
     mark_seen(vault, rs.url, name, alias, move.oid)
 
 
-def _same_version(vault, rec: LedgerRecord, mine: str) -> bool:
+def _same_version(vault: Vault, rec: LedgerRecord, mine: str) -> bool:
     from lensvault.ledger import read_record
 
     if rec.kind != "dataset.version":
@@ -253,7 +257,7 @@ def _same_version(vault, rec: LedgerRecord, mine: str) -> bool:
     return bool(row["snapshot_id"] == rec.data["row"]["snapshot_id"])
 
 
-def _replay(vault, new: list[LedgerRecord], ref: str, remote: str) -> dict[str, int]:
+def _replay(vault: Vault, new: list[LedgerRecord], ref: str, remote: str) -> dict[str, int]:
     """The new records' rows into the catalog, and their entries into this vault's ledger, in one transaction."""
     import lensvault.catalog.repos  # noqa: F401 - _Replay reaches the repositories through the package
     from lensvault.ledger import ledger_prefix
@@ -261,10 +265,13 @@ def _replay(vault, new: list[LedgerRecord], ref: str, remote: str) -> dict[str, 
 
     catalog = vault.catalog
     store = vault.store
-    prefix = ledger_prefix(catalog.catalog_id) + "/"
-    report = RebuildReport(catalog="", catalog_id=catalog.catalog_id, previous="whole")
+    cid = catalog.catalog_id
+    assert cid is not None  # an open catalog has its id (a catalog that lost it is refused on opening)
+    prefix = ledger_prefix(cid) + "/"
+    report = RebuildReport(catalog="", catalog_id=cid, previous="whole")
     with catalog.begin() as conn:
         txn = catalog.transaction(conn)
+        assert txn is not None  # inside begin()
         r = _Replay(conn, report)
         r.run_ids |= {rid for rec in new if rec.kind == "run.start" for rid in rec.run_ids()}
         r.run_ids |= _known_runs(vault, new)
@@ -275,12 +282,12 @@ def _replay(vault, new: list[LedgerRecord], ref: str, remote: str) -> dict[str, 
             handler(rec.data, rec)
             name = prefix + rec.journal
             if store.put_ref(name, b"", exclusive=True):
-                txn.on_undo(lambda n=name: store.delete_ref(n))
+                txn.on_undo(lambda n=name: store.delete_ref(n))  # type: ignore[misc]  # a default binds the loop's name
             key = rec.ref()
             if key is not None:
                 rname = prefix + key
                 if store.put_ref(rname, rec.oid.encode(), exclusive=True):
-                    txn.on_undo(lambda n=rname: store.delete_ref(n))
+                    txn.on_undo(lambda n=rname: store.delete_ref(n))  # type: ignore[misc]  # a default binds the loop's name
         r.runs.add_latest_metrics(list(r.latest.values()))
         catalog.append_event(conn, "remote.pull", "remote", remote,
                              after={"ref": ref, "records": [rec.oid for rec in new],
@@ -288,7 +295,7 @@ def _replay(vault, new: list[LedgerRecord], ref: str, remote: str) -> dict[str, 
     return dict(sorted(report.restored.items()))
 
 
-def _known_runs(vault, new: list[LedgerRecord]) -> set[str]:
+def _known_runs(vault: Vault, new: list[LedgerRecord]) -> set[str]:
     """Runs the new records name that this vault already has (their later records come now)."""
     out: set[str] = set()
     for rec in new:

@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import IntegrityError
 from lensvault.progress import NO_PROGRESS
 from lensvault.remotes.closure import Ledger, LedgerRecord, parse_journal
 
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
+
 __all__ = ["local_ledger", "record_objects", "remote_ledger", "version_objects"]
 
 
-def _prefix(vault) -> str:
+def _prefix(vault: Vault) -> str:
     from lensvault.ledger import ledger_prefix
 
     cid = vault.catalog.catalog_id
+    assert cid is not None  # an open catalog has its id (a catalog that lost it is refused on opening)
     return ledger_prefix(cid) + "/"
 
 
-def local_ledger(vault) -> Ledger:
+def local_ledger(vault: Vault) -> Ledger:
     from lensvault.ledger import read_record
 
     prefix = _prefix(vault)
@@ -108,7 +112,7 @@ def record_objects(rec: LedgerRecord) -> set[str]:
     return out
 
 
-def version_objects(vault, rec: LedgerRecord) -> set[str]:
+def version_objects(vault: Vault, rec: LedgerRecord) -> set[str]:
     """Everything a dataset version needs (files, tables, snapshot, manifest), from this vault's store."""
     from lensvault.datasets.handle import Dataset
     from lensvault.datasets.manifest import Manifest

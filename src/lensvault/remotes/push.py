@@ -16,6 +16,7 @@ remote alias ref's ETag: of two machines promoting at once exactly one wins.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from lensvault.errors import IntegrityError, RemoteConflict
 from lensvault.progress import NO_PROGRESS
@@ -24,13 +25,16 @@ from lensvault.remotes.config import open_remote
 from lensvault.remotes.ledgers import local_ledger, record_objects, version_objects
 from lensvault.remotes.results import PushResult
 
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
+
 __all__ = ["push"]
 
 # Above this many objects of unknown state, one listing of the remote is cheaper than sending blind.
 LIST_ABOVE = 64
 
 
-def push(vault, refs: list[str], *, everything: bool = False, remote: str | None = None, jobs: int = 32,
+def push(vault: Vault, refs: list[str], *, everything: bool = False, remote: str | None = None, jobs: int = 32,
          check_remote: bool = False, progress=NO_PROGRESS) -> PushResult:
     """``check_remote``: trust no ref on the remote — list its objects, send what is missing and
     replace what has the wrong size (after objects were lost or damaged there)."""
@@ -89,7 +93,7 @@ def push(vault, refs: list[str], *, everything: bool = False, remote: str | None
     return result
 
 
-def _objects(vault, rec: LedgerRecord) -> set[str]:
+def _objects(vault: Vault, rec: LedgerRecord) -> set[str]:
     out = record_objects(rec)
     if rec.kind == "dataset.version":
         out |= version_objects(vault, rec)
@@ -149,7 +153,7 @@ def _create_ref(rs, rec: LedgerRecord, result: PushResult) -> bool:
     return False  # the first vault's record stands; ours would be a second record of one version
 
 
-def _move_alias(vault, rs, local: Ledger, key: tuple[str, str], recs: list[LedgerRecord],
+def _move_alias(vault: Vault, rs, local: Ledger, key: tuple[str, str], recs: list[LedgerRecord],
                 result: PushResult) -> None:
     """Compare-and-swap the remote alias from the state this vault decided on to its latest move."""
     from lensvault.remotes.seen import seen_at
@@ -181,7 +185,7 @@ def _move_alias(vault, rs, local: Ledger, key: tuple[str, str], recs: list[Ledge
         rs.put_ref(rec.journal, b"", exclusive=True)
 
 
-def _decided_after(vault, rs, local: Ledger, key, there: str, ours: str, seen_at) -> bool:
+def _decided_after(vault: Vault, rs, local: Ledger, key, there: str, ours: str, seen_at) -> bool:
     """Whether this vault's latest move of the alias came after the remote's current one."""
     order = {r.oid: i for i, r in enumerate(local.records) if r.alias_key() == key}
     if there in order:
@@ -191,7 +195,7 @@ def _decided_after(vault, rs, local: Ledger, key, there: str, ours: str, seen_at
     return bool(when and mine and mine.doc and mine.doc.get("at", "") > when)
 
 
-def _upload(vault, rs, oids: list[str], result: PushResult, progress, label: str, *,
+def _upload(vault: Vault, rs, oids: list[str], result: PushResult, progress, label: str, *,
             count_as_records: bool = False, replace: frozenset[str] | set[str] = frozenset()) -> None:
     """Send objects with ``If-None-Match: *``, each hashed on the way out: a damaged local object
     is named and never becomes a remote object."""

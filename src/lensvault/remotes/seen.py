@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["mark_seen", "seen_at"]
 
 
-def _path(vault) -> str:
+def _path(vault: Vault) -> str:
     return os.path.join(vault.dir, "remote-aliases.json")
 
 
-def _load(vault) -> dict[str, dict[str, str]]:
+def _load(vault: Vault) -> dict[str, dict[str, str]]:
     try:
         with open(_path(vault), encoding="utf-8") as f:
             data = json.load(f)
@@ -28,12 +32,12 @@ def _load(vault) -> dict[str, dict[str, str]]:
         return {}
 
 
-def seen_at(vault, url: str, name: str, alias: str, oid: str) -> str | None:
+def seen_at(vault: Vault, url: str, name: str, alias: str, oid: str) -> str | None:
     """When this vault pulled remote alias move ``oid`` (UTC, as records write times), or None."""
     return _load(vault).get(f"{url}#{name}/{alias}", {}).get(oid)
 
 
-def mark_seen(vault, url: str, name: str, alias: str, oid: str) -> None:
+def mark_seen(vault: Vault, url: str, name: str, alias: str, oid: str) -> None:
     from lensvault.catalog.catalog import utcnow
 
     data = _load(vault)

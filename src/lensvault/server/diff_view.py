@@ -3,10 +3,15 @@ marks of its before and after overlays (added, removed, moved, relabeled, attrib
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
+
 __all__ = ["changed_images"]
 
 
-def changed_images(vault, ra: str, rb: str, d: dict, start: int, stop: int) -> tuple[list[dict], int]:
+def changed_images(vault: Vault, ra: str, rb: str, d: dict, start: int, stop: int) -> tuple[list[dict], int]:
     """The changed images ``start:stop`` (by path) of the diff ``d`` of RA and RB, each with the
     marks of its before and after overlays; and how many images changed in all."""
     by_image: dict[str, list[dict]] = {}

@@ -9,6 +9,10 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["MAX_IMAGES", "DiffReport", "write_diff_report"]
 
@@ -34,7 +38,7 @@ def _data_uri(store, oid: str) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
 
 
-def write_diff_report(vault, comparison, path) -> DiffReport:
+def write_diff_report(vault: Vault, comparison, path) -> DiffReport:
     """Write the report of ``comparison`` (``vault.compare_datasets``) to ``path``, whole or not at all."""
     try:
         from markupsafe import Markup

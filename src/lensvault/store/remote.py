@@ -476,6 +476,23 @@ class RemoteStore(ObjectStore):
         except FileNotFoundError:
             pass
 
+    def ref_age(self, name: str) -> float | None:
+        """Seconds since the ref was last written, from the object's last-modified time."""
+        import time
+
+        import obstore
+
+        check_remote_ref(name)
+        try:
+            meta = self._call(f"ref {name} could not be read", obstore.head, name)
+        except FileNotFoundError:
+            return None
+        written: float = meta["last_modified"].timestamp()
+        return max(0.0, time.time() - written)
+
+    def ref_location(self, name: str) -> str:
+        return f"{self.url}/{name}"
+
     def list_refs(self, prefix: str) -> list[str]:
         import obstore
 
