@@ -568,13 +568,15 @@ class Vault:
         return RunComparison(compare_runs(self, a, b))
 
     def evaluate(self, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
-                 model: str | None = None) -> dict:
+                 model: str | None = None, task: str = "detection", **options) -> dict:
         """Score ``predictions`` on a dataset version's split and record it (for a run, a model, or
-        neither: ad-hoc); the result names its source (eval id, dataset@version, split)."""
+        neither: ad-hoc); the result names its source (eval id, dataset@version, split). ``task``:
+        lensvault.evaluations.tasks.TASKS; ``options``: ignore_index, top_k, oks_sigmas."""
         from lensvault.evaluations.recorded import evaluate
         from lensvault.runs.results import Evaluation
 
-        return Evaluation(evaluate(self, dataset=dataset, predictions=predictions, split=split, run=run, model=model))
+        return Evaluation(evaluate(self, dataset=dataset, predictions=predictions, split=split, run=run, model=model,
+                                   task=task, **options))
 
     def evaluations(self, *, run: str | None = None, model: str | None = None, dataset: str | None = None,
                     ad_hoc: bool = False) -> list[dict]:

@@ -185,16 +185,31 @@ def runs_compare(ctx, a, b, as_json):
 @click.option("--model", metavar="NAME@VER", help="The registered model whose predictions these are.")
 @click.option("--dataset", required=True, metavar="NAME@X.Y.Z", help="The dataset version holding the ground truth.")
 @click.option("--split", default="test", show_default=True, help="The split to evaluate on ('all' for every image).")
-@click.option("--predictions", required=True, type=click.Path(dir_okay=False), help="COCO results JSON.")
+@click.option("--predictions", required=True, type=click.Path(),
+              help="COCO results JSON; a folder of PNG masks (semantic segmentation); CSV/JSON (classification).")
+@click.option("--task", default="detection", show_default=True,
+              type=click.Choice(["detection", "instance-segmentation", "keypoints", "semantic-segmentation",
+                                 "classification"]), help="What the predictions are (see docs/runs.md).")
+@click.option("--ignore-index", default=255, show_default=True, type=int,
+              help="Semantic segmentation: the pixel value that is not scored.")
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(1), help="Classification: top-k accuracy.")
+@click.option("--oks-sigmas", metavar="S1,S2,...", help="Keypoints: one OKS sigma per point (default COCO's 17).")
 @json_option
 @click.pass_context
-def eval_cmd(ctx, run_id, model, dataset, split, predictions, as_json):
-    """Compute COCO metrics (AP, AP50, AP75, per class, per slice) and record them.
+def eval_cmd(ctx, run_id, model, dataset, split, predictions, task, ignore_index, top_k, oks_sigmas, as_json):
+    """Compute a task's metrics (COCO AP; mIoU; accuracy, per class and per slice) and record them.
 
     Without --run or --model the evaluation is ad hoc: recorded, attached to no run.
     """
+    sigmas = None
+    if oks_sigmas:
+        try:
+            sigmas = [float(v) for v in oks_sigmas.split(",")]
+        except ValueError:
+            raise click.BadParameter(f"{oks_sigmas!r} is not a list of numbers", param_hint="--oks-sigmas") from None
     res = open_vault_from(ctx).evaluate(dataset=dataset, predictions=predictions,
-                                        split=None if split == "all" else split, run=run_id, model=model)
+                                        split=None if split == "all" else split, run=run_id, model=model,
+                                        task=task, ignore_index=ignore_index, top_k=top_k, oks_sigmas=sigmas)
     emit(res, as_json, render.evaluation)
 
 

@@ -1,7 +1,9 @@
-"""COCO-style detection metrics: overall, per class and per slice of tagged images.
+"""COCO-style metrics of boxes, masks (``iou_type="segm"``) and keypoints (``"keypoints"``, OKS):
+overall, per class and per slice of tagged images.
 
-The numbers come from pycocotools' own COCOeval, unchanged, so they match what every paper
-and leaderboard reports. What this module adds: validation with located errors, no prints,
+The numbers come from COCOeval, unchanged, so they match what every paper and leaderboard
+reports: faster-coco-eval's C++ COCOeval (identical to pycocotools' on the same inputs, all stats
+and the precision array; the tests compare both) when it is installed, else pycocotools'. What this module adds: validation with located errors, no prints,
 no mutation of the caller's data, per-class AP read from the ``precision`` array (the same
 way detectron2 does) and per-slice metrics from a COCOeval restricted to the slice's images.
 """
@@ -17,10 +19,17 @@ from typing import Any
 
 from lensvault.errors import InputError
 
-__all__ = ["OVERALL_KEYS", "evaluate_detections"]
+__all__ = ["COCO_KEYPOINT_SIGMAS", "IOU_TYPES", "OVERALL_KEYS", "evaluate_detections"]
 
-# Order of COCOeval.stats for iouType="bbox".
+# Order of COCOeval.stats for iouType="bbox" and "segm".
 OVERALL_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+# ... and for "keypoints" (no small area range: COCO keypoints are people of medium size or more).
+KEYPOINT_KEYS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+IOU_TYPES = ("bbox", "segm", "keypoints")
+# pycocotools' Params.kpt_oks_sigmas for the 17 COCO person keypoints (its array / 10.0, written out:
+# the per-keypoint sigma itself, as mmpose and xtcocotools give it).
+COCO_KEYPOINT_SIGMAS = (.026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062, .107, .107, .087, .087,
+                        .089, .089)
 
 _REQUIRED_GT_KEYS = ("images", "annotations", "categories")
 
@@ -31,8 +40,17 @@ def evaluate_detections(
     *,
     image_tags: Mapping[Any, Mapping[str, Any]] | None = None,
     slice_keys: Iterable[str] | None = None,
+    iou_type: str = "bbox",
+    kpt_sigmas: Sequence[float] | None = None,
+    backend: str = "auto",
 ) -> dict[str, Any]:
     """Evaluate COCO results (``image_id, category_id, bbox=[x,y,w,h], score``) against ``gt``.
+
+    ``iou_type="segm"``: results carry ``segmentation`` (polygons or RLE, compressed or not, in the
+    image's frame; a mask of another size is refused); ``"keypoints"``: results carry ``keypoints``
+    (``x, y, v`` triples, as many as the category's points), scored by OKS with ``kpt_sigmas``
+    (default: COCO's 17; another number of points needs its own). ``backend``: "auto"
+    (faster-coco-eval if installed), "faster" or "pycocotools".
 
     ``image_tags`` maps image id -> ``{tag: value}``; every value of every key in
     ``slice_keys`` (default: all tag keys seen) becomes a slice ``"key=value"``. Tags for
@@ -49,17 +67,28 @@ def evaluate_detections(
     ``counts.zero_area_predictions``). Crowd regions (``iscrowd``) are kept, as COCO keeps them:
     a detection on one is ignored, neither right nor wrong.
     """
+    if iou_type not in IOU_TYPES:
+        raise InputError(f"unknown iou type {iou_type!r}", where="iou_type", fix=f"use one of {', '.join(IOU_TYPES)}")
     _check_gt(gt)
     image_ids = [img["id"] for img in gt["images"]]
     category_ids = {cat["id"] for cat in gt["categories"]}
-    _check_predictions(predictions, set(image_ids), category_ids)
+    _check_predictions(predictions, set(image_ids), category_ids, iou_type)
+    sigmas = _sigmas(gt, predictions, kpt_sigmas) if iou_type == "keypoints" else None
+    if iou_type == "segm":
+        predictions = _masks_as_rle(predictions, {img["id"]: img for img in gt["images"]})
 
-    scored_gt = [a for a in gt["annotations"] if _has_area(a["bbox"])]
-    scored_predictions = [p for p in predictions if _has_area(p["bbox"])]
-    coco_gt, coco_dt = _load({**gt, "annotations": scored_gt}, scored_predictions)
-    overall_eval = _run_cocoeval(coco_gt, coco_dt, image_ids=None)
+    if iou_type == "bbox":
+        scored_gt = [a for a in gt["annotations"] if _has_area(a["bbox"])]
+        scored_predictions = [p for p in predictions if _has_area(p["bbox"])]
+    else:  # a mask or a pose is scored whatever its box
+        scored_gt, scored_predictions = list(gt["annotations"]), list(predictions)
+    cocoeval = _backend(backend)
+    coco_gt, coco_dt = _load({**gt, "annotations": scored_gt}, scored_predictions, cocoeval.COCO)
+    overall_eval = _run_cocoeval(coco_gt, coco_dt, image_ids=None, iou_type=iou_type, sigmas=sigmas,
+                                 cocoeval=cocoeval)
+    keys = KEYPOINT_KEYS if iou_type == "keypoints" else OVERALL_KEYS
     result: dict[str, Any] = {
-        "overall": _overall(overall_eval),
+        "overall": _overall(overall_eval, keys),
         "per_class": _per_class(overall_eval, gt["categories"], coco_gt),
         "per_slice": {},
         "counts": {
@@ -71,10 +100,14 @@ def evaluate_detections(
             "zero_area_ground_truth": len(gt["annotations"]) - len(scored_gt),
             "zero_area_predictions": len(predictions) - len(scored_predictions),
         },
+        "iou_type": iou_type,
+        "backend": cocoeval.name,
     }
+    if sigmas is not None:
+        result["kpt_oks_sigmas"] = [float(v) for v in sigmas]
     for name, ids in _slices(image_tags, slice_keys, image_ids).items():
-        sliced = _run_cocoeval(coco_gt, coco_dt, image_ids=ids)
-        stats = _overall(sliced)
+        sliced = _run_cocoeval(coco_gt, coco_dt, image_ids=ids, iou_type=iou_type, sigmas=sigmas, cocoeval=cocoeval)
+        stats = _overall(sliced, keys)
         result["per_slice"][name] = {
             "AP": stats["AP"],
             "AP50": stats["AP50"],
@@ -113,29 +146,59 @@ def _check_gt(gt: Mapping[str, Any]) -> None:
             )
 
 
-def _prediction_problem(pred: Any, image_ids: set, category_ids: set) -> str | None:
+def _prediction_problem(pred: Any, image_ids: set, category_ids: set, iou_type: str = "bbox") -> str | None:
     if not isinstance(pred, Mapping):
         return "is not an object"
-    missing = [k for k in ("image_id", "category_id", "bbox", "score") if k not in pred]
+    needed = {"bbox": "bbox", "segm": "segmentation", "keypoints": "keypoints"}[iou_type]
+    missing = [k for k in ("image_id", "category_id", needed, "score") if k not in pred]
     if missing:
         return f"lacks {', '.join(missing)}"
     if not _member(pred["image_id"], image_ids):
         return f"references unknown image_id {pred['image_id']!r}"
     if not _member(pred["category_id"], category_ids):
         return f"references unknown category_id {pred['category_id']!r}"
-    bbox = pred["bbox"]
-    try:
-        # Lists, tuples and numpy rows are all fine; strings are not boxes.
-        values = [] if isinstance(bbox, (str, bytes)) else list(bbox)
-    except TypeError:
-        values = []
-    if len(values) != 4 or not all(_finite(v) for v in values):
-        return f"has bbox {bbox!r}, not [x, y, width, height] numbers"
-    if values[2] < 0 or values[3] < 0:
-        return f"has a negative width or height in bbox {values!r}"
+    if "bbox" in pred or iou_type == "bbox":
+        bbox = pred["bbox"]
+        try:
+            # Lists, tuples and numpy rows are all fine; strings are not boxes.
+            values = [] if isinstance(bbox, (str, bytes)) else list(bbox)
+        except TypeError:
+            values = []
+        if len(values) != 4 or not all(_finite(v) for v in values):
+            return f"has bbox {bbox!r}, not [x, y, width, height] numbers"
+        if values[2] < 0 or values[3] < 0:
+            return f"has a negative width or height in bbox {values!r}"
+    if iou_type == "segm":
+        problem = _segmentation_problem(pred["segmentation"])
+        if problem:
+            return problem
+    if iou_type == "keypoints":
+        kps = pred["keypoints"]
+        if not isinstance(kps, Sequence) or isinstance(kps, (str, bytes)) or not kps or len(kps) % 3 \
+                or not all(_finite(v) for v in kps):
+            return f"has keypoints {str(kps)[:60]}, not x, y, v number triples"
     if not _finite(pred["score"]):
         return f"has score {pred['score']!r}, not a finite number"
+    if not 0 <= pred["score"] <= 1:
+        return f"has score {pred['score']!r}, outside [0, 1]"
     return None
+
+
+def _segmentation_problem(seg: Any) -> str | None:
+    if isinstance(seg, Mapping):
+        size, counts = seg.get("size"), seg.get("counts")
+        if not (isinstance(size, Sequence) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+            return f"has an RLE size {size!r}, not [height, width]"
+        if not isinstance(counts, (str, list)):
+            return "has an RLE without counts (a string, or a list of run lengths)"
+        return None
+    if isinstance(seg, Sequence) and not isinstance(seg, (str, bytes)) and seg:
+        for ring in seg:
+            if not isinstance(ring, Sequence) or isinstance(ring, (str, bytes)) or len(ring) < 6 or len(ring) % 2 \
+                    or not all(_finite(v) for v in ring):
+                return f"has a polygon {str(ring)[:60]}, not [x1, y1, x2, y2, x3, y3, ...] numbers"
+        return None
+    return f"has segmentation {str(seg)[:60]}, neither polygons nor an RLE object"
 
 
 def _has_area(bbox) -> bool:
@@ -158,7 +221,8 @@ def _finite(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_predictions(predictions: Sequence[Mapping[str, Any]], image_ids: set, category_ids: set) -> None:
+def _check_predictions(predictions: Sequence[Mapping[str, Any]], image_ids: set, category_ids: set,
+                       iou_type: str = "bbox") -> None:
     if isinstance(predictions, Mapping) or not isinstance(predictions, Sequence):
         raise InputError(
             "predictions must be a list of COCO result objects",
@@ -168,7 +232,7 @@ def _check_predictions(predictions: Sequence[Mapping[str, Any]], image_ids: set,
     first: tuple[int, str] | None = None
     bad = 0
     for i, pred in enumerate(predictions):
-        problem = _prediction_problem(pred, image_ids, category_ids)
+        problem = _prediction_problem(pred, image_ids, category_ids, iou_type)
         if problem is not None:
             bad += 1
             if first is None:
@@ -179,7 +243,7 @@ def _check_predictions(predictions: Sequence[Mapping[str, Any]], image_ids: set,
             f"{bad} of {len(predictions)} predictions are invalid; the first, predictions[{index}], {problem}",
             where=f"predictions[{index}]",
             fix="predictions must use the image and category ids of the ground truth being evaluated "
-            "(check that the model's label map and the dataset version match)",
+            "(check that the model's label map and the dataset version match), scores in [0, 1]",
             bad=bad,
             first_index=index,
         )
@@ -195,8 +259,89 @@ def _quiet():
         yield
 
 
-def _load(gt: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]]):
-    from pycocotools.coco import COCO
+class _Backend:
+    def __init__(self, name: str, coco: Any, cocoeval: Any, mask: Any) -> None:
+        self.name, self.COCO, self.COCOeval, self.mask = name, coco, cocoeval, mask
+
+
+def _backend(which: str = "auto") -> _Backend:
+    if which not in ("auto", "faster", "pycocotools"):
+        raise InputError(f"unknown COCO backend {which!r}", where="backend", fix="use auto, faster or pycocotools")
+    if which in ("auto", "faster"):
+        try:
+            from faster_coco_eval import COCO, COCOeval_faster
+            from faster_coco_eval.core import mask
+        except ImportError:
+            if which == "faster":
+                raise
+        else:
+            return _Backend("faster-coco-eval", COCO, COCOeval_faster, mask)
+    from pycocotools import mask as mask_utils
+    from pycocotools.coco import COCO as PyCOCO
+    from pycocotools.cocoeval import COCOeval
+
+    return _Backend("pycocotools", PyCOCO, COCOeval, mask_utils)
+
+
+def _masks_as_rle(predictions: Sequence[Mapping[str, Any]], images: Mapping[Any, Mapping[str, Any]]) -> list:
+    """Polygons and uncompressed RLE become compressed RLE in the image's frame (COCOeval turns
+    them into the same masks itself; loadRes can only measure the area of an RLE). An RLE of
+    another size than its image is refused, every offender counted."""
+    from pycocotools import mask as mask_utils
+
+    out, wrong = [], []
+    for n, p in enumerate(predictions):
+        im = images[p["image_id"]]
+        h, w = int(im.get("height") or 0), int(im.get("width") or 0)
+        seg = p["segmentation"]
+        if isinstance(seg, Mapping):
+            if list(seg["size"]) != [h, w]:
+                wrong.append((n, f"{seg['size'][1]}x{seg['size'][0]}", f"{w}x{h}"))
+                continue
+            rle = mask_utils.frPyObjects(dict(seg), h, w) if isinstance(seg["counts"], list) else dict(seg)
+        else:
+            rle = mask_utils.merge(mask_utils.frPyObjects([list(map(float, r)) for r in seg], h, w))
+        if isinstance(rle["counts"], bytes):
+            rle["counts"] = rle["counts"].decode("ascii")
+        out.append({**p, "segmentation": rle})
+    if wrong:
+        n, got, want = wrong[0]
+        raise InputError(
+            f"{len(wrong)} of {len(predictions)} predicted masks are not the size of their image; the first, "
+            f"predictions[{n}], is {got}, its image {want}",
+            where=f"predictions[{n}].segmentation.size",
+            fix="predict masks at the image's stored size ([height, width] of the version's image)",
+            bad=len(wrong), first_index=n)
+    return out
+
+
+def _sigmas(gt: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]],
+            given: Sequence[float] | None) -> list[float]:
+    """OKS sigmas: as given, else COCO's when the points are COCO's 17; refused when their number
+    is not the number of points of every category and prediction."""
+    counts = {len(c["keypoints"]) for c in gt["categories"] if c.get("keypoints")}
+    counts |= {len(a["keypoints"]) // 3 for a in gt["annotations"] if a.get("keypoints")}
+    counts |= {len(p["keypoints"]) // 3 for p in predictions}
+    sigmas = list(given) if given is not None else None
+    if sigmas is None:
+        if counts and counts != {len(COCO_KEYPOINT_SIGMAS)}:
+            raise InputError(
+                f"keypoints have {', '.join(map(str, sorted(counts)))} points, COCO's default sigmas are for 17",
+                where="keypoints", fix="give one OKS sigma per keypoint (--oks-sigmas 0.026,0.025,...)")
+        return list(COCO_KEYPOINT_SIGMAS)
+    if not sigmas or not all(_finite(v) and v > 0 for v in sigmas):
+        raise InputError(f"OKS sigmas must be positive numbers, got {sigmas!r}", where="--oks-sigmas",
+                         fix="give one positive sigma per keypoint")
+    wrong = sorted(c for c in counts if c != len(sigmas))
+    if wrong:
+        raise InputError(f"{len(sigmas)} OKS sigmas given, but keypoints have {', '.join(map(str, wrong))} points",
+                         where="--oks-sigmas", fix="give one sigma per keypoint of the dataset's keypoint classes")
+    return sigmas
+
+
+def _load(gt: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]], coco_class: Any = None):
+    if coco_class is None:
+        from pycocotools.coco import COCO as coco_class
 
     # COCOeval adds keys ("ignore") to GT annotations and loadRes adds id/area/segmentation to
     # results: give them copies so the caller's dicts stay as they were.
@@ -209,7 +354,7 @@ def _load(gt: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]]):
             copy["area"] = float(ann["bbox"][2]) * float(ann["bbox"][3])
         annotations.append(copy)
     with _quiet():
-        coco_gt = COCO()
+        coco_gt = coco_class()
         coco_gt.dataset = {
             "images": list(gt["images"]),
             "annotations": annotations,
@@ -217,30 +362,42 @@ def _load(gt: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]]):
         }
         coco_gt.createIndex()
         if predictions:
-            results = [
-                {
-                    "image_id": p["image_id"],
-                    "category_id": p["category_id"],
-                    "bbox": [float(v) for v in p["bbox"]],
-                    "score": float(p["score"]),
-                }
-                for p in predictions
-            ]
+            # Only the keys COCO reads, as given (loadRes picks its branch by the first result's keys,
+            # as for anyone running COCOeval on the same file), numbers as floats.
+            results = []
+            for p in predictions:
+                r: dict[str, Any] = {"image_id": p["image_id"], "category_id": p["category_id"],
+                                     "score": float(p["score"])}
+                if "bbox" in p:
+                    r["bbox"] = [float(v) for v in p["bbox"]]
+                if "segmentation" in p:
+                    r["segmentation"] = p["segmentation"]
+                if "keypoints" in p:
+                    r["keypoints"] = [float(v) for v in p["keypoints"]]
+                results.append(r)
             coco_dt = coco_gt.loadRes(results)
         else:
             # loadRes cannot take an empty list (it inspects results[0]); no detections is a
             # legitimate result that scores zero wherever there is ground truth.
-            coco_dt = COCO()
+            coco_dt = coco_class()
             coco_dt.dataset = {"images": list(gt["images"]), "annotations": [], "categories": list(gt["categories"])}
             coco_dt.createIndex()
     return coco_gt, coco_dt
 
 
-def _run_cocoeval(coco_gt, coco_dt, *, image_ids: list | None):
-    from pycocotools.cocoeval import COCOeval
+def _run_cocoeval(coco_gt, coco_dt, *, image_ids: list | None, iou_type: str = "bbox",
+                  sigmas: Sequence[float] | None = None, cocoeval: _Backend | None = None):
+    import numpy as np
 
+    cocoeval = cocoeval or _backend("pycocotools")
     with _quiet():
-        evaluator = COCOeval(coco_gt, coco_dt, iouType="bbox")
+        if cocoeval.name == "faster-coco-eval":
+            evaluator = cocoeval.COCOeval(coco_gt, coco_dt, iouType=iou_type, print_function=_silent,
+                                          kpt_oks_sigmas=None if sigmas is None else list(sigmas))
+        else:
+            evaluator = cocoeval.COCOeval(coco_gt, coco_dt, iouType=iou_type)
+        if sigmas is not None:
+            evaluator.params.kpt_oks_sigmas = np.asarray(sigmas, dtype=np.float64)
         if image_ids is not None:
             evaluator.params.imgIds = sorted(image_ids)
         evaluator.evaluate()
@@ -249,14 +406,18 @@ def _run_cocoeval(coco_gt, coco_dt, *, image_ids: list | None):
     return evaluator
 
 
+def _silent(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
 def _metric(value: float) -> float | None:
     # COCOeval writes -1 where a metric is undefined (no GT in that area range, say).
     value = float(value)
     return None if value < 0 or math.isnan(value) else value
 
 
-def _overall(evaluator) -> dict[str, float | None]:
-    return {key: _metric(evaluator.stats[i]) for i, key in enumerate(OVERALL_KEYS)}
+def _overall(evaluator, keys: Sequence[str] = OVERALL_KEYS) -> dict[str, float | None]:
+    return {key: _metric(evaluator.stats[i]) for i, key in enumerate(keys)}
 
 
 def _per_class(evaluator, categories: Sequence[Mapping[str, Any]], coco_gt) -> dict[str, dict]:

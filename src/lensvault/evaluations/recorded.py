@@ -158,15 +158,21 @@ def _resolve_predictions(preds: list, gt: dict, split_label: str, all_ids: dict[
     return out
 
 
-def compute_metrics(vault: Vault, *, dataset: str, split: str | None, predictions, slice_keys=None) -> dict:
-    """COCO metrics of a predictions file on a dataset version's split, without recording them."""
-    return _compute(vault, dataset=dataset, split=split, predictions=predictions, slice_keys=slice_keys)[1]
+def compute_metrics(vault, *, dataset: str, split: str | None, predictions, slice_keys=None,
+                    task: str = "detection", **options) -> dict:
+    """Metrics of a predictions file (a folder for semantic segmentation) on a dataset version's
+    split, without recording them."""
+    return _compute(vault, dataset=dataset, split=split, predictions=predictions, slice_keys=slice_keys,
+                    task=task, **options)[1]
 
 
-def _compute(vault: Vault, *, dataset: str, split: str | None, predictions, slice_keys=None):
+def _compute(vault, *, dataset: str, split: str | None, predictions, slice_keys=None, task: str = "detection",
+             ignore_index: int = 255, top_k: int = 5, oks_sigmas=None):
     from lensvault.evaluations.coco_metrics import evaluate_detections
+    from lensvault.evaluations.tasks import IOU_TYPE, check_task, compute_task, task_ground_truth
     from lensvault.runs.datadir import coco_ground_truth
 
+    check_task(task)
     ds = vault.dataset(dataset)
     if not ds.is_vision:
         raise UsageError(f"{ds.ref} has no annotations to evaluate against", where=ds.ref,
@@ -175,19 +181,38 @@ def _compute(vault: Vault, *, dataset: str, split: str | None, predictions, slic
     if split is not None and split not in full["splits"]:
         raise UsageError(f"{ds.ref} has no split {split!r}", where="--split",
                          fix=f"known splits: {', '.join(full['splits']) or 'none'}")
-    gt = coco_ground_truth(ds, split) if split is not None else full
-    gt.pop("splits", None)
+    all_ids = {im["file_name"]: im["id"] for im in full["images"]}
+    if task == "detection":
+        gt = coco_ground_truth(ds, split) if split is not None else full
+        gt.pop("splits", None)
+    else:
+        gt = task_ground_truth(ds, split)
+    if task not in IOU_TYPE:
+        if not Path(predictions).exists():
+            raise NotFound("predictions not found", where=str(predictions),
+                           fix="give a folder of PNG masks (semantic segmentation) or a CSV/JSON file (classification)")
+        result, raw = compute_task(ds, gt, all_ids, task, Path(predictions), slice_keys=slice_keys,
+                                   ignore_index=ignore_index, top_k=top_k)
+        return ds, {"task": task, **result}, raw
     preds, raw = _load_predictions(Path(predictions))
-    resolved = _resolve_predictions(preds, gt, f"{ds.ref}:{split or 'all'}",
-                                    {im["file_name"]: im["id"] for im in full["images"]})
+    resolved = _resolve_predictions(preds, gt, f"{ds.ref}:{split or 'all'}", all_ids)
     tags = {im["id"]: im.get("tags", {}) for im in gt["images"]}
-    return ds, evaluate_detections(gt, resolved, image_tags=tags, slice_keys=slice_keys), raw
+    if task == "detection":
+        result = evaluate_detections(gt, resolved, image_tags=tags, slice_keys=slice_keys)
+    else:
+        coco_gt = {**gt, "annotations": [{k: v for k, v in a.items() if k not in ("kind", "rle", "polygon")}
+                                         for a in gt["annotations"]]}
+        result = evaluate_detections(coco_gt, resolved, image_tags=tags, slice_keys=slice_keys,
+                                     iou_type=IOU_TYPE[task], kpt_sigmas=oks_sigmas)
+    return ds, {"task": task, **result}, raw
 
 
-def evaluate(vault: Vault, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
-             model: str | None = None, slice_keys=None) -> dict:
+def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
+             model: str | None = None, slice_keys=None, task: str = "detection", ignore_index: int = 255,
+             top_k: int = 5, oks_sigmas=None) -> dict:
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.repos.evaluations import EvaluationRepo
+    from lensvault.evaluations.tasks import headline_metrics
     from lensvault.runs.metric_sources import EVALUATION, MetricSource
     from lensvault.runs.resolve import resolve_run_id
 
@@ -203,7 +228,8 @@ def evaluate(vault: Vault, *, dataset: str, predictions, split: str | None = "te
 
             found = resolve_model(conn, model)
             model_name, model_version, run_id = found.name, found.version, found.run_id
-    ds, result, raw = _compute(vault, dataset=dataset, split=split, predictions=predictions, slice_keys=slice_keys)
+    ds, result, raw = _compute(vault, dataset=dataset, split=split, predictions=predictions, slice_keys=slice_keys,
+                               task=task, ignore_index=ignore_index, top_k=top_k, oks_sigmas=oks_sigmas)
     oid = vault.store.put_bytes(raw)
     eval_id = "eval-" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ") + "-" + secrets.token_hex(2)
     row = {"eval_id": eval_id, "run_id": run_id, "model_name": model_name, "model_version": model_version,
@@ -219,7 +245,7 @@ def evaluate(vault: Vault, *, dataset: str, predictions, split: str | None = "te
         vault.catalog.add_object_refs(conn, "evaluation", eval_id, [oid])
         vault.catalog.append_event(conn, "evaluation.add", "evaluation", eval_id, after={
             "run_id": run_id, "model": model_ref, "ad_hoc": run_id is None and model_ref is None,
-            "dataset": ds.ref, "split": split, "AP": result["overall"]["AP"]})
+            "dataset": ds.ref, "split": split, "task": task, **headline_metrics(result)})
         from lensvault import ledger  # the store's record of it (catalog rebuild); run_id may be None
 
         ledger.record(vault, conn, "evaluation", {"row": row}, objects=[oid])

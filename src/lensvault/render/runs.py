@@ -223,12 +223,16 @@ def evaluation(res, out) -> None:
     ov = res["overall"]
     of = ", ".join(x for x in ((f"run {res['run_id']}" if res["run_id"] else ""),
                                 (f"model {res['model']}" if res["model"] else "")) if x) or "ad hoc, not attached to a run"
-    line(out, f"Evaluation {res['eval_id']}: {res['dataset']} split={res['split'] or 'all'} ({of})")
-    line(out, f"  AP={_fmt(ov['AP'])}  AP50={_fmt(ov['AP50'])}  AP75={_fmt(ov['AP75'])}")
+    task = res.get("task", "detection")
+    line(out, f"Evaluation {res['eval_id']}: {res['dataset']} split={res['split'] or 'all'} ({of})"
+              + ("" if task == "detection" else f" task={task}"))
+    line(out, "  " + "  ".join(f"{k}={_fmt(v)}" for k, v in ov.items() if not k.startswith(("AR", "AP"))
+                               or k in ("AP", "AP50", "AP75")))
     for cls, m in res["per_class"].items():
         line(out, f"  class {cls}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in m.items()))
     for sl, m in res["per_slice"].items():
-        line(out, f"  slice {sl}: AP={_fmt(m['AP'])} AP50={_fmt(m['AP50'])} ({m['images']} images)")
+        shown = ("AP", "AP50") if "AP" in m else [k for k in m if k != "images"]
+        line(out, f"  slice {sl}: " + " ".join(f"{k}={_fmt(m[k])}" for k in shown) + f" ({m['images']} images)")
 
 
 def evaluations(rows, out) -> None:
