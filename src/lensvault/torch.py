@@ -43,7 +43,8 @@ class VisionDataset:
     """``len(ds)`` images of one version (optionally one split); ``ds[i]`` → ``(image, target)``.
 
     ``target``: ``boxes`` (x1, y1, x2, y2 floats; an N×4 float32 tensor when torch is
-    installed), ``labels`` (class ids of the version's class map; int64 tensor with torch),
+    installed), ``labels`` (class ids of the version's class map; int64 tensor with torch; for a
+    classification version, the image's labels — with boxes too, those are ``image_labels``),
     ``iscrowd``, ``image_id`` (the version's image id: the same as in COCO exports, the run's
     ``annotations/instances.json`` and ``eval``; see lensvault.annotations.image_ids),
     ``path``, ``sha256``, ``split``, ``size`` (width, height) and ``tags`` (dict).
@@ -111,6 +112,7 @@ class VisionDataset:
         wanted = pa.array(self._paths, pa.string())
         ann = annotations.filter(pc.is_in(annotations.column("image"), value_set=wanted))
         ann = ann.sort_by([("image", "ascending"), ("index", "ascending")])
+        ann, self._image_labels, self._only_labels = _split_image_labels(ann)
         self._x = ann.column("x").to_numpy()
         self._y = ann.column("y").to_numpy()
         self._w = ann.column("w").to_numpy()
@@ -176,6 +178,13 @@ class VisionDataset:
             "size": self._sizes[i],
             "tags": json.loads(self._tags[i] or "{}"),
         }
+        if self._image_labels is not None:
+            # Image-level labels (classification): ``labels`` of a labels-only version, else beside the boxes.
+            own = self._image_labels.get(path, [])
+            if self._only_labels:
+                labels = np.asarray(own, dtype=np.int64)
+            else:
+                target["image_labels"] = own if torch is None else torch.as_tensor(own, dtype=torch.int64)
         if torch is not None:
             target["boxes"] = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
             target["labels"] = torch.as_tensor(labels, dtype=torch.int64)
@@ -200,3 +209,18 @@ class VisionDataset:
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return image, target
+
+
+def _split_image_labels(ann):
+    """(the rows that are not image labels, image path → label class ids or None when the
+    version has no image labels, whether the version has nothing but image labels)."""
+    import pyarrow.compute as pc
+
+    is_label = pc.equal(ann.column("kind"), "label")
+    if not pc.any(is_label).as_py():
+        return ann, None, False
+    labels: dict[str, list[int]] = {}
+    for row in ann.filter(is_label).select(["image", "class_id"]).to_pylist():
+        labels.setdefault(row["image"], []).append(row["class_id"])
+    rest = ann.filter(pc.invert(is_label))
+    return rest, labels, rest.num_rows == 0

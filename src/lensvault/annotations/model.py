@@ -33,7 +33,7 @@ __all__ = [
     "canonical_json",
 ]
 
-KINDS = ("bbox", "polygon", "rle", "mask", "keypoints")
+KINDS = ("bbox", "polygon", "rle", "mask", "keypoints", "label")  # label: a whole-image class (classification)
 
 IMAGE_SCHEMA = pa.schema(
     [

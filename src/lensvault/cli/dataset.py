@@ -21,7 +21,7 @@ def dataset():
               help="Derive the version from the latest one; auto = from what changed.")
 @click.option("--notes", default="", help="Free text stored in the manifest.")
 @click.option("--parent", metavar="X.Y.Z", help="The version this one derives from (default: the highest lower version).")
-@click.option("--format", "fmt", type=click.Choice(["auto", "coco", "yolo", "voc", "labelme", "masks"]),
+@click.option("--format", "fmt", type=click.Choice(["auto", "coco", "yolo", "voc", "labelme", "masks", "imagefolder", "labels"]),
               help="Import annotations in this format (auto detects and says what it found).")
 @click.option("--annotations", type=click.Path(),
               help="Annotation file or folder, when not in the usual place (relative to the working folder or to SRC).")
@@ -113,7 +113,7 @@ def checkout_cmd(ctx, ref, dest, link, as_json):
 @dataset.command("export")
 @click.argument("ref")
 @click.argument("dest", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["coco", "yolo", "voc"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["coco", "yolo", "voc", "imagefolder", "labels"]), required=True)
 @click.option("--split", help="Only this split (e.g. train).")
 @link_option
 @json_option
@@ -127,7 +127,7 @@ def export_cmd(ctx, ref, dest, fmt, split, link, as_json):
 @click.argument("ref")
 @click.option("--annotations", "corrected", required=True, type=click.Path(exists=True),
               help="Corrected annotation file or folder (same format as the dataset).")
-@click.option("--format", "fmt", default="auto", type=click.Choice(["auto", "coco", "yolo", "voc", "labelme", "masks"]))
+@click.option("--format", "fmt", default="auto", type=click.Choice(["auto", "coco", "yolo", "voc", "labelme", "masks", "imagefolder", "labels"]))
 @click.option("--version", "version", metavar="X.Y.Z", help="Default: the next PATCH version.")
 @click.option("--notes", default="", help="Why the labels changed.")
 @json_option

@@ -70,10 +70,11 @@ def bump_reasons(diff: AnnotationDiff) -> list[tuple[str, str]]:
         out.append(("minor", f"moves {_n(len(diff.split_moves), 'image')} between splits"))
     if im.resized:
         out.append(("minor", f"resizes {_n(len(im.resized), 'image')}"))
+    unit = "image label" if set(ann.kinds_a) | set(ann.kinds_b) == {"label"} else "box"  # classification
     for attr, verb in (("moved", "moves"), ("relabeled", "relabels"), ("added", "adds"),
                        ("removed", "removes"), ("attributes_changed", "changes attributes of")):
         if getattr(ann, attr):
-            out.append(("patch", f"{verb} {_n(len(getattr(ann, attr)), 'box')}"))
+            out.append(("patch", f"{verb} {_n(len(getattr(ann, attr)), unit)}"))
     for attr, verb in (("reencoded", "re-encodes"), ("reoriented", "re-orients"), ("retagged", "re-tags")):
         if getattr(im, attr):
             out.append(("patch", f"{verb} {_n(len(getattr(im, attr)), 'image')}"))

@@ -38,6 +38,10 @@ def export_version(dataset: Dataset, dest: Path, *, format: str, split: str | No
 
     dest = check_destination(dest, "export")
     aset = annotation_set(dataset)
+    if format in ("coco", "yolo", "voc"):  # image labels are no boxes (imagefolder/labels write them)
+        import pyarrow.compute as pc
+
+        aset.annotations = aset.annotations.filter(pc.not_equal(aset.annotations.column("kind"), "label"))
     images = dataset.images()
     assert images is not None  # annotation_set refused a version without images
     if split is not None:

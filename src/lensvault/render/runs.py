@@ -233,6 +233,11 @@ def evaluation(res, out) -> None:
     for sl, m in res["per_slice"].items():
         shown = ("AP", "AP50") if "AP" in m else [k for k in m if k != "images"]
         line(out, f"  slice {sl}: " + " ".join(f"{k}={_fmt(m[k])}" for k in shown) + f" ({m['images']} images)")
+    cm = res.get("confusion_matrix")
+    if cm:  # classification and semantic segmentation: rows are the truth, columns the prediction
+        line(out, "  confusion matrix (rows: truth, columns: predicted " + ", ".join(cm["classes"]) + "):")
+        for name, row in zip(cm["classes"], cm["counts"]):
+            line(out, f"    {name}: " + " ".join(str(v) for v in row))
 
 
 def evaluations(rows, out) -> None:

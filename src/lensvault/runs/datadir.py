@@ -49,7 +49,8 @@ def coco_ground_truth(ds, split: str | None = None) -> dict:
         splits.setdefault(r["split"] or "unassigned", []).append(r["path"])
     keep = {e["file_name"] for e in out_images}
     out_anns: list[dict[str, Any]] = []
-    cols = anns.select(["image", "class_id", "x", "y", "w", "h", "iscrowd"]).to_pylist()
+    cols = [a for a in anns.select(["image", "class_id", "x", "y", "w", "h", "iscrowd", "kind"]).to_pylist()
+            if a["kind"] != "label"]  # image labels are no boxes
     for a in sorted(cols, key=lambda a: (id_of.get(a["image"], 0), a["class_id"], a["x"], a["y"])):
         # Every annotation of the version, zero-area boxes included, as `dataset export --format coco`
         # writes them; scoring leaves those out on both sides (evaluation.evaluate_detections).

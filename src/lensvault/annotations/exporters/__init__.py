@@ -16,6 +16,8 @@ EXPORT_FORMATS = {
     "coco": "lensvault.annotations.exporters.coco",
     "yolo": "lensvault.annotations.exporters.yolo",
     "voc": "lensvault.annotations.exporters.voc",
+    "imagefolder": "lensvault.annotations.exporters.imagefolder",
+    "labels": "lensvault.annotations.exporters.labels",
 }
 
 

@@ -22,6 +22,10 @@ FORMATS = {
     "voc": "lensvault.annotations.importers.voc",
     "labelme": "lensvault.annotations.importers.labelme",
     "masks": "lensvault.annotations.importers.masks",
+    # Image-level labels (classification); named, never auto-detected: a folder of class folders
+    # is also a plain folder of images.
+    "imagefolder": "lensvault.annotations.importers.imagefolder",
+    "labels": "lensvault.annotations.importers.labels",
 }
 
 

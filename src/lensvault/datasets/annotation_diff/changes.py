@@ -255,7 +255,8 @@ def _box_text(ann: AnnotationChanges) -> list[str]:
     if not ann.changed_boxes:
         return []
     detail = ", ".join(f"{len(getattr(ann, c))} {c.replace('_', ' ')}" for c in ann.CATEGORIES if getattr(ann, c))
-    return [f"{_plural(ann.changed_boxes, 'box')} changed in {_plural(ann.images_changed, 'image')} ({detail})"]
+    unit = "image label" if set(ann.kinds_a) | set(ann.kinds_b) == {"label"} else "box"  # classification
+    return [f"{_plural(ann.changed_boxes, unit)} changed in {_plural(ann.images_changed, 'image')} ({detail})"]
 
 
 def _image_text(im: ImageChanges) -> list[str]:

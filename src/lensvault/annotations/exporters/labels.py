@@ -1,0 +1,28 @@
+"""``--format labels``: the images at their paths and ``labels.csv`` (path,label,split; several
+labels of one image joined by ``;``, an unlabeled image with an empty label) — what the
+``labels`` importer reads back."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lensvault.annotations.exporters._files import Link, place, select
+from lensvault.annotations.model import AnnotationSet
+
+__all__ = ["export"]
+
+
+def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, split: str | None,
+           link: Link | None = None) -> Path:
+    images, by_image = select(aset, split)
+    with open(dest / "labels.csv", "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["path", "label", "split"])
+        for im in sorted(images, key=lambda im: im["path"]):
+            names = [aset.classes.name_of(a["class_id"]) for a in by_image[im["path"]] if a["kind"] == "label"]
+            writer.writerow([im["path"], ";".join(dict.fromkeys(names)), im["split"] or ""])
+            place(im["path"], dest / im["path"], image_files, link)
+    return dest
