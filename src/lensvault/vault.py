@@ -445,8 +445,9 @@ class Vault:
     # -- registry ----------------------------------------------------------------------------
     def register_model(self, name: str, *, run: str, weights, labelmap=None, preprocess=None, postprocess=None,
                        thresholds=None, version: str | None = None, bump: str | None = None, caveats=(),
-                       force: bool = False, allow_dirty: bool = False):
-        """Bundle a run's weights with label map, settings, metrics and release notes as NAME@X.Y.Z."""
+                       force: bool = False, allow_dirty: bool = False, task: str | None = None):
+        """Bundle a run's weights with label map, settings, metrics and release notes as NAME@X.Y.Z
+        (``task``: registry.task; None reads it from the run's dataset version)."""
         from lensvault.registry.register import RegisterRequest, register_model
 
         if isinstance(weights, (str, os.PathLike)):
@@ -455,7 +456,7 @@ class Vault:
             name=name, run_id=run, weights=tuple(Path(w) for w in weights),
             labelmap=Path(labelmap) if labelmap else None, preprocess=Path(preprocess) if preprocess else None,
             postprocess=Path(postprocess) if postprocess else None, thresholds=thresholds or (),
-            version=version, bump=bump, caveats=tuple(caveats), force=force, allow_dirty=allow_dirty,
+            version=version, bump=bump, caveats=tuple(caveats), force=force, allow_dirty=allow_dirty, task=task,
         )
         return register_model(self, req)
 

@@ -29,14 +29,18 @@ def model():
 @click.option("--caveat", "caveats", multiple=True, metavar="TEXT", help="A known caveat for the release notes (repeatable).")
 @click.option("--force", is_flag=True, help="Accept a version lower than the change requires (recorded).")
 @click.option("--allow-dirty", is_flag=True, help="Accept a run on uncommitted code (the version is marked dirty).")
+@click.option("--task", type=click.Choice(["detection", "instance-segmentation", "keypoints", "semantic-segmentation",
+                                           "classification"]),
+              help="What the model does (default: read from the run's dataset version); a change is MAJOR.")
 @json_option
 @click.pass_context
 def register_cmd(ctx, name, run_id, weights, labelmap, preprocess, postprocess, thresholds, version, bump, caveats,
-                 force, allow_dirty, as_json):
+                 force, allow_dirty, task, as_json):
     """Bundle a run's weights with label map, settings, metrics and release notes as NAME@X.Y.Z."""
     m = open_vault_from(ctx).register_model(
         name, run=run_id, weights=list(weights), labelmap=labelmap, preprocess=preprocess, postprocess=postprocess,
-        thresholds=list(thresholds), version=version, bump=bump, caveats=caveats, force=force, allow_dirty=allow_dirty)
+        thresholds=list(thresholds), version=version, bump=bump, caveats=caveats, force=force, allow_dirty=allow_dirty,
+        task=task)
     emit(m, as_json, render.registered, err=True)
 
 

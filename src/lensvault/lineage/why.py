@@ -26,7 +26,7 @@ __all__ = ["WhyReport", "why"]
 PROTECTED_ALIASES = ("production", "prod")
 # A metric counts as regressed when it drops by more than this (absolute).
 REGRESSION = 0.005
-PRIMARY = ("AP50", "AP")
+PRIMARY = ("AP50", "AP", "mIoU", "accuracy", "IoU", "F1")  # boxes, masks, poses; semantic; classes
 # Changed boxes listed as examples in ``why --json`` (per kind of change); counts cover all.
 EXAMPLES = 10
 # Config keys that are not hyperparameters: changing them should not explain much.

@@ -94,6 +94,7 @@ class ModelVersion:
             "name": self.name, "version": self.version, "ref": self.ref, "run_id": self.run_id,
             "dataset": self.dataset, "config": self.config_id, "config_id": self.config_id,
             "code_commit": self.code_commit, "architecture": b.get("architecture"),
+            "task": b.get("task"), "output_schema": b.get("output_schema"),
             "metrics": self.metrics, "evaluations": list(self.evaluations),
             "files": [{"name": f["name"], "role": f["role"], "sha256": f["sha256"], "size": f["size"]} for f in self.files],
             "label_map": b.get("label_map"), "thresholds": b.get("thresholds", {}),

@@ -40,6 +40,7 @@ def metric_deltas(prev, new) -> list[dict]:
         match = comparable(group, previous_groups)
         old = match[0] if match else {}
         entry = {"source": group["source"], "compared_with": old.get("source"),
+                 **({"task": group["task"]} if group.get("task") else {}),
                  "same_data": match[1] if match else None,
                  "overall": one(old.get("overall") or {}, group.get("overall") or {})}
         for part in ("per_class", "per_slice"):
@@ -123,7 +124,7 @@ def _cap(text: str) -> str:
 def render_notes(m: dict) -> str:
     """Markdown for a bundle manifest ``m`` (see register.py for its fields)."""
     prev = m.get("previous_version")
-    lines = _heading(m, prev) + _lineage(m, prev) + _config_changes(m, prev) + _dataset_changes(m, prev)
+    lines = _heading(m, prev) + _task(m) + _lineage(m, prev) + _config_changes(m, prev) + _dataset_changes(m, prev)
     lines += _metrics_section(m.get("metric_deltas") or [], prev)
     lines += _thresholds(m) + _caveats(m)
     return "\n".join(lines) + "\n"
@@ -142,6 +143,25 @@ def _heading(m: dict, prev: str | None) -> list[str]:
         lines += ["", f"> Forced: {m['forced_reason']}"]
     if m.get("dirty"):
         lines += ["", "> Registered from a run on uncommitted code (--allow-dirty): it cannot be rebuilt exactly."]
+    return lines
+
+
+def _task(m: dict) -> list[str]:
+    """The task, its outputs and its headline metrics (AP/AP50, mIoU, accuracy and macro-F1) from
+    the latest evaluation of that task, named."""
+    from lensvault.evaluations.tasks import HEADLINE
+
+    task = m.get("task")
+    if not task:
+        return []
+    schema = m.get("output_schema") or {}
+    lines = ["", f"**Task:** {task} — outputs: {', '.join(schema.get('outputs', []))}"]
+    groups = [g for g in (m.get("metric_deltas") or [])
+              if g["source"].get("kind") == "evaluation" and g.get("task", "detection") == task]
+    if groups:
+        g = groups[-1]
+        shown = ", ".join(f"{k} {_fmt(g['overall'].get(k, {}).get('value'))}" for k in HEADLINE[task])
+        lines.append(f"**Headline:** {shown} ({g['source']['label']})")
     return lines
 
 

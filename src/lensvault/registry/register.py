@@ -14,6 +14,8 @@ version reserved by another run; a version lower than the change requires (unles
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,7 @@ class RegisterRequest:
     caveats: tuple[str, ...] = ()
     force: bool = False
     allow_dirty: bool = False
+    task: str | None = None  # None: read from the run's dataset version (registry.task)
 
 
 # -- register -------------------------------------------------------------------------------
@@ -75,13 +78,14 @@ def register_model(vault: Vault, req: RegisterRequest) -> ModelVersion:
     inputs = bundle_inputs.collect(vault, run, weights=req.weights, labelmap=req.labelmap, preprocess=req.preprocess,
                                    postprocess=req.postprocess, thresholds=req.thresholds)
     bundle_inputs.store(vault, inputs.files)
-    new = inputs.facts(run)
+    task, outputs = _task_of(vault, req, run, inputs)
+    new = dataclasses.replace(inputs.facts(run), task=task, outputs=outputs)
     with (vault.store.committing() as check_stored, interrupts.commit("") as kept,
           vault.catalog.begin() as conn):
         lock_name(conn, "model", name)
         choice = _choose(vault, conn, name, req, run, new)
         kept.append(f"{name}@{choice.version}")
-        manifest = _manifest(conn, name, run, inputs, metrics, choice, req.caveats, vault.actor)
+        manifest = _manifest(conn, name, run, inputs, metrics, choice, req.caveats, vault.actor, outputs)
         bundle_oid = _store_bundle(vault, manifest, metrics)
         check_stored([bundle_oid, *(f["sha256"] for f in manifest["files"])])
         _record(vault, conn, name, run, manifest, bundle_oid, choice)
@@ -153,8 +157,19 @@ def _choose(vault: Vault, conn, name: str, req: RegisterRequest, run: RunFacts, 
     return VersionChoice(version, base, prev_bundle, decision, bump_kind, forced_reason)
 
 
+def _task_of(vault, req: RegisterRequest, run: RunFacts, inputs: BundleInputs) -> tuple[str | None, dict | None]:
+    """The model's task (given, else its dataset's) and output schema."""
+    from lensvault.registry.task import infer_task, output_schema
+
+    task = req.task or infer_task(vault, run.dataset)
+    if task is None:
+        return None, None
+    keypoints = vault.dataset(run.dataset).class_map().to_dict().get("keypoints") if run.dataset else None
+    return task, output_schema(task, inputs.label_map, keypoints)
+
+
 def _manifest(conn, name: str, run: RunFacts, inputs: BundleInputs, metrics: list[dict], choice: VersionChoice,
-              caveats, actor: str) -> dict:
+              caveats, actor: str, outputs: dict | None = None) -> dict:
     """The bundle manifest (format ``lensvault.model/1``) with its release notes, written by ``actor``."""
     from lensvault.catalog.catalog import utcnow
     from lensvault.registry.notes import dataset_changelog, metric_deltas, render_notes
@@ -165,6 +180,7 @@ def _manifest(conn, name: str, run: RunFacts, inputs: BundleInputs, metrics: lis
         "name": name, "version": str(choice.version), "run_id": run.run_id,
         "dataset": run.dataset, "config_id": run.config_id, "code_commit": run.code_commit,
         "architecture": architecture_of(run.config), "seeds": run.seeds,
+        "task": outputs["task"] if outputs else None, "output_schema": outputs,
         "files": sorted(({"name": f["name"], "role": f["role"], "sha256": f["sha256"], "size": f["size"]}
                          for f in inputs.files), key=lambda f: f["name"]),
         "thresholds": inputs.thresholds, "preprocess": inputs.settings["preprocess"],
@@ -324,4 +340,5 @@ def _facts_of(conn, bundle: dict) -> Facts:
         code_commit=bundle.get("code_commit"), label_map=bundle["label_map"], preprocess=bundle.get("preprocess"),
         postprocess=bundle.get("postprocess"), thresholds=bundle.get("thresholds") or {},
         weights=tuple(sorted(f["sha256"] for f in bundle["files"] if f["role"] == "weights")),
+        task=bundle.get("task"), outputs=bundle.get("output_schema"),
     )

@@ -4,8 +4,9 @@ Compared with the previous version of the same model:
 
 - MAJOR — what consumers of the model's output see changed: the architecture (the
   config key ``model.architecture``, else ``model.arch``/``architecture``/``arch``), the
-  label map (class ids or names), or the output schema (the ``output_schema`` /
-  ``output`` section of the post-processing settings).
+  label map (class ids or names), the output schema (the ``output_schema`` /
+  ``output`` section of the post-processing settings), or the task and its outputs
+  (registry.task: detection → segmentation, keypoint names, ...).
 - MINOR — same outputs, different behaviour: the dataset version, any other config
   value (hyperparameters), pre/post-processing settings or thresholds.
 - PATCH — only code (the commit) or the weights changed; also the floor, since a new
@@ -58,6 +59,8 @@ class Facts:
     postprocess: dict | None
     thresholds: dict
     weights: tuple[str, ...]  # sha256 of each weights file, sorted
+    task: str | None = None  # registry.task: None for bundles written before tasks were recorded
+    outputs: dict | None = None  # registry.task.output_schema
 
     @property
     def architecture(self) -> str | None:
@@ -94,6 +97,11 @@ def required_bump(prev: Facts, new: Facts) -> BumpDecision:
         reasons["major"].append(f"label map changed: {_describe_classes(prev.label_map, new.label_map)}")
     if not _same(output_schema_of(prev.postprocess), output_schema_of(new.postprocess)):
         reasons["major"].append("output schema changed")
+    if prev.task is not None and new.task is not None and prev.task != new.task:
+        reasons["major"].append(f"task changed: {prev.task} → {new.task}")
+    elif prev.outputs is not None and new.outputs is not None and not _same(prev.outputs, new.outputs):
+        reasons["major"].append("model outputs changed: " + ", ".join(
+            k for k in sorted(set(prev.outputs) | set(new.outputs)) if prev.outputs.get(k) != new.outputs.get(k)))
 
     if prev.dataset != new.dataset:
         reasons["minor"].append(f"dataset changed: {prev.dataset} → {new.dataset}")

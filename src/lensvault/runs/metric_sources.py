@@ -74,7 +74,10 @@ class MetricSource:
 
 
 def _group(source: MetricSource, metrics: dict) -> dict:
-    return {"source": source.to_dict(), **{p: dict(metrics.get(p) or {}) for p in _PARTS}}
+    group = {"source": source.to_dict(), **{p: dict(metrics.get(p) or {}) for p in _PARTS}}
+    if metrics.get("task"):  # evaluations of another task than detection (evaluations.tasks)
+        group["task"] = metrics["task"]
+    return group
 
 
 def evaluation_group(row) -> dict:
