@@ -96,7 +96,10 @@ def events_cmd(ctx, subject, action, since, until, limit, as_json):
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON summary on stdout at the end (the story then goes to stderr).")
-def quickstart_cmd(directory, as_json):
+@click.option("--task", default="detection", show_default=True,
+              type=click.Choice(["detection", "segmentation", "classification"]),
+              help="The story's task: detection (the whole product), or a short segmentation/classification demo.")
+def quickstart_cmd(directory, as_json, task):
     """Run the whole product story in DIRECTORY (default: a new temp folder), printing every command.
 
     Generates a small vision dataset, snapshots it, trains and registers a detector, fixes
@@ -108,9 +111,10 @@ def quickstart_cmd(directory, as_json):
     from pathlib import Path
 
     from lensvault import interrupts
-    from lensvault.quickstart import run_quickstart
+    from lensvault.quickstart_tasks import run_any_quickstart
 
     interrupts.several_writes()  # a story of many writes: Ctrl-C stops it wherever it is
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="lensvault-quickstart-"))
-    summary = run_quickstart(root, echo=lambda s: click.echo(s, err=as_json), out=sys.stderr if as_json else None)
+    summary = run_any_quickstart(root, task, echo=lambda s: click.echo(s, err=as_json),
+                                 out=sys.stderr if as_json else None)
     emit(summary, as_json, None)  # the human output is the story, printed as it ran

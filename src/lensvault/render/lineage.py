@@ -147,7 +147,7 @@ def why(rep, out) -> None:
         style = "red" if delta is not None and delta < -0.005 else ("green" if delta is not None and delta > 0.005 else "")
         t.add_row(label, _num(d["a"]), _num(d["b"]), f"[{style}]{delta:+.4f}[/{style}]" if delta is not None and style else _num(delta))
 
-    for k in ("AP", "AP50", "AP75"):
+    for k in ("AP", "AP50", "AP75", "mIoU", "pixel_accuracy", "accuracy", "macro_F1"):  # every task's headline
         if k in m["overall"]:
             row(k, m["overall"][k])
     for part, label in (("per_class", "class"), ("per_slice", "slice")):
