@@ -169,24 +169,20 @@ def compute_metrics(vault, *, dataset: str, split: str | None, predictions, slic
 def _compute(vault, *, dataset: str, split: str | None, predictions, slice_keys=None, task: str = "detection",
              ignore_index: int = 255, top_k: int = 5, oks_sigmas=None):
     from lensvault.evaluations.coco_metrics import evaluate_detections
-    from lensvault.evaluations.tasks import IOU_TYPE, check_task, compute_task, task_ground_truth
-    from lensvault.runs.datadir import coco_ground_truth
+    from lensvault.evaluations.tasks import IOU_TYPE, check_task, compute_task, image_index, task_ground_truth
 
     check_task(task)
     ds = vault.dataset(dataset)
     if not ds.is_vision:
         raise UsageError(f"{ds.ref} has no annotations to evaluate against", where=ds.ref,
                          fix="evaluate on a version snapshotted with --format")
-    full = coco_ground_truth(ds)
-    if split is not None and split not in full["splits"]:
+    all_ids, splits = image_index(ds)
+    if split is not None and split not in splits:
         raise UsageError(f"{ds.ref} has no split {split!r}", where="--split",
-                         fix=f"known splits: {', '.join(full['splits']) or 'none'}")
-    all_ids = {im["file_name"]: im["id"] for im in full["images"]}
-    if task == "detection":
-        gt = coco_ground_truth(ds, split) if split is not None else full
-        gt.pop("splits", None)
-    else:
-        gt = task_ground_truth(ds, split)
+                         fix=f"known splits: {', '.join(sorted(splits)) or 'none'}")
+    # Every task reads the annotations as `dataset export --format coco` writes them: in the same
+    # order, with COCO's area (a polygon's or mask's own, which sets the area ranges of APs/APm/APl).
+    gt = task_ground_truth(ds, split)
     if task not in IOU_TYPE:
         if not Path(predictions).exists():
             raise NotFound("predictions not found", where=str(predictions),
@@ -197,13 +193,11 @@ def _compute(vault, *, dataset: str, split: str | None, predictions, slice_keys=
     preds, raw = _load_predictions(Path(predictions))
     resolved = _resolve_predictions(preds, gt, f"{ds.ref}:{split or 'all'}", all_ids)
     tags = {im["id"]: im.get("tags", {}) for im in gt["images"]}
-    if task == "detection":
-        result = evaluate_detections(gt, resolved, image_tags=tags, slice_keys=slice_keys)
-    else:
-        coco_gt = {**gt, "annotations": [{k: v for k, v in a.items() if k not in ("kind", "rle", "polygon")}
-                                         for a in gt["annotations"]]}
-        result = evaluate_detections(coco_gt, resolved, image_tags=tags, slice_keys=slice_keys,
-                                     iou_type=IOU_TYPE[task], kpt_sigmas=oks_sigmas)
+    coco_gt = {**gt, "annotations": [{k: v for k, v in a.items() if k not in ("kind", "rle", "polygon")}
+                                     for a in gt["annotations"]]}
+    coco_gt.pop("labels")
+    result = evaluate_detections(coco_gt, resolved, image_tags=tags, slice_keys=slice_keys,
+                                 iou_type=IOU_TYPE[task], kpt_sigmas=oks_sigmas)
     return ds, {"task": task, **result}, raw
 
 

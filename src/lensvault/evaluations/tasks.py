@@ -25,7 +25,8 @@ from typing import Any
 
 from lensvault.errors import InputError, UsageError
 
-__all__ = ["HEADLINE", "TASKS", "compute_task", "headline_metrics", "predictions_bytes", "task_ground_truth"]
+__all__ = ["HEADLINE", "TASKS", "compute_task", "headline_metrics", "image_index", "predictions_bytes",
+           "task_ground_truth"]
 
 TASKS = ("detection", "instance-segmentation", "keypoints", "semantic-segmentation", "classification")
 IOU_TYPE = {"detection": "bbox", "instance-segmentation": "segm", "keypoints": "keypoints"}
@@ -114,6 +115,16 @@ def task_ground_truth(ds, split: str | None) -> dict[str, Any]:
             cat["skeleton"] = [list(e) for e in cm.keypoints[cid]["skeleton"]]
         categories.append(cat)
     return {"images": out_images, "annotations": anns, "categories": categories, "labels": labels}
+
+
+def image_index(ds) -> tuple[dict[str, int], set[str]]:
+    """Every image path of the version with its id, and the version's split names."""
+    from lensvault.annotations.image_ids import image_ids
+
+    images = ds.images()
+    paths = images.column("path").to_pylist()
+    splits = {s or "unassigned" for s in images.column("split").to_pylist()}
+    return dict(zip(paths, image_ids(images))), splits
 
 
 def predictions_bytes(path: Path) -> bytes:
