@@ -3,6 +3,8 @@
     python benchmarks/bench_eval.py [--images 5000] [--boxes 40000] [--detections 100000]
                                     [--repeats 3] [--types bbox,segm] [--work DIR]
 
+``--work DIR`` keeps the generated data; running again with the same DIR reuses it.
+
 Builds (untimed) a vault with one dataset version of generated 640x480 images and COCO boxes,
 each box also a polygon (an octagon inside it), exports its COCO ground truth, and writes
 detections (jittered ground truth, class confusions, false positives) as COCO results with a
@@ -137,7 +139,12 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-eval-"))
     started = time.perf_counter()
-    setup = build(work, args.images, args.boxes, args.detections)
+    saved = work / "setup.json"
+    if saved.is_file():  # --work of an earlier run: its data is reused (the sizes are the earlier run's)
+        setup = json.loads(saved.read_text())
+    else:
+        setup = build(work, args.images, args.boxes, args.detections)
+        saved.write_text(json.dumps(setup))
     results: dict = {"images": args.images, "boxes": setup["annotations"], "detections": args.detections,
                      "repeats": args.repeats, "setup_seconds": round(time.perf_counter() - started, 1), "types": {}}
     for iou in args.types.split(","):

@@ -181,7 +181,8 @@ def test_the_loop_for_each_task(tmp_path, task, monkeypatch):
 
         runs = []
         for ref in (v1.ref, v2.ref):
-            res = vault.run([sys.executable, "train.py"], dataset=ref, config="C-01", cwd=root, stream=open(os.devnull, "wb"))
+            with open(os.devnull, "wb") as sink:
+                res = vault.run([sys.executable, "train.py"], dataset=ref, config="C-01", cwd=root, stream=sink)
             assert res.status == "succeeded"
             runs.append(res.run_id)
         (root / "preds").mkdir()

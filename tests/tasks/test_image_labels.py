@@ -56,7 +56,7 @@ def test_label_file_csv_json_multilabel_and_refusals(tmp_path):
     (src / "labels.json").write_text(json.dumps([{"path": "imgs/c.jpg", "label": ["WBC"]}]))
     assert [r["image"] for r in load(src, format="labels").annotations.to_pylist()] == ["imgs/c.jpg"]
     (src / "labels.json").write_text(json.dumps({"imgs/zebra.jpg": "RBC", "imgs/a.jpg": "WBC"}))
-    with pytest.raises(LensVaultError, match="'imgs/zebra.jpg' is not an image below the root"):
+    with pytest.raises(LensVaultError, match=r"'imgs/zebra\.jpg' is not an image below the root"):
         load(src, format="labels")
     (src / "labels.json").unlink()
     (src / "labels.csv").write_text("file,class\nimgs/a.jpg,RBC\n")
@@ -111,8 +111,9 @@ def test_versions_diff_bump_export_and_targets(vault, tmp_path):
 def test_task_change_is_major_and_outputs_change_is_major():
     from lensvault.registry.rules import Facts, required_bump
 
-    base = dict(dataset="d@1.0.0", config_id="C-01", config={}, code_commit="a", label_map={"classes": []},
-                preprocess=None, postprocess=None, thresholds={}, weights=("w",))
+    base = {"dataset": "d@1.0.0", "config_id": "C-01", "config": {}, "code_commit": "a",
+            "label_map": {"classes": []}, "preprocess": None, "postprocess": None, "thresholds": {},
+            "weights": ("w",)}
     det = Facts(**base, task="detection", outputs={"task": "detection", "outputs": ["boxes", "labels", "scores"]})
     seg = Facts(**base, task="instance-segmentation",
                 outputs={"task": "instance-segmentation", "outputs": ["boxes", "masks", "labels", "scores"]})

@@ -137,7 +137,7 @@ def test_folder_reads_index_and_palette_pngs_by_image_name(tmp_path):
     pal = Image.fromarray(np.array([[1, 1, 1], [2, 2, 255]], dtype=np.uint8), "P")
     pal.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * (256 * 3 - 9))
     pal.save(tmp_path / "b.png")  # a bare name works when it is unique
-    masks, where = read_prediction_folder(tmp_path, IMAGES)
+    masks, _ = read_prediction_folder(tmp_path, IMAGES)
     assert masks[1].tolist() == [[0, 1, 2], [2, 1, 0]]
     assert masks[2].tolist() == [[1, 1, 1], [2, 2, 255]]  # the palette's indices, not its colours
 
@@ -151,7 +151,7 @@ def test_folder_refuses_unknown_missing_wrong_size_and_rgb(tmp_path):
     assert "1 image(s) have no mask: images/b.jpg" in str(e.value)
     (tmp_path / "zebra.png").unlink()
     _save(tmp_path / "b.png", [[0, 1], [1, 0]])
-    with pytest.raises(InputError, match="b.png is 2x2, its image 3x2"):
+    with pytest.raises(InputError, match=r"b\.png is 2x2, its image 3x2"):
         read_prediction_folder(tmp_path, IMAGES)
     Image.fromarray(np.zeros((2, 3, 3), dtype=np.uint8), "RGB").save(tmp_path / "b.png")
     with pytest.raises(InputError, match=r"not index or palette PNGs: b.png \(RGB\)"):

@@ -172,7 +172,7 @@ def parse_predictions(raw: bytes, where: str, *, image_of, class_of) -> dict[Any
                 continue
         else:
             assert ids is not None
-            cid = max(ids, key=lambda c: ids[c])  # type: ignore[index]
+            cid = max(ids, key=ids.__getitem__)
             score = ids[cid]
         if score is not None and not _score_ok(score):
             bad_scores.append(f"{loc}={score!r}")

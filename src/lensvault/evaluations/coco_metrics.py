@@ -341,7 +341,9 @@ def _sigmas(gt: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]],
 
 def _load(gt: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]], coco_class: Any = None):
     if coco_class is None:
-        from pycocotools.coco import COCO as coco_class
+        from pycocotools.coco import COCO
+
+        coco_class = COCO
 
     # COCOeval adds keys ("ignore") to GT annotations and loadRes adds id/area/segmentation to
     # results: give them copies so the caller's dicts stay as they were.

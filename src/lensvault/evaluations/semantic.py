@@ -159,7 +159,8 @@ def evaluate_semantic(
     result["per_slice"] = {}
     image_ids = list(gt_masks)
     for name, ids in _slices(image_tags, slice_keys, image_ids).items():
-        sliced = metrics_from_confusion(*total(ids), class_ids, names)
+        slice_cm, slice_missed = total(ids)
+        sliced = metrics_from_confusion(slice_cm, slice_missed, class_ids, names)
         result["per_slice"][name] = {**sliced["overall"], "images": len(ids)}
     result["counts"] = {"images": len(image_ids), "categories": k, "ignore_index": ignore_index,
                         "pixels": int(cm.sum() + missed.sum())}
@@ -226,19 +227,20 @@ def read_prediction_folder(folder: Path, images: Sequence[Mapping[str, Any]]) ->
     for im in images:
         by_stem.setdefault(_key(im["file_name"]).rsplit("/", 1)[-1], []).append(im)
     found: dict[Any, Path] = {}
-    unknown, twice = [], []
+    unknown: list[str] = []
+    twice: list[str] = []
     for f in files:
         rel = f.relative_to(folder).as_posix()
-        im = by_key.get(_key(rel))
-        if im is None:
+        hit: Mapping[str, Any] | None = by_key.get(_key(rel))
+        if hit is None:
             matches = by_stem.get(_key(rel).rsplit("/", 1)[-1], [])
-            im = matches[0] if len(matches) == 1 else None
-        if im is None:
+            hit = matches[0] if len(matches) == 1 else None
+        if hit is None:
             unknown.append(rel)
-        elif im["id"] in found:
-            twice.append(f"{im['file_name']} ({found[im['id']].relative_to(folder).as_posix()}, {rel})")
+        elif hit["id"] in found:
+            twice.append(f"{hit['file_name']} ({found[hit['id']].relative_to(folder).as_posix()}, {rel})")
         else:
-            found[im["id"]] = f
+            found[hit["id"]] = f
     missing = [im["file_name"] for im in images if im["id"] not in found]
     problems = []
     if unknown:

@@ -139,7 +139,7 @@ def _csv_rows(text: str, shown: str) -> list[tuple[str, str, list[str], str | No
     if "path" not in header or "label" not in header:
         fail(f"the CSV header is {','.join(header)!r}, not path,label", shown, "line 1",
              fix="start the file with a header line: path,label (and ,split if it has splits)")
-    out = []
+    out: list[tuple[str, str, list[str], str | None]] = []
     for n, row in enumerate(reader, start=2):
         if not any(c.strip() for c in row):
             continue
@@ -158,7 +158,7 @@ def _json_rows(text: str, shown: str) -> list[tuple[str, str, list[str], str | N
     except ValueError as e:
         fail(f"not valid JSON: {e}", shown, fix='write [{"path": "a.jpg", "label": "cat"}, …] or {"a.jpg": "cat"}')
     items = list(data.items()) if isinstance(data, dict) else None
-    out = []
+    out: list[tuple[str, str, list[str], str | None]] = []
     if items is not None:
         for key, value in items:
             labels = _labels(value)
