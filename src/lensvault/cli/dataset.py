@@ -127,7 +127,7 @@ def export_cmd(ctx, ref, dest, fmt, split, link, as_json):
 @click.argument("ref")
 @click.option("--annotations", "corrected", required=True, type=click.Path(exists=True),
               help="Corrected annotation file or folder (same format as the dataset).")
-@click.option("--format", "fmt", default="auto", type=click.Choice(["auto", "coco", "yolo", "voc", "labelme", "masks", "imagefolder", "labels"]))
+@click.option("--format", "fmt", default="auto", type=click.Choice(["auto", "coco", "yolo", "voc", "labelme", "masks", "labels"]))
 @click.option("--version", "version", metavar="X.Y.Z", help="Default: the next PATCH version.")
 @click.option("--notes", default="", help="Why the labels changed.")
 @json_option

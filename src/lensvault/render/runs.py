@@ -245,9 +245,19 @@ def evaluations(rows, out) -> None:
         line(out, "No evaluations recorded. Record one with "
                   "`lensvault eval --dataset NAME@VER --split test --predictions preds.json`.")
         return
-    t = table("evaluation", "dataset", "split", "AP", "AP50", "of", right=("AP", "AP50"))  # folds, never cuts
+    from lensvault.evaluations.tasks import headline_metrics
+
+    tasks = {r.get("task", "detection") for r in rows}
+    if tasks == {"detection"}:
+        t = table("evaluation", "dataset", "split", "AP", "AP50", "of", right=("AP", "AP50"))  # folds, never cuts
+    else:  # other tasks lead with their own numbers (mIoU, accuracy, ...), named in the row
+        t = table("evaluation", "dataset", "split", "task", "headline", "of")
     for r in rows:
         ov = r.get("overall") or {}
         of = r["model"] or (f"run {r['run_id']}" if r["run_id"] else "ad hoc")
-        t.add_row(r["eval_id"], r["dataset"], r["split"] or "all", _fmt(ov.get("AP")), _fmt(ov.get("AP50")), of)
+        if tasks == {"detection"}:
+            t.add_row(r["eval_id"], r["dataset"], r["split"] or "all", _fmt(ov.get("AP")), _fmt(ov.get("AP50")), of)
+        else:
+            shown = " ".join(f"{k}={_fmt(v)}" for k, v in headline_metrics(r).items())
+            t.add_row(r["eval_id"], r["dataset"], r["split"] or "all", r.get("task", "detection"), shown, of)
     out.print(t)
