@@ -156,7 +156,7 @@ def test_the_output_layers_sit_on_top():
 
 # The entry points above the Vault (the package's lazy names, the CLI, the server, the tracking API for
 # training code, the quickstart): only they open one; anything below gets it passed in.
-ENTRY_POINTS = ("lensvault.cli", "lensvault.tracking", "lensvault.quickstart", "lensvault.server")
+ENTRY_POINTS = ("lensvault.cli", "lensvault.tracking", "lensvault.quickstart", "lensvault.quickstart_tasks", "lensvault.server")
 
 
 def _entry_point(module: str) -> bool:

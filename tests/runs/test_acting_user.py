@@ -139,7 +139,7 @@ def test_a_catalog_opened_without_an_actor_writes_no_events(sqlite_vault):
 
 
 # The edge: where the acting user may be looked up. Everything else gets it from its vault.
-EDGE = {"identity.py", "vault.py", "quickstart.py", "cli/_common.py", "runs/launcher.py"}
+EDGE = {"identity.py", "vault.py", "quickstart.py", "quickstart_tasks.py", "cli/_common.py", "runs/launcher.py"}
 
 
 def test_nothing_below_the_vault_looks_up_the_user():

@@ -37,7 +37,13 @@ def _load_predictions(path: Path) -> tuple[list, bytes]:
     except OSError as e:
         raise NotFound("predictions file not found", where=str(path), fix="give a COCO results JSON file") from e
     try:
-        data = json.loads(raw)
+        import orjson
+
+        data = orjson.loads(raw)  # ~3x json's speed on 100,000 detections
+    except orjson.JSONDecodeError:
+        data = None  # json reads NaN and Infinity (reported, located, below) and says what is wrong
+    try:
+        data = json.loads(raw) if data is None else data
     except ValueError as e:
         raise InputError(f"predictions are not valid JSON: {e}", where=str(path),
                          fix="write a JSON list of {image_id, category_id, bbox, score}") from e
@@ -105,7 +111,8 @@ def _resolve_predictions(preds: list, gt: dict, split_label: str, all_ids: dict[
         if not isinstance(p, dict):
             bad.append(f"#{n}: not an object")
             continue
-        q = dict(p)
+        # A copy only where a name is resolved: at 100,000 detections a copy of each is ~30 MB.
+        q = dict(p) if "file_name" in p or "category_name" in p else p
         if "image_id" in q:
             iid = q["image_id"]
             if iid not in known_ids:
@@ -193,9 +200,11 @@ def _compute(vault, *, dataset: str, split: str | None, predictions, slice_keys=
     preds, raw = _load_predictions(Path(predictions))
     resolved = _resolve_predictions(preds, gt, f"{ds.ref}:{split or 'all'}", all_ids)
     tags = {im["id"]: im.get("tags", {}) for im in gt["images"]}
-    coco_gt = {**gt, "annotations": [{k: v for k, v in a.items() if k not in ("kind", "rle", "polygon")}
-                                     for a in gt["annotations"]]}
-    coco_gt.pop("labels")
+    # Boxes are scored without the masks (COCOeval reads segmentation for segm only).
+    drop = {"kind", "rle", "polygon"} | ({"segmentation"} if task == "detection" else set())
+    coco_gt = {"images": gt["images"], "categories": gt["categories"],
+               "annotations": [{k: v for k, v in a.items() if k not in drop} for a in gt["annotations"]]}
+    del gt
     result = evaluate_detections(coco_gt, resolved, image_tags=tags, slice_keys=slice_keys,
                                  iou_type=IOU_TYPE[task], kpt_sigmas=oks_sigmas)
     return ds, {"task": task, **result}, raw
