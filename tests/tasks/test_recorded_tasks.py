@@ -114,3 +114,16 @@ def test_refused_predictions_record_nothing(vault, tmp_path, polygons):
         vault.evaluate(dataset="shapes@1.0.0", split=None, predictions=tmp_path / "image.json",
                        task="instance-segmentation")
     assert vault.evaluations(dataset="shapes@1.0.0").to_dict() == []
+
+
+def test_a_models_task_comes_from_its_evaluation_before_its_datas_polygons(vault, polygons):
+    """COCO instances carry polygons for detectors too: the data alone says detection; an evaluation
+    of the run (or --task) says what the model was judged as."""
+    from lensvault.registry.task import evaluated_task, infer_task
+
+    vault.snapshot("shapes", polygons, version="1.0.0", format="coco")
+    assert infer_task(vault, "shapes@1.0.0") == "detection"
+    groups = [{"source": {"kind": "run"}}, {"source": {"kind": "evaluation"}, "task": "instance-segmentation"}]
+    assert evaluated_task(groups) == "instance-segmentation"
+    assert evaluated_task([{"source": {"kind": "evaluation"}}]) == "detection"  # recorded before tasks
+    assert evaluated_task([{"source": {"kind": "run"}}]) is None

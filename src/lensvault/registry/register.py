@@ -78,7 +78,7 @@ def register_model(vault: Vault, req: RegisterRequest) -> ModelVersion:
     inputs = bundle_inputs.collect(vault, run, weights=req.weights, labelmap=req.labelmap, preprocess=req.preprocess,
                                    postprocess=req.postprocess, thresholds=req.thresholds)
     bundle_inputs.store(vault, inputs.files)
-    task, outputs = _task_of(vault, req, run, inputs)
+    task, outputs = _task_of(vault, req, run, inputs, metrics)
     new = dataclasses.replace(inputs.facts(run), task=task, outputs=outputs)
     with (vault.store.committing() as check_stored, interrupts.commit("") as kept,
           vault.catalog.begin() as conn):
@@ -157,11 +157,12 @@ def _choose(vault: Vault, conn, name: str, req: RegisterRequest, run: RunFacts, 
     return VersionChoice(version, base, prev_bundle, decision, bump_kind, forced_reason)
 
 
-def _task_of(vault, req: RegisterRequest, run: RunFacts, inputs: BundleInputs) -> tuple[str | None, dict | None]:
-    """The model's task (given, else its dataset's) and output schema."""
-    from lensvault.registry.task import infer_task, output_schema
+def _task_of(vault, req: RegisterRequest, run: RunFacts, inputs: BundleInputs,
+             metrics: list[dict]) -> tuple[str | None, dict | None]:
+    """The model's task (given, else its evaluations', else its dataset's) and output schema."""
+    from lensvault.registry.task import evaluated_task, infer_task, output_schema
 
-    task = req.task or infer_task(vault, run.dataset)
+    task = req.task or evaluated_task(metrics) or infer_task(vault, run.dataset)
     if task is None:
         return None, None
     keypoints = vault.dataset(run.dataset).class_map().to_dict().get("keypoints") if run.dataset else None

@@ -1,8 +1,10 @@
 """What a registered model does: its task and the schema of its outputs, recorded in the bundle.
 
-The task is given (``model register --task``) or read from the run's dataset version: image labels
-→ classification; PNG class masks → semantic-segmentation; keypoints → keypoints; polygons or RLE
-masks → instance-segmentation; else detection. The output schema follows from the task and the
+The task is given (``model register --task``), else the task the run was evaluated for (its latest
+evaluation's), else read from the run's dataset version: image labels → classification; PNG class
+masks → semantic-segmentation; keypoints → keypoints; else detection (polygons and RLE masks
+included: COCO instances carry them for detectors too; an instance-segmentation model says so by
+its evaluation or by ``--task``). The output schema follows from the task and the
 label map (keypoint names per class for keypoints), so a consumer knows what to read:
 
     detection               boxes (x1, y1, x2, y2), labels, scores
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["OUTPUTS", "infer_task", "output_schema"]
+__all__ = ["OUTPUTS", "evaluated_task", "infer_task", "output_schema"]
 
 OUTPUTS: dict[str, list[str]] = {
     "detection": ["boxes", "labels", "scores"],
@@ -43,9 +45,13 @@ def infer_task(vault, dataset_ref: str | None) -> str | None:
         return "semantic-segmentation"
     if "keypoints" in kinds:
         return "keypoints"
-    if kinds & {"polygon", "rle", "mask"}:
-        return "instance-segmentation"
     return "detection"
+
+
+def evaluated_task(metrics: list[dict] | None) -> str | None:
+    """The task of the run's latest evaluation (metric groups as the bundle records them)."""
+    groups = [g for g in (metrics or []) if isinstance(g, dict) and (g.get("source") or {}).get("kind") == "evaluation"]
+    return groups[-1].get("task", "detection") if groups else None
 
 
 def output_schema(task: str, label_map: dict, keypoints: dict[str, Any] | None = None) -> dict[str, Any]:
