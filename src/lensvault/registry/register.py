@@ -14,10 +14,9 @@ version reserved by another run; a version lower than the change requires (unles
 
 from __future__ import annotations
 
-import dataclasses
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +78,7 @@ def register_model(vault: Vault, req: RegisterRequest) -> ModelVersion:
                                    postprocess=req.postprocess, thresholds=req.thresholds)
     bundle_inputs.store(vault, inputs.files)
     task, outputs = _task_of(vault, req, run, inputs, metrics)
-    new = dataclasses.replace(inputs.facts(run), task=task, outputs=outputs)
+    new = replace(inputs.facts(run), task=task, outputs=outputs)
     with (vault.store.committing() as check_stored, interrupts.commit("") as kept,
           vault.catalog.begin() as conn):
         lock_name(conn, "model", name)
