@@ -14,7 +14,6 @@ version reserved by another run; a version lower than the change requires (unles
 
 from __future__ import annotations
 
-
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
