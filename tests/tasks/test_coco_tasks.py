@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
-from tests.runs_parts.test_evaluation import _bccd_test_split_as_coco
 
 from lensvault.errors import InputError
 from lensvault.evaluations.coco_metrics import COCO_KEYPOINT_SIGMAS, KEYPOINT_KEYS, OVERALL_KEYS, evaluate_detections
+from tests.runs_parts.test_evaluation import _bccd_test_split_as_coco
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "format-samples"
 

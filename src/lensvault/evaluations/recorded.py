@@ -165,7 +165,7 @@ def _resolve_predictions(preds: list, gt: dict, split_label: str, all_ids: dict[
     return out
 
 
-def compute_metrics(vault, *, dataset: str, split: str | None, predictions, slice_keys=None,
+def compute_metrics(vault: Vault, *, dataset: str, split: str | None, predictions, slice_keys=None,
                     task: str = "detection", **options) -> dict:
     """Metrics of a predictions file (a folder for semantic segmentation) on a dataset version's
     split, without recording them."""
@@ -173,7 +173,7 @@ def compute_metrics(vault, *, dataset: str, split: str | None, predictions, slic
                     task=task, **options)[1]
 
 
-def _compute(vault, *, dataset: str, split: str | None, predictions, slice_keys=None, task: str = "detection",
+def _compute(vault: Vault, *, dataset: str, split: str | None, predictions, slice_keys=None, task: str = "detection",
              ignore_index: int = 255, top_k: int = 5, oks_sigmas=None):
     from lensvault.evaluations.coco_metrics import evaluate_detections
     from lensvault.evaluations.tasks import IOU_TYPE, check_task, compute_task, image_index, task_ground_truth
@@ -210,7 +210,7 @@ def _compute(vault, *, dataset: str, split: str | None, predictions, slice_keys=
     return ds, {"task": task, **result}, raw
 
 
-def evaluate(vault, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
+def evaluate(vault: Vault, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
              model: str | None = None, slice_keys=None, task: str = "detection", ignore_index: int = 255,
              top_k: int = 5, oks_sigmas=None) -> dict:
     from lensvault.catalog.catalog import utcnow

@@ -155,7 +155,7 @@ def _choose(vault: Vault, conn, name: str, req: RegisterRequest, run: RunFacts, 
     return VersionChoice(version, base, prev_bundle, decision, bump_kind, forced_reason)
 
 
-def _task_of(vault, req: RegisterRequest, run: RunFacts, inputs: BundleInputs,
+def _task_of(vault: Vault, req: RegisterRequest, run: RunFacts, inputs: BundleInputs,
              metrics: list[dict]) -> tuple[str | None, dict | None]:
     """The model's task (given, else its evaluations', else its dataset's) and output schema."""
     from lensvault.registry.task import evaluated_task, infer_task, output_schema
@@ -163,7 +163,8 @@ def _task_of(vault, req: RegisterRequest, run: RunFacts, inputs: BundleInputs,
     task = req.task or evaluated_task(metrics) or infer_task(vault, run.dataset)
     if task is None:
         return None, None
-    keypoints = vault.dataset(run.dataset).class_map().to_dict().get("keypoints") if run.dataset else None
+    class_map = vault.dataset(run.dataset).class_map() if run.dataset else None
+    keypoints = class_map.to_dict().get("keypoints") if class_map is not None else None
     return task, output_schema(task, inputs.label_map, keypoints)
 
 

@@ -18,7 +18,10 @@ A change of either between two versions of a model is MAJOR (lensvault.registry.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["OUTPUTS", "evaluated_task", "infer_task", "output_schema"]
 
@@ -31,17 +34,19 @@ OUTPUTS: dict[str, list[str]] = {
 }
 
 
-def infer_task(vault, dataset_ref: str | None) -> str | None:
+def infer_task(vault: Vault, dataset_ref: str | None) -> str | None:
     """The task a run's dataset version is annotated for (None without annotations)."""
     if not dataset_ref:
         return None
     ds = vault.dataset(dataset_ref)
     if not ds.is_vision:
         return None
-    kinds = set(ds.annotations().column("kind").to_pylist())
+    annotations = ds.annotations()
+    assert annotations is not None  # a vision version has its annotations table
+    kinds = set(annotations.column("kind").to_pylist())
     if "label" in kinds:
         return "classification"
-    if ds.manifest().source.get("format") == "masks":
+    if (ds.manifest().source or {}).get("format") == "masks":
         return "semantic-segmentation"
     if "keypoints" in kinds:
         return "keypoints"
