@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lensvault.errors import UsageError
+from lensvault.errors import AlreadyExists, UsageError
 
 from ._helpers import lv
 from .test_aliases import models  # noqa: F401  (the fixture: detector 1.0.0, 1.1.0, 1.2.0)
@@ -55,3 +55,15 @@ def test_cli_promote_new_and_rollback_names_the_history(models):  # noqa: F811
     assert r.returncode == 0
     r = lv("model", "rollback", "detector", "production", cwd=root)
     assert "no earlier version left to roll back to" in r.stdout
+
+
+def test_new_never_moves_an_alias_that_exists(models):  # noqa: F811
+    # A deploy script that always passes --new must not be able to move production by accident.
+    models.promote("detector@1.1.0", "production", new=True)
+    for ref in ("detector@1.0.0", "detector@1.1.0", "detector@1.2.0"):
+        with pytest.raises(AlreadyExists, match=r"detector@production already exists \(it points at 1.1.0\)") as e:
+            models.promote(ref, "production", new=True)
+        assert "leave out --new" in e.value.fix
+    assert models.model("detector@production").version == "1.1.0"
+    assert [m.to_version for m in models.model_history("detector")] == ["1.1.0"]
+

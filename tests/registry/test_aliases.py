@@ -109,14 +109,15 @@ def test_racing_promotions_are_all_recorded_in_order(models):
     n = 12
     env = {k: v for k, v in os.environ.items() if k != "LENSVAULT_DIR"}
     env["LENSVAULT_DIR"] = str(models.root)
+    models.promote("detector@1.0.0", "production", reason="first", new=True)
     procs = [subprocess.Popen([*LV, "model", "promote", f"detector@{VERSIONS[i % 3]}", "production",
-                               "--reason", f"p{i}", "--new"], env={**env, "LENSVAULT_USER": f"user{i}"},
+                               "--reason", f"p{i}"], env={**env, "LENSVAULT_USER": f"user{i}"},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(n)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * n, outs
     hist = models.model_history("detector", "production")
-    assert len(hist) == n
-    assert sorted(m.reason for m in hist) == sorted(f"p{i}" for i in range(n))
+    assert len(hist) == n + 1
+    assert sorted(m.reason for m in hist[1:]) == sorted(f"p{i}" for i in range(n))
     assert [m.id for m in hist] == sorted(m.id for m in hist)
     assert hist[0].from_version is None
     for before, after in itertools.pairwise(hist):
@@ -125,7 +126,7 @@ def test_racing_promotions_are_all_recorded_in_order(models):
     with models.catalog.read() as conn:
         row = conn.execute(sa.select(aliases)).one()
     assert (row.version, row.move_id) == (hist[-1].to_version, hist[-1].id)
-    assert len(models.events(subject="detector@production")) == n
+    assert len(models.events(subject="detector@production")) == n + 1
 
 
 def test_cli_promote_rollback_history(models):

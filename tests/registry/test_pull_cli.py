@@ -91,8 +91,8 @@ def test_end_to_end_through_the_cli(rvault, tmp_path):
            "--threshold", "score=0.35", cwd=root)
     assert r.returncode == 4 and "nothing changed since detector@1.1.0" in r.stderr
 
-    for ref in ("detector@1.0.0", "detector@1.1.0"):
-        assert lv("model", "promote", ref, "production", "--reason", f"ship {ref}", "--new", cwd=root).returncode == 0
+    for ref, new in (("detector@1.0.0", ["--new"]), ("detector@1.1.0", [])):
+        assert lv("model", "promote", ref, "production", "--reason", f"ship {ref}", *new, cwd=root).returncode == 0
     assert lv_json("model", "show", "detector@production", cwd=root)["version"] == "1.1.0"
     assert lv("model", "rollback", "detector", "production", cwd=root).returncode == 0
     assert lv_json("model", "show", "detector@production", cwd=root)["version"] == "1.0.0"

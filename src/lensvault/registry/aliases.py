@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 from lensvault import ledger
-from lensvault.errors import InvalidRef, NotFound, UsageError
+from lensvault.errors import AlreadyExists, InvalidRef, NotFound, UsageError
 from lensvault.refs import Ref, validate_name
 
 if TYPE_CHECKING:
@@ -132,8 +132,18 @@ def promote(vault: Vault, ref: str, alias: str, *, reason: str | None = None, ne
         row = resolve_model(conn, r)  # NotFound for a version that does not exist
         if not new:
             _check_known_alias(conn, r.name, alias, ref)
+
+    def target(conn, current: str | None) -> str:
+        # Decided under the alias's lock: what it points at now, not what a read before saw.
+        if new and current is not None:
+            raise AlreadyExists(
+                f"{r.name}@{alias} already exists (it points at {current}); --new only creates an alias",
+                where=f"{r.name}@{alias}",
+                fix=f"to move it, leave out --new: `lensvault model promote {r.name}@{row.version} {alias}`")
+        return row.version
+
     # Versions are never deleted, so the row read here still exists when the move commits.
-    return _move(vault, r.name, alias, row.version, "promote", reason)
+    return _move(vault, r.name, alias, row.version, "promote", reason, expect=target)
 
 
 def _check_known_alias(conn, name: str, alias: str, ref: str) -> None:
