@@ -258,6 +258,26 @@ def test_identical_content_refused_unless_forced(rvault, tmp_path):
     assert (m.version, m.bump) == ("1.0.1", "patch")
 
 
+def test_a_run_registered_before_is_refused_whatever_came_between(rvault, tmp_path):
+    # Not only the latest version: registering r1 again after r2's version would make a new
+    # version that is r1's 1.0.0 again.
+    w1 = _run(rvault, tmp_path, "r1", dataset="retail@1.0.0")
+    w2 = _run(rvault, tmp_path, "r2", dataset="retail@1.1.0")
+    rvault.register_model("detector", run="r1", weights=w1, version="1.0.0")
+    rvault.register_model("detector", run="r2", weights=w2, bump="auto")
+    for how in ({"bump": "auto"}, {"version": "2.0.0"}):
+        with pytest.raises(AlreadyExists, match=r"run r1 is already registered as detector@1\.0\.0") as e:
+            rvault.register_model("detector", run="r1", weights=w1, **how)
+        assert "--force" in e.value.fix
+    assert [m.version for m in rvault.models("detector")] == ["1.0.0", "1.1.0"]
+    m = rvault.register_model("detector", run="r1", weights=w1, bump="auto", force=True)
+    assert m.version not in ("1.0.0", "1.1.0")
+    # Another setting is another model: the same run with other thresholds is registered.
+    w3 = _run(rvault, tmp_path, "r3", dataset="retail@1.1.0")
+    rvault.register_model("detector", run="r3", weights=w3, bump="auto")
+    rvault.register_model("detector", run="r3", weights=w3, bump="auto", thresholds={"score": 0.7})
+
+
 def test_registering_again_repairs_a_damaged_weights_object(rvault, tmp_path):
     """The store decides: a weights object damaged in the store is replaced by the run's file,
     which still hashes right; a file that changed is refused."""

@@ -130,6 +130,8 @@ def _choose(vault: Vault, conn, name: str, req: RegisterRequest, run: RunFacts, 
         raise AlreadyExists(
             f"nothing changed since {name}@{base.version}: same weights, data, config, code and settings",
             where=f"{name}@{base.version}", fix="use that version (or --force to register a copy anyway)")
+    if not req.force:
+        _refuse_a_copy(vault, conn, name, run, new, existing, base)
     if version is None:  # --bump auto after an existing version: the change decides
         assert base is not None and decision is not None  # (an existing version, so its decision)
         version = SemVer.parse(base.version).bump(decision.required)
@@ -153,6 +155,23 @@ def _choose(vault: Vault, conn, name: str, req: RegisterRequest, run: RunFacts, 
                                    required=decision.required, reasons=decision.reasons)
         forced_reason = msg
     return VersionChoice(version, base, prev_bundle, decision, bump_kind, forced_reason)
+
+
+def _refuse_a_copy(vault: Vault, conn: Any, name: str, run: RunFacts, new: Facts, existing: dict[SemVer, Any],
+                   base: Any) -> None:
+    """Refuse a version that would be a copy of one this run already made — same weights, data,
+    config, code and settings — even when it is not the one compared with (registering run A
+    again after run B's version would otherwise make a new MINOR that is A's version again).
+    Only versions of the same run are read: a copy needs the same run's weights."""
+    for row in sorted(existing.values(), key=lambda r: SemVer.parse(r.version)):
+        if row.run_id != run.run_id or (base is not None and row.version == base.version):
+            continue
+        same = required_bump(_facts_of(conn, load_bundle(vault.store, row.bundle_oid)), new)
+        if not same.reasons:
+            raise AlreadyExists(
+                f"run {run.run_id} is already registered as {name}@{row.version} with the same weights, data, "
+                "config, code and settings", where=f"{name}@{row.version}",
+                fix="use that version (promote it if it should be deployed), or --force to register a copy anyway")
 
 
 def _task_of(vault: Vault, req: RegisterRequest, run: RunFacts, inputs: BundleInputs,
