@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
-from tests.cli.conftest import lv
+from tests.cli.conftest import lv, shell_env
 
 WIDTHS = (200, 60)
 
@@ -371,3 +372,15 @@ def test_every_command_takes_json():
 def test_appears_matches_folded_cells():
     text = "a  shapes@1.  x\n   0.0        y\n"
     assert appears("shapes@1.0.0", text) and not appears("shapes@1.0.1", text)
+
+
+def test_output_that_is_not_a_terminal_is_not_wrapped_at_80_columns(world):
+    # A log or a pipe (the quickstart's transcript, `make demo > log`) has no width: lines must
+    # not be split mid-sentence or mid-name as they were at rich's default of 80 columns.
+    env = {k: v for k, v in shell_env().items() if k != "COLUMNS"}
+    out = subprocess.run([sys.executable, "-m", "lensvault.cli.main", "events", "--limit", "5"], cwd=world, env=env,
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(len(line) > 80 for line in lines), out.stdout  # the table takes the room it needs
+    assert all("dataset.versio" not in line or "dataset.version." in line for line in lines), out.stdout

@@ -51,10 +51,20 @@ def emit(result: Result, as_json: bool, render, *, stderr: bool = False, err: bo
     render(result, console(stderr=stderr), **options)
 
 
+# Output that is not a terminal (a log, a pipe, the quickstart's transcript) has no width to
+# fit: rich would wrap it at 80 columns, splitting sentences and hashes mid-way.
+PIPED_WIDTH = 200
+
+
 def console(stderr: bool = False):
+    import os
+    import sys
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not (hasattr(stream, "isatty") and stream.isatty()) and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=PIPED_WIDTH if piped else None)
 
 
 class RichProgress:
