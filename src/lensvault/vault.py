@@ -77,22 +77,33 @@ def init_vault(path: str | os.PathLike = ".", *, store: str | None = None, catal
         raise AlreadyExists(f"a vault already exists at {root}", where=str(vdir), fix="use it, or choose another folder")
     store_url = store or f"{VAULT_DIR}/objects"
     catalog_url = catalog or f"sqlite:///{VAULT_DIR}/catalog.db"
-    vdir.mkdir(parents=True, exist_ok=True)
-    config = VaultConfig(vault_id=uuid.uuid4().hex, created_at=utcnow(), store_url=store_url, catalog_url=catalog_url)
-    vault = Vault(root, config, actor=actor)
-    vault.store.create()
-    # The one place (with `catalog rebuild`) where a catalog is created; a catalog that
-    # already exists (a team's PostgreSQL database) is joined, and its id adopted.
-    new = Catalog(normalize_url(catalog_url, base=root), create=True)
+    # What this init makes is removed again if it fails (an unreachable catalog, say): a failed
+    # command leaves nothing behind. What existed before (a shared store) is left as it was.
+    made = [p for p in (vdir, _local_store_path(root, store_url)) if p is not None and not p.exists()]
     try:
-        new.migrate()
-        catalog_id = new.open_existing()
-    finally:
-        new.close()
-    config = replace(config, catalog_id=catalog_id)
-    vault.config = config
-    # The config file is written last: a failed init leaves nothing that looks like a vault.
-    config.write(vdir / "config.toml")
+        vdir.mkdir(parents=True, exist_ok=True)
+        config = VaultConfig(vault_id=uuid.uuid4().hex, created_at=utcnow(), store_url=store_url,
+                             catalog_url=catalog_url)
+        vault = Vault(root, config, actor=actor)
+        vault.store.create()
+        # The one place (with `catalog rebuild`) where a catalog is created; a catalog that
+        # already exists (a team's PostgreSQL database) is joined, and its id adopted.
+        new = Catalog(normalize_url(catalog_url, base=root), create=True)
+        try:
+            new.migrate()
+            catalog_id = new.open_existing()
+        finally:
+            new.close()
+        config = replace(config, catalog_id=catalog_id)
+        vault.config = config
+        # The config file is written last: a failed init leaves nothing that looks like a vault.
+        config.write(vdir / "config.toml")
+    except BaseException:
+        import shutil
+
+        for p in made:
+            shutil.rmtree(p, ignore_errors=True)
+        raise
     vault.store.register_vault(config.vault_id, root)
     (root / "data" / "manifests").mkdir(parents=True, exist_ok=True)
     vault.gitignore_added = gitinfo.ignore_in_repo(vdir)
@@ -100,6 +111,14 @@ def init_vault(path: str | os.PathLike = ".", *, store: str | None = None, catal
         vault.catalog.append_event(conn, "vault.init", "vault", config.vault_id,
                                    after={"path": str(root), "store": store_url, "catalog": vault.catalog.url.split("@")[-1]})
     return vault
+
+
+def _local_store_path(root: Path, store_url: str) -> Path | None:
+    """The folder of a store given as a local path (relative to the vault's folder), else None."""
+    if "://" in store_url:
+        return None
+    p = Path(store_url).expanduser()
+    return p if p.is_absolute() else root / p
 
 
 def open_vault(path: str | os.PathLike | None = None, *, actor: str | None = None) -> Vault:

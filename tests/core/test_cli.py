@@ -160,6 +160,22 @@ def test_init_twice_is_refused(tmp_path):
     assert r.returncode == 4 and "already exists" in r.stderr
 
 
+def test_a_failed_init_leaves_nothing_behind(tmp_path):
+    unreachable = "postgresql://nobody@127.0.0.1:1/lensvault"  # nothing listens on port 1
+    r = lv("init", tmp_path / "v", "--catalog", unreachable)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert not (tmp_path / "v" / ".lensvault").exists()
+    # A store folder the init made goes too; one that was there before (shared) stays as it was.
+    r = lv("init", tmp_path / "w", "--catalog", unreachable, "--store", tmp_path / "new-store")
+    assert r.returncode != 0 and not (tmp_path / "new-store").exists()
+    shared = tmp_path / "shared-store"
+    assert lv("init", tmp_path / "a", "--store", shared).returncode == 0
+    before = sorted(p.name for p in shared.iterdir())
+    r = lv("init", tmp_path / "b", "--catalog", unreachable, "--store", shared)
+    assert r.returncode != 0 and sorted(p.name for p in shared.iterdir()) == before
+    assert lv("init", tmp_path / "v").returncode == 0  # and the folder is free for a plain init
+
+
 HEAVY = ("sqlalchemy", "pyarrow", "rich", "PIL", "numpy", "psycopg")
 
 
