@@ -64,7 +64,9 @@ class Quickstart:
         if model:
             args += ["--model", model[0], "--version", model[1]]
         self.lv(*args, "--", "python", "src/train.py")
-        return self.lv("runs", "show", "latest", "--json", json_out=True)["run_id"]
+        run_id: str = self.lv("runs", "show", "latest", "--json", json_out=True)["run_id"]
+        self.echo(f'  … "run_id": "{run_id}", …   (the story reads the new run\'s id from this JSON)')
+        return run_id
 
     # -- running commands ------------------------------------------------------------------
     def say(self, text: str) -> None:
