@@ -313,14 +313,17 @@ class ForkedCall(Generic[_Result]):
         result: _Result = value  # what fn returned, in the child
         return result
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = False) -> None:
+        """End the child: killed, or with ``wait`` left to finish (a child that writes into the
+        store must not be killed mid-write: its temp file would stay behind)."""
         if self._pid is None:
             return
         pid, self._pid = self._pid, None
-        try:
-            os.kill(pid, signal.SIGKILL)  # a no-op for a child that is done
-        except ProcessLookupError:
-            pass
+        if not wait:
+            try:
+                os.kill(pid, signal.SIGKILL)  # a no-op for a child that is done
+            except ProcessLookupError:
+                pass
         os.waitpid(pid, 0)
         if self._fd is not None:
             os.close(self._fd)

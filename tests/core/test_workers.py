@@ -320,3 +320,36 @@ def test_a_file_bigger_than_the_read_buffer_is_streamed(sqlite_vault, tmp_path, 
     assert got["big.bin"] == got["twin.bin"] == oid
     assert sqlite_vault.store.oid_to_path(oid).read_bytes() == big
     assert tmp_leftovers(sqlite_vault) == [] and sqlite_vault.verify().ok
+
+
+def test_a_ctrl_c_while_waiting_for_the_files_table_writer_lets_it_finish(sqlite_vault, monkeypatch):
+    """The files table is written into the store by a forked child. A Ctrl-C while the command
+    waits for it must not kill it mid-write (its temp file stayed in the store's tmp)."""
+    import signal
+    import time
+
+    from lensvault.datasets.files_table import FileRows
+
+    def slow_put(rows, store):  # a write that takes a while, its temp file in the store meanwhile
+        files = store.local()
+        tmp = files.temp_path()
+        Path(tmp).write_bytes(b"part of a table")
+        time.sleep(0.6)
+        os.unlink(tmp)
+        return store.put_bytes(b"the table")
+
+    monkeypatch.setattr(FileRows, "_put_parquet", slow_put)  # the child is forked from here: it runs this
+    index = {f"f{i}.bin": (i, 1, 1, 1, hashlib.sha256(b"%d" % i).hexdigest(), None, None, None) for i in range(100)}
+    for wait in (FileRows.stored_oid, lambda rows, store: rows.abandon_store()):
+        rows = FileRows.from_index(index)
+        rows.store_in_background(sqlite_vault.store)
+        assert rows.storing
+        previous = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.setitimer(signal.ITIMER_REAL, 0.2)  # a Ctrl-C while we wait for the writer
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                wait(rows, sqlite_vault.store)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        assert tmp_leftovers(sqlite_vault) == []

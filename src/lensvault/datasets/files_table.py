@@ -179,8 +179,10 @@ class FileRows:
         """The oid of this table's Parquet object, written to ``store`` (or by the background writer)."""
         if self._writer is not None:
             writer, self._writer = self._writer, None
-            with writer:
+            try:
                 return writer.result()
+            finally:
+                writer.close(wait=True)  # interrupted (Ctrl-C) while waiting: let it finish, never kill it
         return self._put_parquet(store)
 
     def abandon_store(self) -> None:
@@ -189,11 +191,12 @@ class FileRows:
         if self._writer is None:
             return
         writer, self._writer = self._writer, None
-        with writer:
-            try:
-                writer.result()
-            except Exception:  # noqa: BLE001 - nobody needs its object: any failure of it is moot
-                pass
+        try:
+            writer.result()
+        except Exception:  # noqa: BLE001 - nobody needs its object: any failure of it is moot
+            pass
+        finally:
+            writer.close(wait=True)
 
     def _put_parquet(self, store: ObjectStore) -> str:
         return store.put_bytes(to_parquet_bytes(self.table()))
