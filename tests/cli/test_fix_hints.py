@@ -47,6 +47,7 @@ TESTED = {
     "lensvault model promote {r.name}@X.Y.Z {r.alias} --new": "test_registry_hints",
     "lensvault model promote {ref} {alias} --new": "test_registry_hints",
     "lensvault model promote {ref} {close[0]}": "test_registry_hints",
+    "lensvault model promote {r.name}@{row.version} {alias}": "test_registry_hints",
     "lensvault runs list": "test_not_found_hints_name_what_exists",
     "lensvault config list": "test_not_found_hints_name_what_exists",
     "lensvault config add PATH --id {config_id}": "test_not_found_hints_name_what_exists",
@@ -346,6 +347,9 @@ def test_registry_hints(proj):
     assert r.returncode == 3 and "no earlier version" in r.stderr
     ok(hint(r.stderr, "lensvault model promote", {"X.Y.Z": "1.1.0"}), root)
     assert lv("model", "rollback", "det", "production", cwd=root).returncode == 0
+    r = lv("model", "promote", "det@1.1.0", "production", "--new", cwd=root)
+    assert r.returncode == 4 and "already exists" in r.stderr
+    assert "1.0.0 → 1.1.0" in ok(hint(r.stderr, "lensvault model promote"), root).stdout
     r = lv("model", "promote", "det@1.1.0", "staging", cwd=root)
     assert r.returncode == 2
     ok(hint(r.stderr, "lensvault model promote"), root)
