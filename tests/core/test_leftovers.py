@@ -206,3 +206,19 @@ def test_gc_needs_force_below_the_safe_grace_period(sqlite_vault):
     assert r.returncode == 2 and "--force" in r.stderr and "Traceback" not in r.stderr
     assert lv("--vault", sqlite_vault.root, "gc", "--grace", "0", "--force").returncode == 0
     assert lv("--vault", sqlite_vault.root, "gc", "--grace", "600").returncode == 0
+
+
+def test_a_staging_record_cut_short_by_a_kill_is_removed(sqlite_vault):
+    # kill -9 while the checkout wrote its staging record: an empty or partial record names no
+    # folder (none was made yet), and once its writer is gone it is a leftover of its own.
+    staging = sqlite_vault.dir / "staging"
+    staging.mkdir(exist_ok=True)
+    cut = staging / "deadbeef.1.1-.lensvault-checkout-1-abcd1234.json"
+    cut.write_text('{"pa')
+    assert sqlite_vault.gc().leftovers == []  # another host's writer: the grace period decides
+    hour_ago = time.time() - 7200
+    os.utime(cut, (hour_ago, hour_ago))
+    plan = sqlite_vault.gc()
+    assert [(x.kind, x.path) for x in plan.leftovers] == [("staging record", str(cut))]
+    plan.execute()
+    assert not cut.exists()

@@ -190,10 +190,17 @@ def staging_leftovers(records_dir: Path, grace_seconds: float) -> list[Leftover]
             continue
         try:
             age = now - e.stat().st_mtime
-            path = json.loads(Path(e.path).read_text())["path"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except OSError:
             continue
         if not decide(_owner_of(e.name), age, grace_seconds):
+            continue
+        try:
+            path = json.loads(Path(e.path).read_text())["path"]
+        except (OSError, ValueError, KeyError, TypeError):
+            # Its writer died while writing it (kill -9): the record is written before its folder
+            # is made (staging_folder), so there is no folder to remove, and nothing else would
+            # ever remove the record.
+            out.append(Leftover(e.path, "staging record", _size(e.path), age))
             continue
         if not os.path.basename(str(path)).startswith(STAGING_PREFIX):
             continue  # never remove anything but a staging folder, whatever the record says
