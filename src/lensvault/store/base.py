@@ -203,10 +203,16 @@ class ObjectStore(ABC):
         is there intact is skipped; one there with another size is replaced. Pinned like ``put_bytes``.
         (Hard- and reflinking files in: store/local_links.py.)"""
 
-    @abstractmethod
     def restore(self, oid: str, src: str | os.PathLike[str]) -> bool:
         """Store the file ``src`` as object ``oid`` if its bytes hash to it, replacing a missing or
-        damaged object (a damaged one is never kept); False, and nothing changed, if they do not."""
+        damaged object (a damaged one is never kept); False, and nothing changed, if they do not.
+        By default read whole into ``restore_bytes`` (the local store streams instead)."""
+        try:
+            with open(src, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return False
+        return self.restore_bytes(oid, data)
 
     @abstractmethod
     def restore_bytes(self, oid: str, data: bytes) -> bool:

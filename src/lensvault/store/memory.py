@@ -114,14 +114,6 @@ class MemoryObjectStore(ObjectStore):
             if on_done:
                 on_done(1)
 
-    def restore(self, oid: str, src: str | os.PathLike[str]) -> bool:
-        try:
-            with open(src, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return False
-        return self.restore_bytes(oid, data)
-
     def restore_bytes(self, oid: str, data: bytes) -> bool:
         if hashlib.sha256(data).hexdigest() != oid:
             return False

@@ -315,14 +315,6 @@ class RemoteStore(ObjectStore):
 
         self.run_many(one, list(items), on_done=on_done)
 
-    def restore(self, oid: str, src: str | os.PathLike[str]) -> bool:
-        try:
-            with open(src, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return False
-        return self.restore_bytes(oid, data)
-
     def restore_bytes(self, oid: str, data: bytes) -> bool:
         import obstore
 
