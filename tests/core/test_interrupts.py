@@ -172,3 +172,48 @@ def test_without_a_commit_ctrl_c_is_an_interruption(handler_installed):
         raise KeyboardInterrupt
 
     assert run_with_errors(nothing_written, []) == 130
+
+
+def _ctrl_c_then(original):
+    def call(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return original(*args, **kwargs)
+    return call
+
+
+@pytest.mark.parametrize("moment", ["ledger.record", "write_manifest_file"])
+def test_a_snapshot_kept_by_a_ctrl_c_inside_its_commit_keeps_its_manifest_file(handler_installed, vault, tmp_path,
+                                                                                 monkeypatch, moment):
+    """The CI fault trials found a version committed under a held Ctrl-C whose manifest file was
+    then removed, as if the commit had failed: the rule is that a kept write is kept whole."""
+    from lensvault import ledger
+    from lensvault.datasets import snapshot
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    owner, attr = (ledger, "record") if moment == "ledger.record" else (snapshot, "write_manifest_file")
+    monkeypatch.setattr(owner, attr, _ctrl_c_then(getattr(owner, attr)))
+    with pytest.raises(KeyboardInterrupt):
+        vault.snapshot("ds", src, version="1.0.0")
+    assert interrupts.kept() == ["ds@1.0.0"]
+    assert vault.dataset("ds@1.0.0").version == "1.0.0"
+    assert (vault.manifests_dir / "ds" / "1.0.0.json").is_file()
+    assert vault.verify().ok
+
+
+def test_a_snapshot_whose_commit_fails_leaves_no_manifest_file(handler_installed, vault, tmp_path, monkeypatch):
+    from lensvault import ledger
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+
+    def refused(*args, **kwargs):
+        raise RuntimeError("refused")
+
+    monkeypatch.setattr(ledger, "record", refused)
+    with pytest.raises(RuntimeError):
+        vault.snapshot("ds", src, version="1.0.0")
+    assert interrupts.kept() == []
+    assert not (vault.manifests_dir / "ds" / "1.0.0.json").exists()

@@ -285,33 +285,36 @@ def commit_version(
     # the commit (and sees the new references).
     fresh = files.fresh if files.fresh is not None else files.oids
     needed = {snapshot_id, manifest_oid, *(t["oid"] for t in all_tables.values()), *fresh}
-    written = False
+    written = done = False
     try:
-        with (vault.store.committing(needed), interrupts.commit(f"{name}@{semver}"),
-              vault.catalog.begin() as conn):
-            if in_commit is not None:
-                in_commit(conn)
-            versions = DatasetRepo(conn)
-            versions.add_snapshot(snapshot_row)
-            try:
-                versions.add_version(version_row)
-            except Conflict as taken:
-                assert taken.existing is not None  # add_version's Conflict carries the row
-                raise taken_error(DatasetVersion.from_row(taken.existing)) from None
-            vault.catalog.append_event(
-                conn, "dataset.version.create", "dataset_version", f"{name}@{semver}",
-                after={"snapshot_id": snapshot_id, "manifest_oid": manifest_oid, "files": files.num_rows,
-                       "bytes": total_bytes, "parent": manifest.parent, "bump": bump, "forced": forced},
-            )
-            # The store's own record of the version (catalog rebuild reads it back); its
-            # write-once ref refuses a second NAME@VERSION the catalog failed to know about.
-            ledger.record(vault, conn, "dataset.version", {"row": version_row, "snapshot": snapshot_row},
-                          objects=[manifest_oid, snapshot_id, *(t["oid"] for t in all_tables.values())],
-                          ref=f"datasets/{name}/{semver}")
-            written = write_manifest_file(path, manifest_bytes)
+        with vault.store.committing(needed), interrupts.commit(f"{name}@{semver}"):
+            with vault.catalog.begin() as conn:
+                if in_commit is not None:
+                    in_commit(conn)
+                versions = DatasetRepo(conn)
+                versions.add_snapshot(snapshot_row)
+                try:
+                    versions.add_version(version_row)
+                except Conflict as taken:
+                    assert taken.existing is not None  # add_version's Conflict carries the row
+                    raise taken_error(DatasetVersion.from_row(taken.existing)) from None
+                vault.catalog.append_event(
+                    conn, "dataset.version.create", "dataset_version", f"{name}@{semver}",
+                    after={"snapshot_id": snapshot_id, "manifest_oid": manifest_oid, "files": files.num_rows,
+                           "bytes": total_bytes, "parent": manifest.parent, "bump": bump, "forced": forced},
+                )
+                # The store's own record of the version (catalog rebuild reads it back); its
+                # write-once ref refuses a second NAME@VERSION the catalog failed to know about.
+                ledger.record(vault, conn, "dataset.version", {"row": version_row, "snapshot": snapshot_row},
+                              objects=[manifest_oid, snapshot_id, *(t["oid"] for t in all_tables.values())],
+                              ref=f"datasets/{name}/{semver}")
+                written = write_manifest_file(path, manifest_bytes)
+            # A Ctrl-C held through the COMMIT is raised when interrupts.commit ends: the
+            # version is kept, and so must its manifest file be.
+            done = True
     except BaseException:
         # The version did not commit, so a manifest file we wrote names nothing.
-        if written:
+        if written and not done:
             try:
                 path.unlink()
                 path.parent.rmdir()  # the folder of a first version; kept when other versions are in it
