@@ -3,7 +3,7 @@
 The store is the truth and the catalog an index of it. A dataset version already names
 itself (its manifest is an object); the ledger does the same for everything else a
 catalog holds — configs, runs, their params, metrics and artifacts, evaluations, model
-versions, alias moves and events — so that ``lensvault catalog rebuild`` can recreate a
+versions, alias moves, API tokens (hashed) and events — so that ``lensvault catalog rebuild`` can recreate a
 lost or damaged catalog from the store alone, and a remote can later be "a store plus a
 few refs". Layout under the store root (one ledger per catalog, so vaults sharing a
 store keep theirs apart; the id is in ``catalog_info`` and in each vault's config)::
@@ -38,9 +38,13 @@ from lensvault.errors import AlreadyExists, IntegrityError
 if TYPE_CHECKING:
     from lensvault.vault import Vault
 
-__all__ = ["FORMAT", "Entry", "entries", "ledger_prefix", "read_record", "record", "record_events"]
+__all__ = ["FORMAT", "LOCAL_KINDS", "Entry", "entries", "ledger_prefix", "read_record", "record", "record_events"]
 
 FORMAT = "lensvault.record/1"
+# Records that belong to their catalog alone: rebuild replays them, but push never sends them and
+# pull/clone never take them from a remote (a token opens one vault's server; a remote that could
+# hand a clone a token would let whoever wrote to the bucket into the clone's server).
+LOCAL_KINDS = frozenset({"token.create", "token.revoke"})
 
 
 def ledger_prefix(catalog_id: str) -> str:

@@ -251,6 +251,7 @@ class _Replay:
         self.datasets, self.configs, self.runs = repos.DatasetRepo(conn), repos.ConfigRepo(conn), repos.RunRepo(conn)
         self.evaluations, self.models = repos.EvaluationRepo(conn), repos.ModelRepo(conn)
         self.aliases, self.event_log, self.refs = repos.AliasRepo(conn), repos.EventRepo(conn), repos.ObjectRefRepo(conn)
+        self.tokens = repos.TokenRepo(conn)
         self.report = report
         self.events: list[dict] = []
         self.synthetic: list[dict] = []
@@ -385,6 +386,17 @@ class _Replay:
 
     def on_events(self, data: dict, entry) -> None:
         pass
+
+    # -- API tokens (their secrets' hashes only; the secrets were never stored)
+    def on_token_create(self, data: dict, entry) -> None:
+        self.tokens.add(data["row"])
+        self.report.count("tokens")
+
+    def on_token_revoke(self, data: dict, entry) -> None:
+        if self.tokens.get(data["token_id"]) is None:
+            raise _Skip(f"revokes token {data['token_id']}, whose create record is missing")
+        self.tokens.revoke(data["token_id"], at=data["at"], by=data["by"])
+        self.report.count("token_revocations")
 
     # -- at the end
     def finish(self) -> None:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["ProvenVersion", "StoreFacts", "evidence", "manifest_files", "read_facts", "store_needs"]
 
 # Records that name no objects: gc need not read them (metric batches can be large).
-_NO_OBJECTS = ("run.metrics", "run.params", "events")
+_NO_OBJECTS = ("run.metrics", "run.params", "events", "token.create", "token.revoke")
 
 
 @dataclass

@@ -630,6 +630,23 @@ class Vault:
 
         return authenticate(self, token)
 
+    def start_session(self, token: str):
+        """A browser session for a valid token (``Session``: the cookie value), or None."""
+        from lensvault.auth.sessions import start_session
+
+        return start_session(self, token)
+
+    def session_principal(self, value: str):
+        """The ``Principal`` of a live session cookie, or None (unknown, expired, logged out, token revoked)."""
+        from lensvault.auth.sessions import session_principal
+
+        return session_principal(self, value)
+
+    def end_session(self, value: str) -> None:
+        from lensvault.auth.sessions import end_session
+
+        end_session(self, value)
+
     # -- events ----------------------------------------------------------------------------
     def events(self, *, subject: str | None = None, action: str | None = None, since: str | None = None,
                until: str | None = None, limit: int | None = None) -> list[dict]:

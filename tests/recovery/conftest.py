@@ -56,6 +56,7 @@ LISTINGS = [
     ("runs", "compare", "{run1}", "{run2}"), ("model", "list"), ("model", "show", "detector@production"),
     ("model", "show", "detector@staging"), ("model", "history", "detector"), ("lineage", "detector@production"),
     ("lineage", "shapes@1.0.0", "--down"), ("why", "detector@1.0.0", "detector@1.1.0"), ("evals",), ("evals", "--ad-hoc"), ("events",),
+    ("token", "list"),
 ]
 
 
@@ -77,6 +78,7 @@ class Project:
     root: Path
     catalog_url: str | None
     ids: dict = field(default_factory=dict)
+    secrets: dict = field(default_factory=dict)  # the tokens made (shown once; the catalog has their hashes)
 
     @property
     def catalog_file(self) -> Path:
@@ -197,7 +199,12 @@ def _build(root: Path, catalog_url: str | None) -> Project:
         vault.promote("detector@1.1.0", "production", reason="better data")
         vault.rollback("detector", "production", reason="night regression")
         vault.promote("detector@1.1.0", "staging", new=True)
+        # API tokens of `lensvault serve`: one in use, one revoked (rebuild must keep both states).
+        live = vault.create_token("ci", role="write", user="ci@example.com").token
+        gone = vault.create_token("old-laptop", role="admin").token
+        vault.revoke_token("old-laptop")
         p.ids.update(run1=r1.run_id, run2=r2.run_id, failed=failed.run_id, crashed=crashed)
+        p.secrets.update(live=live, revoked=gone)
     finally:
         vault.close()
     return p
@@ -287,7 +294,7 @@ def project(built, tmp_path):
     """A private copy of the built project: the folder, and a clone of its PostgreSQL database."""
     root = tmp_path / "repo"
     shutil.copytree(built.root, root, symlinks=True)
-    p = Project(root, built.catalog_url, dict(built.ids))
+    p = Project(root, built.catalog_url, dict(built.ids), dict(built.secrets))
     if built.catalog_url is None:
         yield p
         return

@@ -38,6 +38,7 @@ def test_every_listing_is_the_same_after_damage_and_rebuild(project, how, pg_exe
     assert report["restored"]["dataset_versions"] == 4 and report["restored"]["runs"] == 4
     assert report["restored"]["model_versions"] == 2 and report["restored"]["alias_moves"] == 4
     assert report["restored"]["evaluations"] == 4 and report["restored"]["configs"] == 2
+    assert report["restored"]["tokens"] == 2 and report["restored"]["token_revocations"] == 1
     if state == "damaged":
         assert report["kept_previous"]  # the damaged catalog is kept, not destroyed
 
@@ -45,6 +46,11 @@ def test_every_listing_is_the_same_after_damage_and_rebuild(project, how, pg_exe
     rebuilt = [e for e in after["events"] if e["action"] == "catalog.rebuild"]
     assert len(rebuilt) == 1 and rebuilt[0]["after"]["previous"] == report["previous"]
     assert_same(without_rebuild_events(after), listings_before)
+    # The tokens made before the loss open the server again (their hashes came back), and the
+    # revoked one stays revoked.
+    with project.open() as vault:
+        assert vault.authenticate(project.secrets["live"]).user == "ci@example.com"
+        assert vault.authenticate(project.secrets["revoked"]) is None
     # The store and the repository are untouched by the rebuild (the rebuild itself is recorded).
     assert project.manifests() == manifests
     assert set(journal) <= set(project.journal()) and len(project.journal()) == len(journal) + 1

@@ -129,3 +129,17 @@ def client():
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+def log_in(server: str, token: str) -> str:
+    """Log in through the login form, as a browser does; the session cookie's value."""
+    import re
+
+    import httpx
+
+    with httpx.Client(timeout=60, follow_redirects=False) as c:
+        form = c.get(server + "/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+        r = c.post(server + "/login", data={"token": token, "next": "/", "csrf": csrf})
+        assert r.status_code == 303, r.text
+        return r.cookies["lensvault_session"]

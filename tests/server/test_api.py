@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.cli.conftest import lv
-from tests.server.conftest import bearer
+from tests.server.conftest import bearer, log_in
 
 
 def test_reads_answer_what_the_cli_prints_with_json(server, client, tokens, world, runs):
@@ -259,7 +259,7 @@ def test_browser_session_cookie_and_csrf(server, client, tokens):
     assert r.status_code == 303 and r.headers["location"] == "/"  # no open redirect
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
-    session = {"Cookie": f"lensvault_session={tokens.writer}"}
+    session = {"Cookie": f"lensvault_session={r.cookies['lensvault_session']}"}
     form = server + "/models/det/promote"
     no_csrf = client.post(form, data={"version": "1.0.0", "alias": "production"}, headers=session)
     assert no_csrf.status_code == 403 and "CSRF" in no_csrf.json()["what"]
@@ -280,7 +280,7 @@ def test_browser_session_cookie_and_csrf(server, client, tokens):
 def test_every_page_renders_for_every_kind_of_subject(server, client, tokens, runs):
     """Each page once, on versions with and without annotations, runs, models, configs: HTML, 200."""
     first, second = runs
-    session = {"Cookie": f"lensvault_session={tokens.reader}", "Accept": "text/html"}
+    session = {"Cookie": f"lensvault_session={log_in(server, tokens.reader)}", "Accept": "text/html"}
     pages = {
         "/": "Recent events", "/datasets/shapes": "diff with 1.0.0", "/datasets/files/1.1.0": "files only",
         "/datasets/shapes/1.0.1?split=train&class_name=circle": "image-grid",

@@ -5,9 +5,11 @@ stored, so a copy of the catalog gives nobody a usable token. The secret is 32 r
 so a plain hash is enough (a slow password hash protects guessable secrets, which these are
 not), and the comparison is constant-time.
 
-Roles are ordered: ``read`` < ``write`` (promote, rollback) < ``admin`` (gc). Tokens live in
-the catalog only (not the store's ledger): ``catalog rebuild`` does not bring them back, and
-the tokens have to be made again.
+Roles are ordered: ``read`` < ``write`` (promote, rollback) < ``admin`` (gc). Making and
+revoking a token are ledger records (``token.create`` with the row, hash included;
+``token.revoke``), like every other catalog write, so ``catalog rebuild`` brings back every
+token and every revocation. They are records of this catalog only (``ledger.LOCAL_KINDS``):
+never pushed to a remote, never taken from one — a token opens one vault's server.
 """
 
 from __future__ import annotations
@@ -128,6 +130,7 @@ def _check_role(role: str) -> str:
 
 def create_token(vault: Vault, name: str, *, role: str, user: str | None = None) -> TokenCreated:
     """Make a token NAME acting as ``user`` (default: NAME) with ``role``; recorded as an event."""
+    from lensvault import ledger
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.repos import Conflict, TokenRepo
     from lensvault.identity import check_actor
@@ -146,6 +149,7 @@ def create_token(vault: Vault, name: str, *, role: str, user: str | None = None)
                                                 f"`lensvault token revoke {name}`") from e
         vault.catalog.append_event(conn, "token.create", "token", name,
                                    after={"token_id": token_id, "user": user, "role": role})
+        ledger.record(vault, conn, "token.create", {"row": row})
     return TokenCreated(TokenInfo.from_row(_Row(row)), f"{PREFIX}{token_id}_{secret}")
 
 
@@ -163,8 +167,9 @@ def list_tokens(vault: Vault) -> TokenList:
 
 def revoke_token(vault: Vault, name: str) -> TokenRevoked:
     """Revoke token NAME (its id works too); every later request with it gets 401."""
+    from lensvault import ledger
     from lensvault.catalog.catalog import utcnow
-    from lensvault.catalog.repos import TokenRepo
+    from lensvault.catalog.repos import SessionRepo, TokenRepo
 
     with vault.catalog.begin() as conn:
         repo = TokenRepo(conn)
@@ -173,8 +178,11 @@ def revoke_token(vault: Vault, name: str) -> TokenRevoked:
             raise NotFound(f"no token named {name!r}", where=name, fix="see `lensvault token list`")
         if row.revoked_at is not None:
             return TokenRevoked(TokenInfo.from_row(row), already=True)
-        repo.revoke(row.token_id, at=utcnow(), by=vault.actor)
+        at = utcnow()
+        repo.revoke(row.token_id, at=at, by=vault.actor)
+        SessionRepo(conn).remove_of_token(row.token_id)  # its browser sessions end with it
         vault.catalog.append_event(conn, "token.revoke", "token", row.name, before={"token_id": row.token_id})
+        ledger.record(vault, conn, "token.revoke", {"token_id": row.token_id, "at": at, "by": vault.actor})
         return TokenRevoked(TokenInfo.from_row(repo.get(row.token_id)))
 
 

@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import IntegrityError
+from lensvault.ledger import LOCAL_KINDS
 from lensvault.progress import NO_PROGRESS
 from lensvault.remotes.closure import Ledger, LedgerRecord, parse_journal
 
@@ -33,7 +34,7 @@ def local_ledger(vault: Vault) -> Ledger:
     out = Ledger()
     for name in store.list_refs(prefix + "journal"):
         rec = parse_journal(name[len(prefix):])
-        if rec is None:
+        if rec is None or rec.kind in LOCAL_KINDS:  # this catalog's own (tokens): never pushed
             continue
         rec.doc = read_record(store, rec.oid)
         out.records.append(rec)
@@ -67,7 +68,7 @@ def remote_ledger(rs, *, progress=NO_PROGRESS) -> tuple[Ledger, dict[str, bytes]
     out = Ledger()
     for name in rs.list_refs("journal"):
         rec = parse_journal(name)
-        if rec is not None:
+        if rec is not None and rec.kind not in LOCAL_KINDS:  # a token on a remote is never taken in
             out.records.append(rec)
     out.records.sort(key=lambda r: (r.stamp, r.journal))
     raw: dict[str, bytes] = {}

@@ -100,7 +100,8 @@ _REBUILT = {
     "dataset_versions": "dataset versions", "dataset_versions_from_manifest_files": "of them from manifest files only",
     "snapshots": "snapshots", "configs": "configs", "runs": "runs", "run_params": "run params",
     "run_metric_points": "metric points", "run_artifacts": "run artifacts", "evaluations": "evaluations",
-    "model_versions": "model versions", "alias_moves": "alias moves", "events": "events",
+    "model_versions": "model versions", "alias_moves": "alias moves", "tokens": "API tokens",
+    "token_revocations": "of them revoked", "events": "events",
 }
 
 

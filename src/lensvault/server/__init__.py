@@ -8,8 +8,9 @@ keeps no state of its own besides caches of immutable things (exact dataset vers
 thumbnails on disk), so several processes can serve one PostgreSQL catalog and one store.
 
 Modules: ``app`` (the app, error mapping), ``state`` (the vault and caches), ``auth`` (tokens,
-cookies, CSRF), ``api`` (JSON routes), ``objects`` (bytes, ranges, thumbnails), ``pages`` (HTML),
-``svg`` (overlays, charts, graphs), ``run`` (uvicorn).
+session cookies, CSRF), ``login`` (log in and out, the redirect to the login page), ``api`` (JSON
+routes), ``objects`` (bytes, ranges, thumbnails), ``pages`` (HTML), ``svg`` (overlays, charts,
+graphs), ``run`` (uvicorn).
 """
 
 from __future__ import annotations

@@ -19,13 +19,15 @@ def _wants_html(request) -> bool:
 
 
 def _problem(request, status: int, body: dict, headers: dict | None = None):
-    from starlette.responses import JSONResponse, RedirectResponse
+    from starlette.responses import JSONResponse
 
+    if status == 401 and not request.url.path.startswith("/api/"):
+        # A page (or a form) without a live login goes to the login page, whatever it accepts;
+        # the API keeps answering 401 with JSON.
+        from lensvault.server.login import login_redirect
+
+        return login_redirect(request)
     if _wants_html(request):
-        if status == 401:
-            from urllib.parse import quote
-
-            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         from lensvault.server.pages import error_page
 
         return error_page(request, status, body)
@@ -37,7 +39,7 @@ def create_app(vault_path, *, public_read: bool = False):
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from lensvault.server import api, pages
+    from lensvault.server import api, login, pages
     from lensvault.server.state import ServerState
     from lensvault.vault import find_vault_root
 
@@ -89,6 +91,7 @@ def create_app(vault_path, *, public_read: bool = False):
                                        "fix": "see the server's log; report it if it persists"})
 
     app.include_router(api.router)
+    app.include_router(login.router)
     app.include_router(pages.router)
 
     return app

@@ -1,11 +1,12 @@
 """Who a request acts as: a bearer token, or the browser's session cookie, or (with
 ``--public-read``) an anonymous reader.
 
-The session cookie holds the token itself (HttpOnly, SameSite=Strict): any server process
-checks it against the catalog on every request, so a revoke takes effect at once and no
-process keeps sessions. Forms carry a CSRF value derived from the token (an HMAC), which
-every process can check without shared state; JSON writes authenticated by the cookie need
-it in ``X-CSRF-Token`` (a bearer token is not sent by a browser on its own, so it needs none).
+The session cookie holds a session id, never the token (``lensvault.auth.sessions``): any
+server process finds it in the catalog with its token on every request, so a revoke ends
+every session of the token at once and no process keeps sessions. Forms carry a CSRF value
+derived from the session id (an HMAC), which every process can check without shared
+state; JSON writes authenticated by the cookie need it in ``X-CSRF-Token`` (a bearer token
+is not sent by a browser on its own, so it needs none).
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ _FIX = ("make a token in the vault's folder with `lensvault token create NAME --
 ANONYMOUS = Principal(user="anonymous", role="read")
 
 
-def csrf_of(token: str) -> str:
-    return hmac.new(hashlib.sha256(token.encode()).digest(), b"lensvault-csrf", hashlib.sha256).hexdigest()[:32]
+def csrf_of(credential: str) -> str:
+    """The CSRF value of a session (or token): an HMAC keyed by it, so only a page that was
+    served to the holder of the cookie can carry it."""
+    return hmac.new(hashlib.sha256(credential.encode()).digest(), b"lensvault-csrf", hashlib.sha256).hexdigest()[:32]
 
 
 def principal_of(request) -> Principal:
@@ -45,13 +48,20 @@ def principal_of(request) -> Principal:
     elif request.cookies.get(COOKIE):
         token, via = request.cookies[COOKIE], "cookie"
     if token is not None:
-        principal = state.vault.authenticate(token)
-        if principal is None:
-            raise HTTPProblem(401, "the token is not valid (unknown, wrong or revoked)", where=via, fix=_FIX)
-        request.state.token, request.state.via = token, via
+        if via == "cookie":
+            principal = state.vault.session_principal(token)
+            if principal is None:
+                raise HTTPProblem(401, "the session has ended (it expired, was logged out, or its token was revoked)",
+                                  where="cookie", fix="log in again at /login")
+        else:
+            principal = state.vault.authenticate(token)
+            if principal is None:
+                raise HTTPProblem(401, "the token is not valid (unknown, wrong or revoked)", where=via, fix=_FIX)
+        # The credential presented (session id or token): the key of this request's CSRF value.
+        request.state.credential, request.state.via = token, via
     elif state.public_read:
         principal = ANONYMOUS
-        request.state.token, request.state.via = None, None
+        request.state.credential, request.state.via = None, None
     else:
         raise HTTPProblem(401, "this server needs a token", where="Authorization", fix=_FIX)
     request.state.principal = principal
@@ -69,9 +79,9 @@ def require(request, role: str) -> Principal:
 
 
 def check_csrf(request, presented: str | None) -> None:
-    token = getattr(request.state, "token", None)
+    session = getattr(request.state, "credential", None)
     if getattr(request.state, "via", None) != "cookie":
         return
-    if not presented or not token or not hmac.compare_digest(presented, csrf_of(token)):
+    if not presented or not session or not hmac.compare_digest(presented, csrf_of(session)):
         raise HTTPProblem(403, "the form's CSRF value is missing or wrong", where=request.url.path,
                           fix="reload the page and submit the form again")

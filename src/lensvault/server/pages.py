@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from lensvault.server import svg
-from lensvault.server.auth import COOKIE, check_csrf, csrf_of, principal_of, require
+from lensvault.server.auth import check_csrf, csrf_of, principal_of, require
 from lensvault.server.diff_view import changed_images
 from lensvault.server.errors import HTTPProblem
 from lensvault.server.state import exact_ref
@@ -42,9 +42,9 @@ def _page(request: Request, template: str, http_status: int = 200, **context) ->
     from markupsafe import Markup
 
     principal = getattr(request.state, "principal", None)
-    token = getattr(request.state, "token", None)
-    context.update(request=request, principal=principal, csrf=csrf_of(token) if token else "",
-                   writer=bool(principal and principal.may("write") and token), Markup=Markup)
+    credential = getattr(request.state, "credential", None)
+    context.update(request=request, principal=principal, csrf=csrf_of(credential) if credential else "",
+                   writer=bool(principal and principal.may("write") and credential), Markup=Markup)
     return HTMLResponse(_env().get_template(template).render(**context), status_code=http_status)
 
 
@@ -59,56 +59,6 @@ def _thumb(sha: str, size: int = 256) -> str:
 async def _form(request: Request) -> dict[str, str]:
     body = (await request.body()).decode("utf-8", "replace")
     return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
-
-
-# -- session ----------------------------------------------------------------------------------
-LOGIN_COOKIE = "lensvault_login"
-
-
-@router.get("/login")
-def login_form(request: Request, next: str = "/"):
-    """The form carries a random value also set as a cookie (double submit): a page elsewhere
-    cannot log a browser in with a token of its choosing."""
-    import secrets
-
-    value = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
-    response = _page(request, "login.html", next=_local(next), failed=False, login_csrf=value)
-    response.set_cookie(LOGIN_COOKIE, value, httponly=True, samesite="strict", path="/login",
-                        secure=request.url.scheme == "https")
-    return response
-
-
-def _local(target: str) -> str:
-    """Only paths on this server ('/x', not '//host' or 'http://…'): no open redirect."""
-    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
-
-
-@router.post("/login")
-async def login(request: Request):
-    import hmac
-
-    form = await _form(request)
-    token, target = form.get("token", "").strip(), _local(form.get("next", "/"))
-    expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not expected or not hmac.compare_digest(expected, form.get("csrf", "")):
-        raise HTTPProblem(403, "the login form's CSRF value is missing or wrong", where="/login",
-                          fix="open /login and submit the form from there")
-    if await run_in_threadpool(request.app.state.lv.vault.authenticate, token) is None:
-        return _page(request, "login.html", http_status=401, next=target, failed=True, login_csrf=expected)
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
-                        path="/")
-    return response
-
-
-@router.post("/logout")
-async def logout(request: Request):
-    form = await _form(request)
-    await run_in_threadpool(principal_of, request)
-    check_csrf(request, form.get("csrf"))
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
-    return response
 
 
 # -- home -------------------------------------------------------------------------------------

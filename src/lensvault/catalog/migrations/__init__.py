@@ -30,6 +30,7 @@ STEPS: list[str] = [
     "m0006_run_owner",
     "m0007_catalog_info",
     "m0008_api_tokens",
+    "m0009_api_sessions",
 ]
 
 

@@ -22,6 +22,7 @@ AliasRepo              aliases, alias_moves                                repos
 EventRepo              events                                              repos/events.py
 ObjectRefRepo          object_refs                                         repos/object_refs.py
 TokenRepo              api_tokens                                          repos/tokens.py
+SessionRepo            api_sessions                                        repos/sessions.py
 =====================  ==================================================  ==========================
 
 A new query goes into the repository of the aggregate it reads or writes (a new aggregate
@@ -40,7 +41,8 @@ from lensvault.catalog.repos.events import EventRepo
 from lensvault.catalog.repos.models import ModelRepo
 from lensvault.catalog.repos.object_refs import ObjectRefRepo
 from lensvault.catalog.repos.runs import RunRepo
+from lensvault.catalog.repos.sessions import SessionRepo
 from lensvault.catalog.repos.tokens import TokenRepo
 
 __all__ = ["AliasRepo", "ConfigRepo", "Conflict", "DatasetRepo", "EvaluationRepo", "EventRepo", "ModelRepo",
-           "ObjectRefRepo", "RunRepo", "TokenRepo", "savepoint"]
+           "ObjectRefRepo", "RunRepo", "SessionRepo", "TokenRepo", "savepoint"]
