@@ -258,12 +258,14 @@ class GcPlan:
     vaults: list[str]
     notes: list[str]
     leftovers: list = field(default_factory=list)  # store.leftovers.Leftover: what killed writers left
+    cached: list = field(default_factory=list)  # Leftover: thumbnails, masks of objects gone (image_cache)
 
     def to_dict(self) -> dict:
         return {"objects": len(self.objects), "bytes": self.bytes, "kept": self.kept, "vaults": self.vaults,
                 "grace_seconds": self.grace_seconds, "notes": self.notes,
                 "leftovers": [x.to_dict() for x in self.leftovers],
-                "leftover_bytes": sum(x.bytes for x in self.leftovers)}
+                "leftover_bytes": sum(x.bytes for x in self.leftovers),
+                "cached_pictures": len(self.cached), "cached_picture_bytes": sum(x.bytes for x in self.cached)}
 
     def execute(self) -> dict:
         """Delete the planned objects that are still unreachable now, and the leftovers."""
@@ -295,13 +297,20 @@ class GcPlan:
         gone = [x for x in fresh.leftovers if x.path in planned]
         removed, removed_bytes = remove([x for x in gone if x.kind != UNFINISHED])
         removed += sum(1 for x in gone if x.kind == UNFINISHED)
+        # Pictures made from objects that are gone now (these, or ones deleted earlier): read again
+        # after the deletion, so a picture of an object a writer started to use again stays.
+        from lensvault.image_cache import stale
+
+        pictures, picture_bytes = remove(stale(self.vault, set(), self.grace_seconds))
         # The event is appended after the lock is released: a writer waiting on the lock may
         # hold the catalog's write lock (SQLite), and gc must never wait on it while holding ours.
         with self.vault.catalog.begin() as conn:
             self.vault.catalog.append_event(conn, "gc", "store", store.url,
                                             after={"deleted": deleted, "bytes": freed, "vaults": self.vaults,
-                                                   "leftovers": removed, "leftover_bytes": removed_bytes})
-        return {"deleted": deleted, "bytes": freed, "leftovers": removed, "leftover_bytes": removed_bytes}
+                                                   "leftovers": removed, "leftover_bytes": removed_bytes,
+                                                   "cached_pictures": pictures})
+        return {"deleted": deleted, "bytes": freed, "leftovers": removed, "leftover_bytes": removed_bytes,
+                "cached_pictures": pictures, "cached_picture_bytes": picture_bytes}
 
 
 @dataclass(frozen=True)
@@ -320,7 +329,7 @@ class GcResult:
 def collect_garbage(vault: Vault, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, force: bool = False,
                     delete: bool = False) -> GcResult:
     plan = plan_gc(vault, grace_seconds=grace_seconds, force=force)
-    done = plan.execute() if delete and (plan.objects or plan.leftovers) else None
+    done = plan.execute() if delete and (plan.objects or plan.leftovers or plan.cached) else None
     return GcResult(plan, done, force)
 
 
@@ -388,7 +397,10 @@ def plan_gc(vault: Vault, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, force
         else:
             out.append((oid, size))
             total += size
-    return GcPlan(vault, out, total, kept, grace_seconds, vaults, notes, _leftovers(vault, grace_seconds))
+    from lensvault.image_cache import stale
+
+    return GcPlan(vault, out, total, kept, grace_seconds, vaults, notes, _leftovers(vault, grace_seconds),
+                  stale(vault, {oid for oid, _ in out}, grace_seconds))
 
 
 def _leftovers(vault: Vault, grace_seconds: float) -> list:

@@ -66,10 +66,14 @@ def gc(result, out) -> None:
             line(out, f"  {x.kind}  {x.path}")
         if len(plan.leftovers) > 20:
             line(out, f"  … and {len(plan.leftovers) - 20} more (all of them: --json)")
+    if plan.cached:
+        line(out, f"{len(plan.cached)} cached thumbnails and mask pictures of objects no longer kept, "
+                  f"{human_bytes(sum(x.bytes for x in plan.cached))}")
     if done:
         line(out, f"Deleted {done['deleted']} objects, freed {human_bytes(done['bytes'])}; "
-                  f"removed {done['leftovers']} leftovers ({human_bytes(done['leftover_bytes'])}).")
-    elif plan.objects or plan.leftovers:
+                  f"removed {done['leftovers']} leftovers ({human_bytes(done['leftover_bytes'])}) and "
+                  f"{done['cached_pictures']} cached pictures ({human_bytes(done['cached_picture_bytes'])}).")
+    elif plan.objects or plan.leftovers or plan.cached:
         grace = plan.grace_seconds
         again = ("lensvault gc --yes" + (f" --grace {grace:g}" if grace != DEFAULT_GRACE_SECONDS else "")
                  + (" --force" if result.force else ""))

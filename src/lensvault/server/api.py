@@ -75,6 +75,15 @@ def dataset_image(request: Request, name: str, version: str, image_id: int):
     return _json(_reader(request).vault.image(_ref(name, version), image_id))
 
 
+@router.get("/datasets/{name}/versions/{version}/images/{image_id}/masks/{index}", tags=["datasets"])
+def dataset_image_mask(request: Request, name: str, version: str, image_id: int, index: int, tint: str = "class"):
+    """A mask annotation as a half-transparent PNG the size of its image (``tint``: the class's
+    colour, or a diff colour: unchanged, added, removed, moved, relabeled), made once and kept."""
+    from lensvault.server.masks import mask_response
+
+    return mask_response(_reader(request), name, version, image_id, index, tint)
+
+
 @router.get("/datasets/{name}/versions/{version}/check", tags=["datasets"])
 def dataset_check(request: Request, name: str, version: str):
     """``dataset check``: duplicates, near-duplicates and split leakage."""

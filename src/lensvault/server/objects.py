@@ -1,5 +1,6 @@
 """Stored objects by sha256: the bytes (ETag = the hash, cached for a year, byte ranges) and
-thumbnails (made once with Pillow, kept in the vault's machine-local cache).
+thumbnails (made once with Pillow, kept in the vault's machine-local cache until gc finds
+their object gone: ``lensvault.image_cache``).
 
 Only a well-formed hash reaches the store (422 otherwise), and only through the store's
 interface (``has``, ``stat``, ``open``): no path is ever built from the request.
@@ -7,9 +8,7 @@ interface (``has``, ``stat``, ``open``): no path is ever built from the request.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 
 from lensvault.server.errors import HTTPProblem
 
@@ -93,8 +92,10 @@ def thumbnail_response(request, state, oid: str, size: int):
     if size not in THUMB_SIZES:
         raise HTTPProblem(422, f"thumbnail size {size} is not offered", where="size",
                           fix=f"ask for one of {', '.join(map(str, THUMB_SIZES))}")
+    from lensvault.image_cache import thumbnail_path
+
     _checked(state.vault.store, oid)
-    path = state.thumbnails / oid[:2] / f"{oid}-{size}.jpg"
+    path = thumbnail_path(state.vault.dir, oid, size)
     if not path.exists():
         _make_thumbnail(state.vault.store, oid, size, path)
     return FileResponse(path, media_type="image/jpeg",
@@ -102,22 +103,15 @@ def thumbnail_response(request, state, oid: str, size: int):
 
 
 def _make_thumbnail(store, oid: str, size: int, path) -> None:
-    """Written to a temp file and renamed: two processes making the same one both end with a whole file."""
     from PIL import Image, ImageOps, UnidentifiedImageError
+
+    from lensvault.image_cache import write_atomically
 
     try:
         with store.open(oid) as f, Image.open(f) as opened:
             im = ImageOps.exif_transpose(opened)
             im.thumbnail((size, size))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".jpg")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    im.convert("RGB").save(out, "JPEG", quality=85)
-                os.replace(tmp, path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            write_atomically(path, lambda out: im.convert("RGB").save(out, "JPEG", quality=85))
     except (UnidentifiedImageError, OSError) as e:
         raise HTTPProblem(422, f"object {oid} is not an image Pillow can read ({e})", where=oid,
                           fix="thumbnails are made of images only") from e

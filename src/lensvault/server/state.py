@@ -30,7 +30,6 @@ class ServerState:
         self.vault.keep_versions(16)
         self.vault.catalog  # opened (and checked) now, not racing on the first requests  # noqa: B018
         self.vault.store  # noqa: B018
-        self.thumbnails = self.vault.dir / "cache" / "thumbnails"
         self._cache: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
