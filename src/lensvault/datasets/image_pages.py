@@ -97,11 +97,13 @@ def _annotations_by_image(anns: pa.Table, paths: list[str], cm: ClassMap, *,
                              "kind": r["kind"], "bbox": [r["x"], r["y"], r["w"], r["h"]]}
         if r["polygon"]:
             a["polygon"] = r["polygon"]
+        if r["keypoints"]:  # small, and drawn wherever the image is: with its class's skeleton
+            a["keypoints"] = r["keypoints"]
+            schema = cm.keypoints.get(r["class_id"])
+            a["skeleton"] = schema["skeleton"] if schema else []
         if full:
             a.update({k: r[k] for k in ("iscrowd", "difficult", "truncated", "occluded")})
             a["attributes"] = json.loads(r["attributes"] or "{}")
-            if r["keypoints"]:
-                a["keypoints"] = r["keypoints"]
             if r["rle"]:
                 a["rle"] = r["rle"]
         out[r["image"]].append(a)

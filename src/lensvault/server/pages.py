@@ -14,6 +14,8 @@ from lensvault.server import svg
 from lensvault.server.auth import check_csrf, csrf_of, principal_of, require
 from lensvault.server.diff_view import changed_images
 from lensvault.server.errors import HTTPProblem
+from lensvault.server.formatting import metric
+from lensvault.server.masks import mask_src
 from lensvault.server.state import exact_ref
 
 __all__ = ["error_page", "router"]
@@ -29,13 +31,9 @@ def _env():
 
     env = Environment(loader=PackageLoader("lensvault.server", "templates"), autoescape=select_autoescape(),
                       trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(svg=svg, colours=svg.CHANGE_COLOURS, urlencode=urlencode)
-    env.filters["num"] = _num
+    env.globals.update(svg=svg, colours=svg.CHANGE_COLOURS, urlencode=urlencode, mask_src=mask_src)
+    env.filters["metric"] = metric
     return env
-
-
-def _num(value) -> str:
-    return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def _page(request: Request, template: str, http_status: int = 200, **context) -> HTMLResponse:

@@ -38,6 +38,17 @@ def _data_uri(store, oid: str) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
 
 
+def _embedded_masks(vault: Vault, ref: str, image_id: int):
+    """The report's masks: each picture embedded (made once, as the server makes it)."""
+    from lensvault.server.masks import mask_file
+
+    def src(index: int, tint: str = "class") -> str:
+        data = mask_file(vault, ref, image_id, index, tint).read_bytes()
+        return "data:image/png;base64," + base64.b64encode(data).decode()
+
+    return src
+
+
 def write_diff_report(vault: Vault, comparison, path) -> DiffReport:
     """Write the report of ``comparison`` (``vault.compare_datasets``) to ``path``, whole or not at all."""
     try:
@@ -65,6 +76,7 @@ def write_diff_report(vault: Vault, comparison, path) -> DiffReport:
                 uris[side["sha256"]] = _data_uri(vault.store, side["sha256"])
     html = _env().get_template("diff_report.html").render(
         d=d, changed=changed, total=total, thumb=lambda oid, size=SIZE: uris[oid], standalone=True, svg=svg,
+        mask_src=lambda ref, image_id: _embedded_masks(vault, ref, image_id),
         colours=svg.CHANGE_COLOURS, Markup=Markup, made_at=utcnow()[:19] + "Z", a=d["a"], b=d["b"])
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.",
