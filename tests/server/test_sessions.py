@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.server.conftest import bearer, log_in
+from tests.server.test_browser import browser  # noqa: F401 (the Chromium fixture)
 
 
 def _sessions(world) -> list[dict]:
@@ -149,3 +150,23 @@ def test_the_session_cookie_is_secure_over_https(world, tokens, scheme, secure):
         assert r.status_code == 303
         assert ("Secure" in r.headers["set-cookie"]) is secure
         assert "HttpOnly" in r.headers["set-cookie"]
+
+
+def test_a_browser_whose_token_is_revoked_is_sent_to_log_in_and_back(browser, server, world, tmp_path):  # noqa: F811
+    """In Chromium: the page it reloads after the revoke is the login page saying why; logging in
+    again (with another token) brings it back to the page it was on."""
+    from tests.server.test_browser import _login
+
+    page = _login(browser, server, _fresh_token(world, "laptop"))
+    page.goto(f"{server}/datasets/shapes/1.0.1?split=train")
+    assert page.locator("#image-grid").count() == 1
+    _revoke(world, "laptop")
+    page.reload()
+    page.screenshot(path=str(tmp_path / "session-ended.png"), full_page=True)
+    assert urlsplit(page.url).path == "/login"
+    assert "session has ended" in page.locator("#login-reason").inner_text()
+    assert not [c for c in page.context.cookies() if c["name"] == "lensvault_session"]
+    page.fill("input[name=token]", _fresh_token(world, "laptop-2"))
+    page.click("button[type=submit]")
+    page.wait_for_url("**/datasets/shapes/1.0.1?split=train")
+    assert page.locator("#who").inner_text().startswith("laptop-2@example.com")
