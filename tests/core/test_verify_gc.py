@@ -169,7 +169,8 @@ def test_gc_execute_rechecks_reachability(two_versions, tmp_path):
     assert [o for o, _ in plan.objects] == [oid]
     src = write_files(tmp_path / "later", {"x.txt": "soon needed"})
     vault.snapshot("later", src, version="1.0.0")
-    assert plan.execute() == {"deleted": 0, "bytes": 0, "leftovers": 0, "leftover_bytes": 0}
+    assert plan.execute() == {"deleted": 0, "bytes": 0, "leftovers": 0, "leftover_bytes": 0, "cached_pictures": 0,
+                              "cached_picture_bytes": 0}
     assert vault.store.has(oid) and vault.verify().ok
 
 
