@@ -20,6 +20,7 @@ import lensvault
 
 from .conftest import CREDENTIALS, lv, lv_json, remote_args, s3_client
 from .counting_proxy import CountingProxy
+from .test_hints import hint, sh
 
 IMAGE = "JPEGImages/BloodImage_00000.jpg"
 
@@ -166,7 +167,7 @@ def test_no_remote_no_fetch_and_an_object_the_remote_lacks_are_clear_errors(tmp_
     dest = tmp_path / "out"
 
     off = lv("dataset", "checkout", "bccd@1.0.0", str(dest), "--no-fetch", cwd=b)
-    assert off.returncode == 3 and f"{len(files)} object(s) of bccd@1.0.0 are not in this vault's store" in off.stderr
+    assert off.returncode == 3 and f"{len(files)} object(s) of bccd@1.0.0 are only on remote origin" in off.stderr
     assert "--no-fetch" in off.stderr and "lensvault pull bccd@1.0.0" in off.stderr and not dest.exists()
 
     oid = _oid(src, IMAGE)
@@ -182,7 +183,7 @@ def test_no_remote_no_fetch_and_an_object_the_remote_lacks_are_clear_errors(tmp_
     lv_json("remote", "remove", "origin", cwd=b)
     none = lv("dataset", "checkout", "bccd@1.0.0", str(dest), "--path", IMAGE, cwd=b)
     assert none.returncode == 3 and "has no default remote to fetch them from" in none.stderr
-    assert "lensvault remote add origin URL --default" in none.stderr and not dest.exists()
+    assert f"lensvault remote add origin {url} --default" in none.stderr and not dest.exists()
     assert oid in _missing(b, files) and _store_tmp(b) == []
 
 
@@ -256,9 +257,8 @@ def _story(root: Path):
 
 
 def test_vision_dataset_model_pull_and_reproduce_fetch_what_they_need(tmp_path):
-    from lineage.conftest import _env, git
-
     from lensvault.torch import VisionDataset
+    from lineage.conftest import _env, git
 
     url = f"file://{tmp_path / 'remote'}"
     story = _story(tmp_path / "a")
@@ -288,8 +288,21 @@ def test_vision_dataset_model_pull_and_reproduce_fetch_what_they_need(tmp_path):
     for f in json.loads(r.stdout)["files"]:
         assert hashlib.sha256((tmp_path / "model" / f["name"]).read_bytes()).hexdigest() == f["sha256"]
 
+    with lensvault.open(b) as v:
+        data = v.dataset(v.model("detector@production").dataset).object_ids()
+    assert _missing(b, data)  # what the VisionDataset did not need is still on the remote
     rep = lv("reproduce", "detector@production", "--json", cwd=b, env=_env())
     assert rep.returncode == 0, rep.stdout + rep.stderr
     assert json.loads(rep.stdout)["verdict"] == "PASS"
+    assert _missing(b, data) == set()
     report = lv_json("verify", cwd=b)
     assert report["ok"] and report["missing"] == []
+
+    # An alias a vault moved is its own: a later fetch names the difference, the hint follows the remote.
+    c = tmp_path / "c"
+    _fetched(c, url, None)
+    lv_json("model", "promote", "detector@1.0.0", "production", "--reason", "try the first", cwd=c)
+    again = lv("fetch", cwd=c)
+    assert again.returncode == 0 and "detector@production is 1.0.0 here, 1.2.0 on origin" in again.stdout, again.stdout
+    assert sh(hint(again.stdout, "lensvault pull detector@production"), c).returncode == 0
+    assert lv_json("model", "show", "detector@production", cwd=c)["version"] == "1.2.0"
