@@ -212,27 +212,6 @@ def pull(vault: Vault, ref: str, *, remote: str | None = None, jobs: int = 32, p
     return result
 
 
-def new_records(vault: Vault, chosen: list[LedgerRecord], ours, same_content: list[str]) -> list[LedgerRecord]:
-    """The chosen records this vault lacks (not alias moves or events: its aliases are its own);
-    a write-once ref here that names other content is refused, the same snapshot is noted."""
-    have = {r.oid for r in ours.records}
-    new: list[LedgerRecord] = []
-    for rec in chosen:
-        if rec.oid in have or rec.kind in ("alias.move", "events"):
-            continue
-        key = rec.ref()
-        mine = ours.refs.get(key) if key else None
-        if key is not None and mine is not None and mine != rec.oid:
-            if _same_version(vault, rec, mine):
-                same_content.append(key)
-                continue
-            raise RemoteConflict(f"{key.split('/', 1)[1]} here is other content than on the remote", where=key,
-                                 fix="a version is written once: this vault made its own under that name; "
-                                     "pull another version, or clone the remote into a new folder")
-        new.append(rec)
-    return new
-
-
 def _adopt_alias(vault: Vault, rs, theirs, ref: str, remote: str, result: PullResult) -> None:
     """``pull NAME@ALIAS``: point this vault's alias where the remote's is (a move of this vault,
     with the reason saying so), and remember the remote's move as seen, so that a later push may
@@ -315,3 +294,24 @@ def _known_runs(vault: Vault, new: list[LedgerRecord]) -> set[str]:
             except NotFound:
                 pass
     return out
+
+
+def new_records(vault: Vault, chosen: list[LedgerRecord], ours, same_content: list[str]) -> list[LedgerRecord]:
+    """The chosen records this vault lacks (not alias moves or events: its aliases are its own);
+    a write-once ref here that names other content is refused, the same snapshot is noted."""
+    have = {r.oid for r in ours.records}
+    new: list[LedgerRecord] = []
+    for rec in chosen:
+        if rec.oid in have or rec.kind in ("alias.move", "events"):
+            continue
+        key = rec.ref()
+        mine = ours.refs.get(key) if key else None
+        if key is not None and mine is not None and mine != rec.oid:
+            if _same_version(vault, rec, mine):
+                same_content.append(key)
+                continue
+            raise RemoteConflict(f"{key.split('/', 1)[1]} here is other content than on the remote", where=key,
+                                 fix="a version is written once: this vault made its own under that name; "
+                                     "pull another version, or clone the remote into a new folder")
+        new.append(rec)
+    return new

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from lensvault.remotes.closure import LedgerRecord
     from lensvault.vault import Vault
 
-__all__ = ["forget", "mark", "marked", "remote_only", "split_remote_only"]
+__all__ = ["forget", "mark", "marked", "record_needs", "remote_only", "split_remote_only"]
 
 
 def _prefix(vault: Vault) -> str:
@@ -76,25 +76,31 @@ def forget(vault: Vault, record_oids) -> None:
             vault.store.delete_ref(name)
 
 
+def record_needs(vault: Vault, rec: LedgerRecord) -> set[str]:
+    """Every object a record needs: its own ``objects`` and, for a dataset version, every object
+    its manifest names (read from this vault's store: fetch brought the manifest and tables)."""
+    from lensvault.remotes.ledgers import record_objects, version_objects
+
+    out = record_objects(rec)
+    if rec.kind == "dataset.version":
+        out |= version_objects(vault, rec)
+    return out
+
+
 def remote_only(vault: Vault) -> dict[str, str]:
     """oid -> the remote name, for every object a fetched record needs (here or not)."""
     from lensvault.ledger import read_record
     from lensvault.remotes.closure import LedgerRecord
-    from lensvault.remotes.ledgers import record_objects, version_objects
 
     out: dict[str, str] = {}
     for oid, info in marked(vault).items():
         try:
-            doc = read_record(vault.store, oid)
-        except Exception:  # noqa: BLE001 - an unreadable record vouches for nothing; verify reports it itself
+            rec = LedgerRecord("", "", "", oid, read_record(vault.store, oid))
+            assert rec.doc is not None  # just read
+            rec.kind = str(rec.doc.get("kind"))
+            objects = record_needs(vault, rec)
+        except Exception:  # noqa: BLE001 - an unreadable record or table vouches for nothing; verify names it
             continue
-        rec = LedgerRecord("", "", str(doc.get("kind")), oid, doc)
-        objects = record_objects(rec)
-        if rec.kind == "dataset.version":
-            try:
-                objects |= version_objects(vault, rec)
-            except Exception:  # noqa: BLE001 - a version whose tables cannot be read: verify names those
-                pass
         for o in objects:
             out.setdefault(o, info["remote"])
     return out

@@ -64,7 +64,7 @@ def fetch(vault: Vault, *, remote: str | None = None, jobs: int = 32, progress=N
         new_records,
     )
     from lensvault.remotes.ledgers import local_ledger, remote_ledger
-    from lensvault.remotes.promised import mark
+    from lensvault.remotes.promised import mark, record_needs
 
     spec, rs = open_remote(vault, remote, jobs=jobs)
     _require_remote(rs)
@@ -78,11 +78,13 @@ def fetch(vault: Vault, *, remote: str | None = None, jobs: int = 32, progress=N
     got = download(vault.store, rs, meta, progress, "Fetching configs, environments, bundles")
     result.objects_fetched, result.bytes_fetched = n + got[0], size + got[1]
     result.records = len(new)
-    result.objects_on_remote = len(vault.store.missing(oids))
+    left = set(vault.store.missing(oids))
+    result.objects_on_remote = len(left)
     made: list[str] = []
     try:
         if new:
-            made = mark(vault, new, spec.name, rs.url)
+            # Marked: the records that need something left there (not metric batches, say).
+            made = mark(vault, [r for r in new if record_needs(vault, r) & left], spec.name, rs.url)
             _write_manifest_files(vault, new)
             result.added = _replay(vault, new, "--all", spec.name, action="remote.fetch")
     except BaseException:
