@@ -101,7 +101,8 @@ def test_checkout_of_one_image_of_a_fetched_version_is_one_request(tmp_path, s3_
     finally:
         proxy.close()
     oid = _oid(src, IMAGE)
-    assert len(requests) <= 3 and ("GET", f"/{bucket}/team/vision/objects/{oid[:2]}/{oid[2:]}") in requests, requests
+    # The target is <= 3 requests; it is one: the image's GET (no listing, no ref read).
+    assert requests == [("GET", f"/{bucket}/team/vision/objects/{oid[:2]}/{oid[2:]}")], requests
     assert sorted(str(p.relative_to(tmp_path / "one")) for p in (tmp_path / "one").rglob("*") if p.is_file()) == \
         [".lensvault-checkout.json", IMAGE]
     assert (tmp_path / "one" / IMAGE).read_bytes() == (src / IMAGE).read_bytes()
@@ -230,7 +231,7 @@ def test_ctrl_c_during_an_automatic_fetch_leaves_nothing_half_written(tmp_path, 
                                  str(dest)], cwd=b, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proxy.held.wait(120), "the held download never started"
         proc.send_signal(signal.SIGINT)
-        time.sleep(2)  # let the Ctrl-C land while that download is still in flight
+        time.sleep(5)  # let the Ctrl-C land while that download is still in flight (no assert on time)
         proxy.release()
         _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 130 and "Traceback" not in err, err
