@@ -307,3 +307,31 @@ def test_vision_dataset_model_pull_and_reproduce_fetch_what_they_need(tmp_path):
     assert again.returncode == 0 and "detector@production is 1.0.0 here, 1.2.0 on origin" in again.stdout, again.stdout
     assert sh(hint(again.stdout, "lensvault pull detector@production"), c).returncode == 0
     assert lv_json("model", "show", "detector@production", cwd=c)["version"] == "1.2.0"
+
+
+def test_fetch_refuses_a_version_made_here_with_other_content_and_leaves_nothing(tmp_path, bccd_dir):
+    url = f"file://{tmp_path / 'remote'}"
+    src, _files = _pushed(tmp_path, bccd_dir, url, None)
+    mine = tmp_path / "mine"
+    shutil.copytree(src, mine)
+    (mine / "extra.txt").write_text("made here\n")
+    b = lensvault.init(tmp_path / "b")
+    b.snapshot("bccd", mine, version="1.0.0")
+    b.close()
+    lv_json("remote", "add", "origin", url, cwd=tmp_path / "b")
+    before = lv_json("dataset", "list", cwd=tmp_path / "b")
+    ledger = sorted(p.name for p in (tmp_path / "b" / ".lensvault" / "objects" / "ledgers").rglob("*") if p.is_file())
+    r = lv("fetch", cwd=tmp_path / "b")
+    assert r.returncode == 4 and "bccd/1.0.0 here is other content than on the remote" in r.stderr, r.stderr
+    assert lv_json("dataset", "list", cwd=tmp_path / "b") == before
+    assert sorted(p.name for p in (tmp_path / "b" / ".lensvault" / "objects" / "ledgers").rglob("*")
+                  if p.is_file()) == ledger  # no record, ref or marker was added
+
+    # The same content made here (another vault snapshotted the same folder): fine, and said so.
+    c = lensvault.init(tmp_path / "c")
+    c.snapshot("bccd", src, version="1.0.0", format="voc")
+    c.close()
+    lv_json("remote", "add", "origin", url, cwd=tmp_path / "c")
+    out = lv_json("fetch", cwd=tmp_path / "c")
+    assert out["same_content"] == ["refs/datasets/bccd/1.0.0"] and out["records"] == 0
+    assert lv_json("verify", cwd=tmp_path / "c")["remote_only"] == []
