@@ -2,8 +2,8 @@
 
 ``fetch`` adds a remote's records to this vault (catalog rows, ledger entries and refs) but
 leaves their data objects — a version's files, a model's weights, a run's log and
-artifacts, an evaluation's predictions — on the remote. For each record it brought it writes a
-marker beside the ledger, in the store::
+artifacts, an evaluation's predictions — on the remote. For each record it brought that needs
+such an object it writes a marker beside the ledger, in the store::
 
     ledgers/<catalog-id>/fetched/<record-oid>     {"remote": NAME, "url": URL}
 
