@@ -31,6 +31,9 @@ class VerifyReport:
     catalog_skipped: list[str] = field(default_factory=list)
     unproven: list[dict] = field(default_factory=list)
     repaired: list[dict] | None = None  # with repair: what got good bytes back, and from where
+    # Not here, but needed only by records ``lensvault fetch`` brought without their data: on the
+    # remote (each with its "remote"); not a fault (remotes/promised.py).
+    remote_only: list[dict] = field(default_factory=list)
     checked_oids: list[str] = field(default_factory=list, repr=False)
 
     @property
@@ -42,7 +45,7 @@ class VerifyReport:
              "manifest_files": self.manifest_files,
              "catalog": {"used": not self.catalog_skipped, "problem": self.catalog_problem,
                          "skipped": self.catalog_skipped},
-             "unproven": self.unproven}
+             "unproven": self.unproven, "remote_only": self.remote_only}
         if self.repaired is not None:
             d["repaired"] = self.repaired
         return d
@@ -101,6 +104,7 @@ def verify(vault: Vault, ref: str | None = None, *, repair: bool = False, source
             report.repaired += pending.repaired or []
             report.missing += pending.missing
             report.corrupt += pending.corrupt
+            report.remote_only += pending.remote_only
         if round_ == 3 or not pending.repaired:
             break
         # A manifest or table put back names objects nobody could list before: check those too.
@@ -151,6 +155,10 @@ def _verify(vault: Vault, ref: str | None, progress, use_catalog: bool, skip=fro
                                        "path": vault.store.local_path(oid)})
             elif key is not None:
                 learned[oid] = key
+    if report.missing:
+        from lensvault.remotes.promised import split_remote_only
+
+        report.missing, report.remote_only = split_remote_only(vault, report.missing)
     # What hashed right is trusted by link checkouts until it changes (store/verified.py).
     vault.verified.add(learned)
     vault.verified.forget(c["oid"] for c in report.corrupt)

@@ -29,3 +29,29 @@ def _noop(n: int = 1) -> None:
 
 
 NO_PROGRESS: Progress = _NoProgress()
+
+
+class _TerminalProgress:
+    """Rich bars on stderr, for library calls that run long on their own (the CLI has its own)."""
+
+    @contextmanager
+    def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as Bars
+
+        with Bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bars:
+            tid = bars.add_task(description, total=total)
+
+            def advance(n: int = 1) -> None:
+                bars.advance(tid, n)
+
+            yield advance
+
+
+def terminal() -> Progress:
+    """Bars on stderr when it is a terminal; nothing otherwise (a log file, a notebook's pipe)."""
+    import sys
+
+    return _TerminalProgress() if sys.stderr.isatty() else NO_PROGRESS

@@ -51,10 +51,15 @@ class VisionDataset:
 
     ``transform(image)`` transforms the image alone; ``transforms(image, target)`` both,
     for geometric augmentations that must move the boxes too.
+
+    Images not in this vault's store (a version ``lensvault fetch`` brought) are fetched from the
+    default remote when the dataset is made, hash-checked, with a bar on a terminal
+    (``progress``: a lensvault.progress.Progress); ``fetch=False`` refuses the network instead.
     """
 
     def __init__(self, ref_or_dataset, split: str | None = None, *, vault: Vault | None = None,
-                 transform: Callable | None = None, transforms: Callable | None = None):
+                 transform: Callable | None = None, transforms: Callable | None = None, fetch: bool = True,
+                 progress=None):
         from lensvault.errors import UsageError
 
         if isinstance(ref_or_dataset, str):
@@ -81,6 +86,13 @@ class VisionDataset:
         self.split = split
         self._select(images, split, UsageError)
         self._index_boxes(dataset.annotations())
+        # Images not in this vault's store come from the default remote now, all at once (many
+        # requests in flight, a bar on a terminal), not one by one as a DataLoader asks.
+        from lensvault.progress import terminal
+        from lensvault.remotes.autofetch import ensure_local
+
+        ensure_local(vault, self._shas, what=self.ref + (f" (split {split})" if split else ""), pull_ref=self.ref,
+                     fetch=fetch, progress=progress if progress is not None else terminal())
 
     def _select(self, images, split, usage_error) -> None:
         paths = images.column("path").to_pylist()

@@ -410,13 +410,21 @@ class Vault:
 
         return images_at(self.dataset(ref), list(paths))
 
-    def checkout(self, ref: str, dest, *, link: LinkMode | str = LinkMode.AUTO, progress=NO_PROGRESS):
+    def checkout(self, ref: str, dest, *, link: LinkMode | str = LinkMode.AUTO, paths=(), fetch: bool = True,
+                 progress=NO_PROGRESS):
+        """Write REF's files (or only those ``paths`` select: a file, a folder ``DIR/``, a glob) into
+        ``dest``. Objects not here come from the default remote first, unless ``fetch`` is False."""
         from lensvault.datasets.checkout import checkout_rows
-        from lensvault.datasets.listing import manifest_for, rows_for
+        from lensvault.datasets.listing import manifest_for, rows_for, rows_matching
+        from lensvault.remotes.autofetch import ensure_local
 
         ref, manifest = manifest_for(self, ref)
-        return checkout_rows(self, ref, manifest.snapshot_id, rows_for(self, manifest), Path(dest),
-                             link=LinkMode(link), progress=progress)
+        rows = rows_for(self, manifest)
+        if paths:
+            rows = rows_matching(rows, list(paths), ref)
+        ensure_local(self, [r[1] for r in rows], what=ref, fetch=fetch, progress=progress)
+        return checkout_rows(self, ref, manifest.snapshot_id, rows, Path(dest), link=LinkMode(link),
+                             progress=progress, paths=list(paths))
 
     def status(self, ref: str | None = None, folder=None, *, progress=NO_PROGRESS):
         from lensvault.datasets.status import folder_status
@@ -508,10 +516,17 @@ class Vault:
 
         return AliasHistory(history(self, name, alias), name=name, alias=alias)
 
-    def pull_model(self, ref: str, dest, *, link: LinkMode | str = LinkMode.COPY):
+    def pull_model(self, ref: str, dest, *, link: LinkMode | str = LinkMode.COPY, fetch: bool = True,
+                   progress=NO_PROGRESS):
+        """Model REF's bundle into ``dest``; its files not here come from the default remote first
+        (unless ``fetch`` is False)."""
         from lensvault.registry.pull import pull_model
+        from lensvault.remotes.autofetch import ensure_local
 
-        return pull_model(self, self.model(ref), Path(dest), link=LinkMode(link))
+        model = self.model(ref)
+        ensure_local(self, [f["sha256"] for f in model.files] + [model.bundle_oid], what=model.ref, fetch=fetch,
+                     progress=progress)
+        return pull_model(self, model, Path(dest), link=LinkMode(link))
 
     # -- runs ------------------------------------------------------------------------------
     # Configs, the preflight gate, runs and evaluations: lensvault.runs (docs/runs.md).
@@ -671,10 +686,15 @@ class Vault:
 
         return why(self, a, b, allow_different_data=allow_different_data)
 
-    def reproduce(self, ref: str, *, tolerance: float = 0.01, stream=None):
-        """Rebuild a run or model version from its recorded commit, data, config and seeds; compare."""
-        from lensvault.runs.reproduce import reproduce
+    def reproduce(self, ref: str, *, tolerance: float = 0.01, stream=None, fetch: bool = True, progress=NO_PROGRESS):
+        """Rebuild a run or model version from its recorded commit, data, config and seeds; compare.
+        The data and records it reads that are not here come from the default remote first (unless
+        ``fetch`` is False)."""
+        from lensvault.remotes.autofetch import ensure_local
+        from lensvault.runs.reproduce import inputs, reproduce
 
+        for what, oids in inputs(self, ref).items():
+            ensure_local(self, oids, what=what, pull_ref=ref, fetch=fetch, progress=progress)
         return reproduce(self, ref, tolerance=tolerance, stream=stream)
 
     # -- remotes (lensvault.remotes) ---------------------------------------------------------
@@ -701,6 +721,13 @@ class Vault:
 
         return push(self, list(refs), everything=all, remote=remote, jobs=jobs, check_remote=check_remote,
                     progress=progress)
+
+    def fetch(self, *, remote: str | None = None, jobs: int = 32, progress=NO_PROGRESS):
+        """Every record of a remote into this vault (its catalog lists them), their data left there
+        until a checkout, ``model pull``, ``reproduce`` or ``pull`` needs it (lensvault.remotes.records_fetch)."""
+        from lensvault.remotes.records_fetch import fetch
+
+        return fetch(self, remote=remote, jobs=jobs, progress=progress)
 
     def pull(self, ref: str, *, remote: str | None = None, jobs: int = 32, progress=NO_PROGRESS):
         """Bring ``ref`` (and what it needs) from a remote into this vault, hash-checked."""

@@ -35,6 +35,12 @@ TESTED = {
     "lensvault push --all": "tests/remotes/test_hints.py::test_clone_of_an_empty_location_says_to_push_first",
     "lensvault push --all --check-remote":
         "tests/remotes/test_hints.py::test_damaged_and_lost_remote_objects_are_replaced_by_check_remote",
+    "lensvault pull REF": "tests/remotes/test_hints.py::test_fetch_and_automatic_fetch_hints",
+    "lensvault pull {ref}": "tests/remotes/test_hints.py::test_fetch_and_automatic_fetch_hints",
+    "lensvault dataset show {ref} --files": "tests/remotes/test_hints.py::test_fetch_and_automatic_fetch_hints",
+    "lensvault remote add {name} {url} --default": "tests/remotes/test_hints.py::test_fetch_and_automatic_fetch_hints",
+    "lensvault pull {d['alias']}":
+        "tests/remotes/test_fetch.py::test_vision_dataset_model_pull_and_reproduce_fetch_what_they_need",
     "lensvault pull {name}@{alias}": "tests/remotes/test_share.py::test_two_machines_promote_at_once_one_wins_the_other_pulls_and_decides_again",
     "lensvault model promote …": "tests/remotes/test_share.py::test_two_machines_promote_at_once_one_wins_the_other_pulls_and_decides_again",
     "lensvault init": "test_no_vault_hints",

@@ -89,3 +89,49 @@ def test_damaged_and_lost_remote_objects_are_replaced_by_check_remote(tmp_path, 
     assert lv("verify", cwd=tmp_path / "b").returncode == 0
     again = lv_json("push", "--all", "--check-remote", cwd=tmp_path / "a")
     assert again["listed"] and again["objects_sent"] == 0 and again["objects_replaced"] == 0
+
+
+def test_fetch_and_automatic_fetch_hints(tmp_path, bccd_dir):
+    """The hints of a version fetched without its data: each runs as printed and does what it says."""
+    import shutil
+
+    src = tmp_path / "src"
+    shutil.copytree(bccd_dir / "BCCD", src)
+    v = lensvault.init(tmp_path / "a")
+    v.snapshot("bccd", src, version="1.0.0")
+    v.close()
+    url = f"file://{tmp_path / 'r'}"
+    lv_json("remote", "add", "origin", url, cwd=tmp_path / "a")
+    lv_json("push", "--all", cwd=tmp_path / "a")
+    image = "JPEGImages/BloodImage_00000.jpg"
+    for name in ("b", "c"):
+        lensvault.init(tmp_path / name).close()
+        lv_json("remote", "add", "origin", url, cwd=tmp_path / name)
+    b, c = tmp_path / "b", tmp_path / "c"
+
+    # fetch, then verify: the data is only on the remote; `lensvault pull REF` brings it.
+    fetched = lv("fetch", cwd=b)
+    assert fetched.returncode == 0 and "lensvault pull REF" in fetched.stdout, fetched.stdout
+    r = lv("verify", cwd=b)
+    assert r.returncode == 0 and "only on remote origin" in r.stdout
+    assert sh(hint(r.stdout, "lensvault pull REF", {"REF": "bccd@1.0.0"}), b).returncode == 0
+    assert lv_json("verify", cwd=b)["remote_only"] == []
+
+    lv_json("fetch", cwd=c)
+    # A --path that selects nothing: the hint lists the version's files.
+    r = lv("dataset", "checkout", "bccd@1.0.0", str(tmp_path / "o1"), "--path", "JPEGImages/BloodImage_0000.jpg",
+           cwd=c)
+    assert r.returncode == 3
+    shown = sh(hint(r.stderr, "lensvault dataset show bccd@1.0.0 --files"), c)
+    assert shown.returncode == 0 and image in shown.stdout
+    # No default remote: the hint adds one, and the checkout then fetches what it needs.
+    lv_json("remote", "remove", "origin", cwd=c)
+    r = lv("dataset", "checkout", "bccd@1.0.0", str(tmp_path / "o2"), "--path", image, cwd=c)
+    assert r.returncode == 3
+    assert sh(hint(r.stderr, f"lensvault remote add origin {url} --default"), c).returncode == 0
+    assert lv("dataset", "checkout", "bccd@1.0.0", str(tmp_path / "o2"), "--path", image, cwd=c).returncode == 0
+    # --no-fetch: the hint pulls the version, after which the checkout needs no network.
+    r = lv("dataset", "checkout", "bccd@1.0.0", str(tmp_path / "o3"), "--no-fetch", cwd=c)
+    assert r.returncode == 3
+    assert sh(hint(r.stderr, "lensvault pull bccd@1.0.0"), c).returncode == 0
+    assert lv("dataset", "checkout", "bccd@1.0.0", str(tmp_path / "o3"), "--no-fetch", cwd=c).returncode == 0

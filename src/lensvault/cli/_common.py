@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from lensvault.results import Result
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+no_fetch_option = click.option(
+    "--no-fetch", "no_fetch", is_flag=True,
+    help="Never use the network: fail if an object is not in this vault's store (default: fetch it from the default remote).")
+
 link_option = click.option(
     "--link",
     type=click.Choice(["auto", "reflink", "hardlink", "symlink", "copy"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lensvault.cli._common import emit, json_option, link_option, open_vault_from, progress_for
+from lensvault.cli._common import emit, json_option, link_option, no_fetch_option, open_vault_from, progress_for
 from lensvault.render import datasets as render
 
 
@@ -103,11 +103,17 @@ def diff_cmd(ctx, a, b, html_path, as_json):
 @click.argument("ref")
 @click.argument("dest", type=click.Path(file_okay=False))
 @link_option
+@click.option("--path", "paths", multiple=True, metavar="PATH|DIR/|GLOB",
+              help="Only these files: a path, a folder (ending in /) or a glob (* within a folder, ** across). Repeatable.")
+@no_fetch_option
 @json_option
 @click.pass_context
-def checkout_cmd(ctx, ref, dest, link, as_json):
-    """Write dataset version REF into DEST (a new or empty folder)."""
-    emit(open_vault_from(ctx).checkout(ref, dest, link=link, progress=progress_for(as_json)), as_json, render.checkout)
+def checkout_cmd(ctx, ref, dest, link, paths, no_fetch, as_json):
+    """Write dataset version REF into DEST (a new or empty folder).
+
+    Files whose objects are not here are fetched from the default remote first (hash-checked)."""
+    emit(open_vault_from(ctx).checkout(ref, dest, link=link, paths=paths, fetch=not no_fetch,
+                                       progress=progress_for(as_json)), as_json, render.checkout)
 
 
 @dataset.command("export")

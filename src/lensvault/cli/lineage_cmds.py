@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lensvault.cli._common import emit, open_vault_from
+from lensvault.cli._common import emit, no_fetch_option, open_vault_from, progress_for
 from lensvault.render import lineage as render
 
 
@@ -49,9 +49,10 @@ def why_cmd(ctx, a, b, allow_different_data, as_json):
 @click.command("reproduce")
 @click.argument("ref")
 @click.option("--tolerance", default=0.01, show_default=True, type=float, help="Largest absolute metric difference accepted.")
+@no_fetch_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON (the rebuilt run's log goes to stderr).")
 @click.pass_context
-def reproduce_cmd(ctx, ref, tolerance, as_json):
+def reproduce_cmd(ctx, ref, tolerance, no_fetch, as_json):
     """Rebuild REF (NAME@VER, NAME@ALIAS or a run id) in a clean worktree and verify it. Exit 1 on FAIL.
 
     \b
@@ -59,6 +60,7 @@ def reproduce_cmd(ctx, ref, tolerance, as_json):
     """
     import sys
 
-    rep = open_vault_from(ctx).reproduce(ref, tolerance=tolerance, stream=sys.stderr.buffer if as_json else None)
+    rep = open_vault_from(ctx).reproduce(ref, tolerance=tolerance, stream=sys.stderr.buffer if as_json else None,
+                                         fetch=not no_fetch, progress=progress_for(as_json))
     emit(rep, as_json, render.reproduced)
     ctx.exit(0 if rep.passed else 1)

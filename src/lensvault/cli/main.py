@@ -35,6 +35,7 @@ COMMANDS = {
     "remote": "lensvault.cli.remote_cmds:remote",
     "push": "lensvault.cli.remote_cmds:push_cmd",
     "pull": "lensvault.cli.remote_cmds:pull_cmd",
+    "fetch": "lensvault.cli.remote_cmds:fetch_cmd",
     "clone": "lensvault.cli.remote_cmds:clone_cmd",
 }
 
@@ -63,6 +64,7 @@ SHORT_HELP = {
     "remote": "Add, list and remove remotes (s3://, gs://, az://, file://).",
     "push": "Upload versions, runs and models (and what they need) to a remote.",
     "pull": "Bring a version, run or model from a remote into this vault.",
+    "fetch": "Bring a remote's records (not their data) into this vault.",
     "clone": "Make a new vault from a remote.",
 }
 

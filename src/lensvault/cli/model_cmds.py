@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lensvault.cli._common import emit, json_option, link_option, open_vault_from
+from lensvault.cli._common import emit, json_option, link_option, no_fetch_option, open_vault_from, progress_for
 from lensvault.render import registry as render
 
 
@@ -99,9 +99,13 @@ def history_cmd(ctx, name, alias, as_json):
 @click.argument("ref")
 @click.argument("dest", type=click.Path(file_okay=False))
 @link_option
+@no_fetch_option
 @json_option
 @click.pass_context
-def pull_cmd(ctx, ref, dest, link, as_json):
-    """Write the bundle of REF (NAME@X.Y.Z or NAME@ALIAS) into DEST, verifying every hash."""
-    result = open_vault_from(ctx).pull_model(ref, dest, link="copy" if link == "auto" else link)
+def pull_cmd(ctx, ref, dest, link, no_fetch, as_json):
+    """Write the bundle of REF (NAME@X.Y.Z or NAME@ALIAS) into DEST, verifying every hash.
+
+    Files not here are fetched from the default remote first (hash-checked)."""
+    result = open_vault_from(ctx).pull_model(ref, dest, link="copy" if link == "auto" else link, fetch=not no_fetch,
+                                             progress=progress_for(as_json))
     emit(result, as_json, render.pulled)

@@ -80,6 +80,19 @@ def pull_cmd(ctx, ref, remote, jobs, as_json):
          as_json, render.pulled)
 
 
+@click.command("fetch")
+@remote_option
+@jobs_option
+@json_option
+@click.pass_context
+def fetch_cmd(ctx, remote, jobs, as_json):
+    """Bring every record of a remote (versions, runs, models, configs) into this vault, without their data.
+
+    Their data stays on the remote until `dataset checkout`, `model pull`, `reproduce` or `pull REF`
+    needs it (then it is fetched, hash-checked); `verify` lists it as only on the remote."""
+    emit(open_vault_from(ctx).fetch(remote=remote, jobs=jobs, progress=progress_for(as_json)), as_json, render.fetched)
+
+
 @click.command("clone")
 @click.argument("url")
 @click.argument("dest", type=click.Path(file_okay=False))

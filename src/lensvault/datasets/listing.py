@@ -12,6 +12,7 @@ pyarrow for the files table), not by work. Two facts make both optional:
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from lensvault.datasets.manifest import Manifest, manifest_path
@@ -19,6 +20,8 @@ from lensvault.hashing import hash_bytes
 from lensvault.refs import Ref
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lensvault.state import FileRow
     from lensvault.vault import Vault
 
@@ -66,3 +69,54 @@ def rows_for(vault: Vault, manifest: Manifest) -> list[FileRow]:
     rows = list(zip(*(t[c].to_pylist() for c in ("path", "sha256", "size", "media_type", "width", "height"))))
     vault.state.save_listing(manifest.snapshot_id, rows)
     return rows
+
+
+def rows_matching(rows: list[FileRow], patterns: list[str], ref: str) -> list[FileRow]:
+    """The rows whose path is one of ``patterns``, lies under one ending in ``/``, or matches one
+    as a glob (``*`` stays within a folder, ``**`` crosses them); a pattern that selects nothing
+    is an error (a typo must not make a checkout silently smaller)."""
+    from lensvault.errors import NotFound
+
+    def rule(p: str) -> Callable[[str], bool]:
+        if p.endswith("/"):
+            return lambda path: path.startswith(p)
+        if "*" in p or "?" in p:
+            rx = _glob(p)
+            return lambda path: rx.fullmatch(path) is not None
+        return lambda path: path == p
+
+    rules = [(p, rule(p)) for p in patterns]
+    hit = dict.fromkeys(patterns, False)
+    out = []
+    for r in rows:
+        found = [p for p, ok in rules if ok(r[0])]
+        if found:
+            hit.update(dict.fromkeys(found, True))
+            out.append(r)
+    unmatched = [p for p, h in hit.items() if not h]
+    if unmatched:
+        raise NotFound(f"no file of {ref} matches {', '.join(repr(p) for p in unmatched[:10])}", where=ref,
+                       fix=f"list its files with `lensvault dataset show {ref} --files`; a folder ends in '/', "
+                           "a glob uses * (within a folder) or ** (across folders)")
+    return out
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A glob as a regular expression: ``**`` any path, ``*`` and ``?`` within one folder."""
+
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out))
+

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from lensvault.datasets.checkout import MARKER
 from lensvault.datasets.ingest import folder_oids
-from lensvault.datasets.listing import manifest_for, rows_for
+from lensvault.datasets.listing import manifest_for, rows_for, rows_matching
 from lensvault.errors import InputError, UsageError
 from lensvault.progress import NO_PROGRESS
 
@@ -61,6 +61,17 @@ def _marker_ref(marker: Path) -> str:
                          "(a new checkout writes the marker again)")
 
 
+def _checked_out_paths(folder: Path, ref: str) -> list[str]:
+    """The ``--path`` patterns of the partial checkout of ``ref`` in ``folder`` (none for a whole one)."""
+    try:
+        data = json.loads((folder / MARKER).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return []
+    if not isinstance(data, dict) or data.get("ref") != ref or not isinstance(data.get("paths"), list):
+        return []
+    return [p for p in data["paths"] if isinstance(p, str)]
+
+
 def folder_status(vault: Vault, ref: str | None, folder: Path, *, progress: Progress = NO_PROGRESS) -> FolderStatus:
     folder = Path(folder).absolute()
     if ref is None:
@@ -78,6 +89,9 @@ def folder_status(vault: Vault, ref: str | None, folder: Path, *, progress: Prog
     if have is None:  # unchanged since its stat-cache record, which is exactly this version's table
         return FolderStatus(ref, str(folder), [], [], [], int(files["rows"]))
     rows = rows_for(vault, manifest)
+    selected = _checked_out_paths(folder, ref)
+    if selected:  # a partial checkout: the files it selected are the version here
+        rows = rows_matching(rows, selected, ref)
     want = dict(zip(map(itemgetter(0), rows), map(itemgetter(1), rows)))
     if have == want:  # the common answer, decided in one C-level comparison
         added, removed, modified = [], [], []

@@ -10,5 +10,8 @@ model into an existing vault. Every byte that comes in is hashed before it enter
     closure.py   which records and objects a ref needs
     push.py      upload
     fetch.py     download: pull and clone
+    records_fetch.py  ``fetch``: every record, the data left on the remote
+    promised.py  which missing objects are on a remote (fetched records' markers), for verify
+    autofetch.py checkout, model pull, reproduce, VisionDataset: fetch what they need
     results.py   what the commands return
 """

@@ -29,7 +29,7 @@ from lensvault.remotes.results import CloneResult, PullResult
 if TYPE_CHECKING:
     from lensvault.vault import Vault
 
-__all__ = ["clone", "pull"]
+__all__ = ["clone", "download", "new_records", "pull"]
 
 
 def _require_remote(rs) -> None:
@@ -190,28 +190,14 @@ def clone(url: str, dest, *, make_vault, vault_dir: str = ".lensvault", name: st
 def pull(vault: Vault, ref: str, *, remote: str | None = None, jobs: int = 32, progress=NO_PROGRESS) -> PullResult:
     from lensvault.remotes.config import open_remote
     from lensvault.remotes.ledgers import local_ledger
+    from lensvault.remotes.promised import forget
 
     spec, rs = open_remote(vault, remote, jobs=jobs)
     _require_remote(rs)
     theirs, raw = remote_ledger(rs, progress=progress)
     chosen = select(theirs, [ref], everything=False, where=f"the remote {spec.name} ({rs.url})")
-    ours = local_ledger(vault)
-    have = {r.oid for r in ours.records}
     result = PullResult(spec.name, rs.url, [ref])
-    new: list[LedgerRecord] = []
-    for rec in chosen:
-        if rec.oid in have or rec.kind in ("alias.move", "events"):
-            continue
-        key = rec.ref()
-        mine = ours.refs.get(key) if key else None
-        if key is not None and mine is not None and mine != rec.oid:
-            if _same_version(vault, rec, mine):
-                result.same_content.append(key)
-                continue
-            raise RemoteConflict(f"{key.split('/', 1)[1]} here is other content than on the remote", where=key,
-                                 fix="a version is written once: this vault made its own under that name; "
-                                     "pull another version, or clone the remote into a new folder")
-        new.append(rec)
+    new = new_records(vault, chosen, local_ledger(vault), result.same_content)
     oids, n, size = _objects_of(vault, rs, chosen, raw, progress)
     got = download(vault.store, rs, oids, progress, "Fetching objects")
     result.objects_fetched, result.bytes_fetched = n + got[0], size + got[1]
@@ -221,6 +207,7 @@ def pull(vault: Vault, ref: str, *, remote: str | None = None, jobs: int = 32, p
         _write_manifest_files(vault, new)
         result.added = _replay(vault, new, ref, spec.name)
     vault.store.release_pins()
+    forget(vault, [rec.oid for rec in chosen])  # fetched earlier without objects: now they are here
     _adopt_alias(vault, rs, theirs, ref, spec.name, result)
     return result
 
@@ -257,7 +244,8 @@ def _same_version(vault: Vault, rec: LedgerRecord, mine: str) -> bool:
     return bool(row["snapshot_id"] == rec.data["row"]["snapshot_id"])
 
 
-def _replay(vault: Vault, new: list[LedgerRecord], ref: str, remote: str) -> dict[str, int]:
+def _replay(vault: Vault, new: list[LedgerRecord], ref: str, remote: str, *, action: str = "remote.pull"
+            ) -> dict[str, int]:
     """The new records' rows into the catalog, and their entries into this vault's ledger, in one transaction."""
     import lensvault.catalog.repos  # noqa: F401 - _Replay reaches the repositories through the package
     from lensvault.ledger import ledger_prefix
@@ -289,7 +277,7 @@ def _replay(vault: Vault, new: list[LedgerRecord], ref: str, remote: str) -> dic
                 if store.put_ref(rname, rec.oid.encode(), exclusive=True):
                     txn.on_undo(lambda n=rname: store.delete_ref(n))  # type: ignore[misc]  # a default binds the loop's name
         r.runs.add_latest_metrics(list(r.latest.values()))
-        catalog.append_event(conn, "remote.pull", "remote", remote,
+        catalog.append_event(conn, action, "remote", remote,
                              after={"ref": ref, "records": [rec.oid for rec in new],
                                     "restored": dict(sorted(report.restored.items()))})
     return dict(sorted(report.restored.items()))
@@ -306,3 +294,24 @@ def _known_runs(vault: Vault, new: list[LedgerRecord]) -> set[str]:
             except NotFound:
                 pass
     return out
+
+
+def new_records(vault: Vault, chosen: list[LedgerRecord], ours, same_content: list[str]) -> list[LedgerRecord]:
+    """The chosen records this vault lacks (not alias moves or events: its aliases are its own);
+    a write-once ref here that names other content is refused, the same snapshot is noted."""
+    have = {r.oid for r in ours.records}
+    new: list[LedgerRecord] = []
+    for rec in chosen:
+        if rec.oid in have or rec.kind in ("alias.move", "events"):
+            continue
+        key = rec.ref()
+        mine = ours.refs.get(key) if key else None
+        if key is not None and mine is not None and mine != rec.oid:
+            if _same_version(vault, rec, mine):
+                same_content.append(key)
+                continue
+            raise RemoteConflict(f"{key.split('/', 1)[1]} here is other content than on the remote", where=key,
+                                 fix="a version is written once: this vault made its own under that name; "
+                                     "pull another version, or clone the remote into a new folder")
+        new.append(rec)
+    return new

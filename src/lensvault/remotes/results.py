@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["CloneResult", "PullResult", "PushResult"]
+__all__ = ["CloneResult", "FetchResult", "PullResult", "PushResult"]
 
 
 @dataclass
@@ -39,6 +39,23 @@ class PullResult:
     added: dict[str, int] = field(default_factory=dict)  # kind -> rows added to the catalog
     same_content: list[str] = field(default_factory=list)
     aliases_moved: list[str] = field(default_factory=list)  # NAME@ALIAS moved here to where the remote's points
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FetchResult:
+    remote: str
+    url: str
+    records: int = 0  # records new to this vault
+    added: dict[str, int] = field(default_factory=dict)  # kind -> rows added to the catalog
+    objects_fetched: int = 0  # records, manifests, tables, configs, environments, bundle manifests
+    bytes_fetched: int = 0
+    objects_on_remote: int = 0  # data objects the new records need, left on the remote
+    same_content: list[str] = field(default_factory=list)
+    aliases_created: list[str] = field(default_factory=list)  # NAME@ALIAS only the remote had
+    aliases_differ: list[dict[str, str]] = field(default_factory=list)  # {"alias", "here", "remote"}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

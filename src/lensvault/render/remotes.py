@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lensvault.render._text import human_bytes, line
 
-__all__ = ["added", "cloned", "listing", "pulled", "pushed", "removed"]
+__all__ = ["added", "cloned", "fetched", "listing", "pulled", "pushed", "removed"]
 
 
 def _remote(r) -> str:
@@ -56,6 +56,25 @@ def pulled(res, out) -> None:
         line(out, f"  already here with the same content: {_some(res.same_content)}")
     if res.aliases_moved:
         line(out, f"  moved here to where the remote's points: {_some(res.aliases_moved)}")
+
+
+def fetched(res, out) -> None:
+    added = ", ".join(f"{n} {k}" for k, n in res.added.items()) or "nothing new"
+    line(out, f"Fetched from {res.remote} ({res.url}): {res.records} record(s) ({added}); "
+              f"{res.objects_fetched} object(s) of records, manifests and tables, {human_bytes(res.bytes_fetched)}, "
+              "hash-checked")
+    if res.objects_on_remote:
+        line(out, f"  {res.objects_on_remote} data object(s) stay on {res.remote}: a checkout, `model pull` or "
+                  "`reproduce` fetches what it needs; `lensvault pull REF` brings all of REF")
+    if res.same_content:
+        line(out, f"  already here with the same content: {_some(res.same_content)}")
+    if res.aliases_created:
+        line(out, f"  aliases created here as on {res.remote}: {_some(res.aliases_created)}")
+    for d in res.aliases_differ[:20]:
+        line(out, f"  {d['alias']} is {d['here']} here, {d['remote']} on {res.remote} (`lensvault pull {d['alias']}` "
+                  "follows the remote)")
+    if len(res.aliases_differ) > 20:
+        line(out, f"  … and {len(res.aliases_differ) - 20} more")
 
 
 def cloned(res, out) -> None:

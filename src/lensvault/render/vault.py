@@ -44,6 +44,14 @@ def verify(report, out) -> None:
             line(out, f"         fix: {c['fix']}")
     for f in report.manifest_files:
         line(out, f"MANIFEST {f['problem'].upper()}  {f['path']}  — {f['fix']}")
+    if report.remote_only:
+        by_remote: dict[str, list[dict]] = {}
+        for m in report.remote_only:
+            by_remote.setdefault(m["remote"], []).append(m)
+        for name, items in sorted(by_remote.items()):
+            owners = sorted({o for m in items for o in m["needed_by"]})
+            line(out, f"REMOTE   {len(items)} object(s) are only on remote {name} (needed by {_some(owners)}); "
+                      f"`lensvault pull REF` or any checkout brings them")
     verdict = "OK" if report.ok else "FAILED"
     repaired = f", {len(report.repaired)} repaired" if report.repaired else ""
     line(out, f"{verdict}: {report.checked} objects checked{repaired}, {len(report.missing)} missing, "

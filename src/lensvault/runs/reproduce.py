@@ -68,6 +68,21 @@ def _original(vault: Vault, ref: str):
         return row, model
 
 
+def inputs(vault: Vault, ref: str) -> dict[str, list[str]]:
+    """What rebuilding REF reads from the store, by owner: the dataset version's objects and the
+    original run's environment (for a caller to fetch what is not here first)."""
+    row, _model = _original(vault, ref)
+    out: dict[str, list[str]] = {}
+    if row.dataset:
+        try:
+            out[row.dataset] = sorted(vault.dataset(row.dataset).object_ids())
+        except LensVaultError:
+            pass  # an unreadable version is a FAIL reason of its own (_blockers)
+    if row.environment_oid:
+        out[f"run {row.run_id}"] = [row.environment_oid]
+    return out
+
+
 def _pins(row):
     from lensvault.runs.preflight import PreflightReport
 
