@@ -591,7 +591,8 @@ class Vault:
                  model: str | None = None, task: str = "detection", **options) -> dict:
         """Score ``predictions`` on a dataset version's split and record it (for a run, a model, or
         neither: ad-hoc); the result names its source (eval id, dataset@version, split). ``task``:
-        lensvault.evaluations.tasks.TASKS; ``options``: ignore_index, top_k, oks_sigmas."""
+        lensvault.evaluations.tasks.TASKS; ``options``: ignore_index, top_k, oks_sigmas, multi_label,
+        threshold."""
         from lensvault.evaluations.recorded import evaluate
         from lensvault.runs.results import Evaluation
 

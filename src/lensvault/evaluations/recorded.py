@@ -174,11 +174,15 @@ def compute_metrics(vault: Vault, *, dataset: str, split: str | None, prediction
 
 
 def _compute(vault: Vault, *, dataset: str, split: str | None, predictions, slice_keys=None, task: str = "detection",
-             ignore_index: int = 255, top_k: int = 5, oks_sigmas=None):
+             ignore_index: int = 255, top_k: int = 5, oks_sigmas=None, multi_label: bool = False,
+             threshold: float = 0.5):
     from lensvault.evaluations.coco_metrics import evaluate_detections
     from lensvault.evaluations.tasks import IOU_TYPE, check_task, compute_task, image_index, task_ground_truth
 
     check_task(task)
+    if multi_label and task != "classification":
+        raise UsageError(f"--multi-label is for classification, not {task}", where="--multi-label",
+                         fix="pass --task classification --multi-label, or leave --multi-label out")
     ds = vault.dataset(dataset)
     if not ds.is_vision:
         raise UsageError(f"{ds.ref} has no annotations to evaluate against", where=ds.ref,
@@ -195,7 +199,8 @@ def _compute(vault: Vault, *, dataset: str, split: str | None, predictions, slic
             raise NotFound("predictions not found", where=str(predictions),
                            fix="give a folder of PNG masks (semantic segmentation) or a CSV/JSON file (classification)")
         result, raw = compute_task(ds, gt, all_ids, task, Path(predictions), slice_keys=slice_keys,
-                                   ignore_index=ignore_index, top_k=top_k)
+                                   ignore_index=ignore_index, top_k=top_k, multi_label=multi_label,
+                                   threshold=threshold)
         return ds, {"task": task, **result}, raw
     preds, raw = _load_predictions(Path(predictions))
     resolved = _resolve_predictions(preds, gt, f"{ds.ref}:{split or 'all'}", all_ids)
@@ -212,7 +217,7 @@ def _compute(vault: Vault, *, dataset: str, split: str | None, predictions, slic
 
 def evaluate(vault: Vault, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
              model: str | None = None, slice_keys=None, task: str = "detection", ignore_index: int = 255,
-             top_k: int = 5, oks_sigmas=None) -> dict:
+             top_k: int = 5, oks_sigmas=None, multi_label: bool = False, threshold: float = 0.5) -> dict:
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.repos.evaluations import EvaluationRepo
     from lensvault.evaluations.tasks import headline_metrics
@@ -232,7 +237,8 @@ def evaluate(vault: Vault, *, dataset: str, predictions, split: str | None = "te
             found = resolve_model(conn, model)
             model_name, model_version, run_id = found.name, found.version, found.run_id
     ds, result, raw = _compute(vault, dataset=dataset, split=split, predictions=predictions, slice_keys=slice_keys,
-                               task=task, ignore_index=ignore_index, top_k=top_k, oks_sigmas=oks_sigmas)
+                               task=task, ignore_index=ignore_index, top_k=top_k, oks_sigmas=oks_sigmas,
+                               multi_label=multi_label, threshold=threshold)
     oid = vault.store.put_bytes(raw)
     eval_id = "eval-" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ") + "-" + secrets.token_hex(2)
     row = {"eval_id": eval_id, "run_id": run_id, "model_name": model_name, "model_version": model_version,

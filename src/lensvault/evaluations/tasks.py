@@ -174,13 +174,17 @@ def predictions_bytes(path: Path) -> bytes:
 
 def compute_task(ds, gt: dict[str, Any], all_ids: dict[str, int], task: str, predictions: Path, *,
                  slice_keys=None, ignore_index: int = 255, top_k: int = 5,
-                 oks_sigmas: Sequence[float] | None = None) -> tuple[dict[str, Any], bytes]:
+                 oks_sigmas: Sequence[float] | None = None, multi_label: bool = False,
+                 threshold: float = 0.5) -> tuple[dict[str, Any], bytes]:
     """Metrics of ``predictions`` for ``task`` against ``gt`` (``task_ground_truth`` of the split);
     ``all_ids`` maps every path of the version to its image id (names outside the split are told
     apart from names the version does not have). Returns the metrics and the bytes to store."""
     tags = {im["id"]: im.get("tags", {}) for im in gt["images"]}
     if task == "semantic-segmentation":
         return _semantic(ds, gt, predictions, tags, slice_keys, ignore_index), predictions_bytes(predictions)
+    if task == "classification" and multi_label:
+        return (_multilabel(gt, all_ids, predictions, tags, slice_keys, threshold),
+                predictions_bytes(predictions))
     if task == "classification":
         return _classification(gt, all_ids, predictions, tags, slice_keys, top_k), predictions_bytes(predictions)
     raise AssertionError(task)  # the COCO tasks go through recorded._compute
@@ -219,7 +223,6 @@ def _semantic(ds, gt, predictions: Path, tags, slice_keys, ignore_index: int) ->
 def _classification(gt, all_ids: dict[str, int], predictions: Path, tags, slice_keys, top_k: int) -> dict[str, Any]:
     from lensvault.evaluations.classification import evaluate_classification, parse_predictions
 
-    in_split = {im["id"] for im in gt["images"]}
     truth: dict[int, int] = {}
     multi, unlabeled = [], []
     for im in gt["images"]:
@@ -233,10 +236,59 @@ def _classification(gt, all_ids: dict[str, int], predictions: Path, tags, slice_
     if multi:
         raise InputError(f"{len(multi)} image(s) have more than one label: {', '.join(multi[:5])}"
                          + (f" … and {len(multi) - 5} more" if len(multi) > 5 else ""), where="ground truth",
-                         fix="classification metrics score one label per image; evaluate a single-label version")
+                         fix="score a multi-label version with --multi-label (and --threshold), or evaluate a "
+                             "single-label version")
     if not truth:
         raise InputError("the version has no image labels to evaluate against", where="ground truth",
                          fix="snapshot a classification dataset (ImageFolder, a labels CSV/JSON, labelme flags)")
+    image_of, class_of, outside = _resolvers(gt, all_ids)
+    where = str(predictions)
+    raw = _read(predictions)
+    preds = parse_predictions(raw, where, image_of=image_of, class_of=class_of)
+    _refuse_outside_and_missing(gt, truth, preds, outside, where)
+    class_ids = [c["id"] for c in gt["categories"]]
+    names = [c["name"] for c in gt["categories"]]
+    result = evaluate_classification(truth, {i: preds[i] for i in truth}, class_ids, names, top_k=top_k,
+                                     image_tags=tags, slice_keys=slice_keys)
+    result["counts"]["unlabeled_images"] = len(unlabeled)
+    return result
+
+
+def _multilabel(gt, all_ids: dict[str, int], predictions: Path, tags, slice_keys, threshold: float) -> dict[str, Any]:
+    """Every image of the split is scored, an unlabeled one as having none of the classes."""
+    from lensvault.evaluations.multilabel import evaluate_multilabel, parse_multilabel_predictions
+
+    if not 0.0 <= threshold <= 1.0 or threshold != threshold:
+        raise UsageError(f"threshold {threshold} is not a score", where="--threshold", fix="give a value in [0, 1]")
+    if not any(gt["labels"].get(im["id"]) for im in gt["images"]):
+        raise InputError("the version has no image labels to evaluate against", where="ground truth",
+                         fix="snapshot a classification dataset (ImageFolder, a labels CSV/JSON, labelme flags)")
+    truth = {im["id"]: sorted(set(gt["labels"].get(im["id"], []))) for im in gt["images"]}
+    image_of, class_of, outside = _resolvers(gt, all_ids)
+    where = str(predictions)
+    raw = _read(predictions)
+    class_ids = [c["id"] for c in gt["categories"]]
+    names = [c["name"] for c in gt["categories"]]
+    preds = parse_multilabel_predictions(raw, where, image_of=image_of, class_of=class_of, class_ids=class_ids,
+                                         threshold=threshold)
+    _refuse_outside_and_missing(gt, truth, preds, outside, where)
+    return evaluate_multilabel(truth, {i: preds[i] for i in truth}, class_ids, names, threshold=threshold,
+                               image_tags=tags, slice_keys=slice_keys)
+
+
+def _read(predictions: Path) -> bytes:
+    try:
+        return Path(predictions).read_bytes()
+    except OSError as e:
+        raise InputError("predictions file cannot be read", where=str(predictions),
+                         fix="give a CSV or JSON file") from e
+
+
+def _resolvers(gt, all_ids: dict[str, int]):
+    """``image_of`` and ``class_of`` for the prediction parsers (a name, path or id to an id, or
+    None), and the list ``image_of`` fills with images of the version outside the split."""
+    in_split = {im["id"] for im in gt["images"]}
+    known_ids = set(all_ids.values())
     by_base: dict[str, list[int]] = {}
     for p, i in all_ids.items():
         by_base.setdefault(p.rsplit("/", 1)[-1], []).append(i)
@@ -244,11 +296,11 @@ def _classification(gt, all_ids: dict[str, int], predictions: Path, tags, slice_
 
     def image_of(value: Any) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool):
-            iid = value if value in set(all_ids.values()) else None
+            iid = value if value in known_ids else None
         elif isinstance(value, str):
             iid = all_ids.get(value)
             if iid is None and value.isdigit():
-                iid = int(value) if int(value) in set(all_ids.values()) else None
+                iid = int(value) if int(value) in known_ids else None
             if iid is None:
                 matches = by_base.get(value.rsplit("/", 1)[-1], [])
                 iid = matches[0] if len(matches) == 1 else None
@@ -271,12 +323,10 @@ def _classification(gt, all_ids: dict[str, int], predictions: Path, tags, slice_
             return value if value in ids else None
         return None
 
-    where = str(predictions)
-    try:
-        raw = Path(predictions).read_bytes()
-    except OSError as e:
-        raise InputError("predictions file cannot be read", where=where, fix="give a CSV or JSON file") from e
-    preds = parse_predictions(raw, where, image_of=image_of, class_of=class_of)
+    return image_of, class_of, outside
+
+
+def _refuse_outside_and_missing(gt, truth, preds, outside: list[str], where: str) -> None:
     if outside:
         raise InputError(f"{len(outside)} prediction(s) are for images outside the split: "
                          + ", ".join(sorted(set(outside))[:5]), where=where,
@@ -286,9 +336,3 @@ def _classification(gt, all_ids: dict[str, int], predictions: Path, tags, slice_
         raise InputError(f"{len(missing)} image(s) of the split have no prediction: {', '.join(missing[:5])}"
                          + (f" … and {len(missing) - 5} more" if len(missing) > 5 else ""), where=where,
                          fix="predict every image of the split (a missing image would inflate accuracy)")
-    class_ids = [c["id"] for c in gt["categories"]]
-    names = [c["name"] for c in gt["categories"]]
-    result = evaluate_classification(truth, {i: preds[i] for i in truth}, class_ids, names, top_k=top_k,
-                                     image_tags=tags, slice_keys=slice_keys)
-    result["counts"]["unlabeled_images"] = len(unlabeled)
-    return result
