@@ -26,6 +26,8 @@ def dataset():
 @click.option("--annotations", type=click.Path(),
               help="Annotation file or folder, when not in the usual place (relative to the working folder or to SRC).")
 @click.option("--classes", type=click.Path(exists=True, dir_okay=False), help="Class names file fixing the class order.")
+@click.option("--label-key", metavar="KEY",
+              help="Image labels from this field: a COCO image field (or attributes key); labelme: flags.")
 @click.option("--strict", is_flag=True, help="Treat validation warnings as errors.")
 @click.option("--on-bad-image", type=click.Choice(["warn", "fail", "skip"]),
               help="Images decoders read only partly: keep with a warning (default), fail, or leave out.")
@@ -39,15 +41,15 @@ def dataset():
 @link_option
 @json_option
 @click.pass_context
-def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations, classes, strict, on_bad_image, split,
-                 seed, group_by, force, link, as_json):
+def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations, classes, label_key, strict,
+                 on_bad_image, split, seed, group_by, force, link, as_json):
     """Record every file under SRC as dataset NAME@VERSION (with --format: annotations too)."""
     if bool(version) == bool(bump):
         raise click.UsageError("pass exactly one of --version X.Y.Z and --bump auto|major|minor|patch")
     ds = open_vault_from(ctx).snapshot(
         name, src, version=version, bump=bump, notes=notes, link=link, parent=parent, format=fmt,
         annotations=annotations, classes=classes, strict=strict, split=split, seed=seed, group_by=group_by,
-        force=force, on_bad_image=on_bad_image, progress=progress_for(as_json))
+        force=force, on_bad_image=on_bad_image, label_key=label_key, progress=progress_for(as_json))
     emit(ds, as_json, render.snapshot, err=True)
 
 

@@ -48,6 +48,7 @@ class VisionInput:
     seed: int | None = None
     group_by: str | None = None
     on_bad_image: str | None = None  # warn | fail | skip (default: warn, fail with strict)
+    label_key: str | None = None  # the COCO image field / labelme "flags" holding image labels
 
 
 def snapshot_vision(
@@ -76,7 +77,7 @@ def snapshot_vision(
     src = Path(src)
     ann = annotations_path(src, spec.annotations)
     aset = load(src, format=spec.format, annotations=ann, classes=spec.classes, strict=spec.strict,
-                on_bad_image=spec.on_bad_image, trusted=trusted_roots(vault))
+                on_bad_image=spec.on_bad_image, trusted=trusted_roots(vault), label_key=spec.label_key)
     base = _base_of(vault, name, parent, version)
     classes, annotations = inherit_class_ids(aset, base)
     empty = refuse_empty_import(aset, base, src, spec, force=force)
@@ -92,6 +93,8 @@ def snapshot_vision(
                       "annotations": annotations_location(ann, src), "description": aset.description,
                       "on_bad_image": spec.on_bad_image or ("fail" if spec.strict else "warn"),
                       "skipped_images": aset.skipped, "embedded_images": sorted(aset.embedded)}
+            if spec.label_key is not None:  # `dataset fix` reads the labels again; the COCO export writes them
+                source["label_key"] = spec.label_key
             if spec.classes is not None:  # `dataset fix` numbers the classes the same way
                 source["classes"] = list(classes.names)
                 source["class_ids"] = list(classes.ids)

@@ -193,4 +193,4 @@ def _box_change(path: str, kind: str, p: _Box | None, q: _Box | None, iou: float
         class_name(classes_b, q.class_id) if q else None,
         p.bbox if p else None, q.bbox if q else None, iou,
         p.index if p else None, q.index if q else None, tuple(changed), attrs,
-        kind=(q or p).shape[0] if (q or p) else "bbox")
+        kind=q.shape[0] if q else p.shape[0] if p else "bbox")
