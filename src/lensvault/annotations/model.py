@@ -274,6 +274,9 @@ class AnnotationSet:
     # The image field image labels were read from (``--label-key``), and the COCO export writes
     # them to (``annotations.label_keys``); None: not read from a field ("labels" on export).
     label_key: str | None = None
+    # Segmentation masks: the background class id (None: none) and the ignore index they were
+    # read with (importers.masks); semantic evaluation and the masks export use them.
+    masks: dict[str, int | None] | None = None
 
     @property
     def splits(self) -> dict[str, list[str]]:

@@ -29,7 +29,8 @@ def annotation_set(dataset: Dataset) -> AnnotationSet:
     t = dataset.vision_tables()
     source = dataset.manifest().source or {}
     return AnnotationSet(images=t.images.drop_columns(["sha256"]), annotations=t.annotations, classes=t.classes,
-                         source_format=source.get("format", ""), label_key=source.get("label_key"))
+                         source_format=source.get("format", ""), label_key=source.get("label_key"),
+                         masks=source.get("masks"))
 
 
 def export_version(dataset: Dataset, dest: Path, *, format: str, split: str | None = None,
