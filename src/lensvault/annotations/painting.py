@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["BACKGROUND_NAMES", "background_id", "rasterize_ground_truth"]
 
@@ -19,7 +23,7 @@ def background_id(class_ids: Sequence[int], names: Sequence[str]) -> int | None:
 
 
 def rasterize_ground_truth(image: Mapping[str, Any], annotations: Sequence[Mapping[str, Any]],
-                           fill: int, ignore_index: int = DEFAULT_IGNORE_INDEX):
+                           fill: int, ignore_index: int = DEFAULT_IGNORE_INDEX) -> npt.NDArray[np.int64]:
     """An image's index map from its annotations (rows of the normalized annotations table):
     masks, RLE and polygons painted in order over ``fill``; crowd regions painted ``ignore_index``.
     Boxes, keypoints and image labels carry no pixels and are skipped."""
