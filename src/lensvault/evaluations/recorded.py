@@ -73,10 +73,10 @@ def _bytes_scored(path: Path, digest: str) -> bytes:
         raw = Path(path).read_bytes()
     except OSError as e:
         raise InputError("the predictions file went away while it was being scored", where=str(path),
-                         fix="keep the file in place until `lensvault eval` ends, then run it again") from e
+                         fix="keep the file in place until the evaluation ends, then evaluate again") from e
     if hashlib.sha256(raw).hexdigest() != digest:
         raise InputError("the predictions file changed while it was being scored", where=str(path),
-                         fix="wait for whatever writes the file to finish, then run `lensvault eval` again")
+                         fix="wait for whatever writes the file to finish, then evaluate again")
     return raw
 
 
