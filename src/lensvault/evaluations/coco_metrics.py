@@ -382,7 +382,7 @@ def _masks_as_rle(predictions: Sequence[Mapping[str, Any]], images: Mapping[Any,
                 continue
             rle = mask_utils.frPyObjects(dict(seg), h, w) if isinstance(seg["counts"], list) else dict(seg)
         elif len(seg) == 1:
-            rings.setdefault((h, w), []).append((n, [float(v) for v in seg[0]]))
+            rings.setdefault((h, w), []).append((n, seg[0]))  # numbers (checked): pycocotools reads them as doubles
             continue
         else:
             rle = mask_utils.merge(mask_utils.frPyObjects([list(map(float, r)) for r in seg], h, w))
