@@ -257,18 +257,22 @@ class Vault:
                  link: LinkMode | str = LinkMode.AUTO, parent: str | None = None, format: str | None = None,
                  annotations=None, classes=None, strict: bool = False, split: str | None = None,
                  seed: int | None = None, group_by: str | None = None, force: bool = False,
-                 on_bad_image: str | None = None, progress=NO_PROGRESS):
+                 on_bad_image: str | None = None, label_key: str | None = None, ignore_index: int | None = None,
+                 background: str | None = None, progress=NO_PROGRESS):
         """Snapshot a folder as NAME@VERSION (or the version ``bump`` derives).
 
         With ``format`` (auto, coco, yolo, voc, labelme, masks) the annotations are
         imported too, and the version is checked against what changed. ``on_bad_image``
         (warn, fail, skip) says what to do with images decoders read only partly or not at all.
+        ``label_key`` names the field holding image labels (a COCO image field; labelme ``flags``);
+        ``ignore_index`` and ``background`` (a class name): the masks format's ignore value and background.
 
         Returns the new version's ``Dataset`` handle (a ``SnapshotResult``).
         """
         from lensvault.datasets.results import SnapshotResult
 
-        if format is None and split is None and on_bad_image is None:
+        if format is None and split is None and on_bad_image is None and label_key is None \
+                and ignore_index is None and background is None:
             from lensvault.datasets.snapshot import snapshot_folder
 
             return SnapshotResult.of(snapshot_folder(self, name, Path(src), version=version, bump=bump, notes=notes,
@@ -276,7 +280,8 @@ class Vault:
         from lensvault.datasets.vision import VisionInput, snapshot_vision
 
         spec = VisionInput(format=format or "auto", annotations=annotations, classes=classes, strict=strict,
-                           split=split, seed=seed, group_by=group_by, on_bad_image=on_bad_image)
+                           split=split, seed=seed, group_by=group_by, on_bad_image=on_bad_image,
+                           label_key=label_key, ignore_index=ignore_index, background=background)
         return SnapshotResult.of(snapshot_vision(self, name, Path(src), spec, version=version, bump=bump,
                                                  notes=notes, link=link, parent=parent, force=force, progress=progress))
 
@@ -606,7 +611,8 @@ class Vault:
                  model: str | None = None, task: str = "detection", **options) -> dict:
         """Score ``predictions`` on a dataset version's split and record it (for a run, a model, or
         neither: ad-hoc); the result names its source (eval id, dataset@version, split). ``task``:
-        lensvault.evaluations.tasks.TASKS; ``options``: ignore_index, top_k, oks_sigmas."""
+        lensvault.evaluations.tasks.TASKS; ``options``: ignore_index, top_k, oks_sigmas, multi_label,
+        threshold."""
         from lensvault.evaluations.recorded import evaluate
         from lensvault.runs.results import Evaluation
 

@@ -64,8 +64,11 @@ def test_labelme2voc_output_with_class_names_and_instances(tmp_path):
     rows = aset.annotations.to_pylist()
     per_image = [(r["class_id"], json.loads(r["attributes"]).get("instance"), r["x"], r["y"], r["w"], r["h"])
                  for r in rows if r["image"] == "JPEGImages/2011_000000.jpg"]
-    assert per_image == [(1, 1, 10, 10, 50, 40), (1, 2, 200, 100, 60, 40), (2, 3, 300, 300, 100, 20)]
-    assert 0 not in aset.annotations.column("class_id").to_pylist()  # background is not an object
+    assert per_image == [(1, 1, 10, 10, 50, 40), (1, 2, 200, 100, 60, 40), (2, 3, 300, 300, 100, 20),
+                         (0, None, 0, 0, 5, 5)]  # the __ignore__ pixels: a crowd region, not scored
+    # background is not an object: class 0 only on the ignore regions, which are crowd
+    assert {(r["class_id"], r["iscrowd"], r["attributes"]) for r in rows if r["class_id"] == 0} == {
+        (0, True, '{"ignore":true}')}
     assert "class_names.txt" in aset.description and "background '_background_'" in aset.description
 
 
@@ -78,8 +81,8 @@ def test_background_is_not_an_object_in_voc_palette_masks(tmp_path):
     values[19, 30:90] = 255    # the VOC border
     _palette_png(root / "SegmentationClass" / "a.png", values)
     aset = load(root, format="masks")
-    assert [(aset.classes.name_of(r["class_id"]), r["w"], r["h"]) for r in aset.annotations.to_pylist()] == [
-        ("person", 60, 20)]
+    assert [(aset.classes.name_of(r["class_id"]), r["w"], r["h"], r["iscrowd"]) for r in aset.annotations.to_pylist()
+            ] == [("person", 60, 20, False), ("background", 60, 1, True)]  # the border: an ignore region
     # …and so nothing called background is exported as an object
     out = export(aset, {"JPEGImages/a.jpg": root / "JPEGImages" / "a.jpg"}, tmp_path / "coco", format="coco")
     doc = json.loads(next((out / "annotations").glob("*.json")).read_text())
@@ -116,7 +119,7 @@ def test_class_pixels_no_instance_covers_are_kept_as_a_class_region(tmp_path):
     _palette_png(root / "SegmentationObjectPNG" / "2011_000000.png", obj)
     rows = [r for r in load(root).annotations.to_pylist() if r["image"] == "JPEGImages/2011_000000.jpg"]
     assert [(r["class_id"], json.loads(r["attributes"]).get("instance")) for r in rows] == [
-        (1, 1), (1, 2), (2, None)]
+        (1, 1), (1, 2), (2, None), (0, None)]  # the last: the __ignore__ pixels, a crowd region
 
 
 @pytest.mark.parametrize("meta,what", [

@@ -271,6 +271,12 @@ class AnnotationSet:
     skipped: list[SkippedImage] = field(default_factory=list)
     # Images stored inside annotation files, by image path (see ``EmbeddedImage``).
     embedded: dict[str, EmbeddedImage] = field(default_factory=dict)
+    # The image field image labels were read from (``--label-key``), and the COCO export writes
+    # them to (``annotations.label_keys``); None: not read from a field ("labels" on export).
+    label_key: str | None = None
+    # Segmentation masks: the background class id (None: none) and the ignore index they were
+    # read with (importers.masks); semantic evaluation and the masks export use them.
+    masks: dict[str, int | None] | None = None
 
     @property
     def splits(self) -> dict[str, list[str]]:

@@ -26,6 +26,10 @@ def dataset():
 @click.option("--annotations", type=click.Path(),
               help="Annotation file or folder, when not in the usual place (relative to the working folder or to SRC).")
 @click.option("--classes", type=click.Path(exists=True, dir_okay=False), help="Class names file fixing the class order.")
+@click.option("--label-key", metavar="KEY",
+              help="Image labels from this field: a COCO image field (or attributes key); labelme: flags.")
+@click.option("--ignore-index", type=int, help="Masks: the pixel value that is not scored (default 255).")
+@click.option("--background-label", metavar="NAME", help="Masks: the background class (its pixels are no objects).")
 @click.option("--strict", is_flag=True, help="Treat validation warnings as errors.")
 @click.option("--on-bad-image", type=click.Choice(["warn", "fail", "skip"]),
               help="Images decoders read only partly: keep with a warning (default), fail, or leave out.")
@@ -39,15 +43,16 @@ def dataset():
 @link_option
 @json_option
 @click.pass_context
-def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations, classes, strict, on_bad_image, split,
-                 seed, group_by, force, link, as_json):
+def snapshot_cmd(ctx, name, src, version, bump, notes, parent, fmt, annotations, classes, label_key, ignore_index,
+                 background_label, strict, on_bad_image, split, seed, group_by, force, link, as_json):
     """Record every file under SRC as dataset NAME@VERSION (with --format: annotations too)."""
     if bool(version) == bool(bump):
         raise click.UsageError("pass exactly one of --version X.Y.Z and --bump auto|major|minor|patch")
     ds = open_vault_from(ctx).snapshot(
         name, src, version=version, bump=bump, notes=notes, link=link, parent=parent, format=fmt,
         annotations=annotations, classes=classes, strict=strict, split=split, seed=seed, group_by=group_by,
-        force=force, on_bad_image=on_bad_image, progress=progress_for(as_json))
+        force=force, on_bad_image=on_bad_image, label_key=label_key, ignore_index=ignore_index,
+        background=background_label, progress=progress_for(as_json))
     emit(ds, as_json, render.snapshot, err=True)
 
 
@@ -119,7 +124,7 @@ def checkout_cmd(ctx, ref, dest, link, paths, no_fetch, as_json):
 @dataset.command("export")
 @click.argument("ref")
 @click.argument("dest", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["coco", "yolo", "voc", "imagefolder", "labels"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["coco", "yolo", "voc", "imagefolder", "labels", "masks"]), required=True)
 @click.option("--split", help="Only this split (e.g. train).")
 @link_option
 @json_option

@@ -194,9 +194,14 @@ def runs_compare(ctx, a, b, as_json):
               help="Semantic segmentation: the pixel value that is not scored.")
 @click.option("--top-k", default=5, show_default=True, type=click.IntRange(1), help="Classification: top-k accuracy.")
 @click.option("--oks-sigmas", metavar="S1,S2,...", help="Keypoints: one OKS sigma per point (default COCO's 17).")
+@click.option("--multi-label", is_flag=True,
+              help="Classification: each image has a set of labels (subset accuracy, Hamming loss, AP per class).")
+@click.option("--threshold", default=0.5, show_default=True, type=float,
+              help="Multi-label classification: a class is predicted when its score is at least this.")
 @json_option
 @click.pass_context
-def eval_cmd(ctx, run_id, model, dataset, split, predictions, task, ignore_index, top_k, oks_sigmas, as_json):
+def eval_cmd(ctx, run_id, model, dataset, split, predictions, task, ignore_index, top_k, oks_sigmas, multi_label,
+             threshold, as_json):
     """Compute a task's metrics (COCO AP; mIoU; accuracy, per class and per slice) and record them.
 
     Without --run or --model the evaluation is ad hoc: recorded, attached to no run.
@@ -209,7 +214,8 @@ def eval_cmd(ctx, run_id, model, dataset, split, predictions, task, ignore_index
             raise click.BadParameter(f"{oks_sigmas!r} is not a list of numbers", param_hint="--oks-sigmas") from None
     res = open_vault_from(ctx).evaluate(dataset=dataset, predictions=predictions,
                                         split=None if split == "all" else split, run=run_id, model=model,
-                                        task=task, ignore_index=ignore_index, top_k=top_k, oks_sigmas=sigmas)
+                                        task=task, ignore_index=ignore_index, top_k=top_k, oks_sigmas=sigmas,
+                                        multi_label=multi_label, threshold=threshold)
     emit(res, as_json, render.evaluation)
 
 

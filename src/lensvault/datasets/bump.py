@@ -70,7 +70,7 @@ def bump_reasons(diff: AnnotationDiff) -> list[tuple[str, str]]:
         out.append(("minor", f"moves {_n(len(diff.split_moves), 'image')} between splits"))
     if im.resized:
         out.append(("minor", f"resizes {_n(len(im.resized), 'image')}"))
-    unit = "image label" if set(ann.kinds_a) | set(ann.kinds_b) == {"label"} else "box"  # classification
+    unit = ann.unit  # box, mask, polygon, keypoints annotation, image label
     for attr, verb in (("moved", "moves"), ("relabeled", "relabels"), ("added", "adds"),
                        ("removed", "removes"), ("attributes_changed", "changes attributes of")):
         if getattr(ann, attr):

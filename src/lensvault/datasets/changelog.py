@@ -49,6 +49,9 @@ def changelog_from_diff(diff: AnnotationDiff, *, examples: int = 5) -> dict[str,
         "counts": counts,
         "classes": classes,
         "annotation_kinds": {"from": list(ann.kinds_a), "to": list(ann.kinds_b)},
+        # The counts keep their "boxes_" names (manifests are frozen); they count annotations of
+        # every kind, and "unit" says what they were here (box, mask, polygon, …).
+        "unit": ann.unit,
         "split_moves": diff.split_move_counts,
         "images_added_by_split": dict(im.added_by_split),
         "images_removed_by_split": dict(im.removed_by_split),

@@ -27,8 +27,10 @@ def annotation_set(dataset: Dataset) -> AnnotationSet:
             fix="snapshot the folder with --format auto|coco|yolo|voc|labelme|masks to record annotations",
         )
     t = dataset.vision_tables()
+    source = dataset.manifest().source or {}
     return AnnotationSet(images=t.images.drop_columns(["sha256"]), annotations=t.annotations, classes=t.classes,
-                         source_format=(dataset.manifest().source or {}).get("format", ""))
+                         source_format=source.get("format", ""), label_key=source.get("label_key"),
+                         masks=source.get("masks"))
 
 
 def export_version(dataset: Dataset, dest: Path, *, format: str, split: str | None = None,
@@ -38,7 +40,7 @@ def export_version(dataset: Dataset, dest: Path, *, format: str, split: str | No
 
     dest = check_destination(dest, "export")
     aset = annotation_set(dataset)
-    if format in ("coco", "yolo", "voc"):  # image labels are no boxes (imagefolder/labels write them)
+    if format in ("yolo", "voc"):  # image labels are no boxes (coco writes them in an image field)
         import pyarrow.compute as pc
 
         aset.annotations = aset.annotations.filter(pc.not_equal(aset.annotations.column("kind"), "label"))

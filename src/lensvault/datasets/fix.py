@@ -132,7 +132,8 @@ def _fix_in_scratch(vault: Vault, ds: Dataset, targets: list[tuple[Path, str]], 
                                encoding="utf-8")
         # The parent's bad-image mode, so images it left out stay out (the checkout has their files).
         aset = load(work, format=fmt, annotations=(work / ann) if ann else None, classes=classes,
-                    on_bad_image=source.get("on_bad_image"))
+                    on_bad_image=source.get("on_bad_image"), label_key=source.get("label_key"),
+                    ignore_index=source.get("ignore_index"), background=source.get("background_label"))
         class_map, annotations = inherit_class_ids(aset, ds)
         refuse_empty_import(aset, ds, corrected, VisionInput(format=fmt), force=False,
                             fix="pass the corrected annotation files, in the dataset's format")

@@ -48,6 +48,9 @@ class VisionInput:
     seed: int | None = None
     group_by: str | None = None
     on_bad_image: str | None = None  # warn | fail | skip (default: warn, fail with strict)
+    label_key: str | None = None  # the COCO image field / labelme "flags" holding image labels
+    ignore_index: int | None = None  # masks: the pixel value not scored (default 255)
+    background: str | None = None  # masks: the background class's name
 
 
 def snapshot_vision(
@@ -76,7 +79,8 @@ def snapshot_vision(
     src = Path(src)
     ann = annotations_path(src, spec.annotations)
     aset = load(src, format=spec.format, annotations=ann, classes=spec.classes, strict=spec.strict,
-                on_bad_image=spec.on_bad_image, trusted=trusted_roots(vault))
+                on_bad_image=spec.on_bad_image, trusted=trusted_roots(vault), label_key=spec.label_key,
+                ignore_index=spec.ignore_index, background=spec.background)
     base = _base_of(vault, name, parent, version)
     classes, annotations = inherit_class_ids(aset, base)
     empty = refuse_empty_import(aset, base, src, spec, force=force)
@@ -92,6 +96,13 @@ def snapshot_vision(
                       "annotations": annotations_location(ann, src), "description": aset.description,
                       "on_bad_image": spec.on_bad_image or ("fail" if spec.strict else "warn"),
                       "skipped_images": aset.skipped, "embedded_images": sorted(aset.embedded)}
+            if aset.masks is not None:  # what `eval --task semantic-segmentation` and the masks export read
+                source["masks"] = aset.masks
+            # `dataset fix` reads the masks with them again
+            source.update({k: v for k, v in (("ignore_index", spec.ignore_index), ("background_label", spec.background))
+                           if v is not None})
+            if spec.label_key is not None:  # `dataset fix` reads the labels again; the COCO export writes them
+                source["label_key"] = spec.label_key
             if spec.classes is not None:  # `dataset fix` numbers the classes the same way
                 source["classes"] = list(classes.names)
                 source["class_ids"] = list(classes.ids)

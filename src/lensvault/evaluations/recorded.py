@@ -31,7 +31,12 @@ __all__ = ["evaluate", "list_evaluations"]
 _SHOW = 5
 
 
-def _load_predictions(path: Path) -> tuple[list, bytes]:
+def _load_predictions(path: Path) -> tuple[list, str]:
+    """The predictions, checked, and the sha256 of the file's bytes (which are not kept: at
+    100,000 detections they are 15 MB held through the whole evaluation; ``_bytes_scored``
+    reads them again for the store and checks they are the ones scored)."""
+    import hashlib
+
     try:
         raw = Path(path).read_bytes()
     except OSError as e:
@@ -57,7 +62,22 @@ def _load_predictions(path: Path) -> tuple[list, bytes]:
         raise InputError("predictions must be a JSON list of detections", where=str(path),
                          fix="write a JSON list of {image_id, category_id, bbox, score}")
     _check_prediction_fields(data, f"{path}, {prefix}")
-    return data, raw
+    return data, hashlib.sha256(raw).hexdigest()
+
+
+def _bytes_scored(path: Path, digest: str) -> bytes:
+    """The predictions file's bytes, refused if they are not the ones scored (it changed meanwhile)."""
+    import hashlib
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise InputError("the predictions file went away while it was being scored", where=str(path),
+                         fix="keep the file in place until the evaluation ends, then evaluate again") from e
+    if hashlib.sha256(raw).hexdigest() != digest:
+        raise InputError("the predictions file changed while it was being scored", where=str(path),
+                         fix="wait for whatever writes the file to finish, then evaluate again")
+    return raw
 
 
 def _check_prediction_fields(preds: list, where: str) -> None:
@@ -65,6 +85,9 @@ def _check_prediction_fields(preds: list, where: str) -> None:
     (``preds.json, [17].bbox[2]``): json reads NaN and Infinity, and a list where an id
     belongs would otherwise fail as a traceback while resolving."""
     import math
+
+    if _plain_results(preds):
+        return  # the common file: every field checked at once, nothing to locate
 
     def bad(kind, value) -> bool:
         if kind == "id":
@@ -97,13 +120,56 @@ def _check_prediction_fields(preds: list, where: str) -> None:
                              "numbers [x, y, width, height], score a finite number")
 
 
+# Keys a COCO result may carry that need no resolving (names do: file_name, category_name).
+_PLAIN_KEYS = frozenset({"image_id", "category_id", "score", "bbox", "segmentation", "keypoints", "area", "id",
+                         "iscrowd"})
+
+
+def _plain_results(preds: list) -> bool:
+    """True when every prediction is an object of ``_PLAIN_KEYS`` with integer ids, a finite
+    score and (where present) a bbox of four finite numbers — checked column by column, not
+    prediction by prediction (100,000 detections: a loop per field was a second of the eval).
+    False says nothing: the per-prediction checks then locate what is wrong, if anything."""
+    from itertools import chain
+
+    import numpy as np
+
+    if not preds or set(map(type, preds)) != {dict}:
+        return False
+    if not set(chain.from_iterable(preds)) <= _PLAIN_KEYS:
+        return False
+    try:
+        ids = [p["image_id"] for p in preds]
+        cats = [p["category_id"] for p in preds]
+        scores = [p["score"] for p in preds]
+    except KeyError:
+        return False
+    if not (set(map(type, ids)) <= {int} and set(map(type, cats)) <= {int} and set(map(type, scores)) <= {int, float}):
+        return False
+    if not np.isfinite(np.asarray(scores, dtype=np.float64)).all():
+        return False
+    boxes = [p.get("bbox") for p in preds]
+    present = [b for b in boxes if b is not None]
+    if present:
+        if set(map(type, present)) != {list} or set(map(len, present)) != {4}:
+            return False
+        if not set(map(type, chain.from_iterable(present))) <= {int, float}:
+            return False
+        if not np.isfinite(np.asarray(present, dtype=np.float64)).all():
+            return False
+    return True
+
+
 def _resolve_predictions(preds: list, gt: dict, split_label: str, all_ids: dict[str, int]) -> list[dict]:
     in_split = {im["id"] for im in gt["images"]}
+    cat_ids = {c["id"] for c in gt["categories"]}
+    if _plain_results(preds) and {p["image_id"] for p in preds} <= in_split \
+            and {p["category_id"] for p in preds} <= cat_ids:
+        return preds  # nothing to resolve or refuse: ids of the split and the class map
     by_base: dict[str, list[int]] = {}
     for p, i in all_ids.items():
         by_base.setdefault(p.rsplit("/", 1)[-1], []).append(i)
     known_ids = set(all_ids.values())
-    cat_ids = {c["id"] for c in gt["categories"]}
     cat_by_name = {c["name"]: c["id"] for c in gt["categories"]}
     unknown_images, outside_split, unknown_classes, bad = [], [], [], []
     out = []
@@ -174,11 +240,15 @@ def compute_metrics(vault: Vault, *, dataset: str, split: str | None, prediction
 
 
 def _compute(vault: Vault, *, dataset: str, split: str | None, predictions, slice_keys=None, task: str = "detection",
-             ignore_index: int = 255, top_k: int = 5, oks_sigmas=None):
+             ignore_index: int = 255, top_k: int = 5, oks_sigmas=None, multi_label: bool = False,
+             threshold: float = 0.5):
     from lensvault.evaluations.coco_metrics import evaluate_detections
     from lensvault.evaluations.tasks import IOU_TYPE, check_task, compute_task, image_index, task_ground_truth
 
     check_task(task)
+    if multi_label and task != "classification":
+        raise UsageError(f"--multi-label is for classification, not {task}", where="--multi-label",
+                         fix="pass --task classification --multi-label, or leave --multi-label out")
     ds = vault.dataset(dataset)
     if not ds.is_vision:
         raise UsageError(f"{ds.ref} has no annotations to evaluate against", where=ds.ref,
@@ -189,30 +259,35 @@ def _compute(vault: Vault, *, dataset: str, split: str | None, predictions, slic
                          fix=f"known splits: {', '.join(sorted(splits)) or 'none'}")
     # Every task reads the annotations as `dataset export --format coco` writes them: in the same
     # order, with COCO's area (a polygon's or mask's own, which sets the area ranges of APs/APm/APl).
-    gt = task_ground_truth(ds, split)
+    # Boxes are scored without the masks; the COCO tasks without a masks import's ignore regions.
+    gt = task_ground_truth(ds, split, shapes=task != "detection", ignore_regions=task not in IOU_TYPE)
     if task not in IOU_TYPE:
         if not Path(predictions).exists():
             raise NotFound("predictions not found", where=str(predictions),
                            fix="give a folder of PNG masks (semantic segmentation) or a CSV/JSON file (classification)")
         result, raw = compute_task(ds, gt, all_ids, task, Path(predictions), slice_keys=slice_keys,
-                                   ignore_index=ignore_index, top_k=top_k)
+                                   ignore_index=ignore_index, top_k=top_k, multi_label=multi_label,
+                                   threshold=threshold)
         return ds, {"task": task, **result}, raw
-    preds, raw = _load_predictions(Path(predictions))
+    preds, digest = _load_predictions(Path(predictions))
     resolved = _resolve_predictions(preds, gt, f"{ds.ref}:{split or 'all'}", all_ids)
+    del preds
+    ds.release_tables()  # the ground truth is read: its Arrow tables are not needed while COCOeval runs
     tags = {im["id"]: im.get("tags", {}) for im in gt["images"]}
-    # Boxes are scored without the masks (COCOeval reads segmentation for segm only).
-    drop = {"kind", "rle", "polygon"} | ({"segmentation"} if task == "detection" else set())
-    coco_gt = {"images": gt["images"], "categories": gt["categories"],
-               "annotations": [{k: v for k, v in a.items() if k not in drop} for a in gt["annotations"]]}
+    for a in gt["annotations"]:  # what COCO does not read (the ground truth is ours: no copies)
+        a.pop("kind", None)
+        a.pop("rle", None)
+        a.pop("polygon", None)
+    coco_gt = {"images": gt["images"], "categories": gt["categories"], "annotations": gt["annotations"]}
     del gt
     result = evaluate_detections(coco_gt, resolved, image_tags=tags, slice_keys=slice_keys,
-                                 iou_type=IOU_TYPE[task], kpt_sigmas=oks_sigmas)
-    return ds, {"task": task, **result}, raw
+                                 iou_type=IOU_TYPE[task], kpt_sigmas=oks_sigmas, owned=True)
+    return ds, {"task": task, **result}, (Path(predictions), digest)
 
 
 def evaluate(vault: Vault, *, dataset: str, predictions, split: str | None = "test", run: str | None = None,
              model: str | None = None, slice_keys=None, task: str = "detection", ignore_index: int = 255,
-             top_k: int = 5, oks_sigmas=None) -> dict:
+             top_k: int = 5, oks_sigmas=None, multi_label: bool = False, threshold: float = 0.5) -> dict:
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.repos.evaluations import EvaluationRepo
     from lensvault.evaluations.tasks import headline_metrics
@@ -232,8 +307,9 @@ def evaluate(vault: Vault, *, dataset: str, predictions, split: str | None = "te
             found = resolve_model(conn, model)
             model_name, model_version, run_id = found.name, found.version, found.run_id
     ds, result, raw = _compute(vault, dataset=dataset, split=split, predictions=predictions, slice_keys=slice_keys,
-                               task=task, ignore_index=ignore_index, top_k=top_k, oks_sigmas=oks_sigmas)
-    oid = vault.store.put_bytes(raw)
+                               task=task, ignore_index=ignore_index, top_k=top_k, oks_sigmas=oks_sigmas,
+                               multi_label=multi_label, threshold=threshold)
+    oid = vault.store.put_bytes(raw if isinstance(raw, bytes) else _bytes_scored(*raw))
     eval_id = "eval-" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ") + "-" + secrets.token_hex(2)
     row = {"eval_id": eval_id, "run_id": run_id, "model_name": model_name, "model_version": model_version,
            "dataset": ds.ref, "dataset_snapshot": ds.snapshot_id, "split": split,

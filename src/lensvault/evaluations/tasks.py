@@ -55,20 +55,26 @@ def headline_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return {key: overall.get(key) for key in HEADLINE.get(task, HEADLINE["detection"])}
 
 
-def task_ground_truth(ds, split: str | None) -> dict[str, Any]:
+def task_ground_truth(ds, split: str | None, *, shapes: bool = True, ignore_regions: bool = True) -> dict[str, Any]:
     """The version's (or split's) images, annotations and categories as COCO dicts, every
     annotation with what any task reads: ``segmentation`` and ``area`` as ``dataset export
     --format coco`` writes them, ``keypoints``, ``kind``; image labels (kind ``label``) apart, as
-    ``labels`` by image id."""
-    from pycocotools import mask as mask_utils
+    ``labels`` by image id. ``shapes=False`` (box AP): no ``segmentation``, ``kind``, ``rle`` or
+    ``polygon`` (the areas are still the masks', from ``coco_areas``). ``ignore_regions=False``: a
+    masks import's ignore regions (crowd masks of the background) are left out — no object to
+    find, as the COCO export leaves them out; semantic evaluation paints them ignored."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     from lensvault.annotations.image_ids import image_ids
+    from lensvault.evaluations.coco_areas import annotation_areas
 
     images = ds.images()
     cm = ds.class_map()
     id_of = dict(zip(images.column("path").to_pylist(), image_ids(images)))
     out_images: list[dict[str, Any]] = []
-    frame: dict[str, dict[str, Any]] = {}
+    frame: dict[int, dict[str, Any]] = {}
     for r in sorted(images.select(["path", "width", "height", "split", "tags"]).to_pylist(), key=lambda r: r["path"]):
         if split is not None and r["split"] != split:
             continue
@@ -78,47 +84,55 @@ def task_ground_truth(ds, split: str | None) -> dict[str, Any]:
         if tags:
             entry["tags"] = tags
         out_images.append(entry)
-        frame[r["path"]] = entry
+        frame[entry["id"]] = entry
+    table = ds.annotations()
+    sizes = {p: (h, w) for p, w, h in zip(images.column("path").to_pylist(), images.column("width").to_pylist(),
+                                          images.column("height").to_pylist())}
+    tables = ds.manifest().tables.get("annotations") or {}
+    areas = annotation_areas(ds.vault.dir / "cache", tables.get("oid"), table, sizes)
+    # Rows in (image id, index) order — the export's — with their position in the table (areas).
+    paths = list(id_of)
+    position = pc.index_in(table.column("image"), value_set=pa.array(paths, pa.string()))
+    row_ids = pc.take(pa.array([id_of[p] for p in paths], pa.int64()), pc.fill_null(position, 0))
+    order = np.lexsort((table.column("index").to_numpy(), row_ids.to_numpy()))
+    image_id = row_ids.to_numpy()[order]
+    keep = np.fromiter((i in frame for i in image_id.tolist()), dtype=bool, count=len(order))
+    if not ignore_regions:
+        from lensvault.annotations.exporters._files import IGNORE_REGION
+
+        region = pc.and_(pc.equal(table.column("attributes"), IGNORE_REGION), table.column("iscrowd"))
+        keep &= ~region.to_numpy(zero_copy_only=False)[order]
+    order, image_id = order[keep], image_id[keep]
+    sub = table.take(pa.array(order))
+    col = {name: sub.column(name).to_pylist() for name in ("class_id", "x", "y", "w", "h", "kind", "iscrowd",
+                                                            "keypoints")}
+    polygons = sub.column("polygon").to_pylist() if shapes else None
+    rles = sub.column("rle").to_pylist() if shapes else None
     anns: list[dict[str, Any]] = []
     labels: dict[int, list[int]] = {}
-    rings: dict[tuple[int, int], list[tuple[dict[str, Any], list[float]]]] = {}
-    for a in _rows_in_id_order(ds.annotations(), id_of):
-        im = frame.get(a["image"])
-        if im is None:
+    for n, (iid, cid, x, y, w, h, kind, crowd, kps, area) in enumerate(zip(
+            image_id.tolist(), col["class_id"], col["x"], col["y"], col["w"], col["h"], col["kind"], col["iscrowd"],
+            col["keypoints"], areas[order].tolist())):
+        if kind == "label":
+            labels.setdefault(iid, []).append(cid)
             continue
-        if a["kind"] == "label":
-            labels.setdefault(im["id"], []).append(a["class_id"])
-            continue
-        ann: dict[str, Any] = {"id": len(anns) + 1, "image_id": im["id"], "category_id": a["class_id"],
-                               "bbox": [a["x"], a["y"], a["w"], a["h"]], "iscrowd": int(bool(a["iscrowd"])),
-                               "kind": a["kind"], "rle": a["rle"], "polygon": a["polygon"]}
-        polygon = a["polygon"]
-        if a["rle"] is not None:
-            rle = json.loads(a["rle"])
-            ann["segmentation"] = rle
-            ann["area"] = float(mask_utils.area({"size": rle["size"], "counts": rle["counts"].encode("ascii")}))
-        elif polygon and im["width"] > 0 and im["height"] > 0 and all(len(p) >= 6 for p in polygon):
-            ann["segmentation"] = polygon
-            if len(polygon) == 1:  # the common case: measured below, many rings per call
-                rings.setdefault((im["height"], im["width"]), []).append((ann, polygon[0]))
+        ann: dict[str, Any] = {"id": len(anns) + 1, "image_id": iid, "category_id": cid, "bbox": [x, y, w, h],
+                               "iscrowd": int(bool(crowd)), "area": area}
+        if shapes:
+            assert polygons is not None and rles is not None
+            polygon, rle = polygons[n], rles[n]
+            im = frame[iid]
+            ann.update(kind=kind, rle=rle, polygon=polygon)
+            if rle is not None:
+                ann["segmentation"] = json.loads(rle)
+            elif polygon and im["width"] > 0 and im["height"] > 0 and all(len(p) >= 6 for p in polygon):
+                ann["segmentation"] = polygon
             else:
-                ann["area"] = float(mask_utils.area(mask_utils.merge(
-                    mask_utils.frPyObjects(polygon, im["height"], im["width"]))))
-        else:
-            ann["segmentation"] = polygon or []
-            ann["area"] = float(a["w"] * a["h"])
-        if a["keypoints"]:
-            ann["keypoints"] = a["keypoints"]
-            ann["num_keypoints"] = sum(1 for v in a["keypoints"][2::3] if v > 0)
+                ann["segmentation"] = polygon or []
+        if kps:
+            ann["keypoints"] = kps
+            ann["num_keypoints"] = sum(1 for v in kps[2::3] if v > 0)
         anns.append(ann)
-    for (h, w), items in rings.items():
-        # One ring is one RLE: its area is what merge + area of that ring alone gives (the export's).
-        # pycocotools' area() counts its inputs in a uint8: at most 255 per call.
-        for start in range(0, len(items), 255):
-            part = items[start:start + 255]
-            areas = mask_utils.area(mask_utils.frPyObjects([ring for _, ring in part], h, w))
-            for (ann, _), area in zip(part, areas):
-                ann["area"] = float(area)
     categories = []
     for cid, name in zip(cm.ids, cm.names):
         cat: dict[str, Any] = {"id": cid, "name": name, "supercategory": ""}
@@ -127,23 +141,6 @@ def task_ground_truth(ds, split: str | None) -> dict[str, Any]:
             cat["skeleton"] = [list(e) for e in cm.keypoints[cid]["skeleton"]]
         categories.append(cat)
     return {"images": out_images, "annotations": anns, "categories": categories, "labels": labels}
-
-
-def _rows_in_id_order(table, id_of: dict[str, int]):
-    """The annotation rows ordered by (image id, index), a few thousand at a time: a whole table
-    as Python dicts is several times its Arrow size (at 40,000 polygons, ~150 MB at once)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    columns = ["image", "index", "class_id", "x", "y", "w", "h", "kind", "polygon", "rle", "keypoints", "iscrowd"]
-    table = table.select(columns)
-    paths = list(id_of)
-    position = pc.index_in(table.column("image"), value_set=pa.array(paths, pa.string()))
-    ids = pa.array([id_of[p] for p in paths], pa.int64())
-    order_ids = pc.take(ids, pc.fill_null(position, 0))
-    table = table.append_column("_id", order_ids).sort_by([("_id", "ascending"), ("index", "ascending")])
-    for batch in table.drop_columns(["_id"]).to_batches(max_chunksize=2048):
-        yield from batch.to_pylist()
 
 
 def image_index(ds) -> tuple[dict[str, int], set[str]]:
@@ -174,13 +171,17 @@ def predictions_bytes(path: Path) -> bytes:
 
 def compute_task(ds, gt: dict[str, Any], all_ids: dict[str, int], task: str, predictions: Path, *,
                  slice_keys=None, ignore_index: int = 255, top_k: int = 5,
-                 oks_sigmas: Sequence[float] | None = None) -> tuple[dict[str, Any], bytes]:
+                 oks_sigmas: Sequence[float] | None = None, multi_label: bool = False,
+                 threshold: float = 0.5) -> tuple[dict[str, Any], bytes]:
     """Metrics of ``predictions`` for ``task`` against ``gt`` (``task_ground_truth`` of the split);
     ``all_ids`` maps every path of the version to its image id (names outside the split are told
     apart from names the version does not have). Returns the metrics and the bytes to store."""
     tags = {im["id"]: im.get("tags", {}) for im in gt["images"]}
     if task == "semantic-segmentation":
         return _semantic(ds, gt, predictions, tags, slice_keys, ignore_index), predictions_bytes(predictions)
+    if task == "classification" and multi_label:
+        return (_multilabel(gt, all_ids, predictions, tags, slice_keys, threshold),
+                predictions_bytes(predictions))
     if task == "classification":
         return _classification(gt, all_ids, predictions, tags, slice_keys, top_k), predictions_bytes(predictions)
     raise AssertionError(task)  # the COCO tasks go through recorded._compute
@@ -203,7 +204,10 @@ def _semantic(ds, gt, predictions: Path, tags, slice_keys, ignore_index: int) ->
         raise UsageError(f"ignore index {ignore_index} is the id of class {names[class_ids.index(ignore_index)]!r}",
                          where="--ignore-index", fix="give an ignore index no class uses")
     pred_masks, where = read_prediction_folder(Path(predictions), gt["images"])
-    bg = background_id(class_ids, names)
+    # The background the masks import recorded (dataset_meta's background_label, --background-label),
+    # else a class named background: pixels no annotation covers are its.
+    recorded = ((ds.manifest().source or {}).get("masks") or {})
+    bg = recorded["background_class"] if "background_class" in recorded else background_id(class_ids, names)
     fill = ignore_index if bg is None else bg
     by_image: dict[int, list[dict[str, Any]]] = {}
     for a in gt["annotations"]:
@@ -219,7 +223,6 @@ def _semantic(ds, gt, predictions: Path, tags, slice_keys, ignore_index: int) ->
 def _classification(gt, all_ids: dict[str, int], predictions: Path, tags, slice_keys, top_k: int) -> dict[str, Any]:
     from lensvault.evaluations.classification import evaluate_classification, parse_predictions
 
-    in_split = {im["id"] for im in gt["images"]}
     truth: dict[int, int] = {}
     multi, unlabeled = [], []
     for im in gt["images"]:
@@ -233,10 +236,59 @@ def _classification(gt, all_ids: dict[str, int], predictions: Path, tags, slice_
     if multi:
         raise InputError(f"{len(multi)} image(s) have more than one label: {', '.join(multi[:5])}"
                          + (f" … and {len(multi) - 5} more" if len(multi) > 5 else ""), where="ground truth",
-                         fix="classification metrics score one label per image; evaluate a single-label version")
+                         fix="score a multi-label version with --multi-label (and --threshold), or evaluate a "
+                             "single-label version")
     if not truth:
         raise InputError("the version has no image labels to evaluate against", where="ground truth",
                          fix="snapshot a classification dataset (ImageFolder, a labels CSV/JSON, labelme flags)")
+    image_of, class_of, outside = _resolvers(gt, all_ids)
+    where = str(predictions)
+    raw = _read(predictions)
+    preds = parse_predictions(raw, where, image_of=image_of, class_of=class_of)
+    _refuse_outside_and_missing(gt, truth, preds, outside, where)
+    class_ids = [c["id"] for c in gt["categories"]]
+    names = [c["name"] for c in gt["categories"]]
+    result = evaluate_classification(truth, {i: preds[i] for i in truth}, class_ids, names, top_k=top_k,
+                                     image_tags=tags, slice_keys=slice_keys)
+    result["counts"]["unlabeled_images"] = len(unlabeled)
+    return result
+
+
+def _multilabel(gt, all_ids: dict[str, int], predictions: Path, tags, slice_keys, threshold: float) -> dict[str, Any]:
+    """Every image of the split is scored, an unlabeled one as having none of the classes."""
+    from lensvault.evaluations.multilabel import evaluate_multilabel, parse_multilabel_predictions
+
+    if not 0.0 <= threshold <= 1.0 or threshold != threshold:
+        raise UsageError(f"threshold {threshold} is not a score", where="--threshold", fix="give a value in [0, 1]")
+    if not any(gt["labels"].get(im["id"]) for im in gt["images"]):
+        raise InputError("the version has no image labels to evaluate against", where="ground truth",
+                         fix="snapshot a classification dataset (ImageFolder, a labels CSV/JSON, labelme flags)")
+    truth = {im["id"]: sorted(set(gt["labels"].get(im["id"], []))) for im in gt["images"]}
+    image_of, class_of, outside = _resolvers(gt, all_ids)
+    where = str(predictions)
+    raw = _read(predictions)
+    class_ids = [c["id"] for c in gt["categories"]]
+    names = [c["name"] for c in gt["categories"]]
+    preds = parse_multilabel_predictions(raw, where, image_of=image_of, class_of=class_of, class_ids=class_ids,
+                                         threshold=threshold)
+    _refuse_outside_and_missing(gt, truth, preds, outside, where)
+    return evaluate_multilabel(truth, {i: preds[i] for i in truth}, class_ids, names, threshold=threshold,
+                               image_tags=tags, slice_keys=slice_keys)
+
+
+def _read(predictions: Path) -> bytes:
+    try:
+        return Path(predictions).read_bytes()
+    except OSError as e:
+        raise InputError("predictions file cannot be read", where=str(predictions),
+                         fix="give a CSV or JSON file") from e
+
+
+def _resolvers(gt, all_ids: dict[str, int]):
+    """``image_of`` and ``class_of`` for the prediction parsers (a name, path or id to an id, or
+    None), and the list ``image_of`` fills with images of the version outside the split."""
+    in_split = {im["id"] for im in gt["images"]}
+    known_ids = set(all_ids.values())
     by_base: dict[str, list[int]] = {}
     for p, i in all_ids.items():
         by_base.setdefault(p.rsplit("/", 1)[-1], []).append(i)
@@ -244,11 +296,11 @@ def _classification(gt, all_ids: dict[str, int], predictions: Path, tags, slice_
 
     def image_of(value: Any) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool):
-            iid = value if value in set(all_ids.values()) else None
+            iid = value if value in known_ids else None
         elif isinstance(value, str):
             iid = all_ids.get(value)
             if iid is None and value.isdigit():
-                iid = int(value) if int(value) in set(all_ids.values()) else None
+                iid = int(value) if int(value) in known_ids else None
             if iid is None:
                 matches = by_base.get(value.rsplit("/", 1)[-1], [])
                 iid = matches[0] if len(matches) == 1 else None
@@ -271,12 +323,10 @@ def _classification(gt, all_ids: dict[str, int], predictions: Path, tags, slice_
             return value if value in ids else None
         return None
 
-    where = str(predictions)
-    try:
-        raw = Path(predictions).read_bytes()
-    except OSError as e:
-        raise InputError("predictions file cannot be read", where=where, fix="give a CSV or JSON file") from e
-    preds = parse_predictions(raw, where, image_of=image_of, class_of=class_of)
+    return image_of, class_of, outside
+
+
+def _refuse_outside_and_missing(gt, truth, preds, outside: list[str], where: str) -> None:
     if outside:
         raise InputError(f"{len(outside)} prediction(s) are for images outside the split: "
                          + ", ".join(sorted(set(outside))[:5]), where=where,
@@ -286,9 +336,3 @@ def _classification(gt, all_ids: dict[str, int], predictions: Path, tags, slice_
         raise InputError(f"{len(missing)} image(s) of the split have no prediction: {', '.join(missing[:5])}"
                          + (f" … and {len(missing) - 5} more" if len(missing) > 5 else ""), where=where,
                          fix="predict every image of the split (a missing image would inflate accuracy)")
-    class_ids = [c["id"] for c in gt["categories"]]
-    names = [c["name"] for c in gt["categories"]]
-    result = evaluate_classification(truth, {i: preds[i] for i in truth}, class_ids, names, top_k=top_k,
-                                     image_tags=tags, slice_keys=slice_keys)
-    result["counts"]["unlabeled_images"] = len(unlabeled)
-    return result

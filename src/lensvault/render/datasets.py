@@ -275,39 +275,53 @@ def _annotation_diff(out, ad) -> None:
     _split_moves(out, ad)
 
 
-def _describe_change(c) -> str:
+def _noun_plural(noun: str) -> str:
+    return noun + ("es" if noun.endswith("x") else "s")
+
+
+def _describe_change(c, mixed: bool) -> str:
+    from lensvault.datasets.annotation_diff.changes import KIND_NOUNS
+
+    # Kinds are named on each line only when the changes mix them (else the header names the one).
+    kind = f"{KIND_NOUNS.get(c.kind, c.kind)} " if mixed else ""
     if c.change == "added":
-        return f"+ added      {c.new_class} {_fmt_box(c.new_bbox)}"
+        return f"+ added      {kind}{c.new_class} {_fmt_box(c.new_bbox)}"
     if c.change == "removed":
-        return f"- removed    {c.old_class} {_fmt_box(c.old_bbox)}"
+        return f"- removed    {kind}{c.old_class} {_fmt_box(c.old_bbox)}"
     iou = f" (IoU {c.iou:.2f})" if c.iou is not None else ""
     if c.change == "moved":
-        return f"~ moved      {c.new_class} {_fmt_box(c.old_bbox)} → {_fmt_box(c.new_bbox)}{iou}"
+        return f"~ moved      {kind}{c.new_class} {_fmt_box(c.old_bbox)} → {_fmt_box(c.new_bbox)}{iou}"
     if c.change == "relabeled":
-        return f"~ relabeled  {c.old_class} → {c.new_class} {_fmt_box(c.new_bbox)}{iou}"
+        return f"~ relabeled  {kind}{c.old_class} → {c.new_class} {_fmt_box(c.new_bbox)}{iou}"
     what = ", ".join(f"{k} {v[0]!r} → {v[1]!r}" for k, v in c.attributes.items()) or ", ".join(c.changed)
-    return f"~ changed    {c.new_class} {_fmt_box(c.new_bbox)}: {what}"
+    return f"~ changed    {kind}{c.new_class} {_fmt_box(c.new_bbox)}: {what}"
 
 
 def _box_changes(out, ad) -> None:
+    from lensvault.datasets.annotation_diff.changes import KIND_NOUNS
+
     ann = ad.annotations
     if not ann.changed_boxes:
         return
+    unit = ann.unit  # box, mask, polygon, keypoints annotation, image label; annotation when mixed
+    mixed = unit == "annotation"
     by_image: dict[str, list] = {}
     for cat in ann.CATEGORIES:
         for c in getattr(ann, cat):
             by_image.setdefault(c.image, []).append(c)
     counts = ", ".join(f"{len(getattr(ann, c))} {c.replace('_', ' ')}" for c in ann.CATEGORIES if getattr(ann, c))
-    line(out, f"\nboxes: {ann.changed_boxes} changed in {len(by_image)} image(s) ({counts}); "
+    kinds = (" (" + ", ".join(f"{n} {KIND_NOUNS.get(k, k)}{'' if n == 1 else 's'}"
+                              for k, n in ann.by_kind().items()) + ")") if mixed else ""
+    line(out, f"\n{_noun_plural(unit)}: {ann.changed_boxes} changed in {len(by_image)} image(s) ({counts}){kinds}; "
               f"{ann.unchanged} unchanged")
     for image in sorted(by_image)[:SHOW]:
         changes = sorted(by_image[image], key=lambda c: (c.new_index if c.new_index is not None else -1,
                                                          c.old_index if c.old_index is not None else -1))
         line(out, f"  {image}")
         for c in changes[:SHOW]:
-            line(out, f"    {_describe_change(c)}")
-        more(out, len(changes), SHOW, "box change(s) in this image", indent="    ")
-    more(out, len(by_image), SHOW, "image(s) with box changes")
+            line(out, f"    {_describe_change(c, mixed)}")
+        more(out, len(changes), SHOW, f"{unit} change(s) in this image", indent="    ")
+    more(out, len(by_image), SHOW, f"image(s) with {unit} changes")
 
 
 def _images(out, im) -> None:

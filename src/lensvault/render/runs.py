@@ -225,7 +225,8 @@ def evaluation(res, out) -> None:
                                 (f"model {res['model']}" if res["model"] else "")) if x) or "ad hoc, not attached to a run"
     task = res.get("task", "detection")
     line(out, f"Evaluation {res['eval_id']}: {res['dataset']} split={res['split'] or 'all'} ({of})"
-              + ("" if task == "detection" else f" task={task}"))
+              + ("" if task == "detection" else f" task={task}")
+              + (f" multi-label threshold={res['threshold']}" if res.get("multi_label") else ""))
     line(out, "  " + "  ".join(f"{k}={_fmt(v)}" for k, v in ov.items() if not k.startswith(("AR", "AP"))
                                or k in ("AP", "AP50", "AP75")))
     for cls, m in res["per_class"].items():

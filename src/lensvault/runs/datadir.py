@@ -49,8 +49,9 @@ def coco_ground_truth(ds, split: str | None = None) -> dict:
         splits.setdefault(r["split"] or "unassigned", []).append(r["path"])
     keep = {e["file_name"] for e in out_images}
     out_anns: list[dict[str, Any]] = []
-    cols = [a for a in anns.select(["image", "class_id", "x", "y", "w", "h", "iscrowd", "kind"]).to_pylist()
-            if a["kind"] != "label"]  # image labels are no boxes
+    # Image labels are no boxes, nor are a masks import's ignore regions (as the COCO export leaves them out).
+    cols = [a for a in anns.select(["image", "class_id", "x", "y", "w", "h", "iscrowd", "kind", "attributes"]).to_pylist()
+            if a["kind"] != "label" and not (a["iscrowd"] and a["attributes"] == '{"ignore":true}')]
     for a in sorted(cols, key=lambda a: (id_of.get(a["image"], 0), a["class_id"], a["x"], a["y"])):
         # Every annotation of the version, zero-area boxes included, as `dataset export --format coco`
         # writes them; scoring leaves those out on both sides (evaluation.evaluate_detections).

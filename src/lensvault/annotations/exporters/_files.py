@@ -13,8 +13,14 @@ from lensvault.annotations.model import AnnotationRow, AnnotationSet, ImageRow
 Link = Callable[[Any, Path], None]
 
 
-def select(aset: AnnotationSet, split: str | None) -> tuple[list[ImageRow], dict[str, list[AnnotationRow]]]:
-    """Image rows (optionally one split) and their annotation rows grouped by image path."""
+IGNORE_REGION = '{"ignore":true}'  # the attributes of a masks import's ignore pixels (importers.masks)
+
+
+def select(aset: AnnotationSet, split: str | None, *, ignore_regions: bool = False
+           ) -> tuple[list[ImageRow], dict[str, list[AnnotationRow]]]:
+    """Image rows (optionally one split) and their annotation rows grouped by image path. The
+    ignore regions of a masks import are no objects: left out unless ``ignore_regions`` (the
+    masks export paints them the ignore index)."""
     images: list[ImageRow] = aset.images.to_pylist()
     if split is not None:
         images = [im for im in images if im["split"] == split]
@@ -22,7 +28,7 @@ def select(aset: AnnotationSet, split: str | None) -> tuple[list[ImageRow], dict
     by_image: dict[str, list[AnnotationRow]] = {p: [] for p in wanted}
     rows: list[AnnotationRow] = aset.annotations.to_pylist()
     for row in rows:
-        if row["image"] in by_image:
+        if row["image"] in by_image and (ignore_regions or row["attributes"] != IGNORE_REGION or not row["iscrowd"]):
             by_image[row["image"]].append(row)
     for image_rows in by_image.values():
         image_rows.sort(key=lambda r: r["index"])

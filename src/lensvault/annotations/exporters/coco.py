@@ -1,6 +1,8 @@
 """COCO export: ``annotations/instances_<split>.json`` (``instances_all.json`` for images
 without a split) and the images at their original relative paths, so ``file_name`` is that
-path and the importer finds it again. Category ids are written as they are in the model, and
+path and the importer finds it again. Image labels (kind ``label``) are no objects: an image's
+are written as a list of class names in its entry, under the field they were imported from
+(``--label-key``) or ``labels``, which ``--format coco --label-key`` reads back. Category ids are written as they are in the model, and
 image ids are the version's own (lensvault.annotations.image_ids) whatever ``split`` is chosen:
 predictions made on an export evaluate against the version with the same ids."""
 
@@ -53,6 +55,7 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, s
     from lensvault.annotations.image_ids import image_ids
 
     id_of = dict(zip(aset.images.column("path").to_pylist(), image_ids(aset.images)))
+    label_key = aset.label_key or "labels"
     images, by_image = select(aset, split)
     categories: list[_Category] = []
     for cid, name in zip(aset.classes.ids, aset.classes.names):
@@ -81,7 +84,12 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, s
                 entry["tags"] = tags
             out_images.append(entry)
             place(im["path"], dest / im["path"], image_files, link)
+            labels = [aset.classes.name_of(a["class_id"]) for a in by_image[im["path"]] if a["kind"] == "label"]
+            if labels:
+                entry[label_key] = list(dict.fromkeys(labels))  # type: ignore[literal-required]
             for a in by_image[im["path"]]:
+                if a["kind"] == "label":
+                    continue
                 ann_id += 1
                 out_anns.append(_annotation(a, ann_id, image_id, im, mask_utils))
         doc = {"info": {"description": "exported by LensVault"}, "licenses": [], "categories": categories,

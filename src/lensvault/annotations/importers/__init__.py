@@ -31,7 +31,8 @@ FORMATS = {
 
 def load(src: Path, *, format: str = "auto", annotations: Path | None = None,
          classes: Path | None = None, strict: bool = False, on_bad_image: str | None = None,
-         trusted: Iterable[str | os.PathLike[str]] = ()) -> AnnotationSet:
+         trusted: Iterable[str | os.PathLike[str]] = (), label_key: str | None = None,
+         ignore_index: int | None = None, background: str | None = None) -> AnnotationSet:
     """Read a dataset folder into the normalized model.
 
     ``src`` is the dataset root (image paths in the model are relative to it);
@@ -42,14 +43,19 @@ def load(src: Path, *, format: str = "auto", annotations: Path | None = None,
     happens to images decoders cannot read whole: see ``annotations.bad_images``.
     Nothing is read through a symlink that leads outside ``src``, except into ``trusted``
     folders (the vault passes its object store, which a ``checkout --link symlink`` links to).
+    ``label_key`` names the field holding image-level labels in COCO (an image field) or labelme
+    (``flags``): see ``annotations.label_keys``. ``ignore_index`` and ``background`` (a class
+    name) are the masks format's ignore pixel value and background class (importers.masks).
     """
     with trusting(src, trusted):
         return _load(src, format=format, annotations=annotations, classes=classes, strict=strict,
-                     on_bad_image=on_bad_image)
+                     on_bad_image=on_bad_image, label_key=label_key, ignore_index=ignore_index,
+                     background=background)
 
 
 def _load(src: Path, *, format: str, annotations: Path | None, classes: Path | None, strict: bool,
-          on_bad_image: str | None) -> AnnotationSet:
+          on_bad_image: str | None, label_key: str | None = None, ignore_index: int | None = None,
+          background: str | None = None) -> AnnotationSet:
     from lensvault.annotations.bad_images import collecting, settle
 
     root = Path(src)
@@ -85,8 +91,22 @@ def _load(src: Path, *, format: str, annotations: Path | None, classes: Path | N
 
         SourceFolder(root).check_readable(ann, rel(ann, root))
     module = importlib.import_module(FORMATS[fmt])
+    extra: dict[str, object] = {}
+    if label_key is not None:
+        from lensvault.annotations.label_keys import LABEL_KEY_FORMATS
+
+        if fmt not in LABEL_KEY_FORMATS or not label_key.strip():
+            fail(f"--label-key {label_key!r} does not apply to {fmt}", root, "--label-key",
+                 fix="image labels are read from a named field of coco (an image field) or labelme (flags); "
+                     "for other formats use --format labels or imagefolder")
+        extra["label_key"] = label_key
+    if ignore_index is not None or background is not None:
+        if fmt != "masks":
+            fail(f"--ignore-index and --background-label are for segmentation masks, not {fmt}", root,
+                 "--ignore-index/--background-label", fix="pass them with --format masks, or leave them out")
+        extra.update(ignore_index=ignore_index, background=background)
     with collecting() as bad:
-        imported: Imported = module.load(root, annotations=ann, classes=cls)
+        imported: Imported = module.load(root, annotations=ann, classes=cls, **extra)
     origin = imported.origin or imported.annotations.origin
     images, annotations_table, origin, bad_findings, skipped = settle(
         bad, mode, imported.images.table(), imported.annotations.table(), origin, source=str(root))
@@ -103,6 +123,8 @@ def _load(src: Path, *, format: str, annotations: Path | None, classes: Path | N
         ids_from_names=imported.ids_from_names,
         skipped=skipped,
         embedded={k: v for k, v in imported.embedded.items() if k not in {s["path"] for s in skipped}},
+        label_key=label_key,
+        masks=imported.masks,
     )
     image_files = imported.image_files  # every importer names the file that declared each image
 

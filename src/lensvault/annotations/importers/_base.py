@@ -24,6 +24,8 @@ class Imported:
     ids_from_names: bool = False
     # Images that exist only inside an annotation file (labelme imageData), by image key.
     embedded: dict[str, EmbeddedImage] = field(default_factory=dict)
+    # Segmentation masks: {"background_class": id or None, "ignore_index": n} (importers.masks).
+    masks: dict[str, int | None] | None = None
 
 
 def plural(n: int, word: str) -> str:

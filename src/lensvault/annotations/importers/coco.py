@@ -123,7 +123,10 @@ def looks_like_coco(path: Path) -> bool:
 class _Collected:
     """What the files of one import add up to: the splits' files share images, classes and findings."""
 
-    def __init__(self) -> None:
+    def __init__(self, label_key: str | None = None) -> None:
+        self.label_key = label_key
+        # Image labels read from ``label_key``: (image key, images row, names, file, location).
+        self.labels: list[tuple[str, int, list[str], str, str]] = []
         self.images = ImageColumns()
         self.anns = AnnotationColumns()
         self.findings: list[Finding] = []
@@ -135,13 +138,15 @@ class _Collected:
         self.dirs = DirIndex()
 
 
-def load(root: Path, *, annotations: Path | None = None, classes: Path | None = None) -> Imported:
+def load(root: Path, *, annotations: Path | None = None, classes: Path | None = None,
+         label_key: str | None = None) -> Imported:
+    """``label_key``: the image field holding image-level labels (annotations/label_keys.py)."""
     source = SourceFolder(root, annotations)
     files = find_files(root, annotations)
     if not files:
         fail("no COCO annotation file found", root,
              fix="pass --annotations path/to/instances_<split>.json")
-    c = _Collected()
+    c = _Collected(label_key)
     for path, split in files:
         shown = rel(path, root)
         data = _read_file(path, shown, source)
@@ -151,16 +156,44 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
 
     ids = tuple(sorted(c.categories))
     classmap = ClassMap(ids, tuple(c.categories[i] for i in ids), c.keypoints)
+    label_at: dict[int, str] = {}  # annotation row of an image label -> where its field is
+    if label_key is not None:
+        classmap, label_at = _add_labels(c, classmap)
     anns, ann_ids, ann_file = c.anns, c.ann_ids, c.ann_file
 
     def origin(row: int) -> tuple[str, str]:
+        if row in label_at:
+            return anns.files[ann_file[row]], label_at[row]
         return anns.files[ann_file[row]], f"annotation id {ann_ids[row]}"
 
     names = ", ".join(rel(p, root) for p, _ in files)
     description = (f"COCO: {names}, {plural(len(c.images), 'image')}, "
                    f"{plural(len(classmap), 'category').replace('categorys', 'categories')}, "
-                   f"{plural(len(anns), 'annotation')}")
+                   f"{plural(len(anns) - len(label_at), 'annotation')}"
+                   + (f", {plural(len(label_at), 'image label')} from {label_key!r}" if label_key is not None else ""))
     return Imported(c.images, anns, classmap, description, c.findings, c.image_files, origin)
+
+
+def _add_labels(c: _Collected, classmap: ClassMap) -> tuple[ClassMap, dict[int, str]]:
+    """Add the image labels read from the label field as label rows (after every file, so the
+    categories of all files name them and every image's size is known); names that are no
+    category get new ids (``label_keys.add_label_classes``)."""
+    from lensvault.annotations.label_keys import add_label_classes
+
+    classmap, found = add_label_classes(classmap, [n for _, _, names, _, _ in c.labels for n in names],
+                                        c.labels[0][3] if c.labels else "")
+    c.findings += found
+    id_of = dict(zip(classmap.names, classmap.ids))
+    label_at: dict[int, str] = {}
+    for key, row, names, file, where in c.labels:
+        fid = c.anns.file_id(file)
+        for name in names:
+            label_at[len(c.anns)] = where
+            c.anns.add(key, id_of[name], 0.0, 0.0, float(c.images.width[row]), float(c.images.height[row]),
+                       kind="label", origin=(fid, where))
+            c.ann_ids.append(where)
+            c.ann_file.append(fid)
+    return classmap, label_at
 
 
 def _read_file(path: Path, shown: str, source: SourceFolder) -> dict[str, Any]:
@@ -273,6 +306,8 @@ def _read_images(raw: list[Any], shown: str, split: str | None, source: SourceFo
                 check_json_value(tags, shown, f"images[{n}]")
             if "attributes" in im or "tags" in im:
                 _merge_tag_objects(im, tags, shown, f"images[{n}]")
+            if c.label_key is not None:
+                _take_labels(im, tags, c, key, len(images), shown, f"images[{n}]")
             images.add(key, width, height, split=split, tags=canonical_json(tags) if tags else "{}")
             image_files[key] = shown
         known = id_to_size.get(image_id)
@@ -301,6 +336,26 @@ def _merge_tag_objects(im: dict[str, Any], tags: dict[str, Any], shown: str, loc
         if isinstance(im.get(extra), dict):
             check_json_value(im[extra], shown, f"{loc}.{extra}")
             tags.update(im[extra])
+
+
+def _take_labels(im: dict[str, Any], tags: dict[str, Any], c: _Collected, key: str, row: int, shown: str,
+                 loc: str) -> None:
+    """The image's labels from its ``label_key`` field — a top-level key, else one of its
+    ``attributes``/``tags`` object — taken out of its tags (a label is not kept twice)."""
+    from lensvault.annotations.label_keys import label_names
+
+    name = c.label_key
+    assert name is not None
+    where = f"{loc}.{name}"
+    for extra in ("attributes", "tags"):
+        if name not in im and isinstance(im.get(extra), dict) and name in im[extra]:
+            where = f"{loc}.{extra}.{name}"
+    tags.pop(name, None)
+    value = im.get(name) if name in im else next(
+        (im[e][name] for e in ("attributes", "tags") if isinstance(im.get(e), dict) and name in im[e]), None)
+    names = label_names(value, shown, where)
+    if names:
+        c.labels.append((key, row, names, shown, where))
 
 
 def _fail_outside(outside: list[tuple[int, str]], shown: str) -> None:

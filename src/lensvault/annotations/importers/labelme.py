@@ -27,6 +27,7 @@ from lensvault.annotations.confine import reachable
 from lensvault.annotations.fields import check_json_value
 from lensvault.annotations.image_lookup import ImageLookup, clean_name
 from lensvault.annotations.importers._base import Imported, named_classes, plural
+from lensvault.annotations.label_keys import label_names
 from lensvault.annotations.model import AnnotationColumns, EmbeddedImage, Finding, ImageColumns, canonical_json
 from lensvault.annotations.survey import Survey, inside, sniff_json
 
@@ -75,7 +76,12 @@ def read_labelme(path: Path, shown: str) -> LabelmeDoc:
     return doc
 
 
-def load(root: Path, *, annotations: Path | None = None, classes: Path | None = None) -> Imported:
+def load(root: Path, *, annotations: Path | None = None, classes: Path | None = None,
+         label_key: str | None = None) -> Imported:
+    """``label_key="flags"``: the file's true flags are image labels (not tags)."""
+    if label_key not in (None, "flags"):
+        fail(f"labelme files keep image labels in \"flags\", not {label_key!r}", root, "--label-key",
+             fix="pass --label-key flags (its true flags become labels), or leave --label-key out")
     survey = Survey.of(root)
     files = find_files(root, annotations, survey)
     if not files:
@@ -90,6 +96,9 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
                  fix="copy the file into the dataset folder, or remove the link", code="outside-root")
         data = read_labelme(path, shown)
         _check_fields(data, shown)
+        if label_key is not None:
+            for name in label_names(data.get("flags"), shown, "flags"):
+                names_seen.setdefault(name)
         for shape in data["shapes"]:
             if shape["label"] != IGNORE_LABEL:
                 names_seen.setdefault(shape["label"])
@@ -104,7 +113,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     image_files: dict[str, str] = {}
     embedded: dict[str, EmbeddedImage] = {}
     lookup = ImageLookup(root, survey)
-    n_shapes = n_ignored = 0
+    n_shapes = n_ignored = n_labels = 0
     for path, shown, data in docs:
         json_w, json_h = int(data.get("imageWidth") or 0), int(data.get("imageHeight") or 0)
         image_path = _image_for(path, data, lookup, shown, findings, root)
@@ -125,9 +134,15 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
             fail(f"image {key!r} is annotated by two labelme files ({image_files[key]} and {shown})",
                  shown, "imagePath", fix="merge the files or correct imagePath")
         flags = data.get("flags") or {}
+        labels = label_names(flags, shown, "flags") if label_key is not None else []
+        if label_key is not None:
+            flags = {}  # they are the image's labels, not its tags
         images.add(key, width, height, orientation=orientation, tags=canonical_json(flags) if flags else "{}")
         image_files[key] = shown
         fid = anns.file_id(shown)
+        for name in labels:
+            anns.add(key, class_ids[name], 0.0, 0.0, float(width), float(height), kind="label", origin=(fid, "flags"))
+        n_labels += len(labels)
         for n, shape in enumerate(data["shapes"]):
             if shape["label"] == IGNORE_LABEL:  # a region to ignore, not an object (labelme2voc paints it 255)
                 n_ignored += 1
@@ -138,6 +153,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     description = (f"labelme: {plural(len(files), 'JSON file')}, {plural(len(images), 'image')}"
                    + (f" ({len(embedded):,} stored in their JSON as imageData)" if embedded else "")
                    + f", {plural(len(classmap), 'class').replace('classs', 'classes')}, {plural(n_shapes, 'shape')}"
+                   + (f", {plural(n_labels, 'image label')} from flags" if label_key is not None else "")
                    + (f" ({n_ignored:,} {IGNORE_LABEL} shape{'s' if n_ignored != 1 else ''} not imported: "
                       "regions to ignore, not objects)" if n_ignored else ""))
     return Imported(images, anns, classmap, description, findings, image_files,

@@ -7,9 +7,17 @@ Masks are RGB (colour → class through the map), palette or greyscale PNGs (ind
 id; a palette image with a colour map is read through its palette). Index 255 and the VOC
 border colour (224,224,192, unless the map names it) are "ignore".
 
-The background class — ``background_label`` in dataset_meta.json, else a class named
-``background``/``_background_``/``__background__`` (VOC and labelme put it at index 0) — is
-not an object: its pixels give no annotation, though the class keeps its id.
+The background class — ``--background-label NAME``, else ``background_label`` in
+dataset_meta.json, else a class named ``background``/``_background_``/``__background__`` (VOC
+and labelme put it at index 0) — is not an object: its pixels give no annotation, though the
+class keeps its id. The version records which class it is (``Imported.masks``), so evaluation
+and export paint uncovered pixels with it.
+
+Ignore pixels (the ignore index, 255 unless ``--ignore-index`` or dataset_meta's ``ignore_index``
+say otherwise, and the VOC border colour) are not scored. With a background class they must not
+read as background: each image's ignore region becomes one crowd ``mask`` annotation of the
+background class with attribute ``{"ignore": true}`` (COCO's way to say "do not score here";
+semantic evaluation paints crowd regions ignored, the masks export paints them the ignore index).
 
 Class masks: every other class present becomes one ``mask`` annotation (pycocotools RLE)
 with its box. Instance masks (``SegmentationObject/`` or ``SegmentationObjectPNG/``, index =
@@ -110,6 +118,7 @@ class _ClassMapSource:
     background: frozenset[int]  # class ids
     index_is_id: bool = False  # palette PNGs hold class ids (labelme), whatever their palette
     ids: list[int] | None = None  # class ids of ``names`` (None: 0..n-1); pixel values are ids
+    ignore_index: int = _IGNORE_INDEX  # dataset_meta.json's "ignore_index", else 255
 
     @property
     def class_ids(self) -> list[int]:
@@ -119,7 +128,10 @@ class _ClassMapSource:
         return self.names[self.class_ids.index(class_id)]
 
 
-def load(root: Path, *, annotations: Path | None = None, classes: Path | None = None) -> Imported:
+def load(root: Path, *, annotations: Path | None = None, classes: Path | None = None,
+         ignore_index: int | None = None, background: str | None = None) -> Imported:
+    """``ignore_index``: the pixel value not to score (default dataset_meta's ``ignore_index``,
+    else 255); ``background``: the background class's name (see the module docstring)."""
     layout = find_masks(root)
     class_dir = annotations if annotations is not None and annotations.is_dir() else (
         layout.class_dir if layout else mask_dir(root))
@@ -129,6 +141,17 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
              fix="expected masks/, SegmentationClass/ or SegmentationClassPNG/; pass --annotations")
     images_root = next((root / d for d in _IMAGE_DIRS if (root / d).is_dir()), root)
     cmap = _class_map(root, classes)
+    ignore = cmap.ignore_index if ignore_index is None else ignore_index
+    if not 0 <= ignore <= 65535:
+        fail(f"ignore index {ignore} is not a pixel value", root, "--ignore-index", fix="give a value 0..65535")
+    if ignore in cmap.class_ids:
+        fail(f"ignore index {ignore} is the id of class {cmap.name_of(ignore)!r}", root, "--ignore-index",
+             fix="give an ignore index no class uses")
+    if background is not None:
+        if background not in cmap.names:
+            fail(f"background class {background!r} is not in the class map ({cmap.source})", root,
+                 "--background-label", fix=f"name one of: {', '.join(cmap.names)}")
+        cmap.background = frozenset({cmap.class_ids[cmap.names.index(background)]})
     colour_to_id = {c: i for i, c in enumerate(cmap.colours)} if cmap.colours else None
     if colour_to_id is not None and _VOC_BORDER not in colour_to_id:
         colour_to_id[_VOC_BORDER] = -1
@@ -145,7 +168,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     anns = AnnotationColumns()
     findings: list[Finding] = []
     image_files: dict[str, str] = {}
-    n_instances = 0
+    n_instances = n_ignore = 0
     for image, mask in pairs:
         key = rel(image, root)
         width, height, orientation = image_info(image, key)
@@ -158,8 +181,13 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
         image_files[key] = rel(declared_by, root) if declared_by else key
         if not _decodable(key, width, height) or (mask is None and obj is None):
             continue  # a bad image is reported with the others; its masks are not decoded
-        codes = _class_codes(mask, rel(mask, root), width, height, colour_to_id, cmap) if mask else None
+        codes = _class_codes(mask, rel(mask, root), width, height, colour_to_id, cmap, ignore) if mask else None
         n_instances += _add_regions(root, key, mask, codes, obj, width, height, cmap, anns, findings)
+        if codes is not None and cmap.background and (codes < 0).any():
+            assert mask is not None
+            _add_mask(anns, key, min(cmap.background), codes < 0, width, height,
+                      (anns.file_id(rel(mask, root)), "ignore pixels"), {"ignore": True}, crowd=True)
+            n_ignore += 1
 
     classmap = ClassMap(tuple(cmap.class_ids), tuple(cmap.names))
     where = ", ".join(f"{rel(d, root)}/" for d in mask_dirs)
@@ -168,9 +196,12 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
                    f"from {cmap.source}"
                    + (f", background {', '.join(repr(cmap.name_of(i)) for i in sorted(cmap.background))}"
                       if cmap.background else "")
-                   + f", {plural(len(anns) - n_instances, 'class region')}"
-                   + (f", {plural(n_instances, 'instance')}" if object_dir else ""))
-    return Imported(images, anns, classmap, description, findings, image_files, ids_from_names=classes is None)
+                   + f", {plural(len(anns) - n_instances - n_ignore, 'class region')}"
+                   + (f", {plural(n_instances, 'instance')}" if object_dir else "")
+                   + (f", ignore pixels (value {ignore}) in {plural(n_ignore, 'image')}" if n_ignore else ""))
+    bg = min(cmap.background) if cmap.background else None
+    return Imported(images, anns, classmap, description, findings, image_files, ids_from_names=classes is None,
+                    masks={"background_class": bg, "ignore_index": ignore})
 
 
 def _decodable(key: str, width: int, height: int) -> bool:
@@ -286,16 +317,19 @@ def _dataset_meta(meta: Path) -> _ClassMapSource:
             fail(f"background_label {raw!r} is not one of the label_map ids", shown, "background_label",
                  fix="name the id of the background class, e.g. \"0\"")
         background = frozenset({bg})
+    ignore = data.get("ignore_index", _IGNORE_INDEX)
+    if type(ignore) is not int or not 0 <= ignore <= 65535:
+        fail(f"ignore_index {ignore!r} is not a pixel value", shown, "ignore_index", fix="write a whole number 0..65535")
     colours = data.get("segmentation_colors")
     if colours is None:
-        return _ClassMapSource(names, None, shown, background)
+        return _ClassMapSource(names, None, shown, background, ignore_index=ignore)
     if not isinstance(colours, list) or len(colours) != len(names):
         fail(f"segmentation_colors must be a list of one [r, g, b] per label ({len(names)})", shown,
              "segmentation_colors", fix="give one [r, g, b] colour per label")
     fix = "write each colour as [r, g, b] with values from 0 to 255"
     parsed = [_colour(c if isinstance(c, list) else [c], shown, f"segmentation_colors {i}", fix)
               for i, c in enumerate(colours)]
-    return _ClassMapSource(names, parsed, shown, background)
+    return _ClassMapSource(names, parsed, shown, background, ignore_index=ignore)
 
 
 # -- pairing ------------------------------------------------------------------------------------
@@ -370,7 +404,7 @@ def _read_png(mask: Path, shown: str, width: int, height: int) -> tuple[_Pixels,
 
 
 def _class_codes(mask: Path, shown: str, width: int, height: int, colour_to_id: dict[_RGB, int] | None,
-                 cmap: _ClassMapSource) -> _Ids:
+                 cmap: _ClassMapSource, ignore: int = _IGNORE_INDEX) -> _Ids:
     """Per-pixel class ids (-1 = ignore) of a class mask."""
     import numpy as np
 
@@ -389,13 +423,14 @@ def _class_codes(mask: Path, shown: str, width: int, height: int, colour_to_id: 
         pal = np.asarray(palette + [0] * (768 - len(palette)), dtype=np.uint32).reshape(-1, 3)
         packed = (pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2]
         lookup = {(r << 16) | (g << 8) | b: i for (r, g, b), i in colour_to_id.items()}
-        lookup[int(packed[_IGNORE_INDEX])] = -1
+        if ignore < len(packed):
+            lookup[int(packed[ignore])] = -1
         codes = packed[codes]
         coloured = True
     else:
         codes = arr.astype(np.int64)
         lookup = {i: i for i in cmap.class_ids}
-        lookup[_IGNORE_INDEX] = -1
+        lookup[ignore] = -1
         coloured = False
     values = np.unique(codes)
     unknown = [int(v) for v in values if int(v) not in lookup]
@@ -403,7 +438,7 @@ def _class_codes(mask: Path, shown: str, width: int, height: int, colour_to_id: 
         shown_vals = [f"({v >> 16},{(v >> 8) & 255},{v & 255})" if coloured else str(v) for v in unknown[:5]]
         fail(f"mask has {len(unknown)} value(s) not in the class map: {', '.join(shown_vals)}", shown,
              f"pixel values {', '.join(shown_vals)}",
-             fix=f"add those colours/ids to {cmap.source}, or repaint the pixels with a known class or 255 (ignore)")
+             fix=f"add those colours/ids to {cmap.source}, or repaint the pixels with a known class or {ignore} (ignore)")
     out = np.full(codes.shape, -1, dtype=np.int64)
     for v in values:
         out[codes == v] = lookup[int(v)]
@@ -474,7 +509,7 @@ def _add_regions(root: Path, key: str, mask: Path | None, codes: _Ids | None, ob
 
 
 def _add_mask(anns: AnnotationColumns, key: str, cid: int, region: npt.NDArray[np.bool_], width: int, height: int,
-              origin: tuple[int, str], attrs: dict[str, int] | None) -> None:
+              origin: tuple[int, str], attrs: dict[str, Any] | None, crowd: bool = False) -> None:
     import numpy as np
     from pycocotools import mask as mask_utils
 
@@ -482,4 +517,4 @@ def _add_mask(anns: AnnotationColumns, key: str, cid: int, region: npt.NDArray[n
     x, y, w, h = (float(b) for b in mask_utils.toBbox(rle))
     anns.add(key, cid, x, y, w, h, kind="mask",
              rle=canonical_json({"counts": rle["counts"].decode("ascii"), "size": [height, width]}),
-             attributes=canonical_json(attrs) if attrs else "{}", origin=origin)
+             attributes=canonical_json(attrs) if attrs else "{}", iscrowd=crowd, origin=origin)

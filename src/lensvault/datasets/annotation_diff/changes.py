@@ -1,13 +1,26 @@
-"""What a diff of two vision versions says: the changed boxes, images, classes and splits, each
+"""What a diff of two vision versions says: the changed annotations (boxes, masks, …), images, classes and splits, each
 result with its ``to_dict`` (the ``--json`` shape) and the one-sentence summary of the whole diff."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 # The split of images that have none, in counts by split and in the summary.
 NO_SPLIT = "(none)"
+
+# What one annotation of each kind is called wherever a diff speaks of it: a diff of masks
+# that said "box" (the detection path's word) told a segmentation user something false.
+KIND_NOUNS = {"bbox": "box", "polygon": "polygon", "rle": "mask", "mask": "mask",
+              "keypoints": "keypoints annotation", "label": "image label"}
+
+
+def kind_noun(kinds: Iterable[str]) -> str:
+    """The noun for annotations of ``kinds`` (an iterable of kind names): the kind's own when
+    they are all of one, else "annotation"."""
+    nouns = {KIND_NOUNS.get(k, "annotation") for k in kinds}
+    return nouns.pop() if len(nouns) == 1 else "annotation"
 
 
 class ResizedImage(TypedDict):
@@ -35,7 +48,9 @@ class ClassReindex(TypedDict):
 
 @dataclass(frozen=True)
 class BoxChange:
-    """One box that differs. ``change``: added, removed, moved, relabeled, attributes_changed.
+    """One annotation that differs. ``change``: added, removed, moved, relabeled, attributes_changed;
+    ``kind``: the annotation's kind (the new one's when both exist: a kind change is also in
+    ``attributes["kind"]``).
 
     For a matched pair, ``changed`` names every field that differs besides the class
     ("bbox", "polygon", "difficult", ...) and ``attributes`` maps each differing scalar
@@ -53,9 +68,10 @@ class BoxChange:
     new_index: int | None = None
     changed: tuple[str, ...] = ()
     attributes: dict[str, list[Any]] = field(default_factory=dict)
+    kind: str = "bbox"
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"image": self.image, "change": self.change,
+        d: dict[str, Any] = {"image": self.image, "change": self.change, "kind": self.kind,
                              "old_class": self.old_class, "new_class": self.new_class,
                              "old_bbox": list(self.old_bbox) if self.old_bbox else None,
                              "new_bbox": list(self.new_bbox) if self.new_bbox else None,
@@ -134,6 +150,20 @@ class AnnotationChanges:
     def kinds_changed(self) -> bool:
         return self.kinds_a != self.kinds_b
 
+    def by_kind(self) -> dict[str, int]:
+        """Changed annotations per kind."""
+        out: dict[str, int] = {}
+        for c in self.CATEGORIES:
+            for x in getattr(self, c):
+                out[x.kind] = out.get(x.kind, 0) + 1
+        return dict(sorted(out.items()))
+
+    @property
+    def unit(self) -> str:
+        """What the changed annotations are called: "box", "mask", "polygon", "keypoints
+        annotation", "image label", or "annotation" when they are of several kinds."""
+        return kind_noun(self.by_kind() or (set(self.kinds_a) | set(self.kinds_b)))
+
     def counts(self) -> dict[str, int]:
         out = {c: len(getattr(self, c)) for c in self.CATEGORIES}
         out.update(unchanged=self.unchanged, images_changed=self.images_changed,
@@ -144,6 +174,8 @@ class AnnotationChanges:
         d: dict[str, Any] = {c: [x.to_dict() for x in getattr(self, c)] for c in self.CATEGORIES}
         d["counts"] = self.counts()
         d["kinds"] = {"a": list(self.kinds_a), "b": list(self.kinds_b)}
+        d["unit"] = self.unit
+        d["by_kind"] = self.by_kind()
         return d
 
 
@@ -255,8 +287,7 @@ def _box_text(ann: AnnotationChanges) -> list[str]:
     if not ann.changed_boxes:
         return []
     detail = ", ".join(f"{len(getattr(ann, c))} {c.replace('_', ' ')}" for c in ann.CATEGORIES if getattr(ann, c))
-    unit = "image label" if set(ann.kinds_a) | set(ann.kinds_b) == {"label"} else "box"  # classification
-    return [f"{_plural(ann.changed_boxes, unit)} changed in {_plural(ann.images_changed, 'image')} ({detail})"]
+    return [f"{_plural(ann.changed_boxes, ann.unit)} changed in {_plural(ann.images_changed, 'image')} ({detail})"]
 
 
 def _image_text(im: ImageChanges) -> list[str]:

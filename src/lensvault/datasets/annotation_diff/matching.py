@@ -192,4 +192,5 @@ def _box_change(path: str, kind: str, p: _Box | None, q: _Box | None, iou: float
         class_name(classes_a, p.class_id) if p else None,
         class_name(classes_b, q.class_id) if q else None,
         p.bbox if p else None, q.bbox if q else None, iou,
-        p.index if p else None, q.index if q else None, tuple(changed), attrs)
+        p.index if p else None, q.index if q else None, tuple(changed), attrs,
+        kind=q.shape[0] if q else p.shape[0] if p else "bbox")

@@ -1,0 +1,65 @@
+"""``--format masks``: the images at their paths, one class-index PNG per image under ``masks/``
+and ``dataset_meta.json`` — what the masks importer reads back.
+
+A pixel is the class of the last mask, RLE or polygon annotation covering it (in annotation
+order, as semantic evaluation paints the ground truth), the ignore index on crowd regions (the
+ignore pixels of a masks import), else the background class the version recorded (else one
+named background), else the ignore index. ``dataset_meta.json`` holds ``label_map`` (id → name),
+``background_label`` and ``ignore_index``. The mask of ``images/a.jpg`` is ``masks/a.png``; of
+``other/b.jpg``, ``masks/other/b.png``. Masks are 8-bit, or 16-bit when an id or the ignore index
+is above 255. Boxes, keypoints and image labels carry no pixels and are not written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from lensvault.annotations.exporters._files import Link, place, select
+from lensvault.annotations.model import AnnotationSet
+from lensvault.errors import UsageError
+
+__all__ = ["export"]
+
+_IMAGE_DIRS = ("images", "JPEGImages", "imgs")  # the importer's image folders (masks._IMAGE_DIRS)
+
+
+def mask_path(image: str) -> str:
+    parts = PurePosixPath(image).parts
+    rest = parts[1:] if len(parts) > 1 and parts[0] in _IMAGE_DIRS else parts
+    return str(PurePosixPath("masks", *rest).with_suffix(".png"))
+
+
+def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, split: str | None,
+           link: Link | None = None) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    from lensvault.annotations.painting import background_id, rasterize_ground_truth
+
+    ids, names = list(aset.classes.ids), list(aset.classes.names)
+    if sorted(ids) != list(range(len(ids))):
+        raise UsageError(f"the class ids are {ids[:10]}, not 0..{len(ids) - 1}: a mask pixel holds a class id and "
+                         "dataset_meta.json numbers classes from 0", where="--format masks",
+                         fix="export as coco (its category ids may have gaps)")
+    meta = aset.masks or {}
+    ignore = int(meta.get("ignore_index") or 255)
+    bg = meta["background_class"] if "background_class" in meta else background_id(ids, names)
+    fill = ignore if bg is None else bg
+    deep = max([*ids, ignore]) > 255
+    images, by_image = select(aset, split, ignore_regions=True)
+    for im in images:
+        place(im["path"], dest / im["path"], image_files, link)
+        if im["width"] <= 0 or im["height"] <= 0:
+            continue
+        pixels = rasterize_ground_truth(im, by_image[im["path"]], fill, ignore)
+        out = dest / mask_path(im["path"])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels.astype(np.uint16 if deep else np.uint8)).save(out)
+    doc: dict[str, Any] = {"label_map": {str(i): n for i, n in sorted(zip(ids, names))}, "ignore_index": ignore}
+    if bg is not None:
+        doc["background_label"] = str(bg)
+    (dest / "dataset_meta.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    return dest
