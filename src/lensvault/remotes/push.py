@@ -243,7 +243,7 @@ def _upload(vault: Vault, rs, oids: list[str], result: PushResult, progress, lab
     groups = group_for_packs([(o, stat[o]) for o in small], rs.pack_target)
     with progress.task(label, len(oids)) as advance:
         def pack(group: list[str]) -> None:
-            rs.put_pack([(oid, read_checked(oid)) for oid in group])
+            rs.put_pack((oid, read_checked(oid)) for oid in group)  # read one by one into the pack
             with lock:
                 sizes.update((oid, stat[oid]) for oid in group)
                 result.packs_sent += 1

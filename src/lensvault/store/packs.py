@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 __all__ = ["INDEX_FORMAT", "PACK_BELOW", "PACK_TARGET", "PackIndex", "build_pack", "group_for_packs",
@@ -74,8 +75,9 @@ class PackIndex:
         return cls(pack, size, entries)
 
 
-def build_pack(items: list[tuple[str, bytes]]) -> tuple[bytes, PackIndex]:
-    """The pack of ``items`` (oid, bytes — already checked by the caller) and its index."""
+def build_pack(items: Iterable[tuple[str, bytes]]) -> tuple[bytearray, PackIndex]:
+    """The pack of ``items`` (oid, bytes — already checked by the caller) and its index. Items may
+    come from a generator: each is copied into the pack and let go (a pack's bytes in memory once)."""
     buf = bytearray()
     entries: dict[str, tuple[int, int]] = {}
     for oid, data in items:
@@ -83,8 +85,7 @@ def build_pack(items: list[tuple[str, bytes]]) -> tuple[bytes, PackIndex]:
             continue
         entries[oid] = (len(buf), len(data))
         buf += data
-    body = bytes(buf)
-    return body, PackIndex(hashlib.sha256(body).hexdigest(), len(body), entries)
+    return buf, PackIndex(hashlib.sha256(buf).hexdigest(), len(buf), entries)
 
 
 def group_for_packs(sized: list[tuple[str, int]], target: int = PACK_TARGET) -> list[list[str]]:

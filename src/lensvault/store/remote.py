@@ -475,7 +475,7 @@ class RemoteStore(ObjectStore):
         self._keep_index(index, data)
         return index
 
-    def put_pack(self, items: list[tuple[str, bytes]]) -> PackIndex:
+    def put_pack(self, items: Iterable[tuple[str, bytes]]) -> PackIndex:
         """Write ``items`` (oid, bytes — hashed by the caller) as one pack, then its index, each
         created only if absent: the index exists only once its pack is whole. Returns the index."""
         import obstore
