@@ -156,6 +156,12 @@ def test_request_counts_of_a_packed_push_and_read(tmp_path, s3_server, bucket, r
     start = len(requests_log.lines)
     lv_json("clone", url, str(tmp_path / "b"), "--endpoint-url", s3_server, cwd=tmp_path)
     assert len(requests_log.since(start)) <= 4 * packs + 20, requests_log.since(start)
+    # The clone kept the indexes (.lensvault/remote-packs/): its next command reads none again.
+    assert len(list((tmp_path / "b" / ".lensvault" / "remote-packs").rglob("*.idx"))) == packs + 1
+    start = len(requests_log.lines)
+    assert lv_json("pull", "frames@1.0.1", cwd=tmp_path / "b")["objects_fetched"] == 0
+    reqs = requests_log.since(start)
+    assert any("/packs/" in p for _, p, _ in reqs) and not any(p.endswith(".idx") for _, p, _ in reqs), reqs
     v.close()
 
 

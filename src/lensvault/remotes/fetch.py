@@ -190,6 +190,8 @@ def clone(url: str, dest, *, make_vault, vault_dir: str = ".lensvault", name: st
     made_root = not root.exists()
     try:
         vdir.mkdir(parents=True)
+        rs.cache_dir = str(vdir / "remote-packs")  # as open_remote sets it for the vault's later commands
+        rs.cache_known_indexes()
         cid = uuid.uuid4().hex
         config = VaultConfig(vault_id=uuid.uuid4().hex, created_at=utcnow(), store_url=f"{vault_dir}/objects",
                              catalog_url=f"sqlite:///{vault_dir}/catalog.db", catalog_id=cid,

@@ -207,7 +207,7 @@ def _upload(vault: Vault, rs, oids: list[str], result: PushResult, progress, lab
     (a few packs built at once: bounded memory), larger ones singly with ``If-None-Match: *``.
     ``replace`` (damaged on the remote) are sent singly, overwriting."""
     from lensvault.store.packs import group_for_packs
-    from lensvault.store.remote import LARGE, PACKS_IN_FLIGHT
+    from lensvault.store.remote import LARGE, PACKS_UP
 
     store = vault.store
     sizes: dict[str, int] = {}
@@ -249,7 +249,7 @@ def _upload(vault: Vault, rs, oids: list[str], result: PushResult, progress, lab
                 result.packs_sent += 1
             advance(len(group))
 
-        rs.run_many(pack, groups, jobs=min(rs.jobs, PACKS_IN_FLIGHT))
+        rs.run_many(pack, groups, jobs=min(rs.jobs, PACKS_UP))
         rs.run_many(one, single, on_done=advance)
     result.records_sent += sum(1 for o in sizes if o in records)
     result.objects_sent += sum(1 for o in sizes if o not in records)

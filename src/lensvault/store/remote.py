@@ -52,8 +52,10 @@ __all__ = ["HEADER", "RemoteStore", "check_remote_ref", "open_remote_store", "re
 HEADER = "lensvault-remote.json"
 FORMAT = "lensvault.remote/2"
 READABLE = ("lensvault.remote/1", FORMAT)  # 1: one object per file; 2: small objects in packs
-# Packs built or read at once (each up to PACK_TARGET bytes in memory): bounds a push's or pull's memory.
+# Packs read at once (each up to PACK_TARGET bytes in memory, once): bounds a pull's memory.
 PACKS_IN_FLIGHT = 4
+# Packs built and sent at once: each is in memory twice (built, and the client's copy it sends).
+PACKS_UP = 2
 SCHEMES = ("s3", "gs", "az", "abfs", "file")
 # Bodies above this go up in parts and come down to a temp file; below, in memory.
 LARGE = 32 * 1024 * 1024
@@ -460,6 +462,15 @@ class RemoteStore(ObjectStore):
             os.replace(tmp, path)
         except OSError:
             pass  # a cache: the next command reads the index from the remote again
+
+    def cache_known_indexes(self) -> None:
+        """Keep the indexes read so far in ``cache_dir`` (set after they were read: a clone's new vault)."""
+        with self._packs_lock:
+            known = list((self._packs or {}).values())
+        for index in known:
+            path = self._cache_path(index.pack)
+            if path is not None and not os.path.exists(path):
+                self._keep_index(index, index.to_bytes())
 
     def _get_index(self, h: str) -> PackIndex | None:
         import obstore
