@@ -275,3 +275,22 @@ def test_a_format_1_remote_is_read_and_an_unknown_format_refused(tmp_path, remot
     r = lv("push", "--all", cwd=v.root)
     assert r.returncode == 9 and "lensvault.remote/9" in r.stderr
     v.close()
+
+
+def test_reads_of_a_pack_are_the_fewest_requests_for_not_many_more_bytes():
+    from lensvault.store.packs import PackIndex, plan_reads
+
+    mb = 1024 * 1024
+    index = PackIndex("p" * 64, 40 * mb, {"a" * 64: (0, 1000), "b" * 64: (mb // 2, 1000),
+                                         "c" * 64: (20 * mb, 1000), "d" * 64: (30 * mb, 10 * mb)})
+    # Near ranges merge into one request; far ones stay apart (the gap would cost more than a request).
+    assert plan_reads(index, ["a" * 64, "b" * 64]) == [(0, mb // 2 + 1000)]
+    assert plan_reads(index, ["a" * 64, "c" * 64]) == [(0, 1000), (20 * mb, 20 * mb + 1000)]
+    # One wanted object is one range, however large; half the pack or more in ranges: the whole pack.
+    assert plan_reads(index, ["d" * 64]) == [(30 * mb, 40 * mb)]
+    assert plan_reads(index, ["a" * 64, "d" * 64]) == [(0, 1000), (30 * mb, 40 * mb)]
+    n = 6 * mb // 5  # five 1.2 MB objects, 1.2 MB apart: five ranges, or the whole pack
+    step = 2 * n
+    many = PackIndex("q" * 64, 10 * n, {f"{i:064x}": (i * step, n) for i in range(5)})
+    assert plan_reads(many, list(many.entries)) == [(0, 10 * n)]
+    assert plan_reads(many, list(many.entries)[:2]) == [(0, n), (step, step + n)]

@@ -2,7 +2,9 @@
 
 Every byte that comes in is hashed before it enters the local store: records and small
 objects in memory, large ones while they stream to a temp file. A remote object that does
-not hash to its name is named in the error and never stored.
+not hash to its name is named in the error (with its pack and byte range if it was packed)
+and never stored. Packed objects come a pack at a time: the whole pack, or the ranges that
+hold what is wanted, whichever is fewer requests for not many more bytes.
 
 ``clone`` makes a new vault whose catalog is rebuilt from the remote's records exactly as
 ``catalog rebuild`` rebuilds a lost one (the records are copied into the new vault's own

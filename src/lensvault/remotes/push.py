@@ -7,6 +7,9 @@ for a dataset version, everything its manifest names — are there. Pushing 1.0.
 listing the remote's objects once (LIST, 1,000 names a request) when there is much of it,
 never by one HEAD per object; a few are just sent with ``If-None-Match: *``.
 
+Objects below 4 MB and records travel in packs (store/packs.py): a pack and its index are
+written before any ref or journal entry that needs what they hold.
+
 Refs: dataset/model/config refs are created with ``If-None-Match: *``; a ref that names
 another record is fine when it is the same snapshot (two vaults made the same version),
 refused otherwise with both snapshot ids named. Aliases move by compare-and-swap on the
