@@ -1,12 +1,15 @@
 """Push and pull through a local S3-compatible server: LensVault vs ``dvc push`` / ``dvc pull``.
 
-    .venv/bin/python benchmarks/bench_remote.py [--files 3000] [--repeats 1] [--dvc PATH/TO/dvc]
+    .venv/bin/python benchmarks/bench_remote.py [--files 3000] [--source DIR] [--repeats 1] [--dvc PATH/TO/dvc]
 
-Generates N small JPEGs (noise, 10-30 KB: the size of real camera crops), snapshots them in a
-fresh vault, and for each tool, against a fresh moto server each time (moto keeps objects in
-memory): first push, push with nothing new, pull/clone into an empty place. Times are wall
-clock of the whole command; requests are counted from the server's request log (one line per
-HTTP request). DVC runs only if a ``dvc`` with the s3 extra is found (``--dvc``, or on PATH);
+Makes N small JPEGs — with ``--source DIR``, real ones: the JPEGs under DIR, each copied with a
+distinct trailing comment after its end-of-image marker (decoders ignore it) until there are N
+distinct files; otherwise noise, 10-30 KB — snapshots them in a fresh vault, and for each tool,
+against a fresh moto server each time (moto keeps objects in memory): first push, push with
+nothing new, push after one changed file, pull/clone into an empty place. Times are wall clock
+of the whole command; requests are counted from the server's request log (one line per HTTP
+request); peak memory is the command's maximum resident set (its own and its waited-for
+children's, from wait4). DVC runs only if a ``dvc`` with the s3 extra is found (``--dvc``, or on PATH);
 install it in a separate venv (``python -m venv /tmp/dvc && /tmp/dvc/bin/pip install dvc dvc-s3``):
 in one environment with moto, pip backtracks on boto3 for minutes.
 """
@@ -32,6 +35,21 @@ CREDS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_RE
          "AWS_DEFAULT_REGION": "us-east-1"}
 _REQUEST = re.compile(r'"(GET|PUT|HEAD|POST|DELETE) [^"]*HTTP/1\.1" \d{3}')
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the server colours 4xx/5xx lines (a 412 is a request too)
+
+
+def copy_images(root: Path, n: int, source: Path) -> int:
+    """N distinct real JPEGs: the source's, round-robin, each with its own trailing bytes."""
+    found = sorted(p for p in source.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
+    if not found:
+        raise SystemExit(f"no JPEGs under {source}")
+    root.mkdir(parents=True)
+    total = 0
+    for i in range(n):
+        src = found[i % len(found)]
+        p = root / f"img_{i:06d}.jpg"
+        p.write_bytes(src.read_bytes() + f"copy {i}".encode())
+        total += p.stat().st_size
+    return total
 
 
 def make_images(root: Path, n: int) -> int:
@@ -81,21 +99,28 @@ class Server:
         self.proc.wait()
 
 
-def timed(cmd: list[str], cwd: Path, env: dict) -> float:
+def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float]:
+    """(seconds, peak resident MB) of the command."""
     t = time.perf_counter()
-    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-    return time.perf_counter() - t
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            out.seek(0)
+            err.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{out.read()[-2000:]!r}\n{err.read()[-2000:]!r}")
+    return seconds, usage.ru_maxrss / 1024  # kilobytes on Linux
 
 
-def measure(label: str, server: Server, cmd: list[str], cwd: Path, env: dict) -> tuple[float, int]:
+def measure(label: str, server: Server, cmd: list[str], cwd: Path, env: dict) -> tuple[float, int, float]:
     before = server.requests()
-    seconds = timed(cmd, cwd, env)
-    return seconds, server.requests() - before
+    seconds, peak = timed(cmd, cwd, env)
+    return seconds, server.requests() - before, peak
 
 
-def lensvault_run(work: Path, images: Path) -> dict[str, tuple[float, int]]:
+def lensvault_run(work: Path, images: Path) -> dict[str, tuple[float, int, float]]:
     lv = [PY, "-m", "lensvault.cli.main"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LENSVAULT_")} | CREDS
     server = Server(work)
@@ -120,7 +145,7 @@ def lensvault_run(work: Path, images: Path) -> dict[str, tuple[float, int]]:
         server.stop()
 
 
-def dvc_run(dvc: str, work: Path, images: Path) -> dict[str, tuple[float, int]]:
+def dvc_run(dvc: str, work: Path, images: Path) -> dict[str, tuple[float, int, float]]:
     env = dict(os.environ) | CREDS
     server = Server(work)
     try:
@@ -148,14 +173,16 @@ def dvc_run(dvc: str, work: Path, images: Path) -> dict[str, tuple[float, int]]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=3000)
+    ap.add_argument("--source", type=Path, help="a folder of real JPEGs to copy from (default: generated noise)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--dvc", default=shutil.which("dvc"))
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="lv-bench-remote-") as tmp:
         work = Path(tmp)
-        size = make_images(work / "images", args.files)
+        size = copy_images(work / "images", args.files, args.source) if args.source else \
+            make_images(work / "images", args.files)
         print(f"{args.files} JPEGs, {size / 1e6:.1f} MB; moto server on loopback, fresh per run", file=sys.stderr)
-        results: dict[str, list[dict[str, tuple[float, int]]]] = {"lensvault": [], "dvc": []}
+        results: dict[str, list[dict[str, tuple[float, int, float]]]] = {"lensvault": [], "dvc": []}
         for i in range(args.repeats):
             images = work / f"images-{i}"
             shutil.copytree(work / "images", images)
@@ -172,17 +199,19 @@ def main() -> None:
         for tool, runs in results.items():
             if runs:
                 row[tool] = {"seconds": round(statistics.median(r[op][0] for r in runs), 2),
-                             "requests": int(statistics.median(r[op][1] for r in runs))}
+                             "requests": int(statistics.median(r[op][1] for r in runs)),
+                             "peak_mb": round(max(r[op][2] for r in runs)),
+                             "all_seconds": [round(r[op][0], 2) for r in runs]}
         if "dvc" in row:
             row["ratio"] = round(row["lensvault"]["seconds"] / max(row["dvc"]["seconds"], 1e-9), 2)
         table[op] = row
     print(json.dumps({"files": args.files, "bytes": size, "repeats": args.repeats, "results": table}, indent=2))
-    print(f"{'operation':32} {'LensVault':>18} {'DVC':>18} {'ratio':>6}", file=sys.stderr)
+    print(f"{'operation':32} {'LensVault':>26} {'DVC':>26} {'ratio':>6}", file=sys.stderr)
     for op, row in table.items():
         lv_, dv = row["lensvault"], row.get("dvc")
-        dvc_text = f"{dv['seconds']:7.2f} s {dv['requests']:6d} r" if dv else "         -"
-        print(f"{op:32} {lv_['seconds']:7.2f} s {lv_['requests']:6d} r {dvc_text:>18} {row.get('ratio', '-'):>6}",
-              file=sys.stderr)
+        dvc_text = f"{dv['seconds']:7.2f} s {dv['requests']:6d} r {dv['peak_mb']:4d} MB" if dv else "         -"
+        print(f"{op:32} {lv_['seconds']:7.2f} s {lv_['requests']:6d} r {lv_['peak_mb']:4d} MB {dvc_text:>26} "
+              f"{row.get('ratio', '-'):>6}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import lensvault
+from lensvault.store.remote import RemoteStore
 from tests.cli.hints import printed_hints
 
 from .conftest import CREDENTIALS, lv, lv_json, s3_client
@@ -71,16 +72,24 @@ def test_damaged_and_lost_remote_objects_are_replaced_by_check_remote(tmp_path, 
     v.close()
     url = f"s3://{bucket}/p"
     lv_json("remote", "add", "origin", url, "--endpoint-url", s3_server, cwd=tmp_path / "a")
-    lv_json("push", "--all", cwd=tmp_path / "a")
+    lv_json("push", "--all", cwd=tmp_path / "a", env={"LENSVAULT_PACK_BYTES": "200000"})  # several packs
     s3 = s3_client(s3_server)
-    rotten, lost = files[0], files[1]
-    s3.put_object(Bucket=bucket, Key=f"p/objects/{rotten[:2]}/{rotten[2:]}", Body=b"rotten")
-    s3.delete_object(Bucket=bucket, Key=f"p/objects/{lost[:2]}/{lost[2:]}")
+    packed = RemoteStore(url, endpoint_url=s3_server).packed()
+    rotten = files[0]
+    lost = next(o for o in files if packed[o].pack != packed[rotten].pack)
+    # One byte of a packed object flipped; another object's whole pack (and its index) lost.
+    key = f"p/{packed[rotten].pack_key}"
+    body = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    body[packed[rotten].entries[rotten][0]] ^= 0xFF
+    s3.put_object(Bucket=bucket, Key=key, Body=bytes(body))
+    for key in (packed[lost].pack_key, packed[lost].index_key):
+        s3.delete_object(Bucket=bucket, Key=f"p/{key}")
     # A plain push trusts the refs (the version is complete by construction) and sends nothing.
     assert lv_json("push", "--all", cwd=tmp_path / "a")["objects_sent"] == 0
     r = lv("clone", url, str(tmp_path / "b"), "--endpoint-url", s3_server, cwd=tmp_path)
-    # The clone meets the damaged object or the lost one, whichever it fetches first, and names it.
-    assert r.returncode in (3, 5) and (rotten[:12] in r.stderr or lost[:12] in r.stderr), r.stderr
+    # The clone meets the damaged object or one of the lost pack's, whichever it fetches first, and names it.
+    named = {rotten, *packed[lost].entries}
+    assert r.returncode in (3, 5) and any(o[:12] in r.stderr for o in named), r.stderr
     assert not (tmp_path / "b").exists()
     done = sh(hint(r.stderr, "lensvault push --all --check-remote"), tmp_path / "a")
     assert done.returncode == 0, done.stderr

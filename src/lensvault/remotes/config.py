@@ -132,8 +132,12 @@ def resolve_remote(vault: Vault, name: str | None) -> Remote:
 
 
 def open_remote(vault: Vault, name: str | None, *, jobs: int = 32) -> tuple[Remote, RemoteStore]:
+    import os
+
     remote = resolve_remote(vault, name)
-    return remote, remote.store(jobs=jobs)
+    rs = remote.store(jobs=jobs)
+    rs.cache_dir = os.path.join(vault.dir, "remote-packs")  # pack indexes, kept between commands
+    return remote, rs
 
 
 def _unknown(vault: Vault, name: str) -> NotFound:

@@ -2,7 +2,9 @@
 
 Every byte that comes in is hashed before it enters the local store: records and small
 objects in memory, large ones while they stream to a temp file. A remote object that does
-not hash to its name is named in the error and never stored.
+not hash to its name is named in the error (with its pack and byte range if it was packed)
+and never stored. Packed objects come a pack at a time: the whole pack, or the ranges that
+hold what is wanted, whichever is fewer requests for not many more bytes.
 
 ``clone`` makes a new vault whose catalog is rebuilt from the remote's records exactly as
 ``catalog rebuild`` rebuilds a lost one (the records are copied into the new vault's own
@@ -14,8 +16,10 @@ brings the remote's aliases as they are.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import threading
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +37,7 @@ __all__ = ["clone", "download", "new_records", "pull"]
 
 
 def _require_remote(rs) -> None:
-    if not rs.exists():
+    if rs.remote_format() is None:  # refuses a format this version cannot read
         raise NotFound("this location is not a LensVault remote (nothing was pushed there yet, or the bucket "
                        "does not exist)", where=rs.url,
                        fix="check the URL (and --endpoint-url), or push to it first with `lensvault push --all`")
@@ -45,14 +49,39 @@ BATCH = 512
 
 
 def download(store, rs, oids: list[str], progress, label: str) -> tuple[int, int]:
-    """Fetch the objects ``store`` lacks, each hashed before it is stored; (objects, bytes) fetched."""
+    """Fetch the objects ``store`` lacks, each hashed before it is stored; (objects, bytes) fetched.
+    Objects in packs come pack by pack (whole, or the ranges that hold them: store/packs.py), the
+    others one GET each."""
     import tempfile
 
     todo = store.missing(sorted(set(oids)))
+    if not todo:
+        return 0, 0
     fetched, total = 0, 0
+    lock = threading.Lock()
     with progress.task(label, len(todo)) as advance, tempfile.TemporaryDirectory(prefix=".lensvault-fetch-") as stage:
-        for start in range(0, len(todo), BATCH):
-            batch = todo[start:start + BATCH]
+
+        def store_pack(index, got: list[tuple[str, memoryview]]) -> None:
+            nonlocal fetched, total
+            sub = os.path.join(stage, index.pack)
+            os.mkdir(sub)
+            try:
+                for oid, data in got:
+                    if hashlib.sha256(data).hexdigest() == oid:
+                        with open(os.path.join(sub, oid), "wb") as f:
+                            f.write(data)
+                    elif not _single_copy(rs, oid, os.path.join(sub, oid)):
+                        raise _corrupt(rs, oid)
+                with lock:  # one durability barrier a pack
+                    store.put_files([(os.path.join(sub, oid), oid) for oid, _ in got])
+                    fetched += len(got)
+                    total += sum(len(d) for _, d in got)
+            finally:
+                shutil.rmtree(sub, ignore_errors=True)
+
+        loose = rs.read_packed(todo, store_pack, on_done=advance)
+        for start in range(0, len(loose), BATCH):
+            batch = loose[start:start + BATCH]
             sizes: dict[str, int] = {}
 
             def one(oid: str, sizes: dict[str, int] = sizes) -> None:
@@ -73,6 +102,16 @@ def download(store, rs, oids: list[str], progress, label: str) -> tuple[int, int
             fetched += len(sizes)
             total += sum(sizes.values())
     return fetched, total
+
+
+def _single_copy(rs, oid: str, path: str) -> bool:
+    """A packed copy was damaged: whether a single copy (``push --check-remote`` sends one) is intact."""
+    from lensvault.errors import ObjectMissing
+
+    try:
+        return rs.fetch_single_to(oid, path) is not None
+    except ObjectMissing:
+        return False
 
 
 def _corrupt(rs, oid: str) -> IntegrityError:
@@ -153,6 +192,8 @@ def clone(url: str, dest, *, make_vault, vault_dir: str = ".lensvault", name: st
     made_root = not root.exists()
     try:
         vdir.mkdir(parents=True)
+        rs.cache_dir = str(vdir / "remote-packs")  # as open_remote sets it for the vault's later commands
+        rs.cache_known_indexes()
         cid = uuid.uuid4().hex
         config = VaultConfig(vault_id=uuid.uuid4().hex, created_at=utcnow(), store_url=f"{vault_dir}/objects",
                              catalog_url=f"sqlite:///{vault_dir}/catalog.db", catalog_id=cid,

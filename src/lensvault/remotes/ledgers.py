@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import IntegrityError
@@ -72,14 +73,29 @@ def remote_ledger(rs, *, progress=NO_PROGRESS) -> tuple[Ledger, dict[str, bytes]
             out.records.append(rec)
     out.records.sort(key=lambda r: (r.stamp, r.journal))
     raw: dict[str, bytes] = {}
+    by_oid: dict[str, list[LedgerRecord]] = {}
+    for rec in out.records:
+        by_oid.setdefault(rec.oid, []).append(rec)
+    lock = threading.Lock()
 
-    def read(rec: LedgerRecord) -> None:
-        data = rs.get_raw(rec.oid)
-        rec.doc = parse_record(data, rec.oid, rs.location(rec.oid))
-        raw[rec.oid] = data
+    def keep(oid: str, data: bytes) -> None:
+        doc = parse_record(data, oid, rs.location(oid))
+        with lock:
+            raw[oid] = data
+            for rec in by_oid[oid]:
+                rec.doc = doc
 
-    with progress.task("Reading the remote's records", len(out.records)) as advance:
-        rs.run_many(read, out.records, on_done=advance)
+    def read(oid: str) -> None:
+        keep(oid, rs.get_raw(oid))
+
+    def from_pack(index, got) -> None:
+        for oid, data in got:
+            keep(oid, bytes(data))
+
+    with progress.task("Reading the remote's records", len(by_oid)) as advance:
+        # Records travel in packs: read a pack's records in its fewest ranged GETs, not one each.
+        single = rs.read_packed(sorted(by_oid), from_pack, on_done=advance)
+        rs.run_many(read, single, on_done=advance)
     for name in rs.list_refs("refs"):
         data = rs.get_ref(name)
         if data:

@@ -7,6 +7,9 @@ for a dataset version, everything its manifest names — are there. Pushing 1.0.
 listing the remote's objects once (LIST, 1,000 names a request) when there is much of it,
 never by one HEAD per object; a few are just sent with ``If-None-Match: *``.
 
+Objects below 4 MB and records travel in packs (store/packs.py): a pack and its index are
+written before any ref or journal entry that needs what they hold.
+
 Refs: dataset/model/config refs are created with ``If-None-Match: *``; a ref that names
 another record is fine when it is the same snapshot (two vaults made the same version),
 refused otherwise with both snapshot ids named. Aliases move by compare-and-swap on the
@@ -16,6 +19,7 @@ remote alias ref's ETag: of two machines promoting at once exactly one wins.
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import TYPE_CHECKING
 
 from lensvault.errors import IntegrityError, RemoteConflict
@@ -47,7 +51,7 @@ def push(vault: Vault, refs: list[str], *, everything: bool = False, remote: str
     result = PushResult(spec.name, rs.url)
     local = local_ledger(vault)
     chosen = select(local, refs, everything=everything, where="this vault")
-    rs.create()  # marks the location as a remote; fails clearly on a missing bucket or bad credentials
+    rs.open_for_push()  # reads (or creates) the marker; fails clearly on a missing bucket or bad credentials
     on_remote = set(rs.list_refs("journal"))
     new = [r for r in chosen if r.journal not in on_remote]
     _refuse_conflicts(rs, new, result)
@@ -70,11 +74,14 @@ def push(vault: Vault, refs: list[str], *, everything: bool = False, remote: str
         result.listed = True
         if check_remote:
             damaged = {o for o in [*todo, *records] if o in listing and listing[o][0] != vault.store.stat(o).size}
+            damaged |= _damaged_in_packs(rs, [o for o in [*todo, *records] if o in listing and o not in damaged])
         todo = [o for o in todo if o not in listing or o in damaged]
     result.objects_present = len(needed) - len(todo)
     result.objects_replaced = len(damaged)
-    _upload(vault, rs, todo, result, progress, "Uploading objects", replace=damaged)
-    _upload(vault, rs, sorted(records), result, progress, "Uploading records", count_as_records=True, replace=damaged)
+    # One upload for both: small objects and records share packs (nothing names a record before its
+    # ref and journal entry, written below once every pack and its index is whole).
+    _upload(vault, rs, todo + sorted(records), result, progress, "Uploading objects", records=records,
+            replace=damaged)
 
     # -- refs, then journal entries (the journal is what clone and pull list: last)
     moves: dict[tuple[str, str], list[LedgerRecord]] = {}
@@ -196,41 +203,82 @@ def _decided_after(vault: Vault, rs, local: Ledger, key, there: str, ours: str, 
 
 
 def _upload(vault: Vault, rs, oids: list[str], result: PushResult, progress, label: str, *,
-            count_as_records: bool = False, replace: frozenset[str] | set[str] = frozenset()) -> None:
-    """Send objects with ``If-None-Match: *``, each hashed on the way out: a damaged local object
-    is named and never becomes a remote object."""
-    from lensvault.store.remote import LARGE
+            records: set[str] | frozenset[str] = frozenset(),
+            replace: frozenset[str] | set[str] = frozenset()) -> None:
+    """Send objects, each hashed on the way out (a damaged local object is named and never becomes
+    a remote object): those below ``rs.pack_below`` in packs of about ``rs.pack_target`` bytes
+    (a few packs built at once: bounded memory), larger ones singly with ``If-None-Match: *``.
+    ``replace`` (damaged on the remote) are sent singly, overwriting."""
+    from lensvault.store.packs import group_for_packs
+    from lensvault.store.remote import LARGE, PACKS_UP
 
     store = vault.store
     sizes: dict[str, int] = {}
+    lock = threading.Lock()
+    stat = {oid: store.stat(oid).size for oid in oids}
+    small = [o for o in oids if stat[o] < rs.pack_below and o not in replace]
+    single = [o for o in oids if stat[o] >= rs.pack_below or o in replace]
+
+    def read_checked(oid: str) -> bytes:
+        with store.open(oid) as f:
+            data = f.read()
+        if hashlib.sha256(data).hexdigest() != oid:
+            raise _damaged(store, oid)
+        return data
 
     def one(oid: str) -> None:
         path = store.local_path(oid)
-        size = store.stat(oid).size
+        size = stat[oid]
         if path is not None and size > LARGE:
             h = hashlib.sha256()
             with open(path, "rb") as f:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     h.update(chunk)
+            if h.hexdigest() != oid:
+                raise _damaged(store, oid)
             body: bytes | str = path
-            ok = h.hexdigest() == oid
         else:
-            with store.open(oid) as f:
-                data = f.read()
-            body = data
-            ok = hashlib.sha256(data).hexdigest() == oid
-        if not ok:
-            raise IntegrityError(f"object {oid[:12]}… is corrupt in this vault's store; it was not pushed",
-                                 where=store.location(oid),
-                                 fix="run `lensvault verify --repair` (add --from DIR with the original files), "
-                                     "then push again", oid=oid, corrupt=[oid])
+            body = read_checked(oid)
         if rs.put_object(oid, body, replace=oid in replace):
-            sizes[oid] = size
+            with lock:
+                sizes[oid] = size
 
+    groups = group_for_packs([(o, stat[o]) for o in small], rs.pack_target)
     with progress.task(label, len(oids)) as advance:
-        rs.run_many(one, oids, on_done=advance)
-    if count_as_records:
-        result.records_sent += len(sizes)
-    else:
-        result.objects_sent += len(sizes)
+        def pack(group: list[str]) -> None:
+            rs.put_pack((oid, read_checked(oid)) for oid in group)  # read one by one into the pack
+            with lock:
+                sizes.update((oid, stat[oid]) for oid in group)
+                result.packs_sent += 1
+            advance(len(group))
+
+        rs.run_many(pack, groups, jobs=min(rs.jobs, PACKS_UP))
+        rs.run_many(one, single, on_done=advance)
+    result.records_sent += sum(1 for o in sizes if o in records)
+    result.objects_sent += sum(1 for o in sizes if o not in records)
     result.bytes_sent += sum(sizes.values())
+
+
+def _damaged_in_packs(rs, oids: list[str]) -> set[str]:
+    """``--check-remote``: read back the objects whose only copy is in a pack (a size in an index
+    says nothing about the bytes) and name those that do not hash to their oid; they are sent
+    again singly, and readers take the single copy when the packed one is damaged."""
+    loose = rs.listing_single()
+    bad: set[str] = set()
+    lock = threading.Lock()
+
+    def check(index, got) -> None:
+        for oid, data in got:
+            if hashlib.sha256(data).hexdigest() != oid:
+                with lock:
+                    bad.add(oid)
+
+    rs.read_packed([o for o in oids if o not in loose], check)
+    return bad
+
+
+def _damaged(store, oid: str) -> IntegrityError:
+    return IntegrityError(f"object {oid[:12]}… is corrupt in this vault's store; it was not pushed",
+                          where=store.location(oid),
+                          fix="run `lensvault verify --repair` (add --from DIR with the original files), "
+                              "then push again", oid=oid, corrupt=[oid])

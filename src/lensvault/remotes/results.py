@@ -16,6 +16,7 @@ class PushResult:
     objects_present: int = 0  # needed, and already on the remote (by its refs, or by the listing)
     bytes_sent: int = 0
     records_sent: int = 0
+    packs_sent: int = 0  # pack objects written (small objects and records travel in packs)
     listed: bool = False  # whether the remote's objects were listed (the fallback)
     objects_replaced: int = 0  # --check-remote: objects there with the wrong size, sent again
     refs_created: list[str] = field(default_factory=list)

@@ -34,7 +34,9 @@ def _some(names: list[str], n: int = 8) -> str:
 
 def pushed(res, out) -> None:
     line(out, f"Pushed to {res.remote} ({res.url}): {res.objects_sent} object(s), {human_bytes(res.bytes_sent)}, "
-              f"{res.records_sent} record(s); {res.objects_present} object(s) already there"
+              f"{res.records_sent} record(s)"
+              + (f" in {res.packs_sent} pack(s)" if res.packs_sent else "")
+              + f"; {res.objects_present} object(s) already there"
               + (" (checked by one listing)" if res.listed else "")
               + (f"; {res.objects_replaced} damaged object(s) there replaced" if res.objects_replaced else ""))
     if res.refs_created:

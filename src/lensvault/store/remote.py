@@ -7,8 +7,10 @@ only a remote needs: conditional ref writes (create-if-absent with ``If-None-Mat
 compare-and-swap with ``If-Match`` on the ref's ETag) and bulk transfers with many requests
 in flight. Layout under the URL's prefix (docs/design.md, "Remotes")::
 
-    lensvault-remote.json                    {"format": "lensvault.remote/1"}: marks a remote
-    objects/ab/cdef…                         objects, record objects included; created only if absent
+    lensvault-remote.json                    {"format": "lensvault.remote/2"}: marks a remote
+    objects/ab/cdef…                         large objects (>= 4 MB), one each; created only if absent
+    packs/<sha256>.pack                      small objects (and records) concatenated (store/packs.py)
+    packs/<sha256>.idx                       its index: sorted oid -> offset, length; written after the pack
     journal/<YYYY-MM>/<stamp>-<kind>-<oid>   one empty entry per record, written after the record
     refs/datasets/<name>/<version>           record oid; created only if absent
     refs/models/<name>/<version>             record oid; created only if absent
@@ -19,7 +21,10 @@ in flight. Layout under the URL's prefix (docs/design.md, "Remotes")::
 Credentials come from the environment of each cloud (``AWS_ACCESS_KEY_ID``…,
 ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_…``), never from the vault's config.
 Nothing here pins or locks: a remote is shared by machines whose liveness we cannot see;
-gc on a remote (not built yet) must rely on a grace period, as the issue says.
+gc on a remote must rely on a grace period, as the issue says (``repack`` takes one).
+
+Format 1 (no packs) is still read; a push to a format-1 remote turns its marker to format 2
+before it writes its first pack. A marker of any other format is refused (a newer LensVault).
 """
 
 from __future__ import annotations
@@ -30,12 +35,14 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lensvault.errors import LensVaultError, RemoteConflict, RemoteError, UsageError
 from lensvault.store.base import ObjectStat, ObjectStore, OnDone
+from lensvault.store.packs import PACK_BELOW, PACK_TARGET, PackIndex, build_pack, pack_name_of, plan_reads
 
 if TYPE_CHECKING:
     from lensvault.errors import ObjectMissing
@@ -43,7 +50,12 @@ if TYPE_CHECKING:
 __all__ = ["HEADER", "RemoteStore", "check_remote_ref", "open_remote_store", "remote_error"]
 
 HEADER = "lensvault-remote.json"
-FORMAT = "lensvault.remote/1"
+FORMAT = "lensvault.remote/2"
+READABLE = ("lensvault.remote/1", FORMAT)  # 1: one object per file; 2: small objects in packs
+# Packs read at once (each up to PACK_TARGET bytes in memory, once): bounds a pull's memory.
+PACKS_IN_FLIGHT = 4
+# Packs built and sent at once: each is in memory twice (built, and the client's copy it sends).
+PACKS_UP = 2
 SCHEMES = ("s3", "gs", "az", "abfs", "file")
 # Bodies above this go up in parts and come down to a temp file; below, in memory.
 LARGE = 32 * 1024 * 1024
@@ -102,6 +114,16 @@ class RemoteStore(ObjectStore):
         self._store: Any = None
         self._cas_lock = threading.Lock()
         self._local_root = self.url[len("file://"):] if self.url.startswith("file://") else None
+        # Where index objects are kept between commands (immutable: a cached index is the index);
+        # set by the callers that know a vault (remotes/config.open_remote); None reads them each time.
+        self.cache_dir: str | None = None
+        self.pack_below = PACK_BELOW
+        # LENSVAULT_PACK_BYTES: smaller packs (tests make many packs out of few files with it).
+        self.pack_target = int(os.environ.get("LENSVAULT_PACK_BYTES") or PACK_TARGET)
+        self._packs: dict[str, PackIndex] | None = None  # pack hash -> index, once listed
+        self._packed: dict[str, PackIndex] = {}  # oid -> the index of a pack holding it
+        self._packs_lock = threading.RLock()
+        self._format: str | None = None
 
     # -- the client ----------------------------------------------------------------------------
     @property
@@ -156,6 +178,10 @@ class RemoteStore(ObjectStore):
         return f"objects/{oid[:2]}/{oid[2:]}"
 
     def location(self, oid: str) -> str:
+        index = self._packed.get(oid)
+        if index is not None:
+            off, n = index.entries[oid]
+            return f"{self.url}/{index.pack_key} (bytes {off}-{off + n - 1}, object {oid})"
         return f"{self.url}/{self.key(oid)}"
 
     def missing_error(self, oid: str) -> ObjectMissing:
@@ -174,23 +200,56 @@ class RemoteStore(ObjectStore):
         body = json.dumps({"format": FORMAT}).encode() + b"\n"
         try:
             self._call("the remote cannot be written", obstore.put, HEADER, body, mode="create")
+            self._format = FORMAT
         except Exception as e:
             if type(e).__name__ != "AlreadyExistsError":
                 raise
 
     def exists(self) -> bool:
+        return self.remote_format() is not None
+
+    def remote_format(self) -> str | None:
+        """The format named by the remote's marker (one GET), or None if there is none; a format
+        this version cannot read is refused."""
         import obstore
 
         try:
-            self._call("the remote cannot be read", obstore.head, HEADER)
-            return True
+            data = bytes(self._call("the remote cannot be read", obstore.get, HEADER).bytes())
         except FileNotFoundError:
-            return False
+            return None
+        try:
+            fmt = json.loads(data).get("format")
+        except (ValueError, AttributeError):
+            fmt = None
+        if fmt not in READABLE:
+            raise RemoteError(f"this remote is of format {fmt!r}, which this LensVault cannot read "
+                              f"(it reads {', '.join(READABLE)})", where=f"{self.url}/{HEADER}",
+                              fix="upgrade LensVault (`pip install -U lensvault`) on this machine, then run it again")
+        self._format = fmt
+        return str(fmt)
+
+    def open_for_push(self) -> None:
+        """Check the marker (one GET) and create it on a new remote; a bad bucket or refused
+        credentials fail here, before anything is sent."""
+        if self.remote_format() is None:
+            self.create()
+
+    def _allow_packs(self) -> None:
+        # A format-1 remote gets the format-2 marker before its first pack: a reader of the marker
+        # knows packs may hold objects. (Called once per push, under the packs lock.)
+        import obstore
+
+        if self._format == "lensvault.remote/1":
+            body = json.dumps({"format": FORMAT}).encode() + b"\n"
+            self._call("the remote cannot be written", obstore.put, HEADER, body, mode="overwrite")
+            self._format = FORMAT
 
     # -- reading -------------------------------------------------------------------------------
     def has(self, oid: str) -> bool:
         import obstore
 
+        if oid in self.packed():
+            return True
         try:
             self._call("the remote cannot be read", obstore.head, self.key(oid))
             return True
@@ -198,7 +257,15 @@ class RemoteStore(ObjectStore):
             return False
 
     def listing(self) -> dict[str, tuple[int, float]]:
-        """Every object on the remote: oid -> (size, stored_at), from LIST requests (1,000 a page)."""
+        """Every object on the remote, single or in a pack: oid -> (size, stored_at), from LIST
+        requests (1,000 names a page) and the packs' indexes (read once, then cached)."""
+        out = self.listing_single()
+        for oid, index in self.packed(refresh=True).items():
+            out.setdefault(oid, (index.entries[oid][1], index.stored_at))
+        return out
+
+    def listing_single(self) -> dict[str, tuple[int, float]]:
+        """The single objects (``objects/…``, not those in packs): oid -> (size, stored_at)."""
         import obstore
 
         out: dict[str, tuple[int, float]] = {}
@@ -219,6 +286,9 @@ class RemoteStore(ObjectStore):
     def stat(self, oid: str) -> ObjectStat:
         import obstore
 
+        index = self.packed().get(oid)
+        if index is not None:
+            return ObjectStat(index.entries[oid][1], index.stored_at)
         try:
             meta = self._call("the remote cannot be read", obstore.head, self.key(oid))
         except FileNotFoundError:
@@ -229,17 +299,51 @@ class RemoteStore(ObjectStore):
         return io.BytesIO(self.get_raw(oid))
 
     def get_raw(self, oid: str) -> bytes:
-        """The object's bytes as the server sent them (not hashed: callers check)."""
+        """The object's bytes as the server sent them (not hashed: callers check). An object in a
+        pack is one ranged GET once the packs' indexes are known."""
         import obstore
 
+        index = self.packed().get(oid)
+        if index is not None:
+            return self._read_packed_one(oid, index)
         try:
             return bytes(self._call("the remote cannot be read", obstore.get, self.key(oid)).bytes())
         except FileNotFoundError:
+            index = self.packed(refresh=True).get(oid)  # packed by a push since we listed
+            if index is not None:
+                return self._read_packed_one(oid, index)
             raise self.missing_error(oid) from None
+
+    def _read_packed_one(self, oid: str, index: PackIndex) -> bytes:
+        import obstore
+
+        off, n = index.entries[oid]
+        if n == 0:
+            return b""
+        try:
+            return bytes(self._call("the remote cannot be read", obstore.get_range, index.pack_key,
+                                    start=off, end=off + n))
+        except FileNotFoundError:
+            again = self.packed(refresh=True).get(oid)  # repacked meanwhile: its new pack has it
+            if again is None or again.pack == index.pack:
+                raise self.missing_error(oid) from None
+            return self._read_packed_one(oid, again)
 
     def fetch_to(self, oid: str, path: str) -> int | None:
         """Stream object ``oid`` into the file ``path`` (bounded memory), hashing it on the way: its
         size, or None if the bytes do not hash to its name (then ``path`` is removed)."""
+
+        if oid in self.packed():
+            data = self.get_raw(oid)
+            if hashlib.sha256(data).hexdigest() != oid:
+                return self.fetch_single_to(oid, path)  # a copy sent singly by `push --check-remote`
+            with open(path, "wb") as f:
+                f.write(data)
+            return len(data)
+        return self.fetch_single_to(oid, path)
+
+    def fetch_single_to(self, oid: str, path: str) -> int | None:
+        """``fetch_to`` of the single object ``objects/…`` (not of a packed copy)."""
         import obstore
 
         try:
@@ -280,6 +384,243 @@ class RemoteStore(ObjectStore):
         except ObjectMissing:
             return "missing"
         return "ok" if hashlib.sha256(data).hexdigest() == oid else "corrupt"
+
+    # -- packs ---------------------------------------------------------------------------------
+    def packs(self, *, refresh: bool = False) -> dict[str, PackIndex]:
+        """Every pack on the remote that has an index: pack hash -> index. One LIST of ``packs/``
+        (1,000 names a page) and a GET of each index not in the cache; kept for this object's
+        life unless ``refresh``. An index whose pack is not listed, or that does not parse, is
+        skipped: its objects count as absent (a push sends them again)."""
+        import obstore
+
+        with self._packs_lock:
+            if self._packs is not None and not refresh:
+                return self._packs
+            found: dict[str, dict[str, float]] = {}
+            try:
+                for page in obstore.list(self.client, "packs/", chunk_size=1000):
+                    for meta in page:
+                        named = pack_name_of(meta["path"])
+                        if named:
+                            found.setdefault(named[1], {})[named[0]] = meta["last_modified"].timestamp()
+            except FileNotFoundError:
+                pass
+            except Exception as e:
+                raise remote_error(e, self.url, "the remote's packs cannot be listed") from e
+            pack_files = found.get("pack", {})
+            wanted = sorted(h for h in found.get("idx", {}) if h in pack_files)
+            old = self._packs or {}
+            loaded: dict[str, PackIndex] = {}
+
+            def load(h: str) -> None:
+                index = old.get(h) or self._cached_index(h) or self._get_index(h)
+                if index is not None:
+                    index.stored_at = found["idx"][h]
+                    loaded[h] = index
+
+            self.run_many(load, wanted)
+            self._packs = {h: loaded[h] for h in wanted if h in loaded}
+            packed: dict[str, PackIndex] = {}
+            for index in sorted(self._packs.values(), key=lambda i: i.stored_at):
+                for oid in index.entries:
+                    packed.setdefault(oid, index)  # the oldest pack holding it (repack keeps those longest)
+            self._packed = packed
+            return self._packs
+
+    def packed(self, *, refresh: bool = False) -> dict[str, PackIndex]:
+        """oid -> the index of a pack that holds it (listing the packs on first use)."""
+        with self._packs_lock:
+            if self._packs is None or refresh:
+                self.packs(refresh=True)
+            return self._packed
+
+    def _cache_path(self, h: str) -> str | None:
+        if self.cache_dir is None:
+            return None
+        place = hashlib.sha256(self.url.encode()).hexdigest()[:16]
+        return os.path.join(self.cache_dir, place, f"{h}.idx")
+
+    def _cached_index(self, h: str) -> PackIndex | None:
+        path = self._cache_path(h)
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as f:
+                return PackIndex.from_bytes(f.read(), h)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _keep_index(self, index: PackIndex, data: bytes) -> None:
+        path = self._cache_path(index.pack)
+        if path is None:
+            return
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache: the next command reads the index from the remote again
+
+    def cache_known_indexes(self) -> None:
+        """Keep the indexes read so far in ``cache_dir`` (set after they were read: a clone's new vault)."""
+        with self._packs_lock:
+            known = list((self._packs or {}).values())
+        for index in known:
+            path = self._cache_path(index.pack)
+            if path is not None and not os.path.exists(path):
+                self._keep_index(index, index.to_bytes())
+
+    def _get_index(self, h: str) -> PackIndex | None:
+        import obstore
+
+        try:
+            data = bytes(self._call("the remote's pack index cannot be read", obstore.get, f"packs/{h}.idx").bytes())
+        except FileNotFoundError:
+            return None  # deleted by a repack since the listing
+        try:
+            index = PackIndex.from_bytes(data, h)
+        except (ValueError, KeyError, TypeError):
+            return None
+        self._keep_index(index, data)
+        return index
+
+    def put_pack(self, items: Iterable[tuple[str, bytes]]) -> PackIndex:
+        """Write ``items`` (oid, bytes — hashed by the caller) as one pack, then its index, each
+        created only if absent: the index exists only once its pack is whole. Returns the index."""
+        import obstore
+
+        body, index = build_pack(items)
+        with self._packs_lock:
+            self._allow_packs()
+        for key, data in ((index.pack_key, body), (index.index_key, index.to_bytes())):
+            try:
+                self._call(f"pack {index.pack[:12]}… could not be uploaded", obstore.put, key, data,
+                           mode="create", use_multipart=False)
+            except Exception as e:
+                if type(e).__name__ != "AlreadyExistsError":
+                    raise
+        index.stored_at = time.time()
+        self._keep_index(index, index.to_bytes())
+        with self._packs_lock:
+            if self._packs is not None:
+                self._packs[index.pack] = index
+                for oid in index.entries:
+                    self._packed.setdefault(oid, index)
+        return index
+
+    def read_packed(self, oids: Iterable[str], deliver: Callable[[PackIndex, list[tuple[str, memoryview]]], None],
+                    *, on_done: OnDone | None = None, where: dict[str, PackIndex] | None = None) -> list[str]:
+        """Read the packed ones of ``oids``, pack by pack (``PACKS_IN_FLIGHT`` at a time): a pack's
+        wanted objects in as few ranged GETs as ``plan_reads`` allows (the whole pack when that is
+        most of it). ``deliver(index, [(oid, bytes)…])`` gets each pack's objects unhashed, in a
+        worker thread. ``where``: which pack to read each from (default: the listing's). Returns the
+        oids that are in no pack."""
+        import bisect
+
+        import obstore
+
+        packed = where if where is not None else self.packed()
+        by_pack: dict[str, list[str]] = {}
+        loose: list[str] = []
+        for oid in oids:
+            index = packed.get(oid)
+            if index is None:
+                loose.append(oid)
+            else:
+                by_pack.setdefault(index.pack, []).append(oid)
+
+        def one(h: str) -> None:
+            index = packed[by_pack[h][0]]
+            wanted = by_pack[h]
+            ranges = plan_reads(index, [o for o in wanted if index.entries[o][1] > 0])
+            try:
+                bufs = self._call(f"pack {h[:12]}… could not be downloaded", obstore.get_ranges, index.pack_key,
+                                  starts=[r[0] for r in ranges], ends=[r[1] for r in ranges], coalesce=0) \
+                    if ranges else []
+            except FileNotFoundError:
+                # Repacked since we listed: read those objects wherever they are now.
+                fresh = self.packed(refresh=True)
+                if any(fresh.get(o) is None or fresh[o].pack == h for o in wanted):
+                    raise self.missing_error(next(o for o in wanted if fresh.get(o) is None or fresh[o].pack == h)) \
+                        from None
+                self.read_packed(wanted, deliver)
+                if on_done:
+                    on_done(len(wanted) - 1)
+                return
+            starts = [r[0] for r in ranges]
+            out: list[tuple[str, memoryview]] = []
+            for oid in wanted:
+                off, n = index.entries[oid]
+                if n == 0:
+                    out.append((oid, memoryview(b"")))
+                    continue
+                i = bisect.bisect_right(starts, off) - 1
+                view = memoryview(bufs[i])
+                out.append((oid, view[off - starts[i]:off - starts[i] + n]))
+            deliver(index, out)
+            if on_done:
+                on_done(len(wanted) - 1)
+
+        self.run_many(one, sorted(by_pack), on_done=on_done, jobs=min(self.jobs, PACKS_IN_FLIGHT))
+        return loose
+
+    def repack(self, keep: Callable[[str], bool], *, grace_seconds: float = 3600.0) -> dict[str, int]:
+        """Rewrite the packs that hold objects ``keep`` rejects, so that only kept objects stay:
+        for each such pack older than ``grace_seconds`` (by its index), its kept objects are read
+        (each hashed: a damaged one stops the repack, nothing deleted), written into new packs
+        with their indexes, and only then the old index and last the old pack are deleted. A
+        reader holding the old index meets a missing pack, lists the packs again and reads the
+        new one (``get_raw``, ``read_packed``). What it returns: packs_removed, packs_written,
+        objects_dropped, objects_kept, bytes_freed."""
+        import obstore
+
+        from lensvault.errors import IntegrityError
+
+        now = time.time()
+        victims = [i for i in self.packs(refresh=True).values()
+                   if now - i.stored_at >= grace_seconds and not all(keep(o) for o in i.entries)]
+        stats = {"packs_removed": 0, "packs_written": 0, "objects_dropped": 0, "objects_kept": 0, "bytes_freed": 0}
+        pending: list[tuple[str, bytes]] = []
+        pending_size = 0
+        for index in victims:
+            kept: list[tuple[str, bytes]] = []
+
+            def take(ix: PackIndex, got: list[tuple[str, memoryview]], kept: list[tuple[str, bytes]] = kept) -> None:
+                for oid, view in got:
+                    if hashlib.sha256(view).hexdigest() != oid:
+                        raise IntegrityError(f"object {oid[:12]}… in pack {ix.pack[:12]}… is corrupt; "
+                                             "the pack was not repacked", where=self.location(oid),
+                                             fix="push the object again from a vault that has it intact "
+                                                 "(`lensvault push --all --check-remote`), then repack", oid=oid)
+                    kept.append((oid, bytes(view)))
+
+            wanted = [o for o in index.entries if keep(o)]
+            if wanted:  # from this pack, whichever other pack holds them too
+                self.read_packed(wanted, take, where=dict.fromkeys(wanted, index))
+            for oid, data in kept:
+                pending.append((oid, data))
+                pending_size += len(data)
+                if pending_size >= self.pack_target:
+                    self.put_pack(pending)
+                    stats["packs_written"] += 1
+                    pending, pending_size = [], 0
+            stats["objects_kept"] += len(kept)
+            stats["objects_dropped"] += len(index.entries) - len(kept)
+            stats["bytes_freed"] += index.size - sum(len(d) for _, d in kept)
+        if pending:
+            self.put_pack(pending)
+            stats["packs_written"] += 1
+        for index in victims:  # last: every kept object is in a new pack with its index by now
+            for key in (index.index_key, index.pack_key):
+                try:
+                    self._call(f"pack {index.pack[:12]}… could not be deleted", obstore.delete, key)
+                except FileNotFoundError:
+                    pass
+            stats["packs_removed"] += 1
+        self.packs(refresh=True)
+        return stats
 
     # -- writing -------------------------------------------------------------------------------
     def put_object(self, oid: str, body: bytes | str, *, replace: bool = False) -> bool:
@@ -324,6 +665,7 @@ class RemoteStore(ObjectStore):
         return True
 
     def delete(self, oid: str) -> None:
+        """Delete the single object ``oid``; an object in a pack goes only by ``repack``."""
         import obstore
 
         try:
@@ -331,8 +673,9 @@ class RemoteStore(ObjectStore):
         except FileNotFoundError:
             pass
 
-    def run_many(self, fn: Callable[[Any], None], items: list[Any], *, on_done: OnDone | None = None) -> None:
-        """``fn(item)`` for every item with ``self.jobs`` requests in flight; the first error stops the rest."""
+    def run_many(self, fn: Callable[[Any], None], items: list[Any], *, on_done: OnDone | None = None,
+                 jobs: int | None = None) -> None:
+        """``fn(item)`` for every item with ``jobs`` (``self.jobs``) requests in flight; the first error stops the rest."""
         if not items:
             return
         stop = threading.Event()
@@ -348,7 +691,7 @@ class RemoteStore(ObjectStore):
             if on_done:
                 on_done(1)
 
-        pool = ThreadPoolExecutor(max_workers=min(self.jobs, len(items)))
+        pool = ThreadPoolExecutor(max_workers=max(1, min(jobs or self.jobs, len(items))))
         first: BaseException | None = None
         try:
             futures = [pool.submit(guarded, it) for it in items]
