@@ -19,7 +19,11 @@ in flight. Layout under the URL's prefix (docs/design.md, "Remotes")::
 Credentials come from the environment of each cloud (``AWS_ACCESS_KEY_ID``…,
 ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_…``), never from the vault's config.
 Nothing here pins or locks: a remote is shared by machines whose liveness we cannot see;
-gc on a remote (not built yet) must rely on a grace period, as the issue says.
+``gc --remote`` (remotes/gc.py) relies on a grace period measured by the server's clock.
+
+What status, verify and gc on a remote use (``list_objects``, ``hash_object``,
+``delete_objects``, ``server_time``) is kept apart below, so that another object layout
+(packs) can answer them without those modules changing.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from lensvault.errors import LensVaultError, RemoteConflict, RemoteError, UsageError
 from lensvault.store.base import ObjectStat, ObjectStore, OnDone
@@ -40,7 +44,7 @@ from lensvault.store.base import ObjectStat, ObjectStore, OnDone
 if TYPE_CHECKING:
     from lensvault.errors import ObjectMissing
 
-__all__ = ["HEADER", "RemoteStore", "check_remote_ref", "open_remote_store", "remote_error"]
+__all__ = ["HEADER", "RemoteObject", "RemoteStore", "check_remote_ref", "open_remote_store", "remote_error"]
 
 HEADER = "lensvault-remote.json"
 FORMAT = "lensvault.remote/1"
@@ -88,6 +92,14 @@ def remote_error(e: BaseException, url: str, what: str) -> LensVaultError:
     return RemoteError(f"{what} ({name}: {first[:300]})", where=url,
                        fix="run the command again (it resumes: only what is missing is sent); "
                            "if it keeps failing, check the server's logs")
+
+
+class RemoteObject(NamedTuple):
+    """One object as a listing shows it: its name, size and when the server last wrote it."""
+
+    oid: str
+    size: int
+    last_modified: float  # seconds since the epoch, by the server's clock
 
 
 class RemoteStore(ObjectStore):
@@ -367,6 +379,74 @@ class RemoteStore(ObjectStore):
         pool.shutdown(wait=True)
         if first is not None:
             raise first
+
+    # -- status, verify and gc on a remote ------------------------------------------------------
+    def list_objects(self) -> Iterator[RemoteObject]:
+        """Every object on the remote, from LIST requests (1,000 names a request)."""
+        import obstore
+
+        try:
+            for page in obstore.list(self.client, "objects/", chunk_size=1000):
+                for meta in page:
+                    parts = meta["path"].split("/")
+                    if len(parts) == 3 and len(parts[1]) == 2:
+                        yield RemoteObject(parts[1] + parts[2], int(meta["size"]), meta["last_modified"].timestamp())
+        except LensVaultError:
+            raise
+        except Exception as e:
+            raise remote_error(e, self.url, "the remote's objects cannot be listed") from e
+
+    def hash_object(self, oid: str) -> str | None:
+        """The sha256 of object ``oid``'s bytes as the server sends them, streamed (bounded
+        memory, whatever the size); None if the remote does not have it."""
+        import obstore
+
+        try:
+            result = self._call("the remote cannot be read", obstore.get, self.key(oid))
+        except FileNotFoundError:
+            return None
+        h = hashlib.sha256()
+        try:
+            for chunk in result:
+                h.update(chunk)
+        except Exception as e:  # a dropped connection mid-body
+            raise remote_error(e, self.url, f"object {oid[:12]}… could not be read") from e
+        return h.hexdigest()
+
+    def delete_objects(self, oids: Sequence[str]) -> None:
+        """Delete objects (an absent one is no error): bulk requests where the server has them
+        (S3: 1,000 keys a request), else one request each, ``jobs`` in flight."""
+        import obstore
+
+        keys = [self.key(o) for o in oids]
+        if self._local_root is None:
+            for start in range(0, len(keys), 1000):
+                try:
+                    self._call("the remote cannot be written", obstore.delete, keys[start:start + 1000])
+                except FileNotFoundError:
+                    pass  # (S3 answers an absent key with success; the others per key, below)
+            return
+        self.run_many(self.delete, list(oids))  # a folder: a missing file is an error in a bulk delete
+
+    def server_time(self) -> float:
+        """Now, by the server's clock (seconds since the epoch): the last-modified time of a marker
+        written for the purpose and removed. Object ages are measured against it, so a machine
+        whose clock runs ahead cannot take a fresh object for an old one."""
+        import uuid
+
+        import obstore
+
+        key = f"clock/{uuid.uuid4().hex}"
+        self._call("the remote cannot be written", obstore.put, key, b"", mode="overwrite")
+        try:
+            meta = self._call("the remote cannot be read", obstore.head, key)
+        finally:
+            try:
+                self._call("the remote cannot be written", obstore.delete, key)
+            except FileNotFoundError:
+                pass
+        written: float = meta["last_modified"].timestamp()
+        return written
 
     # -- gc: a remote is shared by machines whose liveness we cannot see --------------------------
     def pin(self, oids: Iterable[str], *, owner: str | None = None) -> None:
