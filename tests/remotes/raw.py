@@ -83,3 +83,29 @@ def flip_byte(url: str, endpoint: str | None, oid: str) -> None:
     data = bytearray(get(url, endpoint, oid))
     data[len(data) // 2] ^= 1
     put(url, endpoint, oid, bytes(data))
+
+
+def journal_oids(url: str, endpoint: str | None) -> set[str]:
+    """The record oids the remote's journal entries name (the last 64 characters of each name)."""
+    if endpoint is None:
+        base = Path(url[len("file://"):]) / "journal"
+        return {p.name[-64:] for p in base.rglob("*") if p.is_file()} if base.exists() else set()
+    bucket, prefix = _split(url)
+    page = s3_client(endpoint).list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/journal/")
+    assert not page.get("NextContinuationToken")
+    return {o["Key"][-64:] for o in page.get("Contents", [])}
+
+
+def dataset_refs(url: str, endpoint: str | None) -> set[str]:
+    """NAME@VERSION of every dataset ref on the remote."""
+    if endpoint is None:
+        base = Path(url[len("file://"):]) / "refs" / "datasets"
+        return {f"{p.parent.name}@{p.name}" for p in base.glob("*/*") if p.is_file()} if base.exists() else set()
+    bucket, prefix = _split(url)
+    page = s3_client(endpoint).list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/refs/datasets/")
+    return {"{}@{}".format(*o["Key"].split("/")[-2:]) for o in page.get("Contents", [])}
+
+
+def make_all_old(url: str, seconds: float) -> None:
+    for oid in oids(url, None):
+        make_old(url, oid, seconds)

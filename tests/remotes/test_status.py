@@ -10,6 +10,7 @@ import lensvault
 
 from . import raw
 from .conftest import lv, lv_json, remote_args
+from .test_hints import hint, sh
 
 
 def _named(st: dict, side: str) -> set[tuple[str, str]]:
@@ -48,7 +49,8 @@ def test_status_after_push_pull_and_a_partial_pull(tmp_path, remote_url, bccd_di
     lv_json("push", "bccd@1.0.0", cwd=a.root)
     st, _, _ = _status(a.root, "origin")
     assert _named(st, "not_pushed") == {("dataset version", "bccd@1.1.0")}
-    lv_json("push", "--all", cwd=a.root)
+    st, human, _ = _status(a.root)
+    assert sh(hint(human, "lensvault push --all --remote origin"), a.root).returncode == 0  # as printed
     st, _, code = _status(a.root)
     assert st["in_sync"] and code == 0 and st["not_pushed"] == st["not_pulled"] == []
 
@@ -61,7 +63,8 @@ def test_status_after_push_pull_and_a_partial_pull(tmp_path, remote_url, bccd_di
     lv_json("pull", "bccd@1.0.0", cwd=b.root)  # a partial pull: the older version only
     st, _, _ = _status(b.root)
     assert _named(st, "not_pulled") == {("dataset version", "bccd@1.1.0")}
-    lv_json("pull", "bccd@1.1.0", cwd=b.root)
+    st, human, _ = _status(b.root)
+    assert sh(hint(human, "lensvault pull REF --remote origin", {"REF": "bccd@1.1.0"}), b.root).returncode == 0
     st, _, _ = _status(b.root)
     assert st["not_pulled"] == []
     # What b has that the remote lacks: only its own event batches (its pulls), which push --all sends.
