@@ -15,6 +15,7 @@ in flight. Layout under the URL's prefix (docs/design.md, "Remotes")::
     refs/configs/<id>                        record oid; created only if absent
     refs/aliases/<name>/<alias>              oid of the alias's latest move record; moved by CAS
     vaults/<vault-id>                        the vaults that use this store as theirs (rare)
+    clock/<random>                           written and removed at once: the server's "now" (gc)
 
 Credentials come from the environment of each cloud (``AWS_ACCESS_KEY_ID``…,
 ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_…``), never from the vault's config.
