@@ -148,3 +148,75 @@ def test_status_remote_takes_no_folder(tmp_path):
     assert r.returncode == 2 and "takes no REF or DIRECTORY" in r.stderr
     r = lv("status", "--remote", cwd=v.root)
     assert r.returncode == 3 and "no default remote" in r.stderr and "lensvault remote add" in r.stderr
+
+
+class _CountingProxy:
+    """An HTTP proxy in front of the S3 server that counts the requests going through it."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlparse
+
+        up = urlparse(upstream)
+        self.requests: list[tuple[str, str]] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                proxy.requests.append((self.command, self.path))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
+                conn.request(self.command, self.path, body=body or None, headers=dict(self.headers))
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _forward
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_status_costs_the_same_requests_however_long_the_history(tmp_path, s3_server, bucket):
+    """Two listings (journal/, refs/) whatever the number of records: 2 versions or 25, the same count."""
+    proxy = _CountingProxy(s3_server)
+    try:
+        url = f"s3://{bucket}/p"
+        src = tmp_path / "src"
+        src.mkdir()
+        v = lensvault.init(tmp_path / "a")
+        v.add_remote("origin", url, endpoint_url=proxy.url)
+        counts = []
+        for n in (2, 25):
+            while len(v.datasets()) < n:
+                (src / f"f{len(v.datasets())}.txt").write_text("x\n")
+                v.snapshot(f"set{len(v.datasets()):02d}", src, version="1.0.0")
+            v.push(all=True)
+            proxy.requests.clear()
+            assert v.remote_status().in_sync
+            counts.append(list(proxy.requests))
+        assert len(counts[0]) == len(counts[1]) == 2, counts
+        assert all(method == "GET" and "list-type=2" in path for method, path in counts[1])
+        v.close()
+    finally:
+        proxy.close()
