@@ -170,3 +170,33 @@ def test_gc_never_deletes_a_referenced_object(tmp_path, remote_url, seed):
     assert lv_json("verify", "--remote", "--hash", cwd=v.root)["ok"]
     other.close()
     v.close()
+
+
+def test_gc_keeps_what_runs_models_configs_evaluations_and_aliases_reach(tmp_path, remote_url):
+    from lensvault.integrity import reachable_oids
+
+    from .test_share import _story
+
+    url, endpoint = remote_url
+    story = _story(tmp_path / "a")
+    a = story.root
+    lv_json("remote", "add", "origin", *remote_args(url, endpoint), cwd=a)
+    lv_json("push", "--all", cwd=a)
+    stray = raw.orphan(url, endpoint, b"from a push cut short")
+    if endpoint is None:
+        raw.make_all_old(url, HOURS_2)
+        args = ["--yes"]
+    else:
+        args = ["--grace", "0", "--force", "--yes"]
+    done = lv_json("gc", "--remote", "origin", *args, cwd=a)
+    assert [o["oid"] for o in done["plan"]["objects"]] == [stray] and done["executed"]["deleted"] == 1
+    # Everything the first vault's own gc would keep (from its catalog: weights, bundles, logs,
+    # predictions, environments, configs, versions) is still on the remote.
+    with lensvault.open(a) as v:
+        keep = reachable_oids(v)
+    left = raw.oids(url, endpoint)
+    assert keep <= left, sorted(keep - left)[:5]
+    cloned = lv_json("clone", *remote_args(url, endpoint), str(tmp_path / "b"), cwd=tmp_path)
+    assert cloned["restored"]["model_versions"] == 3 and cloned["restored"]["evaluations"] >= 3
+    assert lv("verify", cwd=tmp_path / "b").returncode == 0
+    story.vault.close()
