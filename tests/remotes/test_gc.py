@@ -200,3 +200,90 @@ def test_gc_keeps_what_runs_models_configs_evaluations_and_aliases_reach(tmp_pat
     assert cloned["restored"]["model_versions"] == 3 and cloned["restored"]["evaluations"] >= 3
     assert lv("verify", cwd=tmp_path / "b").returncode == 0
     story.vault.close()
+
+
+class _At:
+    """A progress reporter that runs ``on_start`` when the task named ``label`` starts and
+    ``on_advance`` at its first step (the library's own reporting hook: it lets a test place one
+    command between two steps of another, with no change to either)."""
+
+    def __init__(self, label: str, on_start=None, on_advance=None) -> None:
+        self.label, self.on_start, self.on_advance = label, on_start, on_advance
+
+    def task(self, description: str, total):
+        from contextlib import contextmanager
+
+        mine = description == self.label
+
+        def advance(n: int = 1) -> None:
+            if mine and self.on_advance is not None:
+                action, self.on_advance = self.on_advance, None
+                action()
+
+        @contextmanager
+        def cm():
+            if mine and self.on_start is not None:
+                self.on_start()
+            yield advance
+
+        return cm()
+
+
+def test_gc_names_a_record_written_meanwhile_that_needs_what_it_deleted(tmp_path):
+    """The case the grace period cannot cover: a push finds an old orphan in its listing, relies on
+    it, and writes its refs after gc deleted it. gc says so, with the fix; the fix works."""
+    import threading
+
+    url = f"file://{tmp_path / 'remote'}"
+    src = tmp_path / "frames"
+    src.mkdir()
+    for i in range(80):  # over 64 objects of unknown state: the push lists the remote
+        (src / f"{i:03d}.bin").write_bytes(f"frame {i}".encode() * 50)
+    v = lensvault.init(tmp_path / "a")
+    v.add_remote("origin", url)
+    v.snapshot("frames", src, version="1.0.0")
+    needed = v.dataset("frames@1.0.0").object_ids()
+    rs = RemoteStore(url)
+    rs.create()
+    for oid in needed:  # a push cut short long ago
+        rs.put_object(oid, v.store.read_bytes(oid))
+    raw.make_all_old(url, HOURS_2)
+
+    at_refs, gc_deleted, pushed = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def push() -> None:
+        try:
+            with lensvault.open(v.root) as mine:
+                res = mine.push(["frames@1.0.0"], progress=_At("Writing refs", on_start=lambda: (
+                    at_refs.set(), gc_deleted.wait(60))))
+            assert res.listed and res.objects_sent == 0  # it relied on the orphans
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            pushed.set()
+
+    t = threading.Thread(target=push)
+    t.start()
+    assert at_refs.wait(60)  # the push listed the remote, found every object there, sent its records
+    result = v.collect_remote_garbage("origin", delete=True, progress=_At(
+        "Deleting objects", on_advance=lambda: (gc_deleted.set(), pushed.wait(60))))
+    t.join(60)
+    assert not errors, errors
+    lost = {x["oid"] for x in result.executed["needed_after"]}
+    manifest = v.dataset("frames@1.0.0").record.manifest_oid
+    # Named: what the new record names itself (its manifest, which stood for the files it listed).
+    assert manifest in lost and lost <= needed and result.executed["deleted"] == len(needed) and not result.ok
+    assert all(x["needed_by"] == ["frames@1.0.0"] for x in result.executed["needed_after"])
+    # The fix gc prints, as printed, from the vault that has the objects.
+    import io
+
+    from rich.console import Console
+
+    from lensvault.render import remote_checks
+
+    buf = io.StringIO()
+    remote_checks.gc(result, Console(file=buf, color_system=None, width=300))
+    assert sh(hint(buf.getvalue(), "lensvault push --all --check-remote"), v.root).returncode == 0
+    assert lv_json("verify", "--remote", "--hash", cwd=v.root)["ok"]
+    v.close()

@@ -14,7 +14,8 @@ longer than the grace period between its first upload and its last ref could los
 to a gc running meanwhile; so could a push that finds an orphan older than the grace period
 already there (left by an earlier interrupted push) and relies on it. Execution re-plans
 first and, after deleting, lists the journal again: a record written meanwhile that needs a
-deleted object is reported with the fix (push it again from a vault that has it).
+deleted object is reported with the fix (push it again from a vault that has it). What such a
+record needs is read from the remote, so a deleted manifest is named for the files it listed.
 
 Nothing is deleted without ``--yes``; the plan says what would go and how many bytes.
 """

@@ -84,9 +84,11 @@ def gc(result, out) -> None:
     if done:
         line(out, f"Deleted {done['deleted']} objects, freed {human_bytes(done['bytes'])}.")
         for x in done["needed_after"][:SHOWN]:
-            line(out, f"NEEDED   {x['key']}  by {_names(x['needed_by'])}, written on the remote while gc ran; "
-                      "fix: in a vault that has it, run `lensvault push --all --check-remote`")
+            line(out, f"NEEDED   {x['key']}  by {_names(x['needed_by'])} (pushed while gc ran, relying on it)")
         _rest(out, done["needed_after"])
+        if done["needed_after"]:
+            line(out, "fix: in a vault that has them, run `lensvault push --all --check-remote` (it sends what "
+                      "the remote lacks, also what a deleted manifest listed)")
     elif plan.objects:
         grace = plan.grace_seconds
         again = (f"lensvault gc --remote {plan.remote} --yes" + (f" --grace {grace:g}" if grace != DEFAULT_GRACE_SECONDS else "")
