@@ -79,9 +79,17 @@ def test_verify_remote_checks_objects_nothing_names_only_with_hash(tmp_path, rem
     assert "named by nothing" in lv("verify", "--remote", "--hash", cwd=root).stdout
 
 
-def test_verify_remote_options(tmp_path):
+def test_verify_remote_options(tmp_path, bccd_dir):
     v = lensvault.init(tmp_path / "a")
+    v.snapshot("bccd", bccd_dir / "BCCD", version="1.0.0")
     v.close()
     assert lv("verify", "--hash", cwd=v.root).returncode == 2
     r = lv("verify", "--remote", "--repair", cwd=v.root)
     assert r.returncode == 2 and "--remote checks the whole remote" in r.stderr
+    # A location nothing was pushed to is not a remote with nothing wrong.
+    lv_json("remote", "add", "origin", f"file://{tmp_path / 'r'}", cwd=v.root)
+    r = lv("verify", "--remote", cwd=v.root)
+    assert r.returncode == 3 and "not a LensVault remote" in r.stderr
+    assert f"file://{tmp_path / 'r'}" in sh(hint(r.stderr, "lensvault remote list"), v.root).stdout
+    assert sh(hint(r.stderr, "lensvault push --all"), v.root).returncode == 0
+    assert lv("verify", "--remote", cwd=v.root).returncode == 0
