@@ -91,5 +91,7 @@ def test_verify_remote_options(tmp_path, bccd_dir):
     r = lv("verify", "--remote", cwd=v.root)
     assert r.returncode == 3 and "not a LensVault remote" in r.stderr
     assert f"file://{tmp_path / 'r'}" in sh(hint(r.stderr, "lensvault remote list"), v.root).stdout
+    r = lv("gc", "--remote", "origin", cwd=v.root)
+    assert r.returncode == 3 and "not a LensVault remote" in r.stderr and not (tmp_path / "r" / "clock").exists()
     assert sh(hint(r.stderr, "lensvault push --all"), v.root).returncode == 0
     assert lv("verify", "--remote", cwd=v.root).returncode == 0

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from lensvault.errors import IntegrityError, UsageError
 from lensvault.grace import DEFAULT_GRACE_SECONDS
 from lensvault.progress import NO_PROGRESS
-from lensvault.remotes.reach import Reach, reach
+from lensvault.remotes.reach import Reach, reach, require_remote
 
 if TYPE_CHECKING:
     from lensvault.store.remote import RemoteStore
@@ -94,6 +94,7 @@ def _known(r: Reach, rs: RemoteStore) -> None:
 
 
 def _plan(rs: RemoteStore, spec_name: str, grace_seconds: float, progress) -> tuple[RemoteGcPlan, Reach]:
+    require_remote(rs)  # (server_time writes a marker: never into a location that is not a remote)
     r = reach(rs, progress=progress)
     _known(r, rs)
     listing = list(rs.list_objects())

@@ -27,7 +27,17 @@ from lensvault.remotes.closure import LedgerRecord, parse_journal
 if TYPE_CHECKING:
     from lensvault.store.remote import RemoteStore
 
-__all__ = ["Reach", "label", "reach"]
+__all__ = ["Reach", "label", "reach", "require_remote"]
+
+
+def require_remote(rs: RemoteStore) -> None:
+    """Refuse a location nothing was pushed to (a wrong URL or prefix), before reading or writing there."""
+    if not rs.exists():
+        from lensvault.errors import NotFound
+
+        raise NotFound("this location is not a LensVault remote (nothing was pushed there yet)", where=rs.url,
+                       fix="check the remote's URL (`lensvault remote list`), or push to it first with "
+                           "`lensvault push --all`")
 
 
 def label(rec: LedgerRecord) -> str:

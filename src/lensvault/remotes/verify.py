@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lensvault.progress import NO_PROGRESS
-from lensvault.remotes.reach import reach
+from lensvault.remotes.reach import reach, require_remote
 
 if TYPE_CHECKING:
     from lensvault.store.remote import RemoteStore
@@ -66,12 +66,7 @@ def verify_remote(vault: Vault, remote: str | None = None, *, hash: bool = False
     from lensvault.remotes.config import open_remote
 
     spec, rs = open_remote(vault, remote, jobs=jobs)
-    if not rs.exists():  # an empty location would otherwise pass as a remote with nothing wrong
-        from lensvault.errors import NotFound
-
-        raise NotFound("this location is not a LensVault remote (nothing was pushed there yet)", where=rs.url,
-                       fix="check the remote's URL (`lensvault remote list`), or push to it first with "
-                           "`lensvault push --all`")
+    require_remote(rs)  # an empty location would otherwise pass as a remote with nothing wrong
     r = reach(rs, progress=progress)
     listing = {o.oid: o for o in rs.list_objects()}
     report = RemoteVerifyReport(spec.name, rs.url, hash, needed=len(r.needs), records=len(r.records),
