@@ -740,3 +740,25 @@ class Vault:
         from lensvault.remotes.fetch import pull
 
         return pull(self, ref, remote=remote, jobs=jobs, progress=progress)
+
+    def remote_status(self, remote: str | None = None, *, jobs: int = 32):
+        """What this vault has that the remote lacks (not pushed) and the other way round (not pulled)."""
+        from lensvault.remotes.status import remote_status
+
+        return remote_status(self, remote, jobs=jobs)
+
+    def verify_remote(self, remote: str | None = None, *, hash: bool = False, jobs: int = 32, progress=NO_PROGRESS):
+        """Every object the remote's refs and records need is there (by a listing); ``hash``:
+        and every object on it hashes to its name (each downloaded, streamed)."""
+        from lensvault.remotes.verify import verify_remote
+
+        return verify_remote(self, remote, hash=hash, jobs=jobs, progress=progress)
+
+    def collect_remote_garbage(self, remote: str, *, grace_seconds: float = DEFAULT_GRACE_SECONDS,
+                               force: bool = False, delete: bool = False, jobs: int = 32, progress=NO_PROGRESS):
+        """``gc --remote``: the plan of objects nothing on the remote names (older than the grace
+        period, by the server's clock), deleted when ``delete`` (a ``RemoteGcResult``)."""
+        from lensvault.remotes.gc import collect_remote_garbage
+
+        return collect_remote_garbage(self, remote, grace_seconds=grace_seconds, force=force, delete=delete,
+                                      jobs=jobs, progress=progress)

@@ -43,6 +43,12 @@ TESTED = {
         "tests/remotes/test_fetch.py::test_vision_dataset_model_pull_and_reproduce_fetch_what_they_need",
     "lensvault pull {name}@{alias}": "tests/remotes/test_share.py::test_two_machines_promote_at_once_one_wins_the_other_pulls_and_decides_again",
     "lensvault model promote …": "tests/remotes/test_share.py::test_two_machines_promote_at_once_one_wins_the_other_pulls_and_decides_again",
+    "lensvault push --all --remote {st.remote}":
+        "tests/remotes/test_status.py::test_status_after_push_pull_and_a_partial_pull",
+    "lensvault pull REF --remote {st.remote}": "tests/remotes/test_status.py::test_status_after_push_pull_and_a_partial_pull",
+    "lensvault verify --remote": "tests/remotes/test_gc.py::test_gc_refuses_when_what_a_record_needs_is_unknown",
+    "lensvault remote list": "tests/remotes/test_verify.py::test_verify_remote_options",
+    "lensvault gc --remote {plan.remote} --yes": "tests/remotes/test_gc.py::test_gc_plans_then_deletes_old_orphans_and_keeps_fresh_ones",
     "lensvault init": "test_no_vault_hints",
     "lensvault init {start}": "test_no_vault_hints",
     "lensvault dataset list": "test_not_found_hints_name_what_exists",

@@ -43,9 +43,9 @@ COMMANDS = {
 SHORT_HELP = {
     "init": "Create a vault (store, catalog, manifests folder).",
     "quickstart": "The whole product in one guided run (dataset → models → why → rollback → reproduce).",
-    "status": "Show what in a folder differs from a dataset version.",
-    "verify": "Re-hash stored objects; name every missing or corrupt one.",
-    "gc": "Plan (and with --yes, delete) objects nothing references.",
+    "status": "Show what in a folder differs from a dataset version (--remote: what is not pushed/pulled).",
+    "verify": "Re-hash stored objects; name every missing or corrupt one (--remote: on a remote).",
+    "gc": "Plan (and with --yes, delete) objects nothing references (--remote NAME: on a remote).",
     "events": "Show the append-only audit log.",
     "catalog": "Rebuild the catalog from the store when it is lost or damaged.",
     "dataset": "Snapshot, list, show, diff and check out dataset versions.",

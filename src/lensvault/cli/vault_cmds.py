@@ -23,16 +23,36 @@ def init_cmd(directory, store, catalog, as_json):
         emit(vault.info(), as_json, render.init)
 
 
+# `--remote` alone: the default remote; `--remote NAME`: that one.
+remote_flag = click.option("--remote", "remote", is_flag=False, flag_value="", default=None, metavar="[NAME]",
+                           help="A remote instead of a folder (NAME, or the default remote).")
+jobs_option = click.option("--jobs", type=click.IntRange(1, 256), default=32, show_default=True,
+                           help="With --remote: requests in flight at once.")
+
+
 @click.command("status")
 @click.argument("ref", required=False)
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
+@remote_flag
 @json_option
 @click.pass_context
-def status_cmd(ctx, ref, directory, as_json):
+def status_cmd(ctx, ref, directory, remote, as_json):
     """Show what in DIRECTORY (default: current folder) differs from dataset version REF.
 
     REF may be omitted in a folder made by `lensvault dataset checkout`. Exit code 1 if anything differs.
+
+    With --remote [NAME]: what this vault has that the remote lacks (not pushed) and what the
+    remote has that this vault lacks (not pulled), from one listing of its journal and refs.
+    Exit code 1 if they differ.
     """
+    if remote is not None:
+        if ref or directory:
+            raise click.UsageError("--remote compares the vault with a remote: it takes no REF or DIRECTORY")
+        from lensvault.render import remote_checks
+
+        st = open_vault_from(ctx).remote_status(remote or None)
+        emit(st, as_json, remote_checks.status)
+        ctx.exit(0 if st.in_sync else 1)
     if ref and directory is None and "@" not in ref:
         ref, directory = None, ref  # `lensvault status some/folder`
     st = open_vault_from(ctx).status(ref, directory, progress=progress_for(as_json))
@@ -47,9 +67,12 @@ def status_cmd(ctx, ref, directory, as_json):
 @click.option("--repair", is_flag=True, help="Give missing or corrupt objects good bytes back from any source that hashes right.")
 @click.option("--from", "sources", multiple=True, type=click.Path(exists=True, file_okay=False), metavar="DIR",
               help="With --repair: a folder (or vault, or object store) that may hold the original files. Repeatable.")
+@remote_flag
+@click.option("--hash", "rehash", is_flag=True, help="With --remote: download every object and re-hash it.")
+@jobs_option
 @json_option
 @click.pass_context
-def verify_cmd(ctx, ref, no_catalog, repair, sources, as_json):
+def verify_cmd(ctx, ref, no_catalog, repair, sources, remote, rehash, jobs, as_json):
     """Re-hash the objects of REF (default: the whole store) and report missing or corrupt ones.
 
     Without a usable catalog the store is still checked, and the catalog problem is reported.
@@ -57,7 +80,21 @@ def verify_cmd(ctx, ref, no_catalog, repair, sources, as_json):
     folders the versions were snapshotted from, or another vault sharing the store — whatever
     holds bytes that hash right. A corrupt object nothing can restore is moved to the store's
     quarantine/ folder.
+
+    With --remote [NAME]: every object the remote's refs and records need is on the remote (by
+    one listing; sizes checked against the files tables); --hash also downloads every object
+    there and re-hashes it. Exit code 1 if anything is missing or corrupt.
     """
+    if remote is not None:
+        if ref or no_catalog or repair or sources:
+            raise click.UsageError("--remote checks the whole remote: it takes no REF, --no-catalog, --repair or --from")
+        from lensvault.render import remote_checks
+
+        rep = open_vault_from(ctx).verify_remote(remote or None, hash=rehash, jobs=jobs, progress=progress_for(as_json))
+        emit(rep, as_json, remote_checks.verify)
+        ctx.exit(0 if rep.ok else 1)
+    if rehash:
+        raise click.UsageError("--hash goes with --remote (a local verify always re-hashes)")
     if sources and not repair:
         raise click.UsageError("--from goes with --repair")
     report = open_vault_from(ctx).verify(ref, repair=repair, sources=sources, progress=progress_for(as_json),
@@ -68,13 +105,25 @@ def verify_cmd(ctx, ref, no_catalog, repair, sources, as_json):
 
 @click.command("gc")
 @click.option("--yes", is_flag=True, help="Delete the planned objects (without it, only the plan is shown).")
-@click.option("--grace", default=DEFAULT_GRACE_SECONDS, show_default=True, metavar="SECONDS", help="Keep objects younger than this (a snapshot may be in flight).")
-@click.option("--force", is_flag=True, help="Allow a grace period under 600 s (only if no other machine writes to the store).")
+@click.option("--grace", default=DEFAULT_GRACE_SECONDS, show_default=True, metavar="SECONDS", help="Keep objects younger than this (a snapshot or a push may be in flight).")
+@click.option("--force", is_flag=True, help="Allow a grace period under 600 s (with --remote: under 3600 s); only if nothing else writes there.")
+@click.option("--remote", "remote", metavar="NAME", help="Collect on remote NAME instead of this vault's store.")
+@jobs_option
 @json_option
 @click.pass_context
-def gc_cmd(ctx, yes, grace, force, as_json):
+def gc_cmd(ctx, yes, grace, force, remote, jobs, as_json):
     """Show the objects nothing references (no version, run or model) and what killed commands
-    left behind (temp files, staging folders); delete them with --yes."""
+    left behind (temp files, staging folders); delete them with --yes.
+
+    With --remote NAME: the objects on that remote that no ref or record there reaches (left
+    by interrupted pushes), written longer than --grace ago by the server's clock."""
+    if remote is not None:
+        from lensvault.render import remote_checks
+
+        result = open_vault_from(ctx).collect_remote_garbage(remote, grace_seconds=grace, force=force, delete=yes,
+                                                             jobs=jobs, progress=progress_for(as_json))
+        emit(result, as_json, remote_checks.gc)
+        ctx.exit(0 if result.ok else 1)
     emit(open_vault_from(ctx).collect_garbage(grace_seconds=grace, force=force, delete=yes), as_json, render.gc)
 
 

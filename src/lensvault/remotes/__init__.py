@@ -14,4 +14,8 @@ model into an existing vault. Every byte that comes in is hashed before it enter
     promised.py  which missing objects are on a remote (fetched records' markers), for verify
     autofetch.py checkout, model pull, reproduce, VisionDataset: fetch what they need
     results.py   what the commands return
+    reach.py     what a remote's refs and records reach, read from the remote (verify, gc)
+    status.py    status --remote: not pushed, not pulled
+    verify.py    verify --remote [--hash]
+    gc.py        gc --remote: plan, then delete what nothing there names (after a grace period)
 """

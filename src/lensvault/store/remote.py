@@ -17,14 +17,19 @@ in flight. Layout under the URL's prefix (docs/design.md, "Remotes")::
     refs/configs/<id>                        record oid; created only if absent
     refs/aliases/<name>/<alias>              oid of the alias's latest move record; moved by CAS
     vaults/<vault-id>                        the vaults that use this store as theirs (rare)
+    clock/<random>                           written and removed at once: the server's "now" (gc)
 
 Credentials come from the environment of each cloud (``AWS_ACCESS_KEY_ID``…,
 ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_…``), never from the vault's config.
 Nothing here pins or locks: a remote is shared by machines whose liveness we cannot see;
-gc on a remote must rely on a grace period, as the issue says (``repack`` takes one).
+``gc --remote`` (remotes/gc.py) relies on a grace period measured by the server's clock
+(``repack`` takes one).
 
 Format 1 (no packs) is still read; a push to a format-1 remote turns its marker to format 2
 before it writes its first pack. A marker of any other format is refused (a newer LensVault).
+
+What status, verify and gc on a remote use (``list_objects``, ``hash_object``,
+``delete_objects``, ``server_time``) answers for single and packed objects alike.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from lensvault.errors import LensVaultError, RemoteConflict, RemoteError, UsageError
 from lensvault.store.base import ObjectStat, ObjectStore, OnDone
@@ -47,7 +52,7 @@ from lensvault.store.packs import PACK_BELOW, PACK_TARGET, PackIndex, build_pack
 if TYPE_CHECKING:
     from lensvault.errors import ObjectMissing
 
-__all__ = ["HEADER", "RemoteStore", "check_remote_ref", "open_remote_store", "remote_error"]
+__all__ = ["HEADER", "RemoteObject", "RemoteStore", "check_remote_ref", "open_remote_store", "remote_error"]
 
 HEADER = "lensvault-remote.json"
 FORMAT = "lensvault.remote/2"
@@ -100,6 +105,14 @@ def remote_error(e: BaseException, url: str, what: str) -> LensVaultError:
     return RemoteError(f"{what} ({name}: {first[:300]})", where=url,
                        fix="run the command again (it resumes: only what is missing is sent); "
                            "if it keeps failing, check the server's logs")
+
+
+class RemoteObject(NamedTuple):
+    """One object as a listing shows it: its name, size and when the server last wrote it."""
+
+    oid: str
+    size: int
+    last_modified: float  # seconds since the epoch, by the server's clock
 
 
 class RemoteStore(ObjectStore):
@@ -710,6 +723,75 @@ class RemoteStore(ObjectStore):
         pool.shutdown(wait=True)
         if first is not None:
             raise first
+
+    # -- status, verify and gc on a remote ------------------------------------------------------
+    def list_objects(self) -> Iterator[RemoteObject]:
+        """Every object on the remote, single or in a pack, from LIST requests (1,000 names a
+        request) and the packs' indexes. A packed object's age is its pack's (its index's
+        last-modified time): a pack is written whole, so its objects are as old as it is."""
+        for oid, (size, stored_at) in sorted(self.listing().items()):
+            yield RemoteObject(oid, size, stored_at)
+
+    def hash_object(self, oid: str) -> str | None:
+        """The sha256 of object ``oid``'s bytes as the server sends them, streamed (bounded
+        memory, whatever the size); None if the remote does not have it."""
+        import obstore
+
+        try:
+            result = self._call("the remote cannot be read", obstore.get, self.key(oid))
+        except FileNotFoundError:
+            if oid not in self.packed():
+                return None
+            try:  # small by construction (packs hold objects under PACK_BELOW): one ranged GET
+                return hashlib.sha256(self.get_raw(oid)).hexdigest()
+            except LensVaultError as e:
+                if type(e).__name__ == "ObjectMissing":
+                    return None
+                raise
+        h = hashlib.sha256()
+        try:
+            # 1 MB chunks (obstore's default is 10 MB): --jobs of these in flight stay well under 300 MB.
+            for chunk in result.stream(min_chunk_size=1 << 20):
+                h.update(chunk)
+        except Exception as e:  # a dropped connection mid-body
+            raise remote_error(e, self.url, f"object {oid[:12]}… could not be read") from e
+        return h.hexdigest()
+
+    def delete_objects(self, oids: Sequence[str]) -> None:
+        """Delete the single copies of objects (an absent one is no error): bulk requests where
+        the server has them (S3: 1,000 keys a request), else one request each, ``jobs`` in
+        flight. Copies inside packs go only by ``repack`` (remotes/gc.py calls both)."""
+        import obstore
+
+        keys = [self.key(o) for o in oids]
+        if self._local_root is None:
+            for start in range(0, len(keys), 1000):
+                try:
+                    self._call("the remote cannot be written", obstore.delete, keys[start:start + 1000])
+                except FileNotFoundError:
+                    pass  # (S3 answers an absent key with success; the others per key, below)
+            return
+        self.run_many(self.delete, list(oids))  # a folder: a missing file is an error in a bulk delete
+
+    def server_time(self) -> float:
+        """Now, by the server's clock (seconds since the epoch): the last-modified time of a marker
+        written for the purpose and removed. Object ages are measured against it, so a machine
+        whose clock runs ahead cannot take a fresh object for an old one."""
+        import uuid
+
+        import obstore
+
+        key = f"clock/{uuid.uuid4().hex}"
+        self._call("the remote cannot be written", obstore.put, key, b"", mode="overwrite")
+        try:
+            meta = self._call("the remote cannot be read", obstore.head, key)
+        finally:
+            try:
+                self._call("the remote cannot be written", obstore.delete, key)
+            except FileNotFoundError:
+                pass
+        written: float = meta["last_modified"].timestamp()
+        return written
 
     # -- gc: a remote is shared by machines whose liveness we cannot see --------------------------
     def pin(self, oids: Iterable[str], *, owner: str | None = None) -> None:
