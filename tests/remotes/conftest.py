@@ -62,9 +62,20 @@ def remote_url(request, tmp_path):
     return f"file://{tmp_path / 'remote'}", None
 
 
+# How a remote lays objects out (store/remote.py); a test that sets one means it for every command it runs.
+LAYOUT_KNOBS = ("LENSVAULT_PACK_BELOW", "LENSVAULT_PACK_BYTES")
+
+
+def single_objects(monkeypatch) -> None:
+    """Every non-empty object travels singly (``objects/…``), as on a format-1 remote: for tests
+    that damage, age or delete one object behind LensVault's back (tests/remotes/raw.py). The
+    packed layout has its own such tests (test_packs.py, test_gc.py's packed cases)."""
+    monkeypatch.setenv("LENSVAULT_PACK_BELOW", "1")
+
+
 def lv(*args, cwd: Path, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """``lensvault ARGS`` in a subprocess, as a user types it."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith("LENSVAULT_")}
+    full = {k: v for k, v in os.environ.items() if not k.startswith("LENSVAULT_") or k in LAYOUT_KNOBS}
     full.update(CREDENTIALS)
     full.update(env or {})
     return subprocess.run([sys.executable, "-m", "lensvault.cli.main", *args], cwd=cwd, env=full,

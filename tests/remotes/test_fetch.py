@@ -18,9 +18,14 @@ import pytest
 
 import lensvault
 
-from .conftest import CREDENTIALS, lv, lv_json, remote_args, s3_client
+from .conftest import CREDENTIALS, lv, lv_json, remote_args, s3_client, single_objects
 from .counting_proxy import CountingProxy
 from .test_hints import hint, sh
+
+
+@pytest.fixture(autouse=True)
+def _single_objects(monkeypatch):
+    single_objects(monkeypatch)  # these tests reach single objects behind LensVault's back
 
 IMAGE = "JPEGImages/BloodImage_00000.jpg"
 
@@ -87,7 +92,9 @@ def test_fetch_brings_records_not_data_and_a_checkout_fetches_the_data(tmp_path,
     assert report["ok"] and report["missing"] == [] and report["remote_only"] == []
 
 
-def test_checkout_of_one_image_of_a_fetched_version_is_one_request(tmp_path, s3_server, bucket, bccd_dir):
+def test_checkout_of_one_image_of_a_fetched_version_is_at_most_three_requests(tmp_path, s3_server, bucket, bccd_dir,
+                                                                                monkeypatch):
+    monkeypatch.delenv("LENSVAULT_PACK_BELOW")  # the images travel in packs, as they do for users
     url = f"s3://{bucket}/team/vision"
     src, files = _pushed(tmp_path, bccd_dir, url, s3_server)
     proxy = CountingProxy(s3_server)
@@ -101,8 +108,12 @@ def test_checkout_of_one_image_of_a_fetched_version_is_one_request(tmp_path, s3_
     finally:
         proxy.close()
     oid = _oid(src, IMAGE)
-    # The target is <= 3 requests; it is one: the image's GET (no listing, no ref read).
-    assert requests == [("GET", f"/{bucket}/team/vision/objects/{oid[:2]}/{oid[2:]}")], requests
+    # The target is <= 3 requests. A small image travels in a pack: the listing of the
+    # packs (only indexes the listing shows are trusted), at most its index (unless cached), and
+    # one ranged GET of the pack. No ref, journal or record is read.
+    assert len(requests) <= 3 and all(m == "GET" for m, _ in requests), requests
+    assert requests[-1][1].startswith(f"/{bucket}/team/vision/packs/") and requests[-1][1].endswith(".pack"), requests
+    assert not any("/refs/" in p or "/journal/" in p or "/objects/" in p for _, p in requests), requests
     assert sorted(str(p.relative_to(tmp_path / "one")) for p in (tmp_path / "one").rglob("*") if p.is_file()) == \
         [".lensvault-checkout.json", IMAGE]
     assert (tmp_path / "one" / IMAGE).read_bytes() == (src / IMAGE).read_bytes()

@@ -4,7 +4,11 @@ on the remote reaches is kept, and so is every object the server wrote within th
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -13,8 +17,13 @@ import lensvault
 from lensvault.store.remote import RemoteStore
 
 from . import raw
-from .conftest import lv, lv_json, remote_args
+from .conftest import lv, lv_json, remote_args, single_objects
 from .test_hints import hint, sh
+
+
+@pytest.fixture(autouse=True)
+def _single_objects(monkeypatch):
+    single_objects(monkeypatch)  # these tests reach single objects behind LensVault's back
 
 HOURS_2 = 7200
 
@@ -287,3 +296,46 @@ def test_gc_names_a_record_written_meanwhile_that_needs_what_it_deleted(tmp_path
     assert sh(hint(buf.getvalue(), "lensvault push --all --check-remote"), v.root).returncode == 0
     assert lv_json("verify", "--remote", "--hash", cwd=v.root)["ok"]
     v.close()
+
+
+def test_gc_and_verify_on_packs_rewrite_a_pack_without_its_orphans_and_find_a_damaged_range(tmp_path, bccd_dir,
+                                                                                          monkeypatch):
+    """The packed layout (small objects in packs): gc collects an orphan by rewriting the pack
+    that holds it (new pack and index first), keeps everything named, and verify --hash finds a
+    flipped byte inside a pack."""
+
+    monkeypatch.delenv("LENSVAULT_PACK_BELOW")
+    url = f"file://{tmp_path / 'remote'}"
+    folder = tmp_path / "remote"
+    v = _vault(tmp_path, bccd_dir, (url, None))
+    lv_json("push", "--all", cwd=v.root)
+    needed = set(v.dataset("bccd@1.0.0").object_ids())
+    rs = RemoteStore(url)
+    assert needed <= set(rs.packed()), "small objects travel in packs"
+    # A push cut short after its pack: a pack holding one named object and one orphan.
+    orphan = b"an object an interrupted push left in its pack"
+    orphan_oid = hashlib.sha256(orphan).hexdigest()
+    named = min(needed)
+    rs.put_pack([(named, v.store.read_bytes(named)), (orphan_oid, orphan)])
+    for p in (folder / "packs").iterdir():
+        os.utime(p, (time.time() - HOURS_2, time.time() - HOURS_2))
+    plan = lv_json("gc", "--remote", "origin", cwd=v.root)
+    assert [o["oid"] for o in plan["plan"]["objects"]] == [orphan_oid]
+    done = lv_json("gc", "--remote", "origin", "--yes", cwd=v.root)
+    assert done["executed"]["deleted"] == 1 and done["executed"]["packs_rewritten"] >= 1
+    left = {o.oid for o in RemoteStore(url).list_objects()}
+    assert needed <= left and orphan_oid not in left
+    assert lv_json("verify", "--remote", "origin", "--hash", cwd=v.root)["ok"]
+
+    # A flipped byte inside a pack is found by --hash and named.
+    rs = RemoteStore(url)
+    victim = max(needed)
+    index = rs.packed()[victim]
+    off, _n = index.entries[victim]
+    pack = folder / index.pack_key
+    data = bytearray(pack.read_bytes())
+    data[off] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    r = lv("verify", "--remote", "origin", "--hash", "--json", cwd=v.root)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert victim in json.dumps(json.loads(r.stdout)["corrupt"]), r.stdout

@@ -10,7 +10,7 @@ import lensvault
 from lensvault.store.remote import RemoteStore
 from tests.cli.hints import printed_hints
 
-from .conftest import CREDENTIALS, lv, lv_json, s3_client
+from .conftest import CREDENTIALS, LAYOUT_KNOBS, lv, lv_json, s3_client
 
 
 def hint(text: str, start: str, fill: dict[str, str] | None = None) -> str:
@@ -27,7 +27,7 @@ def sh(command: str, cwd: Path) -> subprocess.CompletedProcess:
     import os
     import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LENSVAULT_")} | CREDENTIALS
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LENSVAULT_") or k in LAYOUT_KNOBS} | CREDENTIALS
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 

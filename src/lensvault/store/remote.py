@@ -130,8 +130,10 @@ class RemoteStore(ObjectStore):
         # Where index objects are kept between commands (immutable: a cached index is the index);
         # set by the callers that know a vault (remotes/config.open_remote); None reads them each time.
         self.cache_dir: str | None = None
-        self.pack_below = PACK_BELOW
-        # LENSVAULT_PACK_BYTES: smaller packs (tests make many packs out of few files with it).
+        # LENSVAULT_PACK_BELOW: objects from this size up travel singly (1: every non-empty one, the
+        # layout of a format-1 remote, which tests of single objects use); LENSVAULT_PACK_BYTES:
+        # smaller packs (tests make many packs out of few files with it).
+        self.pack_below = int(os.environ.get("LENSVAULT_PACK_BELOW") or PACK_BELOW)
         self.pack_target = int(os.environ.get("LENSVAULT_PACK_BYTES") or PACK_TARGET)
         self._packs: dict[str, PackIndex] | None = None  # pack hash -> index, once listed
         self._packed: dict[str, PackIndex] = {}  # oid -> the index of a pack holding it
