@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lensvault.vault import Vault
 
 __all__ = ["WARM_DATASETS", "start_warmup"]
 
@@ -18,8 +22,8 @@ WARM_DATASETS = 4
 log = logging.getLogger("lensvault.server")
 
 
-def _warm(vault) -> None:
-    for d in sorted(vault.datasets().to_dict(), key=lambda d: d["updated_at"] or "", reverse=True)[:WARM_DATASETS]:
+def _warm(vault: Vault) -> None:
+    for d in sorted(vault.datasets(), key=lambda d: d["updated_at"] or "", reverse=True)[:WARM_DATASETS]:
         if not d.get("latest"):
             continue
         ref = f"{d['name']}@{d['latest']}"
@@ -31,7 +35,7 @@ def _warm(vault) -> None:
             log.debug("warm-up of %s failed", ref, exc_info=True)
 
 
-def start_warmup(vault) -> threading.Thread:
+def start_warmup(vault: Vault) -> threading.Thread:
     def run() -> None:
         try:
             _warm(vault)
