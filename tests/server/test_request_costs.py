@@ -58,6 +58,15 @@ def store_reads(vault):
         del store.read_bytes
 
 
+def forget_derived(world) -> None:
+    """Nothing derived from any snapshot, in this process or on disk (a server of an earlier test made some)."""
+    import shutil
+
+    snapshot_cache.clear()
+    with lensvault.open(world) as vault:
+        shutil.rmtree(vault.dir / "cache" / "snapshots", ignore_errors=True)
+
+
 def test_the_last_n_events_are_read_as_n_rows(vault):
     for i in range(25):
         vault.create_token(f"t{i:02d}", role="read")
@@ -111,7 +120,7 @@ def _page_of(result):
 
 def test_pages_of_images_read_the_tables_once_per_snapshot_and_follow_the_rule(world, runs):
     ref = "shapes@1.0.0"
-    snapshot_cache.clear()
+    forget_derived(world)
     with lensvault.open(world) as vault:
         ds = vault.dataset(ref)
         tables = {t["oid"] for t in ds.manifest().tables.values()}
@@ -139,7 +148,7 @@ def test_pages_of_images_read_the_tables_once_per_snapshot_and_follow_the_rule(w
 
 def test_a_versions_counts_are_derived_once_per_snapshot(world, runs):
     ref = "shapes@1.0.0"
-    snapshot_cache.clear()
+    forget_derived(world)
     with lensvault.open(world) as vault:
         counted = vault.dataset_details(ref).to_dict()
         tables = {t["oid"] for t in vault.dataset(ref).manifest().tables.values()}
@@ -157,7 +166,7 @@ def test_a_versions_counts_are_derived_once_per_snapshot(world, runs):
 def test_the_server_makes_the_latest_versions_index_when_it_starts(world, runs):
     from lensvault.server.state import ServerState
 
-    snapshot_cache.clear()
+    forget_derived(world)
     state = ServerState(world, public_read=True)
     try:
         state.warmup.join(timeout=120)
@@ -200,3 +209,34 @@ def test_a_bad_worker_count_is_refused(world, workers, tmp_path):
 
     r = lv("serve", "--vault", world, "--port", 0, "--workers", workers, cwd=tmp_path, timeout=60)
     assert r.returncode == 2 and "--workers" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_new_process_reads_the_index_and_counts_from_this_machines_cache(world, runs):
+    """What was derived from a snapshot is on disk after the first time: a process that has
+    nothing in memory (the cache cleared) reads no table; a damaged cache file is derived again."""
+    ref = "shapes@1.0.0"
+    forget_derived(world)
+    with lensvault.open(world) as vault:
+        want_page = vault.images(ref, limit=5).to_dict()
+        want_counts = vault.dataset_details(ref).to_dict()
+        ds = vault.dataset(ref)
+        tables = {t["oid"] for t in ds.manifest().tables.values()}
+        cached = sorted((vault.dir / "cache" / "snapshots").glob(f"{ds.snapshot_id}.*"))
+    assert [p.name.split(".")[-2:] for p in cached] == [["annotations", "arrow"], ["images", "arrow"],
+                                                       ["vision_summary", "json"]]
+    snapshot_cache.clear()
+    with lensvault.open(world) as vault, store_reads(vault) as seen:
+        assert vault.images(ref, limit=5).to_dict() == want_page
+        assert vault.dataset_details(ref).to_dict() == want_counts
+    assert not set(seen) & tables
+    for path in cached:  # cut short, as a crash mid-write of a non-atomic writer would leave it
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    snapshot_cache.clear()
+    with lensvault.open(world) as vault, store_reads(vault) as seen:
+        assert vault.images(ref, limit=5).to_dict() == want_page
+        assert vault.dataset_details(ref).to_dict() == want_counts
+    assert set(seen) & tables  # derived again from the stored tables ...
+    snapshot_cache.clear()
+    with lensvault.open(world) as vault, store_reads(vault) as seen:
+        assert vault.images(ref, limit=5).to_dict() == want_page
+    assert not set(seen) & tables  # ... and written whole again

@@ -186,12 +186,23 @@ class Dataset:
 
     def vision_summary(self) -> dict[str, Any]:
         """Counts a person asks for first: images, annotations, classes, splits, per class
-        (computed once per snapshot in a process: lensvault.datasets.snapshot_cache)."""
+        (computed once per snapshot: kept in the process, lensvault.datasets.snapshot_cache,
+        and on this machine's disk, lensvault.datasets.derived_files)."""
         import copy
 
         from lensvault.datasets.snapshot_cache import kept
 
-        return copy.deepcopy(kept(self.snapshot_id, "vision_summary", self._vision_summary))
+        return copy.deepcopy(kept(self.snapshot_id, "vision_summary", self._kept_vision_summary))
+
+    def _kept_vision_summary(self) -> dict[str, Any]:
+        from lensvault.datasets import derived_files
+
+        found = derived_files.read_json(self.vault, self.snapshot_id, "vision_summary")
+        if isinstance(found, dict) and isinstance(found.get("per_class"), dict):
+            return found
+        summary = self._vision_summary()
+        derived_files.write_json(self.vault, self.snapshot_id, "vision_summary", summary)
+        return summary
 
     def _vision_summary(self) -> dict[str, Any]:
         import pyarrow as pa

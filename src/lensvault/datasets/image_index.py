@@ -45,24 +45,16 @@ def _class_name(cm: ClassMap, cid: int) -> str:
 
 
 class ImageIndex:
-    def __init__(self, ref: str, images: pa.Table, anns: pa.Table, cm: ClassMap) -> None:
+    def __init__(self, ref: str, images: pa.Table, annotations: pa.Table, ann_rows: np.ndarray, cm: ClassMap) -> None:
+        """``images`` sorted by image id; ``annotations`` sorted by (image row, index), and
+        ``ann_rows`` the image row of each (see :meth:`from_tables`)."""
         import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
 
         self.ref, self.class_map = ref, cm
-        self.images = images.take(pc.sort_indices(images["image_id"]))
-        self.ids = self.images["image_id"].to_numpy(zero_copy_only=False).astype(np.int64)
-        # Each annotation's image as a row of self.images (-1: an image the table lacks).
-        row_of = pc.fill_null(pc.index_in(anns["image"], value_set=self.images["path"]), -1)
-        rows = row_of.to_numpy(zero_copy_only=False).astype(np.int64)
-        keep = rows >= 0
-        index = anns["index"].to_numpy(zero_copy_only=False)
-        order = np.lexsort((index[keep], rows[keep]))
-        kept_rows = np.flatnonzero(keep)[order]
-        self.annotations = anns.take(pa.array(kept_rows))
-        self._ann_rows = rows[kept_rows]  # sorted: the image row of each annotation
-        self._ann_class = anns["class_id"].to_numpy(zero_copy_only=False)[kept_rows]
+        self.images, self.annotations = images, annotations
+        self.ids = images["image_id"].to_numpy(zero_copy_only=False).astype(np.int64)
+        self._ann_rows = np.asarray(ann_rows, dtype=np.int64)
+        self._ann_class = annotations["class_id"].to_numpy(zero_copy_only=False)
         everything = np.arange(len(self.ids))
         self._starts = np.searchsorted(self._ann_rows, everything, side="left")
         self._ends = np.searchsorted(self._ann_rows, everything, side="right")
@@ -71,12 +63,57 @@ class ImageIndex:
         self._path_rows: dict[str, int] | None = None
 
     @classmethod
+    def from_tables(cls, ref: str, images: pa.Table, anns: pa.Table, cm: ClassMap) -> ImageIndex:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        images = images.take(pc.sort_indices(images["image_id"]))
+        # Each annotation's image as a row of the sorted images (-1: an image the table lacks).
+        rows = pc.fill_null(pc.index_in(anns["image"], value_set=images["path"]), -1)
+        rows_np = rows.to_numpy(zero_copy_only=False).astype(np.int64)
+        keep = rows_np >= 0
+        index = anns["index"].to_numpy(zero_copy_only=False)
+        order = np.lexsort((index[keep], rows_np[keep]))
+        kept_rows = np.flatnonzero(keep)[order]
+        return cls(ref, images, anns.take(pa.array(kept_rows)), rows_np[kept_rows], cm)
+
+    @classmethod
     def build(cls, ds: Dataset) -> ImageIndex:
-        images, anns, cm = ds.images(), ds.annotations(), ds.class_map()
+        """From this machine's cache of the snapshot if it has it whole, else from the version's
+        tables (then cached: lensvault.datasets.derived_files)."""
+        from lensvault.datasets import derived_files
+
+        cm = ds.class_map()
+        if cm is not None and ds.is_vision:
+            found = cls._cached(ds, cm)
+            if found is not None:
+                return found
+        images, anns = ds.images(), ds.annotations()
         if images is None or anns is None or cm is None:
             raise UsageError(f"{ds.ref} has no annotations", where=ds.ref,
                              fix="images and boxes are kept for versions snapshotted with --format")
-        return cls(ds.ref, images, anns, cm)
+        index = cls.from_tables(ds.ref, images, anns, cm)
+        import pyarrow as pa
+
+        derived_files.write_table(ds.vault, ds.snapshot_id, "images", index.images)
+        derived_files.write_table(ds.vault, ds.snapshot_id, "annotations",
+                                  index.annotations.append_column("_image_row", pa.array(index._ann_rows)))
+        return index
+
+    @classmethod
+    def _cached(cls, ds: Dataset, cm: ClassMap) -> ImageIndex | None:
+        from lensvault.datasets import derived_files
+
+        images = derived_files.read_table(ds.vault, ds.snapshot_id, "images")
+        anns = derived_files.read_table(ds.vault, ds.snapshot_id, "annotations")
+        tables = ds.manifest().tables
+        if images is None or anns is None or "_image_row" not in anns.column_names or "image_id" not in \
+                images.column_names or images.num_rows != tables["images"].get("rows", images.num_rows) or \
+                anns.num_rows > tables["annotations"].get("rows", anns.num_rows):
+            return None
+        rows = anns["_image_row"].to_numpy(zero_copy_only=False)
+        return cls(ds.ref, images, anns.drop_columns(["_image_row"]), rows, cm)
 
     # -- filters ----------------------------------------------------------------------------
     def rows(self, *, split: str | None = None, class_name: str | None = None, tag: str | None = None) -> np.ndarray:
