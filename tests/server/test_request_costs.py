@@ -240,3 +240,19 @@ def test_a_new_process_reads_the_index_and_counts_from_this_machines_cache(world
     with lensvault.open(world) as vault, store_reads(vault) as seen:
         assert vault.images(ref, limit=5).to_dict() == want_page
     assert not set(seen) & tables  # ... and written whole again
+
+
+def test_gc_removes_what_a_killed_cache_writer_left_and_keeps_the_cache(world, runs):
+    forget_derived(world)
+    with lensvault.open(world) as vault:
+        vault.images("shapes@1.0.0", limit=1)
+        folder = vault.dir / "cache" / "snapshots"
+        whole = sorted(p.name for p in folder.iterdir())
+        left = folder / f".{whole[0]}.abc123.tmp"  # as derived_files._write names its temp file
+        left.write_bytes(b"cut short")
+        os.utime(left, (time.time() - 7200, time.time() - 7200))
+        plan = vault.gc(grace_seconds=3600)
+        assert [(x.kind, x.path) for x in plan.leftovers if "snapshots" in str(x.path)] == \
+            [("cache temp file", str(left))]
+        plan.execute()
+        assert sorted(p.name for p in folder.iterdir()) == whole
