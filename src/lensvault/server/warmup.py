@@ -35,15 +35,6 @@ def _warm(vault: Vault) -> None:
             log.debug("warm-up of %s failed", ref, exc_info=True)
 
 
-def _templates() -> None:
-    """Each page's template compiled now, not on the first request that shows it."""
-    from lensvault.server.pages import _env
-
-    env = _env()
-    for name in env.list_templates(filter_func=lambda n: n.endswith(".html")):
-        env.get_template(name)
-
-
 def start_warmup(vault: Vault) -> threading.Thread:
     """Import what every dataset page needs now (before the server answers: a request would wait
     on the import lock anyway), then read the versions in a background thread."""
@@ -54,7 +45,6 @@ def start_warmup(vault: Vault) -> threading.Thread:
 
     def run() -> None:
         try:
-            _templates()
             _warm(vault)
         except Exception:
             log.debug("warm-up failed", exc_info=True)
