@@ -1,22 +1,33 @@
 #!/usr/bin/env python3
-"""``lensvault serve`` under load: the first screen of a big version, and concurrent mixed reads.
+"""``lensvault serve`` under load: the first screen of a big version, concurrent mixed reads, and
+the same run reads against ``mlflow server`` (SQLite) at the same data size.
 
-    .venv/bin/python benchmarks/bench_server.py                      # 100,000 images, 50 clients, 30 s
-    .venv/bin/python benchmarks/bench_server.py --images 20000 --seconds 10   # quick
+    .venv/bin/python benchmarks/bench_server.py                     # 100,000 images, 1,000 runs, 50 clients, 30 s
+    .venv/bin/python benchmarks/bench_server.py --workers 2 --mlflow /tmp/mlflowvenv/bin/python
+    .venv/bin/python benchmarks/bench_server.py --images 20000 --runs 200 --models 20 --seconds 10   # quick
 
-Builds (once per size, in WORKDIR) a vault with one COCO version of N small generated images,
-three boxes each; starts ``lensvault serve --public-read`` on a free loopback port as a real
-process; then measures
+Builds (once per size, kept in WORKDIR) a vault: one COCO version of N small generated images
+(three boxes each), a committed config, R runs with 3 metrics x S steps each — M of them through
+``lensvault.start_run`` and registered as model versions (10 names, the newest of each promoted to
+``production``), the others written straight into the catalog. With ``--mlflow PYTHON`` (a Python with mlflow installed) the same R runs and
+metric points go into an MLflow SQLite store through ``MlflowClient.log_batch``.
+
+Then it starts ``lensvault serve --public-read [--workers W]`` as a real process and measures
 
 - the dataset version page (HTML, first screen: counts, charts, 48 images with their boxes):
-  the first request after start (cold: tables read from the store) and the median of 20 more
-  (another filter each time, so the page itself is computed, not a cached answer);
-- C concurrent clients (asyncio + httpx) for S seconds on mixed reads: the version's JSON, a
-  random page of images (JSON), a cached thumbnail, the events. Throughput and p50/p99 latency
-  per kind, and errors (any status but 200).
+  the first request after start and the median of 20 more (another filter each time);
+- C concurrent clients (asyncio + httpx) for T seconds on mixed reads: version JSON, a random
+  page of 48 images with boxes (JSON), the image page (HTML), a cached thumbnail, one run's
+  metric points, the run list, a model's lineage, the last events. The clients run in their
+  own process(es) (``--load-procs``), not in the server's; each kind is read once before the
+  clock starts. Throughput, p50/p99 per kind, errors (any status but 200);
+- the CPU time the server's processes used per request (on a machine shared with other jobs,
+  latency is mostly the wait for a core; CPU per request is the server's own cost);
+- with ``--mlflow``: the run list (100 newest, with their metrics) and one run's metric history,
+  same clients and time, against ``mlflow server`` and against LensVault.
 
-The clients share the machine with the server (2 cores here): the numbers are a floor.
-Prints one JSON object.
+The load generator shares the machine's cores with the server: on a 2-core machine the
+numbers are a floor. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -24,25 +35,38 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+METRICS = ("loss", "mAP", "lr")
+MODEL_NAMES = 10
 
-def build(workdir: Path, n: int) -> Path:
+
+def metric_values(run: int, step: int) -> dict[str, float]:
+    """The points every run logs (the same in both tools)."""
+    return {"loss": 1.0 / (1 + step) + run * 1e-5, "mAP": step / (step + 10) - run * 1e-6, "lr": 0.01 * 0.97 ** step}
+
+
+# -- building the data ------------------------------------------------------------------------
+def _git(*args: str, cwd: Path) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "bench",
+           "GIT_COMMITTER_EMAIL": "b@b"}
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def _images(workdir: Path, n: int) -> Path:
     from PIL import Image
 
-    import lensvault
-
-    root = workdir / f"vault-{n}"
-    if (root / ".lensvault" / "config.toml").exists():
-        return root
     src = workdir / f"data-{n}"
-    (src / "images").mkdir(parents=True, exist_ok=True)
+    if (src / "instances.json").exists():
+        return src
     images, anns = [], []
     for i in range(n):
         name = f"images/{i // 1000:03d}/im{i:06d}.png"
@@ -53,22 +77,174 @@ def build(workdir: Path, n: int) -> Path:
         images.append({"id": i + 1, "file_name": name, "width": 32, "height": 24})
         anns.extend({"id": 3 * i + k + 1, "image_id": i + 1, "category_id": 1 + (i + k) % 3,
                      "bbox": [2 + 8 * k, 2, 6, 6], "area": 36, "iscrowd": 0} for k in range(3))
-    (src / "instances.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": [
+    (src / "instances.tmp").write_text(json.dumps({"images": images, "annotations": anns, "categories": [
         {"id": 1, "name": "car"}, {"id": 2, "name": "person"}, {"id": 3, "name": "sign"}]}))
-    vault = lensvault.init(root)
-    vault.snapshot("bench", src, version="1.0.0", format="coco", annotations=src / "instances.json",
-                   split="80/10/10", seed=1)
+    (src / "instances.tmp").rename(src / "instances.json")
+    return src
+
+
+def build(workdir: Path, n: int, runs: int, models: int, steps: int) -> Path:
+    """The vault, in steps that a killed build resumes: the version, the model runs (through
+    ``start_run`` and ``register_model``), the other runs, the aliases."""
+    import lensvault
+
+    root = workdir / f"vault-{n}-{runs}-{models}-{steps}"
+    if (root / "built.json").exists():
+        return root
+    src = _images(workdir, n)
+    if not (root / ".lensvault").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        _git("init", "-q", ".", cwd=root)
+        (root / ".gitignore").write_text(".lensvault/\nruns/\nbuilt.json\n")
+        (root / "config.yaml").write_text("lr: 0.01\nepochs: 50\nseed: 2024\n")
+        lensvault.init(root).close()
+    vault = lensvault.open(root)
+    if not vault.datasets():
+        vault.snapshot("bench", src, version="1.0.0", format="coco", annotations=src / "instances.json",
+                       split="80/10/10", seed=1)
+        _git("add", "-A", cwd=root)
+        _git("commit", "-qm", "bench", cwd=root)
+        vault.add_config(root / "config.yaml", "C-01")
+    have = {m.ref for m in vault.models()}
+    for k in range(models):
+        model, version = f"det{k % MODEL_NAMES}", f"1.{k // MODEL_NAMES}.0"
+        if f"{model}@{version}" in have:
+            continue
+        with lensvault.start_run(dataset="bench@1.0.0", config="C-01", model=model, version=version,
+                                 seed=k, vault=vault) as run:
+            for s in range(steps):
+                lensvault.log_metrics(metric_values(k, s), step=s)
+            (run.output_dir / "model.bin").write_bytes(k.to_bytes(4, "big") * 256)
+        vault.register_model(model, run=run.run_id, weights=[run.output_dir / "model.bin"], version=version)
+        print(f"  model {k + 1}/{models}", file=sys.stderr, flush=True)
+    _plain_runs(vault, runs - len(vault.runs()), steps)
+    for k in range(min(models, MODEL_NAMES)):
+        latest = max((m for m in vault.models(f"det{k}")), key=lambda m: m.created_at)
+        if "production" not in latest.aliases:
+            vault.promote(latest.ref, "production", new=not any(m.aliases for m in vault.models(f"det{k}")),
+                          reason="bench")
     vault.close()
+    (root / "built.json").write_text(json.dumps({"runs": runs, "models": models}))
     return root
 
 
-def serve(root: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "lensvault.cli.main", "--vault", str(root), "serve", "--port", "0",
-                             "--public-read"], stderr=subprocess.PIPE, text=True, start_new_session=True)
-    line = proc.stderr.readline()
-    return proc, line.split()[1]
+def _plain_runs(vault, count: int, steps: int) -> None:
+    """Runs without a model, written straight into the catalog (as benchmarks/bench_tracking_vs_mlflow.py
+    does): through ``start_run`` each costs seconds of preflight and environment capture on a
+    100,000-file version, and the server reads them the same way."""
+    if count <= 0:
+        return
+    from lensvault.catalog.catalog import utcnow
+    from lensvault.catalog.runs_schema import runs
+    from lensvault.runs.recorder import write_metric_points
+
+    now = utcnow()
+    rows = [{"run_id": f"2026-01-01T00-00-00Z-{i:06d}", "status": "succeeded", "kind": "standalone",
+             "code_commit": "0" * 40, "clean": True, "dataset": "bench@1.0.0", "config_id": "C-01",
+             "seeds": json.dumps({"train": i}), "started_at": f"2026-01-01T00:00:00.{i:06d}Z", "ended_at": now,
+             "created_by": "bench"} for i in range(count)]
+    with vault.catalog.begin() as conn:
+        conn.execute(runs.insert(), rows)
+    pts = [(r["run_id"], k, v, s, None, None, now) for i, r in enumerate(rows) for s in range(steps)
+           for k, v in metric_values(1000 + i, s).items()]
+    for i in range(0, len(pts), 50_000):
+        write_metric_points(vault, pts[i:i + 50_000])
 
 
+MLFLOW_BUILD = r"""
+import json, sys, time
+from pathlib import Path
+import mlflow
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+db, runs, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+exec(sys.argv[4])  # metric_values, as the LensVault side logs them
+client = MlflowClient(f"sqlite:///{db}")
+exp = client.create_experiment("bench")
+ts = int(time.time() * 1000)
+ids = []
+for i in range(runs):
+    r = client.create_run(exp, run_name=f"run-{i}")
+    client.log_batch(r.info.run_id, params=[mlflow.entities.Param("config", "C-01")],
+                     metrics=[Metric(k, v, ts + s, s) for s in range(steps) for k, v in metric_values(i, s).items()])
+    client.set_terminated(r.info.run_id)
+    ids.append(r.info.run_id)
+print(json.dumps({"experiment_id": exp, "run_ids": ids}))
+"""
+
+
+def build_mlflow(workdir: Path, python: str, runs: int, steps: int) -> tuple[Path, dict]:
+    import inspect
+
+    folder = workdir / f"mlflow-{runs}-{steps}"
+    done = folder / "built.json"
+    if not done.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "mlflow.db").unlink(missing_ok=True)
+        out = subprocess.run([python, "-c", MLFLOW_BUILD, str(folder / "mlflow.db"), str(runs), str(steps),
+                              inspect.getsource(metric_values)], check=True, capture_output=True, text=True)
+        done.write_text(out.stdout.strip().splitlines()[-1])
+    return folder, json.loads(done.read_text())
+
+
+# -- servers ----------------------------------------------------------------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_up(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
+    import httpx
+
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server at {url} exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise RuntimeError(f"the server at {url} did not answer in {seconds} s")
+
+
+def serve(root: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "lensvault.cli.main", "--vault", str(root), "serve", "--port", str(port),
+           "--public-read"]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    _wait_up(f"{url}/api/v1/whoami", proc)
+    return proc, url
+
+
+def serve_mlflow(python: str, folder: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    mlflow = str(Path(python).parent / "mlflow")
+    proc = subprocess.Popen([mlflow, "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+                             "--default-artifact-root", str(folder / "artifacts"), "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", str(workers)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    _wait_up(f"{url}/health", proc)
+    return proc, url
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+# -- measuring --------------------------------------------------------------------------------
 def first_screen(url: str) -> dict:
     import httpx
 
@@ -83,65 +259,190 @@ def first_screen(url: str) -> dict:
             r = c.get(f"{url}/datasets/bench/1.0.0", params={"split": "train", "after": 1000 * k + 1})
             warm.append(time.perf_counter() - t)
             assert r.status_code == 200
-    return {"cold_ms": round(cold * 1000, 1), "warm_median_ms": round(statistics.median(warm) * 1000, 1)}
+    return {"cold_ms": round(cold * 1000, 1), "warm_median_ms": round(statistics.median(warm) * 1000, 1),
+            "warm_max_ms": round(max(warm) * 1000, 1)}
 
 
-async def load(url: str, n: int, clients: int, seconds: float) -> dict:
+def lensvault_kinds(url: str, n: int, only_runs: bool = False) -> dict[str, list[dict]]:
+    """Per kind of read, the requests a client picks from at random."""
     import httpx
 
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=clients)) as c:
-        page = (await c.get(f"{url}/api/v1/datasets/bench/versions/1.0.0/images", params={"limit": 20})).json()
+    rnd = random.Random(1)
+    with httpx.Client(timeout=120) as c:
+        run_ids = [r["run_id"] for r in c.get(f"{url}/api/v1/runs").json()]
+        models = [m["ref"] for m in c.get(f"{url}/api/v1/models").json()]
+        if only_runs:
+            return _run_kinds(url, run_ids)
+        page = c.get(f"{url}/api/v1/datasets/bench/versions/1.0.0/images", params={"limit": 20}).json()
         shas = [i["sha256"] for i in page["items"]]
         for s in shas:  # made once, then served from the cache
-            await c.get(f"{url}/api/v1/objects/{s}/thumbnail", params={"size": 128})
-        kinds = {
-            "version_json": lambda: f"{url}/api/v1/datasets/bench/versions/1.0.0",
-            "image_page_json": lambda: f"{url}/api/v1/datasets/bench/versions/1.0.0/images?limit=48&after="
-                                       f"{random.randrange(n)}",
-            "thumbnail_cached": lambda: f"{url}/api/v1/objects/{random.choice(shas)}/thumbnail?size=128",
-            "events_json": lambda: f"{url}/api/v1/events?limit=20",
-        }
+            c.get(f"{url}/api/v1/objects/{s}/thumbnail", params={"size": 128})
+    version = f"{url}/api/v1/datasets/bench/versions/1.0.0"
+
+    def gets(urls):
+        return [{"method": "GET", "url": u} for u in urls]
+
+    return {
+        "version_json": gets([version]),
+        "image_grid_json": gets([f"{version}/images?limit=48&after={rnd.randrange(n)}" for _ in range(2000)]),
+        "image_page_html": gets([f"{url}/datasets/bench/1.0.0/images/{1 + rnd.randrange(n)}" for _ in range(2000)]),
+        "thumbnail_cached": gets([f"{url}/api/v1/objects/{s}/thumbnail?size=128" for s in shas]),
+        "run_metrics_json": gets([f"{url}/api/v1/runs/{r}/metrics" for r in run_ids]),
+        "run_list_json": gets([f"{url}/api/v1/runs?limit=100"]),
+        "lineage_json": gets([f"{url}/api/v1/lineage/{m}" for m in models]),
+        "events_json": gets([f"{url}/api/v1/events?limit=20"]),
+    }
+
+
+def _run_kinds(url: str, run_ids: list[str]) -> dict[str, list[dict]]:
+    return {"run_list": [{"method": "GET", "url": f"{url}/api/v1/runs?limit=100"}],
+            "metric_history": [{"method": "GET", "url": f"{url}/api/v1/runs/{r}/metrics"} for r in run_ids]}
+
+
+def mlflow_kinds(url: str, info: dict) -> dict[str, list[dict]]:
+    api = f"{url}/api/2.0/mlflow"
+    return {"run_list": [{"method": "POST", "url": f"{api}/runs/search",
+                          "json": {"experiment_ids": [info["experiment_id"]], "max_results": 100}}],
+            "metric_history": [{"method": "GET", "url": f"{api}/metrics/get-history?run_id={r}&metric_key={k}"}
+                               for r in info["run_ids"] for k in METRICS]}
+
+
+async def _load(kinds: dict[str, list[dict]], clients: int, seconds: float) -> dict:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients)) as c:
+        for reqs in kinds.values():  # each kind once before the clock starts
+            await c.request(reqs[0]["method"], reqs[0]["url"], json=reqs[0].get("json"))
         times: dict[str, list[float]] = {k: [] for k in kinds}
-        errors = 0
-        stop = time.monotonic() + seconds
+        errors: dict[str, int] = dict.fromkeys(kinds, 0)
+        seen: dict[str, int] = {}  # what the errors were: a status, or the client's exception
+        names = list(kinds)
+        began = time.monotonic()
+        stop_at = began + seconds
 
         async def client() -> None:
-            nonlocal errors
-            while time.monotonic() < stop:
-                kind = random.choice(list(kinds))
+            while time.monotonic() < stop_at:
+                kind = random.choice(names)
+                req = random.choice(kinds[kind])
                 t = time.perf_counter()
-                r = await c.get(kinds[kind]())
+                try:
+                    r = await c.request(req["method"], req["url"], json=req.get("json"))
+                    status = str(r.status_code)
+                except httpx.HTTPError as e:
+                    status = type(e).__name__
                 times[kind].append(time.perf_counter() - t)
-                errors += r.status_code != 200
+                if status != "200":
+                    errors[kind] += 1
+                    seen[status] = seen.get(status, 0) + 1
 
         await asyncio.gather(*(client() for _ in range(clients)))
+        # Requests still in flight at the deadline are waited for and counted: over this time.
+        elapsed = time.monotonic() - began
+    return {"times": times, "errors": errors, "elapsed": elapsed, "error_kinds": seen}
+
+
+def load_client_main(spec_path: str) -> None:
+    """One load-generating process: reads its spec, prints raw latencies as JSON."""
+    spec = json.loads(Path(spec_path).read_text())
+    print(json.dumps(asyncio.run(_load(spec["kinds"], spec["clients"], spec["seconds"]))))
+
+
+def session_cpu(sid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of session ``sid`` (a server
+    and its workers): with other jobs on the machine, latency measures the queue for a core, and
+    CPU per request measures the server."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # fields after the name: state, ppid, pgrp, session, ...
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def load(kinds: dict[str, list[dict]], clients: int, seconds: float, procs: int, server_sid: int) -> dict:
+    """C clients split over ``procs`` processes other than this one and the server's."""
+    children = []
+    cpu_before = session_cpu(server_sid)
+    with tempfile.TemporaryDirectory() as tmp:
+        for p in range(procs):
+            spec = Path(tmp) / f"spec{p}.json"
+            share = clients // procs + (p < clients % procs)
+            spec.write_text(json.dumps({"kinds": kinds, "clients": share, "seconds": seconds}))
+            children.append(subprocess.Popen([sys.executable, __file__, "--load-client", str(spec)],
+                                             stdout=subprocess.PIPE, text=True))
+        outs = [json.loads(ch.communicate()[0]) for ch in children]
+    server_cpu = session_cpu(server_sid) - cpu_before
+    times = {k: sorted(t for o in outs for t in o["times"][k]) for k in kinds}
+    errors = {k: sum(o["errors"][k] for o in outs) for k in kinds}
     total = sum(len(v) for v in times.values())
-    out = {"clients": clients, "seconds": seconds, "requests": total, "errors": errors,
-           "throughput_rps": round(total / seconds, 1)}
+    elapsed = max(o["elapsed"] for o in outs)
+    out = {"clients": clients, "load_processes": procs, "seconds": round(elapsed, 1), "requests": total,
+           "errors": sum(errors.values()), "throughput_rps": round(total / elapsed, 1),
+           "error_kinds": {k: sum(o["error_kinds"].get(k, 0) for o in outs) for o in outs for k in o["error_kinds"]},
+           "server_cpu_s": round(server_cpu, 1),
+           "server_cpu_ms_per_request": round(server_cpu * 1000 / max(total, 1), 2),
+           "loadavg": os.getloadavg()}
     for k, v in times.items():
-        v.sort()
-        out[k] = {"n": len(v), "p50_ms": round(v[len(v) // 2] * 1000, 1),
-                  "p99_ms": round(v[min(len(v) - 1, int(len(v) * 0.99))] * 1000, 1)}
+        out[k] = {"n": len(v), "rps": round(len(v) / elapsed, 1), "errors": errors[k],
+                  "p50_ms": round(v[len(v) // 2] * 1000, 1) if v else None,
+                  "p99_ms": round(v[min(len(v) - 1, int(len(v) * 0.99))] * 1000, 1) if v else None}
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=1_000)
+    ap.add_argument("--models", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=50, help="metric steps per run (3 metrics each)")
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--workers", type=int, default=1, help="server processes (lensvault serve --workers)")
+    ap.add_argument("--load-procs", type=int, default=1, help="processes the clients are spread over")
+    ap.add_argument("--mlflow", metavar="PYTHON", help="a Python with mlflow installed: also measure mlflow server")
+    ap.add_argument("--skip-mixed", action="store_true", help="only the side by side with mlflow")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/lensvault-bench-server"))
+    ap.add_argument("--load-client", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.load_client:
+        return load_client_main(args.load_client)
     t = time.perf_counter()
-    root = build(args.workdir, args.images)
-    built = time.perf_counter() - t
-    proc, url = serve(root)
+    root = build(args.workdir, args.images, args.runs, args.models, args.steps)
+    result: dict = {"images": args.images, "runs": args.runs, "models": args.models,
+                    "metric_points": args.runs * args.steps * len(METRICS), "workers": args.workers,
+                    "build_s": round(time.perf_counter() - t, 1), "cpus": os.cpu_count(),
+                    "loadavg_before": os.getloadavg()}
+    proc, url = serve(root, args.workers)
     try:
-        result = {"images": args.images, "build_s": round(built, 1), "first_screen": first_screen(url),
-                  "load": asyncio.run(load(url, args.images, args.clients, args.seconds))}
+        result["first_screen"] = first_screen(url)
+        if not args.skip_mixed:
+            result["mixed"] = load(lensvault_kinds(url, args.images), args.clients, args.seconds, args.load_procs,
+                                   proc.pid)
+        if args.mlflow:
+            result["runs_lensvault"] = load(lensvault_kinds(url, args.images, only_runs=True), args.clients,
+                                            args.seconds, args.load_procs, proc.pid)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        stop(proc)
+    if args.mlflow:
+        folder, info = build_mlflow(args.workdir, args.mlflow, args.runs, args.steps)
+        mproc, murl = serve_mlflow(args.mlflow, folder, args.workers)
+        try:
+            result["runs_mlflow"] = load(mlflow_kinds(murl, info), args.clients, args.seconds, args.load_procs,
+                                         mproc.pid)
+        finally:
+            stop(mproc)
+        lv_runs, ml_runs = result["runs_lensvault"], result["runs_mlflow"]
+        result["lensvault_over_mlflow_throughput"] = round(lv_runs["throughput_rps"] / max(ml_runs["throughput_rps"], 0.1), 2)
+        # Requests per CPU-second of each server: what the throughput would be on the same idle cores.
+        result["lensvault_over_mlflow_per_cpu"] = round(ml_runs["server_cpu_ms_per_request"]
+                                                        / max(lv_runs["server_cpu_ms_per_request"], 0.01), 2)
+    result["loadavg_after"] = os.getloadavg()
     print(json.dumps(result, indent=2))
 
 

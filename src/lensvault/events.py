@@ -28,7 +28,7 @@ def list_events(vault: Vault, *, subject=None, action=None, since=None, until=No
     if until and len(until) == 10:
         until += "T23:59:59.999999Z"
     with vault.catalog.read() as conn:
-        rows = EventRepo(conn).find(subject=subject, action=action, since=since, until=until)
+        rows = EventRepo(conn).find(subject=subject, action=action, since=since, until=until, last=limit or None)
     out = [
         {
             "id": r.id, "at": r.at, "actor": r.actor, "action": r.action, "subject_kind": r.subject_kind,
@@ -37,4 +37,4 @@ def list_events(vault: Vault, *, subject=None, action=None, since=None, until=No
         }
         for r in rows
     ]
-    return EventList(out[-limit:] if limit else out)
+    return EventList(out)

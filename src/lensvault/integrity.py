@@ -425,7 +425,7 @@ def _leftovers(vault: Vault, grace_seconds: float) -> list:
     found += staging_leftovers(vault.dir / "staging", grace_seconds)
     found += scan_files(vault.dir, "scratch folder", grace_seconds, match=lambda n: n.startswith("fix-"))
     found += scan_files(vault.dir / "cache", "cache temp file", grace_seconds, match=lambda n: n.endswith(".tmp"))
-    for sub in ("index", "delta", "listing", "verified", "areas"):
+    for sub in ("index", "delta", "listing", "verified", "areas", "snapshots"):
         found += scan_files(vault.dir / "cache" / sub, "cache temp file", grace_seconds,
                             match=lambda n: n.endswith(".tmp"))
     try:

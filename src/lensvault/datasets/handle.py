@@ -194,28 +194,52 @@ class Dataset:
         return checkout(self, Path(dest), link=LinkMode(link), progress=progress)
 
     def vision_summary(self) -> dict[str, Any]:
-        """Counts a person asks for first: images, annotations, classes, splits, per class."""
+        """Counts a person asks for first: images, annotations, classes, splits, per class
+        (computed once per snapshot: kept in the process, lensvault.datasets.snapshot_cache,
+        and on this machine's disk, lensvault.datasets.derived_files)."""
+        import copy
+
+        from lensvault.datasets.snapshot_cache import kept
+
+        return copy.deepcopy(kept(self.snapshot_id, "vision_summary", self._kept_vision_summary))
+
+    def _kept_vision_summary(self) -> dict[str, Any]:
+        from lensvault.datasets import derived_files
+
+        found = derived_files.read_json(self.vault, self.snapshot_id, "vision_summary")
+        if isinstance(found, dict) and isinstance(found.get("per_class"), dict):
+            return found
+        summary = self._vision_summary()
+        derived_files.write_json(self.vault, self.snapshot_id, "vision_summary", summary)
+        return summary
+
+    def _vision_summary(self) -> dict[str, Any]:
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         images, anns, cm = self.images(), self.annotations(), self.class_map()
         assert images is not None and anns is not None and cm is not None, f"{self.ref} is not a vision version"
-        split_of = dict(zip(images["path"].to_pylist(), images["split"].to_pylist()))
-        per_class: dict[str, dict[str, int]] = {n: {} for n in cm.names}
+        # Each annotation's split (null: an image without one, or one the images table lacks),
+        # then one count per (class, split): a handful of groups, whatever the number of images.
+        ann_split = pc.take(images["split"], pc.index_in(anns["image"], value_set=images["path"]))
+        pairs = pa.table({"class_id": anns["class_id"], "split": ann_split})
         # No Arrow thread pool: its threads, alive at exit, can abort the process (files_table.read).
-        counts = anns.group_by(["image", "class_id"], use_threads=False).aggregate([("index", "count")])
-        for image, cid, n in zip(counts["image"].to_pylist(), counts["class_id"].to_pylist(), counts["index_count"].to_pylist()):
+        counts = pairs.group_by(["class_id", "split"], use_threads=False).aggregate([("class_id", "count")])
+        per_class: dict[str, dict[str, int]] = {n: {} for n in cm.names}
+        for cid, split, n in sorted(zip(counts["class_id"].to_pylist(), counts["split"].to_pylist(),
+                                        counts["class_id_count"].to_pylist()), key=lambda t: (t[0], t[1] or "")):
             try:
                 cname = cm.name_of(cid)
             except KeyError:
                 cname = f"<unknown {cid}>"
-            split = split_of.get(image) or "unassigned"
             bucket = per_class.setdefault(cname, {})
-            bucket[split] = bucket.get(split, 0) + n
+            bucket[split or "unassigned"] = bucket.get(split or "unassigned", 0) + n
         for bucket in per_class.values():
             bucket["total"] = sum(bucket.values())
         splits: dict[str, int] = {}
-        for sp in images["split"].to_pylist():
-            splits[sp or "unassigned"] = splits.get(sp or "unassigned", 0) + 1
+        found = pc.value_counts(images["split"])
+        for sp, n in zip(found.field("values").to_pylist(), found.field("counts").to_pylist()):
+            splits[sp or "unassigned"] = splits.get(sp or "unassigned", 0) + n
         return {
             "images": images.num_rows,
             "annotations": anns.num_rows,

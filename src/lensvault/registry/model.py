@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from lensvault.errors import IntegrityError
 
@@ -41,10 +42,21 @@ class ModelVersion:
     created_at: str
     created_by: str
     aliases: tuple[str, ...] = ()
-    bundle: dict = field(default_factory=dict, compare=False, repr=False)
+    # Read from the store (hash-checked) on first use of ``bundle``: a list of versions shows
+    # their summaries, which the catalog row holds, without reading every bundle.
+    store: Any = field(default=None, compare=False, repr=False)
     # Every evaluation of this version or of its run, recorded before or after registration:
     # metric groups whose source names the eval id, dataset@version and split.
     evaluations: tuple[dict, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def bundle(self) -> dict:
+        """The bundle manifest (``lensvault.model/1``), read once."""
+        found: dict | None = self.__dict__.get("_bundle")
+        if found is None:
+            found = load_bundle(self.store, self.bundle_oid)
+            object.__setattr__(self, "_bundle", found)
+        return found
 
     @property
     def ref(self) -> str:
@@ -78,7 +90,7 @@ class ModelVersion:
             name=row.name, version=row.version, run_id=row.run_id, bundle_oid=row.bundle_oid, dataset=row.dataset,
             config_id=row.config_id, code_commit=row.code_commit, bump=row.bump, forced=bool(row.forced),
             dirty=bool(row.dirty), created_at=row.created_at, created_by=row.created_by,
-            aliases=tuple(sorted(aliases)), bundle=load_bundle(store, row.bundle_oid), evaluations=tuple(evaluations),
+            aliases=tuple(sorted(aliases)), store=store, evaluations=tuple(evaluations),
         )
 
     def summary(self) -> dict:

@@ -50,15 +50,22 @@ def _listen(host: str, port: int):
 
 
 def run_server(vault_path, *, host: str = "127.0.0.1", port: int = 8470, public_read: bool = False,
-               on_ready=None, log_level: str = "warning") -> ServeResult:
+               on_ready=None, log_level: str = "warning", workers: int = 1) -> ServeResult:
     """Serve the vault at ``vault_path`` until interrupted; ``on_ready(url)`` once it listens
-    (with ``port`` 0, the URL names the port the system chose)."""
+    (with ``port`` 0, the URL names the port the system chose). ``workers`` > 1: that many
+    server processes share the listening socket (the server keeps no state of its own)."""
     try:
         import uvicorn
 
         from lensvault.server.app import create_app
     except ImportError as e:
         raise _missing_server_extra(e) from e
+    if workers > 1:
+        from lensvault.server.workers import run_workers
+
+        return ServeResult(*run_workers(vault_path, host=host, port=port, public_read=public_read,
+                                        on_ready=on_ready, log_level=log_level, workers=workers,
+                                        sock=_listen), public_read)
 
     app = create_app(vault_path, public_read=public_read)
     root = str(app.state.lv.root)

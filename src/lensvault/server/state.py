@@ -19,7 +19,7 @@ def exact_ref(ref: str) -> bool:
 
 
 class ServerState:
-    def __init__(self, root: Path, *, public_read: bool):
+    def __init__(self, root: Path, *, public_read: bool, warm: bool = True):
         import lensvault
 
         self.root = Path(root)
@@ -32,6 +32,10 @@ class ServerState:
         self.vault.store  # noqa: B018
         self._cache: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
+        if warm:
+            from lensvault.server.warmup import start_warmup
+
+            self.warmup = start_warmup(self.vault)
 
     def close(self) -> None:
         self.vault.close()

@@ -25,10 +25,11 @@ class EventRepo(Repo):
             self.conn.execute(events.insert(), [{c: e.get(c) for c in _COLUMNS} for e in rows[i:i + 1000]])
 
     def find(self, *, subject: str | None = None, action: str | None = None, since: str | None = None,
-             until: str | None = None) -> list[RowT]:
+             until: str | None = None, last: int | None = None) -> list[RowT]:
         """Oldest first. ``subject`` also matches ``subject@…``; ``action`` may use ``*``;
-        ``since``/``until`` compare as text (timestamps are ISO-8601 UTC)."""
-        q = sa.select(events).order_by(events.c.id)
+        ``since``/``until`` compare as text (timestamps are ISO-8601 UTC); ``last``: only the
+        newest N of those, read as N rows (the primary key backwards), not the whole log."""
+        q = sa.select(events).order_by(events.c.id.desc() if last else events.c.id)
         if subject:
             q = q.where(sa.or_(events.c.subject == subject, events.c.subject.like(f"{subject}@%")))
         if action:
@@ -37,4 +38,6 @@ class EventRepo(Repo):
             q = q.where(events.c.at >= since)
         if until:
             q = q.where(events.c.at <= until)
+        if last:
+            return self._all(q.limit(last))[::-1]
         return self._all(q)
