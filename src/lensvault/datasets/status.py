@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lensvault.datasets.checkout import MARKER
 from lensvault.datasets.ingest import folder_oids
 from lensvault.datasets.listing import manifest_for, rows_for
-from lensvault.errors import InputError, UsageError
+from lensvault.errors import InputError, NotFound, UsageError
 from lensvault.progress import NO_PROGRESS
 
 if TYPE_CHECKING:
@@ -63,6 +63,9 @@ def _marker_ref(marker: Path) -> str:
 
 def folder_status(vault: Vault, ref: str | None, folder: Path, *, progress: Progress = NO_PROGRESS) -> FolderStatus:
     folder = Path(folder).absolute()
+    if not folder.is_dir():
+        raise NotFound("no such folder to compare", where=str(folder),
+                       fix="give the folder a `dataset checkout` made (or any folder, with NAME@VERSION)")
     if ref is None:
         marker = folder / MARKER
         if not marker.is_file():

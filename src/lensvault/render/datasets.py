@@ -282,11 +282,22 @@ def _describe_change(c) -> str:
         return f"- removed    {c.old_class} {_fmt_box(c.old_bbox)}"
     iou = f" (IoU {c.iou:.2f})" if c.iou is not None else ""
     if c.change == "moved":
-        return f"~ moved      {c.new_class} {_fmt_box(c.old_bbox)} → {_fmt_box(c.new_bbox)}{iou}"
+        return f"~ moved      {c.new_class} {_fmt_box(c.old_bbox)} → {_fmt_box(c.new_bbox)}{iou}{_also(c)}"
     if c.change == "relabeled":
-        return f"~ relabeled  {c.old_class} → {c.new_class} {_fmt_box(c.new_bbox)}{iou}"
+        if "bbox" in c.changed:
+            return (f"~ relabeled  {c.old_class} → {c.new_class} and moved {_fmt_box(c.old_bbox)} → "
+                    f"{_fmt_box(c.new_bbox)}{iou}{_also(c)}")
+        return f"~ relabeled  {c.old_class} → {c.new_class} {_fmt_box(c.new_bbox)}{iou}{_also(c)}"
     what = ", ".join(f"{k} {v[0]!r} → {v[1]!r}" for k, v in c.attributes.items()) or ", ".join(c.changed)
     return f"~ changed    {c.new_class} {_fmt_box(c.new_bbox)}: {what}"
+
+
+def _also(c) -> str:
+    """What else changed in a moved or relabeled box (a box is one line, so nothing it went
+    through may hide behind the category it was counted in)."""
+    bits = [f"{k} {v[0]!r} → {v[1]!r}" for k, v in c.attributes.items()]
+    bits += [f"{f} changed" for f in c.changed if f not in ("class", "bbox") and f not in c.attributes]
+    return f"; also {', '.join(bits)}" if bits else ""
 
 
 def _box_changes(out, ad) -> None:
