@@ -535,11 +535,12 @@ class Vault:
 
     # -- runs ------------------------------------------------------------------------------
     # Configs, the preflight gate, runs and evaluations: lensvault.runs (docs/runs.md).
-    def add_config(self, path, config_id: str | None = None):
-        """Register a YAML/JSON/TOML file under an ID such as C-23c (write-once)."""
+    def add_config(self, path, config_id: str | None = None, *, uncommitted: bool = False):
+        """Register a committed YAML/JSON/TOML file under an ID such as C-23c (write-once);
+        ``uncommitted=True`` registers a file git does not hold as it is (runs refuse it)."""
         from lensvault.configs.registered import add_config
 
-        return add_config(self, path, config_id)
+        return add_config(self, path, config_id, uncommitted=uncommitted)
 
     # ``self.config`` is the vault's own settings (VaultConfig), hence ``get_config``.
     def get_config(self, config_id: str):

@@ -138,12 +138,16 @@ def test_cli_promote_rollback_history(models):
     assert lv("model", "promote", "detector@1.0.0", "production", "--reason", "go", "--new", cwd=root).returncode == 0
     r = lv("model", "promote", "detector@1.1.0", "production", cwd=root)
     assert r.returncode == 0 and "1.0.0 → 1.1.0" in r.stdout
+    # The version it already holds: recorded, and said to be no move (it read as one).
+    r = lv("model", "promote", "detector@1.1.0", "production", cwd=root)
+    assert r.returncode == 0 and "already pointed at 1.1.0" in r.stdout and "→" not in r.stdout, r.stdout
     r = lv("model", "rollback", "detector", "production", "--reason", "bad", cwd=root)
     assert r.returncode == 0 and "1.1.0 → 1.0.0" in r.stdout
     import json
 
     hist = json.loads(lv("model", "history", "detector", "--json", cwd=root).stdout)
     assert [(h["action"], h["from"], h["to"], h["why"]) for h in hist] == [
-        ("promote", None, "1.0.0", "go"), ("promote", "1.0.0", "1.1.0", None), ("rollback", "1.1.0", "1.0.0", "bad")]
+        ("promote", None, "1.0.0", "go"), ("promote", "1.0.0", "1.1.0", None), ("promote", "1.1.0", "1.1.0", None),
+        ("rollback", "1.1.0", "1.0.0", "bad")]
     table = lv("model", "history", "detector", cwd=root).stdout
     assert "rollback" in table and "bad" in table

@@ -43,7 +43,7 @@ def test_two_vaults_on_one_folder_record_their_own_actor(project):
                                       "bbox": a["bbox"], "score": 1.0} for a in gt["annotations"]]))
         ev = bob.evaluate(dataset="shapes@1.0.0", predictions=preds, split=None, model="det@1.0.0")
         (root / "configs" / "other.yaml").write_text("lr: 0.1\nseed: 1\n")
-        bob.add_config(root / "configs" / "other.yaml", "C-02")
+        bob.add_config(root / "configs" / "other.yaml", "C-02", uncommitted=True)
         alice.snapshot("notes", root / "configs", version="1.0.0")
         stuck = _running_run(bob, "2.0.0")
         ended = alice.abandon_run(stuck, force=True)
@@ -104,7 +104,8 @@ def test_the_default_actor_is_read_at_the_edge(sqlite_vault, monkeypatch):
         assert v.actor == "grace"  # and an explicit actor over both
     r = sqlite_vault_cli(root, "events", "--json", env={"LENSVAULT_USER": "heidi"})
     assert [e["actor"] for e in json.loads(r)][-1] == "frank"
-    sqlite_vault_cli(root, "config", "add", "c.yaml", "--id", "C-09", env={"LENSVAULT_USER": "heidi"}, write=True)
+    sqlite_vault_cli(root, "config", "add", "c.yaml", "--id", "C-09", "--uncommitted", env={"LENSVAULT_USER": "heidi"},
+                     write=True)
     assert [e["actor"] for e in json.loads(sqlite_vault_cli(root, "events", "--json"))][-1] == "heidi"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lensvault.errors import AlreadyExists, NotFound, PreflightFailed
+from lensvault.errors import AlreadyExists, NotFound, PreflightFailed, UsageError
 
 
 def failed(report) -> dict:
@@ -70,10 +70,30 @@ def test_unregistered_and_uncommitted_configs_are_refused(project):
     f = failed(project.vault.preflight(dataset="shapes@1.0.0", config="C-99"))
     assert "not registered" in f["config"].what and "lensvault config add" in f["config"].fix
     (project.root / "configs" / "new.yaml").write_text("seed: 1\n")
-    project.vault.add_config(project.root / "configs" / "new.yaml", "C-new")
+    project.vault.add_config(project.root / "configs" / "new.yaml", "C-new", uncommitted=True)
     assert project.vault.get_config("C-new").commit is None
     f = failed(project.vault.preflight(dataset="shapes@1.0.0", config="C-new", allow_dirty=True))
     assert "not tracked by git" in f["config"].what
+
+
+def test_an_uncommitted_config_is_refused_with_nothing_registered(project):
+    """Registering bytes no commit holds burnt an ID the preflight then refused forever: refused
+    up front (untracked, or changed since its commit), unless asked for with --uncommitted."""
+    root, v = project.root, project.vault
+    before = ([c.config_id for c in v.configs()], len(v.events()))
+    (root / "configs" / "new.yaml").write_text("seed: 1\n")
+    with pytest.raises(UsageError, match="not tracked by git") as e:
+        v.add_config(root / "configs" / "new.yaml")
+    assert "git add configs/new.yaml && git commit" in e.value.fix and "--uncommitted" in e.value.fix
+    (root / "configs" / "base.yaml").write_text((root / "configs" / "base.yaml").read_text() + "extra: 1\n")
+    with pytest.raises(UsageError, match="changes no commit holds"):
+        v.add_config(root / "configs" / "base.yaml", "C-09")
+    assert ([c.config_id for c in v.configs()], len(v.events())) == before
+    r = project.lensvault("config", "add", "configs/new.yaml")
+    assert r.returncode != 0 and "nothing was registered" in r.stderr and "--uncommitted" in r.stderr
+    # The next ID is still the next one: nothing was burnt.
+    project.commit_all("new")
+    assert v.add_config(root / "configs" / "new.yaml").config_id == "C-02"
 
 
 def test_missing_git_repo_is_named(vault):

@@ -227,6 +227,7 @@ def test_promote_and_rollback_are_recorded_as_the_tokens_user(server, client, to
     r = client.post(server + "/api/v1/models/det/aliases/prodution/promote", json={"version": "1.0.0"},
                     headers=bearer(tokens.writer))
     assert r.status_code in (404, 422) and r.json()["fix"]
+    assert '"new": true' in r.json()["fix"] and "--new" not in r.json()["fix"], r.json()  # the API's words
     r = client.post(promote, json={}, headers=bearer(tokens.writer))
     assert r.status_code == 422 and r.json()["error"] == "UsageError"
 

@@ -20,6 +20,12 @@ def test_the_html_report_draws_the_changes_with_embedded_images(world, moved, tm
     assert len(images) == 2 and all(src.startswith("data:image/jpeg;base64,") for src in images)
     assert 'href="/' not in html and 'src="/' not in html  # nothing to fetch from a server
     assert "log out" not in html and "1 box changed in 1 image (1 moved)" in html
+    # Made to be shared: the mode of any new file of the user's (the test's umask), not mkstemp's 0600.
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_json_is_the_diff_with_or_without_a_report(world, moved, tmp_path):

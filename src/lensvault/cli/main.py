@@ -53,7 +53,7 @@ SHORT_HELP = {
     "lineage": "What produced a model, run or dataset version — or what depends on it.",
     "why": "Why two models (or runs) differ: code, data, config, environment, metrics.",
     "reproduce": "Rebuild a model or run from its pins and verify metrics and hashes.",
-    "config": "Register, list, show and diff config files (C-23c).",
+    "config": "Register, list, show and diff config files (ids like C-01).",
     "preflight": "Check that a run may start: clean code, data, config, seeds, model version.",
     "run": "Run a training command as a recorded, reproducible run.",
     "runs": "List, show, compare and abandon recorded runs.",

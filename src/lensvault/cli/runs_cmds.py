@@ -12,17 +12,20 @@ from lensvault.render import runs as render
 
 @click.group("config")
 def config():
-    """Register, list, show and diff config files (YAML, JSON, TOML) under IDs like C-23c."""
+    """Register, list, show and diff config files (YAML, JSON, TOML) under ids like C-01."""
 
 
 @config.command("add")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--id", "config_id", metavar="C-ID", help="The ID to register (default: the next C-NN).")
+@click.option("--uncommitted", is_flag=True,
+              help="Register a file git does not hold as it is (a run's preflight refuses it).")
 @json_option
 @click.pass_context
-def config_add(ctx, path, config_id, as_json):
-    """Register the config file PATH under an ID (write-once)."""
-    emit(open_vault_from(ctx).add_config(path, config_id), as_json, render.config_added, err=True)
+def config_add(ctx, path, config_id, uncommitted, as_json):
+    """Register the committed config file PATH under an ID (write-once)."""
+    emit(open_vault_from(ctx).add_config(path, config_id, uncommitted=uncommitted), as_json, render.config_added,
+         err=True)
 
 
 @config.command("list")

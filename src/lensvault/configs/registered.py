@@ -2,8 +2,9 @@
 
 Registration is write-once (a trigger refuses updates). The commit recorded is the newest
 commit that touched the file *only if* the file's bytes at that commit are the bytes being
-registered; an uncommitted or modified file is registered with no commit, and the
-preflight then refuses it until it is committed and re-registered under a new ID.
+registered. An uncommitted or modified file is refused before anything is written (an ID
+burnt on bytes no commit holds helps nobody); with ``uncommitted=True`` it is registered with
+no commit, for exploration, and the preflight then refuses it for runs.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _repo_relpath(vault: Vault, path: Path) -> tuple[Path, str]:
     return root, rel
 
 
-def add_config(vault: Vault, path, config_id: str | None = None) -> ConfigRecord:
+def add_config(vault: Vault, path, config_id: str | None = None, *, uncommitted: bool = False) -> ConfigRecord:
     from lensvault import gitinfo
     from lensvault.catalog.catalog import utcnow
     from lensvault.catalog.repos.configs import ConfigRepo
@@ -82,6 +83,11 @@ def add_config(vault: Vault, path, config_id: str | None = None) -> ConfigRecord
                 commit = last
         except NotFound:
             commit = None  # deleted in its newest commit, re-created since: not committed
+    if commit is None and not uncommitted:
+        state = "is not tracked by git" if last is None else "has changes no commit holds"
+        raise UsageError(f"the config file {state}; nothing was registered", where=rel,
+                         fix=f"commit it (git add {rel} && git commit -m 'Add {rel}') and register it again, or pass "
+                             "--uncommitted to register it as it is (a run's preflight refuses an uncommitted config)")
     fmt = {".yml": "yaml"}.get(p.suffix.lower(), p.suffix.lower().lstrip("."))
     oid = vault.store.put_bytes(data)
     with vault.store.committing([oid]), vault.catalog.begin() as conn:

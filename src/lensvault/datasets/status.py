@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lensvault.datasets.checkout import MARKER
 from lensvault.datasets.ingest import folder_oids
 from lensvault.datasets.listing import manifest_for, rows_for, rows_matching
-from lensvault.errors import InputError, UsageError
+from lensvault.errors import InputError, NotFound, UsageError
 from lensvault.progress import NO_PROGRESS
 
 if TYPE_CHECKING:
@@ -74,6 +74,9 @@ def _checked_out_paths(folder: Path, ref: str) -> list[str]:
 
 def folder_status(vault: Vault, ref: str | None, folder: Path, *, progress: Progress = NO_PROGRESS) -> FolderStatus:
     folder = Path(folder).absolute()
+    if not folder.is_dir():
+        raise NotFound("no such folder to compare", where=str(folder),
+                       fix="give the folder a `dataset checkout` made (or any folder, with NAME@VERSION)")
     if ref is None:
         marker = folder / MARKER
         if not marker.is_file():

@@ -65,6 +65,7 @@ def snapshot_vision(
     before the commit. Either way no version, manifest or event is left behind.
     """
     from lensvault.annotations import load
+    from lensvault.annotations.validate import raise_if_strict
     from lensvault.datasets.splits import SplitRequest
 
     name = validate_name(name)
@@ -92,6 +93,8 @@ def snapshot_vision(
             files = with_embedded(vault.store, files, aset.embedded)
             images = with_hashes(aset.images, files)
             images, split_info = _apply_splits(images, rule, base)
+            findings = [*aset.findings, *_unassigned(images, split_info)]
+            raise_if_strict(findings[len(aset.findings):], strict=spec.strict, source=str(src))
             source: dict[str, Any] = {"path": str(src.absolute()), "link": LinkMode(link).value, "format": aset.source_format,
                       "annotations": annotations_location(ann, src), "description": aset.description,
                       "on_bad_image": spec.on_bad_image or ("fail" if spec.strict else "warn"),
@@ -110,7 +113,7 @@ def snapshot_vision(
                 source["forced_empty_import"] = empty
             return commit_vision(
                 vault, name=name, version=version, bump=bump, files=files, images=images, annotations=annotations,
-                classes=classes, split_info=split_info, findings=aset.findings, notes=notes, parent=parent,
+                classes=classes, split_info=split_info, findings=findings, notes=notes, parent=parent,
                 force=force, source=source,
             )
 
@@ -225,6 +228,25 @@ def _apply_splits(images: pa.Table, rule: SplitSpec | str | None, base: Dataset 
         counts[key] = counts.get(key, 0) + 1
     info["counts"] = dict(sorted(counts.items()))
     return images, info
+
+
+def _unassigned(images: pa.Table, split_info: dict[str, Any]) -> list[Finding]:
+    """A warning when the source's split lists name some images and not others (an image added
+    to a VOC folder but to no ImageSets file): trained on by nobody, evaluated by nobody."""
+    from lensvault.annotations.model import Finding
+
+    if split_info.get("method") != "source":
+        return []
+    splits = images["split"].to_pylist()
+    left = [p for p, s in zip(images["path"].to_pylist(), splits) if s is None]
+    if not left:
+        return []
+    named = sorted({s for s in splits if s is not None})
+    shown = ", ".join(left[:5]) + (f" … and {len(left) - 5} more" if len(left) > 5 else "")
+    return [Finding("warning", "no-split",
+                    f"{len(left)} image(s) are in no split while {len(splits) - len(left)} are in "
+                    f"{'/'.join(named)}: {shown} — list them in the source's split files, or pass "
+                    "--split 70/20/10 --seed N to assign every image by hashing", "split lists", "images")]
 
 
 def _vision_parent(vault: Vault, name: str, parent: str | None, semver: SemVer | None) -> DatasetVersion | None:

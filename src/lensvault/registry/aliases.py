@@ -159,10 +159,11 @@ def _check_known_alias(conn, name: str, alias: str, ref: str) -> None:
     if close:
         raise UsageError(f"{name} has never had an alias {alias!r}; did you mean {' or '.join(map(repr, close))}?",
                          where=f"{name}@{alias}",
-                         fix=f"`lensvault model promote {ref} {close[0]}`, or pass --new to create {alias!r}")
+                         fix=f"`lensvault model promote {ref} {close[0]}`, or pass --new to create {alias!r}",
+                         needs="new")
     known = f" (its aliases: {', '.join(used)})" if used else ""
     raise UsageError(f"{name} has no alias {alias!r} yet{known}", where=f"{name}@{alias}",
-                     fix=f"pass --new to create it: `lensvault model promote {ref} {alias} --new`")
+                     fix=f"pass --new to create it: `lensvault model promote {ref} {alias} --new`", needs="new")
 
 
 def rollback(vault: Vault, name: str, alias: str, *, reason: str | None = None) -> AliasMove:

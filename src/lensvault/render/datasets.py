@@ -290,11 +290,22 @@ def _describe_change(c, mixed: bool) -> str:
         return f"- removed    {kind}{c.old_class} {_fmt_box(c.old_bbox)}"
     iou = f" (IoU {c.iou:.2f})" if c.iou is not None else ""
     if c.change == "moved":
-        return f"~ moved      {kind}{c.new_class} {_fmt_box(c.old_bbox)} → {_fmt_box(c.new_bbox)}{iou}"
+        return f"~ moved      {kind}{c.new_class} {_fmt_box(c.old_bbox)} → {_fmt_box(c.new_bbox)}{iou}{_also(c)}"
     if c.change == "relabeled":
-        return f"~ relabeled  {kind}{c.old_class} → {c.new_class} {_fmt_box(c.new_bbox)}{iou}"
+        if "bbox" in c.changed:
+            return (f"~ relabeled  {kind}{c.old_class} → {c.new_class} and moved {_fmt_box(c.old_bbox)} → "
+                    f"{_fmt_box(c.new_bbox)}{iou}{_also(c)}")
+        return f"~ relabeled  {kind}{c.old_class} → {c.new_class} {_fmt_box(c.new_bbox)}{iou}{_also(c)}"
     what = ", ".join(f"{k} {v[0]!r} → {v[1]!r}" for k, v in c.attributes.items()) or ", ".join(c.changed)
     return f"~ changed    {kind}{c.new_class} {_fmt_box(c.new_bbox)}: {what}"
+
+
+def _also(c) -> str:
+    """What else changed in a moved or relabeled box (a box is one line, so nothing it went
+    through may hide behind the category it was counted in)."""
+    bits = [f"{k} {v[0]!r} → {v[1]!r}" for k, v in c.attributes.items()]
+    bits += [f"{f} changed" for f in c.changed if f not in ("class", "bbox") and f not in c.attributes]
+    return f"; also {', '.join(bits)}" if bits else ""
 
 
 def _box_changes(out, ad) -> None:

@@ -64,6 +64,11 @@ def models(versions, out) -> None:
 
 
 def promoted(move, out) -> None:
+    if move.from_version == move.to_version:
+        # Recorded (a re-affirmation, with its reason) but not a move: say so, or it reads as one.
+        line(out, f"{move.name}@{move.alias} already pointed at {move.to_version}: re-affirmed and recorded, "
+                  "nothing moved (a rollback will not return to it)" + (f"  ({move.reason})" if move.reason else ""))
+        return
     line(out, f"{move.name}@{move.alias}: {move.from_version or '(new)'} → {move.to_version}"
               + (f"  ({move.reason})" if move.reason else ""))
 

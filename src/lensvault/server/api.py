@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
+from lensvault.errors import UsageError
 from lensvault.server.auth import check_csrf, principal_of, require
 from lensvault.server.state import exact_ref
 
@@ -195,7 +196,12 @@ def promote(request: Request, name: str, alias: str, version: Annotated[str, Bod
     """``model promote NAME@VERSION ALIAS`` as the token's user (write role)."""
     principal = _writer(request, "write")
     with request.app.state.lv.acting(principal.user) as vault:
-        return _json(vault.promote(_ref(name, version), alias, reason=reason, new=new))
+        try:
+            return _json(vault.promote(_ref(name, version), alias, reason=reason, new=new))
+        except UsageError as e:
+            if e.details.get("needs") == "new":  # the fix in the API's words, not the CLI's flag
+                e.fix = f'send "new": true in the request body to create {alias!r} (or promote to an alias it has)'
+            raise
 
 
 @router.post("/models/{name}/aliases/{alias}/rollback", tags=["models"])

@@ -37,14 +37,18 @@ def changed_images(vault: Vault, ra: str, rb: str, d: dict, start: int, stop: in
                 marks_a.append({"bbox": c["old_bbox"], "change": kind, "label": f"{old} (removed)", "short": f"−{old}",
                                 "index": c["old_index"]})
             else:
-                label = {"moved": f"{new} (moved, IoU {c.get('iou', '')})", "relabeled": f"{old} → {new} (relabeled)",
+                also = [f for f in c.get("changed") or [] if f not in ("class", "bbox")]
+                moved_too = kind == "relabeled" and "bbox" in (c.get("changed") or [])
+                label = {"moved": f"{new} (moved, IoU {c.get('iou', '')}{'; ' + ', '.join(also) + ' changed' if also else ''})",
+                         "relabeled": f"{old} → {new} (relabeled{', moved' if moved_too else ''}"
+                                      f"{'; ' + ', '.join(also) + ' changed' if also else ''})",
                          "attributes_changed": f"{new} ({', '.join(c.get('changed') or ['attributes'])} changed)"}[kind]
                 short = {"moved": "moved", "relabeled": f"{old}→{new}", "attributes_changed": f"{new} *"}[kind]
                 marks_a.append({"bbox": c["old_bbox"], "change": kind, "label": label, "short": short,
                                 "index": c["old_index"]})
                 marks_b.append({"bbox": c["new_bbox"], "change": kind, "label": label, "short": short,
                                 "index": c["new_index"]})
-                if kind == "moved":  # where it was, dashed, on the after side too
+                if kind == "moved" or moved_too:  # where it was, dashed, on the after side too
                     marks_b.append({"bbox": c["old_bbox"], "change": kind, "label": f"{new} (was here)", "ghost": True})
         out.append({"path": p, "before": before.get(p), "after": after.get(p), "marks_a": marks_a,
                     "marks_b": marks_b, "changes": by_image[p]})

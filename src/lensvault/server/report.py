@@ -84,6 +84,11 @@ def write_diff_report(vault: Vault, comparison, path) -> DiffReport:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(html)
+            # mkstemp makes the file 0600; a report is made to be shared: the mode any new file
+            # of the user's gets (0666 less the umask).
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(f.fileno(), 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
