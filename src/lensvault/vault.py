@@ -295,18 +295,34 @@ class Vault:
         return FixResult.of(fix_annotations(self, ref, Path(corrected), format=format, version=version, notes=notes,
                                             progress=progress))
 
-    def export(self, ref: str, dest, *, format: str, split: str | None = None, link: LinkMode | str = LinkMode.AUTO):
+    def export(self, ref: str, dest, *, format: str, split: str | None = None, link: LinkMode | str = LinkMode.AUTO,
+               fetch: bool = True, progress=NO_PROGRESS):
+        """Write REF's images and labels to ``dest`` in a training format; objects not here come
+        from the default remote first, unless ``fetch`` is False."""
         from lensvault.datasets.export import export_version
         from lensvault.datasets.results import ExportResult
 
-        return ExportResult(export_version(self.dataset(ref), Path(dest), format=format, split=split,
-                                           link=LinkMode(link)))
+        ds = self.dataset(ref)
+        self._fetch_files(ds, fetch=fetch, progress=progress)
+        return ExportResult(export_version(ds, Path(dest), format=format, split=split, link=LinkMode(link)))
 
-    def check(self, ref: str, *, progress=NO_PROGRESS):
-        """Duplicates, near-duplicates and split leakage of a vision dataset version."""
+    def check(self, ref: str, *, fetch: bool = True, progress=NO_PROGRESS):
+        """Duplicates, near-duplicates and split leakage of a vision dataset version (its images
+        come from the default remote first if they are not here, unless ``fetch`` is False)."""
         from lensvault.datasets.check import check_version
 
-        return check_version(self.dataset(ref), progress=progress)
+        ds = self.dataset(ref)
+        self._fetch_files(ds, fetch=fetch, progress=progress)
+        return check_version(ds, progress=progress)
+
+    def _fetch_files(self, ds: Dataset, *, fetch: bool, progress) -> None:
+        """The objects of ``ds``'s files, from the default remote if they are only there (a
+        fetched version): reading them is what export and check do."""
+        from lensvault.datasets.listing import manifest_for, rows_for
+        from lensvault.remotes.autofetch import ensure_local
+
+        ref, manifest = manifest_for(self, ds.ref)
+        ensure_local(self, [r[1] for r in rows_for(self, manifest)], what=ref, fetch=fetch, progress=progress)
 
     def keep_versions(self, size: int = 16) -> None:
         """Keep the handles of the last ``size`` exact versions (``name@X.Y.Z``) ``dataset()`` gave,

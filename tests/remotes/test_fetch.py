@@ -346,3 +346,33 @@ def test_fetch_refuses_a_version_made_here_with_other_content_and_leaves_nothing
     out = lv_json("fetch", cwd=tmp_path / "c")
     assert out["same_content"] == ["refs/datasets/bccd/1.0.0"] and out["records"] == 0
     assert lv_json("verify", cwd=tmp_path / "c")["remote_only"] == []
+
+
+def test_check_and_export_of_a_fetched_version_fetch_its_images_and_never_pass_on_unread_ones(tmp_path, bccd_dir):
+    """`dataset check` on a fetched version read no image and said "no train/test leak" with exit
+    0 — a CI gate that passes after checking nothing. Reading commands fetch what they read;
+    a check that could not read an image is incomplete (exit 1), whatever the reason."""
+    url = f"file://{tmp_path / 'remote'}"
+    _, files = _pushed(tmp_path, bccd_dir, url, None)
+    b = tmp_path / "b"
+    _fetched(b, url, None)
+    refused = lv("dataset", "check", "bccd@1.0.0", "--no-fetch", cwd=b)
+    assert refused.returncode == 3 and "only on remote origin" in refused.stderr, refused.stdout + refused.stderr
+    checked = lv_json("dataset", "check", "bccd@1.0.0", cwd=b)
+    assert checked["unreadable"] == [] and checked["images"] == 47 and _missing(b, files) == set()
+
+    c = tmp_path / "c"
+    _fetched(c, url, None)
+    out = tmp_path / "exported"
+    assert lv("dataset", "export", "bccd@1.0.0", str(out), "--format", "coco", "--no-fetch", cwd=c).returncode == 3
+    assert not out.exists()
+    done = lv_json("dataset", "export", "bccd@1.0.0", str(out), "--format", "coco", cwd=c)
+    assert done["images"] == 47 and _missing(c, files) == set()
+
+    # An image lost from a vault with no remote: named, and the check is not a pass.
+    d = lensvault.init(tmp_path / "d")
+    d.snapshot("bccd", bccd_dir / "BCCD", version="1.0.0", format="voc")
+    d.store.delete(_oid(bccd_dir / "BCCD", IMAGE))
+    d.close()
+    r = lv("dataset", "check", "bccd@1.0.0", cwd=tmp_path / "d")
+    assert r.returncode == 1 and "incomplete" in r.stdout and "unreadable images: 1" in r.stdout, r.stdout + r.stderr

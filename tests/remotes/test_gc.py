@@ -338,4 +338,9 @@ def test_gc_and_verify_on_packs_rewrite_a_pack_without_its_orphans_and_find_a_da
     pack.write_bytes(bytes(data))
     r = lv("verify", "--remote", "origin", "--hash", "--json", cwd=v.root)
     assert r.returncode == 1, r.stdout + r.stderr
-    assert victim in json.dumps(json.loads(r.stdout)["corrupt"]), r.stdout
+    corrupt = json.loads(r.stdout)["corrupt"]
+    assert victim in json.dumps(corrupt), r.stdout
+    # Its fix works as printed: the packed copy cannot be deleted alone, a push replaces it.
+    assert all("delete" not in c["fix"] and "push --all --check-remote" in c["fix"] for c in corrupt), corrupt
+    assert lv("push", "--all", "--check-remote", cwd=v.root).returncode == 0
+    assert lv_json("verify", "--remote", "origin", "--hash", cwd=v.root)["ok"]

@@ -131,3 +131,25 @@ def test_fix_keeps_the_import_options(vault, tmp_path):
     rows = vault.dataset(v2.ref).annotations().to_pylist()
     assert [(r["class_id"], r["iscrowd"]) for r in rows] == [(2, False), (0, True)]
     assert vault.dataset(v2.ref).manifest().source["masks"] == {"background_class": 0, "ignore_index": 7}
+
+
+def test_a_masks_export_of_a_dataset_without_pixels_is_refused(vault, tmp_path):
+    """Boxes carry no pixels: a masks export of a box-only version wrote every image as
+    background with exit 0, dropping every annotation. Refused, with nothing written."""
+    import shutil
+
+    from lensvault.errors import UsageError
+
+    from tests.vision.conftest import BCCD
+
+    src = tmp_path / "voc"
+    for sub in ("Annotations", "JPEGImages"):
+        (src / sub).mkdir(parents=True)
+    for stem in ("BloodImage_00000", "BloodImage_00001"):
+        shutil.copyfile(BCCD / "Annotations" / f"{stem}.xml", src / "Annotations" / f"{stem}.xml")
+        shutil.copyfile(BCCD / "JPEGImages" / f"{stem}.jpg", src / "JPEGImages" / f"{stem}.jpg")
+    vault.snapshot("cells", src, version="1.0.0", format="voc")
+    out = tmp_path / "out"
+    with pytest.raises(UsageError, match="carry pixels") as e:
+        vault.export("cells@1.0.0", out, format="masks")
+    assert "coco" in e.value.fix and not out.exists()

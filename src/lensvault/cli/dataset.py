@@ -127,11 +127,13 @@ def checkout_cmd(ctx, ref, dest, link, paths, no_fetch, as_json):
 @click.option("--format", "fmt", type=click.Choice(["coco", "yolo", "voc", "imagefolder", "labels", "masks"]), required=True)
 @click.option("--split", help="Only this split (e.g. train).")
 @link_option
+@no_fetch_option
 @json_option
 @click.pass_context
-def export_cmd(ctx, ref, dest, fmt, split, link, as_json):
+def export_cmd(ctx, ref, dest, fmt, split, link, no_fetch, as_json):
     """Write an annotated version's images and labels to DEST in a training format."""
-    emit(open_vault_from(ctx).export(ref, dest, format=fmt, split=split, link=link), as_json, render.export)
+    emit(open_vault_from(ctx).export(ref, dest, format=fmt, split=split, link=link, fetch=not no_fetch,
+                                     progress=progress_for(as_json)), as_json, render.export)
 
 
 @dataset.command("fix")
@@ -152,10 +154,12 @@ def fix_cmd(ctx, ref, corrected, fmt, version, notes, as_json):
 
 @dataset.command("check")
 @click.argument("ref")
+@no_fetch_option
 @json_option
 @click.pass_context
-def check_cmd(ctx, ref, as_json):
-    """Duplicates and near-duplicates within and across splits; split moves. Exit 1 if train and test share an image."""
-    report = open_vault_from(ctx).check(ref, progress=progress_for(as_json))
+def check_cmd(ctx, ref, no_fetch, as_json):
+    """Duplicates and near-duplicates within and across splits; split moves. Exit 1 if train and
+    test share an image, or if an image could not be read (the check is incomplete)."""
+    report = open_vault_from(ctx).check(ref, fetch=not no_fetch, progress=progress_for(as_json))
     emit(report, as_json, render.check)
-    ctx.exit(1 if report.has_train_test_leak else 0)
+    ctx.exit(1 if report.has_train_test_leak or report.unreadable else 0)

@@ -107,7 +107,12 @@ class LeakageReport:
             parts.append(f"{len(self.split_moves)} images changed split since the parent")
         if self.unreadable:
             parts.append(f"{len(self.unreadable)} images could not be read")
-        verdict = "train/test leak found" if self.has_train_test_leak else "no train/test leak"
+        if self.has_train_test_leak:
+            verdict = "train/test leak found"
+        elif self.unreadable:  # not a clean bill: what could not be read was not compared
+            verdict = f"incomplete: no train/test leak among the {self.images - len(self.unreadable)} images read"
+        else:
+            verdict = "no train/test leak"
         return f"{verdict}: " + ", ".join(parts) + f" (of {self.images} images)."
 
     def to_dict(self) -> dict[str, Any]:

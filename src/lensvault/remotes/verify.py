@@ -54,9 +54,11 @@ def fix_missing(rs: RemoteStore) -> str:
 
 def fix_corrupt(rs: RemoteStore, oid: str, push_replaces: bool) -> str:
     """``push_replaces``: the remote's size is known to be wrong (push --check-remote replaces those)."""
-    if push_replaces:
+    if push_replaces or oid in rs.packed():
+        # (push --check-remote reads back and hashes every object whose only copy is in a pack,
+        # and sends a damaged one again singly: readers take that copy)
         return ("in a vault that has it intact (with this remote added), run `lensvault push --all --check-remote` "
-                "(it replaces objects whose size is wrong)")
+                "(it replaces objects whose size is wrong, and packed copies that do not hash)")
     return (f"delete {rs.location(oid)} (its bytes are damaged, its size is right, so a push cannot tell), then in a "
             "vault that has it intact run `lensvault push --all --check-remote`")
 

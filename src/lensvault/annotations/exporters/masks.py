@@ -24,6 +24,7 @@ from lensvault.errors import UsageError
 __all__ = ["export"]
 
 _IMAGE_DIRS = ("images", "JPEGImages", "imgs")  # the importer's image folders (masks._IMAGE_DIRS)
+_PIXEL_KINDS = ["mask", "polygon"]  # (any annotation with a polygon or an RLE paints too)
 
 
 def mask_path(image: str) -> str:
@@ -44,6 +45,18 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, s
         raise UsageError(f"the class ids are {ids[:10]}, not 0..{len(ids) - 1}: a mask pixel holds a class id and "
                          "dataset_meta.json numbers classes from 0", where="--format masks",
                          fix="export as coco (its category ids may have gaps)")
+    anns = aset.annotations
+    if anns.num_rows:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        painted = pc.or_(pc.is_in(anns["kind"], value_set=pa.array(_PIXEL_KINDS)),
+                         pc.or_(pc.invert(pc.is_null(anns["polygon"])), pc.invert(pc.is_null(anns["rle"]))))
+        if not pc.any(painted).as_py():
+            kinds = sorted(set(anns["kind"].to_pylist()))
+            raise UsageError(f"none of the {anns.num_rows} annotations carry pixels (kinds: {', '.join(kinds)}): a masks "
+                             "export would write every image as background, dropping them all", where="--format masks",
+                             fix="export boxes, keypoints and labels as coco (or voc, yolo, labels)")
     meta = aset.masks or {}
     ignore = int(meta.get("ignore_index") or 255)
     bg = meta["background_class"] if "background_class" in meta else background_id(ids, names)
