@@ -153,6 +153,7 @@ def test_verify_and_gc_after_fetch_know_what_is_only_on_the_remote(tmp_path, bcc
     assert {m["remote"] for m in report["remote_only"]} == {"origin"}
     text = lv("verify", cwd=b)
     assert text.returncode == 0 and f"{len(files)} object(s) are only on remote origin" in text.stdout, text.stdout
+    assert f"({len(files)} of them only on a remote, not read here)" in text.stdout, text.stdout  # not "checked"
 
     gc = lv_json("gc", "--grace", "0", "--force", "--yes", cwd=b)
     assert gc["plan"]["objects"] == 0, gc  # the records, manifest and tables are all needed

@@ -54,7 +54,9 @@ def verify(report, out) -> None:
                       f"`lensvault pull REF` or any checkout brings them")
     verdict = "OK" if report.ok else "FAILED"
     repaired = f", {len(report.repaired)} repaired" if report.repaired else ""
-    line(out, f"{verdict}: {report.checked} objects checked{repaired}, {len(report.missing)} missing, "
+    # ``checked`` counts every object the vault needs; those only on a remote were not read here.
+    elsewhere = f" ({len(report.remote_only)} of them only on a remote, not read here)" if report.remote_only else ""
+    line(out, f"{verdict}: {report.checked} objects checked{elsewhere}{repaired}, {len(report.missing)} missing, "
               f"{len(report.corrupt)} corrupt")
     # ``repaired`` is None when no repair was asked for (and absent from the JSON then).
     if not report.ok and report.repaired is None and (report.missing or report.corrupt):
