@@ -319,7 +319,7 @@ def test_preflight_config_hints(proj):
     assert lv("preflight", "--dataset", "shapes@1.0.0", "--config", new_id, cwd=root).returncode == 0
     # registered while untracked: add and commit it, then register it again
     (root / "configs" / "fresh.yaml").write_text("seed: 7\n")
-    assert lv("config", "add", "configs/fresh.yaml", "--id", "C-50", cwd=root).returncode == 0
+    assert lv("config", "add", "configs/fresh.yaml", "--id", "C-50", "--uncommitted", cwd=root).returncode == 0
     r = lv("preflight", "--dataset", "shapes@1.0.0", "--config", "C-50", cwd=root)
     assert r.returncode == 7 and "is not tracked by git" in r.stderr
     ok(hint(r.stderr, "git add configs/fresh.yaml"), root)

@@ -226,7 +226,8 @@ def test_write_commands_on_twins(world, tmp_path):
          {"ex-b": "ex-a"}, lambda d: [d["ref"], d["dest"], d["images"], d["format"], d["split"]])
     (world / "configs" / "twin-a.yaml").write_text("seed: 1\n")
     (world / "configs" / "twin-b.yaml").write_text("seed: 1\n")
-    twin(["config", "add", "configs/twin-a.yaml", "--id", "C-90"], ["config", "add", "configs/twin-b.yaml", "--id", "C-91"],
+    twin(["config", "add", "configs/twin-a.yaml", "--id", "C-90", "--uncommitted"],
+         ["config", "add", "configs/twin-b.yaml", "--id", "C-91", "--uncommitted"],
          {"C-91": "C-90", "twin-b": "twin-a"}, lambda d: [d["config_id"], d["repo_path"], d["sha256"][:12]])
     sa, sb = tmp_path / "init-a", tmp_path / "init-b"
     rh = lv("init", sa, cwd=tmp_path)

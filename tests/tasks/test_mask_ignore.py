@@ -139,7 +139,6 @@ def test_a_masks_export_of_a_dataset_without_pixels_is_refused(vault, tmp_path):
     import shutil
 
     from lensvault.errors import UsageError
-
     from tests.vision.conftest import BCCD
 
     src = tmp_path / "voc"

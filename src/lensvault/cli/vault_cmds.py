@@ -45,19 +45,19 @@ def status_cmd(ctx, ref, directory, remote, as_json):
     remote has that this vault lacks (not pulled), from one listing of its journal and refs.
     Exit code 1 if they differ.
     """
-    if remote is not None:
-        if ref or directory:
-            raise click.UsageError("--remote compares the vault with a remote: it takes no REF or DIRECTORY")
-        from lensvault.render import remote_checks
+    from lensvault.render import remote_checks
 
-        st = open_vault_from(ctx).remote_status(remote or None)
-        emit(st, as_json, remote_checks.status)
-        ctx.exit(0 if st.in_sync else 1)
+    if remote is not None and (ref or directory):
+        raise click.UsageError("--remote compares the vault with a remote: it takes no REF or DIRECTORY")
     if ref and directory is None and "@" not in ref:
         ref, directory = None, ref  # `lensvault status some/folder`
-    st = open_vault_from(ctx).status(ref, directory, progress=progress_for(as_json))
-    emit(st, as_json, render_datasets.status)
-    ctx.exit(0 if st.clean else 1)
+    vault = open_vault_from(ctx)
+    if remote is not None:
+        st = vault.remote_status(remote or None)
+    else:
+        st = vault.status(ref, directory, progress=progress_for(as_json))
+    emit(st, as_json, remote_checks.status if remote is not None else render_datasets.status)
+    ctx.exit(0 if (st.in_sync if remote is not None else st.clean) else 1)
 
 
 @click.command("verify")
@@ -85,21 +85,21 @@ def verify_cmd(ctx, ref, no_catalog, repair, sources, remote, rehash, jobs, as_j
     one listing; sizes checked against the files tables); --hash also downloads every object
     there and re-hashes it. Exit code 1 if anything is missing or corrupt.
     """
-    if remote is not None:
-        if ref or no_catalog or repair or sources:
-            raise click.UsageError("--remote checks the whole remote: it takes no REF, --no-catalog, --repair or --from")
-        from lensvault.render import remote_checks
+    from lensvault.render import remote_checks
 
-        rep = open_vault_from(ctx).verify_remote(remote or None, hash=rehash, jobs=jobs, progress=progress_for(as_json))
-        emit(rep, as_json, remote_checks.verify)
-        ctx.exit(0 if rep.ok else 1)
-    if rehash:
+    if remote is not None and (ref or no_catalog or repair or sources):
+        raise click.UsageError("--remote checks the whole remote: it takes no REF, --no-catalog, --repair or --from")
+    if rehash and remote is None:
         raise click.UsageError("--hash goes with --remote (a local verify always re-hashes)")
     if sources and not repair:
         raise click.UsageError("--from goes with --repair")
-    report = open_vault_from(ctx).verify(ref, repair=repair, sources=sources, progress=progress_for(as_json),
-                                         use_catalog=not no_catalog)
-    emit(report, as_json, render.verify)
+    vault = open_vault_from(ctx)
+    if remote is not None:
+        report = vault.verify_remote(remote or None, hash=rehash, jobs=jobs, progress=progress_for(as_json))
+    else:
+        report = vault.verify(ref, repair=repair, sources=sources, progress=progress_for(as_json),
+                              use_catalog=not no_catalog)
+    emit(report, as_json, remote_checks.verify if remote is not None else render.verify)
     ctx.exit(0 if report.ok else 1)
 
 
@@ -117,14 +117,16 @@ def gc_cmd(ctx, yes, grace, force, remote, jobs, as_json):
 
     With --remote NAME: the objects on that remote that no ref or record there reaches (left
     by interrupted pushes), written longer than --grace ago by the server's clock."""
-    if remote is not None:
-        from lensvault.render import remote_checks
+    from lensvault.render import remote_checks
 
-        result = open_vault_from(ctx).collect_remote_garbage(remote, grace_seconds=grace, force=force, delete=yes,
-                                                             jobs=jobs, progress=progress_for(as_json))
-        emit(result, as_json, remote_checks.gc)
-        ctx.exit(0 if result.ok else 1)
-    emit(open_vault_from(ctx).collect_garbage(grace_seconds=grace, force=force, delete=yes), as_json, render.gc)
+    vault = open_vault_from(ctx)
+    if remote is not None:
+        result = vault.collect_remote_garbage(remote, grace_seconds=grace, force=force, delete=yes, jobs=jobs,
+                                              progress=progress_for(as_json))
+    else:
+        result = vault.collect_garbage(grace_seconds=grace, force=force, delete=yes)
+    emit(result, as_json, remote_checks.gc if remote is not None else render.gc)
+    ctx.exit(0 if remote is None or result.ok else 1)
 
 
 @click.command("events")
