@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from lensvault.errors import InputError
+from lensvault.evaluations.refusals import refuse_predictions
 
 __all__ = ["ClassPrediction", "evaluate_classification", "parse_predictions"]
 
-_SHOW = 5
 DEFAULT_TOP_K = 5
 
 
@@ -40,10 +40,6 @@ class ClassPrediction:
     score: float | None
     scores: dict[int, float] | None = None
 
-
-def _first(values: Sequence[str]) -> str:
-    values = list(values)
-    return ", ".join(values[:_SHOW]) + (f" … and {len(values) - _SHOW} more" if len(values) > _SHOW else "")
 
 
 def evaluate_classification(
@@ -178,23 +174,10 @@ def parse_predictions(raw: bytes, where: str, *, image_of, class_of) -> dict[Any
             bad_scores.append(f"{loc}={score!r}")
             continue
         out[image_id] = ClassPrediction(cid, None if score is None else float(score), ids)
-    problems = []
-    if unknown_images:
-        problems.append(f"{len(unknown_images)} prediction(s) name images the dataset does not have: "
-                        + _first(sorted(set(unknown_images))))
-    if unknown_classes:
-        problems.append(f"{len(unknown_classes)} prediction(s) name unknown classes: "
-                        + _first(sorted(set(unknown_classes))))
-    if bad_scores:
-        problems.append(f"{len(bad_scores)} score(s) are not numbers in [0, 1]: {_first(bad_scores)}")
-    if twice:
-        problems.append(f"{len(twice)} image(s) have more than one prediction: {_first(sorted(set(twice)))}")
-    if malformed:
-        problems.append(f"{len(malformed)} malformed prediction(s): {_first(malformed)}")
-    if problems:
-        raise InputError("; ".join(problems), where=where,
-                         fix="one prediction per image of the version, classes by name or id of its class map, "
-                             "scores finite numbers in [0, 1]")
+    refuse_predictions(where, "one prediction per image of the version, classes by name or id of its class map, "
+                             "scores finite numbers in [0, 1]",
+                       unknown_images=unknown_images, unknown_classes=unknown_classes, bad_scores=bad_scores,
+                       twice=twice, malformed=malformed)
     return out
 
 

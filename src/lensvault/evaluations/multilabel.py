@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from lensvault.errors import InputError
+from lensvault.evaluations.refusals import refuse_predictions
 
 __all__ = ["DEFAULT_THRESHOLD", "MultiLabelPrediction", "evaluate_multilabel", "parse_multilabel_predictions"]
 
 DEFAULT_THRESHOLD = 0.5
-_SHOW = 5
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,6 @@ class MultiLabelPrediction:
     labels: frozenset[int]
     scores: dict[int, float] | None = None
 
-
-def _first(values: Sequence[str]) -> str:
-    values = list(values)
-    return ", ".join(values[:_SHOW]) + (f" … and {len(values) - _SHOW} more" if len(values) > _SHOW else "")
 
 
 def average_precision(truth: Sequence[bool], scores: Sequence[float]) -> float | None:
@@ -228,27 +224,10 @@ def parse_multilabel_predictions(raw: bytes, where: str, *, image_of, class_of, 
                 chosen.add(cid)
         if ok:
             out[image_id] = MultiLabelPrediction(frozenset(chosen))
-    problems = []
-    if unknown_images:
-        problems.append(f"{len(unknown_images)} prediction(s) name images the dataset does not have: "
-                        + _first(sorted(set(unknown_images))))
-    if unknown_classes:
-        problems.append(f"{len(unknown_classes)} prediction(s) name unknown classes: "
-                        + _first(sorted(set(unknown_classes))))
-    if bad_scores:
-        problems.append(f"{len(bad_scores)} score(s) are not numbers in [0, 1]: {_first(bad_scores)}")
-    if unscored:
-        problems.append(f"{len(unscored)} prediction(s) lack a score for some class: {_first(unscored)}")
-    if twice:
-        problems.append(f"{len(twice)} image(s) have more than one prediction: {_first(sorted(set(twice)))}")
-    if repeated:
-        problems.append(f"{len(repeated)} class(es) named twice for one image: {_first(repeated)}")
-    if malformed:
-        problems.append(f"{len(malformed)} malformed prediction(s): {_first(malformed)}")
-    if problems:
-        raise InputError("; ".join(problems), where=where,
-                         fix="one prediction per image of the version: a score in [0, 1] for every class of its "
-                             "class map, or the predicted classes by name or id")
+    refuse_predictions(where, "one prediction per image of the version: a score in [0, 1] for every class of its "
+                             "class map, or the predicted classes by name or id",
+                       unknown_images=unknown_images, unknown_classes=unknown_classes, bad_scores=bad_scores,
+                       unscored=unscored, twice=twice, repeated=repeated, malformed=malformed)
     return out
 
 
