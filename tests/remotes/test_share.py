@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import lensvault
 
-from .conftest import lv, lv_json, remote_args
+from .conftest import CREDENTIALS, lv, lv_json, remote_args
 
 
 def _project_env() -> dict:
@@ -89,7 +92,31 @@ def test_push_sends_the_difference_of_manifests_then_nothing(tmp_path, remote_ur
     assert second["refs_created"] == ["refs/datasets/bccd/1.0.1"]
     again = lv_json("push", "--all", cwd=v.root)
     assert again["objects_sent"] == 0 and again["refs_created"] == [] and not again["listed"]
+    assert again["records_present"] == 2 and again["objects_present"] == 0
     v.close()
+
+
+def test_a_push_with_nothing_new_opens_no_catalog_and_reads_no_table(tmp_path, remote_url, bccd_dir):
+    """The remote's journal vouches for every record pushed before: with nothing new, push reads
+    the ledger from the store and the journal listing, nothing else (no SQLAlchemy, no pyarrow)."""
+    url, endpoint = remote_url
+    v = _vault_with(tmp_path / "a", bccd_dir)
+    v.close()
+    lv_json("remote", "add", "origin", *remote_args(url, endpoint), cwd=tmp_path / "a")
+    n = lv_json("push", "--all", cwd=tmp_path / "a")["records_sent"]
+    code = ("import sys\n"
+            "from lensvault.cli._errors import run_with_errors\n"
+            "from lensvault.cli.main import cli\n"
+            "rc = run_with_errors(cli, ['push', '--all'])\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'pyarrow', 'sqlalchemy', 'numpy'})\n"
+            "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
+            "sys.exit(rc)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LENSVAULT_")} | CREDENTIALS
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "a", env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "HEAVY=\n" in r.stderr, r.stderr
+    assert "Nothing new to push to origin" in r.stdout and f"all {n} record(s) are there already" in r.stdout
 
 
 def test_pull_a_version_into_another_vault_brings_its_parent_and_checks_out(tmp_path, remote_url, bccd_dir):

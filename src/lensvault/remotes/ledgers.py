@@ -22,7 +22,10 @@ __all__ = ["local_ledger", "record_objects", "remote_ledger", "version_objects"]
 def _prefix(vault: Vault) -> str:
     from lensvault.ledger import ledger_prefix
 
-    cid = vault.catalog.catalog_id
+    # The vault's config names its catalog's id (the catalog is refused on opening if its own differs):
+    # reading the ledger from the store needs no catalog, and a push or status that opens none skips
+    # SQLAlchemy's start-up. Older vaults without the id in their config ask the catalog.
+    cid = vault.config.catalog_id or vault.catalog.catalog_id
     assert cid is not None  # an open catalog has its id (a catalog that lost it is refused on opening)
     return ledger_prefix(cid) + "/"
 

@@ -54,15 +54,18 @@ def push(vault: Vault, refs: list[str], *, everything: bool = False, remote: str
     rs.open_for_push()  # reads (or creates) the marker; fails clearly on a missing bucket or bad credentials
     on_remote = set(rs.list_refs("journal"))
     new = [r for r in chosen if r.journal not in on_remote]
+    result.records_present = len(chosen) - len(new)
     _refuse_conflicts(rs, new, result)
 
     # -- objects: what the chosen records need, minus what complete records on the remote imply
+    # A chosen record whose journal entry is on the remote is complete there, objects and all: only
+    # the new ones need their objects looked at (so a push with nothing new reads no files table).
     needed: dict[str, None] = {}
-    for rec in chosen:
+    for rec in (chosen if check_remote else new):
         for oid in _objects(vault, rec):
             needed.setdefault(oid)
     present: set[str] = set()
-    for rec in ([] if check_remote else local.records):
+    for rec in ([] if check_remote or not new else local.records):
         if rec.journal in on_remote:
             present |= _objects(vault, rec)
             present.add(rec.oid)

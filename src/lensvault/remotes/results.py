@@ -13,9 +13,10 @@ class PushResult:
     remote: str
     url: str
     objects_sent: int = 0
-    objects_present: int = 0  # needed, and already on the remote (by its refs, or by the listing)
+    objects_present: int = 0  # needed by the new records, and already on the remote (by its refs or a listing)
     bytes_sent: int = 0
     records_sent: int = 0
+    records_present: int = 0  # chosen records whose journal entry is on the remote: complete there, not re-read
     packs_sent: int = 0  # pack objects written (small objects and records travel in packs)
     listed: bool = False  # whether the remote's objects were listed (the fallback)
     objects_replaced: int = 0  # --check-remote: objects there with the wrong size, sent again

@@ -33,10 +33,15 @@ def _some(names: list[str], n: int = 8) -> str:
 
 
 def pushed(res, out) -> None:
+    if not (res.objects_sent or res.records_sent or res.refs_created or res.refs_present or res.same_content
+            or res.aliases_moved or res.objects_replaced):
+        line(out, f"Nothing new to push to {res.remote} ({res.url}): all {res.records_present} record(s) "
+                  "are there already, complete" + (" (checked by one listing)" if res.listed else ""))
+        return
     line(out, f"Pushed to {res.remote} ({res.url}): {res.objects_sent} object(s), {human_bytes(res.bytes_sent)}, "
               f"{res.records_sent} record(s)"
               + (f" in {res.packs_sent} pack(s)" if res.packs_sent else "")
-              + f"; {res.objects_present} object(s) already there"
+              + f"; {res.objects_present} object(s) and {res.records_present} record(s) already there"
               + (" (checked by one listing)" if res.listed else "")
               + (f"; {res.objects_replaced} damaged object(s) there replaced" if res.objects_replaced else ""))
     if res.refs_created:
