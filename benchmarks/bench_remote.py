@@ -1,10 +1,12 @@
 """Push and pull through a local S3-compatible server: LensVault vs ``dvc push`` / ``dvc pull``.
 
-    .venv/bin/python benchmarks/bench_remote.py [--files 3000] [--source DIR] [--repeats 1] [--dvc PATH/TO/dvc]
+    .venv/bin/python benchmarks/bench_remote.py [--files 3000] [--source DIR] [--big-mb 0] [--repeats 1]
+        [--dvc PATH/TO/dvc] [--out results.json]
 
 Makes N small JPEGs — with ``--source DIR``, real ones: the JPEGs under DIR, each copied with a
 distinct trailing comment after its end-of-image marker (decoders ignore it) until there are N
-distinct files; otherwise noise, 10-30 KB — snapshots them in a fresh vault, and for each tool,
+distinct files; otherwise noise, 10-30 KB — plus, with ``--big-mb N``, one file of N MB of random
+bytes (incompressible, like a video or a weights file) — snapshots them in a fresh vault, and for each tool,
 against a fresh moto server each time (moto keeps objects in memory): first push, push with
 nothing new, push after one changed file, pull/clone into an empty place. Times are wall clock
 of the whole command; requests are counted from the server's request log (one line per HTTP
@@ -50,6 +52,16 @@ def copy_images(root: Path, n: int, source: Path) -> int:
         p.write_bytes(src.read_bytes() + f"copy {i}".encode())
         total += p.stat().st_size
     return total
+
+
+def add_big_file(root: Path, mb: int) -> int:
+    """One big incompressible file beside the images (written in 8 MB blocks: bounded memory)."""
+    p = root / "big" / f"clip_{mb}mb.bin"
+    p.parent.mkdir()
+    with open(p, "wb") as f:
+        f.writelines(os.urandom(8 << 20) for _ in range(mb // 8))
+        f.write(os.urandom((mb % 8) << 20))
+    return p.stat().st_size
 
 
 def make_images(root: Path, n: int) -> int:
@@ -170,17 +182,27 @@ def dvc_run(dvc: str, work: Path, images: Path) -> dict[str, tuple[float, int, f
         server.stop()
 
 
+def _save(out: Path | None, results: dict) -> None:
+    results.setdefault("load_average_1min", []).append(round(os.getloadavg()[0], 1))
+    if out is not None:
+        out.write_text(json.dumps(results, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=3000)
     ap.add_argument("--source", type=Path, help="a folder of real JPEGs to copy from (default: generated noise)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--dvc", default=shutil.which("dvc"))
+    ap.add_argument("--big-mb", type=int, default=0, help="add one file of this many MB of random bytes")
+    ap.add_argument("--out", type=Path, help="write every run's numbers here as soon as it ends")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="lv-bench-remote-") as tmp:
         work = Path(tmp)
         size = copy_images(work / "images", args.files, args.source) if args.source else \
             make_images(work / "images", args.files)
+        if args.big_mb:
+            size += add_big_file(work / "images", args.big_mb)
         print(f"{args.files} JPEGs, {size / 1e6:.1f} MB; moto server on loopback, fresh per run", file=sys.stderr)
         results: dict[str, list[dict[str, tuple[float, int, float]]]] = {"lensvault": [], "dvc": []}
         for i in range(args.repeats):
@@ -188,12 +210,19 @@ def main() -> None:
             shutil.copytree(work / "images", images)
             (work / f"lv-{i}").mkdir()
             results["lensvault"].append(lensvault_run(work / f"lv-{i}", images))
+            shutil.rmtree(work / f"lv-{i}")
+            shutil.rmtree(images)
+            _save(args.out, results)
             if args.dvc:
                 images = work / f"images-dvc-{i}"
                 shutil.copytree(work / "images", images)
                 (work / f"dvc-{i}").mkdir()
                 results["dvc"].append(dvc_run(args.dvc, work / f"dvc-{i}", images))
+                shutil.rmtree(work / f"dvc-{i}")
+                shutil.rmtree(images)
+                _save(args.out, results)
     table = {}
+    loads = results.pop("load_average_1min", [])
     for op in results["lensvault"][0]:
         row = {}
         for tool, runs in results.items():
@@ -205,7 +234,8 @@ def main() -> None:
         if "dvc" in row:
             row["ratio"] = round(row["lensvault"]["seconds"] / max(row["dvc"]["seconds"], 1e-9), 2)
         table[op] = row
-    print(json.dumps({"files": args.files, "bytes": size, "repeats": args.repeats, "results": table}, indent=2))
+    print(json.dumps({"files": args.files, "bytes": size, "repeats": args.repeats, "results": table,
+                      "load_average_1min_after_each_run": loads}, indent=2))
     print(f"{'operation':32} {'LensVault':>26} {'DVC':>26} {'ratio':>6}", file=sys.stderr)
     for op, row in table.items():
         lv_, dv = row["lensvault"], row.get("dvc")
