@@ -9,6 +9,8 @@ import pytest
 
 from lensvault.annotations import detect, export, load
 
+from .conftest import SAMPLES
+
 
 def _mask_png(h: int, w: int) -> str:
     from PIL import Image
@@ -66,3 +68,70 @@ def test_labelme_with_a_classes_file_and_export_to_coco(labelme_root, tmp_path):
     again = load(dest)
     assert again.classes == aset.classes
     assert again.annotations.column("x").to_pylist() == aset.annotations.column("x").to_pylist()
+
+
+# -- export: the inverse of the import ---------------------------------------------------------
+
+_SAME = ("kind", "x", "y", "w", "h", "polygon", "rle", "keypoints", "attributes")
+
+
+def test_labelme_export_reads_back_as_it_was(labelme_root, tmp_path):
+    """Every shape type, shape flags, group ids and file flags: export, import, the same rows."""
+    aset = load(labelme_root)
+    dest = export(aset, {"shots/a.jpg": labelme_root / "shots/a.jpg"}, tmp_path / "out", format="labelme")
+    assert (dest / "shots/a.jpg").is_file() and (dest / "shots/a.json").is_file()
+    doc = json.loads((dest / "shots/a.json").read_text())
+    assert doc["imagePath"] == "a.jpg" and doc["imageData"] is None and doc["flags"] == {"night": True}
+    assert [s["shape_type"] for s in doc["shapes"]] == ["polygon", "rectangle", "circle", "line", "linestrip",
+                                                        "point", "mask"]
+    again = load(dest, format="labelme", classes=dest / "classes.json")
+    assert again.classes == aset.classes
+    assert again.images.to_pylist()[0]["tags"] == aset.images.to_pylist()[0]["tags"]
+    got, want = again.annotations.to_pylist(), aset.annotations.to_pylist()
+    assert len(got) == len(want)
+    for a, b in zip(want, got):
+        assert {k: b[k] for k in _SAME} == {k: a[k] for k in _SAME}, a["index"]
+
+
+def test_labelme_export_of_coco_polygons_masks_keypoints_and_crowds(tmp_path):
+    """From another format: boxes, polygons, RLE (a crowd) and keypoints come back as shapes of the
+    same class, place and pixels; the crowd flag rides along as a shape flag."""
+    from pycocotools import mask as mask_utils
+
+    def pixels(rle: str):
+        r = json.loads(rle)
+        return mask_utils.decode({"counts": r["counts"].encode() if isinstance(r["counts"], str) else r["counts"],
+                                  "size": r["size"]})
+
+    src = SAMPLES / "coco_dataset" / "coco"
+    aset = load(src)
+    files = {p: src / p for p in aset.images.column("path").to_pylist() if (src / p).is_file()}
+    dest = export(aset, files, tmp_path / "out", format="labelme")
+    again = load(dest, format="labelme", classes=dest / "classes.json")
+    assert again.classes == aset.classes
+    want = sorted(aset.annotations.to_pylist(), key=lambda r: (r["image"], r["index"]))
+    got = sorted(again.annotations.to_pylist(), key=lambda r: (r["image"], r["index"]))
+    assert len(got) == len(want) and {r["kind"] for r in want} >= {"polygon", "rle"}
+    for a, b in zip(want, got):
+        assert (b["image"], b["class_id"]) == (a["image"], a["class_id"])
+        if a["rle"]:  # the same pixels, as a labelme mask
+            assert b["kind"] == "mask"
+            assert (pixels(b["rle"]) == pixels(a["rle"])).all()
+            assert json.loads(b["attributes"]).get("iscrowd") is (True if a["iscrowd"] else None)
+        elif a["polygon"]:
+            assert b["polygon"] == a["polygon"]
+        else:
+            assert (b["x"], b["y"], b["w"], b["h"]) == (a["x"], a["y"], a["w"], a["h"])
+
+
+def test_labelme_export_writes_image_labels_as_flags(tmp_path, make_image):
+    """Image labels are the file's flags (true), read back with --label-key flags."""
+    for path in ("cat/1.jpg", "dog/2.jpg", "dog/3.jpg"):
+        make_image(tmp_path / "src" / path, 8, 6)
+    aset = load(tmp_path / "src", format="imagefolder")
+    files = {p: tmp_path / "src" / p for p in aset.images.column("path").to_pylist()}
+    dest = export(aset, files, tmp_path / "out", format="labelme")
+    assert json.loads((dest / "dog/2.json").read_text())["flags"] == {"dog": True}
+    again = load(dest, format="labelme", classes=dest / "classes.json", label_key="flags")
+    labels = {r["image"]: again.classes.name_of(r["class_id"]) for r in again.annotations.to_pylist()}
+    assert labels == {"cat/1.jpg": "cat", "dog/2.jpg": "dog", "dog/3.jpg": "dog"}

@@ -124,7 +124,7 @@ def checkout_cmd(ctx, ref, dest, link, paths, no_fetch, as_json):
 @dataset.command("export")
 @click.argument("ref")
 @click.argument("dest", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["coco", "yolo", "voc", "imagefolder", "labels", "masks"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["coco", "yolo", "voc", "imagefolder", "labels", "labelme", "masks"]), required=True)
 @click.option("--split", help="Only this split (e.g. train).")
 @link_option
 @no_fetch_option

@@ -18,6 +18,7 @@ EXPORT_FORMATS = {
     "voc": "lensvault.annotations.exporters.voc",
     "imagefolder": "lensvault.annotations.exporters.imagefolder",
     "labels": "lensvault.annotations.exporters.labels",
+    "labelme": "lensvault.annotations.exporters.labelme",
     "masks": "lensvault.annotations.exporters.masks",
 }
 
