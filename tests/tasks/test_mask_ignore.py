@@ -4,6 +4,7 @@ tests/data (datumaro's common semantic segmentation layout, background_label "0"
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -152,3 +153,34 @@ def test_a_masks_export_of_a_dataset_without_pixels_is_refused(vault, tmp_path):
     with pytest.raises(UsageError, match="carry pixels") as e:
         vault.export("cells@1.0.0", out, format="masks")
     assert "coco" in e.value.fix and not out.exists()
+
+
+def test_the_masks_export_keeps_splits_also_where_stems_repeat(tmp_path):
+    """Splits travel in VOC's split lists: by stem, or by path where two images share a stem; any
+    split name, not only VOC's."""
+    from lensvault.annotations import export
+
+    src = tmp_path / "src"
+    for folder in ("images/day", "images/night"):
+        (src / folder).mkdir(parents=True)
+        Image.new("RGB", (3, 2)).save(src / folder / "a.png")
+    (src / "masks" / "day").mkdir(parents=True)
+    (src / "masks" / "night").mkdir(parents=True)
+    for folder in ("day", "night"):
+        Image.fromarray(np.array([[0, 1, 1], [0, 0, 1]], dtype=np.uint8), "L").save(src / "masks" / folder / "a.png")
+    (src / "dataset_meta.json").write_text(json.dumps({"label_map": {"0": "sky", "1": "car"}, "background_label": "0"}))
+    aset = load(src, format="masks")
+    import pyarrow as pa
+
+    splits = {"images/day/a.png": "train", "images/night/a.png": "holdout"}
+    images = aset.images.set_column(aset.images.schema.get_field_index("split"), "split",
+                                    pa.array([splits[p] for p in aset.images.column("path").to_pylist()]))
+    aset = dataclasses.replace(aset, images=images)
+    files = {p: src / p for p in splits}
+    out = export(aset, files, tmp_path / "out", format="masks")
+    lists = out / "ImageSets" / "Segmentation"
+    assert (lists / "train.txt").read_text() == "images/day/a\n"  # two a.png: by path
+    assert (lists / "holdout.txt").read_text() == "images/night/a\n"
+    again = load(out, format="masks")
+    assert dict(zip(again.images.column("path").to_pylist(), again.images.column("split").to_pylist())) == splits
+    assert _rows(again) == _rows(aset)

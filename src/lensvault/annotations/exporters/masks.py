@@ -7,7 +7,9 @@ ignore pixels of a masks import), else the background class the version recorded
 named background), else the ignore index. ``dataset_meta.json`` holds ``label_map`` (id → name),
 ``background_label`` and ``ignore_index``. The mask of ``images/a.jpg`` is ``masks/a.png``; of
 ``other/b.jpg``, ``masks/other/b.png``. Masks are 8-bit, or 16-bit when an id or the ignore index
-is above 255. Boxes, keypoints and image labels carry no pixels and are not written.
+is above 255. Boxes, keypoints and image labels carry no pixels and are not written. Splits are
+``ImageSets/Segmentation/<split>.txt`` (VOC's lists: image stems, or paths without suffix when two
+images share a stem), which the importer reads.
 """
 
 from __future__ import annotations
@@ -71,8 +73,24 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, s
         out = dest / mask_path(im["path"])
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels.astype(np.uint16 if deep else np.uint8)).save(out)
+    _write_split_lists(dest, images)
     doc: dict[str, Any] = {"label_map": {str(i): n for i, n in sorted(zip(ids, names))}, "ignore_index": ignore}
     if bg is not None:
         doc["background_label"] = str(bg)
     (dest / "dataset_meta.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
     return dest
+
+
+def _write_split_lists(dest: Path, images: list[Any]) -> None:
+    """VOC's split lists: one image per line, by stem — by path without suffix where stems repeat,
+    so that no image is put in another's split."""
+    stems = [PurePosixPath(im["path"]).stem for im in images]
+    unique = len(set(stems)) == len(stems)
+    members: dict[str, list[str]] = {}
+    for im, stem in zip(images, stems):
+        if im["split"]:
+            members.setdefault(im["split"], []).append(stem if unique else str(PurePosixPath(im["path"]).with_suffix("")))
+    folder = dest / "ImageSets" / "Segmentation"
+    for split, names in sorted(members.items()):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{split}.txt").write_text("".join(f"{n}\n" for n in names), encoding="utf-8")

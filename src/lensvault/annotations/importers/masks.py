@@ -32,7 +32,7 @@ import os
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from lensvault.annotations._common import fail, find_images, normalize_split, read_class_list, read_json, rel
@@ -173,8 +173,10 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
         key = rel(image, root)
         width, height, orientation = image_info(image, key)
         sub = image.relative_to(images_root).parts
-        split = split_of.get(image.stem) or (normalize_split(sub[0]) if len(sub) > 1 and
-                                             normalize_split(sub[0]) in {"train", "val", "test"} else None)
+        # A split list names images by stem (VOC), or by path without suffix where stems repeat.
+        split = (split_of.get(str(PurePosixPath(key).with_suffix(""))) or split_of.get(image.stem)
+                 or (normalize_split(sub[0]) if len(sub) > 1 and normalize_split(sub[0]) in {"train", "val", "test"}
+                     else None))
         images.add(key, width, height, orientation=orientation, split=split)
         obj = objects.get(image)
         declared_by = mask or obj
@@ -362,7 +364,9 @@ def _common_prefix(names: list[str]) -> str:
 
 def _split_files(folder: Path) -> dict[str, str]:
     out: dict[str, str] = {}
-    for name in ("train", "val", "test", "trainval"):
+    known = ("train", "val", "test", "trainval")  # VOC's; trainval last: it repeats train and val
+    others = sorted(p.stem for p in folder.glob("*.txt") if p.stem not in known) if folder.is_dir() else []
+    for name in (*known, *others):
         path = folder / f"{name}.txt"
         if path.is_file():
             for line in _lines(path, rel(path, folder.parent.parent), folder.parent.parent):
