@@ -597,7 +597,8 @@ class Vault:
         from lensvault.runs.read import list_runs
         from lensvault.runs.results import RunList
 
-        return RunList(list_runs(self, dataset=dataset, status=status, limit=limit))
+        rows, total = list_runs(self, dataset=dataset, status=status, limit=limit)
+        return RunList(rows, total=total)
 
     def get_run(self, run_id: str, *, points: bool = False) -> dict:
         from lensvault.runs.read import get_run

@@ -120,6 +120,9 @@ def run_cmd(ctx, dataset, config_id, model, model_version, seed, allow_dirty, ou
 # --------------------------------------------------------------------------- runs
 
 
+TABLE_ROWS = 50  # the newest runs a table shows unless told otherwise
+
+
 @click.group("runs")
 def runs():
     """List, show, compare and abandon recorded runs."""
@@ -128,11 +131,15 @@ def runs():
 @runs.command("list")
 @click.option("--dataset", metavar="NAME@X.Y.Z", help="Only runs on this dataset version.")
 @click.option("--status", type=click.Choice(["running", "succeeded", "failed", "interrupted", "crashed", "abandoned"]))
-@click.option("--limit", type=int, help="At most this many (newest first).")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help=f"At most this many, newest first (default: {TABLE_ROWS} in the table, every run with --json).")
+@click.option("--all", "everything", is_flag=True, help="Every run in the table too.")
 @json_option
 @click.pass_context
-def runs_list(ctx, dataset, status, limit, as_json):
+def runs_list(ctx, dataset, status, limit, everything, as_json):
     """Runs, newest first, with their latest metrics."""
+    if limit is None and not (everything or as_json):
+        limit = TABLE_ROWS  # a table of 100,000 runs is read by nobody; the renderer says how many more
     emit(open_vault_from(ctx).runs(dataset=dataset, status=status, limit=limit), as_json, render.run_list)
 
 

@@ -110,11 +110,14 @@ def run_list(rows, out) -> None:
                   r["config"] or "-", *[_fmt(r["metrics"].get(k)) for k in sorted(keys)])
     out.print(t)
     hidden = sorted(set(seen) - set(keys))
+    total = getattr(rows, "total", len(rows))
+    count = (f"{len(rows)} run(s)" if total <= len(rows) else
+             f"the newest {len(rows)} of {total:,} runs … and {total - len(rows):,} more (--limit N or --all to see them)")
     if hidden:
-        line(out, f"{len(rows)} run(s); {len(hidden)} more metric(s) not shown as columns: {', '.join(hidden)} "
+        line(out, f"{count}; {len(hidden)} more metric(s) not shown as columns: {', '.join(hidden)} "
                   "(see `lensvault runs show RUN` or --json)")
     else:
-        line(out, f"{len(rows)} run(s)")
+        line(out, count)
 
 
 def run_details(r, out) -> None:

@@ -20,9 +20,11 @@ def reap_dead_runs(vault: Vault) -> list:
     return reap(vault)
 
 
-def list_runs(vault: Vault, *, dataset: str | None = None, status: str | None = None, limit: int | None = None) -> list[dict]:
-    """Runs, newest first, each with its latest overall metrics ({key: value}); seeds, command and
-    environment are in :func:`get_run`.
+def list_runs(vault: Vault, *, dataset: str | None = None, status: str | None = None,
+              limit: int | None = None) -> tuple[list[dict], int]:
+    """Runs, newest first, each with its latest overall metrics ({key: value}), and how many runs
+    match (more than the list when ``limit`` cut it); seeds, command and environment are in
+    :func:`get_run`.
 
     Built from plain tuples and the ``run_latest_metrics`` table: listing 10,000 runs must
     take well under 200 ms, and per-row attribute access alone would cost more than that.
@@ -33,6 +35,7 @@ def list_runs(vault: Vault, *, dataset: str | None = None, status: str | None = 
     with vault.catalog.read() as conn:
         runs = RunRepo(conn)
         rows = runs.listing(dataset=dataset, status=status, limit=limit)
+        total = runs.count(dataset=dataset, status=status) if limit and len(rows) == limit else len(rows)
         latest: dict[str, dict] = {}
         wanted = [r[0] for r in rows] if (limit or dataset or status) else None
         for run_id, key, value in runs.latest_metrics_of(wanted):
@@ -46,7 +49,7 @@ def list_runs(vault: Vault, *, dataset: str | None = None, status: str | None = 
                     "dirty": not clean, "dataset": ds, "config": cfg,
                     "model": f"{mname}@{mver}" if mname else None, "exit_code": code, "started_at": started,
                     "ended_at": ended, "created_by": by, "metrics": latest.get(run_id, {})})
-    return out
+    return out, total
 
 
 def _run_dict(row, *, latest: dict | None = None) -> dict:

@@ -23,7 +23,14 @@ class ConfigDiff(DictResult):
 
 
 class RunList(ListResult):
-    """``runs list``: runs newest first, each a dict with its latest metrics."""
+    """``runs list``: runs newest first, each a dict with its latest metrics; ``total`` is how many
+    runs matched (more than the list holds when a limit cut it)."""
+
+    __slots__ = ("total",)
+
+    def __init__(self, rows=(), *, total: int | None = None):
+        super().__init__(rows)
+        self.total = len(self) if total is None else total
 
 
 class RunDetails(DictResult):

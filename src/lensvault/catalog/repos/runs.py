@@ -78,6 +78,15 @@ class RunRepo(Repo):
             q = q.limit(limit)
         return self._fetch_raw(q)
 
+    def count(self, *, dataset: str | None = None, status: str | None = None) -> int:
+        """How many runs :meth:`listing` would give without a limit (an index count)."""
+        q = sa.select(sa.func.count()).select_from(runs)
+        if dataset:
+            q = q.where(runs.c.dataset == dataset)
+        if status:
+            q = q.where(runs.c.status == status)
+        return int(self.conn.execute(q).scalar_one())
+
     def add(self, row: dict[str, Any]) -> None:
         """Insert a run; :class:`Conflict` when its id is taken."""
         try:

@@ -1,0 +1,158 @@
+"""The catalog at scale: 10,000 dataset versions, 100,000 runs with 10M metric points, 1,000 models.
+
+    .venv/bin/python benchmarks/bench_catalog_scale.py [--datasets 10000] [--runs 100000]
+        [--points-per-run 100] [--models 1000] [--repeat 5] [--keep DIR] [--json]
+
+Rows go straight into a fresh vault's SQLite catalog with SQLAlchemy Core (bench_lineage.fill
+for datasets, configs, runs, models, evaluations and aliases; then each run's metric points —
+``loss``, ``lr`` and ``AP50`` in turns, one step each — and its latest values). These commands
+read only the catalog, so no object needs to exist. Each command is timed two ways, median of
+``--repeat`` after one warm-up:
+
+* in-process, the library call the CLI makes (what a server request pays);
+* as the command a user types (``lensvault …`` in a subprocess: interpreter and imports included).
+
+Issue target: ``dataset log``, ``runs list``, ``lineage … --down``, ``why`` under 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_lineage import fill  # noqa: E402
+
+TARGET_MS = 200.0
+
+
+def fill_points(vault, n_runs_points: int) -> int:
+    """``n_runs_points`` points per run, and the runs' latest values."""
+    import sqlalchemy as sa
+
+    from lensvault.catalog import runs_schema as s
+
+    now = "2026-01-01T00:00:00.000000Z"
+    keys = ("loss", "lr", "AP50")
+    total = 0
+    with vault.catalog.begin() as conn:
+        run_ids = [r[0] for r in conn.execute(sa.select(s.runs.c.run_id))]
+        batch: list[dict] = []
+        latest: list[dict] = []
+        for rid in run_ids:
+            batch.extend({"run_id": rid, "key": keys[step % 3], "value": 1.0 / (step + 1), "step": step,
+                          "class_name": None, "slice": None, "at": now} for step in range(n_runs_points))
+            for k, key in enumerate(keys):
+                last = max(st for st in range(n_runs_points) if st % 3 == k) if n_runs_points > k else None
+                if last is not None:
+                    latest.append({"run_id": rid, "key": key, "value": 1.0 / (last + 1), "step": last, "at": now})
+            if len(batch) >= 50_000:
+                conn.execute(sa.insert(s.run_metrics), batch)
+                total += len(batch)
+                batch = []
+        if batch:
+            conn.execute(sa.insert(s.run_metrics), batch)
+            total += len(batch)
+        for i in range(0, len(latest), 10_000):
+            conn.execute(sa.insert(s.run_latest_metrics), latest[i:i + 10_000])
+    return total
+
+
+def timed(fn, repeat: int) -> dict:
+    fn()
+    xs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        xs.append((time.perf_counter() - t) * 1000)
+    return {"median_ms": round(statistics.median(xs), 1), "max_ms": round(max(xs), 1)}
+
+
+def cli_timed(args: list[str], cwd: Path, repeat: int) -> dict:
+    cmd = [sys.executable, "-m", "lensvault.cli.main", *args]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LENSVAULT_")}
+
+    def run():
+        r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"{' '.join(args)} failed: {r.stdout[-500:]} {r.stderr[-1500:]}")
+        return r
+
+    out = timed(run, repeat)
+    out["output_lines"] = len(run().stdout.splitlines())
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--datasets", type=int, default=10_000)
+    ap.add_argument("--runs", type=int, default=100_000)
+    ap.add_argument("--points-per-run", type=int, default=100)
+    ap.add_argument("--models", type=int, default=1_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--keep", help="build the vault in this (new) folder and keep it; reuse it if it exists")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+
+    import lensvault
+
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-catalog-"))
+    info_file = root / "info.json"
+    if info_file.is_file():
+        vault = lensvault.open(root / "vault")
+        info = json.loads(info_file.read_text())
+    else:
+        vault = lensvault.init(root / "vault")
+        t = time.perf_counter()
+        info = fill(vault, n_runs=args.runs, n_models=args.models, n_datasets=args.datasets)
+        info["metric_points"] = fill_points(vault, args.points_per_run)
+        info["fill_s"] = round(time.perf_counter() - t, 1)
+        info_file.write_text(json.dumps(info))
+    cwd = root / "vault"
+    hot, typical, name = info["hot_dataset"], info["typical_dataset"], info["hot_dataset"].split("@")[0]
+    in_process = {
+        "dataset log": timed(lambda: vault.dataset_log(name), args.repeat),
+        "runs list": timed(lambda: vault.runs(), args.repeat),
+        "runs list --limit 50": timed(lambda: vault.runs(limit=50), args.repeat),
+        f"lineage {hot} --down (hot)": timed(lambda: vault.lineage(hot, direction="down"), args.repeat),
+        f"lineage {typical} --down": timed(lambda: vault.lineage(typical, direction="down"), args.repeat),
+        f"lineage {info['model']}": timed(lambda: vault.lineage(info["model"]), args.repeat),
+        "model history": timed(lambda: vault.model_history("mdl0"), args.repeat),
+    }
+    vault.close()
+    cli = {
+        "dataset log": cli_timed(["dataset", "log", name], cwd, args.repeat),
+        "runs list": cli_timed(["runs", "list"], cwd, args.repeat),
+        "runs list --limit 50": cli_timed(["runs", "list", "--limit", "50"], cwd, args.repeat),
+        f"lineage {hot} --down (hot)": cli_timed(["lineage", hot, "--down"], cwd, args.repeat),
+        f"lineage {typical} --down": cli_timed(["lineage", typical, "--down"], cwd, args.repeat),
+        "--help": cli_timed(["--help"], cwd, args.repeat),
+    }
+    out = {"catalog": info, "in_process": in_process, "cli": cli, "load_average_1min": os.getloadavg()[0],
+           "python": sys.version.split()[0]}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"catalog: {info['dataset_versions']:,} dataset versions, {info['runs']:,} runs, "
+          f"{info['metric_points']:,} metric points, {info['model_versions']:,} model versions, "
+          f"{info['evaluations']:,} evaluations (filled in {info.get('fill_s', '?')} s); load {out['load_average_1min']:.1f}")
+    for label, rows in (("in-process", in_process), ("as a command", cli)):
+        print(label)
+        for k, v in rows.items():
+            extra = f", {v['output_lines']} lines" if "output_lines" in v else ""
+            print(f"  {k:<44} median {v['median_ms']:>8.1f} ms (max {v['max_ms']:.1f}{extra})")
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
