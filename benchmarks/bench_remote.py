@@ -111,6 +111,12 @@ class Server:
         self.proc.wait()
 
 
+def _user_env() -> dict[str, str]:
+    """The environment a user's shell has: bytecode caching on (a developer shell may turn it off,
+    and then every command of either tool compiles its modules from source each time)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float]:
     """(seconds, peak resident MB) of the command."""
     t = time.perf_counter()
@@ -134,7 +140,7 @@ def measure(label: str, server: Server, cmd: list[str], cwd: Path, env: dict) ->
 
 def lensvault_run(work: Path, images: Path) -> dict[str, tuple[float, int, float]]:
     lv = [PY, "-m", "lensvault.cli.main"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LENSVAULT_")} | CREDS
+    env = {k: v for k, v in _user_env().items() if not k.startswith("LENSVAULT_")} | CREDS
     server = Server(work)
     try:
         vault = work / "lv-a"
@@ -158,7 +164,7 @@ def lensvault_run(work: Path, images: Path) -> dict[str, tuple[float, int, float
 
 
 def dvc_run(dvc: str, work: Path, images: Path) -> dict[str, tuple[float, int, float]]:
-    env = dict(os.environ) | CREDS
+    env = _user_env() | CREDS
     server = Server(work)
     try:
         repo = work / "dvc-a"
