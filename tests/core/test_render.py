@@ -64,3 +64,15 @@ def test_json_output_does_not_load_the_renderers_libraries(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert '"clean": true' in r.stdout and "HEAVY=\n" in r.stderr, r.stderr
+
+
+def test_counts_are_said_as_people_say_them():
+    from types import SimpleNamespace
+
+    from lensvault.render._text import count
+    from lensvault.render.datasets import checkout
+
+    assert (count(1, "file"), count(0, "file"), count(12000, "image")) == ("1 file", "0 files", "12,000 images")
+    out, buf = _console(width=200)
+    checkout(SimpleNamespace(ref="a@1.0.0", dest="/x", files=1, bytes=10, link="copy"), out)
+    assert "1 file," in buf.getvalue() and "1 files" not in buf.getvalue()

@@ -52,6 +52,11 @@ def print_table(out: Console, t, indent: int = 0) -> None:
     out.print(t)
 
 
+def count(n: int, word: str) -> str:
+    """``1 file``, ``2 files``, ``12,000 images``: a number and its noun, said as people say it."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def human_bytes(n: int | None) -> str:
     if n is None:
         return "-"

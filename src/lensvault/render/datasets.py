@@ -7,7 +7,7 @@ rest is: ``--json``). Tables fold long names onto the next line instead of cutti
 
 from __future__ import annotations
 
-from lensvault.render._text import human_bytes, line, print_table, styled, table
+from lensvault.render._text import count, human_bytes, line, print_table, styled, table
 
 __all__ = ["check", "checkout", "diff", "export", "findings", "fix", "listing", "log", "show", "snapshot",
            "split_names", "status"]
@@ -41,12 +41,12 @@ def _when(iso: str) -> str:
 def snapshot(result, out, err) -> None:
     """``dataset snapshot``; what the write found damaged on the way goes to stderr (``err``)."""
     d = result.to_dict()
-    line(out, f"Created {d['ref']}: {d['files']} files, {human_bytes(d['bytes'])}, snapshot {d['snapshot_id'][:12]}"
+    line(out, f"Created {d['ref']}: {count(d['files'], 'file')}, {human_bytes(d['bytes'])}, snapshot {d['snapshot_id'][:12]}"
               + (f" (parent {d['parent']}" + (f", {d['bump']} bump)" if d["bump"] else ")") if d["parent"] else ""))
     if "images" in d:
         if d["source_description"]:
             line(out, f"  found: {d['source_description']}")
-        line(out, f"  {d['images']} images, {d['annotations']} annotations, classes: {', '.join(d['classes'])}")
+        line(out, f"  {count(d['images'], 'image')}, {count(d['annotations'], 'annotation')}, classes: {', '.join(d['classes'])}")
         splits = d["splits"]
         line(out, "  splits: " + (", ".join(f"{k} {splits[k]}" for k in split_names(splits)) or "none"))
         findings(out, d["findings"], d["ref"], total=d["findings_total"], by_code=d["findings_by_code"])
@@ -82,13 +82,13 @@ def _git_add(out, command: str | None) -> None:
 
 
 def checkout(result, out) -> None:
-    line(out, f"Checked out {result.ref} into {result.dest}: {result.files} files, {human_bytes(result.bytes)} "
+    line(out, f"Checked out {result.ref} into {result.dest}: {count(result.files, 'file')}, {human_bytes(result.bytes)} "
               f"({result.link})")
 
 
 def export(result, out) -> None:
     split = result["split"]
-    line(out, f"Exported {result['ref']} ({result['images']} images{', split ' + split if split else ''}) "
+    line(out, f"Exported {result['ref']} ({count(result['images'], 'image')}{', split ' + split if split else ''}) "
               f"as {result['format']} into {result['dest']}")
 
 
@@ -108,7 +108,7 @@ def listing(rows, out) -> None:
 
 def log(versions, out) -> None:
     for v in versions:
-        line(out, styled((v.ref, "bold"), f"  snapshot {v.snapshot_id[:12]}  {v.files} files  {human_bytes(v.bytes)}"))
+        line(out, styled((v.ref, "bold"), f"  snapshot {v.snapshot_id[:12]}  {count(v.files, 'file')}  {human_bytes(v.bytes)}"))
         line(out, f"  {_when(v.created_at)} by {v.created_by}" + (f"  parent {v.parent}" if v.parent else "")
                   + (f"  bump {v.bump}" if v.bump else "") + ("  (forced)" if v.forced else ""))
         if v.notes:
@@ -226,7 +226,7 @@ def _vision(out, info: dict, counts: dict) -> None:
 
 def status(st, out) -> None:
     if st.clean:
-        line(out, f"{st.folder} matches {st.ref} ({st.unchanged} files)")
+        line(out, f"{st.folder} matches {st.ref} ({count(st.unchanged, 'file')})")
     else:
         line(out, f"{st.folder} differs from {st.ref}:")
         for label, items, mark in (("added", st.added, "+"), ("removed", st.removed, "-"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lensvault.render._text import human_bytes, line, table
+from lensvault.render._text import count, human_bytes, line, table
 
 __all__ = ["history", "model", "models", "promoted", "pulled", "registered", "rolled_back"]
 
@@ -93,7 +93,7 @@ def history(moves, out) -> None:
 
 
 def pulled(result, out) -> None:
-    line(out, f"Pulled {result.ref} into {result.dest}: {len(result.files)} files + bundle.json, all hashes verified")
+    line(out, f"Pulled {result.ref} into {result.dest}: {count(len(result.files), 'file')} + bundle.json, all hashes verified")
     for f in result.files:
         line(out, f"  {f['name']} ({f['role']}, {human_bytes(f['size'])}) sha256:{f['sha256']}")
     line(out, f"  bundle.json sha256:{result.bundle_oid}")
