@@ -54,3 +54,19 @@ def test_the_table_shows_the_newest_page_and_says_how_many_more(vault):
     assert [r["run_id"] for r in json.loads(_lv(root, "runs", "list", "--json"))] == ids[::-1]
     assert len(json.loads(_lv(root, "runs", "list", "--json", "--limit", "3"))) == 3
     assert "the newest 3 of" in _lv(root, "runs", "list", "--limit", "3")
+
+
+def test_the_newest_page_is_read_from_an_index_not_sorted(tmp_path):
+    """SQLite answers `runs list` (newest first, LIMIT n) by walking an index: no sort of every run."""
+    import lensvault
+    from lensvault.catalog.repos.runs import LIST_COLUMNS
+
+    vault = lensvault.init(tmp_path / "v")
+    _fill(vault)
+    q = (sa.select(*[s.runs.c[c] for c in LIST_COLUMNS])
+         .order_by(s.runs.c.started_at.desc(), s.runs.c.run_id.desc()).limit(50))
+    with vault.catalog.read() as conn:
+        sql = str(q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        plan = " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+    vault.close()
+    assert "ix_runs_started_run" in plan and "TEMP B-TREE" not in plan, plan

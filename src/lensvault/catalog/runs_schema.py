@@ -59,6 +59,7 @@ runs = sa.Table(
     sa.Column("end_reason", sa.Text),  # why a run ended without its owner: crashed, abandoned
     sa.Index("ix_runs_dataset", "dataset"),
     sa.Index("ix_runs_started", "started_at"),
+    sa.Index("ix_runs_started_run", "started_at", "run_id"),  # m0010: newest first, a page at a time
     sa.Index("ix_runs_config", "config_id"),  # m0005
     sa.Index("ix_runs_reproduces", "reproduces"),  # m0005
     sa.Index("ix_runs_status", "status"),  # m0006

@@ -31,6 +31,7 @@ STEPS: list[str] = [
     "m0007_catalog_info",
     "m0008_api_tokens",
     "m0009_api_sessions",
+    "m0010_runs_newest",
 ]
 
 
