@@ -260,7 +260,8 @@ def _compute(vault: Vault, *, dataset: str, split: str | None, predictions, slic
     # Every task reads the annotations as `dataset export --format coco` writes them: in the same
     # order, with COCO's area (a polygon's or mask's own, which sets the area ranges of APs/APm/APl).
     # Boxes are scored without the masks; the COCO tasks without a masks import's ignore regions.
-    gt = task_ground_truth(ds, split, shapes=task != "detection", ignore_regions=task not in IOU_TYPE)
+    gt = task_ground_truth(ds, split, shapes=task != "detection", ignore_regions=task not in IOU_TYPE,
+                           rle_masks=task == "instance-segmentation")
     if task not in IOU_TYPE:
         if not Path(predictions).exists():
             raise NotFound("predictions not found", where=str(predictions),

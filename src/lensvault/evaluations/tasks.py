@@ -55,20 +55,25 @@ def headline_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return {key: overall.get(key) for key in HEADLINE.get(task, HEADLINE["detection"])}
 
 
-def task_ground_truth(ds, split: str | None, *, shapes: bool = True, ignore_regions: bool = True) -> dict[str, Any]:
+def task_ground_truth(ds, split: str | None, *, shapes: bool = True, ignore_regions: bool = True,
+                      rle_masks: bool = False) -> dict[str, Any]:
     """The version's (or split's) images, annotations and categories as COCO dicts, every
     annotation with what any task reads: ``segmentation`` and ``area`` as ``dataset export
     --format coco`` writes them, ``keypoints``, ``kind``; image labels (kind ``label``) apart, as
     ``labels`` by image id. ``shapes=False`` (box AP): no ``segmentation``, ``kind``, ``rle`` or
     ``polygon`` (the areas are still the masks', from ``coco_areas``). ``ignore_regions=False``: a
     masks import's ignore regions (crowd masks of the background) are left out — no object to
-    find, as the COCO export leaves them out; semantic evaluation paints them ignored."""
+    find, as the COCO export leaves them out; semantic evaluation paints them ignored.
+    ``rle_masks=True`` (mask AP): every polygon's ``segmentation`` is its mask as COCO's compressed
+    RLE (``{"size": [h, w], "counts": str}``, rasterized once per version, ``coco_areas``), and no
+    ``kind``, ``rle`` or ``polygon``: COCO rasterizes no polygon again and no polygon list is held
+    (a polygon without a frame or of fewer than three points stays as it is, as in the export)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from lensvault.annotations.image_ids import image_ids
-    from lensvault.evaluations.coco_areas import annotation_areas
+    from lensvault.evaluations.coco_areas import annotation_areas, annotation_masks, cache_key
 
     images = ds.images()
     cm = ds.class_map()
@@ -88,8 +93,12 @@ def task_ground_truth(ds, split: str | None, *, shapes: bool = True, ignore_regi
     table = ds.annotations()
     sizes = {p: (h, w) for p, w, h in zip(images.column("path").to_pylist(), images.column("width").to_pylist(),
                                           images.column("height").to_pylist())}
-    tables = ds.manifest().tables.get("annotations") or {}
-    areas = annotation_areas(ds.vault.dir / "cache", tables.get("oid"), table, sizes)
+    key = cache_key(ds.manifest().tables)
+    masks = None
+    if rle_masks:
+        areas, masks = annotation_masks(ds.vault.dir / "cache", key, table, sizes)
+    else:
+        areas = annotation_areas(ds.vault.dir / "cache", key, table, sizes)
     # Rows in (image id, index) order — the export's — with their position in the table (areas).
     paths = list(id_of)
     position = pc.index_in(table.column("image"), value_set=pa.array(paths, pa.string()))
@@ -106,8 +115,9 @@ def task_ground_truth(ds, split: str | None, *, shapes: bool = True, ignore_regi
     sub = table.take(pa.array(order))
     col = {name: sub.column(name).to_pylist() for name in ("class_id", "x", "y", "w", "h", "kind", "iscrowd",
                                                             "keypoints")}
-    polygons = sub.column("polygon").to_pylist() if shapes else None
+    polygons = sub.column("polygon").to_pylist() if shapes and masks is None else None
     rles = sub.column("rle").to_pylist() if shapes else None
+    rows = order.tolist() if masks is not None else None
     anns: list[dict[str, Any]] = []
     labels: dict[int, list[int]] = {}
     for n, (iid, cid, x, y, w, h, kind, crowd, kps, area) in enumerate(zip(
@@ -118,7 +128,17 @@ def task_ground_truth(ds, split: str | None, *, shapes: bool = True, ignore_regi
             continue
         ann: dict[str, Any] = {"id": len(anns) + 1, "image_id": iid, "category_id": cid, "bbox": [x, y, w, h],
                                "iscrowd": int(bool(crowd)), "area": area}
-        if shapes:
+        if masks is not None:
+            assert rles is not None and rows is not None
+            counts = masks[rows[n]]
+            if counts is not None:
+                im = frame[iid]
+                ann["segmentation"] = {"size": [im["height"], im["width"]], "counts": counts}
+            elif rles[n] is not None:
+                ann["segmentation"] = json.loads(rles[n])
+            else:  # no frame or no ring of three points: COCO makes of it what it makes of the export's
+                ann["segmentation"] = sub.column("polygon")[n].as_py() or []
+        elif shapes:
             assert polygons is not None and rles is not None
             polygon, rle = polygons[n], rles[n]
             im = frame[iid]
