@@ -225,3 +225,30 @@ def test_malformed_segmentation_and_keypoints_are_located(cells):
     poses[2] = {**poses[2], "keypoints": [1.0, 2.0]}
     with pytest.raises(InputError, match=r"predictions\[2\], has keypoints"):
         evaluate_detections(gt, poses, iou_type="keypoints")
+
+
+def test_predicted_polygons_rasterized_in_two_processes_equal_pycocotools(cells, monkeypatch):
+    """Many polygons: half rasterized in a forked child. Same masks, same numbers, and the order of
+    the results kept (a ring's RLE lands on its own prediction)."""
+    import lensvault.evaluations.coco_metrics as coco_metrics
+    from lensvault import parallel
+
+    monkeypatch.setattr(coco_metrics, "PARALLEL_RINGS", 10)
+    monkeypatch.setenv("LENSVAULT_WORKERS", "2")
+    forked: list[int | None] = []
+    start = parallel.ForkedCall.__init__
+
+    def recorded(self, *args, **kwargs):
+        start(self, *args, **kwargs)
+        forked.append(self._pid)
+
+    monkeypatch.setattr(parallel.ForkedCall, "__init__", recorded)
+    preds = _mask_predictions(cells, as_rle=False, seed=7)
+    got = evaluate_detections(cells, copy.deepcopy(preds), iou_type="segm")
+    if hasattr(__import__("os"), "fork"):
+        assert len(forked) == 1 and forked[0] is not None  # a child did the second half
+    np.testing.assert_allclose(_values(got["overall"], OVERALL_KEYS), _reference(cells, _as_rle(preds, cells), "segm"),
+                               rtol=0, atol=1e-9)
+    owned = copy.deepcopy(preds)
+    evaluate_detections(cells, owned, iou_type="segm", owned=True)
+    assert [p["segmentation"]["counts"] for p in owned] == [r["segmentation"]["counts"] for r in _as_rle(preds, cells)]
