@@ -15,8 +15,9 @@ detections (jittered ground truth, class confusions, false positives) as COCO re
 * ``lensvault eval --dataset bench@1.0.0 --split all --task detection|instance-segmentation
   --predictions preds.json --json`` (records the evaluation too).
 
-Wall time of each whole process and its peak RSS (``wait4``); the 12 COCO stats of both must
-agree to 1e-9. Prints one JSON document.
+Wall time of each whole process and its peak RSS (``wait4``), both run with bytecode caching on
+as in a user's shell, and the 1-minute load average after each pair; the 12 COCO stats of both
+must agree to 1e-9. Prints one JSON document.
 """
 
 from __future__ import annotations
@@ -51,11 +52,18 @@ print("STATS " + json.dumps([float(s) for s in e.stats]))
 """
 
 
+def _user_env() -> dict[str, str]:
+    """The environment a user's shell has: bytecode caching on (a developer shell may turn it off,
+    and then every run of either side compiles its imports again)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _run(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB (this process's own, from wait4) and stdout of one whole process."""
+    """Wall seconds, peak RSS in MB (this process's and its children's, from wait4) and stdout of one
+    whole process."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, text=True, env=_user_env())
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -153,10 +161,11 @@ def main() -> int:
         plain_cmd = [sys.executable, str(work / "plain.py"), setup["gt"], str(preds), iou]
         lv_cmd = [sys.executable, "-m", "lensvault.cli.main", "eval", "--dataset", "bench@1.0.0", "--split", "all",
                   "--task", task, "--predictions", str(preds), "--json"]
-        plain, lens = [], []
+        plain, lens, load = [], [], []
         for _ in range(args.repeats):
             plain.append(_run(plain_cmd, work))
             lens.append(_run(lv_cmd, Path(setup["vault"])))
+            load.append(round(os.getloadavg()[0], 1))  # other work on the machine slows both sides
         plain_stats = json.loads(plain[-1][2].split("STATS ", 1)[1])
         overall = json.loads(lens[-1][2])["overall"]
         ours = [-1.0 if v is None else v for v in overall.values()]
@@ -169,6 +178,7 @@ def main() -> int:
             "pycocotools_script_peak_mb": round(max(m for _, m, _ in plain)),
             "lensvault_eval_peak_mb": round(max(m for _, m, _ in lens)),
             "max_stat_difference": diff, "AP": overall["AP"], "backend": json.loads(lens[-1][2]).get("backend"),
+            "load_average_1min": load,
         }
         print(json.dumps({iou: results["types"][iou]}), file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2))
