@@ -179,6 +179,8 @@ def main() -> int:
             "lensvault_eval_peak_mb": round(max(m for _, m, _ in lens)),
             "max_stat_difference": diff, "AP": overall["AP"], "backend": json.loads(lens[-1][2]).get("backend"),
             "load_average_1min": load,
+            "runs_s": {"pycocotools_script": [round(w, 2) for w, _, _ in plain],
+                       "lensvault_eval": [round(w, 2) for w, _, _ in lens]},
         }
         print(json.dumps({iou: results["types"][iou]}), file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2))

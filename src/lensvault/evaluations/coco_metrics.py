@@ -371,7 +371,7 @@ def _given_rle_cocoeval(base: type) -> type:
 
         def _prepare(self) -> None:
             p = self.params
-            if not p.compute_rle or getattr(p, "compute_boundary", False):
+            if not getattr(p, "compute_rle", False) or getattr(p, "compute_boundary", False):
                 return super()._prepare()
             p.compute_rle = False
             try:
@@ -385,7 +385,7 @@ def _given_rle_cocoeval(base: type) -> type:
             same detections in the same order (a stable sort by descending score, as its mergesort),
             the same C IoU. 27,000 calls at the benchmark's size."""
             p = self.params
-            if not p.useCats or not p.compute_rle or getattr(p, "compute_boundary", False):
+            if not p.useCats or not getattr(p, "compute_rle", False) or getattr(p, "compute_boundary", False):
                 return super().computeIoU(imgId, catId)
             gt = self.gt_dataset.get(imgId, catId)
             dt = self.dt_dataset.get(imgId, catId) if gt else None
