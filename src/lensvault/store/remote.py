@@ -64,6 +64,7 @@ PACKS_UP = 2
 SCHEMES = ("s3", "gs", "az", "abfs", "file")
 # Bodies above this go up in parts and come down to a temp file; below, in memory.
 LARGE = 32 * 1024 * 1024
+PART_BYTES = 8 * 1024 * 1024  # a large object's upload parts: 4 in flight, 32 MB of memory
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@=-]{0,199}$")
 _TOP = ("refs", "journal", "vaults", "ledgers")
 
@@ -265,6 +266,16 @@ class RemoteStore(ObjectStore):
 
         if oid in self.packed():
             return True
+        try:
+            self._call("the remote cannot be read", obstore.head, self.key(oid))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def _single_exists(self, oid: str) -> bool:
+        """Whether ``objects/<oid>`` is there (one HEAD; a large object never travels in a pack)."""
+        import obstore
+
         try:
             self._call("the remote cannot be read", obstore.head, self.key(oid))
             return True
@@ -647,9 +658,17 @@ class RemoteStore(ObjectStore):
         mode = "overwrite" if replace else "create"
         try:
             if isinstance(body, str):
+                # A conditional put is one request with the whole body in memory (object storage
+                # clients send If-None-Match only on a single PUT, not on a multipart upload), so a
+                # 5 GB video would need 5 GB here. A large object is asked for first and, absent,
+                # streamed in 8 MB parts: two pushers racing send the same bytes under the same
+                # name (the name is their hash, checked on the way out), so the overwrite one of
+                # them makes changes nothing — what write-once protects is intact.
+                if not replace and self._single_exists(oid):
+                    return False
                 with open(body, "rb") as f:
                     self._call(f"object {oid[:12]}… could not be uploaded", obstore.put, self.key(oid), f,
-                               mode=mode, chunk_size=8 * 1024 * 1024, max_concurrency=4)
+                               mode="overwrite", use_multipart=True, chunk_size=PART_BYTES, max_concurrency=4)
             else:
                 self._call(f"object {oid[:12]}… could not be uploaded", obstore.put, self.key(oid), body,
                            mode=mode)
