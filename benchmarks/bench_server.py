@@ -417,8 +417,9 @@ def load_wrk(kinds: dict[str, list[dict]], clients: int, seconds: float, server_
     """The same mixed reads from wrk (C, one epoll loop per thread): the load generator costs a
     fraction of the CPU of Python clients, so more of the shared cores are left to the server.
     One connection per thread, so the Lua script can time each request per kind."""
-    import httpx
     from urllib.parse import urlsplit
+
+    import httpx
 
     base = "{0.scheme}://{0.netloc}".format(urlsplit(next(iter(kinds.values()))[0]["url"]))
     with httpx.Client(timeout=120) as c:  # each kind once before the clock starts
