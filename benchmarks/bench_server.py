@@ -4,6 +4,7 @@ the same run reads against ``mlflow server`` (SQLite) at the same data size.
 
     .venv/bin/python benchmarks/bench_server.py                     # 100,000 images, 1,000 runs, 50 clients, 30 s
     .venv/bin/python benchmarks/bench_server.py --workers 2 --mlflow /tmp/mlflowvenv/bin/python
+    .venv/bin/python benchmarks/bench_server.py --load wrk          # the clients from wrk (apt-get install wrk)
     .venv/bin/python benchmarks/bench_server.py --images 20000 --runs 200 --models 20 --seconds 10   # quick
 
 Builds (once per size, kept in WORKDIR) a vault: one COCO version of N small generated images
@@ -27,7 +28,11 @@ Then it starts ``lensvault serve --public-read [--workers W]`` as a real process
   same clients and time, against ``mlflow server`` and against LensVault.
 
 The load generator shares the machine's cores with the server: on a 2-core machine the
-numbers are a floor. Prints one JSON object.
+numbers are a floor. ``--load wrk`` sends the same mixed reads from wrk (C; Debian's package
+``wrk``, which this script does not install: ``apt-get install -y wrk``) with
+benchmarks/wrk_mixed.lua, 50 threads of one connection each (so the script can time every
+request and report p50/p99 per kind), at a fraction of the Python clients' CPU; both report
+the CPU the load generator used. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -341,6 +346,15 @@ async def _load(kinds: dict[str, list[dict]], clients: int, seconds: float) -> d
     return {"times": times, "errors": errors, "elapsed": elapsed, "error_kinds": seen}
 
 
+def children_cpu() -> float:
+    """CPU seconds used so far by this process's waited-for children (the load generators; the
+    server is waited for only when it stops)."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def load_client_main(spec_path: str) -> None:
     """One load-generating process: reads its spec, prints raw latencies as JSON."""
     spec = json.loads(Path(spec_path).read_text())
@@ -372,7 +386,7 @@ def load(kinds: dict[str, list[dict]], clients: int, seconds: float, procs: int,
     if generator == "wrk":
         return load_wrk(kinds, clients, seconds, server_sid)
     children = []
-    cpu_before = session_cpu(server_sid)
+    cpu_before, load_cpu_before = session_cpu(server_sid), children_cpu()
     with tempfile.TemporaryDirectory() as tmp:
         for p in range(procs):
             spec = Path(tmp) / f"spec{p}.json"
@@ -382,16 +396,17 @@ def load(kinds: dict[str, list[dict]], clients: int, seconds: float, procs: int,
                                              stdout=subprocess.PIPE, text=True))
         outs = [json.loads(ch.communicate()[0]) for ch in children]
     server_cpu = session_cpu(server_sid) - cpu_before
+    load_cpu = children_cpu() - load_cpu_before
     times = {k: sorted(t for o in outs for t in o["times"][k]) for k in kinds}
     errors = {k: sum(o["errors"][k] for o in outs) for k in kinds}
     total = sum(len(v) for v in times.values())
     elapsed = max(o["elapsed"] for o in outs)
-    out = {"clients": clients, "load_processes": procs, "seconds": round(elapsed, 1), "requests": total,
+    out = {"generator": "httpx", "clients": clients, "load_processes": procs, "seconds": round(elapsed, 1), "requests": total,
            "errors": sum(errors.values()), "throughput_rps": round(total / elapsed, 1),
            "error_kinds": {k: sum(o["error_kinds"].get(k, 0) for o in outs) for o in outs for k in o["error_kinds"]},
            "server_cpu_s": round(server_cpu, 1),
            "server_cpu_ms_per_request": round(server_cpu * 1000 / max(total, 1), 2),
-           "loadavg": os.getloadavg()}
+           "load_generator_cpu_s": round(load_cpu, 1), "loadavg": os.getloadavg()}
     for k, v in times.items():
         out[k] = {"n": len(v), "rps": round(len(v) / elapsed, 1), "errors": errors[k],
                   "p50_ms": round(v[len(v) // 2] * 1000, 1) if v else None,
@@ -434,11 +449,12 @@ def load_wrk(kinds: dict[str, list[dict]], clients: int, seconds: float, server_
                 path = parts.path + (f"?{parts.query}" if parts.query else "")
                 lines.append("\t".join([kind, r["method"], path, json.dumps(r["json"]) if r.get("json") else ""]))
         tsv.write_text("\n".join(lines) + "\n")
-        cpu_before = session_cpu(server_sid)
+        cpu_before, load_cpu_before = session_cpu(server_sid), children_cpu()
         done = subprocess.run([wrk_path(), "-t", str(clients), "-c", str(clients), "-d", f"{seconds:g}s",
                                "--timeout", "120s", "-s", str(WRK_SCRIPT), base, "--", str(tsv)],
                               capture_output=True, text=True)
         server_cpu = session_cpu(server_sid) - cpu_before
+        load_cpu = children_cpu() - load_cpu_before
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("LENSVAULT_WRK ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
@@ -453,7 +469,7 @@ def load_wrk(kinds: dict[str, list[dict]], clients: int, seconds: float, server_
                            **({"non_2xx_3xx": got["non_2xx_3xx"]} if got["non_2xx_3xx"] else {})},
            "server_cpu_s": round(server_cpu, 1),
            "server_cpu_ms_per_request": round(server_cpu * 1000 / max(total, 1), 2),
-           "loadavg": os.getloadavg()}
+           "load_generator_cpu_s": round(load_cpu, 1), "loadavg": os.getloadavg()}
     for kind in kinds:
         k = got["kinds"].get(kind, {"n": 0, "errors": 0, "p50_ms": None, "p99_ms": None})
         out[kind] = {"n": k["n"], "rps": round(k["n"] / elapsed, 1), "errors": k["errors"],
