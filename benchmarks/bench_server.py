@@ -4,6 +4,7 @@ the same run reads against ``mlflow server`` (SQLite) at the same data size.
 
     .venv/bin/python benchmarks/bench_server.py                     # 100,000 images, 1,000 runs, 50 clients, 30 s
     .venv/bin/python benchmarks/bench_server.py --workers 2 --mlflow /tmp/mlflowvenv/bin/python
+    .venv/bin/python benchmarks/bench_server.py --load wrk          # the clients from wrk (apt-get install wrk)
     .venv/bin/python benchmarks/bench_server.py --images 20000 --runs 200 --models 20 --seconds 10   # quick
 
 Builds (once per size, kept in WORKDIR) a vault: one COCO version of N small generated images
@@ -27,7 +28,11 @@ Then it starts ``lensvault serve --public-read [--workers W]`` as a real process
   same clients and time, against ``mlflow server`` and against LensVault.
 
 The load generator shares the machine's cores with the server: on a 2-core machine the
-numbers are a floor. Prints one JSON object.
+numbers are a floor. ``--load wrk`` sends the same mixed reads from wrk (C; Debian's package
+``wrk``, which this script does not install: ``apt-get install -y wrk``) with
+benchmarks/wrk_mixed.lua, 50 threads of one connection each (so the script can time every
+request and report p50/p99 per kind), at a fraction of the Python clients' CPU; both report
+the CPU the load generator used. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -341,6 +346,15 @@ async def _load(kinds: dict[str, list[dict]], clients: int, seconds: float) -> d
     return {"times": times, "errors": errors, "elapsed": elapsed, "error_kinds": seen}
 
 
+def children_cpu() -> float:
+    """CPU seconds used so far by this process's waited-for children (the load generators; the
+    server is waited for only when it stops)."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def load_client_main(spec_path: str) -> None:
     """One load-generating process: reads its spec, prints raw latencies as JSON."""
     spec = json.loads(Path(spec_path).read_text())
@@ -365,10 +379,14 @@ def session_cpu(sid: int) -> float:
     return total / tick
 
 
-def load(kinds: dict[str, list[dict]], clients: int, seconds: float, procs: int, server_sid: int) -> dict:
-    """C clients split over ``procs`` processes other than this one and the server's."""
+def load(kinds: dict[str, list[dict]], clients: int, seconds: float, procs: int, server_sid: int,
+         generator: str = "httpx") -> dict:
+    """C clients, from wrk or from asyncio + httpx clients split over ``procs`` processes other
+    than this one and the server's."""
+    if generator == "wrk":
+        return load_wrk(kinds, clients, seconds, server_sid)
     children = []
-    cpu_before = session_cpu(server_sid)
+    cpu_before, load_cpu_before = session_cpu(server_sid), children_cpu()
     with tempfile.TemporaryDirectory() as tmp:
         for p in range(procs):
             spec = Path(tmp) / f"spec{p}.json"
@@ -378,20 +396,84 @@ def load(kinds: dict[str, list[dict]], clients: int, seconds: float, procs: int,
                                              stdout=subprocess.PIPE, text=True))
         outs = [json.loads(ch.communicate()[0]) for ch in children]
     server_cpu = session_cpu(server_sid) - cpu_before
+    load_cpu = children_cpu() - load_cpu_before
     times = {k: sorted(t for o in outs for t in o["times"][k]) for k in kinds}
     errors = {k: sum(o["errors"][k] for o in outs) for k in kinds}
     total = sum(len(v) for v in times.values())
     elapsed = max(o["elapsed"] for o in outs)
-    out = {"clients": clients, "load_processes": procs, "seconds": round(elapsed, 1), "requests": total,
+    out = {"generator": "httpx", "clients": clients, "load_processes": procs, "seconds": round(elapsed, 1), "requests": total,
            "errors": sum(errors.values()), "throughput_rps": round(total / elapsed, 1),
            "error_kinds": {k: sum(o["error_kinds"].get(k, 0) for o in outs) for o in outs for k in o["error_kinds"]},
            "server_cpu_s": round(server_cpu, 1),
            "server_cpu_ms_per_request": round(server_cpu * 1000 / max(total, 1), 2),
-           "loadavg": os.getloadavg()}
+           "load_generator_cpu_s": round(load_cpu, 1), "loadavg": os.getloadavg()}
     for k, v in times.items():
         out[k] = {"n": len(v), "rps": round(len(v) / elapsed, 1), "errors": errors[k],
                   "p50_ms": round(v[len(v) // 2] * 1000, 1) if v else None,
                   "p99_ms": round(v[min(len(v) - 1, int(len(v) * 0.99))] * 1000, 1) if v else None}
+    return out
+
+
+WRK_SCRIPT = Path(__file__).with_name("wrk_mixed.lua")
+WRK_INSTALL = "apt-get install -y wrk   # Debian/Ubuntu, as root (or with sudo)"
+
+
+def wrk_path() -> str:
+    """wrk, installed by whoever runs the benchmark (this script installs nothing)."""
+    import shutil
+
+    found = shutil.which("wrk")
+    if found is None:
+        sys.exit(f"--load wrk needs wrk on PATH; install it with: {WRK_INSTALL} (or use --load httpx)")
+    return found
+
+
+def load_wrk(kinds: dict[str, list[dict]], clients: int, seconds: float, server_sid: int) -> dict:
+    """The same mixed reads from wrk (C, one epoll loop per thread): the load generator costs a
+    fraction of the CPU of Python clients, so more of the shared cores are left to the server.
+    One connection per thread, so the Lua script can time each request per kind."""
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    base = "{0.scheme}://{0.netloc}".format(urlsplit(next(iter(kinds.values()))[0]["url"]))
+    with httpx.Client(timeout=120) as c:  # each kind once before the clock starts
+        for reqs in kinds.values():
+            c.request(reqs[0]["method"], reqs[0]["url"], json=reqs[0].get("json"))
+    with tempfile.TemporaryDirectory() as tmp:
+        tsv = Path(tmp) / "requests.tsv"
+        lines = []
+        for kind, reqs in kinds.items():
+            for r in reqs:
+                parts = urlsplit(r["url"])
+                path = parts.path + (f"?{parts.query}" if parts.query else "")
+                lines.append("\t".join([kind, r["method"], path, json.dumps(r["json"]) if r.get("json") else ""]))
+        tsv.write_text("\n".join(lines) + "\n")
+        cpu_before, load_cpu_before = session_cpu(server_sid), children_cpu()
+        done = subprocess.run([wrk_path(), "-t", str(clients), "-c", str(clients), "-d", f"{seconds:g}s",
+                               "--timeout", "120s", "-s", str(WRK_SCRIPT), base, "--", str(tsv)],
+                              capture_output=True, text=True)
+        server_cpu = session_cpu(server_sid) - cpu_before
+        load_cpu = children_cpu() - load_cpu_before
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("LENSVAULT_WRK ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+    got = json.loads(line.split(" ", 1)[1])
+    elapsed = got["duration_s"]
+    total = sum(k["n"] for k in got["kinds"].values())
+    socket_errors = sum(got["socket_errors"].values())
+    errors = sum(k["errors"] for k in got["kinds"].values()) + socket_errors
+    out = {"generator": "wrk", "clients": clients, "seconds": round(elapsed, 1), "requests": total,
+           "errors": errors, "throughput_rps": round(total / elapsed, 1),
+           "error_kinds": {**{k: v for k, v in got["socket_errors"].items() if v},
+                           **({"non_2xx_3xx": got["non_2xx_3xx"]} if got["non_2xx_3xx"] else {})},
+           "server_cpu_s": round(server_cpu, 1),
+           "server_cpu_ms_per_request": round(server_cpu * 1000 / max(total, 1), 2),
+           "load_generator_cpu_s": round(load_cpu, 1), "loadavg": os.getloadavg()}
+    for kind in kinds:
+        k = got["kinds"].get(kind, {"n": 0, "errors": 0, "p50_ms": None, "p99_ms": None})
+        out[kind] = {"n": k["n"], "rps": round(k["n"] / elapsed, 1), "errors": k["errors"],
+                     "p50_ms": k["p50_ms"], "p99_ms": k["p99_ms"]}
     return out
 
 
@@ -404,7 +486,10 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--workers", type=int, default=1, help="server processes (lensvault serve --workers)")
-    ap.add_argument("--load-procs", type=int, default=1, help="processes the clients are spread over")
+    ap.add_argument("--load", choices=("httpx", "wrk"), default="httpx",
+                    help="the load generator: asyncio + httpx clients in Python, or wrk (needs wrk on PATH: "
+                         + WRK_INSTALL + ")")
+    ap.add_argument("--load-procs", type=int, default=1, help="processes the httpx clients are spread over")
     ap.add_argument("--mlflow", metavar="PYTHON", help="a Python with mlflow installed: also measure mlflow server")
     ap.add_argument("--skip-mixed", action="store_true", help="only the side by side with mlflow")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/lensvault-bench-server"))
@@ -412,9 +497,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.load_client:
         return load_client_main(args.load_client)
+    if args.load == "wrk":
+        wrk_path()  # before a long build, not after
     t = time.perf_counter()
     root = build(args.workdir, args.images, args.runs, args.models, args.steps)
-    result: dict = {"images": args.images, "runs": args.runs, "models": args.models,
+    result: dict = {"images": args.images, "runs": args.runs, "models": args.models, "load": args.load,
                     "metric_points": args.runs * args.steps * len(METRICS), "workers": args.workers,
                     "build_s": round(time.perf_counter() - t, 1), "cpus": os.cpu_count(),
                     "loadavg_before": os.getloadavg()}
@@ -423,10 +510,10 @@ def main() -> None:
         result["first_screen"] = first_screen(url)
         if not args.skip_mixed:
             result["mixed"] = load(lensvault_kinds(url, args.images), args.clients, args.seconds, args.load_procs,
-                                   proc.pid)
+                                   proc.pid, args.load)
         if args.mlflow:
             result["runs_lensvault"] = load(lensvault_kinds(url, args.images, only_runs=True), args.clients,
-                                            args.seconds, args.load_procs, proc.pid)
+                                            args.seconds, args.load_procs, proc.pid, args.load)
     finally:
         stop(proc)
     if args.mlflow:
@@ -434,7 +521,7 @@ def main() -> None:
         mproc, murl = serve_mlflow(args.mlflow, folder, args.workers)
         try:
             result["runs_mlflow"] = load(mlflow_kinds(murl, info), args.clients, args.seconds, args.load_procs,
-                                         mproc.pid)
+                                         mproc.pid, args.load)
         finally:
             stop(mproc)
         lv_runs, ml_runs = result["runs_lensvault"], result["runs_mlflow"]

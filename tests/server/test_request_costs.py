@@ -256,3 +256,198 @@ def test_gc_removes_what_a_killed_cache_writer_left_and_keeps_the_cache(world, r
             [("cache temp file", str(left))]
         plan.execute()
         assert sorted(p.name for p in folder.iterdir()) == whole
+
+
+# -- what one request costs the server process (counted, never timed) -------------------------
+def test_a_kept_answer_is_sent_as_its_kept_bytes(world, runs, monkeypatch):
+    """A version's details and a page of its images cannot change: the second request sends the
+    bytes the first made, without building the dict and the JSON again."""
+    import json
+
+    from starlette.testclient import TestClient
+
+    from lensvault.server import create_app
+
+    with lensvault.open(world) as vault:
+        kinds = {type(vault.dataset_details("shapes@1.0.0")), type(vault.images("shapes@1.0.0"))}
+    made: list[str] = []
+    for cls in kinds:
+        real = cls.to_dict
+        monkeypatch.setattr(cls, "to_dict", lambda self, *a, _real=real, **kw: (made.append(type(self).__name__),
+                                                                              _real(self, *a, **kw))[1])
+    urls = ["/api/v1/datasets/shapes/versions/1.0.0", "/api/v1/datasets/shapes/versions/1.0.0/images?limit=5"]
+    with TestClient(create_app(world, public_read=True)) as c:
+        first = [c.get(u) for u in urls]
+        assert [r.status_code for r in first] == [200, 200]
+        assert len(made) == 2
+        made.clear()
+        again = [c.get(u) for u in urls]
+        assert made == []  # nothing rebuilt
+        assert [r.content for r in again] == [r.content for r in first]
+        assert all(r.headers["content-type"] == "application/json" for r in again)
+        # A moving ref (the latest version) is not kept: built again each time.
+        assert c.get("/api/v1/datasets/shapes/versions/latest").status_code == 200
+        assert c.get("/api/v1/datasets/shapes/versions/latest").status_code == 200
+        assert len(made) == 2
+    with lensvault.open(world) as vault:
+        assert json.loads(first[0].content) == json.loads(json.dumps(vault.dataset_details("shapes@1.0.0").to_dict()))
+
+
+def _if_none_match_cases(c, url: str) -> None:
+    r = c.get(url)
+    assert r.status_code == 200 and r.content
+    etag = r.headers["etag"]
+    for sent in (etag, f'"other", {etag}', f"W/{etag}", "*"):
+        again = c.get(url, headers={"If-None-Match": sent})
+        assert again.status_code == 304 and again.content == b"", sent
+        assert again.headers["etag"] == etag and again.headers["cache-control"] == r.headers["cache-control"]
+    other = c.get(url, headers={"If-None-Match": '"not-it"'})
+    assert other.status_code == 200 and other.content == r.content
+
+
+def test_cached_pictures_answer_a_revalidation_with_304(sqlite_vault, tmp_path):
+    """Thumbnails and mask pictures: 304 without a body when the client names their ETag (they
+    were sent whole every time), the whole picture otherwise; made again when gc removed them."""
+    import json
+
+    from starlette.testclient import TestClient
+
+    from lensvault.image_cache import thumbnail_path
+    from lensvault.server import create_app
+    from tests.registry._helpers import make_coco
+
+    vault = sqlite_vault
+    images, ann = make_coco(tmp_path / "src", 2)
+    coco = json.loads(ann.read_text())
+    coco["annotations"][0]["segmentation"] = {"size": [32, 32], "counts": [64, 8, 24, 8, 920]}
+    ann.write_text(json.dumps(coco))
+    vault.snapshot("tiny", images, version="1.0.0", format="coco", annotations=ann)
+    item = vault.images("tiny@1.0.0").to_dict()["items"][0]
+    mask = next(a for a in vault.image("tiny@1.0.0", item["image_id"]).to_dict()["annotations"] if a.get("rle"))
+    thumb = f"/api/v1/objects/{item['sha256']}/thumbnail?size=128"
+    with TestClient(create_app(vault.root, public_read=True)) as c:
+        _if_none_match_cases(c, thumb)
+        _if_none_match_cases(c, f"/api/v1/datasets/tiny/versions/1.0.0/images/{item['image_id']}/masks/{mask['index']}")
+        assert c.get(thumb).headers["x-content-type-options"] == "nosniff"
+        made = thumbnail_path(vault.dir, item["sha256"], 128)
+        body = made.read_bytes()
+        made.unlink()  # as gc does
+        r = c.get(thumb)
+        assert r.status_code == 200 and r.content == body and made.exists()
+
+
+def test_concurrent_reads_reuse_the_catalogs_connections(world, runs):
+    """As many threads as the server runs requests at once, each inside a read, three times over:
+    every thread gets a connection, and the pool keeps them (before, a pool of 5 closed every
+    connection past the fifth when it came back and opened a new one with its PRAGMAs the next
+    time; past 15 a thread waited up to 30 s for one)."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from lensvault.catalog.engine import SQLITE_POOL_SIZE
+
+    opened: list[int] = []
+    with lensvault.open(world) as vault:
+        engine = vault.catalog.engine
+        sa.event.listen(engine, "connect", lambda *a: opened.append(1))
+        together = threading.Barrier(SQLITE_POOL_SIZE, timeout=20)
+        failed: list[BaseException] = []
+
+        def reader() -> None:
+            try:
+                for _ in range(3):
+                    with vault.catalog.read() as conn:
+                        conn.exec_driver_sql("SELECT count(*) FROM runs").scalar()
+                        together.wait()
+            except BaseException as e:  # noqa: BLE001 (reported below)
+                failed.append(e)
+                together.abort()
+
+        threads = [threading.Thread(target=reader) for _ in range(SQLITE_POOL_SIZE)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not failed, failed[:1]
+    assert 0 < len(opened) <= SQLITE_POOL_SIZE
+
+
+def test_the_server_runs_no_more_requests_at_once_than_the_catalog_keeps_connections(world, runs):
+    from anyio.to_thread import current_default_thread_limiter
+    from starlette.testclient import TestClient
+
+    from lensvault.catalog.engine import SQLITE_POOL_SIZE
+    from lensvault.server import create_app
+
+    with TestClient(create_app(world, public_read=True)) as c:
+        assert c.portal.call(lambda: current_default_thread_limiter().total_tokens) == SQLITE_POOL_SIZE
+
+
+def test_the_server_runs_on_httptools_and_uvloop():
+    """The server extra brings uvicorn's C HTTP parser and event loop, and the server uses them."""
+    from importlib.metadata import requires
+
+    from lensvault.server.run import uvicorn_protocols
+
+    extra = [r for r in requires("lensvault") or [] if "extra == \"server\"" in r]
+    assert any(r.startswith("httptools") for r in extra) and any(r.startswith("uvloop") for r in extra)
+    assert uvicorn_protocols() == ("httptools", "uvloop")
+
+
+def test_reading_runs_is_one_transaction_and_still_ends_dead_runs_first(vault):
+    """Listing runs and showing one look for runs whose owner died in the same read that answers
+    (it was a transaction of its own before each); a dead owner's run is still ended first."""
+    import sqlalchemy as sa
+
+    from tests.runs.test_crashed_runs import _running_run, _set_owner
+
+    listed, shown = _running_run(vault, "9.9.8"), _running_run(vault, "9.9.9")  # owned by this live process
+    began: list[object] = []
+
+    def count(conn) -> None:
+        began.append(conn)
+
+    sa.event.listen(vault.catalog.engine, "begin", count)
+    try:
+        assert {r["run_id"]: r["status"] for r in vault.runs()}[listed] == "running"
+        assert len(began) == 1
+        began.clear()
+        assert vault.get_run(shown, points=True)["status"] == "running"
+        assert len(began) == 1
+    finally:
+        sa.event.remove(vault.catalog.engine, "begin", count)
+    for run_id in (listed, shown):
+        _set_owner(vault, run_id, owner_started="boot/1")  # its pid now belongs to a later process
+    assert vault.get_run(shown)["status"] == "crashed"  # both ended by the first read
+    assert {r["run_id"]: r["status"] for r in vault.runs()}[listed] == "crashed"
+    assert sorted(e["subject"] for e in vault.events(action="run.crash")) == sorted([listed, shown])
+
+
+def test_listing_runs_reuses_its_compiled_statements(vault):
+    """The run list's statements (the runs, then their latest metrics) are compiled once and
+    taken from SQLAlchemy's cache after that: they were rendered with their values inlined,
+    compiled anew on every request (half the CPU of listing 100 runs)."""
+    import sqlalchemy as sa
+
+    from tests.runs.test_crashed_runs import _running_run
+
+    for version in ("9.9.7", "9.9.8", "9.9.9"):
+        _running_run(vault, version)
+    seen: list[tuple[str, object]] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, context.cache_hit if context is not None else None))
+
+    first = vault.runs(limit=2)
+    sa.event.listen(vault.catalog.engine, "before_cursor_execute", before)
+    try:
+        again = vault.runs(limit=2)
+    finally:
+        sa.event.remove(vault.catalog.engine, "before_cursor_execute", before)
+    assert again == first and len(again) == 2
+    reads = [(s, hit) for s, hit in seen if "FROM runs" in s or "FROM run_latest_metrics" in s]
+    assert any("FROM run_latest_metrics" in s for s, _ in reads), seen
+    from sqlalchemy.engine.interfaces import CacheStats
+
+    assert reads and all(hit is CacheStats.CACHE_HIT for _, hit in reads), reads

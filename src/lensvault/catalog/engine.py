@@ -10,7 +10,12 @@ from lensvault.errors import CatalogError, UsageError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["create_engine_for", "normalize_url"]
+__all__ = ["SQLITE_POOL_SIZE", "create_engine_for", "normalize_url"]
+
+# Connections to a SQLite file kept open for reuse: as many as threads may read at once (the
+# server runs at most this many requests at a time: lensvault/server/app.py). A connection
+# given back to a full pool is closed, and the next one opened again with its PRAGMAs.
+SQLITE_POOL_SIZE = 16
 
 
 def normalize_url(url: str, *, base: Path | None = None) -> str:
@@ -39,7 +44,7 @@ def create_engine_for(url: str, *, create: bool = False) -> Engine:
 
             uri = f"file:{quote(str(path))}?mode=rw"
             # The URL still picks the pool (a file database's); the creator opens the file.
-            engine = sa.create_engine(url, creator=lambda: sqlite3.connect(
+            engine = sa.create_engine(url, pool_size=SQLITE_POOL_SIZE, creator=lambda: sqlite3.connect(
                 uri, uri=True, timeout=60, check_same_thread=False))
         else:
             engine = sa.create_engine(url, connect_args={"timeout": 60})

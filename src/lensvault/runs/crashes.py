@@ -28,7 +28,7 @@ from lensvault.runs.owner import ALIVE, DEAD, UNKNOWN, Owner, owner_state, this_
 if TYPE_CHECKING:
     from lensvault.vault import Vault
 
-__all__ = ["EndedRun", "abandon_run", "leftover_work_dirs", "reap_dead_runs"]
+__all__ = ["EndedRun", "abandon_run", "dead_owner_runs", "leftover_work_dirs", "reap_dead_runs"]
 
 
 @dataclass(frozen=True)
@@ -49,18 +49,22 @@ def _owner(row) -> Owner:
     return Owner(row.owner_host, row.owner_pid, row.owner_started)
 
 
-def reap_dead_runs(vault: Vault) -> list[EndedRun]:
-    """End every running run whose owner process on this host is dead; return what was ended."""
+def dead_owner_runs(conn) -> list:
+    """The open runs owned by this host whose owner process is dead (rows of ``open_on_host``),
+    read through ``conn``: a reader that finds none has nothing to reap and reads on."""
     from lensvault.catalog.repos.runs import RunRepo
     from lensvault.runs.lifecycle import OPEN_STATES
 
+    return [row for row in RunRepo(conn).open_on_host(this_host(), OPEN_STATES) if owner_state(_owner(row)) == DEAD]
+
+
+def reap_dead_runs(vault: Vault) -> list[EndedRun]:
+    """End every running run whose owner process on this host is dead; return what was ended."""
     with vault.catalog.read() as conn:
-        rows = RunRepo(conn).open_on_host(this_host(), OPEN_STATES)
+        rows = dead_owner_runs(conn)
     ended = []
     for row in rows:
         owner = _owner(row)
-        if owner_state(owner) != DEAD:
-            continue
         done = _end(vault, row.run_id, "crashed", DEAD,
                     f"its owner process ({owner.describe()}) ended without finishing it")
         if done is not None:

@@ -4,7 +4,9 @@ and its log. Each first ends the runs whose owner died (lensvault/runs/crashes.p
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import NotFound
 
@@ -20,6 +22,22 @@ def reap_dead_runs(vault: Vault) -> list:
     return reap(vault)
 
 
+@contextmanager
+def _read_after_reaping(vault: Vault) -> Iterator[Any]:
+    """A catalog read in which no run of this host whose owner died is still open. The check is
+    the read's first statement (one transaction per request, not one for the check and one for
+    the read); when it finds some, they are ended first and the read starts again."""
+    from lensvault.runs.crashes import dead_owner_runs
+
+    with vault.catalog.read() as conn:
+        if not dead_owner_runs(conn):
+            yield conn
+            return
+    reap_dead_runs(vault)
+    with vault.catalog.read() as conn:
+        yield conn
+
+
 def list_runs(vault: Vault, *, dataset: str | None = None, status: str | None = None,
               limit: int | None = None) -> tuple[list[dict], int]:
     """Runs, newest first, each with its latest overall metrics ({key: value}), and how many runs
@@ -31,8 +49,7 @@ def list_runs(vault: Vault, *, dataset: str | None = None, status: str | None = 
     """
     from lensvault.catalog.repos.runs import RunRepo
 
-    reap_dead_runs(vault)
-    with vault.catalog.read() as conn:
+    with _read_after_reaping(vault) as conn:
         runs = RunRepo(conn)
         rows = runs.listing(dataset=dataset, status=status, limit=limit)
         total = runs.count(dataset=dataset, status=status) if limit and len(rows) == limit else len(rows)
@@ -74,8 +91,7 @@ def get_run(vault: Vault, ref: str, *, points: bool = False) -> dict:
     from lensvault.catalog.repos import EvaluationRepo, RunRepo
     from lensvault.runs.resolve import resolve_run_id
 
-    reap_dead_runs(vault)
-    with vault.catalog.read() as conn:
+    with _read_after_reaping(vault) as conn:
         runs = RunRepo(conn)
         run_id = resolve_run_id(conn, ref)
         row = runs.one(run_id)
@@ -107,8 +123,7 @@ def run_log(vault: Vault, ref: str) -> tuple[str, bytes]:
     from lensvault.catalog.repos.runs import RunRepo
     from lensvault.runs.resolve import resolve_run_id
 
-    reap_dead_runs(vault)  # a crashed run's partial log is kept as its log
-    with vault.catalog.read() as conn:
+    with _read_after_reaping(vault) as conn:  # a crashed run's partial log is kept as its log
         run_id = resolve_run_id(conn, ref)
         row = RunRepo(conn).one(run_id)
     if not row.log_oid:

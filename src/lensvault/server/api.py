@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from lensvault.errors import UsageError
 from lensvault.server.auth import check_csrf, principal_of, require
@@ -19,6 +19,15 @@ router = APIRouter(prefix="/api/v1")
 
 def _json(result) -> JSONResponse:
     return JSONResponse(result.to_dict())
+
+
+def _kept_json(st, key: tuple, compute, *, keep: bool) -> Response:
+    """``compute()``'s JSON, kept as the body itself when ``keep`` (an answer that cannot
+    change): the same bytes every time, without turning the result into a dict and that into
+    JSON again on every request. The result stays cached apart, for the pages."""
+    body = st.cached(("json", *key), lambda: JSONResponse(st.cached(key, compute, keep=keep).to_dict()).body,
+                     keep=keep)
+    return Response(body, media_type="application/json")
 
 
 def _reader(request: Request):
@@ -54,8 +63,8 @@ def dataset_version(request: Request, name: str, version: str, files: bool = Fal
     """``dataset show NAME@VERSION`` (``files``: every file too)."""
     st, ref = _reader(request), _ref(name, version)
     # Every file of a big version is a big answer: kept only without them.
-    return _json(st.cached(("details", ref, files), lambda: st.vault.dataset_details(ref, files=files),
-                           keep=exact_ref(ref) and not files))
+    return _kept_json(st, ("details", ref, files), lambda: st.vault.dataset_details(ref, files=files),
+                      keep=exact_ref(ref) and not files)
 
 
 @router.get("/datasets/{name}/versions/{version}/images", tags=["datasets"])
@@ -66,8 +75,8 @@ def dataset_images(request: Request, name: str, version: str, split: str | None 
     the next page is ``?after=<next>``."""
     st, ref = _reader(request), _ref(name, version)
     key = ("images", ref, split, class_name, tag, after, limit)
-    return _json(st.cached(key, lambda: st.vault.images(ref, split=split, class_name=class_name, tag=tag,
-                                                        after=after, limit=limit), keep=exact_ref(ref)))
+    return _kept_json(st, key, lambda: st.vault.images(ref, split=split, class_name=class_name, tag=tag,
+                                                       after=after, limit=limit), keep=exact_ref(ref))
 
 
 @router.get("/datasets/{name}/versions/{version}/images/{image_id}", tags=["datasets"])
@@ -82,14 +91,14 @@ def dataset_image_mask(request: Request, name: str, version: str, image_id: int,
     colour, or a diff colour: unchanged, added, removed, moved, relabeled), made once and kept."""
     from lensvault.server.masks import mask_response
 
-    return mask_response(_reader(request), name, version, image_id, index, tint)
+    return mask_response(request, _reader(request), name, version, image_id, index, tint)
 
 
 @router.get("/datasets/{name}/versions/{version}/check", tags=["datasets"])
 def dataset_check(request: Request, name: str, version: str):
     """``dataset check``: duplicates, near-duplicates and split leakage."""
     st, ref = _reader(request), _ref(name, version)
-    return _json(st.cached(("check", ref), lambda: st.vault.check(ref), keep=exact_ref(ref)))
+    return _kept_json(st, ("check", ref), lambda: st.vault.check(ref), keep=exact_ref(ref))
 
 
 @router.get("/datasets/{name}/diff/{a}/{b}", tags=["datasets"])
@@ -97,8 +106,8 @@ def dataset_diff(request: Request, name: str, a: str, b: str):
     """``dataset diff NAME@A NAME@B``: files, and for annotated versions images, boxes, classes, splits."""
     st = _reader(request)
     ra, rb = _ref(name, a), _ref(name, b)
-    return _json(st.cached(("diff", ra, rb), lambda: st.vault.compare_datasets(ra, rb),
-                           keep=exact_ref(ra) and exact_ref(rb)))
+    return _kept_json(st, ("diff", ra, rb), lambda: st.vault.compare_datasets(ra, rb),
+                      keep=exact_ref(ra) and exact_ref(rb))
 
 
 # -- objects ----------------------------------------------------------------------------------

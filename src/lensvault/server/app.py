@@ -47,6 +47,14 @@ def create_app(vault_path, *, public_read: bool = False):
                         public_read=public_read)
     @asynccontextmanager
     async def lifespan(app):
+        from anyio.to_thread import current_default_thread_limiter
+
+        from lensvault.catalog.engine import SQLITE_POOL_SIZE
+
+        # Requests run in worker threads (every route is a plain function); no more at once than
+        # the catalog keeps connections for (anyio's default, 40, made a SQLite catalog open and
+        # close a connection on most requests under load). More threads would only queue on the GIL.
+        current_default_thread_limiter().total_tokens = SQLITE_POOL_SIZE
         yield
         state.close()
 

@@ -94,15 +94,13 @@ def mask_file(vault: Vault, ref: str, image_id: int, index: int, tint: str = "cl
     return path
 
 
-def mask_response(state, name: str, version: str, image_id: int, index: int, tint: str):
-    from starlette.responses import FileResponse
-
-    from lensvault.server.objects import IMMUTABLE
+def mask_response(request, state, name: str, version: str, image_id: int, index: int, tint: str):
+    from lensvault.server.objects import IMMUTABLE, cached_picture
     from lensvault.server.state import exact_ref
 
     ref = f"{name}@{version}"
     path = mask_file(state.vault, ref, image_id, index, tint)
     # An exact version never changes; a moving ref (latest) may point elsewhere tomorrow.
-    return FileResponse(path, media_type="image/png",
-                        headers={"Cache-Control": IMMUTABLE if exact_ref(ref) else "no-cache",
-                                 "ETag": f'"{path.parent.name}-{path.stem}"'})
+    return cached_picture(request, path, lambda: mask_file(state.vault, ref, image_id, index, tint),
+                          media_type="image/png", etag=f'"{path.parent.name}-{path.stem}"',
+                          cache_control=IMMUTABLE if exact_ref(ref) else "no-cache")

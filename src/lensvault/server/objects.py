@@ -12,7 +12,7 @@ import re
 
 from lensvault.server.errors import HTTPProblem
 
-__all__ = ["object_response", "thumbnail_response"]
+__all__ = ["cached_picture", "object_response", "thumbnail_response"]
 
 _OID = re.compile(r"^[0-9a-f]{64}$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -87,8 +87,6 @@ def object_response(request, store, oid: str):
 
 
 def thumbnail_response(request, state, oid: str, size: int):
-    from starlette.responses import FileResponse
-
     if size not in THUMB_SIZES:
         raise HTTPProblem(422, f"thumbnail size {size} is not offered", where="size",
                           fix=f"ask for one of {', '.join(map(str, THUMB_SIZES))}")
@@ -96,10 +94,33 @@ def thumbnail_response(request, state, oid: str, size: int):
 
     _checked(state.vault.store, oid)
     path = thumbnail_path(state.vault.dir, oid, size)
-    if not path.exists():
-        _make_thumbnail(state.vault.store, oid, size, path)
-    return FileResponse(path, media_type="image/jpeg",
-                        headers={"ETag": f'"{oid}-{size}"', "Cache-Control": IMMUTABLE})
+    return cached_picture(request, path, lambda: _make_thumbnail(state.vault.store, oid, size, path),
+                          media_type="image/jpeg", etag=f'"{oid}-{size}"', cache_control=IMMUTABLE)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag`` (a list, weak or not, or ``*``)."""
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return etag in tags or "*" in tags
+
+
+def cached_picture(request, path, make, *, media_type: str, etag: str, cache_control: str):
+    """A picture of the machine-local cache (a few kB), made by ``make()`` when missing: read
+    here, in the request's worker thread, and sent as one body (a file response would hand
+    every open, read and close to the thread pool again); 304 when the client has it."""
+    from starlette.responses import Response
+
+    headers = {"ETag": etag, "Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    try:
+        body = path.read_bytes()
+    except FileNotFoundError:  # not made yet, or removed by gc since
+        make()
+        body = path.read_bytes()
+    return Response(body, media_type=media_type, headers=headers)
 
 
 def _make_thumbnail(store, oid: str, size: int, path) -> None:

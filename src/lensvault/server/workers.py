@@ -23,8 +23,9 @@ def worker_app():
 
 
 def run_workers(vault_path, *, host: str, port: int, public_read: bool, on_ready, log_level: str, workers: int,
-                sock) -> tuple[str, str]:
-    """Serve until stopped; (url, vault root). ``sock(host, port)``: the bound listening socket."""
+                sock, protocols: tuple) -> tuple[str, str]:
+    """Serve until stopped; (url, vault root). ``sock(host, port)``: the bound listening socket;
+    ``protocols``: uvicorn's (http, loop)."""
     import inspect
     from pathlib import Path
 
@@ -40,8 +41,10 @@ def run_workers(vault_path, *, host: str, port: int, public_read: bool, on_ready
     h, p = listening.getsockname()[:2]
     url = f"http://{'[' + h + ']' if ':' in h else h}:{p}"
     os.environ[_VAULT], os.environ[_PUBLIC] = str(root), "1" if public_read else ""
+    http, loop = protocols
     config = uvicorn.Config("lensvault.server.workers:worker_app", factory=True, workers=workers,
-                            log_level=log_level, access_log=False, server_header=False, lifespan="on")
+                            log_level=log_level, access_log=False, server_header=False, lifespan="on",
+                            http=http, loop=loop)
     # Older uvicorn releases take the worker's target; newer ones build it from the config.
     if "target" in inspect.signature(Multiprocess).parameters:
         supervisor = Multiprocess(config, target=uvicorn.Server(config).run,  # type: ignore[call-arg]

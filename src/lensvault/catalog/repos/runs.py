@@ -4,7 +4,7 @@ versions they reserve. A run row changes only while open (the trigger of m0002 f
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.sql import Select
@@ -199,17 +199,15 @@ class RunRepo(Repo):
         listing 10,000 runs must take well under 200 ms, and per-row attribute access alone
         would cost more than that.
 
-        The query is compiled with its values inlined by SQLAlchemy's own literal rendering,
-        which quotes them for the dialect.
+        The statement is executed by SQLAlchemy with bound parameters, so its compiled form is
+        cached (rendering the values into the SQL compiled it anew on every call: half the
+        cost of listing 100 runs); only the rows are taken from the driver's cursor.
         """
-        sql = str(query.compile(dialect=self.conn.dialect, compile_kwargs={"literal_binds": True}))
-        cur = self._driver().cursor()
+        result = self.conn.execute(query)
         try:
-            cur.execute(sql)
-            rows: list[tuple[Any, ...]] = cur.fetchall()
-            return rows
+            return cast("list[tuple[Any, ...]]", result.cursor.fetchall())  # the driver's list of tuples
         finally:
-            cur.close()
+            result.close()
 
     def _driver(self) -> Any:
         """The DB-API connection under this one (there while the connection is open)."""
