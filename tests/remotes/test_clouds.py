@@ -203,3 +203,75 @@ def test_adding_a_gs_remote_says_it_is_untested(tmp_path):
     for url in ("s3://bucket/p", "az://container/p", "file:///mnt/share/lv"):
         assert lv_json("remote", "add", url.split(":")[0] + "x", url, cwd=tmp_path / "v")["note"] is None
     assert "note" not in (tmp_path / "v" / ".lensvault" / "config.toml").read_text()
+
+
+class _GcsWire:
+    """A plain HTTP server that answers a few GCS XML-API requests for one ref and records every
+    request's headers: what LensVault's client sends to a gs:// remote, read off the wire. (No GCS
+    emulator installs from the package registries and accepts object_store's uploads; see docs.)"""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.generation = 7
+        wire = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, status: int, body: bytes = b"") -> None:
+                self.send_response(status)
+                self.send_header("ETag", f'"e{wire.generation}"')
+                self.send_header("x-goog-generation", str(wire.generation))
+                self.send_header("Last-Modified", "Mon, 30 Nov 2026 06:00:00 GMT")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                wire.requests.append(("GET", self.path, {k.lower(): v for k, v in self.headers.items()}))
+                self._answer(200, b"a" * 64)
+
+            def do_PUT(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                wire.requests.append(("PUT", self.path, headers))
+                if headers.get("x-goog-if-generation-match") != str(wire.generation):
+                    self._answer(412)  # the object exists (create-if-absent), or moved since it was read
+                    return
+                wire.generation += 1
+                self._answer(200)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_gs_ref_writes_are_conditional_on_the_generation(tmp_path, monkeypatch):
+    """On gs://, create-if-absent sends x-goog-if-generation-match: 0 and a compare-and-swap the
+    generation it read (object_store refuses a GCS conditional update named by its ETag alone)."""
+    import json
+    from urllib.parse import unquote
+
+    wire = _GcsWire()
+    account = tmp_path / "service-account.json"  # object_store's documented emulator account: no OAuth
+    account.write_text(json.dumps({"gcs_base_url": wire.url, "disable_oauth": True, "client_email": "",
+                                   "private_key": "", "private_key_id": ""}))
+    monkeypatch.setenv("GOOGLE_SERVICE_ACCOUNT", str(account))
+    try:
+        rs = RemoteStore("gs://bucket-x/team", endpoint_url=wire.url)  # --endpoint-url is GCS's base URL
+        with pytest.raises(RemoteConflict):
+            rs.swap_ref("refs/aliases/detector/production", b"b" * 64, None)
+        assert wire.requests[-1][2]["x-goog-if-generation-match"] == "0"
+        data, tag = rs.get_ref_tagged("refs/aliases/detector/production")
+        assert data == b"a" * 64
+        rs.swap_ref("refs/aliases/detector/production", b"c" * 64, tag)
+        method, path, headers = wire.requests[-1]
+        assert method == "PUT" and headers["x-goog-if-generation-match"] == "7"
+        assert unquote(path) == "/bucket-x/team/refs/aliases/detector/production"
+        with pytest.raises(RemoteConflict):  # the generation moved on: the stale tag loses
+            rs.swap_ref("refs/aliases/detector/production", b"d" * 64, tag)
+    finally:
+        wire.server.shutdown()

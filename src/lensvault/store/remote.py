@@ -172,7 +172,9 @@ class RemoteStore(ObjectStore):
             else:
                 options: dict[str, Any] = {"connect_timeout": "10s", "timeout": "300s"}
                 if self.endpoint_url:
-                    kw["endpoint"] = self.endpoint_url
+                    # GCS names it base_url (the JSON and XML APIs' root); S3 and Azure, endpoint
+                    # (Azure's path-style, as Azurite serves it: http://HOST:PORT/ACCOUNT).
+                    kw["base_url" if self.url.startswith("gs://") else "endpoint"] = self.endpoint_url
                     if self.endpoint_url.startswith("http://"):
                         options["allow_http"] = True
                 if self.region:
