@@ -119,12 +119,16 @@ def bucket(s3_server) -> str:
     return name
 
 
-@pytest.fixture(params=["s3", "file"])
+@pytest.fixture(params=["s3", "az", "file"])
 def remote_url(request, tmp_path):
-    """(url, endpoint or None) of an empty remote: a bucket on the S3 server, or a folder."""
+    """(url, endpoint or None) of an empty remote: a bucket on the S3 server, a container on Azurite,
+    or a folder."""
     if request.param == "s3":
         endpoint = request.getfixturevalue("s3_server")
         return f"s3://{request.getfixturevalue('bucket')}/team/vision", endpoint
+    if request.param == "az":
+        endpoint = request.getfixturevalue("azurite_server")
+        return f"az://{request.getfixturevalue('container')}/team/vision", endpoint
     return f"file://{tmp_path / 'remote'}", None
 
 

@@ -2,6 +2,11 @@
 port: az:// on Azurite (Azure Storage's emulator; tests/remotes/conftest.py starts it). Credentials
 reach the client the way they do for users: AZURE_STORAGE_ACCOUNT_NAME/KEY in the environment.
 
+Every test of tests/remotes that takes ``remote_url`` runs on Azurite too (push, pull, clone, packs,
+gc, status, verify, kill -9 and Ctrl-C, racing pushes, the alias compare-and-swap, two machines
+promoting at once); this file has what is particular to a cloud: its layout read with its own SDK,
+uploads in blocks, its credentials and a missing container.
+
 gs:// has no such test: no GCS emulator that installs from the package registries accepts
 object_store's uploads (docs/remotes.md says which and why); `remote add gs://…` says so.
 """
@@ -105,63 +110,6 @@ def test_write_once_refs_and_objects_are_never_overwritten(tmp_path, cloud_url):
     path.write_bytes(b"other bytes under the same name")
     assert not rs.put_object(oid, str(path))
     assert hashlib.sha256(rs.get_raw(oid)).hexdigest() == oid
-
-
-def test_alias_compare_and_swap_has_exactly_one_winner(cloud_url):
-    url, endpoint = cloud_url
-    rs = RemoteStore(url, endpoint_url=endpoint)
-    rs.create()
-    rs.swap_ref("refs/aliases/detector/production", b"a" * 64, None)
-    _, tag = rs.get_ref_tagged("refs/aliases/detector/production")
-    wins, losses = [], []
-    barrier = threading.Barrier(8)
-
-    def promote(i: int) -> None:
-        barrier.wait()
-        try:
-            rs.swap_ref("refs/aliases/detector/production", str(i).encode() * 64, tag)
-            wins.append(i)
-        except RemoteConflict as e:
-            losses.append(e)
-
-    threads = [threading.Thread(target=promote, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(wins) == 1 and len(losses) == 7
-    assert rs.get_ref("refs/aliases/detector/production") == str(wins[0]).encode() * 64
-    with pytest.raises(RemoteConflict):  # a stale tag loses, even when nobody else is writing
-        rs.swap_ref("refs/aliases/detector/production", b"c" * 64, tag)
-    with pytest.raises(RemoteConflict):  # create-if-absent on a ref that exists
-        rs.swap_ref("refs/aliases/detector/production", b"b" * 64, None)
-
-
-def test_two_machines_promote_at_once_one_wins(tmp_path, cloud_url):
-    from .test_share import _story
-
-    url, endpoint = cloud_url
-    story = _story(tmp_path / "a")
-    lv_json("remote", "add", "origin", *remote_args(url, endpoint), cwd=story.root)
-    lv_json("push", "--all", cwd=story.root)
-    b, c = tmp_path / "b", tmp_path / "c"
-    for d in (b, c):
-        lv_json("clone", *remote_args(url, endpoint), str(d), cwd=tmp_path)
-    lv_json("model", "promote", "detector@1.1.0", "production", "--reason", "b prefers 1.1", cwd=b)
-    lv_json("model", "promote", "detector@1.0.0", "production", "--reason", "c prefers 1.0", cwd=c)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LENSVAULT_")} | CREDENTIALS
-    procs = {d: subprocess.Popen([sys.executable, "-m", "lensvault.cli.main", "push", "--all", "--json"], cwd=d,
-                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for d in (b, c)}
-    done = {d: (p.wait(), p.stdout.read(), p.stderr.read()) for d, p in procs.items()}
-    assert sorted(code for code, _, _ in done.values()) == [0, 4], done
-    winner = next(d for d, (code, _, _) in done.items() if code == 0)
-    loser = c if winner == b else b
-    assert "moved on the remote by someone else" in done[loser][2] and "Traceback" not in done[loser][2]
-    fresh = tmp_path / "d"
-    lv_json("clone", *remote_args(url, endpoint), str(fresh), cwd=tmp_path)
-    won = "1.1.0" if winner == b else "1.0.0"
-    assert lv_json("model", "show", "detector@production", cwd=fresh)["version"] == won
-    story.vault.close()
 
 
 def test_bad_credentials_and_a_missing_container_say_what_where_and_how(tmp_path, azurite_server, container,
