@@ -26,7 +26,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 UNTESTED = {
     "gs": ("gs:// remotes use the same client as s3:// and az://, but LensVault's tests have not run them "
            "against a GCS server (no installable GCS emulator accepts its uploads): before you rely on it, "
-           "push one version and run `lensvault verify --remote --hash` and `lensvault clone` on your bucket"),
+           "push one version to your bucket, then check it there with verify --remote --hash and a clone"),
 }
 
 
