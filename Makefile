@@ -22,9 +22,10 @@ demo: $(STAMP)
 
 # PostgreSQL is started here (a throwaway cluster) and stopped afterwards, and Debian's
 # Chromium installed if missing (the browser tests), so CI on a clean machine tests both
-# catalog backends and the web UI without manual set-up.
+# catalog backends and the web UI without manual set-up. Azurite (Azure Storage's emulator) is
+# installed from npm under .cache/ once; the az:// remote tests start it on a loopback port.
 test: $(STAMP) lint
-	scripts/with-chromium.sh scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
+	scripts/with-chromium.sh scripts/with-azurite.sh scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 # Ruff over all Python in the repository; mypy over the package (the files and the strictness
 # per package are in pyproject.toml). Both must be clean: `make test` runs this first. Narrow it

@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+# Azurite's one account and its published key (the emulator's documented development credentials).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+               "AZURE_STORAGE_ACCOUNT_NAME": AZURITE_ACCOUNT, "AZURE_STORAGE_ACCOUNT_KEY": AZURITE_KEY}
 
 
 @pytest.fixture(scope="session")
@@ -31,11 +35,73 @@ def s3_server():
     server.stop()
 
 
+def _azurite_bin() -> str | None:
+    """Azurite's blob server as scripts/with-azurite.sh installed it (``make test`` exports its path)."""
+    found = os.environ.get("LENSVAULT_TEST_AZURITE")
+    if found:
+        return found
+    here = Path(__file__).resolve().parents[2] / ".cache" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+    return str(here) if here.exists() else None
+
+
+@pytest.fixture(scope="session")
+def azurite_server(tmp_path_factory):
+    """Azurite's blob endpoint (``http://127.0.0.1:PORT/devstoreaccount1``): Azure Storage's emulator,
+    started on a random loopback port, kept in memory, stopped after the session."""
+    import re
+    import time
+
+    binary = _azurite_bin()
+    if binary is None:
+        pytest.skip("AZURITE IS NOT INSTALLED: the az:// remote tests did not run. `make test` installs it "
+                    "(scripts/with-azurite.sh, from npm); it said why it could not")
+    workdir = tmp_path_factory.mktemp("azurite")
+    log = open(workdir / "out.log", "w+")  # noqa: SIM115 - read while the server runs, closed after it
+    proc = subprocess.Popen([binary, "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence",
+                             "--silent", "--skipApiVersionCheck", "--disableTelemetry"],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    deadline = time.monotonic() + 120
+    port = None
+    while port is None:
+        log.seek(0)
+        m = re.search(r"listens on http://127\.0\.0\.1:(\d+)", log.read())
+        if m:
+            port = int(m.group(1))
+        elif proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.seek(0)
+            raise RuntimeError(f"Azurite did not start: {log.read()[-2000:]}")
+        else:
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
+def azure_client(endpoint: str):
+    from azure.storage.blob import BlobServiceClient
+
+    return BlobServiceClient(account_url=endpoint,
+                             credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY})
+
+
+@pytest.fixture
+def container(azurite_server) -> str:
+    name = f"lv-{uuid.uuid4().hex[:12]}"
+    azure_client(azurite_server).create_container(name)
+    return name
+
+
 @pytest.fixture(autouse=True)
 def _credentials(monkeypatch):
     for k, v in CREDENTIALS.items():
         monkeypatch.setenv(k, v)
-    for k in [k for k in os.environ if k.startswith("LENSVAULT_") and k != "LENSVAULT_TEST_PG_URL"]:
+    for k in [k for k in os.environ if k.startswith("LENSVAULT_") and k not in ("LENSVAULT_TEST_PG_URL", "LENSVAULT_TEST_AZURITE")]:
         monkeypatch.delenv(k)
 
 
@@ -53,12 +119,16 @@ def bucket(s3_server) -> str:
     return name
 
 
-@pytest.fixture(params=["s3", "file"])
+@pytest.fixture(params=["s3", "az", "file"])
 def remote_url(request, tmp_path):
-    """(url, endpoint or None) of an empty remote: a bucket on the S3 server, or a folder."""
+    """(url, endpoint or None) of an empty remote: a bucket on the S3 server, a container on Azurite,
+    or a folder."""
     if request.param == "s3":
         endpoint = request.getfixturevalue("s3_server")
         return f"s3://{request.getfixturevalue('bucket')}/team/vision", endpoint
+    if request.param == "az":
+        endpoint = request.getfixturevalue("azurite_server")
+        return f"az://{request.getfixturevalue('container')}/team/vision", endpoint
     return f"file://{tmp_path / 'remote'}", None
 
 

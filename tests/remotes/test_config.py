@@ -16,7 +16,7 @@ def test_add_list_remove_keeps_urls_and_never_credentials(tmp_path, monkeypatch)
     a = lv_json("remote", "add", "team", "s3://bucket/vision/", "--endpoint-url", "http://127.0.0.1:9000",
                 "--region", "eu-west-1", cwd=cwd)
     assert a == {"name": "team", "url": "s3://bucket/vision", "endpoint_url": "http://127.0.0.1:9000",
-                 "region": "eu-west-1", "default": True}  # the first remote is the default
+                 "region": "eu-west-1", "default": True, "note": None}  # the first remote is the default
     lv_json("remote", "add", "nfs", "/mnt/share/lv", cwd=cwd)
     lv_json("remote", "add", "gcs", "gs://b/p", "--default", cwd=cwd)
     listed = lv_json("remote", "list", cwd=cwd)

@@ -19,6 +19,7 @@ import lensvault
 from lensvault.errors import RemoteConflict
 from lensvault.store.remote import RemoteStore
 
+from . import raw
 from .conftest import CREDENTIALS, lv, lv_json, remote_args, s3_client
 
 
@@ -30,20 +31,7 @@ def _many_files(root: Path, n: int, size: int = 2048) -> Path:
 
 
 def _remote_keys(url: str, endpoint: str | None, prefix: str) -> list[str]:
-    if endpoint is None:
-        base = Path(url[len("file://"):]) / prefix
-        return [str(p) for p in base.rglob("*") if p.is_file()] if base.exists() else []
-    bucket, _, path = url[len("s3://"):].partition("/")
-    out, token = [], None
-    while True:
-        kw = {"Bucket": bucket, "Prefix": f"{path}/{prefix}"}
-        if token:
-            kw["ContinuationToken"] = token
-        page = s3_client(endpoint).list_objects_v2(**kw)
-        out += [o["Key"] for o in page.get("Contents", [])]
-        token = page.get("NextContinuationToken")
-        if not token:
-            return out
+    return raw.keys(url, endpoint, prefix)
 
 
 _PACK = re.compile(r"packs/([0-9a-f]{64})\.(pack|idx)$")

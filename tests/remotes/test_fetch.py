@@ -18,7 +18,8 @@ import pytest
 
 import lensvault
 
-from .conftest import CREDENTIALS, lv, lv_json, remote_args, s3_client, single_objects
+from . import raw
+from .conftest import CREDENTIALS, lv, lv_json, remote_args, single_objects
 from .counting_proxy import CountingProxy
 from .test_hints import hint, sh
 
@@ -201,12 +202,7 @@ def test_no_remote_no_fetch_and_an_object_the_remote_lacks_are_clear_errors(tmp_
 
 
 def _corrupt_on_remote(url: str, endpoint: str | None, oid: str) -> None:
-    key = f"objects/{oid[:2]}/{oid[2:]}"
-    if endpoint is None:
-        Path(url[len("file://"):], key).write_bytes(b"not the image")
-    else:
-        bucket, _, prefix = url[len("s3://"):].partition("/")
-        s3_client(endpoint).put_object(Bucket=bucket, Key=f"{prefix}/{key}", Body=b"not the image")
+    raw.put_key(url, endpoint, f"objects/{oid[:2]}/{oid[2:]}", b"not the image")
 
 
 def test_a_corrupt_remote_object_is_named_and_not_stored(tmp_path, remote_url, bccd_dir):

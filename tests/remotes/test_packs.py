@@ -17,7 +17,8 @@ import pytest
 import lensvault
 from lensvault.store.remote import RemoteStore
 
-from .conftest import lv, lv_json, remote_args, s3_client
+from . import raw
+from .conftest import lv, lv_json, remote_args
 
 _LINE = re.compile(r'"(GET|PUT|HEAD|POST|DELETE) (\S+) HTTP/1\.\d" (\d{3})')
 
@@ -167,17 +168,9 @@ def test_request_counts_of_a_packed_push_and_read(tmp_path, s3_server, bucket, r
 
 def _corrupt_range(url: str, endpoint: str | None, key: str, offset: int) -> None:
     """Flip one byte of the remote object ``key`` in place (same size, same name)."""
-    if endpoint is None:
-        path = Path(url[len("file://"):]) / key
-        data = bytearray(path.read_bytes())
-        data[offset] ^= 0xFF
-        path.write_bytes(bytes(data))
-        return
-    bucket, _, prefix = url[len("s3://"):].partition("/")
-    client = s3_client(endpoint)
-    data = bytearray(client.get_object(Bucket=bucket, Key=f"{prefix}/{key}")["Body"].read())
+    data = bytearray(raw.get_key(url, endpoint, key))
     data[offset] ^= 0xFF
-    client.put_object(Bucket=bucket, Key=f"{prefix}/{key}", Body=bytes(data))
+    raw.put_key(url, endpoint, key, bytes(data))
 
 
 def test_a_corrupt_pack_range_is_named_and_not_stored(tmp_path, remote_url, bccd_dir):

@@ -151,14 +151,14 @@ def test_pull_a_version_into_another_vault_brings_its_parent_and_checks_out(tmp_
     b.close()
 
 
-def test_two_machines_promote_at_once_one_wins_the_other_pulls_and_decides_again(tmp_path, s3_server, bucket):
+def test_two_machines_promote_at_once_one_wins_the_other_pulls_and_decides_again(tmp_path, remote_url):
     import os
     import subprocess
     import sys
 
     from .conftest import CREDENTIALS
 
-    url, endpoint = f"s3://{bucket}/models", s3_server
+    url, endpoint = remote_url
     story = _story(tmp_path / "a")
     lv_json("remote", "add", "origin", *remote_args(url, endpoint), cwd=story.root)
     lv_json("push", "--all", cwd=story.root)

@@ -21,6 +21,14 @@ __all__ = ["Remote", "RemoteList", "add_remote", "open_remote", "remote_list", "
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
+# s3:// (moto), az:// (Azurite) and file:// are tested against real servers; gs:// is not: no GCS
+# emulator that installs from the package registries accepts object_store's uploads (docs/remotes.md).
+UNTESTED = {
+    "gs": ("gs:// remotes use the same client as s3:// and az://, but LensVault's tests have not run them "
+           "against a GCS server (no installable GCS emulator accepts its uploads): before you rely on it, "
+           "push one version to your bucket, then check it there with verify --remote --hash and a clone"),
+}
+
 
 @dataclass(frozen=True)
 class Remote:
@@ -30,9 +38,14 @@ class Remote:
     region: str | None = None
     default: bool = False
 
+    @property
+    def note(self) -> str | None:
+        """What a user of this kind of remote should know before trusting it (None: nothing)."""
+        return UNTESTED.get(self.url.partition("://")[0])
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "url": self.url, "endpoint_url": self.endpoint_url, "region": self.region,
-                "default": self.default}
+                "default": self.default, "note": self.note}
 
     def store(self, *, jobs: int = 32) -> RemoteStore:
         from lensvault.store.remote import RemoteStore, open_remote_store
@@ -74,7 +87,7 @@ def _remotes(vault: Vault) -> dict[str, Remote]:
 
 
 def _write(vault: Vault, remotes: dict[str, Remote]) -> None:
-    table = {r.name: {k: v for k, v in r.to_dict().items() if k != "name" and v not in (None, False)}
+    table = {r.name: {k: v for k, v in r.to_dict().items() if k not in ("name", "note") and v not in (None, False)}
              for r in remotes.values()}
     vault.config = replace(vault.config, remotes=table)
     vault.config.write(vault.dir / "config.toml")

@@ -15,6 +15,8 @@ def _remote(r) -> str:
 
 def added(r, out) -> None:
     line(out, f"Added remote {_remote(r)}")
+    if r.note:
+        line(out, f"Note: {r.note}")
 
 
 def removed(r, out) -> None:

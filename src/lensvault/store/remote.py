@@ -67,6 +67,7 @@ LARGE = 32 * 1024 * 1024
 PART_BYTES = 8 * 1024 * 1024  # a large object's upload parts: 4 in flight, 32 MB of memory
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@=-]{0,199}$")
 _TOP = ("refs", "journal", "vaults", "ledgers")
+_VERSION_SEP = "\x00"  # between a ref's ETag and its version in the tag get_ref_tagged returns
 
 
 def check_remote_ref(name: str) -> str:
@@ -85,19 +86,35 @@ def open_remote_store(url: str, *, endpoint_url: str | None = None, region: str 
     return RemoteStore(url, endpoint_url=endpoint_url, region=region)
 
 
+# Where each cloud's client looks for credentials (the environment; profile files for AWS and GCS).
+_CREDENTIALS = {
+    "s3": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
+    "gs": "GOOGLE_APPLICATION_CREDENTIALS (a service-account JSON file)",
+    "az": "AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY (or AZURE_STORAGE_SAS_TOKEN)",
+    "abfs": "AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY (or AZURE_STORAGE_SAS_TOKEN)",
+}
+
+
 def remote_error(e: BaseException, url: str, what: str) -> LensVaultError:
     """An obstore/OS failure as a LensVault error that says what to do about it."""
     text = str(e)
     first = text.splitlines()[0] if text else type(e).__name__
     name = type(e).__name__
-    if "NoSuchBucket" in text or "bucket does not exist" in text.lower():
-        return RemoteError(f"{what}: the bucket does not exist", where=url,
-                           fix="create the bucket, or point the remote at one that exists (remove the remote and add it again)")
+    scheme = url.partition("://")[0]
+    bucket = "container" if scheme in ("az", "abfs") else "bucket"
+    if any(k in text for k in ("NoSuchBucket", "ContainerNotFound")) or "bucket does not exist" in text.lower():
+        return RemoteError(f"{what}: the {bucket} does not exist", where=url,
+                           fix=f"create the {bucket}, or point the remote at one that exists (remove the remote and add it again)")
+    if "MissingAccount" in text or "Account must be specified" in text:
+        return RemoteError(f"{what}: no Azure storage account is named", where=url,
+                           fix="set AZURE_STORAGE_ACCOUNT_NAME (and AZURE_STORAGE_ACCOUNT_KEY, or a SAS token in "
+                               "AZURE_STORAGE_SAS_TOKEN) in the environment and run it again")
     if name in ("UnauthenticatedError", "PermissionDeniedError") or any(
-            k in text for k in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403 Forbidden")):
+            k in text for k in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403 Forbidden",
+                                "AuthorizationFailure", "AuthenticationFailed")):
         return RemoteError(f"{what}: the server refused our credentials ({first[:200]})", where=url,
-                           fix="set the cloud's usual credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-                               "GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY …) and run it again")
+                           fix=f"set {_CREDENTIALS.get(scheme, 'the cloud’s usual credentials')} in the environment "
+                               "and run it again")
     if any(k in text.lower() for k in ("connection refused", "error sending request", "dns error", "timed out",
                                        "tcp connect", "connect error", "operation timed out")):
         return RemoteError(f"{what}: the server cannot be reached ({first[:200]})", where=url,
@@ -156,7 +173,9 @@ class RemoteStore(ObjectStore):
             else:
                 options: dict[str, Any] = {"connect_timeout": "10s", "timeout": "300s"}
                 if self.endpoint_url:
-                    kw["endpoint"] = self.endpoint_url
+                    # GCS names it base_url (the JSON and XML APIs' root); S3 and Azure, endpoint
+                    # (Azure's path-style, as Azurite serves it: http://HOST:PORT/ACCOUNT).
+                    kw["base_url" if self.url.startswith("gs://") else "endpoint"] = self.endpoint_url
                     if self.endpoint_url.startswith("http://"):
                         options["allow_http"] = True
                 if self.region:
@@ -179,7 +198,7 @@ class RemoteStore(ObjectStore):
         try:
             return fn(self.client, *args, **kw)
         except FileNotFoundError as e:
-            if "NoSuchBucket" in str(e):
+            if any(k in str(e) for k in ("NoSuchBucket", "ContainerNotFound")):
                 raise remote_error(e, self.url, what) from e
             raise
         except LensVaultError:
@@ -861,7 +880,13 @@ class RemoteStore(ObjectStore):
             result = self._call(f"ref {name} could not be read", obstore.get, name)
         except FileNotFoundError:
             return None
-        return bytes(result.bytes()), str(result.meta.get("e_tag") or "")
+        # The tag is what a compare-and-swap names: the ETag, and where the server keeps one the
+        # object's version too (GCS's generation: object_store's conditional update there needs it).
+        meta = result.meta
+        tag = str(meta.get("e_tag") or "")
+        if meta.get("version"):
+            tag += _VERSION_SEP + str(meta["version"])
+        return bytes(result.bytes()), tag
 
     def swap_ref(self, name: str, data: bytes, expected: str | None) -> None:
         """Point ref ``name`` at ``data`` if it is still what we read: absent (``expected`` None,
@@ -880,7 +905,11 @@ class RemoteStore(ObjectStore):
             self._swap_local(name, data, expected, lost)
             return
         try:
-            self._call(f"ref {name} could not be written", obstore.put, name, data, mode={"e_tag": expected})
+            e_tag, _, version = expected.partition(_VERSION_SEP)
+            mode: dict[str, str] = {"e_tag": e_tag}
+            if version:
+                mode["version"] = version
+            self._call(f"ref {name} could not be written", obstore.put, name, data, mode=mode)
         except Exception as e:
             if type(e).__name__ in ("PreconditionError", "AlreadyExistsError"):
                 raise lost from None
