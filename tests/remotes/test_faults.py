@@ -20,7 +20,7 @@ from lensvault.errors import RemoteConflict
 from lensvault.store.remote import RemoteStore
 
 from . import raw
-from .conftest import CREDENTIALS, lv, lv_json, remote_args, s3_client
+from .conftest import CREDENTIALS, folder_url, lv, lv_json, remote_args, s3_client
 
 
 def _many_files(root: Path, n: int, size: int = 2048) -> Path:
@@ -149,7 +149,7 @@ def test_the_same_version_pushed_from_two_vaults(tmp_path, remote_url, bccd_dir)
     second = lv_json("push", "--all", cwd=c.root)  # identical content: fine, and said so
     assert second["same_content"] == ["refs/datasets/bccd/1.0.0"] and second["refs_created"] == []
 
-    url2 = url + "-other" if endpoint else f"file://{tmp_path / 'remote-other'}"
+    url2 = url + "-other" if endpoint else folder_url(tmp_path / 'remote-other')
     a2, c2 = _two_vaults_same_name(tmp_path / "diff", bccd_dir, same=False)
     for v in (a2, c2):
         lv_json("remote", "add", "origin", *remote_args(url2, endpoint), cwd=v.root)

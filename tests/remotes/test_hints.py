@@ -10,7 +10,7 @@ import lensvault
 from lensvault.store.remote import RemoteStore
 from tests.cli.hints import printed_hints
 
-from .conftest import CREDENTIALS, LAYOUT_KNOBS, lv, lv_json, s3_client
+from .conftest import CREDENTIALS, LAYOUT_KNOBS, folder_url, lv, lv_json, s3_client
 
 
 def hint(text: str, start: str, fill: dict[str, str] | None = None) -> str:
@@ -38,26 +38,26 @@ def test_remote_config_hints(tmp_path, bccd_dir):
     v.close()
     cwd = tmp_path / "a"
     r = lv("push", "--all", cwd=cwd)  # no remote yet
-    cmd = hint(r.stderr, "lensvault remote add origin", {"s3://BUCKET/PREFIX": f"file://{tmp_path / 'r1'}"})
+    cmd = hint(r.stderr, "lensvault remote add origin", {"s3://BUCKET/PREFIX": folder_url(tmp_path / 'r1')})
     assert sh(cmd, cwd).returncode == 0
     assert lv_json("push", "--all", cwd=cwd)["refs_created"] == ["refs/datasets/bccd/1.0.0"]
 
     r = lv("push", "--all", "--remote", "backup", cwd=cwd)
-    cmd = hint(r.stderr, "lensvault remote add backup", {"URL": f"file://{tmp_path / 'r2'}"})
+    cmd = hint(r.stderr, "lensvault remote add backup", {"URL": folder_url(tmp_path / 'r2')})
     assert sh(cmd, cwd).returncode == 0
     assert lv_json("push", "--all", "--remote", "backup", cwd=cwd)["refs_created"] == ["refs/datasets/bccd/1.0.0"]
 
-    r = lv("remote", "add", "backup", f"file://{tmp_path / 'r3'}", cwd=cwd)
+    r = lv("remote", "add", "backup", folder_url(tmp_path / 'r3'), cwd=cwd)
     assert r.returncode == 4
     assert sh(hint(r.stderr, "lensvault remote remove"), cwd).returncode == 0
-    assert lv("remote", "add", "backup", f"file://{tmp_path / 'r3'}", cwd=cwd).returncode == 0
+    assert lv("remote", "add", "backup", folder_url(tmp_path / 'r3'), cwd=cwd).returncode == 0
 
 
 def test_clone_of_an_empty_location_says_to_push_first(tmp_path, bccd_dir):
     v = lensvault.init(tmp_path / "a")
     v.snapshot("bccd", bccd_dir / "BCCD", version="1.0.0")
     v.close()
-    url = f"file://{tmp_path / 'r'}"
+    url = folder_url(tmp_path / 'r')
     lv_json("remote", "add", "origin", url, cwd=tmp_path / "a")
     r = lv("clone", url, str(tmp_path / "b"), cwd=tmp_path)
     assert r.returncode == 3 and not (tmp_path / "b").exists()
@@ -109,7 +109,7 @@ def test_fetch_and_automatic_fetch_hints(tmp_path, bccd_dir):
     v = lensvault.init(tmp_path / "a")
     v.snapshot("bccd", src, version="1.0.0")
     v.close()
-    url = f"file://{tmp_path / 'r'}"
+    url = folder_url(tmp_path / 'r')
     lv_json("remote", "add", "origin", url, cwd=tmp_path / "a")
     lv_json("push", "--all", cwd=tmp_path / "a")
     image = "JPEGImages/BloodImage_00000.jpg"

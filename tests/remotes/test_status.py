@@ -9,7 +9,7 @@ from pathlib import Path
 import lensvault
 
 from . import raw
-from .conftest import lv, lv_json, remote_args
+from .conftest import folder_url, lv, lv_json, remote_args
 from .test_hints import hint, sh
 
 
@@ -126,7 +126,7 @@ def test_status_of_runs_models_configs_and_aliases(tmp_path, remote_url):
 
 
 def test_long_lists_say_how_many_more(tmp_path):
-    url = f"file://{tmp_path / 'r'}"
+    url = folder_url(tmp_path / 'r')
     src = tmp_path / "src"
     src.mkdir()
     (src / "a.txt").write_text("a\n")

@@ -337,9 +337,11 @@ def _known_runs(vault: Vault, new: list[LedgerRecord]) -> set[str]:
     return out
 
 
-def new_records(vault: Vault, chosen: list[LedgerRecord], ours, same_content: list[str]) -> list[LedgerRecord]:
+def new_records(vault: Vault, chosen: list[LedgerRecord], ours, same_content: list[str], *,
+                conflicts: list[RemoteConflict] | None = None) -> list[LedgerRecord]:
     """The chosen records this vault lacks (not alias moves or events: its aliases are its own);
-    a write-once ref here that names other content is refused, the same snapshot is noted."""
+    a write-once ref here that names other content is refused, the same snapshot is noted.
+    ``conflicts``: each such clash is added there instead of raised (``fetch`` goes on with the rest)."""
     have = {r.oid for r in ours.records}
     new: list[LedgerRecord] = []
     for rec in chosen:
@@ -351,8 +353,28 @@ def new_records(vault: Vault, chosen: list[LedgerRecord], ours, same_content: li
             if _same_version(vault, rec, mine):
                 same_content.append(key)
                 continue
-            raise RemoteConflict(f"{key.split('/', 1)[1]} here is other content than on the remote", where=key,
-                                 fix="a version is written once: this vault made its own under that name; "
-                                     "pull another version, or clone the remote into a new folder")
+            clash = name_clash(vault, rec, key, mine)
+            if conflicts is None:
+                raise clash
+            conflicts.append(clash)
+            continue
         new.append(rec)
     return new
+
+
+def name_clash(vault: Vault, rec: LedgerRecord, key: str, mine: str) -> RemoteConflict:
+    """The remote's record ``rec`` is other content than this vault's ``mine`` under the write-once name ``key``."""
+    from lensvault.ledger import read_record
+
+    label = "{}@{}".format(*key.split("/")[2:4]) if key.count("/") == 3 else key.rsplit("/", 1)[-1]
+    details: dict[str, str] = {"ref": label, "here": mine, "remote": rec.oid}
+    what = f"{label} here is other content than on the remote (record {mine[:12]}… here, {rec.oid[:12]}… there)"
+    if rec.kind == "dataset.version":
+        ours = read_record(vault.store, mine)["data"]["row"]["snapshot_id"]
+        theirs = rec.data["row"]["snapshot_id"]
+        details.update(here_snapshot=ours, remote_snapshot=theirs)
+        what = f"{label} here is other content than on the remote: snapshot {ours[:12]}… here, {theirs[:12]}… there"
+    return RemoteConflict(what, where=key,
+                          fix=f"a version is written once: this vault keeps its own {label}, and the remote's (and "
+                              "what needs it) cannot come under that name; to work with the remote's, clone the "
+                              "remote into a new folder", **details)
