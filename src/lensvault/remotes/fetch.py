@@ -1,7 +1,8 @@
 """``lensvault pull`` and ``lensvault clone``: records and objects from a remote into a vault.
 
 Every byte that comes in is hashed before it enters the local store: records and small
-objects in memory, large ones while they stream to a temp file. A remote object that does
+objects in memory, large ones while they stream to a file in the store's temp folder
+(``staging``: where ``gc`` finds what a killed download left). A remote object that does
 not hash to its name is named in the error (with its pack and byte range if it was packed)
 and never stored. Packed objects come a pack at a time: the whole pack, or the ranges that
 hold what is wanted, whichever is fewer requests for not many more bytes.
@@ -21,6 +22,8 @@ import os
 import shutil
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +36,7 @@ from lensvault.remotes.results import CloneResult, PullResult
 if TYPE_CHECKING:
     from lensvault.vault import Vault
 
-__all__ = ["clone", "download", "new_records", "pull"]
+__all__ = ["clone", "download", "name_clash", "new_records", "pull", "staging"]
 
 
 def _require_remote(rs) -> None:
@@ -48,18 +51,45 @@ def _require_remote(rs) -> None:
 BATCH = 512
 
 
+@contextmanager
+def staging(store) -> Iterator[str]:
+    """A folder for downloads to land in (hashed) before they are stored: inside the store's own
+    temp folder, named after this process (store/owner.py), so that what a kill -9 leaves is where
+    ``gc`` looks for leftovers of writers that are gone (store/leftovers.py) — never in the
+    system's temp folder, where nothing would ever remove it. Removed on the way out otherwise.
+    (A store without files, in memory, stages in the system's temp folder.)"""
+    import tempfile
+
+    from lensvault.store.owner import current
+
+    files = store.local()
+    if files is None:
+        with tempfile.TemporaryDirectory(prefix=".lensvault-fetch-") as d:
+            yield d
+        return
+    path = os.path.join(files.tmp, f"{current()}-fetch-{uuid.uuid4().hex[:12]}")
+    try:
+        os.makedirs(path)
+    except OSError as e:
+        from lensvault.store.linking import storage_error
+
+        raise storage_error(e, path) from e
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def download(store, rs, oids: list[str], progress, label: str) -> tuple[int, int]:
     """Fetch the objects ``store`` lacks, each hashed before it is stored; (objects, bytes) fetched.
     Objects in packs come pack by pack (whole, or the ranges that hold them: store/packs.py), the
     others one GET each."""
-    import tempfile
-
     todo = store.missing(sorted(set(oids)))
     if not todo:
         return 0, 0
     fetched, total = 0, 0
     lock = threading.Lock()
-    with progress.task(label, len(todo)) as advance, tempfile.TemporaryDirectory(prefix=".lensvault-fetch-") as stage:
+    with progress.task(label, len(todo)) as advance, staging(store) as stage:
 
         def store_pack(index, got: list[tuple[str, memoryview]]) -> None:
             nonlocal fetched, total
