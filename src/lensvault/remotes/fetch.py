@@ -348,6 +348,12 @@ def _replay(vault: Vault, new: list[LedgerRecord], ref: str, remote: str, *, act
                 if store.put_ref(rname, rec.oid.encode(), exclusive=True):
                     txn.on_undo(lambda n=rname: store.delete_ref(n))  # type: ignore[misc]  # a default binds the loop's name
         r.runs.add_latest_metrics(list(r.latest.values()))
+        # Their events too (who made them, when), under ids of this catalog: a record is taken in
+        # once (its journal entry is here from now on), so an event never comes twice.
+        for rec in new:
+            for ev in (rec.doc or {}).get("events", []):
+                r.event_log.add({k: ev.get(k) for k in ("at", "actor", "action", "subject_kind", "subject",
+                                                        "before", "after")})
         catalog.append_event(conn, action, "remote", remote,
                              after={"ref": ref, "records": [rec.oid for rec in new],
                                     "restored": dict(sorted(report.restored.items()))})
@@ -369,13 +375,14 @@ def _known_runs(vault: Vault, new: list[LedgerRecord]) -> set[str]:
 
 def new_records(vault: Vault, chosen: list[LedgerRecord], ours, same_content: list[str], *,
                 conflicts: list[RemoteConflict] | None = None) -> list[LedgerRecord]:
-    """The chosen records this vault lacks (not alias moves or events: its aliases are its own);
+    """The chosen records this vault lacks (not alias moves: its aliases are its own; event
+    batches, history of the vaults that pushed them, are taken in);
     a write-once ref here that names other content is refused, the same snapshot is noted.
     ``conflicts``: each such clash is added there instead of raised (``fetch`` goes on with the rest)."""
     have = {r.oid for r in ours.records}
     new: list[LedgerRecord] = []
     for rec in chosen:
-        if rec.oid in have or rec.kind in ("alias.move", "events"):
+        if rec.oid in have or rec.kind == "alias.move":
             continue
         key = rec.ref()
         mine = ours.refs.get(key) if key else None
