@@ -410,7 +410,8 @@ class _Replay:
         # id another catalog also used.
         own = self.report.catalog_id
         seen: set[tuple[str | None, int]] = set()
-        events, foreign = [], []
+        events: list[dict] = []
+        foreign: list[dict] = []
         for ev in sorted(self.events, key=lambda e: (e["at"], e["id"])):
             key = (ev.pop("_catalog", None), ev["id"])
             if key in seen:
