@@ -3,6 +3,7 @@ placeholders a user fills are filled, it is run with bash, and it does what it p
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -144,3 +145,40 @@ def test_fetch_and_automatic_fetch_hints(tmp_path, bccd_dir):
     assert r.returncode == 3
     assert sh(hint(r.stderr, "lensvault pull bccd@1.0.0"), c).returncode == 0
     assert lv("dataset", "checkout", "bccd@1.0.0", str(tmp_path / "o3"), "--no-fetch", cwd=c).returncode == 0
+
+
+def test_push_to_another_remote_of_what_was_fetched_names_where_it_is(tmp_path, remote_url, bccd_dir):
+    """A vault that fetched from remote A (records, not data) pushes to remote B: before anything
+    is sent, it names what is missing here, that A has it, and the pull that brings it."""
+    url, endpoint = remote_url
+    a = lensvault.init(tmp_path / "a")
+    a.snapshot("bccd", bccd_dir / "BCCD", version="1.0.0")
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "x.txt").write_text("x")
+    a.snapshot("more", tmp_path / "more", version="1.0.0")
+    a.close()
+    lv_json("remote", "add", "A", *([url, "--endpoint-url", endpoint] if endpoint else [url]), cwd=a.root)
+    lv_json("push", "--all", cwd=a.root)
+
+    b = lensvault.init(tmp_path / "b")
+    b.close()
+    lv_json("remote", "add", "A", *([url, "--endpoint-url", endpoint] if endpoint else [url]), cwd=b.root)
+    lv_json("fetch", cwd=b.root)
+    target = folder_url(tmp_path / "B")
+    lv_json("remote", "add", "B", target, cwd=b.root)
+    r = lv("push", "--all", "--remote", "B", cwd=b.root)
+    assert r.returncode == 3 and "Traceback" not in r.stderr, r.stderr
+    assert "not in this vault, nor on remote B (they are on remote A: fetched there without their data)" in r.stderr
+    assert "and the same for" in r.stderr  # both versions need objects from A
+    assert not (tmp_path / "B" / "refs").exists() and not (tmp_path / "B" / "packs").exists()  # nothing sent
+    as_json = json.loads(lv("push", "--all", "--remote", "B", "--json", cwd=b.root).stdout)
+    assert as_json["error"] == "ObjectMissing" and as_json["remotes"] == ["A"]
+
+    first = hint(r.stderr, "lensvault pull ")
+    assert first.endswith("--remote A") and first.split()[2] in ("bccd@1.0.0", "more@1.0.0")
+    assert sh(first, b.root).returncode == 0
+    other = "more@1.0.0" if first.split()[2] == "bccd@1.0.0" else "bccd@1.0.0"
+    assert sh(first.replace(first.split()[2], other), b.root).returncode == 0  # "the same for" the other
+    pushed = lv_json("push", "--all", "--remote", "B", cwd=b.root)
+    assert {"refs/datasets/bccd/1.0.0", "refs/datasets/more/1.0.0"} <= set(pushed["refs_created"])
+    assert lv("verify", "--remote", "B", cwd=b.root).returncode == 0
