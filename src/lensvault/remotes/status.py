@@ -17,8 +17,8 @@ saw (``remotes/seen.py``); an alias that points elsewhere there is not pulled if
 one this vault has not seen, not pushed if this vault's latest move is not on the remote — and
 a conflict, in neither list, when both are true (moved on both sides since they agreed).
 Event batches (``events`` records) are history, not state: this vault's unpushed ones are
-counted apart and do not make the two differ; another vault's are never pulled (a clone
-copies them), so they are not counted. """
+counted apart and do not make the two differ; another vault's (``fetch`` and ``clone`` bring
+them) are not counted. """
 
 from __future__ import annotations
 
