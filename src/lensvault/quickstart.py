@@ -237,6 +237,7 @@ def run_quickstart(root: Path, *, echo=print, out=None) -> QuickstartSummary:
     q.say("Share with your team: push to a remote (a folder here; s3://BUCKET/PREFIX works the same way) "
           "and a teammate clones it: the code by git, the data, runs and models by LensVault")
     remote = f"file://{root / 'team-remote'}"
+    q.sh("mkdir", "team-remote")  # a remote's folder must exist, as a bucket must
     q.lv("remote", "add", "origin", remote)
     q.lv("push", "--all")
     q.sh("git", "clone", "-q", ".", "teammate")

@@ -228,7 +228,8 @@ def _replay(conn, facts, report: RebuildReport, progress) -> None:
                 try:
                     with savepoint(conn):
                         handler(rec["data"], entry)
-                        r.events.extend(rec.get("events", []))
+                        # (each tagged with the catalog that wrote it: ids count per catalog)
+                        r.events.extend({**e, "_catalog": rec.get("catalog_id")} for e in rec.get("events", []))
                 except _Skip as s:
                     report.note(f"{kind} record", entry.name, str(s))
                 except Conflict as e:
@@ -403,16 +404,25 @@ class _Replay:
         for (name, alias), move in sorted(self.alias_at.items()):
             self.aliases.point(name, alias, move["to_version"], at=move["at"], move_id=move["id"], exists=False)
         self.runs.add_latest_metrics(list(self.latest.values()))
-        seen: set[int] = set()
-        events = []
-        for ev in sorted(self.events, key=lambda e: e["id"]):
-            if ev["id"] in seen:
+        # An event is known by the catalog that wrote it and its id there: this catalog's keep
+        # their ids; those of other catalogs (records pulled, fetched or cloned from a remote that
+        # several vaults push to) are numbered after them, in time order — never dropped for an
+        # id another catalog also used.
+        own = self.report.catalog_id
+        seen: set[tuple[str | None, int]] = set()
+        events: list[dict] = []
+        foreign: list[dict] = []
+        for ev in sorted(self.events, key=lambda e: (e["at"], e["id"])):
+            key = (ev.pop("_catalog", None), ev["id"])
+            if key in seen:
                 self.report.note("event", f"id {ev['id']}", "recorded twice; the second copy is dropped")
                 continue
-            seen.add(ev["id"])
-            events.append(ev)
-        top = max(seen, default=0)
-        for i, ev in enumerate(sorted(self.synthetic, key=lambda e: e["at"]), start=1):
+            seen.add(key)
+            (events if key[0] in (own, None) else foreign).append(ev)
+        events.sort(key=lambda e: e["id"])
+        top = max((e["id"] for e in events), default=0)
+        later = sorted(foreign, key=lambda e: (e["at"], e["id"])) + sorted(self.synthetic, key=lambda e: e["at"])
+        for i, ev in enumerate(later, start=1):
             events.append({**ev, "id": top + i})
         self.event_log.add_with_ids(events)
         self.report.count("events", len(events))

@@ -723,10 +723,11 @@ class Vault:
 
     # -- remotes (lensvault.remotes) ---------------------------------------------------------
     def add_remote(self, name: str, url: str, *, endpoint_url: str | None = None, region: str | None = None,
-                   default: bool = False):
+                   default: bool = False, check: bool = True):
+        """Name a remote; ``check``: only if the bucket (or folder) exists and can be used now."""
         from lensvault.remotes.config import add_remote
 
-        return add_remote(self, name, url, endpoint_url=endpoint_url, region=region, default=default)
+        return add_remote(self, name, url, endpoint_url=endpoint_url, region=region, default=default, check=check)
 
     def remove_remote(self, name: str):
         from lensvault.remotes.config import remove_remote

@@ -46,6 +46,10 @@ TESTED = {
     "lensvault push --all --remote {st.remote}":
         "tests/remotes/test_status.py::test_status_after_push_pull_and_a_partial_pull",
     "lensvault pull REF --remote {st.remote}": "tests/remotes/test_status.py::test_status_after_push_pull_and_a_partial_pull",
+    "lensvault pull {refs[0]} --remote {remote}":
+        "tests/remotes/test_hints.py::test_push_to_another_remote_of_what_was_fetched_names_where_it_is",
+    "lensvault pull {c['name']} --remote {st.remote}":
+        "tests/remotes/test_status.py::test_status_of_runs_models_configs_and_aliases",
     "lensvault verify --remote": "tests/remotes/test_gc.py::test_gc_refuses_when_what_a_record_needs_is_unknown",
     "lensvault remote list": "tests/remotes/test_verify.py::test_verify_remote_options",
     "lensvault gc --remote {plan.remote} --yes": "tests/remotes/test_gc.py::test_gc_plans_then_deletes_old_orphans_and_keeps_fresh_ones",

@@ -129,7 +129,13 @@ def remote_url(request, tmp_path):
     if request.param == "az":
         endpoint = request.getfixturevalue("azurite_server")
         return f"az://{request.getfixturevalue('container')}/team/vision", endpoint
-    return f"file://{tmp_path / 'remote'}", None
+    return folder_url(tmp_path / "remote"), None
+
+
+def folder_url(path: Path) -> str:
+    """A file:// remote's URL, its folder made (a remote's folder must exist, as a bucket must)."""
+    path.mkdir(parents=True, exist_ok=True)
+    return f"file://{path}"
 
 
 # How a remote lays objects out (store/remote.py); a test that sets one means it for every command it runs.

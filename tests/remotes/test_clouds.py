@@ -132,7 +132,9 @@ def test_bad_credentials_and_a_missing_container_say_what_where_and_how(tmp_path
     assert "AZURE_STORAGE_ACCOUNT_NAME" in r.stderr and "Traceback" not in r.stderr
 
     missing = f"az://no-such-{container}/p"
-    lv_json("remote", "add", "gone", missing, "--endpoint-url", azurite_server, cwd=v.root)
+    r = lv("remote", "add", "gone", missing, "--endpoint-url", azurite_server, cwd=v.root)  # refused when added
+    assert r.returncode == 9 and "the container does not exist" in r.stderr and "create the container" in r.stderr
+    lv_json("remote", "add", "gone", missing, "--endpoint-url", azurite_server, "--no-check", cwd=v.root)
     r = lv("push", "--all", "--remote", "gone", cwd=v.root)
     assert r.returncode == 9 and "the container does not exist" in r.stderr and missing in r.stderr, r.stderr
     assert "create the container" in r.stderr and "Traceback" not in r.stderr
@@ -144,12 +146,13 @@ def test_bad_credentials_and_a_missing_container_say_what_where_and_how(tmp_path
 
 def test_adding_a_gs_remote_says_it_is_untested(tmp_path):
     lensvault.init(tmp_path / "v").close()
-    added = lv_json("remote", "add", "gcs", "gs://bucket/vision", cwd=tmp_path / "v")
+    # (--no-check: no GCS server here; tests/remotes/test_config.py has the check)
+    added = lv_json("remote", "add", "gcs", "gs://bucket/vision", "--no-check", cwd=tmp_path / "v")
     assert "not run them against a GCS server" in added["note"]
-    human = lv("remote", "add", "gcs2", "gs://bucket/other", cwd=tmp_path / "v")
+    human = lv("remote", "add", "gcs2", "gs://bucket/other", "--no-check", cwd=tmp_path / "v")
     assert human.returncode == 0 and "Note: gs:// remotes" in human.stdout and "verify --remote --hash" in human.stdout
     for url in ("s3://bucket/p", "az://container/p", "file:///mnt/share/lv"):
-        assert lv_json("remote", "add", url.split(":")[0] + "x", url, cwd=tmp_path / "v")["note"] is None
+        assert lv_json("remote", "add", url.split(":")[0] + "x", url, "--no-check", cwd=tmp_path / "v")["note"] is None
     assert "note" not in (tmp_path / "v" / ".lensvault" / "config.toml").read_text()
 
 

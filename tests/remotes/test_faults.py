@@ -20,7 +20,7 @@ from lensvault.errors import RemoteConflict
 from lensvault.store.remote import RemoteStore
 
 from . import raw
-from .conftest import CREDENTIALS, lv, lv_json, remote_args, s3_client
+from .conftest import CREDENTIALS, folder_url, lv, lv_json, remote_args, s3_client
 
 
 def _many_files(root: Path, n: int, size: int = 2048) -> Path:
@@ -149,7 +149,7 @@ def test_the_same_version_pushed_from_two_vaults(tmp_path, remote_url, bccd_dir)
     second = lv_json("push", "--all", cwd=c.root)  # identical content: fine, and said so
     assert second["same_content"] == ["refs/datasets/bccd/1.0.0"] and second["refs_created"] == []
 
-    url2 = url + "-other" if endpoint else f"file://{tmp_path / 'remote-other'}"
+    url2 = url + "-other" if endpoint else folder_url(tmp_path / 'remote-other')
     a2, c2 = _two_vaults_same_name(tmp_path / "diff", bccd_dir, same=False)
     for v in (a2, c2):
         lv_json("remote", "add", "origin", *remote_args(url2, endpoint), cwd=v.root)
@@ -214,8 +214,12 @@ def test_alias_compare_and_swap_has_exactly_one_winner(tmp_path, remote_url):
 def test_unreachable_server_missing_bucket_and_corrupt_objects_are_clear(tmp_path, s3_server, bucket, bccd_dir):
     v = lensvault.init(tmp_path / "a")
     v.snapshot("bccd", bccd_dir / "BCCD", version="1.0.0")
-    lv_json("remote", "add", "down", "s3://b/p", "--endpoint-url", "http://127.0.0.1:9", cwd=v.root)
-    lv_json("remote", "add", "nobucket", f"s3://no-such-bucket-{bucket}/p", "--endpoint-url", s3_server, cwd=v.root)
+    # Refused when added (tests/remotes/test_config.py); added unchecked, a push says the same.
+    r = lv("remote", "add", "down", "s3://b/p", "--endpoint-url", "http://127.0.0.1:9", cwd=v.root)
+    assert r.returncode == 9 and "cannot be reached" in r.stderr and "--no-check" in r.stderr
+    lv_json("remote", "add", "down", "s3://b/p", "--endpoint-url", "http://127.0.0.1:9", "--no-check", cwd=v.root)
+    lv_json("remote", "add", "nobucket", f"s3://no-such-bucket-{bucket}/p", "--endpoint-url", s3_server,
+            "--no-check", cwd=v.root)
     lv_json("remote", "add", "origin", f"s3://{bucket}/p", "--endpoint-url", s3_server, "--default", cwd=v.root)
     r = lv("push", "--all", "--remote", "down", cwd=v.root)
     assert r.returncode == 9 and "cannot be reached" in r.stderr and "Traceback" not in r.stderr

@@ -17,7 +17,7 @@ import lensvault
 from lensvault.store.remote import RemoteStore
 
 from . import raw
-from .conftest import lv, lv_json, remote_args, single_objects
+from .conftest import folder_url, lv, lv_json, remote_args, single_objects
 from .test_hints import hint, sh
 
 
@@ -36,7 +36,7 @@ def _vault(tmp_path: Path, bccd_dir: Path, remote_url):
 
 
 def test_gc_plans_then_deletes_old_orphans_and_keeps_fresh_ones(tmp_path, bccd_dir):
-    url = f"file://{tmp_path / 'remote'}"
+    url = folder_url(tmp_path / 'remote')
     v = _vault(tmp_path, bccd_dir, (url, None))
     lv_json("push", "--all", cwd=v.root)
     raw.make_all_old(url, HOURS_2)  # what is kept below is kept because it is named, not because it is young
@@ -243,7 +243,7 @@ def test_gc_names_a_record_written_meanwhile_that_needs_what_it_deleted(tmp_path
     it, and writes its refs after gc deleted it. gc says so, with the fix; the fix works."""
     import threading
 
-    url = f"file://{tmp_path / 'remote'}"
+    url = folder_url(tmp_path / 'remote')
     src = tmp_path / "frames"
     src.mkdir()
     for i in range(80):  # over 64 objects of unknown state: the push lists the remote
@@ -305,7 +305,7 @@ def test_gc_and_verify_on_packs_rewrite_a_pack_without_its_orphans_and_find_a_da
     flipped byte inside a pack."""
 
     monkeypatch.delenv("LENSVAULT_PACK_BELOW")
-    url = f"file://{tmp_path / 'remote'}"
+    url = folder_url(tmp_path / 'remote')
     folder = tmp_path / "remote"
     v = _vault(tmp_path, bccd_dir, (url, None))
     lv_json("push", "--all", cwd=v.root)

@@ -3,6 +3,7 @@ placeholders a user fills are filled, it is run with bash, and it does what it p
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import lensvault
 from lensvault.store.remote import RemoteStore
 from tests.cli.hints import printed_hints
 
-from .conftest import CREDENTIALS, LAYOUT_KNOBS, lv, lv_json, s3_client
+from .conftest import CREDENTIALS, LAYOUT_KNOBS, folder_url, lv, lv_json, s3_client
 
 
 def hint(text: str, start: str, fill: dict[str, str] | None = None) -> str:
@@ -38,26 +39,26 @@ def test_remote_config_hints(tmp_path, bccd_dir):
     v.close()
     cwd = tmp_path / "a"
     r = lv("push", "--all", cwd=cwd)  # no remote yet
-    cmd = hint(r.stderr, "lensvault remote add origin", {"s3://BUCKET/PREFIX": f"file://{tmp_path / 'r1'}"})
+    cmd = hint(r.stderr, "lensvault remote add origin", {"s3://BUCKET/PREFIX": folder_url(tmp_path / 'r1')})
     assert sh(cmd, cwd).returncode == 0
     assert lv_json("push", "--all", cwd=cwd)["refs_created"] == ["refs/datasets/bccd/1.0.0"]
 
     r = lv("push", "--all", "--remote", "backup", cwd=cwd)
-    cmd = hint(r.stderr, "lensvault remote add backup", {"URL": f"file://{tmp_path / 'r2'}"})
+    cmd = hint(r.stderr, "lensvault remote add backup", {"URL": folder_url(tmp_path / 'r2')})
     assert sh(cmd, cwd).returncode == 0
     assert lv_json("push", "--all", "--remote", "backup", cwd=cwd)["refs_created"] == ["refs/datasets/bccd/1.0.0"]
 
-    r = lv("remote", "add", "backup", f"file://{tmp_path / 'r3'}", cwd=cwd)
+    r = lv("remote", "add", "backup", folder_url(tmp_path / 'r3'), cwd=cwd)
     assert r.returncode == 4
     assert sh(hint(r.stderr, "lensvault remote remove"), cwd).returncode == 0
-    assert lv("remote", "add", "backup", f"file://{tmp_path / 'r3'}", cwd=cwd).returncode == 0
+    assert lv("remote", "add", "backup", folder_url(tmp_path / 'r3'), cwd=cwd).returncode == 0
 
 
 def test_clone_of_an_empty_location_says_to_push_first(tmp_path, bccd_dir):
     v = lensvault.init(tmp_path / "a")
     v.snapshot("bccd", bccd_dir / "BCCD", version="1.0.0")
     v.close()
-    url = f"file://{tmp_path / 'r'}"
+    url = folder_url(tmp_path / 'r')
     lv_json("remote", "add", "origin", url, cwd=tmp_path / "a")
     r = lv("clone", url, str(tmp_path / "b"), cwd=tmp_path)
     assert r.returncode == 3 and not (tmp_path / "b").exists()
@@ -109,7 +110,7 @@ def test_fetch_and_automatic_fetch_hints(tmp_path, bccd_dir):
     v = lensvault.init(tmp_path / "a")
     v.snapshot("bccd", src, version="1.0.0")
     v.close()
-    url = f"file://{tmp_path / 'r'}"
+    url = folder_url(tmp_path / 'r')
     lv_json("remote", "add", "origin", url, cwd=tmp_path / "a")
     lv_json("push", "--all", cwd=tmp_path / "a")
     image = "JPEGImages/BloodImage_00000.jpg"
@@ -144,3 +145,40 @@ def test_fetch_and_automatic_fetch_hints(tmp_path, bccd_dir):
     assert r.returncode == 3
     assert sh(hint(r.stderr, "lensvault pull bccd@1.0.0"), c).returncode == 0
     assert lv("dataset", "checkout", "bccd@1.0.0", str(tmp_path / "o3"), "--no-fetch", cwd=c).returncode == 0
+
+
+def test_push_to_another_remote_of_what_was_fetched_names_where_it_is(tmp_path, remote_url, bccd_dir):
+    """A vault that fetched from remote A (records, not data) pushes to remote B: before anything
+    is sent, it names what is missing here, that A has it, and the pull that brings it."""
+    url, endpoint = remote_url
+    a = lensvault.init(tmp_path / "a")
+    a.snapshot("bccd", bccd_dir / "BCCD", version="1.0.0")
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "x.txt").write_text("x")
+    a.snapshot("more", tmp_path / "more", version="1.0.0")
+    a.close()
+    lv_json("remote", "add", "A", *([url, "--endpoint-url", endpoint] if endpoint else [url]), cwd=a.root)
+    lv_json("push", "--all", cwd=a.root)
+
+    b = lensvault.init(tmp_path / "b")
+    b.close()
+    lv_json("remote", "add", "A", *([url, "--endpoint-url", endpoint] if endpoint else [url]), cwd=b.root)
+    lv_json("fetch", cwd=b.root)
+    target = folder_url(tmp_path / "B")
+    lv_json("remote", "add", "B", target, cwd=b.root)
+    r = lv("push", "--all", "--remote", "B", cwd=b.root)
+    assert r.returncode == 3 and "Traceback" not in r.stderr, r.stderr
+    assert "not in this vault, nor on remote B (they are on remote A: fetched there without their data)" in r.stderr
+    assert "and the same for" in r.stderr  # both versions need objects from A
+    assert not (tmp_path / "B" / "refs").exists() and not (tmp_path / "B" / "packs").exists()  # nothing sent
+    as_json = json.loads(lv("push", "--all", "--remote", "B", "--json", cwd=b.root).stdout)
+    assert as_json["error"] == "ObjectMissing" and as_json["remotes"] == ["A"]
+
+    first = hint(r.stderr, "lensvault pull ")
+    assert first.endswith("--remote A") and first.split()[2] in ("bccd@1.0.0", "more@1.0.0")
+    assert sh(first, b.root).returncode == 0
+    other = "more@1.0.0" if first.split()[2] == "bccd@1.0.0" else "bccd@1.0.0"
+    assert sh(first.replace(first.split()[2], other), b.root).returncode == 0  # "the same for" the other
+    pushed = lv_json("push", "--all", "--remote", "B", cwd=b.root)
+    assert {"refs/datasets/bccd/1.0.0", "refs/datasets/more/1.0.0"} <= set(pushed["refs_created"])
+    assert lv("verify", "--remote", "B", cwd=b.root).returncode == 0

@@ -57,6 +57,14 @@ def test_share_dataset_run_model_then_reproduce_passes(tmp_path, remote_url):
     for args in (("dataset", "list"), ("model", "list"), ("runs", "list"), ("evals",), ("config", "list")):
         assert lv_json(*args, cwd=b, env=env) == lv_json(*args, cwd=a, env=env), args
     assert lv_json("remote", "list", cwd=b)[0]["url"] == url
+    # The history came too: every event of the first vault (promotes, the rollback-free story's
+    # registrations, runs, snapshots), by whom and when, in the clone's `lensvault events`.
+    def facts(root):
+        return {(e["at"], e["actor"], e["action"], e["subject"]) for e in lv_json("events", cwd=root, env=env)}
+
+    theirs = facts(a)
+    assert {"model.promote", "dataset.version.create"} <= {f[2] for f in theirs}
+    assert theirs <= facts(b)
     r = lv("verify", cwd=b)
     assert r.returncode == 0 and "0 missing, 0 corrupt" in r.stdout, r.stdout + r.stderr
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import lensvault
 
 from . import raw
-from .conftest import lv, lv_json, remote_args
+from .conftest import folder_url, lv, lv_json, remote_args
 from .test_hints import hint, sh
 
 
@@ -21,9 +21,12 @@ def _status(cwd: Path, *extra: str) -> tuple[dict, str, int]:
     data = lv_json("status", "--remote", *extra, cwd=cwd, ok=(0, 1))
     human = lv("status", "--remote", *extra, cwd=cwd)
     # The human output says what the JSON says: every name (of the first 20), and the verdict.
-    for side in ("not_pushed", "not_pulled"):
+    for side in ("not_pushed", "not_pulled", "conflicts"):
         for x in data[side][:20]:
             assert (x["name"] or x["kind"]) in human.stdout, (x, human.stdout)
+    if not data["in_sync"]:
+        assert (f"{len(data['not_pushed'])} not pushed, {len(data['not_pulled'])} not pulled, "
+                f"{len(data['conflicts'])} conflict(s)") in human.stdout
     assert (f"Also {data['events_not_pushed']} event batch" in human.stdout) == bool(data["events_not_pushed"])
     assert ("in sync" in human.stdout) == data["in_sync"]
     assert human.returncode == (0 if data["in_sync"] else 1)
@@ -124,9 +127,53 @@ def test_status_of_runs_models_configs_and_aliases(tmp_path, remote_url):
     st, _, _ = _status(b)  # b's alias now points where the remote's does (by a move of b's own)
     assert st["not_pulled"] == [] and not any(x["kind"] == "alias" for x in st["not_pushed"])
 
+    # Both move it since they agreed (a pushes first): for b it is one conflict, with both targets,
+    # in neither list — a push would lose the race and a pull would undo b's decision.
+    lv_json("model", "promote", "detector@1.2.0", "production", "--reason", "a: hotfix fixed", cwd=a)
+    lv_json("push", "--all", cwd=a)
+    lv_json("model", "promote", "detector@1.0.0", "production", "--reason", "b: back to the first", cwd=b)
+    st, human, code = _status(b)
+    assert st["conflicts"] == [{"kind": "alias", "name": "detector@production", "here": "1.0.0", "remote": "1.2.0"}]
+    assert not any(x["kind"] == "alias" for x in st["not_pushed"] + st["not_pulled"]) and code == 1
+    assert "0 not pushed, 0 not pulled, 1 conflict(s)" in human
+    assert "alias  detector@production: 1.0.0 here, 1.2.0 on the remote" in human
+    assert lv("push", "--all", cwd=b).returncode == 4  # (what the conflict says: the push loses)
+    assert _status(a)[0]["in_sync"]  # a's move is on the remote; b's is b's own until pushed
+    assert sh(hint(human, "lensvault pull detector@production --remote"), b).returncode == 0
+    assert _status(b)[0]["in_sync"]
+    assert lv_json("model", "show", "detector@production", cwd=b)["version"] == "1.2.0"
+    # b decides again, after seeing a's move: now it is only not pushed, with where it points.
+    lv_json("model", "promote", "detector@1.0.0", "production", "--reason", "b: decided again", cwd=b)
+    st, _, _ = _status(b)
+    assert st["conflicts"] == [] and [(x["name"], x["to"]) for x in st["not_pushed"]] == [("detector@production", "1.0.0")]
+    # … and a, which has not seen b's move once b pushed it, has it not pulled, with the remote's target.
+    lv_json("push", "--all", cwd=b)
+    st, _, _ = _status(a)
+    assert st["conflicts"] == [] and [(x["name"], x["to"]) for x in st["not_pulled"]] == [("detector@production", "1.0.0")]
+
+
+def test_a_version_made_here_and_there_with_other_content_is_a_conflict(tmp_path, remote_url, vault, bccd_dir):
+    url, endpoint = remote_url
+    a = lensvault.init(tmp_path / "a")
+    a.snapshot("bccd", bccd_dir / "BCCD", version="1.0.0")
+    lv_json("remote", "add", "origin", *remote_args(url, endpoint), cwd=a.root)
+    lv_json("push", "--all", cwd=a.root)
+    a.close()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "x.txt").write_text("made here\n")
+    vault.snapshot("bccd", mine, version="1.0.0")
+    lv_json("remote", "add", "origin", *remote_args(url, endpoint), cwd=vault.root)
+    st, human, code = _status(vault.root)
+    ours = vault.dataset("bccd@1.0.0")
+    assert [(c["kind"], c["name"], c["remote"] != c["here"]) for c in st["conflicts"]] == \
+        [("dataset version", "bccd@1.0.0", True)] and code == 1
+    assert st["not_pushed"] == [] and "0 not pushed, 0 not pulled, 1 conflict(s)" in human
+    assert "dataset version  bccd@1.0.0: record" in human and ours.ref == "bccd@1.0.0"
+
 
 def test_long_lists_say_how_many_more(tmp_path):
-    url = f"file://{tmp_path / 'r'}"
+    url = folder_url(tmp_path / 'r')
     src = tmp_path / "src"
     src.mkdir()
     (src / "a.txt").write_text("a\n")

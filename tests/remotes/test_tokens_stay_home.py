@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import lensvault
 
-from .conftest import lv_json
+from .conftest import folder_url, lv_json
 
 
 def test_push_sends_no_token_and_clone_takes_none(tmp_path):
     from lensvault.ledger import entries, ledger_prefix
     from lensvault.remotes.config import open_remote
 
-    url = f"file://{tmp_path / 'remote'}"
+    url = folder_url(tmp_path / 'remote')
     src = tmp_path / "files"
     src.mkdir()
     (src / "a.txt").write_text("a\n")

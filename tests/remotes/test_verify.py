@@ -8,7 +8,7 @@ import pytest
 import lensvault
 
 from . import raw
-from .conftest import lv, lv_json, remote_args, single_objects
+from .conftest import folder_url, lv, lv_json, remote_args, single_objects
 from .test_hints import hint, sh
 
 
@@ -94,7 +94,7 @@ def test_verify_remote_options(tmp_path, bccd_dir):
     r = lv("verify", "--remote", "--repair", cwd=v.root)
     assert r.returncode == 2 and "--remote checks the whole remote" in r.stderr
     # A location nothing was pushed to is not a remote with nothing wrong.
-    lv_json("remote", "add", "origin", f"file://{tmp_path / 'r'}", cwd=v.root)
+    lv_json("remote", "add", "origin", folder_url(tmp_path / 'r'), cwd=v.root)
     r = lv("verify", "--remote", cwd=v.root)
     assert r.returncode == 3 and "not a LensVault remote" in r.stderr
     assert f"file://{tmp_path / 'r'}" in sh(hint(r.stderr, "lensvault remote list"), v.root).stdout

@@ -23,14 +23,17 @@ def remote():
 @click.option("--endpoint-url", metavar="URL", help="An S3-compatible server (MinIO, Ceph, R2 …), e.g. http://minio:9000.")
 @click.option("--region", metavar="REGION", help="The bucket's region.")
 @click.option("--default", "default", is_flag=True, help="Make it the default remote (the first one is).")
+@click.option("--no-check", "no_check", is_flag=True,
+              help="Add it without contacting it (offline, or credentials given later).")
 @json_option
 @click.pass_context
-def add_cmd(ctx, name, url, endpoint_url, region, default, as_json):
+def add_cmd(ctx, name, url, endpoint_url, region, default, no_check, as_json):
     """Add remote NAME at URL: s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX or file:///PATH.
 
-    Credentials are never stored: they come from each cloud's usual environment variables."""
-    emit(open_vault_from(ctx).add_remote(name, url, endpoint_url=endpoint_url, region=region, default=default),
-         as_json, render.added)
+    The bucket (or folder) must exist and answer: a new location must be writable, an existing
+    remote readable. Credentials are never stored: they come from each cloud's usual environment variables."""
+    emit(open_vault_from(ctx).add_remote(name, url, endpoint_url=endpoint_url, region=region, default=default,
+                                         check=not no_check), as_json, render.added)
 
 
 @remote.command("list")
@@ -89,8 +92,12 @@ def fetch_cmd(ctx, remote, jobs, as_json):
     """Bring every record of a remote (versions, runs, models, configs) into this vault, without their data.
 
     Their data stays on the remote until `dataset checkout`, `model pull`, `reproduce` or `pull REF`
-    needs it (then it is fetched, hash-checked); `verify` lists it as only on the remote."""
-    emit(open_vault_from(ctx).fetch(remote=remote, jobs=jobs, progress=progress_for(as_json)), as_json, render.fetched)
+    needs it (then it is fetched, hash-checked); `verify` lists it as only on the remote. A version
+    made here and there with other content is reported (with what needs it, left out) and the
+    rest is fetched; then the exit code is 4."""
+    result = open_vault_from(ctx).fetch(remote=remote, jobs=jobs, progress=progress_for(as_json))
+    emit(result, as_json, render.fetched)
+    ctx.exit(0 if result.ok else 4)  # a name made here and there with other content: RemoteConflict's code
 
 
 @click.command("clone")

@@ -9,6 +9,7 @@ model into an existing vault. Every byte that comes in is hashed before it enter
     config.py    named remotes in the vault's config (never credentials)
     closure.py   which records and objects a ref needs
     push.py      upload
+    missing_here.py  push of records fetched without their data: name what is where, before sending
     fetch.py     download: pull and clone
     records_fetch.py  ``fetch``: every record, the data left on the remote
     promised.py  which missing objects are on a remote (fetched records' markers), for verify

@@ -21,7 +21,7 @@ from typing import Any
 
 from lensvault.errors import NotFound
 
-__all__ = ["Ledger", "LedgerRecord", "select"]
+__all__ = ["Ledger", "LedgerRecord", "needing", "select"]
 
 # Records whose ref is created write-once (the others are only listed by the journal).
 REF_KINDS = {"dataset.version": "datasets", "model.version": "models", "config": "configs"}
@@ -175,3 +175,54 @@ def select(ledger: Ledger, refs: list[str], *, everything: bool, where: str) -> 
                            fix="name a dataset version (NAME@X.Y.Z), model version, NAME@ALIAS, run id or config id "
                                "that exists there")
     return [r for r in ledger.records if r.oid in chosen]
+
+
+def _names(rec: LedgerRecord) -> set[str]:
+    """What other records name this one by: d:NAME@VERSION, c:CONFIG, r:RUN, m:NAME@VERSION."""
+    d = rec.data
+    row = d.get("row") or {}
+    if rec.kind == "dataset.version":
+        return {f"d:{row['name']}@{row['version']}"}
+    if rec.kind == "config":
+        return {f"c:{row['config_id']}"}
+    if rec.kind == "model.version":
+        return {f"m:{row['name']}@{row['version']}"}
+    return {f"r:{rid}" for rid in rec.run_ids()}
+
+
+def _needs(rec: LedgerRecord) -> set[str]:
+    """The names of the records this one needs (as ``select`` follows them)."""
+    row = rec.data.get("row") or {}
+    out: set[str] = set()
+    if rec.kind == "dataset.version" and row.get("parent"):
+        out.add(f"d:{row['name']}@{row['parent']}")
+    if rec.kind in ("run.start", "model.version", "evaluation"):
+        if row.get("dataset"):
+            out.add(f"d:{row['dataset']}")
+        if row.get("config_id"):
+            out.add(f"c:{row['config_id']}")
+        if rec.kind != "run.start" and row.get("run_id"):
+            out.add(f"r:{row['run_id']}")
+    if rec.kind == "evaluation" and row.get("model_name") and row.get("model_version"):
+        out.add(f"m:{row['model_name']}@{row['model_version']}")
+    return out
+
+
+def needing(records: list[LedgerRecord], oids: set[str]) -> set[str]:
+    """The oids of ``records`` that need any of the records ``oids``, directly or through others
+    (a child version of a parent, a run of its data or config, a model of its run, an
+    evaluation of any of them) — and ``oids`` themselves. A fetch that leaves a record out
+    leaves these out too: taken in, they would name this vault's record under the same name."""
+    tainted = set().union(*(_names(r) for r in records if r.oid in oids)) if oids else set()
+    out = set(oids)
+    changed = True
+    while changed:
+        changed = False
+        for rec in records:
+            if rec.oid in out:
+                continue
+            if _needs(rec) & tainted or (rec.kind.startswith("run.") and _names(rec) & tainted):
+                out.add(rec.oid)
+                tainted |= _names(rec)
+                changed = True
+    return out

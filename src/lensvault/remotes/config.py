@@ -94,7 +94,11 @@ def _write(vault: Vault, remotes: dict[str, Remote]) -> None:
 
 
 def add_remote(vault: Vault, name: str, url: str, *, endpoint_url: str | None = None, region: str | None = None,
-               default: bool = False) -> Remote:
+               default: bool = False, check: bool = True) -> Remote:
+    """Name the remote at ``url``; ``check`` (the default): only if it can be used now
+    (``RemoteStore.check_usable``: the bucket or folder exists, the server answers, our credentials
+    are taken, a new location can be written to). ``check=False`` is for a machine that is offline
+    or gets its credentials later (a container image built before it runs)."""
     if not _NAME.match(name):
         raise UsageError(f"{name!r} is not a valid remote name", where=name,
                          fix="use letters, digits, '.', '_' and '-' (e.g. origin, team-s3)")
@@ -110,8 +114,21 @@ def add_remote(vault: Vault, name: str, url: str, *, endpoint_url: str | None = 
     if default:
         remotes = {k: replace(r, default=False) for k, r in remotes.items()}
     remotes[name] = Remote(name, url, endpoint_url, region, default)
+    if check:
+        _check(remotes[name])
     _write(vault, remotes)
     return remotes[name]
+
+
+def _check(remote: Remote) -> None:
+    from lensvault.errors import LensVaultError
+
+    try:
+        remote.store(jobs=1).check_usable()
+    except LensVaultError as e:
+        e.fix = (f"{e.fix}; or, if this machine cannot reach it now (offline, credentials given later), "
+                 f"add it unchecked with --no-check") if e.fix else "add it unchecked with --no-check"
+        raise
 
 
 def remove_remote(vault: Vault, name: str) -> Remote:

@@ -1,7 +1,8 @@
 """``lensvault pull`` and ``lensvault clone``: records and objects from a remote into a vault.
 
 Every byte that comes in is hashed before it enters the local store: records and small
-objects in memory, large ones while they stream to a temp file. A remote object that does
+objects in memory, large ones while they stream to a file in the store's temp folder
+(``staging``: where ``gc`` finds what a killed download left). A remote object that does
 not hash to its name is named in the error (with its pack and byte range if it was packed)
 and never stored. Packed objects come a pack at a time: the whole pack, or the ranges that
 hold what is wanted, whichever is fewer requests for not many more bytes.
@@ -21,6 +22,8 @@ import os
 import shutil
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +36,7 @@ from lensvault.remotes.results import CloneResult, PullResult
 if TYPE_CHECKING:
     from lensvault.vault import Vault
 
-__all__ = ["clone", "download", "new_records", "pull"]
+__all__ = ["clone", "download", "name_clash", "new_records", "pull", "staging"]
 
 
 def _require_remote(rs) -> None:
@@ -48,18 +51,45 @@ def _require_remote(rs) -> None:
 BATCH = 512
 
 
+@contextmanager
+def staging(store) -> Iterator[str]:
+    """A folder for downloads to land in (hashed) before they are stored: inside the store's own
+    temp folder, named after this process (store/owner.py), so that what a kill -9 leaves is where
+    ``gc`` looks for leftovers of writers that are gone (store/leftovers.py) — never in the
+    system's temp folder, where nothing would ever remove it. Removed on the way out otherwise.
+    (A store without files, in memory, stages in the system's temp folder.)"""
+    import tempfile
+
+    from lensvault.store.owner import current
+
+    files = store.local()
+    if files is None:
+        with tempfile.TemporaryDirectory(prefix=".lensvault-fetch-") as d:
+            yield d
+        return
+    path = os.path.join(files.tmp, f"{current()}-fetch-{uuid.uuid4().hex[:12]}")
+    try:
+        os.makedirs(path)
+    except OSError as e:
+        from lensvault.store.linking import storage_error
+
+        raise storage_error(e, path) from e
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def download(store, rs, oids: list[str], progress, label: str) -> tuple[int, int]:
     """Fetch the objects ``store`` lacks, each hashed before it is stored; (objects, bytes) fetched.
     Objects in packs come pack by pack (whole, or the ranges that hold them: store/packs.py), the
     others one GET each."""
-    import tempfile
-
     todo = store.missing(sorted(set(oids)))
     if not todo:
         return 0, 0
     fetched, total = 0, 0
     lock = threading.Lock()
-    with progress.task(label, len(todo)) as advance, tempfile.TemporaryDirectory(prefix=".lensvault-fetch-") as stage:
+    with progress.task(label, len(todo)) as advance, staging(store) as stage:
 
         def store_pack(index, got: list[tuple[str, memoryview]]) -> None:
             nonlocal fetched, total
@@ -318,6 +348,12 @@ def _replay(vault: Vault, new: list[LedgerRecord], ref: str, remote: str, *, act
                 if store.put_ref(rname, rec.oid.encode(), exclusive=True):
                     txn.on_undo(lambda n=rname: store.delete_ref(n))  # type: ignore[misc]  # a default binds the loop's name
         r.runs.add_latest_metrics(list(r.latest.values()))
+        # Their events too (who made them, when), under ids of this catalog: a record is taken in
+        # once (its journal entry is here from now on), so an event never comes twice.
+        for rec in new:
+            for ev in (rec.doc or {}).get("events", []):
+                r.event_log.add({k: ev.get(k) for k in ("at", "actor", "action", "subject_kind", "subject",
+                                                        "before", "after")})
         catalog.append_event(conn, action, "remote", remote,
                              after={"ref": ref, "records": [rec.oid for rec in new],
                                     "restored": dict(sorted(report.restored.items()))})
@@ -337,13 +373,16 @@ def _known_runs(vault: Vault, new: list[LedgerRecord]) -> set[str]:
     return out
 
 
-def new_records(vault: Vault, chosen: list[LedgerRecord], ours, same_content: list[str]) -> list[LedgerRecord]:
-    """The chosen records this vault lacks (not alias moves or events: its aliases are its own);
-    a write-once ref here that names other content is refused, the same snapshot is noted."""
+def new_records(vault: Vault, chosen: list[LedgerRecord], ours, same_content: list[str], *,
+                conflicts: list[RemoteConflict] | None = None) -> list[LedgerRecord]:
+    """The chosen records this vault lacks (not alias moves: its aliases are its own; event
+    batches, history of the vaults that pushed them, are taken in);
+    a write-once ref here that names other content is refused, the same snapshot is noted.
+    ``conflicts``: each such clash is added there instead of raised (``fetch`` goes on with the rest)."""
     have = {r.oid for r in ours.records}
     new: list[LedgerRecord] = []
     for rec in chosen:
-        if rec.oid in have or rec.kind in ("alias.move", "events"):
+        if rec.oid in have or rec.kind == "alias.move":
             continue
         key = rec.ref()
         mine = ours.refs.get(key) if key else None
@@ -351,8 +390,28 @@ def new_records(vault: Vault, chosen: list[LedgerRecord], ours, same_content: li
             if _same_version(vault, rec, mine):
                 same_content.append(key)
                 continue
-            raise RemoteConflict(f"{key.split('/', 1)[1]} here is other content than on the remote", where=key,
-                                 fix="a version is written once: this vault made its own under that name; "
-                                     "pull another version, or clone the remote into a new folder")
+            clash = name_clash(vault, rec, key, mine)
+            if conflicts is None:
+                raise clash
+            conflicts.append(clash)
+            continue
         new.append(rec)
     return new
+
+
+def name_clash(vault: Vault, rec: LedgerRecord, key: str, mine: str) -> RemoteConflict:
+    """The remote's record ``rec`` is other content than this vault's ``mine`` under the write-once name ``key``."""
+    from lensvault.ledger import read_record
+
+    label = "{}@{}".format(*key.split("/")[2:4]) if key.count("/") == 3 else key.rsplit("/", 1)[-1]
+    details: dict[str, str] = {"ref": label, "here": mine, "remote": rec.oid}
+    what = f"{label} here is other content than on the remote (record {mine[:12]}… here, {rec.oid[:12]}… there)"
+    if rec.kind == "dataset.version":
+        ours = read_record(vault.store, mine)["data"]["row"]["snapshot_id"]
+        theirs = rec.data["row"]["snapshot_id"]
+        details.update(here_snapshot=ours, remote_snapshot=theirs)
+        what = f"{label} here is other content than on the remote: snapshot {ours[:12]}… here, {theirs[:12]}… there"
+    return RemoteConflict(what, where=key,
+                          fix=f"a version is written once: this vault keeps its own {label}, and the remote's (and "
+                              "what needs it) cannot come under that name; to work with the remote's, clone the "
+                              "remote into a new folder", **details)

@@ -27,6 +27,7 @@ from lensvault.progress import NO_PROGRESS
 from lensvault.remotes.closure import Ledger, LedgerRecord, select
 from lensvault.remotes.config import open_remote
 from lensvault.remotes.ledgers import local_ledger, record_objects, version_objects
+from lensvault.remotes.missing_here import refuse_missing_here
 from lensvault.remotes.results import PushResult
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ def push(vault: Vault, refs: list[str], *, everything: bool = False, remote: str
             damaged |= _damaged_in_packs(rs, [o for o in [*todo, *records] if o in listing and o not in damaged])
         todo = [o for o in todo if o not in listing or o in damaged]
     result.objects_present = len(needed) - len(todo)
+    refuse_missing_here(vault, chosen, todo, spec.name)  # before anything is sent
     result.objects_replaced = len(damaged)
     # One upload for both: small objects and records share packs (nothing names a record before its
     # ref and journal entry, written below once every pack and its index is whole).

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lensvault.errors import NotFound
+from lensvault.errors import NotFound, RemoteConflict
 from lensvault.progress import NO_PROGRESS
-from lensvault.remotes.closure import LedgerRecord, select
+from lensvault.remotes.closure import LedgerRecord, needing, select
+from lensvault.remotes.reach import label
 from lensvault.remotes.results import FetchResult
 
 if TYPE_CHECKING:
@@ -71,7 +72,10 @@ def fetch(vault: Vault, *, remote: str | None = None, jobs: int = 32, progress=N
     theirs, raw = remote_ledger(rs, progress=progress)
     chosen = select(theirs, [], everything=True, where=f"the remote {spec.name} ({rs.url})")
     result = FetchResult(spec.name, rs.url)
-    new = new_records(vault, chosen, local_ledger(vault), result.same_content)
+    clashes: list[RemoteConflict] = []
+    new = new_records(vault, chosen, local_ledger(vault), result.same_content, conflicts=clashes)
+    left_out = _set_aside(chosen, theirs, clashes, rs.url, result)
+    new = [r for r in new if r.oid not in left_out]
     # Records, and the manifests and tables of versions (read to list a version's files).
     oids, n, size = _objects_of(vault, rs, new, raw, progress)
     meta = sorted(set().union(*(metadata_objects(r) for r in new)) if new else set())
@@ -93,12 +97,44 @@ def fetch(vault: Vault, *, remote: str | None = None, jobs: int = 32, progress=N
         raise
     finally:
         vault.store.release_pins()
-    _aliases(vault, rs, theirs, spec.name, result)
+    _aliases(vault, rs, theirs, spec.name, result, left_out)
     return result
 
 
-def _aliases(vault: Vault, rs, theirs, remote: str, result: FetchResult) -> None:
-    """Create here the aliases only the remote has; name those that point elsewhere here."""
+def _set_aside(chosen: list[LedgerRecord], theirs, clashes: list[RemoteConflict], url: str,
+               result: FetchResult) -> set[str]:
+    """Report each clash (a name made here and there with other content) with what needs the
+    remote's record of that name: those stay out too (taken in, they would name this vault's
+    record). Returns the oids left out; everything else is fetched."""
+    if not clashes:
+        return set()
+    by_oid = {r.oid: r for r in chosen}
+    aliases = _alias_targets(theirs)
+    for c in clashes:
+        needers = needing(chosen, {c.details["remote"]}) - {c.details["remote"]}
+        c.details["left_out"] = sorted({label(by_oid[o]) for o in needers} |
+                                       {a for a, model in aliases.items() if model in needers})
+        c.where = f"{url}/{c.where}"
+        result.conflicts.append(c.to_dict())
+    return needing(chosen, {c.details["remote"] for c in clashes})
+
+
+def _alias_targets(theirs) -> dict[str, str | None]:
+    """NAME@ALIAS -> the oid of the model version record the remote's alias points at."""
+    by_oid = theirs.by_oid()
+    out: dict[str, str | None] = {}
+    for ref, oid in theirs.refs.items():
+        move = by_oid.get(oid) if ref.startswith("refs/aliases/") else None
+        if move is not None:
+            _, _, name, alias = ref.split("/", 3)
+            out[f"{name}@{alias}"] = theirs.refs.get(f"refs/models/{name}/{move.data['move']['to_version']}")
+    return out
+
+
+def _aliases(vault: Vault, rs, theirs, remote: str, result: FetchResult, left_out: set[str]) -> None:
+    """Create here the aliases only the remote has; name those that point elsewhere here. An alias
+    whose version was left out (it clashes with one here, or needs what does) is not created:
+    here it would point at this vault's own version of that name."""
     from lensvault.remotes.fetch import _adopt_alias
     from lensvault.remotes.results import PullResult
 
@@ -115,6 +151,8 @@ def _aliases(vault: Vault, rs, theirs, remote: str, result: FetchResult) -> None
             here = vault.model(f"{name}@{alias}").version
         except NotFound:
             here = None
+        if theirs.refs.get(f"refs/models/{name}/{there}") in left_out:
+            continue
         if here is None:
             adopted = PullResult(remote, rs.url, [f"{name}@{alias}"])
             _adopt_alias(vault, rs, theirs, f"{name}@{alias}", remote, adopted)

@@ -58,9 +58,16 @@ class FetchResult:
     same_content: list[str] = field(default_factory=list)
     aliases_created: list[str] = field(default_factory=list)  # NAME@ALIAS only the remote had
     aliases_differ: list[dict[str, str]] = field(default_factory=list)  # {"alias", "here", "remote"}
+    # names made here and there with other content: each a RemoteConflict's to_dict (what, where,
+    # fix, ref, here, remote, [here_snapshot, remote_snapshot], left_out: what needs it, not fetched)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.conflicts
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "ok": self.ok}
 
 
 @dataclass

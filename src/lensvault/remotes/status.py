@@ -14,10 +14,11 @@ Aliases are compared by the version they point at, not by every move (one GET of
 ref each, and of its move record when it is not one of this vault's): a pull adopts a remote
 alias by moving the local one (a move of this vault's own), and remembers the remote move it
 saw (``remotes/seen.py``); an alias that points elsewhere there is not pulled if that move is
-one this vault has not seen, not pushed if this vault's latest move is not on the remote.
+one this vault has not seen, not pushed if this vault's latest move is not on the remote — and
+a conflict, in neither list, when both are true (moved on both sides since they agreed).
 Event batches (``events`` records) are history, not state: this vault's unpushed ones are
-counted apart and do not make the two differ; another vault's are never pulled (a clone
-copies them), so they are not counted. """
+counted apart and do not make the two differ; another vault's (``fetch`` and ``clone`` bring
+them) are not counted. """
 
 from __future__ import annotations
 
@@ -50,14 +51,19 @@ class RemoteStatus:
     # this vault's event batches the remote lacks (its own history: `push --all` sends them; they
     # change no version, run, model or alias, so they do not make the two differ)
     events_not_pushed: int = 0
+    # what neither a push nor a pull settles: an alias moved here and there since they last agreed
+    # ({"kind": "alias", "name", "here": version, "remote": version}), and a version made here and
+    # there with other content ({"kind": "dataset version"|…, "name", "here": oid, "remote": oid});
+    # such an alias is in neither list above
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def in_sync(self) -> bool:
-        return not (self.not_pushed or self.not_pulled or any(not s["same_content"] for s in self.same_name))
+        return not (self.not_pushed or self.not_pulled or self.conflicts)
 
     def to_dict(self) -> dict[str, Any]:
         return {"remote": self.remote, "url": self.url, "in_sync": self.in_sync, "not_pushed": self.not_pushed,
-                "not_pulled": self.not_pulled, "same_name": self.same_name,
+                "not_pulled": self.not_pulled, "conflicts": self.conflicts, "same_name": self.same_name,
                 "events_not_pushed": self.events_not_pushed}
 
 
@@ -95,8 +101,11 @@ def _not_pushed(vault: Vault, rs, records: list[LedgerRecord], refs: dict[str, s
             if ref in there_refs:
                 theirs = (rs.get_ref(ref) or b"").decode().strip()
                 if theirs != rec.oid:
-                    out.same_name.append({"ref": ref, "ours": rec.oid, "theirs": theirs,
-                                          "same_content": _same_snapshot(rs, rec, theirs)})
+                    same = _same_snapshot(rs, rec, theirs)
+                    out.same_name.append({"ref": ref, "ours": rec.oid, "theirs": theirs, "same_content": same})
+                    if not same:
+                        out.conflicts.append({"kind": _KIND[rec.kind], "name": label(rec), "here": rec.oid,
+                                              "remote": theirs})
                     continue
             out.not_pushed.append({"kind": _KIND[rec.kind], "name": label(rec), "records": 1})
         elif rec.kind == "evaluation":
@@ -162,12 +171,16 @@ def _aliases(vault: Vault, rs, records: list[LedgerRecord], refs: dict[str, str]
             out.not_pulled.append({"kind": "alias", "name": f"{name}@{alias}"})
             continue
         theirs = (rs.get_ref(ref) or b"").decode().strip()
-        if theirs == mine or _points_at(rs, by_oid, theirs) == to:
+        there = _points_at(rs, by_oid, theirs)
+        if theirs == mine or there == to:
             continue  # (a pull adopts the remote's alias by a move of this vault's own, to the same version)
         known = theirs in by_oid or seen_at(vault, rs.url, name, alias, theirs) is not None
-        if not known:
-            out.not_pulled.append({"kind": "alias", "name": f"{name}@{alias}"})
-        if mine not in there_journal:
+        pushed = mine in there_journal
+        if not known and not pushed:  # moved on both sides since they agreed: a push would lose the race
+            out.conflicts.append({"kind": "alias", "name": f"{name}@{alias}", "here": to, "remote": there})
+        elif not known:
+            out.not_pulled.append({"kind": "alias", "name": f"{name}@{alias}", "to": there})
+        else:
             out.not_pushed.append({"kind": "alias", "name": f"{name}@{alias}", "to": to, "records": 1})
 
 

@@ -29,7 +29,18 @@ def _item(x: dict) -> str:
 
 def status(st, out) -> None:
     line(out, f"Remote {st.remote} ({st.url}): " + ("in sync with this vault" if st.in_sync else
-              f"{len(st.not_pushed)} not pushed, {len(st.not_pulled)} not pulled"))
+              f"{len(st.not_pushed)} not pushed, {len(st.not_pulled)} not pulled, {len(st.conflicts)} conflict(s)"))
+    if st.conflicts:
+        line(out, "Conflicts (neither a push nor a pull settles them):")
+        for c in st.conflicts[:SHOWN]:
+            if c["kind"] == "alias":
+                line(out, f"  alias  {c['name']}: {c['here']} here, {c['remote']} on the remote (both moved since "
+                          f"they agreed; take the remote's with `lensvault pull {c['name']} --remote {st.remote}`, "
+                          "then promote again if yours should win, and push)")
+            else:
+                line(out, f"  {c['kind']}  {c['name']}: record {c['here'][:12]}… here, {c['remote'][:12]}… on the "
+                          "remote (a version is written once: register yours under another version)")
+        _rest(out, st.conflicts)
     if st.not_pushed:
         line(out, f"Not pushed (push them with `lensvault push --all --remote {st.remote}`):")
         for x in st.not_pushed[:SHOWN]:
@@ -43,13 +54,10 @@ def status(st, out) -> None:
     if st.events_not_pushed:
         line(out, f"Also {st.events_not_pushed} event batch(es) of this vault not pushed (history only; "
                   "`lensvault push --all` sends them)")
-    for s in st.same_name:
-        ref = s["ref"].split("/", 1)[1]
-        if s["same_content"]:
-            line(out, f"  same content, made here and there: {ref}")
-        else:
-            line(out, f"  CONFLICT {ref}: record {s['ours'][:12]}… here, {s['theirs'][:12]}… on the remote "
-                      "(a version is written once: register yours under another version)")
+    same = [s["ref"].split("/", 1)[1] for s in st.same_name if s["same_content"]]
+    for ref in same[:SHOWN]:
+        line(out, f"  same content, made here and there: {ref}")
+    _rest(out, same)
 
 
 def verify(rep, out) -> None:

@@ -84,6 +84,14 @@ def fetched(res, out) -> None:
                   "follows the remote)")
     if len(res.aliases_differ) > 20:
         line(out, f"  … and {len(res.aliases_differ) - 20} more")
+    for c in res.conflicts:
+        line(out, f"CONFLICT  {c['what']}")
+        line(out, f"          where: {c['where']}")
+        if c["left_out"]:
+            line(out, f"          not fetched either (they need the remote's {c['ref']}): {_some(c['left_out'])}")
+        line(out, f"          fix: {c['fix']}")
+    if res.conflicts:
+        line(out, f"{len(res.conflicts)} conflict(s): everything else was fetched")
 
 
 def cloned(res, out) -> None:

@@ -171,8 +171,9 @@ class RemoteStore(ObjectStore):
 
             kw: dict[str, Any] = {}
             if self._local_root is not None:
-                os.makedirs(self._local_root, exist_ok=True)
-                kw["mkdir"] = True
+                # The folder itself must exist, as a bucket must: creating it would turn a typo or an
+                # unmounted share into a remote on this machine's own disk.
+                self.require_folder()
             else:
                 options: dict[str, Any] = {"connect_timeout": "10s", "timeout": "300s"}
                 if self.endpoint_url:
@@ -242,6 +243,54 @@ class RemoteStore(ObjectStore):
         except Exception as e:
             if type(e).__name__ != "AlreadyExistsError":
                 raise
+
+    def require_folder(self) -> None:
+        """A file:// remote's folder exists and is a folder (the bucket of a folder remote)."""
+        root = self._local_root
+        if root is None or os.path.isdir(root):
+            return
+        what = "is not a folder" if os.path.exists(root) else "does not exist"
+        raise RemoteError(f"the remote's folder {root} {what}", where=self.url,
+                          fix=f"create it (mkdir -p {root}) or mount the share there, or correct the URL "
+                              "(remove the remote and add it again)")
+
+    def check_usable(self) -> None:
+        """What ``remote add`` checks before it names a remote: the bucket (or folder) exists, the
+        server answers and takes our credentials, a marker there is of a format we read, and a
+        location that is not a remote yet can be written to (a test object, written and removed).
+        A remote that exists but refuses our writes is kept: a machine that only pulls (CI, a
+        deploy box) is often given read-only credentials on purpose."""
+        self.require_folder()
+        fmt = self.remote_format()
+        try:
+            self._probe_write()
+        except LensVaultError as e:
+            if fmt is not None:
+                return
+            raise RemoteError(f"the remote cannot be written to: {e.what}", where=self.url,
+                              fix="use credentials (or a folder) this machine may write to, or another URL; "
+                                  "nothing was pushed there yet, so there is nothing to pull from it either") from e
+
+    def _probe_write(self) -> None:
+        import uuid
+
+        import obstore
+
+        if self._local_root is not None:  # as the folder's owner sees it (obstore would create parents)
+            probe = os.path.join(self._local_root, f".lensvault-probe-{uuid.uuid4().hex}")
+            try:
+                with open(probe, "xb"):
+                    pass
+                os.unlink(probe)
+            except OSError as e:
+                raise RemoteError(f"{e.strerror or e}", where=self.url) from e
+            return
+        key = f"clock/probe-{uuid.uuid4().hex}"
+        self._call("the remote cannot be written", obstore.put, key, b"", mode="overwrite")
+        try:
+            self._call("the remote cannot be written", obstore.delete, key)
+        except FileNotFoundError:
+            pass
 
     def exists(self) -> bool:
         return self.remote_format() is not None
