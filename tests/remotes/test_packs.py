@@ -329,3 +329,54 @@ def test_a_large_object_streams_in_parts_and_is_not_sent_twice(tmp_path, s3_serv
     out = tmp_path / "out"
     assert lv("dataset", "checkout", "clips@1.0.0", str(out), cwd=tmp_path / "c").returncode == 0
     assert hashlib.sha256((out / "clip.bin").read_bytes()).hexdigest() == big
+
+
+def test_pieces_of_a_pack_read_hold_every_wanted_object_whole_and_stay_small():
+    """The rule of bounded pack reads, on random packs: every wanted object is in exactly one piece,
+    inside that piece's ranges; a piece above the limit holds a single object; nothing outside the pack."""
+    import random
+
+    from lensvault.store.packs import PackIndex, plan_reads
+    from lensvault.store.remote import _pieces
+
+    rnd = random.Random(7)
+    for _ in range(2000):
+        entries, off = {}, 0
+        for j in range(rnd.randint(1, 50)):
+            n = rnd.choice([0, rnd.randint(1, 3000), rnd.randint(1, 30000)])
+            entries[f"{j:064x}"] = (off, n)
+            off += n
+        index = PackIndex(pack="0" * 64, size=off, entries=entries)
+        wanted = rnd.sample(sorted(entries), rnd.randint(1, len(entries)))
+        limit = rnd.choice([1000, 5000, 20000])
+        pieces = _pieces(index, wanted, plan_reads(index, [o for o in wanted if entries[o][1]]), limit)
+        got = [o for _, objects in pieces for o in objects]
+        assert sorted(got) == sorted(wanted)
+        for ranges, objects in pieces:
+            assert all(0 <= s < e <= off for s, e in ranges)
+            for o in objects:
+                s0, n = entries[o]
+                assert n == 0 or any(s <= s0 and s0 + n <= e for s, e in ranges)
+            if sum(e - s for s, e in ranges) > limit:
+                assert len([o for o in objects if entries[o][1]]) == 1
+
+
+def test_a_clone_reads_a_big_pack_a_piece_at_a_time(tmp_path, s3_server, bucket, requests_log, monkeypatch):
+    import lensvault.store.remote as remote_mod
+    from lensvault.vault import clone_vault
+
+    env = _small_packs(monkeypatch, 2_000_000)
+    monkeypatch.setattr(remote_mod, "READ_BYTES", 300_000)
+    src = _files(tmp_path / "src", 400, size=4000)  # 1.6 MB: one pack
+    v = lensvault.init(tmp_path / "a")
+    v.snapshot("frames", src, version="1.0.0")
+    lv_json("remote", "add", "origin", f"s3://{bucket}/pieces", "--endpoint-url", s3_server, cwd=v.root)
+    assert lv_json("push", "--all", cwd=v.root, env=env)["packs_sent"] == 1
+    v.close()
+    start = len(requests_log.lines)
+    clone_vault(f"s3://{bucket}/pieces", tmp_path / "b", endpoint_url=s3_server)
+    pack_gets = [p for m, p, _ in requests_log.since(start) if m == "GET" and p.endswith(".pack")]
+    assert len(pack_gets) >= 1_600_000 // 300_000  # a piece at a time, not the whole pack in one body
+    out = tmp_path / "out"
+    assert lv("dataset", "checkout", "frames@1.0.0", str(out), cwd=tmp_path / "b").returncode == 0
+    assert all((out / p.name).read_bytes() == p.read_bytes() for p in src.iterdir())
