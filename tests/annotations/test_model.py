@@ -104,7 +104,7 @@ def test_public_api_is_what_we_mean():
     assert ann.__all__ == sorted(ann.__all__)
     assert {"load", "export", "detect", "validate", "AnnotationSet", "ClassMap", "Finding"} <= set(ann.__all__)
     assert set(ann.FORMATS) == {"coco", "yolo", "voc", "labelme", "masks", "imagefolder", "labels"}
-    assert set(ann.EXPORT_FORMATS) == {"coco", "yolo", "voc", "masks", "imagefolder", "labels"}
+    assert set(ann.EXPORT_FORMATS) == {"coco", "yolo", "voc", "labelme", "masks", "imagefolder", "labels"}
 
 
 def test_import_lensvault_does_not_load_the_annotation_layer():
