@@ -22,6 +22,15 @@ def background_id(class_ids: Sequence[int], names: Sequence[str]) -> int | None:
     return found[0] if len(found) == 1 else None
 
 
+def decode_rle(text: str) -> npt.NDArray[np.uint8]:
+    """The mask of an ``rle`` cell (canonical JSON of COCO's compressed RLE), height x width."""
+    from pycocotools import mask as mask_utils
+
+    rle = json.loads(text)
+    decoded: npt.NDArray[np.uint8] = mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode("ascii")})
+    return decoded
+
+
 def rasterize_ground_truth(image: Mapping[str, Any], annotations: Sequence[Mapping[str, Any]],
                            fill: int, ignore_index: int = DEFAULT_IGNORE_INDEX) -> npt.NDArray[np.int64]:
     """An image's index map from its annotations (rows of the normalized annotations table):
@@ -34,8 +43,7 @@ def rasterize_ground_truth(image: Mapping[str, Any], annotations: Sequence[Mappi
     out = np.full((h, w), fill, dtype=np.int64)
     for a in annotations:
         if a["rle"] is not None:
-            rle = json.loads(a["rle"])
-            decoded = mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode("ascii")})
+            decoded = decode_rle(a["rle"])
         elif a["polygon"] and all(len(p) >= 6 for p in a["polygon"]):
             decoded = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(a["polygon"], h, w)))
         else:

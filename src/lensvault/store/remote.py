@@ -333,15 +333,7 @@ class RemoteStore(ObjectStore):
 
     # -- reading -------------------------------------------------------------------------------
     def has(self, oid: str) -> bool:
-        import obstore
-
-        if oid in self.packed():
-            return True
-        try:
-            self._call("the remote cannot be read", obstore.head, self.key(oid))
-            return True
-        except FileNotFoundError:
-            return False
+        return oid in self.packed() or self._single_exists(oid)
 
     def _single_exists(self, oid: str) -> bool:
         """Whether ``objects/<oid>`` is there (one HEAD; a large object never travels in a pack)."""

@@ -106,10 +106,10 @@ def _mask_shape(a: AnnotationRow, shape: Callable[..., dict[str, Any]]) -> dict[
     """labelme 5.3+: the mask's box as two points and a PNG of the mask inside that box."""
     import numpy as np
     from PIL import Image
-    from pycocotools import mask as mask_utils
 
-    rle = json.loads(a["rle"] or "{}")
-    full = mask_utils.decode({"counts": rle["counts"].encode("ascii"), "size": rle["size"]})
+    from lensvault.annotations.painting import decode_rle
+
+    full = decode_rle(a["rle"] or "{}")
     ys, xs = np.nonzero(full)
     if not len(xs):  # an empty mask: its box, and nothing painted
         x0, y0, x1, y1 = int(a["x"]), int(a["y"]), int(a["x"]), int(a["y"])
