@@ -24,8 +24,12 @@ demo: $(STAMP)
 # Chromium installed if missing (the browser tests), so CI on a clean machine tests both
 # catalog backends and the web UI without manual set-up. Azurite (Azure Storage's emulator) is
 # installed from npm under .cache/ once; the az:// remote tests start it on a loopback port.
+# The suite runs on PYTEST_WORKERS processes (pytest-xdist; 2 = this machine's cores): much of
+# it waits on subprocesses, servers and PostgreSQL, so two workers keep both cores busy.
+# `make test PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= 2
 test: $(STAMP) lint
-	scripts/with-chromium.sh scripts/with-azurite.sh scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
+	scripts/with-chromium.sh scripts/with-azurite.sh scripts/with-postgres.sh $(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # Ruff over all Python in the repository; mypy over the package (the files and the strictness
 # per package are in pyproject.toml). Both must be clean: `make test` runs this first. Narrow it

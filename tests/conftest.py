@@ -11,6 +11,12 @@ import pytest
 
 DATA = Path(__file__).resolve().parent / "data"  # small licensed samples (tests/data/README.md)
 
+# The CLI under test fits its tables to COLUMNS when it is set (a terminal's width) and prints
+# piped output unwrapped otherwise. pytest-xdist's workers set COLUMNS=80, which the serial run
+# does not: without this, a test's output would depend on how the suite was started.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 
 def _pg_admin_url() -> str | None:
     return os.environ.get("LENSVAULT_TEST_PG_URL")
