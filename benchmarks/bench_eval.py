@@ -1,7 +1,7 @@
 """`lensvault eval` as a whole process against the plain pycocotools script, bbox and segm.
 
     python benchmarks/bench_eval.py [--images 5000] [--boxes 40000] [--detections 100000]
-                                    [--repeats 3] [--types bbox,segm] [--work DIR]
+                                    [--repeats 3] [--types bbox,segm] [--work DIR] [--memory]
 
 ``--work DIR`` keeps the generated data; running again with the same DIR reuses it.
 
@@ -18,6 +18,11 @@ detections (jittered ground truth, class confusions, false positives) as COCO re
 Wall time of each whole process and its peak RSS (``wait4``), both run with bytecode caching on
 as in a user's shell, and the 1-minute load average after each pair; the 12 COCO stats of both
 must agree to 1e-9. Prints one JSON document.
+
+Peak RSS from ``wait4`` is the largest single process's (a forked child's memory is not added to
+its parent's). ``--memory`` adds one more, untimed, run of each side sampled every 20 ms for the
+sum of the proportional set sizes (Pss: pages shared between a parent and its forked children
+counted once) of the process and its children: the memory the whole command takes at once.
 """
 
 from __future__ import annotations
@@ -72,6 +77,39 @@ def _run(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{err.read()[-3000:]}")
         return wall, usage.ru_maxrss / 1024, out.read()
+
+
+def _tree_pss_peak_mb(cmd: list[str], cwd: Path) -> float:
+    """The largest sum of Pss over a process and its descendants, sampled every 20 ms (Linux)."""
+
+    def children(pid: int) -> list[int]:
+        out: list[int] = []
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+        return out
+
+    def pss_kb(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                return next((int(line.split()[1]) for line in f if line.startswith("Pss:")), 0)
+        except OSError:
+            return 0
+
+    peak = 0
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_user_env())
+    while proc.poll() is None:
+        tree = [proc.pid]
+        for pid in tree:  # grows while it is walked: children of children
+            tree += children(pid)
+        peak = max(peak, sum(pss_kb(pid) for pid in tree))
+        time.sleep(0.02)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed")
+    return peak / 1024
 
 
 def _octagon(x, y, w, h):
@@ -144,6 +182,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--types", default="bbox,segm")
     ap.add_argument("--work")
+    ap.add_argument("--memory", action="store_true",
+                    help="one more untimed run of each side for the peak Pss of its whole process tree")
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-eval-"))
     started = time.perf_counter()
@@ -182,6 +222,10 @@ def main() -> int:
             "runs_s": {"pycocotools_script": [round(w, 2) for w, _, _ in plain],
                        "lensvault_eval": [round(w, 2) for w, _, _ in lens]},
         }
+        if args.memory:
+            results["types"][iou]["peak_pss_of_process_tree_mb"] = {
+                "pycocotools_script": round(_tree_pss_peak_mb(plain_cmd, work)),
+                "lensvault_eval": round(_tree_pss_peak_mb(lv_cmd, Path(setup["vault"])))}
         print(json.dumps({iou: results["types"][iou]}), file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2))
     return 0
