@@ -23,11 +23,12 @@ from lensvault.store.base import LinkMode
 from lensvault.store.linking import storage_error
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from lensvault.datasets.handle import Dataset
     from lensvault.progress import Progress
     from lensvault.state import Entry, FileRow, StatKey
+    from lensvault.store.base import ObjectKey
     from lensvault.vault import Vault
 
 __all__ = ["CheckoutResult", "MARKER", "check_destination", "checkout", "safe_relpath"]
@@ -124,6 +125,7 @@ def checkout_rows(vault: Vault, ref: str, snapshot_id: str, rows: Sequence[FileR
             # Stat'ed here, before DEST exists under its name: nobody else writes into the
             # staging folder, so every key is of a file exactly as we wrote it.
             keys = _settled_keys([p for _, p in items], own_ctime=LinkMode.HARDLINK in used)
+            del items  # (a full path per file: gone before the checks and the cache record)
             if used - {LinkMode.COPY}:
                 _check_linked(vault, ref, oids, paths, keys, used, progress)
             marker: dict[str, Any] = {"ref": ref, "snapshot_id": snapshot_id, "link": link.value}
@@ -161,12 +163,13 @@ def _check_linked(vault: Vault, ref: str, oids: list[str], paths: list[str], key
     """Objects shared by link (hardlink, symlink, reflink) must be verified since they last changed."""
     from lensvault.store.verified import untrusted
 
+    obj_keys: Iterable[ObjectKey | None]
     if LinkMode.REFLINK in used:
         # A reflink is a new inode: the object's own key is needed.
         obj_keys = local_links.object_keys(vault.store, oids)
     else:
         # A hardlink is the object; a symlink's stat is the object's.
-        obj_keys = [k[:3] if k is not None else None for k in keys]
+        obj_keys = (k[:3] if k is not None else None for k in keys)  # made as ``untrusted`` reads them
     bad = untrusted(vault.store, zip(oids, obj_keys), vault.verified.load(), record=vault.verified,
                     progress=progress)
     if bad:
