@@ -94,13 +94,13 @@ def check_destination(dest: str | Path, verb: str) -> Path:
 
 def checkout_rows(vault: Vault, ref: str, snapshot_id: str, rows: Sequence[FileRow], dest: Path, *,
                   link: LinkMode = LinkMode.AUTO, progress: Progress = NO_PROGRESS, files_digest: str | None = None,
-                  paths: Sequence[str] = ()) -> CheckoutResult:
+                  patterns: Sequence[str] = ()) -> CheckoutResult:
     """Materialize files-table rows (path, sha256, size, media_type, width, height) into DEST, all or nothing.
 
     No corrupt byte is checked out: a copy is hashed as it is made; a linked object is
     trusted only if verified since it last changed (store/verified.py), else hashed
     first. ``files_digest``: the rows' digest (from the manifest), kept with DEST's
-    stat-cache record. ``paths``: the patterns a partial checkout selected ``rows`` by (kept
+    stat-cache record. ``patterns``: the ``--path`` patterns a partial checkout selected ``rows`` by (kept
     in the marker, so that ``status`` compares the folder with those files only).
     """
     from lensvault.store.leftovers import staging_folder
@@ -129,8 +129,8 @@ def checkout_rows(vault: Vault, ref: str, snapshot_id: str, rows: Sequence[FileR
             if used - {LinkMode.COPY}:
                 _check_linked(vault, ref, oids, paths, keys, used, progress)
             marker: dict[str, Any] = {"ref": ref, "snapshot_id": snapshot_id, "link": link.value}
-            if paths:
-                marker["paths"] = list(paths)
+            if patterns:  # (the patterns, not every path: status matches each row against each)
+                marker["paths"] = list(patterns)
             (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
             if dest.exists():
                 dest.rmdir()

@@ -426,6 +426,7 @@ class _FolderIngest:
             if batch is not None:
                 batch.commit(cast("list[str]", [self.oids[i] for i, _ in self.jobs]), self.staged)
                 self.vault.verified.add(self.learned)
+                self.learned = {}  # recorded: not held (a key per file) while the table is built
         except BaseException:
             if batch is not None:
                 batch.abort()  # after the workers have stopped (the mapper's exit waits for them)
