@@ -143,7 +143,7 @@ class ChunkMapper(Generic[_Item, _Result]):
         self.chunk = chunk
         self.min_items = min_items
         self._buf: list[_Item] = []
-        self._parts: list[tuple[int, Future[list[_Result]]]] = []  # (size, its future)
+        self._parts: list[tuple[int, Future[list[_Result]] | None]] = []  # (size, its future; None once yielded)
         self._pool: ProcessPoolExecutor | None = None
         self._fed = 0
         self._workers = worker_count()
@@ -196,7 +196,13 @@ class ChunkMapper(Generic[_Item, _Result]):
         if self._pool is not None:
             for i in range(0, len(buf), self.chunk):
                 self._submit(buf[i : i + self.chunk])
-            for size, future in self._parts:
+            parts = self._parts
+            for k in range(len(parts)):
+                # Each part is let go of once yielded: a finished future keeps its result, and
+                # a million-file snapshot held every worker's answers until the end (~0.7 KB a file).
+                size, future = parts[k]
+                parts[k] = (size, None)
+                assert future is not None  # (each part is yielded once)
                 try:
                     result = future.result()
                 except BrokenProcessPool as e:

@@ -445,7 +445,7 @@ class Vault:
             rows = rows_matching(rows, list(paths), ref)
         ensure_local(self, [r[1] for r in rows], what=ref, fetch=fetch, progress=progress)
         return checkout_rows(self, ref, manifest.snapshot_id, rows, Path(dest), link=LinkMode(link),
-                             progress=progress, paths=list(paths))
+                             progress=progress, patterns=list(paths))
 
     def status(self, ref: str | None = None, folder=None, *, progress=NO_PROGRESS):
         from lensvault.datasets.status import folder_status

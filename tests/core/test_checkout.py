@@ -46,6 +46,25 @@ def test_checkout_writes_every_file_and_a_marker(ds, tmp_path):
     assert [p for p in os.listdir(tmp_path) if "lensvault-tmp" in p] == []
 
 
+def test_the_marker_keeps_the_patterns_of_a_partial_checkout_and_none_for_a_whole_one(local_ds, tmp_path):
+    """The marker names what ``--path`` selected by, not every file: it was every path of every
+    checkout, and ``status`` matched each row of the version against each of them (a million-file
+    checkout's status ran for tens of minutes)."""
+    vault = local_ds.vault
+    vault.checkout("ds@1.0.0", tmp_path / "all")
+    marker = json.loads((tmp_path / "all" / ".lensvault-checkout.json").read_text())
+    assert "paths" not in marker
+    vault.checkout("ds@1.0.0", tmp_path / "some", paths=["img/*.jpg", "img/deep/"])
+    marker = json.loads((tmp_path / "some" / ".lensvault-checkout.json").read_text())
+    assert marker["paths"] == ["img/*.jpg", "img/deep/"]
+    for folder, files in (("all", 3), ("some", 2)):
+        st = vault.status(None, tmp_path / folder)
+        assert st.clean and st.unchanged == files, st
+    (tmp_path / "some" / "img" / "deep" / "new.bin").write_bytes(b"new")  # under a selected folder: added
+    (tmp_path / "some" / "a.txt").write_bytes(b"alpha")  # outside the selection: added as well
+    assert vault.status(None, tmp_path / "some").added == ["a.txt", "img/deep/new.bin"]
+
+
 def test_checkout_into_an_existing_empty_folder(ds, tmp_path):
     (tmp_path / "empty").mkdir()
     ds.checkout(tmp_path / "empty")

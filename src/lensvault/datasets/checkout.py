@@ -23,11 +23,12 @@ from lensvault.store.base import LinkMode
 from lensvault.store.linking import storage_error
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from lensvault.datasets.handle import Dataset
     from lensvault.progress import Progress
     from lensvault.state import Entry, FileRow, StatKey
+    from lensvault.store.base import ObjectKey
     from lensvault.vault import Vault
 
 __all__ = ["CheckoutResult", "MARKER", "check_destination", "checkout", "safe_relpath"]
@@ -93,13 +94,13 @@ def check_destination(dest: str | Path, verb: str) -> Path:
 
 def checkout_rows(vault: Vault, ref: str, snapshot_id: str, rows: Sequence[FileRow], dest: Path, *,
                   link: LinkMode = LinkMode.AUTO, progress: Progress = NO_PROGRESS, files_digest: str | None = None,
-                  paths: Sequence[str] = ()) -> CheckoutResult:
+                  patterns: Sequence[str] = ()) -> CheckoutResult:
     """Materialize files-table rows (path, sha256, size, media_type, width, height) into DEST, all or nothing.
 
     No corrupt byte is checked out: a copy is hashed as it is made; a linked object is
     trusted only if verified since it last changed (store/verified.py), else hashed
     first. ``files_digest``: the rows' digest (from the manifest), kept with DEST's
-    stat-cache record. ``paths``: the patterns a partial checkout selected ``rows`` by (kept
+    stat-cache record. ``patterns``: the ``--path`` patterns a partial checkout selected ``rows`` by (kept
     in the marker, so that ``status`` compares the folder with those files only).
     """
     from lensvault.store.leftovers import staging_folder
@@ -124,11 +125,12 @@ def checkout_rows(vault: Vault, ref: str, snapshot_id: str, rows: Sequence[FileR
             # Stat'ed here, before DEST exists under its name: nobody else writes into the
             # staging folder, so every key is of a file exactly as we wrote it.
             keys = _settled_keys([p for _, p in items], own_ctime=LinkMode.HARDLINK in used)
+            del items  # (a full path per file: gone before the checks and the cache record)
             if used - {LinkMode.COPY}:
                 _check_linked(vault, ref, oids, paths, keys, used, progress)
             marker: dict[str, Any] = {"ref": ref, "snapshot_id": snapshot_id, "link": link.value}
-            if paths:
-                marker["paths"] = list(paths)
+            if patterns:  # (the patterns, not every path: status matches each row against each)
+                marker["paths"] = list(patterns)
             (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
             if dest.exists():
                 dest.rmdir()
@@ -161,12 +163,13 @@ def _check_linked(vault: Vault, ref: str, oids: list[str], paths: list[str], key
     """Objects shared by link (hardlink, symlink, reflink) must be verified since they last changed."""
     from lensvault.store.verified import untrusted
 
+    obj_keys: Iterable[ObjectKey | None]
     if LinkMode.REFLINK in used:
         # A reflink is a new inode: the object's own key is needed.
         obj_keys = local_links.object_keys(vault.store, oids)
     else:
         # A hardlink is the object; a symlink's stat is the object's.
-        obj_keys = [k[:3] if k is not None else None for k in keys]
+        obj_keys = (k[:3] if k is not None else None for k in keys)  # made as ``untrusted`` reads them
     bad = untrusted(vault.store, zip(oids, obj_keys), vault.verified.load(), record=vault.verified,
                     progress=progress)
     if bad:

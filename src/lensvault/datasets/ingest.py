@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -202,7 +203,7 @@ def folder_oids(vault: Vault, folder: Path, *, progress: Progress = NO_PROGRESS,
     for part in _run(changed, jobs, None, False, progress, "Hashing"):
         for (i, _), (oid, size, _, _, _, _) in part:
             f = changed[i]
-            if size != f.st.st_size:
+            if size != f.size:
                 raise _changed(f)
             oids[f.rel] = oid
             e = index.get(f.rel)
@@ -425,6 +426,7 @@ class _FolderIngest:
             if batch is not None:
                 batch.commit(cast("list[str]", [self.oids[i] for i, _ in self.jobs]), self.staged)
                 self.vault.verified.add(self.learned)
+                self.learned = {}  # recorded: not held (a key per file) while the table is built
         except BaseException:
             if batch is not None:
                 batch.abort()  # after the workers have stopped (the mapper's exit waits for them)
@@ -507,19 +509,23 @@ class _FolderIngest:
         batch, hardlink, seen, settled = self.batch, self.hardlink, self.seen, self.settled
         staged, learned, put = self.staged, self.learned, self.put
         title = "Hashing" if batch is None else "Hashing and storing"
+        # Each worker's answer comes unpickled as new objects: one (media type, width,
+        # height) per distinct value is kept, not one per file (most images of a dataset
+        # share a few sizes; ~100 B a file otherwise).
+        shared: dict[_Media, _Media] = {}
         done = 0
         with self.progress.task(title, len(jobs)) as advance:
             for part in mapper.results(advance):
                 for (i, _), (oid, size, m, after, stored, read_key) in zip(jobs[done : done + len(part)], part):
                     f = files[i]
-                    if size is not None and size != f.st.st_size:
+                    if size is not None and size != f.size:
                         raise _changed(f)
                     if stored is not None:
                         staged.append((stored[0], oid))
                         learned[oid] = stored[1]
                     oids[i] = oid
                     if m is not None:
-                        media[i] = m
+                        media[i] = shared.get(m) or shared.setdefault(m, _interned(m))
                     if batch is None:
                         put.append(i)  # put_files skips what the store holds intact
                         continue
@@ -565,11 +571,16 @@ class _FolderIngest:
             rows = files_table.FileRows.from_index(cached, digest=self.cached_digest)
             rows.fresh = frozenset()  # (what ``restore`` stored again it pinned first)
             return rows
+        del files
         index, changed = self._new_index()
-        rows = files_table.FileRows.from_index(index)
         # What this ingest stored or found in the store, as opposed to what a committed version
         # references: the commit checks that these are still there (under the gc lock).
-        rows.fresh = frozenset(cast("list[str]", self.oids))
+        fresh = frozenset(cast("list[str]", self.oids))
+        # The index now holds what the per-file lists did: let them go before the files
+        # table is built (and forked off to be written) beside it.
+        self.files, self.oids, self.media, self.keys, self.jobs = [], [], [], [], []
+        rows = files_table.FileRows.from_index(index)
+        rows.fresh = fresh
         rows.damaged = damaged
         # The new files table goes to the store from a child while this process saves
         # the cache record and the caller describes the version (see FileRows).
@@ -604,6 +615,10 @@ class _FolderIngest:
         return index, changed
 
 
+def _interned(m: _Media) -> _Media:
+    return (sys.intern(m[0]), m[1], m[2]) if m[0] is not None else m
+
+
 def _rescan(folder: str, rel: str) -> ScannedFile:
     """An unchanged file looked at again, to be stored: its stat now."""
     path = f"{folder}/{rel}"
@@ -628,7 +643,7 @@ def _damaged_through_links(store: ObjectStore, files: list[ScannedFile], oids: l
         if e is None or e[4] == oid or oid is None:
             continue
         old = e[4]
-        if local_links.drop_if_linked(store, old, f.st.st_ino):
+        if local_links.drop_if_linked(store, old, f.ino):
             out.append({"path": f.path, "rel": f.rel, "oid": old, "now": oid})
     return out
 
