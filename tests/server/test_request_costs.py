@@ -354,6 +354,25 @@ def test_kept_answers_and_thumbnails_are_sent_without_a_worker_thread(world, run
             assert c.get(u, headers=bearer).content == first[u].content
 
 
+def test_answers_are_json_whatever_the_numbers():
+    """The API's JSON: NaN and infinities (JSON has none) are null, not a 500; integers past 64
+    bits are exact; keys that are not strings are strings, as json writes them."""
+    import json
+
+    from lensvault.server.api import _json
+
+    class Result:
+        def __init__(self, d):
+            self.d = d
+
+        def to_dict(self):
+            return self.d
+
+    body = _json(Result({"loss": float("nan"), "range": [float("inf"), -float("inf"), 1.5], 3: "é"})).body
+    assert json.loads(body) == {"loss": None, "range": [None, None, 1.5], "3": "é"}
+    assert json.loads(_json(Result({"big": 2**70, 1: [True, None]})).body) == {"big": 2**70, "1": [True, None]}
+
+
 def _if_none_match_cases(c, url: str) -> None:
     r = c.get(url)
     assert r.status_code == 200 and r.content

@@ -18,16 +18,29 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1")
 
 
-def _json(result) -> JSONResponse:
-    return JSONResponse(result.to_dict())
+def json_body(content) -> bytes:
+    """An answer's JSON (compact, UTF-8): orjson, the project's JSON writer, about ten times
+    faster than json on the big answers (a run's points, 100 runs, a page of images) that were
+    a tenth of their request's cost. JSON has no NaN or infinity: orjson writes them as null
+    (json refused them: the answer was a 500). What orjson refuses (an integer past 64 bits),
+    json writes."""
+    import orjson
+
+    try:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return JSONResponse(content).body
+
+
+def _json(result) -> Response:
+    return Response(json_body(result.to_dict()), media_type="application/json")
 
 
 def _kept_json(st, key: tuple, compute, *, keep: bool) -> Response:
     """``compute()``'s JSON, kept as the body itself when ``keep`` (an answer that cannot
     change): the same bytes every time, without turning the result into a dict and that into
     JSON again on every request. The result stays cached apart, for the pages."""
-    body = st.cached(("json", *key), lambda: JSONResponse(st.cached(key, compute, keep=keep).to_dict()).body,
-                     keep=keep)
+    body = st.cached(("json", *key), lambda: json_body(st.cached(key, compute, keep=keep).to_dict()), keep=keep)
     return Response(body, media_type="application/json")
 
 
@@ -60,7 +73,7 @@ def _ref(name: str, version: str) -> str:
 @router.get("/whoami", tags=["auth"])
 def whoami(request: Request):
     """The user and role this request acts as."""
-    return JSONResponse(principal_of(request).to_dict())
+    return _json(principal_of(request))
 
 
 # -- datasets ---------------------------------------------------------------------------------
