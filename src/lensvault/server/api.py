@@ -29,7 +29,7 @@ def json_body(content) -> bytes:
     try:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:
-        return JSONResponse(content).body
+        return bytes(JSONResponse(content).body)
 
 
 def _json(result) -> Response:

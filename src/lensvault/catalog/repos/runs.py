@@ -24,7 +24,7 @@ LIST_COLUMNS = ("run_id", "status", "kind", "code_commit", "clean", "dataset", "
                 "model_version", "exit_code", "started_at", "ended_at", "created_by")
 
 
-_RUN_ID = sa.bindparam("run_id")
+_RUN_ID: sa.BindParameter[str] = sa.bindparam("run_id")
 
 
 @cache
