@@ -385,7 +385,7 @@ def _if_none_match_cases(c, url: str) -> None:
     assert other.status_code == 200 and other.content == r.content
 
 
-def test_cached_pictures_answer_a_revalidation_with_304(sqlite_vault, tmp_path):
+def test_cached_pictures_answer_a_revalidation_with_304(sqlite_vault, tmp_path, monkeypatch):
     """Thumbnails and mask pictures: 304 without a body when the client names their ETag (they
     were sent whole every time), the whole picture otherwise; made again when gc removed them."""
     import json
@@ -417,8 +417,12 @@ def test_cached_pictures_answer_a_revalidation_with_304(sqlite_vault, tmp_path):
     with TestClient(create_app(vault.root, public_read=True)) as c:
         r = c.get(thumb)
         assert r.status_code == 200 and r.content == body and made.exists()
-        # A kept thumbnail is sent only while its object is in the store.
+        # A kept thumbnail is sent without asking the store for PICTURE_CHECKED_FOR seconds
+        # after its object was last found there; then the store is asked again (gc may have
+        # removed the object).
         Path(vault.store.files.path(item["sha256"])).unlink()
+        assert c.get(thumb).content == body
+        monkeypatch.setattr("lensvault.server.state.PICTURE_CHECKED_FOR", 0.0)
         gone = c.get(thumb)
         assert gone.status_code == 404 and gone.json()["error"] == "NotFound"
 

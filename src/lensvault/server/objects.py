@@ -101,14 +101,11 @@ def thumbnail_response(request, state, oid: str, size: int):
 
 def kept_thumbnail(request, state, oid: str, size: int):
     """The answer for a thumbnail this process keeps in memory (or 304), made here on the event
-    loop without a worker thread, or None (not kept, or not checkable without a slow read: the
-    worker thread answers, with its errors). Like every thumbnail answer, only while its object
-    is in the store: gc may have removed it since (one stat of a local store's file)."""
-    from lensvault.store.local import LocalObjectStore
-
+    loop without a worker thread or any file system call, or None (not kept, or its object last
+    found in the store too long ago: ``state.picture``): the worker thread answers, with its
+    errors and its 404 for an object gc has removed since."""
     body = state.picture(("thumbnail", oid, size)) if size in THUMB_SIZES and _OID.match(oid) else None
-    store = state.vault.store
-    if body is None or not isinstance(store, LocalObjectStore) or not store.has(oid):
+    if body is None:
         return None
     return _picture(request, body, media_type="image/jpeg", etag=f'"{oid}-{size}"', cache_control=IMMUTABLE)
 
