@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -293,6 +294,85 @@ def test_a_kept_answer_is_sent_as_its_kept_bytes(world, runs, monkeypatch):
         assert json.loads(first[0].content) == json.loads(json.dumps(vault.dataset_details("shapes@1.0.0").to_dict()))
 
 
+def _while_every_worker_thread_is_taken(c, ask, deadline: float = 20):
+    """``ask()`` (requests through TestClient ``c``) while every token of the app's thread limiter
+    is held, so that no route can start a worker thread; whether it came back before ``deadline``
+    (a request that needs a thread cannot come back before the tokens are given back)."""
+    import threading
+
+    from anyio.to_thread import current_default_thread_limiter
+
+    limiter = c.portal.call(current_default_thread_limiter)
+    holders = [object() for _ in range(int(limiter.total_tokens))]
+    for h in holders:
+        c.portal.call(limiter.acquire_on_behalf_of_nowait, h)
+    try:
+        t = threading.Thread(target=ask, daemon=True)
+        t.start()
+        t.join(timeout=deadline)  # a deadline for a hang, not a measurement
+        return not t.is_alive()
+    finally:
+        for h in holders:
+            c.portal.call(limiter.release_on_behalf_of, h)
+
+
+def test_kept_answers_and_thumbnails_are_sent_without_a_worker_thread(world, runs, tokens):
+    """A kept answer (a version's details, a page of its images) and a thumbnail made before are
+    sent from the event loop: they come back while every worker thread is taken (before, each
+    waited for a thread to copy bytes it already had). Tokens are still checked on every request
+    (in a worker thread: a catalog read), and a revoked one is refused after it was kept."""
+    from starlette.testclient import TestClient
+
+    from lensvault.server import create_app
+
+    with lensvault.open(world) as vault:
+        sha = vault.images("shapes@1.0.0").to_dict()["items"][0]["sha256"]
+    urls = ["/api/v1/datasets/shapes/versions/1.0.0", "/api/v1/datasets/shapes/versions/1.0.0/images?limit=5",
+            f"/api/v1/objects/{sha}/thumbnail?size=128"]
+    with TestClient(create_app(world, public_read=True)) as c:
+        first = {u: c.get(u) for u in urls}  # computed in worker threads, then kept
+        assert [r.status_code for r in first.values()] == [200, 200, 200]
+        got: dict = {}
+        assert _while_every_worker_thread_is_taken(c, lambda: got.update({u: c.get(u) for u in urls}))
+        assert {u: (r.status_code, r.content) for u, r in got.items()} == \
+            {u: (200, r.content) for u, r in first.items()}
+        etag = first[urls[2]].headers["etag"]
+        assert _while_every_worker_thread_is_taken(
+            c, lambda: got.update(revalidated=c.get(urls[2], headers={"If-None-Match": etag})))
+        assert got["revalidated"].status_code == 304
+        # What is not kept still goes to a worker thread (a moving ref, another page).
+        assert not _while_every_worker_thread_is_taken(
+            c, lambda: c.get("/api/v1/datasets/shapes/versions/latest"), deadline=0.5)
+
+    with TestClient(create_app(world)) as c:  # tokens needed
+        bearer = {"Authorization": f"Bearer {tokens.reader}"}
+        assert all(c.get(u, headers=bearer).status_code == 200 for u in urls)  # kept now
+        for u in urls:
+            assert c.get(u).status_code == 401
+            assert c.get(u, headers={"Authorization": f"Bearer {tokens.revoked}"}).status_code == 401
+            assert c.get(u, headers={"Authorization": "Bearer nope"}).status_code == 401
+            assert c.get(u, headers=bearer).content == first[u].content
+
+
+def test_answers_are_json_whatever_the_numbers():
+    """The API's JSON: NaN and infinities (JSON has none) are null, not a 500; integers past 64
+    bits are exact; keys that are not strings are strings, as json writes them."""
+    import json
+
+    from lensvault.server.api import _json
+
+    class Result:
+        def __init__(self, d):
+            self.d = d
+
+        def to_dict(self):
+            return self.d
+
+    body = _json(Result({"loss": float("nan"), "range": [float("inf"), -float("inf"), 1.5], 3: "é"})).body
+    assert json.loads(body) == {"loss": None, "range": [None, None, 1.5], "3": "é"}
+    assert json.loads(_json(Result({"big": 2**70, 1: [True, None]})).body) == {"big": 2**70, "1": [True, None]}
+
+
 def _if_none_match_cases(c, url: str) -> None:
     r = c.get(url)
     assert r.status_code == 200 and r.content
@@ -305,7 +385,7 @@ def _if_none_match_cases(c, url: str) -> None:
     assert other.status_code == 200 and other.content == r.content
 
 
-def test_cached_pictures_answer_a_revalidation_with_304(sqlite_vault, tmp_path):
+def test_cached_pictures_answer_a_revalidation_with_304(sqlite_vault, tmp_path, monkeypatch):
     """Thumbnails and mask pictures: 304 without a body when the client names their ETag (they
     were sent whole every time), the whole picture otherwise; made again when gc removed them."""
     import json
@@ -332,8 +412,19 @@ def test_cached_pictures_answer_a_revalidation_with_304(sqlite_vault, tmp_path):
         made = thumbnail_path(vault.dir, item["sha256"], 128)
         body = made.read_bytes()
         made.unlink()  # as gc does
+        # This process kept the picture's bytes (they cannot change); another one makes it again.
+        assert c.get(thumb).content == body
+    with TestClient(create_app(vault.root, public_read=True)) as c:
         r = c.get(thumb)
         assert r.status_code == 200 and r.content == body and made.exists()
+        # A kept thumbnail is sent without asking the store for PICTURE_CHECKED_FOR seconds
+        # after its object was last found there; then the store is asked again (gc may have
+        # removed the object).
+        Path(vault.store.files.path(item["sha256"])).unlink()
+        assert c.get(thumb).content == body
+        monkeypatch.setattr("lensvault.server.state.PICTURE_CHECKED_FOR", 0.0)
+        gone = c.get(thumb)
+        assert gone.status_code == 404 and gone.json()["error"] == "NotFound"
 
 
 def test_concurrent_reads_reuse_the_catalogs_connections(world, runs):

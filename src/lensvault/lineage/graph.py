@@ -55,12 +55,12 @@ def _repos():
 
 def lineage(vault: Vault, ref: str, *, direction: str = "auto") -> Graph:
     """Lineage of a model version/alias, run id, dataset version or config id."""
-    kind, key = _classify(vault, ref)
-    if direction == "auto":
-        direction = "down" if kind in ("dataset", "config") else "up"
-    g = Graph(root="", direction=direction)
-    root_node, walk_up, walk_down = _WALKS[kind]
-    with vault.catalog.read() as conn:
+    with vault.catalog.read() as conn:  # one read: what REF names, and the walk from it
+        kind, key = _classify(conn, ref)
+        if direction == "auto":
+            direction = "down" if kind in ("dataset", "config") else "up"
+        g = Graph(root="", direction=direction)
+        root_node, walk_up, walk_down = _WALKS[kind]
         g.root = root_node(g, key)
         if direction in ("up", "both") and walk_up is not None:
             walk_up(conn, g, key)
@@ -69,33 +69,29 @@ def lineage(vault: Vault, ref: str, *, direction: str = "auto") -> Graph:
     return g
 
 
-def _classify(vault: Vault, ref: str):
+def _classify(conn, ref: str):
     from lensvault.catalog.repos import ConfigRepo, DatasetRepo, ModelRepo, RunRepo
+    from lensvault.runs.resolve import find_run_id
 
-    with vault.catalog.read() as conn:
-        from lensvault.runs.resolve import find_run_id
+    run_id = find_run_id(conn, ref)  # an id, a unique prefix, or latest
+    if run_id is not None:
+        return "run", RunRepo(conn).one(run_id)
+    cfg = ConfigRepo(conn).get(ref)
+    if cfg is not None:
+        return "config", cfg
+    if "@" in ref or ref:
+        name = ref.split("@", 1)[0]
+        try:
+            if ModelRepo(conn).exists(name):
+                from lensvault.catalog.model_refs import resolve_model
 
-        run_id = find_run_id(conn, ref)  # an id, a unique prefix, or latest
-        if run_id is not None:
-            return "run", RunRepo(conn).one(run_id)
-        cfg = ConfigRepo(conn).get(ref)
-        if cfg is not None:
-            return "config", cfg
-        if "@" in ref or ref:
-            name = ref.split("@", 1)[0]
-            has_model = ModelRepo(conn).exists(name)
-            has_data = DatasetRepo(conn).exists(name)
-            try:
-                if has_model:
-                    from lensvault.catalog.model_refs import resolve_model
+                return "model", resolve_model(conn, ref)
+            if DatasetRepo(conn).exists(name):
+                from lensvault.datasets.versions import resolve
 
-                    return "model", resolve_model(conn, ref)
-                if has_data:
-                    from lensvault.datasets.versions import resolve
-
-                    return "dataset", resolve(conn, ref)
-            except InvalidRef:
-                pass
+                return "dataset", resolve(conn, ref)
+        except InvalidRef:
+            pass
     raise NotFound(
         f"{ref!r} is not a model version, run id, dataset version or config id",
         where=ref,

@@ -54,8 +54,9 @@ def list_runs(vault: Vault, *, dataset: str | None = None, status: str | None = 
         rows = runs.listing(dataset=dataset, status=status, limit=limit)
         total = runs.count(dataset=dataset, status=status) if limit and len(rows) == limit else len(rows)
         latest: dict[str, dict] = {}
-        wanted = [r[0] for r in rows] if (limit or dataset or status) else None
-        for run_id, key, value in runs.latest_metrics_of(wanted):
+        values = runs.listing_latest_metrics(dataset=dataset, status=status, limit=limit) \
+            if (limit or dataset or status) else runs.latest_metrics_of(None)
+        for run_id, key, value in values:
             d = latest.get(run_id)
             if d is None:
                 d = latest[run_id] = {}
@@ -98,12 +99,12 @@ def get_run(vault: Vault, ref: str, *, points: bool = False) -> dict:
         latest = {r.key: r.value for r in runs.latest_metrics(run_id)}
         # Per class and per slice: the last value logged for each (key, class, slice).
         breakdown: dict[str, dict] = {"per_class": {}, "per_slice": {}}
-        mrows = runs.metric_points(run_id)
-        for m in mrows:
-            if m.class_name is not None:
-                breakdown["per_class"].setdefault(m.class_name, {})[m.key if m.slice is None else f"{m.key}[{m.slice}]"] = m.value
-            elif m.slice is not None:
-                breakdown["per_slice"].setdefault(m.slice, {})[m.key] = m.value
+        mrows = runs.metric_point_tuples(run_id)  # (key, value, step, class, slice, at)
+        for key, value, _step, cls, sl, _at in mrows:
+            if cls is not None:
+                breakdown["per_class"].setdefault(cls, {})[key if sl is None else f"{key}[{sl}]"] = value
+            elif sl is not None:
+                breakdown["per_slice"].setdefault(sl, {})[key] = value
         params = {r.key: json.loads(r.value) for r in runs.params(run_id)}
         artifacts = [{"path": a.path, "size": a.size, "sha256": a.sha256} for a in runs.artifacts(run_id)]
         evals = [{"eval_id": e.eval_id, "dataset": e.dataset, "split": e.split, "created_at": e.created_at,
@@ -112,8 +113,8 @@ def get_run(vault: Vault, ref: str, *, points: bool = False) -> dict:
     out.update({"metrics_per_class": breakdown["per_class"], "metrics_per_slice": breakdown["per_slice"],
                 "metric_points": len(mrows), "params": params, "artifacts": artifacts, "evaluations": evals})
     if points:
-        out["points"] = [{"key": m.key, "value": m.value, "step": m.step, "class": m.class_name, "slice": m.slice,
-                          "at": m.at} for m in mrows]
+        out["points"] = [{"key": key, "value": value, "step": step, "class": cls, "slice": sl, "at": at}
+                         for key, value, step, cls, sl, at in mrows]
     out["environment"] = json.loads(vault.store.read_bytes(row.environment_oid)) if row.environment_oid else None
     return out
 

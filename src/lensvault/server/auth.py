@@ -17,7 +17,7 @@ import hmac
 from lensvault.auth.tokens import Principal
 from lensvault.server.errors import HTTPProblem
 
-__all__ = ["ANONYMOUS", "COOKIE", "csrf_of", "principal_of", "require"]
+__all__ = ["ANONYMOUS", "COOKIE", "csrf_of", "principal_of", "principal_of_async", "require"]
 
 COOKIE = "lensvault_session"
 _FIX = ("make a token in the vault's folder with `lensvault token create NAME --role read` and send "
@@ -66,6 +66,19 @@ def principal_of(request) -> Principal:
         raise HTTPProblem(401, "this server needs a token", where="Authorization", fix=_FIX)
     request.state.principal = principal
     return principal
+
+
+async def principal_of_async(request) -> Principal:
+    """``principal_of`` for a route on the event loop: a request that presents a token or a
+    session cookie is checked against the catalog in a worker thread (a catalog read must not
+    stop the loop), on every request as before; one without (an anonymous reader of a
+    ``--public-read`` server, or a 401) needs no read and is decided here."""
+    if getattr(request.state, "principal", None) is None and (
+            request.headers.get("authorization") is not None or request.cookies.get(COOKIE)):
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(principal_of, request)
+    return principal_of(request)
 
 
 def require(request, role: str) -> Principal:

@@ -12,7 +12,7 @@ import re
 
 from lensvault.server.errors import HTTPProblem
 
-__all__ = ["cached_picture", "object_response", "thumbnail_response"]
+__all__ = ["cached_picture", "kept_thumbnail", "object_response", "thumbnail_response"]
 
 _OID = re.compile(r"^[0-9a-f]{64}$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -95,7 +95,19 @@ def thumbnail_response(request, state, oid: str, size: int):
     _checked(state.vault.store, oid)
     path = thumbnail_path(state.vault.dir, oid, size)
     return cached_picture(request, path, lambda: _make_thumbnail(state.vault.store, oid, size, path),
-                          media_type="image/jpeg", etag=f'"{oid}-{size}"', cache_control=IMMUTABLE)
+                          media_type="image/jpeg", etag=f'"{oid}-{size}"', cache_control=IMMUTABLE,
+                          keep=lambda body: state.keep_picture(("thumbnail", oid, size), body))
+
+
+def kept_thumbnail(request, state, oid: str, size: int):
+    """The answer for a thumbnail this process keeps in memory (or 304), made here on the event
+    loop without a worker thread or any file system call, or None (not kept, or its object last
+    found in the store too long ago: ``state.picture``): the worker thread answers, with its
+    errors and its 404 for an object gc has removed since."""
+    body = state.picture(("thumbnail", oid, size)) if size in THUMB_SIZES and _OID.match(oid) else None
+    if body is None:
+        return None
+    return _picture(request, body, media_type="image/jpeg", etag=f'"{oid}-{size}"', cache_control=IMMUTABLE)
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
@@ -106,21 +118,30 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return etag in tags or "*" in tags
 
 
-def cached_picture(request, path, make, *, media_type: str, etag: str, cache_control: str):
-    """A picture of the machine-local cache (a few kB), made by ``make()`` when missing: read
-    here, in the request's worker thread, and sent as one body (a file response would hand
-    every open, read and close to the thread pool again); 304 when the client has it."""
+def _picture(request, body: bytes | None, *, media_type: str, etag: str, cache_control: str):
     from starlette.responses import Response
 
     headers = {"ETag": etag, "Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"}
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def cached_picture(request, path, make, *, media_type: str, etag: str, cache_control: str, keep=None):
+    """A picture of the machine-local cache (a few kB), made by ``make()`` when missing: read
+    here, in the request's worker thread, and sent as one body (a file response would hand
+    every open, read and close to the thread pool again); 304 when the client has it.
+    ``keep(body)``: given the picture's bytes, to keep them in memory."""
+    if _matches(request.headers.get("if-none-match"), etag):
+        return _picture(request, None, media_type=media_type, etag=etag, cache_control=cache_control)
     try:
         body = path.read_bytes()
     except FileNotFoundError:  # not made yet, or removed by gc since
         make()
         body = path.read_bytes()
-    return Response(body, media_type=media_type, headers=headers)
+    if keep is not None:
+        keep(body)
+    return _picture(request, body, media_type=media_type, etag=etag, cache_control=cache_control)
 
 
 def _make_thumbnail(store, oid: str, size: int, path) -> None:

@@ -29,8 +29,11 @@ CHECK_ITEMS = 60  # duplicate groups and near pairs shown by the check page (the
 def _env():
     from jinja2 import Environment, PackageLoader, select_autoescape
 
+    # auto_reload off: the templates are the package's own files, and checking each one's
+    # modification time on every page was a stat per request (and a wait for the interpreter
+    # lock after it, under load).
     env = Environment(loader=PackageLoader("lensvault.server", "templates"), autoescape=select_autoescape(),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.globals.update(svg=svg, colours=svg.CHANGE_COLOURS, urlencode=urlencode, mask_src=mask_src)
     env.filters["metric"] = metric
     return env

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,14 @@ from lensvault.catalog.registry_schema import aliases
 from lensvault.catalog.repos._base import Repo, RowT
 
 __all__ = ["AliasRepo"]
+
+
+@cache
+def _pointing_at() -> sa.Select[Any]:
+    """Statements read on every lineage or model request, built once (values bound): building a
+    statement and its cache key anew on every call cost about as much as running it."""
+    return sa.select(aliases).where(aliases.c.name == sa.bindparam("name"),
+                                    aliases.c.version == sa.bindparam("version"))
 
 
 class AliasRepo(Repo):
@@ -33,7 +42,7 @@ class AliasRepo(Repo):
         return self._all(sa.select(aliases).where(aliases.c.name.in_(sorted(names))))
 
     def pointing_at(self, name: str, version: str) -> list[RowT]:
-        return self._all(sa.select(aliases).where(aliases.c.name == name, aliases.c.version == version))
+        return list(self.conn.execute(_pointing_at(), {"name": name, "version": version}))
 
     def moves(self, name: str, alias: str | None = None) -> list[RowT]:
         """Every move of a model's aliases (or of one), in the order they were made."""

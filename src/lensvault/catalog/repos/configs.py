@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,9 +13,16 @@ from lensvault.catalog.runs_schema import configs as t
 __all__ = ["ConfigRepo"]
 
 
+@cache
+def _by_id() -> sa.Select[Any]:
+    """Statements read on every lineage or model request, built once (values bound): building a
+    statement and its cache key anew on every call cost about as much as running it."""
+    return sa.select(t).where(t.c.config_id == sa.bindparam("config_id"))
+
+
 class ConfigRepo(Repo):
     def get(self, config_id: str) -> RowT | None:
-        return self._first(sa.select(t).where(t.c.config_id == config_id))
+        return self.conn.execute(_by_id(), {"config_id": config_id}).first()
 
     def exists(self, config_id: str) -> bool:
         return self._first(sa.select(t.c.config_id).where(t.c.config_id == config_id)) is not None

@@ -4,6 +4,7 @@ a run, a model version, or neither."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +13,21 @@ from lensvault.catalog.repos._base import Repo, RowT, chunks
 from lensvault.catalog.runs_schema import evaluations as e
 
 __all__ = ["EvaluationRepo"]
+
+
+@cache
+def _of_run() -> sa.Select[Any]:
+    """Built once (every request for a run asks it): see runs.py's ``_by_run_id``."""
+    return sa.select(e).where(e.c.run_id == sa.bindparam("run_id")).order_by(e.c.created_at)
+
+
+@cache
+def _of_model_or_its_run() -> sa.Select[Any]:
+    """Statements read on every lineage or model request, built once (values bound): building a
+    statement and its cache key anew on every call cost about as much as running it."""
+    return sa.select(e).where(sa.or_(sa.and_(e.c.model_name == sa.bindparam("name"),
+                                             e.c.model_version == sa.bindparam("version")),
+                                     e.c.run_id == sa.bindparam("run_id")))
 
 
 class EvaluationRepo(Repo):
@@ -37,12 +53,11 @@ class EvaluationRepo(Repo):
     def of_model_or_its_run(self, name: str, version: str, run_id: str) -> list[RowT]:
         """Evaluations of a model version and of the run that produced it, in the database's
         order for this query (lineage shows them in it)."""
-        return self._all(sa.select(e).where(sa.or_(sa.and_(e.c.model_name == name, e.c.model_version == version),
-                                                   e.c.run_id == run_id)))
+        return list(self.conn.execute(_of_model_or_its_run(), {"name": name, "version": version, "run_id": run_id}))
 
     def of_run(self, run_id: str) -> list[RowT]:
         """Oldest first."""
-        return self._all(sa.select(e).where(e.c.run_id == run_id).order_by(e.c.created_at))
+        return list(self.conn.execute(_of_run(), {"run_id": run_id}))
 
     def of_model_names(self, names: Iterable[str]) -> list[RowT]:
         """Evaluations of any version of these models (model names are few)."""

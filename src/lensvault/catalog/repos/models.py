@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,12 +15,23 @@ from lensvault.catalog.repos._base import Conflict, Repo, RowT, chunks
 __all__ = ["ModelRepo"]
 
 
+@cache
+def _statements() -> dict[str, Any]:
+    """Statements read on every lineage or model request, built once (values bound): building a
+    statement and its cache key anew on every call cost about as much as running it."""
+    name = mv.c.name == sa.bindparam("name")
+    return {"get": sa.select(mv).where(name, mv.c.version == sa.bindparam("version")),
+            "exists": sa.select(mv.c.id).where(name).limit(1)}
+
+
 class ModelRepo(Repo):
     def get(self, name: str, version: str) -> RowT | None:
-        return self._first(sa.select(mv).where(mv.c.name == name, mv.c.version == version))
+        return self.conn.execute(_statements()["get"], {"name": name, "version": version}).first()
 
     def exists(self, name: str, version: str | None = None) -> bool:
         """Is there a model ``name`` (at ``version``)?"""
+        if version is None:
+            return self.conn.execute(_statements()["exists"], {"name": name}).first() is not None
         q = sa.select(mv.c.id).where(mv.c.name == name)
         if version is not None:
             q = q.where(mv.c.version == version)

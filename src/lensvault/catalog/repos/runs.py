@@ -4,6 +4,7 @@ versions they reserve. A run row changes only while open (the trigger of m0002 f
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -23,17 +24,59 @@ LIST_COLUMNS = ("run_id", "status", "kind", "code_commit", "clean", "dataset", "
                 "model_version", "exit_code", "started_at", "ended_at", "created_by")
 
 
+_RUN_ID: sa.BindParameter[str] = sa.bindparam("run_id")
+
+
+@cache
+def _by_run_id() -> dict[str, Any]:
+    """The statements that read one run (every ``runs show``, every request for a run), built
+    once with the run id as a bound parameter: building a statement and its cache key anew on
+    every call cost more than running it."""
+    return {
+        "row": sa.select(runs).where(runs.c.run_id == _RUN_ID),
+        "id": sa.select(runs.c.run_id).where(runs.c.run_id == _RUN_ID),
+        "latest": sa.select(lm.c.key, lm.c.value).where(lm.c.run_id == _RUN_ID).order_by(lm.c.key),
+        "points": sa.select(run_metrics.c.key, run_metrics.c.value, run_metrics.c.step, run_metrics.c.class_name,
+                            run_metrics.c.slice, run_metrics.c.at)
+                    .where(run_metrics.c.run_id == _RUN_ID).order_by(run_metrics.c.id),
+        "params": sa.select(run_params).where(run_params.c.run_id == _RUN_ID).order_by(run_params.c.key),
+        "artifacts": sa.select(run_artifacts).where(run_artifacts.c.run_id == _RUN_ID).order_by(run_artifacts.c.path),
+        "open_on_host": sa.select(runs.c.run_id, runs.c.owner_host, runs.c.owner_pid, runs.c.owner_started)
+                          .where(runs.c.status.in_(sa.bindparam("states", expanding=True)),
+                                 runs.c.owner_host == sa.bindparam("host")),
+    }
+
+
+@cache
+def _listing(dataset: bool, status: bool, limit: bool) -> dict[str, Any]:
+    """The run list's statements for one combination of filters, built once (values bound)."""
+    conds = ([runs.c.dataset == sa.bindparam("dataset")] if dataset else []) + \
+            ([runs.c.status == sa.bindparam("status")] if status else [])
+    rows = sa.select(*[runs.c[c] for c in LIST_COLUMNS]).where(*conds) \
+             .order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
+    if limit:
+        rows = rows.limit(sa.bindparam("limit"))
+    ids = rows.with_only_columns(runs.c.run_id).subquery()
+    return {"rows": rows,
+            "latest": sa.select(lm.c.run_id, lm.c.key, lm.c.value).join(ids, ids.c.run_id == lm.c.run_id),
+            "count": sa.select(sa.func.count()).select_from(runs).where(*conds)}
+
+
+def _listing_params(dataset: str | None, status: str | None, limit: int | None) -> dict[str, Any]:
+    return {k: v for k, v in (("dataset", dataset), ("status", status), ("limit", limit)) if v}
+
+
 class RunRepo(Repo):
     # -- the run row
     def get(self, run_id: str) -> RowT | None:
-        return self._first(sa.select(runs).where(runs.c.run_id == run_id))
+        return self.conn.execute(_by_run_id()["row"], {"run_id": run_id}).first()
 
     def one(self, run_id: str) -> RowT:
         """The row of a run known to exist (a resolved id); an error from the database otherwise."""
-        return self.conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one()
+        return self.conn.execute(_by_run_id()["row"], {"run_id": run_id}).one()
 
     def exists(self, run_id: str) -> bool:
-        return self._first(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)) is not None
+        return self.conn.execute(_by_run_id()["id"], {"run_id": run_id}).first() is not None
 
     def status(self, run_id: str) -> str | None:
         status = self.conn.execute(sa.select(runs.c.status).where(runs.c.run_id == run_id)).scalar()
@@ -50,8 +93,7 @@ class RunRepo(Repo):
 
     def open_on_host(self, host: str, open_states: Iterable[str]) -> list[RowT]:
         """``run_id`` and owner (``owner_host``, ``owner_pid``, ``owner_started``) of the open runs a host owns."""
-        return self._all(sa.select(runs.c.run_id, runs.c.owner_host, runs.c.owner_pid, runs.c.owner_started)
-                         .where(runs.c.status.in_(open_states), runs.c.owner_host == host))
+        return list(self.conn.execute(_by_run_id()["open_on_host"], {"states": list(open_states), "host": host}))
 
     def using_dataset(self, ref: str) -> list[RowT]:
         return self._all(sa.select(runs).where(runs.c.dataset == ref))
@@ -69,23 +111,21 @@ class RunRepo(Repo):
     def listing(self, *, dataset: str | None = None, status: str | None = None,
                 limit: int | None = None) -> list[tuple[Any, ...]]:
         """Plain tuples of :data:`LIST_COLUMNS`, newest first (see :meth:`_fetch_raw`)."""
-        q = sa.select(*[runs.c[c] for c in LIST_COLUMNS]).order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
-        if dataset:
-            q = q.where(runs.c.dataset == dataset)
-        if status:
-            q = q.where(runs.c.status == status)
-        if limit:
-            q = q.limit(limit)
-        return self._fetch_raw(q)
+        return self._fetch_raw(_listing(bool(dataset), bool(status), bool(limit))["rows"],
+                               _listing_params(dataset, status, limit))
+
+    def listing_latest_metrics(self, *, dataset: str | None = None, status: str | None = None,
+                               limit: int | None = None) -> list[tuple[Any, ...]]:
+        """(run_id, key, value) of the runs :meth:`listing` gives, in one statement (the ids
+        listed again, as a subquery: sending them back as an IN list of 100 bound values cost
+        more than reading the rows)."""
+        return self._fetch_raw(_listing(bool(dataset), bool(status), bool(limit))["latest"],
+                               _listing_params(dataset, status, limit))
 
     def count(self, *, dataset: str | None = None, status: str | None = None) -> int:
         """How many runs :meth:`listing` would give without a limit (an index count)."""
-        q = sa.select(sa.func.count()).select_from(runs)
-        if dataset:
-            q = q.where(runs.c.dataset == dataset)
-        if status:
-            q = q.where(runs.c.status == status)
-        return int(self.conn.execute(q).scalar_one())
+        return int(self.conn.execute(_listing(bool(dataset), bool(status), False)["count"],
+                                     _listing_params(dataset, status, None)).scalar_one())
 
     def add(self, row: dict[str, Any]) -> None:
         """Insert a run; :class:`Conflict` when its id is taken."""
@@ -124,7 +164,7 @@ class RunRepo(Repo):
     # -- params
     def params(self, run_id: str) -> list[RowT]:
         """``key``, ``value`` (JSON), by key."""
-        return self._all(sa.select(run_params).where(run_params.c.run_id == run_id).order_by(run_params.c.key))
+        return list(self.conn.execute(_by_run_id()["params"], {"run_id": run_id}))
 
     def add_params(self, rows: list[dict[str, Any]]) -> None:
         self.conn.execute(run_params.insert(), rows)
@@ -167,6 +207,11 @@ class RunRepo(Repo):
         """Every point of a run, in the order it was logged."""
         return self._all(sa.select(run_metrics).where(run_metrics.c.run_id == run_id).order_by(run_metrics.c.id))
 
+    def metric_point_tuples(self, run_id: str) -> list[tuple[Any, ...]]:
+        """(key, value, step, class_name, slice, at) of every point of a run, in the order it was
+        logged, as plain tuples (a run's points are the bulk of ``runs show --points``)."""
+        return self._fetch_raw(_by_run_id()["points"], {"run_id": run_id})
+
     def metric_keys(self, run_id: str) -> set[tuple[str, str | None, str | None]]:
         """(key, class_name, slice) of every metric the run logged."""
         return {(r.key, r.class_name, r.slice) for r in self.conn.execute(
@@ -175,7 +220,7 @@ class RunRepo(Repo):
 
     def latest_metrics(self, run_id: str) -> list[RowT]:
         """``key``, ``value`` of a run's latest overall metrics, by key."""
-        return self._all(sa.select(lm.c.key, lm.c.value).where(lm.c.run_id == run_id).order_by(lm.c.key))
+        return list(self.conn.execute(_by_run_id()["latest"], {"run_id": run_id}))
 
     def latest_metrics_of(self, run_ids: list[str] | None) -> list[tuple[Any, ...]]:
         """(run_id, key, value) of the listed runs (None: every run), as plain tuples."""
@@ -187,14 +232,13 @@ class RunRepo(Repo):
     # -- artifacts
     def artifacts(self, run_id: str) -> list[RowT]:
         """``path``, ``sha256``, ``size``, by path."""
-        return self._all(sa.select(run_artifacts).where(run_artifacts.c.run_id == run_id)
-                         .order_by(run_artifacts.c.path))
+        return list(self.conn.execute(_by_run_id()["artifacts"], {"run_id": run_id}))
 
     def add_artifacts(self, rows: list[dict[str, Any]]) -> None:
         self.conn.execute(run_artifacts.insert(), rows)
 
     # --
-    def _fetch_raw(self, query: Select[Any]) -> list[tuple[Any, ...]]:
+    def _fetch_raw(self, query: Select[Any], params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """All rows as plain tuples straight from the DB-API cursor (no per-row Row objects):
         listing 10,000 runs must take well under 200 ms, and per-row attribute access alone
         would cost more than that.
@@ -203,7 +247,7 @@ class RunRepo(Repo):
         cached (rendering the values into the SQL compiled it anew on every call: half the
         cost of listing 100 runs); only the rows are taken from the driver's cursor.
         """
-        result = self.conn.execute(query)
+        result = self.conn.execute(query, params)
         try:
             return cast("list[tuple[Any, ...]]", result.cursor.fetchall())  # the driver's list of tuples
         finally:
