@@ -6,8 +6,11 @@
 Rows go straight into a fresh vault's SQLite catalog with SQLAlchemy Core (bench_lineage.fill
 for datasets, configs, runs, models, evaluations and aliases; then each run's metric points —
 ``loss``, ``lr`` and ``AP50`` in turns, one step each — and its latest values). These commands
-read only the catalog, so no object needs to exist. Each command is timed two ways, median of
-``--repeat`` after one warm-up:
+read only the catalog, so no object needs to exist; ``why`` compares a pair of model versions
+added for it (``why0@1.0.0`` and ``why0@1.1.0``: same data and commit, configs that differ, both
+evaluated on the hot dataset version, 100 logged points each), so it reads the catalog only (an
+annotation diff of two real versions is measured by bench_annotation_diff.py). Each command is
+timed two ways, median of ``--repeat`` after one warm-up:
 
 * in-process, the library call the CLI makes (what a server request pays);
 * as the command a user types (``lensvault …`` in a subprocess: interpreter and imports included).
@@ -67,6 +70,41 @@ def fill_points(vault, n_runs_points: int) -> int:
     return total
 
 
+def add_why_pair(vault, hot: str) -> tuple[str, str]:
+    """Two model versions ``why`` can compare from the catalog alone (idempotent: a kept vault gets them once)."""
+    import sqlalchemy as sa
+
+    from lensvault.catalog import registry_schema as r
+    from lensvault.catalog import runs_schema as s
+
+    a, b = "why0@1.0.0", "why0@1.1.0"
+    now = "2026-02-01T00:00:00.000000Z"
+    with vault.catalog.begin() as conn:
+        if conn.execute(sa.select(r.model_versions.c.name).where(r.model_versions.c.name == "why0")).first():
+            return a, b
+        for k, cfg in ((0, "C-001"), (1, "C-002")):
+            rid = f"2026-02-01T00-00-0{k}Z-why{k}"
+            conn.execute(sa.insert(s.runs), [{
+                "run_id": rid, "status": "succeeded", "kind": "run", "code_commit": None, "clean": True,
+                "repo_root": None, "dataset": hot, "dataset_snapshot": "0" * 64, "config_id": cfg,
+                "seeds": '{"train": 1}', "command": '["python", "train.py"]', "cwd": "/repo",
+                "started_at": now, "ended_at": now, "created_by": "bench", "exit_code": 0}])
+            conn.execute(sa.insert(s.run_metrics), [
+                {"run_id": rid, "key": "AP50", "value": 0.5 + k / 10 + st / 1000, "step": st, "class_name": None,
+                 "slice": None, "at": now} for st in range(100)])
+            conn.execute(sa.insert(r.model_versions), [{
+                "name": "why0", "version": f"1.{k}.0", "major": 1, "minor": k, "patch": 0, "run_id": rid,
+                "bundle_oid": f"{k:064x}", "dataset": hot, "config_id": cfg, "code_commit": None,
+                "metrics": '{"AP50": 0.5}', "release_notes": "", "bump": "minor", "created_at": now,
+                "created_by": "bench"}])
+            conn.execute(sa.insert(s.evaluations), [{
+                "eval_id": f"eval-why{k}", "run_id": rid, "model_name": "why0", "model_version": f"1.{k}.0",
+                "dataset": hot, "dataset_snapshot": "0" * 64, "split": "test",
+                "metrics": json.dumps({"overall": {"AP": 0.4 + k / 10, "AP50": 0.6 + k / 10}}),
+                "predictions_oid": None, "created_at": now, "created_by": "bench"}])
+    return a, b
+
+
 def timed(fn, repeat: int) -> dict:
     fn()
     xs = []
@@ -90,6 +128,11 @@ def cli_timed(args: list[str], cwd: Path, repeat: int) -> dict:
     out = timed(run, repeat)
     out["output_lines"] = len(run().stdout.splitlines())
     return out
+
+
+def cli_timed_raw(args: list[str], cwd: Path, repeat: int) -> dict:
+    """The interpreter with ``args`` (what any command that reads the catalog pays before it starts)."""
+    return timed(lambda: subprocess.run([sys.executable, *args], cwd=cwd, check=True), repeat)
 
 
 def main(argv=None) -> int:
@@ -119,23 +162,31 @@ def main(argv=None) -> int:
         info_file.write_text(json.dumps(info))
     cwd = root / "vault"
     hot, typical, name = info["hot_dataset"], info["typical_dataset"], info["hot_dataset"].split("@")[0]
+    wa, wb = add_why_pair(vault, hot)
+    # What each command asks the library for: the table and the tree show the newest 50
+    # (runs list, lineage --down); --json and --all ask for every one.
     in_process = {
         "dataset log": timed(lambda: vault.dataset_log(name), args.repeat),
-        "runs list": timed(lambda: vault.runs(), args.repeat),
-        "runs list --limit 50": timed(lambda: vault.runs(limit=50), args.repeat),
-        f"lineage {hot} --down (hot)": timed(lambda: vault.lineage(hot, direction="down"), args.repeat),
-        f"lineage {typical} --down": timed(lambda: vault.lineage(typical, direction="down"), args.repeat),
+        "runs list (newest 50)": timed(lambda: vault.runs(limit=50), args.repeat),
+        "runs list --json (every run)": timed(lambda: vault.runs(), args.repeat),
+        f"lineage {hot} --down (hot, newest 50)": timed(lambda: vault.lineage(hot, direction="down", limit=50),
+                                                        args.repeat),
+        f"lineage {hot} --down --json (hot, all)": timed(lambda: vault.lineage(hot, direction="down"), args.repeat),
+        f"lineage {typical} --down": timed(lambda: vault.lineage(typical, direction="down", limit=50), args.repeat),
+        f"why {wa} {wb}": timed(lambda: vault.why(wa, wb), args.repeat),
         f"lineage {info['model']}": timed(lambda: vault.lineage(info["model"]), args.repeat),
         "model history": timed(lambda: vault.model_history("mdl0"), args.repeat),
     }
     vault.close()
     cli = {
         "dataset log": cli_timed(["dataset", "log", name], cwd, args.repeat),
-        "runs list": cli_timed(["runs", "list"], cwd, args.repeat),
-        "runs list --limit 50": cli_timed(["runs", "list", "--limit", "50"], cwd, args.repeat),
-        f"lineage {hot} --down (hot)": cli_timed(["lineage", hot, "--down"], cwd, args.repeat),
+        "runs list (newest 50)": cli_timed(["runs", "list"], cwd, args.repeat),
+        f"lineage {hot} --down (hot, newest 50)": cli_timed(["lineage", hot, "--down"], cwd, args.repeat),
         f"lineage {typical} --down": cli_timed(["lineage", typical, "--down"], cwd, args.repeat),
-        "--help": cli_timed(["--help"], cwd, args.repeat),
+        f"why {wa} {wb}": cli_timed(["why", wa, wb], cwd, args.repeat),
+        f"lineage {info['model']}": cli_timed(["lineage", info["model"]], cwd, args.repeat),
+        "--help (start-up alone)": cli_timed(["--help"], cwd, args.repeat),
+        "python -c 'import sqlalchemy' (a floor)": cli_timed_raw(["-c", "import sqlalchemy"], cwd, args.repeat),
     }
     out = {"catalog": info, "in_process": in_process, "cli": cli, "load_average_1min": os.getloadavg()[0],
            "python": sys.version.split()[0]}

@@ -694,11 +694,13 @@ class Vault:
         return list_events(self, subject=subject, action=action, since=since, until=until, limit=limit)
 
     # -- lineage -----------------------------------------------------------------------------
-    def lineage(self, ref: str, *, direction: str = "auto"):
-        """The lineage graph of a model version/alias, run id, dataset version or config id."""
+    def lineage(self, ref: str, *, direction: str = "auto", limit: int | None = None):
+        """The lineage graph of a model version/alias, run id, dataset version or config id;
+        ``limit``: at most this many runs (and evaluations) below one dataset version or config,
+        newest first, the rest counted in ``omitted``."""
         from lensvault.lineage.graph import lineage
 
-        return lineage(self, ref, direction=direction)
+        return lineage(self, ref, direction=direction, limit=limit)
 
     def why(self, a: str, b: str, *, allow_different_data: bool = False):
         """What changed between two model versions (or runs), most likely cause of the metric change first.

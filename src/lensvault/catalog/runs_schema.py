@@ -63,6 +63,8 @@ runs = sa.Table(
     sa.Index("ix_runs_config", "config_id"),  # m0005
     sa.Index("ix_runs_reproduces", "reproduces"),  # m0005
     sa.Index("ix_runs_status", "status"),  # m0006
+    sa.Index("ix_runs_dataset_started", "dataset", "started_at", "run_id"),  # m0011: lineage pages
+    sa.Index("ix_runs_config_started", "config_id", "started_at", "run_id"),  # m0011
 )
 
 run_params = sa.Table(
@@ -123,6 +125,7 @@ evaluations = sa.Table(
     sa.Index("ix_evaluations_dataset", "dataset"),
     sa.Index("ix_evaluations_run", "run_id"),  # m0005
     sa.Index("ix_evaluations_model", "model_name", "model_version"),  # m0005
+    sa.Index("ix_evaluations_dataset_created", "dataset", "created_at", "eval_id"),  # m0011
 )
 
 # The latest overall value of each metric of each run, kept as metrics are flushed, so

@@ -7,6 +7,8 @@ import click
 from lensvault.cli._common import emit, no_fetch_option, open_vault_from, progress_for
 from lensvault.render import lineage as render
 
+PAGE = 50  # the newest runs listed below one node unless told otherwise (as `runs list` does)
+
 
 @click.command("lineage")
 @click.argument("ref")
@@ -15,16 +17,23 @@ from lensvault.render import lineage as render
 @click.option("--both", "direction", flag_value="both", help="Both directions.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "mermaid", "dot"]), default="text", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help=f"At most N runs (and evaluations) below a dataset version or config, newest first "
+                   f"(default: {PAGE} in text, Mermaid and DOT; all with --json).")
+@click.option("--all", "everything", is_flag=True, help="Every run and evaluation in text, Mermaid and DOT too.")
 @click.pass_context
-def lineage_cmd(ctx, ref, direction, fmt, as_json):
+def lineage_cmd(ctx, ref, direction, fmt, as_json, limit, everything):
     """Lineage of a model version or alias, run, dataset version or config.
 
     \b
     lensvault lineage detector@production          # run → commit, config, dataset → parents; evaluations
     lensvault lineage retail@1.1.0 --down          # runs, models, evaluations, aliases that depend on it
     """
-    g = open_vault_from(ctx).lineage(ref, direction=direction or "auto")
-    emit(g, as_json or fmt == "json", render.graph, fmt=fmt)
+    as_json = as_json or fmt == "json"
+    if limit is None and not (everything or as_json):
+        limit = PAGE  # a tree of 20,000 runs is read by nobody; the output says how many more
+    g = open_vault_from(ctx).lineage(ref, direction=direction or "auto", limit=limit)
+    emit(g, as_json, render.graph, fmt=fmt)
 
 
 @click.command("why")

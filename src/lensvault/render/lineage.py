@@ -45,8 +45,11 @@ def to_text(g: dict) -> str:
     With ``--both`` the root is printed once, then an ``upstream:`` tree and a ``downstream:`` tree.
     """
     nodes = {n["id"]: n for n in g["nodes"]}
+    more: dict[str, list[str]] = {}
+    for o in g.get("omitted", ()):
+        more.setdefault(o["node"], []).append(_more(o))
     if g["direction"] != "both":
-        lines, seen = _tree(nodes, g["root"], g["edges"], up=g["direction"] == "up")
+        lines, seen = _tree(nodes, g["root"], g["edges"], up=g["direction"] == "up", more=more)
         # Not reachable from the root (should not happen): listed rather than lost.
         lines += [_describe(n) for n in g["nodes"] if n["id"] not in seen]
         return "\n".join(lines)
@@ -64,7 +67,7 @@ def to_text(g: dict) -> str:
     up_edges = [e for e in g["edges"] if e["type"] not in _HANGING and e["from"] in ancestors]
     down_edges = [e for e in g["edges"] if e not in up_edges]
     up_lines, seen_up = _tree(nodes, g["root"], up_edges, up=True)
-    down_lines, seen_down = _tree(nodes, g["root"], down_edges, up=False)
+    down_lines, seen_down = _tree(nodes, g["root"], down_edges, up=False, more=more)
     lines = [up_lines[0], "upstream:" if len(up_lines) > 1 else "upstream: (nothing recorded)"]
     lines += ["  " + ln for ln in up_lines[1:]]
     lines.append("downstream:" if len(down_lines) > 1 else "downstream: (nothing depends on it)")
@@ -73,7 +76,14 @@ def to_text(g: dict) -> str:
     return "\n".join(lines)
 
 
-def _tree(nodes: dict, root: str, edges: list[dict], *, up: bool) -> tuple[list[str], set]:
+def _more(o: dict) -> str:
+    """The line that stands for what a limit left out below a node."""
+    return (f"[{o['edge']}] … and {o['total'] - o['shown']:,} more {o['type']}(s) (the newest {o['shown']:,} "
+            f"of {o['total']:,} shown; --limit N or --all to see them)")
+
+
+def _tree(nodes: dict, root: str, edges: list[dict], *, up: bool,
+          more: dict[str, list[str]] | None = None) -> tuple[list[str], set]:
     children: dict[str, list[tuple[str, str]]] = {}
     for e in edges:
         forward = not up or e["type"] in _HANGING
@@ -84,12 +94,15 @@ def _tree(nodes: dict, root: str, edges: list[dict], *, up: bool) -> tuple[list[
 
     def walk(nid: str, prefix: str) -> None:
         kids = children.get(nid, [])
+        tail = (more or {}).get(nid, [])
         for i, (kid, etype) in enumerate(kids):
-            last = i == len(kids) - 1
+            last = i == len(kids) - 1 and not tail
             lines.append(f"{prefix}{'└─' if last else '├─'} [{etype}] {_describe(nodes[kid])}")
             if kid not in seen:
                 seen.add(kid)
                 walk(kid, prefix + ("   " if last else "│  "))
+        for i, text in enumerate(tail):
+            lines.append(f"{prefix}{'└─' if i == len(tail) - 1 else '├─'} {text}")
 
     walk(root, "")
     return lines, seen
@@ -105,6 +118,9 @@ def to_mermaid(g: dict) -> str:
         label = f"{n['type']}: {n['label']}".replace('"', "'")
         out.append(f'  {_safe(n["id"])}["{label}"]')
     out.extend(f"  {_safe(e['from'])} -->|{e['type']}| {_safe(e['to'])}" for e in g["edges"])
+    for i, o in enumerate(g.get("omitted", ())):
+        out.append(f'  more_{i}["… and {o["total"] - o["shown"]:,} more {o["type"]}(s)"]')
+        out.append(f"  {_safe(o['node'])} -.->|{o['edge']}| more_{i}")
     return "\n".join(out)
 
 
@@ -116,6 +132,9 @@ def to_dot(g: dict) -> str:
         label = f"{n['type']}\\n{n['label']}".replace('"', "'")
         out.append(f'  "{n["id"]}" [label="{label}", shape={shapes.get(n["type"], "ellipse")}];')
     out.extend(f'  "{e["from"]}" -> "{e["to"]}" [label="{e["type"]}"];' for e in g["edges"])
+    for i, o in enumerate(g.get("omitted", ())):
+        out.append(f'  "more:{i}" [label="… and {o["total"] - o["shown"]:,} more {o["type"]}(s)", shape=plaintext];')
+        out.append(f'  "{o["node"]}" -> "more:{i}" [label="{o["edge"]}", style=dashed];')
     out.append("}")
     return "\n".join(out)
 

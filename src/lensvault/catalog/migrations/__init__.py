@@ -32,6 +32,7 @@ STEPS: list[str] = [
     "m0008_api_tokens",
     "m0009_api_sessions",
     "m0010_runs_newest",
+    "m0011_lineage_pages",
 ]
 
 

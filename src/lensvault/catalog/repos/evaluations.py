@@ -69,8 +69,13 @@ class EvaluationRepo(Repo):
             out += self._all(sa.select(e).where(e.c.run_id.in_(chunk)))
         return out
 
-    def on_dataset(self, ref: str) -> list[RowT]:
-        return self._all(sa.select(e).where(e.c.dataset == ref))
+    def on_dataset(self, ref: str, *, limit: int | None = None) -> list[RowT]:
+        """Evaluations on a dataset version, newest first (the first ``limit``: an m0011 index)."""
+        q = sa.select(e).where(e.c.dataset == ref).order_by(e.c.created_at.desc(), e.c.eval_id.desc())
+        return self._all(q if limit is None else q.limit(limit))
+
+    def count_on_dataset(self, ref: str) -> int:
+        return int(self.conn.execute(sa.select(sa.func.count()).select_from(e).where(e.c.dataset == ref)).scalar_one())
 
     def find(self, *, dataset: str | None = None, run_id: str | None = None, model: tuple[str, str, str] | None = None,
              ad_hoc: bool = False) -> list[RowT]:

@@ -95,11 +95,22 @@ class RunRepo(Repo):
         """``run_id`` and owner (``owner_host``, ``owner_pid``, ``owner_started``) of the open runs a host owns."""
         return list(self.conn.execute(_by_run_id()["open_on_host"], {"states": list(open_states), "host": host}))
 
-    def using_dataset(self, ref: str) -> list[RowT]:
-        return self._all(sa.select(runs).where(runs.c.dataset == ref))
+    def using_dataset(self, ref: str, *, limit: int | None = None) -> list[RowT]:
+        """Runs on a dataset version, newest first (the first ``limit``: read from an m0011 index)."""
+        return self._newest(runs.c.dataset == ref, limit)
 
-    def using_config(self, config_id: str) -> list[RowT]:
-        return self._all(sa.select(runs).where(runs.c.config_id == config_id))
+    def using_config(self, config_id: str, *, limit: int | None = None) -> list[RowT]:
+        """Runs with a config, newest first (the first ``limit``: read from an m0011 index)."""
+        return self._newest(runs.c.config_id == config_id, limit)
+
+    def count_where(self, *, dataset: str | None = None, config_id: str | None = None) -> int:
+        """How many runs use a dataset version or a config (an index count)."""
+        col, value = (runs.c.dataset, dataset) if dataset is not None else (runs.c.config_id, config_id)
+        return int(self.conn.execute(sa.select(sa.func.count()).select_from(runs).where(col == value)).scalar_one())
+
+    def _newest(self, cond: Any, limit: int | None) -> list[RowT]:
+        q = sa.select(runs).where(cond).order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
+        return self._all(q if limit is None else q.limit(limit))
 
     def reproducing(self, refs: Iterable[str]) -> list[RowT]:
         """Runs that reproduce any of ``refs`` (model refs or run ids)."""
