@@ -169,36 +169,59 @@ class FileState(StateBase):
     torn one into a miss too. Concurrent writers of one record: the last rename wins,
     and each wrote a complete, true record.
 
-    A folder's index record is ``(digest, {rel: entry})``. After small changes a
-    delta record follows it: ``(the base it applies to, by checksum and length,
-    {rel: entry or None}, digest after it)``. Re-snapshotting a 50,000-file folder
-    in which one file changed then writes a few hundred bytes instead of 6.6 MB
-    (~0.1 s). A delta whose base has since been rewritten (by another process, or
-    a save that outgrew the delta) is ignored; two processes saving deltas at once
-    lose one's changes, which are then only misses.
+    A folder's index record is ``(digest, {rel: entry})``. After small changes delta
+    segments follow it, each ``(the record before it, by checksum and length,
+    {rel: entry or None}, digest after it)``: segment 0 names the base, segment i
+    segment i-1. Re-snapshotting a 50,000-file folder in which one file changed then
+    writes a few hundred bytes instead of 6.6 MB (~0.1 s).
+
+    What a save writes is proportional to what changed, never to the folder: a save
+    writes a new segment with its own changes only; a segment absorbs the newer
+    segments that are no larger than it (a binary counter: at most log2(changes)
+    segments, and a changed entry is rewritten at most that many times). Reading
+    writes nothing. The base is rewritten only when the segments hold more than
+    1/DELTA_SHARE of the folder: at 10M entries, a 10M-entry record once per 200,000
+    changed entries (50 entries written per entry changed, amortized), where one
+    growing delta used to be rewritten whole by every save (up to 200,000 entries
+    for a one-file change).
+
+    A segment whose predecessor has since been rewritten (by another process, or a
+    save that folded the segments into a new base) is ignored with the ones after
+    it; two processes saving at once lose one's changes, which are then only misses.
     """
 
-    # A delta grows with every save until it holds this share of the folder; then the base is rewritten.
+    # The segments hold at most this share of the folder; then the base is rewritten with them folded in.
     DELTA_SHARE = 50
 
     def __init__(self, root: str | os.PathLike):
         self.root = os.fspath(root)
-        # folder → (base token, delta applied, digest) as last read or written
-        self._bases: dict[str, tuple[tuple[int, int] | None, dict[str, Entry | None], str | None]] = {}
+        # folder → (base token, delta segments applied [(token, changes)], digest) as last read or written
+        self._bases: dict[str, tuple[tuple[int, int] | None, list[tuple[tuple[int, int], dict[str, Entry | None]]],
+                                     str | None]] = {}
 
     def _path(self, kind: str, key: str) -> str:
         return f"{self.root}/{kind}/{hashlib.sha256(key.encode()).hexdigest()[:40]}"
 
+    def _segment(self, folder: str, i: int) -> str:
+        """Delta segment ``i`` of a folder (segment 0 is where the one delta record used to be)."""
+        path = self._path("delta", folder)
+        return f"{path}.{i}" if i else path
+
     def _read(self, kind: str, key: str, type_: type) -> tuple[Any, tuple[int, int] | None]:
+        return self._read_path(self._path(kind, key), type_)
+
+    def _read_path(self, path: str, type_: type) -> tuple[Any, tuple[int, int] | None]:
         try:
-            with open(self._path(kind, key), "rb") as f:
+            with open(path, "rb") as f:
                 return _decode(f.read(), type_)
         except OSError:
             return None, None
 
     def _write(self, kind: str, key: str, payload: object) -> tuple[int, int] | None:
         """Write a record; its token (see ``_decode``), or None if it could not be written."""
-        path = self._path(kind, key)
+        return self._write_path(self._path(kind, key), payload)
+
+    def _write_path(self, path: str, payload: object) -> tuple[int, int] | None:
         tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
         header, data = _encode(payload)
         try:
@@ -221,20 +244,24 @@ class FileState(StateBase):
             self._bases.pop(folder, None)
             return {}
         digest, entries = base
-        delta, _ = self._read("delta", folder, tuple)
-        changes = {}
-        if delta is not None and len(delta) == 3 and delta[0] == token and isinstance(delta[1], dict):
-            _, changes, digest = delta
-            added = False
+        segments: list[tuple[tuple[int, int], dict[str, Entry | None]]] = []
+        before, added = token, False
+        while True:  # the chain of segments, each naming the record before it
+            seg, seg_token = self._read_path(self._segment(folder, len(segments)), tuple)
+            if seg is None or seg_token is None or len(seg) != 3 or seg[0] != before or not isinstance(seg[1], dict):
+                break
+            _, changes, digest = seg
             for rel, entry in changes.items():
                 if entry is None:
                     entries.pop(rel, None)
                 else:
                     added = added or rel not in entries
                     entries[rel] = entry
-            if added:
-                entries = dict(sorted(entries.items()))  # callers rely on path order
-        self._bases[folder] = (token, changes, digest)
+            segments.append((seg_token, changes))
+            before = seg_token
+        if added:
+            entries = dict(sorted(entries.items()))  # callers rely on path order
+        self._bases[folder] = (token, segments, digest)
         return entries
 
     def index_digest(self, folder: str) -> str | None:
@@ -245,26 +272,39 @@ class FileState(StateBase):
                    digest: str | None = None) -> None:
         known = self._bases.get(folder)
         if changed is not None and known is not None:
-            token, changes, _ = known
-            changes = dict(changes)
-            for rel in changed:
-                changes[rel] = entries.get(rel)
-            if len(changes) <= max(64, len(entries) // self.DELTA_SHARE):
-                if self._write("delta", folder, (token, changes, digest)) is not None:
-                    self._bases[folder] = (token, changes, digest)
+            token, segments, _ = known
+            segments = list(segments)
+            new: dict[str, Entry | None] = {rel: entries.get(rel) for rel in changed}
+            while segments and len(segments[-1][1]) <= len(new):  # the binary counter's carry
+                new = {**segments.pop()[1], **new}
+            if sum(len(c) for _, c in segments) + len(new) <= max(64, len(entries) // self.DELTA_SHARE):
+                at = len(segments)
+                seg_token = self._write_path(self._segment(folder, at), (segments[-1][0] if segments else token,
+                                                                         new, digest))
+                if seg_token is not None:
+                    self._bases[folder] = (token, [*segments, (seg_token, new)], digest)
+                    self._drop_segments(folder, at + 1)  # they named the segment just replaced: ignored now
                 else:
                     self._bases.pop(folder, None)
                 return
         token = self._write("index", folder, (digest, entries))
-        # The old delta names the old base, so it no longer applies; removing it just saves a read.
-        try:
-            os.unlink(self._path("delta", folder))
-        except OSError:
-            pass
+        # The old segments name the old base, so they no longer apply; removing them just saves reads.
+        self._drop_segments(folder, 0)
         if token is None:
             self._bases.pop(folder, None)
         else:
-            self._bases[folder] = (token, {}, digest)
+            self._bases[folder] = (token, [], digest)
+
+    def _drop_segments(self, folder: str, start: int) -> None:
+        """Remove segments ``start``, ``start + 1``, … (up to the first missing one; a segment left
+        behind names a record that is gone, so readers ignore it)."""
+        i = start
+        while True:
+            try:
+                os.unlink(self._segment(folder, i))
+            except OSError:
+                return
+            i += 1
 
     def listing(self, snapshot_id: str) -> list[FileRow] | None:
         return self._read("listing", snapshot_id, list)[0]

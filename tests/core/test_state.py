@@ -101,6 +101,80 @@ def test_a_damaged_delta_is_a_miss_of_the_delta_only(tmp_path):
     assert FileState(tmp_path / "cache").index("/data") == {"x": _entry(1)}  # the base, as before the delta
 
 
+class _Counting(FileState):
+    """A real FileState that also notes how many entries each record it writes holds."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.written: list[tuple[str, int]] = []  # (kind, entries)
+
+    def _write_path(self, path, payload):
+        kind = "delta" if f"{os.sep}delta{os.sep}" in path else "index"
+        self.written.append((kind, len(payload[1])))
+        return super()._write_path(path, payload)
+
+
+def _one_change_per_save(root, n_entries: int, saves: int) -> _Counting:
+    state = _Counting(root)
+    state.save_index("/data", {f"{i:06}": _entry(i) for i in range(n_entries)})
+    for k in range(saves):
+        cur = state.index("/data")
+        cur[f"{k:06}"] = _entry(k, "d" * 64)
+        state.save_index("/data", cur, changed=[f"{k:06}"])
+    return state
+
+
+def test_what_a_save_writes_follows_the_changes_not_the_folder(tmp_path):
+    """64 saves of one changed file each: the entries they write are the same for a folder of
+    4,000 or 40,000 files, and add up to about changes x log2(changes) (one growing delta
+    rewritten by every save wrote 1 + 2 + … + 64 = 2,080); the base is never rewritten."""
+    small = _one_change_per_save(tmp_path / "small", 4_000, 64)
+    big = _one_change_per_save(tmp_path / "big", 40_000, 64)
+    assert small.written[1:] == big.written[1:]
+    assert [kind for kind, _ in big.written[1:]] == ["delta"] * 64
+    assert sum(n for _, n in big.written[1:]) <= 64 * 7
+    expected = {f"{i:06}": _entry(i, "d" * 64) if i < 64 else _entry(i) for i in range(40_000)}
+    assert FileState(tmp_path / "big").index("/data") == expected
+    assert len(_records(big, "delta")) <= 7  # segments: at most log2(changes) + 1
+
+
+def test_reading_the_cache_writes_nothing(tmp_path):
+    _one_change_per_save(tmp_path / "c", 2_000, 37)
+    files = [p for p in (tmp_path / "c").rglob("*") if p.is_file()]
+
+    def stats():
+        return {str(p): (p.stat().st_ino, p.stat().st_mtime_ns, p.stat().st_size) for p in files}
+
+    before = stats()
+    for _ in range(2):
+        FileState(tmp_path / "c").index("/data")
+    assert stats() == before and sorted(p for p in (tmp_path / "c").rglob("*") if p.is_file()) == sorted(files)
+
+
+def test_segments_of_adds_changes_and_removals_read_back_as_saved(tmp_path):
+    import random
+
+    rnd = random.Random(5)
+    state = FileState(tmp_path / "cache")
+    cur = {f"{i:05}": _entry(i) for i in range(3000)}
+    state.save_index("/data", cur, digest="d0")
+    for k in range(40):
+        cur = state.index("/data")
+        changed = []
+        for _ in range(rnd.randint(1, 5)):
+            rel = f"{rnd.randrange(3500):05}"
+            if rel in cur and rnd.random() < 0.3:
+                del cur[rel]
+            else:
+                cur[rel] = _entry(int(rel), f"{k:064x}")
+            changed.append(rel)
+        state.save_index("/data", dict(sorted(cur.items())), changed=changed, digest=f"d{k + 1}")
+        fresh = FileState(tmp_path / "cache")
+        got = fresh.index("/data")
+        assert got == cur and list(got) == sorted(got) and fresh.index_digest("/data") == f"d{k + 1}"
+    assert Path(state._path("index", "/data")).stat().st_size > 0 and _records(state, "delta")
+
+
 # -- through snapshots ------------------------------------------------------------------------------
 
 

@@ -1,0 +1,139 @@
+"""Memory and time of importing one big COCO annotation file (issue: 1M images and 10M boxes,
+about 1.5 GB, import in <= 3x the file size).
+
+    .venv/bin/python benchmarks/bench_coco_import.py [--images 100000] [--boxes 1000000]
+        [--workdir DIR] [--repeat 1] [--json]
+
+Generates a COCO folder — ``images/`` (one tiny PNG hardlinked under every name: the import
+locates and judges image files, and a link costs no disk) and ``annotations/instances.json``
+(written a chunk at a time, plain boxes with an ``area`` as exporters write them) — then runs the
+import in a fresh interpreter (``lensvault.annotations.load``: the normalized model, the
+Arrow tables a snapshot writes) and reports its wall time and peak RSS (``ru_maxrss`` of the child), and the
+peak RSS per GB of JSON, beside the interpreter's own baseline (imports only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = r"""
+import sys, time, resource
+from pathlib import Path
+import lensvault.annotations as A
+import pyarrow  # noqa: F401 - imported before the baseline, as the import itself needs it
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if sys.argv[2] == "load":
+    t = time.perf_counter()
+    s = A.load(Path(sys.argv[1]), format="coco")
+    print(base, time.perf_counter() - t, s.images.num_rows, s.annotations.num_rows)
+else:
+    print(base, 0.0, 0, 0)
+"""
+
+
+def generate(root: Path, n_images: int, n_boxes: int, seed: int = 0) -> Path:
+    from PIL import Image
+
+    rnd = random.Random(seed)
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(buf, format="PNG")
+    first = root / "images" / "img_0000000.png"
+    first.write_bytes(buf.getvalue())
+    for i in range(1, n_images):
+        os.link(first, root / "images" / f"img_{i:07d}.png")
+    path = root / "annotations" / "instances.json"
+    cats = [{"id": k + 1, "name": f"class{k}", "supercategory": "thing"} for k in range(80)]
+    with open(path, "w") as f:
+        f.write('{"info": {"description": "generated"}, "licenses": [], "categories": ')
+        f.write(json.dumps(cats))
+        f.write(', "images": [')
+        for i in range(n_images):
+            f.write(("," if i else "") + json.dumps({"id": i + 1, "file_name": f"img_{i:07d}.png",
+                                                     "width": 640, "height": 480}))
+        f.write('], "annotations": [')
+        chunk = []
+        for j in range(n_boxes):
+            w, h = round(rnd.uniform(4, 200), 2), round(rnd.uniform(4, 200), 2)
+            x, y = round(rnd.uniform(0, 640 - w), 2), round(rnd.uniform(0, 480 - h), 2)
+            chunk.append(json.dumps({"id": j + 1, "image_id": j % n_images + 1, "category_id": rnd.randint(1, 80),
+                                     "bbox": [x, y, w, h], "area": round(w * h, 2), "iscrowd": 0,
+                                     "segmentation": []}))
+            if len(chunk) == 10_000:
+                f.write(("," if j >= 10_000 else "") + ",".join(chunk))
+                chunk = []
+        if chunk:
+            f.write(("," if n_boxes > len(chunk) else "") + ",".join(chunk))
+        f.write("]}")
+    return path
+
+
+def run_child(root: Path, what: str) -> dict:
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", CHILD, str(root), what], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"import failed ({p.returncode}): {p.stderr[-3000:]}")
+    base_kb, import_s, n_images, n_boxes = p.stdout.split()
+    return {"wall_s": round(wall, 1), "import_s": round(float(import_s), 1), "baseline_kb": int(base_kb),
+            "images": int(n_images), "boxes": int(n_boxes)}
+
+
+def child_peak_kb(root: Path, what: str) -> tuple[dict, int]:
+    """Run one child and read its peak RSS: a wait4 of this process's only child gives it exactly."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out = run_child(root, what)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # RUSAGE_CHILDREN is the largest child so far: runs go smallest first (baseline, then imports).
+    return out, peak if peak > before else before
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--images", type=int, default=100_000)
+    ap.add_argument("--boxes", type=int, default=1_000_000)
+    ap.add_argument("--workdir", help="generate here (a new folder) and keep it; reuse it if it exists")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    root = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-coco-")) / "coco"
+    path = root / "annotations" / "instances.json"
+    if not path.is_file():
+        t = time.perf_counter()
+        generate(root, args.images, args.boxes)
+        print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f} s",
+              file=sys.stderr)
+    size = path.stat().st_size
+    _, baseline_kb = child_peak_kb(root, "baseline")
+    runs = []
+    for _ in range(args.repeat):
+        out, peak_kb = child_peak_kb(root, "load")
+        runs.append({**out, "peak_rss_mb": round(peak_kb / 1024), "load_average_1min": round(os.getloadavg()[0], 1)})
+    peak_mb = max(r["peak_rss_mb"] for r in runs)
+    result = {"json_mb": round(size / 1e6), "images": runs[0]["images"], "boxes": runs[0]["boxes"],
+              "baseline_rss_mb": round(baseline_kb / 1024), "peak_rss_mb": peak_mb,
+              "peak_rss_per_gb_of_json_gb": round(peak_mb * 1024 * 1024 / size, 2),
+              "above_baseline_per_gb_of_json_gb": round((peak_mb - baseline_kb / 1024) * 1024 * 1024 / size, 2),
+              "runs": runs, "python": sys.version.split()[0]}
+    if not args.json:
+        print(f"{result['json_mb']} MB of COCO JSON ({result['images']:,} images, {result['boxes']:,} boxes): "
+              f"peak RSS {peak_mb} MB ({result['peak_rss_per_gb_of_json_gb']} GB per GB of JSON; interpreter "
+              f"and imports {result['baseline_rss_mb']} MB); import {runs[0]['import_s']} s, "
+              f"load {runs[0]['load_average_1min']}", file=sys.stderr)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
