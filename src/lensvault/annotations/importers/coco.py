@@ -13,7 +13,7 @@ import posixpath
 import re
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from lensvault.annotations._common import (
     DirIndex,
@@ -29,6 +29,7 @@ from lensvault.annotations.bad_images import image_infos
 from lensvault.annotations.confine import FIX_NAME, SourceFolder
 from lensvault.annotations.fields import INT32_MAX, check_json_value, finite_numbers, identifier, integer
 from lensvault.annotations.importers import coco_segmentation as segmentation
+from lensvault.annotations.importers import coco_stream
 from lensvault.annotations.importers._base import Imported, plural
 from lensvault.annotations.model import (
     AnnotationColumns,
@@ -149,10 +150,14 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
     c = _Collected(label_key)
     for path, split in files:
         shown = rel(path, root)
+        if coco_stream.streams(path):  # a big file: its boxes a chunk at a time (coco_stream.py)
+            _load_streamed(path, shown, split, source, c)
+            continue
         data = _read_file(path, shown, source)
         _read_categories(data.get("categories"), shown, c.categories, c.keypoints)
-        id_to_size = _read_images(data["images"], shown, split, source, path.parent, c)
-        _read_annotations(data.get("annotations"), shown, id_to_size, c)
+        id_to_size = _read_images(data.pop("images"), shown, split, source, path.parent, c)
+        _read_annotations(data.pop("annotations", None), shown, id_to_size, c)
+        del data
 
     ids = tuple(sorted(c.categories))
     classmap = ClassMap(ids, tuple(c.categories[i] for i in ids), c.keypoints)
@@ -201,9 +206,26 @@ def _read_file(path: Path, shown: str, source: SourceFolder) -> dict[str, Any]:
     source.check_readable(path, shown)
     data = read_json(path, shown)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        fail("not a COCO file: no top-level \"images\" list", shown,
-             fix="point --annotations at a COCO instances JSON, or pick the right --format")
+        _not_coco(shown)
     return data
+
+
+def _not_coco(shown: str) -> NoReturn:
+    fail("not a COCO file: no top-level \"images\" list", shown,
+         fix="point --annotations at a COCO instances JSON, or pick the right --format")
+
+
+def _load_streamed(path: Path, shown: str, split: str | None, source: SourceFolder, c: _Collected) -> None:
+    """What the loop in ``load`` does for one file, with the annotations read a chunk at a time."""
+    source.check_readable(path, shown)
+    images, categories = coco_stream.head(path, shown)
+    if not isinstance(images, list):
+        _not_coco(shown)
+    _read_categories(categories, shown, c.categories, c.keypoints)
+    id_to_size = _read_images(images, shown, split, source, path.parent, c)
+    del images
+    for offset, chunk in coco_stream.annotation_chunks(path, shown):
+        _read_annotations(chunk, shown, id_to_size, c, offset=offset)
 
 
 def _read_categories(cats: Any, shown: str, categories: dict[int, str], keypoints: dict[int, KeypointSchema]
@@ -380,19 +402,20 @@ def _judge(to_judge: list[tuple[str, str, int, _Id]], images: ImageColumns, id_t
             id_to_size[image_id] = (key, height, width)
 
 
-def _read_annotations(raw: Any, shown: str, id_to_size: _IdToSize, c: _Collected) -> None:
-    """Add the file's annotations: column-wise when all are plain boxes, else row by row."""
+def _read_annotations(raw: Any, shown: str, id_to_size: _IdToSize, c: _Collected, *, offset: int = 0) -> None:
+    """Add the file's annotations (or a chunk of them, the first at ``offset`` in the file):
+    column-wise when all are plain boxes, else row by row."""
     if raw is None:
         raw = []
     elif type(raw) is not list:
         fail(f"\"annotations\" is {describe(raw)}, not a list", shown, "annotations",
              fix="write \"annotations\" as a list of objects", code="bad-value")
     fid = c.anns.file_id(shown)
-    if not _load_plain_boxes(raw, id_to_size, c, fid):
-        _load_rows(raw, shown, id_to_size, c, fid)
+    if not _load_plain_boxes(raw, id_to_size, c, fid, offset):
+        _load_rows(raw, shown, id_to_size, c, fid, offset)
 
 
-def _load_rows(raw: list[Any], shown: str, id_to_size: _IdToSize, c: _Collected, fid: int) -> None:
+def _load_rows(raw: list[Any], shown: str, id_to_size: _IdToSize, c: _Collected, fid: int, offset: int = 0) -> None:
     """Row-by-row import with a type check of every field (the plain-box path declined)."""
     anns, findings = c.anns, c.findings
     next_index = anns._next_index
@@ -403,7 +426,7 @@ def _load_rows(raw: list[Any], shown: str, id_to_size: _IdToSize, c: _Collected,
     a_crowd, a_attr = anns.iscrowd.append, anns.attributes.append
     a_id, a_file = c.ann_ids.append, c.ann_file.append
     n_before = len(anns.image)
-    for n, a in enumerate(raw):
+    for n, a in enumerate(raw, offset):
         loc = f"annotations[{n}]"
         if type(a) is not dict:
             fail(f"annotation is {describe(a)}, not an object", shown, loc, fix="write annotations as JSON objects")
@@ -528,7 +551,7 @@ def _derived_bbox(derived: list[float] | None, a: dict[str, Any], ann_id: _Id, s
 _PLAIN_KEYS = frozenset({"id", "image_id", "category_id", "segmentation", "area", "bbox", "iscrowd"})
 
 
-def _load_plain_boxes(raw: list[Any], id_to_size: _IdToSize, c: _Collected, fid: int) -> bool:
+def _load_plain_boxes(raw: list[Any], id_to_size: _IdToSize, c: _Collected, fid: int, offset: int = 0) -> bool:
     """Column-wise import when every annotation is a plain box (no mask, polygon, keypoints
     or extra attributes): a few comprehensions and numpy instead of a Python loop with a
     dozen appends per box. Returns False — having changed nothing — whenever anything is
@@ -536,7 +559,7 @@ def _load_plain_boxes(raw: list[Any], id_to_size: _IdToSize, c: _Collected, fid:
     """
     import numpy as np
 
-    columns = _plain_box_columns(raw, id_to_size)
+    columns = _plain_box_columns(raw, id_to_size, offset)
     if columns is None:
         return False
     keys, cls, boxes, crowd, ids = columns
@@ -567,7 +590,7 @@ def _load_plain_boxes(raw: list[Any], id_to_size: _IdToSize, c: _Collected, fid:
     return True
 
 
-def _plain_box_columns(raw: list[Any], id_to_size: _IdToSize
+def _plain_box_columns(raw: list[Any], id_to_size: _IdToSize, offset: int = 0
                        ) -> tuple[list[str], Any, Any, list[Any], list[_Id]] | None:
     """``(image keys, class ids, boxes as an (n, 4) array, iscrowd, annotation ids)`` when every
     annotation is a plain box with well-typed fields on a listed image; else None.
@@ -586,7 +609,7 @@ def _plain_box_columns(raw: list[Any], id_to_size: _IdToSize
         class_ids = [a["category_id"] for a in raw]
         bboxes = [a["bbox"] for a in raw]
         crowd = [a.get("iscrowd", 0) for a in raw]
-        ids = [a.get("id", n) for n, a in enumerate(raw)]
+        ids = [a.get("id", n) for n, a in enumerate(raw, offset)]
         if not (set(map(type, image_ids)) <= _ID_TYPES and set(map(type, ids)) <= _ID_TYPES
                 and set(map(type, class_ids)) <= {int} and set(map(type, crowd)) <= {int, bool}
                 and set(crowd) <= {0, 1} and set(map(type, chain.from_iterable(bboxes))) <= _NUMBER_TYPES):
