@@ -2,7 +2,7 @@
 about 1.5 GB, import in <= 3x the file size).
 
     .venv/bin/python benchmarks/bench_coco_import.py [--images 100000] [--boxes 1000000]
-        [--workdir DIR] [--repeat 1] [--json]
+        [--workdir DIR] [--repeat 1] [--against OTHER/src] [--json]
 
 Generates a COCO folder — ``images/`` (a tiny PNG hardlinked under every name: the import
 locates and judges image files, and a link costs no disk) and ``annotations/instances.json``
@@ -10,6 +10,10 @@ locates and judges image files, and a link costs no disk) and ``annotations/inst
 import in a fresh interpreter (``lensvault.annotations.load``: the normalized model, the
 Arrow tables a snapshot writes) and reports its wall time and peak RSS (``ru_maxrss`` of the child), and the
 peak RSS per GB of JSON, beside the interpreter's own baseline (imports only).
+
+``--against OTHER/src`` (e.g. ``git archive main src | tar -x -C /tmp/main``) runs the same
+import with that source tree first on the path, alternating with this checkout's runs (the
+machine's load then weighs on both alike), and reports the ratios of the medians.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import io
 import json
 import os
 import random
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,9 +39,10 @@ base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if sys.argv[2] == "load":
     t = time.perf_counter()
     s = A.load(Path(sys.argv[1]), format="coco")
-    print(base, time.perf_counter() - t, s.images.num_rows, s.annotations.num_rows)
+    print(base, time.perf_counter() - t, s.images.num_rows, s.annotations.num_rows,
+          resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, A.__file__)
 else:
-    print(base, 0.0, 0, 0)
+    print(base, 0.0, 0, 0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, A.__file__)
 """
 
 
@@ -82,24 +87,22 @@ def generate(root: Path, n_images: int, n_boxes: int, seed: int = 0) -> Path:
     return path
 
 
-def run_child(root: Path, what: str) -> dict:
+def run_child(root: Path, what: str, src: str | None = None) -> tuple[dict, int]:
+    """Run the import in a fresh interpreter (``src`` first on its path, if given); return what
+    it printed and its peak RSS in KB (the child's own high-water mark, read as it ends)."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     t = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", CHILD, str(root), what], capture_output=True, text=True)
+    p = subprocess.run([sys.executable, "-c", CHILD, str(root), what], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t
     if p.returncode != 0:
         raise SystemExit(f"import failed ({p.returncode}): {p.stderr[-3000:]}")
-    base_kb, import_s, n_images, n_boxes = p.stdout.split()
+    base_kb, import_s, n_images, n_boxes, peak_kb, where = p.stdout.split()
+    if src is not None and not where.startswith(os.path.abspath(src)):
+        raise SystemExit(f"the child imported LensVault from {where}, not from {src}")
     return {"wall_s": round(wall, 1), "import_s": round(float(import_s), 1), "baseline_kb": int(base_kb),
-            "images": int(n_images), "boxes": int(n_boxes)}
-
-
-def child_peak_kb(root: Path, what: str) -> tuple[dict, int]:
-    """Run one child and read its peak RSS: a wait4 of this process's only child gives it exactly."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    out = run_child(root, what)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # RUSAGE_CHILDREN is the largest child so far: runs go smallest first (baseline, then imports).
-    return out, max(before, peak)
+            "images": int(n_images), "boxes": int(n_boxes)}, int(peak_kb)
 
 
 def main(argv=None) -> int:
@@ -108,6 +111,7 @@ def main(argv=None) -> int:
     ap.add_argument("--boxes", type=int, default=1_000_000)
     ap.add_argument("--workdir", help="generate here (a new folder) and keep it; reuse it if it exists")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--against", help="another checkout's src folder to run alternately (see the docstring)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     root = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-coco-")) / "coco"
@@ -118,22 +122,35 @@ def main(argv=None) -> int:
         print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f} s",
               file=sys.stderr)
     size = path.stat().st_size
-    _, baseline_kb = child_peak_kb(root, "baseline")
-    runs = []
+    _, baseline_kb = run_child(root, "baseline")
+    sides = {"this": None, "against": args.against} if args.against else {"this": None}
+    runs: dict[str, list[dict]] = {side: [] for side in sides}
     for _ in range(args.repeat):
-        out, peak_kb = child_peak_kb(root, "load")
-        runs.append({**out, "peak_rss_mb": round(peak_kb / 1024), "load_average_1min": round(os.getloadavg()[0], 1)})
-    peak_mb = max(r["peak_rss_mb"] for r in runs)
-    result = {"json_mb": round(size / 1e6), "images": runs[0]["images"], "boxes": runs[0]["boxes"],
-              "baseline_rss_mb": round(baseline_kb / 1024), "peak_rss_mb": peak_mb,
-              "peak_rss_per_gb_of_json_gb": round(peak_mb * 1024 * 1024 / size, 2),
-              "above_baseline_per_gb_of_json_gb": round((peak_mb - baseline_kb / 1024) * 1024 * 1024 / size, 2),
-              "runs": runs, "python": sys.version.split()[0]}
+        for side, src in sides.items():  # interleaved: both sides see the same load
+            out, peak_kb = run_child(root, "load", src)
+            runs[side].append({**out, "peak_rss_mb": round(peak_kb / 1024),
+                               "load_average_1min": round(os.getloadavg()[0], 1)})
+    result = {"json_mb": round(size / 1e6), "images": runs["this"][0]["images"], "boxes": runs["this"][0]["boxes"],
+              "baseline_rss_mb": round(baseline_kb / 1024), "python": sys.version.split()[0]}
+    for side, side_runs in runs.items():
+        peak_mb = max(r["peak_rss_mb"] for r in side_runs)
+        result[side] = {"peak_rss_mb": peak_mb, "peak_rss_per_gb_of_json_gb": round(peak_mb * 1024 * 1024 / size, 2),
+                        "above_baseline_per_gb_of_json_gb":
+                            round((peak_mb - baseline_kb / 1024) * 1024 * 1024 / size, 2),
+                        "median_import_s": statistics.median([r["import_s"] for r in side_runs]), "runs": side_runs}
+    if args.against:
+        result["against_src"] = args.against
+        result["time_ratio_this_over_against"] = round(
+            result["this"]["median_import_s"] / result["against"]["median_import_s"], 2)
+        result["peak_ratio_this_over_against"] = round(
+            result["this"]["peak_rss_mb"] / result["against"]["peak_rss_mb"], 2)
     if not args.json:
-        print(f"{result['json_mb']} MB of COCO JSON ({result['images']:,} images, {result['boxes']:,} boxes): "
-              f"peak RSS {peak_mb} MB ({result['peak_rss_per_gb_of_json_gb']} GB per GB of JSON; interpreter "
-              f"and imports {result['baseline_rss_mb']} MB); import {runs[0]['import_s']} s, "
-              f"load {runs[0]['load_average_1min']}", file=sys.stderr)
+        for side in runs:
+            r = result[side]
+            print(f"{side}: {result['json_mb']} MB of COCO JSON ({result['images']:,} images, {result['boxes']:,} "
+                  f"boxes): peak RSS {r['peak_rss_mb']} MB ({r['peak_rss_per_gb_of_json_gb']} GB per GB of JSON; "
+                  f"interpreter and imports {result['baseline_rss_mb']} MB); import median {r['median_import_s']} s, "
+                  f"loads {[x['load_average_1min'] for x in r['runs']]}", file=sys.stderr)
     print(json.dumps(result))
     return 0
 

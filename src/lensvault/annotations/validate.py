@@ -22,7 +22,7 @@ and one error, whatever the importer (each importer should catch it first, at it
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from lensvault.annotations.model import AnnotationSet, Finding
 from lensvault.errors import AnnotationError
@@ -41,6 +41,29 @@ _EPS = 1e-3
 Origin = Callable[[int], tuple[str, str]]
 
 
+# Rows checked at once: the per-row arrays of a check (a dozen of 8 bytes) are per batch, not
+# per table (at 10M boxes a whole-table pass held about 1 GB of them).
+_BATCH = 65_536
+
+# The row-level checks, in the order their findings are listed.
+_CHECKS = ("nonfinite", "missing", "outside", "zero", "unknown")
+
+
+class _Flagged(NamedTuple):
+    """What a flagged row's findings say about it."""
+
+    image: str
+    position: int  # the row's "index" (within its image)
+    kind: str
+    class_id: int
+    x: float
+    y: float
+    w: float
+    h: float
+    iw: float
+    ih: float
+
+
 def validate(aset: AnnotationSet, *, origin: Origin | None = None,
              image_origin: Callable[[str], str] | None = None) -> list[Finding]:
     """Return the generic findings for ``aset`` (it is not modified).
@@ -53,77 +76,51 @@ def validate(aset: AnnotationSet, *, origin: Origin | None = None,
 
     images, anns = aset.images, aset.annotations
     paths = images.column("path")
-    image_of = anns.column("image")
-    idx_arr = pc.index_in(image_of, value_set=paths)
-    missing = idx_arr.is_null().to_numpy(zero_copy_only=False)
-    idx = idx_arr.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    if len(paths) == 0:
-        idx = np.zeros(len(anns), dtype=np.int64)
     width = images.column("width").to_numpy().astype(np.float64)
     height = images.column("height").to_numpy().astype(np.float64)
-    iw = width[idx] if len(width) else np.zeros(len(anns))
-    ih = height[idx] if len(height) else np.zeros(len(anns))
-    x = anns.column("x").to_numpy()
-    y = anns.column("y").to_numpy()
-    w = anns.column("w").to_numpy()
-    h = anns.column("h").to_numpy()
-    kind = anns.column("kind")
-    attrs = anns.column("attributes")
-    # Points and open lines have no area by nature.
-    areal = pc.and_(pc.not_equal(kind, "keypoints"),
-                    pc.invert(pc.match_substring_regex(attrs, '"shape_type":"(line|linestrip|point|points)"')))
-    areal = areal.to_numpy(zero_copy_only=False)
-    known_size = (iw > 0) & (ih > 0) & ~missing
-    outside = known_size & ((x < -_EPS) | (y < -_EPS) | (x + w > iw + _EPS) | (y + h > ih + _EPS))
-    zero = areal & ((w <= 0) | (h <= 0))
-    class_ids = anns.column("class_id").to_numpy()
-    unknown = ~np.isin(class_ids, np.asarray(aset.classes.ids, dtype=class_ids.dtype))
-
-    nonfinite = _non_finite(anns)
-    outside &= ~nonfinite  # reported as bad-value instead
-    zero &= ~nonfinite
-    image_list = image_of.to_pylist() if (outside.any() or zero.any() or unknown.any() or missing.any()
-                                          or nonfinite.any()) else []
-    index_list = anns.column("index").to_pylist() if image_list else []
+    class_map = np.asarray(aset.classes.ids, dtype=np.int32)
+    rows: dict[str, list[int]] = {check: [] for check in _CHECKS}
+    flagged: dict[int, _Flagged] = {}
+    start = 0
+    for batch in anns.to_batches(max_chunksize=_BATCH):
+        _check_batch(batch, start, paths, width, height, class_map, rows, flagged)
+        start += batch.num_rows
 
     def where(row: int) -> tuple[str, str]:
         if origin is not None:
             file, loc = origin(row)
             if file:
                 return file, loc
-        return image_list[row], f"annotation {index_list[row]}"
+        return flagged[row].image, f"annotation {flagged[row].position}"
 
     findings: list[Finding] = []
-    for row in np.flatnonzero(nonfinite):
-        file, loc = where(int(row))
+    for row in rows["nonfinite"]:
+        f = flagged[row]
         findings.append(Finding(
             "error", "bad-value",
-            f"a coordinate of this {anns.column('kind')[int(row)].as_py()} is NaN or infinite "
-            f"(box x={x[row]:g} y={y[row]:g} w={w[row]:g} h={h[row]:g})", file, loc))
-    for row in np.flatnonzero(missing):
-        file, loc = where(int(row))
-        findings.append(Finding("warning", "missing-image",
-                                f"annotation refers to image {image_list[row]!r}, which is not in the dataset",
-                                file, loc))
-    for row in np.flatnonzero(outside):
-        file, loc = where(int(row))
+            f"a coordinate of this {f.kind} is NaN or infinite (box x={f.x:g} y={f.y:g} w={f.w:g} h={f.h:g})",
+            *where(row)))
+    findings.extend(Finding("warning", "missing-image",
+                            f"annotation refers to image {flagged[row].image!r}, which is not in the dataset",
+                            *where(row)) for row in rows["missing"])
+    for row in rows["outside"]:
+        f = flagged[row]
         findings.append(Finding(
             "warning", "box-outside-image",
-            f"box x={x[row]:g} y={y[row]:g} w={w[row]:g} h={h[row]:g} extends past the "
-            f"{iw[row]:g}x{ih[row]:g} image {image_list[row]!r}", file, loc))
-    for row in np.flatnonzero(zero):
-        file, loc = where(int(row))
+            f"box x={f.x:g} y={f.y:g} w={f.w:g} h={f.h:g} extends past the "
+            f"{f.iw:g}x{f.ih:g} image {f.image!r}", *where(row)))
+    for row in rows["zero"]:
+        f = flagged[row]
         findings.append(Finding(
-            "warning", "zero-area-box",
-            f"box has zero area (w={w[row]:g}, h={h[row]:g}) in image {image_list[row]!r}", file, loc))
-    for row in np.flatnonzero(unknown):
-        file, loc = where(int(row))
-        findings.append(Finding(
-            "warning", "unknown-class",
-            f"class id {int(class_ids[row])} is not in the class map {list(aset.classes.ids)}", file, loc))
+            "warning", "zero-area-box", f"box has zero area (w={f.w:g}, h={f.h:g}) in image {f.image!r}",
+            *where(row)))
+    findings.extend(Finding(
+        "warning", "unknown-class",
+        f"class id {flagged[row].class_id} is not in the class map {list(aset.classes.ids)}", *where(row))
+        for row in rows["unknown"])
 
+    annotated = set(pc.unique(anns.column("image")).to_pylist())
     path_list = paths.to_pylist()
-    annotated = set(pc.unique(image_of).to_pylist())
     findings.extend(Finding("warning", "unannotated-image", f"image {path!r} has no annotations",
                             image_origin(path) if image_origin else path, "image")
                     for path in path_list if path not in annotated)
@@ -139,7 +136,7 @@ def validate(aset: AnnotationSet, *, origin: Origin | None = None,
                 same[1], "image"))
 
     orient = images.column("orientation").to_numpy()
-    for row in np.flatnonzero(orient >= 5):
+    for row in np.flatnonzero(orient >= 5).tolist():
         path = path_list[row]
         findings.append(Finding(
             "warning", "exif-rotated",
@@ -149,7 +146,49 @@ def validate(aset: AnnotationSet, *, origin: Origin | None = None,
     return findings
 
 
-def _non_finite(anns: pa.Table) -> npt.NDArray[np.bool_]:
+def _check_batch(batch: pa.RecordBatch, start: int, paths: pa.ChunkedArray, width: npt.NDArray[np.float64],
+                 height: npt.NDArray[np.float64], class_map: npt.NDArray[np.int32], rows: dict[str, list[int]],
+                 flagged: dict[int, _Flagged]) -> None:
+    """The row-level checks of the annotation rows ``batch`` (from table row ``start``): each
+    check's flagged rows go to ``rows``, what their findings say to ``flagged``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = batch.num_rows
+    image_of = batch.column("image")
+    idx_arr = pc.index_in(image_of, value_set=paths)
+    missing = idx_arr.is_null().to_numpy(zero_copy_only=False)
+    idx = idx_arr.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if len(paths) == 0:
+        idx = np.zeros(n, dtype=np.int64)
+    iw = width[idx] if len(width) else np.zeros(n)
+    ih = height[idx] if len(height) else np.zeros(n)
+    x, y, w, h = (batch.column(name).to_numpy() for name in ("x", "y", "w", "h"))
+    areal = pc.and_(pc.not_equal(batch.column("kind"), "keypoints"),
+                    pc.invert(pc.match_substring_regex(batch.column("attributes"),
+                                                       '"shape_type":"(line|linestrip|point|points)"')))
+    areal = areal.to_numpy(zero_copy_only=False)
+    known_size = (iw > 0) & (ih > 0) & ~missing
+    outside = known_size & ((x < -_EPS) | (y < -_EPS) | (x + w > iw + _EPS) | (y + h > ih + _EPS))
+    zero = areal & ((w <= 0) | (h <= 0))
+    unknown = ~np.isin(batch.column("class_id").to_numpy(), class_map)
+    nonfinite = _non_finite(batch)
+    outside &= ~nonfinite  # reported as bad-value instead
+    zero &= ~nonfinite
+    masks = {"nonfinite": nonfinite, "missing": missing, "outside": outside, "zero": zero, "unknown": unknown}
+    hit = np.flatnonzero(nonfinite | missing | outside | zero | unknown)
+    if not len(hit):
+        return
+    picked = batch.select(["image", "index", "kind", "class_id", "x", "y", "w", "h"]).take(pa.array(hit))
+    for r, image, index, kind, class_id, bx, by, bw, bh in zip(
+            hit.tolist(), *(picked.column(i).to_pylist() for i in range(picked.num_columns))):
+        flagged[start + r] = _Flagged(image, index, kind, class_id, bx, by, bw, bh, float(iw[r]), float(ih[r]))
+    for check in _CHECKS:
+        rows[check].extend((np.flatnonzero(masks[check]) + start).tolist())
+
+
+def _non_finite(anns: pa.RecordBatch) -> npt.NDArray[np.bool_]:
     """Rows whose box, polygon or keypoints hold NaN or ±Infinity (no comparison catches NaN:
     a NaN box is never "outside" nor "zero-area")."""
     import numpy as np

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from array import array
 from itertools import chain
 from pathlib import Path
 from typing import Any, NoReturn
@@ -135,7 +136,7 @@ class _Collected:
         self.keypoints: dict[int, KeypointSchema] = {}
         self.image_files: dict[str, str] = {}  # image key -> the file that listed it first
         self.ann_ids: list[_Id] = []  # per annotation row: its id in its file (for findings)
-        self.ann_file: list[int] = []  # per annotation row: its file, as ``anns.file_id`` numbers it
+        self.ann_file: array[int] = array("i")  # per annotation row: its file, as ``anns.file_id`` numbers it
         self.dirs = DirIndex()
 
 
@@ -226,6 +227,7 @@ def _load_streamed(path: Path, shown: str, split: str | None, source: SourceFold
     del images
     for offset, chunk in coco_stream.annotation_chunks(path, shown):
         _read_annotations(chunk, shown, id_to_size, c, offset=offset)
+        del chunk  # else it stays alive while the next chunk is parsed: two chunks at once
 
 
 def _read_categories(cats: Any, shown: str, categories: dict[int, str], keypoints: dict[int, KeypointSchema]
@@ -413,6 +415,7 @@ def _read_annotations(raw: Any, shown: str, id_to_size: _IdToSize, c: _Collected
     fid = c.anns.file_id(shown)
     if not _load_plain_boxes(raw, id_to_size, c, fid, offset):
         _load_rows(raw, shown, id_to_size, c, fid, offset)
+    c.anns.flush()  # this chunk's rows as compact columns before the next chunk is read
 
 
 def _load_rows(raw: list[Any], shown: str, id_to_size: _IdToSize, c: _Collected, fid: int, offset: int = 0) -> None:
@@ -523,7 +526,7 @@ def _load_rows(raw: list[Any], shown: str, id_to_size: _IdToSize, c: _Collected,
     anns.difficult.extend(false)
     anns.truncated.extend(false)
     anns.occluded.extend(false)
-    anns.origin_file.extend([fid] * added)
+    anns.origin_file.extend(array("i", [fid]) * added)
     anns.origin_loc.extend([""] * added)
 
 
@@ -557,36 +560,13 @@ def _load_plain_boxes(raw: list[Any], id_to_size: _IdToSize, c: _Collected, fid:
     dozen appends per box. Returns False — having changed nothing — whenever anything is
     unusual, so the row-by-row path can report it with its location.
     """
-    import numpy as np
-
     columns = _plain_box_columns(raw, id_to_size, offset)
     if columns is None:
         return False
     keys, cls, boxes, crowd, ids = columns
-    anns, n = c.anns, len(raw)
-    # Position of each box within its image, in source order, continuing from earlier files.
-    next_index = anns._next_index
-    index = []
-    for key in keys:
-        i = next_index.get(key, 0)
-        next_index[key] = i + 1
-        index.append(i)
-    anns.image.extend(keys)
-    anns.index.extend(index)
-    anns.class_id.extend(cls.astype(np.int64).tolist())
-    anns.x.extend(boxes[:, 0].tolist())
-    anns.y.extend(boxes[:, 1].tolist())
-    anns.w.extend(boxes[:, 2].tolist())
-    anns.h.extend(boxes[:, 3].tolist())
-    fill: tuple[tuple[list[Any], object], ...] = (
-        (anns.kind, "bbox"), (anns.polygon, None), (anns.rle, None), (anns.keypoints, None),
-        (anns.difficult, False), (anns.truncated, False), (anns.occluded, False),
-        (anns.attributes, "{}"), (anns.origin_file, fid), (anns.origin_loc, ""))
-    for column, value in fill:
-        column.extend([value] * n)
-    anns.iscrowd.extend(bool(c) for c in crowd)
+    c.anns.add_boxes(keys, cls, boxes, [bool(v) for v in crowd], origin_file=fid)
     c.ann_ids.extend(ids)
-    c.ann_file.extend([fid] * n)
+    c.ann_file.extend(array("i", [fid]) * len(raw))
     return True
 
 

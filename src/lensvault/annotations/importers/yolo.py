@@ -95,7 +95,7 @@ def load(root: Path, *, annotations: Path | None = None, classes: Path | None = 
             _read_label(label, shown, key, width, height, kpt_shape, anns, findings, counts)
 
     if names is None:
-        ids = sorted(set(anns.class_id))
+        ids = sorted(anns.class_ids())
         classmap = ClassMap(tuple(ids), tuple(str(i) for i in ids))
     else:
         classmap = ClassMap(tuple(names[0]), tuple(names[1]))
