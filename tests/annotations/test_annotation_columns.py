@@ -140,3 +140,20 @@ def test_validation_in_batches_finds_and_locates_the_same(tmp_path, monkeypatch)
     assert codes.count("unknown-class") == 3
     assert [f["location"] for f in whole if f["code"] == "unknown-class"] == [
         "annotation id 4", "annotation id 11", "annotation id 18"]
+
+
+@pytest.mark.parametrize("plain", [True, False])
+def test_findings_name_integer_text_and_huge_annotation_ids(tmp_path, plain):
+    """COCO keeps each row's id compactly (coco._RowIds): integer, text and beyond-int64 ids
+    still name their annotation in findings, on the column-wise and the row-by-row path."""
+    root = tmp_path / "ds"
+    write_image(root / "images" / "0.png", 40, 30)
+    ids = [7, "box-b", 1 << 70, -3]
+    anns = [{"id": i, "image_id": 1, "category_id": 1, "bbox": [30, 1, 20, 5], "iscrowd": 0} for i in ids]
+    if not plain:
+        anns[0]["attributes"] = {"note": "x"}  # not a plain box: the row-by-row path
+    (root / "ann.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "images/0.png", "width": 40, "height": 30}],
+        "categories": [{"id": 1, "name": "a"}], "annotations": anns}))
+    found = [f.location for f in A.load(root, format="coco").findings if f.code == "box-outside-image"]
+    assert found == [f"annotation id {i}" for i in ids]

@@ -122,6 +122,33 @@ def looks_like_coco(path: Path) -> bool:
     return b'"images"' in head or (b'"categories"' in head and b'"annotations"' in head)
 
 
+class _RowIds:
+    """Each annotation row's id as its file gives it: 8 bytes a row while ids are integers (a
+    list held a 36-byte Python int per row); the rare text id is kept aside by row."""
+
+    def __init__(self) -> None:
+        self._ints = array("q")
+        self._other: dict[int, _Id] = {}
+
+    def append(self, value: _Id) -> None:
+        if type(value) is int and -(1 << 63) <= value < 1 << 63:
+            self._ints.append(value)
+        else:
+            self._other[len(self._ints)] = value
+            self._ints.append(0)
+
+    def extend(self, values: list[_Id]) -> None:
+        try:
+            self._ints.extend(array("q", values))  # type: ignore[arg-type]  # text ids: TypeError
+        except (TypeError, OverflowError):
+            for value in values:
+                self.append(value)
+
+    def __getitem__(self, row: int) -> _Id:
+        other = self._other.get(row)
+        return self._ints[row] if other is None else other
+
+
 class _Collected:
     """What the files of one import add up to: the splits' files share images, classes and findings."""
 
@@ -135,7 +162,7 @@ class _Collected:
         self.categories: dict[int, str] = {}
         self.keypoints: dict[int, KeypointSchema] = {}
         self.image_files: dict[str, str] = {}  # image key -> the file that listed it first
-        self.ann_ids: list[_Id] = []  # per annotation row: its id in its file (for findings)
+        self.ann_ids = _RowIds()  # per annotation row: its id in its file (for findings)
         self.ann_file: array[int] = array("i")  # per annotation row: its file, as ``anns.file_id`` numbers it
         self.dirs = DirIndex()
 
