@@ -6,7 +6,6 @@ column-wise plain-box path must write what its row-by-row path writes."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
