@@ -156,3 +156,20 @@ def test_findings_name_integer_text_and_huge_annotation_ids(tmp_path, plain):
         "categories": [{"id": 1, "name": "a"}], "annotations": anns}))
     found = [f.location for f in A.load(root, format="coco").findings if f.code == "box-outside-image"]
     assert found == [f"annotation id {i}" for i in ids]
+
+
+def test_a_snapshot_of_a_batched_import_stores_the_same_annotations_object(tmp_path, monkeypatch):
+    """The stored annotations table (content-addressed) of a many-batch import is the object the
+    one-array build stored: re-importing unchanged data never makes a new object."""
+    import lensvault
+
+    oids = []
+    for n, flush in enumerate((1 << 60, 5)):
+        monkeypatch.setattr(AnnotationColumns, "FLUSH_ROWS", flush)
+        v = lensvault.init(tmp_path / f"vault{n}")
+        try:
+            ds = v.snapshot("cells", BCCD, format="voc", version="1.0.0")
+            oids.append(ds.manifest().tables["annotations"]["oid"])
+        finally:
+            v.close()
+    assert oids[0] == oids[1]
