@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -300,6 +302,37 @@ def test_every_page_renders_for_every_kind_of_subject(server, client, tokens, ru
                          ("/datasets/shapes/9.9.9", 404), ("/datasets/shapes/1.0.1/images/999999", 404)):
         r = client.get(server + path, headers=session)
         assert r.status_code == status and "Traceback" not in r.text and 'id="error-what"' in r.text, path
+
+
+def test_a_busy_node_is_drawn_a_page_at_a_time(sqlite_vault, client):
+    """The lineage page and API page the runs below a node as `lensvault lineage` does: the newest
+    50, a line with how many more and a link that draws them all; the API's JSON with ``limit`` is
+    that of ``--limit N --json``, and without it every run."""
+    from tests.lineage.test_lineage_paging import HOT, N, _fill
+    from tests.server.conftest import Server
+
+    ids = _fill(sqlite_vault)  # N = 57 runs on HOT, oldest first
+    s = Server(sqlite_vault.root, "--public-read")
+    try:
+        page = client.get(s.url + f"/lineage/{HOT}", params={"direction": "down"}, headers={"Accept": "text/html"})
+        every = client.get(s.url + f"/lineage/{HOT}", params={"direction": "down", "all": 1},
+                           headers={"Accept": "text/html"})
+        api = client.get(s.url + f"/api/v1/lineage/{HOT}", params={"direction": "down", "limit": 5}).json()
+        whole = client.get(s.url + f"/api/v1/lineage/{HOT}", params={"direction": "down"}).json()
+        bad = [client.get(s.url + f"/api/v1/lineage/{HOT}", params={"limit": v}).status_code for v in (0, "x")]
+    finally:
+        log = s.stop()
+    assert "Traceback" not in log
+    assert page.status_code == 200 and f"the newest 50 of {N} runs drawn, … and {N - 50} more" in page.text
+    assert "all=1" in page.text
+    assert [r for r in ids if r in page.text] == ids[-50:]  # the newest 50
+    assert every.status_code == 200 and all(r in every.text for r in ids) and "more ·" not in every.text
+    printed = subprocess.run([sys.executable, "-m", "lensvault.cli.main", "lineage", HOT, "--down", "--limit", "5",
+                              "--json"], cwd=sqlite_vault.root, capture_output=True, text=True)
+    assert api == json.loads(printed.stdout)
+    assert [(o["type"], o["shown"], o["total"]) for o in api["omitted"]] == [("run", 5, N), ("evaluation", 5, N)]
+    assert whole["omitted"] == [] and sum(n["type"] == "run" for n in whole["nodes"]) == N
+    assert bad == [422, 422]
 
 
 def test_check_page_shows_duplicates_side_by_side(sqlite_vault, tmp_path, client):

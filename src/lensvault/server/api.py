@@ -266,9 +266,11 @@ def _writer(request: Request, role: str):
 
 # -- lineage, why, events, gc -----------------------------------------------------------------
 @router.get("/lineage/{ref}", tags=["lineage"])
-def lineage(request: Request, ref: str, direction: str = "auto"):
-    """``lineage REF``: the graph (nodes, edges) of a model, run, dataset version or config."""
-    return _json(_reader(request).vault.lineage(ref, direction=direction))
+def lineage(request: Request, ref: str, direction: str = "auto", limit: Annotated[int | None, Query(ge=1)] = None):
+    """``lineage REF [--limit N]``: the graph (nodes, edges) of a model, run, dataset version or
+    config; with ``limit``, at most that many runs and evaluations below one node, newest first,
+    and ``omitted`` says how many more there are."""
+    return _json(_reader(request).vault.lineage(ref, direction=direction, limit=limit))
 
 
 @router.get("/why/{a}/{b}", tags=["lineage"])

@@ -4,9 +4,10 @@ returns (the page's data is one ``/api/v1/…`` away), with SVG for images, char
 from __future__ import annotations
 
 from functools import cache
+from typing import Annotated
 from urllib.parse import parse_qs, urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -253,10 +254,17 @@ def _link_of(node: dict) -> str | None:
     return f"/lineage/{node['id'].split(':', 1)[1]}" if kind == "config" else None
 
 
+LINEAGE_PAGE = 50  # runs (and evaluations) drawn below one node, newest first, as `lensvault lineage` lists
+
+
 @router.get("/lineage/{ref}", response_class=HTMLResponse)
-def lineage(request: Request, ref: str, direction: str = "auto"):
+def lineage(request: Request, ref: str, direction: str = "auto",
+            limit: Annotated[int, Query(ge=1)] = LINEAGE_PAGE,
+            everything: Annotated[bool, Query(alias="all")] = False):
+    """A graph of 20,000 runs is drawn for nobody (and takes seconds): the newest ``limit`` below
+    each node, a line saying how many more, and a link to draw them all."""
     principal_of(request)
-    g = request.app.state.lv.vault.lineage(ref, direction=direction).to_dict()
+    g = request.app.state.lv.vault.lineage(ref, direction=direction, limit=None if everything else limit).to_dict()
     return _page(request, "lineage.html", ref=ref, g=g, drawn=svg.lineage_graph(g, _link_of), direction=direction)
 
 
