@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any, TypeAlias, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql import Executable
 
-__all__ = ["CHUNK", "Conflict", "Repo", "RowT", "chunks", "savepoint"]
+__all__ = ["CHUNK", "Conflict", "Repo", "RowT", "chunks", "name_version_statements", "savepoint"]
 
 RowT: TypeAlias = Row[Any]  # a row: read-only, columns as attributes
 T = TypeVar("T")
@@ -55,3 +56,13 @@ def savepoint(conn: Connection) -> Iterator[None]:
             yield
     except sa.exc.IntegrityError as e:
         raise Conflict(str(e.orig)) from e
+
+
+@cache
+def name_version_statements(table: sa.Table) -> dict[str, Any]:
+    """``get`` (by name and version) and ``exists`` (any version of a name) for a table of named
+    versions, built once with bound values: read on every lineage or model request, building a
+    statement and its cache key anew on every call cost about as much as running it."""
+    name = table.c.name == sa.bindparam("name")
+    return {"get": sa.select(table).where(name, table.c.version == sa.bindparam("version")),
+            "exists": sa.select(table.c.id).where(name).limit(1)}

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 
-from lensvault.catalog.repos._base import Conflict, Repo, RowT
+from lensvault.catalog.repos._base import Conflict, Repo, RowT, name_version_statements
 from lensvault.catalog.schema import dataset_versions as dv
 from lensvault.catalog.schema import snapshots
 
 __all__ = ["DatasetRepo"]
 
 
-@cache
-def _statements() -> dict[str, Any]:
-    """Statements read on every lineage or model request, built once (values bound): building a
-    statement and its cache key anew on every call cost about as much as running it."""
-    name = dv.c.name == sa.bindparam("name")
-    return {"get": sa.select(dv).where(name, dv.c.version == sa.bindparam("version")),
-            "exists": sa.select(dv.c.id).where(name).limit(1)}
-
-
 class DatasetRepo(Repo):
     # -- reading
     def get(self, name: str, version: str) -> RowT | None:
-        return self.conn.execute(_statements()["get"], {"name": name, "version": version}).first()
+        return self.conn.execute(name_version_statements(dv)["get"], {"name": name, "version": version}).first()
 
     def of_name(self, name: str) -> list[RowT]:
         """Every version of one dataset, in no particular order."""
@@ -36,7 +26,7 @@ class DatasetRepo(Repo):
         return self._all(sa.select(dv))
 
     def exists(self, name: str) -> bool:
-        return self.conn.execute(_statements()["exists"], {"name": name}).first() is not None
+        return self.conn.execute(name_version_statements(dv)["exists"], {"name": name}).first() is not None
 
     def summaries(self) -> list[RowT]:
         """One row per dataset name: ``name``, ``versions`` (count), ``updated_at`` (newest)."""

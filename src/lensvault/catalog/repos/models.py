@@ -3,35 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 
 from lensvault.catalog.registry_schema import model_files
 from lensvault.catalog.registry_schema import model_versions as mv
-from lensvault.catalog.repos._base import Conflict, Repo, RowT, chunks
+from lensvault.catalog.repos._base import Conflict, Repo, RowT, chunks, name_version_statements
 
 __all__ = ["ModelRepo"]
 
 
-@cache
-def _statements() -> dict[str, Any]:
-    """Statements read on every lineage or model request, built once (values bound): building a
-    statement and its cache key anew on every call cost about as much as running it."""
-    name = mv.c.name == sa.bindparam("name")
-    return {"get": sa.select(mv).where(name, mv.c.version == sa.bindparam("version")),
-            "exists": sa.select(mv.c.id).where(name).limit(1)}
-
-
 class ModelRepo(Repo):
     def get(self, name: str, version: str) -> RowT | None:
-        return self.conn.execute(_statements()["get"], {"name": name, "version": version}).first()
+        return self.conn.execute(name_version_statements(mv)["get"], {"name": name, "version": version}).first()
 
     def exists(self, name: str, version: str | None = None) -> bool:
         """Is there a model ``name`` (at ``version``)?"""
         if version is None:
-            return self.conn.execute(_statements()["exists"], {"name": name}).first() is not None
+            return self.conn.execute(name_version_statements(mv)["exists"], {"name": name}).first() is not None
         q = sa.select(mv.c.id).where(mv.c.name == name)
         if version is not None:
             q = q.where(mv.c.version == version)
