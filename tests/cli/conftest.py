@@ -37,6 +37,13 @@ def lv(*args, cwd: Path, env: dict | None = None, columns: int = 200, timeout: f
                           env=shell_env(env, columns), capture_output=True, text=True, timeout=timeout)
 
 
+def lv_out(*args, cwd: Path, **kw) -> str:
+    """What a command that must succeed prints on stdout."""
+    r = lv(*args, cwd=cwd, **kw)
+    assert r.returncode == 0, r.stderr + r.stdout
+    return r.stdout
+
+
 def lv_json(*args, cwd: Path, **kw):
     r = lv(*args, "--json", cwd=cwd, **kw)
     assert r.returncode == 0, r.stderr + r.stdout

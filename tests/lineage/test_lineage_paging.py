@@ -8,14 +8,13 @@ The catalog is filled with rows directly (lineage reads only the catalog), on SQ
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import sqlalchemy as sa
 
 from lensvault.catalog import registry_schema as r
 from lensvault.catalog import runs_schema as s
 from lensvault.catalog import schema as c
+from tests.cli.conftest import lv_out
 
 N = 57  # more than a page (50)
 CHAIN = 12  # more than the parents looked up one by one
@@ -90,31 +89,25 @@ def test_a_long_chain_of_parents_is_every_parent_in_order(vault):
     assert [e["from"] for e in short.edges] == ["dataset:shapes@1.2.0", "dataset:shapes@1.1.0", "dataset:shapes@1.0.0"]
 
 
-def _lv(root, *args) -> str:
-    p = subprocess.run([sys.executable, "-m", "lensvault.cli.main", *args], cwd=root, capture_output=True,
-                       text=True, timeout=120)
-    assert p.returncode == 0, p.stdout + p.stderr
-    return p.stdout
-
 
 def test_the_commands_show_a_page_and_say_how_many_more(sqlite_vault):
     ids = _fill(sqlite_vault)
     sqlite_vault.close()
     root = sqlite_vault.root
-    text = _lv(root, "lineage", HOT, "--down")
+    text = lv_out("lineage", HOT, "--down", cwd=root)
     assert ids[-1] in text and ids[-50] in text and ids[-51] not in text
     assert f"[data] … and {N - 50} more run(s) (the newest 50 of {N} shown; --limit N or --all to see them)" in text
     assert f"└─ [evaluated_on] … and {N - 50} more evaluation(s)" in text  # the last line under the root
-    every = _lv(root, "lineage", HOT, "--down", "--all")
+    every = lv_out("lineage", HOT, "--down", "--all", cwd=root)
     assert ids[0] in every and "more" not in every
-    whole = json.loads(_lv(root, "lineage", HOT, "--down", "--json"))
+    whole = json.loads(lv_out("lineage", HOT, "--down", "--json", cwd=root))
     assert {n["label"] for n in whole["nodes"] if n["type"] == "run"} == set(ids) and whole["omitted"] == []
-    page = json.loads(_lv(root, "lineage", HOT, "--down", "--json", "--limit", "3"))
+    page = json.loads(lv_out("lineage", HOT, "--down", "--json", "--limit", "3", cwd=root))
     assert [n["label"] for n in page["nodes"] if n["type"] == "run"] == ids[::-1][:3]
     assert page["limit"] == 3 and {o["type"]: o["total"] for o in page["omitted"]} == {"run": N, "evaluation": N}
-    mermaid = _lv(root, "lineage", HOT, "--down", "--format", "mermaid", "--limit", "3")
+    mermaid = lv_out("lineage", HOT, "--down", "--format", "mermaid", "--limit", "3", cwd=root)
     assert f'more_0["… and {N - 3} more run(s)"]' in mermaid and "-.->|data| more_0" in mermaid
-    dot = _lv(root, "lineage", "C-01", "--format", "dot", "--limit", "3")
+    dot = lv_out("lineage", "C-01", "--format", "dot", "--limit", "3", cwd=root)
     assert f'[label="… and {N - 3} more run(s)", shape=plaintext]' in dot
 
 

@@ -4,12 +4,11 @@ more — in the table; every run with --json (a program asked for them all)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import sqlalchemy as sa
 
 from lensvault.catalog import runs_schema as s
+from tests.cli.conftest import lv_out
 
 N = 57  # more than a table's page (50)
 
@@ -24,12 +23,6 @@ def _fill(vault, n: int = N) -> list[str]:
             for i, rid in enumerate(ids)])
     return ids
 
-
-def _lv(root, *args):
-    r = subprocess.run([sys.executable, "-m", "lensvault.cli.main", *args], cwd=root, capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout
 
 
 def test_the_library_says_how_many_runs_a_limit_left_out(vault):
@@ -46,14 +39,14 @@ def test_the_table_shows_the_newest_page_and_says_how_many_more(vault):
     ids = _fill(vault)
     vault.close()
     root = vault.root
-    table = _lv(root, "runs", "list")
+    table = lv_out("runs", "list", cwd=root)
     assert ids[-1] in table and ids[-50] in table and ids[-51] not in table
     assert f"the newest 50 of {N} runs … and {N - 50} more (--limit N or --all to see them)" in table
-    every = _lv(root, "runs", "list", "--all")
+    every = lv_out("runs", "list", "--all", cwd=root)
     assert ids[0] in every and "more" not in every.splitlines()[-1] and f"{N} run(s)" in every
-    assert [r["run_id"] for r in json.loads(_lv(root, "runs", "list", "--json"))] == ids[::-1]
-    assert len(json.loads(_lv(root, "runs", "list", "--json", "--limit", "3"))) == 3
-    assert "the newest 3 of" in _lv(root, "runs", "list", "--limit", "3")
+    assert [r["run_id"] for r in json.loads(lv_out("runs", "list", "--json", cwd=root))] == ids[::-1]
+    assert len(json.loads(lv_out("runs", "list", "--json", "--limit", "3", cwd=root))) == 3
+    assert "the newest 3 of" in lv_out("runs", "list", "--limit", "3", cwd=root)
 
 
 def test_the_newest_page_is_read_from_an_index_not_sorted(tmp_path):

@@ -6,12 +6,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.cli.conftest import lv
+from tests.cli.conftest import lv, lv_json
 from tests.server.conftest import bearer, log_in
 
 
@@ -327,9 +325,7 @@ def test_a_busy_node_is_drawn_a_page_at_a_time(sqlite_vault, client):
     assert "all=1" in page.text
     assert [r for r in ids if r in page.text] == ids[-50:]  # the newest 50
     assert every.status_code == 200 and all(r in every.text for r in ids) and "more ·" not in every.text
-    printed = subprocess.run([sys.executable, "-m", "lensvault.cli.main", "lineage", HOT, "--down", "--limit", "5",
-                              "--json"], cwd=sqlite_vault.root, capture_output=True, text=True)
-    assert api == json.loads(printed.stdout)
+    assert api == lv_json("lineage", HOT, "--down", "--limit", "5", cwd=sqlite_vault.root)
     assert [(o["type"], o["shown"], o["total"]) for o in api["omitted"]] == [("run", 5, N), ("evaluation", 5, N)]
     assert whole["omitted"] == [] and sum(n["type"] == "run" for n in whole["nodes"]) == N
     assert bad == [422, 422]
