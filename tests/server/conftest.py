@@ -143,3 +143,28 @@ def log_in(server: str, token: str) -> str:
         r = c.post(server + "/login", data={"token": token, "next": "/", "csrf": csrf})
         assert r.status_code == 303, r.text
         return r.cookies["lensvault_session"]
+
+
+def while_every_worker_thread_is_taken(c, ask, deadline: float = 20):
+    """``ask()`` (requests through TestClient ``c``) while every token of the app's thread limiter
+    is held, so that no route can start a worker thread; whether it came back before ``deadline``
+    (a request that needs a thread cannot come back before the tokens are given back). Returns
+    once ``ask()`` ended either way."""
+    import threading
+
+    from anyio.to_thread import current_default_thread_limiter
+
+    limiter = c.portal.call(current_default_thread_limiter)
+    holders = [object() for _ in range(int(limiter.total_tokens))]
+    for h in holders:
+        c.portal.call(limiter.acquire_on_behalf_of_nowait, h)
+    try:
+        t = threading.Thread(target=ask, daemon=True)
+        t.start()
+        t.join(timeout=deadline)  # a deadline for a hang, not a measurement
+        came_back = not t.is_alive()
+    finally:
+        for h in holders:
+            c.portal.call(limiter.release_on_behalf_of, h)
+    t.join(timeout=60)  # a request that waited for a thread ends before the next check holds them all
+    return came_back

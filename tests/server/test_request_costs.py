@@ -15,7 +15,7 @@ import pytest
 
 import lensvault
 from lensvault.datasets import snapshot_cache
-from tests.server.conftest import Server
+from tests.server.conftest import Server, while_every_worker_thread_is_taken
 
 
 @contextmanager
@@ -294,28 +294,6 @@ def test_a_kept_answer_is_sent_as_its_kept_bytes(world, runs, monkeypatch):
         assert json.loads(first[0].content) == json.loads(json.dumps(vault.dataset_details("shapes@1.0.0").to_dict()))
 
 
-def _while_every_worker_thread_is_taken(c, ask, deadline: float = 20):
-    """``ask()`` (requests through TestClient ``c``) while every token of the app's thread limiter
-    is held, so that no route can start a worker thread; whether it came back before ``deadline``
-    (a request that needs a thread cannot come back before the tokens are given back)."""
-    import threading
-
-    from anyio.to_thread import current_default_thread_limiter
-
-    limiter = c.portal.call(current_default_thread_limiter)
-    holders = [object() for _ in range(int(limiter.total_tokens))]
-    for h in holders:
-        c.portal.call(limiter.acquire_on_behalf_of_nowait, h)
-    try:
-        t = threading.Thread(target=ask, daemon=True)
-        t.start()
-        t.join(timeout=deadline)  # a deadline for a hang, not a measurement
-        return not t.is_alive()
-    finally:
-        for h in holders:
-            c.portal.call(limiter.release_on_behalf_of, h)
-
-
 def test_kept_answers_and_thumbnails_are_sent_without_a_worker_thread(world, runs, tokens):
     """A kept answer (a version's details, a page of its images) and a thumbnail made before are
     sent from the event loop: they come back while every worker thread is taken (before, each
@@ -333,16 +311,18 @@ def test_kept_answers_and_thumbnails_are_sent_without_a_worker_thread(world, run
         first = {u: c.get(u) for u in urls}  # computed in worker threads, then kept
         assert [r.status_code for r in first.values()] == [200, 200, 200]
         got: dict = {}
-        assert _while_every_worker_thread_is_taken(c, lambda: got.update({u: c.get(u) for u in urls}))
+        assert while_every_worker_thread_is_taken(c, lambda: got.update({u: c.get(u) for u in urls}))
         assert {u: (r.status_code, r.content) for u, r in got.items()} == \
             {u: (200, r.content) for u, r in first.items()}
         etag = first[urls[2]].headers["etag"]
-        assert _while_every_worker_thread_is_taken(
+        assert while_every_worker_thread_is_taken(
             c, lambda: got.update(revalidated=c.get(urls[2], headers={"If-None-Match": etag})))
         assert got["revalidated"].status_code == 304
-        # What is not kept still goes to a worker thread (a moving ref, another page).
-        assert not _while_every_worker_thread_is_taken(
-            c, lambda: c.get("/api/v1/datasets/shapes/versions/latest"), deadline=0.5)
+        # What is not kept but short (a moving ref) is read on the loop (SQLite catalog); what
+        # grows with the data (every file of the version) still goes to a worker thread.
+        assert while_every_worker_thread_is_taken(c, lambda: c.get("/api/v1/datasets/shapes/versions/latest"))
+        assert not while_every_worker_thread_is_taken(
+            c, lambda: c.get("/api/v1/datasets/shapes/versions/latest?files=true"), deadline=0.5)
 
     with TestClient(create_app(world)) as c:  # tokens needed
         bearer = {"Authorization": f"Bearer {tokens.reader}"}

@@ -1,5 +1,7 @@
 """``/api/v1``: every route is one ``Vault`` call answered with the result's ``to_dict()`` —
-the JSON ``lensvault … --json`` prints for the same question."""
+the JSON ``lensvault … --json`` prints for the same question. Routes marked ``@on_loop`` are
+short reads (server/turns.py: on the event loop with a SQLite catalog); plain functions run in
+worker threads."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from lensvault.errors import UsageError
 from lensvault.server.auth import check_csrf, principal_of, principal_of_async, require
 from lensvault.server.state import exact_ref
+from lensvault.server.turns import on_loop
 
 __all__ = ["router"]
 
@@ -44,15 +47,18 @@ def _kept_json(st, key: tuple, compute, *, keep: bool) -> Response:
     return Response(body, media_type="application/json")
 
 
-async def _kept_json_async(request: Request, key: tuple, compute, *, keep: bool) -> Response:
+async def _kept_json_async(request: Request, key: tuple, compute, *, keep: bool, short: bool) -> Response:
     """``_kept_json`` for a route on the event loop: a kept body is sent from here, without a
     worker thread (under load, the hand-off to the thread pool and the wait for a free thread
-    cost more than the answer); anything else is computed in a worker thread as before."""
+    cost more than the answer); anything else is computed as a short read when ``short``
+    (``turns``), else in a worker thread."""
     st = await _reader_async(request)
     if keep:
         body = st.kept(("json", *key))
         if body is not None:
             return Response(body, media_type="application/json")
+    if short:
+        return await st.turns.read(_kept_json, st, key, lambda: compute(st), keep=keep)
     return await run_in_threadpool(_kept_json, st, key, lambda: compute(st), keep=keep)
 
 
@@ -71,6 +77,7 @@ def _ref(name: str, version: str) -> str:
 
 
 @router.get("/whoami", tags=["auth"])
+@on_loop
 def whoami(request: Request):
     """The user and role this request acts as."""
     return _json(principal_of(request))
@@ -78,6 +85,7 @@ def whoami(request: Request):
 
 # -- datasets ---------------------------------------------------------------------------------
 @router.get("/datasets", tags=["datasets"])
+@on_loop
 def datasets(request: Request):
     """``dataset list``."""
     return _json(_reader(request).vault.datasets())
@@ -90,7 +98,8 @@ def dataset_versions(request: Request, name: str):
 
 
 # The routes of answers that can be kept are coroutines: a kept answer is sent from the event
-# loop (_kept_json_async); the catalog and the store are read in worker threads.
+# loop (_kept_json_async); anything else is a short read (server/turns.py) or, for what grows
+# with the data (a version's every file, a check, a diff), computed in a worker thread.
 @router.get("/datasets/{name}/versions/{version}", tags=["datasets"])
 async def dataset_version(request: Request, name: str, version: str, files: bool = False):
     """``dataset show NAME@VERSION`` (``files``: every file too)."""
@@ -98,7 +107,7 @@ async def dataset_version(request: Request, name: str, version: str, files: bool
     # Every file of a big version is a big answer: kept only without them.
     return await _kept_json_async(request, ("details", ref, files),
                                   lambda st: st.vault.dataset_details(ref, files=files),
-                                  keep=exact_ref(ref) and not files)
+                                  keep=exact_ref(ref) and not files, short=not files)
 
 
 @router.get("/datasets/{name}/versions/{version}/images", tags=["datasets"])
@@ -110,10 +119,11 @@ async def dataset_images(request: Request, name: str, version: str, split: str |
     ref = _ref(name, version)
     key = ("images", ref, split, class_name, tag, after, limit)
     return await _kept_json_async(request, key, lambda st: st.vault.images(
-        ref, split=split, class_name=class_name, tag=tag, after=after, limit=limit), keep=exact_ref(ref))
+        ref, split=split, class_name=class_name, tag=tag, after=after, limit=limit), keep=exact_ref(ref), short=True)
 
 
 @router.get("/datasets/{name}/versions/{version}/images/{image_id}", tags=["datasets"])
+@on_loop
 def dataset_image(request: Request, name: str, version: str, image_id: int):
     """One image and every annotation of it, with attributes."""
     return _json(_reader(request).vault.image(_ref(name, version), image_id))
@@ -132,7 +142,8 @@ def dataset_image_mask(request: Request, name: str, version: str, image_id: int,
 async def dataset_check(request: Request, name: str, version: str):
     """``dataset check``: duplicates, near-duplicates and split leakage."""
     ref = _ref(name, version)
-    return await _kept_json_async(request, ("check", ref), lambda st: st.vault.check(ref), keep=exact_ref(ref))
+    return await _kept_json_async(request, ("check", ref), lambda st: st.vault.check(ref), keep=exact_ref(ref),
+                                  short=False)
 
 
 @router.get("/datasets/{name}/diff/{a}/{b}", tags=["datasets"])
@@ -140,7 +151,7 @@ async def dataset_diff(request: Request, name: str, a: str, b: str):
     """``dataset diff NAME@A NAME@B``: files, and for annotated versions images, boxes, classes, splits."""
     ra, rb = _ref(name, a), _ref(name, b)
     return await _kept_json_async(request, ("diff", ra, rb), lambda st: st.vault.compare_datasets(ra, rb),
-                                  keep=exact_ref(ra) and exact_ref(rb))
+                                  keep=exact_ref(ra) and exact_ref(rb), short=False)
 
 
 # -- objects ----------------------------------------------------------------------------------
@@ -166,11 +177,13 @@ async def object_thumbnail(request: Request, oid: str, size: int = 256):
 
 # -- configs, runs, evaluations ---------------------------------------------------------------
 @router.get("/configs", tags=["runs"])
+@on_loop
 def configs(request: Request):
     return _json(_reader(request).vault.configs())
 
 
 @router.get("/configs/{config_id}", tags=["runs"])
+@on_loop
 def config(request: Request, config_id: str):
     return _json(_reader(request).vault.get_config(config_id))
 
@@ -181,6 +194,7 @@ def config_diff(request: Request, a: str, b: str):
 
 
 @router.get("/runs", tags=["runs"])
+@on_loop(paged_by="limit")
 def runs(request: Request, dataset: str | None = None, status: str | None = None,
          limit: Annotated[int | None, Query(ge=1)] = None):
     """``runs list``, newest first."""
@@ -194,18 +208,21 @@ def runs_compare(request: Request, a: str, b: str):
 
 
 @router.get("/runs/{run_id}", tags=["runs"])
+@on_loop
 def run(request: Request, run_id: str, points: bool = False):
     """``runs show`` (``points``: every logged metric point)."""
     return _json(_reader(request).vault.get_run(run_id, points=points))
 
 
 @router.get("/runs/{run_id}/metrics", tags=["runs"])
+@on_loop
 def run_metrics(request: Request, run_id: str):
     """``runs show --points``: the run with every metric point per step."""
     return _json(_reader(request).vault.get_run(run_id, points=True))
 
 
 @router.get("/runs/{run_id}/log", tags=["runs"])
+@on_loop
 def run_log(request: Request, run_id: str):
     return _json(_reader(request).vault.run_log(run_id))
 
@@ -219,18 +236,21 @@ def evaluations(request: Request, run: str | None = None, model: str | None = No
 
 # -- models -----------------------------------------------------------------------------------
 @router.get("/models", tags=["models"])
+@on_loop
 def models(request: Request, name: str | None = None):
     """``model list``."""
     return _json(_reader(request).vault.models(name))
 
 
 @router.get("/models/{ref}", tags=["models"])
+@on_loop
 def model(request: Request, ref: str):
     """``model show NAME@VERSION`` or ``NAME@ALIAS``: files, lineage, release notes."""
     return _json(_reader(request).vault.model(ref))
 
 
 @router.get("/models/{name}/history", tags=["models"])
+@on_loop
 def model_history(request: Request, name: str, alias: str | None = None):
     """``model history``: every alias move, oldest first."""
     return _json(_reader(request).vault.model_history(name, alias))
@@ -266,6 +286,7 @@ def _writer(request: Request, role: str):
 
 # -- lineage, why, events, gc -----------------------------------------------------------------
 @router.get("/lineage/{ref}", tags=["lineage"])
+@on_loop(paged_by="limit")
 def lineage(request: Request, ref: str, direction: str = "auto", limit: Annotated[int | None, Query(ge=1)] = None):
     """``lineage REF [--limit N]``: the graph (nodes, edges) of a model, run, dataset version or
     config; with ``limit``, at most that many runs and evaluations below one node, newest first,
@@ -280,6 +301,7 @@ def why(request: Request, a: str, b: str, allow_different_data: bool = False):
 
 
 @router.get("/events", tags=["events"])
+@on_loop(paged_by="limit")
 def events(request: Request, subject: str | None = None, action: str | None = None, since: str | None = None,
            until: str | None = None, limit: Annotated[int | None, Query(ge=1)] = None):
     """``events``: the audit log, oldest first (``limit``: the last N)."""

@@ -70,14 +70,12 @@ def principal_of(request) -> Principal:
 
 async def principal_of_async(request) -> Principal:
     """``principal_of`` for a route on the event loop: a request that presents a token or a
-    session cookie is checked against the catalog in a worker thread (a catalog read must not
-    stop the loop), on every request as before; one without (an anonymous reader of a
-    ``--public-read`` server, or a 401) needs no read and is decided here."""
+    session cookie is checked against the catalog as a short read (``turns``), on every
+    request; one without (an anonymous reader of a ``--public-read`` server, or a 401) needs
+    no read and is decided here."""
     if getattr(request.state, "principal", None) is None and (
             request.headers.get("authorization") is not None or request.cookies.get(COOKIE)):
-        from starlette.concurrency import run_in_threadpool
-
-        return await run_in_threadpool(principal_of, request)
+        return await request.app.state.lv.turns.read(principal_of, request)
     return principal_of(request)
 
 

@@ -1,5 +1,6 @@
 """The web UI: server-rendered pages, each drawn from the same ``Vault`` result its API twin
-returns (the page's data is one ``/api/v1/…`` away), with SVG for images, charts and graphs."""
+returns (the page's data is one ``/api/v1/…`` away), with SVG for images, charts and graphs.
+Pages marked ``@on_loop`` are short reads (server/turns.py); the others run in worker threads."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from lensvault.server.errors import HTTPProblem
 from lensvault.server.formatting import metric
 from lensvault.server.masks import mask_src
 from lensvault.server.state import exact_ref
+from lensvault.server.turns import on_loop
 
 __all__ = ["error_page", "router"]
 
@@ -65,6 +67,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 # -- home -------------------------------------------------------------------------------------
 @router.get("/", response_class=HTMLResponse)
+@on_loop
 def home(request: Request):
     principal_of(request)
     v = request.app.state.lv.vault
@@ -80,6 +83,7 @@ def dataset(request: Request, name: str):
 
 
 @router.get("/datasets/{name}/{version}", response_class=HTMLResponse)
+@on_loop
 def version(request: Request, name: str, version: str, split: str | None = None, class_name: str | None = None,
             tag: str | None = None, after: int = 0):
     principal_of(request)
@@ -117,6 +121,7 @@ def check(request: Request, name: str, version: str):
 
 
 @router.get("/datasets/{name}/{version}/images/{image_id}", response_class=HTMLResponse)
+@on_loop
 def image(request: Request, name: str, version: str, image_id: int):
     principal_of(request)
     img = request.app.state.lv.vault.image(f"{name}@{version}", image_id).to_dict()
@@ -179,6 +184,7 @@ def _breakdowns(details: list[dict]) -> list[tuple[str, str]]:
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
+@on_loop
 def run(request: Request, run_id: str):
     principal_of(request)
     d = request.app.state.lv.vault.get_run(run_id, points=True).to_dict()
@@ -191,6 +197,7 @@ def run(request: Request, run_id: str):
 
 # -- models -----------------------------------------------------------------------------------
 @router.get("/models/{name}", response_class=HTMLResponse)
+@on_loop
 def model(request: Request, name: str):
     principal_of(request)
     v = request.app.state.lv.vault
@@ -205,6 +212,7 @@ def model(request: Request, name: str):
 
 
 @router.get("/models/{name}/{version}", response_class=HTMLResponse)
+@on_loop
 def model_version(request: Request, name: str, version: str):
     principal_of(request)
     m = request.app.state.lv.vault.model(f"{name}@{version}").to_dict()

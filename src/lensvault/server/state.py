@@ -41,6 +41,9 @@ class ServerState:
         self.vault.keep_versions(16)
         self.vault.catalog  # opened (and checked) now, not racing on the first requests  # noqa: B018
         self.vault.store  # noqa: B018
+        from lensvault.server.turns import Turns
+
+        self.turns = Turns(on_loop=self.vault.config.catalog_url.startswith("sqlite"))
         self._cache: OrderedDict = OrderedDict()
         self._pictures: OrderedDict[tuple, tuple[bytes, float]] = OrderedDict()
         self._picture_bytes = 0
