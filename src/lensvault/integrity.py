@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lensvault.datasets.needs import all_versions as _all_versions
-from lensvault.datasets.needs import needed as _needed
+from lensvault.datasets.needs import needed_compact as _needed_compact
 from lensvault.datasets.needs import object_refs as _object_refs
+from lensvault.datasets.needs import owners_in_files as _owners_in_files
+from lensvault.datasets.needs import version_objects as _version_objects
 from lensvault.errors import CatalogError, StorageError
 from lensvault.grace import DEFAULT_GRACE_SECONDS, SAFE_GRACE_SECONDS
+from lensvault.oid_set import CHUNK, OidSet
 from lensvault.progress import NO_PROGRESS
 
 if TYPE_CHECKING:
@@ -34,7 +38,7 @@ class VerifyReport:
     # Not here, but needed only by records ``lensvault fetch`` brought without their data: on the
     # remote (each with its "remote"); not a fault (remotes/promised.py).
     remote_only: list[dict] = field(default_factory=list)
-    checked_oids: list[str] = field(default_factory=list, repr=False)
+    checked_oids: OidSet = field(default_factory=OidSet, repr=False)  # what this pass checked (repair's next skips it)
 
     @property
     def ok(self) -> bool:
@@ -95,7 +99,7 @@ def verify(vault: Vault, ref: str | None = None, *, repair: bool = False, source
     from lensvault.repair import repair as run_repair
 
     report.repaired = []
-    checked = set(report.checked_oids)
+    checked = report.checked_oids
     pending = report
     for round_ in range(4):
         if round_ < 3 and (pending.missing or pending.corrupt):
@@ -109,58 +113,71 @@ def verify(vault: Vault, ref: str | None = None, *, repair: bool = False, source
             break
         # A manifest or table put back names objects nobody could list before: check those too.
         pending = _verify(vault, ref, progress, use_catalog, skip=checked)
-        checked.update(pending.checked_oids)
+        checked = checked | pending.checked_oids
         report.checked += pending.checked
     if not report.catalog_skipped:
         report.manifest_files = _check_manifest_files(vault, ref)
     return report
 
 
-def _verify(vault: Vault, ref: str | None, progress, use_catalog: bool, skip=frozenset()) -> VerifyReport:
+def _verify(vault: Vault, ref: str | None, progress, use_catalog: bool, skip: OidSet | None = None) -> VerifyReport:
+    """One pass of ``verify``. Memory does not hold a Python object per file (issue 16): the files
+    tables' objects are one ``OidSet``, checked a chunk at a time; what needs an object is looked
+    up only for the few that fail."""
     from lensvault.store_facts import store_needs
 
+    skip = skip if skip is not None else OidSet()
     problem = None
     facts = None
+    named: dict[str, list[str]] = {}  # the objects versions, runs, models… name themselves
+    files = OidSet()  # the objects the versions' files tables list
     if use_catalog or ref is not None:
         try:
-            needed = _needed(vault, ref)
+            named, files = _needed_compact(vault, ref)
         except CatalogError as e:
             if ref is not None:
                 raise
-            problem, needed = f"{e.what} — {e.fix}" if e.fix else e.what, None
-    else:
-        needed = None
+            problem = f"{e.what} — {e.fix}" if e.fix else e.what
     if ref is None:
-        catalog_manifests = set(needed or ())  # versions the catalog listed: their files are known
-        more, facts = store_needs(vault, skip_manifests=catalog_manifests, strict=False)
-        needed = needed or {}
+        # Versions the catalog listed are skipped by their manifests: their files are known.
+        more, facts = store_needs(vault, skip_manifests=set(named), strict=False)
         for oid, owners in more.items():
-            needed.setdefault(oid, []).extend(owners)
-    assert needed is not None  # with a ref the catalog lists its needs (or the error was raised)
-    oids = sorted(o for o in needed if o not in skip)
+            named.setdefault(oid, []).extend(owners)
+    odd = sorted(o for o in named if len(o) != 64)  # not an object id: reported missing, as before
+    wanted = (files | OidSet.of(o for o in named if len(o) == 64)) - skip
+    unreferenced = OidSet()
     if ref is None:
         # Objects nobody references are still checked: a corrupt one would
         # poison the next snapshot that dedupes against it.
-        seen = set(oids) | skip
-        oids += [o for o in vault.store.iter_oids() if o not in seen]
-    report = VerifyReport(checked=len(oids), catalog_problem=problem)
-    report.checked_oids = oids
-    learned: dict = {}
-    with progress.task("Verifying", len(oids)) as advance:
-        for oid, (result, key) in vault.store.check_many(oids, on_done=advance):
-            if result == "missing":
-                report.missing.append({"oid": oid, "needed_by": sorted(set(needed.get(oid, [])))})
-            elif result == "corrupt":
-                report.corrupt.append({"oid": oid, "needed_by": sorted(set(needed.get(oid, []))),
-                                       "path": vault.store.local_path(oid)})
-            elif key is not None:
-                learned[oid] = key
+        unreferenced = _unreferenced(vault.store.iter_oids(), wanted | skip)
+    report = VerifyReport(checked=len(odd) + len(wanted) + len(unreferenced), catalog_problem=problem)
+    report.checked_oids = wanted | unreferenced
+    missing: list[str] = []
+    corrupt: list[str] = []
+    with progress.task("Verifying", report.checked) as advance:
+        for chunk in itertools.chain([odd] if odd else [], wanted.chunks(), unreferenced.chunks()):
+            learned: dict = {}
+            for oid, (result, key) in vault.store.check_many(chunk, on_done=advance):
+                if result == "missing":
+                    missing.append(oid)
+                elif result == "corrupt":
+                    corrupt.append(oid)
+                elif key is not None:
+                    learned[oid] = key
+            # What hashed right is trusted by link checkouts until it changes (store/verified.py).
+            vault.verified.add(learned)
+    listed_by = _owners_in_files(vault, ref, [o for o in missing + corrupt if o in files])
+
+    def needed_by(oid: str) -> list[str]:
+        return sorted(set(named.get(oid, [])) | set(listed_by.get(oid, [])))
+
+    report.missing = [{"oid": oid, "needed_by": needed_by(oid)} for oid in missing]
+    report.corrupt = [{"oid": oid, "needed_by": needed_by(oid), "path": vault.store.local_path(oid)}
+                      for oid in corrupt]
     if report.missing:
         from lensvault.remotes.promised import split_remote_only
 
         report.missing, report.remote_only = split_remote_only(vault, report.missing)
-    # What hashed right is trusted by link checkouts until it changes (store/verified.py).
-    vault.verified.add(learned)
     vault.verified.forget(c["oid"] for c in report.corrupt)
     if ref is None and use_catalog and not problem:
         report.catalog_problem = _catalog_gaps(vault, facts)
@@ -174,6 +191,15 @@ def _verify(vault: Vault, ref: str | None, progress, use_catalog: bool, skip=fro
     else:
         report.manifest_files = _check_manifest_files(vault, ref)
     return report
+
+
+def _unreferenced(listed, known: OidSet) -> OidSet:
+    """The store's objects (``listed``, names) that are not in ``known``, read a chunk at a time."""
+    out = OidSet()
+    listed = iter(listed)
+    while names := list(itertools.islice(listed, CHUNK)):
+        out = out | OidSet.of(o for o, is_known in zip(names, known.contains(names)) if not is_known)
+    return out
 
 
 def _catalog_gaps(vault: Vault, facts) -> str | None:
@@ -225,17 +251,18 @@ def _check_manifest_files(vault: Vault, ref):
 # -- gc -----------------------------------------------------------------------------------
 
 
-def reachable_oids(vault: Vault) -> set[str]:
-    from lensvault.datasets.handle import Dataset
+def reachable_oids(vault: Vault) -> OidSet:
+    """Every object something in this vault needs (gc keeps them), as an ``OidSet``."""
     from lensvault.errors import IntegrityError
 
-    keep: set[str] = set()
+    named: set[str] = set()
+    files = OidSet()
     catalog_manifests = set()
     for rec in _all_versions(vault):
         catalog_manifests.add(rec.manifest_oid)
-        keep.update((rec.manifest_oid, rec.snapshot_id))
+        named.update((rec.manifest_oid, rec.snapshot_id))
         try:
-            keep.update(Dataset(vault, rec).object_ids())
+            own, listed = _version_objects(vault, rec)
         except Exception as e:
             # Not knowing what a version needs means not knowing what is garbage.
             raise IntegrityError(
@@ -243,14 +270,17 @@ def reachable_oids(vault: Vault) -> set[str]:
                 where=rec.ref,
                 fix=f"run `lensvault verify {rec.ref}` and restore the damaged object before gc",
             ) from e
-    keep.update(_object_refs(vault))
+        named |= own
+        files = files | listed
+    named.update(_object_refs(vault))
     # The store's own proof is a root too, whatever the catalog says: every ledger record and
     # what it keeps, every version the ledger or data/manifests/ proves (and what a manifest
     # file there names). A wrong or partial catalog cannot make gc delete a version's objects.
     from lensvault.store_facts import store_needs
 
-    keep.update(store_needs(vault, skip_manifests=catalog_manifests)[0])
-    return keep
+    named.update(store_needs(vault, skip_manifests=catalog_manifests)[0])
+    # (a name that is not an object id matches no stored object)
+    return files | OidSet.of(o for o in named if len(o) == 64)
 
 
 UNFINISHED = "unfinished catalog write"
@@ -383,18 +413,20 @@ def plan_gc(vault: Vault, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, force
             ) from e
     now = time.time()
     candidates, total, kept = [], 0, 0
-    for oid in vault.store.iter_oids():
-        if oid in keep:
-            kept += 1
-            continue
-        try:
-            st = vault.store.stat(oid)
-        except ObjectMissing:
-            continue
-        if now - st.stored_at < grace_seconds:
-            kept += 1  # possibly written by a snapshot that has not committed yet
-            continue
-        candidates.append((oid, st.size))
+    listed = iter(vault.store.iter_oids())
+    while names := list(itertools.islice(listed, CHUNK)):
+        for oid, reachable in zip(names, keep.contains(names)):
+            if reachable:
+                kept += 1
+                continue
+            try:
+                st = vault.store.stat(oid)
+            except ObjectMissing:
+                continue
+            if now - st.stored_at < grace_seconds:
+                kept += 1  # possibly written by a snapshot that has not committed yet
+                continue
+            candidates.append((oid, st.size))
     # Pins are read after the objects are listed: a writer pins an object before renaming
     # it into place, so every object listed above that a writer relies on is pinned by now.
     pinned = vault.store.pinned(grace_seconds)

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, TypedDict
 if TYPE_CHECKING:
     from lensvault.datasets.files_table import DamagedFile
     from lensvault.datasets.versions import DatasetVersion
+    from lensvault.oid_set import OidSet
     from lensvault.vault import Vault
 
-__all__ = ["all_versions", "damage_warnings", "needed", "object_refs", "versions_needing"]
+__all__ = ["all_versions", "damage_warnings", "needed", "needed_compact", "object_refs", "owners_in_files",
+           "version_objects", "versions_needing"]
 
 
 class DamageWarning(TypedDict):
@@ -69,6 +71,84 @@ def needed(vault: Vault, ref: str | None) -> dict[str, list[str]]:
         for oid, owners in object_refs(vault).items():
             needed.setdefault(oid, []).extend(owners)
     return needed
+
+
+def _records(vault: Vault, ref: str | None) -> list[DatasetVersion]:
+    return [vault.dataset(ref).record] if ref else all_versions(vault)
+
+
+def version_objects(vault: Vault, rec: DatasetVersion) -> tuple[set[str], OidSet]:
+    """The objects one version needs: those it names itself (manifest, snapshot, tables) and
+    those its files table lists (an ``OidSet``: no Python object per file). Raises what reading
+    a missing or damaged manifest or table raises."""
+    from lensvault.datasets import files_table
+    from lensvault.datasets.manifest import Manifest
+    from lensvault.oid_set import OidSet
+
+    named = {rec.manifest_oid, rec.snapshot_id}
+    tables = Manifest.from_bytes(vault.store.read_bytes(rec.manifest_oid)).tables
+    named.update(t["oid"] for t in tables.values())
+    column = files_table.read_object(vault.store, tables["files"]["oid"], columns=["sha256"]).column("sha256")
+    try:
+        return named, OidSet.from_arrow(column)
+    except ValueError:  # not a digest column as tables are written: kept one by one, exactly
+        return named | set(column.to_pylist()), OidSet()
+
+
+def needed_compact(vault: Vault, ref: str | None) -> tuple[dict[str, list[str]], OidSet]:
+    """What ``needed`` says, in memory that does not hold a Python object per file: oid → what
+    needs it for the few objects each version names itself (manifest, snapshot, tables) and
+    those runs, configs, evaluations and models recorded; and every object the versions' files
+    tables list, as one ``OidSet`` (for the few of them that fail a check, ``owners_in_files``
+    says which versions list them)."""
+    from lensvault.datasets.manifest import Manifest
+    from lensvault.oid_set import OidSet
+
+    named: dict[str, list[str]] = {}
+    files = OidSet()
+    for rec in _records(vault, ref):
+        try:
+            own, listed = version_objects(vault, rec)
+        except Exception:  # noqa: BLE001 - a missing or corrupt manifest or table: reported by its own check
+            # What could be read is still needed: the manifest, and the tables it names.
+            own = {rec.manifest_oid, rec.snapshot_id}
+            try:
+                own.update(t["oid"] for t in Manifest.from_bytes(vault.store.read_bytes(rec.manifest_oid))
+                           .tables.values())
+            except Exception:  # noqa: BLE001 - reported by its own check
+                pass
+            listed = OidSet()
+        for oid in own:
+            named.setdefault(oid, []).append(rec.ref)
+        files = files | listed
+    if ref is None:
+        for oid, owners in object_refs(vault).items():
+            named.setdefault(oid, []).extend(owners)
+    return named, files
+
+
+def owners_in_files(vault: Vault, ref: str | None, oids: Iterable[str]) -> dict[str, list[str]]:
+    """oid → the versions (of ``ref``, or all) whose files tables list it, for a few oids."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from lensvault.datasets import files_table
+    from lensvault.datasets.manifest import Manifest
+
+    want = sorted(set(oids))
+    out: dict[str, list[str]] = {o: [] for o in want}
+    if not want:
+        return out
+    value_set = pa.array(want, pa.string())
+    for rec in _records(vault, ref):
+        try:
+            tables = Manifest.from_bytes(vault.store.read_bytes(rec.manifest_oid)).tables
+            column = files_table.read_object(vault.store, tables["files"]["oid"], columns=["sha256"]).column("sha256")
+        except Exception:  # noqa: BLE001 - reported by its own check
+            continue
+        for oid in set(pc.filter(column, pc.is_in(column, value_set=value_set)).to_pylist()):
+            out[oid].append(rec.ref)
+    return out
 
 
 def versions_needing(vault: Vault, oids: Iterable[str]) -> dict[str, set[str]]:
