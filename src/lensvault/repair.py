@@ -211,10 +211,12 @@ def _rebuilt_table(vault: Vault, need: Need) -> bytes | None:
         if rows is None:
             continue
         paths, oids, sizes, mts, ws, hs = zip(*rows) if rows else ([],) * 6
-        data = files_table.to_parquet_bytes(files_table.build(list(paths), list(sizes), list(oids), list(mts),
-                                                              list(ws), list(hs)))
-        if hashlib.sha256(data).hexdigest() == need.oid:
-            return data
+        table = files_table.build(list(paths), list(sizes), list(oids), list(mts), list(ws), list(hs))
+        # In each row-group layout files tables have been written in (one big group before issue 16).
+        for row_group_rows in files_table.LAYOUTS:
+            data = files_table.to_parquet_bytes(table, row_group_rows=row_group_rows)
+            if hashlib.sha256(data).hexdigest() == need.oid:
+                return data
     return None
 
 

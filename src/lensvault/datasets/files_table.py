@@ -1,7 +1,10 @@
 """The files table of a snapshot: path, size, sha256, media type, width, height.
 
 Held in the store as Parquet (columnar: a million rows open in well under a
-second). Its identity is not the Parquet bytes, which depend on the writer's
+second), in row groups of ``ROW_GROUP_ROWS`` rows, so a reader can walk it a row
+group at a time (``batches``) in memory that does not grow with the table.
+Tables written before that are one row group (up to 1,048,576 rows: pyarrow's
+default); they are read the same way, and never rewritten. Its identity is not the Parquet bytes, which depend on the writer's
 version, but a digest of a canonical serialization: for each row sorted by
 path, ``path NUL sha256 NUL size NUL``. No field can contain NUL, so the byte
 stream is unambiguous.
@@ -13,8 +16,8 @@ import hashlib
 import io
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, NotRequired, TypedDict, TypeVar
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -22,9 +25,16 @@ if TYPE_CHECKING:
     from lensvault.parallel import ForkedCall
     from lensvault.store.base import ObjectStore
 
-__all__ = ["FileRows", "build", "read", "to_parquet_bytes"]
+__all__ = ["ROW_GROUP_ROWS", "FileRows", "batches", "build", "read", "to_parquet_bytes"]
 
 _T = TypeVar("_T")
+
+# Rows per Parquet row group of a files table (and per batch a reader holds): ~5 MB of
+# paths and hashes, small next to the process, big enough that a batch costs little.
+ROW_GROUP_ROWS = 65_536
+# The row-group sizes files tables have been written with, newest first: a table rebuilt from
+# its rows (verify --repair) matches the stored bytes only in the layout it was written in.
+LAYOUTS: tuple[int | None, ...] = (ROW_GROUP_ROWS, None)
 
 
 class DamagedFile(TypedDict):
@@ -199,7 +209,7 @@ class FileRows:
             writer.close(wait=True)
 
     def _put_parquet(self, store: ObjectStore) -> str:
-        return store.put_bytes(to_parquet_bytes(self.table()))
+        return store.put_bytes(to_parquet_bytes(self.table(), row_group_rows=ROW_GROUP_ROWS))
 
 
 def _put_from_child(rows: FileRows, store: ObjectStore, parent_pid: int) -> str:
@@ -266,11 +276,13 @@ def rows_digest(paths: Sequence[str], oids: Sequence[str], sizes: Sequence[int])
 _REPETITIVE = ("media_type", "split", "kind", "tags", "attributes", "image")
 
 
-def to_parquet_bytes(table: pa.Table) -> bytes:
+def to_parquet_bytes(table: pa.Table, *, row_group_rows: int | None = None) -> bytes:
+    """``row_group_rows``: rows per row group; None is pyarrow's default (one group up to 1,048,576
+    rows), the layout of every table written before files tables were cut (and of other tables)."""
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", write_statistics=False,
+    pq.write_table(table, buf, compression="zstd", write_statistics=False, row_group_size=row_group_rows,
                    use_dictionary=[c for c in _REPETITIVE if c in table.column_names])
     return buf.getvalue()
 
@@ -292,3 +304,51 @@ def read(data: bytes, columns: list[str] | None = None, *, where: str | None = N
 def read_object(store: ObjectStore, oid: str, columns: list[str] | None = None) -> pa.Table:
     """The Parquet table stored as ``oid`` (its bytes hashed first: see ObjectStore.read_bytes)."""
     return read(store.read_bytes(oid), columns, where=store.location(oid))
+
+
+def batches(store: ObjectStore, oid: str, columns: list[str] | None = None, *,
+            rows: int = ROW_GROUP_ROWS) -> Iterator[pa.RecordBatch]:
+    """The table stored as ``oid`` as record batches of at most ``rows`` rows, in order.
+
+    Memory stays that of a batch whatever the table's size: the object is hashed as it is
+    read in chunks (a damaged table is an IntegrityError before any row is used, as with
+    ``read_object``), then Parquet reads one row group's pages at a time from the file. An
+    old table of one big row group is read through a buffer, page by page, in batches too.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    where = store.location(oid)
+    with store.open(oid) as f:
+        if f.seekable():
+            _check_hash(f, oid, store)  # (a damaged table: an error before any row is used)
+            f.seek(0)
+            source: Any = f
+        else:  # a stream (another backend): read whole, as read_object does
+            source = pa.BufferReader(store.read_bytes(oid))
+        try:
+            pf = pq.ParquetFile(source, buffer_size=1 << 20)
+            for g in range(pf.num_row_groups):
+                # No Arrow thread pool: its threads, alive at exit, can abort the process (see read).
+                if pf.metadata.row_group(g).num_rows <= rows:
+                    # A group at a time: ``iter_batches`` over the whole file reads ahead, and its
+                    # memory grew with the table (~+40 MB from 1M to 2M rows; this stays flat).
+                    yield from pf.read_row_group(g, columns=columns, use_threads=False).to_batches()
+                else:  # an old table's big group: in batches, page by page
+                    yield from pf.iter_batches(batch_size=rows, row_groups=[g], columns=columns, use_threads=False)
+        except (pa.ArrowException, OSError, ValueError) as e:
+            from lensvault.errors import IntegrityError
+
+            raise IntegrityError(f"a table in the store cannot be read as Parquet ({e})", where=where,
+                                 fix="run `lensvault verify --repair`; if it says all is well, report this as a bug") from e
+
+
+def _check_hash(f: BinaryIO, oid: str, store: ObjectStore) -> None:
+    """Hash an open object in 1 MB reads (not ``read_bytes``: that holds the whole object)."""
+    h = hashlib.sha256()
+    while chunk := f.read(1 << 20):
+        h.update(chunk)
+    if h.hexdigest() != oid:
+        from lensvault.store.base import corrupt_object
+
+        raise corrupt_object(oid, store.location(oid))

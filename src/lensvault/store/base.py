@@ -28,7 +28,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
-    from lensvault.errors import ObjectMissing
+    from lensvault.errors import IntegrityError, ObjectMissing
     from lensvault.store.leftovers import Leftover
     from lensvault.store.local_files import LocalFiles
 
@@ -39,7 +39,8 @@ ObjectKey = tuple[int, int, int]
 # What ``committing`` yields: check that more objects (made inside the block) are all there.
 CommitCheck = Callable[[Iterable[str]], None]
 
-__all__ = ["CommitCheck", "LinkMode", "ObjectKey", "ObjectStat", "ObjectStore", "OnDone", "is_oid", "missing_object"]
+__all__ = ["CommitCheck", "LinkMode", "ObjectKey", "ObjectStat", "ObjectStore", "OnDone", "corrupt_object", "is_oid",
+           "missing_object"]
 
 _OID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -56,6 +57,20 @@ def missing_object(oid: str, where: str) -> ObjectMissing:
         where=where,
         fix="restore it from a copy of the store, or re-snapshot the source; `lensvault verify` lists all missing objects",
         oid=oid,
+    )
+
+
+def corrupt_object(oid: str, where: str) -> IntegrityError:
+    """The error for an object whose bytes no longer hash to its name (read_bytes, or a caller
+    that hashes the object as it streams it)."""
+    from lensvault.errors import IntegrityError
+
+    return IntegrityError(
+        f"object {oid[:12]}… is corrupt: its bytes no longer hash to its name",
+        where=where,
+        fix="run `lensvault verify --repair` (it restores manifests and tables from the repository "
+            "and the stat cache; add --from DIR for files)",
+        oid=oid, corrupt=[oid],
     )
 
 
@@ -157,15 +172,7 @@ class ObjectStore(ABC):
         with self.open(oid) as f:
             data = f.read()
         if hashlib.sha256(data).hexdigest() != oid:
-            from lensvault.errors import IntegrityError
-
-            raise IntegrityError(
-                f"object {oid[:12]}… is corrupt: its bytes no longer hash to its name",
-                where=self.location(oid),
-                fix="run `lensvault verify --repair` (it restores manifests and tables from the repository "
-                    "and the stat cache; add --from DIR for files)",
-                oid=oid, corrupt=[oid],
-            )
+            raise corrupt_object(oid, self.location(oid))
         return data
 
     @abstractmethod
