@@ -126,3 +126,63 @@ def test_diff_of_non_ascii_paths_follows_the_tables_order(a, b):
     assert set(d.added) | moved[1] == set(b) - set(a)
     assert sorted(d.modified) == sorted(p for p in set(a) & set(b) if a[p] != b[p])
     assert d.unchanged == sum(1 for p in set(a) & set(b) if a[p] == b[p])
+
+
+def _cut(t, sizes: list[int]):
+    """The table as batches of the given sizes (then the rest), as row groups of any sizes read them."""
+    out, start = [], 0
+    for n in sizes:
+        out.append(t.slice(start, n).to_batches() or [])
+        start += n
+    out.append(t.slice(start).to_batches())
+    return [b for bs in out for b in bs]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.dictionaries(st.integers(0, 3000), st.integers(0, 5), max_size=1500),
+       st.lists(st.tuples(st.sampled_from("arm"), st.integers(0, 3000), st.integers(0, 5)), max_size=30),
+       st.lists(st.integers(0, 700), max_size=6), st.lists(st.integers(0, 700), max_size=6))
+def test_a_diff_over_batches_of_any_sizes_is_the_diff_of_the_whole_tables(a_map, edits, a_cuts, b_cuts):
+    """The merge holds one batch per side: batches that end at different rows on each side (row
+    groups of an old and a new table, a shifted path) give the same diff as the whole tables,
+    across both the long (1024-row) and the short (16-row) equal runs it skips."""
+    from lensvault.datasets.diff import diff_batches
+
+    a = {f"p{k:05d}": f"{v:064d}" for k, v in a_map.items()}
+    b = dict(a)
+    for op, k, v in edits:
+        p = f"p{k:05d}"
+        if op == "r":
+            b.pop(p, None)
+        else:
+            b[p] = f"{v:064d}"
+
+    def build(d):
+        ps = sorted(d)
+        return files_table.build(ps, [len(p) + int(d[p][-1]) for p in ps], [d[p] for p in ps], ["x"] * len(ps),
+                                 [None] * len(ps), [None] * len(ps))
+
+    ta, tb = build(a), build(b)
+    whole = diff_tables(ta, tb, "a", "b")
+    assert diff_batches(_cut(ta, a_cuts), _cut(tb, b_cuts), "a", "b") == whole
+    assert sorted(whole.added + [t for _, t in whole.renamed]) == sorted(set(b) - set(a))
+    assert sorted(whole.modified) == sorted(p for p in a if p in b and a[p] != b[p])
+
+
+def test_long_equal_runs_are_skipped_only_where_they_are_equal():
+    """5,000 rows with edits far apart and inside 1024-row runs, in batches cut unevenly."""
+    from lensvault.datasets.diff import diff_batches
+
+    a = {f"p{k:05d}": f"{k % 7:064d}" for k in range(5000)}
+    b = dict(a)
+    b["p01500"] = f"{9:064d}"  # modified, inside the second long run
+    del b["p03000"]  # removed
+    b["p04000x"] = f"{8:064d}"  # added
+    b["p04999"] = f"{9:064d}"  # the last row
+    ps = {n: sorted(d) for n, d in (("a", a), ("b", b))}
+    ta, tb = (files_table.build(ps[n], [1] * len(ps[n]), [d[p] for p in ps[n]], ["x"] * len(ps[n]),
+                                [None] * len(ps[n]), [None] * len(ps[n])) for n, d in (("a", a), ("b", b)))
+    for a_cuts, b_cuts in (([], []), ([2048, 1030], [1100, 3]), ([1], [4999])):
+        d = diff_batches(_cut(ta, a_cuts), _cut(tb, b_cuts))
+        assert (d.added, d.removed, d.modified, d.renamed) == (["p04000x"], ["p03000"], ["p01500", "p04999"], [])
+        assert d.unchanged == 4997

@@ -2,22 +2,26 @@
 
 Files tables are sorted by path, so the diff is one merge pass over the two
 (no hashing of a million paths); a rename is a removed path and an added path
-with the same content.
+with the same content. The merge walks both tables a batch (a Parquet row group)
+at a time: its memory is two batches plus what changed, whatever the file count.
 """
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     import numpy as np
     import numpy.typing as npt
     import pyarrow as pa
 
     from lensvault.datasets.handle import Dataset
 
-__all__ = ["FileDiff", "diff_files"]
+__all__ = ["FileDiff", "diff_batches", "diff_files", "diff_tables"]
 
 
 @dataclass(frozen=True)
@@ -51,35 +55,28 @@ class FileDiff:
         return d
 
 
-def _numpy(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
-    """A chunked int64 column as one numpy array, read from the Arrow buffers.
+def _numpy(arr: pa.Array) -> npt.NDArray[np.int64]:
+    """An int64 column as numpy, read from the Arrow buffers.
 
     Not ``to_numpy()``: with pandas installed, pyarrow imports it there (~0.3 s),
     a third of the budget for diffing two million-file versions.
     """
     import numpy as np
 
-    parts = []
-    for c in column.chunks:
-        if c.null_count:
-            parts.append(np.array([v if v is not None else 0 for v in c.to_pylist()], dtype=np.int64))
-        else:
-            parts.append(np.frombuffer(c.buffers()[1], dtype=np.int64, count=len(c), offset=c.offset * 8))
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if arr.null_count:
+        return np.array([v if v is not None else 0 for v in arr.to_pylist()], dtype=np.int64)
+    return np.frombuffer(arr.buffers()[1], dtype=np.int64, count=len(arr), offset=arr.offset * 8)
 
 
 class _Column:
-    """A string column as Arrow's bytes: rows and runs of rows are sliced and compared as
-    ``bytes``, so a million-row diff makes Python strings only for the rows that differ
+    """A batch's string column as Arrow's bytes: rows and runs of rows are sliced and compared
+    as ``bytes``, so a million-row diff makes Python strings only for the rows that differ
     (``to_pylist`` of the paths and hashes of two million-row tables took ~0.7 s)."""
 
-    def __init__(self, chunked: pa.ChunkedArray) -> None:
+    def __init__(self, arr: pa.Array) -> None:
         import numpy as np
         import pyarrow as pa
 
-        arr = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
         if pa.types.is_large_string(arr.type):
             arr = arr.cast(pa.string())
         n = len(arr)
@@ -89,12 +86,15 @@ class _Column:
         off = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4) if n else np.zeros(1, np.int32)
         self.data = bufs[2].to_pybytes() if n and bufs[2] is not None else b""
         lens = np.diff(off)
-        # Hashes all have the same width: a row's bytes are found by arithmetic, no offsets list.
+        # Hashes all have the same width: a row's bytes are found by arithmetic, no offsets.
         self.width = int(lens[0]) if n and bool((lens == lens[0]).all()) else None
         self.base = int(off[0])
-        # Offsets and lengths per row only when widths vary (else unused: empty).
-        self.off: list[int] = [] if self.width is not None else off.tolist()
-        self.lens: list[int] = [] if self.width is not None else lens.tolist()
+        # Offsets and lengths per row only when widths vary (else empty), as C ints: a Python
+        # int per row (~36 bytes each, two per row) left the heap bigger after every batch.
+        self.off, self.lens = array("i"), array("i")
+        if self.width is None:
+            self.off.frombytes(off.astype(np.int32).tobytes())
+            self.lens.frombytes(lens.astype(np.int32).tobytes())
 
     def row(self, i: int) -> bytes:
         if self.width is not None:
@@ -114,83 +114,154 @@ class _Column:
             return self.width == other.width and self.run(i, k) == other.run(j, k)
         return self._lens(i, k) == other._lens(j, k) and self.run(i, k) == other.run(j, k)
 
-    def _lens(self, i: int, k: int) -> list[int]:
-        return [self.width] * k if self.width is not None else self.lens[i : i + k]
+    def _lens(self, i: int, k: int) -> array[int]:
+        return array("i", [self.width]) * k if self.width is not None else self.lens[i : i + k]
 
 
-def diff_tables(a_table: pa.Table, b_table: pa.Table, a_ref: str = "a", b_ref: str = "b") -> FileDiff:
-    """One merge pass over two path-sorted tables (files tables are always sorted by path)."""
-    pa_, sa = _Column(a_table["path"]), _Column(a_table["sha256"])
-    pb_, sb = _Column(b_table["path"]), _Column(b_table["sha256"])
-    # Sizes are looked up only for the few changed rows: numpy views, not Python lists.
-    za = _numpy(a_table["size"])
-    zb = _numpy(b_table["size"])
-    removed_i: list[int] = []
-    added_j: list[int] = []
+# A row kept for the rename pass: (path, sha256, size), as bytes.
+_Row = tuple[bytes, bytes, int]
+
+
+class _Side:
+    """One table's rows in path order, a batch at a time: the current batch's columns and a
+    position in it. The totals (rows, bytes) add up as batches are read."""
+
+    path: _Column
+    sha: _Column
+    size: npt.NDArray[np.int64]
+
+    def __init__(self, batches: Iterable[pa.RecordBatch]) -> None:
+        self._batches: Iterator[pa.RecordBatch] = iter(batches)
+        self.rows = self.bytes = 0
+        self.i = self.n = 0
+        self.done = False
+        self._load()
+
+    def _load(self) -> None:
+        if self.n:  # the batch done with goes before the next is read: one batch per side at a time
+            del self.path, self.sha, self.size
+        for batch in self._batches:
+            if batch.num_rows:
+                self.path = _Column(batch.column("path"))
+                self.sha = _Column(batch.column("sha256"))
+                self.size = _numpy(batch.column("size"))
+                self.i, self.n = 0, batch.num_rows
+                self.rows += self.n
+                self.bytes += int(self.size.sum())
+                return
+        self.i = self.n = 0
+        self.done = True
+
+    def left(self) -> int:
+        """Rows left in the current batch."""
+        return self.n - self.i
+
+    def skip(self, k: int) -> None:
+        self.i += k
+        if self.i >= self.n:
+            self._load()
+
+    def row(self) -> _Row:
+        i = self.i
+        return self.path.row(i), self.sha.row(i), int(self.size[i])
+
+
+_LONG, _SHORT = 1024, 16
+
+
+def _same(a: _Side, b: _Side, k: int) -> bool:
+    """Whether the next ``k`` rows of both sides (all in their current batches) are equal."""
+    return a.path.same_run(a.i, b.path, b.i, k) and a.sha.same_run(a.i, b.sha, b.i, k)
+
+
+def diff_batches(a_batches: Iterable[pa.RecordBatch], b_batches: Iterable[pa.RecordBatch], a_ref: str = "a",
+                 b_ref: str = "b") -> FileDiff:
+    """One merge pass over two path-sorted streams of batches (path, sha256, size), of any sizes.
+
+    Holds one batch per side and the rows that differ; unchanged stretches are skipped a block
+    at a time by comparing their bytes, only blocks with a difference are merged row by row.
+    (UTF-8 bytes sort as the paths' code points do, the order the tables are in.)
+    """
+    a, b = _Side(a_batches), _Side(b_batches)
+    removed_rows: list[_Row] = []
+    added_rows: list[_Row] = []
     modified: list[str] = []
     mod_delta = 0
-    i = j = 0
-    na, nb = a_table.num_rows, b_table.num_rows
-    block = 16
-    while i < na and j < nb:
-        # Unchanged stretches are skipped a block at a time by comparing their bytes;
-        # only blocks with a difference are merged row by row. (UTF-8 bytes sort as the
-        # paths' code points do, the order the tables are in.)
-        if (i + block <= na and j + block <= nb and pa_.same_run(i, pb_, j, block)
-                and sa.same_run(i, sb, j, block)):
-            i += block
-            j += block
+    # Most of a diff of two versions is unchanged: long equal runs are tried first; once one
+    # differs, short ones until past it, then rows one by one in a short block that differs.
+    short_for = 0  # rows to go before a long run is tried again
+    while not (a.done or b.done):
+        k = min(a.left(), b.left())
+        if short_for <= 0 and k >= _LONG:
+            if _same(a, b, _LONG):
+                a.skip(_LONG)
+                b.skip(_LONG)
+                continue
+            short_for = _LONG
+        short_for -= _SHORT
+        if k >= _SHORT and _same(a, b, _SHORT):
+            a.skip(_SHORT)
+            b.skip(_SHORT)
             continue
-        for _ in range(block):
-            if i >= na or j >= nb:
+        for _ in range(_SHORT):
+            if a.done or b.done:
                 break
-            a_path, b_path = pa_.row(i), pb_.row(j)
+            a_path, b_path = a.path.row(a.i), b.path.row(b.i)
             if a_path == b_path:
-                if sa.row(i) != sb.row(j):
+                if a.sha.row(a.i) != b.sha.row(b.i):
                     modified.append(a_path.decode())
-                    mod_delta += int(zb[j]) - int(za[i])
-                i += 1
-                j += 1
+                    mod_delta += int(b.size[b.i]) - int(a.size[a.i])
+                a.skip(1)
+                b.skip(1)
             elif a_path < b_path:
-                removed_i.append(i)
-                i += 1
+                removed_rows.append(a.row())
+                a.skip(1)
             else:
-                added_j.append(j)
-                j += 1
-    removed_i.extend(range(i, na))
-    added_j.extend(range(j, nb))
-    unchanged = na - len(removed_i) - len(modified)
+                added_rows.append(b.row())
+                b.skip(1)
+    for side, rows in ((a, removed_rows), (b, added_rows)):
+        while not side.done:
+            rows.append(side.row())
+            side.skip(1)
+    unchanged = a.rows - len(removed_rows) - len(modified)
 
     # Renames: pair removed and added paths with the same content, one to one.
     added_by_sha: dict[bytes, list[int]] = {}
-    for k in added_j:
-        added_by_sha.setdefault(sb.row(k), []).append(k)
+    for k, (_, sha, _) in enumerate(added_rows):
+        added_by_sha.setdefault(sha, []).append(k)
     renamed: list[tuple[str, str]] = []
     renamed_to: set[int] = set()
     removed: list[str] = []
     removed_bytes = 0
-    for k in removed_i:
-        targets = added_by_sha.get(sa.row(k))
+    for path, sha, size in removed_rows:
+        targets = added_by_sha.get(sha)
         if targets:
             to = targets.pop(0)
-            renamed.append((pa_.row(k).decode(), pb_.row(to).decode()))
+            renamed.append((path.decode(), added_rows[to][0].decode()))
             renamed_to.add(to)
         else:
-            removed.append(pa_.row(k).decode())
-            removed_bytes += int(za[k])
+            removed.append(path.decode())
+            removed_bytes += size
     added, added_bytes = [], 0
-    for k in added_j:
+    for k, (path, _, size) in enumerate(added_rows):
         if k not in renamed_to:
-            added.append(pb_.row(k).decode())
-            added_bytes += int(zb[k])
-    total_a, total_b = int(za.sum()), int(zb.sum())
+            added.append(path.decode())
+            added_bytes += size
     return FileDiff(
         a=a_ref, b=b_ref, added=added, removed=removed, modified=modified, renamed=renamed, unchanged=unchanged,
-        bytes={"a": total_a, "b": total_b, "added": added_bytes, "removed": removed_bytes, "modified_delta": mod_delta,
-               "delta": total_b - total_a},
+        bytes={"a": a.bytes, "b": b.bytes, "added": added_bytes, "removed": removed_bytes, "modified_delta": mod_delta,
+               "delta": b.bytes - a.bytes},
     )
 
 
+_COLUMNS = ["path", "sha256", "size"]
+
+
+def diff_tables(a_table: pa.Table, b_table: pa.Table, a_ref: str = "a", b_ref: str = "b") -> FileDiff:
+    """``diff_batches`` of two path-sorted tables already in memory."""
+    return diff_batches(a_table.select(_COLUMNS).to_batches(), b_table.select(_COLUMNS).to_batches(), a_ref, b_ref)
+
+
 def diff_files(a: Dataset, b: Dataset) -> FileDiff:
-    cols = ["path", "sha256", "size"]
-    return diff_tables(a.files(cols), b.files(cols), a.ref, b.ref)
+    """The diff of two versions, their files tables read from the store a row group at a time."""
+    return diff_batches(a.file_batches(_COLUMNS), b.file_batches(_COLUMNS), a.ref, b.ref)

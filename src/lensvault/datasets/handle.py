@@ -11,6 +11,8 @@ from lensvault.progress import NO_PROGRESS
 from lensvault.store.base import LinkMode
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import pyarrow as pa
 
     from lensvault.annotations.model import ClassMap
@@ -86,6 +88,16 @@ class Dataset:
         if columns is None:
             self._files = table
         return table
+
+    def file_batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """The files table (or ``columns`` of it) as record batches in path order, a Parquet
+        row group at a time: memory that does not grow with the file count."""
+        if self._files is not None:
+            yield from (self._files if columns is None else self._files.select(columns)).to_batches()
+            return
+        from lensvault.datasets import files_table
+
+        yield from files_table.batches(self.vault.store, self.manifest().tables["files"]["oid"], columns)
 
     def file_list(self) -> list[dict[str, Any]]:
         """Every file as a dict (the files table's columns); in a vision version each also
