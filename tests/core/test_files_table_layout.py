@@ -112,3 +112,18 @@ def test_a_damaged_table_stops_the_streamed_diff_before_any_row_is_used(old_and_
     with pytest.raises(IntegrityError, match="corrupt") as e:
         vault.diff("ds@1.0.0", "ds@1.1.0")
     assert e.value.fix and "verify --repair" in e.value.fix
+
+
+def test_bump_auto_reads_the_previous_table_in_either_layout(store_vault, tmp_path, monkeypatch):
+    vault = store_vault
+    src = write_files(tmp_path / "src", FILES)
+    settle()
+    _layout(monkeypatch, None)
+    vault.snapshot("ds", src, version="1.0.0", link="copy")
+    _layout(monkeypatch, 4)
+    (src / "d0/f03.txt").write_text("new bytes")  # changed bytes only: PATCH
+    settle()
+    assert vault.snapshot("ds", src, bump="auto", link="copy").version == "1.0.1"
+    (src / "added.txt").write_text("added")  # an added file: MINOR
+    settle()
+    assert vault.snapshot("ds", src, bump="auto", link="copy").version == "1.1.0"

@@ -113,7 +113,7 @@ def with_warnings(vault: Vault, record: DatasetVersion, files: files_table.FileR
 
 def _next_file_version(vault: Vault, name: str, table: files_table.FileRows, bump: str | None) -> str:
     """For plain file datasets: added/removed/renamed files → MINOR, changed bytes only → PATCH."""
-    from lensvault.datasets.diff import diff_tables
+    from lensvault.datasets.diff import diff_batches
     from lensvault.datasets.handle import Dataset
 
     with vault.catalog.read() as conn:
@@ -122,7 +122,9 @@ def _next_file_version(vault: Vault, name: str, table: files_table.FileRows, bum
         return "1.0.0"
     if bump in ("major", "minor", "patch"):
         return str(prev.semver.bump(bump))
-    d = diff_tables(Dataset(vault, prev).files(), table.table(), prev.ref, "new")
+    columns = ["path", "sha256", "size"]
+    d = diff_batches(Dataset(vault, prev).file_batches(columns), table.table().select(columns).to_batches(), prev.ref,
+                     "new")
     if not d.changed:
         raise UsageError(f"nothing changed since {prev.ref}", where=prev.ref, fix="there is nothing to version")
     return str(prev.semver.bump("minor" if (d.added or d.removed or d.renamed) else "patch"))
