@@ -127,3 +127,15 @@ def test_bump_auto_reads_the_previous_table_in_either_layout(store_vault, tmp_pa
     (src / "added.txt").write_text("added")  # an added file: MINOR
     settle()
     assert vault.snapshot("ds", src, bump="auto", link="copy").version == "1.1.0"
+
+
+def test_diff_with_an_empty_version(store_vault, tmp_path):
+    vault = store_vault
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    vault.snapshot("e", empty, version="1.0.0", link="copy")
+    vault.snapshot("f", write_files(tmp_path / "src", FILES), version="1.0.0", link="copy")
+    d, back = vault.diff("e@1.0.0", "f@1.0.0"), vault.diff("f@1.0.0", "e@1.0.0")
+    assert d.added == back.removed == sorted(FILES) and d.unchanged == back.unchanged == 0
+    assert d.bytes["b"] == back.bytes["a"] == sum(map(len, FILES.values())) and d.bytes["a"] == 0
+    assert not vault.diff("e@1.0.0", "e@1.0.0").changed
