@@ -26,6 +26,19 @@ def _np() -> Any:
     return np
 
 
+def _sorted_unique(ids: Any) -> Any:
+    """``ids`` (an array of its own, sorted here in place) without repeats: one copy fewer than
+    ``np.unique``, which sorts a copy."""
+    np = _np()
+    if len(ids) < 2:
+        return ids
+    ids.sort()
+    keep = np.empty(len(ids), dtype=bool)
+    keep[0] = True
+    np.not_equal(ids[1:], ids[:-1], out=keep[1:])
+    return ids if keep.all() else ids[keep]
+
+
 class OidSet:
     """Sorted, unique hex object ids. Build with ``of``/``from_arrow``, combine with ``|``."""
 
@@ -42,7 +55,7 @@ class OidSet:
         listed = list(oids)
         if any(len(o) != _WIDTH for o in listed):
             raise ValueError("an object id is 64 hex digits")
-        return cls(np.unique(np.array(listed, dtype=f"S{_WIDTH}")))
+        return cls(_sorted_unique(np.array(listed, dtype=f"S{_WIDTH}")))
 
     @classmethod
     def from_arrow(cls, column: Any) -> OidSet:
@@ -62,7 +75,16 @@ class OidSet:
                                        offset=int(offsets[0])))
         if not parts:
             return cls()
-        return cls(np.unique(np.concatenate(parts)))
+        return cls(_sorted_unique(np.concatenate(parts)))  # (a copy: the Arrow buffers are let go)
+
+    @classmethod
+    def union(cls, sets: list[OidSet]) -> OidSet:
+        """The union of many (a table's row groups): one sort, not one per set."""
+        np = _np()
+        arrays = [s._ids for s in sets if len(s._ids)]
+        if len(arrays) <= 1:
+            return sets[0] if len(sets) == 1 else cls(arrays[0] if arrays else None)
+        return cls(_sorted_unique(np.concatenate(arrays)))
 
     def __or__(self, other: OidSet) -> OidSet:
         np = _np()
@@ -70,7 +92,7 @@ class OidSet:
             return self
         if not len(self._ids):
             return other
-        return OidSet(np.union1d(self._ids, other._ids))
+        return OidSet(_sorted_unique(np.concatenate([self._ids, other._ids])))
 
     def __sub__(self, other: OidSet) -> OidSet:
         if not len(other._ids) or not len(self._ids):

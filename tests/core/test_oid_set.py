@@ -30,6 +30,9 @@ def test_it_is_the_set_of_its_ids_however_it_is_built():
     assert [p in s for p in probe] == [p in set(expected) for p in probe]
     assert list(s - OidSet.of(b)) == sorted(set(a) - set(b))
     assert list(OidSet() | s) == expected and list(s | OidSet()) == expected and len(OidSet()) == 0
+    parts = [OidSet.of(a[i:i + 700]) for i in range(0, len(a), 700)] + [OidSet(), OidSet.of(b)]
+    assert list(OidSet.union(parts)) == expected
+    assert list(OidSet.union([s])) == expected and len(OidSet.union([])) == 0
 
 
 @pytest.mark.parametrize("bad", [pa.array(["ab" * 32, None]), pa.array(["ab" * 32, "abc"])])

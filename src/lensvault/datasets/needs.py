@@ -88,11 +88,15 @@ def version_objects(vault: Vault, rec: DatasetVersion) -> tuple[set[str], OidSet
     named = {rec.manifest_oid, rec.snapshot_id}
     tables = Manifest.from_bytes(vault.store.read_bytes(rec.manifest_oid)).tables
     named.update(t["oid"] for t in tables.values())
-    column = files_table.read_object(vault.store, tables["files"]["oid"], columns=["sha256"]).column("sha256")
-    try:
-        return named, OidSet.from_arrow(column)
-    except ValueError:  # not a digest column as tables are written: kept one by one, exactly
-        return named | set(column.to_pylist()), OidSet()
+    # A row group at a time: the table's bytes and its column are never held whole.
+    parts = []
+    for batch in files_table.batches(vault.store, tables["files"]["oid"], columns=["sha256"]):
+        column = batch.column(0)
+        try:
+            parts.append(OidSet.from_arrow(column))
+        except ValueError:  # not a digest column as tables are written: kept one by one, exactly
+            named.update(column.to_pylist())
+    return named, OidSet.union(parts)
 
 
 def needed_compact(vault: Vault, ref: str | None) -> tuple[dict[str, list[str]], OidSet]:
@@ -141,12 +145,15 @@ def owners_in_files(vault: Vault, ref: str | None, oids: Iterable[str]) -> dict[
         return out
     value_set = pa.array(want, pa.string())
     for rec in _records(vault, ref):
+        found: set[str] = set()
         try:
             tables = Manifest.from_bytes(vault.store.read_bytes(rec.manifest_oid)).tables
-            column = files_table.read_object(vault.store, tables["files"]["oid"], columns=["sha256"]).column("sha256")
+            for batch in files_table.batches(vault.store, tables["files"]["oid"], columns=["sha256"]):
+                column = batch.column(0)
+                found.update(pc.filter(column, pc.is_in(column, value_set=value_set)).to_pylist())
         except Exception:  # noqa: BLE001 - reported by its own check
             continue
-        for oid in set(pc.filter(column, pc.is_in(column, value_set=value_set)).to_pylist()):
+        for oid in found:
             out[oid].append(rec.ref)
     return out
 
