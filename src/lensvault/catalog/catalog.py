@@ -1,4 +1,9 @@
-"""The Catalog: an engine, the migrations, and the event log every write appends to."""
+"""The Catalog: an engine, the migrations, and the event log every write appends to.
+
+The engine (and SQLAlchemy) is made on first use: opening a SQLite catalog, checking its
+migrations and identity, and reading through :meth:`Catalog.query` use the standard library's
+``sqlite3`` alone, so read-only commands do not pay for importing SQLAlchemy.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,16 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import CatalogError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
 
     from lensvault.catalog.health import Inspection
+    from lensvault.catalog.sql import Conn
 
 __all__ = ["Catalog", "utcnow"]
 
@@ -67,10 +74,8 @@ _TXN = "lensvault.txn"
 
 class Catalog:
     def __init__(self, url: str, *, create: bool = False, actor: str | None = None) -> None:
-        from lensvault.catalog.engine import create_engine_for
-
         self.url = url
-        self.engine = create_engine_for(url, create=create)
+        self._create = create
         self.catalog_id: str | None = None  # set once opened (open_existing)
         # Set by the vault: called before COMMIT when a transaction appended events that no
         # write path recorded in the store's ledger, so every event is in the store.
@@ -79,12 +84,23 @@ class Catalog:
         # (the vault: lensvault.identity). A catalog opened without one can read, not write events.
         self.actor = actor
 
+    @cached_property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, made (and SQLAlchemy imported) when something first needs it:
+        a write, a read through :meth:`read`, or any use of a PostgreSQL catalog."""
+        from lensvault.catalog.engine import create_engine_for
+
+        return create_engine_for(self.url, create=self._create)
+
     @property
     def dialect(self) -> str:
+        if self.url.startswith("sqlite"):
+            return "sqlite"
         return self.engine.dialect.name
 
     def close(self) -> None:
-        self.engine.dispose()
+        if "engine" in self.__dict__:
+            self.engine.dispose()
 
     @staticmethod
     def transaction(conn: Connection) -> Transaction | None:
@@ -96,9 +112,10 @@ class Catalog:
     def begin(self) -> Iterator[Connection]:
         """A write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: READ COMMITTED)."""
 
+        engine = self.engine  # its errors (no driver, an unknown URL) are the caller's, untranslated
         txn = Transaction()
         try:
-            with self.engine.begin() as conn:
+            with engine.begin() as conn:
                 conn.info[_TXN] = txn
                 try:
                     yield conn
@@ -118,9 +135,11 @@ class Catalog:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-
+        """A read transaction through SQLAlchemy (any statement; see :meth:`query` for the
+        repositories' reads without SQLAlchemy)."""
+        engine = self.engine
         try:
-            with self.engine.connect().execution_options(lv_read=True) as conn:
+            with engine.connect().execution_options(lv_read=True) as conn:
                 yield conn
         except Exception as e:
             if not self._database_error(e):
@@ -129,6 +148,43 @@ class Catalog:
             if err is e:
                 raise
             raise err from e
+
+    @contextmanager
+    def query(self) -> Iterator[Conn]:
+        """A read transaction for the repositories' queries (SQL text, ``catalog/sql.py``): on a
+        SQLite file a read-only ``sqlite3`` connection (no SQLAlchemy, no engine), else
+        :meth:`read`'s connection. Database failures become the same clear errors as in :meth:`read`."""
+        import sqlite3
+
+        from lensvault.catalog.health import sqlite_path
+        from lensvault.catalog.sql import SqliteReader
+
+        path = sqlite_path(self.url)
+        if path is None:
+            with self.read() as conn:
+                yield conn
+            return
+        try:
+            reader = SqliteReader(path)
+        except sqlite3.Error as e:
+            raise self._sqlite_error(e) from e
+        try:
+            yield reader
+        except sqlite3.Error as e:
+            if isinstance(e, sqlite3.IntegrityError):
+                raise
+            raise self._sqlite_error(e) from e
+        finally:
+            reader.close()
+
+    def _sqlite_error(self, e: BaseException) -> BaseException:
+        from lensvault.catalog.health import translate
+
+        found = translate(e, self._where())
+        if found is not None:
+            return found
+        return CatalogError(f"the catalog could not be read: {e}", where=self._where(),
+                            fix="check that the database is reachable")
 
     def _database_error(self, e: BaseException) -> bool:
         """Whether ``e`` is the database failing (not a constraint violation), raised through
@@ -238,7 +294,7 @@ class Catalog:
     def _inspect(self) -> Inspection:
         from lensvault.catalog.health import inspect
 
-        with self.read() as conn:
+        with self.query() as conn:
             return inspect(conn)
 
     # -- events -------------------------------------------------------------------------
