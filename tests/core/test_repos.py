@@ -443,10 +443,10 @@ def test_a_sqlite_catalog_opens_without_an_engine(tmp_path):
     cid = cat.open_existing()
     with cat.query() as conn:
         assert DatasetRepo(conn).all() == []
-    assert "engine" not in cat.__dict__
+    assert cat._engine is None
     with cat.begin() as conn:
         DatasetRepo(conn).add_snapshot(snapshot_row("s1"))
-    assert "engine" in cat.__dict__ and cat.open_existing(cid) == cid
+    assert cat._engine is not None and cat.open_existing(cid) == cid
     cat.close()
     path.unlink()
     with pytest.raises(CatalogMissing):

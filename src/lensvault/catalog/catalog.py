@@ -11,7 +11,6 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from lensvault.errors import CatalogError
@@ -74,8 +73,12 @@ _TXN = "lensvault.txn"
 
 class Catalog:
     def __init__(self, url: str, *, create: bool = False, actor: str | None = None) -> None:
+        import threading
+
         self.url = url
         self._create = create
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
         self.catalog_id: str | None = None  # set once opened (open_existing)
         # Set by the vault: called before COMMIT when a transaction appended events that no
         # write path recorded in the store's ledger, so every event is in the store.
@@ -84,13 +87,20 @@ class Catalog:
         # (the vault: lensvault.identity). A catalog opened without one can read, not write events.
         self.actor = actor
 
-    @cached_property
+    @property
     def engine(self) -> Engine:
         """The SQLAlchemy engine, made (and SQLAlchemy imported) when something first needs it:
-        a write, a read through :meth:`read`, or any use of a PostgreSQL catalog."""
-        from lensvault.catalog.engine import create_engine_for
+        a write, a read through :meth:`read`, or any use of a PostgreSQL catalog. Made once,
+        also when the server's threads ask for it at the same time."""
+        engine = self._engine
+        if engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    from lensvault.catalog.engine import create_engine_for
 
-        return create_engine_for(self.url, create=self._create)
+                    self._engine = create_engine_for(self.url, create=self._create)
+                engine = self._engine
+        return engine
 
     @property
     def dialect(self) -> str:
@@ -99,8 +109,8 @@ class Catalog:
         return self.engine.dialect.name
 
     def close(self) -> None:
-        if "engine" in self.__dict__:
-            self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
 
     @staticmethod
     def transaction(conn: Connection) -> Transaction | None:
@@ -164,27 +174,35 @@ class Catalog:
             with self.read() as conn:
                 yield conn
             return
+        reader = None
         try:
             reader = SqliteReader(path)
-        except sqlite3.Error as e:
-            raise self._sqlite_error(e) from e
-        try:
             yield reader
         except sqlite3.Error as e:
-            if isinstance(e, sqlite3.IntegrityError):
+            err = self._sqlite_error(e)
+            if err is e:
                 raise
-            raise self._sqlite_error(e) from e
+            raise err from e
         finally:
-            reader.close()
+            if reader is not None:
+                reader.close()
 
     def _sqlite_error(self, e: BaseException) -> BaseException:
+        """As :meth:`_translated` for the standard library's driver: the database failing becomes
+        a clear error; anything else (a constraint, a mistake in a statement) stays what it is."""
+        import sqlite3
+
         from lensvault.catalog.health import translate
 
+        if isinstance(e, sqlite3.IntegrityError):
+            return e
         found = translate(e, self._where())
         if found is not None:
             return found
-        return CatalogError(f"the catalog could not be read: {e}", where=self._where(),
-                            fix="check that the database is reachable")
+        if isinstance(e, sqlite3.OperationalError):
+            return CatalogError(f"the catalog could not be read: {e}", where=self._where(),
+                                fix="check that the database is reachable")
+        return e
 
     def _database_error(self, e: BaseException) -> bool:
         """Whether ``e`` is the database failing (not a constraint violation), raised through

@@ -20,7 +20,7 @@ import re
 import sqlite3
 from collections import namedtuple
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -92,7 +92,7 @@ def _expanded(sql: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]
     return _PARAM.sub(expand, sql), out
 
 
-@cache
+@lru_cache(maxsize=2048)  # the statements, and their IN lists of up to CHUNK values
 def _text(sql: str) -> Any:
     """One ``text()`` object per statement: SQLAlchemy caches its compiled form by it."""
     import sqlalchemy as sa
