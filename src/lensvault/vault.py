@@ -210,7 +210,8 @@ class Vault:
         from lensvault.catalog.engine import normalize_url
         from lensvault.errors import CatalogMissing
 
-        catalog = Catalog(normalize_url(self.config.catalog_url, base=self.root), actor=self.actor)
+        # The actor is looked up when the catalog first writes an event (reads need none).
+        catalog = Catalog(normalize_url(self.config.catalog_url, base=self.root), actor=lambda: self.actor)
         try:
             catalog.catalog_id = catalog.open_existing(self.config.catalog_id)
         except CatalogMissing as e:

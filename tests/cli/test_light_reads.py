@@ -10,6 +10,7 @@ and evaluations written through the repositories (the catalog is all these comma
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -74,13 +75,26 @@ COMMANDS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def git_spy(tmp_path_factory):
+    """A ``git`` first on PATH that notes it ran: who the user is (``git config``) is looked up
+    for a write's events, never for a read."""
+    bin_dir = tmp_path_factory.mktemp("spy")
+    (bin_dir / "git").write_text(f"#!/bin/sh\necho \"$@\" >> {bin_dir / 'ran'}\nexit 1\n")
+    (bin_dir / "git").chmod(0o755)
+    return bin_dir
+
+
 @pytest.mark.parametrize("command", COMMANDS)
-def test_a_read_only_command_on_sqlite_does_not_import_sqlalchemy(small_vault, command):
+def test_a_read_only_command_on_sqlite_does_not_import_sqlalchemy(small_vault, git_spy, command):
+    env = {k: v for k, v in os.environ.items() if k != "LENSVAULT_USER"}
+    env["PATH"] = f"{git_spy}{os.pathsep}{env.get('PATH', '')}"
     r = subprocess.run([sys.executable, "-c", REPORT, *command.split()], cwd=small_vault, capture_output=True,
-                       text=True, timeout=60)
+                       text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr + r.stdout
     assert r.stdout.strip()
     assert r.stderr.splitlines()[-1] == "HEAVY=", r.stderr
+    assert not (git_spy / "ran").exists(), (git_spy / "ran").read_text()
 
 
 def test_an_error_of_a_read_only_command_is_the_same_without_sqlalchemy(small_vault, tmp_path):

@@ -72,7 +72,7 @@ _TXN = "lensvault.txn"
 
 
 class Catalog:
-    def __init__(self, url: str, *, create: bool = False, actor: str | None = None) -> None:
+    def __init__(self, url: str, *, create: bool = False, actor: str | Callable[[], str] | None = None) -> None:
         import threading
 
         self.url = url
@@ -84,8 +84,16 @@ class Catalog:
         # write path recorded in the store's ledger, so every event is in the store.
         self.before_commit: Callable[[Connection, Transaction], None] | None = None
         # Who the events of this connection are recorded as: given by whoever opened it
-        # (the vault: lensvault.identity). A catalog opened without one can read, not write events.
-        self.actor = actor
+        # (the vault: lensvault.identity), or a function that looks it up when the first event
+        # is written (a read-only command never runs `git config` for it). A catalog opened
+        # without one can read, not write events.
+        self._actor = actor
+
+    @property
+    def actor(self) -> str | None:
+        if callable(self._actor):
+            self._actor = self._actor()
+        return self._actor
 
     @property
     def engine(self) -> Engine:
