@@ -423,8 +423,16 @@ def test_a_sqlite_catalog_is_read_without_sqlalchemy_and_both_drivers_give_the_s
             conn.raw.execute("DELETE FROM runs")
     with cat.read() as conn:
         through_sqlalchemy = reads(conn)
-    cat.close()
     assert plain == through_sqlalchemy
+    # An idle reader is kept and used again, each time in a fresh snapshot.
+    with cat.query() as conn:
+        kept = conn
+        assert RunRepo(conn).get("r-3") is None
+    with cat.begin() as conn:
+        RunRepo(conn).add(run_row("r-3", started_at=at(3)))
+    with cat.query() as conn:
+        assert conn is kept and RunRepo(conn).get("r-3") is not None
+    cat.close()
     row = plain[0]
     assert row.clean is False and plain[7][0].dirty is True and plain[7][0].forced is False
     assert sorted((v.version, v.forced) for v in plain[8]) == [("1.0.0", True), ("1.1.0", False)]

@@ -485,12 +485,13 @@ def test_reading_runs_is_one_transaction_and_still_ends_dead_runs_first(vault, m
     def count(conn) -> None:
         began.append(conn)
 
-    class CountedReader(sql.SqliteReader):  # a read of a SQLite catalog: sqlite3, one transaction each
-        def __init__(self, path):
-            count(path)
-            super().__init__(path)
+    begin = sql.SqliteReader.begin
 
-    monkeypatch.setattr(sql, "SqliteReader", CountedReader)
+    def counted_begin(reader) -> None:  # a read of a SQLite catalog: sqlite3, one transaction each
+        count(reader)
+        begin(reader)
+
+    monkeypatch.setattr(sql.SqliteReader, "begin", counted_begin)
     sa.event.listen(vault.catalog.engine, "begin", count)
     try:
         assert {r["run_id"]: r["status"] for r in vault.runs()}[listed] == "running"

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from lensvault.catalog.health import Inspection
-    from lensvault.catalog.sql import Conn
+    from lensvault.catalog.sql import Conn, SqliteReader
 
 __all__ = ["Catalog", "utcnow"]
 
@@ -79,6 +79,9 @@ class Catalog:
         self._create = create
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
+        self._readers: list[SqliteReader] = []  # idle sqlite3 readers of query()
+        self._readers_lock = threading.Lock()
+        self._closed = False
         self.catalog_id: str | None = None  # set once opened (open_existing)
         # Set by the vault: called before COMMIT when a transaction appended events that no
         # write path recorded in the store's ledger, so every event is in the store.
@@ -117,6 +120,10 @@ class Catalog:
         return self.engine.dialect.name
 
     def close(self) -> None:
+        with self._readers_lock:
+            readers, self._readers, self._closed = self._readers, [], True
+        for reader in readers:
+            reader.close()
         if self._engine is not None:
             self._engine.dispose()
 
@@ -183,17 +190,41 @@ class Catalog:
                 yield conn
             return
         reader = None
+        reusable = False
         try:
-            reader = SqliteReader(path)
+            with self._readers_lock:
+                reader = self._readers.pop() if self._readers else None
+            if reader is None:
+                reader = SqliteReader(path)
+            reader.begin()
+            reusable = True
             yield reader
         except sqlite3.Error as e:
+            reusable = False  # a connection that failed is not kept
             err = self._sqlite_error(e)
             if err is e:
                 raise
             raise err from e
         finally:
             if reader is not None:
-                reader.close()
+                self._give_back(reader, reusable)
+
+    def _give_back(self, reader: SqliteReader, reusable: bool) -> None:
+        """End the reader's transaction and keep it for the next :meth:`query` (at most as
+        many as the engine's pool holds), or close it."""
+        import sqlite3
+
+        from lensvault.catalog.engine import SQLITE_POOL_SIZE
+
+        try:
+            reader.end()
+        except sqlite3.Error:
+            reusable = False
+        with self._readers_lock:
+            if reusable and len(self._readers) < SQLITE_POOL_SIZE and not self._closed:
+                self._readers.append(reader)
+                return
+        reader.raw.close()
 
     def _sqlite_error(self, e: BaseException) -> BaseException:
         """As :meth:`_translated` for the standard library's driver: the database failing becomes

@@ -41,9 +41,11 @@ class SqliteReader:
     """A read-only connection to a SQLite catalog file, through the standard library's driver.
 
     Opened ``mode=rw`` (as the engine opens it: never creates a missing file) with ``PRAGMA
-    query_only``, so no statement can write; one deferred transaction (``BEGIN``) for its life,
-    so every query sees the same snapshot, as a ``Catalog.read()`` does. Under WAL a reader never
-    waits for a writer; the busy timeout (60 s, the engine's) covers the moments it must.
+    query_only``, so no statement can write. Each use is one deferred transaction (``BEGIN`` …
+    ``ROLLBACK``), so every query of a use sees the same snapshot, as a ``Catalog.read()`` does,
+    and the next use a fresh one. Under WAL a reader never waits for a writer; the busy timeout
+    (60 s, the engine's) covers the moments it must. ``Catalog.query`` keeps idle ones for reuse
+    (opening one and reading the schema cost about as much as a short read).
     """
 
     dialect_name = "sqlite"
@@ -55,15 +57,20 @@ class SqliteReader:
                                    isolation_level=None, check_same_thread=False)
         try:
             self.raw.execute("PRAGMA query_only=ON")
-            self.raw.execute("BEGIN")
         except BaseException:
             self.raw.close()
             raise
 
+    def begin(self) -> None:
+        self.raw.execute("BEGIN")
+
+    def end(self) -> None:
+        if self.raw.in_transaction:
+            self.raw.execute("ROLLBACK")
+
     def close(self) -> None:
         try:
-            if self.raw.in_transaction:
-                self.raw.execute("ROLLBACK")
+            self.end()
         finally:
             self.raw.close()
 
