@@ -48,8 +48,6 @@ class SqliteReader:
     (opening one and reading the schema cost about as much as a short read).
     """
 
-    dialect_name = "sqlite"
-
     def __init__(self, path: Path):
         from urllib.parse import quote
 
