@@ -13,7 +13,9 @@ annotation diff of two real versions is measured by bench_annotation_diff.py). E
 timed two ways, median of ``--repeat`` after one warm-up:
 
 * in-process, the library call the CLI makes (what a server request pays);
-* as the command a user types (``lensvault …`` in a subprocess: interpreter and imports included).
+* as the command a user types (``lensvault …`` in a subprocess: interpreter and imports included),
+  with the heavy packages it imported (none since the read queries run on sqlite3: SQLAlchemy's
+  import alone was 160–230 ms of each).
 
 Issue target: ``dataset log``, ``runs list``, ``lineage … --down``, ``why`` under 200 ms.
 """
@@ -139,7 +141,23 @@ def cli_timed(args: list[str], cwd: Path, repeat: int) -> dict:
 
     out = timed(run, repeat)
     out["output_lines"] = len(run().stdout.splitlines())
+    out["heavy_imports"] = heavy_imports(args, cwd, env)
     return out
+
+
+# Run as ``python -c``: the command, then which heavy packages it imported (on stderr, at exit).
+_REPORT = ("import atexit, sys\n"
+           "atexit.register(lambda: print('HEAVY=' + ','.join(sorted({m.split('.')[0] for m in sys.modules} "
+           "& {'sqlalchemy', 'pyarrow', 'numpy', 'psycopg', 'PIL'})), file=sys.stderr))\n"
+           "from lensvault.cli.main import main\n"
+           "main()\n")
+
+
+def heavy_imports(args: list[str], cwd: Path, env: dict) -> list[str]:
+    """The heavy packages a command imports (SQLAlchemy's import alone is most of 200 ms)."""
+    r = subprocess.run([sys.executable, "-c", _REPORT, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    last = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
+    return [m for m in last.removeprefix("HEAVY=").split(",") if m]
 
 
 def cli_timed_raw(args: list[str], cwd: Path, repeat: int) -> dict:
@@ -198,7 +216,8 @@ def main(argv=None) -> int:
         f"why {wa} {wb}": cli_timed(["why", wa, wb], cwd, args.repeat),
         f"lineage {info['model']}": cli_timed(["lineage", info["model"]], cwd, args.repeat),
         "--help (start-up alone)": cli_timed(["--help"], cwd, args.repeat),
-        "python -c 'import sqlalchemy' (a floor)": cli_timed_raw(["-c", "import sqlalchemy"], cwd, args.repeat),
+        "python -c 'import sqlalchemy'": cli_timed_raw(["-c", "import sqlalchemy"], cwd, args.repeat),
+        "python -c pass (the interpreter alone)": cli_timed_raw(["-c", "pass"], cwd, args.repeat),
     }
     out = {"catalog": info, "in_process": in_process, "cli": cli, "load_average_1min": os.getloadavg()[0],
            "python": sys.version.split()[0]}
@@ -213,6 +232,7 @@ def main(argv=None) -> int:
         for k, v in rows.items():
             extra = f", {v['output_lines']} lines" if "output_lines" in v else ""
             extra += f", CPU {v['cpu_median_ms']:.0f} ms" if "cpu_median_ms" in v else ""
+            extra += f", imports {','.join(v['heavy_imports']) or 'nothing heavy'}" if "heavy_imports" in v else ""
             print(f"  {k:<44} median {v['median_ms']:>8.1f} ms (max {v['max_ms']:.1f}{extra})")
     print(json.dumps(out))
     return 0

@@ -27,7 +27,7 @@ def list_events(vault: Vault, *, subject=None, action=None, since=None, until=No
     # A bare date means "through the end of that day" (timestamps compare as text).
     if until and len(until) == 10:
         until += "T23:59:59.999999Z"
-    with vault.catalog.read() as conn:
+    with vault.catalog.query() as conn:
         rows = EventRepo(conn).find(subject=subject, action=action, since=since, until=until, last=limit or None)
     out = [
         {

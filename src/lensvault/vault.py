@@ -210,7 +210,8 @@ class Vault:
         from lensvault.catalog.engine import normalize_url
         from lensvault.errors import CatalogMissing
 
-        catalog = Catalog(normalize_url(self.config.catalog_url, base=self.root), actor=self.actor)
+        # The actor is looked up when the catalog first writes an event (reads need none).
+        catalog = Catalog(normalize_url(self.config.catalog_url, base=self.root), actor=lambda: self.actor)
         try:
             catalog.catalog_id = catalog.open_existing(self.config.catalog_id)
         except CatalogMissing as e:
@@ -365,7 +366,7 @@ class Vault:
         if found is not None:
             oid, manifest = found
             return Dataset(self, DatasetVersion.from_manifest(manifest, oid), manifest)
-        with self.catalog.read() as conn:
+        with self.catalog.query() as conn:
             return Dataset(self, resolve(conn, ref))
 
     def dataset_details(self, ref: str, *, files: bool = False, restore_manifest: bool = False):
@@ -382,13 +383,13 @@ class Vault:
         from lensvault.datasets.results import DatasetList
         from lensvault.datasets.versions import list_datasets
 
-        with self.catalog.read() as conn:
+        with self.catalog.query() as conn:
             return DatasetList(list_datasets(conn))
 
     def versions(self, name: str) -> list:
         from lensvault.datasets.versions import list_versions
 
-        with self.catalog.read() as conn:
+        with self.catalog.query() as conn:
             found = list_versions(conn, name)
         if not found:
             raise NotFound(f"no dataset named {name!r}", where=name, fix="see `lensvault dataset list`")
@@ -562,14 +563,14 @@ class Vault:
     def get_config(self, config_id: str):
         from lensvault.configs.registered import get_config
 
-        with self.catalog.read() as conn:
+        with self.catalog.query() as conn:
             return get_config(conn, config_id)
 
     def configs(self) -> list:
         from lensvault.configs.registered import list_configs
         from lensvault.runs.results import ConfigList
 
-        with self.catalog.read() as conn:
+        with self.catalog.query() as conn:
             return ConfigList(list_configs(conn))
 
     def diff_configs(self, a: str, b: str):

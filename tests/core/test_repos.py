@@ -90,7 +90,7 @@ def test_dataset_repo_binds_once_and_names_the_holder_of_a_taken_version(catalog
         assert taken.value.existing.created_by == "t"
         # The refused insert was rolled back alone: the transaction goes on.
         repo.add_version(version_row("ds", "1.2.0", "a" * 64, parent="1.1.0"))
-    with catalog.read() as conn:
+    with catalog.query() as conn:
         repo = DatasetRepo(conn)
         assert repo.get("ds", "1.1.0").parent == "1.0.0" and repo.get("ds", "9.9.9") is None
         assert sorted(r.version for r in repo.of_name("ds")) == ["1.0.0", "1.1.0", "1.2.0"]
@@ -119,7 +119,7 @@ def test_config_repo(catalog):
     with catalog.begin() as conn:
         ConfigRepo(conn).add(row("C-2", at(1)))
         ConfigRepo(conn).add(row("C-1", at(2)))
-    with catalog.read() as conn:
+    with catalog.query() as conn:
         repo = ConfigRepo(conn)
         assert sorted(repo.ids()) == ["C-1", "C-2"]
         assert repo.exists("C-1") and not repo.exists("C-3")
@@ -140,7 +140,7 @@ def test_run_repo_rows_states_and_refs(catalog):
         with pytest.raises(Conflict), savepoint(conn):
             repo.add(run_row("r-1"))
         assert repo.exists("r-1")
-    with catalog.read() as conn:
+    with catalog.query() as conn:
         repo = RunRepo(conn)
         assert repo.status("r-1") == "running" and repo.status("nope") is None
         assert repo.newest_id() == "r_3"  # latest start, then the highest id
@@ -164,7 +164,7 @@ def test_a_run_ends_once_and_is_frozen_after(catalog):
         assert not repo.end("r-1", {"status": "failed"}, open_states=("reserved", "running"))
     with pytest.raises(sa.exc.DBAPIError), catalog.begin() as conn:  # the database's trigger, not the repository, refuses it
             RunRepo(conn).set_environment("r-1", "e" * 64)
-    with catalog.read() as conn:
+    with catalog.query() as conn:
         assert RunRepo(conn).get("r-1").status == "succeeded"
 
 
@@ -197,7 +197,7 @@ def test_metric_points_keep_the_last_overall_value_on_both_write_paths(catalog):
         repo.add_metric_points(pts[:2])
         repo.add_metric_points(pts[2:])
         repo.add_metric_points([("r-1", "loss", 1.0, 2, None, None, at(4))])
-    with catalog.read() as conn:
+    with catalog.query() as conn:
         repo = RunRepo(conn)
         assert [(r.key, r.value, r.step) for r in repo.metric_points("r-1")] == [
             ("loss", 3.0, 0), ("AP", 0.5, 0), ("loss", 2.0, 1), ("AP", None, 1), ("loss", 1.0, 2)]
@@ -228,7 +228,7 @@ def test_params_and_artifacts(catalog):
                             {"run_id": "r-1", "path": "a.json", "sha256": "2" * 64, "size": 3}])
     with pytest.raises(sa.exc.DBAPIError), catalog.begin() as conn:  # write-once
             conn.exec_driver_sql("UPDATE run_params SET value = '1'")
-    with catalog.read() as conn:
+    with catalog.query() as conn:
         repo = RunRepo(conn)
         assert [(r.key, r.value) for r in repo.params("r-1")] == [("bs", "8"), ("lr", "0.1")]
         assert [a.path for a in repo.artifacts("r-1")] == ["a.json", "z.pt"]
@@ -246,7 +246,7 @@ def test_evaluation_repo_filters_orders_and_batches(catalog):
         repo.add(eval_row("e-2", run_id="r-1", created_at=at(1)))
         repo.add(eval_row("e-4", created_at=at(4)))  # ad hoc
         repo.add(eval_row("e-5", run_id=many_runs[-1], created_at=at(5)))
-    with catalog.read() as conn:
+    with catalog.query() as conn:
         repo = EvaluationRepo(conn)
         ids = lambda rows: [r.eval_id for r in rows]  # noqa: E731
         assert ids(repo.of(run_id="r-1")) == ["e-2", "e-3"]
@@ -277,7 +277,7 @@ def test_model_repo(catalog):
         repo.add(model_row("n", "1.0.0", runs[1]), [])
     with pytest.raises(Conflict), catalog.begin() as conn:
         ModelRepo(conn).add(model_row("m", "1.0.0", "r-x"), [])
-    with catalog.read() as conn:
+    with catalog.query() as conn:
         repo = ModelRepo(conn)
         assert repo.get("m", "1.1.0").run_id == runs[-1] and repo.get("m", "2.0.0") is None
         assert repo.exists("m") and repo.exists("m", "1.1.0") and not repo.exists("m", "2.0.0")
@@ -304,7 +304,7 @@ def test_alias_repo(catalog):
         assert repo.get("m", "production", for_update=True).version == "1.0.0"
         repo.point("m", "production", "1.1.0", at=at(3), move_id=third, exists=True)
     assert first < second < third
-    with catalog.read() as conn:
+    with catalog.query() as conn:
         repo = AliasRepo(conn)
         assert repo.get("m", "production").move_id == third and repo.get("m", "canary") is None
         assert [m.id for m in repo.moves("m")] == [first, second, third]
@@ -331,7 +331,7 @@ def test_event_repo(catalog):
         repo.add(ev("dataset.version.create", "detector@1.0.0", at(3)))  # another name sharing the prefix
         repo.add_with_ids([{**ev("gc", "vault", at(4)), "id": 100}])
     assert b == a + 1
-    with catalog.read() as conn:
+    with catalog.query() as conn:
         repo = EventRepo(conn)
         assert [e.subject for e in repo.find(subject="det")] == ["det@1.0.0", "det@production"]
         assert [e.action for e in repo.find(action="model.*")] == ["model.register", "model.promote"]
@@ -345,7 +345,7 @@ def test_object_ref_repo(catalog):
         repo.add("run", "r-1", ["b" * 64, "a" * 64, "a" * 64])
         repo.add("run", "r-1", [])
         repo.add_missing("run", "r-1", ["a" * 64, None, "c" * 64])
-    with catalog.read() as conn:
+    with catalog.query() as conn:
         assert sorted(ObjectRefRepo(conn).all()) == [("run", "r-1", o * 64) for o in "abc"]
 
 
@@ -384,3 +384,79 @@ def test_no_query_outside_the_catalog_package():
                 bad.append(node.attr)
             offenders += [f"{rel}:{node.lineno} {n}" for n in bad]
     assert offenders == []
+
+
+# -- the two SQLite drivers ---------------------------------------------------------------------
+
+
+def test_a_sqlite_catalog_is_read_without_sqlalchemy_and_both_drivers_give_the_same_rows(tmp_path):
+    """``Catalog.query()`` on a SQLite file is the standard library's driver, read-only; the same
+    SQL text through SQLAlchemy (reads inside a write transaction) gives the same rows, with the
+    Boolean columns as bool on both."""
+    import sqlite3
+
+    from lensvault.catalog.sql import SqliteReader
+
+    cat = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}", create=True)
+    cat.migrate()
+    with cat.begin() as conn:
+        DatasetRepo(conn).add_snapshot(snapshot_row("s1"))
+        DatasetRepo(conn).add_version({**version_row("ds", "1.0.0", "s1"), "forced": True})
+        DatasetRepo(conn).add_version(version_row("ds", "1.1.0", "s1", parent="1.0.0", created_at=at(2)))
+        RunRepo(conn).add(run_row("r-1", dataset="ds@1.0.0", config_id="C-1", clean=False, started_at=at(1)))
+        RunRepo(conn).add(run_row("r-2", dataset="ds@1.0.0", started_at=at(2)))
+        RunRepo(conn).add_metric_points([("r-1", "AP", 0.5, 1, None, None, T0), ("r-1", "AP", 0.25, 2, "cat", None, T0)])
+        ModelRepo(conn).add({**model_row("m", "1.0.0", "r-1"), "dirty": True}, [])
+        EvaluationRepo(conn).add(eval_row("e-1", run_id="r-1", model=("m", "1.0.0")))
+
+    def reads(conn) -> list:
+        runs, models, datasets = RunRepo(conn), ModelRepo(conn), DatasetRepo(conn)
+        return [runs.get("r-1"), runs.using_dataset("ds@1.0.0", limit=1), runs.listing(), runs.count(),
+                runs.latest_metrics_of(["r-1", "r-2"]), runs.metric_point_tuples("r-1"), runs.newest_id(),
+                models.of_name("m"), datasets.of_name("ds"), datasets.summaries(), datasets.children("ds", "1.0.0"),
+                EvaluationRepo(conn).of_runs(["r-1"]), [r._mapping for r in datasets.of_name("ds")]]
+
+    with cat.query() as conn:
+        assert isinstance(conn, SqliteReader)
+        plain = reads(conn)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):  # PRAGMA query_only
+            conn.raw.execute("DELETE FROM runs")
+    with cat.read() as conn:
+        through_sqlalchemy = reads(conn)
+    assert plain == through_sqlalchemy
+    # An idle reader is kept and used again, each time in a fresh snapshot.
+    with cat.query() as conn:
+        kept = conn
+        assert RunRepo(conn).get("r-3") is None
+    with cat.begin() as conn:
+        RunRepo(conn).add(run_row("r-3", started_at=at(3)))
+    with cat.query() as conn:
+        assert conn is kept and RunRepo(conn).get("r-3") is not None
+    cat.close()
+    row = plain[0]
+    assert row.clean is False and plain[7][0].dirty is True and plain[7][0].forced is False
+    assert sorted((v.version, v.forced) for v in plain[8]) == [("1.0.0", True), ("1.1.0", False)]
+
+
+def test_a_sqlite_catalog_opens_without_an_engine(tmp_path):
+    """Opening (the migration and identity check) and reading a SQLite catalog make no engine;
+    a catalog gone missing is still refused, and a write makes the engine when it needs one."""
+    from lensvault.errors import CatalogMissing
+
+    path = tmp_path / "catalog.db"
+    new = Catalog(f"sqlite:///{path}", create=True)
+    new.migrate()
+    new.close()
+    cat = Catalog(f"sqlite:///{path}")
+    cid = cat.open_existing()
+    with cat.query() as conn:
+        assert DatasetRepo(conn).all() == []
+    assert cat._engine is None
+    with cat.begin() as conn:
+        DatasetRepo(conn).add_snapshot(snapshot_row("s1"))
+    assert cat._engine is not None and cat.open_existing(cid) == cid
+    cat.close()
+    path.unlink()
+    with pytest.raises(CatalogMissing):
+        Catalog(f"sqlite:///{path}").open_existing()
+    assert not path.exists()

@@ -19,26 +19,31 @@ from tests.server.conftest import Server, while_every_worker_thread_is_taken
 
 
 @contextmanager
-def statements(engine):
-    """Every statement (and its parameters) the engine sends while inside."""
-    import sqlalchemy as sa
+def statements():
+    """Every read query (and its parameters) the repositories run while inside, on either driver
+    (catalog/sql.py runs them all: sqlite3 on a SQLite catalog, SQLAlchemy otherwise)."""
+    from lensvault.catalog import sql
 
     seen: list[tuple[str, object]] = []
+    execute = sql._execute
 
-    def before(conn, cursor, statement, parameters, context, executemany):
+    def recording(conn, statement, parameters):
         seen.append((statement, parameters))
+        return execute(conn, statement, parameters)
 
-    sa.event.listen(engine, "before_cursor_execute", before)
+    sql._execute = recording
     try:
         yield seen
     finally:
-        sa.event.remove(engine, "before_cursor_execute", before)
+        sql._execute = execute
 
 
-def rows_read(engine, statement: str, parameters) -> int:
+def rows_read(vault, statement: str, parameters) -> int:
     """How many rows ``statement`` gives (run again, as sent)."""
-    with engine.connect() as c:
-        return len(c.exec_driver_sql(statement, parameters).fetchall())
+    from lensvault.catalog import sql
+
+    with vault.catalog.query() as c:
+        return len(sql.tuples(c, statement, parameters))
 
 
 @contextmanager
@@ -73,11 +78,11 @@ def test_the_last_n_events_are_read_as_n_rows(vault):
         vault.create_token(f"t{i:02d}", role="read")
     every = vault.events()
     assert len(every) >= 25
-    with statements(vault.catalog.engine) as seen:
+    with statements() as seen:
         last = vault.events(limit=5)
     assert [e["id"] for e in last] == [e["id"] for e in every[-5:]]  # still oldest first
     reads = [(s, p) for s, p in seen if "FROM events" in s]
-    assert reads and all(rows_read(vault.catalog.engine, s, p) <= 5 for s, p in reads)
+    assert reads and all(rows_read(vault, s, p) <= 5 for s, p in reads)
     # Filters still apply before the cut.
     tokens_only = vault.events(action="token.*", limit=3)
     assert [e["id"] for e in tokens_only] == [e["id"] for e in every if e["action"].startswith("token.")][-3:]
@@ -466,11 +471,12 @@ def test_the_server_runs_on_httptools_and_uvloop():
     assert uvicorn_protocols() == ("httptools", "uvloop")
 
 
-def test_reading_runs_is_one_transaction_and_still_ends_dead_runs_first(vault):
+def test_reading_runs_is_one_transaction_and_still_ends_dead_runs_first(vault, monkeypatch):
     """Listing runs and showing one look for runs whose owner died in the same read that answers
     (it was a transaction of its own before each); a dead owner's run is still ended first."""
     import sqlalchemy as sa
 
+    from lensvault.catalog import sql
     from tests.runs.test_crashed_runs import _running_run, _set_owner
 
     listed, shown = _running_run(vault, "9.9.8"), _running_run(vault, "9.9.9")  # owned by this live process
@@ -479,6 +485,13 @@ def test_reading_runs_is_one_transaction_and_still_ends_dead_runs_first(vault):
     def count(conn) -> None:
         began.append(conn)
 
+    begin = sql.SqliteReader.begin
+
+    def counted_begin(reader) -> None:  # a read of a SQLite catalog: sqlite3, one transaction each
+        count(reader)
+        begin(reader)
+
+    monkeypatch.setattr(sql.SqliteReader, "begin", counted_begin)
     sa.event.listen(vault.catalog.engine, "begin", count)
     try:
         assert {r["run_id"]: r["status"] for r in vault.runs()}[listed] == "running"
@@ -518,6 +531,9 @@ def test_listing_runs_reuses_its_compiled_statements(vault):
         sa.event.remove(vault.catalog.engine, "before_cursor_execute", before)
     assert again == first and len(again) == 2
     reads = [(s, hit) for s, hit in seen if "FROM runs" in s or "FROM run_latest_metrics" in s]
+    if vault.catalog.dialect == "sqlite":
+        assert reads == []  # read through sqlite3 (catalog/sql.py): nothing for SQLAlchemy to compile
+        return
     assert any("FROM run_latest_metrics" in s for s, _ in reads), seen
     from sqlalchemy.engine.interfaces import CacheStats
 

@@ -1,4 +1,9 @@
-"""The Catalog: an engine, the migrations, and the event log every write appends to."""
+"""The Catalog: an engine, the migrations, and the event log every write appends to.
+
+The engine (and SQLAlchemy) is made on first use: opening a SQLite catalog, checking its
+migrations and identity, and reading through :meth:`Catalog.query` use the standard library's
+``sqlite3`` alone, so read-only commands do not pay for importing SQLAlchemy.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from lensvault.errors import CatalogError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
 
     from lensvault.catalog.health import Inspection
+    from lensvault.catalog.sql import Conn, SqliteReader
 
 __all__ = ["Catalog", "utcnow"]
 
@@ -66,25 +72,60 @@ _TXN = "lensvault.txn"
 
 
 class Catalog:
-    def __init__(self, url: str, *, create: bool = False, actor: str | None = None) -> None:
-        from lensvault.catalog.engine import create_engine_for
+    def __init__(self, url: str, *, create: bool = False, actor: str | Callable[[], str] | None = None) -> None:
+        import threading
 
         self.url = url
-        self.engine = create_engine_for(url, create=create)
+        self._create = create
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
+        self._readers: list[SqliteReader] = []  # idle sqlite3 readers of query()
+        self._readers_lock = threading.Lock()
+        self._closed = False
         self.catalog_id: str | None = None  # set once opened (open_existing)
         # Set by the vault: called before COMMIT when a transaction appended events that no
         # write path recorded in the store's ledger, so every event is in the store.
         self.before_commit: Callable[[Connection, Transaction], None] | None = None
         # Who the events of this connection are recorded as: given by whoever opened it
-        # (the vault: lensvault.identity). A catalog opened without one can read, not write events.
-        self.actor = actor
+        # (the vault: lensvault.identity), or a function that looks it up when the first event
+        # is written (a read-only command never runs `git config` for it). A catalog opened
+        # without one can read, not write events.
+        self._actor = actor
+
+    @property
+    def actor(self) -> str | None:
+        if callable(self._actor):
+            self._actor = self._actor()
+        return self._actor
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, made (and SQLAlchemy imported) when something first needs it:
+        a write, a read through :meth:`read`, or any use of a PostgreSQL catalog. Made once,
+        also when the server's threads ask for it at the same time."""
+        engine = self._engine
+        if engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    from lensvault.catalog.engine import create_engine_for
+
+                    self._engine = create_engine_for(self.url, create=self._create)
+                engine = self._engine
+        return engine
 
     @property
     def dialect(self) -> str:
+        if self.url.startswith("sqlite"):
+            return "sqlite"
         return self.engine.dialect.name
 
     def close(self) -> None:
-        self.engine.dispose()
+        with self._readers_lock:
+            readers, self._readers, self._closed = self._readers, [], True
+        for reader in readers:
+            reader.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
     @staticmethod
     def transaction(conn: Connection) -> Transaction | None:
@@ -96,9 +137,10 @@ class Catalog:
     def begin(self) -> Iterator[Connection]:
         """A write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: READ COMMITTED)."""
 
+        engine = self.engine  # its errors (no driver, an unknown URL) are the caller's, untranslated
         txn = Transaction()
         try:
-            with self.engine.begin() as conn:
+            with engine.begin() as conn:
                 conn.info[_TXN] = txn
                 try:
                     yield conn
@@ -118,9 +160,11 @@ class Catalog:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-
+        """A read transaction through SQLAlchemy (any statement; see :meth:`query` for the
+        repositories' reads without SQLAlchemy)."""
+        engine = self.engine
         try:
-            with self.engine.connect().execution_options(lv_read=True) as conn:
+            with engine.connect().execution_options(lv_read=True) as conn:
                 yield conn
         except Exception as e:
             if not self._database_error(e):
@@ -129,6 +173,75 @@ class Catalog:
             if err is e:
                 raise
             raise err from e
+
+    @contextmanager
+    def query(self) -> Iterator[Conn]:
+        """A read transaction for the repositories' queries (SQL text, ``catalog/sql.py``): on a
+        SQLite file a read-only ``sqlite3`` connection (no SQLAlchemy, no engine), else
+        :meth:`read`'s connection. Database failures become the same clear errors as in :meth:`read`."""
+        import sqlite3
+
+        from lensvault.catalog.health import sqlite_path
+        from lensvault.catalog.sql import SqliteReader
+
+        path = sqlite_path(self.url)
+        if path is None:
+            with self.read() as conn:
+                yield conn
+            return
+        reader = None
+        reusable = False
+        try:
+            with self._readers_lock:
+                reader = self._readers.pop() if self._readers else None
+            if reader is None:
+                reader = SqliteReader(path)
+            reader.begin()
+            reusable = True
+            yield reader
+        except sqlite3.Error as e:
+            reusable = False  # a connection that failed is not kept
+            err = self._sqlite_error(e)
+            if err is e:
+                raise
+            raise err from e
+        finally:
+            if reader is not None:
+                self._give_back(reader, reusable)
+
+    def _give_back(self, reader: SqliteReader, reusable: bool) -> None:
+        """End the reader's transaction and keep it for the next :meth:`query` (at most as
+        many as the engine's pool holds), or close it."""
+        import sqlite3
+
+        from lensvault.catalog.engine import SQLITE_POOL_SIZE
+
+        try:
+            reader.end()
+        except sqlite3.Error:
+            reusable = False
+        with self._readers_lock:
+            if reusable and len(self._readers) < SQLITE_POOL_SIZE and not self._closed:
+                self._readers.append(reader)
+                return
+        reader.raw.close()
+
+    def _sqlite_error(self, e: BaseException) -> BaseException:
+        """As :meth:`_translated` for the standard library's driver: the database failing becomes
+        a clear error; anything else (a constraint, a mistake in a statement) stays what it is."""
+        import sqlite3
+
+        from lensvault.catalog.health import translate
+
+        if isinstance(e, sqlite3.IntegrityError):
+            return e
+        found = translate(e, self._where())
+        if found is not None:
+            return found
+        if isinstance(e, sqlite3.OperationalError):
+            return CatalogError(f"the catalog could not be read: {e}", where=self._where(),
+                                fix="check that the database is reachable")
+        return e
 
     def _database_error(self, e: BaseException) -> bool:
         """Whether ``e`` is the database failing (not a constraint violation), raised through
@@ -238,7 +351,7 @@ class Catalog:
     def _inspect(self) -> Inspection:
         from lensvault.catalog.health import inspect
 
-        with self.read() as conn:
+        with self.query() as conn:
             return inspect(conn)
 
     # -- events -------------------------------------------------------------------------

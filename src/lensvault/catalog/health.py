@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from lensvault.errors import CatalogDamaged, CatalogError, CatalogMissing, LensVaultError, StorageError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from lensvault.catalog.sql import Conn
 
 __all__ = ["Inspection", "check_sqlite_file", "inspect", "sqlite_path", "translate"]
 
@@ -113,20 +113,21 @@ class Inspection:
     catalog_id: str | None
 
 
-def inspect(conn: Connection) -> Inspection:
-    """Tables, applied migrations and identity, in three small queries."""
-    if conn.dialect.name == "sqlite":
-        tables = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
+def inspect(conn: Conn) -> Inspection:
+    """Tables, applied migrations and identity, in three small queries (on either connection:
+    opening a SQLite catalog needs no SQLAlchemy)."""
+    from lensvault.catalog.sql import SqliteReader, scalar, values
+
+    if isinstance(conn, SqliteReader) or conn.dialect.name == "sqlite":
+        tables = set(values(conn, "SELECT name FROM sqlite_master WHERE type = 'table'"))
     else:
-        tables = {r[0] for r in conn.exec_driver_sql(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+        tables = set(values(conn, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))
     applied: set[str] = set()
     if "schema_migrations" in tables:
-        applied = {r[0] for r in conn.exec_driver_sql("SELECT name FROM schema_migrations")}
+        applied = set(values(conn, "SELECT name FROM schema_migrations"))
     cid = None
     if "catalog_info" in tables:
-        row = conn.exec_driver_sql("SELECT catalog_id FROM catalog_info").first()
-        cid = row[0] if row else None
+        cid = scalar(conn, "SELECT catalog_id FROM catalog_info")
     return Inspection(frozenset(tables), frozenset(applied), cid)
 
 

@@ -12,14 +12,13 @@ from lensvault.errors import NotFound
 from lensvault.refs import Ref, SemVer
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from lensvault.catalog.repos._base import RowT
+    from lensvault.catalog.sql import Conn
 
 __all__ = ["resolve_model"]
 
 
-def resolve_model(conn: Connection, ref: str | Ref) -> RowT:
+def resolve_model(conn: Conn, ref: str | Ref) -> RowT:
     """The ``model_versions`` row for a version, an alias, or the latest version."""
     from lensvault.catalog.repos import AliasRepo, ModelRepo
 

@@ -14,10 +14,9 @@ from lensvault.errors import AlreadyExists, NotFound
 from lensvault.refs import Ref, SemVer
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from lensvault.catalog.repos._base import RowT
     from lensvault.catalog.repos.datasets import DatasetRepo
+    from lensvault.catalog.sql import Conn
     from lensvault.datasets.manifest import Manifest
 
 __all__ = ["DatasetVersion", "all_versions", "get_version", "latest_version", "list_datasets", "list_versions", "resolve"]
@@ -82,34 +81,34 @@ class DatasetVersion:
         )
 
 
-def _repo(conn: Connection) -> DatasetRepo:
+def _repo(conn: Conn) -> DatasetRepo:
     from lensvault.catalog.repos.datasets import DatasetRepo
 
     return DatasetRepo(conn)
 
 
-def get_version(conn: Connection, name: str, version: str) -> DatasetVersion | None:
+def get_version(conn: Conn, name: str, version: str) -> DatasetVersion | None:
     row = _repo(conn).get(name, version)
     return DatasetVersion.from_row(row) if row else None
 
 
-def list_versions(conn: Connection, name: str) -> list[DatasetVersion]:
+def list_versions(conn: Conn, name: str) -> list[DatasetVersion]:
     return sorted((DatasetVersion.from_row(r) for r in _repo(conn).of_name(name)), key=lambda v: v.semver)
 
 
-def all_versions(conn: Connection) -> list[DatasetVersion]:
+def all_versions(conn: Conn) -> list[DatasetVersion]:
     """Every version of every dataset, in no particular order."""
     return [DatasetVersion.from_row(r) for r in _repo(conn).all()]
 
 
-def latest_version(conn: Connection, name: str, *, below: SemVer | None = None) -> DatasetVersion | None:
+def latest_version(conn: Conn, name: str, *, below: SemVer | None = None) -> DatasetVersion | None:
     versions = list_versions(conn, name)
     if below is not None:
         versions = [v for v in versions if v.semver < below]
     return versions[-1] if versions else None
 
 
-def list_datasets(conn: Connection) -> list[dict[str, Any]]:
+def list_datasets(conn: Conn) -> list[dict[str, Any]]:
     out = []
     for r in sorted(_repo(conn).summaries(), key=lambda r: r.name):
         latest = latest_version(conn, r.name)
@@ -126,7 +125,7 @@ def list_datasets(conn: Connection) -> list[dict[str, Any]]:
     return out
 
 
-def resolve(conn: Connection, ref: str | Ref) -> DatasetVersion:
+def resolve(conn: Conn, ref: str | Ref) -> DatasetVersion:
     """``name@X.Y.Z`` exactly, or ``name`` / ``name@latest`` for the highest version."""
     r = ref if isinstance(ref, Ref) else Ref.parse(ref)
     if r.version is not None:

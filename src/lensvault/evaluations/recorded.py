@@ -343,7 +343,7 @@ def list_evaluations(vault: Vault, *, run: str | None = None, model: str | None 
 
     dataset_ref = vault.dataset(dataset).ref if dataset else None
     run_id = model_key = None
-    with vault.catalog.read() as conn:
+    with vault.catalog.query() as conn:
         if run:
             from lensvault.runs.resolve import resolve_run_id
 

@@ -71,7 +71,7 @@ def lineage(vault: Vault, ref: str, *, direction: str = "auto", limit: int | Non
     ``limit``: list at most this many runs on a dataset version or config (and evaluations on a
     dataset version), newest first; ``Graph.omitted`` says how many more there are. None: all.
     """
-    with vault.catalog.read() as conn:  # one read: what REF names, and the walk from it
+    with vault.catalog.query() as conn:  # one read: what REF names, and the walk from it
         kind, key = _classify(conn, ref)
         if direction == "auto":
             direction = "down" if kind in ("dataset", "config") else "up"

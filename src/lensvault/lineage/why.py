@@ -95,7 +95,7 @@ def _subject(vault: Vault, conn, ref: str) -> dict:
 def why(vault: Vault, a_ref: str, b_ref: str, *, allow_different_data: bool = False) -> WhyReport:
     """``allow_different_data``: compare metrics even when no evaluations (or logged metrics) of
     A and B share a dataset version and split; the report then labels them as different data."""
-    with vault.catalog.read() as conn:
+    with vault.catalog.query() as conn:
         a = _subject(vault, conn, a_ref)
         b = _subject(vault, conn, b_ref)
         metrics = _metrics(conn, a, b, allow_different_data=allow_different_data)

@@ -55,7 +55,7 @@ def model_evaluations(conn, rows) -> dict[tuple[str, str], list[dict]]:
 def get_model(vault: Vault, ref) -> ModelVersion:
     from lensvault.catalog.model_refs import resolve_model
 
-    with vault.catalog.read() as conn:
+    with vault.catalog.query() as conn:
         row = resolve_model(conn, ref)
         names = _aliases(conn, row.name).get((row.name, row.version), [])
         evals = model_evaluations(conn, [row])[(row.name, row.version)]
@@ -66,7 +66,7 @@ def list_models(vault: Vault, name: str | None = None) -> list[ModelVersion]:
     from lensvault.catalog.repos.models import ModelRepo
     from lensvault.refs import SemVer
 
-    with vault.catalog.read() as conn:
+    with vault.catalog.query() as conn:
         rows = ModelRepo(conn).of_name(name)
         al = _aliases(conn, name)
         evals = model_evaluations(conn, rows)

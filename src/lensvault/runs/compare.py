@@ -21,7 +21,7 @@ def compare_runs(vault: Vault, a: str, b: str) -> dict:
 
     ra, rb = get_run(vault, a), get_run(vault, b)
     cfg = {}
-    with vault.catalog.read() as conn:
+    with vault.catalog.query() as conn:
         for side, r in (("a", ra), ("b", rb)):
             try:
                 cfg[side] = flatten(get_config(conn, r["config"]).values) if r["config"] else {}

@@ -29,12 +29,12 @@ def _read_after_reaping(vault: Vault) -> Iterator[Any]:
     the read); when it finds some, they are ended first and the read starts again."""
     from lensvault.runs.crashes import dead_owner_runs
 
-    with vault.catalog.read() as conn:
+    with vault.catalog.query() as conn:
         if not dead_owner_runs(conn):
             yield conn
             return
     reap_dead_runs(vault)
-    with vault.catalog.read() as conn:
+    with vault.catalog.query() as conn:
         yield conn
 
 

@@ -4,10 +4,13 @@ Every SQL statement of LensVault lives in ``catalog/`` — here, in the catalog'
 bookkeeping (``catalog.py``, ``health.py``, ``locks.py``, ``replace.py``) and in the
 migrations. Domain modules ask a repository; they never build a statement or name a table.
 
-A repository is bound to one connection from ``Catalog.read()`` or ``Catalog.begin()`` and
-never opens, commits or ends a transaction: what belongs in one transaction (the rows, the
-event, the ledger record, the object refs) stays the domain's decision, as before. Rows come
-back as SQLAlchemy rows (read-only, attribute access by column name) or plain values.
+A repository is bound to one connection from ``Catalog.query()``, ``Catalog.read()`` or
+``Catalog.begin()`` and never opens, commits or ends a transaction: what belongs in one
+transaction (the rows, the event, the ledger record, the object refs) stays the domain's
+decision, as before. Reads are SQL text (``catalog/sql.py`` runs it on the standard library's
+sqlite3 or on SQLAlchemy: read-only commands on a SQLite catalog never import SQLAlchemy);
+writes are SQLAlchemy Core, imported in the method that writes. Rows come back as named tuples
+(read-only, attribute access by column name, ``_mapping``) or plain values.
 
 =====================  ==================================================  ==========================
 repository             tables                                              module
