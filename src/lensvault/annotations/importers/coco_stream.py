@@ -179,18 +179,19 @@ def _unescaped(a: Any, quotes: Any, backslashes: int) -> Any:
     is escaped (``backslashes``: the run that ended the previous block)."""
     import numpy as np
 
-    keep = np.ones(len(quotes), bool)
+    suspects = np.flatnonzero(a[np.maximum(quotes - 1, 0)] == 92)  # a quote right after a backslash
+    escaped = np.zeros(len(quotes), bool)
+    if len(suspects):
+        slashes = np.flatnonzero(a == 92)
+        # where the run of backslashes each one belongs to starts
+        starts = np.maximum.accumulate(np.where(np.diff(slashes, prepend=-2) != 1, slashes, 0))
+        ends = quotes[suspects]  # each suspect's run ends just before it
+        run = ends - starts[np.searchsorted(slashes, ends - 1)]
+        run[starts[np.searchsorted(slashes, ends - 1)] == 0] += backslashes  # a run from the block's start
+        escaped[suspects] = (run % 2) == 1
     if quotes[0] == 0 and backslashes % 2:
-        keep[0] = False
-    for i in np.flatnonzero(a[np.maximum(quotes - 1, 0)] == 92).tolist():
-        run, j = 0, int(quotes[i]) - 1
-        while j >= 0 and a[j] == 92:
-            run, j = run + 1, j - 1
-        if j < 0:
-            run += backslashes
-        if run % 2:
-            keep[i] = False
-    return quotes[keep]
+        escaped[0] = True
+    return quotes[~escaped]
 
 
 def _trailing_backslashes(block: bytes, before: int) -> int:
