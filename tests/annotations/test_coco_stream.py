@@ -209,3 +209,13 @@ def test_malformed_json_is_the_same_error_at_the_same_line_and_column(monkeypatc
     whole, streamed = _both(monkeypatch, root, annotations=root / "annotations" / "instances.json")
     _same(whole, streamed)
     assert isinstance(whole, AnnotationError) == (case not in ("NaN and a huge integer", "byte-order mark"))
+
+
+def test_a_big_file_in_utf16_is_refused_with_the_fix(monkeypatch, tmp_path):
+    """The stream reads UTF-8 (every byte of a bracket or quote is one byte there); a UTF-16 file,
+    which the whole-file parse reads, is refused in plain words rather than misread."""
+    root = _write(tmp_path, json.dumps(_members()).encode("utf-16"))
+    whole, streamed = _both(monkeypatch, root, annotations=root / "annotations" / "instances.json")
+    assert not isinstance(whole, AnnotationError) and whole.annotations.num_rows == 11
+    assert isinstance(streamed, AnnotationError)
+    assert streamed.what.startswith("not UTF-8 text") and streamed.fix == "save the file as UTF-8"
