@@ -96,20 +96,29 @@ def read_json(path: Path, shown: str | None = None) -> Any:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             return json.loads(data)
-    except json.JSONDecodeError as e:
-        fail(f"invalid JSON: {e.msg}", shown, f"line {e.lineno} column {e.colno}",
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        fail_json(e, shown)
+
+
+def fail_json(e: ValueError | RecursionError, shown: str, *, line_col: tuple[int, int] | None = None,
+              byte: int | None = None) -> NoReturn:
+    """The error for json's failure ``e`` to parse file ``shown``; ``line_col``/``byte``: where
+    in the file, when ``e`` comes from parsing a piece of it (importers/coco_stream.py)."""
+    if isinstance(e, json.JSONDecodeError):
+        line, column = line_col or (e.lineno, e.colno)
+        fail(f"invalid JSON: {e.msg}", shown, f"line {line} column {column}",
              fix="repair the JSON syntax at that position (a truncated download or a stray comma?)",
              code="bad-json")
-    except UnicodeDecodeError as e:
-        fail(f"not UTF-8 text: {e.reason}", shown, f"byte {e.start}",
+    if isinstance(e, UnicodeDecodeError):
+        fail(f"not UTF-8 text: {e.reason}", shown, f"byte {e.start if byte is None else byte}",
              fix="save the file as UTF-8", code="bad-json")
-    except RecursionError:
+    if isinstance(e, RecursionError):
         # orjson stops at 1,024 levels and json at Python's recursion limit.
         fail("the JSON is nested too deeply to read (past about 1,000 levels)", shown,
              fix="no annotation format nests like this: check the file is what you meant", code="too-deep")
-    except ValueError:  # Python refuses to convert an integer of more than 4,300 digits
-        fail("invalid JSON: a number has more than 4,300 digits", shown, fix="write numbers of a sensible size",
-             code="bad-json")
+    # Python refuses to convert an integer of more than 4,300 digits
+    fail("invalid JSON: a number has more than 4,300 digits", shown, fix="write numbers of a sensible size",
+         code="bad-json")
 
 
 def read_yaml(path: Path, shown: str | None = None) -> Any:

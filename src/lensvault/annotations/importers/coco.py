@@ -246,13 +246,15 @@ def _not_coco(shown: str) -> NoReturn:
 def _load_streamed(path: Path, shown: str, split: str | None, source: SourceFolder, c: _Collected) -> None:
     """What the loop in ``load`` does for one file, with the annotations read a chunk at a time."""
     source.check_readable(path, shown)
-    images, categories = coco_stream.head(path, shown)
+    layout = coco_stream.Layout(path, shown)
+    layout.check(keep=("images", "categories", "annotations"))
+    images = layout.value("images") if layout.is_object else None
     if not isinstance(images, list):
         _not_coco(shown)
-    _read_categories(categories, shown, c.categories, c.keypoints)
+    _read_categories(layout.value("categories"), shown, c.categories, c.keypoints)
     id_to_size = _read_images(images, shown, split, source, path.parent, c)
     del images
-    for offset, chunk in coco_stream.annotation_chunks(path, shown):
+    for offset, chunk in layout.chunks("annotations"):
         _read_annotations(chunk, shown, id_to_size, c, offset=offset)
         del chunk  # else it stays alive while the next chunk is parsed: two chunks at once
 
