@@ -116,3 +116,22 @@ def test_a_read_that_fails_gives_its_error_and_the_turn_back(on_loop):
         return await asyncio.wait_for(turns.read(lambda: "next"), timeout=5)
 
     assert asyncio.run(main()) == "next"
+
+
+def test_the_collector_is_tuned_while_the_app_serves_and_as_it_was_afterwards(world):
+    """Each run of the cycle collector stops the event loop; while the app serves it runs less
+    often and skips what was loaded at start (server/app.py). Nothing of it outlives the app."""
+    import gc
+
+    from starlette.testclient import TestClient
+
+    from lensvault.server import create_app
+
+    before = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    with TestClient(create_app(world, public_read=True)) as c:
+        assert gc.get_threshold() == (50_000, 20, 20)
+        assert gc.get_freeze_count() > frozen
+        assert c.get("/api/v1/runs?limit=1").status_code == 200
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == frozen

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from lensvault.errors import LensVaultError
@@ -34,6 +34,33 @@ def _problem(request, status: int, body: dict, headers: dict | None = None):
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+@contextmanager
+def _collector_for_a_server():
+    """Python's cycle collector, tuned while the app serves; as it was afterwards.
+
+    By default it runs after every 700 new container objects, and every so often goes through
+    every object the process holds; on the event loop each run stops every request. Measured
+    with benchmarks/bench_server.py (50 clients, 2 processes, quiet machine): the short reads'
+    p99 was 103–129 ms with the default and 57 ms with no collector at all; with what is
+    loaded at start frozen out of its scans (``gc.freeze``) and a run every 50,000 new
+    objects, 63–65 ms, at the same throughput. Cycles are still collected: later, not never.
+    """
+    import gc
+
+    before = gc.get_threshold()
+    ours = gc.get_freeze_count() == 0  # (a host program that froze objects itself keeps them so)
+    if ours:
+        gc.collect()
+        gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        if ours:
+            gc.unfreeze()
+
+
 def create_app(vault_path, *, public_read: bool = False):
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
@@ -55,7 +82,8 @@ def create_app(vault_path, *, public_read: bool = False):
         # the catalog keeps connections for (anyio's default, 40, made a SQLite catalog open and
         # close a connection on most requests under load). More threads would only queue on the GIL.
         current_default_thread_limiter().total_tokens = SQLITE_POOL_SIZE
-        yield
+        with _collector_for_a_server():
+            yield
         state.close()
 
     app = FastAPI(lifespan=lifespan, title="LensVault", version="1", openapi_url="/api/v1/openapi.json",
