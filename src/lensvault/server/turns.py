@@ -1,12 +1,13 @@
 """Where a request's work runs: a catalog read on the event loop, one at a time, or anything
 else in a worker thread.
 
-Measured with benchmarks/bench_server.py (50 clients, 2 server processes, 2 cores): with every
-read in a worker thread, a request cost 1.4 ms of CPU and the reads' p99 was ~190 ms. The
-threads hand the interpreter lock back and forth with the event loop (each hand-off a futex
-call, and a thread that wants the lock can wait a whole switch interval), and which waiting
-request runs next is the scheduler's guess, so some wait many turns. Run on the loop, in the
-order they came, the same reads cost 0.95 ms and their p99 was ~60 ms, at 1.6x the throughput.
+Measured with benchmarks/bench_server.py (50 clients, 2 server processes, 2 cores, quiet): with
+every read in a worker thread, a request cost 1.4 ms of CPU, the reads' p99 was 174–192 ms and
+the server answered 1,545 requests/s. The threads hand the interpreter lock back and forth with
+the event loop (each hand-off a futex call; a thread that wants the lock can wait a whole switch
+interval), and which waiting request runs next is the scheduler's guess, so some wait many
+turns. Run on the loop in the order they came (and with the cycle collector tuned: app.py), a
+request costs 0.8 ms, the reads' p99 is 53–89 ms, at 2,100–2,300 requests/s.
 
 A read is short when its answer is bounded (one record, a page, the newest N) and the catalog
 is a local SQLite file: a query is then a read from the page cache, about a millisecond.
