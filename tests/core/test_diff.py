@@ -88,25 +88,33 @@ def test_diff_between_versions_in_a_vault(vault, tmp_path):
     assert out["summary"].startswith("ds@1.0.0 → ds@1.1.0: 1 added, 1 removed, 1 modified, 1 renamed")
 
 
+def _edited(a_map: dict[int, int], edits: list, width: int) -> tuple[dict[str, str], dict[str, str]]:
+    """Version a (path → hash) and b: a with the edits ("a"dd, "r"emove, "m"odify) applied."""
+    a = {f"p{k:0{width}d}": f"{v:064d}" for k, v in a_map.items()}
+    b = dict(a)
+    for op, k, v in edits:
+        p = f"p{k:0{width}d}"
+        if op == "r":
+            b.pop(p, None)
+        else:
+            b[p] = f"{v:064d}"
+    return a, b
+
+
+def _build(d: dict[str, str], *, sized: bool = False):
+    """The files table of path → hash (``sized``: sizes that differ with the content too)."""
+    ps = sorted(d)
+    sizes = [len(p) + int(d[p][-1]) for p in ps] if sized else [1] * len(ps)
+    return files_table.build(ps, sizes, [d[p] for p in ps], ["x"] * len(ps), [None] * len(ps), [None] * len(ps))
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.dictionaries(st.integers(0, 300), st.integers(0, 5), max_size=120),
        st.lists(st.tuples(st.sampled_from("arm"), st.integers(0, 300), st.integers(0, 5)), max_size=40))
 def test_merge_diff_matches_set_arithmetic_on_long_tables(a_map, edits):
     """The merge skips equal blocks of 16 rows; long tables with scattered edits exercise the block edges."""
-    a = {f"p{k:04d}": f"{v:064d}" for k, v in a_map.items()}
-    b = dict(a)
-    for op, k, v in edits:
-        p = f"p{k:04d}"
-        if op == "r":
-            b.pop(p, None)
-        else:
-            b[p] = f"{v:064d}"
-
-    def build(d):
-        ps = sorted(d)
-        return files_table.build(ps, [1] * len(ps), [d[p] for p in ps], ["x"] * len(ps), [None] * len(ps), [None] * len(ps))
-
-    d = diff_tables(build(a), build(b))
+    a, b = _edited(a_map, edits, 4)
+    d = diff_tables(_build(a), _build(b))
     assert sorted(d.added + [t for _, t in d.renamed]) == sorted(set(b) - set(a))
     assert sorted(d.removed + [f for f, _ in d.renamed]) == sorted(set(a) - set(b))
     assert sorted(d.modified) == sorted(p for p in a if p in b and a[p] != b[p])
@@ -148,21 +156,8 @@ def test_a_diff_over_batches_of_any_sizes_is_the_diff_of_the_whole_tables(a_map,
     across both the long (1024-row) and the short (16-row) equal runs it skips."""
     from lensvault.datasets.diff import diff_batches
 
-    a = {f"p{k:05d}": f"{v:064d}" for k, v in a_map.items()}
-    b = dict(a)
-    for op, k, v in edits:
-        p = f"p{k:05d}"
-        if op == "r":
-            b.pop(p, None)
-        else:
-            b[p] = f"{v:064d}"
-
-    def build(d):
-        ps = sorted(d)
-        return files_table.build(ps, [len(p) + int(d[p][-1]) for p in ps], [d[p] for p in ps], ["x"] * len(ps),
-                                 [None] * len(ps), [None] * len(ps))
-
-    ta, tb = build(a), build(b)
+    a, b = _edited(a_map, edits, 5)
+    ta, tb = _build(a, sized=True), _build(b, sized=True)
     whole = diff_tables(ta, tb, "a", "b")
     assert diff_batches(_cut(ta, a_cuts), _cut(tb, b_cuts), "a", "b") == whole
     assert sorted(whole.added + [t for _, t in whole.renamed]) == sorted(set(b) - set(a))
