@@ -202,7 +202,7 @@ def test_gc_keeps_what_runs_models_configs_evaluations_and_aliases_reach(tmp_pat
     # Everything the first vault's own gc would keep (from its catalog: weights, bundles, logs,
     # predictions, environments, configs, versions) is still on the remote.
     with lensvault.open(a) as v:
-        keep = reachable_oids(v)
+        keep = set(reachable_oids(v))
     left = raw.oids(url, endpoint)
     assert keep <= left, sorted(keep - left)[:5]
     cloned = lv_json("clone", *remote_args(url, endpoint), str(tmp_path / "b"), cwd=tmp_path)
