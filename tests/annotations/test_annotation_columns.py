@@ -173,3 +173,20 @@ def test_a_snapshot_of_a_batched_import_stores_the_same_annotations_object(tmp_p
         finally:
             v.close()
     assert oids[0] == oids[1]
+
+
+@pytest.mark.parametrize("rows", [10, 1 << 20])
+def test_annotation_rows_find_their_image_row_the_same_both_ways(rows):
+    """validate.image_rows: one hash per batch (a table of one batch) or one dict for all batches
+    (more): the same image row for each path, the first row of a path given twice, and none
+    for a path that is not an image (or no path)."""
+    import pyarrow as pa
+
+    from lensvault.annotations.validate import image_rows
+
+    paths = pa.chunked_array([["a.png", "b.png"], ["c.png", "a.png"]])
+    idx, missing = image_rows(paths, rows)(pa.array(["c.png", "zz.png", "a.png", None, "b.png"]))
+    assert idx.tolist() == [2, 0, 0, 0, 1]
+    assert missing.tolist() == [False, True, False, True, False]
+    idx, missing = image_rows(pa.chunked_array([], pa.string()), rows)(pa.array(["a.png"]))
+    assert idx.tolist() == [0] and missing.tolist() == [True]
