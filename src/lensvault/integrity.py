@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from lensvault.datasets.needs import all_versions as _all_versions
 from lensvault.datasets.needs import needed_compact as _needed_compact
 from lensvault.datasets.needs import object_refs as _object_refs
-from lensvault.datasets.needs import owners_in_files as _owners_in_files
+from lensvault.datasets.needs import owners_in_versions as _owners_in_versions
 from lensvault.datasets.needs import version_objects as _version_objects
 from lensvault.errors import CatalogError, StorageError
 from lensvault.grace import DEFAULT_GRACE_SECONDS, SAFE_GRACE_SECONDS
@@ -167,7 +167,7 @@ def _verify(vault: Vault, ref: str | None, progress, use_catalog: bool, skip: Oi
                     learned[oid] = key
             # What hashed right is trusted by link checkouts until it changes (store/verified.py).
             vault.verified.add(learned)
-    listed_by = _owners_in_files(vault, ref, [o for o in missing + corrupt if o in files])
+    listed_by = _owners_in_versions(vault, ref, [o for o in missing + corrupt if o in files])
 
     def needed_by(oid: str) -> list[str]:
         return sorted(set(named.get(oid, [])) | set(listed_by.get(oid, [])))

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from lensvault.oid_set import OidSet
     from lensvault.vault import Vault
 
-__all__ = ["all_versions", "damage_warnings", "needed", "needed_compact", "object_refs", "owners_in_files",
+__all__ = ["all_versions", "damage_warnings", "needed_compact", "object_refs", "owners_in_versions",
            "version_objects", "versions_needing"]
 
 
@@ -45,34 +45,6 @@ def object_refs(vault: Vault) -> dict[str, list[str]]:
     return out
 
 
-def needed(vault: Vault, ref: str | None) -> dict[str, list[str]]:
-    """oid -> the things that need it."""
-    from lensvault.datasets import files_table
-    from lensvault.datasets.manifest import Manifest
-
-    needed: dict[str, list[str]] = {}
-    records = [vault.dataset(ref).record] if ref else all_versions(vault)
-    for rec in records:
-        for oid in (rec.manifest_oid, rec.snapshot_id):
-            needed.setdefault(oid, []).append(rec.ref)
-        try:
-            # The tables first: a missing files table must be reported even though
-            # the files it lists cannot be.
-            tables = Manifest.from_bytes(vault.store.read_bytes(rec.manifest_oid)).tables
-            for t in tables.values():
-                needed.setdefault(t["oid"], []).append(rec.ref)
-            oids = set(files_table.read_object(vault.store, tables["files"]["oid"], columns=["sha256"])
-                       .column("sha256").to_pylist())
-        except Exception:  # noqa: BLE001 - a missing or corrupt manifest or table: reported by its own check
-            continue
-        for oid in oids:
-            needed.setdefault(oid, []).append(rec.ref)
-    if ref is None:
-        for oid, owners in object_refs(vault).items():
-            needed.setdefault(oid, []).extend(owners)
-    return needed
-
-
 def _records(vault: Vault, ref: str | None) -> list[DatasetVersion]:
     return [vault.dataset(ref).record] if ref else all_versions(vault)
 
@@ -103,7 +75,7 @@ def needed_compact(vault: Vault, ref: str | None) -> tuple[dict[str, list[str]],
     """What ``needed`` says, in memory that does not hold a Python object per file: oid → what
     needs it for the few objects each version names itself (manifest, snapshot, tables) and
     those runs, configs, evaluations and models recorded; and every object the versions' files
-    tables list, as one ``OidSet`` (for the few of them that fail a check, ``owners_in_files``
+    tables list, as one ``OidSet`` (for the few of them that fail a check, ``owners_in_versions``
     says which versions list them)."""
     from lensvault.datasets.manifest import Manifest
     from lensvault.oid_set import OidSet
@@ -131,8 +103,10 @@ def needed_compact(vault: Vault, ref: str | None) -> tuple[dict[str, list[str]],
     return named, files
 
 
-def owners_in_files(vault: Vault, ref: str | None, oids: Iterable[str]) -> dict[str, list[str]]:
-    """oid → the versions (of ``ref``, or all) whose files tables list it, for a few oids."""
+def owners_in_versions(vault: Vault, ref: str | None, oids: Iterable[str]) -> dict[str, list[str]]:
+    """oid → the versions (of ``ref``, or all) that need it — as their manifest, snapshot or a
+    table, or as a file their files table lists — for a few oids (one ``is_in`` per table, read a
+    row group at a time)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -145,14 +119,15 @@ def owners_in_files(vault: Vault, ref: str | None, oids: Iterable[str]) -> dict[
         return out
     value_set = pa.array(want, pa.string())
     for rec in _records(vault, ref):
-        found: set[str] = set()
+        found = {o for o in (rec.manifest_oid, rec.snapshot_id) if o in out}
         try:
             tables = Manifest.from_bytes(vault.store.read_bytes(rec.manifest_oid)).tables
+            found.update(t["oid"] for t in tables.values() if t["oid"] in out)
             for batch in files_table.batches(vault.store, tables["files"]["oid"], columns=["sha256"]):
                 column = batch.column(0)
                 found.update(pc.filter(column, pc.is_in(column, value_set=value_set)).to_pylist())
-        except Exception:  # noqa: BLE001 - reported by its own check
-            continue
+        except Exception:  # noqa: BLE001 - a missing or corrupt manifest or table: reported by its own check
+            pass
         for oid in found:
             out[oid].append(rec.ref)
     return out
@@ -163,11 +138,13 @@ def versions_needing(vault: Vault, oids: Iterable[str]) -> dict[str, set[str]]:
     want = set(oids)
     out: dict[str, set[str]] = {o: set() for o in want}
     try:
-        by_oid = needed(vault, None)
+        for oid, versions in owners_in_versions(vault, None, want).items():
+            out[oid].update(versions)
+        for oid, owners in object_refs(vault).items():
+            if oid in out:
+                out[oid].update(owners)
     except Exception:  # noqa: BLE001 - a catalog that cannot be read: the message names the object alone
-        return out
-    for o in want:
-        out[o].update(by_oid.get(o, []))
+        return {o: set() for o in want}
     return out
 
 
