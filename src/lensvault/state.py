@@ -39,7 +39,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any, TypeAlias
 
-__all__ = ["StatKey", "StateBase", "FileState", "racy", "racy_many", "settles_at", "stat_key", "unsure"]
+__all__ = ["StatKey", "StateBase", "FileState", "IndexWriter", "racy", "racy_many", "settles_at", "stat_key", "unsure"]
 
 # (inode, size, mtime_ns, ctime_ns)
 StatKey: TypeAlias = tuple[int, int, int, int]
@@ -121,6 +121,11 @@ class StateBase(ABC):
         """The digest saved with the entries ``index`` last returned for this folder, if any."""
         return None
 
+    def index_writer(self, folder: str) -> IndexWriter:
+        """A writer of a folder's whole new record, fed entries in path order (a checkout's, one
+        batch of its files at a time); the record replaces the old one on ``commit``."""
+        return _CollectingWriter(self, folder)
+
     def listing(self, snapshot_id: str) -> list[FileRow] | None:
         """A snapshot's files-table rows sorted by path, if cached; None otherwise."""
         return None
@@ -130,6 +135,47 @@ class StateBase(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional: most states hold nothing open
         pass
+
+
+class IndexWriter(ABC):
+    """A folder's new stat-cache record, written as its entries arrive in path order."""
+
+    @abstractmethod
+    def add(self, rel: str, entry: Entry) -> None:
+        """The next entry; ``rel`` sorts after every path added before it."""
+
+    @abstractmethod
+    def commit(self, digest: str | None = None) -> None:
+        """Make the record the folder's (``digest``: as for ``save_index``)."""
+
+    def abort(self) -> None:  # noqa: B027 - optional: a writer that holds nothing drops it
+        """Leave the folder's old record as it was."""
+
+    def __enter__(self) -> IndexWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()  # (a no-op after ``commit``)
+
+
+class _CollectingWriter(IndexWriter):
+    """For a state that only saves whole records: the entries, held until ``commit``."""
+
+    def __init__(self, state: StateBase, folder: str) -> None:
+        self.state, self.folder = state, folder
+        self.entries: dict[str, Entry] | None = {}
+
+    def add(self, rel: str, entry: Entry) -> None:
+        assert self.entries is not None, "add after commit"
+        self.entries[rel] = entry
+
+    def commit(self, digest: str | None = None) -> None:
+        if self.entries is not None:
+            self.state.save_index(self.folder, self.entries, digest=digest)
+            self.entries = None
+
+    def abort(self) -> None:
+        self.entries = None
 
 
 LISTING_MAX_ROWS = 300_000
