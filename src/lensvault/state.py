@@ -2,10 +2,11 @@
 
 Like git's index, it is kept per folder: for each folder LensVault has read
 (snapshotted, checked out, compared), one record maps every relative path to
-its stat key, sha256 and media. A record is one marshal file, so loading the
-cache of a 50,000-file folder is one read and a ~40 ms decode, where a SQLite
-row per file cost ~0.2 s to fetch and ~0.3 s to write (and a SQLite blob twice
-the write, WAL then checkpoint). The same goes for each snapshot's files-table
+its stat key, sha256 and media. A record is one file of marshal chunks in path
+order (``folder_record.py``), so reading the cache of a 50,000-file folder is a few
+reads and a ~40 ms decode, where a SQLite row per file cost ~0.2 s to fetch and
+~0.3 s to write (and a SQLite blob twice the write, WAL then checkpoint); and a
+walk in path order holds one chunk of it, whatever the folder's size. The same goes for each snapshot's files-table
 rows (the "listing"), which spare ``status``, ``checkout`` and an unchanged
 re-snapshot the pyarrow import.
 
@@ -36,10 +37,13 @@ import sys
 import threading
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
-from typing import Any, TypeAlias
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-__all__ = ["StatKey", "StateBase", "FileState", "IndexWriter", "racy", "racy_many", "settles_at", "stat_key", "unsure"]
+if TYPE_CHECKING:
+    from lensvault.folder_record import FolderRecord
+
+__all__ = ["StatKey", "StateBase", "FileState", "IndexWriter", "merged_entries", "racy", "racy_many", "settles_at", "stat_key", "unsure"]
 
 # (inode, size, mtime_ns, ctime_ns)
 StatKey: TypeAlias = tuple[int, int, int, int]
@@ -148,6 +152,11 @@ class IndexWriter(ABC):
     def commit(self, digest: str | None = None) -> None:
         """Make the record the folder's (``digest``: as for ``save_index``)."""
 
+    def add_sorted(self, entries: Mapping[str, Entry]) -> None:
+        """Every entry of a dict, in path order."""
+        for rel in sorted(entries):
+            self.add(rel, entries[rel])
+
     def abort(self) -> None:  # noqa: B027 - optional: a writer that holds nothing drops it
         """Leave the folder's old record as it was."""
 
@@ -156,6 +165,51 @@ class IndexWriter(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.abort()  # (a no-op after ``commit``)
+
+
+class _RecordIndexWriter(IndexWriter):
+    """``FileState``'s writer: the new base record, a chunk at a time (``folder_record.RecordWriter``)."""
+
+    def __init__(self, state: FileState, folder: str) -> None:
+        from lensvault.folder_record import RecordWriter
+
+        self.state, self.folder = state, folder
+        self.writer: RecordWriter | None = RecordWriter(state._path("index", folder), _TAG)
+
+    def add(self, rel: str, entry: Entry) -> None:
+        assert self.writer is not None, "add after commit"
+        self.writer.add(rel, entry)
+
+    def commit(self, digest: str | None = None) -> None:
+        if self.writer is not None:
+            token = self.writer.commit(digest)
+            self.writer = None
+            self.state._committed(self.folder, token, digest)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer = None
+
+
+def merged_entries(items: Iterable[tuple[str, Entry]], changes: list[tuple[str, Entry | None]]
+                   ) -> Iterator[tuple[str, Entry]]:
+    """``items`` (in path order) with ``changes`` (in path order; None removes) merged in."""
+    i, n = 0, len(changes)
+    for rel, entry in items:
+        while i < n and changes[i][0] < rel:
+            if changes[i][1] is not None:
+                yield changes[i][0], changes[i][1]  # type: ignore[misc]
+            i += 1
+        if i < n and changes[i][0] == rel:
+            if changes[i][1] is not None:
+                yield rel, changes[i][1]  # type: ignore[misc]
+            i += 1
+            continue
+        yield rel, entry
+    for rel, changed in changes[i:]:
+        if changed is not None:
+            yield rel, changed
 
 
 class _CollectingWriter(IndexWriter):
@@ -180,7 +234,7 @@ class _CollectingWriter(IndexWriter):
 
 LISTING_MAX_ROWS = 300_000
 # marshal's format belongs to the interpreter: records written by another one are misses.
-_TAG = f"lensvault-state-2-{sys.implementation.cache_tag}-{marshal.version}".encode()
+_TAG = f"lensvault-state-3-{sys.implementation.cache_tag}-{marshal.version}".encode()
 _HEADER = struct.Struct(">I")  # crc32 of the payload: a torn or damaged record is a miss, never a wrong hash
 
 
@@ -211,15 +265,16 @@ def _decode(blob: bytes, kind: type) -> tuple[Any, tuple[int, int] | None]:
 class FileState(StateBase):
     """Records as files under ``.lensvault/cache/``: written whole to a temp file and renamed.
 
-    No fsync: a record lost in a crash is only a miss, and the checksum turns a
-    torn one into a miss too. Concurrent writers of one record: the last rename wins,
-    and each wrote a complete, true record.
+    No fsync: a record lost in a crash is only a miss, and checksums turn a torn one into
+    a miss too. Concurrent writers of one record: the last rename wins, and each wrote a
+    complete, true record.
 
-    A folder's index record is ``(digest, {rel: entry})``. After small changes delta
-    segments follow it, each ``(the record before it, by checksum and length,
-    {rel: entry or None}, digest after it)``: segment 0 names the base, segment i
-    segment i-1. Re-snapshotting a 50,000-file folder in which one file changed then
-    writes a few hundred bytes instead of 6.6 MB (~0.1 s).
+    A folder's index record is a chunked file in path order (``folder_record.py``): read a
+    chunk at a time, so what a walk holds of it does not grow with the folder. After small
+    changes delta segments follow it, each ``(the record before it, by token, {rel: entry or
+    None}, digest after it, entries after it)``: segment 0 names the base, segment i segment
+    i-1. Re-snapshotting a 50,000-file folder in which one file changed then writes a few
+    hundred bytes instead of 6.6 MB (~0.1 s).
 
     What a save writes is proportional to what changed, never to the folder: a save
     writes a new segment with its own changes only; a segment absorbs the newer
@@ -229,7 +284,7 @@ class FileState(StateBase):
     1/DELTA_SHARE of the folder: at 10M entries, a 10M-entry record once per 200,000
     changed entries (50 entries written per entry changed, amortized), where one
     growing delta used to be rewritten whole by every save (up to 200,000 entries
-    for a one-file change).
+    for a one-file change). The rewrite streams: the old base is read a chunk at a time.
 
     A segment whose predecessor has since been rewritten (by another process, or a
     save that folded the segments into a new base) is ignored with the ones after
@@ -284,31 +339,43 @@ class FileState(StateBase):
             return None
         return _HEADER.unpack_from(header, len(_TAG) + 1)[0], len(data)
 
-    def index(self, folder: str) -> dict[str, Entry]:
-        base, token = self._read("index", folder, tuple)
-        if base is None or len(base) != 2 or not isinstance(base[1], dict):
+    def open_index(self, folder: str) -> FolderRecord | None:
+        """A folder's record, to be read in path order a chunk at a time (None if there is none)."""
+        from lensvault.folder_record import open_record
+
+        record = open_record(self._path("index", folder), _TAG)
+        if record is None:
             self._bases.pop(folder, None)
-            return {}
-        digest, entries = base
+            return None
         segments: list[tuple[tuple[int, int], dict[str, Entry | None]]] = []
-        before, added = token, False
+        before = record.token
         while True:  # the chain of segments, each naming the record before it
             seg, seg_token = self._read_path(self._segment(folder, len(segments)), tuple)
-            if seg is None or seg_token is None or len(seg) != 3 or seg[0] != before or not isinstance(seg[1], dict):
+            if (seg is None or seg_token is None or len(seg) != 4 or tuple(seg[0]) != before
+                    or not isinstance(seg[1], dict)):
                 break
-            _, changes, digest = seg
-            for rel, entry in changes.items():
-                if entry is None:
-                    entries.pop(rel, None)
-                else:
-                    added = added or rel not in entries
-                    entries[rel] = entry
+            _, changes, digest, count = seg
+            record.apply(changes, digest, count)
             segments.append((seg_token, changes))
             before = seg_token
-        if added:
-            entries = dict(sorted(entries.items()))  # callers rely on path order
-        self._bases[folder] = (token, segments, digest)
+        self._bases[folder] = (record.token, segments, record.digest)
+        return record
+
+    def index(self, folder: str) -> dict[str, Entry]:
+        record = self.open_index(folder)
+        if record is None:
+            return {}
+        with record:
+            entries = dict(record.items())
+        if record.damaged:
+            self._forget_digest(folder)
         return entries
+
+    def _forget_digest(self, folder: str) -> None:
+        """What was read is not what the record's digest describes (a damaged chunk)."""
+        known = self._bases.get(folder)
+        if known is not None:
+            self._bases[folder] = (known[0], known[1], None)
 
     def index_digest(self, folder: str) -> str | None:
         known = self._bases.get(folder)
@@ -316,24 +383,52 @@ class FileState(StateBase):
 
     def save_index(self, folder: str, entries: dict[str, Entry], *, changed: Iterable[str] | None = None,
                    digest: str | None = None) -> None:
+        if changed is not None and self._save_delta(folder, {rel: entries.get(rel) for rel in changed}, digest,
+                                                    len(entries)):
+            return
+        with self.index_writer(folder) as w:
+            w.add_sorted(entries)
+            w.commit(digest)
+
+    def save_changes(self, folder: str, record: FolderRecord | None, changes: dict[str, Entry | None],
+                     digest: str | None, count: int) -> None:
+        """Save ``changes`` to the record ``open_index`` last returned (still open): as a delta
+        segment, or, when the segments would hold too much of the folder, as a new base made by
+        reading the old one a chunk at a time with the changes merged in."""
+        if record is not None and self._save_delta(folder, changes, digest, count):
+            return
+        ordered = sorted(changes.items())
+        with self.index_writer(folder) as w:
+            for rel, entry in merged_entries(record.items() if record is not None else iter(()), ordered):
+                w.add(rel, entry)
+            w.commit(digest)
+
+    def _save_delta(self, folder: str, changes: dict[str, Entry | None], digest: str | None, count: int) -> bool:
+        """Save ``changes`` as a delta segment, if the folder's base is known and the segments stay small."""
         known = self._bases.get(folder)
-        if changed is not None and known is not None:
-            token, segments, _ = known
-            segments = list(segments)
-            new: dict[str, Entry | None] = {rel: entries.get(rel) for rel in changed}
-            while segments and len(segments[-1][1]) <= len(new):  # the binary counter's carry
-                new = {**segments.pop()[1], **new}
-            if sum(len(c) for _, c in segments) + len(new) <= max(64, len(entries) // self.DELTA_SHARE):
-                at = len(segments)
-                seg_token = self._write_path(self._segment(folder, at), (segments[-1][0] if segments else token,
-                                                                         new, digest))
-                if seg_token is not None:
-                    self._bases[folder] = (token, [*segments, (seg_token, new)], digest)
-                    self._drop_segments(folder, at + 1)  # they named the segment just replaced: ignored now
-                else:
-                    self._bases.pop(folder, None)
-                return
-        token = self._write("index", folder, (digest, entries))
+        if known is None or known[0] is None:
+            return False
+        token, segments, _ = known
+        segments = list(segments)
+        new = changes
+        while segments and len(segments[-1][1]) <= len(new):  # the binary counter's carry
+            new = {**segments.pop()[1], **new}
+        if sum(len(c) for _, c in segments) + len(new) > max(64, count // self.DELTA_SHARE):
+            return False
+        at = len(segments)
+        seg_token = self._write_path(self._segment(folder, at), (segments[-1][0] if segments else token,
+                                                                 new, digest, count))
+        if seg_token is not None:
+            self._bases[folder] = (token, [*segments, (seg_token, new)], digest)
+            self._drop_segments(folder, at + 1)  # they named the segment just replaced: ignored now
+        else:
+            self._bases.pop(folder, None)
+        return True
+
+    def index_writer(self, folder: str) -> IndexWriter:
+        return _RecordIndexWriter(self, folder)
+
+    def _committed(self, folder: str, token: tuple[int, int] | None, digest: str | None) -> None:
         # The old segments name the old base, so they no longer apply; removing them just saves reads.
         self._drop_segments(folder, 0)
         if token is None:

@@ -113,6 +113,19 @@ class _Counting(FileState):
         self.written.append((kind, len(payload[1])))
         return super()._write_path(path, payload)
 
+    def index_writer(self, folder):
+        writer = super().index_writer(folder)
+        written, add = self.written, writer.add
+        written.append(("index", 0))
+        at = len(written) - 1
+
+        def counted(rel, entry):
+            written[at] = ("index", written[at][1] + 1)
+            add(rel, entry)
+
+        writer.add = counted
+        return writer
+
 
 def _one_change_per_save(root, n_entries: int, saves: int) -> _Counting:
     state = _Counting(root)

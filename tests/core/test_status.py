@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from _lvtest import write_files
+from _lvtest import settle, write_files
 
 from lensvault.errors import NotFound, UsageError
 
@@ -91,3 +91,92 @@ def test_a_snapshotted_folder_that_holds_the_manifests_is_clean(tmp_path):
         assert vault.dataset("ds@1.0.0").files()["path"].to_pylist() == ["raw/a.txt", "raw/b.txt"]
     finally:
         vault.close()
+
+
+# -- the merge of the walk, the stat-cache record and the version's table ----------------------------
+
+
+def _expected(files: dict[str, bytes], version: dict[str, bytes]) -> tuple[list[str], list[str], list[str]]:
+    return (sorted(set(files) - set(version)), sorted(set(version) - set(files)),
+            sorted(p for p in files if p in version and files[p] != version[p]))
+
+
+def test_status_against_another_version_than_the_records(store_vault, tmp_path):
+    v1 = {"a.txt": b"a", "b.txt": b"b", "d/c.txt": b"c", "d/e.txt": b"e"}
+    src = write_files(tmp_path / "src", v1)
+    store_vault.snapshot("ds", src, version="1.0.0")
+    (src / "a.txt").write_bytes(b"A")
+    (src / "d/c.txt").unlink()
+    write_files(src, {"d-new.txt": "n"})
+    store_vault.snapshot("ds", src, version="1.1.0")  # the folder's record is now 1.1.0's table
+    now = {**v1, "a.txt": b"A", "d-new.txt": b"n"}
+    del now["d/c.txt"]
+    st = store_vault.status("ds@1.0.0", src)
+    assert (st.added, st.removed, st.modified) == _expected(now, v1) == (["d-new.txt"], ["d/c.txt"], ["a.txt"])
+    assert st.unchanged == 2
+    assert store_vault.status("ds@1.1.0", src).clean
+
+
+def test_a_touched_file_leaves_the_folder_clean_and_its_record_that_versions_table(store_vault, tmp_path, monkeypatch):
+    import lensvault.datasets.ingest as ingest
+
+    src = write_files(tmp_path / "src", {f"f{i}.txt": f"{i}" for i in range(20)})
+    settle()  # (else every file is cached as unsure, and read again)
+    v = store_vault.snapshot("ds", src, version="1.0.0")
+    os.utime(src / "f3.txt", ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+    settle()  # (its ctime is now: else cached as unsure)
+    hashed: list[str] = []
+    real = ingest._hash_one
+    monkeypatch.setattr(ingest, "_hash_one", lambda p, *rest: (hashed.append(p), real(p, *rest))[1])
+    assert store_vault.status("ds@1.0.0", src).clean
+    assert hashed == [str(src / "f3.txt")]  # read again: its stat moved
+    with store_vault.state.open_index(os.path.realpath(src)) as record:
+        assert record.digest == v.manifest().tables["files"]["digest"]  # same bytes: still that table
+    assert store_vault.status("ds@1.0.0", src).clean and hashed == [str(src / "f3.txt")]
+
+
+@pytest.mark.parametrize("damage", [False, True])
+def test_status_in_two_processes_over_many_record_chunks(sqlite_vault, tmp_path, monkeypatch, damage):
+    """Two shares of the top-level entries, each merged with its range of a record of ~750 chunks:
+    changes at the shares' edges, a whole folder gone and one new, top-level files; with a
+    damaged chunk, its files are read again and the answer is the same."""
+    from lensvault import folder_record
+
+    monkeypatch.setattr(folder_record, "CHUNK", 7)
+    files = {f"d{i % 10}/f{i:05}.bin": b"%05d" % i for i in range(5200)}
+    files.update({"a-top.txt": b"t", "d4.txt": b"beside d4/", "z-top.txt": b"z"})
+    src = write_files(tmp_path / "src", files)
+    version = dict(files)
+    sqlite_vault.snapshot("ds", src, version="1.0.0")
+    if damage:
+        path = sqlite_vault.state._path("index", os.path.realpath(src))
+        with folder_record.open_record(path, _tag()) as rec:
+            _, offset, length, _ = rec.chunks[len(rec.chunks) // 2]
+        data = bytearray(open(path, "rb").read())
+        data[offset + 3] ^= 0xFF
+        with open(path, "wb") as f:
+            f.write(data)
+    import shutil
+
+    shutil.rmtree(src / "d5")  # a folder gone: in the second share's range
+    for rel in [p for p in files if p.startswith("d5/")]:
+        del files[rel]
+    for rel in ("d0/f00000.bin", "d4/f05194.bin", "d9/f05199.bin", "z-top.txt"):  # the edges
+        (src / rel).write_bytes(b"changed")
+        files[rel] = b"changed"
+    write_files(src, {"d55/new.bin": "new", "0-first.txt": "first"})
+    files.update({"d55/new.bin": b"new", "0-first.txt": b"first"})
+    (src / "d4.txt").unlink()
+    del files["d4.txt"]
+    st = sqlite_vault.status("ds@1.0.0", src)
+    assert (st.added, st.removed, st.modified) == _expected(files, version)
+    assert st.unchanged == len(files) - len(st.added) - len(st.modified)
+    again = sqlite_vault.status("ds@1.0.0", src)  # from the record the first one saved
+    assert (again.added, again.removed, again.modified, again.unchanged) == (st.added, st.removed, st.modified,
+                                                                             st.unchanged)
+
+
+def _tag() -> bytes:
+    from lensvault import state
+
+    return state._TAG

@@ -295,16 +295,20 @@ def test_status_of_a_big_folder_walked_in_two(sqlite_vault, tmp_path):
 
 
 def test_a_symlinked_folder_sends_the_walk_back_to_one_process(sqlite_vault, tmp_path):
-    from lensvault.datasets.ingest import folder_oids
-
     files = {f"d{i % 10}/f{i:05}.bin": b"%05d" % i for i in range(5200)}
     src = write_files(tmp_path / "src", files)
     os.symlink(src / "d3", src / "link-to-d3")
     v = sqlite_vault.snapshot("ds", src, version="1.0.0")
     assert v.record.files == 5200 + 520  # d3's files twice: once through the link
-    oids = folder_oids(sqlite_vault, src)
-    assert oids["link-to-d3/f00003.bin"] == oids["d3/f00003.bin"] == hashlib.sha256(b"00003").hexdigest()
+    got = dict(zip(*[v.files()[c].to_pylist() for c in ("path", "sha256")]))
+    assert got["link-to-d3/f00003.bin"] == got["d3/f00003.bin"] == hashlib.sha256(b"00003").hexdigest()
     assert sqlite_vault.status("ds@1.0.0", src).clean
+    (src / "d3/f00013.bin").write_bytes(b"changed")
+    (src / "d3/new.bin").write_bytes(b"new")
+    settle()
+    st = sqlite_vault.status("ds@1.0.0", src)
+    assert st.modified == ["d3/f00013.bin", "link-to-d3/f00013.bin"]
+    assert st.added == ["d3/new.bin", "link-to-d3/new.bin"] and st.unchanged == 5200 + 520 - 2
 
 
 @pytest.mark.parametrize("link", ["copy", "hardlink"])

@@ -66,7 +66,7 @@ _Ingested: TypeAlias = tuple[str, int | None, "_Media | None", "StatKey | None",
 _Mapper: TypeAlias = "ChunkMapper[tuple[str, str | None], _Ingested]"
 _Known: TypeAlias = "KnownContent | Iterable[str] | Callable[[], KnownContent | Iterable[str]]"
 
-__all__ = ["KnownContent", "folder_oids", "ingest_folder", "ingested"]
+__all__ = ["KnownContent", "hash_files", "ingest_folder", "ingested"]
 
 
 # -- in a worker process ------------------------------------------------------------------
@@ -181,42 +181,16 @@ def _run(files: list[ScannedFile], jobs: list[tuple[int, str | None]], batch: _B
             done += len(part)
 
 
-def folder_oids(vault: Vault, folder: Path, *, progress: Progress = NO_PROGRESS, same_as: str | None = None) -> dict[str, str] | None:
-    """The sha256 of every file under ``folder`` by relative path, reading only what the stat cache lacks.
-
-    None if nothing changed since the folder's cache record and the record's
-    files-table digest is ``same_as``: the folder holds exactly that table.
-    Nothing is stored; the folder's cache record is updated if anything was read.
-    """
-    real = os.path.realpath(folder)
-    index = vault.state.index(real)
-    seen = time.time_ns()  # before any stat of the walk: the moment the racy rule measures from
-    changed, same = _walk_in_two(folder, index, (vault.dir, vault.manifests_dir), trusted_roots(vault))
-    unchanged = not changed and len(same) == len(index)
-    if unchanged and same_as is not None and vault.state.index_digest(real) == same_as:
-        return None
-    oids = dict(zip(same, map(_OID, map(index.__getitem__, same))))  # C loops: ~3x a comprehension
-    if unchanged:
-        return oids
-    jobs: list[tuple[int, str | None]] = [(i, None) for i in range(len(changed))]
-    added = False
-    for part in _run(changed, jobs, None, False, progress, "Hashing"):
+def hash_files(files: list[ScannedFile], progress: Progress = NO_PROGRESS) -> list[str]:
+    """The sha256 of each file, read by worker processes; nothing is stored. A file whose size
+    is not the walk's changed while it was read: an error, as in a snapshot."""
+    jobs: list[tuple[int, str | None]] = [(i, None) for i in range(len(files))]
+    oids: list[str] = [""] * len(files)
+    for part in _run(files, jobs, None, False, progress, "Hashing"):
         for (i, _), (oid, size, _, _, _, _) in part:
-            f = changed[i]
-            if size != f.size:
-                raise _changed(f)
-            oids[f.rel] = oid
-            e = index.get(f.rel)
-            added = added or e is None
-            # Keep what is known of the media if the content did not change.
-            media = e[5:] if e is not None and e[4] == oid else (None, None, None)
-            key = unsure(f.key) if racy(f.key, seen) else f.key
-            index[f.rel] = (*key, oid, *media)
-    gone = [rel for rel in index if rel not in oids] if len(index) != len(oids) else []
-    for rel in gone:
-        del index[rel]
-    vault.state.save_index(real, dict(sorted(index.items())) if added else index,
-                           changed=[f.rel for f in changed] + gone)
+            if size != files[i].size:
+                raise _changed(files[i])
+            oids[i] = oid
     return oids
 
 

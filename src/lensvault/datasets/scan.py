@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
+from operator import itemgetter
 from pathlib import Path
 from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import TYPE_CHECKING
@@ -19,7 +20,8 @@ from lensvault.errors import InputError
 if TYPE_CHECKING:
     from lensvault.state import Entry
 
-__all__ = ["PartialScanRefused", "ScannedFile", "scan_against", "scan_iter", "IGNORED_NAMES"]
+__all__ = ["PartialScanRefused", "ScannedFile", "scan_against", "scan_iter", "share_bounds", "walk_files",
+           "IGNORED_NAMES"]
 
 # Version-control and LensVault's own bookkeeping, at any depth.
 IGNORED_NAMES = frozenset({".lensvault", ".git", ".dvc", ".lensvault-checkout.json", "__pycache__"})
@@ -63,8 +65,8 @@ def scan_against(src: Path, index: dict[str, Entry], *, exclude_dirs: tuple[Path
     """(changed, unchanged): files whose stat differs from ``index`` (folder index entries by
     relative path, see ``state.py``), sorted; and the relative paths of the others, unsorted.
 
-    ``part=(k, n)`` walks only the k-th of n shares of the top-level folders (files at the
-    top level belong to share 0), so n processes can walk one folder together.
+    ``part=(k, n)`` walks only the k-th of n contiguous shares of the top-level entries (see
+    ``walk_files``), so n processes can walk one folder together.
     """
     same: list[str] = []
     out = [f for found in scan_iter(src, index, same, exclude_dirs=exclude_dirs, need_media=need_media, part=part,
@@ -77,12 +79,44 @@ def scan_against(src: Path, index: dict[str, Entry], *, exclude_dirs: tuple[Path
 def scan_iter(src: Path, index: dict[str, Entry], same: list[str], *, exclude_dirs: tuple[Path, ...] = (),
               need_media: bool = False, part: tuple[int, int] | None = None,
               trusted: tuple[str, ...] = ()) -> Iterator[list[ScannedFile]]:
-    """Yield, folder by folder, the files whose stat differs from ``index``; append the
-    relative paths of the others to ``same``.
+    """Yield, in path order, the files whose stat differs from ``index``, a few at a time; append
+    the relative paths of the others to ``same``.
 
     An unchanged file costs one ``lstat`` and a tuple comparison; no object is made
     for it. With ``need_media`` an entry without media counts as changed. Yielding
     per folder lets the caller start reading files while the walk goes on.
+    """
+    get = index.get
+    out: list[ScannedFile] = []
+    for rel, path, st, linked in walk_files(src, exclude_dirs=exclude_dirs, part=part, trusted=trusted):
+        c = get(rel)
+        if (c is not None and c[0] == st.st_ino and c[1] == st.st_size and c[2] == st.st_mtime_ns
+                and c[3] == st.st_ctime_ns and (c[5] is not None or not need_media) and not linked):
+            same.append(rel)
+            continue
+        out.append(ScannedFile(rel, path, st))
+        if len(out) >= 1000:
+            yield out
+            out = []
+    if out:
+        yield out
+
+
+# What a folder's listing holds per entry: (sort key, rel, path to read or walk, stat, kind).
+_FILE, _DIR, _LINKED_FILE = 0, 1, 2
+
+
+def walk_files(src: Path, *, exclude_dirs: tuple[Path, ...] = (), part: tuple[int, int] | None = None,
+               trusted: tuple[str, ...] = ()) -> Iterator[tuple[str, str, os.stat_result, bool]]:
+    """Every file under ``src`` as (relative path, path to read, stat, linked), in path order (the
+    order of a files table). A file reached through a symlink to it is ``linked``: its path
+    and stat are the target's, so a cached key says nothing of the link (always read again).
+
+    Each folder's entries are sorted with a sub-folder's name followed by "/", which
+    orders every file by its whole relative path: what is under ``a/`` sorts after the
+    file ``a-b`` and before ``a0``, as its paths do. ``part=(k, n)`` walks the k-th of n
+    contiguous shares of the top-level entries: its files are the ones whose paths lie in
+    ``share_bounds``.
     """
     src = Path(src)
     if not src.exists():
@@ -91,92 +125,117 @@ def scan_iter(src: Path, index: dict[str, Entry], same: list[str], *, exclude_di
         raise InputError(f"{src} is not a folder", where=str(src), fix="give the folder that holds the dataset")
     root = os.path.realpath(src)
     excluded = {os.path.realpath(p) for p in exclude_dirs}
-    get = index.get
     visited = {root}
-    stack: list[tuple[str, str]] = [(root, "")]
+    top = _listing(src, root, "", root, excluded, trusted, part is not None)
+    if part is not None:
+        top = top[slice(*_share_range(len(top), part))]
+    stack = [iter(top)]
     while stack:
-        real_dir, rel_dir = stack.pop()
-        try:
-            entries = list(os.scandir(real_dir))
-        except PermissionError as e:
-            raise InputError(
-                "a folder cannot be read", where=_shown(src, rel_dir), fix="give read permission (chmod u+rx) or remove it"
-            ) from e
-        prefix = f"{rel_dir}/" if rel_dir else ""
-        out: list[ScannedFile] = []
-        if part is not None and not rel_dir:
-            entries = _share(entries, part)
-        for entry in entries:
-            name = entry.name
-            if name in IGNORED_NAMES:
-                continue
-            if not name.isascii():  # the common case skips the encode check entirely
-                _check_name(src, rel_dir, name)
-            # One lstat per entry (d_type is not trusted on every filesystem), and
-            # its mode answers file / folder / link without further calls.
-            st = entry.stat(follow_symlinks=False)
-            mode = st.st_mode
-            if S_ISREG(mode):
-                rel = prefix + name
-                c = get(rel)
-                if (c is not None and c[0] == st.st_ino and c[1] == st.st_size and c[2] == st.st_mtime_ns
-                        and c[3] == st.st_ctime_ns and (c[5] is not None or not need_media)):
-                    same.append(rel)
-                else:
-                    out.append(ScannedFile(rel, entry.path, st))
-                continue
-            rel = prefix + name
-            if S_ISDIR(mode):
-                if entry.path not in excluded:
-                    stack.append((entry.path, rel))
-                continue
-            if S_ISLNK(mode):
-                target = os.path.realpath(entry.path)
-                if part is not None and os.path.isdir(target):
-                    raise PartialScanRefused(rel)
-                # ``trusted``: the vault's own store, which a `checkout --link symlink` links into.
-                if not _inside(target, root) and not any(_inside(target, t) for t in trusted):
-                    raise InputError(
-                        f"symlink leads outside the dataset folder (to {target})",
-                        where=_shown(src, rel),
-                        fix="copy the target into the folder, or remove the link",
-                    )
-                try:
-                    st = os.stat(target)
-                except FileNotFoundError:
-                    raise InputError(
-                        "symlink points to a file that does not exist", where=_shown(src, rel), fix="fix or remove the link"
-                    ) from None
-                except OSError as e:  # ELOOP: a link that leads back to itself
-                    raise InputError(
-                        f"symlink cannot be followed ({e.strerror}; a link loop?)", where=_shown(src, rel),
-                        fix="fix or remove the link",
-                    ) from None
-                if stat.S_ISDIR(st.st_mode):
-                    if target not in visited and target not in excluded:
-                        visited.add(target)
-                        stack.append((target, rel))
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    out.append(ScannedFile(rel, target, st))  # always re-checked: the key is the target's
-                    continue
-            raise InputError(
-                "not a regular file (a pipe, socket or device)",
-                where=_shown(src, rel),
-                fix="remove it from the dataset folder",
-            )
-        if out:
-            yield out
+        for _key, rel, path, st, kind in stack[-1]:
+            if kind == _FILE:
+                yield rel, path, st, False  # type: ignore[misc]
+            elif kind == _LINKED_FILE:
+                yield rel, path, st, True  # type: ignore[misc]
+            else:
+                if st is not None:  # a symlinked folder: walked once, under the first link to it in path order
+                    if path in visited:
+                        continue
+                    visited.add(path)
+                stack.append(iter(_listing(src, path, rel, root, excluded, trusted, part is not None)))
+                break
+        else:
+            stack.pop()
 
 
-def _share(entries: list[os.DirEntry[str]], part: tuple[int, int]) -> list[os.DirEntry[str]]:
-    """The k-th of n shares of a folder's entries: sub-folders dealt out in name order; other entries to share 0."""
-    k, n = part
-    dirs = sorted((e for e in entries if e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
-    mine = [e for i, e in enumerate(dirs) if i % n == k]
-    if k == 0:
-        mine += [e for e in entries if not e.is_dir(follow_symlinks=False)]
-    return mine
+def share_bounds(src: Path, part: tuple[int, int], *, exclude_dirs: tuple[Path, ...] = (),
+                 trusted: tuple[str, ...] = ()) -> tuple[str, str | None] | None:
+    """(lo, hi): the paths ``walk_files(part=part)`` walks are those with lo <= path < hi (hi None:
+    no end). The shares' ranges cover every path, a deleted one's too. None: an empty last share."""
+    root = os.path.realpath(src)
+    top = _listing(Path(src), root, "", root, {os.path.realpath(p) for p in exclude_dirs}, trusted, True)
+    start, stop = _share_range(len(top), part)
+    if start >= len(top) and start:
+        return None
+    lo = top[start][0] if start else ""
+    hi = top[stop][0] if stop < len(top) else None
+    return lo, hi
+
+
+def _share_range(n: int, part: tuple[int, int]) -> tuple[int, int]:
+    k, parts = part
+    return n * k // parts, n * (k + 1) // parts
+
+
+def _listing(src: Path, real_dir: str, rel_dir: str, root: str, excluded: set[str], trusted: tuple[str, ...],
+             partial: bool) -> list[tuple[str, str, str, os.stat_result | None, int]]:
+    """A folder's entries to walk, sorted by path (see ``walk_files``); refuses what a dataset
+    folder may not hold."""
+    try:
+        entries = list(os.scandir(real_dir))
+    except PermissionError as e:
+        raise InputError(
+            "a folder cannot be read", where=_shown(src, rel_dir), fix="give read permission (chmod u+rx) or remove it"
+        ) from e
+    prefix = f"{rel_dir}/" if rel_dir else ""
+    out: list[tuple[str, str, str, os.stat_result | None, int]] = []
+    add = out.append
+    for entry in entries:
+        name = entry.name
+        if name in IGNORED_NAMES:
+            continue
+        if not name.isascii():  # the common case skips the encode check entirely
+            _check_name(src, rel_dir, name)
+        # One lstat per entry (d_type is not trusted on every filesystem), and
+        # its mode answers file / folder / link without further calls.
+        st = entry.stat(follow_symlinks=False)
+        mode = st.st_mode
+        rel = prefix + name
+        if S_ISREG(mode):
+            add((rel, rel, entry.path, st, _FILE))
+            continue
+        if S_ISDIR(mode):
+            if entry.path not in excluded:
+                add((rel + "/", rel, entry.path, None, _DIR))
+            continue
+        if S_ISLNK(mode):
+            target = os.path.realpath(entry.path)
+            if partial and os.path.isdir(target):
+                raise PartialScanRefused(rel)
+            # ``trusted``: the vault's own store, which a `checkout --link symlink` links into.
+            if not _inside(target, root) and not any(_inside(target, t) for t in trusted):
+                raise InputError(
+                    f"symlink leads outside the dataset folder (to {target})",
+                    where=_shown(src, rel),
+                    fix="copy the target into the folder, or remove the link",
+                )
+            try:
+                tst = os.stat(target)
+            except FileNotFoundError:
+                raise InputError(
+                    "symlink points to a file that does not exist", where=_shown(src, rel), fix="fix or remove the link"
+                ) from None
+            except OSError as e:  # ELOOP: a link that leads back to itself
+                raise InputError(
+                    f"symlink cannot be followed ({e.strerror}; a link loop?)", where=_shown(src, rel),
+                    fix="fix or remove the link",
+                ) from None
+            if stat.S_ISDIR(tst.st_mode):
+                if target not in excluded:
+                    add((rel + "/", rel, target, tst, _DIR))
+                continue
+            if stat.S_ISREG(tst.st_mode):
+                add((rel, rel, target, tst, _LINKED_FILE))
+                continue
+        raise InputError(
+            "not a regular file (a pipe, socket or device)",
+            where=_shown(src, rel),
+            fix="remove it from the dataset folder",
+        )
+    out.sort(key=_KEY)
+    return out
+
+
+_KEY = itemgetter(0)
 
 
 def _inside(target: str, root: str) -> bool:
