@@ -193,12 +193,14 @@ def _version_rows(vault: Vault, manifest: Manifest, selected: list[str], ref: st
     if selected:  # a partial checkout: the files it selected are the version here
         yield from ((r[0], r[1]) for r in rows_matching(rows_for(vault, manifest), selected, ref))
         return
-    rows = vault.state.listing(manifest.snapshot_id)
+    from lensvault.datasets import files_table
+
+    # A small version's rows may come whole from the stat cache's listing (no pyarrow); a bigger
+    # one's a row group at a time, so that what status holds stays one group's worth.
+    rows = vault.state.listing(manifest.snapshot_id) if manifest.tables["files"]["rows"] <= files_table.ROW_GROUP_ROWS else None
     if rows is not None:
         yield from ((r[0], r[1]) for r in rows)
         return
-    from lensvault.datasets import files_table
-
     for batch in files_table.batches(vault.store, manifest.tables["files"]["oid"], ["path", "sha256"]):
         yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist())
 
