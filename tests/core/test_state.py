@@ -301,3 +301,35 @@ def test_vision_counts_start_no_arrow_threads(tmp_path):
     assert r.returncode == 0, r.stderr
     before, after, annotations = map(int, r.stdout.split())
     assert annotations == 898 and after == before
+
+
+def test_an_unchanged_resnapshot_takes_the_latest_table_without_a_row_per_file(sqlite_vault, tmp_path, monkeypatch):
+    """The folder's record says nothing changed and it is the latest version's table: the new
+    version is that table (its oid, digest, rows, bytes and media types, from the manifest),
+    and no row of it is built. A changed folder still builds its rows."""
+    from PIL import Image
+
+    vault = sqlite_vault
+    src = write_files(tmp_path / "src", {f"d{i % 3}/f{i:03}.txt": f"file {i}" for i in range(40)})
+    Image.new("RGB", (7, 5), "red").save(src / "d1" / "red.png")
+    settle()
+    v1 = vault.snapshot("ds", src, version="1.0.0")
+    built: list[int] = []
+    real = files_table.FileRows.from_index.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(files_table.FileRows, "from_index",
+                        classmethod(lambda cls, index, **kw: (built.append(len(index)), real(cls, index, **kw))[1]))
+    v2 = vault.snapshot("ds", src, version="1.0.1", force=True)
+    assert built == []
+    m1, m2 = v1.manifest(), v2.manifest()
+    assert m2.tables["files"] == m1.tables["files"] and m2.counts == m1.counts and m2.media_types == m1.media_types
+    assert m2.snapshot_id == m1.snapshot_id and m2.media_types["image/png"] == 1
+    with pytest.raises(UsageError, match="nothing changed"):
+        vault.snapshot("ds", src, version="1.0.2")  # without --force: refused, as before
+    with pytest.raises(UsageError, match="nothing changed"):
+        vault.snapshot("ds", src, bump="auto")
+
+    (src / "d0" / "f000.txt").write_text("changed")
+    settle()
+    v3 = vault.snapshot("ds", src, version="1.0.2")
+    assert built == [41] and v3.manifest().tables["files"]["digest"] != m1.tables["files"]["digest"]
+    assert vault.verify().ok

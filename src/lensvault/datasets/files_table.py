@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from lensvault.parallel import ForkedCall
     from lensvault.store.base import ObjectStore
 
-__all__ = ["ROW_GROUP_ROWS", "FileRows", "batches", "build", "read", "to_parquet_bytes"]
+__all__ = ["ROW_GROUP_ROWS", "FileRows", "SameTable", "batches", "build", "read", "to_parquet_bytes"]
 
 _T = TypeVar("_T")
 
@@ -153,8 +153,18 @@ class FileRows:
             self._digest = rows_digest(self.paths, self.oids, self.sizes)
         return self._digest
 
-    def listing(self) -> list[tuple[str, str, int, str, int | None, int | None]]:
+    def listing(self) -> list[tuple[str, str, int, str, int | None, int | None]] | None:
+        """The rows as the stat cache keeps them (None: not at hand, see ``SameTable``)."""
         return list(zip(self.paths, self.oids, self.sizes, self.media_types, self.widths, self.heights))
+
+    def total_bytes(self) -> int:
+        return int(sum(self.sizes))
+
+    def media_type_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for mt in self.media_types:
+            counts[mt] = counts.get(mt, 0) + 1
+        return counts
 
     def table(self) -> pa.Table:
         if self._table is None:
@@ -210,6 +220,49 @@ class FileRows:
 
     def _put_parquet(self, store: ObjectStore) -> str:
         return store.put_bytes(to_parquet_bytes(self.table(), row_group_rows=ROW_GROUP_ROWS))
+
+
+class SameTable(FileRows):
+    """A files table already in the store, known by what its version's manifest says of it: what
+    an unchanged re-snapshot of a folder holds, instead of a row per file. Its rows are read
+    from the store only if asked for (``table``), a row group at a time being the usual way
+    (``batches``)."""
+
+    __slots__ = ("_facts", "_store")
+
+    def __init__(self, facts: Mapping[str, Any], store: ObjectStore) -> None:
+        """``facts``: {"oid", "digest", "rows", "bytes", "media_types"} (see ``ingest.KnownContent.table``)."""
+        super().__init__([], [], [], [], [], [], digest=facts["digest"])
+        self._facts = dict(facts)
+        self._store = store
+        self.fresh = frozenset()  # nothing was stored: every object is the version's
+
+    @property
+    def num_rows(self) -> int:
+        return int(self._facts["rows"])
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def listing(self) -> None:
+        return None  # (a version's listing is kept under its snapshot id already, if small enough)
+
+    def total_bytes(self) -> int:
+        return int(self._facts["bytes"])
+
+    def media_type_counts(self) -> dict[str, int]:
+        return dict(self._facts["media_types"])
+
+    def table(self) -> pa.Table:
+        if self._table is None:
+            self._table = read_object(self._store, self._facts["oid"])
+        return self._table
+
+    def stored_oid(self, store: ObjectStore) -> str:
+        return str(self._facts["oid"])
+
+    def store_in_background(self, store: ObjectStore) -> None:
+        pass
 
 
 def _put_from_child(rows: FileRows, store: ObjectStore, parent_pid: int) -> str:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeAlias, cast
 
 from lensvault.datasets import files_table
-from lensvault.datasets.scan import PartialScanRefused, ScannedFile, scan_against, scan_iter
+from lensvault.datasets.record_scan import lost_objects, scan_record
+from lensvault.datasets.scan import ScannedFile, scan_iter
 from lensvault.errors import InputError, LensVaultError
 from lensvault.hashing import HEAD, hash_stream, read_small
 from lensvault.media import sniff
@@ -220,26 +221,6 @@ def ingest_link(link: LinkMode | str) -> LinkMode:
     return link
 
 
-def _walk_in_two(folder: Path, index: dict[str, Entry], exclude: tuple[Path, ...], trusted: tuple[str, ...] = ()) -> tuple[list[ScannedFile], list[str]]:
-    """``scan_against`` of a big folder by this process and a forked child, half the sub-folders each.
-
-    The walk is a stat per file plus Python per entry, all under the GIL: two
-    processes halve it. A symlinked folder (whose target one half cannot see the
-    other half follow) sends it back to one whole walk.
-    """
-    if len(index) < 5000:
-        return scan_against(folder, index, exclude_dirs=exclude, trusted=trusted)
-    try:
-        with ForkedCall(scan_against, folder, index, exclude_dirs=exclude, part=(1, 2), trusted=trusted) as other:
-            changed, same = scan_against(folder, index, exclude_dirs=exclude, part=(0, 2), trusted=trusted)
-            changed2, same2 = other.result()
-    except PartialScanRefused:
-        return scan_against(folder, index, exclude_dirs=exclude, trusted=trusted)
-    changed += changed2
-    changed.sort(key=lambda f: f.rel)
-    return changed, same + same2
-
-
 def _changed(f: ScannedFile) -> InputError:
     return InputError(
         "a file changed while it was being snapshotted",
@@ -262,10 +243,13 @@ class KnownContent:
     (reading a 50,000-file listing and checking every unchanged file against it is ~0.1 s)."""
 
     def __init__(self, digest: str | None = None, oids: Iterable[str] | None = None,
-                 load: Callable[[], Iterable[str]] | None = None) -> None:
+                 load: Callable[[], Iterable[str]] | None = None, table: dict[str, Any] | None = None) -> None:
         self.digest = digest
         self._oids = None if oids is None else frozenset(oids)
         self._load = load
+        # That version's files table as its manifest describes it ({"oid", "digest", "rows",
+        # "bytes", "media_types"}), if known: an unchanged folder's table is then that one.
+        self.table = table
 
     def oids(self) -> frozenset[str]:
         if self._oids is None:
@@ -304,30 +288,6 @@ def _restore_lost(store: ObjectStore, folder: str, cached: dict[str, Entry], los
     return changed
 
 
-def _scan_checked(src: Path, cached: dict[str, Entry], store: ObjectStore | None, exclude: tuple[Path, ...], hardlink: bool,
-                  trusted: tuple[str, ...]) -> tuple[list[ScannedFile], list[str], list[str] | None]:
-    """In the walk's child: ``scan_against``, and the unchanged files whose object the store
-    lacks or holds with another size. The stat cache says what a file's content is; only
-    the store can say it holds it (an object may have been lost since). A store without
-    local files is asked by the caller instead (None): a forked child is no place for its
-    connections."""
-    found, same = scan_against(src, cached, exclude_dirs=exclude, need_media=True, trusted=trusted)
-    if store is None:
-        return found, same, None
-    return found, same, _lost(store, cached, same, hardlink)
-
-
-def _lost(store: ObjectStore, cached: dict[str, Entry], same: list[str], hardlink: bool) -> list[str]:
-    entries = list(map(cached.__getitem__, same))
-    bad = store.absent_or_damaged(list(map(_OID, entries)), list(map(_SIZE, entries)),
-                                  list(map(_INO, entries)) if hardlink else None)
-    return [same[i] for i in bad]
-
-
-_SIZE = itemgetter(1)
-_INO = itemgetter(0)
-
-
 @contextmanager
 def ingested(vault: Vault, src: Path, **kwargs: Any) -> Iterator[files_table.FileRows]:
     """``ingest_folder`` for a caller that goes on to commit a version: a background writer
@@ -341,7 +301,7 @@ def ingested(vault: Vault, src: Path, **kwargs: Any) -> Iterator[files_table.Fil
 
 
 def ingest_folder(vault: Vault, src: Path, *, link: LinkMode | str = LinkMode.AUTO, progress: Progress = NO_PROGRESS,
-                  known: _Known = frozenset()) -> files_table.FileRows:
+                  known: _Known = frozenset(), rows_needed: bool = True) -> files_table.FileRows:
     """The files table of ``src`` (as ``FileRows``), with every byte in the store.
 
     ``known`` is content an existing version already references (so it is in the
@@ -350,7 +310,9 @@ def ingest_folder(vault: Vault, src: Path, *, link: LinkMode | str = LinkMode.AU
     is still asked whether it holds them (existence and size), and what it lacks is
     stored again from the folder.
     """
-    return _FolderIngest(vault, src, ingest_link(link), progress).run(known)
+    ingest = _FolderIngest(vault, src, ingest_link(link), progress)
+    ingest.rows_needed = rows_needed
+    return ingest.run(known)
 
 
 class _FolderIngest:
@@ -371,8 +333,13 @@ class _FolderIngest:
         self.folder = os.path.realpath(src)
         self.link = link
         self.store = vault.store
-        self.cached = vault.state.index(self.folder)
-        self.cached_digest = vault.state.index_digest(self.folder)
+        # The folder's stat-cache record, read a chunk at a time by the walk; loaded whole
+        # (``cached``) only when something changed.
+        self.record = vault.state.open_index(self.folder)
+        self.cached: dict[str, Entry] = {}
+        self.cached_digest: str | None = None
+        self.rows_needed = True  # False: an unchanged folder may come back as its known table (SameTable)
+        self.same_table: files_table.FileRows | None = None
         self.batch = local_links.ingest_batch(self.store, link)
         self.hardlink = self.batch is not None and self.batch.link is LinkMode.HARDLINK
         self.files: list[ScannedFile] = []
@@ -395,6 +362,10 @@ class _FolderIngest:
         try:
             with ChunkMapper(partial(_ingest_part, batch, True)) as mapper:
                 known = self._walk(mapper, known)
+                if self.same_table is not None:  # unchanged, and exactly the latest version's table
+                    if batch is not None:
+                        batch.commit([], [])
+                    return self.same_table
                 self._plan_unchanged(mapper, known)
                 self._execute(mapper)
             if batch is not None:
@@ -411,19 +382,35 @@ class _FolderIngest:
     # -- plan -------------------------------------------------------------------------------------
     def _walk(self, mapper: _Mapper, known: _Known) -> KnownContent:
         """Find the changed and new files and hand them to the workers; ``known`` answered meanwhile."""
-        cached, store = self.cached, self.store
+        store, record = self.store, self.record
         exclude = (self.vault.dir, self.vault.manifests_dir)
         trusted = trusted_roots(self.vault)
-        if cached:
+        if record is not None:
             # A folder seen before: mostly unchanged, so the walk is the work. It runs
             # in a child process while this one answers ``known`` (opening the catalog
             # holds the GIL for ~0.3 s: a thread would only take turns with the walk).
+            # The walk is merged with the record in path order, a chunk of it at a time,
+            # and asks the store for the unchanged files' objects a chunk at a time too.
             local = store.local() is not None
-            with ForkedCall(_scan_checked, self.src, cached, store if local else None, exclude, self.hardlink,
-                            trusted) as walk:
-                answered = _known(known)
-                found, self.same, lost = walk.result()
-            self.lost = _lost(store, cached, self.same, self.hardlink) if lost is None else lost
+            with record:
+                with ForkedCall(scan_record, self.src, record, exclude_dirs=exclude, trusted=trusted, need_media=True,
+                                store=store if local else None, hardlink=self.hardlink) as walk:
+                    answered = _known(known)
+                    scanned = walk.result()
+                if scanned.lost is None:  # (a store without local files is asked here, not in a child)
+                    scanned.lost = lost_objects(store, record, scanned, self.hardlink)
+                table = answered.table
+                if (not self.rows_needed and scanned.unchanged and not scanned.lost and _describes(table, record.digest)):
+                    self.same_table = files_table.SameTable(cast("dict[str, Any]", table), store)
+                    return answered
+                # Something changed: the rest of the ingest works on the record as a dict.
+                self.cached = dict(record.items())
+                self.cached_digest = None if scanned.damaged or record.damaged else record.digest
+            found = [f for f, _ in scanned.changed]
+            moved = {f.rel for f in found}
+            moved.update(rel for rel, _ in scanned.gone)
+            self.same = [rel for rel in self.cached if rel not in moved]
+            self.lost = scanned.lost
             if len(found) >= MIN_ITEMS:
                 # Worker processes will hash for a while: import pyarrow for the new
                 # files table meanwhile. For a few changed files the table is written
@@ -432,7 +419,7 @@ class _FolderIngest:
             self._read(mapper, found)
             return answered
         # A new folder: workers start on the first sub-folders while the walk goes on.
-        for found in scan_iter(self.src, cached, self.same, exclude_dirs=exclude, need_media=True,
+        for found in scan_iter(self.src, self.cached, self.same, exclude_dirs=exclude, need_media=True,
                                trusted=trusted):
             if not self.files:
                 files_table.prefetch()
@@ -587,6 +574,13 @@ class _FolderIngest:
         if added:
             index = dict(sorted(index.items()))
         return index, changed
+
+
+def _describes(table: dict[str, Any] | None, digest: str | None) -> bool:
+    """Whether a version's files table (``KnownContent.table``) has these rows and all the facts a
+    commit takes from it (an old manifest may lack some: its rows are then built as usual)."""
+    return (table is not None and digest is not None and table.get("digest") == digest
+            and all(table.get(k) is not None for k in ("oid", "rows", "bytes", "media_types")))
 
 
 def _interned(m: _Media) -> _Media:

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
     from lensvault.folder_record import FolderRecord
     from lensvault.state import Entry
+    from lensvault.store.base import ObjectStore
 
-__all__ = ["RecordScan", "scan_record"]
+__all__ = ["RecordScan", "lost_objects", "scan_record"]
 
 # Below this many entries the walk is too short to share with a child.
 _SHARED_FROM = 5000
@@ -35,6 +36,8 @@ class RecordScan:
     gone: list[tuple[str, Entry]] = field(default_factory=list)  # entries whose file is no longer there
     same: int = 0  # files whose stat is the entry's
     damaged: bool = False  # a chunk of the record could not be read: its entries were misses
+    # Unchanged files whose object the store lacks or holds with another size (None: not asked).
+    lost: list[str] | None = None
 
     @property
     def unchanged(self) -> bool:
@@ -45,28 +48,66 @@ class RecordScan:
         self.gone += other.gone
         self.same += other.same
         self.damaged = self.damaged or other.damaged
+        if self.lost is not None and other.lost is not None:
+            self.lost += other.lost
+        else:
+            self.lost = None
         return self
 
 
 def scan_record(src: Path, record: FolderRecord | None, *, exclude_dirs: tuple[Path, ...] = (),
-                trusted: tuple[str, ...] = ()) -> RecordScan:
-    """Compare ``src`` with ``record`` (None: no record, every file is new), in two processes if big."""
+                trusted: tuple[str, ...] = (), need_media: bool = False, store: ObjectStore | None = None,
+                hardlink: bool = False) -> RecordScan:
+    """Compare ``src`` with ``record`` (None: no record, every file is new), in two processes if big.
+
+    ``need_media``: an entry without media counts as changed (a snapshot reads it). ``store``: ask
+    it, a chunk at a time, whether it holds each unchanged file's object (``RecordScan.lost``);
+    ``hardlink``: and whether the file is still that object (the same inode).
+    """
+    args = (src, record, exclude_dirs, trusted, need_media, store, hardlink)
     if record is None or record.count < _SHARED_FROM:
-        return _scan(src, record, exclude_dirs, trusted, None)
+        return _scan(*args, None)
     try:
-        with ForkedCall(_scan, src, record, exclude_dirs, trusted, (1, 2)) as other:
-            out = _scan(src, record, exclude_dirs, trusted, (0, 2))
+        with ForkedCall(_scan, *args, (1, 2)) as other:
+            out = _scan(*args, (0, 2))
             out += other.result()
     except PartialScanRefused:  # a symlinked folder: only a whole walk follows it consistently
-        return _scan(src, record, exclude_dirs, trusted, None)
+        return _scan(*args, None)
     out.changed.sort(key=lambda c: c[0].rel)
     out.gone.sort()
     return out
 
 
+def lost_objects(store: ObjectStore, record: FolderRecord, found: RecordScan, hardlink: bool) -> list[str]:
+    """``RecordScan.lost`` of a scan made without the store: the record read again, a chunk at a time."""
+    moved = {f.rel for f, _ in found.changed}
+    moved.update(rel for rel, _ in found.gone)
+    lost: list[str] = []
+    batch: list[tuple[str, Entry]] = []
+    for rel, entry in record.items():
+        if rel not in moved:
+            batch.append((rel, entry))
+            if len(batch) >= _ASK_EVERY:
+                lost += _absent(store, batch, hardlink)
+                batch = []
+    return lost + _absent(store, batch, hardlink)
+
+
+_ASK_EVERY = 8192
+
+
+def _absent(store: ObjectStore, batch: list[tuple[str, Entry]], hardlink: bool) -> list[str]:
+    if not batch:
+        return []
+    bad = store.absent_or_damaged([e[4] for _, e in batch], [e[1] for _, e in batch],
+                                  [e[0] for _, e in batch] if hardlink else None)
+    return [batch[i][0] for i in bad]
+
+
 def _scan(src: Path, record: FolderRecord | None, exclude_dirs: tuple[Path, ...], trusted: tuple[str, ...],
-          part: tuple[int, int] | None) -> RecordScan:
-    out = RecordScan()
+          need_media: bool, store: ObjectStore | None, hardlink: bool, part: tuple[int, int] | None) -> RecordScan:
+    out = RecordScan(lost=[] if store is not None else None)
+    unchanged: list[tuple[str, Entry]] = []  # waiting to be asked of the store
     bounds = ("", None) if part is None else share_bounds(src, part, exclude_dirs=exclude_dirs, trusted=trusted)
     if bounds is None:
         return out
@@ -82,8 +123,13 @@ def _scan(src: Path, record: FolderRecord | None, exclude_dirs: tuple[Path, ...]
             e = entry
             at, entry = next(entries, (None, None))
             if (not linked and e[0] == st.st_ino and e[1] == st.st_size and e[2] == st.st_mtime_ns  # type: ignore[index]
-                    and e[3] == st.st_ctime_ns):  # type: ignore[index]
+                    and e[3] == st.st_ctime_ns and (not need_media or e[5] is not None)):  # type: ignore[index]
                 same += 1
+                if store is not None:
+                    unchanged.append((rel, e))  # type: ignore[arg-type]
+                    if len(unchanged) >= _ASK_EVERY:
+                        out.lost += _absent(store, unchanged, hardlink)  # type: ignore[operator]
+                        unchanged = []
                 continue
             changed.append((ScannedFile(rel, path, st), e))
         else:
@@ -91,6 +137,8 @@ def _scan(src: Path, record: FolderRecord | None, exclude_dirs: tuple[Path, ...]
     while at is not None:
         gone.append((at, entry))  # type: ignore[arg-type]
         at, entry = next(entries, (None, None))
+    if store is not None:
+        out.lost += _absent(store, unchanged, hardlink)  # type: ignore[operator]
     out.same = same
     out.damaged = record is not None and record.damaged
     return out

@@ -20,7 +20,7 @@ from lensvault.errors import InputError
 if TYPE_CHECKING:
     from lensvault.state import Entry
 
-__all__ = ["PartialScanRefused", "ScannedFile", "scan_against", "scan_iter", "share_bounds", "walk_files",
+__all__ = ["PartialScanRefused", "ScannedFile", "scan_iter", "share_bounds", "walk_files",
            "IGNORED_NAMES"]
 
 # Version-control and LensVault's own bookkeeping, at any depth.
@@ -59,26 +59,8 @@ class PartialScanRefused(Exception):
     """A partial walk met a symlinked folder, which only a whole walk can follow consistently."""
 
 
-def scan_against(src: Path, index: dict[str, Entry], *, exclude_dirs: tuple[Path, ...] = (),
-                 need_media: bool = False, part: tuple[int, int] | None = None,
-                 trusted: tuple[str, ...] = ()) -> tuple[list[ScannedFile], list[str]]:
-    """(changed, unchanged): files whose stat differs from ``index`` (folder index entries by
-    relative path, see ``state.py``), sorted; and the relative paths of the others, unsorted.
-
-    ``part=(k, n)`` walks only the k-th of n contiguous shares of the top-level entries (see
-    ``walk_files``), so n processes can walk one folder together.
-    """
-    same: list[str] = []
-    out = [f for found in scan_iter(src, index, same, exclude_dirs=exclude_dirs, need_media=need_media, part=part,
-                                    trusted=trusted)
-           for f in found]
-    out.sort(key=lambda f: f.rel)
-    return out, same
-
-
 def scan_iter(src: Path, index: dict[str, Entry], same: list[str], *, exclude_dirs: tuple[Path, ...] = (),
-              need_media: bool = False, part: tuple[int, int] | None = None,
-              trusted: tuple[str, ...] = ()) -> Iterator[list[ScannedFile]]:
+              need_media: bool = False, trusted: tuple[str, ...] = ()) -> Iterator[list[ScannedFile]]:
     """Yield, in path order, the files whose stat differs from ``index``, a few at a time; append
     the relative paths of the others to ``same``.
 
@@ -88,7 +70,7 @@ def scan_iter(src: Path, index: dict[str, Entry], same: list[str], *, exclude_di
     """
     get = index.get
     out: list[ScannedFile] = []
-    for rel, path, st, linked in walk_files(src, exclude_dirs=exclude_dirs, part=part, trusted=trusted):
+    for rel, path, st, linked in walk_files(src, exclude_dirs=exclude_dirs, trusted=trusted):
         c = get(rel)
         if (c is not None and c[0] == st.st_ino and c[1] == st.st_size and c[2] == st.st_mtime_ns
                 and c[3] == st.st_ctime_ns and (c[5] is not None or not need_media) and not linked):

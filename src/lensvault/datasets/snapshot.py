@@ -86,7 +86,7 @@ def snapshot_folder(
         # Opening the catalog (the SQLAlchemy import alone is ~0.25 s) overlaps the
         # folder walk: ingest calls this while the walk runs in a child process (or
         # while workers hash a new folder).
-        with ingested(vault, Path(src), link=link, progress=progress,
+        with ingested(vault, Path(src), link=link, progress=progress, rows_needed=False,
                       known=lambda: _known_of(vault, _catalog_checks(vault, name, version))) as table:
             v = version if version is not None else _next_file_version(vault, name, table, bump)
             record = commit_version(
@@ -178,7 +178,9 @@ def _known_of(vault: Vault, prev: DatasetVersion | None) -> KnownContent:
         except Exception:  # noqa: BLE001 - as above: a listing that cannot be read only costs checks
             return []
 
-    return KnownContent(digest=manifest.tables.get("files", {}).get("digest"), load=oids)
+    files = manifest.tables.get("files", {})
+    table = {**files, "bytes": manifest.counts.get("bytes"), "media_types": manifest.media_types}
+    return KnownContent(digest=files.get("digest"), load=oids, table=table)
 
 
 def _refuse_taken(vault: Vault, name: str, version: str) -> None:
@@ -238,7 +240,7 @@ def commit_version(
     snapshot_id, files_oid, parent_version, media_types = _describe(vault, name, semver, files, parent,
                                                                      sections, allow_identical)
     files_digest = files.digest()
-    total_bytes = int(sum(files.sizes))
+    total_bytes = files.total_bytes()
     all_tables = {"files": {"oid": files_oid, "digest": files_digest, "rows": files.num_rows}, **(tables or {})}
     all_counts = {"files": files.num_rows, "bytes": total_bytes, "images": sum(v for k, v in media_types.items() if k.startswith("image/"))}
     all_counts.update(counts or {})
@@ -340,14 +342,14 @@ def _describe(vault: Vault, name: str, semver: SemVer, files: files_table.FileRo
     # The same rows as the latest version: its Parquet object is reused, and
     # pyarrow is never imported (an unchanged re-snapshot is a stat walk).
     files_oid = None if files.storing else _same_files_as_latest(vault, name, files_digest)
-    all_sections = {"files": {"digest": files_digest, "count": files.num_rows, "bytes": int(sum(files.sizes))},
+    all_sections = {"files": {"digest": files_digest, "count": files.num_rows, "bytes": files.total_bytes()},
                     **(sections or {})}
     snapshot_id = store.put_bytes(snapshot_document(all_sections))
     # The listing is true of the snapshot id whether or not this version commits.
-    vault.state.save_listing(snapshot_id, files.listing())
-    media_types: dict[str, int] = {}
-    for mt in files.media_types:
-        media_types[mt] = media_types.get(mt, 0) + 1
+    listing = files.listing()
+    if listing is not None:
+        vault.state.save_listing(snapshot_id, listing)
+    media_types = files.media_type_counts()
     with vault.catalog.read() as conn:
         if parent is None:
             prev = latest_version(conn, name, below=semver)
