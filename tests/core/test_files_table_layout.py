@@ -8,6 +8,8 @@ several groups; ``None`` writes the old layout (one group, pyarrow's default).
 
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -139,3 +141,55 @@ def test_diff_with_an_empty_version(store_vault, tmp_path):
     assert d.added == back.removed == sorted(FILES) and d.unchanged == back.unchanged == 0
     assert d.bytes["b"] == back.bytes["a"] == sum(map(len, FILES.values())) and d.bytes["a"] == 0
     assert not vault.diff("e@1.0.0", "e@1.0.0").changed
+
+
+def test_a_spooled_table_is_the_table_of_its_rows_byte_for_byte(tmp_path, monkeypatch):
+    """Rows fed one at a time, written a row group at a time: the same Parquet bytes, digest,
+    counts and sums as the table built from the same rows in memory."""
+    from lensvault.datasets import files_table
+    from lensvault.store.local import LocalObjectStore
+
+    monkeypatch.setattr(files_table, "ROW_GROUP_ROWS", 5)
+    monkeypatch.setattr(files_table, "_SPOOL_ROWS", 3)  # (gathered 3 rows at a time into groups of 5)
+    store = LocalObjectStore(tmp_path / "store")
+    store.create()
+    rows = [(f"d{i % 4}/f{i:03}.{'png' if i % 3 else 'txt'}", f"{i:064x}", 100 + i,
+             "image/png" if i % 3 else "text/plain", 8 if i % 3 else None, 6 if i % 3 else None) for i in range(23)]
+    rows.sort()
+    spooled = files_table.SpooledRows(store)
+    for path, oid, size, mt, w, h in rows:
+        spooled.add(path, oid, size, mt, w, h)
+    spooled.finish()
+    paths, oids, sizes, mts, ws, hs = map(list, zip(*rows))
+    table = files_table.build(paths, sizes, oids, mts, ws, hs)
+    assert spooled.digest() == files_table.rows_digest(paths, oids, sizes)
+    assert (spooled.num_rows, spooled.total_bytes()) == (23, sum(sizes))
+    assert spooled.media_type_counts() == {"image/png": mts.count("image/png"), "text/plain": mts.count("text/plain")}
+    assert spooled.table().equals(table)
+    oid = spooled.stored_oid(store)
+    assert store.read_bytes(oid) == files_table.to_parquet_bytes(table, row_group_rows=5)
+    assert [b.num_rows for b in files_table.batches(store, oid)] == [5, 5, 5, 5, 3]
+    spooled.abandon_store()
+    assert not os.path.exists(spooled._spool)  # (the spool is gone; the object stays)
+    assert store.has(oid)
+
+    out_of_order = files_table.SpooledRows(store)
+    out_of_order.add("b", "0" * 64, 1, "text/plain", None, None)
+    with pytest.raises(ValueError, match="out of path order"):
+        out_of_order.add("a", "0" * 64, 1, "text/plain", None, None)
+    out_of_order.abandon_store()
+    assert not os.path.exists(out_of_order._spool)
+
+
+def test_an_empty_spooled_table_is_the_empty_table(tmp_path):
+    from lensvault.datasets import files_table
+    from lensvault.store.local import LocalObjectStore
+
+    store = LocalObjectStore(tmp_path / "store")
+    store.create()
+    spooled = files_table.SpooledRows(store).finish()
+    empty = files_table.build([], [], [], [], [], [])
+    assert spooled.digest() == files_table.rows_digest([], [], []) and spooled.num_rows == 0
+    oid = spooled.stored_oid(store)
+    assert store.read_bytes(oid) == files_table.to_parquet_bytes(empty, row_group_rows=files_table.ROW_GROUP_ROWS)
+    spooled.abandon_store()

@@ -103,7 +103,7 @@ def test_paths_out_of_order_are_refused_and_an_aborted_writer_leaves_nothing(tmp
 def test_a_torn_or_foreign_record_is_a_miss(tmp_path, small_chunks, cut):
     _write(tmp_path / "r", _paths(50))
     data = (tmp_path / "r").read_bytes()
-    (tmp_path / "r").write_bytes(data[:cut] if cut > 0 else data[:cut])
+    (tmp_path / "r").write_bytes(data[:cut])  # the first `cut` bytes, or all but the last -cut
     assert open_record(str(tmp_path / "r"), TAG) is None
     _write(tmp_path / "r", _paths(50))
     assert open_record(str(tmp_path / "r"), b"another-interpreter") is None
@@ -158,7 +158,7 @@ def test_a_save_too_big_for_a_delta_rewrites_the_base_from_the_old_one_and_the_c
     entries = _paths(400)
     state.save_index("/data", entries, digest="d0")
     rec = state.open_index("/data")
-    changes = {rel: None for rel in sorted(entries)[:40]}
+    changes: dict = dict.fromkeys(sorted(entries)[:40])
     changes.update({f"new/{i:03}": _entry(i) for i in range(40)})
     changes[sorted(entries)[200]] = _entry(5, "f" * 64)
     expected = {p: e for p, e in {**entries, **changes}.items() if e is not None}

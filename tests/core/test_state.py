@@ -303,10 +303,11 @@ def test_vision_counts_start_no_arrow_threads(tmp_path):
     assert annotations == 898 and after == before
 
 
-def test_an_unchanged_resnapshot_takes_the_latest_table_without_a_row_per_file(sqlite_vault, tmp_path, monkeypatch):
-    """The folder's record says nothing changed and it is the latest version's table: the new
-    version is that table (its oid, digest, rows, bytes and media types, from the manifest),
-    and no row of it is built. A changed folder still builds its rows."""
+def test_a_resnapshot_holds_no_row_per_file(sqlite_vault, tmp_path, monkeypatch):
+    """The folder's record is the latest version's table. Nothing changed: the new version is that
+    table (its oid, digest, rows, bytes and media types, from the manifest). Files changed: the
+    new table is the record with the changes merged in, a row group at a time. Either way no
+    row per file is built."""
     from PIL import Image
 
     vault = sqlite_vault
@@ -328,8 +329,28 @@ def test_an_unchanged_resnapshot_takes_the_latest_table_without_a_row_per_file(s
     with pytest.raises(UsageError, match="nothing changed"):
         vault.snapshot("ds", src, bump="auto")
 
+    # Changed (one file edited, one added, one removed): still no row per file held; the table is
+    # the record merged with the changes, written as it is built, byte for byte the table a
+    # first snapshot of the same folder writes from its rows.
     (src / "d0" / "f000.txt").write_text("changed")
+    (src / "d2" / "new.txt").write_text("new")
+    (src / "d1" / "f001.txt").unlink()
     settle()
     v3 = vault.snapshot("ds", src, version="1.0.2")
-    assert built == [41] and v3.manifest().tables["files"]["digest"] != m1.tables["files"]["digest"]
-    assert vault.verify().ok
+    assert built == []
+    import lensvault
+
+    other = lensvault.init(tmp_path / "other")
+    try:
+        fresh = other.snapshot("ds", src, version="1.0.0", link="copy")
+        assert built == [41]  # (a new folder: its rows, built as before)
+        assert v3.manifest().tables["files"] == fresh.manifest().tables["files"]
+        assert v3.manifest().counts == fresh.manifest().counts
+        assert v3.manifest().media_types == fresh.manifest().media_types
+    finally:
+        other.close()
+    assert vault.status("ds@1.0.2", src).clean and vault.verify().ok
+    (src / "d2" / "f002.txt").write_text("again")
+    settle()
+    v4 = vault.snapshot("ds", src, bump="auto")  # the bump reads the table back
+    assert v4.version == "1.0.3" and built == [41]

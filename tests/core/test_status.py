@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from _lvtest import settle, write_files
@@ -151,11 +152,10 @@ def test_status_in_two_processes_over_many_record_chunks(sqlite_vault, tmp_path,
     if damage:
         path = sqlite_vault.state._path("index", os.path.realpath(src))
         with folder_record.open_record(path, _tag()) as rec:
-            _, offset, length, _ = rec.chunks[len(rec.chunks) // 2]
-        data = bytearray(open(path, "rb").read())
+            offset = rec.chunks[len(rec.chunks) // 2][1]
+        data = bytearray(Path(path).read_bytes())
         data[offset + 3] ^= 0xFF
-        with open(path, "wb") as f:
-            f.write(data)
+        Path(path).write_bytes(bytes(data))
     import shutil
 
     shutil.rmtree(src / "d5")  # a folder gone: in the second share's range

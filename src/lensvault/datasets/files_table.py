@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from lensvault.parallel import ForkedCall
     from lensvault.store.base import ObjectStore
 
-__all__ = ["ROW_GROUP_ROWS", "FileRows", "SameTable", "batches", "build", "read", "to_parquet_bytes"]
+__all__ = ["ROW_GROUP_ROWS", "FileRows", "SameTable", "SpooledRows", "batches", "build", "read", "to_parquet_bytes"]
 
 _T = TypeVar("_T")
 
@@ -263,6 +263,140 @@ class SameTable(FileRows):
 
     def store_in_background(self, store: ObjectStore) -> None:
         pass
+
+
+class SpooledRows(FileRows):
+    """A files table written as it is built: rows are fed in path order and go to a Parquet file
+    a row group at a time, the digest hashed along (``rows_digest``'s bytes), so what is held is
+    one group's rows whatever the table's size. The file is the one ``to_parquet_bytes`` would
+    write for the same rows (the same writer, the same groups). ``stored_oid`` puts it into the
+    store; ``abandon_store`` removes it."""
+
+    __slots__ = ("_buf", "_bytes", "_counts", "_hasher", "_held", "_last", "_n", "_pq", "_spool", "_tables")
+
+    def __init__(self, store: ObjectStore) -> None:
+        import tempfile
+
+        super().__init__([], [], [], [], [], [])
+        files = store.local()
+        if files is not None:  # named after this process: gc removes it if we are killed
+            self._spool = files.temp_path()
+        else:
+            fd, self._spool = tempfile.mkstemp(prefix="lensvault-files-", suffix=".parquet")
+            os.close(fd)
+        self._buf: tuple[list[Any], ...] = ([], [], [], [], [], [])
+        self._hasher = hashlib.sha256()
+        self._n, self._bytes, self._last = 0, 0, ""
+        self._counts: dict[str, int] = {}
+        self._pq: Any = None
+        self._tables: list[pa.Table] = []  # Arrow rows gathered for the next row group
+        self._held = 0
+
+    def add(self, path: str, oid: str, size: int, media_type: str, width: int | None, height: int | None) -> None:
+        if self._n + len(self._buf[0]) and path <= self._last:
+            raise ValueError(f"files-table rows out of path order: {path!r} after {self._last!r}")
+        self._last = path
+        b = self._buf
+        b[0].append(path)
+        b[1].append(size)
+        b[2].append(oid)
+        b[3].append(media_type)
+        b[4].append(width)
+        b[5].append(height)
+        if len(b[0]) >= _SPOOL_ROWS:
+            self._to_arrow()
+
+    def _to_arrow(self) -> None:
+        """The rows held as Python objects, as a small Arrow table (~100 B a row, not ~300): a
+        group is gathered from these, so what is held is a group of Arrow rows and 8,192 Python ones."""
+        paths, sizes, oids, media, widths, heights = self._buf
+        if not paths:
+            return
+        self._tables.append(build(paths, sizes, oids, media, widths, heights))
+        self._held += len(paths)
+        h = self._hasher
+        for i in range(0, len(paths), 4096):
+            h.update(b"".join(f"{p}\x00{o}\x00{n}\x00".encode() for p, o, n in
+                              zip(paths[i : i + 4096], oids[i : i + 4096], sizes[i : i + 4096])))
+        self._n += len(paths)
+        self._bytes += sum(sizes)
+        for mt in media:
+            self._counts[mt] = self._counts.get(mt, 0) + 1
+        self._buf = ([], [], [], [], [], [])
+        if self._held >= ROW_GROUP_ROWS:
+            self._write_groups(last=False)
+
+    def _write_groups(self, *, last: bool) -> None:
+        """Write the whole row groups gathered (and, ``last``, the rest); keep the rest otherwise."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.concat_tables(self._tables).combine_chunks() if self._tables else build([], [], [], [], [], [])
+        if self._pq is None:
+            self._pq = pq.ParquetWriter(self._spool, schema(), compression="zstd", write_statistics=False,
+                                        use_dictionary=[c for c in _REPETITIVE if c in table.column_names])
+        whole = table.num_rows if last else table.num_rows - table.num_rows % ROW_GROUP_ROWS
+        if whole or (last and self._n == 0):  # (an empty table still gets its one empty group)
+            self._pq.write_table(table.slice(0, whole), row_group_size=ROW_GROUP_ROWS)
+        rest = table.slice(whole)
+        self._tables, self._held = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+
+    def _flush(self) -> None:
+        self._to_arrow()
+        self._write_groups(last=True)
+
+    def finish(self) -> SpooledRows:
+        """The last rows written and the file closed: the table is whole."""
+        self._flush()
+        self._pq.close()
+        self._digest = self._hasher.hexdigest()
+        return self
+
+    @property
+    def num_rows(self) -> int:
+        return self._n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def listing(self) -> None:
+        return None  # (read from the table and kept by the first ``status`` or ``checkout`` that needs it)
+
+    def total_bytes(self) -> int:
+        return self._bytes
+
+    def media_type_counts(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    def table(self) -> pa.Table:
+        if self._table is None:
+            with open(self._spool, "rb") as f:
+                self._table = read(f.read(), where=self._spool)
+        return self._table
+
+    def stored_oid(self, store: ObjectStore) -> str:
+        from lensvault.hashing import hash_file
+
+        oid = hash_file(self._spool).oid
+        store.put_files([(self._spool, oid)])
+        return oid
+
+    def store_in_background(self, store: ObjectStore) -> None:
+        pass
+
+    def abandon_store(self) -> None:
+        if self._pq is not None:
+            try:
+                self._pq.close()
+            except Exception:  # noqa: BLE001 - closing a writer already closed or failed: the file goes anyway
+                pass
+        try:
+            os.unlink(self._spool)
+        except OSError:
+            pass
+
+
+_SPOOL_ROWS = 8192
 
 
 def _put_from_child(rows: FileRows, store: ObjectStore, parent_pid: int) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeAlias, cast
 
 from lensvault.datasets import files_table
-from lensvault.datasets.record_scan import lost_objects, scan_record
+from lensvault.datasets.record_scan import RecordScan, lost_objects, scan_record
 from lensvault.datasets.scan import ScannedFile, scan_iter
 from lensvault.errors import InputError, LensVaultError
 from lensvault.hashing import HEAD, hash_stream, read_small
@@ -34,6 +34,7 @@ from lensvault.store import local_links
 from lensvault.store.base import LinkMode
 
 if TYPE_CHECKING:
+    from lensvault.folder_record import FolderRecord
     from lensvault.progress import Progress
     from lensvault.state import Entry, StatKey
     from lensvault.store.base import ObjectKey, ObjectStore
@@ -340,6 +341,10 @@ class _FolderIngest:
         self.cached_digest: str | None = None
         self.rows_needed = True  # False: an unchanged folder may come back as its known table (SameTable)
         self.same_table: files_table.FileRows | None = None
+        # Changes only (see ``_changes_only``): ``cached`` holds the old entries of what changed,
+        # ``gone`` the paths no longer there; the rest is read from ``record`` again at the end.
+        self.changes_only = False
+        self.gone: list[str] = []
         self.batch = local_links.ingest_batch(self.store, link)
         self.hardlink = self.batch is not None and self.batch.link is LinkMode.HARDLINK
         self.files: list[ScannedFile] = []
@@ -358,6 +363,13 @@ class _FolderIngest:
         self.settled = self.seen - 2_000_000_000  # timestamps up to this are never racy (state.racy's largest tick)
 
     def run(self, known: _Known) -> files_table.FileRows:
+        try:
+            return self._run(known)
+        finally:
+            if self.record is not None:
+                self.record.close()
+
+    def _run(self, known: _Known) -> files_table.FileRows:
         batch = self.batch
         try:
             with ChunkMapper(partial(_ingest_part, batch, True)) as mapper:
@@ -392,25 +404,27 @@ class _FolderIngest:
             # The walk is merged with the record in path order, a chunk of it at a time,
             # and asks the store for the unchanged files' objects a chunk at a time too.
             local = store.local() is not None
-            with record:
-                with ForkedCall(scan_record, self.src, record, exclude_dirs=exclude, trusted=trusted, need_media=True,
-                                store=store if local else None, hardlink=self.hardlink) as walk:
-                    answered = _known(known)
-                    scanned = walk.result()
-                if scanned.lost is None:  # (a store without local files is asked here, not in a child)
-                    scanned.lost = lost_objects(store, record, scanned, self.hardlink)
-                table = answered.table
-                if (not self.rows_needed and scanned.unchanged and not scanned.lost and _describes(table, record.digest)):
-                    self.same_table = files_table.SameTable(cast("dict[str, Any]", table), store)
+            with ForkedCall(scan_record, self.src, record, exclude_dirs=exclude, trusted=trusted, need_media=True,
+                            store=store if local else None, hardlink=self.hardlink) as walk:
+                answered = _known(known)
+                scanned = walk.result()
+            if scanned.lost is None:  # (a store without local files is asked here, not in a child)
+                scanned.lost = lost_objects(store, record, scanned, self.hardlink)
+            whole = not (scanned.damaged or record.damaged) and record.digest is not None
+            if not self.rows_needed and whole and record.digest == answered.digest:
+                # The record is the latest version's table (what a snapshot leaves behind).
+                if scanned.unchanged and not scanned.lost and _describes(answered.table, record.digest):
+                    self.same_table = files_table.SameTable(cast("dict[str, Any]", answered.table), store)
                     return answered
-                # Something changed: the rest of the ingest works on the record as a dict.
+                self._changes_only(scanned)
+            else:  # the rest of the ingest works on the record as a dict
                 self.cached = dict(record.items())
-                self.cached_digest = None if scanned.damaged or record.damaged else record.digest
+                self.cached_digest = record.digest if whole and not record.damaged else None
+                moved = {f.rel for f, _ in scanned.changed}
+                moved.update(rel for rel, _ in scanned.gone)
+                self.same = [rel for rel in self.cached if rel not in moved]
+                self.lost = [rel for rel, _ in scanned.lost]
             found = [f for f, _ in scanned.changed]
-            moved = {f.rel for f in found}
-            moved.update(rel for rel, _ in scanned.gone)
-            self.same = [rel for rel in self.cached if rel not in moved]
-            self.lost = scanned.lost
             if len(found) >= MIN_ITEMS:
                 # Worker processes will hash for a while: import pyarrow for the new
                 # files table meanwhile. For a few changed files the table is written
@@ -425,6 +439,17 @@ class _FolderIngest:
                 files_table.prefetch()
             self._read(mapper, found)
         return _known(known)  # the catalog opens while the workers still hash
+
+    def _changes_only(self, scanned: RecordScan) -> None:
+        """Work on what changed alone: every unchanged file's content is the latest version's (the
+        record is its table), so nothing of it needs storing but what the store lost, and the new
+        table is the record with the changes merged in, read again a chunk at a time at the end."""
+        self.changes_only = True
+        self.cached = {f.rel: e for f, e in scanned.changed if e is not None}
+        self.cached.update(cast("list[tuple[str, Entry]]", scanned.lost))
+        self.cached_digest = cast("FolderRecord", self.record).digest
+        self.gone = [rel for rel, _ in scanned.gone]
+        self.lost = [rel for rel, _ in cast("list[tuple[str, Entry]]", scanned.lost)]
 
     def _read(self, mapper: _Mapper, found: list[ScannedFile]) -> None:
         """Give the workers ``found`` to read (hash, and store or link)."""
@@ -527,6 +552,8 @@ class _FolderIngest:
         """The files table, and the folder's new cache record (saved)."""
         files, cached, same = self.files, self.cached, self.same
         damaged = _damaged_through_links(self.store, files, self.oids, cached)
+        if self.changes_only:
+            return self._record_changes(damaged)
         if not files and len(same) == len(cached):
             # Nothing changed, nothing added or removed: the record is the table (saved sorted).
             rows = files_table.FileRows.from_index(cached, digest=self.cached_digest)
@@ -549,22 +576,54 @@ class _FolderIngest:
         self.vault.state.save_index(self.folder, index, changed=changed, digest=rows.digest())
         return rows
 
-    def _new_index(self) -> tuple[dict[str, Entry], set[str]]:
-        """The folder's new cache record and the paths that changed in it: the old record
-        (sorted), updated in place, so that only added paths make it re-sort and only removed
-        ones make it filter."""
+    def _record_changes(self, damaged: list[files_table.DamagedFile]) -> files_table.FileRows:
+        """``_record`` of a changes-only ingest: the files table written as the record merged with
+        the changes is read (``SpooledRows``), and the changes saved to the record."""
+        from lensvault.state import merged_entries
+
+        record = cast("FolderRecord", self.record)
+        changes: dict[str, Entry | None] = dict.fromkeys(self.gone)
+        changes.update(self._new_entries())
+        fresh = frozenset(cast("list[str]", self.oids))
+        self.files, self.oids, self.media, self.keys, self.jobs = [], [], [], [], []
+        rows = files_table.SpooledRows(self.store)
+        try:
+            for rel, e in merged_entries(record.items(), sorted(changes.items())):
+                rows.add(rel, e[4], e[1], cast("str", e[5]), e[6], e[7])
+            rows.finish()
+            if record.damaged:  # a chunk read well in the walk and not now (a failing disk): its files are missing
+                raise InputError("the folder's stat cache could not be read again", where=self.folder,
+                                 fix="run the snapshot again (check the disk if this repeats)")
+        except BaseException:
+            rows.abandon_store()
+            raise
+        rows.fresh = fresh
+        rows.damaged = damaged
+        self.vault.state.save_changes(self.folder, record, changes, rows.digest(), rows.num_rows)
+        return rows
+
+    def _new_entries(self) -> dict[str, Entry]:
+        """The new cache entries of the files this ingest read or stored."""
         files, media, hardlink, seen, settled = self.files, self.media, self.hardlink, self.seen, self.settled
         for i in range(len(files)):
             if media[i] is None:
                 media[i] = _media_of(files[i])
-        index = dict(self.cached)
-        added = False
+        out: dict[str, Entry] = {}
         for f, k, o, m in zip(files, self.keys, cast("list[str]", self.oids), cast("list[_Media]", media)):
-            if not added and f.rel not in index:
-                added = True
             if (k[2] > settled or (not hardlink and k[3] > settled)) and racy(k, seen, ctime=not hardlink):
                 k = unsure(k)
-            index[f.rel] = (*k, o, *m)
+            out[f.rel] = (*k, o, *m)
+        return out
+
+    def _new_index(self) -> tuple[dict[str, Entry], set[str]]:
+        """The folder's new cache record and the paths that changed in it: the old record
+        (sorted), updated in place, so that only added paths make it re-sort and only removed
+        ones make it filter."""
+        files = self.files
+        index = dict(self.cached)
+        new = self._new_entries()
+        added = any(rel not in index for rel in new)
+        index.update(new)
         changed = {f.rel for f in files}
         if len(self.same) + len(changed) != len(index):  # some cached paths are gone
             present = set(self.same)

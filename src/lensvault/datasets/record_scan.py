@@ -36,8 +36,9 @@ class RecordScan:
     gone: list[tuple[str, Entry]] = field(default_factory=list)  # entries whose file is no longer there
     same: int = 0  # files whose stat is the entry's
     damaged: bool = False  # a chunk of the record could not be read: its entries were misses
-    # Unchanged files whose object the store lacks or holds with another size (None: not asked).
-    lost: list[str] | None = None
+    # Unchanged files (with their entries) whose object the store lacks or holds with another size
+    # (None: not asked).
+    lost: list[tuple[str, Entry]] | None = None
 
     @property
     def unchanged(self) -> bool:
@@ -78,11 +79,11 @@ def scan_record(src: Path, record: FolderRecord | None, *, exclude_dirs: tuple[P
     return out
 
 
-def lost_objects(store: ObjectStore, record: FolderRecord, found: RecordScan, hardlink: bool) -> list[str]:
+def lost_objects(store: ObjectStore, record: FolderRecord, found: RecordScan, hardlink: bool) -> list[tuple[str, Entry]]:
     """``RecordScan.lost`` of a scan made without the store: the record read again, a chunk at a time."""
     moved = {f.rel for f, _ in found.changed}
     moved.update(rel for rel, _ in found.gone)
-    lost: list[str] = []
+    lost: list[tuple[str, Entry]] = []
     batch: list[tuple[str, Entry]] = []
     for rel, entry in record.items():
         if rel not in moved:
@@ -96,12 +97,12 @@ def lost_objects(store: ObjectStore, record: FolderRecord, found: RecordScan, ha
 _ASK_EVERY = 8192
 
 
-def _absent(store: ObjectStore, batch: list[tuple[str, Entry]], hardlink: bool) -> list[str]:
+def _absent(store: ObjectStore, batch: list[tuple[str, Entry]], hardlink: bool) -> list[tuple[str, Entry]]:
     if not batch:
         return []
     bad = store.absent_or_damaged([e[4] for _, e in batch], [e[1] for _, e in batch],
                                   [e[0] for _, e in batch] if hardlink else None)
-    return [batch[i][0] for i in bad]
+    return [batch[i] for i in bad]
 
 
 def _scan(src: Path, record: FolderRecord | None, exclude_dirs: tuple[Path, ...], trusted: tuple[str, ...],
