@@ -359,8 +359,14 @@ class SpooledRows(FileRows):
     def __len__(self) -> int:
         return self._n
 
-    def listing(self) -> None:
-        return None  # (read from the table and kept by the first ``status`` or ``checkout`` that needs it)
+    def listing(self) -> list[tuple[str, str, int, str, int | None, int | None]] | None:
+        """The rows, for the stat cache to keep (as a version's listing, which also lets ``verify
+        --repair`` rebuild a lost table), if they are 65,536 rows or fewer: more would be a row per
+        file held again. A bigger table's listing is not kept (nor was one over 300,000 rows)."""
+        if self._n > _LISTED_UP_TO:
+            return None
+        t = self.table()
+        return list(zip(*(t[c].to_pylist() for c in ("path", "sha256", "size", "media_type", "width", "height"))))
 
     def total_bytes(self) -> int:
         return self._bytes
@@ -397,6 +403,7 @@ class SpooledRows(FileRows):
 
 
 _SPOOL_ROWS = 8192
+_LISTED_UP_TO = 65_536
 
 
 def _put_from_child(rows: FileRows, store: ObjectStore, parent_pid: int) -> str:
