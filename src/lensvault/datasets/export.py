@@ -127,26 +127,42 @@ _CHECK_BATCH = 65_536
 class ColumnMapping(Mapping[str, str]):
     """A read-only mapping from one Arrow string column to another (an image's path → its sha256),
     the keys found by a PathIndex: ~16 bytes an image beside the columns, instead of a dict entry
-    and two Python strings."""
+    and two Python strings. The exporters ask in table (or path) order: the 1,024 keys around the
+    last one found are kept as a dict, so most lookups are a dict's."""
 
     def __init__(self, keys: Any, values: Any) -> None:
         from lensvault.datasets.path_index import PathIndex
 
         self._index = PathIndex(keys)
         self._values = values.combine_chunks() if hasattr(values, "combine_chunks") else values
+        self._near: dict[str, str] = {}
 
     def values_column(self) -> Any:
         return self._values
 
+    def _get(self, key: object) -> str | None:
+        if not isinstance(key, str):
+            return None
+        found = self._near.get(key)
+        if found is None:
+            row = self._index.row(key)
+            if row is None:
+                return None
+            lo = row - row % _NEAR
+            keys = self._index.keys.slice(lo, _NEAR).to_pylist()
+            values = self._values.slice(lo, _NEAR).to_pylist()
+            self._near = dict(zip(reversed(keys), reversed(values)))  # (the first of a repeated key wins)
+            found = self._near[key]
+        return found
+
     def __getitem__(self, key: str) -> str:
-        row = self._index.row(key) if isinstance(key, str) else None
-        if row is None:
+        found = self._get(key)
+        if found is None:
             raise KeyError(key)
-        value: str = self._values[row].as_py()
-        return value
+        return found
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._index.row(key) is not None
+        return self._get(key) is not None
 
     def __iter__(self) -> Iterator[str]:
         keys = self._index.keys
@@ -155,6 +171,9 @@ class ColumnMapping(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._index)
+
+
+_NEAR = 1_024
 
 
 def _empty(folder: Path) -> None:

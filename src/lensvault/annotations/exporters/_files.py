@@ -127,6 +127,12 @@ def repeated(values: Any) -> set[str]:
     return found
 
 
+def file_name(path: str) -> str:
+    """``PurePosixPath(path).name``, without making a path object for a plain ``a/b/c.jpg``."""
+    name = path.rpartition("/")[2]
+    return name if name not in ("", ".", "..") and "//" not in path else PurePosixPath(path).name
+
+
 class FlatNames:
     """Path → file name for formats with one image folder (or one per ``group``); a name used by two
     images of a folder is made unique from its folders (``train/a.jpg`` → ``train__a.jpg``).
@@ -135,14 +141,14 @@ class FlatNames:
     def __init__(self, paths: Any, groups: Any = None) -> None:
         import pyarrow.compute as pc
 
-        names = derived(paths, lambda p: PurePosixPath(p).name)
+        names = derived(paths, file_name)
         if groups is not None:
             names = pc.binary_join_element_wise(pc.fill_null(groups, ""), names, "\x00")
         self._repeated = repeated(names)
         self._grouped = groups is not None
 
     def __call__(self, path: str, group: str | None = None) -> str:
-        name = PurePosixPath(path).name
+        name = file_name(path)
         key = f"{group or ''}\x00{name}" if self._grouped else name
         return path.replace("/", "__") if key in self._repeated else name
 
