@@ -182,10 +182,8 @@ def check_leakage(images: pa.Table, open_image: Callable[[str], BinaryIO], *, pa
         for i, j, dist in _close_pairs(values[hashed], near_threshold):
             for ra in rows_of(int(hashed[i])):
                 for rb in rows_of(int(hashed[j])):
-                    pa_, pb = paths[ra].as_py(), paths[rb].as_py()
-                    a, b = (ra, rb) if pa_ <= pb else (rb, ra)
-                    near.append(NearDuplicate(paths[a].as_py(), paths[b].as_py(), splits[a].as_py(), splits[b].as_py(),
-                                              dist))
+                    (path_a, a), (path_b, b) = sorted(((paths[ra].as_py(), ra), (paths[rb].as_py(), rb)))
+                    near.append(NearDuplicate(path_a, path_b, splits[a].as_py(), splits[b].as_py(), dist))
         near.sort(key=lambda nd: (nd.distance, nd.a, nd.b))
 
     moves = _split_moves(paths, images.column("sha256").combine_chunks(), splits, parent_images) \
