@@ -81,7 +81,7 @@ class Selection:
         return np.repeat(np.arange(len(self)), self._ends - self._starts)
 
     def chunks(self, rows: Any = None) -> Iterator[list[tuple[ImageRow, list[AnnotationRow]]]]:
-        """(image row, its annotation rows) for every selected image (or those at ``rows``, ascending),
+        """(image row, its annotation rows) for every selected image (or those at ``rows``, in that order),
         ``CHUNK_IMAGES`` at a time."""
         import numpy as np
         import pyarrow as pa
