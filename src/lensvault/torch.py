@@ -24,6 +24,21 @@ __all__ = ["VisionDataset"]
 
 _NO_TORCH = object()
 _torch_module: Any = None
+_BATCH = 65_536  # oids looked up in the store at a time
+# What a target needs of the annotations table (polygons, masks and attributes are not read).
+_BOX_COLUMNS = ["image", "index", "class_id", "x", "y", "w", "h", "kind", "iscrowd"]
+
+
+def _has_annotations(dataset) -> bool:
+    if hasattr(dataset, "is_vision"):  # (a Dataset: without reading the table)
+        return bool(dataset.is_vision)
+    return dataset.annotations() is not None
+
+
+def _annotation_batches(dataset, columns):
+    if hasattr(dataset, "annotation_batches"):
+        return dataset.annotation_batches(columns)
+    return dataset.annotations().select(columns).to_batches()
 
 
 def _torch():
@@ -73,7 +88,7 @@ class VisionDataset:
             vault = vault if vault is not None else dataset.vault
         images = dataset.images()
         ref = getattr(dataset, "ref", str(ref_or_dataset))
-        if images is None or dataset.annotations() is None:
+        if images is None or not _has_annotations(dataset):
             raise UsageError(f"{ref} has no annotations", where=str(ref),
                              fix="snapshot the folder with --format to read it as a vision dataset")
         self.ref = str(ref)
@@ -85,62 +100,105 @@ class VisionDataset:
         self.class_names = list(self.classes.names)
         self.split = split
         self._select(images, split, UsageError)
-        self._index_boxes(dataset.annotations())
+        self._index_boxes(_annotation_batches(dataset, _BOX_COLUMNS))
         # Images not in this vault's store come from the default remote now, all at once (many
         # requests in flight, a bar on a terminal), not one by one as a DataLoader asks.
         from lensvault.progress import terminal
-        from lensvault.remotes.autofetch import ensure_local
+        from lensvault.remotes.autofetch import ensure_local_batches
 
-        ensure_local(vault, self._shas, what=self.ref + (f" (split {split})" if split else ""), pull_ref=self.ref,
-                     fetch=fetch, progress=progress if progress is not None else terminal())
+        shas = self._sha
+        ensure_local_batches(vault, (shas.slice(k, _BATCH).to_pylist() for k in range(0, len(shas), _BATCH)),
+                             what=self.ref + (f" (split {split})" if split else ""), pull_ref=self.ref, fetch=fetch,
+                             progress=progress if progress is not None else terminal())
+        import pyarrow as pa
 
+        pa.default_memory_pool().release_unused()  # (what reading the tables took, back to the system)
+
+    # What is held per image is columns, not a Python object each: the images' path, sha256,
+    # split and tags (Arrow strings: their bytes + 4 each), id, width and height (numpy; 16
+    # bytes), where its boxes start and end (16 bytes); per box x, y, w, h, class and crowd
+    # (41 bytes): ~130 bytes an image beside its path, and no Python object per image.
     def _select(self, images, split, usage_error) -> None:
-        paths = images.column("path").to_pylist()
-        splits = images.column("split").to_pylist() if "split" in images.column_names else [None] * len(paths)
-        rows = [i for i, s in enumerate(splits) if split is None or s == split]
-        if split is not None and not rows:
-            have = sorted({s for s in splits if s is not None})
-            raise usage_error(f"{self.ref} has no images in split {split!r}", where=self.ref,
-                              fix=f"use one of: {', '.join(have)}" if have else "the version has no splits")
-        from lensvault.annotations.image_ids import image_ids
-
-        ids = image_ids(images)
-        shas = images.column("sha256").to_pylist()
-        widths, heights = images.column("width").to_pylist(), images.column("height").to_pylist()
-        tags = images.column("tags").to_pylist() if "tags" in images.column_names else ["{}"] * len(paths)
-        self._ids = [ids[r] for r in rows]
-        self._paths = [paths[r] for r in rows]
-        self._shas = [shas[r] for r in rows]
-        self._splits = [splits[r] for r in rows]
-        self._sizes = [(widths[r], heights[r]) for r in rows]
-        self._tags = [tags[r] for r in rows]
-
-    def _index_boxes(self, annotations) -> None:
-        """Boxes sorted by (image, index) as numpy columns, and each image's slice of them."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        wanted = pa.array(self._paths, pa.string())
-        ann = annotations.filter(pc.is_in(annotations.column("image"), value_set=wanted))
-        ann = ann.sort_by([("image", "ascending"), ("index", "ascending")])
-        ann, self._image_labels, self._only_labels = _split_image_labels(ann)
-        self._x = ann.column("x").to_numpy()
-        self._y = ann.column("y").to_numpy()
-        self._w = ann.column("w").to_numpy()
-        self._h = ann.column("h").to_numpy()
-        self._labels = ann.column("class_id").to_numpy().astype(np.int64)
-        self._crowd = ann.column("iscrowd").to_numpy(zero_copy_only=False)
-        image_of = ann.column("image").to_pylist()
-        self._span: dict[str, tuple[int, int]] = {}
-        start = 0
-        for k in range(1, len(image_of) + 1):
-            if k == len(image_of) or image_of[k] != image_of[start]:
-                self._span[image_of[start]] = (start, k)
-                start = k
+        from lensvault.annotations.image_ids import with_image_ids
+
+        images = with_image_ids(images)
+        if split is not None:
+            splits = images.column("split") if "split" in images.column_names else None
+            keep = pc.fill_null(pc.equal(splits, split), False) if splits is not None else \
+                pa.array([False] * images.num_rows)
+            if not pc.any(keep).as_py():
+                have = sorted(s for s in pc.unique(splits).to_pylist() if s is not None) if splits is not None else []
+                raise usage_error(f"{self.ref} has no images in split {split!r}", where=self.ref,
+                                  fix=f"use one of: {', '.join(have)}" if have else "the version has no splits")
+            images = images.filter(keep)
+
+        def column(name, default):
+            if name in images.column_names:
+                return images.column(name).combine_chunks()
+            return pa.array([default] * images.num_rows, pa.string())
+
+        self._path = column("path", None)
+        self._sha = column("sha256", None)
+        self._split = column("split", None)
+        self._tag = column("tags", "{}")
+        self._ids = images.column("image_id").to_numpy().astype(np.int64)
+        self._width = images.column("width").to_numpy(zero_copy_only=False)
+        self._height = images.column("height").to_numpy(zero_copy_only=False)
+
+    def _index_boxes(self, batches) -> None:
+        """Boxes sorted by (image, index) as numpy columns, and each image's slice of them; the
+        annotations table is read a batch at a time, and only the numbers of this split's kept."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        from lensvault.datasets.path_index import PathIndex
+
+        paths = PathIndex(self._path)
+        parts: dict[str, list] = {k: [] for k in ("row", "index", "class_id", "x", "y", "w", "h", "label", "iscrowd")}
+        for batch in batches:
+            # Each annotation's image as a row of the selected images (-1: another split's, or none).
+            rows = paths.rows(batch.column("image"))
+            kept = np.flatnonzero(rows >= 0)
+            if not len(kept):
+                continue
+            parts["row"].append(rows[kept])
+            parts["label"].append(pc.equal(batch.column("kind"), "label").to_numpy(zero_copy_only=False)[kept])
+            for name in ("index", "class_id", "x", "y", "w", "h", "iscrowd"):
+                parts[name].append(batch.column(name).to_numpy(zero_copy_only=False)[kept])
+        del paths
+
+        def column(name, dtype):
+            return np.concatenate(parts.pop(name)) if parts[name] else np.zeros(0, dtype=dtype)
+
+        rows, index = column("row", np.int64), column("index", np.int32)
+        order = np.lexsort((index, rows))  # by (image, index), ties in table order
+        del index
+        rows = rows[order]
+        is_label = column("label", bool)[order]
+        class_id = column("class_id", np.int32)[order]
+        everything = np.arange(len(self._path))
+        self._has_labels = bool(is_label.any())
+        if self._has_labels:
+            # Image-level labels (classification): each image's label class ids, in annotation order.
+            label_rows = rows[is_label]
+            self._label_ids = class_id[is_label].astype(np.int64)
+            self._label_start = np.searchsorted(label_rows, everything, side="left")
+            self._label_end = np.searchsorted(label_rows, everything, side="right")
+        boxes = order[~is_label]
+        self._only_labels = self._has_labels and not len(boxes)
+        self._x, self._y = column("x", np.float64)[boxes], column("y", np.float64)[boxes]
+        self._w, self._h = column("w", np.float64)[boxes], column("h", np.float64)[boxes]
+        self._labels = class_id[~is_label].astype(np.int64)
+        self._crowd = column("iscrowd", bool)[boxes]
+        self._start = np.searchsorted(rows[~is_label], everything, side="left")
+        self._end = np.searchsorted(rows[~is_label], everything, side="right")
 
     def __len__(self) -> int:
-        return len(self._paths)
+        return len(self._path)
 
     def __repr__(self) -> str:
         where = f", split={self.split!r}" if self.split else ""
@@ -148,7 +206,8 @@ class VisionDataset:
 
     @property
     def paths(self) -> list[str]:
-        return list(self._paths)
+        paths: list[str] = self._path.to_pylist()
+        return paths
 
     def load_image(self, i: int):
         """The i-th image as a decoded RGB PIL image (bytes read from the store by sha256, and hashed:
@@ -158,14 +217,14 @@ class VisionDataset:
 
         from PIL import Image
 
-        oid = self._shas[i]
+        oid = self._sha[i].as_py()
         with self.store.open(oid) as fp:
             data = fp.read()
         if hashlib.sha256(data).hexdigest() != oid:
             from lensvault.errors import IntegrityError
 
             raise IntegrityError(
-                f"image {self._paths[i]} of {self.ref} is corrupt in the store (object {oid[:12]}…)",
+                f"image {self._path[i].as_py()} of {self.ref} is corrupt in the store (object {oid[:12]}…)",
                 where=self.store.location(oid),
                 fix="run `lensvault verify --repair` (add --from DIR for a folder that holds the original images)",
                 corrupt=[oid],
@@ -176,23 +235,23 @@ class VisionDataset:
     def target(self, i: int) -> dict:
         import numpy as np
 
-        path = self._paths[i]
-        lo, hi = self._span.get(path, (0, 0))
+        path = self._path[i].as_py()
+        lo, hi = int(self._start[i]), int(self._end[i])
         x, y, w, h = self._x[lo:hi], self._y[lo:hi], self._w[lo:hi], self._h[lo:hi]
         boxes = np.stack([x, y, x + w, y + h], axis=1) if hi > lo else np.zeros((0, 4))
         labels, crowd = self._labels[lo:hi], self._crowd[lo:hi]
         torch = _torch()
         target: dict[str, Any] = {
-            "image_id": self._ids[i],
+            "image_id": int(self._ids[i]),
             "path": path,
-            "sha256": self._shas[i],
-            "split": self._splits[i],
-            "size": self._sizes[i],
-            "tags": json.loads(self._tags[i] or "{}"),
+            "sha256": self._sha[i].as_py(),
+            "split": self._split[i].as_py(),
+            "size": (int(self._width[i]), int(self._height[i])),
+            "tags": json.loads(self._tag[i].as_py() or "{}"),
         }
-        if self._image_labels is not None:
+        if self._has_labels:
             # Image-level labels (classification): ``labels`` of a labels-only version, else beside the boxes.
-            own = self._image_labels.get(path, [])
+            own = self._label_ids[self._label_start[i]:self._label_end[i]].tolist()
             if self._only_labels:
                 labels = np.asarray(own, dtype=np.int64)
             else:
@@ -222,17 +281,3 @@ class VisionDataset:
             image, target = self.transforms(image, target)
         return image, target
 
-
-def _split_image_labels(ann):
-    """(the rows that are not image labels, image path → label class ids or None when the
-    version has no image labels, whether the version has nothing but image labels)."""
-    import pyarrow.compute as pc
-
-    is_label = pc.equal(ann.column("kind"), "label")
-    if not pc.any(is_label).as_py():
-        return ann, None, False
-    labels: dict[str, list[int]] = {}
-    for row in ann.filter(is_label).select(["image", "class_id"]).to_pylist():
-        labels.setdefault(row["image"], []).append(row["class_id"])
-    rest = ann.filter(pc.invert(is_label))
-    return rest, labels, rest.num_rows == 0

@@ -300,30 +300,32 @@ class Vault:
                fetch: bool = True, progress=NO_PROGRESS):
         """Write REF's images and labels to ``dest`` in a training format; objects not here come
         from the default remote first, unless ``fetch`` is False."""
-        from lensvault.datasets.export import export_version
+        from lensvault.datasets.export import export_version, require_annotations
         from lensvault.datasets.results import ExportResult
 
         ds = self.dataset(ref)
+        require_annotations(ds)  # (a version without them is refused before any object is fetched)
         self._fetch_files(ds, fetch=fetch, progress=progress)
         return ExportResult(export_version(ds, Path(dest), format=format, split=split, link=LinkMode(link)))
 
     def check(self, ref: str, *, fetch: bool = True, progress=NO_PROGRESS):
         """Duplicates, near-duplicates and split leakage of a vision dataset version (its images
         come from the default remote first if they are not here, unless ``fetch`` is False)."""
-        from lensvault.datasets.check import check_version
+        from lensvault.datasets.check import check_version, require_images
 
         ds = self.dataset(ref)
+        require_images(ds)  # (a version without them is refused before any object is fetched)
         self._fetch_files(ds, fetch=fetch, progress=progress)
         return check_version(ds, progress=progress)
 
     def _fetch_files(self, ds: Dataset, *, fetch: bool, progress) -> None:
         """The objects of ``ds``'s files, from the default remote if they are only there (a
-        fetched version): reading them is what export and check do."""
-        from lensvault.datasets.listing import manifest_for, rows_for
-        from lensvault.remotes.autofetch import ensure_local
+        fetched version): reading them is what export and check do. The files table is read a
+        row group at a time: what is held is the objects missing here, not a row per file."""
+        from lensvault.remotes.autofetch import ensure_local_batches
 
-        ref, manifest = manifest_for(self, ds.ref)
-        ensure_local(self, [r[1] for r in rows_for(self, manifest)], what=ref, fetch=fetch, progress=progress)
+        ensure_local_batches(self, (b.column(0).to_pylist() for b in ds.file_batches(["sha256"])), what=ds.ref,
+                             fetch=fetch, progress=progress)
 
     def keep_versions(self, size: int = 16) -> None:
         """Keep the handles of the last ``size`` exact versions (``name@X.Y.Z``) ``dataset()`` gave,

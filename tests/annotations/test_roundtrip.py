@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path, PurePosixPath
 
+import pyarrow as pa
 import pytest
 
 from lensvault.annotations import export, load
-from lensvault.annotations.exporters._files import flat_names
+from lensvault.annotations.exporters._files import FlatNames
 from lensvault.errors import AnnotationError, InputError
 
 from .conftest import BCCD, SAMPLES
@@ -29,11 +30,11 @@ def _by_image(aset) -> dict[str, list[dict]]:
     return out
 
 
-def _exported_name(fmt: str, original: str, flat: dict[str, str]) -> str:
+def _exported_name(fmt: str, original: str, flat: FlatNames) -> str:
     """Where the exporter puts an image, as the importer will name it."""
     if fmt == "coco":
         return original
-    return PurePosixPath(flat[original]).stem  # yolo/voc: compared by file stem
+    return PurePosixPath(flat(original)).stem  # yolo/voc: compared by file stem
 
 
 def _key(fmt: str, path: str) -> str:
@@ -41,8 +42,7 @@ def _key(fmt: str, path: str) -> str:
 
 
 def assert_same(original, again, fmt: str) -> None:
-    paths = original.images.column("path").to_pylist()
-    flat = flat_names(paths)
+    flat = FlatNames(original.images.column("path").combine_chunks())
     want_images = {_exported_name(fmt, im["path"], flat): im for im in original.images.to_pylist()}
     got_images = {_key(fmt, im["path"]): im for im in again.images.to_pylist()}
     assert set(got_images) == set(want_images)
@@ -94,7 +94,7 @@ def test_round_trip(src, fmt, tmp_path):
     assert again.source_format == fmt
     assert_same(original, again, fmt)
     for path in files:  # every image we had was copied
-        assert any(p.is_file() for p in dest.rglob(PurePosixPath(flat_names(list(files))[path]).name)) \
+        assert any(p.is_file() for p in dest.rglob(PurePosixPath(FlatNames(pa.array(list(files)))(path)).name)) \
             or (dest / path).is_file()
 
 

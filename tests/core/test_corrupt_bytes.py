@@ -112,7 +112,7 @@ def test_vision_dataset_refuses_a_corrupt_image(sqlite_vault, bccd_dir, tmp_path
     ds = sqlite_vault.snapshot("bccd", src, version="1.0.0", format="voc")
     vds = VisionDataset(ds)
     vds.load_image(0)
-    flip_byte(sqlite_vault.store.oid_to_path(vds._shas[0]), offset=200)
+    flip_byte(sqlite_vault.store.oid_to_path(vds.target(0)["sha256"]), offset=200)
     with pytest.raises(IntegrityError) as ei:
         vds[0]
     assert vds.paths[0] in ei.value.what and "verify --repair" in ei.value.fix

@@ -348,6 +348,24 @@ def test_fetch_reports_a_version_made_here_with_other_content_and_leaves_nothing
     assert lv_json("verify", cwd=tmp_path / "c")["remote_only"] == []
 
 
+def test_export_and_check_of_a_version_without_annotations_refuse_before_fetching_anything(tmp_path, bccd_dir):
+    """They fetched (and listed) every file of the version first, then said it had no annotations."""
+    url = folder_url(tmp_path / "remote")
+    a = lensvault.init(tmp_path / "a")
+    a.snapshot("plain", bccd_dir / "BCCD", version="1.0.0")  # files only
+    files = set(a.dataset("plain@1.0.0").files(["sha256"]).column("sha256").to_pylist())
+    lv_json("remote", "add", "origin", url, cwd=a.root)
+    lv_json("push", "--all", cwd=a.root)
+    a.close()
+    b = tmp_path / "b"
+    _fetched(b, url, None)
+    for args, said in ((["export", "plain@1.0.0", str(tmp_path / "out"), "--format", "coco"], "has no annotations"),
+                       (["check", "plain@1.0.0"], "has no images table")):
+        r = lv("dataset", *args, cwd=b)
+        assert r.returncode == 2 and f"plain@1.0.0 {said}" in r.stderr and "--format" in r.stderr, r.stderr
+    assert _missing(b, files) == files and not (tmp_path / "out").exists()
+
+
 def test_check_and_export_of_a_fetched_version_fetch_its_images_and_never_pass_on_unread_ones(tmp_path, bccd_dir):
     """`dataset check` on a fetched version read no image and said "no train/test leak" with exit
     0 — a CI gate that passes after checking nothing. Reading commands fetch what they read;

@@ -83,6 +83,7 @@ class ImageRow(TypedDict):
     orientation: int
     split: str | None
     tags: str  # canonical JSON of an object
+    image_id: NotRequired[int]  # (a stored version's, and an export's: lensvault.annotations.image_ids)
 
 
 class AnnotationRow(TypedDict):

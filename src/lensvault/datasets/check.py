@@ -12,15 +12,19 @@ if TYPE_CHECKING:
     from lensvault.datasets.leakage import LeakageReport
     from lensvault.progress import Progress
 
-__all__ = ["check_version"]
+__all__ = ["check_version", "require_images"]
+
+
+def require_images(dataset: Dataset) -> None:
+    if not dataset.is_vision:
+        raise UsageError(f"{dataset.ref} has no images table", where=dataset.ref,
+                         fix="snapshot with --format to record images, annotations and splits")
 
 
 def check_version(dataset: Dataset, *, progress: Progress = NO_PROGRESS) -> LeakageReport:
     from lensvault.datasets.leakage import check_leakage
 
-    if not dataset.is_vision:
-        raise UsageError(f"{dataset.ref} has no images table", where=dataset.ref,
-                         fix="snapshot with --format to record images, annotations and splits")
+    require_images(dataset)
     parent_images = None
     if dataset.parent:
         parent = dataset.vault.dataset(dataset.parent)

@@ -147,6 +147,19 @@ class Dataset:
             self._annotations = self._table("annotations")
         return self._annotations
 
+    def annotation_batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """The annotations table (or ``columns`` of it) as record batches, a Parquet row group at a
+        time (nothing for a version without annotations): its rows without holding them all."""
+        read: pa.Table | None = self.__dict__.get("_annotations")
+        if read is not None:
+            yield from (read if columns is None else read.select(columns)).to_batches()
+            return
+        entry = self.manifest().tables.get("annotations")
+        if entry is not None:
+            from lensvault.datasets import files_table
+
+            yield from files_table.batches(self.vault.store, entry["oid"], columns)
+
     def release_tables(self) -> None:
         """Forget the images and annotations tables read so far (they are read again when asked
         for), and hand Arrow's unused memory back: a caller done with them keeps less resident."""

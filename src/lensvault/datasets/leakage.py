@@ -132,6 +132,11 @@ class LeakageReport:
         }
 
 
+# Images hashed per round of the thread pool: its futures (and their answers) are held for a
+# round, not for every image of the version.
+HASH_BATCH = 1024
+
+
 def check_leakage(images: pa.Table, open_image: Callable[[str], BinaryIO], *, parent_images: pa.Table | None = None,
                   near_threshold: int = 6, cache: dict[str, str] | None = None,
                   workers: int | None = None) -> LeakageReport:
@@ -141,67 +146,87 @@ def check_leakage(images: pa.Table, open_image: Callable[[str], BinaryIO], *, pa
     the bytes (e.g. ``vault.store.open``). ``cache`` maps sha256 → hex pHash: read for
     hashes already known, and filled with new ones, so a later version re-hashes only
     its new images. ``near_threshold`` is in bits of 64 (0 turns near-duplicates off).
+
+    What is held per image is columns (Arrow strings, numpy numbers: ~120 bytes an image with
+    short paths), not a Python object each; what is found (groups, pairs, moves) is listed.
     """
+    import numpy as np
+    import pyarrow as pa
+
     if not 0 <= near_threshold < _BITS:
         raise ValueError(f"near_threshold must be between 0 and {_BITS - 1} bits, got {near_threshold}")
-    paths = images.column("path").to_pylist()
-    shas = images.column("sha256").to_pylist()
-    splits = images.column("split").to_pylist() if "split" in images.column_names else [None] * len(paths)
+    n = images.num_rows
+    paths = images.column("path").combine_chunks()
+    splits = images.column("split").combine_chunks() if "split" in images.column_names else pa.nulls(n, pa.string())
+    # Each distinct content once (in order of first appearance), and each row's content as its number.
+    encoded = images.column("sha256").combine_chunks().dictionary_encode(null_encoding="encode")
+    uniq = encoded.dictionary
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    del encoded
+    by_code = np.argsort(codes, kind="stable")  # the rows of each content together, in row order
+    bounds = np.searchsorted(codes[by_code], np.arange(len(uniq) + 1))
 
-    by_sha: dict[str, list[int]] = {}
-    for row, sha in enumerate(shas):
-        by_sha.setdefault(sha, []).append(row)
-    exact = tuple(
-        ExactGroup({"sha256": sha, "paths": [paths[r] for r in rows], "splits": [splits[r] for r in rows]})
-        for sha, rows in sorted(by_sha.items()) if len(rows) > 1)
+    def rows_of(code: int) -> list[int]:
+        return by_code[bounds[code]:bounds[code + 1]].tolist()  # type: ignore[no-any-return]
+
+    shared = np.flatnonzero(np.diff(bounds) > 1)
+    exact = tuple(sorted((ExactGroup({"sha256": uniq[int(c)].as_py(), "paths": [paths[r].as_py() for r in rows],
+                                      "splits": [splits[r].as_py() for r in rows]})
+                          for c in shared.tolist() for rows in [rows_of(c)]), key=lambda g: g["sha256"] or ""))
 
     near: list[NearDuplicate] = []
     unreadable: list[Unreadable] = []
     if near_threshold > 0:
-        hashes, unreadable = _hash_all(list(by_sha), open_image, cache, workers, {s: paths[r[0]] for s, r in by_sha.items()})
-        hashed = sorted(hashes)
-        for i, j, dist in _close_pairs([hashes[s] for s in hashed], near_threshold):
-            for ra in by_sha[hashed[i]]:
-                for rb in by_sha[hashed[j]]:
-                    a, b = sorted((ra, rb), key=lambda r: paths[r])
-                    near.append(NearDuplicate(paths[a], paths[b], splits[a], splits[b], dist))
-        near.sort(key=lambda n: (n.distance, n.a, n.b))
+        values, ok, unreadable = _hash_all(uniq, open_image, cache, workers, lambda c: paths[int(by_code[bounds[c]])].as_py())
+        hashed = np.flatnonzero(ok)
+        for i, j, dist in _close_pairs(values[hashed], near_threshold):
+            for ra in rows_of(int(hashed[i])):
+                for rb in rows_of(int(hashed[j])):
+                    (path_a, a), (path_b, b) = sorted(((paths[ra].as_py(), ra), (paths[rb].as_py(), rb)))
+                    near.append(NearDuplicate(path_a, path_b, splits[a].as_py(), splits[b].as_py(), dist))
+        near.sort(key=lambda nd: (nd.distance, nd.a, nd.b))
 
-    moves = _split_moves(paths, shas, splits, parent_images) if parent_images is not None else []
-    return LeakageReport(exact, tuple(near), tuple(moves), tuple(unreadable), len(paths), near_threshold)
+    moves = _split_moves(paths, images.column("sha256").combine_chunks(), splits, parent_images) \
+        if parent_images is not None else []
+    return LeakageReport(exact, tuple(near), tuple(moves), tuple(unreadable), n, near_threshold)
 
 
-def _hash_all(shas: list[str], open_image: Callable[[str], BinaryIO], cache: dict[str, str] | None, workers: int | None,
-              path_of: dict[str, str]) -> tuple[dict[str, int], list[Unreadable]]:
+def _hash_all(shas: pa.Array, open_image: Callable[[str], BinaryIO], cache: dict[str, str] | None, workers: int | None,
+              path_of: Callable[[int], str]) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_], list[Unreadable]]:
+    """The pHash of each of ``shas`` (a numpy array in their order) and which were read."""
     from concurrent.futures import ThreadPoolExecutor
 
-    hashes: dict[str, int] = {}
-    todo: list[str] = []
-    for sha in shas:
-        known = cache.get(sha) if cache is not None else None
-        if known is not None:
-            hashes[sha] = int(known, 16)
-        else:
-            todo.append(sha)
+    import numpy as np
 
-    def one(sha: str) -> tuple[str, int | None, str | None]:
+    values = np.zeros(len(shas), dtype=np.uint64)
+    ok = np.zeros(len(shas), dtype=bool)
+
+    def one(sha: str) -> tuple[int | None, str | None]:
         try:
             with open_image(sha) as fp:
-                return sha, perceptual_hash(fp), None
+                return perceptual_hash(fp), None
         except Exception as e:  # noqa: BLE001 - one bad image must not hide the leaks among the rest
-            return sha, None, f"{type(e).__name__}: {e}"
+            return None, f"{type(e).__name__}: {e}"
 
     unreadable: list[Unreadable] = []
     # Decoding and resizing release the GIL, so threads use every core without pickling.
     with ThreadPoolExecutor(max_workers=workers or min(16, 2 * (os.cpu_count() or 1))) as pool:
-        for sha, value, error in pool.map(one, todo):
-            if error is not None or value is None:
-                unreadable.append({"path": path_of[sha], "sha256": sha, "error": error or ""})
-                continue
-            hashes[sha] = value
-            if cache is not None:
-                cache[sha] = f"{value:016x}"
-    return hashes, unreadable
+        for lo in range(0, len(shas), HASH_BATCH):
+            todo: list[tuple[int, str]] = []
+            for k, sha in enumerate(shas.slice(lo, HASH_BATCH).to_pylist(), start=lo):
+                known = cache.get(sha) if cache is not None else None
+                if known is not None:
+                    values[k], ok[k] = int(known, 16), True
+                else:
+                    todo.append((k, sha))
+            for (k, sha), (value, error) in zip(todo, pool.map(one, [sha for _, sha in todo])):
+                if error is not None or value is None:
+                    unreadable.append({"path": path_of(k), "sha256": sha, "error": error or ""})
+                    continue
+                values[k], ok[k] = value, True
+                if cache is not None:
+                    cache[sha] = f"{value:016x}"
+    return values, ok, unreadable
 
 
 def _popcount(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
@@ -213,7 +238,7 @@ def _popcount(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
     return counts
 
 
-def _close_pairs(values: list[int], threshold: int) -> list[tuple[int, int, int]]:
+def _close_pairs(values: list[int] | npt.NDArray[np.uint64], threshold: int) -> list[tuple[int, int, int]]:
     """(i, j, distance) with i < j for every pair within ``threshold`` bits."""
     from itertools import pairwise
 
@@ -248,23 +273,48 @@ def _close_pairs(values: list[int], threshold: int) -> list[tuple[int, int, int]
     return [(int(c // n), int(c % n), int(x)) for c, x in zip(code, d[first])]
 
 
-def _split_moves(paths: list[str], shas: list[str], splits: list[str | None], parent: pa.Table) -> list[SplitMove]:
+def _split_moves(paths: pa.Array, shas: pa.Array, splits: pa.Array, parent: pa.Table) -> list[SplitMove]:
     """Images whose split differs from the parent's, matched by path, else by content."""
-    p_paths = parent.column("path").to_pylist()
-    p_splits = parent.column("split").to_pylist() if "split" in parent.column_names else [None] * len(p_paths)
-    p_shas = parent.column("sha256").to_pylist() if "sha256" in parent.column_names else [None] * len(p_paths)
-    split_of_path = dict(zip(p_paths, p_splits))
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n, pn = len(paths), parent.num_rows
+    p_splits = parent.column("split").combine_chunks() if "split" in parent.column_names else pa.nulls(pn, pa.string())
+    p_shas = parent.column("sha256").combine_chunks() if "sha256" in parent.column_names else pa.nulls(pn, pa.string())
+    # By path: the parent's row of each image's path (null: a path the parent lacks).
+    at = pc.index_in(paths, value_set=parent.column("path").combine_chunks())
+    found = pc.is_valid(at).to_numpy(zero_copy_only=False)
+    before = pc.take(p_splits, at)
+    same = pc.or_kleene(pc.equal(before, splits), pc.and_(pc.is_null(before), pc.is_null(splits)))
+    by_path = found & ~pc.fill_null(same, False).to_numpy(zero_copy_only=False)
+    # By content, for a path the parent lacks: its bytes were in the parent, in no row of this split.
+    # A (sha256, split) pair as one string ("\x01": no split; "\x02" + name: a split).
+    def pairs(sha: pa.Array, split: pa.Array) -> pa.Array:
+        tag = pc.if_else(pc.is_null(split), "\x01", pc.binary_join_element_wise("\x02", pc.fill_null(split, ""), ""))
+        return pc.binary_join_element_wise(sha, tag, "\x00")
+
+    had = pc.is_in(shas, value_set=pc.drop_null(p_shas)).to_numpy(zero_copy_only=False)
+    candidate = ~found & had
+    by_content = np.zeros(n, dtype=bool)
+    if candidate.any():
+        rows = np.flatnonzero(candidate)
+        mine = pairs(shas.take(pa.array(rows)), splits.take(pa.array(rows)))
+        by_content[rows] = ~pc.is_in(mine, value_set=pairs(p_shas, p_splits)).to_numpy(zero_copy_only=False)
+    moved = np.flatnonzero(by_path | by_content)
+    # The parent's splits of the contents that moved (only those are held as Python).
+    wanted = pc.is_in(p_shas, value_set=shas.take(pa.array(np.flatnonzero(by_content)))) if by_content.any() else None
     splits_of_sha: dict[str, set[str | None]] = {}
-    for sha, split in zip(p_shas, p_splits):
-        if sha is not None:
+    if wanted is not None:
+        for sha, split in zip(p_shas.filter(wanted).to_pylist(), p_splits.filter(wanted).to_pylist()):
             splits_of_sha.setdefault(sha, set()).add(split)
     moves: list[SplitMove] = []
-    for path, sha, split in zip(paths, shas, splits):
-        if path in split_of_path:
-            if split_of_path[path] != split:
-                moves.append({"path": path, "from": split_of_path[path], "to": split, "by": "path"})
-        elif sha in splits_of_sha and split not in splits_of_sha[sha]:
+    for r in moved.tolist():
+        path, split = paths[r].as_py(), splits[r].as_py()
+        if by_path[r]:
+            moves.append({"path": path, "from": before[r].as_py(), "to": split, "by": "path"})
+        else:
             # Renamed and moved: the same bytes were in another split under another name.
-            (before, *_) = sorted(splits_of_sha[sha], key=lambda s: s or "")
-            moves.append({"path": path, "from": before, "to": split, "by": "content"})
+            (was, *_) = sorted(splits_of_sha[shas[r].as_py()], key=lambda s: s or "")
+            moves.append({"path": path, "from": was, "to": split, "by": "content"})
     return moves

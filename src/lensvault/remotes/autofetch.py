@@ -22,9 +22,11 @@ from lensvault.errors import IntegrityError, NotFound, ObjectMissing
 from lensvault.progress import NO_PROGRESS
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from lensvault.vault import Vault
 
-__all__ = ["ensure_local"]
+__all__ = ["ensure_local", "ensure_local_batches"]
 
 
 def _first(missing: list[str]) -> str:
@@ -50,6 +52,16 @@ def _refuse_remote_only(vault: Vault, missing: list[str], what: str, ref: str, f
     raise ObjectMissing(f"{head}, and this vault has no default remote to fetch them from", where=vault.store.url,
                         fix=f"add it back (`lensvault remote add {name} {url} --default`) and run this again",
                         missing=on_remote[:100])
+
+
+def ensure_local_batches(vault: Vault, batches: Iterable[Sequence[str]], *, what: str, pull_ref: str | None = None,
+                         fetch: bool = True, progress=NO_PROGRESS) -> int:
+    """:func:`ensure_local` for objects given a batch at a time (a version's files table, a row
+    group at a time): only the oids the store lacks are held, not every oid of the version."""
+    missing: list[str] = []
+    for batch in batches:
+        missing += vault.store.missing(sorted(set(batch)))
+    return ensure_local(vault, missing, what=what, pull_ref=pull_ref, fetch=fetch, progress=progress)
 
 
 def ensure_local(vault: Vault, oids, *, what: str, pull_ref: str | None = None, fetch: bool = True,

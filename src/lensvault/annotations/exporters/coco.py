@@ -9,12 +9,13 @@ predictions made on an export evaluate against the version with the same ids."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NotRequired, TypedDict
 
-from lensvault.annotations.exporters._files import Link, attrs, place, select
+from lensvault.annotations.exporters._files import Link, Selection, attrs, place
 from lensvault.annotations.model import AnnotationRow, AnnotationSet, ImageRow
 
 
@@ -50,13 +51,12 @@ class _Annotation(TypedDict):
 
 def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, split: str | None,
            link: Link | None) -> Path:
+    import pyarrow as pa
+    import pyarrow.compute as pc
     from pycocotools import mask as mask_utils
 
-    from lensvault.annotations.image_ids import image_ids
-
-    id_of = dict(zip(aset.images.column("path").to_pylist(), image_ids(aset.images)))
+    sel = Selection(aset, split)
     label_key = aset.label_key or "labels"
-    images, by_image = select(aset, split)
     categories: list[_Category] = []
     for cid, name in zip(aset.classes.ids, aset.classes.names):
         cat: _Category = {"id": cid, "name": name, "supercategory": ""}
@@ -66,37 +66,53 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, s
             cat["skeleton"] = [list(e) for e in kp.get("skeleton", [])]
         categories.append(cat)
 
-    groups: dict[str, list[ImageRow]] = {}
-    for im in images:
-        groups.setdefault(split or im["split"] or "all", []).append(im)
-    if not groups:
-        groups[split or "all"] = []
+    # One file per split, in the order the splits first appear; annotation ids run on across them.
+    splits = sel.column("split")
+    group_of = None if split is not None else \
+        pc.fill_null(pc.if_else(pc.equal(splits, ""), pa.scalar(None, pa.string()), splits), "all")
+    groups = [split or "all"] if group_of is None else (pc.unique(group_of).to_pylist() or ["all"])
     (dest / "annotations").mkdir(parents=True, exist_ok=True)
     ann_id = 0
-    for name, group in groups.items():
-        out_images: list[_Image] = []
-        out_anns: list[_Annotation] = []
-        for im in group:
-            image_id = id_of[im["path"]]
-            entry: _Image = {"id": image_id, "file_name": im["path"], "width": im["width"], "height": im["height"]}
-            tags = attrs(im["tags"])
-            if tags:
-                entry["tags"] = tags
-            out_images.append(entry)
-            place(im["path"], dest / im["path"], image_files, link)
-            labels = [aset.classes.name_of(a["class_id"]) for a in by_image[im["path"]] if a["kind"] == "label"]
-            if labels:
-                entry[label_key] = list(dict.fromkeys(labels))  # type: ignore[literal-required]
-            for a in by_image[im["path"]]:
-                if a["kind"] == "label":
-                    continue
-                ann_id += 1
-                out_anns.append(_annotation(a, ann_id, image_id, im, mask_utils))
-        doc = {"info": {"description": "exported by LensVault"}, "licenses": [], "categories": categories,
-               "images": out_images, "annotations": out_anns}
-        with open(dest / "annotations" / f"instances_{name}.json", "w", encoding="utf-8") as f:
-            json.dump(doc, f, ensure_ascii=False)
+    for name in groups:
+        rows = None if group_of is None else sel.rows_where(pc.equal(group_of, name))
+        out = dest / "annotations" / f"instances_{name}.json"
+        # The file is written as ``json.dump`` writes the whole document, an entry at a time;
+        # the annotations go to a side file first (they follow all the images), then are appended.
+        spill = out.with_name(f".{out.name}.annotations")
+        with open(out, "w", encoding="utf-8") as f, open(spill, "w+", encoding="utf-8") as later:
+            f.write(f'{{"info": {_json({"description": "exported by LensVault"})}, "licenses": [], '
+                    f'"categories": {_json(categories)}, "images": [')
+            sep_image = sep_ann = ""
+            for chunk in sel.chunks(rows):
+                for im, anns in chunk:
+                    image_id = im["image_id"]
+                    entry: _Image = {"id": image_id, "file_name": im["path"], "width": im["width"],
+                                     "height": im["height"]}
+                    tags = attrs(im["tags"])
+                    if tags:
+                        entry["tags"] = tags
+                    place(im["path"], dest / im["path"], image_files, link)
+                    labels = [aset.classes.name_of(a["class_id"]) for a in anns if a["kind"] == "label"]
+                    if labels:
+                        entry[label_key] = list(dict.fromkeys(labels))  # type: ignore[literal-required]
+                    f.write(sep_image + _json(entry))
+                    sep_image = ", "
+                    for a in anns:
+                        if a["kind"] == "label":
+                            continue
+                        ann_id += 1
+                        later.write(sep_ann + _json(_annotation(a, ann_id, image_id, im, mask_utils)))
+                        sep_ann = ", "
+            f.write('], "annotations": [')
+            later.seek(0)
+            shutil.copyfileobj(later, f, 1 << 20)
+            f.write("]}")
+        spill.unlink()
     return dest
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _annotation(a: AnnotationRow, ann_id: int, image_id: int, im: ImageRow, mask_utils: ModuleType) -> _Annotation:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lensvault.annotations.exporters._files import Link, flat_names, place, select
+from lensvault.annotations.exporters._files import CHUNK_IMAGES, FlatNames, Link, Selection, place
 from lensvault.annotations.model import AnnotationSet
 from lensvault.errors import UsageError
 
@@ -15,23 +15,43 @@ __all__ = ["export"]
 
 def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, split: str | None,
            link: Link | None = None) -> Path:
-    images, by_image = select(aset, split)
-    labels = {im["path"]: sorted({a["class_id"] for a in by_image[im["path"]] if a["kind"] == "label"})
-              for im in images}
-    multi = sorted(p for p, ids in labels.items() if len(ids) > 1)
-    unlabeled = sorted(p for p, ids in labels.items() if not ids)
-    for bad, what in ((multi, "have more than one label"), (unlabeled, "have no image label")):
-        if bad:
-            raise UsageError(f"{len(bad)} image(s) {what}, which an ImageFolder cannot hold: "
-                             + ", ".join(bad[:5]) + (f" … and {len(bad) - 5} more" if len(bad) > 5 else ""),
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sel = Selection(aset, split)
+    n = len(sel)
+    # Each image's distinct label classes: how many, and the lowest (its folder's class).
+    is_label = pc.equal(sel.annotation_column("kind"), "label").to_numpy(zero_copy_only=False)
+    rows = sel.annotation_image_rows()[is_label]
+    classes = sel.annotation_column("class_id").to_numpy(zero_copy_only=False)[is_label].astype(np.int64)
+    order = np.lexsort((classes, rows))
+    rows, classes = rows[order], classes[order]
+    distinct = np.ones(len(rows), dtype=bool)
+    distinct[1:] = (rows[1:] != rows[:-1]) | (classes[1:] != classes[:-1])
+    count = np.bincount(rows[distinct], minlength=n)
+    paths = sel.column("path")
+    for bad, what in ((count > 1, "have more than one label"), (count == 0, "have no image label")):
+        if bad.any():
+            found = sorted(paths.filter(pa.array(bad)).to_pylist())
+            raise UsageError(f"{len(found)} image(s) {what}, which an ImageFolder cannot hold: "
+                             + ", ".join(found[:5]) + (f" … and {len(found) - 5} more" if len(found) > 5 else ""),
                              where="--format imagefolder",
                              fix="export --format labels (a path,label CSV beside the images) instead")
-    folders: dict[str, list[str]] = {}
-    for im in images:
-        name = aset.classes.name_of(labels[im["path"]][0])
-        folder = f"{im['split']}/{name}" if im["split"] else name
-        folders.setdefault(folder, []).append(im["path"])
-    for folder, paths in folders.items():
-        for path, file_name in flat_names(paths).items():
-            place(path, dest / folder / file_name, image_files, link)
+    lowest = classes[np.searchsorted(rows, np.arange(n))]  # (every image has a label now)
+    splits = sel.column("split")
+    parts = []
+    for lo in range(0, n, CHUNK_IMAGES):
+        part = [f"{s}/{aset.classes.name_of(int(c))}" if s else aset.classes.name_of(int(c)) for s, c in
+                zip(splits.slice(lo, CHUNK_IMAGES).to_pylist(), lowest[lo:lo + CHUNK_IMAGES].tolist())]
+        parts.append(pa.array(part, pa.string()))
+    folders = pa.chunked_array(parts, pa.string()).combine_chunks()
+    flat = FlatNames(paths, folders)
+    # A folder's images together, folders in the order they first appear (the order files are placed in).
+    walk = np.argsort(folders.dictionary_encode().indices.to_numpy(zero_copy_only=False), kind="stable")
+    for chunk in sel.chunks(walk):
+        for im, anns in chunk:
+            name = aset.classes.name_of(min(a["class_id"] for a in anns if a["kind"] == "label"))
+            folder = f"{im['split']}/{name}" if im["split"] else name
+            place(im["path"], dest / folder / flat(im["path"], folder), image_files, link)
     return dest

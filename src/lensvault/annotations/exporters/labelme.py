@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lensvault.annotations.exporters._files import Link, attrs, place, select
+from lensvault.annotations.exporters._files import Link, Selection, attrs, derived, place, repeated
 from lensvault.annotations.model import AnnotationRow, AnnotationSet, ImageRow
 
 __all__ = ["export"]
@@ -33,29 +33,45 @@ LABELME_VERSION = "5.4.1"  # the file format labelme writes today; the importer 
 
 def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, split: str | None,
            link: Link | None = None) -> Path:
-    images, by_image = select(aset, split)
+    import pyarrow.compute as pc
+
+    sel = Selection(aset, split, by_path=True)
     names = dict(zip(aset.classes.ids, aset.classes.names))
-    has_labels = any(a["kind"] == "label" for rows in by_image.values() for a in rows)
-    taken: set[str] = set()
-    for im in sorted(images, key=lambda im: im["path"]):
-        place(im["path"], dest / im["path"], image_files, link)
-        doc = _document(im, by_image[im["path"]], names, has_labels)
-        out = json_path(im["path"], taken)
-        (dest / out).parent.mkdir(parents=True, exist_ok=True)
-        (dest / out).write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    has_labels = bool(pc.any(pc.equal(sel.annotation_column("kind"), "label")).as_py())
+    names_of = JsonNames(sel.column("path"))
+    for chunk in sel.chunks():
+        for im, rows in chunk:
+            place(im["path"], dest / im["path"], image_files, link)
+            doc = _document(im, rows, names, has_labels)
+            out = names_of(im["path"])
+            (dest / out).parent.mkdir(parents=True, exist_ok=True)
+            (dest / out).write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
     classes = {str(i): n for i, n in sorted(names.items())}
     (dest / "classes.json").write_text(json.dumps(classes, indent=2, ensure_ascii=False), encoding="utf-8")
     return dest
 
 
-def json_path(image: str, taken: set[str]) -> str:
-    """``a.jpg`` → ``a.json``; ``a.png`` beside it → ``a.png.json`` (the importer finds the image by
-    the file's ``imagePath``, not by its name)."""
-    path = str(PurePosixPath(image).with_suffix(".json"))
-    if path in taken:
-        path = image + ".json"
-    taken.add(path)
-    return path
+def _json_name(image: str) -> str:
+    return str(PurePosixPath(image).with_suffix(".json"))
+
+
+class JsonNames:
+    """Image path → its JSON's path, asked in path order: ``a.jpg`` → ``a.json``; ``a.png`` beside it →
+    ``a.png.json`` (the importer finds the image by the file's ``imagePath``, not by its name). Only
+    names that can be taken twice are remembered (those two images share, and the fallbacks)."""
+
+    def __init__(self, paths: Any) -> None:
+        self._shared = repeated(derived(paths, _json_name))
+        self._taken: set[str] = set()
+
+    def __call__(self, image: str) -> str:
+        path = _json_name(image)
+        if path in self._taken:
+            path = image + ".json"
+            self._taken.add(path)
+        elif path in self._shared:
+            self._taken.add(path)
+        return path
 
 
 def _document(im: ImageRow, rows: list[AnnotationRow], names: dict[int, str], has_labels: bool) -> dict[str, Any]:

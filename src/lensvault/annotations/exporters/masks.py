@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TextIO
 
-from lensvault.annotations.exporters._files import Link, place, select
+from lensvault.annotations.exporters._files import Link, Selection, derived, place, repeated
 from lensvault.annotations.model import AnnotationSet
 from lensvault.errors import UsageError
 
@@ -64,33 +64,34 @@ def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, s
     bg = meta["background_class"] if "background_class" in meta else background_id(ids, names)
     fill = ignore if bg is None else bg
     deep = max([*ids, ignore]) > 255
-    images, by_image = select(aset, split, ignore_regions=True)
-    for im in images:
-        place(im["path"], dest / im["path"], image_files, link)
-        if im["width"] <= 0 or im["height"] <= 0:
-            continue
-        pixels = rasterize_ground_truth(im, by_image[im["path"]], fill, ignore)
-        out = dest / mask_path(im["path"])
-        out.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels.astype(np.uint16 if deep else np.uint8)).save(out)
-    _write_split_lists(dest, images)
+    import contextlib
+
+    sel = Selection(aset, split, ignore_regions=True)
+    # VOC's split lists: one image per line, by stem — by path without suffix where stems repeat,
+    # so that no image is put in another's split.
+    unique = not repeated(derived(sel.column("path"), lambda p: PurePosixPath(p).stem))
+    folder = dest / "ImageSets" / "Segmentation"
+    with contextlib.ExitStack() as files:
+        members: dict[str, TextIO] = {}  # split → its list, written as the images come
+        for chunk in sel.chunks():
+            for im, rows in chunk:
+                place(im["path"], dest / im["path"], image_files, link)
+                if im["split"]:
+                    if im["split"] not in members:
+                        folder.mkdir(parents=True, exist_ok=True)
+                        members[im["split"]] = files.enter_context(
+                            open(folder / f"{im['split']}.txt", "w", encoding="utf-8", newline=""))
+                    path = PurePosixPath(im["path"])
+                    members[im["split"]].write(f"{path.stem if unique else path.with_suffix('')}\n")
+                if im["width"] <= 0 or im["height"] <= 0:
+                    continue
+                pixels = rasterize_ground_truth(im, rows, fill, ignore)
+                out = dest / mask_path(im["path"])
+                out.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels.astype(np.uint16 if deep else np.uint8)).save(out)
     doc: dict[str, Any] = {"label_map": {str(i): n for i, n in sorted(zip(ids, names))}, "ignore_index": ignore}
     if bg is not None:
         doc["background_label"] = str(bg)
     (dest / "dataset_meta.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
     return dest
 
-
-def _write_split_lists(dest: Path, images: list[Any]) -> None:
-    """VOC's split lists: one image per line, by stem — by path without suffix where stems repeat,
-    so that no image is put in another's split."""
-    stems = [PurePosixPath(im["path"]).stem for im in images]
-    unique = len(set(stems)) == len(stems)
-    members: dict[str, list[str]] = {}
-    for im, stem in zip(images, stems):
-        if im["split"]:
-            members.setdefault(im["split"], []).append(stem if unique else str(PurePosixPath(im["path"]).with_suffix("")))
-    folder = dest / "ImageSets" / "Segmentation"
-    for split, names in sorted(members.items()):
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{split}.txt").write_text("".join(f"{n}\n" for n in names), encoding="utf-8")

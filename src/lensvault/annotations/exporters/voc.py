@@ -7,38 +7,43 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TextIO
 from xml.sax.saxutils import escape
 
-from lensvault.annotations.exporters._files import Link, attrs, flat_names, num, place, select
+from lensvault.annotations.exporters._files import FlatNames, Link, Selection, attrs, num, place
 from lensvault.annotations.model import AnnotationRow, AnnotationSet
 
 
 def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, split: str | None,
            link: Link | None) -> Path:
+    import contextlib
+
     from lensvault.annotations.importers.masks import voc_palette
 
-    images, by_image = select(aset, split)
+    sel = Selection(aset, split)
     names = dict(zip(aset.classes.ids, aset.classes.names))
-    flat = flat_names([im["path"] for im in images])
+    flat = FlatNames(sel.column("path"))
     (dest / "Annotations").mkdir(parents=True, exist_ok=True)
     (dest / "JPEGImages").mkdir(parents=True, exist_ok=True)
-    members: dict[str, list[str]] = {}
-    for im in images:
-        filename = flat[im["path"]]
-        stem = PurePosixPath(filename).stem
-        place(im["path"], dest / "JPEGImages" / filename, image_files, link)
-        objects = "".join(_object(a, names) for a in by_image[im["path"]])
-        xml = (f"<annotation>\n  <folder>JPEGImages</folder>\n  <filename>{escape(filename)}</filename>\n"
-               f"  <size>\n    <width>{im['width']}</width>\n    <height>{im['height']}</height>\n"
-               f"    <depth>3</depth>\n  </size>\n  <segmented>0</segmented>\n{objects}</annotation>\n")
-        (dest / "Annotations" / f"{stem}.xml").write_text(xml, encoding="utf-8")
-        if im["split"]:
-            members.setdefault(im["split"], []).append(stem)
     main = dest / "ImageSets" / "Main"
-    for s, stems in members.items():
-        main.mkdir(parents=True, exist_ok=True)
-        (main / f"{s}.txt").write_text("".join(f"{x}\n" for x in stems), encoding="utf-8")
+    with contextlib.ExitStack() as files:
+        members: dict[str, TextIO] = {}  # split → its list, written as the images come
+        for chunk in sel.chunks():
+            for im, rows in chunk:
+                filename = flat(im["path"])
+                stem = PurePosixPath(filename).stem
+                place(im["path"], dest / "JPEGImages" / filename, image_files, link)
+                objects = "".join(_object(a, names) for a in rows)
+                xml = (f"<annotation>\n  <folder>JPEGImages</folder>\n  <filename>{escape(filename)}</filename>\n"
+                       f"  <size>\n    <width>{im['width']}</width>\n    <height>{im['height']}</height>\n"
+                       f"    <depth>3</depth>\n  </size>\n  <segmented>0</segmented>\n{objects}</annotation>\n")
+                (dest / "Annotations" / f"{stem}.xml").write_text(xml, encoding="utf-8")
+                if im["split"]:
+                    if im["split"] not in members:
+                        main.mkdir(parents=True, exist_ok=True)
+                        members[im["split"]] = files.enter_context(
+                            open(main / f"{im['split']}.txt", "w", encoding="utf-8", newline=""))
+                    members[im["split"]].write(f"{stem}\n")
     palette = voc_palette(max(len(aset.classes.names), 1))
     lines = ["# label:color_rgb:parts:actions"]
     lines += [f"{n}:{','.join(map(str, palette[i]))}::" for i, n in enumerate(aset.classes.names)]

@@ -10,34 +10,36 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lensvault.annotations.exporters._files import Link, attrs, flat_names, place, select
+from lensvault.annotations.exporters._files import FlatNames, Link, Selection, attrs, place
 from lensvault.annotations.model import AnnotationRow, AnnotationSet
 from lensvault.errors import InputError
 
 
 def export(aset: AnnotationSet, image_files: Mapping[str, Any], dest: Path, *, split: str | None,
            link: Link | None) -> Path:
+    import pyarrow.compute as pc
     import yaml
 
-    images, by_image = select(aset, split)
+    sel = Selection(aset, split)
     yolo_id = {cid: i for i, cid in enumerate(aset.classes.ids)}
-    splits = sorted({im["split"] for im in images if im["split"]})
-    flat = flat_names([im["path"] for im in images])
-    for im in images:
-        if im["width"] <= 0 or im["height"] <= 0:
-            raise InputError(f"image {im['path']!r} has no known size, so YOLO coordinates cannot be normalized",
-                             where=im["path"], fix="add the image file (or its size) before exporting to YOLO")
-        sub = im["split"] or ""
-        name = flat[im["path"]]
-        place(im["path"], dest / "images" / sub / name, image_files, link)
-        lines = []
-        for a in by_image[im["path"]]:
-            if a["class_id"] not in yolo_id:
-                continue  # reported as unknown-class on import; YOLO has no id to give it
-            lines.append(_line(a, yolo_id[a["class_id"]], im["width"], im["height"]))
-        label = dest / "labels" / sub / PurePosixPath(name).with_suffix(".txt").name
-        label.parent.mkdir(parents=True, exist_ok=True)
-        label.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    splits = sorted(s for s in pc.unique(sel.column("split")).to_pylist() if s)
+    flat = FlatNames(sel.column("path"))
+    for chunk in sel.chunks():
+        for im, rows in chunk:
+            if im["width"] <= 0 or im["height"] <= 0:
+                raise InputError(f"image {im['path']!r} has no known size, so YOLO coordinates cannot be normalized",
+                                 where=im["path"], fix="add the image file (or its size) before exporting to YOLO")
+            sub = im["split"] or ""
+            name = flat(im["path"])
+            place(im["path"], dest / "images" / sub / name, image_files, link)
+            lines = []
+            for a in rows:
+                if a["class_id"] not in yolo_id:
+                    continue  # reported as unknown-class on import; YOLO has no id to give it
+                lines.append(_line(a, yolo_id[a["class_id"]], im["width"], im["height"]))
+            label = dest / "labels" / sub / PurePosixPath(name).with_suffix(".txt").name
+            label.parent.mkdir(parents=True, exist_ok=True)
+            label.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     config: dict[str, str | dict[int, str]] = {"path": "."}
     if splits:
         for s in splits:
