@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from lensvault.progress import Progress
     from lensvault.state import FileRow, StatKey
     from lensvault.store.base import ObjectKey
+    from lensvault.store.verified import KnownKeys
     from lensvault.vault import Vault
 
 __all__ = ["MARKER", "CheckoutResult", "check_destination", "checkout", "checkout_version", "safe_relpath"]
@@ -188,7 +189,7 @@ def _checkout(vault: Vault, files: _Selection, dest: Path, count: int, link: Lin
             stmp = str(tmp)
             try:
                 tmp.mkdir()
-                verified: dict[str, ObjectKey] | None = None
+                verified: KnownKeys | None = None
                 with progress.task("Checking out", count) as advance:
                     for batch in stream:
                         if not batch:
@@ -248,7 +249,7 @@ def _checkout(vault: Vault, files: _Selection, dest: Path, count: int, link: Lin
 
 
 def _check_linked(vault: Vault, batch: list[FileRow], keys: list[StatKey | None], used: set[LinkMode],
-                  verified: dict[str, ObjectKey], rest: Iterator[list[FileRow]]) -> None:
+                  verified: KnownKeys, rest: Iterator[list[FileRow]]) -> None:
     """Objects shared by link (hardlink, symlink, reflink) must be verified since they last changed.
 
     A corrupt one stops the checkout once the objects of the batches not written yet (``rest``)
