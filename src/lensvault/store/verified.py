@@ -90,7 +90,7 @@ class KnownKeys:
     digests, ``keys``: (n, 3) uint64, masked with ``_U64``) and the deltas' changes over it
     (``changes``: oid → key, or None for an object no longer trusted)."""
 
-    __slots__ = ("changes", "keys", "oids")
+    __slots__ = ("_buckets", "changes", "keys", "oids")
 
     def __init__(self, oids: Any = None, keys: Any = None, changes: dict[str, ObjectKey | None] | None = None) -> None:
         import numpy as np
@@ -98,6 +98,7 @@ class KnownKeys:
         self.oids = np.empty(0, dtype="S32") if oids is None else oids
         self.keys = np.empty((0, 3), dtype=np.uint64) if keys is None else keys
         self.changes: dict[str, ObjectKey | None] = changes if changes is not None else {}
+        self._buckets: tuple[int, Any] | None = None
 
     @classmethod
     def of(cls, keys: dict[str, ObjectKey]) -> KnownKeys:
@@ -130,23 +131,47 @@ class KnownKeys:
         if not oids or n == 0:
             return np.full(len(oids), -1, dtype=np.int64)
         raw = np.frombuffer(bytes.fromhex("".join(oids)), dtype="S32")
-        at = np.minimum(np.searchsorted(self.oids, raw), n - 1)
-        return np.where(self.oids[at] == raw, at, -1)
+        # Not a binary search (~20 cache misses a lookup: 1.5 µs, 1.5 s for a million files):
+        # the digests are uniform, so their first bits index a table of where each bucket
+        # starts (~1 digest a bucket), and a lookup compares the few digests of its bucket.
+        shift, starts = self._bucket_starts()
+        b = (_prefix(raw) >> np.uint64(shift)).astype(np.int64)
+        lo, hi = starts[b].astype(np.int64), starts[b + 1].astype(np.int64)
+        out = np.full(len(raw), -1, dtype=np.int64)
+        todo = np.flatnonzero(hi > lo)
+        while len(todo):
+            at = lo[todo]
+            hit = self.oids[at] == raw[todo]
+            out[todo[hit]] = at[hit]
+            lo[todo] += 1
+            todo = todo[~hit & (lo[todo] < hi[todo])]
+        return out
+
+    def _bucket_starts(self) -> tuple[int, Any]:
+        """(shift, starts): bucket ``prefix >> shift`` of the sorted digests is ``starts[b]:starts[b + 1]``."""
+        import numpy as np
+
+        if self._buckets is None:
+            bits = max(1, min(32, len(self.oids).bit_length()))
+            shift = 64 - bits
+            counts = np.bincount((_prefix(self.oids) >> np.uint64(shift)).astype(np.int64), minlength=1 << bits)
+            starts = np.zeros((1 << bits) + 1, dtype=np.int64 if len(self.oids) >= 1 << 31 else np.int32)
+            np.cumsum(counts, out=starts[1:])
+            self._buckets = (shift, starts)
+        return self._buckets
 
     def differing(self, items: Iterable[tuple[str, ObjectKey | None]]) -> list[str]:
         """The oids of ``items`` (oid, its key now) whose key is not the one recorded for them."""
+        from itertools import islice
+
         out: list[str] = []
-        part: list[tuple[str, ObjectKey | None]] = []
-        for oid, key in items:
-            if oid in self.changes:
-                if self.changes[oid] != key:
-                    out.append(oid)
-                continue
-            part.append((oid, key))
-            if len(part) == 4096:  # (what a lookup holds per item stays that of 4,096)
-                out.extend(self._differing(part))
-                part = []
-        out.extend(self._differing(part))
+        it = iter(items)
+        changes = self.changes
+        while part := list(islice(it, 4096)):  # (what a lookup holds per item stays that of 4,096)
+            if changes:
+                out.extend(oid for oid, key in part if oid in changes and changes[oid] != key)
+                part = [(oid, key) for oid, key in part if oid not in changes]
+            out.extend(self._differing(part))
         return out
 
     def _differing(self, part: list[tuple[str, ObjectKey | None]]) -> list[str]:
@@ -156,13 +181,18 @@ class KnownKeys:
             return []
         at = self._find([oid for oid, _ in part])
         found = at >= 0
-        none = np.fromiter((k is None for _, k in part), dtype=bool, count=len(part))
-        given = np.fromiter((v & _U64 for _, k in part for v in (k if k is not None else (0, 0, 0))),
-                            dtype=np.uint64, count=3 * len(part)).reshape(-1, 3)
+        keys = [k for _, k in part]
+        try:  # (the usual keys: three non-negative ints each)
+            given = np.array(keys, dtype=np.uint64).reshape(-1, 3)
+            none = np.zeros(len(part), dtype=bool)
+        except (TypeError, ValueError, OverflowError):  # a None among them, or a negative mtime
+            none = np.fromiter((k is None for k in keys), dtype=bool, count=len(keys))
+            given = np.fromiter((v & _U64 for k in keys for v in (k if k is not None else (0, 0, 0))),
+                                dtype=np.uint64, count=3 * len(keys)).reshape(-1, 3)
         same = found & ~none & (self.keys[np.maximum(at, 0)] == given).all(axis=1) if len(self.oids) else found
         # recorded == now: both the same key, or neither a key (not recorded, and no key now)
         differs = ~(same | (~found & none))
-        return [oid for (oid, _), d in zip(part, differs.tolist()) if d]
+        return [part[i][0] for i in np.flatnonzero(differs).tolist()]
 
     def folded(self) -> KnownKeys:
         """The base with the changes applied (for a new base)."""
@@ -170,8 +200,9 @@ class KnownKeys:
 
         if not self.changes:
             return self
-        changed = np.frombuffer(bytes.fromhex("".join(self.changes)), dtype="S32")
-        keep = ~np.isin(self.oids, changed) if len(self.oids) else np.empty(0, dtype=bool)
+        keep = np.ones(len(self.oids), dtype=bool)
+        at = self._find(list(self.changes))
+        keep[at[at >= 0]] = False
         added = {o: k for o, k in self.changes.items() if k is not None}
         new = KnownKeys.of(added)
         oids = np.concatenate([self.oids[keep], new.oids])
@@ -179,20 +210,20 @@ class KnownKeys:
         order = np.argsort(oids, kind="stable")
         return KnownKeys(oids[order], keys[order])
 
-    def merged(self, newer: KnownKeys) -> KnownKeys:
-        """This record's (changes folded in) with ``newer``'s base over it: its keys win."""
+    def merged(self, newer: list[KnownKeys]) -> KnownKeys:
+        """This record's (changes folded in) with the bases of ``newer`` over it, in order: for an
+        oid in several, the newest key wins. One sort for all of them (~0.4 s a million)."""
         import numpy as np
 
         base = self.folded()
-        if not len(newer.oids):
-            return KnownKeys(base.oids, base.keys, dict(newer.changes))
-        oids = np.concatenate([base.oids, newer.oids])
-        keys = np.concatenate([base.keys, newer.keys])
-        order = np.argsort(oids, kind="stable")  # (an oid in both: the newer one comes last)
+        oids = np.concatenate([base.oids, *(n.oids for n in newer)])
+        keys = np.concatenate([base.keys, *(n.keys for n in newer)])
+        order = np.argsort(oids, kind="stable")  # (an oid in several: the newest comes last)
         oids, keys = oids[order], keys[order]
+        del order
         last = np.ones(len(oids), dtype=bool)
         np.not_equal(oids[:-1], oids[1:], out=last[:-1])
-        return KnownKeys(oids[last], keys[last], dict(newer.changes))
+        return KnownKeys(oids[last], keys[last]) if not last.all() else KnownKeys(oids, keys)
 
     def to_bytes(self) -> bytes:
         body = len(self.oids).to_bytes(8, "little") + self.oids.tobytes() + self.keys.astype("<u8").tobytes()
@@ -215,6 +246,13 @@ class KnownKeys:
         oids = np.frombuffer(blob, dtype="S32", count=n, offset=head + 4 + 8)
         keys = np.frombuffer(blob, dtype="<u8", count=3 * n, offset=head + 4 + 8 + 32 * n).reshape(n, 3)
         return cls(oids, keys)
+
+
+def _prefix(raw: Any) -> Any:
+    """The first 8 bytes of each raw digest as a big-endian integer: sorted as the digests are."""
+    import numpy as np
+
+    return np.ascontiguousarray(raw).view(">u8").reshape(-1, 4)[:, 0].astype(np.uint64)
 
 
 def _signed(v: int) -> int:
@@ -258,14 +296,19 @@ class VerifiedObjects:
         except OSError:
             return known
         big = False
+        pending: list[KnownKeys] = []  # big deltas, in the base's form (see ``add``): merged in one sort
         for e in deltas:
             blob = self._read_blob(e.path)
             arrays = KnownKeys.from_bytes(blob) if blob is not None else None
-            if arrays is not None:  # a big delta, in the base's form (see ``add``)
-                known = known.merged(arrays)
+            if arrays is not None:
+                pending.append(arrays)
                 big = True
-            else:
-                known.changes.update((_decode(blob) if blob is not None else None) or {})
+                continue
+            if pending:  # (before a small delta that is newer than them)
+                known, pending = known.merged(pending), []
+            known.changes.update((_decode(blob) if blob is not None else None) or {})
+        if pending:
+            known = known.merged(pending)
         if big or len(deltas) >= _FOLD_AT or len(known.changes) > 4 * _SMALL_DELTA:
             known = known.folded()
             self._write_base(known)
