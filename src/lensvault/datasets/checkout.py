@@ -190,7 +190,8 @@ def _checkout(vault: Vault, files: _Selection, dest: Path, count: int, link: Lin
             try:
                 tmp.mkdir()
                 verified: KnownKeys | None = None
-                with progress.task("Checking out", count) as advance:
+                with progress.task("Checking out", count) as advance, \
+                        local_links.materializing(vault.store, link) as materialize:
                     for batch in stream:
                         if not batch:
                             continue  # (no file of it matches the patterns)
@@ -201,7 +202,7 @@ def _checkout(vault: Vault, files: _Selection, dest: Path, count: int, link: Lin
                             os.makedirs(f"{stmp}/{d}", exist_ok=True)
                         items = [(r[1], f"{stmp}/{p}") for r, p in zip(batch, paths)]
                         del paths
-                        used = local_links.materialize(vault.store, items, link, on_done=advance)
+                        used = materialize(items, on_done=advance)
                         # Stat'ed here, before DEST exists under its name: nobody else writes into the
                         # staging folder, so every key is of a file exactly as we wrote it.
                         keys = _settled_keys([p for _, p in items], own_ctime=LinkMode.HARDLINK in used)
