@@ -42,21 +42,25 @@ def _tree(root: Path, n: int) -> Path:
 
 
 # The CLI with checkouts in batches of this many files (listing.BATCH_ROWS), fewer than SMALL,
-# and no cached listing (as for a version too big for one, state.LISTING_MAX_ROWS): both sizes
-# then read the Parquet files table a batch at a time, the way a million files are checked out,
-# and the memory per file shows what outlives a batch. "Record aside": the same with DEST's
-# stat-cache record fed to a writer that keeps nothing, which shows the checkout's own part
-# (the record's writer is state.py's; one that collects the entries is ~0.5 KB a file).
+# and no cached listing (as for a version too big for one, state.LISTING_MAX_ROWS), of a version
+# whose files table has row groups of that many rows (files_table.ROW_GROUP_ROWS): both sizes
+# then read the table a batch and a row group at a time, as a million files are checked out
+# (Arrow keeps what it decoded of a row group until the next), and the memory per file shows
+# what outlives a batch. "Record aside": the same with DEST's stat-cache record fed to a writer
+# that keeps nothing: the checkout's own part (the record's writer is state.py's, and one that
+# collects the entries holds ~0.5 KB a file).
 CHECKOUT_BATCH = 500
 _IN_BATCHES = (
-    "import sys; from lensvault.datasets import listing; from lensvault.state import FileState, IndexWriter; "
-    f"listing.BATCH_ROWS = {CHECKOUT_BATCH}; FileState.listing = lambda self, snapshot_id: None; ")
+    "import sys; from lensvault.datasets import files_table, listing; "
+    "from lensvault.state import FileState, IndexWriter; "
+    f"files_table.ROW_GROUP_ROWS = listing.BATCH_ROWS = {CHECKOUT_BATCH}; "
+    "FileState.listing = lambda self, snapshot_id: None\n")
 _RECORD_ASIDE = (
     "class Drop(IndexWriter):\n    def add(self, rel, entry): pass\n    def commit(self, digest=None): pass\n"
     "FileState.index_writer = lambda self, folder: Drop()\n")
 _MAIN = "from lensvault.cli.main import main; sys.exit(main())"
 LV_IN_BATCHES = [sys.executable, "-c", _IN_BATCHES + _MAIN]
-LV_IN_BATCHES_RECORD_ASIDE = [sys.executable, "-c", _IN_BATCHES + "\n" + _RECORD_ASIDE + _MAIN]
+LV_IN_BATCHES_RECORD_ASIDE = [sys.executable, "-c", _IN_BATCHES + _RECORD_ASIDE + _MAIN]
 
 
 def _peak_mb(*args: object, cli: list[str] = LV) -> float:
@@ -86,10 +90,17 @@ def _per_file_kb(tmp_path: Path) -> dict[str, float]:
         peaks.setdefault("snapshot", []).append(_peak_mb(*snap, "--version", "1.0.0"))
         peaks.setdefault("status", []).append(_peak_mb(*lv, "status", "ds@1.0.0", data))
         peaks.setdefault("again", []).append(_peak_mb(*snap, "--version", "1.0.1", "--force"))
+        small_groups = base / "vault-b"  # (the same files, tables in row groups of CHECKOUT_BATCH rows)
+        for args in (("init", small_groups),
+                     ("--vault", small_groups, "dataset", "snapshot", "ds", data, "--version", "1.0.0")):
+            r = subprocess.run([*LV_IN_BATCHES, *map(str, args)], env=_env(None), capture_output=True)
+            assert r.returncode == 0, r.stderr
         for step, args in (
             ("checkout", (*lv, "dataset", "checkout", "ds@1.0.0", base / "out", "--link", "hardlink")),
-            ("checkout in batches", (*lv, "dataset", "checkout", "ds@1.0.0", base / "out2", "--link", "hardlink")),
-            ("record aside", (*lv, "dataset", "checkout", "ds@1.0.0", base / "out3", "--link", "hardlink")),
+            ("checkout in batches", ("--vault", small_groups, "dataset", "checkout", "ds@1.0.0", base / "out2",
+                                     "--link", "hardlink")),
+            ("record aside", ("--vault", small_groups, "dataset", "checkout", "ds@1.0.0", base / "out3",
+                              "--link", "hardlink")),
             ("verify", (*lv, "verify")),
             ("gc", (*lv, "gc")),
         ):

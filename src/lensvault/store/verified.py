@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import sys
 import uuid
 import zlib
 from collections.abc import Iterable
@@ -226,12 +227,12 @@ class KnownKeys:
         return KnownKeys(oids[last], keys[last]) if not last.all() else KnownKeys(oids, keys)
 
     def to_bytes(self) -> bytes:
-        body = len(self.oids).to_bytes(8, "little") + self.oids.tobytes() + self.keys.astype("<u8").tobytes()
-        return _BASE_TAG + zlib.crc32(body).to_bytes(4, "big") + body
+        return _framed(len(self.oids), self.oids.tobytes(), self.keys.astype("<u8").tobytes())
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> KnownKeys | None:
-        """A base in the new form; None if it is not one (damaged, or another form)."""
+        """A base (or a big delta, whose rows need not be sorted) in the new form; None if it is not
+        one (damaged, or another form)."""
         import numpy as np
 
         if not blob.startswith(_BASE_TAG):
@@ -246,6 +247,22 @@ class KnownKeys:
         oids = np.frombuffer(blob, dtype="S32", count=n, offset=head + 4 + 8)
         keys = np.frombuffer(blob, dtype="<u8", count=3 * n, offset=head + 4 + 8 + 32 * n).reshape(n, 3)
         return cls(oids, keys)
+
+
+def _framed(n: int, oids: bytes, keys: bytes) -> bytes:
+    body = n.to_bytes(8, "little") + oids + keys
+    return _BASE_TAG + zlib.crc32(body).to_bytes(4, "big") + body
+
+
+def _arrays_bytes(keys: dict[str, ObjectKey]) -> bytes:
+    """A delta of many keys in the base's form, without numpy (a snapshot's process need not import
+    it): not sorted, which the reader does as it merges it (``KnownKeys.merged``)."""
+    from array import array
+
+    values = array("Q", (v & _U64 for k in keys.values() for v in k))
+    if sys.byteorder != "little":
+        values.byteswap()
+    return _framed(len(keys), bytes.fromhex("".join(keys)), values.tobytes())
 
 
 def _prefix(raw: Any) -> Any:
@@ -342,7 +359,7 @@ class VerifiedObjects:
         if len(keys) > _SMALL_DELTA:
             # A snapshot's or a verify's many keys: in the base's form, so that the reader never
             # holds them as a dict (it merges them into the base and writes that).
-            self._write_bytes(f"delta-{uuid.uuid4().hex}", KnownKeys.of(keys).to_bytes())
+            self._write_bytes(f"delta-{uuid.uuid4().hex}", _arrays_bytes(keys))
         elif keys:
             self._write(f"delta-{uuid.uuid4().hex}", dict(keys))
 
