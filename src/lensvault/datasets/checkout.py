@@ -30,7 +30,7 @@ from lensvault.store.base import LinkMode
 from lensvault.store.linking import storage_error
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from lensvault.datasets.handle import Dataset
     from lensvault.datasets.manifest import Manifest
@@ -259,13 +259,13 @@ def _check_linked(vault: Vault, batch: list[FileRow], keys: list[StatKey | None]
     from lensvault.store.verified import untrusted
 
     oids = [r[1] for r in batch]
-    obj_keys: list[ObjectKey | None]
+    obj_keys: Iterable[ObjectKey | None]
     if LinkMode.REFLINK in used:
         # A reflink is a new inode: the object's own key is needed.
         obj_keys = local_links.object_keys(vault.store, oids)
     else:
         # A hardlink is the object; a symlink's stat is the object's.
-        obj_keys = [k[:3] if k is not None else None for k in keys]  # made as ``untrusted`` reads them
+        obj_keys = (k[:3] if k is not None else None for k in keys)  # made as ``untrusted`` reads them
     # (No bar of its own: it would sit inside the checkout's. Objects are recorded as verified
     # when they are stored, so this usually hashes nothing.)
     bad = untrusted(vault.store, zip(oids, obj_keys), verified, record=vault.verified)
