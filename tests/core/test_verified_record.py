@@ -40,6 +40,11 @@ def test_a_base_in_the_old_form_is_read_and_rewritten_as_arrays(tmp_path):
         assert k.differing(keys.items()) == []
 
 
+def test_an_empty_record_is_written_and_read():
+    empty = KnownKeys.from_bytes(KnownKeys().to_bytes())
+    assert empty is not None and len(empty.oids) == 0 and empty.differing([("ab" * 32, (1, 2, 3))]) == ["ab" * 32]
+
+
 def test_lookups_of_a_batch_answer_as_the_dict_did(tmp_path):
     rnd = random.Random(2)
     keys = _keys(rnd, 300)

@@ -227,7 +227,15 @@ class KnownKeys:
         return KnownKeys(oids[last], keys[last]) if not last.all() else KnownKeys(oids, keys)
 
     def to_bytes(self) -> bytes:
-        return _framed(len(self.oids), self.oids.tobytes(), self.keys.astype("<u8").tobytes())
+        return b"".join(self.to_parts())
+
+    def to_parts(self) -> list[Any]:
+        """``to_bytes`` in pieces (buffers of the arrays: written one after the other, never joined)."""
+        import numpy as np
+
+        oids, keys = np.ascontiguousarray(self.oids), np.ascontiguousarray(self.keys, dtype="<u8")
+        return _framed(len(oids), oids.data.cast("B") if oids.size else b"",
+                       keys.reshape(-1).data.cast("B") if keys.size else b"")
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> KnownKeys | None:
@@ -249,12 +257,14 @@ class KnownKeys:
         return cls(oids, keys)
 
 
-def _framed(n: int, oids: bytes, keys: bytes) -> bytes:
-    body = n.to_bytes(8, "little") + oids + keys
-    return _BASE_TAG + zlib.crc32(body).to_bytes(4, "big") + body
+def _framed(n: int, oids: Any, keys: Any) -> list[Any]:
+    """The pieces of a base (or big delta) file: tag, crc32 of the body, then the body (n, oids, keys)."""
+    count = n.to_bytes(8, "little")
+    crc = zlib.crc32(keys, zlib.crc32(oids, zlib.crc32(count)))
+    return [_BASE_TAG + crc.to_bytes(4, "big"), count, oids, keys]
 
 
-def _arrays_bytes(keys: dict[str, ObjectKey]) -> bytes:
+def _arrays_bytes(keys: dict[str, ObjectKey]) -> list[Any]:
     """A delta of many keys in the base's form, without numpy (a snapshot's process need not import
     it): not sorted, which the reader does as it merges it (``KnownKeys.merged``)."""
     from array import array
@@ -288,15 +298,15 @@ class VerifiedObjects:
             return None
 
     def _write(self, name: str, payload: _Payload) -> None:
-        self._write_bytes(name, _encode(payload))
+        self._write_bytes(name, [_encode(payload)])
 
-    def _write_bytes(self, name: str, data: bytes) -> None:
+    def _write_bytes(self, name: str, data: list[Any]) -> None:
         path = f"{self.folder}/{name}"
         tmp = f"{self.folder}/.{name}.{uuid.uuid4().hex}.tmp"
         try:
             os.makedirs(self.folder, exist_ok=True)
             with open(tmp, "wb") as f:
-                f.write(data)
+                f.writelines(data)
             os.replace(tmp, path)
         except OSError:
             try:
@@ -353,7 +363,7 @@ class VerifiedObjects:
         return known
 
     def _write_base(self, known: KnownKeys) -> None:
-        self._write_bytes("base", known.to_bytes())
+        self._write_bytes("base", known.to_parts())
 
     def add(self, keys: dict[str, ObjectKey]) -> None:
         if len(keys) > _SMALL_DELTA:
