@@ -435,7 +435,8 @@ class Vault:
     def checkout(self, ref: str, dest, *, link: LinkMode | str = LinkMode.AUTO, paths=(), fetch: bool = True,
                  progress=NO_PROGRESS):
         """Write REF's files (or only those ``paths`` select: a file, a folder ``DIR/``, a glob) into
-        ``dest``. Objects not here come from the default remote first, unless ``fetch`` is False."""
+        ``dest``. Objects not here come from the default remote once the checkout meets one (it then
+        starts over), unless ``fetch`` is False."""
         from lensvault.datasets.checkout import checkout_version
         from lensvault.datasets.listing import manifest_for
         from lensvault.remotes.autofetch import ensure_local
