@@ -189,14 +189,15 @@ class ChunkMapper(Generic[_Item, _Result]):
             self._parts.append((len(part), pool.submit(self.fn, part)))
 
     def results(self, on_done: Callable[[int], None] | None = None) -> Iterator[list[_Result]]:
-        """Yield each part's results in order (call once, after the last ``feed``)."""
+        """Yield each part's results in order: of everything fed since the last call (feed a
+        stream's batches one after the other, taking each batch's results, in one pool)."""
         from concurrent.futures.process import BrokenProcessPool
 
         buf, self._buf = self._buf, []
         if self._pool is not None:
             for i in range(0, len(buf), self.chunk):
                 self._submit(buf[i : i + self.chunk])
-            parts = self._parts
+            parts, self._parts = self._parts, []
             for k in range(len(parts)):
                 # Each part is let go of once yielded: a finished future keeps its result, and
                 # a million-file snapshot held every worker's answers until the end (~0.7 KB a file).

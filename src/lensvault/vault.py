@@ -437,18 +437,19 @@ class Vault:
     def checkout(self, ref: str, dest, *, link: LinkMode | str = LinkMode.AUTO, paths=(), fetch: bool = True,
                  progress=NO_PROGRESS):
         """Write REF's files (or only those ``paths`` select: a file, a folder ``DIR/``, a glob) into
-        ``dest``. Objects not here come from the default remote first, unless ``fetch`` is False."""
-        from lensvault.datasets.checkout import checkout_rows
-        from lensvault.datasets.listing import manifest_for, rows_for, rows_matching
+        ``dest``. Objects not here come from the default remote once the checkout meets one (it then
+        starts over), unless ``fetch`` is False."""
+        from lensvault.datasets.checkout import checkout_version
+        from lensvault.datasets.listing import manifest_for
         from lensvault.remotes.autofetch import ensure_local
 
         ref, manifest = manifest_for(self, ref)
-        rows = rows_for(self, manifest)
-        if paths:
-            rows = rows_matching(rows, list(paths), ref)
-        ensure_local(self, [r[1] for r in rows], what=ref, fetch=fetch, progress=progress)
-        return checkout_rows(self, ref, manifest.snapshot_id, rows, Path(dest), link=LinkMode(link),
-                             progress=progress, patterns=list(paths))
+
+        def bring(missing: list[str]) -> int:
+            return ensure_local(self, missing, what=ref, fetch=fetch, progress=progress)
+
+        return checkout_version(self, ref, manifest, Path(dest), link=LinkMode(link), progress=progress,
+                                patterns=list(paths), fetch=bring)
 
     def status(self, ref: str | None = None, folder=None, *, progress=NO_PROGRESS):
         from lensvault.datasets.status import folder_status

@@ -67,6 +67,20 @@ def test_chunk_mapper_keeps_order_across_processes():
     assert sum(seen) == len(items)
 
 
+def test_chunk_mapper_takes_batches_one_after_the_other_in_one_pool():
+    """A checkout feeds a batch, takes its results, feeds the next: each call of ``results``
+    yields what was fed since the last, in order, from the same worker processes."""
+    seen = []
+    with parallel.ChunkMapper(_square, chunk=97, min_items=100) as m:
+        pools = set()
+        for start in range(0, 3000, 1000):
+            m.feed(list(range(start, start + 1000)))
+            out = [x for part in m.results(seen.append) for x in part]
+            assert out == [x * x for x in range(start, start + 1000)]
+            pools.add(id(m._pool))
+    assert len(pools) == 1 and sum(seen) == 3000
+
+
 def test_chunk_mapper_small_input_stays_in_process():
     with parallel.ChunkMapper(_square, min_items=10_000) as m:
         m.feed([1, 2, 3])
@@ -173,8 +187,14 @@ def test_worker_snapshot_stores_exactly_the_files(sqlite_vault, tmp_path, link):
     assert again.snapshot_id == v.snapshot_id
 
 
+@pytest.mark.parametrize("batch", [None, 600])
 @pytest.mark.parametrize("link", ["hardlink", "symlink"])
-def test_worker_checkout_links_every_file_and_reports_missing_objects(sqlite_vault, tmp_path, link):
+def test_worker_checkout_links_every_file_and_reports_missing_objects(sqlite_vault, tmp_path, link, batch,
+                                                                      monkeypatch):
+    if batch:  # batches of the checkout fed one after the other to the same workers
+        from lensvault.datasets import listing
+
+        monkeypatch.setattr(listing, "BATCH_ROWS", batch)
     src, files = _many(tmp_path / "src")
     v = sqlite_vault.snapshot("ds", src, version="1.0.0", link="copy")
     sqlite_vault.checkout("ds@1.0.0", tmp_path / "out", link=link)

@@ -123,6 +123,27 @@ def test_checkout_of_one_image_of_a_fetched_version_is_at_most_three_requests(tm
     assert status["clean"] and status["unchanged"] == 1, status
 
 
+def test_a_checkout_in_batches_fetches_what_it_selects_once_it_meets_a_missing_object(tmp_path, bccd_dir,
+                                                                                      monkeypatch):
+    """A checkout looks nothing up in advance: the first missing object sends it to fetch every
+    object of its selection the store lacks (a pass over the batches), and it starts over once."""
+    from lensvault.datasets import listing
+
+    url = folder_url(tmp_path / "remote")
+    src, files = _pushed(tmp_path, bccd_dir, url, None)
+    b = tmp_path / "b"
+    _fetched(b, url, None)
+    monkeypatch.setattr(listing, "BATCH_ROWS", 7)  # (BCCD's 47 images and their labels: many batches)
+    notes = sorted(str(p.relative_to(src)) for p in (src / "Annotations").rglob("*.xml"))
+    with lensvault.open(b) as v:
+        some = v.checkout("bccd@1.0.0", tmp_path / "some", paths=["Annotations/"])
+        assert some.files == len(notes) > 7
+        assert _missing(b, files) == files - {_oid(src, rel) for rel in notes}  # only what it selected came
+        whole = v.checkout("bccd@1.0.0", tmp_path / "all", link="hardlink")
+    _same_tree(src, tmp_path / "all")
+    assert whole.files == sum(1 for p in src.rglob("*") if p.is_file()) and _missing(b, files) == set()
+
+
 def test_partial_checkout_selects_files_folders_and_globs(tmp_path, bccd_dir):
     """--path is a file, a folder (DIR/) or a glob; a pattern that selects nothing is refused."""
     src = tmp_path / "src"

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 # (Module-level imports: these functions also run in forked workers, which must import nothing.)
 from lensvault.errors import IntegrityError, StorageError, UsageError
@@ -42,8 +43,12 @@ if TYPE_CHECKING:
 Placement = tuple[str, "str | os.PathLike[str]"]
 T = TypeVar("T", bound=tuple[object, "str | os.PathLike[str]"])
 
-__all__ = ["check_link", "drop_if_linked", "ingest_batch", "materialize", "object_keys", "place", "put_files",
-           "same_filesystem", "shares_inode", "supports_reflink", "trusted_roots"]
+
+class Materialize(Protocol):
+    def __call__(self, items: Sequence[Placement], *, on_done: OnDone | None = None) -> set[LinkMode]: ...
+
+__all__ = ["check_link", "drop_if_linked", "ingest_batch", "materialize", "materializing", "object_keys", "place",
+           "put_files", "same_filesystem", "shares_inode", "supports_reflink", "trusted_roots"]
 
 
 def check_link(store: ObjectStore, link: LinkMode) -> None:
@@ -95,6 +100,38 @@ def materialize(store: ObjectStore, items: Sequence[Placement], link: LinkMode |
             raise
         raise storage_error(e, str(items[0][1]) if items else store.url) from e
     return used
+
+
+@contextmanager
+def materializing(store: ObjectStore, link: LinkMode | str) -> Iterator[Materialize]:
+    """``materialize`` for a stream of batches (a checkout's): yields ``place(items, on_done)``,
+    which writes one batch and returns the modes used. The worker processes that hard- or
+    symlink are started once for every batch: a pool per batch cost ~35 ms (2 s for a million
+    files in batches of 16,384)."""
+    from lensvault.parallel import CHUNK as PART
+    from lensvault.parallel import ChunkMapper
+
+    link = LinkMode(link)
+    check_link(store, link)
+    files = store.local()
+    strategy = LinkStrategy(link if files is not None else LinkMode.COPY)
+    if files is None or strategy.mode not in (LinkMode.HARDLINK, LinkMode.SYMLINK):
+        yield partial(materialize, store, link=link)
+        return
+    with ChunkMapper(partial(_link_part, files, strategy)) as mapper:
+
+        def place(items: Sequence[Placement], *, on_done: OnDone | None = None) -> set[LinkMode]:
+            try:
+                mapper.feed(_spread_by_folder(items, PART))
+                for _ in mapper.results(on_done):
+                    pass
+            except OSError as e:
+                if isinstance(e, StorageError):
+                    raise
+                raise storage_error(e, str(items[0][1]) if items else store.url) from e
+            return {strategy.mode}
+
+        yield place
 
 
 def _spread_by_folder(items: Sequence[T], chunk: int) -> list[T]:
