@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from lensvault.datasets.checkout import MARKER
 from lensvault.datasets.ingest import hash_files, trusted_roots
-from lensvault.datasets.listing import manifest_for, rows_for, rows_matching
+from lensvault.datasets.listing import batches_matching, manifest_for, row_batches
 from lensvault.datasets.record_scan import RecordScan, scan_record
 from lensvault.errors import InputError, NotFound, UsageError
 from lensvault.progress import NO_PROGRESS
 from lensvault.state import racy, unsure
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Sequence
 
     from lensvault.datasets.files_table import DamagedFile
     from lensvault.datasets.manifest import Manifest
@@ -189,20 +189,13 @@ def _merged_with_version(vault: Vault, manifest: Manifest, record: FolderRecord 
 
 
 def _version_rows(vault: Vault, manifest: Manifest, selected: list[str], ref: str) -> Iterator[tuple[str, str]]:
-    """(path, sha256) of the version's files in path order (those a partial checkout selected)."""
+    """(path, sha256) of the version's files in path order (those a partial checkout selected), a
+    batch at a time (``listing.row_batches``)."""
+    batches: Iterable[Sequence[Any]] = row_batches(vault, manifest, columns=("path", "sha256"))
     if selected:  # a partial checkout: the files it selected are the version here
-        yield from ((r[0], r[1]) for r in rows_matching(rows_for(vault, manifest), selected, ref))
-        return
-    from lensvault.datasets import files_table
-
-    # A small version's rows may come whole from the stat cache's listing (no pyarrow); a bigger
-    # one's a row group at a time, so that what status holds stays one group's worth.
-    rows = vault.state.listing(manifest.snapshot_id) if manifest.tables["files"]["rows"] <= files_table.ROW_GROUP_ROWS else None
-    if rows is not None:
-        yield from ((r[0], r[1]) for r in rows)
-        return
-    for batch in files_table.batches(vault.store, manifest.tables["files"]["oid"], ["path", "sha256"]):
-        yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist())
+        batches = batches_matching(batches, selected, ref)
+    for batch in batches:
+        yield from batch
 
 
 def _damaged(vault: Vault, folder: Path, modified: list[str], want: dict[str, str]) -> list[DamageWarning]:
