@@ -311,6 +311,7 @@ def test_a_resnapshot_holds_no_row_per_file(sqlite_vault, tmp_path, monkeypatch)
     from PIL import Image
 
     vault = sqlite_vault
+    monkeypatch.setattr(files_table, "SPOOL_FROM", 0)  # (as for a folder bigger than one row group)
     src = write_files(tmp_path / "src", {f"d{i % 3}/f{i:03}.txt": f"file {i}" for i in range(40)})
     Image.new("RGB", (7, 5), "red").save(src / "d1" / "red.png")
     settle()
@@ -354,3 +355,9 @@ def test_a_resnapshot_holds_no_row_per_file(sqlite_vault, tmp_path, monkeypatch)
     settle()
     v4 = vault.snapshot("ds", src, bump="auto")  # the bump reads the table back
     assert v4.version == "1.0.3" and built == [41]
+    monkeypatch.setattr(files_table, "SPOOL_FROM", 65_536)  # a small table: built in memory, the same
+    (src / "d2" / "f005.txt").write_text("once more")
+    settle()
+    v5 = vault.snapshot("ds", src, version="1.0.4")
+    assert built == [41, 41] and vault.status("ds@1.0.4", src).clean and vault.verify().ok
+    assert v5.manifest().tables["files"]["digest"] != v4.manifest().tables["files"]["digest"]

@@ -403,6 +403,10 @@ class SpooledRows(FileRows):
 
 
 _SPOOL_ROWS = 8192
+# A changed re-snapshot's table of up to this many rows is built in memory and written by a forked
+# child beside the rest (faster: at 50,000 files 0.6 s, where spooling in-process took 0.8 s); a
+# bigger one is spooled, so memory stops growing here.
+SPOOL_FROM = 65_536
 _LISTED_UP_TO = 65_536
 
 

@@ -586,9 +586,21 @@ class _FolderIngest:
         changes.update(self._new_entries())
         fresh = frozenset(cast("list[str]", self.oids))
         self.files, self.oids, self.media, self.keys, self.jobs = [], [], [], [], []
+        merged = merged_entries(record.items(), sorted(changes.items()))
+        if record.count + len(changes) <= files_table.SPOOL_FROM:
+            # A small table: its rows in memory (bounded by SPOOL_FROM), written by a forked child
+            # while this process saves the record and describes the version (the faster way).
+            small = files_table.FileRows.from_index(dict(merged))
+            if record.damaged:
+                raise InputError("the folder's stat cache could not be read again", where=self.folder,
+                                 fix="run the snapshot again (check the disk if this repeats)")
+            small.fresh, small.damaged = fresh, damaged
+            small.store_in_background(self.store)
+            self.vault.state.save_changes(self.folder, record, changes, small.digest(), small.num_rows)
+            return small
         rows = files_table.SpooledRows(self.store)
         try:
-            for rel, e in merged_entries(record.items(), sorted(changes.items())):
+            for rel, e in merged:
                 rows.add(rel, e[4], e[1], cast("str", e[5]), e[6], e[7])
             rows.finish()
             if record.damaged:  # a chunk read well in the walk and not now (a failing disk): its files are missing
