@@ -125,10 +125,10 @@ class StateBase(ABC):
         """The digest saved with the entries ``index`` last returned for this folder, if any."""
         return None
 
+    @abstractmethod
     def index_writer(self, folder: str) -> IndexWriter:
         """A writer of a folder's whole new record, fed entries in path order (a checkout's, one
         batch of its files at a time); the record replaces the old one on ``commit``."""
-        return _CollectingWriter(self, folder)
 
     def listing(self, snapshot_id: str) -> list[FileRow] | None:
         """A snapshot's files-table rows sorted by path, if cached; None otherwise."""
@@ -210,26 +210,6 @@ def merged_entries(items: Iterable[tuple[str, Entry]], changes: list[tuple[str, 
     for rel, changed in changes[i:]:
         if changed is not None:
             yield rel, changed
-
-
-class _CollectingWriter(IndexWriter):
-    """For a state that only saves whole records: the entries, held until ``commit``."""
-
-    def __init__(self, state: StateBase, folder: str) -> None:
-        self.state, self.folder = state, folder
-        self.entries: dict[str, Entry] | None = {}
-
-    def add(self, rel: str, entry: Entry) -> None:
-        assert self.entries is not None, "add after commit"
-        self.entries[rel] = entry
-
-    def commit(self, digest: str | None = None) -> None:
-        if self.entries is not None:
-            self.state.save_index(self.folder, self.entries, digest=digest)
-            self.entries = None
-
-    def abort(self) -> None:
-        self.entries = None
 
 
 LISTING_MAX_ROWS = 300_000
