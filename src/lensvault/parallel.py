@@ -191,8 +191,6 @@ class ChunkMapper(Generic[_Item, _Result]):
     def results(self, on_done: Callable[[int], None] | None = None) -> Iterator[list[_Result]]:
         """Yield each part's results in order: of everything fed since the last call (feed a
         stream's batches one after the other, taking each batch's results, in one pool)."""
-        from concurrent.futures.process import BrokenProcessPool
-
         buf, self._buf = self._buf, []
         if self._pool is not None:
             for i in range(0, len(buf), self.chunk):
@@ -204,13 +202,7 @@ class ChunkMapper(Generic[_Item, _Result]):
                 size, future = parts[k]
                 parts[k] = (size, None)
                 assert future is not None  # (each part is yielded once)
-                try:
-                    result = future.result()
-                except BrokenProcessPool as e:
-                    from lensvault.errors import LensVaultError
-
-                    raise LensVaultError("a worker process died (killed, or out of memory)", where=f"pid {os.getpid()}",
-                                         fix="run the command again; if it keeps failing, set LENSVAULT_WORKERS=1") from e
+                result = _result_of(future)
                 if on_done:
                     on_done(size)
                 yield result
@@ -222,10 +214,51 @@ class ChunkMapper(Generic[_Item, _Result]):
                 on_done(len(part))
             yield result
 
+    def waiting(self) -> int:
+        """Items fed whose results have not been yielded yet."""
+        return len(self._buf) + sum(size for size, _ in self._parts)
+
+    def ready(self, keep: int, on_done: Callable[[int], None] | None = None) -> Iterator[list[_Result]]:
+        """Yield the oldest parts' results, in order, until at most ``keep`` fed items wait: for a
+        caller that feeds a long stream (a new folder's walk) and must not hold every item's
+        bookkeeping until the end. ``results`` then yields the rest. In-process (no pool), the
+        oldest whole parts are run here."""
+        waiting = self.waiting()
+        if self._pool is None:
+            while waiting > keep and len(self._buf) >= self.chunk:
+                part = self._buf[: self.chunk]
+                del self._buf[: self.chunk]
+                result = self.fn(part)
+                waiting -= len(part)
+                if on_done:
+                    on_done(len(part))
+                yield result
+            return
+        while waiting > keep and self._parts:
+            size, future = self._parts.pop(0)  # (a few hundred parts at most: keep / chunk)
+            assert future is not None
+            result = _result_of(future)
+            waiting -= size
+            if on_done:
+                on_done(size)
+            yield result
+
     def close(self) -> None:
         if self._pool is not None:
             with sigint_held():  # a second Ctrl-C must not cut the wait for running parts short
                 self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _result_of(future: Future[_Result]) -> _Result:
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except BrokenProcessPool as e:
+        from lensvault.errors import LensVaultError
+
+        raise LensVaultError("a worker process died (killed, or out of memory)", where=f"pid {os.getpid()}",
+                             fix="run the command again; if it keeps failing, set LENSVAULT_WORKERS=1") from e
 
 
 def map_chunks(

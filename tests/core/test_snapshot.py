@@ -11,7 +11,7 @@ from _lvtest import lv, manifest_files, oids_in_store, settle, version_refs, wri
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import lensvault.datasets.ingest as ingest
+import lensvault.datasets.ingest_worker as ingest_worker
 from lensvault.errors import InvalidRef, LensVaultError, NotFound
 
 
@@ -20,13 +20,13 @@ class Counter:
 
     def __init__(self, monkeypatch):
         self.paths: list[str] = []
-        real = ingest._hash_one
+        real = ingest_worker.hash_one
 
         def counting(path, *rest):  # rest: the copy-mode hasher, when one is used
             self.paths.append(path)
             return real(path, *rest)
 
-        monkeypatch.setattr(ingest, "_hash_one", counting)
+        monkeypatch.setattr(ingest_worker, "hash_one", counting)
 
 
 # -- same content, same id ---------------------------------------------------------------

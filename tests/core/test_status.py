@@ -62,14 +62,14 @@ def test_status_against_an_unknown_version_lists_the_known_ones(store_vault, che
 
 def test_status_of_a_fresh_checkout_does_not_rehash(store_vault, tmp_path, monkeypatch):
     """Checkout remembers the stats of what it wrote, so the first status is a stat walk."""
-    import lensvault.datasets.ingest as ingest
+    import lensvault.datasets.ingest_worker as ingest_worker
 
     src = write_files(tmp_path / "src", {f"f{i}.txt": f"{i}" for i in range(30)})
     store_vault.snapshot("ds", src, version="1.0.0")
     store_vault.checkout("ds@1.0.0", tmp_path / "out", link="copy")
     hashed = []
-    real = ingest._hash_one
-    monkeypatch.setattr(ingest, "_hash_one", lambda p, *rest: (hashed.append(p), real(p, *rest))[1])
+    real = ingest_worker.hash_one
+    monkeypatch.setattr(ingest_worker, "hash_one", lambda p, *rest: (hashed.append(p), real(p, *rest))[1])
     assert store_vault.status(None, tmp_path / "out").clean
     assert hashed == []
     (tmp_path / "out" / "f3.txt").write_text("changed")
@@ -119,7 +119,7 @@ def test_status_against_another_version_than_the_records(store_vault, tmp_path):
 
 
 def test_a_touched_file_leaves_the_folder_clean_and_its_record_that_versions_table(store_vault, tmp_path, monkeypatch):
-    import lensvault.datasets.ingest as ingest
+    import lensvault.datasets.ingest_worker as ingest_worker
 
     src = write_files(tmp_path / "src", {f"f{i}.txt": f"{i}" for i in range(20)})
     settle()  # (else every file is cached as unsure, and read again)
@@ -127,8 +127,8 @@ def test_a_touched_file_leaves_the_folder_clean_and_its_record_that_versions_tab
     os.utime(src / "f3.txt", ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
     settle()  # (its ctime is now: else cached as unsure)
     hashed: list[str] = []
-    real = ingest._hash_one
-    monkeypatch.setattr(ingest, "_hash_one", lambda p, *rest: (hashed.append(p), real(p, *rest))[1])
+    real = ingest_worker.hash_one
+    monkeypatch.setattr(ingest_worker, "hash_one", lambda p, *rest: (hashed.append(p), real(p, *rest))[1])
     assert store_vault.status("ds@1.0.0", src).clean
     assert hashed == [str(src / "f3.txt")]  # read again: its stat moved
     with store_vault.state.open_index(os.path.realpath(src)) as record:

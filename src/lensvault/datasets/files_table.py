@@ -16,7 +16,7 @@ import hashlib
 import io
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, NotRequired, TypedDict, TypeVar
 
 if TYPE_CHECKING:
@@ -159,6 +159,10 @@ class FileRows:
 
     def total_bytes(self) -> int:
         return int(sum(self.sizes))
+
+    def fresh_oids(self) -> Iterable[str]:
+        """The oids the commit must find in the store (``fresh``; None: every row's)."""
+        return self.fresh if self.fresh is not None else self.oids
 
     def media_type_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -370,6 +374,20 @@ class SpooledRows(FileRows):
 
     def total_bytes(self) -> int:
         return self._bytes
+
+    def fresh_oids(self) -> Iterable[str]:
+        """As ``FileRows.fresh_oids``; every row's is read back from the spooled file a row group
+        at a time."""
+        if self.fresh is not None:
+            return self.fresh
+        return self._spooled_oids()
+
+    def _spooled_oids(self) -> Iterator[str]:
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(self._spool) as f:
+            for batch in f.iter_batches(batch_size=ROW_GROUP_ROWS, columns=["sha256"]):
+                yield from batch.column(0).to_pylist()
 
     def media_type_counts(self) -> dict[str, int]:
         return dict(self._counts)

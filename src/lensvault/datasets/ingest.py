@@ -10,22 +10,31 @@ every file is read once and walked once.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from lensvault.datasets import files_table
+from lensvault.datasets.ingest_worker import (
+    Batch,
+    Ingested,
+    Media,
+    changed_error,
+    check_stored,
+    gone_error,
+    ingest_part,
+    interned,
+    read_error,
+)
 from lensvault.datasets.record_scan import RecordScan, lost_objects, scan_record
 from lensvault.datasets.scan import ScannedFile, scan_iter
-from lensvault.errors import InputError, LensVaultError
-from lensvault.hashing import HEAD, hash_stream, read_small
+from lensvault.errors import InputError
+from lensvault.hashing import HEAD
 from lensvault.media import sniff
 from lensvault.parallel import MIN_ITEMS, ChunkMapper, ForkedCall, map_chunks
 from lensvault.progress import NO_PROGRESS
@@ -40,119 +49,11 @@ if TYPE_CHECKING:
     from lensvault.store.base import ObjectKey, ObjectStore
     from lensvault.vault import Vault
 
-# A staged copy: (temp path, the new object's key for store/verified.py).
-_Staged: TypeAlias = "tuple[str, ObjectKey]"
-
-
-class _Batch(Protocol):
-    """What ingest uses of the batch ``local_links.ingest_batch`` returns (a store backend's own
-    class, so named here by what it does)."""
-
-    @property
-    def link(self) -> LinkMode: ...
-    def pin(self, oids: Iterable[str]) -> None: ...
-    def link_in(self, path: str, oid: str, size: int | None = None) -> None: ...
-    def stage_bytes(self, oid: str, data: bytes | bytearray | memoryview) -> _Staged | None: ...
-    def stage_stream(self, f: BinaryIO, chunk: int = ...) -> tuple[str, int, bytes, _Staged | None]: ...
-    def commit(self, oids: Iterable[str], staged: list[tuple[str, str]]) -> None: ...
-    def abort(self) -> None: ...
-
-
-# (media type, width, height) of a file, as media.sniff tells it (a stat-cache entry that knows only
-# the hash has None for all three)
-_Media: TypeAlias = tuple[str | None, int | None, int | None]
-# A worker's answer for one file: (oid, size or None, media or None, stat after storing or None,
-# staged copy or None, stat once read or None); see _ingest_part.
-_Ingested: TypeAlias = tuple[str, int | None, "_Media | None", "StatKey | None", "_Staged | None", "StatKey | None"]
+_Mapper: TypeAlias = "ChunkMapper[tuple[str, str | None], Ingested]"
 # What ``known`` may be (see ingest_folder).
-_Mapper: TypeAlias = "ChunkMapper[tuple[str, str | None], _Ingested]"
 _Known: TypeAlias = "KnownContent | Iterable[str] | Callable[[], KnownContent | Iterable[str]]"
 
 __all__ = ["KnownContent", "hash_files", "ingest_folder", "ingested"]
-
-
-# -- in a worker process ------------------------------------------------------------------
-
-
-def _read_error(path: str, e: OSError) -> InputError:
-    if isinstance(e, PermissionError):
-        return InputError("a file cannot be read (permission denied)", where=path, fix="chmod u+r the file, or remove it")
-    return InputError(f"a file cannot be read ({e.strerror})", where=path, fix="check the file and the disk")
-
-
-def _hash_one(path: str, batch: _Batch | None, want_media: bool
-              ) -> tuple[str, int, _Media | None, _Staged | None, StatKey | None]:
-    """(oid, size, media or None, staged or None, stat key once read or None) of one file, read once.
-
-    ``staged`` (copy mode, new content): (temp path, the new object's key for store/verified.py).
-
-    The key once read is taken in hardlink mode only: linking moves the ctime, so the
-    stat after storing cannot tell a rewrite during the read (mtime restored, as
-    ``cp -p`` or ``rsync --inplace`` do) from our own link; a stat of the open file
-    right after the read can.
-    """
-    tmp: _Staged | None = None
-    read_key: StatKey | None = None
-    copy = batch is not None and batch.link is LinkMode.COPY
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            data = read_small(fd)
-            if data is not None:
-                oid = hashlib.sha256(data).hexdigest()
-                size = len(data)
-                head = bytes(data[:HEAD]) if want_media else b""
-                if batch is not None and copy:
-                    tmp = batch.stage_bytes(oid, data)  # (path, key) or None
-            else:
-                os.lseek(fd, 0, os.SEEK_SET)
-                with open(fd, "rb", buffering=0, closefd=False) as f:
-                    if batch is not None and copy:
-                        oid, size, head, tmp = batch.stage_stream(f)
-                    else:
-                        read = hash_stream(f)
-                        oid, size, head = read.oid, read.size, read.head
-            if batch is not None and not copy:  # hardlink
-                st = os.fstat(fd)
-                read_key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        finally:
-            os.close(fd)
-    except LensVaultError:
-        raise  # writing the staged copy failed (a full disk): not the source file's fault
-    except OSError as e:
-        raise _read_error(path, e) from e
-    return oid, size, (sniff(path, head) if want_media else None), tmp, read_key
-
-
-def _ingest_part(batch: _Batch | None, want_media: bool, part: list[tuple[str, str | None]]) -> list[_Ingested]:
-    """Worker: for each (path, oid known from the stat cache or None) →
-    (oid, size or None, media or None, stat after storing or None, stored, stat once read or None).
-
-    ``stored``: (temp path, key) for a new object staged by copy, else None.
-    """
-    out: list[tuple[str, int | None, _Media | None, _Staged | None, StatKey | None]] = []
-    for path, oid in part:
-        if oid is None:
-            out.append(_hash_one(path, batch, want_media))
-        else:
-            out.append((oid, None, None, None, None))  # to be linked only
-    if batch is None:
-        return [(o, n, m, None, t, k) for o, n, m, t, k in out]
-    if batch.link is LinkMode.HARDLINK:
-        # Pinned before linking: an old unreferenced object we link onto must
-        # not be taken by a gc running before our version commits.
-        batch.pin({r[0] for r in out})
-        for (path, _), r in zip(part, out):
-            batch.link_in(path, r[0], r[1])
-    results: list[_Ingested] = []
-    for (path, _), (oid, size, media, tmp, read_key) in zip(part, out):
-        try:
-            st = os.stat(path)
-            after: StatKey | None = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        except FileNotFoundError:
-            after = None
-        results.append((oid, size, media, after, tmp, read_key))
-    return results
 
 
 def _media_of(f: ScannedFile) -> tuple[str, int | None, int | None]:
@@ -164,21 +65,21 @@ def _media_of(f: ScannedFile) -> tuple[str, int | None, int | None]:
         with open(f.path, "rb") as fh:
             return sniff(f.path, fh.read(HEAD))
     except FileNotFoundError:
-        raise _gone(f.path) from None
+        raise gone_error(f.path) from None
     except OSError as e:
-        raise _read_error(f.path, e) from e
+        raise read_error(f.path, e) from e
 
 
 # -- in the caller --------------------------------------------------------------------------
 
 
-def _run(files: list[ScannedFile], jobs: list[tuple[int, str | None]], batch: _Batch | None, want_media: bool,
-         progress: Progress, title: str) -> Iterator[Iterator[tuple[tuple[int, str | None], _Ingested]]]:
+def _run(files: list[ScannedFile], jobs: list[tuple[int, str | None]], batch: Batch | None, want_media: bool,
+         progress: Progress, title: str) -> Iterator[Iterator[tuple[tuple[int, str | None], Ingested]]]:
     """Yield (job, result) for jobs (index into files, cached oid or None), part by part as workers finish."""
     work = [(files[i].path, oid) for i, oid in jobs]
     done = 0
     with progress.task(title, len(work)) as advance:
-        for part in map_chunks(partial(_ingest_part, batch, want_media), work, on_done=advance):
+        for part in map_chunks(partial(ingest_part, batch, want_media), work, on_done=advance):
             yield zip(jobs[done : done + len(part)], part)
             done += len(part)
 
@@ -191,7 +92,7 @@ def hash_files(files: list[ScannedFile], progress: Progress = NO_PROGRESS) -> li
     for part in _run(files, jobs, None, False, progress, "Hashing"):
         for (i, _), (oid, size, _, _, _, _) in part:
             if size != files[i].size:
-                raise _changed(files[i])
+                raise changed_error(files[i])
             oids[i] = oid
     return oids
 
@@ -220,22 +121,6 @@ def ingest_link(link: LinkMode | str) -> LinkMode:
                 "`--link symlink` is for checkouts",
         )
     return link
-
-
-def _changed(f: ScannedFile) -> InputError:
-    return InputError(
-        "a file changed while it was being snapshotted",
-        where=f.path,
-        fix="wait for whatever is writing to the folder to finish, then run the command again",
-    )
-
-
-def _gone(path: str) -> InputError:
-    return InputError(
-        "a file disappeared while it was being snapshotted",
-        where=path,
-        fix="run the command again when the folder is not being changed",
-    )
 
 
 class KnownContent:
@@ -357,7 +242,7 @@ class _FolderIngest:
         self.staged: list[tuple[str, str]] = []  # (temp path, oid) of objects staged by copy
         self.learned: dict[str, ObjectKey] = {}  # oid → key of objects whose bytes this ingest hashed (store/verified.py)
         self.oids: list[str | None] = []  # (both filled for every file by the end)
-        self.media: list[_Media | None] = []
+        self.media: list[Media | None] = []
         self.keys: list[StatKey] = []
         self.seen = time.time_ns()  # before any stat of the walk: the moment the racy rule measures from
         self.settled = self.seen - 2_000_000_000  # timestamps up to this are never racy (state.racy's largest tick)
@@ -371,8 +256,15 @@ class _FolderIngest:
 
     def _run(self, known: _Known) -> files_table.FileRows:
         batch = self.batch
+        if self.record is None and batch is not None and not self.rows_needed:
+            # A new folder into a local store: a stream, in memory bounded whatever its size.
+            from lensvault.datasets.new_folder import ingest_new_folder
+
+            return ingest_new_folder(self.vault, self.src, batch, self.progress,
+                                     exclude_dirs=(self.vault.dir, self.vault.manifests_dir),
+                                     trusted=trusted_roots(self.vault), meanwhile=lambda: _known(known))
         try:
-            with ChunkMapper(partial(_ingest_part, batch, True)) as mapper:
+            with ChunkMapper(partial(ingest_part, batch, True)) as mapper:
                 known = self._walk(mapper, known)
                 if self.same_table is not None:  # unchanged, and exactly the latest version's table
                     if batch is not None:
@@ -485,7 +377,7 @@ class _FolderIngest:
         files, cached, jobs = self.files, self.cached, self.jobs
         n = len(files)
         oids: list[str | None] = [None] * n
-        media: list[_Media | None] = [None] * n
+        media: list[Media | None] = [None] * n
         keys: list[StatKey] = [f.key for f in files]  # refreshed below where storing moved a ctime
         for i in range(n):
             e = cached.get(files[i].rel)
@@ -498,37 +390,24 @@ class _FolderIngest:
         # Each worker's answer comes unpickled as new objects: one (media type, width,
         # height) per distinct value is kept, not one per file (most images of a dataset
         # share a few sizes; ~100 B a file otherwise).
-        shared: dict[_Media, _Media] = {}
+        shared: dict[Media, Media] = {}
         done = 0
         with self.progress.task(title, len(jobs)) as advance:
             for part in mapper.results(advance):
                 for (i, _), (oid, size, m, after, stored, read_key) in zip(jobs[done : done + len(part)], part):
                     f = files[i]
                     if size is not None and size != f.size:
-                        raise _changed(f)
+                        raise changed_error(f)
                     if stored is not None:
                         staged.append((stored[0], oid))
                         learned[oid] = stored[1]
                     oids[i] = oid
                     if m is not None:
-                        media[i] = shared.get(m) or shared.setdefault(m, _interned(m))
+                        media[i] = shared.get(m) or shared.setdefault(m, interned(m))
                     if batch is None:
                         put.append(i)  # put_files skips what the store holds intact
                         continue
-                    # The file must be the one scanned. Copy mode leaves the source alone,
-                    # so the whole key must match (a rewrite that restored the mtime still
-                    # moved the ctime); hardlinking and chmod move the ctime, so there the
-                    # key taken right after the read is compared whole, and the cache key
-                    # is refreshed (else the next snapshot would re-hash everything).
-                    if after is None:
-                        raise _gone(f.path)
-                    key = f.key
-                    if read_key is not None and read_key != key:
-                        raise _changed(f)
-                    if (after[0] != key[0] or after[1] != key[1] or after[2] != key[2]
-                            or (not hardlink and after[3] != key[3])):
-                        raise _changed(f)
-                    keys[i] = after
+                    keys[i] = after = check_stored(f, size, after, read_key, hardlink)
                     if hardlink and size is not None and (after[2] <= settled or not racy(after, seen, ctime=False)):
                         learned[oid] = (after[0], after[1], after[2])  # read and hashed just now; the file is the object
                 done += len(part)
@@ -621,7 +500,7 @@ class _FolderIngest:
             if media[i] is None:
                 media[i] = _media_of(files[i])
         out: dict[str, Entry] = {}
-        for f, k, o, m in zip(files, self.keys, cast("list[str]", self.oids), cast("list[_Media]", media)):
+        for f, k, o, m in zip(files, self.keys, cast("list[str]", self.oids), cast("list[Media]", media)):
             if (k[2] > settled or (not hardlink and k[3] > settled)) and racy(k, seen, ctime=not hardlink):
                 k = unsure(k)
             out[f.rel] = (*k, o, *m)
@@ -654,17 +533,13 @@ def _describes(table: dict[str, Any] | None, digest: str | None) -> bool:
             and all(table.get(k) is not None for k in ("oid", "rows", "bytes", "media_types")))
 
 
-def _interned(m: _Media) -> _Media:
-    return (sys.intern(m[0]), m[1], m[2]) if m[0] is not None else m
-
-
 def _rescan(folder: str, rel: str) -> ScannedFile:
     """An unchanged file looked at again, to be stored: its stat now."""
     path = f"{folder}/{rel}"
     try:
         return ScannedFile(rel, path, os.lstat(path))
     except FileNotFoundError:
-        raise _gone(path) from None
+        raise gone_error(path) from None
 
 
 def _damaged_through_links(store: ObjectStore, files: list[ScannedFile], oids: list[str | None], cached: dict[str, Entry]
@@ -693,7 +568,7 @@ def _recheck(f: ScannedFile) -> StatKey:
     try:
         st = os.stat(f.path)
     except FileNotFoundError:
-        raise _gone(f.path) from None
+        raise gone_error(f.path) from None
     if stat_key(st) != f.key:
-        raise _changed(f)
+        raise changed_error(f)
     return f.key

@@ -9,6 +9,7 @@ no version is visible; if it fails, the manifest file is removed again.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -287,8 +288,8 @@ def commit_version(
     # references must still be in the store: a gc either finished before (and what it took
     # is found missing: ObjectsVanished, and the caller stores it again) or starts after
     # the commit (and sees the new references).
-    fresh = files.fresh if files.fresh is not None else files.oids
-    needed = {snapshot_id, manifest_oid, *(t["oid"] for t in all_tables.values()), *fresh}
+    # (The fresh objects come as an iterable: a million-file table's are read a row group at a time.)
+    needed = chain((snapshot_id, manifest_oid, *(t["oid"] for t in all_tables.values())), files.fresh_oids())
     written = done = False
     try:
         with vault.store.committing(needed), interrupts.commit(f"{name}@{semver}"):

@@ -40,7 +40,7 @@ ObjectKey = tuple[int, int, int]
 CommitCheck = Callable[[Iterable[str]], None]
 
 __all__ = ["CommitCheck", "LinkMode", "ObjectKey", "ObjectStat", "ObjectStore", "OnDone", "corrupt_object", "is_oid",
-           "missing_object"]
+           "missing_object", "windows"]
 
 _OID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -251,7 +251,7 @@ class ObjectStore(ABC):
         """Hold gc off while a write that needs ``oids`` commits; ObjectsVanished if one is missing.
         Yields ``check(more_oids)`` for objects made inside the block."""
         def check(more: Iterable[str]) -> None:
-            gone = self.missing(sorted(set(more)))
+            gone = [o for window in windows(more) for o in self.missing(sorted(set(window)))]
             if gone:
                 from lensvault.errors import ObjectsVanished
 
@@ -301,3 +301,21 @@ class ObjectStore(ABC):
     def ref_location(self, name: str) -> str:
         """Where ref ``name`` is, for messages (a path, a URL)."""
         return name
+
+
+CHECK_WINDOW = 65_536  # objects a commit checks at once (``windows``)
+
+
+def windows(items: Iterable[str], size: int | None = None) -> Iterator[list[str]]:
+    """``items`` a list of ``size`` (``CHECK_WINDOW``) at a time, as ``itertools.batched`` (Python
+    >= 3.12) does: what a commit checks is a stream that may name a million objects, never held
+    at once."""
+    size = size or CHECK_WINDOW
+    window: list[str] = []
+    for item in items:
+        window.append(item)
+        if len(window) >= size:
+            yield window
+            window = []
+    if window:
+        yield window

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, BinaryIO
 # (Module-level imports: these functions also run in forked workers, which must import nothing.)
 from lensvault.errors import ObjectsVanished, StorageError
 from lensvault.hashing import CHUNK
-from lensvault.store.base import CommitCheck, ObjectKey, ObjectStat, ObjectStore, OnDone, is_oid
+from lensvault.store.base import CommitCheck, ObjectKey, ObjectStat, ObjectStore, OnDone, is_oid, windows
 from lensvault.store.linking import LinkStrategy, storage_error
 from lensvault.store.local_files import LocalFiles, size_of, stage_in, unlink_quietly
 from lensvault.store.owner import alive as owner_alive
@@ -203,7 +203,10 @@ class LocalObjectStore(LocalRefs, ObjectStore):
             self.release_pins()
 
     def _all_present(self, oids: Iterable[str]) -> None:
-        gone = self.missing(sorted(set(oids)))
+        # A window at a time: a million-file snapshot's fresh objects are never held at once.
+        gone: list[str] = []
+        for window in windows(oids):
+            gone += self.missing(sorted(set(window)))
         if gone:
             raise ObjectsVanished(
                 f"{len(gone)} object(s) this write needs left the store before it committed "
