@@ -1,12 +1,17 @@
-"""A set of object ids in 64 bytes an object: one sorted numpy array of their hex digests.
+"""A set of object ids in 32 bytes an object: one sorted numpy array of their raw sha256 digests.
 
 ``verify`` and ``gc`` need the set of every object the versions' files tables name. As a Python
 set of str it cost ~150 bytes an object on top of the Arrow column it came from, and with the
 owners of each object (a dict of lists) ~1.4 KB: 1.4 GB at a million files. Here the hex digits
 of a files table's ``sha256`` column are taken straight from its Arrow buffer (no Python object
-per row), sorted, and merged with the other versions' (``|``); membership is a binary search,
-many at once (``contains``). A hex digest never holds a NUL byte, so numpy's fixed-width
-``S64`` keeps every one exactly.
+per row), turned into the 32 bytes they spell (a table lookup over the whole array), sorted, and
+merged with the other versions' (``|``); membership is a binary search, many at once
+(``contains``). Raw digests sort as their hex does, and take half the room: a set, its union
+with another and what ``verify`` derives from them are a few copies of the objects at once, so
+the width is what sets the peak (issue 16: at 2M objects ``verify`` peaked at 425 MB with hex).
+numpy's fixed-width ``S32`` compares and sorts them as bytes; its one quirk (trailing NUL bytes
+dropped when an element is read out as ``bytes``) never applies: ids leave as hex, converted
+from the array's bytes (``_hex``).
 """
 
 from __future__ import annotations
@@ -17,13 +22,57 @@ from typing import Any
 __all__ = ["CHUNK", "OidSet"]
 
 CHUNK = 65_536  # ids handed out (and decoded to str) at once by ``chunks``
-_WIDTH = 64
+_WIDTH = 64  # hex digits of an id
+_RAW = 32  # its bytes
+_DIGITS = b"0123456789abcdef"
+_TABLES: tuple[Any, Any] | None = None  # (hex digit byte → its value or 255, value → hex digit byte)
 
 
 def _np() -> Any:
     import numpy as np
 
     return np
+
+
+def _tables() -> tuple[Any, Any]:
+    global _TABLES
+    if _TABLES is None:
+        np = _np()
+        value = np.full(256, 255, dtype=np.uint8)
+        value[np.frombuffer(_DIGITS, dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+        _TABLES = (value, np.frombuffer(_DIGITS, dtype=np.uint8).copy())
+    return _TABLES
+
+
+def _raw(hex_rows: Any) -> tuple[Any, Any]:
+    """(raw ids as ``S32``, which rows were 64 lowercase hex digits) of an (n, 64) uint8 array."""
+    np = _np()
+    value, _ = _tables()
+    nibbles = value[hex_rows]
+    valid = (nibbles != 255).all(axis=1)
+    raw = np.empty((len(hex_rows), _RAW), dtype=np.uint8)
+    np.left_shift(nibbles[:, 0::2], 4, out=raw)
+    raw |= nibbles[:, 1::2]
+    return raw.view(f"S{_RAW}").reshape(-1), valid
+
+
+def _hex(raw: Any) -> list[str]:
+    """The ids of a slice of the array, as str."""
+    np = _np()
+    _, digits = _tables()
+    b = raw.view(np.uint8).reshape(-1, _RAW)
+    out = np.empty((len(b), _WIDTH), dtype=np.uint8)
+    out[:, 0::2] = digits[b >> 4]
+    out[:, 1::2] = digits[b & 15]
+    return [h.decode("ascii") for h in out.view(f"S{_WIDTH}").reshape(-1).tolist()]
+
+
+def _of_strs(oids: list[str]) -> tuple[Any, Any]:
+    """``_raw`` of str ids (anything not 64 characters long is invalid)."""
+    np = _np()
+    fixed = np.array([o.encode("ascii", "replace") if len(o) == _WIDTH else b"" for o in oids], dtype=f"S{_WIDTH}")
+    raw, valid = _raw(fixed.view(np.uint8).reshape(-1, _WIDTH))
+    return raw, valid
 
 
 def _sorted_unique(ids: Any) -> Any:
@@ -40,27 +89,27 @@ def _sorted_unique(ids: Any) -> Any:
 
 
 class OidSet:
-    """Sorted, unique hex object ids. Build with ``of``/``from_arrow``, combine with ``|``."""
+    """Sorted, unique object ids (raw digests; str hex in and out). Build with ``of``/``from_arrow``,
+    combine with ``|``."""
 
     __slots__ = ("_ids",)
 
     def __init__(self, ids: Any = None) -> None:
         np = _np()
-        self._ids = np.empty(0, dtype=f"S{_WIDTH}") if ids is None else ids
+        self._ids = np.empty(0, dtype=f"S{_RAW}") if ids is None else ids
 
     @classmethod
     def of(cls, oids: Iterable[str]) -> OidSet:
         """The set of these ids (a few: a list is made of them)."""
-        np = _np()
-        listed = list(oids)
-        if any(len(o) != _WIDTH for o in listed):
+        raw, valid = _of_strs(list(oids))
+        if not valid.all():
             raise ValueError("an object id is 64 hex digits")
-        return cls(_sorted_unique(np.array(listed, dtype=f"S{_WIDTH}")))
+        return cls(_sorted_unique(raw))
 
     @classmethod
     def from_arrow(cls, column: Any) -> OidSet:
         """The ids of an Arrow string column of hex digests (a files table's ``sha256``), read
-        from its buffers; ValueError if a value is null or not 64 characters long."""
+        from its buffers; ValueError if a value is null or not 64 hex digits."""
         np = _np()
         parts = []
         for chunk in getattr(column, "chunks", [column]):
@@ -71,11 +120,15 @@ class OidSet:
             offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[chunk.offset:chunk.offset + len(chunk) + 1]
             if not (np.diff(offsets) == _WIDTH).all():
                 raise ValueError("an object id is 64 hex digits")
-            parts.append(np.frombuffer(chunk.buffers()[2], dtype=f"S{_WIDTH}", count=len(chunk),
-                                       offset=int(offsets[0])))
+            hex_rows = np.frombuffer(chunk.buffers()[2], dtype=np.uint8, count=len(chunk) * _WIDTH,
+                                     offset=int(offsets[0])).reshape(-1, _WIDTH)
+            raw, valid = _raw(hex_rows)  # (its own array: the Arrow buffers are let go)
+            if not valid.all():
+                raise ValueError("an object id is 64 hex digits")
+            parts.append(raw)
         if not parts:
             return cls()
-        return cls(_sorted_unique(np.concatenate(parts)))  # (a copy: the Arrow buffers are let go)
+        return cls(_sorted_unique(parts[0] if len(parts) == 1 else np.concatenate(parts)))
 
     @classmethod
     def union(cls, sets: list[OidSet]) -> OidSet:
@@ -105,7 +158,7 @@ class OidSet:
     def __contains__(self, oid: object) -> bool:
         if not isinstance(oid, str) or len(oid) != _WIDTH:
             return False
-        return bool(self._contains(_np().array([oid], dtype=f"S{_WIDTH}"))[0])
+        return self.contains([oid])[0]
 
     def _contains(self, wanted: Any) -> Any:
         np = _np()
@@ -119,13 +172,13 @@ class OidSet:
         """For each of ``oids`` (a chunk of them), whether it is in the set."""
         if not oids:
             return []
-        wanted = _np().array([o if len(o) == _WIDTH else "" for o in oids], dtype=f"S{_WIDTH}")
-        return [bool(x) and len(o) == _WIDTH for x, o in zip(self._contains(wanted).tolist(), oids)]
+        raw, valid = _of_strs(oids)
+        return [bool(x) for x in (self._contains(raw) & valid).tolist()]
 
     def chunks(self, size: int = CHUNK) -> Iterator[list[str]]:
         """The ids in sorted order, ``size`` at a time, as str."""
         for start in range(0, len(self._ids), size):
-            yield [b.decode("ascii") for b in self._ids[start:start + size].tolist()]
+            yield _hex(self._ids[start:start + size])
 
     def __iter__(self) -> Iterator[str]:
         for chunk in self.chunks():

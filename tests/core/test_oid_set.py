@@ -1,4 +1,4 @@
-"""OidSet (lensvault/oid_set.py): the object ids verify and gc hold, 64 bytes each. Checked
+"""OidSet (lensvault/oid_set.py): the object ids verify and gc hold, 32 bytes each. Checked
 against a plain Python set on the same ids, from every side it is built and asked."""
 
 from __future__ import annotations
@@ -41,3 +41,16 @@ def test_a_column_that_is_not_digests_is_refused(bad):
         OidSet.from_arrow(bad)
     with pytest.raises(ValueError, match="64 hex"):
         OidSet.of(["abc"])
+
+
+def test_digests_with_zero_bytes_anywhere_keep_their_order_and_identity():
+    """Raw digests are fixed-width bytes: one ending (or starting, or holding) zero bytes is a
+    value like any other (numpy drops trailing NULs when it hands one out as ``bytes``)."""
+    edge = ["00" * 32, "00" * 31 + "01", "00" * 5 + "ab" + "00" * 26, "00" * 5 + "ab" + "00" * 25 + "01",
+            "ab" + "00" * 31, "ab" + "00" * 30 + "ff", "ff" * 32]
+    s = OidSet.of(_ids(300, 4) + edge)
+    assert list(s) == sorted(set(_ids(300, 4) + edge))
+    assert s.contains(edge) == [True] * len(edge)
+    assert s.contains(["00" * 31 + "02", "AB" + "00" * 31, "g" * 64, "é" * 64]) == [False] * 4
+    with pytest.raises(ValueError, match="64 hex"):
+        OidSet.from_arrow(pa.array(["G" * 64]))
