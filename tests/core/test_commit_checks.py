@@ -98,7 +98,7 @@ def test_commit_refuses_a_version_whose_objects_are_gone(vault, tmp_path):
 
     src = write_files(tmp_path / "src", {"a.txt": "alpha", "b.txt": "beta"})
     table = ingest_folder(vault, src)
-    _lose(vault, _oid(b"beta"))  # what a gc racing the writer could do
+    vault.store.delete(_oid(b"beta"))  # what a gc racing the writer does
     with pytest.raises(ObjectsVanished) as ei:
         commit_version(vault, name="ds", version="1.0.0", files=table)
     assert ei.value.details["missing"] == [_oid(b"beta")] and "again" in ei.value.fix
@@ -186,3 +186,57 @@ def test_dataset_fix_never_builds_on_a_damaged_parent_and_works_once_repaired(sq
     assert sqlite_vault.verify(repair=True).ok  # from the folder the version was snapshotted from
     v2 = sqlite_vault.fix("cells@1.0.0", fixed)
     assert v2.ref == "cells@1.0.1" and oid in v2.object_ids() and sqlite_vault.verify().ok
+
+
+@pytest.mark.parametrize("link", ["hardlink", "copy"])
+def test_a_commit_looks_for_its_objects_only_if_one_left_the_store_since_the_ingest(sqlite_vault, tmp_path,
+                                                                                    monkeypatch, link):
+    """The store's deletion mark (LocalObjectStore.deletion_mark) moves after every object gc deletes
+    or verify sets aside. Unmoved between the ingest and the commit: the objects the ingest stored
+    or found are all there, and the commit does not stat each. Moved, by an object that is not
+    even this write's: every one is looked for again, and a lost one refuses the version."""
+    from lensvault.datasets.ingest import ingest_folder
+    from lensvault.datasets.snapshot import commit_version
+
+    vault = sqlite_vault
+    looked: list[list[str]] = []
+    real = type(vault.store).missing
+    monkeypatch.setattr(type(vault.store), "missing", lambda self, oids: (looked.append(list(oids)), real(self, oids))[1])
+    src = write_files(tmp_path / "src", {f"f{i}.txt": f"file {i}" for i in range(20)})
+    commit_version(vault, name="ds", version="1.0.0", files=ingest_folder(vault, src, link=link))
+    assert looked == []  # nothing left the store: no object looked for
+    other = write_files(tmp_path / "other", {"x.txt": "unreferenced"})
+    commit_version(vault, name="tmp", version="1.0.0", files=ingest_folder(vault, other, link=link))
+
+    table = ingest_folder(vault, write_files(tmp_path / "src2", {"a.txt": "alpha", "b.txt": "beta"}), link=link)
+    vault.store.quarantine(_oid(b"unreferenced"))  # another object leaves the store: the mark moves
+    commit_version(vault, name="ds2", version="1.0.0", files=table)
+    assert {_oid(b"alpha"), _oid(b"beta")} <= {o for batch in looked for o in batch}  # (and the version's own)
+
+    looked.clear()
+    table = ingest_folder(vault, write_files(tmp_path / "src3", {"c.txt": "gamma"}), link=link)
+    vault.store.delete(_oid(b"gamma"))
+    with pytest.raises(ObjectsVanished):
+        commit_version(vault, name="ds3", version="1.0.0", files=table)
+    assert looked and version_refs(vault) == ["ds2@1.0.0", "ds@1.0.0", "tmp@1.0.0"]
+
+
+def test_the_deletion_mark_moves_with_every_object_gone_and_never_back(tmp_path):
+    from lensvault.store import open_store
+
+    store = open_store(tmp_path / "objects")
+    store.create()
+    oids = [store.put_bytes(f"object {i}".encode()) for i in range(3)]
+    marks = [store.deletion_mark()]
+    assert store.deletion_mark() == marks[0]  # (reading it moves nothing)
+    store.delete(oids[0])
+    marks.append(store.deletion_mark())
+    store.delete(oids[0])  # not there: nothing left the store
+    assert store.deletion_mark() == marks[-1]
+    store.quarantine(oids[1])
+    marks.append(store.deletion_mark())
+    os.unlink(tmp_path / "objects" / "deletions")  # lost: a new file is a new mark
+    marks.append(store.deletion_mark())
+    store.delete(oids[2])
+    marks.append(store.deletion_mark())
+    assert None not in marks and len(set(marks)) == len(marks)

@@ -104,8 +104,8 @@ class FileRows:
     it never imports pyarrow (~0.3 s) or builds 50,000-row arrays.
     """
 
-    __slots__ = ("_digest", "_table", "_writer", "damaged", "fresh", "heights", "media_types", "oids", "paths", "sizes",
-                 "widths")
+    __slots__ = ("_digest", "_table", "_writer", "damaged", "fresh", "heights", "media_types", "oids", "paths", "since",
+                 "sizes", "widths")
 
     def __init__(self, paths: Sequence[str], sizes: Sequence[int], oids: Sequence[str], media_types: Sequence[str],
                  widths: Sequence[int | None], heights: Sequence[int | None], *, table: pa.Table | None = None,
@@ -127,6 +127,9 @@ class FileRows:
         # objects it found damaged through hardlinks (ingest._damaged_through_links).
         self.fresh: frozenset[str] | None = None
         self.damaged: list[DamagedFile] = []
+        # The store's deletion mark taken before the ingest stored or found any object (see
+        # ``LocalObjectStore.committing``); None: the commit checks every fresh object.
+        self.since: tuple[int, int, int] | None = None
 
     @classmethod
     def from_table(cls, table: pa.Table) -> FileRows:

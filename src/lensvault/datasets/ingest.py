@@ -222,6 +222,9 @@ class _FolderIngest:
         # The folder's stat-cache record, read a chunk at a time by the walk; loaded whole
         # (``cached``) only when something changed.
         self.record = vault.state.open_index(self.folder)
+        # Before any object is stored or found: if none leaves the store until the commit, the
+        # commit need not look for each (``LocalObjectStore.committing``).
+        self.since = self.store.deletion_mark()
         self.cached: dict[str, Entry] = {}
         self.cached_digest: str | None = None
         self.rows_needed = True  # False: an unchanged folder may come back as its known table (SameTable)
@@ -249,7 +252,9 @@ class _FolderIngest:
 
     def run(self, known: _Known) -> files_table.FileRows:
         try:
-            return self._run(known)
+            rows = self._run(known)
+            rows.since = self.since
+            return rows
         finally:
             if self.record is not None:
                 self.record.close()

@@ -292,7 +292,7 @@ def commit_version(
     needed = chain((snapshot_id, manifest_oid, *(t["oid"] for t in all_tables.values())), files.fresh_oids())
     written = done = False
     try:
-        with vault.store.committing(needed), interrupts.commit(f"{name}@{semver}"):
+        with vault.store.committing(needed, since=files.since), interrupts.commit(f"{name}@{semver}"):
             with vault.catalog.begin() as conn:
                 if in_commit is not None:
                     in_commit(conn)

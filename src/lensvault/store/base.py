@@ -246,9 +246,16 @@ class ObjectStore(ABC):
     def release_pins(self) -> None:
         """Drop this process's pins: its writes have committed or failed."""
 
+    def deletion_mark(self) -> tuple[int, int, int] | None:
+        """A mark that moves whenever an object leaves the store, for ``committing(since=)``; None:
+        this store keeps none (every commit checks its objects)."""
+        return None
+
     @contextmanager
-    def committing(self, oids: Iterable[str] = ()) -> Iterator[CommitCheck]:
-        """Hold gc off while a write that needs ``oids`` commits; ObjectsVanished if one is missing.
+    def committing(self, oids: Iterable[str] = (), *, since: tuple[int, int, int] | None = None
+                   ) -> Iterator[CommitCheck]:
+        """Hold gc off while a write that needs ``oids`` commits; ObjectsVanished if one is missing
+        (``since``: see ``LocalObjectStore.committing``; ignored here, as there is no mark).
         Yields ``check(more_oids)`` for objects made inside the block."""
         def check(more: Iterable[str]) -> None:
             gone = [o for window in windows(more) for o in self.missing(sorted(set(window)))]

@@ -167,7 +167,8 @@ class MemoryObjectStore(ObjectStore):
             self._pins.pop(current_owner(), None)
 
     @contextmanager
-    def committing(self, oids: Iterable[str] = ()) -> Iterator[CommitCheck]:
+    def committing(self, oids: Iterable[str] = (), *, since: tuple[int, int, int] | None = None
+                   ) -> Iterator[CommitCheck]:
         try:
             with self._gc, super().committing(oids) as check:
                 yield check
