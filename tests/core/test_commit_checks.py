@@ -53,6 +53,35 @@ def test_resnapshot_after_a_lost_object_stores_it_again(sqlite_vault, tmp_path, 
     assert sqlite_vault.verify().ok  # 1.0.0 is whole again too: same object
 
 
+def test_a_big_hardlinked_folder_asks_the_listed_store_and_stores_what_it_lost(sqlite_vault, tmp_path, monkeypatch):
+    """From 5,000 files a hardlink re-snapshot lists the store with inodes once (store/inode_index.py)
+    instead of a stat per object: a lost object, one restored as a copy (another inode) and one
+    truncated there are each found, and stored again from the folder."""
+    files = {f"d{i % 7}/f{i:05}.txt": f"file number {i}" for i in range(5200)}
+    src = write_files(tmp_path / "src", files)
+    settle()
+    vault = sqlite_vault
+    vault.snapshot("ds", src, version="1.0.0", link="hardlink")
+    lost, copied, cut = _oid(b"file number 3"), _oid(b"file number 2000"), _oid(b"file number 4000")
+    _lose(vault, lost)
+    p = vault.store.oid_to_path(copied)
+    data = p.read_bytes()
+    os.unlink(p)
+    p.write_bytes(data)  # the same bytes, another inode: asked of the store, and intact
+    p = vault.store.oid_to_path(cut)
+    data = p.read_bytes()
+    os.unlink(p)
+    p.write_bytes(data[:3])  # another inode, and short: damaged
+    assert not vault.verify().ok
+    listed = tmp_path / "listed"  # (the walk runs in a forked child: it says so in a file)
+    real = type(vault.store).inode_index
+    monkeypatch.setattr(type(vault.store), "inode_index",
+                        lambda self, n: (listed.write_text(str(n)), real(self, n))[1])
+    vault.snapshot("ds", src, version="1.0.1", link="hardlink", force=True)
+    assert listed.read_text() == "5200"
+    assert vault.verify().ok and all(vault.store.check(o) == "ok" for o in (lost, copied, cut))
+
+
 def test_a_lost_object_of_a_changed_folder_is_stored_again(sqlite_vault, tmp_path):
     """Also when the latest version's files-table digest cannot answer (the folder changed)."""
     src = write_files(tmp_path / "src", {"a.txt": "alpha", "b.txt": "beta"})

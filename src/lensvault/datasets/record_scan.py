@@ -10,7 +10,7 @@ contiguous share of the top-level entries and the matching range of the record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from lensvault.datasets.scan import PartialScanRefused, ScannedFile, share_bounds, walk_files
 from lensvault.parallel import ForkedCall
@@ -65,7 +65,11 @@ def scan_record(src: Path, record: FolderRecord | None, *, exclude_dirs: tuple[P
     it, a chunk at a time, whether it holds each unchanged file's object (``RecordScan.lost``);
     ``hardlink``: and whether the file is still that object (the same inode).
     """
-    args = (src, record, exclude_dirs, trusted, need_media, store, hardlink)
+    asker: _Asker | None = store
+    if store is not None and hardlink and record is not None and record.count >= _SHARED_FROM:
+        # Listed once here, before the fork: both shares ask the same listing.
+        asker = store.inode_index(record.count) or store
+    args = (src, record, exclude_dirs, trusted, need_media, asker, hardlink)
     if record is None or record.count < _SHARED_FROM:
         return _scan(*args, None)
     try:
@@ -97,7 +101,13 @@ def lost_objects(store: ObjectStore, record: FolderRecord, found: RecordScan, ha
 _ASK_EVERY = 8192
 
 
-def _absent(store: ObjectStore, batch: list[tuple[str, Entry]], hardlink: bool) -> list[tuple[str, Entry]]:
+class _Asker(Protocol):
+    """What is asked whether objects are there: the store, or its ``inode_index``."""
+
+    def absent_or_damaged(self, oids: list[str], sizes: list[int], inodes: list[int] | None = None) -> list[int]: ...
+
+
+def _absent(store: _Asker, batch: list[tuple[str, Entry]], hardlink: bool) -> list[tuple[str, Entry]]:
     if not batch:
         return []
     bad = store.absent_or_damaged([e[4] for _, e in batch], [e[1] for _, e in batch],
@@ -106,7 +116,7 @@ def _absent(store: ObjectStore, batch: list[tuple[str, Entry]], hardlink: bool) 
 
 
 def _scan(src: Path, record: FolderRecord | None, exclude_dirs: tuple[Path, ...], trusted: tuple[str, ...],
-          need_media: bool, store: ObjectStore | None, hardlink: bool, part: tuple[int, int] | None) -> RecordScan:
+          need_media: bool, store: _Asker | None, hardlink: bool, part: tuple[int, int] | None) -> RecordScan:
     out = RecordScan(lost=[] if store is not None else None)
     unchanged: list[tuple[str, Entry]] = []  # waiting to be asked of the store
     bounds = ("", None) if part is None else share_bounds(src, part, exclude_dirs=exclude_dirs, trusted=trusted)

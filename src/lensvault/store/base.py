@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
     from lensvault.errors import IntegrityError, ObjectMissing
@@ -245,6 +245,11 @@ class ObjectStore(ABC):
     @abstractmethod
     def release_pins(self) -> None:
         """Drop this process's pins: its writes have committed or failed."""
+
+    def inode_index(self, count: int) -> Any:
+        """An index of the whole store to ask about ``count`` hardlinked objects at once
+        (``store/inode_index.py``), or None: ask the store itself (the default)."""
+        return None
 
     def deletion_mark(self) -> tuple[int, int, int] | None:
         """A mark that moves whenever an object leaves the store, for ``committing(since=)``; None:

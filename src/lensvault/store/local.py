@@ -31,6 +31,7 @@ from lensvault.store.refs import LocalRefs
 from lensvault.store.verified import object_key
 
 if TYPE_CHECKING:
+    from lensvault.store.inode_index import InodeIndex
     from lensvault.store.leftovers import Leftover
 
 __all__ = ["LocalObjectStore"]
@@ -320,6 +321,19 @@ class LocalObjectStore(LocalRefs, ObjectStore):
             except FileNotFoundError:
                 out.append(i)
         return out
+
+    def inode_index(self, count: int) -> InodeIndex | None:
+        """The store listed with inodes (``InodeIndex``) for asking about ``count`` objects at once, or
+        None when the store is much bigger than that (four shards tell): stats are then fewer."""
+        try:
+            sampled = sum(len(os.listdir(f"{self.root}/{shard}")) for shard in ("00", "40", "80", "c0"))
+        except OSError:
+            return None
+        if sampled * 64 > 8 * count:
+            return None
+        from lensvault.store.inode_index import InodeIndex
+
+        return InodeIndex(self)
 
     def iter_oids(self) -> Iterator[str]:
         for shard in sorted(os.scandir(self.root), key=lambda e: e.name):
