@@ -187,3 +187,18 @@ def test_a_fold_merges_the_base_and_the_deltas_as_sorted_runs_a_window_at_a_time
         assert all(k.get(o) == key for o, key in want.items())
         assert k.get(old[31]) is None and k.get(old[42]) is None
         assert k.differing(want.items()) == []
+
+
+def test_the_bucket_table_counted_a_window_at_a_time_is_the_whole_count():
+    """``_bucket_starts`` fills the table a window of sorted digests at a time (buckets spanning two
+    windows, empty ones, equal prefixes): the same table as counting every prefix at once."""
+    rng = np.random.default_rng(12)
+    for n in (1, 2, 1000, 65_536, 65_537, 140_000):
+        oids = np.sort(np.frombuffer(rng.bytes(32 * n), dtype="S32")).copy()
+        if n > 2:
+            oids[1] = oids[0]
+        shift, starts = KnownKeys(oids, np.zeros((n, 3), dtype=np.uint64))._bucket_starts()
+        prefixes = oids.view(">u8").reshape(-1, 4)[:, 0].astype(np.uint64) >> np.uint64(shift)
+        want = np.zeros((1 << (64 - shift)) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(prefixes.astype(np.int64), minlength=1 << (64 - shift)), out=want[1:])
+        assert (starts == want).all(), n

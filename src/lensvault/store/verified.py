@@ -155,14 +155,22 @@ class KnownKeys:
         if self._buckets is None:
             bits = max(1, min(32, len(self.oids).bit_length()))
             shift = 64 - bits
-            counts = np.zeros(1 << bits, dtype=np.int64)
-            # A window of digests at a time: their prefixes whole would be 24 bytes an object more,
-            # for a moment, on top of the record (~50 MB at two million objects).
-            for lo in range(0, len(self.oids), _MERGE_ROWS):
-                part = (_prefix(self.oids[lo:lo + _MERGE_ROWS]) >> np.uint64(shift)).astype(np.int64)
-                counts += np.bincount(part, minlength=1 << bits)
-            starts = np.zeros((1 << bits) + 1, dtype=np.int64 if len(self.oids) >= 1 << 31 else np.int32)
-            np.cumsum(counts, out=starts[1:])
+            n = len(self.oids)
+            starts = np.empty((1 << bits) + 1, dtype=np.int64 if n >= 1 << 31 else np.int32)
+            # starts[b]: the first row whose bucket is b or more. The digests are sorted, so a window
+            # of them at a time fills the buckets up to its last one: their prefixes whole (and a
+            # count per bucket) would be ~40 bytes an object more for a moment (~80 MB at 2M).
+            filled = 0  # buckets below this are filled
+            for lo in range(0, n, 65_536):
+                b = (_prefix(self.oids[lo:lo + 65_536]) >> np.uint64(shift)).astype(np.int64)
+                first, top = int(b[0]), int(b[-1])
+                if first >= filled:  # (else bucket ``first`` began in an earlier window)
+                    starts[filled:first + 1] = lo
+                below = np.cumsum(np.bincount(b - first))  # below[j]: rows of buckets first..first + j
+                k = max(filled, first + 1)
+                starts[k:top + 1] = lo + below[k - first - 1:top - first]
+                filled = top + 1
+            starts[filled:] = n
             self._buckets = (shift, starts)
         return self._buckets
 
@@ -295,7 +303,7 @@ def _signed(v: int) -> int:
     return v - (1 << 64) if v >= 1 << 63 else v
 
 
-_MERGE_ROWS = 8192  # rows of each run a fold holds at once (and the window of the bucket count)
+_MERGE_ROWS = 8192  # rows of each run a fold holds at once
 
 
 class _FileRun:
