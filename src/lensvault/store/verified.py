@@ -24,8 +24,11 @@ Where a key comes from:
 
 The record is machine-local (inodes), kept with the stat cache: a base and small
 delta files that writers add without reading the base (``add``, ``forget``); the
-reader merges them and folds them into the base once there are many. A damaged or
-foreign file is ignored: a miss costs a re-hash, never a wrong answer.
+reader merges them and folds them into the base once there are many (or one is big). A
+fold is a merge of sorted runs (the base, big deltas written sorted, the small ones'
+changes) into a new base file, a window of each at a time: it never holds the record
+twice or sorts it whole. A damaged or foreign file is ignored: a miss costs a re-hash,
+never a wrong answer.
 
 The base is two arrays, not a dict: the objects' sha256 as 32 raw bytes each, sorted, and
 their keys as three 64-bit integers each (``KnownKeys``), read into numpy without a Python
