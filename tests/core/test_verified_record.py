@@ -126,3 +126,79 @@ def test_many_keys_are_written_as_arrays_and_folded_by_the_next_reader(tmp_path)
     (folder / "delta-old-form").write_bytes(_encode(big_dict))  # as an older version wrote it
     assert all(record.load().get(o) == key for o, key in big_dict.items())
     assert not (folder / "delta-old-form").exists()
+
+
+def test_a_fold_merges_the_base_and_the_deltas_as_sorted_runs_a_window_at_a_time(tmp_path, monkeypatch):
+    """The fold on disk (runs merged 5 rows of each at a time here) answers as the deltas applied in
+    order do: the newest key of an object wins, a forget removes it, whatever the run it is in; an
+    unsorted big delta (as written before they were sorted) is read too."""
+    from lensvault.store import verified
+
+    monkeypatch.setattr(verified, "_MERGE_ROWS", 5)
+    rnd = random.Random(11)
+    folder = tmp_path / "verified"
+    record = VerifiedObjects(folder)
+    want: dict[str, tuple[int, int, int]] = {}
+    tick = 1
+
+    def written() -> None:  # (deltas are applied in the order of their mtimes: make it the order written)
+        nonlocal tick
+        for e in os.listdir(folder):
+            if e.startswith("delta-") and e not in dated:
+                os.utime(folder / e, ns=(tick, tick))
+                dated.add(e)
+                tick += 1
+
+    dated: set[str] = set()
+    first = _keys(rnd, _SMALL_DELTA + 40)
+    record.add(first)
+    written()
+    want.update(first)
+    record.load()  # folded: the base
+    assert (folder / "base").exists() and not [e for e in os.listdir(folder) if e.startswith("delta-")]
+    old = list(first)
+    second = {**_keys(rnd, _SMALL_DELTA + 7), **dict.fromkeys(old[:30], (11, 12, 13))}
+    record.add(second)  # big, sorted, overlapping the base
+    written()
+    want.update(second)
+    record.forget(old[30:35])
+    written()
+    for o in old[30:35]:
+        del want[o]
+    record.add({old[30]: (5, 6, 7), old[40]: (8, 9, 10)})  # small, after the forget: back, and newer
+    written()
+    want.update({old[30]: (5, 6, 7), old[40]: (8, 9, 10)})
+    unsorted = dict(reversed(list(_keys(rnd, _SMALL_DELTA + 3).items())))
+    unsorted[old[41]] = (14, 15, 16)
+    blob = b"".join(bytes(p) for p in verified._framed(
+        len(unsorted), bytes.fromhex("".join(unsorted)),
+        np.array([v & verified._U64 for k in unsorted.values() for v in k], dtype="<u8").tobytes()))
+    (folder / "delta-unsorted").write_bytes(blob)
+    written()
+    want.update(unsorted)
+    record.forget([old[42]])
+    written()
+    del want[old[42]]
+    known = record.load()
+    assert not [e for e in os.listdir(folder) if e.startswith("delta-")] and known.changes == {}
+    assert len(known.oids) == len(want)
+    assert bool((known.oids[:-1] < known.oids[1:]).all())  # sorted, each object once
+    for k in (known, record.load()):
+        assert all(k.get(o) == key for o, key in want.items())
+        assert k.get(old[31]) is None and k.get(old[42]) is None
+        assert k.differing(want.items()) == []
+
+
+def test_the_bucket_table_counted_a_window_at_a_time_is_the_whole_count():
+    """``_bucket_starts`` fills the table a window of sorted digests at a time (buckets spanning two
+    windows, empty ones, equal prefixes): the same table as counting every prefix at once."""
+    rng = np.random.default_rng(12)
+    for n in (1, 2, 1000, 65_536, 65_537, 140_000):
+        oids = np.sort(np.frombuffer(rng.bytes(32 * n), dtype="S32")).copy()
+        if n > 2:
+            oids[1] = oids[0]
+        shift, starts = KnownKeys(oids, np.zeros((n, 3), dtype=np.uint64))._bucket_starts()
+        prefixes = oids.view(">u8").reshape(-1, 4)[:, 0].astype(np.uint64) >> np.uint64(shift)
+        want = np.zeros((1 << (64 - shift)) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(prefixes.astype(np.int64), minlength=1 << (64 - shift)), out=want[1:])
+        assert (starts == want).all(), n

@@ -291,7 +291,11 @@ class LocalObjectStore(LocalRefs, ObjectStore):
         root = str(self.root)
         st = os.stat
         ino_of: dict[str, dict[str, int]] = {}
-        if inodes is not None and len(oids) >= _LIST_SHARDS_FROM:
+        if inodes is not None and len(oids) < _LIST_SHARDS_FROM:
+            # A small batch (a scan's last) stats each object: listing the shards it touches would
+            # list most of the store (~100 B an entry: 107 MB held for a million objects).
+            inodes = None
+        if inodes is not None:
             first = oids[0][:2]
             try:
                 ino_of[first] = {e.name: e.inode() for e in os.scandir(f"{root}/{first}")}

@@ -24,8 +24,11 @@ Where a key comes from:
 
 The record is machine-local (inodes), kept with the stat cache: a base and small
 delta files that writers add without reading the base (``add``, ``forget``); the
-reader merges them and folds them into the base once there are many. A damaged or
-foreign file is ignored: a miss costs a re-hash, never a wrong answer.
+reader merges them and folds them into the base once there are many (or one is big). A
+fold is a merge of sorted runs (the base, big deltas written sorted, the small ones'
+changes) into a new base file, a window of each at a time: it never holds the record
+twice or sorts it whole. A damaged or foreign file is ignored: a miss costs a re-hash,
+never a wrong answer.
 
 The base is two arrays, not a dict: the objects' sha256 as 32 raw bytes each, sorted, and
 their keys as three 64-bit integers each (``KnownKeys``), read into numpy without a Python
@@ -42,7 +45,7 @@ import os
 import sys
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from lensvault.store.base import ObjectKey  # (inode, size, mtime_ns)
@@ -155,9 +158,22 @@ class KnownKeys:
         if self._buckets is None:
             bits = max(1, min(32, len(self.oids).bit_length()))
             shift = 64 - bits
-            counts = np.bincount((_prefix(self.oids) >> np.uint64(shift)).astype(np.int64), minlength=1 << bits)
-            starts = np.zeros((1 << bits) + 1, dtype=np.int64 if len(self.oids) >= 1 << 31 else np.int32)
-            np.cumsum(counts, out=starts[1:])
+            n = len(self.oids)
+            starts = np.empty((1 << bits) + 1, dtype=np.int64 if n >= 1 << 31 else np.int32)
+            # starts[b]: the first row whose bucket is b or more. The digests are sorted, so a window
+            # of them at a time fills the buckets up to its last one: their prefixes whole (and a
+            # count per bucket) would be ~40 bytes an object more for a moment (~80 MB at 2M).
+            filled = 0  # buckets below this are filled
+            for lo in range(0, n, 65_536):
+                b = (_prefix(self.oids[lo:lo + 65_536]) >> np.uint64(shift)).astype(np.int64)
+                first, top = int(b[0]), int(b[-1])
+                if first >= filled:  # (else bucket ``first`` began in an earlier window)
+                    starts[filled:first + 1] = lo
+                below = np.cumsum(np.bincount(b - first))  # below[j]: rows of buckets first..first + j
+                k = max(filled, first + 1)
+                starts[k:top + 1] = lo + below[k - first - 1:top - first]
+                filled = top + 1
+            starts[filled:] = n
             self._buckets = (shift, starts)
         return self._buckets
 
@@ -265,14 +281,18 @@ def _framed(n: int, oids: Any, keys: Any) -> list[Any]:
 
 
 def _arrays_bytes(keys: dict[str, ObjectKey]) -> list[Any]:
-    """A delta of many keys in the base's form, without numpy (a snapshot's process need not import
-    it): not sorted, which the reader does as it merges it (``KnownKeys.merged``)."""
+    """A delta of many keys in the base's form, sorted, without numpy (a snapshot's process need not
+    import it). Sorted, so that the reader folds it into the base by merging sorted runs a window at
+    a time (``_merged_runs``) instead of holding it and the base whole to sort them (~150 bytes an
+    object for a moment: the peak of the first checkout after a big snapshot). The hex digests sort
+    as their bytes do (~0.9 s a million)."""
     from array import array
 
-    values = array("Q", (v & _U64 for k in keys.values() for v in k))
+    order = sorted(keys)
+    values = array("Q", (v & _U64 for o in order for v in keys[o]))
     if sys.byteorder != "little":
         values.byteswap()
-    return _framed(len(keys), bytes.fromhex("".join(keys)), values.tobytes())
+    return _framed(len(order), bytes.fromhex("".join(order)), values.tobytes())
 
 
 def _prefix(raw: Any) -> Any:
@@ -284,6 +304,133 @@ def _prefix(raw: Any) -> Any:
 
 def _signed(v: int) -> int:
     return v - (1 << 64) if v >= 1 << 63 else v
+
+
+_MERGE_ROWS = 8192  # rows of each run a fold holds at once
+
+
+class _FileRun:
+    """A base or big delta file (the base's form), checked whole (its checksum) without being held,
+    read a window of rows at a time."""
+
+    def __init__(self, fd: int, n: int) -> None:
+        self.fd, self.n = fd, n
+        self._oids_at = len(_BASE_TAG) + 4 + 8
+        self._keys_at = self._oids_at + 32 * n
+
+    @classmethod
+    def open(cls, path: str) -> _FileRun | None:
+        """The file, if it is whole and in the base's form; None otherwise (another form: the
+        caller reads it as such; damaged: a miss)."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            size = os.fstat(fd).st_size
+            head = os.pread(fd, len(_BASE_TAG) + 12, 0)
+            if len(head) == len(_BASE_TAG) + 12 and head.startswith(_BASE_TAG):
+                n = int.from_bytes(head[-8:], "little")
+                if size == len(head) + 56 * n:
+                    crc = zlib.crc32(head[-8:])
+                    for at in range(len(head), size, 1 << 20):
+                        crc = zlib.crc32(os.pread(fd, 1 << 20, at), crc)
+                    if crc == int.from_bytes(head[len(_BASE_TAG):len(_BASE_TAG) + 4], "big"):
+                        return cls(fd, n)
+        except OSError:
+            pass
+        os.close(fd)
+        return None
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def _read(self, at: int, length: int) -> bytes:
+        data = os.pread(self.fd, length, at)
+        if len(data) != length:  # (checked whole when opened, and a record file never changes)
+            raise OSError(f"short read of a verified-objects record: {len(data)} of {length} bytes")
+        return data
+
+    def rows(self, lo: int, hi: int) -> tuple[Any, Any, Any]:
+        import numpy as np
+
+        oids = np.frombuffer(self._read(self._oids_at + 32 * lo, 32 * (hi - lo)), dtype="S32")
+        keys = np.frombuffer(self._read(self._keys_at + 24 * lo, 24 * (hi - lo)), dtype="<u8").reshape(-1, 3)
+        return oids, keys, None
+
+    def is_sorted(self) -> bool:
+        last = None
+        for lo in range(0, self.n, _MERGE_ROWS):
+            oids = self.rows(lo, min(lo + _MERGE_ROWS, self.n))[0]
+            if (last is not None and last > oids[0]) or bool((oids[:-1] > oids[1:]).any()):
+                return False
+            last = oids[-1]
+        return True
+
+    def sorted_in_memory(self) -> _ArrayRun:
+        """An unsorted delta (as versions before sorted ones wrote them), read whole and sorted."""
+        import numpy as np
+
+        oids, keys, _ = self.rows(0, self.n)
+        order = np.argsort(oids, kind="stable")
+        return _ArrayRun(oids[order], keys[order])
+
+
+class _ArrayRun:
+    """A sorted run held as arrays: small deltas' changes (``dead``: an object forgotten), or a base
+    or delta in a form that is not read a window at a time."""
+
+    def __init__(self, oids: Any, keys: Any, dead: Any = None) -> None:
+        self.oids, self.keys, self.dead, self.n = oids, keys, dead, len(oids)
+
+    def rows(self, lo: int, hi: int) -> tuple[Any, Any, Any]:
+        return self.oids[lo:hi], self.keys[lo:hi], None if self.dead is None else self.dead[lo:hi]
+
+
+_Run: TypeAlias = "_FileRun | _ArrayRun"
+
+
+def _dict_run(changes: dict[str, ObjectKey | None]) -> _ArrayRun:
+    import numpy as np
+
+    oids = np.frombuffer(bytes.fromhex("".join(changes)), dtype="S32")
+    keys = np.fromiter((v & _U64 for k in changes.values() for v in (k if k is not None else (0, 0, 0))),
+                       dtype=np.uint64, count=3 * len(changes)).reshape(-1, 3)
+    dead = np.fromiter((k is None for k in changes.values()), dtype=bool, count=len(changes))
+    order = np.argsort(oids, kind="stable")
+    return _ArrayRun(oids[order], keys[order], dead[order])
+
+
+def _merged_runs(runs: list[_Run]) -> Iterator[tuple[Any, Any]]:
+    """The rows of sorted ``runs`` (oldest first) merged in order, a window at a time: for an oid in
+    several, the newest run's row, or none if that one forgets it. Each step takes from every run
+    the rows up to the smallest last digest of the runs' next windows, so an oid's rows of every run
+    are in the same step."""
+    import numpy as np
+
+    pos = [0] * len(runs)
+    while True:
+        live = [i for i, r in enumerate(runs) if pos[i] < r.n]
+        if not live:
+            return
+        heads = {i: runs[i].rows(pos[i], min(pos[i] + _MERGE_ROWS, runs[i].n)) for i in live}
+        full = [heads[i][0][-1] for i in live if runs[i].n - pos[i] > _MERGE_ROWS]
+        bound = min(full) if full else None  # (the run it comes from gives its whole window: progress)
+        parts: list[tuple[Any, Any, Any]] = []
+        for i in live:  # oldest first: in the stable sort below, an oid's newest row comes last
+            oids, keys, dead = heads[i]
+            end = len(oids) if bound is None else int(np.searchsorted(oids, bound, side="right"))
+            parts.append((oids[:end], keys[:end], np.zeros(end, dtype=bool) if dead is None else dead[:end]))
+            pos[i] += end
+        oids = np.concatenate([p[0] for p in parts])
+        order = np.argsort(oids, kind="stable")
+        oids = oids[order]
+        keys = np.concatenate([p[1] for p in parts])[order]
+        dead = np.concatenate([p[2] for p in parts])[order]
+        keep = np.ones(len(oids), dtype=bool)
+        np.not_equal(oids[:-1], oids[1:], out=keep[:-1])
+        keep &= ~dead
+        yield oids[keep], keys[keep]
 
 
 class VerifiedObjects:
@@ -315,13 +462,111 @@ class VerifiedObjects:
                 pass
 
     def load(self) -> KnownKeys:
-        """oid → key of every object verified so far (deltas merged over the base, oldest first)."""
-        known = self._base()
+        """oid → key of every object verified so far (deltas merged over the base, oldest first).
+
+        What is held is the base (56 bytes an object) and the small deltas' changes. Deltas
+        that are due to be folded (a big one, or many) are merged with the base into a new base
+        file a window of rows at a time (``_fold_on_disk``), which is then read: the fold holds
+        a window of each run, not the base and the deltas whole."""
         try:
             deltas = sorted((e for e in os.scandir(self.folder) if e.name.startswith("delta-")),
                             key=lambda e: (e.stat().st_mtime_ns, e.name))
         except OSError:
-            return known
+            return self._base()
+        if deltas and self._fold_on_disk(deltas):
+            return self._base()
+        return self._load_in_memory(deltas)
+
+    def _fold_on_disk(self, deltas: list[os.DirEntry[str]]) -> bool:
+        """Fold ``deltas`` into a new base if they are due (what ``_load_in_memory`` would fold), by
+        a merge of sorted runs written as it goes; False if they are not due or the fold could
+        not be written (the caller then reads them as before)."""
+        runs: list[_Run] = []
+        pending: dict[str, ObjectKey | None] = {}  # consecutive small deltas, merged in order
+        big = False
+        opened: list[_FileRun] = []
+        try:
+            for e in deltas:
+                run = _FileRun.open(e.path)
+                if run is None:
+                    blob = self._read_blob(e.path)
+                    pending.update((_decode(blob) if blob is not None else None) or {})
+                    continue
+                big = True
+                if pending:
+                    runs.append(_dict_run(pending))
+                    pending = {}
+                opened.append(run)
+                runs.append(run if run.is_sorted() else run.sorted_in_memory())  # (unsorted: written before they were sorted)
+            if pending:
+                runs.append(_dict_run(pending))
+            small = sum(r.n for r in runs if isinstance(r, _ArrayRun))
+            if not (big or len(deltas) >= _FOLD_AT or small > 4 * _SMALL_DELTA):
+                return False
+            base = _FileRun.open(f"{self.folder}/base")
+            if base is not None:
+                opened.append(base)
+                runs.insert(0, base)
+            else:  # none yet, a damaged one (a miss), or one in the old form (read as it was)
+                known = self._base()
+                runs.insert(0, _ArrayRun(known.oids, known.keys))
+            if not self._write_runs(runs):
+                return False
+        except (OSError, ValueError, TypeError):  # a delta that reads as garbage: the old way decides
+            return False
+        finally:
+            for run in opened:
+                run.close()
+        for e in deltas:  # only the ones merged: a delta written meanwhile stays
+            try:
+                os.unlink(e.path)
+            except OSError:
+                pass
+        return True
+
+    def _write_runs(self, runs: list[_Run]) -> bool:
+        """A new base of the merged ``runs`` (newest last), written a window at a time: the digests
+        into the file, the keys into a side file appended after them, then the checksum."""
+        path = f"{self.folder}/base"
+        tmp = f"{self.folder}/.base.{uuid.uuid4().hex}.tmp"
+        side = f"{tmp}.keys"
+        head = len(_BASE_TAG) + 4
+        try:
+            with open(tmp, "w+b") as f, open(side, "w+b") as g:
+                f.write(_BASE_TAG + bytes(12))
+                n = 0
+                for oids, keys in _merged_runs(runs):
+                    f.write(oids.tobytes())
+                    g.write(keys.astype("<u8").tobytes())
+                    n += len(oids)
+                g.seek(0)
+                while chunk := g.read(1 << 20):
+                    f.write(chunk)
+                count = n.to_bytes(8, "little")
+                crc = zlib.crc32(count)
+                f.seek(head + 8)
+                while chunk := f.read(1 << 20):
+                    crc = zlib.crc32(chunk, crc)
+                f.seek(len(_BASE_TAG))
+                f.write(crc.to_bytes(4, "big") + count)
+            os.replace(tmp, path)
+            return True
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return False
+        finally:
+            try:
+                os.unlink(side)
+            except OSError:
+                pass
+
+    def _load_in_memory(self, deltas: list[os.DirEntry[str]]) -> KnownKeys:
+        """``load`` with the deltas merged in memory: small deltas not yet due to be folded, or a
+        fold that could not be written as a file (then sorted whole, as before)."""
+        known = self._base()
         big = False
         pending: list[KnownKeys] = []  # big deltas, in the base's form (see ``add``): merged in one sort
         for e in deltas:
