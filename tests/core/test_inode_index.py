@@ -47,7 +47,15 @@ def test_the_listing_answers_as_the_store_does(tmp_path):
 def test_a_store_much_bigger_than_the_folder_is_not_listed(tmp_path):
     store = open_store(tmp_path / "objects")
     store.create()
-    for i in range(3000):
-        store.put_bytes(b"%d" % i)
+    for i in range(3000):  # (object files made directly: only their number matters here)
+        oid = hashlib.sha256(b"%d" % i).hexdigest()
+        store.oid_to_path(oid).write_bytes(b"%d" % i)
     assert store.inode_index(10) is None  # (a stat each is cheaper than listing everything)
     assert store.inode_index(3000) is not None
+    from lensvault.store import inode_index
+
+    inode_index.LISTED_UP_TO = 1000  # a store too big to hold listed: a stat each, in flat memory
+    try:
+        assert store.inode_index(3000) is None
+    finally:
+        inode_index.LISTED_UP_TO = 4_000_000

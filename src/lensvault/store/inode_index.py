@@ -8,7 +8,9 @@ inode numbers answers that for ~0.5 µs an object, and only the objects that are
 inode (copied, restored, or gone) are stat'ed as before.
 
 The listing is kept as two numpy arrays, 16 bytes an object: the first 8 bytes of each object's
-id as an integer, sorted, and its inode. Two objects may share a prefix: the lookup then finds one
+id as an integer, sorted, and its inode. A store of more than ``LISTED_UP_TO`` objects is not
+listed (``LocalObjectStore.inode_index``): the index stays under ~64 MB, and a bigger store is
+asked a stat per object as before — slower, in memory that does not grow. Two objects may share a prefix: the lookup then finds one
 of them, and the other's inode differs from its file's, so it is stat'ed — never a wrong answer.
 """
 
@@ -20,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lensvault.store.local import LocalObjectStore
 
-__all__ = ["InodeIndex"]
+__all__ = ["LISTED_UP_TO", "InodeIndex"]
 
+LISTED_UP_TO = 4_000_000  # objects in the store, at most, for it to be listed
 _PREFIX = 16  # hex digits of an id kept (the shard's 2 and 14 more: 64 bits)
 
 
@@ -62,13 +65,17 @@ class InodeIndex:
             except FileNotFoundError:
                 continue
             # (anything that is not an object's name sorts under a key no object asks about)
-            keys.append(_keys([(shard + name[:_PREFIX - 2]).encode("ascii", "replace").ljust(_PREFIX, b"0")
-                               for name, _ in listed]))
-            inodes.append(np.fromiter((ino for _, ino in listed), dtype=np.uint64, count=len(listed)))
-        key = np.concatenate(keys) if keys else np.empty(0, dtype=np.uint64)
-        ino = np.concatenate(inodes) if inodes else np.empty(0, dtype=np.uint64)
-        order = np.argsort(key, kind="stable")
-        self._keys, self._inodes = key[order], ino[order]
+            key = _keys([(shard + name[:_PREFIX - 2]).encode("ascii", "replace").ljust(_PREFIX, b"0")
+                         for name, _ in listed])
+            ino = np.fromiter((ino for _, ino in listed), dtype=np.uint64, count=len(listed))
+            # Sorted a shard at a time: the shards' keys are in shard order already, so the whole
+            # is sorted once they are joined, without a sort (and its copies) of the whole.
+            order = np.argsort(key, kind="stable")
+            keys.append(key[order])
+            inodes.append(ino[order])
+        self._keys = np.concatenate(keys) if keys else np.empty(0, dtype=np.uint64)
+        del keys
+        self._inodes = np.concatenate(inodes) if inodes else np.empty(0, dtype=np.uint64)
 
     def __len__(self) -> int:
         return len(self._keys)

@@ -328,15 +328,16 @@ class LocalObjectStore(LocalRefs, ObjectStore):
 
     def inode_index(self, count: int) -> InodeIndex | None:
         """The store listed with inodes (``InodeIndex``) for asking about ``count`` objects at once, or
-        None when the store is much bigger than that (four shards tell): stats are then fewer."""
+        None when the store is much bigger than that (four shards tell: stats are then fewer) or
+        bigger than ``inode_index.LISTED_UP_TO`` objects (the index would hold too much)."""
         try:
             sampled = sum(len(os.listdir(f"{self.root}/{shard}")) for shard in ("00", "40", "80", "c0"))
         except OSError:
             return None
-        if sampled * 64 > 8 * count:
-            return None
-        from lensvault.store.inode_index import InodeIndex
+        from lensvault.store.inode_index import LISTED_UP_TO, InodeIndex
 
+        if sampled * 64 > 8 * count or sampled * 64 > LISTED_UP_TO:
+            return None
         return InodeIndex(self)
 
     def iter_oids(self) -> Iterator[str]:
