@@ -115,7 +115,10 @@ def test_latest_and_prefixes_name_runs_everywhere(proj, tmp_path):
     assert lv_json("runs", "log", "latest", cwd=root)["run_id"] == last
     cmp = lv_json("runs", "compare", first, "latest", cwd=root)
     assert (cmp["a"], cmp["b"]) == (first, last)
-    assert lv_json("runs", "show", last[:-2], cwd=root)["run_id"] == last  # a unique prefix
+    # A unique prefix: the shortest one no other run shares (two runs of the same second can share
+    # their random suffix's first digits; last[:-2] was ambiguous once in 256 runs).
+    prefix = next(last[:n] for n in range(1, len(last)) if not first.startswith(last[:n]))
+    assert lv_json("runs", "show", prefix, cwd=root)["run_id"] == last
     # eval, register, lineage, why and reproduce take `latest` too
     gt = json.loads((root / "raw" / "annotations" / "instances.json").read_text())
     preds = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
