@@ -517,11 +517,7 @@ class VerifiedObjects:
         finally:
             for run in opened:
                 run.close()
-        for e in deltas:  # only the ones merged: a delta written meanwhile stays
-            try:
-                os.unlink(e.path)
-            except OSError:
-                pass
+        _remove_merged(deltas)
         return True
 
     def _write_runs(self, runs: list[_Run]) -> bool:
@@ -584,11 +580,7 @@ class VerifiedObjects:
         if big or len(deltas) >= _FOLD_AT or len(known.changes) > 4 * _SMALL_DELTA:
             known = known.folded()
             self._write_base(known)
-            for e in deltas:  # only the ones merged: a delta written meanwhile stays
-                try:
-                    os.unlink(e.path)
-                except OSError:
-                    pass
+            _remove_merged(deltas)
         return known
 
     def _base(self) -> KnownKeys:
@@ -623,6 +615,15 @@ class VerifiedObjects:
         oids = list(oids)
         if oids:
             self._write(f"delta-{uuid.uuid4().hex}", dict.fromkeys(oids))
+
+
+def _remove_merged(deltas: list[os.DirEntry[str]]) -> None:
+    """Remove the deltas a fold merged (only those: a delta written meanwhile stays)."""
+    for e in deltas:
+        try:
+            os.unlink(e.path)
+        except OSError:
+            pass
 
 
 def untrusted(store: ObjectStore, items: Iterable[tuple[str, ObjectKey | None]],
