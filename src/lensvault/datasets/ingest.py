@@ -30,6 +30,8 @@ from lensvault.datasets.ingest_worker import (
     ingest_part,
     interned,
     read_error,
+    recorded_key,
+    settled_link,
 )
 from lensvault.datasets.record_scan import RecordScan, lost_objects, scan_record
 from lensvault.datasets.scan import ScannedFile, scan_iter
@@ -38,7 +40,7 @@ from lensvault.hashing import HEAD
 from lensvault.media import sniff
 from lensvault.parallel import MIN_ITEMS, ChunkMapper, ForkedCall, map_chunks
 from lensvault.progress import NO_PROGRESS
-from lensvault.state import racy, stat_key, unsure
+from lensvault.state import stat_key
 from lensvault.store import local_links
 from lensvault.store.base import LinkMode
 
@@ -413,7 +415,7 @@ class _FolderIngest:
                         put.append(i)  # put_files skips what the store holds intact
                         continue
                     keys[i] = after = check_stored(f, size, after, read_key, hardlink)
-                    if hardlink and size is not None and (after[2] <= settled or not racy(after, seen, ctime=False)):
+                    if hardlink and size is not None and settled_link(after, seen, settled):
                         learned[oid] = (after[0], after[1], after[2])  # read and hashed just now; the file is the object
                 done += len(part)
 
@@ -506,9 +508,7 @@ class _FolderIngest:
                 media[i] = _media_of(files[i])
         out: dict[str, Entry] = {}
         for f, k, o, m in zip(files, self.keys, cast("list[str]", self.oids), cast("list[Media]", media)):
-            if (k[2] > settled or (not hardlink and k[3] > settled)) and racy(k, seen, ctime=not hardlink):
-                k = unsure(k)
-            out[f.rel] = (*k, o, *m)
+            out[f.rel] = (*recorded_key(k, hardlink, seen, settled), o, *m)
         return out
 
     def _new_index(self) -> tuple[dict[str, Entry], set[str]]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeAlias
 from lensvault.errors import InputError, LensVaultError
 from lensvault.hashing import HEAD, hash_stream, read_small
 from lensvault.media import sniff
+from lensvault.state import racy, unsure
 from lensvault.store.base import LinkMode
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from lensvault.store.base import ObjectKey
 
 __all__ = ["Batch", "Ingested", "Media", "Staged", "changed_error", "check_stored", "gone_error", "hash_one",
-           "ingest_part", "interned", "read_error"]
+           "ingest_part", "interned", "read_error", "recorded_key", "settled_link"]
 
 # A staged copy: (temp path, the new object's key for store/verified.py).
 Staged: TypeAlias = "tuple[str, ObjectKey]"
@@ -171,3 +172,18 @@ def check_stored(f: ScannedFile, size: int | None, after: StatKey | None, read_k
     if after[0] != key[0] or after[1] != key[1] or after[2] != key[2] or (not hardlink and after[3] != key[3]):
         raise changed_error(f)
     return after
+
+
+def recorded_key(key: StatKey, hardlink: bool, seen: int, settled: int) -> StatKey:
+    """The key a stat-cache entry records for a file stored just now: marked unsure (``state.unsure``)
+    when a timestamp is racy against ``seen`` (the moment before the walk's first stat; timestamps
+    up to ``settled`` never are). A hardlink moved the ctime itself, so only the mtime counts there."""
+    if (key[2] > settled or (not hardlink and key[3] > settled)) and racy(key, seen, ctime=not hardlink):
+        return unsure(key)
+    return key
+
+
+def settled_link(key: StatKey, seen: int, settled: int) -> bool:
+    """Whether a file hardlinked into the store just now, read and hashed, may be recorded as a verified
+    object (``store/verified.py``): its mtime is not racy, so a later write would move it."""
+    return key[2] <= settled or not racy(key, seen, ctime=False)

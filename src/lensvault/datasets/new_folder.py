@@ -25,10 +25,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lensvault.datasets import files_table
-from lensvault.datasets.ingest_worker import Batch, Media, check_stored, ingest_part, interned
+from lensvault.datasets.ingest_worker import (
+    Batch,
+    Media,
+    check_stored,
+    ingest_part,
+    interned,
+    recorded_key,
+    settled_link,
+)
 from lensvault.datasets.scan import ScannedFile, scan_iter
 from lensvault.parallel import ChunkMapper
-from lensvault.state import racy, unsure
 from lensvault.store.base import LinkMode
 
 if TYPE_CHECKING:
@@ -96,16 +103,14 @@ class _Stream:
             if stored is not None:
                 self.staged.append((stored[0], oid))
                 learned[oid] = stored[1]
-            elif hardlink and (key[2] <= settled or not racy(key, seen, ctime=False)):
+            elif hardlink and settled_link(key, seen, settled):
                 learned[oid] = (key[0], key[1], key[2])  # read and hashed just now; the file is the object
             if hardlink:
                 self.shards.add(oid[:2])
             else:
                 self.window.append(oid)
             m = shared.get(m) or shared.setdefault(m, interned(m))
-            if (key[2] > settled or (not hardlink and key[3] > settled)) and racy(key, seen, ctime=not hardlink):
-                key = unsure(key)
-            self.rows.add(f.rel, (*key, oid, *m))
+            self.rows.add(f.rel, (*recorded_key(key, hardlink, seen, settled), oid, *m))
         if len(self.window) >= WINDOW or len(learned) >= WINDOW:
             self._hand_on()
 
