@@ -361,3 +361,51 @@ def test_a_resnapshot_holds_no_row_per_file(sqlite_vault, tmp_path, monkeypatch)
     v5 = vault.snapshot("ds", src, version="1.0.4")
     assert built == [41] and vault.status("ds@1.0.4", src).clean and vault.verify().ok
     assert v5.manifest().tables["files"]["digest"] != v4.manifest().tables["files"]["digest"]
+
+
+@pytest.mark.parametrize("link", ["hardlink", "copy"])
+def test_a_new_folder_streamed_in_windows_is_the_folder_and_a_failure_leaves_no_temp_file(tmp_path, monkeypatch, link):
+    """A new folder past SPOOL_FROM is a stream (datasets/new_folder.py): the walk held back while
+    AHEAD files wait for workers, copies renamed into the store and learned keys recorded WINDOW
+    at a time. Scaled down here so that every one of those turns many times: the version is the
+    one a snapshot held in memory makes, byte for byte, the folder is clean against it, and the
+    next snapshot reads nothing. A file that cannot be read midway stops it with nothing left in
+    the store's temp folder, no version and no record; the command run again works."""
+    import lensvault
+    from lensvault.datasets import ingest_worker, new_folder
+
+    src = write_files(tmp_path / "src", {f"d{i % 9}/f{i:05}.txt": f"file {i} " * (i % 5 + 1) for i in range(3000)})
+    settle()
+    plain = lensvault.init(tmp_path / "plain")
+    expected = plain.snapshot("ds", src, version="1.0.0", link="copy").manifest().tables["files"]
+    plain.close()
+
+    monkeypatch.setattr(files_table, "SPOOL_FROM", 100)
+    monkeypatch.setattr(new_folder, "AHEAD", 600)
+    monkeypatch.setattr(new_folder, "WINDOW", 500)
+    bad = str(src / "d4" / "f01804.txt")
+    real = ingest_worker.hash_one
+
+    def failing(path, *rest):
+        if path == bad:
+            raise ingest_worker.read_error(path, PermissionError(13, "Permission denied"))
+        return real(path, *rest)
+
+    vault = lensvault.init(tmp_path / "vault")
+    try:
+        monkeypatch.setattr(ingest_worker, "hash_one", failing)  # (the workers are forked: they see it too)
+        with pytest.raises(lensvault.errors.InputError, match="cannot be read"):
+            vault.snapshot("ds", src, version="1.0.0", link=link)
+        assert tmp_leftovers(vault) == [] and vault.datasets() == []
+        assert vault.state.open_index(os.path.realpath(src)) is None  # no record: the next one reads all
+        monkeypatch.setattr(ingest_worker, "hash_one", real)
+        v1 = vault.snapshot("ds", src, version="1.0.0", link=link)
+        assert v1.manifest().tables["files"]["digest"] == expected["digest"]
+        assert v1.manifest().tables["files"]["oid"] == expected["oid"]  # the same Parquet bytes
+        assert vault.status("ds@1.0.0", src).clean and vault.verify().ok and tmp_leftovers(vault) == []
+        hashed: list[str] = []
+        monkeypatch.setattr(ingest_worker, "hash_one", lambda p, *rest: (hashed.append(p), real(p, *rest))[1])
+        vault.snapshot("ds", src, version="1.0.1", link=link, force=True)
+        assert hashed == []  # the streamed record is the folder
+    finally:
+        vault.close()
