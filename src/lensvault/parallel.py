@@ -327,6 +327,11 @@ class ForkedCall(Generic[_Result]):
     def __enter__(self) -> ForkedCall[_Result]:
         return self
 
+    @property
+    def forked(self) -> bool:
+        """Whether a child runs the call (False: ``result()`` runs it in this process)."""
+        return self._pid is not None
+
     def __exit__(self, *exc: object) -> None:
         self.close()
 

@@ -4,9 +4,14 @@ store does, for every kind of object a re-snapshot of a hardlinked folder meets.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import time
+
+import pytest
 
 from lensvault.store import open_store
+from lensvault.store.inode_index import InodeIndex, SharedListing
 
 
 def test_the_listing_answers_as_the_store_does(tmp_path):
@@ -59,3 +64,81 @@ def test_a_store_much_bigger_than_the_folder_is_not_listed(tmp_path):
         assert store.inode_index(3000) is None
     finally:
         inode_index.LISTED_UP_TO = 4_000_000
+
+
+def _store_of(tmp_path, n):
+    store = open_store(tmp_path / "objects")
+    store.create()
+    for i in range(n):
+        store.put_bytes(b"object %d" % i)
+    return store
+
+
+def _same(a, b):
+    return a._keys.tolist() == b._keys.tolist() and a._inodes.tolist() == b._inodes.tolist()
+
+
+@pytest.mark.parametrize("first", [0, 1])
+def test_two_processes_swap_halves_and_each_has_the_whole_listing(tmp_path, first):
+    """The two processes of a shared walk list half the shards each and swap them: each ends with
+    the listing one process would make, whichever of them gets there first."""
+    store = _store_of(tmp_path, 600)
+    whole = InodeIndex(store)
+    shared = store.inode_listing(600)
+    assert isinstance(shared, SharedListing)
+    out = tmp_path / "child"
+    pid = os.fork()
+    if pid == 0:  # the process of part 1
+        code = 1
+        try:
+            if first == 0:
+                time.sleep(0.3)
+            got = shared.index(1)
+            out.write_text(json.dumps([got._keys.tolist(), got._inodes.tolist()]))
+            code = 0
+        finally:
+            os._exit(code)
+    if first == 1:
+        time.sleep(0.3)
+    mine = shared.index(0)
+    shared.close()
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    keys, inodes = json.loads(out.read_text())
+    assert _same(mine, whole) and keys == whole._keys.tolist() and inodes == whole._inodes.tolist()
+    assert len(whole) == 600
+
+
+def test_a_process_whose_other_half_never_comes_lists_it_itself(tmp_path):
+    """The other process failed, or stopped before its swap (or was never forked): the half it
+    would have sent is listed here, and the listing is still the whole store."""
+    store = _store_of(tmp_path, 300)
+    whole = InodeIndex(store)
+    for part in (0, 1):
+        shared = store.inode_listing(300)
+        pid = os.fork()
+        if pid == 0:  # the other process: gone without a word (its ends close as it exits)
+            os._exit(0)
+        got = shared.index(part)
+        os.waitpid(pid, 0)
+        assert _same(got, whole)
+        assert not shared._open  # every end closed here
+    alone = store.inode_listing(300)
+    alone.alone = True  # no second process: one whole listing, made once for both parts
+    assert _same(alone.index(0), whole) and alone.index(1) is alone.index(0)
+
+
+def test_lookups_answer_in_the_order_asked(tmp_path):
+    """Looked up sorted, answered in the caller's order: the indexes of the absent ones, ascending."""
+    store = _store_of(tmp_path, 50)
+    oids = [hashlib.sha256(b"object %d" % i).hexdigest() for i in range(50)]
+    gone = [oids[7], oids[31], oids[2]]
+    for o in gone:
+        os.unlink(store.oid_to_path(o))
+    index = InodeIndex(store)
+    asked = list(reversed(oids))
+    sizes = [len(b"object %d" % i) for i in reversed(range(50))]
+    inodes = [0] * 50  # no file is its object: every one found is asked of the store
+    bad = index.absent_or_damaged(asked, sizes, inodes)
+    assert bad == sorted(asked.index(o) for o in gone)
+    assert bad == store.absent_or_damaged(asked, sizes)

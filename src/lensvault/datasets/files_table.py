@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import struct
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, NotRequired, TypedDict, TypeVar
@@ -333,6 +334,29 @@ class SpooledRows(FileRows):
         if self._held >= ROW_GROUP_ROWS:
             self._write_groups(last=False)
 
+    def add_table(self, table: pa.Table, *, hashed: bool = True) -> None:
+        """Rows already in Arrow (files-table columns, in path order, after every row added so far),
+        taken as they are: no Python object per row. ``hashed=False``: a writer that needs only
+        the file (``merged_rows``), not the digest and counts of the rows."""
+        if not table.num_rows:
+            return
+        self._to_arrow()  # (rows added one by one before these go first)
+        paths = table.column("path")
+        first, last = paths[0].as_py(), paths[-1].as_py()
+        if self._n and first <= self._last:
+            raise ValueError(f"files-table rows out of path order: {first!r} after {self._last!r}")
+        self._last = last
+        if hashed:
+            update_digest(self._hasher, table)
+            self._bytes += _sum(table.column("size"))
+            for mt, n in _value_counts(table.column("media_type")):
+                self._counts[mt] = self._counts.get(mt, 0) + n
+        self._n += table.num_rows
+        self._tables.append(table.select([f.name for f in schema()]))
+        self._held += table.num_rows
+        if self._held >= ROW_GROUP_ROWS:
+            self._write_groups(last=False)
+
     def _write_groups(self, *, last: bool) -> None:
         """Write the whole row groups gathered (and, ``last``, the rest); keep the rest otherwise."""
         import pyarrow as pa
@@ -479,6 +503,40 @@ def build(paths: Sequence[str], sizes: Sequence[int], oids: Sequence[str], media
     # Sorted above in Python (same order as Arrow's for UTF-8): Table.sort_by would
     # import pyarrow.compute, which costs more than the sort.
     return table
+
+
+def update_digest(h: Any, table: pa.Table) -> None:
+    """Hash ``table``'s rows into ``h`` as ``rows_digest`` does, from Arrow's joined bytes: each row
+    ``path NUL sha256 NUL size NUL`` made by one compute kernel, no Python string per row (~3x faster)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    joined = pc.binary_join_element_wise(table.column("path"), table.column("sha256"),
+                                         pc.cast(table.column("size"), pa.string()), "", "\x00")
+    if joined.null_count:  # (a null joins to null: no files table has one, but never hash a wrong digest)
+        raise ValueError("a files-table row without a path, sha256 or size")
+    for chunk in joined.chunks:
+        if len(chunk):
+            _, offsets, data = chunk.buffers()
+            (start,) = _OFFSET.unpack_from(offsets, 4 * chunk.offset)  # (a slice starts inside the buffers)
+            (end,) = _OFFSET.unpack_from(offsets, 4 * (chunk.offset + len(chunk)))
+            h.update(memoryview(data)[start:end])
+
+
+_OFFSET = struct.Struct("=i")  # a string array's offsets: int32, in this machine's byte order (Arrow's)
+
+
+def _sum(column: Any) -> int:
+    import pyarrow.compute as pc
+
+    return int(pc.sum(column).as_py() or 0)
+
+
+def _value_counts(column: Any) -> list[tuple[str, int]]:
+    import pyarrow.compute as pc
+
+    counts = pc.value_counts(column)
+    return list(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
 
 
 def rows_digest(paths: Sequence[str], oids: Sequence[str], sizes: Sequence[int]) -> str:

@@ -234,6 +234,7 @@ class _FolderIngest:
         # Changes only (see ``_changes_only``): ``cached`` holds the old entries of what changed,
         # ``gone`` the paths no longer there; the rest is read from ``record`` again at the end.
         self.changes_only = False
+        self.base_table: str | None = None  # changes only: the oid of the files table the record is
         self.gone: list[str] = []
         self.batch = local_links.ingest_batch(self.store, link)
         self.hardlink = self.batch is not None and self.batch.link is LinkMode.HARDLINK
@@ -316,6 +317,8 @@ class _FolderIngest:
                     self.same_table = files_table.SameTable(cast("dict[str, Any]", answered.table), store)
                     return answered
                 self._changes_only(scanned)
+                if _describes(answered.table, record.digest):
+                    self.base_table = cast("dict[str, Any]", answered.table)["oid"]
             else:  # the rest of the ingest works on the record as a dict
                 self.cached = dict(record.items())
                 self.cached_digest = record.digest if whole and not record.damaged else None
@@ -484,6 +487,10 @@ class _FolderIngest:
             small.store_in_background(self.store)
             self.vault.state.save_changes(self.folder, record, changes, small.digest(), small.num_rows)
             return small
+        if self.base_table is not None:
+            made = self._merged_table(record, changes, fresh, damaged)
+            if made is not None:
+                return made
         rows = files_table.SpooledRows(self.store)
         try:
             for rel, e in merged:
@@ -498,6 +505,30 @@ class _FolderIngest:
         rows.fresh = fresh
         rows.damaged = damaged
         self.vault.state.save_changes(self.folder, record, changes, rows.digest(), rows.num_rows)
+        return rows
+
+    def _merged_table(self, record: FolderRecord, changes: dict[str, Entry | None], fresh: frozenset[str],
+                      damaged: list[files_table.DamagedFile]) -> files_table.FileRows | None:
+        """``_record_changes`` of a big folder whose record is a stored table: that table with the
+        changes merged in (``MergedRows``), written by a child while this process hashes its digest.
+        None: that table cannot be read (damaged: ``verify`` reports it); the record makes the rows."""
+        from lensvault.datasets.merged_rows import MergedRows
+        from lensvault.errors import IntegrityError, ObjectMissing
+
+        rows = MergedRows(self.store, cast("str", self.base_table),
+                          [(rel, None if e is None else (e[1], e[4], cast("str", e[5]), e[6], e[7]))
+                           for rel, e in sorted(changes.items())])
+        rows.fresh, rows.damaged = fresh, damaged
+        rows.store_in_background(self.store)
+        try:
+            digest = rows.digest()
+            self.vault.state.save_changes(self.folder, record, changes, digest, rows.num_rows)
+        except (IntegrityError, ObjectMissing):  # (raised by the digest: the record is saved after it)
+            rows.abandon_store()
+            return None
+        except BaseException:
+            rows.abandon_store()
+            raise
         return rows
 
     def _new_entries(self) -> dict[str, Entry]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from lensvault.datasets.scan import PartialScanRefused, ScannedFile, share_bounds, walk_files
 from lensvault.parallel import ForkedCall
+from lensvault.store.inode_index import SharedListing
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -65,16 +66,23 @@ def scan_record(src: Path, record: FolderRecord | None, *, exclude_dirs: tuple[P
     it, a chunk at a time, whether it holds each unchanged file's object (``RecordScan.lost``);
     ``hardlink``: and whether the file is still that object (the same inode).
     """
-    asker: _Asker | None = store
+    asker: _Asker | SharedListing | None = store
     if store is not None and hardlink and record is not None and record.count >= _SHARED_FROM:
-        # Listed once here, before the fork: both shares ask the same listing.
-        asker = store.inode_index(record.count) or store
+        # Listed with inodes, half by each process of the walk (see SharedListing).
+        asker = store.inode_listing(record.count) or store
     args = (src, record, exclude_dirs, trusted, need_media, asker, hardlink)
     if record is None or record.count < _SHARED_FROM:
         return _scan(*args, None)
     try:
         with ForkedCall(_scan, *args, (1, 2)) as other:
-            out = _scan(*args, (0, 2))
+            shared = asker if isinstance(asker, SharedListing) else None
+            if shared is not None and not other.forked:
+                shared.alone = True  # part 1 runs here, after part 0: nobody to swap halves with
+            try:
+                out = _scan(*args, (0, 2))
+            finally:
+                if shared is not None:
+                    shared.close()  # (part 0 failed before its swap: part 1 must not wait for it)
             out += other.result()
     except PartialScanRefused:  # a symlinked folder: only a whole walk follows it consistently
         return _scan(*args, None)
@@ -116,10 +124,12 @@ def _absent(store: _Asker, batch: list[tuple[str, Entry]], hardlink: bool) -> li
 
 
 def _scan(src: Path, record: FolderRecord | None, exclude_dirs: tuple[Path, ...], trusted: tuple[str, ...],
-          need_media: bool, store: _Asker | None, hardlink: bool, part: tuple[int, int] | None) -> RecordScan:
-    out = RecordScan(lost=[] if store is not None else None)
+          need_media: bool, asker: _Asker | SharedListing | None, hardlink: bool, part: tuple[int, int] | None
+          ) -> RecordScan:
+    out = RecordScan(lost=[] if asker is not None else None)
     unchanged: list[tuple[str, Entry]] = []  # waiting to be asked of the store
     bounds = ("", None) if part is None else share_bounds(src, part, exclude_dirs=exclude_dirs, trusted=trusted)
+    store = asker.index(None if part is None else part[0]) if isinstance(asker, SharedListing) else asker
     if bounds is None:
         return out
     entries = record.items(*bounds) if record is not None else iter(())

@@ -251,6 +251,10 @@ class ObjectStore(ABC):
         (``store/inode_index.py``), or None: ask the store itself (the default)."""
         return None
 
+    def inode_listing(self, count: int) -> Any:
+        """``inode_index`` to be made by the processes of a shared walk (``SharedListing``), or None."""
+        return None
+
     def deletion_mark(self) -> tuple[int, int, int] | None:
         """A mark that moves whenever an object leaves the store, for ``committing(since=)``; None:
         this store keeps none (every commit checks its objects)."""

@@ -31,7 +31,7 @@ from lensvault.store.refs import LocalRefs
 from lensvault.store.verified import object_key
 
 if TYPE_CHECKING:
-    from lensvault.store.inode_index import InodeIndex
+    from lensvault.store.inode_index import InodeIndex, SharedListing
     from lensvault.store.leftovers import Leftover
 
 __all__ = ["LocalObjectStore"]
@@ -328,17 +328,24 @@ class LocalObjectStore(LocalRefs, ObjectStore):
 
     def inode_index(self, count: int) -> InodeIndex | None:
         """The store listed with inodes (``InodeIndex``) for asking about ``count`` objects at once, or
-        None when the store is much bigger than that (four shards tell: stats are then fewer) or
-        bigger than ``inode_index.LISTED_UP_TO`` objects (the index would hold too much)."""
+        None when listing does not pay (see ``inode_listing``)."""
+        listing = self.inode_listing(count)
+        return None if listing is None else listing.index(None)
+
+    def inode_listing(self, count: int) -> SharedListing | None:
+        """What lists the store with inodes for ``count`` objects asked at once, made by one process or
+        shared by two (``SharedListing``), or None when the store is much bigger than that (four
+        shards tell: stats are then fewer) or bigger than ``inode_index.LISTED_UP_TO`` objects (the
+        index would hold too much)."""
         try:
             sampled = sum(len(os.listdir(f"{self.root}/{shard}")) for shard in ("00", "40", "80", "c0"))
         except OSError:
             return None
-        from lensvault.store.inode_index import LISTED_UP_TO, InodeIndex
+        from lensvault.store.inode_index import LISTED_UP_TO, SharedListing
 
         if sampled * 64 > 8 * count or sampled * 64 > LISTED_UP_TO:
             return None
-        return InodeIndex(self)
+        return SharedListing(self)
 
     def iter_oids(self) -> Iterator[str]:
         for shard in sorted(os.scandir(self.root), key=lambda e: e.name):
