@@ -77,10 +77,10 @@ def test_a_big_hardlinked_folder_asks_the_listed_store_and_stores_what_it_lost(s
     listed = tmp_path / "listed"  # (the walk runs in forked children: they say so in a file)
     real = inode_index._listed
 
-    def listing(store, shards):
+    def listing(store, shards, cache):
         with open(listed, "a") as f:
             f.write(f"{shards[0]}-{shards[-1]}\n")
-        return real(store, shards)
+        return real(store, shards, cache)
 
     monkeypatch.setattr(inode_index, "_listed", listing)
     vault.snapshot("ds", src, version="1.0.1", link="hardlink", force=True)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from lensvault.store import open_store
+from lensvault.store import inode_index, listing_cache, open_store
 from lensvault.store.inode_index import InodeIndex, SharedListing
 
 
@@ -142,3 +142,97 @@ def test_lookups_answer_in_the_order_asked(tmp_path):
     bad = index.absent_or_damaged(asked, sizes, inodes)
     assert bad == sorted(asked.index(o) for o in gone)
     assert bad == store.absent_or_damaged(asked, sizes)
+
+
+def _age_shards(store, shards=None) -> None:
+    """These shard folders (None: all) last changed 30 s ago: past the tick in which they could change unseen."""
+    then = time.time() - 30
+    for name in shards if shards is not None else [f"{i:02x}" for i in range(256)]:
+        d = store.root / name
+        if d.is_dir():
+            os.utime(d, (then, then))
+
+
+def _counting(monkeypatch) -> list[str]:
+    listed: list[str] = []
+    real = inode_index._list_shard
+    monkeypatch.setattr(inode_index, "_list_shard", lambda root, shard: (listed.append(shard), real(root, shard))[1])
+    return listed
+
+
+def _answers(store, index, oids):
+    sizes = [len(b"object %d" % i) for i in range(len(oids))]
+    inodes = [os.stat(store.oid_to_path(o)).st_ino if store.oid_to_path(o).exists() else 0 for o in oids]
+    return index.absent_or_damaged(oids, sizes, inodes)
+
+
+def test_unchanged_shards_are_not_listed_again(tmp_path, monkeypatch):
+    """A shard folder with the inode and mtime it had when listed holds the same names: its listing
+    is read from the kept file. One that changed is listed again, and the answers are a new listing's."""
+    store = _store_of(tmp_path, 400)
+    oids = [hashlib.sha256(b"object %d" % i).hexdigest() for i in range(400)]
+    _age_shards(store)
+    listed = _counting(monkeypatch)
+    first = InodeIndex(store)
+    assert len(listed) == 256 and (store.root / listing_cache.NAME).is_file()
+    listed.clear()
+    again = InodeIndex(store)
+    assert listed == [] and _same(again, first)
+
+    # One object removed by hand, one added: their shards (only) are listed again.
+    os.unlink(store.oid_to_path(oids[10]))
+    added = store.put_bytes(b"object 400")
+    oids.append(added)
+    listed.clear()
+    now = InodeIndex(store)
+    assert sorted(listed) == sorted({oids[10][:2], added[:2]})
+    assert _answers(store, now, oids) == [10] and len(now) == 400
+    # Those two changed just now: listed again next time too (they could change again unseen
+    # within their mtime's tick), until they are old enough.
+    listed.clear()
+    InodeIndex(store)
+    assert sorted(listed) == sorted({oids[10][:2], added[:2]})
+    _age_shards(store, {oids[10][:2], added[:2]})
+    listed.clear()
+    InodeIndex(store)
+    assert sorted(listed) == sorted({oids[10][:2], added[:2]})  # (kept as untrusted: listed once more)
+    listed.clear()
+    assert _same(InodeIndex(store), now) and listed == []
+
+
+def test_a_shard_folder_replaced_or_a_damaged_file_is_listed_again(tmp_path, monkeypatch):
+    store = _store_of(tmp_path, 300)
+    oids = [hashlib.sha256(b"object %d" % i).hexdigest() for i in range(300)]
+    _age_shards(store)
+    whole = InodeIndex(store)
+    listed = _counting(monkeypatch)
+    # A shard folder replaced by another with the same mtime (restored from a copy): another inode.
+    shard = store.root / oids[0][:2]
+    st = shard.stat()
+    os.rename(shard, tmp_path / "away")
+    shard.mkdir()
+    for p in (tmp_path / "away").iterdir():
+        os.link(p, shard / p.name)  # (the same objects, so the answers are too)
+    os.utime(shard, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert shard.stat().st_mtime_ns == st.st_mtime_ns and shard.stat().st_ino != st.st_ino
+    assert _same(InodeIndex(store), whole) and listed == [oids[0][:2]]
+    # The kept file damaged, torn or of another layout: ignored, every shard listed, same answers.
+    kept = store.root / listing_cache.NAME
+    good = kept.read_bytes()
+    for bad in (good[:-1], good[:100], good[:-8] + bytes(8), b"something else\n" + good[20:], b""):
+        kept.write_bytes(bad)
+        listed.clear()
+        assert _same(InodeIndex(store), whole)
+        assert len(listed) == 256
+    assert _answers(store, InodeIndex(store), oids) == []
+
+
+def test_recent_shards_are_never_trusted(tmp_path, monkeypatch):
+    """Shards changed within the tick of being stat'ed are listed every time until they age."""
+    store = _store_of(tmp_path, 100)
+    listed = _counting(monkeypatch)
+    InodeIndex(store)
+    n = len(listed)
+    listed.clear()
+    InodeIndex(store)
+    assert len(listed) == n > 0

@@ -17,7 +17,10 @@ of them, and the other's inode differs from its file's, so it is stat'ed — nev
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Any
+
+from lensvault.store.listing_cache import TICK, ListingCache, meta_type
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -56,10 +59,13 @@ class InodeIndex:
     the store's does, from the listing where an object is its file's inode."""
 
     def __init__(self, store: LocalObjectStore, keys: Any = None, inodes: Any = None) -> None:
-        """``keys``/``inodes``: the listing, if made already (``SharedListing``); else listed here."""
+        """``keys``/``inodes``: the listing, if made already (``SharedListing``); else listed here
+        (and kept: ``listing_cache``)."""
         self.store = store
         if keys is None:
-            keys, inodes = _listed(store, range(256))
+            cache = ListingCache(store)
+            keys, inodes, meta = _listed(store, range(256), cache)
+            cache.save(meta, keys, inodes)
         self._keys, self._inodes = keys, inodes
 
     def __len__(self) -> int:
@@ -91,29 +97,43 @@ class InodeIndex:
         return [ask[j] for j in bad]
 
 
-def _listed(store: LocalObjectStore, shards: Iterable[int]) -> tuple[Any, Any]:
-    """(keys, inodes) of the objects in ``shards`` (in increasing order), sorted by key."""
+def _listed(store: LocalObjectStore, shards: Iterable[int], cache: ListingCache) -> tuple[Any, Any, Any]:
+    """(keys, inodes, meta) of the objects in ``shards`` (in increasing order), sorted by key; a shard
+    unchanged since ``cache`` listed it is taken from there. ``meta``: each shard's folder (inode,
+    mtime, count), the mtime -1 where the folder changed too recently to be trusted next time."""
     np = _np()
     keys, inodes = [], []
     root = str(store.root)
-    for i in shards:
+    meta = np.zeros(len(shards := list(shards)), dtype=meta_type())
+    seen = time.time_ns()  # before any folder is stat'ed: what "too recently" is measured from
+    for k, i in enumerate(shards):
         shard = f"{i:02x}"
         try:
-            listed = [(e.name, e.inode()) for e in os.scandir(f"{root}/{shard}")]
+            st = os.stat(f"{root}/{shard}")
+            kept = cache.shard(i, st)
+            if kept is None:
+                kept = _list_shard(root, shard)
         except FileNotFoundError:
+            meta[k] = (0, -1, 0)
             continue
-        # (anything that is not an object's name sorts under a key no object asks about)
-        key = _keys([(shard + name[:_PREFIX - 2]).encode("ascii", "replace").ljust(_PREFIX, b"0")
-                     for name, _ in listed])
-        ino = np.fromiter((ino for _, ino in listed), dtype=np.uint64, count=len(listed))
-        # Sorted a shard at a time: the shards' keys are in shard order already, so the whole
-        # is sorted once they are joined, without a sort (and its copies) of the whole.
-        order = np.argsort(key, kind="stable")
-        keys.append(key[order])
-        inodes.append(ino[order])
+        meta[k] = (st.st_ino, st.st_mtime_ns if st.st_mtime_ns + TICK <= seen else -1, len(kept[0]))
+        keys.append(kept[0])
+        inodes.append(kept[1])
     if not keys:
-        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint64)
-    return np.concatenate(keys), np.concatenate(inodes)
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint64), meta
+    return np.concatenate(keys), np.concatenate(inodes), meta
+
+
+def _list_shard(root: str, shard: str) -> tuple[Any, Any]:
+    np = _np()
+    listed = [(e.name, e.inode()) for e in os.scandir(f"{root}/{shard}")]
+    # (anything that is not an object's name sorts under a key no object asks about)
+    key = _keys([(shard + name[:_PREFIX - 2]).encode("ascii", "replace").ljust(_PREFIX, b"0") for name, _ in listed])
+    ino = np.fromiter((ino for _, ino in listed), dtype=np.uint64, count=len(listed))
+    # Sorted a shard at a time: the shards' keys are in shard order already, so the whole
+    # is sorted once they are joined, without a sort (and its copies) of the whole.
+    order = np.argsort(key, kind="stable")
+    return key[order], ino[order]
 
 
 class SharedListing:
@@ -130,6 +150,7 @@ class SharedListing:
 
     def __init__(self, store: LocalObjectStore) -> None:
         self.store = store
+        self.cache = ListingCache(store)  # (loaded before the fork: both processes have it)
         self.alone = False  # set when no second process was forked: one whole listing, made once
         self._whole: InodeIndex | None = None
         self._pipes = (os.pipe(), os.pipe())  # (read, write) from part 1 to part 0, and from 0 to 1
@@ -146,7 +167,7 @@ class SharedListing:
         read, write = (r10, w01) if part == 0 else (r01, w10)
         for fd in ((w10, r01) if part == 0 else (r10, w01)):  # the other process's ends
             self._close(fd)
-        mine = _listed(self.store, _HALVES[part])
+        mine = _listed(self.store, _HALVES[part], self.cache)
         other = None
         try:
             if part == 0:
@@ -161,10 +182,13 @@ class SharedListing:
             self._close(read)
             self._close(write)
         if other is None:
-            other = _listed(self.store, _HALVES[1 - part])
+            other = _listed(self.store, _HALVES[1 - part], self.cache)
         np = _np()
         low, high = (mine, other) if part == 0 else (other, mine)
-        return InodeIndex(self.store, np.concatenate((low[0], high[0])), np.concatenate((low[1], high[1])))
+        keys, inodes = np.concatenate((low[0], high[0])), np.concatenate((low[1], high[1]))
+        if part == 0:  # (one of the two keeps the listing)
+            self.cache.save(np.concatenate((low[2], high[2])), keys, inodes)
+        return InodeIndex(self.store, keys, inodes)
 
     def close(self) -> None:
         """Close every end this process still holds: the other process then sees this one gone."""
@@ -180,19 +204,20 @@ class SharedListing:
 _HALVES = (range(128), range(128, 256))
 
 
-def _send(fd: int, half: tuple[Any, Any]) -> None:
-    keys, inodes = half
-    for data in (len(keys).to_bytes(8, "little"), keys.tobytes(), inodes.tobytes()):
+def _send(fd: int, half: tuple[Any, Any, Any]) -> None:
+    keys, inodes, meta = half
+    for data in (len(keys).to_bytes(8, "little"), keys.tobytes(), inodes.tobytes(), meta.tobytes()):
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
 
 
-def _receive(fd: int) -> tuple[Any, Any]:
+def _receive(fd: int) -> tuple[Any, Any, Any]:
     np = _np()
     n = int.from_bytes(_read_exactly(fd, 8), "little")
     keys = np.frombuffer(_read_exactly(fd, 8 * n), dtype=np.uint64)
-    return keys, np.frombuffer(_read_exactly(fd, 8 * n), dtype=np.uint64)
+    inodes = np.frombuffer(_read_exactly(fd, 8 * n), dtype=np.uint64)
+    return keys, inodes, np.frombuffer(_read_exactly(fd, 128 * meta_type().itemsize), dtype=meta_type())
 
 
 def _read_exactly(fd: int, n: int) -> bytearray:
