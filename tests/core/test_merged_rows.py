@@ -183,3 +183,48 @@ def test_a_big_resnapshot_merges_into_the_last_table(sqlite_vault, tmp_path, mon
     report = vault.verify()
     assert not report.ok  # (the damaged table of 1.0.1 is reported, not hidden)
     assert tmp_leftovers(vault) == []
+
+
+@pytest.mark.parametrize("link", ["hardlink", "copy"])
+def test_a_folder_mostly_changed_is_read_whole_as_a_stream(sqlite_vault, tmp_path, monkeypatch, link):
+    """Past CHANGED_HELD changed files the walk stops holding them, and the folder is read whole as
+    a stream (new_folder): the version is the folder, its record too (the next re-snapshot works
+    on the changes alone again), and fewer changes than that never take this way."""
+    import lensvault
+    from lensvault.datasets import ingest, new_folder
+
+    monkeypatch.setattr(ingest, "CHANGED_HELD", 12)
+    monkeypatch.setattr(files_table, "SPOOL_FROM", 10)
+    vault = sqlite_vault
+    src = write_files(tmp_path / "src", {f"d{i % 3}/f{i:03}.txt": f"file {i}" for i in range(6000)})
+    settle()
+    vault.snapshot("ds", src, version="1.0.0", link=link)
+    streamed: list[int] = []
+    real = new_folder.ingest_new_folder
+    monkeypatch.setattr(new_folder, "ingest_new_folder", lambda *a, **k: (streamed.append(1), real(*a, **k))[1])
+    for i in range(0, 6000, 7):  # more than 12 changed, in both halves of the walk
+        _replace(src / f"d{i % 3}" / f"f{i:03}.txt", f"changed {i}")
+    (src / "d1" / "f001.txt").unlink()
+    settle()
+    v2 = vault.snapshot("ds", src, version="1.0.1", link=link)
+    assert streamed == [1]
+    other = lensvault.init(tmp_path / "other")
+    try:
+        first = other.snapshot("ds", src, version="1.0.0", link="copy")
+        assert v2.manifest().tables["files"] == first.manifest().tables["files"]
+    finally:
+        other.close()
+    assert vault.status("ds@1.0.1", src).clean and vault.verify().ok
+    made = _spy(monkeypatch)
+    streamed.clear()  # (the other vault's first snapshot was a stream too)
+    _replace(src / "d2" / "f002.txt", "once more")  # a few: the changes alone, merged into the table
+    settle()
+    v3 = vault.snapshot("ds", src, version="1.0.2", link=link)
+    assert streamed == [] and made == [1]
+    assert vault.status("ds@1.0.2", src).clean and vault.verify().ok
+    assert v3.manifest().counts["files"] == 5999 and tmp_leftovers(vault) == []
+    for p in sorted((src / "d0").iterdir())[:30]:  # many gone (the walk counts what is gone too)
+        p.unlink()
+    v4 = vault.snapshot("ds", src, version="1.0.3", link=link)
+    assert streamed == [1] and v4.manifest().counts["files"] == 5969
+    assert vault.status("ds@1.0.3", src).clean and vault.verify().ok

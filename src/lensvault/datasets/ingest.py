@@ -125,6 +125,19 @@ def ingest_link(link: LinkMode | str) -> LinkMode:
     return link
 
 
+# Files changed or gone in a folder seen before, at most, for a snapshot to work on the changes
+# alone (each is held with its old entry, then read): past it the folder is read whole as a
+# stream (``new_folder``), which reads the unchanged files again too but holds nothing per file.
+CHANGED_HELD = 262_144
+
+
+class _ReadWhole(Exception):
+    """The walk found more than ``CHANGED_HELD`` files changed: read the folder as a stream."""
+
+    def __init__(self, known: KnownContent) -> None:
+        self.known = known
+
+
 class KnownContent:
     """Content a committed version references, so it is in the store: that version's
     files-table digest, and its set of oids, made only when the digest cannot answer
@@ -265,12 +278,7 @@ class _FolderIngest:
     def _run(self, known: _Known) -> files_table.FileRows:
         batch = self.batch
         if self.record is None and batch is not None and not self.rows_needed:
-            # A new folder into a local store: a stream, in memory bounded whatever its size.
-            from lensvault.datasets.new_folder import ingest_new_folder
-
-            return ingest_new_folder(self.vault, self.src, batch, self.progress,
-                                     exclude_dirs=(self.vault.dir, self.vault.manifests_dir),
-                                     trusted=trusted_roots(self.vault), meanwhile=lambda: _known(known))
+            return self._stream(batch, known)  # a new folder into a local store
         try:
             with ChunkMapper(partial(ingest_part, batch, True)) as mapper:
                 known = self._walk(mapper, known)
@@ -284,12 +292,25 @@ class _FolderIngest:
                 batch.commit(cast("list[str]", [self.oids[i] for i, _ in self.jobs]), self.staged)
                 self.vault.verified.add(self.learned)
                 self.learned = {}  # recorded: not held (a key per file) while the table is built
+        except _ReadWhole as whole:  # (nothing was fed to the workers or stored yet)
+            assert batch is not None  # (see _walk)
+            return self._stream(batch, whole.known)
         except BaseException:
             if batch is not None:
                 batch.abort()  # after the workers have stopped (the mapper's exit waits for them)
             raise
         self._store_the_rest()
         return self._record()
+
+    def _stream(self, batch: Batch, known: _Known) -> files_table.FileRows:
+        """The folder read whole as a stream, in memory bounded whatever its size (``new_folder``): a
+        new folder, or one in which more than ``CHANGED_HELD`` files changed (every file is read
+        again then, where the changes would have been held per file)."""
+        from lensvault.datasets.new_folder import ingest_new_folder
+
+        return ingest_new_folder(self.vault, self.src, batch, self.progress,
+                                 exclude_dirs=(self.vault.dir, self.vault.manifests_dir),
+                                 trusted=trusted_roots(self.vault), meanwhile=lambda: _known(known))
 
     # -- plan -------------------------------------------------------------------------------------
     def _walk(self, mapper: _Mapper, known: _Known) -> KnownContent:
@@ -304,10 +325,14 @@ class _FolderIngest:
             # The walk is merged with the record in path order, a chunk of it at a time,
             # and asks the store for the unchanged files' objects a chunk at a time too.
             local = store.local() is not None
+            streams = self.batch is not None and not self.rows_needed
             with ForkedCall(scan_record, self.src, record, exclude_dirs=exclude, trusted=trusted, need_media=True,
-                            store=store if local else None, hardlink=self.hardlink) as walk:
+                            store=store if local else None, hardlink=self.hardlink,
+                            changed_up_to=CHANGED_HELD if streams else None) as walk:
                 answered = _known(known)
                 scanned = walk.result()
+            if scanned.too_many:
+                raise _ReadWhole(answered)
             if scanned.lost is None:  # (a store without local files is asked here, not in a child)
                 scanned.lost = lost_objects(store, record, scanned, self.hardlink)
             whole = not (scanned.damaged or record.damaged) and record.digest is not None

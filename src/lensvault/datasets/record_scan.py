@@ -40,6 +40,9 @@ class RecordScan:
     # Unchanged files (with their entries) whose object the store lacks or holds with another size
     # (None: not asked).
     lost: list[tuple[str, Entry]] | None = None
+    # More than ``changed_up_to`` files changed or gone: the walk stopped there, and the lists
+    # above are empty (the caller reads the folder as a new one, in a stream).
+    too_many: bool = False
 
     @property
     def unchanged(self) -> bool:
@@ -50,6 +53,9 @@ class RecordScan:
         self.gone += other.gone
         self.same += other.same
         self.damaged = self.damaged or other.damaged
+        self.too_many = self.too_many or other.too_many
+        if self.too_many:
+            self.changed, self.gone = [], []
         if self.lost is not None and other.lost is not None:
             self.lost += other.lost
         else:
@@ -59,18 +65,19 @@ class RecordScan:
 
 def scan_record(src: Path, record: FolderRecord | None, *, exclude_dirs: tuple[Path, ...] = (),
                 trusted: tuple[str, ...] = (), need_media: bool = False, store: ObjectStore | None = None,
-                hardlink: bool = False) -> RecordScan:
+                hardlink: bool = False, changed_up_to: int | None = None) -> RecordScan:
     """Compare ``src`` with ``record`` (None: no record, every file is new), in two processes if big.
 
     ``need_media``: an entry without media counts as changed (a snapshot reads it). ``store``: ask
     it, a chunk at a time, whether it holds each unchanged file's object (``RecordScan.lost``);
-    ``hardlink``: and whether the file is still that object (the same inode).
+    ``hardlink``: and whether the file is still that object (the same inode). ``changed_up_to``:
+    stop once a process has found more files changed or gone than this (``RecordScan.too_many``).
     """
     asker: _Asker | SharedListing | None = store
     if store is not None and hardlink and record is not None and record.count >= _SHARED_FROM:
         # Listed with inodes, half by each process of the walk (see SharedListing).
         asker = store.inode_listing(record.count) or store
-    args = (src, record, exclude_dirs, trusted, need_media, asker, hardlink)
+    args = (src, record, exclude_dirs, trusted, need_media, asker, hardlink, changed_up_to)
     if record is None or record.count < _SHARED_FROM:
         return _scan(*args, None)
     try:
@@ -88,7 +95,7 @@ def scan_record(src: Path, record: FolderRecord | None, *, exclude_dirs: tuple[P
         return _scan(*args, None)
     out.changed.sort(key=lambda c: c[0].rel)
     out.gone.sort()
-    return out
+    return out if not out.too_many else RecordScan(too_many=True, damaged=out.damaged)
 
 
 def lost_objects(store: ObjectStore, record: FolderRecord, found: RecordScan, hardlink: bool) -> list[tuple[str, Entry]]:
@@ -124,8 +131,8 @@ def _absent(store: _Asker, batch: list[tuple[str, Entry]], hardlink: bool) -> li
 
 
 def _scan(src: Path, record: FolderRecord | None, exclude_dirs: tuple[Path, ...], trusted: tuple[str, ...],
-          need_media: bool, asker: _Asker | SharedListing | None, hardlink: bool, part: tuple[int, int] | None
-          ) -> RecordScan:
+          need_media: bool, asker: _Asker | SharedListing | None, hardlink: bool, changed_up_to: int | None,
+          part: tuple[int, int] | None) -> RecordScan:
     out = RecordScan(lost=[] if asker is not None else None)
     unchanged: list[tuple[str, Entry]] = []  # waiting to be asked of the store
     bounds = ("", None) if part is None else share_bounds(src, part, exclude_dirs=exclude_dirs, trusted=trusted)
@@ -135,8 +142,11 @@ def _scan(src: Path, record: FolderRecord | None, exclude_dirs: tuple[Path, ...]
     entries = record.items(*bounds) if record is not None else iter(())
     changed, gone = out.changed, out.gone
     same = 0
+    most = changed_up_to if changed_up_to is not None else -1
     at, entry = next(entries, (None, None))
     for rel, path, st, linked in walk_files(src, exclude_dirs=exclude_dirs, part=part, trusted=trusted):
+        if most >= 0 and len(changed) + len(gone) > most:
+            return RecordScan(too_many=True)  # (checked once a file: the lists hold one more at most)
         while at is not None and at < rel:
             gone.append((at, entry))  # type: ignore[arg-type]
             at, entry = next(entries, (None, None))
@@ -157,6 +167,8 @@ def _scan(src: Path, record: FolderRecord | None, exclude_dirs: tuple[Path, ...]
             changed.append((ScannedFile(rel, path, st), None))
     while at is not None:
         gone.append((at, entry))  # type: ignore[arg-type]
+        if most >= 0 and len(changed) + len(gone) > most:
+            return RecordScan(too_many=True)
         at, entry = next(entries, (None, None))
     if store is not None:
         out.lost += _absent(store, unchanged, hardlink)  # type: ignore[operator]
