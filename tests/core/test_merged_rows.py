@@ -134,13 +134,24 @@ def _replace(path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _is_first_snapshot(tmp_path, name: str, src, version) -> None:
+    """``version``'s files table is the one a first snapshot of ``src`` writes (in another vault)."""
+    import lensvault
+
+    other = lensvault.init(tmp_path / name)
+    try:
+        first = other.snapshot("ds", src, version="1.0.0", link="copy")
+        assert version.manifest().tables["files"] == first.manifest().tables["files"]
+        assert version.manifest().counts == first.manifest().counts
+    finally:
+        other.close()
+
+
 @pytest.mark.parametrize("link", ["hardlink", "copy"])
 def test_a_big_resnapshot_merges_into_the_last_table(sqlite_vault, tmp_path, monkeypatch, link):
     """Past SPOOL_FROM files, a re-snapshot with changes merges them into the latest version's table:
     the table is the one a first snapshot of the same folder writes (in another vault), and a
     damaged or missing last table is left for the record to make the rows from."""
-    import lensvault
-
     monkeypatch.setattr(files_table, "SPOOL_FROM", 10)
     monkeypatch.setattr(files_table, "ROW_GROUP_ROWS", 8)
     vault = sqlite_vault
@@ -155,13 +166,7 @@ def test_a_big_resnapshot_merges_into_the_last_table(sqlite_vault, tmp_path, mon
     settle()
     v2 = vault.snapshot("ds", src, version="1.0.1", link=link)
     assert made == [4]
-    other = lensvault.init(tmp_path / "other")
-    try:
-        first = other.snapshot("ds", src, version="1.0.0", link="copy")
-        assert v2.manifest().tables["files"] == first.manifest().tables["files"]
-        assert v2.manifest().counts == first.manifest().counts
-    finally:
-        other.close()
+    _is_first_snapshot(tmp_path, "other", src, v2)
     assert vault.status("ds@1.0.1", src).clean and vault.verify().ok
 
     # The last table lost: the rows come from the record, and the version is the same.
@@ -173,12 +178,7 @@ def test_a_big_resnapshot_merges_into_the_last_table(sqlite_vault, tmp_path, mon
     settle()
     v3 = vault.snapshot("ds", src, version="1.0.2", link=link)
     assert made == [4, 1]
-    other = lensvault.init(tmp_path / "other2")
-    try:
-        first = other.snapshot("ds", src, version="1.0.0", link="copy")
-        assert v3.manifest().tables["files"] == first.manifest().tables["files"]
-    finally:
-        other.close()
+    _is_first_snapshot(tmp_path, "other2", src, v3)
     assert vault.status("ds@1.0.2", src).clean
     report = vault.verify()
     assert not report.ok  # (the damaged table of 1.0.1 is reported, not hidden)
@@ -190,7 +190,6 @@ def test_a_folder_mostly_changed_is_read_whole_as_a_stream(sqlite_vault, tmp_pat
     """Past CHANGED_HELD changed files the walk stops holding them, and the folder is read whole as
     a stream (new_folder): the version is the folder, its record too (the next re-snapshot works
     on the changes alone again), and fewer changes than that never take this way."""
-    import lensvault
     from lensvault.datasets import ingest, new_folder
 
     monkeypatch.setattr(ingest, "CHANGED_HELD", 12)
@@ -208,12 +207,7 @@ def test_a_folder_mostly_changed_is_read_whole_as_a_stream(sqlite_vault, tmp_pat
     settle()
     v2 = vault.snapshot("ds", src, version="1.0.1", link=link)
     assert streamed == [1]
-    other = lensvault.init(tmp_path / "other")
-    try:
-        first = other.snapshot("ds", src, version="1.0.0", link="copy")
-        assert v2.manifest().tables["files"] == first.manifest().tables["files"]
-    finally:
-        other.close()
+    _is_first_snapshot(tmp_path, "other", src, v2)
     assert vault.status("ds@1.0.1", src).clean and vault.verify().ok
     made = _spy(monkeypatch)
     streamed.clear()  # (the other vault's first snapshot was a stream too)
