@@ -571,3 +571,17 @@ def _check_hash(f: BinaryIO, oid: str, store: ObjectStore) -> None:
         from lensvault.store.base import corrupt_object
 
         raise corrupt_object(oid, store.location(oid))
+
+
+def read_object_columns(store: ObjectStore, oid: str, columns: list[str]) -> pa.Table:
+    """Those of ``columns`` that the table stored as ``oid`` has: a table written before a column
+    was added lacks it, and asking Parquet for it by name would be an error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = store.read_bytes(oid)
+    try:
+        have = set(pq.ParquetFile(pa.BufferReader(data)).schema_arrow.names)
+    except (pa.ArrowException, OSError, ValueError):
+        have = set(columns)  # (unreadable: ``read`` says so, as it does for any table)
+    return read(data, [c for c in columns if c in have], where=store.location(oid))
