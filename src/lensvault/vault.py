@@ -382,6 +382,14 @@ class Vault:
             ds.restore_manifest()
         return DatasetDetails(ds.to_dict(), ds.file_dicts if files else None)
 
+    def dataset_files(self, ref: str, *, after: int = 0, limit: int = 100):
+        """A page of REF's files: ``limit`` of ``dataset show --files``'s ``file_list`` from
+        ``after`` (a ``FilePage``; its ``next`` is the next page's ``after``)."""
+        from lensvault.datasets.results import FilePage
+
+        ds = self.dataset(ref)
+        return FilePage(ds.ref, ds.record.files, after, limit, ds.file_page(after, limit))
+
     def datasets(self) -> list[dict]:
         from lensvault.datasets.results import DatasetList
         from lensvault.datasets.versions import list_datasets

@@ -96,3 +96,15 @@ def test_a_streamed_table_keeps_its_columns_and_folds_what_comes_later(capsys):
                        right=("size",))
     assert capsys.readouterr().out.splitlines() == [
         "path   size", "a.png  1 KB", "a/muc  2 KB", "h/lon", "ger/p", "ath.p", "ng"]
+
+
+def test_rows_at_reads_the_rows_of_any_span_of_row_groups(sqlite_vault):
+    import pyarrow as pa
+
+    from lensvault.datasets import files_table
+
+    table = pa.table({"path": [f"f{i:03d}" for i in range(23)], "size": list(range(23))})
+    oid = sqlite_vault.store.put_bytes(files_table.to_parquet_bytes(table, row_group_rows=5))
+    for start, count in ((0, 1), (0, 23), (3, 4), (4, 2), (5, 5), (7, 11), (20, 10), (23, 5), (40, 3)):
+        got = files_table.rows_at(sqlite_vault.store, oid, start, count)
+        assert got.to_pylist() == table.slice(start, count).to_pylist(), (start, count)

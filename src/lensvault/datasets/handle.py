@@ -148,6 +148,19 @@ class Dataset:
                 row["image_id"] = image_id
         return rows
 
+    def file_page(self, after: int, limit: int) -> list[dict[str, Any]]:
+        """``file_list[after:after + limit]``: only the row groups holding them are read, and a
+        vision version's image ids are looked up in what is kept for its snapshot (made once)."""
+        from lensvault.datasets import files_table
+        from lensvault.datasets.snapshot_cache import kept
+
+        if self._files is not None:
+            part = self._files.slice(after, limit)
+        else:
+            part = files_table.rows_at(self.vault.store, self.manifest().tables["files"]["oid"], after, limit)
+        ids = kept(self.snapshot_id, "image_id_lookup", self._image_id_lookup) if self.is_vision else None
+        return self._rows(part, ids)
+
     def _image_id_lookup(self) -> Callable[[pa.Array], list[int | None]] | None:
         """For a vision version: the image id of each path of a batch (None: not an image).
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # both import pyarrow-backed code; the diff is made before th
     from lensvault.datasets.annotation_diff import AnnotationDiff
     from lensvault.datasets.diff import FileDiff
 
-__all__ = ["DatasetComparison", "DatasetDetails", "DatasetList", "DatasetLog", "ExportResult", "FixResult",
+__all__ = ["DatasetComparison", "DatasetDetails", "DatasetList", "DatasetLog", "ExportResult", "FilePage", "FixResult",
            "SnapshotResult", "findings_by_code", "findings_facts"]
 
 
@@ -137,6 +137,28 @@ class DatasetDetails:
         if self.file_rows is None:
             return None
         return JsonStream(self.info, "file_list", self.file_rows())
+
+
+@dataclass(frozen=True)
+class FilePage:
+    """``GET …/versions/{version}/files``: ``dataset show --files``'s ``file_list`` a page at a
+    time: ``limit`` files from ``after`` (how many come before them, in path order; a version
+    never changes, so a page never shifts), how many in all, and ``next`` (None at the end)."""
+
+    ref: str
+    files: int
+    after: int
+    limit: int
+    file_list: list[dict[str, Any]]
+
+    @property
+    def next(self) -> int | None:
+        end = self.after + len(self.file_list)
+        return end if self.file_list and end < self.files else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ref": self.ref, "files": self.files, "after": self.after, "limit": self.limit, "next": self.next,
+                "file_list": self.file_list}
 
 
 @dataclass(frozen=True)
