@@ -9,18 +9,34 @@ Most results are frozen dataclasses next to the code that computes them (``Folde
 dict or list (``vault.get_run()["status"]``, ``for e in vault.events()``) stay a dict or a
 list — these two bases add ``to_dict()`` and a type of their own, so callers that index
 them keep working.
+
+A result that can be too big to hold (every file of a version) also offers ``json_stream()``:
+its ``to_dict()`` with the long list handed out a batch at a time, which ``--json`` writes out
+as the batches come (the same document, byte for byte).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["DictResult", "ListResult", "Result"]
+__all__ = ["DictResult", "JsonStream", "ListResult", "Result"]
 
 
 class Result(Protocol):
     def to_dict(self) -> Any:
         """The JSON shape: what ``--json`` prints and an API route returns."""
+
+
+@dataclass(frozen=True)
+class JsonStream:
+    """The JSON object ``{**head, key: [every item of every batch]}``, its list (the object's last
+    key) a batch at a time: what a result too big to hold hands ``--json`` and the server."""
+
+    head: dict[str, Any]
+    key: str
+    batches: Iterable[list[Any]]
 
 
 class DictResult(dict):

@@ -372,14 +372,23 @@ class Vault:
             return Dataset(self, resolve(conn, ref))
 
     def dataset_details(self, ref: str, *, files: bool = False, restore_manifest: bool = False):
-        """What ``dataset show`` says about REF (with ``files``: every file); ``restore_manifest``
-        first rewrites its manifest file in the repository from the store."""
+        """What ``dataset show`` says about REF (with ``files``: every file, read a batch at a time
+        as the result is written out); ``restore_manifest`` first rewrites its manifest file in
+        the repository from the store."""
         from lensvault.datasets.results import DatasetDetails
 
         ds = self.dataset(ref)
         if restore_manifest:
             ds.restore_manifest()
-        return DatasetDetails(ds.to_dict(), ds.file_list() if files else None)
+        return DatasetDetails(ds.to_dict(), ds.file_dicts if files else None)
+
+    def dataset_files(self, ref: str, *, after: int = 0, limit: int = 100):
+        """A page of REF's files: ``limit`` of ``dataset show --files``'s ``file_list`` from
+        ``after`` (a ``FilePage``; its ``next`` is the next page's ``after``)."""
+        from lensvault.datasets.results import FilePage
+
+        ds = self.dataset(ref)
+        return FilePage(ds.ref, ds.record.files, after, limit, ds.file_page(after, limit))
 
     def datasets(self) -> list[dict]:
         from lensvault.datasets.results import DatasetList

@@ -43,9 +43,35 @@ def test_openapi_document_lists_the_routes(server, client, tokens):
     assert r.status_code == 200
     paths = r.json()["paths"]
     for p in ("/api/v1/datasets/{name}/versions/{version}/images", "/api/v1/objects/{oid}",
+              "/api/v1/datasets/{name}/versions/{version}/files",
               "/api/v1/models/{name}/aliases/{alias}/promote", "/api/v1/lineage/{ref}", "/api/v1/events"):
         assert p in paths
     assert not any(p.startswith("/datasets") for p in paths)  # pages are not API
+
+
+@pytest.mark.parametrize("ref", ["files/versions/1.1.0", "shapes/versions/1.0.1"])
+def test_file_pages_are_the_file_list_a_page_at_a_time(server, client, tokens, ref):
+    """Pages of 7 (the last one short) are ``?files=true``'s list, which is sent as it is read."""
+    whole = client.get(f"{server}/api/v1/datasets/{ref}", params={"files": "true"}, headers=bearer(tokens.reader))
+    assert whole.status_code == 200 and whole.headers["content-type"] == "application/json"
+    every = whole.json()["file_list"]
+    seen, after, pages = [], 0, 0
+    while after is not None:
+        r = client.get(f"{server}/api/v1/datasets/{ref}/files", params={"limit": 7, "after": after},
+                       headers=bearer(tokens.reader))
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert page["files"] == len(every) and page["after"] == after and len(page["file_list"]) <= 7
+        seen += page["file_list"]
+        after, pages = page["next"], pages + 1
+    assert seen == every and pages == -(-len(every) // 7)
+    past = client.get(f"{server}/api/v1/datasets/{ref}/files", params={"after": len(every)},
+                      headers=bearer(tokens.reader)).json()
+    assert past["file_list"] == [] and past["next"] is None
+    for bad in ({"limit": 0}, {"limit": 1001}, {"after": -1}):
+        assert client.get(f"{server}/api/v1/datasets/{ref}/files", params=bad,
+                          headers=bearer(tokens.reader)).status_code == 422
+    assert client.get(f"{server}/api/v1/datasets/{ref}/files").status_code == 401
 
 
 def test_image_pages_cover_every_image_once_and_filter(server, client, tokens, world):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from lensvault.results import Result
+    from lensvault.results import JsonStream, Result
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 no_fetch_option = click.option(
@@ -36,17 +36,43 @@ def open_vault_from(ctx: click.Context):
     return vault
 
 
+def _dumps(data) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False)
+
+
 def echo_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False))
+    click.echo(_dumps(data))
+
+
+def echo_json_stream(stream: JsonStream) -> None:
+    """What ``echo_json({**stream.head, stream.key: [...]})`` prints, byte for byte, written a
+    batch of the list at a time: memory is one batch's, whatever the list's length."""
+    whole = _dumps({**stream.head, stream.key: []})
+    assert whole.endswith("[]\n}"), whole[-40:]  # (the list is the object's last key)
+    click.echo(whole[:-len("[]\n}")] + "[", nl=False)
+    wrote = False
+    for rows in stream.batches:
+        if rows:
+            # A list of the batch's items at the top level, indented one level deeper: the items
+            # as they are inside the object's list ("[\n" and "\n]" cut off).
+            items = _dumps(rows)[2:-2].replace("\n", "\n  ")
+            click.echo(("," if wrote else "") + "\n  " + items, nl=False)
+            wrote = True
+    click.echo("\n  ]\n}" if wrote else "]\n}")
 
 
 def emit(result: Result, as_json: bool, render, *, stderr: bool = False, err: bool = False, **options) -> None:
     """Print what a command's one library call returned: with --json its ``to_dict()`` (the one
-    place that shape is built), else ``render(result, console, **options)`` from lensvault.render
-    (on stderr with ``stderr``; ``err``: the renderer also gets the stderr console as ``err``;
-    ``render`` None: the command printed its human output as it went)."""
+    place that shape is built; a result too big to hold gives it as a ``json_stream()``), else
+    ``render(result, console, **options)`` from lensvault.render (on stderr with ``stderr``;
+    ``err``: the renderer also gets the stderr console as ``err``; ``render`` None: the command
+    printed its human output as it went)."""
     if as_json:
-        echo_json(result.to_dict())
+        stream = result.json_stream() if hasattr(result, "json_stream") else None
+        if stream is not None:
+            echo_json_stream(stream)
+        else:
+            echo_json(result.to_dict())
         return
     if render is None:
         return

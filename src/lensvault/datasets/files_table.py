@@ -629,3 +629,47 @@ def _check_hash(f: BinaryIO, oid: str, store: ObjectStore) -> None:
         from lensvault.store.base import corrupt_object
 
         raise corrupt_object(oid, store.location(oid))
+
+
+def read_object_columns(store: ObjectStore, oid: str, columns: list[str]) -> pa.Table:
+    """Those of ``columns`` that the table stored as ``oid`` has: a table written before a column
+    was added lacks it, and asking Parquet for it by name would be an error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = store.read_bytes(oid)
+    try:
+        have = set(pq.ParquetFile(pa.BufferReader(data)).schema_arrow.names)
+    except (pa.ArrowException, OSError, ValueError):
+        have = set(columns)  # (unreadable: ``read`` says so, as it does for any table)
+    return read(data, [c for c in columns if c in have], where=store.location(oid))
+
+
+def rows_at(store: ObjectStore, oid: str, start: int, count: int) -> pa.Table:
+    """Rows ``start`` to ``start + count`` of the table stored as ``oid`` (fewer at its end, none
+    past it): only the row groups that hold them are read, after the object is hashed as
+    ``batches`` hashes it (a page of a big table costs a row group or two, not the table)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    where = store.location(oid)
+    with store.open(oid) as f:
+        if f.seekable():
+            _check_hash(f, oid, store)
+            f.seek(0)
+            source: Any = f
+        else:  # a stream (another backend): read whole, as read_object does
+            source = pa.BufferReader(store.read_bytes(oid))
+        try:
+            pf = pq.ParquetFile(source, buffer_size=1 << 20)
+            sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)]
+            firsts = [sum(sizes[:g]) for g in range(len(sizes))]
+            groups = [g for g, (at, n) in enumerate(zip(firsts, sizes)) if at < start + count and at + n > start]
+            if not groups:
+                return pf.schema_arrow.empty_table()
+            return pf.read_row_groups(groups, use_threads=False).slice(start - firsts[groups[0]], count)
+        except (pa.ArrowException, OSError, ValueError) as e:
+            from lensvault.errors import IntegrityError
+
+            raise IntegrityError(f"a table in the store cannot be read as Parquet ({e})", where=where,
+                                 fix="run `lensvault verify --repair`; if it says all is well, report this as a bug") from e

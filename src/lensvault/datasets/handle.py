@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from lensvault.progress import NO_PROGRESS
 from lensvault.store.base import LinkMode
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import pyarrow as pa
 
@@ -24,7 +25,12 @@ if TYPE_CHECKING:
     from lensvault.progress import Progress
     from lensvault.vault import Vault
 
-__all__ = ["Dataset"]
+__all__ = ["FILE_DICTS_ROWS", "Dataset"]
+
+# Dicts handed out at a time by Dataset.file_dicts: a whole row group (65,536 rows) as dicts, and
+# then as indented JSON (the encoder joins its pieces at the end), peaked at 305 MB for 200,000
+# files where batches of 2,048 peak at 174.
+FILE_DICTS_ROWS = 2_048
 
 
 class Dataset:
@@ -101,16 +107,85 @@ class Dataset:
 
     def file_list(self) -> list[dict[str, Any]]:
         """Every file as a dict (the files table's columns); in a vision version each also
-        carries its ``image_id`` (None for a file that is not one of the version's images)."""
-        rows: list[dict[str, Any]] = self.files().to_pylist()
-        images = self.images()
-        if images is not None:
-            from lensvault.annotations.image_ids import image_ids
+        carries its ``image_id`` (None for a file that is not one of the version's images).
+        All of them at once: ``file_dicts`` hands out the same dicts a batch at a time."""
+        return [row for rows in self.file_dicts() for row in rows]
 
-            id_of = dict(zip(images.column("path").to_pylist(), image_ids(images)))
-            for row in rows:
-                row["image_id"] = id_of.get(row["path"])
+    def file_dicts(self) -> Iterator[list[dict[str, Any]]]:
+        """``file_list`` ``FILE_DICTS_ROWS`` at a time, in path order: only one batch of dicts
+        is alive at once, so a caller that writes them out as they come holds the same memory
+        for a million files as for a thousand. The tables are read (and a damaged one is an
+        error) by this call, before any batch is handed out, so nothing half-written is shown."""
+        ids = self._image_id_lookup()
+        batches = self.file_batches()
+        first = next(batches, None)
+        return self._dicts(ids, itertools.chain(() if first is None else (first,), batches))
+
+    @classmethod
+    def _dicts(cls, ids: Callable[[pa.Array], list[int | None]] | None,
+               groups: Iterator[pa.RecordBatch]) -> Iterator[list[dict[str, Any]]]:
+        import pyarrow as pa
+
+        while (group := next(groups, None)) is not None:
+            yield from cls._group_dicts(group, ids)
+            # Let the group go before the next is read, and hand its memory back: else two groups
+            # are alive at once and the allocator keeps what each left (200,000 files: 174 -> 145 MB).
+            del group
+            pa.default_memory_pool().release_unused()
+
+    @classmethod
+    def _group_dicts(cls, group: pa.RecordBatch,
+                     ids: Callable[[pa.Array], list[int | None]] | None) -> Iterator[list[dict[str, Any]]]:
+        for lo in range(0, group.num_rows, FILE_DICTS_ROWS):
+            yield cls._rows(group.slice(lo, FILE_DICTS_ROWS), ids)
+
+    @staticmethod
+    def _rows(part: pa.RecordBatch | pa.Table,
+              ids: Callable[[pa.Array], list[int | None]] | None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = part.to_pylist()
+        if ids is not None:
+            for row, image_id in zip(rows, ids(part.column("path"))):
+                row["image_id"] = image_id
         return rows
+
+    def file_page(self, after: int, limit: int) -> list[dict[str, Any]]:
+        """``file_list[after:after + limit]``: only the row groups holding them are read, and a
+        vision version's image ids are looked up in what is kept for its snapshot (made once)."""
+        from lensvault.datasets import files_table
+        from lensvault.datasets.snapshot_cache import kept
+
+        if self._files is not None:
+            part = self._files.slice(after, limit)
+        else:
+            part = files_table.rows_at(self.vault.store, self.manifest().tables["files"]["oid"], after, limit)
+        ids = kept(self.snapshot_id, "image_id_lookup", self._image_id_lookup) if self.is_vision else None
+        return self._rows(part, ids)
+
+    def _image_id_lookup(self) -> Callable[[pa.Array], list[int | None]] | None:
+        """For a vision version: the image id of each path of a batch (None: not an image).
+
+        Only the images' paths and ids are read, and looked up through a PathIndex (16 bytes an
+        image beside the Arrow column) rather than a dict of every image: ~100 bytes an image less.
+        """
+        entry = self.manifest().tables.get("images")
+        if entry is None:
+            return None
+        import pyarrow as pa
+
+        from lensvault.annotations.image_ids import COLUMN, with_image_ids
+        from lensvault.datasets import files_table
+        from lensvault.datasets.path_index import PathIndex
+
+        images = files_table.read_object_columns(self.vault.store, entry["oid"], ["path", COLUMN])
+        images = with_image_ids(images)  # (a version written before ids were stored: the rule's fallback)
+        index, id_column = PathIndex(images.column("path")), images.column(COLUMN).combine_chunks()
+
+        def ids(paths: pa.Array) -> list[int | None]:
+            rows = index.rows(paths)
+            found: list[int | None] = id_column.take(pa.array(rows, mask=rows < 0)).to_pylist()
+            return found
+
+        return ids
 
     def _table(self, part: str) -> pa.Table | None:
         entry = self.manifest().tables.get(part)

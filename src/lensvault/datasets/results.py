@@ -10,13 +10,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Self
 
 from lensvault.datasets.handle import Dataset
-from lensvault.results import DictResult, ListResult
+from lensvault.results import DictResult, JsonStream, ListResult
 
 if TYPE_CHECKING:  # both import pyarrow-backed code; the diff is made before this is
+    from collections.abc import Callable, Iterator
+
     from lensvault.datasets.annotation_diff import AnnotationDiff
     from lensvault.datasets.diff import FileDiff
 
-__all__ = ["DatasetComparison", "DatasetDetails", "DatasetList", "DatasetLog", "ExportResult", "FixResult",
+__all__ = ["DatasetComparison", "DatasetDetails", "DatasetList", "DatasetLog", "ExportResult", "FilePage", "FixResult",
            "SnapshotResult", "findings_by_code", "findings_facts"]
 
 
@@ -100,10 +102,15 @@ class DatasetLog(ListResult):
 
 @dataclass(frozen=True)
 class DatasetDetails:
-    """``dataset show``: the version (``Dataset.to_dict``), and with ``files`` every file."""
+    """``dataset show``: the version (``Dataset.to_dict``), and with ``files`` every file.
+
+    The files are ``file_rows``: a call gives them a batch of dicts at a time, read again from the
+    files table at each call (``Dataset.file_dicts``), so ``--json`` and the renderer write them
+    out as they come and hold one batch. ``to_dict()`` and ``file_list`` hold them all.
+    """
 
     info: dict[str, Any]
-    file_list: list[dict[str, Any]] | None = None
+    file_rows: Callable[[], Iterator[list[dict[str, Any]]]] | None = None
 
     @property
     def ref(self) -> str:
@@ -114,8 +121,44 @@ class DatasetDetails:
     def is_vision(self) -> bool:
         return "images" in self.info
 
+    @property
+    def file_list(self) -> list[dict[str, Any]] | None:
+        """Every file's dict (None without ``files``), all at once."""
+        if self.file_rows is None:
+            return None
+        return [row for rows in self.file_rows() for row in rows]
+
     def to_dict(self) -> dict[str, Any]:
-        return self.info if self.file_list is None else {**self.info, "file_list": self.file_list}
+        files = self.file_list
+        return self.info if files is None else {**self.info, "file_list": files}
+
+    def json_stream(self) -> JsonStream | None:
+        """``to_dict()`` with its ``file_list`` a batch at a time (None: nothing to stream)."""
+        if self.file_rows is None:
+            return None
+        return JsonStream(self.info, "file_list", self.file_rows())
+
+
+@dataclass(frozen=True)
+class FilePage:
+    """``GET …/versions/{version}/files``: ``dataset show --files``'s ``file_list`` a page at a
+    time: ``limit`` files from ``after`` (how many come before them, in path order; a version
+    never changes, so a page never shifts), how many in all, and ``next`` (None at the end)."""
+
+    ref: str
+    files: int
+    after: int
+    limit: int
+    file_list: list[dict[str, Any]]
+
+    @property
+    def next(self) -> int | None:
+        end = self.after + len(self.file_list)
+        return end if self.file_list and end < self.files else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ref": self.ref, "files": self.files, "after": self.after, "limit": self.limit, "next": self.next,
+                "file_list": self.file_list}
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from rich.console import Console
     from rich.text import Text
 
-__all__ = ["human_bytes", "line", "print_table", "styled", "table"]
+__all__ = ["human_bytes", "line", "print_table", "print_table_stream", "styled", "table"]
 
 
 def line(out: Console, text: str | Text = "", style: str | None = None) -> None:
@@ -50,6 +52,42 @@ def print_table(out: Console, t, indent: int = 0) -> None:
 
         t = Padding(t, (0, 0, 0, indent), expand=False)
     out.print(t)
+
+
+def print_table_stream(out: Console, columns: Sequence[str], batches: Iterable[list[Sequence[str]]],
+                       right: tuple[str, ...] = ()) -> None:
+    """A table of rows that come a batch at a time (too many to hold, so not a rich table, which
+    holds them all): laid out as ``table`` lays one out (columns two spaces apart, ``right`` ones
+    right-aligned, a cell too wide for its column folded onto the next lines at its column), the
+    widths set by the header and the first batch and fitted to the console; a later cell wider
+    than its column folds. Each batch is written as it comes."""
+    import itertools
+
+    batches = iter(batches)
+    first = next(batches, [])
+    widths = _fit([max([len(c), *(len(r[i]) for r in first)]) for i, c in enumerate(columns)], out.width)
+    align = [c in right for c in columns]
+    line(out, "\n".join(_folded(columns, widths, align)), style="bold")
+    for rows in itertools.chain((first,), batches):
+        if rows:
+            line(out, "\n".join(text for r in rows for text in _folded(r, widths, align)))
+
+
+def _fit(widths: list[int], room: int) -> list[int]:
+    """``widths`` narrowed, the widest first, until the columns and the gaps between them fit ``room``."""
+    while sum(widths) + 2 * (len(widths) - 1) > room and max(widths) > 1:
+        widths[widths.index(max(widths))] -= 1
+    return widths
+
+
+def _folded(cells: Sequence[str], widths: list[int], right: list[bool]) -> list[str]:
+    """One row's lines: each cell cut into pieces of its column's width, one piece a line."""
+    pieces = [[c[i:i + w] for i in range(0, len(c), w)] or [""] for c, w in zip(cells, widths)]
+    lines = []
+    for k in range(max(map(len, pieces))):
+        parts = (p[k] if k < len(p) else "" for p in pieces)
+        lines.append("  ".join(t.rjust(w) if r else t.ljust(w) for t, w, r in zip(parts, widths, right)).rstrip())
+    return lines
 
 
 def count(n: int, word: str) -> str:

@@ -7,7 +7,7 @@ rest is: ``--json``). Tables fold long names onto the next line instead of cutti
 
 from __future__ import annotations
 
-from lensvault.render._text import count, human_bytes, line, print_table, styled, table
+from lensvault.render._text import count, human_bytes, line, print_table, print_table_stream, styled, table
 
 __all__ = ["check", "checkout", "diff", "export", "findings", "fix", "listing", "log", "show", "snapshot",
            "split_names", "status"]
@@ -145,6 +145,9 @@ def findings(out, items: list[dict], ref: str, *, total: int | None = None, by_c
 
 
 def show(details, out) -> None:
+    # The files are read first (a table that cannot be read: an error, nothing printed), then
+    # printed a batch at a time, after the version's facts.
+    files = None if details.file_rows is None else details.file_rows()
     info = details.info
     line(out, styled((info["ref"], "bold"), f"  snapshot {info['snapshot_id']}"))
     counts = info.get("counts") or {}
@@ -159,19 +162,22 @@ def show(details, out) -> None:
     if "images" in info:
         _vision(out, info, counts)
     line(out, f"  manifest: {info['manifest_path']}")
-    if details.file_list is not None:
-        _files(out, details)
+    if files is not None:
+        _files(out, files, ids=details.is_vision)
 
 
-def _files(out, details) -> None:
-    ids = details.is_vision  # the image id every export, run file and evaluation uses
-    t = table("path", "size", "sha256", "media type", "w×h", *(("image id",) if ids else ()),
-              right=("size", "image id"))
-    for f in details.file_list:
-        wh = f"{f['width']}×{f['height']}" if f["width"] else ""
-        t.add_row(f["path"], human_bytes(f["size"]), f["sha256"][:12], f["media_type"], wh,
-                  *(("-" if f["image_id"] is None else str(f["image_id"]),) if ids else ()))
-    out.print(t)
+def _files(out, batches, *, ids: bool) -> None:
+    """Every file, a batch at a time as they are read (``ids``: with the image id every export,
+    run file and evaluation uses)."""
+    columns = ("path", "size", "sha256", "media type", "w×h", *(("image id",) if ids else ()))
+    print_table_stream(out, columns, ([_file_cells(f, ids) for f in rows] for rows in batches),
+                       right=("size", "image id"))
+
+
+def _file_cells(f: dict, ids: bool) -> tuple[str, ...]:
+    wh = f"{f['width']}×{f['height']}" if f["width"] else ""
+    cells = (f["path"], human_bytes(f["size"]), f["sha256"][:12], f["media_type"], wh)
+    return (*cells, "-" if f["image_id"] is None else str(f["image_id"])) if ids else cells
 
 
 def _vision(out, info: dict, counts: dict) -> None:

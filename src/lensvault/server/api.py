@@ -5,6 +5,7 @@ worker threads."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
@@ -102,12 +103,48 @@ def dataset_versions(request: Request, name: str):
 # with the data (a version's every file, a check, a diff), computed in a worker thread.
 @router.get("/datasets/{name}/versions/{version}", tags=["datasets"])
 async def dataset_version(request: Request, name: str, version: str, files: bool = False):
-    """``dataset show NAME@VERSION`` (``files``: every file too)."""
+    """``dataset show NAME@VERSION`` (``files``: every file too; a page of them:
+    ``…/files?after=&limit=``)."""
     ref = _ref(name, version)
-    # Every file of a big version is a big answer: kept only without them.
-    return await _kept_json_async(request, ("details", ref, files),
-                                  lambda st: st.vault.dataset_details(ref, files=files),
-                                  keep=exact_ref(ref) and not files, short=not files)
+    if files:
+        return await _every_file(request, ref)
+    return await _kept_json_async(request, ("details", ref, False), lambda st: st.vault.dataset_details(ref),
+                                  keep=exact_ref(ref), short=True)
+
+
+async def _every_file(request: Request, ref: str) -> Response:
+    """Every file of a version is a big answer: never kept, and sent as it is read, a batch of
+    files at a time (in worker threads: it grows with the data), never held whole. The tables are
+    read before the answer starts, so one that cannot be read is an error status, not half a body."""
+    from fastapi.responses import StreamingResponse
+
+    st = await _reader_async(request)
+    stream = await run_in_threadpool(lambda: st.vault.dataset_details(ref, files=True).json_stream())
+    return StreamingResponse(json_stream_body(stream), media_type="application/json")
+
+
+def json_stream_body(stream) -> Iterator[bytes]:
+    """``json_body({**stream.head, stream.key: [...]})``, the list's items a batch at a time."""
+    head = json_body({**stream.head, stream.key: []})
+    assert head.endswith(b"[]}"), head[-40:]  # (the list is the object's last key)
+    yield head[:-len(b"[]}")] + b"["
+    wrote = False
+    for rows in stream.batches:
+        if rows:
+            yield (b"," if wrote else b"") + json_body(rows)[1:-1]
+            wrote = True
+    yield b"]}"
+
+
+@router.get("/datasets/{name}/versions/{version}/files", tags=["datasets"])
+async def dataset_files(request: Request, name: str, version: str, after: Annotated[int, Query(ge=0)] = 0,
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 100):
+    """A page of the version's files (``dataset show --files``'s ``file_list``, ``limit`` of them from
+    ``after``); the next page is ``?after=<next>``. Reads the row groups holding them, not the table."""
+    ref = _ref(name, version)
+    return await _kept_json_async(request, ("files", ref, after, limit),
+                                  lambda st: st.vault.dataset_files(ref, after=after, limit=limit),
+                                  keep=exact_ref(ref), short=False)
 
 
 @router.get("/datasets/{name}/versions/{version}/images", tags=["datasets"])
