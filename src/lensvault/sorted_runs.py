@@ -27,6 +27,7 @@ __all__ = ["MERGE_ROWS", "SPAN_ROWS", "ArrayRun", "Mapped", "bucket_starts", "fi
 MERGE_ROWS = 8192  # rows of each run a merge holds at once
 SPAN_ROWS = 1 << 18  # rows of a mapped array a lookup reads before its pages are let go (8 MB of digests)
 _WINDOW = 65_536  # digests read at once to fill a bucket table
+_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
 
 
 def _np() -> Any:
@@ -40,14 +41,16 @@ class Mapped:
     written again (a new one is renamed over it, or it is an unnamed temp file)."""
 
     def __init__(self, fd: int) -> None:
-        self._map = mmap.mmap(fd, 0, prot=mmap.PROT_READ)  # (keeps its own duplicate of fd)
+        self._map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)  # (keeps its own duplicate of fd)
 
     def array(self, dtype: str, count: int, offset: int) -> Any:
         return _np().frombuffer(self._map, dtype=dtype, count=count, offset=offset)
 
     def drop(self) -> None:
-        """Let the pages read so far go (they stay in the page cache: a later read maps them again)."""
-        self._map.madvise(mmap.MADV_DONTNEED)
+        """Let the pages read so far go (they stay in the page cache: a later read maps them again).
+        (Where the system has no such advice, the pages stay until the mapping goes.)"""
+        if _DONTNEED is not None:
+            self._map.madvise(_DONTNEED)
 
 
 class ArrayRun:
