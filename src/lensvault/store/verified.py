@@ -264,7 +264,7 @@ def _framed(n: int, oids: Any, keys: Any) -> list[Any]:
 def _arrays_bytes(keys: dict[str, ObjectKey]) -> list[Any]:
     """A delta of many keys in the base's form, sorted, without numpy (a snapshot's process need not
     import it). Sorted, so that the reader folds it into the base by merging sorted runs a window at
-    a time (``_merged_runs``) instead of holding it and the base whole to sort them (~150 bytes an
+    a time (``sorted_runs.merged_runs``) instead of holding it and the base whole to sort them (~150 bytes an
     object for a moment: the peak of the first checkout after a big snapshot). The hex digests sort
     as their bytes do (~0.9 s a million)."""
     from array import array
