@@ -196,11 +196,13 @@ def _verify(vault: Vault, ref: str | None, progress, use_catalog: bool, skip: Oi
 
 def _unreferenced(listed, known: OidSet) -> OidSet:
     """The store's objects (``listed``, names) that are not in ``known``, read a chunk at a time."""
-    out = OidSet()
     listed = iter(listed)
-    while names := list(itertools.islice(listed, CHUNK)):
-        out = out | OidSet.of(o for o, is_known in zip(names, known.contains(names)) if not is_known)
-    return out
+
+    def parts():
+        while names := list(itertools.islice(listed, CHUNK)):
+            yield OidSet.of(o for o, is_known in zip(names, known.contains(names)) if not is_known)
+
+    return OidSet.union(parts())
 
 
 def _catalog_gaps(vault: Vault, facts) -> str | None:

@@ -147,8 +147,8 @@ def test_memory_per_file_of_a_snapshot_status_resnapshot_checkout_verify_and_gc(
     # versions go a batch at a time: what outlives a batch is measured in batches of 500 files of
     # a table in row groups of 500 rows, without the listing: 0.46-0.49 KB a file (1.8 when a
     # checkout held the version whole), with DEST's record set aside 0.18-0.2 (1.5 before); what
-    # is left is the verified-object record (56 bytes an object, store/verified.py), the record
-    # writer's and the allocators'.
+    # is left is the record writer's and the allocators' (the verified-object record, 56 bytes an
+    # object held, is mapped since: test_memory_flat.py bounds what its lookups read).
     assert kb["checkout"] < 1.6, kb
     assert kb["checkout in batches"] < 0.9, kb
     assert kb["record aside"] < 0.5, kb

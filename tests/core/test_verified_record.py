@@ -132,9 +132,10 @@ def test_a_fold_merges_the_base_and_the_deltas_as_sorted_runs_a_window_at_a_time
     """The fold on disk (runs merged 5 rows of each at a time here) answers as the deltas applied in
     order do: the newest key of an object wins, a forget removes it, whatever the run it is in; an
     unsorted big delta (as written before they were sorted) is read too."""
+    from lensvault import sorted_runs
     from lensvault.store import verified
 
-    monkeypatch.setattr(verified, "_MERGE_ROWS", 5)
+    monkeypatch.setattr(sorted_runs, "MERGE_ROWS", 5)
     rnd = random.Random(11)
     folder = tmp_path / "verified"
     record = VerifiedObjects(folder)

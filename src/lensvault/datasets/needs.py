@@ -3,7 +3,7 @@ that name what a missing or damaged object breaks)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
@@ -60,15 +60,18 @@ def version_objects(vault: Vault, rec: DatasetVersion) -> tuple[set[str], OidSet
     named = {rec.manifest_oid, rec.snapshot_id}
     tables = Manifest.from_bytes(vault.store.read_bytes(rec.manifest_oid)).tables
     named.update(t["oid"] for t in tables.values())
-    # A row group at a time: the table's bytes and its column are never held whole.
-    parts = []
-    for batch in files_table.batches(vault.store, tables["files"]["oid"], columns=["sha256"]):
-        column = batch.column(0)
-        try:
-            parts.append(OidSet.from_arrow(column))
-        except ValueError:  # not a digest column as tables are written: kept one by one, exactly
-            named.update(column.to_pylist())
-    return named, OidSet.union(parts)
+    # A row group at a time: the table's bytes and its column are never held whole, nor (past
+    # OidSet's SPILL_ROWS) its ids.
+    def parts() -> Iterator[OidSet]:
+        for batch in files_table.batches(vault.store, tables["files"]["oid"], columns=["sha256"]):
+            column = batch.column(0)
+            try:
+                yield OidSet.from_arrow(column)
+            except ValueError:  # not a digest column as tables are written: kept one by one, exactly
+                named.update(column.to_pylist())
+
+    listed = OidSet.union(parts())
+    return named, listed
 
 
 def needed_compact(vault: Vault, ref: str | None) -> tuple[dict[str, list[str]], OidSet]:

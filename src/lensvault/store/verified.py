@@ -31,11 +31,13 @@ twice or sorts it whole. A damaged or foreign file is ignored: a miss costs a re
 never a wrong answer.
 
 The base is two arrays, not a dict: the objects' sha256 as 32 raw bytes each, sorted, and
-their keys as three 64-bit integers each (``KnownKeys``), read into numpy without a Python
-object per entry: 56 bytes an object, where a dict of str → tuple held ~380 (a million
-objects verified made every linked checkout hold 380 MB). Looking up a batch of objects is
-one binary search over the array (``KnownKeys.differing``). A base in the old form (a
-marshal dict) is read once and rewritten in the new one.
+their keys as three 64-bit integers each (``KnownKeys``): 56 bytes an object, where a dict of
+str → tuple held ~380. Read into memory that still grew with the store (a checkout of 2M files
+held 306 MB); the file is mapped instead, once its checksum is checked, and a batch of lookups
+(``KnownKeys.differing``, a checkout's batch of 16,384) reads a few pages of it for each
+object, a span of rows at a time, letting them go after each (lensvault/sorted_runs.py). The
+file is never written in place (a new base is renamed over it), so a mapping stays whole. A
+base in the old form (a marshal dict) is read once and rewritten in the new one.
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ import os
 import sys
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from lensvault.sorted_runs import MERGE_ROWS, ArrayRun, Mapped, bucket_starts, find, merged_runs
 from lensvault.store.base import ObjectKey  # (inode, size, mtime_ns)
 
 # oid → its key, or None: no longer trusted (a delta's ``forget``)
@@ -63,6 +66,9 @@ _TAG = b"lensvault-verified-1\n"  # a delta (and a base before 2): a marshal dic
 _BASE_TAG = b"lensvault-verified-2\n"  # a base: n, the sorted raw digests, their keys (see KnownKeys)
 _FOLD_AT = 32  # deltas merged into the base once there are this many
 _SMALL_DELTA = 1024  # a delta of more keys is written as arrays (as the base is)
+# Looked up at once (a checkout's batch): what a lookup holds per item stays that of so many, and
+# a mapped base's pages are read again once a batch, so bigger batches read it fewer times.
+_LOOKUP_ROWS = 16_384
 _U64 = (1 << 64) - 1  # keys are kept as unsigned 64-bit (an mtime may be negative): masked alike on both sides
 
 
@@ -94,14 +100,16 @@ class KnownKeys:
     digests, ``keys``: (n, 3) uint64, masked with ``_U64``) and the deltas' changes over it
     (``changes``: oid → key, or None for an object no longer trusted)."""
 
-    __slots__ = ("_buckets", "changes", "keys", "oids")
+    __slots__ = ("_buckets", "changes", "keys", "mapped", "oids")
 
-    def __init__(self, oids: Any = None, keys: Any = None, changes: dict[str, ObjectKey | None] | None = None) -> None:
+    def __init__(self, oids: Any = None, keys: Any = None, changes: dict[str, ObjectKey | None] | None = None,
+                 mapped: Mapped | None = None) -> None:
         import numpy as np
 
         self.oids = np.empty(0, dtype="S32") if oids is None else oids
         self.keys = np.empty((0, 3), dtype=np.uint64) if keys is None else keys
         self.changes: dict[str, ObjectKey | None] = changes if changes is not None else {}
+        self.mapped = mapped  # the base file the arrays are views of, or None: they are in memory
         self._buckets: tuple[int, Any] | None = None
 
     @classmethod
@@ -117,64 +125,37 @@ class KnownKeys:
         order = np.argsort(oids, kind="stable")
         return cls(oids[order], values[order])
 
+    @classmethod
+    def of_file(cls, run: _FileRun) -> KnownKeys:
+        """The base file ``run`` (checked whole) mapped, not read: lookups read a few pages of it."""
+        mapped = Mapped(run.fd)
+        oids = mapped.array("S32", run.n, run.oids_at)
+        return cls(oids, mapped.array("<u8", 3 * run.n, run.keys_at).reshape(-1, 3), mapped=mapped)
+
     def get(self, oid: str) -> ObjectKey | None:
         if oid in self.changes:
             return self.changes[oid]
-        found = self._find([oid])
-        i = int(found[0])
-        if i < 0:
+        at, keys = self._find([oid])
+        if int(at[0]) < 0:
             return None
-        ino, size, mtime = (int(v) for v in self.keys[i])
+        ino, size, mtime = (int(v) for v in keys[0])
         return ino, _signed(size), _signed(mtime)
 
-    def _find(self, oids: list[str]) -> Any:
-        """Index into the base of each oid (hex), -1 where it is not there."""
+    def _find(self, oids: list[str]) -> tuple[Any, Any]:
+        """(index into the base of each oid (hex), -1 where it is not there; its key there)."""
         import numpy as np
 
-        n = len(self.oids)
-        if not oids or n == 0:
-            return np.full(len(oids), -1, dtype=np.int64)
         raw = np.frombuffer(bytes.fromhex("".join(oids)), dtype="S32")
-        # Not a binary search (~20 cache misses a lookup: 1.5 µs, 1.5 s for a million files):
-        # the digests are uniform, so their first bits index a table of where each bucket
-        # starts (~1 digest a bucket), and a lookup compares the few digests of its bucket.
-        shift, starts = self._bucket_starts()
-        b = (_prefix(raw) >> np.uint64(shift)).astype(np.int64)
-        lo, hi = starts[b].astype(np.int64), starts[b + 1].astype(np.int64)
-        out = np.full(len(raw), -1, dtype=np.int64)
-        todo = np.flatnonzero(hi > lo)
-        while len(todo):
-            at = lo[todo]
-            hit = self.oids[at] == raw[todo]
-            out[todo[hit]] = at[hit]
-            lo[todo] += 1
-            todo = todo[~hit & (lo[todo] < hi[todo])]
-        return out
+        # Not a binary search over the whole (~20 cache misses a lookup: 1.5 s for a million
+        # files): the digests are uniform, so their first bits index a table of where each
+        # bucket starts, and a lookup searches the few digests of its bucket.
+        return find(self.oids, raw, self._bucket_starts(), self.keys, self.mapped)
 
     def _bucket_starts(self) -> tuple[int, Any]:
-        """(shift, starts): bucket ``prefix >> shift`` of the sorted digests is ``starts[b]:starts[b + 1]``."""
-        import numpy as np
-
+        """(shift, starts): bucket ``prefix >> shift`` of the sorted digests is ``starts[b]:starts[b + 1]``.
+        In memory ~1 digest a bucket; a mapped base ~8 (a page or two a lookup, 0.5 bytes an object)."""
         if self._buckets is None:
-            bits = max(1, min(32, len(self.oids).bit_length()))
-            shift = 64 - bits
-            n = len(self.oids)
-            starts = np.empty((1 << bits) + 1, dtype=np.int64 if n >= 1 << 31 else np.int32)
-            # starts[b]: the first row whose bucket is b or more. The digests are sorted, so a window
-            # of them at a time fills the buckets up to its last one: their prefixes whole (and a
-            # count per bucket) would be ~40 bytes an object more for a moment (~80 MB at 2M).
-            filled = 0  # buckets below this are filled
-            for lo in range(0, n, 65_536):
-                b = (_prefix(self.oids[lo:lo + 65_536]) >> np.uint64(shift)).astype(np.int64)
-                first, top = int(b[0]), int(b[-1])
-                if first >= filled:  # (else bucket ``first`` began in an earlier window)
-                    starts[filled:first + 1] = lo
-                below = np.cumsum(np.bincount(b - first))  # below[j]: rows of buckets first..first + j
-                k = max(filled, first + 1)
-                starts[k:top + 1] = lo + below[k - first - 1:top - first]
-                filled = top + 1
-            starts[filled:] = n
-            self._buckets = (shift, starts)
+            self._buckets = bucket_starts(self.oids, 1 if self.mapped is None else 8, self.mapped)
         return self._buckets
 
     def differing(self, items: Iterable[tuple[str, ObjectKey | None]]) -> list[str]:
@@ -184,7 +165,7 @@ class KnownKeys:
         out: list[str] = []
         it = iter(items)
         changes = self.changes
-        while part := list(islice(it, 4096)):  # (what a lookup holds per item stays that of 4,096)
+        while part := list(islice(it, _LOOKUP_ROWS)):
             if changes:
                 out.extend(oid for oid, key in part if oid in changes and changes[oid] != key)
                 part = [(oid, key) for oid, key in part if oid not in changes]
@@ -196,7 +177,7 @@ class KnownKeys:
 
         if not part:
             return []
-        at = self._find([oid for oid, _ in part])
+        at, recorded = self._find([oid for oid, _ in part])
         found = at >= 0
         keys = [k for _, k in part]
         try:  # (the usual keys: three non-negative ints each)
@@ -206,7 +187,7 @@ class KnownKeys:
             none = np.fromiter((k is None for k in keys), dtype=bool, count=len(keys))
             given = np.fromiter((v & _U64 for k in keys for v in (k if k is not None else (0, 0, 0))),
                                 dtype=np.uint64, count=3 * len(keys)).reshape(-1, 3)
-        same = found & ~none & (self.keys[np.maximum(at, 0)] == given).all(axis=1) if len(self.oids) else found
+        same = found & ~none & (recorded == given).all(axis=1)
         # recorded == now: both the same key, or neither a key (not recorded, and no key now)
         differs = ~(same | (~found & none))
         return [part[i][0] for i in np.flatnonzero(differs).tolist()]
@@ -218,7 +199,7 @@ class KnownKeys:
         if not self.changes:
             return self
         keep = np.ones(len(self.oids), dtype=bool)
-        at = self._find(list(self.changes))
+        at = self._find(list(self.changes))[0]
         keep[at[at >= 0]] = False
         added = {o: k for o, k in self.changes.items() if k is not None}
         new = KnownKeys.of(added)
@@ -283,7 +264,7 @@ def _framed(n: int, oids: Any, keys: Any) -> list[Any]:
 def _arrays_bytes(keys: dict[str, ObjectKey]) -> list[Any]:
     """A delta of many keys in the base's form, sorted, without numpy (a snapshot's process need not
     import it). Sorted, so that the reader folds it into the base by merging sorted runs a window at
-    a time (``_merged_runs``) instead of holding it and the base whole to sort them (~150 bytes an
+    a time (``sorted_runs.merged_runs``) instead of holding it and the base whole to sort them (~150 bytes an
     object for a moment: the peak of the first checkout after a big snapshot). The hex digests sort
     as their bytes do (~0.9 s a million)."""
     from array import array
@@ -295,18 +276,8 @@ def _arrays_bytes(keys: dict[str, ObjectKey]) -> list[Any]:
     return _framed(len(order), bytes.fromhex("".join(order)), values.tobytes())
 
 
-def _prefix(raw: Any) -> Any:
-    """The first 8 bytes of each raw digest as a big-endian integer: sorted as the digests are."""
-    import numpy as np
-
-    return np.ascontiguousarray(raw).view(">u8").reshape(-1, 4)[:, 0].astype(np.uint64)
-
-
 def _signed(v: int) -> int:
     return v - (1 << 64) if v >= 1 << 63 else v
-
-
-_MERGE_ROWS = 8192  # rows of each run a fold holds at once
 
 
 class _FileRun:
@@ -315,8 +286,8 @@ class _FileRun:
 
     def __init__(self, fd: int, n: int) -> None:
         self.fd, self.n = fd, n
-        self._oids_at = len(_BASE_TAG) + 4 + 8
-        self._keys_at = self._oids_at + 32 * n
+        self.oids_at = len(_BASE_TAG) + 4 + 8
+        self.keys_at = self.oids_at + 32 * n
 
     @classmethod
     def open(cls, path: str) -> _FileRun | None:
@@ -354,43 +325,32 @@ class _FileRun:
     def rows(self, lo: int, hi: int) -> tuple[Any, Any, Any]:
         import numpy as np
 
-        oids = np.frombuffer(self._read(self._oids_at + 32 * lo, 32 * (hi - lo)), dtype="S32")
-        keys = np.frombuffer(self._read(self._keys_at + 24 * lo, 24 * (hi - lo)), dtype="<u8").reshape(-1, 3)
+        oids = np.frombuffer(self._read(self.oids_at + 32 * lo, 32 * (hi - lo)), dtype="S32")
+        keys = np.frombuffer(self._read(self.keys_at + 24 * lo, 24 * (hi - lo)), dtype="<u8").reshape(-1, 3)
         return oids, keys, None
 
     def is_sorted(self) -> bool:
         last = None
-        for lo in range(0, self.n, _MERGE_ROWS):
-            oids = self.rows(lo, min(lo + _MERGE_ROWS, self.n))[0]
+        for lo in range(0, self.n, MERGE_ROWS):
+            oids = self.rows(lo, min(lo + MERGE_ROWS, self.n))[0]
             if (last is not None and last > oids[0]) or bool((oids[:-1] > oids[1:]).any()):
                 return False
             last = oids[-1]
         return True
 
-    def sorted_in_memory(self) -> _ArrayRun:
+    def sorted_in_memory(self) -> ArrayRun:
         """An unsorted delta (as versions before sorted ones wrote them), read whole and sorted."""
         import numpy as np
 
         oids, keys, _ = self.rows(0, self.n)
         order = np.argsort(oids, kind="stable")
-        return _ArrayRun(oids[order], keys[order])
+        return ArrayRun(oids[order], keys[order])
 
 
-class _ArrayRun:
-    """A sorted run held as arrays: small deltas' changes (``dead``: an object forgotten), or a base
-    or delta in a form that is not read a window at a time."""
-
-    def __init__(self, oids: Any, keys: Any, dead: Any = None) -> None:
-        self.oids, self.keys, self.dead, self.n = oids, keys, dead, len(oids)
-
-    def rows(self, lo: int, hi: int) -> tuple[Any, Any, Any]:
-        return self.oids[lo:hi], self.keys[lo:hi], None if self.dead is None else self.dead[lo:hi]
+_Run: TypeAlias = "_FileRun | ArrayRun"
 
 
-_Run: TypeAlias = "_FileRun | _ArrayRun"
-
-
-def _dict_run(changes: dict[str, ObjectKey | None]) -> _ArrayRun:
+def _dict_run(changes: dict[str, ObjectKey | None]) -> ArrayRun:
     import numpy as np
 
     oids = np.frombuffer(bytes.fromhex("".join(changes)), dtype="S32")
@@ -398,39 +358,7 @@ def _dict_run(changes: dict[str, ObjectKey | None]) -> _ArrayRun:
                        dtype=np.uint64, count=3 * len(changes)).reshape(-1, 3)
     dead = np.fromiter((k is None for k in changes.values()), dtype=bool, count=len(changes))
     order = np.argsort(oids, kind="stable")
-    return _ArrayRun(oids[order], keys[order], dead[order])
-
-
-def _merged_runs(runs: list[_Run]) -> Iterator[tuple[Any, Any]]:
-    """The rows of sorted ``runs`` (oldest first) merged in order, a window at a time: for an oid in
-    several, the newest run's row, or none if that one forgets it. Each step takes from every run
-    the rows up to the smallest last digest of the runs' next windows, so an oid's rows of every run
-    are in the same step."""
-    import numpy as np
-
-    pos = [0] * len(runs)
-    while True:
-        live = [i for i, r in enumerate(runs) if pos[i] < r.n]
-        if not live:
-            return
-        heads = {i: runs[i].rows(pos[i], min(pos[i] + _MERGE_ROWS, runs[i].n)) for i in live}
-        full = [heads[i][0][-1] for i in live if runs[i].n - pos[i] > _MERGE_ROWS]
-        bound = min(full) if full else None  # (the run it comes from gives its whole window: progress)
-        parts: list[tuple[Any, Any, Any]] = []
-        for i in live:  # oldest first: in the stable sort below, an oid's newest row comes last
-            oids, keys, dead = heads[i]
-            end = len(oids) if bound is None else int(np.searchsorted(oids, bound, side="right"))
-            parts.append((oids[:end], keys[:end], np.zeros(end, dtype=bool) if dead is None else dead[:end]))
-            pos[i] += end
-        oids = np.concatenate([p[0] for p in parts])
-        order = np.argsort(oids, kind="stable")
-        oids = oids[order]
-        keys = np.concatenate([p[1] for p in parts])[order]
-        dead = np.concatenate([p[2] for p in parts])[order]
-        keep = np.ones(len(oids), dtype=bool)
-        np.not_equal(oids[:-1], oids[1:], out=keep[:-1])
-        keep &= ~dead
-        yield oids[keep], keys[keep]
+    return ArrayRun(oids[order], keys[order], dead[order])
 
 
 class VerifiedObjects:
@@ -500,7 +428,7 @@ class VerifiedObjects:
                 runs.append(run if run.is_sorted() else run.sorted_in_memory())  # (unsorted: written before they were sorted)
             if pending:
                 runs.append(_dict_run(pending))
-            small = sum(r.n for r in runs if isinstance(r, _ArrayRun))
+            small = sum(r.n for r in runs if isinstance(r, ArrayRun))
             if not (big or len(deltas) >= _FOLD_AT or small > 4 * _SMALL_DELTA):
                 return False
             base = _FileRun.open(f"{self.folder}/base")
@@ -509,7 +437,7 @@ class VerifiedObjects:
                 runs.insert(0, base)
             else:  # none yet, a damaged one (a miss), or one in the old form (read as it was)
                 known = self._base()
-                runs.insert(0, _ArrayRun(known.oids, known.keys))
+                runs.insert(0, ArrayRun(known.oids, known.keys))
             if not self._write_runs(runs):
                 return False
         except (OSError, ValueError, TypeError):  # a delta that reads as garbage: the old way decides
@@ -531,7 +459,7 @@ class VerifiedObjects:
             with open(tmp, "w+b") as f, open(side, "w+b") as g:
                 f.write(_BASE_TAG + bytes(12))
                 n = 0
-                for oids, keys in _merged_runs(runs):
+                for oids, keys in merged_runs(runs):
                     f.write(oids.tobytes())
                     g.write(keys.astype("<u8").tobytes())
                     n += len(oids)
@@ -584,7 +512,18 @@ class VerifiedObjects:
         return known
 
     def _base(self) -> KnownKeys:
-        blob = self._read_blob(f"{self.folder}/base")
+        """The base, mapped (a file in the new form, checked whole first), or read (the old form:
+        rewritten in the new one); empty if there is none or it is damaged."""
+        path = f"{self.folder}/base"
+        run = _FileRun.open(path)
+        if run is not None:
+            try:
+                return KnownKeys.of_file(run)
+            except (OSError, ValueError):  # (not mappable: read as before)
+                pass
+            finally:
+                run.close()
+        blob = self._read_blob(path)
         if blob is None:
             return KnownKeys()
         known = KnownKeys.from_bytes(blob)
