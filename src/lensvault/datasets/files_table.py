@@ -18,6 +18,7 @@ import os
 import struct
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, NotRequired, TypedDict, TypeVar
 
 if TYPE_CHECKING:
@@ -592,27 +593,35 @@ def batches(store: ObjectStore, oid: str, columns: list[str] | None = None, *,
     ``read_object``), then Parquet reads one row group's pages at a time from the file. An
     old table of one big row group is read through a buffer, page by page, in batches too.
     """
+    with _parquet_of(store, oid) as pf:
+        for g in range(pf.num_row_groups):
+            # No Arrow thread pool: its threads, alive at exit, can abort the process (see read).
+            if pf.metadata.row_group(g).num_rows <= rows:
+                # A group at a time: ``iter_batches`` over the whole file reads ahead, and its
+                # memory grew with the table (~+40 MB from 1M to 2M rows; this stays flat).
+                yield from pf.read_row_group(g, columns=columns, use_threads=False).to_batches()
+            else:  # an old table's big group: in batches, page by page
+                yield from pf.iter_batches(batch_size=rows, row_groups=[g], columns=columns, use_threads=False)
+
+
+@contextmanager
+def _parquet_of(store: ObjectStore, oid: str) -> Iterator[Any]:
+    """The table stored as ``oid`` opened as a ``pq.ParquetFile``, its bytes hashed first in 1 MB
+    reads (a damaged table is an error before any row is used); what Parquet cannot read inside
+    the block is an IntegrityError that says where and what to run."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     where = store.location(oid)
     with store.open(oid) as f:
         if f.seekable():
-            _check_hash(f, oid, store)  # (a damaged table: an error before any row is used)
+            _check_hash(f, oid, store)
             f.seek(0)
             source: Any = f
         else:  # a stream (another backend): read whole, as read_object does
             source = pa.BufferReader(store.read_bytes(oid))
         try:
-            pf = pq.ParquetFile(source, buffer_size=1 << 20)
-            for g in range(pf.num_row_groups):
-                # No Arrow thread pool: its threads, alive at exit, can abort the process (see read).
-                if pf.metadata.row_group(g).num_rows <= rows:
-                    # A group at a time: ``iter_batches`` over the whole file reads ahead, and its
-                    # memory grew with the table (~+40 MB from 1M to 2M rows; this stays flat).
-                    yield from pf.read_row_group(g, columns=columns, use_threads=False).to_batches()
-                else:  # an old table's big group: in batches, page by page
-                    yield from pf.iter_batches(batch_size=rows, row_groups=[g], columns=columns, use_threads=False)
+            yield pq.ParquetFile(source, buffer_size=1 << 20)
         except (pa.ArrowException, OSError, ValueError) as e:
             from lensvault.errors import IntegrityError
 
@@ -649,27 +658,12 @@ def rows_at(store: ObjectStore, oid: str, start: int, count: int) -> pa.Table:
     """Rows ``start`` to ``start + count`` of the table stored as ``oid`` (fewer at its end, none
     past it): only the row groups that hold them are read, after the object is hashed as
     ``batches`` hashes it (a page of a big table costs a row group or two, not the table)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    where = store.location(oid)
-    with store.open(oid) as f:
-        if f.seekable():
-            _check_hash(f, oid, store)
-            f.seek(0)
-            source: Any = f
-        else:  # a stream (another backend): read whole, as read_object does
-            source = pa.BufferReader(store.read_bytes(oid))
-        try:
-            pf = pq.ParquetFile(source, buffer_size=1 << 20)
-            sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)]
-            firsts = [sum(sizes[:g]) for g in range(len(sizes))]
-            groups = [g for g, (at, n) in enumerate(zip(firsts, sizes)) if at < start + count and at + n > start]
-            if not groups:
-                return pf.schema_arrow.empty_table()
-            return pf.read_row_groups(groups, use_threads=False).slice(start - firsts[groups[0]], count)
-        except (pa.ArrowException, OSError, ValueError) as e:
-            from lensvault.errors import IntegrityError
-
-            raise IntegrityError(f"a table in the store cannot be read as Parquet ({e})", where=where,
-                                 fix="run `lensvault verify --repair`; if it says all is well, report this as a bug") from e
+    with _parquet_of(store, oid) as pf:
+        sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)]
+        firsts = [sum(sizes[:g]) for g in range(len(sizes))]
+        groups = [g for g, (at, n) in enumerate(zip(firsts, sizes)) if at < start + count and at + n > start]
+        if not groups:
+            empty: pa.Table = pf.schema_arrow.empty_table()
+            return empty
+        table: pa.Table = pf.read_row_groups(groups, use_threads=False).slice(start - firsts[groups[0]], count)
+        return table
