@@ -184,6 +184,17 @@ def test_a_big_resnapshot_merges_into_the_last_table(sqlite_vault, tmp_path, mon
     assert not report.ok  # (the damaged table of 1.0.1 is reported, not hidden)
     assert tmp_leftovers(vault) == []
 
+    # The last table gone from the store altogether: the same.
+    table = v3.manifest().tables["files"]["oid"]
+    os.chmod(vault.store.oid_to_path(table), 0o644)
+    os.unlink(vault.store.oid_to_path(table))
+    _replace(src / "d1" / "f001.txt", "and again")
+    settle()
+    v4 = vault.snapshot("ds", src, version="1.0.3", link=link)
+    assert made == [4, 1, 1]
+    _is_first_snapshot(tmp_path, "other3", src, v4)
+    assert vault.status("ds@1.0.3", src).clean and tmp_leftovers(vault) == []
+
 
 @pytest.mark.parametrize("link", ["hardlink", "copy"])
 def test_a_folder_mostly_changed_is_read_whole_as_a_stream(sqlite_vault, tmp_path, monkeypatch, link):

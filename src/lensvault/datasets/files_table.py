@@ -348,10 +348,7 @@ class SpooledRows(FileRows):
             raise ValueError(f"files-table rows out of path order: {first!r} after {self._last!r}")
         self._last = last
         if hashed:
-            update_digest(self._hasher, table)
-            self._bytes += _sum(table.column("size"))
-            for mt, n in _value_counts(table.column("media_type")):
-                self._counts[mt] = self._counts.get(mt, 0) + n
+            self._bytes += tally(self._hasher, self._counts, table)
         self._n += table.num_rows
         self._tables.append(table.select([f.name for f in schema()]))
         self._held += table.num_rows
@@ -527,17 +524,16 @@ def update_digest(h: Any, table: pa.Table) -> None:
 _OFFSET = struct.Struct("=i")  # a string array's offsets: int32, in this machine's byte order (Arrow's)
 
 
-def _sum(column: Any) -> int:
+def tally(h: Any, counts: dict[str, int], table: pa.Table) -> int:
+    """Take Arrow rows into what a table's description adds up: their digest bytes into ``h``
+    (``update_digest``), their media types into ``counts``; returns their bytes."""
     import pyarrow.compute as pc
 
-    return int(pc.sum(column).as_py() or 0)
-
-
-def _value_counts(column: Any) -> list[tuple[str, int]]:
-    import pyarrow.compute as pc
-
-    counts = pc.value_counts(column)
-    return list(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
+    update_digest(h, table)
+    found = pc.value_counts(table.column("media_type"))
+    for mt, n in zip(found.field("values").to_pylist(), found.field("counts").to_pylist()):
+        counts[mt] = counts.get(mt, 0) + n
+    return int(pc.sum(table.column("size")).as_py() or 0)
 
 
 def rows_digest(paths: Sequence[str], oids: Sequence[str], sizes: Sequence[int]) -> str:

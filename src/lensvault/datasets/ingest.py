@@ -546,11 +546,12 @@ class _FolderIngest:
         rows.fresh, rows.damaged = fresh, damaged
         rows.store_in_background(self.store)
         try:
-            digest = rows.digest()
+            try:
+                digest = rows.digest()
+            except (IntegrityError, ObjectMissing):
+                rows.abandon_store()
+                return None
             self.vault.state.save_changes(self.folder, record, changes, digest, rows.num_rows)
-        except (IntegrityError, ObjectMissing):  # (raised by the digest: the record is saved after it)
-            rows.abandon_store()
-            return None
         except BaseException:
             rows.abandon_store()
             raise

@@ -57,11 +57,8 @@ class MergedRows(files_table.FileRows):
             n = size = 0
             counts: dict[str, int] = {}
             for t in self.merged():
-                files_table.update_digest(h, t)
                 n += t.num_rows
-                size += files_table._sum(t.column("size"))
-                for mt, k in files_table._value_counts(t.column("media_type")):
-                    counts[mt] = counts.get(mt, 0) + k
+                size += files_table.tally(h, counts, t)
             self._digest = h.hexdigest()
             self._facts = (n, size, counts)
         return self._facts
